@@ -1,0 +1,153 @@
+//! The on-disk encoding shared by grants and revocation lists.
+//!
+//! ```text
+//! {                                   <- body: a UTF-8 JSON object, ends with "\n";
+//!   "version": 1,                        these exact bytes are the signed message
+//!   ...
+//! }
+//! -----BEGIN SSH SIGNATURE-----       <- an OpenSSH SSHSIG (as `ssh-keygen -Y sign`
+//! ...                                    writes it) over the body, Ed25519, SHA-512
+//! -----END SSH SIGNATURE-----
+//! ```
+//!
+//! The body is signed as raw bytes, so no canonical JSON is needed: what is verified is
+//! exactly what is parsed. An auditor splits the file at the `BEGIN` line and runs
+//! `ssh-keygen -Y verify` (recipe in `docs/grant-format.md`).
+
+use serde_json::{Map, Value};
+use ssh_key::{HashAlg, LineEnding, PrivateKey, SshSig};
+
+use crate::error::{Error, Result};
+
+/// Largest grant or revocation list accepted, in bytes. Revocation lists hold many ids, so
+/// they get their own, larger cap ([`MAX_REVOCATION_LIST_SIZE`]).
+pub const MAX_GRANT_SIZE: usize = 16 * 1024;
+/// Largest revocation list accepted, in bytes.
+pub const MAX_REVOCATION_LIST_SIZE: usize = 4 * 1024 * 1024;
+
+const BEGIN: &[u8] = b"-----BEGIN SSH SIGNATURE-----\n";
+const END: &[u8] = b"-----END SSH SIGNATURE-----\n";
+
+/// A document split into its signed body and its (parsed, not yet verified) signature.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    /// The signed bytes.
+    pub body: Vec<u8>,
+    /// The SSHSIG over `body`.
+    pub signature: SshSig,
+}
+
+impl Envelope {
+    /// Splits `input` strictly: size cap, exactly one signature block, nothing after it.
+    pub fn parse(input: &[u8], max: usize) -> Result<Self> {
+        if input.len() > max {
+            return Err(Error::Oversized {
+                len: input.len(),
+                max,
+            });
+        }
+        if input.is_empty() {
+            return Err(Error::Truncated {
+                detail: "the document is empty",
+            });
+        }
+        let begin = find(input, b"\n-----BEGIN SSH SIGNATURE-----").ok_or(Error::Truncated {
+            detail: "no SSH signature block",
+        })?;
+        let body = &input[..=begin];
+        let armour = &input[begin + 1..];
+        if !armour.starts_with(BEGIN) {
+            return Err(Error::MalformedSignature {
+                detail: "the BEGIN line must end with a newline".into(),
+            });
+        }
+        let end = find(armour, END).ok_or(Error::Truncated {
+            detail: "the SSH signature block has no END line",
+        })?;
+        let armour_len = end + END.len();
+        if armour.len() > armour_len {
+            return Err(Error::TrailingData {
+                len: armour.len() - armour_len,
+            });
+        }
+        let pem = std::str::from_utf8(armour).map_err(|_| Error::MalformedSignature {
+            detail: "not ASCII".into(),
+        })?;
+        let signature = SshSig::from_pem(pem).map_err(|e| Error::MalformedSignature {
+            detail: e.to_string(),
+        })?;
+        Ok(Self {
+            body: body.to_vec(),
+            signature,
+        })
+    }
+
+    /// Signs `body` (which must end with `\n`) and returns the whole document.
+    pub fn seal(body: &[u8], key: &PrivateKey, namespace: &str) -> Result<Vec<u8>> {
+        if !body.ends_with(b"\n") {
+            return Err(Error::Signing {
+                detail: "body must end with a newline".into(),
+            });
+        }
+        let sig = key
+            .sign(namespace, HashAlg::Sha512, body)
+            .map_err(|e| Error::Signing {
+                detail: e.to_string(),
+            })?;
+        let pem = sig.to_pem(LineEnding::LF).map_err(|e| Error::Signing {
+            detail: e.to_string(),
+        })?;
+        let mut out = Vec::with_capacity(body.len() + pem.len() + 1);
+        out.extend_from_slice(body);
+        out.extend_from_slice(pem.as_bytes());
+        if !out.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+        Ok(out)
+    }
+}
+
+/// Parses a body into a JSON object and checks `version` and the field names.
+///
+/// Unknown versions and unknown fields are their own errors, before any typed parsing.
+pub(crate) fn parse_body(body: &[u8], known_fields: &[&str]) -> Result<Map<String, Value>> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| Error::Malformed {
+        detail: e.to_string(),
+    })?;
+    let Value::Object(map) = value else {
+        return Err(Error::Malformed {
+            detail: "the body is not a JSON object".into(),
+        });
+    };
+    match map.get("version") {
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(1) => {}
+            Some(found) => return Err(Error::UnknownVersion { found }),
+            None => {
+                return Err(Error::InvalidField {
+                    name: "version",
+                    detail: "must be a positive integer".into(),
+                });
+            }
+        },
+        Some(_) => {
+            return Err(Error::InvalidField {
+                name: "version",
+                detail: "must be an integer".into(),
+            });
+        }
+        None => {
+            return Err(Error::Malformed {
+                detail: "missing field \"version\"".into(),
+            });
+        }
+    }
+    if let Some(name) = map.keys().find(|k| !known_fields.contains(&k.as_str())) {
+        return Err(Error::UnknownField { name: name.clone() });
+    }
+    Ok(map)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}

@@ -1,0 +1,360 @@
+//! Grants: the CA's signed statement that a user may use sudo on some hosts for a while.
+//!
+//! The type states make the difference between "well-formed", "signed by a trusted key and
+//! inside its window" and "authorises this user on this host now" explicit:
+//!
+//! ```text
+//! bytes --UnverifiedGrant::parse--> UnverifiedGrant --verify_at(now, keys, skew)--> VerifiedGrant
+//!                                                      VerifiedGrant::covers(user, host, now) -> Ok(()) | NotCovered
+//! ```
+//!
+//! A [`VerifiedGrant`] only says the CA signed it and it is inside its window: it is **not**
+//! an authorisation. Only [`VerifiedGrant::covers`] answers "may this user use sudo here now",
+//! and revocation is checked separately against a [`crate::VerifiedRevocationList`].
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use ssh_key::PrivateKey;
+
+use crate::envelope::{Envelope, MAX_GRANT_SIZE, parse_body};
+use crate::error::{Error, Result};
+use crate::host;
+use crate::keys::{KeyRing, fingerprint};
+use crate::time::{UnixTime, format_utc};
+
+/// The SSHSIG namespace of grants (`ssh-keygen -Y verify -n jit-grant@jit`).
+pub const NAMESPACE: &str = "jit-grant@jit";
+/// The format version this build writes and reads.
+pub const VERSION: u64 = 1;
+/// Longest reason kept in a grant, in bytes.
+pub const MAX_REASON_LEN: usize = 1024;
+/// Most host selectors in one grant.
+pub const MAX_HOSTS: usize = 64;
+/// Most approvers recorded in one grant.
+pub const MAX_APPROVERS: usize = 32;
+
+const FIELDS: &[&str] = &[
+    "version",
+    "id",
+    "user",
+    "role",
+    "hosts",
+    "sudo",
+    "not_before",
+    "not_after",
+    "issued_at",
+    "request_id",
+    "reason",
+    "approvers",
+    "cert_serial",
+    "key_id",
+];
+
+/// One approval recorded in a grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// Who approved (a CA user name, or `auto:<rule>` for an auto-approval).
+    pub user: String,
+    /// When.
+    pub at: UnixTime,
+}
+
+/// The statement a grant makes. Field order here is the order in the signed body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// Format version, always [`VERSION`].
+    pub version: u64,
+    /// Unique grant id (`[A-Za-z0-9._-]`, at most 64 bytes); also its file name on hosts.
+    pub id: String,
+    /// Login name on the hosts.
+    pub user: String,
+    /// The role it was granted under.
+    pub role: String,
+    /// Host selectors: exact names or shell-style globs (`db-*`).
+    pub hosts: Vec<String>,
+    /// Whether sudo is allowed.
+    pub sudo: bool,
+    /// Start of the window (inclusive).
+    pub not_before: UnixTime,
+    /// End of the window (exclusive).
+    pub not_after: UnixTime,
+    /// When the CA signed it.
+    pub issued_at: UnixTime,
+    /// The access request it answers.
+    pub request_id: String,
+    /// Why access was asked for.
+    pub reason: String,
+    /// Who approved, and when.
+    pub approvers: Vec<Approval>,
+    /// Serial of the certificate issued with it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_serial: Option<u64>,
+    /// Fingerprint (`SHA256:...`) of the key that signs it; set by [`Grant::sign`].
+    pub key_id: String,
+}
+
+impl Grant {
+    /// Checks every field's shape (not the signature, not the time).
+    pub fn validate(&self) -> Result<()> {
+        if self.version != VERSION {
+            return Err(Error::UnknownVersion {
+                found: self.version,
+            });
+        }
+        check_id("id", &self.id)?;
+        check_id("request_id", &self.request_id)?;
+        check_user("user", &self.user)?;
+        check_id("role", &self.role)?;
+        if self.hosts.is_empty() {
+            return Err(invalid("hosts", "at least one host selector is required"));
+        }
+        if self.hosts.len() > MAX_HOSTS {
+            return Err(invalid("hosts", format!("at most {MAX_HOSTS} selectors")));
+        }
+        for h in &self.hosts {
+            host::validate_selector(h).map_err(|d| invalid("hosts", d))?;
+        }
+        if self.not_after <= self.not_before {
+            return Err(invalid("not_after", "must be later than not_before"));
+        }
+        if self.reason.len() > MAX_REASON_LEN {
+            return Err(invalid(
+                "reason",
+                format!("longer than {MAX_REASON_LEN} bytes"),
+            ));
+        }
+        if self.reason.chars().any(|c| c.is_control()) {
+            return Err(invalid("reason", "contains control characters"));
+        }
+        if self.approvers.len() > MAX_APPROVERS {
+            return Err(invalid("approvers", format!("at most {MAX_APPROVERS}")));
+        }
+        for a in &self.approvers {
+            if a.user.is_empty() || a.user.len() > 128 || a.user.chars().any(|c| c.is_control()) {
+                return Err(invalid(
+                    "approvers",
+                    "approver names must be 1-128 printable characters",
+                ));
+            }
+        }
+        if !self.key_id.is_empty() && !self.key_id.starts_with("SHA256:") {
+            return Err(invalid("key_id", "must be an OpenSSH SHA256 fingerprint"));
+        }
+        Ok(())
+    }
+
+    /// Signs the grant with `key` (setting `key_id` to its fingerprint) and returns the
+    /// document to store or send.
+    pub fn sign(mut self, key: &PrivateKey) -> Result<Vec<u8>> {
+        self.key_id = fingerprint(key.public_key());
+        self.validate()?;
+        let mut body = serde_json::to_vec_pretty(&self).map_err(|e| Error::Signing {
+            detail: e.to_string(),
+        })?;
+        body.push(b'\n');
+        Envelope::seal(&body, key, NAMESPACE)
+    }
+}
+
+/// A well-formed grant whose signature and window have not been checked. Its contents may be
+/// shown to people (for example by `jit-host list`) but never trusted.
+#[derive(Debug, Clone)]
+pub struct UnverifiedGrant {
+    envelope: Envelope,
+    grant: Grant,
+}
+
+impl UnverifiedGrant {
+    /// Parses a grant document strictly: size, framing, version, field names, field values.
+    pub fn parse(input: &[u8]) -> Result<Self> {
+        let envelope = Envelope::parse(input, MAX_GRANT_SIZE)?;
+        let map = parse_body(&envelope.body, FIELDS)?;
+        let grant: Grant =
+            serde_json::from_value(Value::Object(map)).map_err(|e| Error::Malformed {
+                detail: e.to_string(),
+            })?;
+        grant.validate()?;
+        Ok(Self { envelope, grant })
+    }
+
+    /// The claims, unverified. Use only for display and for choosing what to verify.
+    pub fn claims_unverified(&self) -> &Grant {
+        &self.grant
+    }
+
+    /// Checks the signature against `trusted` and the window against `now`, allowing `skew`
+    /// seconds of clock difference at both ends.
+    pub fn verify_at(self, now: UnixTime, trusted: &KeyRing, skew: u64) -> Result<VerifiedGrant> {
+        let signer = trusted.verify(NAMESPACE, &self.envelope.body, &self.envelope.signature)?;
+        if self.grant.key_id != signer {
+            return Err(Error::KeyIdMismatch {
+                key_id: self.grant.key_id.clone(),
+                signer,
+            });
+        }
+        check_window(&self.grant, now, skew)?;
+        Ok(VerifiedGrant {
+            grant: self.grant,
+            signer,
+            skew,
+        })
+    }
+}
+
+/// A grant signed by a trusted key and inside its window at verification time.
+///
+/// This is **not** an authorisation: ask [`VerifiedGrant::covers`], and check revocation.
+#[derive(Debug, Clone)]
+pub struct VerifiedGrant {
+    grant: Grant,
+    signer: String,
+    skew: u64,
+}
+
+impl VerifiedGrant {
+    /// The verified claims.
+    pub fn grant(&self) -> &Grant {
+        &self.grant
+    }
+
+    /// Fingerprint of the key that signed it.
+    pub fn signer(&self) -> &str {
+        &self.signer
+    }
+
+    /// Whether this grant lets `user` use sudo on a host known by any of `host_names` at
+    /// `now` (with the skew given to `verify_at`). Revocation is not checked here.
+    pub fn covers(
+        &self,
+        user: &str,
+        host_names: &[&str],
+        now: UnixTime,
+    ) -> std::result::Result<(), NotCovered> {
+        let g = &self.grant;
+        if g.user != user {
+            return Err(NotCovered::OtherUser {
+                grant_user: g.user.clone(),
+            });
+        }
+        if !g.sudo {
+            return Err(NotCovered::NoSudo);
+        }
+        match check_window(g, now, self.skew) {
+            Err(Error::NotYetValid { not_before, .. }) => {
+                return Err(NotCovered::NotYetValid { not_before });
+            }
+            Err(_) => {
+                return Err(NotCovered::Expired {
+                    not_after: g.not_after,
+                });
+            }
+            Ok(()) => {}
+        }
+        let matched = g
+            .hosts
+            .iter()
+            .any(|sel| host_names.iter().any(|h| host::matches(sel, h)));
+        if !matched {
+            return Err(NotCovered::OtherHost {
+                selectors: g.hosts.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why a verified grant does not authorise a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotCovered {
+    /// The grant is for someone else.
+    OtherUser { grant_user: String },
+    /// The grant does not allow sudo.
+    NoSudo,
+    /// The grant's host selectors do not match this host.
+    OtherHost { selectors: Vec<String> },
+    /// The window has not started.
+    NotYetValid { not_before: UnixTime },
+    /// The window has ended.
+    Expired { not_after: UnixTime },
+}
+
+impl fmt::Display for NotCovered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OtherUser { grant_user } => write!(f, "it is for user {grant_user:?}"),
+            Self::NoSudo => write!(f, "its role does not allow sudo"),
+            Self::OtherHost { selectors } => {
+                write!(f, "it covers hosts {}, not this one", selectors.join(","))
+            }
+            Self::NotYetValid { not_before } => {
+                write!(f, "it starts at {}", format_utc(*not_before))
+            }
+            Self::Expired { not_after } => write!(f, "it expired at {}", format_utc(*not_after)),
+        }
+    }
+}
+
+fn check_window(g: &Grant, now: UnixTime, skew: u64) -> Result<()> {
+    if now.saturating_add(skew) < g.not_before {
+        return Err(Error::NotYetValid {
+            not_before: g.not_before,
+            now,
+        });
+    }
+    if now >= g.not_after.saturating_add(skew) {
+        return Err(Error::Expired {
+            not_after: g.not_after,
+            now,
+        });
+    }
+    Ok(())
+}
+
+fn invalid(name: &'static str, detail: impl Into<String>) -> Error {
+    Error::InvalidField {
+        name,
+        detail: detail.into(),
+    }
+}
+
+/// Ids: 1-64 bytes of `[A-Za-z0-9._-]`, not starting with `.` or `-` (safe as file names).
+pub fn check_id(name: &'static str, v: &str) -> Result<()> {
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && !v.starts_with(['.', '-'])
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            name,
+            format!("{v:?} must be 1-64 characters of A-Z a-z 0-9 . _ -, not starting with . or -"),
+        ))
+    }
+}
+
+/// Login names: 1-32 bytes of `[a-z0-9_.-]` starting with a letter or `_` (POSIX portable
+/// user names, lower case, as `useradd` accepts by default).
+pub fn check_user(name: &'static str, v: &str) -> Result<()> {
+    let ok = !v.is_empty()
+        && v.len() <= 32
+        && v.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && v.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            name,
+            format!("{v:?} is not a valid login name (a-z 0-9 _ - ., starting with a letter or _)"),
+        ))
+    }
+}

@@ -1,0 +1,32 @@
+//! The one format both sides of jit share, and the small pieces both need.
+//!
+//! * [`grant`]: the CA's signed statement "user U may use sudo on hosts matching H from
+//!   T1 to T2, because request R with reason X was approved by A1..Ak".
+//! * [`revocation`]: the CA's signed list of revoked grant ids and certificate serials.
+//! * [`envelope`]: the on-disk encoding of both (JSON body + OpenSSH SSHSIG armour),
+//!   checkable with stock `ssh-keygen -Y verify`. See `docs/grant-format.md`.
+//! * [`keys`]: the set of public keys a verifier trusts.
+//! * [`host`]: host selector matching (`db-*`, `web-[0-9]?`).
+//! * [`secure_file`]: reading files that grant power (no symlinks, trusted owner, not
+//!   group/world-writable, size cap) and writing them atomically.
+//! * [`log`]: syslog line hygiene (control characters escaped, long lines cut).
+//!
+//! Time is always a parameter ([`UnixTime`]); nothing in this crate reads the clock except
+//! [`now`], which entry points call once.
+#![forbid(unsafe_code)]
+
+pub mod envelope;
+pub mod error;
+pub mod grant;
+pub mod host;
+pub mod keys;
+pub mod log;
+pub mod revocation;
+pub mod secure_file;
+pub mod time;
+
+pub use error::{Error, Result};
+pub use grant::{Approval, Grant, NotCovered, UnverifiedGrant, VerifiedGrant};
+pub use keys::KeyRing;
+pub use revocation::{RevocationList, UnverifiedRevocationList, VerifiedRevocationList};
+pub use time::{UnixTime, now};

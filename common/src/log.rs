@@ -1,0 +1,121 @@
+//! Syslog line hygiene, and (with the `syslog` feature) a writer for the CA and `jit-host`.
+//!
+//! Lines are always passed to syslog as data (the C API's format is the constant `"%s"`;
+//! the writer here never formats), with control characters escaped so that a user-chosen
+//! string (a reason, a user name) cannot forge a second log line, and cut to
+//! [`MAX_LINE`] bytes.
+
+/// Longest line sent to syslog, in bytes.
+pub const MAX_LINE: usize = 1024;
+
+/// Escapes control characters (`\n` becomes `\x0a`) and cuts the line to `max` bytes on a
+/// character boundary, marking the cut with `...`.
+pub fn sanitize(line: &str, max: usize) -> String {
+    let mut out = String::with_capacity(line.len().min(max));
+    for c in line.chars() {
+        let piece_len = if c.is_control() { 4 } else { c.len_utf8() };
+        if out.len() + piece_len > max.saturating_sub(3) {
+            out.push_str("...");
+            return out;
+        }
+        if c.is_control() {
+            out.push_str(&format!("\\x{:02x}", u32::from(c) & 0xff));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `key=value` with the value quoted when it has spaces, quotes or is empty.
+pub fn field(key: &str, value: &str) -> String {
+    if value.is_empty() || value.contains([' ', '"', '=']) {
+        format!("{key}=\"{}\"", value.replace('"', "'"))
+    } else {
+        format!("{key}={value}")
+    }
+}
+
+#[cfg(feature = "syslog")]
+mod writer {
+    use super::{MAX_LINE, sanitize};
+
+    /// Severity of a log line.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Severity {
+        /// Something was refused or went wrong.
+        Warning,
+        /// A normal, significant event.
+        Notice,
+        /// Detail.
+        Info,
+    }
+
+    /// Sends lines to the local syslog daemon (`/dev/log`) under the `authpriv` facility.
+    /// If there is no syslog daemon, lines are dropped silently: logging never blocks a
+    /// decision.
+    pub struct Syslog {
+        logger: Option<syslog::Logger<syslog::LoggerBackend, syslog::Formatter3164>>,
+    }
+
+    impl std::fmt::Debug for Syslog {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Syslog")
+                .field("connected", &self.logger.is_some())
+                .finish()
+        }
+    }
+
+    impl Syslog {
+        /// Connects with the given program name.
+        pub fn new(process: &str) -> Self {
+            let formatter = syslog::Formatter3164 {
+                facility: syslog::Facility::LOG_AUTHPRIV,
+                hostname: None,
+                process: process.to_string(),
+                pid: std::process::id(),
+            };
+            Self {
+                logger: syslog::unix(formatter).ok(),
+            }
+        }
+
+        /// Whether a syslog daemon was reached.
+        pub fn is_connected(&self) -> bool {
+            self.logger.is_some()
+        }
+
+        /// Logs one sanitised line.
+        pub fn log(&mut self, severity: Severity, line: &str) {
+            let line = sanitize(line, MAX_LINE);
+            if let Some(l) = self.logger.as_mut() {
+                let _ = match severity {
+                    Severity::Warning => l.warning(line),
+                    Severity::Notice => l.notice(line),
+                    Severity::Info => l.info(line),
+                };
+            }
+        }
+    }
+}
+
+#[cfg(feature = "syslog")]
+pub use writer::{Severity, Syslog};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_cuts() {
+        assert_eq!(sanitize("a\nb", 100), "a\\x0ab");
+        let long = "x".repeat(2000);
+        let s = sanitize(&long, MAX_LINE);
+        assert!(s.len() <= MAX_LINE);
+        assert!(s.ends_with("..."));
+        let multi = "é".repeat(600);
+        assert!(sanitize(&multi, 101).len() <= 101);
+        assert_eq!(field("reason", "fix db"), "reason=\"fix db\"");
+        assert_eq!(field("user", "alice"), "user=alice");
+    }
+}

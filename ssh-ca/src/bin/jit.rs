@@ -1,0 +1,4 @@
+//! `jit` (placeholder until the signing-service issue lands).
+#![forbid(unsafe_code)]
+
+fn main() {}

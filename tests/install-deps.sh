@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs, idempotently, everything the tests need on a fresh Debian 12 machine:
+# the real programs the system tests drive, and the cargo tools. Safe to re-run.
+set -euo pipefail
+
+APT_PACKAGES=(
+  openssh-server openssh-client   # real sshd/ssh/ssh-keygen for certificate tests
+  sudo                            # real C sudo
+  pamtester libpam-wrapper        # drive pam_jit.so through libpam without touching /etc
+  libpam0g-dev                    # link -lpam
+  libpam-runtime                  # pam-auth-update
+  rsyslog                         # a syslog daemon so tests can read what was logged
+  util-linux iproute2 procps      # unshare, setpriv, script, ip
+  lintian rpm rpmlint dpkg-dev fakeroot   # packaging checks
+  systemd                         # systemd-analyze security --offline
+  curl jq                         # API smoke checks in shell tests
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # Do not let package scripts start daemons on the host (sshd, rsyslog): tests start their own.
+  policy=/usr/sbin/policy-rc.d
+  created_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"; created_policy=1
+  fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi
+fi
+
+export PATH="$HOME/.cargo/bin:$PATH"
+# Test-only tools go under their own root so they never shadow the host's programs
+# (sudo-rs installs a binary named `sudo`).
+TOOLS_ROOT=${JIT_TEST_TOOLS:-/opt/jit-test-tools}
+cargo_tool() { # crate version binary
+  local crate=$1 version=$2 bin=$3
+  if [ ! -x "$TOOLS_ROOT/bin/$bin" ]; then
+    echo "install-deps: cargo install $crate@$version (into $TOOLS_ROOT)"
+    cargo install --locked --quiet --root "$TOOLS_ROOT" "$crate@$version"
+  fi
+}
+cargo_tool sudo-rs 0.2.15 sudo
