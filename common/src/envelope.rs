@@ -76,6 +76,22 @@ impl Envelope {
         let signature = SshSig::from_pem(pem).map_err(|e| Error::MalformedSignature {
             detail: e.to_string(),
         })?;
+        // The blob's version field and its base64 layout are not covered by the signature:
+        // accept only the one canonical encoding, so that no byte of a document can change
+        // without it being refused.
+        let canonical =
+            signature
+                .to_pem(LineEnding::LF)
+                .map_err(|e| Error::MalformedSignature {
+                    detail: e.to_string(),
+                })?;
+        if signature.version() != 1 || canonical.trim_end() != pem.trim_end() {
+            return Err(Error::MalformedSignature {
+                detail: "the signature block is not in canonical OpenSSH form \
+                         (version 1, 70-column base64)"
+                    .into(),
+            });
+        }
         Ok(Self {
             body: body.to_vec(),
             signature,
