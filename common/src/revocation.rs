@@ -149,3 +149,66 @@ impl VerifiedRevocationList {
         now > self.list.issued_at.saturating_add(max_age)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ssh_key::{Algorithm, rand_core::OsRng};
+
+    fn key() -> PrivateKey {
+        PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap()
+    }
+
+    #[test]
+    fn signed_list_round_trips_and_answers() {
+        let k = key();
+        let mut list = RevocationList::new(7, 1_000);
+        list.revoked_grants.insert("g-1".into());
+        list.revoked_serials.insert(42);
+        let doc = list.sign(&k).unwrap();
+        let mut ring = KeyRing::new();
+        ring.push(k.public_key().clone());
+        let v = UnverifiedRevocationList::parse(&doc)
+            .unwrap()
+            .verify(&ring)
+            .unwrap();
+        assert_eq!(v.list().sequence, 7);
+        assert!(v.is_grant_revoked("g-1"));
+        assert!(!v.is_grant_revoked("g-2"));
+        assert!(v.is_serial_revoked(42));
+        assert!(!v.is_serial_revoked(43));
+        assert!(!v.is_stale(1_500, 600));
+        assert!(v.is_stale(1_601, 600));
+    }
+
+    #[test]
+    fn refuses_other_keys_and_grant_signatures() {
+        let k = key();
+        let doc = RevocationList::new(1, 1).sign(&k).unwrap();
+        let mut other = KeyRing::new();
+        other.push(key().public_key().clone());
+        assert!(matches!(
+            UnverifiedRevocationList::parse(&doc)
+                .unwrap()
+                .verify(&other),
+            Err(Error::UntrustedKey { .. })
+        ));
+        // A grant-namespace signature over a revocation body is refused.
+        let body = b"{\n  \"version\": 1,\n  \"sequence\": 1,\n  \"issued_at\": 1,\n  \"revoked_grants\": [],\n  \"revoked_serials\": [],\n  \"key_id\": \"x\"\n}\n";
+        let forged = Envelope::seal(body, &k, crate::grant::NAMESPACE).unwrap();
+        let mut ring = KeyRing::new();
+        ring.push(k.public_key().clone());
+        assert!(matches!(
+            UnverifiedRevocationList::parse(&forged)
+                .unwrap()
+                .verify(&ring),
+            Err(Error::WrongNamespace { .. })
+        ));
+        let mut t = doc.clone();
+        t.extend_from_slice(b"x");
+        assert!(matches!(
+            UnverifiedRevocationList::parse(&t),
+            Err(Error::TrailingData { .. })
+        ));
+    }
+}
