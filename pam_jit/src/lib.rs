@@ -1,5 +1,16 @@
 //! `pam_jit.so`: gates sudo on CA-signed grants stored on the host, decided offline.
 //!
-//! The FFI lives in [`pam`] (the only place `unsafe` is allowed).
+//! Rooms, from the outside in:
+//! * [`pam`]: the C boundary (the six `pam_sm_*` hooks, `pam_syslog`, libc look-ups);
+//!   the only place `unsafe` is allowed.
+//! * [`config`]: `/etc/jit/host.toml`, strict and validated.
+//! * [`store`]: reading the grant store and revocation list with bounded work.
+//! * [`decide`]: the decision, a pure function of plain values, shared with `jit-host`.
+//!
+//! Invariants: this crate opens no socket, starts no thread, reads no environment
+//! variable, holds no private key and never writes to stdout or stderr.
 
+pub mod config;
+pub mod decide;
 pub mod pam;
+pub mod store;

@@ -1,0 +1,454 @@
+//! The host configuration, `/etc/jit/host.toml`: parsed strictly, validated once.
+//!
+//! The raw serde form ([`RawConfig`]) rejects unknown keys; [`Config`] is the validated
+//! form the rest of the crate uses (keys parsed, paths absolute, names checked). The file
+//! is read only when it is root-owned and not group/world-writable
+//! ([`jit_common::secure_file`]), because whoever writes it decides which keys are trusted.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use jit_common::KeyRing;
+use jit_common::secure_file::{self, FileError, Policy};
+use serde::Deserialize;
+use ssh_key::PublicKey;
+
+/// Where the configuration lives unless `config=PATH` (module) or `--config PATH`
+/// (`jit-host`) says otherwise.
+pub const DEFAULT_PATH: &str = "/etc/jit/host.toml";
+/// Largest configuration file accepted, in bytes.
+pub const MAX_SIZE: u64 = 256 * 1024;
+/// The PAM services gated when the configuration does not say.
+pub const DEFAULT_SERVICES: &[&str] = &["sudo", "sudo-i"];
+/// Largest accepted `clock_skew_secs` (one hour).
+pub const MAX_CLOCK_SKEW: u64 = 3600;
+
+/// `mode = "enforce" | "audit"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Deny sudo without a covering grant.
+    #[default]
+    Enforce,
+    /// Allow, but log what would have been denied (for rollout).
+    Audit,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Enforce => "enforce",
+            Self::Audit => "audit",
+        })
+    }
+}
+
+/// The file as written, before validation. Every key is optional except the keys; unknown
+/// keys are an error.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// CA URL for `jit-host sync`.
+    pub server: Option<String>,
+    /// Enforce or audit.
+    #[serde(default)]
+    pub mode: Mode,
+    /// PAM services gated.
+    pub services: Option<Vec<String>>,
+    /// Allowed clock difference for grant windows.
+    pub clock_skew_secs: Option<u64>,
+    /// Staleness bound of the local revocation list; 0 = none.
+    #[serde(default)]
+    pub revocation_max_age_secs: u64,
+    /// State directory.
+    pub state_dir: Option<PathBuf>,
+    /// The user sshd runs `jit-host principals` as.
+    pub grant_writer: Option<String>,
+    /// Extra names this host answers to.
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+    /// User-CA public keys (OpenSSH lines).
+    #[serde(default)]
+    pub user_ca_keys: Vec<String>,
+    /// Grant-signing public keys.
+    #[serde(default)]
+    pub grant_keys: Vec<String>,
+    /// Offline break-glass grant keys.
+    #[serde(default)]
+    pub break_glass_keys: Vec<String>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// CA URL for `jit-host sync`, if set.
+    pub server: Option<String>,
+    /// Enforce or audit.
+    pub mode: Mode,
+    /// PAM services gated; every other service gets `PAM_IGNORE`.
+    pub services: Vec<String>,
+    /// Allowed clock difference for grant windows, seconds.
+    pub clock_skew_secs: u64,
+    /// Deny when the local revocation list is older than this; 0 = no bound.
+    pub revocation_max_age_secs: u64,
+    /// Absolute state directory.
+    pub state_dir: PathBuf,
+    /// The grant writer's login name.
+    pub grant_writer: String,
+    /// Extra host names (lower case).
+    pub hostnames: Vec<String>,
+    /// User-CA keys (for `jit-host principals` and sshd's `TrustedUserCAKeys`).
+    pub user_ca_keys: Vec<PublicKey>,
+    /// Keys whose grants and revocation lists are trusted.
+    pub grant_keys: KeyRing,
+    /// Offline keys whose grants are trusted and bypass the staleness bound.
+    pub break_glass_keys: KeyRing,
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The file could not be read safely.
+    File(FileError),
+    /// The file is not valid TOML for this schema.
+    Syntax { path: PathBuf, detail: String },
+    /// A value is not acceptable.
+    Invalid { key: &'static str, detail: String },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(e) => write!(f, "cannot use the host configuration: {e}"),
+            Self::Syntax { path, detail } => write!(
+                f,
+                "{}: {} (see docs/host.md for the keys host.toml accepts)",
+                path.display(),
+                detail.trim()
+            ),
+            Self::Invalid { key, detail } => write!(f, "host.toml: {key}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<FileError> for ConfigError {
+    fn from(e: FileError) -> Self {
+        Self::File(e)
+    }
+}
+
+fn invalid(key: &'static str, detail: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        detail: detail.into(),
+    }
+}
+
+impl Config {
+    /// Reads and validates `path`, which must be root-owned, not group/world-writable,
+    /// at most [`MAX_SIZE`] bytes, in root-owned directories.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let bytes = secure_file::read(path, &Policy::root_only(MAX_SIZE))?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            detail: "not UTF-8".into(),
+        })?;
+        Self::parse(text).map_err(|e| match e {
+            ConfigError::Syntax { detail, .. } => ConfigError::Syntax {
+                path: path.to_path_buf(),
+                detail,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates configuration text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: PathBuf::from(DEFAULT_PATH),
+            detail: e.to_string(),
+        })?;
+        raw.validate()
+    }
+}
+
+impl RawConfig {
+    /// Checks every value and builds the [`Config`].
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        if let Some(server) = &self.server
+            && (!(server.starts_with("http://") || server.starts_with("https://"))
+                || server.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(invalid(
+                "server",
+                format!("{server:?} must be an http:// or https:// URL"),
+            ));
+        }
+        let services = match self.services {
+            Some(s) => s,
+            None => DEFAULT_SERVICES.iter().map(|s| (*s).to_string()).collect(),
+        };
+        for s in &services {
+            let ok = !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if !ok {
+                return Err(invalid(
+                    "services",
+                    format!("{s:?} is not a PAM service name (a-z 0-9 - _ .)"),
+                ));
+            }
+        }
+        let clock_skew_secs = self.clock_skew_secs.unwrap_or(60);
+        if clock_skew_secs > MAX_CLOCK_SKEW {
+            return Err(invalid(
+                "clock_skew_secs",
+                format!(
+                    "{clock_skew_secs} is more than {MAX_CLOCK_SKEW}; fix the clocks (NTP) instead"
+                ),
+            ));
+        }
+        let state_dir = self
+            .state_dir
+            .unwrap_or_else(|| PathBuf::from("/var/lib/jit"));
+        if !state_dir.is_absolute() || state_dir.to_str().is_none() {
+            return Err(invalid(
+                "state_dir",
+                format!("{} must be an absolute UTF-8 path", state_dir.display()),
+            ));
+        }
+        let grant_writer = self.grant_writer.unwrap_or_else(|| "jit".to_string());
+        jit_common::grant::check_user("grant_writer", &grant_writer)
+            .map_err(|e| invalid("grant_writer", e.to_string()))?;
+        let mut hostnames = Vec::with_capacity(self.hostnames.len());
+        for h in &self.hostnames {
+            let ok = !h.is_empty()
+                && h.len() <= jit_common::host::MAX_LEN
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+            if !ok {
+                return Err(invalid(
+                    "hostnames",
+                    format!("{h:?} is not a host name (letters, digits, - . _; no globs)"),
+                ));
+            }
+            hostnames.push(h.to_ascii_lowercase());
+        }
+        let mut user_ca_keys = Vec::with_capacity(self.user_ca_keys.len());
+        for (i, k) in self.user_ca_keys.iter().enumerate() {
+            let key = PublicKey::from_openssh(k.trim()).map_err(|e| {
+                invalid(
+                    "user_ca_keys",
+                    format!("entry {}: {e} (expected an OpenSSH public key line)", i + 1),
+                )
+            })?;
+            user_ca_keys.push(key);
+        }
+        let grant_keys = ring("grant_keys", &self.grant_keys)?;
+        let break_glass_keys = ring("break_glass_keys", &self.break_glass_keys)?;
+        if grant_keys.is_empty() && break_glass_keys.is_empty() {
+            return Err(invalid(
+                "grant_keys",
+                "no grant key is configured, so no grant could ever verify (run `jit-ca host-config` to write this file)",
+            ));
+        }
+        if let Some(k) = break_glass_keys.keys().iter().find(|k| {
+            grant_keys
+                .keys()
+                .iter()
+                .any(|g| g.key_data() == k.key_data())
+        }) {
+            return Err(invalid(
+                "break_glass_keys",
+                format!(
+                    "{} is also a grant key; a break-glass key must be a separate offline key",
+                    jit_common::keys::fingerprint(k)
+                ),
+            ));
+        }
+        Ok(Config {
+            server: self.server,
+            mode: self.mode,
+            services,
+            clock_skew_secs,
+            revocation_max_age_secs: self.revocation_max_age_secs,
+            state_dir,
+            grant_writer,
+            hostnames,
+            user_ca_keys,
+            grant_keys,
+            break_glass_keys,
+        })
+    }
+}
+
+fn ring(key: &'static str, lines: &[String]) -> Result<KeyRing, ConfigError> {
+    let mut ring = KeyRing::new();
+    for (i, line) in lines.iter().enumerate() {
+        let k = PublicKey::from_openssh(line.trim()).map_err(|e| {
+            invalid(
+                key,
+                format!("entry {}: {e} (expected an OpenSSH public key line)", i + 1),
+            )
+        })?;
+        ring.push(k);
+    }
+    Ok(ring)
+}
+
+impl Config {
+    /// Whether `service` is gated.
+    pub fn gates(&self, service: &str) -> bool {
+        self.services.iter().any(|s| s == service)
+    }
+
+    /// `<state_dir>/grants`.
+    pub fn grants_dir(&self) -> PathBuf {
+        self.state_dir.join("grants")
+    }
+
+    /// `<state_dir>/revocations`.
+    pub fn revocations_path(&self) -> PathBuf {
+        self.state_dir.join("revocations")
+    }
+}
+
+/// Parses PAM module arguments: only `config=PATH` (absolute) is accepted.
+pub fn config_path_from_args<'a, I>(args: I) -> Result<PathBuf, String>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let mut path = PathBuf::from(DEFAULT_PATH);
+    for arg in args {
+        match arg.split_once('=') {
+            Some(("config", p)) if p.starts_with('/') => path = PathBuf::from(p),
+            Some(("config", p)) => {
+                return Err(format!(
+                    "module argument config={p} must be an absolute path"
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "unknown module argument {arg:?} (only config=PATH)"
+                ));
+            }
+        }
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY_A: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFs7IxD3PzR74wjGG+1zDJpEtytOouLPW5jnw7aUxLS2 a";
+    const KEY_B: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINH9Rl3aVPAftPi+AlBvVmaf8CETglL2VnjpOoWtZrsS b";
+
+    fn toml_with(extra: &str) -> String {
+        format!("grant_keys = [\"{KEY_A}\"]\n{extra}")
+    }
+
+    #[test]
+    fn defaults_are_as_documented() {
+        let c = Config::parse(&toml_with("")).unwrap();
+        assert_eq!(c.mode, Mode::Enforce);
+        assert_eq!(c.services, vec!["sudo", "sudo-i"]);
+        assert_eq!(c.clock_skew_secs, 60);
+        assert_eq!(c.revocation_max_age_secs, 0);
+        assert_eq!(c.state_dir, PathBuf::from("/var/lib/jit"));
+        assert_eq!(c.grant_writer, "jit");
+        assert!(c.gates("sudo-i") && !c.gates("login"));
+    }
+
+    #[test]
+    fn the_brief_example_parses() {
+        let text = format!(
+            r#"
+server = "http://ca.example.com:8443"
+mode = "audit"
+services = ["sudo", "sudo-i"]
+clock_skew_secs = 60
+revocation_max_age_secs = 3600
+state_dir = "/var/lib/jit"
+grant_writer = "jit"
+hostnames = ["DB-1.example.com"]
+user_ca_keys = ["{KEY_B}"]
+grant_keys = ["{KEY_A}"]
+break_glass_keys = []
+"#
+        );
+        let c = Config::parse(&text).unwrap();
+        assert_eq!(c.mode, Mode::Audit);
+        assert_eq!(c.hostnames, vec!["db-1.example.com"]);
+        assert_eq!(c.user_ca_keys.len(), 1);
+        assert_eq!(c.revocation_max_age_secs, 3600);
+    }
+
+    #[test]
+    fn rejects_bad_input_with_the_key_named() {
+        let cases = [
+            ("colour = \"blue\"", "colour"),
+            ("mode = \"permissive\"", "permissive"),
+            ("state_dir = \"var/lib/jit\"", "state_dir"),
+            ("clock_skew_secs = 99999", "clock_skew_secs"),
+            ("server = \"ftp://x\"", "server"),
+            ("hostnames = [\"db-*\"]", "hostnames"),
+            ("services = [\"sudo i\"]", "services"),
+            ("grant_writer = \"Root!\"", "grant_writer"),
+            ("user_ca_keys = [\"ssh-ed25519 nonsense\"]", "user_ca_keys"),
+            (
+                &format!("break_glass_keys = [\"{KEY_A}\"]"),
+                "break_glass_keys",
+            ),
+        ];
+        for (extra, needle) in cases {
+            let err = Config::parse(&toml_with(extra)).unwrap_err().to_string();
+            assert!(err.contains(needle), "{extra}: {err}");
+        }
+        let err = Config::parse("").unwrap_err().to_string();
+        assert!(err.contains("grant_keys"), "{err}");
+    }
+
+    #[test]
+    fn module_arguments() {
+        assert_eq!(
+            config_path_from_args([]).unwrap(),
+            PathBuf::from(DEFAULT_PATH)
+        );
+        assert_eq!(
+            config_path_from_args(["config=/etc/x.toml"]).unwrap(),
+            PathBuf::from("/etc/x.toml")
+        );
+        assert!(config_path_from_args(["config=x.toml"]).is_err());
+        assert!(config_path_from_args(["debug"]).is_err());
+    }
+
+    #[test]
+    fn load_refuses_writable_or_foreign_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let p = dir.path().join("host.toml");
+        std::fs::write(&p, toml_with("")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let euid = std::fs::metadata("/proc/self")
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+            .unwrap();
+        if euid == 0 {
+            Config::load(&p).unwrap();
+        } else {
+            assert!(matches!(Config::load(&p), Err(ConfigError::File(_))));
+        }
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(matches!(Config::load(&p), Err(ConfigError::File(_))));
+        assert!(matches!(
+            Config::load(&dir.path().join("missing.toml")),
+            Err(ConfigError::File(FileError::NotFound { .. }))
+        ));
+    }
+}

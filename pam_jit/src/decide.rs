@@ -1,0 +1,624 @@
+//! The decision: may this caller use sudo on this host now? A pure function of plain
+//! values (no I/O, no clock, no environment), shared by `pam_jit.so` and `jit-host check`.
+//!
+//! ```text
+//! identify(config, facts)             -> the invoking user, or an early Decision (ignore/deny)
+//! decide(config, facts, evidence)     -> Decision
+//! ```
+//!
+//! A grant allows sudo only if it parses, is signed by a trusted grant key (or a
+//! break-glass key), is inside its window (with the configured skew), names this user,
+//! allows sudo, covers one of this host's names, is not revoked (by grant id or certificate
+//! serial), and, unless signed by a break-glass key, the local revocation list is usable
+//! and fresh when a staleness bound is configured.
+
+use jit_common::grant::NotCovered;
+use jit_common::log::sanitize;
+use jit_common::time::{format_duration, format_utc};
+use jit_common::{
+    Error, UnixTime, UnverifiedGrant, UnverifiedRevocationList, VerifiedRevocationList,
+};
+
+use crate::config::{Config, DEFAULT_SERVICES, Mode};
+use crate::store::{RevocationFile, UserGrants};
+
+/// Longest user message, in bytes.
+pub const MAX_MESSAGE: usize = 480;
+
+/// Who is asking, as the PAM room found out.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// `PAM_RUSER`, the invoking user as sudo reports it.
+    pub ruser: Option<&'a str>,
+    /// The real uid of the process (`getuid()`).
+    pub uid: u32,
+    /// The uid the passwd database gives `ruser`, if it has an entry.
+    pub ruser_uid: Option<u32>,
+}
+
+/// Everything known about the request except the stored evidence.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// The caller.
+    pub caller: Caller<'a>,
+    /// `PAM_SERVICE`.
+    pub service: &'a str,
+    /// Names this host answers to; the first is the kernel host name.
+    pub host_names: &'a [String],
+    /// The current time.
+    pub now: UnixTime,
+}
+
+/// What was found on disk for the user.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    /// The user's grant files, or why the store as a whole could not be trusted.
+    pub grants: Result<UserGrants, String>,
+    /// The local revocation list.
+    pub revocations: RevocationFile,
+}
+
+/// The outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// `PAM_SUCCESS`.
+    Allow,
+    /// `PAM_PERM_DENIED`.
+    Deny,
+    /// `PAM_IGNORE`: the service is not gated.
+    Ignore,
+}
+
+/// A decision with its explanation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// What the module returns.
+    pub verdict: Verdict,
+    /// The invoking user, when known.
+    pub user: Option<String>,
+    /// The grant that allowed it, or the one the denial is about.
+    pub grant_id: Option<String>,
+    /// The reason, for the log and `jit-host check`.
+    pub reason: String,
+    /// The one line shown to the user on denial; `None` on success.
+    pub user_message: Option<String>,
+    /// Audit mode allowed something enforce mode would have denied.
+    pub audit_would_deny: bool,
+    /// The allowing grant was signed by a break-glass key.
+    pub break_glass: bool,
+}
+
+impl Decision {
+    fn ignore(reason: String) -> Self {
+        Self {
+            verdict: Verdict::Ignore,
+            user: None,
+            grant_id: None,
+            reason,
+            user_message: None,
+            audit_would_deny: false,
+            break_glass: false,
+        }
+    }
+
+    fn deny(
+        user: Option<&str>,
+        host: &str,
+        grant_id: Option<String>,
+        why: &str,
+        hint: &str,
+    ) -> Self {
+        let who = user.unwrap_or("this user");
+        let msg = format!("jit: sudo denied for {who} on {host}: {why}; {hint}");
+        Self {
+            verdict: Verdict::Deny,
+            user: user.map(str::to_string),
+            grant_id,
+            reason: why.to_string(),
+            user_message: Some(sanitize(&msg, MAX_MESSAGE)),
+            audit_would_deny: false,
+            break_glass: false,
+        }
+    }
+
+    /// Audit mode: turn a denial into an allowance that remembers it.
+    fn audited(mut self, mode: Mode) -> Self {
+        if mode == Mode::Audit && self.verdict == Verdict::Deny {
+            self.verdict = Verdict::Allow;
+            self.audit_would_deny = true;
+            self.user_message = None;
+            self.reason = format!("audit mode, would deny: {}", self.reason);
+        }
+        self
+    }
+
+    /// `allow`, `deny`, `ignore` or `audit-allow`, for logs and JSON.
+    pub fn result_word(&self) -> &'static str {
+        match (self.verdict, self.audit_would_deny) {
+            (Verdict::Allow, true) => "audit-allow",
+            (Verdict::Allow, false) => "allow",
+            (Verdict::Deny, _) => "deny",
+            (Verdict::Ignore, _) => "ignore",
+        }
+    }
+}
+
+/// The decision when the configuration cannot be used: deny the default services (fail
+/// closed), ignore every other service (so a pam-auth-update profile cannot lock people out
+/// of logins because of a broken host.toml).
+pub fn config_unusable(service: &str, host: &str, user: Option<&str>, error: &str) -> Decision {
+    if DEFAULT_SERVICES.contains(&service) {
+        Decision::deny(
+            user,
+            host,
+            None,
+            &format!("the host configuration is unusable: {error}"),
+            "ask an administrator to fix /etc/jit/host.toml (jit-host check shows the problem)",
+        )
+    } else {
+        Decision::ignore(format!(
+            "service {service} is not gated (host configuration unusable: {error})"
+        ))
+    }
+}
+
+fn host_of<'a>(facts: &Facts<'a>) -> &'a str {
+    facts.host_names.first().map_or("this host", String::as_str)
+}
+
+/// Finds the invoking user: `PAM_RUSER`, which must be a valid login name whose passwd uid
+/// is the process's real uid. Returns an early decision for ignored services and for
+/// callers that cannot be identified.
+pub fn identify<'a>(config: &Config, facts: &Facts<'a>) -> Result<&'a str, Decision> {
+    let host = host_of(facts);
+    if !config.gates(facts.service) {
+        return Err(Decision::ignore(format!(
+            "service {} is not gated (services = {:?})",
+            facts.service, config.services
+        )));
+    }
+    let c = facts.caller;
+    let Some(ruser) = c.ruser.filter(|u| !u.is_empty()) else {
+        return Err(Decision::deny(
+            None,
+            host,
+            None,
+            "the invoking user is unknown (PAM_RUSER is not set)",
+            "use sudo >= 1.9 or sudo-rs, which set it",
+        )
+        .audited(config.mode));
+    };
+    if jit_common::grant::check_user("user", ruser).is_err() {
+        return Err(Decision::deny(
+            None,
+            host,
+            None,
+            &format!("the invoking user {ruser:?} is not a valid login name"),
+            "jit grants only cover POSIX login names",
+        )
+        .audited(config.mode));
+    }
+    match c.ruser_uid {
+        None => Err(Decision::deny(
+            Some(ruser),
+            host,
+            None,
+            &format!("the invoking user {ruser} has no passwd entry"),
+            "check the user database (getent passwd)",
+        )
+        .audited(config.mode)),
+        Some(uid) if uid != c.uid => Err(Decision::deny(
+            Some(ruser),
+            host,
+            None,
+            &format!(
+                "the invoking user {ruser} (uid {uid}) is not the calling process's user (uid {})",
+                c.uid
+            ),
+            "PAM_RUSER must name the real user",
+        )
+        .audited(config.mode)),
+        Some(_) => Ok(ruser),
+    }
+}
+
+/// Why one grant file did not allow the request, ranked by how useful it is to the user.
+#[derive(Debug, Clone)]
+enum Miss {
+    Revoked {
+        id: String,
+        role: String,
+        detail: String,
+    },
+    Stale {
+        id: String,
+        detail: String,
+    },
+    Expired {
+        id: String,
+        role: String,
+        not_after: UnixTime,
+    },
+    NotYetValid {
+        id: String,
+        not_before: UnixTime,
+    },
+    OtherHost {
+        id: String,
+        role: String,
+        selectors: Vec<String>,
+    },
+    NoSudo {
+        id: String,
+        role: String,
+    },
+    Invalid {
+        file: String,
+        detail: String,
+    },
+    OtherUser {
+        file: String,
+        grant_user: String,
+    },
+}
+
+impl Miss {
+    fn rank(&self) -> u32 {
+        match self {
+            Self::Revoked { .. } => 90,
+            Self::Stale { .. } => 80,
+            Self::Expired { .. } => 70,
+            Self::NotYetValid { .. } => 60,
+            Self::OtherHost { .. } => 50,
+            Self::NoSudo { .. } => 45,
+            Self::Invalid { .. } => 30,
+            Self::OtherUser { .. } => 20,
+        }
+    }
+
+    fn grant_id(&self) -> Option<String> {
+        match self {
+            Self::Revoked { id, .. }
+            | Self::Stale { id, .. }
+            | Self::Expired { id, .. }
+            | Self::NotYetValid { id, .. }
+            | Self::OtherHost { id, .. }
+            | Self::NoSudo { id, .. } => Some(id.clone()),
+            Self::Invalid { .. } | Self::OtherUser { .. } => None,
+        }
+    }
+
+    fn explain(&self) -> (String, String) {
+        let request =
+            |role: &str| format!("run: jit request {role} --duration 30m --reason \"...\"");
+        match self {
+            Self::Revoked { id, role, detail } => {
+                (format!("grant {id} was revoked ({detail})"), request(role))
+            }
+            Self::Stale { id, detail } => (
+                format!("grant {id} cannot be checked against revocations: {detail}"),
+                "ask an administrator to run: jit-host sync".to_string(),
+            ),
+            Self::Expired {
+                id,
+                role,
+                not_after,
+            } => (
+                format!("grant {id} expired at {}", format_utc(*not_after)),
+                request(role),
+            ),
+            Self::NotYetValid { id, not_before } => (
+                format!("grant {id} starts at {}", format_utc(*not_before)),
+                "wait, or check this host's clock".to_string(),
+            ),
+            Self::OtherHost {
+                id,
+                role,
+                selectors,
+            } => (
+                format!(
+                    "grant {id} covers hosts {}, not this one",
+                    selectors.join(",")
+                ),
+                request(role),
+            ),
+            Self::NoSudo { id, role } => (
+                format!("grant {id} (role {role}) does not allow sudo"),
+                request("ROLE"),
+            ),
+            Self::Invalid { file, detail } => (
+                format!("grant file {file} is not valid: {detail}"),
+                request("ROLE"),
+            ),
+            Self::OtherUser { file, grant_user } => (
+                format!("grant file {file} is for user {grant_user}"),
+                request("ROLE"),
+            ),
+        }
+    }
+}
+
+/// The revocation state used for every grant in one decision.
+struct Revocations {
+    list: Option<VerifiedRevocationList>,
+    /// Why non-break-glass grants may not be used, if they may not.
+    problem: Option<String>,
+}
+
+fn revocations(config: &Config, file: &RevocationFile, now: UnixTime) -> Revocations {
+    let bound = config.revocation_max_age_secs;
+    match file {
+        RevocationFile::Missing if bound == 0 => Revocations {
+            list: None,
+            problem: None,
+        },
+        RevocationFile::Missing => Revocations {
+            list: None,
+            problem: Some(format!(
+                "there is no revocation list and revocation_max_age_secs = {bound}"
+            )),
+        },
+        RevocationFile::Unusable(e) => Revocations {
+            list: None,
+            problem: Some(format!("the revocation list is unusable: {e}")),
+        },
+        RevocationFile::Present(bytes) => {
+            match UnverifiedRevocationList::parse(bytes).and_then(|l| l.verify(&config.grant_keys))
+            {
+                Err(e) => Revocations {
+                    list: None,
+                    problem: Some(format!("the revocation list is invalid: {e}")),
+                },
+                Ok(list) => {
+                    let problem = (bound > 0 && list.is_stale(now, bound)).then(|| {
+                        format!(
+                            "the revocation list is from {}, older than {}",
+                            format_utc(list.list().issued_at),
+                            format_duration(bound)
+                        )
+                    });
+                    Revocations {
+                        list: Some(list),
+                        problem,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One grant file's result.
+enum Checked {
+    Allowed { id: String, break_glass: bool },
+    Missed(Miss),
+}
+
+fn check_grant(
+    config: &Config,
+    facts: &Facts<'_>,
+    user: &str,
+    revs: &Revocations,
+    name: &str,
+    bytes: &[u8],
+) -> Checked {
+    let invalid = |detail: String| {
+        Checked::Missed(Miss::Invalid {
+            file: name.to_string(),
+            detail,
+        })
+    };
+    let parsed = match UnverifiedGrant::parse(bytes) {
+        Ok(p) => p,
+        Err(e) => return invalid(e.to_string()),
+    };
+    let claims = parsed.claims_unverified().clone();
+    if name != format!("{}{}", claims.id, crate::store::GRANT_SUFFIX) {
+        return invalid(format!(
+            "its file name does not match its id {:?}",
+            claims.id
+        ));
+    }
+    let skew = config.clock_skew_secs;
+    let (verified, break_glass) =
+        match parsed
+            .clone()
+            .verify_at(facts.now, &config.grant_keys, skew)
+        {
+            Ok(v) => (v, false),
+            Err(Error::UntrustedKey { .. }) if !config.break_glass_keys.is_empty() => {
+                match parsed.verify_at(facts.now, &config.break_glass_keys, skew) {
+                    Ok(v) => (v, true),
+                    Err(e) => return window_or_invalid(e, &claims, name),
+                }
+            }
+            Err(e) => return window_or_invalid(e, &claims, name),
+        };
+    let g = verified.grant();
+    let hosts: Vec<&str> = facts.host_names.iter().map(String::as_str).collect();
+    if let Err(nc) = verified.covers(user, &hosts, facts.now) {
+        return Checked::Missed(match nc {
+            NotCovered::OtherUser { grant_user } => Miss::OtherUser {
+                file: name.to_string(),
+                grant_user,
+            },
+            NotCovered::NoSudo => Miss::NoSudo {
+                id: g.id.clone(),
+                role: g.role.clone(),
+            },
+            NotCovered::OtherHost { selectors } => Miss::OtherHost {
+                id: g.id.clone(),
+                role: g.role.clone(),
+                selectors,
+            },
+            NotCovered::NotYetValid { not_before } => Miss::NotYetValid {
+                id: g.id.clone(),
+                not_before,
+            },
+            NotCovered::Expired { not_after } => Miss::Expired {
+                id: g.id.clone(),
+                role: g.role.clone(),
+                not_after,
+            },
+        });
+    }
+    if let Some(list) = &revs.list {
+        let detail = if list.is_grant_revoked(&g.id) {
+            Some(format!("revocation list #{}", list.list().sequence))
+        } else {
+            g.cert_serial
+                .filter(|s| list.is_serial_revoked(*s))
+                .map(|s| {
+                    format!(
+                        "certificate serial {s} is revoked, list #{}",
+                        list.list().sequence
+                    )
+                })
+        };
+        if let Some(detail) = detail {
+            return Checked::Missed(Miss::Revoked {
+                id: g.id.clone(),
+                role: g.role.clone(),
+                detail,
+            });
+        }
+    }
+    if !break_glass && let Some(p) = &revs.problem {
+        return Checked::Missed(Miss::Stale {
+            id: g.id.clone(),
+            detail: p.clone(),
+        });
+    }
+    Checked::Allowed {
+        id: g.id.clone(),
+        break_glass,
+    }
+}
+
+fn window_or_invalid(e: Error, claims: &jit_common::Grant, name: &str) -> Checked {
+    Checked::Missed(match e {
+        Error::Expired { not_after, .. } => Miss::Expired {
+            id: claims.id.clone(),
+            role: claims.role.clone(),
+            not_after,
+        },
+        Error::NotYetValid { not_before, .. } => Miss::NotYetValid {
+            id: claims.id.clone(),
+            not_before,
+        },
+        other => Miss::Invalid {
+            file: name.to_string(),
+            detail: other.to_string(),
+        },
+    })
+}
+
+/// The decision for a request, given what is stored for the user.
+pub fn decide(config: &Config, facts: &Facts<'_>, evidence: &Evidence) -> Decision {
+    let user = match identify(config, facts) {
+        Ok(u) => u,
+        Err(d) => return d,
+    };
+    decide_for(config, facts, user, evidence).audited(config.mode)
+}
+
+fn decide_for(config: &Config, facts: &Facts<'_>, user: &str, evidence: &Evidence) -> Decision {
+    let host = host_of(facts);
+    if facts.caller.uid == 0 && user == "root" {
+        return Decision {
+            verdict: Verdict::Allow,
+            user: Some(user.to_string()),
+            grant_id: None,
+            reason: "the caller is already root; there is nothing to elevate".into(),
+            user_message: None,
+            audit_would_deny: false,
+            break_glass: false,
+        };
+    }
+    let grants = match &evidence.grants {
+        Ok(g) => g,
+        Err(e) => {
+            return Decision::deny(
+                Some(user),
+                host,
+                None,
+                &format!("the grant store is not safe to read: {e}"),
+                "ask an administrator to fix it (jit-host check shows the problem)",
+            );
+        }
+    };
+    let revs = revocations(config, &evidence.revocations, facts.now);
+    let mut best: Option<Miss> = None;
+    let mut allowed_break_glass: Option<String> = None;
+    for f in &grants.files {
+        match check_grant(config, facts, user, &revs, &f.name, &f.bytes) {
+            Checked::Allowed {
+                id,
+                break_glass: false,
+            } => {
+                return Decision {
+                    verdict: Verdict::Allow,
+                    user: Some(user.to_string()),
+                    grant_id: Some(id.clone()),
+                    reason: format!("grant {id} covers {user} on {host}"),
+                    user_message: None,
+                    audit_would_deny: false,
+                    break_glass: false,
+                };
+            }
+            Checked::Allowed {
+                id,
+                break_glass: true,
+            } => {
+                allowed_break_glass.get_or_insert(id);
+            }
+            Checked::Missed(m) => {
+                let better = match (&best, &m) {
+                    (None, _) => true,
+                    (Some(b), m) if m.rank() > b.rank() => true,
+                    (
+                        Some(Miss::Expired { not_after: old, .. }),
+                        Miss::Expired { not_after: new, .. },
+                    ) => new > old,
+                    _ => false,
+                };
+                if better {
+                    best = Some(m);
+                }
+            }
+        }
+    }
+    if let Some(id) = allowed_break_glass {
+        let mut reason = format!("BREAK-GLASS grant {id} covers {user} on {host}");
+        if let Some(p) = &revs.problem {
+            reason.push_str(&format!(" (bypassing: {p})"));
+        }
+        return Decision {
+            verdict: Verdict::Allow,
+            user: Some(user.to_string()),
+            grant_id: Some(id),
+            reason,
+            user_message: None,
+            audit_would_deny: false,
+            break_glass: true,
+        };
+    }
+    if let Some(m) = best {
+        let (why, hint) = m.explain();
+        return Decision::deny(Some(user), host, m.grant_id(), &why, &hint);
+    }
+    let why = match grants.problems.first() {
+        Some(p) => format!("no usable grant (refused: {p})"),
+        None if grants.truncated => "no usable grant among the first files examined".to_string(),
+        None => "no grant for this user on this host".to_string(),
+    };
+    Decision::deny(
+        Some(user),
+        host,
+        None,
+        &why,
+        "run: jit request ROLE --duration 30m --reason \"...\"",
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,445 @@
+//! The full decision matrix, without PAM.
+
+use super::*;
+use crate::config::RawConfig;
+use crate::store::GrantFile;
+use jit_common::{Approval, Grant, RevocationList};
+use ssh_key::{Algorithm, PrivateKey};
+
+const NOW: UnixTime = 1_800_000_000;
+
+struct Keys {
+    grant: PrivateKey,
+    glass: PrivateKey,
+    other: PrivateKey,
+}
+
+fn keys() -> Keys {
+    let k = || PrivateKey::random(&mut rand_core::OsRng, Algorithm::Ed25519).unwrap();
+    Keys {
+        grant: k(),
+        glass: k(),
+        other: k(),
+    }
+}
+
+fn config(k: &Keys, edit: impl FnOnce(&mut RawConfig)) -> Config {
+    let mut raw: RawConfig = toml::from_str("").unwrap();
+    raw.grant_keys = vec![k.grant.public_key().to_openssh().unwrap()];
+    raw.break_glass_keys = vec![k.glass.public_key().to_openssh().unwrap()];
+    raw.hostnames = vec!["db-1.example.com".into()];
+    edit(&mut raw);
+    raw.validate().unwrap()
+}
+
+fn grant(id: &str, user: &str) -> Grant {
+    Grant {
+        version: 1,
+        id: id.into(),
+        user: user.into(),
+        role: "dba".into(),
+        hosts: vec!["db-*".into()],
+        sudo: true,
+        not_before: NOW - 600,
+        not_after: NOW + 1200,
+        issued_at: NOW - 600,
+        request_id: format!("r-{id}"),
+        reason: "fix replication".into(),
+        approvers: vec![Approval {
+            user: "carol".into(),
+            at: NOW - 600,
+        }],
+        cert_serial: Some(42),
+        key_id: String::new(),
+    }
+}
+
+fn file(g: Grant, key: &PrivateKey) -> GrantFile {
+    GrantFile {
+        name: format!("{}.grant", g.id),
+        bytes: g.sign(key).unwrap(),
+    }
+}
+
+fn evidence(files: Vec<GrantFile>) -> Evidence {
+    Evidence {
+        grants: Ok(UserGrants {
+            files,
+            problems: vec![],
+            truncated: false,
+        }),
+        revocations: RevocationFile::Missing,
+    }
+}
+
+fn revocation_file(
+    key: &PrivateKey,
+    issued_at: UnixTime,
+    grants: &[&str],
+    serials: &[u64],
+) -> RevocationFile {
+    let mut l = RevocationList::new(7, issued_at);
+    l.revoked_grants = grants.iter().map(|s| s.to_string()).collect();
+    l.revoked_serials = serials.iter().copied().collect();
+    RevocationFile::Present(l.sign(key).unwrap())
+}
+
+fn hosts() -> Vec<String> {
+    vec!["db-1".into(), "db-1.example.com".into()]
+}
+
+fn alice<'a>(h: &'a [String], service: &'a str) -> Facts<'a> {
+    Facts {
+        caller: Caller {
+            ruser: Some("alice"),
+            uid: 1000,
+            ruser_uid: Some(1000),
+        },
+        service,
+        host_names: h,
+        now: NOW,
+    }
+}
+
+#[track_caller]
+fn denied(d: &Decision, needle: &str) {
+    assert_eq!(d.verdict, Verdict::Deny, "{d:?}");
+    let msg = d.user_message.as_deref().unwrap();
+    assert!(msg.starts_with("jit: sudo denied for "), "{msg}");
+    assert!(!msg.contains('\n'));
+    assert!(msg.contains(needle), "{needle:?} not in {msg:?}");
+    assert!(d.reason.len() <= msg.len());
+}
+
+#[test]
+fn a_valid_grant_allows_silently() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    let d = decide(
+        &c,
+        &alice(&h, "sudo"),
+        &evidence(vec![file(grant("g-1", "alice"), &k.grant)]),
+    );
+    assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
+    assert_eq!(d.grant_id.as_deref(), Some("g-1"));
+    assert_eq!(d.user_message, None);
+    assert!(!d.break_glass);
+    // sudo -i uses its own service, gated too.
+    let d = decide(
+        &c,
+        &alice(&h, "sudo-i"),
+        &evidence(vec![file(grant("g-1", "alice"), &k.grant)]),
+    );
+    assert_eq!(d.verdict, Verdict::Allow);
+}
+
+#[test]
+fn window_is_enforced_with_skew() {
+    let k = keys();
+    let c = config(&k, |r| r.clock_skew_secs = Some(60));
+    let h = hosts();
+    let mut g = grant("g-old", "alice");
+    g.not_before = NOW - 7200;
+    g.not_after = NOW - 3600;
+    let d = decide(&c, &alice(&h, "sudo"), &evidence(vec![file(g, &k.grant)]));
+    denied(
+        &d,
+        "grant g-old expired at 2027-01-15T07:00:00Z; run: jit request dba --duration 30m",
+    );
+    assert_eq!(d.grant_id.as_deref(), Some("g-old"));
+
+    let mut g = grant("g-skew", "alice");
+    g.not_after = NOW - 30;
+    let d = decide(
+        &c,
+        &alice(&h, "sudo"),
+        &evidence(vec![file(g.clone(), &k.grant)]),
+    );
+    assert_eq!(
+        d.verdict,
+        Verdict::Allow,
+        "30 s late is inside 60 s of skew"
+    );
+    g.not_after = NOW - 60;
+    let d = decide(&c, &alice(&h, "sudo"), &evidence(vec![file(g, &k.grant)]));
+    denied(&d, "expired");
+
+    let mut g = grant("g-future", "alice");
+    g.not_before = NOW + 3600;
+    g.not_after = NOW + 7200;
+    let d = decide(&c, &alice(&h, "sudo"), &evidence(vec![file(g, &k.grant)]));
+    denied(&d, "grant g-future starts at");
+}
+
+#[test]
+fn user_host_and_sudo_must_match() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    let d = decide(
+        &c,
+        &alice(&h, "sudo"),
+        &evidence(vec![file(grant("g-bob", "bob"), &k.grant)]),
+    );
+    denied(&d, "is for user bob");
+
+    let mut g = grant("g-web", "alice");
+    g.hosts = vec!["web-*".into()];
+    let d = decide(&c, &alice(&h, "sudo"), &evidence(vec![file(g, &k.grant)]));
+    denied(&d, "grant g-web covers hosts web-*, not this one");
+
+    // A config host name counts.
+    let mut g = grant("g-fqdn", "alice");
+    g.hosts = vec!["db-1.example.com".into()];
+    let only_kernel = vec!["localhost".to_string()];
+    let c2 = config(&k, |r| r.hostnames = vec!["DB-1.example.com".into()]);
+    let mut both = only_kernel.clone();
+    both.extend(c2.hostnames.iter().cloned());
+    assert_eq!(
+        decide(
+            &c2,
+            &alice(&both, "sudo"),
+            &evidence(vec![file(g.clone(), &k.grant)])
+        )
+        .verdict,
+        Verdict::Allow
+    );
+    denied(
+        &decide(
+            &c,
+            &alice(&only_kernel, "sudo"),
+            &evidence(vec![file(g, &k.grant)]),
+        ),
+        "not this one",
+    );
+
+    let mut g = grant("g-nosudo", "alice");
+    g.sudo = false;
+    let d = decide(&c, &alice(&h, "sudo"), &evidence(vec![file(g, &k.grant)]));
+    denied(&d, "does not allow sudo");
+}
+
+#[test]
+fn signatures_and_file_names_are_checked() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    let mut f = file(grant("g-1", "alice"), &k.grant);
+    let text = String::from_utf8(f.bytes.clone()).unwrap();
+    f.bytes = text
+        .replace("fix replication", "fix replicatiox")
+        .into_bytes();
+    denied(
+        &decide(&c, &alice(&h, "sudo"), &evidence(vec![f])),
+        "altered",
+    );
+
+    let f = file(grant("g-1", "alice"), &k.other);
+    denied(
+        &decide(&c, &alice(&h, "sudo"), &evidence(vec![f])),
+        "not a trusted key",
+    );
+
+    let mut f = file(grant("g-1", "alice"), &k.grant);
+    f.name = "g-2.grant".into();
+    denied(
+        &decide(&c, &alice(&h, "sudo"), &evidence(vec![f])),
+        "does not match its id",
+    );
+
+    let f = GrantFile {
+        name: "g-1.grant".into(),
+        bytes: b"garbage".to_vec(),
+    };
+    denied(
+        &decide(&c, &alice(&h, "sudo"), &evidence(vec![f])),
+        "g-1.grant is not valid",
+    );
+}
+
+#[test]
+fn revocation_by_grant_id_or_serial() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    let mut e = evidence(vec![file(grant("g-1", "alice"), &k.grant)]);
+    e.revocations = revocation_file(&k.grant, NOW, &["g-1"], &[]);
+    denied(&decide(&c, &alice(&h, "sudo"), &e), "grant g-1 was revoked");
+    e.revocations = revocation_file(&k.grant, NOW, &[], &[42]);
+    denied(&decide(&c, &alice(&h, "sudo"), &e), "serial 42");
+    e.revocations = revocation_file(&k.grant, NOW, &["g-9"], &[41]);
+    assert_eq!(decide(&c, &alice(&h, "sudo"), &e).verdict, Verdict::Allow);
+    // A list signed by an untrusted key is never used, and denies (fail closed).
+    e.revocations = revocation_file(&k.other, NOW, &[], &[]);
+    denied(
+        &decide(&c, &alice(&h, "sudo"), &e),
+        "revocation list is invalid",
+    );
+    e.revocations = RevocationFile::Unusable("owned by uid 1000".into());
+    denied(&decide(&c, &alice(&h, "sudo"), &e), "unusable");
+}
+
+#[test]
+fn staleness_bound_and_break_glass() {
+    let k = keys();
+    let c = config(&k, |r| r.revocation_max_age_secs = 3600);
+    let h = hosts();
+    let mut e = evidence(vec![file(grant("g-1", "alice"), &k.grant)]);
+    denied(
+        &decide(&c, &alice(&h, "sudo"), &e),
+        "there is no revocation list",
+    );
+    e.revocations = revocation_file(&k.grant, NOW - 7200, &[], &[]);
+    let d = decide(&c, &alice(&h, "sudo"), &e);
+    denied(&d, "older than 1h");
+    assert!(d.user_message.unwrap().contains("jit-host sync"));
+    e.revocations = revocation_file(&k.grant, NOW - 60, &[], &[]);
+    assert_eq!(decide(&c, &alice(&h, "sudo"), &e).verdict, Verdict::Allow);
+
+    // Break-glass grants bypass the bound, loudly, but not a revocation.
+    let mut e = evidence(vec![file(grant("g-bg", "alice"), &k.glass)]);
+    e.revocations = revocation_file(&k.grant, NOW - 7200, &[], &[]);
+    let d = decide(&c, &alice(&h, "sudo"), &e);
+    assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
+    assert!(d.break_glass);
+    assert!(
+        d.reason.starts_with("BREAK-GLASS grant g-bg"),
+        "{}",
+        d.reason
+    );
+    e.revocations = revocation_file(&k.grant, NOW - 7200, &["g-bg"], &[]);
+    denied(&decide(&c, &alice(&h, "sudo"), &e), "revoked");
+
+    // Without a bound, a missing list is fine.
+    let c0 = config(&k, |_| {});
+    let e = evidence(vec![file(grant("g-1", "alice"), &k.grant)]);
+    assert_eq!(decide(&c0, &alice(&h, "sudo"), &e).verdict, Verdict::Allow);
+}
+
+#[test]
+fn the_caller_must_be_who_sudo_says() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    let e = evidence(vec![file(grant("g-1", "alice"), &k.grant)]);
+    let mut f = alice(&h, "sudo");
+    f.caller.ruser = None;
+    denied(&decide(&c, &f, &e), "PAM_RUSER is not set");
+    let mut f = alice(&h, "sudo");
+    f.caller.uid = 1001;
+    denied(
+        &decide(&c, &f, &e),
+        "uid 1000) is not the calling process's user (uid 1001)",
+    );
+    let mut f = alice(&h, "sudo");
+    f.caller.ruser_uid = None;
+    denied(&decide(&c, &f, &e), "has no passwd entry");
+    let mut f = alice(&h, "sudo");
+    f.caller.ruser = Some("../../etc");
+    denied(&decide(&c, &f, &e), "not a valid login name");
+    // Root needs no grant: it has nothing to gain.
+    let f = Facts {
+        caller: Caller {
+            ruser: Some("root"),
+            uid: 0,
+            ruser_uid: Some(0),
+        },
+        ..alice(&h, "sudo")
+    };
+    assert_eq!(decide(&c, &f, &evidence(vec![])).verdict, Verdict::Allow);
+}
+
+#[test]
+fn ungated_services_are_ignored_and_audit_mode_allows() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    let d = decide(&c, &alice(&h, "login"), &evidence(vec![]));
+    assert_eq!(d.verdict, Verdict::Ignore);
+    assert_eq!(d.result_word(), "ignore");
+
+    let a = config(&k, |r| r.mode = Mode::Audit);
+    let d = decide(&a, &alice(&h, "sudo"), &evidence(vec![]));
+    assert_eq!(d.verdict, Verdict::Allow);
+    assert!(d.audit_would_deny);
+    assert_eq!(d.user_message, None);
+    assert_eq!(d.result_word(), "audit-allow");
+    assert!(d.reason.contains("would deny: no grant"), "{}", d.reason);
+}
+
+#[test]
+fn no_grant_and_unsafe_store() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    denied(
+        &decide(&c, &alice(&h, "sudo"), &evidence(vec![])),
+        "jit: sudo denied for alice on db-1: no grant for this user on this host; run: jit request ROLE",
+    );
+    let e = Evidence {
+        grants: Ok(UserGrants {
+            files: vec![],
+            problems: vec!["/var/lib/jit/grants/alice/g.grant is a symbolic link".into()],
+            truncated: false,
+        }),
+        revocations: RevocationFile::Missing,
+    };
+    denied(&decide(&c, &alice(&h, "sudo"), &e), "symbolic link");
+    let e = Evidence {
+        grants: Err("/var/lib/jit/grants/alice has mode 0777".into()),
+        revocations: RevocationFile::Missing,
+    };
+    denied(&decide(&c, &alice(&h, "sudo"), &e), "not safe to read");
+}
+
+#[test]
+fn the_most_useful_reason_wins_and_any_good_grant_allows() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    let mut web = grant("g-a", "alice");
+    web.hosts = vec!["web-1".into()];
+    let mut old = grant("g-b", "alice");
+    old.not_before = NOW - 9000;
+    old.not_after = NOW - 8000;
+    let mut older = grant("g-c", "alice");
+    older.not_before = NOW - 99000;
+    older.not_after = NOW - 98000;
+    let files = vec![
+        file(web, &k.grant),
+        file(older, &k.grant),
+        file(old, &k.grant),
+    ];
+    let d = decide(&c, &alice(&h, "sudo"), &evidence(files.clone()));
+    denied(&d, "grant g-b expired");
+    let mut with_good = files;
+    with_good.push(file(grant("g-z", "alice"), &k.grant));
+    let d = decide(&c, &alice(&h, "sudo"), &evidence(with_good));
+    assert_eq!(d.grant_id.as_deref(), Some("g-z"));
+    assert_eq!(d.verdict, Verdict::Allow);
+}
+
+#[test]
+fn unusable_config_fails_closed_only_for_gated_defaults() {
+    let d = config_unusable(
+        "sudo",
+        "db-1",
+        Some("alice"),
+        "host.toml is owned by uid 1000",
+    );
+    denied(&d, "host configuration is unusable");
+    assert_eq!(
+        config_unusable("login", "db-1", None, "x").verdict,
+        Verdict::Ignore
+    );
+}
+
+#[test]
+fn messages_cannot_break_lines() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = vec!["db-1\nFAKE".to_string()];
+    let d = decide(&c, &alice(&h, "sudo"), &evidence(vec![]));
+    assert!(!d.user_message.unwrap().contains('\n'));
+}
