@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Builds every jit package, .deb and .rpm, into target/packages/ (or $JIT_PACKAGES_DIR):
+#
+#   jit-ca    the signing service (from ssh-ca, cargo-deb/generate-rpm variant "server")
+#   jit       the engineers' client (from ssh-ca)
+#   jit-host  pam_jit.so + jit-host (from pam_jit/host-tool, with pam_jit's cdylib)
+#
+# Works from a clean checkout: installs cargo-deb / cargo-generate-rpm if missing, builds the
+# workspace in release mode (a no-op when tests/run.sh already did), stages stripped binaries,
+# man pages and shell completions (from each binary's hidden `generate-docs`) and examples
+# under <target>/release/packaging/, then packages from those artifacts (no second build).
+#
+# Environment:
+#   CARGO_TARGET_DIR   cargo's target dir (default: <repo>/target)
+#   JIT_PACKAGES_DIR   output directory (default: <target>/packages)
+#   JIT_DEB_VERSION    override the .deb version (default: Cargo version + "-1")
+#   JIT_RPM_RELEASE    override the .rpm release (default: 1)
+#   JIT_SKIP_BUILD=1   do not run cargo build (the release binaries must exist)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PATH="$HOME/.cargo/bin:$PATH"
+
+CARGO_DEB_VERSION=3.8.0
+CARGO_GENERATE_RPM_VERSION=0.21.1
+
+log() { echo "build.sh: $*"; }
+warn() { echo "build.sh: WARNING: $*" >&2; }
+die() { echo "build.sh: ERROR: $*" >&2; exit 1; }
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
+RELEASE=$TARGET_DIR/release
+STAGE=$RELEASE/packaging
+OUT=${JIT_PACKAGES_DIR:-$TARGET_DIR/packages}
+
+# --- tools --------------------------------------------------------------------------------
+for tool in strip gzip dpkg-shlibdeps; do
+  command -v "$tool" >/dev/null || die "$tool is missing (apt-get install binutils gzip dpkg-dev)"
+done
+cargo_tool() { # crate version subcommand
+  if ! cargo "$3" --version >/dev/null 2>&1; then
+    log "installing $1 $2 (cargo install --locked)"
+    cargo install --locked --quiet "$1@$2"
+  fi
+}
+cargo_tool cargo-deb "$CARGO_DEB_VERSION" deb
+cargo_tool cargo-generate-rpm "$CARGO_GENERATE_RPM_VERSION" generate-rpm
+
+# --- release build ------------------------------------------------------------------------
+# Same command as tests/run.sh, so it reuses that build instead of compiling again.
+if [ "${JIT_SKIP_BUILD:-0}" != 1 ]; then
+  log "cargo build --workspace --release --locked"
+  cargo build --workspace --release --locked
+fi
+for f in jit-ca jit jit-host libpam_jit.so; do
+  [ -f "$RELEASE/$f" ] || die "$RELEASE/$f is missing: run cargo build --workspace --release"
+done
+
+# --- stage: stripped binaries -------------------------------------------------------------
+rm -rf "$STAGE"
+mkdir -p "$STAGE/bin"
+for f in jit-ca jit jit-host; do
+  install -m 0755 "$RELEASE/$f" "$STAGE/bin/$f"
+done
+# Installed as pam_jit.so: pam_syslog takes its log prefix from the file name.
+install -m 0644 "$RELEASE/libpam_jit.so" "$STAGE/bin/pam_jit.so"
+# Like dh_strip: keep the dynamic symbol table (the pam_sm_* exports), drop the rest.
+strip --strip-unneeded --remove-section=.comment --remove-section=.note \
+  "$STAGE"/bin/jit-ca "$STAGE"/bin/jit "$STAGE"/bin/jit-host "$STAGE"/bin/pam_jit.so
+
+# --- stage: man pages, completions, docs, examples ------------------------------------------
+# Layout per package and format: deb/<pkg>/usr/... and rpm/<pkg>/usr/... (zsh completion
+# directories differ: Debian vendor-completions, Fedora/RHEL site-functions).
+docs_missing=()
+stage_docs() { # package binary
+  local pkg=$1 bin=$2 gen
+  gen=$(mktemp -d)
+  if "$STAGE/bin/$bin" generate-docs --out "$gen" >"$gen.log" 2>&1 && [ -d "$gen/man" ]; then
+    :
+  else
+    warn "'$bin generate-docs --out DIR' is not available yet ($(head -c 200 "$gen.log" | tr '\n' ' ')); packaging $pkg WITHOUT man pages and completions"
+    docs_missing+=("$bin")
+  fi
+  local fmt zshdir
+  for fmt in deb rpm; do
+    if [ "$fmt" = deb ]; then zshdir=usr/share/zsh/vendor-completions; else zshdir=usr/share/zsh/site-functions; fi
+    local root=$STAGE/$fmt/$pkg
+    local doc=$root/usr/share/doc/$pkg
+    mkdir -p "$doc/examples"
+    if [ -d "$gen/man" ]; then
+      local page n=0
+      mkdir -p "$root/usr/share/man/man1"
+      for page in "$gen"/man/*.1; do
+        [ -e "$page" ] || continue
+        gzip -9nc "$page" > "$root/usr/share/man/man1/$(basename "$page").gz"
+        n=$((n + 1))
+      done
+      ((n)) || warn "$bin generate-docs wrote no man/*.1 pages"
+    fi
+    if [ -d "$gen/completions" ]; then
+      local c name
+      while IFS= read -r -d '' c; do
+        name=$(basename "$c")
+        case "$c" in
+          *.bash|*/bash/*|*/bash)
+            install -D -m 0644 "$c" "$root/usr/share/bash-completion/completions/$bin" ;;
+          */_*|*.zsh|*/zsh/*|*/zsh)
+            install -D -m 0644 "$c" "$root/$zshdir/_$bin" ;;
+          *.fish|*/fish/*|*/fish)
+            install -D -m 0644 "$c" "$root/usr/share/fish/vendor_completions.d/$bin.fish" ;;
+          *) warn "unrecognised completion file $name (expected bash, zsh or fish)" ;;
+        esac
+      done < <(find "$gen/completions" -type f -print0)
+    fi
+    if [ "$fmt" = deb ]; then
+      install -m 0644 "packaging/doc/$pkg.README" "$doc/README.Debian"
+    else
+      install -m 0644 "packaging/doc/$pkg.README" "$doc/README"
+    fi
+  done
+  rm -rf "$gen" "$gen.log"
+}
+stage_docs jit-ca jit-ca
+stage_docs jit jit
+stage_docs jit-host jit-host
+
+for fmt in deb rpm; do
+  ex=$STAGE/$fmt/jit-host/usr/share/doc/jit-host/examples
+  install -m 0644 packaging/examples/host.toml "$ex/host.toml"
+  install -m 0644 packaging/examples/sshd_config.d-jit.conf "$ex/sshd_config.d-jit.conf"
+  install -m 0644 packaging/examples/jit-client.toml "$STAGE/$fmt/jit/usr/share/doc/jit/examples/config.toml"
+done
+# jit-ca's config.toml and policy.toml examples: exactly what `jit-ca init` writes.
+ca_tmp=$(mktemp -d)
+if "$STAGE/bin/jit-ca" init --dir "$ca_tmp/ca" >/dev/null 2>&1 && [ -f "$ca_tmp/ca/config.toml" ]; then
+  for fmt in deb rpm; do
+    for f in config.toml policy.toml; do
+      [ -f "$ca_tmp/ca/$f" ] && install -m 0644 "$ca_tmp/ca/$f" "$STAGE/$fmt/jit-ca/usr/share/doc/jit-ca/examples/$f"
+    done
+  done
+else
+  warn "'jit-ca init' is not available yet; jit-ca is packaged without config.toml/policy.toml examples"
+  docs_missing+=("jit-ca init")
+fi
+rm -rf "$ca_tmp"
+
+# --- packages -----------------------------------------------------------------------------
+mkdir -p "$OUT"
+rm -f "$OUT"/*.deb "$OUT"/*.rpm
+deb_args=(--no-build --no-strip -o "$OUT")
+[ -n "${JIT_DEB_VERSION:-}" ] && deb_args+=(--deb-version "$JIT_DEB_VERSION")
+rpm_args=(-o "$OUT")
+[ -n "${JIT_RPM_RELEASE:-}" ] && rpm_args+=(-s "release = \"$JIT_RPM_RELEASE\"")
+
+log "cargo deb: jit, jit-ca, jit-host"
+cargo deb -p jit-ssh-ca "${deb_args[@]}"
+cargo deb -p jit-ssh-ca --variant server "${deb_args[@]}"
+cargo deb -p jit-host --multiarch=foreign "${deb_args[@]}"
+
+log "cargo generate-rpm: jit, jit-ca, jit-host"
+cargo generate-rpm -p ssh-ca "${rpm_args[@]}"
+cargo generate-rpm -p ssh-ca --variant server "${rpm_args[@]}"
+cargo generate-rpm -p pam_jit/host-tool "${rpm_args[@]}"
+
+echo
+log "packages in $OUT:"
+ls -l "$OUT"
+if ((${#docs_missing[@]})); then
+  warn "built WITHOUT generated docs for: ${docs_missing[*]} (see warnings above)"
+fi

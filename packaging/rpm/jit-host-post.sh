@@ -1,0 +1,7 @@
+# jit-host %post: /etc/jit and the grant store. Nothing here touches /etc/pam.d (sudo owns
+# it): `jit-host setup --sudo` is the administrator's step once /etc/jit/host.toml exists.
+[ -d /etc/jit ] || install -d -o root -g root -m 0755 /etc/jit
+[ -d /var/lib/jit ] || install -d -o root -g root -m 0755 /var/lib/jit
+[ -d /var/lib/jit/grants ] || install -d -o jit -g jit -m 0755 /var/lib/jit/grants
+if [ -d /run/systemd/system ]; then systemctl daemon-reload >/dev/null 2>&1 || :; fi
+exit 0
