@@ -1,4 +1,33 @@
-//! `jit` (placeholder until the signing-service issue lands).
+//! `jit`: request, approve and use just-in-time access (see `jit --help`, docs/client.md).
 #![forbid(unsafe_code)]
 
-fn main() {}
+use clap::Parser as _;
+use jit_ca::client::cli::Cli;
+use jit_ca::client::error::EXIT_OK;
+use jit_ca::client::run::run;
+
+fn main() {
+    let cli = Cli::parse();
+    let json = cli.json;
+    let code = match run(cli) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            let msg = jit_common::log::sanitize(&e.to_string(), 2000);
+            eprintln!("jit: {msg}");
+            if json {
+                // Scripts read stdout: give them the same error in the API's error shape.
+                let body = jit_ca::wire::ErrorBody {
+                    error: jit_ca::wire::ErrorDetail {
+                        code: e.code().to_string(),
+                        message: msg,
+                    },
+                };
+                if let Ok(t) = serde_json::to_string(&body) {
+                    println!("{t}");
+                }
+            }
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
+}

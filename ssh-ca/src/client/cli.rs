@@ -1,0 +1,142 @@
+//! The `jit` command line (clap derive). Kept in the library so tests and
+//! `generate-docs` see exactly what the binary parses.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Parses `30m`, `1h`, `1h30m`, `90s` into seconds.
+fn duration(s: &str) -> Result<u64, String> {
+    let secs = jit_common::time::parse_duration(s)?;
+    if secs == 0 {
+        return Err("the duration must be more than 0s (examples: 30m, 1h)".to_string());
+    }
+    Ok(secs)
+}
+
+/// jit: ask for temporary SSH/sudo access, approve others' requests, get certificates.
+#[derive(Debug, Parser)]
+#[command(
+    name = "jit",
+    version,
+    about = "Just-in-time access: request a role, get it approved, log in with a short-lived OpenSSH certificate",
+    long_about = "Just-in-time access: request a role, get it approved, log in with a short-lived \
+OpenSSH certificate.\n\n\
+The CA server comes from --server, the JIT_SERVER environment variable, or `server = \"...\"` in \
+~/.config/jit/config.toml. Every call is signed with your registered SSH key: --identity KEYFILE \
+(JIT_IDENTITY, `identity = \"...\"`), else the key in your ssh-agent that the CA knows, else \
+~/.ssh/id_ed25519.\n\n\
+Exit codes: 0 ok, 1 error, 2 usage or configuration error, 3 the request was denied, expired or \
+revoked while waiting.",
+    after_help = "Examples:\n  jit request db-admin --duration 30m --reason 'INC-1234: disk full'\n  \
+jit list --pending\n  jit approve r-42\n  jit login r-42 && ssh db-1\n  jit revoke r-42"
+)]
+pub struct Cli {
+    /// CA server URL, e.g. https://ca.example.com:8443 [env: JIT_SERVER]
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// OpenSSH key file to sign with (private key, or a .pub whose key is in the ssh-agent) [env: JIT_IDENTITY]
+    #[arg(long, global = true, value_name = "KEYFILE")]
+    pub identity: Option<PathBuf>,
+    /// Print machine-readable JSON (the API's structures) on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ask for a role for a while; waits for the decision, then installs the certificate
+    #[command(
+        after_help = "Without --no-wait, jit waits (showing progress on stderr) until the request is \
+decided, then writes the certificate like `jit login`. Ctrl-C stops waiting; the request stays \
+pending (`jit login ID` later). Exit code 3 if it is denied or expires."
+    )]
+    Request(RequestArgs),
+    /// Approve someone's pending request
+    Approve {
+        /// Request id
+        id: String,
+    },
+    /// Deny someone's pending request
+    Deny {
+        /// Request id
+        id: String,
+        /// Why (shown to the requester)
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+    /// List requests (default: all you may see)
+    List(ListArgs),
+    /// Show one request
+    Show {
+        /// Request id
+        id: String,
+    },
+    /// Fetch the certificate of an approved request: writes KEYFILE-cert.pub and loads the ssh-agent
+    Login {
+        /// Request id
+        id: String,
+    },
+    /// Revoke an approved request (its certificate serial goes on the CA's KRL)
+    Revoke {
+        /// Request id
+        id: String,
+        /// Why (recorded in the audit trail)
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        reason: String,
+    },
+    /// Extend an approved request's window (and renew your certificate)
+    Extend {
+        /// Request id
+        id: String,
+        /// Time to add, e.g. 15m
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        duration: u64,
+    },
+    /// Show who the CA thinks you are
+    Whoami,
+    /// Your identity, and your pending and active requests
+    Status,
+    /// Write man pages and shell completions (for packaging)
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory (man/ and completions/ are created in it)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// `jit request`.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// Role name from the CA's policy
+    pub role: String,
+    /// How long, e.g. 30m, 1h (the window starts at approval)
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub duration: u64,
+    /// Why you need it (shown to approvers, kept in the audit trail)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Only these hosts (each must be covered by the role); repeatable
+    #[arg(long = "host", value_name = "H")]
+    pub hosts: Vec<String>,
+    /// Do not wait for the decision: print the request and exit
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+/// `jit list`.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct ListArgs {
+    /// Only pending requests you may decide on
+    #[arg(long)]
+    pub pending: bool,
+    /// Only your own requests
+    #[arg(long)]
+    pub mine: bool,
+}

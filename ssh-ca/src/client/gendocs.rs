@@ -1,0 +1,39 @@
+//! `generate-docs --out DIR`: man pages (one per subcommand too) and shell completions.
+
+use std::path::Path;
+
+use clap_complete::Shell;
+
+/// Writes `DIR/man/NAME.1`, `DIR/man/NAME-SUB.1` and `DIR/completions/{NAME.bash,_NAME,NAME.fish}`.
+pub fn generate(mut cmd: clap::Command, out: &Path) -> std::io::Result<()> {
+    let man = out.join("man");
+    let comp = out.join("completions");
+    std::fs::create_dir_all(&man)?;
+    std::fs::create_dir_all(&comp)?;
+    cmd.build();
+    write_man(&cmd, &man)?;
+    let name = cmd.get_name().to_string();
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+        clap_complete::generate_to(shell, &mut cmd, &name, &comp)?;
+    }
+    Ok(())
+}
+
+/// One page per command; after `Command::build` a subcommand's display name is
+/// `parent-sub`, which names its page.
+fn write_man(cmd: &clap::Command, dir: &Path) -> std::io::Result<()> {
+    let name = cmd
+        .get_display_name()
+        .unwrap_or_else(|| cmd.get_name())
+        .to_string();
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut buf)?;
+    std::fs::write(dir.join(format!("{name}.1")), buf)?;
+    for sub in cmd.get_subcommands() {
+        if sub.is_hide_set() || sub.get_name() == "help" {
+            continue;
+        }
+        write_man(sub, dir)?;
+    }
+    Ok(())
+}

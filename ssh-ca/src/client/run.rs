@@ -1,0 +1,417 @@
+//! Runs one `jit` command: resolves settings, talks to the CA, prints for people or, with
+//! `--json`, the API's structures on stdout. Progress and notes go to stderr.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::api::{self, Api, ListFilter};
+use super::cli::{Cli, Command, ListArgs, RequestArgs};
+use super::config::{self, ENV_IDENTITY, ENV_SERVER};
+use super::error::{Error, Result};
+use super::login::{self, LoginReport};
+use crate::wire::{CreateRequest, RequestState, RequestView, WhoamiView};
+use jit_common::time::{format_duration, format_utc};
+
+/// How often a waiting `request` polls the CA.
+const POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// Consecutive network failures tolerated while waiting.
+const MAX_WAIT_FAILURES: u32 = 5;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    if let Command::GenerateDocs { out } = &cli.command {
+        use clap::CommandFactory as _;
+        return super::gendocs::generate(Cli::command(), out)
+            .map_err(|e| Error::file(out, format!("cannot write the docs: {e}")));
+    }
+    let env_server = std::env::var(ENV_SERVER).ok();
+    let env_identity = std::env::var(ENV_IDENTITY).ok();
+    let settings = config::resolve(
+        cli.server.as_deref(),
+        env_server.as_deref(),
+        cli.identity.as_deref(),
+        env_identity.as_deref(),
+        config::config_path(),
+    )?;
+    let json = cli.json;
+    let mut api = api::connect(&settings)?;
+    match cli.command {
+        Command::Request(args) => request(&mut api, args, json),
+        Command::Approve { id } => {
+            let r = api.approve(&id)?;
+            print_request(&r, json, "Approved")
+        }
+        Command::Deny { id, reason } => {
+            let r = api.deny(&id, &reason)?;
+            print_request(&r, json, "Denied")
+        }
+        Command::List(ListArgs { pending, mine }) => {
+            let filter = if pending {
+                ListFilter::Pending
+            } else if mine {
+                ListFilter::Mine
+            } else {
+                ListFilter::All
+            };
+            let list = api.list(filter)?;
+            if json {
+                return print_json(&list);
+            }
+            print_table(&list.requests);
+            Ok(())
+        }
+        Command::Show { id } => {
+            let r = api.show(&id)?;
+            print_request(&r, json, "")
+        }
+        Command::Login { id } => {
+            let report = login(&mut api, &id)?;
+            print_login(&report, json)
+        }
+        Command::Revoke { id, reason } => {
+            let r = api.revoke(&id, &reason)?;
+            print_request(&r, json, "Revoked")
+        }
+        Command::Extend { id, duration } => {
+            let r = api.extend(&id, duration)?;
+            // Renew the caller's certificate when the request is theirs.
+            if r.state == RequestState::Approved
+                && let Ok(issued) = api.certificate(&id)
+                && let Ok(rep) = login::install(api.signer(), r.clone(), issued, jit_common::now())
+                && let Some(f) = &rep.certificate_file
+            {
+                note(&format!("renewed certificate written to {}", f.display()));
+            }
+            print_request(&r, json, "Extended")
+        }
+        Command::Whoami => {
+            let w = api.whoami()?;
+            if json {
+                return print_json(&w);
+            }
+            print_whoami(&api, &w);
+            Ok(())
+        }
+        Command::Status => status(&mut api, json),
+        Command::GenerateDocs { .. } => Ok(()),
+    }
+}
+
+fn note(msg: &str) {
+    eprintln!("jit: {msg}");
+}
+
+fn print_json<T: Serialize>(v: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(v)
+        .map_err(|e| Error::Protocol(format!("cannot encode JSON output: {e}")))?;
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (`| head`) is not worth an error message.
+    let _ = writeln!(out, "{text}");
+    Ok(())
+}
+
+fn request(api: &mut Api, args: RequestArgs, json: bool) -> Result<()> {
+    let public_key = crate::auth::key_header(api.signer().public_key())
+        .map_err(|e| Error::Identity(format!("cannot encode your public key: {e}")))?;
+    let created = api.create(&CreateRequest {
+        role: args.role,
+        duration_secs: args.duration,
+        reason: args.reason,
+        hosts: args.hosts,
+        public_key,
+    })?;
+    if args.no_wait {
+        return print_request(&created, json, "Requested");
+    }
+    if created.state == RequestState::Pending {
+        note(&format!(
+            "request {} is pending: an approver runs `jit approve {}`",
+            created.id, created.id
+        ));
+    }
+    let decided = wait(api, created)?;
+    match decided.state {
+        RequestState::Approved => {
+            let issued = api.certificate(&decided.id)?;
+            let report = login::install(api.signer(), decided, issued, jit_common::now())?;
+            print_login(&report, json)
+        }
+        state => {
+            let id = decided.id.clone();
+            let why = match (&decided.denied_by, &decided.denial_reason) {
+                (Some(by), Some(r)) => format!(" by {by}: {r}"),
+                (Some(by), None) => format!(" by {by}"),
+                (None, Some(r)) => format!(": {r}"),
+                (None, None) => String::new(),
+            };
+            if json {
+                print_json(&LoginReport::without_certificate(decided))?;
+            } else {
+                print_request(&decided, false, "")?;
+            }
+            Err(Error::NotGranted(format!(
+                "request {id} was {}{why}",
+                state_word(state)
+            )))
+        }
+    }
+}
+
+/// Polls until the request leaves `pending`, showing progress on stderr.
+fn wait(api: &mut Api, mut current: RequestView) -> Result<RequestView> {
+    let tty = std::io::stderr().is_terminal();
+    let spinner = tty.then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        pb.enable_steady_tick(Duration::from_millis(120));
+        pb
+    });
+    let mut last_line = String::new();
+    let mut failures = 0;
+    let result = loop {
+        if current.state != RequestState::Pending {
+            break Ok(current);
+        }
+        let now = jit_common::now();
+        let left = current.pending_expires_at.saturating_sub(now);
+        let line = format!(
+            "waiting for approval of {} ({}/{} approvals; pending expires in {}); Ctrl-C stops waiting, \
+             the request stays pending",
+            current.id,
+            current.approvals.len(),
+            current.approvals_required,
+            format_duration(left)
+        );
+        match &spinner {
+            Some(pb) => pb.set_message(line),
+            None => {
+                // Plain lines when not on a terminal: only when something changed.
+                let key = format!("{}/{}", current.approvals.len(), current.approvals_required);
+                if key != last_line {
+                    eprintln!("jit: {line}");
+                    last_line = key;
+                }
+            }
+        }
+        std::thread::sleep(POLL_INTERVAL);
+        match api.show(&current.id) {
+            Ok(r) => {
+                failures = 0;
+                current = r;
+            }
+            Err(e @ Error::Transport { .. }) => {
+                failures += 1;
+                if failures >= MAX_WAIT_FAILURES {
+                    break Err(e);
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    if let Some(pb) = spinner {
+        pb.finish_and_clear();
+    }
+    if let Ok(r) = &result {
+        note(&format!("request {} {}", r.id, state_word(r.state)));
+    }
+    result
+}
+
+fn login(api: &mut Api, id: &str) -> Result<LoginReport> {
+    let request = api.show(id)?;
+    match request.state {
+        RequestState::Approved => {}
+        RequestState::Pending => {
+            return Err(Error::Usage(format!(
+                "request {id} is still pending ({}/{} approvals); try again once it is approved",
+                request.approvals.len(),
+                request.approvals_required
+            )));
+        }
+        s => {
+            return Err(Error::NotGranted(format!(
+                "request {id} is {}: there is no certificate to install",
+                state_word(s)
+            )));
+        }
+    }
+    let issued = api.certificate(id)?;
+    login::install(api.signer(), request, issued, jit_common::now())
+}
+
+fn status(api: &mut Api, json: bool) -> Result<()> {
+    #[derive(Serialize)]
+    struct Status {
+        server: String,
+        whoami: WhoamiView,
+        pending: Vec<RequestView>,
+        active: Vec<RequestView>,
+    }
+    let whoami = api.whoami()?;
+    let now = jit_common::now();
+    let mine = api.list(ListFilter::Mine)?.requests;
+    let (pending, active): (Vec<_>, Vec<_>) = mine
+        .into_iter()
+        .filter(|r| {
+            r.state == RequestState::Pending
+                || (r.state == RequestState::Approved && r.valid_before.is_some_and(|t| t > now))
+        })
+        .partition(|r| r.state == RequestState::Pending);
+    if json {
+        return print_json(&Status {
+            server: api.server().to_string(),
+            whoami,
+            pending,
+            active,
+        });
+    }
+    print_whoami(api, &whoami);
+    println!();
+    if active.is_empty() && pending.is_empty() {
+        println!("No pending or active requests.");
+    }
+    if !active.is_empty() {
+        println!("Active:");
+        print_table(&active);
+    }
+    if !pending.is_empty() {
+        println!("Pending:");
+        print_table(&pending);
+    }
+    Ok(())
+}
+
+fn print_whoami(api: &Api, w: &WhoamiView) {
+    println!("user:     {}", w.user);
+    println!("groups:   {}", w.groups.join(", "));
+    println!("server:   {}", api.server());
+    println!("identity: {}", api.signer().describe());
+}
+
+fn state_word(s: RequestState) -> &'static str {
+    match s {
+        RequestState::Pending => "pending",
+        RequestState::Approved => "approved",
+        RequestState::Denied => "denied",
+        RequestState::Expired => "expired",
+        RequestState::Revoked => "revoked",
+    }
+}
+
+fn print_request(r: &RequestView, json: bool, verb: &str) -> Result<()> {
+    if json {
+        return print_json(r);
+    }
+    if !verb.is_empty() {
+        println!("{verb}: request {}", r.id);
+    }
+    let now = jit_common::now();
+    println!("id:         {}", r.id);
+    println!("state:      {}", state_word(r.state));
+    println!("user:       {}", r.user);
+    println!("role:       {}", r.role);
+    println!("reason:     {}", r.reason);
+    println!("duration:   {}", format_duration(r.duration_secs));
+    if !r.hosts.is_empty() {
+        println!("hosts:      {}", r.hosts.join(", "));
+    }
+    println!("principals: {}", r.principals.join(", "));
+    println!("sudo:       {}", if r.sudo { "yes" } else { "no" });
+    println!("created:    {}", format_utc(r.created_at));
+    let approvers: Vec<_> = r.approvals.iter().map(|a| a.user.as_str()).collect();
+    println!(
+        "approvals:  {}/{}{}",
+        r.approvals.len(),
+        r.approvals_required,
+        if approvers.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", approvers.join(", "))
+        }
+    );
+    if r.state == RequestState::Pending {
+        println!(
+            "expires:    {} if not decided",
+            format_utc(r.pending_expires_at)
+        );
+    }
+    if let Some(by) = &r.denied_by {
+        println!("denied by:  {by}");
+    }
+    if let Some(why) = &r.denial_reason {
+        println!("denial:     {why}");
+    }
+    if let (Some(a), Some(b)) = (r.valid_after, r.valid_before) {
+        let left = if b > now {
+            format!(" ({} left)", format_duration(b - now))
+        } else {
+            " (ended)".to_string()
+        };
+        println!("valid:      {} to {}{left}", format_utc(a), format_utc(b));
+    }
+    if let Some(s) = r.serial {
+        println!("serial:     {s}");
+    }
+    if let Some(g) = &r.grant_id {
+        println!("grant:      {g}");
+    }
+    Ok(())
+}
+
+fn print_table(rs: &[RequestView]) {
+    if rs.is_empty() {
+        println!("No requests.");
+        return;
+    }
+    println!(
+        "{:<20} {:<9} {:<12} {:<14} {:>9} {:>9}  REASON",
+        "ID", "STATE", "USER", "ROLE", "DURATION", "APPROVALS"
+    );
+    for r in rs {
+        println!(
+            "{:<20} {:<9} {:<12} {:<14} {:>9} {:>9}  {}",
+            r.id,
+            state_word(r.state),
+            r.user,
+            r.role,
+            format_duration(r.duration_secs),
+            format!("{}/{}", r.approvals.len(), r.approvals_required),
+            jit_common::log::sanitize(&r.reason, 60)
+        );
+    }
+}
+
+fn print_login(rep: &LoginReport, json: bool) -> Result<()> {
+    if json {
+        return print_json(rep);
+    }
+    let r = &rep.request;
+    if let (Some(c), Some(f)) = (&rep.certificate, &rep.certificate_file) {
+        let now = jit_common::now();
+        println!(
+            "Certificate for request {} written to {}",
+            r.id,
+            f.display()
+        );
+        println!("  principals: {}", r.principals.join(", "));
+        println!(
+            "  valid:      {} to {} ({} left)",
+            format_utc(c.valid_after),
+            format_utc(c.valid_before),
+            format_duration(c.valid_before.saturating_sub(now))
+        );
+        println!("  serial:     {}", c.serial);
+        if let Some(g) = &rep.grant_file {
+            println!("  grant:      {}", g.display());
+        }
+        if let Some(n) = &rep.agent_note {
+            println!("  ssh-agent:  {n}");
+        }
+        if let Some(h) = &rep.ssh_hint {
+            println!("Use it: {h}");
+        }
+    }
+    Ok(())
+}
