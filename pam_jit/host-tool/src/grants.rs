@@ -1,0 +1,402 @@
+//! `check`, `install`, `list`, `gc`: the grant store seen by people.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::ExitCode;
+
+use jit_common::envelope::MAX_GRANT_SIZE;
+use jit_common::time::format_utc;
+use jit_common::{Error, UnverifiedGrant, UnverifiedRevocationList, VerifiedRevocationList};
+use pam_jit::config::{Config, Mode};
+use pam_jit::decide::{self, Caller, Facts, Verdict};
+use pam_jit::pam::{gather, sys};
+use pam_jit::store::{GRANT_SUFFIX, MAX_FILES_PER_USER, RevocationFile, read_revocations};
+use serde::Serialize;
+
+use crate::failure::{Failure, Result, host_names, load_config};
+use crate::store_write::{Stored, store_grant};
+
+/// `jit-host check USER`.
+pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Result<ExitCode> {
+    let now = jit_common::now();
+    let config = load_config(config_path)?;
+    let names = host_names(&config);
+    let uid = sys::user_by_name(user).map(|p| p.uid);
+    let facts = Facts {
+        caller: Caller {
+            ruser: Some(user),
+            // As if USER ran sudo: the process's real uid would be USER's.
+            uid: uid.unwrap_or(u32::MAX),
+            ruser_uid: uid,
+        },
+        service,
+        host_names: &names,
+        now,
+    };
+    let decision = match decide::identify(&config, &facts) {
+        Err(d) => d,
+        Ok(u) => decide::decide(&config, &facts, &gather(&config, u)),
+    };
+    let allowed = decision.verdict == Verdict::Allow;
+    if json {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            user: &'a str,
+            service: &'a str,
+            host_names: &'a [String],
+            mode: String,
+            result: &'a str,
+            allowed: bool,
+            grant_id: Option<&'a str>,
+            reason: &'a str,
+            message: Option<&'a str>,
+            break_glass: bool,
+            audit_would_deny: bool,
+            now: u64,
+        }
+        let out = Out {
+            user,
+            service,
+            host_names: &names,
+            mode: config.mode.to_string(),
+            result: decision.result_word(),
+            allowed,
+            grant_id: decision.grant_id.as_deref(),
+            reason: &decision.reason,
+            message: decision.user_message.as_deref(),
+            break_glass: decision.break_glass,
+            audit_would_deny: decision.audit_would_deny,
+            now,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).map_err(|e| Failure::new(e.to_string()))?
+        );
+    } else {
+        println!(
+            "{}: sudo for {user} (service {service}) on {} at {}",
+            decision.result_word(),
+            names.join(", "),
+            format_utc(now)
+        );
+        println!("  reason: {}", decision.reason);
+        if let Some(m) = &decision.user_message {
+            println!("  the user sees: {m}");
+        }
+        if config.mode == Mode::Audit {
+            println!("  mode: audit (denials are logged, not enforced)");
+        }
+    }
+    Ok(if allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `jit-host install FILE`.
+pub fn install(config_path: &Path, file: &Path) -> Result<ExitCode> {
+    let now = jit_common::now();
+    let config = load_config(config_path)?;
+    let mut doc = Vec::new();
+    fs::File::open(file)
+        .and_then(|f| f.take(MAX_GRANT_SIZE as u64 + 1).read_to_end(&mut doc))
+        .map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))?;
+    let parsed = UnverifiedGrant::parse(&doc)
+        .map_err(|e| Failure::new(format!("{} is not a grant: {e}", file.display())))?;
+    let claims = parsed.claims_unverified().clone();
+    let skew = config.clock_skew_secs;
+    // Installing ahead of the window is allowed; after it, pointless.
+    let check = |ring| match parsed.clone().verify_at(now, ring, skew) {
+        Ok(_) | Err(Error::NotYetValid { .. }) => Ok(()),
+        Err(e) => Err(e),
+    };
+    let break_glass = match check(&config.grant_keys) {
+        Ok(()) => false,
+        Err(Error::UntrustedKey { .. }) if !config.break_glass_keys.is_empty() => {
+            check(&config.break_glass_keys)
+                .map_err(|e| Failure::new(format!("{}: {e}", file.display())))?;
+            true
+        }
+        Err(e) => return Err(Failure::new(format!("{}: {e}", file.display()))),
+    };
+    if sys::user_by_name(&claims.user).is_none() {
+        eprintln!(
+            "jit-host: warning: user {} does not exist on this host",
+            claims.user
+        );
+    }
+    let names = host_names(&config);
+    if !claims
+        .hosts
+        .iter()
+        .any(|s| names.iter().any(|h| jit_common::host::matches(s, h)))
+    {
+        eprintln!(
+            "jit-host: warning: grant {} covers {}, not this host ({})",
+            claims.id,
+            claims.hosts.join(","),
+            names.join(", ")
+        );
+    }
+    let (path, stored) = store_grant(&config, &claims.user, &claims.id, &doc)?;
+    println!(
+        "{} {}grant {} for {} ({} .. {}) at {}",
+        if stored == Stored::Written {
+            "installed"
+        } else {
+            "already installed:"
+        },
+        if break_glass { "BREAK-GLASS " } else { "" },
+        claims.id,
+        claims.user,
+        format_utc(claims.not_before),
+        format_utc(claims.not_after),
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One stored grant, for `list` and `gc`.
+#[derive(Debug, Serialize)]
+pub struct Listed {
+    pub file: String,
+    pub id: Option<String>,
+    pub user: String,
+    pub role: Option<String>,
+    pub hosts: Vec<String>,
+    pub not_before: Option<u64>,
+    pub not_after: Option<u64>,
+    pub status: &'static str,
+    pub detail: String,
+    pub break_glass: bool,
+}
+
+fn status_of(
+    config: &Config,
+    revs: Option<&VerifiedRevocationList>,
+    user: &str,
+    path: &Path,
+    now: u64,
+) -> Listed {
+    let file = path.display().to_string();
+    let mut l = Listed {
+        file,
+        id: None,
+        user: user.to_string(),
+        role: None,
+        hosts: vec![],
+        not_before: None,
+        not_after: None,
+        status: "invalid",
+        detail: String::new(),
+        break_glass: false,
+    };
+    let policy = jit_common::secure_file::Policy {
+        owners: pam_jit::store::grant_owners(crate::store_write::writer_uid(config)),
+        max_size: MAX_GRANT_SIZE as u64,
+        check_ancestors: false,
+    };
+    let bytes = match jit_common::secure_file::read(path, &policy) {
+        Ok(b) => b,
+        Err(e) => {
+            l.status = "refused";
+            l.detail = e.to_string();
+            return l;
+        }
+    };
+    let parsed = match UnverifiedGrant::parse(&bytes) {
+        Ok(p) => p,
+        Err(e) => {
+            l.detail = e.to_string();
+            return l;
+        }
+    };
+    let c = parsed.claims_unverified().clone();
+    l.id = Some(c.id.clone());
+    l.role = Some(c.role.clone());
+    l.hosts = c.hosts.clone();
+    l.not_before = Some(c.not_before);
+    l.not_after = Some(c.not_after);
+    let skew = config.clock_skew_secs;
+    let verified = match parsed.clone().verify_at(now, &config.grant_keys, skew) {
+        Err(Error::UntrustedKey { .. }) if !config.break_glass_keys.is_empty() => {
+            l.break_glass = true;
+            parsed.verify_at(now, &config.break_glass_keys, skew)
+        }
+        r => r,
+    };
+    match verified {
+        Ok(_) => {}
+        Err(Error::Expired { .. }) => {
+            l.status = "expired";
+            return l;
+        }
+        Err(Error::NotYetValid { .. }) => {
+            l.status = "not-yet-valid";
+            return l;
+        }
+        Err(e) => {
+            l.detail = e.to_string();
+            return l;
+        }
+    }
+    if c.user != user {
+        l.status = "invalid";
+        l.detail = format!("stored under {user} but issued to {}", c.user);
+        return l;
+    }
+    if let Some(r) = revs
+        && (r.is_grant_revoked(&c.id) || c.cert_serial.is_some_and(|s| r.is_serial_revoked(s)))
+    {
+        l.status = "revoked";
+        return l;
+    }
+    l.status = "valid";
+    l
+}
+
+fn verified_revocations(config: &Config) -> Option<VerifiedRevocationList> {
+    match read_revocations(&config.state_dir) {
+        RevocationFile::Present(b) => UnverifiedRevocationList::parse(&b)
+            .and_then(|l| l.verify(&config.grant_keys))
+            .ok(),
+        _ => None,
+    }
+}
+
+/// Every stored grant (of one user or all), bounded per user like the module.
+fn collect(config: &Config, only: Option<&str>, now: u64) -> Result<Vec<Listed>> {
+    let revs = verified_revocations(config);
+    let grants = config.grants_dir();
+    let mut users: Vec<String> = match only {
+        Some(u) => {
+            jit_common::grant::check_user("user", u).map_err(|e| Failure::config(e.to_string()))?;
+            vec![u.to_string()]
+        }
+        None => match fs::read_dir(&grants) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| jit_common::grant::check_user("user", n).is_ok())
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
+            Err(e) => return Err(Failure::new(format!("{}: {e}", grants.display()))),
+        },
+    };
+    users.sort();
+    let mut out = Vec::new();
+    for user in users {
+        let dir = grants.join(&user);
+        let Ok(rd) = fs::read_dir(&dir) else { continue };
+        let mut names: Vec<String> = rd
+            .take(MAX_FILES_PER_USER * 4)
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.ends_with(GRANT_SUFFIX) && !n.starts_with('.'))
+            .collect();
+        names.sort();
+        for n in names {
+            out.push(status_of(config, revs.as_ref(), &user, &dir.join(n), now));
+        }
+    }
+    Ok(out)
+}
+
+/// `jit-host list [USER]`.
+pub fn list(config_path: &Path, user: Option<&str>, json: bool) -> Result<ExitCode> {
+    let now = jit_common::now();
+    let config = load_config(config_path)?;
+    let items = collect(&config, user, now)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&items).map_err(|e| Failure::new(e.to_string()))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if items.is_empty() {
+        println!("no grants stored under {}", config.grants_dir().display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<24} {:<12} {:<12} {:<20} {:<21} STATUS",
+        "GRANT", "USER", "ROLE", "HOSTS", "ENDS"
+    );
+    for l in &items {
+        println!(
+            "{:<24} {:<12} {:<12} {:<20} {:<21} {}{}{}",
+            l.id.as_deref().unwrap_or("?"),
+            l.user,
+            l.role.as_deref().unwrap_or("?"),
+            l.hosts.join(","),
+            l.not_after.map(format_utc).unwrap_or_else(|| "?".into()),
+            l.status,
+            if l.break_glass { " (break-glass)" } else { "" },
+            if l.detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", l.detail)
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `jit-host gc`: removes expired and revoked grants. Invalid files are reported, not
+/// removed (they may be evidence).
+pub fn gc(config_path: &Path, dry_run: bool) -> Result<ExitCode> {
+    let now = jit_common::now();
+    let config = load_config(config_path)?;
+    let items = collect(&config, None, now)?;
+    let mut removed = 0;
+    let mut failed = false;
+    for l in &items {
+        match l.status {
+            "expired" | "revoked" => {
+                if dry_run {
+                    println!("would remove {} ({})", l.file, l.status);
+                    continue;
+                }
+                // Re-check the file is still what was classified (no symlink games).
+                let ok = fs::symlink_metadata(&l.file)
+                    .map(|m| {
+                        m.is_file()
+                            && (m.uid() == 0
+                                || Some(m.uid()) == crate::store_write::writer_uid(&config))
+                    })
+                    .unwrap_or(false);
+                if !ok {
+                    continue;
+                }
+                match fs::remove_file(&l.file) {
+                    Ok(()) => {
+                        removed += 1;
+                        println!("removed {} ({})", l.file, l.status);
+                    }
+                    Err(e) => {
+                        failed = true;
+                        eprintln!("jit-host: cannot remove {}: {e}", l.file);
+                    }
+                }
+            }
+            "invalid" | "refused" => {
+                eprintln!(
+                    "jit-host: left in place: {} ({}: {})",
+                    l.file, l.status, l.detail
+                );
+            }
+            _ => {}
+        }
+    }
+    if !dry_run {
+        println!("gc: removed {removed} grant(s)");
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

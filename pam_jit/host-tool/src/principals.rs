@@ -1,0 +1,223 @@
+//! `jit-host principals USER CERT_BASE64`: sshd's `AuthorizedPrincipalsCommand`.
+//!
+//! The input is attacker-controlled (any client can present any certificate), so every
+//! step is checked before anything is stored, and nothing is printed unless every check
+//! passed:
+//!
+//! 1. USER is a valid login name; the base64 is at most 64 KiB and decodes to an OpenSSH
+//!    certificate wire blob.
+//! 2. The certificate is signed by one of host.toml's `user_ca_keys`, is inside its window
+//!    (`Certificate::validate_at`), is a user certificate, and lists USER among its
+//!    principals (a certificate without principals is refused).
+//! 3. Its serial is not in the local signed revocation list (sshd also checks the KRL).
+//! 4. If it carries the `jit-grant@jit` extension: the grant parses, verifies against
+//!    `grant_keys` and its window, and names the certificate's serial (if it names one).
+//!    A grant for USER is stored atomically (idempotent: sshd calls this twice per login).
+//!    A valid grant for another user (a certificate with extra principals, logging into a
+//!    shared account) is not stored and does not block the login.
+//!
+//! Output: the single line `USER`. Every failure is logged to syslog (authpriv) and exits 1
+//! without output.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use base64::Engine;
+use jit_common::log::{Severity, Syslog, field};
+use jit_common::{UnverifiedGrant, UnverifiedRevocationList};
+use pam_jit::config::Config;
+use pam_jit::store::{RevocationFile, read_revocations};
+use ssh_key::certificate::CertType;
+use ssh_key::{Certificate, HashAlg};
+
+use crate::failure::{Failure, Result};
+use crate::store_write::{Stored, store_grant};
+
+/// The certificate extension that carries a grant (shared contract with `jit-ca`).
+pub const GRANT_EXTENSION: &str = "jit-grant@jit";
+/// Longest base64 argument accepted.
+pub const MAX_CERT_BASE64: usize = 64 * 1024;
+
+/// What a successful check found.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The principal to print.
+    pub principal: String,
+    /// Certificate serial.
+    pub serial: u64,
+    /// Certificate key id.
+    pub key_id: String,
+    /// The grant, if one was carried.
+    pub grant: Option<GrantOutcome>,
+}
+
+/// What happened to the carried grant.
+#[derive(Debug)]
+pub enum GrantOutcome {
+    /// Stored (or already there).
+    Stored { id: String, changed: bool },
+    /// Valid but for another user: not stored.
+    OtherUser { id: String, grant_user: String },
+}
+
+/// Runs the hook.
+pub fn run(config_path: &Path, user: &str, cert_b64: &str) -> Result<ExitCode> {
+    let mut log = Syslog::new("jit-host");
+    let now = jit_common::now();
+    let result = jit_common::grant::check_user("user", user)
+        .map_err(|e| e.to_string())
+        .and_then(|()| Config::load(config_path).map_err(|e| e.to_string()))
+        .and_then(|config| verify_and_store(&config, user, cert_b64, now));
+    match result {
+        Ok(a) => {
+            let grant = match &a.grant {
+                None => "-".to_string(),
+                Some(GrantOutcome::Stored { id, changed: true }) => format!("{id} (stored)"),
+                Some(GrantOutcome::Stored { id, changed: false }) => format!("{id} (unchanged)"),
+                Some(GrantOutcome::OtherUser { id, grant_user }) => {
+                    format!("{id} (for {grant_user}, not stored)")
+                }
+            };
+            log.log(
+                Severity::Notice,
+                &[
+                    field("principals", "accept"),
+                    field("user", user),
+                    field("serial", &a.serial.to_string()),
+                    field("key_id", &a.key_id),
+                    field("grant", &grant),
+                ]
+                .join(" "),
+            );
+            let mut out = std::io::stdout().lock();
+            if writeln!(out, "{}", a.principal)
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                return Err(silent("cannot write to stdout"));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(reason) => {
+            log.log(
+                Severity::Warning,
+                &[
+                    field("principals", "refuse"),
+                    field("user", user),
+                    field("reason", &reason),
+                ]
+                .join(" "),
+            );
+            Err(silent(&reason))
+        }
+    }
+}
+
+fn silent(reason: &str) -> Failure {
+    Failure {
+        message: reason.to_string(),
+        code: 1,
+        silent: true,
+    }
+}
+
+/// Every check, then the store. Pure except for reading the revocation list and writing
+/// the grant.
+pub fn verify_and_store(
+    config: &Config,
+    user: &str,
+    cert_b64: &str,
+    now: u64,
+) -> std::result::Result<Accepted, String> {
+    if cert_b64.len() > MAX_CERT_BASE64 {
+        return Err(format!(
+            "certificate argument is {} bytes, more than {MAX_CERT_BASE64}",
+            cert_b64.len()
+        ));
+    }
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(cert_b64.trim())
+        .map_err(|e| format!("certificate is not base64: {e}"))?;
+    let cert =
+        Certificate::from_bytes(&blob).map_err(|e| format!("not an OpenSSH certificate: {e}"))?;
+    if config.user_ca_keys.is_empty() {
+        return Err("host.toml has no user_ca_keys; no certificate can be trusted".into());
+    }
+    let fps: Vec<_> = config
+        .user_ca_keys
+        .iter()
+        .map(|k| k.fingerprint(HashAlg::Sha256))
+        .collect();
+    cert.validate_at(now, &fps).map_err(|_| {
+        format!(
+            "certificate serial {} is not signed by a trusted user CA or is outside its window ({}..{})",
+            cert.serial(),
+            cert.valid_after(),
+            cert.valid_before()
+        )
+    })?;
+    if cert.cert_type() != CertType::User {
+        return Err("not a user certificate".into());
+    }
+    if !cert.valid_principals().iter().any(|p| p == user) {
+        return Err(format!(
+            "certificate serial {} does not list principal {user:?}",
+            cert.serial()
+        ));
+    }
+    if let RevocationFile::Present(bytes) = read_revocations(&config.state_dir)
+        && let Ok(list) =
+            UnverifiedRevocationList::parse(&bytes).and_then(|l| l.verify(&config.grant_keys))
+        && list.is_serial_revoked(cert.serial())
+    {
+        return Err(format!(
+            "certificate serial {} is revoked (revocation list #{})",
+            cert.serial(),
+            list.list().sequence
+        ));
+    }
+    let grant = match cert.extensions().get(GRANT_EXTENSION) {
+        None => None,
+        Some(doc) => Some(take_grant(config, user, &cert, doc.as_bytes(), now)?),
+    };
+    Ok(Accepted {
+        principal: user.to_string(),
+        serial: cert.serial(),
+        key_id: cert.key_id().to_string(),
+        grant,
+    })
+}
+
+fn take_grant(
+    config: &Config,
+    user: &str,
+    cert: &Certificate,
+    doc: &[u8],
+    now: u64,
+) -> std::result::Result<GrantOutcome, String> {
+    let verified = UnverifiedGrant::parse(doc)
+        .and_then(|g| g.verify_at(now, &config.grant_keys, config.clock_skew_secs))
+        .map_err(|e| format!("the certificate's grant is not valid: {e}"))?;
+    let g = verified.grant();
+    if let Some(serial) = g.cert_serial
+        && serial != cert.serial()
+    {
+        return Err(format!(
+            "grant {} names certificate serial {serial}, but the certificate's serial is {}",
+            g.id,
+            cert.serial()
+        ));
+    }
+    if g.user != user {
+        return Ok(GrantOutcome::OtherUser {
+            id: g.id.clone(),
+            grant_user: g.user.clone(),
+        });
+    }
+    let (_, stored) = store_grant(config, user, &g.id, doc).map_err(|f| f.message)?;
+    Ok(GrantOutcome::Stored {
+        id: g.id.clone(),
+        changed: stored == Stored::Written,
+    })
+}
