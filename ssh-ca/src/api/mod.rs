@@ -1,0 +1,346 @@
+//! The HTTP layer: routes of [`crate::wire`], request signing via [`crate::auth`], JSON
+//! errors with stable codes, body limits, ETags, metrics. Decisions live in
+//! [`crate::service`]; every call into it runs on the blocking pool.
+
+pub mod metrics;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::service::{AuthHeaders, Ca, Caller, Doc};
+use crate::wire::{
+    CreateRequest, DenyRequest, ErrorBody, ErrorCode, ErrorDetail, ExtendRequest, RevokeRequest,
+};
+
+pub use metrics::Metrics;
+
+/// Shared state of the handlers.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The CA.
+    pub ca: Arc<Ca>,
+    /// HTTP metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.as_str().to_string(),
+                message: self.message,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// The router with all routes, for `serve` and for tests (`tower::ServiceExt::oneshot`).
+pub fn router(ca: Arc<Ca>) -> Router {
+    let state = AppState {
+        ca,
+        metrics: Arc::new(Metrics::default()),
+    };
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/keys", get(keys))
+        .route("/v1/ca.pub", get(ca_pub))
+        .route("/v1/krl", get(krl))
+        .route("/v1/revocations", get(revocations))
+        .route("/v1/hosts/{host}/grants", get(host_grants))
+        .route("/metrics", get(metrics_text))
+        .route("/v1/whoami", get(whoami))
+        .route("/v1/requests", post(create).get(list))
+        .route("/v1/requests/{id}", get(show))
+        .route("/v1/requests/{id}/approve", post(approve))
+        .route("/v1/requests/{id}/deny", post(deny))
+        .route("/v1/requests/{id}/certificate", get(certificate))
+        .route("/v1/requests/{id}/revoke", post(revoke))
+        .route("/v1/requests/{id}/extend", post(extend))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_string();
+    let resp = next.run(req).await;
+    st.metrics.observe(
+        method.as_str(),
+        &route,
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
+    resp
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such endpoint; see docs/api.md")
+}
+
+async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("worker: {e}")))?
+}
+
+// ---- public documents ----
+
+fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == etag)
+}
+
+fn serve_doc(headers: &HeaderMap, doc: &Doc, content_type: &'static str) -> Response {
+    let etag =
+        HeaderValue::from_str(&doc.etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    let cache = HeaderValue::from_static("no-cache");
+    if etag_matches(headers, &doc.etag) {
+        return (
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag), (header::CACHE_CONTROL, cache)],
+        )
+            .into_response();
+    }
+    (
+        StatusCode::OK,
+        [
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, cache),
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+        ],
+        Body::from(doc.body.clone()),
+    )
+        .into_response()
+}
+
+async fn health() -> Response {
+    Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+async fn keys(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    serve_doc(&headers, &st.ca.published().keys, "application/json")
+}
+
+async fn ca_pub(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    serve_doc(
+        &headers,
+        &st.ca.published().ca_pub,
+        "text/plain; charset=utf-8",
+    )
+}
+
+async fn krl(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    serve_doc(&headers, &st.ca.published().krl, "application/octet-stream")
+}
+
+async fn revocations(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    serve_doc(
+        &headers,
+        &st.ca.published().revocations,
+        "text/plain; charset=utf-8",
+    )
+}
+
+async fn host_grants(
+    State(st): State<AppState>,
+    Path(host): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match st.ca.host_grants(&host) {
+        Ok(doc) => serve_doc(&headers, &doc, "application/json"),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn metrics_text(State(st): State<AppState>) -> Response {
+    let seq = st.ca.published().revocation_sequence;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        st.metrics.render(st.ca.stats(), seq),
+    )
+        .into_response()
+}
+
+// ---- signed calls ----
+
+fn hdr(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Reads the body (within the limit) and authenticates the call.
+async fn signed(st: &AppState, req: Request) -> Result<(Caller, Bytes), ApiError> {
+    let limit = st.ca.config().max_body_bytes;
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::BodyTooLarge,
+            format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        && len > limit
+    {
+        return Err(too_large());
+    }
+    let method = req.method().as_str().to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
+    let h = AuthHeaders {
+        key: hdr(req.headers(), auth::HDR_KEY),
+        timestamp: hdr(req.headers(), auth::HDR_TIMESTAMP),
+        nonce: hdr(req.headers(), auth::HDR_NONCE),
+        signature: hdr(req.headers(), auth::HDR_SIGNATURE),
+    };
+    let body = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| too_large())?;
+    let ca = st.ca.clone();
+    let b = body.clone();
+    let caller = blocking(move || ca.authenticate(&method, &path, &h, &b)).await?;
+    Ok((caller, body))
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("the body is not the expected JSON: {e}"),
+        )
+    })
+}
+
+fn reply<T: Serialize>(r: Result<T, ApiError>, ok: StatusCode) -> Response {
+    match r {
+        Ok(v) => (ok, Json(v)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Runs `op` for an authenticated caller on the blocking pool.
+async fn call<T, F>(st: AppState, req: Request, ok: StatusCode, op: F) -> Response
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&Ca, &Caller, &[u8]) -> Result<T, ApiError> + Send + 'static,
+{
+    let (caller, body) = match signed(&st, req).await {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let ca = st.ca.clone();
+    reply(blocking(move || op(&ca, &caller, &body)).await, ok)
+}
+
+async fn whoami(State(st): State<AppState>, req: Request) -> Response {
+    call(st, req, StatusCode::OK, |ca, c, _| Ok(ca.whoami(c))).await
+}
+
+async fn create(State(st): State<AppState>, req: Request) -> Response {
+    call(st, req, StatusCode::CREATED, |ca, c, body| {
+        let r: CreateRequest = parse(body)?;
+        ca.create_request(c, &r)
+    })
+    .await
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    filter: Option<String>,
+}
+
+async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>, req: Request) -> Response {
+    let filter = q.filter.unwrap_or_else(|| "all".into());
+    call(st, req, StatusCode::OK, move |ca, c, _| ca.list(c, &filter)).await
+}
+
+async fn show(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+    call(st, req, StatusCode::OK, move |ca, c, _| ca.get(c, &id)).await
+}
+
+async fn approve(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+    call(st, req, StatusCode::OK, move |ca, c, body| {
+        if !body.is_empty() {
+            let _: serde_json::Map<String, serde_json::Value> = parse(body)?;
+        }
+        ca.approve(c, &id)
+    })
+    .await
+}
+
+async fn deny(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+    call(st, req, StatusCode::OK, move |ca, c, body| {
+        let r: DenyRequest = parse(body)?;
+        ca.deny(c, &id, &r.reason)
+    })
+    .await
+}
+
+async fn certificate(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+    call(st, req, StatusCode::OK, move |ca, c, _| {
+        ca.certificate(c, &id)
+    })
+    .await
+}
+
+async fn revoke(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+    call(st, req, StatusCode::OK, move |ca, c, body| {
+        let r: RevokeRequest = if body.is_empty() {
+            RevokeRequest::default()
+        } else {
+            parse(body)?
+        };
+        ca.revoke(c, &id, &r.reason)
+    })
+    .await
+}
+
+async fn extend(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+    call(st, req, StatusCode::OK, move |ca, c, body| {
+        let r: ExtendRequest = parse(body)?;
+        ca.extend(c, &id, r.duration_secs)
+    })
+    .await
+}
+
+/// Methods the API uses (for docs and tests).
+pub const METHODS: &[Method] = &[Method::GET, Method::POST];

@@ -1,0 +1,255 @@
+//! `config.toml`: how the service runs (listen address, keys, timings, TLS). Policy (who may
+//! do what) lives in `policy.toml`, see [`crate::policy`].
+//!
+//! Parsed strictly (unknown keys are errors) into a raw struct, then validated into [`Config`]
+//! with every problem reported at once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{CaError, Result};
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+/// File name of the service configuration inside the data directory.
+pub const CONFIG_FILE: &str = "config.toml";
+/// File name of the policy inside the data directory.
+pub const POLICY_FILE: &str = "policy.toml";
+/// File name of the SQLite database inside the data directory.
+pub const DB_FILE: &str = "jit.db";
+/// Largest config or policy file read, in bytes.
+pub const MAX_CONFIG_SIZE: u64 = 1024 * 1024;
+
+/// The commented `config.toml` that `jit-ca init` writes.
+pub const TEMPLATE: &str = r#"# jit-ca service configuration. Policy (roles, approvers) is in policy.toml.
+# Paths are relative to this directory unless absolute.
+
+# Address to listen on. `jit-ca serve --listen ADDR` overrides it.
+listen = "127.0.0.1:8443"
+
+# The URL engineers and hosts use to reach this service; `jit-ca host-config` writes it into
+# host.toml. Defaults to http(s)://<listen>.
+# public_url = "https://ca.example.com:8443"
+
+# User-CA private keys (OpenSSH format, mode 0600). The FIRST signs new certificates; all are
+# published to hosts (GET /v1/ca.pub), so a new key can be added first and made the signer
+# later, without downtime.
+user_ca_keys = ["keys/user_ca"]
+
+# Grant-signing private keys, same rotation rule.
+grant_keys = ["keys/grant"]
+
+# A pending request expires if not decided within this time.
+pending_expiry = "1h"
+
+# Certificates and grants start this long before issuance, to absorb clock skew.
+backdate = "60s"
+
+# Largest accepted request body, in bytes (larger -> 413 body_too_large).
+max_body_bytes = 65536
+
+# Optional TLS. Without it the service speaks plain HTTP: put it behind a TLS proxy or
+# keep it on a trusted network.
+# [tls]
+# cert = "tls/cert.pem"    # PEM chain, leaf first
+# key = "tls/key.pem"      # PEM private key (PKCS#8, PKCS#1 or SEC1)
+"#;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    listen: Option<String>,
+    #[serde(default)]
+    public_url: Option<String>,
+    #[serde(default)]
+    user_ca_keys: Option<Vec<String>>,
+    #[serde(default)]
+    grant_keys: Option<Vec<String>>,
+    #[serde(default)]
+    pending_expiry: Option<String>,
+    #[serde(default)]
+    backdate: Option<String>,
+    #[serde(default)]
+    max_body_bytes: Option<usize>,
+    #[serde(default)]
+    tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: String,
+    key: String,
+}
+
+/// TLS certificate and key paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// The validated service configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data directory (holds config.toml, policy.toml, keys/, jit.db).
+    pub dir: PathBuf,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// URL clients and hosts use, if set explicitly.
+    pub public_url: Option<String>,
+    /// User-CA private key paths; the first signs.
+    pub user_ca_keys: Vec<PathBuf>,
+    /// Grant private key paths; the first signs.
+    pub grant_keys: Vec<PathBuf>,
+    /// Seconds a pending request waits for a decision.
+    pub pending_expiry_secs: u64,
+    /// Seconds certificates and grants are backdated.
+    pub backdate_secs: u64,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// TLS, if configured.
+    pub tls: Option<TlsConfig>,
+}
+
+impl Config {
+    /// Parses `text` (the contents of `dir/config.toml`), reporting every problem at once.
+    pub fn parse(dir: &Path, text: &str) -> std::result::Result<Self, Vec<String>> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| vec![format!("{e}")])?;
+        let mut errs = Vec::new();
+        let listen = match raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN).parse() {
+            Ok(a) => a,
+            Err(e) => {
+                errs.push(format!(
+                    "listen: {e} (expected an address like \"127.0.0.1:8443\")"
+                ));
+                ([127, 0, 0, 1], 8443).into()
+            }
+        };
+        if let Some(u) = &raw.public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            errs.push(format!(
+                "public_url {u:?} must start with http:// or https://"
+            ));
+        }
+        let paths = |name: &str, v: Option<Vec<String>>, default: &str, errs: &mut Vec<String>| {
+            let v = v.unwrap_or_else(|| vec![default.to_string()]);
+            if v.is_empty() {
+                errs.push(format!("{name}: at least one key path is required"));
+            }
+            v.into_iter().map(|p| dir.join(p)).collect::<Vec<_>>()
+        };
+        let user_ca_keys = paths("user_ca_keys", raw.user_ca_keys, "keys/user_ca", &mut errs);
+        let grant_keys = paths("grant_keys", raw.grant_keys, "keys/grant", &mut errs);
+        let dur = |name: &str, v: Option<String>, default: u64, errs: &mut Vec<String>| match v {
+            None => default,
+            Some(s) => match jit_common::time::parse_duration(&s) {
+                Ok(d) => d,
+                Err(e) => {
+                    errs.push(format!("{name}: {e}"));
+                    default
+                }
+            },
+        };
+        let pending_expiry_secs = dur("pending_expiry", raw.pending_expiry, 3600, &mut errs);
+        if pending_expiry_secs == 0 {
+            errs.push("pending_expiry must be longer than 0s".into());
+        }
+        let backdate_secs = dur("backdate", raw.backdate, 60, &mut errs);
+        if backdate_secs > 3600 {
+            errs.push(format!(
+                "backdate is {backdate_secs}s; keep it at most 1h (it only absorbs clock skew)"
+            ));
+        }
+        let max_body_bytes = raw.max_body_bytes.unwrap_or(64 * 1024);
+        if !(1024..=16 * 1024 * 1024).contains(&max_body_bytes) {
+            errs.push(format!(
+                "max_body_bytes {max_body_bytes} must be between 1024 and 16777216"
+            ));
+        }
+        let tls = raw.tls.map(|t| TlsConfig {
+            cert: dir.join(t.cert),
+            key: dir.join(t.key),
+        });
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            listen,
+            public_url: raw.public_url,
+            user_ca_keys,
+            grant_keys,
+            pending_expiry_secs,
+            backdate_secs,
+            max_body_bytes,
+            tls,
+        })
+    }
+
+    /// Reads and parses `dir/config.toml` (a missing file means all defaults).
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(CONFIG_FILE);
+        let text = match crate::files::read_trusted(&path, MAX_CONFIG_SIZE) {
+            Ok(t) => t,
+            Err(CaError::NotFound(_)) => String::new(),
+            Err(e) => return Err(e),
+        };
+        Self::parse(dir, &text).map_err(|errs| CaError::Config {
+            path: path.clone(),
+            problems: errs,
+        })
+    }
+
+    /// The URL to publish: `public_url`, or derived from the listen address.
+    pub fn url(&self) -> String {
+        if let Some(u) = &self.public_url {
+            return u.trim_end_matches('/').to_string();
+        }
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.listen)
+    }
+
+    /// Path of the database.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join(DB_FILE)
+    }
+
+    /// Path of the policy.
+    pub fn policy_path(&self) -> PathBuf {
+        self.dir.join(POLICY_FILE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_parses_with_defaults() {
+        let c = Config::parse(Path::new("/d"), TEMPLATE).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.pending_expiry_secs, 3600);
+        assert_eq!(c.backdate_secs, 60);
+        assert_eq!(c.user_ca_keys, vec![PathBuf::from("/d/keys/user_ca")]);
+        assert_eq!(c.url(), "http://127.0.0.1:8443");
+        assert!(c.tls.is_none());
+    }
+
+    #[test]
+    fn every_problem_reported() {
+        let errs = Config::parse(
+            Path::new("/d"),
+            "listen = \"nope\"\npending_expiry = \"soon\"\nbackdate = \"2h\"\nuser_ca_keys = []\n",
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        assert!(Config::parse(Path::new("/d"), "colour = 1").is_err());
+    }
+}

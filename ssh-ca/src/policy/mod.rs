@@ -1,0 +1,590 @@
+//! `policy.toml`: roles, who may request them, who approves, what gets issued.
+//!
+//! Parsed strictly (unknown keys are errors) into raw structs, then validated into [`Policy`]
+//! collecting every problem (like `visudo -c`). Nothing here touches the clock, the database
+//! or the network: decisions take users, groups and durations as plain values.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+
+/// OpenSSH certificate extensions a role may grant.
+pub const KNOWN_EXTENSIONS: &[&str] = &[
+    "no-touch-required",
+    "permit-X11-forwarding",
+    "permit-agent-forwarding",
+    "permit-port-forwarding",
+    "permit-pty",
+    "permit-user-rc",
+];
+/// Critical options a role may set.
+pub const KNOWN_CRITICAL_OPTIONS: &[&str] = &["force-command", "source-address"];
+/// Longest `max_duration` a role may have.
+pub const MAX_ROLE_DURATION: u64 = 7 * 24 * 3600;
+
+/// The commented `policy.toml` that `jit-ca init` writes.
+pub const TEMPLATE: &str = r#"# jit-ca policy: roles engineers can request. Check with `jit-ca policy check --dir DIR`;
+# a running `jit-ca serve` re-reads it on SIGHUP (a bad file is rejected, the old one kept).
+#
+# Subjects in `requesters`/`approvers` are user names (`jit-ca user add NAME`) or groups
+# written `group:NAME` (`jit-ca user add NAME --group NAME`).
+
+[roles.db-admin]
+principals = ["dbadmin"]        # extra SSH principals; the requester's own login is always included
+hosts = ["db-*"]                # host selectors for the grant: exact names or globs (* ? [a-z])
+sudo = true                     # issue a sudo grant with the certificate
+max_duration = "1h"             # longest window; requests beyond it are refused
+requesters = ["group:dev"]      # users or groups who may ask
+approvers = ["group:dba"]       # users or groups who may approve
+approvals = 1                   # k distinct approvers; the requester never counts, even if in the group
+auto_approve = false            # true approves every request at once (use rules below instead)
+require_reason = true
+extensions = ["permit-pty"]     # OpenSSH extensions: permit-pty, permit-port-forwarding, ...
+# critical_options = { "source-address" = "10.0.0.0/8", "force-command" = "/usr/bin/psql" }
+
+# Auto-approval for some people and short windows only (approver recorded as "auto:<name>"):
+# [[roles.db-admin.auto_approve_rules]]
+# name = "oncall"
+# groups = ["oncall"]           # and/or users = ["alice"]
+# max_duration = "15m"
+
+[roles.web-read]
+principals = []
+hosts = ["web-*"]
+sudo = false
+max_duration = "4h"
+requesters = ["group:dev"]
+approvers = ["group:ops"]
+approvals = 1
+require_reason = true
+extensions = ["permit-pty", "permit-port-forwarding"]
+"#;
+
+/// `user` or `group:NAME` in requesters/approvers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// A user by name.
+    User(String),
+    /// Every member of a group.
+    Group(String),
+}
+
+impl Subject {
+    fn parse(s: &str) -> Result<Self, String> {
+        let (group, name) = match s.strip_prefix("group:") {
+            Some(g) => (true, g),
+            None => (false, s),
+        };
+        check_name(name)?;
+        Ok(if group {
+            Self::Group(name.to_string())
+        } else {
+            Self::User(name.to_string())
+        })
+    }
+
+    /// Whether `user` with `groups` is this subject.
+    pub fn includes(&self, user: &str, groups: &[String]) -> bool {
+        match self {
+            Self::User(u) => u == user,
+            Self::Group(g) => groups.iter().any(|x| x == g),
+        }
+    }
+}
+
+/// Names of users and groups: the login-name rule of the grant format.
+pub fn check_name(name: &str) -> Result<(), String> {
+    jit_common::grant::check_user("name", name).map_err(|e| e.to_string())
+}
+
+/// An auto-approval rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoRule {
+    /// Recorded as approver `auto:<name>`.
+    pub name: String,
+    /// Who it applies to.
+    pub subjects: Vec<Subject>,
+    /// Longest duration it approves.
+    pub max_duration_secs: u64,
+}
+
+/// A validated role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    /// Role name.
+    pub name: String,
+    /// Extra SSH principals.
+    pub principals: Vec<String>,
+    /// Host selectors.
+    pub hosts: Vec<String>,
+    /// Whether a sudo grant is issued.
+    pub sudo: bool,
+    /// Longest window, seconds.
+    pub max_duration_secs: u64,
+    /// Who may request.
+    pub requesters: Vec<Subject>,
+    /// Who may approve.
+    pub approvers: Vec<Subject>,
+    /// Distinct approvals needed.
+    pub approvals: u32,
+    /// Approve every request at once.
+    pub auto_approve: bool,
+    /// Approve matching requests at once.
+    pub auto_approve_rules: Vec<AutoRule>,
+    /// Whether a reason is mandatory.
+    pub require_reason: bool,
+    /// OpenSSH extensions (sorted, unique).
+    pub extensions: Vec<String>,
+    /// OpenSSH critical options.
+    pub critical_options: BTreeMap<String, String>,
+}
+
+impl Role {
+    /// Whether `user` may request this role.
+    pub fn may_request(&self, user: &str, groups: &[String]) -> bool {
+        self.requesters.iter().any(|s| s.includes(user, groups))
+    }
+
+    /// Whether `user` is in the approvers (self-approval is checked separately).
+    pub fn may_approve(&self, user: &str, groups: &[String]) -> bool {
+        self.approvers.iter().any(|s| s.includes(user, groups))
+    }
+
+    /// The auto-approval that applies, as the approver name to record.
+    pub fn auto_approval(&self, user: &str, groups: &[String], duration: u64) -> Option<String> {
+        if self.auto_approve {
+            return Some(format!("auto:{}", self.name));
+        }
+        self.auto_approve_rules
+            .iter()
+            .find(|r| {
+                duration <= r.max_duration_secs
+                    && r.subjects.iter().any(|s| s.includes(user, groups))
+            })
+            .map(|r| format!("auto:{}", r.name))
+    }
+
+    /// Whether a requested host selector is within this role: equal to one of its selectors,
+    /// or a plain host name (no glob characters) that one of them matches.
+    pub fn covers_host(&self, requested: &str) -> bool {
+        if jit_common::host::validate_selector(requested).is_err() {
+            return false;
+        }
+        if self.hosts.iter().any(|h| h.eq_ignore_ascii_case(requested)) {
+            return true;
+        }
+        let is_glob = requested.contains(['*', '?', '[', ']', '!']);
+        !is_glob
+            && self
+                .hosts
+                .iter()
+                .any(|sel| jit_common::host::matches(sel, requested))
+    }
+}
+
+/// A validated policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Roles by name.
+    pub roles: BTreeMap<String, Role>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    roles: BTreeMap<String, RawRole>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRole {
+    #[serde(default)]
+    principals: Vec<String>,
+    hosts: Option<Vec<String>>,
+    #[serde(default)]
+    sudo: bool,
+    max_duration: Option<String>,
+    #[serde(default)]
+    requesters: Vec<String>,
+    #[serde(default)]
+    approvers: Vec<String>,
+    approvals: Option<i64>,
+    #[serde(default)]
+    auto_approve: bool,
+    #[serde(default)]
+    auto_approve_rules: Vec<RawRule>,
+    #[serde(default = "yes")]
+    require_reason: bool,
+    #[serde(default)]
+    extensions: Vec<String>,
+    #[serde(default)]
+    critical_options: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: String,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    users: Vec<String>,
+    max_duration: String,
+}
+
+impl Policy {
+    /// Parses and validates, returning every problem found (each names the role and field).
+    pub fn parse(text: &str) -> Result<Self, Vec<String>> {
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+        let mut errs = Vec::new();
+        let mut roles = BTreeMap::new();
+        for (name, r) in raw.roles {
+            let before = errs.len();
+            let role = validate_role(&name, r, &mut errs);
+            if errs.len() == before {
+                roles.insert(name, role);
+            }
+        }
+        if errs.is_empty() {
+            Ok(Self { roles })
+        } else {
+            Err(errs)
+        }
+    }
+
+    /// A role by name.
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.roles.get(name)
+    }
+
+    /// Warnings that need the user database: groups and users the policy names that do not
+    /// exist. Not errors (users may be added later), but printed by `policy check`.
+    pub fn warnings(&self, users: &[String], groups: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for role in self.roles.values() {
+            let subjects = role
+                .requesters
+                .iter()
+                .map(|s| ("requesters", s))
+                .chain(role.approvers.iter().map(|s| ("approvers", s)));
+            for (field, s) in subjects {
+                match s {
+                    Subject::User(u) if !users.contains(u) => out.push(format!(
+                        "roles.{}.{field}: user {u:?} is not registered (jit-ca user add {u} ...)",
+                        role.name
+                    )),
+                    Subject::Group(g) if !groups.contains(g) => out.push(format!(
+                        "roles.{}.{field}: group {g:?} has no members (jit-ca user add NAME --group {g} ...)",
+                        role.name
+                    )),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+}
+
+fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
+    let mut err = |field: &str, msg: String| errs.push(format!("roles.{name}.{field}: {msg}"));
+    if let Err(e) = jit_common::grant::check_id("role", name) {
+        err("name", e.to_string());
+    }
+    for p in &r.principals {
+        if let Err(e) = check_name(p) {
+            err("principals", e);
+        }
+    }
+    let hosts = r.hosts.unwrap_or_default();
+    if hosts.is_empty() {
+        err(
+            "hosts",
+            "at least one host selector is required (e.g. hosts = [\"db-*\"])".into(),
+        );
+    }
+    if hosts.len() > jit_common::grant::MAX_HOSTS {
+        err(
+            "hosts",
+            format!("at most {} selectors", jit_common::grant::MAX_HOSTS),
+        );
+    }
+    for h in &hosts {
+        if let Err(e) = jit_common::host::validate_selector(h) {
+            err("hosts", e);
+        }
+    }
+    let max_duration_secs = match r.max_duration.as_deref() {
+        None => {
+            err(
+                "max_duration",
+                "is required (e.g. max_duration = \"1h\")".into(),
+            );
+            0
+        }
+        Some(s) => match jit_common::time::parse_duration(s) {
+            Ok(0) => {
+                err("max_duration", "must be longer than 0s".into());
+                0
+            }
+            Ok(d) if d > MAX_ROLE_DURATION => {
+                err("max_duration", format!("{s} is longer than the 7d limit"));
+                d
+            }
+            Ok(d) => d,
+            Err(e) => {
+                err("max_duration", e);
+                0
+            }
+        },
+    };
+    let subjects = |field: &str, v: &[String], err: &mut dyn FnMut(&str, String)| {
+        let mut out = Vec::new();
+        for s in v {
+            match Subject::parse(s) {
+                Ok(x) => out.push(x),
+                Err(e) => err(field, format!("{s:?}: {e}")),
+            }
+        }
+        out
+    };
+    let requesters = subjects("requesters", &r.requesters, &mut err);
+    if r.requesters.is_empty() {
+        err(
+            "requesters",
+            "nobody may request this role; name users or groups".into(),
+        );
+    }
+    let approvers = subjects("approvers", &r.approvers, &mut err);
+    let approvals = match r.approvals {
+        None => 1,
+        Some(k) if (1..=jit_common::grant::MAX_APPROVERS as i64).contains(&k) => k as u32,
+        Some(k) => {
+            err(
+                "approvals",
+                format!(
+                    "{k} is out of range; use 1 to {}",
+                    jit_common::grant::MAX_APPROVERS
+                ),
+            );
+            1
+        }
+    };
+    if r.approvers.is_empty() && !r.auto_approve {
+        err(
+            "approvers",
+            "nobody may approve this role; name users or groups (or set auto_approve = true)"
+                .into(),
+        );
+    }
+    let mut auto_approve_rules = Vec::new();
+    for (i, rule) in r.auto_approve_rules.iter().enumerate() {
+        let field = format!("auto_approve_rules[{i}]");
+        if let Err(e) = jit_common::grant::check_id("name", &rule.name) {
+            err(&field, e.to_string());
+        }
+        if rule.groups.is_empty() && rule.users.is_empty() {
+            err(
+                &field,
+                "names no groups or users; the rule would never apply".into(),
+            );
+        }
+        let mut subs = Vec::new();
+        for g in &rule.groups {
+            match check_name(g) {
+                Ok(()) => subs.push(Subject::Group(g.clone())),
+                Err(e) => err(&field, e),
+            }
+        }
+        for u in &rule.users {
+            match check_name(u) {
+                Ok(()) => subs.push(Subject::User(u.clone())),
+                Err(e) => err(&field, e),
+            }
+        }
+        let max = match jit_common::time::parse_duration(&rule.max_duration) {
+            Ok(d) if d > max_duration_secs && max_duration_secs > 0 => {
+                err(
+                    &field,
+                    format!(
+                        "max_duration {} exceeds the role's max_duration",
+                        rule.max_duration
+                    ),
+                );
+                d
+            }
+            Ok(d) => d,
+            Err(e) => {
+                err(&field, e);
+                0
+            }
+        };
+        auto_approve_rules.push(AutoRule {
+            name: rule.name.clone(),
+            subjects: subs,
+            max_duration_secs: max,
+        });
+    }
+    let mut extensions = r.extensions.clone();
+    extensions.sort();
+    extensions.dedup();
+    for e in &extensions {
+        if !KNOWN_EXTENSIONS.contains(&e.as_str()) {
+            err(
+                "extensions",
+                format!(
+                    "{e:?} is not an OpenSSH extension; use {}",
+                    KNOWN_EXTENSIONS.join(", ")
+                ),
+            );
+        }
+    }
+    for (k, v) in &r.critical_options {
+        match k.as_str() {
+            "source-address" => {
+                for a in v.split(',') {
+                    if !valid_cidr(a.trim()) {
+                        err(
+                            "critical_options",
+                            format!(
+                                "source-address entry {a:?} is not an address or CIDR (e.g. 10.0.0.0/8)"
+                            ),
+                        );
+                    }
+                }
+            }
+            "force-command" => {
+                if v.is_empty() || v.chars().any(|c| c.is_control()) {
+                    err(
+                        "critical_options",
+                        "force-command must be a non-empty single-line command".into(),
+                    );
+                }
+            }
+            _ => err(
+                "critical_options",
+                format!(
+                    "{k:?} is not supported; use {}",
+                    KNOWN_CRITICAL_OPTIONS.join(" or ")
+                ),
+            ),
+        }
+    }
+    Role {
+        name: name.to_string(),
+        principals: r.principals,
+        hosts,
+        sudo: r.sudo,
+        max_duration_secs,
+        requesters,
+        approvers,
+        approvals,
+        auto_approve: r.auto_approve,
+        auto_approve_rules,
+        require_reason: r.require_reason,
+        extensions,
+        critical_options: r.critical_options,
+    }
+}
+
+fn valid_cidr(s: &str) -> bool {
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let Ok(ip) = addr.parse::<IpAddr>() else {
+        return false;
+    };
+    match prefix {
+        None => true,
+        Some(p) => {
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            p.parse::<u8>().is_ok_and(|n| n <= max)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_is_valid() {
+        let p = Policy::parse(TEMPLATE).unwrap();
+        let r = p.role("db-admin").unwrap();
+        assert_eq!(r.max_duration_secs, 3600);
+        assert_eq!(r.approvals, 1);
+        assert!(r.sudo && r.require_reason);
+        let dev = vec!["dev".to_string()];
+        assert!(r.may_request("alice", &dev));
+        assert!(!r.may_request("alice", &[]));
+        assert!(r.may_approve("bob", &["dba".to_string()]));
+        assert!(r.covers_host("db-1"));
+        assert!(r.covers_host("db-*"));
+        assert!(!r.covers_host("db-1*"));
+        assert!(!r.covers_host("web-1"));
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let text = r#"
+[roles.a]
+hosts = ["db 1"]
+max_duration = "forever"
+requesters = ["group:Dev"]
+approvers = []
+approvals = 0
+extensions = ["permit-everything"]
+critical_options = { "source-address" = "10.0.0.0/33", "bogus" = "x" }
+[roles.b]
+hosts = ["x"]
+requesters = ["u"]
+approvers = ["v"]
+"#;
+        let errs = Policy::parse(text).unwrap_err();
+        let joined = errs.join("\n");
+        for needle in [
+            "roles.a.hosts",
+            "roles.a.max_duration",
+            "roles.a.requesters",
+            "roles.a.approvers",
+            "roles.a.approvals",
+            "roles.a.extensions",
+            "source-address",
+            "\"bogus\"",
+            "roles.b.max_duration",
+        ] {
+            assert!(joined.contains(needle), "missing {needle} in:\n{joined}");
+        }
+        assert!(Policy::parse("[roles.a]\nhosts=[\"x\"]\nmax_duration=\"1h\"\nrequesters=[\"u\"]\napprovers=[\"v\"]\ncolour=1").is_err());
+    }
+
+    #[test]
+    fn auto_rules() {
+        let text = r#"
+[roles.r]
+hosts = ["h"]
+max_duration = "1h"
+requesters = ["group:dev"]
+approvers = ["group:ops"]
+[[roles.r.auto_approve_rules]]
+name = "oncall"
+groups = ["oncall"]
+max_duration = "15m"
+"#;
+        let p = Policy::parse(text).unwrap();
+        let r = p.role("r").unwrap();
+        let g = vec!["dev".to_string(), "oncall".to_string()];
+        assert_eq!(
+            r.auto_approval("a", &g, 900).as_deref(),
+            Some("auto:oncall")
+        );
+        assert_eq!(r.auto_approval("a", &g, 901), None);
+        assert_eq!(r.auto_approval("a", &["dev".to_string()], 60), None);
+    }
+}

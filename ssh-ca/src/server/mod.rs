@@ -1,0 +1,233 @@
+//! `jit-ca serve`: binds, optionally wraps connections in TLS, serves the router, reloads
+//! the policy on SIGHUP, expires requests periodically, and shuts down gracefully on
+//! SIGTERM/SIGINT (in-flight requests finish; SQLite commits are never cut mid-way).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::serve::Listener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use crate::clock::SystemClock;
+use crate::config::{Config, TlsConfig};
+use crate::error::{CaError, Result};
+use crate::service::Ca;
+
+/// How often pending requests and nonces are expired.
+const SWEEP_EVERY: Duration = Duration::from_secs(15);
+/// Longest a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the service until SIGTERM/SIGINT.
+pub fn serve(dir: &Path, listen: Option<SocketAddr>) -> Result<()> {
+    let created = crate::admin::init_if_fresh(dir)?;
+    let ca = Arc::new(Ca::open(dir, Arc::new(SystemClock))?);
+    let listen = listen.unwrap_or(ca.config().listen);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CaError::Other(format!("runtime: {e}")))?;
+    rt.block_on(run(ca, listen, created))
+}
+
+async fn run(ca: Arc<Ca>, listen: SocketAddr, created: bool) -> Result<()> {
+    let tcp = TcpListener::bind(listen).await.map_err(|e| {
+        CaError::Other(format!(
+            "cannot listen on {listen}: {e} (use --listen ADDR)"
+        ))
+    })?;
+    let local = tcp
+        .local_addr()
+        .map_err(|e| CaError::Other(e.to_string()))?;
+    let scheme = if ca.config().tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{local}");
+    let dir = ca.config().dir.display().to_string();
+    ca.audit(
+        "system",
+        crate::audit::event::SERVICE_START,
+        serde_json::json!({"listen": local.to_string(), "tls": ca.config().tls.is_some(),
+            "user_ca_keys": ca.signer().ca_public_keys().iter().map(jit_common::keys::fingerprint).collect::<Vec<_>>(),
+            "grant_keys": ca.signer().grant_public_keys().iter().map(jit_common::keys::fingerprint).collect::<Vec<_>>()}),
+    )?;
+    println!("jit-ca listening on {url} (data in {dir})");
+    if created {
+        println!("Initialised a new CA in {dir}: keys in {dir}/keys, policy in {dir}/policy.toml.");
+    }
+    println!(
+        "Next steps:\n  jit-ca user add alice --key ~/.ssh/id_ed25519.pub --group dev --dir {dir}\n  jit-ca user add bob --key bob.pub --group dba --dir {dir}\n  jit-ca host-config --dir {dir} > host.toml     # for /etc/jit/host.toml on each host\n  JIT_SERVER={url} jit request db-admin --duration 30m --reason \"...\"\nEdit {dir}/policy.toml, check it with `jit-ca policy check --dir {dir}`, reload with SIGHUP (kill -HUP {}).",
+        std::process::id()
+    );
+    if ca.config().tls.is_none() && !local.ip().is_loopback() {
+        eprintln!(
+            "warning: serving plain HTTP on a non-loopback address; configure [tls] in config.toml or use a TLS proxy"
+        );
+    }
+
+    let background = tokio::spawn(housekeeping(ca.clone()));
+    let app = crate::api::router(ca.clone());
+    let shutdown = shutdown_signal();
+    let result = match ca.config().tls.clone() {
+        None => axum::serve(tcp, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| CaError::Other(format!("server: {e}"))),
+        Some(tls) => {
+            let acceptor = tls_acceptor(&tls)?;
+            axum::serve(TlsListener::new(tcp, acceptor), app)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(|e| CaError::Other(format!("server: {e}")))
+        }
+    };
+    background.abort();
+    println!("jit-ca stopped");
+    result
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    eprintln!("jit-ca: shutting down (finishing in-flight requests)");
+}
+
+/// SIGHUP reloads the policy; a timer expires requests and nonces.
+async fn housekeeping(ca: Arc<Ca>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        let hup_recv = async {
+            match hup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = hup_recv => {
+                let ca = ca.clone();
+                let r = tokio::task::spawn_blocking(move || ca.reload_policy()).await;
+                match r {
+                    Ok(Ok(())) => eprintln!("jit-ca: policy reloaded"),
+                    Ok(Err(e)) => eprintln!("jit-ca: policy reload rejected, keeping the old policy: {e}"),
+                    Err(e) => eprintln!("jit-ca: policy reload failed: {e}"),
+                }
+            }
+            _ = tick.tick() => {
+                let ca = ca.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || ca.sweep()).await {
+                    eprintln!("jit-ca: expiry sweep failed: {e}");
+                }
+            }
+        }
+    }
+}
+
+fn tls_acceptor(tls: &TlsConfig) -> Result<TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&tls.cert)
+        .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
+        .map_err(|e| CaError::File {
+            path: tls.cert.clone(),
+            detail: format!("not a PEM certificate chain: {e}"),
+        })?;
+    if certs.is_empty() {
+        return Err(CaError::File {
+            path: tls.cert.clone(),
+            detail: "contains no certificate".into(),
+        });
+    }
+    crate::files::read_secret(&tls.key)?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| CaError::File {
+        path: tls.key.clone(),
+        detail: format!("not a PEM private key: {e}"),
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| CaError::Other(format!("TLS: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| CaError::Other(format!("TLS certificate/key: {e}")))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accepts TCP connections and completes TLS handshakes concurrently (a slow client cannot
+/// hold up others); finished handshakes are handed to axum.
+struct TlsListener {
+    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    fn new(tcp: TcpListener, acceptor: TlsAcceptor) -> Self {
+        let local = tcp
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(async move {
+            loop {
+                let (stream, addr) = match tcp.accept().await {
+                    Ok(v) => v,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let acceptor = acceptor.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    if let Ok(Ok(tls)) =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        let _ = tx.send((tls, addr)).await;
+                    }
+                });
+            }
+        });
+        Self { rx, local }
+    }
+}
+
+impl Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(v) => v,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+/// Loads the configuration of a directory (for commands that only need it).
+pub fn config(dir: &Path) -> Result<Config> {
+    Config::load(dir)
+}

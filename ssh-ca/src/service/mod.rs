@@ -1,0 +1,1346 @@
+//! The CA's decisions and their records: authentication of API calls, requests, approvals,
+//! issuance, revocation, extension, expiry, and what hosts fetch.
+//!
+//! Everything here is synchronous and blocking (SQLite, signing); the HTTP layer
+//! ([`crate::api`]) calls it from `spawn_blocking`. Each operation is one database
+//! transaction that also appends its audit record, so an event is recorded exactly when it
+//! takes effect; the syslog copy is sent after commit.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use ssh_key::{HashAlg, PublicKey};
+
+use jit_common::log::{Severity, Syslog};
+use jit_common::{Approval, Grant, KeyRing, RevocationList, UnverifiedRevocationList};
+
+use crate::audit::{Record, event};
+use crate::auth;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::{ApiError, CaError};
+use crate::policy::{Policy, Role};
+use crate::signer::{CertSpec, Signer};
+use crate::store::{self, CertRow, RequestRow, Store};
+use crate::wire::{
+    CreateRequest, ErrorCode as C, HostGrantsView, IssuedView, KeysView, RequestList, RequestState,
+    RequestView, WhoamiView,
+};
+
+type ApiResult<T> = std::result::Result<T, ApiError>;
+
+/// Longest public key line accepted in a request.
+const MAX_PUBLIC_KEY_LEN: usize = 8 * 1024;
+/// Revoked certificates stay listed this long after their window ended.
+const REVOCATION_TAIL_SECS: u64 = 24 * 3600;
+/// Most requests returned by a list call.
+const LIST_LIMIT: u32 = 500;
+/// Most host entries kept in the host-grants cache.
+const HOST_CACHE_MAX: usize = 100_000;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// User name.
+    pub user: String,
+    /// Groups.
+    pub groups: Vec<String>,
+}
+
+/// The signing headers of a request, as received.
+#[derive(Debug, Clone, Default)]
+pub struct AuthHeaders {
+    pub key: Option<String>,
+    pub timestamp: Option<String>,
+    pub nonce: Option<String>,
+    pub signature: Option<String>,
+}
+
+/// A cached document with its ETag.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    /// Body bytes.
+    pub body: axum::body::Bytes,
+    /// Strong ETag, quoted.
+    pub etag: String,
+}
+
+impl Doc {
+    fn new(body: Vec<u8>) -> Self {
+        let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
+        Self {
+            body: body.into(),
+            etag,
+        }
+    }
+}
+
+/// What hosts fetch, rebuilt on change and served from memory.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// `GET /v1/keys` JSON.
+    pub keys: Doc,
+    /// `GET /v1/ca.pub` text.
+    pub ca_pub: Doc,
+    /// `GET /v1/krl` binary.
+    pub krl: Doc,
+    /// `GET /v1/revocations` signed document.
+    pub revocations: Doc,
+    /// Sequence of the revocation list.
+    pub revocation_sequence: u64,
+}
+
+#[derive(Debug, Clone)]
+struct ActiveGrant {
+    hosts: Vec<String>,
+    doc: String,
+    not_after: u64,
+}
+
+#[derive(Debug, Default)]
+struct GrantSnapshot {
+    generation: u64,
+    grants: Vec<ActiveGrant>,
+}
+
+#[derive(Debug, Clone)]
+struct HostEntry {
+    generation: u64,
+    /// The entry is stale from this time (the first included grant ends).
+    until: u64,
+    doc: Doc,
+}
+
+/// The certificate authority.
+#[derive(Debug)]
+pub struct Ca {
+    config: Config,
+    policy: RwLock<Arc<Policy>>,
+    signer: Signer,
+    store: Mutex<Store>,
+    clock: Arc<dyn Clock>,
+    syslog: Mutex<Syslog>,
+    published: RwLock<Arc<Published>>,
+    grants: RwLock<Arc<GrantSnapshot>>,
+    host_cache: Mutex<HashMap<String, HostEntry>>,
+    stats: Stats,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Certificates issued (including extensions).
+    pub issuances: AtomicU64,
+    /// Failed authentications.
+    pub auth_failures: AtomicU64,
+    /// Revocations.
+    pub revocations: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn read<T>(m: &RwLock<Arc<T>>) -> Arc<T> {
+    m.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+fn write<T>(m: &RwLock<Arc<T>>, v: T) {
+    *m.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(v);
+}
+
+fn refuse(code: C, msg: impl Into<String>) -> ApiError {
+    ApiError::new(code, msg)
+}
+
+impl Ca {
+    /// Builds the CA from loaded parts and publishes the host documents.
+    pub fn new(
+        config: Config,
+        policy: Policy,
+        signer: Signer,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CaError> {
+        let ca = Self {
+            config,
+            policy: RwLock::new(Arc::new(policy)),
+            signer,
+            store: Mutex::new(store),
+            clock,
+            syslog: Mutex::new(Syslog::new("jit-ca")),
+            published: RwLock::new(Arc::new(Published {
+                keys: Doc::new(Vec::new()),
+                ca_pub: Doc::new(Vec::new()),
+                krl: Doc::new(Vec::new()),
+                revocations: Doc::new(Vec::new()),
+                revocation_sequence: 0,
+            })),
+            grants: RwLock::new(Arc::new(GrantSnapshot::default())),
+            host_cache: Mutex::new(HashMap::new()),
+            stats: Stats::default(),
+        };
+        ca.republish(false)?;
+        ca.refresh_grants()?;
+        Ok(ca)
+    }
+
+    /// Loads config, policy, keys and database from a data directory.
+    pub fn open(dir: &std::path::Path, clock: Arc<dyn Clock>) -> Result<Self, CaError> {
+        let config = Config::load(dir)?;
+        let policy = load_policy(&config)?;
+        let signer = Signer::load(&config.user_ca_keys, &config.grant_keys)?;
+        let store = Store::open(&config.db_path())?;
+        Self::new(config, policy, signer, store, clock)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The current policy.
+    pub fn policy(&self) -> Arc<Policy> {
+        read(&self.policy)
+    }
+
+    /// The signer (public keys).
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    /// Now, from the CA's clock.
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The host documents.
+    pub fn published(&self) -> Arc<Published> {
+        read(&self.published)
+    }
+
+    // ---- audit ----
+
+    fn log(&self, records: &[Record]) {
+        let mut s = lock(&self.syslog);
+        for r in records {
+            let severity = match r.event.as_str() {
+                event::AUTH_FAILURE | event::REQUEST_REFUSED | event::APPROVAL_REFUSED => {
+                    Severity::Warning
+                }
+                _ => Severity::Notice,
+            };
+            s.log(
+                severity,
+                &format!(
+                    "audit seq={} event={} actor={} hash={} details={}",
+                    r.seq, r.event, r.actor, r.hash, r.details
+                ),
+            );
+        }
+    }
+
+    /// Appends one audit record in its own transaction (for events with no other change).
+    pub fn audit(
+        &self,
+        actor: &str,
+        ev: &str,
+        details: serde_json::Value,
+    ) -> Result<Record, CaError> {
+        let now = self.now();
+        let rec = {
+            let mut st = lock(&self.store);
+            let tx = st.tx()?;
+            let rec = store::append_audit(&tx, now, actor, ev, &details)?;
+            tx.commit()?;
+            rec
+        };
+        self.log(std::slice::from_ref(&rec));
+        Ok(rec)
+    }
+
+    /// Records a refusal and returns it (the error the client sees).
+    fn refused(&self, actor: &str, ev: &str, what: serde_json::Value, e: ApiError) -> ApiError {
+        let mut details = what;
+        if let Some(obj) = details.as_object_mut() {
+            obj.insert("code".into(), json!(e.code.as_str()));
+            obj.insert("message".into(), json!(e.message));
+        }
+        if let Err(err) = self.audit(actor, ev, details) {
+            return ApiError::internal(err);
+        }
+        e
+    }
+
+    // ---- authentication ----
+
+    /// Checks a signed API call; returns the caller. Every failure is audited.
+    pub fn authenticate(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        h: &AuthHeaders,
+        body: &[u8],
+    ) -> ApiResult<Caller> {
+        match self.authenticate_inner(method, path_and_query, h, body) {
+            Ok(c) => Ok(c),
+            Err((actor, e)) => {
+                self.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+                let details = json!({
+                    "method": method,
+                    "path": path_and_query,
+                });
+                Err(self.refused(&actor, event::AUTH_FAILURE, details, e))
+            }
+        }
+    }
+
+    fn authenticate_inner(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        h: &AuthHeaders,
+        body: &[u8],
+    ) -> std::result::Result<Caller, (String, ApiError)> {
+        let anon = || "unknown".to_string();
+        let (Some(key), Some(ts), Some(nonce), Some(sig)) =
+            (&h.key, &h.timestamp, &h.nonce, &h.signature)
+        else {
+            return Err((
+                anon(),
+                refuse(
+                    C::Unauthenticated,
+                    format!(
+                        "this call must be signed: send the {}, {}, {} and {} headers (the jit client does this)",
+                        auth::HDR_KEY,
+                        auth::HDR_TIMESTAMP,
+                        auth::HDR_NONCE,
+                        auth::HDR_SIGNATURE
+                    ),
+                ),
+            ));
+        };
+        let Ok(public) = PublicKey::from_openssh(key.trim()) else {
+            return Err((
+                anon(),
+                refuse(C::UnknownKey, "the key header is not an OpenSSH public key"),
+            ));
+        };
+        let fp = public.fingerprint(HashAlg::Sha256).to_string();
+        let key_line =
+            auth::key_header(&public).map_err(|e| (fp.clone(), ApiError::internal(e)))?;
+        let found = {
+            let st = lock(&self.store);
+            store::user_by_key(st.conn(), &key_line).map_err(|e| (fp.clone(), ApiError::from(e)))?
+        };
+        let Some((user, groups)) = found else {
+            return Err((
+                fp.clone(),
+                refuse(
+                    C::UnknownKey,
+                    format!(
+                        "key {fp} is not registered; ask an operator to run `jit-ca user add NAME --key FILE`"
+                    ),
+                ),
+            ));
+        };
+        let actor = format!("{user} ({fp})");
+        let now = self.now();
+        let ts: u64 = ts.trim().parse().map_err(|_| {
+            (
+                actor.clone(),
+                refuse(
+                    C::StaleTimestamp,
+                    "the timestamp header is not a number of Unix seconds",
+                ),
+            )
+        })?;
+        if ts.abs_diff(now) > auth::MAX_SKEW_SECS {
+            return Err((
+                actor,
+                refuse(
+                    C::StaleTimestamp,
+                    format!(
+                        "request time {ts} is more than {}s from the server's {now}; check your clock (NTP)",
+                        auth::MAX_SKEW_SECS
+                    ),
+                ),
+            ));
+        }
+        if nonce.len() != auth::NONCE_HEX_LEN
+            || !nonce
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err((
+                actor,
+                refuse(
+                    C::BadSignature,
+                    format!(
+                        "the nonce must be {} lowercase hex characters",
+                        auth::NONCE_HEX_LEN
+                    ),
+                ),
+            ));
+        }
+        let Some(sig) = auth::decode_signature(sig) else {
+            return Err((
+                actor,
+                refuse(
+                    C::BadSignature,
+                    "the signature header is not a base64 SSH signature",
+                ),
+            ));
+        };
+        let msg = auth::message(method, path_and_query, body, ts, nonce);
+        if !auth::verify(&public, &msg, &sig) {
+            return Err((
+                actor,
+                refuse(
+                    C::BadSignature,
+                    "the signature does not match this request (method, path, body, timestamp and nonce are signed)",
+                ),
+            ));
+        }
+        let fresh = {
+            let st = lock(&self.store);
+            store::use_nonce(st.conn(), nonce, now)
+                .map_err(|e| (actor.clone(), ApiError::from(e)))?
+        };
+        if !fresh {
+            return Err((
+                actor,
+                refuse(
+                    C::ReplayedNonce,
+                    "this nonce was already used: a replayed request",
+                ),
+            ));
+        }
+        Ok(Caller { user, groups })
+    }
+
+    // ---- requests ----
+
+    /// `GET /v1/whoami`.
+    pub fn whoami(&self, caller: &Caller) -> WhoamiView {
+        WhoamiView {
+            user: caller.user.clone(),
+            groups: caller.groups.clone(),
+        }
+    }
+
+    fn role_of(&self, name: &str) -> Option<Role> {
+        self.policy().role(name).cloned()
+    }
+
+    /// `POST /v1/requests`.
+    pub fn create_request(&self, caller: &Caller, req: &CreateRequest) -> ApiResult<RequestView> {
+        let what = json!({"role": req.role, "duration_secs": req.duration_secs, "hosts": req.hosts, "reason": req.reason});
+        let checked = self.check_request(caller, req);
+        let (role, hosts, reason, public_key) = match checked {
+            Ok(v) => v,
+            Err(e) => return Err(self.refused(&caller.user, event::REQUEST_REFUSED, what, e)),
+        };
+        let now = self.now();
+        let id = new_id();
+        let mut principals = vec![caller.user.clone()];
+        for p in &role.principals {
+            if !principals.contains(p) {
+                principals.push(p.clone());
+            }
+        }
+        let row = RequestRow {
+            id: id.clone(),
+            user: caller.user.clone(),
+            role: role.name.clone(),
+            reason,
+            duration_secs: req.duration_secs,
+            hosts,
+            principals,
+            sudo: role.sudo,
+            public_key,
+            created_at: now,
+            pending_expires_at: now + self.config.pending_expiry_secs,
+            approvals_required: role.approvals,
+            state: RequestState::Pending,
+            denied_by: None,
+            denial_reason: None,
+            approved_at: None,
+            revoked_at: None,
+            revoked_by: None,
+        };
+        let auto = role.auto_approval(&caller.user, &caller.groups, req.duration_secs);
+        let mut records = Vec::new();
+        let view = {
+            let mut st = lock(&self.store);
+            let tx = st.tx()?;
+            store::insert_request(&tx, &row)?;
+            records.push(store::append_audit(
+                &tx,
+                now,
+                &caller.user,
+                event::REQUEST,
+                &json!({"request_id": id, "role": row.role, "duration_secs": row.duration_secs,
+                        "hosts": row.hosts, "principals": row.principals, "reason": row.reason,
+                        "key": fingerprint_of(&row.public_key)}),
+            )?);
+            let mut row = row;
+            if let Some(auto) = auto {
+                store::add_approval(&tx, &id, &auto, now)?;
+                records.push(store::append_audit(
+                    &tx,
+                    now,
+                    &auto,
+                    event::APPROVAL,
+                    &json!({"request_id": id, "automatic": true}),
+                )?);
+                records.push(self.issue(&tx, &mut row, &role, now, None)?);
+            }
+            let v = view(&tx, &row, now)?;
+            tx.commit()?;
+            v
+        };
+        self.log(&records);
+        if view.state == RequestState::Approved {
+            self.after_issuance();
+        }
+        Ok(view)
+    }
+
+    fn check_request(
+        &self,
+        caller: &Caller,
+        req: &CreateRequest,
+    ) -> ApiResult<(Role, Vec<String>, String, String)> {
+        let Some(role) = self.role_of(&req.role) else {
+            return Err(refuse(
+                C::UnknownRole,
+                format!(
+                    "there is no role {:?}; ask an operator which roles exist",
+                    req.role
+                ),
+            ));
+        };
+        if !role.may_request(&caller.user, &caller.groups) {
+            return Err(refuse(
+                C::NotARequester,
+                format!("you ({}) may not request role {:?}", caller.user, role.name),
+            ));
+        }
+        if req.duration_secs == 0 {
+            return Err(refuse(C::InvalidInput, "duration must be at least 1s"));
+        }
+        if req.duration_secs > role.max_duration_secs {
+            return Err(refuse(
+                C::DurationTooLong,
+                format!(
+                    "{} is longer than role {:?} allows ({}); ask for less",
+                    jit_common::time::format_duration(req.duration_secs),
+                    role.name,
+                    jit_common::time::format_duration(role.max_duration_secs)
+                ),
+            ));
+        }
+        let reason = req.reason.trim().to_string();
+        if role.require_reason && reason.is_empty() {
+            return Err(refuse(
+                C::ReasonRequired,
+                format!("role {:?} requires a reason (--reason TEXT)", role.name),
+            ));
+        }
+        if reason.len() > jit_common::grant::MAX_REASON_LEN || reason.chars().any(char::is_control)
+        {
+            return Err(refuse(
+                C::InvalidInput,
+                format!(
+                    "the reason must be one line of at most {} bytes",
+                    jit_common::grant::MAX_REASON_LEN
+                ),
+            ));
+        }
+        let hosts = if req.hosts.is_empty() {
+            role.hosts.clone()
+        } else {
+            if req.hosts.len() > jit_common::grant::MAX_HOSTS {
+                return Err(refuse(
+                    C::InvalidInput,
+                    format!("at most {} hosts", jit_common::grant::MAX_HOSTS),
+                ));
+            }
+            for h in &req.hosts {
+                if !role.covers_host(h) {
+                    return Err(refuse(
+                        C::HostNotInRole,
+                        format!(
+                            "host {h:?} is not within role {:?} (hosts {})",
+                            role.name,
+                            role.hosts.join(", ")
+                        ),
+                    ));
+                }
+            }
+            req.hosts.clone()
+        };
+        if req.public_key.len() > MAX_PUBLIC_KEY_LEN {
+            return Err(refuse(C::MalformedPublicKey, "the public key is too long"));
+        }
+        let key = PublicKey::from_openssh(req.public_key.trim()).map_err(|e| {
+            refuse(
+                C::MalformedPublicKey,
+                format!("public_key is not an OpenSSH public key line ({e})"),
+            )
+        })?;
+        let key_line = auth::key_header(&key).map_err(ApiError::internal)?;
+        Ok((role, hosts, reason, key_line))
+    }
+
+    /// Issues a certificate (and grant) for an approved request inside `tx`; sets the
+    /// request approved. `extend_to` keeps the approval time and sets a new end.
+    fn issue(
+        &self,
+        tx: &rusqlite::Connection,
+        row: &mut RequestRow,
+        role: &Role,
+        now: u64,
+        extend_to: Option<u64>,
+    ) -> ApiResult<Record> {
+        let approved_at = *row.approved_at.get_or_insert(now);
+        let valid_before = extend_to.unwrap_or(approved_at + row.duration_secs);
+        let valid_after = now.saturating_sub(self.config.backdate_secs);
+        row.state = RequestState::Approved;
+        let serial = store::reserve_serial(tx, &row.id, &row.user, now)?;
+        let key_id = format!("jit:{}:{}", row.id, row.user);
+        let public_key = PublicKey::from_openssh(&row.public_key)
+            .map_err(|e| ApiError::internal(format!("stored public key: {e}")))?;
+        let (grant_id, grant_doc) = if row.sudo {
+            let approvers = store::approvals(tx, &row.id)?
+                .into_iter()
+                .map(|a| Approval {
+                    user: a.user,
+                    at: a.at,
+                })
+                .collect();
+            let grant_id = format!("{}.{serial}", row.id);
+            let grant = Grant {
+                version: jit_common::grant::VERSION,
+                id: grant_id.clone(),
+                user: row.user.clone(),
+                role: row.role.clone(),
+                hosts: row.hosts.clone(),
+                sudo: true,
+                not_before: valid_after,
+                not_after: valid_before,
+                issued_at: now,
+                request_id: row.id.clone(),
+                reason: row.reason.clone(),
+                approvers,
+                cert_serial: Some(serial),
+                key_id: String::new(),
+            };
+            let doc = grant
+                .sign(self.signer.grant_key())
+                .map_err(|e| ApiError::internal(format!("grant signing: {e}")))?;
+            let doc =
+                String::from_utf8(doc).map_err(|_| ApiError::internal("grant is not UTF-8"))?;
+            (Some(grant_id), Some(doc))
+        } else {
+            (None, None)
+        };
+        let certificate = self
+            .signer
+            .certify(&CertSpec {
+                public_key: &public_key,
+                serial,
+                key_id: key_id.clone(),
+                principals: &row.principals,
+                valid_after,
+                valid_before,
+                extensions: &role.extensions,
+                critical_options: &role.critical_options,
+                grant_doc: grant_doc.as_deref(),
+            })
+            .map_err(ApiError::internal)?;
+        store::complete_cert(
+            tx,
+            &CertRow {
+                serial,
+                request_id: row.id.clone(),
+                user: row.user.clone(),
+                grant_id: grant_id.clone(),
+                valid_after,
+                valid_before,
+                issued_at: now,
+                certificate,
+                grant_doc,
+                grant_hosts: row.hosts.clone(),
+                revoked: false,
+            },
+        )?;
+        store::update_request(tx, row)?;
+        self.stats.issuances.fetch_add(1, Ordering::Relaxed);
+        let ev = if extend_to.is_some() {
+            event::EXTENSION
+        } else {
+            event::ISSUANCE
+        };
+        Ok(store::append_audit(
+            tx,
+            now,
+            &row.user,
+            ev,
+            &json!({"request_id": row.id, "serial": serial, "key_id": key_id, "principals": row.principals,
+                    "valid_after": valid_after, "valid_before": valid_before, "grant_id": grant_id,
+                    "extensions": role.extensions, "critical_options": role.critical_options,
+                    "ca_key": jit_common::keys::fingerprint(self.signer.ca_key().public_key()),
+                    "key": fingerprint_of(&row.public_key)}),
+        )?)
+    }
+
+    fn load(&self, tx: &rusqlite::Connection, id: &str) -> ApiResult<RequestRow> {
+        store::get_request(tx, id)?.ok_or_else(|| refuse(C::NotFound, format!("no request {id:?}")))
+    }
+
+    /// `POST /v1/requests/{id}/approve`.
+    pub fn approve(&self, caller: &Caller, id: &str) -> ApiResult<RequestView> {
+        let now = self.now();
+        let mut records = Vec::new();
+        let result = (|| {
+            let mut st = lock(&self.store);
+            let tx = st.tx()?;
+            let mut row = self.load(&tx, id)?;
+            if row.state == RequestState::Pending && now >= row.pending_expires_at {
+                return Err(refuse(
+                    C::InvalidState,
+                    format!("request {id} expired before it was approved; ask for a new one"),
+                ));
+            }
+            if row.state != RequestState::Pending {
+                return Err(refuse(
+                    C::InvalidState,
+                    format!("request {id} is {}, not pending", state_name(row.state)),
+                ));
+            }
+            if row.user == caller.user {
+                return Err(refuse(
+                    C::SelfApproval,
+                    "you cannot approve your own request; ask another approver",
+                ));
+            }
+            let Some(role) = self.role_of(&row.role) else {
+                return Err(refuse(
+                    C::InvalidState,
+                    format!("role {:?} is no longer in the policy", row.role),
+                ));
+            };
+            if !role.may_approve(&caller.user, &caller.groups) {
+                return Err(refuse(
+                    C::NotAnApprover,
+                    format!("you ({}) may not approve role {:?}", caller.user, role.name),
+                ));
+            }
+            if store::user_groups(&tx, &row.user)?.is_none() {
+                return Err(refuse(
+                    C::InvalidState,
+                    format!("the requester {:?} is no longer registered", row.user),
+                ));
+            }
+            if !store::add_approval(&tx, id, &caller.user, now)? {
+                return Err(refuse(
+                    C::AlreadyApproved,
+                    format!("you already approved request {id}; another approver is needed"),
+                ));
+            }
+            records.push(store::append_audit(
+                &tx,
+                now,
+                &caller.user,
+                event::APPROVAL,
+                &json!({"request_id": id}),
+            )?);
+            let have = store::approvals(&tx, id)?
+                .iter()
+                .filter(|a| a.user != row.user)
+                .count();
+            let need = row.approvals_required.max(role.approvals) as usize;
+            if have >= need {
+                records.push(self.issue(&tx, &mut row, &role, now, None)?);
+            }
+            let v = view(&tx, &row, now)?;
+            tx.commit()?;
+            Ok(v)
+        })();
+        match result {
+            Ok(v) => {
+                self.log(&records);
+                if v.state == RequestState::Approved {
+                    self.after_issuance();
+                }
+                Ok(v)
+            }
+            Err(e) if e.status < 500 => Err(self.refused(
+                &caller.user,
+                event::APPROVAL_REFUSED,
+                json!({"request_id": id}),
+                e,
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /v1/requests/{id}/deny`: an approver refuses, or the requester withdraws.
+    pub fn deny(&self, caller: &Caller, id: &str, reason: &str) -> ApiResult<RequestView> {
+        let now = self.now();
+        let reason = reason.trim();
+        if reason.is_empty()
+            || reason.len() > jit_common::grant::MAX_REASON_LEN
+            || reason.chars().any(char::is_control)
+        {
+            return Err(refuse(
+                C::ReasonRequired,
+                "a denial needs a one-line reason (--reason TEXT)",
+            ));
+        }
+        let mut st = lock(&self.store);
+        let tx = st.tx()?;
+        let mut row = self.load(&tx, id)?;
+        if row.state != RequestState::Pending || now >= row.pending_expires_at {
+            return Err(refuse(
+                C::InvalidState,
+                format!("request {id} is not pending"),
+            ));
+        }
+        let may = row.user == caller.user
+            || self
+                .role_of(&row.role)
+                .is_some_and(|r| r.may_approve(&caller.user, &caller.groups));
+        if !may {
+            return Err(refuse(
+                C::NotAnApprover,
+                format!("you ({}) may not deny role {:?}", caller.user, row.role),
+            ));
+        }
+        row.state = RequestState::Denied;
+        row.denied_by = Some(caller.user.clone());
+        row.denial_reason = Some(reason.to_string());
+        store::update_request(&tx, &row)?;
+        let rec = store::append_audit(
+            &tx,
+            now,
+            &caller.user,
+            event::DENIAL,
+            &json!({"request_id": id, "reason": reason, "withdrawn": row.user == caller.user}),
+        )?;
+        let v = view(&tx, &row, now)?;
+        tx.commit()?;
+        drop(st);
+        self.log(&[rec]);
+        Ok(v)
+    }
+
+    fn may_see(&self, caller: &Caller, row: &RequestRow) -> bool {
+        row.user == caller.user
+            || self
+                .role_of(&row.role)
+                .is_some_and(|r| r.may_approve(&caller.user, &caller.groups))
+    }
+
+    /// `GET /v1/requests/{id}`.
+    pub fn get(&self, caller: &Caller, id: &str) -> ApiResult<RequestView> {
+        let now = self.now();
+        let st = lock(&self.store);
+        let row = self.load(st.conn(), id)?;
+        if !self.may_see(caller, &row) {
+            return Err(refuse(
+                C::Forbidden,
+                format!("request {id} is neither yours nor one you may approve"),
+            ));
+        }
+        view(st.conn(), &row, now)
+    }
+
+    /// `GET /v1/requests?filter=pending|mine|all`.
+    pub fn list(&self, caller: &Caller, filter: &str) -> ApiResult<RequestList> {
+        let now = self.now();
+        let st = lock(&self.store);
+        let rows = match filter {
+            "pending" => store::list_requests(st.conn(), Some(RequestState::Pending), LIST_LIMIT)?
+                .into_iter()
+                .filter(|r| {
+                    r.user != caller.user && now < r.pending_expires_at && self.may_see(caller, r)
+                })
+                .collect::<Vec<_>>(),
+            "mine" => store::list_requests(st.conn(), None, LIST_LIMIT)?
+                .into_iter()
+                .filter(|r| r.user == caller.user)
+                .collect(),
+            "all" | "" => store::list_requests(st.conn(), None, LIST_LIMIT)?
+                .into_iter()
+                .filter(|r| self.may_see(caller, r))
+                .collect(),
+            other => {
+                return Err(refuse(
+                    C::InvalidInput,
+                    format!("unknown filter {other:?}; use pending, mine or all"),
+                ));
+            }
+        };
+        let requests = rows
+            .iter()
+            .map(|r| view(st.conn(), r, now))
+            .collect::<ApiResult<Vec<_>>>()?;
+        Ok(RequestList { requests })
+    }
+
+    /// `GET /v1/requests/{id}/certificate`.
+    pub fn certificate(&self, caller: &Caller, id: &str) -> ApiResult<IssuedView> {
+        let st = lock(&self.store);
+        let row = self.load(st.conn(), id)?;
+        if row.user != caller.user {
+            return Err(refuse(
+                C::Forbidden,
+                "only the requester can fetch the certificate",
+            ));
+        }
+        match row.state {
+            RequestState::Approved | RequestState::Expired if row.approved_at.is_some() => {}
+            s => {
+                return Err(refuse(
+                    C::InvalidState,
+                    format!(
+                        "request {id} is {}; there is no certificate to fetch",
+                        state_name(s)
+                    ),
+                ));
+            }
+        }
+        let cert = store::latest_cert(st.conn(), id)?
+            .ok_or_else(|| refuse(C::InvalidState, format!("request {id} has no certificate")))?;
+        Ok(IssuedView {
+            request_id: row.id,
+            certificate: cert.certificate,
+            serial: cert.serial,
+            valid_after: cert.valid_after,
+            valid_before: cert.valid_before,
+            grant: cert.grant_doc,
+        })
+    }
+
+    /// `POST /v1/requests/{id}/revoke`: the requester or anyone who may approve the role.
+    pub fn revoke(&self, caller: &Caller, id: &str, reason: &str) -> ApiResult<RequestView> {
+        let now = self.now();
+        let reason = reason.trim();
+        if reason.len() > jit_common::grant::MAX_REASON_LEN || reason.chars().any(char::is_control)
+        {
+            return Err(refuse(C::InvalidInput, "the reason must be one line"));
+        }
+        let mut st = lock(&self.store);
+        let tx = st.tx()?;
+        let mut row = self.load(&tx, id)?;
+        let may = row.user == caller.user
+            || self
+                .role_of(&row.role)
+                .is_some_and(|r| r.may_approve(&caller.user, &caller.groups));
+        if !may {
+            return Err(refuse(
+                C::Forbidden,
+                "only the requester or an approver of the role may revoke",
+            ));
+        }
+        if row.state != RequestState::Approved {
+            return Err(refuse(
+                C::InvalidState,
+                format!(
+                    "request {id} is {}; only approved requests can be revoked",
+                    state_name(row.state)
+                ),
+            ));
+        }
+        row.state = RequestState::Revoked;
+        row.revoked_at = Some(now);
+        row.revoked_by = Some(caller.user.clone());
+        store::update_request(&tx, &row)?;
+        let certs = store::revoke_certs(&tx, id)?;
+        let serials: Vec<u64> = certs.iter().map(|c| c.serial).collect();
+        let grants: Vec<&String> = certs.iter().filter_map(|c| c.grant_id.as_ref()).collect();
+        let published = self.build_published(&tx, now, true)?;
+        let rec = store::append_audit(
+            &tx,
+            now,
+            &caller.user,
+            event::REVOCATION,
+            &json!({"request_id": id, "reason": reason, "serials": serials, "grant_ids": grants,
+                    "revocation_sequence": published.revocation_sequence}),
+        )?;
+        let v = view(&tx, &row, now)?;
+        tx.commit()?;
+        drop(st);
+        write(&self.published, published);
+        self.stats.revocations.fetch_add(1, Ordering::Relaxed);
+        self.log(&[rec]);
+        self.after_issuance();
+        Ok(v)
+    }
+
+    /// `POST /v1/requests/{id}/extend`: the requester adds time, within the role's
+    /// max_duration counted from approval; a new certificate and grant are issued.
+    pub fn extend(&self, caller: &Caller, id: &str, secs: u64) -> ApiResult<RequestView> {
+        let now = self.now();
+        let mut st = lock(&self.store);
+        let tx = st.tx()?;
+        let mut row = self.load(&tx, id)?;
+        if row.user != caller.user {
+            return Err(refuse(
+                C::Forbidden,
+                "only the requester may extend a request",
+            ));
+        }
+        let latest = store::latest_cert(&tx, id)?;
+        let (RequestState::Approved, Some(latest), Some(approved_at)) =
+            (row.state, latest, row.approved_at)
+        else {
+            return Err(refuse(
+                C::InvalidState,
+                format!(
+                    "request {id} is {}; only an active approved request can be extended",
+                    state_name(row.state)
+                ),
+            ));
+        };
+        if latest.valid_before <= now {
+            return Err(refuse(
+                C::InvalidState,
+                format!("request {id} has ended; ask for a new one"),
+            ));
+        }
+        if secs == 0 {
+            return Err(refuse(C::InvalidInput, "duration must be at least 1s"));
+        }
+        let Some(role) = self.role_of(&row.role) else {
+            return Err(refuse(
+                C::InvalidState,
+                format!("role {:?} is no longer in the policy", row.role),
+            ));
+        };
+        let new_end = latest.valid_before.saturating_add(secs);
+        if new_end - approved_at > role.max_duration_secs {
+            return Err(refuse(
+                C::DurationTooLong,
+                format!(
+                    "the window would be {} from approval; role {:?} allows {}",
+                    jit_common::time::format_duration(new_end - approved_at),
+                    role.name,
+                    jit_common::time::format_duration(role.max_duration_secs)
+                ),
+            ));
+        }
+        row.duration_secs = new_end - approved_at;
+        let rec = self.issue(&tx, &mut row, &role, now, Some(new_end))?;
+        let v = view(&tx, &row, now)?;
+        tx.commit()?;
+        drop(st);
+        self.log(&[rec]);
+        self.after_issuance();
+        Ok(v)
+    }
+
+    /// Expires overdue pending requests and ended windows; forgets old nonces.
+    pub fn sweep(&self) -> Result<usize, CaError> {
+        let now = self.now();
+        let mut records = Vec::new();
+        let n = {
+            let mut st = lock(&self.store);
+            let tx = st.tx()?;
+            let due = store::due_for_expiry(&tx, now)?;
+            for mut row in due.iter().cloned() {
+                let was = row.state;
+                row.state = RequestState::Expired;
+                store::update_request(&tx, &row)?;
+                records.push(store::append_audit(
+                    &tx,
+                    now,
+                    "system",
+                    event::EXPIRY,
+                    &json!({"request_id": row.id, "was": state_name(was)}),
+                )?);
+            }
+            store::expire_nonces(&tx, now.saturating_sub(2 * auth::MAX_SKEW_SECS + 60))?;
+            tx.commit()?;
+            due.len()
+        };
+        self.log(&records);
+        if n > 0 {
+            self.after_issuance();
+        }
+        Ok(n)
+    }
+
+    /// Re-reads policy.toml. A bad file is rejected (and audited) and the old policy kept.
+    pub fn reload_policy(&self) -> Result<(), CaError> {
+        match load_policy(&self.config) {
+            Ok(p) => {
+                let roles: Vec<&String> = p.roles.keys().collect();
+                let details = json!({"ok": true, "roles": roles});
+                write(&self.policy, p);
+                self.audit("system", event::POLICY_RELOAD, details)?;
+                Ok(())
+            }
+            Err(e) => {
+                self.audit(
+                    "system",
+                    event::POLICY_RELOAD,
+                    json!({"ok": false, "error": e.to_string()}),
+                )?;
+                Err(e)
+            }
+        }
+    }
+
+    // ---- host documents ----
+
+    fn after_issuance(&self) {
+        if let Err(e) = self.refresh_grants() {
+            lock(&self.syslog).log(
+                Severity::Warning,
+                &format!("refreshing the grant cache failed: {e}"),
+            );
+        }
+    }
+
+    fn refresh_grants(&self) -> Result<(), CaError> {
+        let now = self.now();
+        let rows = {
+            let st = lock(&self.store);
+            store::active_grants(st.conn(), now)?
+        };
+        let generation = read(&self.grants).generation + 1;
+        let grants = rows
+            .into_iter()
+            .filter_map(|c| {
+                Some(ActiveGrant {
+                    hosts: c.grant_hosts,
+                    doc: c.grant_doc?,
+                    not_after: c.valid_before,
+                })
+            })
+            .collect();
+        write(&self.grants, GrantSnapshot { generation, grants });
+        Ok(())
+    }
+
+    /// `GET /v1/hosts/{host}/grants`: cached per host until a grant is issued or revoked or
+    /// an included grant ends.
+    pub fn host_grants(&self, host: &str) -> ApiResult<Doc> {
+        if host.is_empty()
+            || host.len() > jit_common::host::MAX_LEN
+            || host.contains(['*', '?', '[', ']', '!'])
+            || jit_common::host::validate_selector(host).is_err()
+        {
+            return Err(refuse(
+                C::InvalidInput,
+                format!("{host:?} is not a host name"),
+            ));
+        }
+        let host = host.to_ascii_lowercase();
+        let now = self.now();
+        let snap = read(&self.grants);
+        {
+            let cache = lock(&self.host_cache);
+            if let Some(e) = cache.get(&host)
+                && e.generation == snap.generation
+                && now < e.until
+            {
+                return Ok(e.doc.clone());
+            }
+        }
+        let mut until = u64::MAX;
+        let mut grants = Vec::new();
+        for g in &snap.grants {
+            if g.not_after > now
+                && g.hosts
+                    .iter()
+                    .any(|sel| jit_common::host::matches(sel, &host))
+            {
+                until = until.min(g.not_after);
+                grants.push(g.doc.clone());
+            }
+        }
+        let body = serde_json::to_vec(&HostGrantsView {
+            host: host.clone(),
+            grants,
+        })
+        .map_err(ApiError::internal)?;
+        let doc = Doc::new(body);
+        let mut cache = lock(&self.host_cache);
+        if cache.len() >= HOST_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(
+            host,
+            HostEntry {
+                generation: snap.generation,
+                until,
+                doc: doc.clone(),
+            },
+        );
+        Ok(doc)
+    }
+
+    /// Builds the published documents. With `bump`, the revocation list gets a new sequence
+    /// and is stored; without, the stored list is reused if it is signed by the current key.
+    fn build_published(
+        &self,
+        c: &rusqlite::Connection,
+        now: u64,
+        bump: bool,
+    ) -> Result<Published, CaError> {
+        let ca_keys = self.signer.ca_public_keys();
+        let grant_keys = self.signer.grant_public_keys();
+        let line = |k: &PublicKey| k.to_openssh().map_err(|e| CaError::Other(e.to_string()));
+        let ca_lines = ca_keys.iter().map(line).collect::<Result<Vec<_>, _>>()?;
+        let grant_lines = grant_keys.iter().map(line).collect::<Result<Vec<_>, _>>()?;
+        let keys = serde_json::to_vec(&KeysView {
+            user_ca_keys: ca_lines.clone(),
+            grant_keys: grant_lines,
+        })
+        .map_err(|e| CaError::Other(e.to_string()))?;
+        let mut ca_pub = ca_lines.join("\n");
+        ca_pub.push('\n');
+
+        let mut ring = KeyRing::new();
+        ring.push(self.signer.grant_key().public_key().clone());
+        let stored = store::meta_get(c, "revocations")?;
+        let stored_ok = stored.as_ref().and_then(|d| {
+            UnverifiedRevocationList::parse(d.as_bytes())
+                .ok()?
+                .verify(&ring)
+                .ok()
+        });
+        let (doc, sequence, issued_at) = match (bump, stored_ok, stored) {
+            (false, Some(v), Some(d)) => (d.into_bytes(), v.list().sequence, v.list().issued_at),
+            (_, prev, _) => {
+                let last: u64 = store::meta_get(c, "revocation_sequence")?
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let sequence = last.max(prev.map_or(0, |v| v.list().sequence)) + 1;
+                let mut list = RevocationList::new(sequence, now);
+                for cert in store::revoked_certs(c, now.saturating_sub(REVOCATION_TAIL_SECS))? {
+                    list.revoked_serials.insert(cert.serial);
+                    if let Some(g) = cert.grant_id {
+                        list.revoked_grants.insert(g);
+                    }
+                }
+                let doc = list
+                    .sign(self.signer.grant_key())
+                    .map_err(|e| CaError::Other(format!("revocation list: {e}")))?;
+                let text = String::from_utf8(doc.clone())
+                    .map_err(|_| CaError::Other("revocation list is not UTF-8".into()))?;
+                store::meta_set(c, "revocations", &text)?;
+                store::meta_set(c, "revocation_sequence", &sequence.to_string())?;
+                (doc, sequence, now)
+            }
+        };
+        let serials: Vec<u64> = store::revoked_certs(c, now.saturating_sub(REVOCATION_TAIL_SECS))?
+            .iter()
+            .map(|c| c.serial)
+            .collect();
+        let krl = crate::krl::encode(&ca_keys, &serials, sequence, issued_at, "jit-ca")?;
+        Ok(Published {
+            keys: Doc::new(keys),
+            ca_pub: Doc::new(ca_pub.into_bytes()),
+            krl: Doc::new(krl),
+            revocations: Doc::new(doc),
+            revocation_sequence: sequence,
+        })
+    }
+
+    fn republish(&self, bump: bool) -> Result<(), CaError> {
+        let now = self.now();
+        let p = {
+            let mut st = lock(&self.store);
+            let tx = st.tx()?;
+            let p = self.build_published(&tx, now, bump)?;
+            tx.commit()?;
+            p
+        };
+        write(&self.published, p);
+        Ok(())
+    }
+}
+
+/// Loads and validates the policy file.
+pub fn load_policy(config: &Config) -> Result<Policy, CaError> {
+    let path = config.policy_path();
+    let text = crate::files::read_trusted(&path, crate::config::MAX_CONFIG_SIZE)?;
+    Policy::parse(&text).map_err(|problems| CaError::Config { path, problems })
+}
+
+fn state_name(s: RequestState) -> &'static str {
+    match s {
+        RequestState::Pending => "pending",
+        RequestState::Approved => "approved",
+        RequestState::Denied => "denied",
+        RequestState::Expired => "expired",
+        RequestState::Revoked => "revoked",
+    }
+}
+
+fn fingerprint_of(key_line: &str) -> String {
+    PublicKey::from_openssh(key_line)
+        .map(|k| k.fingerprint(HashAlg::Sha256).to_string())
+        .unwrap_or_default()
+}
+
+/// A new request id: `r-` and 16 random hex digits.
+pub fn new_id() -> String {
+    use rand_core::RngCore as _;
+    let mut b = [0u8; 8];
+    rand_core::OsRng.fill_bytes(&mut b);
+    format!("r-{}", hex::encode(b))
+}
+
+fn view(c: &rusqlite::Connection, row: &RequestRow, now: u64) -> ApiResult<RequestView> {
+    let approvals = store::approvals(c, &row.id)?;
+    let cert = if row.approved_at.is_some() {
+        store::latest_cert(c, &row.id)?
+    } else {
+        None
+    };
+    let mut state = row.state;
+    if state == RequestState::Pending && now >= row.pending_expires_at {
+        state = RequestState::Expired;
+    }
+    if state == RequestState::Approved && cert.as_ref().is_some_and(|c| c.valid_before <= now) {
+        state = RequestState::Expired;
+    }
+    Ok(RequestView {
+        id: row.id.clone(),
+        user: row.user.clone(),
+        role: row.role.clone(),
+        reason: row.reason.clone(),
+        state,
+        duration_secs: row.duration_secs,
+        hosts: row.hosts.clone(),
+        principals: row.principals.clone(),
+        sudo: row.sudo,
+        created_at: row.created_at,
+        pending_expires_at: row.pending_expires_at,
+        approvals,
+        approvals_required: row.approvals_required,
+        denied_by: row.denied_by.clone(),
+        denial_reason: row.denial_reason.clone(),
+        valid_after: cert.as_ref().map(|c| c.valid_after),
+        valid_before: cert.as_ref().map(|c| c.valid_before),
+        serial: cert.as_ref().map(|c| c.serial),
+        grant_id: cert.and_then(|c| c.grant_id),
+    })
+}

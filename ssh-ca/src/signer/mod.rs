@@ -1,0 +1,149 @@
+//! The CA's private keys, parsed once at startup, and what they sign: OpenSSH user
+//! certificates and grants. Keys are never logged (`Debug` shows fingerprints only) and
+//! zeroize on drop (ssh-key's `PrivateKey`).
+
+use std::path::{Path, PathBuf};
+
+use rand_core::OsRng;
+use ssh_key::certificate::{Builder, CertType};
+use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, PublicKey};
+
+use crate::error::{CaError, Result};
+
+/// Extension name carrying the grant document in certificates.
+pub const GRANT_EXTENSION: &str = jit_common::grant::NAMESPACE;
+
+/// The loaded keys. The first of each list signs; all are published.
+pub struct Signer {
+    user_ca: Vec<PrivateKey>,
+    grant: Vec<PrivateKey>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fps = |v: &[PrivateKey]| {
+            v.iter()
+                .map(|k| k.public_key().fingerprint(HashAlg::Sha256).to_string())
+                .collect::<Vec<_>>()
+        };
+        f.debug_struct("Signer")
+            .field("user_ca", &fps(&self.user_ca))
+            .field("grant", &fps(&self.grant))
+            .finish()
+    }
+}
+
+/// What a certificate says.
+#[derive(Debug, Clone)]
+pub struct CertSpec<'a> {
+    pub public_key: &'a PublicKey,
+    pub serial: u64,
+    pub key_id: String,
+    pub principals: &'a [String],
+    pub valid_after: u64,
+    pub valid_before: u64,
+    pub extensions: &'a [String],
+    pub critical_options: &'a std::collections::BTreeMap<String, String>,
+    pub grant_doc: Option<&'a str>,
+}
+
+/// Generates a new Ed25519 key in OpenSSH private key format.
+pub fn generate(comment: &str) -> Result<(zeroize::Zeroizing<String>, String)> {
+    let mut key = PrivateKey::random(&mut OsRng, Algorithm::Ed25519)
+        .map_err(|e| CaError::Other(format!("key generation failed: {e}")))?;
+    key.set_comment(comment);
+    let private = key
+        .to_openssh(LineEnding::LF)
+        .map_err(|e| CaError::Other(format!("key encoding failed: {e}")))?;
+    let public = key
+        .public_key()
+        .to_openssh()
+        .map_err(|e| CaError::Other(format!("key encoding failed: {e}")))?;
+    Ok((private, public))
+}
+
+fn load_key(path: &Path) -> Result<PrivateKey> {
+    let text = crate::files::read_secret(path)?;
+    let key = PrivateKey::from_openssh(text.as_bytes()).map_err(|e| CaError::Key {
+        path: path.to_path_buf(),
+        detail: format!("not an OpenSSH private key: {e}"),
+    })?;
+    if key.is_encrypted() {
+        return Err(CaError::Key {
+            path: path.to_path_buf(),
+            detail: "is passphrase-protected; the service needs it unencrypted (ssh-keygen -p -N '' -f KEY), protected by file permissions".into(),
+        });
+    }
+    Ok(key)
+}
+
+impl Signer {
+    /// Loads and parses the keys (once; the service keeps them in memory).
+    pub fn load(user_ca: &[PathBuf], grant: &[PathBuf]) -> Result<Self> {
+        let load_all = |v: &[PathBuf]| v.iter().map(|p| load_key(p)).collect::<Result<Vec<_>>>();
+        Self::from_keys(load_all(user_ca)?, load_all(grant)?)
+    }
+
+    /// From parsed keys.
+    pub fn from_keys(user_ca: Vec<PrivateKey>, grant: Vec<PrivateKey>) -> Result<Self> {
+        if user_ca.is_empty() || grant.is_empty() {
+            return Err(CaError::Other(
+                "at least one user-CA key and one grant key are required".into(),
+            ));
+        }
+        Ok(Self { user_ca, grant })
+    }
+
+    /// The key that signs certificates.
+    pub fn ca_key(&self) -> &PrivateKey {
+        &self.user_ca[0]
+    }
+
+    /// The key that signs grants and revocation lists.
+    pub fn grant_key(&self) -> &PrivateKey {
+        &self.grant[0]
+    }
+
+    /// All user-CA public keys.
+    pub fn ca_public_keys(&self) -> Vec<PublicKey> {
+        self.user_ca
+            .iter()
+            .map(|k| k.public_key().clone())
+            .collect()
+    }
+
+    /// All grant public keys.
+    pub fn grant_public_keys(&self) -> Vec<PublicKey> {
+        self.grant.iter().map(|k| k.public_key().clone()).collect()
+    }
+
+    /// Signs a user certificate; returns the `ssh-ed25519-cert-v01@openssh.com AAAA... key-id` line.
+    pub fn certify(&self, spec: &CertSpec<'_>) -> Result<String> {
+        let err = |e: ssh_key::Error| CaError::Other(format!("certificate: {e}"));
+        let mut b = Builder::new_with_random_nonce(
+            &mut OsRng,
+            spec.public_key.key_data().clone(),
+            spec.valid_after,
+            spec.valid_before,
+        )
+        .map_err(err)?;
+        b.serial(spec.serial).map_err(err)?;
+        b.key_id(spec.key_id.clone()).map_err(err)?;
+        b.cert_type(CertType::User).map_err(err)?;
+        for p in spec.principals {
+            b.valid_principal(p.clone()).map_err(err)?;
+        }
+        for e in spec.extensions {
+            b.extension(e.clone(), "").map_err(err)?;
+        }
+        if let Some(doc) = spec.grant_doc {
+            b.extension(GRANT_EXTENSION, doc).map_err(err)?;
+        }
+        for (k, v) in spec.critical_options {
+            b.critical_option(k.clone(), v.clone()).map_err(err)?;
+        }
+        b.comment(spec.key_id.clone()).map_err(err)?;
+        let cert = b.sign(self.ca_key()).map_err(err)?;
+        cert.to_openssh().map_err(err)
+    }
+}
