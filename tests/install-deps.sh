@@ -12,6 +12,7 @@ APT_PACKAGES=(
   rsyslog                         # a syslog daemon so tests can read what was logged
   util-linux iproute2 procps      # unshare, setpriv, script, ip
   lintian rpm rpmlint dpkg-dev fakeroot   # packaging checks
+  binutils file cpio adduser              # packaging: strip/nm, file, rpm2cpio extraction, system users
   systemd                         # systemd-analyze security --offline
   curl jq                         # API smoke checks in shell tests
 )
