@@ -49,6 +49,8 @@ pub enum Error {
     },
     /// The ssh-agent failed.
     Agent(String),
+    /// The request is not in a state that allows this (e.g. `login` while still pending).
+    State(String),
     /// The request ended without a certificate (denied, expired, revoked) while waiting.
     NotGranted(String),
 }
@@ -73,6 +75,7 @@ impl Error {
             Self::Transport { .. } => "unreachable",
             Self::File { .. } => "file",
             Self::Agent(_) => "agent",
+            Self::State(_) => "invalid_state",
             Self::NotGranted(_) => "not_granted",
         }
     }
@@ -88,9 +91,11 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Usage(m) | Self::Identity(m) | Self::Protocol(m) | Self::NotGranted(m) => {
-                f.write_str(m)
-            }
+            Self::Usage(m)
+            | Self::Identity(m)
+            | Self::Protocol(m)
+            | Self::State(m)
+            | Self::NotGranted(m) => f.write_str(m),
             Self::Api {
                 status,
                 code,

@@ -224,7 +224,7 @@ fn login(api: &mut Api, id: &str) -> Result<LoginReport> {
     match request.state {
         RequestState::Approved => {}
         RequestState::Pending => {
-            return Err(Error::Usage(format!(
+            return Err(Error::State(format!(
                 "request {id} is still pending ({}/{} approvals); try again once it is approved",
                 request.approvals.len(),
                 request.approvals_required
