@@ -47,3 +47,9 @@ cargo_tool() { # crate version binary
   fi
 }
 cargo_tool sudo-rs 0.2.15 sudo
+# cargo-fuzz runs fuzz/smoke.sh with the nightly toolchain the machine image ships beside
+# stable. It is a cargo subcommand, so it goes where cargo finds it (~/.cargo/bin).
+if ! command -v cargo-fuzz >/dev/null; then
+  echo "install-deps: cargo install cargo-fuzz@0.13.2"
+  cargo install --locked --quiet cargo-fuzz@0.13.2
+fi

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds every cargo-fuzz target and runs each one briefly from the committed seed corpus.
+# Exits non-zero if a target fails to build, crashes, hangs (-timeout) or leaks past the
+# memory limit. Run by tests/run.sh (and so .ci/run); the long run is fuzz/run-long.sh.
+#
+#   bash fuzz/smoke.sh                 # every target, FUZZ_SECONDS (default 20) each
+#   FUZZ_SECONDS=5 bash fuzz/smoke.sh grant_parse_verify host_match
+#
+# New inputs go to a throw-away directory: the committed corpus stays as it is. A crash is
+# saved under fuzz/artifacts/<target>/ with the command that replays it.
+set -uo pipefail
+cd "$(dirname "$0")"
+export PATH="$HOME/.cargo/bin:$PATH"
+SECONDS_EACH=${FUZZ_SECONDS:-20}
+
+die() { echo "fuzz/smoke.sh: $*" >&2; exit 1; }
+command -v cargo-fuzz >/dev/null || die "cargo-fuzz is not installed; run tests/install-deps.sh (cargo install --locked cargo-fuzz)"
+rustup toolchain list 2>/dev/null | grep -q '^nightly' \
+  || die "no nightly toolchain (cargo fuzz needs -Zsanitizer); install one with rustup toolchain install nightly"
+
+targets=("$@")
+if ((${#targets[@]} == 0)); then
+  mapfile -t targets < <(cargo +nightly fuzz list) || die "cargo fuzz list failed"
+fi
+((${#targets[@]})) || die "no fuzz targets found"
+
+echo "fuzz/smoke.sh: building the fuzz targets"
+cargo +nightly fuzz build -O >/dev/null 2>build.log \
+  || { tail -40 build.log; die "build failed (full log: fuzz/build.log)"; }
+rm -f build.log
+
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+failed=()
+total_runs=0
+for t in "${targets[@]}"; do
+  mkdir -p "$work/$t" "corpus/$t" "artifacts/$t"
+  log=$work/$t.log
+  # -timeout: one input taking over 5 s is a denial-of-service bug, reported as a crash.
+  # -rss_limit_mb: unbounded allocation from small input is one too.
+  cargo +nightly fuzz run -O "$t" "$work/$t" "corpus/$t" -- \
+    -max_total_time="$SECONDS_EACH" -timeout=5 -rss_limit_mb=1024 -print_final_stats=1 \
+    >"$log" 2>&1
+  rc=$?
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  total_runs=$((total_runs + ${runs:-0}))
+  if ((rc != 0)); then
+    failed+=("$t")
+    echo "FAIL $t (exit $rc) after ${runs:-?} runs:"
+    grep -E -A3 'panicked|ERROR: libFuzzer|SUMMARY|Test unit written' "$log" | head -30
+    echo "  replay: cargo +nightly fuzz run -O $t fuzz/artifacts/$t/<crash file>"
+  else
+    echo "ok   $t: ${runs:-?} runs in ${SECONDS_EACH}s, seeds $(find "corpus/$t" -type f | wc -l), new inputs $(find "$work/$t" -type f | wc -l)"
+  fi
+done
+echo "fuzz/smoke.sh: ${#targets[@]} targets, $total_runs runs, ${#failed[@]} failed"
+((${#failed[@]} == 0))
