@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# pam_jit.so through real libpam: pamtester + pam_wrapper (service files in a test
+# directory, /etc/pam.d untouched), run as a test user so the uid cross-check is real.
+# The whole decision matrix: valid, expired, not yet valid, wrong user, wrong host,
+# revoked, stale list, break-glass, tampered, symlinked file, world-writable dir, missing
+# or unsafe config, audit mode, ignored service, uid mismatch; plus the module's exports
+# and its syslog lines.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/host.sh"
+host_enter_namespace "$@"
+host_bins
+hostname db-1
+
+W=$(host_workdir)
+host_isolate_users "$W"
+host_add_user alice 2001
+host_add_user bob 2002
+host_private_dev "$W"
+mkdir -p "$W/log"
+host_start_syslog "$W/log"
+trap host_stop_syslog EXIT
+
+# 0. Exactly the six pam_sm_* symbols are exported.
+exported=$(nm -D --defined-only "$PAM_JIT_SO" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | sort | tr '\n' ' ')
+want="pam_sm_acct_mgmt pam_sm_authenticate pam_sm_chauthtok pam_sm_close_session pam_sm_open_session pam_sm_setcred "
+if [ "$exported" = "$want" ]; then host_ok "exports exactly the six pam_sm_* symbols"; else host_bad "exports: $exported"; fi
+
+K=$W/keys; mkdir -p "$K"
+host_keygen "$K/grant"; host_keygen "$K/glass"; host_keygen "$K/other"
+STATE=$W/state; host_state_dir "$STATE"
+CONF=$W/etc/host.toml
+SVC=$W/pam.d; mkdir -p "$SVC"
+write_services() { # CONFIG
+  local c=$1
+  printf 'account requisite %s config=%s\naccount required pam_permit.so\n' "$PAM_JIT_SO" "$c" > "$SVC/sudo"
+  cp "$SVC/sudo" "$SVC/sudo-i"
+  # For an ungated service only PAM_IGNORE gets past: success dies, ignore skips pam_deny.
+  printf 'account [ignore=1 default=die] %s config=%s\naccount required pam_deny.so\naccount required pam_permit.so\n' "$PAM_JIT_SO" "$c" > "$SVC/login"
+  printf 'account required pam_deny.so\n' > "$SVC/other"
+}
+write_services "$CONF"
+config() { host_config "$CONF" "$STATE" "$K/grant.pub" "break_glass_keys = [\"$(cat "$K/glass.pub")\"]" "$@"; }
+config
+
+NOW=$(date +%s)
+G=$W/g; mkdir -p "$G"
+clear_grants() { rm -rf "$STATE/grants/alice" "$STATE/revocations"; }
+
+# run_pam USER RUSER SERVICE -> sets RC, OUT (stdout+stderr). As USER (real uid), with a
+# clean environment; PAM_WRAPPER_USE_SYSLOG makes pam_wrapper pass pam_syslog to syslog(3).
+run_pam() {
+  local user=$1 ruser=$2 service=${3:-sudo} uid
+  uid=$(id -u "$user")
+  local ruser_arg=()
+  [ -n "$ruser" ] && ruser_arg=(-I "ruser=$ruser")
+  set +e
+  OUT=$(setpriv --reuid="$uid" --regid="$uid" --clear-groups \
+    env -i PATH=/usr/bin:/bin LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_USE_SYSLOG=1 PAM_WRAPPER_SERVICE_DIR="$SVC" \
+    pamtester "${ruser_arg[@]}" "$service" "$user" acct_mgmt 2>&1)
+  RC=$?
+  set -e
+}
+
+expect() { # NAME allow|deny|ignore [NEEDLE] -- USER RUSER SERVICE
+  local name=$1 want=$2 needle=${3:-}; shift 3; [ "${1:-}" = -- ] && shift
+  run_pam "$@"
+  local got=deny
+  [ $RC = 0 ] && got=allow
+  if [ "$want" = ignore ]; then want=allow; fi
+  if [ "$got" != "$want" ]; then host_bad "$name: expected $want, got $got: $OUT"; return; fi
+  if [ -n "$needle" ] && ! grep -qF -- "$needle" <<<"$OUT"; then host_bad "$name: no \"$needle\" in: $OUT"; return; fi
+  if [ "$want" = allow ] && grep -q 'jit:' <<<"$OUT"; then host_bad "$name: printed on success: $OUT"; return; fi
+  host_ok "$name"
+}
+
+# 1. Valid grant: allowed silently, for sudo and sudo-i.
+host_sign_grant "$K/grant" "$G/valid" g-valid alice dba 'db-*' $((NOW - 60)) $((NOW + 600))
+host_put_grant "$STATE" alice "$G/valid"
+expect "valid grant allows (sudo)" allow "" -- alice alice sudo
+expect "valid grant allows (sudo-i)" allow "" -- alice alice sudo-i
+host_wait_log "$W/log/auth.log" "result=allow user=alice uid=2001" \
+  && host_ok "allow logged to authpriv with user and uid" || host_bad "no allow line in syslog: $(tail -3 "$W/log/auth.log" 2>/dev/null)"
+grep "result=allow user=alice" "$W/log/auth.log" | grep -q 'pam_jit(sudo:account).*grant=g-valid' \
+  && host_ok "log line names service and grant" || host_bad "log line: $(grep result=allow "$W/log/auth.log" | tail -1)"
+
+# 2. The caller must be PAM_RUSER.
+expect "uid mismatch denies (bob claims to be alice)" deny "is not the calling process's user" -- bob alice sudo
+expect "missing PAM_RUSER denies" deny "PAM_RUSER is not set" -- alice "" sudo
+
+# 3. Windows, users, hosts.
+clear_grants
+host_sign_grant "$K/grant" "$G/expired" g-expired alice dba 'db-*' $((NOW - 7200)) $((NOW - 3600))
+host_put_grant "$STATE" alice "$G/expired"
+expect "expired grant denies with when and what to run" deny "jit: sudo denied for alice on db-1: grant g-expired expired at" -- alice alice sudo
+expect "expired message says how to ask again" deny 'run: jit request dba --duration 30m --reason "..."' -- alice alice sudo
+host_wait_log "$W/log/auth.log" "result=deny user=alice uid=2001" && host_ok "deny logged" || host_bad "no deny line in syslog"
+
+clear_grants
+host_sign_grant "$K/grant" "$G/future" g-future alice dba 'db-*' $((NOW + 3600)) $((NOW + 7200))
+host_put_grant "$STATE" alice "$G/future"
+expect "not-yet-valid grant denies" deny "grant g-future starts at" -- alice alice sudo
+
+clear_grants
+host_sign_grant "$K/grant" "$G/bob" g-bob bob dba 'db-*' $((NOW - 60)) $((NOW + 600))
+host_put_grant "$STATE" alice "$G/bob"
+expect "another user's grant (in alice's dir) denies" deny "is for user bob" -- alice alice sudo
+host_put_grant "$STATE" bob "$G/bob"
+expect "bob's own grant allows bob" allow "" -- bob bob sudo
+
+clear_grants
+host_sign_grant "$K/grant" "$G/web" g-web alice dba 'web-*' $((NOW - 60)) $((NOW + 600))
+host_put_grant "$STATE" alice "$G/web"
+expect "another host's grant denies" deny "grant g-web covers hosts web-*, not this one" -- alice alice sudo
+config 'hostnames = ["web-7"]'
+expect "a host name from host.toml counts" allow "" -- alice alice sudo
+config
+
+clear_grants
+host_sign_grant "$K/grant" "$G/nosudo" g-nosudo alice viewer 'db-*' $((NOW - 60)) $((NOW + 600)) false
+host_put_grant "$STATE" alice "$G/nosudo"
+expect "a grant without sudo denies" deny "does not allow sudo" -- alice alice sudo
+
+# 4. Revocation and staleness.
+clear_grants
+host_sign_grant "$K/grant" "$G/rev" g-rev alice dba 'db-*' $((NOW - 60)) $((NOW + 600)) true 77
+host_put_grant "$STATE" alice "$G/rev"
+host_sign_revocations "$K/grant" "$W/rev1" 1 "$NOW" "g-rev" ""
+install -m 0644 "$W/rev1" "$STATE/revocations"
+expect "revoked grant id denies" deny "grant g-rev was revoked" -- alice alice sudo
+host_sign_revocations "$K/grant" "$W/rev2" 2 "$NOW" "" "77"
+install -m 0644 "$W/rev2" "$STATE/revocations"
+expect "revoked certificate serial denies" deny "serial 77 is revoked" -- alice alice sudo
+host_sign_revocations "$K/grant" "$W/rev3" 3 "$NOW" "g-other" "1"
+install -m 0644 "$W/rev3" "$STATE/revocations"
+expect "unrelated revocations do not deny" allow "" -- alice alice sudo
+chown 2001 "$STATE/revocations"
+expect "a revocation list not owned by root denies" deny "revocation list is unusable" -- alice alice sudo
+chown 0 "$STATE/revocations"
+host_sign_revocations "$K/other" "$W/rev-forged" 9 "$NOW" "" ""
+install -m 0644 "$W/rev-forged" "$STATE/revocations"
+expect "a revocation list signed by another key denies" deny "revocation list is invalid" -- alice alice sudo
+
+config "revocation_max_age_secs = 600"
+host_sign_revocations "$K/grant" "$W/rev-old" 4 $((NOW - 3600)) "" ""
+install -m 0644 "$W/rev-old" "$STATE/revocations"
+expect "stale revocation list denies" deny "older than 10m" -- alice alice sudo
+rm -f "$STATE/revocations"
+expect "missing revocation list with a bound denies" deny "there is no revocation list" -- alice alice sudo
+install -m 0644 "$W/rev-old" "$STATE/revocations"
+host_sign_grant "$K/glass" "$G/glass" g-glass alice breakglass 'db-*' $((NOW - 60)) $((NOW + 600))
+host_put_grant "$STATE" alice "$G/glass"
+expect "break-glass grant allows despite a stale list" allow "" -- alice alice sudo
+host_wait_log "$W/log/auth.log" "BREAK-GLASS grant g-glass" && host_ok "break-glass use logged loudly" || host_bad "no BREAK-GLASS log line"
+host_sign_revocations "$K/grant" "$W/rev-fresh" 5 "$NOW" "" ""
+install -m 0644 "$W/rev-fresh" "$STATE/revocations"
+rm -f "$STATE/grants/alice/g-glass.grant"
+expect "fresh list with a bound allows" allow "" -- alice alice sudo
+config
+
+# 5. Files: tampered, untrusted signer, symlink, modes, owners.
+clear_grants
+sed 's/system test/system tesT/' "$G/valid" > "$G/tampered"
+host_put_grant "$STATE" alice "$G/tampered"
+expect "tampered grant denies" deny "altered" -- alice alice sudo
+clear_grants
+host_sign_grant "$K/other" "$G/forged" g-forged alice dba 'db-*' $((NOW - 60)) $((NOW + 600))
+host_put_grant "$STATE" alice "$G/forged"
+expect "grant signed by an untrusted key denies" deny "not a trusted key" -- alice alice sudo
+
+clear_grants
+mkdir -p "$STATE/grants/alice" "$W/elsewhere"
+install -m 0644 "$G/valid" "$W/elsewhere/g-valid.grant"
+ln -s "$W/elsewhere/g-valid.grant" "$STATE/grants/alice/g-valid.grant"
+expect "symlinked grant file denies" deny "symbolic link" -- alice alice sudo
+clear_grants
+ln -s "$W/elsewhere" "$STATE/grants/alice"
+expect "symlinked user directory denies" deny "symbolic link" -- alice alice sudo
+rm -f "$STATE/grants/alice"
+
+host_put_grant "$STATE" alice "$G/valid"
+chmod 0777 "$STATE/grants/alice"
+expect "world-writable user directory denies" deny "writable by group or others" -- alice alice sudo
+chmod 0755 "$STATE/grants/alice"; chmod 0775 "$STATE/grants"
+expect "group-writable grants directory denies" deny "writable by group or others" -- alice alice sudo
+chmod 0755 "$STATE/grants"
+chmod 0666 "$STATE/grants/alice/g-valid.grant"
+expect "world-writable grant file denies" deny "writable by group or others" -- alice alice sudo
+chmod 0644 "$STATE/grants/alice/g-valid.grant"
+chown 2001 "$STATE/grants/alice/g-valid.grant"
+expect "grant file owned by the user denies" deny "not trusted" -- alice alice sudo
+chown 0 "$STATE/grants/alice/g-valid.grant"
+expect "back to a good file allows" allow "" -- alice alice sudo
+
+# 6. Configuration.
+mv "$CONF" "$CONF.away"
+expect "missing config denies sudo" deny "host configuration is unusable" -- alice alice sudo
+expect "missing config ignores other services" ignore "" -- alice alice login
+mv "$CONF.away" "$CONF"
+chmod 0666 "$CONF"
+expect "world-writable config denies" deny "writable by group or others" -- alice alice sudo
+chmod 0644 "$CONF"; chown 2001 "$CONF"
+expect "config owned by a user denies" deny "not trusted" -- alice alice sudo
+chown 0 "$CONF"
+echo 'surprise = 1' >> "$CONF"
+expect "unknown config key denies" deny "surprise" -- alice alice sudo
+config
+expect "ungated service returns PAM_IGNORE" ignore "" -- alice alice login
+
+# 7. Audit mode: allows, says nothing, logs what it would have denied.
+clear_grants
+config 'mode = "audit"'
+expect "audit mode allows without a grant" allow "" -- alice alice sudo
+host_wait_log "$W/log/auth.log" "result=audit-allow user=alice" && host_ok "audit mode logs the would-be denial" || host_bad "no audit-allow log line"
+config
+
+# 8. The same decision from jit-host check.
+host_put_grant "$STATE" alice "$G/valid"
+if "$JIT_HOST" --config "$CONF" check alice >/dev/null; then host_ok "jit-host check agrees (allow)"; else host_bad "jit-host check denied a valid grant"; fi
+rm -f "$STATE/grants/alice/g-valid.grant"
+if out=$("$JIT_HOST" --config "$CONF" check alice --json); then host_bad "jit-host check allowed without a grant"
+else jq -e '.allowed == false and .result == "deny"' <<<"$out" >/dev/null && host_ok "jit-host check --json agrees (deny)" || host_bad "check json: $out"; fi
+
+echo "sample log line: $(grep 'result=deny' "$W/log/auth.log" | tail -1)"
+host_summary
