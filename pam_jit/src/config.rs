@@ -166,9 +166,18 @@ impl Config {
 
     /// Parses and validates configuration text.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
-            path: PathBuf::from(DEFAULT_PATH),
-            detail: e.to_string(),
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            // One line: the message and where (the full rendering spans several lines).
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            ConfigError::Syntax {
+                path: PathBuf::from(DEFAULT_PATH),
+                detail: match line {
+                    Some(n) => format!("line {n}: {}", e.message()),
+                    None => e.message().to_string(),
+                },
+            }
         })?;
         raw.validate()
     }

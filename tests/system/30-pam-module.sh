@@ -79,7 +79,7 @@ host_sign_grant "$K/grant" "$G/valid" g-valid alice dba 'db-*' $((NOW - 60)) $((
 host_put_grant "$STATE" alice "$G/valid"
 expect "valid grant allows (sudo)" allow "" -- alice alice sudo
 expect "valid grant allows (sudo-i)" allow "" -- alice alice sudo-i
-host_wait_log "$W/log/auth.log" "result=allow user=alice uid=2001" \
+host_wait_log "$W/log/auth.log" "result=allow user=alice uid=2001 service=sudo" \
   && host_ok "allow logged to authpriv with user and uid" || host_bad "no allow line in syslog: $(tail -3 "$W/log/auth.log" 2>/dev/null)"
 grep "result=allow user=alice" "$W/log/auth.log" | grep -q 'pam_jit(sudo:account).*grant=g-valid' \
   && host_ok "log line names service and grant" || host_bad "log line: $(grep result=allow "$W/log/auth.log" | tail -1)"

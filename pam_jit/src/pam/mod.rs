@@ -44,8 +44,8 @@ pam::pam_hooks!(PamJit);
 
 impl PamHooks for PamJit {
     fn acct_mgmt(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
-        let (decision, tty) = account(pamh, &args);
-        log(pamh, &decision, tty.as_deref());
+        let (decision, items) = account(pamh, &args);
+        log(pamh, &decision, &items);
         if let Some(msg) = &decision.user_message {
             tell(pamh, msg);
         }
@@ -88,18 +88,28 @@ where
     }
 }
 
+/// PAM items kept for the log line.
+#[derive(Debug, Default)]
+struct Items {
+    service: Option<String>,
+    tty: Option<String>,
+}
+
 /// Gathers the facts and evidence and decides. Never panics by construction; every
 /// failure becomes a denial (or, for ungated services, `PAM_IGNORE`).
-fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Option<String>) {
+fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Items) {
     let now = jit_common::now();
-    let tty = item_str::<Tty>(pamh);
+    let items = Items {
+        service: item_str::<Service>(pamh),
+        tty: item_str::<Tty>(pamh),
+    };
     let ruser = item_str::<RUser>(pamh);
     let mut host_names: Vec<String> = sys::kernel_hostname().into_iter().collect();
     let kernel_host = host_names
         .first()
         .cloned()
         .unwrap_or_else(|| "this host".into());
-    let Some(service) = item_str::<Service>(pamh) else {
+    let Some(service) = items.service.clone() else {
         // No service name: the application is broken; fail closed.
         return (
             decide::config_unusable(
@@ -108,7 +118,7 @@ fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Option<String>) {
                 ruser.as_deref(),
                 "PAM_SERVICE is not set",
             ),
-            tty,
+            items,
         );
     };
     let arg_strs: Result<Vec<&str>, _> = args.iter().map(|a| a.to_str()).collect();
@@ -120,7 +130,7 @@ fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Option<String>) {
         Err(e) => {
             return (
                 decide::config_unusable(&service, &kernel_host, ruser.as_deref(), &e),
-                tty,
+                items,
             );
         }
     };
@@ -129,7 +139,7 @@ fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Option<String>) {
         Err(e) => {
             return (
                 decide::config_unusable(&service, &kernel_host, ruser.as_deref(), &e.to_string()),
-                tty,
+                items,
             );
         }
     };
@@ -155,10 +165,10 @@ fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Option<String>) {
     };
     let user = match decide::identify(&config, &facts) {
         Ok(u) => u,
-        Err(d) => return (d, tty),
+        Err(d) => return (d, items),
     };
     let evidence = gather(&config, user);
-    (decide::decide(&config, &facts, &evidence), tty)
+    (decide::decide(&config, &facts, &evidence), items)
 }
 
 /// Reads what the store holds for `user` (bounded: one directory, capped entries and sizes).
@@ -172,7 +182,7 @@ pub fn gather(config: &Config, user: &str) -> Evidence {
 }
 
 /// Sends one decision to syslog (authpriv).
-fn log(pamh: &PamHandle, d: &Decision, tty: Option<&str>) {
+fn log(pamh: &PamHandle, d: &Decision, items: &Items) {
     let priority = if d.break_glass {
         libc::LOG_ALERT
     } else {
@@ -186,7 +196,8 @@ fn log(pamh: &PamHandle, d: &Decision, tty: Option<&str>) {
         field("result", d.result_word()),
         field("user", d.user.as_deref().unwrap_or("-")),
         field("uid", &sys::real_uid().to_string()),
-        field("tty", tty.unwrap_or("-")),
+        field("service", items.service.as_deref().unwrap_or("-")),
+        field("tty", items.tty.as_deref().unwrap_or("-")),
         field("grant", d.grant_id.as_deref().unwrap_or("-")),
         field("reason", &d.reason),
     ]
