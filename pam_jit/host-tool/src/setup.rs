@@ -138,6 +138,9 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    if o.sshd && !o.undo {
+        validate_sshd(&changes)?;
+    }
     if !o.undo
         && let Some(c) = &config
     {
@@ -149,9 +152,6 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
                 .map_err(|e| Failure::new(format!("cannot write {}: {e}", p.display())))?;
             println!("wrote {}", p.display());
         }
-    }
-    if o.sshd && !o.undo {
-        validate_sshd(&changes)?;
     }
     for c in &changes {
         apply(c)?;

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# `jit-host setup --sudo --sshd` on private copies of /etc/pam.d and /etc/ssh (mount
+# namespace): dry-run changes nothing, setup gates sudo and sudo-i and writes a drop-in
+# that `sshd -t` accepts, a second run changes nothing, a config sshd rejects is never
+# applied, and `--undo` leaves both trees byte-identical to the originals, including a
+# pre-existing jit.conf that setup had to back up.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/host.sh"
+host_enter_namespace "$@"
+host_bins
+
+W=$(host_workdir)
+mount -t tmpfs -o mode=0755 jit-run /run
+mkdir -p /run/sshd; chmod 0755 /run/sshd
+host_isolate_users "$W"
+host_add_user jitw 2003
+mkdir -p "$W/pam.d" "$W/ssh"
+cp -a /etc/pam.d/. "$W/pam.d/"; mount --bind "$W/pam.d" /etc/pam.d
+cp -a /etc/ssh/. "$W/ssh/"; mount --bind "$W/ssh" /etc/ssh
+[ -d /etc/ssh/sshd_config.d ] || host_die "no /etc/ssh/sshd_config.d"
+
+K=$W/keys; mkdir -p "$K"; host_keygen "$K/grant"; host_keygen "$K/userca"
+STATE=$W/state
+CONF=$W/etc/host.toml
+host_config "$CONF" "$STATE" "$K/grant.pub" 'grant_writer = "jitw"' "user_ca_keys = [\"$(cat "$K/userca.pub")\"]"
+
+snapshot() { # everything about the two trees: names, types, modes, owners, contents
+  (cd /etc && find pam.d ssh/sshd_config.d -printf '%p %y %m %U %G %s\n' | sort
+   find pam.d ssh/sshd_config.d -type f -print0 | sort -z | xargs -0 sha256sum)
+}
+ORIG=$(snapshot)
+
+setup() { "$JIT_HOST" --config "$CONF" setup "$@" 2>&1; }
+
+# 1. Dry run: diffs shown, nothing changed.
+out=$(setup --sudo --sshd --dry-run --module "$W/pam_jit.so") || host_bad "dry-run failed: $out"
+if grep -q "^+account requisite $W/pam_jit.so config=$CONF" <<<"$out" && grep -q '^+AuthorizedPrincipalsCommandUser jitw' <<<"$out"; then
+  host_ok "dry-run shows the PAM line and the drop-in as diffs"
+else host_bad "dry-run output: $out"; fi
+[ "$(snapshot)" = "$ORIG" ] && [ ! -e "$STATE" ] && host_ok "dry-run changed nothing" || host_bad "dry-run changed files"
+
+# 2. Setup.
+out=$(setup --sudo --sshd) || host_bad "setup failed: $out"
+for f in sudo sudo-i; do
+  if awk -v line="account requisite pam_jit.so config=$CONF" '
+       $0 == line {found = NR} /^@include common-account/ && !acct {acct = NR}
+       END {exit !(found && acct && found < acct)}' "/etc/pam.d/$f"; then
+    host_ok "/etc/pam.d/$f: pam_jit line before common-account"
+  else host_bad "/etc/pam.d/$f: $(cat "/etc/pam.d/$f")"; fi
+done
+D=/etc/ssh/sshd_config.d/jit.conf
+if grep -qx "TrustedUserCAKeys $STATE/ca.pub" $D && grep -qx "RevokedKeys $STATE/krl" $D \
+   && grep -qx "AuthorizedPrincipalsCommand $(readlink -f "$JIT_HOST") --config $CONF principals %u %k" $D \
+   && grep -qx "AuthorizedPrincipalsCommandUser jitw" $D; then host_ok "sshd drop-in has the four settings"
+else host_bad "drop-in: $(cat $D)"; fi
+if /usr/sbin/sshd -t && /usr/sbin/sshd -T 2>/dev/null | grep -qi "^authorizedprincipalscommanduser jitw"; then
+  host_ok "sshd -t accepts the result and sshd -T shows it"
+else host_bad "sshd rejects the result"; fi
+cmp -s "$STATE/ca.pub" "$K/userca.pub" && host_ok "ca.pub written from host.toml" || host_bad "ca.pub: $(cat "$STATE/ca.pub")"
+ssh-keygen -Q -f "$STATE/krl" "$K/grant.pub" >/dev/null 2>&1 && host_ok "an empty, valid KRL was created" || host_bad "krl unusable"
+[ "$(stat -c '%U %a' "$STATE")" = "root 755" ] && [ "$(stat -c '%U %a' "$STATE/grants")" = "jitw 755" ] \
+  && host_ok "state dirs: root 0755, grants owned by the grant writer" || host_bad "state dirs: $(stat -c '%n %U %a' "$STATE" "$STATE/grants")"
+
+# 3. Idempotent.
+AFTER=$(snapshot)
+out=$(setup --sudo --sshd) || host_bad "second setup failed: $out"
+[ "$(snapshot)" = "$AFTER" ] && grep -q "nothing to change" <<<"$out" && host_ok "a second setup changes nothing" || host_bad "second setup: $out"
+
+# 4. Undo: byte-identical.
+out=$(setup --sudo --sshd --undo) || host_bad "undo failed: $out"
+if [ "$(snapshot)" = "$ORIG" ]; then host_ok "--undo restores /etc/pam.d and sshd_config.d byte-identically"
+else host_bad "undo left differences: $(diff <(echo "$ORIG") <(snapshot))"; fi
+
+# 5. A configuration sshd rejects is never applied.
+printf 'ThisIsNotAnOption yes\n' > /etc/ssh/sshd_config.d/broken.conf
+BROKEN=$(snapshot)
+if out=$(setup --sshd); then host_bad "setup applied a config sshd -t rejects: $out"
+elif grep -q "sshd -t rejected" <<<"$out" && [ "$(snapshot)" = "$BROKEN" ]; then host_ok "sshd -t failure: nothing changed, clear error"
+else host_bad "sshd -t failure handling: $out"; fi
+rm /etc/ssh/sshd_config.d/broken.conf
+
+# 6. A pre-existing jit.conf (not ours) is backed up and restored.
+printf '# hand-made\nLogLevel VERBOSE\n' > $D; chmod 0600 $D
+ORIG2=$(snapshot)
+out=$(setup --sshd) || host_bad "setup over a hand-made jit.conf failed: $out"
+grep -q '^# jit: written by jit-host setup' $D && [ -f $D.jit-orig ] && host_ok "hand-made jit.conf backed up" || host_bad "no backup: $out"
+out=$(setup --sshd --undo) || host_bad "undo failed: $out"
+[ "$(snapshot)" = "$ORIG2" ] && host_ok "--undo restores the hand-made jit.conf (content and mode)" || host_bad "undo: $(diff <(echo "$ORIG2") <(snapshot))"
+
+# 7. Clear errors.
+out=$(setup 2>&1) && host_bad "setup without flags succeeded" || { grep -q -- "--sudo" <<<"$out" && host_ok "setup without flags says what to pass"; }
+host_summary
