@@ -54,7 +54,7 @@ if grep -qx "TrustedUserCAKeys $STATE/ca.pub" $D && grep -qx "RevokedKeys $STATE
    && grep -qx "AuthorizedPrincipalsCommand $(readlink -f "$JIT_HOST") --config $CONF principals %u %k" $D \
    && grep -qx "AuthorizedPrincipalsCommandUser jitw" $D; then host_ok "sshd drop-in has the four settings"
 else host_bad "drop-in: $(cat $D)"; fi
-if /usr/sbin/sshd -t && /usr/sbin/sshd -T 2>/dev/null | grep -qi "^authorizedprincipalscommanduser jitw"; then
+if /usr/sbin/sshd -t && T=$(/usr/sbin/sshd -T 2>/dev/null) && grep -qi "^authorizedprincipalscommanduser jitw" <<<"$T"; then
   host_ok "sshd -t accepts the result and sshd -T shows it"
 else host_bad "sshd rejects the result"; fi
 cmp -s "$STATE/ca.pub" "$K/userca.pub" && host_ok "ca.pub written from host.toml" || host_bad "ca.pub: $(cat "$STATE/ca.pub")"
