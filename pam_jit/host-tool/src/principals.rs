@@ -221,3 +221,200 @@ fn take_grant(
         changed: stored == Stored::Written,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jit_common::{Approval, Grant};
+    use pam_jit::config::RawConfig;
+    use ssh_key::certificate::Builder;
+    use ssh_key::{Algorithm, PrivateKey};
+    use std::os::unix::fs::PermissionsExt;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn key() -> PrivateKey {
+        PrivateKey::random(&mut rand_core::OsRng, Algorithm::Ed25519).unwrap()
+    }
+
+    struct Env {
+        _dir: tempfile::TempDir,
+        config: Config,
+        ca: PrivateKey,
+        grant_key: PrivateKey,
+        user_key: PrivateKey,
+    }
+
+    fn env() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        fs_mode(dir.path(), 0o755);
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(state.join("grants")).unwrap();
+        fs_mode(&state, 0o755);
+        fs_mode(&state.join("grants"), 0o755);
+        let (ca, grant_key) = (key(), key());
+        let mut raw: RawConfig = toml::from_str("").unwrap();
+        raw.state_dir = Some(state);
+        raw.grant_writer = Some("nobody".into());
+        raw.user_ca_keys = vec![ca.public_key().to_openssh().unwrap()];
+        raw.grant_keys = vec![grant_key.public_key().to_openssh().unwrap()];
+        Env {
+            _dir: dir,
+            config: raw.validate().unwrap(),
+            ca,
+            grant_key,
+            user_key: key(),
+        }
+    }
+
+    fn fs_mode(p: &std::path::Path, m: u32) {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    }
+
+    fn grant_doc(e: &Env, user: &str, serial: Option<u64>) -> String {
+        let g = Grant {
+            version: 1,
+            id: "g-7".into(),
+            user: user.into(),
+            role: "dba".into(),
+            hosts: vec!["*".into()],
+            sudo: true,
+            not_before: NOW - 60,
+            not_after: NOW + 600,
+            issued_at: NOW - 60,
+            request_id: "r-7".into(),
+            reason: "test".into(),
+            approvers: vec![Approval {
+                user: "carol".into(),
+                at: NOW - 60,
+            }],
+            cert_serial: serial,
+            key_id: String::new(),
+        };
+        String::from_utf8(g.sign(&e.grant_key).unwrap()).unwrap()
+    }
+
+    fn cert(
+        e: &Env,
+        signer: &PrivateKey,
+        principals: &[&str],
+        kind: CertType,
+        grant: Option<&str>,
+    ) -> String {
+        let mut b = Builder::new_with_random_nonce(
+            &mut rand_core::OsRng,
+            e.user_key.public_key().key_data().clone(),
+            NOW - 60,
+            NOW + 600,
+        )
+        .unwrap();
+        b.serial(7).unwrap();
+        b.key_id("jit:r-7:alice").unwrap();
+        b.cert_type(kind).unwrap();
+        for p in principals {
+            b.valid_principal(*p).unwrap();
+        }
+        if principals.is_empty() {
+            b.all_principals_valid().unwrap();
+        }
+        if let Some(g) = grant {
+            b.extension(GRANT_EXTENSION, g).unwrap();
+        }
+        let c = b.sign(signer).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(c.to_bytes().unwrap())
+    }
+
+    fn is_root() -> bool {
+        pam_jit::pam::sys::effective_uid() == 0
+    }
+
+    #[test]
+    fn accepts_a_good_certificate_and_stores_its_grant_idempotently() {
+        let e = env();
+        if !is_root() {
+            return; // the store must be root-owned; CI runs as root
+        }
+        let g = grant_doc(&e, "alice", Some(7));
+        let c = cert(&e, &e.ca, &["alice", "dbadmin"], CertType::User, Some(&g));
+        let a = verify_and_store(&e.config, "alice", &c, NOW).unwrap();
+        assert_eq!(a.principal, "alice");
+        assert!(matches!(
+            a.grant,
+            Some(GrantOutcome::Stored { changed: true, .. })
+        ));
+        let path = e.config.state_dir.join("grants/alice/g-7.grant");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), g);
+        let again = verify_and_store(&e.config, "alice", &c, NOW).unwrap();
+        assert!(matches!(
+            again.grant,
+            Some(GrantOutcome::Stored { changed: false, .. })
+        ));
+        // The shared account: login accepted, alice's grant not stored under dbadmin.
+        let a = verify_and_store(&e.config, "dbadmin", &c, NOW).unwrap();
+        assert!(matches!(a.grant, Some(GrantOutcome::OtherUser { .. })));
+        assert!(!e.config.state_dir.join("grants/dbadmin").exists());
+    }
+
+    #[test]
+    fn refuses_everything_suspicious() {
+        let e = env();
+        let good_grant = grant_doc(&e, "alice", Some(7));
+        let other = key();
+        let cases: Vec<(&str, String, &str)> = vec![
+            ("not base64", "!!!".into(), "not base64"),
+            ("not a cert", "AAAA".into(), "not an OpenSSH certificate"),
+            (
+                "other CA",
+                cert(&e, &other, &["alice"], CertType::User, None),
+                "not signed by a trusted user CA",
+            ),
+            (
+                "host cert",
+                cert(&e, &e.ca, &["alice"], CertType::Host, None),
+                "not a user certificate",
+            ),
+            (
+                "wrong principal",
+                cert(&e, &e.ca, &["bob"], CertType::User, None),
+                "does not list principal",
+            ),
+            (
+                "no principals",
+                cert(&e, &e.ca, &[], CertType::User, None),
+                "does not list principal",
+            ),
+            (
+                "tampered grant",
+                cert(
+                    &e,
+                    &e.ca,
+                    &["alice"],
+                    CertType::User,
+                    Some(&good_grant.replace("\"test\"", "\"tesT\"")),
+                ),
+                "grant is not valid",
+            ),
+            (
+                "serial mismatch",
+                cert(
+                    &e,
+                    &e.ca,
+                    &["alice"],
+                    CertType::User,
+                    Some(&grant_doc(&e, "alice", Some(8))),
+                ),
+                "names certificate serial 8",
+            ),
+        ];
+        for (name, c, needle) in cases {
+            let err = verify_and_store(&e.config, "alice", &c, NOW).unwrap_err();
+            assert!(err.contains(needle), "{name}: {err}");
+        }
+        let c = cert(&e, &e.ca, &["alice"], CertType::User, None);
+        let err = verify_and_store(&e.config, "alice", &c, NOW + 3600).unwrap_err();
+        assert!(err.contains("outside its window"), "{err}");
+        let huge = "A".repeat(MAX_CERT_BASE64 + 1);
+        assert!(verify_and_store(&e.config, "alice", &huge, NOW).is_err());
+        assert!(!e.config.state_dir.join("grants/alice").exists());
+    }
+}
