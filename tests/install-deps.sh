@@ -15,6 +15,7 @@ APT_PACKAGES=(
   binutils file cpio adduser              # packaging: strip/nm, file, rpm2cpio extraction, system users
   systemd                         # systemd-analyze security --offline
   curl jq                         # API smoke checks in shell tests
+  openssl                         # self-signed certificate for the jit-ca TLS test
 )
 
 missing=()

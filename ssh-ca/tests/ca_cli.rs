@@ -600,3 +600,134 @@ fn serve_from_a_fresh_dir_reloads_and_stops_gracefully() {
     assert!(!jit_ca::admin::init_if_fresh(&dir).unwrap());
     assert_eq!(std::fs::read(dir.join("keys/user_ca")).unwrap(), key_before);
 }
+
+/// Starts `jit-ca serve` on 127.0.0.1:0; returns the child, its stdout and the URL.
+fn start_serve(
+    dir: &Path,
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStdout>,
+    String,
+) {
+    let mut child = Command::new(JIT_CA)
+        .args([
+            "serve",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("jit-ca listening on ")
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_string();
+    (child, stdout, url)
+}
+
+#[test]
+fn serve_with_tls_from_config() {
+    let (tmp, _) = setup_dir(POLICY);
+    let dir = data_dir(&tmp);
+    std::fs::create_dir(dir.join("tls")).unwrap();
+    let o = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ed25519",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("tls/key.pem"))
+        .arg("-out")
+        .arg(dir.join("tls/cert.pem"))
+        .output()
+        .expect("openssl must be installed (tests/install-deps.sh)");
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::set_permissions(
+        dir.join("tls/key.pem"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        "[tls]\ncert = \"tls/cert.pem\"\nkey = \"tls/key.pem\"\n",
+    )
+    .unwrap();
+
+    let (mut child, _stdout, url) = start_serve(&dir);
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let curl = |extra: &[&str]| {
+        Command::new("curl")
+            .args(["-sS", "--max-time", "10"])
+            .args(extra)
+            .output()
+            .expect("curl must be installed (tests/install-deps.sh)")
+    };
+    let ok = curl(&[
+        "--cacert",
+        dir.join("tls/cert.pem").to_str().unwrap(),
+        &format!("{url}/v1/health"),
+    ]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert_eq!(String::from_utf8_lossy(&ok.stdout), "{\"status\":\"ok\"}");
+    // Without trusting the certificate the client refuses; plain HTTP gets no answer.
+    assert!(!curl(&[&format!("{url}/v1/health")]).status.success());
+    let plain = url.replace("https://", "http://");
+    let o = curl(&[&format!("{plain}/v1/health")]);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("\"ok\""));
+    // host-config publishes the https URL.
+    let o = jit_ca(&["host-config", "--dir", dir.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("server = \"https://127.0.0.1:8443\""),
+        "{}",
+        text(&o)
+    );
+
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn serve_refuses_a_broken_tls_config() {
+    let (tmp, _) = setup_dir(POLICY);
+    let dir = data_dir(&tmp);
+    std::fs::write(
+        dir.join("config.toml"),
+        "[tls]\ncert = \"tls/missing.pem\"\nkey = \"tls/key.pem\"\n",
+    )
+    .unwrap();
+    let o = Command::new(JIT_CA)
+        .args([
+            "serve",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("missing.pem"), "{}", text(&o));
+}

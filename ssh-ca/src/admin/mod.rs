@@ -422,8 +422,8 @@ pub fn audit_export(dir: &Path) -> Result<Vec<serde_json::Value>> {
         .collect())
 }
 
-/// Makes `dir` private (0700) if it is ours; warns via the returned text otherwise.
-pub fn tighten_dir(dir: &Path) -> Option<String> {
+/// A warning if the data directory is accessible by group or others.
+pub fn loose_dir_warning(dir: &Path) -> Option<String> {
     let meta = fs::metadata(dir).ok()?;
     if meta.permissions().mode() & 0o077 != 0 {
         return Some(format!(

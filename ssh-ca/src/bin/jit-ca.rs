@@ -172,9 +172,6 @@ fn run(cli: Cli) -> Result<ExitCode, CaError> {
         }
         Command::Serve { dir, listen } => {
             jit_ca::server::serve(&dir.dir, listen)?;
-            if let Some(w) = admin::tighten_dir(&dir.dir) {
-                eprintln!("{w}");
-            }
         }
         Command::User { command } => match command {
             UserCommand::Add {

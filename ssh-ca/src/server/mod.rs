@@ -26,6 +26,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs the service until SIGTERM/SIGINT.
 pub fn serve(dir: &Path, listen: Option<SocketAddr>) -> Result<()> {
     let created = crate::admin::init_if_fresh(dir)?;
+    if let Some(w) = crate::admin::loose_dir_warning(dir) {
+        eprintln!("{w}");
+    }
     let ca = Arc::new(Ca::open(dir, Arc::new(SystemClock))?);
     let listen = listen.unwrap_or(ca.config().listen);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -36,6 +39,11 @@ pub fn serve(dir: &Path, listen: Option<SocketAddr>) -> Result<()> {
 }
 
 async fn run(ca: Arc<Ca>, listen: SocketAddr, created: bool) -> Result<()> {
+    // Fail on a bad TLS setup before listening or announcing anything.
+    let acceptor = match &ca.config().tls {
+        Some(tls) => Some(tls_acceptor(tls)?),
+        None => None,
+    };
     let tcp = TcpListener::bind(listen).await.map_err(|e| {
         CaError::Other(format!(
             "cannot listen on {listen}: {e} (use --listen ADDR)"
@@ -75,18 +83,15 @@ async fn run(ca: Arc<Ca>, listen: SocketAddr, created: bool) -> Result<()> {
     let background = tokio::spawn(housekeeping(ca.clone()));
     let app = crate::api::router(ca.clone());
     let shutdown = shutdown_signal();
-    let result = match ca.config().tls.clone() {
+    let result = match acceptor {
         None => axum::serve(tcp, app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(|e| CaError::Other(format!("server: {e}"))),
-        Some(tls) => {
-            let acceptor = tls_acceptor(&tls)?;
-            axum::serve(TlsListener::new(tcp, acceptor), app)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .map_err(|e| CaError::Other(format!("server: {e}")))
-        }
+        Some(acceptor) => axum::serve(TlsListener::new(tcp, acceptor), app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| CaError::Other(format!("server: {e}"))),
     };
     background.abort();
     println!("jit-ca stopped");
