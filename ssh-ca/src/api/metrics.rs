@@ -1,7 +1,7 @@
 //! Prometheus text exposition (format 0.0.4) of request counts by route and status, a
 //! latency histogram, and the CA's counters. Small enough to write by hand.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
@@ -21,9 +21,16 @@ struct Histogram {
 }
 
 #[derive(Debug, Default)]
+struct Route {
+    /// (method, status) -> count.
+    requests: BTreeMap<(String, u16), u64>,
+    latency: Histogram,
+}
+
+/// By route; looked up by `&str`, so the steady state allocates nothing per request.
+#[derive(Debug, Default)]
 struct Inner {
-    requests: BTreeMap<(String, String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
+    routes: HashMap<String, Route>,
 }
 
 /// HTTP metrics.
@@ -39,10 +46,23 @@ impl Metrics {
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *g.requests
-            .entry((method.to_string(), route.to_string(), status))
-            .or_insert(0) += 1;
-        let h = g.latency.entry(route.to_string()).or_default();
+        if !g.routes.contains_key(route) {
+            g.routes.insert(route.to_string(), Route::default());
+        }
+        let Some(r) = g.routes.get_mut(route) else {
+            return;
+        };
+        match r
+            .requests
+            .iter_mut()
+            .find(|((m, s), _)| m == method && *s == status)
+        {
+            Some((_, n)) => *n += 1,
+            None => {
+                r.requests.insert((method.to_string(), status), 1);
+            }
+        }
+        let h = &mut r.latency;
         if h.counts.is_empty() {
             h.counts = vec![0; BUCKETS.len()];
         }
@@ -67,19 +87,24 @@ impl Metrics {
             "# HELP jit_ca_http_requests_total HTTP requests by method, route and status."
         );
         let _ = writeln!(out, "# TYPE jit_ca_http_requests_total counter");
-        for ((m, r, s), n) in &g.requests {
-            let _ = writeln!(
-                out,
-                "jit_ca_http_requests_total{{method=\"{m}\",route=\"{}\",status=\"{s}\"}} {n}",
-                escape(r)
-            );
+        let mut routes: Vec<(&String, &Route)> = g.routes.iter().collect();
+        routes.sort_by(|a, b| a.0.cmp(b.0));
+        for (r, route) in &routes {
+            for ((m, s), n) in &route.requests {
+                let _ = writeln!(
+                    out,
+                    "jit_ca_http_requests_total{{method=\"{m}\",route=\"{}\",status=\"{s}\"}} {n}",
+                    escape(r)
+                );
+            }
         }
         let _ = writeln!(
             out,
             "# HELP jit_ca_http_request_duration_seconds HTTP request latency by route."
         );
         let _ = writeln!(out, "# TYPE jit_ca_http_request_duration_seconds histogram");
-        for (r, h) in &g.latency {
+        for (r, route) in &routes {
+            let h = &route.latency;
             let r = escape(r);
             for (i, b) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(
