@@ -4,6 +4,7 @@
 # host_enter_namespace, on tmpfs mounts that vanish with it.
 #
 #   host_enter_namespace "$@"      re-exec the calling script in the namespace (first line)
+#   host_enter_namespace_net "$@"  same plus private net + PID namespaces, /run and /home
 #   host_workdir                   a root-owned 0755 tmpfs scratch dir (prints its path)
 #   host_isolate_users DIR         private copies of passwd/group/shadow, bind-mounted
 #   host_add_user NAME UID [HASH]  add a user (and its group) to those copies
@@ -26,6 +27,21 @@ host_enter_namespace() {
     export JIT_HOST_NS=1
     exec unshare --mount --propagation private --uts --fork -- bash "$0" "$@"
   fi
+}
+
+# Same, plus a private network (loopback only) and PID namespace (every process started
+# dies with the script), a private /run (with /run/sshd) and /home: for tests with sshd.
+host_enter_namespace_net() {
+  [ "$(id -u)" = 0 ] || { echo "SKIP-FAIL: must run as root" >&2; exit 1; }
+  if [ -z "${JIT_HOST_NS:-}" ]; then
+    export JIT_HOST_NS=1
+    exec unshare --mount --propagation private --uts --net --pid --fork --kill-child --mount-proc \
+      -- bash "$0" "$@"
+  fi
+  ip link set lo up
+  mount -t tmpfs -o mode=0755 jit-run /run
+  mkdir -p /run/sshd; chmod 0755 /run/sshd
+  mount -t tmpfs -o mode=0755 jit-home /home
 }
 
 host_workdir() { # a tmpfs over /mnt (an existing root-owned dir: nothing is created on the host)
