@@ -1054,3 +1054,33 @@ async fn metrics_in_prometheus_format() {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn revocation_list_is_re_signed_before_hosts_call_it_stale() {
+    let h = Harness::new();
+    let mut ring = KeyRing::new();
+    ring.push(h.ca.signer().grant_key().public_key().clone());
+    let fetch = || async {
+        let (_, doc, hd) = h.get("/v1/revocations", None).await;
+        let list = UnverifiedRevocationList::parse(&doc)
+            .unwrap()
+            .verify(&ring)
+            .unwrap();
+        (list, hd["etag"].to_str().unwrap().to_string())
+    };
+    let (first, etag) = fetch().await;
+    h.clock.advance(300);
+    h.ca.sweep().unwrap();
+    assert_eq!(
+        h.get("/v1/revocations", Some(&etag)).await.0,
+        304,
+        "not yet due"
+    );
+    h.clock.advance(300);
+    h.ca.sweep().unwrap();
+    let (second, etag2) = fetch().await;
+    assert_ne!(etag, etag2);
+    assert!(second.list().sequence > first.list().sequence);
+    assert_eq!(second.list().issued_at, h.now());
+    assert!(!second.is_stale(h.now() + 599, 600));
+}

@@ -47,6 +47,11 @@ pending_expiry = "1h"
 # Certificates and grants start this long before issuance, to absorb clock skew.
 backdate = "60s"
 
+# The signed revocation list is re-signed (new sequence, new issued_at) at least this often,
+# even without revocations, so hosts with a staleness bound (revocation_max_age_secs in
+# host.toml) keep accepting it. Keep it well below that bound.
+revocation_refresh = "10m"
+
 # Largest accepted request body, in bytes (larger -> 413 body_too_large).
 max_body_bytes = 65536
 
@@ -72,6 +77,8 @@ struct RawConfig {
     pending_expiry: Option<String>,
     #[serde(default)]
     backdate: Option<String>,
+    #[serde(default)]
+    revocation_refresh: Option<String>,
     #[serde(default)]
     max_body_bytes: Option<usize>,
     #[serde(default)]
@@ -111,6 +118,8 @@ pub struct Config {
     pub pending_expiry_secs: u64,
     /// Seconds certificates and grants are backdated.
     pub backdate_secs: u64,
+    /// Seconds after which the revocation list is re-signed even without changes.
+    pub revocation_refresh_secs: u64,
     /// Largest request body.
     pub max_body_bytes: usize,
     /// TLS, if configured.
@@ -167,6 +176,13 @@ impl Config {
                 "backdate is {backdate_secs}s; keep it at most 1h (it only absorbs clock skew)"
             ));
         }
+        let revocation_refresh_secs =
+            dur("revocation_refresh", raw.revocation_refresh, 600, &mut errs);
+        if !(60..=7 * 24 * 3600).contains(&revocation_refresh_secs) {
+            errs.push(format!(
+                "revocation_refresh is {revocation_refresh_secs}s; use 1m to 7d"
+            ));
+        }
         let max_body_bytes = raw.max_body_bytes.unwrap_or(64 * 1024);
         if !(1024..=16 * 1024 * 1024).contains(&max_body_bytes) {
             errs.push(format!(
@@ -188,6 +204,7 @@ impl Config {
             grant_keys,
             pending_expiry_secs,
             backdate_secs,
+            revocation_refresh_secs,
             max_body_bytes,
             tls,
         })

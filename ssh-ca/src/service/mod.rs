@@ -91,6 +91,8 @@ pub struct Published {
     pub revocations: Doc,
     /// Sequence of the revocation list.
     pub revocation_sequence: u64,
+    /// When the revocation list was signed.
+    pub revocation_issued_at: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +182,7 @@ impl Ca {
                 krl: Doc::new(Vec::new()),
                 revocations: Doc::new(Vec::new()),
                 revocation_sequence: 0,
+                revocation_issued_at: 0,
             })),
             grants: RwLock::new(Arc::new(GrantSnapshot::default())),
             host_cache: Mutex::new(HashMap::new()),
@@ -879,10 +882,7 @@ impl Ca {
                     r.user != caller.user && now < r.pending_expires_at && self.may_see(caller, r)
                 })
                 .collect::<Vec<_>>(),
-            "mine" => store::list_requests(st.conn(), None, LIST_LIMIT)?
-                .into_iter()
-                .filter(|r| r.user == caller.user)
-                .collect(),
+            "mine" => store::list_requests_of(st.conn(), &caller.user, LIST_LIMIT)?,
             "all" | "" => store::list_requests(st.conn(), None, LIST_LIMIT)?
                 .into_iter()
                 .filter(|r| self.may_see(caller, r))
@@ -1053,7 +1053,8 @@ impl Ca {
         Ok(v)
     }
 
-    /// Expires overdue pending requests and ended windows; forgets old nonces.
+    /// Expires overdue pending requests and ended windows, forgets old nonces, and re-signs
+    /// the revocation list when `revocation_refresh` has passed.
     pub fn sweep(&self) -> Result<usize, CaError> {
         let now = self.now();
         let mut records = Vec::new();
@@ -1080,6 +1081,10 @@ impl Ca {
         self.log(&records);
         if n > 0 {
             self.after_issuance();
+        }
+        let p = self.published();
+        if now.saturating_sub(p.revocation_issued_at) >= self.config.revocation_refresh_secs {
+            self.republish(true)?;
         }
         Ok(n)
     }
@@ -1260,6 +1265,7 @@ impl Ca {
             krl: Doc::new(krl),
             revocations: Doc::new(doc),
             revocation_sequence: sequence,
+            revocation_issued_at: issued_at,
         })
     }
 

@@ -492,6 +492,15 @@ pub fn list_requests(
     Ok(rows)
 }
 
+/// One user's requests, newest first; at most `limit`.
+pub fn list_requests_of(c: &Connection, user: &str, limit: u32) -> Result<Vec<RequestRow>> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {REQUEST_COLS} FROM requests WHERE user = ?1 ORDER BY created_at DESC, id LIMIT ?2"
+    ))?
+    .query_map(params![user, limit], request_from_row)?
+    .collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
 /// Pending requests whose expiry has passed, and approved ones whose window has ended.
 pub fn due_for_expiry(c: &Connection, now: u64) -> Result<Vec<RequestRow>> {
     Ok(c
