@@ -16,6 +16,7 @@ APT_PACKAGES=(
   systemd                         # systemd-analyze security --offline
   curl jq                         # API smoke checks in shell tests
   openssl                         # self-signed certificate for the jit-ca TLS test
+  wrk                             # HTTP load for the fleet-sync benchmark (bench/run.sh)
 )
 
 missing=()

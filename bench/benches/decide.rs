@@ -1,0 +1,91 @@
+//! The sudo decision (`pam_jit::decide::decide`, the pure function pam_jit.so and
+//! `jit-host check` share) over N stored grants of the invoking user: N-1 valid grants for
+//! other hosts, and the one that covers this host sorted last, so an allow has to look at
+//! every file. `cargo bench -p jit-bench --bench decide`.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use jit_common::{Approval, Grant};
+use pam_jit::config::Config;
+use pam_jit::decide::{Caller, Evidence, Facts, Verdict, decide};
+use pam_jit::store::{GrantFile, RevocationFile, UserGrants};
+use rand_core::OsRng;
+use ssh_key::{Algorithm, PrivateKey};
+
+const NOW: u64 = 1_800_000_000;
+
+fn grant(id: &str, host: &str) -> Grant {
+    Grant {
+        version: jit_common::grant::VERSION,
+        id: id.into(),
+        user: "alice".into(),
+        role: "db-admin".into(),
+        hosts: vec![host.into()],
+        sudo: true,
+        not_before: NOW - 60,
+        not_after: NOW + 3600,
+        issued_at: NOW - 60,
+        request_id: id.into(),
+        reason: "benchmark".into(),
+        approvers: vec![Approval {
+            user: "bob".into(),
+            at: NOW - 60,
+        }],
+        cert_serial: Some(1),
+        key_id: String::new(),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let key = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap();
+    let public = key.public_key().to_openssh().unwrap();
+    let config = Config::parse(&format!(
+        "state_dir = \"/nonexistent\"\nservices = [\"sudo\"]\ngrant_keys = [\"{public}\"]\n"
+    ))
+    .unwrap();
+    let host_names = vec!["bench-host".to_string()];
+    let facts = Facts {
+        caller: Caller {
+            ruser: Some("alice"),
+            uid: 1000,
+            ruser_uid: Some(1000),
+        },
+        service: "sudo",
+        host_names: &host_names,
+        now: NOW,
+    };
+    let mut g = c.benchmark_group("decide");
+    for n in [1usize, 50, 256] {
+        let mut files: Vec<GrantFile> = (0..n - 1)
+            .map(|i| {
+                let id = format!("a-{i:04}");
+                GrantFile {
+                    name: format!("{id}.grant"),
+                    bytes: grant(&id, &format!("other-{i}")).sign(&key).unwrap(),
+                }
+            })
+            .collect();
+        files.push(GrantFile {
+            name: "z-covering.grant".into(),
+            bytes: grant("z-covering", "bench-host").sign(&key).unwrap(),
+        });
+        let evidence = Evidence {
+            grants: Ok(UserGrants {
+                files,
+                problems: Vec::new(),
+                truncated: false,
+            }),
+            revocations: RevocationFile::Missing,
+        };
+        assert_eq!(decide(&config, &facts, &evidence).verdict, Verdict::Allow);
+        g.bench_with_input(BenchmarkId::from_parameter(n), &evidence, |b, ev| {
+            b.iter(|| decide(&config, black_box(&facts), black_box(ev)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

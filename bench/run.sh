@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# The jit benchmark suite: builds in release mode, runs every benchmark against the real
+# programs (jit-ca serve with SQLite on disk, pam_jit.so through libpam, jit-host, ssh-keygen)
+# and prints one table. See BENCHMARKS.md for what each line measures and the targets.
+#
+#   bench/run.sh            the full suite (about 3 minutes after the build)
+#   bench/run.sh --smoke    the same steps, tiny durations, no targets (bench/smoke.sh)
+#
+# Environment: CARGO_TARGET_DIR (default: target/), JIT_BENCH_WORK (default: a fresh
+# directory under /var/tmp, on disk so SQLite's fsyncs are real), JIT_BENCH_KEEP=1 keeps it,
+# JIT_BENCH_JSON=FILE also writes every raw result as JSON lines.
+# Needs: root (pam_jit trusts root-owned files only), pamtester, libpam-wrapper, wrk,
+# openssh-client, jq, curl (tests/install-deps.sh installs them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PATH="$HOME/.cargo/bin:$PATH"
+
+SMOKE=0
+[ "${1:-}" = "--smoke" ] && SMOKE=1
+if ((SMOKE)); then
+  SECS=1 WARM=0.3 RUNS=15 KEYGEN_RUNS=10 WRK_SECS=1 OTHERS=200 MINE=50 USERS=8 CLIENTS=(1 8)
+else
+  SECS=${JIT_BENCH_SECS:-6} WARM=1 RUNS=300 KEYGEN_RUNS=150 WRK_SECS=5 OTHERS=10000 MINE=50 USERS=64 CLIENTS=(1 8 64)
+fi
+
+die() { echo "bench: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "run as root (pam_jit.so and jit-host trust only root-owned files)"
+for t in pamtester wrk ssh-keygen jq curl; do
+  command -v "$t" >/dev/null || die "$t is missing: run tests/install-deps.sh"
+done
+PAM_WRAPPER_LIB=$(ls /usr/lib/*/libpam_wrapper.so 2>/dev/null | head -1 || true)
+[ -n "$PAM_WRAPPER_LIB" ] || die "libpam_wrapper.so is missing: run tests/install-deps.sh"
+
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+echo "bench: building release binaries (cargo build --release)" >&2
+cargo build --release --locked -q -p jit-ssh-ca -p pam_jit -p jit-host -p jit-bench >&2
+BIN=$TARGET/release
+for b in jit-ca jit-host jit-bench libpam_jit.so; do
+  [ -e "$BIN/$b" ] || die "$BIN/$b was not built"
+done
+
+WORK=${JIT_BENCH_WORK:-$(mktemp -d /var/tmp/jit-bench.XXXXXX)}
+mkdir -p "$WORK"; chmod 0755 "$WORK"
+CA_PID=
+cleanup() {
+  if [ -n "$CA_PID" ]; then kill "$CA_PID" 2>/dev/null || true; wait "$CA_PID" 2>/dev/null || true; fi
+  if [ "${JIT_BENCH_KEEP:-0}" != 1 ] && [ -z "${JIT_BENCH_WORK:-}" ]; then rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+RAW=${JIT_BENCH_JSON:-$WORK/results.jsonl}
+: > "$RAW"
+record() { # name json
+  printf '{"name":"%s","result":%s}\n' "$1" "$2" >> "$RAW"
+}
+log() { echo "bench: $*" >&2; }
+
+# ---------------------------------------------------------------------------------------
+# The CA: on-disk SQLite, 64 registered users, an auto-approved role for the load and one
+# for the host that the sync and login-hook benchmarks play.
+CA=$WORK/ca
+"$BIN/jit-ca" init --dir "$CA" >/dev/null
+cat > "$CA/policy.toml" <<'EOF'
+# Benchmark policy: every request is approved at once, so the load measures issuance.
+[roles.load]
+principals = []
+hosts = ["load-*"]
+sudo = true
+max_duration = "1h"
+requesters = ["group:bench"]
+auto_approve = true
+require_reason = false
+extensions = ["permit-pty"]
+
+[roles.hostgrants]
+principals = []
+hosts = ["bench-host"]
+sudo = true
+max_duration = "1h"
+requesters = ["group:bench"]
+auto_approve = true
+require_reason = false
+extensions = ["permit-pty"]
+EOF
+"$BIN/jit-bench" keys --out "$WORK/ids" --count "$USERS" >/dev/null
+for ((i = 0; i < USERS; i++)); do
+  n=$(printf 'bench%02d' "$i")
+  "$BIN/jit-ca" user add "$n" --key "$WORK/ids/$n.pub" --group bench --dir "$CA" >/dev/null
+done
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+PORT=$((20000 + $$ % 20000))
+while ! port_free "$PORT"; do PORT=$((PORT + 1)); done
+SERVER=http://127.0.0.1:$PORT
+"$BIN/jit-ca" serve --dir "$CA" --listen "127.0.0.1:$PORT" >"$WORK/ca.log" 2>&1 &
+CA_PID=$!
+for _ in $(seq 100); do
+  curl -fsS "$SERVER/v1/health" >/dev/null 2>&1 && break
+  kill -0 "$CA_PID" 2>/dev/null || { cat "$WORK/ca.log" >&2; die "jit-ca serve exited"; }
+  sleep 0.1
+done
+curl -fsS "$SERVER/v1/health" >/dev/null || die "jit-ca did not answer on $SERVER"
+
+ca_cpu() { # utime+stime of the CA in seconds
+  awk '{ sub(/.*\) /, ""); print ($12 + $13) / 100 }' "/proc/$CA_PID/stat"
+}
+ca_kib() { # field of /proc/PID/status in KiB
+  awk -v f="$1:" '$1 == f { print $2 }' "/proc/$CA_PID/status"
+}
+
+# Disk sync latency where the database lives: every durable commit pays at least one.
+FSYNC=$("$BIN/jit-bench" fsync --dir "$CA" --count $((SMOKE ? 10 : 100)))
+record fsync "$FSYNC"
+
+# ---------------------------------------------------------------------------------------
+# 1. Issuance through the real API, closed loop at 1, 8, 64 clients.
+issue() { # name args...
+  local name=$1; shift
+  local c0 c1 out
+  c0=$(ca_cpu)
+  out=$("$BIN/jit-bench" issue --server "$SERVER" --key-dir "$WORK/ids" --users "$USERS" "$@")
+  c1=$(ca_cpu)
+  out=$(jq -c --argjson cpu "$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')" \
+    '. + {server_cpu_s: $cpu, server_cpu_us_per_cert: ($cpu * 1e6 / (.ok + .errors + 0.000001))}' <<<"$out")
+  record "$name" "$out"
+  echo "$out"
+}
+declare -A ISSUE
+for c in "${CLIENTS[@]}"; do
+  log "issuance, $c concurrent clients"
+  ISSUE[$c]=$(issue "issue-$c" --role load --clients "$c" --seconds "$SECS" --warmup "$WARM")
+done
+CA_HWM_KIB=$(ca_kib VmHWM)
+CA_RSS_KIB=$(ca_kib VmRSS)
+record ca-memory "{\"vmhwm_kib\":$CA_HWM_KIB,\"vmrss_kib\":$CA_RSS_KIB}"
+
+log "issuance, open loop at 500 requests/s"
+OPEN=$(issue issue-open-500 --role load --rate "$((SMOKE ? 100 : 500))" --seconds "$SECS" --warmup "$WARM")
+
+# ---------------------------------------------------------------------------------------
+# 2. Baseline: ssh-keygen -s, one process per certificate, same CA key type (ed25519).
+log "baseline: ssh-keygen -s, one process per certificate"
+cp "$WORK/ids/bench00.pub" "$WORK/kg-user.pub"
+KEYGEN=$("$BIN/jit-bench" exec --runs "$KEYGEN_RUNS" \
+  --cmd "ssh-keygen -q -s $CA/keys/user_ca -I jit:bench:bench00 -n bench00 -V -1m:+1h -z 7 -O permit-pty $WORK/kg-user.pub")
+record ssh-keygen "$KEYGEN"
+ssh-keygen -L -f "$WORK/kg-user-cert.pub" >/dev/null || die "ssh-keygen made no certificate"
+
+# ---------------------------------------------------------------------------------------
+# Host side: host.toml trusting this CA, a grant store, a host called bench-host.
+HOST=$WORK/host
+mkdir -p "$HOST/state"
+chmod 0755 "$HOST" "$HOST/state"
+cat > "$HOST/host.toml" <<EOF
+mode = "enforce"
+services = ["sudo"]
+clock_skew_secs = 60
+revocation_max_age_secs = 0
+state_dir = "$HOST/state"
+grant_writer = "daemon"
+hostnames = ["bench-host"]
+user_ca_keys = ["$(cat "$CA/keys/user_ca.pub")"]
+grant_keys = ["$(cat "$CA/keys/grant.pub")"]
+break_glass_keys = []
+EOF
+chmod 0644 "$HOST/host.toml"
+
+# 3. Sudo gate: pamtester through pam_wrapper (no /etc change), pam_permit vs pam_jit, with
+# OTHERS grants of other users and MINE of the invoking user. pam_jit allows root at once
+# (nothing to elevate), so pamtester runs as the existing unprivileged user `nobody`.
+GATE_USER=nobody
+GATE_UID=$(id -u "$GATE_USER") GATE_GID=$(id -g "$GATE_USER")
+log "sudo gate: $OTHERS grants of other users, $MINE of this user"
+"$BIN/jit-bench" grants --key "$CA/keys/grant" --state-dir "$HOST/state" --user "$GATE_USER" \
+  --host bench-host --mine "$MINE" --others "$OTHERS" >/dev/null
+mkdir -p "$WORK/pam-permit" "$WORK/pam-jit"
+printf 'account required pam_permit.so\n' > "$WORK/pam-permit/sudo"
+printf 'account requisite %s config=%s\naccount required pam_permit.so\n' \
+  "$BIN/libpam_jit.so" "$HOST/host.toml" > "$WORK/pam-jit/sudo"
+for d in pam-permit pam-jit; do cp "$WORK/$d/sudo" "$WORK/$d/other"; done
+chmod 0755 "$WORK/pam-permit" "$WORK/pam-jit"; chmod 0644 "$WORK"/pam-*/*
+AS_USER="setpriv --reuid=$GATE_UID --regid=$GATE_GID --clear-groups"
+PAMTEST="pamtester -I ruser=$GATE_USER sudo $GATE_USER acct_mgmt"
+GATE=$("$BIN/jit-bench" exec --runs "$RUNS" --env "LD_PRELOAD=$PAM_WRAPPER_LIB" --env PAM_WRAPPER=1 \
+  --cmd "$AS_USER env PAM_WRAPPER_SERVICE_DIR=$WORK/pam-permit $PAMTEST" \
+  --cmd "$AS_USER env PAM_WRAPPER_SERVICE_DIR=$WORK/pam-jit $PAMTEST")
+record sudo-gate "$GATE"
+# The same loop must deny without a grant (so the figure is of a real decision).
+rm -f "$HOST/state/grants/$GATE_USER/z-covering.grant"
+if $AS_USER env LD_PRELOAD="$PAM_WRAPPER_LIB" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$WORK/pam-jit" \
+  $PAMTEST >/dev/null 2>&1; then
+  die "pam_jit.so allowed $GATE_USER without a covering grant: the gate benchmark is not measuring a decision"
+fi
+
+# 4. Login hook: jit-host principals with a real certificate carrying a grant.
+log "login hook: jit-host principals"
+"$BIN/jit-bench" issue --server "$SERVER" --key-dir "$WORK/ids" --users 1 --role hostgrants \
+  --clients 1 --requests 50 --warmup 0 --seconds 60 --save-cert "$WORK/login-cert.pub" >/dev/null
+CERT_B64=$(awk '{ print $2 }' "$WORK/login-cert.pub")
+HOOK=$("$BIN/jit-bench" exec --runs "$RUNS" --expect-stdout bench00 \
+  --cmd "$BIN/jit-host --config $HOST/host.toml principals bench00 $CERT_B64")
+record login-hook "$HOOK"
+[ -n "$(ls "$HOST/state/grants/bench00/" 2>/dev/null)" ] || die "jit-host principals stored no grant"
+
+# 5. Fleet sync: GET /v1/hosts/bench-host/grants with If-None-Match, answered 304.
+log "fleet sync: 304 to If-None-Match"
+ETAG=$(curl -fsS -D - -o /dev/null "$SERVER/v1/hosts/bench-host/grants" |
+  awk 'tolower($1) == "etag:" { sub(/\r$/, ""); $1 = ""; sub(/^ /, ""); print }')
+[ -n "$ETAG" ] || die "/v1/hosts/bench-host/grants sent no ETag"
+CODE=$(curl -sS -o /dev/null -w '%{http_code}' -H "If-None-Match: $ETAG" "$SERVER/v1/hosts/bench-host/grants")
+[ "$CODE" = 304 ] || die "If-None-Match got HTTP $CODE, not 304"
+c0=$(ca_cpu)
+WRK_OUT=$(wrk -t2 -c64 -d"${WRK_SECS}s" --latency -H "If-None-Match: $ETAG" "$SERVER/v1/hosts/bench-host/grants")
+c1=$(ca_cpu)
+SYNC_RPS=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$WRK_OUT")
+SYNC_REQS=$(awk '/requests in/ { print $1 }' <<<"$WRK_OUT")
+SYNC_BAD=$(awk '/Non-2xx or 3xx/ { print $5 }' <<<"$WRK_OUT")
+SYNC_P99=$(awk '$1 == "99%" { print $2 }' <<<"$WRK_OUT")
+record sync "{\"rps\":${SYNC_RPS:-0},\"requests\":${SYNC_REQS:-0},\"bad\":${SYNC_BAD:-0},\"p99\":\"${SYNC_P99:-?}\",\"server_cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')}"
+[ "${SYNC_BAD:-0}" = 0 ] || die "wrk saw $SYNC_BAD responses that were not 2xx/3xx"
+
+kill "$CA_PID"; wait "$CA_PID" 2>/dev/null || true; CA_PID=
+
+# ---------------------------------------------------------------------------------------
+# 6. Micro benchmarks (criterion); in smoke mode each runs once (--test).
+log "micro benchmarks (criterion)"
+export CRITERION_HOME=$WORK/criterion
+CRIT_ARGS=(--warm-up-time 1 --measurement-time 3)
+((SMOKE)) && CRIT_ARGS=(--test)
+cargo bench --locked -q -p jit-common --bench micro -- "${CRIT_ARGS[@]}" >"$WORK/criterion.txt" 2>&1 ||
+  { cat "$WORK/criterion.txt" >&2; die "cargo bench -p jit-common failed"; }
+cargo bench --locked -q -p jit-bench --bench decide -- "${CRIT_ARGS[@]}" >>"$WORK/criterion.txt" 2>&1 ||
+  { cat "$WORK/criterion.txt" >&2; die "cargo bench -p jit-bench failed"; }
+crit() { # group/bench -> mean in microseconds, from criterion's estimates.json
+  local f="$CRITERION_HOME/$1/new/estimates.json"
+  [ -f "$f" ] && jq -r '.mean.point_estimate / 1000 | . * 100 | round / 100' "$f" || echo "-"
+}
+
+# ---------------------------------------------------------------------------------------
+# The table.
+j() { jq -r "$1" <<<"$2"; }
+r1() { awk -v x="$1" 'BEGIN { printf "%.1f", x }'; }
+r2() { awk -v x="$1" 'BEGIN { printf "%.2f", x }'; }
+r0() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+verdict() { # ok-condition-exit-status
+  if ((SMOKE)); then echo "(smoke)"; elif [ "$1" = 0 ]; then echo "met"; else echo "MISSED"; fi
+}
+
+KEYGEN_MS=$(j '.results[0].time.mean_ms' "$KEYGEN")
+KEYGEN_RATE=$(awk -v m="$KEYGEN_MS" 'BEGIN { printf "%.0f", 1000 / m }')
+TOP=${CLIENTS[-1]}
+TOP_RATE=$(j '.certs_per_s' "${ISSUE[$TOP]}")
+RATIO=$(awk -v a="$TOP_RATE" -v b="$KEYGEN_RATE" 'BEGIN { printf "%.1f", a / b }')
+GATE_ADD=$(j '.results[1].median_paired_diff_ms' "$GATE")
+PERMIT_MS=$(j '.results[0].time.p50_ms' "$GATE")
+JIT_MS=$(j '.results[1].time.p50_ms' "$GATE")
+HOOK_MS=$(j '.results[0].time.p50_ms' "$HOOK")
+HOOK_P99=$(j '.results[0].time.p99_ms' "$HOOK")
+OPEN_P99=$(j '.latency.p99_ms' "$OPEN")
+OPEN_P50=$(j '.latency.p50_ms' "$OPEN")
+RSS_MIB=$(awk -v k="$CA_HWM_KIB" 'BEGIN { printf "%.1f", k / 1024 }')
+FSYNC_MS=$(j '.fdatasync.p50_ms' "$FSYNC")
+
+echo
+echo "jit benchmark suite — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), load before run: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "disk fdatasync p50 $(r2 "$FSYNC_MS") ms where the CA database lives ($(df -T "$CA" | awk 'NR == 2 { print $2 }'))"
+((SMOKE)) && echo "SMOKE RUN: tiny durations, figures are not meaningful, targets not judged"
+echo
+printf '| %-46s | %-30s | %-22s | %-7s |\n' "benchmark" "result" "target" "verdict"
+printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..48})" "$(printf -- '-%.0s' {1..32})" "$(printf -- '-%.0s' {1..24})" "$(printf -- '-%.0s' {1..9})"
+row() { printf '| %-46s | %-30s | %-22s | %-7s |\n' "$@"; }
+for c in "${CLIENTS[@]}"; do
+  R=${ISSUE[$c]}
+  rate=$(j '.certs_per_s' "$R")
+  st=1; [ "$c" = 64 ] && ge "$rate" 3000 && st=0
+  v=$([ "$c" = 64 ] && verdict $st || echo "")
+  row "1. issuance, $c clients (certs/s)" "$(r0 "$rate")/s p50 $(r2 "$(j '.latency.p50_ms' "$R")") p99 $(r2 "$(j '.latency.p99_ms' "$R")") ms" "$([ "$c" = 64 ] && echo '>= 3000/s' || echo '-')" "$v"
+  row "   server CPU per cert, errors" "$(r0 "$(j '.server_cpu_us_per_cert' "$R")") us, $(j '.errors' "$R") errors" "" ""
+done
+st=1; awk -v p="$OPEN_P99" 'BEGIN { exit !(p <= 5) }' && [ "$(j '.late' "$OPEN")" = 0 ] && st=0
+row "1. issuance at $(j '.rate_target' "$OPEN")/s open loop (latency)" "p50 $(r2 "$OPEN_P50") p99 $(r2 "$OPEN_P99") ms ($(j '.errors' "$OPEN") err)" "p99 <= 5 ms" "$(verdict $st)"
+row "2. baseline ssh-keygen -s, 1 process per cert" "$KEYGEN_RATE/s ($(r2 "$KEYGEN_MS") ms each)" "-" ""
+st=1; ge "$RATIO" 25 && st=0
+row "2. ratio issuance@$TOP / ssh-keygen" "${RATIO}x" ">= 25x" "$(verdict $st)"
+st=1; awk -v a="$GATE_ADD" 'BEGIN { exit !(a <= 0.2) }' && st=0
+row "3. sudo gate added over pam_permit (median)" "$(r2 "$GATE_ADD") ms ($(r2 "$PERMIT_MS") -> $(r2 "$JIT_MS"))" "<= 0.2 ms" "$(verdict $st)"
+st=1; awk -v a="$HOOK_MS" 'BEGIN { exit !(a <= 5) }' && st=0
+row "4. login hook jit-host principals (per call)" "p50 $(r2 "$HOOK_MS") p99 $(r2 "$HOOK_P99") ms" "<= 5 ms" "$(verdict $st)"
+st=1; awk -v a="$RSS_MIB" 'BEGIN { exit !(a <= 50) }' && st=0
+row "5. CA peak RSS (VmHWM) after $TOP clients" "$RSS_MIB MiB" "<= 50 MiB" "$(verdict $st)"
+st=1; ge "${SYNC_RPS:-0}" 10000 && st=0
+row "6. fleet sync, 304 to If-None-Match" "$(r0 "${SYNC_RPS:-0}")/s (wrk -c64, p99 ${SYNC_P99:-?})" ">= 10000/s" "$(verdict $st)"
+row "7. grant sign / parse+verify+covers (us)" "$(crit grant/sign) / $(crit grant/parse_verify_covers)" "-" ""
+row "7. cert build+sign+encode / validate (us)" "$(crit certificate/build_sign_encode) / $(crit certificate/parse_validate)" "-" ""
+for n in 1 50 256; do
+  row "7. decide over $n grants of the user (us)" "$(crit "decide/$n")" "-" ""
+done
+echo
+echo "raw results: $RAW"

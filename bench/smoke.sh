@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# A short run of the whole benchmark suite (tiny durations, no targets judged), so that
+# bench/run.sh cannot rot: tests/run.sh runs it after the release build. Fails only if a
+# step fails (a program errors, a certificate is not issued, the gate does not decide, ...).
+set -euo pipefail
+exec bash "$(dirname "$0")/run.sh" --smoke

@@ -1,0 +1,800 @@
+//! `jit-bench`: the load generator and fixture maker behind `bench/run.sh`.
+//!
+//! ```text
+//! jit-bench keys    --out DIR --count N                 ed25519 identities DIR/benchNN{,.pub}
+//! jit-bench grants  --key FILE --state-dir DIR ...       a grant store for the sudo-gate benchmark
+//! jit-bench issue   --server URL --key-dir DIR ...       signed request -> certificate, closed or open loop
+//! jit-bench exec    --runs N --cmd "A" --cmd "B"         per-call wall time of programs, interleaved
+//! jit-bench fsync   --dir DIR                            fdatasync latency of the disk under DIR
+//! ```
+//! Every command prints one JSON object on stdout; `bench/run.sh` turns them into the table.
+//! Latencies are measured per operation and reported as percentiles; in open-loop mode
+//! (`--rate`) from the *scheduled* start, so a stalled server cannot hide its queueing delay
+//! (no coordinated omission).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use jit_ca::auth;
+use jit_ca::wire::{CreateRequest, IssuedView, RequestState, RequestView};
+use jit_common::{Approval, Grant};
+use serde_json::json;
+use ssh_key::{Algorithm, LineEnding, PrivateKey};
+use tokio::net::TcpStream;
+
+#[derive(Debug, Parser)]
+#[command(name = "jit-bench", about = "Load generator and fixtures for bench/run.sh")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Writes COUNT ed25519 identities DIR/<prefix>NN (0600) and DIR/<prefix>NN.pub.
+    Keys {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        #[arg(long, default_value = "bench")]
+        prefix: String,
+    },
+    /// Fills STATE_DIR/grants/<user>/<id>.grant: MINE grants for USER (one covering HOST now,
+    /// the others for other hosts) and OTHERS grants spread over OTHER_USERS other users.
+    Grants {
+        /// Grant-signing private key (OpenSSH).
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        state_dir: PathBuf,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        host: String,
+        #[arg(long, default_value_t = 50)]
+        mine: usize,
+        #[arg(long, default_value_t = 10_000)]
+        others: usize,
+        #[arg(long, default_value_t = 1_000)]
+        other_users: usize,
+    },
+    /// Signed `POST /v1/requests` then `GET /v1/requests/{id}/certificate`, per certificate.
+    Issue {
+        /// `http://HOST:PORT` of jit-ca.
+        #[arg(long)]
+        server: String,
+        /// Directory of identities made by `keys` (registered as users of the same names).
+        #[arg(long)]
+        key_dir: PathBuf,
+        /// How many of them to use (bench00..).
+        #[arg(long, default_value_t = 1)]
+        users: usize,
+        #[arg(long, default_value = "bench")]
+        prefix: String,
+        /// An auto-approved role.
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value_t = 600)]
+        duration_secs: u64,
+        /// Concurrent clients, each with one keep-alive connection (closed loop).
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
+        /// Open loop instead: start this many issuances per second, whatever the answers.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Measured seconds.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Unmeasured seconds before.
+        #[arg(long, default_value_t = 1.0)]
+        warmup: f64,
+        /// Stop after this many measured certificates instead of after SECONDS.
+        #[arg(long)]
+        requests: Option<u64>,
+        /// Write one issued certificate line here (and its grant to FILE.grant).
+        #[arg(long)]
+        save_cert: Option<PathBuf>,
+        /// Tokio worker threads of the load generator.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+    /// Runs each --cmd RUNS times, interleaved (A B A B ...), and reports per-call wall time.
+    Exec {
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+        /// A command line, split on whitespace (no shell). Repeat for each variant.
+        #[arg(long = "cmd", required = true)]
+        cmds: Vec<String>,
+        /// NAME=VALUE set for every command (for example LD_PRELOAD for pam_wrapper).
+        #[arg(long = "env")]
+        envs: Vec<String>,
+        /// Each command must exit with this status.
+        #[arg(long, default_value_t = 0)]
+        expect: i32,
+        /// Each command's stdout must contain this text (checked on the first run).
+        #[arg(long)]
+        expect_stdout: Option<String>,
+    },
+    /// fdatasync latency: appends 128 bytes and syncs, COUNT times, in a file under DIR.
+    Fsync {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let out = match cli.cmd {
+        Cmd::Keys { out, count, prefix } => keys(&out, count, &prefix),
+        Cmd::Grants {
+            key,
+            state_dir,
+            user,
+            host,
+            mine,
+            others,
+            other_users,
+        } => grants(&key, &state_dir, &user, &host, mine, others, other_users),
+        Cmd::Issue {
+            server,
+            key_dir,
+            users,
+            prefix,
+            role,
+            duration_secs,
+            clients,
+            rate,
+            seconds,
+            warmup,
+            requests,
+            save_cert,
+            threads,
+        } => {
+            let spec = IssueSpec {
+                server,
+                role,
+                duration_secs,
+                clients,
+                rate,
+                seconds,
+                warmup,
+                requests,
+                save_cert,
+            };
+            load_identities(&key_dir, &prefix, users).and_then(|ids| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(threads.max(1))
+                    .enable_all()
+                    .build()
+                    .context("starting the tokio runtime")?
+                    .block_on(issue(spec, ids))
+            })
+        }
+        Cmd::Exec {
+            runs,
+            cmds,
+            envs,
+            expect,
+            expect_stdout,
+        } => exec(runs, &cmds, &envs, expect, expect_stdout.as_deref()),
+        Cmd::Fsync { dir, count } => fsync(&dir, count),
+    };
+    match out {
+        Ok(v) => println!("{v}"),
+        Err(e) => {
+            eprintln!("jit-bench: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Statistics
+
+/// Percentile (0..=100) of sorted microsecond samples, in milliseconds.
+fn pct_ms(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[idx.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+fn summary(mut us: Vec<u64>) -> serde_json::Value {
+    us.sort_unstable();
+    let mean = if us.is_empty() {
+        f64::NAN
+    } else {
+        us.iter().sum::<u64>() as f64 / us.len() as f64 / 1000.0
+    };
+    json!({
+        "n": us.len(),
+        "p50_ms": pct_ms(&us, 50.0),
+        "p90_ms": pct_ms(&us, 90.0),
+        "p99_ms": pct_ms(&us, 99.0),
+        "max_ms": us.last().map_or(f64::NAN, |m| *m as f64 / 1000.0),
+        "mean_ms": mean,
+    })
+}
+
+/// CPU seconds (user + system) this process has used.
+fn self_cpu_secs() -> f64 {
+    proc_cpu_secs("self").unwrap_or(f64::NAN)
+}
+
+/// utime + stime of /proc/PID/stat, in seconds.
+fn proc_cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on every Linux ABI.
+    Some((utime + stime) / 100.0)
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+
+fn keys(out: &Path, count: usize, prefix: &str) -> Result<serde_json::Value> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for i in 0..count {
+        let name = format!("{prefix}{i:02}");
+        let mut key = PrivateKey::random(&mut rand_core::OsRng, Algorithm::Ed25519)
+            .context("generating a key")?;
+        key.set_comment(&name);
+        let path = out.join(&name);
+        key.write_openssh_file(&path, LineEnding::LF)
+            .with_context(|| format!("writing {}", path.display()))?;
+        let public = key.public_key().to_openssh().context("encoding a key")?;
+        std::fs::write(out.join(format!("{name}.pub")), format!("{public}\n"))?;
+    }
+    Ok(json!({ "keys": count, "dir": out }))
+}
+
+fn read_key(path: &Path) -> Result<PrivateKey> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    PrivateKey::from_openssh(text).with_context(|| format!("parsing {}", path.display()))
+}
+
+// The CLI's flags, one to one.
+#[allow(clippy::too_many_arguments)]
+fn grants(
+    key: &Path,
+    state_dir: &Path,
+    user: &str,
+    host: &str,
+    mine: usize,
+    others: usize,
+    other_users: usize,
+) -> Result<serde_json::Value> {
+    let key = read_key(key)?;
+    let now = jit_common::now();
+    let grants_dir = state_dir.join("grants");
+    let mut written = 0usize;
+    let mut write = |g: Grant| -> Result<()> {
+        let dir = grants_dir.join(&g.user);
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{}.grant", g.id));
+        let doc = g.sign(&key).context("signing a grant")?;
+        std::fs::write(&path, doc).with_context(|| format!("writing {}", path.display()))?;
+        written += 1;
+        Ok(())
+    };
+    let grant = |id: String, user: &str, host: String| Grant {
+        version: jit_common::grant::VERSION,
+        id: id.clone(),
+        user: user.to_string(),
+        role: "bench".into(),
+        hosts: vec![host],
+        sudo: true,
+        not_before: now.saturating_sub(60),
+        not_after: now + 3600,
+        issued_at: now.saturating_sub(60),
+        request_id: id,
+        reason: "benchmark".into(),
+        approvers: vec![Approval {
+            user: "auto:bench".into(),
+            at: now.saturating_sub(60),
+        }],
+        cert_serial: None,
+        key_id: String::new(),
+    };
+    // The covering grant sorts last, so a decision that stops at the first allowing grant
+    // still looks at every other grant of the user first.
+    for i in 0..mine.saturating_sub(1) {
+        write(grant(format!("a-{i:04}"), user, format!("other-{i}")))?;
+    }
+    if mine > 0 {
+        write(grant("z-covering".into(), user, host.to_string()))?;
+    }
+    let per_user = others.div_ceil(other_users.max(1));
+    for i in 0..others {
+        let u = format!("u{:05}", i / per_user.max(1));
+        write(grant(format!("g-{i:05}"), &u, host.to_string()))?;
+    }
+    Ok(json!({ "grants": written, "state_dir": state_dir }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Issuance load
+
+#[derive(Debug)]
+struct IssueSpec {
+    server: String,
+    role: String,
+    duration_secs: u64,
+    clients: usize,
+    rate: Option<f64>,
+    seconds: f64,
+    warmup: f64,
+    requests: Option<u64>,
+    save_cert: Option<PathBuf>,
+}
+
+/// One registered user: the private key that signs its API calls and certifies.
+#[derive(Debug)]
+struct Identity {
+    key: PrivateKey,
+    key_header: String,
+    public_key: String,
+}
+
+fn load_identities(dir: &Path, prefix: &str, users: usize) -> Result<Vec<Arc<Identity>>> {
+    (0..users.max(1))
+        .map(|i| {
+            let key = read_key(&dir.join(format!("{prefix}{i:02}")))?;
+            let key_header = auth::key_header(key.public_key()).context("encoding a key")?;
+            Ok(Arc::new(Identity {
+                key_header: key_header.clone(),
+                public_key: key_header,
+                key,
+            }))
+        })
+        .collect()
+}
+
+type Conn = SendRequest<Full<Bytes>>;
+
+#[derive(Debug, Clone)]
+struct Target {
+    addr: String,
+    host_header: String,
+}
+
+impl Target {
+    fn parse(server: &str) -> Result<Self> {
+        let rest = server
+            .strip_prefix("http://")
+            .ok_or_else(|| anyhow!("--server {server}: only http:// URLs are supported"))?;
+        let addr = rest.trim_end_matches('/').to_string();
+        Ok(Self {
+            host_header: addr.clone(),
+            addr,
+        })
+    }
+
+    async fn connect(&self) -> Result<Conn> {
+        let stream = TcpStream::connect(&self.addr)
+            .await
+            .with_context(|| format!("connecting to {}", self.addr))?;
+        stream.set_nodelay(true)?;
+        let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+}
+
+async fn call(
+    conn: &mut Conn,
+    target: &Target,
+    id: &Identity,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<(u16, Bytes)> {
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let nonce = auth::new_nonce();
+    let msg = auth::message(method, path, &body, ts, &nonce);
+    let sig = auth::sign_with_key(&id.key, &msg).context("signing")?;
+    let sig = auth::encode_signature(&sig).context("encoding the signature")?;
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, &target.host_header)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(auth::HDR_KEY, &id.key_header)
+        .header(auth::HDR_TIMESTAMP, ts.to_string())
+        .header(auth::HDR_NONCE, nonce)
+        .header(auth::HDR_SIGNATURE, sig)
+        .body(Full::new(Bytes::from(body)))?;
+    conn.ready().await?;
+    let resp = conn.send_request(req).await?;
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    Ok((status, bytes))
+}
+
+/// One certificate: create an (auto-approved) request, then fetch its certificate.
+async fn issue_one(
+    conn: &mut Conn,
+    target: &Target,
+    id: &Identity,
+    spec: &IssueSpec,
+) -> Result<IssuedView> {
+    let body = serde_json::to_vec(&CreateRequest {
+        role: spec.role.clone(),
+        duration_secs: spec.duration_secs,
+        reason: "benchmark".into(),
+        hosts: Vec::new(),
+        public_key: id.public_key.clone(),
+    })?;
+    let (status, bytes) = call(conn, target, id, "POST", "/v1/requests", body).await?;
+    if status != 201 && status != 200 {
+        bail!(
+            "POST /v1/requests: HTTP {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+    let view: RequestView = serde_json::from_slice(&bytes).context("parsing RequestView")?;
+    if view.state != RequestState::Approved {
+        bail!(
+            "request {} is {:?}, not approved: is role {} auto-approved?",
+            view.id,
+            view.state,
+            spec.role
+        );
+    }
+    let path = format!("/v1/requests/{}/certificate", view.id);
+    let (status, bytes) = call(conn, target, id, "GET", &path, Vec::new()).await?;
+    if status != 200 {
+        bail!("GET {path}: HTTP {status}: {}", String::from_utf8_lossy(&bytes));
+    }
+    let issued: IssuedView = serde_json::from_slice(&bytes).context("parsing IssuedView")?;
+    if !issued.certificate.contains("-cert-v01@openssh.com ") {
+        bail!("GET {path}: no OpenSSH certificate in the answer");
+    }
+    Ok(issued)
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    lat_us: Vec<u64>,
+    ok: u64,
+    errors: u64,
+    late: u64,
+    first_error: Option<String>,
+    saved: bool,
+}
+
+impl Tally {
+    fn error(&mut self, e: &anyhow::Error) {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(format!("{e:#}"));
+        }
+    }
+}
+
+fn save(spec: &IssueSpec, tally: &Mutex<Tally>, issued: &IssuedView) {
+    let Some(path) = &spec.save_cert else { return };
+    let Ok(mut t) = tally.lock() else { return };
+    if t.saved {
+        return;
+    }
+    t.saved = true;
+    let _ = std::fs::write(path, format!("{}\n", issued.certificate.trim()));
+    if let Some(g) = &issued.grant {
+        let _ = std::fs::write(path.with_extension("grant"), g);
+    }
+}
+
+async fn issue(spec: IssueSpec, ids: Vec<Arc<Identity>>) -> Result<serde_json::Value> {
+    let target = Target::parse(&spec.server)?;
+    let spec = Arc::new(spec);
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let cpu0 = self_cpu_secs();
+    let t0 = Instant::now();
+    let measure_from = t0 + Duration::from_secs_f64(spec.warmup.max(0.0));
+    let deadline = measure_from + Duration::from_secs_f64(spec.seconds.max(0.1));
+    let (elapsed, mode) = match spec.rate {
+        None => {
+            let mut tasks = Vec::new();
+            for c in 0..spec.clients.max(1) {
+                let (spec, target, tally) = (spec.clone(), target.clone(), tally.clone());
+                let id = ids[c % ids.len()].clone();
+                tasks.push(tokio::spawn(async move {
+                    closed_loop(&spec, &target, &id, &tally, measure_from, deadline).await
+                }));
+            }
+            for t in tasks {
+                t.await??;
+            }
+            (deadline.min(Instant::now()) - measure_from, "closed")
+        }
+        Some(rate) => {
+            open_loop(&spec, &target, &ids, &tally, rate, measure_from, deadline).await?;
+            (deadline - measure_from, "open")
+        }
+    };
+    let cpu = self_cpu_secs() - cpu0;
+    let mut t = tally.lock().map_err(|_| anyhow!("poisoned"))?;
+    let lat = std::mem::take(&mut t.lat_us);
+    let secs = elapsed.as_secs_f64();
+    if t.ok == 0 {
+        bail!(
+            "no certificate was issued: {}",
+            t.first_error.as_deref().unwrap_or("(no error recorded)")
+        );
+    }
+    Ok(json!({
+        "mode": mode,
+        "clients": spec.clients,
+        "rate_target": spec.rate,
+        "seconds": secs,
+        "ok": t.ok,
+        "errors": t.errors,
+        "late": t.late,
+        "first_error": t.first_error,
+        "certs_per_s": t.ok as f64 / secs,
+        "latency": summary(lat),
+        "client_cpu_s": cpu,
+    }))
+}
+
+async fn closed_loop(
+    spec: &IssueSpec,
+    target: &Target,
+    id: &Identity,
+    tally: &Mutex<Tally>,
+    measure_from: Instant,
+    deadline: Instant,
+) -> Result<()> {
+    let mut conn = target.connect().await?;
+    let mut local = Vec::new();
+    let (mut ok, mut errs) = (0u64, Vec::new());
+    loop {
+        let start = Instant::now();
+        if start >= deadline {
+            break;
+        }
+        if let Some(n) = spec.requests
+            && ok >= n.div_ceil(spec.clients.max(1) as u64)
+        {
+            break;
+        }
+        match issue_one(&mut conn, target, id, spec).await {
+            Ok(issued) => {
+                let end = Instant::now();
+                if start >= measure_from && end <= deadline {
+                    local.push((end - start).as_micros() as u64);
+                    ok += 1;
+                }
+                save(spec, tally, &issued);
+            }
+            Err(e) => {
+                if start >= measure_from {
+                    errs.push(e);
+                }
+                conn = target.connect().await?;
+            }
+        }
+    }
+    let mut t = tally.lock().map_err(|_| anyhow!("poisoned"))?;
+    t.lat_us.extend(local);
+    t.ok += ok;
+    for e in &errs {
+        t.error(e);
+    }
+    Ok(())
+}
+
+/// Most issuances in flight in open-loop mode; a start beyond it is counted `late`.
+const MAX_IN_FLIGHT: usize = 512;
+
+async fn open_loop(
+    spec: &Arc<IssueSpec>,
+    target: &Target,
+    ids: &[Arc<Identity>],
+    tally: &Arc<Mutex<Tally>>,
+    rate: f64,
+    measure_from: Instant,
+    deadline: Instant,
+) -> Result<()> {
+    if rate.is_nan() || rate <= 0.0 {
+        bail!("--rate must be positive");
+    }
+    let pool: Arc<Mutex<Vec<Conn>>> = Arc::new(Mutex::new(Vec::new()));
+    let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0u64.. {
+        let at = start + Duration::from_secs_f64(i as f64 / rate);
+        if at >= deadline {
+            break;
+        }
+        tokio::time::sleep_until(at.into()).await;
+        let measured = at >= measure_from;
+        if in_flight.load(std::sync::atomic::Ordering::Relaxed) >= MAX_IN_FLIGHT {
+            if measured {
+                tally.lock().map_err(|_| anyhow!("poisoned"))?.late += 1;
+            }
+            continue;
+        }
+        in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (spec, target, tally, pool, in_flight) = (
+            spec.clone(),
+            target.clone(),
+            tally.clone(),
+            pool.clone(),
+            in_flight.clone(),
+        );
+        let id = ids[i as usize % ids.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let pooled = pool.lock().ok().and_then(|mut p| p.pop());
+            let conn = match pooled {
+                Some(c) => Ok(c),
+                None => target.connect().await,
+            };
+            let res = match conn {
+                Ok(mut c) => {
+                    let r = issue_one(&mut c, &target, &id, &spec).await;
+                    if r.is_ok()
+                        && let Ok(mut p) = pool.lock()
+                    {
+                        p.push(c);
+                    }
+                    r
+                }
+                Err(e) => Err(e),
+            };
+            let lat = Instant::now().saturating_duration_since(at);
+            in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            if let Ok(mut t) = tally.lock() {
+                match res {
+                    Ok(issued) => {
+                        if measured {
+                            t.lat_us.push(lat.as_micros() as u64);
+                            t.ok += 1;
+                        }
+                        drop(t);
+                        save(&spec, &tally, &issued);
+                    }
+                    Err(e) if measured => t.error(&e),
+                    Err(_) => {}
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Programs per call
+
+fn exec(
+    runs: usize,
+    cmds: &[String],
+    envs: &[String],
+    expect: i32,
+    expect_stdout: Option<&str>,
+) -> Result<serde_json::Value> {
+    let argvs: Vec<Vec<&str>> = cmds
+        .iter()
+        .map(|c| c.split_whitespace().collect::<Vec<_>>())
+        .collect();
+    if argvs.iter().any(Vec::is_empty) {
+        bail!("--cmd must not be empty");
+    }
+    let envs: Vec<(&str, &str)> = envs
+        .iter()
+        .map(|e| {
+            e.split_once('=')
+                .ok_or_else(|| anyhow!("--env {e}: expected NAME=VALUE"))
+        })
+        .collect::<Result<_>>()?;
+    let run = |argv: &[&str], capture: bool| -> Result<(Duration, String)> {
+        let mut c = Command::new(argv[0]);
+        c.args(&argv[1..]).envs(envs.iter().copied());
+        c.stdin(Stdio::null()).stderr(Stdio::null());
+        c.stdout(if capture {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        let t = Instant::now();
+        let out = c
+            .output()
+            .with_context(|| format!("running {}", argv.join(" ")))?;
+        let d = t.elapsed();
+        if out.status.code() != Some(expect) {
+            bail!(
+                "{} exited with {} (expected {expect})",
+                argv.join(" "),
+                out.status
+            );
+        }
+        Ok((d, String::from_utf8_lossy(&out.stdout).into_owned()))
+    };
+    // One checked, unmeasured run each (warms the page cache too).
+    for argv in &argvs {
+        let (_, stdout) = run(argv, true)?;
+        if let Some(want) = expect_stdout
+            && !stdout.contains(want)
+        {
+            bail!(
+                "{}: stdout {:?} does not contain {want:?}",
+                argv.join(" "),
+                stdout.trim()
+            );
+        }
+    }
+    let mut samples: Vec<Vec<u64>> = vec![Vec::with_capacity(runs); argvs.len()];
+    for _ in 0..runs {
+        for (i, argv) in argvs.iter().enumerate() {
+            let (d, _) = run(argv, false)?;
+            samples[i].push(d.as_micros() as u64);
+        }
+    }
+    // Paired differences against the first command: the robust way to compare on a noisy
+    // machine (each pair ran back to back).
+    let base = samples[0].clone();
+    let results: Vec<serde_json::Value> = samples
+        .into_iter()
+        .zip(cmds)
+        .map(|(s, cmd)| {
+            let mut diffs: Vec<i64> = s
+                .iter()
+                .zip(&base)
+                .map(|(a, b)| *a as i64 - *b as i64)
+                .collect();
+            diffs.sort_unstable();
+            let median_diff = diffs[diffs.len() / 2] as f64 / 1000.0;
+            json!({ "cmd": cmd, "time": summary(s), "median_paired_diff_ms": median_diff })
+        })
+        .collect();
+    Ok(json!({ "runs": runs, "results": results }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Disk
+
+fn fsync(dir: &Path, count: usize) -> Result<serde_json::Value> {
+    use std::io::Write as _;
+    let path = dir.join(format!(".jit-bench-fsync-{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    let mut us = Vec::with_capacity(count);
+    for _ in 0..count.max(1) {
+        let t = Instant::now();
+        f.write_all(&[b'x'; 128])?;
+        f.sync_data()?;
+        us.push(t.elapsed().as_micros() as u64);
+    }
+    drop(f);
+    let _ = std::fs::remove_file(&path);
+    Ok(json!({ "dir": dir, "fdatasync": summary(us) }))
+}
