@@ -1084,3 +1084,87 @@ async fn revocation_list_is_re_signed_before_hosts_call_it_stale() {
     assert_eq!(second.list().issued_at, h.now());
     assert!(!second.is_stale(h.now() + 599, 600));
 }
+
+#[tokio::test]
+async fn every_refused_call_leaves_exactly_one_audit_record() {
+    let h = Harness::new();
+    let (_, req) = h.request("alice", "db-admin", 600, "x").await;
+    let id = req["id"].as_str().unwrap().to_string();
+    let cases: Vec<(&str, &str, String, Value, &str)> = vec![
+        (
+            "alice",
+            "POST",
+            "/v1/requests".into(),
+            json!({"role": 1}),
+            "request_refused",
+        ),
+        (
+            "bob",
+            "POST",
+            format!("/v1/requests/{id}/deny"),
+            json!({}),
+            "denial_refused",
+        ),
+        (
+            "eve",
+            "POST",
+            format!("/v1/requests/{id}/revoke"),
+            json!({}),
+            "revocation_refused",
+        ),
+        (
+            "alice",
+            "POST",
+            format!("/v1/requests/{id}/extend"),
+            json!({"duration_secs": 60}),
+            "extension_refused",
+        ),
+        (
+            "eve",
+            "GET",
+            format!("/v1/requests/{id}"),
+            Value::Null,
+            "access_refused",
+        ),
+        (
+            "bob",
+            "GET",
+            format!("/v1/requests/{id}/certificate"),
+            Value::Null,
+            "access_refused",
+        ),
+        (
+            "eve",
+            "POST",
+            format!("/v1/requests/{id}/approve"),
+            json!({}),
+            "approval_refused",
+        ),
+    ];
+    for (user, method, path, body, event) in cases {
+        let before = h.audit_events().len();
+        let (s, v) = h.call(user, method, &path, body).await;
+        assert!(s.is_client_error(), "{path}: {s} {v}");
+        let events = h.audit_events();
+        assert_eq!(events.len(), before + 1, "{path}");
+        assert_eq!(
+            events.last().unwrap(),
+            &(event.to_string(), user.to_string()),
+            "{path}"
+        );
+    }
+    let before = h.audit_events().len();
+    let req = h.signed_request(
+        h.key("alice"),
+        "POST",
+        "/v1/requests",
+        &vec![b' '; 70 * 1024],
+        h.now(),
+        &jit_ca::auth::new_nonce(),
+    );
+    assert_eq!(h.send(req).await.0, 413);
+    let events = h.audit_events();
+    assert_eq!(events.len(), before + 1);
+    assert_eq!(events.last().unwrap().0, "rejected");
+    assert!(jit_ca::admin::audit_verify(&h.path()).unwrap().ok);
+}

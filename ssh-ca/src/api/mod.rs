@@ -17,6 +17,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::audit::event;
 use crate::auth;
 use crate::error::ApiError;
 use crate::service::{AuthHeaders, Ca, Caller, Doc};
@@ -203,42 +204,61 @@ fn hdr(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Reads the body (within the limit) and authenticates the call.
-async fn signed(st: &AppState, req: Request) -> Result<(Caller, Bytes), ApiError> {
+/// The method and path of a call, for the audit trail.
+#[derive(Debug, Clone)]
+struct Target {
+    method: String,
+    path: String,
+}
+
+impl Target {
+    fn details(&self) -> serde_json::Value {
+        serde_json::json!({"method": self.method, "path": self.path})
+    }
+}
+
+/// Reads the body (within the limit) and authenticates the call. A body over the limit is
+/// refused (and audited as `rejected`) before authentication.
+async fn signed(st: &AppState, req: Request) -> Result<(Caller, Bytes, Target), ApiError> {
     let limit = st.ca.config().max_body_bytes;
-    let too_large = || {
-        ApiError::new(
-            ErrorCode::BodyTooLarge,
-            format!("the request body is larger than {limit} bytes"),
-        )
+    let target = Target {
+        method: req.method().as_str().to_string(),
+        path: req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string()),
     };
-    if let Some(len) = req
+    let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        && len > limit
-    {
-        return Err(too_large());
-    }
-    let method = req.method().as_str().to_string();
-    let path = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
+        .and_then(|v| v.parse::<usize>().ok());
     let h = AuthHeaders {
         key: hdr(req.headers(), auth::HDR_KEY),
         timestamp: hdr(req.headers(), auth::HDR_TIMESTAMP),
         nonce: hdr(req.headers(), auth::HDR_NONCE),
         signature: hdr(req.headers(), auth::HDR_SIGNATURE),
     };
-    let body = axum::body::to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|_| too_large())?;
+    let body = match declared {
+        Some(len) if len > limit => None,
+        _ => axum::body::to_bytes(req.into_body(), limit).await.ok(),
+    };
+    let Some(body) = body else {
+        let e = ApiError::new(
+            ErrorCode::BodyTooLarge,
+            format!("the request body is larger than {limit} bytes"),
+        );
+        let ca = st.ca.clone();
+        let details = target.details();
+        let recorded =
+            blocking(move || Ok(ca.record_refusal("unknown", event::REJECTED, details, e))).await;
+        return Err(recorded.unwrap_or_else(|e| e));
+    };
     let ca = st.ca.clone();
     let b = body.clone();
-    let caller = blocking(move || ca.authenticate(&method, &path, &h, &b)).await?;
-    Ok((caller, body))
+    let t = target.clone();
+    let caller = blocking(move || ca.authenticate(&t.method, &t.path, &h, &b)).await?;
+    Ok((caller, body, target))
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -257,29 +277,67 @@ fn reply<T: Serialize>(r: Result<T, ApiError>, ok: StatusCode) -> Response {
     }
 }
 
-/// Runs `op` for an authenticated caller on the blocking pool.
-async fn call<T, F>(st: AppState, req: Request, ok: StatusCode, op: F) -> Response
+/// Runs `op` for an authenticated caller on the blocking pool. Every refusal (4xx) is
+/// recorded once in the audit trail as `refusal_event`.
+async fn call<T, F>(
+    st: AppState,
+    req: Request,
+    ok: StatusCode,
+    refusal_event: &'static str,
+    op: F,
+) -> Response
 where
     T: Serialize + Send + 'static,
     F: FnOnce(&Ca, &Caller, &[u8]) -> Result<T, ApiError> + Send + 'static,
 {
-    let (caller, body) = match signed(&st, req).await {
+    let (caller, body, target) = match signed(&st, req).await {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
     let ca = st.ca.clone();
-    reply(blocking(move || op(&ca, &caller, &body)).await, ok)
+    let result = blocking(move || match op(&ca, &caller, &body) {
+        Err(e) if e.status < 500 => {
+            let mut details = target.details();
+            if let Ok(serde_json::Value::Object(b)) =
+                serde_json::from_slice::<serde_json::Value>(&body)
+                && let Some(obj) = details.as_object_mut()
+            {
+                for k in ["role", "duration_secs", "hosts"] {
+                    if let Some(v) = b.get(k) {
+                        obj.insert(k.to_string(), v.clone());
+                    }
+                }
+            }
+            Err(ca.record_refusal(&caller.user, refusal_event, details, e))
+        }
+        other => other,
+    })
+    .await;
+    reply(result, ok)
 }
 
 async fn whoami(State(st): State<AppState>, req: Request) -> Response {
-    call(st, req, StatusCode::OK, |ca, c, _| Ok(ca.whoami(c))).await
+    call(
+        st,
+        req,
+        StatusCode::OK,
+        event::ACCESS_REFUSED,
+        |ca, c, _| Ok(ca.whoami(c)),
+    )
+    .await
 }
 
 async fn create(State(st): State<AppState>, req: Request) -> Response {
-    call(st, req, StatusCode::CREATED, |ca, c, body| {
-        let r: CreateRequest = parse(body)?;
-        ca.create_request(c, &r)
-    })
+    call(
+        st,
+        req,
+        StatusCode::CREATED,
+        event::REQUEST_REFUSED,
+        |ca, c, body| {
+            let r: CreateRequest = parse(body)?;
+            ca.create_request(c, &r)
+        },
+    )
     .await
 }
 
@@ -291,54 +349,96 @@ struct ListQuery {
 
 async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>, req: Request) -> Response {
     let filter = q.filter.unwrap_or_else(|| "all".into());
-    call(st, req, StatusCode::OK, move |ca, c, _| ca.list(c, &filter)).await
+    call(
+        st,
+        req,
+        StatusCode::OK,
+        event::ACCESS_REFUSED,
+        move |ca, c, _| ca.list(c, &filter),
+    )
+    .await
 }
 
 async fn show(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
-    call(st, req, StatusCode::OK, move |ca, c, _| ca.get(c, &id)).await
+    call(
+        st,
+        req,
+        StatusCode::OK,
+        event::ACCESS_REFUSED,
+        move |ca, c, _| ca.get(c, &id),
+    )
+    .await
 }
 
 async fn approve(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
-    call(st, req, StatusCode::OK, move |ca, c, body| {
-        if !body.is_empty() {
-            let _: serde_json::Map<String, serde_json::Value> = parse(body)?;
-        }
-        ca.approve(c, &id)
-    })
+    call(
+        st,
+        req,
+        StatusCode::OK,
+        event::APPROVAL_REFUSED,
+        move |ca, c, body| {
+            if !body.is_empty() {
+                let _: serde_json::Map<String, serde_json::Value> = parse(body)?;
+            }
+            ca.approve(c, &id)
+        },
+    )
     .await
 }
 
 async fn deny(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
-    call(st, req, StatusCode::OK, move |ca, c, body| {
-        let r: DenyRequest = parse(body)?;
-        ca.deny(c, &id, &r.reason)
-    })
+    call(
+        st,
+        req,
+        StatusCode::OK,
+        event::DENIAL_REFUSED,
+        move |ca, c, body| {
+            let r: DenyRequest = parse(body)?;
+            ca.deny(c, &id, &r.reason)
+        },
+    )
     .await
 }
 
 async fn certificate(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
-    call(st, req, StatusCode::OK, move |ca, c, _| {
-        ca.certificate(c, &id)
-    })
+    call(
+        st,
+        req,
+        StatusCode::OK,
+        event::ACCESS_REFUSED,
+        move |ca, c, _| ca.certificate(c, &id),
+    )
     .await
 }
 
 async fn revoke(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
-    call(st, req, StatusCode::OK, move |ca, c, body| {
-        let r: RevokeRequest = if body.is_empty() {
-            RevokeRequest::default()
-        } else {
-            parse(body)?
-        };
-        ca.revoke(c, &id, &r.reason)
-    })
+    call(
+        st,
+        req,
+        StatusCode::OK,
+        event::REVOCATION_REFUSED,
+        move |ca, c, body| {
+            let r: RevokeRequest = if body.is_empty() {
+                RevokeRequest::default()
+            } else {
+                parse(body)?
+            };
+            ca.revoke(c, &id, &r.reason)
+        },
+    )
     .await
 }
 
 async fn extend(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
-    call(st, req, StatusCode::OK, move |ca, c, body| {
-        let r: ExtendRequest = parse(body)?;
-        ca.extend(c, &id, r.duration_secs)
-    })
+    call(
+        st,
+        req,
+        StatusCode::OK,
+        event::EXTENSION_REFUSED,
+        move |ca, c, body| {
+            let r: ExtendRequest = parse(body)?;
+            ca.extend(c, &id, r.duration_secs)
+        },
+    )
     .await
 }

@@ -37,6 +37,16 @@ pub mod event {
     pub const EXTENSION: &str = "extension";
     /// A pending request expired.
     pub const EXPIRY: &str = "expiry";
+    /// A deny call refused.
+    pub const DENIAL_REFUSED: &str = "denial_refused";
+    /// A revoke call refused.
+    pub const REVOCATION_REFUSED: &str = "revocation_refused";
+    /// An extend call refused.
+    pub const EXTENSION_REFUSED: &str = "extension_refused";
+    /// A read (request, list, certificate) refused.
+    pub const ACCESS_REFUSED: &str = "access_refused";
+    /// A call refused before authentication (e.g. body too large).
+    pub const REJECTED: &str = "rejected";
     /// A failed API authentication.
     pub const AUTH_FAILURE: &str = "auth_failure";
     /// policy.toml reloaded (or a reload rejected).

@@ -237,11 +237,13 @@ impl Ca {
     fn log(&self, records: &[Record]) {
         let mut s = lock(&self.syslog);
         for r in records {
-            let severity = match r.event.as_str() {
-                event::AUTH_FAILURE | event::REQUEST_REFUSED | event::APPROVAL_REFUSED => {
-                    Severity::Warning
-                }
-                _ => Severity::Notice,
+            let refused = r.event == event::AUTH_FAILURE
+                || r.event == event::REJECTED
+                || r.event.ends_with("_refused");
+            let severity = if refused {
+                Severity::Warning
+            } else {
+                Severity::Notice
             };
             s.log(
                 severity,
@@ -272,8 +274,15 @@ impl Ca {
         Ok(rec)
     }
 
-    /// Records a refusal and returns it (the error the client sees).
-    fn refused(&self, actor: &str, ev: &str, what: serde_json::Value, e: ApiError) -> ApiError {
+    /// Records a refused call (event `ev`, the error's code and message added to `what`) and
+    /// returns the error the client sees. The HTTP layer calls it once for every 4xx answer.
+    pub fn record_refusal(
+        &self,
+        actor: &str,
+        ev: &str,
+        what: serde_json::Value,
+        e: ApiError,
+    ) -> ApiError {
         let mut details = what;
         if let Some(obj) = details.as_object_mut() {
             obj.insert("code".into(), json!(e.code.as_str()));
@@ -303,7 +312,7 @@ impl Ca {
                     "method": method,
                     "path": path_and_query,
                 });
-                Err(self.refused(&actor, event::AUTH_FAILURE, details, e))
+                Err(self.record_refusal(&actor, event::AUTH_FAILURE, details, e))
             }
         }
     }
@@ -448,12 +457,7 @@ impl Ca {
 
     /// `POST /v1/requests`.
     pub fn create_request(&self, caller: &Caller, req: &CreateRequest) -> ApiResult<RequestView> {
-        let what = json!({"role": req.role, "duration_secs": req.duration_secs, "hosts": req.hosts, "reason": req.reason});
-        let checked = self.check_request(caller, req);
-        let (role, hosts, reason, public_key) = match checked {
-            Ok(v) => v,
-            Err(e) => return Err(self.refused(&caller.user, event::REQUEST_REFUSED, what, e)),
-        };
+        let (role, hosts, reason, public_key) = self.check_request(caller, req)?;
         let now = self.now();
         let id = new_id();
         let mut principals = vec![caller.user.clone()];
@@ -790,12 +794,6 @@ impl Ca {
                 }
                 Ok(v)
             }
-            Err(e) if e.status < 500 => Err(self.refused(
-                &caller.user,
-                event::APPROVAL_REFUSED,
-                json!({"request_id": id}),
-                e,
-            )),
             Err(e) => Err(e),
         }
     }
