@@ -237,6 +237,22 @@ fn policy_check_reports_every_problem() {
     let o = jit_ca(&["policy", "check", "--dir", d]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("OK (3 roles"), "{}", text(&o));
+    assert!(!text(&o).contains("warning"), "{}", text(&o));
+    // A role nobody can fully approve is a warning, not an error.
+    let o = jit_ca(&["user", "remove", "dave", "--dir", d]);
+    assert!(o.status.success());
+    let o = jit_ca(&["user", "remove", "carol", "--dir", d]);
+    assert!(o.status.success());
+    let o = jit_ca(&["user", "remove", "bob", "--dir", d]);
+    assert!(o.status.success());
+    let o = jit_ca(&["policy", "check", "--dir", d]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o)
+            .contains("roles.two-man: needs 2 approvals but only 1 registered user(s) may approve"),
+        "{}",
+        text(&o)
+    );
 
     std::fs::write(
         dir.join("policy.toml"),

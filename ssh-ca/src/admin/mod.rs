@@ -307,10 +307,22 @@ pub fn policy_check(dir: &Path) -> CheckReport {
                 {
                     let names: Vec<String> = users.iter().map(|u| u.name.clone()).collect();
                     let mut groups: Vec<String> =
-                        users.into_iter().flat_map(|u| u.groups).collect();
+                        users.iter().flat_map(|u| u.groups.clone()).collect();
                     groups.sort();
                     groups.dedup();
                     warnings.extend(p.warnings(&names, &groups));
+                    for role in p.roles.values() {
+                        let able = users
+                            .iter()
+                            .filter(|u| role.may_approve(&u.name, &u.groups))
+                            .count();
+                        if !role.auto_approve && able < role.approvals as usize {
+                            warnings.push(format!(
+                                "roles.{}: needs {} approvals but only {able} registered user(s) may approve; requests cannot be approved yet",
+                                role.name, role.approvals
+                            ));
+                        }
+                    }
                 }
             }
         },
