@@ -376,6 +376,22 @@ break_glass_keys = []                   # offline keys; grants they sign bypass 
     ))
 }
 
+/// A warning when the URL written into host.toml cannot work from other hosts.
+pub fn server_url_warning(dir: &Path) -> Option<String> {
+    let cfg = Config::load(dir).ok()?;
+    if cfg.public_url.is_some() {
+        return None;
+    }
+    let ip = cfg.listen.ip();
+    (ip.is_unspecified() || ip.is_loopback()).then(|| {
+        format!(
+            "warning: `server` is {} (from `listen`), which other hosts cannot reach; set public_url in {}",
+            cfg.url(),
+            dir.join(config::CONFIG_FILE).display()
+        )
+    })
+}
+
 /// Result of `audit verify`.
 #[derive(Debug, Serialize)]
 pub struct VerifyReport {

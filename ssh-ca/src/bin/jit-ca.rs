@@ -257,6 +257,9 @@ fn run(cli: Cli) -> Result<ExitCode, CaError> {
         }
         Command::HostConfig { dir } => {
             print!("{}", admin::host_config(&dir.dir)?);
+            if let Some(w) = admin::server_url_warning(&dir.dir) {
+                eprintln!("{w}");
+            }
         }
         Command::Audit { command } => match command {
             AuditCommand::Verify { dir, json } => {
