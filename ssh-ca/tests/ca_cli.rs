@@ -318,12 +318,20 @@ approvers = []
 fn host_config_is_the_shared_schema() {
     let (tmp, _) = setup_dir(POLICY);
     let dir = data_dir(&tmp);
+    let o = jit_ca(&["host-config", "--dir", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("set public_url"),
+        "{}",
+        text(&o)
+    );
     std::fs::write(
         dir.join("config.toml"),
         "public_url = \"https://ca.example.com:8443\"\n",
     )
     .unwrap();
     let o = jit_ca(&["host-config", "--dir", dir.to_str().unwrap()]);
+    assert!(o.stderr.is_empty(), "{}", text(&o));
     assert!(o.status.success(), "{}", text(&o));
     let t: toml::Table = toml::from_str(&String::from_utf8(o.stdout).unwrap()).unwrap();
     let mut keys: Vec<&str> = t.keys().map(String::as_str).collect();
