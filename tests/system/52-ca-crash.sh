@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Crash safety of jit-ca (issue 7): a client streams issuances (auto-approved sudo role,
+# the real `jit` client, the real HTTP API), and `jit-ca serve` is killed with SIGKILL at a
+# random moment, CRASH_ITERATIONS times (default 100). After every restart:
+#   * the database opens and the service answers (/v1/health),
+#   * `jit-ca audit verify` passes.
+# At the end:
+#   * every certificate a client received has its issuance audit record with that serial,
+#   * no serial was ever issued twice (audit trail and received certificates),
+#   * the certificates the client received are real OpenSSH certificates (ssh-keygen -L).
+# Runs in a private network + mount namespace (its own loopback; nothing on the host).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/reliability.sh"
+rel_enter_netns "$@"
+rel_bins
+ITER=${CRASH_ITERATIONS:-100}
+
+W=$(mktemp -d /tmp/jit-crash.XXXXXX)
+CLIENT_PID=
+cleanup() {
+  [ -n "$CLIENT_PID" ] && kill "$CLIENT_PID" 2>/dev/null || true
+  [ -n "${REL_CA_PID:-}" ] && kill -9 "$REL_CA_PID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+CA=$W/ca
+rel_ca_dir "$CA" '
+[roles.ops]
+hosts = ["db-*"]
+sudo = true
+max_duration = "1h"
+requesters = ["group:dev"]
+auto_approve = true
+require_reason = false
+'
+rel_user_add "$CA" alice dev "$W/alice"
+PORT=18443
+export HOME=$W/home; mkdir -p "$HOME"
+unset SSH_AUTH_SOCK
+RECEIVED=$W/received   # one line per certificate a client got: serial request-id
+: > "$RECEIVED"
+
+# The stream: one `jit request` after another, each auto-approved and issued. A line is
+# recorded only after the client exited 0 with a certificate in its JSON.
+stream() {
+  local n=0 out
+  while :; do
+    n=$((n + 1))
+    if out=$("$JIT" --server "http://127.0.0.1:$PORT" --identity "$W/alice" request ops \
+        --duration 10m --reason "crash stream $n" --json 2>/dev/null); then
+      jq -r 'select(.certificate.serial != null) | "\(.certificate.serial) \(.request.id)"' <<<"$out" >> "$RECEIVED" || true
+      cp "$W/alice-cert.pub" "$W/last-cert.pub" 2>/dev/null || true
+    fi
+  done
+}
+
+fail=0
+for i in $(seq "$ITER"); do
+  rel_serve "$CA" "$PORT" "$W/serve.log"
+  stream & CLIENT_PID=$!
+  # A random moment: 0-400 ms into the stream (a few issuances, often one in flight).
+  sleep "0.$(printf '%03d' $((RANDOM % 400)))"
+  kill -9 "$REL_CA_PID"; wait "$REL_CA_PID" 2>/dev/null || true; REL_CA_PID=
+  kill "$CLIENT_PID" 2>/dev/null || true; wait "$CLIENT_PID" 2>/dev/null || true; CLIENT_PID=
+  if ! out=$("$JIT_CA" audit verify --dir "$CA" 2>&1); then
+    echo "FAIL: iteration $i: audit verify after kill -9: $out"; fail=1; break
+  fi
+  (( i % 20 == 0 )) && echo "  $i kills, $(wc -l < "$RECEIVED") certificates received so far"
+done
+
+# One more start proves the last crash left an openable database.
+rel_serve "$CA" "$PORT" "$W/serve.log"
+kill -9 "$REL_CA_PID"; wait "$REL_CA_PID" 2>/dev/null || true; REL_CA_PID=
+
+received=$(wc -l < "$RECEIVED")
+"$JIT_CA" audit export --json --dir "$CA" > "$W/audit.json" || { echo "FAIL: audit export"; exit 1; }
+# Issuance serials from the audit trail (export is a JSON array or JSON lines).
+jq -r '(if type == "array" then .[] else . end) | select(.event == "issuance" or .event == "extension") | .details.serial' \
+  "$W/audit.json" | sort -n > "$W/audit-serials"
+issued=$(wc -l < "$W/audit-serials")
+dups=$(uniq -d "$W/audit-serials" | wc -l)
+missing=0
+while read -r serial id; do
+  grep -qx "$serial" "$W/audit-serials" || { echo "FAIL: received serial $serial ($id) has no issuance record"; missing=$((missing + 1)); }
+done < "$RECEIVED"
+rdups=$(cut -d' ' -f1 "$RECEIVED" | sort -n | uniq -d | wc -l)
+
+echo "kill -9 iterations: $ITER; certificates received: $received; issuances audited: $issued"
+((received > 0)) || { echo "FAIL: the client never received a certificate (the stream did not run)"; fail=1; }
+((dups == 0)) || { echo "FAIL: $dups serials issued twice in the audit trail"; fail=1; }
+((rdups == 0)) || { echo "FAIL: $rdups serials received twice"; fail=1; }
+((missing == 0)) || fail=1
+if [ -s "$W/last-cert.pub" ]; then
+  ssh-keygen -L -f "$W/last-cert.pub" | grep -q 'user certificate' || { echo "FAIL: last certificate unreadable"; fail=1; }
+fi
+"$JIT_CA" audit verify --dir "$CA" >/dev/null || { echo "FAIL: final audit verify"; fail=1; }
+((fail == 0)) && echo "ok: crash safety holds over $ITER kills"
+exit "$fail"
