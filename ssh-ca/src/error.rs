@@ -28,6 +28,8 @@ pub enum CaError {
     Key { path: PathBuf, detail: String },
     /// The database failed.
     Db(String),
+    /// The database stayed locked by another writer past the busy timeout.
+    Busy(String),
     /// Bad input to an admin command.
     Input(String),
     /// Something else.
@@ -53,6 +55,10 @@ impl fmt::Display for CaError {
             }
             Self::Key { path, detail } => write!(f, "key {}: {detail}", path.display()),
             Self::Db(d) => write!(f, "database: {d}"),
+            Self::Busy(d) => write!(
+                f,
+                "database busy: {d} (another writer holds the lock; retry)"
+            ),
             Self::Input(d) | Self::Other(d) => write!(f, "{d}"),
         }
     }
@@ -62,7 +68,12 @@ impl std::error::Error for CaError {}
 
 impl From<rusqlite::Error> for CaError {
     fn from(e: rusqlite::Error) -> Self {
-        Self::Db(e.to_string())
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                Self::Busy(e.to_string())
+            }
+            _ => Self::Db(e.to_string()),
+        }
     }
 }
 
@@ -87,24 +98,35 @@ impl ApiError {
         }
     }
 
-    /// An internal error: details go to the log, the client sees a generic line.
+    /// An internal error: the detail goes to the service's stderr (the journal) under a
+    /// reference; the client sees only the reference, never internals.
     pub fn internal(detail: impl fmt::Display) -> Self {
+        let reference = crate::service::new_id().replacen("r-", "e-", 1);
+        eprintln!("jit-ca: internal error {reference}: {detail}");
         Self::new(
             ErrorCode::Internal,
-            format!("internal error ({detail}); the operator can find details in the CA's log"),
+            format!(
+                "internal error (reference {reference}); the operator can find it in the CA's log"
+            ),
         )
     }
 }
 
 impl From<CaError> for ApiError {
     fn from(e: CaError) -> Self {
-        Self::internal(e)
+        match e {
+            CaError::Busy(_) => Self::new(
+                ErrorCode::Unavailable,
+                "the CA's database is busy; retry in a moment",
+            ),
+            other => Self::internal(other),
+        }
     }
 }
 
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
-        Self::internal(format!("database: {e}"))
+        CaError::from(e).into()
     }
 }
 

@@ -1168,3 +1168,16 @@ async fn every_refused_call_leaves_exactly_one_audit_record() {
     assert_eq!(events.last().unwrap().0, "rejected");
     assert!(jit_ca::admin::audit_verify(&h.path()).unwrap().ok);
 }
+
+#[tokio::test]
+async fn a_locked_database_answers_503_unavailable() {
+    let h = Harness::new();
+    let db = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // The service waits for its busy timeout (5 s), then tells the client to retry.
+    let r = h.request("alice", "db-admin", 600, "x").await;
+    assert_error(&r, 503, "unavailable");
+    db.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(h.request("alice", "db-admin", 600, "x").await.0, 201);
+    assert!(!h.audit_events().iter().any(|e| e.0 == "auth_failure"));
+}
