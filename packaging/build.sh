@@ -7,7 +7,7 @@
 #
 # Works from a clean checkout: installs cargo-deb / cargo-generate-rpm if missing, builds the
 # workspace in release mode (a no-op when tests/run.sh already did), stages stripped binaries,
-# man pages and shell completions (from each binary's hidden `generate-docs`) and examples
+# man pages and shell completions (from each binary's hidden `generate-docs`, required) and examples
 # under <target>/release/packaging/, then packages from those artifacts (no second build).
 #
 # Environment:
@@ -70,78 +70,84 @@ strip --strip-unneeded --remove-section=.comment --remove-section=.note \
   "$STAGE"/bin/jit-ca "$STAGE"/bin/jit "$STAGE"/bin/jit-host "$STAGE"/bin/pam_jit.so
 
 # --- stage: man pages, completions, docs, examples ------------------------------------------
-# Layout per package and format: deb/<pkg>/usr/... and rpm/<pkg>/usr/... (zsh completion
-# directories differ: Debian vendor-completions, Fedora/RHEL site-functions).
-docs_missing=()
+# Layout: deb/<pkg>/usr/... ; rpm/<pkg>/doc/usr/... (man pages, README, examples: %doc) and
+# rpm/<pkg>/data/usr/... (completions). zsh directories differ: Debian vendor-completions,
+# Fedora/RHEL site-functions. Every binary must offer the hidden `generate-docs --out DIR`.
 stage_docs() { # package binary
   local pkg=$1 bin=$2 gen
   gen=$(mktemp -d)
-  if "$STAGE/bin/$bin" generate-docs --out "$gen" >"$gen.log" 2>&1 && [ -d "$gen/man" ]; then
-    :
-  else
-    warn "'$bin generate-docs --out DIR' is not available yet ($(head -c 200 "$gen.log" | tr '\n' ' ')); packaging $pkg WITHOUT man pages and completions"
-    docs_missing+=("$bin")
+  if ! "$STAGE/bin/$bin" generate-docs --out "$gen" >"$gen.log" 2>&1 || [ ! -d "$gen/man" ] \
+     || [ ! -d "$gen/completions" ]; then
+    sed 's/^/  | /' "$gen.log" >&2
+    die "'$bin generate-docs --out DIR' failed or wrote no DIR/man and DIR/completions; the packages need them"
   fi
-  local fmt zshdir
+  local fmt zshdir docroot dataroot
   for fmt in deb rpm; do
-    if [ "$fmt" = deb ]; then zshdir=usr/share/zsh/vendor-completions; else zshdir=usr/share/zsh/site-functions; fi
-    local root=$STAGE/$fmt/$pkg
-    local doc=$root/usr/share/doc/$pkg
+    if [ "$fmt" = deb ]; then
+      zshdir=usr/share/zsh/vendor-completions
+      docroot=$STAGE/deb/$pkg dataroot=$STAGE/deb/$pkg
+    else
+      zshdir=usr/share/zsh/site-functions
+      docroot=$STAGE/rpm/$pkg/doc dataroot=$STAGE/rpm/$pkg/data
+    fi
+    local doc=$docroot/usr/share/doc/$pkg
     mkdir -p "$doc/examples"
-    if [ -d "$gen/man" ]; then
-      local page n=0
-      mkdir -p "$root/usr/share/man/man1"
-      for page in "$gen"/man/*.1; do
-        [ -e "$page" ] || continue
-        gzip -9nc "$page" > "$root/usr/share/man/man1/$(basename "$page").gz"
-        n=$((n + 1))
-      done
-      ((n)) || warn "$bin generate-docs wrote no man/*.1 pages"
-    fi
-    if [ -d "$gen/completions" ]; then
-      local c name
-      while IFS= read -r -d '' c; do
-        name=$(basename "$c")
-        case "$c" in
-          *.bash|*/bash/*|*/bash)
-            install -D -m 0644 "$c" "$root/usr/share/bash-completion/completions/$bin" ;;
-          */_*|*.zsh|*/zsh/*|*/zsh)
-            install -D -m 0644 "$c" "$root/$zshdir/_$bin" ;;
-          *.fish|*/fish/*|*/fish)
-            install -D -m 0644 "$c" "$root/usr/share/fish/vendor_completions.d/$bin.fish" ;;
-          *) warn "unrecognised completion file $name (expected bash, zsh or fish)" ;;
-        esac
-      done < <(find "$gen/completions" -type f -print0)
-    fi
+    # Each page goes to the section its extension names (jit-host's are in section 8).
+    local page n=0 sec
+    for page in "$gen"/man/*.[1-9]; do
+      [ -e "$page" ] || continue
+      sec=${page##*.}
+      mkdir -p "$docroot/usr/share/man/man$sec"
+      gzip -9nc "$page" > "$docroot/usr/share/man/man$sec/$(basename "$page").gz"
+      n=$((n + 1))
+    done
+    ((n)) || die "$bin generate-docs wrote no man pages (DIR/man/*.[1-9])"
+    local c name shells=""
+    while IFS= read -r -d '' c; do
+      name=$(basename "$c")
+      case "$c" in
+        *.bash|*/bash/*|*/bash)
+          install -D -m 0644 "$c" "$dataroot/usr/share/bash-completion/completions/$bin"; shells+=" bash" ;;
+        */_*|*.zsh|*/zsh/*|*/zsh)
+          install -D -m 0644 "$c" "$dataroot/$zshdir/_$bin"; shells+=" zsh" ;;
+        *.fish|*/fish/*|*/fish)
+          install -D -m 0644 "$c" "$dataroot/usr/share/fish/vendor_completions.d/$bin.fish"; shells+=" fish" ;;
+        *) warn "unrecognised completion file $name (expected bash, zsh or fish)" ;;
+      esac
+    done < <(find "$gen/completions" -type f -print0)
+    for sh in bash zsh fish; do
+      case "$shells " in *" $sh "*) ;; *) die "$bin generate-docs wrote no $sh completion" ;; esac
+    done
     if [ "$fmt" = deb ]; then
       install -m 0644 "packaging/doc/$pkg.README" "$doc/README.Debian"
     else
       install -m 0644 "packaging/doc/$pkg.README" "$doc/README"
     fi
   done
+  log "$bin: $n man pages, completions:$shells"
   rm -rf "$gen" "$gen.log"
 }
 stage_docs jit-ca jit-ca
 stage_docs jit jit
 stage_docs jit-host jit-host
 
-for fmt in deb rpm; do
-  ex=$STAGE/$fmt/jit-host/usr/share/doc/jit-host/examples
-  install -m 0644 packaging/examples/host.toml "$ex/host.toml"
-  install -m 0644 packaging/examples/sshd_config.d-jit.conf "$ex/sshd_config.d-jit.conf"
-  install -m 0644 packaging/examples/jit-client.toml "$STAGE/$fmt/jit/usr/share/doc/jit/examples/config.toml"
+for r in "$STAGE/deb/jit-host" "$STAGE/rpm/jit-host/doc"; do
+  install -m 0644 packaging/examples/host.toml "$r/usr/share/doc/jit-host/examples/host.toml"
+  install -m 0644 packaging/examples/sshd_config.d-jit.conf "$r/usr/share/doc/jit-host/examples/sshd_config.d-jit.conf"
+done
+for r in "$STAGE/deb/jit" "$STAGE/rpm/jit/doc"; do
+  install -m 0644 packaging/examples/jit-client.toml "$r/usr/share/doc/jit/examples/config.toml"
 done
 # jit-ca's config.toml and policy.toml examples: exactly what `jit-ca init` writes.
 ca_tmp=$(mktemp -d)
 if "$STAGE/bin/jit-ca" init --dir "$ca_tmp/ca" >/dev/null 2>&1 && [ -f "$ca_tmp/ca/config.toml" ]; then
-  for fmt in deb rpm; do
+  for r in "$STAGE/deb/jit-ca" "$STAGE/rpm/jit-ca/doc"; do
     for f in config.toml policy.toml; do
-      [ -f "$ca_tmp/ca/$f" ] && install -m 0644 "$ca_tmp/ca/$f" "$STAGE/$fmt/jit-ca/usr/share/doc/jit-ca/examples/$f"
+      [ -f "$ca_tmp/ca/$f" ] && install -m 0644 "$ca_tmp/ca/$f" "$r/usr/share/doc/jit-ca/examples/$f"
     done
   done
 else
-  warn "'jit-ca init' is not available yet; jit-ca is packaged without config.toml/policy.toml examples"
-  docs_missing+=("jit-ca init")
+  die "'jit-ca init --dir DIR' failed: cannot stage the config.toml/policy.toml examples"
 fi
 rm -rf "$ca_tmp"
 
@@ -158,6 +164,20 @@ cargo deb -p jit-ssh-ca "${deb_args[@]}"
 cargo deb -p jit-ssh-ca --variant server "${deb_args[@]}"
 cargo deb -p jit-host --multiarch=foreign "${deb_args[@]}"
 
+# cargo-deb writes no DEBIAN/md5sums; add it so `dpkg --verify` and debsums can check the
+# installed files. Unpacked and rebuilt with dpkg-deb itself (root-owned, xz, same contents).
+add_md5sums() { # deb
+  local deb=$1 dir
+  dir=$(mktemp -d)
+  dpkg-deb -R "$deb" "$dir/pkg"
+  (cd "$dir/pkg" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z \
+    | xargs -0 -r md5sum > DEBIAN/md5sums)
+  chmod 0644 "$dir/pkg/DEBIAN/md5sums"
+  dpkg-deb --root-owner-group -Zxz -b "$dir/pkg" "$deb" >/dev/null
+  rm -rf "$dir"
+}
+for deb in "$OUT"/*.deb; do add_md5sums "$deb"; done
+
 log "cargo generate-rpm: jit, jit-ca, jit-host"
 cargo generate-rpm -p ssh-ca "${rpm_args[@]}"
 cargo generate-rpm -p ssh-ca --variant server "${rpm_args[@]}"
@@ -166,6 +186,3 @@ cargo generate-rpm -p pam_jit/host-tool "${rpm_args[@]}"
 echo
 log "packages in $OUT:"
 ls -l "$OUT"
-if ((${#docs_missing[@]})); then
-  warn "built WITHOUT generated docs for: ${docs_missing[*]} (see warnings above)"
-fi

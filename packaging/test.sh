@@ -111,11 +111,13 @@ inner() {
   check "pam-auth-update profile says Default: no" grep -qx 'Default: no' /usr/share/pam-configs/jit
   check "/etc/jit/host.toml not created (an example only; no config = no gate installed)" test ! -e /etc/jit/host.toml
   for b in jit-ca jit jit-host; do
-    if [ -f "/usr/share/man/man1/$b.1.gz" ]; then
-      pass "man page $b(1) installed"
-      check "man page $b(1) renders" sh -c "zcat /usr/share/man/man1/$b.1.gz | grep -q '^\\.TH'"
+    local sec=1; [ "$b" = jit-host ] && sec=8
+    local page=/usr/share/man/man$sec/$b.$sec.gz
+    if [ -f "$page" ]; then
+      pass "man page $b($sec) installed ($(ls /usr/share/man/man$sec/$b*.$sec.gz | wc -l) pages with subcommands)"
+      check "man $sec $b renders" sh -c "MANPAGER=cat man -l '$page' 2>/dev/null | grep -q . || zcat '$page' | grep -q '^\\.TH'"
     else
-      skip "man page $b(1) not installed (generate-docs not in $b yet)"
+      skip "man page $b($sec) not installed (generate-docs not in $b yet)"
     fi
     if [ -f "/usr/share/bash-completion/completions/$b" ] && [ -f "/usr/share/zsh/vendor-completions/_$b" ] \
        && [ -f "/usr/share/fish/vendor_completions.d/$b.fish" ]; then
@@ -555,8 +557,9 @@ done
 check "rpm -qpl jit: /usr/bin/jit" grep -qx /usr/bin/jit "$T/rj.list"
 for b in jit-host jit-ca jit; do
   list=$T/rh.list; [ "$b" = jit-ca ] && list=$T/rc.list; [ "$b" = jit ] && list=$T/rj.list
-  if grep -q "/usr/share/man/man1/$b.1.gz" "$list"; then
-    pass "rpm $b: man page and completions ($(grep -c -e /man1/ -e completions -e site-functions "$list") files)"
+  sec=1; [ "$b" = jit-host ] && sec=8
+  if grep -q "/usr/share/man/man$sec/$b.$sec.gz" "$list"; then
+    pass "rpm $b: man pages and completions ($(grep -c -e /man/ -e completions -e site-functions "$list") files)"
     check "rpm $b: zsh completion in site-functions" grep -qx "/usr/share/zsh/site-functions/_$b" "$list"
   else
     skip "rpm $b: no man page (generate-docs not in $b yet)"
