@@ -1181,3 +1181,36 @@ async fn a_locked_database_answers_503_unavailable() {
     assert_eq!(h.request("alice", "db-admin", 600, "x").await.0, 201);
     assert!(!h.audit_events().iter().any(|e| e.0 == "auth_failure"));
 }
+
+#[tokio::test]
+async fn withdraw_and_approvals_under_changed_policy_or_users() {
+    let h = Harness::new();
+    // The requester may withdraw their own pending request.
+    let (_, req) = h.request("alice", "db-admin", 600, "x").await;
+    let id = req["id"].as_str().unwrap();
+    let (s, v) = h
+        .call(
+            "alice",
+            "POST",
+            &format!("/v1/requests/{id}/deny"),
+            json!({"reason": "not needed"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "denied");
+    assert_eq!(v["denied_by"], "alice");
+
+    // A requester removed before approval: nothing is issued.
+    let (_, req) = h.request("dave", "two-man", 600, "x").await;
+    let id = req["id"].as_str().unwrap();
+    jit_ca::admin::user_remove(&h.path(), "dave", h.now()).unwrap();
+    assert_error(&h.approve("bob", id).await, 409, "invalid_state");
+
+    // A role removed from the policy before approval: nothing is issued.
+    let (_, req) = h.request("alice", "two-man", 600, "x").await;
+    let id = req["id"].as_str().unwrap();
+    let policy = POLICY.replace("[roles.two-man]", "[roles.renamed]");
+    std::fs::write(h.path().join("policy.toml"), policy).unwrap();
+    h.ca.reload_policy().unwrap();
+    assert_error(&h.approve("bob", id).await, 409, "invalid_state");
+}

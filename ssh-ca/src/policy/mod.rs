@@ -564,6 +564,29 @@ approvers = ["v"]
         assert!(Policy::parse("[roles.a]\nhosts=[\"x\"]\nmax_duration=\"1h\"\nrequesters=[\"u\"]\napprovers=[\"v\"]\ncolour=1").is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics(text in "\\PC{0,400}") {
+            let _ = Policy::parse(&text);
+        }
+
+        #[test]
+        fn parse_never_panics_on_role_like_input(
+            hosts in proptest::collection::vec("[a-z*?\\[\\]!0-9.-]{0,12}", 0..4),
+            dur in "[0-9a-z ]{0,8}",
+            k in -3i64..40,
+        ) {
+            let text = format!(
+                "[roles.r]\nhosts = {hosts:?}\nmax_duration = {dur:?}\nrequesters = [\"group:dev\"]\napprovers = [\"bob\"]\napprovals = {k}\n"
+            );
+            if let Ok(p) = Policy::parse(&text) {
+                let r = p.role("r").unwrap();
+                proptest::prop_assert!(r.approvals >= 1 && r.max_duration_secs >= 1);
+                proptest::prop_assert!(!r.hosts.is_empty());
+            }
+        }
+    }
+
     #[test]
     fn auto_rules() {
         let text = r#"
