@@ -755,3 +755,37 @@ fn serve_refuses_a_broken_tls_config() {
     assert!(!o.status.success());
     assert!(text(&o).contains("missing.pem"), "{}", text(&o));
 }
+
+#[test]
+fn audit_verify_with_an_anchor_catches_truncation() {
+    let (tmp, db) = audited_dir();
+    let dir = data_dir(&tmp);
+    let last = jit_ca::admin::audit_export(&dir).unwrap().pop().unwrap();
+    let anchor = format!("{}:{}", last["seq"], last["hash"].as_str().unwrap());
+    let d = dir.to_str().unwrap();
+    let o = jit_ca(&["audit", "verify", "--dir", d, "--anchor", &anchor]);
+    assert!(o.status.success(), "{}", text(&o));
+    tamper(
+        &db,
+        &format!("DELETE FROM audit WHERE seq = {}", last["seq"]),
+    );
+    // Without an anchor a cut tail looks like a shorter, intact trail (documented limit) ...
+    assert!(jit_ca(&["audit", "verify", "--dir", d]).status.success());
+    // ... with one, it is caught.
+    let o = jit_ca(&["audit", "verify", "--dir", d, "--anchor", &anchor]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains(&format!(
+            "record {} named by an anchor is missing",
+            last["seq"]
+        )),
+        "{}",
+        text(&o)
+    );
+    let o = jit_ca(&["audit", "verify", "--dir", d, "--anchor", "3:nothex"]);
+    assert!(
+        !o.status.success() && text(&o).contains("64 hex characters"),
+        "{}",
+        text(&o)
+    );
+}

@@ -407,10 +407,51 @@ pub struct VerifyReport {
 
 /// `jit-ca audit verify`.
 pub fn audit_verify(dir: &Path) -> Result<VerifyReport> {
+    audit_verify_anchored(dir, &[])
+}
+
+/// Parses an anchor `SEQ:HASH` (a record's seq and hash noted earlier, e.g. from syslog).
+pub fn parse_anchor(s: &str) -> std::result::Result<(u64, String), String> {
+    let (seq, hash) = s
+        .split_once(':')
+        .ok_or_else(|| format!("anchor {s:?} must be SEQ:HASH (e.g. 42:ab12...)"))?;
+    let seq = seq
+        .parse::<u64>()
+        .map_err(|_| format!("anchor {s:?}: {seq:?} is not a record number"))?;
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("anchor {s:?}: the hash must be 64 hex characters"));
+    }
+    Ok((seq, hash.to_ascii_lowercase()))
+}
+
+/// `jit-ca audit verify --anchor SEQ:HASH...`: the chain must be intact AND contain each
+/// anchor, which detects truncation of the newest records when the anchors were kept
+/// outside the database (syslog carries every record's seq and hash).
+pub fn audit_verify_anchored(dir: &Path, anchors: &[(u64, String)]) -> Result<VerifyReport> {
     let st = open_store(dir)?;
     let records = store::audit_records(st.conn())?;
     let head = records.last().map(|r| r.hash.clone());
     let total = records.len() as u64;
+    for (seq, hash) in anchors {
+        let problem = match records.iter().find(|r| r.seq == *seq) {
+            None => Some(format!(
+                "record {seq} named by an anchor is missing (the trail has {total} records): records were deleted or the trail truncated"
+            )),
+            Some(r) if &r.hash != hash => Some(format!(
+                "record {seq} does not match its anchor: the trail was rewritten from there on"
+            )),
+            Some(_) => None,
+        };
+        if problem.is_some() {
+            return Ok(VerifyReport {
+                ok: false,
+                records: total,
+                head,
+                problem,
+                bad_record: Some(*seq),
+            });
+        }
+    }
     Ok(match audit::verify(records) {
         Ok(n) => VerifyReport {
             ok: true,

@@ -130,6 +130,10 @@ enum AuditCommand {
     Verify {
         #[command(flatten)]
         dir: DirArg,
+        /// A record noted elsewhere (syslog, a ticket) as SEQ:HASH that must still be in the
+        /// chain; detects truncation of the newest records. Repeatable.
+        #[arg(long = "anchor", value_name = "SEQ:HASH", value_parser = admin::parse_anchor)]
+        anchors: Vec<(u64, String)>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -262,8 +266,8 @@ fn run(cli: Cli) -> Result<ExitCode, CaError> {
             }
         }
         Command::Audit { command } => match command {
-            AuditCommand::Verify { dir, json } => {
-                let r = admin::audit_verify(&dir.dir)?;
+            AuditCommand::Verify { dir, anchors, json } => {
+                let r = admin::audit_verify_anchored(&dir.dir, &anchors)?;
                 if json {
                     print_json(&r)?;
                 } else if r.ok {
