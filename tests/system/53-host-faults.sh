@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Host-side faults (issue 7), with the real jit-ca, jit, jit-host and pam_jit.so:
+#  A. grants rewritten (atomically, by `jit-host install`) while pam_jit.so reads them in a
+#     loop: no decision ever sees a partial file (every one of REWRITE_ROUNDS allows);
+#  B. a full disk during `jit-host sync` (state dir on a size-limited tmpfs, filled up):
+#     sync fails with a clear error, the existing grants are byte-identical and still
+#     decide; after space is freed the same sync succeeds;
+#  C. the CA down: sync fails clearly, sudo keeps being decided from the local grant, and
+#     is denied once that grant expires.
+# Private mount + UTS + network namespaces; nothing on the host changes.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+if [ -z "${JIT_REL_NS:-}" ]; then
+  [ "$(id -u)" = 0 ] || { echo "FAIL: must run as root" >&2; exit 1; }
+  export JIT_REL_NS=1 JIT_HOST_NS=1
+  exec unshare --net --mount --propagation private --uts --fork -- bash "$0" "$@"
+fi
+. "$HERE/../lib/host.sh"
+. "$HERE/../lib/reliability.sh"
+ip link set lo up
+hostname db-1
+rel_bins
+host_bins
+ROUNDS=${REWRITE_ROUNDS:-300}
+
+W=$(host_workdir)
+host_isolate_users "$W"
+host_add_user alice 2001
+host_add_user carol 2003
+host_private_dev "$W"
+mkdir -p "$W/log"; host_start_syslog "$W/log"
+cleanup() { [ -n "${WRITER_PID:-}" ] && kill "$WRITER_PID" 2>/dev/null; rel_stop; host_stop_syslog; }
+trap cleanup EXIT
+
+SVC=$W/pam.d; mkdir -p "$SVC"
+CONF=$W/etc/host.toml
+printf 'account requisite %s config=%s\naccount required pam_permit.so\n' "$PAM_JIT_SO" "$CONF" > "$SVC/sudo"
+printf 'account required pam_deny.so\n' > "$SVC/other"
+run_pam() { # [USER] -> RC, OUT
+  local u=${1:-alice} uid; uid=$(id -u "$u")
+  set +e
+  OUT=$(timeout 20 setpriv --reuid="$uid" --regid="$uid" --clear-groups env -i PATH=/usr/bin:/bin \
+    LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$SVC" \
+    pamtester -I ruser="$u" sudo "$u" acct_mgmt 2>&1)
+  RC=$?
+  set -e
+}
+
+# ---- A. atomic rewrites under concurrent reads ----
+K=$W/keys; mkdir -p "$K"; host_keygen "$K/grant"
+STATE=$W/state; host_state_dir "$STATE"
+host_config "$CONF" "$STATE" "$K/grant.pub"
+NOW=$(date +%s)
+# Two different documents with the same id: each install replaces the same file.
+host_sign_grant "$K/grant" "$W/ga" g-rw alice dba 'db-*' $((NOW - 60)) $((NOW + 3600))
+host_sign_grant "$K/grant" "$W/gb" g-rw alice dba 'db-*' $((NOW - 30)) $((NOW + 7200))
+cmp -s "$W/ga" "$W/gb" && host_die "the two versions must differ"
+"$JIT_HOST" --config "$CONF" install "$W/ga" >/dev/null
+( while :; do "$JIT_HOST" --config "$CONF" install "$W/gb" >/dev/null 2>&1; "$JIT_HOST" --config "$CONF" install "$W/ga" >/dev/null 2>&1; done ) &
+WRITER_PID=$!
+denied=0
+for i in $(seq "$ROUNDS"); do
+  run_pam
+  if [ "$RC" != 0 ]; then denied=$((denied + 1)); echo "  round $i denied: $OUT"; fi
+done
+kill "$WRITER_PID"; wait "$WRITER_PID" 2>/dev/null || true; WRITER_PID=
+installs=$(ls "$STATE/grants/alice" | wc -l)
+if [ "$denied" = 0 ]; then host_ok "A: $ROUNDS decisions during continuous atomic rewrites: all allowed"; else host_bad "A: $denied of $ROUNDS decisions saw a broken grant"; fi
+[ "$installs" = 1 ] && host_ok "A: no temporary files left behind" || host_bad "A: store has $installs entries: $(ls "$STATE/grants/alice")"
+
+# ---- a real CA for B and C ----
+CA=$W/ca
+rel_ca_dir "$CA" '
+[roles.ops]
+hosts = ["db-*"]
+sudo = true
+max_duration = "1h"
+requesters = ["group:dev"]
+auto_approve = true
+require_reason = false
+'
+rel_user_add "$CA" alice dev "$W/alice-key"
+rel_user_add "$CA" carol dev "$W/carol-key"
+PORT=18444
+rel_serve "$CA" "$PORT" "$W/serve.log"
+SERVER=http://127.0.0.1:$PORT
+export HOME=$W/home; mkdir -p "$HOME"; unset SSH_AUTH_SOCK
+request() { # DURATION [USER]
+  "$JIT" --server "$SERVER" --identity "$W/${2:-alice}-key" request ops --duration "$1" --reason "faults" --json >/dev/null 2>&1 \
+    || host_die "jit request $1 failed"; }
+
+# State dir on a 256 KiB tmpfs.
+SMALL=$W/small; mkdir -p "$SMALL"; mount -t tmpfs -o size=256k,mode=0755 jit-small "$SMALL"
+STATE2=$SMALL/state; host_state_dir "$STATE2"
+"$JIT_CA" host-config --dir "$CA" | grep -vE '^(server|state_dir|clock_skew_secs|grant_writer) ' > "$CONF"
+printf 'server = "%s"\nstate_dir = "%s"\nclock_skew_secs = 0\ngrant_writer = "root"\n' "$SERVER" "$STATE2" >> "$CONF"
+chmod 0644 "$CONF"
+
+request 10m
+"$JIT_HOST" --config "$CONF" sync >/dev/null || host_die "first sync failed"
+before=$(cd "$STATE2/grants" && find . -type f -name '*.grant' -exec sha256sum {} + | sort)
+[ -n "$before" ] && host_ok "B: first sync stored the grant" || host_bad "B: first sync stored nothing"
+run_pam; [ "$RC" = 0 ] && host_ok "B: synced grant allows" || host_bad "B: synced grant denied: $OUT"
+
+# ---- B. full disk ----
+request 20m   # something new for the next sync to write
+dd if=/dev/zero of="$SMALL/filler" bs=4k 2>/dev/null || true
+set +e; sync_out=$("$JIT_HOST" --config "$CONF" sync 2>&1); sync_rc=$?; set -e
+after=$(cd "$STATE2/grants" && find . -type f -name '*.grant' -exec sha256sum {} + | sort)
+[ "$sync_rc" != 0 ] && host_ok "B: sync on a full disk fails (exit $sync_rc)" || host_bad "B: sync on a full disk reported success: $sync_out"
+grep -qiE 'no space|space left|disk full|ENOSPC' <<<"$sync_out" && host_ok "B: the error says the disk is full: $(head -1 <<<"$sync_out")" \
+  || host_bad "B: unclear error on a full disk: $sync_out"
+[ "$before" = "$after" ] && host_ok "B: existing grants byte-identical after the failed sync" || host_bad "B: grants changed: $before -> $after"
+leftovers=$(find "$STATE2" -name '.*' -type f | wc -l)
+[ "$leftovers" = 0 ] && host_ok "B: no temporary files left on the full disk" || host_bad "B: $leftovers temporary files left"
+run_pam; [ "$RC" = 0 ] && host_ok "B: sudo still decided from the existing grant" || host_bad "B: denied after failed sync: $OUT"
+rm -f "$SMALL/filler"
+"$JIT_HOST" --config "$CONF" sync >/dev/null && host_ok "B: sync succeeds once space is back" || host_bad "B: sync still failing after freeing space"
+n=$(find "$STATE2/grants" -type f -name '*.grant' | wc -l)
+[ "$n" -ge 2 ] && host_ok "B: the new grant arrived ($n grants)" || host_bad "B: only $n grants after the retry"
+
+# ---- C. the CA down (carol: her only grant is a short one) ----
+request 6s carol
+"$JIT_HOST" --config "$CONF" sync >/dev/null || host_die "sync of the short grant failed"
+kill -9 "$REL_CA_PID"; wait "$REL_CA_PID" 2>/dev/null || true; REL_CA_PID=
+set +e; down_out=$("$JIT_HOST" --config "$CONF" sync 2>&1); down_rc=$?; set -e
+[ "$down_rc" != 0 ] && grep -qiE 'connect|refused|unreachable|cannot reach' <<<"$down_out" \
+  && host_ok "C: sync with the CA down fails clearly: $(head -1 <<<"$down_out")" || host_bad "C: sync with the CA down: rc=$down_rc $down_out"
+run_pam carol; [ "$RC" = 0 ] && host_ok "C: CA down, the local grant still allows sudo" || host_bad "C: CA down and denied: $OUT"
+# The grant ends 6 s after approval (skew 0 on this host); wait it out, with the CA still down.
+for i in $(seq 30); do run_pam carol; [ "$RC" != 0 ] && break; sleep 0.5; done
+[ "$RC" != 0 ] && grep -q 'expired' <<<"$OUT" && host_ok "C: CA down, denied once the grant expired: $(grep '^jit' <<<"$OUT")" \
+  || host_bad "C: not denied after expiry (rc=$RC): $OUT"
+host_summary
