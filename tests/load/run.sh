@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Load test of jit-ca (issue 7; a script, not a unit test): LOAD_CLIENTS concurrent clients
+# (default 64) for LOAD_SECONDS (default 60) against one `jit-ca serve`, in a private
+# network namespace. Each client loops over a mix of real calls:
+#   * `jit request` for an auto-approved sudo role (signed API call, SQLite write, a
+#     certificate and a grant signed, audit records),
+#   * `jit list --mine` (signed read),
+#   * GET /v1/hosts/db-1/grants and /v1/revocations with and without If-None-Match (what
+#     a polling fleet does).
+# Pass: zero failed calls, the service alive at the end, `jit-ca audit verify` passes, and
+# memory flat: the RSS of jit-ca in the last quarter of the run is at most
+# LOAD_RSS_GROWTH_PCT (default 25) % (+ 8 MiB) above its RSS in the second quarter.
+#
+#   bash tests/load/run.sh                      # the documented 60 s run
+#   LOAD_SECONDS=10 bash tests/load/run.sh      # the short CI version (tests/system/54-load.sh)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/reliability.sh"
+rel_enter_netns "$@"
+rel_bins
+CLIENTS=${LOAD_CLIENTS:-64}
+DURATION=${LOAD_SECONDS:-60}
+GROWTH=${LOAD_RSS_GROWTH_PCT:-25}
+
+W=$(mktemp -d /tmp/jit-load.XXXXXX)
+cleanup() { jobs -p | xargs -r kill 2>/dev/null || true; rel_stop; wait 2>/dev/null || true; rm -rf "$W"; }
+trap cleanup EXIT
+
+CA=$W/ca
+rel_ca_dir "$CA" '
+[roles.ops]
+hosts = ["db-*"]
+sudo = true
+max_duration = "1h"
+requesters = ["group:dev"]
+auto_approve = true
+require_reason = false
+'
+USERS=8
+for u in $(seq "$USERS"); do rel_user_add "$CA" "user$u" dev "$W/key$u"; done
+PORT=18445
+SERVER=http://127.0.0.1:$PORT
+rel_serve "$CA" "$PORT" "$W/serve.log"
+export HOME=$W/home; mkdir -p "$HOME"; unset SSH_AUTH_SOCK
+mkdir -p "$W/res"
+
+client() { # N: loops until the deadline; writes ok/err counts
+  local n=$1 u=$(( ($1 % USERS) + 1 )) ok=0 err=0 i=0 etag=""
+  local key=$W/c$n; cp "$W/key$u" "$key"; cp "$W/key$u.pub" "$key.pub"
+  local end=$(( $(date +%s) + DURATION ))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    i=$((i + 1))
+    case $((i % 4)) in
+      0) if "$JIT" --server "$SERVER" --identity "$key" request ops --duration 10m --reason "load $n.$i" --json >/dev/null 2>"$W/res/err.$n"; then ok=$((ok + 1)); else err=$((err + 1)); cat "$W/res/err.$n" >> "$W/res/errors"; fi ;;
+      1) if "$JIT" --server "$SERVER" --identity "$key" list --mine --json >/dev/null 2>"$W/res/err.$n"; then ok=$((ok + 1)); else err=$((err + 1)); cat "$W/res/err.$n" >> "$W/res/errors"; fi ;;
+      2) code=$(curl -s -o /dev/null -w '%{http_code}' ${etag:+-H "If-None-Match: $etag"} "$SERVER/v1/hosts/db-1/grants")
+         if [ "$code" = 200 ] || [ "$code" = 304 ]; then ok=$((ok + 1)); else err=$((err + 1)); echo "grants: HTTP $code" >> "$W/res/errors"; fi
+         etag=$(curl -s -D - -o /dev/null "$SERVER/v1/revocations" | tr -d '\r' | awk 'tolower($1)=="etag:" {print $2}') ;;
+      3) code=$(curl -s -o /dev/null -w '%{http_code}' ${etag:+-H "If-None-Match: $etag"} "$SERVER/v1/revocations")
+         if [ "$code" = 200 ] || [ "$code" = 304 ]; then ok=$((ok + 1)); else err=$((err + 1)); echo "revocations: HTTP $code" >> "$W/res/errors"; fi ;;
+    esac
+  done
+  echo "$ok $err" > "$W/res/count.$n"
+}
+
+echo "load: $CLIENTS clients for ${DURATION}s against jit-ca (pid $REL_CA_PID)"
+for n in $(seq "$CLIENTS"); do client "$n" & done
+# Sample RSS once a second.
+: > "$W/rss"
+for s in $(seq "$DURATION"); do
+  sleep 1
+  kill -0 "$REL_CA_PID" 2>/dev/null || { echo "FAIL: jit-ca died under load"; tail -20 "$W/serve.log"; exit 1; }
+  echo "$s $(rel_rss "$REL_CA_PID")" >> "$W/rss"
+done
+wait $(jobs -p | grep -v "^$REL_CA_PID$") 2>/dev/null || true
+sleep 0.5
+ok=0 err=0
+for f in "$W"/res/count.*; do read -r o e < "$f"; ok=$((ok + o)); err=$((err + e)); done
+finished=$(ls "$W"/res/count.* | wc -l)
+
+q=$((DURATION / 4)); [ "$q" -ge 1 ] || q=1
+avg() { awk -v a="$1" -v b="$2" '$1 > a && $1 <= b {s += $2; n++} END {print (n ? int(s / n) : 0)}' "$W/rss"; }
+early=$(avg "$q" $((2 * q)))
+late=$(avg $((3 * q)) "$DURATION")
+peak=$(awk 'BEGIN {m = 0} $2 > m {m = $2} END {print m}' "$W/rss")
+limit=$(( early + early * GROWTH / 100 + 8192 ))
+issued=$("$JIT_CA" audit export --json --dir "$CA" 2>/dev/null | grep -c '"event":"issuance"' || true)
+
+echo "calls: $ok ok, $err failed, $((ok + err)) total ($(( (ok + err) / DURATION ))/s); clients finished: $finished/$CLIENTS"
+echo "certificates issued: $issued"
+echo "jit-ca RSS: second quarter ${early} kB, last quarter ${late} kB, peak ${peak} kB (limit ${limit} kB)"
+fail=0
+[ "$finished" = "$CLIENTS" ] || { echo "FAIL: only $finished of $CLIENTS clients finished"; fail=1; }
+[ "$err" = 0 ] || { echo "FAIL: $err failed calls; first errors:"; head -5 "$W/res/errors"; fail=1; }
+[ "$ok" -gt 0 ] || { echo "FAIL: no successful call"; fail=1; }
+[ "$late" -le "$limit" ] || { echo "FAIL: memory grew under steady load"; cat "$W/rss" | tr '\n' ' '; echo; fail=1; }
+curl -fsS "$SERVER/v1/health" >/dev/null || { echo "FAIL: jit-ca not healthy after the run"; fail=1; }
+rel_stop
+"$JIT_CA" audit verify --dir "$CA" >/dev/null || { echo "FAIL: audit verify after the load"; fail=1; }
+((fail == 0)) && echo "ok: load test passed"
+exit "$fail"
