@@ -1,6 +1,6 @@
 //! Test harness for the `jit` client: a real `jit-ca serve` on 127.0.0.1 with its own data
 //! directory, users with real `ssh-keygen` keys, and a helper to run `jit` as one of them.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
