@@ -2,7 +2,9 @@
 # jit-ca + jit + a real sshd, end to end, in private mount/net/pid namespaces:
 # a newcomer's flow (start the CA, register a requester and an approver, request, approve,
 # login, plain `ssh -i KEY`), and the refusals: before approval, after the certificate
-# expires (sshd checks the window), and after `jit revoke` once the KRL is fetched again.
+# expires (sshd checks the window), and after `jit revoke` once the KRL is fetched again;
+# a denial while `jit request` waits (exit 3); an agent-only key (SSHSIG made by ssh-agent,
+# `ssh -o CertificateFile=...`); and a certificate loaded into the agent by `jit login`.
 #
 #   bash tests/system/20-ca-sshd.sh        (as root; JIT_BIN_DIR defaults to target/release)
 set -euo pipefail
@@ -174,5 +176,46 @@ done
 jit_bob deny "$DENY" --reason "not now" >/dev/null
 set +e; wait "$WAIT_PID"; rc=$?; set -e
 [ $rc = 3 ] && [ ! -e "$CERT" ] && t_ok "denied request: exit 3, no certificate" || t_bad "deny: rc=$rc $(cat "$W/deny.err")"
+
+# 8. An agent-only key: alice's key lives only in her ssh-agent (no key file). jit signs
+#    through the agent, writes ~/.ssh/jit-ID-cert.pub, and the documented
+#    `ssh -o CertificateFile=...` logs in with the agent's key.
+AGENT_SOCK=/home/alice/agent.sock
+ns_as alice ssh-agent -D -a "$AGENT_SOCK" >/dev/null 2>&1 &
+AGENT_PID=$!
+for _ in $(seq 50); do [ -S "$AGENT_SOCK" ] && break; sleep 0.1; done
+ns_as alice env SSH_AUTH_SOCK="$AGENT_SOCK" ssh-add -q "$KEY"
+mkdir -p "$W/away"; mv "$KEY" "$KEY.pub" "$W/away/"
+jit_agent() { ns_as alice env SSH_AUTH_SOCK="$AGENT_SOCK" "$JIT" "$@"; }
+[ "$(jit_agent whoami --json | jq -r .user)" = alice ] && t_ok "agent-held key signs API calls" || t_bad "whoami via agent"
+AID=$(jit_agent request ssh-login --duration 10m --reason "agent" --no-wait --json | jq -r .id)
+jit_bob approve "$AID" >/dev/null
+jit_agent login "$AID" --json >"$W/agent-login.json"
+ACERT=/home/alice/.ssh/jit-$AID-cert.pub
+[ "$(jq -r .certificate_file "$W/agent-login.json")" = "$ACERT" ] && [ -f "$ACERT" ] \
+  && t_ok "agent-only login wrote $ACERT" || t_bad "agent-only certificate: $(cat "$W/agent-login.json")"
+agent_ssh() {
+  set +e
+  SSH_OUT=$(ns_as alice env SSH_AUTH_SOCK="$AGENT_SOCK" ssh -F /dev/null -p "$SSH_PORT" -o BatchMode=yes \
+    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "$@" alice@127.0.0.1 true 2>&1)
+  SSH_RC=$?
+  set -e
+}
+agent_ssh
+[ "$SSH_RC" != 0 ] && t_ok "the agent's plain key alone is refused" || t_bad "plain agent key accepted"
+agent_ssh -o CertificateFile="$ACERT"
+[ "$SSH_RC" = 0 ] && t_ok "ssh -o CertificateFile=... logs in with the agent's key" || t_bad "agent + CertificateFile: $SSH_OUT"
+mv "$W/away/id_ed25519" "$W/away/id_ed25519.pub" /home/alice/.ssh/
+
+# 9. With the key file, `jit login` loads key + certificate into the running agent: ssh then
+#    logs in from the agent alone (no certificate file left on disk).
+ns_as alice env SSH_AUTH_SOCK="$AGENT_SOCK" ssh-add -q -D
+jit_agent --identity "$KEY" login "$AID" --json >"$W/agent-load.json"
+[ "$(jq -r .agent_loaded "$W/agent-load.json")" = true ] && t_ok "login loaded the certificate into the agent" \
+  || t_bad "agent load: $(cat "$W/agent-load.json")"
+rm -f "$CERT" "$ACERT"
+agent_ssh
+[ "$SSH_RC" = 0 ] && t_ok "ssh logs in with the agent-loaded certificate" || t_bad "agent certificate: $SSH_OUT"
+kill "$AGENT_PID" 2>/dev/null || true; wait "$AGENT_PID" 2>/dev/null || true
 
 t_summary
