@@ -1214,3 +1214,70 @@ async fn withdraw_and_approvals_under_changed_policy_or_users() {
     h.ca.reload_policy().unwrap();
     assert_error(&h.approve("bob", id).await, 409, "invalid_state");
 }
+
+#[tokio::test]
+async fn operator_revocation_from_the_cli_reaches_the_running_service() {
+    let h = Harness::new();
+    let (_, req) = h.request("alice", "db-admin", 1800, "x").await;
+    let id = req["id"].as_str().unwrap().to_string();
+    h.approve("bob", &id).await;
+    let cert = issued(&h, "alice", &id).await;
+    let (_, _, hd) = h.get("/v1/krl", None).await;
+    let etag = hd["etag"].to_str().unwrap().to_string();
+
+    let out = std::process::Command::new(JIT_CA)
+        .args([
+            "revoke",
+            &id,
+            "--reason",
+            "laptop stolen",
+            "--json",
+            "--dir",
+            h.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["state"], "revoked");
+    let again = std::process::Command::new(JIT_CA)
+        .args(["revoke", &id, "--dir", h.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("only approved requests"));
+
+    // The running service publishes it at its next sweep.
+    h.ca.sweep().unwrap();
+    let (s, krl, _) = h.get("/v1/krl", Some(&etag)).await;
+    assert_eq!(s, 200);
+    let krl_path = write(h.dir.path(), "krl", &krl);
+    let cert_path = write(
+        h.dir.path(),
+        "c.pub",
+        cert["certificate"].as_str().unwrap().as_bytes(),
+    );
+    let (ok, text) = ssh_keygen(&[
+        "-Q",
+        "-f",
+        krl_path.to_str().unwrap(),
+        cert_path.to_str().unwrap(),
+    ]);
+    assert!(!ok && text.contains("REVOKED"), "{text}");
+    let (_, body, _) = h.get("/v1/hosts/db-1/grants", None).await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["grants"],
+        json!([])
+    );
+    let rec = jit_ca::admin::audit_export(&h.path())
+        .unwrap()
+        .into_iter()
+        .rfind(|r| r["event"] == "revocation")
+        .unwrap();
+    assert!(rec["actor"].as_str().unwrap().starts_with("admin:uid="));
+    assert_eq!(rec["details"]["reason"], "laptop stolen");
+}

@@ -55,6 +55,20 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Revoke an approved request as an operator (KRL and revocation list are updated; a
+    /// running jit-ca serves them within 15 s).
+    Revoke {
+        /// Request id.
+        id: String,
+        /// Why (recorded in the audit trail).
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print the request as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a complete /etc/jit/host.toml for hosts (trusted CA and grant keys, server URL).
     HostConfig {
         #[command(flatten)]
@@ -257,6 +271,31 @@ fn run(cli: Cli) -> Result<ExitCode, CaError> {
             }
             if !report.ok {
                 return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Revoke {
+            id,
+            reason,
+            dir,
+            json,
+        } => {
+            let ca = jit_ca::service::Ca::open(
+                &dir.dir,
+                std::sync::Arc::new(jit_ca::clock::SystemClock),
+            )?;
+            let actor = format!("admin:uid={}", jit_ca::files::euid());
+            let v = ca
+                .admin_revoke(&actor, &id, &reason)
+                .map_err(|e| CaError::Input(e.message))?;
+            if json {
+                print_json(&v)?;
+            } else {
+                println!(
+                    "revoked request {} of {} (serial {}); a running jit-ca publishes the new KRL and revocation list within 15 s",
+                    v.id,
+                    v.user,
+                    v.serial.map_or_else(|| "-".to_string(), |s| s.to_string())
+                );
             }
         }
         Command::HostConfig { dir } => {

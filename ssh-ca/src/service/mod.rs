@@ -937,6 +937,22 @@ impl Ca {
 
     /// `POST /v1/requests/{id}/revoke`: the requester or anyone who may approve the role.
     pub fn revoke(&self, caller: &Caller, id: &str, reason: &str) -> ApiResult<RequestView> {
+        self.revoke_as(&caller.user, Some(caller), id, reason)
+    }
+
+    /// Revocation by an operator (`jit-ca revoke`, on the data directory): no role check;
+    /// `actor` is recorded. A running service picks the change up at its next sweep.
+    pub fn admin_revoke(&self, actor: &str, id: &str, reason: &str) -> ApiResult<RequestView> {
+        self.revoke_as(actor, None, id, reason)
+    }
+
+    fn revoke_as(
+        &self,
+        actor: &str,
+        caller: Option<&Caller>,
+        id: &str,
+        reason: &str,
+    ) -> ApiResult<RequestView> {
         let now = self.now();
         let reason = reason.trim();
         if reason.len() > jit_common::grant::MAX_REASON_LEN || reason.chars().any(char::is_control)
@@ -946,10 +962,12 @@ impl Ca {
         let mut st = lock(&self.store);
         let tx = st.tx()?;
         let mut row = self.load(&tx, id)?;
-        let may = row.user == caller.user
-            || self
-                .role_of(&row.role)
-                .is_some_and(|r| r.may_approve(&caller.user, &caller.groups));
+        let may = caller.is_none_or(|caller| {
+            row.user == caller.user
+                || self
+                    .role_of(&row.role)
+                    .is_some_and(|r| r.may_approve(&caller.user, &caller.groups))
+        });
         if !may {
             return Err(refuse(
                 C::Forbidden,
@@ -967,7 +985,7 @@ impl Ca {
         }
         row.state = RequestState::Revoked;
         row.revoked_at = Some(now);
-        row.revoked_by = Some(caller.user.clone());
+        row.revoked_by = Some(actor.to_string());
         store::update_request(&tx, &row)?;
         let certs = store::revoke_certs(&tx, id)?;
         let serials: Vec<u64> = certs.iter().map(|c| c.serial).collect();
@@ -976,7 +994,7 @@ impl Ca {
         let rec = store::append_audit(
             &tx,
             now,
-            &caller.user,
+            actor,
             event::REVOCATION,
             &json!({"request_id": id, "reason": reason, "serials": serials, "grant_ids": grants,
                     "revocation_sequence": published.revocation_sequence}),
@@ -1083,7 +1101,18 @@ impl Ca {
             self.after_issuance();
         }
         let p = self.published();
-        if now.saturating_sub(p.revocation_issued_at) >= self.config.revocation_refresh_secs {
+        let stored_sequence: u64 = {
+            let st = lock(&self.store);
+            store::meta_get(st.conn(), "revocation_sequence")?
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0)
+        };
+        if stored_sequence > p.revocation_sequence {
+            // Revoked by an operator on the data directory (`jit-ca revoke`).
+            self.republish(false)?;
+            self.refresh_grants()?;
+        } else if now.saturating_sub(p.revocation_issued_at) >= self.config.revocation_refresh_secs
+        {
             self.republish(true)?;
         }
         Ok(n)
