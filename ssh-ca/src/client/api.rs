@@ -1,5 +1,7 @@
 //! The signed HTTP client for the `jit-ca` API ([`crate::wire`], [`crate::auth`]).
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -45,19 +47,54 @@ pub struct Api {
     signer: Signer,
 }
 
-fn http_agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
+/// The HTTP agent: web PKI roots, or only the roots in `ca_cert` (a PEM bundle) when set.
+pub fn http_agent(ca_cert: Option<&Path>) -> Result<ureq::Agent> {
+    let mut b = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(10))
         .timeout(Duration::from_secs(60))
         .user_agent(concat!("jit/", env!("CARGO_PKG_VERSION")))
-        .redirects(0)
-        .build()
+        .redirects(0);
+    if let Some(path) = ca_cert {
+        b = b.tls_config(Arc::new(tls_config(path)?));
+    }
+    Ok(b.build())
 }
 
-/// Unauthenticated GET returning text (`/v1/health`, `/v1/ca.pub`).
-pub fn get_public(server: &str, path: &str) -> Result<String> {
+fn tls_config(path: &Path) -> Result<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let bad = |e: &dyn std::fmt::Display| {
+        Error::Usage(format!(
+            "{}: not a PEM certificate bundle: {e} (JIT_CA_CERT / ca_cert name the CA that signed \
+             the server's TLS certificate)",
+            path.display()
+        ))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let mut n = 0;
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| match e {
+        rustls::pki_types::pem::Error::Io(io) => Error::file(path, io),
+        e => bad(&e),
+    })? {
+        let cert = cert.map_err(|e| bad(&e))?;
+        roots.add(cert).map_err(|e| bad(&e))?;
+        n += 1;
+    }
+    if n == 0 {
+        return Err(bad(&"no certificates in it"));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Usage(format!("TLS setup failed: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// Unauthenticated GET returning text (`/v1/keys`, `/v1/ca.pub`).
+pub fn get_public(http: &ureq::Agent, server: &str, path: &str) -> Result<String> {
     let url = format!("{server}{path}");
-    match http_agent().get(&url).call() {
+    match http.get(&url).call() {
         Ok(resp) => resp
             .into_string()
             .map_err(|e| Error::Protocol(format!("reading the answer from {url}: {e}"))),
@@ -81,19 +118,28 @@ fn map_ureq_error(server: &str, url: &str, e: ureq::Error) -> Error {
                 )),
             }
         }
-        ureq::Error::Transport(t) => Error::Transport {
-            server: server.to_string(),
-            detail: t.to_string(),
-        },
+        ureq::Error::Transport(t) => {
+            let mut detail = t.to_string();
+            if detail.contains("certificate") || detail.contains("UnknownIssuer") {
+                detail.push_str(
+                    "; if the CA's TLS certificate comes from a private CA, set JIT_CA_CERT=FILE \
+                     or ca_cert = \"FILE\" in the config file",
+                );
+            }
+            Error::Transport {
+                server: server.to_string(),
+                detail,
+            }
+        }
     }
 }
 
 impl Api {
-    /// A session signing with `signer`.
-    pub fn new(server: &str, signer: Signer) -> Self {
+    /// A session signing with `signer`, over `http`.
+    pub fn new(server: &str, http: ureq::Agent, signer: Signer) -> Self {
         Self {
             server: server.to_string(),
-            http: http_agent(),
+            http,
             signer,
         }
     }
@@ -163,7 +209,7 @@ impl Api {
 
     /// `GET /v1/keys` (unauthenticated).
     pub fn keys(&self) -> Result<KeysView> {
-        let text = get_public(&self.server, "/v1/keys")?;
+        let text = get_public(&self.http, &self.server, "/v1/keys")?;
         serde_json::from_str(&text)
             .map_err(|e| Error::Protocol(format!("unexpected answer from /v1/keys: {e}")))
     }
@@ -235,9 +281,10 @@ fn request_path(id: &str, suffix: &str) -> Result<String> {
 /// Opens a signed session: the configured key file, else the ssh-agent key the CA knows,
 /// else the first default key file (`~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`).
 pub fn connect(settings: &Settings) -> Result<Api> {
+    let http = http_agent(settings.ca_cert.as_deref())?;
     if let Some(path) = &settings.identity {
         let signer = identity::from_key_file(path)?;
-        return Ok(Api::new(&settings.server, signer));
+        return Ok(Api::new(&settings.server, http, signer));
     }
     let home = home_dir();
     let defaults = home
@@ -262,7 +309,7 @@ pub fn connect(settings: &Settings) -> Result<Api> {
                 public: key.clone(),
                 path: path.cloned(),
             };
-            let mut api = Api::new(&settings.server, signer);
+            let mut api = Api::new(&settings.server, http.clone(), signer);
             match api.whoami() {
                 Ok(_) => return Ok(api),
                 Err(Error::Api { code, .. }) if code == "unknown_key" => continue,
@@ -286,7 +333,7 @@ pub fn connect(settings: &Settings) -> Result<Api> {
     for f in &defaults {
         if f.exists() {
             let signer = identity::from_key_file(f)?;
-            return Ok(Api::new(&settings.server, signer));
+            return Ok(Api::new(&settings.server, http, signer));
         }
     }
     Err(Error::Identity(format!(

@@ -4,6 +4,7 @@
 //! ```toml
 //! server = "https://ca.example.com:8443"
 //! identity = "~/.ssh/id_ed25519"     # optional; default: the ssh-agent, then ~/.ssh/id_ed25519
+//! ca_cert = "/etc/ssl/jit-ca.pem"    # optional; trust only this CA for the server's TLS
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,8 @@ use super::error::{Error, Result};
 pub const ENV_SERVER: &str = "JIT_SERVER";
 /// Environment variable naming the identity key file.
 pub const ENV_IDENTITY: &str = "JIT_IDENTITY";
+/// Environment variable naming a PEM bundle of TLS roots for the server.
+pub const ENV_CA_CERT: &str = "JIT_CA_CERT";
 
 /// The configuration file's contents.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -25,6 +28,8 @@ pub struct ConfigFile {
     pub server: Option<String>,
     /// Key file (private key, or public key whose private half is in the ssh-agent).
     pub identity: Option<String>,
+    /// PEM bundle of the CA(s) that sign the server's TLS certificate.
+    pub ca_cert: Option<String>,
 }
 
 /// Where a setting came from (for messages).
@@ -47,6 +52,8 @@ pub struct Settings {
     pub server_source: Source,
     /// An explicit identity key file, if any.
     pub identity: Option<PathBuf>,
+    /// TLS roots for the server (`JIT_CA_CERT`, `ca_cert`); `None`: the web PKI roots.
+    pub ca_cert: Option<PathBuf>,
     /// The config file path that was consulted.
     pub config_path: Option<PathBuf>,
 }
@@ -75,7 +82,8 @@ pub fn read_config(path: &Path) -> Result<ConfigFile> {
     };
     toml::from_str(&text).map_err(|e| {
         Error::Usage(format!(
-            "{}: {} (allowed keys: server = \"https://ca.example.com:8443\", identity = \"~/.ssh/id_ed25519\")",
+            "{}: {} (allowed keys: server = \"https://ca.example.com:8443\", identity = \"~/.ssh/id_ed25519\", \
+             ca_cert = \"/path/ca.pem\")",
             path.display(),
             e.message()
         ))
@@ -168,10 +176,14 @@ pub fn resolve(
     } else {
         non_empty(file.identity.as_deref()).map(|p| expand_tilde(&p))
     };
+    let ca_cert = non_empty(std::env::var(ENV_CA_CERT).ok().as_deref())
+        .or_else(|| non_empty(file.ca_cert.as_deref()))
+        .map(|p| expand_tilde(&p));
     Ok(Settings {
         server,
         server_source,
         identity,
+        ca_cert,
         config_path,
     })
 }

@@ -97,10 +97,24 @@ pub fn keygen(path: &Path, passphrase: &str) {
 impl Ca {
     /// `jit-ca init`, the test policy, then `jit-ca serve` on a free port.
     pub fn start() -> Ca {
+        Self::start_with(|_| String::new())
+    }
+
+    /// Like [`Ca::start`]; `extra(data_dir)` is appended to config.toml (e.g. a `[tls]`
+    /// table) and, if it mentions `[tls]`, the URL is https.
+    pub fn start_with(extra: impl FnOnce(&Path) -> String) -> Ca {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("ca");
         run_ok(Command::new(JIT_CA).args(["init", "--dir"]).arg(&data));
         std::fs::write(data.join("policy.toml"), POLICY).unwrap();
+        let extra = extra(&data);
+        let tls = extra.contains("[tls]");
+        if !extra.is_empty() {
+            let cfg = data.join("config.toml");
+            let mut text = std::fs::read_to_string(&cfg).unwrap();
+            text.push_str(&extra);
+            std::fs::write(&cfg, text).unwrap();
+        }
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let child = Command::new(JIT_CA)
@@ -113,14 +127,19 @@ impl Ca {
             .unwrap();
         let ca = Ca {
             dir,
-            url: format!("http://{listen}"),
+            url: format!("{}://{listen}", if tls { "https" } else { "http" }),
             child,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = ureq::get(&format!("{}/v1/health", ca.url)).call()
-                && r.status() == 200
-            {
+            let up = if tls {
+                std::net::TcpStream::connect(&listen).is_ok()
+            } else {
+                ureq::get(&format!("{}/v1/health", ca.url))
+                    .call()
+                    .is_ok_and(|r| r.status() == 200)
+            };
+            if up {
                 break;
             }
             assert!(
