@@ -789,3 +789,55 @@ fn audit_verify_with_an_anchor_catches_truncation() {
         text(&o)
     );
 }
+
+#[test]
+fn backup_is_a_consistent_private_copy() {
+    let (tmp, _) = audited_dir();
+    let dir = data_dir(&tmp);
+    let out = tmp.path().join("backup.db");
+    let o = jit_ca(&[
+        "backup",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(mode(&out), 0o600);
+    // Restore into a fresh directory (keys and config copied, database from the backup).
+    let restored = tmp.path().join("restored");
+    std::fs::create_dir(&restored).unwrap();
+    for f in ["config.toml", "policy.toml"] {
+        std::fs::copy(dir.join(f), restored.join(f)).unwrap();
+    }
+    std::fs::copy(&out, restored.join("jit.db")).unwrap();
+    let o = jit_ca(&["audit", "verify", "--dir", restored.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("intact: {} records", USERS.len())),
+        "{}",
+        text(&o)
+    );
+    let o = jit_ca(&[
+        "user",
+        "list",
+        "--json",
+        "--dir",
+        restored.to_str().unwrap(),
+    ]);
+    let users: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(users.as_array().unwrap().len(), USERS.len());
+    // Never overwrites.
+    let o = jit_ca(&[
+        "backup",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("already exists"),
+        "{}",
+        text(&o)
+    );
+}

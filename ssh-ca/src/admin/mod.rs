@@ -392,6 +392,26 @@ pub fn server_url_warning(dir: &Path) -> Option<String> {
     })
 }
 
+/// `jit-ca backup --out FILE`: a consistent copy of the database (`VACUUM INTO`), safe while
+/// the service runs. The keys in DIR/keys are not in it: back them up separately.
+pub fn backup(dir: &Path, out: &Path) -> Result<u64> {
+    if fs::symlink_metadata(out).is_ok() {
+        return Err(CaError::Exists(out.to_path_buf()));
+    }
+    // Create it first so it is 0600 from the start (VACUUM INTO writes into an empty file).
+    files::create_new(out, b"", 0o600)?;
+    let st = open_store(dir)?;
+    let target = out
+        .to_str()
+        .ok_or_else(|| CaError::Input("the output path must be UTF-8".into()))?;
+    let result = st.conn().execute("VACUUM INTO ?1", [target]);
+    if let Err(e) = result {
+        let _ = fs::remove_file(out);
+        return Err(e.into());
+    }
+    Ok(fs::metadata(out).map(|m| m.len()).unwrap_or(0))
+}
+
 /// Result of `audit verify`.
 #[derive(Debug, Serialize)]
 pub struct VerifyReport {

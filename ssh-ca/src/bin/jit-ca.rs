@@ -69,6 +69,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a consistent copy of the database (safe while serving). Back up DIR/keys too.
+    Backup {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Output file (must not exist; created 0600).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Print a complete /etc/jit/host.toml for hosts (trusted CA and grant keys, server URL).
     HostConfig {
         #[command(flatten)]
@@ -297,6 +305,14 @@ fn run(cli: Cli) -> Result<ExitCode, CaError> {
                     v.serial.map_or_else(|| "-".to_string(), |s| s.to_string())
                 );
             }
+        }
+        Command::Backup { dir, out } => {
+            let n = admin::backup(&dir.dir, &out)?;
+            println!(
+                "wrote {} ({n} bytes); also keep a copy of {}",
+                out.display(),
+                dir.dir.join("keys").display()
+            );
         }
         Command::HostConfig { dir } => {
             print!("{}", admin::host_config(&dir.dir)?);
