@@ -114,7 +114,7 @@ inner() {
     local sec=1; [ "$b" = jit-host ] && sec=8
     local page=/usr/share/man/man$sec/$b.$sec.gz
     if [ -f "$page" ]; then
-      pass "man page $b($sec) installed ($(ls /usr/share/man/man$sec/$b*.$sec.gz | wc -l) pages with subcommands)"
+      pass "man page $b($sec) installed ($(dpkg -L "$b" | grep -c "/man$sec/.*\.$sec\.gz$") pages with subcommands)"
       check "man $sec $b renders" sh -c "MANPAGER=cat man -l '$page' 2>/dev/null | grep -q . || zcat '$page' | grep -q '^\\.TH'"
     else
       skip "man page $b($sec) not installed (generate-docs not in $b yet)"
@@ -378,10 +378,12 @@ POLICY
     as_user "$u" ssh-keygen -q -t ed25519 -N '' -f "/home/$u/.ssh/id_ed25519" -C "$u@jit-pkg-test" 2>/dev/null \
       || { mkdir -p "/home/$u/.ssh"; chown "$u:$u" "/home/$u/.ssh"; chmod 700 "/home/$u/.ssh"; as_user "$u" ssh-keygen -q -t ed25519 -N '' -f "/home/$u/.ssh/id_ed25519"; }
   done
-  cp /home/alice/.ssh/id_ed25519.pub "$T/alice.pub"; cp /home/bob/.ssh/id_ed25519.pub "$T/bob.pub"
-  chmod 0644 "$T"/*.pub
-  if runuser -u jit-ca -- /usr/bin/jit-ca user add alice --key "$T/alice.pub" --group dev --dir /var/lib/jit-ca > "$T/user.log" 2>&1 \
-     && runuser -u jit-ca -- /usr/bin/jit-ca user add bob --key "$T/bob.pub" --group sre --dir /var/lib/jit-ca >> "$T/user.log" 2>&1; then
+  # Somewhere the jit-ca user can read (the test's temp dir is 0700).
+  install -d -m 0755 /run/jit-test
+  install -m 0644 /home/alice/.ssh/id_ed25519.pub /run/jit-test/alice.pub
+  install -m 0644 /home/bob/.ssh/id_ed25519.pub /run/jit-test/bob.pub
+  if runuser -u jit-ca -- /usr/bin/jit-ca user add alice --key /run/jit-test/alice.pub --group dev --dir /var/lib/jit-ca > "$T/user.log" 2>&1 \
+     && runuser -u jit-ca -- /usr/bin/jit-ca user add bob --key /run/jit-test/bob.pub --group sre --dir /var/lib/jit-ca >> "$T/user.log" 2>&1; then
     pass "jit-ca user add alice (dev), bob (sre)"
   else
     fail "jit-ca user add"; sed 's/^/  | /' "$T/user.log"; return
@@ -490,15 +492,30 @@ trap 'rm -rf "$T"' EXIT
 mkdir -p "$T/ovl"
 
 section "build"
-if bash packaging/build.sh > "$T/build.log" 2>&1; then
+RELEASE=$TARGET_DIR/release
+UPG=${JIT_UPGRADE_PACKAGES_DIR:-$TARGET_DIR/packages-upgrade-test}
+# Packages are reused when newer than every input (release binaries, packaging/, metadata).
+fresh() { # dir
+  local oldest
+  oldest=$(ls -tr "$1"/*.deb "$1"/*.rpm 2>/dev/null | head -1)
+  [ -n "$oldest" ] || return 1
+  [ "$(ls "$1"/*.deb "$1"/*.rpm | wc -l)" -eq 6 ] || return 1
+  [ -z "$(find "$RELEASE"/jit-ca "$RELEASE"/jit "$RELEASE"/jit-host "$RELEASE"/libpam_jit.so \
+           packaging ssh-ca/Cargo.toml pam_jit/host-tool/Cargo.toml -not -name test.sh \
+           -newer "$oldest" -print -quit 2>/dev/null)" ]
+}
+if [ "${JIT_SKIP_BUILD:-0}" = 1 ] && fresh "$OUT"; then
+  pass "reusing fresh packages in $OUT"
+elif bash packaging/build.sh > "$T/build.log" 2>&1; then
   pass "packaging/build.sh"
   grep 'WARNING' "$T/build.log" | sed 's/^/  /'
 else
   fail "packaging/build.sh"; tail -40 "$T/build.log" | sed 's/^/  | /'; exit 1
 fi
-UPG=$T/upgrade
 base_ver=$(dpkg-deb -f "$OUT"/jit-host_*.deb Version)
-if JIT_SKIP_BUILD=1 JIT_PACKAGES_DIR="$UPG" JIT_DEB_VERSION="$base_ver+upgrade1" JIT_RPM_RELEASE=2 \
+if fresh "$UPG" && [ "$(dpkg-deb -f "$UPG"/jit-host_*.deb Version)" = "$base_ver+upgrade1" ]; then
+  pass "reusing fresh upgrade packages ($base_ver+upgrade1) in $UPG"
+elif JIT_SKIP_BUILD=1 JIT_PACKAGES_DIR="$UPG" JIT_DEB_VERSION="$base_ver+upgrade1" JIT_RPM_RELEASE=2 \
    bash packaging/build.sh > "$T/build-upgrade.log" 2>&1; then
   pass "rebuilt packages with a higher version ($base_ver+upgrade1, rpm release 2) for the upgrade test"
 else
