@@ -168,9 +168,14 @@ impl Config {
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             // One line: the message and where (the full rendering spans several lines).
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let line = e.span().map(|s| {
+                let end = s.start.min(text.len());
+                // Bytes, not str slicing: never panics on a non-boundary offset.
+                text.as_bytes()
+                    .get(..end)
+                    .map_or(0, |b| b.iter().filter(|c| **c == b'\n').count())
+                    + 1
+            });
             ConfigError::Syntax {
                 path: PathBuf::from(DEFAULT_PATH),
                 detail: match line {

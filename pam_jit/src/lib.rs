@@ -9,6 +9,18 @@
 //!
 //! Invariants: this crate opens no socket, starts no thread, reads no environment
 //! variable, holds no private key and never writes to stdout or stderr.
+//!
+//! Nothing here may panic inside sudo: besides the workspace's `unwrap_used`/`expect_used`,
+//! indexing, slicing and explicit panics are denied outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::string_slice
+    )
+)]
 
 pub mod config;
 pub mod decide;
