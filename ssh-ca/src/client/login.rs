@@ -54,6 +54,13 @@ impl LoginReport {
 
 /// Where the certificate and grant files go for this identity and request.
 pub fn destinations(signer: &Signer, request_id: &str) -> Result<(PathBuf, PathBuf)> {
+    // The id comes from the server and names files: only the contract's id syntax.
+    jit_common::grant::check_id("request id", request_id).map_err(|_| {
+        Error::Protocol(format!(
+            "the server sent an invalid request id {:?}",
+            jit_common::log::sanitize(request_id, 80)
+        ))
+    })?;
     if let Some(key) = signer.key_path() {
         return Ok((
             with_suffix(&key, "-cert.pub"),

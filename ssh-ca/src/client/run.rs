@@ -16,6 +16,8 @@ use jit_common::time::{format_duration, format_utc};
 
 /// How often a waiting `request` polls the CA.
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// How long past `pending_expires_at` a waiting `request` keeps polling.
+const PENDING_GRACE_SECS: u64 = 60;
 /// Consecutive network failures tolerated while waiting.
 const MAX_WAIT_FAILURES: u32 = 5;
 
@@ -99,6 +101,31 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// A copy of a server-supplied request safe to print on a terminal: control characters
+/// (escape sequences) escaped, long fields cut.
+fn for_terminal(r: &RequestView) -> RequestView {
+    let c = |s: &str| jit_common::log::sanitize(s, 300);
+    let mut r = r.clone();
+    for s in [&mut r.id, &mut r.user, &mut r.role, &mut r.reason] {
+        *s = c(s);
+    }
+    for v in [&mut r.hosts, &mut r.principals] {
+        for s in v.iter_mut() {
+            *s = c(s);
+        }
+    }
+    for a in &mut r.approvals {
+        a.user = c(&a.user);
+    }
+    for s in [&mut r.denied_by, &mut r.denial_reason, &mut r.grant_id]
+        .into_iter()
+        .flatten()
+    {
+        *s = c(s);
+    }
+    r
+}
+
 fn note(msg: &str) {
     eprintln!("jit: {msg}");
 }
@@ -175,6 +202,15 @@ fn wait(api: &mut Api, mut current: RequestView) -> Result<RequestView> {
             break Ok(current);
         }
         let now = jit_common::now();
+        if now
+            > current
+                .pending_expires_at
+                .saturating_add(PENDING_GRACE_SECS)
+        {
+            // The server should have expired it; do not wait forever if it has not.
+            current.state = RequestState::Expired;
+            continue;
+        }
         let left = current.pending_expires_at.saturating_sub(now);
         let line = format!(
             "waiting for approval of {} ({}/{} approvals; pending expires in {}); Ctrl-C stops waiting, \
@@ -284,8 +320,9 @@ fn status(api: &mut Api, json: bool) -> Result<()> {
 }
 
 fn print_whoami(api: &Api, w: &WhoamiView) {
-    println!("user:     {}", w.user);
-    println!("groups:   {}", w.groups.join(", "));
+    let c = |s: &str| jit_common::log::sanitize(s, 300);
+    println!("user:     {}", c(&w.user));
+    println!("groups:   {}", c(&w.groups.join(", ")));
     println!("server:   {}", api.server());
     println!("identity: {}", api.signer().describe());
 }
@@ -304,6 +341,7 @@ fn print_request(r: &RequestView, json: bool, verb: &str) -> Result<()> {
     if json {
         return print_json(r);
     }
+    let r = &for_terminal(r);
     if !verb.is_empty() {
         println!("{verb}: request {}", r.id);
     }
@@ -369,7 +407,8 @@ fn print_table(rs: &[RequestView]) {
         "{:<20} {:<9} {:<12} {:<14} {:>9} {:>9}  REASON",
         "ID", "STATE", "USER", "ROLE", "DURATION", "APPROVALS"
     );
-    for r in rs {
+    for r in rs.iter().map(for_terminal) {
+        let r = &r;
         println!(
             "{:<20} {:<9} {:<12} {:<14} {:>9} {:>9}  {}",
             r.id,
@@ -378,7 +417,7 @@ fn print_table(rs: &[RequestView]) {
             r.role,
             format_duration(r.duration_secs),
             format!("{}/{}", r.approvals.len(), r.approvals_required),
-            jit_common::log::sanitize(&r.reason, 60)
+            jit_common::log::sanitize(&r.reason, 60),
         );
     }
 }
@@ -387,7 +426,7 @@ fn print_login(rep: &LoginReport, json: bool) -> Result<()> {
     if json {
         return print_json(rep);
     }
-    let r = &rep.request;
+    let r = &for_terminal(&rep.request);
     if let (Some(c), Some(f)) = (&rep.certificate, &rep.certificate_file) {
         let now = jit_common::now();
         println!(
@@ -414,4 +453,39 @@ fn print_login(rep: &LoginReport, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_strings_are_made_safe_for_terminals() {
+        let r = RequestView {
+            id: "r-1".into(),
+            user: "alice".into(),
+            role: "db\u{1b}[2J".into(),
+            reason: "line1\nline2".into(),
+            state: RequestState::Denied,
+            duration_secs: 60,
+            hosts: vec!["db-\u{7}".into()],
+            principals: vec![],
+            sudo: false,
+            created_at: 0,
+            pending_expires_at: 0,
+            approvals: vec![],
+            approvals_required: 1,
+            denied_by: Some("bob\r".into()),
+            denial_reason: None,
+            valid_after: None,
+            valid_before: None,
+            serial: None,
+            grant_id: None,
+        };
+        let t = for_terminal(&r);
+        assert_eq!(t.role, "db\\x1b[2J");
+        assert_eq!(t.reason, "line1\\x0aline2");
+        assert_eq!(t.hosts, vec!["db-\\x07".to_string()]);
+        assert_eq!(t.denied_by.as_deref(), Some("bob\\x0d"));
+    }
 }
