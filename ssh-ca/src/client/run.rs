@@ -43,7 +43,16 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Request(args) => request(&mut api, args, json),
         Command::Approve { id } => {
             let r = api.approve(&id)?;
-            print_request(&r, json, "Approved")
+            let verb = if r.state == RequestState::Pending {
+                format!(
+                    "Approval recorded ({}/{}; more approvers needed)",
+                    r.approvals.len(),
+                    r.approvals_required
+                )
+            } else {
+                "Approved".to_string()
+            };
+            print_request(&r, json, &verb)
         }
         Command::Deny { id, reason } => {
             let r = api.deny(&id, &reason)?;
@@ -154,8 +163,9 @@ fn request(api: &mut Api, args: RequestArgs, json: bool) -> Result<()> {
     }
     if created.state == RequestState::Pending {
         note(&format!(
-            "request {} is pending: an approver runs `jit approve {}`",
-            created.id, created.id
+            "request {} is pending: an approver runs `jit approve {}`; Ctrl-C stops waiting (the \
+             request stays pending: `jit login {}` later)",
+            created.id, created.id, created.id
         ));
     }
     let decided = wait(api, created)?;
@@ -213,8 +223,7 @@ fn wait(api: &mut Api, mut current: RequestView) -> Result<RequestView> {
         }
         let left = current.pending_expires_at.saturating_sub(now);
         let line = format!(
-            "waiting for approval of {} ({}/{} approvals; pending expires in {}); Ctrl-C stops waiting, \
-             the request stays pending",
+            "waiting for approval of {} ({}/{} approvals; pending expires in {})",
             current.id,
             current.approvals.len(),
             current.approvals_required,
