@@ -356,6 +356,28 @@ fn server_and_identity_precedence() {
     );
     assert_eq!(w.user, "bob", "--identity beats JIT_IDENTITY");
 
+    // A stale SSH_AUTH_SOCK does not get in the way of the default key file.
+    let w: WhoamiView = json(
+        ca.jit(&alice)
+            .env("SSH_AUTH_SOCK", alice.home.join("gone.sock"))
+            .args(["whoami", "--json"]),
+    );
+    assert_eq!(w.user, "bob", "config identity still applies");
+    std::fs::write(
+        cfg_dir.join("config.toml"),
+        format!("server = \"{}\"\n", ca.url),
+    )
+    .unwrap();
+    let w: WhoamiView = json(
+        ca.jit(&alice)
+            .env("SSH_AUTH_SOCK", alice.home.join("gone.sock"))
+            .args(["whoami", "--json"]),
+    );
+    assert_eq!(
+        w.user, "alice",
+        "default ~/.ssh/id_ed25519 despite a dead agent socket"
+    );
+
     // A typo in the config file is named.
     std::fs::write(cfg_dir.join("config.toml"), "servr = \"x\"\n").unwrap();
     let (code, _, err) = out(ca.jit(&alice).arg("whoami"));

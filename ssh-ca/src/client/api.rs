@@ -293,7 +293,14 @@ pub fn connect(settings: &Settings) -> Result<Api> {
         .unwrap_or_default();
     let mut agent_note = String::from("no ssh-agent (SSH_AUTH_SOCK unset)");
     if let Some(sock) = agent::socket_from_env() {
-        let keys = Agent::connect(&sock)?.keys()?;
+        // A stale SSH_AUTH_SOCK is not fatal: fall through to the key files.
+        let keys = match Agent::connect(&sock).and_then(|mut a| a.keys()) {
+            Ok(keys) => keys,
+            Err(e) => {
+                agent_note = e.to_string();
+                Vec::new()
+            }
+        };
         for key in &keys {
             // The certificate goes next to a default key file holding this key, if any.
             let path = defaults.iter().find(|f| {
@@ -317,7 +324,11 @@ pub fn connect(settings: &Settings) -> Result<Api> {
             }
         }
         agent_note = if keys.is_empty() {
-            format!("the ssh-agent at {} holds no keys", sock.display())
+            if agent_note.starts_with("no ssh-agent") {
+                format!("the ssh-agent at {} holds no keys", sock.display())
+            } else {
+                agent_note
+            }
         } else {
             format!(
                 "none of the {} keys in the ssh-agent at {} is registered with the CA ({})",
