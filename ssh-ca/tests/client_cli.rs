@@ -101,8 +101,9 @@ fn request_approve_login_extend_revoke() {
                 .args(["extend", &id, "--duration", "15m", "--json"]),
         );
     assert!(ext.valid_before.unwrap() > before, "{ext:?}");
-    let l = keygen_l(&alice.cert());
-    assert!(l.contains(&format!("Key ID: \"jit:{id}:alice\"")), "{l}");
+    let renewed = ssh_key::Certificate::read_file(&alice.cert()).unwrap();
+    assert_eq!(renewed.valid_before(), ext.valid_before.unwrap(), "renewed file");
+    assert_eq!(renewed.key_id(), format!("jit:{id}:alice"));
 
     // revoke, then the certificate is gone from the API's point of view.
     let rv: RequestView = json(
