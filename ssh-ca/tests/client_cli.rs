@@ -102,7 +102,11 @@ fn request_approve_login_extend_revoke() {
         );
     assert!(ext.valid_before.unwrap() > before, "{ext:?}");
     let renewed = ssh_key::Certificate::read_file(&alice.cert()).unwrap();
-    assert_eq!(renewed.valid_before(), ext.valid_before.unwrap(), "renewed file");
+    assert_eq!(
+        renewed.valid_before(),
+        ext.valid_before.unwrap(),
+        "renewed file"
+    );
     assert_eq!(renewed.key_id(), format!("jit:{id}:alice"));
 
     // revoke, then the certificate is gone from the API's point of view.
