@@ -137,10 +137,10 @@ ssh_try alice "$KEY" "$SSH_PORT"
 [ "$SSH_RC" != 0 ] && t_ok "ssh refused after revocation" || t_bad "ssh accepted after revocation"
 ssh_log_has "revoked" && t_ok "sshd logged the revoked key" || t_bad "no revocation in sshd log"
 
-# 6. Expiry: a 12 s window; accepted inside it, refused after it (sshd checks validity).
+# 6. Expiry: a 15 s window; accepted inside it, refused after it (sshd checks validity).
 #    This time `jit request` waits for the decision and installs the certificate itself.
 rm -f "$CERT"
-jit_alice request ssh-brief --duration 12s --reason "brief" --json >"$W/wait.json" 2>"$W/wait.err" &
+jit_alice request ssh-brief --duration 15s --reason "brief" --json >"$W/wait.json" 2>"$W/wait.err" &
 WAIT_PID=$!
 BRIEF=
 for _ in $(seq 100); do
