@@ -70,7 +70,7 @@ for n in $(seq "$CLIENTS"); do client "$n" & done
 for s in $(seq "$DURATION"); do
   sleep 1
   kill -0 "$REL_CA_PID" 2>/dev/null || { echo "FAIL: jit-ca died under load"; tail -20 "$W/serve.log"; exit 1; }
-  echo "$s $(rel_rss "$REL_CA_PID")" >> "$W/rss"
+  echo "$s $(rel_rss "$REL_CA_PID") $(awk '/^Threads/ {print $2}' "/proc/$REL_CA_PID/status")" >> "$W/rss"
 done
 wait $(jobs -p | grep -v "^$REL_CA_PID$") 2>/dev/null || true
 sleep 0.5
@@ -88,7 +88,9 @@ issued=$("$JIT_CA" audit export --json --dir "$CA" 2>/dev/null | grep -c '"event
 
 echo "calls: $ok ok, $err failed, $((ok + err)) total ($(( (ok + err) / DURATION ))/s); clients finished: $finished/$CLIENTS"
 echo "certificates issued: $issued"
-echo "jit-ca RSS: second quarter ${early} kB, last quarter ${late} kB, peak ${peak} kB (limit ${limit} kB)"
+threads=$(awk 'BEGIN {m = 0} $3 > m {m = $3} END {print m}' "$W/rss")
+echo "jit-ca RSS: second quarter ${early} kB, last quarter ${late} kB, peak ${peak} kB (limit ${limit} kB); threads at most $threads"
+[ -n "${LOAD_RSS_LOG:-}" ] && cp "$W/rss" "$LOAD_RSS_LOG"
 fail=0
 [ "$finished" = "$CLIENTS" ] || { echo "FAIL: only $finished of $CLIENTS clients finished"; fail=1; }
 [ "$err" = 0 ] || { echo "FAIL: $err failed calls; first errors:"; head -5 "$W/res/errors"; fail=1; }
