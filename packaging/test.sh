@@ -221,9 +221,27 @@ inner() {
   check_owner /var/lib/jit/grants jit jit 755
   e2e_after_upgrade "$T"
 
+  # --- removal refuses while a PAM file it does not manage names the module ---------------------
+  section "remove refuses while another PAM file still names pam_jit.so"
+  stop_daemons
+  cp -a /etc/pam.d/login "$T/login.pam"
+  echo 'account requisite pam_jit.so' >> /etc/pam.d/login
+  local setup_state; setup_state=$(snapshot_pam)
+  if dpkg -r jit-host > "$T/dpkg-refuse.log" 2>&1; then
+    fail "dpkg -r jit-host must refuse while /etc/pam.d/login names pam_jit.so"
+  else
+    pass "dpkg -r jit-host refused: $(grep -m1 'refusing' "$T/dpkg-refuse.log")"
+  fi
+  check "after the refused removal pam_jit.so is still on disk" test -f "$PAM_MODULE"
+  check "after the refused removal jit-host is still installed" \
+    sh -c "dpkg-query -W -f='\${Status}' jit-host | grep -q 'install ok installed'"
+  [ "$(snapshot_pam)" = "$setup_state" ] \
+    && pass "the refused removal changed no PAM file (sudo stays gated)" \
+    || fail "the refused removal changed PAM files"
+  cp -a "$T/login.pam" /etc/pam.d/login
+
   # --- remove --------------------------------------------------------------------------------
   section "remove (dpkg -r)"
-  stop_daemons
   if dpkg -r jit-host jit-ca jit > "$T/dpkg-remove.log" 2>&1; then
     pass "dpkg -r jit-host jit-ca jit"
   else
@@ -245,6 +263,9 @@ inner() {
     sh -c "dpkg-query -W -f='\${Status}' jit-ca | grep -q 'deinstall ok config-files'"
   if id jitpam >/dev/null 2>&1; then
     check "after removal, 'login' account stack still works" pamtester login jitpam acct_mgmt
+  fi
+  if [ "$E2E_READY" = 1 ]; then
+    check "after removal, sudo works again by the sudoers rules alone (no lockout)" as_user alice sudo -n true
   fi
 
   # --- purge ----------------------------------------------------------------------------------
@@ -333,12 +354,27 @@ ssh_as() { # user key command
 
 start_ca() {
   rm -f "$T/ca.log"
-  runuser -u jit-ca -- /usr/bin/jit-ca serve --dir /var/lib/jit-ca --listen 127.0.0.1:8443 >> "$T/ca.log" 2>&1 &
+  # setpriv execs the CA itself, so $! is the CA's own PID (killed by PID in stop_daemons).
+  setpriv --reuid=jit-ca --regid=jit-ca --init-groups \
+    /usr/bin/jit-ca serve --dir /var/lib/jit-ca --listen 127.0.0.1:8443 >> "$T/ca.log" 2>&1 &
   CA_PID=$!
   local i
   for i in $(seq 1 100); do
     curl -fsS "$CA_URL/v1/ca.pub" >/dev/null 2>&1 && return 0
     kill -0 "$CA_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  return 1
+}
+
+start_sshd() {
+  # The system's own sshd_config (Debian's includes sshd_config.d/*.conf, where setup wrote
+  # its drop-in), in the private network namespace.
+  /usr/sbin/sshd -D -e -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no >> "$T/sshd.log" 2>&1 &
+  SSHD_PID=$!
+  local i
+  for i in $(seq 1 50); do
+    (exec 3<>/dev/tcp/127.0.0.1/22) 2>/dev/null && return 0
     sleep 0.1
   done
   return 1
@@ -417,7 +453,9 @@ POLICY
   fi
   check "setup put 'account requisite pam_jit.so' into /etc/pam.d/sudo" grep -q '^account[[:space:]]\+requisite[[:space:]]\+pam_jit.so' /etc/pam.d/sudo
   check "setup put 'account requisite pam_jit.so' into /etc/pam.d/sudo-i" grep -q '^account[[:space:]]\+requisite[[:space:]]\+pam_jit.so' /etc/pam.d/sudo-i
+  # Both may use sudo by the sudoers rules; only a grant lets pam_jit allow it.
   echo 'alice ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/alice; chmod 0440 /etc/sudoers.d/alice
+  echo 'bob ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/bob; chmod 0440 /etc/sudoers.d/bob
   if as_user alice sudo -n true 2>"$T/sudo-nogrant.log"; then
     fail "alice has no grant yet, sudo must be denied"
   else
@@ -427,9 +465,7 @@ POLICY
   if ! /usr/sbin/sshd -t > "$T/sshd-t.log" 2>&1; then
     fail "sshd -t with the setup drop-in"; sed 's/^/  | /' "$T/sshd-t.log"; stop_daemons; return
   fi
-  /usr/sbin/sshd -D -e -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no > "$T/sshd.log" 2>&1 &
-  SSHD_PID=$!
-  sleep 0.5
+  start_sshd
 
   # Engineer requests, approver approves, engineer logs in and uses sudo.
   local out id
@@ -468,10 +504,22 @@ e2e_after_upgrade() {
   fi
   stop_daemons
   if start_ca; then pass "upgraded jit-ca serves again with the same state"; else fail "upgraded jit-ca serve"; fi
+  start_sshd || fail "sshd restart after upgrade"
   if as_user alice sudo -n true 2>"$T/sudo-upg.log"; then
     pass "after upgrade, alice's sudo still works (grant and config kept)"
   else
     fail "after upgrade, sudo for alice"; sed 's/^/  | /' "$T/sudo-upg.log"
+  fi
+  if ssh_as alice /home/alice/.ssh/id_ed25519 'sudo -n true && echo SUDO-OK' > "$T/ssh-upg.log" 2>&1 \
+     && grep -q SUDO-OK "$T/ssh-upg.log"; then
+    pass "after upgrade, ssh with the certificate and sudo in the session still work"
+  else
+    fail "after upgrade, ssh + sudo"; sed 's/^/  | /' "$T/ssh-upg.log"
+  fi
+  if as_user bob sudo -n true 2>"$T/sudo-bob.log"; then
+    fail "bob (sudoers rule, no grant) got sudo after upgrade"
+  else
+    pass "after upgrade, bob (sudoers rule, no grant) is still denied: $(head -1 "$T/sudo-bob.log")"
   fi
 }
 

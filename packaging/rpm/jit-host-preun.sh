@@ -1,16 +1,27 @@
 # jit-host %preun: on erase ($1 = 0), take pam_jit.so out of every PAM stack BEFORE the
 # module leaves the disk (a stack naming a missing module denies everyone), and stop the timer.
+pam_users() {
+    grep -ls '^[^#]*pam_jit\.so' /etc/pam.d/* 2>/dev/null \
+        | grep -v -e '\.rpmsave$' -e '\.rpmnew$' -e '\.jit-orig$' || :
+}
 if [ "$1" -eq 0 ]; then
+    # Lines `jit-host setup` did not write: refuse before changing anything.
+    left=$(pam_users | grep -v -x -e /etc/pam.d/sudo -e /etc/pam.d/sudo-i || :)
+    if [ -n "$left" ]; then
+        echo "jit-host: refusing to remove pam_jit.so: still used by:" $left >&2
+        echo "jit-host: delete the pam_jit.so line(s) there, then remove the package again." >&2
+        exit 1
+    fi
     if [ -d /run/systemd/system ]; then
         systemctl --no-reload disable --now jit-host-sync.timer jit-host-sync.service >/dev/null 2>&1 || :
     fi
-    if [ -x /usr/sbin/jit-host ]; then
-        /usr/sbin/jit-host setup --sudo --sshd --undo || \
+    if command -v jit-host >/dev/null 2>&1; then
+        jit-host setup --sudo --sshd --undo || \
             echo "jit-host: 'jit-host setup --sudo --sshd --undo' failed; see above." >&2
     fi
-    left=$(grep -ls '^[^#]*pam_jit\.so' /etc/pam.d/* 2>/dev/null || :)
+    left=$(pam_users)
     if [ -n "$left" ]; then
-        echo "jit-host: refusing to remove pam_jit.so: still used by" $left >&2
+        echo "jit-host: refusing to remove pam_jit.so: still used by:" $left >&2
         echo "jit-host: delete the pam_jit.so line(s) there, then remove the package again." >&2
         exit 1
     fi
