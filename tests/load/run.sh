@@ -3,7 +3,7 @@
 # (default 64) for LOAD_SECONDS (default 60) against one `jit-ca serve`, in a private
 # network namespace. Each client loops over a mix of real calls:
 #   * `jit request` for an auto-approved sudo role (signed API call, SQLite write, a
-#     certificate and a grant signed, audit records),
+#     certificate and a grant signed, audit records), for LOAD_GRANT_DURATION (20s),
 #   * `jit list --mine` (signed read),
 #   * GET /v1/hosts/db-1/grants and /v1/revocations with and without If-None-Match (what
 #     a polling fleet does).
@@ -21,6 +21,10 @@ rel_bins
 CLIENTS=${LOAD_CLIENTS:-64}
 DURATION=${LOAD_SECONDS:-60}
 GROWTH=${LOAD_RSS_GROWTH_PCT:-25}
+# Requested grant duration: short, so that grants expire during the run and the set of
+# active grants (what /v1/hosts/{host}/grants serves) reaches a steady state, as in
+# production. With long grants the working set grows with every issuance by design.
+GRANT_DURATION=${LOAD_GRANT_DURATION:-20s}
 
 W=$(mktemp -d /tmp/jit-load.XXXXXX)
 cleanup() { jobs -p | xargs -r kill 2>/dev/null || true; rel_stop; wait 2>/dev/null || true; rm -rf "$W"; }
@@ -51,7 +55,7 @@ client() { # N: loops until the deadline; writes ok/err counts
   while [ "$(date +%s)" -lt "$end" ]; do
     i=$((i + 1))
     case $((i % 4)) in
-      0) if "$JIT" --server "$SERVER" --identity "$key" request ops --duration 10m --reason "load $n.$i" --json >/dev/null 2>"$W/res/err.$n"; then ok=$((ok + 1)); else err=$((err + 1)); cat "$W/res/err.$n" >> "$W/res/errors"; fi ;;
+      0) if "$JIT" --server "$SERVER" --identity "$key" request ops --duration "$GRANT_DURATION" --reason "load $n.$i" --json >/dev/null 2>"$W/res/err.$n"; then ok=$((ok + 1)); else err=$((err + 1)); cat "$W/res/err.$n" >> "$W/res/errors"; fi ;;
       1) if "$JIT" --server "$SERVER" --identity "$key" list --mine --json >/dev/null 2>"$W/res/err.$n"; then ok=$((ok + 1)); else err=$((err + 1)); cat "$W/res/err.$n" >> "$W/res/errors"; fi ;;
       2) code=$(curl -s -o /dev/null -w '%{http_code}' ${etag:+-H "If-None-Match: $etag"} "$SERVER/v1/hosts/db-1/grants")
          if [ "$code" = 200 ] || [ "$code" = 304 ]; then ok=$((ok + 1)); else err=$((err + 1)); echo "grants: HTTP $code" >> "$W/res/errors"; fi
@@ -65,12 +69,17 @@ client() { # N: loops until the deadline; writes ok/err counts
 
 echo "load: $CLIENTS clients for ${DURATION}s against jit-ca (pid $REL_CA_PID)"
 for n in $(seq "$CLIENTS"); do client "$n" & done
-# Sample RSS once a second.
+# Sample RSS, threads and the service's request counter about once a second, by the wall
+# clock (on a loaded machine the sampler itself is slow), while the clients run.
 : > "$W/rss"
-for s in $(seq "$DURATION"); do
+t_start=$(date +%s)
+while :; do
   sleep 1
+  t=$(( $(date +%s) - t_start ))
+  [ "$t" -le "$DURATION" ] || break
   kill -0 "$REL_CA_PID" 2>/dev/null || { echo "FAIL: jit-ca died under load"; tail -20 "$W/serve.log"; exit 1; }
-  echo "$s $(rel_rss "$REL_CA_PID") $(awk '/^Threads/ {print $2}' "/proc/$REL_CA_PID/status")" >> "$W/rss"
+  reqs=$(curl -s --max-time 2 "$SERVER/metrics" | awk '/^jit_ca_http_requests_total/ {s += $2} END {print s + 0}')
+  echo "$t $(rel_rss "$REL_CA_PID") $(awk '/^Threads/ {print $2}' "/proc/$REL_CA_PID/status") $reqs" >> "$W/rss"
 done
 wait $(jobs -p | grep -v "^$REL_CA_PID$") 2>/dev/null || true
 sleep 0.5
@@ -80,6 +89,7 @@ finished=$(ls "$W"/res/count.* | wc -l)
 
 q=$((DURATION / 4)); [ "$q" -ge 1 ] || q=1
 avg() { awk -v a="$1" -v b="$2" '$1 > a && $1 <= b {s += $2; n++} END {print (n ? int(s / n) : 0)}' "$W/rss"; }
+# (Samples are taken only while the clients run, so every quarter is under load.)
 early=$(avg "$q" $((2 * q)))
 late=$(avg $((3 * q)) "$DURATION")
 peak=$(awk 'BEGIN {m = 0} $2 > m {m = $2} END {print m}' "$W/rss")
@@ -89,13 +99,17 @@ issued=$("$JIT_CA" audit export --json --dir "$CA" 2>/dev/null | grep -c '"event
 echo "calls: $ok ok, $err failed, $((ok + err)) total ($(( (ok + err) / DURATION ))/s); clients finished: $finished/$CLIENTS"
 echo "certificates issued: $issued"
 threads=$(awk 'BEGIN {m = 0} $3 > m {m = $3} END {print m}' "$W/rss")
+# Seconds in which the service answered no request at all (a stall), while clients ran.
+stalls=$(awk 'NR > 1 && $4 <= prev + 1 {n++} {prev = $4} END {print n + 0}' "$W/rss")
 echo "jit-ca RSS: second quarter ${early} kB, last quarter ${late} kB, peak ${peak} kB (limit ${limit} kB); threads at most $threads"
+echo "seconds without a single answered request: $stalls"
 [ -n "${LOAD_RSS_LOG:-}" ] && cp "$W/rss" "$LOAD_RSS_LOG"
 fail=0
 [ "$finished" = "$CLIENTS" ] || { echo "FAIL: only $finished of $CLIENTS clients finished"; fail=1; }
 [ "$err" = 0 ] || { echo "FAIL: $err failed calls; first errors:"; head -5 "$W/res/errors"; fail=1; }
 [ "$ok" -gt 0 ] || { echo "FAIL: no successful call"; fail=1; }
-[ "$late" -le "$limit" ] || { echo "FAIL: memory grew under steady load"; cat "$W/rss" | tr '\n' ' '; echo; fail=1; }
+[ "$late" -le "$limit" ] || { echo "FAIL: memory grew under steady load (t rss threads requests):"; tr '\n' ';' < "$W/rss"; echo; fail=1; }
+[ "$stalls" = 0 ] || { echo "FAIL: the service answered nothing for $stalls sampling intervals under load"; fail=1; }
 curl -fsS "$SERVER/v1/health" >/dev/null || { echo "FAIL: jit-ca not healthy after the run"; fail=1; }
 rel_stop
 "$JIT_CA" audit verify --dir "$CA" >/dev/null || { echo "FAIL: audit verify after the load"; fail=1; }
