@@ -496,6 +496,24 @@ POLICY
     fail "ssh + sudo with the grant"; sed 's/^/  | /' "$T/ssh.log"; tail -20 "$T/sshd.log" | sed 's/^/  sshd| /'
   fi
   check "the grant is stored under /var/lib/jit/grants/alice" sh -c "ls /var/lib/jit/grants/alice/*.grant"
+
+  # jit-host-sync.service's sandbox, emulated without systemd: the unit's capability bounding
+  # set, no_new_privs, everything read-only except ReadWritePaths=/var/lib/jit, private /tmp.
+  # sync must still fetch alice's grant back into a recreated grants/alice/ (owned by jit).
+  local unit=/usr/lib/systemd/system/jit-host-sync.service caps
+  caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit" | tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ \+/,/g')
+  rm -rf /var/lib/jit/grants/alice
+  if unshare --mount --propagation private sh -c '
+      mount --bind /var/lib/jit /var/lib/jit
+      for m in / /etc /usr /var /run; do mount -o remount,bind,ro "$m" || exit 90; done
+      mount -t tmpfs tmpfs /tmp
+      exec setpriv --no-new-privs --bounding-set "-all,$1" /usr/sbin/jit-host sync' sh "$caps" > "$T/sync-unit.log" 2>&1 \
+     && [ "$(stat -c %U /var/lib/jit/grants/alice 2>/dev/null)" = jit ] \
+     && ls /var/lib/jit/grants/alice/*.grant >/dev/null 2>&1; then
+    pass "jit-host sync works inside jit-host-sync.service's sandbox (caps: ${caps:-none}, read-only but /var/lib/jit)"
+  else
+    fail "jit-host sync inside the unit's sandbox (caps: $caps)"; sed 's/^/  | /' "$T/sync-unit.log"
+  fi
 }
 
 e2e_after_upgrade() {
