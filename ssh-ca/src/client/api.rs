@@ -267,14 +267,19 @@ impl Api {
     }
 }
 
-/// `/v1/requests/{id}{suffix}` after checking the id's syntax (no path tricks).
-fn request_path(id: &str, suffix: &str) -> Result<String> {
+/// Checks a request id's syntax (1-64 of `[A-Za-z0-9._-]`): a usage error otherwise.
+pub fn check_request_id(id: &str) -> Result<()> {
     jit_common::grant::check_id("request id", id).map_err(|_| {
         Error::Usage(format!(
             "invalid request id {:?}: ids are 1-64 characters of A-Z a-z 0-9 . _ - (see `jit list`)",
             jit_common::log::sanitize(id, 80)
         ))
-    })?;
+    })
+}
+
+/// `/v1/requests/{id}{suffix}` after checking the id's syntax (no path tricks).
+fn request_path(id: &str, suffix: &str) -> Result<String> {
+    check_request_id(id)?;
     Ok(format!("/v1/requests/{id}{suffix}"))
 }
 

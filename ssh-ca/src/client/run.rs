@@ -38,6 +38,16 @@ pub fn run(cli: Cli) -> Result<()> {
         config::config_path(),
     )?;
     let json = cli.json;
+    // Bad ids are usage errors, reported before any key is used or the server is asked.
+    if let Command::Approve { id }
+    | Command::Deny { id, .. }
+    | Command::Show { id }
+    | Command::Login { id }
+    | Command::Revoke { id, .. }
+    | Command::Extend { id, .. } = &cli.command
+    {
+        api::check_request_id(id)?;
+    }
     let mut api = api::connect(&settings)?;
     match cli.command {
         Command::Request(args) => request(&mut api, args, json),
