@@ -412,3 +412,35 @@ fn generate_docs_writes_man_pages_and_completions() {
     let page = std::fs::read_to_string(dir.path().join("man/jit-request.1")).unwrap();
     assert!(page.contains("no\\-wait"), "{page}");
 }
+
+#[test]
+fn a_failed_install_after_approval_says_how_to_retry() {
+    let ca = Ca::start();
+    let alice = ca.user("alice", &["dev"]);
+    let bob = ca.user("bob", &["dba"]);
+    // A directory where the certificate file should go: the rename fails.
+    std::fs::create_dir_all(alice.cert()).unwrap();
+    let child = ca
+        .jit(&alice)
+        .args(["request", "web-read", "--duration", "10m", "--reason", "x"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = wait_for_pending(&ca, &bob);
+    let _: RequestView = json(ca.jit(&bob).args(["approve", &id, "--json"]));
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("`jit login {id}` retries")),
+        "{stderr}"
+    );
+    // Once the obstacle is gone, login finishes the job.
+    std::fs::remove_dir(alice.cert()).unwrap();
+    let rep: LoginReport = json(ca.jit(&alice).args(["login", &id, "--json"]));
+    assert_eq!(
+        rep.certificate_file.as_deref(),
+        Some(alice.cert().as_path())
+    );
+}

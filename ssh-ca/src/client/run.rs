@@ -181,8 +181,22 @@ fn request(api: &mut Api, args: RequestArgs, json: bool) -> Result<()> {
     let decided = wait(api, created)?;
     match decided.state {
         RequestState::Approved => {
-            let issued = api.certificate(&decided.id)?;
-            let report = login::install(api.signer(), decided, issued, jit_common::now())?;
+            let id = decided.id.clone();
+            let retry = |e: Error| match e {
+                // Keep the kind (and exit code); add how to finish the job.
+                Error::Transport { server, detail } => Error::Transport {
+                    server,
+                    detail: format!("{detail}; request {id} is approved: `jit login {id}` retries"),
+                },
+                Error::File { path, detail } => Error::File {
+                    path,
+                    detail: format!("{detail}; request {id} is approved: `jit login {id}` retries"),
+                },
+                e => e,
+            };
+            let issued = api.certificate(&id).map_err(retry)?;
+            let report =
+                login::install(api.signer(), decided, issued, jit_common::now()).map_err(retry)?;
             print_login(&report, json)
         }
         state => {
