@@ -16,16 +16,17 @@ export PATH="$HOME/.cargo/bin:$PATH"
 per_target=${1:-3600}
 shift || true
 jobs=${FUZZ_JOBS:-$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 ))}
+SANITIZER=${FUZZ_SANITIZER:-address}   # smoke.sh uses none (faster build); long runs use ASan
 
 targets=("$@")
 if ((${#targets[@]} == 0)); then mapfile -t targets < <(cargo +nightly fuzz list); fi
-cargo +nightly fuzz build -O || exit 1
+cargo +nightly fuzz build -O -s "$SANITIZER" || exit 1
 
 failed=()
 for t in "${targets[@]}"; do
   mkdir -p "target/corpus/$t"
   echo "=== $t: ${per_target}s on $jobs worker(s)"
-  if ! cargo +nightly fuzz run -O "$t" "target/corpus/$t" "corpus/$t" -- \
+  if ! cargo +nightly fuzz run -O -s "$SANITIZER" "$t" "target/corpus/$t" "corpus/$t" -- \
       -max_total_time="$per_target" -timeout=5 -rss_limit_mb=2048 \
       -jobs="$jobs" -workers="$jobs" -print_final_stats=1; then
     failed+=("$t")

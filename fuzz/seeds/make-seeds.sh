@@ -48,4 +48,81 @@ hm '*.prod.example.com' 'db1.prod.example.com' suffix
 hm '*a*a*a*b' 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' backtrack
 hm '[a-]x' '-x' dash-literal
 hm '[]' 'a' empty-class
+# host.toml: the shape `jit-ca host-config` writes, plus variants.
+mkdir -p "$C"/{host_toml,policy_toml,principals_cert,principals_signed_cert,api_request}
+gk=$(cat "$V/test-grant-key.pub")
+ssh-keygen -q -t ed25519 -N '' -C ca -f "$work/ca"
+ck=$(cat "$work/ca.pub")
+cat > "$C/host_toml/full" <<TOML
+server = "http://ca.example.com:8443"
+mode = "enforce"
+services = ["sudo", "sudo-i"]
+clock_skew_secs = 60
+revocation_max_age_secs = 0
+state_dir = "/var/lib/jit"
+grant_writer = "jit"
+hostnames = ["db-1.example.com"]
+user_ca_keys = ["$ck"]
+grant_keys = ["$gk"]
+break_glass_keys = []
+TOML
+printf 'grant_keys = ["%s"]\n' "$gk" > "$C/host_toml/minimal"
+printf 'mode = "audit"\nclock_skew_secs = 3600\nrevocation_max_age_secs = 600\nbreak_glass_keys = ["%s"]\n' "$gk" > "$C/host_toml/audit-break-glass"
+printf 'grant_keys = ["%s"]\nsurprise = 1\n' "$gk" > "$C/host_toml/unknown-key"
+
+# policy.toml: every key of a role, an auto-approval rule, a broken role.
+cat > "$C/policy_toml/full" <<'TOML'
+[roles.db-admin]
+principals = ["dbadmin"]
+hosts = ["db-*", "backup-[0-9]"]
+sudo = true
+max_duration = "1h"
+requesters = ["group:dev", "alice"]
+approvers = ["group:dba"]
+approvals = 2
+auto_approve = false
+require_reason = true
+extensions = ["permit-pty"]
+critical_options = { "source-address" = "10.0.0.0/8", "force-command" = "/bin/true" }
+
+[roles.quick]
+hosts = ["web-*"]
+max_duration = "4h"
+requesters = ["group:dev"]
+approvers = ["group:dba"]
+require_reason = false
+[[roles.quick.auto_approve_rules]]
+name = "oncall"
+groups = ["oncall"]
+users = ["bob"]
+max_duration = "15m"
+TOML
+printf '[roles.x]\nhosts = []\nmax_duration = "0s"\napprovals = 0\n' > "$C/policy_toml/broken"
+
+# A real user certificate (ssh-keygen -s), as the raw wire blob sshd's %k base64-encodes.
+ssh-keygen -q -t ed25519 -N '' -C user -f "$work/user"
+ssh-keygen -q -s "$work/ca" -I 'jit:r-1:alice' -n alice,dbadmin -z 7 -V -5m:+1h "$work/user.pub"
+awk '{print $2}' "$work/user-cert.pub" | base64 -d > "$C/principals_cert/user-cert"
+ssh-keygen -q -s "$work/ca" -h -I host -n db-1 -z 8 "$work/user.pub"
+awk '{print $2}' "$work/user-cert.pub" | base64 -d > "$C/principals_cert/host-cert"
+{ printf '\0'; awk '{print $2}' "$work/user-cert.pub"; } > "$C/principals_cert/as-text"
+
+# PRINCIPAL\nSERIAL\nFLAGS\nGRANT BODY (the grant vectors' bodies).
+for n in valid expired no-sudo unknown-field; do
+  { printf 'alice\n7\n0\n'; sed '/^-----BEGIN SSH SIGNATURE-----$/,$d' "$V/$n.grant"; } > "$C/principals_signed_cert/$n"
+done
+{ printf 'bob\n7\n0\n'; sed '/^-----BEGIN SSH SIGNATURE-----$/,$d' "$V/valid.grant"; } > "$C/principals_signed_cert/other-user"
+{ printf 'alice\n8\n0\n'; sed '/^-----BEGIN SSH SIGNATURE-----$/,$d' "$V/valid.grant"; } > "$C/principals_signed_cert/serial-mismatch"
+printf 'alice\n7\n8\n' > "$C/principals_signed_cert/no-grant"
+
+# OP byte then body: 0 create, 1 deny, 2 revoke, 3 extend, 4 approve, 5 show, 6 list.
+uk=$(cat "$work/user.pub")
+printf '\0{"role":"db-admin","duration_secs":600,"reason":"INC-1","hosts":["db-1"],"public_key":"%s"}' "$uk" > "$C/api_request/create"
+printf '\0{"role":"quick","duration_secs":60,"reason":"","public_key":"%s"}' "$uk" > "$C/api_request/create-auto"
+printf '\1{"reason":"no"}' > "$C/api_request/deny"
+printf '\2{"reason":"done"}' > "$C/api_request/revoke"
+printf '\3{"duration_secs":600}' > "$C/api_request/extend"
+printf '\4{}' > "$C/api_request/approve"
+printf '\5r-0000' > "$C/api_request/show"
+printf '\6filter=pending' > "$C/api_request/list"
 echo "seeds written under fuzz/$C/"
