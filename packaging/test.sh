@@ -354,9 +354,15 @@ ssh_as() { # user key command
 
 start_ca() {
   rm -f "$T/ca.log"
-  # setpriv execs the CA itself, so $! is the CA's own PID (killed by PID in stop_daemons).
-  setpriv --reuid=jit-ca --regid=jit-ca --init-groups \
-    /usr/bin/jit-ca serve --dir /var/lib/jit-ca --listen 127.0.0.1:8443 >> "$T/ca.log" 2>&1 &
+  # As jit-ca.service would run it, emulated without systemd: the jit-ca user, no capabilities,
+  # no_new_privs, everything read-only but its StateDirectory, a private /tmp. unshare, sh and
+  # setpriv each exec the next, so $! is the CA's own PID (killed by PID in stop_daemons).
+  unshare --mount --propagation private sh -c '
+      mount --bind /var/lib/jit-ca /var/lib/jit-ca
+      for m in / /etc /usr /var /run /home; do mount -o remount,bind,ro "$m" || exit 90; done
+      mount -t tmpfs tmpfs /tmp
+      exec setpriv --reuid=jit-ca --regid=jit-ca --init-groups --no-new-privs --bounding-set=-all \
+        /usr/bin/jit-ca serve --dir /var/lib/jit-ca --listen 127.0.0.1:8443' >> "$T/ca.log" 2>&1 &
   CA_PID=$!
   local i
   for i in $(seq 1 100); do
@@ -425,7 +431,7 @@ POLICY
     fail "jit-ca user add"; sed 's/^/  | /' "$T/user.log"; return
   fi
   if start_ca; then
-    pass "installed /usr/bin/jit-ca serves as jit-ca on 127.0.0.1:8443 (pid $CA_PID)"
+    pass "installed /usr/bin/jit-ca serves on 127.0.0.1:8443 as jit-ca, no caps, read-only but /var/lib/jit-ca (pid $CA_PID)"
   else
     fail "jit-ca serve did not come up"; sed 's/^/  | /' "$T/ca.log"; stop_daemons; return
   fi
