@@ -79,10 +79,25 @@ pub fn key_header(key: &PublicKey) -> Result<String, ssh_key::Error> {
     Ok(k.to_openssh()?.trim().to_string())
 }
 
-/// A fresh random nonce.
+/// A fresh nonce: 128 random bits from the OS. A nonce only has to be unique (the server
+/// refuses one it has seen), so if the OS generator ever fails this falls back to a SHA-256
+/// of the time in nanoseconds, the process id and a per-process counter rather than sending
+/// a constant.
 pub fn new_nonce() -> String {
     let mut b = [0u8; NONCE_HEX_LEN / 2];
-    let _ = getrandom_fill(&mut b);
+    if getrandom_fill(&mut b).is_err() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let mut h = Sha256::new();
+        h.update(nanos.to_le_bytes());
+        h.update(std::process::id().to_le_bytes());
+        h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+        b.copy_from_slice(&h.finalize()[..NONCE_HEX_LEN / 2]);
+    }
     hex::encode(b)
 }
 
