@@ -21,6 +21,8 @@
 #             sudo keeps working
 #   remove    dpkg -r: every /etc/pam.d file and the sshd config byte-identical to before
 #   purge     dpkg -P: no file of the packages left, /etc/jit, /var/lib/jit, /var/lib/jit-ca gone
+#   rpm root  scriptlets for real (rpm --root over an overlay of this system): users, dirs,
+#             erase refused while another PAM file names the module, PAM files byte-identical
 #   host      the host's /etc/pam.d, users, sshd config and dpkg database unchanged
 #
 # Exits non-zero if any check fails. Steps whose feature has not landed yet print SKIP
@@ -328,6 +330,47 @@ inner() {
     check "scratch root has no pam_jit.so after rpm -e" test ! -e "$R/usr/lib64/security/pam_jit.so"
   else
     fail "rpm -i --root"; sed 's/^/  | /' "$T/rpm-i.log"
+  fi
+
+  # --- RPM scriptlets for real: install into a root that is an overlay of this system ---------
+  section "rpm scriptlets (rpm --root over an overlay of this system, scripts enabled)"
+  local S=$T/rpmsys
+  mkdir -p "$T/ovl/rpmsys/upper" "$T/ovl/rpmsys/work" "$S"
+  if mount -t overlay overlay -o "lowerdir=/,upperdir=$T/ovl/rpmsys/upper,workdir=$T/ovl/rpmsys/work" "$S"; then
+    mount --bind /dev "$S/dev"; mount -t proc proc "$S/proc"; mount -t tmpfs tmpfs "$S/run"; mount -t tmpfs tmpfs "$S/tmp"
+    local pam_sys_before; pam_sys_before=$(cd "$S/etc/pam.d" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+    if rpm -i --root "$S" --nodeps "$OUT"/*.rpm > "$T/rpm-sys.log" 2>&1; then
+      pass "rpm -i --root (scriptlets run): jit-ca jit jit-host"
+      check "%pre created system user jit" chroot "$S" getent passwd jit
+      check "%pre created system user jit-ca" chroot "$S" getent passwd jit-ca
+      [ "$(chroot "$S" stat -c '%U %a' /var/lib/jit/grants 2>/dev/null)" = "jit 755" ] \
+        && pass "%post created /var/lib/jit/grants (jit, 0755)" || fail "%post /var/lib/jit/grants"
+      [ "$(chroot "$S" stat -c '%U %a' /var/lib/jit-ca 2>/dev/null)" = "jit-ca 700" ] \
+        && pass "%post created /var/lib/jit-ca (jit-ca, 0700)" || fail "%post /var/lib/jit-ca"
+      [ "$(cd "$S/etc/pam.d" && find . -type f -print0 | sort -z | xargs -0 sha256sum)" = "$pam_sys_before" ] \
+        && pass "rpm install changed no PAM file" || fail "rpm install changed PAM files"
+      echo 'account requisite pam_jit.so' >> "$S/etc/pam.d/login"
+      if rpm -e --root "$S" jit-host > "$T/rpm-refuse.log" 2>&1; then
+        fail "rpm -e jit-host must refuse while /etc/pam.d/login names pam_jit.so"
+      else
+        pass "rpm -e jit-host refused (%preun): $(grep -m1 refusing "$T/rpm-refuse.log")"
+      fi
+      check "after the refused erase pam_jit.so is still there" test -f "$S/usr/lib64/security/pam_jit.so"
+      sed -i '$d' "$S/etc/pam.d/login"
+      if rpm -e --root "$S" jit-host jit-ca jit > "$T/rpm-e.log" 2>&1; then
+        pass "rpm -e --root (scriptlets run): jit-host jit-ca jit"
+      else
+        fail "rpm -e --root"; sed 's/^/  | /' "$T/rpm-e.log"
+      fi
+      check "pam_jit.so gone after rpm -e" test ! -e "$S/usr/lib64/security/pam_jit.so"
+      [ "$(cd "$S/etc/pam.d" && find . -type f -print0 | sort -z | xargs -0 sha256sum)" = "$pam_sys_before" ] \
+        && pass "after rpm -e every PAM file is byte-identical" || fail "PAM files differ after rpm -e"
+    else
+      fail "rpm -i --root with scriptlets"; sed 's/^/  | /' "$T/rpm-sys.log"
+    fi
+    umount -R "$S" 2>/dev/null || umount -l "$S"
+  else
+    skip "overlay of / for the RPM scriptlet test not possible here"
   fi
 }
 
