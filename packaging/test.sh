@@ -669,6 +669,16 @@ for u in packaging/systemd/*; do
     pass "systemd-analyze verify $(basename "$u")"
   fi
 done
+# The README promises glibc 2.34 (RHEL 9, Debian 12, Ubuntu 22.04): keep that true.
+for b in jit-ca jit jit-host pam_jit.so; do
+  need=$(objdump -T "$TARGET_DIR/release/packaging/bin/$b" 2>/dev/null | grep -o 'GLIBC_[0-9.]*' \
+    | sed 's/GLIBC_//' | sort -t. -k1,1n -k2,2n -u | tail -1)
+  if [ -n "$need" ] && printf '%s\n2.34\n' "$need" | sort -t. -k1,1n -k2,2n -C; then
+    pass "$b needs glibc $need (<= 2.34, the documented baseline)"
+  else
+    fail "$b needs glibc '${need:-?}', above the documented 2.34 baseline (README: Installing)"
+  fi
+done
 for s in packaging/debian/*/* packaging/rpm/*.sh packaging/build.sh packaging/test.sh; do
   case $s in *.sh|*/postinst|*/prerm|*/postrm|*/preinst) sh -n "$s" 2>/dev/null || bash -n "$s" || fail "syntax: $s" ;; esac
 done
