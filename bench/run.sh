@@ -234,7 +234,8 @@ cargo bench --locked -q -p jit-bench --bench decide -- "${CRIT_ARGS[@]}" >>"$WOR
   { cat "$WORK/criterion.txt" >&2; die "cargo bench -p jit-bench failed"; }
 crit() { # group/bench -> mean in microseconds, from criterion's estimates.json
   local f="$CRITERION_HOME/$1/new/estimates.json"
-  [ -f "$f" ] && jq -r '.mean.point_estimate / 1000 | . * 100 | round / 100' "$f" || echo "-"
+  if [ -f "$f" ]; then jq -r '.mean.point_estimate / 1000 | . * 100 | round / 100' "$f"
+  elif ((SMOKE)); then echo "(ran once)"; else echo "-"; fi
 }
 
 # ---------------------------------------------------------------------------------------
@@ -262,10 +263,11 @@ OPEN_P99=$(j '.latency.p99_ms' "$OPEN")
 OPEN_P50=$(j '.latency.p50_ms' "$OPEN")
 RSS_MIB=$(awk -v k="$CA_HWM_KIB" 'BEGIN { printf "%.1f", k / 1024 }')
 FSYNC_MS=$(j '.fdatasync.p50_ms' "$FSYNC")
+FSYNC_P99=$(j '.fdatasync.p99_ms' "$FSYNC")
 
 echo
 echo "jit benchmark suite — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), load before run: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "disk fdatasync p50 $(r2 "$FSYNC_MS") ms where the CA database lives ($(df -T "$CA" | awk 'NR == 2 { print $2 }'))"
+echo "disk: fdatasync p50 $(r2 "$FSYNC_MS") ms, p99 $(r2 "$FSYNC_P99") ms where the CA database lives ($(df -T "$CA" | awk 'NR == 2 { print $2 }')); every durable commit pays one"
 ((SMOKE)) && echo "SMOKE RUN: tiny durations, figures are not meaningful, targets not judged"
 echo
 printf '| %-46s | %-30s | %-22s | %-7s |\n' "benchmark" "result" "target" "verdict"

@@ -781,20 +781,32 @@ fn exec(
 
 fn fsync(dir: &Path, count: usize) -> Result<serde_json::Value> {
     use std::io::Write as _;
+    use std::os::unix::fs::FileExt as _;
     let path = dir.join(format!(".jit-bench-fsync-{}", std::process::id()));
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
         .with_context(|| format!("creating {}", path.display()))?;
-    let mut us = Vec::with_capacity(count);
+    // Appending (the file grows: a WAL before its first reset) ...
+    let mut append = Vec::with_capacity(count);
     for _ in 0..count.max(1) {
         let t = Instant::now();
         f.write_all(&[b'x'; 128])?;
         f.sync_data()?;
-        us.push(t.elapsed().as_micros() as u64);
+        append.push(t.elapsed().as_micros() as u64);
+    }
+    drop(f);
+    // ... and overwriting in place (a WAL reused after a checkpoint).
+    let f = std::fs::OpenOptions::new().write(true).open(&path)?;
+    let mut overwrite = Vec::with_capacity(count);
+    for i in 0..count.max(1) {
+        let t = Instant::now();
+        f.write_all_at(&[b'y'; 128], (i * 128) as u64)?;
+        f.sync_data()?;
+        overwrite.push(t.elapsed().as_micros() as u64);
     }
     drop(f);
     let _ = std::fs::remove_file(&path);
-    Ok(json!({ "dir": dir, "fdatasync": summary(us) }))
+    Ok(json!({ "dir": dir, "fdatasync": summary(append), "fdatasync_overwrite": summary(overwrite) }))
 }
