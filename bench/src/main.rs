@@ -31,7 +31,10 @@ use ssh_key::{Algorithm, LineEnding, PrivateKey};
 use tokio::net::TcpStream;
 
 #[derive(Debug, Parser)]
-#[command(name = "jit-bench", about = "Load generator and fixtures for bench/run.sh")]
+#[command(
+    name = "jit-bench",
+    about = "Load generator and fixtures for bench/run.sh"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -465,7 +468,10 @@ async fn issue_one(
     let path = format!("/v1/requests/{}/certificate", view.id);
     let (status, bytes) = call(conn, target, id, "GET", &path, Vec::new()).await?;
     if status != 200 {
-        bail!("GET {path}: HTTP {status}: {}", String::from_utf8_lossy(&bytes));
+        bail!(
+            "GET {path}: HTTP {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
     }
     let issued: IssuedView = serde_json::from_slice(&bytes).context("parsing IssuedView")?;
     if !issued.certificate.contains("-cert-v01@openssh.com ") {
@@ -808,5 +814,7 @@ fn fsync(dir: &Path, count: usize) -> Result<serde_json::Value> {
     }
     drop(f);
     let _ = std::fs::remove_file(&path);
-    Ok(json!({ "dir": dir, "fdatasync": summary(append), "fdatasync_overwrite": summary(overwrite) }))
+    Ok(
+        json!({ "dir": dir, "fdatasync": summary(append), "fdatasync_overwrite": summary(overwrite) }),
+    )
 }

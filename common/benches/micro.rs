@@ -110,7 +110,14 @@ fn certificates(c: &mut Criterion) {
         })
     });
     g.bench_function("sshsig_sign", |b| {
-        b.iter(|| user.sign("jit-api@jit", HashAlg::Sha512, black_box(b"jit-api-v1\nPOST\n/v1/requests\n")).unwrap())
+        b.iter(|| {
+            user.sign(
+                "jit-api@jit",
+                HashAlg::Sha512,
+                black_box(b"jit-api-v1\nPOST\n/v1/requests\n"),
+            )
+            .unwrap()
+        })
     });
     g.finish();
 }
