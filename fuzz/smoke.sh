@@ -29,12 +29,11 @@ if ((${#targets[@]} == 0)); then
 fi
 ((${#targets[@]})) || die "no fuzz targets found"
 
-echo "fuzz/smoke.sh: building the fuzz targets"
-cargo +nightly fuzz build -O -s "$SANITIZER" >/dev/null 2>build.log \
-  || { tail -40 build.log; die "build failed (full log: fuzz/build.log)"; }
-rm -f build.log
-
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+echo "fuzz/smoke.sh: building the fuzz targets"
+cargo +nightly fuzz build -O -s "$SANITIZER" >/dev/null 2>"$work/build.log" \
+  || { tail -40 "$work/build.log"; die "build failed"; }
+
 failed=()
 total_runs=0
 for t in "${targets[@]}"; do
