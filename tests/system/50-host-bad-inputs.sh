@@ -60,6 +60,9 @@ run_pam() {
     PAM_WRAPPER_SERVICE_DIR="$SVC" pamtester "${ruser_arg[@]}" "$service" "$user" acct_mgmt 2>&1)
   RC=$?
   set -e
+  # pam_wrapper (the test shim, not the module) prints its own PWRAP_ diagnostics when
+  # another test on the machine uses it at the same time; they are not lines to the user.
+  OUT=$(grep -v '^PWRAP_' <<<"$OUT" || true)
 }
 
 log_lines() { grep -c 'pam_jit(' "$LOG" 2>/dev/null || true; }
