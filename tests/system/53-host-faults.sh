@@ -6,7 +6,10 @@
 #     sync fails with a clear error, the existing grants are byte-identical and still
 #     decide; after space is freed the same sync succeeds;
 #  C. the CA down: sync fails clearly, sudo keeps being decided from the local grant, and
-#     is denied once that grant expires.
+#     is denied once that grant expires;
+#  D. a hostile "CA" (a plain HTTP server answering in its place): forged grants, garbage or
+#     rolled-back revocation lists, oversized and non-JSON answers; each refused or
+#     skipped, the store byte-identical.
 # Private mount + UTS + network namespaces; nothing on the host changes.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -29,7 +32,11 @@ host_add_user alice 2001
 host_add_user carol 2003
 host_private_dev "$W"
 mkdir -p "$W/log"; host_start_syslog "$W/log"
-cleanup() { [ -n "${WRITER_PID:-}" ] && kill "$WRITER_PID" 2>/dev/null; rel_stop; host_stop_syslog; }
+cleanup() {
+  [ -n "${WRITER_PID:-}" ] && kill "$WRITER_PID" 2>/dev/null
+  [ -n "${FAKE_PID:-}" ] && kill "$FAKE_PID" 2>/dev/null
+  rel_stop; host_stop_syslog
+}
 trap cleanup EXIT
 
 SVC=$W/pam.d; mkdir -p "$SVC"
@@ -131,4 +138,50 @@ run_pam carol; [ "$RC" = 0 ] && host_ok "C: CA down, the local grant still allow
 for i in $(seq 30); do run_pam carol; [ "$RC" != 0 ] && break; sleep 0.5; done
 [ "$RC" != 0 ] && grep -q 'expired' <<<"$OUT" && host_ok "C: CA down, denied once the grant expired: $(grep '^jit' <<<"$OUT")" \
   || host_bad "C: not denied after expiry (rc=$RC): $OUT"
+
+# ---- D. a hostile server in the CA's place ----
+FAKE=$W/fake; mkdir -p "$FAKE/v1/hosts/db-1"
+FPORT=18446
+python3 -m http.server "$FPORT" --bind 127.0.0.1 --directory "$FAKE" >/dev/null 2>&1 &
+FAKE_PID=$!
+for i in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$FPORT/" && break; sleep 0.1; done
+snapshot() { (cd "$STATE2" && find . -type f ! -name sync-state.json -exec sha256sum {} + | sort); }
+cp "$STATE2/revocations" "$FAKE/v1/revocations"
+cp "$STATE2/krl" "$FAKE/v1/krl" 2>/dev/null || printf 'SSHKRL\n\0' > "$FAKE/v1/krl"
+host_keygen "$W/forger"
+NOWD=$(date +%s)
+host_sign_grant "$W/forger" "$W/forged" g-forged alice ops 'db-*' $((NOWD - 60)) $((NOWD + 600))
+hostile() { # NAME EXPECT(fail|ok) NEEDLE
+  local name=$1 want=$2 needle=$3 before after rc out
+  before=$(snapshot)
+  set +e; out=$("$JIT_HOST" --config "$CONF" sync --server "http://127.0.0.1:$FPORT" 2>&1); rc=$?; set -e
+  after=$(snapshot)
+  local ok=1
+  if [ "$want" = fail ] && [ "$rc" = 0 ]; then ok=0; fi
+  if [ "$want" = ok ] && [ "$rc" != 0 ]; then ok=0; fi
+  grep -qiF -- "$needle" <<<"$out" || ok=0
+  [ "$before" = "$after" ] || ok=0
+  if [ "$ok" = 1 ]; then host_ok "D: $name: $(head -1 <<<"$out")"; else host_bad "D: $name (rc=$rc, store changed: $([ "$before" = "$after" ] && echo no || echo yes)): $out"; fi
+}
+jq -n --rawfile g "$W/forged" '{host: "db-1", grants: [$g]}' > "$FAKE/v1/hosts/db-1/grants"
+hostile "a forged grant is skipped, nothing stored" ok "skipped"
+[ ! -e "$STATE2/grants/alice/g-forged.grant" ] && host_ok "D: the forged grant is not in the store" || host_bad "D: forged grant stored"
+echo '{"host": "db-1", "grants": [' > "$FAKE/v1/hosts/db-1/grants"
+hostile "a grants answer that is not JSON" fail "not a grants list"
+head -c $((9 * 1024 * 1024)) /dev/zero | tr '\0' ' ' > "$FAKE/v1/hosts/db-1/grants"
+hostile "a 9 MiB grants answer" fail "grants"
+echo '{"host": "db-1", "grants": []}' > "$FAKE/v1/hosts/db-1/grants"
+head -c 3000 /dev/urandom > "$FAKE/v1/revocations"
+hostile "a garbage revocation list" fail "revocation list refused"
+host_sign_revocations "$W/forger" "$FAKE/v1/revocations" 99 "$NOWD" "" ""
+hostile "a revocation list signed by another key" fail "revocation list refused"
+seq_now=$(sed '/^-----BEGIN SSH SIGNATURE-----$/,$d' "$STATE2/revocations" | jq .sequence)
+install -m 0600 "$CA/keys/grant" "$W/ca-grant"; ssh-keygen -y -f "$W/ca-grant" > "$W/ca-grant.pub"
+if [ "$seq_now" -gt 0 ]; then
+  host_sign_revocations "$W/ca-grant" "$FAKE/v1/revocations" $((seq_now - 1)) "$NOWD" "" ""
+  hostile "a rolled-back revocation list (#$((seq_now - 1)) after #$seq_now), validly signed" fail "refusing revocation list"
+fi
+host_sign_revocations "$W/ca-grant" "$FAKE/v1/revocations" "$seq_now" "$NOWD" "g-other" ""
+hostile "a different list with the installed sequence number" fail "differs from the installed list"
+kill "$FAKE_PID" 2>/dev/null; wait "$FAKE_PID" 2>/dev/null || true; FAKE_PID=
 host_summary
