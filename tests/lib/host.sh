@@ -177,9 +177,21 @@ host_bins() {
     (cd "$HOST_LIB_ROOT" && cargo build --release --locked -p pam_jit -p jit-host) >&2
     bin=${CARGO_TARGET_DIR:-$HOST_LIB_ROOT/target}/release
   fi
+  [ -x "$bin/jit-host" ] && [ -f "$bin/libpam_jit.so" ] || host_die "no jit-host/libpam_jit.so in $bin"
   JIT_HOST=$bin/jit-host
   PAM_JIT_SO=$bin/libpam_jit.so
-  [ -x "$JIT_HOST" ] && [ -f "$PAM_JIT_SO" ] || host_die "no jit-host/libpam_jit.so in $bin"
+  # sshd runs AuthorizedPrincipalsCommand only from a root-owned path with no
+  # group/world-writable directory above it, and jit-host checks the same. A checkout may
+  # live anywhere (under /tmp, say), so inside the namespace stage copies on a private
+  # root-owned tmpfs over /usr/local/sbin (empty on Debian; the host's stays untouched).
+  if [ -n "${JIT_HOST_NS:-}" ] && [ -z "${HOST_BINS_STAGED:-}" ]; then
+    mount -t tmpfs -o mode=0755 jit-bins /usr/local/sbin
+    install -o root -g root -m 0755 "$bin/jit-host" /usr/local/sbin/jit-host
+    install -o root -g root -m 0644 "$bin/libpam_jit.so" /usr/local/sbin/libpam_jit.so
+    JIT_HOST=/usr/local/sbin/jit-host
+    PAM_JIT_SO=/usr/local/sbin/libpam_jit.so
+    HOST_BINS_STAGED=1
+  fi
 }
 
 # Test bookkeeping.
