@@ -21,6 +21,8 @@ SANITIZER=${FUZZ_SANITIZER:-address}   # smoke.sh uses none (faster build); long
 targets=("$@")
 if ((${#targets[@]} == 0)); then mapfile -t targets < <(cargo +nightly fuzz list); fi
 cargo +nightly fuzz build -O -s "$SANITIZER" || exit 1
+export JIT_FUZZ_SCRATCH=$PWD/target/scratch
+rm -rf "$JIT_FUZZ_SCRATCH"; mkdir -p -m 0755 "$JIT_FUZZ_SCRATCH"
 
 failed=()
 for t in "${targets[@]}"; do

@@ -30,6 +30,10 @@ fi
 ((${#targets[@]})) || die "no fuzz targets found"
 
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+# Scratch state of the principals and API targets (a 0755 dir: the grant store and the CA
+# data dir check their ancestors).
+export JIT_FUZZ_SCRATCH=$work/scratch
+chmod 0755 "$work"; mkdir -m 0755 "$JIT_FUZZ_SCRATCH"
 echo "fuzz/smoke.sh: building the fuzz targets"
 cargo +nightly fuzz build -O -s "$SANITIZER" >/dev/null 2>"$work/build.log" \
   || { tail -40 "$work/build.log"; die "build failed"; }

@@ -1,6 +1,6 @@
 //! The `jit-ca` HTTP API with fuzzed request bodies: the real router (axum), the real
 //! authentication (every call is signed here exactly as `jit` signs it, so the body reaches
-//! JSON parsing and the service's validation), SQLite on /dev/shm, a fixed clock.
+//! JSON parsing and the service's validation), SQLite in $JIT_FUZZ_SCRATCH (else /dev/shm), a fixed clock.
 //!
 //! Input: `OP` byte, then the body (for `list`: the query string). Invariants: never a 5xx,
 //! and every refusal is a JSON `{"error":{"code","message"}}` with a stable code.
@@ -61,8 +61,11 @@ fn key(seed: u8) -> PrivateKey {
 fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
-        let root =
-            std::path::PathBuf::from(format!("/dev/shm/jit-fuzz-api-{}", std::process::id()));
+        let scratch = std::env::var_os("JIT_FUZZ_SCRATCH").map_or_else(
+            || std::path::PathBuf::from("/dev/shm"),
+            std::path::PathBuf::from,
+        );
+        let root = scratch.join(format!("jit-fuzz-api-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("scratch dir");
         let dir = root.join("ca");

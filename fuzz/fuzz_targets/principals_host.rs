@@ -1,7 +1,7 @@
 //! Shared setup of the `jit-host principals` targets. `principals` lives in the jit-host
 //! binary crate, so its modules are compiled in here with `#[path]` (the same source, not a
 //! copy): a fixed user-CA key and the grant vectors' key are trusted by a host.toml whose
-//! state directory is a private directory under /dev/shm.
+//! state directory is a private directory under $JIT_FUZZ_SCRATCH (else /dev/shm).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -21,11 +21,14 @@ pub fn user_key() -> PrivateKey {
     PrivateKey::from(Ed25519Keypair::from_seed(&[9u8; 32]))
 }
 
+/// Scratch space: `$JIT_FUZZ_SCRATCH` (smoke.sh and run-long.sh set it and remove it),
+/// else /dev/shm.
+pub fn scratch() -> PathBuf {
+    std::env::var_os("JIT_FUZZ_SCRATCH").map_or_else(|| PathBuf::from("/dev/shm"), PathBuf::from)
+}
+
 fn state_dir() -> PathBuf {
-    PathBuf::from(format!(
-        "/dev/shm/jit-fuzz-principals-{}",
-        std::process::id()
-    ))
+    scratch().join(format!("jit-fuzz-principals-{}", std::process::id()))
 }
 
 /// The configuration, created once per process.
