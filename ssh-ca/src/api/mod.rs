@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -174,9 +175,13 @@ async fn revocations(State(st): State<AppState>, headers: HeaderMap) -> Response
 
 async fn host_grants(
     State(st): State<AppState>,
-    Path(host): Path<String>,
+    host: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
+    let host = match path_param(host) {
+        Ok(h) => h,
+        Err(e) => return e.into_response(),
+    };
     match st.ca.host_grants(&host) {
         Ok(doc) => serve_doc(&headers, &doc, "application/json"),
         Err(e) => e.into_response(),
@@ -193,6 +198,13 @@ async fn metrics_text(State(st): State<AppState>) -> Response {
         st.metrics.render(st.ca.stats(), seq),
     )
         .into_response()
+}
+
+/// A path parameter, or the JSON `invalid_input` error that replaces axum's plain-text
+/// rejection (for example a percent-encoded byte sequence that is not UTF-8).
+fn path_param(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    p.map(|Path(v)| v)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("malformed path: {e}")))
 }
 
 // ---- signed calls ----
@@ -347,30 +359,53 @@ struct ListQuery {
     filter: Option<String>,
 }
 
-async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>, req: Request) -> Response {
-    let filter = q.filter.unwrap_or_else(|| "all".into());
+async fn list(
+    State(st): State<AppState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+    req: Request,
+) -> Response {
+    // A malformed query is refused after authentication, so that it is audited like any
+    // other refused call, and as a JSON error with a stable code.
+    let filter = q
+        .map(|Query(q)| q.filter.unwrap_or_else(|| "all".into()))
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidInput,
+                format!("malformed query string: {e}"),
+            )
+        });
     call(
         st,
         req,
         StatusCode::OK,
         event::ACCESS_REFUSED,
-        move |ca, c, _| ca.list(c, &filter),
+        move |ca, c, _| ca.list(c, &filter?),
     )
     .await
 }
 
-async fn show(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+async fn show(
+    State(st): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> Response {
+    let id = path_param(id);
     call(
         st,
         req,
         StatusCode::OK,
         event::ACCESS_REFUSED,
-        move |ca, c, _| ca.get(c, &id),
+        move |ca, c, _| ca.get(c, &id?),
     )
     .await
 }
 
-async fn approve(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+async fn approve(
+    State(st): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> Response {
+    let id = path_param(id);
     call(
         st,
         req,
@@ -380,13 +415,18 @@ async fn approve(State(st): State<AppState>, Path(id): Path<String>, req: Reques
             if !body.is_empty() {
                 let _: serde_json::Map<String, serde_json::Value> = parse(body)?;
             }
-            ca.approve(c, &id)
+            ca.approve(c, &id?)
         },
     )
     .await
 }
 
-async fn deny(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+async fn deny(
+    State(st): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> Response {
+    let id = path_param(id);
     call(
         st,
         req,
@@ -394,24 +434,34 @@ async fn deny(State(st): State<AppState>, Path(id): Path<String>, req: Request) 
         event::DENIAL_REFUSED,
         move |ca, c, body| {
             let r: DenyRequest = parse(body)?;
-            ca.deny(c, &id, &r.reason)
+            ca.deny(c, &id?, &r.reason)
         },
     )
     .await
 }
 
-async fn certificate(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+async fn certificate(
+    State(st): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> Response {
+    let id = path_param(id);
     call(
         st,
         req,
         StatusCode::OK,
         event::ACCESS_REFUSED,
-        move |ca, c, _| ca.certificate(c, &id),
+        move |ca, c, _| ca.certificate(c, &id?),
     )
     .await
 }
 
-async fn revoke(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+async fn revoke(
+    State(st): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> Response {
+    let id = path_param(id);
     call(
         st,
         req,
@@ -423,13 +473,18 @@ async fn revoke(State(st): State<AppState>, Path(id): Path<String>, req: Request
             } else {
                 parse(body)?
             };
-            ca.revoke(c, &id, &r.reason)
+            ca.revoke(c, &id?, &r.reason)
         },
     )
     .await
 }
 
-async fn extend(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+async fn extend(
+    State(st): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> Response {
+    let id = path_param(id);
     call(
         st,
         req,
@@ -437,7 +492,7 @@ async fn extend(State(st): State<AppState>, Path(id): Path<String>, req: Request
         event::EXTENSION_REFUSED,
         move |ca, c, body| {
             let r: ExtendRequest = parse(body)?;
-            ca.extend(c, &id, r.duration_secs)
+            ca.extend(c, &id?, r.duration_secs)
         },
     )
     .await
