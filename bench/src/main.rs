@@ -484,6 +484,8 @@ async fn issue_one(
 struct Tally {
     lat_us: Vec<u64>,
     ok: u64,
+    /// Certificates issued including warm-up (for the server's CPU time per certificate).
+    all_ok: u64,
     errors: u64,
     late: u64,
     first_error: Option<String>,
@@ -556,6 +558,7 @@ async fn issue(spec: IssueSpec, ids: Vec<Arc<Identity>>) -> Result<serde_json::V
         "rate_target": spec.rate,
         "seconds": secs,
         "ok": t.ok,
+        "all_ok": t.all_ok,
         "errors": t.errors,
         "late": t.late,
         "first_error": t.first_error,
@@ -575,7 +578,7 @@ async fn closed_loop(
 ) -> Result<()> {
     let mut conn = target.connect().await?;
     let mut local = Vec::new();
-    let (mut ok, mut errs) = (0u64, Vec::new());
+    let (mut ok, mut all_ok, mut errs) = (0u64, 0u64, Vec::new());
     loop {
         let start = Instant::now();
         if start >= deadline {
@@ -588,6 +591,7 @@ async fn closed_loop(
         }
         match issue_one(&mut conn, target, id, spec).await {
             Ok(issued) => {
+                all_ok += 1;
                 let end = Instant::now();
                 if start >= measure_from && end <= deadline {
                     local.push((end - start).as_micros() as u64);
@@ -606,6 +610,7 @@ async fn closed_loop(
     let mut t = tally.lock().map_err(|_| anyhow!("poisoned"))?;
     t.lat_us.extend(local);
     t.ok += ok;
+    t.all_ok += all_ok;
     for e in &errs {
         t.error(e);
     }
@@ -676,6 +681,7 @@ async fn open_loop(
             if let Ok(mut t) = tally.lock() {
                 match res {
                     Ok(issued) => {
+                        t.all_ok += 1;
                         if measured {
                             t.lat_us.push(lat.as_micros() as u64);
                             t.ok += 1;
