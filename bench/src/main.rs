@@ -824,3 +824,34 @@ fn fsync(dir: &Path, count: usize) -> Result<serde_json::Value> {
         json!({ "dir": dir, "fdatasync": summary(append), "fdatasync_overwrite": summary(overwrite) }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_nearest_rank() {
+        let us: Vec<u64> = (1..=100).collect();
+        assert_eq!(pct_ms(&us, 0.0), 0.001);
+        assert_eq!(pct_ms(&us, 100.0), 0.1);
+        assert_eq!(pct_ms(&us, 99.0), 0.099);
+        assert!(pct_ms(&[], 50.0).is_nan());
+        let s = summary(vec![3000, 1000, 2000]);
+        assert_eq!(s["p50_ms"], 2.0);
+        assert_eq!(s["max_ms"], 3.0);
+        assert_eq!(s["n"], 3);
+    }
+
+    #[test]
+    fn only_plain_http_targets() {
+        let t = Target::parse("http://127.0.0.1:8443/").unwrap();
+        assert_eq!(t.addr, "127.0.0.1:8443");
+        assert!(Target::parse("https://ca.example:8443").is_err());
+        assert!(Target::parse("127.0.0.1:8443").is_err());
+    }
+
+    #[test]
+    fn proc_stat_parses_this_process() {
+        assert!(proc_cpu_secs("self").is_some_and(|s| s >= 0.0));
+    }
+}
