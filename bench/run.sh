@@ -288,7 +288,7 @@ for c in "${CLIENTS[@]}"; do
   row "   server CPU per cert, errors" "$(r0 "$(j '.server_cpu_us_per_cert' "$R")") us, $(j '.errors' "$R") errors" "" ""
 done
 st=1; awk -v p="$OPEN_P99" 'BEGIN { exit !(p <= 5) }' && [ "$(j '.late' "$OPEN")" = 0 ] && st=0
-row "1. issuance at $(j '.rate_target' "$OPEN")/s open loop (latency)" "p50 $(r0 "$OPEN_P50") p99 $(r0 "$OPEN_P99") ms, $(j '.late' "$OPEN") late" "p99 <= 5 ms" "$(verdict $st)"
+row "1. issuance at $(j '.rate_target' "$OPEN")/s open loop (latency)" "p50 $(r1 "$OPEN_P50") p99 $(r1 "$OPEN_P99") ms, $(j '.late' "$OPEN") late" "p99 <= 5 ms" "$(verdict $st)"
 row "2. baseline ssh-keygen -s, 1 process per cert" "$KEYGEN_RATE/s ($(r2 "$KEYGEN_MS") ms each)" "-" ""
 st=1; ge "$RATIO" 25 && st=0
 row "2. ratio issuance@$TOP / ssh-keygen" "${RATIO}x" ">= 25x" "$(verdict $st)"
