@@ -7,7 +7,7 @@
 //! takes effect; the syslog copy is sent after commit.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde_json::json;
@@ -127,6 +127,10 @@ pub struct Ca {
     syslog: Mutex<Syslog>,
     published: RwLock<Arc<Published>>,
     grants: RwLock<Arc<GrantSnapshot>>,
+    /// Set after every issuance, extension, revocation or expiry; the grant snapshot is
+    /// rebuilt from SQLite at the next host read instead of after every certificate (which
+    /// made issuance quadratic in the number of active grants).
+    grants_dirty: AtomicBool,
     host_cache: Mutex<HashMap<String, HostEntry>>,
     stats: Stats,
 }
@@ -185,6 +189,7 @@ impl Ca {
                 revocation_issued_at: 0,
             })),
             grants: RwLock::new(Arc::new(GrantSnapshot::default())),
+            grants_dirty: AtomicBool::new(false),
             host_cache: Mutex::new(HashMap::new()),
             stats: Stats::default(),
         };
@@ -1142,12 +1147,24 @@ impl Ca {
     // ---- host documents ----
 
     fn after_issuance(&self) {
-        if let Err(e) = self.refresh_grants() {
+        // Called after the change is committed: the next host read rebuilds the snapshot
+        // from SQLite and so sees it.
+        self.grants_dirty.store(true, Ordering::SeqCst);
+    }
+
+    /// Rebuilds the grant snapshot if something changed since it was built.
+    fn refresh_grants_if_dirty(&self) -> Result<(), CaError> {
+        if self.grants_dirty.swap(false, Ordering::SeqCst)
+            && let Err(e) = self.refresh_grants()
+        {
+            self.grants_dirty.store(true, Ordering::SeqCst);
             lock(&self.syslog).log(
                 Severity::Warning,
                 &format!("refreshing the grant cache failed: {e}"),
             );
+            return Err(e);
         }
+        Ok(())
     }
 
     fn refresh_grants(&self) -> Result<(), CaError> {
@@ -1185,6 +1202,7 @@ impl Ca {
             ));
         }
         let host = host.to_ascii_lowercase();
+        self.refresh_grants_if_dirty()?;
         let now = self.now();
         let snap = read(&self.grants);
         {
