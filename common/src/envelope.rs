@@ -15,7 +15,7 @@
 //! `ssh-keygen -Y verify` (recipe in `docs/grant-format.md`).
 
 use serde_json::{Map, Value};
-use ssh_key::{HashAlg, LineEnding, PrivateKey, SshSig};
+use ssh_key::{HashAlg, LineEnding, SigningKey, SshSig};
 
 use crate::error::{Error, Result};
 
@@ -98,16 +98,17 @@ impl Envelope {
         })
     }
 
-    /// Signs `body` (which must end with `\n`) and returns the whole document.
-    pub fn seal(body: &[u8], key: &PrivateKey, namespace: &str) -> Result<Vec<u8>> {
+    /// Signs `body` (which must end with `\n`) and returns the whole document. `key` is an
+    /// `ssh_key::PrivateKey` or any other [`SigningKey`] (the CA passes a key whose
+    /// Ed25519 form was derived once, not at every signature).
+    pub fn seal<S: SigningKey>(body: &[u8], key: &S, namespace: &str) -> Result<Vec<u8>> {
         if !body.ends_with(b"\n") {
             return Err(Error::Signing {
                 detail: "body must end with a newline".into(),
             });
         }
-        let sig = key
-            .sign(namespace, HashAlg::Sha512, body)
-            .map_err(|e| Error::Signing {
+        let sig =
+            SshSig::sign(key, namespace, HashAlg::Sha512, body).map_err(|e| Error::Signing {
                 detail: e.to_string(),
             })?;
         let pem = sig.to_pem(LineEnding::LF).map_err(|e| Error::Signing {

@@ -16,7 +16,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use ssh_key::PrivateKey;
+use ssh_key::{PublicKey, SigningKey};
 
 use crate::envelope::{Envelope, MAX_GRANT_SIZE, parse_body};
 use crate::error::{Error, Result};
@@ -149,8 +149,10 @@ impl Grant {
 
     /// Signs the grant with `key` (setting `key_id` to its fingerprint) and returns the
     /// document to store or send.
-    pub fn sign(mut self, key: &PrivateKey) -> Result<Vec<u8>> {
-        self.key_id = fingerprint(key.public_key());
+    ///
+    /// `key` is an `ssh_key::PrivateKey` or any other [`SigningKey`].
+    pub fn sign<S: SigningKey>(mut self, key: &S) -> Result<Vec<u8>> {
+        self.key_id = fingerprint(&PublicKey::from(key.public_key()));
         self.validate()?;
         let mut body = serde_json::to_vec_pretty(&self).map_err(|e| Error::Signing {
             detail: e.to_string(),

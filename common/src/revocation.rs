@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use ssh_key::PrivateKey;
+use ssh_key::{PublicKey, SigningKey};
 
 use crate::envelope::{Envelope, MAX_REVOCATION_LIST_SIZE, parse_body};
 use crate::error::{Error, Result};
@@ -72,8 +72,10 @@ impl RevocationList {
     }
 
     /// Signs the list and returns the document.
-    pub fn sign(mut self, key: &PrivateKey) -> Result<Vec<u8>> {
-        self.key_id = fingerprint(key.public_key());
+    ///
+    /// `key` is an `ssh_key::PrivateKey` or any other [`SigningKey`].
+    pub fn sign<S: SigningKey>(mut self, key: &S) -> Result<Vec<u8>> {
+        self.key_id = fingerprint(&PublicKey::from(key.public_key()));
         self.validate()?;
         let mut body = serde_json::to_vec_pretty(&self).map_err(|e| Error::Signing {
             detail: e.to_string(),
@@ -153,7 +155,7 @@ impl VerifiedRevocationList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ssh_key::{Algorithm, rand_core::OsRng};
+    use ssh_key::{Algorithm, PrivateKey, rand_core::OsRng};
 
     fn key() -> PrivateKey {
         PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap()
