@@ -70,7 +70,9 @@ enum Cmd {
         #[arg(long, default_value_t = 1_000)]
         other_users: usize,
     },
-    /// Signed `POST /v1/requests` then `GET /v1/requests/{id}/certificate`, per certificate.
+    /// Signed `POST /v1/requests` per certificate, as `jit request` does: an auto-approved
+    /// request's answer carries the certificate. `--fetch` adds the signed
+    /// `GET /v1/requests/{id}/certificate` (two calls per certificate).
     Issue {
         /// `http://HOST:PORT` of jit-ca.
         #[arg(long)]
@@ -109,6 +111,9 @@ enum Cmd {
         /// Tokio worker threads of the load generator.
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Also fetch each certificate with a second signed call.
+        #[arg(long)]
+        fetch: bool,
     },
     /// Runs each --cmd RUNS times, interleaved (A B A B ...), and reports per-call wall time.
     Exec {
@@ -163,6 +168,7 @@ fn main() {
             requests,
             save_cert,
             threads,
+            fetch,
         } => {
             let spec = IssueSpec {
                 server,
@@ -174,6 +180,7 @@ fn main() {
                 warmup,
                 requests,
                 save_cert,
+                fetch,
             };
             load_identities(&key_dir, &prefix, users).and_then(|ids| {
                 tokio::runtime::Builder::new_multi_thread()
@@ -346,6 +353,7 @@ struct IssueSpec {
     warmup: f64,
     requests: Option<u64>,
     save_cert: Option<PathBuf>,
+    fetch: bool,
 }
 
 /// One registered user: the private key that signs its API calls and certifies.
@@ -435,7 +443,8 @@ async fn call(
     Ok((status, bytes))
 }
 
-/// One certificate: create an (auto-approved) request, then fetch its certificate.
+/// One certificate: create an (auto-approved) request; its answer carries the certificate
+/// (or, with `--fetch`, fetch it with a second signed call).
 async fn issue_one(
     conn: &mut Conn,
     target: &Target,
@@ -456,7 +465,7 @@ async fn issue_one(
             String::from_utf8_lossy(&bytes)
         );
     }
-    let view: RequestView = serde_json::from_slice(&bytes).context("parsing RequestView")?;
+    let mut view: RequestView = serde_json::from_slice(&bytes).context("parsing RequestView")?;
     if view.state != RequestState::Approved {
         bail!(
             "request {} is {:?}, not approved: is role {} auto-approved?",
@@ -464,6 +473,15 @@ async fn issue_one(
             view.state,
             spec.role
         );
+    }
+    if !spec.fetch {
+        let issued = view.issued.take().ok_or_else(|| {
+            anyhow!("POST /v1/requests: an approved request's answer has no certificate")
+        })?;
+        if !issued.certificate.contains("-cert-v01@openssh.com ") {
+            bail!("POST /v1/requests: no OpenSSH certificate in the answer");
+        }
+        return Ok(issued);
     }
     let path = format!("/v1/requests/{}/certificate", view.id);
     let (status, bytes) = call(conn, target, id, "GET", &path, Vec::new()).await?;

@@ -125,6 +125,10 @@ pub struct RequestView {
     pub serial: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
+    /// Only in the answer to `POST /v1/requests` when the request was approved at once
+    /// (auto-approval): the certificate, so the client needs no second call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued: Option<IssuedView>,
 }
 
 /// `GET /v1/requests`.

@@ -39,6 +39,15 @@ pub struct Metrics {
     inner: Mutex<Inner>,
 }
 
+/// Store figures shown next to the counters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreGauges {
+    /// (group-commit batches, changes in them).
+    pub commits: (u64, u64),
+    /// Nonces remembered.
+    pub nonces: usize,
+}
+
 impl Metrics {
     /// Records one request.
     pub fn observe(&self, method: &str, route: &str, status: u16, secs: f64) {
@@ -76,7 +85,7 @@ impl Metrics {
     }
 
     /// The exposition text.
-    pub fn render(&self, stats: &Stats, revocation_sequence: u64) -> String {
+    pub fn render(&self, stats: &Stats, revocation_sequence: u64, store: StoreGauges) -> String {
         let g = self
             .inner
             .lock()
@@ -157,6 +166,25 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE jit_ca_revocation_sequence gauge");
         let _ = writeln!(out, "jit_ca_revocation_sequence {revocation_sequence}");
+        let (batches, changes) = store.commits;
+        let _ = writeln!(
+            out,
+            "# HELP jit_ca_commit_batches_total Durable SQLite commits made by the group commit."
+        );
+        let _ = writeln!(out, "# TYPE jit_ca_commit_batches_total counter");
+        let _ = writeln!(out, "jit_ca_commit_batches_total {batches}");
+        let _ = writeln!(
+            out,
+            "# HELP jit_ca_commit_changes_total Changes committed by those batches (changes / batches = mean batch size)."
+        );
+        let _ = writeln!(out, "# TYPE jit_ca_commit_changes_total counter");
+        let _ = writeln!(out, "jit_ca_commit_changes_total {changes}");
+        let _ = writeln!(
+            out,
+            "# HELP jit_ca_nonces_remembered Nonces of signed calls held for the replay window."
+        );
+        let _ = writeln!(out, "# TYPE jit_ca_nonces_remembered gauge");
+        let _ = writeln!(out, "jit_ca_nonces_remembered {}", store.nonces);
         out
     }
 }

@@ -195,7 +195,14 @@ async fn metrics_text(State(st): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        st.metrics.render(st.ca.stats(), seq),
+        st.metrics.render(
+            st.ca.stats(),
+            seq,
+            metrics::StoreGauges {
+                commits: st.ca.commit_counts(),
+                nonces: st.ca.nonces_remembered(),
+            },
+        ),
     )
         .into_response()
 }

@@ -178,7 +178,7 @@ fn request(api: &mut Api, args: RequestArgs, json: bool) -> Result<()> {
             created.id, created.id, created.id
         ));
     }
-    let decided = wait(api, created)?;
+    let mut decided = wait(api, created)?;
     match decided.state {
         RequestState::Approved => {
             let id = decided.id.clone();
@@ -194,7 +194,11 @@ fn request(api: &mut Api, args: RequestArgs, json: bool) -> Result<()> {
                 },
                 e => e,
             };
-            let issued = api.certificate(&id).map_err(retry)?;
+            // Approved at once: the answer to the request already carries the certificate.
+            let issued = match decided.issued.take() {
+                Some(issued) => issued,
+                None => api.certificate(&id).map_err(retry)?,
+            };
             let report =
                 login::install(api.signer(), decided, issued, jit_common::now()).map_err(retry)?;
             print_login(&report, json)
@@ -514,6 +518,7 @@ mod tests {
             valid_before: None,
             serial: None,
             grant_id: None,
+            issued: None,
         };
         let t = for_terminal(&r);
         assert_eq!(t.role, "db\\x1b[2J");

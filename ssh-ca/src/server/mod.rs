@@ -20,6 +20,8 @@ use crate::service::Ca;
 
 /// How often pending requests and nonces are expired.
 const SWEEP_EVERY: Duration = Duration::from_secs(15);
+/// Nonces of read-only calls reach SQLite within this (a write carries them sooner).
+const NONCE_FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Longest a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -31,7 +33,13 @@ pub fn serve(dir: &Path, listen: Option<SocketAddr>) -> Result<()> {
     }
     let ca = Arc::new(Ca::open(dir, Arc::new(SystemClock))?);
     let listen = listen.unwrap_or(ca.config().listen);
+    // Handlers run their database and signing work on the blocking pool. Tokio's default of
+    // 512 threads only adds contention (and a malloc arena per thread, most of the peak RSS
+    // under load): writes are group-committed by whichever thread holds the store and the
+    // signing is CPU-bound, so a few threads per core keep every core busy.
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads((cores * 8).clamp(16, 128))
         .enable_all()
         .build()
         .map_err(|e| CaError::Other(format!("runtime: {e}")))?;
@@ -120,6 +128,7 @@ async fn housekeeping(ca: Arc<Ca>) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup()).ok();
     let mut tick = tokio::time::interval(SWEEP_EVERY);
+    let mut flush = tokio::time::interval(NONCE_FLUSH_EVERY);
     loop {
         let hup_recv = async {
             match hup.as_mut() {
@@ -137,6 +146,12 @@ async fn housekeeping(ca: Arc<Ca>) {
                     Ok(Ok(())) => eprintln!("jit-ca: policy reloaded"),
                     Ok(Err(e)) => eprintln!("jit-ca: policy reload rejected, keeping the old policy: {e}"),
                     Err(e) => eprintln!("jit-ca: policy reload failed: {e}"),
+                }
+            }
+            _ = flush.tick() => {
+                let ca = ca.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || ca.flush_nonces()).await {
+                    eprintln!("jit-ca: writing nonces failed (retried in a second): {e}");
                 }
             }
             _ = tick.tick() => {

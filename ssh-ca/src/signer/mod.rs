@@ -6,7 +6,77 @@ use std::path::{Path, PathBuf};
 
 use rand_core::OsRng;
 use ssh_key::certificate::{Builder, CertType};
-use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, PublicKey};
+use ssh_key::public::KeyData;
+use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, PublicKey, Signature};
+
+/// A private key ready to sign. ssh-key's own `Signer` for an Ed25519 `PrivateKey` rebuilds
+/// the `ed25519_dalek::SigningKey` (a scalar multiplication and a point decompression) at
+/// every signature, which was a quarter of the CA's instructions per certificate; this keeps
+/// the derived key (zeroized on drop by ed25519-dalek) next to the parsed one. Other key
+/// types sign through ssh-key as before.
+pub struct ReadyKey {
+    key: PrivateKey,
+    ed25519: Option<ed25519_dalek::SigningKey>,
+    public: KeyData,
+}
+
+impl ReadyKey {
+    fn new(key: PrivateKey) -> Result<Self> {
+        let ed25519 = match key.key_data().ed25519() {
+            Some(pair) => Some(ed25519_dalek::SigningKey::try_from(pair).map_err(|e| {
+                CaError::Other(format!(
+                    "Ed25519 key {}: private and public halves do not match ({e})",
+                    key.public_key().fingerprint(HashAlg::Sha256)
+                ))
+            })?),
+            None => None,
+        };
+        let public = key.public_key().key_data().clone();
+        Ok(Self {
+            key,
+            ed25519,
+            public,
+        })
+    }
+
+    /// The public half.
+    pub fn public_key(&self) -> &PublicKey {
+        self.key.public_key()
+    }
+}
+
+impl std::fmt::Debug for ReadyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadyKey")
+            .field(
+                "fingerprint",
+                &self.public_key().fingerprint(HashAlg::Sha256).to_string(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl ed25519_dalek::Signer<Signature> for ReadyKey {
+    fn try_sign(
+        &self,
+        msg: &[u8],
+    ) -> std::result::Result<Signature, ed25519_dalek::SignatureError> {
+        match &self.ed25519 {
+            Some(sk) => {
+                let sig = ed25519_dalek::Signer::try_sign(sk, msg)?;
+                Signature::new(Algorithm::Ed25519, sig.to_bytes().to_vec())
+                    .map_err(|_| ed25519_dalek::SignatureError::new())
+            }
+            None => self.key.try_sign(msg),
+        }
+    }
+}
+
+impl From<&ReadyKey> for KeyData {
+    fn from(k: &ReadyKey) -> KeyData {
+        k.public.clone()
+    }
+}
 
 use crate::error::{CaError, Result};
 
@@ -15,13 +85,13 @@ pub const GRANT_EXTENSION: &str = jit_common::grant::NAMESPACE;
 
 /// The loaded keys. The first of each list signs; all are published.
 pub struct Signer {
-    user_ca: Vec<PrivateKey>,
-    grant: Vec<PrivateKey>,
+    user_ca: Vec<ReadyKey>,
+    grant: Vec<ReadyKey>,
 }
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let fps = |v: &[PrivateKey]| {
+        let fps = |v: &[ReadyKey]| {
             v.iter()
                 .map(|k| k.public_key().fingerprint(HashAlg::Sha256).to_string())
                 .collect::<Vec<_>>()
@@ -91,16 +161,21 @@ impl Signer {
                 "at least one user-CA key and one grant key are required".into(),
             ));
         }
-        Ok(Self { user_ca, grant })
+        let ready =
+            |v: Vec<PrivateKey>| v.into_iter().map(ReadyKey::new).collect::<Result<Vec<_>>>();
+        Ok(Self {
+            user_ca: ready(user_ca)?,
+            grant: ready(grant)?,
+        })
     }
 
     /// The key that signs certificates.
-    pub fn ca_key(&self) -> &PrivateKey {
+    pub fn ca_key(&self) -> &ReadyKey {
         &self.user_ca[0]
     }
 
     /// The key that signs grants and revocation lists.
-    pub fn grant_key(&self) -> &PrivateKey {
+    pub fn grant_key(&self) -> &ReadyKey {
         &self.grant[0]
     }
 

@@ -149,6 +149,7 @@ pub struct CertRow {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    path: Option<std::path::PathBuf>,
 }
 
 fn state_str(s: RequestState) -> &'static str {
@@ -241,7 +242,14 @@ impl Store {
             crate::files::create_new(path, b"", 0o600)?;
         }
         let conn = Connection::open(path)?;
-        Self::init(conn)
+        let mut store = Self::init(conn)?;
+        store.path = Some(path.to_path_buf());
+        Ok(store)
+    }
+
+    /// The database file (None in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// An in-memory database (tests).
@@ -255,7 +263,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.set_prepared_statement_cache_capacity(64);
-        let mut store = Self { conn };
+        let mut store = Self { conn, path: None };
         store.migrate()?;
         Ok(store)
     }
@@ -302,6 +310,18 @@ impl Store {
     pub fn conn(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// A connection for reads only (`query_only`), to a database [`Store::open`] created.
+pub fn open_reader(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "query_only", "ON")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
 }
 
 // ---- users ----
@@ -403,6 +423,13 @@ pub fn use_nonce(c: &Connection, nonce: &str, now: u64) -> Result<bool> {
         .prepare_cached("INSERT OR IGNORE INTO nonces (nonce, seen_at) VALUES (?1, ?2)")?
         .execute(params![nonce, i(now)])?;
     Ok(n == 1)
+}
+
+/// The nonces seen at or after `since`.
+pub fn recent_nonces(c: &Connection, since: u64) -> Result<Vec<(String, u64)>> {
+    let mut st = c.prepare_cached("SELECT nonce, seen_at FROM nonces WHERE seen_at >= ?1")?;
+    let rows = st.query_map([i(since)], |r| Ok((r.get::<_, String>(0)?, u(r.get(1)?))))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// Forgets nonces seen before `cutoff` (they would fail the timestamp check anyway).
@@ -549,6 +576,53 @@ pub fn reserve_serial(c: &Connection, request_id: &str, user: &str, now: u64) ->
     )?
     .execute(params![request_id, user, i(now)])?;
     Ok(u(c.last_insert_rowid()))
+}
+
+/// Reserves `n` serials at once for certificates signed before their transaction (the
+/// issuance fast path): returns the first; the block is `first..first + n`. AUTOINCREMENT's
+/// counter is moved past the block in the same (committed) transaction, so
+/// [`reserve_serial`] and later blocks never hand out these numbers, even after a restart
+/// (unused serials of a block are skipped, never reused).
+pub fn reserve_serial_block(c: &Connection, n: u64) -> Result<u64> {
+    let seq: i64 = c
+        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'certs'")?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let max: i64 = c
+        .prepare_cached("SELECT COALESCE(MAX(serial), 0) FROM certs")?
+        .query_row([], |r| r.get(0))?;
+    let first = u(seq.max(max)) + 1;
+    let last = first + n - 1;
+    let updated = c
+        .prepare_cached("UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'certs'")?
+        .execute([i(last)])?;
+    if updated == 0 {
+        c.prepare_cached("INSERT INTO sqlite_sequence (name, seq) VALUES ('certs', ?1)")?
+            .execute([i(last)])?;
+    }
+    Ok(first)
+}
+
+/// Stores a certificate under a serial from [`reserve_serial_block`].
+pub fn insert_cert(c: &Connection, cert: &CertRow) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO certs (serial, request_id, user, grant_id, valid_after, valid_before, \
+         issued_at, certificate, grant_doc, grant_hosts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        i(cert.serial),
+        cert.request_id,
+        cert.user,
+        cert.grant_id,
+        i(cert.valid_after),
+        i(cert.valid_before),
+        i(cert.issued_at),
+        cert.certificate,
+        cert.grant_doc,
+        cert.grant_doc.as_ref().map(|_| to_json(&cert.grant_hosts)),
+    ])?;
+    Ok(())
 }
 
 /// Stores what was issued under a reserved serial.
