@@ -10,7 +10,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use jit_common::{Approval, Grant};
 use pam_jit::config::Config;
 use pam_jit::decide::{Caller, Evidence, Facts, Verdict, decide};
-use pam_jit::store::{GrantFile, RevocationFile, UserGrants};
+use pam_jit::store::{GrantFile, RecordLookup, RevocationFile, UserGrants};
 use rand_core::OsRng;
 use ssh_key::{Algorithm, PrivateKey};
 
@@ -78,6 +78,8 @@ fn bench(c: &mut Criterion) {
                 truncated: false,
             }),
             revocations: RevocationFile::Missing,
+            // Cold path: every candidate's signature is verified (no root records).
+            records: RecordLookup::none(),
         };
         assert_eq!(decide(&config, &facts, &evidence).verdict, Verdict::Allow);
         g.bench_with_input(BenchmarkId::from_parameter(n), &evidence, |b, ev| {

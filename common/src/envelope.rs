@@ -124,6 +124,22 @@ impl Envelope {
     }
 }
 
+/// The signed body of a document (everything up to and including the newline before the
+/// `BEGIN` line), without decoding or checking the signature block. For reading claims
+/// only: nothing split this way is trusted (see [`crate::record`]).
+pub(crate) fn split_body(input: &[u8], max: usize) -> Result<&[u8]> {
+    if input.len() > max {
+        return Err(Error::Oversized {
+            len: input.len(),
+            max,
+        });
+    }
+    let begin = find(input, b"\n-----BEGIN SSH SIGNATURE-----").ok_or(Error::Truncated {
+        detail: "no SSH signature block",
+    })?;
+    Ok(&input[..=begin])
+}
+
 /// Parses a body into a JSON object and checks `version` and the field names.
 ///
 /// Unknown versions and unknown fields are their own errors, before any typed parsing.

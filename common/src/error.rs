@@ -47,6 +47,8 @@ pub enum Error {
     Signing { detail: String },
     /// A key could not be parsed.
     BadKey { detail: String },
+    /// A verified-document record (see [`crate::record`]) does not apply to this document.
+    Record { detail: String },
 }
 
 impl fmt::Display for Error {
@@ -104,6 +106,10 @@ impl fmt::Display for Error {
             ),
             Self::Signing { detail } => write!(f, "signing failed: {detail}"),
             Self::BadKey { detail } => write!(f, "bad key: {detail}"),
+            Self::Record { detail } => write!(
+                f,
+                "verified-document record not usable: {detail} (the signature is checked instead)"
+            ),
         }
     }
 }

@@ -6,7 +6,13 @@
 //! ```text
 //! bytes --UnverifiedGrant::parse--> UnverifiedGrant --verify_at(now, keys, skew)--> VerifiedGrant
 //!                                                      VerifiedGrant::covers(user, host, now) -> Ok(()) | NotCovered
+//! bytes + root's TrustedRecord --VerifiedGrant::from_record(now, keyring, skew)-----> VerifiedGrant
 //! ```
+//!
+//! The second path to a [`VerifiedGrant`] is narrow on purpose: it needs a
+//! [`crate::record::TrustedRecord`] (only obtainable from a root-owned record file) that
+//! names the SHA-256 of these exact bytes and the digest of the keys in force; it replaces
+//! the Ed25519 check only, and still checks `key_id` and the window.
 //!
 //! A [`VerifiedGrant`] only says the CA signed it and it is inside its window: it is **not**
 //! an authorisation. Only [`VerifiedGrant::covers`] answers "may this user use sudo here now",
@@ -18,10 +24,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ssh_key::{PublicKey, SigningKey};
 
-use crate::envelope::{Envelope, MAX_GRANT_SIZE, parse_body};
+use crate::envelope::{Envelope, MAX_GRANT_SIZE, parse_body, split_body};
 use crate::error::{Error, Result};
 use crate::host;
 use crate::keys::{KeyRing, fingerprint};
+use crate::record::{KeyringDigest, Kind, TrustedRecord};
 use crate::time::{UnixTime, format_utc};
 
 /// The SSHSIG namespace of grants (`ssh-keygen -Y verify -n jit-grant@jit`).
@@ -174,12 +181,7 @@ impl UnverifiedGrant {
     /// Parses a grant document strictly: size, framing, version, field names, field values.
     pub fn parse(input: &[u8]) -> Result<Self> {
         let envelope = Envelope::parse(input, MAX_GRANT_SIZE)?;
-        let map = parse_body(&envelope.body, FIELDS)?;
-        let grant: Grant =
-            serde_json::from_value(Value::Object(map)).map_err(|e| Error::Malformed {
-                detail: e.to_string(),
-            })?;
-        grant.validate()?;
+        let grant = parse_grant_body(&envelope.body)?;
         Ok(Self { envelope, grant })
     }
 
@@ -188,9 +190,11 @@ impl UnverifiedGrant {
         &self.grant
     }
 
-    /// Checks the signature against `trusted` and the window against `now`, allowing `skew`
-    /// seconds of clock difference at both ends.
-    pub fn verify_at(self, now: UnixTime, trusted: &KeyRing, skew: u64) -> Result<VerifiedGrant> {
+    /// Checks the signature against `trusted` and that `key_id` names the signer; not the
+    /// window. Returns the signer's fingerprint. For root's record writer
+    /// ([`crate::record::write_grant_record`]), which records grants installed ahead of
+    /// their window too; everyone else wants [`UnverifiedGrant::verify_at`].
+    pub(crate) fn verify_signature(&self, trusted: &KeyRing) -> Result<String> {
         let signer = trusted.verify(NAMESPACE, &self.envelope.body, &self.envelope.signature)?;
         if self.grant.key_id != signer {
             return Err(Error::KeyIdMismatch {
@@ -198,6 +202,13 @@ impl UnverifiedGrant {
                 signer,
             });
         }
+        Ok(signer)
+    }
+
+    /// Checks the signature against `trusted` and the window against `now`, allowing `skew`
+    /// seconds of clock difference at both ends.
+    pub fn verify_at(self, now: UnixTime, trusted: &KeyRing, skew: u64) -> Result<VerifiedGrant> {
+        let signer = self.verify_signature(trusted)?;
         check_window(&self.grant, now, skew)?;
         Ok(VerifiedGrant {
             grant: self.grant,
@@ -205,6 +216,34 @@ impl UnverifiedGrant {
             skew,
         })
     }
+}
+
+/// The claims of a grant document, read from its JSON body only: the signature block is
+/// neither decoded nor checked. Strict on the body (same rules as [`UnverifiedGrant::parse`]),
+/// so it accepts nothing `parse` would refuse for its body. Use only to choose which grants
+/// to verify; cheaper than `parse` (no base64/PEM decode, no canonical re-encoding).
+pub fn parse_claims_unverified(input: &[u8]) -> Result<Grant> {
+    let body = split_body(input, MAX_GRANT_SIZE)?;
+    // Typed and in one pass (no JSON value tree): a body this accepts is one
+    // `parse_grant_body` accepts too, with the same result (same derive, unknown fields
+    // denied, `validate` below). Anything else takes the slower path for its precise error.
+    match serde_json::from_slice::<Grant>(body) {
+        Ok(grant) => {
+            grant.validate()?;
+            Ok(grant)
+        }
+        Err(_) => parse_grant_body(body),
+    }
+}
+
+fn parse_grant_body(body: &[u8]) -> Result<Grant> {
+    let map = parse_body(body, FIELDS)?;
+    let grant: Grant =
+        serde_json::from_value(Value::Object(map)).map_err(|e| Error::Malformed {
+            detail: e.to_string(),
+        })?;
+    grant.validate()?;
+    Ok(grant)
 }
 
 /// A grant signed by a trusted key and inside its window at verification time.
@@ -218,6 +257,37 @@ pub struct VerifiedGrant {
 }
 
 impl VerifiedGrant {
+    /// A grant whose exact bytes root already verified under the keys in force, as `record`
+    /// (read from a root-owned file by [`crate::record::read_trusted`]) states. Fails unless
+    /// the record is about a grant, names `input`'s SHA-256 and `keyring`; then the claims
+    /// are read from `input`'s body, their `key_id` must name the recorded signer, and the
+    /// window is checked at `now` with `skew`, exactly as [`UnverifiedGrant::verify_at`]
+    /// does. Which ring verified it (grant or break-glass keys) is `record.ring()`.
+    ///
+    /// This replaces the Ed25519 verification and nothing else.
+    pub fn from_record(
+        input: &[u8],
+        record: &TrustedRecord,
+        keyring: &KeyringDigest,
+        now: UnixTime,
+        skew: u64,
+    ) -> Result<Self> {
+        record.check(Kind::Grant, input, keyring)?;
+        let grant = parse_claims_unverified(input)?;
+        if grant.key_id != record.signer() {
+            return Err(Error::KeyIdMismatch {
+                key_id: grant.key_id,
+                signer: record.signer().to_string(),
+            });
+        }
+        check_window(&grant, now, skew)?;
+        Ok(Self {
+            grant,
+            signer: record.signer().to_string(),
+            skew,
+        })
+    }
+
     /// The verified claims.
     pub fn grant(&self) -> &Grant {
         &self.grant

@@ -10,6 +10,8 @@
 //! * [`secure_file`]: reading files that grant power (no symlinks, trusted owner, not
 //!   group/world-writable, size cap) and writing them atomically.
 //! * [`log`]: syslog line hygiene (control characters escaped, long lines cut).
+//! * [`record`]: root's verified-document records, which let a fresh process skip an
+//!   Ed25519 verification root already made for the same bytes under the same keys.
 //!
 //! Time is always a parameter ([`UnixTime`]); nothing in this crate reads the clock except
 //! [`now`], which entry points call once.
@@ -21,6 +23,7 @@ pub mod grant;
 pub mod host;
 pub mod keys;
 pub mod log;
+pub mod record;
 pub mod revocation;
 pub mod secure_file;
 pub mod time;

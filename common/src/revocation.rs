@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ssh_key::{PublicKey, SigningKey};
 
-use crate::envelope::{Envelope, MAX_REVOCATION_LIST_SIZE, parse_body};
+use crate::envelope::{Envelope, MAX_REVOCATION_LIST_SIZE, parse_body, split_body};
 use crate::error::{Error, Result};
 use crate::grant::check_id;
 use crate::keys::{KeyRing, fingerprint};
+use crate::record::{KeyringDigest, Kind, TrustedRecord};
 use crate::time::UnixTime;
 
 /// The SSHSIG namespace of revocation lists.
@@ -85,6 +86,30 @@ impl RevocationList {
     }
 }
 
+/// The contents of a revocation list read from its JSON body only (signature block neither
+/// decoded nor checked). Strict on the body, like [`UnverifiedRevocationList::parse`].
+pub fn parse_claims_unverified(input: &[u8]) -> Result<RevocationList> {
+    let body = split_body(input, MAX_REVOCATION_LIST_SIZE)?;
+    // Typed, one pass; a body this accepts `parse_list_body` accepts with the same result.
+    match serde_json::from_slice::<RevocationList>(body) {
+        Ok(list) => {
+            list.validate()?;
+            Ok(list)
+        }
+        Err(_) => parse_list_body(body),
+    }
+}
+
+fn parse_list_body(body: &[u8]) -> Result<RevocationList> {
+    let map = parse_body(body, FIELDS)?;
+    let list: RevocationList =
+        serde_json::from_value(Value::Object(map)).map_err(|e| Error::Malformed {
+            detail: e.to_string(),
+        })?;
+    list.validate()?;
+    Ok(list)
+}
+
 /// A well-formed, unverified revocation list.
 #[derive(Debug, Clone)]
 pub struct UnverifiedRevocationList {
@@ -96,12 +121,7 @@ impl UnverifiedRevocationList {
     /// Parses strictly (same framing rules as grants, larger size cap).
     pub fn parse(input: &[u8]) -> Result<Self> {
         let envelope = Envelope::parse(input, MAX_REVOCATION_LIST_SIZE)?;
-        let map = parse_body(&envelope.body, FIELDS)?;
-        let list: RevocationList =
-            serde_json::from_value(Value::Object(map)).map_err(|e| Error::Malformed {
-                detail: e.to_string(),
-            })?;
-        list.validate()?;
+        let list = parse_list_body(&envelope.body)?;
         Ok(Self { envelope, list })
     }
 
@@ -131,6 +151,26 @@ pub struct VerifiedRevocationList {
 }
 
 impl VerifiedRevocationList {
+    /// A list whose exact bytes root already verified against the grant keys in force, as
+    /// `record` (from [`crate::record::read_trusted`]) states: the record must be about a
+    /// revocation list, name `input`'s SHA-256 and `keyring`, and the list's `key_id` must
+    /// name the recorded signer. Replaces the Ed25519 verification and nothing else.
+    pub fn from_record(
+        input: &[u8],
+        record: &TrustedRecord,
+        keyring: &KeyringDigest,
+    ) -> Result<Self> {
+        record.check(Kind::Revocations, input, keyring)?;
+        let list = parse_claims_unverified(input)?;
+        if list.key_id != record.signer() {
+            return Err(Error::KeyIdMismatch {
+                key_id: list.key_id,
+                signer: record.signer().to_string(),
+            });
+        }
+        Ok(Self { list })
+    }
+
     /// The verified contents.
     pub fn list(&self) -> &RevocationList {
         &self.list

@@ -1,5 +1,6 @@
-//! The decision: may this caller use sudo on this host now? A pure function of plain
-//! values (no I/O, no clock, no environment), shared by `pam_jit.so` and `jit-host check`.
+//! The decision: may this caller use sudo on this host now? A function of plain values (no
+//! clock, no environment; its only I/O is looking up root's verified-document records,
+//! [`Evidence::records`]), shared by `pam_jit.so` and `jit-host check`.
 //!
 //! ```text
 //! identify(config, facts)             -> the invoking user, or an early Decision (ignore/deny)
@@ -12,15 +13,19 @@
 //! serial), and, unless signed by a break-glass key, the local revocation list is usable
 //! and fresh when a staleness bound is configured.
 
+use std::cell::OnceCell;
+
 use jit_common::grant::NotCovered;
 use jit_common::log::sanitize;
+use jit_common::record::{KeyringDigest, Ring};
 use jit_common::time::{format_duration, format_utc};
 use jit_common::{
-    Error, UnixTime, UnverifiedGrant, UnverifiedRevocationList, VerifiedRevocationList,
+    Error, UnixTime, UnverifiedGrant, UnverifiedRevocationList, VerifiedGrant,
+    VerifiedRevocationList,
 };
 
 use crate::config::{Config, DEFAULT_SERVICES, Mode};
-use crate::store::{RevocationFile, UserGrants};
+use crate::store::{RecordLookup, RevocationFile, UserGrants};
 
 /// Longest user message, in bytes.
 pub const MAX_MESSAGE: usize = 480;
@@ -56,6 +61,10 @@ pub struct Evidence {
     pub grants: Result<UserGrants, String>,
     /// The local revocation list.
     pub revocations: RevocationFile,
+    /// Root's verified-document records ([`jit_common::record`]): a record that names a
+    /// document's exact bytes and the keys in force replaces that document's signature
+    /// check, nothing else. The only I/O `decide` does is looking records up here.
+    pub records: RecordLookup,
 }
 
 /// The outcome.
@@ -345,7 +354,12 @@ struct Revocations {
     problem: Option<String>,
 }
 
-fn revocations(config: &Config, file: &RevocationFile, now: UnixTime) -> Revocations {
+fn revocations(
+    config: &Config,
+    file: &RevocationFile,
+    now: UnixTime,
+    records: &Records<'_>,
+) -> Revocations {
     let bound = config.revocation_max_age_secs;
     match file {
         RevocationFile::Missing if bound == 0 => Revocations {
@@ -363,8 +377,14 @@ fn revocations(config: &Config, file: &RevocationFile, now: UnixTime) -> Revocat
             problem: Some(format!("the revocation list is unusable: {e}")),
         },
         RevocationFile::Present(bytes) => {
-            match UnverifiedRevocationList::parse(bytes).and_then(|l| l.verify(&config.grant_keys))
-            {
+            let recorded = records.revocations(bytes);
+            match recorded.map_or_else(
+                || {
+                    UnverifiedRevocationList::parse(bytes)
+                        .and_then(|l| l.verify(&config.grant_keys))
+                },
+                Ok,
+            ) {
                 Err(e) => Revocations {
                     list: None,
                     problem: Some(format!("the revocation list is invalid: {e}")),
@@ -393,13 +413,61 @@ enum Checked {
     Missed(Miss),
 }
 
-/// A cheap pre-filter on unverified claims: could this grant allow `user` here now? Looser
-/// than the real check (it ignores the start of the window), never stricter.
+/// Root's verified-document records for one decision, with the digest of the keys in force
+/// computed at most once (and only if some document has a record).
+struct Records<'a> {
+    config: &'a Config,
+    lookup: &'a RecordLookup,
+    keyring: OnceCell<Option<KeyringDigest>>,
+}
+
+impl<'a> Records<'a> {
+    fn new(config: &'a Config, lookup: &'a RecordLookup) -> Self {
+        Self {
+            config,
+            lookup,
+            keyring: OnceCell::new(),
+        }
+    }
+
+    fn keyring(&self) -> Option<&KeyringDigest> {
+        self.keyring
+            .get_or_init(|| {
+                KeyringDigest::of(&self.config.grant_keys, &self.config.break_glass_keys).ok()
+            })
+            .as_ref()
+    }
+
+    /// The grant, verified by root's record of these bytes under the keys in force, with
+    /// whether break-glass keys verified it. `None` (verify the signature instead) when there
+    /// is no trusted record, it does not apply, or the grant is outside its window.
+    fn grant(&self, bytes: &[u8], now: UnixTime) -> Option<(VerifiedGrant, bool)> {
+        let record = self.lookup.find(bytes)?;
+        let keyring = self.keyring()?;
+        let skew = self.config.clock_skew_secs;
+        let break_glass = match record.ring() {
+            Ring::Grant => false,
+            Ring::BreakGlass => true,
+        };
+        VerifiedGrant::from_record(bytes, &record, keyring, now, skew)
+            .ok()
+            .map(|v| (v, break_glass))
+    }
+
+    /// The revocation list, verified by root's record, or `None`.
+    fn revocations(&self, bytes: &[u8]) -> Option<VerifiedRevocationList> {
+        let record = self.lookup.find(bytes)?;
+        VerifiedRevocationList::from_record(bytes, &record, self.keyring()?).ok()
+    }
+}
+
+/// A cheap pre-filter on unverified claims (read from the JSON body only, the signature block
+/// is not even decoded): could this grant allow `user` here now? Looser than the real check
+/// (it ignores the start of the window), never stricter.
 fn claims_could_allow(config: &Config, facts: &Facts<'_>, user: &str, bytes: &[u8]) -> bool {
-    let Ok(parsed) = UnverifiedGrant::parse(bytes) else {
+    let Ok(g) = jit_common::grant::parse_claims_unverified(bytes) else {
         return false;
     };
-    let g = parsed.claims_unverified();
     g.user == user
         && g.sudo
         && facts.now < g.not_after.saturating_add(config.clock_skew_secs)
@@ -416,9 +484,16 @@ fn check_grant(
     facts: &Facts<'_>,
     user: &str,
     revs: &Revocations,
+    records: &Records<'_>,
     name: &str,
     bytes: &[u8],
 ) -> Checked {
+    // Root already verified these exact bytes under these keys: skip the Ed25519 check only.
+    if let Some((verified, break_glass)) = records.grant(bytes, facts.now)
+        && name == format!("{}{}", verified.grant().id, crate::store::GRANT_SUFFIX)
+    {
+        return judge(facts, user, revs, &verified, break_glass);
+    }
     let invalid = |detail: String| {
         Checked::Missed(Miss::Invalid {
             file: name.to_string(),
@@ -451,12 +526,23 @@ fn check_grant(
             }
             Err(e) => return window_or_invalid(e, &claims, name),
         };
+    judge(facts, user, revs, &verified, break_glass)
+}
+
+/// Everything after the signature: user, sudo, window, host, revocation, staleness.
+fn judge(
+    facts: &Facts<'_>,
+    user: &str,
+    revs: &Revocations,
+    verified: &VerifiedGrant,
+    break_glass: bool,
+) -> Checked {
     let g = verified.grant();
     let hosts: Vec<&str> = facts.host_names.iter().map(String::as_str).collect();
     if let Err(nc) = verified.covers(user, &hosts, facts.now) {
         return Checked::Missed(match nc {
             NotCovered::OtherUser { grant_user } => Miss::OtherUser {
-                file: name.to_string(),
+                file: format!("{}{}", g.id, crate::store::GRANT_SUFFIX),
                 grant_user,
             },
             NotCovered::NoSudo => Miss::NoSudo {
@@ -564,12 +650,14 @@ fn decide_for(config: &Config, facts: &Facts<'_>, user: &str, evidence: &Evidenc
             );
         }
     };
-    let revs = revocations(config, &evidence.revocations, facts.now);
+    let records = Records::new(config, &evidence.records);
+    let revs = revocations(config, &evidence.revocations, facts.now, &records);
     // Fast path: verify signatures only of grants whose (unverified) claims could allow.
     // Every grant that `check_grant` allows passes this filter, so the first allowed grant
     // found here is the one the full loop below would find first: the decision is the same,
     // without an Ed25519 check per grant for other hosts, users or times. Claims are never
-    // trusted here: an allow still comes only from `check_grant`.
+    // trusted here: an allow still comes only from `check_grant` (signature verified now, or
+    // by root for these exact bytes under these keys, as a trusted record states).
     for f in grants
         .files
         .iter()
@@ -578,7 +666,7 @@ fn decide_for(config: &Config, facts: &Facts<'_>, user: &str, evidence: &Evidenc
         if let Checked::Allowed {
             id,
             break_glass: false,
-        } = check_grant(config, facts, user, &revs, &f.name, &f.bytes)
+        } = check_grant(config, facts, user, &revs, &records, &f.name, &f.bytes)
         {
             return Decision {
                 verdict: Verdict::Allow,
@@ -594,7 +682,7 @@ fn decide_for(config: &Config, facts: &Facts<'_>, user: &str, evidence: &Evidenc
     let mut best: Option<Miss> = None;
     let mut allowed_break_glass: Option<String> = None;
     for f in &grants.files {
-        match check_grant(config, facts, user, &revs, &f.name, &f.bytes) {
+        match check_grant(config, facts, user, &revs, &records, &f.name, &f.bytes) {
             Checked::Allowed {
                 id,
                 break_glass: false,

@@ -6,6 +6,8 @@
 //!     <user>/                     root or grant_writer, 0755
 //!       <grant-id>.grant          root or grant_writer, 0644, at most 16 KiB
 //!   revocations                   root only, 0644 (grant_writer must not roll it back)
+//!   verified/                     root only, 0755: root's verified-document records
+//!     <sha256 hex>                root only, 0644 (see jit_common::record)
 //! ```
 //!
 //! Only the invoking user's directory is read, at most [`MAX_FILES_PER_USER`] entries.
@@ -17,6 +19,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use jit_common::envelope::{MAX_GRANT_SIZE, MAX_REVOCATION_LIST_SIZE};
+use jit_common::record::{self, TrustedRecord};
 use jit_common::secure_file::{self, FileError, Policy};
 
 /// Most directory entries looked at per decision.
@@ -133,6 +136,39 @@ pub fn read_user_grants(
         }
     }
     Ok(out)
+}
+
+/// `<state_dir>/verified`, root's verified-document records.
+pub fn records_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join(record::DIR_NAME)
+}
+
+/// Where to look for root's verified-document records (see [`jit_common::record`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordLookup {
+    dir: Option<PathBuf>,
+}
+
+impl RecordLookup {
+    /// No records: every signature is verified.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// The records under `<state_dir>/verified`.
+    pub fn in_state_dir(state_dir: &Path) -> Self {
+        Self {
+            dir: Some(records_dir(state_dir)),
+        }
+    }
+
+    /// The record root wrote for these exact bytes, if there is one that may be trusted
+    /// (root-owned, not group/world-writable, root-owned ancestors, well-formed). Anything
+    /// else is `None`: the signature is then verified as if there were no record.
+    pub fn find(&self, doc: &[u8]) -> Option<TrustedRecord> {
+        let dir = self.dir.as_deref()?;
+        record::read_trusted(dir, doc).ok()
+    }
 }
 
 /// Reads `<state_dir>/revocations`, which must be root-owned.

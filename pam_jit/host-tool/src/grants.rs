@@ -142,6 +142,8 @@ pub fn install(config_path: &Path, file: &Path) -> Result<ExitCode> {
         );
     }
     let (path, stored) = store_grant(&config, &claims.user, &claims.id, &doc)?;
+    // Root's record of these verified bytes lets pam_jit.so skip their signature check.
+    crate::index::record_grant(&config, &doc)?;
     println!(
         "{} {}grant {} for {} ({} .. {}) at {}",
         if stored == Stored::Written {
@@ -346,7 +348,8 @@ pub fn list(config_path: &Path, user: Option<&str>, json: bool) -> Result<ExitCo
 }
 
 /// `jit-host gc`: removes expired and revoked grants. Invalid files are reported, not
-/// removed (they may be evidence).
+/// removed (they may be evidence). Then, as root, re-indexes root's verified-grant records
+/// (records of removed or changed files are pruned).
 pub fn gc(config_path: &Path, dry_run: bool) -> Result<ExitCode> {
     let now = jit_common::now();
     let config = load_config(config_path)?;
@@ -393,6 +396,10 @@ pub fn gc(config_path: &Path, dry_run: bool) -> Result<ExitCode> {
     }
     if !dry_run {
         println!("gc: removed {removed} grant(s)");
+        // Records of removed grants go; grants stored since the last sync get theirs.
+        if let Some(ix) = crate::index::index_store(&config)? {
+            println!("gc: {}", ix.summary());
+        }
     }
     Ok(if failed {
         ExitCode::from(1)

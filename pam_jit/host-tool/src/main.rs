@@ -12,6 +12,7 @@
 mod docs;
 mod failure;
 mod grants;
+mod index;
 mod principals;
 mod setup;
 mod store_write;

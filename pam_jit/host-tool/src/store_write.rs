@@ -2,7 +2,8 @@
 //!
 //! Directories: `<state_dir>` root 0755; `grants/` and `grants/<user>/` owned by the grant
 //! writer (so that sshd's `principals` hook, running as that user, can add grants), 0755.
-//! Files 0644, written atomically (temp file, fsync, rename, fsync dir).
+//! Files 0644, written atomically (temp file, fsync, rename, fsync dir). `<state_dir>/verified`
+//! (root's verified-document records, see `crate::index`) is root's, 0755, never the writer's.
 
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -12,7 +13,7 @@ use jit_common::envelope::MAX_GRANT_SIZE;
 use jit_common::secure_file::{self, FileError, Policy};
 use pam_jit::config::Config;
 use pam_jit::pam::sys;
-use pam_jit::store::{GRANT_SUFFIX, grant_owners, user_dir};
+use pam_jit::store::{GRANT_SUFFIX, grant_owners, records_dir, user_dir};
 
 use crate::failure::{Failure, Result};
 
@@ -29,9 +30,23 @@ pub fn ensure_state_dirs(config: &Config, fix: bool) -> Result<Vec<String>> {
     let writer = writer_uid(config);
     make_dir(state, 0, fix, &mut done)?;
     make_dir(&config.grants_dir(), writer.unwrap_or(0), fix, &mut done)?;
+    if sys::effective_uid() == 0 {
+        make_dir(&records_dir(state), 0, true, &mut done)?;
+    }
     secure_file::check_dir(state, &Policy::root_only(0))
         .map_err(|e| Failure::new(format!("state directory unusable: {e}")))?;
     Ok(done)
+}
+
+/// `<state_dir>/verified`, root's verified-document records: created (or repaired to root,
+/// 0755) and checked like the module checks it. Root only.
+pub fn ensure_records_dir(config: &Config) -> Result<PathBuf> {
+    let dir = records_dir(&config.state_dir);
+    let mut done = Vec::new();
+    make_dir(&dir, 0, true, &mut done)?;
+    secure_file::check_dir(&dir, &Policy::root_only(0))
+        .map_err(|e| Failure::new(format!("record directory unusable: {e}")))?;
+    Ok(dir)
 }
 
 fn make_dir(path: &Path, owner: u32, fix: bool, done: &mut Vec<String>) -> Result<()> {

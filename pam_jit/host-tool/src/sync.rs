@@ -6,6 +6,8 @@
 //! refused), the KRL by its magic and size. Writes are atomic, revocations first, so a
 //! failed sync (full disk, network) leaves the previous files intact. Conditional GETs
 //! (`If-None-Match`) keep a polling fleet cheap; ETags live in `<state_dir>/sync-state.json`.
+//! Last, run as root, sync indexes the store into root's verified-grant records
+//! ([`crate::index`]).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -21,6 +23,7 @@ use pam_jit::store::{RevocationFile, read_revocations};
 use serde::{Deserialize, Serialize};
 
 use crate::failure::{Failure, Result, host_names, load_config};
+use crate::index;
 use crate::store_write::{Stored, ensure_state_dirs, store_grant};
 
 /// Largest KRL accepted.
@@ -96,9 +99,31 @@ fn fetch(agent: &ureq::Agent, url: &str, etag: Option<&String>, max: usize) -> R
     Ok(Fetched::Body { bytes, etag })
 }
 
-/// Runs a sync.
+/// Runs a sync, then (as root) indexes the whole store into verified-grant records
+/// ([`crate::index`]) — also when the CA could not be reached, so that grants `principals`
+/// stored at login get their records on the next timer run either way.
 pub fn run(config_path: &Path, server: Option<&str>) -> Result<ExitCode> {
     let config = load_config(config_path)?;
+    let synced = fetch_and_store(&config, server);
+    let indexed = index::index_store(&config);
+    let code = synced?;
+    match indexed? {
+        Some(ix) => {
+            for r in &ix.refused {
+                eprintln!("jit-host: no record (did not verify): {r}");
+            }
+            println!("sync: {}", ix.summary());
+        }
+        None => eprintln!(
+            "jit-host: not root: {} not updated (pam_jit.so verifies every signature meanwhile)",
+            index::dir(&config).display()
+        ),
+    }
+    Ok(code)
+}
+
+fn fetch_and_store(config: &Config, server: Option<&str>) -> Result<ExitCode> {
+    let config = config.clone();
     let server = server
         .map(str::to_string)
         .or_else(|| config.server.clone())

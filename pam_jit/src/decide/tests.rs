@@ -69,6 +69,7 @@ fn evidence(files: Vec<GrantFile>) -> Evidence {
             truncated: false,
         }),
         revocations: RevocationFile::Missing,
+        records: RecordLookup::none(),
     }
 }
 
@@ -384,11 +385,13 @@ fn no_grant_and_unsafe_store() {
             truncated: false,
         }),
         revocations: RevocationFile::Missing,
+        records: RecordLookup::none(),
     };
     denied(&decide(&c, &alice(&h, "sudo"), &e), "symbolic link");
     let e = Evidence {
         grants: Err("/var/lib/jit/grants/alice has mode 0777".into()),
         revocations: RevocationFile::Missing,
+        records: RecordLookup::none(),
     };
     denied(&decide(&c, &alice(&h, "sudo"), &e), "not safe to read");
 }
@@ -442,4 +445,165 @@ fn messages_cannot_break_lines() {
     let h = vec!["db-1\nFAKE".to_string()];
     let d = decide(&c, &alice(&h, "sudo"), &evidence(vec![]));
     assert!(!d.user_message.unwrap().contains('\n'));
+}
+
+/// A state dir with root's record directory, in a fresh temp dir (root-owned when the tests
+/// run as root, which the record tests need: records are trusted only when root owns them).
+fn record_state() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if std::fs::metadata("/proc/self").unwrap().uid() != 0 {
+        return None;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let dir = crate::store::records_dir(t.path());
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    Some((t, dir))
+}
+
+/// Writes a record by hand, as if root had verified `doc` (whether it verifies or not).
+fn hand_record(dir: &std::path::Path, doc: &[u8], config: &Config, ring: &str, signer: &str) {
+    use jit_common::record::{DocDigest, KeyringDigest};
+    let text = format!(
+        "jit-verified v1\nkind grant\nsha256 {}\nkeyring {}\nring {ring}\nsigner {signer}\n",
+        DocDigest::of(doc).hex(),
+        KeyringDigest::of(&config.grant_keys, &config.break_glass_keys)
+            .unwrap()
+            .hex()
+    );
+    jit_common::secure_file::write_atomic(
+        &jit_common::record::record_path(dir, &DocDigest::of(doc)),
+        text.as_bytes(),
+        0o644,
+    )
+    .unwrap();
+}
+
+fn with_records(files: Vec<GrantFile>, state: &std::path::Path) -> Evidence {
+    let mut e = evidence(files);
+    e.records = RecordLookup::in_state_dir(state);
+    e
+}
+
+#[test]
+fn root_records_replace_only_the_signature_check() {
+    let Some((t, dir)) = record_state() else {
+        return;
+    };
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    // A grant root recorded through the real writer allows, exactly as without a record.
+    let good = file(grant("g-1", "alice"), &k.grant);
+    jit_common::record::write_grant_record(&dir, &good.bytes, &c.grant_keys, &c.break_glass_keys)
+        .unwrap();
+    let d = decide(
+        &c,
+        &alice(&h, "sudo"),
+        &with_records(vec![good.clone()], t.path()),
+    );
+    assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
+    assert_eq!(d.grant_id.as_deref(), Some("g-1"));
+
+    // Proof that a hit skips the Ed25519 check: bytes signed by an untrusted key, with a
+    // root-owned record claiming otherwise, allow (root is trusted like host.toml is)...
+    let fp = jit_common::keys::fingerprint(k.other.public_key());
+    let bad = file(grant("g-2", "alice"), &k.other);
+    hand_record(&dir, &bad.bytes, &c, "grant", &fp);
+    let e = with_records(vec![bad.clone()], t.path());
+    assert_eq!(decide(&c, &alice(&h, "sudo"), &e).verdict, Verdict::Allow);
+    // ...and are denied as soon as the record is not root's, is group-writable, or the keys
+    // in host.toml change.
+    let rec = jit_common::record::record_path(&dir, &jit_common::record::DocDigest::of(&bad.bytes));
+    std::os::unix::fs::chown(&rec, Some(4242), None).unwrap();
+    denied(&decide(&c, &alice(&h, "sudo"), &e), "not a trusted key");
+    std::os::unix::fs::chown(&rec, Some(0), None).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&rec, std::fs::Permissions::from_mode(0o666)).unwrap();
+    denied(&decide(&c, &alice(&h, "sudo"), &e), "not a trusted key");
+    std::fs::set_permissions(&rec, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(decide(&c, &alice(&h, "sudo"), &e).verdict, Verdict::Allow);
+    let rotated = config(&k, |r| r.break_glass_keys = vec![]);
+    denied(
+        &decide(&rotated, &alice(&h, "sudo"), &e),
+        "not a trusted key",
+    );
+
+    // Everything after the signature still applies on a hit: window, host, user, revocation.
+    let mut late = alice(&h, "sudo");
+    late.now = NOW + 100_000;
+    denied(
+        &decide(&c, &late, &with_records(vec![good.clone()], t.path())),
+        "expired",
+    );
+    let other_host = vec!["web-1".to_string()];
+    denied(
+        &decide(
+            &c,
+            &alice(&other_host, "sudo"),
+            &with_records(vec![good.clone()], t.path()),
+        ),
+        "covers hosts",
+    );
+    let mut revoked = with_records(vec![good.clone()], t.path());
+    revoked.revocations = revocation_file(&k.grant, NOW, &["g-1"], &[]);
+    denied(&decide(&c, &alice(&h, "sudo"), &revoked), "revoked");
+    // Staleness: a hit on a grant-key grant is still refused with a stale list.
+    let stale_c = config(&k, |r| r.revocation_max_age_secs = 60);
+    let mut stale = with_records(vec![good.clone()], t.path());
+    stale.revocations = revocation_file(&k.grant, NOW - 3600, &[], &[]);
+    hand_record(
+        &dir,
+        &good.bytes,
+        &stale_c,
+        "grant",
+        &jit_common::keys::fingerprint(k.grant.public_key()),
+    );
+    denied(&decide(&stale_c, &alice(&h, "sudo"), &stale), "revocations");
+    // A file renamed to another id is not taken on the record's word.
+    let mut renamed = good;
+    renamed.name = "g-other.grant".into();
+    denied(
+        &decide(
+            &c,
+            &alice(&h, "sudo"),
+            &with_records(vec![renamed], t.path()),
+        ),
+        "does not match its id",
+    );
+}
+
+#[test]
+fn break_glass_records_stay_break_glass() {
+    let Some((t, dir)) = record_state() else {
+        return;
+    };
+    let k = keys();
+    let c = config(&k, |r| r.revocation_max_age_secs = 60);
+    let h = hosts();
+    let g = file(grant("g-bg", "alice"), &k.glass);
+    jit_common::record::write_grant_record(&dir, &g.bytes, &c.grant_keys, &c.break_glass_keys)
+        .unwrap();
+    let d = decide(&c, &alice(&h, "sudo"), &with_records(vec![g], t.path()));
+    assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
+    assert!(d.break_glass, "{d:?}");
+}
+
+#[test]
+fn revocation_list_records_are_used_and_still_bind_the_keys() {
+    let Some((t, dir)) = record_state() else {
+        return;
+    };
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    let g = file(grant("g-1", "alice"), &k.grant);
+    let RevocationFile::Present(list) = revocation_file(&k.grant, NOW, &["g-1"], &[]) else {
+        unreachable!()
+    };
+    jit_common::record::write_revocations_record(&dir, &list, &c.grant_keys, &c.break_glass_keys)
+        .unwrap();
+    let mut e = with_records(vec![g], t.path());
+    e.revocations = RevocationFile::Present(list);
+    denied(&decide(&c, &alice(&h, "sudo"), &e), "revoked");
 }

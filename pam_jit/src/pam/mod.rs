@@ -178,6 +178,7 @@ pub fn gather(config: &Config, user: &str) -> Evidence {
     Evidence {
         grants: store::read_user_grants(state, user, writer_uid).map_err(|e| e.to_string()),
         revocations: store::read_revocations(state),
+        records: store::RecordLookup::in_state_dir(state),
     }
 }
 
