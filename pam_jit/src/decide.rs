@@ -409,7 +409,12 @@ fn revocations(
 
 /// One grant file's result.
 enum Checked {
-    Allowed { id: String, break_glass: bool },
+    Allowed {
+        id: String,
+        break_glass: bool,
+        /// The signature check was root's record ([`jit_common::record`]), not done here.
+        by_record: bool,
+    },
     Missed(Miss),
 }
 
@@ -492,7 +497,7 @@ fn check_grant(
     if let Some((verified, break_glass)) = records.grant(bytes, facts.now)
         && name == format!("{}{}", verified.grant().id, crate::store::GRANT_SUFFIX)
     {
-        return judge(facts, user, revs, &verified, break_glass);
+        return judge(facts, user, revs, &verified, break_glass, true);
     }
     let invalid = |detail: String| {
         Checked::Missed(Miss::Invalid {
@@ -526,7 +531,7 @@ fn check_grant(
             }
             Err(e) => return window_or_invalid(e, &claims, name),
         };
-    judge(facts, user, revs, &verified, break_glass)
+    judge(facts, user, revs, &verified, break_glass, false)
 }
 
 /// Everything after the signature: user, sudo, window, host, revocation, staleness.
@@ -536,6 +541,7 @@ fn judge(
     revs: &Revocations,
     verified: &VerifiedGrant,
     break_glass: bool,
+    by_record: bool,
 ) -> Checked {
     let g = verified.grant();
     let hosts: Vec<&str> = facts.host_names.iter().map(String::as_str).collect();
@@ -595,6 +601,16 @@ fn judge(
     Checked::Allowed {
         id: g.id.clone(),
         break_glass,
+        by_record,
+    }
+}
+
+/// The end of an allow reason: how the signature was established.
+fn how(by_record: bool) -> &'static str {
+    if by_record {
+        " (signature verified earlier by root, per its record)"
+    } else {
+        ""
     }
 }
 
@@ -666,13 +682,14 @@ fn decide_for(config: &Config, facts: &Facts<'_>, user: &str, evidence: &Evidenc
         if let Checked::Allowed {
             id,
             break_glass: false,
+            by_record,
         } = check_grant(config, facts, user, &revs, &records, &f.name, &f.bytes)
         {
             return Decision {
                 verdict: Verdict::Allow,
                 user: Some(user.to_string()),
                 grant_id: Some(id.clone()),
-                reason: format!("grant {id} covers {user} on {host}"),
+                reason: format!("grant {id} covers {user} on {host}{}", how(by_record)),
                 user_message: None,
                 audit_would_deny: false,
                 break_glass: false,
@@ -680,18 +697,19 @@ fn decide_for(config: &Config, facts: &Facts<'_>, user: &str, evidence: &Evidenc
         }
     }
     let mut best: Option<Miss> = None;
-    let mut allowed_break_glass: Option<String> = None;
+    let mut allowed_break_glass: Option<(String, bool)> = None;
     for f in &grants.files {
         match check_grant(config, facts, user, &revs, &records, &f.name, &f.bytes) {
             Checked::Allowed {
                 id,
                 break_glass: false,
+                by_record,
             } => {
                 return Decision {
                     verdict: Verdict::Allow,
                     user: Some(user.to_string()),
                     grant_id: Some(id.clone()),
-                    reason: format!("grant {id} covers {user} on {host}"),
+                    reason: format!("grant {id} covers {user} on {host}{}", how(by_record)),
                     user_message: None,
                     audit_would_deny: false,
                     break_glass: false,
@@ -700,8 +718,9 @@ fn decide_for(config: &Config, facts: &Facts<'_>, user: &str, evidence: &Evidenc
             Checked::Allowed {
                 id,
                 break_glass: true,
+                by_record,
             } => {
-                allowed_break_glass.get_or_insert(id);
+                allowed_break_glass.get_or_insert((id, by_record));
             }
             Checked::Missed(m) => {
                 let better = match (&best, &m) {
@@ -719,8 +738,11 @@ fn decide_for(config: &Config, facts: &Facts<'_>, user: &str, evidence: &Evidenc
             }
         }
     }
-    if let Some(id) = allowed_break_glass {
-        let mut reason = format!("BREAK-GLASS grant {id} covers {user} on {host}");
+    if let Some((id, by_record)) = allowed_break_glass {
+        let mut reason = format!(
+            "BREAK-GLASS grant {id} covers {user} on {host}{}",
+            how(by_record)
+        );
         if let Some(p) = &revs.problem {
             reason.push_str(&format!(" (bypassing: {p})"));
         }

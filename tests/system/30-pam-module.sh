@@ -4,7 +4,8 @@
 # The whole decision matrix: valid, expired, not yet valid, wrong user, wrong host,
 # revoked, stale list, break-glass, tampered, symlinked file, world-writable dir, missing
 # or unsafe config, audit mode, ignored service, uid mismatch; plus the module's exports
-# and its syslog lines.
+# and its syslog lines; and root's verified-grant records (allow via a record, a hostile
+# grant writer's forged grant and self-written record denied, key changes invalidate).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/host.sh"
@@ -16,6 +17,7 @@ W=$(host_workdir)
 host_isolate_users "$W"
 host_add_user alice 2001
 host_add_user bob 2002
+host_add_user jitw 2003   # the grant writer, played hostile in section 9
 host_private_dev "$W"
 mkdir -p "$W/log"
 host_start_syslog "$W/log"
@@ -220,6 +222,85 @@ if "$JIT_HOST" --config "$CONF" check alice >/dev/null; then host_ok "jit-host c
 rm -f "$STATE/grants/alice/g-valid.grant"
 if out=$("$JIT_HOST" --config "$CONF" check alice --json); then host_bad "jit-host check allowed without a grant"
 else jq -e '.allowed == false and .result == "deny"' <<<"$out" >/dev/null && host_ok "jit-host check --json agrees (deny)" || host_bad "check json: $out"; fi
+
+# 9. Root's verified-grant records (<state_dir>/verified): a hit replaces only the signature
+# check; the grant writer cannot make the module skip verification of a grant it forged.
+clear_grants
+config 'grant_writer = "jitw"'
+chown jitw "$STATE/grants"
+REC=$STATE/verified
+host_put_grant "$STATE" alice "$G/valid"
+chown jitw "$STATE/grants/alice"
+out=$("$JIT_HOST" --config "$CONF" gc 2>&1) || host_bad "jit-host gc failed: $out"
+VALID_SHA=$(sha256sum "$G/valid" | awk '{print $1}')
+if [ -f "$REC/$VALID_SHA" ] && [ "$(stat -c '%u %a' "$REC" "$REC/$VALID_SHA" | tr '\n' ' ')" = "0 755 0 644 " ]; then
+  host_ok "jit-host gc (root) records the verified grant, root-owned, named by its SHA-256"
+else host_bad "no root record for g-valid: $(ls -la "$REC" 2>&1) / $out"; fi
+expect "a recorded grant allows" allow "" -- alice alice sudo
+host_wait_log "$W/log/auth.log" "grant=g-valid reason=\"grant g-valid covers alice on db-1 (signature verified earlier by root, per its record)\"" \
+  && host_ok "the allow came through root's record (logged)" || host_bad "no record allow in syslog: $(grep result=allow "$W/log/auth.log" | tail -1)"
+expect "a recorded grant allows sudo-i too" allow "" -- alice alice sudo-i
+# Everything but the signature still applies on a hit: revocation.
+host_sign_revocations "$K/grant" "$W/rev-r" 20 "$NOW" "g-valid" ""
+install -m 0644 "$W/rev-r" "$STATE/revocations"
+expect "a recorded grant that is revoked denies" deny "grant g-valid was revoked" -- alice alice sudo
+rm -f "$STATE/revocations"
+
+# The hostile grant writer forges a grant for alice (untrusted key) in the directory it owns.
+host_sign_grant "$K/other" "$G/w-forged" g-wforged alice dba 'db-*' $((NOW - 60)) $((NOW + 600))
+AS_W="setpriv --reuid=2003 --regid=2003 --clear-groups"
+$AS_W cp "$G/w-forged" "$STATE/grants/alice/g-wforged.grant"
+rm -f "$STATE/grants/alice/g-valid.grant"
+FORGED_SHA=$(sha256sum "$G/w-forged" | awk '{print $1}')
+KEYRING=$(awk '/^keyring /{print $2}' "$REC/$VALID_SHA")
+FP=$(host_fingerprint "$K/other.pub")
+printf 'jit-verified v1\nkind grant\nsha256 %s\nkeyring %s\nring grant\nsigner %s\n' "$FORGED_SHA" "$KEYRING" "$FP" > "$W/forged-record"
+chmod 0644 "$W/forged-record"
+# It cannot write into root's record directory...
+if $AS_W cp "$W/forged-record" "$REC/$FORGED_SHA" 2>/dev/null; then host_bad "the grant writer could write into $REC"
+else host_ok "the grant writer cannot write into root's record directory"; fi
+# ...records it writes next to its grants are not looked at...
+$AS_W cp "$W/forged-record" "$STATE/grants/alice/$FORGED_SHA"
+expect "a forged grant with the writer's own record (in its directory) denies" deny "not a trusted key" -- alice alice sudo
+# ...and even a record file it owns inside the record directory is ignored.
+install -m 0644 -o jitw "$W/forged-record" "$REC/$FORGED_SHA"
+expect "a forged grant with a writer-owned record in verified/ denies" deny "not a trusted key" -- alice alice sudo
+chown jitw "$REC"; chown root "$REC/$FORGED_SHA"
+expect "a forged grant with a record in a writer-owned verified/ denies" deny "not a trusted key" -- alice alice sudo
+chown root "$REC"; chmod 0777 "$REC"
+expect "a forged grant with a record in a world-writable verified/ denies" deny "not a trusted key" -- alice alice sudo
+chmod 0755 "$REC"; rm -f "$REC/$FORGED_SHA" "$STATE/grants/alice/$FORGED_SHA"
+# The writer swaps the bytes of a recorded grant for a forged one under the same name.
+sed 's/"role": "dba"/"role": "dbx"/' "$G/valid" > "$W/swapped"; chmod 0644 "$W/swapped"
+$AS_W cp "$W/swapped" "$STATE/grants/alice/g-valid.grant"
+expect "a recorded grant's file with other bytes denies" deny "altered" -- alice alice sudo
+# Root's indexing (gc, like the sync timer) refuses the forgeries and prunes stale records.
+out=$("$JIT_HOST" --config "$CONF" gc 2>&1) || true
+if [ ! -e "$REC/$FORGED_SHA" ] && [ ! -e "$REC/$VALID_SHA" ] && grep -q "1 removed, 2 file(s) did not verify" <<<"$out"; then
+  host_ok "root's indexing writes no record for forged grants and prunes the stale one"
+else host_bad "after gc: $(ls -la "$REC") / $out"; fi
+
+# A key change in host.toml invalidates every record (slow path until the next index).
+rm -f "$STATE/grants/alice/"*
+host_put_grant "$STATE" alice "$G/valid"
+"$JIT_HOST" --config "$CONF" gc >/dev/null 2>&1 || true
+# (break_glass_keys emptied: another keyring digest.)
+host_config "$CONF" "$STATE" "$K/grant.pub" 'grant_writer = "jitw"'
+
+n0=$(grep -c 'result=allow' "$W/log/auth.log" || true)
+expect "after a key change a recorded grant is verified again (still allows)" allow "" -- alice alice sudo
+for _ in $(seq 50); do [ "$(grep -c 'result=allow' "$W/log/auth.log" || true)" -gt "$n0" ] && break; sleep 0.1; done
+last=$(grep 'result=allow' "$W/log/auth.log" | tail -1)
+if grep -q 'grant=g-valid' <<<"$last" && ! grep -q 'per its record' <<<"$last"; then host_ok "after a key change the record is not used"
+else host_bad "record used after a key change (or no log line): $last"; fi
+out=$("$JIT_HOST" --config "$CONF" gc 2>&1) || true
+NEW_KEYRING=$(awk '/^keyring /{print $2}' "$REC/$VALID_SHA" 2>/dev/null)
+if [ -n "$NEW_KEYRING" ] && [ "$NEW_KEYRING" != "$KEYRING" ] && grep -q "written, 0 removed" <<<"$out"; then
+  host_ok "re-indexing under the new keys rewrites the record"
+else host_bad "re-index: $out"; fi
+config
+chown root "$STATE/grants"
+clear_grants
 
 echo "sample log line: $(grep 'result=deny' "$W/log/auth.log" | tail -1)"
 host_summary

@@ -36,7 +36,7 @@ mkdir -p "$W/pam.d"; cp -a /etc/pam.d/. "$W/pam.d/"; mount --bind "$W/pam.d" /et
 mkdir -p "$W/bin"; install -o root -g root -m 4755 "$SUDO_RS_SRC" "$W/bin/sudo-rs"
 SUDOS=("/usr/bin/sudo" "$W/bin/sudo-rs")
 
-K=$W/keys; mkdir -p "$K"; host_keygen "$K/grant"
+K=$W/keys; mkdir -p "$K"; host_keygen "$K/grant"; host_keygen "$K/other"
 STATE=$W/state
 CONF=$W/etc/host.toml
 config() { host_config "$CONF" "$STATE" "$K/grant.pub" 'grant_writer = "jitw"' "$@"; }
@@ -54,7 +54,7 @@ host_sign_grant "$K/grant" "$G/bob" g-bob bob dba 'db-*' $((NOW - 60)) $((NOW + 
 host_sign_grant "$K/grant" "$G/alice" g-alice alice dba 'db-*' $((NOW - 60)) $((NOW + 3600)) true 501
 host_sign_grant "$K/grant" "$G/bob-expired" g-bob-old bob dba 'db-*' $((NOW - 7200)) $((NOW - 3600))
 host_sign_grant "$K/grant" "$G/bob-web" g-bob-web bob web 'web-*' $((NOW - 60)) $((NOW + 3600))
-reset_store() { rm -rf "$STATE/grants/"* "$STATE/revocations"; config; hostname db-1; }
+reset_store() { rm -rf "$STATE/grants/"* "$STATE/revocations" "$STATE/verified"; config; hostname db-1; }
 
 # run USER CMD... -> RC, OUT. No controlling terminal (setsid), stdin /dev/null.
 run() {
@@ -134,6 +134,32 @@ for SUDO in "${SUDOS[@]}"; do
   reset_store
   host_put_grant "$STATE" bob "$G/bob"; chmod 0777 "$STATE/grants/bob"
   expect "$S: world-writable grant dir denies" deny "writable by group or others" -- bob "$SUDO" -n true
+
+  # Root's verified-grant records: the grant writer stores a grant (as principals does at
+  # login), root's index (gc, like the sync timer) records it, sudo allows through the record.
+  reset_store
+  mkdir -p "$STATE/grants/bob"; chown jitw "$STATE/grants/bob"; chmod 0755 "$STATE/grants/bob"
+  setpriv --reuid=2003 --regid=2003 --clear-groups cp "$G/bob" "$STATE/grants/bob/g-bob.grant"
+  out=$("$JIT_HOST" --config "$CONF" gc 2>&1) || host_bad "$S: jit-host gc: $out"
+  BOB_SHA=$(sha256sum "$G/bob" | awk '{print $1}')
+  [ "$(stat -c %u "$STATE/verified/$BOB_SHA" 2>/dev/null)" = 0 ] \
+    && host_ok "$S: root's index recorded the grant the grant writer stored" || host_bad "$S: no record: $out"
+  expect "$S: a recorded grant allows" allow "" -- bob "$SUDO" -n true
+  # sudo really takes the record for the signature: a root-owned record (written here by the
+  # test, as root) makes it accept bytes signed by an untrusted key...
+  host_sign_grant "$K/other" "$G/bob-other" g-bob-other bob dba 'db-*' $((NOW - 60)) $((NOW + 3600))
+  rm -f "$STATE/grants/bob/g-bob.grant"
+  setpriv --reuid=2003 --regid=2003 --clear-groups cp "$G/bob-other" "$STATE/grants/bob/g-bob-other.grant"
+  OTHER_SHA=$(sha256sum "$G/bob-other" | awk '{print $1}')
+  printf 'jit-verified v1\nkind grant\nsha256 %s\nkeyring %s\nring grant\nsigner %s\n' "$OTHER_SHA" \
+    "$(awk '/^keyring /{print $2}' "$STATE/verified/$BOB_SHA")" "$(host_fingerprint "$K/other.pub")" > "$W/rec"
+  expect "$S: without a record the untrusted grant denies" deny "not a trusted key" -- bob "$SUDO" -n true
+  install -m 0644 -o root "$W/rec" "$STATE/verified/$OTHER_SHA"
+  expect "$S: sudo uses root's record instead of the signature check" allow "" -- bob "$SUDO" -n true
+  # ...but never a record the grant writer wrote: its forged grant stays denied.
+  chown jitw "$STATE/verified/$OTHER_SHA"
+  expect "$S: the grant writer's forged grant with its own record denies" deny "not a trusted key" -- bob "$SUDO" -n true
+  rm -f "$STATE/verified/$OTHER_SHA"
 
   # Password rule: a cached timestamp does not outlive the grant (account runs every time).
   for keep in yes no; do

@@ -587,6 +587,8 @@ fn break_glass_records_stay_break_glass() {
     let d = decide(&c, &alice(&h, "sudo"), &with_records(vec![g], t.path()));
     assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
     assert!(d.break_glass, "{d:?}");
+    assert!(d.reason.starts_with("BREAK-GLASS grant g-bg"), "{d:?}");
+    assert!(d.reason.contains("per its record"), "{d:?}");
 }
 
 #[test]
