@@ -134,10 +134,24 @@ pub(crate) fn split_body(input: &[u8], max: usize) -> Result<&[u8]> {
             max,
         });
     }
-    let begin = find(input, b"\n-----BEGIN SSH SIGNATURE-----").ok_or(Error::Truncated {
+    let begin = find_fast(input, b"\n-----BEGIN SSH SIGNATURE-----").ok_or(Error::Truncated {
         detail: "no SSH signature block",
     })?;
     Ok(&input[..=begin])
+}
+
+/// The first occurrence of `needle` (same answer as `find`), skipping to candidate first
+/// bytes instead of comparing a window at every offset.
+fn find_fast(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let first = *needle.first()?;
+    let mut from = 0;
+    loop {
+        let at = from + haystack.get(from..)?.iter().position(|&b| b == first)?;
+        if haystack.get(at..at.checked_add(needle.len())?)? == needle {
+            return Some(at);
+        }
+        from = at + 1;
+    }
 }
 
 /// Parses a body into a JSON object and checks `version` and the field names.
@@ -183,4 +197,26 @@ pub(crate) fn parse_body(body: &[u8], known_fields: &[&str]) -> Result<Map<Strin
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod find_tests {
+    use super::{find, find_fast};
+
+    #[test]
+    fn find_fast_agrees_with_find() {
+        let needle = b"\n-----BEGIN";
+        for hay in [
+            &b""[..],
+            b"\n",
+            b"abc\n-----BEGIN",
+            b"\n-----BEGI",
+            b"x\n-----BEGIN\n-----BEGIN",
+            b"\n\n\n-----BEGIN tail",
+            b"no match at all \n----- BEGIN",
+        ] {
+            assert_eq!(find_fast(hay, needle), find(hay, needle), "{hay:?}");
+        }
+        assert_eq!(find_fast(b"abc", b""), None);
+    }
 }

@@ -218,6 +218,29 @@ impl UnverifiedGrant {
     }
 }
 
+/// The few claims a pre-filter looks at (user, sudo, end of window, host selectors), read
+/// from the JSON body without decoding the signature block, borrowed where possible, other
+/// fields skipped, nothing validated. Unverified: only for choosing which grants are worth
+/// verifying (a document this refuses is simply not pre-selected), never for deciding.
+#[derive(Debug, Deserialize)]
+pub struct ClaimsPeek<'a> {
+    /// Login name the grant claims to be for.
+    #[serde(borrow)]
+    pub user: std::borrow::Cow<'a, str>,
+    /// Whether it claims to allow sudo.
+    pub sudo: bool,
+    /// Claimed end of the window.
+    pub not_after: UnixTime,
+    /// Claimed host selectors.
+    #[serde(borrow)]
+    pub hosts: Vec<std::borrow::Cow<'a, str>>,
+}
+
+/// Peeks at a grant document's claims ([`ClaimsPeek`]); `None` if the body cannot be read so.
+pub fn peek_claims_unverified(input: &[u8]) -> Option<ClaimsPeek<'_>> {
+    serde_json::from_slice(split_body(input, MAX_GRANT_SIZE).ok()?).ok()
+}
+
 /// The claims of a grant document, read from its JSON body only: the signature block is
 /// neither decoded nor checked. Strict on the body (same rules as [`UnverifiedGrant::parse`]),
 /// so it accepts nothing `parse` would refuse for its body. Use only to choose which grants

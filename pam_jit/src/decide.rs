@@ -466,11 +466,13 @@ impl<'a> Records<'a> {
     }
 }
 
-/// A cheap pre-filter on unverified claims (read from the JSON body only, the signature block
-/// is not even decoded): could this grant allow `user` here now? Looser than the real check
-/// (it ignores the start of the window), never stricter.
+/// A cheap pre-filter on unverified claims (peeked at in the JSON body, the signature block
+/// not even decoded): could this grant allow `user` here now? Meant to be looser than the
+/// real check (it ignores the start of the window); where it is stricter (a body it cannot
+/// peek at), the full loop in `decide_for` still checks every file, so the decision never
+/// depends on it.
 fn claims_could_allow(config: &Config, facts: &Facts<'_>, user: &str, bytes: &[u8]) -> bool {
-    let Ok(g) = jit_common::grant::parse_claims_unverified(bytes) else {
+    let Some(g) = jit_common::grant::peek_claims_unverified(bytes) else {
         return false;
     };
     g.user == user

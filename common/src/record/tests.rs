@@ -345,3 +345,34 @@ fn record_text_is_strict() {
         assert!(TrustedRecord::parse(bad.as_bytes()).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn claims_only_readers_agree_with_the_full_parse() {
+    let k = key();
+    let doc = grant("g-7").sign(&k).unwrap();
+    let full = UnverifiedGrant::parse(&doc).unwrap();
+    assert_eq!(
+        &crate::grant::parse_claims_unverified(&doc).unwrap(),
+        full.claims_unverified()
+    );
+    let peek = crate::grant::peek_claims_unverified(&doc).unwrap();
+    assert_eq!(peek.user, "alice");
+    assert!(peek.sudo);
+    assert_eq!(peek.not_after, NOW + 600);
+    assert_eq!(peek.hosts, vec!["db-1"]);
+    // Bodies the full parse refuses for their body are refused by the claims reader too.
+    let text = String::from_utf8(doc.clone()).unwrap();
+    let unknown = text.replacen("{\n", "{\n  \"extra\": 1,\n", 1);
+    assert!(UnverifiedGrant::parse(unknown.as_bytes()).is_err());
+    assert!(matches!(
+        crate::grant::parse_claims_unverified(unknown.as_bytes()),
+        Err(Error::UnknownField { .. })
+    ));
+    let v2 = text.replacen("\"version\": 1", "\"version\": 2", 1);
+    assert!(matches!(
+        crate::grant::parse_claims_unverified(v2.as_bytes()),
+        Err(Error::UnknownVersion { found: 2 })
+    ));
+    assert!(crate::grant::parse_claims_unverified(b"{}").is_err());
+    assert!(crate::grant::peek_claims_unverified(b"no signature").is_none());
+}
