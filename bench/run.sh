@@ -169,11 +169,20 @@ chmod 0644 "$HOST/host.toml"
 # 3. Sudo gate: pamtester through pam_wrapper (no /etc change), pam_permit vs pam_jit, with
 # OTHERS grants of other users and MINE of the invoking user. pam_jit allows root at once
 # (nothing to elevate), so pamtester runs as the existing unprivileged user `nobody`.
+# The store is then indexed the way a real host's sync timer indexes it: the real
+# `jit-host sync` as root (revocation list and KRL from the CA, then a verified-grant record
+# per stored grant in root's <state_dir>/verified). The last row runs without the records
+# (every candidate's Ed25519 signature verified in the module).
 GATE_USER=nobody
 GATE_UID=$(id -u "$GATE_USER") GATE_GID=$(id -g "$GATE_USER")
 log "sudo gate: $OTHERS grants of other users, $MINE of this user"
 "$BIN/jit-bench" grants --key "$CA/keys/grant" --state-dir "$HOST/state" --user "$GATE_USER" \
   --host bench-host --mine "$MINE" --others "$OTHERS" >/dev/null
+log "sudo gate: jit-host sync (root) indexes the store"
+"$BIN/jit-host" --config "$HOST/host.toml" sync --server "$SERVER" >&2 || die "jit-host sync failed"
+[ -f "$HOST/state/revocations" ] || die "jit-host sync installed no revocation list"
+GATE_RECORDS=$(find "$HOST/state/verified" -maxdepth 1 -type f | wc -l)
+[ "$GATE_RECORDS" -gt "$OTHERS" ] || die "jit-host sync wrote $GATE_RECORDS verified-grant records for $((OTHERS + MINE)) grants"
 mkdir -p "$WORK/pam-permit" "$WORK/pam-jit"
 printf 'account required pam_permit.so\n' > "$WORK/pam-permit/sudo"
 printf 'account requisite %s config=%s\naccount required pam_permit.so\n' \
@@ -182,17 +191,24 @@ for d in pam-permit pam-jit; do cp "$WORK/$d/sudo" "$WORK/$d/other"; done
 chmod 0755 "$WORK/pam-permit" "$WORK/pam-jit"; chmod 0644 "$WORK"/pam-*/*
 AS_USER="setpriv --reuid=$GATE_UID --regid=$GATE_GID --clear-groups"
 PAMTEST="pamtester -I ruser=$GATE_USER sudo $GATE_USER acct_mgmt"
-GATE=$("$BIN/jit-bench" exec --runs "$RUNS" --env "LD_PRELOAD=$PAM_WRAPPER_LIB" --env PAM_WRAPPER=1 \
-  --cmd "$AS_USER env PAM_WRAPPER_SERVICE_DIR=$WORK/pam-permit $PAMTEST" \
-  --cmd "$AS_USER env PAM_WRAPPER_SERVICE_DIR=$WORK/pam-jit $PAMTEST")
+gate() { # paired runs: pam_permit, pam_jit
+  "$BIN/jit-bench" exec --runs "$RUNS" --env "LD_PRELOAD=$PAM_WRAPPER_LIB" --env PAM_WRAPPER=1 \
+    --cmd "$AS_USER env PAM_WRAPPER_SERVICE_DIR=$WORK/pam-permit $PAMTEST" \
+    --cmd "$AS_USER env PAM_WRAPPER_SERVICE_DIR=$WORK/pam-jit $PAMTEST"
+}
+GATE=$(gate)
 record sudo-gate "$GATE"
 # The common case: the user's only grant here is the covering one (10,000 others stay).
 rm -f "$HOST/state/grants/$GATE_USER"/a-*.grant
-GATE1=$("$BIN/jit-bench" exec --runs "$RUNS" --env "LD_PRELOAD=$PAM_WRAPPER_LIB" --env PAM_WRAPPER=1 \
-  --cmd "$AS_USER env PAM_WRAPPER_SERVICE_DIR=$WORK/pam-permit $PAMTEST" \
-  --cmd "$AS_USER env PAM_WRAPPER_SERVICE_DIR=$WORK/pam-jit $PAMTEST")
+GATE1=$(gate)
 record sudo-gate-1 "$GATE1"
-# The same loop must deny without a grant (so the figure is of a real decision).
+# The same without root's records: the module verifies the covering grant's signature.
+mv "$HOST/state/verified" "$HOST/state/verified.off"
+GATE1C=$(gate)
+record sudo-gate-1-cold "$GATE1C"
+mv "$HOST/state/verified.off" "$HOST/state/verified"
+# The same loop must deny without a grant (so the figure is of a real decision), even with
+# the removed grant's record still in place.
 rm -f "$HOST/state/grants/$GATE_USER/z-covering.grant"
 if $AS_USER env LD_PRELOAD="$PAM_WRAPPER_LIB" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$WORK/pam-jit" \
   $PAMTEST >/dev/null 2>&1; then
@@ -298,6 +314,8 @@ row "   ($MINE grants of the user: $((MINE - 1)) for other hosts)" "" "" ""
 GATE1_ADD=$(j '.results[1].median_paired_diff_ms' "$GATE1")
 st=1; awk -v a="$GATE1_ADD" 'BEGIN { exit !(a <= 0.2) }' && st=0
 row "3. sudo gate, user has only the covering grant" "$(r2 "$GATE1_ADD") ms ($(r2 "$(j '.results[0].time.p50_ms' "$GATE1")") -> $(r2 "$(j '.results[1].time.p50_ms' "$GATE1")"))" "<= 0.2 ms" "$(verdict $st)"
+row "   (rows above: store indexed by jit-host sync)" "" "" ""
+row "3. the same without root's records (cold)" "$(r2 "$(j '.results[1].median_paired_diff_ms' "$GATE1C")") ms ($(r2 "$(j '.results[0].time.p50_ms' "$GATE1C")") -> $(r2 "$(j '.results[1].time.p50_ms' "$GATE1C")"))" "-" ""
 st=1; awk -v a="$HOOK_MS" 'BEGIN { exit !(a <= 5) }' && st=0
 row "4. login hook jit-host principals (per call)" "p50 $(r2 "$HOOK_MS") p99 $(r2 "$HOOK_P99") ms" "<= 5 ms" "$(verdict $st)"
 st=1; awk -v a="$RSS_MIB" 'BEGIN { exit !(a <= 50) }' && st=0
