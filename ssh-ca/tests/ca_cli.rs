@@ -841,3 +841,30 @@ fn backup_is_a_consistent_private_copy() {
         text(&o)
     );
 }
+
+#[test]
+fn a_second_serve_on_the_same_data_directory_is_refused() {
+    let (tmp, _) = setup_dir(POLICY);
+    let dir = data_dir(&tmp);
+    let (mut first, _stdout, _url) = start_serve(&dir);
+    let o = jit_ca(&[
+        "serve",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("another `jit-ca serve` is already running"),
+        "{}",
+        text(&o)
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The lock dies with its process: the next serve starts.
+    let (mut again, _stdout, url) = start_serve(&dir);
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    again.kill().unwrap();
+    again.wait().unwrap();
+}

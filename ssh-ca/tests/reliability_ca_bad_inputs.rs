@@ -1,6 +1,6 @@
 //! The CA-side bad-input matrix (issue 7): every hostile or broken API call gets a 4xx JSON
 //! error with a stable code, leaves exactly one audit record, and changes nothing else in
-//! the store (every table but `audit` and `nonces` is dumped before and after and compared;
+//! the store (every table but `audit` and `nonce_log` is dumped before and after and compared;
 //! a nonce consumed by an authenticated call is the replay protection doing its job).
 //!
 //! Real router, real request signing, real SQLite on disk (see `ca_support`).
@@ -15,7 +15,7 @@ use jit_ca::auth;
 use serde_json::{Value, json};
 use ssh_key::{Algorithm, PrivateKey};
 
-/// Every table except the audit trail and the nonce cache, as text, in a stable order.
+/// Every table except the audit trail and the nonce log, as text, in a stable order.
 fn dump(h: &Harness) -> Vec<String> {
     let config = jit_ca::config::Config::load(&h.path()).unwrap();
     let db = rusqlite::Connection::open_with_flags(
@@ -30,7 +30,7 @@ fn dump(h: &Harness) -> Vec<String> {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    tables.retain(|t| t != "audit" && t != "nonces" && !t.starts_with("sqlite_"));
+    tables.retain(|t| t != "audit" && t != "nonce_log" && !t.starts_with("sqlite_"));
     assert!(
         tables.iter().any(|t| t == "requests"),
         "schema changed: {tables:?}"

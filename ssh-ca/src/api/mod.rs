@@ -236,9 +236,10 @@ impl Target {
     }
 }
 
-/// Reads the body (within the limit) and authenticates the call. A body over the limit is
-/// refused (and audited as `rejected`) before authentication.
-async fn signed(st: &AppState, req: Request) -> Result<(Caller, Bytes, Target), ApiError> {
+/// Reads the body (within the limit) and the authentication headers; the caller checks
+/// them on the blocking pool together with the call's own work (one hand-off per call). A
+/// body over the limit is refused (and audited as `rejected`) before authentication.
+async fn signed(st: &AppState, req: Request) -> Result<(AuthHeaders, Bytes, Target), ApiError> {
     let limit = st.ca.config().max_body_bytes;
     let target = Target {
         method: req.method().as_str().to_string(),
@@ -273,11 +274,7 @@ async fn signed(st: &AppState, req: Request) -> Result<(Caller, Bytes, Target), 
             blocking(move || Ok(ca.record_refusal("unknown", event::REJECTED, details, e))).await;
         return Err(recorded.unwrap_or_else(|e| e));
     };
-    let ca = st.ca.clone();
-    let b = body.clone();
-    let t = target.clone();
-    let caller = blocking(move || ca.authenticate(&t.method, &t.path, &h, &b)).await?;
-    Ok((caller, body, target))
+    Ok((h, body, target))
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -309,16 +306,36 @@ where
     T: Serialize + Send + 'static,
     F: FnOnce(&Ca, &Caller, &[u8]) -> Result<T, ApiError> + Send + 'static,
 {
-    let (caller, body, target) = match signed(&st, req).await {
+    let (headers, body, target) = match signed(&st, req).await {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
     let ca = st.ca.clone();
-    let result = blocking(move || match op(&ca, &caller, &body) {
+    let result = blocking(move || {
+        let caller = ca.authenticate(&target.method, &target.path, &headers, &body)?;
+        call_op(&ca, &caller, &body, &target, refusal_event, op)
+    })
+    .await;
+    reply(result, ok)
+}
+
+/// The call's own work, for an authenticated caller; a refusal is audited.
+fn call_op<T, F>(
+    ca: &Ca,
+    caller: &Caller,
+    body: &[u8],
+    target: &Target,
+    refusal_event: &'static str,
+    op: F,
+) -> Result<T, ApiError>
+where
+    F: FnOnce(&Ca, &Caller, &[u8]) -> Result<T, ApiError>,
+{
+    match op(ca, caller, body) {
         Err(e) if e.status < 500 => {
             let mut details = target.details();
             if let Ok(serde_json::Value::Object(b)) =
-                serde_json::from_slice::<serde_json::Value>(&body)
+                serde_json::from_slice::<serde_json::Value>(body)
                 && let Some(obj) = details.as_object_mut()
             {
                 for k in ["role", "duration_secs", "hosts"] {
@@ -330,9 +347,7 @@ where
             Err(ca.record_refusal(&caller.user, refusal_event, details, e))
         }
         other => other,
-    })
-    .await;
-    reply(result, ok)
+    }
 }
 
 async fn whoami(State(st): State<AppState>, req: Request) -> Response {

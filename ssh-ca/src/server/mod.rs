@@ -25,12 +25,43 @@ const NONCE_FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Longest a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Takes the data directory's service lock (released when the process ends, however it ends).
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = dir.join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| CaError::File {
+            path: path.clone(),
+            detail: format!("cannot open the service lock: {e}"),
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(CaError::Other(format!(
+            "another `jit-ca serve` is already running on {} (it holds {}); stop it first: one service per data directory",
+            dir.display(),
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(CaError::File {
+            path,
+            detail: format!("cannot lock: {e}"),
+        }),
+    }
+}
+
 /// Runs the service until SIGTERM/SIGINT.
 pub fn serve(dir: &Path, listen: Option<SocketAddr>) -> Result<()> {
     let created = crate::admin::init_if_fresh(dir)?;
     if let Some(w) = crate::admin::loose_dir_warning(dir) {
         eprintln!("{w}");
     }
+    // One service per data directory: replay protection keeps the nonces of the window in
+    // this process's memory, and the group commit assumes it is the only busy writer.
+    let _lock = lock_data_dir(dir)?;
     let ca = Arc::new(Ca::open(dir, Arc::new(SystemClock))?);
     let listen = listen.unwrap_or(ca.config().listen);
     // Handlers run their database and signing work on the blocking pool. Tokio's default of

@@ -3,13 +3,15 @@
 //! **Group commit.** A durable SQLite commit costs one `fsync` of the WAL (`synchronous=FULL`),
 //! and with one commit per certificate the disk's sync latency bounded issuance whatever the
 //! number of clients. Writers on the hot paths (new requests with their certificate, audit
-//! records of refusals) therefore queue their change as an owned job and then take the store
-//! lock. Whoever gets it first runs *every* queued job in one transaction, each inside its own
-//! savepoint (a job that fails is rolled back alone and answers its own error), commits once,
-//! and only then are the jobs' answers released: nothing is answered before its commit is on
-//! disk, and the audit chain stays strictly ordered because the jobs run one after another on
-//! the one connection. A caller whose job was committed by another thread finds its answer
-//! when it gets the lock. If the commit fails, every job of the batch answers the error.
+//! records of refusals) therefore send their change as an owned job to one writer thread and
+//! wait. The thread takes every job waiting (up to `MAX_BATCH`), runs them in one
+//! transaction, each inside its own savepoint (a job that fails is rolled back alone and
+//! answers its own error), commits once, and only then releases the answers: nothing is
+//! answered before its commit is on disk, and the audit chain stays strictly ordered because
+//! the jobs run one after another on the one connection. While a batch commits, the next one
+//! gathers. If the commit fails, every job of the batch answers the error. The rare paths
+//! (approvals, revocations, the sweeper) still open their own transaction on the same
+//! connection, under the same lock.
 //!
 //! **Nonces.** Each signed API call carries a nonce that must never be accepted twice. The set
 //! of nonces seen within the replay window lives in memory (checked and inserted atomically)
@@ -27,8 +29,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 
 use rusqlite::Connection;
 
@@ -36,18 +38,20 @@ use super::{ApiResult, lock};
 use crate::error::{ApiError, CaError, Result};
 use crate::store::{self, Store};
 
-/// A queued change: runs inside the batch's transaction and keeps its own answer.
+/// A queued change: runs inside the batch's transaction; answers once the batch is over.
 trait Entry: Send {
     /// Runs the job; false when it failed (its savepoint is then rolled back).
     fn run(&mut self, c: &Connection) -> bool;
-    /// The batch did not commit: the job answers this error instead.
-    fn fail(&mut self, e: &CaError);
+    /// The batch is over: hand the answer to the caller (`Some(e)`: it did not commit).
+    fn finish(self: Box<Self>, commit_error: Option<&CaError>);
 }
 
-type Slot<R> = Arc<Mutex<Option<ApiResult<R>>>>;
+/// Where a caller waits for its answer.
+type Slot<R> = Arc<(Mutex<Option<ApiResult<R>>>, Condvar)>;
 
 struct Job<R, F> {
     f: Option<F>,
+    result: Option<ApiResult<R>>,
     slot: Slot<R>,
 }
 
@@ -60,14 +64,23 @@ where
         let Some(f) = self.f.take() else {
             return false;
         };
-        let r = f(c);
+        // A panic in a job must not take the writer thread (and every later write) with it.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(c)))
+            .unwrap_or_else(|_| Err(ApiError::internal("a database change panicked")));
         let ok = r.is_ok();
-        *lock(&self.slot) = Some(r);
+        self.result = Some(r);
         ok
     }
 
-    fn fail(&mut self, e: &CaError) {
-        *lock(&self.slot) = Some(Err(answer(e)));
+    fn finish(mut self: Box<Self>, commit_error: Option<&CaError>) {
+        let answer = match (commit_error, self.result.take()) {
+            (Some(e), _) => Err(answer(e)),
+            (None, Some(r)) => r,
+            (None, None) => Err(ApiError::internal("a queued change was not run")),
+        };
+        let (m, cv) = &*self.slot;
+        *lock(m) = Some(answer);
+        cv.notify_one();
     }
 }
 
@@ -82,86 +95,116 @@ fn answer(e: &CaError) -> ApiError {
     }
 }
 
-/// The queue of changes waiting for a batch.
-#[derive(Default)]
+/// Most changes in one transaction (bounds the time the store is held).
+const MAX_BATCH: usize = 512;
+
+#[derive(Debug, Default)]
+struct Counts {
+    batches: AtomicU64,
+    jobs: AtomicU64,
+}
+
+/// The writer thread's queue.
 pub(super) struct Writer {
-    queue: Mutex<Vec<Box<dyn Entry>>>,
-    /// Batches committed and jobs in them (for the metrics and the tests).
-    batches: std::sync::atomic::AtomicU64,
-    jobs: std::sync::atomic::AtomicU64,
+    queue: Mutex<mpsc::Sender<Box<dyn Entry>>>,
+    counts: Arc<Counts>,
 }
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Writer")
-            .field("queued", &lock(&self.queue).len())
+            .field("counts", &self.counts)
             .finish_non_exhaustive()
     }
 }
 
 impl Writer {
+    /// Starts the writer thread. It ends when the `Writer` is dropped (the queue closes).
+    pub(super) fn start(store: Arc<Mutex<Store>>, nonces: Arc<Nonces>) -> Result<Self> {
+        let (tx, rx) = mpsc::channel::<Box<dyn Entry>>();
+        let counts = Arc::new(Counts::default());
+        let c = counts.clone();
+        std::thread::Builder::new()
+            .name("jit-ca-writer".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut jobs = vec![first];
+                    while jobs.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(j) => jobs.push(j),
+                            Err(_) => break,
+                        }
+                    }
+                    let n = jobs.len() as u64;
+                    let result = run_batch(&mut lock(&store), &nonces, &mut jobs);
+                    if result.is_ok() {
+                        c.batches.fetch_add(1, Ordering::Relaxed);
+                        c.jobs.fetch_add(n, Ordering::Relaxed);
+                    }
+                    for j in jobs {
+                        j.finish(result.as_ref().err());
+                    }
+                }
+            })
+            .map_err(|e| CaError::Other(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            queue: Mutex::new(tx),
+            counts,
+        })
+    }
+
     /// Runs `job` durably, batched with whatever else is waiting, and returns its answer
     /// once the batch's commit is on disk.
-    pub(super) fn write<R, F>(&self, store: &Mutex<Store>, nonces: &Nonces, job: F) -> ApiResult<R>
+    pub(super) fn write<R, F>(&self, job: F) -> ApiResult<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> ApiResult<R> + Send + 'static,
     {
-        let slot: Slot<R> = Arc::new(Mutex::new(None));
-        lock(&self.queue).push(Box::new(Job {
+        let slot: Slot<R> = Arc::new((Mutex::new(None), Condvar::new()));
+        let sent = lock(&self.queue).send(Box::new(Job {
             f: Some(job),
+            result: None,
             slot: slot.clone(),
         }));
-        let mut st = lock(store);
-        if let Some(r) = lock(&slot).take() {
-            return r;
+        if sent.is_err() {
+            return Err(ApiError::internal("the writer thread has stopped"));
         }
-        let jobs = std::mem::take(&mut *lock(&self.queue));
-        self.run_batch(&mut st, nonces, jobs);
-        drop(st);
-        lock(&slot).take().unwrap_or_else(|| {
-            Err(ApiError::internal(
-                "a queued change was not run by its batch",
-            ))
-        })
-    }
-
-    fn run_batch(&self, st: &mut Store, nonces: &Nonces, mut jobs: Vec<Box<dyn Entry>>) {
-        let result = (|| -> Result<()> {
-            let tx = st.tx()?;
-            let flushed = nonces.flush_into(&tx)?;
-            for j in &mut jobs {
-                tx.execute_batch("SAVEPOINT job")?;
-                if j.run(&tx) {
-                    tx.execute_batch("RELEASE job")?;
-                } else {
-                    tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
-                }
+        let (m, cv) = &*slot;
+        let mut g = lock(m);
+        loop {
+            if let Some(r) = g.take() {
+                return r;
             }
-            tx.commit()?;
-            flushed.done();
-            Ok(())
-        })();
-        match result {
-            Ok(()) => {
-                self.batches.fetch_add(1, Ordering::Relaxed);
-                self.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
-            }
-            Err(e) => {
-                for j in &mut jobs {
-                    j.fail(&e);
-                }
-            }
+            g = cv
+                .wait(g)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
     }
 
     /// (batches committed, jobs committed).
     pub(super) fn counts(&self) -> (u64, u64) {
         (
-            self.batches.load(Ordering::Relaxed),
-            self.jobs.load(Ordering::Relaxed),
+            self.counts.batches.load(Ordering::Relaxed),
+            self.counts.jobs.load(Ordering::Relaxed),
         )
     }
+}
+
+/// One transaction for every job of the batch, each in its own savepoint.
+fn run_batch(st: &mut Store, nonces: &Nonces, jobs: &mut [Box<dyn Entry>]) -> Result<()> {
+    let tx = st.tx()?;
+    let flushed = nonces.flush_into(&tx)?;
+    for j in jobs.iter_mut() {
+        tx.execute_batch("SAVEPOINT job")?;
+        if j.run(&tx) {
+            tx.execute_batch("RELEASE job")?;
+        } else {
+            tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
+        }
+    }
+    tx.commit()?;
+    flushed.done();
+    Ok(())
 }
 
 /// Nonces seen within the replay window.
@@ -227,7 +270,7 @@ impl Nonces {
             taken,
         };
         for (n, at) in &flushed.taken {
-            store::use_nonce(tx, &nonce_text(*n), *at)?;
+            store::log_nonce(tx, &nonce_text(*n), *at)?;
         }
         Ok(flushed)
     }

@@ -91,6 +91,18 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 "#,
+    // 2: nonces become an append-only log. The service checks uniqueness in memory (loading
+    // the replay window from here at startup); the old primary key put every nonce at a
+    // random place in its index, one more page written per call at every commit.
+    r#"
+CREATE TABLE nonce_log (
+    seen_at INTEGER NOT NULL,
+    nonce   TEXT NOT NULL
+);
+CREATE INDEX nonce_log_seen ON nonce_log(seen_at);
+INSERT INTO nonce_log (seen_at, nonce) SELECT seen_at, nonce FROM nonces ORDER BY seen_at;
+DROP TABLE nonces;
+"#,
 ];
 
 /// A registered user.
@@ -320,6 +332,9 @@ pub fn open_reader(path: &Path) -> Result<Connection> {
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "query_only", "ON")?;
+    // Every commit invalidates a reader's page cache; mapped pages are re-read without a
+    // copy per page (reads only: the writer keeps ordinary I/O).
+    conn.pragma_update(None, "mmap_size", 64 * 1024 * 1024)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -417,25 +432,27 @@ pub fn user_groups(c: &Connection, name: &str) -> Result<Option<Vec<String>>> {
 
 // ---- nonces ----
 
-/// Records a nonce; false if it was seen before.
-pub fn use_nonce(c: &Connection, nonce: &str, now: u64) -> Result<bool> {
-    let n = c
-        .prepare_cached("INSERT OR IGNORE INTO nonces (nonce, seen_at) VALUES (?1, ?2)")?
-        .execute(params![nonce, i(now)])?;
-    Ok(n == 1)
+/// Records a nonce the service accepted (it checks uniqueness in memory, against the
+/// nonces it loaded with [`recent_nonces`] at startup and those it accepted since).
+pub fn log_nonce(c: &Connection, nonce: &str, now: u64) -> Result<()> {
+    c.prepare_cached("INSERT INTO nonce_log (seen_at, nonce) VALUES (?1, ?2)")?
+        .execute(params![i(now), nonce])?;
+    Ok(())
 }
 
 /// The nonces seen at or after `since`.
 pub fn recent_nonces(c: &Connection, since: u64) -> Result<Vec<(String, u64)>> {
-    let mut st = c.prepare_cached("SELECT nonce, seen_at FROM nonces WHERE seen_at >= ?1")?;
+    let mut st = c.prepare_cached("SELECT nonce, seen_at FROM nonce_log WHERE seen_at >= ?1")?;
     let rows = st.query_map([i(since)], |r| Ok((r.get::<_, String>(0)?, u(r.get(1)?))))?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// Forgets nonces seen before `cutoff` (they would fail the timestamp check anyway).
 pub fn expire_nonces(c: &Connection, cutoff: u64) -> Result<usize> {
-    Ok(c.prepare_cached("DELETE FROM nonces WHERE seen_at < ?1")?
-        .execute([i(cutoff)])?)
+    Ok(
+        c.prepare_cached("DELETE FROM nonce_log WHERE seen_at < ?1")?
+            .execute([i(cutoff)])?,
+    )
 }
 
 // ---- requests ----
@@ -782,8 +799,29 @@ mod tests {
             s.conn().execute("DELETE FROM audit", []).is_err(),
             "trigger refuses deletes"
         );
-        assert!(use_nonce(s.conn(), "n1", 10).unwrap());
-        assert!(!use_nonce(s.conn(), "n1", 11).unwrap());
+        log_nonce(s.conn(), "n1", 10).unwrap();
+        log_nonce(s.conn(), "n2", 11).unwrap();
+        assert_eq!(
+            recent_nonces(s.conn(), 11).unwrap(),
+            vec![("n2".to_string(), 11)]
+        );
         assert_eq!(expire_nonces(s.conn(), 11).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_version_1_database_keeps_its_nonces_through_migration_2() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        c.execute(
+            "INSERT INTO nonces (nonce, seen_at) VALUES ('aa', 100), ('bb', 200)",
+            [],
+        )
+        .unwrap();
+        let s = Store::init(c).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let mut got = recent_nonces(s.conn(), 0).unwrap();
+        got.sort();
+        assert_eq!(got, vec![("aa".into(), 100), ("bb".into(), 200)]);
     }
 }
