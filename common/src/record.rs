@@ -395,17 +395,24 @@ fn write(
     };
     let path = record_path(dir, &rec.doc);
     let text = rec.encode();
-    // Unchanged records are not rewritten (sync runs every few minutes).
-    if fs::read(&path).is_ok_and(|b| b == text.as_bytes()) {
+    // Unchanged records are not rewritten (sync runs every few minutes); one root did not
+    // write (another owner, writable by others) is replaced.
+    let root_only = Policy {
+        owners: vec![0],
+        max_size: MAX_RECORD_SIZE,
+        check_ancestors: false,
+    };
+    if secure_file::read(&path, &root_only).is_ok_and(|b| b == text.as_bytes()) {
         return Ok(());
     }
     secure_file::write_atomic(&path, text.as_bytes(), 0o644)
         .map_err(|source| RecordError::Write { path, source })
 }
 
-/// Removes from `dir` every entry that is not the record of a document in `keep` made under
-/// `keyring` (stale documents, old keys, junk). Temporary files of a concurrent writer
-/// (dot files) are left alone. Returns the names removed.
+/// Removes from `dir` every entry that is not a root-owned record of a document in `keep`
+/// made under `keyring` (stale documents, old keys, files root did not write, junk).
+/// Temporary files of a concurrent writer (dot files) are left alone. Returns the names
+/// removed.
 pub fn prune(
     dir: &Path,
     keep: &BTreeSet<DocDigest>,
@@ -426,8 +433,14 @@ pub fn prune(
         if name.starts_with('.') {
             continue;
         }
+        // Kept only if the module would trust it: root's, not group/world-writable, current.
+        let root_only = Policy {
+            owners: vec![0],
+            max_size: MAX_RECORD_SIZE,
+            check_ancestors: false,
+        };
         let current = keep_names.contains(&name)
-            && fs::read(entry.path())
+            && secure_file::read(&entry.path(), &root_only)
                 .ok()
                 .and_then(|b| TrustedRecord::parse(&b).ok())
                 .is_some_and(|r| r.keyring == *keyring && r.doc.hex() == name);

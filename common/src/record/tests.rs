@@ -306,6 +306,10 @@ fn revocation_list_records() {
 #[test]
 fn prune_keeps_only_current_records() {
     let s = setup();
+    if !is_root() {
+        // prune keeps root-owned records only; as another user every record is foreign.
+        return;
+    }
     write_grant_record(&s.dir, &s.doc, &s.grant_keys, &s.none).unwrap();
     let other = key();
     let other_ring = ring(&[&other]);
@@ -321,6 +325,18 @@ fn prune_keeps_only_current_records() {
     assert!(removed.contains(&DocDigest::of(&doc2).hex()));
     assert!(record_path(&s.dir, &DocDigest::of(&s.doc)).exists());
     assert!(s.dir.join(".tmp-in-progress").exists());
+    // A record root did not write (another owner) goes even if it looks current.
+    let path = record_path(&s.dir, &DocDigest::of(&s.doc));
+    std::os::unix::fs::chown(&path, Some(4242), None).unwrap();
+    assert_eq!(
+        prune(&s.dir, &keep, &s.digest).unwrap(),
+        vec![DocDigest::of(&s.doc).hex()]
+    );
+    // ...and the writer replaces an identical record it did not write itself.
+    write_grant_record(&s.dir, &s.doc, &s.grant_keys, &s.none).unwrap();
+    std::os::unix::fs::chown(&path, Some(4242), None).unwrap();
+    write_grant_record(&s.dir, &s.doc, &s.grant_keys, &s.none).unwrap();
+    assert_eq!(fs::metadata(&path).unwrap().uid(), 0);
     // A document no longer stored loses its record.
     let removed = prune(&s.dir, &BTreeSet::new(), &s.digest).unwrap();
     assert_eq!(removed, vec![DocDigest::of(&s.doc).hex()]);
