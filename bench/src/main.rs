@@ -652,14 +652,27 @@ async fn open_loop(
     }
     let pool: Arc<Mutex<Vec<Conn>>> = Arc::new(Mutex::new(Vec::new()));
     let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // The schedule is kept by a plain thread: tokio's timer has a 1 ms granularity, which
+    // would start requests up to 1 ms late and count that lateness as server latency.
     let start = Instant::now();
-    let mut tasks = Vec::new();
-    for i in 0u64.. {
-        let at = start + Duration::from_secs_f64(i as f64 / rate);
-        if at >= deadline {
-            break;
+    let (tick_tx, mut ticks) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
+    std::thread::spawn(move || {
+        for i in 0u64.. {
+            let at = start + Duration::from_secs_f64(i as f64 / rate);
+            if at >= deadline {
+                break;
+            }
+            let now = Instant::now();
+            if at > now {
+                std::thread::sleep(at - now);
+            }
+            if tick_tx.send((i, at)).is_err() {
+                break;
+            }
         }
-        tokio::time::sleep_until(at.into()).await;
+    });
+    let mut tasks = Vec::new();
+    while let Some((i, at)) = ticks.recv().await {
         let measured = at >= measure_from;
         if in_flight.load(std::sync::atomic::Ordering::Relaxed) >= MAX_IN_FLIGHT {
             if measured {

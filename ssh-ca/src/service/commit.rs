@@ -315,6 +315,54 @@ impl Drop for Flushed<'_> {
     }
 }
 
+/// Copies the WAL back into the database file from its own thread and connection, so the
+/// writer thread never stops for a checkpoint (SQLite's automatic one runs inside the commit
+/// that crosses 1,000 pages: a copy and an `fsync` of the database file, several
+/// milliseconds added to every change of that batch). Ends when dropped.
+#[derive(Debug)]
+pub(super) struct Checkpointer {
+    _stop: mpsc::Sender<()>,
+}
+
+/// WAL size from which the checkpointer makes the WAL start over (and the size the writer
+/// truncates it back to).
+pub(super) const WAL_RESTART_BYTES: u64 = 32 * 1024 * 1024;
+
+/// How often the checkpointer runs.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+impl Checkpointer {
+    /// Starts checkpointing `path` (the writer's own automatic checkpoints must be off).
+    pub(super) fn start(path: &Path) -> Result<Self> {
+        let conn = store::open_checkpointer(path)?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = std::path::PathBuf::from(wal);
+        let (stop, stopped) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("jit-ca-checkpoint".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    // PASSIVE copies what it can without waiting for the writer or readers.
+                    // Under constant load some reader is always inside the WAL, so it never
+                    // starts over and would grow without bound: past WAL_RESTART_BYTES,
+                    // RESTART waits (briefly: reads are short) until the next commit can
+                    // rewind it. A failure (busy) is retried at the next round.
+                    let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESTART_BYTES);
+                    let mode = if big { "RESTART" } else { "PASSIVE" };
+                    let sql = format!("PRAGMA wal_checkpoint({mode})");
+                    let _ = conn.query_row(&sql, [], |_| Ok(()));
+                }
+                // Shutting down: one last full copy, so the WAL is small for the next start.
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            })
+            .map_err(|e| CaError::Other(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Self { _stop: stop })
+    }
+}
+
 /// A few read connections to the database file (none for an in-memory store: reads then go
 /// through the writer's connection).
 #[derive(Debug, Default)]

@@ -141,6 +141,8 @@ pub struct Ca {
     nonces: Arc<commit::Nonces>,
     /// Read connections.
     readers: commit::Readers,
+    /// Copies the WAL into the database file in the background (file databases).
+    _checkpointer: Option<commit::Checkpointer>,
     /// Serials reserved for the issuance fast path: next, end (exclusive).
     serials: Mutex<(u64, u64)>,
 }
@@ -195,6 +197,14 @@ impl Ca {
             clock.now().saturating_sub(NONCE_KEEP_SECS),
         )?);
         let readers = commit::Readers::open(store.path(), READERS)?;
+        let checkpointer = match store.path() {
+            Some(p) => {
+                let c = commit::Checkpointer::start(p)?;
+                store.disable_auto_checkpoint()?;
+                Some(c)
+            }
+            None => None,
+        };
         let store = Arc::new(Mutex::new(store));
         let writer = commit::Writer::start(store.clone(), nonces.clone())?;
         let ca = Self {
@@ -219,6 +229,7 @@ impl Ca {
             writer,
             nonces,
             readers,
+            _checkpointer: checkpointer,
             serials: Mutex::new((0, 0)),
         };
         ca.republish(false)?;

@@ -259,6 +259,16 @@ impl Store {
         Ok(store)
     }
 
+    /// Leaves checkpoints to a background connection (`service::commit::Checkpointer`).
+    pub fn disable_auto_checkpoint(&self) -> Result<()> {
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // When the WAL starts over, truncate the file back to this instead of keeping its
+        // largest size.
+        self.conn
+            .pragma_update(None, "journal_size_limit", 32 * 1024 * 1024)?;
+        Ok(())
+    }
+
     /// The database file (None in memory).
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
@@ -336,6 +346,14 @@ pub fn open_reader(path: &Path) -> Result<Connection> {
     // copy per page (reads only: the writer keeps ordinary I/O).
     conn.pragma_update(None, "mmap_size", 64 * 1024 * 1024)?;
     conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// The connection of the background checkpointer (see `service::commit::Checkpointer`).
+pub fn open_checkpointer(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(conn)
 }
 
