@@ -195,12 +195,11 @@ fn run_batch(st: &mut Store, nonces: &Nonces, jobs: &mut [Box<dyn Entry>]) -> Re
     let tx = st.tx()?;
     let flushed = nonces.flush_into(&tx)?;
     for j in jobs.iter_mut() {
-        tx.execute_batch("SAVEPOINT job")?;
-        if j.run(&tx) {
-            tx.execute_batch("RELEASE job")?;
-        } else {
-            tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
+        tx.prepare_cached("SAVEPOINT job")?.execute([])?;
+        if !j.run(&tx) {
+            tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
         }
+        tx.prepare_cached("RELEASE job")?.execute([])?;
     }
     tx.commit()?;
     flushed.done();
@@ -397,5 +396,77 @@ impl Readers {
         }
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
         f(&lock(&self.conns[i]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ErrorCode;
+
+    fn writer() -> (Writer, Arc<Mutex<Store>>) {
+        let store = Arc::new(Mutex::new(Store::open_in_memory().unwrap()));
+        let nonces = Arc::new(Nonces::default());
+        (Writer::start(store.clone(), nonces).unwrap(), store)
+    }
+
+    #[test]
+    fn a_failing_or_panicking_change_is_rolled_back_alone() {
+        let (w, store) = writer();
+        let w = Arc::new(w);
+        let mut threads = Vec::new();
+        for k in 0..24u32 {
+            let w = w.clone();
+            threads.push(std::thread::spawn(move || {
+                w.write(move |c| {
+                    store::meta_set(c, &format!("k{k}"), "v")?;
+                    match k % 3 {
+                        0 => Ok(k),
+                        1 => Err(ApiError::new(ErrorCode::InvalidInput, "refused")),
+                        _ => panic!("job {k} panics"),
+                    }
+                })
+            }));
+        }
+        let answers: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let st = lock(&store);
+        for (k, a) in answers.iter().enumerate() {
+            let stored = store::meta_get(st.conn(), &format!("k{k}")).unwrap();
+            match k % 3 {
+                0 => {
+                    assert_eq!(a.as_ref().ok(), Some(&(k as u32)));
+                    assert_eq!(stored.as_deref(), Some("v"), "k{k} committed");
+                }
+                _ => {
+                    assert!(a.is_err(), "k{k} answers its error");
+                    assert_eq!(stored, None, "k{k} rolled back");
+                }
+            }
+        }
+        drop(st);
+        // The writer survived the panics.
+        assert_eq!(w.write(|_| Ok(7)).unwrap(), 7);
+        let (batches, jobs) = w.counts();
+        assert!(batches >= 1 && jobs == 25, "{batches} {jobs}");
+    }
+
+    #[test]
+    fn nonces_are_unique_and_written_with_the_next_batch() {
+        let store = Arc::new(Mutex::new(Store::open_in_memory().unwrap()));
+        let nonces = Arc::new(Nonces::default());
+        let w = Writer::start(store.clone(), nonces.clone()).unwrap();
+        let n = "0123456789abcdef0123456789abcdef";
+        assert!(nonces.use_nonce(n, 100));
+        assert!(!nonces.use_nonce(n, 101), "a nonce is accepted once");
+        assert!(nonces.has_pending());
+        w.write(|_| Ok(())).unwrap();
+        assert!(!nonces.has_pending());
+        let logged = store::recent_nonces(lock(&store).conn(), 0).unwrap();
+        assert_eq!(logged, vec![(n.to_string(), 100)]);
+        // Reloaded (a restart), it is still refused; expired, it is forgotten.
+        let again = Nonces::load(lock(&store).conn(), 0).unwrap();
+        assert!(!again.use_nonce(n, 102));
+        again.expire(101);
+        assert_eq!(again.len(), 0);
     }
 }
