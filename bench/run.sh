@@ -115,14 +115,22 @@ record fsync "$FSYNC"
 
 # ---------------------------------------------------------------------------------------
 # 1. Issuance through the real API, closed loop at 1, 8, 64 clients.
+commits() { # "batches changes" from the CA's metrics (group commit)
+  curl -fsS "$SERVER/metrics" | awk '$1 == "jit_ca_commit_batches_total" { b = $2 }
+    $1 == "jit_ca_commit_changes_total" { c = $2 } END { print b + 0, c + 0 }'
+}
 issue() { # name args...
   local name=$1; shift
-  local c0 c1 out
-  c0=$(ca_cpu)
+  local c0 c1 m0 m1 out
+  c0=$(ca_cpu); m0=$(commits)
   out=$("$BIN/jit-bench" issue --server "$SERVER" --key-dir "$WORK/ids" --users "$USERS" "$@")
-  c1=$(ca_cpu)
+  c1=$(ca_cpu); m1=$(commits)
   out=$(jq -c --argjson cpu "$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')" \
-    '. + {server_cpu_s: $cpu, server_cpu_us_per_cert: ($cpu * 1e6 / (.all_ok + 0.000001))}' <<<"$out")
+    --argjson batch "$(awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " ");
+      db = y[1] - x[1]; printf "%.1f", (db > 0 ? (y[2] - x[2]) / db : 0) }')" \
+    '. + {server_cpu_s: $cpu, server_cpu_us_per_cert: ($cpu * 1e6 / (.all_ok + 0.000001)),
+          mean_commit_batch: $batch}' <<<"$out")
+  [ "$(jq -r '.ok // 0' <<<"$out")" -gt 0 ] || die "issuance run $name issued no certificate: $out"
   record "$name" "$out"
   echo "$out"
 }
@@ -137,6 +145,9 @@ record ca-memory "{\"vmhwm_kib\":$CA_HWM_KIB,\"vmrss_kib\":$CA_RSS_KIB}"
 
 log "issuance, open loop at 500 requests/s"
 OPEN=$(issue issue-open-500 --role load --rate "$((SMOKE ? 100 : 500))" --seconds "$SECS" --warmup "$WARM")
+# For comparison: clients that fetch the certificate with a second signed call.
+log "issuance, ${CLIENTS[-1]} clients, POST then GET (two signed calls per certificate)"
+FETCH=$(issue "issue-${CLIENTS[-1]}-fetch" --role load --clients "${CLIENTS[-1]}" --fetch --seconds "$SECS" --warmup "$WARM")
 
 # ---------------------------------------------------------------------------------------
 # 2. Baseline: ssh-keygen -s, one process per certificate, same CA key type (ed25519).
@@ -301,8 +312,9 @@ for c in "${CLIENTS[@]}"; do
   st=1; [ "$c" = 64 ] && ge "$rate" 3000 && st=0
   v=$([ "$c" = 64 ] && verdict $st || echo "")
   row "1. issuance, $c clients (certs/s)" "$(r0 "$rate")/s p50 $(r2 "$(j '.latency.p50_ms' "$R")") p99 $(r2 "$(j '.latency.p99_ms' "$R")") ms" "$([ "$c" = 64 ] && echo '>= 3000/s' || echo '-')" "$v"
-  row "   server CPU per cert, errors" "$(r0 "$(j '.server_cpu_us_per_cert' "$R")") us, $(j '.errors' "$R") errors" "" ""
+  row "   server CPU per cert, errors, commit batch" "$(r0 "$(j '.server_cpu_us_per_cert' "$R")") us, $(j '.errors' "$R") errors, $(j '.mean_commit_batch' "$R")" "" ""
 done
+row "1. issuance, $TOP clients, POST + GET" "$(r0 "$(j '.certs_per_s' "$FETCH")")/s p50 $(r2 "$(j '.latency.p50_ms' "$FETCH")") p99 $(r2 "$(j '.latency.p99_ms' "$FETCH")") ms" "-" ""
 st=1; awk -v p="$OPEN_P99" 'BEGIN { exit !(p <= 5) }' && [ "$(j '.late' "$OPEN")" = 0 ] && st=0
 row "1. issuance at $(j '.rate_target' "$OPEN")/s open loop (latency)" "p50 $(r1 "$OPEN_P50") p99 $(r1 "$OPEN_P99") ms, $(j '.late' "$OPEN") late" "p99 <= 5 ms" "$(verdict $st)"
 row "2. baseline ssh-keygen -s, 1 process per cert" "$KEYGEN_RATE/s ($(r2 "$KEYGEN_MS") ms each)" "-" ""
