@@ -327,8 +327,12 @@ pub(super) struct Checkpointer {
 /// truncates it back to).
 pub(super) const WAL_RESTART_BYTES: u64 = 32 * 1024 * 1024;
 
-/// How often the checkpointer runs.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+/// How often the checkpointer runs while the WAL grows. Small, frequent checkpoints keep
+/// each `fsync` of the database file short; measured at 500 certificates/s, a 500 ms period
+/// put the p99 of issuance at 7.7 ms, 50 ms at 3.3-3.7 ms (no checkpoint at all: 4.5 ms).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+/// How often it looks when nothing was written since its last round.
+const CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Checkpointer {
     /// Starts checkpointing `path` (the writer's own automatic checkpoints must be off).
@@ -341,9 +345,9 @@ impl Checkpointer {
         std::thread::Builder::new()
             .name("jit-ca-checkpoint".into())
             .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(CHECKPOINT_EVERY)
-                {
+                let mut last = (-1i64, -1i64);
+                let mut every = CHECKPOINT_IDLE;
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                     // PASSIVE copies what it can without waiting for the writer or readers.
                     // Under constant load some reader is always inside the WAL, so it never
                     // starts over and would grow without bound: past WAL_RESTART_BYTES,
@@ -352,7 +356,16 @@ impl Checkpointer {
                     let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESTART_BYTES);
                     let mode = if big { "RESTART" } else { "PASSIVE" };
                     let sql = format!("PRAGMA wal_checkpoint({mode})");
-                    let _ = conn.query_row(&sql, [], |_| Ok(()));
+                    // (busy, frames in the WAL, frames copied): unchanged means idle.
+                    let now = conn
+                        .query_row(&sql, [], |r| Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
+                        .unwrap_or(last);
+                    every = if now == last {
+                        CHECKPOINT_IDLE
+                    } else {
+                        CHECKPOINT_EVERY
+                    };
+                    last = now;
                 }
                 // Shutting down: one last full copy, so the WAL is small for the next start.
                 let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
