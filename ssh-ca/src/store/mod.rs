@@ -352,7 +352,9 @@ pub fn open_reader(path: &Path) -> Result<Connection> {
 /// The connection of the background checkpointer (see `service::commit::Checkpointer`).
 pub fn open_checkpointer(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // A RESTART checkpoint holds off new writes while it waits for readers: give up after a
+    // few milliseconds (the next round retries) rather than stall the writer for long.
+    conn.busy_timeout(std::time::Duration::from_millis(5))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(conn)
 }
