@@ -359,7 +359,9 @@ struct IssueSpec {
 /// One registered user: the private key that signs its API calls and certifies.
 #[derive(Debug)]
 struct Identity {
-    key: PrivateKey,
+    /// Derived once: the load generator shares the CA's two cores, so it should spend as
+    /// little as it can per call (ssh-key would re-derive the Ed25519 key every signature).
+    key: jit_ca::signer::ReadyKey,
     key_header: String,
     public_key: String,
 }
@@ -369,6 +371,7 @@ fn load_identities(dir: &Path, prefix: &str, users: usize) -> Result<Vec<Arc<Ide
         .map(|i| {
             let key = read_key(&dir.join(format!("{prefix}{i:02}")))?;
             let key_header = auth::key_header(key.public_key()).context("encoding a key")?;
+            let key = jit_ca::signer::ReadyKey::new(key).map_err(|e| anyhow!("{e}"))?;
             Ok(Arc::new(Identity {
                 key_header: key_header.clone(),
                 public_key: key_header,
@@ -424,7 +427,7 @@ async fn call(
         .as_secs();
     let nonce = auth::new_nonce();
     let msg = auth::message(method, path, &body, ts, &nonce);
-    let sig = auth::sign_with_key(&id.key, &msg).context("signing")?;
+    let sig = auth::sign_with(&id.key, &msg).context("signing")?;
     let sig = auth::encode_signature(&sig).context("encoding the signature")?;
     let req = hyper::Request::builder()
         .method(method)

@@ -67,6 +67,12 @@ pub fn sign_with_key(key: &PrivateKey, msg: &[u8]) -> Result<SshSig, ssh_key::Er
     key.sign(NAMESPACE, HashAlg::Sha512, msg)
 }
 
+/// Signs with any signing key (the load generator signs through a
+/// [`crate::signer::ReadyKey`], which does not re-derive the Ed25519 key every call).
+pub fn sign_with<S: ssh_key::SigningKey>(key: &S, msg: &[u8]) -> Result<SshSig, ssh_key::Error> {
+    SshSig::sign(key, NAMESPACE, HashAlg::Sha512, msg)
+}
+
 /// Verifies a request signature made by `key`.
 pub fn verify(key: &PublicKey, msg: &[u8], sig: &SshSig) -> bool {
     sig.public_key() == key.key_data() && key.verify(NAMESPACE, msg, sig).is_ok()

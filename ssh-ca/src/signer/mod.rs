@@ -21,7 +21,9 @@ pub struct ReadyKey {
 }
 
 impl ReadyKey {
-    fn new(key: PrivateKey) -> Result<Self> {
+    /// Parses once what every signature needs (the Ed25519 signing key, derived and checked
+    /// against the stored public half).
+    pub fn new(key: PrivateKey) -> Result<Self> {
         let ed25519 = match key.key_data().ed25519() {
             Some(pair) => Some(ed25519_dalek::SigningKey::try_from(pair).map_err(|e| {
                 CaError::Other(format!(
@@ -220,5 +222,48 @@ impl Signer {
         b.comment(spec.key_id.clone()).map_err(err)?;
         let cert = b.sign(self.ca_key()).map_err(err)?;
         cert.to_openssh().map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_keys_sign_exactly_like_ssh_keys_own_signer() {
+        let ca = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap();
+        let ready = ReadyKey::new(ca.clone()).unwrap();
+        // Ed25519 is deterministic: the same bytes as ssh-key's own path.
+        let msg = b"jit-api-v1\n";
+        let sig = crate::auth::sign_with(&ready, msg).unwrap();
+        let own = crate::auth::sign_with_key(&ca, msg).unwrap();
+        assert_eq!(sig.signature_bytes(), own.signature_bytes());
+        assert!(crate::auth::verify(ca.public_key(), msg, &sig));
+
+        // A certificate signed through it validates against the CA's fingerprint.
+        let signer = Signer::from_keys(vec![ca.clone()], vec![ca.clone()]).unwrap();
+        let user = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap();
+        let principals = vec!["alice".to_string()];
+        let line = signer
+            .certify(&CertSpec {
+                public_key: user.public_key(),
+                serial: 7,
+                key_id: "jit:r-1:alice".into(),
+                principals: &principals,
+                valid_after: 1_000,
+                valid_before: 2_000,
+                extensions: &[],
+                critical_options: &std::collections::BTreeMap::new(),
+                grant_doc: None,
+            })
+            .unwrap();
+        let cert = ssh_key::Certificate::from_openssh(&line).unwrap();
+        let fp = ca.public_key().fingerprint(HashAlg::Sha256);
+        cert.validate_at(1_500, [&fp]).unwrap();
+        assert_eq!(cert.serial(), 7);
+        // ... and not against another CA.
+        let other = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap();
+        let other_fp = other.public_key().fingerprint(HashAlg::Sha256);
+        assert!(cert.validate_at(1_500, [&other_fp]).is_err());
     }
 }
