@@ -284,6 +284,9 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Savepoints inside a transaction (one per change of a group commit) need a statement
+        // journal; in memory it is not a temporary file created and unlinked per commit.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.set_prepared_statement_cache_capacity(64);
         let mut store = Self { conn, path: None };
         store.migrate()?;
@@ -342,9 +345,6 @@ pub fn open_reader(path: &Path) -> Result<Connection> {
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "query_only", "ON")?;
-    // Every commit invalidates a reader's page cache; mapped pages are re-read without a
-    // copy per page (reads only: the writer keeps ordinary I/O).
-    conn.pragma_update(None, "mmap_size", 64 * 1024 * 1024)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
