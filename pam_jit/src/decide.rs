@@ -643,6 +643,19 @@ pub fn decide(config: &Config, facts: &Facts<'_>, evidence: &Evidence) -> Decisi
     decide_for(config, facts, user, evidence).audited(config.mode)
 }
 
+/// Allowed by a (non-break-glass) grant.
+fn allowed(user: &str, id: &str, host: &str, by_record: bool) -> Decision {
+    Decision {
+        verdict: Verdict::Allow,
+        user: Some(user.to_string()),
+        grant_id: Some(id.to_string()),
+        reason: format!("grant {id} covers {user} on {host}{}", how(by_record)),
+        user_message: None,
+        audit_would_deny: false,
+        break_glass: false,
+    }
+}
+
 fn decide_for(config: &Config, facts: &Facts<'_>, user: &str, evidence: &Evidence) -> Decision {
     let host = host_of(facts);
     if facts.caller.uid == 0 && user == "root" {
@@ -687,15 +700,7 @@ fn decide_for(config: &Config, facts: &Facts<'_>, user: &str, evidence: &Evidenc
             by_record,
         } = check_grant(config, facts, user, &revs, &records, &f.name, &f.bytes)
         {
-            return Decision {
-                verdict: Verdict::Allow,
-                user: Some(user.to_string()),
-                grant_id: Some(id.clone()),
-                reason: format!("grant {id} covers {user} on {host}{}", how(by_record)),
-                user_message: None,
-                audit_would_deny: false,
-                break_glass: false,
-            };
+            return allowed(user, &id, host, by_record);
         }
     }
     let mut best: Option<Miss> = None;
@@ -707,15 +712,7 @@ fn decide_for(config: &Config, facts: &Facts<'_>, user: &str, evidence: &Evidenc
                 break_glass: false,
                 by_record,
             } => {
-                return Decision {
-                    verdict: Verdict::Allow,
-                    user: Some(user.to_string()),
-                    grant_id: Some(id.clone()),
-                    reason: format!("grant {id} covers {user} on {host}{}", how(by_record)),
-                    user_message: None,
-                    audit_would_deny: false,
-                    break_glass: false,
-                };
+                return allowed(user, &id, host, by_record);
             }
             Checked::Allowed {
                 id,

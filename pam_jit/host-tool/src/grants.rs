@@ -269,26 +269,33 @@ fn verified_revocations(config: &Config) -> Option<VerifiedRevocationList> {
     }
 }
 
+/// The user directories under the grant store whose names are valid user names, sorted
+/// (none when the store does not exist yet).
+pub(crate) fn user_dirs(grants: &std::path::Path) -> Result<Vec<String>> {
+    let mut users: Vec<String> = match fs::read_dir(grants) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| jit_common::grant::check_user("user", n).is_ok())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
+        Err(e) => return Err(Failure::new(format!("{}: {e}", grants.display()))),
+    };
+    users.sort();
+    Ok(users)
+}
+
 /// Every stored grant (of one user or all), bounded per user like the module.
 fn collect(config: &Config, only: Option<&str>, now: u64) -> Result<Vec<Listed>> {
     let revs = verified_revocations(config);
     let grants = config.grants_dir();
-    let mut users: Vec<String> = match only {
+    let users: Vec<String> = match only {
         Some(u) => {
             jit_common::grant::check_user("user", u).map_err(|e| Failure::config(e.to_string()))?;
             vec![u.to_string()]
         }
-        None => match fs::read_dir(&grants) {
-            Ok(rd) => rd
-                .filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| jit_common::grant::check_user("user", n).is_ok())
-                .collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
-            Err(e) => return Err(Failure::new(format!("{}: {e}", grants.display()))),
-        },
+        None => user_dirs(&grants)?,
     };
-    users.sort();
     let mut out = Vec::new();
     for user in users {
         let dir = grants.join(&user);

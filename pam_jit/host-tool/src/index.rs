@@ -107,17 +107,7 @@ pub fn index_store(config: &Config) -> Result<Option<Indexed>> {
         check_ancestors: false,
     };
     let grants = config.grants_dir();
-    let mut users: Vec<String> = match fs::read_dir(&grants) {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| jit_common::grant::check_user("user", n).is_ok())
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
-        Err(e) => return Err(Failure::new(format!("{}: {e}", grants.display()))),
-    };
-    users.sort();
-    for user in users {
+    for user in crate::grants::user_dirs(&grants)? {
         let udir = grants.join(&user);
         // Same rules as the module: no symlinked or writable-by-others user directories.
         if secure_file::check_dir(&udir, &dir_policy).is_err() {

@@ -106,7 +106,7 @@ struct Counts {
 
 /// The writer thread's queue.
 pub(super) struct Writer {
-    queue: Mutex<mpsc::Sender<Box<dyn Entry>>>,
+    queue: mpsc::Sender<Box<dyn Entry>>,
     counts: Arc<Counts>,
 }
 
@@ -147,10 +147,7 @@ impl Writer {
                 }
             })
             .map_err(|e| CaError::Other(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self {
-            queue: Mutex::new(tx),
-            counts,
-        })
+        Ok(Self { queue: tx, counts })
     }
 
     /// Runs `job` durably, batched with whatever else is waiting, and returns its answer
@@ -161,7 +158,7 @@ impl Writer {
         F: FnOnce(&Connection) -> ApiResult<R> + Send + 'static,
     {
         let slot: Slot<R> = Arc::new((Mutex::new(None), Condvar::new()));
-        let sent = lock(&self.queue).send(Box::new(Job {
+        let sent = self.queue.send(Box::new(Job {
             f: Some(job),
             result: None,
             slot: slot.clone(),
