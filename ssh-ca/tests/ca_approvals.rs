@@ -359,32 +359,10 @@ async fn an_extension_revokes_the_superseded_certificate_and_grant() {
 
 #[tokio::test]
 async fn active_grants_per_user_are_bounded() {
-    // The harness with max_active_grants_per_user = 2.
-    let h = {
-        let (tmp, keys) = setup_dir(&format!("{POLICY}{EXTRA}"));
-        let dir = data_dir(&tmp);
-        let cfg = dir.join("config.toml");
-        let text = std::fs::read_to_string(&cfg).unwrap();
-        std::fs::remove_file(&cfg).unwrap();
-        let text = match text.find("max_active_grants_per_user = ") {
-            Some(at) => {
-                let end = at + text[at..].find('\n').unwrap();
-                format!("{}max_active_grants_per_user = 2{}", &text[..at], &text[end..])
-            }
-            None => format!("{text}\nmax_active_grants_per_user = 2\n"),
-        };
-        std::fs::write(&cfg, text).unwrap();
-        let clock = std::sync::Arc::new(jit_ca::clock::FixedClock::new(T0));
-        let ca = std::sync::Arc::new(jit_ca::service::Ca::open(&dir, clock.clone()).unwrap());
-        let app = jit_ca::api::router(ca.clone());
-        Harness {
-            dir: tmp,
-            clock,
-            ca,
-            app,
-            keys,
-        }
-    };
+    let h = Harness::with_policy_and_config(
+        &format!("{POLICY}{EXTRA}"),
+        &[("max_active_grants_per_user", "2")],
+    );
     let mut ids = Vec::new();
     for _ in 0..2 {
         let (s, v) = h.request("alice", "self-serve", 600, "").await;

@@ -97,15 +97,9 @@ pub fn run(cli: Cli) -> Result<()> {
             print_request(&r, json, "Revoked")
         }
         Command::Extend { id, duration } => {
-            let r = match api.extend(&id, duration) {
-                Err(Error::Api { code, message, .. }) if code == "extension_not_approved" => {
-                    // Beyond what was approved: say what to do instead.
-                    return Err(Error::NotGranted(format!(
-                        "extension of {id} refused: {message}"
-                    )));
-                }
-                r => r?,
-            };
+            // Beyond the approved window the CA answers extension_not_approved, with what to
+            // do instead (request again); it is shown as is.
+            let r = api.extend(&id, duration)?;
             // The extension revoked the previous certificate and grant: install the new one.
             let renewed = if r.state == RequestState::Approved
                 && let Ok(issued) = api.certificate(&id)

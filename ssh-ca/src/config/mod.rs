@@ -20,7 +20,7 @@ pub const POLICY_FILE: &str = "policy.toml";
 /// File name of the SQLite database inside the data directory.
 pub const DB_FILE: &str = "jit.db";
 /// Default of `max_active_grants_per_user`.
-pub const DEFAULT_MAX_ACTIVE_GRANTS: u64 = 10;
+pub const DEFAULT_MAX_ACTIVE_GRANTS: u64 = 20;
 /// Largest config or policy file read, in bytes.
 pub const MAX_CONFIG_SIZE: u64 = 1024 * 1024;
 
@@ -60,7 +60,7 @@ max_body_bytes = 65536
 # Most requests one user may have active (approved, certificate not ended or revoked) at
 # once; one more is refused with 409 too_many_active_grants. Bounds what one requester adds
 # to every host's grants document.
-max_active_grants_per_user = 10
+max_active_grants_per_user = 20
 
 # Optional TLS. Without it the service speaks plain HTTP: put it behind a TLS proxy or
 # keep it on a trusted network.
@@ -203,9 +203,9 @@ impl Config {
         let max_active_grants_per_user = raw
             .max_active_grants_per_user
             .unwrap_or(DEFAULT_MAX_ACTIVE_GRANTS);
-        if !(1..=1000).contains(&max_active_grants_per_user) {
+        if !(1..=100_000).contains(&max_active_grants_per_user) {
             errs.push(format!(
-                "max_active_grants_per_user {max_active_grants_per_user} must be between 1 and 1000"
+                "max_active_grants_per_user {max_active_grants_per_user} must be between 1 and 100000"
             ));
         }
         let tls = raw.tls.map(|t| TlsConfig {

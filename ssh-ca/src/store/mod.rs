@@ -118,7 +118,7 @@ ALTER TABLE requests ADD COLUMN approval_basis TEXT;
 ALTER TABLE requests ADD COLUMN approved_until INTEGER;
 ALTER TABLE user_keys ADD COLUMN purpose TEXT NOT NULL DEFAULT 'login';
 ALTER TABLE approvals ADD COLUMN key_flags INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX certs_user ON certs(user, valid_before);
+CREATE INDEX certs_user ON certs(user, valid_before, revoked, request_id);
 "#,
 ];
 
@@ -842,7 +842,7 @@ pub fn active_grant_count(c: &Connection, user: &str, now: u64) -> Result<u64> {
     let n: i64 = c
         .prepare_cached(
             "SELECT COUNT(DISTINCT request_id) FROM certs WHERE user = ?1 AND valid_before > ?2 \
-             AND revoked = 0 AND certificate != ''",
+             AND revoked = 0",
         )?
         .query_row(params![user, i(now)], |r| r.get(0))?;
     Ok(u(n))
