@@ -141,9 +141,8 @@ async fn an_auto_approved_short_window_is_not_extended_past_what_the_rule_approv
     assert_eq!(ext["details"]["approval"]["approved_until"], start + 300);
     assert_eq!(ext["details"]["covered_by"], "auto:lab-oncall");
     assert!(
-        recs.iter()
-            .any(|r| r["event"] == "extension_refused"
-                && r["details"]["code"] == "extension_not_approved"),
+        recs.iter().any(|r| r["event"] == "extension_refused"
+            && r["details"]["code"] == "extension_not_approved"),
         "the refusal is audited"
     );
 }
@@ -178,7 +177,10 @@ async fn approval_refuses_a_request_the_current_policy_no_longer_allows() {
     // Hosts narrowed between request and approval.
     let (_, v) = h.request("alice", "db-admin", 600, "x").await;
     let id = v["id"].as_str().unwrap().to_string();
-    set_policy(&h, &base.replacen("hosts = [\"db-*\"]", "hosts = [\"db-1\"]", 1));
+    set_policy(
+        &h,
+        &base.replacen("hosts = [\"db-*\"]", "hosts = [\"db-1\"]", 1),
+    );
     let got = h.approve("bob", &id).await;
     assert_error(&got, 409, "policy_changed");
     assert!(
@@ -197,7 +199,10 @@ async fn approval_refuses_a_request_the_current_policy_no_longer_allows() {
     // sudo taken away, a principal removed, the requester no longer eligible, max_duration
     // lowered: each refuses the approval.
     for (from, to) in [
-        ("sudo = true\nmax_duration = \"1h\"", "sudo = false\nmax_duration = \"1h\""),
+        (
+            "sudo = true\nmax_duration = \"1h\"",
+            "sudo = false\nmax_duration = \"1h\"",
+        ),
         ("principals = [\"dbadmin\"]", "principals = []"),
         ("max_duration = \"1h\"", "max_duration = \"5m\""),
         (
@@ -234,11 +239,20 @@ async fn only_approvals_of_current_registered_approvers_count() {
     );
     let (s, v) = h.approve("carol", &id).await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["state"], "pending", "bob's approval no longer counts: {v}");
+    assert_eq!(
+        v["state"], "pending",
+        "bob's approval no longer counts: {v}"
+    );
     let (s, v) = h.approve("dave", &id).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["state"], "approved");
-    let grant = UnverifiedGrant::parse(cert_of(&h, "alice", &id).await["grant"].as_str().unwrap().as_bytes()).unwrap();
+    let grant = UnverifiedGrant::parse(
+        cert_of(&h, "alice", &id).await["grant"]
+            .as_str()
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap();
     let names: Vec<&str> = grant
         .claims_unverified()
         .approvers
@@ -266,7 +280,10 @@ async fn extension_uses_the_current_policy() {
     // self-serve auto-approves any window up to 4 h: an extension is covered.
     assert_eq!(extend(&h, "alice", &id, 600).await.0, 200);
     // The role's hosts change: the extension is refused.
-    set_policy(&h, &base.replacen("hosts = [\"dev-*\"]", "hosts = [\"dev-1\"]", 1));
+    set_policy(
+        &h,
+        &base.replacen("hosts = [\"dev-*\"]", "hosts = [\"dev-1\"]", 1),
+    );
     assert_error(&extend(&h, "alice", &id, 600).await, 409, "policy_changed");
     // The role stops auto-approving: an extension beyond the window needs approvals.
     set_policy(
@@ -443,7 +460,12 @@ async fn reasons_with_invisible_or_bidi_characters_are_refused() {
         )
         .await;
     assert_error(&got, 400, "invalid_input");
-    assert!(got.1["error"]["message"].as_str().unwrap().contains("U+202E"));
+    assert!(
+        got.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("U+202E")
+    );
     assert_eq!(h.approve("bob", &id).await.1["state"], "approved");
     let got = h
         .call(
@@ -454,10 +476,17 @@ async fn reasons_with_invisible_or_bidi_characters_are_refused() {
         )
         .await;
     assert_error(&got, 400, "invalid_input");
-    assert!(got.1["error"]["message"].as_str().unwrap().contains("U+200B"));
+    assert!(
+        got.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("U+200B")
+    );
     // Ordinary non-ASCII text is fine.
     assert_eq!(
-        h.request("alice", "db-admin", 600, "Störung: 数据库 überlastet").await.0,
+        h.request("alice", "db-admin", 600, "Störung: 数据库 überlastet")
+            .await
+            .0,
         201
     );
 }
@@ -603,7 +632,10 @@ impl SoftSk {
         let nonce = auth::new_nonce();
         let msg = auth::message(method, path, &body, ts, &nonce);
         let sig = self.sign(&msg, flags);
-        assert!(auth::verify(&self.public, &msg, &sig), "the stand-in signs validly");
+        assert!(
+            auth::verify(&self.public, &msg, &sig),
+            "the stand-in signs validly"
+        );
         let req = Request::builder()
             .method(method)
             .uri(path)
@@ -615,7 +647,10 @@ impl SoftSk {
             .body(Body::from(body))
             .unwrap();
         let (s, b, _) = h.send(req).await;
-        (s.as_u16(), serde_json::from_slice(&b).unwrap_or(Value::Null))
+        (
+            s.as_u16(),
+            serde_json::from_slice(&b).unwrap_or(Value::Null),
+        )
     }
 }
 
@@ -647,7 +682,10 @@ async fn a_role_can_require_a_touched_fido_key_for_approvals() {
     let (s, v) = sk.call(&h, "POST", &approve, 0x00).await;
     assert_eq!(s, 403, "{v}");
     assert_eq!(v["error"]["code"], "approval_key_required");
-    assert!(v["error"]["message"].as_str().unwrap().contains("touch"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("touch"),
+        "{v}"
+    );
     let (s, v) = sk.call(&h, "POST", &approve, 0x01).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["state"], "approved");
@@ -656,7 +694,8 @@ async fn a_role_can_require_a_touched_fido_key_for_approvals() {
 #[tokio::test]
 async fn policy_check_knows_approval_key() {
     let h = harness();
-    let bad = format!("{POLICY}{EXTRA}").replacen("approval_key = \"sk\"", "approval_key = \"fido\"", 1);
+    let bad =
+        format!("{POLICY}{EXTRA}").replacen("approval_key = \"sk\"", "approval_key = \"fido\"", 1);
     std::fs::write(h.path().join("policy.toml"), bad).unwrap();
     let report = jit_ca::admin::policy_check(&h.path());
     assert!(!report.ok);

@@ -269,9 +269,15 @@ fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 let fps = admin::user_add_key(&dir.dir, &name, &key, approval, now)?;
                 let purpose = if approval { "approval" } else { "login" };
                 if json {
-                    print_json(&serde_json::json!({"user": name, "purpose": purpose, "fingerprints": fps}))?;
+                    print_json(
+                        &serde_json::json!({"user": name, "purpose": purpose, "fingerprints": fps}),
+                    )?;
                 } else {
-                    println!("added {} {purpose} key(s) to {name}: {}", fps.len(), fps.join(" "));
+                    println!(
+                        "added {} {purpose} key(s) to {name}: {}",
+                        fps.len(),
+                        fps.join(" ")
+                    );
                 }
             }
             UserCommand::Remove { name, dir, json } => {

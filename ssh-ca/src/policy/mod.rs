@@ -770,7 +770,10 @@ approvers = ["v"]
             assert_eq!(want.as_str(), v);
         }
         let e = Policy::parse(&format!("{base}approval_key = \"fido\"\n")).unwrap_err();
-        assert!(e[0].contains("roles.r.approval_key") && e[0].contains("dedicated-sk"), "{e:?}");
+        assert!(
+            e[0].contains("roles.r.approval_key") && e[0].contains("dedicated-sk"),
+            "{e:?}"
+        );
         // The decision from the key's properties (approval key, sk, touched).
         assert!(ApprovalKey::Any.check(false, false, false).is_ok());
         assert!(ApprovalKey::Dedicated.check(false, true, true).is_err());

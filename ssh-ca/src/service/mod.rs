@@ -1051,12 +1051,7 @@ impl Ca {
             }
             let need = row.approvals_required.max(role.approvals) as usize;
             if counted.len() >= need {
-                check_active_grants(
-                    &tx,
-                    &row.user,
-                    now,
-                    self.config.max_active_grants_per_user,
-                )?;
+                check_active_grants(&tx, &row.user, now, self.config.max_active_grants_per_user)?;
                 let names: Vec<&str> = counted.iter().map(|a| a.user.as_str()).collect();
                 row.approved_at = Some(now);
                 row.approved_until = Some(now.saturating_add(row.duration_secs));
@@ -1399,7 +1394,10 @@ impl Ca {
         }
         let superseded = store::revoke_live_certs(&tx, id)?;
         let serials: Vec<u64> = superseded.iter().map(|c| c.serial).collect();
-        let grants: Vec<&String> = superseded.iter().filter_map(|c| c.grant_id.as_ref()).collect();
+        let grants: Vec<&String> = superseded
+            .iter()
+            .filter_map(|c| c.grant_id.as_ref())
+            .collect();
         let published = self.build_published(&tx, now, true)?;
         row.duration_secs = window;
         let approvers = store::approvals(&tx, &row.id)?

@@ -496,10 +496,7 @@ impl KeyPurpose {
 }
 
 /// The user a key belongs to, with groups and the key's purpose.
-pub fn user_by_key(
-    c: &Connection,
-    key: &str,
-) -> Result<Option<(String, Vec<String>, KeyPurpose)>> {
+pub fn user_by_key(c: &Connection, key: &str) -> Result<Option<(String, Vec<String>, KeyPurpose)>> {
     Ok(c.prepare_cached(
         "SELECT u.name, u.groups, k.purpose FROM user_keys k JOIN users u ON u.name = k.user WHERE k.key = ?1",
     )?
@@ -704,20 +701,19 @@ pub fn add_approval(
 
 /// Approvals of a request with the KEY_* flags of the key that signed each, oldest first.
 pub fn approvals_with_keys(c: &Connection, request_id: &str) -> Result<Vec<(ApprovalView, u32)>> {
-    Ok(c
-        .prepare_cached(
-            "SELECT user, at, key_flags FROM approvals WHERE request_id = ?1 ORDER BY at, rowid",
-        )?
-        .query_map([request_id], |r| {
-            Ok((
-                ApprovalView {
-                    user: r.get(0)?,
-                    at: u(r.get(1)?),
-                },
-                u32::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?)
+    Ok(c.prepare_cached(
+        "SELECT user, at, key_flags FROM approvals WHERE request_id = ?1 ORDER BY at, rowid",
+    )?
+    .query_map([request_id], |r| {
+        Ok((
+            ApprovalView {
+                user: r.get(0)?,
+                at: u(r.get(1)?),
+            },
+            u32::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+        ))
+    })?
+    .collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// Approvals of a request, oldest first.
