@@ -10,6 +10,8 @@
 //! * [`secure_file`]: reading files that grant power (no symlinks, trusted owner, not
 //!   group/world-writable, size cap) and writing them atomically.
 //! * [`log`]: syslog line hygiene (control characters escaped, long lines cut).
+//! * [`text`]: the one check of text shown to people (no control, bidi or invisible
+//!   format characters).
 //! * [`record`]: root's verified-document records, which let a fresh process skip an
 //!   Ed25519 verification root already made for the same bytes under the same keys.
 //!
@@ -26,6 +28,7 @@ pub mod log;
 pub mod record;
 pub mod revocation;
 pub mod secure_file;
+pub mod text;
 pub mod time;
 
 pub use error::{Error, Result};

@@ -8,18 +8,32 @@
 /// Longest line sent to syslog, in bytes.
 pub const MAX_LINE: usize = 1024;
 
-/// Escapes control characters (`\n` becomes `\x0a`) and cuts the line to `max` bytes on a
+/// Escapes control characters (`\n` becomes `\x0a`) and Unicode format characters (bidi
+/// overrides, zero-width characters: U+202E becomes `\u{202e}`), and cuts the line to `max` bytes on a
 /// character boundary, marking the cut with `...`.
 pub fn sanitize(line: &str, max: usize) -> String {
+    use std::fmt::Write as _;
     let mut out = String::with_capacity(line.len().min(max));
+    let limit = max.saturating_sub(3);
     for c in line.chars() {
-        let piece_len = if c.is_control() { 4 } else { c.len_utf8() };
-        if out.len() + piece_len > max.saturating_sub(3) {
+        let format = !c.is_control() && crate::text::is_format(c);
+        let piece_len = if c.is_control() {
+            4
+        } else if format {
+            // `\u{xxxx}` or `\u{xxxxx}`
+            if u32::from(c) > 0xFFFF { 9 } else { 8 }
+        } else {
+            c.len_utf8()
+        };
+        if out.len() + piece_len > limit {
             out.push_str("...");
             return out;
         }
         if c.is_control() {
-            out.push_str(&format!("\\x{:02x}", u32::from(c) & 0xff));
+            let _ = write!(out, "\\x{:02x}", u32::from(c) & 0xff);
+        } else if format {
+            // Bidi overrides and invisible characters are shown, not obeyed.
+            let _ = write!(out, "\\u{{{:04x}}}", u32::from(c));
         } else {
             out.push(c);
         }
@@ -109,6 +123,7 @@ mod tests {
     #[test]
     fn escapes_and_cuts() {
         assert_eq!(sanitize("a\nb", 100), "a\\x0ab");
+        assert_eq!(sanitize("a\u{202e}b", 100), "a\\u{202e}b");
         let long = "x".repeat(2000);
         let s = sanitize(&long, MAX_LINE);
         assert!(s.len() <= MAX_LINE);

@@ -161,8 +161,11 @@ pub fn status_of(code: ErrorCode) -> u16 {
         | C::SelfApproval
         | C::DurationTooLong
         | C::HostNotInRole
-        | C::Forbidden => 403,
-        C::AlreadyApproved | C::InvalidState => 409,
+        | C::Forbidden
+        | C::ExtensionNotApproved
+        | C::ApprovalKeyRequired
+        | C::ApprovalKeyNotForRequests => 403,
+        C::AlreadyApproved | C::InvalidState | C::PolicyChanged | C::TooManyActiveGrants => 409,
         C::Internal => 500,
         C::Unavailable => 503,
     }

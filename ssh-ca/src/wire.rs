@@ -173,6 +173,10 @@ pub struct HostGrantsView {
 pub struct WhoamiView {
     pub user: String,
     pub groups: Vec<String>,
+    /// True when the call was signed with an approval key (which may approve but never
+    /// request); absent for login keys.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approval_key: bool,
 }
 
 /// The error body.
@@ -217,6 +221,16 @@ pub enum ErrorCode {
     NotFound,
     Forbidden,
     InvalidState,
+    /// The role changed since the request was made; it no longer fits (409).
+    PolicyChanged,
+    /// An extension beyond the window that was approved (403): request anew.
+    ExtensionNotApproved,
+    /// The requester has as many active grants as `max_active_grants_per_user` allows (409).
+    TooManyActiveGrants,
+    /// The role requires approvals signed with an approval key and/or a touched FIDO key (403).
+    ApprovalKeyRequired,
+    /// An approval key was used to request or extend (403).
+    ApprovalKeyNotForRequests,
     // Server (500, 503).
     Internal,
     Unavailable,
@@ -246,6 +260,11 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::Forbidden => "forbidden",
             Self::InvalidState => "invalid_state",
+            Self::PolicyChanged => "policy_changed",
+            Self::ExtensionNotApproved => "extension_not_approved",
+            Self::TooManyActiveGrants => "too_many_active_grants",
+            Self::ApprovalKeyRequired => "approval_key_required",
+            Self::ApprovalKeyNotForRequests => "approval_key_not_for_requests",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }

@@ -93,21 +93,58 @@ fn request_approve_login_extend_revoke() {
     assert_eq!(code, 0);
     assert!(human.contains("state:      approved"), "{human}");
 
-    // extend moves the end of the window and renews the certificate file.
+    // Extending beyond the window bob approved is refused with a stable code and what to do
+    // instead (issue 11, item 2); the certificate file is untouched.
     let before = shown.valid_before.unwrap();
-    let ext: RequestView =
-        json(
-            ca.jit(&alice)
-                .args(["extend", &id, "--duration", "15m", "--json"]),
-        );
+    let (code, stdout, err) =
+        out(ca
+            .jit(&alice)
+            .args(["extend", &id, "--duration", "15m", "--json"]));
+    assert_eq!(code, 1, "{err}");
+    let body: ErrorBody = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(body.error.code, "extension_not_approved");
+    assert!(body.error.message.contains("request again"), "{stdout}");
+    let (code, _, err) = out(ca.jit(&alice).args(["extend", &id, "--duration", "15m"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("extension_not_approved") && err.contains("jit request db-admin"),
+        "{err}"
+    );
+    assert_eq!(
+        ssh_key::Certificate::read_file(&alice.cert())
+            .unwrap()
+            .valid_before(),
+        before
+    );
+
+    // A role that auto-approves the whole new window: extend moves the end of the window and
+    // renews the certificate file (the previous certificate is revoked).
+    let rep: LoginReport = json(ca.jit(&alice).args([
+        "request",
+        "self-serve",
+        "--duration",
+        "30m",
+        "--reason",
+        "x",
+        "--json",
+    ]));
+    let self_id = rep.request.id.clone();
+    let before = rep.certificate.unwrap().valid_before;
+    let (code, ext, err) =
+        out(ca
+            .jit(&alice)
+            .args(["extend", &self_id, "--duration", "15m", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let ext: RequestView = serde_json::from_str(&ext).unwrap();
     assert!(ext.valid_before.unwrap() > before, "{ext:?}");
+    assert!(err.contains("the previous one is revoked"), "{err}");
     let renewed = ssh_key::Certificate::read_file(&alice.cert()).unwrap();
     assert_eq!(
         renewed.valid_before(),
         ext.valid_before.unwrap(),
         "renewed file"
     );
-    assert_eq!(renewed.key_id(), format!("jit:{id}:alice"));
+    assert_eq!(renewed.key_id(), format!("jit:{self_id}:alice"));
 
     // revoke, then the certificate is gone from the API's point of view.
     let rv: RequestView = json(

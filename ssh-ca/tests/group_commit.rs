@@ -47,7 +47,9 @@ fn create_body(h: &Harness, user: &str, role: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_issuances_are_all_committed_chained_and_answered_with_their_certificate() {
-    let mut h = Harness::with_policy(FAST_POLICY);
+    // 24 active requests per user: above the default max_active_grants_per_user.
+    let mut h =
+        Harness::with_policy_and_config(FAST_POLICY, &[("max_active_grants_per_user", "100")]);
     let n = 48;
     let mut tasks = Vec::new();
     for k in 0..n {

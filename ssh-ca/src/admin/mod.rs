@@ -197,6 +197,48 @@ pub fn user_add(
     Ok(fps)
 }
 
+/// `jit-ca user add-key NAME --key FILE [--approval]`: registers more keys for an existing
+/// user. With `approval`, they are approval keys: they may approve, deny, list and read,
+/// never request or extend, and a role with `approval_key = "dedicated"` (or
+/// `"dedicated-sk"`) accepts approvals only from them. Returns the fingerprints.
+pub fn user_add_key(
+    dir: &Path,
+    name: &str,
+    key_file: &Path,
+    approval: bool,
+    now: u64,
+) -> Result<Vec<String>> {
+    let keys = read_public_keys(key_file)?;
+    let lines = keys
+        .iter()
+        .map(|k| crate::auth::key_header(k).map_err(|e| CaError::Input(e.to_string())))
+        .collect::<Result<Vec<_>>>()?;
+    let fps: Vec<String> = keys
+        .iter()
+        .map(|k| k.fingerprint(HashAlg::Sha256).to_string())
+        .collect();
+    let purpose = if approval {
+        store::KeyPurpose::Approval
+    } else {
+        store::KeyPurpose::Login
+    };
+    let mut st = open_store(dir)?;
+    let tx = st.tx()?;
+    for l in &lines {
+        store::add_user_key(&tx, name, l, purpose)?;
+    }
+    let rec = store::append_audit(
+        &tx,
+        now,
+        &actor(),
+        event::USER_ADD_KEY,
+        &json!({"user": name, "keys": fps, "purpose": purpose.as_str()}),
+    )?;
+    tx.commit()?;
+    log(&[rec]);
+    Ok(fps)
+}
+
 /// `jit-ca user remove NAME`.
 pub fn user_remove(dir: &Path, name: &str, now: u64) -> Result<()> {
     let mut st = open_store(dir)?;
@@ -225,6 +267,9 @@ pub struct UserView {
     pub groups: Vec<String>,
     pub keys: Vec<String>,
     pub fingerprints: Vec<String>,
+    /// Approval-only keys (`user add-key --approval`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approval_keys: Vec<String>,
     pub created_at: u64,
 }
 
@@ -243,6 +288,7 @@ pub fn user_list(dir: &Path) -> Result<Vec<UserView>> {
             name: u.name,
             groups: u.groups,
             keys: u.keys,
+            approval_keys: u.approval_keys,
             created_at: u.created_at,
         })
         .collect())
@@ -320,6 +366,30 @@ pub fn policy_check(dir: &Path) -> CheckReport {
                             warnings.push(format!(
                                 "roles.{}: needs {} approvals but only {able} registered user(s) may approve; requests cannot be approved yet",
                                 role.name, role.approvals
+                            ));
+                        }
+                        // Approvers who hold a key this role's approval_key accepts.
+                        let keyed = users
+                            .iter()
+                            .filter(|u| role.may_approve(&u.name, &u.groups))
+                            .filter(|u| {
+                                let ok = |k: &String, approval: bool| {
+                                    let sk = k.starts_with("sk-");
+                                    role.approval_key.check(approval, sk, sk).is_ok()
+                                };
+                                u.keys.iter().any(|k| ok(k, false))
+                                    || u.approval_keys.iter().any(|k| ok(k, true))
+                            })
+                            .count();
+                        if !role.auto_approve
+                            && role.approval_key != policy::ApprovalKey::Any
+                            && keyed < role.approvals as usize
+                        {
+                            warnings.push(format!(
+                                "roles.{}: approval_key = \"{}\" but only {keyed} approver(s) have such a key registered (needs {}); register one with jit-ca user add-key NAME --key FILE --approval",
+                                role.name,
+                                role.approval_key.as_str(),
+                                role.approvals
                             ));
                         }
                     }

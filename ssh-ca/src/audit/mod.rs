@@ -53,6 +53,8 @@ pub mod event {
     pub const POLICY_RELOAD: &str = "policy_reload";
     /// A user registered.
     pub const USER_ADD: &str = "user_add";
+    /// A key was added to a user (`jit-ca user add-key`).
+    pub const USER_ADD_KEY: &str = "user_add_key";
     /// A user removed.
     pub const USER_REMOVE: &str = "user_remove";
     /// The service started.

@@ -114,6 +114,25 @@ enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Register more keys for an existing user; with --approval, approval keys (they may
+    /// approve, deny and list but never request; roles with approval_key = "dedicated" or
+    /// "dedicated-sk" accept approvals only from them). Use a key that is not your login key
+    /// and is never forwarded, ideally a FIDO key (ssh-keygen -t ed25519-sk).
+    AddKey {
+        /// Login name of an existing user.
+        name: String,
+        /// OpenSSH public key file (one or more keys).
+        #[arg(long, value_name = "PUBKEY_FILE")]
+        key: PathBuf,
+        /// Register the keys as approval keys (default: login keys).
+        #[arg(long)]
+        approval: bool,
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List users, their groups and key fingerprints.
     List {
         #[command(flatten)]
@@ -238,6 +257,27 @@ fn run(cli: Cli) -> Result<ExitCode, CaError> {
                             u.fingerprints.join(" ")
                         );
                     }
+                }
+            }
+            UserCommand::AddKey {
+                name,
+                key,
+                approval,
+                dir,
+                json,
+            } => {
+                let fps = admin::user_add_key(&dir.dir, &name, &key, approval, now)?;
+                let purpose = if approval { "approval" } else { "login" };
+                if json {
+                    print_json(
+                        &serde_json::json!({"user": name, "purpose": purpose, "fingerprints": fps}),
+                    )?;
+                } else {
+                    println!(
+                        "added {} {purpose} key(s) to {name}: {}",
+                        fps.len(),
+                        fps.join(" ")
+                    );
                 }
             }
             UserCommand::Remove { name, dir, json } => {

@@ -285,7 +285,11 @@ fn request_path(id: &str, suffix: &str) -> Result<String> {
 
 /// Opens a signed session: the configured key file, else the ssh-agent key the CA knows,
 /// else the first default key file (`~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`).
-pub fn connect(settings: &Settings) -> Result<Api> {
+/// Connects with the configured identity, or else finds a registered key in the ssh-agent.
+/// `for_approval`: the call approves, so an agent key registered as an approval key is
+/// preferred (a role may require one); for every other command approval keys are skipped
+/// (they cannot request).
+pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
     let http = http_agent(settings.ca_cert.as_deref())?;
     if let Some(path) = &settings.identity {
         let signer = identity::from_key_file(path)?;
@@ -306,6 +310,7 @@ pub fn connect(settings: &Settings) -> Result<Api> {
                 Vec::new()
             }
         };
+        let mut fallback = None;
         for key in &keys {
             // The certificate goes next to a default key file holding this key, if any.
             let path = defaults.iter().find(|f| {
@@ -323,10 +328,19 @@ pub fn connect(settings: &Settings) -> Result<Api> {
             };
             let mut api = Api::new(&settings.server, http.clone(), signer);
             match api.whoami() {
-                Ok(_) => return Ok(api),
+                Ok(w) if w.approval_key == for_approval => return Ok(api),
+                // A login key may approve too (unless the role says otherwise): keep the first
+                // as a fallback while looking for an approval key.
+                Ok(_) if for_approval => {
+                    fallback.get_or_insert(api);
+                }
+                Ok(_) => continue,
                 Err(Error::Api { code, .. }) if code == "unknown_key" => continue,
                 Err(e) => return Err(e),
             }
+        }
+        if let Some(api) = fallback {
+            return Ok(api);
         }
         agent_note = if keys.is_empty() {
             if agent_note.starts_with("no ssh-agent") {

@@ -48,7 +48,8 @@ pub fn run(cli: Cli) -> Result<()> {
     {
         api::check_request_id(id)?;
     }
-    let mut api = api::connect(&settings)?;
+    let for_approval = matches!(cli.command, Command::Approve { .. });
+    let mut api = api::connect(&settings, for_approval)?;
     match cli.command {
         Command::Request(args) => request(&mut api, args, json),
         Command::Approve { id } => {
@@ -96,14 +97,27 @@ pub fn run(cli: Cli) -> Result<()> {
             print_request(&r, json, "Revoked")
         }
         Command::Extend { id, duration } => {
+            // Beyond the approved window the CA answers extension_not_approved, with what to
+            // do instead (request again); it is shown as is.
             let r = api.extend(&id, duration)?;
-            // Renew the caller's certificate when the request is theirs.
-            if r.state == RequestState::Approved
+            // The extension revoked the previous certificate and grant: install the new one.
+            let renewed = if r.state == RequestState::Approved
                 && let Ok(issued) = api.certificate(&id)
                 && let Ok(rep) = login::install(api.signer(), r.clone(), issued, jit_common::now())
                 && let Some(f) = &rep.certificate_file
             {
-                note(&format!("renewed certificate written to {}", f.display()));
+                note(&format!(
+                    "renewed certificate written to {}; the previous one is revoked",
+                    f.display()
+                ));
+                true
+            } else {
+                false
+            };
+            if !renewed {
+                note(&format!(
+                    "the previous certificate of {id} is revoked; install the new one with `jit login {id}`"
+                ));
             }
             print_request(&r, json, "Extended")
         }

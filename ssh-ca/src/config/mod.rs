@@ -19,6 +19,8 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const POLICY_FILE: &str = "policy.toml";
 /// File name of the SQLite database inside the data directory.
 pub const DB_FILE: &str = "jit.db";
+/// Default of `max_active_grants_per_user`.
+pub const DEFAULT_MAX_ACTIVE_GRANTS: u64 = 20;
 /// Largest config or policy file read, in bytes.
 pub const MAX_CONFIG_SIZE: u64 = 1024 * 1024;
 
@@ -55,6 +57,11 @@ revocation_refresh = "10m"
 # Largest accepted request body, in bytes (larger -> 413 body_too_large).
 max_body_bytes = 65536
 
+# Most requests one user may have active (approved, certificate not ended or revoked) at
+# once; one more is refused with 409 too_many_active_grants. Bounds what one requester adds
+# to every host's grants document.
+max_active_grants_per_user = 20
+
 # Optional TLS. Without it the service speaks plain HTTP: put it behind a TLS proxy or
 # keep it on a trusted network.
 # [tls]
@@ -81,6 +88,8 @@ struct RawConfig {
     revocation_refresh: Option<String>,
     #[serde(default)]
     max_body_bytes: Option<usize>,
+    #[serde(default)]
+    max_active_grants_per_user: Option<u64>,
     #[serde(default)]
     tls: Option<RawTls>,
 }
@@ -122,6 +131,8 @@ pub struct Config {
     pub revocation_refresh_secs: u64,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// Most active grants (approved requests with a live certificate) per user.
+    pub max_active_grants_per_user: u64,
     /// TLS, if configured.
     pub tls: Option<TlsConfig>,
 }
@@ -189,6 +200,14 @@ impl Config {
                 "max_body_bytes {max_body_bytes} must be between 1024 and 16777216"
             ));
         }
+        let max_active_grants_per_user = raw
+            .max_active_grants_per_user
+            .unwrap_or(DEFAULT_MAX_ACTIVE_GRANTS);
+        if !(1..=100_000).contains(&max_active_grants_per_user) {
+            errs.push(format!(
+                "max_active_grants_per_user {max_active_grants_per_user} must be between 1 and 100000"
+            ));
+        }
         let tls = raw.tls.map(|t| TlsConfig {
             cert: dir.join(t.cert),
             key: dir.join(t.key),
@@ -206,6 +225,7 @@ impl Config {
             backdate_secs,
             revocation_refresh_secs,
             max_body_bytes,
+            max_active_grants_per_user,
             tls,
         })
     }
@@ -257,6 +277,10 @@ mod tests {
         assert_eq!(c.user_ca_keys, vec![PathBuf::from("/d/keys/user_ca")]);
         assert_eq!(c.url(), "http://127.0.0.1:8443");
         assert!(c.tls.is_none());
+        assert_eq!(c.max_active_grants_per_user, DEFAULT_MAX_ACTIVE_GRANTS);
+        let c = Config::parse(Path::new("/d"), "max_active_grants_per_user = 3").unwrap();
+        assert_eq!(c.max_active_grants_per_user, 3);
+        assert!(Config::parse(Path::new("/d"), "max_active_grants_per_user = 0").is_err());
     }
 
     #[test]

@@ -41,6 +41,11 @@ approvals = 1                   # k distinct approvers; the requester never coun
 auto_approve = false            # true approves every request at once (use rules below instead)
 require_reason = true
 extensions = ["permit-pty"]     # OpenSSH extensions: permit-pty, permit-port-forwarding, ...
+# approval_key = "dedicated"    # approvals must be signed with: "any" registered key (default),
+#                               # "dedicated" an approval key (jit-ca user add-key NAME --key FILE
+#                               # --approval), "sk" a FIDO key with a touch (sk-ssh-ed25519,
+#                               # sk-ecdsa), or "dedicated-sk" both. Stops a forwarded agent alone
+#                               # from approving.
 # critical_options = { "source-address" = "10.0.0.0/8", "force-command" = "/usr/bin/psql" }
 
 # Auto-approval for some people and short windows only (approver recorded as "auto:<name>"):
@@ -109,6 +114,96 @@ pub struct AutoRule {
     pub max_duration_secs: u64,
 }
 
+/// What key an approval of a role must be signed with (`approval_key` in policy.toml).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ApprovalKey {
+    /// Any registered key of the approver (login or approval key).
+    #[default]
+    Any,
+    /// A registered approval key (`jit-ca user add-key NAME --key FILE --approval`), never
+    /// the approver's login key.
+    Dedicated,
+    /// A FIDO security key (`sk-ssh-ed25519@openssh.com`, `sk-ecdsa-sha2-nistp256@openssh.com`)
+    /// whose signature asserts user presence (a touch).
+    Sk,
+    /// Both: a registered approval key that is a FIDO key, touched.
+    DedicatedSk,
+}
+
+impl ApprovalKey {
+    /// The accepted spellings, for messages.
+    pub const NAMES: &'static str = "\"any\", \"dedicated\", \"sk\" or \"dedicated-sk\"";
+
+    /// Parses the policy value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "any" => Some(Self::Any),
+            "dedicated" => Some(Self::Dedicated),
+            "sk" => Some(Self::Sk),
+            "dedicated-sk" => Some(Self::DedicatedSk),
+            _ => None,
+        }
+    }
+
+    /// The policy spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Any => "any",
+            Self::Dedicated => "dedicated",
+            Self::Sk => "sk",
+            Self::DedicatedSk => "dedicated-sk",
+        }
+    }
+
+    /// Whether an approval signed by a key with these properties is acceptable; else what is
+    /// missing, for the refusal. `approval_key`: the key is registered as an approval key;
+    /// `sk`: it is a FIDO key; `touched`: its signature carries the user-presence flag.
+    pub fn check(self, approval_key: bool, sk: bool, touched: bool) -> Result<(), String> {
+        let need_dedicated = matches!(self, Self::Dedicated | Self::DedicatedSk);
+        let need_sk = matches!(self, Self::Sk | Self::DedicatedSk);
+        if need_dedicated && !approval_key {
+            return Err(
+                "approvals of this role must be signed with a registered approval key, not a login key \
+                 (an operator registers one: jit-ca user add-key NAME --key FILE --approval; then \
+                 jit --identity APPROVAL_KEY approve ID)"
+                    .into(),
+            );
+        }
+        if need_sk && !sk {
+            return Err(
+                "approvals of this role must be signed with a FIDO security key (sk-ssh-ed25519 or \
+                 sk-ecdsa; ssh-keygen -t ed25519-sk), which needs a touch for every signature"
+                    .into(),
+            );
+        }
+        if need_sk && !touched {
+            return Err(
+                "the security key's signature does not assert user presence (no touch); approvals \
+                 of this role need a touch: do not use a key made with no-touch-required"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What a stored request asked for, to compare with a role as it is now.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    /// The requester.
+    pub user: &'a str,
+    /// The requester's groups now.
+    pub groups: &'a [String],
+    /// Host selectors stored with the request.
+    pub hosts: &'a [String],
+    /// Principals stored with the request.
+    pub principals: &'a [String],
+    /// Sudo as stored.
+    pub sudo: bool,
+    /// The whole window from approval, seconds.
+    pub window_secs: u64,
+}
+
 /// A validated role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {
@@ -138,9 +233,66 @@ pub struct Role {
     pub extensions: Vec<String>,
     /// OpenSSH critical options.
     pub critical_options: BTreeMap<String, String>,
+    /// What key approvals must be signed with.
+    pub approval_key: ApprovalKey,
 }
 
 impl Role {
+    /// The principals a certificate of this role carries for `user`: the user's own login,
+    /// then the role's principals.
+    pub fn principals_for(&self, user: &str) -> Vec<String> {
+        let mut principals = vec![user.to_string()];
+        for p in &self.principals {
+            if !principals.contains(p) {
+                principals.push(p.clone());
+            }
+        }
+        principals
+    }
+
+    /// Whether a request stored earlier still fits this role as it is now: the requester may
+    /// still request it, every stored host is still within it, the principals and the sudo
+    /// flag are what the role gives now, and the window is within `max_duration`. Else what
+    /// changed, for a "policy changed, request again" refusal.
+    pub fn still_fits(&self, asked: &Asked<'_>) -> Result<(), String> {
+        if !self.may_request(asked.user, asked.groups) {
+            return Err(format!(
+                "{} may no longer request role {:?}",
+                asked.user, self.name
+            ));
+        }
+        if let Some(h) = asked.hosts.iter().find(|h| !self.covers_host(h)) {
+            return Err(format!(
+                "host {h:?} is no longer within role {:?} (hosts {})",
+                self.name,
+                self.hosts.join(", ")
+            ));
+        }
+        if self.principals_for(asked.user) != asked.principals {
+            return Err(format!(
+                "role {:?} now gives principals {} (the request has {})",
+                self.name,
+                self.principals_for(asked.user).join(", "),
+                asked.principals.join(", ")
+            ));
+        }
+        if self.sudo != asked.sudo {
+            return Err(format!(
+                "role {:?} now has sudo = {} (the request has {})",
+                self.name, self.sudo, asked.sudo
+            ));
+        }
+        if asked.window_secs > self.max_duration_secs {
+            return Err(format!(
+                "role {:?} now allows at most {} (the window would be {})",
+                self.name,
+                jit_common::time::format_duration(self.max_duration_secs),
+                jit_common::time::format_duration(asked.window_secs)
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether `user` may request this role.
     pub fn may_request(&self, user: &str, groups: &[String]) -> bool {
         self.requesters.iter().any(|s| s.includes(user, groups))
@@ -221,6 +373,8 @@ struct RawRole {
     extensions: Vec<String>,
     #[serde(default)]
     critical_options: BTreeMap<String, String>,
+    #[serde(default)]
+    approval_key: Option<String>,
 }
 
 fn yes() -> bool {
@@ -475,6 +629,16 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
             ),
         }
     }
+    let approval_key = match r.approval_key.as_deref() {
+        None => ApprovalKey::Any,
+        Some(v) => ApprovalKey::parse(v).unwrap_or_else(|| {
+            err(
+                "approval_key",
+                format!("{v:?} is not a choice; use {}", ApprovalKey::NAMES),
+            );
+            ApprovalKey::Any
+        }),
+    };
     Role {
         name: name.to_string(),
         principals: r.principals,
@@ -489,6 +653,7 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
         require_reason: r.require_reason,
         extensions,
         critical_options: r.critical_options,
+        approval_key,
     }
 }
 
@@ -585,6 +750,39 @@ approvers = ["v"]
                 proptest::prop_assert!(!r.hosts.is_empty());
             }
         }
+    }
+
+    #[test]
+    fn approval_key_setting() {
+        let base = "[roles.r]\nhosts = [\"h\"]\nmax_duration = \"1h\"\nrequesters = [\"u\"]\napprovers = [\"v\"]\n";
+        assert_eq!(
+            Policy::parse(base).unwrap().role("r").unwrap().approval_key,
+            ApprovalKey::Any
+        );
+        for (v, want) in [
+            ("any", ApprovalKey::Any),
+            ("dedicated", ApprovalKey::Dedicated),
+            ("sk", ApprovalKey::Sk),
+            ("dedicated-sk", ApprovalKey::DedicatedSk),
+        ] {
+            let p = Policy::parse(&format!("{base}approval_key = \"{v}\"\n")).unwrap();
+            assert_eq!(p.role("r").unwrap().approval_key, want);
+            assert_eq!(want.as_str(), v);
+        }
+        let e = Policy::parse(&format!("{base}approval_key = \"fido\"\n")).unwrap_err();
+        assert!(
+            e[0].contains("roles.r.approval_key") && e[0].contains("dedicated-sk"),
+            "{e:?}"
+        );
+        // The decision from the key's properties (approval key, sk, touched).
+        assert!(ApprovalKey::Any.check(false, false, false).is_ok());
+        assert!(ApprovalKey::Dedicated.check(false, true, true).is_err());
+        assert!(ApprovalKey::Dedicated.check(true, false, false).is_ok());
+        assert!(ApprovalKey::Sk.check(true, false, false).is_err());
+        assert!(ApprovalKey::Sk.check(false, true, false).is_err());
+        assert!(ApprovalKey::Sk.check(false, true, true).is_ok());
+        assert!(ApprovalKey::DedicatedSk.check(false, true, true).is_err());
+        assert!(ApprovalKey::DedicatedSk.check(true, true, true).is_ok());
     }
 
     #[test]

@@ -24,9 +24,9 @@ use crate::auth;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{ApiError, CaError};
-use crate::policy::{Policy, Role};
+use crate::policy::{Asked, Policy, Role};
 use crate::signer::{CertSpec, Signer};
-use crate::store::{self, CertRow, RequestRow, Store};
+use crate::store::{self, CertRow, KeyPurpose, RequestRow, Store};
 use crate::wire::{
     ApprovalView, CreateRequest, ErrorCode as C, HostGrantsView, IssuedView, KeysView, RequestList,
     RequestState, RequestView, WhoamiView,
@@ -50,6 +50,63 @@ pub struct Caller {
     pub user: String,
     /// Groups.
     pub groups: Vec<String>,
+    /// The key that signed the call.
+    pub key: CallerKey,
+}
+
+/// What signed a call: which registered key, and whether it is an approval key or a touched
+/// FIDO key (a role's `approval_key` may require either).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallerKey {
+    /// SHA-256 fingerprint.
+    pub fingerprint: String,
+    /// Registered as an approval key (may approve, deny, list, read; never request).
+    pub approval: bool,
+    /// A FIDO key (`sk-ssh-ed25519@openssh.com`, `sk-ecdsa-sha2-nistp256@openssh.com`).
+    pub sk: bool,
+    /// The FIDO signature asserts user presence (the key was touched).
+    pub touched: bool,
+}
+
+impl CallerKey {
+    /// The `store::KEY_*` bits recorded with an approval.
+    pub fn flags(&self) -> u32 {
+        let mut f = 0;
+        if self.approval {
+            f |= store::KEY_APPROVAL;
+        }
+        if self.sk {
+            f |= store::KEY_SK;
+        }
+        if self.touched {
+            f |= store::KEY_TOUCHED;
+        }
+        f
+    }
+
+    /// From recorded `store::KEY_*` bits.
+    pub fn from_flags(flags: u32) -> Self {
+        Self {
+            fingerprint: String::new(),
+            approval: flags & store::KEY_APPROVAL != 0,
+            sk: flags & store::KEY_SK != 0,
+            touched: flags & store::KEY_TOUCHED != 0,
+        }
+    }
+}
+
+/// Whether an SSH signature made by a FIDO key asserts user presence: its data ends with
+/// flags (1 byte, bit 0 = user present) and a counter (4 bytes).
+fn sk_touched(sig: &ssh_key::SshSig) -> bool {
+    let data = sig.signature().as_bytes();
+    data.len() > 5 && data[data.len() - 5] & 0x01 != 0
+}
+
+/// Checks one line of text shown to approvers (reasons): length, no control characters,
+/// no invisible or bidi format characters (`jit_common::text::check_line`).
+fn check_text(what: &str, s: &str) -> ApiResult<()> {
+    jit_common::text::check_line(what, s, jit_common::grant::MAX_REASON_LEN)
+        .map_err(|e| refuse(C::InvalidInput, e))
 }
 
 /// The signing headers of a request, as received.
@@ -431,7 +488,7 @@ impl Ca {
         let found = self
             .read_db(|c| store::user_by_key(c, &key_line))
             .map_err(|e| (fp.clone(), ApiError::from(e)))?;
-        let Some((user, groups)) = found else {
+        let Some((user, groups, purpose)) = found else {
             return Err((
                 fp.clone(),
                 refuse(
@@ -510,7 +567,21 @@ impl Ca {
                 ),
             ));
         }
-        Ok(Caller { user, groups })
+        let sk = matches!(
+            public.algorithm(),
+            ssh_key::Algorithm::SkEd25519 | ssh_key::Algorithm::SkEcdsaSha2NistP256
+        );
+        let touched = sk && sk_touched(&sig);
+        Ok(Caller {
+            user,
+            groups,
+            key: CallerKey {
+                fingerprint: fp,
+                approval: purpose == KeyPurpose::Approval,
+                sk,
+                touched,
+            },
+        })
     }
 
     // ---- requests ----
@@ -520,6 +591,7 @@ impl Ca {
         WhoamiView {
             user: caller.user.clone(),
             groups: caller.groups.clone(),
+            approval_key: caller.key.approval,
         }
     }
 
@@ -527,17 +599,28 @@ impl Ca {
         self.policy().role(name).cloned()
     }
 
+    /// Refuses a call signed with an approval key where only a login key may act.
+    fn refuse_approval_key(caller: &Caller, what: &str) -> ApiResult<()> {
+        if caller.key.approval {
+            return Err(refuse(
+                C::ApprovalKeyNotForRequests,
+                format!(
+                    "key {} is registered as an approval key, which may approve but not {what}; \
+                     use your login key (jit --identity KEYFILE)",
+                    caller.key.fingerprint
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// `POST /v1/requests`.
     pub fn create_request(&self, caller: &Caller, req: &CreateRequest) -> ApiResult<RequestView> {
+        Self::refuse_approval_key(caller, "request access")?;
         let (role, hosts, reason, public_key) = self.check_request(caller, req)?;
         let now = self.now();
         let id = new_id();
-        let mut principals = vec![caller.user.clone()];
-        for p in &role.principals {
-            if !principals.contains(p) {
-                principals.push(p.clone());
-            }
-        }
+        let principals = role.principals_for(&caller.user);
         let row = RequestRow {
             id: id.clone(),
             user: caller.user.clone(),
@@ -557,14 +640,18 @@ impl Ca {
             approved_at: None,
             revoked_at: None,
             revoked_by: None,
+            approval_basis: None,
+            approved_until: None,
         };
         let auto = role.auto_approval(&caller.user, &caller.groups, req.duration_secs);
         let request_details = json!({"request_id": id, "role": row.role, "duration_secs": row.duration_secs,
                 "hosts": row.hosts, "principals": row.principals, "reason": row.reason,
                 "key": fingerprint_of(&row.public_key)});
         let requester = caller.user.clone();
+        let max_grants = self.config.max_active_grants_per_user;
         let Some(auto) = auto else {
             let (view, records) = self.write(move |c| {
+                check_active_grants(c, &row.user, now, max_grants)?;
                 store::insert_request(c, &row)?;
                 let rec =
                     store::append_audit(c, now, &requester, event::REQUEST, &request_details)?;
@@ -579,11 +666,15 @@ impl Ca {
         let mut row = row;
         row.state = RequestState::Approved;
         row.approved_at = Some(now);
+        row.approved_until = Some(now.saturating_add(row.duration_secs));
+        row.approval_basis = Some(json!({"auto_rule": auto}).to_string());
         let approvers = vec![Approval {
             user: auto.clone(),
             at: now,
         }];
-        let (cert, issue_details) = self.sign_issue(&row, &role, serial, approvers, now, None)?;
+        let (cert, mut issue_details) =
+            self.sign_issue(&row, &role, serial, approvers, now, None)?;
+        add_details(&mut issue_details, approval_details(&row));
         let issued = IssuedView {
             request_id: row.id.clone(),
             certificate: cert.certificate.clone(),
@@ -593,6 +684,7 @@ impl Ca {
             grant: cert.grant_doc.clone(),
         };
         let (mut view, records) = self.write(move |c| {
+            check_active_grants(c, &row.user, now, max_grants)?;
             store::insert_request(c, &row)?;
             let mut records = Vec::with_capacity(3);
             records.push(store::append_audit(
@@ -602,7 +694,7 @@ impl Ca {
                 event::REQUEST,
                 &request_details,
             )?);
-            store::add_approval(c, &row.id, &auto, now)?;
+            store::add_approval(c, &row.id, &auto, now, 0)?;
             records.push(store::append_audit(
                 c,
                 now,
@@ -686,16 +778,7 @@ impl Ca {
                 format!("role {:?} requires a reason (--reason TEXT)", role.name),
             ));
         }
-        if reason.len() > jit_common::grant::MAX_REASON_LEN || reason.chars().any(char::is_control)
-        {
-            return Err(refuse(
-                C::InvalidInput,
-                format!(
-                    "the reason must be one line of at most {} bytes",
-                    jit_common::grant::MAX_REASON_LEN
-                ),
-            ));
-        }
+        check_text("reason", &reason)?;
         let hosts = if req.hosts.is_empty() {
             role.hosts.clone()
         } else {
@@ -733,7 +816,9 @@ impl Ca {
     }
 
     /// Issues a certificate (and grant) for an approved request inside `tx`; sets the
-    /// request approved. `extend_to` keeps the approval time and sets a new end.
+    /// request approved. `extend_to` keeps the approval time and sets a new end. `approvers`
+    /// go into the grant; `extra` into the audit record.
+    #[allow(clippy::too_many_arguments)]
     fn issue(
         &self,
         tx: &rusqlite::Connection,
@@ -741,18 +826,15 @@ impl Ca {
         role: &Role,
         now: u64,
         extend_to: Option<u64>,
+        approvers: Vec<Approval>,
+        extra: serde_json::Value,
     ) -> ApiResult<Record> {
         row.approved_at.get_or_insert(now);
         row.state = RequestState::Approved;
         let serial = store::reserve_serial(tx, &row.id, &row.user, now)?;
-        let approvers = store::approvals(tx, &row.id)?
-            .into_iter()
-            .map(|a| Approval {
-                user: a.user,
-                at: a.at,
-            })
-            .collect();
-        let (cert, details) = self.sign_issue(row, role, serial, approvers, now, extend_to)?;
+        let (cert, mut details) = self.sign_issue(row, role, serial, approvers, now, extend_to)?;
+        add_details(&mut details, approval_details(row));
+        add_details(&mut details, extra);
         store::complete_cert(tx, &cert)?;
         store::update_request(tx, row)?;
         self.stats.issuances.fetch_add(1, Ordering::Relaxed);
@@ -762,6 +844,40 @@ impl Ca {
             event::ISSUANCE
         };
         Ok(store::append_audit(tx, now, &row.user, ev, &details)?)
+    }
+
+    /// Refuses unless a stored request still fits its role as it is now (the requester's
+    /// current groups, hosts, principals, sudo, a window of `window_secs`).
+    fn check_still_fits(
+        tx: &rusqlite::Connection,
+        row: &RequestRow,
+        role: &Role,
+        window_secs: u64,
+    ) -> ApiResult<()> {
+        let Some(groups) = store::user_groups(tx, &row.user)? else {
+            return Err(refuse(
+                C::InvalidState,
+                format!("the requester {:?} is no longer registered", row.user),
+            ));
+        };
+        role.still_fits(&Asked {
+            user: &row.user,
+            groups: &groups,
+            hosts: &row.hosts,
+            principals: &row.principals,
+            sudo: row.sudo,
+            window_secs,
+        })
+        .map_err(|why| {
+            refuse(
+                C::PolicyChanged,
+                format!(
+                    "policy changed, request again: request {} no longer fits role {:?} ({why}); \
+                     the requester can ask anew with jit request {}",
+                    row.id, role.name, role.name
+                ),
+            )
+        })
     }
 
     /// Signs the certificate (and grant) of an approved request under `serial`: the CPU part
@@ -887,13 +1003,21 @@ impl Ca {
                     format!("you ({}) may not approve role {:?}", caller.user, role.name),
                 ));
             }
-            if store::user_groups(&tx, &row.user)?.is_none() {
-                return Err(refuse(
-                    C::InvalidState,
-                    format!("the requester {:?} is no longer registered", row.user),
-                ));
-            }
-            if !store::add_approval(&tx, id, &caller.user, now)? {
+            role.approval_key
+                .check(caller.key.approval, caller.key.sk, caller.key.touched)
+                .map_err(|why| {
+                    refuse(
+                        C::ApprovalKeyRequired,
+                        format!(
+                            "role {:?} has approval_key = \"{}\" and key {} does not qualify: {why}",
+                            role.name,
+                            role.approval_key.as_str(),
+                            caller.key.fingerprint
+                        ),
+                    )
+                })?;
+            Self::check_still_fits(&tx, &row, &role, row.duration_secs)?;
+            if !store::add_approval(&tx, id, &caller.user, now, caller.key.flags())? {
                 return Err(refuse(
                     C::AlreadyApproved,
                     format!("you already approved request {id}; another approver is needed"),
@@ -904,15 +1028,42 @@ impl Ca {
                 now,
                 &caller.user,
                 event::APPROVAL,
-                &json!({"request_id": id}),
+                &json!({"request_id": id, "key": caller.key.fingerprint,
+                        "approval_key": caller.key.approval, "sk": caller.key.sk,
+                        "touched": caller.key.touched}),
             )?);
-            let have = store::approvals(&tx, id)?
-                .iter()
-                .filter(|a| a.user != row.user)
-                .count();
+            // Only approvals by users who are registered approvers of the role now, made with
+            // a key the role accepts now, count.
+            let mut counted = Vec::new();
+            for (a, flags) in store::approvals_with_keys(&tx, id)? {
+                if a.user == row.user {
+                    continue;
+                }
+                let Some(groups) = store::user_groups(&tx, &a.user)? else {
+                    continue;
+                };
+                let k = CallerKey::from_flags(flags);
+                if role.may_approve(&a.user, &groups)
+                    && role.approval_key.check(k.approval, k.sk, k.touched).is_ok()
+                {
+                    counted.push(a);
+                }
+            }
             let need = row.approvals_required.max(role.approvals) as usize;
-            if have >= need {
-                records.push(self.issue(&tx, &mut row, &role, now, None)?);
+            if counted.len() >= need {
+                check_active_grants(&tx, &row.user, now, self.config.max_active_grants_per_user)?;
+                let names: Vec<&str> = counted.iter().map(|a| a.user.as_str()).collect();
+                row.approved_at = Some(now);
+                row.approved_until = Some(now.saturating_add(row.duration_secs));
+                row.approval_basis = Some(json!({"approvers": names}).to_string());
+                let approvers = counted
+                    .iter()
+                    .map(|a| Approval {
+                        user: a.user.clone(),
+                        at: a.at,
+                    })
+                    .collect();
+                records.push(self.issue(&tx, &mut row, &role, now, None, approvers, json!({}))?);
             }
             let v = view(&tx, &row, now)?;
             tx.commit()?;
@@ -935,15 +1086,13 @@ impl Ca {
     pub fn deny(&self, caller: &Caller, id: &str, reason: &str) -> ApiResult<RequestView> {
         let now = self.now();
         let reason = reason.trim();
-        if reason.is_empty()
-            || reason.len() > jit_common::grant::MAX_REASON_LEN
-            || reason.chars().any(char::is_control)
-        {
+        if reason.is_empty() {
             return Err(refuse(
                 C::ReasonRequired,
                 "a denial needs a one-line reason (--reason TEXT)",
             ));
         }
+        check_text("denial reason", reason)?;
         let mut st = lock(&self.store);
         let tx = st.tx()?;
         let flushed = self.nonces.flush_into(&tx)?;
@@ -1041,6 +1190,7 @@ impl Ca {
     /// `GET /v1/requests/{id}/certificate`.
     pub fn certificate(&self, caller: &Caller, id: &str) -> ApiResult<IssuedView> {
         self.read_db(|c| {
+            Self::refuse_approval_key(caller, "fetch certificates")?;
             let row = self.load(c, id)?;
             if row.user != caller.user {
                 return Err(refuse(
@@ -1094,10 +1244,7 @@ impl Ca {
     ) -> ApiResult<RequestView> {
         let now = self.now();
         let reason = reason.trim();
-        if reason.len() > jit_common::grant::MAX_REASON_LEN || reason.chars().any(char::is_control)
-        {
-            return Err(refuse(C::InvalidInput, "the reason must be one line"));
-        }
+        check_text("revocation reason", reason)?;
         let mut st = lock(&self.store);
         let tx = st.tx()?;
         let flushed = self.nonces.flush_into(&tx)?;
@@ -1150,9 +1297,14 @@ impl Ca {
         Ok(v)
     }
 
-    /// `POST /v1/requests/{id}/extend`: the requester adds time, within the role's
-    /// max_duration counted from approval; a new certificate and grant are issued.
+    /// `POST /v1/requests/{id}/extend`: the requester adds time. Within the window the
+    /// approval covered, as before; beyond it only when an auto-approval rule of the role (as
+    /// it is now) would approve the whole new window, else `extension_not_approved` (request
+    /// anew). The role as it is now must still fit the request (`policy_changed`). The new
+    /// certificate and grant supersede the old ones: their serials and grant ids are revoked
+    /// (KRL and revocation list re-published) in the same transaction.
     pub fn extend(&self, caller: &Caller, id: &str, secs: u64) -> ApiResult<RequestView> {
+        Self::refuse_approval_key(caller, "extend requests")?;
         let now = self.now();
         let mut st = lock(&self.store);
         let tx = st.tx()?;
@@ -1187,28 +1339,83 @@ impl Ca {
         }
         let Some(role) = self.role_of(&row.role) else {
             return Err(refuse(
-                C::InvalidState,
-                format!("role {:?} is no longer in the policy", row.role),
+                C::PolicyChanged,
+                format!(
+                    "policy changed, request again: role {:?} is no longer in the policy",
+                    row.role
+                ),
             ));
         };
         let new_end = latest.valid_before.saturating_add(secs);
-        if new_end - approved_at > role.max_duration_secs {
+        let window = new_end - approved_at;
+        if window > role.max_duration_secs {
             return Err(refuse(
                 C::DurationTooLong,
                 format!(
                     "the window would be {} from approval; role {:?} allows {}",
-                    jit_common::time::format_duration(new_end - approved_at),
+                    jit_common::time::format_duration(window),
                     role.name,
                     jit_common::time::format_duration(role.max_duration_secs)
                 ),
             ));
         }
-        row.duration_secs = new_end - approved_at;
-        let rec = self.issue(&tx, &mut row, &role, now, Some(new_end))?;
+        Self::check_still_fits(&tx, &row, &role, window)?;
+        let until = approved_until(&row);
+        let mut covered_by = json!("approval");
+        if new_end > until {
+            // Beyond what was approved: only an auto-approval rule that approves the whole
+            // new window (for the requester as they are now) may cover it.
+            let groups = store::user_groups(&tx, &row.user)?.unwrap_or_default();
+            match role.auto_approval(&row.user, &groups, window) {
+                Some(rule) => {
+                    row.approved_until = Some(new_end);
+                    row.approval_basis = Some(json!({"auto_rule": rule}).to_string());
+                    covered_by = json!(rule);
+                }
+                None => {
+                    let basis = row.approval_basis.as_deref().unwrap_or("{}");
+                    return Err(refuse(
+                        C::ExtensionNotApproved,
+                        format!(
+                            "request {id} was approved ({basis}) for a window until {}; extending \
+                             to {} goes beyond it and needs the {} approval(s) role {:?} asks \
+                             for: request again (jit request {} --duration {} --reason ...) and \
+                             ask an approver",
+                            jit_common::time::format_utc(until),
+                            jit_common::time::format_utc(new_end),
+                            role.approvals,
+                            role.name,
+                            role.name,
+                            jit_common::time::format_duration(new_end.saturating_sub(now))
+                        ),
+                    ));
+                }
+            }
+        }
+        let superseded = store::revoke_live_certs(&tx, id)?;
+        let serials: Vec<u64> = superseded.iter().map(|c| c.serial).collect();
+        let grants: Vec<&String> = superseded
+            .iter()
+            .filter_map(|c| c.grant_id.as_ref())
+            .collect();
+        let published = self.build_published(&tx, now, true)?;
+        row.duration_secs = window;
+        let approvers = store::approvals(&tx, &row.id)?
+            .into_iter()
+            .map(|a| Approval {
+                user: a.user,
+                at: a.at,
+            })
+            .collect();
+        let extra = json!({"covered_by": covered_by, "superseded_serials": serials,
+                           "superseded_grant_ids": grants,
+                           "revocation_sequence": published.revocation_sequence});
+        let rec = self.issue(&tx, &mut row, &role, now, Some(new_end), approvers, extra)?;
         let v = view(&tx, &row, now)?;
         tx.commit()?;
         flushed.done();
         drop(st);
+        write(&self.published, published);
         self.log(&[rec]);
         self.after_issuance();
         Ok(v)
@@ -1466,6 +1673,49 @@ impl Ca {
         write(&self.published, p);
         Ok(())
     }
+}
+
+/// Refuses when `user` already has `max` active grants (`max_active_grants_per_user`).
+fn check_active_grants(c: &rusqlite::Connection, user: &str, now: u64, max: u64) -> ApiResult<()> {
+    let n = store::active_grant_count(c, user, now)?;
+    if n >= max {
+        return Err(refuse(
+            C::TooManyActiveGrants,
+            format!(
+                "{user} already has {n} active grant(s), the most max_active_grants_per_user in \
+                 the CA's config.toml allows ({max}); revoke one that is no longer needed \
+                 (jit revoke ID) or wait until one ends"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// What the audit record of an issuance or extension says about the approval it rests on.
+fn approval_details(row: &RequestRow) -> serde_json::Value {
+    let basis = row
+        .approval_basis
+        .as_deref()
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    json!({"approval": {"basis": basis, "approved_at": row.approved_at, "approved_until": row.approved_until}})
+}
+
+/// Adds the fields of `extra` (an object) to `details` (an object).
+fn add_details(details: &mut serde_json::Value, extra: serde_json::Value) {
+    if let (Some(d), serde_json::Value::Object(e)) = (details.as_object_mut(), extra) {
+        d.extend(e);
+    }
+}
+
+/// The end of the window the request's approval covered (requests approved before this was
+/// recorded: the window they were issued for).
+fn approved_until(row: &RequestRow) -> u64 {
+    row.approved_until.unwrap_or_else(|| {
+        row.approved_at
+            .unwrap_or(row.created_at)
+            .saturating_add(row.duration_secs)
+    })
 }
 
 /// Loads and validates the policy file.

@@ -103,6 +103,23 @@ CREATE INDEX nonce_log_seen ON nonce_log(seen_at);
 INSERT INTO nonce_log (seen_at, nonce) SELECT seen_at, nonce FROM nonces ORDER BY seen_at;
 DROP TABLE nonces;
 "#,
+    // 3: how each request was approved, and approval keys.
+    //   approval_basis: JSON {"auto_rule": "auto:NAME"} or {"approvers": ["bob", ...]}: who
+    //                   approved the window;
+    //   approved_until: the end of the window that approval covered (an extension beyond it
+    //                   needs the approvals the role asks for);
+    //   user_keys.purpose: "login" (requests, everything) or "approval" (only approving,
+    //                   denying, listing: never requesting).
+    //   approvals.key_flags: what signed the approval (KEY_* bits), so approvals that no
+    //                   longer meet a role's approval_key do not count.
+    //   certs_user: the active-grants bound counts a user's live certificates.
+    r#"
+ALTER TABLE requests ADD COLUMN approval_basis TEXT;
+ALTER TABLE requests ADD COLUMN approved_until INTEGER;
+ALTER TABLE user_keys ADD COLUMN purpose TEXT NOT NULL DEFAULT 'login';
+ALTER TABLE approvals ADD COLUMN key_flags INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX certs_user ON certs(user, valid_before, revoked, request_id);
+"#,
 ];
 
 /// A registered user.
@@ -114,6 +131,8 @@ pub struct User {
     pub groups: Vec<String>,
     /// Public keys (`ssh-ed25519 AAAA...`).
     pub keys: Vec<String>,
+    /// Approval-only keys (`jit-ca user add-key NAME --key FILE --approval`).
+    pub approval_keys: Vec<String>,
     /// When registered.
     pub created_at: u64,
 }
@@ -139,6 +158,11 @@ pub struct RequestRow {
     pub approved_at: Option<u64>,
     pub revoked_at: Option<u64>,
     pub revoked_by: Option<String>,
+    /// How the request was approved (JSON, see migration 3); None before approval and for
+    /// requests approved before migration 3.
+    pub approval_basis: Option<String>,
+    /// The end of the window the approval covered.
+    pub approved_until: Option<u64>,
 }
 
 /// An issued certificate.
@@ -201,7 +225,8 @@ fn i(v: u64) -> i64 {
 }
 
 const REQUEST_COLS: &str = "id, user, role, reason, duration_secs, hosts, principals, sudo, public_key, created_at, \
-     pending_expires_at, approvals_required, state, denied_by, denial_reason, approved_at, revoked_at, revoked_by";
+     pending_expires_at, approvals_required, state, denied_by, denial_reason, approved_at, revoked_at, revoked_by, \
+     approval_basis, approved_until";
 
 fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
     Ok(RequestRow {
@@ -223,6 +248,8 @@ fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
         approved_at: r.get::<_, Option<i64>>(15)?.map(u),
         revoked_at: r.get::<_, Option<i64>>(16)?.map(u),
         revoked_by: r.get(17)?,
+        approval_basis: r.get(18)?,
+        approved_until: r.get::<_, Option<i64>>(19)?.map(u),
     })
 }
 
@@ -415,30 +442,96 @@ pub fn list_users(c: &Connection) -> Result<Vec<User>> {
                 name: r.get(0)?,
                 groups: json_vec(&r.get::<_, String>(1)?),
                 keys: Vec::new(),
+                approval_keys: Vec::new(),
                 created_at: u(r.get(2)?),
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut out = Vec::with_capacity(rows.len());
-    let mut kst = c.prepare_cached("SELECT key FROM user_keys WHERE user = ?1 ORDER BY key")?;
+    let mut kst = c.prepare_cached(
+        "SELECT key FROM user_keys WHERE user = ?1 AND purpose = ?2 ORDER BY key",
+    )?;
     for mut user in rows {
         user.keys = kst
-            .query_map([&user.name], |r| r.get(0))?
+            .query_map(params![&user.name, KeyPurpose::Login.as_str()], |r| {
+                r.get(0)
+            })?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        user.approval_keys = kst
+            .query_map(params![&user.name, KeyPurpose::Approval.as_str()], |r| {
+                r.get(0)
+            })?
             .collect::<rusqlite::Result<Vec<String>>>()?;
         out.push(user);
     }
     Ok(out)
 }
 
-/// The user a key belongs to, with groups.
-pub fn user_by_key(c: &Connection, key: &str) -> Result<Option<(String, Vec<String>)>> {
+/// What a registered key may be used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPurpose {
+    /// The user's key: every call (requests, approvals, ...).
+    Login,
+    /// A dedicated approval key: approving, denying, listing and reading; never requesting
+    /// or extending (a role's `approval_key` may require one for approvals).
+    Approval,
+}
+
+impl KeyPurpose {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Approval => "approval",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        if s == "approval" {
+            Self::Approval
+        } else {
+            Self::Login
+        }
+    }
+}
+
+/// The user a key belongs to, with groups and the key's purpose.
+pub fn user_by_key(c: &Connection, key: &str) -> Result<Option<(String, Vec<String>, KeyPurpose)>> {
     Ok(c.prepare_cached(
-        "SELECT u.name, u.groups FROM user_keys k JOIN users u ON u.name = k.user WHERE k.key = ?1",
+        "SELECT u.name, u.groups, k.purpose FROM user_keys k JOIN users u ON u.name = k.user WHERE k.key = ?1",
     )?
     .query_row([key], |r| {
-        Ok((r.get::<_, String>(0)?, json_vec(&r.get::<_, String>(1)?)))
+        Ok((
+            r.get::<_, String>(0)?,
+            json_vec(&r.get::<_, String>(1)?),
+            KeyPurpose::parse(&r.get::<_, String>(2)?),
+        ))
     })
     .optional()?)
+}
+
+/// Registers one more key for an existing user. Errors if the user does not exist or the
+/// key is registered already (to anyone, for any purpose: a login key cannot double as an
+/// approval key).
+pub fn add_user_key(c: &Connection, name: &str, key: &str, purpose: KeyPurpose) -> Result<()> {
+    if user_groups(c, name)?.is_none() {
+        return Err(CaError::Input(format!(
+            "there is no user {name:?} (jit-ca user add {name} --key FILE first)"
+        )));
+    }
+    let owner: Option<(String, String)> = c
+        .prepare_cached("SELECT user, purpose FROM user_keys WHERE key = ?1")?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((o, p)) = owner {
+        return Err(CaError::Input(format!(
+            "this key is already registered to user {o:?} as a {p} key; an approval key must be a \
+             separate key that is not used to log in (ssh-keygen -t ed25519-sk -f ~/.ssh/id_jit_approval)"
+        )));
+    }
+    c.prepare_cached("INSERT INTO user_keys (key, user, purpose) VALUES (?1, ?2, ?3)")?
+        .execute(params![key, name, purpose.as_str()])?;
+    Ok(())
 }
 
 /// A user's groups, or None if the user does not exist.
@@ -480,7 +573,7 @@ pub fn expire_nonces(c: &Connection, cutoff: u64) -> Result<usize> {
 /// Inserts a new request.
 pub fn insert_request(c: &Connection, r: &RequestRow) -> Result<()> {
     c.prepare_cached(&format!(
-        "INSERT INTO requests ({REQUEST_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+        "INSERT INTO requests ({REQUEST_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
     ))?
     .execute(params![
         r.id,
@@ -501,6 +594,8 @@ pub fn insert_request(c: &Connection, r: &RequestRow) -> Result<()> {
         r.approved_at.map(i),
         r.revoked_at.map(i),
         r.revoked_by,
+        r.approval_basis,
+        r.approved_until.map(i),
     ])?;
     Ok(())
 }
@@ -509,7 +604,8 @@ pub fn insert_request(c: &Connection, r: &RequestRow) -> Result<()> {
 pub fn update_request(c: &Connection, r: &RequestRow) -> Result<()> {
     c.prepare_cached(
         "UPDATE requests SET state = ?2, denied_by = ?3, denial_reason = ?4, approved_at = ?5, \
-         revoked_at = ?6, revoked_by = ?7, duration_secs = ?8 WHERE id = ?1",
+         revoked_at = ?6, revoked_by = ?7, duration_secs = ?8, approval_basis = ?9, \
+         approved_until = ?10 WHERE id = ?1",
     )?
     .execute(params![
         r.id,
@@ -520,6 +616,8 @@ pub fn update_request(c: &Connection, r: &RequestRow) -> Result<()> {
         r.revoked_at.map(i),
         r.revoked_by,
         i(r.duration_secs),
+        r.approval_basis,
+        r.approved_until.map(i),
     ])?;
     Ok(())
 }
@@ -577,14 +675,45 @@ pub fn due_for_expiry(c: &Connection, now: u64) -> Result<Vec<RequestRow>> {
         .collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// Records an approval; false if this user already approved.
-pub fn add_approval(c: &Connection, request_id: &str, user: &str, at: u64) -> Result<bool> {
+/// `approvals.key_flags`: signed with a registered approval key.
+pub const KEY_APPROVAL: u32 = 1;
+/// `approvals.key_flags`: signed with a FIDO (`sk-`) key.
+pub const KEY_SK: u32 = 2;
+/// `approvals.key_flags`: the FIDO signature asserted user presence (a touch).
+pub const KEY_TOUCHED: u32 = 4;
+
+/// Records an approval (`key_flags`: KEY_* bits of the key that signed it); false if this
+/// user already approved.
+pub fn add_approval(
+    c: &Connection,
+    request_id: &str,
+    user: &str,
+    at: u64,
+    key_flags: u32,
+) -> Result<bool> {
     let n = c
         .prepare_cached(
-            "INSERT OR IGNORE INTO approvals (request_id, user, at) VALUES (?1, ?2, ?3)",
+            "INSERT OR IGNORE INTO approvals (request_id, user, at, key_flags) VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![request_id, user, i(at)])?;
+        .execute(params![request_id, user, i(at), i64::from(key_flags)])?;
     Ok(n == 1)
+}
+
+/// Approvals of a request with the KEY_* flags of the key that signed each, oldest first.
+pub fn approvals_with_keys(c: &Connection, request_id: &str) -> Result<Vec<(ApprovalView, u32)>> {
+    Ok(c.prepare_cached(
+        "SELECT user, at, key_flags FROM approvals WHERE request_id = ?1 ORDER BY at, rowid",
+    )?
+    .query_map([request_id], |r| {
+        Ok((
+            ApprovalView {
+                user: r.get(0)?,
+                at: u(r.get(1)?),
+            },
+            u32::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+        ))
+    })?
+    .collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// Approvals of a request, oldest first.
@@ -688,6 +817,31 @@ pub fn latest_cert(c: &Connection, request_id: &str) -> Result<Option<CertRow>> 
         ))?
         .query_row([request_id], cert_from_row)
         .optional()?)
+}
+
+/// Marks the unrevoked certificates of a request revoked (an extension supersedes them);
+/// returns those it revoked.
+pub fn revoke_live_certs(c: &Connection, request_id: &str) -> Result<Vec<CertRow>> {
+    let rows = c
+        .prepare_cached(&format!(
+            "SELECT {CERT_COLS} FROM certs WHERE request_id = ?1 AND revoked = 0 AND certificate != '' ORDER BY serial"
+        ))?
+        .query_map([request_id], cert_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    c.prepare_cached("UPDATE certs SET revoked = 1 WHERE request_id = ?1 AND revoked = 0")?
+        .execute([request_id])?;
+    Ok(rows)
+}
+
+/// How many of `user`'s requests have an unrevoked certificate valid after `now`.
+pub fn active_grant_count(c: &Connection, user: &str, now: u64) -> Result<u64> {
+    let n: i64 = c
+        .prepare_cached(
+            "SELECT COUNT(DISTINCT request_id) FROM certs WHERE user = ?1 AND valid_before > ?2 \
+             AND revoked = 0",
+        )?
+        .query_row(params![user, i(now)], |r| r.get(0))?;
+    Ok(u(n))
 }
 
 /// Marks every certificate of a request revoked; returns them.

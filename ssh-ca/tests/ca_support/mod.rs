@@ -124,6 +124,35 @@ impl Harness {
         }
     }
 
+    /// Like [`Harness::with_policy`], with `key = value` lines set in config.toml first
+    /// (replacing the template's line for the same key).
+    pub fn with_policy_and_config(policy: &str, settings: &[(&str, &str)]) -> Self {
+        let (dir, keys) = setup_dir(policy);
+        let cfg = data_dir(&dir).join("config.toml");
+        let mut text = std::fs::read_to_string(&cfg).unwrap();
+        for (k, v) in settings {
+            let prefix = format!("{k} = ");
+            text = text
+                .lines()
+                .filter(|l| !l.starts_with(&prefix))
+                .collect::<Vec<_>>()
+                .join("\n");
+            text.push_str(&format!("\n{k} = {v}\n"));
+        }
+        std::fs::remove_file(&cfg).unwrap();
+        std::fs::write(&cfg, text).unwrap();
+        let clock = Arc::new(FixedClock::new(T0));
+        let ca = Arc::new(Ca::open(&data_dir(&dir), clock.clone()).unwrap());
+        let app = jit_ca::api::router(ca.clone());
+        Self {
+            dir,
+            clock,
+            ca,
+            app,
+            keys,
+        }
+    }
+
     /// A second CA instance on the same directory (a restart).
     pub fn restart(&mut self) {
         let ca = Arc::new(Ca::open(&self.path(), self.clock.clone()).unwrap());

@@ -33,6 +33,16 @@ approvers = ["group:dba"]
 approvals = 1
 require_reason = false
 extensions = ["permit-pty"]
+
+[roles.self-serve]
+principals = []
+hosts = ["dev-*"]
+sudo = true
+max_duration = "2h"
+requesters = ["group:dev"]
+auto_approve = true
+require_reason = false
+extensions = ["permit-pty"]
 "#;
 
 /// A running `jit-ca serve`; killed (by PID) on drop.
