@@ -11,6 +11,8 @@
 //! for. Truncating the newest records is detectable only against a copy of a later head
 //! (syslog carries every record too, with its hash): see docs/threat-model.md.
 
+pub mod checkpoint;
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -57,6 +59,8 @@ pub mod event {
     pub const USER_REMOVE: &str = "user_remove";
     /// The service started.
     pub const SERVICE_START: &str = "service_start";
+    /// A grant id or certificate serial revoked by an operator (`jit-ca revoke-grant`).
+    pub const GRANT_REVOCATION: &str = "grant_revocation";
 }
 
 /// One audit record.
