@@ -612,3 +612,28 @@ fn policy_check_warns_when_root_is_a_principal_or_user() {
     let o = jit_ca(&["policy", "check", "--dir", data_dir(&tmp).to_str().unwrap()]);
     assert!(!text(&o).contains("\"root\""), "{}", text(&o));
 }
+
+/// Removing a user must work while policy.toml is broken (someone is fixing it).
+#[test]
+fn user_remove_works_with_a_broken_policy_file() {
+    let (tmp, _) = setup_dir(POLICY);
+    let dir = data_dir(&tmp);
+    std::fs::write(dir.join("policy.toml"), "[roles.x]\nnot toml at all =\n").unwrap();
+    let o = jit_ca(&[
+        "user",
+        "remove",
+        "eve",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["removed"], "eve");
+    let o = jit_ca(&["user", "remove", "eve", "--dir", dir.to_str().unwrap()]);
+    assert!(
+        !o.status.success() && text(&o).contains("there is no user \"eve\""),
+        "{}",
+        text(&o)
+    );
+}

@@ -199,12 +199,29 @@ pub fn user_add(
     Ok(fps)
 }
 
+/// The CA on `dir` for an operator command that revokes: like the service's, but a
+/// policy.toml that does not parse does not stop it (removing a user or revoking a grant
+/// needs no policy, and must work while someone fixes the file).
+fn operator_ca(dir: &Path, now: u64) -> Result<crate::service::Ca> {
+    let config = Config::load(dir)?;
+    if !dir.join(config::CONFIG_FILE).exists() {
+        return Err(CaError::NotFound(dir.join(config::CONFIG_FILE)));
+    }
+    let policy = match crate::service::load_policy(&config) {
+        Ok(p) => p,
+        Err(_) => Policy::parse("").map_err(|p| CaError::Other(p.join("; ")))?,
+    };
+    let signer = Signer::load(&config.user_ca_keys, &config.grant_keys)?;
+    let store = Store::open(&config.db_path())?;
+    let clock = std::sync::Arc::new(crate::clock::FixedClock::new(now));
+    crate::service::Ca::new(config, policy, signer, store, clock)
+}
+
 /// `jit-ca user remove NAME`: ends the user's access in one audited transaction (pending
 /// requests denied, approved ones revoked onto the KRL and revocation list, the user and
 /// their keys deleted); a running `jit-ca serve` publishes it within a second or two.
 pub fn user_remove(dir: &Path, name: &str, now: u64) -> Result<crate::service::UserRemoval> {
-    let ca =
-        crate::service::Ca::open(dir, std::sync::Arc::new(crate::clock::FixedClock::new(now)))?;
+    let ca = operator_ca(dir, now)?;
     ca.remove_user(&actor(), name)
         .map_err(|e| CaError::Input(e.message))
 }
@@ -217,8 +234,7 @@ pub fn revoke_grant(
     reason: &str,
     now: u64,
 ) -> Result<crate::service::GrantRevocation> {
-    let ca =
-        crate::service::Ca::open(dir, std::sync::Arc::new(crate::clock::FixedClock::new(now)))?;
+    let ca = operator_ca(dir, now)?;
     ca.revoke_grant(&actor(), target, reason)
         .map_err(|e| CaError::Input(e.message))
 }
