@@ -11,6 +11,7 @@
 //! GET  /v1/krl                            -> application/octet-stream: OpenSSH binary KRL      (ETag)
 //! GET  /v1/revocations                    -> text: signed revocation list (common::revocation) (ETag)
 //! GET  /v1/hosts/{host}/grants            -> HostGrantsView                                   (ETag)
+//! GET  /v1/audit/checkpoint               -> text: signed audit checkpoint (audit::checkpoint) (ETag)
 //! GET  /metrics                           -> Prometheus text
 //! ```
 //! Authenticated (every call signed, see [`crate::auth`]):

@@ -481,3 +481,34 @@ fn a_failed_install_after_approval_says_how_to_retry() {
         Some(alice.cert().as_path())
     );
 }
+
+/// Like ssh, jit refuses a private key file that group or others can read, and says how to
+/// fix it (issue 11, "Also").
+#[test]
+fn a_private_key_readable_by_others_is_refused() {
+    let ca = Ca::start();
+    let alice = ca.user("alice", &["dev"]);
+    let key = alice.key();
+    for loose in [0o644, 0o640, 0o604] {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(loose)).unwrap();
+        for args in [
+            vec!["whoami".to_string()],
+            vec![
+                "--identity".to_string(),
+                key.display().to_string(),
+                "whoami".to_string(),
+            ],
+        ] {
+            let (code, _, err) = out(ca.jit(&alice).args(&args));
+            assert_ne!(code, 0, "a {loose:o} key was used ({args:?})");
+            assert!(
+                err.contains(&format!("chmod 600 {}", key.display()))
+                    && err.contains(&format!("{:04o}", loose)),
+                "{err}"
+            );
+        }
+    }
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let w: WhoamiView = json(ca.jit(&alice).args(["whoami", "--json"]));
+    assert_eq!(w.user, "alice");
+}

@@ -2,6 +2,8 @@
 //! the service: init, users, policy check, host-config, audit verify/export. Changes are
 //! audited like API events (actor `admin:uid=N`).
 
+pub mod break_glass;
+
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::Path;
@@ -239,25 +241,44 @@ pub fn user_add_key(
     Ok(fps)
 }
 
-/// `jit-ca user remove NAME`.
-pub fn user_remove(dir: &Path, name: &str, now: u64) -> Result<()> {
-    let mut st = open_store(dir)?;
-    let tx = st.tx()?;
-    if !store::remove_user(&tx, name)? {
-        return Err(CaError::Input(format!(
-            "there is no user {name:?} (jit-ca user list shows them)"
-        )));
+/// The CA on `dir` for an operator command that revokes: like the service's, but a
+/// policy.toml that does not parse does not stop it (removing a user or revoking a grant
+/// needs no policy, and must work while someone fixes the file).
+fn operator_ca(dir: &Path, now: u64) -> Result<crate::service::Ca> {
+    let config = Config::load(dir)?;
+    if !dir.join(config::CONFIG_FILE).exists() {
+        return Err(CaError::NotFound(dir.join(config::CONFIG_FILE)));
     }
-    let rec = store::append_audit(
-        &tx,
-        now,
-        &actor(),
-        event::USER_REMOVE,
-        &json!({"user": name}),
-    )?;
-    tx.commit()?;
-    log(&[rec]);
-    Ok(())
+    let policy = match crate::service::load_policy(&config) {
+        Ok(p) => p,
+        Err(_) => Policy::parse("").map_err(|p| CaError::Other(p.join("; ")))?,
+    };
+    let signer = Signer::load(&config.user_ca_keys, &config.grant_keys)?;
+    let store = Store::open(&config.db_path())?;
+    let clock = std::sync::Arc::new(crate::clock::FixedClock::new(now));
+    crate::service::Ca::new(config, policy, signer, store, clock)
+}
+
+/// `jit-ca user remove NAME`: ends the user's access in one audited transaction (pending
+/// requests denied, approved ones revoked onto the KRL and revocation list, the user and
+/// their keys deleted); a running `jit-ca serve` publishes it within a second or two.
+pub fn user_remove(dir: &Path, name: &str, now: u64) -> Result<crate::service::UserRemoval> {
+    let ca = operator_ca(dir, now)?;
+    ca.remove_user(&actor(), name)
+        .map_err(|e| CaError::Input(e.message))
+}
+
+/// `jit-ca revoke-grant ID|SERIAL`: revokes one grant id or certificate serial (a break-glass
+/// grant too), audited; a running `jit-ca serve` publishes it within a second or two.
+pub fn revoke_grant(
+    dir: &Path,
+    target: &str,
+    reason: &str,
+    now: u64,
+) -> Result<crate::service::GrantRevocation> {
+    let ca = operator_ca(dir, now)?;
+    ca.revoke_grant(&actor(), target, reason)
+        .map_err(|e| CaError::Input(e.message))
 }
 
 /// A user for `user list --json`.
@@ -357,6 +378,11 @@ pub fn policy_check(dir: &Path) -> CheckReport {
                     groups.sort();
                     groups.dedup();
                     warnings.extend(p.warnings(&names, &groups));
+                    if names.iter().any(|n| n == "root") {
+                        warnings.push(
+                            "user \"root\" is registered: every certificate carries its user's name as a principal, so root's certificates log in as root; remove it (jit-ca user remove root) and register people under their own names".into(),
+                        );
+                    }
                     for role in p.roles.values() {
                         let able = users
                             .iter()
@@ -564,6 +590,87 @@ pub fn audit_verify_anchored(dir: &Path, anchors: &[(u64, String)]) -> Result<Ve
             }
         }
     })
+}
+
+/// The keys a checkpoint may be signed by: the CA's grant keys (their `.pub` files, else
+/// the public half of the private key), so a monitor needs no private key.
+fn checkpoint_keys(dir: &Path) -> Result<jit_common::KeyRing> {
+    let cfg = Config::load(dir)?;
+    let mut ring = jit_common::KeyRing::new();
+    for p in &cfg.grant_keys {
+        let mut pub_path = p.as_os_str().to_owned();
+        pub_path.push(".pub");
+        let pub_path = std::path::PathBuf::from(pub_path);
+        if let Ok(text) = files::read_trusted(&pub_path, 64 * 1024) {
+            let key = PublicKey::from_openssh(text.trim()).map_err(|e| CaError::Key {
+                path: pub_path.clone(),
+                detail: format!("not an OpenSSH public key: {e}"),
+            })?;
+            ring.push(key);
+        } else {
+            let signer = Signer::load(std::slice::from_ref(p), std::slice::from_ref(p))?;
+            for k in signer.grant_public_keys() {
+                ring.push(k);
+            }
+        }
+    }
+    Ok(ring)
+}
+
+/// `jit-ca audit verify --checkpoint FILE [--anchor SEQ:HASH]...`: the checkpoint's signature
+/// must verify against the CA's grant keys, and the chain must be intact and contain the
+/// exact record it names (and every anchor). A checkpoint kept outside the database detects
+/// a rewritten and re-chained trail and a cut tail, which the chain alone cannot.
+pub fn audit_verify_checkpoint(
+    dir: &Path,
+    checkpoint: &Path,
+    anchors: &[(u64, String)],
+) -> Result<VerifyReport> {
+    let doc = fs::read(checkpoint).map_err(|e| CaError::File {
+        path: checkpoint.to_path_buf(),
+        detail: format!("cannot read the checkpoint: {e}"),
+    })?;
+    let ring = checkpoint_keys(dir)?;
+    let st = open_store(dir)?;
+    let records = store::audit_records(st.conn())?;
+    let head = records.last().map(|r| r.hash.clone());
+    let total = records.len() as u64;
+    let fail = |problem: String, bad: Option<u64>| VerifyReport {
+        ok: false,
+        records: total,
+        head: head.clone(),
+        problem: Some(problem),
+        bad_record: bad,
+    };
+    let cp = match audit::checkpoint::Checkpoint::verify(&doc, &ring) {
+        Ok(cp) => cp,
+        Err(e) => return Ok(fail(format!("{}: {e}", checkpoint.display()), None)),
+    };
+    match records.iter().find(|r| r.seq == cp.seq) {
+        None => {
+            return Ok(fail(
+                format!(
+                    "record {} named by the signed checkpoint (signed {}) is missing (the trail has {total} records): the trail was truncated",
+                    cp.seq,
+                    jit_common::time::format_utc(cp.time)
+                ),
+                Some(cp.seq),
+            ));
+        }
+        Some(r) if r.hash != cp.hash => {
+            return Ok(fail(
+                format!(
+                    "record {} does not match the signed checkpoint (signed {}): the trail was rewritten at or before it",
+                    cp.seq,
+                    jit_common::time::format_utc(cp.time)
+                ),
+                Some(cp.seq),
+            ));
+        }
+        Some(_) => {}
+    }
+    drop(st);
+    audit_verify_anchored(dir, anchors)
 }
 
 /// `jit-ca audit export`: every record, details as JSON.

@@ -62,6 +62,7 @@ pub fn router(ca: Arc<Ca>) -> Router {
         .route("/v1/ca.pub", get(ca_pub))
         .route("/v1/krl", get(krl))
         .route("/v1/revocations", get(revocations))
+        .route("/v1/audit/checkpoint", get(audit_checkpoint))
         .route("/v1/hosts/{host}/grants", get(host_grants))
         .route("/metrics", get(metrics_text))
         .route("/v1/whoami", get(whoami))
@@ -171,6 +172,14 @@ async fn revocations(State(st): State<AppState>, headers: HeaderMap) -> Response
         &st.ca.published().revocations,
         "text/plain; charset=utf-8",
     )
+}
+
+/// `GET /v1/audit/checkpoint`: the latest signed audit checkpoint (see docs/api.md).
+async fn audit_checkpoint(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    match st.ca.checkpoint_doc() {
+        Ok(doc) => serve_doc(&headers, &doc, "text/plain; charset=utf-8"),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn host_grants(

@@ -7,9 +7,13 @@
 //! `seq` continuity or the `prev_hash` links. [`verify`] names the first bad record.
 //!
 //! The table also has SQLite triggers that refuse UPDATE and DELETE, so a bug cannot rewrite
-//! history; someone with write access to the file can drop them, which is what the chain is
-//! for. Truncating the newest records is detectable only against a copy of a later head
-//! (syslog carries every record too, with its hash): see docs/threat-model.md.
+//! history; someone with write access to the file can drop them. The chain catches edits
+//! that leave it unlinked, but it has no key: a rewrite that re-chains every later record,
+//! or a cut tail, is detectable only against a record kept outside the database, best a
+//! signed [`checkpoint`] (`jit-ca audit verify --checkpoint`), or a record's hash from syslog:
+//! see docs/threat-model.md.
+
+pub mod checkpoint;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -59,6 +63,8 @@ pub mod event {
     pub const USER_REMOVE: &str = "user_remove";
     /// The service started.
     pub const SERVICE_START: &str = "service_start";
+    /// A grant id or certificate serial revoked by an operator (`jit-ca revoke-grant`).
+    pub const GRANT_REVOCATION: &str = "grant_revocation";
 }
 
 /// One audit record.

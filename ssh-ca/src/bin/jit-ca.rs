@@ -56,7 +56,7 @@ enum Command {
         command: PolicyCommand,
     },
     /// Revoke an approved request as an operator (KRL and revocation list are updated; a
-    /// running jit-ca serves them within 15 s).
+    /// running jit-ca serves them within 2 s).
     Revoke {
         /// Request id.
         id: String,
@@ -68,6 +68,26 @@ enum Command {
         /// Print the request as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Revoke one grant id or certificate serial, including a break-glass grant (audited; the
+    /// KRL and revocation list are updated and a running jit-ca serves them within 2 s).
+    RevokeGrant {
+        /// A grant id (e.g. r-...123 or bg-...) or a certificate serial (digits).
+        id: String,
+        /// Why (recorded in the audit trail).
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Offline break-glass key and grants for CA outages (docs/break-glass.md). Needs no data
+    /// directory and no network.
+    BreakGlass {
+        #[command(subcommand)]
+        command: BreakGlassCommand,
     },
     /// Write a consistent copy of the database (safe while serving). Back up DIR/keys too.
     Backup {
@@ -154,6 +174,52 @@ enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum BreakGlassCommand {
+    /// Create an offline break-glass key: FILE (0600) and FILE.pub for `break_glass_keys` in
+    /// every host's host.toml. Never overwrites.
+    Keygen {
+        /// Private key file to create.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a break-glass sudo grant with the offline key, valid from now; install it on the
+    /// host with `jit-host install FILE`.
+    Sign {
+        /// The break-glass private key.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Login name on the hosts.
+        #[arg(long, value_name = "USER")]
+        user: String,
+        /// Host names or globs (comma-separated or repeated).
+        #[arg(long, value_name = "HOSTS", value_delimiter = ',', required = true)]
+        hosts: Vec<String>,
+        /// Window length (e.g. 2h); at most 24h unless --allow-long-window.
+        #[arg(long, value_name = "DURATION", value_parser = jit_common::time::parse_duration)]
+        duration: u64,
+        /// Why (written into the grant and logged on the host).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Grant id (default: bg- followed by the time and random digits).
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+        /// Sign a window longer than 24 h: hosts refuse it unless their host.toml sets a larger
+        /// break_glass_max_window_secs.
+        #[arg(long)]
+        allow_long_window: bool,
+        /// Grant file to write (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum PolicyCommand {
     /// Check config.toml, keys and policy.toml like `visudo -c`; exit 1 on any problem.
     Check {
@@ -175,6 +241,11 @@ enum AuditCommand {
         /// chain; detects truncation of the newest records. Repeatable.
         #[arg(long = "anchor", value_name = "SEQ:HASH", value_parser = admin::parse_anchor)]
         anchors: Vec<(u64, String)>,
+        /// A signed audit checkpoint (from GET /v1/audit/checkpoint): its signature must verify
+        /// against the CA's grant keys and the chain must contain exactly the record it names;
+        /// detects rewritten and truncated trails.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -281,11 +352,20 @@ fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 }
             }
             UserCommand::Remove { name, dir, json } => {
-                admin::user_remove(&dir.dir, &name, now)?;
+                let r = admin::user_remove(&dir.dir, &name, now)?;
                 if json {
-                    print_json(&serde_json::json!({"removed": name}))?;
+                    print_json(&serde_json::json!({"removed": name, "denied": r.denied,
+                        "revoked": r.revoked, "serials": r.serials, "grant_ids": r.grant_ids,
+                        "revocation_sequence": r.revocation_sequence}))?;
                 } else {
-                    println!("removed user {name}");
+                    println!(
+                        "removed user {name}; denied {} pending and revoked {} approved request(s) (serials {}, grants {}; revocation list #{}); a running jit-ca publishes them within 2 s",
+                        r.denied.len(),
+                        r.revoked.len(),
+                        display_list(&r.serials.iter().map(u64::to_string).collect::<Vec<_>>()),
+                        display_list(&r.grant_ids),
+                        r.revocation_sequence
+                    );
                 }
             }
         },
@@ -339,13 +419,93 @@ fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 print_json(&v)?;
             } else {
                 println!(
-                    "revoked request {} of {} (serial {}); a running jit-ca publishes the new KRL and revocation list within 15 s",
+                    "revoked request {} of {} (serial {}); a running jit-ca publishes the new KRL and revocation list within 2 s",
                     v.id,
                     v.user,
                     v.serial.map_or_else(|| "-".to_string(), |s| s.to_string())
                 );
             }
         }
+        Command::RevokeGrant {
+            id,
+            reason,
+            dir,
+            json,
+        } => {
+            let r = admin::revoke_grant(&dir.dir, &id, &reason, now)?;
+            if json {
+                print_json(&r)?;
+            } else {
+                let what = match (&r.grant_id, r.serial) {
+                    (Some(g), Some(s)) => format!("grant {g} (serial {s})"),
+                    (Some(g), None) => format!("grant {g}"),
+                    (None, Some(s)) => format!("certificate serial {s}"),
+                    (None, None) => r.target.clone(),
+                };
+                let origin = match (&r.request_id, r.request_revoked) {
+                    (Some(req), true) => format!(" and its request {req}"),
+                    (Some(_), false) => String::new(),
+                    (None, _) => " (not issued by this CA: a break-glass grant?)".into(),
+                };
+                println!(
+                    "revoked {what}{origin}; revocation list #{}; a running jit-ca publishes it within 2 s, hosts apply it at their next `jit-host sync`",
+                    r.revocation_sequence
+                );
+            }
+        }
+        Command::BreakGlass { command } => match command {
+            BreakGlassCommand::Keygen { out, json } => {
+                let r = admin::break_glass::keygen(&out)?;
+                if json {
+                    print_json(&r)?;
+                } else {
+                    println!(
+                        "wrote {} (private, 0600) and {} ({})\nKeep the private key offline (see docs/break-glass.md); add this line to break_glass_keys in every host's host.toml:\n  {}",
+                        r.private_key.display(),
+                        r.public_key.display(),
+                        r.fingerprint,
+                        r.public_line
+                    );
+                }
+            }
+            BreakGlassCommand::Sign {
+                key,
+                user,
+                hosts,
+                duration,
+                reason,
+                id,
+                allow_long_window,
+                out,
+                json,
+            } => {
+                let spec = admin::break_glass::SignSpec {
+                    key,
+                    user,
+                    hosts,
+                    duration_secs: duration,
+                    reason,
+                    id,
+                    allow_long_window,
+                    out,
+                };
+                let r = admin::break_glass::sign(&spec, now)?;
+                if json {
+                    print_json(&r)?;
+                } else {
+                    println!(
+                        "wrote break-glass grant {} to {} (valid {} to {}, signed by {})\nOn the host, as root: jit-host install {}\nAfterwards revoke it: jit-ca revoke-grant {} --dir DIR",
+                        r.id,
+                        r.grant_file.display(),
+                        jit_common::time::format_utc(r.not_before),
+                        jit_common::time::format_utc(r.not_after),
+                        r.key_id,
+                        r.grant_file.display(),
+                        r.id
+                    );
+                }
+            }
+        },
         Command::Backup { dir, out } => {
             let n = admin::backup(&dir.dir, &out)?;
             println!(
@@ -361,8 +521,16 @@ fn run(cli: Cli) -> Result<ExitCode, CaError> {
             }
         }
         Command::Audit { command } => match command {
-            AuditCommand::Verify { dir, anchors, json } => {
-                let r = admin::audit_verify_anchored(&dir.dir, &anchors)?;
+            AuditCommand::Verify {
+                dir,
+                anchors,
+                checkpoint,
+                json,
+            } => {
+                let r = match &checkpoint {
+                    Some(cp) => admin::audit_verify_checkpoint(&dir.dir, cp, &anchors)?,
+                    None => admin::audit_verify_anchored(&dir.dir, &anchors)?,
+                };
                 if json {
                     print_json(&r)?;
                 } else if r.ok {

@@ -126,6 +126,7 @@ pub fn read_key_file(path: &Path) -> Result<KeyFile> {
         .trim_start()
         .starts_with("-----BEGIN OPENSSH PRIVATE KEY-----")
     {
+        refuse_loose_private_key(path)?;
         let key = PrivateKey::from_openssh(text.as_bytes()).map_err(|e| {
             Error::Identity(format!(
                 "{}: not a valid OpenSSH private key: {e}",
@@ -152,6 +153,26 @@ pub fn read_key_file(path: &Path) -> Result<KeyFile> {
         ))
     })?;
     Ok(KeyFile::Public(public))
+}
+
+/// Refuses a private key file that group or others may read, as `ssh` does ("UNPROTECTED
+/// PRIVATE KEY FILE"): whoever can read it can act as its owner.
+fn refuse_loose_private_key(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| Error::Identity(format!("{}: {e}", path.display())))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(Error::Identity(format!(
+            "{}: private key file has mode {:04o}, accessible by group or others; like ssh, jit \
+             refuses to use it (anyone who can read it can act as you): run `chmod 600 {}`",
+            path.display(),
+            mode & 0o7777,
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Builds the signer for an explicit key file (`--identity`, `JIT_IDENTITY`, config).

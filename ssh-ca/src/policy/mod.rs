@@ -422,6 +422,26 @@ impl Policy {
     pub fn warnings(&self, users: &[String], groups: &[String]) -> Vec<String> {
         let mut out = Vec::new();
         for role in self.roles.values() {
+            if role.principals.iter().any(|p| p == "root") {
+                out.push(format!(
+                    "roles.{}.principals: \"root\" lets the certificate log in as root on every host of the role, where pam_jit cannot gate anything; grant a named account and sudo instead",
+                    role.name
+                ));
+            }
+            for (field, list) in [
+                ("requesters", &role.requesters),
+                ("approvers", &role.approvers),
+            ] {
+                if list
+                    .iter()
+                    .any(|s| matches!(s, Subject::User(u) if u == "root"))
+                {
+                    out.push(format!(
+                        "roles.{}.{field}: user \"root\" is a CA user whose name becomes a certificate principal: its certificates log in as root; register people under their own names",
+                        role.name
+                    ));
+                }
+            }
             let subjects = role
                 .requesters
                 .iter()

@@ -154,7 +154,8 @@ async fn shutdown_signal() {
     eprintln!("jit-ca: shutting down (finishing in-flight requests)");
 }
 
-/// SIGHUP reloads the policy; a timer expires requests and nonces.
+/// SIGHUP reloads the policy; a timer expires requests and nonces; every second, nonces are
+/// flushed, operator changes picked up and the audit checkpoint refreshed.
 async fn housekeeping(ca: Arc<Ca>) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup()).ok();
@@ -181,8 +182,21 @@ async fn housekeeping(ca: Arc<Ca>) {
             }
             _ = flush.tick() => {
                 let ca = ca.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || ca.flush_nonces()).await {
-                    eprintln!("jit-ca: writing nonces failed (retried in a second): {e}");
+                let r = tokio::task::spawn_blocking(move || {
+                    if let Err(e) = ca.flush_nonces() {
+                        eprintln!("jit-ca: writing nonces failed (retried in a second): {e}");
+                    }
+                    // Operator commands on the data directory, then the audit checkpoint.
+                    if let Err(e) = ca.pick_up_external_changes() {
+                        eprintln!("jit-ca: picking up an operator change failed (retried in a second): {e}");
+                    }
+                    if let Err(e) = ca.refresh_checkpoint() {
+                        eprintln!("jit-ca: signing the audit checkpoint failed (retried in a second): {e}");
+                    }
+                })
+                .await;
+                if let Err(e) = r {
+                    eprintln!("jit-ca: housekeeping task failed: {e}");
                 }
             }
             _ = tick.tick() => {

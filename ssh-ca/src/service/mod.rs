@@ -7,6 +7,9 @@
 //! takes effect; the syslog copy is sent after commit.
 
 mod commit;
+mod external;
+
+pub use external::{GrantRevocation, OperatorRevocations, UserRemoval};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -202,6 +205,8 @@ pub struct Ca {
     _checkpointer: Option<commit::Checkpointer>,
     /// Serials reserved for the issuance fast path: next, end (exclusive).
     serials: Mutex<(u64, u64)>,
+    /// Operator changes picked up and the latest audit checkpoint (see `external`).
+    external: external::Watch,
 }
 
 /// Serials reserved per block by the issuance fast path.
@@ -288,6 +293,7 @@ impl Ca {
             readers,
             _checkpointer: checkpointer,
             serials: Mutex::new((0, 0)),
+            external: external::Watch::default(),
         };
         ca.republish(false)?;
         ca.refresh_grants()?;
@@ -1230,7 +1236,8 @@ impl Ca {
     }
 
     /// Revocation by an operator (`jit-ca revoke`, on the data directory): no role check;
-    /// `actor` is recorded. A running service picks the change up at its next sweep.
+    /// `actor` is recorded. A running service picks the change up within a second or two
+    /// (`Ca::pick_up_external_changes`).
     pub fn admin_revoke(&self, actor: &str, id: &str, reason: &str) -> ApiResult<RequestView> {
         self.revoke_as(actor, None, id, reason)
     }
@@ -1286,6 +1293,10 @@ impl Ca {
             &json!({"request_id": id, "reason": reason, "serials": serials, "grant_ids": grants,
                     "revocation_sequence": published.revocation_sequence}),
         )?;
+        if caller.is_none() {
+            // An operator on the data directory: a running service picks it up in a second.
+            external::bump_generation(&tx)?;
+        }
         let v = view(&tx, &row, now)?;
         tx.commit()?;
         flushed.done();
@@ -1634,6 +1645,10 @@ impl Ca {
                         list.revoked_grants.insert(g);
                     }
                 }
+                // `jit-ca revoke-grant` of what no certificate row carries (break-glass).
+                let ops = external::operator_revocations(c)?;
+                list.revoked_serials.extend(ops.serials);
+                list.revoked_grants.extend(ops.grants);
                 let doc = list
                     .sign(self.signer.grant_key())
                     .map_err(|e| CaError::Other(format!("revocation list: {e}")))?;
@@ -1644,10 +1659,12 @@ impl Ca {
                 (doc, sequence, now)
             }
         };
-        let serials: Vec<u64> = store::revoked_certs(c, now.saturating_sub(REVOCATION_TAIL_SECS))?
-            .iter()
-            .map(|c| c.serial)
-            .collect();
+        let mut serials: Vec<u64> =
+            store::revoked_certs(c, now.saturating_sub(REVOCATION_TAIL_SECS))?
+                .iter()
+                .map(|c| c.serial)
+                .collect();
+        serials.extend(external::operator_revocations(c)?.serials);
         let krl = crate::krl::encode(&ca_keys, &serials, sequence, issued_at, "jit-ca")?;
         Ok(Published {
             keys: Doc::new(keys),
