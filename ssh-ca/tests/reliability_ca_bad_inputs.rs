@@ -116,12 +116,14 @@ fn raw_signed(
     sent_body: &[u8],
 ) -> Request<Body> {
     let ts_num = ts.parse::<u64>().unwrap_or(h.now());
-    let msg = auth::message("POST", "/v1/requests", signed_body, ts_num, nonce);
+    let audience = h.ca.audience().to_string();
+    let msg = auth::message(&audience, "POST", "/v1/requests", signed_body, ts_num, nonce);
     let sig = auth::sign_with_key(key, &msg).unwrap();
     Request::builder()
         .method("POST")
         .uri("/v1/requests")
         .header("content-type", "application/json")
+        .header(auth::HDR_AUDIENCE, audience)
         .header(
             auth::HDR_KEY,
             auth::key_header(header_key.unwrap_or(key).public_key()).unwrap(),

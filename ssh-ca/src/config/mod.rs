@@ -19,6 +19,8 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const POLICY_FILE: &str = "policy.toml";
 /// File name of the SQLite database inside the data directory.
 pub const DB_FILE: &str = "jit.db";
+/// Default of `max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Largest config or policy file read, in bytes.
 pub const MAX_CONFIG_SIZE: u64 = 1024 * 1024;
 
@@ -55,6 +57,24 @@ revocation_refresh = "10m"
 # Largest accepted request body, in bytes (larger -> 413 body_too_large).
 max_body_bytes = 65536
 
+# Slow and idle connections (plain HTTP and TLS alike). A client must send a request's
+# line and headers within header_read_timeout of its first byte, and its body within
+# body_read_timeout; a connection with no request for idle_timeout (keep-alive, or opened
+# and never used) is closed. At most max_connections are open at once (capped below the
+# process's descriptor limit, LimitNOFILE in jit-ca.service); when full, the connection idle
+# the longest is closed to admit a new one, so idle sockets cannot lock out hosts or the
+# health check.
+header_read_timeout = "10s"
+body_read_timeout = "30s"
+idle_timeout = "60s"
+max_connections = 4096
+
+# Signed API calls name the CA they are for (scheme v2: the audience is the fingerprint of
+# the first user-CA key). Calls from older clients (scheme v1, no audience) are
+# refused unless this is true; each accepted v1 call is counted in the metrics and audited
+# once per user and hour. Enable only for a transition while clients upgrade.
+accept_v1_signatures = false
+
 # Optional TLS. Without it the service speaks plain HTTP: put it behind a TLS proxy or
 # keep it on a trusted network.
 # [tls]
@@ -81,6 +101,16 @@ struct RawConfig {
     revocation_refresh: Option<String>,
     #[serde(default)]
     max_body_bytes: Option<usize>,
+    #[serde(default)]
+    header_read_timeout: Option<String>,
+    #[serde(default)]
+    body_read_timeout: Option<String>,
+    #[serde(default)]
+    idle_timeout: Option<String>,
+    #[serde(default)]
+    max_connections: Option<usize>,
+    #[serde(default)]
+    accept_v1_signatures: Option<bool>,
     #[serde(default)]
     tls: Option<RawTls>,
 }
@@ -122,6 +152,16 @@ pub struct Config {
     pub revocation_refresh_secs: u64,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// Seconds from a request's first byte to the end of its headers.
+    pub header_read_timeout_secs: u64,
+    /// Seconds to receive a request's body.
+    pub body_read_timeout_secs: u64,
+    /// Seconds a connection may wait with no request in progress.
+    pub idle_timeout_secs: u64,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Accept signed calls of the legacy scheme v1 (no audience).
+    pub accept_v1_signatures: bool,
     /// TLS, if configured.
     pub tls: Option<TlsConfig>,
 }
@@ -189,6 +229,22 @@ impl Config {
                 "max_body_bytes {max_body_bytes} must be between 1024 and 16777216"
             ));
         }
+        let mut timeout = |name: &str, v: Option<String>, default: u64| {
+            let d = dur(name, v, default, &mut errs);
+            if !(1..=3600).contains(&d) {
+                errs.push(format!("{name} is {d}s; use 1s to 1h"));
+            }
+            d
+        };
+        let header_read_timeout_secs = timeout("header_read_timeout", raw.header_read_timeout, 10);
+        let body_read_timeout_secs = timeout("body_read_timeout", raw.body_read_timeout, 30);
+        let idle_timeout_secs = timeout("idle_timeout", raw.idle_timeout, 60);
+        let max_connections = raw.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        if !(16..=1_000_000).contains(&max_connections) {
+            errs.push(format!(
+                "max_connections {max_connections} must be between 16 and 1000000"
+            ));
+        }
         let tls = raw.tls.map(|t| TlsConfig {
             cert: dir.join(t.cert),
             key: dir.join(t.key),
@@ -206,6 +262,11 @@ impl Config {
             backdate_secs,
             revocation_refresh_secs,
             max_body_bytes,
+            header_read_timeout_secs,
+            body_read_timeout_secs,
+            idle_timeout_secs,
+            max_connections,
+            accept_v1_signatures: raw.accept_v1_signatures.unwrap_or(false),
             tls,
         })
     }
@@ -257,6 +318,15 @@ mod tests {
         assert_eq!(c.user_ca_keys, vec![PathBuf::from("/d/keys/user_ca")]);
         assert_eq!(c.url(), "http://127.0.0.1:8443");
         assert!(c.tls.is_none());
+        assert_eq!(c.header_read_timeout_secs, 10);
+        assert_eq!(c.body_read_timeout_secs, 30);
+        assert_eq!(c.idle_timeout_secs, 60);
+        assert_eq!(c.max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert!(!c.accept_v1_signatures);
+        let d = Config::parse(Path::new("/d"), "").unwrap();
+        assert_eq!(d.idle_timeout_secs, 60);
+        assert!(!d.accept_v1_signatures);
+        assert!(Config::parse(Path::new("/d"), "idle_timeout = \"0s\"").is_err());
     }
 
     #[test]
