@@ -142,6 +142,19 @@ const SQL: &[&str] = &[
     "1; UPDATE certs SET revoked=0",
 ];
 
+/// Gives each case its own peer address: refusals are rate-limited per source (the first 10
+/// per minute recorded in full, issue 11 item 11), and each case checks that its own refusal
+/// is recorded.
+fn from_own_source(mut req: Request<Body>) -> Request<Body> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let addr = std::net::SocketAddr::from(([10, 99, (n >> 8) as u8, n as u8], 40000));
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(addr));
+    req
+}
+
 async fn run(h: &Harness, case: Case) -> Result<(), String> {
     let before = dump(h);
     let audit_before = audit_count(h);
@@ -160,9 +173,9 @@ async fn run(h: &Harness, case: Case) -> Result<(), String> {
                 h.now(),
                 &auth::new_nonce(),
             );
-            h.send(req).await
+            h.send(from_own_source(req)).await
         }
-        Call::Raw(req) => h.send(req).await,
+        Call::Raw(req) => h.send(from_own_source(req)).await,
     };
     let mut problems = Vec::new();
     let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
