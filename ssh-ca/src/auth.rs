@@ -61,10 +61,8 @@ pub fn message(
     nonce: &str,
 ) -> Vec<u8> {
     let digest = hex::encode(Sha256::digest(body));
-    format!(
-        "jit-api-v2\n{audience}\n{method}\n{path_and_query}\n{digest}\n{timestamp}\n{nonce}\n"
-    )
-    .into_bytes()
+    format!("jit-api-v2\n{audience}\n{method}\n{path_and_query}\n{digest}\n{timestamp}\n{nonce}\n")
+        .into_bytes()
 }
 
 /// The legacy scheme v1 message (not bound to a CA); the server accepts it only when

@@ -26,7 +26,10 @@ fn short_timeouts(data: &std::path::Path) {
                 .any(|k| l.trim_start().starts_with(k))
         })
         .collect();
-    let at = kept.iter().position(|l| l.starts_with('[')).unwrap_or(kept.len());
+    let at = kept
+        .iter()
+        .position(|l| l.starts_with('['))
+        .unwrap_or(kept.len());
     kept.insert(
         at,
         "header_read_timeout = \"2s\"\nbody_read_timeout = \"2s\"\nidle_timeout = \"2s\"",
@@ -45,19 +48,30 @@ fn addr(ca: &Ca) -> String {
 /// and how long it took. A reset counts as closed.
 fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (String, Option<Duration>) {
     let start = Instant::now();
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     while start.elapsed() < limit {
         match s.read(&mut buf) {
-            Ok(0) => return (String::from_utf8_lossy(&got).into_owned(), Some(start.elapsed())),
+            Ok(0) => {
+                return (
+                    String::from_utf8_lossy(&got).into_owned(),
+                    Some(start.elapsed()),
+                );
+            }
             Ok(n) => got.extend_from_slice(&buf[..n]),
             Err(e)
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) => {}
-            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), Some(start.elapsed())),
+            Err(_) => {
+                return (
+                    String::from_utf8_lossy(&got).into_owned(),
+                    Some(start.elapsed()),
+                );
+            }
         }
     }
     (String::from_utf8_lossy(&got).into_owned(), None)
@@ -76,10 +90,19 @@ fn a_half_sent_request_is_closed_after_the_header_timeout() {
         .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n")
         .unwrap();
     let mut silent = TcpStream::connect(addr(&ca)).unwrap();
-    for (what, s) in [("request line", &mut line), ("headers", &mut headers), ("nothing", &mut silent)] {
+    for (what, s) in [
+        ("request line", &mut line),
+        ("headers", &mut headers),
+        ("nothing", &mut silent),
+    ] {
         let (_, closed) = read_until_closed(s, Duration::from_secs(15));
-        let took = closed.unwrap_or_else(|| panic!("a connection that sent a partial {what} was held open for 15s"));
-        assert!(took < Duration::from_secs(8), "{what}: closed only after {took:?}");
+        let took = closed.unwrap_or_else(|| {
+            panic!("a connection that sent a partial {what} was held open for 15s")
+        });
+        assert!(
+            took < Duration::from_secs(8),
+            "{what}: closed only after {took:?}"
+        );
     }
 }
 
@@ -100,7 +123,10 @@ fn a_half_sent_body_is_closed_after_the_body_timeout() {
     assert!(took < Duration::from_secs(8), "closed only after {took:?}");
     assert!(got.starts_with("HTTP/1.1 408"), "{got}");
     assert!(got.contains("request_timeout"), "{got}");
-    assert!(start.elapsed() >= Duration::from_millis(1500), "closed before the timeout: {got}");
+    assert!(
+        start.elapsed() >= Duration::from_millis(1500),
+        "closed before the timeout: {got}"
+    );
     // The refusal is audited.
     let audit = Command::new(JIT_CA)
         .args(["audit", "export", "--dir"])
@@ -118,11 +144,15 @@ fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
         String::new()
     });
     let mut s = TcpStream::connect(addr(&ca)).unwrap();
-    s.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let (got, closed) = read_until_closed(&mut s, Duration::from_secs(15));
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
     let took = closed.expect("an idle kept-alive connection was held open for 15s");
-    assert!(took >= Duration::from_millis(1500), "closed before the idle timeout");
+    assert!(
+        took >= Duration::from_millis(1500),
+        "closed before the idle timeout"
+    );
     assert!(took < Duration::from_secs(8), "closed only after {took:?}");
 }
 
@@ -151,7 +181,11 @@ fn idle_connections_do_not_starve_the_health_check() {
             "round {round}: the health check did not answer within 3s with {} idle connections open: {got:?}",
             idle.len()
         );
-        assert!(start.elapsed() < Duration::from_secs(2), "round {round}: {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "round {round}: {:?}",
+            start.elapsed()
+        );
     }
     drop(idle);
 }
@@ -195,7 +229,9 @@ fn tls_connections_have_the_same_timeouts() {
         .spawn()
         .unwrap();
     let mut stdin = client.stdin.take().unwrap();
-    stdin.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n").unwrap();
+    stdin
+        .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
     stdin.flush().unwrap();
     let start = Instant::now();
     let closed = loop {

@@ -68,7 +68,14 @@ async fn a_call_signed_for_another_ca_is_refused_and_audited() {
     // Signed for this CA: accepted.
     let ok = answer(
         &h,
-        hand_signed(&h, "alice", &format!("jit-api-v2\n{own}\n"), Some(&own), "GET", "/v1/whoami"),
+        hand_signed(
+            &h,
+            "alice",
+            &format!("jit-api-v2\n{own}\n"),
+            Some(&own),
+            "GET",
+            "/v1/whoami",
+        ),
     )
     .await;
     assert_eq!(ok.0.as_u16(), 200, "{}", ok.1);
@@ -80,7 +87,14 @@ async fn a_call_signed_for_another_ca_is_refused_and_audited() {
     let before = h.audit_events().len();
     let got = answer(
         &h,
-        hand_signed(&h, "alice", &format!("jit-api-v2\n{other}\n"), Some(&other), "GET", "/v1/whoami"),
+        hand_signed(
+            &h,
+            "alice",
+            &format!("jit-api-v2\n{other}\n"),
+            Some(&other),
+            "GET",
+            "/v1/whoami",
+        ),
     )
     .await;
     assert_error(&got, 401, "wrong_audience");
@@ -95,7 +109,14 @@ async fn a_call_signed_for_another_ca_is_refused_and_audited() {
     // Claiming this CA's audience over a message signed for the other: a bad signature.
     let got = answer(
         &h,
-        hand_signed(&h, "alice", &format!("jit-api-v2\n{other}\n"), Some(&own), "GET", "/v1/whoami"),
+        hand_signed(
+            &h,
+            "alice",
+            &format!("jit-api-v2\n{other}\n"),
+            Some(&own),
+            "GET",
+            "/v1/whoami",
+        ),
     )
     .await;
     assert_error(&got, 401, "bad_signature");
@@ -105,7 +126,11 @@ async fn a_call_signed_for_another_ca_is_refused_and_audited() {
 async fn a_v1_call_is_refused_by_default() {
     let h = Harness::new();
     let before = h.audit_events().len();
-    let got = answer(&h, hand_signed(&h, "alice", "jit-api-v1\n", None, "GET", "/v1/whoami")).await;
+    let got = answer(
+        &h,
+        hand_signed(&h, "alice", "jit-api-v1\n", None, "GET", "/v1/whoami"),
+    )
+    .await;
     assert_error(&got, 401, "legacy_signature");
     let msg = got.1["error"]["message"].as_str().unwrap();
     assert!(msg.contains("accept_v1_signatures"), "{msg}");
@@ -118,15 +143,19 @@ async fn a_v1_call_is_refused_by_default() {
 async fn v1_calls_are_accepted_only_when_enabled_and_then_audited() {
     let mut h = Harness::new();
     let cfg = h.path().join("config.toml");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("accept_v1_signatures = false", "accept_v1_signatures = true");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "accept_v1_signatures = false",
+        "accept_v1_signatures = true",
+    );
     assert!(text.contains("accept_v1_signatures = true"));
     std::fs::write(&cfg, text).unwrap();
     h.restart();
     for _ in 0..3 {
-        let got =
-            answer(&h, hand_signed(&h, "alice", "jit-api-v1\n", None, "GET", "/v1/whoami")).await;
+        let got = answer(
+            &h,
+            hand_signed(&h, "alice", "jit-api-v1\n", None, "GET", "/v1/whoami"),
+        )
+        .await;
         assert_eq!(got.0.as_u16(), 200, "{}", got.1);
     }
     // Recorded once per user and hour, counted every time.
@@ -135,12 +164,18 @@ async fn v1_calls_are_accepted_only_when_enabled_and_then_audited() {
         .into_iter()
         .filter(|(e, _)| e == "legacy_signature")
         .collect::<Vec<_>>();
-    assert_eq!(legacy, vec![("legacy_signature".to_string(), "alice".to_string())]);
+    assert_eq!(
+        legacy,
+        vec![("legacy_signature".to_string(), "alice".to_string())]
+    );
     let (_, metrics, _) = h
         .send(Request::get("/metrics").body(Body::empty()).unwrap())
         .await;
     let metrics = String::from_utf8(metrics).unwrap();
-    assert!(metrics.contains("jit_ca_legacy_signatures_total 3"), "{metrics}");
+    assert!(
+        metrics.contains("jit_ca_legacy_signatures_total 3"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -157,7 +192,9 @@ async fn a_flood_of_bad_calls_leaves_a_bounded_trail() {
     for i in 0..10_000usize {
         let req = if i % 2 == 0 {
             // Unsigned, with a long path and query.
-            Request::get(format!("/v1/whoami?{long}{i}")).body(Body::empty()).unwrap()
+            Request::get(format!("/v1/whoami?{long}{i}"))
+                .body(Body::empty())
+                .unwrap()
         } else {
             // Signed with keys nobody registered (each a different actor).
             Request::get(format!("/v1/requests/{long}"))
@@ -172,7 +209,10 @@ async fn a_flood_of_bad_calls_leaves_a_bounded_trail() {
         assert_eq!(status.as_u16(), 401);
     }
     let during = h.audit_events().len() - before;
-    assert!(during <= 20, "10,000 refusals from one source left {during} audit records");
+    assert!(
+        during <= 20,
+        "10,000 refusals from one source left {during} audit records"
+    );
 
     // The first records are there, with the path cut short.
     let records = jit_ca::admin::audit_export(&h.path()).unwrap();
@@ -181,9 +221,17 @@ async fn a_flood_of_bad_calls_leaves_a_bounded_trail() {
         .find(|r| r["event"] == "auth_failure")
         .expect("the first refusals are recorded");
     let path = first["details"]["path"].as_str().unwrap();
-    assert!(path.starts_with("/v1/whoami?aaa") && path.len() < 400, "{} bytes", path.len());
+    assert!(
+        path.starts_with("/v1/whoami?aaa") && path.len() < 400,
+        "{} bytes",
+        path.len()
+    );
     for r in &records {
-        assert!(r.to_string().len() < 2048, "a record of {} bytes", r.to_string().len());
+        assert!(
+            r.to_string().len() < 2048,
+            "a record of {} bytes",
+            r.to_string().len()
+        );
     }
 
     // When the window ends the rest are summarised in one record with their count.
@@ -205,7 +253,11 @@ async fn a_flood_of_bad_calls_leaves_a_bounded_trail() {
         .iter()
         .filter(|r| r["event"] == "auth_failure")
         .count() as u64;
-    assert_eq!(counted + full, 10_001, "every refusal is recorded or counted");
+    assert_eq!(
+        counted + full,
+        10_001,
+        "every refusal is recorded or counted"
+    );
     assert!(summaries.len() <= 2, "{summaries:?}");
     assert!(records.len() - before <= 25);
     assert!(jit_ca::admin::audit_verify(&h.path()).unwrap().ok);
@@ -213,5 +265,8 @@ async fn a_flood_of_bad_calls_leaves_a_bounded_trail() {
         .send(Request::get("/metrics").body(Body::empty()).unwrap())
         .await;
     let metrics = String::from_utf8(metrics).unwrap();
-    assert!(metrics.contains("jit_ca_auth_failures_total 10001"), "{metrics}");
+    assert!(
+        metrics.contains("jit_ca_auth_failures_total 10001"),
+        "{metrics}"
+    );
 }

@@ -468,15 +468,20 @@ fn a_pinned_ca_fingerprint_binds_calls_to_that_ca() {
     assert_eq!(w.user, "alice");
     // Pinned to another CA (say production, while this is staging): refused, not signed for.
     let other = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-    let (code, _, err) = out(
-        ca.jit(&alice)
-            .env("JIT_CA_FINGERPRINT", other)
-            .arg("whoami"),
-    );
+    let (code, _, err) = out(ca
+        .jit(&alice)
+        .env("JIT_CA_FINGERPRINT", other)
+        .arg("whoami"));
     assert_ne!(code, 0);
-    assert!(err.contains("wrong_audience") || err.contains(&own), "{err}");
+    assert!(
+        err.contains("wrong_audience") || err.contains(&own),
+        "{err}"
+    );
     // Not a fingerprint: a usage error naming the setting.
-    let (code, _, err) = out(ca.jit(&alice).env("JIT_CA_FINGERPRINT", "prod").arg("whoami"));
+    let (code, _, err) = out(ca
+        .jit(&alice)
+        .env("JIT_CA_FINGERPRINT", "prod")
+        .arg("whoami"));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("JIT_CA_FINGERPRINT"), "{err}");
 }

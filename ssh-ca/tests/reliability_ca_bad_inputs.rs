@@ -117,7 +117,14 @@ fn raw_signed(
 ) -> Request<Body> {
     let ts_num = ts.parse::<u64>().unwrap_or(h.now());
     let audience = h.ca.audience().to_string();
-    let msg = auth::message(&audience, "POST", "/v1/requests", signed_body, ts_num, nonce);
+    let msg = auth::message(
+        &audience,
+        "POST",
+        "/v1/requests",
+        signed_body,
+        ts_num,
+        nonce,
+    );
     let sig = auth::sign_with_key(key, &msg).unwrap();
     Request::builder()
         .method("POST")

@@ -353,7 +353,15 @@ where
     let ca = st.ca.clone();
     let result = blocking(move || {
         let caller = ca.authenticate(&target.method, &target.path, &headers, &body)?;
-        call_op(&ca, headers.source, &caller, &body, &target, refusal_event, op)
+        call_op(
+            &ca,
+            headers.source,
+            &caller,
+            &body,
+            &target,
+            refusal_event,
+            op,
+        )
     })
     .await;
     reply(result, ok)

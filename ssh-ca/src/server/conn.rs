@@ -465,7 +465,7 @@ mod tests {
         let a = r.admit().unwrap();
         // New: the header timeout from the opening.
         let at = r.deadline(&a.state).unwrap();
-        assert!(at >= 10_000 && at < 11_000, "{at}");
+        assert!((10_000..11_000).contains(&at), "{at}");
         {
             let _g = InFlight::enter(r.clone(), a.state.clone());
             assert!(r.deadline(&a.state).is_none());

@@ -378,7 +378,9 @@ impl Ca {
             return ApiError::internal(err);
         }
         if !admit {
-            self.stats.refusals_summarised.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .refusals_summarised
+                .fetch_add(1, Ordering::Relaxed);
             return e;
         }
         let mut details = refusals::bound(what);

@@ -77,7 +77,10 @@ fn bound_at(v: Value, depth: usize) -> Value {
                 out.insert(truncate(&k, MAX_TEXT), bound_at(x, depth + 1));
             }
             if n > MAX_LIST {
-                out.insert("...".into(), json!(format!("{} more members", n - MAX_LIST)));
+                out.insert(
+                    "...".into(),
+                    json!(format!("{} more members", n - MAX_LIST)),
+                );
             }
             Value::Object(out)
         }
@@ -218,7 +221,10 @@ mod tests {
         let t = 1_000_020;
         let _ = l.due(t);
         let full = (0..10_000)
-            .filter(|i| l.admit(t + i % 30, src, &format!("SHA256:k{i}"), "auth_failure").0)
+            .filter(|i| {
+                l.admit(t + i % 30, src, &format!("SHA256:k{i}"), "auth_failure")
+                    .0
+            })
             .count();
         assert_eq!(full, PER_SOURCE as usize);
         let due = l.due(t + WINDOW_SECS);
@@ -243,7 +249,10 @@ mod tests {
         assert_eq!(full, GLOBAL as usize);
         let due = l.due(120);
         assert!(due.len() <= MAX_TRACKED + 1, "{}", due.len());
-        assert_eq!(due.iter().map(Summary::count).sum::<u64>(), 20_000 - u64::from(GLOBAL));
+        assert_eq!(
+            due.iter().map(Summary::count).sum::<u64>(),
+            20_000 - u64::from(GLOBAL)
+        );
     }
 
     #[test]
