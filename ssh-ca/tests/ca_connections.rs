@@ -156,8 +156,38 @@ fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
     assert!(took < Duration::from_secs(8), "closed only after {took:?}");
 }
 
+/// Raises this test process's soft RLIMIT_NOFILE to at least `want` (up to its hard limit),
+/// with `prlimit --pid`, so that it can hold the idle connections itself.
+fn raise_own_descriptor_limit(want: u64) {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let mut f = line.trim_start_matches("Max open files").split_whitespace();
+    let parse = |v: Option<&str>| match v.unwrap() {
+        "unlimited" => u64::MAX,
+        n => n.parse::<u64>().unwrap(),
+    };
+    let (soft, hard) = (parse(f.next()), parse(f.next()));
+    if soft >= want {
+        return;
+    }
+    assert!(
+        hard >= want,
+        "this test holds {want} descriptors but the hard limit is {hard}; raise it (ulimit -Hn)"
+    );
+    let st = Command::new("prlimit")
+        .arg(format!("--pid={}", std::process::id()))
+        .arg(format!("--nofile={want}:{hard}"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "prlimit could not raise the descriptor limit");
+}
+
 #[test]
 fn idle_connections_do_not_starve_the_health_check() {
+    raise_own_descriptor_limit(1300);
     // The default descriptor limit of a service (1024), as systemd and shells set it.
     let ca = Ca::start_under(&["prlimit", "--nofile=1024:1024", "--"], |_| String::new());
     let mut idle = Vec::new();
