@@ -387,6 +387,8 @@ type Conn = SendRequest<Full<Bytes>>;
 struct Target {
     addr: String,
     host_header: String,
+    /// The CA's audience for signed calls (fetched from `GET /v1/ca.pub`).
+    audience: String,
 }
 
 impl Target {
@@ -398,7 +400,25 @@ impl Target {
         Ok(Self {
             host_header: addr.clone(),
             addr,
+            audience: String::new(),
         })
+    }
+
+    /// Fetches the CA's audience (the fingerprint of the first key of `GET /v1/ca.pub`),
+    /// which every signed call names.
+    async fn fetch_audience(&mut self) -> Result<()> {
+        let mut conn = self.connect().await?;
+        let req = hyper::Request::builder()
+            .method("GET")
+            .uri("/v1/ca.pub")
+            .header(hyper::header::HOST, &self.host_header)
+            .body(Full::new(Bytes::new()))?;
+        conn.ready().await?;
+        let resp = conn.send_request(req).await?;
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        self.audience = auth::audience_from_ca_pub(&String::from_utf8_lossy(&bytes))
+            .ok_or_else(|| anyhow!("{}/v1/ca.pub holds no SSH public key", self.addr))?;
+        Ok(())
     }
 
     async fn connect(&self) -> Result<Conn> {
@@ -426,7 +446,7 @@ async fn call(
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
     let nonce = auth::new_nonce();
-    let msg = auth::message(method, path, &body, ts, &nonce);
+    let msg = auth::message(&target.audience, method, path, &body, ts, &nonce);
     let sig = auth::sign_with(&id.key, &msg).context("signing")?;
     let sig = auth::encode_signature(&sig).context("encoding the signature")?;
     let req = hyper::Request::builder()
@@ -434,6 +454,7 @@ async fn call(
         .uri(path)
         .header(hyper::header::HOST, &target.host_header)
         .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(auth::HDR_AUDIENCE, &target.audience)
         .header(auth::HDR_KEY, &id.key_header)
         .header(auth::HDR_TIMESTAMP, ts.to_string())
         .header(auth::HDR_NONCE, nonce)
@@ -536,7 +557,8 @@ fn save(spec: &IssueSpec, tally: &Mutex<Tally>, issued: &IssuedView) {
 }
 
 async fn issue(spec: IssueSpec, ids: Vec<Arc<Identity>>) -> Result<serde_json::Value> {
-    let target = Target::parse(&spec.server)?;
+    let mut target = Target::parse(&spec.server)?;
+    target.fetch_audience().await?;
     let spec = Arc::new(spec);
     let tally = Arc::new(Mutex::new(Tally::default()));
     let cpu0 = self_cpu_secs();

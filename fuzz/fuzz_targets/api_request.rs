@@ -51,6 +51,7 @@ struct Env {
     app: Router,
     alice: PrivateKey,
     bob: PrivateKey,
+    audience: String,
     pending: String,
 }
 
@@ -78,6 +79,7 @@ fn env() -> &'static Env {
             jit_ca::admin::user_add(&dir, name, &p, &[group.to_string()], T0).expect("user add");
         }
         let ca = Arc::new(Ca::open(&dir, Arc::new(FixedClock::new(T0))).expect("Ca::open"));
+        let audience = ca.audience().to_string();
         let app = jit_ca::api::router(ca);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -88,6 +90,7 @@ fn env() -> &'static Env {
             app,
             alice,
             bob,
+            audience,
             pending: String::new(),
         };
         let body = serde_json::json!({"role": "db-admin", "duration_secs": 600, "reason": "fuzz",
@@ -114,12 +117,13 @@ fn env() -> &'static Env {
 fn send(e: &Env, k: &PrivateKey, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
     static NONCE: AtomicU64 = AtomicU64::new(1);
     let nonce = format!("{:032x}", NONCE.fetch_add(1, Ordering::Relaxed));
-    let msg = auth::message(method, path, body, T0, &nonce);
+    let msg = auth::message(&e.audience, method, path, body, T0, &nonce);
     let sig = auth::sign_with_key(k, &msg).expect("sign");
     let Ok(req) = Request::builder()
         .method(method)
         .uri(path)
         .header("content-type", "application/json")
+        .header(auth::HDR_AUDIENCE, &e.audience)
         .header(
             auth::HDR_KEY,
             auth::key_header(k.public_key()).expect("key"),

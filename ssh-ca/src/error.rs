@@ -152,9 +152,12 @@ pub fn status_of(code: ErrorCode) -> u16 {
         | C::UnknownKey
         | C::BadSignature
         | C::StaleTimestamp
-        | C::ReplayedNonce => 401,
+        | C::ReplayedNonce
+        | C::WrongAudience
+        | C::LegacySignature => 401,
         C::InvalidJson | C::InvalidInput | C::MalformedPublicKey | C::ReasonRequired => 400,
         C::BodyTooLarge => 413,
+        C::RequestTimeout => 408,
         C::UnknownRole | C::NotFound => 404,
         C::NotARequester
         | C::NotAnApprover

@@ -630,7 +630,8 @@ impl SoftSk {
         let body = b"{}".to_vec();
         let ts = h.now();
         let nonce = auth::new_nonce();
-        let msg = auth::message(method, path, &body, ts, &nonce);
+        let audience = h.ca.audience().to_string();
+        let msg = auth::message(&audience, method, path, &body, ts, &nonce);
         let sig = self.sign(&msg, flags);
         assert!(
             auth::verify(&self.public, &msg, &sig),
@@ -641,6 +642,7 @@ impl SoftSk {
             .uri(path)
             .header("content-type", "application/json")
             .header(auth::HDR_KEY, auth::key_header(&self.public).unwrap())
+            .header(auth::HDR_AUDIENCE, audience)
             .header(auth::HDR_TIMESTAMP, ts.to_string())
             .header(auth::HDR_NONCE, nonce)
             .header(auth::HDR_SIGNATURE, auth::encode_signature(&sig).unwrap())

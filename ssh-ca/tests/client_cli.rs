@@ -512,3 +512,44 @@ fn a_private_key_readable_by_others_is_refused() {
     let w: WhoamiView = json(ca.jit(&alice).args(["whoami", "--json"]));
     assert_eq!(w.user, "alice");
 }
+
+#[test]
+fn a_pinned_ca_fingerprint_binds_calls_to_that_ca() {
+    let ca = Ca::start();
+    let alice = ca.user("alice", &["dev"]);
+    // The CA's identity: the fingerprint of the first key of GET /v1/ca.pub.
+    let ca_pub = ureq::get(&format!("{}/v1/ca.pub", ca.url))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let first = ca_pub.lines().next().unwrap();
+    let own = ssh_key::PublicKey::from_openssh(first)
+        .unwrap()
+        .fingerprint(ssh_key::HashAlg::Sha256)
+        .to_string();
+    let w: jit_ca::wire::WhoamiView = json(
+        ca.jit(&alice)
+            .env("JIT_CA_FINGERPRINT", &own)
+            .args(["whoami", "--json"]),
+    );
+    assert_eq!(w.user, "alice");
+    // Pinned to another CA (say production, while this is staging): refused, not signed for.
+    let other = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let (code, _, err) = out(ca
+        .jit(&alice)
+        .env("JIT_CA_FINGERPRINT", other)
+        .arg("whoami"));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("wrong_audience") || err.contains(&own),
+        "{err}"
+    );
+    // Not a fingerprint: a usage error naming the setting.
+    let (code, _, err) = out(ca
+        .jit(&alice)
+        .env("JIT_CA_FINGERPRINT", "prod")
+        .arg("whoami"));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("JIT_CA_FINGERPRINT"), "{err}");
+}

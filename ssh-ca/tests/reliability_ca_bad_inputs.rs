@@ -116,12 +116,21 @@ fn raw_signed(
     sent_body: &[u8],
 ) -> Request<Body> {
     let ts_num = ts.parse::<u64>().unwrap_or(h.now());
-    let msg = auth::message("POST", "/v1/requests", signed_body, ts_num, nonce);
+    let audience = h.ca.audience().to_string();
+    let msg = auth::message(
+        &audience,
+        "POST",
+        "/v1/requests",
+        signed_body,
+        ts_num,
+        nonce,
+    );
     let sig = auth::sign_with_key(key, &msg).unwrap();
     Request::builder()
         .method("POST")
         .uri("/v1/requests")
         .header("content-type", "application/json")
+        .header(auth::HDR_AUDIENCE, audience)
         .header(
             auth::HDR_KEY,
             auth::key_header(header_key.unwrap_or(key).public_key()).unwrap(),
@@ -139,6 +148,19 @@ const SQL: &[&str] = &[
     "x'); DELETE FROM audit; --",
     "1; UPDATE certs SET revoked=0",
 ];
+
+/// Gives each case its own peer address: refusals are rate-limited per source (the first 10
+/// per minute recorded in full, issue 11 item 11), and each case checks that its own refusal
+/// is recorded.
+fn from_own_source(mut req: Request<Body>) -> Request<Body> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let addr = std::net::SocketAddr::from(([10, 99, (n >> 8) as u8, n as u8], 40000));
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(addr));
+    req
+}
 
 async fn run(h: &Harness, case: Case) -> Result<(), String> {
     let before = dump(h);
@@ -158,9 +180,9 @@ async fn run(h: &Harness, case: Case) -> Result<(), String> {
                 h.now(),
                 &auth::new_nonce(),
             );
-            h.send(req).await
+            h.send(from_own_source(req)).await
         }
-        Call::Raw(req) => h.send(req).await,
+        Call::Raw(req) => h.send(from_own_source(req)).await,
     };
     let mut problems = Vec::new();
     let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);

@@ -154,6 +154,16 @@ impl Metrics {
                 "Requests revoked.",
                 &stats.revocations,
             ),
+            (
+                "jit_ca_refusals_summarised_total",
+                "Refused calls counted in a refusals_summarised audit record instead of one record each.",
+                &stats.refusals_summarised,
+            ),
+            (
+                "jit_ca_legacy_signatures_total",
+                "Signed calls accepted with the legacy scheme v1 (accept_v1_signatures = true).",
+                &stats.legacy_signatures,
+            ),
         ];
         for (name, help, v) in counters {
             let _ = writeln!(out, "# HELP {name} {help}");

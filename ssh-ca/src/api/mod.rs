@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -46,6 +46,15 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may never come: do not wait for it on this connection.
+            return (
+                status,
+                [(header::CONNECTION, HeaderValue::from_static("close"))],
+                Json(body),
+            )
+                .into_response();
+        }
         (status, Json(body)).into_response()
     }
 }
@@ -245,11 +254,22 @@ impl Target {
     }
 }
 
-/// Reads the body (within the limit) and the authentication headers; the caller checks
-/// them on the blocking pool together with the call's own work (one hand-off per call). A
-/// body over the limit is refused (and audited as `rejected`) before authentication.
+/// The peer's address, when the server recorded it (`jit-ca serve` does; the in-process test
+/// router does not).
+fn source_of(req: &Request) -> Option<std::net::IpAddr> {
+    req.extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip())
+}
+
+/// Reads the body (within the size limit and `body_read_timeout`) and the authentication
+/// headers; the caller checks them on the blocking pool together with the call's own work
+/// (one hand-off per call). A body over the limit is refused (and audited as `rejected`)
+/// before authentication; a body not received in time likewise (408, and the connection is
+/// closed).
 async fn signed(st: &AppState, req: Request) -> Result<(AuthHeaders, Bytes, Target), ApiError> {
     let limit = st.ca.config().max_body_bytes;
+    let body_timeout = std::time::Duration::from_secs(st.ca.config().body_read_timeout_secs);
     let target = Target {
         method: req.method().as_str().to_string(),
         path: req
@@ -262,28 +282,48 @@ async fn signed(st: &AppState, req: Request) -> Result<(AuthHeaders, Bytes, Targ
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
+    let source = source_of(&req);
     let h = AuthHeaders {
         key: hdr(req.headers(), auth::HDR_KEY),
         timestamp: hdr(req.headers(), auth::HDR_TIMESTAMP),
         nonce: hdr(req.headers(), auth::HDR_NONCE),
         signature: hdr(req.headers(), auth::HDR_SIGNATURE),
+        audience: hdr(req.headers(), auth::HDR_AUDIENCE),
+        source,
     };
     let body = match declared {
-        Some(len) if len > limit => None,
-        _ => axum::body::to_bytes(req.into_body(), limit).await.ok(),
-    };
-    let Some(body) = body else {
-        let e = ApiError::new(
+        Some(len) if len > limit => Err(ApiError::new(
             ErrorCode::BodyTooLarge,
             format!("the request body is larger than {limit} bytes"),
-        );
-        let ca = st.ca.clone();
-        let details = target.details();
-        let recorded =
-            blocking(move || Ok(ca.record_refusal("unknown", event::REJECTED, details, e))).await;
-        return Err(recorded.unwrap_or_else(|e| e));
+        )),
+        _ => match tokio::time::timeout(body_timeout, axum::body::to_bytes(req.into_body(), limit))
+            .await
+        {
+            Ok(Ok(b)) => Ok(b),
+            Ok(Err(_)) => Err(ApiError::new(
+                ErrorCode::BodyTooLarge,
+                format!("the request body is larger than {limit} bytes"),
+            )),
+            Err(_) => Err(ApiError::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the request body did not arrive within {}s (body_read_timeout); the connection is closed",
+                    body_timeout.as_secs()
+                ),
+            )),
+        },
     };
-    Ok((h, body, target))
+    let e = match body {
+        Ok(body) => return Ok((h, body, target)),
+        Err(e) => e,
+    };
+    let ca = st.ca.clone();
+    let details = target.details();
+    let recorded = blocking(move || {
+        Ok(ca.record_refusal_from(source, "unknown", event::REJECTED, details, e))
+    })
+    .await;
+    Err(recorded.unwrap_or_else(|e| e))
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -322,7 +362,15 @@ where
     let ca = st.ca.clone();
     let result = blocking(move || {
         let caller = ca.authenticate(&target.method, &target.path, &headers, &body)?;
-        call_op(&ca, &caller, &body, &target, refusal_event, op)
+        call_op(
+            &ca,
+            headers.source,
+            &caller,
+            &body,
+            &target,
+            refusal_event,
+            op,
+        )
     })
     .await;
     reply(result, ok)
@@ -331,6 +379,7 @@ where
 /// The call's own work, for an authenticated caller; a refusal is audited.
 fn call_op<T, F>(
     ca: &Ca,
+    source: Option<std::net::IpAddr>,
     caller: &Caller,
     body: &[u8],
     target: &Target,
@@ -353,7 +402,7 @@ where
                     }
                 }
             }
-            Err(ca.record_refusal(&caller.user, refusal_event, details, e))
+            Err(ca.record_refusal_from(source, &caller.user, refusal_event, details, e))
         }
         other => other,
     }

@@ -53,6 +53,12 @@ pub mod event {
     pub const REJECTED: &str = "rejected";
     /// A failed API authentication.
     pub const AUTH_FAILURE: &str = "auth_failure";
+    /// Refusals of one source and event in one window beyond those recorded in full: one
+    /// record with their count (see `Ca::record_refusal_from`).
+    pub const REFUSALS_SUMMARISED: &str = "refusals_summarised";
+    /// A signed call accepted with the legacy scheme v1 (`accept_v1_signatures = true`),
+    /// recorded once per user and hour.
+    pub const LEGACY_SIGNATURE: &str = "legacy_signature";
     /// policy.toml reloaded (or a reload rejected).
     pub const POLICY_RELOAD: &str = "policy_reload";
     /// A user registered.

@@ -45,6 +45,8 @@ pub struct Api {
     server: String,
     http: ureq::Agent,
     signer: Signer,
+    /// The audience signed calls name: pinned, or fetched once from `GET /v1/ca.pub`.
+    audience: Option<String>,
 }
 
 /// The HTTP agent: web PKI roots, or only the roots in `ca_cert` (a PEM bundle) when set.
@@ -141,7 +143,32 @@ impl Api {
             server: server.to_string(),
             http,
             signer,
+            audience: None,
         }
+    }
+
+    /// Pins the audience (the CA's fingerprint) instead of fetching it from the server.
+    #[must_use]
+    pub fn with_audience(mut self, audience: Option<String>) -> Self {
+        self.audience = audience;
+        self
+    }
+
+    /// The audience of signed calls: the pinned CA fingerprint, else the fingerprint of the
+    /// first key of the server's `GET /v1/ca.pub` (fetched once per session).
+    pub fn audience(&mut self) -> Result<String> {
+        if let Some(a) = &self.audience {
+            return Ok(a.clone());
+        }
+        let text = get_public(&self.http, &self.server, "/v1/ca.pub")?;
+        let a = auth::audience_from_ca_pub(&text).ok_or_else(|| {
+            Error::Protocol(format!(
+                "{}/v1/ca.pub holds no SSH public key; is {} a jit-ca?",
+                self.server, self.server
+            ))
+        })?;
+        self.audience = Some(a.clone());
+        Ok(a)
     }
 
     /// The server base URL.
@@ -161,9 +188,10 @@ impl Api {
         body: Option<Vec<u8>>,
     ) -> Result<T> {
         let body = body.unwrap_or_default();
+        let audience = self.audience()?;
         let timestamp = jit_common::now();
         let nonce = auth::new_nonce();
-        let msg = auth::message(method, path_and_query, &body, timestamp, &nonce);
+        let msg = auth::message(&audience, method, path_and_query, &body, timestamp, &nonce);
         let sig = self.signer.sign(&msg)?;
         let sig = auth::encode_signature(&sig)
             .map_err(|e| Error::Identity(format!("cannot encode the signature: {e}")))?;
@@ -173,6 +201,7 @@ impl Api {
         let mut req = self
             .http
             .request(method, &url)
+            .set(auth::HDR_AUDIENCE, &audience)
             .set(auth::HDR_KEY, &key)
             .set(auth::HDR_TIMESTAMP, &timestamp.to_string())
             .set(auth::HDR_NONCE, &nonce)
@@ -291,9 +320,10 @@ fn request_path(id: &str, suffix: &str) -> Result<String> {
 /// (they cannot request).
 pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
     let http = http_agent(settings.ca_cert.as_deref())?;
+    let mut pinned = settings.ca_fingerprint.clone();
     if let Some(path) = &settings.identity {
         let signer = identity::from_key_file(path)?;
-        return Ok(Api::new(&settings.server, http, signer));
+        return Ok(Api::new(&settings.server, http, signer).with_audience(pinned));
     }
     let home = home_dir();
     let defaults = home
@@ -326,7 +356,8 @@ pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
                 public: key.clone(),
                 path: path.cloned(),
             };
-            let mut api = Api::new(&settings.server, http.clone(), signer);
+            let mut api =
+                Api::new(&settings.server, http.clone(), signer).with_audience(pinned.clone());
             match api.whoami() {
                 Ok(w) if w.approval_key == for_approval => return Ok(api),
                 // A login key may approve too (unless the role says otherwise): keep the first
@@ -334,8 +365,15 @@ pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
                 Ok(_) if for_approval => {
                     fallback.get_or_insert(api);
                 }
-                Ok(_) => continue,
-                Err(Error::Api { code, .. }) if code == "unknown_key" => continue,
+                Ok(_) => {
+                    // Fetched once: the next key signs for the same CA.
+                    pinned.clone_from(&api.audience);
+                    continue;
+                }
+                Err(Error::Api { code, .. }) if code == "unknown_key" => {
+                    pinned.clone_from(&api.audience);
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -363,7 +401,7 @@ pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
     for f in &defaults {
         if f.exists() {
             let signer = identity::from_key_file(f)?;
-            return Ok(Api::new(&settings.server, http, signer));
+            return Ok(Api::new(&settings.server, http, signer).with_audience(pinned));
         }
     }
     Err(Error::Identity(format!(

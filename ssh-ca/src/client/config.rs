@@ -5,6 +5,7 @@
 //! server = "https://ca.example.com:8443"
 //! identity = "~/.ssh/id_ed25519"     # optional; default: the ssh-agent, then ~/.ssh/id_ed25519
 //! ca_cert = "/etc/ssl/jit-ca.pem"    # optional; trust only this CA for the server's TLS
+//! ca_fingerprint = "SHA256:..."      # optional; the CA that signed calls are for (pinned)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,8 @@ pub const ENV_SERVER: &str = "JIT_SERVER";
 pub const ENV_IDENTITY: &str = "JIT_IDENTITY";
 /// Environment variable naming a PEM bundle of TLS roots for the server.
 pub const ENV_CA_CERT: &str = "JIT_CA_CERT";
+/// Environment variable pinning the CA's identity (the audience of signed calls).
+pub const ENV_CA_FINGERPRINT: &str = "JIT_CA_FINGERPRINT";
 
 /// The configuration file's contents.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -30,6 +33,9 @@ pub struct ConfigFile {
     pub identity: Option<String>,
     /// PEM bundle of the CA(s) that sign the server's TLS certificate.
     pub ca_cert: Option<String>,
+    /// The CA's identity: SHA-256 fingerprint of its first user-CA key (`jit-ca` logs it at
+    /// start; `ssh-keygen -lf` of the first line of `GET /v1/ca.pub`).
+    pub ca_fingerprint: Option<String>,
 }
 
 /// Where a setting came from (for messages).
@@ -54,6 +60,9 @@ pub struct Settings {
     pub identity: Option<PathBuf>,
     /// TLS roots for the server (`JIT_CA_CERT`, `ca_cert`); `None`: the web PKI roots.
     pub ca_cert: Option<PathBuf>,
+    /// The pinned audience of signed calls (`JIT_CA_FINGERPRINT`, `ca_fingerprint`);
+    /// `None`: fetched from the server's `GET /v1/ca.pub`.
+    pub ca_fingerprint: Option<String>,
     /// The config file path that was consulted.
     pub config_path: Option<PathBuf>,
 }
@@ -83,7 +92,7 @@ pub fn read_config(path: &Path) -> Result<ConfigFile> {
     toml::from_str(&text).map_err(|e| {
         Error::Usage(format!(
             "{}: {} (allowed keys: server = \"https://ca.example.com:8443\", identity = \"~/.ssh/id_ed25519\", \
-             ca_cert = \"/path/ca.pem\")",
+             ca_cert = \"/path/ca.pem\", ca_fingerprint = \"SHA256:...\")",
             path.display(),
             e.message()
         ))
@@ -179,11 +188,24 @@ pub fn resolve(
     let ca_cert = non_empty(std::env::var(ENV_CA_CERT).ok().as_deref())
         .or_else(|| non_empty(file.ca_cert.as_deref()))
         .map(|p| expand_tilde(&p));
+    let ca_fingerprint = non_empty(std::env::var(ENV_CA_FINGERPRINT).ok().as_deref())
+        .or_else(|| non_empty(file.ca_fingerprint.as_deref()))
+        .map(|f| f.trim().to_string());
+    if let Some(f) = &ca_fingerprint
+        && (!f.starts_with("SHA256:") || f.len() > crate::auth::MAX_AUDIENCE_LEN)
+    {
+        return Err(Error::Usage(format!(
+            "ca_fingerprint / {ENV_CA_FINGERPRINT} {:?} must be a SHA256:... fingerprint of the CA's first \
+             user-CA key (as `ssh-keygen -lf` prints it for the first line of GET /v1/ca.pub)",
+            jit_common::log::sanitize(f, 80)
+        )));
+    }
     Ok(Settings {
         server,
         server_source,
         identity,
         ca_cert,
+        ca_fingerprint,
         config_path,
     })
 }

@@ -21,6 +21,8 @@ pub const POLICY_FILE: &str = "policy.toml";
 pub const DB_FILE: &str = "jit.db";
 /// Default of `max_active_grants_per_user`.
 pub const DEFAULT_MAX_ACTIVE_GRANTS: u64 = 20;
+/// Default of `max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Largest config or policy file read, in bytes.
 pub const MAX_CONFIG_SIZE: u64 = 1024 * 1024;
 
@@ -61,6 +63,23 @@ max_body_bytes = 65536
 # once; one more is refused with 409 too_many_active_grants. Bounds what one requester adds
 # to every host's grants document.
 max_active_grants_per_user = 20
+# Slow and idle connections (plain HTTP and TLS alike). A client must send a request's
+# line and headers within header_read_timeout of its first byte, and its body within
+# body_read_timeout; a connection with no request for idle_timeout (keep-alive, or opened
+# and never used) is closed. At most max_connections are open at once (capped below the
+# process's descriptor limit, LimitNOFILE in jit-ca.service); when full, the connection idle
+# the longest is closed to admit a new one, so idle sockets cannot lock out hosts or the
+# health check.
+header_read_timeout = "10s"
+body_read_timeout = "30s"
+idle_timeout = "60s"
+max_connections = 4096
+
+# Signed API calls name the CA they are for (scheme v2: the audience is the fingerprint of
+# the first user-CA key). Calls from older clients (scheme v1, no audience) are
+# refused unless this is true; each accepted v1 call is counted in the metrics and audited
+# once per user and hour. Enable only for a transition while clients upgrade.
+accept_v1_signatures = false
 
 # Optional TLS. Without it the service speaks plain HTTP: put it behind a TLS proxy or
 # keep it on a trusted network.
@@ -90,6 +109,15 @@ struct RawConfig {
     max_body_bytes: Option<usize>,
     #[serde(default)]
     max_active_grants_per_user: Option<u64>,
+    header_read_timeout: Option<String>,
+    #[serde(default)]
+    body_read_timeout: Option<String>,
+    #[serde(default)]
+    idle_timeout: Option<String>,
+    #[serde(default)]
+    max_connections: Option<usize>,
+    #[serde(default)]
+    accept_v1_signatures: Option<bool>,
     #[serde(default)]
     tls: Option<RawTls>,
 }
@@ -133,6 +161,16 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Most active grants (approved requests with a live certificate) per user.
     pub max_active_grants_per_user: u64,
+    /// Seconds from a request's first byte to the end of its headers.
+    pub header_read_timeout_secs: u64,
+    /// Seconds to receive a request's body.
+    pub body_read_timeout_secs: u64,
+    /// Seconds a connection may wait with no request in progress.
+    pub idle_timeout_secs: u64,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Accept signed calls of the legacy scheme v1 (no audience).
+    pub accept_v1_signatures: bool,
     /// TLS, if configured.
     pub tls: Option<TlsConfig>,
 }
@@ -208,6 +246,22 @@ impl Config {
                 "max_active_grants_per_user {max_active_grants_per_user} must be between 1 and 100000"
             ));
         }
+        let mut timeout = |name: &str, v: Option<String>, default: u64| {
+            let d = dur(name, v, default, &mut errs);
+            if !(1..=3600).contains(&d) {
+                errs.push(format!("{name} is {d}s; use 1s to 1h"));
+            }
+            d
+        };
+        let header_read_timeout_secs = timeout("header_read_timeout", raw.header_read_timeout, 10);
+        let body_read_timeout_secs = timeout("body_read_timeout", raw.body_read_timeout, 30);
+        let idle_timeout_secs = timeout("idle_timeout", raw.idle_timeout, 60);
+        let max_connections = raw.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        if !(16..=1_000_000).contains(&max_connections) {
+            errs.push(format!(
+                "max_connections {max_connections} must be between 16 and 1000000"
+            ));
+        }
         let tls = raw.tls.map(|t| TlsConfig {
             cert: dir.join(t.cert),
             key: dir.join(t.key),
@@ -226,6 +280,11 @@ impl Config {
             revocation_refresh_secs,
             max_body_bytes,
             max_active_grants_per_user,
+            header_read_timeout_secs,
+            body_read_timeout_secs,
+            idle_timeout_secs,
+            max_connections,
+            accept_v1_signatures: raw.accept_v1_signatures.unwrap_or(false),
             tls,
         })
     }
@@ -281,6 +340,15 @@ mod tests {
         let c = Config::parse(Path::new("/d"), "max_active_grants_per_user = 3").unwrap();
         assert_eq!(c.max_active_grants_per_user, 3);
         assert!(Config::parse(Path::new("/d"), "max_active_grants_per_user = 0").is_err());
+        assert_eq!(c.header_read_timeout_secs, 10);
+        assert_eq!(c.body_read_timeout_secs, 30);
+        assert_eq!(c.idle_timeout_secs, 60);
+        assert_eq!(c.max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert!(!c.accept_v1_signatures);
+        let d = Config::parse(Path::new("/d"), "").unwrap();
+        assert_eq!(d.idle_timeout_secs, 60);
+        assert!(!d.accept_v1_signatures);
+        assert!(Config::parse(Path::new("/d"), "idle_timeout = \"0s\"").is_err());
     }
 
     #[test]

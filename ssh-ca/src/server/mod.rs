@@ -1,17 +1,17 @@
 //! `jit-ca serve`: binds, optionally wraps connections in TLS, serves the router, reloads
 //! the policy on SIGHUP, expires requests periodically, and shuts down gracefully on
 //! SIGTERM/SIGINT (in-flight requests finish; SQLite commits are never cut mid-way).
+//! Slow and idle connections are closed ([`conn`]).
+
+mod conn;
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::Listener;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
 use crate::clock::SystemClock;
 use crate::config::{Config, TlsConfig};
@@ -22,8 +22,6 @@ use crate::service::Ca;
 const SWEEP_EVERY: Duration = Duration::from_secs(15);
 /// Nonces of read-only calls reach SQLite within this (a write carries them sooner).
 const NONCE_FLUSH_EVERY: Duration = Duration::from_secs(1);
-/// Longest a TLS handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Takes the data directory's service lock (released when the process ends, however it ends).
 fn lock_data_dir(dir: &Path) -> Result<std::fs::File> {
@@ -119,22 +117,17 @@ async fn run(ca: Arc<Ca>, listen: SocketAddr, created: bool) -> Result<()> {
         );
     }
 
+    let limits = conn::Limits {
+        header: Duration::from_secs(ca.config().header_read_timeout_secs),
+        idle: Duration::from_secs(ca.config().idle_timeout_secs),
+        max_connections: conn::effective_max_connections(ca.config().max_connections),
+    };
     let background = tokio::spawn(housekeeping(ca.clone()));
     let app = crate::api::router(ca.clone());
-    let shutdown = shutdown_signal();
-    let result = match acceptor {
-        None => axum::serve(tcp, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| CaError::Other(format!("server: {e}"))),
-        Some(acceptor) => axum::serve(TlsListener::new(tcp, acceptor), app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| CaError::Other(format!("server: {e}"))),
-    };
+    conn::serve(tcp, acceptor, app, limits, shutdown_signal()).await;
     background.abort();
     println!("jit-ca stopped");
-    result
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -185,6 +178,9 @@ async fn housekeeping(ca: Arc<Ca>) {
                 let r = tokio::task::spawn_blocking(move || {
                     if let Err(e) = ca.flush_nonces() {
                         eprintln!("jit-ca: writing nonces failed (retried in a second): {e}");
+                    }
+                    if let Err(e) = ca.flush_refusals() {
+                        eprintln!("jit-ca: writing refusal summaries failed (retried in a second): {e}");
                     }
                     // Operator commands on the data directory, then the audit checkpoint.
                     if let Err(e) = ca.pick_up_external_changes() {
@@ -237,59 +233,6 @@ fn tls_acceptor(tls: &TlsConfig) -> Result<TlsAcceptor> {
         .with_single_cert(certs, key)
         .map_err(|e| CaError::Other(format!("TLS certificate/key: {e}")))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
-/// Accepts TCP connections and completes TLS handshakes concurrently (a slow client cannot
-/// hold up others); finished handshakes are handed to axum.
-struct TlsListener {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    fn new(tcp: TcpListener, acceptor: TlsAcceptor) -> Self {
-        let local = tcp
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        let (tx, rx) = mpsc::channel(256);
-        tokio::spawn(async move {
-            loop {
-                let (stream, addr) = match tcp.accept().await {
-                    Ok(v) => v,
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    if let Ok(Ok(tls)) =
-                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-                    {
-                        let _ = tx.send((tls, addr)).await;
-                    }
-                });
-            }
-        });
-        Self { rx, local }
-    }
-}
-
-impl Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(v) => v,
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }
 
 /// Loads the configuration of a directory (for commands that only need it).

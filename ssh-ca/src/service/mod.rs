@@ -10,6 +10,7 @@ mod commit;
 mod external;
 
 pub use external::{GrantRevocation, OperatorRevocations, UserRemoval};
+mod refusals;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -119,6 +120,10 @@ pub struct AuthHeaders {
     pub timestamp: Option<String>,
     pub nonce: Option<String>,
     pub signature: Option<String>,
+    /// `X-Jit-Audience` (scheme v2); absent for the legacy scheme v1.
+    pub audience: Option<String>,
+    /// The peer's address, when the transport knows it (for aggregating refusals).
+    pub source: Option<std::net::IpAddr>,
 }
 
 /// A cached document with its ETag.
@@ -207,6 +212,12 @@ pub struct Ca {
     serials: Mutex<(u64, u64)>,
     /// Operator changes picked up and the latest audit checkpoint (see `external`).
     external: external::Watch,
+    /// This CA's identity in signed calls (scheme v2): see [`auth::audience_of`].
+    audience: String,
+    /// Which refusals are recorded in full, which only counted (see `refusals`).
+    refusals: Mutex<refusals::Limiter>,
+    /// Users whose legacy (v1) call was last audited, and when.
+    legacy_audited: Mutex<HashMap<String, u64>>,
 }
 
 /// Serials reserved per block by the issuance fast path.
@@ -225,6 +236,10 @@ pub struct Stats {
     pub auth_failures: AtomicU64,
     /// Revocations.
     pub revocations: AtomicU64,
+    /// Refusals counted in a summary record instead of one record each.
+    pub refusals_summarised: AtomicU64,
+    /// Signed calls accepted with the legacy scheme v1 (no audience).
+    pub legacy_signatures: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -269,6 +284,11 @@ impl Ca {
         };
         let store = Arc::new(Mutex::new(store));
         let writer = commit::Writer::start(store.clone(), nonces.clone())?;
+        let audience = signer
+            .ca_public_keys()
+            .first()
+            .map(auth::audience_of)
+            .ok_or_else(|| CaError::Other("no user-CA key loaded".into()))?;
         let ca = Self {
             config,
             policy: RwLock::new(Arc::new(policy)),
@@ -294,6 +314,9 @@ impl Ca {
             _checkpointer: checkpointer,
             serials: Mutex::new((0, 0)),
             external: external::Watch::default(),
+            audience,
+            refusals: Mutex::new(refusals::Limiter::default()),
+            legacy_audited: Mutex::new(HashMap::new()),
         };
         ca.republish(false)?;
         ca.refresh_grants()?;
@@ -334,6 +357,12 @@ impl Ca {
         &self.stats
     }
 
+    /// This CA's audience: the SHA-256 fingerprint of its first user-CA key, which signed
+    /// calls (scheme v2) must name.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
     /// The host documents.
     pub fn published(&self) -> Arc<Published> {
         read(&self.published)
@@ -346,6 +375,8 @@ impl Ca {
         for r in records {
             let refused = r.event == event::AUTH_FAILURE
                 || r.event == event::REJECTED
+                || r.event == event::REFUSALS_SUMMARISED
+                || r.event == event::LEGACY_SIGNATURE
                 || r.event.ends_with("_refused");
             let severity = if refused {
                 Severity::Warning
@@ -380,6 +411,7 @@ impl Ca {
 
     /// Records a refused call (event `ev`, the error's code and message added to `what`) and
     /// returns the error the client sees. The HTTP layer calls it once for every 4xx answer.
+    /// Same as [`Ca::record_refusal_from`] with no known source address.
     pub fn record_refusal(
         &self,
         actor: &str,
@@ -387,15 +419,63 @@ impl Ca {
         what: serde_json::Value,
         e: ApiError,
     ) -> ApiError {
-        let mut details = what;
+        self.record_refusal_from(None, actor, ev, what, e)
+    }
+
+    /// Records a refused call from `source`. What a record holds is bounded (strings and
+    /// lists truncated, see `refusals::bound`), and refusals are rate-limited per source
+    /// address: the first few of a window are recorded in full, the rest are counted and
+    /// recorded as one `refusals_summarised` record per source and event when the window
+    /// ends (the metrics count every one), so a flood of bad calls cannot flood the trail.
+    pub fn record_refusal_from(
+        &self,
+        source: Option<std::net::IpAddr>,
+        actor: &str,
+        ev: &str,
+        what: serde_json::Value,
+        e: ApiError,
+    ) -> ApiError {
+        let now = self.now();
+        let (admit, due) = lock(&self.refusals).admit(now, source, actor, ev);
+        if let Err(err) = self.write_summaries(due) {
+            return ApiError::internal(err);
+        }
+        if !admit {
+            self.stats
+                .refusals_summarised
+                .fetch_add(1, Ordering::Relaxed);
+            return e;
+        }
+        let mut details = refusals::bound(what);
         if let Some(obj) = details.as_object_mut() {
             obj.insert("code".into(), json!(e.code.as_str()));
-            obj.insert("message".into(), json!(e.message));
+            obj.insert(
+                "message".into(),
+                json!(refusals::truncate(&e.message, refusals::MAX_TEXT)),
+            );
+            if let Some(src) = source {
+                obj.insert("source".into(), json!(src.to_string()));
+            }
         }
-        if let Err(err) = self.audit(actor, ev, details) {
+        let actor = refusals::truncate(actor, refusals::MAX_TEXT);
+        if let Err(err) = self.audit(&actor, ev, details) {
             return ApiError::internal(err);
         }
         e
+    }
+
+    /// Writes the summary records of refusal windows that have ended (the server calls it
+    /// every second; a no-op when none has).
+    pub fn flush_refusals(&self) -> Result<(), CaError> {
+        let due = lock(&self.refusals).due(self.now());
+        self.write_summaries(due)
+    }
+
+    fn write_summaries(&self, due: Vec<refusals::Summary>) -> Result<(), CaError> {
+        for s in due {
+            self.audit("system", event::REFUSALS_SUMMARISED, s.details())?;
+        }
+        Ok(())
     }
 
     /// Runs a change through the group commit (see `commit`): durable when this returns.
@@ -452,7 +532,7 @@ impl Ca {
                     "method": method,
                     "path": path_and_query,
                 });
-                Err(self.record_refusal(&actor, event::AUTH_FAILURE, details, e))
+                Err(self.record_refusal_from(h.source, &actor, event::AUTH_FAILURE, details, e))
             }
         }
     }
@@ -553,7 +633,34 @@ impl Ca {
                 ),
             ));
         };
-        let msg = auth::message(method, path_and_query, body, ts, nonce);
+        let msg = match &h.audience {
+            Some(aud) => {
+                if aud.len() > auth::MAX_AUDIENCE_LEN {
+                    return Err((
+                        actor,
+                        refuse(C::WrongAudience, "the audience header is too long"),
+                    ));
+                }
+                auth::message(aud, method, path_and_query, body, ts, nonce)
+            }
+            None if self.config.accept_v1_signatures => {
+                auth::message_v1(method, path_and_query, body, ts, nonce)
+            }
+            None => {
+                return Err((
+                    actor,
+                    refuse(
+                        C::LegacySignature,
+                        format!(
+                            "this call is signed with the legacy scheme v1, which does not name the CA it is for; \
+                             upgrade jit (it signs for audience {}), or an operator may set \
+                             accept_v1_signatures = true in config.toml during a transition",
+                            self.audience
+                        ),
+                    ),
+                ));
+            }
+        };
         if !auth::verify(&public, &msg, &sig) {
             return Err((
                 actor,
@@ -562,6 +669,25 @@ impl Ca {
                     "the signature does not match this request (method, path, body, timestamp and nonce are signed)",
                 ),
             ));
+        }
+        match &h.audience {
+            Some(aud) if *aud != self.audience => {
+                return Err((
+                    actor,
+                    refuse(
+                        C::WrongAudience,
+                        format!(
+                            "this call was signed for the CA {}, but this CA is {}: a call made for another CA \
+                             (for example staging) is not accepted here; point jit at the right server, or fix \
+                             ca_fingerprint in the jit config",
+                            jit_common::log::sanitize(aud, auth::MAX_AUDIENCE_LEN),
+                            self.audience
+                        ),
+                    ),
+                ));
+            }
+            Some(_) => {}
+            None => self.note_legacy(&user, &fp, now),
         }
         let fresh = self.nonces.use_nonce(nonce, now);
         if !fresh {
@@ -588,6 +714,30 @@ impl Ca {
                 touched,
             },
         })
+    }
+
+    /// Counts an accepted legacy (v1) call; audits it once per user and hour.
+    fn note_legacy(&self, user: &str, fp: &str, now: u64) {
+        self.stats.legacy_signatures.fetch_add(1, Ordering::Relaxed);
+        let due = {
+            let mut seen = lock(&self.legacy_audited);
+            if seen.len() > 10_000 {
+                seen.retain(|_, t| now.saturating_sub(*t) < 3600);
+            }
+            match seen.get(user) {
+                Some(t) if now.saturating_sub(*t) < 3600 => false,
+                _ => {
+                    seen.insert(user.to_string(), now);
+                    true
+                }
+            }
+        };
+        if due {
+            let details = json!({"key": fp, "note": "accepted a legacy v1 signature (accept_v1_signatures = true); recorded once per user and hour"});
+            if let Err(e) = self.audit(user, event::LEGACY_SIGNATURE, details) {
+                eprintln!("jit-ca: audit of a legacy signature failed: {e}");
+            }
+        }
     }
 
     // ---- requests ----

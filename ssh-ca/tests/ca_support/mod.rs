@@ -182,12 +182,14 @@ impl Harness {
         ts: u64,
         nonce: &str,
     ) -> Request<Body> {
-        let msg = auth::message(method, path, body, ts, nonce);
+        let audience = self.ca.audience().to_string();
+        let msg = auth::message(&audience, method, path, body, ts, nonce);
         let sig = auth::sign_with_key(key, &msg).unwrap();
         Request::builder()
             .method(method)
             .uri(path)
             .header("content-type", "application/json")
+            .header(auth::HDR_AUDIENCE, audience)
             .header(auth::HDR_KEY, auth::key_header(key.public_key()).unwrap())
             .header(auth::HDR_TIMESTAMP, ts.to_string())
             .header(auth::HDR_NONCE, nonce)

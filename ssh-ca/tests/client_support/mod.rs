@@ -113,6 +113,12 @@ impl Ca {
     /// Like [`Ca::start`]; `extra(data_dir)` is appended to config.toml (e.g. a `[tls]`
     /// table) and, if it mentions `[tls]`, the URL is https.
     pub fn start_with(extra: impl FnOnce(&Path) -> String) -> Ca {
+        Self::start_under(&[], extra)
+    }
+
+    /// Like [`Ca::start_with`], with `jit-ca serve` run under `wrapper` (for example
+    /// `["prlimit", "--nofile=1024:1024", "--"]`).
+    pub fn start_under(wrapper: &[&str], extra: impl FnOnce(&Path) -> String) -> Ca {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("ca");
         run_ok(Command::new(JIT_CA).args(["init", "--dir"]).arg(&data));
@@ -127,7 +133,15 @@ impl Ca {
         }
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
-        let child = Command::new(JIT_CA)
+        let mut cmd = match wrapper.split_first() {
+            Some((prog, args)) => {
+                let mut c = Command::new(prog);
+                c.args(args).arg(JIT_CA);
+                c
+            }
+            None => Command::new(JIT_CA),
+        };
+        let child = cmd
             .args(["serve", "--dir"])
             .arg(&data)
             .args(["--listen", &listen])
