@@ -153,7 +153,11 @@ pub fn status_of(code: ErrorCode) -> u16 {
         | C::BadSignature
         | C::StaleTimestamp
         | C::ReplayedNonce => 401,
-        C::InvalidJson | C::InvalidInput | C::MalformedPublicKey | C::ReasonRequired => 400,
+        C::InvalidJson
+        | C::InvalidInput
+        | C::MalformedPublicKey
+        | C::ReasonRequired
+        | C::GrantNotAcceptable => 400,
         C::BodyTooLarge => 413,
         C::UnknownRole | C::NotFound => 404,
         C::NotARequester
@@ -162,7 +166,7 @@ pub fn status_of(code: ErrorCode) -> u16 {
         | C::DurationTooLong
         | C::HostNotInRole
         | C::Forbidden => 403,
-        C::AlreadyApproved | C::InvalidState => 409,
+        C::AlreadyApproved | C::InvalidState | C::HostGrantsFull => 409,
         C::Internal => 500,
         C::Unavailable => 503,
     }

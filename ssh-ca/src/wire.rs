@@ -217,6 +217,9 @@ pub enum ErrorCode {
     NotFound,
     Forbidden,
     InvalidState,
+    // Scope of a grant hosts would refuse (400) or a full host document (409).
+    GrantNotAcceptable,
+    HostGrantsFull,
     // Server (500, 503).
     Internal,
     Unavailable,
@@ -246,6 +249,8 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::Forbidden => "forbidden",
             Self::InvalidState => "invalid_state",
+            Self::GrantNotAcceptable => "grant_not_acceptable",
+            Self::HostGrantsFull => "host_grants_full",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }
