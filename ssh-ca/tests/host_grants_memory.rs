@@ -79,7 +79,11 @@ auto_approve = true
         if i % 2000 == 1999 {
             // Fail fast (and before the machine swaps) if memory grows per name.
             let grown = rss_kib().saturating_sub(before);
-            assert!(grown < 128 * 1024, "RSS grew {grown} KiB after {} GETs", i + 1);
+            assert!(
+                grown < 128 * 1024,
+                "RSS grew {grown} KiB after {} GETs",
+                i + 1
+            );
         }
     }
     let grown_kib = rss_kib().saturating_sub(before);

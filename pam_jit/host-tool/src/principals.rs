@@ -248,7 +248,7 @@ pub fn check_scope<'c>(
             ),
         });
     }
-    if !cert.valid_principals().iter().any(|p| *p == g.user) {
+    if !cert.valid_principals().contains(&g.user) {
         return Err(format!(
             "grant {} is for user {:?}, who is not among certificate serial {serial}'s principals",
             g.id, g.user

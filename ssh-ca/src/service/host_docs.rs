@@ -71,15 +71,47 @@ struct Entry {
     reserved: Option<Instant>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Group {
     entries: HashMap<String, Entry>,
+    /// Sum of `entries`' bytes.
+    total: u64,
+    /// Earliest `not_after` among `entries` (when to prune next).
+    first_end: u64,
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        Self {
+            entries: HashMap::new(),
+            total: 0,
+            first_end: u64::MAX,
+        }
+    }
 }
 
 impl Group {
+    fn insert(&mut self, id: String, e: Entry) {
+        self.total += e.bytes;
+        self.first_end = self.first_end.min(e.not_after);
+        if let Some(old) = self.entries.insert(id, e) {
+            self.total -= old.bytes;
+        }
+    }
+
+    /// Bytes of the entries still active at `now` (pruning only once one has ended).
     fn live_bytes(&mut self, now: u64) -> u64 {
-        self.entries.retain(|_, e| e.not_after > now);
-        self.entries.values().map(|e| e.bytes).sum()
+        if self.first_end <= now {
+            self.entries.retain(|_, e| e.not_after > now);
+            self.total = self.entries.values().map(|e| e.bytes).sum();
+            self.first_end = self
+                .entries
+                .values()
+                .map(|e| e.not_after)
+                .min()
+                .unwrap_or(u64::MAX);
+        }
+        self.total
     }
 }
 
@@ -126,7 +158,7 @@ impl Budget {
         if total > MAX_HOST_DOCUMENT {
             return Err(OverBudget { would_be: total });
         }
-        self.groups.entry(k).or_default().entries.insert(
+        self.groups.entry(k).or_default().insert(
             id.to_string(),
             Entry {
                 bytes,
@@ -146,7 +178,7 @@ impl Budget {
     ) {
         let mut groups: HashMap<Vec<String>, Group> = HashMap::new();
         for (id, hosts, doc, not_after) in active {
-            groups.entry(key(hosts)).or_default().entries.insert(
+            groups.entry(key(hosts)).or_default().insert(
                 id.to_string(),
                 Entry {
                     bytes: encoded_len(doc),
@@ -161,12 +193,10 @@ impl Budget {
                     .reserved
                     .is_some_and(|t| t + RESERVATION_GRACE >= read_start);
                 if recent {
-                    groups
-                        .entry(k.clone())
-                        .or_default()
-                        .entries
-                        .entry(id)
-                        .or_insert(e);
+                    let g = groups.entry(k.clone()).or_default();
+                    if !g.entries.contains_key(&id) {
+                        g.insert(id, e);
+                    }
                 }
             }
         }
