@@ -662,6 +662,11 @@ if [ -n "$score" ] && awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }'; then
 else
   fail "jit-ca.service exposure '$score' (want <= 2.0)"
 fi
+if grep -qE '^MemoryMax=[0-9]+[KMG]?$' packaging/systemd/jit-ca.service; then
+  pass "jit-ca.service sets $(grep -E '^MemoryMax=' packaging/systemd/jit-ca.service)"
+else
+  fail "jit-ca.service has no MemoryMax= (issue 11, item 9)"
+fi
 for u in packaging/systemd/*; do
   if systemd-analyze verify --man=no "$u" 2>&1 | grep -v 'is not executable: No such file' | grep -q .; then
     fail "systemd-analyze verify $(basename "$u")"; systemd-analyze verify --man=no "$u" 2>&1 | sed 's/^/  | /'

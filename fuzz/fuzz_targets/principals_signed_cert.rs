@@ -101,7 +101,7 @@ fuzz_target!(|data: &[u8]| {
         );
         assert!(after <= now && now < before, "accepted outside the window");
         assert_eq!(ty, CertType::User, "accepted a host certificate");
-        if let Some(principals::GrantOutcome::Stored { id, .. }) = &a.grant {
+        if let principals::GrantOutcome::Stored { id, .. } = &a.grant {
             let path = config.grants_dir().join(user).join(format!("{id}.grant"));
             let stored = std::fs::read(&path).expect("stored grant readable");
             assert_eq!(

@@ -155,7 +155,11 @@ pub fn status_of(code: ErrorCode) -> u16 {
         | C::ReplayedNonce
         | C::WrongAudience
         | C::LegacySignature => 401,
-        C::InvalidJson | C::InvalidInput | C::MalformedPublicKey | C::ReasonRequired => 400,
+        C::InvalidJson
+        | C::InvalidInput
+        | C::MalformedPublicKey
+        | C::ReasonRequired
+        | C::GrantNotAcceptable => 400,
         C::BodyTooLarge => 413,
         C::RequestTimeout => 408,
         C::UnknownRole | C::NotFound => 404,
@@ -168,7 +172,11 @@ pub fn status_of(code: ErrorCode) -> u16 {
         | C::ExtensionNotApproved
         | C::ApprovalKeyRequired
         | C::ApprovalKeyNotForRequests => 403,
-        C::AlreadyApproved | C::InvalidState | C::PolicyChanged | C::TooManyActiveGrants => 409,
+        C::AlreadyApproved
+        | C::InvalidState
+        | C::PolicyChanged
+        | C::TooManyActiveGrants
+        | C::HostGrantsFull => 409,
         C::Internal => 500,
         C::Unavailable => 503,
     }

@@ -235,6 +235,9 @@ pub enum ErrorCode {
     ApprovalKeyRequired,
     /// An approval key was used to request or extend (403).
     ApprovalKeyNotForRequests,
+    // Scope of a grant hosts would refuse (400) or a full host document (409).
+    GrantNotAcceptable,
+    HostGrantsFull,
     // Server (500, 503).
     Internal,
     Unavailable,
@@ -272,6 +275,8 @@ impl ErrorCode {
             Self::TooManyActiveGrants => "too_many_active_grants",
             Self::ApprovalKeyRequired => "approval_key_required",
             Self::ApprovalKeyNotForRequests => "approval_key_not_for_requests",
+            Self::GrantNotAcceptable => "grant_not_acceptable",
+            Self::HostGrantsFull => "host_grants_full",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }

@@ -600,11 +600,18 @@ async fn auto_approval_rules() {
     assert_eq!(v["approvals"][0]["user"], "auto:oncall");
     let id = v["id"].as_str().unwrap();
     let cert = issued(&h, "alice", id).await;
-    assert!(
-        cert.get("grant").is_none(),
-        "no sudo grant for a non-sudo role"
+    // Issue 11, item 1: a role without sudo still gets a grant (sudo = false): it carries
+    // the certificate's host scope, which hosts check at login. It used to get none.
+    let grant = UnverifiedGrant::parse(cert["grant"].as_str().unwrap().as_bytes()).unwrap();
+    assert!(!grant.claims_unverified().sudo);
+    assert_eq!(grant.claims_unverified().hosts, vec!["web-*"]);
+    check_cert(
+        &h,
+        &cert,
+        &format!("jit:{id}:alice"),
+        &["alice"],
+        &["jit-grant@jit"],
     );
-    check_cert(&h, &cert, &format!("jit:{id}:alice"), &["alice"], &[]);
     // Longer than the rule allows, or not in the rule's group: waits for a human.
     assert_eq!(
         h.request("alice", "quick", 901, "").await.1["state"],

@@ -193,7 +193,15 @@ fn request_waits_for_approval_then_installs_the_certificate() {
     let rep: LoginReport = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(rep.request.id, id);
     assert_eq!(rep.request.state, RequestState::Approved);
-    assert!(rep.grant_file.is_none(), "web-read is not a sudo role");
+    // Issue 11, item 1: a role without sudo gets a grant too (its host scope, sudo = false);
+    // it used to get none, so no grant file was written.
+    let grant = rep
+        .grant_file
+        .clone()
+        .expect("every role's certificate carries a grant");
+    let doc = std::fs::read(&grant).unwrap();
+    let g = jit_common::UnverifiedGrant::parse(&doc).unwrap();
+    assert!(!g.claims_unverified().sudo, "web-read is not a sudo role");
     assert!(alice.cert().exists());
     assert!(keygen_l(&alice.cert()).contains(&format!("jit:{id}:alice")));
 }

@@ -84,12 +84,16 @@ if cmp -s "$STATE/grants/alice/g-1.grant" "$W/g1" && [ "$(stat -c %U "$STATE/gra
 else host_bad "grant not stored: $(ls -l "$STATE/grants/alice" 2>&1)"; fi
 ls -A "$STATE/grants/alice" | grep -q '^\.' && host_bad "temporary files left behind" || host_ok "no temporary files left"
 
-# 2. A certificate without a grant: login works, sudo is denied with the reason.
+# 2. A certificate whose grant does not allow sudo (a role without sudo): login works, sudo
+#    is denied with the reason. (Before issue 11 this case was a certificate with no grant at
+#    all; such a certificate is now refused at login, see 3.)
 rm -rf "$STATE/grants/alice"
-cert c2 "$K/userca" alice 102
+host_sign_grant "$K/grant" "$W/g2" g-2 alice dbread 'db-*' $((NOW - 60)) $((NOW + 600)) false 102
+cert c2 "$K/userca" alice 102 "$W/g2"
 login 'sudo -n true'
-if [ $RC != 0 ] && grep -q "jit: sudo denied for alice on db-1: no grant" <<<"$OUT"; then host_ok "without a grant: login works, sudo denied with the one-line reason"
-else host_bad "no-grant case: rc $RC: $OUT"; fi
+if [ $RC != 0 ] && grep -q "jit: sudo denied for alice on db-1: grant g-2 (role dbread) does not allow sudo" <<<"$OUT"; then host_ok "grant without sudo: login works, sudo denied with the one-line reason"
+else host_bad "no-sudo case: rc $RC: $OUT"; fi
+rm -rf "$STATE/grants/alice"
 
 # 3. Hostile or wrong certificates: login refused, nothing stored.
 refused() { # NAME
@@ -98,6 +102,9 @@ refused() { # NAME
   else host_bad "$1: rc $RC, store: $(ls -R "$STATE/grants" 2>&1)"; fi
 }
 cert c3 "$K/otherca" alice 103 "$W/g1"; refused "certificate from another CA"
+cert c3b "$K/userca" alice 109; refused "certificate of the user CA that carries no grant (no scope)"
+host_sign_grant "$K/grant" "$W/g10" g-10 alice web 'web-*' $((NOW - 60)) $((NOW + 600)) true 110
+cert c10 "$K/userca" alice 110 "$W/g10"; refused "certificate whose grant covers web-*, not db-1"
 cert c4 "$K/userca" bob 104 "$W/g1"; refused "certificate for another principal"
 sed 's/system test/system TEST/' "$W/g1" > "$W/g1-tampered"
 cert c5 "$K/userca" alice 105 "$W/g1-tampered"; refused "certificate carrying a tampered grant"
@@ -106,6 +113,10 @@ host_sign_grant "$K/grant" "$W/g7" g-7 alice dba 'db-*' $((NOW - 60)) $((NOW + 6
 host_sign_revocations "$K/grant" "$W/rev" 1 "$NOW" "" "107"
 install -m 0644 "$W/rev" "$STATE/revocations"
 cert c7 "$K/userca" alice 107 "$W/g7"; refused "certificate whose serial is in the signed revocation list"
+host_sign_grant "$K/grant" "$W/g11" g-11 alice dba 'db-*' $((NOW - 60)) $((NOW + 600)) true 111
+host_sign_revocations "$K/grant" "$W/rev" 2 "$NOW" "g-11" ""
+install -m 0644 "$W/rev" "$STATE/revocations"
+cert c11 "$K/userca" alice 111 "$W/g11"; refused "certificate whose grant id is in the signed revocation list"
 rm -f "$STATE/revocations"
 
 # 4. Not a second longer: a grant that ends during the session.

@@ -10,11 +10,17 @@
 //!    (`Certificate::validate_at`), is a user certificate, and lists USER among its
 //!    principals (a certificate without principals is refused).
 //! 3. Its serial is not in the local signed revocation list (sshd also checks the KRL).
-//! 4. If it carries the `jit-grant@jit` extension: the grant parses, verifies against
-//!    `grant_keys` and its window, and names the certificate's serial (if it names one).
-//!    A grant for USER is stored atomically (idempotent: sshd calls this twice per login).
-//!    A valid grant for another user (a certificate with extra principals, logging into a
-//!    shared account) is not stored and does not block the login.
+//! 4. Its scope ([`check_scope`]): it must carry the `jit-grant@jit` extension (the CA
+//!    embeds a grant in every certificate, `sudo = false` for roles without sudo; a
+//!    certificate of the user CA without one is refused), and the grant must parse, verify
+//!    against `grant_keys` and its window, name this certificate's serial, be for one of
+//!    the certificate's principals, not be revoked (by id), and have a host selector that
+//!    matches one of this host's names (the kernel host name and host.toml's `hostnames`,
+//!    as pam_jit uses them). This holds for every principal: logging into a shared account
+//!    (`dbadmin`) with a certificate scoped to `web-*` is refused on `db-1` too.
+//! 5. A grant for USER is stored atomically (idempotent: sshd calls this twice per login).
+//!    A grant for another user (a certificate with extra principals, logging into a shared
+//!    account) passed the same scope check but is not stored.
 //!
 //! Output: the single line `USER`. Every failure is logged to syslog (authpriv) and exits 1
 //! without output.
@@ -25,13 +31,15 @@ use std::process::ExitCode;
 
 use base64::Engine;
 use jit_common::log::{Severity, Syslog, field};
-use jit_common::{UnverifiedGrant, UnverifiedRevocationList};
+use jit_common::{
+    UnverifiedGrant, UnverifiedRevocationList, VerifiedGrant, VerifiedRevocationList,
+};
 use pam_jit::config::Config;
 use pam_jit::store::{RevocationFile, read_revocations};
 use ssh_key::certificate::CertType;
 use ssh_key::{Certificate, HashAlg};
 
-use crate::failure::{Failure, Result};
+use crate::failure::{Failure, Result, host_names};
 use crate::store_write::{Stored, store_grant};
 
 /// The certificate extension that carries a grant (shared contract with `jit-ca`).
@@ -48,8 +56,9 @@ pub struct Accepted {
     pub serial: u64,
     /// Certificate key id.
     pub key_id: String,
-    /// The grant, if one was carried.
-    pub grant: Option<GrantOutcome>,
+    /// What happened to the grant the certificate carries (every accepted certificate
+    /// carries one).
+    pub grant: GrantOutcome,
 }
 
 /// What happened to the carried grant.
@@ -72,10 +81,9 @@ pub fn run(config_path: &Path, user: &str, cert_b64: &str) -> Result<ExitCode> {
     match result {
         Ok(a) => {
             let grant = match &a.grant {
-                None => "-".to_string(),
-                Some(GrantOutcome::Stored { id, changed: true }) => format!("{id} (stored)"),
-                Some(GrantOutcome::Stored { id, changed: false }) => format!("{id} (unchanged)"),
-                Some(GrantOutcome::OtherUser { id, grant_user }) => {
+                GrantOutcome::Stored { id, changed: true } => format!("{id} (stored)"),
+                GrantOutcome::Stored { id, changed: false } => format!("{id} (unchanged)"),
+                GrantOutcome::OtherUser { id, grant_user } => {
                     format!("{id} (for {grant_user}, not stored)")
                 }
             };
@@ -122,10 +130,21 @@ fn silent(reason: &str) -> Failure {
     }
 }
 
-/// Every check, then the store. Pure except for reading the revocation list and writing
-/// the grant.
+/// Every check, then the store, on this host (its names: [`host_names`]). Pure except for
+/// reading the host name and the revocation list and writing the grant.
 pub fn verify_and_store(
     config: &Config,
+    user: &str,
+    cert_b64: &str,
+    now: u64,
+) -> std::result::Result<Accepted, String> {
+    verify_and_store_on(config, &host_names(config), user, cert_b64, now)
+}
+
+/// [`verify_and_store`] on a host known by `host_names`.
+pub fn verify_and_store_on(
+    config: &Config,
+    host_names: &[String],
     user: &str,
     cert_b64: &str,
     now: u64,
@@ -166,9 +185,13 @@ pub fn verify_and_store(
             cert.serial()
         ));
     }
-    if let RevocationFile::Present(bytes) = read_revocations(&config.state_dir)
-        && let Ok(list) =
-            UnverifiedRevocationList::parse(&bytes).and_then(|l| l.verify(&config.grant_keys))
+    let revocations = match read_revocations(&config.state_dir) {
+        RevocationFile::Present(bytes) => UnverifiedRevocationList::parse(&bytes)
+            .and_then(|l| l.verify(&config.grant_keys))
+            .ok(),
+        _ => None,
+    };
+    if let Some(list) = &revocations
         && list.is_serial_revoked(cert.serial())
     {
         return Err(format!(
@@ -177,10 +200,8 @@ pub fn verify_and_store(
             list.list().sequence
         ));
     }
-    let grant = match cert.extensions().get(GRANT_EXTENSION) {
-        None => None,
-        Some(doc) => Some(take_grant(config, user, &cert, doc.as_bytes(), now)?),
-    };
+    let (grant, doc) = check_scope(config, host_names, &cert, revocations.as_ref(), now)?;
+    let grant = take_grant(config, user, &grant, doc)?;
     Ok(Accepted {
         principal: user.to_string(),
         serial: cert.serial(),
@@ -189,26 +210,87 @@ pub fn verify_and_store(
     })
 }
 
-fn take_grant(
+/// Step 4 (issue 11, item 1): the certificate's CA-signed scope. Returns the verified
+/// grant and its bytes, or why the certificate must not log in here as anyone.
+///
+/// Refused: no `jit-grant@jit` extension (a jit certificate that carries no scope); a grant
+/// that does not parse or verify or is outside its window; a grant that names another
+/// certificate serial (or none); a grant for a user who is not among the certificate's
+/// principals; a grant whose id is in the revocation list; a grant none of whose host
+/// selectors matches one of `host_names`.
+pub fn check_scope<'c>(
     config: &Config,
-    user: &str,
-    cert: &Certificate,
-    doc: &[u8],
+    host_names: &[String],
+    cert: &'c Certificate,
+    revocations: Option<&VerifiedRevocationList>,
     now: u64,
-) -> std::result::Result<GrantOutcome, String> {
-    let verified = UnverifiedGrant::parse(doc)
+) -> std::result::Result<(VerifiedGrant, &'c [u8]), String> {
+    let serial = cert.serial();
+    let Some(doc) = cert.extensions().get(GRANT_EXTENSION) else {
+        return Err(format!(
+            "certificate serial {serial} carries no {GRANT_EXTENSION} extension: a jit certificate \
+             that carries no scope is refused (request a new certificate from the CA)"
+        ));
+    };
+    let verified = UnverifiedGrant::parse(doc.as_bytes())
         .and_then(|g| g.verify_at(now, &config.grant_keys, config.clock_skew_secs))
         .map_err(|e| format!("the certificate's grant is not valid: {e}"))?;
     let g = verified.grant();
-    if let Some(serial) = g.cert_serial
-        && serial != cert.serial()
-    {
+    if g.cert_serial != Some(serial) {
+        return Err(match g.cert_serial {
+            Some(other) => format!(
+                "grant {} names certificate serial {other}, but the certificate's serial is {serial}",
+                g.id
+            ),
+            None => format!(
+                "grant {} names no certificate serial; the certificate's serial is {serial}",
+                g.id
+            ),
+        });
+    }
+    if !cert.valid_principals().contains(&g.user) {
         return Err(format!(
-            "grant {} names certificate serial {serial}, but the certificate's serial is {}",
-            g.id,
-            cert.serial()
+            "grant {} is for user {:?}, who is not among certificate serial {serial}'s principals",
+            g.id, g.user
         ));
     }
+    if let Some(list) = revocations
+        && list.is_grant_revoked(&g.id)
+    {
+        return Err(format!(
+            "grant {} of certificate serial {serial} is revoked (revocation list #{})",
+            g.id,
+            list.list().sequence
+        ));
+    }
+    let here = g
+        .hosts
+        .iter()
+        .any(|sel| host_names.iter().any(|h| jit_common::host::matches(sel, h)));
+    if !here {
+        return Err(format!(
+            "certificate serial {serial} is scoped to hosts {} (grant {}, role {}), not to this host ({})",
+            g.hosts.join(","),
+            g.id,
+            g.role,
+            if host_names.is_empty() {
+                "no name known: set hostnames in host.toml".to_string()
+            } else {
+                host_names.join(",")
+            }
+        ));
+    }
+    Ok((verified, doc.as_bytes()))
+}
+
+/// Step 5: stores a grant for USER; a grant for another principal is left alone.
+fn take_grant(
+    config: &Config,
+    user: &str,
+    verified: &VerifiedGrant,
+    doc: &[u8],
+) -> std::result::Result<GrantOutcome, String> {
+    let g = verified.grant();
     if g.user != user {
         return Ok(GrantOutcome::OtherUser {
             id: g.id.clone(),
@@ -272,10 +354,17 @@ mod tests {
     }
 
     fn grant_doc(e: &Env, user: &str, serial: Option<u64>) -> String {
-        let g = Grant {
+        grant_with(e, |g| {
+            g.user = user.into();
+            g.cert_serial = serial;
+        })
+    }
+
+    fn grant_with(e: &Env, edit: impl FnOnce(&mut Grant)) -> String {
+        let mut g = Grant {
             version: 1,
             id: "g-7".into(),
-            user: user.into(),
+            user: "alice".into(),
             role: "dba".into(),
             hosts: vec!["*".into()],
             sudo: true,
@@ -288,9 +377,10 @@ mod tests {
                 user: "carol".into(),
                 at: NOW - 60,
             }],
-            cert_serial: serial,
+            cert_serial: Some(7),
             key_id: String::new(),
         };
+        edit(&mut g);
         String::from_utf8(g.sign(&e.grant_key).unwrap()).unwrap()
     }
 
@@ -340,18 +430,18 @@ mod tests {
         assert_eq!(a.principal, "alice");
         assert!(matches!(
             a.grant,
-            Some(GrantOutcome::Stored { changed: true, .. })
+            GrantOutcome::Stored { changed: true, .. }
         ));
         let path = e.config.state_dir.join("grants/alice/g-7.grant");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), g);
         let again = verify_and_store(&e.config, "alice", &c, NOW).unwrap();
         assert!(matches!(
             again.grant,
-            Some(GrantOutcome::Stored { changed: false, .. })
+            GrantOutcome::Stored { changed: false, .. }
         ));
         // The shared account: login accepted, alice's grant not stored under dbadmin.
         let a = verify_and_store(&e.config, "dbadmin", &c, NOW).unwrap();
-        assert!(matches!(a.grant, Some(GrantOutcome::OtherUser { .. })));
+        assert!(matches!(a.grant, GrantOutcome::OtherUser { .. }));
         assert!(!e.config.state_dir.join("grants/dbadmin").exists());
     }
 
@@ -415,6 +505,122 @@ mod tests {
         assert!(err.contains("outside its window"), "{err}");
         let huge = "A".repeat(MAX_CERT_BASE64 + 1);
         assert!(verify_and_store(&e.config, "alice", &huge, NOW).is_err());
+        assert!(!e.config.state_dir.join("grants/alice").exists());
+    }
+
+    fn db1() -> Vec<String> {
+        vec!["db-1".to_string(), "db-1.example.com".to_string()]
+    }
+
+    /// Issue 11, item 1: a certificate works only on the hosts of its grant, as its user and
+    /// as every other principal in it, and a user-CA certificate without a grant is refused.
+    #[test]
+    fn refuses_a_certificate_outside_its_host_scope_for_every_principal() {
+        let e = env();
+        let web = grant_with(&e, |g| g.hosts = vec!["web-*".into()]);
+        let c = cert(&e, &e.ca, &["alice", "dbadmin"], CertType::User, Some(&web));
+        for user in ["alice", "dbadmin"] {
+            let err = verify_and_store_on(&e.config, &db1(), user, &c, NOW).unwrap_err();
+            assert!(
+                err.contains("is scoped to hosts web-*") && err.contains("not to this host (db-1"),
+                "{user}: {err}"
+            );
+        }
+        // An auto-approved role's grant is no different.
+        let lab = grant_with(&e, |g| {
+            g.hosts = vec!["lab-*".into()];
+            g.sudo = false;
+            g.approvers[0].user = "auto:oncall".into();
+        });
+        let c = cert(&e, &e.ca, &["alice", "dbadmin"], CertType::User, Some(&lab));
+        for user in ["alice", "dbadmin"] {
+            let err = verify_and_store_on(&e.config, &db1(), user, &c, NOW).unwrap_err();
+            assert!(err.contains("not to this host"), "{user}: {err}");
+        }
+        // No names known at all: nothing matches, not even `*`.
+        let any = grant_with(&e, |_| {});
+        let c = cert(&e, &e.ca, &["alice"], CertType::User, Some(&any));
+        let err = verify_and_store_on(&e.config, &[], "alice", &c, NOW).unwrap_err();
+        assert!(err.contains("set hostnames in host.toml"), "{err}");
+        // Signed by the user CA, but no scope: refused as every principal.
+        let bare = cert(&e, &e.ca, &["alice", "dbadmin"], CertType::User, None);
+        for user in ["alice", "dbadmin"] {
+            let err = verify_and_store_on(&e.config, &db1(), user, &bare, NOW).unwrap_err();
+            assert!(err.contains("carries no scope"), "{user}: {err}");
+        }
+        assert!(!e.config.state_dir.join("grants/alice").exists());
+    }
+
+    #[test]
+    fn refuses_a_grant_that_is_not_this_certificates_scope() {
+        let e = env();
+        let cases: Vec<(&str, String, &[&str], &str)> = vec![
+            (
+                "no serial in the grant",
+                grant_with(&e, |g| g.cert_serial = None),
+                &["alice"],
+                "names no certificate serial",
+            ),
+            (
+                "grant for a user who is not a principal",
+                grant_with(&e, |g| g.user = "mallory".into()),
+                &["alice", "dbadmin"],
+                "not among certificate serial 7's principals",
+            ),
+        ];
+        for (name, g, principals, needle) in cases {
+            let c = cert(&e, &e.ca, principals, CertType::User, Some(&g));
+            for user in principals {
+                let err = verify_and_store_on(&e.config, &db1(), user, &c, NOW).unwrap_err();
+                assert!(err.contains(needle), "{name} as {user}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn matches_host_toml_names_and_accepts_roles_without_sudo() {
+        let e = env();
+        if !is_root() {
+            return; // the store must be root-owned; CI runs as root
+        }
+        // Matched through host.toml's `hostnames` only; a role without sudo still logs in
+        // (pam_jit then denies sudo with "does not allow sudo").
+        let g = grant_with(&e, |g| {
+            g.hosts = vec!["db-*.example.com".into()];
+            g.sudo = false;
+        });
+        let c = cert(&e, &e.ca, &["alice", "dbadmin"], CertType::User, Some(&g));
+        let a = verify_and_store_on(&e.config, &db1(), "alice", &c, NOW).unwrap();
+        assert!(matches!(a.grant, GrantOutcome::Stored { .. }));
+        let a = verify_and_store_on(&e.config, &db1(), "dbadmin", &c, NOW).unwrap();
+        assert!(matches!(a.grant, GrantOutcome::OtherUser { .. }));
+        let only_kernel = vec!["db-1".to_string()];
+        let err = verify_and_store_on(&e.config, &only_kernel, "dbadmin", &c, NOW).unwrap_err();
+        assert!(err.contains("not to this host"), "{err}");
+    }
+
+    #[test]
+    fn refuses_a_revoked_grant_id_for_every_principal() {
+        let e = env();
+        if !is_root() {
+            return; // the revocation list must be root-owned; CI runs as root
+        }
+        let g = grant_with(&e, |_| {});
+        let c = cert(&e, &e.ca, &["alice", "dbadmin"], CertType::User, Some(&g));
+        let mut list = jit_common::RevocationList::new(3, NOW - 10);
+        list.revoked_grants.insert("g-7".into());
+        std::fs::write(
+            e.config.revocations_path(),
+            list.sign(&e.grant_key).unwrap(),
+        )
+        .unwrap();
+        for user in ["alice", "dbadmin"] {
+            let err = verify_and_store_on(&e.config, &db1(), user, &c, NOW).unwrap_err();
+            assert!(
+                err.contains("grant g-7 of certificate serial 7 is revoked"),
+                "{user}: {err}"
+            );
+        }
         assert!(!e.config.state_dir.join("grants/alice").exists());
     }
 }

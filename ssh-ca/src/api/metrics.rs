@@ -46,6 +46,8 @@ pub struct StoreGauges {
     pub commits: (u64, u64),
     /// Nonces remembered.
     pub nonces: usize,
+    /// The host-document cache.
+    pub host_cache: crate::service::CacheStats,
 }
 
 impl Metrics {
@@ -195,6 +197,28 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE jit_ca_nonces_remembered gauge");
         let _ = writeln!(out, "jit_ca_nonces_remembered {}", store.nonces);
+        let c = store.host_cache;
+        for (name, help, v) in [
+            (
+                "jit_ca_host_grants_cache_documents",
+                "Distinct host grants documents (grant sets) cached.",
+                c.documents,
+            ),
+            (
+                "jit_ca_host_grants_cache_bytes",
+                "Bytes of the cached host grants documents.",
+                c.bytes,
+            ),
+            (
+                "jit_ca_host_grants_cache_names",
+                "Host names remembered by the host grants cache.",
+                c.names,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            let _ = writeln!(out, "{name} {v}");
+        }
         out
     }
 }

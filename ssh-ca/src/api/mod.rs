@@ -155,6 +155,33 @@ fn serve_doc(headers: &HeaderMap, doc: &Doc, content_type: &'static str) -> Resp
         .into_response()
 }
 
+/// Like [`serve_doc`], building the body only when it is sent (not for a 304).
+fn serve_host_doc(headers: &HeaderMap, doc: &crate::service::HostDoc) -> Response {
+    let etag =
+        HeaderValue::from_str(doc.etag()).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    let cache = HeaderValue::from_static("no-cache");
+    if etag_matches(headers, doc.etag()) {
+        return (
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag), (header::CACHE_CONTROL, cache)],
+        )
+            .into_response();
+    }
+    (
+        StatusCode::OK,
+        [
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, cache),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+        ],
+        Body::from(doc.body()),
+    )
+        .into_response()
+}
+
 async fn health() -> Response {
     Json(serde_json::json!({"status": "ok"})).into_response()
 }
@@ -201,7 +228,7 @@ async fn host_grants(
         Err(e) => return e.into_response(),
     };
     match st.ca.host_grants(&host) {
-        Ok(doc) => serve_doc(&headers, &doc, "application/json"),
+        Ok(doc) => serve_host_doc(&headers, &doc),
         Err(e) => e.into_response(),
     }
 }
@@ -219,6 +246,7 @@ async fn metrics_text(State(st): State<AppState>) -> Response {
             metrics::StoreGauges {
                 commits: st.ca.commit_counts(),
                 nonces: st.ca.nonces_remembered(),
+                host_cache: st.ca.host_cache_stats(),
             },
         ),
     )

@@ -23,7 +23,7 @@ pub struct LoginReport {
     /// Where the certificate was written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_file: Option<PathBuf>,
-    /// Where the grant was written (sudo roles).
+    /// Where the grant was written (every role: it carries the host scope, and `sudo`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_file: Option<PathBuf>,
     /// Whether the certificate is in the ssh-agent.

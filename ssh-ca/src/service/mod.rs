@@ -11,6 +11,9 @@ mod external;
 
 pub use external::{GrantRevocation, OperatorRevocations, UserRemoval};
 mod refusals;
+mod host_docs;
+
+pub use host_docs::{CacheStats, HostDoc, MAX_HOST_DOCUMENT};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,7 +24,9 @@ use sha2::{Digest, Sha256};
 use ssh_key::{HashAlg, PublicKey};
 
 use jit_common::log::{Severity, Syslog};
-use jit_common::{Approval, Grant, KeyRing, RevocationList, UnverifiedRevocationList};
+use jit_common::{
+    Approval, Grant, KeyRing, RevocationList, UnverifiedGrant, UnverifiedRevocationList,
+};
 
 use crate::audit::{Record, event};
 use crate::auth;
@@ -32,8 +37,8 @@ use crate::policy::{Asked, Policy, Role};
 use crate::signer::{CertSpec, Signer};
 use crate::store::{self, CertRow, KeyPurpose, RequestRow, Store};
 use crate::wire::{
-    ApprovalView, CreateRequest, ErrorCode as C, HostGrantsView, IssuedView, KeysView, RequestList,
-    RequestState, RequestView, WhoamiView,
+    ApprovalView, CreateRequest, ErrorCode as C, IssuedView, KeysView, RequestList, RequestState,
+    RequestView, WhoamiView,
 };
 
 type ApiResult<T> = std::result::Result<T, ApiError>;
@@ -44,8 +49,6 @@ const MAX_PUBLIC_KEY_LEN: usize = 8 * 1024;
 const REVOCATION_TAIL_SECS: u64 = 24 * 3600;
 /// Most requests returned by a list call.
 const LIST_LIMIT: u32 = 500;
-/// Most host entries kept in the host-grants cache.
-const HOST_CACHE_MAX: usize = 100_000;
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +167,7 @@ pub struct Published {
 
 #[derive(Debug, Clone)]
 struct ActiveGrant {
+    id: String,
     hosts: Vec<String>,
     doc: String,
     not_after: u64,
@@ -173,14 +177,6 @@ struct ActiveGrant {
 struct GrantSnapshot {
     generation: u64,
     grants: Vec<ActiveGrant>,
-}
-
-#[derive(Debug, Clone)]
-struct HostEntry {
-    generation: u64,
-    /// The entry is stale from this time (the first included grant ends).
-    until: u64,
-    doc: Doc,
 }
 
 /// The certificate authority.
@@ -198,7 +194,10 @@ pub struct Ca {
     /// rebuilt from SQLite at the next host read instead of after every certificate (which
     /// made issuance quadratic in the number of active grants).
     grants_dirty: AtomicBool,
-    host_cache: Mutex<HashMap<String, HostEntry>>,
+    /// Host documents, cached by grant set (bounded by count and bytes, see `host_docs`).
+    host_cache: Mutex<host_docs::HostCache>,
+    /// Encoded sizes of active grants by host selectors: bounds every host's document.
+    budget: Mutex<host_docs::Budget>,
     stats: Stats,
     /// Group commit of the hot write paths (see `commit`).
     writer: commit::Writer,
@@ -306,7 +305,8 @@ impl Ca {
             })),
             grants: RwLock::new(Arc::new(GrantSnapshot::default())),
             grants_dirty: AtomicBool::new(false),
-            host_cache: Mutex::new(HashMap::new()),
+            host_cache: Mutex::new(host_docs::HostCache::default()),
+            budget: Mutex::new(host_docs::Budget::default()),
             stats: Stats::default(),
             writer,
             nonces,
@@ -806,6 +806,7 @@ impl Ca {
         let requester = caller.user.clone();
         let max_grants = self.config.max_active_grants_per_user;
         let Some(auto) = auto else {
+            self.check_grant_fits(&row, &role, now)?;
             let (view, records) = self.write(move |c| {
                 check_active_grants(c, &row.user, now, max_grants)?;
                 store::insert_request(c, &row)?;
@@ -1054,33 +1055,12 @@ impl Ca {
         let key_id = format!("jit:{}:{}", row.id, row.user);
         let public_key = PublicKey::from_openssh(&row.public_key)
             .map_err(|e| ApiError::internal(format!("stored public key: {e}")))?;
-        let (grant_id, grant_doc) = if row.sudo {
-            let grant_id = format!("{}.{serial}", row.id);
-            let grant = Grant {
-                version: jit_common::grant::VERSION,
-                id: grant_id.clone(),
-                user: row.user.clone(),
-                role: row.role.clone(),
-                hosts: row.hosts.clone(),
-                sudo: true,
-                not_before: valid_after,
-                not_after: valid_before,
-                issued_at: now,
-                request_id: row.id.clone(),
-                reason: row.reason.clone(),
-                approvers,
-                cert_serial: Some(serial),
-                key_id: String::new(),
-            };
-            let doc = grant
-                .sign(self.signer.grant_key())
-                .map_err(|e| ApiError::internal(format!("grant signing: {e}")))?;
-            let doc =
-                String::from_utf8(doc).map_err(|_| ApiError::internal("grant is not UTF-8"))?;
-            (Some(grant_id), Some(doc))
-        } else {
-            (None, None)
-        };
+        // Every certificate carries its scope (hosts, sudo or not) as a CA-signed grant:
+        // hosts refuse a certificate without one (issue 11, item 1).
+        let (grant_id, grant_doc) =
+            self.sign_grant(row, serial, approvers, (valid_after, valid_before), now)?;
+        self.reserve_in_host_documents(row, &grant_id, &grant_doc, valid_before, now)?;
+        let (grant_id, grant_doc) = (Some(grant_id), Some(grant_doc));
         let certificate = self
             .signer
             .certify(&CertSpec {
@@ -1114,6 +1094,101 @@ impl Ca {
             revoked: false,
         };
         Ok((cert, details))
+    }
+
+    /// Signs the grant of `row` for the window `(not_before, not_after)` and checks the
+    /// signed bytes with the parser hosts use: a grant a host would refuse (too large, too
+    /// many host selectors, a field `Grant::validate` rejects) is refused here with
+    /// `grant_not_acceptable` instead of being issued. Returns the grant id and document.
+    fn sign_grant(
+        &self,
+        row: &RequestRow,
+        serial: u64,
+        approvers: Vec<Approval>,
+        (not_before, not_after): (u64, u64),
+        now: u64,
+    ) -> ApiResult<(String, String)> {
+        let grant_id = format!("{}.{serial}", row.id);
+        let grant = Grant {
+            version: jit_common::grant::VERSION,
+            id: grant_id.clone(),
+            user: row.user.clone(),
+            role: row.role.clone(),
+            hosts: row.hosts.clone(),
+            sudo: row.sudo,
+            not_before,
+            not_after,
+            issued_at: now,
+            request_id: row.id.clone(),
+            reason: row.reason.clone(),
+            approvers,
+            cert_serial: Some(serial),
+            key_id: String::new(),
+        };
+        let unacceptable = |e: &dyn std::fmt::Display| {
+            refuse(
+                C::GrantNotAcceptable,
+                format!(
+                    "hosts would refuse the grant of this request ({e}); ask for fewer hosts or \
+                     a shorter reason"
+                ),
+            )
+        };
+        grant.validate().map_err(|e| unacceptable(&e))?;
+        let doc = grant
+            .sign(self.signer.grant_key())
+            .map_err(|e| ApiError::internal(format!("grant signing: {e}")))?;
+        UnverifiedGrant::parse(&doc).map_err(|e| unacceptable(&e))?;
+        let doc = String::from_utf8(doc).map_err(|_| ApiError::internal("grant is not UTF-8"))?;
+        Ok((grant_id, doc))
+    }
+
+    /// Checks, before a request is stored pending, that the grant it will get once approved
+    /// can be issued: signed with as many approvals as the role asks, each by a longest
+    /// possible name, under the largest serial.
+    fn check_grant_fits(&self, row: &RequestRow, role: &Role, now: u64) -> ApiResult<()> {
+        let approvers = (0..role.approvals.max(1))
+            .map(|_| Approval {
+                user: "a".repeat(32),
+                at: row.pending_expires_at,
+            })
+            .collect();
+        let end = now.saturating_add(row.duration_secs).saturating_add(1);
+        self.sign_grant(row, u64::MAX, approvers, (now, end), now)
+            .map(|_| ())
+    }
+
+    /// Counts the grant in the documents of the hosts it reaches; refuses it with
+    /// `host_grants_full` if one of them could grow past [`MAX_HOST_DOCUMENT`].
+    fn reserve_in_host_documents(
+        &self,
+        row: &RequestRow,
+        grant_id: &str,
+        doc: &str,
+        not_after: u64,
+        now: u64,
+    ) -> ApiResult<()> {
+        lock(&self.budget)
+            .reserve(
+                grant_id,
+                &row.hosts,
+                host_docs::encoded_len(doc),
+                not_after,
+                now,
+            )
+            .map_err(|over| {
+                refuse(
+                    C::HostGrantsFull,
+                    format!(
+                        "the grants document of a host matching {} would reach {} bytes, over the \
+                         limit of {MAX_HOST_DOCUMENT} bytes per host (hosts fetch it with jit-host \
+                         sync); ask for fewer or narrower hosts, or revoke or let end some \
+                         active grants for these hosts first",
+                        row.hosts.join(","),
+                        over.would_be
+                    ),
+                )
+            })
     }
 
     fn load(&self, tx: &rusqlite::Connection, id: &str) -> ApiResult<RequestRow> {
@@ -1614,6 +1689,9 @@ impl Ca {
         if n > 0 {
             self.after_issuance();
         }
+        // Keeps the host-document budget close to the database (revoked and ended grants
+        // stop counting) even when no host fetches its document.
+        let _ = self.refresh_grants_if_dirty();
         let p = self.published();
         let stored_sequence: u64 = self
             .read_db(|c| store::meta_get(c, "revocation_sequence"))?
@@ -1676,25 +1754,39 @@ impl Ca {
 
     fn refresh_grants(&self) -> Result<(), CaError> {
         let now = self.now();
+        let read_start = std::time::Instant::now();
         let rows = self.read_db(|c| store::active_grants(c, now))?;
         let generation = read(&self.grants).generation + 1;
-        let grants = rows
+        let grants: Vec<ActiveGrant> = rows
             .into_iter()
             .filter_map(|c| {
                 Some(ActiveGrant {
+                    id: c.grant_id?,
                     hosts: c.grant_hosts,
                     doc: c.grant_doc?,
                     not_after: c.valid_before,
                 })
             })
             .collect();
+        lock(&self.budget).rebuild(
+            grants.iter().map(|g| {
+                (
+                    g.id.as_str(),
+                    g.hosts.as_slice(),
+                    g.doc.as_str(),
+                    g.not_after,
+                )
+            }),
+            read_start,
+        );
         write(&self.grants, GrantSnapshot { generation, grants });
         Ok(())
     }
 
-    /// `GET /v1/hosts/{host}/grants`: cached per host until a grant is issued or revoked or
-    /// an included grant ends.
-    pub fn host_grants(&self, host: &str) -> ApiResult<Doc> {
+    /// `GET /v1/hosts/{host}/grants`: cached by grant set until a grant is issued or
+    /// revoked or an included grant ends. Memory is bounded by distinct grant sets and
+    /// bytes, not by the host names asked for (see `host_docs`).
+    pub fn host_grants(&self, host: &str) -> ApiResult<HostDoc> {
         if host.is_empty()
             || host.len() > jit_common::host::MAX_LEN
             || host.contains(['*', '?', '[', ']', '!'])
@@ -1709,14 +1801,8 @@ impl Ca {
         self.refresh_grants_if_dirty()?;
         let now = self.now();
         let snap = read(&self.grants);
-        {
-            let cache = lock(&self.host_cache);
-            if let Some(e) = cache.get(&host)
-                && e.generation == snap.generation
-                && now < e.until
-            {
-                return Ok(e.doc.clone());
-            }
+        if let Some(doc) = lock(&self.host_cache).get(&host, snap.generation, now) {
+            return Ok(doc);
         }
         let mut until = u64::MAX;
         let mut grants = Vec::new();
@@ -1727,28 +1813,17 @@ impl Ca {
                     .any(|sel| jit_common::host::matches(sel, &host))
             {
                 until = until.min(g.not_after);
-                grants.push(g.doc.clone());
+                grants.push(g.doc.as_str());
             }
         }
-        let body = serde_json::to_vec(&HostGrantsView {
-            host: host.clone(),
-            grants,
-        })
-        .map_err(ApiError::internal)?;
-        let doc = Doc::new(body);
-        let mut cache = lock(&self.host_cache);
-        if cache.len() >= HOST_CACHE_MAX {
-            cache.clear();
-        }
-        cache.insert(
-            host,
-            HostEntry {
-                generation: snap.generation,
-                until,
-                doc: doc.clone(),
-            },
-        );
-        Ok(doc)
+        lock(&self.host_cache)
+            .put(&host, snap.generation, &grants, until)
+            .map_err(ApiError::internal)
+    }
+
+    /// Sizes of the host-document cache (for `/metrics` and tests).
+    pub fn host_cache_stats(&self) -> CacheStats {
+        lock(&self.host_cache).stats()
     }
 
     /// Builds the published documents. With `bump`, the revocation list gets a new sequence
