@@ -10,8 +10,8 @@ mod commit;
 mod external;
 
 pub use external::{GrantRevocation, OperatorRevocations, UserRemoval};
-mod refusals;
 mod host_docs;
+mod refusals;
 
 pub use host_docs::{CacheStats, HostDoc, MAX_HOST_DOCUMENT};
 
