@@ -134,8 +134,17 @@ impl Grant {
                 format!("longer than {MAX_REASON_LEN} bytes"),
             ));
         }
-        if self.reason.chars().any(|c| c.is_control()) {
-            return Err(invalid("reason", "contains control characters"));
+        // The same rule as the CA's input check (`text::check_line`): no control characters
+        // and no invisible or bidi format characters (Unicode Cf), which would make the reason
+        // read differently in logs and denials from what was approved.
+        if let Some(c) = self.reason.chars().find(|&c| crate::text::is_hidden(c)) {
+            return Err(invalid(
+                "reason",
+                format!(
+                    "contains the control or format character U+{:04X}",
+                    u32::from(c)
+                ),
+            ));
         }
         if self.approvers.len() > MAX_APPROVERS {
             return Err(invalid("approvers", format!("at most {MAX_APPROVERS}")));

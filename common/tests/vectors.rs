@@ -275,3 +275,20 @@ fn error_messages_name_the_problem() {
     assert!(msg("trailing-data.grant").contains("after the signature"));
     assert!(msg("wrong-key.grant").contains("not a trusted key"));
 }
+
+/// Issue 11, item 13 (host side): a grant whose reason carries an invisible or bidi format
+/// character (Unicode Cf) is refused by `Grant::validate`, as the CA refuses it at input, so
+/// a grant signed by an older CA or a break-glass tool cannot show approvers and logs
+/// something other than what it says.
+#[test]
+fn reasons_with_format_characters_are_refused() {
+    for c in ['\u{202E}', '\u{200B}', '\u{2066}', '\u{FEFF}', '\u{0007}'] {
+        let mut g = base();
+        g.reason = format!("INC-1 {c}reversed");
+        let e = g.validate().unwrap_err().to_string();
+        assert!(e.contains(&format!("U+{:04X}", u32::from(c))), "{c:?}: {e}");
+    }
+    let mut g = base();
+    g.reason = "INC-1: disk full — «ok» ü".into();
+    g.validate().unwrap();
+}
