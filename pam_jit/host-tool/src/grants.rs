@@ -2,7 +2,6 @@
 
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -12,11 +11,11 @@ use jit_common::{Error, UnverifiedGrant, UnverifiedRevocationList, VerifiedRevoc
 use pam_jit::config::{Config, Mode};
 use pam_jit::decide::{self, Caller, Facts, Verdict};
 use pam_jit::pam::{gather, sys};
-use pam_jit::store::{GRANT_SUFFIX, MAX_FILES_PER_USER, RevocationFile, read_revocations};
+use pam_jit::store::{MAX_FILES_PER_USER, RevocationFile, read_revocations};
 use serde::Serialize;
 
 use crate::failure::{Failure, Result, host_names, load_config};
-use crate::store_write::{Stored, store_grant};
+use crate::store_write::{Stored, UserDir, store_grant};
 
 /// `jit-host check USER`.
 pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Result<ExitCode> {
@@ -174,16 +173,20 @@ pub struct Listed {
     pub status: &'static str,
     pub detail: String,
     pub break_glass: bool,
+    /// The file name inside the user's directory (for `gc`'s fd-relative removal).
+    #[serde(skip)]
+    pub name: String,
 }
 
 fn status_of(
     config: &Config,
     revs: Option<&VerifiedRevocationList>,
     user: &str,
-    path: &Path,
+    dir: &UserDir,
+    name: &str,
     now: u64,
 ) -> Listed {
-    let file = path.display().to_string();
+    let file = dir.path().join(name).display().to_string();
     let mut l = Listed {
         file,
         id: None,
@@ -195,13 +198,9 @@ fn status_of(
         status: "invalid",
         detail: String::new(),
         break_glass: false,
+        name: name.to_string(),
     };
-    let policy = jit_common::secure_file::Policy {
-        owners: pam_jit::store::grant_owners(crate::store_write::writer_uid(config)),
-        max_size: MAX_GRANT_SIZE as u64,
-        check_ancestors: false,
-    };
-    let bytes = match jit_common::secure_file::read(path, &policy) {
+    let bytes = match dir.read(name) {
         Ok(b) => b,
         Err(e) => {
             l.status = "refused";
@@ -298,17 +297,24 @@ fn collect(config: &Config, only: Option<&str>, now: u64) -> Result<Vec<Listed>>
     };
     let mut out = Vec::new();
     for user in users {
-        let dir = grants.join(&user);
-        let Ok(rd) = fs::read_dir(&dir) else { continue };
-        let mut names: Vec<String> = rd
-            .take(MAX_FILES_PER_USER * 4)
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.ends_with(GRANT_SUFFIX) && !n.starts_with('.'))
-            .collect();
-        names.sort();
+        // Opened without following links (the writer owns grants/ and may swap a symlink in).
+        let dir = match UserDir::open(config, &user, false) {
+            Ok(Some(d)) => d,
+            Ok(None) => continue,
+            Err(e) => {
+                eprintln!("jit-host: skipped {}: {e}", grants.join(&user).display());
+                continue;
+            }
+        };
+        let names = match dir.grant_names(MAX_FILES_PER_USER * 4) {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("jit-host: skipped {}: {e}", dir.path().display());
+                continue;
+            }
+        };
         for n in names {
-            out.push(status_of(config, revs.as_ref(), &user, &dir.join(n), now));
+            out.push(status_of(config, revs.as_ref(), &user, &dir, &n, now));
         }
     }
     Ok(out)
@@ -370,19 +376,20 @@ pub fn gc(config_path: &Path, dry_run: bool) -> Result<ExitCode> {
                     println!("would remove {} ({})", l.file, l.status);
                     continue;
                 }
-                // Re-check the file is still what was classified (no symlink games).
-                let ok = fs::symlink_metadata(&l.file)
-                    .map(|m| {
-                        m.is_file()
-                            && (m.uid() == 0
-                                || Some(m.uid()) == crate::store_write::writer_uid(&config))
-                    })
-                    .unwrap_or(false);
-                if !ok {
-                    continue;
-                }
-                match fs::remove_file(&l.file) {
-                    Ok(()) => {
+                // Removed relative to the user's directory opened without following links,
+                // and only if the name is (still) a regular file of a trusted owner.
+                let dir = match UserDir::open(&config, &l.user, false) {
+                    Ok(Some(d)) => d,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        failed = true;
+                        eprintln!("jit-host: cannot remove {}: {e}", l.file);
+                        continue;
+                    }
+                };
+                match dir.remove(&l.name) {
+                    Ok(false) => {}
+                    Ok(true) => {
                         removed += 1;
                         println!("removed {} ({})", l.file, l.status);
                     }
