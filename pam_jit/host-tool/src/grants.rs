@@ -39,6 +39,7 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
         Ok(u) => decide::decide(&config, &facts, &gather(&config, u)),
     };
     let allowed = decision.verdict == Verdict::Allow;
+    let warnings = config_warnings(&config);
     if json {
         #[derive(Serialize)]
         struct Out<'a> {
@@ -54,6 +55,7 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
             break_glass: bool,
             audit_would_deny: bool,
             now: u64,
+            warnings: &'a [String],
         }
         let out = Out {
             user,
@@ -68,6 +70,7 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
             break_glass: decision.break_glass,
             audit_would_deny: decision.audit_would_deny,
             now,
+            warnings: &warnings,
         };
         println!(
             "{}",
@@ -87,6 +90,9 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
         if config.mode == Mode::Audit {
             println!("  mode: audit (denials are logged, not enforced)");
         }
+        for w in &warnings {
+            println!("  warning: {w}");
+        }
     }
     Ok(if allowed {
         ExitCode::SUCCESS
@@ -94,6 +100,34 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
         ExitCode::from(1)
     })
 }
+
+/// Where systemd records that `jit-host-sync.timer` is enabled.
+const TIMER_WANTS: &str = "/etc/systemd/system/timers.target.wants/jit-host-sync.timer";
+
+/// Configuration problems `check` reports besides the decision: a staleness bound that
+/// conflicts with the CA's default `revocation_refresh` and the sync timer period, and (on
+/// a systemd host) a sync timer that is not enabled.
+pub fn config_warnings(config: &Config) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(c) = jit_common::revocation::max_age_conflict(
+        config.revocation_max_age_secs,
+        DEFAULT_CA_REVOCATION_REFRESH,
+    ) {
+        w.push(format!(
+            "{c} (assuming the CA's default revocation_refresh, 10m)"
+        ));
+    }
+    if Path::new("/run/systemd/system").is_dir() && !Path::new(TIMER_WANTS).exists() {
+        w.push(format!(
+            "jit-host-sync.timer is not enabled: no new revocation list will arrive, and every non-break-glass sudo and certificate login is refused once the list is older than {}s; run: systemctl enable --now jit-host-sync.timer",
+            config.revocation_max_age_secs
+        ));
+    }
+    w
+}
+
+/// The CA's default `revocation_refresh` (ssh-ca/src/config), in seconds.
+const DEFAULT_CA_REVOCATION_REFRESH: u64 = 600;
 
 /// `jit-host install FILE`.
 pub fn install(config_path: &Path, file: &Path) -> Result<ExitCode> {
@@ -138,6 +172,13 @@ pub fn install(config_path: &Path, file: &Path) -> Result<ExitCode> {
             claims.id,
             claims.hosts.join(","),
             names.join(", ")
+        );
+    }
+    let window = claims.not_after.saturating_sub(claims.not_before);
+    if break_glass && window > config.break_glass_max_window_secs {
+        eprintln!(
+            "jit-host: warning: break-glass grant {} spans {window}s, more than break_glass_max_window_secs ({}s): pam_jit.so will deny it",
+            claims.id, config.break_glass_max_window_secs
         );
     }
     let (path, stored) = store_grant(&config, &claims.user, &claims.id, &doc)?;
