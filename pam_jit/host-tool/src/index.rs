@@ -18,9 +18,7 @@ use std::path::PathBuf;
 use jit_common::record::{self, DocDigest, KeyringDigest};
 use pam_jit::config::Config;
 use pam_jit::pam::sys;
-use pam_jit::store::{
-    MAX_FILES_PER_USER, RevocationFile, read_revocations, records_dir,
-};
+use pam_jit::store::{MAX_FILES_PER_USER, RevocationFile, read_revocations, records_dir};
 
 use crate::failure::{Failure, Result};
 use crate::store_write::{UserDir, ensure_records_dir};

@@ -246,17 +246,17 @@ impl UserDir {
                 use std::os::unix::fs::MetadataExt;
                 let meta = check_fd(&fd, &path, &owners, true).or_else(|e| match e {
                     // Just made with the umask: fixed below, through the descriptor.
-                    FileError::BadMode { .. } => fs::File::from(fd.try_clone().map_err(
-                        |source| FileError::Io {
+                    FileError::BadMode { .. } => {
+                        fs::File::from(fd.try_clone().map_err(|source| FileError::Io {
                             path: path.clone(),
                             source,
-                        },
-                    )?)
-                    .metadata()
-                    .map_err(|source| FileError::Io {
-                        path: path.clone(),
-                        source,
-                    }),
+                        })?)
+                        .metadata()
+                        .map_err(|source| FileError::Io {
+                            path: path.clone(),
+                            source,
+                        })
+                    }
                     e => Err(e),
                 })?;
                 if meta.uid() == 0 {
@@ -269,11 +269,12 @@ impl UserDir {
                     if sys::effective_uid() == 0
                         && let Some(w) = writer
                     {
-                        rustix::fs::fchown(&fd, Some(rustix::fs::Uid::from_raw(w)), None)
-                            .map_err(|e| FileError::Io {
+                        rustix::fs::fchown(&fd, Some(rustix::fs::Uid::from_raw(w)), None).map_err(
+                            |e| FileError::Io {
                                 path: path.clone(),
                                 source: e.into(),
-                            })?;
+                            },
+                        )?;
                     }
                 }
                 fd
@@ -397,7 +398,8 @@ impl UserDir {
             Err(rustix::io::Errno::NOENT) => return Ok(false),
             Err(e) => return Err(e.into()),
         };
-        let is_file = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile;
+        let is_file =
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile;
         if !is_file || !self.owners.contains(&st.st_uid) {
             return Ok(false);
         }
