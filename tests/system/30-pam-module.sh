@@ -244,6 +244,14 @@ if "$JIT_HOST" --config "$CONF" check alice >/dev/null; then host_ok "jit-host c
 rm -f "$STATE/grants/alice/g-valid.grant"
 if out=$("$JIT_HOST" --config "$CONF" check alice --json); then host_bad "jit-host check allowed without a grant"
 else jq -e '.allowed == false and .result == "deny"' <<<"$out" >/dev/null && host_ok "jit-host check --json agrees (deny)" || host_bad "check json: $out"; fi
+# jit-host check warns when the staleness bound conflicts with the CA's revocation_refresh.
+config "revocation_max_age_secs = 600"
+out=$("$JIT_HOST" --config "$CONF" check alice 2>&1 || true)
+grep -q "warning: revocation_max_age_secs = 600 is less than the CA's revocation_refresh" <<<"$out" \
+  && host_ok "jit-host check warns about a bound below revocation_refresh + two sync periods" || host_bad "check warning: $out"
+out=$("$JIT_HOST" --config "$CONF" check alice --json 2>&1 || true)
+jq -e '.warnings | length == 1' <<<"$out" >/dev/null && host_ok "jit-host check --json lists the warning" || host_bad "check json warnings: $out"
+config
 
 # 9. Root's verified-grant records (<state_dir>/verified): a hit replaces only the signature
 # check; the grant writer cannot make the module skip verification of a grant it forged.
