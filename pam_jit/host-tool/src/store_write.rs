@@ -259,14 +259,18 @@ impl UserDir {
                     }
                     e => Err(e),
                 })?;
-                if meta.uid() == 0 {
+                // Ours (made just now, by root or, for `principals`, by the writer): 0755
+                // whatever the umask, and root hands it to the writer. Someone else's
+                // directory swapped in meanwhile is left as it is (and checked below).
+                let euid = sys::effective_uid();
+                if meta.uid() == euid {
                     rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o755)).map_err(|e| {
                         FileError::Io {
                             path: path.clone(),
                             source: e.into(),
                         }
                     })?;
-                    if sys::effective_uid() == 0
+                    if euid == 0
                         && let Some(w) = writer
                     {
                         rustix::fs::fchown(&fd, Some(rustix::fs::Uid::from_raw(w)), None).map_err(
