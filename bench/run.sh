@@ -169,7 +169,7 @@ cat > "$HOST/host.toml" <<EOF
 mode = "enforce"
 services = ["sudo"]
 clock_skew_secs = 60
-revocation_max_age_secs = 0
+revocation_max_age_secs = 43200   # the default; jit-host sync below installs a fresh list
 state_dir = "$HOST/state"
 grant_writer = "daemon"
 hostnames = ["bench-host"]

@@ -1,8 +1,8 @@
 //! The signed revocation list: revoked grant ids and certificate serials.
 //!
 //! Each list carries a `sequence` that only grows and an `issued_at` time. Hosts keep the
-//! newest list they have seen (refusing to go back to a lower sequence) and, when configured
-//! with a staleness bound, deny sudo when their list is older than that bound.
+//! newest list they have seen (refusing to go back to a lower sequence) and deny sudo when
+//! their list is older than their staleness bound ([`DEFAULT_MAX_AGE_SECS`] by default).
 
 use std::collections::BTreeSet;
 
@@ -19,6 +19,37 @@ use crate::time::UnixTime;
 
 /// The SSHSIG namespace of revocation lists.
 pub const NAMESPACE: &str = "jit-revocations@jit";
+
+/// Hosts' default staleness bound (`revocation_max_age_secs` in host.toml): 12 hours. A host
+/// whose newest list is older denies every grant except break-glass ones, so a revocation
+/// reaches (or locks down) every host within this time even if its sync is blocked, while a
+/// CA outage of a few hours goes unnoticed by users. Shared by `jit-ca host-config` and the
+/// host, so both write and assume the same value.
+pub const DEFAULT_MAX_AGE_SECS: u64 = 12 * 3600;
+
+/// The longest interval between two runs of `jit-host-sync.timer` (`OnUnitActiveSec=5min`
+/// plus `RandomizedDelaySec=30s`).
+pub const HOST_SYNC_PERIOD_SECS: u64 = 5 * 60 + 30;
+
+/// The smallest sensible staleness bound for a CA that re-signs its list every
+/// `refresh_secs` (`revocation_refresh`): a list may be that old when fetched, and one sync
+/// may be missed, so anything lower makes hosts deny while everything works.
+pub fn min_max_age_secs(refresh_secs: u64) -> u64 {
+    refresh_secs.saturating_add(2 * HOST_SYNC_PERIOD_SECS)
+}
+
+/// A warning when a host's staleness bound `max_age_secs` conflicts with the CA's
+/// `revocation_refresh` (`refresh_secs`), for `jit-ca policy check`, `jit-ca host-config`
+/// and `jit-host check`.
+pub fn max_age_conflict(max_age_secs: u64, refresh_secs: u64) -> Option<String> {
+    let min = min_max_age_secs(refresh_secs);
+    (max_age_secs < min).then(|| {
+        format!(
+            "revocation_max_age_secs = {max_age_secs} is less than the CA's revocation_refresh ({refresh_secs}s) plus two sync periods ({}s): hosts would deny while the CA works; raise it to at least {min} (default {DEFAULT_MAX_AGE_SECS}) or lower revocation_refresh",
+            2 * HOST_SYNC_PERIOD_SECS
+        )
+    })
+}
 
 const FIELDS: &[&str] = &[
     "version",

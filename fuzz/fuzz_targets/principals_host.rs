@@ -49,6 +49,19 @@ pub fn config() -> &'static Config {
             ca.trim(),
             grant
         );
+        // A fresh signed revocation list, as a synced host has (without one principals
+        // refuses every certificate, and the later stages would never run).
+        let key = PrivateKey::from_openssh(include_str!(
+            "../../common/tests/vectors/test-grant-key"
+        ))
+        .unwrap_or_else(|e| panic!("test grant key: {e}"));
+        let list = jit_common::RevocationList::new(1, crate::common::NOW)
+            .sign(&key)
+            .unwrap_or_else(|e| panic!("revocation list: {e}"));
+        let path = dir.join("revocations");
+        let _ = std::fs::write(&path, list);
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644));
         Config::parse(&text).unwrap_or_else(|e| panic!("fuzz host.toml: {e}"))
     })
 }

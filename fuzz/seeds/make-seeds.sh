@@ -58,13 +58,14 @@ server = "http://ca.example.com:8443"
 mode = "enforce"
 services = ["sudo", "sudo-i"]
 clock_skew_secs = 60
-revocation_max_age_secs = 0
+revocation_max_age_secs = 43200
 state_dir = "/var/lib/jit"
 grant_writer = "jit"
 hostnames = ["db-1.example.com"]
 user_ca_keys = ["$ck"]
 grant_keys = ["$gk"]
 break_glass_keys = []
+break_glass_max_window_secs = 86400
 TOML
 printf 'grant_keys = ["%s"]\n' "$gk" > "$C/host_toml/minimal"
 printf 'mode = "audit"\nclock_skew_secs = 3600\nrevocation_max_age_secs = 600\nbreak_glass_keys = ["%s"]\n' "$gk" > "$C/host_toml/audit-break-glass"

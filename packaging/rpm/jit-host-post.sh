@@ -3,5 +3,11 @@
 [ -d /etc/jit ] || install -d -o root -g root -m 0755 /etc/jit
 [ -d /var/lib/jit ] || install -d -o root -g root -m 0755 /var/lib/jit
 [ -d /var/lib/jit/grants ] || install -d -o jit -g jit -m 0755 /var/lib/jit/grants
-if [ -d /run/systemd/system ]; then systemctl daemon-reload >/dev/null 2>&1 || :; fi
+# The sync timer brings the revocation list every decision needs: enabled (and started when
+# systemd runs). The service does nothing until /etc/jit/host.toml exists.
+if command -v systemctl >/dev/null 2>&1; then systemctl enable jit-host-sync.timer >/dev/null 2>&1 || :; fi
+if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload >/dev/null 2>&1 || :
+    systemctl start jit-host-sync.timer >/dev/null 2>&1 || :
+fi
 exit 0

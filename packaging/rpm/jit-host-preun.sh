@@ -14,6 +14,8 @@ if [ "$1" -eq 0 ]; then
     fi
     if [ -d /run/systemd/system ]; then
         systemctl --no-reload disable --now jit-host-sync.timer jit-host-sync.service >/dev/null 2>&1 || :
+    elif command -v systemctl >/dev/null 2>&1; then
+        systemctl --no-reload disable jit-host-sync.timer >/dev/null 2>&1 || :
     fi
     if command -v jit-host >/dev/null 2>&1; then
         jit-host setup --sudo --sshd --undo || \

@@ -22,6 +22,11 @@ pub const MAX_SIZE: u64 = 256 * 1024;
 pub const DEFAULT_SERVICES: &[&str] = &["sudo", "sudo-i"];
 /// Largest accepted `clock_skew_secs` (one hour).
 pub const MAX_CLOCK_SKEW: u64 = 3600;
+/// Default `revocation_max_age_secs` (12 hours; see
+/// [`jit_common::revocation::DEFAULT_MAX_AGE_SECS`] and docs/host.md for the trade-off).
+pub const DEFAULT_REVOCATION_MAX_AGE: u64 = jit_common::revocation::DEFAULT_MAX_AGE_SECS;
+/// Default `break_glass_max_window_secs`: a break-glass grant may span at most 24 hours.
+pub const DEFAULT_BREAK_GLASS_MAX_WINDOW: u64 = 24 * 3600;
 
 /// `mode = "enforce" | "audit"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -57,9 +62,10 @@ pub struct RawConfig {
     pub services: Option<Vec<String>>,
     /// Allowed clock difference for grant windows.
     pub clock_skew_secs: Option<u64>,
-    /// Staleness bound of the local revocation list; 0 = none.
-    #[serde(default)]
-    pub revocation_max_age_secs: u64,
+    /// Staleness bound of the local revocation list (default 12 h; 0 is refused).
+    pub revocation_max_age_secs: Option<u64>,
+    /// Longest window (`not_after - not_before`) a break-glass grant may have (default 24 h).
+    pub break_glass_max_window_secs: Option<u64>,
     /// State directory.
     pub state_dir: Option<PathBuf>,
     /// The user sshd runs `jit-host principals` as.
@@ -89,8 +95,11 @@ pub struct Config {
     pub services: Vec<String>,
     /// Allowed clock difference for grant windows, seconds.
     pub clock_skew_secs: u64,
-    /// Deny when the local revocation list is older than this; 0 = no bound.
+    /// Deny (every grant except break-glass ones) when the local revocation list is missing,
+    /// invalid or older than this many seconds. Never 0.
     pub revocation_max_age_secs: u64,
+    /// Deny a break-glass grant whose window is longer than this many seconds. Never 0.
+    pub break_glass_max_window_secs: u64,
     /// Absolute state directory.
     pub state_dir: PathBuf,
     /// The grant writer's login name.
@@ -225,6 +234,28 @@ impl RawConfig {
                 ),
             ));
         }
+        let revocation_max_age_secs = self
+            .revocation_max_age_secs
+            .unwrap_or(DEFAULT_REVOCATION_MAX_AGE);
+        if revocation_max_age_secs == 0 {
+            return Err(invalid(
+                "revocation_max_age_secs",
+                format!(
+                    "0 (no staleness bound) is not accepted: a host that cannot refresh its revocation list must stop trusting it; remove the line for the default ({DEFAULT_REVOCATION_MAX_AGE}, 12 h) or set a longer bound, and use break-glass grants for longer CA outages"
+                ),
+            ));
+        }
+        let break_glass_max_window_secs = self
+            .break_glass_max_window_secs
+            .unwrap_or(DEFAULT_BREAK_GLASS_MAX_WINDOW);
+        if break_glass_max_window_secs == 0 {
+            return Err(invalid(
+                "break_glass_max_window_secs",
+                format!(
+                    "0 would refuse every break-glass grant; remove the line for the default ({DEFAULT_BREAK_GLASS_MAX_WINDOW}, 24 h)"
+                ),
+            ));
+        }
         let state_dir = self
             .state_dir
             .unwrap_or_else(|| PathBuf::from("/var/lib/jit"));
@@ -288,7 +319,8 @@ impl RawConfig {
             mode: self.mode,
             services,
             clock_skew_secs,
-            revocation_max_age_secs: self.revocation_max_age_secs,
+            revocation_max_age_secs,
+            break_glass_max_window_secs,
             state_dir,
             grant_writer,
             hostnames,
@@ -373,7 +405,8 @@ mod tests {
         assert_eq!(c.mode, Mode::Enforce);
         assert_eq!(c.services, vec!["sudo", "sudo-i"]);
         assert_eq!(c.clock_skew_secs, 60);
-        assert_eq!(c.revocation_max_age_secs, 0);
+        assert_eq!(c.revocation_max_age_secs, 12 * 3600);
+        assert_eq!(c.break_glass_max_window_secs, 24 * 3600);
         assert_eq!(c.state_dir, PathBuf::from("/var/lib/jit"));
         assert_eq!(c.grant_writer, "jit");
         assert!(c.gates("sudo-i") && !c.gates("login"));
@@ -414,6 +447,11 @@ break_glass_keys = []
             ("hostnames = [\"db-*\"]", "hostnames"),
             ("services = [\"sudo i\"]", "services"),
             ("grant_writer = \"Root!\"", "grant_writer"),
+            ("revocation_max_age_secs = 0", "revocation_max_age_secs"),
+            (
+                "break_glass_max_window_secs = 0",
+                "break_glass_max_window_secs",
+            ),
             ("user_ca_keys = [\"ssh-ed25519 nonsense\"]", "user_ca_keys"),
             (
                 &format!("break_glass_keys = [\"{KEY_A}\"]"),

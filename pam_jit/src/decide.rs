@@ -10,8 +10,9 @@
 //! A grant allows sudo only if it parses, is signed by a trusted grant key (or a
 //! break-glass key), is inside its window (with the configured skew), names this user,
 //! allows sudo, covers one of this host's names, is not revoked (by grant id or certificate
-//! serial), and, unless signed by a break-glass key, the local revocation list is usable
-//! and fresh when a staleness bound is configured.
+//! serial), and, unless signed by a break-glass key, the local revocation list exists, is
+//! valid and is not older than `revocation_max_age_secs`. A break-glass grant's window may
+//! not exceed `break_glass_max_window_secs`.
 
 use std::cell::OnceCell;
 
@@ -243,6 +244,11 @@ enum Miss {
         id: String,
         detail: String,
     },
+    BreakGlassTooLong {
+        id: String,
+        window: u64,
+        cap: u64,
+    },
     Expired {
         id: String,
         role: String,
@@ -274,8 +280,11 @@ enum Miss {
 impl Miss {
     fn rank(&self) -> u32 {
         match self {
+            // A covering grant that only a stale or missing list blocks says so, even when
+            // an older (superseded, revoked) grant is also stored: the list is what to fix.
+            Self::Stale { .. } => 95,
             Self::Revoked { .. } => 90,
-            Self::Stale { .. } => 80,
+            Self::BreakGlassTooLong { .. } => 85,
             Self::Expired { .. } => 70,
             Self::NotYetValid { .. } => 60,
             Self::OtherHost { .. } => 50,
@@ -289,6 +298,7 @@ impl Miss {
         match self {
             Self::Revoked { id, .. }
             | Self::Stale { id, .. }
+            | Self::BreakGlassTooLong { id, .. }
             | Self::Expired { id, .. }
             | Self::NotYetValid { id, .. }
             | Self::OtherHost { id, .. }
@@ -307,6 +317,17 @@ impl Miss {
             Self::Stale { id, detail } => (
                 format!("grant {id} cannot be checked against revocations: {detail}"),
                 "ask an administrator to run: jit-host sync".to_string(),
+            ),
+            Self::BreakGlassTooLong { id, window, cap } => (
+                format!(
+                    "break-glass grant {id} spans {}, more than break_glass_max_window_secs ({})",
+                    format_duration(*window),
+                    format_duration(*cap)
+                ),
+                format!(
+                    "sign a break-glass grant of at most {}",
+                    format_duration(*cap)
+                ),
             ),
             Self::Expired {
                 id,
@@ -347,11 +368,24 @@ impl Miss {
     }
 }
 
-/// The revocation state used for every grant in one decision.
-struct Revocations {
-    list: Option<VerifiedRevocationList>,
+/// The revocation state used for every grant in one decision (and by `jit-host principals`
+/// for every login): the verified list if there is one, and why non-break-glass grants (and
+/// certificates) may not be trusted, if they may not. The staleness rule is the same
+/// everywhere: a missing, unusable, invalid or older-than-`revocation_max_age_secs` list
+/// blocks.
+#[derive(Debug)]
+pub struct Revocations {
+    /// The verified list, also when stale (its entries still deny).
+    pub list: Option<VerifiedRevocationList>,
     /// Why non-break-glass grants may not be used, if they may not.
-    problem: Option<String>,
+    pub problem: Option<String>,
+}
+
+/// [`Revocations`] for `file` at `now`, verifying the list's signature against `grant_keys`.
+pub fn revocation_state(config: &Config, file: &RevocationFile, now: UnixTime) -> Revocations {
+    revocations_with(config, file, now, |bytes| {
+        UnverifiedRevocationList::parse(bytes).and_then(|l| l.verify(&config.grant_keys))
+    })
 }
 
 fn revocations(
@@ -360,50 +394,53 @@ fn revocations(
     now: UnixTime,
     records: &Records<'_>,
 ) -> Revocations {
+    revocations_with(config, file, now, |bytes| {
+        match records.revocations(bytes) {
+            Some(recorded) => Ok(recorded),
+            None => {
+                UnverifiedRevocationList::parse(bytes).and_then(|l| l.verify(&config.grant_keys))
+            }
+        }
+    })
+}
+
+fn revocations_with(
+    config: &Config,
+    file: &RevocationFile,
+    now: UnixTime,
+    verify: impl FnOnce(&[u8]) -> Result<VerifiedRevocationList, Error>,
+) -> Revocations {
     let bound = config.revocation_max_age_secs;
     match file {
-        RevocationFile::Missing if bound == 0 => Revocations {
-            list: None,
-            problem: None,
-        },
         RevocationFile::Missing => Revocations {
             list: None,
-            problem: Some(format!(
-                "there is no revocation list and revocation_max_age_secs = {bound}"
-            )),
+            problem: Some(
+                "this host has no revocation list (it has never synced with the CA)".to_string(),
+            ),
         },
         RevocationFile::Unusable(e) => Revocations {
             list: None,
             problem: Some(format!("the revocation list is unusable: {e}")),
         },
-        RevocationFile::Present(bytes) => {
-            let recorded = records.revocations(bytes);
-            match recorded.map_or_else(
-                || {
-                    UnverifiedRevocationList::parse(bytes)
-                        .and_then(|l| l.verify(&config.grant_keys))
-                },
-                Ok,
-            ) {
-                Err(e) => Revocations {
-                    list: None,
-                    problem: Some(format!("the revocation list is invalid: {e}")),
-                },
-                Ok(list) => {
-                    let problem = (bound > 0 && list.is_stale(now, bound)).then(|| {
-                        format!(
-                            "the revocation list is from {}, older than {}",
-                            format_utc(list.list().issued_at),
-                            format_duration(bound)
-                        )
-                    });
-                    Revocations {
-                        list: Some(list),
-                        problem,
-                    }
+        RevocationFile::Present(bytes) => match verify(bytes) {
+            Err(e) => Revocations {
+                list: None,
+                problem: Some(format!("the revocation list is invalid: {e}")),
+            },
+            Ok(list) => {
+                let problem = list.is_stale(now, bound).then(|| {
+                    format!(
+                        "the revocation list is stale: issued {}, older than {} (revocation_max_age_secs)",
+                        format_utc(list.list().issued_at),
+                        format_duration(bound)
+                    )
+                });
+                Revocations {
+                    list: Some(list),
+                    problem,
                 }
             }
-        }
+        },
     }
 }
 
@@ -499,7 +536,7 @@ fn check_grant(
     if let Some((verified, break_glass)) = records.grant(bytes, facts.now)
         && name == format!("{}{}", verified.grant().id, crate::store::GRANT_SUFFIX)
     {
-        return judge(facts, user, revs, &verified, break_glass, true);
+        return judge(config, facts, user, revs, &verified, break_glass, true);
     }
     let invalid = |detail: String| {
         Checked::Missed(Miss::Invalid {
@@ -533,11 +570,13 @@ fn check_grant(
             }
             Err(e) => return window_or_invalid(e, &claims, name),
         };
-    judge(facts, user, revs, &verified, break_glass, false)
+    judge(config, facts, user, revs, &verified, break_glass, false)
 }
 
-/// Everything after the signature: user, sudo, window, host, revocation, staleness.
+/// Everything after the signature: user, sudo, window, host, break-glass window cap,
+/// revocation, staleness.
 fn judge(
+    config: &Config,
     facts: &Facts<'_>,
     user: &str,
     revs: &Revocations,
@@ -572,6 +611,17 @@ fn judge(
                 not_after,
             },
         });
+    }
+    if break_glass {
+        let window = g.not_after.saturating_sub(g.not_before);
+        let cap = config.break_glass_max_window_secs;
+        if window > cap {
+            return Checked::Missed(Miss::BreakGlassTooLong {
+                id: g.id.clone(),
+                window,
+                cap,
+            });
+        }
     }
     if let Some(list) = &revs.list {
         let detail = if list.is_grant_revoked(&g.id) {

@@ -340,6 +340,7 @@ fn host_config_is_the_shared_schema() {
         keys,
         vec![
             "break_glass_keys",
+            "break_glass_max_window_secs",
             "clock_skew_secs",
             "grant_keys",
             "grant_writer",
@@ -354,6 +355,9 @@ fn host_config_is_the_shared_schema() {
     );
     assert_eq!(t["server"].as_str(), Some("https://ca.example.com:8443"));
     assert_eq!(t["mode"].as_str(), Some("enforce"));
+    // A finite staleness bound (12 h) and the break-glass window cap (24 h), never 0.
+    assert_eq!(t["revocation_max_age_secs"].as_integer(), Some(43200));
+    assert_eq!(t["break_glass_max_window_secs"].as_integer(), Some(86400));
     let ca_pub = std::fs::read_to_string(dir.join("keys/user_ca.pub")).unwrap();
     assert_eq!(
         t["user_ca_keys"].as_array().unwrap()[0].as_str(),
@@ -363,6 +367,27 @@ fn host_config_is_the_shared_schema() {
     assert_eq!(
         t["grant_keys"].as_array().unwrap()[0].as_str(),
         Some(grant_pub.trim())
+    );
+    // A revocation_refresh that conflicts with hosts' default staleness bound is warned
+    // about by host-config and policy check (hosts would deny while the CA works).
+    std::fs::write(
+        dir.join("config.toml"),
+        "public_url = \"https://ca.example.com:8443\"\nrevocation_refresh = \"7d\"\n",
+    )
+    .unwrap();
+    let o = jit_ca(&["host-config", "--dir", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("revocation_max_age_secs = 43200") && err.contains("revocation_refresh"),
+        "{}",
+        text(&o)
+    );
+    let o = jit_ca(&["policy", "check", "--dir", dir.to_str().unwrap()]);
+    assert!(
+        text(&o).contains("revocation_max_age_secs = 43200"),
+        "{}",
+        text(&o)
     );
 }
 

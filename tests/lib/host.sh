@@ -14,6 +14,9 @@
 #   host_sign_grant KEY OUT ID USER ROLE HOSTS NB NA [SUDO] [SERIAL]
 #   host_sign_revocations KEY OUT SEQ ISSUED_AT GRANT_IDS SERIALS   (comma lists)
 #   host_state_dir DIR             root 0755 state dir with grants/
+#   host_fresh_revocations KEY STATE [SEQ] [GRANT_IDS] [SERIALS]
+#                                  a list signed now by KEY, installed as STATE/revocations
+#                                  (hosts deny every non-break-glass grant without one)
 #   host_config PATH STATE GRANT_PUB [TOML...]
 #   host_bins                      sets JIT_HOST, PAM_JIT_SO (builds if needed)
 
@@ -151,6 +154,13 @@ host_state_dir() { # DIR
   mkdir -p "$1/grants"
   chown root:root "$1" "$1/grants"
   chmod 0755 "$1" "$1/grants"
+}
+
+host_fresh_revocations() { # KEY STATE [SEQ] [GRANT_IDS] [SERIALS]
+  local key=$1 state=$2 seq=${3:-1} ids=${4:-} serials=${5:-}
+  host_sign_revocations "$key" "$state/revocations.new" "$seq" "$(date +%s)" "$ids" "$serials"
+  install -m 0644 -o root -g root "$state/revocations.new" "$state/revocations"
+  rm -f "$state/revocations.new"
 }
 
 host_put_grant() { # STATE USER FILE: install a grant file as root 0644

@@ -31,6 +31,7 @@ if [ "$exported" = "$want" ]; then host_ok "exports exactly the six pam_sm_* sym
 K=$W/keys; mkdir -p "$K"
 host_keygen "$K/grant"; host_keygen "$K/glass"; host_keygen "$K/other"
 STATE=$W/state; host_state_dir "$STATE"
+host_fresh_revocations "$K/grant" "$STATE"   # a synced host (without one every grant is denied)
 CONF=$W/etc/host.toml
 SVC=$W/pam.d; mkdir -p "$SVC"
 write_services() { # CONFIG
@@ -47,7 +48,7 @@ config
 
 NOW=$(date +%s)
 G=$W/g; mkdir -p "$G"
-clear_grants() { rm -rf "$STATE/grants/alice" "$STATE/revocations"; }
+clear_grants() { rm -rf "$STATE/grants/alice"; host_fresh_revocations "$K/grant" "$STATE"; }
 
 # run_pam USER RUSER SERVICE -> sets RC, OUT (stdout+stderr). As USER (real uid), with a
 # clean environment; PAM_WRAPPER_USE_SYSLOG makes pam_wrapper pass pam_syslog to syslog(3).
@@ -148,7 +149,15 @@ host_sign_revocations "$K/grant" "$W/rev-old" 4 $((NOW - 3600)) "" ""
 install -m 0644 "$W/rev-old" "$STATE/revocations"
 expect "stale revocation list denies" deny "older than 10m" -- alice alice sudo
 rm -f "$STATE/revocations"
-expect "missing revocation list with a bound denies" deny "there is no revocation list" -- alice alice sudo
+expect "missing revocation list with a bound denies" deny "this host has no revocation list" -- alice alice sudo
+config
+expect "missing revocation list with the default config denies (never synced), says what to run" deny "(it has never synced with the CA); ask an administrator to run: jit-host sync" -- alice alice sudo
+host_sign_revocations "$K/grant" "$W/rev-13h" 4 $((NOW - 13 * 3600)) "" ""
+install -m 0644 "$W/rev-13h" "$STATE/revocations"
+expect "a list older than the default bound (12h) denies, naming the stale list" deny "the revocation list is stale" -- alice alice sudo
+config "revocation_max_age_secs = 0"
+expect "revocation_max_age_secs = 0 is refused as invalid (fails closed)" deny "revocation_max_age_secs: 0 (no staleness bound) is not accepted" -- alice alice sudo
+config "revocation_max_age_secs = 600"
 install -m 0644 "$W/rev-old" "$STATE/revocations"
 host_sign_grant "$K/glass" "$G/glass" g-glass alice breakglass 'db-*' $((NOW - 60)) $((NOW + 600))
 host_put_grant "$STATE" alice "$G/glass"
@@ -159,6 +168,19 @@ install -m 0644 "$W/rev-fresh" "$STATE/revocations"
 rm -f "$STATE/grants/alice/g-glass.grant"
 expect "fresh list with a bound allows" allow "" -- alice alice sudo
 config
+
+# 4b. The window of a break-glass grant is capped (break_glass_max_window_secs, 24 h default).
+clear_grants
+host_sign_grant "$K/glass" "$G/glass-25h" g-glass25 alice breakglass 'db-*' $((NOW - 60)) $((NOW - 60 + 25 * 3600))
+host_put_grant "$STATE" alice "$G/glass-25h"
+expect "a 25 h break-glass grant denies, naming the cap" deny "more than break_glass_max_window_secs" -- alice alice sudo
+host_sign_grant "$K/glass" "$G/glass-24h" g-glass24 alice breakglass 'db-*' $((NOW - 60)) $((NOW - 60 + 24 * 3600))
+host_put_grant "$STATE" alice "$G/glass-24h"
+expect "a 24 h break-glass grant allows" allow "" -- alice alice sudo
+config "break_glass_max_window_secs = 3600"
+expect "a configured 1 h cap denies the 24 h break-glass grant" deny "more than break_glass_max_window_secs (1h)" -- alice alice sudo
+config
+clear_grants
 
 # 5. Files: tampered, untrusted signer, symlink, modes, owners.
 clear_grants
@@ -222,6 +244,14 @@ if "$JIT_HOST" --config "$CONF" check alice >/dev/null; then host_ok "jit-host c
 rm -f "$STATE/grants/alice/g-valid.grant"
 if out=$("$JIT_HOST" --config "$CONF" check alice --json); then host_bad "jit-host check allowed without a grant"
 else jq -e '.allowed == false and .result == "deny"' <<<"$out" >/dev/null && host_ok "jit-host check --json agrees (deny)" || host_bad "check json: $out"; fi
+# jit-host check warns when the staleness bound conflicts with the CA's revocation_refresh.
+config "revocation_max_age_secs = 600"
+out=$("$JIT_HOST" --config "$CONF" check alice 2>&1 || true)
+grep -q "warning: revocation_max_age_secs = 600 is less than the CA's revocation_refresh" <<<"$out" \
+  && host_ok "jit-host check warns about a bound below revocation_refresh + two sync periods" || host_bad "check warning: $out"
+out=$("$JIT_HOST" --config "$CONF" check alice --json 2>&1 || true)
+jq -e '.warnings | length == 1' <<<"$out" >/dev/null && host_ok "jit-host check --json lists the warning" || host_bad "check json warnings: $out"
+config
 
 # 9. Root's verified-grant records (<state_dir>/verified): a hit replaces only the signature
 # check; the grant writer cannot make the module skip verification of a grant it forged.
@@ -244,7 +274,7 @@ expect "a recorded grant allows sudo-i too" allow "" -- alice alice sudo-i
 host_sign_revocations "$K/grant" "$W/rev-r" 20 "$NOW" "g-valid" ""
 install -m 0644 "$W/rev-r" "$STATE/revocations"
 expect "a recorded grant that is revoked denies" deny "grant g-valid was revoked" -- alice alice sudo
-rm -f "$STATE/revocations"
+host_fresh_revocations "$K/grant" "$STATE" 21
 
 # The hostile grant writer forges a grant for alice (untrusted key) in the directory it owns.
 host_sign_grant "$K/other" "$G/w-forged" g-wforged alice dba 'db-*' $((NOW - 60)) $((NOW + 600))
@@ -276,7 +306,7 @@ $AS_W cp "$W/swapped" "$STATE/grants/alice/g-valid.grant"
 expect "a recorded grant's file with other bytes denies" deny "altered" -- alice alice sudo
 # Root's indexing (gc, like the sync timer) refuses the forgeries and prunes stale records.
 out=$("$JIT_HOST" --config "$CONF" gc 2>&1) || true
-if [ ! -e "$REC/$FORGED_SHA" ] && [ ! -e "$REC/$VALID_SHA" ] && grep -q "1 removed, 2 file(s) did not verify" <<<"$out"; then
+if [ ! -e "$REC/$FORGED_SHA" ] && [ ! -e "$REC/$VALID_SHA" ] && grep -qE "[12] removed, 2 file\(s\) did not verify" <<<"$out"; then
   host_ok "root's indexing writes no record for forged grants and prunes the stale one"
 else host_bad "after gc: $(ls -la "$REC") / $out"; fi
 

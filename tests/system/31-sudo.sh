@@ -41,6 +41,16 @@ STATE=$W/state
 CONF=$W/etc/host.toml
 config() { host_config "$CONF" "$STATE" "$K/grant.pub" 'grant_writer = "jitw"' "$@"; }
 config
+# Setup refuses to enforce on a host that has no revocation list (no `server` here for its
+# first sync), then proceeds once one is installed (as `jit-host sync` would).
+if out=$("$JIT_HOST" --config "$CONF" setup --sudo --module "$PAM_JIT_SO" 2>&1); then
+  host_bad "setup enforced without any revocation list: $out"
+else
+  grep -q "refusing to set up enforcement: this host has no revocation list" <<<"$out" && ! grep -q pam_jit /etc/pam.d/sudo \
+    && host_ok "setup refuses to enforce without a revocation list, PAM untouched" || host_bad "setup without a list: $out"
+fi
+mkdir -p "$STATE"; chmod 0755 "$STATE"
+host_fresh_revocations "$K/grant" "$STATE"
 out=$("$JIT_HOST" --config "$CONF" setup --sudo --module "$PAM_JIT_SO" 2>&1) || host_die "setup failed: $out"
 for f in sudo sudo-i; do
   grep -qx "account requisite $PAM_JIT_SO config=$CONF" "/etc/pam.d/$f" || host_die "setup did not gate /etc/pam.d/$f: $(cat "/etc/pam.d/$f")"
@@ -54,7 +64,7 @@ host_sign_grant "$K/grant" "$G/bob" g-bob bob dba 'db-*' $((NOW - 60)) $((NOW + 
 host_sign_grant "$K/grant" "$G/alice" g-alice alice dba 'db-*' $((NOW - 60)) $((NOW + 3600)) true 501
 host_sign_grant "$K/grant" "$G/bob-expired" g-bob-old bob dba 'db-*' $((NOW - 7200)) $((NOW - 3600))
 host_sign_grant "$K/grant" "$G/bob-web" g-bob-web bob web 'web-*' $((NOW - 60)) $((NOW + 3600))
-reset_store() { rm -rf "$STATE/grants/"* "$STATE/revocations" "$STATE/verified"; config; hostname db-1; }
+reset_store() { rm -rf "$STATE/grants/"* "$STATE/verified"; host_fresh_revocations "$K/grant" "$STATE"; config; hostname db-1; }
 
 # run USER CMD... -> RC, OUT. No controlling terminal (setsid), stdin /dev/null.
 run() {

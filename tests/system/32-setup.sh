@@ -3,16 +3,17 @@
 # namespace): dry-run changes nothing, setup gates sudo and sudo-i and writes a drop-in
 # that `sshd -t` accepts, a second run changes nothing, a config sshd rejects is never
 # applied, and `--undo` leaves both trees byte-identical to the originals, including a
-# pre-existing jit.conf that setup had to back up.
+# pre-existing jit.conf that setup had to back up. Setup performs the first sync (from a
+# stand-in CA serving a signed revocation list, a KRL and the host's grants) and refuses to
+# enforce when no fresh revocation list could be installed.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/host.sh"
-host_enter_namespace "$@"
+host_enter_namespace_net "$@"
 host_bins
+hostname db-1
 
 W=$(host_workdir)
-mount -t tmpfs -o mode=0755 jit-run /run
-mkdir -p /run/sshd; chmod 0755 /run/sshd
 host_isolate_users "$W"
 host_add_user jitw 2003
 mkdir -p "$W/pam.d" "$W/ssh"
@@ -23,7 +24,18 @@ cp -a /etc/ssh/. "$W/ssh/"; mount --bind "$W/ssh" /etc/ssh
 K=$W/keys; mkdir -p "$K"; host_keygen "$K/grant"; host_keygen "$K/userca"
 STATE=$W/state
 CONF=$W/etc/host.toml
-host_config "$CONF" "$STATE" "$K/grant.pub" 'grant_writer = "jitw"' "user_ca_keys = [\"$(cat "$K/userca.pub")\"]"
+# A stand-in CA (static files over HTTP): what `jit-host sync` fetches.
+FAKE=$W/fake; mkdir -p "$FAKE/v1/hosts/db-1"
+host_sign_revocations "$K/grant" "$FAKE/v1/revocations" 5 "$(date +%s)" "" ""
+ssh-keygen -q -k -f "$FAKE/v1/krl" -z 7 -s "$K/userca.pub" /dev/null 2>/dev/null || ssh-keygen -q -k -f "$FAKE/v1/krl" -z 7
+echo '{"host": "db-1", "grants": []}' > "$FAKE/v1/hosts/db-1/grants"
+FPORT=18447
+python3 -m http.server "$FPORT" --bind 127.0.0.1 --directory "$FAKE" >/dev/null 2>&1 &
+FAKE_PID=$!
+trap 'kill $FAKE_PID 2>/dev/null || true' EXIT
+for i in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$FPORT/" && break; sleep 0.1; done
+conf() { host_config "$CONF" "$STATE" "$K/grant.pub" 'grant_writer = "jitw"' "user_ca_keys = [\"$(cat "$K/userca.pub")\"]" "$@"; }
+conf "server = \"http://127.0.0.1:$FPORT\""
 
 snapshot() { # everything about the two trees: names, types, modes, owners, contents
   (cd /etc && find pam.d ssh/sshd_config.d -printf '%p %y %m %U %G %s\n' | sort
@@ -35,8 +47,9 @@ setup() { "$JIT_HOST" --config "$CONF" setup "$@" 2>&1; }
 
 # 1. Dry run: diffs shown, nothing changed.
 out=$(setup --sudo --sshd --dry-run --module "$W/pam_jit.so") || host_bad "dry-run failed: $out"
-if grep -q "^+account requisite $W/pam_jit.so config=$CONF" <<<"$out" && grep -q '^+AuthorizedPrincipalsCommandUser jitw' <<<"$out"; then
-  host_ok "dry-run shows the PAM line and the drop-in as diffs"
+if grep -q "^+account requisite $W/pam_jit.so config=$CONF" <<<"$out" && grep -q '^+AuthorizedPrincipalsCommandUser jitw' <<<"$out" \
+   && grep -q "would sync from http://127.0.0.1:$FPORT" <<<"$out"; then
+  host_ok "dry-run shows the PAM line and the drop-in as diffs, and the first sync it would run"
 else host_bad "dry-run output: $out"; fi
 [ "$(snapshot)" = "$ORIG" ] && [ ! -e "$STATE" ] && host_ok "dry-run changed nothing" || host_bad "dry-run changed files"
 
@@ -58,7 +71,10 @@ if /usr/sbin/sshd -t && T=$(/usr/sbin/sshd -T 2>/dev/null) && grep -qi "^authori
   host_ok "sshd -t accepts the result and sshd -T shows it"
 else host_bad "sshd rejects the result"; fi
 cmp -s "$STATE/ca.pub" "$K/userca.pub" && host_ok "ca.pub written from host.toml" || host_bad "ca.pub: $(cat "$STATE/ca.pub")"
-ssh-keygen -Q -f "$STATE/krl" "$K/grant.pub" >/dev/null 2>&1 && host_ok "an empty, valid KRL was created" || host_bad "krl unusable"
+cmp -s "$STATE/revocations" "$FAKE/v1/revocations" && grep -q "revocation list #5 installed" <<<"$out" \
+  && host_ok "setup ran the first sync: the CA's revocation list is installed" || host_bad "no first sync: $out"
+cmp -s "$STATE/krl" "$FAKE/v1/krl" && ssh-keygen -Q -f "$STATE/krl" "$K/grant.pub" >/dev/null 2>&1 \
+  && host_ok "the CA's KRL was installed by the first sync (not replaced by an empty one)" || host_bad "krl: not the CA's"
 [ "$(stat -c '%U %a' "$STATE")" = "root 755" ] && [ "$(stat -c '%U %a' "$STATE/grants")" = "jitw 755" ] \
   && host_ok "state dirs: root 0755, grants owned by the grant writer" || host_bad "state dirs: $(stat -c '%n %U %a' "$STATE" "$STATE/grants")"
 
@@ -90,4 +106,22 @@ out=$(setup --sshd --undo) || host_bad "undo failed: $out"
 
 # 7. Clear errors.
 out=$(setup 2>&1) && host_bad "setup without flags succeeded" || { grep -q -- "--sudo" <<<"$out" && host_ok "setup without flags says what to pass"; }
+
+# 8. No fresh revocation list after the first sync: enforcement is refused, nothing changed.
+setup --sudo --sshd --undo >/dev/null
+CLEAN=$(snapshot)
+rm -f "$STATE/revocations" "$STATE/sync-state.json"
+kill $FAKE_PID 2>/dev/null; wait $FAKE_PID 2>/dev/null || true
+if out=$(setup --sudo --sshd); then host_bad "setup enforced with the CA down and no revocation list: $out"
+elif grep -q "refusing to set up enforcement: this host has no revocation list" <<<"$out" && [ "$(snapshot)" = "$CLEAN" ]; then
+  host_ok "CA unreachable and no list: setup refuses to enforce, says why, changes nothing"
+else host_bad "setup without a list: $out"; fi
+host_sign_revocations "$K/grant" "$W/rev-old" 4 $(( $(date +%s) - 13 * 3600 )) "" ""
+install -m 0644 "$W/rev-old" "$STATE/revocations"
+if out=$(setup --sudo); then host_bad "setup enforced with a stale list: $out"
+else grep -q "stale" <<<"$out" && host_ok "a stale list: setup refuses to enforce" || host_bad "stale: $out"; fi
+conf 'mode = "audit"'
+out=$(setup --sudo) && grep -q "audit mode allows sudo anyway" <<<"$out" \
+  && host_ok "audit mode: setup proceeds with a warning" || host_bad "audit: $out"
+setup --sudo --undo >/dev/null
 host_summary

@@ -39,6 +39,8 @@ STATE=$W/state
 CONF=$W/etc/host.toml
 host_config "$CONF" "$STATE" "$K/grant.pub" 'grant_writer = "jitw"' 'clock_skew_secs = 0' \
   "user_ca_keys = [\"$(cat "$K/userca.pub")\"]"
+mkdir -p "$STATE"; chmod 0755 "$STATE"
+host_fresh_revocations "$K/grant" "$STATE"   # as the first sync would (no CA in this test)
 out=$("$JIT_HOST" --config "$CONF" setup --sudo --sshd --module "$PAM_JIT_SO" 2>&1) || host_die "setup: $out"
 host_ok "jit-host setup --sudo --sshd"
 
@@ -118,6 +120,11 @@ host_sign_revocations "$K/grant" "$W/rev" 2 "$NOW" "g-11" ""
 install -m 0644 "$W/rev" "$STATE/revocations"
 cert c11 "$K/userca" alice 111 "$W/g11"; refused "certificate whose grant id is in the signed revocation list"
 rm -f "$STATE/revocations"
+cert c7b "$K/userca" alice 108; refused "any certificate while the host has no revocation list (never synced)"
+host_sign_revocations "$K/grant" "$W/rev" 2 $((NOW - 13 * 3600)) "" ""
+install -m 0644 "$W/rev" "$STATE/revocations"
+cert c7c "$K/userca" alice 109; refused "any certificate while the revocation list is stale (13 h, bound 12 h)"
+host_fresh_revocations "$K/grant" "$STATE" 3
 
 # 4. Not a second longer: a grant that ends during the session.
 END=$(( $(date +%s) + 5 ))

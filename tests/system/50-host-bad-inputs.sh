@@ -39,12 +39,14 @@ config() { host_config "$CONF" "$STATE" "$K/grant.pub" "clock_skew_secs = 60" "$
 NOW=$(date +%s)
 G=$W/g; mkdir -p "$G"
 
-# Pristine state before each case: no grants, no revocation list, default config, modes.
+# Pristine state before each case: no grants, a fresh signed revocation list (a synced host),
+# default config, modes.
 reset() {
   rm -rf "$STATE" "$W/elsewhere"
   rm -f "$CONF" "$CONF.real"
   chmod 0755 "$(dirname "$CONF")" 2>/dev/null || true
   host_state_dir "$STATE"
+  host_fresh_revocations "$K/grant" "$STATE"
   config
   NOW=$(date +%s)   # windows are relative to the moment of each case
 }
@@ -180,11 +182,14 @@ reset; sign g-rev alice 'db-*' "" "" true 77; put "$G/g-rev"
 host_sign_revocations "$K/grant" "$STATE/revocations" 2 "$NOW" "" "77"; chmod 0644 "$STATE/revocations"; bad "revoked certificate serial" "revoked"
 reset; put "$G/g-valid"; config "revocation_max_age_secs = 600"
 host_sign_revocations "$K/grant" "$STATE/revocations" 3 $((NOW - 3600)) "" ""; chmod 0644 "$STATE/revocations"; bad "stale revocation list" "older than"
-reset; put "$G/g-valid"; config "revocation_max_age_secs = 600"; bad "no revocation list while a bound is set" "no revocation list"
+reset; put "$G/g-valid"; config "revocation_max_age_secs = 600"; rm -f "$STATE/revocations"; bad "no revocation list while a bound is set" "no revocation list"
+reset; put "$G/g-valid"; rm -f "$STATE/revocations"; bad "no revocation list with the default config (never synced)" "never synced"
+reset; put "$G/g-valid"; host_sign_revocations "$K/grant" "$STATE/revocations" 3 $((NOW - 13 * 3600)) "" ""; chmod 0644 "$STATE/revocations"; bad "a 13 h old list with the default bound (12 h)" "stale"
+reset; put "$G/g-valid"; config "revocation_max_age_secs = 0"; bad "revocation_max_age_secs = 0 (no bound) refused" "not accepted"
 reset; put "$G/g-valid"; host_sign_revocations "$K/other" "$STATE/revocations" 9 "$NOW" "" ""; chmod 0644 "$STATE/revocations"; bad "revocation list signed by another key" "revocation list"
 reset; put "$G/g-valid"; head -c 2000 /dev/urandom > "$STATE/revocations"; chmod 0644 "$STATE/revocations"; bad "garbage revocation list" "revocation list"
 reset; put "$G/g-valid"; mkdir -p "$W/elsewhere"; host_sign_revocations "$K/grant" "$W/elsewhere/rev" 4 "$NOW" "" ""
-ln -s "$W/elsewhere/rev" "$STATE/revocations"; bad "symlinked revocation list" "revocation list"
+rm -f "$STATE/revocations"; ln -s "$W/elsewhere/rev" "$STATE/revocations"; bad "symlinked revocation list" "revocation list"
 
 echo "# the store: symlinks, owners, modes, odd files, sizes"
 reset; mkdir -p "$STATE/grants/alice" "$W/elsewhere"; install -m 0644 "$G/g-valid" "$W/elsewhere/g-valid.grant"

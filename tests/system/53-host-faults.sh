@@ -56,6 +56,7 @@ run_pam() { # [USER] -> RC, OUT
 # ---- A. atomic rewrites under concurrent reads ----
 K=$W/keys; mkdir -p "$K"; host_keygen "$K/grant"
 STATE=$W/state; host_state_dir "$STATE"
+host_fresh_revocations "$K/grant" "$STATE"   # a synced host
 host_config "$CONF" "$STATE" "$K/grant.pub"
 NOW=$(date +%s)
 # Two different documents with the same id: each install replaces the same file.
@@ -183,5 +184,32 @@ if [ "$seq_now" -gt 0 ]; then
 fi
 host_sign_revocations "$W/ca-grant" "$FAKE/v1/revocations" "$seq_now" "$NOWD" "g-other" ""
 hostile "a different list with the installed sequence number" fail "differs from the installed list"
+
+# ---- E. revocations are installed independently of grants (issue 11, item 7) ----
+# The CA revokes alice's grants; the grants answer is oversized (a requester can inflate
+# it), then invalid, then missing. Each time the fresh revocation list is installed anyway,
+# sync exits non-zero naming the grants failure, and sudo with the revoked grant is denied.
+run_pam; [ "$RC" = 0 ] || host_bad "E: precondition: alice's grant should allow: $OUT"
+ALICE_IDS=$(cd "$STATE2/grants/alice" && ls *.grant | sed 's/\.grant$//' | paste -sd, -)
+rev_seq=$seq_now
+revoke_case() { # NAME NEEDLE (the grants answer is already in place)
+  local name=$1 needle=$2 rc out
+  rev_seq=$((rev_seq + 1))
+  host_sign_revocations "$W/ca-grant" "$FAKE/v1/revocations" "$rev_seq" "$(date +%s)" "$ALICE_IDS" ""
+  set +e; out=$("$JIT_HOST" --config "$CONF" sync --server "http://127.0.0.1:$FPORT" 2>&1); rc=$?; set -e
+  if [ "$rc" != 0 ] && grep -qiF -- "$needle" <<<"$out" && cmp -s "$STATE2/revocations" "$FAKE/v1/revocations" \
+     && grep -q "revocation list #$rev_seq installed" <<<"$out"; then
+    host_ok "E: $name: sync fails (rc $rc) naming it, the revocation list #$rev_seq is installed anyway"
+  else host_bad "E: $name: rc=$rc, list installed: $(cmp -s "$STATE2/revocations" "$FAKE/v1/revocations" && echo yes || echo no): $out"; fi
+  run_pam
+  [ "$RC" != 0 ] && grep -q "was revoked" <<<"$OUT" && host_ok "E: $name: sudo with the revoked grant is denied" \
+    || host_bad "E: $name: sudo not denied as revoked (rc $RC): $OUT"
+}
+head -c $((9 * 1024 * 1024)) /dev/zero | tr '\0' ' ' > "$FAKE/v1/hosts/db-1/grants"
+revoke_case "a 9 MiB grants answer" "larger than"
+echo '{"host": "db-1", "grants": [' > "$FAKE/v1/hosts/db-1/grants"
+revoke_case "a grants answer that is not JSON" "not a grants list"
+rm -f "$FAKE/v1/hosts/db-1/grants"
+revoke_case "a grants answer that fails to download (404)" "HTTP 404"
 kill "$FAKE_PID" 2>/dev/null; wait "$FAKE_PID" 2>/dev/null || true; FAKE_PID=
 host_summary

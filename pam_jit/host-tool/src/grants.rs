@@ -2,7 +2,6 @@
 
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -12,11 +11,11 @@ use jit_common::{Error, UnverifiedGrant, UnverifiedRevocationList, VerifiedRevoc
 use pam_jit::config::{Config, Mode};
 use pam_jit::decide::{self, Caller, Facts, Verdict};
 use pam_jit::pam::{gather, sys};
-use pam_jit::store::{GRANT_SUFFIX, MAX_FILES_PER_USER, RevocationFile, read_revocations};
+use pam_jit::store::{MAX_FILES_PER_USER, RevocationFile, read_revocations};
 use serde::Serialize;
 
 use crate::failure::{Failure, Result, host_names, load_config};
-use crate::store_write::{Stored, store_grant};
+use crate::store_write::{Stored, UserDir, store_grant};
 
 /// `jit-host check USER`.
 pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Result<ExitCode> {
@@ -40,6 +39,7 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
         Ok(u) => decide::decide(&config, &facts, &gather(&config, u)),
     };
     let allowed = decision.verdict == Verdict::Allow;
+    let warnings = config_warnings(&config);
     if json {
         #[derive(Serialize)]
         struct Out<'a> {
@@ -55,6 +55,7 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
             break_glass: bool,
             audit_would_deny: bool,
             now: u64,
+            warnings: &'a [String],
         }
         let out = Out {
             user,
@@ -69,6 +70,7 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
             break_glass: decision.break_glass,
             audit_would_deny: decision.audit_would_deny,
             now,
+            warnings: &warnings,
         };
         println!(
             "{}",
@@ -88,6 +90,9 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
         if config.mode == Mode::Audit {
             println!("  mode: audit (denials are logged, not enforced)");
         }
+        for w in &warnings {
+            println!("  warning: {w}");
+        }
     }
     Ok(if allowed {
         ExitCode::SUCCESS
@@ -95,6 +100,34 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
         ExitCode::from(1)
     })
 }
+
+/// Where systemd records that `jit-host-sync.timer` is enabled.
+const TIMER_WANTS: &str = "/etc/systemd/system/timers.target.wants/jit-host-sync.timer";
+
+/// Configuration problems `check` reports besides the decision: a staleness bound that
+/// conflicts with the CA's default `revocation_refresh` and the sync timer period, and (on
+/// a systemd host) a sync timer that is not enabled.
+pub fn config_warnings(config: &Config) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(c) = jit_common::revocation::max_age_conflict(
+        config.revocation_max_age_secs,
+        DEFAULT_CA_REVOCATION_REFRESH,
+    ) {
+        w.push(format!(
+            "{c} (assuming the CA's default revocation_refresh, 10m)"
+        ));
+    }
+    if Path::new("/run/systemd/system").is_dir() && !Path::new(TIMER_WANTS).exists() {
+        w.push(format!(
+            "jit-host-sync.timer is not enabled: no new revocation list will arrive, and every non-break-glass sudo and certificate login is refused once the list is older than {}s; run: systemctl enable --now jit-host-sync.timer",
+            config.revocation_max_age_secs
+        ));
+    }
+    w
+}
+
+/// The CA's default `revocation_refresh` (ssh-ca/src/config), in seconds.
+const DEFAULT_CA_REVOCATION_REFRESH: u64 = 600;
 
 /// `jit-host install FILE`.
 pub fn install(config_path: &Path, file: &Path) -> Result<ExitCode> {
@@ -141,6 +174,13 @@ pub fn install(config_path: &Path, file: &Path) -> Result<ExitCode> {
             names.join(", ")
         );
     }
+    let window = claims.not_after.saturating_sub(claims.not_before);
+    if break_glass && window > config.break_glass_max_window_secs {
+        eprintln!(
+            "jit-host: warning: break-glass grant {} spans {window}s, more than break_glass_max_window_secs ({}s): pam_jit.so will deny it",
+            claims.id, config.break_glass_max_window_secs
+        );
+    }
     let (path, stored) = store_grant(&config, &claims.user, &claims.id, &doc)?;
     // Root's record of these verified bytes lets pam_jit.so skip their signature check.
     crate::index::record_grant(&config, &doc)?;
@@ -174,16 +214,20 @@ pub struct Listed {
     pub status: &'static str,
     pub detail: String,
     pub break_glass: bool,
+    /// The file name inside the user's directory (for `gc`'s fd-relative removal).
+    #[serde(skip)]
+    pub name: String,
 }
 
 fn status_of(
     config: &Config,
     revs: Option<&VerifiedRevocationList>,
     user: &str,
-    path: &Path,
+    dir: &UserDir,
+    name: &str,
     now: u64,
 ) -> Listed {
-    let file = path.display().to_string();
+    let file = dir.path().join(name).display().to_string();
     let mut l = Listed {
         file,
         id: None,
@@ -195,13 +239,9 @@ fn status_of(
         status: "invalid",
         detail: String::new(),
         break_glass: false,
+        name: name.to_string(),
     };
-    let policy = jit_common::secure_file::Policy {
-        owners: pam_jit::store::grant_owners(crate::store_write::writer_uid(config)),
-        max_size: MAX_GRANT_SIZE as u64,
-        check_ancestors: false,
-    };
-    let bytes = match jit_common::secure_file::read(path, &policy) {
+    let bytes = match dir.read(name) {
         Ok(b) => b,
         Err(e) => {
             l.status = "refused";
@@ -298,17 +338,24 @@ fn collect(config: &Config, only: Option<&str>, now: u64) -> Result<Vec<Listed>>
     };
     let mut out = Vec::new();
     for user in users {
-        let dir = grants.join(&user);
-        let Ok(rd) = fs::read_dir(&dir) else { continue };
-        let mut names: Vec<String> = rd
-            .take(MAX_FILES_PER_USER * 4)
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.ends_with(GRANT_SUFFIX) && !n.starts_with('.'))
-            .collect();
-        names.sort();
+        // Opened without following links (the writer owns grants/ and may swap a symlink in).
+        let dir = match UserDir::open(config, &user, false) {
+            Ok(Some(d)) => d,
+            Ok(None) => continue,
+            Err(e) => {
+                eprintln!("jit-host: skipped {}: {e}", grants.join(&user).display());
+                continue;
+            }
+        };
+        let names = match dir.grant_names(MAX_FILES_PER_USER * 4) {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("jit-host: skipped {}: {e}", dir.path().display());
+                continue;
+            }
+        };
         for n in names {
-            out.push(status_of(config, revs.as_ref(), &user, &dir.join(n), now));
+            out.push(status_of(config, revs.as_ref(), &user, &dir, &n, now));
         }
     }
     Ok(out)
@@ -370,19 +417,20 @@ pub fn gc(config_path: &Path, dry_run: bool) -> Result<ExitCode> {
                     println!("would remove {} ({})", l.file, l.status);
                     continue;
                 }
-                // Re-check the file is still what was classified (no symlink games).
-                let ok = fs::symlink_metadata(&l.file)
-                    .map(|m| {
-                        m.is_file()
-                            && (m.uid() == 0
-                                || Some(m.uid()) == crate::store_write::writer_uid(&config))
-                    })
-                    .unwrap_or(false);
-                if !ok {
-                    continue;
-                }
-                match fs::remove_file(&l.file) {
-                    Ok(()) => {
+                // Removed relative to the user's directory opened without following links,
+                // and only if the name is (still) a regular file of a trusted owner.
+                let dir = match UserDir::open(&config, &l.user, false) {
+                    Ok(Some(d)) => d,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        failed = true;
+                        eprintln!("jit-host: cannot remove {}: {e}", l.file);
+                        continue;
+                    }
+                };
+                match dir.remove(&l.name) {
+                    Ok(false) => {}
+                    Ok(true) => {
                         removed += 1;
                         println!("removed {} ({})", l.file, l.status);
                     }

@@ -13,20 +13,15 @@
 //! user these functions do nothing and say so.
 
 use std::collections::BTreeSet;
-use std::fs;
 use std::path::PathBuf;
 
-use jit_common::envelope::MAX_GRANT_SIZE;
 use jit_common::record::{self, DocDigest, KeyringDigest};
-use jit_common::secure_file::{self, Policy};
 use pam_jit::config::Config;
 use pam_jit::pam::sys;
-use pam_jit::store::{
-    GRANT_SUFFIX, MAX_FILES_PER_USER, RevocationFile, grant_owners, read_revocations, records_dir,
-};
+use pam_jit::store::{MAX_FILES_PER_USER, RevocationFile, read_revocations, records_dir};
 
 use crate::failure::{Failure, Result};
-use crate::store_write::{ensure_records_dir, writer_uid};
+use crate::store_write::{UserDir, ensure_records_dir};
 
 /// What an indexing pass did.
 #[derive(Debug, Default)]
@@ -95,36 +90,19 @@ pub fn index_store(config: &Config) -> Result<Option<Indexed>> {
     let keyring = keyring(config)?;
     let mut out = Indexed::default();
     let mut keep: BTreeSet<DocDigest> = BTreeSet::new();
-    let owners = grant_owners(writer_uid(config));
-    let dir_policy = Policy {
-        owners: owners.clone(),
-        max_size: 0,
-        check_ancestors: false,
-    };
-    let file_policy = Policy {
-        owners,
-        max_size: MAX_GRANT_SIZE as u64,
-        check_ancestors: false,
-    };
     let grants = config.grants_dir();
     for user in crate::grants::user_dirs(&grants)? {
-        let udir = grants.join(&user);
-        // Same rules as the module: no symlinked or writable-by-others user directories.
-        if secure_file::check_dir(&udir, &dir_policy).is_err() {
-            continue;
-        }
-        let Ok(rd) = fs::read_dir(&udir) else {
+        // Same rules as the module (no symlinked or writable-by-others user directories),
+        // and opened without following links: the writer cannot point root elsewhere.
+        let Ok(Some(udir)) = UserDir::open(config, &user, false) else {
             continue;
         };
-        let names: Vec<PathBuf> = rd
-            .take(MAX_FILES_PER_USER * 4)
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.ends_with(GRANT_SUFFIX) && !n.starts_with('.'))
-            .map(|n| udir.join(n))
-            .collect();
-        for path in names {
-            let Ok(doc) = secure_file::read(&path, &file_policy) else {
+        let Ok(names) = udir.grant_names(MAX_FILES_PER_USER * 4) else {
+            continue;
+        };
+        for name in names {
+            let path = udir.path().join(&name);
+            let Ok(doc) = udir.read(&name) else {
                 continue;
             };
             let digest = DocDigest::of(&doc);

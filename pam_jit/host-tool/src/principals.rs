@@ -9,7 +9,9 @@
 //! 2. The certificate is signed by one of host.toml's `user_ca_keys`, is inside its window
 //!    (`Certificate::validate_at`), is a user certificate, and lists USER among its
 //!    principals (a certificate without principals is refused).
-//! 3. Its serial is not in the local signed revocation list (sshd also checks the KRL).
+//! 3. Its serial is not in the local signed revocation list (sshd also checks the KRL), and
+//!    that list exists, verifies and is not older than `revocation_max_age_secs` (the same
+//!    staleness rule as `pam_jit.so`; a host that never synced refuses every certificate).
 //! 4. Its scope ([`check_scope`]): it must carry the `jit-grant@jit` extension (the CA
 //!    embeds a grant in every certificate, `sudo = false` for roles without sudo; a
 //!    certificate of the user CA without one is refused), and the grant must parse, verify
@@ -31,11 +33,10 @@ use std::process::ExitCode;
 
 use base64::Engine;
 use jit_common::log::{Severity, Syslog, field};
-use jit_common::{
-    UnverifiedGrant, UnverifiedRevocationList, VerifiedGrant, VerifiedRevocationList,
-};
+use jit_common::{UnverifiedGrant, VerifiedGrant, VerifiedRevocationList};
 use pam_jit::config::Config;
-use pam_jit::store::{RevocationFile, read_revocations};
+use pam_jit::decide::revocation_state;
+use pam_jit::store::read_revocations;
 use ssh_key::certificate::CertType;
 use ssh_key::{Certificate, HashAlg};
 
@@ -185,13 +186,10 @@ pub fn verify_and_store_on(
             cert.serial()
         ));
     }
-    let revocations = match read_revocations(&config.state_dir) {
-        RevocationFile::Present(bytes) => UnverifiedRevocationList::parse(&bytes)
-            .and_then(|l| l.verify(&config.grant_keys))
-            .ok(),
-        _ => None,
-    };
-    if let Some(list) = &revocations
+    // The module's staleness rule: a missing, unusable, invalid or stale list refuses the
+    // login (fail closed), because revocations could not be checked.
+    let revs = revocation_state(config, &read_revocations(&config.state_dir), now);
+    if let Some(list) = &revs.list
         && list.is_serial_revoked(cert.serial())
     {
         return Err(format!(
@@ -200,7 +198,13 @@ pub fn verify_and_store_on(
             list.list().sequence
         ));
     }
-    let (grant, doc) = check_scope(config, host_names, &cert, revocations.as_ref(), now)?;
+    if let Some(problem) = revs.problem {
+        return Err(format!(
+            "certificate serial {} cannot be checked against revocations: {problem}; run `jit-host sync` as root and enable jit-host-sync.timer",
+            cert.serial()
+        ));
+    }
+    let (grant, doc) = check_scope(config, host_names, &cert, revs.list.as_ref(), now)?;
     let grant = take_grant(config, user, &grant, doc)?;
     Ok(Accepted {
         principal: user.to_string(),
@@ -336,6 +340,7 @@ mod tests {
         fs_mode(&state.join("grants"), 0o755);
         let (ca, grant_key) = (key(), key());
         let mut raw: RawConfig = toml::from_str("").unwrap();
+        write_list(&state, &grant_key, NOW - 60, &[]);
         raw.state_dir = Some(state);
         raw.grant_writer = Some("nobody".into());
         raw.user_ca_keys = vec![ca.public_key().to_openssh().unwrap()];
@@ -347,6 +352,15 @@ mod tests {
             grant_key,
             user_key: key(),
         }
+    }
+
+    /// A signed revocation list, as `jit-host sync` installs it.
+    fn write_list(state: &std::path::Path, key: &PrivateKey, issued_at: u64, serials: &[u64]) {
+        let mut l = jit_common::RevocationList::new(3, issued_at);
+        l.revoked_serials = serials.iter().copied().collect();
+        let p = state.join("revocations");
+        std::fs::write(&p, l.sign(key).unwrap()).unwrap();
+        fs_mode(&p, 0o644);
     }
 
     fn fs_mode(p: &std::path::Path, m: u32) {
@@ -622,5 +636,36 @@ mod tests {
             );
         }
         assert!(!e.config.state_dir.join("grants/alice").exists());
+    }
+    /// Issue 11, item 6: the module's staleness rule applies to certificate logins too.
+    #[test]
+    fn applies_the_modules_staleness_rule() {
+        let e = env();
+        if !is_root() {
+            return; // the revocation list must be root-owned; CI runs as root
+        }
+        let state = e.config.state_dir.clone();
+        let g = grant_with(&e, |_| {});
+        let c = cert(&e, &e.ca, &["alice"], CertType::User, Some(&g));
+        verify_and_store(&e.config, "alice", &c, NOW).unwrap();
+        // Never synced: refused, with what to run.
+        std::fs::remove_file(state.join("revocations")).unwrap();
+        let err = verify_and_store(&e.config, "alice", &c, NOW).unwrap_err();
+        assert!(err.contains("never synced"), "{err}");
+        assert!(err.contains("jit-host sync"), "{err}");
+        // Stale (older than the default 12 h): refused.
+        write_list(&state, &e.grant_key, NOW - 13 * 3600, &[]);
+        let err = verify_and_store(&e.config, "alice", &c, NOW).unwrap_err();
+        assert!(err.contains("stale"), "{err}");
+        // Signed by another key: refused.
+        write_list(&state, &key(), NOW - 60, &[]);
+        let err = verify_and_store(&e.config, "alice", &c, NOW).unwrap_err();
+        assert!(err.contains("invalid"), "{err}");
+        // Fresh and revoking the serial: refused as revoked.
+        write_list(&state, &e.grant_key, NOW - 60, &[7]);
+        let err = verify_and_store(&e.config, "alice", &c, NOW).unwrap_err();
+        assert!(err.contains("revoked"), "{err}");
+        write_list(&state, &e.grant_key, NOW - 60, &[]);
+        verify_and_store(&e.config, "alice", &c, NOW).unwrap();
     }
 }

@@ -13,7 +13,9 @@
 //!   writes `<state_dir>/ca.pub` from host.toml and an empty KRL if there is none (sshd
 //!   refuses every key login when the RevokedKeys file is unreadable).
 //! * Always (unless `--undo`/`--dry-run`): creates the state directories with the right
-//!   owners and modes.
+//!   owners and modes, then runs the first `jit-host sync` from `server` in host.toml. In
+//!   enforce mode, setup changes nothing unless a verified, fresh revocation list is
+//!   installed afterwards (without one every sudo and certificate login would be denied).
 //! * `--undo` removes exactly the lines/files setup added, so the files become byte-identical
 //!   to what they were; `--dry-run` prints diffs and changes nothing.
 
@@ -23,8 +25,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use jit_common::secure_file::write_atomic;
-use pam_jit::config::{Config, DEFAULT_PATH};
+use pam_jit::config::{Config, DEFAULT_PATH, Mode};
+use pam_jit::decide::revocation_state;
 use pam_jit::pam::sys;
+use pam_jit::store::read_revocations;
 
 use crate::failure::{Failure, Result, load_config};
 use crate::store_write::ensure_state_dirs;
@@ -133,6 +137,16 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
         for (p, _) in &extra {
             println!("would write {}", p.display());
         }
+        if !o.undo
+            && let Some(c) = &config
+        {
+            match &c.server {
+                Some(server) => println!("would sync from {server} (the first sync)"),
+                None => println!(
+                    "would refuse: host.toml has no `server`, so setup cannot run the first sync"
+                ),
+            }
+        }
         if changed.is_empty() {
             println!("setup: nothing to change");
         }
@@ -147,7 +161,12 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
         for line in ensure_state_dirs(c, true)? {
             println!("{line}");
         }
+        first_sync(c)?;
         for (p, content) in &extra {
+            // The first sync installed the CA's KRL: keep it rather than the empty one.
+            if *p == c.state_dir.join("krl") && p.exists() {
+                continue;
+            }
             write_atomic(p, content, 0o644)
                 .map_err(|e| Failure::new(format!("cannot write {}: {e}", p.display())))?;
             println!("wrote {}", p.display());
@@ -160,6 +179,47 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
         println!("setup: nothing to change");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The first sync (grants, revocation list, KRL from `server`), then the gate: without a
+/// verified, fresh revocation list `pam_jit.so` denies every non-break-glass sudo and
+/// `jit-host principals` every certificate, so in enforce mode setup refuses to change
+/// anything and says what to do (in audit mode it warns).
+fn first_sync(config: &Config) -> Result<()> {
+    match &config.server {
+        Some(server) => {
+            println!("first sync from {server}");
+            if let Err(f) = crate::sync::fetch_and_store(config, None) {
+                eprintln!("jit-host: first sync: {}", f.message);
+            }
+            if let Err(f) = crate::index::index_store(config) {
+                eprintln!("jit-host: first sync: {}", f.message);
+            }
+        }
+        None => eprintln!("jit-host: host.toml has no `server`: no first sync"),
+    }
+    let revs = revocation_state(
+        config,
+        &read_revocations(&config.state_dir),
+        jit_common::now(),
+    );
+    let Some(problem) = revs.problem else {
+        return Ok(());
+    };
+    let fix = if config.server.is_some() {
+        "fix the sync error above (jit-host sync shows it) and run setup again"
+    } else {
+        "set `server` in host.toml (jit-ca host-config writes it) and run setup again"
+    };
+    if config.mode == Mode::Audit {
+        eprintln!(
+            "jit-host: warning: {problem}; audit mode allows sudo anyway, enforce mode would deny it; {fix}"
+        );
+        return Ok(());
+    }
+    Err(Failure::new(format!(
+        "refusing to set up enforcement: {problem}, so every sudo and certificate login would be denied; {fix}"
+    )))
 }
 
 fn read(path: &Path) -> Result<(Vec<u8>, u32)> {

@@ -1,10 +1,13 @@
 //! `jit-host sync --server URL`: pull this host's grants, the revocation list and the KRL.
 //!
-//! Everything fetched is verified before anything is written: grants against `grant_keys`
+//! Everything fetched is verified before it is written: grants against `grant_keys`
 //! (and must cover one of this host's names), the revocation list against `grant_keys` and
 //! against the highest sequence seen (a lower one is a replay or a CA rollback and is
-//! refused), the KRL by its magic and size. Writes are atomic, revocations first, so a
-//! failed sync (full disk, network) leaves the previous files intact. Conditional GETs
+//! refused), the KRL by its magic and size. The revocation list and the KRL are fetched and
+//! installed first and independently of the grants: a grants document that is oversized,
+//! invalid or fails to download never keeps revocations from this host (the command still
+//! exits non-zero and names what failed). Writes are atomic, so a failed sync (full disk,
+//! network) leaves the previous files intact. Conditional GETs
 //! (`If-None-Match`) keep a polling fleet cheap; ETags live in `<state_dir>/sync-state.json`.
 //! Last, run as root, sync indexes the store into root's verified-grant records
 //! ([`crate::index`]).
@@ -122,7 +125,7 @@ pub fn run(config_path: &Path, server: Option<&str>) -> Result<ExitCode> {
     Ok(code)
 }
 
-fn fetch_and_store(config: &Config, server: Option<&str>) -> Result<ExitCode> {
+pub(crate) fn fetch_and_store(config: &Config, server: Option<&str>) -> Result<ExitCode> {
     let config = config.clone();
     let server = server
         .map(str::to_string)
@@ -154,124 +157,186 @@ fn fetch_and_store(config: &Config, server: Option<&str>) -> Result<ExitCode> {
         ));
     }
 
-    // 1. Fetch and verify everything.
+    // Revocations first, on their own: the revocation list and the KRL are fetched,
+    // verified and installed before the grants are even asked for, so that no grants
+    // document (oversized, invalid, failing to download; a requester can inflate one) can
+    // keep a revocation from reaching this host. Each failure is reported; any failure makes
+    // the command exit non-zero.
+    let mut report = Vec::new();
+    let mut failures = Vec::new();
     let rev_url = format!("{base}/v1/revocations");
-    let new_revocations = match fetch(
-        &agent,
-        &rev_url,
-        state.etags.get(&rev_url),
-        MAX_REVOCATION_LIST_SIZE,
-    )? {
-        Fetched::NotModified => None,
-        Fetched::Body { bytes, etag } => {
-            let list = UnverifiedRevocationList::parse(&bytes)
-                .and_then(|l| l.verify(&config.grant_keys))
-                .map_err(|e| Failure::new(format!("{rev_url}: revocation list refused: {e}")))?;
-            let installed = match read_revocations(&config.state_dir) {
-                RevocationFile::Present(b) => UnverifiedRevocationList::parse(&b)
-                    .and_then(|l| l.verify(&config.grant_keys))
-                    .ok()
-                    .map(|l| (l.list().sequence, b)),
-                _ => None,
+    match fetch_revocations(&config, &agent, &rev_url, &state) {
+        Ok(None) => {}
+        Ok(Some((bytes, etag, seq, changed))) => {
+            let installed = if changed {
+                write(&config.revocations_path(), &bytes).map(|()| {
+                    report.push(format!("revocation list #{seq} installed"));
+                })
+            } else {
+                Ok(())
             };
-            let seq = list.list().sequence;
-            let high = state
-                .revocation_sequence
-                .max(installed.as_ref().map_or(0, |(s, _)| *s));
-            if seq < high {
-                return Err(Failure::new(format!(
-                    "refusing revocation list #{seq}: #{high} was already installed (a replay, or the CA lost its state)"
-                )));
-            }
             match installed {
-                Some((s, b)) if s == seq && b == bytes => Some((bytes, etag, seq, false)),
-                Some((s, _)) if s == seq => {
-                    return Err(Failure::new(format!(
-                        "refusing revocation list #{seq}: it differs from the installed list with the same sequence"
-                    )));
+                Ok(()) => {
+                    state.revocation_sequence = state.revocation_sequence.max(seq);
+                    if let Some(e) = etag {
+                        state.etags.insert(rev_url.clone(), e);
+                    }
                 }
-                _ => Some((bytes, etag, seq, true)),
+                Err(f) => failures.push(f.message),
             }
         }
-    };
+        Err(f) => failures.push(f.message),
+    }
     let krl_url = format!("{base}/v1/krl");
-    let new_krl = match fetch(&agent, &krl_url, state.etags.get(&krl_url), MAX_KRL)? {
-        Fetched::NotModified => None,
+    match fetch_krl(&agent, &krl_url, &state) {
+        Ok(None) => {}
+        Ok(Some((bytes, etag))) => match write(&config.state_dir.join("krl"), &bytes) {
+            Ok(()) => {
+                report.push(format!("KRL updated ({} bytes)", bytes.len()));
+                if let Some(e) = etag {
+                    state.etags.insert(krl_url.clone(), e);
+                }
+            }
+            Err(f) => failures.push(f.message),
+        },
+        Err(f) => failures.push(f.message),
+    }
+    save_state(&state_path, &state)?;
+
+    // Then the grants, one host name at a time; a failing document is reported and skipped.
+    let mut added = 0;
+    let mut skipped = Vec::new();
+    for name in &names {
+        let url = format!("{base}/v1/hosts/{name}/grants");
+        let (bytes, etag) = match fetch(&agent, &url, state.etags.get(&url), MAX_GRANTS_RESPONSE) {
+            Ok(Fetched::NotModified) => continue,
+            Ok(Fetched::Body { bytes, etag }) => (bytes, etag),
+            Err(f) => {
+                failures.push(f.message);
+                continue;
+            }
+        };
+        let view: HostGrantsView = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                failures.push(format!("{url}: not a grants list: {e}"));
+                continue;
+            }
+        };
+        let mut stored_all = true;
+        for doc in view.grants {
+            match check_grant(&config, &names, doc.as_bytes(), now) {
+                Ok((user, id)) => match store_grant(&config, &user, &id, doc.as_bytes()) {
+                    Ok((_, Stored::Written)) => added += 1,
+                    Ok((_, Stored::Unchanged)) => {}
+                    Err(f) => {
+                        stored_all = false;
+                        failures.push(f.message);
+                    }
+                },
+                Err(why) => skipped.push(why),
+            }
+        }
+        if stored_all && let Some(e) = etag {
+            state.etags.insert(url, e);
+        }
+    }
+    if added > 0 {
+        report.push(format!("{added} grant(s) stored"));
+    }
+    save_state(&state_path, &state)?;
+    for s in &skipped {
+        eprintln!("jit-host: skipped a grant from the CA: {s}");
+    }
+    if report.is_empty() && !failures.is_empty() {
+        println!("sync: nothing new installed");
+    } else if report.is_empty() {
+        println!("sync: up to date");
+    } else {
+        println!("sync: {}", report.join("; "));
+    }
+    if failures.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(Failure::new(format!(
+            "sync incomplete ({} failure(s); everything else above was installed):\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        )))
+    }
+}
+
+type NewRevocations = Option<(Vec<u8>, Option<String>, u64, bool)>;
+
+/// Fetches and verifies the revocation list: `None` when unchanged (304); otherwise the
+/// bytes, ETag, sequence and whether it differs from the installed one. Refuses a list that
+/// does not verify, a lower sequence than ever installed, and a different list under the
+/// installed sequence.
+fn fetch_revocations(
+    config: &Config,
+    agent: &ureq::Agent,
+    rev_url: &str,
+    state: &SyncState,
+) -> Result<NewRevocations> {
+    let (bytes, etag) = match fetch(
+        agent,
+        rev_url,
+        state.etags.get(rev_url),
+        MAX_REVOCATION_LIST_SIZE,
+    )? {
+        Fetched::NotModified => return Ok(None),
+        Fetched::Body { bytes, etag } => (bytes, etag),
+    };
+    let list = UnverifiedRevocationList::parse(&bytes)
+        .and_then(|l| l.verify(&config.grant_keys))
+        .map_err(|e| Failure::new(format!("{rev_url}: revocation list refused: {e}")))?;
+    let installed = match read_revocations(&config.state_dir) {
+        RevocationFile::Present(b) => UnverifiedRevocationList::parse(&b)
+            .and_then(|l| l.verify(&config.grant_keys))
+            .ok()
+            .map(|l| (l.list().sequence, b)),
+        _ => None,
+    };
+    let seq = list.list().sequence;
+    let high = state
+        .revocation_sequence
+        .max(installed.as_ref().map_or(0, |(s, _)| *s));
+    if seq < high {
+        return Err(Failure::new(format!(
+            "refusing revocation list #{seq}: #{high} was already installed (a replay, or the CA lost its state)"
+        )));
+    }
+    match installed {
+        Some((s, b)) if s == seq && b == bytes => Ok(Some((bytes, etag, seq, false))),
+        Some((s, _)) if s == seq => Err(Failure::new(format!(
+            "refusing revocation list #{seq}: it differs from the installed list with the same sequence"
+        ))),
+        _ => Ok(Some((bytes, etag, seq, true))),
+    }
+}
+
+/// Fetches the KRL: `None` when unchanged; refused unless it has the OpenSSH KRL magic.
+fn fetch_krl(
+    agent: &ureq::Agent,
+    krl_url: &str,
+    state: &SyncState,
+) -> Result<Option<(Vec<u8>, Option<String>)>> {
+    match fetch(agent, krl_url, state.etags.get(krl_url), MAX_KRL)? {
+        Fetched::NotModified => Ok(None),
         Fetched::Body { bytes, etag } => {
             if !bytes.starts_with(KRL_MAGIC) {
                 return Err(Failure::new(format!(
                     "{krl_url}: not an OpenSSH KRL (bad magic); refusing it"
                 )));
             }
-            Some((bytes, etag))
-        }
-    };
-    let mut new_grants = Vec::new();
-    let mut grant_etags = Vec::new();
-    let mut skipped = Vec::new();
-    for name in &names {
-        let url = format!("{base}/v1/hosts/{name}/grants");
-        match fetch(&agent, &url, state.etags.get(&url), MAX_GRANTS_RESPONSE)? {
-            Fetched::NotModified => {}
-            Fetched::Body { bytes, etag } => {
-                let view: HostGrantsView = serde_json::from_slice(&bytes)
-                    .map_err(|e| Failure::new(format!("{url}: not a grants list: {e}")))?;
-                for doc in view.grants {
-                    match check_grant(&config, &names, doc.as_bytes(), now) {
-                        Ok((user, id)) => new_grants.push((user, id, doc)),
-                        Err(why) => skipped.push(why),
-                    }
-                }
-                if let Some(e) = etag {
-                    grant_etags.push((url, e));
-                }
-            }
+            Ok(Some((bytes, etag)))
         }
     }
+}
 
-    // 2. Write: revocations first, then the KRL, then grants. Each write is atomic.
-    let mut report = Vec::new();
-    if let Some((bytes, etag, seq, changed)) = new_revocations {
-        if changed {
-            write(&config.revocations_path(), &bytes)?;
-            report.push(format!("revocation list #{seq} installed"));
-        }
-        state.revocation_sequence = state.revocation_sequence.max(seq);
-        if let Some(e) = etag {
-            state.etags.insert(rev_url, e);
-        }
-    }
-    if let Some((bytes, etag)) = new_krl {
-        write(&config.state_dir.join("krl"), &bytes)?;
-        report.push(format!("KRL updated ({} bytes)", bytes.len()));
-        if let Some(e) = etag {
-            state.etags.insert(krl_url, e);
-        }
-    }
-    let mut added = 0;
-    for (user, id, doc) in &new_grants {
-        let (_, stored) = store_grant(&config, user, id, doc.as_bytes())?;
-        if stored == Stored::Written {
-            added += 1;
-        }
-    }
-    if added > 0 {
-        report.push(format!("{added} grant(s) stored"));
-    }
-    for (url, e) in grant_etags {
-        state.etags.insert(url, e);
-    }
-    let state_bytes = serde_json::to_vec_pretty(&state).map_err(|e| Failure::new(e.to_string()))?;
-    write(&state_path, &state_bytes)?;
-    for s in &skipped {
-        eprintln!("jit-host: skipped a grant from the CA: {s}");
-    }
-    if report.is_empty() {
-        println!("sync: up to date");
-    } else {
-        println!("sync: {}", report.join("; "));
-    }
-    Ok(ExitCode::SUCCESS)
+fn save_state(path: &Path, state: &SyncState) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(state).map_err(|e| Failure::new(e.to_string()))?;
+    write(path, &bytes)
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {

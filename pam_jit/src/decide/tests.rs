@@ -14,10 +14,16 @@ struct Keys {
     other: PrivateKey,
 }
 
+/// The grant key is fixed, so that [`evidence`] can carry a fresh list signed by it (a host
+/// without a fresh revocation list denies every normal grant).
+fn grant_key() -> PrivateKey {
+    PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[7; 32]))
+}
+
 fn keys() -> Keys {
     let k = || PrivateKey::random(&mut rand_core::OsRng, Algorithm::Ed25519).unwrap();
     Keys {
-        grant: k(),
+        grant: grant_key(),
         glass: k(),
         other: k(),
     }
@@ -68,7 +74,7 @@ fn evidence(files: Vec<GrantFile>) -> Evidence {
             problems: vec![],
             truncated: false,
         }),
-        revocations: RevocationFile::Missing,
+        revocations: revocation_file(&grant_key(), NOW - 60, &[], &[]),
         records: RecordLookup::none(),
     }
 }
@@ -284,12 +290,13 @@ fn revocation_by_grant_id_or_serial() {
 #[test]
 fn staleness_bound_and_break_glass() {
     let k = keys();
-    let c = config(&k, |r| r.revocation_max_age_secs = 3600);
+    let c = config(&k, |r| r.revocation_max_age_secs = Some(3600));
     let h = hosts();
     let mut e = evidence(vec![file(grant("g-1", "alice"), &k.grant)]);
+    e.revocations = RevocationFile::Missing;
     denied(
         &decide(&c, &alice(&h, "sudo"), &e),
-        "there is no revocation list",
+        "this host has no revocation list",
     );
     e.revocations = revocation_file(&k.grant, NOW - 7200, &[], &[]);
     let d = decide(&c, &alice(&h, "sudo"), &e);
@@ -312,10 +319,84 @@ fn staleness_bound_and_break_glass() {
     e.revocations = revocation_file(&k.grant, NOW - 7200, &["g-bg"], &[]);
     denied(&decide(&c, &alice(&h, "sudo"), &e), "revoked");
 
-    // Without a bound, a missing list is fine.
+    // The default configuration has a bound too (12 h): a host that never synced denies,
+    // saying so and what to run; a list older than 12 h denies; break-glass still works.
     let c0 = config(&k, |_| {});
-    let e = evidence(vec![file(grant("g-1", "alice"), &k.grant)]);
+    assert_eq!(c0.revocation_max_age_secs, 12 * 3600);
+    let mut e = evidence(vec![file(grant("g-1", "alice"), &k.grant)]);
+    e.revocations = RevocationFile::Missing;
+    let d = decide(&c0, &alice(&h, "sudo"), &e);
+    denied(&d, "has never synced");
+    assert!(d.user_message.unwrap().contains("jit-host sync"));
+    e.revocations = revocation_file(&k.grant, NOW - 13 * 3600, &[], &[]);
+    denied(&decide(&c0, &alice(&h, "sudo"), &e), "stale");
+    e.revocations = revocation_file(&k.grant, NOW - 11 * 3600, &[], &[]);
     assert_eq!(decide(&c0, &alice(&h, "sudo"), &e).verdict, Verdict::Allow);
+    let mut e = evidence(vec![file(grant("g-bg", "alice"), &k.glass)]);
+    e.revocations = RevocationFile::Missing;
+    assert!(decide(&c0, &alice(&h, "sudo"), &e).break_glass);
+}
+
+#[test]
+fn a_stale_list_is_named_when_it_blocks_a_covering_grant() {
+    // An extension: the superseded grant is revoked, the new one covers; the list has since
+    // gone stale. The reason is the stale list (what to fix), not the old revocation.
+    let k = keys();
+    let c = config(&k, |r| r.revocation_max_age_secs = Some(3600));
+    let h = hosts();
+    let mut old = grant("g-1", "alice");
+    old.cert_serial = Some(41);
+    let mut e = evidence(vec![
+        file(old, &k.grant),
+        file(grant("g-2", "alice"), &k.grant),
+    ]);
+    e.revocations = revocation_file(&k.grant, NOW - 7200, &["g-1"], &[]);
+    let d = decide(&c, &alice(&h, "sudo"), &e);
+    denied(&d, "grant g-2 cannot be checked against revocations");
+    denied(&d, "stale");
+    assert_eq!(d.grant_id.as_deref(), Some("g-2"));
+    // Missing list: named too.
+    e.revocations = RevocationFile::Missing;
+    denied(
+        &decide(&c, &alice(&h, "sudo"), &e),
+        "has no revocation list",
+    );
+    // Fresh list: the covering grant allows.
+    e.revocations = revocation_file(&k.grant, NOW - 60, &["g-1"], &[]);
+    assert_eq!(decide(&c, &alice(&h, "sudo"), &e).verdict, Verdict::Allow);
+}
+
+#[test]
+fn break_glass_window_is_capped() {
+    let k = keys();
+    let h = hosts();
+    let mut long = grant("g-bg", "alice");
+    long.not_before = NOW - 600;
+    long.not_after = NOW - 600 + 24 * 3600 + 1;
+    let e = evidence(vec![file(long.clone(), &k.glass)]);
+    // Default cap: 24 h.
+    let c = config(&k, |_| {});
+    assert_eq!(c.break_glass_max_window_secs, 24 * 3600);
+    let d = decide(&c, &alice(&h, "sudo"), &e);
+    denied(&d, "break-glass grant g-bg spans");
+    denied(&d, "break_glass_max_window_secs");
+    // Exactly 24 h is fine.
+    let mut ok = long.clone();
+    ok.not_after = NOW - 600 + 24 * 3600;
+    let d = decide(&c, &alice(&h, "sudo"), &evidence(vec![file(ok, &k.glass)]));
+    assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
+    assert!(d.break_glass);
+    // A configured cap applies; the cap is about break-glass keys only.
+    let c1 = config(&k, |r| r.break_glass_max_window_secs = Some(3600));
+    denied(&decide(&c1, &alice(&h, "sudo"), &e), "more than");
+    let mut normal = grant("g-n", "alice");
+    normal.not_after = NOW + 48 * 3600;
+    let d = decide(
+        &c1,
+        &alice(&h, "sudo"),
+        &evidence(vec![file(normal, &k.grant)]),
+    );
+    assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
 }
 
 #[test]
@@ -549,7 +630,7 @@ fn root_records_replace_only_the_signature_check() {
     revoked.revocations = revocation_file(&k.grant, NOW, &["g-1"], &[]);
     denied(&decide(&c, &alice(&h, "sudo"), &revoked), "revoked");
     // Staleness: a hit on a grant-key grant is still refused with a stale list.
-    let stale_c = config(&k, |r| r.revocation_max_age_secs = 60);
+    let stale_c = config(&k, |r| r.revocation_max_age_secs = Some(60));
     let mut stale = with_records(vec![good.clone()], t.path());
     stale.revocations = revocation_file(&k.grant, NOW - 3600, &[], &[]);
     hand_record(
@@ -579,7 +660,7 @@ fn break_glass_records_stay_break_glass() {
         return;
     };
     let k = keys();
-    let c = config(&k, |r| r.revocation_max_age_secs = 60);
+    let c = config(&k, |r| r.revocation_max_age_secs = Some(60));
     let h = hosts();
     let g = file(grant("g-bg", "alice"), &k.glass);
     jit_common::record::write_grant_record(&dir, &g.bytes, &c.grant_keys, &c.break_glass_keys)

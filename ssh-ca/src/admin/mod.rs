@@ -345,6 +345,7 @@ pub fn policy_check(dir: &Path) -> CheckReport {
         }
     };
     if let Some(cfg) = &cfg {
+        warnings.extend(revocation_bound_conflict(cfg));
         for p in cfg.user_ca_keys.iter().chain(cfg.grant_keys.iter()) {
             if let Err(e) = Signer::load(std::slice::from_ref(p), std::slice::from_ref(p)) {
                 errors.push(e.to_string());
@@ -453,7 +454,7 @@ server = {server}   # used by `jit-host sync`
 mode = "enforce"                        # "enforce" | "audit"
 services = ["sudo", "sudo-i"]           # PAM services gated; others get PAM_IGNORE
 clock_skew_secs = 60                    # allowed clock difference for grant windows
-revocation_max_age_secs = 0             # 0 = no staleness bound; else deny when the local list is older
+revocation_max_age_secs = {max_age}       # deny (except break-glass) when the local revocation list is missing or older; 0 is refused
 state_dir = "/var/lib/jit"              # grants/<user>/<grant-id>.grant, revocations, krl, ca.pub
 grant_writer = "jit"                    # system user sshd runs `jit-host principals` as
 hostnames = []                          # extra names this host answers to
@@ -465,11 +466,29 @@ user_ca_keys = {ca}
 grant_keys = {grant}
 
 break_glass_keys = []                   # offline keys; grants they sign bypass the staleness bound
+break_glass_max_window_secs = 86400     # longest window a break-glass grant may have (24 h)
 "#,
         server = q(&url),
+        max_age = jit_common::revocation::DEFAULT_MAX_AGE_SECS,
         ca = list(signer.ca_public_keys())?,
         grant = list(signer.grant_public_keys())?,
     ))
+}
+
+/// A warning when hosts with the default staleness bound (`revocation_max_age_secs`, which
+/// `host-config` writes) would find this CA's revocation list stale between two refreshes
+/// (`revocation_refresh` plus two host sync periods is more than the bound).
+pub fn revocation_bound_warning(dir: &Path) -> Option<String> {
+    let cfg = Config::load(dir).ok()?;
+    revocation_bound_conflict(&cfg)
+}
+
+fn revocation_bound_conflict(cfg: &Config) -> Option<String> {
+    jit_common::revocation::max_age_conflict(
+        jit_common::revocation::DEFAULT_MAX_AGE_SECS,
+        cfg.revocation_refresh_secs,
+    )
+    .map(|w| format!("warning: hosts' default {w}"))
 }
 
 /// A warning when the URL written into host.toml cannot work from other hosts.

@@ -519,6 +519,9 @@ fn run(cli: Cli) -> Result<ExitCode, CaError> {
             if let Some(w) = admin::server_url_warning(&dir.dir) {
                 eprintln!("{w}");
             }
+            if let Some(w) = admin::revocation_bound_warning(&dir.dir) {
+                eprintln!("{w}");
+            }
         }
         Command::Audit { command } => match command {
             AuditCommand::Verify {
