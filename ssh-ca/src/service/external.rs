@@ -150,17 +150,11 @@ fn parse_target(t: &str) -> ApiResult<Target> {
     Ok(Target::Grant(t.to_string()))
 }
 
+/// The reason of `revoke-grant`: one line, as every reason the CA records (no control and no
+/// invisible or bidi format characters, `jit_common::text::check_line`).
 fn check_reason(reason: &str) -> ApiResult<String> {
     let reason = reason.trim();
-    if reason.len() > jit_common::grant::MAX_REASON_LEN || reason.chars().any(char::is_control) {
-        return Err(refuse(
-            C::InvalidInput,
-            format!(
-                "the reason must be one line of at most {} bytes",
-                jit_common::grant::MAX_REASON_LEN
-            ),
-        ));
-    }
+    super::check_text("reason", reason)?;
     Ok(reason.to_string())
 }
 
