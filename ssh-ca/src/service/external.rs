@@ -225,6 +225,7 @@ impl Ca {
         flushed.done();
         drop(st);
         super::write(&self.published, published);
+        self.release_in_host_documents(removal.grant_ids.iter().map(String::as_str));
         self.log(&[rec]);
         self.after_issuance();
         Ok(removal)
@@ -339,6 +340,7 @@ impl Ca {
         flushed.done();
         drop(st);
         super::write(&self.published, published);
+        self.release_in_host_documents(result.grant_id.as_deref());
         self.stats.revocations.fetch_add(1, Ordering::Relaxed);
         self.log(&[rec]);
         self.after_issuance();
