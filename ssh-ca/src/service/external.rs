@@ -103,6 +103,9 @@ pub struct UserRemoval {
     pub grant_ids: Vec<String>,
     /// Sequence of the revocation list that carries them.
     pub revocation_sequence: u64,
+    /// Pending requests of others this user had approved: those approvals were withdrawn, so
+    /// they do not count again if a user of the same name is added later.
+    pub approvals_withdrawn: Vec<String>,
 }
 
 /// What `jit-ca revoke-grant` did.
@@ -208,6 +211,20 @@ impl Ca {
                 _ => {}
             }
         }
+        let approvals_withdrawn: Vec<String> = {
+            let mut q = tx.prepare(
+                "SELECT a.request_id FROM approvals a JOIN requests r ON r.id = a.request_id \
+                 WHERE a.user = ?1 AND r.state = 'pending' ORDER BY a.request_id",
+            )?;
+            q.query_map([name], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for id in &approvals_withdrawn {
+            tx.execute(
+                "DELETE FROM approvals WHERE request_id = ?1 AND user = ?2",
+                params![id, name],
+            )?;
+        }
         store::remove_user(&tx, name)?;
         let published = self.build_published(&tx, now, true)?;
         let removal = UserRemoval {
@@ -217,6 +234,7 @@ impl Ca {
             serials,
             grant_ids,
             revocation_sequence: published.revocation_sequence,
+            approvals_withdrawn,
         };
         let details = serde_json::to_value(&removal).map_err(ApiError::internal)?;
         let rec = store::append_audit(&tx, now, actor, event::USER_REMOVE, &details)?;
