@@ -270,6 +270,32 @@ async fn only_approvals_of_current_registered_approvers_count() {
     assert_eq!(h.approve("carol", &id).await.1["state"], "pending");
 }
 
+/// Item 5 variant: the approvals a removed user had given on pending requests are withdrawn
+/// with them; a user of the same name added later (a new person, or the same one with a new
+/// key after a leak) does not bring them back.
+#[tokio::test]
+async fn a_removed_users_approvals_do_not_come_back_with_the_name() {
+    let h = harness();
+    let (_, v) = h.request("alice", "two-man", 600, "x").await;
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_eq!(h.approve("bob", &id).await.1["state"], "pending");
+    let removal = jit_ca::admin::user_remove(&h.path(), "bob", h.now()).unwrap();
+    assert_eq!(removal.approvals_withdrawn, vec![id.clone()]);
+    let key = PrivateKey::random(&mut rand_core::OsRng, Algorithm::Ed25519).unwrap();
+    let pub_path = h.dir.path().join("bob-new.pub");
+    std::fs::write(&pub_path, key.public_key().to_openssh().unwrap()).unwrap();
+    jit_ca::admin::user_add(&h.path(), "bob", &pub_path, &["dba".to_string()], h.now()).unwrap();
+    let (s, v) = h.approve("carol", &id).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["state"], "pending",
+        "bob's old approval does not count: {v}"
+    );
+    let events = jit_ca::admin::audit_export(&h.path()).unwrap();
+    let removal = events.iter().find(|r| r["event"] == "user_remove").unwrap();
+    assert_eq!(removal["details"]["approvals_withdrawn"], json!([id]));
+}
+
 #[tokio::test]
 async fn extension_uses_the_current_policy() {
     let h = harness();

@@ -637,3 +637,72 @@ fn user_remove_works_with_a_broken_policy_file() {
         text(&o)
     );
 }
+
+/// Issue 11 items 13 and 16: `revoke-grant` takes its reason through the same one-line check
+/// as every other reason (no invisible or bidi format characters), and refuses without
+/// revoking anything.
+#[test]
+fn revoke_grant_refuses_a_reason_with_bidi_characters() {
+    let (tmp, _keys) = setup_dir(POLICY);
+    let dir = data_dir(&tmp);
+    let d = dir.to_str().unwrap();
+    for reason in [
+        "done \u{202e}gnp.exe",
+        "a\u{2066}b",
+        "zero\u{200b}width",
+        "x\u{feff}",
+    ] {
+        let o = jit_ca(&["revoke-grant", "bg-0001", "--reason", reason, "--dir", d]);
+        assert!(!o.status.success(), "{reason:?}: {}", text(&o));
+        assert!(text(&o).contains("U+"), "{}", text(&o));
+    }
+    let events = jit_ca::admin::audit_export(&dir).unwrap();
+    assert!(!events.iter().any(|r| r["event"] == "grant_revocation"));
+    let o = jit_ca(&[
+        "revoke-grant",
+        "bg-0001",
+        "--reason",
+        "outage over",
+        "--dir",
+        d,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// Issue 11 item 16: `break-glass sign` refuses a grant hosts would refuse (over the 16 KiB a
+/// host parses), instead of writing one that fails on the host during the outage.
+#[test]
+fn break_glass_sign_refuses_a_grant_hosts_would_refuse() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("bg");
+    let k = key.to_str().unwrap();
+    assert!(
+        jit_ca(&["break-glass", "keygen", "--out", k])
+            .status
+            .success()
+    );
+    let hosts: Vec<String> = (0..64)
+        .map(|i| format!("h{i:03}{}", ".x".repeat(120)))
+        .collect();
+    let hosts = hosts.join(",");
+    let out = tmp.path().join("big.grant");
+    let o = jit_ca(&[
+        "break-glass",
+        "sign",
+        "--key",
+        k,
+        "--user",
+        "bob",
+        "--hosts",
+        &hosts,
+        "--duration",
+        "1h",
+        "--reason",
+        "CA down",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("hosts would refuse"), "{}", text(&o));
+    assert!(!out.exists());
+}

@@ -215,3 +215,66 @@ async fn a_hosts_grants_document_stays_under_the_cap() {
     let (s, v) = create(&h, &users[1], "fleet", &hosts, "").await;
     assert_eq!(s, 201, "{v}");
 }
+
+/// Item 7 with items 4 and 5: a revoked, superseded or never-stored grant stops counting
+/// against a host's document at once. Before, each stayed reserved for two minutes (even
+/// across rebuilds), so one requester extending, revoking, or asking past the active-grant
+/// bound in a loop filled the budget and everyone else got `host_grants_full`.
+#[tokio::test]
+async fn revoked_superseded_and_refused_grants_do_not_fill_a_hosts_budget() {
+    let mut h = Harness::with_policy(&policy());
+    let users = add_users(&mut h, 2);
+    let (mallory, other) = (&users[0], &users[1]);
+    let hosts = long_hosts(50);
+    let post = |user: &str, path: String, body: Value| {
+        let h = &h;
+        let user = user.to_string();
+        async move { h.call(&user, "POST", &path, body).await }
+    };
+    // 120 of each below: together more than the about 320 grants this large a host takes.
+    // Extensions: one live grant, 120 superseded ones.
+    let (s, v) = create(&h, mallory, "fleet", &hosts, "").await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    for i in 0..120 {
+        let (s, v) = post(
+            mallory,
+            format!("/v1/requests/{id}/extend"),
+            json!({"duration_secs": 1}),
+        )
+        .await;
+        assert_eq!(s.as_u16(), 200, "extension {i}: {v}");
+    }
+    // Request and revoke: no live grant at all.
+    for i in 0..120 {
+        let (s, v) = create(&h, mallory, "fleet", &hosts, "").await;
+        assert_eq!(s, 201, "request {i}: {v}");
+        let id = v["id"].as_str().unwrap();
+        let (s, v) = post(
+            mallory,
+            format!("/v1/requests/{id}/revoke"),
+            json!({"reason": "again"}),
+        )
+        .await;
+        assert_eq!(s.as_u16(), 200, "revoke {i}: {v}");
+    }
+    // Requests refused by the active-grant bound (20) after the grant was signed.
+    for _ in 0..19 {
+        assert_eq!(
+            create(&h, mallory, "fleet", &["elsewhere-1".into()], "")
+                .await
+                .0,
+            201
+        );
+    }
+    for i in 0..120 {
+        let (s, v) = create(&h, mallory, "fleet", &hosts, "").await;
+        assert_eq!(
+            v["error"]["code"], "too_many_active_grants",
+            "refusal {i}: {s} {v}"
+        );
+    }
+    // Someone else still gets a grant for these hosts.
+    let (s, v) = create(&h, other, "fleet", &hosts, "").await;
+    assert_eq!(s, 201, "{v}");
+}

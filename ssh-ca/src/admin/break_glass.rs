@@ -169,6 +169,13 @@ pub fn sign(spec: &SignSpec, now: u64) -> Result<SignResult> {
         .clone()
         .sign(&key)
         .map_err(|e| CaError::Input(format!("cannot sign this grant: {e}")))?;
+    // Hosts parse it with a size limit (16 KiB) that field checks alone do not keep: refuse
+    // here, not on a host during the outage.
+    jit_common::UnverifiedGrant::parse(&doc).map_err(|e| {
+        CaError::Input(format!(
+            "hosts would refuse this grant ({e}); give fewer or shorter --hosts or a shorter --reason"
+        ))
+    })?;
     files::create_new(&spec.out, &doc, 0o644)?;
     Ok(SignResult {
         grant_file: spec.out.clone(),

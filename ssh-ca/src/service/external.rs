@@ -103,6 +103,9 @@ pub struct UserRemoval {
     pub grant_ids: Vec<String>,
     /// Sequence of the revocation list that carries them.
     pub revocation_sequence: u64,
+    /// Pending requests of others this user had approved: those approvals were withdrawn, so
+    /// they do not count again if a user of the same name is added later.
+    pub approvals_withdrawn: Vec<String>,
 }
 
 /// What `jit-ca revoke-grant` did.
@@ -150,17 +153,11 @@ fn parse_target(t: &str) -> ApiResult<Target> {
     Ok(Target::Grant(t.to_string()))
 }
 
+/// The reason of `revoke-grant`: one line, as every reason the CA records (no control and no
+/// invisible or bidi format characters, `jit_common::text::check_line`).
 fn check_reason(reason: &str) -> ApiResult<String> {
     let reason = reason.trim();
-    if reason.len() > jit_common::grant::MAX_REASON_LEN || reason.chars().any(char::is_control) {
-        return Err(refuse(
-            C::InvalidInput,
-            format!(
-                "the reason must be one line of at most {} bytes",
-                jit_common::grant::MAX_REASON_LEN
-            ),
-        ));
-    }
+    super::check_text("reason", reason)?;
     Ok(reason.to_string())
 }
 
@@ -214,6 +211,20 @@ impl Ca {
                 _ => {}
             }
         }
+        let approvals_withdrawn: Vec<String> = {
+            let mut q = tx.prepare(
+                "SELECT a.request_id FROM approvals a JOIN requests r ON r.id = a.request_id \
+                 WHERE a.user = ?1 AND r.state = 'pending' ORDER BY a.request_id",
+            )?;
+            q.query_map([name], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for id in &approvals_withdrawn {
+            tx.execute(
+                "DELETE FROM approvals WHERE request_id = ?1 AND user = ?2",
+                params![id, name],
+            )?;
+        }
         store::remove_user(&tx, name)?;
         let published = self.build_published(&tx, now, true)?;
         let removal = UserRemoval {
@@ -223,6 +234,7 @@ impl Ca {
             serials,
             grant_ids,
             revocation_sequence: published.revocation_sequence,
+            approvals_withdrawn,
         };
         let details = serde_json::to_value(&removal).map_err(ApiError::internal)?;
         let rec = store::append_audit(&tx, now, actor, event::USER_REMOVE, &details)?;
@@ -231,6 +243,7 @@ impl Ca {
         flushed.done();
         drop(st);
         super::write(&self.published, published);
+        self.release_in_host_documents(removal.grant_ids.iter().map(String::as_str));
         self.log(&[rec]);
         self.after_issuance();
         Ok(removal)
@@ -345,6 +358,7 @@ impl Ca {
         flushed.done();
         drop(st);
         super::write(&self.published, published);
+        self.release_in_host_documents(result.grant_id.as_deref());
         self.stats.revocations.fetch_add(1, Ordering::Relaxed);
         self.log(&[rec]);
         self.after_issuance();

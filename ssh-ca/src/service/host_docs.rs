@@ -169,6 +169,21 @@ impl Budget {
         Ok(())
     }
 
+    /// Stops counting grants `ids` (revoked, superseded by an extension, or signed for an
+    /// issuance that was not stored): without this a recent reservation would keep counting
+    /// for [`RESERVATION_GRACE`] even across [`Budget::rebuild`], and a requester revoking or
+    /// extending in a loop could fill a host's budget for everyone.
+    pub fn release<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
+        for id in ids {
+            for group in self.groups.values_mut() {
+                if let Some(e) = group.entries.remove(id) {
+                    group.total -= e.bytes;
+                }
+            }
+        }
+        self.groups.retain(|_, g| !g.entries.is_empty());
+    }
+
     /// Replaces the budget with the active grants read from the database (`id`, selectors,
     /// document, end) at `read_start`, keeping recent reservations not in it yet.
     pub fn rebuild<'a>(

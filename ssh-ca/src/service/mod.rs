@@ -840,7 +840,8 @@ impl Ca {
             valid_before: cert.valid_before,
             grant: cert.grant_doc.clone(),
         };
-        let (mut view, records) = self.write(move |c| {
+        let reserved = cert.grant_id.clone();
+        let written = self.write(move |c| {
             check_active_grants(c, &row.user, now, max_grants)?;
             store::insert_request(c, &row)?;
             let mut records = Vec::with_capacity(3);
@@ -873,6 +874,10 @@ impl Ca {
                 at: now,
             }];
             Ok((view_of(&row, approvals, Some(&cert), now), records))
+        });
+        let (mut view, records) = written.inspect_err(|_| {
+            // Not stored (e.g. too_many_active_grants): the grant must not keep counting.
+            self.release_in_host_documents(reserved.as_deref());
         })?;
         self.stats.issuances.fetch_add(1, Ordering::Relaxed);
         self.log(&records);
@@ -1189,6 +1194,11 @@ impl Ca {
                     ),
                 )
             })
+    }
+
+    /// Stops counting grants `ids` in the host-document budget (see [`host_docs::Budget::release`]).
+    fn release_in_host_documents<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        lock(&self.budget).release(ids);
     }
 
     fn load(&self, tx: &rusqlite::Connection, id: &str) -> ApiResult<RequestRow> {
@@ -1527,6 +1537,7 @@ impl Ca {
         flushed.done();
         drop(st);
         write(&self.published, published);
+        self.release_in_host_documents(certs.iter().filter_map(|c| c.grant_id.as_deref()));
         self.stats.revocations.fetch_add(1, Ordering::Relaxed);
         self.log(&[rec]);
         self.after_issuance();
@@ -1652,6 +1663,7 @@ impl Ca {
         flushed.done();
         drop(st);
         write(&self.published, published);
+        self.release_in_host_documents(superseded.iter().filter_map(|c| c.grant_id.as_deref()));
         self.log(&[rec]);
         self.after_issuance();
         Ok(v)
