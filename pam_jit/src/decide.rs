@@ -12,7 +12,7 @@
 //! allows sudo, covers one of this host's names, is not revoked (by grant id or certificate
 //! serial), and, unless signed by a break-glass key, the local revocation list exists, is
 //! valid and is not older than `revocation_max_age_secs`. A break-glass grant's window may
-//! not exceed `break_glass_max_window_secs`.
+//! not exceed `break_glass_max_window_secs` (counted from when it was signed, if earlier).
 
 use std::cell::OnceCell;
 
@@ -428,13 +428,23 @@ fn revocations_with(
                 problem: Some(format!("the revocation list is invalid: {e}")),
             },
             Ok(list) => {
-                let problem = list.is_stale(now, bound).then(|| {
-                    format!(
-                        "the revocation list is stale: issued {}, older than {} (revocation_max_age_secs)",
-                        format_utc(list.list().issued_at),
-                        format_duration(bound)
-                    )
-                });
+                let issued = list.list().issued_at;
+                // A list from further ahead than the allowed skew would stay "fresh" until
+                // issued_at + the bound, however long sync is blocked after it: not fresh.
+                let problem = if issued > now.saturating_add(config.clock_skew_secs) {
+                    Some(format!(
+                        "the revocation list was issued in the future ({}, more than clock_skew_secs ahead of this host's clock); check the clocks of the CA and this host",
+                        format_utc(issued)
+                    ))
+                } else {
+                    list.is_stale(now, bound).then(|| {
+                        format!(
+                            "the revocation list is stale: issued {}, older than {} (revocation_max_age_secs)",
+                            format_utc(issued),
+                            format_duration(bound)
+                        )
+                    })
+                };
                 Revocations {
                     list: Some(list),
                     problem,
@@ -613,7 +623,9 @@ fn judge(
         });
     }
     if break_glass {
-        let window = g.not_after.saturating_sub(g.not_before);
+        // From when it was signed: a grant signed long before its window (one of a stack
+        // pre-signed for future days) counts as spanning all that time.
+        let window = g.not_after.saturating_sub(g.not_before.min(g.issued_at));
         let cap = config.break_glass_max_window_secs;
         if window > cap {
             return Checked::Missed(Miss::BreakGlassTooLong {

@@ -16,7 +16,11 @@
 //! signature, which [`crate::decide`] checks. This module only reads; `jit-host` writes.
 
 use std::fs;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{CWD, Mode, OFlags};
+use rustix::io::Errno;
 
 use jit_common::envelope::{MAX_GRANT_SIZE, MAX_REVOCATION_LIST_SIZE};
 use jit_common::record::{self, TrustedRecord};
@@ -86,26 +90,29 @@ pub fn read_user_grants(
         });
     }
     let owners = grant_owners(writer_uid);
+    // Every step below the root-owned state directory is relative to an opened directory and
+    // follows no link: the grant writer owns grants/ and may swap grants/<user> for a symlink
+    // at any moment, after a check by path, so nothing is reached by path twice.
     secure_file::check_dir(state_dir, &Policy::root_only(0))?;
-    let dir_policy = Policy {
-        owners: owners.clone(),
-        max_size: 0,
-        check_ancestors: false,
-    };
+    let state_fd = open_dir(CWD, state_dir.as_os_str(), state_dir)?;
+    check_open(&state_fd, state_dir, &[0], None)?;
     let grants = state_dir.join("grants");
-    match secure_file::check_dir(&grants, &dir_policy) {
+    let grants_fd = match open_dir(&state_fd, "grants", &grants) {
         Err(FileError::NotFound { .. }) => return Ok(UserGrants::default()),
         r => r?,
-    }
+    };
+    check_open(&grants_fd, &grants, &owners, None)?;
     let dir = grants.join(user);
-    match secure_file::check_dir(&dir, &dir_policy) {
+    let dir_fd = match open_dir(&grants_fd, user, &dir) {
         Err(FileError::NotFound { .. }) => return Ok(UserGrants::default()),
         r => r?,
-    }
-    let entries = fs::read_dir(&dir).map_err(|e| FileError::Io {
+    };
+    check_open(&dir_fd, &dir, &owners, None)?;
+    let io = |source: std::io::Error| FileError::Io {
         path: dir.clone(),
-        source: e,
-    })?;
+        source,
+    };
+    let entries = rustix::fs::Dir::read_from(&dir_fd).map_err(|e| io(e.into()))?;
     let mut out = UserGrants::default();
     let mut names = Vec::new();
     for (seen, entry) in entries.enumerate() {
@@ -114,28 +121,148 @@ pub fn read_user_grants(
             break;
         }
         let Ok(entry) = entry else { continue };
-        let Ok(name) = entry.file_name().into_string() else {
+        let Ok(name) = entry.file_name().to_str() else {
             continue;
         };
         if name.ends_with(GRANT_SUFFIX) && !name.starts_with('.') {
-            names.push(name);
+            names.push(name.to_string());
         }
     }
     names.sort();
-    let file_policy = Policy {
-        owners,
-        max_size: MAX_GRANT_SIZE as u64,
-        check_ancestors: false,
-    };
     for name in names {
-        match secure_file::read(&dir.join(&name), &file_policy) {
+        match read_file(&dir_fd, &dir.join(&name), &name, &owners) {
             Ok(bytes) => out.files.push(GrantFile { name, bytes }),
-            // Removed between listing and reading (gc, an update): not a problem.
             Err(FileError::NotFound { .. }) => {}
             Err(e) => out.problems.push(e.to_string()),
         }
     }
     Ok(out)
+}
+
+/// Opens directory `name` under `parent` without following a symlink.
+fn open_dir<P: rustix::path::Arg>(
+    parent: impl AsFd,
+    name: P,
+    path: &Path,
+) -> Result<OwnedFd, FileError> {
+    rustix::fs::openat(
+        parent,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        Errno::LOOP => FileError::Symlink {
+            path: path.to_path_buf(),
+        },
+        // O_DIRECTORY | O_NOFOLLOW on a symlink gives ENOTDIR; look (for the message only).
+        Errno::NOTDIR if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
+            FileError::Symlink {
+                path: path.to_path_buf(),
+            }
+        }
+        Errno::NOTDIR => FileError::NotRegular {
+            path: path.to_path_buf(),
+        },
+        Errno::NOENT => FileError::NotFound {
+            path: path.to_path_buf(),
+        },
+        e => FileError::Io {
+            path: path.to_path_buf(),
+            source: e.into(),
+        },
+    })
+}
+
+/// The owner and mode rules of `secure_file` on an open descriptor: a directory when
+/// `max_size` is `None`, else a regular file of at most `max_size` bytes.
+fn check_open(
+    fd: &OwnedFd,
+    path: &Path,
+    owners: &[u32],
+    max_size: Option<u64>,
+) -> Result<fs::Metadata, FileError> {
+    use std::os::unix::fs::MetadataExt;
+    let io = |source: std::io::Error| FileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = fs::File::from(fd.try_clone().map_err(io)?)
+        .metadata()
+        .map_err(io)?;
+    let kind_ok = match max_size {
+        None => meta.is_dir(),
+        Some(_) => meta.is_file(),
+    };
+    if !kind_ok {
+        return Err(FileError::NotRegular {
+            path: path.to_path_buf(),
+        });
+    }
+    if !owners.contains(&meta.uid()) {
+        return Err(FileError::BadOwner {
+            path: path.to_path_buf(),
+            uid: meta.uid(),
+        });
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(FileError::BadMode {
+            path: path.to_path_buf(),
+            mode: meta.mode(),
+        });
+    }
+    if let Some(max) = max_size
+        && meta.len() > max
+    {
+        return Err(FileError::TooLarge {
+            path: path.to_path_buf(),
+            size: meta.len(),
+            max,
+        });
+    }
+    Ok(meta)
+}
+
+/// Reads grant file `name` in the opened directory: not a symlink, a regular file of a
+/// trusted owner, no group/world write, at most `MAX_GRANT_SIZE` bytes.
+fn read_file(dir: &OwnedFd, path: &Path, name: &str, owners: &[u32]) -> Result<Vec<u8>, FileError> {
+    use std::io::Read;
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        Errno::LOOP => FileError::Symlink {
+            path: path.to_path_buf(),
+        },
+        Errno::NOENT => FileError::NotFound {
+            path: path.to_path_buf(),
+        },
+        e => FileError::Io {
+            path: path.to_path_buf(),
+            source: e.into(),
+        },
+    })?;
+    let max = MAX_GRANT_SIZE as u64;
+    check_open(&fd, path, owners, Some(max))?;
+    let mut buf = Vec::new();
+    fs::File::from(fd)
+        .take(max + 1)
+        .read_to_end(&mut buf)
+        .map_err(|source| FileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if buf.len() as u64 > max {
+        return Err(FileError::TooLarge {
+            path: path.to_path_buf(),
+            size: buf.len() as u64,
+            max,
+        });
+    }
+    Ok(buf)
 }
 
 /// `<state_dir>/verified`, root's verified-document records.
@@ -296,6 +423,54 @@ mod tests {
         let got = read_user_grants(&s, "alice", None).unwrap();
         assert!(got.truncated);
         assert!(got.files.len() <= MAX_FILES_PER_USER);
+    }
+
+    #[test]
+    fn never_reads_through_a_user_directory_swapped_for_a_symlink() {
+        // The grant writer owns grants/ and may swap grants/<user> for a symlink between
+        // root's checks and reads: the module (root, under sudo) must never read a file from
+        // the directory behind the link (a root-only one, holding what root keeps there).
+        let (t, s) = state();
+        if me() != 0 {
+            return;
+        }
+        put(&s, "grants/alice/g-1.grant", b"writer's");
+        let secret = t.path().join("root-only");
+        fs::create_dir(&secret).unwrap();
+        mode(&secret, 0o700);
+        fs::write(secret.join("g-1.grant"), b"root's").unwrap();
+        mode(&secret.join("g-1.grant"), 0o600);
+        let dir = s.join("grants/alice");
+        let aside = s.join("grants/.alice");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let swapper = {
+            let (dir, aside, secret, stop) =
+                (dir.clone(), aside.clone(), secret.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    fs::rename(&dir, &aside).unwrap();
+                    symlink(&secret, &dir).unwrap();
+                    fs::remove_file(&dir).unwrap();
+                    fs::rename(&aside, &dir).unwrap();
+                }
+            })
+        };
+        let start = std::time::Instant::now();
+        let mut leaked = 0;
+        let mut reads = 0;
+        while start.elapsed() < std::time::Duration::from_secs(3) {
+            if let Ok(got) = read_user_grants(&s, "alice", None) {
+                reads += 1;
+                leaked += got.files.iter().filter(|f| f.bytes == b"root's").count();
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        swapper.join().unwrap();
+        assert!(reads > 0);
+        assert_eq!(
+            leaked, 0,
+            "read a root-only file through the link ({reads} reads)"
+        );
     }
 
     #[test]

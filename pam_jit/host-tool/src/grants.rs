@@ -174,7 +174,9 @@ pub fn install(config_path: &Path, file: &Path) -> Result<ExitCode> {
             names.join(", ")
         );
     }
-    let window = claims.not_after.saturating_sub(claims.not_before);
+    let window = claims
+        .not_after
+        .saturating_sub(claims.not_before.min(claims.issued_at));
     if break_glass && window > config.break_glass_max_window_secs {
         eprintln!(
             "jit-host: warning: break-glass grant {} spans {window}s, more than break_glass_max_window_secs ({}s): pam_jit.so will deny it",

@@ -338,6 +338,48 @@ fn staleness_bound_and_break_glass() {
 }
 
 #[test]
+fn a_list_from_the_future_is_not_fresh() {
+    // A list issued (by the CA's clock) further ahead than clock_skew_secs would otherwise
+    // stay "fresh" until issued_at + the bound, however long sync is then blocked.
+    let k = keys();
+    let c = config(&k, |r| r.revocation_max_age_secs = Some(3600));
+    let h = hosts();
+    let mut e = evidence(vec![file(grant("g-1", "alice"), &k.grant)]);
+    e.revocations = revocation_file(&k.grant, NOW + 30 * 24 * 3600, &[], &[]);
+    let d = decide(&c, &alice(&h, "sudo"), &e);
+    denied(&d, "issued in the future");
+    // Within the skew (60 s by default) it is fresh.
+    e.revocations = revocation_file(&k.grant, NOW + 30, &[], &[]);
+    assert_eq!(decide(&c, &alice(&h, "sudo"), &e).verdict, Verdict::Allow);
+    // Its entries still deny; break-glass grants still work.
+    let mut e = evidence(vec![file(grant("g-bg", "alice"), &k.glass)]);
+    e.revocations = revocation_file(&k.grant, NOW + 30 * 24 * 3600, &[], &[]);
+    assert!(decide(&c, &alice(&h, "sudo"), &e).break_glass);
+}
+
+#[test]
+fn a_break_glass_grant_signed_long_before_its_window_is_capped() {
+    // Pre-signing a stack of future 24 h grants would turn the cap into standing access:
+    // the window counts from when the grant was signed.
+    let k = keys();
+    let h = hosts();
+    let c = config(&k, |_| {});
+    let mut g = grant("g-bg", "alice");
+    g.issued_at = NOW - 30 * 24 * 3600;
+    g.not_before = NOW - 600;
+    g.not_after = NOW + 3600;
+    let d = decide(
+        &c,
+        &alice(&h, "sudo"),
+        &evidence(vec![file(g.clone(), &k.glass)]),
+    );
+    denied(&d, "break-glass grant g-bg spans");
+    g.issued_at = NOW - 600;
+    let d = decide(&c, &alice(&h, "sudo"), &evidence(vec![file(g, &k.glass)]));
+    assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
+}
+
+#[test]
 fn a_stale_list_is_named_when_it_blocks_a_covering_grant() {
     // An extension: the superseded grant is revoked, the new one covers; the list has since
     // gone stale. The reason is the stale list (what to fix), not the old revocation.
