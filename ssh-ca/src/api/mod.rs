@@ -155,7 +155,8 @@ fn serve_doc(headers: &HeaderMap, doc: &Doc, content_type: &'static str) -> Resp
         .into_response()
 }
 
-/// Like [`serve_doc`], building the body only when it is sent (not for a 304).
+/// Like [`serve_doc`], building the body only when it is sent (not for a 304), from the
+/// cached set's shared bytes.
 fn serve_host_doc(headers: &HeaderMap, doc: &crate::service::HostDoc) -> Response {
     let etag =
         HeaderValue::from_str(doc.etag()).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
@@ -177,7 +178,7 @@ fn serve_host_doc(headers: &HeaderMap, doc: &crate::service::HostDoc) -> Respons
                 HeaderValue::from_static("application/json"),
             ),
         ],
-        Body::from(doc.body()),
+        Body::new(doc.body()),
     )
         .into_response()
 }

@@ -6,9 +6,9 @@
 //! each window of [`WINDOW_SECS`] only the first [`PER_SOURCE`] refusals of a source address
 //! (IPv6: its /64) are recorded in full, at most [`GLOBAL`] from all sources; the others are
 //! counted per source and event and written as one `refusals_summarised` record when the
-//! window ends. The summaries of a window are bounded too ([`MAX_TRACKED`], then one
+//! window ends. The summaries of a window are bounded too ([`MAX_SUMMARIES`], then one
 //! catch-all entry per event), so the trail grows by a bounded number of records per window
-//! however the calls are spread. The metrics still count every refusal.
+//! however the calls are spread (many IPv6 /64s included). The metrics still count every refusal.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -21,8 +21,11 @@ pub const WINDOW_SECS: u64 = 60;
 pub const PER_SOURCE: u32 = 10;
 /// Refusals of all sources recorded in full per window.
 pub const GLOBAL: u32 = 200;
-/// Sources (and source-event pairs) tracked per window; beyond, one catch-all entry.
+/// Sources tracked per window for the per-source limit; beyond, one catch-all source.
 pub const MAX_TRACKED: usize = 1000;
+/// Source-event pairs summarised one by one per window; beyond, one catch-all summary per
+/// event (so the summaries themselves cannot flood the trail from many addresses).
+pub const MAX_SUMMARIES: usize = 32;
 /// Longest string kept in a refusal record, in bytes.
 pub const MAX_TEXT: usize = 256;
 /// Most elements of a list (or members of an object) kept in a refusal record.
@@ -173,7 +176,7 @@ impl Limiter {
             return (true, due);
         }
         let mut key = (src, ev.to_string());
-        if !self.suppressed.contains_key(&key) && self.suppressed.len() >= MAX_TRACKED {
+        if !self.suppressed.contains_key(&key) && self.suppressed.len() >= MAX_SUMMARIES {
             key.0 = OTHER.to_string();
         }
         let entry = self.suppressed.entry(key).or_default();
@@ -248,11 +251,29 @@ mod tests {
         }
         assert_eq!(full, GLOBAL as usize);
         let due = l.due(120);
-        assert!(due.len() <= MAX_TRACKED + 1, "{}", due.len());
+        assert!(due.len() <= MAX_SUMMARIES + 1, "{}", due.len());
         assert_eq!(
             due.iter().map(Summary::count).sum::<u64>(),
             20_000 - u64::from(GLOBAL)
         );
+    }
+
+    #[test]
+    fn summaries_are_bounded_however_many_sources() {
+        // One refusal from each of 20,000 IPv6 /64s (a /48), two kinds of refusal.
+        let mut l = Limiter::default();
+        let _ = l.due(60);
+        let mut full = 0u64;
+        for i in 0u16..20_000 {
+            let src: IpAddr = format!("2001:db8:7:{i:x}::1").parse().unwrap();
+            let ev = ["auth_failure", "rejected"][usize::from(i % 2)];
+            if l.admit(60, Some(src), "a", ev).0 {
+                full += 1;
+            }
+        }
+        let due = l.due(120);
+        assert!(due.len() <= MAX_SUMMARIES + 2, "{} summaries", due.len());
+        assert_eq!(due.iter().map(Summary::count).sum::<u64>() + full, 20_000);
     }
 
     #[test]
