@@ -511,6 +511,11 @@ fn a_signed_checkpoint_catches_rewrite_rechain_and_truncation() {
         "{}",
         text(&o)
     );
+    // A path that is not a checkpoint and has no end (a mistake, or a hostile monitor
+    // config): refused after a bounded read, not read forever.
+    let o = verify_with(&dir, Path::new("/dev/zero"));
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("not a checkpoint"), "{}", text(&o));
     let _ = d;
 }
 

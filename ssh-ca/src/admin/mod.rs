@@ -645,10 +645,27 @@ pub fn audit_verify_checkpoint(
     checkpoint: &Path,
     anchors: &[(u64, String)],
 ) -> Result<VerifyReport> {
-    let doc = fs::read(checkpoint).map_err(|e| CaError::File {
-        path: checkpoint.to_path_buf(),
-        detail: format!("cannot read the checkpoint: {e}"),
-    })?;
+    // A checkpoint is a few hundred bytes; read at most this much (a mistaken path such as
+    // /dev/zero or a huge file must not make the command read without end).
+    const MAX_CHECKPOINT: u64 = 64 * 1024;
+    let mut doc = Vec::new();
+    fs::File::open(checkpoint)
+        .and_then(|f| {
+            use std::io::Read as _;
+            f.take(MAX_CHECKPOINT + 1).read_to_end(&mut doc)
+        })
+        .map_err(|e| CaError::File {
+            path: checkpoint.to_path_buf(),
+            detail: format!("cannot read the checkpoint: {e}"),
+        })?;
+    if doc.len() as u64 > MAX_CHECKPOINT {
+        return Err(CaError::File {
+            path: checkpoint.to_path_buf(),
+            detail: format!(
+                "larger than {MAX_CHECKPOINT} bytes: not a checkpoint (fetch one from GET /v1/audit/checkpoint)"
+            ),
+        });
+    }
     let ring = checkpoint_keys(dir)?;
     let st = open_store(dir)?;
     let records = store::audit_records(st.conn())?;
