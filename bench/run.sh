@@ -139,17 +139,17 @@ issue() { # name args...
 declare -A ISSUE
 for c in "${CLIENTS[@]}"; do
   log "issuance, $c concurrent clients"
-  ISSUE[$c]=$(issue "issue-$c" --role load --clients "$c" --seconds "$SECS" --warmup "$WARM")
+  ISSUE[$c]=$(issue "issue-$c" --role load --spread-hosts load- --clients "$c" --seconds "$SECS" --warmup "$WARM")
 done
 CA_HWM_KIB=$(ca_kib VmHWM)
 CA_RSS_KIB=$(ca_kib VmRSS)
 record ca-memory "{\"vmhwm_kib\":$CA_HWM_KIB,\"vmrss_kib\":$CA_RSS_KIB}"
 
 log "issuance, open loop at 500 requests/s"
-OPEN=$(issue issue-open-500 --role load --rate "$((SMOKE ? 100 : 500))" --seconds "$SECS" --warmup "$WARM")
+OPEN=$(issue issue-open-500 --role load --spread-hosts load- --rate "$((SMOKE ? 100 : 500))" --seconds "$SECS" --warmup "$WARM")
 # For comparison: clients that fetch the certificate with a second signed call.
 log "issuance, ${CLIENTS[-1]} clients, POST then GET (two signed calls per certificate)"
-FETCH=$(issue "issue-${CLIENTS[-1]}-fetch" --role load --clients "${CLIENTS[-1]}" --fetch --seconds "$SECS" --warmup "$WARM")
+FETCH=$(issue "issue-${CLIENTS[-1]}-fetch" --role load --spread-hosts load- --clients "${CLIENTS[-1]}" --fetch --seconds "$SECS" --warmup "$WARM")
 
 # ---------------------------------------------------------------------------------------
 # 2. Baseline: ssh-keygen -s, one process per certificate, same CA key type (ed25519).
