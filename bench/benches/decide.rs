@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use jit_common::{Approval, Grant};
+use jit_common::{Approval, Grant, RevocationList};
 use pam_jit::config::Config;
 use pam_jit::decide::{Caller, Evidence, Facts, Verdict, decide};
 use pam_jit::store::{GrantFile, RecordLookup, RevocationFile, UserGrants};
@@ -77,7 +77,11 @@ fn bench(c: &mut Criterion) {
                 problems: Vec::new(),
                 truncated: false,
             }),
-            revocations: RevocationFile::Missing,
+            // A fresh signed list, as `jit-host sync` installs: since issue 11 a host that has
+            // no list (never synced) denies every normal grant.
+            revocations: RevocationFile::Present(
+                RevocationList::new(1, NOW - 60).sign(&key).unwrap(),
+            ),
             // Cold path: every candidate's signature is verified (no root records).
             records: RecordLookup::none(),
         };
