@@ -175,8 +175,9 @@ fn open_dir<P: rustix::path::Arg>(
 }
 
 /// The owner and mode rules of `secure_file` on an open descriptor: a directory when
-/// `max_size` is `None`, else a regular file of at most `max_size` bytes.
-fn check_open(
+/// `max_size` is `None`, else a regular file of at most `max_size` bytes. Also used by
+/// `jit-host`'s fd-relative writes (`store_write::UserDir`).
+pub fn check_open(
     fd: &OwnedFd,
     path: &Path,
     owners: &[u32],

@@ -147,41 +147,15 @@ fn dir_open_error(path: &Path, e: std::io::Error) -> FileError {
     }
 }
 
-/// The same owner and mode rules as `secure_file::check_dir`, on an open descriptor.
+/// The same owner and mode rules as `secure_file::check_dir`, on an open descriptor: the
+/// module's own check (`pam_jit::store::check_open`), for a directory or a regular file.
 fn check_fd(
     fd: &OwnedFd,
     path: &Path,
     owners: &[u32],
     dir: bool,
 ) -> std::result::Result<fs::Metadata, FileError> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = fs::File::from(fd.try_clone().map_err(|e| FileError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?)
-    .metadata()
-    .map_err(|e| FileError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    if (dir && !meta.is_dir()) || (!dir && !meta.is_file()) {
-        return Err(FileError::NotRegular {
-            path: path.to_path_buf(),
-        });
-    }
-    if !owners.contains(&meta.uid()) {
-        return Err(FileError::BadOwner {
-            path: path.to_path_buf(),
-            uid: meta.uid(),
-        });
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(FileError::BadMode {
-            path: path.to_path_buf(),
-            mode: meta.mode(),
-        });
-    }
-    Ok(meta)
+    pam_jit::store::check_open(fd, path, owners, if dir { None } else { Some(u64::MAX) })
 }
 
 impl UserDir {
