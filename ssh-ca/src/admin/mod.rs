@@ -175,15 +175,7 @@ pub fn user_add(
     let mut groups = groups.to_vec();
     groups.sort();
     groups.dedup();
-    let keys = read_public_keys(key_file)?;
-    let lines = keys
-        .iter()
-        .map(|k| crate::auth::key_header(k).map_err(|e| CaError::Input(e.to_string())))
-        .collect::<Result<Vec<_>>>()?;
-    let fps: Vec<String> = keys
-        .iter()
-        .map(|k| k.fingerprint(HashAlg::Sha256).to_string())
-        .collect();
+    let (lines, fps) = key_lines(key_file)?;
     let mut st = open_store(dir)?;
     let tx = st.tx()?;
     store::add_user(&tx, name, &groups, &lines, now)?;
@@ -199,6 +191,21 @@ pub fn user_add(
     Ok(fps)
 }
 
+/// The public keys of `key_file` as stored (`auth::key_header` lines) and their SHA-256
+/// fingerprints, in file order.
+fn key_lines(key_file: &Path) -> Result<(Vec<String>, Vec<String>)> {
+    let keys = read_public_keys(key_file)?;
+    let lines = keys
+        .iter()
+        .map(|k| crate::auth::key_header(k).map_err(|e| CaError::Input(e.to_string())))
+        .collect::<Result<Vec<_>>>()?;
+    let fps = keys
+        .iter()
+        .map(|k| k.fingerprint(HashAlg::Sha256).to_string())
+        .collect();
+    Ok((lines, fps))
+}
+
 /// `jit-ca user add-key NAME --key FILE [--approval]`: registers more keys for an existing
 /// user. With `approval`, they are approval keys: they may approve, deny, list and read,
 /// never request or extend, and a role with `approval_key = "dedicated"` (or
@@ -210,15 +217,7 @@ pub fn user_add_key(
     approval: bool,
     now: u64,
 ) -> Result<Vec<String>> {
-    let keys = read_public_keys(key_file)?;
-    let lines = keys
-        .iter()
-        .map(|k| crate::auth::key_header(k).map_err(|e| CaError::Input(e.to_string())))
-        .collect::<Result<Vec<_>>>()?;
-    let fps: Vec<String> = keys
-        .iter()
-        .map(|k| k.fingerprint(HashAlg::Sha256).to_string())
-        .collect();
+    let (lines, fps) = key_lines(key_file)?;
     let purpose = if approval {
         store::KeyPurpose::Approval
     } else {
