@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds every jit package, .deb and .rpm, into target/packages/ (or $JIT_PACKAGES_DIR):
 #
-#   jit-ca    the signing service (from ssh-ca, cargo-deb/generate-rpm variant "server")
-#   jit       the engineers' client (from ssh-ca)
-#   jit-host  pam_jit.so + jit-host (from pam_jit/host-tool, with pam_jit's cdylib)
+#   jit-ca    the signing service (from ssh-ca/server)
+#   jit       the engineers' client (from ssh-ca/client)
+#   jit-host  pam_jit.so + jit-host (from pam_jit/host, with pam_jit/module's cdylib)
 #
 # Works from a clean checkout: installs cargo-deb / cargo-generate-rpm if missing, builds the
 # workspace in release mode (a no-op when tests/run.sh already did), stages stripped binaries,
@@ -160,8 +160,8 @@ rpm_args=(-o "$OUT")
 [ -n "${JIT_RPM_RELEASE:-}" ] && rpm_args+=(-s "release = \"$JIT_RPM_RELEASE\"")
 
 log "cargo deb: jit, jit-ca, jit-host"
-cargo deb -p jit-ssh-ca "${deb_args[@]}"
-cargo deb -p jit-ssh-ca --variant server "${deb_args[@]}"
+cargo deb -p jit "${deb_args[@]}"
+cargo deb -p jit-ca "${deb_args[@]}"
 cargo deb -p jit-host --multiarch=foreign "${deb_args[@]}"
 
 # cargo-deb writes no DEBIAN/md5sums; add it so `dpkg --verify` and debsums can check the
@@ -179,9 +179,9 @@ add_md5sums() { # deb
 for deb in "$OUT"/*.deb; do add_md5sums "$deb"; done
 
 log "cargo generate-rpm: jit, jit-ca, jit-host"
-cargo generate-rpm -p ssh-ca "${rpm_args[@]}"
-cargo generate-rpm -p ssh-ca --variant server "${rpm_args[@]}"
-cargo generate-rpm -p pam_jit/host-tool "${rpm_args[@]}"
+cargo generate-rpm -p ssh-ca/client "${rpm_args[@]}"
+cargo generate-rpm -p ssh-ca/server "${rpm_args[@]}"
+cargo generate-rpm -p pam_jit/host "${rpm_args[@]}"
 
 echo
 log "packages in $OUT:"

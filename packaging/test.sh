@@ -618,7 +618,7 @@ fresh() { # dir
   [ -n "$oldest" ] || return 1
   [ "$(ls "$1"/*.deb "$1"/*.rpm | wc -l)" -eq 6 ] || return 1
   [ -z "$(find "$RELEASE"/jit-ca "$RELEASE"/jit "$RELEASE"/jit-host "$RELEASE"/libpam_jit.so \
-           packaging ssh-ca/Cargo.toml pam_jit/host-tool/Cargo.toml -not -name test.sh \
+           packaging ssh-ca/client/Cargo.toml ssh-ca/server/Cargo.toml pam_jit/host/Cargo.toml -not -name test.sh \
            -newer "$oldest" -print -quit 2>/dev/null)" ]
 }
 if [ "${JIT_SKIP_BUILD:-0}" = 1 ] && fresh "$OUT"; then

@@ -1,4 +1,4 @@
-//! The sudo decision (`pam_jit::decide::decide`, the pure function pam_jit.so and
+//! The sudo decision (`pam_jit_core::decide::decide`, the pure function pam_jit.so and
 //! `jit-host check` share) over N stored grants of the invoking user: N-1 valid grants for
 //! other hosts, and the one that covers this host sorted last, so an allow has to look at
 //! every file. `cargo bench -p jit-bench --bench decide`.
@@ -8,9 +8,9 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use jit_common::{Approval, Grant, RevocationList};
-use pam_jit::config::Config;
-use pam_jit::decide::{Caller, Evidence, Facts, Verdict, decide};
-use pam_jit::store::{GrantFile, RecordLookup, RevocationFile, UserGrants};
+use pam_jit_core::config::Config;
+use pam_jit_core::decide::{Caller, Evidence, Facts, Verdict, decide};
+use pam_jit_core::store::{GrantFile, RecordLookup, RevocationFile, UserGrants};
 use rand_core::OsRng;
 use ssh_key::{Algorithm, PrivateKey};
 

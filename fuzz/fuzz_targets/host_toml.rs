@@ -1,10 +1,10 @@
-//! `/etc/jit/host.toml` as pam_jit.so and jit-host parse it (`pam_jit::config::Config::parse`).
+//! `/etc/jit/host.toml` as pam_jit.so and jit-host parse it (`pam_jit_core::config::Config::parse`).
 //! The file is root-owned, so this is about robustness (a typo must give an error, never a
 //! panic inside sudo) and about what a configuration that parses can mean.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pam_jit::config::{Config, MAX_CLOCK_SKEW};
+use pam_jit_core::config::{Config, MAX_CLOCK_SKEW};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -7,18 +7,13 @@
 #![allow(dead_code)]
 
 use base64::Engine;
+use jit_host::principals;
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common.rs"]
 mod common;
-#[path = "../../pam_jit/host-tool/src/failure.rs"]
-mod failure;
-#[path = "../../pam_jit/host-tool/src/principals.rs"]
-mod principals;
 #[path = "principals_host.rs"]
 mod principals_host;
-#[path = "../../pam_jit/host-tool/src/store_write.rs"]
-mod store_write;
 
 fuzz_target!(|data: &[u8]| {
     let config = principals_host::config();

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use pam_jit::config::Config;
+use pam_jit_core::config::Config;
 use ssh_key::PrivateKey;
 use ssh_key::private::Ed25519Keypair;
 

@@ -12,19 +12,14 @@
 use base64::Engine;
 use jit_common::UnverifiedGrant;
 use jit_common::envelope::Envelope;
+use jit_host::principals;
 use libfuzzer_sys::fuzz_target;
 use ssh_key::certificate::{Builder, CertType};
 
 #[path = "common.rs"]
 mod common;
-#[path = "../../pam_jit/host-tool/src/failure.rs"]
-mod failure;
-#[path = "../../pam_jit/host-tool/src/principals.rs"]
-mod principals;
 #[path = "principals_host.rs"]
 mod principals_host;
-#[path = "../../pam_jit/host-tool/src/store_write.rs"]
-mod store_write;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

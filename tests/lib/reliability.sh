@@ -15,7 +15,7 @@ rel_die() { echo "FAIL: $*" >&2; exit 1; }
 rel_bins() {
   local bin=${JIT_BIN_DIR:-}
   if [ -z "$bin" ] || [ ! -x "$bin/jit-ca" ] || [ ! -x "$bin/jit" ] || [ ! -x "$bin/jit-host" ]; then
-    (cd "$REL_ROOT" && cargo build --release --locked -p jit-ssh-ca -p jit-host -p pam_jit) >&2 \
+    (cd "$REL_ROOT" && cargo build --release --locked -p jit-ca -p jit -p jit-host -p pam_jit) >&2 \
       || rel_die "release build failed"
     bin=${CARGO_TARGET_DIR:-$REL_ROOT/target}/release
   fi

@@ -15,10 +15,29 @@ exported=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | sor
 want="pam_sm_acct_mgmt pam_sm_authenticate pam_sm_chauthtok pam_sm_close_session pam_sm_open_session pam_sm_setcred "
 [ "$exported" = "$want" ] || bad "pam_jit.so exports: $exported"
 
-# 2. No async runtime, HTTP, SQL or threading crate in the module's dependency tree.
-deps=$(cargo tree -p pam_jit -e normal --prefix none --locked 2>/dev/null | awk '{print $1}' | sort -u)
-for forbidden in tokio hyper axum ureq reqwest rusqlite libsqlite3-sys rayon crossbeam mio rustls; do
+# 2. No async runtime, HTTP, SQL or threading crate in the module's dependency tree, and
+#    no crate that writes the grant store: the module is pam_jit (the C boundary) over
+#    pam_jit_core (read side) and jit-common, nothing else of ours.
+tree() { cargo tree -p "$1" -e normal --prefix none --locked 2>/dev/null | awk '{print $1}' | sort -u; }
+deps=$(tree pam_jit)
+[ -n "$deps" ] || bad "cargo tree -p pam_jit printed nothing"
+for forbidden in tokio hyper axum ureq reqwest rusqlite libsqlite3-sys rayon crossbeam mio rustls \
+    jit-host jit-api jit-ca jit clap; do
   if grep -qx "$forbidden" <<<"$deps"; then bad "pam_jit depends on $forbidden"; fi
+done
+ours=$(grep -xE 'jit.*|pam_jit.*' <<<"$deps" | tr '\n' ' ')
+[ "$ours" = "jit-common pam_jit pam_jit_core " ] || bad "pam_jit's own crates are: $ours"
+
+# 2b. The engineers' client links no server crate (no SQLite, no axum, no tokio).
+deps=$(tree jit)
+[ -n "$deps" ] || bad "cargo tree -p jit printed nothing"
+for forbidden in jit-ca tokio axum hyper-util rusqlite libsqlite3-sys pam_jit pam_jit_core jit-host; do
+  if grep -qx "$forbidden" <<<"$deps"; then bad "jit depends on $forbidden"; fi
+done
+# The host tool links neither the server nor an async runtime either.
+deps=$(tree jit-host)
+for forbidden in jit-ca jit tokio axum rusqlite libsqlite3-sys; do
+  if grep -qx "$forbidden" <<<"$deps"; then bad "jit-host depends on $forbidden"; fi
 done
 
 # 3. The module links libpam and libc only (plus the loader's own libraries).
@@ -27,15 +46,28 @@ for lib in $needed; do
   case $lib in libpam.so.*|libc.so.*|libgcc_s.so.*|libm.so.*|ld-linux*) ;; *) bad "pam_jit.so links $lib";; esac
 done
 
-# 4. unsafe only in the PAM FFI room, and every unsafe block explained.
-while IFS= read -r hit; do bad "unsafe outside pam_jit/src/pam: $hit"; done < <(
-  grep -rn --include='*.rs' -E '\bunsafe\b' common ssh-ca pam_jit | grep -v '^pam_jit/src/pam/' |
+# 4. unsafe only in the FFI room (the PAM boundary pam_jit/module, and the libc wrappers
+#    pam_jit/core/src/sys.rs), and every unsafe block explained.
+while IFS= read -r hit; do bad "unsafe outside the FFI room: $hit"; done < <(
+  grep -rn --include='*.rs' -E '\bunsafe\b' common ssh-ca pam_jit tests/kit |
+    grep -vE '^(pam_jit/module/src/|pam_jit/core/src/sys\.rs:)' |
     grep -vE '^\S+:\s*//|unsafe_code|unsafe_op_in_unsafe_fn|undocumented_unsafe_blocks' || true)
 
-# 5. No sockets, threads, environment reads or stdio in the module's code.
+# 5. No sockets, threads, environment reads or stdio in the module's code or its core.
 while IFS= read -r hit; do bad "pam_jit does something it must not: $hit"; done < <(
   grep -rn --include='*.rs' -E 'std::net|TcpStream|UdpSocket|UnixStream|thread::spawn|std::env::var|env::var|println!|eprintln!|print!\(|openlog' \
-    pam_jit/src || true)
+    pam_jit/module/src pam_jit/core/src || true)
+
+# 6. The module and its core never write a file: no write-capable open, create, rename,
+#    unlink or mkdir in their code (unit tests, after `#[cfg(test)]`, may make fixtures). The
+#    writer is jit-host, which the module does not link (2.).
+nontest() { # files...: FILE:LINE:TEXT up to each file's first #[cfg(test)]
+  awk '/^#\[cfg\(test\)\]/ {nextfile} {print FILENAME ":" FNR ":" $0}' "$@"
+}
+while IFS= read -r hit; do bad "pam_jit/core or module writes: $hit"; done < <(
+  nontest $(find pam_jit/module/src pam_jit/core/src -name '*.rs' ! -name tests.rs) |
+    grep -E 'File::create|\.write\(true\)|\.append\(true\)|\.create\(true\)|fs::(write|rename|remove_file|remove_dir|create_dir|set_permissions)|OFlags::(WRONLY|RDWR|CREATE|TRUNC)|renameat|unlinkat|mkdirat' |
+    grep -vE '^\S+:[0-9]+:\s*//' || true)
 
 if ((fail)); then exit 1; fi
 echo "invariants: exports=6 pam_sm_* symbols, deps ok, links: $needed"

@@ -18,7 +18,7 @@ if [ -z "${JIT_SSH_NS:-}" ]; then
   BIN=${JIT_BIN_DIR:-$ROOT/target/release}
   if [ ! -x "$BIN/jit-ca" ] || [ ! -x "$BIN/jit" ]; then
     case "$BIN" in
-      */release) (cd "$ROOT" && cargo build --release --locked -p jit-ssh-ca --target-dir "$(dirname "$BIN")") >&2 ;;
+      */release) (cd "$ROOT" && cargo build --release --locked -p jit-ca -p jit --target-dir "$(dirname "$BIN")") >&2 ;;
       *) ns_die "no jit-ca/jit in JIT_BIN_DIR=$BIN" ;;
     esac
   fi

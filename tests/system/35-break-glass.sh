@@ -14,7 +14,7 @@ ROOT=$HOST_LIB_ROOT
 if [ -z "${JIT_HOST_NS:-}" ]; then
   BIN=${JIT_BIN_DIR:-$ROOT/target/release}
   for b in jit-ca jit-host libpam_jit.so; do
-    [ -e "$BIN/$b" ] || { (cd "$ROOT" && cargo build --release --locked -p jit-ssh-ca -p jit-host -p pam_jit) >&2; BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release; break; }
+    [ -e "$BIN/$b" ] || { (cd "$ROOT" && cargo build --release --locked -p jit-ca -p jit -p jit-host -p pam_jit) >&2; BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release; break; }
   done
   export JIT_BIN_DIR=$BIN
 fi

@@ -1,0 +1,45 @@
+//! The host's read side, shared by `pam_jit.so` (the `pam_jit` crate) and `jit-host`:
+//! everything a sudo decision needs, and nothing that writes.
+//!
+//! * [`config`]: `/etc/jit/host.toml`, strict and validated.
+//! * [`store`]: reading the grant store and revocation list with bounded work.
+//! * [`decide`]: the decision over plain values.
+//! * [`sys`]: safe wrappers over the few libc calls (uids, passwd, host name); the only
+//!   `unsafe` on the host side outside the PAM boundary itself.
+//!
+//! Invariants: this crate opens no socket, starts no thread, reads no environment
+//! variable, holds no private key, never writes a file and never writes to stdout or
+//! stderr (checked by `tests/system/01-invariants.sh`).
+//!
+//! Nothing here may panic inside sudo: besides the workspace's `unwrap_used`/`expect_used`,
+//! indexing, slicing and explicit panics are denied outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::string_slice
+    )
+)]
+
+pub mod config;
+pub mod decide;
+pub mod store;
+pub mod sys;
+
+use std::path::Path;
+
+use config::Config;
+use decide::Evidence;
+
+/// Reads what the store holds for `user` (bounded: one directory, capped entries and sizes).
+pub fn gather(config: &Config, user: &str) -> Evidence {
+    let writer_uid = sys::user_by_name(&config.grant_writer).map(|p| p.uid);
+    let state: &Path = &config.state_dir;
+    Evidence {
+        grants: store::read_user_grants(state, user, writer_uid).map_err(|e| e.to_string()),
+        revocations: store::read_revocations(state),
+        records: store::RecordLookup::in_state_dir(state),
+    }
+}

@@ -1,0 +1,163 @@
+//! `jit-host`: the host side of jit outside PAM (the binary's `main.rs` only parses and
+//! calls [`run`]).
+//!
+//! * `principals` — sshd's `AuthorizedPrincipalsCommand`: verifies the login certificate and
+//!   stores the grant it carries ([`principals`]).
+//! * `check`, `list`, `gc`, `install` — look at and maintain the grant store, with the same
+//!   decision code as `pam_jit.so` ([`grants`]).
+//! * `sync` — pull this host's grants, the revocation list and the KRL ([`sync`]).
+//! * `setup` — insert the PAM line, write the sshd drop-in, create state directories
+//!   ([`setup`]).
+#![forbid(unsafe_code)]
+
+pub mod docs;
+pub mod failure;
+pub mod grants;
+pub mod index;
+pub mod principals;
+pub mod setup;
+pub mod store_write;
+pub mod sync;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pam_jit_core::config::DEFAULT_PATH;
+
+/// The jit host tool: sshd principals hook, grant store, sync and setup.
+///
+/// sudo on this host is allowed only while a CA-signed grant covers the invoking user
+/// (pam_jit.so decides, offline). This tool receives grants (from SSH certificates, the CA
+/// or by hand), explains decisions and prepares the host.
+#[derive(Debug, Parser)]
+#[command(name = "jit-host", version, propagate_version = true)]
+pub struct Cli {
+    /// Host configuration file (root-owned, not group/world-writable).
+    #[arg(long, global = true, value_name = "PATH", default_value = DEFAULT_PATH)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// For sshd: verify a login certificate, store its embedded grant, print the accepted principal.
+    ///
+    /// Configure as `AuthorizedPrincipalsCommand /usr/sbin/jit-host principals %u %k`.
+    /// Prints USER if the certificate is signed by a trusted user CA, is a user certificate,
+    /// is inside its window, is not revoked and lists USER among its principals. Prints
+    /// nothing and exits non-zero on any failure (logged to syslog).
+    Principals {
+        /// The account being logged into (sshd's %u).
+        user: String,
+        /// The certificate's base64 wire blob (sshd's %k).
+        cert_base64: String,
+    },
+    /// Explain whether USER may use sudo here now (exit 0 if allowed), with the module's code.
+    Check {
+        /// The invoking user to check.
+        user: String,
+        /// PAM service to decide for.
+        #[arg(long, default_value = "sudo")]
+        service: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a signed grant by hand (air-gapped hosts, break-glass grants).
+    Install {
+        /// The grant document (as produced by the CA or a break-glass signer).
+        file: PathBuf,
+    },
+    /// Show stored grants and whether each is usable now.
+    List {
+        /// Only this user's grants.
+        user: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove expired and revoked grants.
+    Gc {
+        /// Show what would be removed without removing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Pull this host's grants, the revocation list and the KRL from the CA, atomically.
+    Sync {
+        /// CA URL (default: `server` in host.toml).
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+    },
+    /// Prepare this host: PAM line for sudo and sudo-i, sshd drop-in, state directories.
+    Setup {
+        /// Insert `account requisite pam_jit.so` into /etc/pam.d/sudo and /etc/pam.d/sudo-i.
+        #[arg(long)]
+        sudo: bool,
+        /// Write /etc/ssh/sshd_config.d/jit.conf (validated with `sshd -t` first).
+        #[arg(long)]
+        sshd: bool,
+        /// Show the changes as diffs; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Restore what setup changed, byte for byte.
+        #[arg(long)]
+        undo: bool,
+        /// Module path written into the PAM line.
+        #[arg(long, value_name = "PATH", default_value = "pam_jit.so")]
+        module: String,
+    },
+    /// Write man pages and shell completions (for packaging).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory (gets man/ and completions/).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// Runs one command; failures are reported on stderr (unless silent) and as the exit code.
+pub fn run(cli: &Cli) -> ExitCode {
+    let result = match &cli.command {
+        Command::Principals { user, cert_base64 } => {
+            principals::run(&cli.config, user, cert_base64)
+        }
+        Command::Check {
+            user,
+            service,
+            json,
+        } => grants::check(&cli.config, user, service, *json),
+        Command::Install { file } => grants::install(&cli.config, file),
+        Command::List { user, json } => grants::list(&cli.config, user.as_deref(), *json),
+        Command::Gc { dry_run } => grants::gc(&cli.config, *dry_run),
+        Command::Sync { server } => sync::run(&cli.config, server.as_deref()),
+        Command::Setup {
+            sudo,
+            sshd,
+            dry_run,
+            undo,
+            module,
+        } => setup::run(
+            &cli.config,
+            &setup::Options {
+                sudo: *sudo,
+                sshd: *sshd,
+                dry_run: *dry_run,
+                undo: *undo,
+                module: module.clone(),
+            },
+        ),
+        Command::GenerateDocs { out } => docs::generate(out),
+    };
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            if !f.silent {
+                eprintln!("jit-host: {}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! `pam_jit.so`: the C boundary over [`pam_jit_core`]: the six `pam_sm_*` hooks and
+//! `pam_syslog`. Everything it decides and reads is in the core crate; nothing here or
+//! there writes a file (`jit-host` is the only writer).
+//!
+//! * `account` (`pam_sm_acct_mgmt`) is the gate: sudo runs it on every call, even for
+//!   NOPASSWD rules and cached timestamps. Allow -> `PAM_SUCCESS`; deny (and every error
+//!   path) -> `PAM_PERM_DENIED`; a service not in `services` -> `PAM_IGNORE`.
+//! * `auth`, `setcred`, `session` and `password` return `PAM_IGNORE`: the module never
+//!   authenticates anyone (so `auth sufficient pam_jit.so` can never skip a password), and
+//!   gating there would be bypassed by sudo anyway.
+//!
+//! The hook reads PAM items, the real uid, the passwd entry of `PAM_RUSER`, the kernel
+//! host name, the configuration and the user's grant files, then calls the pure
+//! [`pam_jit_core::decide::decide`]. It logs every decision with `pam_syslog` (constant `"%s"`
+//! format, authpriv) and explains a denial in one `PAM_ERROR_MSG` line. It opens no
+//! socket, starts no thread, reads no environment variable and never prints.
+#![allow(unsafe_code)] // The PAM FFI room: every block carries a `// SAFETY:` comment.
+
+use std::ffi::{CStr, CString};
+use std::os::raw::{c_char, c_int};
+
+use jit_common::log::{MAX_LINE, field, sanitize};
+use pam::constants::{PAM_ERROR_MSG, PamFlag, PamResultCode};
+use pam::conv::Conv;
+use pam::items::{RUser, Service, Tty};
+use pam::module::{PamHandle, PamHooks};
+
+use pam_jit_core::config::{Config, config_path_from_args};
+use pam_jit_core::decide::{self, Caller, Decision, Facts, Verdict};
+use pam_jit_core::{gather, sys};
+
+#[link(name = "pam")]
+unsafe extern "C" {
+    /// `void pam_syslog(const pam_handle_t *pamh, int priority, const char *fmt, ...);`
+    fn pam_syslog(pamh: *const PamHandle, priority: c_int, fmt: *const c_char, ...);
+}
+
+/// The module's hook table.
+#[derive(Debug)]
+pub struct PamJit;
+
+pam::pam_hooks!(PamJit);
+
+impl PamHooks for PamJit {
+    fn acct_mgmt(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        let (decision, items) = account(pamh, &args);
+        log(pamh, &decision, &items);
+        if let Some(msg) = &decision.user_message {
+            tell(pamh, msg);
+        }
+        match decision.verdict {
+            Verdict::Allow => PamResultCode::PAM_SUCCESS,
+            Verdict::Deny => PamResultCode::PAM_PERM_DENIED,
+            Verdict::Ignore => PamResultCode::PAM_IGNORE,
+        }
+    }
+
+    fn sm_authenticate(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+        PamResultCode::PAM_IGNORE
+    }
+
+    fn sm_setcred(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+        PamResultCode::PAM_IGNORE
+    }
+
+    fn sm_open_session(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+        PamResultCode::PAM_IGNORE
+    }
+
+    fn sm_close_session(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+        PamResultCode::PAM_IGNORE
+    }
+
+    fn sm_chauthtok(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+        PamResultCode::PAM_IGNORE
+    }
+}
+
+/// A string PAM item, `None` if unset, unreadable or not UTF-8.
+fn item_str<'a, T>(pamh: &'a PamHandle) -> Option<String>
+where
+    T: pam::items::Item<'a> + std::ops::Deref<Target = &'a CStr>,
+{
+    match pamh.get_item::<T>() {
+        Ok(Some(v)) => v.to_str().ok().map(str::to_string),
+        _ => None,
+    }
+}
+
+/// PAM items kept for the log line.
+#[derive(Debug, Default)]
+struct Items {
+    service: Option<String>,
+    tty: Option<String>,
+}
+
+/// Gathers the facts and evidence and decides. Never panics by construction; every
+/// failure becomes a denial (or, for ungated services, `PAM_IGNORE`).
+fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Items) {
+    let now = jit_common::now();
+    let items = Items {
+        service: item_str::<Service>(pamh),
+        tty: item_str::<Tty>(pamh),
+    };
+    let ruser = item_str::<RUser>(pamh);
+    let mut host_names: Vec<String> = sys::kernel_hostname().into_iter().collect();
+    let kernel_host = host_names
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "this host".into());
+    let Some(service) = items.service.clone() else {
+        // No service name: the application is broken; fail closed.
+        return (
+            decide::config_unusable(
+                "sudo",
+                &kernel_host,
+                ruser.as_deref(),
+                "PAM_SERVICE is not set",
+            ),
+            items,
+        );
+    };
+    let arg_strs: Result<Vec<&str>, _> = args.iter().map(|a| a.to_str()).collect();
+    let path = match arg_strs
+        .map_err(|_| "a module argument is not UTF-8".to_string())
+        .and_then(config_path_from_args)
+    {
+        Ok(p) => p,
+        Err(e) => {
+            return (
+                decide::config_unusable(&service, &kernel_host, ruser.as_deref(), &e),
+                items,
+            );
+        }
+    };
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                decide::config_unusable(&service, &kernel_host, ruser.as_deref(), &e.to_string()),
+                items,
+            );
+        }
+    };
+    for h in &config.hostnames {
+        if !host_names.contains(h) {
+            host_names.push(h.clone());
+        }
+    }
+    let ruser_uid = ruser
+        .as_deref()
+        .filter(|u| jit_common::grant::check_user("user", u).is_ok())
+        .and_then(sys::user_by_name)
+        .map(|p| p.uid);
+    let facts = Facts {
+        caller: Caller {
+            ruser: ruser.as_deref(),
+            uid: sys::real_uid(),
+            ruser_uid,
+        },
+        service: &service,
+        host_names: &host_names,
+        now,
+    };
+    let user = match decide::identify(&config, &facts) {
+        Ok(u) => u,
+        Err(d) => return (d, items),
+    };
+    let evidence = gather(&config, user);
+    (decide::decide(&config, &facts, &evidence), items)
+}
+
+/// Sends one decision to syslog (authpriv).
+fn log(pamh: &PamHandle, d: &Decision, items: &Items) {
+    let priority = if d.break_glass {
+        libc::LOG_ALERT
+    } else {
+        match (d.verdict, d.audit_would_deny) {
+            (Verdict::Ignore, _) => libc::LOG_DEBUG,
+            (Verdict::Deny, _) | (Verdict::Allow, true) => libc::LOG_WARNING,
+            (Verdict::Allow, false) => libc::LOG_NOTICE,
+        }
+    };
+    let line = [
+        field("result", d.result_word()),
+        field("user", d.user.as_deref().unwrap_or("-")),
+        field("uid", &sys::real_uid().to_string()),
+        field("service", items.service.as_deref().unwrap_or("-")),
+        field("tty", items.tty.as_deref().unwrap_or("-")),
+        field("grant", d.grant_id.as_deref().unwrap_or("-")),
+        field("reason", &d.reason),
+    ]
+    .join(" ");
+    let line = sanitize(&line, MAX_LINE);
+    let Ok(c_line) = CString::new(line) else {
+        return;
+    };
+    // SAFETY: `pamh` is the live handle PAM gave this hook; the format is the constant
+    // NUL-terminated "%s" and its one argument is a valid NUL-terminated string that
+    // outlives the call, so no user-controlled text is ever interpreted as a format.
+    unsafe {
+        pam_syslog(
+            pamh,
+            libc::LOG_AUTHPRIV | priority,
+            c"%s".as_ptr(),
+            c_line.as_ptr(),
+        );
+    }
+}
+
+/// Shows one line to the user through the conversation (`PAM_ERROR_MSG`, which sudo shows
+/// even under `PAM_SILENT`). Failures are ignored: the decision stands either way.
+fn tell(pamh: &PamHandle, msg: &str) {
+    if let Ok(Some(conv)) = pamh.get_item::<Conv>() {
+        let _ = conv.send(PAM_ERROR_MSG, msg);
+    }
+}

@@ -1,0 +1,412 @@
+//! The signed HTTP client for the `jit-ca` API ([`jit_api::wire`], [`jit_api::auth`]).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use ssh_key::HashAlg;
+
+use super::agent::{self, Agent};
+use super::config::{Settings, home_dir};
+use super::error::{Error, Result};
+use super::identity::{self, KeyFile, Signer};
+use jit_api::auth;
+use jit_api::wire::{
+    CreateRequest, DenyRequest, ErrorBody, ExtendRequest, IssuedView, KeysView, RequestList,
+    RequestView, RevokeRequest, WhoamiView,
+};
+
+/// Which requests `list` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFilter {
+    /// Pending requests the caller may decide on.
+    Pending,
+    /// The caller's own requests.
+    Mine,
+    /// Everything the caller may see.
+    All,
+}
+
+impl ListFilter {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Mine => "mine",
+            Self::All => "all",
+        }
+    }
+}
+
+/// A signed API session.
+#[derive(Debug)]
+pub struct Api {
+    server: String,
+    http: ureq::Agent,
+    signer: Signer,
+    /// The audience signed calls name: pinned, or fetched once from `GET /v1/ca.pub`.
+    audience: Option<String>,
+}
+
+/// The HTTP agent: web PKI roots, or only the roots in `ca_cert` (a PEM bundle) when set.
+pub fn http_agent(ca_cert: Option<&Path>) -> Result<ureq::Agent> {
+    let mut b = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("jit/", env!("CARGO_PKG_VERSION")))
+        .redirects(0);
+    if let Some(path) = ca_cert {
+        b = b.tls_config(Arc::new(tls_config(path)?));
+    }
+    Ok(b.build())
+}
+
+fn tls_config(path: &Path) -> Result<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let bad = |e: &dyn std::fmt::Display| {
+        Error::Usage(format!(
+            "{}: not a PEM certificate bundle: {e} (JIT_CA_CERT / ca_cert name the CA that signed \
+             the server's TLS certificate)",
+            path.display()
+        ))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let mut n = 0;
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| match e {
+        rustls::pki_types::pem::Error::Io(io) => Error::file(path, io),
+        e => bad(&e),
+    })? {
+        let cert = cert.map_err(|e| bad(&e))?;
+        roots.add(cert).map_err(|e| bad(&e))?;
+        n += 1;
+    }
+    if n == 0 {
+        return Err(bad(&"no certificates in it"));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Usage(format!("TLS setup failed: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// Unauthenticated GET returning text (`/v1/keys`, `/v1/ca.pub`).
+pub fn get_public(http: &ureq::Agent, server: &str, path: &str) -> Result<String> {
+    let url = format!("{server}{path}");
+    match http.get(&url).call() {
+        Ok(resp) => resp
+            .into_string()
+            .map_err(|e| Error::Protocol(format!("reading the answer from {url}: {e}"))),
+        Err(e) => Err(map_ureq_error(server, &url, e)),
+    }
+}
+
+fn map_ureq_error(server: &str, url: &str, e: ureq::Error) -> Error {
+    match e {
+        ureq::Error::Status(status, resp) => {
+            let body = resp.into_string().unwrap_or_default();
+            match serde_json::from_str::<ErrorBody>(&body) {
+                Ok(b) => Error::Api {
+                    status,
+                    code: b.error.code,
+                    message: b.error.message,
+                },
+                Err(_) => Error::Protocol(format!(
+                    "HTTP {status} from {url} without a jit error body ({}); is {server} a jit-ca?",
+                    jit_common::log::sanitize(body.trim(), 200)
+                )),
+            }
+        }
+        ureq::Error::Transport(t) => {
+            let mut detail = t.to_string();
+            if detail.contains("certificate") || detail.contains("UnknownIssuer") {
+                detail.push_str(
+                    "; if the CA's TLS certificate comes from a private CA, set JIT_CA_CERT=FILE \
+                     or ca_cert = \"FILE\" in the config file",
+                );
+            }
+            Error::Transport {
+                server: server.to_string(),
+                detail,
+            }
+        }
+    }
+}
+
+impl Api {
+    /// A session signing with `signer`, over `http`.
+    pub fn new(server: &str, http: ureq::Agent, signer: Signer) -> Self {
+        Self {
+            server: server.to_string(),
+            http,
+            signer,
+            audience: None,
+        }
+    }
+
+    /// Pins the audience (the CA's fingerprint) instead of fetching it from the server.
+    #[must_use]
+    pub fn with_audience(mut self, audience: Option<String>) -> Self {
+        self.audience = audience;
+        self
+    }
+
+    /// The audience of signed calls: the pinned CA fingerprint, else the fingerprint of the
+    /// first key of the server's `GET /v1/ca.pub` (fetched once per session).
+    pub fn audience(&mut self) -> Result<String> {
+        if let Some(a) = &self.audience {
+            return Ok(a.clone());
+        }
+        let text = get_public(&self.http, &self.server, "/v1/ca.pub")?;
+        let a = auth::audience_from_ca_pub(&text).ok_or_else(|| {
+            Error::Protocol(format!(
+                "{}/v1/ca.pub holds no SSH public key; is {} a jit-ca?",
+                self.server, self.server
+            ))
+        })?;
+        self.audience = Some(a.clone());
+        Ok(a)
+    }
+
+    /// The server base URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The signing identity.
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    fn call<T: DeserializeOwned>(
+        &mut self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T> {
+        let body = body.unwrap_or_default();
+        let audience = self.audience()?;
+        let timestamp = jit_common::now();
+        let nonce = auth::new_nonce();
+        let msg = auth::message(&audience, method, path_and_query, &body, timestamp, &nonce);
+        let sig = self.signer.sign(&msg)?;
+        let sig = auth::encode_signature(&sig)
+            .map_err(|e| Error::Identity(format!("cannot encode the signature: {e}")))?;
+        let key = auth::key_header(self.signer.public_key())
+            .map_err(|e| Error::Identity(format!("cannot encode the public key: {e}")))?;
+        let url = format!("{}{path_and_query}", self.server);
+        let mut req = self
+            .http
+            .request(method, &url)
+            .set(auth::HDR_AUDIENCE, &audience)
+            .set(auth::HDR_KEY, &key)
+            .set(auth::HDR_TIMESTAMP, &timestamp.to_string())
+            .set(auth::HDR_NONCE, &nonce)
+            .set(auth::HDR_SIGNATURE, &sig)
+            .set("accept", "application/json");
+        let result = if method == "GET" {
+            req.call()
+        } else {
+            req = req.set("content-type", "application/json");
+            req.send_bytes(&body)
+        };
+        let resp = result.map_err(|e| map_ureq_error(&self.server, &url, e))?;
+        let text = resp
+            .into_string()
+            .map_err(|e| Error::Protocol(format!("reading the answer from {url}: {e}")))?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::Protocol(format!(
+                "unexpected answer from {url}: {e} ({}); are jit and jit-ca the same version?",
+                jit_common::log::sanitize(text.trim(), 200)
+            ))
+        })
+    }
+
+    fn json<B: Serialize>(body: &B) -> Result<Option<Vec<u8>>> {
+        serde_json::to_vec(body)
+            .map(Some)
+            .map_err(|e| Error::Protocol(format!("cannot encode the request: {e}")))
+    }
+
+    /// `GET /v1/whoami`.
+    pub fn whoami(&mut self) -> Result<WhoamiView> {
+        self.call("GET", "/v1/whoami", None)
+    }
+
+    /// `GET /v1/keys` (unauthenticated).
+    pub fn keys(&self) -> Result<KeysView> {
+        let text = get_public(&self.http, &self.server, "/v1/keys")?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Protocol(format!("unexpected answer from /v1/keys: {e}")))
+    }
+
+    /// `POST /v1/requests`.
+    pub fn create(&mut self, req: &CreateRequest) -> Result<RequestView> {
+        let body = Self::json(req)?;
+        self.call("POST", "/v1/requests", body)
+    }
+
+    /// `GET /v1/requests?filter=...`.
+    pub fn list(&mut self, filter: ListFilter) -> Result<RequestList> {
+        self.call(
+            "GET",
+            &format!("/v1/requests?filter={}", filter.as_str()),
+            None,
+        )
+    }
+
+    /// `GET /v1/requests/{id}`.
+    pub fn show(&mut self, id: &str) -> Result<RequestView> {
+        self.call("GET", &request_path(id, "")?, None)
+    }
+
+    /// `POST /v1/requests/{id}/approve`.
+    pub fn approve(&mut self, id: &str) -> Result<RequestView> {
+        self.call("POST", &request_path(id, "/approve")?, Some(b"{}".to_vec()))
+    }
+
+    /// `POST /v1/requests/{id}/deny`.
+    pub fn deny(&mut self, id: &str, reason: &str) -> Result<RequestView> {
+        let body = Self::json(&DenyRequest {
+            reason: reason.to_string(),
+        })?;
+        self.call("POST", &request_path(id, "/deny")?, body)
+    }
+
+    /// `GET /v1/requests/{id}/certificate`.
+    pub fn certificate(&mut self, id: &str) -> Result<IssuedView> {
+        self.call("GET", &request_path(id, "/certificate")?, None)
+    }
+
+    /// `POST /v1/requests/{id}/revoke`.
+    pub fn revoke(&mut self, id: &str, reason: &str) -> Result<RequestView> {
+        let body = Self::json(&RevokeRequest {
+            reason: reason.to_string(),
+        })?;
+        self.call("POST", &request_path(id, "/revoke")?, body)
+    }
+
+    /// `POST /v1/requests/{id}/extend`.
+    pub fn extend(&mut self, id: &str, duration_secs: u64) -> Result<RequestView> {
+        let body = Self::json(&ExtendRequest { duration_secs })?;
+        self.call("POST", &request_path(id, "/extend")?, body)
+    }
+}
+
+/// Checks a request id's syntax (1-64 of `[A-Za-z0-9._-]`): a usage error otherwise.
+pub fn check_request_id(id: &str) -> Result<()> {
+    jit_common::grant::check_id("request id", id).map_err(|_| {
+        Error::Usage(format!(
+            "invalid request id {:?}: ids are 1-64 characters of A-Z a-z 0-9 . _ - (see `jit list`)",
+            jit_common::log::sanitize(id, 80)
+        ))
+    })
+}
+
+/// `/v1/requests/{id}{suffix}` after checking the id's syntax (no path tricks).
+fn request_path(id: &str, suffix: &str) -> Result<String> {
+    check_request_id(id)?;
+    Ok(format!("/v1/requests/{id}{suffix}"))
+}
+
+/// Opens a signed session: the configured key file, else the ssh-agent key the CA knows,
+/// else the first default key file (`~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`).
+/// Connects with the configured identity, or else finds a registered key in the ssh-agent.
+/// `for_approval`: the call approves, so an agent key registered as an approval key is
+/// preferred (a role may require one); for every other command approval keys are skipped
+/// (they cannot request).
+pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
+    let http = http_agent(settings.ca_cert.as_deref())?;
+    let mut pinned = settings.ca_fingerprint.clone();
+    if let Some(path) = &settings.identity {
+        let signer = identity::from_key_file(path)?;
+        return Ok(Api::new(&settings.server, http, signer).with_audience(pinned));
+    }
+    let home = home_dir();
+    let defaults = home
+        .as_deref()
+        .map(identity::default_key_files)
+        .unwrap_or_default();
+    let mut agent_note = String::from("no ssh-agent (SSH_AUTH_SOCK unset)");
+    if let Some(sock) = agent::socket_from_env() {
+        // A stale SSH_AUTH_SOCK is not fatal: fall through to the key files.
+        let keys = match Agent::connect(&sock).and_then(|mut a| a.keys()) {
+            Ok(keys) => keys,
+            Err(e) => {
+                agent_note = e.to_string();
+                Vec::new()
+            }
+        };
+        let mut fallback = None;
+        for key in &keys {
+            // The certificate goes next to a default key file holding this key, if any.
+            let path = defaults.iter().find(|f| {
+                let mut p = f.as_os_str().to_owned();
+                p.push(".pub");
+                matches!(
+                    identity::read_key_file(std::path::Path::new(&p)),
+                    Ok(KeyFile::Public(pk)) if pk.key_data() == key.key_data()
+                )
+            });
+            let signer = Signer::Agent {
+                agent: Box::new(Agent::connect(&sock)?),
+                public: key.clone(),
+                path: path.cloned(),
+            };
+            let mut api =
+                Api::new(&settings.server, http.clone(), signer).with_audience(pinned.clone());
+            match api.whoami() {
+                Ok(w) if w.approval_key == for_approval => return Ok(api),
+                // A login key may approve too (unless the role says otherwise): keep the first
+                // as a fallback while looking for an approval key.
+                Ok(_) if for_approval => {
+                    fallback.get_or_insert(api);
+                }
+                Ok(_) => {
+                    // Fetched once: the next key signs for the same CA.
+                    pinned.clone_from(&api.audience);
+                    continue;
+                }
+                Err(Error::Api { code, .. }) if code == "unknown_key" => {
+                    pinned.clone_from(&api.audience);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(api) = fallback {
+            return Ok(api);
+        }
+        agent_note = if keys.is_empty() {
+            if agent_note.starts_with("no ssh-agent") {
+                format!("the ssh-agent at {} holds no keys", sock.display())
+            } else {
+                agent_note
+            }
+        } else {
+            format!(
+                "none of the {} keys in the ssh-agent at {} is registered with the CA ({})",
+                keys.len(),
+                sock.display(),
+                keys.iter()
+                    .map(|k| k.fingerprint(HashAlg::Sha256).to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+    }
+    for f in &defaults {
+        if f.exists() {
+            let signer = identity::from_key_file(f)?;
+            return Ok(Api::new(&settings.server, http, signer).with_audience(pinned));
+        }
+    }
+    Err(Error::Identity(format!(
+        "no identity to sign with: {agent_note}, and no ~/.ssh/id_ed25519; pass --identity KEYFILE, \
+         set JIT_IDENTITY, put identity = \"~/.ssh/KEY\" in the config file, or `ssh-add` your \
+         registered key (an operator registers it with `jit-ca user add NAME --key KEY.pub`)"
+    )))
+}

@@ -1,0 +1,23 @@
+//! The engineers' and approvers' client `jit`: signed calls to the `jit-ca` API, waiting
+//! for decisions, and installing certificates for plain `ssh`.
+//!
+//! * [`cli`]: the command line; [`run`]: what each command does and prints.
+//! * [`config`]: server and identity from flags, environment, `~/.config/jit/config.toml`.
+//! * [`identity`]: key file or ssh-agent signer; [`agent`]: the ssh-agent protocol bits.
+//! * [`api`]: the signed HTTP client ([`jit_api::wire`], [`jit_api::auth`]).
+//! * [`login`]: writing `KEYFILE-cert.pub`, the grant, and loading the agent.
+//!
+//! This module may touch the caller's `~/.ssh` (certificate and grant files only, never
+//! keys) and the ssh-agent; it never holds a CA key.
+
+pub mod agent;
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod gendocs;
+pub mod identity;
+pub mod login;
+pub mod run;
+
+pub use error::{Error, Result};

@@ -1,0 +1,477 @@
+//! Operator changes on the data directory, and how a running service picks them up.
+//!
+//! **Pick-up.** Operator commands (`jit-ca user remove`, `revoke`, `revoke-grant`) write
+//! `jit.db` directly, in their own IMMEDIATE transaction, while `jit-ca serve` may be running
+//! (SQLite serialises them with the service's writer thread). Each such transaction also
+//! increments the meta counter [`GENERATION_KEY`]. The service reads that counter once a
+//! second on a read connection (one indexed row, no lock taken) and, when it moved, reloads
+//! what it keeps in memory: the published KRL, revocation list and key documents (the
+//! revocation list the command signed and stored is reused as is) and the grant snapshot
+//! behind the host documents. User keys are not cached (every call reads them), so a removed
+//! user's key stops authenticating at once. Nothing here touches nonces or serials: the
+//! commands neither accept signed calls nor issue certificates.
+//!
+//! **Checkpoints.** Once a second the service also looks at the newest audit record; when it
+//! moved, a new signed checkpoint ([`crate::audit::checkpoint`]) is made once the trail has
+//! been quiet for a tick, or at the latest [`CHECKPOINT_MAX_LAG`] seconds after the previous
+//! one under constant traffic. The latest is served at `GET /v1/audit/checkpoint` and each is
+//! sent to syslog.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use jit_common::log::Severity;
+
+use super::{ApiResult, Ca, Doc, lock, refuse};
+use crate::audit::checkpoint::Checkpoint;
+use crate::audit::event;
+use crate::error::{ApiError, CaError};
+use crate::store;
+use jit_api::wire::{ErrorCode as C, RequestState};
+
+/// Meta key of the counter operator commands increment.
+pub const GENERATION_KEY: &str = "external_generation";
+/// Meta key of grant ids and serials revoked by `revoke-grant` that this CA did not issue
+/// (break-glass grants): listed on the revocation list and KRL for good.
+const OPERATOR_REVOCATIONS_KEY: &str = "operator_revocations";
+/// Longest a changing audit trail goes without a new checkpoint, in seconds.
+pub const CHECKPOINT_MAX_LAG: u64 = 5;
+
+/// What the service remembers between its once-a-second looks.
+#[derive(Debug, Default)]
+pub(super) struct Watch {
+    /// The generation last picked up.
+    seen: AtomicU64,
+    /// The newest audit record at the previous look: (seq, hash).
+    observed: Mutex<Option<(u64, String)>>,
+    /// The latest signed checkpoint and its claims.
+    checkpoint: RwLock<Option<Arc<(Doc, Checkpoint)>>>,
+}
+
+/// Increments the operator-change counter inside `c`'s transaction.
+pub fn bump_generation(c: &Connection) -> crate::error::Result<u64> {
+    let g = generation(c)?.saturating_add(1);
+    store::meta_set(c, GENERATION_KEY, &g.to_string())?;
+    Ok(g)
+}
+
+/// The operator-change counter.
+pub fn generation(c: &Connection) -> crate::error::Result<u64> {
+    Ok(store::meta_get(c, GENERATION_KEY)?
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0))
+}
+
+/// Grant ids and serials revoked by an operator that no certificate row carries.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct OperatorRevocations {
+    /// Grant ids (break-glass grants, or grants of another CA instance).
+    pub grants: BTreeSet<String>,
+    /// Certificate serials.
+    pub serials: BTreeSet<u64>,
+}
+
+/// The operator revocations stored in `c`.
+pub fn operator_revocations(c: &Connection) -> crate::error::Result<OperatorRevocations> {
+    Ok(store::meta_get(c, OPERATOR_REVOCATIONS_KEY)?
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default())
+}
+
+fn store_operator_revocations(c: &Connection, r: &OperatorRevocations) -> crate::error::Result<()> {
+    let text = serde_json::to_string(r).map_err(|e| CaError::Other(e.to_string()))?;
+    store::meta_set(c, OPERATOR_REVOCATIONS_KEY, &text)
+}
+
+/// What `jit-ca user remove` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserRemoval {
+    /// The user removed.
+    pub user: String,
+    /// Pending requests denied.
+    pub denied: Vec<String>,
+    /// Approved requests revoked.
+    pub revoked: Vec<String>,
+    /// Certificate serials now on the KRL.
+    pub serials: Vec<u64>,
+    /// Grant ids now on the revocation list.
+    pub grant_ids: Vec<String>,
+    /// Sequence of the revocation list that carries them.
+    pub revocation_sequence: u64,
+    /// Pending requests of others this user had approved: those approvals were withdrawn, so
+    /// they do not count again if a user of the same name is added later.
+    pub approvals_withdrawn: Vec<String>,
+}
+
+/// What `jit-ca revoke-grant` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct GrantRevocation {
+    /// What was asked for (a grant id or a serial).
+    pub target: String,
+    /// The certificate serial revoked, if known.
+    pub serial: Option<u64>,
+    /// The grant id revoked, if known.
+    pub grant_id: Option<String>,
+    /// The request it belongs to, when this CA issued it.
+    pub request_id: Option<String>,
+    /// Whether the request itself was revoked (the target was its current certificate).
+    pub request_revoked: bool,
+    /// Whether this CA issued it (false: a break-glass grant or another CA's).
+    pub issued_here: bool,
+    /// Sequence of the revocation list that carries it.
+    pub revocation_sequence: u64,
+}
+
+enum Target {
+    Serial(u64),
+    Grant(String),
+}
+
+fn parse_target(t: &str) -> ApiResult<Target> {
+    let t = t.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse().map(Target::Serial).map_err(|_| {
+            refuse(
+                C::InvalidInput,
+                format!("{t:?} is too large for a certificate serial"),
+            )
+        });
+    }
+    jit_common::grant::check_id("grant id", t).map_err(|e| {
+        refuse(
+            C::InvalidInput,
+            format!(
+                "{t:?} is neither a certificate serial (digits) nor a grant id ({e}); `jit-host list` on a host or `jit status` shows grant ids"
+            ),
+        )
+    })?;
+    Ok(Target::Grant(t.to_string()))
+}
+
+/// The reason of `revoke-grant`: one line, as every reason the CA records (no control and no
+/// invisible or bidi format characters, `jit_common::text::check_line`).
+fn check_reason(reason: &str) -> ApiResult<String> {
+    let reason = reason.trim();
+    super::check_text("reason", reason)?;
+    Ok(reason.to_string())
+}
+
+impl Ca {
+    /// `jit-ca user remove`: in one audited transaction, denies the user's pending requests,
+    /// revokes their approved ones (serials to the KRL, grant ids to the revocation list, a
+    /// new list signed), deletes the user and their keys, and tells a running service.
+    pub fn remove_user(&self, actor: &str, name: &str) -> ApiResult<UserRemoval> {
+        let now = self.now();
+        let mut st = lock(&self.store);
+        let tx = st.tx()?;
+        let flushed = self.nonces.flush_into(&tx)?;
+        if store::user_groups(&tx, name)?.is_none() {
+            return Err(refuse(
+                C::NotFound,
+                format!("there is no user {name:?} (jit-ca user list shows them)"),
+            ));
+        }
+        let ids: Vec<String> = {
+            let mut q = tx.prepare(
+                "SELECT id FROM requests WHERE user = ?1 AND state IN ('pending', 'approved') ORDER BY id",
+            )?;
+            q.query_map([name], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let (mut denied, mut revoked, mut serials, mut grant_ids) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for id in ids {
+            let Some(mut row) = store::get_request(&tx, &id)? else {
+                continue;
+            };
+            match row.state {
+                RequestState::Pending => {
+                    row.state = RequestState::Denied;
+                    row.denied_by = Some(actor.to_string());
+                    row.denial_reason = Some(format!("user {name} was removed"));
+                    store::update_request(&tx, &row)?;
+                    denied.push(id);
+                }
+                RequestState::Approved => {
+                    row.state = RequestState::Revoked;
+                    row.revoked_at = Some(now);
+                    row.revoked_by = Some(actor.to_string());
+                    store::update_request(&tx, &row)?;
+                    for c in store::revoke_certs(&tx, &id)? {
+                        serials.push(c.serial);
+                        grant_ids.extend(c.grant_id);
+                    }
+                    revoked.push(id);
+                }
+                _ => {}
+            }
+        }
+        let approvals_withdrawn: Vec<String> = {
+            let mut q = tx.prepare(
+                "SELECT a.request_id FROM approvals a JOIN requests r ON r.id = a.request_id \
+                 WHERE a.user = ?1 AND r.state = 'pending' ORDER BY a.request_id",
+            )?;
+            q.query_map([name], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for id in &approvals_withdrawn {
+            tx.execute(
+                "DELETE FROM approvals WHERE request_id = ?1 AND user = ?2",
+                params![id, name],
+            )?;
+        }
+        store::remove_user(&tx, name)?;
+        let published = self.build_published(&tx, now, true)?;
+        let removal = UserRemoval {
+            user: name.to_string(),
+            denied,
+            revoked,
+            serials,
+            grant_ids,
+            revocation_sequence: published.revocation_sequence,
+            approvals_withdrawn,
+        };
+        let details = serde_json::to_value(&removal).map_err(ApiError::internal)?;
+        let rec = store::append_audit(&tx, now, actor, event::USER_REMOVE, &details)?;
+        bump_generation(&tx)?;
+        tx.commit()?;
+        flushed.done();
+        drop(st);
+        super::write(&self.published, published);
+        self.release_in_host_documents(removal.grant_ids.iter().map(String::as_str));
+        self.log(&[rec]);
+        self.after_issuance();
+        Ok(removal)
+    }
+
+    /// `jit-ca revoke-grant ID|SERIAL`: revokes one grant id or certificate serial, audited.
+    /// A grant or certificate this CA issued is marked revoked (and its request too when it
+    /// was the request's current one, so it cannot be extended); anything else (a break-glass
+    /// grant) is listed on the revocation list and KRL from now on.
+    pub fn revoke_grant(
+        &self,
+        actor: &str,
+        target: &str,
+        reason: &str,
+    ) -> ApiResult<GrantRevocation> {
+        let now = self.now();
+        let parsed = parse_target(target)?;
+        let reason = check_reason(reason)?;
+        let mut st = lock(&self.store);
+        let tx = st.tx()?;
+        let flushed = self.nonces.flush_into(&tx)?;
+        let found: Option<(u64, Option<String>, String, bool)> = {
+            let (sql, arg): (&str, rusqlite::types::Value) = match &parsed {
+                Target::Serial(s) => (
+                    "SELECT serial, grant_id, request_id, revoked FROM certs WHERE serial = ?1",
+                    rusqlite::types::Value::Integer(i64::try_from(*s).unwrap_or(i64::MAX)),
+                ),
+                Target::Grant(g) => (
+                    "SELECT serial, grant_id, request_id, revoked FROM certs WHERE grant_id = ?1",
+                    rusqlite::types::Value::Text(g.clone()),
+                ),
+            };
+            tx.query_row(sql, params![arg], |r| {
+                Ok((
+                    u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, i64>(3)? != 0,
+                ))
+            })
+            .optional()?
+        };
+        let mut result = GrantRevocation {
+            target: target.trim().to_string(),
+            serial: None,
+            grant_id: None,
+            request_id: None,
+            request_revoked: false,
+            issued_here: found.is_some(),
+            revocation_sequence: 0,
+        };
+        match found {
+            Some((serial, grant_id, request_id, already)) => {
+                if already {
+                    return Err(refuse(
+                        C::InvalidState,
+                        format!(
+                            "{} (serial {serial}) is already revoked; nothing to do",
+                            result.target
+                        ),
+                    ));
+                }
+                tx.execute(
+                    "UPDATE certs SET revoked = 1 WHERE serial = ?1",
+                    [i64::try_from(serial).unwrap_or(i64::MAX)],
+                )?;
+                if let Some(mut row) = store::get_request(&tx, &request_id)?
+                    && row.state == RequestState::Approved
+                    && store::latest_cert(&tx, &request_id)?.is_some_and(|c| c.serial == serial)
+                {
+                    row.state = RequestState::Revoked;
+                    row.revoked_at = Some(now);
+                    row.revoked_by = Some(actor.to_string());
+                    store::update_request(&tx, &row)?;
+                    store::revoke_certs(&tx, &request_id)?;
+                    result.request_revoked = true;
+                }
+                result.serial = Some(serial);
+                result.grant_id = grant_id;
+                result.request_id = Some(request_id);
+            }
+            None => {
+                let mut ops = operator_revocations(&tx)?;
+                let fresh = match &parsed {
+                    Target::Serial(s) => {
+                        result.serial = Some(*s);
+                        ops.serials.insert(*s)
+                    }
+                    Target::Grant(g) => {
+                        result.grant_id = Some(g.clone());
+                        ops.grants.insert(g.clone())
+                    }
+                };
+                if !fresh {
+                    return Err(refuse(
+                        C::InvalidState,
+                        format!("{} is already revoked; nothing to do", result.target),
+                    ));
+                }
+                store_operator_revocations(&tx, &ops)?;
+            }
+        }
+        let published = self.build_published(&tx, now, true)?;
+        result.revocation_sequence = published.revocation_sequence;
+        let mut details = serde_json::to_value(&result).map_err(ApiError::internal)?;
+        if let Some(o) = details.as_object_mut() {
+            o.insert("reason".into(), json!(reason));
+        }
+        let rec = store::append_audit(&tx, now, actor, event::GRANT_REVOCATION, &details)?;
+        bump_generation(&tx)?;
+        tx.commit()?;
+        flushed.done();
+        drop(st);
+        super::write(&self.published, published);
+        self.release_in_host_documents(result.grant_id.as_deref());
+        self.stats.revocations.fetch_add(1, Ordering::Relaxed);
+        self.log(&[rec]);
+        self.after_issuance();
+        Ok(result)
+    }
+
+    /// Reloads what the service keeps in memory if an operator command changed the data
+    /// directory since the last look (see the module docs). Returns whether it did. The
+    /// server calls this every second.
+    pub fn pick_up_external_changes(&self) -> Result<bool, CaError> {
+        let g = self.read_db(generation)?;
+        if g == self.external.seen.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        self.republish(false)?;
+        self.refresh_grants()?;
+        self.external.seen.store(g, Ordering::SeqCst);
+        lock(&self.syslog).log(
+            Severity::Info,
+            &format!(
+                "picked up an operator change (generation {g}); revocation list #{}",
+                self.published().revocation_sequence
+            ),
+        );
+        Ok(true)
+    }
+
+    /// Signs a new audit checkpoint when the trail moved (debounced; see the module docs).
+    /// Returns whether it signed one. The server calls this every second.
+    pub fn refresh_checkpoint(&self) -> Result<bool, CaError> {
+        let head: Option<(u64, String)> = self.read_db(|c| {
+            c.query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0), r.get(1)?)),
+            )
+            .optional()
+        })?;
+        let Some(head) = head else {
+            return Ok(false);
+        };
+        let now = self.now();
+        let current = self.checkpoint();
+        if current
+            .as_ref()
+            .is_some_and(|c| c.1.seq == head.0 && c.1.hash == head.1)
+        {
+            return Ok(false);
+        }
+        let quiet = {
+            let mut observed = lock(&self.external.observed);
+            let quiet = observed.as_ref() == Some(&head);
+            *observed = Some(head.clone());
+            quiet
+        };
+        let overdue = current
+            .as_ref()
+            .is_none_or(|c| now.saturating_sub(c.1.time) >= CHECKPOINT_MAX_LAG);
+        if !quiet && !overdue {
+            return Ok(false);
+        }
+        self.sign_checkpoint(head.0, &head.1, now)?;
+        Ok(true)
+    }
+
+    /// Signs and publishes a checkpoint of record `seq` with `hash` now.
+    fn sign_checkpoint(&self, seq: u64, hash: &str, now: u64) -> Result<(), CaError> {
+        let doc = Checkpoint::sign(seq, hash, now, self.signer.grant_key())
+            .map_err(|e| CaError::Other(format!("audit checkpoint: {e}")))?;
+        let claims = Checkpoint {
+            version: crate::audit::checkpoint::VERSION,
+            seq,
+            hash: hash.to_string(),
+            time: now,
+            key_id: jit_common::keys::fingerprint(self.signer.grant_key().public_key()),
+        };
+        let sig_line: String = String::from_utf8_lossy(&doc)
+            .lines()
+            .filter(|l| !l.starts_with('{') && !l.starts_with(' ') && !l.starts_with('}'))
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        lock(&self.syslog).log(
+            Severity::Notice,
+            &format!(
+                "audit checkpoint seq={seq} hash={hash} time={now} key={} sshsig={sig_line}",
+                claims.key_id
+            ),
+        );
+        *self
+            .external
+            .checkpoint
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(Arc::new((Doc::new(doc), claims)));
+        Ok(())
+    }
+
+    /// The latest signed audit checkpoint (document and claims), if one was made.
+    pub fn checkpoint(&self) -> Option<Arc<(Doc, Checkpoint)>> {
+        self.external
+            .checkpoint
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// `GET /v1/audit/checkpoint`.
+    pub fn checkpoint_doc(&self) -> ApiResult<Doc> {
+        self.checkpoint().map(|c| c.0.clone()).ok_or_else(|| {
+            ApiError::new(
+                C::Unavailable,
+                "no audit checkpoint has been signed yet (the service signs one within a few seconds of starting); retry shortly",
+            )
+        })
+    }
+}
