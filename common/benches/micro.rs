@@ -6,12 +6,12 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use jit_common::{Approval, Grant, KeyRing, UnverifiedGrant};
+use jit_common::{Approval, Grant, KeyRing, UnixTime, UnverifiedGrant};
 use rand_core::OsRng;
 use ssh_key::certificate::{Builder, CertType, Certificate};
 use ssh_key::{Algorithm, HashAlg, PrivateKey};
 
-const NOW: u64 = 1_800_000_000;
+const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 
 fn grant(id: &str) -> Grant {
     Grant {
@@ -72,14 +72,21 @@ fn grants(c: &mut Criterion) {
 /// A user certificate as jit-ca issues one: principals, the role's extensions and the
 /// signed grant embedded as the `jit-grant@jit` extension.
 fn build_cert(ca: &PrivateKey, user_key: &ssh_key::PublicKey, grant_doc: &str) -> Certificate {
-    let mut b = Builder::new_with_random_nonce(&mut OsRng, user_key, NOW - 60, NOW + 3600).unwrap();
+    let mut b = Builder::new_with_random_nonce(
+        &mut OsRng,
+        user_key,
+        (NOW - 60).as_secs(),
+        (NOW + 3600).as_secs(),
+    )
+    .unwrap();
     b.serial(42).unwrap();
     b.key_id("jit:r-123:alice").unwrap();
     b.cert_type(CertType::User).unwrap();
     b.valid_principal("alice").unwrap();
     b.valid_principal("dbadmin").unwrap();
     b.extension("permit-pty", "").unwrap();
-    b.extension("jit-grant@jit", grant_doc).unwrap();
+    b.extension(jit_common::grant::CERT_EXTENSION, grant_doc)
+        .unwrap();
     b.sign(ca).unwrap()
 }
 
@@ -105,7 +112,7 @@ fn certificates(c: &mut Criterion) {
         b.iter(|| {
             Certificate::from_openssh(black_box(&line))
                 .unwrap()
-                .validate_at(NOW, [&ca_fp])
+                .validate_at(NOW.as_secs(), [&ca_fp])
                 .unwrap()
         })
     });

@@ -14,7 +14,6 @@
 //! exactly what is parsed. An auditor splits the file at the `BEGIN` line and runs
 //! `ssh-keygen -Y verify` (recipe in `docs/grant-format.md`).
 
-use serde_json::{Map, Value};
 use ssh_key::{HashAlg, LineEnding, SigningKey, SshSig};
 
 use crate::error::{Error, Result};
@@ -40,58 +39,7 @@ pub struct Envelope {
 impl Envelope {
     /// Splits `input` strictly: size cap, exactly one signature block, nothing after it.
     pub fn parse(input: &[u8], max: usize) -> Result<Self> {
-        if input.len() > max {
-            return Err(Error::Oversized {
-                len: input.len(),
-                max,
-            });
-        }
-        if input.is_empty() {
-            return Err(Error::Truncated {
-                detail: "the document is empty",
-            });
-        }
-        let begin = find(input, b"\n-----BEGIN SSH SIGNATURE-----").ok_or(Error::Truncated {
-            detail: "no SSH signature block",
-        })?;
-        let body = &input[..=begin];
-        let armour = &input[begin + 1..];
-        if !armour.starts_with(BEGIN) {
-            return Err(Error::MalformedSignature {
-                detail: "the BEGIN line must end with a newline".into(),
-            });
-        }
-        let end = find(armour, END).ok_or(Error::Truncated {
-            detail: "the SSH signature block has no END line",
-        })?;
-        let armour_len = end + END.len();
-        if armour.len() > armour_len {
-            return Err(Error::TrailingData {
-                len: armour.len() - armour_len,
-            });
-        }
-        let pem = std::str::from_utf8(armour).map_err(|_| Error::MalformedSignature {
-            detail: "not ASCII".into(),
-        })?;
-        let signature = SshSig::from_pem(pem).map_err(|e| Error::MalformedSignature {
-            detail: e.to_string(),
-        })?;
-        // The blob's version field and its base64 layout are not covered by the signature:
-        // accept only the one canonical encoding, so that no byte of a document can change
-        // without it being refused.
-        let canonical =
-            signature
-                .to_pem(LineEnding::LF)
-                .map_err(|e| Error::MalformedSignature {
-                    detail: e.to_string(),
-                })?;
-        if signature.version() != 1 || canonical.trim_end() != pem.trim_end() {
-            return Err(Error::MalformedSignature {
-                detail: "the signature block is not in canonical OpenSSH form \
-                         (version 1, 70-column base64)"
-                    .into(),
-            });
-        }
+        let (body, signature) = split_strict(input, max)?;
         Ok(Self {
             body: body.to_vec(),
             signature,
@@ -124,6 +72,63 @@ impl Envelope {
     }
 }
 
+/// Splits `input` strictly (size cap, exactly one signature block in canonical form, nothing
+/// after it) into the signed body, borrowed, and the parsed (not verified) signature.
+pub(crate) fn split_strict(input: &[u8], max: usize) -> Result<(&[u8], SshSig)> {
+    if input.len() > max {
+        return Err(Error::Oversized {
+            len: input.len(),
+            max,
+        });
+    }
+    if input.is_empty() {
+        return Err(Error::Truncated {
+            detail: "the document is empty",
+        });
+    }
+    let begin = find(input, b"\n-----BEGIN SSH SIGNATURE-----").ok_or(Error::Truncated {
+        detail: "no SSH signature block",
+    })?;
+    let body = &input[..=begin];
+    let armour = &input[begin + 1..];
+    if !armour.starts_with(BEGIN) {
+        return Err(Error::MalformedSignature {
+            detail: "the BEGIN line must end with a newline".into(),
+        });
+    }
+    let end = find(armour, END).ok_or(Error::Truncated {
+        detail: "the SSH signature block has no END line",
+    })?;
+    let armour_len = end + END.len();
+    if armour.len() > armour_len {
+        return Err(Error::TrailingData {
+            len: armour.len() - armour_len,
+        });
+    }
+    let pem = std::str::from_utf8(armour).map_err(|_| Error::MalformedSignature {
+        detail: "not ASCII".into(),
+    })?;
+    let signature = SshSig::from_pem(pem).map_err(|e| Error::MalformedSignature {
+        detail: e.to_string(),
+    })?;
+    // The blob's version field and its base64 layout are not covered by the signature:
+    // accept only the one canonical encoding, so that no byte of a document can change
+    // without it being refused.
+    let canonical = signature
+        .to_pem(LineEnding::LF)
+        .map_err(|e| Error::MalformedSignature {
+            detail: e.to_string(),
+        })?;
+    if signature.version() != 1 || canonical.trim_end() != pem.trim_end() {
+        return Err(Error::MalformedSignature {
+            detail: "the signature block is not in canonical OpenSSH form \
+                     (version 1, 70-column base64)"
+                .into(),
+        });
+    }
+    Ok((body, signature))
+}
+
 /// The signed body of a document (everything up to and including the newline before the
 /// `BEGIN` line), without decoding or checking the signature block. For reading claims
 /// only: nothing split this way is trusted (see [`crate::record`]).
@@ -152,47 +157,6 @@ fn find_fast(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         }
         from = at + 1;
     }
-}
-
-/// Parses a body into a JSON object and checks `version` and the field names.
-///
-/// Unknown versions and unknown fields are their own errors, before any typed parsing.
-pub(crate) fn parse_body(body: &[u8], known_fields: &[&str]) -> Result<Map<String, Value>> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| Error::Malformed {
-        detail: e.to_string(),
-    })?;
-    let Value::Object(map) = value else {
-        return Err(Error::Malformed {
-            detail: "the body is not a JSON object".into(),
-        });
-    };
-    match map.get("version") {
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(1) => {}
-            Some(found) => return Err(Error::UnknownVersion { found }),
-            None => {
-                return Err(Error::InvalidField {
-                    name: "version",
-                    detail: "must be a positive integer".into(),
-                });
-            }
-        },
-        Some(_) => {
-            return Err(Error::InvalidField {
-                name: "version",
-                detail: "must be an integer".into(),
-            });
-        }
-        None => {
-            return Err(Error::Malformed {
-                detail: "missing field \"version\"".into(),
-            });
-        }
-    }
-    if let Some(name) = map.keys().find(|k| !known_fields.contains(&k.as_str())) {
-        return Err(Error::UnknownField { name: name.clone() });
-    }
-    Ok(map)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

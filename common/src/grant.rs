@@ -4,10 +4,16 @@
 //! inside its window" and "authorises this user on this host now" explicit:
 //!
 //! ```text
-//! bytes --UnverifiedGrant::parse--> UnverifiedGrant --verify_at(now, keys, skew)--> VerifiedGrant
-//!                                                      VerifiedGrant::covers(user, host, now) -> Ok(()) | NotCovered
+//! Grant --SignedGrant::sign(key)--> SignedGrant          (the CA's signer; embedded in the
+//!                                                          certificate's `jit-grant@jit`)
+//! bytes --SignedGrant::parse-------> SignedGrant --verify_at(now, keys, skew)--> VerifiedGrant
+//!                                               VerifiedGrant::covers(user, host, now) -> Ok(()) | NotCovered
 //! bytes + root's TrustedRecord --VerifiedGrant::from_record(now, keyring, skew)-----> VerifiedGrant
 //! ```
+//!
+//! [`SignedGrant`] (also named [`UnverifiedGrant`] where the reader wants the warning) is one
+//! type from the CA's signer to the host: the document bytes and the parsed body, read by the
+//! one signed-document reader ([`crate::document`]) that revocation lists share.
 //!
 //! The second path to a [`VerifiedGrant`] is narrow on purpose: it needs a
 //! [`crate::record::TrustedRecord`] (only obtainable from a root-owned record file) that
@@ -21,18 +27,22 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use ssh_key::{PublicKey, SigningKey};
+use ssh_key::SigningKey;
 
-use crate::envelope::{Envelope, MAX_GRANT_SIZE, parse_body, split_body};
+use crate::document::{self, Document, Signed};
+use crate::envelope::{MAX_GRANT_SIZE, split_body};
 use crate::error::{Error, Result};
 use crate::host;
-use crate::keys::{KeyRing, fingerprint};
+use crate::keys::KeyRing;
 use crate::record::{KeyringDigest, Kind, TrustedRecord};
-use crate::time::{UnixTime, format_utc};
+use crate::time::{Secs, UnixTime, format_utc};
 
 /// The SSHSIG namespace of grants (`ssh-keygen -Y verify -n jit-grant@jit`).
 pub const NAMESPACE: &str = "jit-grant@jit";
+/// The OpenSSH certificate extension whose value is the grant document, as the CA's signer
+/// writes it and hosts read it. The one definition of the name (it is spelled as the
+/// namespace).
+pub const CERT_EXTENSION: &str = NAMESPACE;
 /// The format version this build writes and reads.
 pub const VERSION: u64 = 1;
 /// Longest reason kept in a grant, in bytes.
@@ -164,63 +174,58 @@ impl Grant {
     }
 
     /// Signs the grant with `key` (setting `key_id` to its fingerprint) and returns the
-    /// document to store or send.
+    /// document to store or send; [`SignedGrant::sign`] also reads it back as hosts do.
     ///
     /// `key` is an `ssh_key::PrivateKey` or any other [`SigningKey`].
-    pub fn sign<S: SigningKey>(mut self, key: &S) -> Result<Vec<u8>> {
-        self.key_id = fingerprint(&PublicKey::from(key.public_key()));
-        self.validate()?;
-        let mut body = serde_json::to_vec_pretty(&self).map_err(|e| Error::Signing {
-            detail: e.to_string(),
-        })?;
-        body.push(b'\n');
-        Envelope::seal(&body, key, NAMESPACE)
+    pub fn sign<S: SigningKey>(self, key: &S) -> Result<Vec<u8>> {
+        document::seal(self, key)
     }
 }
 
-/// A well-formed grant whose signature and window have not been checked. Its contents may be
-/// shown to people (for example by `jit-host list`) but never trusted.
-#[derive(Debug, Clone)]
-pub struct UnverifiedGrant {
-    envelope: Envelope,
-    grant: Grant,
+impl Document for Grant {
+    const NAMESPACE: &'static str = NAMESPACE;
+    const MAX_SIZE: usize = MAX_GRANT_SIZE;
+    const FIELDS: &'static [&'static str] = FIELDS;
+    const KIND: Kind = Kind::Grant;
+
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+
+    fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    fn set_key_id(&mut self, key_id: String) {
+        self.key_id = key_id;
+    }
 }
 
-impl UnverifiedGrant {
-    /// Parses a grant document strictly: size, framing, version, field names, field values.
-    pub fn parse(input: &[u8]) -> Result<Self> {
-        let envelope = Envelope::parse(input, MAX_GRANT_SIZE)?;
-        let grant = parse_grant_body(&envelope.body)?;
-        Ok(Self { envelope, grant })
-    }
+/// A grant document and its parsed body: what the CA's signer produces
+/// ([`SignedGrant::sign`]), what a certificate carries in its [`CERT_EXTENSION`] and what a
+/// host parses ([`SignedGrant::parse`]). Well-formed, but its signature and window have not
+/// been checked: its contents may be shown to people (for example by `jit-host list`) but
+/// never trusted before [`SignedGrant::verify_at`].
+pub type SignedGrant = Signed<Grant>;
 
-    /// The claims, unverified. Use only for display and for choosing what to verify.
-    pub fn claims_unverified(&self) -> &Grant {
-        &self.grant
-    }
+/// [`SignedGrant`], named for readers that must not forget it is not verified yet.
+pub type UnverifiedGrant = SignedGrant;
 
-    /// Checks the signature against `trusted` and that `key_id` names the signer; not the
-    /// window. Returns the signer's fingerprint. For root's record writer
-    /// ([`crate::record::write_grant_record`]), which records grants installed ahead of
-    /// their window too; everyone else wants [`UnverifiedGrant::verify_at`].
-    pub(crate) fn verify_signature(&self, trusted: &KeyRing) -> Result<String> {
-        let signer = trusted.verify(NAMESPACE, &self.envelope.body, &self.envelope.signature)?;
-        if self.grant.key_id != signer {
-            return Err(Error::KeyIdMismatch {
-                key_id: self.grant.key_id.clone(),
-                signer,
-            });
-        }
-        Ok(signer)
-    }
-
+impl Signed<Grant> {
     /// Checks the signature against `trusted` and the window against `now`, allowing `skew`
-    /// seconds of clock difference at both ends.
-    pub fn verify_at(self, now: UnixTime, trusted: &KeyRing, skew: u64) -> Result<VerifiedGrant> {
+    /// of clock difference at both ends.
+    pub fn verify_at(
+        self,
+        now: impl Into<UnixTime>,
+        trusted: &KeyRing,
+        skew: impl Into<Secs>,
+    ) -> Result<VerifiedGrant> {
+        let skew = skew.into();
         let signer = self.verify_signature(trusted)?;
-        check_window(&self.grant, now, skew)?;
+        let grant = self.into_claims();
+        check_window(&grant, now.into(), skew)?;
         Ok(VerifiedGrant {
-            grant: self.grant,
+            grant,
             signer,
             skew,
         })
@@ -255,27 +260,7 @@ pub fn peek_claims_unverified(input: &[u8]) -> Option<ClaimsPeek<'_>> {
 /// so it accepts nothing `parse` would refuse for its body. Use only to choose which grants
 /// to verify; cheaper than `parse` (no base64/PEM decode, no canonical re-encoding).
 pub fn parse_claims_unverified(input: &[u8]) -> Result<Grant> {
-    let body = split_body(input, MAX_GRANT_SIZE)?;
-    // Typed and in one pass (no JSON value tree): a body this accepts is one
-    // `parse_grant_body` accepts too, with the same result (same derive, unknown fields
-    // denied, `validate` below). Anything else takes the slower path for its precise error.
-    match serde_json::from_slice::<Grant>(body) {
-        Ok(grant) => {
-            grant.validate()?;
-            Ok(grant)
-        }
-        Err(_) => parse_grant_body(body),
-    }
-}
-
-fn parse_grant_body(body: &[u8]) -> Result<Grant> {
-    let map = parse_body(body, FIELDS)?;
-    let grant: Grant =
-        serde_json::from_value(Value::Object(map)).map_err(|e| Error::Malformed {
-            detail: e.to_string(),
-        })?;
-    grant.validate()?;
-    Ok(grant)
+    document::claims_unverified(input)
 }
 
 /// A grant signed by a trusted key and inside its window at verification time.
@@ -285,7 +270,7 @@ fn parse_grant_body(body: &[u8]) -> Result<Grant> {
 pub struct VerifiedGrant {
     grant: Grant,
     signer: String,
-    skew: u64,
+    skew: Secs,
 }
 
 impl VerifiedGrant {
@@ -301,18 +286,12 @@ impl VerifiedGrant {
         input: &[u8],
         record: &TrustedRecord,
         keyring: &KeyringDigest,
-        now: UnixTime,
-        skew: u64,
+        now: impl Into<UnixTime>,
+        skew: impl Into<Secs>,
     ) -> Result<Self> {
-        record.check(Kind::Grant, input, keyring)?;
-        let grant = parse_claims_unverified(input)?;
-        if grant.key_id != record.signer() {
-            return Err(Error::KeyIdMismatch {
-                key_id: grant.key_id,
-                signer: record.signer().to_string(),
-            });
-        }
-        check_window(&grant, now, skew)?;
+        let skew = skew.into();
+        let grant: Grant = document::from_record(input, record, keyring)?;
+        check_window(&grant, now.into(), skew)?;
         Ok(Self {
             grant,
             signer: record.signer().to_string(),
@@ -336,8 +315,9 @@ impl VerifiedGrant {
         &self,
         user: &str,
         host_names: &[&str],
-        now: UnixTime,
+        now: impl Into<UnixTime>,
     ) -> std::result::Result<(), NotCovered> {
+        let now = now.into();
         let g = &self.grant;
         if g.user != user {
             return Err(NotCovered::OtherUser {
@@ -402,7 +382,7 @@ impl fmt::Display for NotCovered {
     }
 }
 
-fn check_window(g: &Grant, now: UnixTime, skew: u64) -> Result<()> {
+fn check_window(g: &Grant, now: UnixTime, skew: Secs) -> Result<()> {
     if now.saturating_add(skew) < g.not_before {
         return Err(Error::NotYetValid {
             not_before: g.not_before,

@@ -5,6 +5,8 @@
 //! * [`revocation`]: the CA's signed list of revoked grant ids and certificate serials.
 //! * [`envelope`]: the on-disk encoding of both (JSON body + OpenSSH SSHSIG armour),
 //!   checkable with stock `ssh-keygen -Y verify`. See `docs/grant-format.md`.
+//! * [`document`]: the one reader of both: envelope, version, namespace-bound signature,
+//!   typed body ([`Signed`]).
 //! * [`keys`]: the set of public keys a verifier trusts.
 //! * [`host`]: host selector matching (`db-*`, `web-[0-9]?`).
 //! * [`secure_file`]: reading files that grant power (no symlinks, trusted owner, not
@@ -15,10 +17,11 @@
 //! * [`record`]: root's verified-document records, which let a fresh process skip an
 //!   Ed25519 verification root already made for the same bytes under the same keys.
 //!
-//! Time is always a parameter ([`UnixTime`]); nothing in this crate reads the clock except
-//! [`now`], which entry points call once.
+//! Time is always a parameter ([`UnixTime`], lengths of time [`Secs`]); nothing in this
+//! crate reads the clock except [`now`], which entry points call once.
 #![forbid(unsafe_code)]
 
+pub mod document;
 pub mod envelope;
 pub mod error;
 pub mod grant;
@@ -31,8 +34,9 @@ pub mod secure_file;
 pub mod text;
 pub mod time;
 
+pub use document::Signed;
 pub use error::{Error, Result};
-pub use grant::{Approval, Grant, NotCovered, UnverifiedGrant, VerifiedGrant};
+pub use grant::{Approval, Grant, NotCovered, SignedGrant, UnverifiedGrant, VerifiedGrant};
 pub use keys::KeyRing;
 pub use revocation::{RevocationList, UnverifiedRevocationList, VerifiedRevocationList};
-pub use time::{UnixTime, now};
+pub use time::{Secs, UnixTime, now};

@@ -7,15 +7,15 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use ssh_key::{PublicKey, SigningKey};
+use ssh_key::SigningKey;
 
-use crate::envelope::{Envelope, MAX_REVOCATION_LIST_SIZE, parse_body, split_body};
+use crate::document::{self, Document, Signed};
+use crate::envelope::MAX_REVOCATION_LIST_SIZE;
 use crate::error::{Error, Result};
 use crate::grant::check_id;
-use crate::keys::{KeyRing, fingerprint};
+use crate::keys::KeyRing;
 use crate::record::{KeyringDigest, Kind, TrustedRecord};
-use crate::time::UnixTime;
+use crate::time::{Secs, UnixTime};
 
 /// The SSHSIG namespace of revocation lists.
 pub const NAMESPACE: &str = "jit-revocations@jit";
@@ -25,28 +25,34 @@ pub const NAMESPACE: &str = "jit-revocations@jit";
 /// reaches (or locks down) every host within this time even if its sync is blocked, while a
 /// CA outage of a few hours goes unnoticed by users. Shared by `jit-ca host-config` and the
 /// host, so both write and assume the same value.
-pub const DEFAULT_MAX_AGE_SECS: u64 = 12 * 3600;
+pub const DEFAULT_MAX_AGE_SECS: Secs = Secs::from_hours(12);
 
 /// The longest interval between two runs of `jit-host-sync.timer` (`OnUnitActiveSec=5min`
 /// plus `RandomizedDelaySec=30s`).
-pub const HOST_SYNC_PERIOD_SECS: u64 = 5 * 60 + 30;
+pub const HOST_SYNC_PERIOD_SECS: Secs = Secs::new(5 * 60 + 30);
 
 /// The smallest sensible staleness bound for a CA that re-signs its list every
 /// `refresh_secs` (`revocation_refresh`): a list may be that old when fetched, and one sync
 /// may be missed, so anything lower makes hosts deny while everything works.
-pub fn min_max_age_secs(refresh_secs: u64) -> u64 {
-    refresh_secs.saturating_add(2 * HOST_SYNC_PERIOD_SECS)
+pub fn min_max_age_secs(refresh_secs: impl Into<Secs>) -> Secs {
+    refresh_secs
+        .into()
+        .saturating_add(HOST_SYNC_PERIOD_SECS.saturating_mul(2))
 }
 
 /// A warning when a host's staleness bound `max_age_secs` conflicts with the CA's
 /// `revocation_refresh` (`refresh_secs`), for `jit-ca policy check`, `jit-ca host-config`
 /// and `jit-host check`.
-pub fn max_age_conflict(max_age_secs: u64, refresh_secs: u64) -> Option<String> {
+pub fn max_age_conflict(
+    max_age_secs: impl Into<Secs>,
+    refresh_secs: impl Into<Secs>,
+) -> Option<String> {
+    let (max_age_secs, refresh_secs) = (max_age_secs.into(), refresh_secs.into());
     let min = min_max_age_secs(refresh_secs);
     (max_age_secs < min).then(|| {
         format!(
             "revocation_max_age_secs = {max_age_secs} is less than the CA's revocation_refresh ({refresh_secs}s) plus two sync periods ({}s): hosts would deny while the CA works; raise it to at least {min} (default {DEFAULT_MAX_AGE_SECS}) or lower revocation_refresh",
-            2 * HOST_SYNC_PERIOD_SECS
+            HOST_SYNC_PERIOD_SECS.saturating_mul(2)
         )
     })
 }
@@ -80,11 +86,11 @@ pub struct RevocationList {
 
 impl RevocationList {
     /// An empty list with the given sequence number and time.
-    pub fn new(sequence: u64, issued_at: UnixTime) -> Self {
+    pub fn new(sequence: u64, issued_at: impl Into<UnixTime>) -> Self {
         Self {
             version: 1,
             sequence,
-            issued_at,
+            issued_at: issued_at.into(),
             revoked_grants: BTreeSet::new(),
             revoked_serials: BTreeSet::new(),
             key_id: String::new(),
@@ -106,72 +112,48 @@ impl RevocationList {
     /// Signs the list and returns the document.
     ///
     /// `key` is an `ssh_key::PrivateKey` or any other [`SigningKey`].
-    pub fn sign<S: SigningKey>(mut self, key: &S) -> Result<Vec<u8>> {
-        self.key_id = fingerprint(&PublicKey::from(key.public_key()));
-        self.validate()?;
-        let mut body = serde_json::to_vec_pretty(&self).map_err(|e| Error::Signing {
-            detail: e.to_string(),
-        })?;
-        body.push(b'\n');
-        Envelope::seal(&body, key, NAMESPACE)
+    pub fn sign<S: SigningKey>(self, key: &S) -> Result<Vec<u8>> {
+        document::seal(self, key)
+    }
+}
+
+impl Document for RevocationList {
+    const NAMESPACE: &'static str = NAMESPACE;
+    const MAX_SIZE: usize = MAX_REVOCATION_LIST_SIZE;
+    const FIELDS: &'static [&'static str] = FIELDS;
+    const KIND: Kind = Kind::Revocations;
+
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+
+    fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    fn set_key_id(&mut self, key_id: String) {
+        self.key_id = key_id;
     }
 }
 
 /// The contents of a revocation list read from its JSON body only (signature block neither
 /// decoded nor checked). Strict on the body, like [`UnverifiedRevocationList::parse`].
 pub fn parse_claims_unverified(input: &[u8]) -> Result<RevocationList> {
-    let body = split_body(input, MAX_REVOCATION_LIST_SIZE)?;
-    // Typed, one pass; a body this accepts `parse_list_body` accepts with the same result.
-    match serde_json::from_slice::<RevocationList>(body) {
-        Ok(list) => {
-            list.validate()?;
-            Ok(list)
-        }
-        Err(_) => parse_list_body(body),
-    }
+    document::claims_unverified(input)
 }
 
-fn parse_list_body(body: &[u8]) -> Result<RevocationList> {
-    let map = parse_body(body, FIELDS)?;
-    let list: RevocationList =
-        serde_json::from_value(Value::Object(map)).map_err(|e| Error::Malformed {
-            detail: e.to_string(),
-        })?;
-    list.validate()?;
-    Ok(list)
-}
+/// A well-formed, unverified revocation list: the document and its parsed body, read by the
+/// same reader as grants (same framing rules, larger size cap).
+pub type UnverifiedRevocationList = Signed<RevocationList>;
 
-/// A well-formed, unverified revocation list.
-#[derive(Debug, Clone)]
-pub struct UnverifiedRevocationList {
-    envelope: Envelope,
-    list: RevocationList,
-}
-
-impl UnverifiedRevocationList {
-    /// Parses strictly (same framing rules as grants, larger size cap).
-    pub fn parse(input: &[u8]) -> Result<Self> {
-        let envelope = Envelope::parse(input, MAX_REVOCATION_LIST_SIZE)?;
-        let list = parse_list_body(&envelope.body)?;
-        Ok(Self { envelope, list })
-    }
-
-    /// The claims, unverified.
-    pub fn claims_unverified(&self) -> &RevocationList {
-        &self.list
-    }
-
+impl Signed<RevocationList> {
     /// Checks the signature against `trusted`. Revocation lists have no validity window;
     /// freshness is the host's policy ([`VerifiedRevocationList::is_stale`]).
     pub fn verify(self, trusted: &KeyRing) -> Result<VerifiedRevocationList> {
-        let signer = trusted.verify(NAMESPACE, &self.envelope.body, &self.envelope.signature)?;
-        if self.list.key_id != signer {
-            return Err(Error::KeyIdMismatch {
-                key_id: self.list.key_id.clone(),
-                signer,
-            });
-        }
-        Ok(VerifiedRevocationList { list: self.list })
+        self.verify_signature(trusted)?;
+        Ok(VerifiedRevocationList {
+            list: self.into_claims(),
+        })
     }
 }
 
@@ -191,15 +173,9 @@ impl VerifiedRevocationList {
         record: &TrustedRecord,
         keyring: &KeyringDigest,
     ) -> Result<Self> {
-        record.check(Kind::Revocations, input, keyring)?;
-        let list = parse_claims_unverified(input)?;
-        if list.key_id != record.signer() {
-            return Err(Error::KeyIdMismatch {
-                key_id: list.key_id,
-                signer: record.signer().to_string(),
-            });
-        }
-        Ok(Self { list })
+        Ok(Self {
+            list: document::from_record(input, record, keyring)?,
+        })
     }
 
     /// The verified contents.
@@ -217,9 +193,9 @@ impl VerifiedRevocationList {
         self.list.revoked_serials.contains(&serial)
     }
 
-    /// Whether the list is older than `max_age` seconds at `now`.
-    pub fn is_stale(&self, now: UnixTime, max_age: u64) -> bool {
-        now > self.list.issued_at.saturating_add(max_age)
+    /// Whether the list is older than `max_age` at `now`.
+    pub fn is_stale(&self, now: impl Into<UnixTime>, max_age: impl Into<Secs>) -> bool {
+        now.into() > self.list.issued_at.saturating_add(max_age.into())
     }
 }
 
@@ -268,7 +244,7 @@ mod tests {
         ));
         // A grant-namespace signature over a revocation body is refused.
         let body = b"{\n  \"version\": 1,\n  \"sequence\": 1,\n  \"issued_at\": 1,\n  \"revoked_grants\": [],\n  \"revoked_serials\": [],\n  \"key_id\": \"x\"\n}\n";
-        let forged = Envelope::seal(body, &k, crate::grant::NAMESPACE).unwrap();
+        let forged = crate::envelope::Envelope::seal(body, &k, crate::grant::NAMESPACE).unwrap();
         let mut ring = KeyRing::new();
         ring.push(k.public_key().clone());
         assert!(matches!(

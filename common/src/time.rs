@@ -1,33 +1,297 @@
-//! Seconds since the Unix epoch, and their human forms.
+//! Points in time ([`UnixTime`]) and lengths of time ([`Secs`]), both whole seconds, and
+//! their human forms.
+//!
+//! Both are newtypes over `u64` so that a duration cannot be passed where a time is expected
+//! (and the other way round), while every file and wire format stays a plain integer:
+//! they serialize, deserialize, `Display` and `Debug` exactly as the `u64` they wrap.
+//! The human forms are [`format_utc`] / [`UnixTime::utc`] and [`format_duration`] /
+//! [`Secs::human`].
+//!
+//! Arithmetic never panics and never wraps: the operators (`t + secs`, `t - secs`,
+//! `t - earlier`) saturate, and [`UnixTime::checked_add`] / [`UnixTime::checked_sub`] say
+//! when a result does not fit. A bare `u64` operand counts as seconds.
+//!
+//! The clock is read in one place, [`now`], which only entry points call (a clippy
+//! `disallowed-methods` rule in `clippy.toml` refuses `SystemTime::now` elsewhere).
 
+use std::fmt;
+use std::ops::{Add, Sub};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Seconds since 1970-01-01T00:00:00Z. Every check in this crate takes one as a parameter.
-pub type UnixTime = u64;
+use serde::{Deserialize, Serialize};
 
-/// The current time. Only entry points (the PAM hooks, `main`s) should call this.
+/// Seconds since 1970-01-01T00:00:00Z. Every check in this crate takes one as a parameter.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UnixTime(u64);
+
+/// A length of time in whole seconds (a validity window, a clock skew, a staleness bound).
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secs(u64);
+
+impl UnixTime {
+    /// The epoch.
+    pub const EPOCH: Self = Self(0);
+    /// The latest representable time.
+    pub const MAX: Self = Self(u64::MAX);
+
+    /// The time `secs` seconds after the epoch.
+    pub const fn from_secs(secs: u64) -> Self {
+        Self(secs)
+    }
+
+    /// Seconds since the epoch.
+    pub const fn as_secs(self) -> u64 {
+        self.0
+    }
+
+    /// `self + d`, or `None` past [`UnixTime::MAX`].
+    pub fn checked_add(self, d: Secs) -> Option<Self> {
+        self.0.checked_add(d.0).map(Self)
+    }
+
+    /// `self - d`, or `None` before the epoch.
+    pub fn checked_sub(self, d: Secs) -> Option<Self> {
+        self.0.checked_sub(d.0).map(Self)
+    }
+
+    /// `self + d`, at most [`UnixTime::MAX`].
+    pub const fn saturating_add(self, d: Secs) -> Self {
+        Self(self.0.saturating_add(d.0))
+    }
+
+    /// `self - d`, at least the epoch.
+    pub const fn saturating_sub(self, d: Secs) -> Self {
+        Self(self.0.saturating_sub(d.0))
+    }
+
+    /// How long after `earlier` this is; zero if it is not later.
+    pub const fn saturating_since(self, earlier: Self) -> Secs {
+        Secs(self.0.saturating_sub(earlier.0))
+    }
+
+    /// The RFC 3339 form for people, `2026-11-23T13:21:32Z` (see [`format_utc`]).
+    pub fn utc(self) -> Utc {
+        Utc(self)
+    }
+}
+
+impl Secs {
+    /// Zero seconds.
+    pub const ZERO: Self = Self(0);
+    /// The longest representable length.
+    pub const MAX: Self = Self(u64::MAX);
+
+    /// `secs` seconds.
+    pub const fn new(secs: u64) -> Self {
+        Self(secs)
+    }
+
+    /// `mins` minutes (saturating).
+    pub const fn from_mins(mins: u64) -> Self {
+        Self(mins.saturating_mul(60))
+    }
+
+    /// `hours` hours (saturating).
+    pub const fn from_hours(hours: u64) -> Self {
+        Self(hours.saturating_mul(3600))
+    }
+
+    /// The number of seconds.
+    pub const fn as_secs(self) -> u64 {
+        self.0
+    }
+
+    /// `self + other`, or `None` on overflow.
+    pub fn checked_add(self, other: Self) -> Option<Self> {
+        self.0.checked_add(other.0).map(Self)
+    }
+
+    /// `self + other`, at most [`Secs::MAX`].
+    pub const fn saturating_add(self, other: Self) -> Self {
+        Self(self.0.saturating_add(other.0))
+    }
+
+    /// `self * n`, at most [`Secs::MAX`].
+    pub const fn saturating_mul(self, n: u64) -> Self {
+        Self(self.0.saturating_mul(n))
+    }
+
+    /// The human form, `1h 30m` (see [`format_duration`]).
+    pub fn human(self) -> Human {
+        Human(self)
+    }
+}
+
+impl From<u64> for UnixTime {
+    fn from(secs: u64) -> Self {
+        Self(secs)
+    }
+}
+
+impl From<UnixTime> for u64 {
+    fn from(t: UnixTime) -> Self {
+        t.0
+    }
+}
+
+impl From<u64> for Secs {
+    fn from(secs: u64) -> Self {
+        Self(secs)
+    }
+}
+
+impl From<Secs> for u64 {
+    fn from(d: Secs) -> Self {
+        d.0
+    }
+}
+
+impl From<Secs> for Duration {
+    fn from(d: Secs) -> Self {
+        Duration::from_secs(d.0)
+    }
+}
+
+impl Add<Secs> for UnixTime {
+    type Output = UnixTime;
+    /// Saturates at [`UnixTime::MAX`].
+    fn add(self, d: Secs) -> UnixTime {
+        self.saturating_add(d)
+    }
+}
+
+impl Sub<Secs> for UnixTime {
+    type Output = UnixTime;
+    /// Saturates at the epoch.
+    fn sub(self, d: Secs) -> UnixTime {
+        self.saturating_sub(d)
+    }
+}
+
+impl Add<u64> for UnixTime {
+    type Output = UnixTime;
+    /// `u64` seconds; saturates at [`UnixTime::MAX`].
+    fn add(self, secs: u64) -> UnixTime {
+        self.saturating_add(Secs(secs))
+    }
+}
+
+impl Sub<u64> for UnixTime {
+    type Output = UnixTime;
+    /// `u64` seconds; saturates at the epoch.
+    fn sub(self, secs: u64) -> UnixTime {
+        self.saturating_sub(Secs(secs))
+    }
+}
+
+impl Sub<UnixTime> for UnixTime {
+    type Output = Secs;
+    /// The time between two points; zero if `earlier` is not earlier (as `Instant` does).
+    fn sub(self, earlier: UnixTime) -> Secs {
+        self.saturating_since(earlier)
+    }
+}
+
+impl Add for Secs {
+    type Output = Secs;
+    /// Saturates at [`Secs::MAX`].
+    fn add(self, other: Secs) -> Secs {
+        self.saturating_add(other)
+    }
+}
+
+impl Sub for Secs {
+    type Output = Secs;
+    /// Saturates at zero.
+    fn sub(self, other: Secs) -> Secs {
+        Secs(self.0.saturating_sub(other.0))
+    }
+}
+
+/// Plain seconds, as the `u64` always printed.
+impl fmt::Display for UnixTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// Plain seconds, as the `u64` always printed.
+impl fmt::Debug for UnixTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// Plain seconds, as the `u64` always printed.
+impl fmt::Display for Secs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// Plain seconds, as the `u64` always printed.
+impl fmt::Debug for Secs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// [`UnixTime::utc`]: displays `2026-11-23T13:21:32Z`.
+#[derive(Debug, Clone, Copy)]
+pub struct Utc(UnixTime);
+
+impl fmt::Display for Utc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // humantime formats up to the last second of year 9999 (and fails, which
+        // `to_string` would turn into a panic, after it).
+        const LAST: u64 = 253_402_300_799;
+        let t = UNIX_EPOCH.checked_add(Duration::from_secs(self.0.0));
+        match t {
+            Some(t) if self.0.0 <= LAST => {
+                fmt::Display::fmt(&humantime::format_rfc3339_seconds(t), f)
+            }
+            // Beyond that: the seconds, marked as such, never a panic.
+            _ => write!(f, "@{}", self.0.0),
+        }
+    }
+}
+
+/// [`Secs::human`]: displays `1h 30m`.
+#[derive(Debug, Clone, Copy)]
+pub struct Human(Secs);
+
+impl fmt::Display for Human {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&humantime::format_duration(Duration::from(self.0)), f)
+    }
+}
+
+/// The current time. Only entry points (the PAM hooks, `main`s, the CA's system clock)
+/// call this; everything else takes the time as a parameter.
 pub fn now() -> UnixTime {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    // The one clock read of the shared code: see the module documentation.
+    #[allow(clippy::disallowed_methods)]
+    let t = SystemTime::now();
+    UnixTime(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
 }
 
 /// `2026-11-23T13:21:32Z`
-pub fn format_utc(t: UnixTime) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t)).to_string()
+pub fn format_utc(t: impl Into<UnixTime>) -> String {
+    t.into().utc().to_string()
 }
 
-/// Parses `30m`, `1h`, `1h 30m`, `90s`, `2d` into seconds.
-pub fn parse_duration(s: &str) -> std::result::Result<u64, String> {
+/// Parses `30m`, `1h`, `1h 30m`, `90s`, `2d`.
+pub fn parse_duration(s: &str) -> std::result::Result<Secs, String> {
     humantime::parse_duration(s.trim())
-        .map(|d| d.as_secs())
+        .map(|d| Secs(d.as_secs()))
         .map_err(|e| format!("invalid duration {s:?}: {e} (examples: 30m, 1h, 1h30m, 90s)"))
 }
 
 /// `1h 30m`: a duration for people.
-pub fn format_duration(secs: u64) -> String {
-    humantime::format_duration(Duration::from_secs(secs)).to_string()
+pub fn format_duration(d: impl Into<Secs>) -> String {
+    d.into().human().to_string()
 }
 
 #[cfg(test)]
@@ -37,9 +301,62 @@ mod tests {
     #[test]
     fn formats_and_parses() {
         assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(parse_duration("30m"), Ok(1800));
-        assert_eq!(parse_duration("1h 30m"), Ok(5400));
+        assert_eq!(
+            format_utc(UnixTime::from_secs(1_800_000_000)),
+            "2027-01-15T08:00:00Z"
+        );
+        assert_eq!(parse_duration("30m"), Ok(Secs::new(1800)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Secs::new(5400)));
         assert!(parse_duration("soon").is_err());
         assert_eq!(format_duration(5400), "1h 30m");
+        assert_eq!(Secs::from_hours(1).human().to_string(), "1h");
+        // Beyond SystemTime: still printable, never a panic.
+        assert_eq!(UnixTime::MAX.utc().to_string(), format!("@{}", u64::MAX));
+        assert_eq!(format_utc(253_402_300_799), "9999-12-31T23:59:59Z");
+        assert_eq!(format_utc(253_402_300_800), "@253402300800");
+    }
+
+    #[test]
+    fn overflow_saturates_or_is_refused() {
+        let end = UnixTime::MAX;
+        assert_eq!(end + Secs::new(1), UnixTime::MAX);
+        assert_eq!(end + 1, UnixTime::MAX);
+        assert_eq!(end.saturating_add(Secs::MAX), UnixTime::MAX);
+        assert_eq!(end.checked_add(Secs::new(1)), None);
+        assert_eq!(
+            UnixTime::from_secs(10).checked_add(Secs::new(5)),
+            Some(UnixTime::from_secs(15))
+        );
+        assert_eq!(UnixTime::EPOCH - Secs::new(1), UnixTime::EPOCH);
+        assert_eq!(UnixTime::EPOCH - 1, UnixTime::EPOCH);
+        assert_eq!(UnixTime::EPOCH.checked_sub(Secs::new(1)), None);
+        // A difference of times is a duration, never negative.
+        let (a, b) = (UnixTime::from_secs(100), UnixTime::from_secs(160));
+        assert_eq!(b - a, Secs::new(60));
+        assert_eq!(a - b, Secs::ZERO);
+        assert_eq!(Secs::MAX + Secs::new(1), Secs::MAX);
+        assert_eq!(Secs::MAX.checked_add(Secs::new(1)), None);
+        assert_eq!(Secs::new(1) - Secs::new(2), Secs::ZERO);
+        assert_eq!(Secs::MAX.saturating_mul(2), Secs::MAX);
+        assert_eq!(Secs::from_mins(u64::MAX), Secs::MAX);
+        assert!(a < b && Secs::new(1) < Secs::new(2));
+    }
+
+    #[test]
+    fn serde_and_display_are_the_plain_integer() {
+        let t = UnixTime::from_secs(1_800_000_000);
+        assert_eq!(serde_json::to_string(&t).unwrap(), "1800000000");
+        assert_eq!(serde_json::from_str::<UnixTime>("1800000000").unwrap(), t);
+        assert_eq!(serde_json::to_string(&Secs::new(90)).unwrap(), "90");
+        assert_eq!(serde_json::from_str::<Secs>("90").unwrap(), Secs::new(90));
+        // Not a string, not negative, not a float: what a u64 refuses.
+        assert!(serde_json::from_str::<UnixTime>("\"1800000000\"").is_err());
+        assert!(serde_json::from_str::<UnixTime>("-1").is_err());
+        assert!(serde_json::from_str::<Secs>("1.5").is_err());
+        assert_eq!(
+            format!("{t} {t:?} {}", Secs::new(7)),
+            "1800000000 1800000000 7"
+        );
+        assert_eq!(format!("{:>4}", Secs::new(7)), "   7");
     }
 }

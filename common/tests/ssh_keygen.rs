@@ -9,10 +9,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use jit_common::grant::{Approval, Grant};
-use jit_common::{KeyRing, UnverifiedGrant, now};
+use jit_common::{KeyRing, UnixTime, UnverifiedGrant, now};
 use ssh_key::PrivateKey;
 
-fn grant(t: u64) -> Grant {
+fn grant(t: UnixTime) -> Grant {
     Grant {
         version: 1,
         id: "g-interop".into(),

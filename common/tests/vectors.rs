@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use jit_common::envelope::Envelope;
 use jit_common::grant::{Approval, Grant, NAMESPACE};
-use jit_common::{Error, KeyRing, NotCovered, UnverifiedGrant};
+use jit_common::{Error, KeyRing, NotCovered, UnixTime, UnverifiedGrant};
 use ssh_key::PrivateKey;
 
 /// The fixed "now" of every vector: 2027-01-15T08:00:00Z.
-const NOW: u64 = 1_800_000_000;
+const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")

@@ -1,11 +1,11 @@
 use super::*;
 use crate::grant::{Approval, Grant};
 use crate::revocation::RevocationList;
-use crate::{UnverifiedGrant, VerifiedGrant, VerifiedRevocationList};
+use crate::{UnixTime, UnverifiedGrant, VerifiedGrant, VerifiedRevocationList};
 use ssh_key::{Algorithm, PrivateKey, rand_core::OsRng};
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 
-const NOW: u64 = 1_800_000_000;
+const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 
 fn key() -> PrivateKey {
     PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap()

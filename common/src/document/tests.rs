@@ -1,0 +1,158 @@
+use ssh_key::rand_core::OsRng;
+use ssh_key::{Algorithm, PrivateKey};
+
+use super::*;
+use crate::envelope::Envelope;
+use crate::grant::{self, Approval, Grant, SignedGrant};
+use crate::revocation::{self, RevocationList, UnverifiedRevocationList};
+use crate::time::UnixTime;
+
+const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
+
+fn key() -> PrivateKey {
+    PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap()
+}
+
+fn ring(k: &PrivateKey) -> KeyRing {
+    let mut r = KeyRing::new();
+    r.push(k.public_key().clone());
+    r
+}
+
+fn grant() -> Grant {
+    Grant {
+        version: 1,
+        id: "g-1".into(),
+        user: "alice".into(),
+        role: "db-admin".into(),
+        hosts: vec!["db-*".into()],
+        sudo: true,
+        not_before: NOW - 600,
+        not_after: NOW + 1800,
+        issued_at: NOW - 600,
+        request_id: "r-1".into(),
+        reason: "INC-1".into(),
+        approvers: vec![Approval {
+            user: "bob".into(),
+            at: NOW - 600,
+        }],
+        cert_serial: Some(7),
+        key_id: String::new(),
+    }
+}
+
+fn list() -> RevocationList {
+    let mut l = RevocationList::new(3, NOW);
+    l.revoked_grants.insert("g-9".into());
+    l.revoked_serials.insert(41);
+    l
+}
+
+/// The exact body `seal` would sign for `claims` under `k`.
+fn body_of<D: Document>(mut claims: D, k: &PrivateKey) -> Vec<u8> {
+    claims.set_key_id(fingerprint(k.public_key()));
+    let mut body = serde_json::to_vec_pretty(&claims).unwrap();
+    body.push(b'\n');
+    body
+}
+
+#[test]
+fn a_grant_body_under_the_revocation_namespace_is_refused() {
+    let k = key();
+    let doc = Envelope::seal(&body_of(grant(), &k), &k, revocation::NAMESPACE).unwrap();
+    // It parses as a grant (the body is one) but never verifies as one ...
+    let parsed = SignedGrant::parse(&doc).unwrap();
+    assert!(matches!(
+        parsed.verify_at(NOW, &ring(&k), 60u64),
+        Err(Error::WrongNamespace { expected: grant::NAMESPACE, ref found })
+            if found == revocation::NAMESPACE
+    ));
+    // ... and as a revocation list its body is refused before any signature check.
+    assert!(matches!(
+        UnverifiedRevocationList::parse(&doc),
+        Err(Error::UnknownField { .. })
+    ));
+}
+
+#[test]
+fn a_revocation_body_under_the_grant_namespace_is_refused() {
+    let k = key();
+    let doc = Envelope::seal(&body_of(list(), &k), &k, grant::NAMESPACE).unwrap();
+    let parsed = UnverifiedRevocationList::parse(&doc).unwrap();
+    assert!(matches!(
+        parsed.verify(&ring(&k)),
+        Err(Error::WrongNamespace { expected: revocation::NAMESPACE, ref found })
+            if found == grant::NAMESPACE
+    ));
+    assert!(matches!(
+        SignedGrant::parse(&doc),
+        Err(Error::UnknownField { .. })
+    ));
+}
+
+#[test]
+fn signing_produces_what_hosts_parse_byte_for_byte() {
+    let k = key();
+    let signed = SignedGrant::sign(grant(), &k).unwrap();
+    // Ed25519 is deterministic: the same document as the plain signer's.
+    assert_eq!(signed.as_bytes(), grant().sign(&k).unwrap().as_slice());
+    let parsed = SignedGrant::parse(signed.as_bytes()).unwrap();
+    assert_eq!(parsed.claims_unverified(), signed.claims_unverified());
+    assert_eq!(parsed.doc(), signed.doc());
+    assert!(
+        signed
+            .doc()
+            .starts_with(std::str::from_utf8(signed.body()).unwrap())
+    );
+    assert!(
+        std::str::from_utf8(&signed.as_bytes()[signed.body().len()..])
+            .unwrap()
+            .starts_with("-----BEGIN SSH SIGNATURE-----\n")
+    );
+    assert_eq!(signed.signature().namespace(), grant::NAMESPACE);
+    let v = parsed.verify_at(NOW, &ring(&k), 0u64).unwrap();
+    assert_eq!(v.grant().key_id, fingerprint(k.public_key()));
+    // The body-only reader agrees with the full one, for both kinds.
+    assert_eq!(
+        claims_unverified::<Grant>(signed.as_bytes()).unwrap(),
+        *signed.claims_unverified()
+    );
+    let l = Signed::<RevocationList>::sign(list(), &k).unwrap();
+    assert_eq!(
+        claims_unverified::<RevocationList>(l.as_bytes()).unwrap(),
+        *l.claims_unverified()
+    );
+    assert!(l.verify(&ring(&k)).unwrap().is_grant_revoked("g-9"));
+}
+
+#[test]
+fn signing_refuses_what_hosts_would_refuse() {
+    let k = key();
+    // Within MAX_HOSTS selectors of the longest length: valid, but larger than a grant may be.
+    let mut g = grant();
+    g.hosts = (0..grant::MAX_HOSTS)
+        .map(|i| format!("{i:02}{}", "h".repeat(250)))
+        .collect();
+    g.validate().unwrap();
+    assert!(matches!(
+        SignedGrant::sign(g, &k),
+        Err(Error::Oversized { .. })
+    ));
+    // A field the checks refuse is refused before signing.
+    let mut g = grant();
+    g.not_after = g.not_before;
+    assert!(matches!(
+        SignedGrant::sign(g, &k),
+        Err(Error::InvalidField {
+            name: "not_after",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn the_certificate_extension_is_the_grant_namespace() {
+    assert_eq!(grant::CERT_EXTENSION, "jit-grant@jit");
+    assert_eq!(grant::NAMESPACE, "jit-grant@jit");
+    assert_eq!(revocation::NAMESPACE, "jit-revocations@jit");
+}
