@@ -7,14 +7,14 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use jit_common::{Approval, Grant, RevocationList};
+use jit_common::{Approval, Grant, RevocationList, UnixTime};
 use pam_jit_core::config::Config;
 use pam_jit_core::decide::{Caller, Evidence, Facts, Verdict, decide};
 use pam_jit_core::store::{GrantFile, RecordLookup, RevocationFile, UserGrants};
 use rand_core::OsRng;
 use ssh_key::{Algorithm, PrivateKey};
 
-const NOW: u64 = 1_800_000_000;
+const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 
 fn grant(id: &str, host: &str) -> Grant {
     Grant {

@@ -318,14 +318,14 @@ fn grants(
         role: "bench".into(),
         hosts: vec![host],
         sudo: true,
-        not_before: now.saturating_sub(60),
+        not_before: now - 60,
         not_after: now + 3600,
-        issued_at: now.saturating_sub(60),
+        issued_at: now - 60,
         request_id: id,
         reason: "benchmark".into(),
         approvers: vec![Approval {
             user: "auto:bench".into(),
-            at: now.saturating_sub(60),
+            at: now - 60,
         }],
         cert_serial: None,
         key_id: String::new(),
@@ -450,6 +450,8 @@ async fn call(
     path: &str,
     body: Vec<u8>,
 ) -> Result<(u16, Bytes)> {
+    // An entry point: the request timestamp the CA checks.
+    #[allow(clippy::disallowed_methods)]
     let ts = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();

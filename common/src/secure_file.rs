@@ -265,14 +265,14 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
+/// A per-call number for temporary file names: a counter, hashed with the standard
+/// library's randomly keyed hasher so that a stale file left by a dead process with the same
+/// pid is not hit again (no clock read: time is for entry points only).
 fn unique() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    (u64::from(t) << 20) ^ N.fetch_add(1, Ordering::Relaxed)
+    RandomState::new().hash_one(N.fetch_add(1, Ordering::Relaxed))
 }
 
 #[cfg(test)]

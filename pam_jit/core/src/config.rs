@@ -24,7 +24,7 @@ pub const DEFAULT_SERVICES: &[&str] = &["sudo", "sudo-i"];
 pub const MAX_CLOCK_SKEW: u64 = 3600;
 /// Default `revocation_max_age_secs` (12 hours; see
 /// [`jit_common::revocation::DEFAULT_MAX_AGE_SECS`] and docs/host.md for the trade-off).
-pub const DEFAULT_REVOCATION_MAX_AGE: u64 = jit_common::revocation::DEFAULT_MAX_AGE_SECS;
+pub const DEFAULT_REVOCATION_MAX_AGE: u64 = jit_common::revocation::DEFAULT_MAX_AGE_SECS.as_secs();
 /// Default `break_glass_max_window_secs`: a break-glass grant may span at most 24 hours.
 pub const DEFAULT_BREAK_GLASS_MAX_WINDOW: u64 = 24 * 3600;
 

@@ -431,7 +431,7 @@ fn revocations_with(
                 let issued = list.list().issued_at;
                 // A list from further ahead than the allowed skew would stay "fresh" until
                 // issued_at + the bound, however long sync is blocked after it: not fresh.
-                let problem = if issued > now.saturating_add(config.clock_skew_secs) {
+                let problem = if issued > now.saturating_add(config.clock_skew_secs.into()) {
                     Some(format!(
                         "the revocation list was issued in the future ({}, more than clock_skew_secs ahead of this host's clock); check the clocks of the CA and this host",
                         format_utc(issued)
@@ -524,7 +524,7 @@ fn claims_could_allow(config: &Config, facts: &Facts<'_>, user: &str, bytes: &[u
     };
     g.user == user
         && g.sudo
-        && facts.now < g.not_after.saturating_add(config.clock_skew_secs)
+        && facts.now < g.not_after.saturating_add(config.clock_skew_secs.into())
         && g.hosts.iter().any(|sel| {
             facts
                 .host_names
@@ -625,7 +625,10 @@ fn judge(
     if break_glass {
         // From when it was signed: a grant signed long before its window (one of a stack
         // pre-signed for future days) counts as spanning all that time.
-        let window = g.not_after.saturating_sub(g.not_before.min(g.issued_at));
+        let window = g
+            .not_after
+            .saturating_since(g.not_before.min(g.issued_at))
+            .as_secs();
         let cap = config.break_glass_max_window_secs;
         if window > cap {
             return Checked::Missed(Miss::BreakGlassTooLong {

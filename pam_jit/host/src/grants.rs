@@ -69,7 +69,7 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
             message: decision.user_message.as_deref(),
             break_glass: decision.break_glass,
             audit_would_deny: decision.audit_would_deny,
-            now,
+            now: now.as_secs(),
             warnings: &warnings,
         };
         println!(
@@ -176,7 +176,8 @@ pub fn install(config_path: &Path, file: &Path) -> Result<ExitCode> {
     }
     let window = claims
         .not_after
-        .saturating_sub(claims.not_before.min(claims.issued_at));
+        .saturating_since(claims.not_before.min(claims.issued_at))
+        .as_secs();
     if break_glass && window > config.break_glass_max_window_secs {
         eprintln!(
             "jit-host: warning: break-glass grant {} spans {window}s, more than break_glass_max_window_secs ({}s): pam_jit.so will deny it",
@@ -262,8 +263,8 @@ fn status_of(
     l.id = Some(c.id.clone());
     l.role = Some(c.role.clone());
     l.hosts = c.hosts.clone();
-    l.not_before = Some(c.not_before);
-    l.not_after = Some(c.not_after);
+    l.not_before = Some(c.not_before.as_secs());
+    l.not_after = Some(c.not_after.as_secs());
     let skew = config.clock_skew_secs;
     let verified = match parsed.clone().verify_at(now, &config.grant_keys, skew) {
         Err(Error::UntrustedKey { .. }) if !config.break_glass_keys.is_empty() => {
@@ -365,7 +366,7 @@ fn collect(config: &Config, only: Option<&str>, now: u64) -> Result<Vec<Listed>>
 
 /// `jit-host list [USER]`.
 pub fn list(config_path: &Path, user: Option<&str>, json: bool) -> Result<ExitCode> {
-    let now = jit_common::now();
+    let now = jit_common::now().as_secs();
     let config = load_config(config_path)?;
     let items = collect(&config, user, now)?;
     if json {
@@ -407,7 +408,7 @@ pub fn list(config_path: &Path, user: Option<&str>, json: bool) -> Result<ExitCo
 /// removed (they may be evidence). Then, as root, re-indexes root's verified-grant records
 /// (records of removed or changed files are pruned).
 pub fn gc(config_path: &Path, dry_run: bool) -> Result<ExitCode> {
-    let now = jit_common::now();
+    let now = jit_common::now().as_secs();
     let config = load_config(config_path)?;
     let items = collect(&config, None, now)?;
     let mut removed = 0;

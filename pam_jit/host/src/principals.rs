@@ -74,7 +74,7 @@ pub enum GrantOutcome {
 /// Runs the hook.
 pub fn run(config_path: &Path, user: &str, cert_b64: &str) -> Result<ExitCode> {
     let mut log = Syslog::new("jit-host");
-    let now = jit_common::now();
+    let now = jit_common::now().as_secs();
     let result = jit_common::grant::check_user("user", user)
         .map_err(|e| e.to_string())
         .and_then(|()| Config::load(config_path).map_err(|e| e.to_string()))
@@ -188,7 +188,7 @@ pub fn verify_and_store_on(
     }
     // The module's staleness rule: a missing, unusable, invalid or stale list refuses the
     // login (fail closed), because revocations could not be checked.
-    let revs = revocation_state(config, &read_revocations(&config.state_dir), now);
+    let revs = revocation_state(config, &read_revocations(&config.state_dir), now.into());
     if let Some(list) = &revs.list
         && list.is_serial_revoked(cert.serial())
     {
@@ -382,14 +382,14 @@ mod tests {
             role: "dba".into(),
             hosts: vec!["*".into()],
             sudo: true,
-            not_before: NOW - 60,
-            not_after: NOW + 600,
-            issued_at: NOW - 60,
+            not_before: (NOW - 60).into(),
+            not_after: (NOW + 600).into(),
+            issued_at: (NOW - 60).into(),
             request_id: "r-7".into(),
             reason: "test".into(),
             approvers: vec![Approval {
                 user: "carol".into(),
-                at: NOW - 60,
+                at: (NOW - 60).into(),
             }],
             cert_serial: Some(7),
             key_id: String::new(),

@@ -149,7 +149,7 @@ pub(crate) fn fetch_and_store(config: &Config, server: Option<&str>) -> Result<E
         .timeout_connect(Duration::from_secs(10))
         .timeout(Duration::from_secs(60))
         .build();
-    let now = jit_common::now();
+    let now = jit_common::now().as_secs();
     let names = host_names(&config);
     if names.is_empty() {
         return Err(Failure::new(

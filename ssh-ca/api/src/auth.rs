@@ -137,6 +137,8 @@ pub fn new_nonce() -> String {
     if getrandom_fill(&mut b).is_err() {
         use std::sync::atomic::{AtomicU64, Ordering};
         static COUNTER: AtomicU64 = AtomicU64::new(0);
+        // Not a reading of the time: entropy for the fallback nonce only.
+        #[allow(clippy::disallowed_methods)]
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())

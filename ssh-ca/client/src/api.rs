@@ -189,7 +189,7 @@ impl Api {
     ) -> Result<T> {
         let body = body.unwrap_or_default();
         let audience = self.audience()?;
-        let timestamp = jit_common::now();
+        let timestamp = jit_common::now().as_secs();
         let nonce = auth::new_nonce();
         let msg = auth::message(&audience, method, path_and_query, &body, timestamp, &nonce);
         let sig = self.signer.sign(&msg)?;

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 /// Parses `30m`, `1h`, `1h30m`, `90s` into seconds.
 fn duration(s: &str) -> Result<u64, String> {
-    let secs = jit_common::time::parse_duration(s)?;
+    let secs = jit_common::time::parse_duration(s)?.as_secs();
     if secs == 0 {
         return Err("the duration must be more than 0s (examples: 30m, 1h)".to_string());
     }

@@ -103,7 +103,8 @@ pub fn run(cli: Cli) -> Result<()> {
             // The extension revoked the previous certificate and grant: install the new one.
             let renewed = if r.state == RequestState::Approved
                 && let Ok(issued) = api.certificate(&id)
-                && let Ok(rep) = login::install(api.signer(), r.clone(), issued, jit_common::now())
+                && let Ok(rep) =
+                    login::install(api.signer(), r.clone(), issued, jit_common::now().as_secs())
                 && let Some(f) = &rep.certificate_file
             {
                 note(&format!(
@@ -213,8 +214,8 @@ fn request(api: &mut Api, args: RequestArgs, json: bool) -> Result<()> {
                 Some(issued) => issued,
                 None => api.certificate(&id).map_err(retry)?,
             };
-            let report =
-                login::install(api.signer(), decided, issued, jit_common::now()).map_err(retry)?;
+            let report = login::install(api.signer(), decided, issued, jit_common::now().as_secs())
+                .map_err(retry)?;
             print_login(&report, json)
         }
         state => {
@@ -253,7 +254,7 @@ fn wait(api: &mut Api, mut current: RequestView) -> Result<RequestView> {
         if current.state != RequestState::Pending {
             break Ok(current);
         }
-        let now = jit_common::now();
+        let now = jit_common::now().as_secs();
         if now
             > current
                 .pending_expires_at
@@ -325,7 +326,7 @@ fn login(api: &mut Api, id: &str) -> Result<LoginReport> {
         }
     }
     let issued = api.certificate(id)?;
-    login::install(api.signer(), request, issued, jit_common::now())
+    login::install(api.signer(), request, issued, jit_common::now().as_secs())
 }
 
 fn status(api: &mut Api, json: bool) -> Result<()> {
@@ -337,7 +338,7 @@ fn status(api: &mut Api, json: bool) -> Result<()> {
         active: Vec<RequestView>,
     }
     let whoami = api.whoami()?;
-    let now = jit_common::now();
+    let now = jit_common::now().as_secs();
     let mine = api.list(ListFilter::Mine)?.requests;
     let (pending, active): (Vec<_>, Vec<_>) = mine
         .into_iter()
@@ -396,7 +397,7 @@ fn print_request(r: &RequestView, json: bool, verb: &str) -> Result<()> {
     if !verb.is_empty() {
         println!("{verb}: request {}", r.id);
     }
-    let now = jit_common::now();
+    let now = jit_common::now().as_secs();
     println!("id:         {}", r.id);
     println!("state:      {}", state_word(r.state));
     println!("user:       {}", r.user);
@@ -479,7 +480,7 @@ fn print_login(rep: &LoginReport, json: bool) -> Result<()> {
     }
     let r = &for_terminal(&rep.request);
     if let (Some(c), Some(f)) = (&rep.certificate, &rep.certificate_file) {
-        let now = jit_common::now();
+        let now = jit_common::now().as_secs();
         println!(
             "Certificate for request {} written to {}",
             r.id,

@@ -14,7 +14,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> u64 {
-        jit_common::now()
+        jit_common::now().as_secs()
     }
 }
 

@@ -198,7 +198,7 @@ enum BreakGlassCommand {
         #[arg(long, value_name = "HOSTS", value_delimiter = ',', required = true)]
         hosts: Vec<String>,
         /// Window length (e.g. 2h); at most 24h unless --allow-long-window.
-        #[arg(long, value_name = "DURATION", value_parser = jit_common::time::parse_duration)]
+        #[arg(long, value_name = "DURATION", value_parser = |s: &str| jit_common::time::parse_duration(s).map(u64::from))]
         duration: u64,
         /// Why (written into the grant and logged on the host).
         #[arg(long, value_name = "TEXT")]
@@ -267,7 +267,7 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CaError> {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, CaError> {
-    let now = jit_common::now();
+    let now = jit_common::now().as_secs();
     match cli.command {
         Command::Init { dir, json } => {
             let files = admin::init(&dir.dir)?;

@@ -586,7 +586,7 @@ fn break_glass_keygen_and_sign_offline() {
     assert!(gr.id.starts_with("bg-"));
     assert_eq!((gr.user.as_str(), gr.sudo), ("bob", true));
     assert_eq!(gr.hosts, vec!["db-1", "db-2"]);
-    assert_eq!(gr.not_after - gr.not_before, 7200);
+    assert_eq!(gr.not_after - gr.not_before, jit_common::Secs::new(7200));
     assert_eq!(gr.reason, "CA down, INC-7");
 }
 

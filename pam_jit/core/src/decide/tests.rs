@@ -6,7 +6,7 @@ use crate::store::GrantFile;
 use jit_common::{Approval, Grant, RevocationList};
 use ssh_key::{Algorithm, PrivateKey};
 
-const NOW: UnixTime = 1_800_000_000;
+const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 
 struct Keys {
     grant: PrivateKey,

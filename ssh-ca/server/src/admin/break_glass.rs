@@ -156,9 +156,9 @@ pub fn sign(spec: &SignSpec, now: u64) -> Result<SignResult> {
         role: ROLE.to_string(),
         hosts: spec.hosts.clone(),
         sudo: true,
-        not_before: now,
-        not_after: now.saturating_add(spec.duration_secs),
-        issued_at: now,
+        not_before: now.into(),
+        not_after: now.saturating_add(spec.duration_secs).into(),
+        issued_at: now.into(),
         request_id: id.clone(),
         reason: spec.reason.trim().to_string(),
         approvers: Vec::new(),
@@ -180,8 +180,8 @@ pub fn sign(spec: &SignSpec, now: u64) -> Result<SignResult> {
     Ok(SignResult {
         grant_file: spec.out.clone(),
         id,
-        not_before: grant.not_before,
-        not_after: grant.not_after,
+        not_before: grant.not_before.as_secs(),
+        not_after: grant.not_after.as_secs(),
         key_id: jit_common::keys::fingerprint(key.public_key()),
     })
 }

@@ -207,7 +207,7 @@ impl Config {
         let grant_keys = paths("grant_keys", raw.grant_keys, "keys/grant", &mut errs);
         let dur = |name: &str, v: Option<String>, default: u64, errs: &mut Vec<String>| match v {
             None => default,
-            Some(s) => match jit_common::time::parse_duration(&s) {
+            Some(s) => match jit_common::time::parse_duration(&s).map(u64::from) {
                 Ok(d) => d,
                 Err(e) => {
                     errs.push(format!("{name}: {e}"));

@@ -501,7 +501,7 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
             );
             0
         }
-        Some(s) => match jit_common::time::parse_duration(s) {
+        Some(s) => match jit_common::time::parse_duration(s).map(u64::from) {
             Ok(0) => {
                 err("max_duration", "must be longer than 0s".into());
                 0
@@ -581,7 +581,7 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
                 Err(e) => err(&field, e),
             }
         }
-        let max = match jit_common::time::parse_duration(&rule.max_duration) {
+        let max = match jit_common::time::parse_duration(&rule.max_duration).map(u64::from) {
             Ok(d) if d > max_duration_secs && max_duration_secs > 0 => {
                 err(
                     &field,
