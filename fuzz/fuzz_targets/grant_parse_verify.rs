@@ -18,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let claims = parsed.claims_unverified().clone();
     let ring = common::trusted();
-    for (now, skew) in [(common::NOW.into(), 60), (common::NOW.into(), 0), (claims.not_before, 0)] {
+    for (now, skew) in [
+        (common::NOW.into(), 60),
+        (common::NOW.into(), 0),
+        (claims.not_before, 0),
+    ] {
         let Ok(verified) = parsed.clone().verify_at(now, &ring, skew) else {
             continue;
         };
