@@ -44,7 +44,7 @@ use crate::failure::{Failure, Result, host_names};
 use crate::store_write::{Stored, store_grant};
 
 /// The certificate extension that carries a grant (shared contract with `jit-ca`).
-pub const GRANT_EXTENSION: &str = "jit-grant@jit";
+pub use jit_common::grant::CERT_EXTENSION as GRANT_EXTENSION;
 /// Longest base64 argument accepted.
 pub const MAX_CERT_BASE64: usize = 64 * 1024;
 

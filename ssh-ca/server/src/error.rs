@@ -34,6 +34,9 @@ pub enum CaError {
     Input(String),
     /// Something else.
     Other(String),
+    // Signer (H4)
+    /// The CA's keys or a signature ([`crate::signer::SignerError`]).
+    Signer(crate::signer::SignerError),
 }
 
 impl fmt::Display for CaError {
@@ -60,6 +63,8 @@ impl fmt::Display for CaError {
                 "database busy: {d} (another writer holds the lock; retry)"
             ),
             Self::Input(d) | Self::Other(d) => write!(f, "{d}"),
+            // Signer (H4)
+            Self::Signer(e) => write!(f, "{e}"),
         }
     }
 }

@@ -24,9 +24,7 @@ use sha2::{Digest, Sha256};
 use ssh_key::{HashAlg, PublicKey};
 
 use jit_common::log::{Severity, Syslog};
-use jit_common::{
-    Approval, Grant, KeyRing, RevocationList, UnverifiedGrant, UnverifiedRevocationList,
-};
+use jit_common::{Approval, Grant, KeyRing, RevocationList, SignedGrant, UnverifiedRevocationList};
 
 use crate::audit::{Record, event};
 use crate::clock::Clock;
@@ -1062,10 +1060,9 @@ impl Ca {
             .map_err(|e| ApiError::internal(format!("stored public key: {e}")))?;
         // Every certificate carries its scope (hosts, sudo or not) as a CA-signed grant:
         // hosts refuse a certificate without one (issue 11, item 1).
-        let (grant_id, grant_doc) =
+        let (grant_id, grant) =
             self.sign_grant(row, serial, approvers, (valid_after, valid_before), now)?;
-        self.reserve_in_host_documents(row, &grant_id, &grant_doc, valid_before, now)?;
-        let (grant_id, grant_doc) = (Some(grant_id), Some(grant_doc));
+        self.reserve_in_host_documents(row, &grant_id, grant.doc(), valid_before, now)?;
         let certificate = self
             .signer
             .certify(&CertSpec {
@@ -1077,7 +1074,7 @@ impl Ca {
                 valid_before,
                 extensions: &role.extensions,
                 critical_options: &role.critical_options,
-                grant_doc: grant_doc.as_deref(),
+                grant: Some(&grant),
             })
             .map_err(ApiError::internal)?;
         let details = json!({"request_id": row.id, "serial": serial, "key_id": key_id, "principals": row.principals,
@@ -1089,12 +1086,12 @@ impl Ca {
             serial,
             request_id: row.id.clone(),
             user: row.user.clone(),
-            grant_id,
+            grant_id: Some(grant_id),
             valid_after,
             valid_before,
             issued_at: now,
             certificate,
-            grant_doc,
+            grant_doc: Some(grant.into_doc()),
             grant_hosts: row.hosts.clone(),
             revoked: false,
         };
@@ -1104,7 +1101,7 @@ impl Ca {
     /// Signs the grant of `row` for the window `(not_before, not_after)` and checks the
     /// signed bytes with the parser hosts use: a grant a host would refuse (too large, too
     /// many host selectors, a field `Grant::validate` rejects) is refused here with
-    /// `grant_not_acceptable` instead of being issued. Returns the grant id and document.
+    /// `grant_not_acceptable` instead of being issued. Returns the grant id and the grant.
     fn sign_grant(
         &self,
         row: &RequestRow,
@@ -1112,7 +1109,7 @@ impl Ca {
         approvers: Vec<Approval>,
         (not_before, not_after): (u64, u64),
         now: u64,
-    ) -> ApiResult<(String, String)> {
+    ) -> ApiResult<(String, SignedGrant)> {
         let grant_id = format!("{}.{serial}", row.id);
         let grant = Grant {
             version: jit_common::grant::VERSION,
@@ -1140,12 +1137,11 @@ impl Ca {
             )
         };
         grant.validate().map_err(|e| unacceptable(&e))?;
-        let doc = grant
-            .sign(self.signer.grant_key())
-            .map_err(|e| ApiError::internal(format!("grant signing: {e}")))?;
-        UnverifiedGrant::parse(&doc).map_err(|e| unacceptable(&e))?;
-        let doc = String::from_utf8(doc).map_err(|_| ApiError::internal("grant is not UTF-8"))?;
-        Ok((grant_id, doc))
+        let grant = self.signer.sign_grant(grant).map_err(|e| match e {
+            jit_common::Error::Signing { .. } => ApiError::internal(format!("grant signing: {e}")),
+            e => unacceptable(&e),
+        })?;
+        Ok((grant_id, grant))
     }
 
     /// Checks, before a request is stored pending, that the grant it will get once approved

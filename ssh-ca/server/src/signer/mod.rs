@@ -1,9 +1,15 @@
 //! The CA's private keys, parsed once at startup, and what they sign: OpenSSH user
 //! certificates and grants. Keys are never logged (`Debug` shows fingerprints only) and
 //! zeroize on drop (ssh-key's `PrivateKey`).
+//!
+//! A grant leaves here as a [`SignedGrant`] ([`Signer::sign_grant`]), the type hosts parse
+//! it back into, and enters a certificate as that type ([`CertSpec::grant`]) under the one
+//! extension name, [`jit_common::grant::CERT_EXTENSION`].
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
+use jit_common::{Grant, SignedGrant};
 use rand_core::OsRng;
 use ssh_key::certificate::{Builder, CertType};
 use ssh_key::public::KeyData;
@@ -25,11 +31,11 @@ impl ReadyKey {
     /// against the stored public half).
     pub fn new(key: PrivateKey) -> Result<Self> {
         let ed25519 = match key.key_data().ed25519() {
-            Some(pair) => Some(ed25519_dalek::SigningKey::try_from(pair).map_err(|e| {
-                CaError::Other(format!(
-                    "Ed25519 key {}: private and public halves do not match ({e})",
-                    key.public_key().fingerprint(HashAlg::Sha256)
-                ))
+            Some(pair) => Some(ed25519_dalek::SigningKey::try_from(pair).map_err(|source| {
+                SignerError::KeyHalves {
+                    fingerprint: key.public_key().fingerprint(HashAlg::Sha256).to_string(),
+                    source,
+                }
             })?),
             None => None,
         };
@@ -82,8 +88,60 @@ impl From<&ReadyKey> for KeyData {
 
 use crate::error::{CaError, Result};
 
-/// Extension name carrying the grant document in certificates.
-pub const GRANT_EXTENSION: &str = jit_common::grant::NAMESPACE;
+/// What can go wrong with the CA's keys and signatures.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SignerError {
+    /// No user-CA key or no grant key was configured.
+    MissingKeys,
+    /// An Ed25519 private key whose public half is not the one its private half derives.
+    KeyHalves {
+        fingerprint: String,
+        source: ssh_key::Error,
+    },
+    /// Generating a key failed (the OS random generator).
+    Generate(ssh_key::Error),
+    /// Encoding a key in OpenSSH format failed.
+    Encode(ssh_key::Error),
+    /// Building or signing a certificate failed.
+    Certificate(ssh_key::Error),
+}
+
+impl fmt::Display for SignerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingKeys => {
+                write!(f, "at least one user-CA key and one grant key are required")
+            }
+            Self::KeyHalves {
+                fingerprint,
+                source,
+            } => write!(
+                f,
+                "Ed25519 key {fingerprint}: private and public halves do not match ({source})"
+            ),
+            Self::Generate(e) => write!(f, "key generation failed: {e}"),
+            Self::Encode(e) => write!(f, "key encoding failed: {e}"),
+            Self::Certificate(e) => write!(f, "certificate: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SignerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::MissingKeys => None,
+            Self::KeyHalves { source, .. } => Some(source),
+            Self::Generate(e) | Self::Encode(e) | Self::Certificate(e) => Some(e),
+        }
+    }
+}
+
+impl From<SignerError> for CaError {
+    fn from(e: SignerError) -> Self {
+        CaError::Signer(e)
+    }
+}
 
 /// The loaded keys. The first of each list signs; all are published.
 pub struct Signer {
@@ -116,21 +174,19 @@ pub struct CertSpec<'a> {
     pub valid_before: u64,
     pub extensions: &'a [String],
     pub critical_options: &'a std::collections::BTreeMap<String, String>,
-    pub grant_doc: Option<&'a str>,
+    /// The grant the certificate carries, in its `jit-grant@jit` extension.
+    pub grant: Option<&'a SignedGrant>,
 }
 
 /// Generates a new Ed25519 key in OpenSSH private key format.
 pub fn generate(comment: &str) -> Result<(zeroize::Zeroizing<String>, String)> {
-    let mut key = PrivateKey::random(&mut OsRng, Algorithm::Ed25519)
-        .map_err(|e| CaError::Other(format!("key generation failed: {e}")))?;
+    let mut key =
+        PrivateKey::random(&mut OsRng, Algorithm::Ed25519).map_err(SignerError::Generate)?;
     key.set_comment(comment);
     let private = key
         .to_openssh(LineEnding::LF)
-        .map_err(|e| CaError::Other(format!("key encoding failed: {e}")))?;
-    let public = key
-        .public_key()
-        .to_openssh()
-        .map_err(|e| CaError::Other(format!("key encoding failed: {e}")))?;
+        .map_err(SignerError::Encode)?;
+    let public = key.public_key().to_openssh().map_err(SignerError::Encode)?;
     Ok((private, public))
 }
 
@@ -159,9 +215,7 @@ impl Signer {
     /// From parsed keys.
     pub fn from_keys(user_ca: Vec<PrivateKey>, grant: Vec<PrivateKey>) -> Result<Self> {
         if user_ca.is_empty() || grant.is_empty() {
-            return Err(CaError::Other(
-                "at least one user-CA key and one grant key are required".into(),
-            ));
+            return Err(SignerError::MissingKeys.into());
         }
         let ready =
             |v: Vec<PrivateKey>| v.into_iter().map(ReadyKey::new).collect::<Result<Vec<_>>>();
@@ -194,9 +248,16 @@ impl Signer {
         self.grant.iter().map(|k| k.public_key().clone()).collect()
     }
 
+    /// Signs a grant with the grant key and reads it back as hosts do: what this returns,
+    /// every host accepts as well-formed. [`jit_common::Error::Signing`] is a key problem;
+    /// any other error means hosts would refuse the grant (too large, a field they reject).
+    pub fn sign_grant(&self, grant: Grant) -> jit_common::Result<SignedGrant> {
+        SignedGrant::sign(grant, self.grant_key())
+    }
+
     /// Signs a user certificate; returns the `ssh-ed25519-cert-v01@openssh.com AAAA... key-id` line.
     pub fn certify(&self, spec: &CertSpec<'_>) -> Result<String> {
-        let err = |e: ssh_key::Error| CaError::Other(format!("certificate: {e}"));
+        let err = |e: ssh_key::Error| CaError::from(SignerError::Certificate(e));
         let mut b = Builder::new_with_random_nonce(
             &mut OsRng,
             spec.public_key.key_data().clone(),
@@ -213,8 +274,9 @@ impl Signer {
         for e in spec.extensions {
             b.extension(e.clone(), "").map_err(err)?;
         }
-        if let Some(doc) = spec.grant_doc {
-            b.extension(GRANT_EXTENSION, doc).map_err(err)?;
+        if let Some(grant) = spec.grant {
+            b.extension(jit_common::grant::CERT_EXTENSION, grant.doc())
+                .map_err(err)?;
         }
         for (k, v) in spec.critical_options {
             b.critical_option(k.clone(), v.clone()).map_err(err)?;
@@ -254,7 +316,7 @@ mod tests {
                 valid_before: 2_000,
                 extensions: &[],
                 critical_options: &std::collections::BTreeMap::new(),
-                grant_doc: None,
+                grant: None,
             })
             .unwrap();
         let cert = ssh_key::Certificate::from_openssh(&line).unwrap();
@@ -265,5 +327,109 @@ mod tests {
         let other = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap();
         let other_fp = other.public_key().fingerprint(HashAlg::Sha256);
         assert!(cert.validate_at(1_500, [&other_fp]).is_err());
+    }
+
+    fn grant(serial: u64) -> Grant {
+        Grant {
+            version: jit_common::grant::VERSION,
+            id: format!("r-1.{serial}"),
+            user: "alice".into(),
+            role: "db-admin".into(),
+            hosts: vec!["db-*".into()],
+            sudo: true,
+            not_before: 1_000.into(),
+            not_after: 2_000.into(),
+            issued_at: 1_000.into(),
+            request_id: "r-1".into(),
+            reason: "INC-1".into(),
+            approvers: vec![],
+            cert_serial: Some(serial),
+            key_id: String::new(),
+        }
+    }
+
+    /// The grant the signer makes is the one the certificate carries and the one a host
+    /// reads back out of it, under the one extension name.
+    #[test]
+    fn the_signed_grant_travels_in_the_certificate_as_is() {
+        let ca = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap();
+        let gk = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap();
+        let signer = Signer::from_keys(vec![ca.clone()], vec![gk.clone()]).unwrap();
+        let signed = signer.sign_grant(grant(7)).unwrap();
+        let user = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap();
+        let line = signer
+            .certify(&CertSpec {
+                public_key: user.public_key(),
+                serial: 7,
+                key_id: "jit:r-1:alice".into(),
+                principals: &["alice".to_string()],
+                valid_after: 1_000,
+                valid_before: 2_000,
+                extensions: &[],
+                critical_options: &std::collections::BTreeMap::new(),
+                grant: Some(&signed),
+            })
+            .unwrap();
+        let cert = ssh_key::Certificate::from_openssh(&line).unwrap();
+        let carried = cert
+            .extensions()
+            .get(jit_common::grant::CERT_EXTENSION)
+            .unwrap();
+        assert_eq!(carried, signed.doc());
+        let back = SignedGrant::parse(carried.as_bytes()).unwrap();
+        assert_eq!(back.claims_unverified(), signed.claims_unverified());
+        let mut ring = jit_common::KeyRing::new();
+        ring.push(gk.public_key().clone());
+        let v = back.verify_at(1_500, &ring, 0).unwrap();
+        assert_eq!(v.grant().cert_serial, Some(7));
+        assert_eq!(v.signer(), jit_common::keys::fingerprint(gk.public_key()));
+    }
+
+    #[test]
+    fn a_grant_hosts_would_refuse_is_not_signed() {
+        let k = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap();
+        let signer = Signer::from_keys(vec![k.clone()], vec![k]).unwrap();
+        let mut g = grant(1);
+        g.hosts = (0..jit_common::grant::MAX_HOSTS)
+            .map(|i| format!("{i:02}{}", "h".repeat(250)))
+            .collect();
+        assert!(matches!(
+            signer.sign_grant(g),
+            Err(jit_common::Error::Oversized { .. })
+        ));
+    }
+
+    #[test]
+    fn signer_errors_keep_their_messages_and_sources() {
+        let e = CaError::from(SignerError::MissingKeys);
+        assert_eq!(
+            e.to_string(),
+            "at least one user-CA key and one grant key are required"
+        );
+        assert!(matches!(
+            Signer::from_keys(vec![], vec![]),
+            Err(CaError::Signer(SignerError::MissingKeys))
+        ));
+        let e = SignerError::Encode(ssh_key::Error::AlgorithmUnknown);
+        assert!(e.to_string().starts_with("key encoding failed: "));
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(std::error::Error::source(&SignerError::MissingKeys).is_none());
+    }
+
+    /// `Debug` of the keys names fingerprints only, never key material.
+    #[test]
+    fn debug_shows_fingerprints_only() {
+        let k = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap();
+        let signer = Signer::from_keys(vec![k.clone()], vec![k.clone()]).unwrap();
+        let shown = format!("{signer:?} {:?}", signer.grant_key());
+        let fp = k.public_key().fingerprint(HashAlg::Sha256).to_string();
+        assert!(shown.contains(&fp), "{shown}");
+        let private = k.to_openssh(LineEnding::LF).unwrap();
+        for line in private.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!shown.contains(line), "{shown}");
+        }
+        let seed = k.key_data().ed25519().unwrap().private.to_bytes();
+        assert!(!shown.contains(&format!("{seed:?}")));
+        assert!(!shown.contains(&hex::encode(seed)));
     }
 }
