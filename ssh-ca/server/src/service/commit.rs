@@ -146,7 +146,10 @@ impl Writer {
                     }
                 }
             })
-            .map_err(|e| CaError::Other(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|source| CaError::Thread {
+                name: "writer",
+                source,
+            })?;
         Ok(Self { queue: tx, counts })
     }
 
@@ -367,7 +370,10 @@ impl Checkpointer {
                 // Shutting down: one last full copy, so the WAL is small for the next start.
                 let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
             })
-            .map_err(|e| CaError::Other(format!("cannot start the checkpoint thread: {e}")))?;
+            .map_err(|source| CaError::Thread {
+                name: "checkpoint",
+                source,
+            })?;
         Ok(Self { _stop: stop })
     }
 }
