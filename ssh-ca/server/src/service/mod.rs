@@ -260,7 +260,7 @@ impl Ca {
     {
         let mut st = lock(&self.store);
         let tx = st.tx()?;
-        let flushed = self.nonces.flush_into(&tx)?;
+        let flushed = self.nonces.flush_into(&*tx)?;
         let r = f(&*tx)?;
         tx.commit().map_err(CaError::from)?;
         flushed.done();

@@ -162,12 +162,9 @@ impl Ca {
         let (v, records) = self.transact(|tx| {
             let mut row = load(tx, id)?;
             let role = self.role_of(&row.role);
-            lifecycle::check_approval(&row, caller, role.as_ref(), now)?;
-            let Some(role) = role else {
-                return Err(refuse(C::InvalidState, "the role left the policy"));
-            };
+            let role = lifecycle::check_approval(&row, caller, role.as_ref(), now)?;
             let groups = tx.user_groups(&row.user)?;
-            lifecycle::still_fits(&row, &role, groups.as_deref(), row.duration_secs)?;
+            lifecycle::still_fits(&row, role, groups.as_deref(), row.duration_secs)?;
             if !tx.add_approval(id, &caller.user, now, caller.key.flags())? {
                 return Err(refuse(
                     C::AlreadyApproved,
@@ -191,10 +188,10 @@ impl Ca {
                     groups,
                 });
             }
-            let counted = lifecycle::counted_approvals(&row, &role, cast);
-            if lifecycle::enough(&row, &role, &counted) {
+            let counted = lifecycle::counted_approvals(&row, role, cast);
+            if lifecycle::enough(&row, role, &counted) {
                 check_active_grants(tx, &row.user, now, max_grants)?;
-                lifecycle::apply_approvals(&mut row, &role, &counted, now);
+                lifecycle::apply_approvals(&mut row, role, &counted, now);
                 let approvers = counted
                     .iter()
                     .map(|a| Approval {
@@ -202,7 +199,7 @@ impl Ca {
                         at: a.at,
                     })
                     .collect();
-                records.push(self.issue(tx, &mut row, &role, now, None, approvers, json!({}))?);
+                records.push(self.issue(tx, &mut row, role, now, None, approvers, json!({}))?);
             }
             Ok::<_, ApiError>((view(tx, &row, now)?, records))
         })?;

@@ -31,9 +31,8 @@ use crate::error::Result;
 use jit_api::wire::{ApprovalView, RequestState};
 
 pub use sqlite::{
-    Store, add_approval, add_user, add_user_key, append_audit, audit_records, expire_nonces,
-    get_request, list_users, log_nonce, meta_get, meta_set, open_checkpointer, open_reader,
-    recent_nonces, remove_user, user_groups,
+    Store, add_user, add_user_key, append_audit, audit_records, list_users, open_checkpointer,
+    open_reader,
 };
 
 /// A registered user.

@@ -134,13 +134,15 @@ pub fn refuse_approval_key(caller: &Caller, what: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Refuses an approval of `row` by `caller` at `now` (under `role` as it is now).
-pub fn check_approval(
+/// Refuses an approval of `row` by `caller` at `now` under `role` as it is now (None: no
+/// longer in the policy); else the role the approval counts under.
+pub fn check_approval<'r>(
     row: &RequestRow,
     caller: &Caller,
-    role: Option<&Role>,
+    role: Option<&'r Role>,
     now: u64,
-) -> ApiResult<()> {
+) -> ApiResult<&'r Role> {
     check_pending(row, now)?;
-    authorize(Actor::Caller(caller), Action::Approve, row, role)
+    authorize(Actor::Caller(caller), Action::Approve, row, role)?;
+    role.ok_or_else(|| ApiError::internal("authorize let an approval through with no role"))
 }
