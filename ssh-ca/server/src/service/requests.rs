@@ -250,30 +250,26 @@ impl Ca {
         })
     }
 
-    fn may_see(&self, caller: &Caller, row: &RequestRow) -> bool {
-        let role = self.role_of(&row.role);
-        lifecycle::authorize(Actor::Caller(caller), Action::See, row, role.as_ref()).is_ok()
-    }
-
     /// `GET /v1/requests?filter=pending|mine|all`.
     pub fn list(&self, caller: &Caller, filter: &str) -> ApiResult<RequestList> {
         let now = self.now();
+        let policy = self.policy();
+        let may_see = |r: &RequestRow| {
+            let role = policy.role(&r.role);
+            lifecycle::authorize(Actor::Caller(caller), Action::See, r, role).is_ok()
+        };
         self.read_db(|c| {
             let rows = match filter {
                 "pending" => c
                     .list_requests(Some(RequestState::Pending), LIST_LIMIT)?
                     .into_iter()
-                    .filter(|r| {
-                        r.user != caller.user
-                            && now < r.pending_expires_at
-                            && self.may_see(caller, r)
-                    })
+                    .filter(|r| r.user != caller.user && now < r.pending_expires_at && may_see(r))
                     .collect::<Vec<_>>(),
                 "mine" => c.list_requests_of(&caller.user, LIST_LIMIT)?,
                 "all" | "" => c
                     .list_requests(None, LIST_LIMIT)?
                     .into_iter()
-                    .filter(|r| self.may_see(caller, r))
+                    .filter(|r| may_see(r))
                     .collect(),
                 other => {
                     return Err(refuse(
