@@ -269,7 +269,7 @@ struct NameEntry {
     until: u64,
 }
 
-/// What [`HostCache::stats`] reports (for `/metrics`).
+/// What `HostCache::stats` reports (for `/metrics`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// Distinct documents (grant sets) cached.

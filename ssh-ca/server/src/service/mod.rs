@@ -7,7 +7,7 @@
 //! takes effect; the syslog copy is sent after commit. No HTTP type appears here.
 //!
 //! By concern:
-//! * [`authn`]: signed-call headers to a [`Caller`] (nonces live in `commit`);
+//! * `authn`: signed-call headers to a [`Caller`] (nonces live in `commit`);
 //! * `lifecycle`: the request rules, pure (no storage, no clock): admit, approve, deny,
 //!   revoke, extend, expire, and the one rule of who may decide;
 //! * `requests`: the API's request operations, each reading the clock once and running
@@ -22,7 +22,7 @@
 //! Time: each public method reads the [`Clock`] once (its entry point) and passes `now`
 //! down; nothing below reads the system clock.
 
-pub mod authn;
+mod authn;
 mod commit;
 mod external;
 mod host_docs;
