@@ -380,13 +380,7 @@ fn print_whoami(api: &Api, w: &WhoamiView) {
 }
 
 fn state_word(s: RequestState) -> &'static str {
-    match s {
-        RequestState::Pending => "pending",
-        RequestState::Approved => "approved",
-        RequestState::Denied => "denied",
-        RequestState::Expired => "expired",
-        RequestState::Revoked => "revoked",
-    }
+    s.as_str()
 }
 
 fn print_request(r: &RequestView, json: bool, verb: &str) -> Result<()> {

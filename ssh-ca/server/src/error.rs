@@ -37,6 +37,34 @@ pub enum CaError {
     // Signer (H4)
     /// The CA's keys or a signature ([`crate::signer::SignerError`]).
     Signer(crate::signer::SignerError),
+    // Service (H1)
+    /// A stored request has a state this version does not know (never read as pending).
+    UnknownRequestState {
+        request: String,
+        source: jit_api::wire::UnknownState,
+    },
+    /// A request's public key could not be read from or written to storage.
+    RequestKey {
+        request: String,
+        source: ssh_key::Error,
+    },
+    /// A background thread of the service could not start.
+    Thread {
+        name: &'static str,
+        source: std::io::Error,
+    },
+    /// A document the service publishes or signs could not be made.
+    Publish {
+        what: &'static str,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A change could not be committed (through the group commit).
+    NotWritten {
+        what: &'static str,
+        source: ApiError,
+    },
+    /// The signer holds no user-CA key.
+    NoUserCaKey,
 }
 
 impl fmt::Display for CaError {
@@ -65,6 +93,19 @@ impl fmt::Display for CaError {
             Self::Input(d) | Self::Other(d) => write!(f, "{d}"),
             // Signer (H4)
             Self::Signer(e) => write!(f, "{e}"),
+            // Service (H1)
+            Self::UnknownRequestState { request, source } => {
+                write!(f, "request {request}: {source} in the database")
+            }
+            Self::RequestKey { request, source } => {
+                write!(f, "request {request}: public key: {source}")
+            }
+            Self::Thread { name, source } => write!(f, "cannot start the {name} thread: {source}"),
+            Self::Publish { what, source } => write!(f, "{what}: {source}"),
+            Self::NotWritten { what, source } => {
+                write!(f, "{what} not written: {}", source.message)
+            }
+            Self::NoUserCaKey => write!(f, "no user-CA key loaded"),
         }
     }
 }
@@ -106,7 +147,7 @@ impl ApiError {
     /// An internal error: the detail goes to the service's stderr (the journal) under a
     /// reference; the client sees only the reference, never internals.
     pub fn internal(detail: impl fmt::Display) -> Self {
-        let reference = crate::service::new_id().replacen("r-", "e-", 1);
+        let reference = crate::service::new_id(jit_common::now().as_secs()).replacen("r-", "e-", 1);
         eprintln!("jit-ca: internal error {reference}: {detail}");
         Self::new(
             ErrorCode::Internal,

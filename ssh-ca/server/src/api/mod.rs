@@ -2,6 +2,7 @@
 //! errors with stable codes, body limits, ETags, metrics. Decisions live in
 //! [`crate::service`]; every call into it runs on the blocking pool.
 
+mod host_body;
 pub mod metrics;
 
 use std::sync::Arc;
@@ -150,7 +151,7 @@ fn serve_doc(headers: &HeaderMap, doc: &Doc, content_type: &'static str) -> Resp
             (header::CACHE_CONTROL, cache),
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
         ],
-        Body::from(doc.body.clone()),
+        Body::from(Bytes::from_owner(doc.body.clone())),
     )
         .into_response()
 }
@@ -178,7 +179,7 @@ fn serve_host_doc(headers: &HeaderMap, doc: &crate::service::HostDoc) -> Respons
                 HeaderValue::from_static("application/json"),
             ),
         ],
-        Body::new(doc.body()),
+        Body::new(host_body::HostBody::new(doc)),
     )
         .into_response()
 }

@@ -36,7 +36,7 @@ use rusqlite::Connection;
 
 use super::{ApiResult, lock};
 use crate::error::{ApiError, CaError, Result};
-use crate::store::{self, Store};
+use crate::store::{self, Store, StoreOps};
 
 /// A queued change: runs inside the batch's transaction; answers once the batch is over.
 trait Entry: Send {
@@ -146,7 +146,10 @@ impl Writer {
                     }
                 }
             })
-            .map_err(|e| CaError::Other(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|source| CaError::Thread {
+                name: "writer",
+                source,
+            })?;
         Ok(Self { queue: tx, counts })
     }
 
@@ -190,7 +193,7 @@ impl Writer {
 /// One transaction for every job of the batch, each in its own savepoint.
 fn run_batch(st: &mut Store, nonces: &Nonces, jobs: &mut [Box<dyn Entry>]) -> Result<()> {
     let tx = st.tx()?;
-    let flushed = nonces.flush_into(&tx)?;
+    let flushed = nonces.flush_into(&*tx)?;
     for j in jobs.iter_mut() {
         tx.prepare_cached("SAVEPOINT job")?.execute([])?;
         if !j.run(&tx) {
@@ -227,9 +230,9 @@ fn nonce_text(n: u128) -> String {
 
 impl Nonces {
     /// Loads the nonces SQLite remembers (seen at or after `since`).
-    pub(super) fn load(c: &Connection, since: u64) -> Result<Self> {
+    pub(super) fn load(c: &dyn StoreOps, since: u64) -> Result<Self> {
         let mut seen = HashMap::new();
-        for (n, at) in store::recent_nonces(c, since)? {
+        for (n, at) in c.recent_nonces(since)? {
             if let Some(v) = parse_nonce(&n) {
                 seen.insert(v, at);
             }
@@ -259,14 +262,14 @@ impl Nonces {
 
     /// Writes the pending nonces inside `tx`. Call [`Flushed::done`] once `tx` committed;
     /// if it is dropped before that, the nonces go back to the pending list.
-    pub(super) fn flush_into(&self, tx: &Connection) -> Result<Flushed<'_>> {
+    pub(super) fn flush_into(&self, tx: &dyn StoreOps) -> Result<Flushed<'_>> {
         let taken = std::mem::take(&mut lock(&self.inner).pending);
         let flushed = Flushed {
             nonces: self,
             taken,
         };
         for (n, at) in &flushed.taken {
-            store::log_nonce(tx, &nonce_text(*n), *at)?;
+            tx.log_nonce(&nonce_text(*n), *at)?;
         }
         Ok(flushed)
     }
@@ -367,7 +370,10 @@ impl Checkpointer {
                 // Shutting down: one last full copy, so the WAL is small for the next start.
                 let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
             })
-            .map_err(|e| CaError::Other(format!("cannot start the checkpoint thread: {e}")))?;
+            .map_err(|source| CaError::Thread {
+                name: "checkpoint",
+                source,
+            })?;
         Ok(Self { _stop: stop })
     }
 }
@@ -429,7 +435,7 @@ mod tests {
             let w = w.clone();
             threads.push(std::thread::spawn(move || {
                 w.write(move |c| {
-                    store::meta_set(c, &format!("k{k}"), "v")?;
+                    c.meta_set(&format!("k{k}"), "v")?;
                     match k % 3 {
                         0 => Ok(k),
                         1 => Err(ApiError::new(ErrorCode::InvalidInput, "refused")),
@@ -441,7 +447,7 @@ mod tests {
         let answers: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
         let st = lock(&store);
         for (k, a) in answers.iter().enumerate() {
-            let stored = store::meta_get(st.conn(), &format!("k{k}")).unwrap();
+            let stored = st.conn().meta_get(&format!("k{k}")).unwrap();
             match k % 3 {
                 0 => {
                     assert_eq!(a.as_ref().ok(), Some(&(k as u32)));
@@ -471,7 +477,7 @@ mod tests {
         assert!(nonces.has_pending());
         w.write(|_| Ok(())).unwrap();
         assert!(!nonces.has_pending());
-        let logged = store::recent_nonces(lock(&store).conn(), 0).unwrap();
+        let logged = lock(&store).conn().recent_nonces(0).unwrap();
         assert_eq!(logged, vec![(n.to_string(), 100)]);
         // Reloaded (a restart), it is still refused; expired, it is forgotten.
         let again = Nonces::load(lock(&store).conn(), 0).unwrap();

@@ -21,17 +21,17 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use jit_common::log::Severity;
 
+use super::lifecycle::{self, Actor};
 use super::{ApiResult, Ca, Doc, lock, refuse};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::event;
 use crate::error::{ApiError, CaError};
-use crate::store;
+use crate::store::{CertKey, StoreOps};
 use jit_api::wire::{ErrorCode as C, RequestState};
 
 /// Meta key of the counter operator commands increment.
@@ -54,15 +54,15 @@ pub(super) struct Watch {
 }
 
 /// Increments the operator-change counter inside `c`'s transaction.
-pub fn bump_generation(c: &Connection) -> crate::error::Result<u64> {
+pub fn bump_generation(c: &dyn StoreOps) -> crate::error::Result<u64> {
     let g = generation(c)?.saturating_add(1);
-    store::meta_set(c, GENERATION_KEY, &g.to_string())?;
+    c.meta_set(GENERATION_KEY, &g.to_string())?;
     Ok(g)
 }
 
 /// The operator-change counter.
-pub fn generation(c: &Connection) -> crate::error::Result<u64> {
-    Ok(store::meta_get(c, GENERATION_KEY)?
+pub fn generation(c: &dyn StoreOps) -> crate::error::Result<u64> {
+    Ok(c.meta_get(GENERATION_KEY)?
         .and_then(|s| s.parse().ok())
         .unwrap_or(0))
 }
@@ -77,15 +77,21 @@ pub struct OperatorRevocations {
 }
 
 /// The operator revocations stored in `c`.
-pub fn operator_revocations(c: &Connection) -> crate::error::Result<OperatorRevocations> {
-    Ok(store::meta_get(c, OPERATOR_REVOCATIONS_KEY)?
+pub fn operator_revocations(c: &dyn StoreOps) -> crate::error::Result<OperatorRevocations> {
+    Ok(c.meta_get(OPERATOR_REVOCATIONS_KEY)?
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or_default())
 }
 
-fn store_operator_revocations(c: &Connection, r: &OperatorRevocations) -> crate::error::Result<()> {
-    let text = serde_json::to_string(r).map_err(|e| CaError::Other(e.to_string()))?;
-    store::meta_set(c, OPERATOR_REVOCATIONS_KEY, &text)
+fn store_operator_revocations(
+    c: &dyn StoreOps,
+    r: &OperatorRevocations,
+) -> crate::error::Result<()> {
+    let text = serde_json::to_string(r).map_err(|e| CaError::Publish {
+        what: "operator revocations",
+        source: Box::new(e),
+    })?;
+    c.meta_set(OPERATOR_REVOCATIONS_KEY, &text)
 }
 
 /// What `jit-ca user remove` did.
@@ -127,15 +133,10 @@ pub struct GrantRevocation {
     pub revocation_sequence: u64,
 }
 
-enum Target {
-    Serial(u64),
-    Grant(String),
-}
-
-fn parse_target(t: &str) -> ApiResult<Target> {
+fn parse_target(t: &str) -> ApiResult<CertKey> {
     let t = t.trim();
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        return t.parse().map(Target::Serial).map_err(|_| {
+        return t.parse().map(CertKey::Serial).map_err(|_| {
             refuse(
                 C::InvalidInput,
                 format!("{t:?} is too large for a certificate serial"),
@@ -150,7 +151,7 @@ fn parse_target(t: &str) -> ApiResult<Target> {
             ),
         )
     })?;
-    Ok(Target::Grant(t.to_string()))
+    Ok(CertKey::Grant(t.to_string()))
 }
 
 /// The reason of `revoke-grant`: one line, as every reason the CA records (no control and no
@@ -167,81 +168,56 @@ impl Ca {
     /// new list signed), deletes the user and their keys, and tells a running service.
     pub fn remove_user(&self, actor: &str, name: &str) -> ApiResult<UserRemoval> {
         let now = self.now();
-        let mut st = lock(&self.store);
-        let tx = st.tx()?;
-        let flushed = self.nonces.flush_into(&tx)?;
-        if store::user_groups(&tx, name)?.is_none() {
-            return Err(refuse(
-                C::NotFound,
-                format!("there is no user {name:?} (jit-ca user list shows them)"),
-            ));
-        }
-        let ids: Vec<String> = {
-            let mut q = tx.prepare(
-                "SELECT id FROM requests WHERE user = ?1 AND state IN ('pending', 'approved') ORDER BY id",
-            )?;
-            q.query_map([name], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        let (mut denied, mut revoked, mut serials, mut grant_ids) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for id in ids {
-            let Some(mut row) = store::get_request(&tx, &id)? else {
-                continue;
-            };
-            match row.state {
-                RequestState::Pending => {
-                    row.state = RequestState::Denied;
-                    row.denied_by = Some(actor.to_string());
-                    row.denial_reason = Some(format!("user {name} was removed"));
-                    store::update_request(&tx, &row)?;
-                    denied.push(id);
-                }
-                RequestState::Approved => {
-                    row.state = RequestState::Revoked;
-                    row.revoked_at = Some(now);
-                    row.revoked_by = Some(actor.to_string());
-                    store::update_request(&tx, &row)?;
-                    for c in store::revoke_certs(&tx, &id)? {
-                        serials.push(c.serial);
-                        grant_ids.extend(c.grant_id);
-                    }
-                    revoked.push(id);
-                }
-                _ => {}
+        let (removal, rec, published) = self.transact(|tx| {
+            if tx.user_groups(name)?.is_none() {
+                return Err(refuse(
+                    C::NotFound,
+                    format!("there is no user {name:?} (jit-ca user list shows them)"),
+                ));
             }
-        }
-        let approvals_withdrawn: Vec<String> = {
-            let mut q = tx.prepare(
-                "SELECT a.request_id FROM approvals a JOIN requests r ON r.id = a.request_id \
-                 WHERE a.user = ?1 AND r.state = 'pending' ORDER BY a.request_id",
-            )?;
-            q.query_map([name], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        for id in &approvals_withdrawn {
-            tx.execute(
-                "DELETE FROM approvals WHERE request_id = ?1 AND user = ?2",
-                params![id, name],
-            )?;
-        }
-        store::remove_user(&tx, name)?;
-        let published = self.build_published(&tx, now, true)?;
-        let removal = UserRemoval {
-            user: name.to_string(),
-            denied,
-            revoked,
-            serials,
-            grant_ids,
-            revocation_sequence: published.revocation_sequence,
-            approvals_withdrawn,
-        };
-        let details = serde_json::to_value(&removal).map_err(ApiError::internal)?;
-        let rec = store::append_audit(&tx, now, actor, event::USER_REMOVE, &details)?;
-        bump_generation(&tx)?;
-        tx.commit()?;
-        flushed.done();
-        drop(st);
+            let live = [RequestState::Pending, RequestState::Approved];
+            let (mut denied, mut revoked, mut serials, mut grant_ids) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for id in tx.request_ids_of(name, &live)? {
+                let Some(mut row) = tx.get_request(&id)? else {
+                    continue;
+                };
+                match row.state {
+                    RequestState::Pending => {
+                        let why = format!("user {name} was removed");
+                        lifecycle::deny(&mut row, Actor::Operator, None, actor, &why, now)?;
+                        tx.update_request(&row)?;
+                        denied.push(id);
+                    }
+                    RequestState::Approved => {
+                        lifecycle::revoke(&mut row, Actor::Operator, None, actor, now)?;
+                        tx.update_request(&row)?;
+                        for c in tx.revoke_certs(&id)? {
+                            serials.push(c.serial);
+                            grant_ids.extend(c.grant_id);
+                        }
+                        revoked.push(id);
+                    }
+                    _ => {}
+                }
+            }
+            let approvals_withdrawn = tx.withdraw_pending_approvals(name)?;
+            tx.remove_user(name)?;
+            let published = self.build_published(tx, now, true)?;
+            let removal = UserRemoval {
+                user: name.to_string(),
+                denied,
+                revoked,
+                serials,
+                grant_ids,
+                revocation_sequence: published.revocation_sequence,
+                approvals_withdrawn,
+            };
+            let details = serde_json::to_value(&removal).map_err(ApiError::internal)?;
+            let rec = tx.append_audit(now, actor, event::USER_REMOVE, &details)?;
+            bump_generation(tx)?;
+            Ok::<_, ApiError>((removal, rec, published))
+        })?;
         super::write(&self.published, published);
         self.release_in_host_documents(removal.grant_ids.iter().map(String::as_str));
         self.log(&[rec]);
@@ -262,101 +238,75 @@ impl Ca {
         let now = self.now();
         let parsed = parse_target(target)?;
         let reason = check_reason(reason)?;
-        let mut st = lock(&self.store);
-        let tx = st.tx()?;
-        let flushed = self.nonces.flush_into(&tx)?;
-        let found: Option<(u64, Option<String>, String, bool)> = {
-            let (sql, arg): (&str, rusqlite::types::Value) = match &parsed {
-                Target::Serial(s) => (
-                    "SELECT serial, grant_id, request_id, revoked FROM certs WHERE serial = ?1",
-                    rusqlite::types::Value::Integer(i64::try_from(*s).unwrap_or(i64::MAX)),
-                ),
-                Target::Grant(g) => (
-                    "SELECT serial, grant_id, request_id, revoked FROM certs WHERE grant_id = ?1",
-                    rusqlite::types::Value::Text(g.clone()),
-                ),
+        let (result, rec, published) = self.transact(|tx| {
+            let found = tx.find_cert(&parsed)?;
+            let mut result = GrantRevocation {
+                target: target.trim().to_string(),
+                serial: None,
+                grant_id: None,
+                request_id: None,
+                request_revoked: false,
+                issued_here: found.is_some(),
+                revocation_sequence: 0,
             };
-            tx.query_row(sql, params![arg], |r| {
-                Ok((
-                    u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get::<_, i64>(3)? != 0,
-                ))
-            })
-            .optional()?
-        };
-        let mut result = GrantRevocation {
-            target: target.trim().to_string(),
-            serial: None,
-            grant_id: None,
-            request_id: None,
-            request_revoked: false,
-            issued_here: found.is_some(),
-            revocation_sequence: 0,
-        };
-        match found {
-            Some((serial, grant_id, request_id, already)) => {
-                if already {
-                    return Err(refuse(
-                        C::InvalidState,
-                        format!(
-                            "{} (serial {serial}) is already revoked; nothing to do",
-                            result.target
-                        ),
-                    ));
-                }
-                tx.execute(
-                    "UPDATE certs SET revoked = 1 WHERE serial = ?1",
-                    [i64::try_from(serial).unwrap_or(i64::MAX)],
-                )?;
-                if let Some(mut row) = store::get_request(&tx, &request_id)?
-                    && row.state == RequestState::Approved
-                    && store::latest_cert(&tx, &request_id)?.is_some_and(|c| c.serial == serial)
-                {
-                    row.state = RequestState::Revoked;
-                    row.revoked_at = Some(now);
-                    row.revoked_by = Some(actor.to_string());
-                    store::update_request(&tx, &row)?;
-                    store::revoke_certs(&tx, &request_id)?;
-                    result.request_revoked = true;
-                }
-                result.serial = Some(serial);
-                result.grant_id = grant_id;
-                result.request_id = Some(request_id);
-            }
-            None => {
-                let mut ops = operator_revocations(&tx)?;
-                let fresh = match &parsed {
-                    Target::Serial(s) => {
-                        result.serial = Some(*s);
-                        ops.serials.insert(*s)
+            match found {
+                Some(cert) => {
+                    if cert.revoked {
+                        return Err(refuse(
+                            C::InvalidState,
+                            format!(
+                                "{} (serial {}) is already revoked; nothing to do",
+                                result.target, cert.serial
+                            ),
+                        ));
                     }
-                    Target::Grant(g) => {
-                        result.grant_id = Some(g.clone());
-                        ops.grants.insert(g.clone())
+                    tx.revoke_cert(cert.serial)?;
+                    if let Some(mut row) = tx.get_request(&cert.request_id)?
+                        && row.state == RequestState::Approved
+                        && tx
+                            .latest_cert(&cert.request_id)?
+                            .is_some_and(|c| c.serial == cert.serial)
+                    {
+                        lifecycle::revoke(&mut row, Actor::Operator, None, actor, now)?;
+                        tx.update_request(&row)?;
+                        tx.revoke_certs(&cert.request_id)?;
+                        result.request_revoked = true;
                     }
-                };
-                if !fresh {
-                    return Err(refuse(
-                        C::InvalidState,
-                        format!("{} is already revoked; nothing to do", result.target),
-                    ));
+                    result.serial = Some(cert.serial);
+                    result.grant_id = cert.grant_id;
+                    result.request_id = Some(cert.request_id);
                 }
-                store_operator_revocations(&tx, &ops)?;
+                None => {
+                    let mut ops = operator_revocations(tx)?;
+                    let fresh = match &parsed {
+                        CertKey::Serial(s) => {
+                            result.serial = Some(*s);
+                            ops.serials.insert(*s)
+                        }
+                        CertKey::Grant(g) => {
+                            result.grant_id = Some(g.clone());
+                            ops.grants.insert(g.clone())
+                        }
+                    };
+                    if !fresh {
+                        return Err(refuse(
+                            C::InvalidState,
+                            format!("{} is already revoked; nothing to do", result.target),
+                        ));
+                    }
+                    store_operator_revocations(tx, &ops)?;
+                }
             }
-        }
-        let published = self.build_published(&tx, now, true)?;
-        result.revocation_sequence = published.revocation_sequence;
-        let mut details = serde_json::to_value(&result).map_err(ApiError::internal)?;
-        if let Some(o) = details.as_object_mut() {
-            o.insert("reason".into(), json!(reason));
-        }
-        let rec = store::append_audit(&tx, now, actor, event::GRANT_REVOCATION, &details)?;
-        bump_generation(&tx)?;
-        tx.commit()?;
-        flushed.done();
-        drop(st);
+            let published = self.build_published(tx, now, true)?;
+            result.revocation_sequence = published.revocation_sequence;
+            let mut details = serde_json::to_value(&result).map_err(ApiError::internal)?;
+            if let Some(o) = details.as_object_mut() {
+                o.insert("reason".into(), json!(reason));
+            }
+            let rec = tx.append_audit(now, actor, event::GRANT_REVOCATION, &details)?;
+            bump_generation(tx)?;
+            Ok::<_, ApiError>((result, rec, published))
+        })?;
         super::write(&self.published, published);
         self.release_in_host_documents(result.grant_id.as_deref());
         self.stats.revocations.fetch_add(1, Ordering::Relaxed);
@@ -369,12 +319,13 @@ impl Ca {
     /// directory since the last look (see the module docs). Returns whether it did. The
     /// server calls this every second.
     pub fn pick_up_external_changes(&self) -> Result<bool, CaError> {
+        let now = self.now();
         let g = self.read_db(generation)?;
         if g == self.external.seen.load(Ordering::SeqCst) {
             return Ok(false);
         }
-        self.republish(false)?;
-        self.refresh_grants()?;
+        self.republish(now, false)?;
+        self.refresh_grants(now)?;
         self.external.seen.store(g, Ordering::SeqCst);
         lock(&self.syslog).log(
             Severity::Info,
@@ -389,18 +340,10 @@ impl Ca {
     /// Signs a new audit checkpoint when the trail moved (debounced; see the module docs).
     /// Returns whether it signed one. The server calls this every second.
     pub fn refresh_checkpoint(&self) -> Result<bool, CaError> {
-        let head: Option<(u64, String)> = self.read_db(|c| {
-            c.query_row(
-                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0), r.get(1)?)),
-            )
-            .optional()
-        })?;
-        let Some(head) = head else {
+        let now = self.now();
+        let Some(head) = self.read_db(|c| c.audit_head())? else {
             return Ok(false);
         };
-        let now = self.now();
         let current = self.checkpoint();
         if current
             .as_ref()
@@ -426,8 +369,12 @@ impl Ca {
 
     /// Signs and publishes a checkpoint of record `seq` with `hash` now.
     fn sign_checkpoint(&self, seq: u64, hash: &str, now: u64) -> Result<(), CaError> {
-        let doc = Checkpoint::sign(seq, hash, now, self.signer.grant_key())
-            .map_err(|e| CaError::Other(format!("audit checkpoint: {e}")))?;
+        let doc = Checkpoint::sign(seq, hash, now, self.signer.grant_key()).map_err(|e| {
+            CaError::Publish {
+                what: "audit checkpoint",
+                source: e.into(),
+            }
+        })?;
         let claims = Checkpoint {
             version: crate::audit::checkpoint::VERSION,
             seq,

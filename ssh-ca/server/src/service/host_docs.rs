@@ -11,14 +11,9 @@
 //!   copy of the document per name.
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use hyper::body::{Frame, SizeHint};
 use sha2::{Digest, Sha256};
 
 /// Largest per-host grants document the CA lets grow, in bytes: half of `jit-host sync`'s
@@ -229,7 +224,7 @@ impl Budget {
 #[derive(Debug)]
 pub struct SetDoc {
     /// `[...]`: the grant documents as JSON strings (shared, never copied per response).
-    grants_json: Bytes,
+    grants_json: Arc<[u8]>,
     /// Strong ETag, quoted (the body of one URL is a function of the set alone).
     etag: String,
     /// Stale from this time (the first included grant ends).
@@ -249,48 +244,22 @@ impl HostDoc {
         &self.set.etag
     }
 
-    /// The body: `{"host":HOST,"grants":[...]}` (a `HostGrantsView`). The grants part is
-    /// the cached set's bytes, shared: a response a client is slow to read (or never reads)
-    /// holds a reference to the set, not a copy of the document.
-    pub fn body(&self) -> HostBody {
+    /// The body `{"host":HOST,"grants":[...]}` (a `HostGrantsView`) in three parts: the
+    /// head, the grants and the tail. The grants part is the cached set's bytes, shared: a
+    /// response a client is slow to read (or never reads) holds a reference to the set, not
+    /// a copy of the document.
+    pub fn body_parts(&self) -> [Arc<[u8]>; 3] {
         let host = serde_json::to_string(&self.host).unwrap_or_else(|_| "\"\"".into());
-        HostBody(VecDeque::from([
-            Bytes::from(format!("{{\"host\":{host},\"grants\":")),
+        [
+            format!("{{\"host\":{host},\"grants\":").into_bytes().into(),
             self.set.grants_json.clone(),
-            Bytes::from_static(b"}"),
-        ]))
+            Arc::from(&b"}"[..]),
+        ]
     }
-}
 
-/// The body of a host's grants document: its chunks, with the exact length (so the
-/// response carries a `Content-Length`).
-#[derive(Debug)]
-pub struct HostBody(VecDeque<Bytes>);
-
-impl HostBody {
     /// The whole body, copied (for tests).
     pub fn to_vec(&self) -> Vec<u8> {
-        self.0.iter().flat_map(|b| b.iter().copied()).collect()
-    }
-}
-
-impl hyper::body::Body for HostBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.0.iter().map(|b| b.len() as u64).sum())
+        self.body_parts().concat()
     }
 }
 
@@ -300,7 +269,7 @@ struct NameEntry {
     until: u64,
 }
 
-/// What [`HostCache::stats`] reports (for `/metrics`).
+/// What `HostCache::stats` reports (for `/metrics`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// Distinct documents (grant sets) cached.
@@ -365,7 +334,7 @@ impl HostCache {
         let set = match self.sets.get(&set_key) {
             Some(s) => s.clone(),
             None => {
-                let grants_json = Bytes::from(serde_json::to_vec(grants)?);
+                let grants_json: Arc<[u8]> = serde_json::to_vec(grants)?.into();
                 let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&grants_json))[..32]);
                 let s = Arc::new(SetDoc {
                     grants_json,
@@ -476,8 +445,7 @@ mod tests {
             let name = format!("h{i}");
             let d = c.put(&name, 1, &["g1", "g2"], 1000).unwrap();
             assert!(
-                d.body()
-                    .to_vec()
+                d.to_vec()
                     .starts_with(format!("{{\"host\":\"{name}\"").as_bytes())
             );
         }

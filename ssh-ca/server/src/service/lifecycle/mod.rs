@@ -1,0 +1,515 @@
+//! The request lifecycle, pure: no storage, no clock, no I/O. Every function takes what it
+//! decides on (the stored request, the role as it is now, the caller, `now`) and returns the
+//! changed request or the refusal the client sees. The service (`requests`, `external`,
+//! `sweep`) loads, calls these, and stores the result in one transaction.
+//!
+//! ```text
+//!   admit ──> Pending ──approve (k of n)──> Approved ──revoke──> Revoked
+//!                │  └──deny──> Denied          │ └──extend──> Approved (new window)
+//!                └──expire──> Expired <────────┘ (window ended)
+//! ```
+//!
+//! [`authorize`] (in `who`) is the one place that says who may decide what: the requester, an approver
+//! of the role (as the policy is now), or an operator on the data directory.
+
+mod who;
+
+pub use who::{Action, Actor, authorize, check_approval, refuse_approval_key};
+
+use serde_json::json;
+use ssh_key::{HashAlg, PublicKey};
+
+use super::{ApiResult, Caller, CallerKey, check_text, refuse};
+use crate::error::ApiError;
+use crate::policy::{Asked, Role};
+use crate::store::{CertRow, RequestRow};
+use jit_api::auth;
+use jit_api::wire::{ApprovalView, CreateRequest, ErrorCode as C, RequestState, RequestView};
+
+/// Longest public key line accepted in a request.
+pub const MAX_PUBLIC_KEY_LEN: usize = 8 * 1024;
+
+/// A request admitted: the row to store (pending, or approved by `auto`), and its role.
+#[derive(Debug)]
+pub struct Admitted {
+    pub row: RequestRow,
+    pub role: Role,
+    /// The auto-approval rule that approved it at once, if one did.
+    pub auto: Option<String>,
+}
+
+/// Admits a new request `id` from `caller` at `now` under `role` (None: not in the policy):
+/// checks it against the role, parses its public key (once: the row carries the key), and
+/// approves it at once when an auto-approval rule covers it.
+pub fn admit(
+    caller: &Caller,
+    req: &CreateRequest,
+    role: Option<Role>,
+    id: String,
+    pending_expiry_secs: u64,
+    now: u64,
+) -> ApiResult<Admitted> {
+    refuse_approval_key(caller, "request access")?;
+    let Some(role) = role else {
+        return Err(refuse(
+            C::UnknownRole,
+            format!(
+                "there is no role {:?}; ask an operator which roles exist",
+                req.role
+            ),
+        ));
+    };
+    if !role.may_request(&caller.user, &caller.groups) {
+        return Err(refuse(
+            C::NotARequester,
+            format!("you ({}) may not request role {:?}", caller.user, role.name),
+        ));
+    }
+    if req.duration_secs == 0 {
+        return Err(refuse(C::InvalidInput, "duration must be at least 1s"));
+    }
+    if req.duration_secs > role.max_duration_secs {
+        return Err(refuse(
+            C::DurationTooLong,
+            format!(
+                "{} is longer than role {:?} allows ({}); ask for less",
+                jit_common::time::format_duration(req.duration_secs),
+                role.name,
+                jit_common::time::format_duration(role.max_duration_secs)
+            ),
+        ));
+    }
+    let reason = req.reason.trim().to_string();
+    if role.require_reason && reason.is_empty() {
+        return Err(refuse(
+            C::ReasonRequired,
+            format!("role {:?} requires a reason (--reason TEXT)", role.name),
+        ));
+    }
+    check_text("reason", &reason)?;
+    let hosts = if req.hosts.is_empty() {
+        role.hosts.clone()
+    } else {
+        if req.hosts.len() > jit_common::grant::MAX_HOSTS {
+            return Err(refuse(
+                C::InvalidInput,
+                format!("at most {} hosts", jit_common::grant::MAX_HOSTS),
+            ));
+        }
+        if let Some(h) = req.hosts.iter().find(|h| !role.covers_host(h)) {
+            return Err(refuse(
+                C::HostNotInRole,
+                format!(
+                    "host {h:?} is not within role {:?} (hosts {})",
+                    role.name,
+                    role.hosts.join(", ")
+                ),
+            ));
+        }
+        req.hosts.clone()
+    };
+    let public_key = parse_public_key(&req.public_key)?;
+    let mut row = RequestRow {
+        id,
+        user: caller.user.clone(),
+        role: role.name.clone(),
+        reason,
+        duration_secs: req.duration_secs,
+        hosts,
+        principals: role.principals_for(&caller.user),
+        sudo: role.sudo,
+        public_key,
+        created_at: now,
+        pending_expires_at: now + pending_expiry_secs,
+        approvals_required: role.approvals,
+        state: RequestState::Pending,
+        denied_by: None,
+        denial_reason: None,
+        approved_at: None,
+        revoked_at: None,
+        revoked_by: None,
+        approval_basis: None,
+        approved_until: None,
+    };
+    let auto = role.auto_approval(&caller.user, &caller.groups, req.duration_secs);
+    if let Some(rule) = &auto {
+        approve_row(&mut row, json!({"auto_rule": rule}), now);
+    }
+    Ok(Admitted { row, role, auto })
+}
+
+/// The key of a request, parsed: the one parse of the line the client sent (the comment
+/// is dropped, as stored).
+pub fn parse_public_key(line: &str) -> ApiResult<PublicKey> {
+    if line.len() > MAX_PUBLIC_KEY_LEN {
+        return Err(refuse(C::MalformedPublicKey, "the public key is too long"));
+    }
+    let mut key = PublicKey::from_openssh(line.trim()).map_err(|e| {
+        refuse(
+            C::MalformedPublicKey,
+            format!("public_key is not an OpenSSH public key line ({e})"),
+        )
+    })?;
+    key.set_comment("");
+    // The stored form must be writable: refuse here what could not be stored later.
+    auth::key_header(&key).map_err(ApiError::internal)?;
+    Ok(key)
+}
+
+/// The SHA-256 fingerprint of a request's key (audit records).
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+/// Refuses unless `row` is pending at `now`.
+pub fn check_pending(row: &RequestRow, now: u64) -> ApiResult<()> {
+    if row.state == RequestState::Pending && now >= row.pending_expires_at {
+        return Err(refuse(
+            C::InvalidState,
+            format!(
+                "request {} expired before it was approved; ask for a new one",
+                row.id
+            ),
+        ));
+    }
+    if row.state != RequestState::Pending {
+        return Err(refuse(
+            C::InvalidState,
+            format!("request {} is {}, not pending", row.id, row.state),
+        ));
+    }
+    Ok(())
+}
+
+/// One recorded approval with what signed it and the approver's groups now (None: the
+/// approver is no longer registered).
+#[derive(Debug, Clone)]
+pub struct CastApproval {
+    pub approval: ApprovalView,
+    pub key: CallerKey,
+    pub groups: Option<Vec<String>>,
+}
+
+/// The approvals that count: by someone other than the requester who is an approver of the
+/// role now, made with a key the role accepts now.
+pub fn counted_approvals(
+    row: &RequestRow,
+    role: &Role,
+    cast: Vec<CastApproval>,
+) -> Vec<ApprovalView> {
+    cast.into_iter()
+        .filter(|c| c.approval.user != row.user)
+        .filter(|c| {
+            c.groups.as_ref().is_some_and(|g| {
+                role.may_approve(&c.approval.user, g)
+                    && role
+                        .approval_key
+                        .check(c.key.approval, c.key.sk, c.key.touched)
+                        .is_ok()
+            })
+        })
+        .map(|c| c.approval)
+        .collect()
+}
+
+/// Whether `counted` approvals are enough (the more of what the request recorded and what
+/// the role asks now).
+pub fn enough(row: &RequestRow, role: &Role, counted: &[ApprovalView]) -> bool {
+    counted.len() >= row.approvals_required.max(role.approvals) as usize
+}
+
+/// Marks `row` approved at `now` on `basis` (JSON: `{"approvers": [...]}` or
+/// `{"auto_rule": ...}`) for its requested window.
+pub fn approve_row(row: &mut RequestRow, basis: serde_json::Value, now: u64) {
+    row.state = RequestState::Approved;
+    row.approved_at = Some(now);
+    row.approved_until = Some(now.saturating_add(row.duration_secs));
+    row.approval_basis = Some(basis.to_string());
+}
+
+/// Applies the approvals that count: approves `row` when they are enough. Returns whether
+/// it did.
+pub fn apply_approvals(
+    row: &mut RequestRow,
+    role: &Role,
+    counted: &[ApprovalView],
+    now: u64,
+) -> bool {
+    if !enough(row, role, counted) {
+        return false;
+    }
+    let names: Vec<&str> = counted.iter().map(|a| a.user.as_str()).collect();
+    approve_row(row, json!({"approvers": names}), now);
+    true
+}
+
+/// Denies (or, by the requester, withdraws) a pending request: `by` is recorded.
+pub fn deny(
+    row: &mut RequestRow,
+    actor: Actor<'_>,
+    role: Option<&Role>,
+    by: &str,
+    reason: &str,
+    now: u64,
+) -> ApiResult<()> {
+    // An operator removing a user denies their pending requests even past expiry (the
+    // sweeper may not have recorded it yet); a caller cannot deny an expired one.
+    let expired = matches!(actor, Actor::Caller(_)) && now >= row.pending_expires_at;
+    if row.state != RequestState::Pending || expired {
+        return Err(refuse(
+            C::InvalidState,
+            format!("request {} is not pending", row.id),
+        ));
+    }
+    authorize(actor, Action::Deny, row, role)?;
+    row.state = RequestState::Denied;
+    row.denied_by = Some(by.to_string());
+    row.denial_reason = Some(reason.to_string());
+    Ok(())
+}
+
+/// Revokes an approved request: `by` is recorded.
+pub fn revoke(
+    row: &mut RequestRow,
+    actor: Actor<'_>,
+    role: Option<&Role>,
+    by: &str,
+    now: u64,
+) -> ApiResult<()> {
+    authorize(actor, Action::Revoke, row, role)?;
+    if row.state != RequestState::Approved {
+        return Err(refuse(
+            C::InvalidState,
+            format!(
+                "request {} is {}; only approved requests can be revoked",
+                row.id, row.state
+            ),
+        ));
+    }
+    row.state = RequestState::Revoked;
+    row.revoked_at = Some(now);
+    row.revoked_by = Some(by.to_string());
+    Ok(())
+}
+
+/// Expires a request (pending too long, or its window ended); returns the state it had.
+pub fn expire(row: &mut RequestRow) -> RequestState {
+    std::mem::replace(&mut row.state, RequestState::Expired)
+}
+
+/// Refuses unless a stored request still fits its role as it is now (the requester's
+/// current `groups`, None if no longer registered; hosts, principals, sudo, a window of
+/// `window_secs`).
+pub fn still_fits(
+    row: &RequestRow,
+    role: &Role,
+    groups: Option<&[String]>,
+    window_secs: u64,
+) -> ApiResult<()> {
+    let Some(groups) = groups else {
+        return Err(refuse(
+            C::InvalidState,
+            format!("the requester {:?} is no longer registered", row.user),
+        ));
+    };
+    role.still_fits(&Asked {
+        user: &row.user,
+        groups,
+        hosts: &row.hosts,
+        principals: &row.principals,
+        sudo: row.sudo,
+        window_secs,
+    })
+    .map_err(|why| {
+        refuse(
+            C::PolicyChanged,
+            format!(
+                "policy changed, request again: request {} no longer fits role {:?} ({why}); \
+                 the requester can ask anew with jit request {}",
+                row.id, role.name, role.name
+            ),
+        )
+    })
+}
+
+/// What an extension does: the new end and window, and what covers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Extension {
+    pub new_end: u64,
+    /// From approval to the new end.
+    pub window: u64,
+    /// `"approval"`, or the auto-approval rule that covers the part beyond it.
+    pub covered_by: serde_json::Value,
+}
+
+/// Extends an approved, live request by `secs`: within the window its approval covered,
+/// or beyond it only when an auto-approval rule of the role (as it is now, for the
+/// requester's `groups` now) approves the whole new window. Changes `row` (window, basis);
+/// the caller checks [`authorize`] first and issues the new certificate.
+pub fn extend(
+    row: &mut RequestRow,
+    role: Option<&Role>,
+    latest: Option<&CertRow>,
+    groups: Option<&[String]>,
+    secs: u64,
+    now: u64,
+) -> ApiResult<Extension> {
+    let id = row.id.clone();
+    let (RequestState::Approved, Some(latest), Some(approved_at)) =
+        (row.state, latest, row.approved_at)
+    else {
+        return Err(refuse(
+            C::InvalidState,
+            format!(
+                "request {id} is {}; only an active approved request can be extended",
+                row.state
+            ),
+        ));
+    };
+    if latest.valid_before <= now {
+        return Err(refuse(
+            C::InvalidState,
+            format!("request {id} has ended; ask for a new one"),
+        ));
+    }
+    if secs == 0 {
+        return Err(refuse(C::InvalidInput, "duration must be at least 1s"));
+    }
+    let Some(role) = role else {
+        return Err(refuse(
+            C::PolicyChanged,
+            format!(
+                "policy changed, request again: role {:?} is no longer in the policy",
+                row.role
+            ),
+        ));
+    };
+    let new_end = latest.valid_before.saturating_add(secs);
+    let window = new_end - approved_at;
+    if window > role.max_duration_secs {
+        return Err(refuse(
+            C::DurationTooLong,
+            format!(
+                "the window would be {} from approval; role {:?} allows {}",
+                jit_common::time::format_duration(window),
+                role.name,
+                jit_common::time::format_duration(role.max_duration_secs)
+            ),
+        ));
+    }
+    still_fits(row, role, groups, window)?;
+    let until = approved_until(row);
+    let mut covered_by = json!("approval");
+    if new_end > until {
+        // Beyond what was approved: only an auto-approval rule that approves the whole
+        // new window (for the requester as they are now) may cover it.
+        match role.auto_approval(&row.user, groups.unwrap_or_default(), window) {
+            Some(rule) => {
+                row.approved_until = Some(new_end);
+                row.approval_basis = Some(json!({"auto_rule": rule}).to_string());
+                covered_by = json!(rule);
+            }
+            None => {
+                let basis = row.approval_basis.as_deref().unwrap_or("{}");
+                return Err(refuse(
+                    C::ExtensionNotApproved,
+                    format!(
+                        "request {id} was approved ({basis}) for a window until {}; extending \
+                         to {} goes beyond it and needs the {} approval(s) role {:?} asks \
+                         for: request again (jit request {} --duration {} --reason ...) and \
+                         ask an approver",
+                        jit_common::time::format_utc(until),
+                        jit_common::time::format_utc(new_end),
+                        role.approvals,
+                        role.name,
+                        role.name,
+                        jit_common::time::format_duration(new_end.saturating_sub(now))
+                    ),
+                ));
+            }
+        }
+    }
+    row.duration_secs = window;
+    Ok(Extension {
+        new_end,
+        window,
+        covered_by,
+    })
+}
+
+/// The end of the window the request's approval covered (requests approved before this was
+/// recorded: the window they were issued for).
+pub fn approved_until(row: &RequestRow) -> u64 {
+    row.approved_until.unwrap_or_else(|| {
+        row.approved_at
+            .unwrap_or(row.created_at)
+            .saturating_add(row.duration_secs)
+    })
+}
+
+/// Refuses unless `row`'s certificate may be fetched (approved or ended after approval).
+pub fn check_has_certificate(row: &RequestRow) -> ApiResult<()> {
+    match row.state {
+        RequestState::Approved | RequestState::Expired if row.approved_at.is_some() => Ok(()),
+        s => Err(refuse(
+            C::InvalidState,
+            format!(
+                "request {} is {s}; there is no certificate to fetch",
+                row.id
+            ),
+        )),
+    }
+}
+
+/// What the audit record of an issuance or extension says about the approval it rests on.
+pub fn approval_details(row: &RequestRow) -> serde_json::Value {
+    let basis = row
+        .approval_basis
+        .as_deref()
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    json!({"approval": {"basis": basis, "approved_at": row.approved_at, "approved_until": row.approved_until}})
+}
+
+/// The view of a request from its row, approvals and newest certificate at `now` (a
+/// pending request past its expiry, or an approved one whose window ended, shows expired
+/// before the sweeper records it).
+pub fn view_of(
+    row: &RequestRow,
+    approvals: Vec<ApprovalView>,
+    cert: Option<&CertRow>,
+    now: u64,
+) -> RequestView {
+    let mut state = row.state;
+    if state == RequestState::Pending && now >= row.pending_expires_at {
+        state = RequestState::Expired;
+    }
+    if state == RequestState::Approved && cert.is_some_and(|c| c.valid_before <= now) {
+        state = RequestState::Expired;
+    }
+    RequestView {
+        id: row.id.clone(),
+        user: row.user.clone(),
+        role: row.role.clone(),
+        reason: row.reason.clone(),
+        state,
+        duration_secs: row.duration_secs,
+        hosts: row.hosts.clone(),
+        principals: row.principals.clone(),
+        sudo: row.sudo,
+        created_at: row.created_at,
+        pending_expires_at: row.pending_expires_at,
+        approvals,
+        approvals_required: row.approvals_required,
+        denied_by: row.denied_by.clone(),
+        denial_reason: row.denial_reason.clone(),
+        valid_after: cert.map(|c| c.valid_after),
+        valid_before: cert.map(|c| c.valid_before),
+        serial: cert.map(|c| c.serial),
+        grant_id: cert.and_then(|c| c.grant_id.clone()),
+        issued: None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,386 @@
+//! Unit tests of the pure request lifecycle: no database, no clock.
+
+use super::*;
+use crate::policy::Policy;
+use ssh_key::public::{Ed25519PublicKey, KeyData};
+
+const POLICY: &str = r#"
+[roles.db]
+hosts = ["db-*"]
+sudo = true
+max_duration = "1h"
+requesters = ["group:dev"]
+approvers = ["group:dba"]
+approvals = 2
+require_reason = true
+
+[roles.quick]
+hosts = ["web-*"]
+max_duration = "1h"
+requesters = ["group:dev"]
+approvers = ["group:dba"]
+require_reason = false
+[[roles.quick.auto_approve_rules]]
+name = "oncall"
+groups = ["oncall"]
+max_duration = "15m"
+"#;
+
+const NOW: u64 = 1_000_000;
+
+fn role(name: &str) -> Role {
+    Policy::parse(POLICY)
+        .expect("test policy")
+        .role(name)
+        .cloned()
+        .expect("role")
+}
+
+fn caller(user: &str, groups: &[&str]) -> Caller {
+    Caller {
+        user: user.into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        key: CallerKey {
+            fingerprint: format!("SHA256:{user}"),
+            ..CallerKey::default()
+        },
+    }
+}
+
+fn key_line() -> String {
+    PublicKey::from(KeyData::from(Ed25519PublicKey([7; 32])))
+        .to_openssh()
+        .expect("key line")
+}
+
+fn ask(role: &str, secs: u64) -> CreateRequest {
+    CreateRequest {
+        role: role.into(),
+        duration_secs: secs,
+        reason: "incident 42".into(),
+        hosts: Vec::new(),
+        public_key: format!("{} alice@laptop", key_line()),
+    }
+}
+
+fn admitted(role_name: &str, who: &Caller, secs: u64) -> ApiResult<Admitted> {
+    admit(
+        who,
+        &ask(role_name, secs),
+        Some(role(role_name)),
+        "r-1".into(),
+        600,
+        NOW,
+    )
+}
+
+fn pending() -> RequestRow {
+    admitted("db", &caller("alice", &["dev"]), 1800)
+        .expect("admitted")
+        .row
+}
+
+fn code(r: ApiResult<impl std::fmt::Debug>) -> C {
+    r.expect_err("refused").code
+}
+
+#[test]
+fn admission_checks_the_role_and_parses_the_key_once() {
+    let alice = caller("alice", &["dev"]);
+    let a = admitted("db", &alice, 1800).unwrap();
+    assert_eq!(a.row.state, RequestState::Pending);
+    assert_eq!(a.row.pending_expires_at, NOW + 600);
+    assert_eq!(a.row.hosts, vec!["db-*".to_string()]);
+    assert!(a.auto.is_none());
+    // The row carries the parsed key, comment dropped (as stored).
+    assert_eq!(a.row.public_key.to_openssh().unwrap(), key_line());
+
+    assert_eq!(code(admitted("db", &alice, 7200)), C::DurationTooLong);
+    assert_eq!(code(admitted("db", &alice, 0)), C::InvalidInput);
+    assert_eq!(
+        code(admitted("db", &caller("bob", &["dba"]), 60)),
+        C::NotARequester
+    );
+    let none = admit(&alice, &ask("nope", 60), None, "r-2".into(), 600, NOW);
+    assert_eq!(code(none), C::UnknownRole);
+    let mut bad = ask("db", 60);
+    bad.public_key = "ssh-ed25519 not-base64".into();
+    let r = admit(&alice, &bad, Some(role("db")), "r-3".into(), 600, NOW);
+    assert_eq!(code(r), C::MalformedPublicKey);
+    let mut approval_key = alice.clone();
+    approval_key.key.approval = true;
+    assert_eq!(
+        code(admitted("db", &approval_key, 60)),
+        C::ApprovalKeyNotForRequests
+    );
+}
+
+#[test]
+fn an_auto_approval_rule_approves_at_admission() {
+    let a = admitted("quick", &caller("alice", &["dev", "oncall"]), 600).unwrap();
+    assert_eq!(a.auto.as_deref(), Some("auto:oncall"));
+    assert_eq!(a.row.state, RequestState::Approved);
+    assert_eq!(a.row.approved_at, Some(NOW));
+    assert_eq!(a.row.approved_until, Some(NOW + 600));
+    // Longer than the rule allows: pending.
+    let b = admitted("quick", &caller("alice", &["dev", "oncall"]), 1800).unwrap();
+    assert!(b.auto.is_none());
+    assert_eq!(b.row.state, RequestState::Pending);
+}
+
+#[test]
+fn one_rule_says_who_may_decide() {
+    let row = pending();
+    let db = role("db");
+    let alice = caller("alice", &["dev"]);
+    let bob = caller("bob", &["dba"]);
+    let eve = caller("eve", &["dev"]);
+    let may = |who: &Caller, a: Action, r: Option<&Role>| {
+        authorize(Actor::Caller(who), a, &row, r).map_err(|e| e.code)
+    };
+    // The requester.
+    for a in [
+        Action::See,
+        Action::Deny,
+        Action::Revoke,
+        Action::Extend,
+        Action::FetchCertificate,
+    ] {
+        assert_eq!(may(&alice, a, Some(&db)), Ok(()), "{a:?}");
+    }
+    assert_eq!(
+        may(&alice, Action::Approve, Some(&db)),
+        Err(C::SelfApproval)
+    );
+    // An approver of the role.
+    for a in [Action::See, Action::Deny, Action::Revoke, Action::Approve] {
+        assert_eq!(may(&bob, a, Some(&db)), Ok(()), "{a:?}");
+    }
+    assert_eq!(may(&bob, Action::Extend, Some(&db)), Err(C::Forbidden));
+    assert_eq!(
+        may(&bob, Action::FetchCertificate, Some(&db)),
+        Err(C::Forbidden)
+    );
+    // Nobody in particular.
+    assert_eq!(may(&eve, Action::See, Some(&db)), Err(C::Forbidden));
+    assert_eq!(may(&eve, Action::Deny, Some(&db)), Err(C::NotAnApprover));
+    assert_eq!(may(&eve, Action::Revoke, Some(&db)), Err(C::Forbidden));
+    assert_eq!(may(&eve, Action::Approve, Some(&db)), Err(C::NotAnApprover));
+    // The role left the policy: approvers are gone, the requester keeps their rights.
+    assert_eq!(may(&bob, Action::See, None), Err(C::Forbidden));
+    assert_eq!(may(&bob, Action::Approve, None), Err(C::InvalidState));
+    assert_eq!(may(&alice, Action::Revoke, None), Ok(()));
+    // An operator may revoke and deny, nothing else.
+    for a in [Action::See, Action::Deny, Action::Revoke] {
+        assert!(authorize(Actor::Operator, a, &row, None).is_ok(), "{a:?}");
+    }
+    assert!(authorize(Actor::Operator, Action::Approve, &row, None).is_err());
+}
+
+#[test]
+fn an_approval_key_rule_is_part_of_who_may_approve() {
+    let mut db = role("db");
+    db.approval_key = crate::policy::ApprovalKey::parse("sk").expect("sk");
+    let row = pending();
+    let bob = caller("bob", &["dba"]);
+    let r = authorize(Actor::Caller(&bob), Action::Approve, &row, Some(&db));
+    assert_eq!(code(r), C::ApprovalKeyRequired);
+}
+
+#[test]
+fn only_approvals_by_current_approvers_count_and_k_of_n_approves() {
+    let mut row = pending();
+    let db = role("db");
+    let cast = |user: &str, groups: Option<&[&str]>| CastApproval {
+        approval: ApprovalView {
+            user: user.into(),
+            at: NOW,
+        },
+        key: CallerKey::default(),
+        groups: groups.map(|g| g.iter().map(|s| s.to_string()).collect()),
+    };
+    let counted = counted_approvals(
+        &row,
+        &db,
+        vec![
+            cast("bob", Some(&["dba"])),
+            cast("alice", Some(&["dba"])), // the requester
+            cast("carol", Some(&["dev"])), // no longer an approver
+            cast("dave", None),            // removed
+        ],
+    );
+    assert_eq!(counted.len(), 1);
+    assert!(!apply_approvals(&mut row, &db, &counted, NOW + 5));
+    assert_eq!(row.state, RequestState::Pending);
+    let counted = counted_approvals(
+        &row,
+        &db,
+        vec![cast("bob", Some(&["dba"])), cast("erin", Some(&["dba"]))],
+    );
+    assert!(apply_approvals(&mut row, &db, &counted, NOW + 5));
+    assert_eq!(row.state, RequestState::Approved);
+    assert_eq!(row.approved_at, Some(NOW + 5));
+    assert_eq!(row.approved_until, Some(NOW + 5 + 1800));
+    assert_eq!(
+        row.approval_basis.as_deref(),
+        Some(r#"{"approvers":["bob","erin"]}"#)
+    );
+}
+
+#[test]
+fn deny_revoke_and_expire_move_the_state() {
+    let db = role("db");
+    let bob = caller("bob", &["dba"]);
+    let mut row = pending();
+    assert_eq!(
+        code(check_approval(&row, &bob, Some(&db), NOW + 600)),
+        C::InvalidState,
+        "expired before approval"
+    );
+    let r = deny(
+        &mut row,
+        Actor::Caller(&bob),
+        Some(&db),
+        "bob",
+        "no",
+        NOW + 600,
+    );
+    assert_eq!(
+        code(r),
+        C::InvalidState,
+        "a caller cannot deny an expired request"
+    );
+    deny(&mut row, Actor::Caller(&bob), Some(&db), "bob", "no", NOW).unwrap();
+    assert_eq!(row.state, RequestState::Denied);
+    assert_eq!(row.denied_by.as_deref(), Some("bob"));
+    assert_eq!(
+        code(check_approval(&row, &bob, Some(&db), NOW)),
+        C::InvalidState
+    );
+    let r = revoke(&mut row, Actor::Caller(&bob), Some(&db), "bob", NOW);
+    assert_eq!(
+        code(r),
+        C::InvalidState,
+        "only approved requests are revoked"
+    );
+
+    let mut row = pending();
+    approve_row(&mut row, json!({"approvers": ["bob"]}), NOW);
+    revoke(&mut row, Actor::Operator, None, "root", NOW + 1).unwrap();
+    assert_eq!(row.state, RequestState::Revoked);
+    assert_eq!(row.revoked_by.as_deref(), Some("root"));
+
+    let mut row = pending();
+    assert_eq!(expire(&mut row), RequestState::Pending);
+    assert_eq!(row.state, RequestState::Expired);
+    // An operator removing the user denies even past expiry.
+    let mut row = pending();
+    deny(
+        &mut row,
+        Actor::Operator,
+        None,
+        "root",
+        "user removed",
+        NOW + 9999,
+    )
+    .unwrap();
+    assert_eq!(row.state, RequestState::Denied);
+}
+
+fn cert(valid_before: u64) -> CertRow {
+    CertRow {
+        serial: 1,
+        request_id: "r-1".into(),
+        user: "alice".into(),
+        grant_id: None,
+        valid_after: NOW,
+        valid_before,
+        issued_at: NOW,
+        certificate: "c".into(),
+        grant_doc: None,
+        grant_hosts: Vec::new(),
+        revoked: false,
+    }
+}
+
+#[test]
+fn an_extension_stays_within_the_approved_window_or_an_auto_rule() {
+    let db = role("db");
+    let groups = vec!["dev".to_string()];
+    let mut row = pending();
+    row.duration_secs = 600;
+    approve_row(&mut row, json!({"approvers": ["bob", "erin"]}), NOW);
+    row.approved_until = Some(NOW + 1800); // approved for more than issued so far
+    let c = cert(NOW + 600);
+    let e = extend(&mut row, Some(&db), Some(&c), Some(&groups), 600, NOW + 10).unwrap();
+    assert_eq!(e.new_end, NOW + 1200);
+    assert_eq!(e.window, 1200);
+    assert_eq!(e.covered_by, json!("approval"));
+    assert_eq!(row.duration_secs, 1200);
+    // Beyond the approved window with no rule: refused, request unchanged.
+    let before = row.clone();
+    let r = extend(&mut row, Some(&db), Some(&c), Some(&groups), 1500, NOW + 10);
+    assert_eq!(code(r), C::ExtensionNotApproved);
+    assert_eq!(row, before);
+    // Ended, removed requester, role gone, too long.
+    assert_eq!(
+        code(extend(
+            &mut row,
+            Some(&db),
+            Some(&cert(NOW)),
+            Some(&groups),
+            60,
+            NOW
+        )),
+        C::InvalidState
+    );
+    assert_eq!(
+        code(extend(&mut row, Some(&db), Some(&c), None, 60, NOW)),
+        C::InvalidState
+    );
+    assert_eq!(
+        code(extend(&mut row, None, Some(&c), Some(&groups), 60, NOW)),
+        C::PolicyChanged
+    );
+    assert_eq!(
+        code(extend(
+            &mut row,
+            Some(&db),
+            Some(&c),
+            Some(&groups),
+            7200,
+            NOW
+        )),
+        C::DurationTooLong
+    );
+    // Not approved.
+    let mut p = pending();
+    assert_eq!(
+        code(extend(&mut p, Some(&db), Some(&c), Some(&groups), 60, NOW)),
+        C::InvalidState
+    );
+}
+
+#[test]
+fn the_view_shows_expiry_before_the_sweeper_records_it() {
+    let row = pending();
+    assert_eq!(
+        view_of(&row, Vec::new(), None, NOW).state,
+        RequestState::Pending
+    );
+    assert_eq!(
+        view_of(&row, Vec::new(), None, NOW + 600).state,
+        RequestState::Expired
+    );
+    let mut row = row;
+    approve_row(&mut row, json!({}), NOW);
+    let c = cert(NOW + 100);
+    let v = view_of(&row, Vec::new(), Some(&c), NOW + 50);
+    assert_eq!((v.state, v.serial), (RequestState::Approved, Some(1)));
+    assert_eq!(
+        view_of(&row, Vec::new(), Some(&c), NOW + 100).state,
+        RequestState::Expired
+    );
+    assert!(check_has_certificate(&row).is_ok());
+    assert_eq!(code(check_has_certificate(&pending())), C::InvalidState);
+}

@@ -1,0 +1,319 @@
+//! What hosts fetch: the key documents, the signed revocation list and the KRL (rebuilt on
+//! change, served from memory), and the per-host grants documents (cached by grant set,
+//! bounded, see `host_docs`). No HTTP type here: the API layer turns these into responses.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use sha2::{Digest, Sha256};
+use ssh_key::PublicKey;
+
+use jit_common::log::Severity;
+use jit_common::{KeyRing, RevocationList, UnverifiedRevocationList};
+
+use super::host_docs::{self, CacheStats, HostDoc, MAX_HOST_DOCUMENT};
+use super::{ApiResult, Ca, external, lock, read, refuse, write};
+use crate::error::{ApiError, CaError};
+use crate::store::{RequestRow, StoreOps};
+use jit_api::wire::{ErrorCode as C, KeysView};
+
+/// Revoked certificates stay listed this long after their window ended.
+const REVOCATION_TAIL_SECS: u64 = 24 * 3600;
+
+/// A cached document with its ETag.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    /// Body bytes (shared: a response holds a reference, not a copy).
+    pub body: Arc<[u8]>,
+    /// Strong ETag, quoted.
+    pub etag: String,
+}
+
+impl Doc {
+    pub(super) fn new(body: Vec<u8>) -> Self {
+        let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
+        Self {
+            body: body.into(),
+            etag,
+        }
+    }
+}
+
+/// What hosts fetch, rebuilt on change and served from memory.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// `GET /v1/keys` JSON.
+    pub keys: Doc,
+    /// `GET /v1/ca.pub` text.
+    pub ca_pub: Doc,
+    /// `GET /v1/krl` binary.
+    pub krl: Doc,
+    /// `GET /v1/revocations` signed document.
+    pub revocations: Doc,
+    /// Sequence of the revocation list.
+    pub revocation_sequence: u64,
+    /// When the revocation list was signed.
+    pub revocation_issued_at: u64,
+}
+
+impl Published {
+    /// Nothing published yet (before the first build).
+    pub(super) fn empty() -> Self {
+        Self {
+            keys: Doc::new(Vec::new()),
+            ca_pub: Doc::new(Vec::new()),
+            krl: Doc::new(Vec::new()),
+            revocations: Doc::new(Vec::new()),
+            revocation_sequence: 0,
+            revocation_issued_at: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ActiveGrant {
+    id: String,
+    hosts: Vec<String>,
+    doc: String,
+    not_after: u64,
+}
+
+/// The active grants behind the host documents, as last read from storage.
+#[derive(Debug, Default)]
+pub(super) struct GrantSnapshot {
+    generation: u64,
+    grants: Vec<ActiveGrant>,
+}
+
+impl Ca {
+    /// Counts the grant in the documents of the hosts it reaches; refuses it with
+    /// `host_grants_full` if one of them could grow past [`MAX_HOST_DOCUMENT`].
+    pub(super) fn reserve_in_host_documents(
+        &self,
+        row: &RequestRow,
+        grant_id: &str,
+        doc: &str,
+        not_after: u64,
+        now: u64,
+    ) -> ApiResult<()> {
+        lock(&self.budget)
+            .reserve(
+                grant_id,
+                &row.hosts,
+                host_docs::encoded_len(doc),
+                not_after,
+                now,
+            )
+            .map_err(|over| {
+                refuse(
+                    C::HostGrantsFull,
+                    format!(
+                        "the grants document of a host matching {} would reach {} bytes, over the \
+                         limit of {MAX_HOST_DOCUMENT} bytes per host (hosts fetch it with jit-host \
+                         sync); ask for fewer or narrower hosts, or revoke or let end some \
+                         active grants for these hosts first",
+                        row.hosts.join(","),
+                        over.would_be
+                    ),
+                )
+            })
+    }
+
+    /// Stops counting grants `ids` in the host-document budget (see [`host_docs::Budget::release`]).
+    pub(super) fn release_in_host_documents<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        lock(&self.budget).release(ids);
+    }
+
+    pub(super) fn after_issuance(&self) {
+        // Called after the change is committed: the next host read rebuilds the snapshot
+        // from SQLite and so sees it.
+        self.grants_dirty.store(true, Ordering::SeqCst);
+    }
+
+    /// Rebuilds the grant snapshot if something changed since it was built.
+    pub(super) fn refresh_grants_if_dirty(&self, now: u64) -> Result<(), CaError> {
+        if self.grants_dirty.swap(false, Ordering::SeqCst)
+            && let Err(e) = self.refresh_grants(now)
+        {
+            self.grants_dirty.store(true, Ordering::SeqCst);
+            lock(&self.syslog).log(
+                Severity::Warning,
+                &format!("refreshing the grant cache failed: {e}"),
+            );
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    pub(super) fn refresh_grants(&self, now: u64) -> Result<(), CaError> {
+        let read_start = std::time::Instant::now();
+        let rows = self.read_db(|c| c.active_grants(now))?;
+        let generation = read(&self.grants).generation + 1;
+        let grants: Vec<ActiveGrant> = rows
+            .into_iter()
+            .filter_map(|c| {
+                Some(ActiveGrant {
+                    id: c.grant_id?,
+                    hosts: c.grant_hosts,
+                    doc: c.grant_doc?,
+                    not_after: c.valid_before,
+                })
+            })
+            .collect();
+        lock(&self.budget).rebuild(
+            grants.iter().map(|g| {
+                (
+                    g.id.as_str(),
+                    g.hosts.as_slice(),
+                    g.doc.as_str(),
+                    g.not_after,
+                )
+            }),
+            read_start,
+        );
+        write(&self.grants, GrantSnapshot { generation, grants });
+        Ok(())
+    }
+
+    /// `GET /v1/hosts/{host}/grants`: cached by grant set until a grant is issued or
+    /// revoked or an included grant ends. Memory is bounded by distinct grant sets and
+    /// bytes, not by the host names asked for (see `host_docs`).
+    pub fn host_grants(&self, host: &str) -> ApiResult<HostDoc> {
+        if host.is_empty()
+            || host.len() > jit_common::host::MAX_LEN
+            || host.contains(['*', '?', '[', ']', '!'])
+            || jit_common::host::validate_selector(host).is_err()
+        {
+            return Err(refuse(
+                C::InvalidInput,
+                format!("{host:?} is not a host name"),
+            ));
+        }
+        let now = self.now();
+        let host = host.to_ascii_lowercase();
+        self.refresh_grants_if_dirty(now)?;
+        let snap = read(&self.grants);
+        if let Some(doc) = lock(&self.host_cache).get(&host, snap.generation, now) {
+            return Ok(doc);
+        }
+        let mut until = u64::MAX;
+        let mut grants = Vec::new();
+        for g in &snap.grants {
+            if g.not_after > now
+                && g.hosts
+                    .iter()
+                    .any(|sel| jit_common::host::matches(sel, &host))
+            {
+                until = until.min(g.not_after);
+                grants.push(g.doc.as_str());
+            }
+        }
+        lock(&self.host_cache)
+            .put(&host, snap.generation, &grants, until)
+            .map_err(ApiError::internal)
+    }
+
+    /// Sizes of the host-document cache (for `/metrics` and tests).
+    pub fn host_cache_stats(&self) -> CacheStats {
+        lock(&self.host_cache).stats()
+    }
+
+    /// Builds the published documents. With `bump`, the revocation list gets a new sequence
+    /// and is stored; without, the stored list is reused if it is signed by the current key.
+    pub(super) fn build_published(
+        &self,
+        c: &dyn StoreOps,
+        now: u64,
+        bump: bool,
+    ) -> Result<Published, CaError> {
+        let ca_keys = self.signer.ca_public_keys();
+        let grant_keys = self.signer.grant_public_keys();
+        let line = |k: &PublicKey| {
+            k.to_openssh().map_err(|e| CaError::Publish {
+                what: "public key line",
+                source: Box::new(e),
+            })
+        };
+        let ca_lines = ca_keys.iter().map(line).collect::<Result<Vec<_>, _>>()?;
+        let grant_lines = grant_keys.iter().map(line).collect::<Result<Vec<_>, _>>()?;
+        let keys = serde_json::to_vec(&KeysView {
+            user_ca_keys: ca_lines.clone(),
+            grant_keys: grant_lines,
+        })
+        .map_err(|e| CaError::Publish {
+            what: "keys document",
+            source: Box::new(e),
+        })?;
+        let mut ca_pub = ca_lines.join("\n");
+        ca_pub.push('\n');
+
+        let mut ring = KeyRing::new();
+        ring.push(self.signer.grant_key().public_key().clone());
+        let stored = c.meta_get("revocations")?;
+        let stored_ok = stored.as_ref().and_then(|d| {
+            UnverifiedRevocationList::parse(d.as_bytes())
+                .ok()?
+                .verify(&ring)
+                .ok()
+        });
+        let (doc, sequence, issued_at) = match (bump, stored_ok, stored) {
+            (false, Some(v), Some(d)) => (
+                d.into_bytes(),
+                v.list().sequence,
+                v.list().issued_at.as_secs(),
+            ),
+            (_, prev, _) => {
+                let last: u64 = c
+                    .meta_get("revocation_sequence")?
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let sequence = last.max(prev.map_or(0, |v| v.list().sequence)) + 1;
+                let mut list = RevocationList::new(sequence, now);
+                for cert in c.revoked_certs(now.saturating_sub(REVOCATION_TAIL_SECS))? {
+                    list.revoked_serials.insert(cert.serial);
+                    if let Some(g) = cert.grant_id {
+                        list.revoked_grants.insert(g);
+                    }
+                }
+                // `jit-ca revoke-grant` of what no certificate row carries (break-glass).
+                let ops = external::operator_revocations(c)?;
+                list.revoked_serials.extend(ops.serials);
+                list.revoked_grants.extend(ops.grants);
+                let doc = list
+                    .sign(self.signer.grant_key())
+                    .map_err(|e| CaError::Publish {
+                        what: "revocation list",
+                        source: Box::new(e),
+                    })?;
+                let text = String::from_utf8(doc.clone()).map_err(|e| CaError::Publish {
+                    what: "revocation list",
+                    source: Box::new(e),
+                })?;
+                c.meta_set("revocations", &text)?;
+                c.meta_set("revocation_sequence", &sequence.to_string())?;
+                (doc, sequence, now)
+            }
+        };
+        let mut serials: Vec<u64> = c
+            .revoked_certs(now.saturating_sub(REVOCATION_TAIL_SECS))?
+            .iter()
+            .map(|c| c.serial)
+            .collect();
+        serials.extend(external::operator_revocations(c)?.serials);
+        let krl = crate::krl::encode(&ca_keys, &serials, sequence, issued_at, "jit-ca")?;
+        Ok(Published {
+            keys: Doc::new(keys),
+            ca_pub: Doc::new(ca_pub.into_bytes()),
+            krl: Doc::new(krl),
+            revocations: Doc::new(doc),
+            revocation_sequence: sequence,
+            revocation_issued_at: issued_at,
+        })
+    }
+
+    pub(super) fn republish(&self, now: u64, bump: bool) -> Result<(), CaError> {
+        let p = self.transact(|tx| self.build_published(tx, now, bump))?;
+        write(&self.published, p);
+        Ok(())
+    }
+}

@@ -1,0 +1,424 @@
+//! The request operations of the API: each reads the clock once, loads what it decides
+//! on, lets the pure `lifecycle` decide, and stores the outcome with its audit record in
+//! one transaction (the group commit for new requests, [`Ca::transact`] for the rest).
+
+use std::sync::atomic::Ordering;
+
+use serde_json::json;
+
+use jit_common::Approval;
+
+use super::issue::{add_details, check_active_grants};
+use super::lifecycle::{self, Action, Actor, CastApproval};
+use super::{ApiResult, Ca, Caller, CallerKey, check_text, new_id, refuse, write};
+use crate::audit::event;
+use crate::error::ApiError;
+use crate::policy::Role;
+use crate::store::{RequestRow, StoreOps};
+use jit_api::wire::{
+    ApprovalView, CreateRequest, ErrorCode as C, IssuedView, RequestList, RequestState,
+    RequestView, WhoamiView,
+};
+
+/// Most requests returned by a list call.
+const LIST_LIMIT: u32 = 500;
+
+/// Loads a request or refuses with `not_found`.
+fn load(c: &dyn StoreOps, id: &str) -> ApiResult<RequestRow> {
+    c.get_request(id)?
+        .ok_or_else(|| refuse(C::NotFound, format!("no request {id:?}")))
+}
+
+/// The view of one request, with its approvals and newest certificate.
+fn view(c: &dyn StoreOps, row: &RequestRow, now: u64) -> ApiResult<RequestView> {
+    let approvals = c.approvals(&row.id)?;
+    let cert = if row.approved_at.is_some() {
+        c.latest_cert(&row.id)?
+    } else {
+        None
+    };
+    Ok(lifecycle::view_of(row, approvals, cert.as_ref(), now))
+}
+
+/// The views of a page of requests: their approvals and newest certificates in one query
+/// each, not one per request.
+fn views(c: &dyn StoreOps, rows: &[RequestRow], now: u64) -> ApiResult<Vec<RequestView>> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let approved: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.approved_at.is_some())
+        .map(|r| r.id.as_str())
+        .collect();
+    let mut approvals = c.approvals_of(&ids)?;
+    let certs = c.latest_certs_of(&approved)?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let a = approvals.remove(&r.id).unwrap_or_default();
+            lifecycle::view_of(r, a, certs.get(&r.id), now)
+        })
+        .collect())
+}
+
+impl Ca {
+    fn role_of(&self, name: &str) -> Option<Role> {
+        self.policy().role(name).cloned()
+    }
+
+    /// `GET /v1/whoami`.
+    pub fn whoami(&self, caller: &Caller) -> WhoamiView {
+        WhoamiView {
+            user: caller.user.clone(),
+            groups: caller.groups.clone(),
+            approval_key: caller.key.approval,
+        }
+    }
+
+    /// `POST /v1/requests`.
+    pub fn create_request(&self, caller: &Caller, req: &CreateRequest) -> ApiResult<RequestView> {
+        let now = self.now();
+        let lifecycle::Admitted { row, role, auto } = lifecycle::admit(
+            caller,
+            req,
+            self.role_of(&req.role),
+            new_id(now),
+            self.config.pending_expiry_secs,
+            now,
+        )?;
+        let request_details = json!({"request_id": row.id, "role": row.role, "duration_secs": row.duration_secs,
+                "hosts": row.hosts, "principals": row.principals, "reason": row.reason,
+                "key": lifecycle::fingerprint(&row.public_key)});
+        let requester = caller.user.clone();
+        let max_grants = self.config.max_active_grants_per_user;
+        let Some(auto) = auto else {
+            self.check_grant_fits(&row, &role, now)?;
+            let (view, records) = self.write(move |c| {
+                check_active_grants(c, &row.user, now, max_grants)?;
+                c.insert_request(&row)?;
+                let rec = c.append_audit(now, &requester, event::REQUEST, &request_details)?;
+                Ok((view(c, &row, now)?, vec![rec]))
+            })?;
+            self.log(&records);
+            return Ok(view);
+        };
+        // Approved at once: sign here, in parallel with other callers, under a serial
+        // reserved in advance; only the inserts go through the group commit.
+        let serial = self.next_serial()?;
+        let approvers = vec![Approval {
+            user: auto.clone(),
+            at: now.into(),
+        }];
+        let (cert, mut issue_details) =
+            self.sign_issue(&row, &role, serial, approvers, now, None)?;
+        add_details(&mut issue_details, lifecycle::approval_details(&row));
+        let issued = IssuedView {
+            request_id: row.id.clone(),
+            certificate: cert.certificate.clone(),
+            serial,
+            valid_after: cert.valid_after,
+            valid_before: cert.valid_before,
+            grant: cert.grant_doc.clone(),
+        };
+        let reserved = cert.grant_id.clone();
+        let written = self.write(move |c| {
+            check_active_grants(c, &row.user, now, max_grants)?;
+            c.insert_request(&row)?;
+            let mut records = Vec::with_capacity(3);
+            records.push(c.append_audit(now, &requester, event::REQUEST, &request_details)?);
+            c.add_approval(&row.id, &auto, now, 0)?;
+            records.push(c.append_audit(
+                now,
+                &auto,
+                event::APPROVAL,
+                &json!({"request_id": row.id, "automatic": true}),
+            )?);
+            c.insert_cert(&cert)?;
+            records.push(c.append_audit(now, &row.user, event::ISSUANCE, &issue_details)?);
+            // Everything the view shows was just written: no need to read it back.
+            let approvals = vec![ApprovalView {
+                user: auto,
+                at: now,
+            }];
+            Ok((
+                lifecycle::view_of(&row, approvals, Some(&cert), now),
+                records,
+            ))
+        });
+        let (mut view, records) = written.inspect_err(|_| {
+            // Not stored (e.g. too_many_active_grants): the grant must not keep counting.
+            self.release_in_host_documents(reserved.as_deref());
+        })?;
+        self.stats.issuances.fetch_add(1, Ordering::Relaxed);
+        self.log(&records);
+        self.after_issuance();
+        view.issued = Some(issued);
+        Ok(view)
+    }
+
+    /// `POST /v1/requests/{id}/approve`.
+    pub fn approve(&self, caller: &Caller, id: &str) -> ApiResult<RequestView> {
+        let now = self.now();
+        let max_grants = self.config.max_active_grants_per_user;
+        let (v, records) = self.transact(|tx| {
+            let mut row = load(tx, id)?;
+            let role = self.role_of(&row.role);
+            let role = lifecycle::check_approval(&row, caller, role.as_ref(), now)?;
+            let groups = tx.user_groups(&row.user)?;
+            lifecycle::still_fits(&row, role, groups.as_deref(), row.duration_secs)?;
+            if !tx.add_approval(id, &caller.user, now, caller.key.flags())? {
+                return Err(refuse(
+                    C::AlreadyApproved,
+                    format!("you already approved request {id}; another approver is needed"),
+                ));
+            }
+            let mut records = vec![tx.append_audit(
+                now,
+                &caller.user,
+                event::APPROVAL,
+                &json!({"request_id": id, "key": caller.key.fingerprint,
+                        "approval_key": caller.key.approval, "sk": caller.key.sk,
+                        "touched": caller.key.touched}),
+            )?];
+            let mut cast = Vec::new();
+            for (approval, flags) in tx.approvals_with_keys(id)? {
+                let groups = tx.user_groups(&approval.user)?;
+                cast.push(CastApproval {
+                    approval,
+                    key: CallerKey::from_flags(flags),
+                    groups,
+                });
+            }
+            let counted = lifecycle::counted_approvals(&row, role, cast);
+            if lifecycle::enough(&row, role, &counted) {
+                check_active_grants(tx, &row.user, now, max_grants)?;
+                lifecycle::apply_approvals(&mut row, role, &counted, now);
+                let approvers = counted
+                    .iter()
+                    .map(|a| Approval {
+                        user: a.user.clone(),
+                        at: a.at.into(),
+                    })
+                    .collect();
+                records.push(self.issue(tx, &mut row, role, now, None, approvers, json!({}))?);
+            }
+            Ok::<_, ApiError>((view(tx, &row, now)?, records))
+        })?;
+        self.log(&records);
+        if v.state == RequestState::Approved {
+            self.after_issuance();
+        }
+        Ok(v)
+    }
+
+    /// `POST /v1/requests/{id}/deny`: an approver refuses, or the requester withdraws.
+    pub fn deny(&self, caller: &Caller, id: &str, reason: &str) -> ApiResult<RequestView> {
+        let now = self.now();
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(refuse(
+                C::ReasonRequired,
+                "a denial needs a one-line reason (--reason TEXT)",
+            ));
+        }
+        check_text("denial reason", reason)?;
+        let (v, rec) = self.transact(|tx| {
+            let mut row = load(tx, id)?;
+            let role = self.role_of(&row.role);
+            let actor = Actor::Caller(caller);
+            lifecycle::deny(&mut row, actor, role.as_ref(), &caller.user, reason, now)?;
+            tx.update_request(&row)?;
+            let rec = tx.append_audit(
+                now,
+                &caller.user,
+                event::DENIAL,
+                &json!({"request_id": id, "reason": reason, "withdrawn": row.user == caller.user}),
+            )?;
+            Ok::<_, ApiError>((view(tx, &row, now)?, rec))
+        })?;
+        self.log(&[rec]);
+        Ok(v)
+    }
+
+    /// `GET /v1/requests/{id}`.
+    pub fn get(&self, caller: &Caller, id: &str) -> ApiResult<RequestView> {
+        let now = self.now();
+        self.read_db(|c| {
+            let row = load(c, id)?;
+            let role = self.role_of(&row.role);
+            lifecycle::authorize(Actor::Caller(caller), Action::See, &row, role.as_ref())?;
+            view(c, &row, now)
+        })
+    }
+
+    /// `GET /v1/requests?filter=pending|mine|all`.
+    pub fn list(&self, caller: &Caller, filter: &str) -> ApiResult<RequestList> {
+        let now = self.now();
+        let policy = self.policy();
+        let may_see = |r: &RequestRow| {
+            let role = policy.role(&r.role);
+            lifecycle::authorize(Actor::Caller(caller), Action::See, r, role).is_ok()
+        };
+        self.read_db(|c| {
+            let rows = match filter {
+                "pending" => c
+                    .list_requests(Some(RequestState::Pending), LIST_LIMIT)?
+                    .into_iter()
+                    .filter(|r| r.user != caller.user && now < r.pending_expires_at && may_see(r))
+                    .collect::<Vec<_>>(),
+                "mine" => c.list_requests_of(&caller.user, LIST_LIMIT)?,
+                "all" | "" => c
+                    .list_requests(None, LIST_LIMIT)?
+                    .into_iter()
+                    .filter(|r| may_see(r))
+                    .collect(),
+                other => {
+                    return Err(refuse(
+                        C::InvalidInput,
+                        format!("unknown filter {other:?}; use pending, mine or all"),
+                    ));
+                }
+            };
+            Ok(RequestList {
+                requests: views(c, &rows, now)?,
+            })
+        })
+    }
+
+    /// `GET /v1/requests/{id}/certificate`.
+    pub fn certificate(&self, caller: &Caller, id: &str) -> ApiResult<IssuedView> {
+        self.read_db(|c| {
+            lifecycle::refuse_approval_key(caller, "fetch certificates")?;
+            let row = load(c, id)?;
+            let role = self.role_of(&row.role);
+            let actor = Actor::Caller(caller);
+            lifecycle::authorize(actor, Action::FetchCertificate, &row, role.as_ref())?;
+            lifecycle::check_has_certificate(&row)?;
+            let cert = c.latest_cert(id)?.ok_or_else(|| {
+                refuse(C::InvalidState, format!("request {id} has no certificate"))
+            })?;
+            Ok(IssuedView {
+                request_id: row.id,
+                certificate: cert.certificate,
+                serial: cert.serial,
+                valid_after: cert.valid_after,
+                valid_before: cert.valid_before,
+                grant: cert.grant_doc,
+            })
+        })
+    }
+
+    /// `POST /v1/requests/{id}/revoke`: the requester or anyone who may approve the role.
+    pub fn revoke(&self, caller: &Caller, id: &str, reason: &str) -> ApiResult<RequestView> {
+        self.revoke_as(&caller.user, Actor::Caller(caller), id, reason)
+    }
+
+    /// Revocation by an operator (`jit-ca revoke`, on the data directory): no role check;
+    /// `actor` is recorded. A running service picks the change up within a second or two
+    /// (`Ca::pick_up_external_changes`).
+    pub fn admin_revoke(&self, actor: &str, id: &str, reason: &str) -> ApiResult<RequestView> {
+        self.revoke_as(actor, Actor::Operator, id, reason)
+    }
+
+    fn revoke_as(
+        &self,
+        by: &str,
+        actor: Actor<'_>,
+        id: &str,
+        reason: &str,
+    ) -> ApiResult<RequestView> {
+        let now = self.now();
+        let reason = reason.trim();
+        check_text("revocation reason", reason)?;
+        let (v, rec, published, certs) = self.transact(|tx| {
+            let mut row = load(tx, id)?;
+            let role = self.role_of(&row.role);
+            lifecycle::revoke(&mut row, actor, role.as_ref(), by, now)?;
+            tx.update_request(&row)?;
+            let certs = tx.revoke_certs(id)?;
+            let serials: Vec<u64> = certs.iter().map(|c| c.serial).collect();
+            let grants: Vec<&String> = certs.iter().filter_map(|c| c.grant_id.as_ref()).collect();
+            let published = self.build_published(tx, now, true)?;
+            let rec = tx.append_audit(
+                now,
+                by,
+                event::REVOCATION,
+                &json!({"request_id": id, "reason": reason, "serials": serials, "grant_ids": grants,
+                        "revocation_sequence": published.revocation_sequence}),
+            )?;
+            if matches!(actor, Actor::Operator) {
+                // An operator on the data directory: a running service picks it up in a second.
+                super::external::bump_generation(tx)?;
+            }
+            Ok::<_, ApiError>((view(tx, &row, now)?, rec, published, certs))
+        })?;
+        write(&self.published, published);
+        self.release_in_host_documents(certs.iter().filter_map(|c| c.grant_id.as_deref()));
+        self.stats.revocations.fetch_add(1, Ordering::Relaxed);
+        self.log(&[rec]);
+        self.after_issuance();
+        Ok(v)
+    }
+
+    /// `POST /v1/requests/{id}/extend`: the requester adds time. Within the window the
+    /// approval covered, as before; beyond it only when an auto-approval rule of the role (as
+    /// it is now) would approve the whole new window, else `extension_not_approved` (request
+    /// anew). The role as it is now must still fit the request (`policy_changed`). The new
+    /// certificate and grant supersede the old ones: their serials and grant ids are revoked
+    /// (KRL and revocation list re-published) in the same transaction.
+    pub fn extend(&self, caller: &Caller, id: &str, secs: u64) -> ApiResult<RequestView> {
+        lifecycle::refuse_approval_key(caller, "extend requests")?;
+        let now = self.now();
+        let (v, rec, published, superseded) = self.transact(|tx| {
+            let mut row = load(tx, id)?;
+            let role = self.role_of(&row.role);
+            let actor = Actor::Caller(caller);
+            lifecycle::authorize(actor, Action::Extend, &row, role.as_ref())?;
+            let latest = tx.latest_cert(id)?;
+            let groups = tx.user_groups(&row.user)?;
+            let ext = lifecycle::extend(
+                &mut row,
+                role.as_ref(),
+                latest.as_ref(),
+                groups.as_deref(),
+                secs,
+                now,
+            )?;
+            let Some(role) = role else {
+                return Err(refuse(C::PolicyChanged, "the role left the policy"));
+            };
+            let superseded = tx.revoke_live_certs(id)?;
+            let serials: Vec<u64> = superseded.iter().map(|c| c.serial).collect();
+            let grants: Vec<&String> = superseded
+                .iter()
+                .filter_map(|c| c.grant_id.as_ref())
+                .collect();
+            let published = self.build_published(tx, now, true)?;
+            let approvers = tx
+                .approvals(&row.id)?
+                .into_iter()
+                .map(|a| Approval {
+                    user: a.user,
+                    at: a.at.into(),
+                })
+                .collect();
+            let extra = json!({"covered_by": ext.covered_by, "superseded_serials": serials,
+                               "superseded_grant_ids": grants,
+                               "revocation_sequence": published.revocation_sequence});
+            let rec = self.issue(
+                tx,
+                &mut row,
+                &role,
+                now,
+                Some(ext.new_end),
+                approvers,
+                extra,
+            )?;
+            Ok::<_, ApiError>((view(tx, &row, now)?, rec, published, superseded))
+        })?;
+        write(&self.published, published);
+        self.release_in_host_documents(superseded.iter().filter_map(|c| c.grant_id.as_deref()));
+        self.log(&[rec]);
+        self.after_issuance();
+        Ok(v)
+    }
+}

@@ -1,0 +1,110 @@
+//! Schema changes: numbered migrations recorded in `PRAGMA user_version`. Add one at the end;
+//! never edit one that has shipped.
+
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: initial schema.
+    r#"
+CREATE TABLE users (
+    name       TEXT PRIMARY KEY,
+    groups     TEXT NOT NULL,          -- JSON array of group names
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE user_keys (
+    key  TEXT PRIMARY KEY,             -- "ssh-ed25519 AAAA..." without comment
+    user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE
+);
+CREATE TABLE requests (
+    id                 TEXT PRIMARY KEY,
+    user               TEXT NOT NULL,
+    role               TEXT NOT NULL,
+    reason             TEXT NOT NULL,
+    duration_secs      INTEGER NOT NULL,
+    hosts              TEXT NOT NULL,  -- JSON array
+    principals         TEXT NOT NULL,  -- JSON array
+    sudo               INTEGER NOT NULL,
+    public_key         TEXT NOT NULL,
+    created_at         INTEGER NOT NULL,
+    pending_expires_at INTEGER NOT NULL,
+    approvals_required INTEGER NOT NULL,
+    state              TEXT NOT NULL,
+    denied_by          TEXT,
+    denial_reason      TEXT,
+    approved_at        INTEGER,
+    revoked_at         INTEGER,
+    revoked_by         TEXT
+);
+CREATE INDEX requests_state ON requests(state);
+CREATE INDEX requests_user ON requests(user);
+CREATE TABLE approvals (
+    request_id TEXT NOT NULL REFERENCES requests(id),
+    user       TEXT NOT NULL,
+    at         INTEGER NOT NULL,
+    PRIMARY KEY (request_id, user)
+);
+-- AUTOINCREMENT: serials strictly increase and are never reused, even after deletes.
+CREATE TABLE certs (
+    serial       INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id   TEXT NOT NULL REFERENCES requests(id),
+    user         TEXT NOT NULL,
+    grant_id     TEXT,
+    valid_after  INTEGER NOT NULL,
+    valid_before INTEGER NOT NULL,
+    issued_at    INTEGER NOT NULL,
+    certificate  TEXT NOT NULL,
+    grant_doc    TEXT,
+    grant_hosts  TEXT,                 -- JSON array, for host grant queries
+    revoked      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX certs_request ON certs(request_id);
+CREATE TABLE nonces (
+    nonce   TEXT PRIMARY KEY,
+    seen_at INTEGER NOT NULL
+);
+CREATE TABLE meta (
+    k TEXT PRIMARY KEY,
+    v TEXT NOT NULL
+);
+CREATE TABLE audit (
+    seq       INTEGER PRIMARY KEY,
+    time      INTEGER NOT NULL,
+    actor     TEXT NOT NULL,
+    event     TEXT NOT NULL,
+    details   TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+"#,
+    // 2: nonces become an append-only log. The service checks uniqueness in memory (loading
+    // the replay window from here at startup); the old primary key put every nonce at a
+    // random place in its index, one more page written per call at every commit.
+    r#"
+CREATE TABLE nonce_log (
+    seen_at INTEGER NOT NULL,
+    nonce   TEXT NOT NULL
+);
+CREATE INDEX nonce_log_seen ON nonce_log(seen_at);
+INSERT INTO nonce_log (seen_at, nonce) SELECT seen_at, nonce FROM nonces ORDER BY seen_at;
+DROP TABLE nonces;
+"#,
+    // 3: how each request was approved, and approval keys.
+    //   approval_basis: JSON {"auto_rule": "auto:NAME"} or {"approvers": ["bob", ...]}: who
+    //                   approved the window;
+    //   approved_until: the end of the window that approval covered (an extension beyond it
+    //                   needs the approvals the role asks for);
+    //   user_keys.purpose: "login" (requests, everything) or "approval" (only approving,
+    //                   denying, listing: never requesting).
+    //   approvals.key_flags: what signed the approval (KEY_* bits), so approvals that no
+    //                   longer meet a role's approval_key do not count.
+    //   certs_user: the active-grants bound counts a user's live certificates.
+    r#"
+ALTER TABLE requests ADD COLUMN approval_basis TEXT;
+ALTER TABLE requests ADD COLUMN approved_until INTEGER;
+ALTER TABLE user_keys ADD COLUMN purpose TEXT NOT NULL DEFAULT 'login';
+ALTER TABLE approvals ADD COLUMN key_flags INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX certs_user ON certs(user, valid_before, revoked, request_id);
+"#,
+];

@@ -1,0 +1,297 @@
+//! Requests and their approvals.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use super::{i, json_vec, to_json, u};
+use ssh_key::PublicKey;
+
+use crate::error::{CaError, Result};
+use crate::store::RequestRow;
+use jit_api::wire::{ApprovalView, RequestState};
+
+const REQUEST_COLS: &str = "id, user, role, reason, duration_secs, hosts, principals, sudo, public_key, created_at, \
+     pending_expires_at, approvals_required, state, denied_by, denial_reason, approved_at, revoked_at, revoked_by, \
+     approval_basis, approved_until";
+
+/// A request from a row: the state and public key are parsed here, once; an unknown state
+/// or a key that does not parse is an error (the outer `Result`: SQLite's own).
+fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RequestRow>> {
+    let id: String = r.get(0)?;
+    let state_text: String = r.get(12)?;
+    let state = match state_text.parse::<RequestState>() {
+        Ok(s) => s,
+        Err(source) => {
+            return Ok(Err(CaError::UnknownRequestState {
+                request: id,
+                source,
+            }));
+        }
+    };
+    let public_key = match PublicKey::from_openssh(&r.get::<_, String>(8)?) {
+        Ok(k) => k,
+        Err(source) => {
+            return Ok(Err(CaError::RequestKey {
+                request: id,
+                source,
+            }));
+        }
+    };
+    Ok(Ok(RequestRow {
+        id,
+        user: r.get(1)?,
+        role: r.get(2)?,
+        reason: r.get(3)?,
+        duration_secs: u(r.get(4)?),
+        hosts: json_vec(&r.get::<_, String>(5)?),
+        principals: json_vec(&r.get::<_, String>(6)?),
+        sudo: r.get::<_, i64>(7)? != 0,
+        public_key,
+        created_at: u(r.get(9)?),
+        pending_expires_at: u(r.get(10)?),
+        approvals_required: u32::try_from(r.get::<_, i64>(11)?).unwrap_or(1),
+        state,
+        denied_by: r.get(13)?,
+        denial_reason: r.get(14)?,
+        approved_at: r.get::<_, Option<i64>>(15)?.map(u),
+        revoked_at: r.get::<_, Option<i64>>(16)?.map(u),
+        revoked_by: r.get(17)?,
+        approval_basis: r.get(18)?,
+        approved_until: r.get::<_, Option<i64>>(19)?.map(u),
+    }))
+}
+
+/// Runs a request query and parses every row (the first bad row is the error).
+fn requests(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<RequestRow>> {
+    c.prepare_cached(sql)?
+        .query_map(params, request_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .collect()
+}
+
+/// The stored form of a request's key: its line without comment.
+fn key_line(r: &RequestRow) -> Result<String> {
+    jit_api::auth::key_header(&r.public_key).map_err(|source| CaError::RequestKey {
+        request: r.id.clone(),
+        source,
+    })
+}
+
+/// Inserts a new request.
+pub fn insert_request(c: &Connection, r: &RequestRow) -> Result<()> {
+    c.prepare_cached(&format!(
+        "INSERT INTO requests ({REQUEST_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+    ))?
+    .execute(params![
+        r.id,
+        r.user,
+        r.role,
+        r.reason,
+        i(r.duration_secs),
+        to_json(&r.hosts),
+        to_json(&r.principals),
+        r.sudo as i64,
+        key_line(r)?,
+        i(r.created_at),
+        i(r.pending_expires_at),
+        i64::from(r.approvals_required),
+        r.state.as_str(),
+        r.denied_by,
+        r.denial_reason,
+        r.approved_at.map(i),
+        r.revoked_at.map(i),
+        r.revoked_by,
+        r.approval_basis,
+        r.approved_until.map(i),
+    ])?;
+    Ok(())
+}
+
+/// Writes the mutable fields of a request.
+pub fn update_request(c: &Connection, r: &RequestRow) -> Result<()> {
+    c.prepare_cached(
+        "UPDATE requests SET state = ?2, denied_by = ?3, denial_reason = ?4, approved_at = ?5, \
+         revoked_at = ?6, revoked_by = ?7, duration_secs = ?8, approval_basis = ?9, \
+         approved_until = ?10 WHERE id = ?1",
+    )?
+    .execute(params![
+        r.id,
+        r.state.as_str(),
+        r.denied_by,
+        r.denial_reason,
+        r.approved_at.map(i),
+        r.revoked_at.map(i),
+        r.revoked_by,
+        i(r.duration_secs),
+        r.approval_basis,
+        r.approved_until.map(i),
+    ])?;
+    Ok(())
+}
+
+/// One request.
+pub fn get_request(c: &Connection, id: &str) -> Result<Option<RequestRow>> {
+    c.prepare_cached(&format!(
+        "SELECT {REQUEST_COLS} FROM requests WHERE id = ?1"
+    ))?
+    .query_row([id], request_from_row)
+    .optional()?
+    .transpose()
+}
+
+/// Requests, newest first, optionally only in one state; at most `limit`.
+pub fn list_requests(
+    c: &Connection,
+    state: Option<RequestState>,
+    limit: u32,
+) -> Result<Vec<RequestRow>> {
+    match state {
+        Some(s) => requests(
+            c,
+            &format!(
+                "SELECT {REQUEST_COLS} FROM requests WHERE state = ?1 ORDER BY created_at DESC, id LIMIT ?2"
+            ),
+            params![s.as_str(), limit],
+        ),
+        None => requests(
+            c,
+            &format!("SELECT {REQUEST_COLS} FROM requests ORDER BY created_at DESC, id LIMIT ?1"),
+            params![limit],
+        ),
+    }
+}
+
+/// One user's requests, newest first; at most `limit`.
+pub fn list_requests_of(c: &Connection, user: &str, limit: u32) -> Result<Vec<RequestRow>> {
+    requests(
+        c,
+        &format!(
+            "SELECT {REQUEST_COLS} FROM requests WHERE user = ?1 ORDER BY created_at DESC, id LIMIT ?2"
+        ),
+        params![user, limit],
+    )
+}
+
+/// Ids of `user`'s requests in one of `states`, by id.
+pub fn request_ids_of(c: &Connection, user: &str, states: &[RequestState]) -> Result<Vec<String>> {
+    let states: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+    let states = serde_json::to_string(&states).unwrap_or_else(|_| "[]".into());
+    Ok(c
+        .prepare_cached(
+            "SELECT id FROM requests WHERE user = ?1              AND state IN (SELECT value FROM json_each(?2)) ORDER BY id",
+        )?
+        .query_map(params![user, states], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Pending requests whose expiry has passed, and approved ones whose window has ended.
+pub fn due_for_expiry(c: &Connection, now: u64) -> Result<Vec<RequestRow>> {
+    requests(
+        c,
+        &format!(
+            "SELECT {REQUEST_COLS} FROM requests r WHERE (state = 'pending' AND pending_expires_at <= ?1) \
+             OR (state = 'approved' AND NOT EXISTS \
+                 (SELECT 1 FROM certs c WHERE c.request_id = r.id AND c.valid_before > ?1))"
+        ),
+        [i(now)],
+    )
+}
+
+/// Records an approval (`key_flags`: KEY_* bits of the key that signed it); false if this
+/// user already approved.
+pub fn add_approval(
+    c: &Connection,
+    request_id: &str,
+    user: &str,
+    at: u64,
+    key_flags: u32,
+) -> Result<bool> {
+    let n = c
+        .prepare_cached(
+            "INSERT OR IGNORE INTO approvals (request_id, user, at, key_flags) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![request_id, user, i(at), i64::from(key_flags)])?;
+    Ok(n == 1)
+}
+
+/// Approvals of a request with the KEY_* flags of the key that signed each, oldest first.
+pub fn approvals_with_keys(c: &Connection, request_id: &str) -> Result<Vec<(ApprovalView, u32)>> {
+    Ok(c.prepare_cached(
+        "SELECT user, at, key_flags FROM approvals WHERE request_id = ?1 ORDER BY at, rowid",
+    )?
+    .query_map([request_id], |r| {
+        Ok((
+            ApprovalView {
+                user: r.get(0)?,
+                at: u(r.get(1)?),
+            },
+            u32::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+        ))
+    })?
+    .collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Approvals of a request, oldest first.
+pub fn approvals(c: &Connection, request_id: &str) -> Result<Vec<ApprovalView>> {
+    Ok(
+        c.prepare_cached(
+            "SELECT user, at FROM approvals WHERE request_id = ?1 ORDER BY at, rowid",
+        )?
+        .query_map([request_id], |r| {
+            Ok(ApprovalView {
+                user: r.get(0)?,
+                at: u(r.get(1)?),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?,
+    )
+}
+
+/// Approvals of every request in `ids`, oldest first, in one query.
+pub fn approvals_of(c: &Connection, ids: &[&str]) -> Result<HashMap<String, Vec<ApprovalView>>> {
+    let mut out: HashMap<String, Vec<ApprovalView>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let mut st = c.prepare_cached(
+        "SELECT request_id, user, at FROM approvals \
+         WHERE request_id IN (SELECT value FROM json_each(?1)) ORDER BY request_id, at, rowid",
+    )?;
+    let rows = st.query_map([id_list(ids)], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            ApprovalView {
+                user: r.get(1)?,
+                at: u(r.get(2)?),
+            },
+        ))
+    })?;
+    for row in rows {
+        let (id, a) = row?;
+        out.entry(id).or_default().push(a);
+    }
+    Ok(out)
+}
+
+/// Withdraws `user`'s approvals of pending requests; returns those requests' ids, by id.
+pub fn withdraw_pending_approvals(c: &Connection, user: &str) -> Result<Vec<String>> {
+    let ids: Vec<String> = c
+        .prepare_cached(
+            "SELECT a.request_id FROM approvals a JOIN requests r ON r.id = a.request_id \
+             WHERE a.user = ?1 AND r.state = 'pending' ORDER BY a.request_id",
+        )?
+        .query_map([user], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut del = c.prepare_cached("DELETE FROM approvals WHERE request_id = ?1 AND user = ?2")?;
+    for id in &ids {
+        del.execute(params![id, user])?;
+    }
+    Ok(ids)
+}
+
+/// `ids` as a JSON array, for `json_each` (one bound parameter however many ids).
+pub(super) fn id_list(ids: &[&str]) -> String {
+    serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
+}

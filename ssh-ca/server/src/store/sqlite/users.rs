@@ -1,0 +1,134 @@
+//! Users and their keys.
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use super::{i, json_vec, to_json, u};
+use crate::error::{CaError, Result};
+use crate::store::{KeyPurpose, User};
+
+/// Adds a user with keys. Errors if the name or a key is taken.
+pub fn add_user(
+    c: &Connection,
+    name: &str,
+    groups: &[String],
+    keys: &[String],
+    now: u64,
+) -> Result<()> {
+    let exists: Option<String> = c
+        .prepare_cached("SELECT name FROM users WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?;
+    if exists.is_some() {
+        return Err(CaError::Input(format!(
+            "user {name:?} already exists (jit-ca user remove {name} first to replace it)"
+        )));
+    }
+    c.prepare_cached("INSERT INTO users (name, groups, created_at) VALUES (?1, ?2, ?3)")?
+        .execute(params![name, to_json(groups), i(now)])?;
+    for k in keys {
+        let owner: Option<String> = c
+            .prepare_cached("SELECT user FROM user_keys WHERE key = ?1")?
+            .query_row([k], |r| r.get(0))
+            .optional()?;
+        if let Some(o) = owner {
+            return Err(CaError::Input(format!(
+                "this key is already registered to user {o:?}; each key identifies one user"
+            )));
+        }
+        c.prepare_cached("INSERT INTO user_keys (key, user) VALUES (?1, ?2)")?
+            .execute(params![k, name])?;
+    }
+    Ok(())
+}
+
+/// Removes a user and their keys; false if there was none.
+pub fn remove_user(c: &Connection, name: &str) -> Result<bool> {
+    c.prepare_cached("DELETE FROM user_keys WHERE user = ?1")?
+        .execute([name])?;
+    let n = c
+        .prepare_cached("DELETE FROM users WHERE name = ?1")?
+        .execute([name])?;
+    Ok(n > 0)
+}
+
+/// All users, by name.
+pub fn list_users(c: &Connection) -> Result<Vec<User>> {
+    let mut st = c.prepare_cached("SELECT name, groups, created_at FROM users ORDER BY name")?;
+    let rows = st
+        .query_map([], |r| {
+            Ok(User {
+                name: r.get(0)?,
+                groups: json_vec(&r.get::<_, String>(1)?),
+                keys: Vec::new(),
+                approval_keys: Vec::new(),
+                created_at: u(r.get(2)?),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut kst = c.prepare_cached(
+        "SELECT key FROM user_keys WHERE user = ?1 AND purpose = ?2 ORDER BY key",
+    )?;
+    for mut user in rows {
+        user.keys = kst
+            .query_map(params![&user.name, KeyPurpose::Login.as_str()], |r| {
+                r.get(0)
+            })?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        user.approval_keys = kst
+            .query_map(params![&user.name, KeyPurpose::Approval.as_str()], |r| {
+                r.get(0)
+            })?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        out.push(user);
+    }
+    Ok(out)
+}
+
+/// The user a key belongs to, with groups and the key's purpose.
+pub fn user_by_key(c: &Connection, key: &str) -> Result<Option<(String, Vec<String>, KeyPurpose)>> {
+    Ok(c.prepare_cached(
+        "SELECT u.name, u.groups, k.purpose FROM user_keys k JOIN users u ON u.name = k.user WHERE k.key = ?1",
+    )?
+    .query_row([key], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            json_vec(&r.get::<_, String>(1)?),
+            KeyPurpose::parse(&r.get::<_, String>(2)?),
+        ))
+    })
+    .optional()?)
+}
+
+/// Registers one more key for an existing user. Errors if the user does not exist or the
+/// key is registered already (to anyone, for any purpose: a login key cannot double as an
+/// approval key).
+pub fn add_user_key(c: &Connection, name: &str, key: &str, purpose: KeyPurpose) -> Result<()> {
+    if user_groups(c, name)?.is_none() {
+        return Err(CaError::Input(format!(
+            "there is no user {name:?} (jit-ca user add {name} --key FILE first)"
+        )));
+    }
+    let owner: Option<(String, String)> = c
+        .prepare_cached("SELECT user, purpose FROM user_keys WHERE key = ?1")?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((o, p)) = owner {
+        return Err(CaError::Input(format!(
+            "this key is already registered to user {o:?} as a {p} key; an approval key must be a \
+             separate key that is not used to log in (ssh-keygen -t ed25519-sk -f ~/.ssh/id_jit_approval)"
+        )));
+    }
+    c.prepare_cached("INSERT INTO user_keys (key, user, purpose) VALUES (?1, ?2, ?3)")?
+        .execute(params![key, name, purpose.as_str()])?;
+    Ok(())
+}
+
+/// A user's groups, or None if the user does not exist.
+pub fn user_groups(c: &Connection, name: &str) -> Result<Option<Vec<String>>> {
+    Ok(
+        c.prepare_cached("SELECT groups FROM users WHERE name = ?1")?
+            .query_row([name], |r| Ok(json_vec(&r.get::<_, String>(0)?)))
+            .optional()?,
+    )
+}
