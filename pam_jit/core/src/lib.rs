@@ -34,6 +34,19 @@ use std::path::Path;
 use config::Config;
 use decide::{Decision, Evidence, Facts, Invoker};
 
+/// The names this host answers to, in [`decide::Facts::host_names`] order: the kernel host
+/// name (`gethostname`), then host.toml's `hostnames`. The same for pam_jit.so, `jit-host
+/// check`, `principals` and `sync`.
+pub fn host_names(config: &Config) -> Vec<String> {
+    let mut names: Vec<String> = sys::kernel_hostname().into_iter().collect();
+    for h in &config.hostnames {
+        if !names.contains(h) {
+            names.push(h.clone());
+        }
+    }
+    names
+}
+
 /// Reads what the store holds for `invoker` (bounded: one directory, capped entries and
 /// sizes) and the revocation list.
 pub fn gather(config: &Config, invoker: Invoker<'_>) -> Evidence {

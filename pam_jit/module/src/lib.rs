@@ -30,7 +30,7 @@ use pam::module::{PamHandle, PamHooks};
 
 use pam_jit_core::config::{Config, config_path_from_args};
 use pam_jit_core::decide::{self, Caller, Decision, Facts, Verdict};
-use pam_jit_core::{decide_here, sys};
+use pam_jit_core::{decide_here, host_names, sys};
 
 #[link(name = "pam")]
 unsafe extern "C" {
@@ -147,11 +147,8 @@ fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Items) {
         tty: item_str::<Tty>(pamh),
     };
     let ruser = item_str::<RUser>(pamh);
-    let mut host_names: Vec<String> = sys::kernel_hostname().into_iter().collect();
-    let kernel_host = host_names
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "this host".into());
+    // For the messages of denials before host.toml is read.
+    let kernel_host = sys::kernel_hostname().unwrap_or_else(|| "this host".into());
     let Some(service) = items.service.clone() else {
         // No service name: the application is broken; fail closed.
         return (
@@ -186,11 +183,7 @@ fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Items) {
             );
         }
     };
-    for h in &config.hostnames {
-        if !host_names.contains(h) {
-            host_names.push(h.clone());
-        }
-    }
+    let host_names = host_names(&config);
     let ruser_uid = ruser
         .as_deref()
         .filter(|u| jit_common::grant::check_user("user", u).is_ok())
