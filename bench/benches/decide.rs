@@ -9,8 +9,8 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use jit_common::{Approval, Grant, RevocationList, UnixTime};
 use pam_jit_core::config::Config;
-use pam_jit_core::decide::{Caller, Evidence, Facts, Verdict, decide};
-use pam_jit_core::store::{GrantFile, RecordLookup, RevocationFile, UserGrants};
+use pam_jit_core::decide::{Caller, Evidence, Facts, NoRecords, Verdict, decide, identify};
+use pam_jit_core::store::{GrantFile, RevocationFile, UserGrants};
 use rand_core::OsRng;
 use ssh_key::{Algorithm, PrivateKey};
 
@@ -82,12 +82,13 @@ fn bench(c: &mut Criterion) {
             revocations: RevocationFile::Present(
                 RevocationList::new(1, NOW - 60).sign(&key).unwrap(),
             ),
-            // Cold path: every candidate's signature is verified (no root records).
-            records: RecordLookup::none(),
         };
-        assert_eq!(decide(&config, &facts, &evidence).verdict, Verdict::Allow);
+        // Cold path: every candidate's signature is verified (no root records).
+        let invoker = identify(&config, &facts).unwrap();
+        let run = |ev: &Evidence| decide(&config, black_box(&facts), invoker, ev, &NoRecords);
+        assert_eq!(run(&evidence).verdict, Verdict::Allow);
         g.bench_with_input(BenchmarkId::from_parameter(n), &evidence, |b, ev| {
-            b.iter(|| decide(&config, black_box(&facts), black_box(ev)))
+            b.iter(|| run(black_box(ev)))
         });
     }
     g.finish();

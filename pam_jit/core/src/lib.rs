@@ -3,7 +3,8 @@
 //!
 //! * [`config`]: `/etc/jit/host.toml`, strict and validated.
 //! * [`store`]: reading the grant store and revocation list with bounded work.
-//! * [`decide`]: the decision over plain values.
+//! * [`decide`]: the decision over plain values; [`decide_here`] is the one path from the
+//!   caller's facts to a decision (identify once, [`gather`], decide with root's records).
 //! * [`sys`]: safe wrappers over the few libc calls (uids, passwd, host name); the only
 //!   `unsafe` on the host side outside the PAM boundary itself.
 //!
@@ -31,15 +32,43 @@ pub mod sys;
 use std::path::Path;
 
 use config::Config;
-use decide::Evidence;
+use decide::{Decision, Evidence, Facts, Invoker};
 
-/// Reads what the store holds for `user` (bounded: one directory, capped entries and sizes).
-pub fn gather(config: &Config, user: &str) -> Evidence {
+/// The names this host answers to, in [`decide::Facts::host_names`] order: the kernel host
+/// name (`gethostname`), then host.toml's `hostnames`. The same for pam_jit.so, `jit-host
+/// check`, `principals` and `sync`.
+pub fn host_names(config: &Config) -> Vec<String> {
+    let mut names: Vec<String> = sys::kernel_hostname().into_iter().collect();
+    for h in &config.hostnames {
+        if !names.contains(h) {
+            names.push(h.clone());
+        }
+    }
+    names
+}
+
+/// Reads what the store holds for `invoker` (bounded: one directory, capped entries and
+/// sizes) and the revocation list.
+pub fn gather(config: &Config, invoker: Invoker<'_>) -> Evidence {
     let writer_uid = sys::user_by_name(&config.grant_writer).map(|p| p.uid);
     let state: &Path = &config.state_dir;
     Evidence {
-        grants: store::read_user_grants(state, user, writer_uid).map_err(|e| e.to_string()),
+        grants: store::read_user_grants(state, invoker.name(), writer_uid)
+            .map_err(|e| e.to_string()),
         revocations: store::read_revocations(state),
-        records: store::RecordLookup::in_state_dir(state),
     }
+}
+
+/// The whole read-side path of one sudo decision, shared by `pam_jit.so` and `jit-host
+/// check`: identify the caller once ([`decide::identify`]), read what the store holds for
+/// them ([`gather`]), and decide ([`decide::decide`]) with root's verified-document records
+/// ([`store::RecordLookup`]) as the record source.
+pub fn decide_here(config: &Config, facts: &Facts<'_>) -> Decision {
+    let invoker = match decide::identify(config, facts) {
+        Ok(i) => i,
+        Err(early) => return early,
+    };
+    let evidence = gather(config, invoker);
+    let records = store::RecordLookup::in_state_dir(&config.state_dir);
+    decide::decide(config, facts, invoker, &evidence, &records)
 }

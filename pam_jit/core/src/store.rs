@@ -26,6 +26,8 @@ use jit_common::envelope::{MAX_GRANT_SIZE, MAX_REVOCATION_LIST_SIZE};
 use jit_common::record::{self, TrustedRecord};
 use jit_common::secure_file::{self, FileError, Policy};
 
+use crate::decide::RecordSource;
+
 /// Most directory entries looked at per decision.
 pub const MAX_FILES_PER_USER: usize = 256;
 /// Grant file name suffix.
@@ -271,31 +273,29 @@ pub fn records_dir(state_dir: &Path) -> PathBuf {
     state_dir.join(record::DIR_NAME)
 }
 
-/// Where to look for root's verified-document records (see [`jit_common::record`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Root's verified-document records under `<state_dir>/verified` (see
+/// [`jit_common::record`]): the [`RecordSource`] that `pam_jit.so` and `jit-host check` pass
+/// to [`crate::decide::decide`]. Each look-up reads one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordLookup {
-    dir: Option<PathBuf>,
+    dir: PathBuf,
 }
 
 impl RecordLookup {
-    /// No records: every signature is verified.
-    pub fn none() -> Self {
-        Self::default()
-    }
-
     /// The records under `<state_dir>/verified`.
     pub fn in_state_dir(state_dir: &Path) -> Self {
         Self {
-            dir: Some(records_dir(state_dir)),
+            dir: records_dir(state_dir),
         }
     }
+}
 
+impl RecordSource for RecordLookup {
     /// The record root wrote for these exact bytes, if there is one that may be trusted
     /// (root-owned, not group/world-writable, root-owned ancestors, well-formed). Anything
     /// else is `None`: the signature is then verified as if there were no record.
-    pub fn find(&self, doc: &[u8]) -> Option<TrustedRecord> {
-        let dir = self.dir.as_deref()?;
-        record::read_trusted(dir, doc).ok()
+    fn find(&self, doc: &[u8]) -> Option<TrustedRecord> {
+        record::read_trusted(&self.dir, doc).ok()
     }
 }
 
@@ -322,8 +322,8 @@ mod tests {
         fs::metadata("/proc/self").unwrap().uid()
     }
 
-    /// A state dir inside a fresh 0755 temp dir. Tests run as root in CI; as another user
-    /// the state dir is not root-owned, so only the refusal is checked.
+    /// A state dir inside a fresh 0755 temp dir (root-owned when the tests run as root, which
+    /// most of them need: `tests/run.sh` runs them with `--include-ignored`).
     fn state() -> (tempfile::TempDir, PathBuf) {
         let t = tempfile::tempdir().unwrap();
         mode(t.path(), 0o755);
@@ -342,12 +342,25 @@ mod tests {
     }
 
     #[test]
-    fn reads_only_good_files_of_one_user() {
+    fn a_state_dir_not_owned_by_root_is_refused() {
         let (_t, s) = state();
         if me() != 0 {
             assert!(read_user_grants(&s, "alice", None).is_err());
-            return;
+        } else {
+            std::os::unix::fs::chown(&s, Some(4242), None).unwrap();
+            assert!(matches!(
+                read_user_grants(&s, "alice", None),
+                Err(FileError::BadOwner { .. })
+            ));
         }
+        // Invalid user names never become paths.
+        assert!(read_user_grants(&s, "../alice", None).is_err());
+    }
+
+    #[test]
+    #[ignore = "needs root"]
+    fn reads_only_good_files_of_one_user() {
+        let (_t, s) = state();
         put(&s, "grants/alice/g-1.grant", b"one");
         put(&s, "grants/alice/notes.txt", b"ignored");
         put(&s, "grants/alice/g-2.grant", b"two");
@@ -383,11 +396,9 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root"]
     fn refuses_unsafe_directories() {
         let (_t, s) = state();
-        if me() != 0 {
-            return;
-        }
         mode(&s.join("grants/alice"), 0o777);
         assert!(matches!(
             read_user_grants(&s, "alice", None),
@@ -413,11 +424,9 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root"]
     fn bounds_the_work() {
         let (_t, s) = state();
-        if me() != 0 {
-            return;
-        }
         for i in 0..(MAX_FILES_PER_USER + 10) {
             put(&s, &format!("grants/alice/g-{i}.grant"), b"x");
         }
@@ -427,11 +436,9 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root"]
     fn revocation_list_must_be_root_owned() {
         let (_t, s) = state();
-        if me() != 0 {
-            return;
-        }
         assert_eq!(read_revocations(&s), RevocationFile::Missing);
         put(&s, "revocations", b"list");
         assert_eq!(

@@ -47,13 +47,6 @@ pub fn load_config(path: &std::path::Path) -> Result<pam_jit_core::config::Confi
     pam_jit_core::config::Config::load(path).map_err(|e| Failure::config(e.to_string()))
 }
 
-/// The names this host answers to: the kernel host name, then host.toml's `hostnames`.
-pub fn host_names(config: &pam_jit_core::config::Config) -> Vec<String> {
-    let mut names: Vec<String> = pam_jit_core::sys::kernel_hostname().into_iter().collect();
-    for h in &config.hostnames {
-        if !names.contains(h) {
-            names.push(h.clone());
-        }
-    }
-    names
-}
+/// The names this host answers to: the kernel host name, then host.toml's `hostnames` (as
+/// pam_jit.so sees them: [`pam_jit_core::host_names`]).
+pub use pam_jit_core::host_names;

@@ -7,11 +7,11 @@ use std::process::ExitCode;
 
 use jit_common::envelope::MAX_GRANT_SIZE;
 use jit_common::time::format_utc;
-use jit_common::{Error, UnverifiedGrant, UnverifiedRevocationList, VerifiedRevocationList};
+use jit_common::{Error, UnverifiedGrant, VerifiedRevocationList};
 use pam_jit_core::config::{Config, Mode};
-use pam_jit_core::decide::{self, Caller, Facts, Verdict};
-use pam_jit_core::store::{MAX_FILES_PER_USER, RevocationFile, read_revocations};
-use pam_jit_core::{gather, sys};
+use pam_jit_core::decide::{Caller, Facts, Verdict, revocation_state};
+use pam_jit_core::store::{MAX_FILES_PER_USER, read_revocations};
+use pam_jit_core::{decide_here, sys};
 use serde::Serialize;
 
 use crate::failure::{Failure, Result, host_names, load_config};
@@ -34,10 +34,8 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
         host_names: &names,
         now,
     };
-    let decision = match decide::identify(&config, &facts) {
-        Err(d) => d,
-        Ok(u) => decide::decide(&config, &facts, &gather(&config, u)),
-    };
+    // The module's path: identify once, read the user's grants, decide with root's records.
+    let decision = decide_here(&config, &facts);
     let allowed = decision.verdict == Verdict::Allow;
     let warnings = config_warnings(&config);
     if json {
@@ -303,13 +301,10 @@ fn status_of(
     l
 }
 
-fn verified_revocations(config: &Config) -> Option<VerifiedRevocationList> {
-    match read_revocations(&config.state_dir) {
-        RevocationFile::Present(b) => UnverifiedRevocationList::parse(&b)
-            .and_then(|l| l.verify(&config.grant_keys))
-            .ok(),
-        _ => None,
-    }
+/// The verified revocation list (also when stale: its entries still revoke), read and
+/// verified as the module does.
+fn verified_revocations(config: &Config, now: u64) -> Option<VerifiedRevocationList> {
+    revocation_state(config, &read_revocations(&config.state_dir), now.into()).list
 }
 
 /// The user directories under the grant store whose names are valid user names, sorted
@@ -330,7 +325,7 @@ pub(crate) fn user_dirs(grants: &std::path::Path) -> Result<Vec<String>> {
 
 /// Every stored grant (of one user or all), bounded per user like the module.
 fn collect(config: &Config, only: Option<&str>, now: u64) -> Result<Vec<Listed>> {
-    let revs = verified_revocations(config);
+    let revs = verified_revocations(config, now);
     let grants = config.grants_dir();
     let users: Vec<String> = match only {
         Some(u) => {

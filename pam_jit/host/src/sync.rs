@@ -18,6 +18,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use jit_api::wire::HostGrantsView;
 use jit_common::envelope::MAX_REVOCATION_LIST_SIZE;
 use jit_common::secure_file::{self, Policy};
 use jit_common::{UnverifiedGrant, UnverifiedRevocationList};
@@ -34,15 +35,6 @@ pub const MAX_KRL: usize = 16 * 1024 * 1024;
 /// Largest grants response accepted.
 pub const MAX_GRANTS_RESPONSE: usize = 8 * 1024 * 1024;
 const KRL_MAGIC: &[u8] = b"SSHKRL\n\0";
-
-/// `GET /v1/hosts/{host}/grants` (mirror of `ssh-ca/api/src/wire.rs` `HostGrantsView`; jit-host
-/// does not link the CA crate).
-#[derive(Debug, Deserialize)]
-struct HostGrantsView {
-    #[allow(dead_code)]
-    host: String,
-    grants: Vec<String>,
-}
 
 /// What sync remembers between runs.
 #[derive(Debug, Default, Serialize, Deserialize)]

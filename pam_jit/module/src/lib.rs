@@ -10,14 +10,17 @@
 //!   gating there would be bypassed by sudo anyway.
 //!
 //! The hook reads PAM items, the real uid, the passwd entry of `PAM_RUSER`, the kernel
-//! host name, the configuration and the user's grant files, then calls the pure
-//! [`pam_jit_core::decide::decide`]. It logs every decision with `pam_syslog` (constant `"%s"`
-//! format, authpriv) and explains a denial in one `PAM_ERROR_MSG` line. It opens no
-//! socket, starts no thread, reads no environment variable and never prints.
+//! host name and the configuration, then runs [`pam_jit_core::decide_here`] (identify the
+//! caller once, read their grant files, the pure decision). It logs every decision with
+//! `pam_syslog` (constant `"%s"` format, authpriv; break-glass at `LOG_ALERT`) and explains
+//! a denial in one `PAM_ERROR_MSG` line. Its whole body runs under one guard ([`guarded`]):
+//! a panic anywhere below it denies (`PAM_PERM_DENIED`) and is logged. It opens no socket,
+//! starts no thread, reads no environment variable and never prints.
 #![allow(unsafe_code)] // The PAM FFI room: every block carries a `// SAFETY:` comment.
 
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use jit_common::log::{MAX_LINE, field, sanitize};
 use pam::constants::{PAM_ERROR_MSG, PamFlag, PamResultCode};
@@ -27,7 +30,7 @@ use pam::module::{PamHandle, PamHooks};
 
 use pam_jit_core::config::{Config, config_path_from_args};
 use pam_jit_core::decide::{self, Caller, Decision, Facts, Verdict};
-use pam_jit_core::{gather, sys};
+use pam_jit_core::{decide_here, host_names, sys};
 
 #[link(name = "pam")]
 unsafe extern "C" {
@@ -43,16 +46,11 @@ pam::pam_hooks!(PamJit);
 
 impl PamHooks for PamJit {
     fn acct_mgmt(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
-        let (decision, items) = account(pamh, &args);
-        log(pamh, &decision, &items);
-        if let Some(msg) = &decision.user_message {
-            tell(pamh, msg);
-        }
-        match decision.verdict {
-            Verdict::Allow => PamResultCode::PAM_SUCCESS,
-            Verdict::Deny => PamResultCode::PAM_PERM_DENIED,
-            Verdict::Ignore => PamResultCode::PAM_IGNORE,
-        }
+        let pamh: &PamHandle = pamh;
+        guarded(
+            || gate(pamh, &args),
+            || log(pamh, libc::LOG_ERR, &panicked(), &Items::default()),
+        )
     }
 
     fn sm_authenticate(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
@@ -76,6 +74,52 @@ impl PamHooks for PamJit {
     }
 }
 
+/// Runs a hook's body under one guard: a panic anywhere inside it (this crate, the core, a
+/// dependency) becomes `PAM_PERM_DENIED`, after `on_panic` (which logs it). pam-bindings'
+/// own guard around every hook stays the last resort (`PAM_ABORT`, also a failure), should
+/// `on_panic` itself panic. Unwinding needs `panic = "unwind"` (the workspace's profiles).
+fn guarded(body: impl FnOnce() -> PamResultCode, on_panic: impl FnOnce()) -> PamResultCode {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(code) => code,
+        Err(_payload) => {
+            on_panic();
+            PamResultCode::PAM_PERM_DENIED
+        }
+    }
+}
+
+/// The decision logged (at `LOG_ERR`) when the hook panicked.
+fn panicked() -> Decision {
+    Decision {
+        verdict: Verdict::Deny,
+        user: None,
+        grant_id: None,
+        reason: "internal error: pam_jit panicked (a bug; please report it); denied".into(),
+        user_message: None,
+        audit_would_deny: false,
+        break_glass: false,
+    }
+}
+
+/// `account`: decide, log, tell the user why on denial, return the PAM code.
+fn gate(pamh: &PamHandle, args: &[&CStr]) -> PamResultCode {
+    let (decision, items) = account(pamh, args);
+    log(pamh, priority(&decision), &decision, &items);
+    if let Some(msg) = &decision.user_message {
+        tell(pamh, msg);
+    }
+    code(decision.verdict)
+}
+
+/// What the module returns for a verdict.
+fn code(verdict: Verdict) -> PamResultCode {
+    match verdict {
+        Verdict::Allow => PamResultCode::PAM_SUCCESS,
+        Verdict::Deny => PamResultCode::PAM_PERM_DENIED,
+        Verdict::Ignore => PamResultCode::PAM_IGNORE,
+    }
+}
+
 /// A string PAM item, `None` if unset, unreadable or not UTF-8.
 fn item_str<'a, T>(pamh: &'a PamHandle) -> Option<String>
 where
@@ -94,7 +138,7 @@ struct Items {
     tty: Option<String>,
 }
 
-/// Gathers the facts and evidence and decides. Never panics by construction; every
+/// Gathers the facts and decides ([`decide_here`]: identify once, read, decide). Every
 /// failure becomes a denial (or, for ungated services, `PAM_IGNORE`).
 fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Items) {
     let now = jit_common::now();
@@ -103,11 +147,8 @@ fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Items) {
         tty: item_str::<Tty>(pamh),
     };
     let ruser = item_str::<RUser>(pamh);
-    let mut host_names: Vec<String> = sys::kernel_hostname().into_iter().collect();
-    let kernel_host = host_names
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "this host".into());
+    // For the messages of denials before host.toml is read.
+    let kernel_host = sys::kernel_hostname().unwrap_or_else(|| "this host".into());
     let Some(service) = items.service.clone() else {
         // No service name: the application is broken; fail closed.
         return (
@@ -142,11 +183,7 @@ fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Items) {
             );
         }
     };
-    for h in &config.hostnames {
-        if !host_names.contains(h) {
-            host_names.push(h.clone());
-        }
-    }
+    let host_names = host_names(&config);
     let ruser_uid = ruser
         .as_deref()
         .filter(|u| jit_common::grant::check_user("user", u).is_ok())
@@ -162,37 +199,41 @@ fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Items) {
         host_names: &host_names,
         now,
     };
-    let user = match decide::identify(&config, &facts) {
-        Ok(u) => u,
-        Err(d) => return (d, items),
-    };
-    let evidence = gather(&config, user);
-    (decide::decide(&config, &facts, &evidence), items)
+    (decide_here(&config, &facts), items)
 }
 
-/// Sends one decision to syslog (authpriv).
-fn log(pamh: &PamHandle, d: &Decision, items: &Items) {
-    let priority = if d.break_glass {
-        libc::LOG_ALERT
-    } else {
-        match (d.verdict, d.audit_would_deny) {
-            (Verdict::Ignore, _) => libc::LOG_DEBUG,
-            (Verdict::Deny, _) | (Verdict::Allow, true) => libc::LOG_WARNING,
-            (Verdict::Allow, false) => libc::LOG_NOTICE,
-        }
-    };
+/// The syslog priority of a decision: break-glass at `LOG_ALERT` (someone used the
+/// emergency keys), denials and audit-mode would-be denials at `LOG_WARNING`, allowances at
+/// `LOG_NOTICE`, ignored services at `LOG_DEBUG`.
+fn priority(d: &Decision) -> c_int {
+    if d.break_glass {
+        return libc::LOG_ALERT;
+    }
+    match (d.verdict, d.audit_would_deny) {
+        (Verdict::Ignore, _) => libc::LOG_DEBUG,
+        (Verdict::Deny, _) | (Verdict::Allow, true) => libc::LOG_WARNING,
+        (Verdict::Allow, false) => libc::LOG_NOTICE,
+    }
+}
+
+/// The log line of a decision (sanitized, at most `MAX_LINE` bytes).
+fn line(d: &Decision, items: &Items, uid: u32) -> String {
     let line = [
         field("result", d.result_word()),
         field("user", d.user.as_deref().unwrap_or("-")),
-        field("uid", &sys::real_uid().to_string()),
+        field("uid", &uid.to_string()),
         field("service", items.service.as_deref().unwrap_or("-")),
         field("tty", items.tty.as_deref().unwrap_or("-")),
         field("grant", d.grant_id.as_deref().unwrap_or("-")),
         field("reason", &d.reason),
     ]
     .join(" ");
-    let line = sanitize(&line, MAX_LINE);
-    let Ok(c_line) = CString::new(line) else {
+    sanitize(&line, MAX_LINE)
+}
+
+/// Sends one decision to syslog (authpriv) at `priority`.
+fn log(pamh: &PamHandle, priority: c_int, d: &Decision, items: &Items) {
+    let Ok(c_line) = CString::new(line(d, items, sys::real_uid())) else {
         return;
     };
     // SAFETY: `pamh` is the live handle PAM gave this hook; the format is the constant
@@ -215,3 +256,6 @@ fn tell(pamh: &PamHandle, msg: &str) {
         let _ = conv.send(PAM_ERROR_MSG, msg);
     }
 }
+
+#[cfg(test)]
+mod tests;

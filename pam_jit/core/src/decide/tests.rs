@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::config::RawConfig;
-use crate::store::GrantFile;
+use crate::store::{GrantFile, RecordLookup, RevocationFile, UserGrants};
 use jit_common::{Approval, Grant, RevocationList};
 use ssh_key::{Algorithm, PrivateKey};
 
@@ -75,7 +75,6 @@ fn evidence(files: Vec<GrantFile>) -> Evidence {
             truncated: false,
         }),
         revocations: revocation_file(&grant_key(), NOW - 60, &[], &[]),
-        records: RecordLookup::none(),
     }
 }
 
@@ -106,6 +105,24 @@ fn alice<'a>(h: &'a [String], service: &'a str) -> Facts<'a> {
         host_names: h,
         now: NOW,
     }
+}
+
+/// The decision as the PAM path makes it (identify once, then decide), without records.
+fn decide(c: &Config, f: &Facts<'_>, e: &Evidence) -> Decision {
+    decide_with(c, f, e, &NoRecords)
+}
+
+/// The decision with `records` as the record source.
+fn decide_with(c: &Config, f: &Facts<'_>, e: &Evidence, records: &dyn RecordSource) -> Decision {
+    match identify(c, f) {
+        Ok(invoker) => super::decide(c, f, invoker, e, records),
+        Err(early) => early,
+    }
+}
+
+/// The decision with root's records under `state` (as `pam_jit_core::decide_here` reads them).
+fn decide_rec(c: &Config, f: &Facts<'_>, e: &Evidence, state: &std::path::Path) -> Decision {
+    decide_with(c, f, e, &RecordLookup::in_state_dir(state))
 }
 
 #[track_caller]
@@ -508,13 +525,11 @@ fn no_grant_and_unsafe_store() {
             truncated: false,
         }),
         revocations: RevocationFile::Missing,
-        records: RecordLookup::none(),
     };
     denied(&decide(&c, &alice(&h, "sudo"), &e), "symbolic link");
     let e = Evidence {
         grants: Err("/var/lib/jit/grants/alice has mode 0777".into()),
         revocations: RevocationFile::Missing,
-        records: RecordLookup::none(),
     };
     denied(&decide(&c, &alice(&h, "sudo"), &e), "not safe to read");
 }
@@ -572,16 +587,13 @@ fn messages_cannot_break_lines() {
 
 /// A state dir with root's record directory, in a fresh temp dir (root-owned when the tests
 /// run as root, which the record tests need: records are trusted only when root owns them).
-fn record_state() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    if std::fs::metadata("/proc/self").unwrap().uid() != 0 {
-        return None;
-    }
+fn record_state() -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
     let t = tempfile::tempdir().unwrap();
     let dir = crate::store::records_dir(t.path());
     std::fs::create_dir(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    Some((t, dir))
+    (t, dir)
 }
 
 /// Writes a record by hand, as if root had verified `doc` (whether it verifies or not).
@@ -602,29 +614,19 @@ fn hand_record(dir: &std::path::Path, doc: &[u8], config: &Config, ring: &str, s
     .unwrap();
 }
 
-fn with_records(files: Vec<GrantFile>, state: &std::path::Path) -> Evidence {
-    let mut e = evidence(files);
-    e.records = RecordLookup::in_state_dir(state);
-    e
-}
-
 #[test]
+#[ignore = "needs root"]
 fn root_records_replace_only_the_signature_check() {
-    let Some((t, dir)) = record_state() else {
-        return;
-    };
+    let (t, dir) = record_state();
     let k = keys();
     let c = config(&k, |_| {});
     let h = hosts();
+    let sudo = alice(&h, "sudo");
     // A grant root recorded through the real writer allows, exactly as without a record.
     let good = file(grant("g-1", "alice"), &k.grant);
     jit_common::record::write_grant_record(&dir, &good.bytes, &c.grant_keys, &c.break_glass_keys)
         .unwrap();
-    let d = decide(
-        &c,
-        &alice(&h, "sudo"),
-        &with_records(vec![good.clone()], t.path()),
-    );
+    let d = decide_rec(&c, &sudo, &evidence(vec![good.clone()]), t.path());
     assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
     assert_eq!(d.grant_id.as_deref(), Some("g-1"));
 
@@ -633,47 +635,50 @@ fn root_records_replace_only_the_signature_check() {
     let fp = jit_common::keys::fingerprint(k.other.public_key());
     let bad = file(grant("g-2", "alice"), &k.other);
     hand_record(&dir, &bad.bytes, &c, "grant", &fp);
-    let e = with_records(vec![bad.clone()], t.path());
-    assert_eq!(decide(&c, &alice(&h, "sudo"), &e).verdict, Verdict::Allow);
+    let e = evidence(vec![bad.clone()]);
+    assert_eq!(decide_rec(&c, &sudo, &e, t.path()).verdict, Verdict::Allow);
     // ...and are denied as soon as the record is not root's, is group-writable, or the keys
     // in host.toml change.
     let rec = jit_common::record::record_path(&dir, &jit_common::record::DocDigest::of(&bad.bytes));
     std::os::unix::fs::chown(&rec, Some(4242), None).unwrap();
-    denied(&decide(&c, &alice(&h, "sudo"), &e), "not a trusted key");
+    denied(&decide_rec(&c, &sudo, &e, t.path()), "not a trusted key");
     std::os::unix::fs::chown(&rec, Some(0), None).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&rec, std::fs::Permissions::from_mode(0o666)).unwrap();
-    denied(&decide(&c, &alice(&h, "sudo"), &e), "not a trusted key");
+    denied(&decide_rec(&c, &sudo, &e, t.path()), "not a trusted key");
     std::fs::set_permissions(&rec, std::fs::Permissions::from_mode(0o644)).unwrap();
-    assert_eq!(decide(&c, &alice(&h, "sudo"), &e).verdict, Verdict::Allow);
+    assert_eq!(decide_rec(&c, &sudo, &e, t.path()).verdict, Verdict::Allow);
     let rotated = config(&k, |r| r.break_glass_keys = vec![]);
     denied(
-        &decide(&rotated, &alice(&h, "sudo"), &e),
+        &decide_rec(&rotated, &sudo, &e, t.path()),
         "not a trusted key",
     );
+    // Without the record source, the same bytes are verified and refused.
+    denied(&decide(&c, &sudo, &e), "not a trusted key");
 
     // Everything after the signature still applies on a hit: window, host, user, revocation.
     let mut late = alice(&h, "sudo");
     late.now = NOW + 100_000;
     denied(
-        &decide(&c, &late, &with_records(vec![good.clone()], t.path())),
+        &decide_rec(&c, &late, &evidence(vec![good.clone()]), t.path()),
         "expired",
     );
     let other_host = vec!["web-1".to_string()];
     denied(
-        &decide(
+        &decide_rec(
             &c,
             &alice(&other_host, "sudo"),
-            &with_records(vec![good.clone()], t.path()),
+            &evidence(vec![good.clone()]),
+            t.path(),
         ),
         "covers hosts",
     );
-    let mut revoked = with_records(vec![good.clone()], t.path());
+    let mut revoked = evidence(vec![good.clone()]);
     revoked.revocations = revocation_file(&k.grant, NOW, &["g-1"], &[]);
-    denied(&decide(&c, &alice(&h, "sudo"), &revoked), "revoked");
+    denied(&decide_rec(&c, &sudo, &revoked, t.path()), "revoked");
     // Staleness: a hit on a grant-key grant is still refused with a stale list.
     let stale_c = config(&k, |r| r.revocation_max_age_secs = Some(60));
-    let mut stale = with_records(vec![good.clone()], t.path());
+    let mut stale = evidence(vec![good.clone()]);
     stale.revocations = revocation_file(&k.grant, NOW - 3600, &[], &[]);
     hand_record(
         &dir,
@@ -682,32 +687,30 @@ fn root_records_replace_only_the_signature_check() {
         "grant",
         &jit_common::keys::fingerprint(k.grant.public_key()),
     );
-    denied(&decide(&stale_c, &alice(&h, "sudo"), &stale), "revocations");
+    denied(
+        &decide_rec(&stale_c, &sudo, &stale, t.path()),
+        "revocations",
+    );
     // A file renamed to another id is not taken on the record's word.
     let mut renamed = good;
     renamed.name = "g-other.grant".into();
     denied(
-        &decide(
-            &c,
-            &alice(&h, "sudo"),
-            &with_records(vec![renamed], t.path()),
-        ),
+        &decide_rec(&c, &sudo, &evidence(vec![renamed]), t.path()),
         "does not match its id",
     );
 }
 
 #[test]
+#[ignore = "needs root"]
 fn break_glass_records_stay_break_glass() {
-    let Some((t, dir)) = record_state() else {
-        return;
-    };
+    let (t, dir) = record_state();
     let k = keys();
     let c = config(&k, |r| r.revocation_max_age_secs = Some(60));
     let h = hosts();
     let g = file(grant("g-bg", "alice"), &k.glass);
     jit_common::record::write_grant_record(&dir, &g.bytes, &c.grant_keys, &c.break_glass_keys)
         .unwrap();
-    let d = decide(&c, &alice(&h, "sudo"), &with_records(vec![g], t.path()));
+    let d = decide_rec(&c, &alice(&h, "sudo"), &evidence(vec![g]), t.path());
     assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
     assert!(d.break_glass, "{d:?}");
     assert!(d.reason.starts_with("BREAK-GLASS grant g-bg"), "{d:?}");
@@ -715,10 +718,9 @@ fn break_glass_records_stay_break_glass() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn revocation_list_records_are_used_and_still_bind_the_keys() {
-    let Some((t, dir)) = record_state() else {
-        return;
-    };
+    let (t, dir) = record_state();
     let k = keys();
     let c = config(&k, |_| {});
     let h = hosts();
@@ -728,7 +730,53 @@ fn revocation_list_records_are_used_and_still_bind_the_keys() {
     };
     jit_common::record::write_revocations_record(&dir, &list, &c.grant_keys, &c.break_glass_keys)
         .unwrap();
-    let mut e = with_records(vec![g], t.path());
+    let mut e = evidence(vec![g]);
     e.revocations = RevocationFile::Present(list);
-    denied(&decide(&c, &alice(&h, "sudo"), &e), "revoked");
+    denied(&decide_rec(&c, &alice(&h, "sudo"), &e, t.path()), "revoked");
+}
+
+/// A record source that has no records and counts how often it is asked.
+#[derive(Default)]
+struct Counting(std::cell::Cell<usize>);
+
+impl RecordSource for Counting {
+    fn find(&self, _doc: &[u8]) -> Option<jit_common::record::TrustedRecord> {
+        self.0.set(self.0.get() + 1);
+        None
+    }
+}
+
+/// `decide` reads nothing itself: root's records are asked for through the caller's
+/// source, only for grants whose claims could allow and for the revocation list, and never
+/// before the caller is identified.
+#[test]
+fn records_are_looked_up_only_through_the_callers_source() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    let mut files: Vec<GrantFile> = (0..5)
+        .map(|i| {
+            let mut g = grant(&format!("g-web-{i}"), "alice");
+            g.hosts = vec!["web-*".into()];
+            file(g, &k.grant)
+        })
+        .collect();
+    files.push(file(grant("g-z", "alice"), &k.grant));
+    let e = evidence(files);
+    let source = Counting::default();
+    let d = decide_with(&c, &alice(&h, "sudo"), &e, &source);
+    assert_eq!(d.grant_id.as_deref(), Some("g-z"), "{d:?}");
+    assert_eq!(
+        source.0.get(),
+        2,
+        "the revocation list and the one covering grant"
+    );
+    // An unidentified caller or an ungated service: nothing is looked up.
+    let source = Counting::default();
+    let mut f = alice(&h, "sudo");
+    f.caller.ruser = None;
+    denied(&decide_with(&c, &f, &e, &source), "PAM_RUSER");
+    let d = decide_with(&c, &alice(&h, "login"), &e, &source);
+    assert_eq!(d.verdict, Verdict::Ignore);
+    assert_eq!(source.0.get(), 0);
 }

@@ -1,0 +1,253 @@
+//! The C boundary without a PAM application: the guard, the log priority, and the exported
+//! hooks called on a real libpam handle (`pam_start`, no PAM stack is run).
+
+use std::cell::{Cell, RefCell};
+use std::ffi::{CStr, c_void};
+use std::os::raw::{c_char, c_int};
+use std::ptr;
+
+use pam::constants::{PamFlag, PamResultCode};
+use pam::items::Service;
+use pam::module::PamHandle;
+
+use super::*;
+
+#[test]
+fn a_panic_inside_the_hook_denies_and_is_logged() {
+    let logged = Cell::new(false);
+    let code = guarded(|| panic!("a bug deep in the decision"), || logged.set(true));
+    assert_eq!(code, PamResultCode::PAM_PERM_DENIED);
+    assert!(logged.get(), "the panic was not logged");
+    // Any panic, not only explicit ones (here: an out-of-bounds index).
+    let logged = Cell::new(false);
+    let empty: Vec<u8> = Vec::new();
+    let index = empty.len() + 1;
+    let code = guarded(
+        || match empty[index] {
+            0 => PamResultCode::PAM_SUCCESS,
+            _ => PamResultCode::PAM_IGNORE,
+        },
+        || logged.set(true),
+    );
+    assert_eq!(code, PamResultCode::PAM_PERM_DENIED);
+    assert!(logged.get());
+    // Without a panic the body's code stands and nothing extra is logged.
+    let logged = Cell::new(false);
+    let code = guarded(|| PamResultCode::PAM_SUCCESS, || logged.set(true));
+    assert_eq!(code, PamResultCode::PAM_SUCCESS);
+    assert!(!logged.get());
+    // What is logged then.
+    let l = line(&panicked(), &Items::default(), 1000);
+    assert!(l.starts_with("result=deny user=- uid=1000 "), "{l}");
+    assert!(l.contains("pam_jit panicked"), "{l}");
+}
+
+fn decision(verdict: Verdict, audit_would_deny: bool, break_glass: bool) -> Decision {
+    Decision {
+        verdict,
+        user: Some("alice".into()),
+        grant_id: Some("g-1".into()),
+        reason: "test".into(),
+        user_message: None,
+        audit_would_deny,
+        break_glass,
+    }
+}
+
+#[test]
+fn break_glass_is_logged_at_alert_level() {
+    assert_eq!(
+        priority(&decision(Verdict::Allow, false, true)),
+        libc::LOG_ALERT
+    );
+    // Nothing else is an alert.
+    assert_eq!(
+        priority(&decision(Verdict::Allow, false, false)),
+        libc::LOG_NOTICE
+    );
+    assert_eq!(
+        priority(&decision(Verdict::Allow, true, false)),
+        libc::LOG_WARNING
+    );
+    assert_eq!(
+        priority(&decision(Verdict::Deny, false, false)),
+        libc::LOG_WARNING
+    );
+    assert_eq!(
+        priority(&decision(Verdict::Ignore, false, false)),
+        libc::LOG_DEBUG
+    );
+}
+
+/// `struct pam_message`.
+#[repr(C)]
+struct PamMessage {
+    msg_style: c_int,
+    msg: *const c_char,
+}
+
+/// `struct pam_conv`.
+#[repr(C)]
+struct PamConv {
+    conv: extern "C" fn(c_int, *mut *const PamMessage, *mut *mut c_void, *mut c_void) -> c_int,
+    appdata: *mut c_void,
+}
+
+#[link(name = "pam")]
+unsafe extern "C" {
+    fn pam_start(
+        service: *const c_char,
+        user: *const c_char,
+        conv: *const PamConv,
+        pamh: *mut *mut PamHandle,
+    ) -> c_int;
+    fn pam_end(pamh: *mut PamHandle, status: c_int) -> c_int;
+}
+
+/// The conversation: records every message and answers nothing (`PAM_CONV_ERR`, which the
+/// module ignores).
+extern "C" fn record(
+    n: c_int,
+    msgs: *mut *const PamMessage,
+    _resp: *mut *mut c_void,
+    appdata: *mut c_void,
+) -> c_int {
+    // SAFETY: `appdata` is the `RefCell` a live `Handle` boxed and passed to pam_start.
+    let seen = unsafe { &*appdata.cast::<RefCell<Vec<String>>>() };
+    for i in 0..usize::try_from(n).unwrap_or(0) {
+        // SAFETY: libpam's callers pass `n` valid message pointers, each to a message with
+        // a NUL-terminated text, alive for the duration of this call.
+        let text = unsafe { CStr::from_ptr((**msgs.add(i)).msg) };
+        seen.borrow_mut().push(text.to_string_lossy().into_owned());
+    }
+    PamResultCode::PAM_CONV_ERR as c_int
+}
+
+/// A libpam handle for a service without a PAM stack of its own.
+struct Handle {
+    pamh: *mut PamHandle,
+    seen: Box<RefCell<Vec<String>>>,
+    _conv: Box<PamConv>,
+}
+
+impl Handle {
+    /// A handle whose `PAM_SERVICE` is `service`.
+    fn new(service: &CStr) -> Self {
+        let seen = Box::new(RefCell::new(Vec::new()));
+        let conv = Box::new(PamConv {
+            conv: record,
+            appdata: ptr::from_ref(&*seen).cast_mut().cast(),
+        });
+        let mut pamh = ptr::null_mut();
+        // SAFETY: the strings are NUL-terminated constants; `conv` is boxed and outlives the
+        // handle (pam_end runs in Drop, before the box is freed); `pamh` is a valid out
+        // pointer. The service has no file under /etc/pam.d, so no module is loaded for it.
+        let rc = unsafe {
+            pam_start(
+                c"jit-module-unit-test".as_ptr(),
+                c"alice".as_ptr(),
+                &*conv,
+                &mut pamh,
+            )
+        };
+        assert_eq!(rc, 0, "pam_start failed");
+        assert!(!pamh.is_null());
+        let mut h = Self {
+            pamh,
+            seen,
+            _conv: conv,
+        };
+        h.handle().set_item_str(Service(service)).unwrap();
+        h
+    }
+
+    fn handle(&mut self) -> &mut PamHandle {
+        // SAFETY: `pamh` is the live handle from pam_start, used by one thread only.
+        unsafe { &mut *self.pamh }
+    }
+
+    /// Calls an exported hook the way libpam does.
+    fn call(
+        &mut self,
+        hook: unsafe extern "C" fn(
+            *mut PamHandle,
+            PamFlag,
+            c_int,
+            *const *const c_char,
+        ) -> PamResultCode,
+        args: &[&CStr],
+    ) -> PamResultCode {
+        let argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        let argc = c_int::try_from(argv.len()).unwrap();
+        // SAFETY: a live handle, and `argc` valid NUL-terminated strings that outlive the call.
+        unsafe { hook(self.pamh, 0, argc, argv.as_ptr()) }
+    }
+
+    fn messages(&self) -> Vec<String> {
+        self.seen.borrow().clone()
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: the live handle from pam_start, ended exactly once.
+        unsafe { pam_end(self.pamh, 0) };
+    }
+}
+
+type Hook =
+    unsafe extern "C" fn(*mut PamHandle, PamFlag, c_int, *const *const c_char) -> PamResultCode;
+
+const NO_CONFIG: &CStr = c"config=/nonexistent/jit-module-unit-test/host.toml";
+
+#[test]
+fn auth_setcred_session_and_password_hooks_return_ignore() {
+    let hooks: [(&str, Hook); 5] = [
+        ("auth", crate::pam_sm_authenticate),
+        ("setcred", crate::pam_sm_setcred),
+        ("open_session", crate::pam_sm_open_session),
+        ("close_session", crate::pam_sm_close_session),
+        ("password", crate::pam_sm_chauthtok),
+    ];
+    for service in [c"sudo", c"login"] {
+        let mut h = Handle::new(service);
+        for (name, hook) in hooks {
+            for args in [&[][..], &[NO_CONFIG][..], &[c"config=relative"][..]] {
+                assert_eq!(
+                    h.call(hook, args),
+                    PamResultCode::PAM_IGNORE,
+                    "{name} for {service:?} with {args:?}"
+                );
+            }
+        }
+        assert_eq!(h.messages(), Vec::<String>::new(), "{service:?}");
+    }
+}
+
+#[test]
+fn account_fails_closed_for_sudo_when_the_configuration_is_unusable() {
+    let mut h = Handle::new(c"sudo");
+    assert_eq!(
+        h.call(crate::pam_sm_acct_mgmt, &[NO_CONFIG]),
+        PamResultCode::PAM_PERM_DENIED
+    );
+    let seen = h.messages();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].starts_with("jit: sudo denied for "), "{seen:?}");
+    assert!(
+        seen[0].contains("host configuration is unusable"),
+        "{seen:?}"
+    );
+    // A module argument it does not know: the same.
+    assert_eq!(
+        h.call(crate::pam_sm_acct_mgmt, &[c"bogus"]),
+        PamResultCode::PAM_PERM_DENIED
+    );
+    // Another service is not gated: PAM_IGNORE, nothing shown.
+    let mut h = Handle::new(c"login");
+    assert_eq!(
+        h.call(crate::pam_sm_acct_mgmt, &[NO_CONFIG]),
+        PamResultCode::PAM_IGNORE
+    );
+    assert_eq!(h.messages(), Vec::<String>::new());
+}
