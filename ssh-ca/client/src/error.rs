@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use jit_api::wire::{ErrorCode, ReceivedCode};
+use jit_api::wire::ReceivedCode;
 
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;
@@ -137,7 +137,7 @@ fn api_exit_code(code: &ReceivedCode) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jit_api::wire::ErrorBody;
+    use jit_api::wire::{ErrorBody, ErrorCode};
 
     fn api_error(body: &str) -> Error {
         let b: ErrorBody = serde_json::from_str(body).unwrap();
