@@ -261,7 +261,7 @@ enum AuditCommand {
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CaError> {
-    let s = serde_json::to_string_pretty(v).map_err(|e| CaError::Other(e.to_string()))?;
+    let s = serde_json::to_string_pretty(v).map_err(CaError::JsonOutput)?;
     println!("{s}");
     Ok(())
 }
@@ -613,10 +613,13 @@ fn write_man(cmd: &clap::Command, name: &str, dir: &Path) -> Result<(), CaError>
         .display_name(name.to_string())
         .bin_name(name.replace('-', " ").replacen("jit ca", "jit-ca", 1));
     let mut buf = Vec::new();
+    let path = dir.join(format!("{name}.1"));
     clap_mangen::Man::new(cmd.clone())
         .render(&mut buf)
-        .map_err(|e| CaError::Other(e.to_string()))?;
-    let path = dir.join(format!("{name}.1"));
+        .map_err(|e| CaError::File {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
     std::fs::write(&path, buf).map_err(|e| CaError::File {
         path: path.clone(),
         detail: e.to_string(),

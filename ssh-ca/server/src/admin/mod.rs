@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::json;
 use ssh_key::{HashAlg, PublicKey};
 
-use jit_common::log::{Severity, Syslog};
+use jit_common::log::Syslog;
 
 use crate::audit::{self, event};
 use crate::config::{self, Config};
@@ -111,16 +111,7 @@ fn open_store(dir: &Path) -> Result<Store> {
 }
 
 fn log(records: &[audit::Record]) {
-    let mut s = Syslog::new("jit-ca");
-    for r in records {
-        s.log(
-            Severity::Notice,
-            &format!(
-                "audit seq={} event={} actor={} hash={} details={}",
-                r.seq, r.event, r.actor, r.hash, r.details
-            ),
-        );
-    }
+    audit::log(&mut Syslog::new("jit-ca"), records);
 }
 
 /// Parses the keys in an OpenSSH public key file (one per line; comments and blanks skipped).
@@ -250,7 +241,10 @@ fn operator_ca(dir: &Path, now: u64) -> Result<crate::service::Ca> {
     }
     let policy = match crate::service::load_policy(&config) {
         Ok(p) => p,
-        Err(_) => Policy::parse("").map_err(|p| CaError::Other(p.join("; ")))?,
+        Err(_) => Policy::parse("").map_err(|problems| CaError::Config {
+            path: dir.join(config::POLICY_FILE),
+            problems,
+        })?,
     };
     let signer = Signer::load(&config.user_ca_keys, &config.grant_keys)?;
     let store = Store::open(&config.db_path())?;
@@ -439,7 +433,10 @@ pub fn host_config(dir: &Path) -> Result<String> {
     let list = |keys: Vec<PublicKey>| -> Result<String> {
         let mut lines = Vec::new();
         for k in keys {
-            let line = k.to_openssh().map_err(|e| CaError::Other(e.to_string()))?;
+            let line = k.to_openssh().map_err(|source| CaError::SshEncoding {
+                what: "public key encoding",
+                source,
+            })?;
             lines.push(format!("  {},", q(&line)));
         }
         Ok(format!("[\n{}\n]", lines.join("\n")))
