@@ -275,6 +275,21 @@ mod tests {
         assert!(ra[2..].bytes().all(|c| c.is_ascii_hexdigit()), "{ra}");
     }
 
+    /// Every code has its row in docs/api.md's error table, with the status it is sent with.
+    #[test]
+    fn every_error_code_is_in_docs_api_md_with_its_status() {
+        let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"));
+        let missing: Vec<String> = ErrorCode::ALL
+            .iter()
+            .map(|&c| format!("| `{}` | {} |", c.as_str(), status_of(c)))
+            .filter(|row| !doc.contains(row.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/api.md's error table lacks these rows (code and status): {missing:?}"
+        );
+    }
+
     #[test]
     fn named_variants_keep_their_source() {
         let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "in use");

@@ -197,6 +197,25 @@ mod tests {
     }
 
     #[test]
+    fn every_event_is_in_docs_api_md() {
+        let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"));
+        let section = doc
+            .split("\n## Audit events")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .unwrap();
+        let missing: Vec<&str> = Event::ALL
+            .iter()
+            .map(|e| e.name())
+            .filter(|n| !section.contains(&format!("`{n}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "the Audit events section of docs/api.md does not name {missing:?}"
+        );
+    }
+
+    #[test]
     fn refusals_warn_and_the_rest_are_notices() {
         // The rule the syslog lines have always followed: refusals, rejected and failed
         // calls, their summaries and legacy signatures at warning; everything else notice.
