@@ -5,7 +5,6 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::revocation_bound_conflict;
 use crate::config::{self, Config};
 use crate::error::CaError;
 use crate::files;
@@ -128,4 +127,13 @@ pub fn policy_check(dir: &Path) -> CheckReport {
         warnings,
         roles,
     }
+}
+
+/// The staleness-bound warning for hosts that keep the default `revocation_max_age_secs`.
+pub(super) fn revocation_bound_conflict(cfg: &Config) -> Option<String> {
+    jit_common::revocation::max_age_conflict(
+        jit_common::revocation::DEFAULT_MAX_AGE_SECS,
+        cfg.revocation_refresh_secs,
+    )
+    .map(|w| format!("warning: hosts' default {w}"))
 }

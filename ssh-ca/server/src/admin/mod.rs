@@ -4,6 +4,7 @@
 
 pub mod break_glass;
 mod check;
+mod dir;
 mod trail;
 mod users;
 
@@ -13,15 +14,12 @@ use std::path::Path;
 
 use ssh_key::PublicKey;
 
-use jit_common::log::Syslog;
-
-use crate::audit;
 use crate::config::{self, Config};
 use crate::error::{CaError, Result};
 use crate::files;
 use crate::policy;
 use crate::signer::{self, Signer};
-use crate::store::Store;
+use dir::open_store;
 
 pub use check::{CheckReport, policy_check};
 pub use trail::{
@@ -31,10 +29,6 @@ pub use trail::{
 pub use users::{
     UserView, read_public_keys, revoke_grant, user_add, user_add_key, user_list, user_remove,
 };
-
-fn actor() -> String {
-    format!("admin:uid={}", files::euid())
-}
 
 fn mkdir(path: &Path) -> Result<()> {
     if path.is_dir() {
@@ -112,18 +106,6 @@ pub fn init_if_fresh(dir: &Path) -> Result<bool> {
     Ok(true)
 }
 
-fn open_store(dir: &Path) -> Result<Store> {
-    let cfg = Config::load(dir)?;
-    if !dir.join(config::CONFIG_FILE).exists() {
-        return Err(CaError::NotFound(dir.join(config::CONFIG_FILE)));
-    }
-    Store::open(&cfg.db_path())
-}
-
-fn log(records: &[audit::Record]) {
-    audit::log(&mut Syslog::new("jit-ca"), records);
-}
-
 /// `jit-ca host-config`: a complete host.toml (the schema shared with pam_jit and jit-host).
 pub fn host_config(dir: &Path) -> Result<String> {
     let cfg = Config::load(dir)?;
@@ -175,15 +157,7 @@ break_glass_max_window_secs = 86400     # longest window a break-glass grant may
 /// (`revocation_refresh` plus two host sync periods is more than the bound).
 pub fn revocation_bound_warning(dir: &Path) -> Option<String> {
     let cfg = Config::load(dir).ok()?;
-    revocation_bound_conflict(&cfg)
-}
-
-fn revocation_bound_conflict(cfg: &Config) -> Option<String> {
-    jit_common::revocation::max_age_conflict(
-        jit_common::revocation::DEFAULT_MAX_AGE_SECS,
-        cfg.revocation_refresh_secs,
-    )
-    .map(|w| format!("warning: hosts' default {w}"))
+    check::revocation_bound_conflict(&cfg)
 }
 
 /// A warning when the URL written into host.toml cannot work from other hosts.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 use ssh_key::PublicKey;
 
-use super::open_store;
+use super::dir::open_store;
 use crate::audit;
 use crate::config::Config;
 use crate::error::{CaError, Result};

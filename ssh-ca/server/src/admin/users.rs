@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 use ssh_key::{HashAlg, PublicKey};
 
-use super::{actor, log, open_store};
+use super::dir::{actor, log, open_store};
 use crate::audit::event;
 use crate::config::{self, Config};
 use crate::error::{CaError, Result};

@@ -4,6 +4,7 @@
 
 pub mod metrics;
 mod public;
+mod state;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,7 +12,7 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, MatchedPath, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,42 +24,11 @@ use crate::audit::event;
 use crate::error::ApiError;
 use crate::service::{AuthHeaders, Ca, Caller};
 use jit_api::auth;
-use jit_api::wire::{
-    CreateRequest, DenyRequest, ErrorBody, ErrorCode, ErrorDetail, ExtendRequest, RevokeRequest,
-};
+use jit_api::wire::{CreateRequest, DenyRequest, ErrorCode, ExtendRequest, RevokeRequest};
 
 pub use metrics::Metrics;
-
-/// Shared state of the handlers.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// The CA.
-    pub ca: Arc<Ca>,
-    /// HTTP metrics.
-    pub metrics: Arc<Metrics>,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.as_str().to_string(),
-                message: self.message,
-            },
-        };
-        if status == StatusCode::REQUEST_TIMEOUT {
-            // The rest of the body may never come: do not wait for it on this connection.
-            return (
-                status,
-                [(header::CONNECTION, HeaderValue::from_static("close"))],
-                Json(body),
-            )
-                .into_response();
-        }
-        (status, Json(body)).into_response()
-    }
-}
+pub use state::AppState;
+use state::path_param;
 
 /// The router with all routes, for `serve` and for tests (`tower::ServiceExt::oneshot`).
 pub fn router(ca: Arc<Ca>) -> Router {
@@ -119,13 +89,6 @@ where
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::internal(format!("worker: {e}")))?
-}
-
-/// A path parameter, or the JSON `invalid_input` error that replaces axum's plain-text
-/// rejection (for example a percent-encoded byte sequence that is not UTF-8).
-fn path_param(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    p.map(|Path(v)| v)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("malformed path: {e}")))
 }
 
 // ---- signed calls ----

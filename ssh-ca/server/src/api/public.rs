@@ -8,7 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{AppState, metrics, path_param};
+use super::metrics;
+use super::state::{AppState, path_param};
 use crate::service::Doc;
 
 fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {

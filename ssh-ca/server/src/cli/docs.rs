@@ -4,7 +4,7 @@ use std::path::Path;
 
 use clap::CommandFactory as _;
 
-use super::Cli;
+use super::args::Cli;
 use crate::error::CaError;
 
 /// Writes `man/jit-ca*.1` and `completions/` (bash, zsh, fish) under `out`.

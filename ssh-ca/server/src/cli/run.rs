@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::{AuditCommand, BreakGlassCommand, Cli, Command, PolicyCommand, UserCommand};
+use super::args::{AuditCommand, BreakGlassCommand, Cli, Command, PolicyCommand, UserCommand};
 use crate::admin;
 use crate::error::CaError;
 
@@ -314,7 +314,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 }
             }
         },
-        Command::GenerateDocs { out } => super::generate_docs(&out)?,
+        Command::GenerateDocs { out } => super::docs::generate_docs(&out)?,
     }
     Ok(ExitCode::SUCCESS)
 }
