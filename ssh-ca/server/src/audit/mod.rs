@@ -12,6 +12,9 @@
 //! or a cut tail, is detectable only against a record kept outside the database, best a
 //! signed [`checkpoint`] (`jit-ca audit verify --checkpoint`), or a record's hash from syslog:
 //! see docs/threat-model.md.
+//!
+//! The kinds of event are one table, [`event`] (stored name and syslog severity); every
+//! record's syslog line is made by [`syslog_line`] and sent by [`log`].
 
 pub mod checkpoint;
 pub mod event;
