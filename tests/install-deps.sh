@@ -55,3 +55,14 @@ if ! command -v cargo-fuzz >/dev/null; then
   echo "install-deps: cargo install cargo-fuzz@0.13.2"
   cargo install --locked --quiet cargo-fuzz@0.13.2
 fi
+# Dependency checks (tests/deps.sh): cargo subcommands, so also in ~/.cargo/bin. Pinned; both
+# build with the stable toolchain (cargo-deny needs rustc >= 1.88).
+cargo_subcommand() { # crate version
+  local crate=$1 version=$2
+  if ! "$crate" --version 2>/dev/null | grep -qF "$version"; then
+    echo "install-deps: cargo install $crate@$version"
+    cargo install --locked --quiet "$crate@$version"
+  fi
+}
+cargo_subcommand cargo-deny 0.20.2
+cargo_subcommand cargo-machete 0.9.2

@@ -27,6 +27,8 @@
 //! POST /v1/requests/{id}/extend           ExtendRequest -> RequestView
 //! ```
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 /// `POST /v1/requests`.
@@ -241,96 +243,298 @@ pub struct ErrorBody {
 /// Inside [`ErrorBody`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetail {
-    /// Stable machine-readable code, one of [`ErrorCode`] in snake_case.
+    /// Stable machine-readable code, one of [`ErrorCode`] in snake_case; read it typed with
+    /// [`ErrorDetail::received_code`].
     pub code: String,
     /// One line for people: what is wrong and what to do.
     pub message: String,
 }
 
-/// Stable error codes. Never renumber or rename: scripts match on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    // Authentication (401).
-    Unauthenticated,
-    UnknownKey,
-    BadSignature,
-    StaleTimestamp,
-    ReplayedNonce,
-    WrongAudience,
-    LegacySignature,
-    // Input (400, 413, 415).
-    InvalidJson,
-    InvalidInput,
-    BodyTooLarge,
-    RequestTimeout,
-    MalformedPublicKey,
-    ReasonRequired,
-    // Policy (403, 404, 409).
-    UnknownRole,
-    NotARequester,
-    NotAnApprover,
-    SelfApproval,
-    AlreadyApproved,
-    DurationTooLong,
-    HostNotInRole,
-    NotFound,
-    Forbidden,
-    InvalidState,
-    /// The role changed since the request was made; it no longer fits (409).
-    PolicyChanged,
-    /// An extension beyond the window that was approved (403): request anew.
-    ExtensionNotApproved,
-    /// The requester has as many active grants as `max_active_grants_per_user` allows (409).
-    TooManyActiveGrants,
-    /// The role requires approvals signed with an approval key and/or a touched FIDO key (403).
-    ApprovalKeyRequired,
-    /// An approval key was used to request or extend (403).
-    ApprovalKeyNotForRequests,
-    // Scope of a grant hosts would refuse (400) or a full host document (409).
-    GrantNotAcceptable,
-    HostGrantsFull,
-    // Server (500, 503).
-    Internal,
-    Unavailable,
+/// Declares [`ErrorCode`] from one table: each variant with its stable string. The string
+/// is the only spelling: serde, [`ErrorCode::as_str`], [`ErrorCode::parse`] and `Display`
+/// all read it from here.
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident = $text:literal, )*) => {
+        /// Stable error codes. Never renumber or rename: scripts match on them. To add one,
+        /// see CONTRIBUTING.md ("Adding an error code").
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl ErrorCode {
+            /// Every code, in table order.
+            pub const ALL: &'static [ErrorCode] = &[ $( ErrorCode::$variant, )* ];
+
+            /// The stable snake_case code string.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $( ErrorCode::$variant => $text, )*
+                }
+            }
+
+            /// The code with this string, if it is one of ours.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $( $text => Some(ErrorCode::$variant), )*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    /// The snake_case code string.
-    pub fn as_str(self) -> &'static str {
+error_codes! {
+    // Authentication (401).
+    /// Signing headers missing.
+    Unauthenticated = "unauthenticated",
+    /// The key is not registered.
+    UnknownKey = "unknown_key",
+    /// The signature does not match the request.
+    BadSignature = "bad_signature",
+    /// The timestamp is too far from the server's clock.
+    StaleTimestamp = "stale_timestamp",
+    /// The nonce was used before.
+    ReplayedNonce = "replayed_nonce",
+    /// The call was signed for another CA.
+    WrongAudience = "wrong_audience",
+    /// The legacy scheme v1, which this CA refuses.
+    LegacySignature = "legacy_signature",
+    // Input (400, 413, 415).
+    /// The body is not the expected JSON.
+    InvalidJson = "invalid_json",
+    /// A field's value is not acceptable.
+    InvalidInput = "invalid_input",
+    /// The body is larger than `max_body_bytes` (413).
+    BodyTooLarge = "body_too_large",
+    /// The body did not arrive within `body_read_timeout` (408).
+    RequestTimeout = "request_timeout",
+    /// `public_key` is not an OpenSSH public key line.
+    MalformedPublicKey = "malformed_public_key",
+    /// The role requires a reason.
+    ReasonRequired = "reason_required",
+    // Policy (403, 404, 409).
+    /// No such role.
+    UnknownRole = "unknown_role",
+    /// The caller may not request this role.
+    NotARequester = "not_a_requester",
+    /// The caller may not approve this role.
+    NotAnApprover = "not_an_approver",
+    /// The requester tried to approve their own request.
+    SelfApproval = "self_approval",
+    /// This approver already approved.
+    AlreadyApproved = "already_approved",
+    /// Beyond the role's `max_duration`.
+    DurationTooLong = "duration_too_long",
+    /// A requested host is not within the role's selectors.
+    HostNotInRole = "host_not_in_role",
+    /// No such request or endpoint.
+    NotFound = "not_found",
+    /// Not the caller's to see or change.
+    Forbidden = "forbidden",
+    /// The request is not in a state that allows this.
+    InvalidState = "invalid_state",
+    /// The role changed since the request was made; it no longer fits (409).
+    PolicyChanged = "policy_changed",
+    /// An extension beyond the window that was approved (403): request anew.
+    ExtensionNotApproved = "extension_not_approved",
+    /// The requester has as many active grants as `max_active_grants_per_user` allows (409).
+    TooManyActiveGrants = "too_many_active_grants",
+    /// The role requires approvals signed with an approval key and/or a touched FIDO key (403).
+    ApprovalKeyRequired = "approval_key_required",
+    /// An approval key was used to request or extend (403).
+    ApprovalKeyNotForRequests = "approval_key_not_for_requests",
+    // Scope of a grant hosts would refuse (400) or a full host document (409).
+    /// The grant would be refused by hosts.
+    GrantNotAcceptable = "grant_not_acceptable",
+    /// A host's grants document would grow too large.
+    HostGrantsFull = "host_grants_full",
+    // Server (500, 503).
+    /// A server fault (the message carries a reference the CA logs).
+    Internal = "internal",
+    /// The database is busy; retry.
+    Unavailable = "unavailable",
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ErrorCode {
+    type Err = UnknownCode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s).ok_or_else(|| UnknownCode(s.to_string()))
+    }
+}
+
+/// A code string that is not one of [`ErrorCode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownCode(pub String);
+
+impl fmt::Display for UnknownCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown error code {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownCode {}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| serde::de::Error::custom(UnknownCode(s.into_owned())))
+    }
+}
+
+/// An error code as a client reads it from an [`ErrorDetail`]: one of [`ErrorCode`], or a
+/// code this build does not know (a newer server), kept verbatim so it can be shown and
+/// passed on. Decide on [`ReceivedCode::Known`]; never match on strings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ReceivedCode {
+    /// One of ours.
+    Known(ErrorCode),
+    /// A code this build does not know.
+    Unknown(String),
+}
+
+impl ReceivedCode {
+    /// Reads a code string.
+    pub fn parse(s: &str) -> Self {
+        ErrorCode::parse(s).map_or_else(|| Self::Unknown(s.to_string()), Self::Known)
+    }
+
+    /// The code string as received.
+    pub fn as_str(&self) -> &str {
         match self {
-            Self::Unauthenticated => "unauthenticated",
-            Self::UnknownKey => "unknown_key",
-            Self::BadSignature => "bad_signature",
-            Self::StaleTimestamp => "stale_timestamp",
-            Self::ReplayedNonce => "replayed_nonce",
-            Self::WrongAudience => "wrong_audience",
-            Self::LegacySignature => "legacy_signature",
-            Self::InvalidJson => "invalid_json",
-            Self::InvalidInput => "invalid_input",
-            Self::BodyTooLarge => "body_too_large",
-            Self::RequestTimeout => "request_timeout",
-            Self::MalformedPublicKey => "malformed_public_key",
-            Self::ReasonRequired => "reason_required",
-            Self::UnknownRole => "unknown_role",
-            Self::NotARequester => "not_a_requester",
-            Self::NotAnApprover => "not_an_approver",
-            Self::SelfApproval => "self_approval",
-            Self::AlreadyApproved => "already_approved",
-            Self::DurationTooLong => "duration_too_long",
-            Self::HostNotInRole => "host_not_in_role",
-            Self::NotFound => "not_found",
-            Self::Forbidden => "forbidden",
-            Self::InvalidState => "invalid_state",
-            Self::PolicyChanged => "policy_changed",
-            Self::ExtensionNotApproved => "extension_not_approved",
-            Self::TooManyActiveGrants => "too_many_active_grants",
-            Self::ApprovalKeyRequired => "approval_key_required",
-            Self::ApprovalKeyNotForRequests => "approval_key_not_for_requests",
-            Self::GrantNotAcceptable => "grant_not_acceptable",
-            Self::HostGrantsFull => "host_grants_full",
-            Self::Internal => "internal",
-            Self::Unavailable => "unavailable",
+            Self::Known(c) => c.as_str(),
+            Self::Unknown(s) => s,
         }
+    }
+
+    /// The code, if it is one of ours.
+    pub fn known(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Known(c) => Some(*c),
+            Self::Unknown(_) => None,
+        }
+    }
+}
+
+impl From<ErrorCode> for ReceivedCode {
+    fn from(c: ErrorCode) -> Self {
+        Self::Known(c)
+    }
+}
+
+impl PartialEq<ErrorCode> for ReceivedCode {
+    fn eq(&self, other: &ErrorCode) -> bool {
+        self.known() == Some(*other)
+    }
+}
+
+impl fmt::Display for ReceivedCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ErrorDetail {
+    /// A detail with one of our codes.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code: code.as_str().to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The code, typed.
+    pub fn received_code(&self) -> ReceivedCode {
+        ReceivedCode::parse(&self.code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The published strings, in order: renaming or dropping one breaks scripts that match on
+    /// it. Adding a code adds a line here (and a row in docs/api.md).
+    const PUBLISHED: &[&str] = &[
+        "unauthenticated",
+        "unknown_key",
+        "bad_signature",
+        "stale_timestamp",
+        "replayed_nonce",
+        "wrong_audience",
+        "legacy_signature",
+        "invalid_json",
+        "invalid_input",
+        "body_too_large",
+        "request_timeout",
+        "malformed_public_key",
+        "reason_required",
+        "unknown_role",
+        "not_a_requester",
+        "not_an_approver",
+        "self_approval",
+        "already_approved",
+        "duration_too_long",
+        "host_not_in_role",
+        "not_found",
+        "forbidden",
+        "invalid_state",
+        "policy_changed",
+        "extension_not_approved",
+        "too_many_active_grants",
+        "approval_key_required",
+        "approval_key_not_for_requests",
+        "grant_not_acceptable",
+        "host_grants_full",
+        "internal",
+        "unavailable",
+    ];
+
+    #[test]
+    fn codes_keep_their_published_strings() {
+        let table: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(table, PUBLISHED);
+    }
+
+    #[test]
+    fn serde_display_and_parse_use_the_table() {
+        for &c in ErrorCode::ALL {
+            let json = serde_json::to_string(&c).unwrap();
+            assert_eq!(json, format!("\"{}\"", c.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), c);
+            assert_eq!(c.to_string(), c.as_str());
+            assert_eq!(c.as_str().parse::<ErrorCode>(), Ok(c));
+            assert_eq!(ReceivedCode::parse(c.as_str()), ReceivedCode::Known(c));
+        }
+        assert!(serde_json::from_str::<ErrorCode>("\"no_such_code\"").is_err());
+        assert!(serde_json::from_str::<ErrorCode>("\"Internal\"").is_err());
+        assert!("".parse::<ErrorCode>().is_err());
+    }
+
+    #[test]
+    fn an_unknown_code_is_kept_verbatim() {
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"error":{"code":"from_the_future","message":"m"}}"#).unwrap();
+        let code = body.error.received_code();
+        assert_eq!(code, ReceivedCode::Unknown("from_the_future".into()));
+        assert_eq!(code.as_str(), "from_the_future");
+        assert_eq!(code.known(), None);
+        assert_ne!(code, ErrorCode::Internal);
+        let known = ErrorDetail::new(ErrorCode::UnknownKey, "m").received_code();
+        assert_eq!(known, ErrorCode::UnknownKey);
+        assert_eq!(known.to_string(), "unknown_key");
     }
 }

@@ -14,8 +14,8 @@ use super::error::{Error, Result};
 use super::identity::{self, KeyFile, Signer};
 use jit_api::auth;
 use jit_api::wire::{
-    CreateRequest, DenyRequest, ErrorBody, ExtendRequest, IssuedView, KeysView, RequestList,
-    RequestView, RevokeRequest, WhoamiView,
+    CreateRequest, DenyRequest, ErrorBody, ErrorCode, ExtendRequest, IssuedView, KeysView,
+    ReceivedCode, RequestList, RequestView, RevokeRequest, WhoamiView,
 };
 
 /// Which requests `list` asks for.
@@ -111,7 +111,7 @@ fn map_ureq_error(server: &str, url: &str, e: ureq::Error) -> Error {
             match serde_json::from_str::<ErrorBody>(&body) {
                 Ok(b) => Error::Api {
                     status,
-                    code: b.error.code,
+                    code: b.error.received_code(),
                     message: b.error.message,
                 },
                 Err(_) => Error::Protocol(format!(
@@ -370,7 +370,10 @@ pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
                     pinned.clone_from(&api.audience);
                     continue;
                 }
-                Err(Error::Api { code, .. }) if code == "unknown_key" => {
+                Err(Error::Api {
+                    code: ReceivedCode::Known(ErrorCode::UnknownKey),
+                    ..
+                }) => {
                     pinned.clone_from(&api.audience);
                     continue;
                 }

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use jit_api::wire::ReceivedCode;
+
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;
 /// Exit code: any error (server refusal, network, files, identity).
@@ -26,8 +28,8 @@ pub enum Error {
     Api {
         /// HTTP status.
         status: u16,
-        /// Stable error code (`wire::ErrorCode` in snake_case).
-        code: String,
+        /// The stable error code, typed (a code this build does not know is kept verbatim).
+        code: ReceivedCode,
         /// The server's one-line message.
         message: String,
     },
@@ -61,7 +63,16 @@ impl Error {
         match self {
             Self::Usage(_) => EXIT_USAGE,
             Self::NotGranted(_) => EXIT_NOT_GRANTED,
+            Self::Api { code, .. } => api_exit_code(code),
             _ => EXIT_ERROR,
+        }
+    }
+
+    /// The server's error code, when the server refused.
+    pub fn api_code(&self) -> Option<&ReceivedCode> {
+        match self {
+            Self::Api { code, .. } => Some(code),
+            _ => None,
         }
     }
 
@@ -70,7 +81,7 @@ impl Error {
         match self {
             Self::Usage(_) => "usage",
             Self::Identity(_) => "identity",
-            Self::Api { code, .. } => code,
+            Self::Api { code, .. } => code.as_str(),
             Self::Protocol(_) => "protocol",
             Self::Transport { .. } => "unreachable",
             Self::File { .. } => "file",
@@ -113,3 +124,54 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The exit code for a server refusal, by its typed code. Every refusal exits 1 today, a code
+/// this build does not know too; a code that should get its own exit code gets an arm here
+/// (and a line in `jit --help`).
+fn api_exit_code(code: &ReceivedCode) -> i32 {
+    match code {
+        ReceivedCode::Known(_) | ReceivedCode::Unknown(_) => EXIT_ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jit_api::wire::{ErrorBody, ErrorCode};
+
+    fn api_error(body: &str) -> Error {
+        let b: ErrorBody = serde_json::from_str(body).unwrap();
+        Error::Api {
+            status: 403,
+            code: b.error.received_code(),
+            message: b.error.message,
+        }
+    }
+
+    #[test]
+    fn a_refusal_carries_a_typed_code() {
+        let e = api_error(r#"{"error":{"code":"self_approval","message":"no"}}"#);
+        assert_eq!(
+            e.api_code(),
+            Some(&ReceivedCode::Known(ErrorCode::SelfApproval))
+        );
+        assert_eq!(e.code(), "self_approval");
+        assert_eq!(e.exit_code(), EXIT_ERROR);
+        assert_eq!(
+            e.to_string(),
+            "server refused (self_approval, HTTP 403): no"
+        );
+    }
+
+    #[test]
+    fn an_unknown_code_is_kept_and_exits_1() {
+        let e = api_error(r#"{"error":{"code":"new_in_v9","message":"later"}}"#);
+        assert_eq!(
+            e.api_code(),
+            Some(&ReceivedCode::Unknown("new_in_v9".into()))
+        );
+        assert_eq!(e.code(), "new_in_v9");
+        assert_eq!(e.exit_code(), EXIT_ERROR);
+        assert_eq!(Error::Usage("x".into()).api_code(), None);
+    }
+}

@@ -2,6 +2,7 @@
 //! [`CaError`] is what operators see from the admin commands and at startup.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use jit_api::wire::ErrorCode;
@@ -32,12 +33,42 @@ pub enum CaError {
     Busy(String),
     /// Bad input to an admin command.
     Input(String),
-    /// Something else.
-    Other(String),
-    // Signer (H4)
-    /// The CA's keys or a signature ([`crate::signer::SignerError`]).
-    Signer(crate::signer::SignerError),
-    // Service (H1)
+    /// Another `jit-ca serve` holds the data directory's service lock.
+    ServiceRunning {
+        /// The data directory.
+        dir: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// The async runtime could not be started.
+    Runtime(std::io::Error),
+    /// The listening socket could not be opened.
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TLS configuration was refused by rustls.
+    Tls {
+        /// What was being set up.
+        what: &'static str,
+        /// What rustls said.
+        source: rustls::Error,
+    },
+    /// A key or certificate could not be encoded or parsed by `ssh-key`.
+    SshEncoding {
+        /// What was being encoded.
+        what: &'static str,
+        /// What `ssh-key` said.
+        source: ssh_key::Error,
+    },
+    /// A KRL section does not fit its 32-bit length.
+    KrlTooLarge(std::num::TryFromIntError),
+    /// A command's `--json` output could not be encoded.
+    JsonOutput(serde_json::Error),
+    /// The CA's keys or a signature ([`SignerError`]).
+    Signer(SignerError),
     /// A stored request has a state this version does not know (never read as pending).
     UnknownRequestState {
         request: String,
@@ -90,10 +121,22 @@ impl fmt::Display for CaError {
                 f,
                 "database busy: {d} (another writer holds the lock; retry)"
             ),
-            Self::Input(d) | Self::Other(d) => write!(f, "{d}"),
-            // Signer (H4)
+            Self::Input(d) => write!(f, "{d}"),
+            Self::ServiceRunning { dir, lock } => write!(
+                f,
+                "another `jit-ca serve` is already running on {} (it holds {}); stop it first: one service per data directory",
+                dir.display(),
+                lock.display()
+            ),
+            Self::Runtime(e) => write!(f, "runtime: {e}"),
+            Self::Listen { addr, source } => {
+                write!(f, "cannot listen on {addr}: {source} (use --listen ADDR)")
+            }
+            Self::Tls { what, source } => write!(f, "{what}: {source}"),
+            Self::SshEncoding { what, source } => write!(f, "{what}: {source}"),
+            Self::KrlTooLarge(_) => write!(f, "KRL section too large"),
+            Self::JsonOutput(e) => write!(f, "JSON output: {e}"),
             Self::Signer(e) => write!(f, "{e}"),
-            // Service (H1)
             Self::UnknownRequestState { request, source } => {
                 write!(f, "request {request}: {source} in the database")
             }
@@ -110,7 +153,24 @@ impl fmt::Display for CaError {
     }
 }
 
-impl std::error::Error for CaError {}
+impl std::error::Error for CaError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Runtime(e) | Self::Listen { source: e, .. } => Some(e),
+            Self::Tls { source, .. } => Some(source),
+            Self::SshEncoding { source, .. } => Some(source),
+            Self::KrlTooLarge(e) => Some(e),
+            Self::JsonOutput(e) => Some(e),
+            Self::Signer(e) => Some(e),
+            Self::UnknownRequestState { source, .. } => Some(source),
+            Self::RequestKey { source, .. } => Some(source),
+            Self::Thread { source, .. } => Some(source),
+            Self::Publish { source, .. } => Some(source.as_ref()),
+            Self::NotWritten { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
 
 impl From<rusqlite::Error> for CaError {
     fn from(e: rusqlite::Error) -> Self {
@@ -147,7 +207,7 @@ impl ApiError {
     /// An internal error: the detail goes to the service's stderr (the journal) under a
     /// reference; the client sees only the reference, never internals.
     pub fn internal(detail: impl fmt::Display) -> Self {
-        let reference = crate::service::new_id(jit_common::now().as_secs()).replacen("r-", "e-", 1);
+        let reference = error_reference();
         eprintln!("jit-ca: internal error {reference}: {detail}");
         Self::new(
             ErrorCode::Internal,
@@ -156,6 +216,16 @@ impl ApiError {
             ),
         )
     }
+}
+
+/// A fresh reference for an internal error: `e-` and 20 random hex digits (the shape of a
+/// request id, so operators grep for it the same way). Made here, not by the service, so that
+/// this module depends on nothing of the crate's.
+fn error_reference() -> String {
+    use rand_core::RngCore as _;
+    let mut b = [0u8; 10];
+    rand_core::OsRng.fill_bytes(&mut b);
+    format!("e-{}", hex::encode(b))
 }
 
 impl From<CaError> for ApiError {
@@ -225,5 +295,125 @@ pub fn status_of(code: ErrorCode) -> u16 {
         | C::HostGrantsFull => 409,
         C::Internal => 500,
         C::Unavailable => 503,
+    }
+}
+
+/// What can go wrong with the CA's keys and signatures.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SignerError {
+    /// No user-CA key or no grant key was configured.
+    MissingKeys,
+    /// An Ed25519 private key whose public half is not the one its private half derives.
+    KeyHalves {
+        fingerprint: String,
+        source: ssh_key::Error,
+    },
+    /// Generating a key failed (the OS random generator).
+    Generate(ssh_key::Error),
+    /// Encoding a key in OpenSSH format failed.
+    Encode(ssh_key::Error),
+    /// Building or signing a certificate failed.
+    Certificate(ssh_key::Error),
+}
+
+impl fmt::Display for SignerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingKeys => {
+                write!(f, "at least one user-CA key and one grant key are required")
+            }
+            Self::KeyHalves {
+                fingerprint,
+                source,
+            } => write!(
+                f,
+                "Ed25519 key {fingerprint}: private and public halves do not match ({source})"
+            ),
+            Self::Generate(e) => write!(f, "key generation failed: {e}"),
+            Self::Encode(e) => write!(f, "key encoding failed: {e}"),
+            Self::Certificate(e) => write!(f, "certificate: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SignerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::MissingKeys => None,
+            Self::KeyHalves { source, .. } => Some(source),
+            Self::Generate(e) | Self::Encode(e) | Self::Certificate(e) => Some(e),
+        }
+    }
+}
+
+impl From<SignerError> for CaError {
+    fn from(e: SignerError) -> Self {
+        CaError::Signer(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn internal_errors_carry_a_fresh_reference_and_no_detail() {
+        let a = ApiError::internal("secret detail");
+        let b = ApiError::internal("secret detail");
+        assert_eq!((a.status, a.code), (500, ErrorCode::Internal));
+        assert!(!a.message.contains("secret"), "{}", a.message);
+        let reference = |e: &ApiError| {
+            let start = e.message.find("e-").unwrap();
+            e.message[start..start + 22].to_string()
+        };
+        let (ra, rb) = (reference(&a), reference(&b));
+        assert_ne!(ra, rb);
+        assert!(ra[2..].bytes().all(|c| c.is_ascii_hexdigit()), "{ra}");
+    }
+
+    /// Every code has its row in docs/api.md's error table, with the status it is sent with.
+    #[test]
+    fn every_error_code_is_in_docs_api_md_with_its_status() {
+        let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"));
+        let missing: Vec<String> = ErrorCode::ALL
+            .iter()
+            .map(|&c| format!("| `{}` | {} |", c.as_str(), status_of(c)))
+            .filter(|row| !doc.contains(row.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/api.md's error table lacks these rows (code and status): {missing:?}"
+        );
+    }
+
+    #[test]
+    fn named_variants_keep_their_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "in use");
+        let e = CaError::Listen {
+            addr: "127.0.0.1:8443".parse().unwrap(),
+            source: io,
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot listen on 127.0.0.1:8443: in use (use --listen ADDR)"
+        );
+        assert_eq!(e.source().unwrap().to_string(), "in use");
+        let e = CaError::ServiceRunning {
+            dir: "/d".into(),
+            lock: "/d/serve.lock".into(),
+        };
+        assert!(
+            e.to_string()
+                .starts_with("another `jit-ca serve` is already running on /d")
+        );
+        assert!(e.source().is_none());
+        let too_big = u8::try_from(300u32).unwrap_err();
+        assert_eq!(
+            CaError::KrlTooLarge(too_big).to_string(),
+            "KRL section too large"
+        );
+        assert!(CaError::KrlTooLarge(too_big).source().is_some());
     }
 }

@@ -1,17 +1,19 @@
-//! The jit signing service (`jit-ca`) and client (`jit`).
+//! The jit signing service `jit-ca`. The HTTP contract and request signing are the
+//! `jit-api` crate, shared with the client `jit` and `jit-host sync`.
 //!
-//! [`wire`] is the API contract and [`auth`] the request-signing scheme; both sides use them.
-//!
-//! The service `jit-ca`, by where a change belongs:
+//! By where a change belongs:
 //! [`config`] (config.toml), [`policy`] (policy.toml: roles and who may do what),
-//! [`store`] (SQLite), [`audit`] (the hash chain), [`signer`] (CA keys, certificates, grants),
-//! [`krl`] (OpenSSH KRL encoding), [`service`] (the decisions, synchronous), [`api`] (HTTP),
-//! [`server`] (listening, TLS, signals), [`admin`] (operator commands on a data directory).
+//! [`store`] (SQLite), [`audit`] (the hash chain and its events), [`signer`] (CA keys,
+//! certificates, grants), [`krl`] (OpenSSH KRL encoding), [`service`] (the decisions,
+//! synchronous), [`api`] (HTTP), [`server`] (listening, TLS, signals), [`admin`] (operator
+//! commands on a data directory), [`cli`] (the `jit-ca` command line; `main.rs` only calls
+//! it), [`error`] (operator and API errors; depends on no other module of the crate).
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod api;
 pub mod audit;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -53,8 +53,11 @@ pub fn keygen(out: &Path) -> Result<KeygenResult> {
     let (private, public_line) = crate::signer::generate("jit-break-glass")?;
     files::create_new(out, private.as_bytes(), 0o600)?;
     files::create_new(&public, format!("{public_line}\n").as_bytes(), 0o644)?;
-    let key = ssh_key::PublicKey::from_openssh(&public_line)
-        .map_err(|e| CaError::Other(e.to_string()))?;
+    let key =
+        ssh_key::PublicKey::from_openssh(&public_line).map_err(|source| CaError::SshEncoding {
+            what: "break-glass public key",
+            source,
+        })?;
     Ok(KeygenResult {
         private_key: out.to_path_buf(),
         public_key: public,

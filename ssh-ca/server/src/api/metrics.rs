@@ -228,3 +228,44 @@ fn escape(s: &str) -> String {
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/api.md, the published description of the API.
+    const API_MD: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"));
+
+    /// Whether `doc` names `name` as a whole word (not only as a prefix of a longer name).
+    fn names(doc: &str, name: &str) -> bool {
+        doc.match_indices(name).any(|(i, _)| {
+            let next = doc[i + name.len()..].chars().next();
+            !matches!(next, Some(c) if c.is_ascii_alphanumeric() || c == '_')
+        })
+    }
+
+    #[test]
+    fn every_metric_is_in_docs_api_md() {
+        let m = Metrics::default();
+        m.observe("GET", "/v1/health", 200, 0.001);
+        let text = m.render(&Stats::default(), 1, StoreGauges::default());
+        let metrics: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert!(metrics.len() >= 14, "{metrics:?}");
+        let missing: Vec<&&str> = metrics.iter().filter(|n| !names(API_MD, n)).collect();
+        assert!(
+            missing.is_empty(),
+            "docs/api.md does not name these metrics (add them to the GET /metrics row): {missing:?}"
+        );
+    }
+
+    #[test]
+    fn the_word_check_is_not_fooled_by_prefixes() {
+        assert!(names("a `jit_ca_x_total` b", "jit_ca_x_total"));
+        assert!(!names("a `jit_ca_x_total_more` b", "jit_ca_x_total"));
+        assert!(!names("nothing", "jit_ca_x_total"));
+    }
+}

@@ -4,14 +4,16 @@
 
 mod host_body;
 pub mod metrics;
+mod public;
+mod state;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, MatchedPath, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,44 +23,13 @@ use serde::de::DeserializeOwned;
 
 use crate::audit::event;
 use crate::error::ApiError;
-use crate::service::{AuthHeaders, Ca, Caller, Doc};
+use crate::service::{AuthHeaders, Ca, Caller};
 use jit_api::auth;
-use jit_api::wire::{
-    CreateRequest, DenyRequest, ErrorBody, ErrorCode, ErrorDetail, ExtendRequest, RevokeRequest,
-};
+use jit_api::wire::{CreateRequest, DenyRequest, ErrorCode, ExtendRequest, RevokeRequest};
 
 pub use metrics::Metrics;
-
-/// Shared state of the handlers.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// The CA.
-    pub ca: Arc<Ca>,
-    /// HTTP metrics.
-    pub metrics: Arc<Metrics>,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.as_str().to_string(),
-                message: self.message,
-            },
-        };
-        if status == StatusCode::REQUEST_TIMEOUT {
-            // The rest of the body may never come: do not wait for it on this connection.
-            return (
-                status,
-                [(header::CONNECTION, HeaderValue::from_static("close"))],
-                Json(body),
-            )
-                .into_response();
-        }
-        (status, Json(body)).into_response()
-    }
-}
+pub use state::AppState;
+use state::path_param;
 
 /// The router with all routes, for `serve` and for tests (`tower::ServiceExt::oneshot`).
 pub fn router(ca: Arc<Ca>) -> Router {
@@ -67,14 +38,14 @@ pub fn router(ca: Arc<Ca>) -> Router {
         metrics: Arc::new(Metrics::default()),
     };
     Router::new()
-        .route("/v1/health", get(health))
-        .route("/v1/keys", get(keys))
-        .route("/v1/ca.pub", get(ca_pub))
-        .route("/v1/krl", get(krl))
-        .route("/v1/revocations", get(revocations))
-        .route("/v1/audit/checkpoint", get(audit_checkpoint))
-        .route("/v1/hosts/{host}/grants", get(host_grants))
-        .route("/metrics", get(metrics_text))
+        .route("/v1/health", get(public::health))
+        .route("/v1/keys", get(public::keys))
+        .route("/v1/ca.pub", get(public::ca_pub))
+        .route("/v1/krl", get(public::krl))
+        .route("/v1/revocations", get(public::revocations))
+        .route("/v1/audit/checkpoint", get(public::audit_checkpoint))
+        .route("/v1/hosts/{host}/grants", get(public::host_grants))
+        .route("/metrics", get(public::metrics_text))
         .route("/v1/whoami", get(whoami))
         .route("/v1/requests", post(create).get(list))
         .route("/v1/requests/{id}", get(show))
@@ -119,147 +90,6 @@ where
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::internal(format!("worker: {e}")))?
-}
-
-// ---- public documents ----
-
-fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| t == "*" || t == etag)
-}
-
-fn serve_doc(headers: &HeaderMap, doc: &Doc, content_type: &'static str) -> Response {
-    let etag =
-        HeaderValue::from_str(&doc.etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
-    let cache = HeaderValue::from_static("no-cache");
-    if etag_matches(headers, &doc.etag) {
-        return (
-            StatusCode::NOT_MODIFIED,
-            [(header::ETAG, etag), (header::CACHE_CONTROL, cache)],
-        )
-            .into_response();
-    }
-    (
-        StatusCode::OK,
-        [
-            (header::ETAG, etag),
-            (header::CACHE_CONTROL, cache),
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-        ],
-        Body::from(Bytes::from_owner(doc.body.clone())),
-    )
-        .into_response()
-}
-
-/// Like [`serve_doc`], building the body only when it is sent (not for a 304), from the
-/// cached set's shared bytes.
-fn serve_host_doc(headers: &HeaderMap, doc: &crate::service::HostDoc) -> Response {
-    let etag =
-        HeaderValue::from_str(doc.etag()).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
-    let cache = HeaderValue::from_static("no-cache");
-    if etag_matches(headers, doc.etag()) {
-        return (
-            StatusCode::NOT_MODIFIED,
-            [(header::ETAG, etag), (header::CACHE_CONTROL, cache)],
-        )
-            .into_response();
-    }
-    (
-        StatusCode::OK,
-        [
-            (header::ETAG, etag),
-            (header::CACHE_CONTROL, cache),
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-        ],
-        Body::new(host_body::HostBody::new(doc)),
-    )
-        .into_response()
-}
-
-async fn health() -> Response {
-    Json(serde_json::json!({"status": "ok"})).into_response()
-}
-
-async fn keys(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    serve_doc(&headers, &st.ca.published().keys, "application/json")
-}
-
-async fn ca_pub(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    serve_doc(
-        &headers,
-        &st.ca.published().ca_pub,
-        "text/plain; charset=utf-8",
-    )
-}
-
-async fn krl(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    serve_doc(&headers, &st.ca.published().krl, "application/octet-stream")
-}
-
-async fn revocations(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    serve_doc(
-        &headers,
-        &st.ca.published().revocations,
-        "text/plain; charset=utf-8",
-    )
-}
-
-/// `GET /v1/audit/checkpoint`: the latest signed audit checkpoint (see docs/api.md).
-async fn audit_checkpoint(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    match st.ca.checkpoint_doc() {
-        Ok(doc) => serve_doc(&headers, &doc, "text/plain; charset=utf-8"),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn host_grants(
-    State(st): State<AppState>,
-    host: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-) -> Response {
-    let host = match path_param(host) {
-        Ok(h) => h,
-        Err(e) => return e.into_response(),
-    };
-    match st.ca.host_grants(&host) {
-        Ok(doc) => serve_host_doc(&headers, &doc),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn metrics_text(State(st): State<AppState>) -> Response {
-    let seq = st.ca.published().revocation_sequence;
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        st.metrics.render(
-            st.ca.stats(),
-            seq,
-            metrics::StoreGauges {
-                commits: st.ca.commit_counts(),
-                nonces: st.ca.nonces_remembered(),
-                host_cache: st.ca.host_cache_stats(),
-            },
-        ),
-    )
-        .into_response()
-}
-
-/// A path parameter, or the JSON `invalid_input` error that replaces axum's plain-text
-/// rejection (for example a percent-encoded byte sequence that is not UTF-8).
-fn path_param(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    p.map(|Path(v)| v)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("malformed path: {e}")))
 }
 
 // ---- signed calls ----

@@ -12,66 +12,21 @@
 //! or a cut tail, is detectable only against a record kept outside the database, best a
 //! signed [`checkpoint`] (`jit-ca audit verify --checkpoint`), or a record's hash from syslog:
 //! see docs/threat-model.md.
+//!
+//! The kinds of event are one table, [`event`] (stored name and syslog severity); every
+//! record's syslog line is made by [`syslog_line`] and sent by [`log`].
 
 pub mod checkpoint;
+pub mod event;
 
+use jit_common::log::{Severity, Syslog};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use event::Event;
+
 /// `prev_hash` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// The kinds of event recorded. Stable strings (SIEM rules match on them).
-pub mod event {
-    /// A new access request.
-    pub const REQUEST: &str = "request";
-    /// A request refused by policy at creation.
-    pub const REQUEST_REFUSED: &str = "request_refused";
-    /// An approval.
-    pub const APPROVAL: &str = "approval";
-    /// An approval refused by policy.
-    pub const APPROVAL_REFUSED: &str = "approval_refused";
-    /// A denial.
-    pub const DENIAL: &str = "denial";
-    /// A certificate (and grant) issued.
-    pub const ISSUANCE: &str = "issuance";
-    /// A revocation.
-    pub const REVOCATION: &str = "revocation";
-    /// An extension of an approved window.
-    pub const EXTENSION: &str = "extension";
-    /// A pending request expired.
-    pub const EXPIRY: &str = "expiry";
-    /// A deny call refused.
-    pub const DENIAL_REFUSED: &str = "denial_refused";
-    /// A revoke call refused.
-    pub const REVOCATION_REFUSED: &str = "revocation_refused";
-    /// An extend call refused.
-    pub const EXTENSION_REFUSED: &str = "extension_refused";
-    /// A read (request, list, certificate) refused.
-    pub const ACCESS_REFUSED: &str = "access_refused";
-    /// A call refused before authentication (e.g. body too large).
-    pub const REJECTED: &str = "rejected";
-    /// A failed API authentication.
-    pub const AUTH_FAILURE: &str = "auth_failure";
-    /// Refusals of one source and event in one window beyond those recorded in full: one
-    /// record with their count (see `Ca::record_refusal_from`).
-    pub const REFUSALS_SUMMARISED: &str = "refusals_summarised";
-    /// A signed call accepted with the legacy scheme v1 (`accept_v1_signatures = true`),
-    /// recorded once per user and hour.
-    pub const LEGACY_SIGNATURE: &str = "legacy_signature";
-    /// policy.toml reloaded (or a reload rejected).
-    pub const POLICY_RELOAD: &str = "policy_reload";
-    /// A user registered.
-    pub const USER_ADD: &str = "user_add";
-    /// A key was added to a user (`jit-ca user add-key`).
-    pub const USER_ADD_KEY: &str = "user_add_key";
-    /// A user removed.
-    pub const USER_REMOVE: &str = "user_remove";
-    /// The service started.
-    pub const SERVICE_START: &str = "service_start";
-    /// A grant id or certificate serial revoked by an operator (`jit-ca revoke-grant`).
-    pub const GRANT_REVOCATION: &str = "grant_revocation";
-}
 
 /// One audit record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -82,7 +37,8 @@ pub struct Record {
     pub time: u64,
     /// Who did it (a user name, `admin:<uid>` for the CLI, `system`, or a key fingerprint).
     pub actor: String,
-    /// One of [`event`].
+    /// The stored name of an [`Event`] (a record written by another version may carry a
+    /// name this build does not know).
     pub event: String,
     /// JSON object text.
     pub details: String,
@@ -90,6 +46,34 @@ pub struct Record {
     pub prev_hash: String,
     /// This record's hash.
     pub hash: String,
+}
+
+impl Record {
+    /// The event, if this build knows its name.
+    pub fn kind(&self) -> Option<Event> {
+        Event::parse(&self.event)
+    }
+}
+
+/// The syslog line of a record, and its priority: the one format of audit lines (`authpriv`,
+/// tag `jit-ca`), carrying the record's `seq` and `hash` so a line can anchor the chain
+/// (`jit-ca audit verify --anchor SEQ:HASH`).
+pub fn syslog_line(r: &Record) -> (Severity, String) {
+    (
+        Event::severity_of(&r.event),
+        format!(
+            "audit seq={} event={} actor={} hash={} details={}",
+            r.seq, r.event, r.actor, r.hash, r.details
+        ),
+    )
+}
+
+/// Sends the syslog line of each record (see [`syslog_line`]).
+pub fn log(syslog: &mut Syslog, records: &[Record]) {
+    for r in records {
+        let (severity, line) = syslog_line(r);
+        syslog.log(severity, &line);
+    }
 }
 
 /// The hash of a record with these contents.
@@ -166,6 +150,26 @@ pub fn verify<I: IntoIterator<Item = Record>>(records: I) -> Result<u64, Broken>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syslog_line_format_and_priority() {
+        let r = &chain(1)[0];
+        let (severity, line) = syslog_line(r);
+        assert_eq!(severity, Severity::Notice);
+        assert_eq!(
+            line,
+            format!(
+                "audit seq=1 event=request actor=alice hash={} details={{\"n\":1}}",
+                r.hash
+            )
+        );
+        let refused = Record {
+            event: event::AUTH_FAILURE.to_string(),
+            ..r.clone()
+        };
+        assert_eq!(refused.kind(), Some(Event::AuthFailure));
+        assert_eq!(syslog_line(&refused).0, Severity::Warning);
+    }
 
     fn chain(n: u64) -> Vec<Record> {
         let mut prev = GENESIS.to_string();

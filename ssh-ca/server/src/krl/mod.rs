@@ -33,8 +33,7 @@ const KRL_SECTION_CERTIFICATES: u8 = 1;
 const KRL_SECTION_CERT_SERIAL_LIST: u8 = 0x20;
 
 fn put_string(out: &mut Vec<u8>, data: &[u8]) -> Result<()> {
-    let len =
-        u32::try_from(data.len()).map_err(|_| CaError::Other("KRL section too large".into()))?;
+    let len = u32::try_from(data.len()).map_err(CaError::KrlTooLarge)?;
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(data);
     Ok(())
@@ -67,9 +66,10 @@ pub fn encode(
         list.extend_from_slice(&s.to_be_bytes());
     }
     for ca in ca_keys {
-        let blob = ca
-            .to_bytes()
-            .map_err(|e| CaError::Other(format!("CA key encoding: {e}")))?;
+        let blob = ca.to_bytes().map_err(|source| CaError::SshEncoding {
+            what: "CA key encoding",
+            source,
+        })?;
         let mut section = Vec::new();
         put_string(&mut section, &blob)?;
         put_string(&mut section, b"")?;

@@ -39,11 +39,10 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File> {
         })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(CaError::Other(format!(
-            "another `jit-ca serve` is already running on {} (it holds {}); stop it first: one service per data directory",
-            dir.display(),
-            path.display()
-        ))),
+        Err(std::fs::TryLockError::WouldBlock) => Err(CaError::ServiceRunning {
+            dir: dir.to_path_buf(),
+            lock: path,
+        }),
         Err(std::fs::TryLockError::Error(e)) => Err(CaError::File {
             path,
             detail: format!("cannot lock: {e}"),
@@ -71,7 +70,7 @@ pub fn serve(dir: &Path, listen: Option<SocketAddr>) -> Result<()> {
         .max_blocking_threads((cores * 8).clamp(16, 128))
         .enable_all()
         .build()
-        .map_err(|e| CaError::Other(format!("runtime: {e}")))?;
+        .map_err(CaError::Runtime)?;
     rt.block_on(run(ca, listen, created))
 }
 
@@ -81,14 +80,12 @@ async fn run(ca: Arc<Ca>, listen: SocketAddr, created: bool) -> Result<()> {
         Some(tls) => Some(tls_acceptor(tls)?),
         None => None,
     };
-    let tcp = TcpListener::bind(listen).await.map_err(|e| {
-        CaError::Other(format!(
-            "cannot listen on {listen}: {e} (use --listen ADDR)"
-        ))
-    })?;
-    let local = tcp
-        .local_addr()
-        .map_err(|e| CaError::Other(e.to_string()))?;
+    let listen_error = |source| CaError::Listen {
+        addr: listen,
+        source,
+    };
+    let tcp = TcpListener::bind(listen).await.map_err(listen_error)?;
+    let local = tcp.local_addr().map_err(listen_error)?;
     let scheme = if ca.config().tls.is_some() {
         "https"
     } else {
@@ -228,10 +225,16 @@ fn tls_acceptor(tls: &TlsConfig) -> Result<TlsAcceptor> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| CaError::Other(format!("TLS: {e}")))?
+        .map_err(|source| CaError::Tls {
+            what: "TLS",
+            source,
+        })?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| CaError::Other(format!("TLS certificate/key: {e}")))?;
+        .map_err(|source| CaError::Tls {
+            what: "TLS certificate/key",
+            source,
+        })?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 

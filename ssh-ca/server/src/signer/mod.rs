@@ -6,7 +6,6 @@
 //! it back into, and enters a certificate as that type ([`CertSpec::grant`]) under the one
 //! extension name, [`jit_common::grant::CERT_EXTENSION`].
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use jit_common::{Grant, SignedGrant};
@@ -86,62 +85,8 @@ impl From<&ReadyKey> for KeyData {
     }
 }
 
+pub use crate::error::SignerError;
 use crate::error::{CaError, Result};
-
-/// What can go wrong with the CA's keys and signatures.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum SignerError {
-    /// No user-CA key or no grant key was configured.
-    MissingKeys,
-    /// An Ed25519 private key whose public half is not the one its private half derives.
-    KeyHalves {
-        fingerprint: String,
-        source: ssh_key::Error,
-    },
-    /// Generating a key failed (the OS random generator).
-    Generate(ssh_key::Error),
-    /// Encoding a key in OpenSSH format failed.
-    Encode(ssh_key::Error),
-    /// Building or signing a certificate failed.
-    Certificate(ssh_key::Error),
-}
-
-impl fmt::Display for SignerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::MissingKeys => {
-                write!(f, "at least one user-CA key and one grant key are required")
-            }
-            Self::KeyHalves {
-                fingerprint,
-                source,
-            } => write!(
-                f,
-                "Ed25519 key {fingerprint}: private and public halves do not match ({source})"
-            ),
-            Self::Generate(e) => write!(f, "key generation failed: {e}"),
-            Self::Encode(e) => write!(f, "key encoding failed: {e}"),
-            Self::Certificate(e) => write!(f, "certificate: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for SignerError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::MissingKeys => None,
-            Self::KeyHalves { source, .. } => Some(source),
-            Self::Generate(e) | Self::Encode(e) | Self::Certificate(e) => Some(e),
-        }
-    }
-}
-
-impl From<SignerError> for CaError {
-    fn from(e: SignerError) -> Self {
-        CaError::Signer(e)
-    }
-}
 
 /// The loaded keys. The first of each list signs; all are published.
 pub struct Signer {

@@ -1,0 +1,258 @@
+//! The clap definitions of `jit-ca`: every command, flag and help text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::admin;
+
+/// The jit signing service: policy, approvals, OpenSSH certificates, sudo grants,
+/// revocation and a hash-chained audit trail.
+#[derive(Debug, Parser)]
+#[command(name = "jit-ca", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DirArg {
+    /// Data directory (config.toml, policy.toml, keys/, jit.db).
+    #[arg(long, env = "JIT_CA_DIR", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a data directory: CA and grant keys (ed25519, 0600), config.toml and policy.toml.
+    /// Never overwrites an existing file.
+    Init {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print the created files as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the service (initialises DIR first if it has no config.toml).
+    Serve {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Address to listen on (default: `listen` from config.toml, else 127.0.0.1:8443).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+    },
+    /// Manage users (requesters and approvers) and their SSH keys.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Check config.toml, the keys and policy.toml; report every problem at once.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Revoke an approved request as an operator (KRL and revocation list are updated; a
+    /// running jit-ca serves them within 2 s).
+    Revoke {
+        /// Request id.
+        id: String,
+        /// Why (recorded in the audit trail).
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print the request as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one grant id or certificate serial, including a break-glass grant (audited; the
+    /// KRL and revocation list are updated and a running jit-ca serves them within 2 s).
+    RevokeGrant {
+        /// A grant id (e.g. r-...123 or bg-...) or a certificate serial (digits).
+        id: String,
+        /// Why (recorded in the audit trail).
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Offline break-glass key and grants for CA outages (docs/break-glass.md). Needs no data
+    /// directory and no network.
+    BreakGlass {
+        #[command(subcommand)]
+        command: BreakGlassCommand,
+    },
+    /// Write a consistent copy of the database (safe while serving). Back up DIR/keys too.
+    Backup {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Output file (must not exist; created 0600).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Print a complete /etc/jit/host.toml for hosts (trusted CA and grant keys, server URL).
+    HostConfig {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Verify or export the hash-chained audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Write man pages and shell completions (for packaging).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory (man/ and completions/ are created in it).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Register a user with the public key(s) in a file.
+    Add {
+        /// Login name (also the certificate principal on hosts).
+        name: String,
+        /// OpenSSH public key file (one or more keys).
+        #[arg(long, value_name = "PUBKEY_FILE")]
+        key: PathBuf,
+        /// A group (repeat for several); policies name groups as `group:NAME`.
+        #[arg(long = "group", value_name = "G")]
+        groups: Vec<String>,
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register more keys for an existing user; with --approval, approval keys (they may
+    /// approve, deny and list but never request; roles with approval_key = "dedicated" or
+    /// "dedicated-sk" accept approvals only from them). Use a key that is not your login key
+    /// and is never forwarded, ideally a FIDO key (ssh-keygen -t ed25519-sk).
+    AddKey {
+        /// Login name of an existing user.
+        name: String,
+        /// OpenSSH public key file (one or more keys).
+        #[arg(long, value_name = "PUBKEY_FILE")]
+        key: PathBuf,
+        /// Register the keys as approval keys (default: login keys).
+        #[arg(long)]
+        approval: bool,
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users, their groups and key fingerprints.
+    List {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a user and their keys.
+    Remove {
+        /// Login name.
+        name: String,
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BreakGlassCommand {
+    /// Create an offline break-glass key: FILE (0600) and FILE.pub for `break_glass_keys` in
+    /// every host's host.toml. Never overwrites.
+    Keygen {
+        /// Private key file to create.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a break-glass sudo grant with the offline key, valid from now; install it on the
+    /// host with `jit-host install FILE`.
+    Sign {
+        /// The break-glass private key.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Login name on the hosts.
+        #[arg(long, value_name = "USER")]
+        user: String,
+        /// Host names or globs (comma-separated or repeated).
+        #[arg(long, value_name = "HOSTS", value_delimiter = ',', required = true)]
+        hosts: Vec<String>,
+        /// Window length (e.g. 2h); at most 24h unless --allow-long-window.
+        #[arg(long, value_name = "DURATION", value_parser = |s: &str| jit_common::time::parse_duration(s).map(u64::from))]
+        duration: u64,
+        /// Why (written into the grant and logged on the host).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Grant id (default: bg- followed by the time and random digits).
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+        /// Sign a window longer than 24 h: hosts refuse it unless their host.toml sets a larger
+        /// break_glass_max_window_secs.
+        #[arg(long)]
+        allow_long_window: bool,
+        /// Grant file to write (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Check config.toml, keys and policy.toml like `visudo -c`; exit 1 on any problem.
+    Check {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain; exit 0 only if it is intact, else name the first bad record.
+    Verify {
+        #[command(flatten)]
+        dir: DirArg,
+        /// A record noted elsewhere (syslog, a ticket) as SEQ:HASH that must still be in the
+        /// chain; detects truncation of the newest records. Repeatable.
+        #[arg(long = "anchor", value_name = "SEQ:HASH", value_parser = admin::parse_anchor)]
+        anchors: Vec<(u64, String)>,
+        /// A signed audit checkpoint (from GET /v1/audit/checkpoint): its signature must verify
+        /// against the CA's grant keys and the chain must contain exactly the record it names;
+        /// detects rewritten and truncated trails.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every record (JSON lines with --json, for a SIEM; else a table).
+    Export {
+        #[command(flatten)]
+        dir: DirArg,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,60 @@
+//! Man pages and shell completions for packaging (`jit-ca generate-docs --out DIR`).
+
+use std::path::Path;
+
+use clap::CommandFactory as _;
+
+use super::args::Cli;
+use crate::error::CaError;
+
+/// Writes `man/jit-ca*.1` and `completions/` (bash, zsh, fish) under `out`.
+pub fn generate_docs(out: &Path) -> Result<(), CaError> {
+    let io = |p: &Path, e: std::io::Error| CaError::File {
+        path: p.to_path_buf(),
+        detail: e.to_string(),
+    };
+    let man = out.join("man");
+    let comp = out.join("completions");
+    std::fs::create_dir_all(&man).map_err(|e| io(&man, e))?;
+    std::fs::create_dir_all(&comp).map_err(|e| io(&comp, e))?;
+    let cmd = Cli::command();
+    write_man(&cmd, "jit-ca", &man)?;
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        let mut c = Cli::command();
+        clap_complete::generate_to(shell, &mut c, "jit-ca", &comp).map_err(|e| io(&comp, e))?;
+    }
+    Ok(())
+}
+
+fn write_man(cmd: &clap::Command, name: &str, dir: &Path) -> Result<(), CaError> {
+    if cmd.is_hide_set() {
+        return Ok(());
+    }
+    let cmd = cmd
+        .clone()
+        .display_name(name.to_string())
+        .bin_name(name.replace('-', " ").replacen("jit ca", "jit-ca", 1));
+    let mut buf = Vec::new();
+    let path = dir.join(format!("{name}.1"));
+    clap_mangen::Man::new(cmd.clone())
+        .render(&mut buf)
+        .map_err(|e| CaError::File {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+    std::fs::write(&path, buf).map_err(|e| CaError::File {
+        path: path.clone(),
+        detail: e.to_string(),
+    })?;
+    for sub in cmd.get_subcommands() {
+        if sub.get_name() == "help" {
+            continue;
+        }
+        write_man(sub, &format!("{name}-{}", sub.get_name()), dir)?;
+    }
+    Ok(())
+}

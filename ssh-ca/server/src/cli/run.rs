@@ -1,0 +1,328 @@
+//! What each `jit-ca` command does and prints.
+
+use std::process::ExitCode;
+
+use super::args::{AuditCommand, BreakGlassCommand, Cli, Command, PolicyCommand, UserCommand};
+use crate::admin;
+use crate::error::CaError;
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CaError> {
+    let s = serde_json::to_string_pretty(v).map_err(CaError::JsonOutput)?;
+    println!("{s}");
+    Ok(())
+}
+
+/// Runs one parsed command; `Ok(ExitCode::FAILURE)` for a check that found problems.
+pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
+    let now = jit_common::now().as_secs();
+    match cli.command {
+        Command::Init { dir, json } => {
+            let files = admin::init(&dir.dir)?;
+            if json {
+                print_json(&serde_json::json!({"dir": dir.dir, "created": files}))?;
+            } else {
+                println!("Created:");
+                for f in files {
+                    println!("  {f}");
+                }
+                println!(
+                    "Next: edit {}/policy.toml, add users with `jit-ca user add NAME --key FILE --group G --dir {}`, then `jit-ca serve --dir {}`.",
+                    dir.dir.display(),
+                    dir.dir.display(),
+                    dir.dir.display()
+                );
+            }
+        }
+        Command::Serve { dir, listen } => {
+            crate::server::serve(&dir.dir, listen)?;
+        }
+        Command::User { command } => match command {
+            UserCommand::Add {
+                name,
+                key,
+                groups,
+                dir,
+                json,
+            } => {
+                let fps = admin::user_add(&dir.dir, &name, &key, &groups, now)?;
+                if json {
+                    print_json(
+                        &serde_json::json!({"user": name, "groups": groups, "fingerprints": fps}),
+                    )?;
+                } else {
+                    println!(
+                        "added user {name} (groups: {}) with key(s) {}",
+                        display_list(&groups),
+                        fps.join(", ")
+                    );
+                }
+            }
+            UserCommand::List { dir, json } => {
+                let users = admin::user_list(&dir.dir)?;
+                if json {
+                    print_json(&users)?;
+                } else if users.is_empty() {
+                    println!(
+                        "no users; add one with `jit-ca user add NAME --key FILE --group G --dir DIR`"
+                    );
+                } else {
+                    println!("{:<20} {:<30} KEYS", "USER", "GROUPS");
+                    for u in users {
+                        println!(
+                            "{:<20} {:<30} {}",
+                            u.name,
+                            display_list(&u.groups),
+                            u.fingerprints.join(" ")
+                        );
+                    }
+                }
+            }
+            UserCommand::AddKey {
+                name,
+                key,
+                approval,
+                dir,
+                json,
+            } => {
+                let fps = admin::user_add_key(&dir.dir, &name, &key, approval, now)?;
+                let purpose = if approval { "approval" } else { "login" };
+                if json {
+                    print_json(
+                        &serde_json::json!({"user": name, "purpose": purpose, "fingerprints": fps}),
+                    )?;
+                } else {
+                    println!(
+                        "added {} {purpose} key(s) to {name}: {}",
+                        fps.len(),
+                        fps.join(" ")
+                    );
+                }
+            }
+            UserCommand::Remove { name, dir, json } => {
+                let r = admin::user_remove(&dir.dir, &name, now)?;
+                if json {
+                    print_json(&serde_json::json!({"removed": name, "denied": r.denied,
+                        "revoked": r.revoked, "serials": r.serials, "grant_ids": r.grant_ids,
+                        "revocation_sequence": r.revocation_sequence}))?;
+                } else {
+                    println!(
+                        "removed user {name}; denied {} pending and revoked {} approved request(s) (serials {}, grants {}; revocation list #{}); a running jit-ca publishes them within 2 s",
+                        r.denied.len(),
+                        r.revoked.len(),
+                        display_list(&r.serials.iter().map(u64::to_string).collect::<Vec<_>>()),
+                        display_list(&r.grant_ids),
+                        r.revocation_sequence
+                    );
+                }
+            }
+        },
+        Command::Policy {
+            command: PolicyCommand::Check { dir, json },
+        } => {
+            let report = admin::policy_check(&dir.dir);
+            if json {
+                print_json(&report)?;
+            } else {
+                for e in &report.errors {
+                    println!("error: {e}");
+                }
+                for w in &report.warnings {
+                    println!("warning: {w}");
+                }
+                if report.ok {
+                    println!(
+                        "{}: OK ({} roles: {})",
+                        dir.dir.display(),
+                        report.roles.len(),
+                        report.roles.join(", ")
+                    );
+                } else {
+                    println!(
+                        "{}: {} error(s); the service would refuse this configuration",
+                        dir.dir.display(),
+                        report.errors.len()
+                    );
+                }
+            }
+            if !report.ok {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Revoke {
+            id,
+            reason,
+            dir,
+            json,
+        } => {
+            let ca =
+                crate::service::Ca::open(&dir.dir, std::sync::Arc::new(crate::clock::SystemClock))?;
+            let actor = format!("admin:uid={}", crate::files::euid());
+            let v = ca
+                .admin_revoke(&actor, &id, &reason)
+                .map_err(|e| CaError::Input(e.message))?;
+            if json {
+                print_json(&v)?;
+            } else {
+                println!(
+                    "revoked request {} of {} (serial {}); a running jit-ca publishes the new KRL and revocation list within 2 s",
+                    v.id,
+                    v.user,
+                    v.serial.map_or_else(|| "-".to_string(), |s| s.to_string())
+                );
+            }
+        }
+        Command::RevokeGrant {
+            id,
+            reason,
+            dir,
+            json,
+        } => {
+            let r = admin::revoke_grant(&dir.dir, &id, &reason, now)?;
+            if json {
+                print_json(&r)?;
+            } else {
+                let what = match (&r.grant_id, r.serial) {
+                    (Some(g), Some(s)) => format!("grant {g} (serial {s})"),
+                    (Some(g), None) => format!("grant {g}"),
+                    (None, Some(s)) => format!("certificate serial {s}"),
+                    (None, None) => r.target.clone(),
+                };
+                let origin = match (&r.request_id, r.request_revoked) {
+                    (Some(req), true) => format!(" and its request {req}"),
+                    (Some(_), false) => String::new(),
+                    (None, _) => " (not issued by this CA: a break-glass grant?)".into(),
+                };
+                println!(
+                    "revoked {what}{origin}; revocation list #{}; a running jit-ca publishes it within 2 s, hosts apply it at their next `jit-host sync`",
+                    r.revocation_sequence
+                );
+            }
+        }
+        Command::BreakGlass { command } => match command {
+            BreakGlassCommand::Keygen { out, json } => {
+                let r = admin::break_glass::keygen(&out)?;
+                if json {
+                    print_json(&r)?;
+                } else {
+                    println!(
+                        "wrote {} (private, 0600) and {} ({})\nKeep the private key offline (see docs/break-glass.md); add this line to break_glass_keys in every host's host.toml:\n  {}",
+                        r.private_key.display(),
+                        r.public_key.display(),
+                        r.fingerprint,
+                        r.public_line
+                    );
+                }
+            }
+            BreakGlassCommand::Sign {
+                key,
+                user,
+                hosts,
+                duration,
+                reason,
+                id,
+                allow_long_window,
+                out,
+                json,
+            } => {
+                let spec = admin::break_glass::SignSpec {
+                    key,
+                    user,
+                    hosts,
+                    duration_secs: duration,
+                    reason,
+                    id,
+                    allow_long_window,
+                    out,
+                };
+                let r = admin::break_glass::sign(&spec, now)?;
+                if json {
+                    print_json(&r)?;
+                } else {
+                    println!(
+                        "wrote break-glass grant {} to {} (valid {} to {}, signed by {})\nOn the host, as root: jit-host install {}\nAfterwards revoke it: jit-ca revoke-grant {} --dir DIR",
+                        r.id,
+                        r.grant_file.display(),
+                        jit_common::time::format_utc(r.not_before),
+                        jit_common::time::format_utc(r.not_after),
+                        r.key_id,
+                        r.grant_file.display(),
+                        r.id
+                    );
+                }
+            }
+        },
+        Command::Backup { dir, out } => {
+            let n = admin::backup(&dir.dir, &out)?;
+            println!(
+                "wrote {} ({n} bytes); also keep a copy of {}",
+                out.display(),
+                dir.dir.join("keys").display()
+            );
+        }
+        Command::HostConfig { dir } => {
+            print!("{}", admin::host_config(&dir.dir)?);
+            if let Some(w) = admin::server_url_warning(&dir.dir) {
+                eprintln!("{w}");
+            }
+            if let Some(w) = admin::revocation_bound_warning(&dir.dir) {
+                eprintln!("{w}");
+            }
+        }
+        Command::Audit { command } => match command {
+            AuditCommand::Verify {
+                dir,
+                anchors,
+                checkpoint,
+                json,
+            } => {
+                let r = match &checkpoint {
+                    Some(cp) => admin::audit_verify_checkpoint(&dir.dir, cp, &anchors)?,
+                    None => admin::audit_verify_anchored(&dir.dir, &anchors)?,
+                };
+                if json {
+                    print_json(&r)?;
+                } else if r.ok {
+                    println!(
+                        "audit trail intact: {} records, head {}",
+                        r.records,
+                        r.head.as_deref().unwrap_or("(empty)")
+                    );
+                } else {
+                    println!(
+                        "audit trail BROKEN: {}",
+                        r.problem.as_deref().unwrap_or("unknown problem")
+                    );
+                }
+                if !r.ok {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            AuditCommand::Export { dir, json } => {
+                for rec in admin::audit_export(&dir.dir)? {
+                    if json {
+                        println!("{rec}");
+                    } else {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            rec["seq"],
+                            rec["time_utc"].as_str().unwrap_or(""),
+                            rec["actor"].as_str().unwrap_or(""),
+                            rec["event"].as_str().unwrap_or(""),
+                            rec["details"]
+                        );
+                    }
+                }
+            }
+        },
+        Command::GenerateDocs { out } => super::docs::generate_docs(&out)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn display_list(v: &[String]) -> String {
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(",")
+    }
+}

@@ -1,0 +1,312 @@
+//! Reading policy.toml: strict raw structs (unknown keys are errors), then validation into
+//! [`Role`]s collecting every problem, each naming the role and field. A new key is a field of
+//! [`RawRole`], checked in [`validate_role`] and carried on [`Role`] (see CONTRIBUTING.md,
+//! "Adding a policy key").
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+
+use super::role::{
+    ApprovalKey, AutoRule, KNOWN_CRITICAL_OPTIONS, KNOWN_EXTENSIONS, MAX_ROLE_DURATION, Role,
+    Subject, check_name,
+};
+
+/// Parses and validates the roles of a policy.toml, returning every problem found.
+pub(super) fn roles(text: &str) -> Result<BTreeMap<String, Role>, Vec<String>> {
+    let raw: RawPolicy = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+    let mut errs = Vec::new();
+    let mut roles = BTreeMap::new();
+    for (name, r) in raw.roles {
+        let before = errs.len();
+        let role = validate_role(&name, r, &mut errs);
+        if errs.len() == before {
+            roles.insert(name, role);
+        }
+    }
+    if errs.is_empty() {
+        Ok(roles)
+    } else {
+        Err(errs)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    roles: BTreeMap<String, RawRole>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRole {
+    #[serde(default)]
+    principals: Vec<String>,
+    hosts: Option<Vec<String>>,
+    #[serde(default)]
+    sudo: bool,
+    max_duration: Option<String>,
+    #[serde(default)]
+    requesters: Vec<String>,
+    #[serde(default)]
+    approvers: Vec<String>,
+    approvals: Option<i64>,
+    #[serde(default)]
+    auto_approve: bool,
+    #[serde(default)]
+    auto_approve_rules: Vec<RawRule>,
+    #[serde(default = "yes")]
+    require_reason: bool,
+    #[serde(default)]
+    extensions: Vec<String>,
+    #[serde(default)]
+    critical_options: BTreeMap<String, String>,
+    #[serde(default)]
+    approval_key: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: String,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    users: Vec<String>,
+    max_duration: String,
+}
+
+fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
+    let mut err = |field: &str, msg: String| errs.push(format!("roles.{name}.{field}: {msg}"));
+    if let Err(e) = jit_common::grant::check_id("role", name) {
+        err("name", e.to_string());
+    }
+    for p in &r.principals {
+        if let Err(e) = check_name(p) {
+            err("principals", e);
+        }
+    }
+    let hosts = r.hosts.unwrap_or_default();
+    if hosts.is_empty() {
+        err(
+            "hosts",
+            "at least one host selector is required (e.g. hosts = [\"db-*\"])".into(),
+        );
+    }
+    if hosts.len() > jit_common::grant::MAX_HOSTS {
+        err(
+            "hosts",
+            format!("at most {} selectors", jit_common::grant::MAX_HOSTS),
+        );
+    }
+    for h in &hosts {
+        if let Err(e) = jit_common::host::validate_selector(h) {
+            err("hosts", e);
+        }
+    }
+    let max_duration_secs = match r.max_duration.as_deref() {
+        None => {
+            err(
+                "max_duration",
+                "is required (e.g. max_duration = \"1h\")".into(),
+            );
+            0
+        }
+        Some(s) => match jit_common::time::parse_duration(s).map(u64::from) {
+            Ok(0) => {
+                err("max_duration", "must be longer than 0s".into());
+                0
+            }
+            Ok(d) if d > MAX_ROLE_DURATION => {
+                err("max_duration", format!("{s} is longer than the 7d limit"));
+                d
+            }
+            Ok(d) => d,
+            Err(e) => {
+                err("max_duration", e);
+                0
+            }
+        },
+    };
+    let subjects = |field: &str, v: &[String], err: &mut dyn FnMut(&str, String)| {
+        let mut out = Vec::new();
+        for s in v {
+            match Subject::parse(s) {
+                Ok(x) => out.push(x),
+                Err(e) => err(field, format!("{s:?}: {e}")),
+            }
+        }
+        out
+    };
+    let requesters = subjects("requesters", &r.requesters, &mut err);
+    if r.requesters.is_empty() {
+        err(
+            "requesters",
+            "nobody may request this role; name users or groups".into(),
+        );
+    }
+    let approvers = subjects("approvers", &r.approvers, &mut err);
+    let approvals = match r.approvals {
+        None => 1,
+        Some(k) if (1..=jit_common::grant::MAX_APPROVERS as i64).contains(&k) => k as u32,
+        Some(k) => {
+            err(
+                "approvals",
+                format!(
+                    "{k} is out of range; use 1 to {}",
+                    jit_common::grant::MAX_APPROVERS
+                ),
+            );
+            1
+        }
+    };
+    if r.approvers.is_empty() && !r.auto_approve {
+        err(
+            "approvers",
+            "nobody may approve this role; name users or groups (or set auto_approve = true)"
+                .into(),
+        );
+    }
+    let mut auto_approve_rules = Vec::new();
+    for (i, rule) in r.auto_approve_rules.iter().enumerate() {
+        let field = format!("auto_approve_rules[{i}]");
+        if let Err(e) = jit_common::grant::check_id("name", &rule.name) {
+            err(&field, e.to_string());
+        }
+        if rule.groups.is_empty() && rule.users.is_empty() {
+            err(
+                &field,
+                "names no groups or users; the rule would never apply".into(),
+            );
+        }
+        let mut subs = Vec::new();
+        for g in &rule.groups {
+            match check_name(g) {
+                Ok(()) => subs.push(Subject::Group(g.clone())),
+                Err(e) => err(&field, e),
+            }
+        }
+        for u in &rule.users {
+            match check_name(u) {
+                Ok(()) => subs.push(Subject::User(u.clone())),
+                Err(e) => err(&field, e),
+            }
+        }
+        let max = match jit_common::time::parse_duration(&rule.max_duration).map(u64::from) {
+            Ok(d) if d > max_duration_secs && max_duration_secs > 0 => {
+                err(
+                    &field,
+                    format!(
+                        "max_duration {} exceeds the role's max_duration",
+                        rule.max_duration
+                    ),
+                );
+                d
+            }
+            Ok(d) => d,
+            Err(e) => {
+                err(&field, e);
+                0
+            }
+        };
+        auto_approve_rules.push(AutoRule {
+            name: rule.name.clone(),
+            subjects: subs,
+            max_duration_secs: max,
+        });
+    }
+    let mut extensions = r.extensions.clone();
+    extensions.sort();
+    extensions.dedup();
+    for e in &extensions {
+        if !KNOWN_EXTENSIONS.contains(&e.as_str()) {
+            err(
+                "extensions",
+                format!(
+                    "{e:?} is not an OpenSSH extension; use {}",
+                    KNOWN_EXTENSIONS.join(", ")
+                ),
+            );
+        }
+    }
+    for (k, v) in &r.critical_options {
+        match k.as_str() {
+            "source-address" => {
+                for a in v.split(',') {
+                    if !valid_cidr(a.trim()) {
+                        err(
+                            "critical_options",
+                            format!(
+                                "source-address entry {a:?} is not an address or CIDR (e.g. 10.0.0.0/8)"
+                            ),
+                        );
+                    }
+                }
+            }
+            "force-command" => {
+                if v.is_empty() || v.chars().any(|c| c.is_control()) {
+                    err(
+                        "critical_options",
+                        "force-command must be a non-empty single-line command".into(),
+                    );
+                }
+            }
+            _ => err(
+                "critical_options",
+                format!(
+                    "{k:?} is not supported; use {}",
+                    KNOWN_CRITICAL_OPTIONS.join(" or ")
+                ),
+            ),
+        }
+    }
+    let approval_key = match r.approval_key.as_deref() {
+        None => ApprovalKey::Any,
+        Some(v) => ApprovalKey::parse(v).unwrap_or_else(|| {
+            err(
+                "approval_key",
+                format!("{v:?} is not a choice; use {}", ApprovalKey::NAMES),
+            );
+            ApprovalKey::Any
+        }),
+    };
+    Role {
+        name: name.to_string(),
+        principals: r.principals,
+        hosts,
+        sudo: r.sudo,
+        max_duration_secs,
+        requesters,
+        approvers,
+        approvals,
+        auto_approve: r.auto_approve,
+        auto_approve_rules,
+        require_reason: r.require_reason,
+        extensions,
+        critical_options: r.critical_options,
+        approval_key,
+    }
+}
+
+fn valid_cidr(s: &str) -> bool {
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let Ok(ip) = addr.parse::<IpAddr>() else {
+        return false;
+    };
+    match prefix {
+        None => true,
+        Some(p) => {
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            p.parse::<u8>().is_ok_and(|n| n <= max)
+        }
+    }
+}

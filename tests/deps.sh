@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Dependency checks (needs the tools tests/install-deps.sh installs):
+#
+#   1. cargo deny (policy in deny.toml), offline: licences on the allowed list, no crate from
+#      an unknown source, no duplicate versions beyond those listed.
+#   2. cargo deny advisories: no known vulnerability, unmaintained or yanked crate. This
+#      fetches the RustSec advisory database from its git repository on every run; when the
+#      fetch fails, this check FAILS (it never passes on a stale or missing database).
+#      On a machine that cannot reach that repository, the caller may set
+#      JIT_DEPS_ADVISORIES=skip: the check is then not run, and the output says so.
+#   3. cargo machete: no dependency declared in any Cargo.toml (the workspace's and fuzz/'s)
+#      that its crate's sources never use.
+#
+# Exit status: 0 when every check passes, 1 on any finding, a missing tool or a failed fetch.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+for tool in cargo-deny cargo-machete; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "deps: $tool is not installed (bash tests/install-deps.sh)" >&2
+    exit 1
+  fi
+done
+
+status=0
+fail() { echo "deps: FAILED: $*" >&2; status=1; }
+
+echo "deps: $(cargo deny --version): licenses bans sources"
+# --locked: check the Cargo.lock that is committed, never a re-resolved one.
+cargo deny --locked --all-features check --show-stats licenses bans sources \
+  || fail "cargo deny licenses/bans/sources (see above; policy in deny.toml)"
+
+case ${JIT_DEPS_ADVISORIES:-check} in
+  skip)
+    echo "deps: ADVISORIES NOT CHECKED (JIT_DEPS_ADVISORIES=skip): known vulnerabilities," \
+      "unmaintained and yanked crates were not looked for in this run" >&2
+    ;;
+  check)
+    echo "deps: $(cargo deny --version): advisories (fetches the advisory database)"
+    cargo deny --locked --all-features check --show-stats advisories \
+      || fail "cargo deny advisories (a finding, or the advisory database could not be fetched)"
+    ;;
+  *)
+    fail "JIT_DEPS_ADVISORIES must be check or skip, not '${JIT_DEPS_ADVISORIES}'"
+    ;;
+esac
+
+echo "deps: cargo-machete $(cargo machete --version 2>/dev/null)"
+# target/ holds build outputs, never our manifests.
+cargo machete --skip-target-dir \
+  || fail "unused dependencies (remove them from the Cargo.toml named above)"
+
+if ((status == 0)); then
+  echo "deps: ok"
+fi
+exit "$status"
