@@ -305,15 +305,26 @@ sed 's/"role": "dba"/"role": "dbx"/' "$G/valid" > "$W/swapped"; chmod 0644 "$W/s
 $AS_W cp "$W/swapped" "$STATE/grants/alice/g-valid.grant"
 expect "a recorded grant's file with other bytes denies" deny "altered" -- alice alice sudo
 # Root's indexing (gc, like the sync timer) refuses the forgeries and prunes stale records.
-out=$("$JIT_HOST" --config "$CONF" gc 2>&1) || true
-if [ ! -e "$REC/$FORGED_SHA" ] && [ ! -e "$REC/$VALID_SHA" ] && grep -qE "[12] removed, 2 file\(s\) did not verify" <<<"$out"; then
+gc_rc=0; out=$("$JIT_HOST" --config "$CONF" gc 2>&1) || gc_rc=$?
+if [ "$gc_rc" = 0 ] && [ ! -e "$REC/$FORGED_SHA" ] && [ ! -e "$REC/$VALID_SHA" ] && grep -qE "[12] removed, 2 file\(s\) did not verify" <<<"$out"; then
   host_ok "root's indexing writes no record for forged grants and prunes the stale one"
-else host_bad "after gc: $(ls -la "$REC") / $out"; fi
+else host_bad "after gc (exit $gc_rc): $(ls -la "$REC") / $out"; fi
 
 # A key change in host.toml invalidates every record (slow path until the next index).
 rm -f "$STATE/grants/alice/"*
 host_put_grant "$STATE" alice "$G/valid"
-"$JIT_HOST" --config "$CONF" gc >/dev/null 2>&1 || true
+gc_rc=0; out=$("$JIT_HOST" --config "$CONF" gc 2>&1) || gc_rc=$?
+# The record must exist (under the old keys) before the key change, or "the record is not
+# used after a key change" below would pass for want of a record.
+if [ "$gc_rc" = 0 ] && [ -f "$REC/$VALID_SHA" ] && [ "$(awk '/^keyring /{print $2}' "$REC/$VALID_SHA")" = "$KEYRING" ]; then
+  host_ok "before the key change g-valid has a record under the old keys"
+else host_bad "no record for g-valid before the key change (gc exit $gc_rc): $(ls -la "$REC" 2>&1) / $out"; fi
+r0=$(grep -c 'grant=g-valid .*per its record' "$W/log/auth.log" || true)
+expect "before the key change a recorded grant allows" allow "" -- alice alice sudo
+for _ in $(seq 50); do [ "$(grep -c 'grant=g-valid .*per its record' "$W/log/auth.log" || true)" -gt "$r0" ] && break; sleep 0.1; done
+if [ "$(grep -c 'grant=g-valid .*per its record' "$W/log/auth.log" || true)" -gt "$r0" ]; then
+  host_ok "before the key change the allow came through the record"
+else host_bad "before the key change the allow did not use the record: $(grep 'result=allow' "$W/log/auth.log" | tail -1)"; fi
 # (break_glass_keys emptied: another keyring digest.)
 host_config "$CONF" "$STATE" "$K/grant.pub" 'grant_writer = "jitw"'
 
@@ -323,11 +334,11 @@ for _ in $(seq 50); do [ "$(grep -c 'result=allow' "$W/log/auth.log" || true)" -
 last=$(grep 'result=allow' "$W/log/auth.log" | tail -1)
 if grep -q 'grant=g-valid' <<<"$last" && ! grep -q 'per its record' <<<"$last"; then host_ok "after a key change the record is not used"
 else host_bad "record used after a key change (or no log line): $last"; fi
-out=$("$JIT_HOST" --config "$CONF" gc 2>&1) || true
+gc_rc=0; out=$("$JIT_HOST" --config "$CONF" gc 2>&1) || gc_rc=$?
 NEW_KEYRING=$(awk '/^keyring /{print $2}' "$REC/$VALID_SHA" 2>/dev/null)
-if [ -n "$NEW_KEYRING" ] && [ "$NEW_KEYRING" != "$KEYRING" ] && grep -q "written, 0 removed" <<<"$out"; then
+if [ "$gc_rc" = 0 ] && [ -n "$NEW_KEYRING" ] && [ "$NEW_KEYRING" != "$KEYRING" ] && grep -q "written, 0 removed" <<<"$out"; then
   host_ok "re-indexing under the new keys rewrites the record"
-else host_bad "re-index: $out"; fi
+else host_bad "re-index (exit $gc_rc): $out"; fi
 config
 chown root "$STATE/grants"
 clear_grants

@@ -105,7 +105,9 @@ out=$(setup --sshd --undo) || host_bad "undo failed: $out"
 [ "$(snapshot)" = "$ORIG2" ] && host_ok "--undo restores the hand-made jit.conf (content and mode)" || host_bad "undo: $(diff <(echo "$ORIG2") <(snapshot))"
 
 # 7. Clear errors.
-out=$(setup 2>&1) && host_bad "setup without flags succeeded" || { grep -q -- "--sudo" <<<"$out" && host_ok "setup without flags says what to pass"; }
+if out=$(setup 2>&1); then host_bad "setup without flags succeeded: $out"
+elif grep -q -- "--sudo" <<<"$out"; then host_ok "setup without flags says what to pass"
+else host_bad "setup without flags: no hint to pass --sudo/--sshd: $out"; fi
 
 # 8. No fresh revocation list after the first sync: enforcement is refused, nothing changed.
 setup --sudo --sshd --undo >/dev/null

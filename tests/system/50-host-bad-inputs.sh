@@ -212,9 +212,10 @@ reset; rm -rf "$STATE"; bad "state directory missing"
 reset; mkdir -p "$STATE/grants/alice/g-dir.grant"; bad "a directory named like a grant"
 reset; mkdir -p "$STATE/grants/alice"; mkfifo "$STATE/grants/alice/g-fifo.grant"; bad "a FIFO named like a grant (must not block)"
 reset; mkdir -p "$STATE/grants/alice"; ln -s /dev/zero "$STATE/grants/alice/g-zero.grant"; bad "a symlink to /dev/zero"
-reset; put "$G/g-valid"; ( cd "$STATE/grants/alice" && seq -f 'g-%06.0f.grant' 100000 | xargs touch ) ; t0=$(date +%s%N)
+# The denial is asserted here; how long it takes is measured by bench/run.sh (tests do not
+# judge timings).
+reset; put "$G/g-valid"; ( cd "$STATE/grants/alice" && seq -f 'g-%06.0f.grant' 100000 | xargs touch )
 bad "100,000 files in the user directory (with a valid grant among them)"
-echo "  (decision with 100,000 files took $(( ($(date +%s%N) - t0) / 1000000 )) ms including pamtester)"
 
 echo "# configuration"
 reset; put "$G/g-valid"; rm -f "$CONF"; bad "missing host.toml" "host configuration"

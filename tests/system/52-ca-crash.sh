@@ -54,7 +54,10 @@ stream() {
     if out=$("$JIT" --server "http://127.0.0.1:$PORT" --identity "$W/alice" request ops \
         --duration 10m --reason "crash stream $n" --json 2>/dev/null); then
       jq -r 'select(.certificate.serial != null) | "\(.certificate.serial) \(.request.id)"' <<<"$out" >> "$RECEIVED" || true
-      cp "$W/alice-cert.pub" "$W/last-cert.pub" 2>/dev/null || true
+      # The client exited 0: its certificate file must be there (a missing one is a
+      # failure, counted below, never a skipped check).
+      cp "$W/alice-cert.pub" "$W/last-cert.pub.new" 2>/dev/null && mv "$W/last-cert.pub.new" "$W/last-cert.pub" \
+        || echo "$n" >> "$W/copy-failed"
     fi
   done
 }
@@ -95,8 +98,16 @@ echo "kill -9 iterations: $ITER; certificates received: $received; issuances aud
 ((dups == 0)) || { echo "FAIL: $dups serials issued twice in the audit trail"; fail=1; }
 ((rdups == 0)) || { echo "FAIL: $rdups serials received twice"; fail=1; }
 ((missing == 0)) || fail=1
-if [ -s "$W/last-cert.pub" ]; then
-  ssh-keygen -L -f "$W/last-cert.pub" | grep -q 'user certificate' || { echo "FAIL: last certificate unreadable"; fail=1; }
+if [ -s "$W/copy-failed" ]; then
+  echo "FAIL: $(wc -l < "$W/copy-failed") successful jit request(s) left no certificate file"; fail=1
+fi
+if [ ! -s "$W/last-cert.pub" ]; then
+  echo "FAIL: no certificate file was saved (received: $received)"; fail=1
+elif ! last=$(ssh-keygen -L -f "$W/last-cert.pub") || ! grep -q 'user certificate' <<<"$last"; then
+  echo "FAIL: last certificate unreadable: $last"; fail=1
+else
+  serial=$(awk '$1 == "Serial:" {print $2}' <<<"$last")
+  grep -qx "$serial" "$W/audit-serials" || { echo "FAIL: the last certificate's serial $serial has no issuance record"; fail=1; }
 fi
 "$JIT_CA" audit verify --dir "$CA" >/dev/null || { echo "FAIL: final audit verify"; fail=1; }
 ((fail == 0)) && echo "ok: crash safety holds over $ITER kills"
