@@ -6,6 +6,7 @@
 mod ca_api;
 mod ca_approvals;
 mod ca_hostile_api;
+mod claims;
 mod group_commit;
 mod reliability_ca_bad_inputs;
 mod reliability_regressions;
