@@ -11,23 +11,23 @@
 # Runs in a private network + mount namespace (its own loopback; nothing on the host).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/reliability.sh"
-rel_enter_netns "$@"
-rel_bins
+. "$HERE/../lib/sys.sh"
+sys_enter --net "$@"
+sys_bins
 ITER=${CRASH_ITERATIONS:-100}
 
 W=$(mktemp -d /tmp/jit-crash.XXXXXX)
 CLIENT_PID=
 cleanup() {
   [ -n "$CLIENT_PID" ] && kill "$CLIENT_PID" 2>/dev/null || true
-  [ -n "${REL_CA_PID:-}" ] && kill -9 "$REL_CA_PID" 2>/dev/null || true
+  [ -n "${SYS_CA_PID:-}" ] && kill -9 "$SYS_CA_PID" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$W"
 }
 trap cleanup EXIT
 
 CA=$W/ca
-rel_ca_dir "$CA" '
+sys_ca_dir "$CA" '
 [roles.ops]
 hosts = ["db-*"]
 sudo = true
@@ -38,7 +38,7 @@ require_reason = false
 '
 # The stream keeps many of alice's requests active at once: lift the per-user bound.
 sed -i 's/^max_active_grants_per_user = .*/max_active_grants_per_user = 100000/' "$CA/config.toml"
-rel_user_add "$CA" alice dev "$W/alice"
+sys_ca_user "$CA" alice dev "$W/alice"
 PORT=18443
 export HOME=$W/home; mkdir -p "$HOME"
 unset SSH_AUTH_SOCK
@@ -64,11 +64,11 @@ stream() {
 
 fail=0
 for i in $(seq "$ITER"); do
-  rel_serve "$CA" "$PORT" "$W/serve.log"
+  sys_start_ca "$CA" "$PORT" "$W/serve.log"
   stream & CLIENT_PID=$!
   # A random moment: 0-400 ms into the stream (a few issuances, often one in flight).
   sleep "0.$(printf '%03d' $((RANDOM % 400)))"
-  kill -9 "$REL_CA_PID"; wait "$REL_CA_PID" 2>/dev/null || true; REL_CA_PID=
+  kill -9 "$SYS_CA_PID"; wait "$SYS_CA_PID" 2>/dev/null || true; SYS_CA_PID=
   kill "$CLIENT_PID" 2>/dev/null || true; wait "$CLIENT_PID" 2>/dev/null || true; CLIENT_PID=
   if ! out=$("$JIT_CA" audit verify --dir "$CA" 2>&1); then
     echo "FAIL: iteration $i: audit verify after kill -9: $out"; fail=1; break
@@ -77,8 +77,8 @@ for i in $(seq "$ITER"); do
 done
 
 # One more start proves the last crash left an openable database.
-rel_serve "$CA" "$PORT" "$W/serve.log"
-kill -9 "$REL_CA_PID"; wait "$REL_CA_PID" 2>/dev/null || true; REL_CA_PID=
+sys_start_ca "$CA" "$PORT" "$W/serve.log"
+kill -9 "$SYS_CA_PID"; wait "$SYS_CA_PID" 2>/dev/null || true; SYS_CA_PID=
 
 received=$(wc -l < "$RECEIVED")
 "$JIT_CA" audit export --json --dir "$CA" > "$W/audit.json" || { echo "FAIL: audit export"; exit 1; }
