@@ -78,8 +78,11 @@ sys_enter() { # [--net] "$@"
     export JIT_SYS_NS=$net
     if ((net)); then
       # --pid --kill-child: when the script ends, every process it started ends with it.
+      # PID 1 of the namespace is a plain bash that only waits for the script (and reaps
+      # orphans): the script itself is not PID 1, so orphans it leaves (a killed
+      # subshell's children) are not adopted into its own job table.
       exec unshare --mount --propagation private --uts --net --pid --fork --kill-child --mount-proc \
-        -- bash "$0" "$@"
+        -- bash -c '"$@"; exit $?' sys-init bash "$0" "$@"
     fi
     exec unshare --mount --propagation private --uts --fork -- bash "$0" "$@"
   fi

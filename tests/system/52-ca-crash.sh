@@ -18,7 +18,10 @@ ITER=${CRASH_ITERATIONS:-100}
 
 W=$(mktemp -d /tmp/jit-crash.XXXXXX)
 CLIENT_PID=
+MAIN_PID=$BASHPID
 cleanup() {
+  # Only the script itself cleans up (never a subshell of the stream that inherited the trap).
+  [ "$BASHPID" = "$MAIN_PID" ] || { echo "cleanup skipped in subshell $BASHPID" >&2; return 0; }
   [ -n "$CLIENT_PID" ] && kill "$CLIENT_PID" 2>/dev/null || true
   [ -n "${SYS_CA_PID:-}" ] && kill -9 "$SYS_CA_PID" 2>/dev/null || true
   wait 2>/dev/null || true
