@@ -220,6 +220,18 @@ mv "$HOST/state/verified" "$HOST/state/verified.off"
 GATE1C=$(gate)
 record sudo-gate-1-cold "$GATE1C"
 mv "$HOST/state/verified.off" "$HOST/state/verified"
+# A flooded store: 100,000 files in the user's directory, the covering grant among them.
+# The module refuses to look through that many (a denial, asserted in
+# tests/system/50-host-bad-inputs.sh); here only how long the refusal takes is measured and
+# reported (tests never judge timings).
+log "sudo gate: 100,000 files in the user's directory (denied)"
+(cd "$HOST/state/grants/$GATE_USER" && seq -f 'g-%06.0f.grant' 100000 | xargs touch)
+FLOOD=$("$BIN/jit-bench" exec --runs "$((SMOKE ? 3 : 30))" --expect 1 \
+  --env "LD_PRELOAD=$PAM_WRAPPER_LIB" --env PAM_WRAPPER=1 \
+  --cmd "$AS_USER env PAM_WRAPPER_SERVICE_DIR=$WORK/pam-jit $PAMTEST") \
+  || die "pam_jit.so did not deny a user directory of 100,000 files"
+record sudo-gate-flood "$FLOOD"
+find "$HOST/state/grants/$GATE_USER" -name 'g-*.grant' -delete
 # The same loop must deny without a grant (so the figure is of a real decision), even with
 # the removed grant's record still in place.
 rm -f "$HOST/state/grants/$GATE_USER/z-covering.grant"
@@ -330,6 +342,7 @@ st=1; awk -v a="$GATE1_ADD" 'BEGIN { exit !(a <= 0.2) }' && st=0
 row "3. sudo gate, user has only the covering grant" "$(r2 "$GATE1_ADD") ms ($(r2 "$(j '.results[0].time.p50_ms' "$GATE1")") -> $(r2 "$(j '.results[1].time.p50_ms' "$GATE1")"))" "<= 0.2 ms" "$(verdict $st)"
 row "   (rows above: store indexed by jit-host sync)" "" "" ""
 row "3. the same without root's records (cold)" "$(r2 "$(j '.results[1].median_paired_diff_ms' "$GATE1C")") ms ($(r2 "$(j '.results[0].time.p50_ms' "$GATE1C")") -> $(r2 "$(j '.results[1].time.p50_ms' "$GATE1C")"))" "-" ""
+row "3. sudo gate, 100,000 files (denied)" "p50 $(r2 "$(j '.results[0].time.p50_ms' "$FLOOD")") p99 $(r2 "$(j '.results[0].time.p99_ms' "$FLOOD")") ms" "-" ""
 st=1; awk -v a="$HOOK_MS" 'BEGIN { exit !(a <= 5) }' && st=0
 row "4. login hook jit-host principals (per call)" "p50 $(r2 "$HOOK_MS") p99 $(r2 "$HOOK_P99") ms" "<= 5 ms" "$(verdict $st)"
 st=1; awk -v a="$RSS_MIB" 'BEGIN { exit !(a <= 50) }' && st=0

@@ -20,7 +20,7 @@ SANITIZER=${FUZZ_SANITIZER:-address}   # smoke.sh uses none (faster build); long
 
 targets=("$@")
 if ((${#targets[@]} == 0)); then mapfile -t targets < <(cargo +nightly fuzz list); fi
-cargo +nightly fuzz build -O -s "$SANITIZER" || exit 1
+cargo +nightly fuzz build -O -a -s "$SANITIZER" || exit 1
 export JIT_FUZZ_SCRATCH=$PWD/target/scratch
 rm -rf "$JIT_FUZZ_SCRATCH"; mkdir -p -m 0755 "$JIT_FUZZ_SCRATCH"
 
@@ -28,7 +28,7 @@ failed=()
 for t in "${targets[@]}"; do
   mkdir -p "target/corpus/$t"
   echo "=== $t: ${per_target}s on $jobs worker(s)"
-  if ! cargo +nightly fuzz run -O -s "$SANITIZER" "$t" "target/corpus/$t" "corpus/$t" -- \
+  if ! cargo +nightly fuzz run -O -a -s "$SANITIZER" "$t" "target/corpus/$t" "corpus/$t" -- \
       -max_total_time="$per_target" -timeout=5 -rss_limit_mb=2048 \
       -jobs="$jobs" -workers="$jobs" -print_final_stats=1; then
     failed+=("$t")

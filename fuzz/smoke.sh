@@ -17,6 +17,9 @@ SECONDS_EACH=${FUZZ_SECONDS:-15}
 # doubles the build (it also instruments the bundled SQLite). Panics, hangs (-timeout) and
 # memory blow-ups (-rss_limit_mb) are still caught. The long run uses address.
 SANITIZER=${FUZZ_SANITIZER:-none}
+# -a (--debug-assertions): debug assertions and overflow checks on in the optimised build
+# (fuzz/Cargo.toml's release profile says the same), so a broken invariant or an integer
+# overflow is a crash, not a silent wrap.
 
 die() { echo "fuzz/smoke.sh: $*" >&2; exit 1; }
 command -v cargo-fuzz >/dev/null || die "cargo-fuzz is not installed; run tests/install-deps.sh (cargo install --locked cargo-fuzz)"
@@ -35,7 +38,7 @@ work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 export JIT_FUZZ_SCRATCH=$work/scratch
 chmod 0755 "$work"; mkdir -m 0755 "$JIT_FUZZ_SCRATCH"
 echo "fuzz/smoke.sh: building the fuzz targets"
-cargo +nightly fuzz build -O -s "$SANITIZER" >/dev/null 2>"$work/build.log" \
+cargo +nightly fuzz build -O -a -s "$SANITIZER" >/dev/null 2>"$work/build.log" \
   || { tail -40 "$work/build.log"; die "build failed"; }
 
 failed=()
@@ -45,7 +48,7 @@ for t in "${targets[@]}"; do
   log=$work/$t.log
   # -timeout: one input taking over 5 s is a denial-of-service bug, reported as a crash.
   # -rss_limit_mb: unbounded allocation from small input is one too.
-  cargo +nightly fuzz run -O -s "$SANITIZER" "$t" "$work/$t" "corpus/$t" -- \
+  cargo +nightly fuzz run -O -a -s "$SANITIZER" "$t" "$work/$t" "corpus/$t" -- \
     -max_total_time="$SECONDS_EACH" -timeout=5 -rss_limit_mb=1024 -print_final_stats=1 \
     >"$log" 2>&1
   rc=$?
@@ -55,7 +58,7 @@ for t in "${targets[@]}"; do
     failed+=("$t")
     echo "FAIL $t (exit $rc) after ${runs:-?} runs:"
     grep -E -A3 'panicked|ERROR: libFuzzer|SUMMARY|Test unit written' "$log" | head -30
-    echo "  replay: cargo +nightly fuzz run -O -s $SANITIZER $t fuzz/artifacts/$t/<crash file>"
+    echo "  replay: cargo +nightly fuzz run -O -a -s $SANITIZER $t fuzz/artifacts/$t/<crash file>"
   else
     echo "ok   $t: ${runs:-?} runs in ${SECONDS_EACH}s, seeds $(find "corpus/$t" -type f | wc -l), new inputs $(find "$work/$t" -type f | wc -l)"
   fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, lints, unit and integration tests, then the system tests
-# (real sshd, sudo, sudo-rs, PAM, SQLite, packages) in private namespaces.
-# Installs what is missing first, so it works on a fresh Debian 12 machine (as root).
+# Runs every test: formatting, lints, dependency checks, unit and integration tests (the
+# root-only ones included), then the system tests (real sshd, sudo, sudo-rs, PAM, SQLite,
+# packages) in private namespaces. Installs what is missing first, so it works on a fresh
+# Debian 12 machine (as root). Every step runs under a (generous) timeout: a hang fails
+# that step instead of stalling the suite.
 #
 #   tests/run.sh            everything
 #   tests/run.sh system     only the system tests (after a build)
@@ -10,35 +12,43 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 export PATH="$HOME/.cargo/bin:$PATH"
 
-bash tests/install-deps.sh || { echo "install-deps failed"; exit 1; }
+timeout 3600 bash tests/install-deps.sh || { echo "install-deps failed"; exit 1; }
 
 passed=0 failed=0 failures=()
-step() { # name command...
-  local name=$1; shift
+step() { # name seconds command...
+  local name=$1 secs=$2; shift 2
   echo
   echo "=== $name"
-  local t0=$SECONDS
-  if "$@"; then
+  local t0=$SECONDS rc=0
+  # --kill-after: a step that ignores TERM is killed; --foreground is not used so that the
+  # whole process group of the step gets the signal.
+  timeout --kill-after=30 "$secs" "$@" || rc=$?
+  if ((rc == 0)); then
     passed=$((passed + 1)); echo "--- ok: $name ($((SECONDS - t0)) s)"
   else
+    ((rc == 124)) && echo "--- TIMEOUT after ${secs} s: $name"
     failed=$((failed + 1)); failures+=("$name"); echo "--- FAILED: $name ($((SECONDS - t0)) s)"
   fi
 }
 
 what=${1:-all}
 if [ "$what" = all ]; then
-  step "cargo fmt --check" cargo fmt --all --check
-  step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
-  step "cargo test (unit + integration)" cargo test --workspace --locked
+  step "cargo fmt --check" 600 cargo fmt --all --check
+  step "cargo clippy" 3600 cargo clippy --workspace --all-targets --locked -- -D warnings
+  # Unused and disallowed dependencies, licences, advisories (cargo machete, cargo deny).
+  step "dependencies (tests/deps.sh)" 1800 bash tests/deps.sh
+  # --include-ignored: the tests marked #[ignore = "needs root"] run too (this suite runs
+  # as root); a root-only test never passes by returning early.
+  step "cargo test (unit + integration)" 5400 cargo test --workspace --locked -- --include-ignored
 fi
-step "release build" cargo build --workspace --release --locked
+step "release build" 3600 cargo build --workspace --release --locked
 export JIT_BIN_DIR=$ROOT/target/release
 for t in tests/system/*.sh; do
   [ -e "$t" ] || continue
-  step "system: $(basename "$t" .sh)" bash "$t"
+  step "system: $(basename "$t" .sh)" 1800 bash "$t"
 done
 for extra in packaging/test.sh bench/smoke.sh fuzz/smoke.sh; do
-  [ -e "$extra" ] && step "$extra" bash "$extra"
+  [ -e "$extra" ] && step "$extra" 3600 bash "$extra"
 done
 
 echo

@@ -7,42 +7,30 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use jit_common::{Approval, Grant, RevocationList, UnixTime};
+use jit_common::UnixTime;
+use jit_test_kit::{docs, keys};
 use pam_jit_core::config::Config;
 use pam_jit_core::decide::{Caller, Evidence, Facts, NoRecords, Verdict, decide, identify};
 use pam_jit_core::store::{GrantFile, RevocationFile, UserGrants};
-use rand_core::OsRng;
-use ssh_key::{Algorithm, PrivateKey};
 
 const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 
-fn grant(id: &str, host: &str) -> Grant {
-    Grant {
-        version: jit_common::grant::VERSION,
-        id: id.into(),
-        user: "alice".into(),
-        role: "db-admin".into(),
-        hosts: vec![host.into()],
-        sudo: true,
-        not_before: NOW - 60,
-        not_after: NOW + 3600,
-        issued_at: NOW - 60,
-        request_id: id.into(),
-        reason: "benchmark".into(),
-        approvers: vec![Approval {
-            user: "bob".into(),
-            at: NOW - 60,
-        }],
-        cert_serial: Some(1),
-        key_id: String::new(),
-    }
+/// A grant of alice's for `host`, signed by the kit's grant key.
+fn grant(id: &str, host: &str) -> Vec<u8> {
+    docs::grant(id, "alice", &[host], NOW)
+        .reason("benchmark")
+        .request_id(id)
+        .cert_serial(1)
+        .sign(&keys::grant())
 }
 
 fn bench(c: &mut Criterion) {
-    let key = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap();
-    let public = key.public_key().to_openssh().unwrap();
-    let config = Config::parse(&format!(
-        "state_dir = \"/nonexistent\"\nservices = [\"sudo\"]\ngrant_keys = [\"{public}\"]\n"
+    let key = keys::grant();
+    let config = Config::parse(&jit_test_kit::fixtures::host_toml(
+        std::path::Path::new("/nonexistent"),
+        &[&key],
+        &[],
+        &["services = [\"sudo\"]"],
     ))
     .unwrap();
     let host_names = vec!["bench-host".to_string()];
@@ -63,13 +51,13 @@ fn bench(c: &mut Criterion) {
                 let id = format!("a-{i:04}");
                 GrantFile {
                     name: format!("{id}.grant"),
-                    bytes: grant(&id, &format!("other-{i}")).sign(&key).unwrap(),
+                    bytes: grant(&id, &format!("other-{i}")),
                 }
             })
             .collect();
         files.push(GrantFile {
             name: "z-covering.grant".into(),
-            bytes: grant("z-covering", "bench-host").sign(&key).unwrap(),
+            bytes: grant("z-covering", "bench-host"),
         });
         let evidence = Evidence {
             grants: Ok(UserGrants {
@@ -79,9 +67,7 @@ fn bench(c: &mut Criterion) {
             }),
             // A fresh signed list, as `jit-host sync` installs: since issue 11 a host that has
             // no list (never synced) denies every normal grant.
-            revocations: RevocationFile::Present(
-                RevocationList::new(1, NOW - 60).sign(&key).unwrap(),
-            ),
+            revocations: RevocationFile::Present(docs::revocations(1, NOW - 60).sign(&key)),
         };
         // Cold path: every candidate's signature is verified (no root records).
         let invoker = identify(&config, &facts).unwrap();

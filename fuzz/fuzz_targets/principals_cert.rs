@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         _ => base64::engine::general_purpose::STANDARD.encode(data),
     };
     for user in ["alice", "root"] {
-        if let Ok(a) = principals::verify_and_store(config, user, &arg, common::NOW) {
+        if let Ok(a) = principals::verify_and_store(config, user, &arg, common::NOW.as_secs()) {
             // Only a certificate made by the trusted CA can get here; the fuzzer cannot
             // forge one, so any acceptance is a bug.
             panic!("accepted an unsigned certificate: {a:?}");

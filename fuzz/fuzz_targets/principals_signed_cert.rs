@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
         .copied()
         .unwrap_or(0);
     let body = parts.next().unwrap_or("");
-    let now = common::NOW;
+    let now = common::NOW.as_secs();
     // Window: inside, expired or not yet valid, depending on the flags.
     let (after, before) = match flags % 4 {
         0 | 3 => (now - 600, now + 600),

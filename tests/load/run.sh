@@ -15,9 +15,9 @@
 #   LOAD_SECONDS=10 bash tests/load/run.sh      # the short CI version (tests/system/54-load.sh)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/reliability.sh"
-rel_enter_netns "$@"
-rel_bins
+. "$HERE/../lib/sys.sh"
+sys_enter --net "$@"
+sys_bins
 CLIENTS=${LOAD_CLIENTS:-64}
 DURATION=${LOAD_SECONDS:-60}
 GROWTH=${LOAD_RSS_GROWTH_PCT:-25}
@@ -27,11 +27,11 @@ GROWTH=${LOAD_RSS_GROWTH_PCT:-25}
 GRANT_DURATION=${LOAD_GRANT_DURATION:-20s}
 
 W=$(mktemp -d /tmp/jit-load.XXXXXX)
-cleanup() { jobs -p | xargs -r kill 2>/dev/null || true; rel_stop; wait 2>/dev/null || true; rm -rf "$W"; }
+cleanup() { jobs -p | xargs -r kill 2>/dev/null || true; sys_stop_ca; wait 2>/dev/null || true; rm -rf "$W"; }
 trap cleanup EXIT
 
 CA=$W/ca
-rel_ca_dir "$CA" '
+sys_ca_dir "$CA" '
 [roles.ops]
 hosts = ["db-*"]
 sudo = true
@@ -41,14 +41,14 @@ auto_approve = true
 require_reason = false
 '
 USERS=8
-for u in $(seq "$USERS"); do rel_user_add "$CA" "user$u" dev "$W/key$u"; done
+for u in $(seq "$USERS"); do sys_ca_user "$CA" "user$u" dev "$W/key$u"; done
 # Each of the 8 users holds hundreds of short grants at once here (a load test, not a
 # person): lift the per-user bound (issue 11, item 4), and spread the requests over a fleet
 # of 50 hosts so that no host's grants document reaches its 4 MiB cap (item 7).
 sed -i 's/^max_active_grants_per_user = .*/max_active_grants_per_user = 100000/' "$CA/config.toml"
 PORT=18445
 SERVER=http://127.0.0.1:$PORT
-rel_serve "$CA" "$PORT" "$W/serve.log"
+sys_start_ca "$CA" "$PORT" "$W/serve.log"
 export HOME=$W/home; mkdir -p "$HOME"; unset SSH_AUTH_SOCK
 mkdir -p "$W/res"
 
@@ -71,7 +71,7 @@ client() { # N: loops until the deadline; writes ok/err counts
   echo "$ok $err" > "$W/res/count.$n"
 }
 
-echo "load: $CLIENTS clients for ${DURATION}s against jit-ca (pid $REL_CA_PID)"
+echo "load: $CLIENTS clients for ${DURATION}s against jit-ca (pid $SYS_CA_PID)"
 for n in $(seq "$CLIENTS"); do client "$n" & done
 # Sample RSS, threads and the service's request counter about once a second, by the wall
 # clock (on a loaded machine the sampler itself is slow), while the clients run.
@@ -81,11 +81,11 @@ while :; do
   sleep 1
   t=$(( $(date +%s) - t_start ))
   [ "$t" -le "$DURATION" ] || break
-  kill -0 "$REL_CA_PID" 2>/dev/null || { echo "FAIL: jit-ca died under load"; tail -20 "$W/serve.log"; exit 1; }
+  kill -0 "$SYS_CA_PID" 2>/dev/null || { echo "FAIL: jit-ca died under load"; tail -20 "$W/serve.log"; exit 1; }
   reqs=$(curl -s --max-time 2 "$SERVER/metrics" | awk '/^jit_ca_http_requests_total/ {s += $2} END {print s + 0}')
-  echo "$t $(rel_rss "$REL_CA_PID") $(awk '/^Threads/ {print $2}' "/proc/$REL_CA_PID/status") $reqs" >> "$W/rss"
+  echo "$t $(sys_rss "$SYS_CA_PID") $(awk '/^Threads/ {print $2}' "/proc/$SYS_CA_PID/status") $reqs" >> "$W/rss"
 done
-wait $(jobs -p | grep -v "^$REL_CA_PID$") 2>/dev/null || true
+wait $(jobs -p | grep -v "^$SYS_CA_PID$") 2>/dev/null || true
 sleep 0.5
 ok=0 err=0
 for f in "$W"/res/count.*; do read -r o e < "$f"; ok=$((ok + o)); err=$((err + e)); done
@@ -115,7 +115,7 @@ fail=0
 [ "$late" -le "$limit" ] || { echo "FAIL: memory grew under steady load (t rss threads requests):"; tr '\n' ';' < "$W/rss"; echo; fail=1; }
 [ "$stalls" = 0 ] || { echo "FAIL: the service answered nothing for $stalls sampling intervals under load"; fail=1; }
 curl -fsS "$SERVER/v1/health" >/dev/null || { echo "FAIL: jit-ca not healthy after the run"; fail=1; }
-rel_stop
+sys_stop_ca
 "$JIT_CA" audit verify --dir "$CA" >/dev/null || { echo "FAIL: audit verify after the load"; fail=1; }
 ((fail == 0)) && echo "ok: load test passed"
 exit "$fail"

@@ -9,27 +9,16 @@
 #   bash tests/system/20-ca-sshd.sh        (as root; JIT_BIN_DIR defaults to target/release)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/ssh.sh"
-ROOT=$SSH_LIB_ROOT
+. "$HERE/../lib/sys.sh"
 
-# Build first (outside the namespaces: cargo may need the network for nothing, but keep
-# the namespace part short and offline).
-if [ -z "${JIT_SSH_NS:-}" ]; then
-  BIN=${JIT_BIN_DIR:-$ROOT/target/release}
-  if [ ! -x "$BIN/jit-ca" ] || [ ! -x "$BIN/jit" ]; then
-    case "$BIN" in
-      */release) (cd "$ROOT" && cargo build --release --locked -p jit-ca -p jit --target-dir "$(dirname "$BIN")") >&2 ;;
-      *) ns_die "no jit-ca/jit in JIT_BIN_DIR=$BIN" ;;
-    esac
-  fi
-  export JIT_BIN_DIR=$BIN
-fi
-ns_enter "$@"
+# sys_enter builds what is missing first (outside the namespaces, so the namespaced part
+# stays short and offline).
+sys_enter --net "$@"
 
-W=$(ns_workdir)
-ns_isolate_users "$W"
-ns_add_user alice 2101 dev
-ns_add_user bob 2102 dba
+W=$(sys_workdir)
+sys_isolate_users "$W"
+sys_add_user --login alice 2101 dev
+sys_add_user --login bob 2102 dba
 
 # The binaries, where the test users can run them.
 mkdir -p "$W/bin"
@@ -67,11 +56,11 @@ approvals = 1
 require_reason = true
 extensions = ["permit-pty"]
 EOF
-"$JIT_CA" policy check --dir "$CA" >/dev/null || ns_die "policy check failed"
+"$JIT_CA" policy check --dir "$CA" >/dev/null || sys_die "policy check failed"
 
 for u in alice bob; do
   install -d -o "$u" -g "$u" -m 0700 "/home/$u/.ssh"
-  ns_as "$u" ssh-keygen -q -t ed25519 -N '' -C "$u" -f "/home/$u/.ssh/id_ed25519"
+  sys_as "$u" ssh-keygen -q -t ed25519 -N '' -C "$u" -f "/home/$u/.ssh/id_ed25519"
 done
 "$JIT_CA" user add alice --key /home/alice/.ssh/id_ed25519.pub --group dev --dir "$CA" >/dev/null
 "$JIT_CA" user add bob --key /home/bob/.ssh/id_ed25519.pub --group dba --dir "$CA" >/dev/null
@@ -83,15 +72,15 @@ cleanup() {
   if [ -n "${CA_PID:-}" ]; then kill "$CA_PID" 2>/dev/null || true; wait "$CA_PID" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
-ns_wait_tcp "$CA_PORT" || { cat "$W/ca.log"; ns_die "jit-ca did not listen"; }
+sys_wait_tcp "$CA_PORT" || { cat "$W/ca.log"; sys_die "jit-ca did not listen"; }
 curl -fsS "$URL/v1/health" >/dev/null && t_ok "jit-ca serves /v1/health" || t_bad "health"
 
 # alice finds the server through her config file, bob through JIT_SERVER.
 install -d -o alice -g alice /home/alice/.config /home/alice/.config/jit
 echo "server = \"$URL\"" > /home/alice/.config/jit/config.toml
 chown alice:alice /home/alice/.config/jit/config.toml
-jit_alice() { ns_as alice "$JIT" "$@"; }
-jit_bob() { ns_as bob env JIT_SERVER="$URL" "$JIT" "$@"; }
+jit_alice() { sys_as alice "$JIT" "$@"; }
+jit_bob() { sys_as bob env JIT_SERVER="$URL" "$JIT" "$@"; }
 
 # 2. sshd trusting the CA (from /v1/ca.pub), with the CA's KRL (from /v1/krl).
 ETC=$W/sshd
@@ -181,12 +170,12 @@ set +e; wait "$WAIT_PID"; rc=$?; set -e
 #    through the agent, writes ~/.ssh/jit-ID-cert.pub, and the documented
 #    `ssh -o CertificateFile=...` logs in with the agent's key.
 AGENT_SOCK=/home/alice/agent.sock
-ns_as alice ssh-agent -D -a "$AGENT_SOCK" >/dev/null 2>&1 &
+sys_as alice ssh-agent -D -a "$AGENT_SOCK" >/dev/null 2>&1 &
 AGENT_PID=$!
 for _ in $(seq 50); do [ -S "$AGENT_SOCK" ] && break; sleep 0.1; done
-ns_as alice env SSH_AUTH_SOCK="$AGENT_SOCK" ssh-add -q "$KEY"
+sys_as alice env SSH_AUTH_SOCK="$AGENT_SOCK" ssh-add -q "$KEY"
 mkdir -p "$W/away"; mv "$KEY" "$KEY.pub" "$W/away/"
-jit_agent() { ns_as alice env SSH_AUTH_SOCK="$AGENT_SOCK" "$JIT" "$@"; }
+jit_agent() { sys_as alice env SSH_AUTH_SOCK="$AGENT_SOCK" "$JIT" "$@"; }
 [ "$(jit_agent whoami --json | jq -r .user)" = alice ] && t_ok "agent-held key signs API calls" || t_bad "whoami via agent"
 AID=$(jit_agent request ssh-login --duration 10m --reason "agent" --no-wait --json | jq -r .id)
 jit_bob approve "$AID" >/dev/null
@@ -196,7 +185,7 @@ ACERT=/home/alice/.ssh/jit-$AID-cert.pub
   && t_ok "agent-only login wrote $ACERT" || t_bad "agent-only certificate: $(cat "$W/agent-login.json")"
 agent_ssh() {
   set +e
-  SSH_OUT=$(ns_as alice env SSH_AUTH_SOCK="$AGENT_SOCK" ssh -F /dev/null -p "$SSH_PORT" -o BatchMode=yes \
+  SSH_OUT=$(sys_as alice env SSH_AUTH_SOCK="$AGENT_SOCK" timeout --kill-after=5 "$SYS_PAM_TIMEOUT" ssh -F /dev/null -p "$SSH_PORT" -o BatchMode=yes \
     -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "$@" alice@127.0.0.1 true 2>&1)
   SSH_RC=$?
   set -e
@@ -209,7 +198,7 @@ mv "$W/away/id_ed25519" "$W/away/id_ed25519.pub" /home/alice/.ssh/
 
 # 9. With the key file, `jit login` loads key + certificate into the running agent: ssh then
 #    logs in from the agent alone (no certificate file left on disk).
-ns_as alice env SSH_AUTH_SOCK="$AGENT_SOCK" ssh-add -q -D
+sys_as alice env SSH_AUTH_SOCK="$AGENT_SOCK" ssh-add -q -D
 jit_agent --identity "$KEY" login "$AID" --json >"$W/agent-load.json"
 [ "$(jq -r .agent_loaded "$W/agent-load.json")" = true ] && t_ok "login loaded the certificate into the agent" \
   || t_bad "agent load: $(cat "$W/agent-load.json")"

@@ -10,22 +10,22 @@
 # one-line reason.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/host.sh"
-host_enter_namespace "$@"
-host_bins
+. "$HERE/../lib/sys.sh"
+sys_enter "$@"
+sys_bins
 SUDO_RS_SRC=${JIT_SUDO_RS:-/opt/jit-test-tools/bin/sudo}
-[ -x "$SUDO_RS_SRC" ] || host_die "sudo-rs not found at $SUDO_RS_SRC (run tests/install-deps.sh)"
-command -v sudo >/dev/null || host_die "sudo is not installed (run tests/install-deps.sh)"
+[ -x "$SUDO_RS_SRC" ] || sys_die "sudo-rs not found at $SUDO_RS_SRC (run tests/install-deps.sh)"
+command -v sudo >/dev/null || sys_die "sudo is not installed (run tests/install-deps.sh)"
 
 hostname db-1
-W=$(host_workdir)
+W=$(sys_workdir)
 # /run privately: sudo's and sudo-rs's timestamp dirs (/run/sudo, /var/run/sudo-rs).
 mount -t tmpfs -o mode=0755 jit-run /run
-host_isolate_users "$W"
+sys_isolate_users "$W"
 HASH=$(openssl passwd -6 secret)
-host_add_user alice 2001 "$HASH"   # password rule (timestamps)
-host_add_user bob 2002             # NOPASSWD rule
-host_add_user jitw 2003            # grant writer
+sys_add_user --hash "$HASH" alice 2001   # password rule (timestamps)
+sys_add_user bob 2002             # NOPASSWD rule
+sys_add_user jitw 2003            # grant writer
 
 cp /etc/hosts "$W/hosts"; printf '127.0.1.1 db-1 web-1\n' >> "$W/hosts"; mount --bind "$W/hosts" /etc/hosts
 printf 'root ALL=(ALL:ALL) ALL\nalice ALL=(ALL:ALL) ALL\nbob ALL=(ALL:ALL) NOPASSWD: ALL\n' > "$W/sudoers"
@@ -44,19 +44,19 @@ config
 # Setup refuses to enforce on a host that has no revocation list (no `server` here for its
 # first sync), then proceeds once one is installed (as `jit-host sync` would).
 if out=$("$JIT_HOST" --config "$CONF" setup --sudo --module "$PAM_JIT_SO" 2>&1); then
-  host_bad "setup enforced without any revocation list: $out"
+  t_bad "setup enforced without any revocation list: $out"
 else
   grep -q "refusing to set up enforcement: this host has no revocation list" <<<"$out" && ! grep -q pam_jit /etc/pam.d/sudo \
-    && host_ok "setup refuses to enforce without a revocation list, PAM untouched" || host_bad "setup without a list: $out"
+    && t_ok "setup refuses to enforce without a revocation list, PAM untouched" || t_bad "setup without a list: $out"
 fi
 mkdir -p "$STATE"; chmod 0755 "$STATE"
 host_fresh_revocations "$K/grant" "$STATE"
-out=$("$JIT_HOST" --config "$CONF" setup --sudo --module "$PAM_JIT_SO" 2>&1) || host_die "setup failed: $out"
+out=$("$JIT_HOST" --config "$CONF" setup --sudo --module "$PAM_JIT_SO" 2>&1) || sys_die "setup failed: $out"
 for f in sudo sudo-i; do
-  grep -qx "account requisite $PAM_JIT_SO config=$CONF" "/etc/pam.d/$f" || host_die "setup did not gate /etc/pam.d/$f: $(cat "/etc/pam.d/$f")"
+  grep -qx "account requisite $PAM_JIT_SO config=$CONF" "/etc/pam.d/$f" || sys_die "setup did not gate /etc/pam.d/$f: $(cat "/etc/pam.d/$f")"
 done
-[ "$(stat -c %U "$STATE/grants")" = jitw ] || host_die "setup did not give grants/ to the grant writer"
-host_ok "jit-host setup --sudo gated sudo and sudo-i"
+[ "$(stat -c %U "$STATE/grants")" = jitw ] || sys_die "setup did not give grants/ to the grant writer"
+t_ok "jit-host setup --sudo gated sudo and sudo-i"
 
 NOW=$(date +%s)
 G=$W/g; mkdir -p "$G"
@@ -70,7 +70,7 @@ reset_store() { rm -rf "$STATE/grants/"* "$STATE/verified"; host_fresh_revocatio
 run() {
   local user=$1; shift
   set +e
-  OUT=$(setsid -w setpriv --reuid="$(id -u "$user")" --regid="$(id -g "$user")" --clear-groups \
+  OUT=$(sys_timeout setsid -w setpriv --reuid="$(id -u "$user")" --regid="$(id -g "$user")" --clear-groups \
     env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/ LANG=C "$@" 2>&1 </dev/null)
   RC=$?
   set -e
@@ -88,11 +88,11 @@ expect() {
     run "$@"
   fi
   local got=deny; [ $RC = 0 ] && got=allow
-  if [ "$got" != "$want" ]; then host_bad "$name: expected $want, got $got (rc $RC): $OUT"; return; fi
-  if [ -n "$needle" ] && ! grep -qF -- "$needle" <<<"$OUT"; then host_bad "$name: no \"$needle\" in: $OUT"; return; fi
-  if [ "$want" = allow ] && grep -q 'jit:' <<<"$OUT"; then host_bad "$name: printed on success: $OUT"; return; fi
-  if [ "$want" = deny ] && [ "$(grep -c 'jit: sudo denied' <<<"$OUT")" != 1 ]; then host_bad "$name: reason not shown exactly once: $OUT"; return; fi
-  host_ok "$name"
+  if [ "$got" != "$want" ]; then t_bad "$name: expected $want, got $got (rc $RC): $OUT"; return; fi
+  if [ -n "$needle" ] && ! grep -qF -- "$needle" <<<"$OUT"; then t_bad "$name: no \"$needle\" in: $OUT"; return; fi
+  if [ "$want" = allow ] && grep -q 'jit:' <<<"$OUT"; then t_bad "$name: printed on success: $OUT"; return; fi
+  if [ "$want" = deny ] && [ "$(grep -c 'jit: sudo denied' <<<"$OUT")" != 1 ]; then t_bad "$name: reason not shown exactly once: $OUT"; return; fi
+  t_ok "$name"
 }
 
 for SUDO in "${SUDOS[@]}"; do
@@ -102,14 +102,14 @@ for SUDO in "${SUDOS[@]}"; do
   expect "$S: no grant denies NOPASSWD sudo -n, with the reason" deny "jit: sudo denied for bob on db-1: no grant for this user on this host; run: jit request ROLE" -- bob "$SUDO" -n true
   expect "$S: no grant denies sudo -i (service sudo-i)" deny "jit: sudo denied for bob on db-1" -- bob "$SUDO" -n -i true
   run bob "$SUDO" -n true
-  [ $RC != 0 ] && host_ok "$S: no grant denies without a tty too" || host_bad "$S: allowed without a grant (no tty): $OUT"
+  [ $RC != 0 ] && t_ok "$S: no grant denies without a tty too" || t_bad "$S: allowed without a grant (no tty): $OUT"
   host_put_grant "$STATE" bob "$G/bob"
   expect "$S: grant allows NOPASSWD sudo -n (no tty)" allow "" -- bob "$SUDO" -n true
   expect "$S: grant allows sudo -i" allow "" -- bob "$SUDO" -n -i true
   run bob "$SUDO" -n id -u
-  [ "$OUT" = 0 ] && host_ok "$S: the command really ran as root" || host_bad "$S: id -u gave $OUT"
+  [ "$OUT" = 0 ] && t_ok "$S: the command really ran as root" || t_bad "$S: id -u gave $OUT"
   run bob script -qec "$SUDO -n true && echo TTY-OK" /dev/null
-  grep -q TTY-OK <<<"$OUT" && host_ok "$S: grant allows sudo on a tty" || host_bad "$S: tty run: $OUT"
+  grep -q TTY-OK <<<"$OUT" && t_ok "$S: grant allows sudo on a tty" || t_bad "$S: tty run: $OUT"
 
   # Another user's grant, another host's grant, expired, revoked, stale, tampered, symlink, modes.
   reset_store
@@ -150,10 +150,10 @@ for SUDO in "${SUDOS[@]}"; do
   reset_store
   mkdir -p "$STATE/grants/bob"; chown jitw "$STATE/grants/bob"; chmod 0755 "$STATE/grants/bob"
   setpriv --reuid=2003 --regid=2003 --clear-groups cp "$G/bob" "$STATE/grants/bob/g-bob.grant"
-  out=$("$JIT_HOST" --config "$CONF" gc 2>&1) || host_bad "$S: jit-host gc: $out"
+  out=$("$JIT_HOST" --config "$CONF" gc 2>&1) || t_bad "$S: jit-host gc: $out"
   BOB_SHA=$(sha256sum "$G/bob" | awk '{print $1}')
   [ "$(stat -c %u "$STATE/verified/$BOB_SHA" 2>/dev/null)" = 0 ] \
-    && host_ok "$S: root's index recorded the grant the grant writer stored" || host_bad "$S: no record: $out"
+    && t_ok "$S: root's index recorded the grant the grant writer stored" || t_bad "$S: no record: $out"
   expect "$S: a recorded grant allows" allow "" -- bob "$SUDO" -n true
   # sudo really takes the record for the signature: a root-owned record (written here by the
   # test, as root) makes it accept bytes signed by an untrusted key...
@@ -176,7 +176,7 @@ for SUDO in "${SUDOS[@]}"; do
     reset_store
     host_put_grant "$STATE" alice "$G/alice"
     rm -f "$W/go"; mkfifo -m 0666 "$W/go"; : > "$W/ts.out"; chmod 0666 "$W/ts.out"
-    setsid -w setpriv --reuid=2001 --regid=2001 --clear-groups env -i PATH=/usr/bin:/bin HOME=/ LANG=C \
+    SYS_PAM_TIMEOUT=120 sys_timeout setsid -w setpriv --reuid=2001 --regid=2001 --clear-groups env -i PATH=/usr/bin:/bin HOME=/ LANG=C \
       script -qec "echo secret | $SUDO -S -p '' true && echo FIRST-OK; read x < $W/go; $SUDO -n true; echo SECOND-RC=\$?" /dev/null \
       > "$W/ts.out" 2>&1 </dev/null &
     pid=$!
@@ -185,15 +185,15 @@ for SUDO in "${SUDOS[@]}"; do
     echo go > "$W/go"
     wait "$pid" || true
     out=$(tr -d '\r' < "$W/ts.out")
-    if ! grep -q FIRST-OK <<<"$out"; then host_bad "$S: password sudo with a grant failed: $out"
+    if ! grep -q FIRST-OK <<<"$out"; then t_bad "$S: password sudo with a grant failed: $out"
     elif [ "$keep" = yes ]; then
-      grep -q 'SECOND-RC=0' <<<"$out" && host_ok "$S: cached timestamp works while the grant lasts" || host_bad "$S: timestamp not cached: $out"
+      grep -q 'SECOND-RC=0' <<<"$out" && t_ok "$S: cached timestamp works while the grant lasts" || t_bad "$S: timestamp not cached: $out"
     else
-      if grep -q 'SECOND-RC=0' <<<"$out"; then host_bad "$S: cached timestamp outlived the grant: $out"
-      elif grep -q 'jit: sudo denied for alice on db-1: no grant' <<<"$out"; then host_ok "$S: cached timestamp denied after the grant was removed"
-      else host_bad "$S: unexpected: $out"; fi
+      if grep -q 'SECOND-RC=0' <<<"$out"; then t_bad "$S: cached timestamp outlived the grant: $out"
+      elif grep -q 'jit: sudo denied for alice on db-1: no grant' <<<"$out"; then t_ok "$S: cached timestamp denied after the grant was removed"
+      else t_bad "$S: unexpected: $out"; fi
     fi
   done
 done
 
-host_summary
+t_summary

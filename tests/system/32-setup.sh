@@ -8,18 +8,18 @@
 # enforce when no fresh revocation list could be installed.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/host.sh"
-host_enter_namespace_net "$@"
-host_bins
+. "$HERE/../lib/sys.sh"
+sys_enter --net "$@"
+sys_bins
 hostname db-1
 
-W=$(host_workdir)
-host_isolate_users "$W"
-host_add_user jitw 2003
+W=$(sys_workdir)
+sys_isolate_users "$W"
+sys_add_user jitw 2003
 mkdir -p "$W/pam.d" "$W/ssh"
 cp -a /etc/pam.d/. "$W/pam.d/"; mount --bind "$W/pam.d" /etc/pam.d
 cp -a /etc/ssh/. "$W/ssh/"; mount --bind "$W/ssh" /etc/ssh
-[ -d /etc/ssh/sshd_config.d ] || host_die "no /etc/ssh/sshd_config.d"
+[ -d /etc/ssh/sshd_config.d ] || sys_die "no /etc/ssh/sshd_config.d"
 
 K=$W/keys; mkdir -p "$K"; host_keygen "$K/grant"; host_keygen "$K/userca"
 STATE=$W/state
@@ -46,82 +46,84 @@ ORIG=$(snapshot)
 setup() { "$JIT_HOST" --config "$CONF" setup "$@" 2>&1; }
 
 # 1. Dry run: diffs shown, nothing changed.
-out=$(setup --sudo --sshd --dry-run --module "$W/pam_jit.so") || host_bad "dry-run failed: $out"
+out=$(setup --sudo --sshd --dry-run --module "$W/pam_jit.so") || t_bad "dry-run failed: $out"
 if grep -q "^+account requisite $W/pam_jit.so config=$CONF" <<<"$out" && grep -q '^+AuthorizedPrincipalsCommandUser jitw' <<<"$out" \
    && grep -q "would sync from http://127.0.0.1:$FPORT" <<<"$out"; then
-  host_ok "dry-run shows the PAM line and the drop-in as diffs, and the first sync it would run"
-else host_bad "dry-run output: $out"; fi
-[ "$(snapshot)" = "$ORIG" ] && [ ! -e "$STATE" ] && host_ok "dry-run changed nothing" || host_bad "dry-run changed files"
+  t_ok "dry-run shows the PAM line and the drop-in as diffs, and the first sync it would run"
+else t_bad "dry-run output: $out"; fi
+[ "$(snapshot)" = "$ORIG" ] && [ ! -e "$STATE" ] && t_ok "dry-run changed nothing" || t_bad "dry-run changed files"
 
 # 2. Setup.
-out=$(setup --sudo --sshd) || host_bad "setup failed: $out"
+out=$(setup --sudo --sshd) || t_bad "setup failed: $out"
 for f in sudo sudo-i; do
   if awk -v line="account requisite pam_jit.so config=$CONF" '
        $0 == line {found = NR} /^@include common-account/ && !acct {acct = NR}
        END {exit !(found && acct && found < acct)}' "/etc/pam.d/$f"; then
-    host_ok "/etc/pam.d/$f: pam_jit line before common-account"
-  else host_bad "/etc/pam.d/$f: $(cat "/etc/pam.d/$f")"; fi
+    t_ok "/etc/pam.d/$f: pam_jit line before common-account"
+  else t_bad "/etc/pam.d/$f: $(cat "/etc/pam.d/$f")"; fi
 done
 D=/etc/ssh/sshd_config.d/jit.conf
 if grep -qx "TrustedUserCAKeys $STATE/ca.pub" $D && grep -qx "RevokedKeys $STATE/krl" $D \
    && grep -qx "AuthorizedPrincipalsCommand $(readlink -f "$JIT_HOST") --config $CONF principals %u %k" $D \
-   && grep -qx "AuthorizedPrincipalsCommandUser jitw" $D; then host_ok "sshd drop-in has the four settings"
-else host_bad "drop-in: $(cat $D)"; fi
+   && grep -qx "AuthorizedPrincipalsCommandUser jitw" $D; then t_ok "sshd drop-in has the four settings"
+else t_bad "drop-in: $(cat $D)"; fi
 if /usr/sbin/sshd -t && T=$(/usr/sbin/sshd -T 2>/dev/null) && grep -qi "^authorizedprincipalscommanduser jitw" <<<"$T"; then
-  host_ok "sshd -t accepts the result and sshd -T shows it"
-else host_bad "sshd rejects the result"; fi
-cmp -s "$STATE/ca.pub" "$K/userca.pub" && host_ok "ca.pub written from host.toml" || host_bad "ca.pub: $(cat "$STATE/ca.pub")"
+  t_ok "sshd -t accepts the result and sshd -T shows it"
+else t_bad "sshd rejects the result"; fi
+cmp -s "$STATE/ca.pub" "$K/userca.pub" && t_ok "ca.pub written from host.toml" || t_bad "ca.pub: $(cat "$STATE/ca.pub")"
 cmp -s "$STATE/revocations" "$FAKE/v1/revocations" && grep -q "revocation list #5 installed" <<<"$out" \
-  && host_ok "setup ran the first sync: the CA's revocation list is installed" || host_bad "no first sync: $out"
+  && t_ok "setup ran the first sync: the CA's revocation list is installed" || t_bad "no first sync: $out"
 cmp -s "$STATE/krl" "$FAKE/v1/krl" && ssh-keygen -Q -f "$STATE/krl" "$K/grant.pub" >/dev/null 2>&1 \
-  && host_ok "the CA's KRL was installed by the first sync (not replaced by an empty one)" || host_bad "krl: not the CA's"
+  && t_ok "the CA's KRL was installed by the first sync (not replaced by an empty one)" || t_bad "krl: not the CA's"
 [ "$(stat -c '%U %a' "$STATE")" = "root 755" ] && [ "$(stat -c '%U %a' "$STATE/grants")" = "jitw 755" ] \
-  && host_ok "state dirs: root 0755, grants owned by the grant writer" || host_bad "state dirs: $(stat -c '%n %U %a' "$STATE" "$STATE/grants")"
+  && t_ok "state dirs: root 0755, grants owned by the grant writer" || t_bad "state dirs: $(stat -c '%n %U %a' "$STATE" "$STATE/grants")"
 
 # 3. Idempotent.
 AFTER=$(snapshot)
-out=$(setup --sudo --sshd) || host_bad "second setup failed: $out"
-[ "$(snapshot)" = "$AFTER" ] && grep -q "nothing to change" <<<"$out" && host_ok "a second setup changes nothing" || host_bad "second setup: $out"
+out=$(setup --sudo --sshd) || t_bad "second setup failed: $out"
+[ "$(snapshot)" = "$AFTER" ] && grep -q "nothing to change" <<<"$out" && t_ok "a second setup changes nothing" || t_bad "second setup: $out"
 
 # 4. Undo: byte-identical.
-out=$(setup --sudo --sshd --undo) || host_bad "undo failed: $out"
-if [ "$(snapshot)" = "$ORIG" ]; then host_ok "--undo restores /etc/pam.d and sshd_config.d byte-identically"
-else host_bad "undo left differences: $(diff <(echo "$ORIG") <(snapshot))"; fi
+out=$(setup --sudo --sshd --undo) || t_bad "undo failed: $out"
+if [ "$(snapshot)" = "$ORIG" ]; then t_ok "--undo restores /etc/pam.d and sshd_config.d byte-identically"
+else t_bad "undo left differences: $(diff <(echo "$ORIG") <(snapshot))"; fi
 
 # 5. A configuration sshd rejects is never applied.
 printf 'ThisIsNotAnOption yes\n' > /etc/ssh/sshd_config.d/broken.conf
 BROKEN=$(snapshot)
-if out=$(setup --sshd); then host_bad "setup applied a config sshd -t rejects: $out"
-elif grep -q "sshd -t rejected" <<<"$out" && [ "$(snapshot)" = "$BROKEN" ]; then host_ok "sshd -t failure: nothing changed, clear error"
-else host_bad "sshd -t failure handling: $out"; fi
+if out=$(setup --sshd); then t_bad "setup applied a config sshd -t rejects: $out"
+elif grep -q "sshd -t rejected" <<<"$out" && [ "$(snapshot)" = "$BROKEN" ]; then t_ok "sshd -t failure: nothing changed, clear error"
+else t_bad "sshd -t failure handling: $out"; fi
 rm /etc/ssh/sshd_config.d/broken.conf
 
 # 6. A pre-existing jit.conf (not ours) is backed up and restored.
 printf '# hand-made\nLogLevel VERBOSE\n' > $D; chmod 0600 $D
 ORIG2=$(snapshot)
-out=$(setup --sshd) || host_bad "setup over a hand-made jit.conf failed: $out"
-grep -q '^# jit: written by jit-host setup' $D && [ -f $D.jit-orig ] && host_ok "hand-made jit.conf backed up" || host_bad "no backup: $out"
-out=$(setup --sshd --undo) || host_bad "undo failed: $out"
-[ "$(snapshot)" = "$ORIG2" ] && host_ok "--undo restores the hand-made jit.conf (content and mode)" || host_bad "undo: $(diff <(echo "$ORIG2") <(snapshot))"
+out=$(setup --sshd) || t_bad "setup over a hand-made jit.conf failed: $out"
+grep -q '^# jit: written by jit-host setup' $D && [ -f $D.jit-orig ] && t_ok "hand-made jit.conf backed up" || t_bad "no backup: $out"
+out=$(setup --sshd --undo) || t_bad "undo failed: $out"
+[ "$(snapshot)" = "$ORIG2" ] && t_ok "--undo restores the hand-made jit.conf (content and mode)" || t_bad "undo: $(diff <(echo "$ORIG2") <(snapshot))"
 
 # 7. Clear errors.
-out=$(setup 2>&1) && host_bad "setup without flags succeeded" || { grep -q -- "--sudo" <<<"$out" && host_ok "setup without flags says what to pass"; }
+if out=$(setup 2>&1); then t_bad "setup without flags succeeded: $out"
+elif grep -q -- "--sudo" <<<"$out"; then t_ok "setup without flags says what to pass"
+else t_bad "setup without flags: no hint to pass --sudo/--sshd: $out"; fi
 
 # 8. No fresh revocation list after the first sync: enforcement is refused, nothing changed.
 setup --sudo --sshd --undo >/dev/null
 CLEAN=$(snapshot)
 rm -f "$STATE/revocations" "$STATE/sync-state.json"
 kill $FAKE_PID 2>/dev/null; wait $FAKE_PID 2>/dev/null || true
-if out=$(setup --sudo --sshd); then host_bad "setup enforced with the CA down and no revocation list: $out"
+if out=$(setup --sudo --sshd); then t_bad "setup enforced with the CA down and no revocation list: $out"
 elif grep -q "refusing to set up enforcement: this host has no revocation list" <<<"$out" && [ "$(snapshot)" = "$CLEAN" ]; then
-  host_ok "CA unreachable and no list: setup refuses to enforce, says why, changes nothing"
-else host_bad "setup without a list: $out"; fi
+  t_ok "CA unreachable and no list: setup refuses to enforce, says why, changes nothing"
+else t_bad "setup without a list: $out"; fi
 host_sign_revocations "$K/grant" "$W/rev-old" 4 $(( $(date +%s) - 13 * 3600 )) "" ""
 install -m 0644 "$W/rev-old" "$STATE/revocations"
-if out=$(setup --sudo); then host_bad "setup enforced with a stale list: $out"
-else grep -q "stale" <<<"$out" && host_ok "a stale list: setup refuses to enforce" || host_bad "stale: $out"; fi
+if out=$(setup --sudo); then t_bad "setup enforced with a stale list: $out"
+else grep -q "stale" <<<"$out" && t_ok "a stale list: setup refuses to enforce" || t_bad "stale: $out"; fi
 conf 'mode = "audit"'
 out=$(setup --sudo) && grep -q "audit mode allows sudo anyway" <<<"$out" \
-  && host_ok "audit mode: setup proceeds with a warning" || host_bad "audit: $out"
+  && t_ok "audit mode: setup proceeds with a warning" || t_bad "audit: $out"
 setup --sudo --undo >/dev/null
-host_summary
+t_summary

@@ -7,15 +7,15 @@
 # and store nothing.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/host.sh"
-host_enter_namespace_net "$@"
-host_bins
+. "$HERE/../lib/sys.sh"
+sys_enter --net "$@"
+sys_bins
 hostname db-1
 
-W=$(host_workdir)
-host_isolate_users "$W"
-host_add_user jitw 2003
-host_add_user bob 2002
+W=$(sys_workdir)
+sys_isolate_users "$W"
+sys_add_user jitw 2003
+sys_add_user bob 2002
 # alice: a login shell, a home, and a shadow field that is not locked (sshd runs UsePAM=no).
 echo "alice:x:2001:2001:jit test user:/home/alice:/bin/bash" >> /etc/passwd
 echo "alice:x:2001:" >> /etc/group
@@ -41,11 +41,11 @@ host_config "$CONF" "$STATE" "$K/grant.pub" 'grant_writer = "jitw"' 'clock_skew_
   "user_ca_keys = [\"$(cat "$K/userca.pub")\"]"
 mkdir -p "$STATE"; chmod 0755 "$STATE"
 host_fresh_revocations "$K/grant" "$STATE"   # as the first sync would (no CA in this test)
-out=$("$JIT_HOST" --config "$CONF" setup --sudo --sshd --module "$PAM_JIT_SO" 2>&1) || host_die "setup: $out"
-host_ok "jit-host setup --sudo --sshd"
+out=$("$JIT_HOST" --config "$CONF" setup --sudo --sshd --module "$PAM_JIT_SO" 2>&1) || sys_die "setup: $out"
+t_ok "jit-host setup --sudo --sshd"
 
 SSHD_LOG=$W/sshd.log
-/usr/sbin/sshd -t -o UsePAM=no || host_die "sshd -t failed"
+/usr/sbin/sshd -t -o UsePAM=no || sys_die "sshd -t failed"
 /usr/sbin/sshd -D -e -o UsePAM=no -o PidFile=none -o LogLevel=VERBOSE -o ListenAddress=127.0.0.1 2>>"$SSHD_LOG" &
 SSHD_PID=$!
 trap 'kill $SSHD_PID 2>/dev/null || true' EXIT
@@ -67,7 +67,7 @@ cert() {
 # login CMD -> RC, OUT (as alice, with her key + current certificate)
 login() {
   set +e
-  OUT=$(setpriv --reuid=2001 --regid=2001 --clear-groups env -i HOME=/home/alice PATH=/usr/bin:/bin \
+  OUT=$(sys_timeout setpriv --reuid=2001 --regid=2001 --clear-groups env -i HOME=/home/alice PATH=/usr/bin:/bin \
     ssh -F /dev/null -i "$K/alice" -o CertificateFile="$K/alice-cert.pub" -o BatchMode=yes -o IdentitiesOnly=yes \
     -o IdentityAgent=none -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
     -o ConnectTimeout=10 alice@127.0.0.1 "$@" 2>&1)
@@ -79,12 +79,12 @@ login() {
 host_sign_grant "$K/grant" "$W/g1" g-1 alice dba 'db-*' $((NOW - 60)) $((NOW + 600)) true 101
 cert c1 "$K/userca" alice 101 "$W/g1"
 login 'sudo -n id -u'
-if [ $RC = 0 ] && [ "$(tail -1 <<<"$OUT")" = 0 ]; then host_ok "ssh login with the certificate, then sudo -n in the session runs as root"
-else host_bad "login/sudo: rc $RC: $OUT $(tail -5 "$SSHD_LOG")"; fi
+if [ $RC = 0 ] && [ "$(tail -1 <<<"$OUT")" = 0 ]; then t_ok "ssh login with the certificate, then sudo -n in the session runs as root"
+else t_bad "login/sudo: rc $RC: $OUT $(tail -5 "$SSHD_LOG")"; fi
 if cmp -s "$STATE/grants/alice/g-1.grant" "$W/g1" && [ "$(stat -c %U "$STATE/grants/alice/g-1.grant")" = jitw ]; then
-  host_ok "the principals hook (as jitw) stored the grant atomically in grants/alice"
-else host_bad "grant not stored: $(ls -l "$STATE/grants/alice" 2>&1)"; fi
-ls -A "$STATE/grants/alice" | grep -q '^\.' && host_bad "temporary files left behind" || host_ok "no temporary files left"
+  t_ok "the principals hook (as jitw) stored the grant atomically in grants/alice"
+else t_bad "grant not stored: $(ls -l "$STATE/grants/alice" 2>&1)"; fi
+ls -A "$STATE/grants/alice" | grep -q '^\.' && t_bad "temporary files left behind" || t_ok "no temporary files left"
 
 # 2. A certificate whose grant does not allow sudo (a role without sudo): login works, sudo
 #    is denied with the reason. (Before issue 11 this case was a certificate with no grant at
@@ -93,15 +93,15 @@ rm -rf "$STATE/grants/alice"
 host_sign_grant "$K/grant" "$W/g2" g-2 alice dbread 'db-*' $((NOW - 60)) $((NOW + 600)) false 102
 cert c2 "$K/userca" alice 102 "$W/g2"
 login 'sudo -n true'
-if [ $RC != 0 ] && grep -q "jit: sudo denied for alice on db-1: grant g-2 (role dbread) does not allow sudo" <<<"$OUT"; then host_ok "grant without sudo: login works, sudo denied with the one-line reason"
-else host_bad "no-sudo case: rc $RC: $OUT"; fi
+if [ $RC != 0 ] && grep -q "jit: sudo denied for alice on db-1: grant g-2 (role dbread) does not allow sudo" <<<"$OUT"; then t_ok "grant without sudo: login works, sudo denied with the one-line reason"
+else t_bad "no-sudo case: rc $RC: $OUT"; fi
 rm -rf "$STATE/grants/alice"
 
 # 3. Hostile or wrong certificates: login refused, nothing stored.
 refused() { # NAME
   login true
-  if [ $RC != 0 ] && [ ! -e "$STATE/grants/alice" ]; then host_ok "$1: login refused, nothing stored"
-  else host_bad "$1: rc $RC, store: $(ls -R "$STATE/grants" 2>&1)"; fi
+  if [ $RC != 0 ] && [ ! -e "$STATE/grants/alice" ]; then t_ok "$1: login refused, nothing stored"
+  else t_bad "$1: rc $RC, store: $(ls -R "$STATE/grants" 2>&1)"; fi
 }
 cert c3 "$K/otherca" alice 103 "$W/g1"; refused "certificate from another CA"
 cert c3b "$K/userca" alice 109; refused "certificate of the user CA that carries no grant (no scope)"
@@ -132,7 +132,7 @@ host_sign_grant "$K/grant" "$W/g8" g-8 alice dba 'db-*' $((NOW - 60)) "$END" tru
 cert c8 "$K/userca" alice 108 "$W/g8"
 login "sudo -n true && echo FIRST-OK; while [ \$(date +%s) -lt $END ]; do sleep 0.2; done; sudo -n true; echo SECOND-RC=\$?"
 if grep -q FIRST-OK <<<"$OUT" && grep -q 'SECOND-RC=1' <<<"$OUT" && grep -q "grant g-8 expired at" <<<"$OUT"; then
-  host_ok "sudo works until the grant ends, then is denied in the same session"
-else host_bad "expiry in session: $OUT"; fi
+  t_ok "sudo works until the grant ends, then is denied in the same session"
+else t_bad "expiry in session: $OUT"; fi
 
-host_summary
+t_summary

@@ -11,25 +11,14 @@
 #   - a certificate signed by the CA's user key that carries no grant is refused.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/host.sh"
-ROOT=$HOST_LIB_ROOT
-if [ -z "${JIT_HOST_NS:-}" ]; then
-  BIN=${JIT_BIN_DIR:-$ROOT/target/release}
-  for b in jit-ca jit jit-host libpam_jit.so; do
-    [ -e "$BIN/$b" ] || { (cd "$ROOT" && cargo build --release --locked -p jit-ca -p jit -p jit-host -p pam_jit) >&2; BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release; break; }
-  done
-  export JIT_BIN_DIR=$BIN
-fi
-host_enter_namespace_net "$@"
-host_bins
-JIT_CA=$JIT_BIN_DIR/jit-ca
-JIT=$JIT_BIN_DIR/jit
-[ -x "$JIT_CA" ] && [ -x "$JIT" ] || host_die "no jit-ca/jit in $JIT_BIN_DIR"
+. "$HERE/../lib/sys.sh"
+sys_enter --net "$@"
+sys_bins
 hostname db-1
 
-W=$(host_workdir)
-host_isolate_users "$W"
-host_add_user jitw 2003
+W=$(sys_workdir)
+sys_isolate_users "$W"
+sys_add_user jitw 2003
 for u in alice:2001 bob:2002 dbadmin:2004; do
   n=${u%:*} id=${u#*:}
   echo "$n:x:$id:$id:jit test user:/home/$n:/bin/bash" >> /etc/passwd
@@ -102,7 +91,7 @@ name = "db-oncall"
 groups = ["dev"]
 max_duration = "30m"
 TOML
-"$JIT_CA" policy check --dir "$CA" >/dev/null || host_die "policy check failed"
+"$JIT_CA" policy check --dir "$CA" >/dev/null || sys_die "policy check failed"
 for u in alice bob; do as "$u" ssh-keygen -q -t ed25519 -N '' -C "$u" -f "/home/$u/.ssh/id_ed25519"; done
 "$JIT_CA" user add alice --key /home/alice/.ssh/id_ed25519.pub --group dev --dir "$CA" >/dev/null
 "$JIT_CA" user add bob --key /home/bob/.ssh/id_ed25519.pub --group dba --dir "$CA" >/dev/null
@@ -123,7 +112,7 @@ CONF=$W/etc/host.toml; mkdir -p "$W/etc"
   | sed -e "s|^server = .*|server = \"$URL\"|" -e "s|^state_dir = .*|state_dir = \"$STATE\"|" \
         -e 's|^grant_writer = .*|grant_writer = "jitw"|' -e 's|^clock_skew_secs = .*|clock_skew_secs = 0|' > "$CONF"
 chmod 0644 "$CONF"
-out=$("$JIT_HOST" --config "$CONF" setup --sudo --sshd --module "$PAM_JIT_SO" 2>&1) || host_die "setup: $out"
+out=$("$JIT_HOST" --config "$CONF" setup --sudo --sshd --module "$PAM_JIT_SO" 2>&1) || sys_die "setup: $out"
 /usr/sbin/sshd -D -e -o UsePAM=no -o PidFile=none -o LogLevel=VERBOSE -o ListenAddress=127.0.0.1 2>>"$W/sshd.log" &
 SSHD_PID=$!
 for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/22) 2>/dev/null && break; sleep 0.1; done
@@ -133,7 +122,7 @@ jit_bob() { as bob "$JIT" "$@"; }
 ssh_as() { # LOGIN CMD -> RC, OUT (alice's key and current certificate)
   local login=$1; shift
   set +e
-  OUT=$(as alice ssh -F /dev/null -i /home/alice/.ssh/id_ed25519 -o BatchMode=yes -o IdentitiesOnly=yes \
+  OUT=$(as alice timeout --kill-after=5 "$SYS_PAM_TIMEOUT" ssh -F /dev/null -i /home/alice/.ssh/id_ed25519 -o BatchMode=yes -o IdentitiesOnly=yes \
     -o IdentityAgent=none -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
     -o ConnectTimeout=10 "$login@127.0.0.1" "$@" 2>&1)
   RC=$?
@@ -142,48 +131,48 @@ ssh_as() { # LOGIN CMD -> RC, OUT (alice's key and current certificate)
 certify() { # ROLE -> ID (approved by bob unless auto-approved; certificate installed)
   local id state
   id=$(jit_alice request "$1" --duration 10m --reason "scope test" --no-wait --json | jq -r .id)
-  [ -n "$id" ] && [ "$id" != null ] || host_die "request $1 failed"
+  [ -n "$id" ] && [ "$id" != null ] || sys_die "request $1 failed"
   state=$(jit_alice show "$id" --json | jq -r .state)
   [ "$state" = approved ] || state=$(jit_bob approve "$id" --json | jq -r .state)
-  [ "$state" = approved ] || host_die "$1 not approved"
-  jit_alice login "$id" >/dev/null 2>&1 || host_die "jit login $1 failed"
+  [ "$state" = approved ] || sys_die "$1 not approved"
+  jit_alice login "$id" >/dev/null 2>&1 || sys_die "jit login $1 failed"
   echo "$id"
 }
 refused_as_both() { # WHAT
   local who
   for who in alice dbadmin; do
     ssh_as "$who" true
-    if [ $RC != 0 ]; then host_ok "$1: login as $who on db-1 refused"
-    else host_bad "$1: login as $who on db-1 accepted"; fi
+    if [ $RC != 0 ]; then t_ok "$1: login as $who on db-1 refused"
+    else t_bad "$1: login as $who on db-1 accepted"; fi
   done
 }
 
 # 3. web-* (sudo, approved by a person): refused on db-1 as alice and as dbadmin.
 certify web >/dev/null
 refused_as_both "web-* certificate"
-[ ! -e "$STATE/grants/alice" ] && host_ok "nothing stored for the web-* certificate" || host_bad "stored: $(ls -R "$STATE/grants")"
+[ ! -e "$STATE/grants/alice" ] && t_ok "nothing stored for the web-* certificate" || t_bad "stored: $(ls -R "$STATE/grants")"
 
 # 4. lab-* approved at once by a rule: the same.
 ID=$(certify lab)
-[ "$(jit_alice show "$ID" --json | jq -r '.approvals[0].user')" = auto:lab-oncall ] && host_ok "lab request approved by the auto-approval rule" || host_bad "lab not auto-approved"
+[ "$(jit_alice show "$ID" --json | jq -r '.approvals[0].user')" = auto:lab-oncall ] && t_ok "lab request approved by the auto-approval rule" || t_bad "lab not auto-approved"
 refused_as_both "auto-approved lab-* certificate"
 
 # 5. db-* without sudo (approved by a person): logs in as both; sudo denied with the reason.
 certify dbread >/dev/null
 ssh_as alice 'sudo -n true'
-if [ $RC != 0 ] && grep -q "does not allow sudo" <<<"$OUT"; then host_ok "db-* role without sudo: login as alice works, sudo denied: $(grep -o 'jit: .*' <<<"$OUT" | head -1)"
-else host_bad "dbread as alice: rc $RC: $OUT $(tail -3 "$W/sshd.log")"; fi
+if [ $RC != 0 ] && grep -q "does not allow sudo" <<<"$OUT"; then t_ok "db-* role without sudo: login as alice works, sudo denied: $(grep -o 'jit: .*' <<<"$OUT" | head -1)"
+else t_bad "dbread as alice: rc $RC: $OUT $(tail -3 "$W/sshd.log")"; fi
 ssh_as dbadmin id -un
-[ $RC = 0 ] && [ "$OUT" = dbadmin ] && host_ok "db-* role without sudo: login as the shared principal dbadmin works" || host_bad "dbread as dbadmin: rc $RC: $OUT"
+[ $RC = 0 ] && [ "$OUT" = dbadmin ] && t_ok "db-* role without sudo: login as the shared principal dbadmin works" || t_bad "dbread as dbadmin: rc $RC: $OUT"
 
 # 6. db-* without sudo, approved at once by a rule: the same.
 rm -rf "$STATE/grants/alice"
 certify dbquick >/dev/null
 ssh_as alice 'sudo -n true'
-if [ $RC != 0 ] && grep -q "does not allow sudo" <<<"$OUT"; then host_ok "auto-approved db-* role without sudo: login works, sudo denied"
-else host_bad "dbquick as alice: rc $RC: $OUT"; fi
+if [ $RC != 0 ] && grep -q "does not allow sudo" <<<"$OUT"; then t_ok "auto-approved db-* role without sudo: login works, sudo denied"
+else t_bad "dbquick as alice: rc $RC: $OUT"; fi
 ssh_as dbadmin true
-[ $RC = 0 ] && host_ok "auto-approved db-* role: login as dbadmin works" || host_bad "dbquick as dbadmin: rc $RC: $OUT"
+[ $RC = 0 ] && t_ok "auto-approved db-* role: login as dbadmin works" || t_bad "dbquick as dbadmin: rc $RC: $OUT"
 
 # 7. Signed by the CA's own user key (as jit-ca does) but without a grant: refused.
 cp /home/alice/.ssh/id_ed25519.pub "$W/bare.pub"
@@ -191,4 +180,4 @@ ssh-keygen -q -s "$CA/keys/user_ca" -I "jit:r-bare:alice" -n alice,dbadmin -z 99
 install -o alice -m 0644 "$W/bare-cert.pub" /home/alice/.ssh/id_ed25519-cert.pub
 refused_as_both "CA-signed certificate without a grant"
 
-host_summary
+t_summary

@@ -9,26 +9,16 @@
 #   it, `jit-host sync` installs it and sudo is denied as revoked.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/host.sh"
-ROOT=$HOST_LIB_ROOT
-if [ -z "${JIT_HOST_NS:-}" ]; then
-  BIN=${JIT_BIN_DIR:-$ROOT/target/release}
-  for b in jit-ca jit-host libpam_jit.so; do
-    [ -e "$BIN/$b" ] || { (cd "$ROOT" && cargo build --release --locked -p jit-ca -p jit -p jit-host -p pam_jit) >&2; BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release; break; }
-  done
-  export JIT_BIN_DIR=$BIN
-fi
-host_enter_namespace_net "$@"
-host_bins
-JIT_CA=$JIT_BIN_DIR/jit-ca
-[ -x "$JIT_CA" ] || host_die "no jit-ca in $JIT_BIN_DIR"
-command -v sudo >/dev/null || host_die "sudo is not installed (run tests/install-deps.sh)"
+. "$HERE/../lib/sys.sh"
+sys_enter --net "$@"
+sys_bins
+command -v sudo >/dev/null || sys_die "sudo is not installed (run tests/install-deps.sh)"
 hostname db-1
 
-W=$(host_workdir)
-host_isolate_users "$W"
-host_add_user bob 2002
-host_add_user jitw 2003
+W=$(sys_workdir)
+sys_isolate_users "$W"
+sys_add_user bob 2002
+sys_add_user jitw 2003
 cp /etc/hosts "$W/hosts"; printf '127.0.1.1 db-1\n' >> "$W/hosts"; mount --bind "$W/hosts" /etc/hosts
 printf 'root ALL=(ALL:ALL) ALL\nbob ALL=(ALL:ALL) NOPASSWD: ALL\n' > "$W/sudoers"
 chmod 0440 "$W/sudoers"; mount --bind "$W/sudoers" /etc/sudoers
@@ -39,7 +29,7 @@ mkdir -p "$W/pam.d"; cp -a /etc/pam.d/. "$W/pam.d/"; mount --bind "$W/pam.d" /et
 run() {
   local user=$1; shift
   set +e
-  OUT=$(setsid -w setpriv --reuid="$(id -u "$user")" --regid="$(id -g "$user")" --clear-groups \
+  OUT=$(sys_timeout setsid -w setpriv --reuid="$(id -u "$user")" --regid="$(id -g "$user")" --clear-groups \
     env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/ LANG=C "$@" 2>&1 </dev/null)
   RC=$?
   set -e
@@ -53,7 +43,7 @@ start_ca() {
   "$JIT_CA" serve --dir "$CA" --listen "127.0.0.1:$CA_PORT" >>"$W/ca.log" 2>&1 &
   CA_PID=$!
   local i; for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$CA_PORT) 2>/dev/null && return 0; sleep 0.1; done
-  host_die "jit-ca did not start: $(cat "$W/ca.log")"
+  sys_die "jit-ca did not start: $(cat "$W/ca.log")"
 }
 stop_ca() { [ -n "$CA_PID" ] && kill "$CA_PID" 2>/dev/null && wait "$CA_PID" 2>/dev/null; CA_PID=; return 0; }
 trap 'stop_ca' EXIT
@@ -61,8 +51,8 @@ start_ca
 
 # Runbook 1: the offline key (made on a machine with no CA data and no network).
 OFF=$W/offline; mkdir -m 0700 "$OFF"
-out=$(env -i PATH=/usr/bin:/bin "$JIT_CA" break-glass keygen --out "$OFF/break-glass" 2>&1) || host_die "keygen: $out"
-[ "$(stat -c %a "$OFF/break-glass")" = 600 ] && host_ok "break-glass keygen wrote a 0600 key" || host_bad "key mode $(stat -c %a "$OFF/break-glass")"
+out=$(env -i PATH=/usr/bin:/bin "$JIT_CA" break-glass keygen --out "$OFF/break-glass" 2>&1) || sys_die "keygen: $out"
+[ "$(stat -c %a "$OFF/break-glass")" = 600 ] && t_ok "break-glass keygen wrote a 0600 key" || t_bad "key mode $(stat -c %a "$OFF/break-glass")"
 BG_PUB=$(cat "$OFF/break-glass.pub")
 
 # Runbook 2: every host trusts it (break_glass_keys in host.toml), set up as the README says.
@@ -73,42 +63,42 @@ CONF=$W/etc/host.toml; mkdir -p "$W/etc"
         -e 's|^grant_writer = .*|grant_writer = "jitw"|' \
         -e "s|^break_glass_keys = .*|break_glass_keys = [\"$BG_PUB\"]|" > "$CONF"
 chmod 0644 "$CONF"
-grep -q "^break_glass_keys = \[\"ssh-ed25519 " "$CONF" || host_die "break_glass_keys not set: $(cat "$CONF")"
-out=$("$JIT_HOST" --config "$CONF" setup --sudo --module "$PAM_JIT_SO" 2>&1) || host_die "setup: $out"
-out=$("$JIT_HOST" --config "$CONF" sync 2>&1) || host_die "first sync: $out"
+grep -q "^break_glass_keys = \[\"ssh-ed25519 " "$CONF" || sys_die "break_glass_keys not set: $(cat "$CONF")"
+out=$("$JIT_HOST" --config "$CONF" setup --sudo --module "$PAM_JIT_SO" 2>&1) || sys_die "setup: $out"
+out=$("$JIT_HOST" --config "$CONF" sync 2>&1) || sys_die "first sync: $out"
 run bob sudo -n true
-[ $RC != 0 ] && host_ok "no grant: sudo denied" || host_bad "sudo allowed without a grant: $OUT"
+[ $RC != 0 ] && t_ok "no grant: sudo denied" || t_bad "sudo allowed without a grant: $OUT"
 
 # Runbook 3: the CA is down; sign a grant offline and install it.
 stop_ca
-(exec 3<>/dev/tcp/127.0.0.1/$CA_PORT) 2>/dev/null && host_die "the CA is still up"
+(exec 3<>/dev/tcp/127.0.0.1/$CA_PORT) 2>/dev/null && sys_die "the CA is still up"
 sign() { env -i PATH=/usr/bin:/bin "$JIT_CA" break-glass sign --key "$OFF/break-glass" --user bob \
   --hosts db-1 --reason "CA down, INC-7" "$@"; }
 set +e; out=$(sign --duration 25h --out "$OFF/long.grant" 2>&1); rc=$?; set -e
 [ $rc != 0 ] && grep -q break_glass_max_window_secs <<<"$out" && [ ! -e "$OFF/long.grant" ] \
-  && host_ok "a 25h break-glass window is refused, with the reason" || host_bad "25h window: rc $rc: $out"
-out=$(sign --duration 2h --out "$OFF/bg.grant" --json 2>&1) || host_die "sign: $out"
+  && t_ok "a 25h break-glass window is refused, with the reason" || t_bad "25h window: rc $rc: $out"
+out=$(sign --duration 2h --out "$OFF/bg.grant" --json 2>&1) || sys_die "sign: $out"
 BG_ID=$(jq -r .id <<<"$out")
-[[ $BG_ID == bg-* ]] && host_ok "break-glass sign wrote grant $BG_ID offline" || host_bad "no id: $out"
-out=$("$JIT_HOST" --config "$CONF" install "$OFF/bg.grant" 2>&1) && host_ok "jit-host install accepts the break-glass grant" || host_bad "install: $out"
+[[ $BG_ID == bg-* ]] && t_ok "break-glass sign wrote grant $BG_ID offline" || t_bad "no id: $out"
+out=$("$JIT_HOST" --config "$CONF" install "$OFF/bg.grant" 2>&1) && t_ok "jit-host install accepts the break-glass grant" || t_bad "install: $out"
 run bob sudo -n id -u
-[ $RC = 0 ] && [ "$OUT" = 0 ] && host_ok "sudo allowed by the break-glass grant while the CA is down" || host_bad "sudo with break-glass grant: rc $RC: $OUT"
+[ $RC = 0 ] && [ "$OUT" = 0 ] && t_ok "sudo allowed by the break-glass grant while the CA is down" || t_bad "sudo with break-glass grant: rc $RC: $OUT"
 
 # Runbook 4: the CA is back; revoke the grant while it runs; hosts apply it at their next sync.
 start_ca
-out=$("$JIT_CA" revoke-grant "$BG_ID" --reason "outage over" --dir "$CA" 2>&1) && host_ok "revoke-grant $BG_ID" || host_bad "revoke-grant: $out"
+out=$("$JIT_CA" revoke-grant "$BG_ID" --reason "outage over" --dir "$CA" 2>&1) && t_ok "revoke-grant $BG_ID" || t_bad "revoke-grant: $out"
 seen=
 for i in $(seq 50); do
   if curl -fsS "$URL/v1/revocations" | grep -qF "\"$BG_ID\""; then seen=1; break; fi
   sleep 0.1
 done
-[ -n "$seen" ] && host_ok "the running CA serves the revocation within 5 s" || host_bad "revocation not served within 5 s"
-out=$("$JIT_HOST" --config "$CONF" sync 2>&1) || host_bad "sync after revocation: $out"
+[ -n "$seen" ] && t_ok "the running CA serves the revocation within 5 s" || t_bad "revocation not served within 5 s"
+out=$("$JIT_HOST" --config "$CONF" sync 2>&1) || t_bad "sync after revocation: $out"
 run bob sudo -n true
 [ $RC != 0 ] && grep -q "grant $BG_ID was revoked" <<<"$OUT" \
-  && host_ok "after revoke-grant and sync: sudo denied, naming the revocation" || host_bad "after revocation: rc $RC: $OUT"
-"$JIT_CA" audit verify --dir "$CA" >/dev/null && host_ok "audit trail intact" || host_bad "audit verify failed"
+  && t_ok "after revoke-grant and sync: sudo denied, naming the revocation" || t_bad "after revocation: rc $RC: $OUT"
+"$JIT_CA" audit verify --dir "$CA" >/dev/null && t_ok "audit trail intact" || t_bad "audit verify failed"
 "$JIT_CA" audit export --dir "$CA" --json | jq -e "select(.event == \"grant_revocation\" and .details.grant_id == \"$BG_ID\")" >/dev/null \
-  && host_ok "the revocation is audited" || host_bad "no grant_revocation record"
+  && t_ok "the revocation is audited" || t_bad "no grant_revocation record"
 
-host_summary
+t_summary

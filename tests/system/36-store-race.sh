@@ -12,17 +12,17 @@
 # Private mount + UTS namespace; nothing on the host changes.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/host.sh"
-host_enter_namespace "$@"
-host_bins
+. "$HERE/../lib/sys.sh"
+sys_enter "$@"
+sys_bins
 hostname db-1
 ROUNDS=${RACE_ROUNDS:-400}
 RACE_GC=${RACE_GC:-1}   # 0: installs only (shows the chown race alone)
 
-W=$(host_workdir)
-host_isolate_users "$W"
-host_add_user alice 2001
-host_add_user jitw 2003   # the grant writer, hostile here
+W=$(sys_workdir)
+sys_isolate_users "$W"
+sys_add_user alice 2001
+sys_add_user jitw 2003   # the grant writer, hostile here
 
 K=$W/keys; mkdir -p "$K"; host_keygen "$K/grant"
 STATE=$W/state; host_state_dir "$STATE"
@@ -90,31 +90,31 @@ echo "ran $installs installs ($ok_installs succeeded) and $gcs gc runs against t
 
 after1=$(snapshot "$T1"); after2=$(snapshot "$T2")
 if [ "$after1" = "$before1" ]; then
-  host_ok "root-owned 0700 directory behind the link: owner, mode and contents unchanged"
+  t_ok "root-owned 0700 directory behind the link: owner, mode and contents unchanged"
 else
-  host_bad "root directory changed through the writer's link (after $installs installs):"$'\n'"before: $before1"$'\n'"after:  $after1"
+  t_bad "root directory changed through the writer's link (after $installs installs):"$'\n'"before: $before1"$'\n'"after:  $after1"
 fi
 if [ "$after2" = "$before2" ]; then
-  host_ok "root-owned directory behind the link: nothing written, nothing removed by gc"
+  t_ok "root-owned directory behind the link: nothing written, nothing removed by gc"
 else
-  host_bad "second root directory changed through the writer's link (after $installs installs, $gcs gc):"$'\n'"before: $before2"$'\n'"after:  $after2"
+  t_bad "second root directory changed through the writer's link (after $installs installs, $gcs gc):"$'\n'"before: $before2"$'\n'"after:  $after2"
 fi
-[ "$ok_installs" -gt 0 ] && host_ok "install still works between the writer's swaps ($ok_installs/$installs)" \
-  || host_bad "no install succeeded at all"
+[ "$ok_installs" -gt 0 ] && t_ok "install still works between the writer's swaps ($ok_installs/$installs)" \
+  || t_bad "no install succeeded at all"
 
 # Without the hostile writer, install creates the user's directory for the writer, 0755.
 rm -rf "$STATE/grants/alice"
 "$JIT_HOST" --config "$CONF" install "$W/g-live" >/dev/null
 [ "$(stat -c '%u %a' "$STATE/grants/alice")" = "2003 755" ] \
-  && host_ok "install creates grants/<user> owned by the grant writer, 0755" \
-  || host_bad "grants/alice: $(stat -c '%u %a' "$STATE/grants/alice")"
+  && t_ok "install creates grants/<user> owned by the grant writer, 0755" \
+  || t_bad "grants/alice: $(stat -c '%u %a' "$STATE/grants/alice")"
 # A symlinked user directory is refused, never followed.
 rm -rf "$STATE/grants/alice"; ln -s "$T1" "$STATE/grants/alice"
 if out=$("$JIT_HOST" --config "$CONF" install "$W/g-live" 2>&1); then
-  host_bad "install through a symlinked user directory succeeded: $out"
+  t_bad "install through a symlinked user directory succeeded: $out"
 else
-  grep -q "symbolic link\|symlink" <<<"$out" && host_ok "install refuses a symlinked user directory: $out" \
-    || host_bad "install failed without naming the link: $out"
+  grep -q "symbolic link\|symlink" <<<"$out" && t_ok "install refuses a symlinked user directory: $out" \
+    || t_bad "install failed without naming the link: $out"
 fi
 rm -f "$STATE/grants/alice"
-host_summary
+t_summary

@@ -10,25 +10,14 @@
 #      a full disk leaves the installed files intact.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/host.sh"
-ROOT=$HOST_LIB_ROOT
-if [ -z "${JIT_HOST_NS:-}" ]; then
-  BIN=${JIT_BIN_DIR:-$ROOT/target/release}
-  for b in jit-ca jit jit-host libpam_jit.so; do
-    [ -e "$BIN/$b" ] || { (cd "$ROOT" && cargo build --release --locked -p jit-ca -p jit -p jit-host -p pam_jit) >&2; BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release; break; }
-  done
-  export JIT_BIN_DIR=$BIN
-fi
-host_enter_namespace_net "$@"
-host_bins
-JIT_CA=$JIT_BIN_DIR/jit-ca
-JIT=$JIT_BIN_DIR/jit
-[ -x "$JIT_CA" ] && [ -x "$JIT" ] || host_die "no jit-ca/jit in $JIT_BIN_DIR"
+. "$HERE/../lib/sys.sh"
+sys_enter --net "$@"
+sys_bins
 hostname db-1
 
-W=$(host_workdir)
-host_isolate_users "$W"
-host_add_user jitw 2003
+W=$(sys_workdir)
+sys_isolate_users "$W"
+sys_add_user jitw 2003
 for u in alice:2001 bob:2002; do
   n=${u%:*} id=${u#*:}
   echo "$n:x:$id:$id:jit test user:/home/$n:/bin/bash" >> /etc/passwd
@@ -64,7 +53,7 @@ approvals = 1
 require_reason = true
 extensions = ["permit-pty"]
 TOML
-"$JIT_CA" policy check --dir "$CA" >/dev/null || host_die "policy check failed"
+"$JIT_CA" policy check --dir "$CA" >/dev/null || sys_die "policy check failed"
 for u in alice bob; do as "$u" ssh-keygen -q -t ed25519 -N '' -C "$u" -f "/home/$u/.ssh/id_ed25519"; done
 "$JIT_CA" user add alice --key /home/alice/.ssh/id_ed25519.pub --group dev --dir "$CA" >/dev/null
 "$JIT_CA" user add bob --key /home/bob/.ssh/id_ed25519.pub --group dba --dir "$CA" >/dev/null
@@ -85,8 +74,8 @@ CONF=$W/etc/host.toml; mkdir -p "$W/etc"
   | sed -e "s|^server = .*|server = \"$URL\"|" -e "s|^state_dir = .*|state_dir = \"$STATE\"|" \
         -e 's|^grant_writer = .*|grant_writer = "jitw"|' -e 's|^clock_skew_secs = .*|clock_skew_secs = 0|' > "$CONF"
 chmod 0644 "$CONF"
-"$JIT_HOST" --config "$CONF" check alice >/dev/null 2>&1 && host_bad "check allowed before any grant" || true
-out=$("$JIT_HOST" --config "$CONF" setup --sudo --sshd --module "$PAM_JIT_SO" 2>&1) && host_ok "host.toml from jit-ca host-config accepted; jit-host setup done" || host_die "setup: $out"
+"$JIT_HOST" --config "$CONF" check alice >/dev/null 2>&1 && t_bad "check allowed before any grant" || true
+out=$("$JIT_HOST" --config "$CONF" setup --sudo --sshd --module "$PAM_JIT_SO" 2>&1) && t_ok "host.toml from jit-ca host-config accepted; jit-host setup done" || sys_die "setup: $out"
 /usr/sbin/sshd -D -e -o UsePAM=no -o PidFile=none -o LogLevel=VERBOSE -o ListenAddress=127.0.0.1 2>>"$W/sshd.log" &
 SSHD_PID=$!
 for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/22) 2>/dev/null && break; sleep 0.1; done
@@ -95,7 +84,7 @@ jit_alice() { as alice "$JIT" "$@"; }
 jit_bob() { as bob "$JIT" "$@"; }
 ssh_alice() { # CMD -> RC, OUT
   set +e
-  OUT=$(as alice ssh -F /dev/null -i /home/alice/.ssh/id_ed25519 -o BatchMode=yes -o IdentitiesOnly=yes \
+  OUT=$(as alice timeout --kill-after=5 "$SYS_PAM_TIMEOUT" ssh -F /dev/null -i /home/alice/.ssh/id_ed25519 -o BatchMode=yes -o IdentitiesOnly=yes \
     -o IdentityAgent=none -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
     -o ConnectTimeout=10 alice@127.0.0.1 "$@" 2>&1)
   RC=$?
@@ -104,22 +93,22 @@ ssh_alice() { # CMD -> RC, OUT
 grant_request() { # DURATION -> ID (requested, approved, certificate installed)
   local id
   id=$(jit_alice request dba --duration "$1" --reason "e2e test" --no-wait --json | jq -r .id)
-  [ -n "$id" ] && [ "$id" != null ] || host_die "request failed"
-  [ "$(jit_bob approve "$id" --json | jq -r .state)" = approved ] || host_die "approve failed"
-  jit_alice login "$id" >/dev/null 2>&1 || host_die "jit login failed"
+  [ -n "$id" ] && [ "$id" != null ] || sys_die "request failed"
+  [ "$(jit_bob approve "$id" --json | jq -r .state)" = approved ] || sys_die "approve failed"
+  jit_alice login "$id" >/dev/null 2>&1 || sys_die "jit login failed"
   echo "$id"
 }
 
 # 3. Request, approve, login, ssh, sudo.
 ssh_alice true
-[ $RC != 0 ] && host_ok "no certificate: ssh refused" || host_bad "ssh accepted without a certificate"
+[ $RC != 0 ] && t_ok "no certificate: ssh refused" || t_bad "ssh accepted without a certificate"
 ID=$(grant_request 30m)
 GID=$(jit_alice show "$ID" --json | jq -r .grant_id)
 ssh_alice 'sudo -n id -u'
-if [ $RC = 0 ] && [ "$(tail -1 <<<"$OUT")" = 0 ]; then host_ok "approved request: plain ssh, then sudo -n in the session runs as root"
-else host_bad "ssh+sudo: rc $RC: $OUT $(tail -5 "$W/sshd.log")"; fi
-[ -f "$STATE/grants/alice/$GID.grant" ] && host_ok "the grant $GID from the certificate is in the store" || host_bad "grant $GID not stored: $(ls -R "$STATE/grants")"
-"$JIT_HOST" --config "$CONF" check alice >/dev/null && host_ok "jit-host check alice: allowed" || host_bad "check denies"
+if [ $RC = 0 ] && [ "$(tail -1 <<<"$OUT")" = 0 ]; then t_ok "approved request: plain ssh, then sudo -n in the session runs as root"
+else t_bad "ssh+sudo: rc $RC: $OUT $(tail -5 "$W/sshd.log")"; fi
+[ -f "$STATE/grants/alice/$GID.grant" ] && t_ok "the grant $GID from the certificate is in the store" || t_bad "grant $GID not stored: $(ls -R "$STATE/grants")"
+"$JIT_HOST" --config "$CONF" check alice >/dev/null && t_ok "jit-host check alice: allowed" || t_bad "check denies"
 # Done with it: revoke, so that `sync` below does not bring it back.
 jit_alice revoke "$ID" --reason "e2e step done" >/dev/null
 
@@ -127,55 +116,55 @@ jit_alice revoke "$ID" --reason "e2e step done" >/dev/null
 rm -rf "$STATE/grants/alice"
 ID2=$(grant_request 20s)
 END=$(jit_alice show "$ID2" --json | jq -r .valid_before)
-ssh_alice "sudo -n true && echo FIRST-OK; while [ \$(date +%s) -lt $END ]; do sleep 0.2; done; sudo -n true; echo SECOND-RC=\$?"
+SYS_PAM_TIMEOUT=$((END - $(date +%s) + 60)) ssh_alice "sudo -n true && echo FIRST-OK; while [ \$(date +%s) -lt $END ]; do sleep 0.2; done; sudo -n true; echo SECOND-RC=\$?"
 if grep -q FIRST-OK <<<"$OUT" && grep -q 'SECOND-RC=1' <<<"$OUT" && grep -q "jit: sudo denied for alice on db-1: grant .* expired at" <<<"$OUT"; then
-  host_ok "20 s grant: sudo works, then is denied in the same session with the reason"
-else host_bad "short grant: $OUT"; fi
+  t_ok "20 s grant: sudo works, then is denied in the same session with the reason"
+else t_bad "short grant: $OUT"; fi
 ssh_alice true
-[ $RC != 0 ] && host_ok "after expiry the certificate no longer logs in" || host_bad "expired certificate accepted"
+[ $RC != 0 ] && t_ok "after expiry the certificate no longer logs in" || t_bad "expired certificate accepted"
 
 # 5. Revoke + sync: denied in the open session, new logins refused.
 rm -rf "$STATE/grants/alice"
 ID3=$(grant_request 30m)
 rm -f "$W/go"
-( ssh_alice "sudo -n true && echo FIRST-OK; while [ ! -e $W/go ]; do sleep 0.2; done; sudo -n true; echo SECOND-RC=\$?"
+( SYS_PAM_TIMEOUT=120 ssh_alice "sudo -n true && echo FIRST-OK; while [ ! -e $W/go ]; do sleep 0.2; done; sudo -n true; echo SECOND-RC=\$?"
   printf '%s\n' "$OUT" > "$W/session.out" ) &
 SSH_BG=$!
 for i in $(seq 100); do [ -n "$(ls "$STATE/grants/alice" 2>/dev/null)" ] && break; sleep 0.1; done
 sleep 1
-[ "$(jit_alice revoke "$ID3" --reason "e2e done" --json | jq -r .state)" = revoked ] && host_ok "jit revoke" || host_bad "revoke failed"
-out=$("$JIT_HOST" --config "$CONF" sync 2>&1) && host_ok "jit-host sync: $out" || host_bad "sync failed: $out"
+[ "$(jit_alice revoke "$ID3" --reason "e2e done" --json | jq -r .state)" = revoked ] && t_ok "jit revoke" || t_bad "revoke failed"
+out=$("$JIT_HOST" --config "$CONF" sync 2>&1) && t_ok "jit-host sync: $out" || t_bad "sync failed: $out"
 touch "$W/go"
 wait "$SSH_BG" || true
 out=$(cat "$W/session.out")
 if grep -q FIRST-OK <<<"$out" && grep -q 'SECOND-RC=1' <<<"$out" && grep -q "jit: sudo denied for alice on db-1: grant .* was revoked" <<<"$out"; then
-  host_ok "revoke + sync: sudo denied in the session that was already open, with the reason"
-else host_bad "open session after revoke: $out"; fi
+  t_ok "revoke + sync: sudo denied in the session that was already open, with the reason"
+else t_bad "open session after revoke: $out"; fi
 ssh_alice true
-[ $RC != 0 ] && host_ok "after revoke + sync, the certificate is refused by sshd (KRL)" || host_bad "revoked certificate still logs in"
-out=$("$JIT_HOST" --config "$CONF" check alice 2>&1) && host_bad "check allows a revoked grant" \
-  || { grep -q "was revoked" <<<"$out" && host_ok "after revoke + sync, sudo is denied: $(grep reason <<<"$out" | head -1)" || host_bad "check: $out"; }
+[ $RC != 0 ] && t_ok "after revoke + sync, the certificate is refused by sshd (KRL)" || t_bad "revoked certificate still logs in"
+out=$("$JIT_HOST" --config "$CONF" check alice 2>&1) && t_bad "check allows a revoked grant" \
+  || { grep -q "was revoked" <<<"$out" && t_ok "after revoke + sync, sudo is denied: $(grep reason <<<"$out" | head -1)" || t_bad "check: $out"; }
 
 # 6. sync: ETags, sequence guard, full disk.
-out=$("$JIT_HOST" --config "$CONF" sync 2>&1) && grep -q "up to date" <<<"$out" && host_ok "second sync: up to date (304s)" || host_bad "second sync: $out"
+out=$("$JIT_HOST" --config "$CONF" sync 2>&1) && grep -q "up to date" <<<"$out" && t_ok "second sync: up to date (304s)" || t_bad "second sync: $out"
 SEQ=$(sed '/^-----BEGIN SSH SIGNATURE-----$/,$d' "$STATE/revocations" | jq .sequence)
 cp "$STATE/revocations" "$W/ca-rev"
 cp "$CA/keys/grant" "$W/cagrant"; ssh-keygen -y -f "$W/cagrant" > "$W/cagrant.pub"
 host_sign_revocations "$W/cagrant" "$W/rev-high" $((SEQ + 100)) "$(date +%s)" "" ""
 install -m 0644 "$W/rev-high" "$STATE/revocations"
 rm -f "$STATE/sync-state.json"   # forget ETags: the CA's list (lower sequence) comes back
-out=$("$JIT_HOST" --config "$CONF" sync 2>&1) && host_bad "sync installed a lower sequence: $out" \
+out=$("$JIT_HOST" --config "$CONF" sync 2>&1) && t_bad "sync installed a lower sequence: $out" \
   || { grep -q "refusing revocation list #$SEQ: #$((SEQ + 100)) was already installed" <<<"$out" && cmp -s "$W/rev-high" "$STATE/revocations" \
-       && host_ok "a lower revocation sequence is refused, the installed list kept" || host_bad "sequence guard: $out"; }
+       && t_ok "a lower revocation sequence is refused, the installed list kept" || t_bad "sequence guard: $out"; }
 cp "$W/ca-rev" "$W/keep"   # the CA's list #SEQ; the CA is about to publish #SEQ+1
 rm -f "$STATE/revocations" "$STATE/sync-state.json"
 ID4=$(grant_request 30m); jit_alice revoke "$ID4" --reason full >/dev/null   # a new list to install
 mkdir -p "$W/small"; cp -a "$STATE/." "$W/small/"; install -m 0644 "$W/keep" "$W/small/revocations"
 mount -t tmpfs -o size=64k,mode=0755 jit-small "$STATE"; cp -a "$W/small/." "$STATE/"
 dd if=/dev/zero of="$STATE/filler" bs=4k 2>/dev/null || true
-out=$("$JIT_HOST" --config "$CONF" sync 2>&1) && host_bad "sync succeeded on a full disk" \
+out=$("$JIT_HOST" --config "$CONF" sync 2>&1) && t_bad "sync succeeded on a full disk" \
   || { grep -q "No space left on device" <<<"$out" && cmp -s "$W/keep" "$STATE/revocations" && ! ls -A "$STATE" | grep -q '\.tmp\.' \
-       && host_ok "full disk: clear error, installed list intact, no temp files: $(head -1 <<<"$out")" || host_bad "full disk: $out"; }
+       && t_ok "full disk: clear error, installed list intact, no temp files: $(head -1 <<<"$out")" || t_bad "full disk: $out"; }
 rm -f "$STATE/filler"
 
-host_summary
+t_summary

@@ -12,20 +12,20 @@
 # Positive controls (a valid grant, skew just inside) prove the setup can allow at all.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/host.sh"
-host_enter_namespace "$@"
-host_bins
+. "$HERE/../lib/sys.sh"
+sys_enter "$@"
+sys_bins
 hostname db-1
 
-W=$(host_workdir)
-host_isolate_users "$W"
-host_add_user alice 2001
-host_add_user bob 2002
-host_private_dev "$W"
+W=$(sys_workdir)
+sys_isolate_users "$W"
+sys_add_user alice 2001
+sys_add_user bob 2002
+sys_private_dev "$W"
 mkdir -p "$W/log"
-host_start_syslog "$W/log"
+sys_start_syslog "$W/log"
 LOG=$W/log/auth.log
-trap host_stop_syslog EXIT
+trap sys_stop_syslog EXIT
 
 K=$W/keys; mkdir -p "$K"
 host_keygen "$K/grant"; host_keygen "$K/other"
@@ -52,20 +52,7 @@ reset() {
 }
 
 # run_pam USER RUSER SERVICE -> RC, OUT. A timeout turns a hang into a failure.
-run_pam() {
-  local user=$1 ruser=$2 service=${3:-sudo} uid ruser_arg=()
-  uid=$(id -u "$user")
-  [ -n "$ruser" ] && ruser_arg=(-I "ruser=$ruser")
-  set +e
-  OUT=$(timeout 20 setpriv --reuid="$uid" --regid="$uid" --clear-groups \
-    env -i PATH=/usr/bin:/bin LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_USE_SYSLOG=1 \
-    PAM_WRAPPER_SERVICE_DIR="$SVC" pamtester "${ruser_arg[@]}" "$service" "$user" acct_mgmt 2>&1)
-  RC=$?
-  set -e
-  # pam_wrapper (the test shim, not the module) prints its own PWRAP_ diagnostics when
-  # another test on the machine uses it at the same time; they are not lines to the user.
-  OUT=$(grep -v '^PWRAP_' <<<"$OUT" || true)
-}
+run_pam() { sys_pamtester "$SVC" "$@"; }
 
 log_lines() { grep -c 'pam_jit(' "$LOG" 2>/dev/null || true; }
 
@@ -98,16 +85,16 @@ bad() {
   [ "$new_logs" = 1 ] || problems+=("$new_logs syslog lines (want 1)")
   tail -n "$new_logs" "$LOG" | grep -q 'result=deny' || problems+=("syslog line is not result=deny")
   if ((${#problems[@]})); then
-    host_bad "$name: $(IFS=';'; echo "${problems[*]}") -- output: $(tr '\n' '|' <<<"$OUT")"
+    t_bad "$name: $(IFS=';'; echo "${problems[*]}") -- output: $(tr '\n' '|' <<<"$OUT")"
   else
-    host_ok "$name"
+    t_ok "$name"
   fi
 }
 
 good() { # NAME [-- USER RUSER SERVICE]: a positive control
   local name=$1; shift; [ "${1:-}" = -- ] && shift
   run_pam "${1:-alice}" "${2-alice}" "${3:-sudo}"
-  if [ "$RC" = 0 ]; then host_ok "control: $name"; else host_bad "control: $name denied: $OUT"; fi
+  if [ "$RC" = 0 ]; then t_ok "control: $name"; else t_bad "control: $name denied: $OUT"; fi
 }
 
 # A valid grant for alice on db-*, and its body/armour split for tampering.
@@ -117,12 +104,12 @@ put() { host_put_grant "$STATE" "${2:-alice}" "$1"; }
 # put_raw FILE [NAME]: install bytes as alice's grant file NAME (default g-valid.grant).
 put_raw() { mkdir -p "$STATE/grants/alice"; install -m 0644 -o root -g root "$1" "$STATE/grants/alice/${2:-g-valid.grant}"; }
 # tamper SED_EXPR: the valid grant with one edit applied, installed.
-tamper() { sed "$1" "$G/g-valid" > "$G/t"; cmp -s "$G/t" "$G/g-valid" && host_die "tamper '$1' changed nothing"; put_raw "$G/t"; }
+tamper() { sed "$1" "$G/g-valid" > "$G/t"; cmp -s "$G/t" "$G/g-valid" && sys_die "tamper '$1' changed nothing"; put_raw "$G/t"; }
 # tamper_line N COL: flip one base64 character at line N (1-based, of the file), column COL.
 tamper_char() {
   local n=$1 col=$2
   awk -v n="$n" -v c="$col" 'NR==n { ch=substr($0,c,1); r=(ch=="A")?"B":"A"; $0=substr($0,1,c-1) r substr($0,c+1) } {print}' "$G/g-valid" > "$G/t"
-  cmp -s "$G/t" "$G/g-valid" && host_die "tamper_char $n $col changed nothing"
+  cmp -s "$G/t" "$G/g-valid" && sys_die "tamper_char $n $col changed nothing"
   put_raw "$G/t"
 }
 BEGIN_LINE=$(grep -n '^-----BEGIN SSH SIGNATURE-----$' "$G/g-valid" | cut -d: -f1)
@@ -212,9 +199,10 @@ reset; rm -rf "$STATE"; bad "state directory missing"
 reset; mkdir -p "$STATE/grants/alice/g-dir.grant"; bad "a directory named like a grant"
 reset; mkdir -p "$STATE/grants/alice"; mkfifo "$STATE/grants/alice/g-fifo.grant"; bad "a FIFO named like a grant (must not block)"
 reset; mkdir -p "$STATE/grants/alice"; ln -s /dev/zero "$STATE/grants/alice/g-zero.grant"; bad "a symlink to /dev/zero"
-reset; put "$G/g-valid"; ( cd "$STATE/grants/alice" && seq -f 'g-%06.0f.grant' 100000 | xargs touch ) ; t0=$(date +%s%N)
+# The denial is asserted here; how long it takes is measured by bench/run.sh (tests do not
+# judge timings).
+reset; put "$G/g-valid"; ( cd "$STATE/grants/alice" && seq -f 'g-%06.0f.grant' 100000 | xargs touch )
 bad "100,000 files in the user directory (with a valid grant among them)"
-echo "  (decision with 100,000 files took $(( ($(date +%s%N) - t0) / 1000000 )) ms including pamtester)"
 
 echo "# configuration"
 reset; put "$G/g-valid"; rm -f "$CONF"; bad "missing host.toml" "host configuration"
@@ -241,5 +229,5 @@ reset; put "$G/g-valid"; bad "PAM_RUSER of a user that does not exist" "" -- ali
 reset; put "$G/g-valid"; bad "sudo-i: PAM_RUSER names another user" "" -- bob alice sudo-i
 
 echo "host bad-input matrix: $CASES bad inputs"
-[ "$CASES" -ge 40 ] || host_bad "fewer than 40 bad inputs ($CASES)"
-host_summary
+[ "$CASES" -ge 40 ] || t_bad "fewer than 40 bad inputs ($CASES)"
+t_summary

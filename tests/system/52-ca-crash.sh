@@ -11,23 +11,26 @@
 # Runs in a private network + mount namespace (its own loopback; nothing on the host).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/reliability.sh"
-rel_enter_netns "$@"
-rel_bins
+. "$HERE/../lib/sys.sh"
+sys_enter --net "$@"
+sys_bins
 ITER=${CRASH_ITERATIONS:-100}
 
 W=$(mktemp -d /tmp/jit-crash.XXXXXX)
 CLIENT_PID=
+MAIN_PID=$BASHPID
 cleanup() {
+  # Only the script itself cleans up (never a subshell of the stream that inherited the trap).
+  [ "$BASHPID" = "$MAIN_PID" ] || { echo "cleanup skipped in subshell $BASHPID" >&2; return 0; }
   [ -n "$CLIENT_PID" ] && kill "$CLIENT_PID" 2>/dev/null || true
-  [ -n "${REL_CA_PID:-}" ] && kill -9 "$REL_CA_PID" 2>/dev/null || true
+  [ -n "${SYS_CA_PID:-}" ] && kill -9 "$SYS_CA_PID" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$W"
 }
 trap cleanup EXIT
 
 CA=$W/ca
-rel_ca_dir "$CA" '
+sys_ca_dir "$CA" '
 [roles.ops]
 hosts = ["db-*"]
 sudo = true
@@ -38,7 +41,7 @@ require_reason = false
 '
 # The stream keeps many of alice's requests active at once: lift the per-user bound.
 sed -i 's/^max_active_grants_per_user = .*/max_active_grants_per_user = 100000/' "$CA/config.toml"
-rel_user_add "$CA" alice dev "$W/alice"
+sys_ca_user "$CA" alice dev "$W/alice"
 PORT=18443
 export HOME=$W/home; mkdir -p "$HOME"
 unset SSH_AUTH_SOCK
@@ -54,18 +57,21 @@ stream() {
     if out=$("$JIT" --server "http://127.0.0.1:$PORT" --identity "$W/alice" request ops \
         --duration 10m --reason "crash stream $n" --json 2>/dev/null); then
       jq -r 'select(.certificate.serial != null) | "\(.certificate.serial) \(.request.id)"' <<<"$out" >> "$RECEIVED" || true
-      cp "$W/alice-cert.pub" "$W/last-cert.pub" 2>/dev/null || true
+      # The client exited 0: its certificate file must be there (a missing one is a
+      # failure, counted below, never a skipped check).
+      cp "$W/alice-cert.pub" "$W/last-cert.pub.new" 2>/dev/null && mv "$W/last-cert.pub.new" "$W/last-cert.pub" \
+        || echo "$n" >> "$W/copy-failed"
     fi
   done
 }
 
 fail=0
 for i in $(seq "$ITER"); do
-  rel_serve "$CA" "$PORT" "$W/serve.log"
+  sys_start_ca "$CA" "$PORT" "$W/serve.log"
   stream & CLIENT_PID=$!
   # A random moment: 0-400 ms into the stream (a few issuances, often one in flight).
   sleep "0.$(printf '%03d' $((RANDOM % 400)))"
-  kill -9 "$REL_CA_PID"; wait "$REL_CA_PID" 2>/dev/null || true; REL_CA_PID=
+  kill -9 "$SYS_CA_PID"; wait "$SYS_CA_PID" 2>/dev/null || true; SYS_CA_PID=
   kill "$CLIENT_PID" 2>/dev/null || true; wait "$CLIENT_PID" 2>/dev/null || true; CLIENT_PID=
   if ! out=$("$JIT_CA" audit verify --dir "$CA" 2>&1); then
     echo "FAIL: iteration $i: audit verify after kill -9: $out"; fail=1; break
@@ -74,8 +80,8 @@ for i in $(seq "$ITER"); do
 done
 
 # One more start proves the last crash left an openable database.
-rel_serve "$CA" "$PORT" "$W/serve.log"
-kill -9 "$REL_CA_PID"; wait "$REL_CA_PID" 2>/dev/null || true; REL_CA_PID=
+sys_start_ca "$CA" "$PORT" "$W/serve.log"
+kill -9 "$SYS_CA_PID"; wait "$SYS_CA_PID" 2>/dev/null || true; SYS_CA_PID=
 
 received=$(wc -l < "$RECEIVED")
 "$JIT_CA" audit export --json --dir "$CA" > "$W/audit.json" || { echo "FAIL: audit export"; exit 1; }
@@ -95,8 +101,16 @@ echo "kill -9 iterations: $ITER; certificates received: $received; issuances aud
 ((dups == 0)) || { echo "FAIL: $dups serials issued twice in the audit trail"; fail=1; }
 ((rdups == 0)) || { echo "FAIL: $rdups serials received twice"; fail=1; }
 ((missing == 0)) || fail=1
-if [ -s "$W/last-cert.pub" ]; then
-  ssh-keygen -L -f "$W/last-cert.pub" | grep -q 'user certificate' || { echo "FAIL: last certificate unreadable"; fail=1; }
+if [ -s "$W/copy-failed" ]; then
+  echo "FAIL: $(wc -l < "$W/copy-failed") successful jit request(s) left no certificate file"; fail=1
+fi
+if [ ! -s "$W/last-cert.pub" ]; then
+  echo "FAIL: no certificate file was saved (received: $received)"; fail=1
+elif ! last=$(ssh-keygen -L -f "$W/last-cert.pub") || ! grep -q 'user certificate' <<<"$last"; then
+  echo "FAIL: last certificate unreadable: $last"; fail=1
+else
+  serial=$(awk '$1 == "Serial:" {print $2}' <<<"$last")
+  grep -qx "$serial" "$W/audit-serials" || { echo "FAIL: the last certificate's serial $serial has no issuance record"; fail=1; }
 fi
 "$JIT_CA" audit verify --dir "$CA" >/dev/null || { echo "FAIL: final audit verify"; fail=1; }
 ((fail == 0)) && echo "ok: crash safety holds over $ITER kills"

@@ -13,29 +13,22 @@
 # Private mount + UTS + network namespaces; nothing on the host changes.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-if [ -z "${JIT_REL_NS:-}" ]; then
-  [ "$(id -u)" = 0 ] || { echo "FAIL: must run as root" >&2; exit 1; }
-  export JIT_REL_NS=1 JIT_HOST_NS=1
-  exec unshare --net --mount --propagation private --uts --fork -- bash "$0" "$@"
-fi
-. "$HERE/../lib/host.sh"
-. "$HERE/../lib/reliability.sh"
-ip link set lo up
+. "$HERE/../lib/sys.sh"
+sys_enter --net "$@"
 hostname db-1
-rel_bins
-host_bins
+sys_bins
 ROUNDS=${REWRITE_ROUNDS:-300}
 
-W=$(host_workdir)
-host_isolate_users "$W"
-host_add_user alice 2001
-host_add_user carol 2003
-host_private_dev "$W"
-mkdir -p "$W/log"; host_start_syslog "$W/log"
+W=$(sys_workdir)
+sys_isolate_users "$W"
+sys_add_user alice 2001
+sys_add_user carol 2003
+sys_private_dev "$W"
+mkdir -p "$W/log"; sys_start_syslog "$W/log"
 cleanup() {
   [ -n "${WRITER_PID:-}" ] && kill "$WRITER_PID" 2>/dev/null
   [ -n "${FAKE_PID:-}" ] && kill "$FAKE_PID" 2>/dev/null
-  rel_stop; host_stop_syslog
+  sys_stop_ca; sys_stop_syslog
 }
 trap cleanup EXIT
 
@@ -43,15 +36,7 @@ SVC=$W/pam.d; mkdir -p "$SVC"
 CONF=$W/etc/host.toml
 printf 'account requisite %s config=%s\naccount required pam_permit.so\n' "$PAM_JIT_SO" "$CONF" > "$SVC/sudo"
 printf 'account required pam_deny.so\n' > "$SVC/other"
-run_pam() { # [USER] -> RC, OUT
-  local u=${1:-alice} uid; uid=$(id -u "$u")
-  set +e
-  OUT=$(timeout 20 setpriv --reuid="$uid" --regid="$uid" --clear-groups env -i PATH=/usr/bin:/bin \
-    LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$SVC" \
-    pamtester -I ruser="$u" sudo "$u" acct_mgmt 2>&1)
-  RC=$?
-  set -e
-}
+run_pam() { local u=${1:-alice}; sys_pamtester "$SVC" "$u" "$u" sudo; } # [USER] -> RC, OUT
 
 # ---- A. atomic rewrites under concurrent reads ----
 K=$W/keys; mkdir -p "$K"; host_keygen "$K/grant"
@@ -62,7 +47,7 @@ NOW=$(date +%s)
 # Two different documents with the same id: each install replaces the same file.
 host_sign_grant "$K/grant" "$W/ga" g-rw alice dba 'db-*' $((NOW - 60)) $((NOW + 3600))
 host_sign_grant "$K/grant" "$W/gb" g-rw alice dba 'db-*' $((NOW - 30)) $((NOW + 7200))
-cmp -s "$W/ga" "$W/gb" && host_die "the two versions must differ"
+cmp -s "$W/ga" "$W/gb" && sys_die "the two versions must differ"
 "$JIT_HOST" --config "$CONF" install "$W/ga" >/dev/null
 ( while :; do "$JIT_HOST" --config "$CONF" install "$W/gb" >/dev/null 2>&1; "$JIT_HOST" --config "$CONF" install "$W/ga" >/dev/null 2>&1; done ) &
 WRITER_PID=$!
@@ -73,12 +58,12 @@ for i in $(seq "$ROUNDS"); do
 done
 kill "$WRITER_PID"; wait "$WRITER_PID" 2>/dev/null || true; WRITER_PID=
 installs=$(ls "$STATE/grants/alice" | wc -l)
-if [ "$denied" = 0 ]; then host_ok "A: $ROUNDS decisions during continuous atomic rewrites: all allowed"; else host_bad "A: $denied of $ROUNDS decisions saw a broken grant"; fi
-[ "$installs" = 1 ] && host_ok "A: no temporary files left behind" || host_bad "A: store has $installs entries: $(ls "$STATE/grants/alice")"
+if [ "$denied" = 0 ]; then t_ok "A: $ROUNDS decisions during continuous atomic rewrites: all allowed"; else t_bad "A: $denied of $ROUNDS decisions saw a broken grant"; fi
+[ "$installs" = 1 ] && t_ok "A: no temporary files left behind" || t_bad "A: store has $installs entries: $(ls "$STATE/grants/alice")"
 
 # ---- a real CA for B and C ----
 CA=$W/ca
-rel_ca_dir "$CA" '
+sys_ca_dir "$CA" '
 [roles.ops]
 hosts = ["db-*"]
 sudo = true
@@ -87,15 +72,15 @@ requesters = ["group:dev"]
 auto_approve = true
 require_reason = false
 '
-rel_user_add "$CA" alice dev "$W/alice-key"
-rel_user_add "$CA" carol dev "$W/carol-key"
+sys_ca_user "$CA" alice dev "$W/alice-key"
+sys_ca_user "$CA" carol dev "$W/carol-key"
 PORT=18444
-rel_serve "$CA" "$PORT" "$W/serve.log"
+sys_start_ca "$CA" "$PORT" "$W/serve.log"
 SERVER=http://127.0.0.1:$PORT
 export HOME=$W/home; mkdir -p "$HOME"; unset SSH_AUTH_SOCK
 request() { # DURATION [USER]
   "$JIT" --server "$SERVER" --identity "$W/${2:-alice}-key" request ops --duration "$1" --reason "faults" --json >/dev/null 2>&1 \
-    || host_die "jit request $1 failed"; }
+    || sys_die "jit request $1 failed"; }
 
 # State dir on a 256 KiB tmpfs.
 SMALL=$W/small; mkdir -p "$SMALL"; mount -t tmpfs -o size=256k,mode=0755 jit-small "$SMALL"
@@ -105,40 +90,40 @@ printf 'server = "%s"\nstate_dir = "%s"\nclock_skew_secs = 0\ngrant_writer = "ro
 chmod 0644 "$CONF"
 
 request 10m
-"$JIT_HOST" --config "$CONF" sync >/dev/null || host_die "first sync failed"
+"$JIT_HOST" --config "$CONF" sync >/dev/null || sys_die "first sync failed"
 before=$(cd "$STATE2/grants" && find . -type f -name '*.grant' -exec sha256sum {} + | sort)
-[ -n "$before" ] && host_ok "B: first sync stored the grant" || host_bad "B: first sync stored nothing"
-run_pam; [ "$RC" = 0 ] && host_ok "B: synced grant allows" || host_bad "B: synced grant denied: $OUT"
+[ -n "$before" ] && t_ok "B: first sync stored the grant" || t_bad "B: first sync stored nothing"
+run_pam; [ "$RC" = 0 ] && t_ok "B: synced grant allows" || t_bad "B: synced grant denied: $OUT"
 
 # ---- B. full disk ----
 request 20m   # something new for the next sync to write
 dd if=/dev/zero of="$SMALL/filler" bs=4k 2>/dev/null || true
 set +e; sync_out=$("$JIT_HOST" --config "$CONF" sync 2>&1); sync_rc=$?; set -e
 after=$(cd "$STATE2/grants" && find . -type f -name '*.grant' -exec sha256sum {} + | sort)
-[ "$sync_rc" != 0 ] && host_ok "B: sync on a full disk fails (exit $sync_rc)" || host_bad "B: sync on a full disk reported success: $sync_out"
-grep -qiE 'no space|space left|disk full|ENOSPC' <<<"$sync_out" && host_ok "B: the error says the disk is full: $(head -1 <<<"$sync_out")" \
-  || host_bad "B: unclear error on a full disk: $sync_out"
-[ "$before" = "$after" ] && host_ok "B: existing grants byte-identical after the failed sync" || host_bad "B: grants changed: $before -> $after"
+[ "$sync_rc" != 0 ] && t_ok "B: sync on a full disk fails (exit $sync_rc)" || t_bad "B: sync on a full disk reported success: $sync_out"
+grep -qiE 'no space|space left|disk full|ENOSPC' <<<"$sync_out" && t_ok "B: the error says the disk is full: $(head -1 <<<"$sync_out")" \
+  || t_bad "B: unclear error on a full disk: $sync_out"
+[ "$before" = "$after" ] && t_ok "B: existing grants byte-identical after the failed sync" || t_bad "B: grants changed: $before -> $after"
 leftovers=$(find "$STATE2" -name '.*' -type f | wc -l)
-[ "$leftovers" = 0 ] && host_ok "B: no temporary files left on the full disk" || host_bad "B: $leftovers temporary files left"
-run_pam; [ "$RC" = 0 ] && host_ok "B: sudo still decided from the existing grant" || host_bad "B: denied after failed sync: $OUT"
+[ "$leftovers" = 0 ] && t_ok "B: no temporary files left on the full disk" || t_bad "B: $leftovers temporary files left"
+run_pam; [ "$RC" = 0 ] && t_ok "B: sudo still decided from the existing grant" || t_bad "B: denied after failed sync: $OUT"
 rm -f "$SMALL/filler"
-"$JIT_HOST" --config "$CONF" sync >/dev/null && host_ok "B: sync succeeds once space is back" || host_bad "B: sync still failing after freeing space"
+"$JIT_HOST" --config "$CONF" sync >/dev/null && t_ok "B: sync succeeds once space is back" || t_bad "B: sync still failing after freeing space"
 n=$(find "$STATE2/grants" -type f -name '*.grant' | wc -l)
-[ "$n" -ge 2 ] && host_ok "B: the new grant arrived ($n grants)" || host_bad "B: only $n grants after the retry"
+[ "$n" -ge 2 ] && t_ok "B: the new grant arrived ($n grants)" || t_bad "B: only $n grants after the retry"
 
 # ---- C. the CA down (carol: her only grant is a short one) ----
 request 6s carol
-"$JIT_HOST" --config "$CONF" sync >/dev/null || host_die "sync of the short grant failed"
-kill -9 "$REL_CA_PID"; wait "$REL_CA_PID" 2>/dev/null || true; REL_CA_PID=
+"$JIT_HOST" --config "$CONF" sync >/dev/null || sys_die "sync of the short grant failed"
+kill -9 "$SYS_CA_PID"; wait "$SYS_CA_PID" 2>/dev/null || true; SYS_CA_PID=
 set +e; down_out=$("$JIT_HOST" --config "$CONF" sync 2>&1); down_rc=$?; set -e
 [ "$down_rc" != 0 ] && grep -qiE 'connect|refused|unreachable|cannot reach' <<<"$down_out" \
-  && host_ok "C: sync with the CA down fails clearly: $(head -1 <<<"$down_out")" || host_bad "C: sync with the CA down: rc=$down_rc $down_out"
-run_pam carol; [ "$RC" = 0 ] && host_ok "C: CA down, the local grant still allows sudo" || host_bad "C: CA down and denied: $OUT"
+  && t_ok "C: sync with the CA down fails clearly: $(head -1 <<<"$down_out")" || t_bad "C: sync with the CA down: rc=$down_rc $down_out"
+run_pam carol; [ "$RC" = 0 ] && t_ok "C: CA down, the local grant still allows sudo" || t_bad "C: CA down and denied: $OUT"
 # The grant ends 6 s after approval (skew 0 on this host); wait it out, with the CA still down.
 for i in $(seq 30); do run_pam carol; [ "$RC" != 0 ] && break; sleep 0.5; done
-[ "$RC" != 0 ] && grep -q 'expired' <<<"$OUT" && host_ok "C: CA down, denied once the grant expired: $(grep '^jit' <<<"$OUT")" \
-  || host_bad "C: not denied after expiry (rc=$RC): $OUT"
+[ "$RC" != 0 ] && grep -q 'expired' <<<"$OUT" && t_ok "C: CA down, denied once the grant expired: $(grep '^jit' <<<"$OUT")" \
+  || t_bad "C: not denied after expiry (rc=$RC): $OUT"
 
 # ---- D. a hostile server in the CA's place ----
 FAKE=$W/fake; mkdir -p "$FAKE/v1/hosts/db-1"
@@ -162,11 +147,11 @@ hostile() { # NAME EXPECT(fail|ok) NEEDLE
   if [ "$want" = ok ] && [ "$rc" != 0 ]; then ok=0; fi
   grep -qiF -- "$needle" <<<"$out" || ok=0
   [ "$before" = "$after" ] || ok=0
-  if [ "$ok" = 1 ]; then host_ok "D: $name: $(head -1 <<<"$out")"; else host_bad "D: $name (rc=$rc, store changed: $([ "$before" = "$after" ] && echo no || echo yes)): $out"; fi
+  if [ "$ok" = 1 ]; then t_ok "D: $name: $(head -1 <<<"$out")"; else t_bad "D: $name (rc=$rc, store changed: $([ "$before" = "$after" ] && echo no || echo yes)): $out"; fi
 }
 jq -n --rawfile g "$W/forged" '{host: "db-1", grants: [$g]}' > "$FAKE/v1/hosts/db-1/grants"
 hostile "a forged grant is skipped, nothing stored" ok "skipped"
-[ ! -e "$STATE2/grants/alice/g-forged.grant" ] && host_ok "D: the forged grant is not in the store" || host_bad "D: forged grant stored"
+[ ! -e "$STATE2/grants/alice/g-forged.grant" ] && t_ok "D: the forged grant is not in the store" || t_bad "D: forged grant stored"
 echo '{"host": "db-1", "grants": [' > "$FAKE/v1/hosts/db-1/grants"
 hostile "a grants answer that is not JSON" fail "not a grants list"
 head -c $((9 * 1024 * 1024)) /dev/zero | tr '\0' ' ' > "$FAKE/v1/hosts/db-1/grants"
@@ -189,7 +174,7 @@ hostile "a different list with the installed sequence number" fail "differs from
 # The CA revokes alice's grants; the grants answer is oversized (a requester can inflate
 # it), then invalid, then missing. Each time the fresh revocation list is installed anyway,
 # sync exits non-zero naming the grants failure, and sudo with the revoked grant is denied.
-run_pam; [ "$RC" = 0 ] || host_bad "E: precondition: alice's grant should allow: $OUT"
+run_pam; [ "$RC" = 0 ] || t_bad "E: precondition: alice's grant should allow: $OUT"
 ALICE_IDS=$(cd "$STATE2/grants/alice" && ls *.grant | sed 's/\.grant$//' | paste -sd, -)
 rev_seq=$seq_now
 revoke_case() { # NAME NEEDLE (the grants answer is already in place)
@@ -199,11 +184,11 @@ revoke_case() { # NAME NEEDLE (the grants answer is already in place)
   set +e; out=$("$JIT_HOST" --config "$CONF" sync --server "http://127.0.0.1:$FPORT" 2>&1); rc=$?; set -e
   if [ "$rc" != 0 ] && grep -qiF -- "$needle" <<<"$out" && cmp -s "$STATE2/revocations" "$FAKE/v1/revocations" \
      && grep -q "revocation list #$rev_seq installed" <<<"$out"; then
-    host_ok "E: $name: sync fails (rc $rc) naming it, the revocation list #$rev_seq is installed anyway"
-  else host_bad "E: $name: rc=$rc, list installed: $(cmp -s "$STATE2/revocations" "$FAKE/v1/revocations" && echo yes || echo no): $out"; fi
+    t_ok "E: $name: sync fails (rc $rc) naming it, the revocation list #$rev_seq is installed anyway"
+  else t_bad "E: $name: rc=$rc, list installed: $(cmp -s "$STATE2/revocations" "$FAKE/v1/revocations" && echo yes || echo no): $out"; fi
   run_pam
-  [ "$RC" != 0 ] && grep -q "was revoked" <<<"$OUT" && host_ok "E: $name: sudo with the revoked grant is denied" \
-    || host_bad "E: $name: sudo not denied as revoked (rc $RC): $OUT"
+  [ "$RC" != 0 ] && grep -q "was revoked" <<<"$OUT" && t_ok "E: $name: sudo with the revoked grant is denied" \
+    || t_bad "E: $name: sudo not denied as revoked (rc $RC): $OUT"
 }
 head -c $((9 * 1024 * 1024)) /dev/zero | tr '\0' ' ' > "$FAKE/v1/hosts/db-1/grants"
 revoke_case "a 9 MiB grants answer" "larger than"
@@ -212,4 +197,4 @@ revoke_case "a grants answer that is not JSON" "not a grants list"
 rm -f "$FAKE/v1/hosts/db-1/grants"
 revoke_case "a grants answer that fails to download (404)" "HTTP 404"
 kill "$FAKE_PID" 2>/dev/null; wait "$FAKE_PID" 2>/dev/null || true; FAKE_PID=
-host_summary
+t_summary

@@ -11,12 +11,15 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use ssh_key::{Algorithm, LineEnding, PrivateKey};
+use ssh_key::PrivateKey;
 use tower::ServiceExt as _;
 
 use jit_api::auth;
 use jit_ca::clock::FixedClock;
 use jit_ca::service::Ca;
+
+use crate::keys;
+use crate::request::SignedCall;
 
 /// Roles used by the API tests.
 pub const POLICY: &str = r#"
@@ -78,29 +81,31 @@ pub fn data_dir(d: &tempfile::TempDir) -> PathBuf {
     d.path().join("ca")
 }
 
-/// Initialises a data directory with [`POLICY`] and [`USERS`] (keys written as files).
+/// Initialises a data directory with `policy` and [`USERS`] (their deterministic keys,
+/// [`keys::user`], written as files next to it).
 pub fn setup_dir(policy: &str) -> (tempfile::TempDir, HashMap<String, PrivateKey>) {
-    let tmp = tempfile::tempdir().unwrap();
+    setup_dir_in(&std::env::temp_dir(), policy)
+}
+
+/// Like [`setup_dir`], in a fresh directory under `parent`.
+pub fn setup_dir_in(
+    parent: &Path,
+    policy: &str,
+) -> (tempfile::TempDir, HashMap<String, PrivateKey>) {
+    let tmp = tempfile::tempdir_in(parent).unwrap();
     let dir = data_dir(&tmp);
     jit_ca::admin::init(&dir).unwrap();
     std::fs::remove_file(dir.join("policy.toml")).unwrap();
     std::fs::write(dir.join("policy.toml"), policy).unwrap();
-    let mut keys = HashMap::new();
+    let mut users = HashMap::new();
     for (name, groups) in USERS {
-        let key = PrivateKey::random(&mut rand_core::OsRng, Algorithm::Ed25519).unwrap();
-        let pub_path = tmp.path().join(format!("{name}.pub"));
-        std::fs::write(&pub_path, key.public_key().to_openssh().unwrap()).unwrap();
-        let priv_path = tmp.path().join(name);
-        std::fs::write(
-            &priv_path,
-            key.to_openssh(LineEnding::LF).unwrap().as_bytes(),
-        )
-        .unwrap();
+        let key = keys::user(name);
+        let (_, pub_path) = keys::write_pair(tmp.path(), name, &key);
         let groups: Vec<String> = groups.iter().map(|s| s.to_string()).collect();
         jit_ca::admin::user_add(&dir, name, &pub_path, &groups, T0).unwrap();
-        keys.insert(name.to_string(), key);
+        users.insert(name.to_string(), key);
     }
-    (tmp, keys)
+    (tmp, users)
 }
 
 impl Harness {
@@ -109,7 +114,16 @@ impl Harness {
     }
 
     pub fn with_policy(policy: &str) -> Self {
-        let (dir, keys) = setup_dir(policy);
+        Self::open(setup_dir(policy))
+    }
+
+    /// Like [`Harness::with_policy`], with the data directory under `parent` (the fuzz
+    /// targets keep theirs in a scratch directory the runner removes).
+    pub fn with_policy_in(parent: &Path, policy: &str) -> Self {
+        Self::open(setup_dir_in(parent, policy))
+    }
+
+    fn open((dir, keys): (tempfile::TempDir, HashMap<String, PrivateKey>)) -> Self {
         let clock = Arc::new(FixedClock::new(T0));
         let ca = Arc::new(Ca::open(&data_dir(&dir), clock.clone()).unwrap());
         let app = jit_ca::api::router(ca.clone());
@@ -139,16 +153,7 @@ impl Harness {
         }
         std::fs::remove_file(&cfg).unwrap();
         std::fs::write(&cfg, text).unwrap();
-        let clock = Arc::new(FixedClock::new(T0));
-        let ca = Arc::new(Ca::open(&data_dir(&dir), clock.clone()).unwrap());
-        let app = jit_ca::api::router(ca.clone());
-        Self {
-            dir,
-            clock,
-            ca,
-            app,
-            keys,
-        }
+        Self::open((dir, keys))
     }
 
     /// A second CA instance on the same directory (a restart).
@@ -180,20 +185,21 @@ impl Harness {
         ts: u64,
         nonce: &str,
     ) -> Request<Body> {
-        let audience = self.ca.audience().to_string();
-        let msg = auth::message(&audience, method, path, body, ts, nonce);
-        let sig = auth::sign_with_key(key, &msg).unwrap();
-        Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", "application/json")
-            .header(auth::HDR_AUDIENCE, audience)
-            .header(auth::HDR_KEY, auth::key_header(key.public_key()).unwrap())
-            .header(auth::HDR_TIMESTAMP, ts.to_string())
-            .header(auth::HDR_NONCE, nonce)
-            .header(auth::HDR_SIGNATURE, auth::encode_signature(&sig).unwrap())
-            .body(Body::from(body.to_vec()))
-            .unwrap()
+        self.call_of(key, method, path, body, ts)
+            .nonce(nonce)
+            .request()
+    }
+
+    /// A [`SignedCall`] to this CA (its audience), with a fresh nonce.
+    pub fn call_of<'a>(
+        &'a self,
+        key: &'a PrivateKey,
+        method: &'a str,
+        path: &'a str,
+        body: &'a [u8],
+        ts: u64,
+    ) -> SignedCall<'a> {
+        SignedCall::new(key, self.ca.audience(), method, path, body, ts)
     }
 
     pub async fn send(&self, req: Request<Body>) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {

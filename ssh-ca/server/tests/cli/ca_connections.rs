@@ -14,6 +14,11 @@ use jit_test_kit::running::*;
 /// Sets the three timeouts of config.toml to 2 seconds (whether `jit-ca init` wrote them
 /// or not).
 fn short_timeouts(data: &std::path::Path) {
+    set_timeouts(data, "2s");
+}
+
+/// Sets the three timeouts of config.toml to `value`.
+fn set_timeouts(data: &std::path::Path, value: &str) {
     let path = data.join("config.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut kept: Vec<&str> = text
@@ -28,10 +33,10 @@ fn short_timeouts(data: &std::path::Path) {
         .iter()
         .position(|l| l.starts_with('['))
         .unwrap_or(kept.len());
-    kept.insert(
-        at,
-        "header_read_timeout = \"2s\"\nbody_read_timeout = \"2s\"\nidle_timeout = \"2s\"",
+    let lines = format!(
+        "header_read_timeout = \"{value}\"\nbody_read_timeout = \"{value}\"\nidle_timeout = \"{value}\""
     );
+    kept.insert(at, &lines);
     std::fs::write(&path, kept.join("\n") + "\n").unwrap();
 }
 
@@ -276,4 +281,58 @@ fn tls_connections_have_the_same_timeouts() {
     drop(stdin);
     let took = closed.expect("a TLS connection with a half-sent request was held open for 15s");
     assert!(took < Duration::from_secs(8), "closed only after {took:?}");
+}
+
+#[test]
+fn a_tls_client_that_never_finishes_the_handshake_is_cut_off() {
+    // The HTTP timeouts are 2 minutes here, so only the handshake timeout (10 s,
+    // jit_ca's server::conn::HANDSHAKE_TIMEOUT) can close these connections within the
+    // test's 30 s.
+    let ca = Ca::start_with(|data| {
+        let tls = data.join("tls");
+        std::fs::create_dir_all(&tls).unwrap();
+        make_pki(&tls);
+        set_timeouts(data, "120s");
+        "\n[tls]\ncert = \"tls/cert.pem\"\nkey = \"tls/key.pem\"\n".to_string()
+    });
+    let start = Instant::now();
+    // One client sends nothing at all after connecting...
+    let mut silent = TcpStream::connect(addr(&ca)).unwrap();
+    // ...the other starts a ClientHello (a TLS record header announcing 512 bytes) and stops.
+    let mut partial = TcpStream::connect(addr(&ca)).unwrap();
+    partial
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .unwrap();
+    for (name, s) in [
+        ("silent", &mut silent),
+        ("half a ClientHello", &mut partial),
+    ] {
+        let left = Duration::from_secs(30).saturating_sub(start.elapsed());
+        let (got, closed) = read_until_closed(s, left);
+        assert!(
+            closed.is_some(),
+            "{name}: a TLS connection without a finished handshake was held open for 30 s"
+        );
+        assert!(
+            !got.starts_with("HTTP/"),
+            "{name}: the server spoke HTTP on a TLS port: {got}"
+        );
+    }
+    // The server still serves a real TLS client afterwards.
+    let o = Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", &addr(&ca)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut o = o;
+    o.stdin
+        .take()
+        .unwrap()
+        .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let out = o.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("HTTP/1.1 200"), "health over TLS: {text}");
 }

@@ -836,7 +836,7 @@ async fn revocation_reaches_krl_and_revocation_list() {
 #[tokio::test]
 async fn extension_issues_new_certificate_within_max_duration() {
     // An extension beyond the approved window needs an approval that covers it (issue 11,
-    // item 2: tests/ca_approvals.rs); a role that auto-approves any window up to
+    // item 2: tests/api/ca_approvals.rs); a role that auto-approves any window up to
     // max_duration covers it, so the requester alone may extend up to max_duration.
     let h = Harness::with_policy(&POLICY.replacen(
         "approvals = 1\n",

@@ -4,8 +4,6 @@
 //! * a request state the service does not know, read from the database, is an internal
 //!   error, never shown as `pending`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use jit_test_kit::harness::*;
 use serde_json::Value;
 

@@ -114,30 +114,23 @@ fn raw_signed(
     sent_body: &[u8],
 ) -> Request<Body> {
     let ts_num = ts.parse::<u64>().unwrap_or(h.now());
-    let audience = h.ca.audience().to_string();
-    let msg = auth::message(
-        &audience,
-        "POST",
-        "/v1/requests",
-        signed_body,
-        ts_num,
-        nonce,
-    );
-    let sig = auth::sign_with_key(key, &msg).unwrap();
-    Request::builder()
+    let call = h
+        .call_of(key, "POST", "/v1/requests", signed_body, ts_num)
+        .nonce(nonce);
+    let mut b = Request::builder()
         .method("POST")
         .uri("/v1/requests")
-        .header("content-type", "application/json")
-        .header(auth::HDR_AUDIENCE, audience)
-        .header(
-            auth::HDR_KEY,
-            auth::key_header(header_key.unwrap_or(key).public_key()).unwrap(),
-        )
-        .header(auth::HDR_TIMESTAMP, ts)
-        .header(auth::HDR_NONCE, nonce)
-        .header(auth::HDR_SIGNATURE, auth::encode_signature(&sig).unwrap())
-        .body(Body::from(sent_body.to_vec()))
-        .unwrap()
+        .header("content-type", "application/json");
+    for (name, value) in call.headers() {
+        // The headers as signed, except the ones this case lies about.
+        let value = match name {
+            auth::HDR_KEY => auth::key_header(header_key.unwrap_or(key).public_key()).unwrap(),
+            auth::HDR_TIMESTAMP => ts.to_string(),
+            _ => value,
+        };
+        b = b.header(name, value);
+    }
+    b.body(Body::from(sent_body.to_vec())).unwrap()
 }
 
 const SQL: &[&str] = &[

@@ -1,0 +1,11 @@
+//! Tests of the `jit` client against a real `jit-ca serve` (one test binary: each one links
+//! the whole client).
+//!
+//! * [`cli`]: the request/approve/login/extend/revoke life cycle, `--json`, settings, errors;
+//! * [`agent`]: signing with an agent-held key and loading certificates into `ssh-agent`;
+//! * [`tls`]: HTTPS with a certificate from a private CA (`JIT_CA_CERT`, `ca_cert`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod agent;
+mod cli;
+mod tls;

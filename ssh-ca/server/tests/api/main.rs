@@ -1,0 +1,14 @@
+//! `jit-ca`'s API through the real router in process (the kit's harness: a real data
+//! directory, SQLite on disk, a fixed clock, calls signed as the client signs them). One
+//! test binary for all of them: each binary links the whole server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod ca_api;
+mod ca_approvals;
+mod ca_hostile_api;
+mod claims;
+mod group_commit;
+mod reliability_ca_bad_inputs;
+mod reliability_regressions;
+mod scope;
+mod service_split;

@@ -1,0 +1,10 @@
+//! `jit-ca` as a program: the real binary on real directories, and a running `jit-ca serve`
+//! (connections, operator commands). One test binary for all of them.
+//!
+//! `host_grants_memory` and `host_grants_slow_readers` stay binaries of their own: they
+//! measure the process's resident set, which other tests in the same process would distort.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod ca_cli;
+mod ca_connections;
+mod ca_operator;
