@@ -6,8 +6,6 @@ use std::sync::atomic::Ordering;
 
 use serde_json::json;
 
-use jit_common::log::Severity;
-
 use super::{Ca, lock, refusals};
 use crate::audit::{Record, event};
 use crate::error::{ApiError, CaError};
@@ -15,26 +13,8 @@ use crate::error::{ApiError, CaError};
 impl Ca {
     /// Sends the syslog copy of committed records.
     pub(super) fn log(&self, records: &[Record]) {
-        let mut s = lock(&self.syslog);
-        for r in records {
-            let refused = r.event == event::AUTH_FAILURE
-                || r.event == event::REJECTED
-                || r.event == event::REFUSALS_SUMMARISED
-                || r.event == event::LEGACY_SIGNATURE
-                || r.event.ends_with("_refused");
-            let severity = if refused {
-                Severity::Warning
-            } else {
-                Severity::Notice
-            };
-            s.log(
-                severity,
-                &format!(
-                    "audit seq={} event={} actor={} hash={} details={}",
-                    r.seq, r.event, r.actor, r.hash, r.details
-                ),
-            );
-        }
+        // One line format and one severity table for every audit record (audit::event).
+        crate::audit::log(&mut lock(&self.syslog), records);
     }
 
     /// Appends one audit record in its own transaction (for events with no other change).

@@ -3,7 +3,7 @@
 //! the store (every table but `audit` and `nonce_log` is dumped before and after and compared;
 //! a nonce consumed by an authenticated call is the replay protection doing its job).
 //!
-//! Real router, real request signing, real SQLite on disk (see `ca_support`).
+//! Real router, real request signing, real SQLite on disk (see the test kit's `harness`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use axum::body::Body;
