@@ -76,11 +76,17 @@ pub struct OperatorRevocations {
     pub serials: BTreeSet<u64>,
 }
 
-/// The operator revocations stored in `c`.
+/// The operator revocations stored in `c` (none stored: empty). A stored value that does
+/// not decode is an error, never an empty set: a publication from it would drop every
+/// operator revocation from the revocation list and KRL.
 pub fn operator_revocations(c: &dyn StoreOps) -> crate::error::Result<OperatorRevocations> {
-    Ok(c.meta_get(OPERATOR_REVOCATIONS_KEY)?
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default())
+    match c.meta_get(OPERATOR_REVOCATIONS_KEY)? {
+        None => Ok(OperatorRevocations::default()),
+        Some(s) => serde_json::from_str(&s).map_err(|e| CaError::BadStoredValue {
+            what: "operator revocations",
+            detail: e.to_string(),
+        }),
+    }
 }
 
 fn store_operator_revocations(
@@ -131,6 +137,20 @@ pub struct GrantRevocation {
     pub issued_here: bool,
     /// Sequence of the revocation list that carries it.
     pub revocation_sequence: u64,
+    /// Why the request could not be read (its stored row is damaged): the certificate was
+    /// revoked all the same, the request was left as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_problem: Option<String>,
+}
+
+/// Whether `e` says a stored row is damaged (as opposed to the database failing).
+fn damaged_row(e: &CaError) -> bool {
+    matches!(
+        e,
+        CaError::UnknownRequestState { .. }
+            | CaError::RequestKey { .. }
+            | CaError::BadStoredValue { .. }
+    )
 }
 
 fn parse_target(t: &str) -> ApiResult<CertKey> {
@@ -201,6 +221,14 @@ impl Ca {
                     _ => {}
                 }
             }
+            // Every other live certificate of the user too, whatever its request's stored
+            // state says (a request whose state does not parse is not found above).
+            for c in tx.revoke_user_certs(name, now)? {
+                if !serials.contains(&c.serial) {
+                    serials.push(c.serial);
+                    grant_ids.extend(c.grant_id);
+                }
+            }
             let approvals_withdrawn = tx.withdraw_pending_approvals(name)?;
             tx.remove_user(name)?;
             let published = self.build_published(tx, now, true)?;
@@ -248,6 +276,7 @@ impl Ca {
                 request_revoked: false,
                 issued_here: found.is_some(),
                 revocation_sequence: 0,
+                request_problem: None,
             };
             match found {
                 Some(cert) => {
@@ -261,7 +290,17 @@ impl Ca {
                         ));
                     }
                     tx.revoke_cert(cert.serial)?;
-                    if let Some(mut row) = tx.get_request(&cert.request_id)?
+                    // A request row that does not read does not stop the revocation (an
+                    // emergency tool): the certificate is revoked, the problem reported.
+                    let row = match tx.get_request(&cert.request_id) {
+                        Ok(row) => row,
+                        Err(e) if damaged_row(&e) => {
+                            result.request_problem = Some(e.to_string());
+                            None
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    if let Some(mut row) = row
                         && row.state == RequestState::Approved
                         && tx
                             .latest_cert(&cert.request_id)?

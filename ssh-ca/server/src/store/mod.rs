@@ -114,11 +114,14 @@ impl KeyPurpose {
         }
     }
 
-    fn parse(s: &str) -> Self {
-        if s == "approval" {
-            Self::Approval
-        } else {
-            Self::Login
+    /// From storage: an unknown purpose is an error (fail closed: never a login key).
+    pub(crate) fn parse(s: &str) -> crate::error::Result<Self> {
+        match s {
+            "login" => Ok(Self::Login),
+            "approval" => Ok(Self::Approval),
+            other => Err(crate::error::CaError::UnknownKeyPurpose {
+                purpose: other.to_string(),
+            }),
         }
     }
 }
@@ -204,6 +207,9 @@ pub trait StoreOps {
     fn revoke_certs(&self, request_id: &str) -> Result<Vec<CertRow>>;
     /// Marks one certificate revoked.
     fn revoke_cert(&self, serial: u64) -> Result<()>;
+    /// Marks every unrevoked certificate of `user` still valid at `now` revoked, whatever
+    /// its request's state; returns them.
+    fn revoke_user_certs(&self, user: &str, now: u64) -> Result<Vec<CertRow>>;
     /// The certificate with this serial or grant id.
     fn find_cert(&self, key: &CertKey) -> Result<Option<CertRef>>;
     /// How many of `user`'s requests have an unrevoked certificate valid after `now`.

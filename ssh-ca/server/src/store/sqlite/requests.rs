@@ -38,19 +38,29 @@ fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RequestRow
             }));
         }
     };
+    let required: i64 = r.get(11)?;
+    let approvals_required = match u32::try_from(required) {
+        Ok(n) if n >= 1 => n,
+        _ => {
+            return Ok(Err(CaError::BadStoredValue {
+                what: "request approvals_required",
+                detail: format!("request {id}: {required} (at least 1)"),
+            }));
+        }
+    };
     Ok(Ok(RequestRow {
         id,
         user: r.get(1)?,
         role: r.get(2)?,
         reason: r.get(3)?,
         duration_secs: u(r.get(4)?),
-        hosts: json_vec(&r.get::<_, String>(5)?),
-        principals: json_vec(&r.get::<_, String>(6)?),
+        hosts: json_vec(5, "request hosts", &r.get::<_, String>(5)?)?,
+        principals: json_vec(6, "request principals", &r.get::<_, String>(6)?)?,
         sudo: r.get::<_, i64>(7)? != 0,
         public_key,
         created_at: u(r.get(9)?),
         pending_expires_at: u(r.get(10)?),
-        approvals_required: u32::try_from(r.get::<_, i64>(11)?).unwrap_or(1),
+        approvals_required,
         state,
         denied_by: r.get(13)?,
         denial_reason: r.get(14)?,
