@@ -133,6 +133,16 @@ fn write<T>(m: &RwLock<Arc<T>>, v: T) {
     *m.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(v);
 }
 
+/// The service boundary: an internal fault is logged here (under a reference).
+impl From<lifecycle::Refusal> for ApiError {
+    fn from(r: lifecycle::Refusal) -> Self {
+        match r {
+            lifecycle::Refusal::Client(e) => e,
+            lifecycle::Refusal::Internal(detail) => ApiError::internal(detail),
+        }
+    }
+}
+
 fn refuse(code: C, msg: impl Into<String>) -> ApiError {
     ApiError::new(code, msg)
 }

@@ -14,7 +14,7 @@
 //!
 //! Refusals are [`Refusal`] values: building one writes nothing and draws no randomness. A
 //! fault of the service's own (`Refusal::Internal`) becomes an internal error, logged under a
-//! reference, only at the service boundary (`From<Refusal> for ApiError`).
+//! reference, only at the service boundary (`From<Refusal> for ApiError`, in `service`).
 
 mod who;
 
@@ -53,16 +53,6 @@ impl Refusal {
 impl From<ApiError> for Refusal {
     fn from(e: ApiError) -> Self {
         Self::Client(e)
-    }
-}
-
-/// The service boundary: an internal fault is logged here (under a reference).
-impl From<Refusal> for ApiError {
-    fn from(r: Refusal) -> Self {
-        match r {
-            Refusal::Client(e) => e,
-            Refusal::Internal(detail) => ApiError::internal(detail),
-        }
     }
 }
 
