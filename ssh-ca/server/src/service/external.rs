@@ -17,11 +17,10 @@
 //! one under constant traffic. The latest is served at `GET /v1/audit/checkpoint` and each is
 //! sent to syslog.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use jit_common::log::Severity;
@@ -31,14 +30,11 @@ use super::{ApiResult, Ca, Doc, lock, refuse};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::event;
 use crate::error::{ApiError, CaError};
-use crate::store::{CertKey, StoreOps};
+use crate::store::{CertKey, StoreOps, operator};
 use jit_api::wire::{ErrorCode as C, RequestState};
 
 /// Meta key of the counter operator commands increment.
 pub const GENERATION_KEY: &str = "external_generation";
-/// Meta key of grant ids and serials revoked by `revoke-grant` that this CA did not issue
-/// (break-glass grants): listed on the revocation list and KRL for good.
-const OPERATOR_REVOCATIONS_KEY: &str = "operator_revocations";
 /// Longest a changing audit trail goes without a new checkpoint, in seconds.
 pub const CHECKPOINT_MAX_LAG: u64 = 5;
 
@@ -65,39 +61,6 @@ pub fn generation(c: &dyn StoreOps) -> crate::error::Result<u64> {
     Ok(c.meta_get(GENERATION_KEY)?
         .and_then(|s| s.parse().ok())
         .unwrap_or(0))
-}
-
-/// Grant ids and serials revoked by an operator that no certificate row carries.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-pub struct OperatorRevocations {
-    /// Grant ids (break-glass grants, or grants of another CA instance).
-    pub grants: BTreeSet<String>,
-    /// Certificate serials.
-    pub serials: BTreeSet<u64>,
-}
-
-/// The operator revocations stored in `c` (none stored: empty). A stored value that does
-/// not decode is an error, never an empty set: a publication from it would drop every
-/// operator revocation from the revocation list and KRL.
-pub fn operator_revocations(c: &dyn StoreOps) -> crate::error::Result<OperatorRevocations> {
-    match c.meta_get(OPERATOR_REVOCATIONS_KEY)? {
-        None => Ok(OperatorRevocations::default()),
-        Some(s) => serde_json::from_str(&s).map_err(|e| CaError::BadStoredValue {
-            what: "operator revocations",
-            detail: e.to_string(),
-        }),
-    }
-}
-
-fn store_operator_revocations(
-    c: &dyn StoreOps,
-    r: &OperatorRevocations,
-) -> crate::error::Result<()> {
-    let text = serde_json::to_string(r).map_err(|e| CaError::Publish {
-        what: "operator revocations",
-        source: Box::new(e),
-    })?;
-    c.meta_set(OPERATOR_REVOCATIONS_KEY, &text)
 }
 
 /// What `jit-ca user remove` did.
@@ -316,7 +279,7 @@ impl Ca {
                     result.request_id = Some(cert.request_id);
                 }
                 None => {
-                    let mut ops = operator_revocations(tx)?;
+                    let mut ops = operator::load(tx)?;
                     let fresh = match &parsed {
                         CertKey::Serial(s) => {
                             result.serial = Some(*s);
@@ -333,7 +296,7 @@ impl Ca {
                             format!("{} is already revoked; nothing to do", result.target),
                         ));
                     }
-                    store_operator_revocations(tx, &ops)?;
+                    operator::store(tx, &ops)?;
                 }
             }
             let published = self.build_published(tx, now, true)?;

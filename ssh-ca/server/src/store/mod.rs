@@ -18,6 +18,7 @@
 //! survives power loss (serials are never reused; approvals and revocations are never lost).
 //! Every function here is blocking: the HTTP layer calls the service from `spawn_blocking`.
 
+pub mod operator;
 pub mod sqlite;
 
 use std::collections::HashMap;
