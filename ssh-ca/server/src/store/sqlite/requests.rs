@@ -201,11 +201,15 @@ pub fn due_for_expiry(c: &Connection, now: u64) -> Result<Vec<RequestRow>> {
     requests(
         c,
         &format!(
-            "SELECT {REQUEST_COLS} FROM requests r WHERE (state = 'pending' AND pending_expires_at <= ?1) \
-             OR (state = 'approved' AND NOT EXISTS \
+            "SELECT {REQUEST_COLS} FROM requests r WHERE (state = ?2 AND pending_expires_at <= ?1) \
+             OR (state = ?3 AND NOT EXISTS \
                  (SELECT 1 FROM certs c WHERE c.request_id = r.id AND c.valid_before > ?1))"
         ),
-        [i(now)],
+        params![
+            i(now),
+            RequestState::Pending.as_str(),
+            RequestState::Approved.as_str()
+        ],
     )
 }
 
@@ -290,9 +294,9 @@ pub fn withdraw_pending_approvals(c: &Connection, user: &str) -> Result<Vec<Stri
     let ids: Vec<String> = c
         .prepare_cached(
             "SELECT a.request_id FROM approvals a JOIN requests r ON r.id = a.request_id \
-             WHERE a.user = ?1 AND r.state = 'pending' ORDER BY a.request_id",
+             WHERE a.user = ?1 AND r.state = ?2 ORDER BY a.request_id",
         )?
-        .query_map([user], |r| r.get(0))?
+        .query_map(params![user, RequestState::Pending.as_str()], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut del = c.prepare_cached("DELETE FROM approvals WHERE request_id = ?1 AND user = ?2")?;
     for id in &ids {

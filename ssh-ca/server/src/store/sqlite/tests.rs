@@ -188,3 +188,21 @@ fn a_page_loads_approvals_and_newest_certificates_in_one_query_each() {
     assert!(c.approvals_of(&[]).unwrap().is_empty());
     assert!(c.latest_certs_of(&[]).unwrap().is_empty());
 }
+
+/// Request states reach SQL only as bound `RequestState::as_str()` values, never as
+/// literals that could drift from the enum.
+#[test]
+fn no_request_state_literal_in_the_queries() {
+    for (file, text) in [
+        ("requests.rs", include_str!("requests.rs")),
+        ("certs.rs", include_str!("certs.rs")),
+        ("users.rs", include_str!("users.rs")),
+        ("log.rs", include_str!("log.rs")),
+        ("mod.rs", include_str!("mod.rs")),
+    ] {
+        for s in RequestState::ALL {
+            let literal = format!("'{}'", s.as_str());
+            assert!(!text.contains(&literal), "{file} has {literal}");
+        }
+    }
+}
