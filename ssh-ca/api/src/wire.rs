@@ -356,6 +356,15 @@ error_codes! {
     Unavailable = "unavailable",
 }
 
+impl ErrorCode {
+    /// Whether the code reports the server's own fault (a 5xx: `internal`, `unavailable`),
+    /// not something the caller did: the CA neither audits it as the caller's failure nor
+    /// counts it against them.
+    pub const fn is_server_fault(self) -> bool {
+        matches!(self, Self::Internal | Self::Unavailable)
+    }
+}
+
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

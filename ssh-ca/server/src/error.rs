@@ -397,6 +397,16 @@ mod tests {
         assert!(ra[2..].bytes().all(|c| c.is_ascii_hexdigit()), "{ra}");
     }
 
+    /// The server-fault class of a code and its status agree (callers branch on the class).
+    #[test]
+    fn server_faults_are_the_5xx_codes() {
+        for &c in ErrorCode::ALL {
+            assert_eq!(c.is_server_fault(), status_of(c) >= 500, "{c}");
+        }
+        assert!(ErrorCode::Unavailable.is_server_fault());
+        assert!(!ErrorCode::InvalidState.is_server_fault());
+    }
+
     /// Every code has its row in docs/api.md's error table, with the status it is sent with.
     #[test]
     fn every_error_code_is_in_docs_api_md_with_its_status() {
