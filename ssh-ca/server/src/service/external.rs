@@ -384,18 +384,8 @@ impl Ca {
             time: now,
             key_id: jit_common::keys::fingerprint(self.signer.grant_key().public_key()),
         };
-        let sig_line: String = String::from_utf8_lossy(&doc)
-            .lines()
-            .filter(|l| !l.starts_with('{') && !l.starts_with(' ') && !l.starts_with('}'))
-            .filter(|l| !l.starts_with("-----"))
-            .collect();
-        lock(&self.syslog).log(
-            Severity::Notice,
-            &format!(
-                "audit checkpoint seq={seq} hash={hash} time={now} key={} sshsig={sig_line}",
-                claims.key_id
-            ),
-        );
+        let (severity, line) = crate::audit::checkpoint_line(&claims, &doc);
+        lock(&self.syslog).log(severity, &line);
         *self
             .external
             .checkpoint

@@ -236,7 +236,7 @@ pub trait StoreOps {
         &self,
         time: u64,
         actor: &str,
-        event: &str,
+        event: &crate::audit::event::Event,
         details: &serde_json::Value,
     ) -> Result<Record>;
     /// The newest audit record's (seq, hash).

@@ -282,7 +282,7 @@ impl StoreOps for Connection {
         &self,
         time: u64,
         actor: &str,
-        event: &str,
+        event: &crate::audit::event::Event,
         details: &serde_json::Value,
     ) -> Result<Record> {
         log::append_audit(self, time, actor, event, details)

@@ -20,8 +20,22 @@ fn migrates_and_chains() {
     .unwrap();
     assert!(add_user(&tx, "alice", &[], &[], 1).is_err());
     assert!(add_user(&tx, "bob", &[], &["ssh-ed25519 AAAA".into()], 1).is_err());
-    append_audit(&tx, 5, "a", "x", &serde_json::json!({})).unwrap();
-    append_audit(&tx, 6, "a", "y", &serde_json::json!({"k": 1})).unwrap();
+    append_audit(
+        &tx,
+        5,
+        "a",
+        crate::audit::event::USER_ADD,
+        &serde_json::json!({}),
+    )
+    .unwrap();
+    append_audit(
+        &tx,
+        6,
+        "a",
+        crate::audit::event::USER_REMOVE,
+        &serde_json::json!({"k": 1}),
+    )
+    .unwrap();
     tx.commit().unwrap();
     assert_eq!(audit::verify(audit_records(s.conn()).unwrap()), Ok(2));
     assert!(
