@@ -30,11 +30,9 @@ use crate::failure::{Failure, Result, host_names, load_config};
 use crate::index;
 use crate::store_write::{Stored, ensure_state_dirs, store_grant};
 
-/// Largest KRL accepted.
-pub const MAX_KRL: usize = 16 * 1024 * 1024;
-/// Largest grants response accepted.
-pub const MAX_GRANTS_RESPONSE: usize = 8 * 1024 * 1024;
-const KRL_MAGIC: &[u8] = b"SSHKRL\n\0";
+/// The sync contract's limits and the KRL magic, defined once in the API crate (the CA
+/// builds against the same constants).
+pub use jit_api::wire::{KRL_MAGIC, MAX_GRANTS_RESPONSE, MAX_KRL};
 
 /// What sync remembers between runs.
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -31,6 +31,17 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+// ---- The jit-ca <-> jit-host sync contract (one definition, used by both sides). ----
+
+/// Largest `GET /v1/krl` body `jit-host sync` accepts.
+pub const MAX_KRL: usize = 16 * 1024 * 1024;
+/// Largest `GET /v1/hosts/{host}/grants` body `jit-host sync` accepts; the CA keeps every
+/// host's document below it (`jit_ca::service::MAX_HOST_DOCUMENT`, checked at compile time).
+pub const MAX_GRANTS_RESPONSE: usize = 8 * 1024 * 1024;
+/// The first 8 bytes of an OpenSSH binary KRL (`"SSHKRL\n\0"`): what the CA writes and
+/// what `jit-host sync` requires of what it fetches.
+pub const KRL_MAGIC: &[u8; 8] = b"SSHKRL\n\0";
+
 /// `POST /v1/requests`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -356,6 +367,15 @@ error_codes! {
     Unavailable = "unavailable",
 }
 
+impl ErrorCode {
+    /// Whether the code reports the server's own fault (a 5xx: `internal`, `unavailable`),
+    /// not something the caller did: the CA neither audits it as the caller's failure nor
+    /// counts it against them.
+    pub const fn is_server_fault(self) -> bool {
+        matches!(self, Self::Internal | Self::Unavailable)
+    }
+}
+
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -502,6 +522,14 @@ mod tests {
         "internal",
         "unavailable",
     ];
+
+    /// The sync contract's values (changing one changes what deployed hosts accept).
+    #[test]
+    fn sync_contract_values() {
+        assert_eq!(u64::from_be_bytes(*KRL_MAGIC), 0x5353_484b_524c_0a00);
+        assert_eq!(MAX_KRL, 16 << 20);
+        assert_eq!(MAX_GRANTS_RESPONSE, 8 << 20);
+    }
 
     #[test]
     fn codes_keep_their_published_strings() {

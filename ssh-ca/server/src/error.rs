@@ -74,6 +74,12 @@ pub enum CaError {
         request: String,
         source: jit_api::wire::UnknownState,
     },
+    /// A registered key's stored purpose is not one this version knows (the key does not
+    /// authenticate: never read as a login key).
+    UnknownKeyPurpose { purpose: String },
+    /// A stored value does not parse (a JSON list, a count, the operator revocations): an
+    /// error, never read as an empty or default value.
+    BadStoredValue { what: &'static str, detail: String },
     /// A request's public key could not be read from or written to storage.
     RequestKey {
         request: String,
@@ -140,6 +146,13 @@ impl fmt::Display for CaError {
             Self::UnknownRequestState { request, source } => {
                 write!(f, "request {request}: {source} in the database")
             }
+            Self::UnknownKeyPurpose { purpose } => write!(
+                f,
+                "a registered key has the purpose {purpose:?} in the database, which this version does not know"
+            ),
+            Self::BadStoredValue { what, detail } => {
+                write!(f, "database: the stored {what} does not parse: {detail}")
+            }
             Self::RequestKey { request, source } => {
                 write!(f, "request {request}: public key: {source}")
             }
@@ -174,6 +187,17 @@ impl std::error::Error for CaError {
 
 impl From<rusqlite::Error> for CaError {
     fn from(e: rusqlite::Error) -> Self {
+        // A row closure's own error (a stored value that does not parse) travels through
+        // rusqlite as a conversion failure carrying the `CaError`: unpack it.
+        let e = match e {
+            rusqlite::Error::FromSqlConversionFailure(col, ty, source) => {
+                match source.downcast::<CaError>() {
+                    Ok(ca) => return *ca,
+                    Err(source) => rusqlite::Error::FromSqlConversionFailure(col, ty, source),
+                }
+            }
+            other => other,
+        };
         match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
                 Self::Busy(e.to_string())
@@ -371,6 +395,16 @@ mod tests {
         let (ra, rb) = (reference(&a), reference(&b));
         assert_ne!(ra, rb);
         assert!(ra[2..].bytes().all(|c| c.is_ascii_hexdigit()), "{ra}");
+    }
+
+    /// The server-fault class of a code and its status agree (callers branch on the class).
+    #[test]
+    fn server_faults_are_the_5xx_codes() {
+        for &c in ErrorCode::ALL {
+            assert_eq!(c.is_server_fault(), status_of(c) >= 500, "{c}");
+        }
+        assert!(ErrorCode::Unavailable.is_server_fault());
+        assert!(!ErrorCode::InvalidState.is_server_fault());
     }
 
     /// Every code has its row in docs/api.md's error table, with the status it is sent with.

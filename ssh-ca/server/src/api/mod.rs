@@ -208,7 +208,7 @@ async fn call<T, F>(
     st: AppState,
     req: Request,
     ok: StatusCode,
-    refusal_event: &'static str,
+    refusal_event: &'static crate::audit::event::Event,
     op: F,
 ) -> Response
 where
@@ -243,14 +243,14 @@ fn call_op<T, F>(
     caller: &Caller,
     body: &[u8],
     target: &Target,
-    refusal_event: &'static str,
+    refusal_event: &'static crate::audit::event::Event,
     op: F,
 ) -> Result<T, ApiError>
 where
     F: FnOnce(&Ca, &Caller, &[u8]) -> Result<T, ApiError>,
 {
     match op(ca, caller, body) {
-        Err(e) if e.status < 500 => {
+        Err(e) if !e.code.is_server_fault() => {
             let mut details = target.details();
             if let Ok(serde_json::Value::Object(b)) =
                 serde_json::from_slice::<serde_json::Value>(body)

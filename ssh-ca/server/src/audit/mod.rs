@@ -14,7 +14,8 @@
 //! see docs/threat-model.md.
 //!
 //! The kinds of event are one table, [`event`] (stored name and syslog severity); every
-//! record's syslog line is made by [`syslog_line`] and sent by [`log`].
+//! record's syslog line is made by [`syslog_line`] and sent by [`log`]. The one audit line
+//! that is not a record, a signed checkpoint's, is made by [`checkpoint_line`], next to it.
 
 pub mod checkpoint;
 pub mod event;
@@ -64,6 +65,24 @@ pub fn syslog_line(r: &Record) -> (Severity, String) {
         format!(
             "audit seq={} event={} actor={} hash={} details={}",
             r.seq, r.event, r.actor, r.hash, r.details
+        ),
+    )
+}
+
+/// The syslog line of a signed checkpoint (its claims and `doc`, the signed document), and its
+/// priority: the one audit line that is not a record (a checkpoint signs the chain, it is no
+/// event in it), at notice. It carries the SSHSIG base64 so the line alone can be verified.
+pub fn checkpoint_line(c: &checkpoint::Checkpoint, doc: &[u8]) -> (Severity, String) {
+    let sshsig: String = String::from_utf8_lossy(doc)
+        .lines()
+        .filter(|l| !l.starts_with('{') && !l.starts_with(' ') && !l.starts_with('}'))
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    (
+        Severity::Notice,
+        format!(
+            "audit checkpoint seq={} hash={} time={} key={} sshsig={sshsig}",
+            c.seq, c.hash, c.time, c.key_id
         ),
     )
 }
@@ -169,6 +188,27 @@ mod tests {
         };
         assert_eq!(refused.kind(), Some(Event::AuthFailure));
         assert_eq!(syslog_line(&refused).0, Severity::Warning);
+    }
+
+    #[test]
+    fn a_checkpoint_line_is_made_here_with_the_signature_on_it() {
+        let claims = checkpoint::Checkpoint {
+            version: checkpoint::VERSION,
+            seq: 7,
+            hash: "ab".repeat(32),
+            time: 1_000,
+            key_id: "SHA256:k".into(),
+        };
+        let doc = b"{\n  \"seq\": 7\n}\n-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\nAAAA\n-----END SSH SIGNATURE-----\n";
+        let (severity, line) = checkpoint_line(&claims, doc);
+        assert_eq!(severity, Severity::Notice);
+        assert_eq!(
+            line,
+            format!(
+                "audit checkpoint seq=7 hash={} time=1000 key=SHA256:k sshsig=U1NIU0lHAAAA",
+                "ab".repeat(32)
+            )
+        );
     }
 
     fn chain(n: u64) -> Vec<Record> {

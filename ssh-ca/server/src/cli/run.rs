@@ -196,6 +196,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                     "revoked {what}{origin}; revocation list #{}; a running jit-ca publishes it within 2 s, hosts apply it at their next `jit-host sync`",
                     r.revocation_sequence
                 );
+                if let Some(p) = &r.request_problem {
+                    eprintln!(
+                        "jit-ca: warning: its request was left as it is, it does not read: {p}"
+                    );
+                }
             }
         }
         Command::BreakGlass { command } => match command {

@@ -26,8 +26,9 @@
 use ssh_key::PublicKey;
 
 use crate::error::{CaError, Result};
+/// The magic, shared with `jit-host sync` (which refuses a KRL that does not start with it).
+use jit_api::wire::KRL_MAGIC;
 
-const KRL_MAGIC: u64 = 0x5353_484b_524c_0a00;
 const KRL_FORMAT_VERSION: u32 = 1;
 const KRL_SECTION_CERTIFICATES: u8 = 1;
 const KRL_SECTION_CERT_SERIAL_LIST: u8 = 0x20;
@@ -51,7 +52,7 @@ pub fn encode(
     serials.sort_unstable();
     serials.dedup();
     let mut out = Vec::with_capacity(64 + serials.len() * 8 + ca_keys.len() * 64);
-    out.extend_from_slice(&KRL_MAGIC.to_be_bytes());
+    out.extend_from_slice(KRL_MAGIC);
     out.extend_from_slice(&KRL_FORMAT_VERSION.to_be_bytes());
     out.extend_from_slice(&version.to_be_bytes());
     out.extend_from_slice(&generated.to_be_bytes());

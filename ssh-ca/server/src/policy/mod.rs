@@ -127,6 +127,33 @@ impl Policy {
 mod tests {
     use super::*;
 
+    /// CONTRIBUTING.md's "Adding a policy key" names the files and the re-check as they are.
+    #[test]
+    fn the_policy_key_recipe_names_what_exists() {
+        let doc = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../CONTRIBUTING.md"
+        ));
+        let recipe = doc
+            .split("### Adding a policy key")
+            .nth(1)
+            .and_then(|s| s.split("\n### ").next())
+            .unwrap();
+        let role = include_str!("role.rs");
+        for (named, defined) in [
+            ("`Role` in `policy/role.rs`", "pub struct Role {"),
+            ("`Role::still_fits`", "pub fn still_fits(&self"),
+            ("`Asked`", "pub struct Asked<"),
+        ] {
+            assert!(recipe.contains(named), "the recipe names {named}");
+            assert!(role.contains(defined), "policy/role.rs defines {defined}");
+        }
+        assert!(!recipe.contains("in `policy/mod.rs`."), "{recipe}");
+        assert!(recipe.contains("`service::lifecycle::still_fits`"));
+        let lifecycle = include_str!("../service/lifecycle/mod.rs");
+        assert!(lifecycle.contains("pub fn still_fits("));
+    }
+
     #[test]
     fn template_is_valid() {
         let p = Policy::parse(TEMPLATE).unwrap();

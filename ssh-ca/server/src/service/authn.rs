@@ -98,7 +98,7 @@ impl Ca {
         match self.authenticate_inner(method, path_and_query, h, body, now) {
             Ok(c) => Ok(c),
             // A server-side failure (database busy) is not the caller's fault: no audit row.
-            Err((_, e)) if e.status >= 500 => Err(e),
+            Err((_, e)) if e.code.is_server_fault() => Err(e),
             Err((actor, e)) => {
                 self.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
                 let details = json!({

@@ -17,11 +17,10 @@
 //! one under constant traffic. The latest is served at `GET /v1/audit/checkpoint` and each is
 //! sent to syslog.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use jit_common::log::Severity;
@@ -31,14 +30,11 @@ use super::{ApiResult, Ca, Doc, lock, refuse};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::event;
 use crate::error::{ApiError, CaError};
-use crate::store::{CertKey, StoreOps};
+use crate::store::{CertKey, StoreOps, operator};
 use jit_api::wire::{ErrorCode as C, RequestState};
 
 /// Meta key of the counter operator commands increment.
 pub const GENERATION_KEY: &str = "external_generation";
-/// Meta key of grant ids and serials revoked by `revoke-grant` that this CA did not issue
-/// (break-glass grants): listed on the revocation list and KRL for good.
-const OPERATOR_REVOCATIONS_KEY: &str = "operator_revocations";
 /// Longest a changing audit trail goes without a new checkpoint, in seconds.
 pub const CHECKPOINT_MAX_LAG: u64 = 5;
 
@@ -65,33 +61,6 @@ pub fn generation(c: &dyn StoreOps) -> crate::error::Result<u64> {
     Ok(c.meta_get(GENERATION_KEY)?
         .and_then(|s| s.parse().ok())
         .unwrap_or(0))
-}
-
-/// Grant ids and serials revoked by an operator that no certificate row carries.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-pub struct OperatorRevocations {
-    /// Grant ids (break-glass grants, or grants of another CA instance).
-    pub grants: BTreeSet<String>,
-    /// Certificate serials.
-    pub serials: BTreeSet<u64>,
-}
-
-/// The operator revocations stored in `c`.
-pub fn operator_revocations(c: &dyn StoreOps) -> crate::error::Result<OperatorRevocations> {
-    Ok(c.meta_get(OPERATOR_REVOCATIONS_KEY)?
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default())
-}
-
-fn store_operator_revocations(
-    c: &dyn StoreOps,
-    r: &OperatorRevocations,
-) -> crate::error::Result<()> {
-    let text = serde_json::to_string(r).map_err(|e| CaError::Publish {
-        what: "operator revocations",
-        source: Box::new(e),
-    })?;
-    c.meta_set(OPERATOR_REVOCATIONS_KEY, &text)
 }
 
 /// What `jit-ca user remove` did.
@@ -131,6 +100,20 @@ pub struct GrantRevocation {
     pub issued_here: bool,
     /// Sequence of the revocation list that carries it.
     pub revocation_sequence: u64,
+    /// Why the request could not be read (its stored row is damaged): the certificate was
+    /// revoked all the same, the request was left as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_problem: Option<String>,
+}
+
+/// Whether `e` says a stored row is damaged (as opposed to the database failing).
+fn damaged_row(e: &CaError) -> bool {
+    matches!(
+        e,
+        CaError::UnknownRequestState { .. }
+            | CaError::RequestKey { .. }
+            | CaError::BadStoredValue { .. }
+    )
 }
 
 fn parse_target(t: &str) -> ApiResult<CertKey> {
@@ -201,6 +184,14 @@ impl Ca {
                     _ => {}
                 }
             }
+            // Every other live certificate of the user too, whatever its request's stored
+            // state says (a request whose state does not parse is not found above).
+            for c in tx.revoke_user_certs(name, now)? {
+                if !serials.contains(&c.serial) {
+                    serials.push(c.serial);
+                    grant_ids.extend(c.grant_id);
+                }
+            }
             let approvals_withdrawn = tx.withdraw_pending_approvals(name)?;
             tx.remove_user(name)?;
             let published = self.build_published(tx, now, true)?;
@@ -248,6 +239,7 @@ impl Ca {
                 request_revoked: false,
                 issued_here: found.is_some(),
                 revocation_sequence: 0,
+                request_problem: None,
             };
             match found {
                 Some(cert) => {
@@ -261,7 +253,17 @@ impl Ca {
                         ));
                     }
                     tx.revoke_cert(cert.serial)?;
-                    if let Some(mut row) = tx.get_request(&cert.request_id)?
+                    // A request row that does not read does not stop the revocation (an
+                    // emergency tool): the certificate is revoked, the problem reported.
+                    let row = match tx.get_request(&cert.request_id) {
+                        Ok(row) => row,
+                        Err(e) if damaged_row(&e) => {
+                            result.request_problem = Some(e.to_string());
+                            None
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    if let Some(mut row) = row
                         && row.state == RequestState::Approved
                         && tx
                             .latest_cert(&cert.request_id)?
@@ -277,7 +279,7 @@ impl Ca {
                     result.request_id = Some(cert.request_id);
                 }
                 None => {
-                    let mut ops = operator_revocations(tx)?;
+                    let mut ops = operator::load(tx)?;
                     let fresh = match &parsed {
                         CertKey::Serial(s) => {
                             result.serial = Some(*s);
@@ -294,7 +296,7 @@ impl Ca {
                             format!("{} is already revoked; nothing to do", result.target),
                         ));
                     }
-                    store_operator_revocations(tx, &ops)?;
+                    operator::store(tx, &ops)?;
                 }
             }
             let published = self.build_published(tx, now, true)?;
@@ -382,18 +384,8 @@ impl Ca {
             time: now,
             key_id: jit_common::keys::fingerprint(self.signer.grant_key().public_key()),
         };
-        let sig_line: String = String::from_utf8_lossy(&doc)
-            .lines()
-            .filter(|l| !l.starts_with('{') && !l.starts_with(' ') && !l.starts_with('}'))
-            .filter(|l| !l.starts_with("-----"))
-            .collect();
-        lock(&self.syslog).log(
-            Severity::Notice,
-            &format!(
-                "audit checkpoint seq={seq} hash={hash} time={now} key={} sshsig={sig_line}",
-                claims.key_id
-            ),
-        );
+        let (severity, line) = crate::audit::checkpoint_line(&claims, &doc);
+        lock(&self.syslog).log(severity, &line);
         *self
             .external
             .checkpoint

@@ -17,8 +17,11 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 /// Largest per-host grants document the CA lets grow, in bytes: half of `jit-host sync`'s
-/// `MAX_GRANTS_RESPONSE` (8 MiB), so a host never refuses its document for its size.
+/// `MAX_GRANTS_RESPONSE` (8 MiB, `jit_api::wire`), so a host never refuses its document for
+/// its size.
 pub const MAX_HOST_DOCUMENT: u64 = 4 * 1024 * 1024;
+// The CA never serves a host a document larger than the host accepts.
+const _: () = assert!(MAX_HOST_DOCUMENT <= jit_api::wire::MAX_GRANTS_RESPONSE as u64);
 /// What a document costs besides its grants: `{"host":"<at most 253 bytes>","grants":[]}`.
 const DOCUMENT_OVERHEAD: u64 = 32 + jit_common::host::MAX_LEN as u64;
 /// Most host names remembered by the cache (each entry is small: the name and a key).

@@ -24,6 +24,7 @@
 
 mod authn;
 mod commit;
+mod doc;
 mod external;
 mod host_docs;
 mod issue;
@@ -34,10 +35,12 @@ mod requests;
 mod sweep;
 mod trail;
 
+pub use crate::store::operator::OperatorRevocations;
 pub use authn::{AuthHeaders, Caller, CallerKey};
-pub use external::{GrantRevocation, OperatorRevocations, UserRemoval};
+pub use doc::Doc;
+pub use external::{GrantRevocation, UserRemoval};
 pub use host_docs::{CacheStats, HostDoc, MAX_HOST_DOCUMENT};
-pub use publish::{Doc, Published};
+pub use publish::Published;
 pub use sweep::load_policy;
 
 use std::collections::HashMap;
@@ -131,6 +134,16 @@ fn read<T>(m: &RwLock<Arc<T>>) -> Arc<T> {
 
 fn write<T>(m: &RwLock<Arc<T>>, v: T) {
     *m.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(v);
+}
+
+/// The service boundary: an internal fault is logged here (under a reference).
+impl From<lifecycle::Refusal> for ApiError {
+    fn from(r: lifecycle::Refusal) -> Self {
+        match r {
+            lifecycle::Refusal::Client(e) => e,
+            lifecycle::Refusal::Internal(detail) => ApiError::internal(detail),
+        }
+    }
 }
 
 fn refuse(code: C, msg: impl Into<String>) -> ApiError {
@@ -320,6 +333,29 @@ pub fn new_id(now: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// No import cycle between `publish` and `external` (issue 12): both use the leaf
+    /// modules `doc` and `store::operator`, and publish never names external.
+    #[test]
+    fn publish_and_external_do_not_import_each_other() {
+        let publish = include_str!("publish.rs");
+        let external = include_str!("external.rs");
+        let doc = include_str!("doc.rs");
+        assert!(!publish.contains("external"), "publish names external");
+        assert!(
+            !external.contains("publish::"),
+            "external imports from publish"
+        );
+        assert!(
+            !doc.contains("use super::") && !doc.contains("crate::"),
+            "doc is a leaf"
+        );
+        let operator = include_str!("../store/operator.rs");
+        assert!(
+            !operator.contains("use crate::service"),
+            "store::operator is below the service"
+        );
+    }
+
     use super::*;
 
     #[test]

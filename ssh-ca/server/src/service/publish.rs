@@ -2,42 +2,21 @@
 //! change, served from memory), and the per-host grants documents (cached by grant set,
 //! bounded, see `host_docs`). No HTTP type here: the API layer turns these into responses.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use sha2::{Digest, Sha256};
 use ssh_key::PublicKey;
 
 use jit_common::log::Severity;
 use jit_common::{KeyRing, RevocationList, UnverifiedRevocationList};
 
 use super::host_docs::{self, CacheStats, HostDoc, MAX_HOST_DOCUMENT};
-use super::{ApiResult, Ca, external, lock, read, refuse, write};
+use super::{ApiResult, Ca, Doc, lock, read, refuse, write};
 use crate::error::{ApiError, CaError};
 use crate::store::{RequestRow, StoreOps};
 use jit_api::wire::{ErrorCode as C, KeysView};
 
 /// Revoked certificates stay listed this long after their window ended.
 const REVOCATION_TAIL_SECS: u64 = 24 * 3600;
-
-/// A cached document with its ETag.
-#[derive(Debug, Clone)]
-pub struct Doc {
-    /// Body bytes (shared: a response holds a reference, not a copy).
-    pub body: Arc<[u8]>,
-    /// Strong ETag, quoted.
-    pub etag: String,
-}
-
-impl Doc {
-    pub(super) fn new(body: Vec<u8>) -> Self {
-        let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
-        Self {
-            body: body.into(),
-            etag,
-        }
-    }
-}
 
 /// What hosts fetch, rebuilt on change and served from memory.
 #[derive(Debug, Clone)]
@@ -276,7 +255,7 @@ impl Ca {
                     }
                 }
                 // `jit-ca revoke-grant` of what no certificate row carries (break-glass).
-                let ops = external::operator_revocations(c)?;
+                let ops = crate::store::operator::load(c)?;
                 list.revoked_serials.extend(ops.serials);
                 list.revoked_grants.extend(ops.grants);
                 let doc = list
@@ -299,7 +278,7 @@ impl Ca {
             .iter()
             .map(|c| c.serial)
             .collect();
-        serials.extend(external::operator_revocations(c)?.serials);
+        serials.extend(crate::store::operator::load(c)?.serials);
         let krl = crate::krl::encode(&ca_keys, &serials, sequence, issued_at, "jit-ca")?;
         Ok(Published {
             keys: Doc::new(keys),

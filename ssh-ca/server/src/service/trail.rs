@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 use serde_json::json;
 
 use super::{Ca, lock, refusals};
-use crate::audit::{Record, event};
+use crate::audit::Record;
+use crate::audit::event::{self, Event};
 use crate::error::{ApiError, CaError};
 
 impl Ca {
@@ -21,7 +22,7 @@ impl Ca {
     pub fn audit(
         &self,
         actor: &str,
-        ev: &str,
+        ev: &Event,
         details: serde_json::Value,
     ) -> Result<Record, CaError> {
         self.audit_at(self.now(), actor, ev, details)
@@ -32,10 +33,10 @@ impl Ca {
         &self,
         now: u64,
         actor: &str,
-        ev: &str,
+        ev: &Event,
         details: serde_json::Value,
     ) -> Result<Record, CaError> {
-        let (actor, ev) = (actor.to_string(), ev.to_string());
+        let (actor, ev) = (actor.to_string(), *ev);
         let rec = self
             .write(move |c| Ok(c.append_audit(now, &actor, &ev, &details)?))
             .map_err(|source| CaError::NotWritten {
@@ -52,7 +53,7 @@ impl Ca {
     pub fn record_refusal(
         &self,
         actor: &str,
-        ev: &str,
+        ev: &Event,
         what: serde_json::Value,
         e: ApiError,
     ) -> ApiError {
@@ -68,7 +69,7 @@ impl Ca {
         &self,
         source: Option<std::net::IpAddr>,
         actor: &str,
-        ev: &str,
+        ev: &Event,
         what: serde_json::Value,
         e: ApiError,
     ) -> ApiError {
@@ -81,7 +82,7 @@ impl Ca {
         now: u64,
         source: Option<std::net::IpAddr>,
         actor: &str,
-        ev: &str,
+        ev: &Event,
         what: serde_json::Value,
         e: ApiError,
     ) -> ApiError {

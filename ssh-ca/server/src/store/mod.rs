@@ -18,6 +18,7 @@
 //! survives power loss (serials are never reused; approvals and revocations are never lost).
 //! Every function here is blocking: the HTTP layer calls the service from `spawn_blocking`.
 
+pub mod operator;
 pub mod sqlite;
 
 use std::collections::HashMap;
@@ -114,11 +115,14 @@ impl KeyPurpose {
         }
     }
 
-    fn parse(s: &str) -> Self {
-        if s == "approval" {
-            Self::Approval
-        } else {
-            Self::Login
+    /// From storage: an unknown purpose is an error (fail closed: never a login key).
+    pub(crate) fn parse(s: &str) -> crate::error::Result<Self> {
+        match s {
+            "login" => Ok(Self::Login),
+            "approval" => Ok(Self::Approval),
+            other => Err(crate::error::CaError::UnknownKeyPurpose {
+                purpose: other.to_string(),
+            }),
         }
     }
 }
@@ -204,6 +208,9 @@ pub trait StoreOps {
     fn revoke_certs(&self, request_id: &str) -> Result<Vec<CertRow>>;
     /// Marks one certificate revoked.
     fn revoke_cert(&self, serial: u64) -> Result<()>;
+    /// Marks every unrevoked certificate of `user` still valid at `now` revoked, whatever
+    /// its request's state; returns them.
+    fn revoke_user_certs(&self, user: &str, now: u64) -> Result<Vec<CertRow>>;
     /// The certificate with this serial or grant id.
     fn find_cert(&self, key: &CertKey) -> Result<Option<CertRef>>;
     /// How many of `user`'s requests have an unrevoked certificate valid after `now`.
@@ -229,7 +236,7 @@ pub trait StoreOps {
         &self,
         time: u64,
         actor: &str,
-        event: &str,
+        event: &crate::audit::event::Event,
         details: &serde_json::Value,
     ) -> Result<Record>;
     /// The newest audit record's (seq, hash).

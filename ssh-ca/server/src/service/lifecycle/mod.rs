@@ -11,6 +11,10 @@
 //!
 //! [`authorize`] (in `who`) is the one place that says who may decide what: the requester, an approver
 //! of the role (as the policy is now), or an operator on the data directory.
+//!
+//! Refusals are [`Refusal`] values: building one writes nothing and draws no randomness. A
+//! fault of the service's own (`Refusal::Internal`) becomes an internal error, logged under a
+//! reference, only at the service boundary (`From<Refusal> for ApiError`, in `service`).
 
 mod who;
 
@@ -19,12 +23,55 @@ pub use who::{Action, Actor, authorize, check_approval, refuse_approval_key};
 use serde_json::json;
 use ssh_key::{HashAlg, PublicKey};
 
-use super::{ApiResult, Caller, CallerKey, check_text, refuse};
+use super::{Caller, CallerKey, check_text};
 use crate::error::ApiError;
 use crate::policy::{Asked, Role};
 use crate::store::{CertRow, RequestRow};
 use jit_api::auth;
 use jit_api::wire::{ApprovalView, CreateRequest, ErrorCode as C, RequestState, RequestView};
+
+/// What a lifecycle rule refuses with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A refusal the client sees as it is.
+    Client(ApiError),
+    /// A fault in the service's own logic or data (a rule that should be unreachable): the
+    /// detail is for the operator, the client sees only a reference.
+    Internal(String),
+}
+
+impl Refusal {
+    /// The code the client will see.
+    pub fn code(&self) -> C {
+        match self {
+            Self::Client(e) => e.code,
+            Self::Internal(_) => C::Internal,
+        }
+    }
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        Self::Client(e)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Client(e) => write!(f, "{e}"),
+            Self::Internal(d) => write!(f, "internal: {d}"),
+        }
+    }
+}
+
+/// `Result` of the lifecycle rules.
+pub type Ruling<T> = Result<T, Refusal>;
+
+/// A refusal the client sees (pure: see [`crate::service`]'s `refuse`).
+fn refuse(code: C, msg: impl Into<String>) -> Refusal {
+    Refusal::Client(ApiError::new(code, msg))
+}
 
 /// Longest public key line accepted in a request.
 pub const MAX_PUBLIC_KEY_LEN: usize = 8 * 1024;
@@ -48,7 +95,7 @@ pub fn admit(
     id: String,
     pending_expiry_secs: u64,
     now: u64,
-) -> ApiResult<Admitted> {
+) -> Ruling<Admitted> {
     refuse_approval_key(caller, "request access")?;
     let Some(role) = role else {
         return Err(refuse(
@@ -140,7 +187,7 @@ pub fn admit(
 
 /// The key of a request, parsed: the one parse of the line the client sent (the comment
 /// is dropped, as stored).
-pub fn parse_public_key(line: &str) -> ApiResult<PublicKey> {
+pub fn parse_public_key(line: &str) -> Ruling<PublicKey> {
     if line.len() > MAX_PUBLIC_KEY_LEN {
         return Err(refuse(C::MalformedPublicKey, "the public key is too long"));
     }
@@ -152,7 +199,7 @@ pub fn parse_public_key(line: &str) -> ApiResult<PublicKey> {
     })?;
     key.set_comment("");
     // The stored form must be writable: refuse here what could not be stored later.
-    auth::key_header(&key).map_err(ApiError::internal)?;
+    auth::key_header(&key).map_err(|e| Refusal::Internal(e.to_string()))?;
     Ok(key)
 }
 
@@ -162,7 +209,7 @@ pub fn fingerprint(key: &PublicKey) -> String {
 }
 
 /// Refuses unless `row` is pending at `now`.
-pub fn check_pending(row: &RequestRow, now: u64) -> ApiResult<()> {
+pub fn check_pending(row: &RequestRow, now: u64) -> Ruling<()> {
     if row.state == RequestState::Pending && now >= row.pending_expires_at {
         return Err(refuse(
             C::InvalidState,
@@ -251,7 +298,7 @@ pub fn deny(
     by: &str,
     reason: &str,
     now: u64,
-) -> ApiResult<()> {
+) -> Ruling<()> {
     // An operator removing a user denies their pending requests even past expiry (the
     // sweeper may not have recorded it yet); a caller cannot deny an expired one.
     let expired = matches!(actor, Actor::Caller(_)) && now >= row.pending_expires_at;
@@ -275,7 +322,7 @@ pub fn revoke(
     role: Option<&Role>,
     by: &str,
     now: u64,
-) -> ApiResult<()> {
+) -> Ruling<()> {
     authorize(actor, Action::Revoke, row, role)?;
     if row.state != RequestState::Approved {
         return Err(refuse(
@@ -305,7 +352,7 @@ pub fn still_fits(
     role: &Role,
     groups: Option<&[String]>,
     window_secs: u64,
-) -> ApiResult<()> {
+) -> Ruling<()> {
     let Some(groups) = groups else {
         return Err(refuse(
             C::InvalidState,
@@ -353,7 +400,7 @@ pub fn extend(
     groups: Option<&[String]>,
     secs: u64,
     now: u64,
-) -> ApiResult<Extension> {
+) -> Ruling<Extension> {
     let id = row.id.clone();
     let (RequestState::Approved, Some(latest), Some(approved_at)) =
         (row.state, latest, row.approved_at)
@@ -448,7 +495,7 @@ pub fn approved_until(row: &RequestRow) -> u64 {
 }
 
 /// Refuses unless `row`'s certificate may be fetched (approved or ended after approval).
-pub fn check_has_certificate(row: &RequestRow) -> ApiResult<()> {
+pub fn check_has_certificate(row: &RequestRow) -> Ruling<()> {
     match row.state {
         RequestState::Approved | RequestState::Expired if row.approved_at.is_some() => Ok(()),
         s => Err(refuse(

@@ -63,7 +63,7 @@ fn ask(role: &str, secs: u64) -> CreateRequest {
     }
 }
 
-fn admitted(role_name: &str, who: &Caller, secs: u64) -> ApiResult<Admitted> {
+fn admitted(role_name: &str, who: &Caller, secs: u64) -> Ruling<Admitted> {
     admit(
         who,
         &ask(role_name, secs),
@@ -80,8 +80,8 @@ fn pending() -> RequestRow {
         .row
 }
 
-fn code(r: ApiResult<impl std::fmt::Debug>) -> C {
-    r.expect_err("refused").code
+fn code(r: Ruling<impl std::fmt::Debug>) -> C {
+    r.expect_err("refused").code()
 }
 
 #[test]
@@ -136,7 +136,7 @@ fn one_rule_says_who_may_decide() {
     let bob = caller("bob", &["dba"]);
     let eve = caller("eve", &["dev"]);
     let may = |who: &Caller, a: Action, r: Option<&Role>| {
-        authorize(Actor::Caller(who), a, &row, r).map_err(|e| e.code)
+        authorize(Actor::Caller(who), a, &row, r).map_err(|e| e.code())
     };
     // The requester.
     for a in [
@@ -175,6 +175,27 @@ fn one_rule_says_who_may_decide() {
         assert!(authorize(Actor::Operator, a, &row, None).is_ok(), "{a:?}");
     }
     assert!(authorize(Actor::Operator, Action::Approve, &row, None).is_err());
+}
+
+#[test]
+fn a_fault_of_the_service_is_a_value_not_a_logged_error() {
+    // Pure: the rule returns the fault; nothing is logged and no reference drawn until the
+    // service boundary converts it.
+    let row = pending();
+    let r = authorize(Actor::Operator, Action::Approve, &row, None);
+    let Err(Refusal::Internal(detail)) = r else {
+        panic!("an internal fault: {r:?}");
+    };
+    assert!(detail.contains("operator cannot Approve"), "{detail}");
+    let e = ApiError::from(Refusal::Internal(detail.clone()));
+    assert_eq!(e.code, C::Internal);
+    assert!(
+        !e.message.contains(&detail),
+        "the detail stays in the log: {e}"
+    );
+    let client = refuse(C::Forbidden, "no");
+    assert_eq!(client.code(), C::Forbidden);
+    assert_eq!(ApiError::from(client).status, 403);
 }
 
 #[test]

@@ -1,9 +1,8 @@
 //! Who may decide what: the one rule, for every action on a request.
 
-use super::check_pending;
-use crate::error::ApiError;
+use super::{Refusal, Ruling, check_pending, refuse};
 use crate::policy::Role;
-use crate::service::{ApiResult, Caller, refuse};
+use crate::service::Caller;
 use crate::store::RequestRow;
 use jit_api::wire::ErrorCode as C;
 
@@ -43,11 +42,11 @@ pub fn authorize(
     action: Action,
     row: &RequestRow,
     role: Option<&Role>,
-) -> ApiResult<()> {
+) -> Ruling<()> {
     let Actor::Caller(caller) = actor else {
         return match action {
             Action::Revoke | Action::Deny | Action::See => Ok(()),
-            _ => Err(ApiError::internal(format!(
+            _ => Err(Refusal::Internal(format!(
                 "an operator cannot {action:?} a request"
             ))),
         };
@@ -120,7 +119,7 @@ pub fn authorize(
 }
 
 /// Refuses a call signed with an approval key where only a login key may act.
-pub fn refuse_approval_key(caller: &Caller, what: &str) -> ApiResult<()> {
+pub fn refuse_approval_key(caller: &Caller, what: &str) -> Ruling<()> {
     if caller.key.approval {
         return Err(refuse(
             C::ApprovalKeyNotForRequests,
@@ -141,8 +140,8 @@ pub fn check_approval<'r>(
     caller: &Caller,
     role: Option<&'r Role>,
     now: u64,
-) -> ApiResult<&'r Role> {
+) -> Ruling<&'r Role> {
     check_pending(row, now)?;
     authorize(Actor::Caller(caller), Action::Approve, row, role)?;
-    role.ok_or_else(|| ApiError::internal("authorize let an approval through with no role"))
+    role.ok_or_else(|| Refusal::Internal("authorize let an approval through with no role".into()))
 }

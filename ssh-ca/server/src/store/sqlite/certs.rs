@@ -23,7 +23,8 @@ fn cert_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRow> {
         grant_doc: r.get(8)?,
         grant_hosts: r
             .get::<_, Option<String>>(9)?
-            .map(|s| json_vec(&s))
+            .map(|s| json_vec(9, "certificate grant_hosts", &s))
+            .transpose()?
             .unwrap_or_default(),
         revoked: r.get::<_, i64>(10)? != 0,
     })
@@ -148,6 +149,23 @@ pub fn revoke_certs(c: &Connection, request_id: &str) -> Result<Vec<CertRow>> {
     ))?
     .query_map([request_id], cert_from_row)?
     .collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Marks every unrevoked certificate of `user` whose window has not ended at `now` revoked,
+/// whatever its request's state; returns those it revoked.
+pub fn revoke_user_certs(c: &Connection, user: &str, now: u64) -> Result<Vec<CertRow>> {
+    let rows = c
+        .prepare_cached(&format!(
+            "SELECT {CERT_COLS} FROM certs WHERE user = ?1 AND revoked = 0 AND certificate != '' \
+             AND valid_before > ?2 ORDER BY serial"
+        ))?
+        .query_map(params![user, i(now)], cert_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut st = c.prepare_cached("UPDATE certs SET revoked = 1 WHERE serial = ?1")?;
+    for r in &rows {
+        st.execute([i(r.serial)])?;
+    }
+    Ok(rows)
 }
 
 /// Revoked certificates whose window ended after `since` (older ones need no listing).

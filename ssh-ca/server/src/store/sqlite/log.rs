@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::{i, u};
+use crate::audit::event::Event;
 use crate::audit::{self, GENESIS, Record};
 use crate::error::Result;
 
@@ -56,7 +57,7 @@ pub fn append_audit(
     c: &Connection,
     time: u64,
     actor: &str,
-    event: &str,
+    event: &Event,
     details: &serde_json::Value,
 ) -> Result<Record> {
     let last: Option<(i64, String)> = c
@@ -68,16 +69,16 @@ pub fn append_audit(
         None => (1, GENESIS.to_string()),
     };
     let details = details.to_string();
-    let hash = audit::hash(&prev_hash, seq, time, actor, event, &details);
+    let hash = audit::hash(&prev_hash, seq, time, actor, event.name(), &details);
     c.prepare_cached(
         "INSERT INTO audit (seq, time, actor, event, details, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![i(seq), i(time), actor, event, details, prev_hash, hash])?;
+    .execute(params![i(seq), i(time), actor, event.name(), details, prev_hash, hash])?;
     Ok(Record {
         seq,
         time,
         actor: actor.to_string(),
-        event: event.to_string(),
+        event: event.name().to_string(),
         details,
         prev_hash,
         hash,

@@ -31,8 +31,24 @@ pub struct Store {
     path: Option<std::path::PathBuf>,
 }
 
-fn json_vec(s: &str) -> Vec<String> {
-    serde_json::from_str(s).unwrap_or_default()
+/// A stored value that does not parse, as the error of a row closure: `From<rusqlite::Error>
+/// for CaError` unpacks it again (so it reaches the caller as `e`, never as a default).
+fn stored_error(col: usize, e: CaError) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e))
+}
+
+/// A stored JSON list of strings (column `col`, `what` names it); one that does not parse is
+/// an error, never an empty list.
+fn json_vec(col: usize, what: &'static str, s: &str) -> rusqlite::Result<Vec<String>> {
+    serde_json::from_str(s).map_err(|e| {
+        stored_error(
+            col,
+            CaError::BadStoredValue {
+                what,
+                detail: e.to_string(),
+            },
+        )
+    })
 }
 
 fn to_json(v: &[String]) -> String {
@@ -229,6 +245,9 @@ impl StoreOps for Connection {
     fn revoke_certs(&self, request_id: &str) -> Result<Vec<CertRow>> {
         certs::revoke_certs(self, request_id)
     }
+    fn revoke_user_certs(&self, user: &str, now: u64) -> Result<Vec<CertRow>> {
+        certs::revoke_user_certs(self, user, now)
+    }
     fn revoke_cert(&self, serial: u64) -> Result<()> {
         certs::revoke_cert(self, serial)
     }
@@ -263,7 +282,7 @@ impl StoreOps for Connection {
         &self,
         time: u64,
         actor: &str,
-        event: &str,
+        event: &crate::audit::event::Event,
         details: &serde_json::Value,
     ) -> Result<Record> {
         log::append_audit(self, time, actor, event, details)

@@ -38,19 +38,29 @@ fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RequestRow
             }));
         }
     };
+    let required: i64 = r.get(11)?;
+    let approvals_required = match u32::try_from(required) {
+        Ok(n) if n >= 1 => n,
+        _ => {
+            return Ok(Err(CaError::BadStoredValue {
+                what: "request approvals_required",
+                detail: format!("request {id}: {required} (at least 1)"),
+            }));
+        }
+    };
     Ok(Ok(RequestRow {
         id,
         user: r.get(1)?,
         role: r.get(2)?,
         reason: r.get(3)?,
         duration_secs: u(r.get(4)?),
-        hosts: json_vec(&r.get::<_, String>(5)?),
-        principals: json_vec(&r.get::<_, String>(6)?),
+        hosts: json_vec(5, "request hosts", &r.get::<_, String>(5)?)?,
+        principals: json_vec(6, "request principals", &r.get::<_, String>(6)?)?,
         sudo: r.get::<_, i64>(7)? != 0,
         public_key,
         created_at: u(r.get(9)?),
         pending_expires_at: u(r.get(10)?),
-        approvals_required: u32::try_from(r.get::<_, i64>(11)?).unwrap_or(1),
+        approvals_required,
         state,
         denied_by: r.get(13)?,
         denial_reason: r.get(14)?,
@@ -191,11 +201,15 @@ pub fn due_for_expiry(c: &Connection, now: u64) -> Result<Vec<RequestRow>> {
     requests(
         c,
         &format!(
-            "SELECT {REQUEST_COLS} FROM requests r WHERE (state = 'pending' AND pending_expires_at <= ?1) \
-             OR (state = 'approved' AND NOT EXISTS \
+            "SELECT {REQUEST_COLS} FROM requests r WHERE (state = ?2 AND pending_expires_at <= ?1) \
+             OR (state = ?3 AND NOT EXISTS \
                  (SELECT 1 FROM certs c WHERE c.request_id = r.id AND c.valid_before > ?1))"
         ),
-        [i(now)],
+        params![
+            i(now),
+            RequestState::Pending.as_str(),
+            RequestState::Approved.as_str()
+        ],
     )
 }
 
@@ -280,9 +294,9 @@ pub fn withdraw_pending_approvals(c: &Connection, user: &str) -> Result<Vec<Stri
     let ids: Vec<String> = c
         .prepare_cached(
             "SELECT a.request_id FROM approvals a JOIN requests r ON r.id = a.request_id \
-             WHERE a.user = ?1 AND r.state = 'pending' ORDER BY a.request_id",
+             WHERE a.user = ?1 AND r.state = ?2 ORDER BY a.request_id",
         )?
-        .query_map([user], |r| r.get(0))?
+        .query_map(params![user, RequestState::Pending.as_str()], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut del = c.prepare_cached("DELETE FROM approvals WHERE request_id = ?1 AND user = ?2")?;
     for id in &ids {

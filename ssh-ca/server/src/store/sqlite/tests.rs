@@ -20,8 +20,22 @@ fn migrates_and_chains() {
     .unwrap();
     assert!(add_user(&tx, "alice", &[], &[], 1).is_err());
     assert!(add_user(&tx, "bob", &[], &["ssh-ed25519 AAAA".into()], 1).is_err());
-    append_audit(&tx, 5, "a", "x", &serde_json::json!({})).unwrap();
-    append_audit(&tx, 6, "a", "y", &serde_json::json!({"k": 1})).unwrap();
+    append_audit(
+        &tx,
+        5,
+        "a",
+        crate::audit::event::USER_ADD,
+        &serde_json::json!({}),
+    )
+    .unwrap();
+    append_audit(
+        &tx,
+        6,
+        "a",
+        crate::audit::event::USER_REMOVE,
+        &serde_json::json!({"k": 1}),
+    )
+    .unwrap();
     tx.commit().unwrap();
     assert_eq!(audit::verify(audit_records(s.conn()).unwrap()), Ok(2));
     assert!(
@@ -187,4 +201,22 @@ fn a_page_loads_approvals_and_newest_certificates_in_one_query_each() {
     }
     assert!(c.approvals_of(&[]).unwrap().is_empty());
     assert!(c.latest_certs_of(&[]).unwrap().is_empty());
+}
+
+/// Request states reach SQL only as bound `RequestState::as_str()` values, never as
+/// literals that could drift from the enum.
+#[test]
+fn no_request_state_literal_in_the_queries() {
+    for (file, text) in [
+        ("requests.rs", include_str!("requests.rs")),
+        ("certs.rs", include_str!("certs.rs")),
+        ("users.rs", include_str!("users.rs")),
+        ("log.rs", include_str!("log.rs")),
+        ("mod.rs", include_str!("mod.rs")),
+    ] {
+        for s in RequestState::ALL {
+            let literal = format!("'{}'", s.as_str());
+            assert!(!text.contains(&literal), "{file} has {literal}");
+        }
+    }
 }

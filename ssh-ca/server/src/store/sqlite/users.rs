@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-use super::{i, json_vec, to_json, u};
+use super::{i, json_vec, stored_error, to_json, u};
 use crate::error::{CaError, Result};
 use crate::store::{KeyPurpose, User};
 
@@ -58,7 +58,7 @@ pub fn list_users(c: &Connection) -> Result<Vec<User>> {
         .query_map([], |r| {
             Ok(User {
                 name: r.get(0)?,
-                groups: json_vec(&r.get::<_, String>(1)?),
+                groups: json_vec(1, "user groups", &r.get::<_, String>(1)?)?,
                 keys: Vec::new(),
                 approval_keys: Vec::new(),
                 created_at: u(r.get(2)?),
@@ -93,8 +93,8 @@ pub fn user_by_key(c: &Connection, key: &str) -> Result<Option<(String, Vec<Stri
     .query_row([key], |r| {
         Ok((
             r.get::<_, String>(0)?,
-            json_vec(&r.get::<_, String>(1)?),
-            KeyPurpose::parse(&r.get::<_, String>(2)?),
+            json_vec(1, "user groups", &r.get::<_, String>(1)?)?,
+            KeyPurpose::parse(&r.get::<_, String>(2)?).map_err(|e| stored_error(2, e))?,
         ))
     })
     .optional()?)
@@ -128,7 +128,9 @@ pub fn add_user_key(c: &Connection, name: &str, key: &str, purpose: KeyPurpose) 
 pub fn user_groups(c: &Connection, name: &str) -> Result<Option<Vec<String>>> {
     Ok(
         c.prepare_cached("SELECT groups FROM users WHERE name = ?1")?
-            .query_row([name], |r| Ok(json_vec(&r.get::<_, String>(0)?)))
+            .query_row([name], |r| {
+                json_vec(0, "user groups", &r.get::<_, String>(0)?)
+            })
             .optional()?,
     )
 }

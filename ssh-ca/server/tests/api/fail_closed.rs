@@ -1,0 +1,174 @@
+//! Stored values never silently become defaults (fail closed): a key purpose, a JSON list,
+//! an approval count or the operator revocations that do not parse are errors, and the
+//! operator's emergency tools (`user remove`, `revoke-grant`) still revoke what a damaged
+//! request row would otherwise hide.
+
+use jit_test_kit::harness::*;
+use serde_json::Value;
+
+fn db(h: &Harness) -> rusqlite::Connection {
+    rusqlite::Connection::open(h.path().join("jit.db")).unwrap()
+}
+
+fn sql(h: &Harness, statement: &str, arg: &str) {
+    db(h).execute(statement, [arg]).unwrap();
+}
+
+/// An approved request of alice's and its certificate's serial.
+async fn approved(h: &Harness) -> (String, u64) {
+    let (s, r) = h.request("alice", "db-admin", 1800, "incident").await;
+    assert_eq!(s.as_u16(), 201, "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+    let (s, a) = h.approve("bob", &id).await;
+    assert_eq!(s.as_u16(), 200, "{a}");
+    let serial: i64 = db(h)
+        .query_row(
+            "SELECT serial FROM certs WHERE request_id = ?1 AND certificate != ''",
+            [id.as_str()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    (id, serial as u64)
+}
+
+fn cert_revoked(h: &Harness, serial: u64) -> bool {
+    db(h)
+        .query_row(
+            "SELECT revoked FROM certs WHERE serial = ?1",
+            [serial as i64],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+        != 0
+}
+
+#[tokio::test]
+async fn a_key_with_an_unknown_purpose_does_not_authenticate() {
+    let h = Harness::new();
+    let got = h
+        .call("alice", "GET", "/v1/requests?filter=mine", Value::Null)
+        .await;
+    assert_eq!(got.0.as_u16(), 200, "{}", got.1);
+    sql(
+        &h,
+        "UPDATE user_keys SET purpose = ?1 WHERE user = 'alice'",
+        "superuser",
+    );
+    let got = h
+        .call("alice", "GET", "/v1/requests?filter=mine", Value::Null)
+        .await;
+    assert_error(&got, 500, "internal");
+}
+
+#[tokio::test]
+async fn stored_lists_and_counts_that_do_not_parse_are_errors() {
+    let h = Harness::new();
+    let (s, r) = h.request("alice", "db-admin", 600, "incident").await;
+    assert_eq!(s.as_u16(), 201, "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/requests/{id}");
+    for (column, bad) in [
+        ("hosts", "'not json'"),
+        ("principals", "'{\"a\":1}'"),
+        ("approvals_required", "-1"),
+        ("approvals_required", "0"),
+    ] {
+        let good: String = db(&h)
+            .query_row(
+                &format!("SELECT quote({column}) FROM requests WHERE id = ?1"),
+                [id.as_str()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        sql(
+            &h,
+            &format!("UPDATE requests SET {column} = {bad} WHERE id = ?1"),
+            &id,
+        );
+        let got = h.call("alice", "GET", &path, Value::Null).await;
+        assert_error(&got, 500, "internal");
+        sql(
+            &h,
+            &format!("UPDATE requests SET {column} = {good} WHERE id = ?1"),
+            &id,
+        );
+        let got = h.call("alice", "GET", &path, Value::Null).await;
+        assert_eq!(got.0.as_u16(), 200, "{column} restored: {}", got.1);
+    }
+    // A user's groups: the key does not authenticate (never a user in no groups).
+    sql(
+        &h,
+        "UPDATE users SET groups = ?1 WHERE name = 'alice'",
+        "[1,",
+    );
+    let got = h.call("alice", "GET", &path, Value::Null).await;
+    assert_error(&got, 500, "internal");
+}
+
+#[tokio::test]
+async fn operator_revocations_that_do_not_decode_stop_publication_and_are_kept() {
+    let h = Harness::new();
+    let r =
+        h.ca.revoke_grant("op", "bg-0001", "lost laptop")
+            .expect("a break-glass grant id");
+    assert!(!r.issued_here);
+    let stored = "{\"grants\": [\"bg-0001\"], \"serials\": oops}";
+    sql(
+        &h,
+        "UPDATE meta SET v = ?1 WHERE k = 'operator_revocations'",
+        stored,
+    );
+    // revoke-grant refuses to overwrite what it cannot read.
+    let err =
+        h.ca.revoke_grant("op", "bg-0002", "lost phone")
+            .expect_err("must not overwrite");
+    assert_eq!(err.code.as_str(), "internal", "{err}");
+    // A publication (here: user remove) fails rather than drop bg-0001 from the list.
+    let err =
+        h.ca.remove_user("op", "eve")
+            .expect_err("publication fails");
+    assert_eq!(err.code.as_str(), "internal", "{err}");
+    let (kept, eve): (String, i64) = db(&h)
+        .query_row(
+            "SELECT (SELECT v FROM meta WHERE k = 'operator_revocations'), \
+             (SELECT COUNT(*) FROM users WHERE name = 'eve')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(kept, stored, "nothing was overwritten");
+    assert_eq!(eve, 1, "the failed removal changed nothing");
+}
+
+#[tokio::test]
+async fn user_remove_revokes_certificates_of_a_request_with_a_bad_state() {
+    let h = Harness::new();
+    let (id, serial) = approved(&h).await;
+    sql(&h, "UPDATE requests SET state = 'bogus' WHERE id = ?1", &id);
+    let removal = h.ca.remove_user("op", "alice").unwrap();
+    assert_eq!(removal.serials, vec![serial], "{removal:?}");
+    assert_eq!(removal.grant_ids.len(), 1, "{removal:?}");
+    assert!(cert_revoked(&h, serial));
+    let (_, list, _) = h.get("/v1/revocations", None).await;
+    assert!(
+        String::from_utf8_lossy(&list).contains(&removal.grant_ids[0]),
+        "the grant is on the published revocation list"
+    );
+}
+
+#[tokio::test]
+async fn revoke_grant_revokes_when_the_request_row_is_damaged_and_says_so() {
+    let h = Harness::new();
+    let (id, serial) = approved(&h).await;
+    sql(&h, "UPDATE requests SET state = 'bogus' WHERE id = ?1", &id);
+    let r =
+        h.ca.revoke_grant("op", &serial.to_string(), "compromised")
+            .unwrap();
+    assert_eq!(r.serial, Some(serial));
+    assert!(r.issued_here && !r.request_revoked, "{r:?}");
+    let problem = r.request_problem.clone().unwrap_or_default();
+    assert!(problem.contains("bogus"), "{r:?}");
+    assert!(cert_revoked(&h, serial));
+    let events = h.audit_events();
+    assert_eq!(events.last().unwrap().0, "grant_revocation", "{events:?}");
+}
