@@ -12,8 +12,9 @@ set -uo pipefail
 cd "$(dirname "$0")"
 export PATH="$HOME/.cargo/bin:$PATH"
 SECONDS_EACH=${FUZZ_SECONDS:-15}
-# No sanitizer by default: every fuzzed crate is safe Rust (common and ssh-ca forbid
-# `unsafe`; pam_jit's FFI in src/pam/ is not reached), so AddressSanitizer adds little but
+# No sanitizer by default: the fuzzed code is safe Rust (common, ssh-ca and jit-host forbid
+# `unsafe`; the only unsafe code is the PAM FFI in pam_jit/module/src, which no target
+# reaches, and the small libc wrappers in pam_jit/core/src/sys.rs), so AddressSanitizer adds little but
 # doubles the build (it also instruments the bundled SQLite). Panics, hangs (-timeout) and
 # memory blow-ups (-rss_limit_mb) are still caught. The long run uses address.
 SANITIZER=${FUZZ_SANITIZER:-none}

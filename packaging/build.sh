@@ -48,13 +48,17 @@ cargo_tool cargo-deb "$CARGO_DEB_VERSION" deb
 cargo_tool cargo-generate-rpm "$CARGO_GENERATE_RPM_VERSION" generate-rpm
 
 # --- release build ------------------------------------------------------------------------
-# Same command as tests/run.sh, so it reuses that build instead of compiling again.
+# Same commands as tests/run.sh, so it reuses that build instead of compiling again. The
+# module is then built on its own: `--workspace` unifies features, and pam_jit.so must be
+# built with jit-common's features only (no `write`, no `syslog`).
 if [ "${JIT_SKIP_BUILD:-0}" != 1 ]; then
   log "cargo build --workspace --release --locked"
   cargo build --workspace --release --locked
+  log "cargo build --release --locked -p pam_jit"
+  cargo build --release --locked -p pam_jit
 fi
 for f in jit-ca jit jit-host libpam_jit.so; do
-  [ -f "$RELEASE/$f" ] || die "$RELEASE/$f is missing: run cargo build --workspace --release"
+  [ -f "$RELEASE/$f" ] || die "$RELEASE/$f is missing: run cargo build --workspace --release (then -p pam_jit)"
 done
 
 # --- stage: stripped binaries -------------------------------------------------------------

@@ -42,6 +42,9 @@ if [ "$what" = all ]; then
   step "cargo test (unit + integration)" 5400 cargo test --workspace --locked -- --include-ignored
 fi
 step "release build" 3600 cargo build --workspace --release --locked
+# The shipped pam_jit.so is built on its own: a workspace build unifies features, which
+# would compile jit-common's `write` and `syslog` features into it (01-invariants.sh checks).
+step "release build: pam_jit alone" 1800 cargo build --release --locked -p pam_jit
 export JIT_BIN_DIR=$ROOT/target/release
 for t in tests/system/*.sh; do
   [ -e "$t" ] || continue

@@ -11,6 +11,7 @@
 //! Latencies are measured per operation and reported as percentiles; in open-loop mode
 //! (`--rate`) from the *scheduled* start, so a stalled server cannot hide its queueing delay
 //! (no coordinated omission).
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 

@@ -14,9 +14,10 @@
 //! ```
 //!
 //! Trust argument, in short:
-//! * A record is only written by [`write_grant_record`] / [`write_revocations_record`],
+//! * A record is only written by `write_grant_record` / `write_revocations_record`,
 //!   which verify the signature themselves before writing (callers cannot pass a verdict
-//!   in), and which the host tool runs as root only.
+//!   in), and which the host tool runs as root only. They (and `prune`) exist only with the
+//!   `write` feature, which pam_jit.so is built without.
 //! * A record is only believed when read by [`read_trusted`]: a regular file owned by root,
 //!   not group/world-writable, in directories owned by root and not writable by others
 //!   ([`crate::secure_file`], `Policy::root_only`). Anything else is ignored, which means
@@ -37,6 +38,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+#[cfg(any(test, feature = "write"))]
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -63,6 +65,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    #[cfg(any(test, feature = "write"))]
     fn word(self) -> &'static str {
         match self {
             Self::Grant => "grant",
@@ -81,6 +84,7 @@ pub enum Ring {
 }
 
 impl Ring {
+    #[cfg(any(test, feature = "write"))]
     fn word(self) -> &'static str {
         match self {
             Self::Grant => "grant",
@@ -208,6 +212,7 @@ impl TrustedRecord {
         Ok(())
     }
 
+    #[cfg(any(test, feature = "write"))]
     fn encode(&self) -> String {
         format!(
             "{MAGIC}\nkind {}\nsha256 {}\nkeyring {}\nring {}\nsigner {}\n",
@@ -338,6 +343,7 @@ fn read_with(
 /// of its window gets a record too) against `grant_keys`, else `break_glass_keys`, and
 /// writes its record atomically into `dir` (mode 0644). Run by root only; `dir` must be
 /// root's. Returns which ring verified it.
+#[cfg(any(test, feature = "write"))]
 pub fn write_grant_record(
     dir: &Path,
     doc: &[u8],
@@ -363,6 +369,7 @@ pub fn write_grant_record(
 
 /// Verifies the revocation list `doc` against `grant_keys` and writes its record into `dir`.
 /// `break_glass_keys` only enter the keyring digest.
+#[cfg(any(test, feature = "write"))]
 pub fn write_revocations_record(
     dir: &Path,
     doc: &[u8],
@@ -378,6 +385,7 @@ pub fn write_revocations_record(
     write(dir, Kind::Revocations, doc, keyring, Ring::Grant, signer)
 }
 
+#[cfg(any(test, feature = "write"))]
 fn write(
     dir: &Path,
     kind: Kind,
@@ -413,6 +421,7 @@ fn write(
 /// made under `keyring` (stale documents, old keys, files root did not write, junk).
 /// Temporary files of a concurrent writer (dot files) are left alone. Returns the names
 /// removed.
+#[cfg(any(test, feature = "write"))]
 pub fn prune(
     dir: &Path,
     keep: &BTreeSet<DocDigest>,

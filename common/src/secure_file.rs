@@ -8,9 +8,15 @@
 //! (`fstat`), so the file cannot be swapped between check and read.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+#[cfg(any(test, feature = "write"))]
+use std::fs::File;
+use std::fs::{self, OpenOptions};
+#[cfg(any(test, feature = "write"))]
+use std::io::Write;
+use std::io::{self, Read};
+#[cfg(any(test, feature = "write"))]
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// What a file must satisfy to be read.
@@ -233,6 +239,9 @@ fn check_ancestors(path: &Path, policy: &Policy) -> Result<(), FileError> {
 /// exclusively, never following links), written, `fsync`ed, given `mode`, renamed over
 /// `path`, then the directory is `fsync`ed. Readers see the old file or the new one, never
 /// a mix; a full disk leaves the old file intact.
+///
+/// Only with the `write` feature: pam_jit.so is built without it.
+#[cfg(any(test, feature = "write"))]
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     let dir = path
         .parent()
@@ -268,6 +277,7 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
 /// A per-call number for temporary file names: a counter, hashed with the standard
 /// library's randomly keyed hasher so that a stale file left by a dead process with the same
 /// pid is not hit again (no clock read: time is for entry points only).
+#[cfg(any(test, feature = "write"))]
 fn unique() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     use std::sync::atomic::{AtomicU64, Ordering};

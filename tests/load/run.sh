@@ -117,6 +117,7 @@ fail=0
 [ "$finished" = "$CLIENTS" ] || { echo "FAIL: only $finished of $CLIENTS clients finished"; fail=1; }
 [ "$err" = 0 ] || { echo "FAIL: $err failed calls; first errors:"; head -5 "$W/res/errors"; fail=1; }
 [ "$ok" -gt 0 ] || { echo "FAIL: no successful call"; fail=1; }
+[ "${issued:-0}" -gt 0 ] || { echo "FAIL: no certificate issued (audit export has no issuance record): the signing half of the mix never ran"; fail=1; }
 [ "$late" -le "$limit" ] || { echo "FAIL: memory grew under steady load (t rss threads requests):"; tr '\n' ';' < "$W/rss"; echo; fail=1; }
 [ "$stalls" = 0 ] || { echo "FAIL: the service answered nothing for $stalls sampling intervals under load"; fail=1; }
 curl -fsS "$SERVER/v1/health" >/dev/null || { echo "FAIL: jit-ca not healthy after the run"; fail=1; }

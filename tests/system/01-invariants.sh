@@ -36,9 +36,29 @@ for forbidden in jit-ca tokio axum hyper-util rusqlite libsqlite3-sys pam_jit pa
 done
 # The host tool links neither the server nor an async runtime either.
 deps=$(tree jit-host)
+[ -n "$deps" ] || bad "cargo tree -p jit-host printed nothing"
 for forbidden in jit-ca jit tokio axum rusqlite libsqlite3-sys; do
   if grep -qx "$forbidden" <<<"$deps"; then bad "jit-host depends on $forbidden"; fi
 done
+
+# 2c. The module's jit-common has neither the `write` feature (secure_file::write_atomic,
+#     the verified-record writers and prune) nor `syslog` (it logs through pam_syslog): the
+#     writing code is not even compiled into pam_jit.so. (`cargo build --workspace` unifies
+#     features, so the shipped module is built on its own: `cargo build -p pam_jit`.)
+features=$(cargo tree -p pam_jit -e features --prefix none --locked 2>/dev/null || true)
+grep -q '^jit-common v' <<<"$features" || bad "cargo tree -p pam_jit -e features shows no jit-common"
+if grep -E '^jit-common feature "(write|syslog|default)"' <<<"$features"; then
+  bad "pam_jit builds jit-common with a writing/syslog feature"
+fi
+
+# 2d. The module imports no libc function that writes the file system, makes a socket,
+#     logs through syslog(3), starts a thread or runs a program. (read/write on descriptors
+#     it opened read-only and stderr are not file-system writes.)
+imports=$(nm -D --undefined-only "$so" | awk '{print $NF}' | sed 's/@.*//' | sort -u)
+[ -n "$imports" ] || bad "nm -D --undefined-only $so printed nothing"
+if forbidden_imports=$(grep -xE 'rename|renameat.*|unlink.*|rmdir|mkdir.*|link|linkat|symlink.*|chmod|fchmod.*|chown|fchown.*|lchown|truncate.*|ftruncate.*|socket|connect|bind|sendto|sendmsg|openlog|syslog|vsyslog|pthread_create|fork|vfork|execve.*|system|posix_spawn.*|creat.*' <<<"$imports"); then
+  bad "pam_jit.so imports: $(tr '\n' ' ' <<<"$forbidden_imports")"
+fi
 
 # 3. The module links libpam and libc only (plus the loader's own libraries).
 needed=$(readelf -d "$so" | awk '/NEEDED/ {gsub(/[\[\]]/, "", $5); print $5}' | sort | tr '\n' ' ')

@@ -7,7 +7,8 @@
 # At the end:
 #   * every certificate a client received has its issuance audit record with that serial,
 #   * no serial was ever issued twice (audit trail and received certificates),
-#   * the certificates the client received are real OpenSSH certificates (ssh-keygen -L).
+#   * the certificates the client received are real OpenSSH certificates (ssh-keygen -L),
+#     and each saved certificate file has the serial the client reported for it.
 # Runs in a private network + mount namespace (its own loopback; nothing on the host).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -57,10 +58,23 @@ stream() {
     if out=$("$JIT" --server "http://127.0.0.1:$PORT" --identity "$W/alice" request ops \
         --duration 10m --reason "crash stream $n" --json 2>/dev/null); then
       jq -r 'select(.certificate.serial != null) | "\(.certificate.serial) \(.request.id)"' <<<"$out" >> "$RECEIVED" || true
+      reported=$(jq -r '.certificate.serial // empty' <<<"$out" 2>/dev/null || true)
       # The client exited 0: its certificate file must be there (a missing one is a
-      # failure, counted below, never a skipped check).
-      cp "$W/alice-cert.pub" "$W/last-cert.pub.new" 2>/dev/null && mv "$W/last-cert.pub.new" "$W/last-cert.pub" \
-        || echo "$n" >> "$W/copy-failed"
+      # failure, counted below, never a skipped check), and it must be the certificate the
+      # client reported (same serial, read back with ssh-keygen -L).
+      if cp "$W/alice-cert.pub" "$W/last-cert.pub.new" 2>/dev/null; then
+        if [ -n "$reported" ]; then
+          saved=$(ssh-keygen -L -f "$W/last-cert.pub.new" 2>/dev/null | awk '$1 == "Serial:" {print $2}')
+          if [ "$saved" = "$reported" ]; then
+            echo "$reported" >> "$W/serial-matched"
+          else
+            echo "request $n: reported serial $reported, saved certificate has ${saved:-none}" >> "$W/serial-mismatch"
+          fi
+        fi
+        mv "$W/last-cert.pub.new" "$W/last-cert.pub"
+      else
+        echo "$n" >> "$W/copy-failed"
+      fi
     fi
   done
 }
@@ -104,6 +118,12 @@ echo "kill -9 iterations: $ITER; certificates received: $received; issuances aud
 if [ -s "$W/copy-failed" ]; then
   echo "FAIL: $(wc -l < "$W/copy-failed") successful jit request(s) left no certificate file"; fail=1
 fi
+if [ -s "$W/serial-mismatch" ]; then
+  echo "FAIL: saved certificates that are not the one the client reported:"; head -5 "$W/serial-mismatch"; fail=1
+fi
+matched=$(cat "$W/serial-matched" 2>/dev/null | wc -l)
+echo "saved certificates whose serial (ssh-keygen -L) is the one the client reported: $matched"
+((matched > 0)) || { echo "FAIL: no saved certificate was compared with the serial the client reported"; fail=1; }
 if [ ! -s "$W/last-cert.pub" ]; then
   echo "FAIL: no certificate file was saved (received: $received)"; fail=1
 elif ! last=$(ssh-keygen -L -f "$W/last-cert.pub") || ! grep -q 'user certificate' <<<"$last"; then

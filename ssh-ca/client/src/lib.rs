@@ -9,6 +9,7 @@
 //!
 //! This module may touch the caller's `~/.ssh` (certificate and grant files only, never
 //! keys) and the ssh-agent; it never holds a CA key.
+#![forbid(unsafe_code)]
 
 pub mod agent;
 pub mod api;

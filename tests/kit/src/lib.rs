@@ -10,6 +10,7 @@
 //! * [`harness`]: an in-process CA (real data directory, real router, fixed clock).
 //! * [`running`]: a real `jit-ca serve` on 127.0.0.1, users with `ssh-keygen` keys, `jit` as
 //!   one of them, and an `ssh-agent`.
+#![forbid(unsafe_code)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
