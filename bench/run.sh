@@ -34,7 +34,8 @@ PAM_WRAPPER_LIB=$(ls /usr/lib/*/libpam_wrapper.so 2>/dev/null | head -1 || true)
 
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 echo "bench: building release binaries (cargo build --release)" >&2
-cargo build --release --locked -q -p jit-ca -p jit -p pam_jit -p jit-host -p jit-bench >&2
+cargo build --release --locked -q -p jit-ca -p jit -p jit-host -p jit-bench >&2
+bash "$ROOT/tests/build-module.sh" -q >&2
 BIN=$TARGET/release
 for b in jit-ca jit-host jit-bench libpam_jit.so; do
   [ -e "$BIN/$b" ] || die "$BIN/$b was not built"

@@ -54,9 +54,11 @@ cargo_tool cargo-generate-rpm "$CARGO_GENERATE_RPM_VERSION" generate-rpm
 if [ "${JIT_SKIP_BUILD:-0}" != 1 ]; then
   log "cargo build --workspace --release --locked"
   cargo build --workspace --release --locked
-  log "cargo build --release --locked -p pam_jit"
-  cargo build --release --locked -p pam_jit
 fi
+# Always (even with JIT_SKIP_BUILD=1, where another invocation may have left a feature-
+# unified variant in place): the module on its own, relinked.
+log "tests/build-module.sh (pam_jit.so on its own)"
+bash "$ROOT/tests/build-module.sh"
 for f in jit-ca jit jit-host libpam_jit.so; do
   [ -f "$RELEASE/$f" ] || die "$RELEASE/$f is missing: run cargo build --workspace --release (then -p pam_jit)"
 done

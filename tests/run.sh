@@ -34,6 +34,9 @@ step() { # name seconds command...
 what=${1:-all}
 if [ "$what" = all ]; then
   step "cargo fmt --check" 600 cargo fmt --all --check
+  # The module's own build (jit-common without `write` and `syslog`) is linted too: the
+  # workspace build above unifies those features on.
+  step "cargo clippy (pam_jit alone)" 1800 cargo clippy -p pam_jit --locked -- -D warnings
   step "cargo clippy" 3600 cargo clippy --workspace --all-targets --locked -- -D warnings
   # Unused and disallowed dependencies, licences, advisories (cargo machete, cargo deny).
   step "dependencies (tests/deps.sh)" 1800 bash tests/deps.sh
@@ -44,7 +47,7 @@ fi
 step "release build" 3600 cargo build --workspace --release --locked
 # The shipped pam_jit.so is built on its own: a workspace build unifies features, which
 # would compile jit-common's `write` and `syslog` features into it (01-invariants.sh checks).
-step "release build: pam_jit alone" 1800 cargo build --release --locked -p pam_jit
+step "release build: pam_jit alone" 1800 bash tests/build-module.sh
 export JIT_BIN_DIR=$ROOT/target/release
 for t in tests/system/*.sh; do
   [ -e "$t" ] || continue

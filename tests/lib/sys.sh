@@ -60,8 +60,8 @@ sys_build() {
   local bin=${JIT_BIN_DIR:-$SYS_ROOT/target/release} b
   for b in jit-ca jit jit-host libpam_jit.so; do
     if [ ! -e "$bin/$b" ]; then
-      (cd "$SYS_ROOT" && cargo build --release --locked -p jit-ca -p jit -p jit-host -p pam_jit) >&2 \
-        || sys_die "release build failed"
+      (cd "$SYS_ROOT" && cargo build --release --locked -p jit-ca -p jit -p jit-host &&
+        bash tests/build-module.sh) >&2 || sys_die "release build failed"
       bin=${CARGO_TARGET_DIR:-$SYS_ROOT/target}/release
       break
     fi
