@@ -81,6 +81,19 @@ pub struct UserRemoval {
     /// Pending requests of others this user had approved: those approvals were withdrawn, so
     /// they do not count again if a user of the same name is added later.
     pub approvals_withdrawn: Vec<String>,
+    /// Live requests of the user whose stored row is damaged: left as they are (their
+    /// certificates were revoked all the same), each with why it does not read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_problems: Vec<RequestProblem>,
+}
+
+/// A request an operator command could not read, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestProblem {
+    /// The request id.
+    pub request: String,
+    /// Why its stored row does not read (which value to repair).
+    pub problem: String,
 }
 
 /// What `jit-ca revoke-grant` did.
@@ -152,7 +165,7 @@ impl Ca {
     pub fn remove_user(&self, actor: &str, name: &str) -> ApiResult<UserRemoval> {
         let now = self.now();
         let (removal, rec, published) = self.transact(|tx| {
-            if tx.user_groups(name)?.is_none() {
+            if !tx.user_exists(name)? {
                 return Err(refuse(
                     C::NotFound,
                     format!("there is no user {name:?} (jit-ca user list shows them)"),
@@ -161,8 +174,23 @@ impl Ca {
             let live = [RequestState::Pending, RequestState::Approved];
             let (mut denied, mut revoked, mut serials, mut grant_ids) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut request_problems = Vec::new();
             for id in tx.request_ids_of(name, &live)? {
-                let Some(mut row) = tx.get_request(&id)? else {
+                // A damaged row (a column that does not parse) does not stop the removal (an
+                // emergency tool): it is left as it is and reported, and its certificates
+                // are revoked below with the user's others.
+                let row = match tx.get_request(&id) {
+                    Ok(row) => row,
+                    Err(e) if damaged_row(&e) => {
+                        request_problems.push(RequestProblem {
+                            request: id,
+                            problem: e.to_string(),
+                        });
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let Some(mut row) = row else {
                     continue;
                 };
                 match row.state {
@@ -185,7 +213,8 @@ impl Ca {
                 }
             }
             // Every other live certificate of the user too, whatever its request's stored
-            // state says (a request whose state does not parse is not found above).
+            // state says (a request whose state does not parse is not found above, one
+            // whose row is otherwise damaged is skipped above).
             for c in tx.revoke_user_certs(name, now)? {
                 if !serials.contains(&c.serial) {
                     serials.push(c.serial);
@@ -203,6 +232,7 @@ impl Ca {
                 grant_ids,
                 revocation_sequence: published.revocation_sequence,
                 approvals_withdrawn,
+                request_problems,
             };
             let details = serde_json::to_value(&removal).map_err(ApiError::internal)?;
             let rec = tx.append_audit(now, actor, event::USER_REMOVE, &details)?;

@@ -38,7 +38,7 @@ mod trail;
 pub use crate::store::operator::OperatorRevocations;
 pub use authn::{AuthHeaders, Caller, CallerKey};
 pub use doc::Doc;
-pub use external::{GrantRevocation, UserRemoval};
+pub use external::{GrantRevocation, RequestProblem, UserRemoval};
 pub use host_docs::{CacheStats, HostDoc, MAX_HOST_DOCUMENT};
 pub use publish::Published;
 pub use sweep::load_policy;

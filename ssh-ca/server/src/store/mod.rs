@@ -158,6 +158,8 @@ pub trait StoreOps {
     fn user_by_key(&self, key: &str) -> Result<Option<(String, Vec<String>, KeyPurpose)>>;
     /// A user's groups, or None if the user does not exist.
     fn user_groups(&self, name: &str) -> Result<Option<Vec<String>>>;
+    /// Whether the user exists (parses nothing of the row: works on a damaged one).
+    fn user_exists(&self, name: &str) -> Result<bool>;
     /// Removes a user and their keys; false if there was none.
     fn remove_user(&self, name: &str) -> Result<bool>;
 

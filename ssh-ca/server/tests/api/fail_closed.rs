@@ -172,3 +172,65 @@ async fn revoke_grant_revokes_when_the_request_row_is_damaged_and_says_so() {
     let events = h.audit_events();
     assert_eq!(events.last().unwrap().0, "grant_revocation", "{events:?}");
 }
+
+/// `user remove` on a user whose live request rows are damaged in columns other than the
+/// state: the removal goes through, the damaged request is reported by id and its
+/// certificate is revoked all the same.
+#[tokio::test]
+async fn user_remove_goes_through_damaged_request_rows_and_names_them() {
+    for (column, bad) in [
+        ("hosts", "'not json'"),
+        ("public_key", "'junk'"),
+        ("approvals_required", "0"),
+    ] {
+        for approve in [true, false] {
+            let h = Harness::new();
+            let (id, serial) = if approve {
+                let (id, serial) = approved(&h).await;
+                (id, Some(serial))
+            } else {
+                let (s, r) = h.request("alice", "db-admin", 600, "incident").await;
+                assert_eq!(s.as_u16(), 201, "{r}");
+                (r["id"].as_str().unwrap().to_string(), None)
+            };
+            sql(
+                &h,
+                &format!("UPDATE requests SET {column} = {bad} WHERE id = ?1"),
+                &id,
+            );
+            let removal =
+                h.ca.remove_user("op", "alice")
+                    .unwrap_or_else(|e| panic!("{column} approved={approve}: {e}"));
+            assert_eq!(removal.request_problems.len(), 1, "{removal:?}");
+            assert_eq!(removal.request_problems[0].request, id, "{removal:?}");
+            if let Some(serial) = serial {
+                assert_eq!(removal.serials, vec![serial], "{removal:?}");
+                assert!(cert_revoked(&h, serial), "{column}");
+            }
+            let events = h.audit_events();
+            let last = events.last().unwrap();
+            assert_eq!(last.0, "user_remove", "{events:?}");
+            let n: i64 = db(&h)
+                .query_row("SELECT COUNT(*) FROM users WHERE name = 'alice'", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(n, 0, "alice is removed ({column}, approved={approve})");
+        }
+    }
+}
+
+/// A user whose stored groups are damaged can still be removed.
+#[tokio::test]
+async fn user_remove_works_on_a_user_with_damaged_groups() {
+    let h = Harness::new();
+    let (_, serial) = approved(&h).await;
+    sql(
+        &h,
+        "UPDATE users SET groups = ?1 WHERE name = 'alice'",
+        "[1,",
+    );
+    let removal = h.ca.remove_user("op", "alice").unwrap();
+    assert_eq!(removal.serials, vec![serial], "{removal:?}");
+    assert!(cert_revoked(&h, serial));
+}

@@ -182,6 +182,9 @@ impl StoreOps for Connection {
     fn user_groups(&self, name: &str) -> Result<Option<Vec<String>>> {
         users::user_groups(self, name)
     }
+    fn user_exists(&self, name: &str) -> Result<bool> {
+        users::user_exists(self, name)
+    }
     fn remove_user(&self, name: &str) -> Result<bool> {
         users::remove_user(self, name)
     }

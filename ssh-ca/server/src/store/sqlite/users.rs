@@ -104,7 +104,7 @@ pub fn user_by_key(c: &Connection, key: &str) -> Result<Option<(String, Vec<Stri
 /// key is registered already (to anyone, for any purpose: a login key cannot double as an
 /// approval key).
 pub fn add_user_key(c: &Connection, name: &str, key: &str, purpose: KeyPurpose) -> Result<()> {
-    if user_groups(c, name)?.is_none() {
+    if !user_exists(c, name)? {
         return Err(CaError::Input(format!(
             "there is no user {name:?} (jit-ca user add {name} --key FILE first)"
         )));
@@ -133,4 +133,13 @@ pub fn user_groups(c: &Connection, name: &str) -> Result<Option<Vec<String>>> {
             })
             .optional()?,
     )
+}
+
+/// Whether the user exists; parses nothing of the row (so it answers for a user whose stored
+/// groups are damaged too).
+pub fn user_exists(c: &Connection, name: &str) -> Result<bool> {
+    Ok(c.prepare_cached("SELECT 1 FROM users WHERE name = ?1")?
+        .query_row([name], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
