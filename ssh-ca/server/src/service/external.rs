@@ -295,9 +295,7 @@ impl Ca {
                     };
                     if let Some(mut row) = row
                         && row.state == RequestState::Approved
-                        && tx
-                            .latest_cert(&cert.request_id)?
-                            .is_some_and(|c| c.serial == cert.serial)
+                        && tx.latest_serial(&cert.request_id)? == Some(cert.serial)
                     {
                         lifecycle::revoke(&mut row, Actor::Operator, None, actor, now)?;
                         tx.update_request(&row)?;

@@ -143,6 +143,18 @@ pub struct CertRef {
     pub revoked: bool,
 }
 
+/// A certificate as revocation sees it: only the columns the KRL and the revocation list
+/// need. Reading it parses none of the display or publication columns (`grant_hosts`), so a
+/// damaged one never stops a revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedCert {
+    pub serial: u64,
+    pub grant_id: Option<String>,
+    pub user: String,
+    pub valid_before: u64,
+    pub revoked: bool,
+}
+
 /// A serial or a grant id (`jit-ca revoke-grant`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CertKey {
@@ -200,6 +212,8 @@ pub trait StoreOps {
     fn insert_cert(&self, cert: &CertRow) -> Result<()>;
     /// Stores what was issued under a serial from [`StoreOps::reserve_serial`].
     fn complete_cert(&self, cert: &CertRow) -> Result<()>;
+    /// The serial of the newest certificate of a request (parses nothing else).
+    fn latest_serial(&self, request_id: &str) -> Result<Option<u64>>;
     /// The newest certificate of a request.
     fn latest_cert(&self, request_id: &str) -> Result<Option<CertRow>>;
     /// The newest certificate of every request in `ids` that has one, in one query.
@@ -207,18 +221,18 @@ pub trait StoreOps {
     /// Marks the unrevoked certificates of a request revoked; returns those it revoked.
     fn revoke_live_certs(&self, request_id: &str) -> Result<Vec<CertRow>>;
     /// Marks every certificate of a request revoked; returns them.
-    fn revoke_certs(&self, request_id: &str) -> Result<Vec<CertRow>>;
+    fn revoke_certs(&self, request_id: &str) -> Result<Vec<RevokedCert>>;
     /// Marks one certificate revoked.
     fn revoke_cert(&self, serial: u64) -> Result<()>;
     /// Marks every unrevoked certificate of `user` still valid at `now` revoked, whatever
     /// its request's state; returns them.
-    fn revoke_user_certs(&self, user: &str, now: u64) -> Result<Vec<CertRow>>;
+    fn revoke_user_certs(&self, user: &str, now: u64) -> Result<Vec<RevokedCert>>;
     /// The certificate with this serial or grant id.
     fn find_cert(&self, key: &CertKey) -> Result<Option<CertRef>>;
     /// How many of `user`'s requests have an unrevoked certificate valid after `now`.
     fn active_grant_count(&self, user: &str, now: u64) -> Result<u64>;
     /// Revoked certificates whose window ended after `since`.
-    fn revoked_certs(&self, since: u64) -> Result<Vec<CertRow>>;
+    fn revoked_certs(&self, since: u64) -> Result<Vec<RevokedCert>>;
     /// Unrevoked certificates with a grant whose window has not ended at `now`.
     fn active_grants(&self, now: u64) -> Result<Vec<CertRow>>;
 

@@ -234,3 +234,35 @@ async fn user_remove_works_on_a_user_with_damaged_groups() {
     assert_eq!(removal.serials, vec![serial], "{removal:?}");
     assert!(cert_revoked(&h, serial));
 }
+
+/// A damaged `certs.grant_hosts` (of the target certificate and of another one) does not
+/// stop the operator's revocations: they read only serial, grant id, user and window. `serve`
+/// (`Ca::open`) still refuses to publish host documents from it (fail closed).
+#[tokio::test]
+async fn revocation_does_not_read_grant_hosts() {
+    let h = Harness::new();
+    let (_, target) = approved(&h).await;
+    let (_, other) = approved(&h).await;
+    for serial in [target, other] {
+        db(&h)
+            .execute(
+                "UPDATE certs SET grant_hosts = 'not json' WHERE serial = ?1",
+                [serial as i64],
+            )
+            .unwrap();
+    }
+    let clock = std::sync::Arc::new(jit_ca::clock::FixedClock::new(h.now()));
+    assert!(
+        jit_ca::service::Ca::open(&h.path(), clock).is_err(),
+        "serve does not publish host documents from a damaged grant"
+    );
+    let r = jit_ca::admin::revoke_grant(&h.path(), &target.to_string(), "compromised", h.now())
+        .unwrap_or_else(|e| panic!("revoke-grant: {e}"));
+    assert_eq!(r.serial, Some(target));
+    assert!(r.request_revoked, "{r:?}");
+    assert!(cert_revoked(&h, target));
+    let removal = jit_ca::admin::user_remove(&h.path(), "alice", h.now())
+        .unwrap_or_else(|e| panic!("user remove: {e}"));
+    assert!(removal.serials.contains(&other), "{removal:?}");
+    assert!(cert_revoked(&h, other));
+}

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, Transaction};
 
-use super::{CertKey, CertRef, CertRow, KeyPurpose, RequestRow, StoreOps};
+use super::{CertKey, CertRef, CertRow, KeyPurpose, RequestRow, RevokedCert, StoreOps};
 use crate::audit::Record;
 use crate::error::{CaError, Result};
 use jit_api::wire::{ApprovalView, RequestState};
@@ -236,6 +236,9 @@ impl StoreOps for Connection {
     fn complete_cert(&self, cert: &CertRow) -> Result<()> {
         certs::complete_cert(self, cert)
     }
+    fn latest_serial(&self, request_id: &str) -> Result<Option<u64>> {
+        certs::latest_serial(self, request_id)
+    }
     fn latest_cert(&self, request_id: &str) -> Result<Option<CertRow>> {
         certs::latest_cert(self, request_id)
     }
@@ -245,10 +248,10 @@ impl StoreOps for Connection {
     fn revoke_live_certs(&self, request_id: &str) -> Result<Vec<CertRow>> {
         certs::revoke_live_certs(self, request_id)
     }
-    fn revoke_certs(&self, request_id: &str) -> Result<Vec<CertRow>> {
+    fn revoke_certs(&self, request_id: &str) -> Result<Vec<RevokedCert>> {
         certs::revoke_certs(self, request_id)
     }
-    fn revoke_user_certs(&self, user: &str, now: u64) -> Result<Vec<CertRow>> {
+    fn revoke_user_certs(&self, user: &str, now: u64) -> Result<Vec<RevokedCert>> {
         certs::revoke_user_certs(self, user, now)
     }
     fn revoke_cert(&self, serial: u64) -> Result<()> {
@@ -260,7 +263,7 @@ impl StoreOps for Connection {
     fn active_grant_count(&self, user: &str, now: u64) -> Result<u64> {
         certs::active_grant_count(self, user, now)
     }
-    fn revoked_certs(&self, since: u64) -> Result<Vec<CertRow>> {
+    fn revoked_certs(&self, since: u64) -> Result<Vec<RevokedCert>> {
         certs::revoked_certs(self, since)
     }
     fn active_grants(&self, now: u64) -> Result<Vec<CertRow>> {
