@@ -58,9 +58,7 @@ pub fn bump_generation(c: &dyn StoreOps) -> crate::error::Result<u64> {
 
 /// The operator-change counter.
 pub fn generation(c: &dyn StoreOps) -> crate::error::Result<u64> {
-    Ok(c.meta_get(GENERATION_KEY)?
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0))
+    crate::store::meta_counter(c, GENERATION_KEY)
 }
 
 /// What `jit-ca user remove` did.

@@ -26,9 +26,7 @@ use std::collections::HashMap;
 use ssh_key::PublicKey;
 
 use crate::audit::Record;
-#[cfg(doc)]
-use crate::error::CaError;
-use crate::error::Result;
+use crate::error::{CaError, Result};
 use jit_api::wire::{ApprovalView, RequestState};
 
 pub use sqlite::{
@@ -116,11 +114,13 @@ impl KeyPurpose {
     }
 
     /// From storage: an unknown purpose is an error (fail closed: never a login key).
-    pub(crate) fn parse(s: &str) -> crate::error::Result<Self> {
+    /// `user` is whose key it is (named in the error, to say which row to repair).
+    pub(crate) fn parse(s: &str, user: &str) -> crate::error::Result<Self> {
         match s {
             "login" => Ok(Self::Login),
             "approval" => Ok(Self::Approval),
             other => Err(crate::error::CaError::UnknownKeyPurpose {
+                user: user.to_string(),
                 purpose: other.to_string(),
             }),
         }
@@ -153,6 +153,19 @@ pub struct RevokedCert {
     pub user: String,
     pub valid_before: u64,
     pub revoked: bool,
+}
+
+/// A counter kept in the meta table (`revocation_sequence`, the operator-change generation):
+/// 0 while it was never stored; one that does not parse is an error, never 0 (a sequence
+/// read as 0 would be published again from 1).
+pub fn meta_counter(c: &dyn StoreOps, key: &'static str) -> Result<u64> {
+    match c.meta_get(key)? {
+        None => Ok(0),
+        Some(s) => s.trim().parse().map_err(|e| CaError::BadStoredValue {
+            what: key,
+            detail: format!("meta key {key}: {s:?}: {e}"),
+        }),
+    }
 }
 
 /// A serial or a grant id (`jit-ca revoke-grant`).

@@ -266,3 +266,83 @@ async fn revocation_does_not_read_grant_hosts() {
     assert!(removal.serials.contains(&other), "{removal:?}");
     assert!(cert_revoked(&h, other));
 }
+
+/// The revocation sequence and the operator-change generation that do not parse are errors,
+/// never 0 (a list published again from #1, an operator change never picked up).
+#[tokio::test]
+async fn stored_counters_that_do_not_parse_are_errors() {
+    let h = Harness::new();
+    sql(
+        &h,
+        "INSERT OR REPLACE INTO meta (k, v) VALUES ('external_generation', ?1)",
+        "many",
+    );
+    let err = h.ca.pick_up_external_changes().expect_err("generation");
+    assert!(err.to_string().contains("external_generation"), "{err}");
+    sql(
+        &h,
+        "INSERT OR REPLACE INTO meta (k, v) VALUES ('revocation_sequence', ?1)",
+        "12x",
+    );
+    let err = h.ca.sweep().expect_err("sweep reads the sequence");
+    assert!(err.to_string().contains("revocation_sequence"), "{err}");
+    let err =
+        h.ca.revoke_grant("op", "bg-0003", "lost laptop")
+            .expect_err("a new list needs the sequence");
+    assert_eq!(err.code.as_str(), "internal", "{err}");
+}
+
+/// `jit-ca user list` does not leave out a key whose purpose it does not know: an error that
+/// names the user.
+#[tokio::test]
+async fn user_list_fails_on_an_unknown_key_purpose_and_names_the_user() {
+    let h = Harness::new();
+    assert!(jit_ca::admin::user_list(&h.path()).is_ok());
+    sql(
+        &h,
+        "UPDATE user_keys SET purpose = ?1 WHERE user = 'alice'",
+        "superuser",
+    );
+    let err = jit_ca::admin::user_list(&h.path()).expect_err("unknown purpose");
+    let msg = err.to_string();
+    assert!(msg.contains("alice") && msg.contains("superuser"), "{msg}");
+}
+
+/// A damaged value's error names the row to repair.
+#[tokio::test]
+async fn damaged_value_errors_name_the_row() {
+    let h = Harness::new();
+    let (id, serial) = approved(&h).await;
+    sql(
+        &h,
+        "UPDATE requests SET hosts = 'not json' WHERE id = ?1",
+        &id,
+    );
+    let removal = h.ca.remove_user("op", "alice").unwrap();
+    let p = &removal.request_problems[0].problem;
+    assert!(p.contains(&id) && p.contains("hosts"), "{p}");
+    db(&h)
+        .execute(
+            "UPDATE certs SET grant_hosts = 'not json' WHERE serial = ?1",
+            [serial as i64],
+        )
+        .unwrap();
+    db(&h)
+        .execute(
+            "UPDATE certs SET revoked = 0 WHERE serial = ?1",
+            [serial as i64],
+        )
+        .unwrap();
+    let clock = std::sync::Arc::new(jit_ca::clock::FixedClock::new(h.now()));
+    let err = jit_ca::service::Ca::open(&h.path(), clock)
+        .err()
+        .expect("a damaged active grant");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("serial {serial}")) && msg.contains("grant_hosts"),
+        "{msg}"
+    );
+    sql(&h, "UPDATE users SET groups = '[1,' WHERE name = ?1", "bob");
+    let err = jit_ca::admin::user_list(&h.path()).expect_err("bob's groups");
+    assert!(err.to_string().contains("\"bob\""), "{err}");
+}

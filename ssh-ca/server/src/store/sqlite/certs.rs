@@ -11,8 +11,9 @@ use crate::store::{CertKey, CertRef, CertRow, RevokedCert};
 const CERT_COLS: &str = "serial, request_id, user, grant_id, valid_after, valid_before, issued_at, certificate, grant_doc, grant_hosts, revoked";
 
 fn cert_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRow> {
+    let serial = u(r.get(0)?);
     Ok(CertRow {
-        serial: u(r.get(0)?),
+        serial,
         request_id: r.get(1)?,
         user: r.get(2)?,
         grant_id: r.get(3)?,
@@ -23,7 +24,10 @@ fn cert_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRow> {
         grant_doc: r.get(8)?,
         grant_hosts: r
             .get::<_, Option<String>>(9)?
-            .map(|s| json_vec(9, "certificate grant_hosts", &s))
+            .map(|s| {
+                let row = format!("certificate serial {serial}");
+                json_vec(9, "certificate grant_hosts", &row, &s)
+            })
             .transpose()?
             .unwrap_or_default(),
         revoked: r.get::<_, i64>(10)? != 0,

@@ -37,15 +37,16 @@ fn stored_error(col: usize, e: CaError) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e))
 }
 
-/// A stored JSON list of strings (column `col`, `what` names it); one that does not parse is
-/// an error, never an empty list.
-fn json_vec(col: usize, what: &'static str, s: &str) -> rusqlite::Result<Vec<String>> {
+/// A stored JSON list of strings (column `col`, `what` names it, `row` names the row, e.g.
+/// `request ID`, so the error says what to repair); one that does not parse is an error,
+/// never an empty list.
+fn json_vec(col: usize, what: &'static str, row: &str, s: &str) -> rusqlite::Result<Vec<String>> {
     serde_json::from_str(s).map_err(|e| {
         stored_error(
             col,
             CaError::BadStoredValue {
                 what,
-                detail: e.to_string(),
+                detail: format!("{row}: {e}"),
             },
         )
     })
