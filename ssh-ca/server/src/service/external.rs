@@ -130,12 +130,20 @@ fn damaged_row(e: &CaError) -> bool {
 fn parse_target(t: &str) -> ApiResult<CertKey> {
     let t = t.trim();
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        return t.parse().map(CertKey::Serial).map_err(|_| {
+        let serial: u64 = t.parse().map_err(|_| {
             refuse(
                 C::InvalidInput,
                 format!("{t:?} is too large for a certificate serial"),
             )
-        });
+        })?;
+        // A KRL cannot list serial 0 (OpenSSH reserves it), so "revoked" would be untrue.
+        if serial == 0 {
+            return Err(refuse(
+                C::InvalidInput,
+                "serial 0 cannot be revoked: no certificate has it and a KRL cannot list it; give the grant id instead",
+            ));
+        }
+        return Ok(CertKey::Serial(serial));
     }
     jit_common::grant::check_id("grant id", t).map_err(|e| {
         refuse(

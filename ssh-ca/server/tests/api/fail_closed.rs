@@ -346,3 +346,26 @@ async fn damaged_value_errors_name_the_row() {
     let err = jit_ca::admin::user_list(&h.path()).expect_err("bob's groups");
     assert!(err.to_string().contains("\"bob\""), "{err}");
 }
+
+/// Serial 0 never reaches a KRL, so `revoke-grant 0` is refused rather than reported done.
+#[tokio::test]
+async fn revoke_grant_refuses_serial_zero() {
+    let h = Harness::new();
+    for target in ["0", "000"] {
+        let err =
+            h.ca.revoke_grant("op", target, "typo")
+                .expect_err("serial 0 is refused");
+        assert_eq!(err.code.as_str(), "invalid_input", "{err}");
+        assert!(
+            err.message.contains("serial 0") && !err.message.contains('\n'),
+            "{err}"
+        );
+    }
+    let err = jit_ca::admin::revoke_grant(&h.path(), "0", "typo", h.now()).expect_err("cli");
+    assert!(err.to_string().contains("serial 0"), "{err}");
+    let events = h.audit_events();
+    assert!(
+        events.iter().all(|e| e.0 != "grant_revocation"),
+        "nothing was recorded: {events:?}"
+    );
+}
