@@ -334,9 +334,9 @@ async fn damaged_value_errors_name_the_row() {
         )
         .unwrap();
     let clock = std::sync::Arc::new(jit_ca::clock::FixedClock::new(h.now()));
-    let err = jit_ca::service::Ca::open(&h.path(), clock)
-        .err()
-        .expect("a damaged active grant");
+    let Err(err) = jit_ca::service::Ca::open(&h.path(), clock) else {
+        panic!("a damaged active grant must stop Ca::open");
+    };
     let msg = err.to_string();
     assert!(
         msg.contains(&format!("serial {serial}")) && msg.contains("grant_hosts"),
