@@ -76,7 +76,7 @@ pub enum CaError {
     },
     /// A registered key's stored purpose is not one this version knows (the key does not
     /// authenticate: never read as a login key).
-    UnknownKeyPurpose { purpose: String },
+    UnknownKeyPurpose { user: String, purpose: String },
     /// A stored value does not parse (a JSON list, a count, the operator revocations): an
     /// error, never read as an empty or default value.
     BadStoredValue { what: &'static str, detail: String },
@@ -146,9 +146,9 @@ impl fmt::Display for CaError {
             Self::UnknownRequestState { request, source } => {
                 write!(f, "request {request}: {source} in the database")
             }
-            Self::UnknownKeyPurpose { purpose } => write!(
+            Self::UnknownKeyPurpose { user, purpose } => write!(
                 f,
-                "a registered key has the purpose {purpose:?} in the database, which this version does not know"
+                "a registered key of user {user:?} has the purpose {purpose:?} in the database (user_keys), which this version does not know"
             ),
             Self::BadStoredValue { what, detail } => {
                 write!(f, "database: the stored {what} does not parse: {detail}")

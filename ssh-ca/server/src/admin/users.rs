@@ -151,7 +151,9 @@ fn operator_ca(dir: &Path, now: u64) -> Result<crate::service::Ca> {
     let signer = Signer::load(&config.user_ca_keys, &config.grant_keys)?;
     let store = Store::open(&config.db_path())?;
     let clock = std::sync::Arc::new(crate::clock::FixedClock::new(now));
-    crate::service::Ca::new(config, policy, signer, store, clock)
+    // Not `Ca::new`: the grant snapshot for host documents is not needed to revoke, and a
+    // damaged grant's hosts must not stop the revocation of it.
+    crate::service::Ca::for_revocation(config, policy, signer, store, clock)
 }
 
 /// `jit-ca user remove NAME`: ends the user's access in one audited transaction (pending

@@ -101,9 +101,18 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
             UserCommand::Remove { name, dir, json } => {
                 let r = admin::user_remove(&dir.dir, &name, now)?;
                 if json {
-                    print_json(&serde_json::json!({"removed": name, "denied": r.denied,
+                    let mut v = serde_json::json!({"removed": name, "denied": r.denied,
                         "revoked": r.revoked, "serials": r.serials, "grant_ids": r.grant_ids,
-                        "revocation_sequence": r.revocation_sequence}))?;
+                        "revocation_sequence": r.revocation_sequence});
+                    if !r.request_problems.is_empty()
+                        && let Some(o) = v.as_object_mut()
+                    {
+                        o.insert(
+                            "request_problems".into(),
+                            serde_json::json!(r.request_problems),
+                        );
+                    }
+                    print_json(&v)?;
                 } else {
                     println!(
                         "removed user {name}; denied {} pending and revoked {} approved request(s) (serials {}, grants {}; revocation list #{}); a running jit-ca publishes them within 2 s",
@@ -113,6 +122,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                         display_list(&r.grant_ids),
                         r.revocation_sequence
                     );
+                    for p in &r.request_problems {
+                        eprintln!(
+                            "jit-ca: warning: request {} was left as it is, it does not read (its certificates were revoked): {}",
+                            p.request, p.problem
+                        );
+                    }
                 }
             }
         },

@@ -58,9 +58,7 @@ pub fn bump_generation(c: &dyn StoreOps) -> crate::error::Result<u64> {
 
 /// The operator-change counter.
 pub fn generation(c: &dyn StoreOps) -> crate::error::Result<u64> {
-    Ok(c.meta_get(GENERATION_KEY)?
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0))
+    crate::store::meta_counter(c, GENERATION_KEY)
 }
 
 /// What `jit-ca user remove` did.
@@ -81,6 +79,19 @@ pub struct UserRemoval {
     /// Pending requests of others this user had approved: those approvals were withdrawn, so
     /// they do not count again if a user of the same name is added later.
     pub approvals_withdrawn: Vec<String>,
+    /// Live requests of the user whose stored row is damaged: left as they are (their
+    /// certificates were revoked all the same), each with why it does not read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_problems: Vec<RequestProblem>,
+}
+
+/// A request an operator command could not read, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestProblem {
+    /// The request id.
+    pub request: String,
+    /// Why its stored row does not read (which value to repair).
+    pub problem: String,
 }
 
 /// What `jit-ca revoke-grant` did.
@@ -119,12 +130,20 @@ fn damaged_row(e: &CaError) -> bool {
 fn parse_target(t: &str) -> ApiResult<CertKey> {
     let t = t.trim();
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        return t.parse().map(CertKey::Serial).map_err(|_| {
+        let serial: u64 = t.parse().map_err(|_| {
             refuse(
                 C::InvalidInput,
                 format!("{t:?} is too large for a certificate serial"),
             )
-        });
+        })?;
+        // A KRL cannot list serial 0 (OpenSSH reserves it), so "revoked" would be untrue.
+        if serial == 0 {
+            return Err(refuse(
+                C::InvalidInput,
+                "serial 0 cannot be revoked: no certificate has it and a KRL cannot list it; give the grant id instead",
+            ));
+        }
+        return Ok(CertKey::Serial(serial));
     }
     jit_common::grant::check_id("grant id", t).map_err(|e| {
         refuse(
@@ -152,7 +171,7 @@ impl Ca {
     pub fn remove_user(&self, actor: &str, name: &str) -> ApiResult<UserRemoval> {
         let now = self.now();
         let (removal, rec, published) = self.transact(|tx| {
-            if tx.user_groups(name)?.is_none() {
+            if !tx.user_exists(name)? {
                 return Err(refuse(
                     C::NotFound,
                     format!("there is no user {name:?} (jit-ca user list shows them)"),
@@ -161,8 +180,23 @@ impl Ca {
             let live = [RequestState::Pending, RequestState::Approved];
             let (mut denied, mut revoked, mut serials, mut grant_ids) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut request_problems = Vec::new();
             for id in tx.request_ids_of(name, &live)? {
-                let Some(mut row) = tx.get_request(&id)? else {
+                // A damaged row (a column that does not parse) does not stop the removal (an
+                // emergency tool): it is left as it is and reported, and its certificates
+                // are revoked below with the user's others.
+                let row = match tx.get_request(&id) {
+                    Ok(row) => row,
+                    Err(e) if damaged_row(&e) => {
+                        request_problems.push(RequestProblem {
+                            request: id,
+                            problem: e.to_string(),
+                        });
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let Some(mut row) = row else {
                     continue;
                 };
                 match row.state {
@@ -185,7 +219,8 @@ impl Ca {
                 }
             }
             // Every other live certificate of the user too, whatever its request's stored
-            // state says (a request whose state does not parse is not found above).
+            // state says (a request whose state does not parse is not found above, one
+            // whose row is otherwise damaged is skipped above).
             for c in tx.revoke_user_certs(name, now)? {
                 if !serials.contains(&c.serial) {
                     serials.push(c.serial);
@@ -203,6 +238,7 @@ impl Ca {
                 grant_ids,
                 revocation_sequence: published.revocation_sequence,
                 approvals_withdrawn,
+                request_problems,
             };
             let details = serde_json::to_value(&removal).map_err(ApiError::internal)?;
             let rec = tx.append_audit(now, actor, event::USER_REMOVE, &details)?;
@@ -265,9 +301,7 @@ impl Ca {
                     };
                     if let Some(mut row) = row
                         && row.state == RequestState::Approved
-                        && tx
-                            .latest_cert(&cert.request_id)?
-                            .is_some_and(|c| c.serial == cert.serial)
+                        && tx.latest_serial(&cert.request_id)? == Some(cert.serial)
                     {
                         lifecycle::revoke(&mut row, Actor::Operator, None, actor, now)?;
                         tx.update_request(&row)?;

@@ -38,7 +38,7 @@ mod trail;
 pub use crate::store::operator::OperatorRevocations;
 pub use authn::{AuthHeaders, Caller, CallerKey};
 pub use doc::Doc;
-pub use external::{GrantRevocation, UserRemoval};
+pub use external::{GrantRevocation, RequestProblem, UserRemoval};
 pub use host_docs::{CacheStats, HostDoc, MAX_HOST_DOCUMENT};
 pub use publish::Published;
 pub use sweep::load_policy;
@@ -167,6 +167,21 @@ impl Ca {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CaError> {
         let now = clock.now();
+        let ca = Self::unpublished(config, policy, signer, store, clock)?;
+        ca.republish(now, false)?;
+        ca.refresh_grants(now)?;
+        Ok(ca)
+    }
+
+    /// The CA from loaded parts, nothing published yet.
+    fn unpublished(
+        config: Config,
+        policy: Policy,
+        signer: Signer,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CaError> {
+        let now = clock.now();
         let nonces = Arc::new(commit::Nonces::load(
             store.conn(),
             now.saturating_sub(NONCE_KEEP_SECS),
@@ -210,8 +225,24 @@ impl Ca {
             refusals: Mutex::new(refusals::Limiter::default()),
             legacy_audited: Mutex::new(HashMap::new()),
         };
+        Ok(ca)
+    }
+
+    /// The CA for an operator command that only revokes (`jit-ca user remove`,
+    /// `revoke-grant`): like [`Ca::new`] but without the grant snapshot behind the host
+    /// documents, which those commands never serve. Building that snapshot parses every
+    /// active grant's hosts, so a damaged `certs.grant_hosts` (which stops `serve`, fail
+    /// closed) must not also stop the commands that revoke it.
+    pub fn for_revocation(
+        config: Config,
+        policy: Policy,
+        signer: Signer,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CaError> {
+        let now = clock.now();
+        let ca = Self::unpublished(config, policy, signer, store, clock)?;
         ca.republish(now, false)?;
-        ca.refresh_grants(now)?;
         Ok(ca)
     }
 

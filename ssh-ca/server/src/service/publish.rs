@@ -242,10 +242,7 @@ impl Ca {
                 v.list().issued_at.as_secs(),
             ),
             (_, prev, _) => {
-                let last: u64 = c
-                    .meta_get("revocation_sequence")?
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
+                let last = crate::store::meta_counter(c, "revocation_sequence")?;
                 let sequence = last.max(prev.map_or(0, |v| v.list().sequence)) + 1;
                 let mut list = RevocationList::new(sequence, now);
                 for cert in c.revoked_certs(now.saturating_sub(REVOCATION_TAIL_SECS))? {

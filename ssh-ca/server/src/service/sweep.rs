@@ -39,10 +39,8 @@ impl Ca {
         // stop counting) even when no host fetches its document.
         let _ = self.refresh_grants_if_dirty(now);
         let p = self.published();
-        let stored_sequence: u64 = self
-            .read_db(|c| c.meta_get("revocation_sequence"))?
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        let stored_sequence =
+            self.read_db(|c| crate::store::meta_counter(c, "revocation_sequence"))?;
         if stored_sequence > p.revocation_sequence {
             // Revoked by an operator on the data directory (`jit-ca revoke`).
             self.republish(now, false)?;

@@ -26,9 +26,7 @@ use std::collections::HashMap;
 use ssh_key::PublicKey;
 
 use crate::audit::Record;
-#[cfg(doc)]
-use crate::error::CaError;
-use crate::error::Result;
+use crate::error::{CaError, Result};
 use jit_api::wire::{ApprovalView, RequestState};
 
 pub use sqlite::{
@@ -116,11 +114,13 @@ impl KeyPurpose {
     }
 
     /// From storage: an unknown purpose is an error (fail closed: never a login key).
-    pub(crate) fn parse(s: &str) -> crate::error::Result<Self> {
+    /// `user` is whose key it is (named in the error, to say which row to repair).
+    pub(crate) fn parse(s: &str, user: &str) -> crate::error::Result<Self> {
         match s {
             "login" => Ok(Self::Login),
             "approval" => Ok(Self::Approval),
             other => Err(crate::error::CaError::UnknownKeyPurpose {
+                user: user.to_string(),
                 purpose: other.to_string(),
             }),
         }
@@ -143,6 +143,31 @@ pub struct CertRef {
     pub revoked: bool,
 }
 
+/// A certificate as revocation sees it: only the columns the KRL and the revocation list
+/// need. Reading it parses none of the display or publication columns (`grant_hosts`), so a
+/// damaged one never stops a revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedCert {
+    pub serial: u64,
+    pub grant_id: Option<String>,
+    pub user: String,
+    pub valid_before: u64,
+    pub revoked: bool,
+}
+
+/// A counter kept in the meta table (`revocation_sequence`, the operator-change generation):
+/// 0 while it was never stored; one that does not parse is an error, never 0 (a sequence
+/// read as 0 would be published again from 1).
+pub fn meta_counter(c: &dyn StoreOps, key: &'static str) -> Result<u64> {
+    match c.meta_get(key)? {
+        None => Ok(0),
+        Some(s) => s.trim().parse().map_err(|e| CaError::BadStoredValue {
+            what: key,
+            detail: format!("meta key {key}: {s:?}: {e}"),
+        }),
+    }
+}
+
 /// A serial or a grant id (`jit-ca revoke-grant`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CertKey {
@@ -158,6 +183,8 @@ pub trait StoreOps {
     fn user_by_key(&self, key: &str) -> Result<Option<(String, Vec<String>, KeyPurpose)>>;
     /// A user's groups, or None if the user does not exist.
     fn user_groups(&self, name: &str) -> Result<Option<Vec<String>>>;
+    /// Whether the user exists (parses nothing of the row: works on a damaged one).
+    fn user_exists(&self, name: &str) -> Result<bool>;
     /// Removes a user and their keys; false if there was none.
     fn remove_user(&self, name: &str) -> Result<bool>;
 
@@ -198,6 +225,8 @@ pub trait StoreOps {
     fn insert_cert(&self, cert: &CertRow) -> Result<()>;
     /// Stores what was issued under a serial from [`StoreOps::reserve_serial`].
     fn complete_cert(&self, cert: &CertRow) -> Result<()>;
+    /// The serial of the newest certificate of a request (parses nothing else).
+    fn latest_serial(&self, request_id: &str) -> Result<Option<u64>>;
     /// The newest certificate of a request.
     fn latest_cert(&self, request_id: &str) -> Result<Option<CertRow>>;
     /// The newest certificate of every request in `ids` that has one, in one query.
@@ -205,18 +234,18 @@ pub trait StoreOps {
     /// Marks the unrevoked certificates of a request revoked; returns those it revoked.
     fn revoke_live_certs(&self, request_id: &str) -> Result<Vec<CertRow>>;
     /// Marks every certificate of a request revoked; returns them.
-    fn revoke_certs(&self, request_id: &str) -> Result<Vec<CertRow>>;
+    fn revoke_certs(&self, request_id: &str) -> Result<Vec<RevokedCert>>;
     /// Marks one certificate revoked.
     fn revoke_cert(&self, serial: u64) -> Result<()>;
     /// Marks every unrevoked certificate of `user` still valid at `now` revoked, whatever
     /// its request's state; returns them.
-    fn revoke_user_certs(&self, user: &str, now: u64) -> Result<Vec<CertRow>>;
+    fn revoke_user_certs(&self, user: &str, now: u64) -> Result<Vec<RevokedCert>>;
     /// The certificate with this serial or grant id.
     fn find_cert(&self, key: &CertKey) -> Result<Option<CertRef>>;
     /// How many of `user`'s requests have an unrevoked certificate valid after `now`.
     fn active_grant_count(&self, user: &str, now: u64) -> Result<u64>;
     /// Revoked certificates whose window ended after `since`.
-    fn revoked_certs(&self, since: u64) -> Result<Vec<CertRow>>;
+    fn revoked_certs(&self, since: u64) -> Result<Vec<RevokedCert>>;
     /// Unrevoked certificates with a grant whose window has not ended at `now`.
     fn active_grants(&self, now: u64) -> Result<Vec<CertRow>>;
 

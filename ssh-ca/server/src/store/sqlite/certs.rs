@@ -6,13 +6,14 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::{i, json_vec, to_json, u};
 use crate::error::Result;
-use crate::store::{CertKey, CertRef, CertRow};
+use crate::store::{CertKey, CertRef, CertRow, RevokedCert};
 
 const CERT_COLS: &str = "serial, request_id, user, grant_id, valid_after, valid_before, issued_at, certificate, grant_doc, grant_hosts, revoked";
 
 fn cert_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRow> {
+    let serial = u(r.get(0)?);
     Ok(CertRow {
-        serial: u(r.get(0)?),
+        serial,
         request_id: r.get(1)?,
         user: r.get(2)?,
         grant_id: r.get(3)?,
@@ -23,10 +24,26 @@ fn cert_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRow> {
         grant_doc: r.get(8)?,
         grant_hosts: r
             .get::<_, Option<String>>(9)?
-            .map(|s| json_vec(9, "certificate grant_hosts", &s))
+            .map(|s| {
+                let row = format!("certificate serial {serial}");
+                json_vec(9, "certificate grant_hosts", &row, &s)
+            })
             .transpose()?
             .unwrap_or_default(),
         revoked: r.get::<_, i64>(10)? != 0,
+    })
+}
+
+/// The columns of [`RevokedCert`]: nothing here is parsed beyond integers and text.
+const REVOKED_COLS: &str = "serial, grant_id, user, valid_before, revoked";
+
+fn revoked_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevokedCert> {
+    Ok(RevokedCert {
+        serial: u(r.get(0)?),
+        grant_id: r.get(1)?,
+        user: r.get(2)?,
+        valid_before: u(r.get(3)?),
+        revoked: r.get::<_, i64>(4)? != 0,
     })
 }
 
@@ -105,6 +122,17 @@ pub fn complete_cert(c: &Connection, cert: &CertRow) -> Result<()> {
     Ok(())
 }
 
+/// The serial of the newest certificate of a request (parses nothing else of the row).
+pub fn latest_serial(c: &Connection, request_id: &str) -> Result<Option<u64>> {
+    Ok(c
+        .prepare_cached(
+            "SELECT serial FROM certs WHERE request_id = ?1 AND certificate != '' ORDER BY serial DESC LIMIT 1",
+        )?
+        .query_row([request_id], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map(u))
+}
+
 /// The newest certificate of a request.
 pub fn latest_cert(c: &Connection, request_id: &str) -> Result<Option<CertRow>> {
     Ok(c
@@ -141,25 +169,25 @@ pub fn active_grant_count(c: &Connection, user: &str, now: u64) -> Result<u64> {
 }
 
 /// Marks every certificate of a request revoked; returns them.
-pub fn revoke_certs(c: &Connection, request_id: &str) -> Result<Vec<CertRow>> {
+pub fn revoke_certs(c: &Connection, request_id: &str) -> Result<Vec<RevokedCert>> {
     c.prepare_cached("UPDATE certs SET revoked = 1 WHERE request_id = ?1")?
         .execute([request_id])?;
     Ok(c.prepare_cached(&format!(
-        "SELECT {CERT_COLS} FROM certs WHERE request_id = ?1 ORDER BY serial"
+        "SELECT {REVOKED_COLS} FROM certs WHERE request_id = ?1 ORDER BY serial"
     ))?
-    .query_map([request_id], cert_from_row)?
+    .query_map([request_id], revoked_from_row)?
     .collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// Marks every unrevoked certificate of `user` whose window has not ended at `now` revoked,
 /// whatever its request's state; returns those it revoked.
-pub fn revoke_user_certs(c: &Connection, user: &str, now: u64) -> Result<Vec<CertRow>> {
+pub fn revoke_user_certs(c: &Connection, user: &str, now: u64) -> Result<Vec<RevokedCert>> {
     let rows = c
         .prepare_cached(&format!(
-            "SELECT {CERT_COLS} FROM certs WHERE user = ?1 AND revoked = 0 AND certificate != '' \
+            "SELECT {REVOKED_COLS} FROM certs WHERE user = ?1 AND revoked = 0 AND certificate != '' \
              AND valid_before > ?2 ORDER BY serial"
         ))?
-        .query_map(params![user, i(now)], cert_from_row)?
+        .query_map(params![user, i(now)], revoked_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut st = c.prepare_cached("UPDATE certs SET revoked = 1 WHERE serial = ?1")?;
     for r in &rows {
@@ -169,11 +197,11 @@ pub fn revoke_user_certs(c: &Connection, user: &str, now: u64) -> Result<Vec<Cer
 }
 
 /// Revoked certificates whose window ended after `since` (older ones need no listing).
-pub fn revoked_certs(c: &Connection, since: u64) -> Result<Vec<CertRow>> {
+pub fn revoked_certs(c: &Connection, since: u64) -> Result<Vec<RevokedCert>> {
     Ok(c.prepare_cached(&format!(
-        "SELECT {CERT_COLS} FROM certs WHERE revoked = 1 AND valid_before > ?1 ORDER BY serial"
+        "SELECT {REVOKED_COLS} FROM certs WHERE revoked = 1 AND valid_before > ?1 ORDER BY serial"
     ))?
-    .query_map([i(since)], cert_from_row)?
+    .query_map([i(since)], revoked_from_row)?
     .collect::<rusqlite::Result<Vec<_>>>()?)
 }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, Transaction};
 
-use super::{CertKey, CertRef, CertRow, KeyPurpose, RequestRow, StoreOps};
+use super::{CertKey, CertRef, CertRow, KeyPurpose, RequestRow, RevokedCert, StoreOps};
 use crate::audit::Record;
 use crate::error::{CaError, Result};
 use jit_api::wire::{ApprovalView, RequestState};
@@ -37,15 +37,16 @@ fn stored_error(col: usize, e: CaError) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e))
 }
 
-/// A stored JSON list of strings (column `col`, `what` names it); one that does not parse is
-/// an error, never an empty list.
-fn json_vec(col: usize, what: &'static str, s: &str) -> rusqlite::Result<Vec<String>> {
+/// A stored JSON list of strings (column `col`, `what` names it, `row` names the row, e.g.
+/// `request ID`, so the error says what to repair); one that does not parse is an error,
+/// never an empty list.
+fn json_vec(col: usize, what: &'static str, row: &str, s: &str) -> rusqlite::Result<Vec<String>> {
     serde_json::from_str(s).map_err(|e| {
         stored_error(
             col,
             CaError::BadStoredValue {
                 what,
-                detail: e.to_string(),
+                detail: format!("{row}: {e}"),
             },
         )
     })
@@ -182,6 +183,9 @@ impl StoreOps for Connection {
     fn user_groups(&self, name: &str) -> Result<Option<Vec<String>>> {
         users::user_groups(self, name)
     }
+    fn user_exists(&self, name: &str) -> Result<bool> {
+        users::user_exists(self, name)
+    }
     fn remove_user(&self, name: &str) -> Result<bool> {
         users::remove_user(self, name)
     }
@@ -233,6 +237,9 @@ impl StoreOps for Connection {
     fn complete_cert(&self, cert: &CertRow) -> Result<()> {
         certs::complete_cert(self, cert)
     }
+    fn latest_serial(&self, request_id: &str) -> Result<Option<u64>> {
+        certs::latest_serial(self, request_id)
+    }
     fn latest_cert(&self, request_id: &str) -> Result<Option<CertRow>> {
         certs::latest_cert(self, request_id)
     }
@@ -242,10 +249,10 @@ impl StoreOps for Connection {
     fn revoke_live_certs(&self, request_id: &str) -> Result<Vec<CertRow>> {
         certs::revoke_live_certs(self, request_id)
     }
-    fn revoke_certs(&self, request_id: &str) -> Result<Vec<CertRow>> {
+    fn revoke_certs(&self, request_id: &str) -> Result<Vec<RevokedCert>> {
         certs::revoke_certs(self, request_id)
     }
-    fn revoke_user_certs(&self, user: &str, now: u64) -> Result<Vec<CertRow>> {
+    fn revoke_user_certs(&self, user: &str, now: u64) -> Result<Vec<RevokedCert>> {
         certs::revoke_user_certs(self, user, now)
     }
     fn revoke_cert(&self, serial: u64) -> Result<()> {
@@ -257,7 +264,7 @@ impl StoreOps for Connection {
     fn active_grant_count(&self, user: &str, now: u64) -> Result<u64> {
         certs::active_grant_count(self, user, now)
     }
-    fn revoked_certs(&self, since: u64) -> Result<Vec<CertRow>> {
+    fn revoked_certs(&self, since: u64) -> Result<Vec<RevokedCert>> {
         certs::revoked_certs(self, since)
     }
     fn active_grants(&self, now: u64) -> Result<Vec<CertRow>> {

@@ -48,14 +48,15 @@ fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RequestRow
             }));
         }
     };
+    let row = format!("request {id}");
     Ok(Ok(RequestRow {
         id,
         user: r.get(1)?,
         role: r.get(2)?,
         reason: r.get(3)?,
         duration_secs: u(r.get(4)?),
-        hosts: json_vec(5, "request hosts", &r.get::<_, String>(5)?)?,
-        principals: json_vec(6, "request principals", &r.get::<_, String>(6)?)?,
+        hosts: json_vec(5, "request hosts", &row, &r.get::<_, String>(5)?)?,
+        principals: json_vec(6, "request principals", &row, &r.get::<_, String>(6)?)?,
         sudo: r.get::<_, i64>(7)? != 0,
         public_key,
         created_at: u(r.get(9)?),
@@ -241,7 +242,18 @@ pub fn approvals_with_keys(c: &Connection, request_id: &str) -> Result<Vec<(Appr
                 user: r.get(0)?,
                 at: u(r.get(1)?),
             },
-            u32::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+            {
+                let flags: i64 = r.get(2)?;
+                u32::try_from(flags).map_err(|e| {
+                    super::stored_error(
+                        2,
+                        CaError::BadStoredValue {
+                            what: "approval key_flags",
+                            detail: format!("approval of request {request_id}: {flags}: {e}"),
+                        },
+                    )
+                })?
+            },
         ))
     })?
     .collect::<rusqlite::Result<Vec<_>>>()?)

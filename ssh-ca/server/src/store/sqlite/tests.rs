@@ -220,3 +220,38 @@ fn no_request_state_literal_in_the_queries() {
         }
     }
 }
+
+#[test]
+fn approval_key_flags_that_do_not_fit_are_an_error_naming_the_request() {
+    let s = Store::open_in_memory().unwrap();
+    s.conn().execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+    s.conn()
+        .execute(
+            "INSERT INTO approvals (request_id, user, at, key_flags) VALUES ('r-flags', 'bob', 1, -1)",
+            [],
+        )
+        .unwrap();
+    let e = approvals_with_keys(s.conn(), "r-flags").unwrap_err();
+    assert!(
+        matches!(e, CaError::BadStoredValue { .. }) && e.to_string().contains("r-flags"),
+        "{e}"
+    );
+}
+
+#[test]
+fn stored_counters_that_do_not_parse_are_errors_not_zero() {
+    let s = Store::open_in_memory().unwrap();
+    let c: &dyn StoreOps = s.conn();
+    assert_eq!(
+        crate::store::meta_counter(c, "revocation_sequence").unwrap(),
+        0
+    );
+    c.meta_set("revocation_sequence", "7").unwrap();
+    assert_eq!(
+        crate::store::meta_counter(c, "revocation_sequence").unwrap(),
+        7
+    );
+    c.meta_set("revocation_sequence", "seven").unwrap();
+    let e = crate::store::meta_counter(c, "revocation_sequence").unwrap_err();
+    assert!(e.to_string().contains("revocation_sequence"), "{e}");
+}

@@ -56,9 +56,11 @@ pub fn list_users(c: &Connection) -> Result<Vec<User>> {
     let mut st = c.prepare_cached("SELECT name, groups, created_at FROM users ORDER BY name")?;
     let rows = st
         .query_map([], |r| {
+            let name: String = r.get(0)?;
+            let row = format!("user {name:?}");
             Ok(User {
-                name: r.get(0)?,
-                groups: json_vec(1, "user groups", &r.get::<_, String>(1)?)?,
+                groups: json_vec(1, "user groups", &row, &r.get::<_, String>(1)?)?,
+                name,
                 keys: Vec::new(),
                 approval_keys: Vec::new(),
                 created_at: u(r.get(2)?),
@@ -66,20 +68,22 @@ pub fn list_users(c: &Connection) -> Result<Vec<User>> {
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut out = Vec::with_capacity(rows.len());
-    let mut kst = c.prepare_cached(
-        "SELECT key FROM user_keys WHERE user = ?1 AND purpose = ?2 ORDER BY key",
-    )?;
+    // Every key of the user, each purpose parsed: an unknown one is an error, never a key
+    // left out of the list.
+    let mut kst =
+        c.prepare_cached("SELECT key, purpose FROM user_keys WHERE user = ?1 ORDER BY key")?;
     for mut user in rows {
-        user.keys = kst
-            .query_map(params![&user.name, KeyPurpose::Login.as_str()], |r| {
-                r.get(0)
+        let keys = kst
+            .query_map(params![&user.name], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        user.approval_keys = kst
-            .query_map(params![&user.name, KeyPurpose::Approval.as_str()], |r| {
-                r.get(0)
-            })?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for (key, purpose) in keys {
+            match KeyPurpose::parse(&purpose, &user.name)? {
+                KeyPurpose::Login => user.keys.push(key),
+                KeyPurpose::Approval => user.approval_keys.push(key),
+            }
+        }
         out.push(user);
     }
     Ok(out)
@@ -91,11 +95,12 @@ pub fn user_by_key(c: &Connection, key: &str) -> Result<Option<(String, Vec<Stri
         "SELECT u.name, u.groups, k.purpose FROM user_keys k JOIN users u ON u.name = k.user WHERE k.key = ?1",
     )?
     .query_row([key], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            json_vec(1, "user groups", &r.get::<_, String>(1)?)?,
-            KeyPurpose::parse(&r.get::<_, String>(2)?).map_err(|e| stored_error(2, e))?,
-        ))
+        let name: String = r.get(0)?;
+        let row = format!("user {name:?}");
+        let groups = json_vec(1, "user groups", &row, &r.get::<_, String>(1)?)?;
+        let purpose =
+            KeyPurpose::parse(&r.get::<_, String>(2)?, &name).map_err(|e| stored_error(2, e))?;
+        Ok((name, groups, purpose))
     })
     .optional()?)
 }
@@ -104,7 +109,7 @@ pub fn user_by_key(c: &Connection, key: &str) -> Result<Option<(String, Vec<Stri
 /// key is registered already (to anyone, for any purpose: a login key cannot double as an
 /// approval key).
 pub fn add_user_key(c: &Connection, name: &str, key: &str, purpose: KeyPurpose) -> Result<()> {
-    if user_groups(c, name)?.is_none() {
+    if !user_exists(c, name)? {
         return Err(CaError::Input(format!(
             "there is no user {name:?} (jit-ca user add {name} --key FILE first)"
         )));
@@ -129,8 +134,22 @@ pub fn user_groups(c: &Connection, name: &str) -> Result<Option<Vec<String>>> {
     Ok(
         c.prepare_cached("SELECT groups FROM users WHERE name = ?1")?
             .query_row([name], |r| {
-                json_vec(0, "user groups", &r.get::<_, String>(0)?)
+                json_vec(
+                    0,
+                    "user groups",
+                    &format!("user {name:?}"),
+                    &r.get::<_, String>(0)?,
+                )
             })
             .optional()?,
     )
+}
+
+/// Whether the user exists; parses nothing of the row (so it answers for a user whose stored
+/// groups are damaged too).
+pub fn user_exists(c: &Connection, name: &str) -> Result<bool> {
+    Ok(c.prepare_cached("SELECT 1 FROM users WHERE name = ?1")?
+        .query_row([name], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
