@@ -17,6 +17,7 @@
 //! Authenticated (every call signed, see [`crate::auth`]):
 //! ```text
 //! GET  /v1/whoami                         -> WhoamiView
+//! GET  /v1/roles                          -> RolesView (the roles the caller may request)
 //! POST /v1/requests                       CreateRequest -> RequestView (201)
 //! GET  /v1/requests?filter=pending|mine|all -> RequestList
 //! GET  /v1/requests/{id}                  -> RequestView
@@ -243,6 +244,44 @@ pub struct WhoamiView {
     /// request); absent for login keys.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub approval_key: bool,
+}
+
+/// `GET /v1/roles`: the roles the caller may request, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolesView {
+    pub roles: Vec<RoleView>,
+}
+
+/// One role as a requester sees it: what a certificate of it carries for the caller, who
+/// approves it, and whether an auto-approval rule applies to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleView {
+    pub name: String,
+    /// Host selectors (globs) the certificate and grant are scoped to.
+    pub hosts: Vec<String>,
+    /// The principals a certificate of this role carries for the caller.
+    pub principals: Vec<String>,
+    pub sudo: bool,
+    /// Longest window that may be requested, seconds.
+    pub max_duration_secs: u64,
+    /// Who may approve: user names and `group:NAME`.
+    pub approvers: Vec<String>,
+    /// Distinct approvals needed.
+    pub approvals_required: u32,
+    /// Whether a request needs a reason.
+    pub require_reason: bool,
+    /// The auto-approval rules that apply to the caller (empty: a human approves).
+    #[serde(default)]
+    pub auto_approval: Vec<AutoApprovalView>,
+}
+
+/// An auto-approval rule that applies to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoApprovalView {
+    /// Recorded as approver (`auto:<rule>`).
+    pub rule: String,
+    /// Requests up to this long are approved at once.
+    pub max_duration_secs: u64,
 }
 
 /// The error body.

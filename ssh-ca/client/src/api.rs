@@ -15,7 +15,7 @@ use super::identity::{self, KeyFile, Signer};
 use jit_api::auth;
 use jit_api::wire::{
     CreateRequest, DenyRequest, ErrorBody, ErrorCode, ExtendRequest, IssuedView, KeysView,
-    ReceivedCode, RequestList, RequestView, RevokeRequest, WhoamiView,
+    ReceivedCode, RequestList, RequestView, RevokeRequest, RolesView, WhoamiView,
 };
 
 /// Which requests `list` asks for.
@@ -234,6 +234,11 @@ impl Api {
     /// `GET /v1/whoami`.
     pub fn whoami(&mut self) -> Result<WhoamiView> {
         self.call("GET", "/v1/whoami", None)
+    }
+
+    /// `GET /v1/roles`: the roles the caller may request.
+    pub fn roles(&mut self) -> Result<RolesView> {
+        self.call("GET", "/v1/roles", None)
     }
 
     /// `GET /v1/keys` (unauthenticated).

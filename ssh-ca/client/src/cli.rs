@@ -56,6 +56,10 @@ decided, then writes the certificate like `jit login`. Ctrl-C stops waiting; the
 pending (`jit login ID` later). Exit code 3 if it is denied or expires."
     )]
     Request(RequestArgs),
+    /// List the roles you may request: hosts, principals, sudo, longest duration, approvers,
+    /// and whether auto-approval applies to you
+    #[command(after_help = "Example:\n  jit roles\n  jit roles --json")]
+    Roles,
     /// Approve someone's pending request
     Approve {
         /// Request id

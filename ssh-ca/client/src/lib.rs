@@ -19,6 +19,7 @@ pub mod error;
 pub mod gendocs;
 pub mod identity;
 pub mod login;
+pub mod roles;
 pub mod run;
 
 pub use error::{Error, Result};

@@ -131,6 +131,15 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Status => status(&mut api, json),
+        Command::Roles => {
+            let roles = api.roles()?;
+            if json {
+                return print_json(&roles);
+            }
+            // A closed stdout (`| head`) is not worth an error message.
+            let _ = write!(std::io::stdout().lock(), "{}", super::roles::render(&roles));
+            Ok(())
+        }
         Command::GenerateDocs { .. } => Ok(()),
     }
 }

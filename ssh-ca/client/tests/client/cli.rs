@@ -559,3 +559,50 @@ fn a_pinned_ca_fingerprint_binds_calls_to_that_ca() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("JIT_CA_FINGERPRINT"), "{err}");
 }
+
+#[test]
+fn roles_lists_what_the_caller_may_request() {
+    let ca = Ca::start();
+    let alice = ca.user("alice", &["dev"]);
+    let bob = ca.user("bob", &["dba"]);
+    let v: jit_api::wire::RolesView = json(ca.jit(&alice).args(["roles", "--json"]));
+    let names: Vec<&str> = v.roles.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["db-admin", "self-serve", "web-read"]);
+    let (code, stdout, err) = out(ca.jit(&alice).arg("roles"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        stdout,
+        "db-admin\n  hosts:        db-*\n  principals:   alice, dbadmin\n  sudo:         yes\n  \
+         max duration: 1h\n  approvers:    group:dba (1 approval needed)\n  reason:       \
+         required\n  auto-approve: no\n\n\
+         self-serve\n  hosts:        dev-*\n  principals:   alice\n  sudo:         yes\n  \
+         max duration: 2h\n  approvers:    none (1 approval needed)\n  reason:       \
+         optional\n  auto-approve: auto:self-serve (up to 2h)\n\n\
+         web-read\n  hosts:        web-*\n  principals:   alice\n  sudo:         no\n  \
+         max duration: 4h\n  approvers:    group:dba (1 approval needed)\n  reason:       \
+         optional\n  auto-approve: no\n"
+    );
+    let (code, stdout, _) = out(ca.jit(&bob).arg("roles"));
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        "You may not request any role (an operator adds you to a role's requesters in \
+         policy.toml).\n"
+    );
+    // A mistyped role names the close match.
+    let (code, _, err) = out(ca.jit(&alice).args([
+        "request",
+        "db-admn",
+        "--duration",
+        "5m",
+        "--reason",
+        "x",
+        "--no-wait",
+    ]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "jit: server refused (unknown_role, HTTP 404): there is no role \"db-admn\"; did you \
+         mean \"db-admin\"? (jit roles lists the roles you may request)\n"
+    );
+}

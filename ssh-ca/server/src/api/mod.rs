@@ -47,6 +47,7 @@ pub fn router(ca: Arc<Ca>) -> Router {
         .route("/v1/hosts/{host}/grants", get(public::host_grants))
         .route("/metrics", get(public::metrics_text))
         .route("/v1/whoami", get(whoami))
+        .route("/v1/roles", get(roles))
         .route("/v1/requests", post(create).get(list))
         .route("/v1/requests/{id}", get(show))
         .route("/v1/requests/{id}/approve", post(approve))
@@ -275,6 +276,17 @@ async fn whoami(State(st): State<AppState>, req: Request) -> Response {
         StatusCode::OK,
         event::ACCESS_REFUSED,
         |ca, c, _| Ok(ca.whoami(c)),
+    )
+    .await
+}
+
+async fn roles(State(st): State<AppState>, req: Request) -> Response {
+    call(
+        st,
+        req,
+        StatusCode::OK,
+        event::ACCESS_REFUSED,
+        |ca, c, _| Ok(ca.roles(c)),
     )
     .await
 }

@@ -75,6 +75,39 @@ impl Policy {
         self.roles.get(name)
     }
 
+    /// The roles `user` with `groups` may request.
+    pub fn requestable<'a>(
+        &'a self,
+        user: &'a str,
+        groups: &'a [String],
+    ) -> impl Iterator<Item = &'a Role> + 'a {
+        self.roles
+            .values()
+            .filter(move |r| r.may_request(user, groups))
+    }
+
+    /// The names of roles `user` may request that are close to `name` (a typo: edit
+    /// distance at most 2, or one name contains the other), closest first. Only requestable
+    /// roles are named, so a refusal does not reveal the rest of the policy.
+    pub fn close_matches(&self, name: &str, user: &str, groups: &[String]) -> Vec<String> {
+        let wanted = name.to_ascii_lowercase();
+        let mut near: Vec<(usize, &str)> = self
+            .requestable(user, groups)
+            .filter_map(|r| {
+                let have = r.name.to_ascii_lowercase();
+                let d = edit_distance(&wanted, &have);
+                let contains =
+                    wanted.len() >= 3 && (have.contains(&wanted) || wanted.contains(&have));
+                (d <= 2 || contains).then_some((d, r.name.as_str()))
+            })
+            .collect();
+        near.sort();
+        near.into_iter()
+            .take(3)
+            .map(|(_, n)| n.to_string())
+            .collect()
+    }
+
     /// Warnings that need the user database: groups and users the policy names that do not
     /// exist. Not errors (users may be added later), but printed by `policy check`.
     pub fn warnings(&self, users: &[String], groups: &[String]) -> Vec<String> {
@@ -123,9 +156,76 @@ impl Policy {
     }
 }
 
+/// Levenshtein distance between `a` and `b` (by characters); names are short.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev[j] + usize::from(ca != *cb);
+            cur.push(substitute.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        assert_eq!(edit_distance("db-admin", "db-admin"), 0);
+        assert_eq!(edit_distance("db-admn", "db-admin"), 1);
+        assert_eq!(edit_distance("bd-admin", "db-admin"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("web", "db-admin"), 8);
+    }
+
+    #[test]
+    fn close_matches_name_only_requestable_roles_closest_first() {
+        let p = Policy::parse(
+            r#"
+[roles.db-admin]
+hosts = ["db-*"]
+max_duration = "1h"
+requesters = ["group:dev"]
+approvers = ["group:dba"]
+[roles.db-admins]
+hosts = ["db-*"]
+max_duration = "1h"
+requesters = ["group:dev"]
+approvers = ["group:dba"]
+[roles.db-root]
+hosts = ["db-*"]
+max_duration = "1h"
+requesters = ["group:dba"]
+approvers = ["group:dba"]
+"#,
+        )
+        .unwrap();
+        let dev = vec!["dev".to_string()];
+        assert_eq!(
+            p.close_matches("db-admn", "alice", &dev),
+            vec!["db-admin", "db-admins"]
+        );
+        assert_eq!(p.close_matches("DB-ADMIN", "alice", &dev)[0], "db-admin");
+        // db-root is one edit from db-roos but alice may not request it: not named.
+        assert!(p.close_matches("db-roos", "alice", &dev).is_empty());
+        assert_eq!(
+            p.close_matches("db-roos", "bob", &["dba".to_string()]),
+            vec!["db-root"]
+        );
+        assert!(p.close_matches("web", "alice", &dev).is_empty());
+        // A fragment of a name: "admin" is contained in both.
+        assert_eq!(
+            p.close_matches("admin", "alice", &dev),
+            vec!["db-admin", "db-admins"]
+        );
+    }
 
     /// CONTRIBUTING.md's "Adding a policy key" names the files and the re-check as they are.
     #[test]

@@ -40,6 +40,14 @@ impl Subject {
         })
     }
 
+    /// The policy spelling: a user name, or `group:NAME`.
+    pub fn spelling(&self) -> String {
+        match self {
+            Self::User(u) => u.clone(),
+            Self::Group(g) => format!("group:{g}"),
+        }
+    }
+
     /// Whether `user` with `groups` is this subject.
     pub fn includes(&self, user: &str, groups: &[String]) -> bool {
         match self {
@@ -266,6 +274,20 @@ impl Role {
                     && r.subjects.iter().any(|s| s.includes(user, groups))
             })
             .map(|r| format!("auto:{}", r.name))
+    }
+
+    /// The auto-approval rules that apply to `user` with `groups`, as (approver name to
+    /// record, longest duration approved); `auto_approve = true` is one rule up to
+    /// `max_duration`.
+    pub fn auto_rules_for(&self, user: &str, groups: &[String]) -> Vec<(String, u64)> {
+        if self.auto_approve {
+            return vec![(format!("auto:{}", self.name), self.max_duration_secs)];
+        }
+        self.auto_approve_rules
+            .iter()
+            .filter(|r| r.subjects.iter().any(|s| s.includes(user, groups)))
+            .map(|r| (format!("auto:{}", r.name), r.max_duration_secs))
+            .collect()
     }
 
     /// Whether a requested host selector is within this role: equal to one of its selectors,

@@ -16,8 +16,8 @@ use crate::error::ApiError;
 use crate::policy::Role;
 use crate::store::{RequestRow, StoreOps};
 use jit_api::wire::{
-    ApprovalView, CreateRequest, ErrorCode as C, IssuedView, RequestList, RequestState,
-    RequestView, WhoamiView,
+    ApprovalView, AutoApprovalView, CreateRequest, ErrorCode as C, IssuedView, RequestList,
+    RequestState, RequestView, RoleView, RolesView, WhoamiView,
 };
 
 /// Most requests returned by a list call.
@@ -74,13 +74,48 @@ impl Ca {
         }
     }
 
+    /// `GET /v1/roles`: the roles the caller may request, as they apply to the caller.
+    pub fn roles(&self, caller: &Caller) -> RolesView {
+        let policy = self.policy();
+        let roles = policy
+            .requestable(&caller.user, &caller.groups)
+            .map(|r| RoleView {
+                name: r.name.clone(),
+                hosts: r.hosts.clone(),
+                principals: r.principals_for(&caller.user),
+                sudo: r.sudo,
+                max_duration_secs: r.max_duration_secs,
+                approvers: r.approvers.iter().map(|s| s.spelling()).collect(),
+                approvals_required: r.approvals,
+                require_reason: r.require_reason,
+                auto_approval: r
+                    .auto_rules_for(&caller.user, &caller.groups)
+                    .into_iter()
+                    .map(|(rule, max_duration_secs)| AutoApprovalView {
+                        rule,
+                        max_duration_secs,
+                    })
+                    .collect(),
+            })
+            .collect();
+        RolesView { roles }
+    }
+
     /// `POST /v1/requests`.
     pub fn create_request(&self, caller: &Caller, req: &CreateRequest) -> ApiResult<RequestView> {
         let now = self.now();
+        let role = self.role_of(&req.role);
+        let near = if role.is_none() {
+            self.policy()
+                .close_matches(&req.role, &caller.user, &caller.groups)
+        } else {
+            Vec::new()
+        };
         let lifecycle::Admitted { row, role, auto } = lifecycle::admit(
             caller,
             req,
-            self.role_of(&req.role),
+            role,
+            &near,
             new_id(now),
             self.config.pending_expiry_secs,
             now,

@@ -13,3 +13,4 @@ mod reliability_ca_bad_inputs;
 mod reliability_regressions;
 mod scope;
 mod service_split;
+mod workflow;

@@ -85,26 +85,21 @@ pub struct Admitted {
     pub auto: Option<String>,
 }
 
-/// Admits a new request `id` from `caller` at `now` under `role` (None: not in the policy):
-/// checks it against the role, parses its public key (once: the row carries the key), and
+/// Admits a new request `id` from `caller` at `now` under `role` (None: not in the policy;
+/// `near` then names the close matches the caller may request): checks it against the role, parses its public key (once: the row carries the key), and
 /// approves it at once when an auto-approval rule covers it.
 pub fn admit(
     caller: &Caller,
     req: &CreateRequest,
     role: Option<Role>,
+    near: &[String],
     id: String,
     pending_expiry_secs: u64,
     now: u64,
 ) -> Ruling<Admitted> {
     refuse_approval_key(caller, "request access")?;
     let Some(role) = role else {
-        return Err(refuse(
-            C::UnknownRole,
-            format!(
-                "there is no role {:?}; ask an operator which roles exist",
-                req.role
-            ),
-        ));
+        return Err(unknown_role(&req.role, near));
     };
     if !role.may_request(&caller.user, &caller.groups) {
         return Err(refuse(
@@ -183,6 +178,21 @@ pub fn admit(
         approve_row(&mut row, json!({"auto_rule": rule}), now);
     }
     Ok(Admitted { row, role, auto })
+}
+
+/// The refusal of a role name that is not in the policy, naming the close matches the
+/// caller may request (`near`, from `Policy::close_matches`).
+pub fn unknown_role(name: &str, near: &[String]) -> Refusal {
+    let quoted: Vec<String> = near.iter().map(|n| format!("{n:?}")).collect();
+    let hint = match quoted.as_slice() {
+        [] => String::new(),
+        [one] => format!("; did you mean {one}?"),
+        [init @ .., last] => format!("; did you mean {} or {last}?", init.join(", ")),
+    };
+    refuse(
+        C::UnknownRole,
+        format!("there is no role {name:?}{hint} (jit roles lists the roles you may request)"),
+    )
 }
 
 /// The key of a request, parsed: the one parse of the line the client sent (the comment

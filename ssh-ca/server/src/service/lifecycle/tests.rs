@@ -68,6 +68,7 @@ fn admitted(role_name: &str, who: &Caller, secs: u64) -> Ruling<Admitted> {
         who,
         &ask(role_name, secs),
         Some(role(role_name)),
+        &[],
         "r-1".into(),
         600,
         NOW,
@@ -101,11 +102,30 @@ fn admission_checks_the_role_and_parses_the_key_once() {
         code(admitted("db", &caller("bob", &["dba"]), 60)),
         C::NotARequester
     );
-    let none = admit(&alice, &ask("nope", 60), None, "r-2".into(), 600, NOW);
+    let none = admit(&alice, &ask("nope", 60), None, &[], "r-2".into(), 600, NOW);
     assert_eq!(code(none), C::UnknownRole);
+    let msg = |r: Refusal| match r {
+        Refusal::Client(e) => e.message,
+        Refusal::Internal(d) => d,
+    };
+    assert_eq!(
+        msg(unknown_role("nope", &[])),
+        "there is no role \"nope\" (jit roles lists the roles you may request)"
+    );
+    assert_eq!(
+        msg(unknown_role("db-admn", &["db-admin".into()])),
+        "there is no role \"db-admn\"; did you mean \"db-admin\"? (jit roles lists the roles you may request)"
+    );
+    assert_eq!(
+        msg(unknown_role(
+            "db",
+            &["db1".into(), "db2".into(), "dba".into()]
+        )),
+        "there is no role \"db\"; did you mean \"db1\", \"db2\" or \"dba\"? (jit roles lists the roles you may request)"
+    );
     let mut bad = ask("db", 60);
     bad.public_key = "ssh-ed25519 not-base64".into();
-    let r = admit(&alice, &bad, Some(role("db")), "r-3".into(), 600, NOW);
+    let r = admit(&alice, &bad, Some(role("db")), &[], "r-3".into(), 600, NOW);
     assert_eq!(code(r), C::MalformedPublicKey);
     let mut approval_key = alice.clone();
     approval_key.key.approval = true;
