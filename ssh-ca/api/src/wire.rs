@@ -25,6 +25,7 @@
 //! POST /v1/requests/{id}/deny             DenyRequest -> RequestView
 //! GET  /v1/requests/{id}/certificate      -> IssuedView (requester only, once approved)
 //! POST /v1/requests/{id}/revoke           RevokeRequest -> RequestView
+//! POST /v1/requests/{id}/cancel           CancelRequest -> RequestView (requester, pending)
 //! POST /v1/requests/{id}/extend           ExtendRequest -> RequestView
 //! ```
 
@@ -77,6 +78,15 @@ pub struct RevokeRequest {
     pub reason: String,
 }
 
+/// `POST /v1/requests/{id}/cancel`: the requester withdraws a pending request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// Why (recorded in the audit trail); may be empty.
+    #[serde(default)]
+    pub reason: String,
+}
+
 /// `POST /v1/requests/{id}/extend`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,16 +109,19 @@ pub enum RequestState {
     Expired,
     /// Revoked after approval.
     Revoked,
+    /// Withdrawn by the requester while pending.
+    Cancelled,
 }
 
 impl RequestState {
     /// Every state, in lifecycle order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Pending,
         Self::Approved,
         Self::Denied,
         Self::Expired,
         Self::Revoked,
+        Self::Cancelled,
     ];
 
     /// The one spelling of a state: on the wire (serde), in the CA's database, in audit
@@ -120,6 +133,7 @@ impl RequestState {
             Self::Denied => "denied",
             Self::Expired => "expired",
             Self::Revoked => "revoked",
+            Self::Cancelled => "cancelled",
         }
     }
 }

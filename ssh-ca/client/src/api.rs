@@ -14,8 +14,8 @@ use super::error::{Error, Result};
 use super::identity::{self, KeyFile, Signer};
 use jit_api::auth;
 use jit_api::wire::{
-    CreateRequest, DenyRequest, ErrorBody, ErrorCode, ExtendRequest, IssuedView, KeysView,
-    ReceivedCode, RequestList, RequestView, RevokeRequest, RolesView, WhoamiView,
+    CancelRequest, CreateRequest, DenyRequest, ErrorBody, ErrorCode, ExtendRequest, IssuedView,
+    KeysView, ReceivedCode, RequestList, RequestView, RevokeRequest, RolesView, WhoamiView,
 };
 
 /// Which requests `list` asks for.
@@ -292,6 +292,14 @@ impl Api {
             reason: reason.to_string(),
         })?;
         self.call("POST", &request_path(id, "/revoke")?, body)
+    }
+
+    /// `POST /v1/requests/{id}/cancel`.
+    pub fn cancel(&mut self, id: &str, reason: &str) -> Result<RequestView> {
+        let body = Self::json(&CancelRequest {
+            reason: reason.to_string(),
+        })?;
+        self.call("POST", &request_path(id, "/cancel")?, body)
     }
 
     /// `POST /v1/requests/{id}/extend`.

@@ -29,7 +29,7 @@ The CA server comes from --server, the JIT_SERVER environment variable, or `serv
 Exit codes: 0 ok, 1 error, 2 usage or configuration error, 3 the request was denied, expired or \
 revoked while waiting.",
     after_help = "Examples:\n  jit request db-admin --duration 30m --reason 'INC-1234: disk full'\n  \
-jit list --pending\n  jit approve r-42\n  jit login r-42 && ssh db-1\n  jit revoke r-42"
+jit list --pending\n  jit approve r-42\n  jit login r-42 && ssh db-1\n  jit cancel r-42\n  jit revoke r-42"
 )]
 pub struct Cli {
     /// CA server URL, e.g. https://ca.example.com:8443 [env: JIT_SERVER]
@@ -53,7 +53,7 @@ pub enum Command {
     #[command(
         after_help = "Without --no-wait, jit waits (showing progress on stderr) until the request is \
 decided, then writes the certificate like `jit login`. Ctrl-C stops waiting; the request stays \
-pending (`jit login ID` later). Exit code 3 if it is denied or expires."
+pending (`jit login ID` later, or `jit cancel ID` to withdraw it). Exit code 3 if it is denied or expires."
     )]
     Request(RequestArgs),
     /// List the roles you may request: hosts, principals, sudo, longest duration, approvers,
@@ -84,6 +84,15 @@ pending (`jit login ID` later). Exit code 3 if it is denied or expires."
     Login {
         /// Request id
         id: String,
+    },
+    /// Withdraw your own pending request (recorded as cancelled, not denied)
+    #[command(after_help = "Example:\n  jit cancel r-42 --reason 'fixed it without access'")]
+    Cancel {
+        /// Request id
+        id: String,
+        /// Why (recorded in the audit trail)
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        reason: String,
     },
     /// Revoke an approved request (its certificate serial goes on the CA's KRL)
     Revoke {

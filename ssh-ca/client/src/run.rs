@@ -44,6 +44,7 @@ pub fn run(cli: Cli) -> Result<()> {
     | Command::Show { id }
     | Command::Login { id }
     | Command::Revoke { id, .. }
+    | Command::Cancel { id, .. }
     | Command::Extend { id, .. } = &cli.command
     {
         api::check_request_id(id)?;
@@ -95,6 +96,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Revoke { id, reason } => {
             let r = api.revoke(&id, &reason)?;
             print_request(&r, json, "Revoked")
+        }
+        Command::Cancel { id, reason } => {
+            let r = api.cancel(&id, &reason)?;
+            print_request(&r, json, "Cancelled")
         }
         Command::Extend { id, duration } => {
             // Beyond the approved window the CA answers extension_not_approved, with what to
@@ -198,8 +203,8 @@ fn request(api: &mut Api, args: RequestArgs, json: bool) -> Result<()> {
     if created.state == RequestState::Pending {
         note(&format!(
             "request {} is pending: an approver runs `jit approve {}`; Ctrl-C stops waiting (the \
-             request stays pending: `jit login {}` later)",
-            created.id, created.id, created.id
+             request stays pending: `jit login {}` later, or `jit cancel {}` to withdraw it)",
+            created.id, created.id, created.id, created.id
         ));
     }
     let mut decided = wait(api, created)?;

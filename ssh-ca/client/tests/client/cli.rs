@@ -606,3 +606,53 @@ fn roles_lists_what_the_caller_may_request() {
          mean \"db-admin\"? (jit roles lists the roles you may request)\n"
     );
 }
+
+#[test]
+fn cancel_withdraws_a_pending_request_and_revoke_points_at_it() {
+    let ca = Ca::start();
+    let alice = ca.user("alice", &["dev"]);
+    let bob = ca.user("bob", &["dba"]);
+    let r: RequestView = json(ca.jit(&alice).args([
+        "request",
+        "db-admin",
+        "--duration",
+        "5m",
+        "--reason",
+        "x",
+        "--no-wait",
+        "--json",
+    ]));
+    let id = r.id;
+    let (code, _, err) = out(ca.jit(&alice).args(["revoke", &id]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!(
+            "jit: server refused (invalid_state, HTTP 409): request {id} is pending, nothing \
+             was issued to revoke; to withdraw it use jit cancel {id}\n"
+        )
+    );
+    let (code, _, err) = out(ca.jit(&bob).args(["cancel", &id]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!(
+            "jit: server refused (forbidden, HTTP 403): only the requester may cancel request \
+             {id}; an approver denies it (jit deny {id} --reason TEXT)\n"
+        )
+    );
+    let (code, stdout, err) = out(ca
+        .jit(&alice)
+        .args(["cancel", &id, "--reason", "not needed"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.starts_with(&format!(
+            "Cancelled: request {id}\nid:         {id}\nstate:      cancelled\n"
+        )),
+        "{stdout}"
+    );
+    let shown: RequestView = json(ca.jit(&alice).args(["show", &id, "--json"]));
+    assert_eq!(shown.state, RequestState::Cancelled);
+    let (code, _, err) = out(ca.jit(&alice).args(["cancel", "../x"]));
+    assert_eq!(code, 2, "{err}");
+}

@@ -25,7 +25,9 @@ use crate::audit::event;
 use crate::error::ApiError;
 use crate::service::{AuthHeaders, Ca, Caller};
 use jit_api::auth;
-use jit_api::wire::{CreateRequest, DenyRequest, ErrorCode, ExtendRequest, RevokeRequest};
+use jit_api::wire::{
+    CancelRequest, CreateRequest, DenyRequest, ErrorCode, ExtendRequest, RevokeRequest,
+};
 
 pub use metrics::Metrics;
 pub use state::AppState;
@@ -54,6 +56,7 @@ pub fn router(ca: Arc<Ca>) -> Router {
         .route("/v1/requests/{id}/deny", post(deny))
         .route("/v1/requests/{id}/certificate", get(certificate))
         .route("/v1/requests/{id}/revoke", post(revoke))
+        .route("/v1/requests/{id}/cancel", post(cancel))
         .route("/v1/requests/{id}/extend", post(extend))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -426,6 +429,29 @@ async fn revoke(
                 parse(body)?
             };
             ca.revoke(c, &id?, &r.reason)
+        },
+    )
+    .await
+}
+
+async fn cancel(
+    State(st): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> Response {
+    let id = path_param(id);
+    call(
+        st,
+        req,
+        StatusCode::OK,
+        event::CANCELLATION_REFUSED,
+        move |ca, c, body| {
+            let r: CancelRequest = if body.is_empty() {
+                CancelRequest::default()
+            } else {
+                parse(body)?
+            };
+            ca.cancel(c, &id?, &r.reason)
         },
     )
     .await

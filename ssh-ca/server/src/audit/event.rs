@@ -99,6 +99,10 @@ events! {
     ServiceStart, SERVICE_START = "service_start", Notice;
     /// A grant id or certificate serial revoked by an operator (`jit-ca revoke-grant`).
     GrantRevocation, GRANT_REVOCATION = "grant_revocation", Notice;
+    /// A pending request withdrawn by its requester (not a denial).
+    Cancellation, CANCELLATION = "cancellation", Notice;
+    /// A cancel call refused.
+    CancellationRefused, CANCELLATION_REFUSED = "cancellation_refused", Warning;
 }
 
 impl Event {
@@ -183,6 +187,8 @@ mod tests {
         "user_remove",
         "service_start",
         "grant_revocation",
+        "cancellation",
+        "cancellation_refused",
     ];
 
     #[test]

@@ -274,6 +274,29 @@ impl Ca {
         Ok(v)
     }
 
+    /// `POST /v1/requests/{id}/cancel`: the requester withdraws a pending request. Audited
+    /// as `cancellation`, not as a denial.
+    pub fn cancel(&self, caller: &Caller, id: &str, reason: &str) -> ApiResult<RequestView> {
+        let now = self.now();
+        let reason = reason.trim();
+        check_text("cancellation reason", reason)?;
+        let (v, rec) = self.transact(|tx| {
+            let mut row = load(tx, id)?;
+            let role = self.role_of(&row.role);
+            lifecycle::cancel(&mut row, caller, role.as_ref(), now)?;
+            tx.update_request(&row)?;
+            let rec = tx.append_audit(
+                now,
+                &caller.user,
+                event::CANCELLATION,
+                &json!({"request_id": id, "role": row.role, "reason": reason}),
+            )?;
+            Ok::<_, ApiError>((view(tx, &row, now)?, rec))
+        })?;
+        self.log(&[rec]);
+        Ok(v)
+    }
+
     /// `GET /v1/requests/{id}`.
     pub fn get(&self, caller: &Caller, id: &str) -> ApiResult<RequestView> {
         let now = self.now();

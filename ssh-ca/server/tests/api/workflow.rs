@@ -60,3 +60,111 @@ async fn an_unknown_role_names_the_close_matches_the_caller_may_request() {
         "there is no role \"db-admn\" (jit roles lists the roles you may request)"
     );
 }
+
+fn message(got: &(axum::http::StatusCode, Value)) -> &str {
+    got.1["error"]["message"].as_str().unwrap()
+}
+
+#[tokio::test]
+async fn the_requester_cancels_a_pending_request_audited_apart_from_denials() {
+    let h = Harness::new();
+    let (_, req) = h.request("alice", "db-admin", 600, "x").await;
+    let id = req["id"].as_str().unwrap().to_string();
+    let cancel = format!("/v1/requests/{id}/cancel");
+    let revoke = format!("/v1/requests/{id}/revoke");
+
+    // Revoking a pending request says what to do instead, to each.
+    let got = h.call("alice", "POST", &revoke, json!({})).await;
+    assert_error(&got, 409, "invalid_state");
+    assert_eq!(
+        message(&got),
+        format!(
+            "request {id} is pending, nothing was issued to revoke; to withdraw it use jit cancel {id}"
+        )
+    );
+    let got = h.call("bob", "POST", &revoke, json!({})).await;
+    assert_error(&got, 409, "invalid_state");
+    assert_eq!(
+        message(&got),
+        format!(
+            "request {id} is pending, nothing was issued to revoke; an approver denies it with \
+             jit deny {id} --reason TEXT"
+        )
+    );
+
+    // Only the requester cancels; an approver denies.
+    let got = h.call("bob", "POST", &cancel, json!({})).await;
+    assert_error(&got, 403, "forbidden");
+    assert_eq!(
+        message(&got),
+        format!(
+            "only the requester may cancel request {id}; an approver denies it (jit deny {id} \
+             --reason TEXT)"
+        )
+    );
+
+    let (s, v) = h
+        .call(
+            "alice",
+            "POST",
+            &cancel,
+            json!({"reason": "fixed it myself"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "cancelled");
+    assert!(v.get("denied_by").is_none(), "{v}");
+
+    // Cancelled is final: not pending for approvers, not approvable, not cancellable again.
+    let (_, l) = h
+        .call("bob", "GET", "/v1/requests?filter=pending", Value::Null)
+        .await;
+    assert_eq!(l["requests"], json!([]));
+    assert_error(&h.approve("bob", &id).await, 409, "invalid_state");
+    let got = h.call("alice", "POST", &cancel, Value::Null).await;
+    assert_error(&got, 409, "invalid_state");
+    assert_eq!(
+        message(&got),
+        format!("request {id} is cancelled, not pending")
+    );
+
+    // Audited as its own event, with the reason, and never as a denial.
+    let records = jit_ca::admin::audit_export(&h.path()).unwrap();
+    let cancelled: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["event"] == "cancellation")
+        .collect();
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(cancelled[0]["actor"], "alice");
+    let details: Value = match &cancelled[0]["details"] {
+        Value::String(s) => serde_json::from_str(s).unwrap(),
+        d => d.clone(),
+    };
+    assert_eq!(details["request_id"], id.as_str());
+    assert_eq!(details["reason"], "fixed it myself");
+    assert!(!records.iter().any(|r| r["event"] == "denial"));
+    let refused = records
+        .iter()
+        .filter(|r| r["event"] == "cancellation_refused")
+        .count();
+    assert_eq!(refused, 2, "bob's and the second cancel");
+    assert!(jit_ca::admin::audit_verify(&h.path()).unwrap().ok);
+
+    // An approved request is not cancelled: it is dropped.
+    let (_, req) = h.request("alice", "db-admin", 600, "x").await;
+    let id = req["id"].as_str().unwrap().to_string();
+    assert_eq!(h.approve("bob", &id).await.0, 200);
+    let got = h
+        .call(
+            "alice",
+            "POST",
+            &format!("/v1/requests/{id}/cancel"),
+            Value::Null,
+        )
+        .await;
+    assert_error(&got, 409, "invalid_state");
+    assert_eq!(
+        message(&got),
+        format!("request {id} is approved, not pending; to end it early use jit drop {id}")
+    );
+}

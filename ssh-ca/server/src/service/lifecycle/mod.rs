@@ -5,7 +5,8 @@
 //!
 //! ```text
 //!   admit ──> Pending ──approve (k of n)──> Approved ──revoke──> Revoked
-//!                │  └──deny──> Denied          │ └──extend──> Approved (new window)
+//!                │  ├──deny──> Denied          │ └──extend──> Approved (new window)
+//!                │  └──cancel──> Cancelled     │    (drop: a revocation by the requester)
 //!                └──expire──> Expired <────────┘ (window ended)
 //! ```
 //!
@@ -325,6 +326,24 @@ pub fn deny(
     Ok(())
 }
 
+/// Cancels a pending request: only its requester may, before it expires. The row records
+/// nothing else (the audit record `cancellation` says when and why).
+pub fn cancel(row: &mut RequestRow, caller: &Caller, role: Option<&Role>, now: u64) -> Ruling<()> {
+    authorize(Actor::Caller(caller), Action::Cancel, row, role)?;
+    if row.state == RequestState::Approved {
+        return Err(refuse(
+            C::InvalidState,
+            format!(
+                "request {} is approved, not pending; to end it early use jit drop {}",
+                row.id, row.id
+            ),
+        ));
+    }
+    check_pending(row, now)?;
+    row.state = RequestState::Cancelled;
+    Ok(())
+}
+
 /// Revokes an approved request: `by` is recorded.
 pub fn revoke(
     row: &mut RequestRow,
@@ -334,6 +353,26 @@ pub fn revoke(
     now: u64,
 ) -> Ruling<()> {
     authorize(actor, Action::Revoke, row, role)?;
+    if row.state == RequestState::Pending
+        && let Actor::Caller(caller) = actor
+    {
+        // Nothing was issued: the requester cancels, an approver denies.
+        let how = if caller.user == row.user {
+            format!("to withdraw it use jit cancel {}", row.id)
+        } else {
+            format!(
+                "an approver denies it with jit deny {} --reason TEXT",
+                row.id
+            )
+        };
+        return Err(refuse(
+            C::InvalidState,
+            format!(
+                "request {} is pending, nothing was issued to revoke; {how}",
+                row.id
+            ),
+        ));
+    }
     if row.state != RequestState::Approved {
         return Err(refuse(
             C::InvalidState,

@@ -328,6 +328,36 @@ fn deny_revoke_and_expire_move_the_state() {
     assert_eq!(row.state, RequestState::Denied);
 }
 
+#[test]
+fn only_the_requester_cancels_and_only_while_pending() {
+    let db = role("db");
+    let alice = caller("alice", &["dev"]);
+    let bob = caller("bob", &["dba"]);
+    let mut row = pending();
+    assert_eq!(code(cancel(&mut row, &bob, Some(&db), NOW)), C::Forbidden);
+    assert_eq!(
+        code(cancel(&mut row, &alice, Some(&db), NOW + 600)),
+        C::InvalidState,
+        "an expired request is not cancelled"
+    );
+    assert_eq!(row.state, RequestState::Pending);
+    // The role left the policy: the requester may still withdraw.
+    cancel(&mut row, &alice, None, NOW).unwrap();
+    assert_eq!(row.state, RequestState::Cancelled);
+    assert_eq!(row.denied_by, None);
+    assert_eq!(
+        code(cancel(&mut row, &alice, Some(&db), NOW)),
+        C::InvalidState
+    );
+    let mut row = pending();
+    approve_row(&mut row, json!({"approvers": ["bob"]}), NOW);
+    assert_eq!(
+        code(cancel(&mut row, &alice, Some(&db), NOW)),
+        C::InvalidState
+    );
+    assert_eq!(row.state, RequestState::Approved);
+}
+
 fn cert(valid_before: u64) -> CertRow {
     CertRow {
         serial: 1,

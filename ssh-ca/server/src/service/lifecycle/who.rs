@@ -24,6 +24,8 @@ pub enum Action {
     Approve,
     /// Deny it (an approver), or withdraw it (the requester).
     Deny,
+    /// Withdraw it while pending (the requester only).
+    Cancel,
     /// Revoke its certificate and grant.
     Revoke,
     /// Extend its window.
@@ -32,7 +34,7 @@ pub enum Action {
     FetchCertificate,
 }
 
-/// Who may do what: the requester may see, withdraw (deny), revoke, extend and fetch the
+/// Who may do what: the requester may see, cancel or withdraw (deny), revoke, extend and fetch the
 /// certificate of their own request, never approve it; an approver of the role (as the
 /// policy is now) may see, approve, deny and revoke, with a key the role's `approval_key`
 /// accepts for approving; an operator may revoke and deny anything. `role` is None when the
@@ -71,6 +73,15 @@ pub fn authorize(
         Action::Revoke => Err(refuse(
             C::Forbidden,
             "only the requester or an approver of the role may revoke",
+        )),
+        Action::Cancel if requester => Ok(()),
+        Action::Cancel => Err(refuse(
+            C::Forbidden,
+            format!(
+                "only the requester may cancel request {}; an approver denies it (jit deny {} \
+                 --reason TEXT)",
+                row.id, row.id
+            ),
         )),
         Action::Extend if requester => Ok(()),
         Action::Extend => Err(refuse(
