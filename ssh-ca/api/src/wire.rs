@@ -404,6 +404,12 @@ error_codes! {
     ExtensionNotApproved = "extension_not_approved",
     /// The requester has as many active grants as `max_active_grants_per_user` allows (409).
     TooManyActiveGrants = "too_many_active_grants",
+    /// The requester already has a pending request for this role (409); the message names
+    /// its id.
+    DuplicatePendingRequest = "duplicate_pending_request",
+    /// The requester has as many pending requests as `max_pending_requests_per_user` allows
+    /// (409).
+    TooManyPendingRequests = "too_many_pending_requests",
     /// The role requires approvals signed with an approval key and/or a touched FIDO key (403).
     ApprovalKeyRequired = "approval_key_required",
     /// An approval key was used to request or extend (403).
@@ -568,6 +574,8 @@ mod tests {
         "policy_changed",
         "extension_not_approved",
         "too_many_active_grants",
+        "duplicate_pending_request",
+        "too_many_pending_requests",
         "approval_key_required",
         "approval_key_not_for_requests",
         "grant_not_acceptable",

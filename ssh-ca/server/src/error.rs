@@ -316,6 +316,8 @@ pub fn status_of(code: ErrorCode) -> u16 {
         | C::InvalidState
         | C::PolicyChanged
         | C::TooManyActiveGrants
+        | C::DuplicatePendingRequest
+        | C::TooManyPendingRequests
         | C::HostGrantsFull => 409,
         C::Internal => 500,
         C::Unavailable => 503,

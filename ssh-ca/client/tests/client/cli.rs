@@ -656,3 +656,33 @@ fn cancel_withdraws_a_pending_request_and_revoke_points_at_it() {
     let (code, _, err) = out(ca.jit(&alice).args(["cancel", "../x"]));
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn a_second_pending_request_for_a_role_names_the_first() {
+    let ca = Ca::start();
+    let alice = ca.user("alice", &["dev"]);
+    let args = [
+        "request",
+        "web-read",
+        "--duration",
+        "5m",
+        "--reason",
+        "x",
+        "--no-wait",
+        "--json",
+    ];
+    let first: RequestView = json(ca.jit(&alice).args(args));
+    let id = first.id;
+    let (code, stdout, err) = out(ca.jit(&alice).args(args));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!(
+            "jit: server refused (duplicate_pending_request, HTTP 409): you already have \
+             request {id} pending for role \"web-read\"; wait for it (jit show {id}), or \
+             withdraw it first (jit cancel {id})\n"
+        )
+    );
+    let body: ErrorBody = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(body.error.code, "duplicate_pending_request");
+}

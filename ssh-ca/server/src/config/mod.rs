@@ -21,6 +21,8 @@ pub const POLICY_FILE: &str = "policy.toml";
 pub const DB_FILE: &str = "jit.db";
 /// Default of `max_active_grants_per_user`.
 pub const DEFAULT_MAX_ACTIVE_GRANTS: u64 = 20;
+/// Default of `max_pending_requests_per_user`.
+pub const DEFAULT_MAX_PENDING_REQUESTS: u64 = 10;
 /// Default of `max_connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Largest config or policy file read, in bytes.
@@ -63,6 +65,10 @@ max_body_bytes = 65536
 # once; one more is refused with 409 too_many_active_grants. Bounds what one requester adds
 # to every host's grants document.
 max_active_grants_per_user = 20
+# Most requests one user may have pending (undecided, not expired) at once; one more is
+# refused with 409 too_many_pending_requests. A second pending request for the same role is
+# refused whatever this says (409 duplicate_pending_request, naming the first).
+max_pending_requests_per_user = 10
 # Slow and idle connections (plain HTTP and TLS alike). A client must send a request's
 # line and headers within header_read_timeout of its first byte, and its body within
 # body_read_timeout; a connection with no request for idle_timeout (keep-alive, or opened
@@ -109,6 +115,8 @@ struct RawConfig {
     max_body_bytes: Option<usize>,
     #[serde(default)]
     max_active_grants_per_user: Option<u64>,
+    #[serde(default)]
+    max_pending_requests_per_user: Option<u64>,
     header_read_timeout: Option<String>,
     #[serde(default)]
     body_read_timeout: Option<String>,
@@ -161,6 +169,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Most active grants (approved requests with a live certificate) per user.
     pub max_active_grants_per_user: u64,
+    /// Most pending (undecided, not expired) requests per user.
+    pub max_pending_requests_per_user: u64,
     /// Seconds from a request's first byte to the end of its headers.
     pub header_read_timeout_secs: u64,
     /// Seconds to receive a request's body.
@@ -246,6 +256,14 @@ impl Config {
                 "max_active_grants_per_user {max_active_grants_per_user} must be between 1 and 100000"
             ));
         }
+        let max_pending_requests_per_user = raw
+            .max_pending_requests_per_user
+            .unwrap_or(DEFAULT_MAX_PENDING_REQUESTS);
+        if !(1..=10_000).contains(&max_pending_requests_per_user) {
+            errs.push(format!(
+                "max_pending_requests_per_user {max_pending_requests_per_user} must be between 1 and 10000"
+            ));
+        }
         let mut timeout = |name: &str, v: Option<String>, default: u64| {
             let d = dur(name, v, default, &mut errs);
             if !(1..=3600).contains(&d) {
@@ -280,6 +298,7 @@ impl Config {
             revocation_refresh_secs,
             max_body_bytes,
             max_active_grants_per_user,
+            max_pending_requests_per_user,
             header_read_timeout_secs,
             body_read_timeout_secs,
             idle_timeout_secs,
@@ -340,6 +359,21 @@ mod tests {
         let c = Config::parse(Path::new("/d"), "max_active_grants_per_user = 3").unwrap();
         assert_eq!(c.max_active_grants_per_user, 3);
         assert!(Config::parse(Path::new("/d"), "max_active_grants_per_user = 0").is_err());
+        assert_eq!(
+            c.max_pending_requests_per_user,
+            DEFAULT_MAX_PENDING_REQUESTS
+        );
+        let c = Config::parse(Path::new("/d"), "max_pending_requests_per_user = 2").unwrap();
+        assert_eq!(c.max_pending_requests_per_user, 2);
+        for bad in ["0", "10001"] {
+            let text = format!("max_pending_requests_per_user = {bad}");
+            assert_eq!(
+                Config::parse(Path::new("/d"), &text).unwrap_err(),
+                vec![format!(
+                    "max_pending_requests_per_user {bad} must be between 1 and 10000"
+                )]
+            );
+        }
         assert_eq!(c.header_read_timeout_secs, 10);
         assert_eq!(c.body_read_timeout_secs, 30);
         assert_eq!(c.idle_timeout_secs, 60);

@@ -205,6 +205,43 @@ pub(super) fn check_active_grants(
     Ok(())
 }
 
+/// Refuses a new pending request of `user` for `role` when one is already pending for that
+/// role (naming its id), or when `user` already has `max` pending requests
+/// (`max_pending_requests_per_user`). Expired ones the sweeper has not recorded yet do not
+/// count.
+pub(super) fn check_pending_requests(
+    c: &dyn StoreOps,
+    user: &str,
+    role: &str,
+    now: u64,
+    max: u64,
+) -> ApiResult<()> {
+    let pending = c.pending_requests_of(user, now)?;
+    if let Some((id, _)) = pending.iter().find(|(_, r)| r == role) {
+        return Err(refuse(
+            C::DuplicatePendingRequest,
+            format!(
+                "you already have request {id} pending for role {role:?}; wait for it (jit show \
+                 {id}), or withdraw it first (jit cancel {id})"
+            ),
+        ));
+    }
+    let n = pending.len() as u64;
+    if n >= max {
+        let ids: Vec<&str> = pending.iter().map(|(id, _)| id.as_str()).collect();
+        return Err(refuse(
+            C::TooManyPendingRequests,
+            format!(
+                "{user} already has {n} pending request(s) ({}), the most \
+                 max_pending_requests_per_user in the CA's config.toml allows ({max}); cancel \
+                 one that is no longer needed (jit cancel ID) or wait until one is decided",
+                ids.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Adds the fields of `extra` (an object) to `details` (an object).
 pub(super) fn add_details(details: &mut serde_json::Value, extra: serde_json::Value) {
     if let (Some(d), serde_json::Value::Object(e)) = (details.as_object_mut(), extra) {

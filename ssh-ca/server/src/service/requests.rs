@@ -8,7 +8,7 @@ use serde_json::json;
 
 use jit_common::Approval;
 
-use super::issue::{add_details, check_active_grants};
+use super::issue::{add_details, check_active_grants, check_pending_requests};
 use super::lifecycle::{self, Action, Actor, CastApproval};
 use super::{ApiResult, Ca, Caller, CallerKey, check_text, new_id, refuse, write};
 use crate::audit::event;
@@ -125,10 +125,12 @@ impl Ca {
                 "key": lifecycle::fingerprint(&row.public_key)});
         let requester = caller.user.clone();
         let max_grants = self.config.max_active_grants_per_user;
+        let max_pending = self.config.max_pending_requests_per_user;
         let Some(auto) = auto else {
             self.check_grant_fits(&row, &role, now)?;
             let (view, records) = self.write(move |c| {
                 check_active_grants(c, &row.user, now, max_grants)?;
+                check_pending_requests(c, &row.user, &row.role, now, max_pending)?;
                 c.insert_request(&row)?;
                 let rec = c.append_audit(now, &requester, event::REQUEST, &request_details)?;
                 Ok((view(c, &row, now)?, vec![rec]))

@@ -201,6 +201,8 @@ pub trait StoreOps {
     fn list_requests_of(&self, user: &str, limit: u32) -> Result<Vec<RequestRow>>;
     /// Ids of `user`'s requests in one of `states`, by id.
     fn request_ids_of(&self, user: &str, states: &[RequestState]) -> Result<Vec<String>>;
+    /// `user`'s pending requests not expired at `now`, as (id, role), oldest first.
+    fn pending_requests_of(&self, user: &str, now: u64) -> Result<Vec<(String, String)>>;
     /// Pending requests whose expiry has passed, and approved ones whose window has ended.
     fn due_for_expiry(&self, now: u64) -> Result<Vec<RequestRow>>;
 

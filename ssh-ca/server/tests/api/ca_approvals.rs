@@ -187,7 +187,9 @@ async fn approval_refuses_a_request_the_current_policy_no_longer_allows() {
             .unwrap()
             .contains("request again")
     );
-    // A request made under the new policy is approved normally.
+    // A request made under the new policy is approved normally (once the old one, still
+    // pending, is withdrawn: one pending request per user and role).
+    cancel(&h, "alice", &id).await;
     let (_, v) = h.request("alice", "db-admin", 600, "x").await;
     assert_eq!(
         h.approve("bob", v["id"].as_str().unwrap()).await.1["state"],
@@ -215,7 +217,21 @@ async fn approval_refuses_a_request_the_current_policy_no_longer_allows() {
         assert_ne!(changed, base, "{from}");
         set_policy(&h, &changed);
         assert_error(&h.approve("bob", &id).await, 409, "policy_changed");
+        cancel(&h, "alice", &id).await;
     }
+}
+
+/// `user` withdraws their pending request `id`.
+async fn cancel(h: &Harness, user: &str, id: &str) {
+    let got = h
+        .call(
+            user,
+            "POST",
+            &format!("/v1/requests/{id}/cancel"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(got.1["state"], "cancelled", "{got:?}");
 }
 
 #[tokio::test]

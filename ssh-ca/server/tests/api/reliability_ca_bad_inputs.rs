@@ -567,9 +567,11 @@ async fn ca_bad_input_matrix() {
         failures.join("\n")
     );
 
-    // SQL-ish text where text is allowed is stored verbatim, and the schema is intact.
+    // SQL-ish text where text is allowed is stored verbatim, and the schema is intact. (Another
+    // role than the matrix's: alice already has a db-admin request pending, and a second one
+    // for the same role is refused as duplicate_pending_request.)
     let reason = SQL[0];
-    let (s, v) = h.request("alice", "db-admin", 600, reason).await;
+    let (s, v) = h.request("alice", "two-man", 600, reason).await;
     assert_eq!(s.as_u16(), 201, "{v}");
     assert_eq!(v["reason"], reason);
     let report = jit_ca::admin::audit_verify(&h.path()).unwrap();

@@ -168,3 +168,94 @@ async fn the_requester_cancels_a_pending_request_audited_apart_from_denials() {
         format!("request {id} is approved, not pending; to end it early use jit drop {id}")
     );
 }
+
+#[tokio::test]
+async fn a_second_pending_request_for_a_role_is_refused_naming_the_first() {
+    let h = Harness::new();
+    let (_, first) = h.request("alice", "db-admin", 600, "x").await;
+    let first = first["id"].as_str().unwrap().to_string();
+    let got = h.request("alice", "db-admin", 1200, "again").await;
+    assert_error(&got, 409, "duplicate_pending_request");
+    assert_eq!(
+        message(&got),
+        format!(
+            "you already have request {first} pending for role \"db-admin\"; wait for it (jit \
+             show {first}), or withdraw it first (jit cancel {first})"
+        )
+    );
+    // Refused and audited; nothing stored.
+    let (_, mine) = h
+        .call("alice", "GET", "/v1/requests?filter=mine", Value::Null)
+        .await;
+    assert_eq!(mine["requests"].as_array().unwrap().len(), 1);
+    assert!(
+        h.audit_events()
+            .iter()
+            .any(|e| e.0 == "request_refused" && e.1 == "alice")
+    );
+    // Another user, or another role: not a duplicate.
+    assert_eq!(h.request("dave", "db-admin", 600, "x").await.0, 201);
+    assert_eq!(h.request("alice", "two-man", 600, "x").await.0, 201);
+    // An auto-approved request is never pending: not refused.
+    assert_eq!(
+        h.request("alice", "quick", 600, "").await.1["state"],
+        "approved"
+    );
+    assert_eq!(
+        h.request("alice", "quick", 600, "").await.1["state"],
+        "approved"
+    );
+
+    // Once the first is decided (or cancelled, or expired), a new one is accepted.
+    let (s, v) = h
+        .call(
+            "alice",
+            "POST",
+            &format!("/v1/requests/{first}/cancel"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = h.request("alice", "db-admin", 600, "x").await;
+    assert_eq!(s, 201, "{v}");
+    h.clock.advance(3601);
+    let (s, v) = h.request("alice", "db-admin", 600, "x").await;
+    assert_eq!(s, 201, "an expired request does not count: {v}");
+}
+
+#[tokio::test]
+async fn pending_requests_per_user_are_bounded() {
+    let policy = format!(
+        "{POLICY}\n{}",
+        (0..3)
+            .map(|i| format!(
+                "[roles.extra-{i}]\nhosts = [\"x-*\"]\nmax_duration = \"1h\"\n\
+                 requesters = [\"group:dev\"]\napprovers = [\"group:dba\"]\n"
+            ))
+            .collect::<String>()
+    );
+    let h = Harness::with_policy_and_config(&policy, &[("max_pending_requests_per_user", "3")]);
+    let mut ids = Vec::new();
+    for role in ["db-admin", "two-man", "extra-0"] {
+        let (s, v) = h.request("alice", role, 600, "x").await;
+        assert_eq!(s, 201, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+        // Listed oldest first.
+        h.clock.advance(1);
+    }
+    let got = h.request("alice", "extra-1", 600, "x").await;
+    assert_error(&got, 409, "too_many_pending_requests");
+    assert_eq!(
+        message(&got),
+        format!(
+            "alice already has 3 pending request(s) ({}, {}, {}), the most \
+             max_pending_requests_per_user in the CA's config.toml allows (3); cancel one that \
+             is no longer needed (jit cancel ID) or wait until one is decided",
+            ids[0], ids[1], ids[2]
+        )
+    );
+    // Others are not affected; an approval frees a place.
+    assert_eq!(h.request("dave", "extra-1", 600, "x").await.0, 201);
+    assert_eq!(h.approve("bob", &ids[0]).await.1["state"], "approved");
+    assert_eq!(h.request("alice", "extra-1", 600, "x").await.0, 201);
+}

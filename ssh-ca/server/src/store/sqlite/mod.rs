@@ -207,6 +207,9 @@ impl StoreOps for Connection {
     fn request_ids_of(&self, user: &str, states: &[RequestState]) -> Result<Vec<String>> {
         requests::request_ids_of(self, user, states)
     }
+    fn pending_requests_of(&self, user: &str, now: u64) -> Result<Vec<(String, String)>> {
+        requests::pending_requests_of(self, user, now)
+    }
     fn due_for_expiry(&self, now: u64) -> Result<Vec<RequestRow>> {
         requests::due_for_expiry(self, now)
     }

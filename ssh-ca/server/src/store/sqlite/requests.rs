@@ -197,6 +197,18 @@ pub fn request_ids_of(c: &Connection, user: &str, states: &[RequestState]) -> Re
         .collect::<rusqlite::Result<_>>()?)
 }
 
+/// `user`'s pending requests not expired at `now`, as (id, role), oldest first.
+pub fn pending_requests_of(c: &Connection, user: &str, now: u64) -> Result<Vec<(String, String)>> {
+    Ok(c.prepare_cached(
+        "SELECT id, role FROM requests WHERE user = ?1 AND state = ?2 \
+             AND pending_expires_at > ?3 ORDER BY created_at, id",
+    )?
+    .query_map(params![user, RequestState::Pending.as_str(), i(now)], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?
+    .collect::<rusqlite::Result<_>>()?)
+}
+
 /// Pending requests whose expiry has passed, and approved ones whose window has ended.
 pub fn due_for_expiry(c: &Connection, now: u64) -> Result<Vec<RequestRow>> {
     requests(
