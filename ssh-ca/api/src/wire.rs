@@ -26,6 +26,7 @@
 //! GET  /v1/requests/{id}/certificate      -> IssuedView (requester only, once approved)
 //! POST /v1/requests/{id}/revoke           RevokeRequest -> RequestView
 //! POST /v1/requests/{id}/cancel           CancelRequest -> RequestView (requester, pending)
+//! POST /v1/requests/{id}/drop             {} -> RequestView (requester, approved: revoked)
 //! POST /v1/requests/{id}/extend           ExtendRequest -> RequestView
 //! ```
 

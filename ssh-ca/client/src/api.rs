@@ -302,6 +302,11 @@ impl Api {
         self.call("POST", &request_path(id, "/cancel")?, body)
     }
 
+    /// `POST /v1/requests/{id}/drop`.
+    pub fn drop_own(&mut self, id: &str) -> Result<RequestView> {
+        self.call("POST", &request_path(id, "/drop")?, Some(b"{}".to_vec()))
+    }
+
     /// `POST /v1/requests/{id}/extend`.
     pub fn extend(&mut self, id: &str, duration_secs: u64) -> Result<RequestView> {
         let body = Self::json(&ExtendRequest { duration_secs })?;

@@ -29,7 +29,7 @@ The CA server comes from --server, the JIT_SERVER environment variable, or `serv
 Exit codes: 0 ok, 1 error, 2 usage or configuration error, 3 the request was denied, expired or \
 revoked while waiting.",
     after_help = "Examples:\n  jit request db-admin --duration 30m --reason 'INC-1234: disk full'\n  \
-jit list --pending\n  jit approve r-42\n  jit login r-42 && ssh db-1\n  jit cancel r-42\n  jit revoke r-42"
+jit list --pending\n  jit approve r-42\n  jit login r-42 && ssh db-1\n  jit cancel r-42\n  jit drop r-42\n  jit revoke r-42"
 )]
 pub struct Cli {
     /// CA server URL, e.g. https://ca.example.com:8443 [env: JIT_SERVER]
@@ -93,6 +93,12 @@ pending (`jit login ID` later, or `jit cancel ID` to withdraw it). Exit code 3 i
         /// Why (recorded in the audit trail)
         #[arg(long, value_name = "TEXT", default_value = "")]
         reason: String,
+    },
+    /// End your own active elevation early (revokes its certificate and grant)
+    #[command(after_help = "Example:\n  jit drop r-42")]
+    Drop {
+        /// Request id
+        id: String,
     },
     /// Revoke an approved request (its certificate serial goes on the CA's KRL)
     Revoke {

@@ -45,6 +45,7 @@ pub fn run(cli: Cli) -> Result<()> {
     | Command::Login { id }
     | Command::Revoke { id, .. }
     | Command::Cancel { id, .. }
+    | Command::Drop { id }
     | Command::Extend { id, .. } = &cli.command
     {
         api::check_request_id(id)?;
@@ -100,6 +101,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Cancel { id, reason } => {
             let r = api.cancel(&id, &reason)?;
             print_request(&r, json, "Cancelled")
+        }
+        Command::Drop { id } => {
+            let r = api.drop_own(&id)?;
+            print_request(&r, json, "Dropped")
         }
         Command::Extend { id, duration } => {
             // Beyond the approved window the CA answers extension_not_approved, with what to

@@ -686,3 +686,50 @@ fn a_second_pending_request_for_a_role_names_the_first() {
     let body: ErrorBody = serde_json::from_str(&stdout).unwrap();
     assert_eq!(body.error.code, "duplicate_pending_request");
 }
+
+#[test]
+fn drop_ends_the_requesters_own_active_elevation() {
+    let ca = Ca::start();
+    let alice = ca.user("alice", &["dev"]);
+    let bob = ca.user("bob", &["dba"]);
+    let r: RequestView = json(ca.jit(&alice).args([
+        "request",
+        "web-read",
+        "--duration",
+        "5m",
+        "--reason",
+        "x",
+        "--no-wait",
+        "--json",
+    ]));
+    let id = r.id;
+    let (code, _, err) = out(ca.jit(&alice).args(["drop", &id]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!(
+            "jit: server refused (invalid_state, HTTP 409): request {id} is pending, nothing \
+             was issued to revoke; to withdraw it use jit cancel {id}\n"
+        )
+    );
+    let _: RequestView = json(ca.jit(&bob).args(["approve", &id, "--json"]));
+    let (code, _, err) = out(ca.jit(&bob).args(["drop", &id]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!(
+            "jit: server refused (forbidden, HTTP 403): only the requester may drop request \
+             {id}; an approver revokes it (jit revoke {id})\n"
+        )
+    );
+    let (code, stdout, err) = out(ca.jit(&alice).args(["drop", &id]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.starts_with(&format!(
+            "Dropped: request {id}\nid:         {id}\nstate:      revoked\n"
+        )),
+        "{stdout}"
+    );
+    let shown: RequestView = json(ca.jit(&alice).args(["show", &id, "--json"]));
+    assert_eq!(shown.state, RequestState::Revoked);
+}

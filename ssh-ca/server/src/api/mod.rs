@@ -57,6 +57,7 @@ pub fn router(ca: Arc<Ca>) -> Router {
         .route("/v1/requests/{id}/certificate", get(certificate))
         .route("/v1/requests/{id}/revoke", post(revoke))
         .route("/v1/requests/{id}/cancel", post(cancel))
+        .route("/v1/requests/{id}/drop", post(drop_own))
         .route("/v1/requests/{id}/extend", post(extend))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -452,6 +453,27 @@ async fn cancel(
                 parse(body)?
             };
             ca.cancel(c, &id?, &r.reason)
+        },
+    )
+    .await
+}
+
+async fn drop_own(
+    State(st): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> Response {
+    let id = path_param(id);
+    call(
+        st,
+        req,
+        StatusCode::OK,
+        event::REVOCATION_REFUSED,
+        move |ca, c, body| {
+            if !body.is_empty() {
+                let _: serde_json::Map<String, serde_json::Value> = parse(body)?;
+            }
+            ca.drop_own(c, &id?)
         },
     )
     .await

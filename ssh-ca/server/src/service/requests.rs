@@ -369,14 +369,21 @@ impl Ca {
 
     /// `POST /v1/requests/{id}/revoke`: the requester or anyone who may approve the role.
     pub fn revoke(&self, caller: &Caller, id: &str, reason: &str) -> ApiResult<RequestView> {
-        self.revoke_as(&caller.user, Actor::Caller(caller), id, reason)
+        self.revoke_as(&caller.user, Actor::Caller(caller), id, reason, false)
+    }
+
+    /// `POST /v1/requests/{id}/drop`: the requester ends their own active elevation early,
+    /// a revocation recorded with the reason "dropped by requester".
+    pub fn drop_own(&self, caller: &Caller, id: &str) -> ApiResult<RequestView> {
+        let reason = lifecycle::DROP_REASON;
+        self.revoke_as(&caller.user, Actor::Caller(caller), id, reason, true)
     }
 
     /// Revocation by an operator (`jit-ca revoke`, on the data directory): no role check;
     /// `actor` is recorded. A running service picks the change up within a second or two
     /// (`Ca::pick_up_external_changes`).
     pub fn admin_revoke(&self, actor: &str, id: &str, reason: &str) -> ApiResult<RequestView> {
-        self.revoke_as(actor, Actor::Operator, id, reason)
+        self.revoke_as(actor, Actor::Operator, id, reason, false)
     }
 
     fn revoke_as(
@@ -385,6 +392,7 @@ impl Ca {
         actor: Actor<'_>,
         id: &str,
         reason: &str,
+        dropping: bool,
     ) -> ApiResult<RequestView> {
         let now = self.now();
         let reason = reason.trim();
@@ -392,19 +400,23 @@ impl Ca {
         let (v, rec, published, certs) = self.transact(|tx| {
             let mut row = load(tx, id)?;
             let role = self.role_of(&row.role);
-            lifecycle::revoke(&mut row, actor, role.as_ref(), by, now)?;
+            match actor {
+                Actor::Caller(caller) if dropping => {
+                    lifecycle::drop_own(&mut row, caller, role.as_ref(), now)?;
+                }
+                _ => lifecycle::revoke(&mut row, actor, role.as_ref(), by, now)?,
+            }
             tx.update_request(&row)?;
             let certs = tx.revoke_certs(id)?;
             let serials: Vec<u64> = certs.iter().map(|c| c.serial).collect();
             let grants: Vec<&String> = certs.iter().filter_map(|c| c.grant_id.as_ref()).collect();
             let published = self.build_published(tx, now, true)?;
-            let rec = tx.append_audit(
-                now,
-                by,
-                event::REVOCATION,
-                &json!({"request_id": id, "reason": reason, "serials": serials, "grant_ids": grants,
-                        "revocation_sequence": published.revocation_sequence}),
-            )?;
+            let mut details = json!({"request_id": id, "reason": reason, "serials": serials,
+                "grant_ids": grants, "revocation_sequence": published.revocation_sequence});
+            if dropping {
+                add_details(&mut details, json!({"dropped": true}));
+            }
+            let rec = tx.append_audit(now, by, event::REVOCATION, &details)?;
             if matches!(actor, Actor::Operator) {
                 // An operator on the data directory: a running service picks it up in a second.
                 super::external::bump_generation(tx)?;

@@ -259,3 +259,60 @@ async fn pending_requests_per_user_are_bounded() {
     assert_eq!(h.approve("bob", &ids[0]).await.1["state"], "approved");
     assert_eq!(h.request("alice", "extra-1", 600, "x").await.0, 201);
 }
+
+#[tokio::test]
+async fn the_requester_drops_an_active_elevation_as_a_revocation() {
+    let h = Harness::new();
+    let (_, req) = h.request("alice", "db-admin", 600, "x").await;
+    let id = req["id"].as_str().unwrap().to_string();
+    let drop = format!("/v1/requests/{id}/drop");
+    // Pending: nothing to drop; the requester cancels.
+    let got = h.call("alice", "POST", &drop, Value::Null).await;
+    assert_error(&got, 409, "invalid_state");
+    assert_eq!(
+        message(&got),
+        format!(
+            "request {id} is pending, nothing was issued to revoke; to withdraw it use jit cancel {id}"
+        )
+    );
+    let (_, approved) = h.approve("bob", &id).await;
+    let serial = approved["serial"].as_u64().unwrap();
+    // Only the requester drops; an approver revokes.
+    let got = h.call("bob", "POST", &drop, json!({})).await;
+    assert_error(&got, 403, "forbidden");
+    assert_eq!(
+        message(&got),
+        format!(
+            "only the requester may drop request {id}; an approver revokes it (jit revoke {id})"
+        )
+    );
+    let (s, v) = h.call("alice", "POST", &drop, json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "revoked");
+    // Dropped twice: already revoked.
+    assert_error(
+        &h.call("alice", "POST", &drop, Value::Null).await,
+        409,
+        "invalid_state",
+    );
+    // A revocation by the requester, with its reason, and on the KRL like any other.
+    let records = jit_ca::admin::audit_export(&h.path()).unwrap();
+    let revocations: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["event"] == "revocation")
+        .collect();
+    assert_eq!(revocations.len(), 1);
+    assert_eq!(revocations[0]["actor"], "alice");
+    let details = &revocations[0]["details"];
+    assert_eq!(details["reason"], "dropped by requester");
+    assert_eq!(details["dropped"], true);
+    assert_eq!(details["serials"], json!([serial]));
+    let grant = approved["grant_id"].as_str().unwrap();
+    let (s, body, _) = h.get("/v1/revocations", None).await;
+    assert_eq!(s, 200);
+    assert!(
+        String::from_utf8_lossy(&body).contains(grant),
+        "the grant is on the revocation list"
+    );
+    assert!(jit_ca::admin::audit_verify(&h.path()).unwrap().ok);
+}

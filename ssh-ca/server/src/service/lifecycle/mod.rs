@@ -344,6 +344,21 @@ pub fn cancel(row: &mut RequestRow, caller: &Caller, role: Option<&Role>, now: u
     Ok(())
 }
 
+/// The reason recorded when the requester drops their own elevation.
+pub const DROP_REASON: &str = "dropped by requester";
+
+/// The requester ends their own approved request early: a revocation by the requester
+/// (only the requester may; a pending request is cancelled instead).
+pub fn drop_own(
+    row: &mut RequestRow,
+    caller: &Caller,
+    role: Option<&Role>,
+    now: u64,
+) -> Ruling<()> {
+    authorize(Actor::Caller(caller), Action::Drop, row, role)?;
+    revoke(row, Actor::Caller(caller), role, &caller.user, now)
+}
+
 /// Revokes an approved request: `by` is recorded.
 pub fn revoke(
     row: &mut RequestRow,

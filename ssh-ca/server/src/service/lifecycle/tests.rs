@@ -358,6 +358,25 @@ fn only_the_requester_cancels_and_only_while_pending() {
     assert_eq!(row.state, RequestState::Approved);
 }
 
+#[test]
+fn only_the_requester_drops_an_approved_request() {
+    let db = role("db");
+    let alice = caller("alice", &["dev"]);
+    let bob = caller("bob", &["dba"]);
+    let mut row = pending();
+    assert_eq!(
+        code(drop_own(&mut row, &alice, Some(&db), NOW)),
+        C::InvalidState
+    );
+    approve_row(&mut row, json!({"approvers": ["bob"]}), NOW);
+    assert_eq!(code(drop_own(&mut row, &bob, Some(&db), NOW)), C::Forbidden);
+    assert_eq!(row.state, RequestState::Approved);
+    drop_own(&mut row, &alice, None, NOW + 5).unwrap();
+    assert_eq!(row.state, RequestState::Revoked);
+    assert_eq!(row.revoked_by.as_deref(), Some("alice"));
+    assert_eq!(row.revoked_at, Some(NOW + 5));
+}
+
 fn cert(valid_before: u64) -> CertRow {
     CertRow {
         serial: 1,

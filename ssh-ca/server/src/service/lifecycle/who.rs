@@ -28,6 +28,8 @@ pub enum Action {
     Cancel,
     /// Revoke its certificate and grant.
     Revoke,
+    /// End its active elevation early (a revocation by the requester only).
+    Drop,
     /// Extend its window.
     Extend,
     /// Fetch its certificate.
@@ -80,6 +82,14 @@ pub fn authorize(
             format!(
                 "only the requester may cancel request {}; an approver denies it (jit deny {} \
                  --reason TEXT)",
+                row.id, row.id
+            ),
+        )),
+        Action::Drop if requester => Ok(()),
+        Action::Drop => Err(refuse(
+            C::Forbidden,
+            format!(
+                "only the requester may drop request {}; an approver revokes it (jit revoke {})",
                 row.id, row.id
             ),
         )),
