@@ -17,8 +17,10 @@
 //! fault of the service's own (`Refusal::Internal`) becomes an internal error, logged under a
 //! reference, only at the service boundary (`From<Refusal> for ApiError`, in `service`).
 
+mod close;
 mod who;
 
+pub use close::{DROP_REASON, cancel, deny, drop_own, expire, revoke};
 pub use who::{Action, Actor, authorize, check_approval, refuse_approval_key};
 
 use serde_json::json;
@@ -299,113 +301,6 @@ pub fn apply_approvals(
     let names: Vec<&str> = counted.iter().map(|a| a.user.as_str()).collect();
     approve_row(row, json!({"approvers": names}), now);
     true
-}
-
-/// Denies (or, by the requester, withdraws) a pending request: `by` is recorded.
-pub fn deny(
-    row: &mut RequestRow,
-    actor: Actor<'_>,
-    role: Option<&Role>,
-    by: &str,
-    reason: &str,
-    now: u64,
-) -> Ruling<()> {
-    // An operator removing a user denies their pending requests even past expiry (the
-    // sweeper may not have recorded it yet); a caller cannot deny an expired one.
-    let expired = matches!(actor, Actor::Caller(_)) && now >= row.pending_expires_at;
-    if row.state != RequestState::Pending || expired {
-        return Err(refuse(
-            C::InvalidState,
-            format!("request {} is not pending", row.id),
-        ));
-    }
-    authorize(actor, Action::Deny, row, role)?;
-    row.state = RequestState::Denied;
-    row.denied_by = Some(by.to_string());
-    row.denial_reason = Some(reason.to_string());
-    Ok(())
-}
-
-/// Cancels a pending request: only its requester may, before it expires. The row records
-/// nothing else (the audit record `cancellation` says when and why).
-pub fn cancel(row: &mut RequestRow, caller: &Caller, role: Option<&Role>, now: u64) -> Ruling<()> {
-    authorize(Actor::Caller(caller), Action::Cancel, row, role)?;
-    if row.state == RequestState::Approved {
-        return Err(refuse(
-            C::InvalidState,
-            format!(
-                "request {} is approved, not pending; to end it early use jit drop {}",
-                row.id, row.id
-            ),
-        ));
-    }
-    check_pending(row, now)?;
-    row.state = RequestState::Cancelled;
-    Ok(())
-}
-
-/// The reason recorded when the requester drops their own elevation.
-pub const DROP_REASON: &str = "dropped by requester";
-
-/// The requester ends their own approved request early: a revocation by the requester
-/// (only the requester may; a pending request is cancelled instead).
-pub fn drop_own(
-    row: &mut RequestRow,
-    caller: &Caller,
-    role: Option<&Role>,
-    now: u64,
-) -> Ruling<()> {
-    authorize(Actor::Caller(caller), Action::Drop, row, role)?;
-    revoke(row, Actor::Caller(caller), role, &caller.user, now)
-}
-
-/// Revokes an approved request: `by` is recorded.
-pub fn revoke(
-    row: &mut RequestRow,
-    actor: Actor<'_>,
-    role: Option<&Role>,
-    by: &str,
-    now: u64,
-) -> Ruling<()> {
-    authorize(actor, Action::Revoke, row, role)?;
-    if row.state == RequestState::Pending
-        && let Actor::Caller(caller) = actor
-    {
-        // Nothing was issued: the requester cancels, an approver denies.
-        let how = if caller.user == row.user {
-            format!("to withdraw it use jit cancel {}", row.id)
-        } else {
-            format!(
-                "an approver denies it with jit deny {} --reason TEXT",
-                row.id
-            )
-        };
-        return Err(refuse(
-            C::InvalidState,
-            format!(
-                "request {} is pending, nothing was issued to revoke; {how}",
-                row.id
-            ),
-        ));
-    }
-    if row.state != RequestState::Approved {
-        return Err(refuse(
-            C::InvalidState,
-            format!(
-                "request {} is {}; only approved requests can be revoked",
-                row.id, row.state
-            ),
-        ));
-    }
-    row.state = RequestState::Revoked;
-    row.revoked_at = Some(now);
-    row.revoked_by = Some(by.to_string());
-    Ok(())
-}
-
-/// Expires a request (pending too long, or its window ended); returns the state it had.
-pub fn expire(row: &mut RequestRow) -> RequestState {
-    std::mem::replace(&mut row.state, RequestState::Expired)
 }
 
 /// Refuses unless a stored request still fits its role as it is now (the requester's
