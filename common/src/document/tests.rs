@@ -36,6 +36,7 @@ fn grant() -> Grant {
             user: "bob".into(),
             at: NOW - 600,
         }],
+        ticket: None,
         cert_serial: Some(7),
         key_id: String::new(),
     }

@@ -4,15 +4,21 @@
 //! collecting every problem (like `visudo -c`). Nothing here touches the clock, the database
 //! or the network: decisions take users, groups and durations as plain values.
 
+mod auto;
 mod parse;
+mod pattern;
 mod role;
+mod schedule;
 
 use std::collections::BTreeMap;
 
+pub use auto::{AutoApproval, AutoDecision, AutoInput};
+pub use pattern::{MAX_TICKET_LEN, Pattern};
 pub use role::{
     ApprovalKey, Asked, AutoRule, KNOWN_CRITICAL_OPTIONS, KNOWN_EXTENSIONS, MAX_ROLE_DURATION,
-    Role, Subject, check_name,
+    Role, Subject, check_name, selectors_cover,
 };
+pub use schedule::{NextStart, Schedule};
 
 /// The commented `policy.toml` that `jit-ca init` writes.
 pub const TEMPLATE: &str = r#"# jit-ca policy: roles engineers can request. Check with `jit-ca policy check --dir DIR`;
@@ -377,11 +383,20 @@ max_duration = "15m"
         let p = Policy::parse(text).unwrap();
         let r = p.role("r").unwrap();
         let g = vec!["dev".to_string(), "oncall".to_string()];
-        assert_eq!(
-            r.auto_approval("a", &g, 900).as_deref(),
-            Some("auto:oncall")
-        );
-        assert_eq!(r.auto_approval("a", &g, 901), None);
-        assert_eq!(r.auto_approval("a", &["dev".to_string()], 60), None);
+        let approver = |groups: &[String], duration_secs| {
+            r.auto_decision(&AutoInput {
+                user: "a",
+                groups,
+                duration_secs,
+                hosts: &r.hosts,
+                ticket: None,
+                at: 0,
+            })
+            .approved
+            .map(|a| a.approver)
+        };
+        assert_eq!(approver(&g, 900).as_deref(), Some("auto:oncall"));
+        assert_eq!(approver(&g, 901), None);
+        assert_eq!(approver(&["dev".to_string()], 60), None);
     }
 }

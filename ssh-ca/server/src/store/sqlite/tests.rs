@@ -90,6 +90,7 @@ fn request(id: &str, user: &str, created_at: u64) -> RequestRow {
         revoked_by: None,
         approval_basis: None,
         approved_until: None,
+        ticket: None,
     }
 }
 
