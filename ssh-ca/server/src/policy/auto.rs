@@ -144,3 +144,6 @@ impl Role {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
