@@ -15,7 +15,7 @@ fn closed_window() -> (String, String) {
     let hours = format!("{start:02}:00-{end:02}:00");
     let mut opens = now
         .with()
-        .hour(i8::try_from(start).unwrap())
+        .hour(start)
         .minute(0)
         .second(0)
         .subsec_nanosecond(0)
