@@ -14,7 +14,8 @@
 //!
 //! Hours are wall-clock times in the zone. Across a daylight-saving change: in the
 //! spring-forward gap the skipped times do not exist, so a window that starts inside the gap
-//! opens at the first instant after it (02:30 on the day 02:00 becomes 03:00 opens at 03:00);
+//! opens at the first instant after it (02:30 on the day 02:00 becomes 03:00 opens at 03:00),
+//! and a window wholly inside the skipped hour (02:15-02:45) does not happen that day;
 //! in the fall-back repeated hour both occurrences are inside a window that covers the hour,
 //! and a window that starts in it opens at the first occurrence.
 
@@ -261,7 +262,8 @@ impl Window {
             .filter_map(|d| today.checked_add(d.days()).ok())
             .filter(|date| self.days[day_index(date.weekday())])
             .filter_map(|date| self.opening(date))
-            .find(|t| *t > ts)
+            // A window wholly inside a skipped hour does not happen that day.
+            .find(|t| *t > ts && self.contains(*t))
     }
 }
 

@@ -297,3 +297,51 @@ async fn roles_show_schedules_reason_rules_and_each_rules_conditions() {
     let (_, v) = h.call("dave", "GET", "/v1/roles", Value::Null).await;
     assert_eq!(v["roles"][1]["auto_approval"], json!([]));
 }
+
+#[tokio::test]
+async fn the_repeated_and_the_skipped_hour_through_the_api() {
+    let h = Harness::with_policy(
+        r#"
+[roles.maint]
+hosts = ["db-*"]
+max_duration = "1h"
+requesters = ["group:dev"]
+approvers = ["group:dba"]
+require_reason = false
+schedule = [{ days = ["sun"], hours = "02:00-03:00", tz = "Europe/Berlin" },
+            { days = ["sun"], hours = "02:30-02:45", tz = "America/New_York" }]
+"#,
+    );
+    // Berlin falls back on Sunday 2026-10-25: 02:00-03:00 happens twice (00:00Z-02:00Z).
+    for (at, ok) in [
+        ("2026-10-24T23:59:00Z", false), // 01:59 CEST
+        ("2026-10-25T00:30:00Z", true),  // 02:30 CEST
+        ("2026-10-25T01:30:00Z", true),  // 02:30 CET, the second time
+        ("2026-10-25T02:00:00Z", false), // 03:00 CET
+    ] {
+        h.clock.set(t(at));
+        let got = h.request("alice", "maint", 60, "").await;
+        if ok {
+            assert_eq!(got.0, 201, "{at}: {}", got.1);
+            cancel(&h, "alice", &got.1).await;
+        } else {
+            assert_error(&got, 403, "outside_schedule");
+        }
+    }
+    // New York springs forward on Sunday 2026-03-08: 02:00-03:00 does not exist, so its
+    // 02:30-02:45 window does not happen that day; the next start is Berlin's next Sunday.
+    for at in ["2026-03-08T06:30:00Z", "2026-03-08T07:00:00Z"] {
+        h.clock.set(t(at));
+        let got = h.request("alice", "maint", 60, "").await;
+        assert_eq!(
+            message(&got),
+            "role \"maint\" may be requested only sun 02:00-03:00 Europe/Berlin or sun \
+             02:30-02:45 America/New_York; the next window starts Sun 2026-03-15 02:00 +01:00 \
+             (Europe/Berlin)",
+            "{at}"
+        );
+    }
+    // A week later it happens: 02:30 EDT is 06:30Z.
+    h.clock.set(t("2026-03-15T06:30:00Z"));
+    assert_eq!(h.request("alice", "maint", 60, "").await.0, 201);
+}

@@ -111,6 +111,24 @@ fn spring_forward_a_window_starting_in_the_gap_opens_at_the_jump() {
 }
 
 #[test]
+fn a_window_wholly_inside_the_skipped_hour_does_not_happen_that_day() {
+    // Europe/Berlin skips 02:00-03:00 on Sunday 2026-03-29.
+    let s = schedule(r#"[{ days = ["sun"], hours = "02:15-02:45", tz = "Europe/Berlin" }]"#);
+    for at in [
+        "2026-03-29T00:59:59Z",
+        "2026-03-29T01:00:00Z",
+        "2026-03-29T01:30:00Z",
+    ] {
+        assert!(!s.contains(t(at)), "{at}");
+    }
+    // The next start is never an instant the window does not contain: a week later.
+    assert_eq!(
+        s.next_start(t("2026-03-28T12:00:00Z")).unwrap().local,
+        "Sun 2026-04-05 02:15 +02:00 (Europe/Berlin)"
+    );
+}
+
+#[test]
 fn fall_back_the_repeated_hour_is_inside_twice_and_opens_at_the_first() {
     // Europe/Berlin, Sunday 2026-10-25: 03:00 CEST becomes 02:00 CET at 01:00Z.
     let s = schedule(r#"[{ days = ["sun"], hours = "02:00-03:00", tz = "Europe/Berlin" }]"#);
@@ -214,4 +232,37 @@ fn parse_errors_name_the_role_the_window_and_the_field() {
             .starts_with("roles.r.schedule[0].days: is empty")
     );
     assert!(errors(r#"[{ tz = "UTC", colour = "red" }]"#)[0].contains("colour"));
+}
+
+proptest::proptest! {
+    /// For any window and instant (over years with DST changes in several zones), the next
+    /// start is later, inside the schedule, and nothing between is (checked every 10 min).
+    #[test]
+    fn the_next_start_is_the_first_instant_inside(
+        day in 0usize..7,
+        start in 0u16..48,
+        len in 1u16..48,
+        zone in 0usize..4,
+        at in 1_767_225_600u64..1_830_297_600u64,
+    ) {
+        let zones = ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "UTC"];
+        let (start, end) = (start * 30, (start * 30 + len * 30) % 1440);
+        let hours = format!("{:02}:{:02}-{:02}:{:02}", start / 60, start % 60,
+            if end == 0 { 24 } else { end / 60 }, end % 60);
+        let s = schedule(&format!(
+            "[{{ days = [{:?}], hours = {hours:?}, tz = {:?} }}]",
+            ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][day],
+            zones[zone]
+        ));
+        let next = s.next_start(at).unwrap();
+        proptest::prop_assert!(next.at > at);
+        proptest::prop_assert!(s.contains(next.at), "{hours} {next:?}");
+        if !s.contains(at) {
+            let mut probe = at;
+            while probe + 600 < next.at {
+                probe += 600;
+                proptest::prop_assert!(!s.contains(probe), "{hours}: {probe} before {next:?}");
+            }
+        }
+    }
 }
