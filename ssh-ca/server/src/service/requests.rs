@@ -138,7 +138,12 @@ impl Ca {
         } else {
             Vec::new()
         };
-        let lifecycle::Admitted { row, role, auto } = lifecycle::admit(
+        let lifecycle::Admitted {
+            row,
+            role,
+            auto,
+            auto_misses,
+        } = lifecycle::admit(
             caller,
             req,
             role,
@@ -152,6 +157,17 @@ impl Ca {
                 "key": lifecycle::fingerprint(&row.public_key)});
         if let Some(t) = &row.ticket {
             add_details(&mut request_details, json!({"ticket": t}));
+        }
+        if auto.is_none() && !auto_misses.is_empty() {
+            // Why no auto-approval rule applied (each rule's first unmet condition).
+            let misses: Vec<_> = auto_misses
+                .iter()
+                .map(|(rule, why)| json!({"rule": rule, "why": why}))
+                .collect();
+            add_details(
+                &mut request_details,
+                json!({"auto_rules_not_applied": misses}),
+            );
         }
         let requester = caller.user.clone();
         let max_grants = self.config.max_active_grants_per_user;

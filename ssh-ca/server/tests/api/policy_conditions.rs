@@ -263,6 +263,13 @@ async fn an_auto_rule_approves_only_when_every_condition_holds() {
         assert_eq!(v["state"], "pending", "{why}: {v}");
         cancel(&h, user, &v).await;
     }
+    // The request record says why the rule did not apply (the last one: dave).
+    let requests = records(&h, "request");
+    assert_eq!(
+        requests.last().unwrap()["auto_rules_not_applied"],
+        json!([{"rule": "night", "why": "dave is not among its users and groups (group:oncall)"}])
+    );
+    assert!(requests[0].get("auto_rules_not_applied").is_none());
     // Longer than the rule allows.
     let (_, v) = request_hosts(&h, "alice", "db-admin", 3600, "INC-9: x", &["db-1"]).await;
     assert_eq!(v["state"], "pending", "{v}");

@@ -88,6 +88,8 @@ pub struct Admitted {
     pub role: Role,
     /// The auto-approval rule that approved it at once, if one did.
     pub auto: Option<AutoApproval>,
+    /// The rules that did not approve it, each with the first condition that did not hold.
+    pub auto_misses: Vec<(String, String)>,
 }
 
 /// The approval basis of an automatic approval: the approver (`auto:<rule>`) and the
@@ -152,11 +154,15 @@ pub fn admit(
         approved_until: None,
         ticket,
     };
-    let auto = auto.approved;
-    if let Some(a) = &auto {
+    if let Some(a) = &auto.approved {
         approve_row(&mut row, auto_basis(a), now);
     }
-    Ok(Admitted { row, role, auto })
+    Ok(Admitted {
+        row,
+        role,
+        auto: auto.approved,
+        auto_misses: auto.misses,
+    })
 }
 
 /// The refusal of a role name that is not in the policy, naming the close matches the
