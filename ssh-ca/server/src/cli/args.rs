@@ -47,7 +47,8 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Check config.toml, the keys and policy.toml; report every problem at once.
+    /// Check config.toml, the keys and policy.toml (check), or say what a request would get
+    /// under the policy and why (test).
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
