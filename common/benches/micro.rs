@@ -30,6 +30,7 @@ fn grant(id: &str) -> Grant {
             user: "bob".into(),
             at: NOW - 60,
         }],
+        ticket: None,
         cert_serial: Some(42),
         key_id: String::new(),
     }

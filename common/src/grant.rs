@@ -47,6 +47,8 @@ pub const CERT_EXTENSION: &str = NAMESPACE;
 pub const VERSION: u64 = 1;
 /// Longest reason kept in a grant, in bytes.
 pub const MAX_REASON_LEN: usize = 1024;
+/// Longest ticket kept in a grant, in bytes.
+pub const MAX_TICKET_LEN: usize = 128;
 /// Most host selectors in one grant.
 pub const MAX_HOSTS: usize = 64;
 /// Most approvers recorded in one grant.
@@ -64,6 +66,7 @@ const FIELDS: &[&str] = &[
     "issued_at",
     "request_id",
     "reason",
+    "ticket",
     "approvers",
     "cert_serial",
     "key_id",
@@ -105,6 +108,11 @@ pub struct Grant {
     pub request_id: String,
     /// Why access was asked for.
     pub reason: String,
+    /// The ticket the reason carries (what the role's `reason_pattern` matched); absent when
+    /// the role has no pattern. A host older than this field refuses a grant carrying one
+    /// (unknown field): upgrade hosts before the CA starts issuing tickets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
     /// Who approved, and when.
     pub approvers: Vec<Approval>,
     /// Serial of the certificate issued with it, if any.
@@ -155,6 +163,23 @@ impl Grant {
                     u32::from(c)
                 ),
             ));
+        }
+        if let Some(t) = &self.ticket {
+            if t.is_empty() || t.len() > MAX_TICKET_LEN {
+                return Err(invalid(
+                    "ticket",
+                    format!("must be 1 to {MAX_TICKET_LEN} bytes"),
+                ));
+            }
+            if let Some(c) = t.chars().find(|&c| crate::text::is_hidden(c)) {
+                return Err(invalid(
+                    "ticket",
+                    format!(
+                        "contains the control or format character U+{:04X}",
+                        u32::from(c)
+                    ),
+                ));
+            }
         }
         if self.approvers.len() > MAX_APPROVERS {
             return Err(invalid("approvers", format!("at most {MAX_APPROVERS}")));

@@ -29,6 +29,7 @@ fn grant(t: UnixTime) -> Grant {
             user: "bob".into(),
             at: t - 60,
         }],
+        ticket: None,
         cert_serial: None,
         key_id: String::new(),
     }

@@ -46,6 +46,7 @@ fn base() -> Grant {
             user: "bob".into(),
             at: NOW - 600,
         }],
+        ticket: None,
         cert_serial: Some(7),
         key_id: String::new(),
     }

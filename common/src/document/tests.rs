@@ -36,6 +36,7 @@ fn grant() -> Grant {
             user: "bob".into(),
             at: NOW - 600,
         }],
+        ticket: None,
         cert_serial: Some(7),
         key_id: String::new(),
     }
@@ -155,4 +156,62 @@ fn the_certificate_extension_is_the_grant_namespace() {
     assert_eq!(grant::CERT_EXTENSION, "jit-grant@jit");
     assert_eq!(grant::NAMESPACE, "jit-grant@jit");
     assert_eq!(revocation::NAMESPACE, "jit-revocations@jit");
+}
+
+/// `ticket` (issue 13): optional, absent from the body when there is none (so grants
+/// without one are what older CAs wrote), carried and verified when set, checked like the
+/// reason; a parser that does not list the field refuses a grant carrying it (why hosts
+/// must be upgraded before the CA issues tickets).
+#[test]
+fn the_ticket_is_optional_checked_and_refused_by_a_parser_without_the_field() {
+    let k = key();
+    let plain = SignedGrant::sign(grant(), &k).unwrap();
+    assert!(!plain.doc().contains("ticket"), "{}", plain.doc());
+
+    let mut g = grant();
+    g.ticket = Some("INC-1".into());
+    let signed = SignedGrant::sign(g, &k).unwrap();
+    assert!(
+        signed
+            .doc()
+            .contains("  \"reason\": \"INC-1\",\n  \"ticket\": \"INC-1\",\n"),
+        "{}",
+        signed.doc()
+    );
+    let v = SignedGrant::parse(signed.as_bytes())
+        .unwrap()
+        .verify_at(NOW, &ring(&k), 0u64)
+        .unwrap();
+    assert_eq!(v.grant().ticket.as_deref(), Some("INC-1"));
+
+    // The field list of a parser from before `ticket` refuses it as unknown.
+    let old_fields: Vec<&str> = <Grant as Document>::FIELDS
+        .iter()
+        .copied()
+        .filter(|f| *f != "ticket")
+        .collect();
+    assert!(matches!(
+        parse_body(signed.body(), &old_fields),
+        Err(Error::UnknownField { ref name }) if name == "ticket"
+    ));
+    assert!(parse_body(plain.body(), &old_fields).is_ok());
+
+    for (bad, detail) in [
+        (String::new(), "must be 1 to 128 bytes"),
+        (
+            "I".repeat(grant::MAX_TICKET_LEN + 1),
+            "must be 1 to 128 bytes",
+        ),
+        (
+            "INC-1\u{202e}".to_string(),
+            "contains the control or format character U+202E",
+        ),
+    ] {
+        let mut g = grant();
+        g.ticket = Some(bad);
+        assert!(matches!(
+            g.validate(),
+            Err(Error::InvalidField { name: "ticket", detail: ref d }) if d == detail
+        ));
+    }
 }

@@ -36,6 +36,7 @@ fn grant(id: &str) -> Grant {
             user: "bob".into(),
             at: NOW - 60,
         }],
+        ticket: None,
         cert_serial: None,
         key_id: String::new(),
     }

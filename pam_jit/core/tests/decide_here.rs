@@ -41,6 +41,7 @@ fn grant(id: &str, user: &str) -> Grant {
             user: "carol".into(),
             at: (NOW - 60).into(),
         }],
+        ticket: None,
         cert_serial: Some(1),
         key_id: String::new(),
     }

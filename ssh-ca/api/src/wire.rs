@@ -211,6 +211,10 @@ pub struct RequestView {
     /// (auto-approval): the certificate, so the client needs no second call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued: Option<IssuedView>,
+    /// The ticket the reason carries: what the role's `reason_pattern` matched (absent when
+    /// the role has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
 }
 
 /// `GET /v1/requests`.
@@ -288,15 +292,34 @@ pub struct RoleView {
     /// The auto-approval rules that apply to the caller (empty: a human approves).
     #[serde(default)]
     pub auto_approval: Vec<AutoApprovalView>,
+    /// When the role may be requested: windows such as `mon-fri 09:00-17:00 Europe/Berlin`
+    /// (empty: any time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedule: Vec<String>,
+    /// The regular expression the reason must match (`reason_pattern`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_pattern: Option<String>,
+    /// What the policy says to write when the reason does not match (`reason_help`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_help: Option<String>,
 }
 
-/// An auto-approval rule that applies to the caller.
+/// An auto-approval rule that applies to the caller: every condition it names must hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AutoApprovalView {
     /// Recorded as approver (`auto:<rule>`).
     pub rule: String,
     /// Requests up to this long are approved at once.
     pub max_duration_secs: u64,
+    /// The request's hosts must be within these selectors (empty: any of the role's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// When the rule may approve (empty: any time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedule: Vec<String>,
+    /// The regular expression the request's ticket must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_pattern: Option<String>,
 }
 
 /// The error body.
@@ -378,6 +401,9 @@ error_codes! {
     MalformedPublicKey = "malformed_public_key",
     /// The role requires a reason.
     ReasonRequired = "reason_required",
+    /// The reason does not match the role's `reason_pattern`; the message carries the
+    /// role's `reason_help`.
+    ReasonPatternMismatch = "reason_pattern_mismatch",
     // Policy (403, 404, 409).
     /// No such role.
     UnknownRole = "unknown_role",
@@ -393,6 +419,9 @@ error_codes! {
     DurationTooLong = "duration_too_long",
     /// A requested host is not within the role's selectors.
     HostNotInRole = "host_not_in_role",
+    /// The role may not be requested now (its `schedule`); the message names the next
+    /// window's start (403).
+    OutsideSchedule = "outside_schedule",
     /// No such request or endpoint.
     NotFound = "not_found",
     /// Not the caller's to see or change.
@@ -562,6 +591,7 @@ mod tests {
         "request_timeout",
         "malformed_public_key",
         "reason_required",
+        "reason_pattern_mismatch",
         "unknown_role",
         "not_a_requester",
         "not_an_approver",
@@ -569,6 +599,7 @@ mod tests {
         "already_approved",
         "duration_too_long",
         "host_not_in_role",
+        "outside_schedule",
         "not_found",
         "forbidden",
         "invalid_state",

@@ -26,14 +26,45 @@ pub fn render(v: &RolesView) -> String {
             r.auto_approval
                 .iter()
                 .map(|a| {
-                    format!(
-                        "{} (up to {})",
-                        c(&a.rule),
-                        format_duration(a.max_duration_secs)
-                    )
+                    let mut when = vec![format!("up to {}", format_duration(a.max_duration_secs))];
+                    if !a.hosts.is_empty() {
+                        when.push(format!("hosts {}", list(&a.hosts)));
+                    }
+                    if !a.schedule.is_empty() {
+                        when.push(format!(
+                            "when {}",
+                            a.schedule
+                                .iter()
+                                .map(|s| c(s))
+                                .collect::<Vec<_>>()
+                                .join(" or ")
+                        ));
+                    }
+                    if let Some(p) = &a.ticket_pattern {
+                        when.push(format!("ticket matching {}", c(p)));
+                    }
+                    format!("{} ({})", c(&a.rule), when.join("; "))
                 })
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join("\n                ")
+        };
+        let reason = match (&r.reason_pattern, &r.reason_help) {
+            (Some(p), Some(h)) => format!("must match {} ({})", c(p), c(h)),
+            (Some(p), None) => format!("must match {}", c(p)),
+            (None, _) if r.require_reason => "required".to_string(),
+            (None, _) => "optional".to_string(),
+        };
+        let schedule = if r.schedule.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "  schedule:     {}\n",
+                r.schedule
+                    .iter()
+                    .map(|s| c(s))
+                    .collect::<Vec<_>>()
+                    .join("\n                ")
+            )
         };
         let approvers = if r.approvers.is_empty() {
             "none".to_string()
@@ -44,7 +75,7 @@ pub fn render(v: &RolesView) -> String {
         let _ = write!(
             out,
             "{}\n  hosts:        {}\n  principals:   {}\n  sudo:         {}\n  max duration: {}\n  \
-             approvers:    {} ({} approval{} needed)\n  reason:       {}\n  auto-approve: {}\n",
+             approvers:    {} ({} approval{} needed)\n{schedule}  reason:       {}\n  auto-approve: {}\n",
             c(&r.name),
             list(&r.hosts),
             list(&r.principals),
@@ -53,11 +84,7 @@ pub fn render(v: &RolesView) -> String {
             approvers,
             r.approvals_required,
             if r.approvals_required == 1 { "" } else { "s" },
-            if r.require_reason {
-                "required"
-            } else {
-                "optional"
-            },
+            reason,
             auto,
         );
     }
@@ -83,6 +110,9 @@ mod tests {
                     approvals_required: 1,
                     require_reason: true,
                     auto_approval: vec![],
+                    schedule: vec![],
+                    reason_pattern: None,
+                    reason_help: None,
                 },
                 RoleView {
                     name: "quick\u{1b}[2J".into(),
@@ -96,7 +126,13 @@ mod tests {
                     auto_approval: vec![AutoApprovalView {
                         rule: "auto:oncall".into(),
                         max_duration_secs: 900,
+                        hosts: vec![],
+                        schedule: vec![],
+                        ticket_pattern: None,
                     }],
+                    schedule: vec![],
+                    reason_pattern: None,
+                    reason_help: None,
                 },
             ],
         };
@@ -112,6 +148,58 @@ mod tests {
             render(&RolesView { roles: vec![] }),
             "You may not request any role (an operator adds you to a role's requesters in \
              policy.toml).\n"
+        );
+    }
+
+    #[test]
+    fn renders_schedules_reason_rules_and_each_auto_rules_conditions() {
+        let rule = |name: &str| AutoApprovalView {
+            rule: format!("auto:{name}"),
+            max_duration_secs: 1800,
+            hosts: vec![],
+            schedule: vec![],
+            ticket_pattern: None,
+        };
+        let v = RolesView {
+            roles: vec![RoleView {
+                name: "db-admin".into(),
+                hosts: vec!["db-*".into()],
+                principals: vec!["alice".into()],
+                sudo: true,
+                max_duration_secs: 3600,
+                approvers: vec!["group:dba".into()],
+                approvals_required: 1,
+                require_reason: true,
+                auto_approval: vec![
+                    AutoApprovalView {
+                        hosts: vec!["db-1".into(), "db-2".into()],
+                        schedule: vec![
+                            "mon-fri 18:00-09:00 Europe/Berlin".into(),
+                            "sat,sun all day Europe/Berlin".into(),
+                        ],
+                        ticket_pattern: Some("^INC-\u{7}".into()),
+                        ..rule("oncall")
+                    },
+                    rule("lead"),
+                ],
+                schedule: vec![
+                    "mon-fri 09:00-17:00 Europe/Berlin".into(),
+                    "sat 10:00-12:00 UTC".into(),
+                ],
+                reason_pattern: Some("^(INC|CHG)-[0-9]+".into()),
+                reason_help: Some("Start with the ticket, e.g. INC-123".into()),
+            }],
+        };
+        assert_eq!(
+            render(&v),
+            "db-admin\n  hosts:        db-*\n  principals:   alice\n  sudo:         yes\n  \
+             max duration: 1h\n  approvers:    group:dba (1 approval needed)\n  \
+             schedule:     mon-fri 09:00-17:00 Europe/Berlin\n                \
+             sat 10:00-12:00 UTC\n  \
+             reason:       must match ^(INC|CHG)-[0-9]+ (Start with the ticket, e.g. INC-123)\n  \
+             auto-approve: auto:oncall (up to 30m; hosts db-1, db-2; when mon-fri 18:00-09:00 \
+             Europe/Berlin or sat,sun all day Europe/Berlin; ticket matching ^INC-\\x07)\n                \
+             auto:lead (up to 30m)\n"
         );
     }
 }

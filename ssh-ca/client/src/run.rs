@@ -170,9 +170,14 @@ fn for_terminal(r: &RequestView) -> RequestView {
     for a in &mut r.approvals {
         a.user = c(&a.user);
     }
-    for s in [&mut r.denied_by, &mut r.denial_reason, &mut r.grant_id]
-        .into_iter()
-        .flatten()
+    for s in [
+        &mut r.denied_by,
+        &mut r.denial_reason,
+        &mut r.grant_id,
+        &mut r.ticket,
+    ]
+    .into_iter()
+    .flatten()
     {
         *s = c(s);
     }
@@ -416,6 +421,9 @@ fn print_request(r: &RequestView, json: bool, verb: &str) -> Result<()> {
     println!("user:       {}", r.user);
     println!("role:       {}", r.role);
     println!("reason:     {}", r.reason);
+    if let Some(t) = &r.ticket {
+        println!("ticket:     {t}");
+    }
     println!("duration:   {}", format_duration(r.duration_secs));
     if !r.hosts.is_empty() {
         println!("hosts:      {}", r.hosts.join(", "));
@@ -547,6 +555,7 @@ mod tests {
             serial: None,
             grant_id: None,
             issued: None,
+            ticket: None,
         };
         let t = for_terminal(&r);
         assert_eq!(t.role, "db\\x1b[2J");

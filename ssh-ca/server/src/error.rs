@@ -299,6 +299,7 @@ pub fn status_of(code: ErrorCode) -> u16 {
         | C::InvalidInput
         | C::MalformedPublicKey
         | C::ReasonRequired
+        | C::ReasonPatternMismatch
         | C::GrantNotAcceptable => 400,
         C::BodyTooLarge => 413,
         C::RequestTimeout => 408,
@@ -308,6 +309,7 @@ pub fn status_of(code: ErrorCode) -> u16 {
         | C::SelfApproval
         | C::DurationTooLong
         | C::HostNotInRole
+        | C::OutsideSchedule
         | C::Forbidden
         | C::ExtensionNotApproved
         | C::ApprovalKeyRequired

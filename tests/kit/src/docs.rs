@@ -37,6 +37,7 @@ pub fn grant(id: &str, user: &str, hosts: &[&str], now: impl Into<UnixTime>) -> 
             user: "bob".into(),
             at: start,
         }],
+        ticket: None,
         cert_serial: None,
         key_id: String::new(),
     })

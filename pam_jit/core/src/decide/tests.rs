@@ -55,6 +55,7 @@ fn grant(id: &str, user: &str) -> Grant {
             user: "carol".into(),
             at: NOW - 600,
         }],
+        ticket: None,
         cert_serial: Some(42),
         key_id: String::new(),
     }

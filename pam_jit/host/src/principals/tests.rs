@@ -85,6 +85,7 @@ fn grant_with(e: &Env, edit: impl FnOnce(&mut Grant)) -> String {
             user: "carol".into(),
             at: (NOW - 60).into(),
         }],
+        ticket: None,
         cert_serial: Some(7),
         key_id: String::new(),
     };

@@ -8,4 +8,5 @@
 
 mod agent;
 mod cli;
+mod policy_conditions;
 mod tls;

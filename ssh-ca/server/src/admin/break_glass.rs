@@ -165,6 +165,7 @@ pub fn sign(spec: &SignSpec, now: u64) -> Result<SignResult> {
         request_id: id.clone(),
         reason: spec.reason.trim().to_string(),
         approvers: Vec::new(),
+        ticket: None,
         cert_serial: None,
         key_id: String::new(),
     };

@@ -5,6 +5,7 @@
 pub mod break_glass;
 mod check;
 mod dir;
+mod policy_test;
 mod trail;
 mod users;
 
@@ -22,6 +23,9 @@ use crate::signer::{self, Signer};
 use dir::open_store;
 
 pub use check::{CheckReport, policy_check};
+pub use policy_test::{
+    PolicyTestInput, PolicyTestReport, RuleMiss, policy_test, render as render_policy_test,
+};
 pub use trail::{
     VerifyReport, audit_export, audit_verify, audit_verify_anchored, audit_verify_checkpoint,
     parse_anchor,

@@ -47,7 +47,8 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Check config.toml, the keys and policy.toml; report every problem at once.
+    /// Check config.toml, the keys and policy.toml (check), or say what a request would get
+    /// under the policy and why (test).
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
@@ -222,6 +223,39 @@ pub enum PolicyCommand {
     Check {
         #[command(flatten)]
         dir: DirArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Say what a request would get under DIR's policy and users, and why: refused (the
+    /// code and message the API would answer), pending (who may approve, how many
+    /// approvals) or auto-approved (which rule). Reads DIR only. Exit 0 when decided
+    /// (whatever the decision), 2 on bad input.
+    ///
+    /// Example: jit-ca policy test --dir /var/lib/jit-ca --user alice --role db-admin
+    /// --duration 30m --at 2026-11-30T20:00:00+01:00 --host db-1 --reason "INC-42: disk full"
+    Test {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The requester (a registered user: their groups count).
+        #[arg(long, value_name = "U")]
+        user: String,
+        /// The role asked for.
+        #[arg(long, value_name = "R")]
+        role: String,
+        /// How long (30m, 1h, 2h30m).
+        #[arg(long, value_name = "D")]
+        duration: String,
+        /// When the request is made: an RFC 3339 instant (2026-11-30T08:00:00Z,
+        /// 2026-11-30T09:00:00+01:00); default now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// A host selector asked for (repeatable; default: all the role's).
+        #[arg(long = "host", value_name = "H")]
+        hosts: Vec<String>,
+        /// The reason (checked against reason_pattern; default empty).
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        reason: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,

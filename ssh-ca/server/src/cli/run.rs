@@ -12,6 +12,60 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CaError> {
     Ok(())
 }
 
+/// `jit-ca policy test`: exit 0 when decided, 2 on bad input (printed on stderr).
+#[allow(clippy::too_many_arguments)]
+fn policy_test(
+    dir: &std::path::Path,
+    user: String,
+    role: String,
+    duration: &str,
+    at: Option<&str>,
+    hosts: Vec<String>,
+    reason: String,
+    json: bool,
+    now: u64,
+) -> Result<ExitCode, CaError> {
+    let bad = |msg: String| {
+        eprintln!("jit-ca: {msg}");
+        Ok(ExitCode::from(2))
+    };
+    let duration_secs = match jit_common::time::parse_duration(duration) {
+        Ok(d) => u64::from(d),
+        Err(e) => return bad(format!("--duration {duration:?}: {e}")),
+    };
+    let at = match at {
+        None => now,
+        Some(text) => match text
+            .parse::<jiff::Timestamp>()
+            .ok()
+            .and_then(|t| u64::try_from(t.as_second()).ok())
+        {
+            Some(t) => t,
+            None => {
+                return bad(format!(
+                    "--at {text:?} is not an RFC 3339 time; write e.g. 2026-11-30T09:00:00+01:00 or 2026-11-30T08:00:00Z"
+                ));
+            }
+        },
+    };
+    let input = admin::PolicyTestInput {
+        user,
+        role,
+        duration_secs,
+        at,
+        hosts,
+        reason,
+    };
+    match admin::policy_test(dir, &input) {
+        Ok(report) if json => print_json(&report).map(|()| ExitCode::SUCCESS),
+        Ok(report) => {
+            print!("{}", admin::render_policy_test(&report));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => bad(e.to_string()),
+    }
+}
+
 /// Runs one parsed command; `Ok(ExitCode::FAILURE)` for a check that found problems.
 pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
     let now = jit_common::now().as_secs();
@@ -162,6 +216,31 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
             if !report.ok {
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        Command::Policy {
+            command:
+                PolicyCommand::Test {
+                    dir,
+                    user,
+                    role,
+                    duration,
+                    at,
+                    hosts,
+                    reason,
+                    json,
+                },
+        } => {
+            return policy_test(
+                &dir.dir,
+                user,
+                role,
+                &duration,
+                at.as_deref(),
+                hosts,
+                reason,
+                json,
+                now,
+            );
         }
         Command::Revoke {
             id,

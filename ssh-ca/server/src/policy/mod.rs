@@ -4,15 +4,21 @@
 //! collecting every problem (like `visudo -c`). Nothing here touches the clock, the database
 //! or the network: decisions take users, groups and durations as plain values.
 
+mod auto;
 mod parse;
+mod pattern;
 mod role;
+mod schedule;
 
 use std::collections::BTreeMap;
 
+pub use auto::{AutoApproval, AutoDecision, AutoInput};
+pub use pattern::{MAX_TICKET_LEN, Pattern};
 pub use role::{
     ApprovalKey, Asked, AutoRule, KNOWN_CRITICAL_OPTIONS, KNOWN_EXTENSIONS, MAX_ROLE_DURATION,
-    Role, Subject, check_name,
+    Role, Subject, check_name, selectors_cover,
 };
+pub use schedule::{NextStart, Schedule};
 
 /// The commented `policy.toml` that `jit-ca init` writes.
 pub const TEMPLATE: &str = r#"# jit-ca policy: roles engineers can request. Check with `jit-ca policy check --dir DIR`;
@@ -38,12 +44,21 @@ extensions = ["permit-pty"]     # OpenSSH extensions: permit-pty, permit-port-fo
 #                               # sk-ecdsa), or "dedicated-sk" both. Stops a forwarded agent alone
 #                               # from approving.
 # critical_options = { "source-address" = "10.0.0.0/8", "force-command" = "/usr/bin/psql" }
+# schedule = [{ days = ["mon-fri"], hours = "08:00-20:00", tz = "Europe/Berlin" }]
+#                               # when the role may be requested (IANA zone; several windows
+#                               # are a union; "22:00-06:00" crosses midnight); default any time
+# reason_pattern = '^(INC|CHG)-[0-9]+'   # the reason must match; what matched is the ticket
+# reason_help = "Start the reason with the ticket, e.g. INC-123: disk full"
 
-# Auto-approval for some people and short windows only (approver recorded as "auto:<name>"):
+# Auto-approval for some people and short windows only (approver recorded as "auto:<name>");
+# every condition a rule names must hold, else humans approve:
 # [[roles.db-admin.auto_approve_rules]]
 # name = "oncall"
 # groups = ["oncall"]           # and/or users = ["alice"]
-# max_duration = "15m"
+# max_duration = "15m"          # default: the role's
+# hosts = ["db-1", "db-2"]      # the request's hosts must be within these
+# schedule = [{ days = ["mon-fri"], hours = "18:00-08:00", tz = "Europe/Berlin" }]
+# ticket_pattern = '^INC-'      # the ticket must match (needs reason_pattern)
 
 [roles.web-read]
 principals = []
@@ -254,6 +269,39 @@ approvers = ["group:dba"]
         assert!(lifecycle.contains("pub fn still_fits("));
     }
 
+    /// The commented examples of the template are valid when uncommented.
+    #[test]
+    fn template_examples_are_valid() {
+        let text: String = TEMPLATE
+            .lines()
+            .map(|l| {
+                let keys = [
+                    "# schedule",
+                    "# reason_pattern",
+                    "# reason_help",
+                    "# [[roles",
+                    "# name",
+                    "# groups",
+                    "# max_duration",
+                    "# hosts",
+                    "# ticket_pattern",
+                ];
+                if keys.iter().any(|k| l.starts_with(k)) {
+                    &l[2..]
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let p = Policy::parse(&text).unwrap();
+        let r = p.role("db-admin").unwrap();
+        assert!(r.schedule.is_some() && r.reason_pattern.is_some());
+        let rule = &r.auto_approve_rules[0];
+        assert!(rule.schedule.is_some() && rule.ticket_pattern.is_some());
+        assert_eq!(rule.hosts, ["db-1", "db-2"]);
+    }
+
     #[test]
     fn template_is_valid() {
         let p = Policy::parse(TEMPLATE).unwrap();
@@ -377,11 +425,20 @@ max_duration = "15m"
         let p = Policy::parse(text).unwrap();
         let r = p.role("r").unwrap();
         let g = vec!["dev".to_string(), "oncall".to_string()];
-        assert_eq!(
-            r.auto_approval("a", &g, 900).as_deref(),
-            Some("auto:oncall")
-        );
-        assert_eq!(r.auto_approval("a", &g, 901), None);
-        assert_eq!(r.auto_approval("a", &["dev".to_string()], 60), None);
+        let approver = |groups: &[String], duration_secs| {
+            r.auto_decision(&AutoInput {
+                user: "a",
+                groups,
+                duration_secs,
+                hosts: &r.hosts,
+                ticket: None,
+                at: 0,
+            })
+            .approved
+            .map(|a| a.approver)
+        };
+        assert_eq!(approver(&g, 900).as_deref(), Some("auto:oncall"));
+        assert_eq!(approver(&g, 901), None);
+        assert_eq!(approver(&["dev".to_string()], 60), None);
     }
 }

@@ -8,10 +8,15 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
+use super::pattern::Pattern;
 use super::role::{
     ApprovalKey, AutoRule, KNOWN_CRITICAL_OPTIONS, KNOWN_EXTENSIONS, MAX_ROLE_DURATION, Role,
     Subject, check_name,
 };
+use super::schedule::{self, RawWindow};
+
+/// Longest `reason_help` accepted, in bytes.
+const MAX_HELP_LEN: usize = 512;
 
 /// Parses and validates the roles of a policy.toml, returning every problem found.
 pub(super) fn roles(text: &str) -> Result<BTreeMap<String, Role>, Vec<String>> {
@@ -65,6 +70,12 @@ struct RawRole {
     critical_options: BTreeMap<String, String>,
     #[serde(default)]
     approval_key: Option<String>,
+    #[serde(default)]
+    schedule: Option<Vec<RawWindow>>,
+    #[serde(default)]
+    reason_pattern: Option<String>,
+    #[serde(default)]
+    reason_help: Option<String>,
 }
 
 fn yes() -> bool {
@@ -79,7 +90,14 @@ struct RawRule {
     groups: Vec<String>,
     #[serde(default)]
     users: Vec<String>,
-    max_duration: String,
+    #[serde(default)]
+    max_duration: Option<String>,
+    #[serde(default)]
+    hosts: Vec<String>,
+    #[serde(default)]
+    schedule: Option<Vec<RawWindow>>,
+    #[serde(default)]
+    ticket_pattern: Option<String>,
 }
 
 fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
@@ -198,28 +216,82 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
                 Err(e) => err(&field, e),
             }
         }
-        let max = match jit_common::time::parse_duration(&rule.max_duration).map(u64::from) {
-            Ok(d) if d > max_duration_secs && max_duration_secs > 0 => {
+        let max = match rule.max_duration.as_deref() {
+            None => max_duration_secs,
+            Some(text) => match jit_common::time::parse_duration(text).map(u64::from) {
+                Ok(d) if d > max_duration_secs && max_duration_secs > 0 => {
+                    err(
+                        &field,
+                        format!("max_duration {text} exceeds the role's max_duration"),
+                    );
+                    d
+                }
+                Ok(d) => d,
+                Err(e) => {
+                    err(&field, e);
+                    0
+                }
+            },
+        };
+        for h in &rule.hosts {
+            if let Err(e) = jit_common::host::validate_selector(h) {
+                err(&format!("{field}.hosts"), e);
+            } else if !super::role::selectors_cover(&hosts, h) {
                 err(
-                    &field,
+                    &format!("{field}.hosts"),
                     format!(
-                        "max_duration {} exceeds the role's max_duration",
-                        rule.max_duration
+                        "{h:?} is not within the role's hosts ({}); a rule's hosts narrow the role's",
+                        hosts.join(", ")
                     ),
                 );
-                d
             }
-            Ok(d) => d,
-            Err(e) => {
-                err(&field, e);
-                0
+        }
+        let rule_schedule = rule.schedule.as_deref().and_then(|raw| {
+            schedule::parse(raw, &format!("{field}.schedule"), &mut |f, m| err(f, m))
+        });
+        let ticket_pattern = rule.ticket_pattern.as_deref().and_then(|t| {
+            if r.reason_pattern.is_none() {
+                err(
+                    &format!("{field}.ticket_pattern"),
+                    "needs the role's reason_pattern (the ticket is what reason_pattern matched)"
+                        .into(),
+                );
             }
-        };
+            Pattern::compile(t)
+                .map_err(|e| err(&format!("{field}.ticket_pattern"), e))
+                .ok()
+        });
         auto_approve_rules.push(AutoRule {
             name: rule.name.clone(),
             subjects: subs,
             max_duration_secs: max,
+            hosts: rule.hosts.clone(),
+            schedule: rule_schedule,
+            ticket_pattern,
         });
+    }
+    let role_schedule = r
+        .schedule
+        .as_deref()
+        .and_then(|raw| schedule::parse(raw, "schedule", &mut |f, m| err(f, m)));
+    let reason_pattern = r.reason_pattern.as_deref().and_then(|t| {
+        Pattern::compile(t)
+            .map_err(|e| err("reason_pattern", e))
+            .ok()
+    });
+    if let Some(help) = &r.reason_help {
+        if r.reason_pattern.is_none() {
+            err(
+                "reason_help",
+                "is shown when the reason does not match reason_pattern; set reason_pattern too"
+                    .into(),
+            );
+        }
+        if help.trim().is_empty() {
+            err("reason_help", "is empty".into());
+        } else if let Err(e) = jit_common::text::check_line("reason_help", help, MAX_HELP_LEN) {
+            err("reason_help", e);
+        }
     }
     let mut extensions = r.extensions.clone();
     extensions.sort();
@@ -291,6 +363,9 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
         extensions,
         critical_options: r.critical_options,
         approval_key,
+        schedule: role_schedule,
+        reason_pattern,
+        reason_help: r.reason_help.map(|h| h.trim().to_string()),
     }
 }
 

@@ -3,6 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use super::pattern::Pattern;
+use super::schedule::Schedule;
+
 /// OpenSSH certificate extensions a role may grant.
 pub const KNOWN_EXTENSIONS: &[&str] = &[
     "no-touch-required",
@@ -69,8 +72,15 @@ pub struct AutoRule {
     pub name: String,
     /// Who it applies to.
     pub subjects: Vec<Subject>,
-    /// Longest duration it approves.
+    /// Longest duration it approves (the role's `max_duration` when the rule names none).
     pub max_duration_secs: u64,
+    /// The request's hosts must be within these selectors (a subset of the role's); empty:
+    /// no condition.
+    pub hosts: Vec<String>,
+    /// When the rule may approve (None: any time).
+    pub schedule: Option<Schedule>,
+    /// The request's ticket must match (a request without a ticket never does).
+    pub ticket_pattern: Option<Pattern>,
 }
 
 /// What key an approval of a role must be signed with (`approval_key` in policy.toml).
@@ -194,6 +204,12 @@ pub struct Role {
     pub critical_options: BTreeMap<String, String>,
     /// What key approvals must be signed with.
     pub approval_key: ApprovalKey,
+    /// When the role may be requested (None: any time).
+    pub schedule: Option<Schedule>,
+    /// The reason must match (checked before anything else); what it matched is the ticket.
+    pub reason_pattern: Option<Pattern>,
+    /// What to tell a requester whose reason does not match.
+    pub reason_help: Option<String>,
 }
 
 impl Role {
@@ -262,48 +278,39 @@ impl Role {
         self.approvers.iter().any(|s| s.includes(user, groups))
     }
 
-    /// The auto-approval that applies, as the approver name to record.
-    pub fn auto_approval(&self, user: &str, groups: &[String], duration: u64) -> Option<String> {
-        if self.auto_approve {
-            return Some(format!("auto:{}", self.name));
-        }
+    /// The auto-approval rules that may apply to `user` with `groups` (their subjects
+    /// include the caller; the other conditions are decided per request by
+    /// [`Role::auto_decision`]); `auto_approve = true` is one rule, named after the role, up
+    /// to `max_duration`.
+    pub fn auto_rules_for<'a>(
+        &'a self,
+        user: &'a str,
+        groups: &'a [String],
+    ) -> impl Iterator<Item = &'a AutoRule> + 'a {
         self.auto_approve_rules
             .iter()
-            .find(|r| {
-                duration <= r.max_duration_secs
-                    && r.subjects.iter().any(|s| s.includes(user, groups))
-            })
-            .map(|r| format!("auto:{}", r.name))
-    }
-
-    /// The auto-approval rules that apply to `user` with `groups`, as (approver name to
-    /// record, longest duration approved); `auto_approve = true` is one rule up to
-    /// `max_duration`.
-    pub fn auto_rules_for(&self, user: &str, groups: &[String]) -> Vec<(String, u64)> {
-        if self.auto_approve {
-            return vec![(format!("auto:{}", self.name), self.max_duration_secs)];
-        }
-        self.auto_approve_rules
-            .iter()
-            .filter(|r| r.subjects.iter().any(|s| s.includes(user, groups)))
-            .map(|r| (format!("auto:{}", r.name), r.max_duration_secs))
-            .collect()
+            .filter(move |r| r.subjects.iter().any(|s| s.includes(user, groups)))
     }
 
     /// Whether a requested host selector is within this role: equal to one of its selectors,
     /// or a plain host name (no glob characters) that one of them matches.
     pub fn covers_host(&self, requested: &str) -> bool {
-        if jit_common::host::validate_selector(requested).is_err() {
-            return false;
-        }
-        if self.hosts.iter().any(|h| h.eq_ignore_ascii_case(requested)) {
-            return true;
-        }
-        let is_glob = requested.contains(['*', '?', '[', ']', '!']);
-        !is_glob
-            && self
-                .hosts
-                .iter()
-                .any(|sel| jit_common::host::matches(sel, requested))
+        selectors_cover(&self.hosts, requested)
     }
+}
+
+/// Whether a requested host selector is within `selectors`: equal to one of them, or a
+/// plain host name (no glob characters) that one of them matches.
+pub fn selectors_cover(selectors: &[String], requested: &str) -> bool {
+    if jit_common::host::validate_selector(requested).is_err() {
+        return false;
+    }
+    if selectors.iter().any(|h| h.eq_ignore_ascii_case(requested)) {
+        return true;
+    }
+    let is_glob = requested.contains(['*', '?', '[', ']', '!']);
+    !is_glob
+        && selectors
+            .iter()
+            .any(|sel| jit_common::host::matches(sel, requested))
 }

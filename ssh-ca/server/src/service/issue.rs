@@ -101,6 +101,10 @@ impl Ca {
                 "extensions": role.extensions, "critical_options": role.critical_options,
                 "ca_key": jit_common::keys::fingerprint(self.signer.ca_key().public_key()),
                 "key": lifecycle::fingerprint(&row.public_key)});
+        let mut details = details;
+        if let Some(t) = &row.ticket {
+            add_details(&mut details, json!({"ticket": t}));
+        }
         let cert = CertRow {
             serial,
             request_id: row.id.clone(),
@@ -143,6 +147,7 @@ impl Ca {
             request_id: row.id.clone(),
             reason: row.reason.clone(),
             approvers,
+            ticket: row.ticket.clone(),
             cert_serial: Some(serial),
             key_id: String::new(),
         };

@@ -60,6 +60,33 @@ fn views(c: &dyn StoreOps, rows: &[RequestRow], now: u64) -> ApiResult<Vec<Reque
         .collect())
 }
 
+/// The auto-approval rules of `role` that apply to `caller`, with their conditions;
+/// `auto_approve = true` is one rule named after the role, up to `max_duration`.
+fn auto_views(role: &Role, caller: &Caller) -> Vec<AutoApprovalView> {
+    if role.auto_approve {
+        return vec![AutoApprovalView {
+            rule: format!("auto:{}", role.name),
+            max_duration_secs: role.max_duration_secs,
+            hosts: Vec::new(),
+            schedule: Vec::new(),
+            ticket_pattern: None,
+        }];
+    }
+    role.auto_rules_for(&caller.user, &caller.groups)
+        .map(|r| AutoApprovalView {
+            rule: format!("auto:{}", r.name),
+            max_duration_secs: r.max_duration_secs,
+            hosts: r.hosts.clone(),
+            schedule: r
+                .schedule
+                .as_ref()
+                .map(|s| s.spellings())
+                .unwrap_or_default(),
+            ticket_pattern: r.ticket_pattern.as_ref().map(|p| p.as_str().to_string()),
+        })
+        .collect()
+}
+
 impl Ca {
     fn role_of(&self, name: &str) -> Option<Role> {
         self.policy().role(name).cloned()
@@ -88,14 +115,14 @@ impl Ca {
                 approvers: r.approvers.iter().map(|s| s.spelling()).collect(),
                 approvals_required: r.approvals,
                 require_reason: r.require_reason,
-                auto_approval: r
-                    .auto_rules_for(&caller.user, &caller.groups)
-                    .into_iter()
-                    .map(|(rule, max_duration_secs)| AutoApprovalView {
-                        rule,
-                        max_duration_secs,
-                    })
-                    .collect(),
+                auto_approval: auto_views(r, caller),
+                schedule: r
+                    .schedule
+                    .as_ref()
+                    .map(|s| s.spellings())
+                    .unwrap_or_default(),
+                reason_pattern: r.reason_pattern.as_ref().map(|p| p.as_str().to_string()),
+                reason_help: r.reason_help.clone(),
             })
             .collect();
         RolesView { roles }
@@ -111,7 +138,12 @@ impl Ca {
         } else {
             Vec::new()
         };
-        let lifecycle::Admitted { row, role, auto } = lifecycle::admit(
+        let lifecycle::Admitted {
+            row,
+            role,
+            auto,
+            auto_misses,
+        } = lifecycle::admit(
             caller,
             req,
             role,
@@ -120,9 +152,23 @@ impl Ca {
             self.config.pending_expiry_secs,
             now,
         )?;
-        let request_details = json!({"request_id": row.id, "role": row.role, "duration_secs": row.duration_secs,
+        let mut request_details = json!({"request_id": row.id, "role": row.role, "duration_secs": row.duration_secs,
                 "hosts": row.hosts, "principals": row.principals, "reason": row.reason,
                 "key": lifecycle::fingerprint(&row.public_key)});
+        if let Some(t) = &row.ticket {
+            add_details(&mut request_details, json!({"ticket": t}));
+        }
+        if auto.is_none() && !auto_misses.is_empty() {
+            // Why no auto-approval rule applied (each rule's first unmet condition).
+            let misses: Vec<_> = auto_misses
+                .iter()
+                .map(|(rule, why)| json!({"rule": rule, "why": why}))
+                .collect();
+            add_details(
+                &mut request_details,
+                json!({"auto_rules_not_applied": misses}),
+            );
+        }
         let requester = caller.user.clone();
         let max_grants = self.config.max_active_grants_per_user;
         let max_pending = self.config.max_pending_requests_per_user;
@@ -142,7 +188,7 @@ impl Ca {
         // reserved in advance; only the inserts go through the group commit.
         let serial = self.next_serial()?;
         let approvers = vec![Approval {
-            user: auto.clone(),
+            user: auto.approver.clone(),
             at: now.into(),
         }];
         let (cert, mut issue_details) =
@@ -162,18 +208,19 @@ impl Ca {
             c.insert_request(&row)?;
             let mut records = Vec::with_capacity(3);
             records.push(c.append_audit(now, &requester, event::REQUEST, &request_details)?);
-            c.add_approval(&row.id, &auto, now, 0)?;
+            c.add_approval(&row.id, &auto.approver, now, 0)?;
             records.push(c.append_audit(
                 now,
-                &auto,
+                &auto.approver,
                 event::APPROVAL,
-                &json!({"request_id": row.id, "automatic": true}),
+                &json!({"request_id": row.id, "automatic": true, "rule": auto.rule,
+                        "conditions": auto.conditions}),
             )?);
             c.insert_cert(&cert)?;
             records.push(c.append_audit(now, &row.user, event::ISSUANCE, &issue_details)?);
             // Everything the view shows was just written: no need to read it back.
             let approvals = vec![ApprovalView {
-                user: auto,
+                user: auto.approver,
                 at: now,
             }];
             Ok((

@@ -288,6 +288,7 @@ mod tests {
             request_id: "r-1".into(),
             reason: "INC-1".into(),
             approvers: vec![],
+            ticket: None,
             cert_serial: Some(serial),
             key_id: String::new(),
         }

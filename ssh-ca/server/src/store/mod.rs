@@ -76,6 +76,8 @@ pub struct RequestRow {
     pub approval_basis: Option<String>,
     /// The end of the window the approval covered.
     pub approved_until: Option<u64>,
+    /// What the role's `reason_pattern` matched in the reason (migration 4).
+    pub ticket: Option<String>,
 }
 
 /// An issued certificate.

@@ -9,6 +9,7 @@ mod ca_hostile_api;
 mod claims;
 mod fail_closed;
 mod group_commit;
+mod policy_conditions;
 mod reliability_ca_bad_inputs;
 mod reliability_regressions;
 mod scope;

@@ -9,3 +9,4 @@ mod ca_cli;
 mod ca_connections;
 mod ca_operator;
 mod dev_docs;
+mod policy_test;

@@ -17,18 +17,20 @@
 //! fault of the service's own (`Refusal::Internal`) becomes an internal error, logged under a
 //! reference, only at the service boundary (`From<Refusal> for ApiError`, in `service`).
 
+mod admission;
 mod close;
 mod who;
 
+pub use admission::{Asking, Checked, check_request};
 pub use close::{DROP_REASON, cancel, deny, drop_own, expire, revoke};
 pub use who::{Action, Actor, authorize, check_approval, refuse_approval_key};
 
 use serde_json::json;
 use ssh_key::{HashAlg, PublicKey};
 
-use super::{Caller, CallerKey, check_text};
+use super::{Caller, CallerKey};
 use crate::error::ApiError;
-use crate::policy::{Asked, Role};
+use crate::policy::{Asked, AutoApproval, AutoInput, Role};
 use crate::store::{CertRow, RequestRow};
 use jit_api::auth;
 use jit_api::wire::{ApprovalView, CreateRequest, ErrorCode as C, RequestState, RequestView};
@@ -85,7 +87,15 @@ pub struct Admitted {
     pub row: RequestRow,
     pub role: Role,
     /// The auto-approval rule that approved it at once, if one did.
-    pub auto: Option<String>,
+    pub auto: Option<AutoApproval>,
+    /// The rules that did not approve it, each with the first condition that did not hold.
+    pub auto_misses: Vec<(String, String)>,
+}
+
+/// The approval basis of an automatic approval: the approver (`auto:<rule>`) and the
+/// conditions that held.
+pub fn auto_basis(a: &AutoApproval) -> serde_json::Value {
+    json!({"auto_rule": a.approver, "conditions": a.conditions})
 }
 
 /// Admits a new request `id` from `caller` at `now` under `role` (None: not in the policy;
@@ -104,55 +114,22 @@ pub fn admit(
     let Some(role) = role else {
         return Err(unknown_role(&req.role, near));
     };
-    if !role.may_request(&caller.user, &caller.groups) {
-        return Err(refuse(
-            C::NotARequester,
-            format!("you ({}) may not request role {:?}", caller.user, role.name),
-        ));
-    }
-    if req.duration_secs == 0 {
-        return Err(refuse(C::InvalidInput, "duration must be at least 1s"));
-    }
-    if req.duration_secs > role.max_duration_secs {
-        return Err(refuse(
-            C::DurationTooLong,
-            format!(
-                "{} is longer than role {:?} allows ({}); ask for less",
-                jit_common::time::format_duration(req.duration_secs),
-                role.name,
-                jit_common::time::format_duration(role.max_duration_secs)
-            ),
-        ));
-    }
-    let reason = req.reason.trim().to_string();
-    if role.require_reason && reason.is_empty() {
-        return Err(refuse(
-            C::ReasonRequired,
-            format!("role {:?} requires a reason (--reason TEXT)", role.name),
-        ));
-    }
-    check_text("reason", &reason)?;
-    let hosts = if req.hosts.is_empty() {
-        role.hosts.clone()
-    } else {
-        if req.hosts.len() > jit_common::grant::MAX_HOSTS {
-            return Err(refuse(
-                C::InvalidInput,
-                format!("at most {} hosts", jit_common::grant::MAX_HOSTS),
-            ));
-        }
-        if let Some(h) = req.hosts.iter().find(|h| !role.covers_host(h)) {
-            return Err(refuse(
-                C::HostNotInRole,
-                format!(
-                    "host {h:?} is not within role {:?} (hosts {})",
-                    role.name,
-                    role.hosts.join(", ")
-                ),
-            ));
-        }
-        req.hosts.clone()
-    };
+    let Checked {
+        reason,
+        ticket,
+        hosts,
+        auto,
+    } = check_request(
+        &role,
+        &Asking {
+            user: &caller.user,
+            groups: &caller.groups,
+            duration_secs: req.duration_secs,
+            reason: &req.reason,
+            hosts: &req.hosts,
+        },
+        now,
+    )?;
     let public_key = parse_public_key(&req.public_key)?;
     let mut row = RequestRow {
         id,
@@ -175,12 +152,17 @@ pub fn admit(
         revoked_by: None,
         approval_basis: None,
         approved_until: None,
+        ticket,
     };
-    let auto = role.auto_approval(&caller.user, &caller.groups, req.duration_secs);
-    if let Some(rule) = &auto {
-        approve_row(&mut row, json!({"auto_rule": rule}), now);
+    if let Some(a) = &auto.approved {
+        approve_row(&mut row, auto_basis(a), now);
     }
-    Ok(Admitted { row, role, auto })
+    Ok(Admitted {
+        row,
+        role,
+        auto: auto.approved,
+        auto_misses: auto.misses,
+    })
 }
 
 /// The refusal of a role name that is not in the policy, naming the close matches the
@@ -409,11 +391,19 @@ pub fn extend(
     if new_end > until {
         // Beyond what was approved: only an auto-approval rule that approves the whole
         // new window (for the requester as they are now) may cover it.
-        match role.auto_approval(&row.user, groups.unwrap_or_default(), window) {
-            Some(rule) => {
+        let decision = role.auto_decision(&AutoInput {
+            user: &row.user,
+            groups: groups.unwrap_or_default(),
+            duration_secs: window,
+            hosts: &row.hosts,
+            ticket: row.ticket.as_deref(),
+            at: now,
+        });
+        match decision.approved {
+            Some(a) => {
                 row.approved_until = Some(new_end);
-                row.approval_basis = Some(json!({"auto_rule": rule}).to_string());
-                covered_by = json!(rule);
+                row.approval_basis = Some(auto_basis(&a).to_string());
+                covered_by = json!(a.approver);
             }
             None => {
                 let basis = row.approval_basis.as_deref().unwrap_or("{}");
@@ -514,6 +504,7 @@ pub fn view_of(
         serial: cert.map(|c| c.serial),
         grant_id: cert.and_then(|c| c.grant_id.clone()),
         issued: None,
+        ticket: row.ticket.clone(),
     }
 }
 

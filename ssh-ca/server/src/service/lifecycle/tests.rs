@@ -138,7 +138,10 @@ fn admission_checks_the_role_and_parses_the_key_once() {
 #[test]
 fn an_auto_approval_rule_approves_at_admission() {
     let a = admitted("quick", &caller("alice", &["dev", "oncall"]), 600).unwrap();
-    assert_eq!(a.auto.as_deref(), Some("auto:oncall"));
+    assert_eq!(
+        a.auto.as_ref().map(|a| a.approver.as_str()),
+        Some("auto:oncall")
+    );
     assert_eq!(a.row.state, RequestState::Approved);
     assert_eq!(a.row.approved_at, Some(NOW));
     assert_eq!(a.row.approved_until, Some(NOW + 600));
@@ -473,4 +476,128 @@ fn the_view_shows_expiry_before_the_sweeper_records_it() {
     );
     assert!(check_has_certificate(&row).is_ok());
     assert_eq!(code(check_has_certificate(&pending())), C::InvalidState);
+}
+
+const SCHEDULED: &str = r#"
+[roles.db]
+hosts = ["db-*"]
+max_duration = "2h"
+requesters = ["group:dev"]
+approvers = ["group:dba"]
+reason_pattern = '^INC-[0-9]+'
+[[roles.db.auto_approve_rules]]
+name = "night"
+groups = ["oncall"]
+max_duration = "1h"
+schedule = [{ hours = "20:00-06:00", tz = "UTC" }]
+ticket_pattern = '^INC-'
+"#;
+
+/// 1970-01-12 22:00 UTC (a Monday night) and 12:00 the same day.
+const NIGHT: u64 = 11 * 86_400 + 22 * 3600;
+const NOON: u64 = 11 * 86_400 + 12 * 3600;
+
+#[test]
+fn admission_records_the_rule_and_conditions_and_extensions_are_judged_at_their_time() {
+    let db = Policy::parse(SCHEDULED)
+        .unwrap()
+        .role("db")
+        .cloned()
+        .unwrap();
+    let alice = caller("alice", &["dev", "oncall"]);
+    let mut req = ask("db", 1200);
+    req.reason = "INC-7 paged".into();
+    let a = admit(
+        &alice,
+        &req,
+        Some(db.clone()),
+        &[],
+        "r-1".into(),
+        600,
+        NIGHT,
+    )
+    .unwrap();
+    let auto = a.auto.clone().unwrap();
+    assert_eq!(auto.approver, "auto:night");
+    assert_eq!(a.row.ticket.as_deref(), Some("INC-7"));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(a.row.approval_basis.as_deref().unwrap())
+            .unwrap(),
+        json!({"auto_rule": "auto:night", "conditions": {"subjects": ["group:oncall"],
+               "max_duration_secs": 3600, "schedule": ["every day 20:00-06:00 UTC"],
+               "ticket_pattern": "^INC-"}})
+    );
+    // The same request at noon waits for humans.
+    let b = admit(&alice, &req, Some(db.clone()), &[], "r-2".into(), 600, NOON).unwrap();
+    assert!(b.auto.is_none());
+    assert_eq!(b.row.state, RequestState::Pending);
+
+    // An extension beyond the approved window is covered by the rule only inside its
+    // schedule, at the time of the extension: approved at 05:50 for 20m (until 06:10).
+    let early = 11 * 86_400 + 5 * 3600 + 50 * 60;
+    let mut row = admit(
+        &alice,
+        &req,
+        Some(db.clone()),
+        &[],
+        "r-3".into(),
+        600,
+        early,
+    )
+    .unwrap()
+    .row;
+    let groups = alice.groups.clone();
+    let c = cert(early + 1200);
+    let before = row.clone();
+    // 06:05: outside the rule's schedule; 10 more minutes go beyond the approved window.
+    let r = extend(
+        &mut row,
+        Some(&db),
+        Some(&c),
+        Some(&groups),
+        600,
+        early + 900,
+    );
+    assert_eq!(code(r), C::ExtensionNotApproved);
+    assert_eq!(row, before);
+    // 05:55: inside.
+    let e = extend(
+        &mut row,
+        Some(&db),
+        Some(&c),
+        Some(&groups),
+        600,
+        early + 300,
+    )
+    .unwrap();
+    assert_eq!(e.covered_by, json!("auto:night"));
+    assert_eq!(e.window, 1800);
+}
+
+#[test]
+fn the_reason_pattern_is_checked_before_the_duration_and_the_schedule() {
+    let text = SCHEDULED.replace(
+        "reason_pattern = '^INC-[0-9]+'\n",
+        "reason_pattern = '^INC-[0-9]+'\nschedule = [{ days = [\"sat\"], tz = \"UTC\" }]\n",
+    );
+    let db = Policy::parse(&text).unwrap().role("db").cloned().unwrap();
+    let alice = caller("alice", &["dev"]);
+    let mut req = ask("db", 99_999);
+    req.reason = "no ticket".into();
+    let r = admit(&alice, &req, Some(db.clone()), &[], "r-1".into(), 600, NOON);
+    assert_eq!(code(r), C::ReasonPatternMismatch);
+    req.reason = "INC-1".into();
+    let r = admit(&alice, &req, Some(db.clone()), &[], "r-1".into(), 600, NOON);
+    assert_eq!(code(r), C::OutsideSchedule);
+    // A Saturday (1970-01-10): inside the role's schedule; the duration is next.
+    let r = admit(
+        &alice,
+        &req,
+        Some(db),
+        &[],
+        "r-1".into(),
+        600,
+        9 * 86_400 + 3600,
+    );
+    assert_eq!(code(r), C::DurationTooLong);
 }

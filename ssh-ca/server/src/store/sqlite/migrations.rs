@@ -107,4 +107,10 @@ ALTER TABLE user_keys ADD COLUMN purpose TEXT NOT NULL DEFAULT 'login';
 ALTER TABLE approvals ADD COLUMN key_flags INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX certs_user ON certs(user, valid_before, revoked, request_id);
 "#,
+    // 4 (issue 13, policy conditions):
+    //   requests.ticket: what the role's reason_pattern matched in the reason (the whole
+    //                    match, or its capture group `ticket`); NULL without a pattern.
+    r#"
+ALTER TABLE requests ADD COLUMN ticket TEXT;
+"#,
 ];

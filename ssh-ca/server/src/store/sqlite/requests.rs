@@ -13,7 +13,7 @@ use jit_api::wire::{ApprovalView, RequestState};
 
 const REQUEST_COLS: &str = "id, user, role, reason, duration_secs, hosts, principals, sudo, public_key, created_at, \
      pending_expires_at, approvals_required, state, denied_by, denial_reason, approved_at, revoked_at, revoked_by, \
-     approval_basis, approved_until";
+     approval_basis, approved_until, ticket";
 
 /// A request from a row: the state and public key are parsed here, once; an unknown state
 /// or a key that does not parse is an error (the outer `Result`: SQLite's own).
@@ -70,6 +70,7 @@ fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RequestRow
         revoked_by: r.get(17)?,
         approval_basis: r.get(18)?,
         approved_until: r.get::<_, Option<i64>>(19)?.map(u),
+        ticket: r.get(20)?,
     }))
 }
 
@@ -93,7 +94,7 @@ fn key_line(r: &RequestRow) -> Result<String> {
 /// Inserts a new request.
 pub fn insert_request(c: &Connection, r: &RequestRow) -> Result<()> {
     c.prepare_cached(&format!(
-        "INSERT INTO requests ({REQUEST_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+        "INSERT INTO requests ({REQUEST_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
     ))?
     .execute(params![
         r.id,
@@ -116,6 +117,7 @@ pub fn insert_request(c: &Connection, r: &RequestRow) -> Result<()> {
         r.revoked_by,
         r.approval_basis,
         r.approved_until.map(i),
+        r.ticket,
     ])?;
     Ok(())
 }

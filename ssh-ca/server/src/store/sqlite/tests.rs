@@ -90,6 +90,7 @@ fn request(id: &str, user: &str, created_at: u64) -> RequestRow {
         revoked_by: None,
         approval_basis: None,
         approved_until: None,
+        ticket: None,
     }
 }
 
@@ -254,4 +255,26 @@ fn stored_counters_that_do_not_parse_are_errors_not_zero() {
     c.meta_set("revocation_sequence", "seven").unwrap();
     let e = crate::store::meta_counter(c, "revocation_sequence").unwrap_err();
     assert!(e.to_string().contains("revocation_sequence"), "{e}");
+}
+
+/// Migration 4: the ticket is stored with the request and read back; rows without one
+/// (every request before the migration) read as None.
+#[test]
+fn the_ticket_is_stored_with_the_request() {
+    let s = Store::open_in_memory().unwrap();
+    let c = s.conn();
+    let mut r = request("r-1", "alice", 10);
+    r.ticket = Some("INC-42".into());
+    c.insert_request(&r).unwrap();
+    c.insert_request(&request("r-2", "alice", 11)).unwrap();
+    assert_eq!(
+        c.get_request("r-1").unwrap().unwrap().ticket.as_deref(),
+        Some("INC-42")
+    );
+    assert_eq!(c.get_request("r-2").unwrap().unwrap().ticket, None);
+    // The update of a request's mutable fields leaves the ticket as it was.
+    let mut row = c.get_request("r-1").unwrap().unwrap();
+    row.state = RequestState::Cancelled;
+    c.update_request(&row).unwrap();
+    assert_eq!(c.get_request("r-1").unwrap().unwrap(), row);
 }
