@@ -11,6 +11,7 @@ mod fail_closed;
 mod group_commit;
 mod reliability_ca_bad_inputs;
 mod reliability_regressions;
+mod requester;
 mod scope;
 mod service_split;
 mod workflow;

@@ -174,6 +174,41 @@ pub fn list_requests(
     }
 }
 
+/// The requests a caller may see, newest first, at most `limit`, filtered in SQL before the
+/// limit applies (so other roles' requests cannot push these out of the page): requests of
+/// the roles in `q.roles` (those the caller may approve) and, unless `q.pending_at` is set,
+/// the caller's own. With `q.pending_at`, only pending requests not expired at that time
+/// and not the caller's own (what the caller may decide on).
+pub fn list_visible(c: &Connection, q: &crate::store::ListQuery<'_>) -> Result<Vec<RequestRow>> {
+    let roles = id_list(q.roles);
+    match q.pending_at {
+        Some(now) => requests(
+            c,
+            &format!(
+                "SELECT {REQUEST_COLS} FROM requests WHERE state = ?1 AND pending_expires_at > ?2 \
+                 AND user != ?3 AND role IN (SELECT value FROM json_each(?4)) \
+                 ORDER BY created_at DESC, id LIMIT ?5"
+            ),
+            params![
+                RequestState::Pending.as_str(),
+                i(now),
+                q.user,
+                roles,
+                q.limit
+            ],
+        ),
+        None => requests(
+            c,
+            &format!(
+                "SELECT {REQUEST_COLS} FROM requests WHERE user = ?1 \
+                 OR role IN (SELECT value FROM json_each(?2)) \
+                 ORDER BY created_at DESC, id LIMIT ?3"
+            ),
+            params![q.user, roles, q.limit],
+        ),
+    }
+}
+
 /// One user's requests, newest first; at most `limit`.
 pub fn list_requests_of(c: &Connection, user: &str, limit: u32) -> Result<Vec<RequestRow>> {
     requests(
