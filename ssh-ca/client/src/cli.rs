@@ -14,6 +14,30 @@ fn duration(s: &str) -> Result<u64, String> {
     Ok(secs)
 }
 
+/// Parses `--start TIME`: RFC 3339 (`2026-12-01T09:00:00Z`, `2026-12-01T10:00:00+01:00`)
+/// or `YYYY-MM-DD HH:MM` in the local time zone (TZ, else /etc/localtime), into Unix
+/// seconds.
+pub fn start_time(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let ts = match s.parse::<jiff::Timestamp>() {
+        Ok(ts) => ts,
+        Err(_) => {
+            let local = jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M", s).map_err(|_| {
+                format!(
+                    "invalid start time {s:?}: use RFC 3339 (2026-12-01T09:00:00Z) or \
+                     YYYY-MM-DD HH:MM in your local time zone (or --in 2h)"
+                )
+            })?;
+            local
+                .to_zoned(jiff::tz::TimeZone::system())
+                .map_err(|e| format!("invalid start time {s:?}: {e}"))?
+                .timestamp()
+        }
+    };
+    u64::try_from(ts.as_second())
+        .map_err(|_| format!("invalid start time {s:?}: before 1970 (give a later time)"))
+}
+
 /// jit: ask for temporary SSH/sudo access, approve others' requests, get certificates.
 #[derive(Debug, Parser)]
 #[command(
@@ -52,8 +76,11 @@ pub enum Command {
     /// Ask for a role for a while; waits for the decision, then installs the certificate
     #[command(
         after_help = "Without --no-wait, jit waits (showing progress on stderr) until the request is \
-decided, then writes the certificate like `jit login`. Ctrl-C stops waiting; the request stays \
-pending (`jit login ID` later, or `jit cancel ID` to withdraw it). Exit code 3 if it is denied or expires."
+decided, then writes the certificate like `jit login`. Ctrl-C stops waiting (exit code 130) and \
+says what to do next; the request stays pending (`jit login ID` once it is approved, or `jit cancel \
+ID` to withdraw it). Exit code 3 if it is denied or expires.\n\n\
+Example, a window that starts later:\n  jit request db-admin --duration 2h --reason 'CHG-7: migration' \
+--start '2026-12-01 22:00'"
     )]
     Request(RequestArgs),
     /// List the roles you may request: hosts, principals, sudo, longest duration, approvers,
@@ -134,9 +161,16 @@ pending (`jit login ID` later, or `jit cancel ID` to withdraw it). Exit code 3 i
 pub struct RequestArgs {
     /// Role name from the CA's policy
     pub role: String,
-    /// How long, e.g. 30m, 1h (the window starts at approval)
+    /// How long, e.g. 30m, 1h (the window starts at approval, or at --start / --in)
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub duration: u64,
+    /// Start the window later: RFC 3339 (2026-12-01T09:00:00Z) or `YYYY-MM-DD HH:MM` in
+    /// your local time zone; approval may come before it, the certificate is valid from it
+    #[arg(long, value_name = "TIME", value_parser = start_time, conflicts_with = "start_in")]
+    pub start: Option<u64>,
+    /// Start the window this long from now, e.g. 2h (like --start)
+    #[arg(long = "in", value_name = "DURATION", value_parser = duration)]
+    pub start_in: Option<u64>,
     /// Why you need it (shown to approvers, kept in the audit trail)
     #[arg(long, value_name = "TEXT")]
     pub reason: String,

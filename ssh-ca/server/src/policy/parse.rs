@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use super::role::{
-    ApprovalKey, AutoRule, KNOWN_CRITICAL_OPTIONS, KNOWN_EXTENSIONS, MAX_ROLE_DURATION, Role,
-    Subject, check_name,
+    ApprovalKey, AutoRule, KNOWN_CRITICAL_OPTIONS, KNOWN_EXTENSIONS, MAX_ROLE_DURATION,
+    PENDING_TTL_RANGE, Role, Subject, check_name,
 };
 
 /// Parses and validates the roles of a policy.toml, returning every problem found.
@@ -65,6 +65,8 @@ struct RawRole {
     critical_options: BTreeMap<String, String>,
     #[serde(default)]
     approval_key: Option<String>,
+    #[serde(default)]
+    pending_ttl: Option<String>,
 }
 
 fn yes() -> bool {
@@ -276,6 +278,23 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
             ApprovalKey::Any
         }),
     };
+    let pending_ttl_secs = r.pending_ttl.as_deref().and_then(|s| {
+        let (lo, hi) = PENDING_TTL_RANGE;
+        match jit_common::time::parse_duration(s).map(u64::from) {
+            Ok(d) if (lo..=hi).contains(&d) => Some(d),
+            Ok(_) => {
+                err(
+                    "pending_ttl",
+                    format!("{s:?} is out of range; use 1m to 30d (e.g. pending_ttl = \"1h\")"),
+                );
+                None
+            }
+            Err(e) => {
+                err("pending_ttl", format!("{s:?}: {e}"));
+                None
+            }
+        }
+    });
     Role {
         name: name.to_string(),
         principals: r.principals,
@@ -291,6 +310,7 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
         extensions,
         critical_options: r.critical_options,
         approval_key,
+        pending_ttl_secs,
     }
 }
 

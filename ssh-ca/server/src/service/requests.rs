@@ -118,11 +118,18 @@ impl Ca {
             &near,
             new_id(now),
             self.config.pending_expiry_secs,
+            self.config.max_start_ahead_secs,
             now,
         )?;
-        let request_details = json!({"request_id": row.id, "role": row.role, "duration_secs": row.duration_secs,
+        let mut request_details = json!({"request_id": row.id, "role": row.role, "duration_secs": row.duration_secs,
                 "hosts": row.hosts, "principals": row.principals, "reason": row.reason,
                 "key": lifecycle::fingerprint(&row.public_key)});
+        if let Some(start) = row.not_before {
+            add_details(
+                &mut request_details,
+                json!({"start": start, "pending_expires_at": row.pending_expires_at}),
+            );
+        }
         let requester = caller.user.clone();
         let max_grants = self.config.max_active_grants_per_user;
         let max_pending = self.config.max_pending_requests_per_user;
@@ -286,6 +293,7 @@ impl Ca {
             let mut row = load(tx, id)?;
             let role = self.role_of(&row.role);
             lifecycle::cancel(&mut row, caller, role.as_ref(), now)?;
+            row.cancel_reason = (!reason.is_empty()).then(|| reason.to_string());
             tx.update_request(&row)?;
             let rec = tx.append_audit(
                 now,
@@ -421,6 +429,7 @@ impl Ca {
                 }
                 _ => lifecycle::revoke(&mut row, actor, role.as_ref(), by, now)?,
             }
+            row.revocation_reason = Some(reason.to_string());
             tx.update_request(&row)?;
             let certs = tx.revoke_certs(id)?;
             let serials: Vec<u64> = certs.iter().map(|c| c.serial).collect();

@@ -76,6 +76,15 @@ pub struct RequestRow {
     pub approval_basis: Option<String>,
     /// The end of the window the approval covered.
     pub approved_until: Option<u64>,
+    /// The requested start of a later window (`--start`); None: the window starts at
+    /// approval.
+    pub not_before: Option<u64>,
+    /// Why it was revoked.
+    pub revocation_reason: Option<String>,
+    /// When its requester cancelled it.
+    pub cancelled_at: Option<u64>,
+    /// Why its requester cancelled it (None: no reason given).
+    pub cancel_reason: Option<String>,
 }
 
 /// What [`StoreOps::list_visible`] returns: the requests of `roles` (those the caller may

@@ -33,8 +33,8 @@ pub fn deny(
     Ok(())
 }
 
-/// Cancels a pending request: only its requester may, before it expires. The row records
-/// nothing else (the audit record `cancellation` says when and why).
+/// Cancels a pending request: only its requester may, before it expires. Records when; the
+/// service records why (`cancel_reason`) next to it.
 pub fn cancel(row: &mut RequestRow, caller: &Caller, role: Option<&Role>, now: u64) -> Ruling<()> {
     authorize(Actor::Caller(caller), Action::Cancel, row, role)?;
     if row.state == RequestState::Approved {
@@ -48,6 +48,7 @@ pub fn cancel(row: &mut RequestRow, caller: &Caller, role: Option<&Role>, now: u
     }
     check_pending(row, now)?;
     row.state = RequestState::Cancelled;
+    row.cancelled_at = Some(now);
     Ok(())
 }
 

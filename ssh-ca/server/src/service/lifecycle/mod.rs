@@ -88,9 +88,17 @@ pub struct Admitted {
     pub auto: Option<String>,
 }
 
+/// How far in the past a requested start may be (clock skew between client and CA): such
+/// a start means "now".
+pub const START_SKEW_SECS: u64 = 300;
+
 /// Admits a new request `id` from `caller` at `now` under `role` (None: not in the policy;
 /// `near` then names the close matches the caller may request): checks it against the role, parses its public key (once: the row carries the key), and
-/// approves it at once when an auto-approval rule covers it.
+/// approves it at once when an auto-approval rule covers it. A pending request expires
+/// after the role's `pending_ttl` (else `pending_expiry_secs`), counted from its start for
+/// a later window (`req.start`, at most `max_start_ahead_secs` ahead), and never after that
+/// window ends.
+#[allow(clippy::too_many_arguments)]
 pub fn admit(
     caller: &Caller,
     req: &CreateRequest,
@@ -98,6 +106,7 @@ pub fn admit(
     near: &[String],
     id: String,
     pending_expiry_secs: u64,
+    max_start_ahead_secs: u64,
     now: u64,
 ) -> Ruling<Admitted> {
     refuse_approval_key(caller, "request access")?;
@@ -154,6 +163,14 @@ pub fn admit(
         req.hosts.clone()
     };
     let public_key = parse_public_key(&req.public_key)?;
+    let not_before = check_start(req.start, max_start_ahead_secs, now)?;
+    let ttl = role.pending_ttl_secs.unwrap_or(pending_expiry_secs);
+    let pending_expires_at = match not_before {
+        None => now.saturating_add(ttl),
+        Some(s) => s
+            .saturating_add(ttl)
+            .min(s.saturating_add(req.duration_secs)),
+    };
     let mut row = RequestRow {
         id,
         user: caller.user.clone(),
@@ -165,7 +182,7 @@ pub fn admit(
         sudo: role.sudo,
         public_key,
         created_at: now,
-        pending_expires_at: now + pending_expiry_secs,
+        pending_expires_at,
         approvals_required: role.approvals,
         state: RequestState::Pending,
         denied_by: None,
@@ -175,12 +192,55 @@ pub fn admit(
         revoked_by: None,
         approval_basis: None,
         approved_until: None,
+        not_before,
+        revocation_reason: None,
+        cancelled_at: None,
+        cancel_reason: None,
     };
     let auto = role.auto_approval(&caller.user, &caller.groups, req.duration_secs);
     if let Some(rule) = &auto {
         approve_row(&mut row, json!({"auto_rule": rule}), now);
     }
     Ok(Admitted { row, role, auto })
+}
+
+/// The start of a later window from a requested `start`: None for none, or for a start
+/// now or in the past within [`START_SKEW_SECS`] (clock skew: it means now); refused when
+/// further in the past or more than `max_ahead` seconds ahead.
+pub fn check_start(start: Option<u64>, max_ahead: u64, now: u64) -> Ruling<Option<u64>> {
+    let Some(start) = start else {
+        return Ok(None);
+    };
+    let utc = jit_common::time::format_utc;
+    let dur = jit_common::time::format_duration;
+    if start.saturating_add(START_SKEW_SECS) < now {
+        return Err(refuse(
+            C::InvalidInput,
+            format!(
+                "the start {} is {} in the past (the CA's clock says {}); give a later time, or \
+                 leave out --start to begin at approval",
+                utc(start),
+                dur(now - start),
+                utc(now)
+            ),
+        ));
+    }
+    if start <= now {
+        return Ok(None);
+    }
+    if start - now > max_ahead {
+        return Err(refuse(
+            C::InvalidInput,
+            format!(
+                "the start {} is {} ahead; this CA accepts at most {} (max_start_ahead in its \
+                 config.toml): ask again closer to the time",
+                utc(start),
+                dur(start - now),
+                dur(max_ahead)
+            ),
+        ));
+    }
+    Ok(Some(start))
 }
 
 /// The refusal of a role name that is not in the policy, naming the close matches the
@@ -279,11 +339,13 @@ pub fn enough(row: &RequestRow, role: &Role, counted: &[ApprovalView]) -> bool {
 }
 
 /// Marks `row` approved at `now` on `basis` (JSON: `{"approvers": [...]}` or
-/// `{"auto_rule": ...}`) for its requested window.
+/// `{"auto_rule": ...}`) for its requested window: from approval, or from its requested
+/// start to `start + duration` (an approval after the start shortens what is left, never
+/// moves the end).
 pub fn approve_row(row: &mut RequestRow, basis: serde_json::Value, now: u64) {
     row.state = RequestState::Approved;
     row.approved_at = Some(now);
-    row.approved_until = Some(now.saturating_add(row.duration_secs));
+    row.approved_until = Some(window_start(row, now).saturating_add(row.duration_secs));
     row.approval_basis = Some(basis.to_string());
 }
 
@@ -391,7 +453,7 @@ pub fn extend(
         ));
     };
     let new_end = latest.valid_before.saturating_add(secs);
-    let window = new_end - approved_at;
+    let window = new_end.saturating_sub(window_start(row, approved_at));
     if window > role.max_duration_secs {
         return Err(refuse(
             C::DurationTooLong,
@@ -443,12 +505,17 @@ pub fn extend(
     })
 }
 
+/// Where the window of `row` approved at `approved_at` starts: its requested start, else
+/// the approval.
+pub fn window_start(row: &RequestRow, approved_at: u64) -> u64 {
+    row.not_before.unwrap_or(approved_at)
+}
+
 /// The end of the window the request's approval covered (requests approved before this was
 /// recorded: the window they were issued for).
 pub fn approved_until(row: &RequestRow) -> u64 {
     row.approved_until.unwrap_or_else(|| {
-        row.approved_at
-            .unwrap_or(row.created_at)
+        window_start(row, row.approved_at.unwrap_or(row.created_at))
             .saturating_add(row.duration_secs)
     })
 }
@@ -514,6 +581,12 @@ pub fn view_of(
         serial: cert.map(|c| c.serial),
         grant_id: cert.and_then(|c| c.grant_id.clone()),
         issued: None,
+        start: row.not_before,
+        revoked_by: row.revoked_by.clone(),
+        revoked_at: row.revoked_at,
+        revocation_reason: row.revocation_reason.clone(),
+        cancelled_at: row.cancelled_at,
+        cancel_reason: row.cancel_reason.clone(),
     }
 }
 

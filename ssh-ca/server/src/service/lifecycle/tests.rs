@@ -60,6 +60,7 @@ fn ask(role: &str, secs: u64) -> CreateRequest {
         reason: "incident 42".into(),
         hosts: Vec::new(),
         public_key: format!("{} alice@laptop", key_line()),
+        start: None,
     }
 }
 
@@ -71,6 +72,7 @@ fn admitted(role_name: &str, who: &Caller, secs: u64) -> Ruling<Admitted> {
         &[],
         "r-1".into(),
         600,
+        30 * 86_400,
         NOW,
     )
 }
@@ -102,7 +104,16 @@ fn admission_checks_the_role_and_parses_the_key_once() {
         code(admitted("db", &caller("bob", &["dba"]), 60)),
         C::NotARequester
     );
-    let none = admit(&alice, &ask("nope", 60), None, &[], "r-2".into(), 600, NOW);
+    let none = admit(
+        &alice,
+        &ask("nope", 60),
+        None,
+        &[],
+        "r-2".into(),
+        600,
+        86_400,
+        NOW,
+    );
     assert_eq!(code(none), C::UnknownRole);
     let msg = |r: Refusal| match r {
         Refusal::Client(e) => e.message,
@@ -125,7 +136,16 @@ fn admission_checks_the_role_and_parses_the_key_once() {
     );
     let mut bad = ask("db", 60);
     bad.public_key = "ssh-ed25519 not-base64".into();
-    let r = admit(&alice, &bad, Some(role("db")), &[], "r-3".into(), 600, NOW);
+    let r = admit(
+        &alice,
+        &bad,
+        Some(role("db")),
+        &[],
+        "r-3".into(),
+        600,
+        86_400,
+        NOW,
+    );
     assert_eq!(code(r), C::MalformedPublicKey);
     let mut approval_key = alice.clone();
     approval_key.key.approval = true;

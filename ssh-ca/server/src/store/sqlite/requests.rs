@@ -13,7 +13,7 @@ use jit_api::wire::{ApprovalView, RequestState};
 
 const REQUEST_COLS: &str = "id, user, role, reason, duration_secs, hosts, principals, sudo, public_key, created_at, \
      pending_expires_at, approvals_required, state, denied_by, denial_reason, approved_at, revoked_at, revoked_by, \
-     approval_basis, approved_until";
+     approval_basis, approved_until, not_before, revocation_reason, cancelled_at, cancel_reason";
 
 /// A request from a row: the state and public key are parsed here, once; an unknown state
 /// or a key that does not parse is an error (the outer `Result`: SQLite's own).
@@ -70,6 +70,10 @@ fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RequestRow
         revoked_by: r.get(17)?,
         approval_basis: r.get(18)?,
         approved_until: r.get::<_, Option<i64>>(19)?.map(u),
+        not_before: r.get::<_, Option<i64>>(20)?.map(u),
+        revocation_reason: r.get(21)?,
+        cancelled_at: r.get::<_, Option<i64>>(22)?.map(u),
+        cancel_reason: r.get(23)?,
     }))
 }
 
@@ -93,7 +97,7 @@ fn key_line(r: &RequestRow) -> Result<String> {
 /// Inserts a new request.
 pub fn insert_request(c: &Connection, r: &RequestRow) -> Result<()> {
     c.prepare_cached(&format!(
-        "INSERT INTO requests ({REQUEST_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+        "INSERT INTO requests ({REQUEST_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
     ))?
     .execute(params![
         r.id,
@@ -116,6 +120,10 @@ pub fn insert_request(c: &Connection, r: &RequestRow) -> Result<()> {
         r.revoked_by,
         r.approval_basis,
         r.approved_until.map(i),
+        r.not_before.map(i),
+        r.revocation_reason,
+        r.cancelled_at.map(i),
+        r.cancel_reason,
     ])?;
     Ok(())
 }
@@ -125,7 +133,8 @@ pub fn update_request(c: &Connection, r: &RequestRow) -> Result<()> {
     c.prepare_cached(
         "UPDATE requests SET state = ?2, denied_by = ?3, denial_reason = ?4, approved_at = ?5, \
          revoked_at = ?6, revoked_by = ?7, duration_secs = ?8, approval_basis = ?9, \
-         approved_until = ?10 WHERE id = ?1",
+         approved_until = ?10, revocation_reason = ?11, cancelled_at = ?12, cancel_reason = ?13 \
+         WHERE id = ?1",
     )?
     .execute(params![
         r.id,
@@ -138,6 +147,9 @@ pub fn update_request(c: &Connection, r: &RequestRow) -> Result<()> {
         i(r.duration_secs),
         r.approval_basis,
         r.approved_until.map(i),
+        r.revocation_reason,
+        r.cancelled_at.map(i),
+        r.cancel_reason,
     ])?;
     Ok(())
 }

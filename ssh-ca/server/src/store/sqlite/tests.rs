@@ -90,6 +90,10 @@ fn request(id: &str, user: &str, created_at: u64) -> RequestRow {
         revoked_by: None,
         approval_basis: None,
         approved_until: None,
+        not_before: None,
+        revocation_reason: None,
+        cancelled_at: None,
+        cancel_reason: None,
     }
 }
 
