@@ -290,7 +290,7 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
                 None
             }
             Err(e) => {
-                err("pending_ttl", format!("{s:?}: {e}"));
+                err("pending_ttl", e);
                 None
             }
         }
