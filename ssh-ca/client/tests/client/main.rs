@@ -8,4 +8,5 @@
 
 mod agent;
 mod cli;
+mod requester;
 mod tls;
