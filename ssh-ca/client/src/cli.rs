@@ -14,28 +14,9 @@ fn duration(s: &str) -> Result<u64, String> {
     Ok(secs)
 }
 
-/// Parses `--start TIME`: RFC 3339 (`2026-12-01T09:00:00Z`, `2026-12-01T10:00:00+01:00`)
-/// or `YYYY-MM-DD HH:MM` in the local time zone (TZ, else /etc/localtime), into Unix
-/// seconds.
+/// Parses `--start TIME` (see [`super::when::parse_start`]) in the local time zone.
 pub fn start_time(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let ts = match s.parse::<jiff::Timestamp>() {
-        Ok(ts) => ts,
-        Err(_) => {
-            let local = jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M", s).map_err(|_| {
-                format!(
-                    "invalid start time {s:?}: use RFC 3339 (2026-12-01T09:00:00Z) or \
-                     YYYY-MM-DD HH:MM in your local time zone (or --in 2h)"
-                )
-            })?;
-            local
-                .to_zoned(jiff::tz::TimeZone::system())
-                .map_err(|e| format!("invalid start time {s:?}: {e}"))?
-                .timestamp()
-        }
-    };
-    u64::try_from(ts.as_second())
-        .map_err(|_| format!("invalid start time {s:?}: before 1970 (give a later time)"))
+    super::when::parse_start(s, &jiff::tz::TimeZone::system())
 }
 
 /// jit: ask for temporary SSH/sudo access, approve others' requests, get certificates.

@@ -23,5 +23,6 @@ pub mod login;
 pub mod roles;
 pub mod run;
 pub mod show;
+pub mod when;
 
 pub use error::{Error, Result};
