@@ -19,9 +19,11 @@
 
 mod close;
 mod who;
+mod window;
 
 pub use close::{DROP_REASON, cancel, deny, drop_own, expire, revoke};
 pub use who::{Action, Actor, authorize, check_approval, refuse_approval_key};
+pub use window::{check_start, window_start};
 
 use serde_json::json;
 use ssh_key::{HashAlg, PublicKey};
@@ -87,10 +89,6 @@ pub struct Admitted {
     /// The auto-approval rule that approved it at once, if one did.
     pub auto: Option<String>,
 }
-
-/// How far in the past a requested start may be (clock skew between client and CA): such
-/// a start means "now".
-pub const START_SKEW_SECS: u64 = 300;
 
 /// Admits a new request `id` from `caller` at `now` under `role` (None: not in the policy;
 /// `near` then names the close matches the caller may request): checks it against the role, parses its public key (once: the row carries the key), and
@@ -202,45 +200,6 @@ pub fn admit(
         approve_row(&mut row, json!({"auto_rule": rule}), now);
     }
     Ok(Admitted { row, role, auto })
-}
-
-/// The start of a later window from a requested `start`: None for none, or for a start
-/// now or in the past within [`START_SKEW_SECS`] (clock skew: it means now); refused when
-/// further in the past or more than `max_ahead` seconds ahead.
-pub fn check_start(start: Option<u64>, max_ahead: u64, now: u64) -> Ruling<Option<u64>> {
-    let Some(start) = start else {
-        return Ok(None);
-    };
-    let utc = jit_common::time::format_utc;
-    let dur = jit_common::time::format_duration;
-    if start.saturating_add(START_SKEW_SECS) < now {
-        return Err(refuse(
-            C::InvalidInput,
-            format!(
-                "the start {} is {} in the past (the CA's clock says {}); give a later time, or \
-                 leave out --start to begin at approval",
-                utc(start),
-                dur(now - start),
-                utc(now)
-            ),
-        ));
-    }
-    if start <= now {
-        return Ok(None);
-    }
-    if start - now > max_ahead {
-        return Err(refuse(
-            C::InvalidInput,
-            format!(
-                "the start {} is {} ahead; this CA accepts at most {} (max_start_ahead in its \
-                 config.toml): ask again closer to the time",
-                utc(start),
-                dur(start - now),
-                dur(max_ahead)
-            ),
-        ));
-    }
-    Ok(Some(start))
 }
 
 /// The refusal of a role name that is not in the policy, naming the close matches the
@@ -503,12 +462,6 @@ pub fn extend(
         window,
         covered_by,
     })
-}
-
-/// Where the window of `row` approved at `approved_at` starts: its requested start, else
-/// the approval.
-pub fn window_start(row: &RequestRow, approved_at: u64) -> u64 {
-    row.not_before.unwrap_or(approved_at)
 }
 
 /// The end of the window the request's approval covered (requests approved before this was
