@@ -14,11 +14,6 @@ fn duration(s: &str) -> Result<u64, String> {
     Ok(secs)
 }
 
-/// Parses `--start TIME` (see [`super::when::parse_start`]) in the local time zone.
-pub fn start_time(s: &str) -> Result<u64, String> {
-    super::when::parse_start(s, &jiff::tz::TimeZone::system())
-}
-
 /// jit: ask for temporary SSH/sudo access, approve others' requests, get certificates.
 #[derive(Debug, Parser)]
 #[command(
@@ -57,11 +52,8 @@ pub enum Command {
     /// Ask for a role for a while; waits for the decision, then installs the certificate
     #[command(
         after_help = "Without --no-wait, jit waits (showing progress on stderr) until the request is \
-decided, then writes the certificate like `jit login`. Ctrl-C stops waiting (exit code 130) and \
-says what to do next; the request stays pending (`jit login ID` once it is approved, or `jit cancel \
-ID` to withdraw it). Exit code 3 if it is denied or expires.\n\n\
-Example, a window that starts later:\n  jit request db-admin --duration 2h --reason 'CHG-7: migration' \
---start '2026-12-01 22:00'"
+decided, then writes the certificate like `jit login`. Ctrl-C stops waiting; the request stays \
+pending (`jit login ID` later, or `jit cancel ID` to withdraw it). Exit code 3 if it is denied or expires."
     )]
     Request(RequestArgs),
     /// List the roles you may request: hosts, principals, sudo, longest duration, approvers,
@@ -147,7 +139,7 @@ pub struct RequestArgs {
     pub duration: u64,
     /// Start the window later: RFC 3339 (2026-12-01T09:00:00Z) or `YYYY-MM-DD HH:MM` in
     /// your local time zone; approval may come before it, the certificate is valid from it
-    #[arg(long, value_name = "TIME", value_parser = start_time, conflicts_with = "start_in")]
+    #[arg(long, value_name = "TIME", value_parser = super::when::start_time, conflicts_with = "start_in")]
     pub start: Option<u64>,
     /// Start the window this long from now, e.g. 2h (like --start)
     #[arg(long = "in", value_name = "DURATION", value_parser = duration)]

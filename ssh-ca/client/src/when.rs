@@ -1,5 +1,11 @@
 //! Times given on the command line: `jit request --start TIME`.
 
+/// Parses `--start TIME` in the local time zone (TZ, else /etc/localtime): see
+/// [`parse_start`].
+pub fn start_time(s: &str) -> Result<u64, String> {
+    parse_start(s, &jiff::tz::TimeZone::system())
+}
+
 /// Parses a start time into Unix seconds: RFC 3339 (`2026-12-01T09:00:00Z`,
 /// `2026-12-01T10:00:00+01:00`), or `YYYY-MM-DD HH:MM` in `tz` (a local time a
 /// daylight-saving change skips is moved forward by the gap; one it repeats is its first
