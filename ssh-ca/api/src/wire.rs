@@ -235,6 +235,9 @@ pub struct RequestView {
     /// Why its requester cancelled it (when they said).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_reason: Option<String>,
+    /// When it was denied (`denied_by`, `denial_reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied_at: Option<u64>,
 }
 
 /// `GET /v1/requests`.

@@ -496,6 +496,7 @@ mod tests {
             revocation_reason: None,
             cancelled_at: None,
             cancel_reason: None,
+            denied_at: None,
         };
         let t = show::for_terminal(&r);
         assert_eq!(t.role, "db\\x1b[2J");

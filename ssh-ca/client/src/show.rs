@@ -122,6 +122,9 @@ pub fn request(r: &RequestView, verb: &str, now: u64) -> String {
     if let Some(by) = &r.denied_by {
         push("denied by", by.clone());
     }
+    if let Some(at) = r.denied_at {
+        push("denied at", format_utc(at));
+    }
     if let Some(why) = &r.denial_reason {
         push("denial", why.clone());
     }

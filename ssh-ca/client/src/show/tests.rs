@@ -34,6 +34,7 @@ fn view(id: &str, state: RequestState) -> RequestView {
         revocation_reason: None,
         cancelled_at: None,
         cancel_reason: None,
+        denied_at: None,
     }
 }
 
@@ -121,6 +122,21 @@ fn a_cancelled_request_says_when_and_why() {
     );
     r.cancel_reason = None;
     assert!(request(&r, "", NOW).ends_with("cancelled:  2026-11-23T11:30:00Z by alice\n"));
+}
+
+#[test]
+fn a_denied_request_says_by_whom_when_and_why() {
+    let mut r = view("r-1", RequestState::Denied);
+    r.denied_by = Some("bob".into());
+    r.denied_at = Some(NOW - 60);
+    r.denial_reason = Some("freeze".into());
+    assert!(
+        request(&r, "", NOW).ends_with(
+            "approvals:  0/1\ndenied by:  bob\ndenied at:  2026-11-23T11:59:00Z\ndenial:     freeze\n"
+        ),
+        "{}",
+        request(&r, "", NOW)
+    );
 }
 
 #[test]

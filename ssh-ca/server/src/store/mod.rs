@@ -85,6 +85,8 @@ pub struct RequestRow {
     pub cancelled_at: Option<u64>,
     /// Why its requester cancelled it (None: no reason given).
     pub cancel_reason: Option<String>,
+    /// When it was denied.
+    pub denied_at: Option<u64>,
 }
 
 /// What [`StoreOps::list_visible`] returns: the requests of `roles` (those the caller may

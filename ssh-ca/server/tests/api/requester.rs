@@ -389,6 +389,20 @@ async fn a_closed_request_says_who_closed_it_when_and_why() {
         .await;
     assert_eq!(v["cancelled_at"], T0 + 35);
     assert!(v.get("cancel_reason").is_none(), "{v}");
+    // Denied: by whom, when, why.
+    let (_, v) = h.request("alice", "db-admin", 600, "x").await;
+    let id_denied = v["id"].as_str().unwrap().to_string();
+    let (_, v) = h
+        .call(
+            "bob",
+            "POST",
+            &format!("/v1/requests/{id_denied}/deny"),
+            json!({"reason": "freeze"}),
+        )
+        .await;
+    assert_eq!(v["denied_by"], "bob");
+    assert_eq!(v["denied_at"], T0 + 35);
+    assert_eq!(v["denial_reason"], "freeze");
     // The approver sees the same (through a restart: it is stored, not computed).
     let mut h = h;
     h.restart();

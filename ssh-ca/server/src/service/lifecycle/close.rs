@@ -29,6 +29,7 @@ pub fn deny(
     authorize(actor, Action::Deny, row, role)?;
     row.state = RequestState::Denied;
     row.denied_by = Some(by.to_string());
+    row.denied_at = Some(now);
     row.denial_reason = Some(reason.to_string());
     Ok(())
 }

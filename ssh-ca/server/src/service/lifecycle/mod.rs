@@ -194,6 +194,7 @@ pub fn admit(
         revocation_reason: None,
         cancelled_at: None,
         cancel_reason: None,
+        denied_at: None,
     };
     let auto = role.auto_approval(&caller.user, &caller.groups, req.duration_secs);
     if let Some(rule) = &auto {
@@ -540,6 +541,7 @@ pub fn view_of(
         revocation_reason: row.revocation_reason.clone(),
         cancelled_at: row.cancelled_at,
         cancel_reason: row.cancel_reason.clone(),
+        denied_at: row.denied_at,
     }
 }
 

@@ -110,14 +110,15 @@ CREATE INDEX certs_user ON certs(user, valid_before, revoked, request_id);
     // 4: the requester's workflow (issue 13).
     //   not_before: the requested start of a later window (`jit request --start`); NULL: the
     //               window starts at approval;
-    //   revocation_reason, cancelled_at, cancel_reason: what `jit show` says about how a
-    //               request ended (revoked_by / revoked_at exist since 1);
+    //   revocation_reason, cancelled_at, cancel_reason, denied_at: what `jit show` says about
+    //               how a request ended (revoked_by / revoked_at, denied_by exist since 1);
     //   requests_role: approvers' lists are filtered by role before their limit.
     r#"
 ALTER TABLE requests ADD COLUMN not_before INTEGER;
 ALTER TABLE requests ADD COLUMN revocation_reason TEXT;
 ALTER TABLE requests ADD COLUMN cancelled_at INTEGER;
 ALTER TABLE requests ADD COLUMN cancel_reason TEXT;
+ALTER TABLE requests ADD COLUMN denied_at INTEGER;
 CREATE INDEX requests_role ON requests(role, state, created_at);
 "#,
 ];

@@ -13,7 +13,7 @@ use jit_api::wire::{ApprovalView, RequestState};
 
 const REQUEST_COLS: &str = "id, user, role, reason, duration_secs, hosts, principals, sudo, public_key, created_at, \
      pending_expires_at, approvals_required, state, denied_by, denial_reason, approved_at, revoked_at, revoked_by, \
-     approval_basis, approved_until, not_before, revocation_reason, cancelled_at, cancel_reason";
+     approval_basis, approved_until, not_before, revocation_reason, cancelled_at, cancel_reason, denied_at";
 
 /// A request from a row: the state and public key are parsed here, once; an unknown state
 /// or a key that does not parse is an error (the outer `Result`: SQLite's own).
@@ -74,6 +74,7 @@ fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RequestRow
         revocation_reason: r.get(21)?,
         cancelled_at: r.get::<_, Option<i64>>(22)?.map(u),
         cancel_reason: r.get(23)?,
+        denied_at: r.get::<_, Option<i64>>(24)?.map(u),
     }))
 }
 
@@ -97,7 +98,7 @@ fn key_line(r: &RequestRow) -> Result<String> {
 /// Inserts a new request.
 pub fn insert_request(c: &Connection, r: &RequestRow) -> Result<()> {
     c.prepare_cached(&format!(
-        "INSERT INTO requests ({REQUEST_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+        "INSERT INTO requests ({REQUEST_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
     ))?
     .execute(params![
         r.id,
@@ -124,6 +125,7 @@ pub fn insert_request(c: &Connection, r: &RequestRow) -> Result<()> {
         r.revocation_reason,
         r.cancelled_at.map(i),
         r.cancel_reason,
+        r.denied_at.map(i),
     ])?;
     Ok(())
 }
@@ -133,7 +135,8 @@ pub fn update_request(c: &Connection, r: &RequestRow) -> Result<()> {
     c.prepare_cached(
         "UPDATE requests SET state = ?2, denied_by = ?3, denial_reason = ?4, approved_at = ?5, \
          revoked_at = ?6, revoked_by = ?7, duration_secs = ?8, approval_basis = ?9, \
-         approved_until = ?10, revocation_reason = ?11, cancelled_at = ?12, cancel_reason = ?13 \
+         approved_until = ?10, revocation_reason = ?11, cancelled_at = ?12, cancel_reason = ?13, \
+         denied_at = ?14 \
          WHERE id = ?1",
     )?
     .execute(params![
@@ -150,6 +153,7 @@ pub fn update_request(c: &Connection, r: &RequestRow) -> Result<()> {
         r.revocation_reason,
         r.cancelled_at.map(i),
         r.cancel_reason,
+        r.denied_at.map(i),
     ])?;
     Ok(())
 }

@@ -94,6 +94,7 @@ fn request(id: &str, user: &str, created_at: u64) -> RequestRow {
         revocation_reason: None,
         cancelled_at: None,
         cancel_reason: None,
+        denied_at: None,
     }
 }
 
