@@ -163,6 +163,7 @@ async fn issue_one(
             )]
         }),
         public_key: id.public_key.clone(),
+        start: None,
     })?;
     let (status, bytes) = call(conn, target, id, "POST", "/v1/requests", body).await?;
     if status != 201 && status != 200 {

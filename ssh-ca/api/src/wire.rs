@@ -60,6 +60,11 @@ pub struct CreateRequest {
     pub hosts: Vec<String>,
     /// The OpenSSH public key to certify (`ssh-ed25519 AAAA...`). Usually the caller's own.
     pub public_key: String,
+    /// A later start (Unix seconds, `jit request --start TIME` / `--in DURATION`): the
+    /// window is `start` to `start + duration_secs`, the certificate and grant are valid
+    /// only from `start`. Absent: the window starts at approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<u64>,
 }
 
 /// `POST /v1/requests/{id}/deny`.
@@ -215,6 +220,28 @@ pub struct RequestView {
     /// the role has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket: Option<String>,
+    /// The requested start of a later window (Unix seconds); absent: the window starts at
+    /// approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<u64>,
+    /// Who revoked it (a revoked request; the requester when they dropped it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_by: Option<String>,
+    /// When it was revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<u64>,
+    /// Why it was revoked (`dropped by requester` when dropped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_reason: Option<String>,
+    /// When its requester cancelled it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<u64>,
+    /// Why its requester cancelled it (when they said).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<String>,
+    /// When it was denied (`denied_by`, `denial_reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied_at: Option<u64>,
 }
 
 /// `GET /v1/requests`.

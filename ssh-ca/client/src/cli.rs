@@ -134,9 +134,16 @@ pending (`jit login ID` later, or `jit cancel ID` to withdraw it). Exit code 3 i
 pub struct RequestArgs {
     /// Role name from the CA's policy
     pub role: String,
-    /// How long, e.g. 30m, 1h (the window starts at approval)
+    /// How long, e.g. 30m, 1h (the window starts at approval, or at --start / --in)
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub duration: u64,
+    /// Start the window later: RFC 3339 (2026-12-01T09:00:00Z) or `YYYY-MM-DD HH:MM` in
+    /// your local time zone; approval may come before it, the certificate is valid from it
+    #[arg(long, value_name = "TIME", value_parser = super::when::start_time, conflicts_with = "start_in")]
+    pub start: Option<u64>,
+    /// Start the window this long from now, e.g. 2h (like --start)
+    #[arg(long = "in", value_name = "DURATION", value_parser = duration)]
+    pub start_in: Option<u64>,
     /// Why you need it (shown to approvers, kept in the audit trail)
     #[arg(long, value_name = "TEXT")]
     pub reason: String,

@@ -13,6 +13,8 @@ pub const EXIT_ERROR: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code: `request` waited and the request was denied, expired or revoked.
 pub const EXIT_NOT_GRANTED: i32 = 3;
+/// Exit code: stopped by Ctrl-C (SIGINT) while waiting: 128 + 2, as shells report it.
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Result alias for the client.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -55,6 +57,8 @@ pub enum Error {
     State(String),
     /// The request ended without a certificate (denied, expired, revoked) while waiting.
     NotGranted(String),
+    /// Ctrl-C while waiting: what to do next (the request is left as it is).
+    Interrupted(String),
 }
 
 impl Error {
@@ -63,6 +67,7 @@ impl Error {
         match self {
             Self::Usage(_) => EXIT_USAGE,
             Self::NotGranted(_) => EXIT_NOT_GRANTED,
+            Self::Interrupted(_) => EXIT_INTERRUPTED,
             Self::Api { code, .. } => api_exit_code(code),
             _ => EXIT_ERROR,
         }
@@ -88,6 +93,7 @@ impl Error {
             Self::Agent(_) => "agent",
             Self::State(_) => "invalid_state",
             Self::NotGranted(_) => "not_granted",
+            Self::Interrupted(_) => "interrupted",
         }
     }
 
@@ -106,7 +112,8 @@ impl fmt::Display for Error {
             | Self::Identity(m)
             | Self::Protocol(m)
             | Self::State(m)
-            | Self::NotGranted(m) => f.write_str(m),
+            | Self::NotGranted(m)
+            | Self::Interrupted(m) => f.write_str(m),
             Self::Api {
                 status,
                 code,

@@ -5,6 +5,7 @@
 //! * [`config`]: server and identity from flags, environment, `~/.config/jit/config.toml`.
 //! * [`identity`]: key file or ssh-agent signer; [`agent`]: the ssh-agent protocol bits.
 //! * [`api`]: the signed HTTP client ([`jit_api::wire`], [`jit_api::auth`]).
+//! * [`show`]: how requests, tables and certificates are printed for people.
 //! * [`login`]: writing `KEYFILE-cert.pub`, the grant, and loading the agent.
 //!
 //! This module may touch the caller's `~/.ssh` (certificate and grant files only, never
@@ -21,5 +22,7 @@ pub mod identity;
 pub mod login;
 pub mod roles;
 pub mod run;
+pub mod show;
+pub mod when;
 
 pub use error::{Error, Result};

@@ -2,6 +2,8 @@
 //! `--json`, the API's structures on stdout. Progress and notes go to stderr.
 
 use std::io::{IsTerminal as _, Write as _};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -11,6 +13,7 @@ use super::cli::{Cli, Command, ListArgs, RequestArgs};
 use super::config::{self, ENV_IDENTITY, ENV_SERVER};
 use super::error::{Error, Result};
 use super::login::{self, LoginReport};
+use super::show;
 use jit_api::wire::{CreateRequest, RequestState, RequestView, WhoamiView};
 use jit_common::time::{format_duration, format_utc};
 
@@ -154,36 +157,6 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// A copy of a server-supplied request safe to print on a terminal: control characters
-/// (escape sequences) escaped, long fields cut.
-fn for_terminal(r: &RequestView) -> RequestView {
-    let c = |s: &str| jit_common::log::sanitize(s, 300);
-    let mut r = r.clone();
-    for s in [&mut r.id, &mut r.user, &mut r.role, &mut r.reason] {
-        *s = c(s);
-    }
-    for v in [&mut r.hosts, &mut r.principals] {
-        for s in v.iter_mut() {
-            *s = c(s);
-        }
-    }
-    for a in &mut r.approvals {
-        a.user = c(&a.user);
-    }
-    for s in [
-        &mut r.denied_by,
-        &mut r.denial_reason,
-        &mut r.grant_id,
-        &mut r.ticket,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        *s = c(s);
-    }
-    r
-}
-
 fn note(msg: &str) {
     eprintln!("jit: {msg}");
 }
@@ -200,20 +173,30 @@ fn print_json<T: Serialize>(v: &T) -> Result<()> {
 fn request(api: &mut Api, args: RequestArgs, json: bool) -> Result<()> {
     let public_key = jit_api::auth::key_header(api.signer().public_key())
         .map_err(|e| Error::Identity(format!("cannot encode your public key: {e}")))?;
+    let start = args.start.or_else(|| {
+        args.start_in
+            .map(|d| jit_common::now().as_secs().saturating_add(d))
+    });
     let created = api.create(&CreateRequest {
         role: args.role,
         duration_secs: args.duration,
         reason: args.reason,
         hosts: args.hosts,
         public_key,
+        start,
     })?;
     if args.no_wait {
         return print_request(&created, json, "Requested");
     }
     if created.state == RequestState::Pending {
+        let window = match created.start {
+            Some(s) => format!(" for a window from {}", format_utc(s)),
+            None => String::new(),
+        };
         note(&format!(
-            "request {} is pending: an approver runs `jit approve {}`; Ctrl-C stops waiting (the \
-             request stays pending: `jit login {}` later, or `jit cancel {}` to withdraw it)",
+            "request {} is pending{window}: an approver runs `jit approve {}`; Ctrl-C stops \
+             waiting (the request stays pending: `jit login {}` later, or `jit cancel {}` to \
+             withdraw it)",
             created.id, created.id, created.id, created.id
         ));
     }
@@ -263,8 +246,54 @@ fn request(api: &mut Api, args: RequestArgs, json: bool) -> Result<()> {
     }
 }
 
-/// Polls until the request leaves `pending`, showing progress on stderr.
-fn wait(api: &mut Api, mut current: RequestView) -> Result<RequestView> {
+/// What Ctrl-C while waiting says: the request is left as it is, and how to go on.
+pub fn interrupted(id: &str) -> Error {
+    Error::Interrupted(format!(
+        "stopped waiting; request {id} stays pending: `jit cancel {id}` withdraws it, `jit login \
+         {id}` installs the certificate once it is approved (`jit show {id}` shows where it stands)"
+    ))
+}
+
+/// A flag set by the first Ctrl-C (SIGINT); a second one exits at once with status 130.
+/// Without a handler (registration failed), Ctrl-C keeps its default effect.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    use signal_hook::consts::SIGINT;
+    let flag = Arc::new(AtomicBool::new(false));
+    // Order matters: the shutdown action sees the flag before the second action sets it.
+    let _ = signal_hook::flag::register_conditional_shutdown(
+        SIGINT,
+        super::error::EXIT_INTERRUPTED,
+        flag.clone(),
+    );
+    let _ = signal_hook::flag::register(SIGINT, flag.clone());
+    flag
+}
+
+/// Sleeps `d`, waking early when `stop` is set; returns whether it was.
+fn sleep_unless(stop: &AtomicBool, d: Duration) -> bool {
+    let step = Duration::from_millis(50);
+    let mut slept = Duration::ZERO;
+    while slept < d {
+        if stop.load(Ordering::SeqCst) {
+            return true;
+        }
+        std::thread::sleep(step);
+        slept += step;
+    }
+    stop.load(Ordering::SeqCst)
+}
+
+/// Polls until the request leaves `pending`, showing progress on stderr. Ctrl-C stops
+/// waiting with [`interrupted`] (exit status 130), the request left pending.
+fn wait(api: &mut Api, current: RequestView) -> Result<RequestView> {
+    let stop = interrupt_flag();
+    let result = poll(api, current, &stop);
+    // From here on (installing the certificate), Ctrl-C exits at once, as by default.
+    stop.store(true, Ordering::SeqCst);
+    result
+}
+
+fn poll(api: &mut Api, mut current: RequestView, stop: &AtomicBool) -> Result<RequestView> {
     let tty = std::io::stderr().is_terminal();
     let spinner = tty.then(|| {
         let pb = indicatif::ProgressBar::new_spinner();
@@ -307,7 +336,9 @@ fn wait(api: &mut Api, mut current: RequestView) -> Result<RequestView> {
                 }
             }
         }
-        std::thread::sleep(POLL_INTERVAL);
+        if sleep_unless(stop, POLL_INTERVAL) {
+            break Err(interrupted(&current.id));
+        }
         match api.show(&current.id) {
             Ok(r) => {
                 failures = 0;
@@ -386,7 +417,7 @@ fn status(api: &mut Api, json: bool) -> Result<()> {
     }
     if !active.is_empty() {
         println!("Active:");
-        print_table(&active);
+        out(&show::active(&active, now));
     }
     if !pending.is_empty() {
         println!("Pending:");
@@ -411,121 +442,25 @@ fn print_request(r: &RequestView, json: bool, verb: &str) -> Result<()> {
     if json {
         return print_json(r);
     }
-    let r = &for_terminal(r);
-    if !verb.is_empty() {
-        println!("{verb}: request {}", r.id);
-    }
-    let now = jit_common::now().as_secs();
-    println!("id:         {}", r.id);
-    println!("state:      {}", state_word(r.state));
-    println!("user:       {}", r.user);
-    println!("role:       {}", r.role);
-    println!("reason:     {}", r.reason);
-    if let Some(t) = &r.ticket {
-        println!("ticket:     {t}");
-    }
-    println!("duration:   {}", format_duration(r.duration_secs));
-    if !r.hosts.is_empty() {
-        println!("hosts:      {}", r.hosts.join(", "));
-    }
-    println!("principals: {}", r.principals.join(", "));
-    println!("sudo:       {}", if r.sudo { "yes" } else { "no" });
-    println!("created:    {}", format_utc(r.created_at));
-    let approvers: Vec<_> = r.approvals.iter().map(|a| a.user.as_str()).collect();
-    println!(
-        "approvals:  {}/{}{}",
-        r.approvals.len(),
-        r.approvals_required,
-        if approvers.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", approvers.join(", "))
-        }
-    );
-    if r.state == RequestState::Pending {
-        println!(
-            "expires:    {} if not decided",
-            format_utc(r.pending_expires_at)
-        );
-    }
-    if let Some(by) = &r.denied_by {
-        println!("denied by:  {by}");
-    }
-    if let Some(why) = &r.denial_reason {
-        println!("denial:     {why}");
-    }
-    if let (Some(a), Some(b)) = (r.valid_after, r.valid_before) {
-        let left = if b > now {
-            format!(" ({} left)", format_duration(b - now))
-        } else {
-            " (ended)".to_string()
-        };
-        println!("valid:      {} to {}{left}", format_utc(a), format_utc(b));
-    }
-    if let Some(s) = r.serial {
-        println!("serial:     {s}");
-    }
-    if let Some(g) = &r.grant_id {
-        println!("grant:      {g}");
-    }
+    out(&show::request(r, verb, jit_common::now().as_secs()));
     Ok(())
 }
 
 fn print_table(rs: &[RequestView]) {
-    if rs.is_empty() {
-        println!("No requests.");
-        return;
-    }
-    println!(
-        "{:<20} {:<9} {:<12} {:<14} {:>9} {:>9}  REASON",
-        "ID", "STATE", "USER", "ROLE", "DURATION", "APPROVALS"
-    );
-    for r in rs.iter().map(for_terminal) {
-        let r = &r;
-        println!(
-            "{:<20} {:<9} {:<12} {:<14} {:>9} {:>9}  {}",
-            r.id,
-            state_word(r.state),
-            r.user,
-            r.role,
-            format_duration(r.duration_secs),
-            format!("{}/{}", r.approvals.len(), r.approvals_required),
-            jit_common::log::sanitize(&r.reason, 60),
-        );
-    }
+    out(&show::table(rs));
 }
 
 fn print_login(rep: &LoginReport, json: bool) -> Result<()> {
     if json {
         return print_json(rep);
     }
-    let r = &for_terminal(&rep.request);
-    if let (Some(c), Some(f)) = (&rep.certificate, &rep.certificate_file) {
-        let now = jit_common::now().as_secs();
-        println!(
-            "Certificate for request {} written to {}",
-            r.id,
-            f.display()
-        );
-        println!("  principals: {}", r.principals.join(", "));
-        println!(
-            "  valid:      {} to {} ({} left)",
-            format_utc(c.valid_after),
-            format_utc(c.valid_before),
-            format_duration(c.valid_before.saturating_sub(now))
-        );
-        println!("  serial:     {}", c.serial);
-        if let Some(g) = &rep.grant_file {
-            println!("  grant:      {}", g.display());
-        }
-        if let Some(n) = &rep.agent_note {
-            println!("  ssh-agent:  {n}");
-        }
-        if let Some(h) = &rep.ssh_hint {
-            println!("Use it: {h}");
-        }
-    }
+    out(&show::login(rep, jit_common::now().as_secs()));
     Ok(())
+}
+
+/// Writes `text` to stdout; a closed stdout (`| head`) is not worth an error message.
+fn out(text: &str) {
+    let _ = write!(std::io::stdout().lock(), "{text}");
 }
 
 #[cfg(test)]
@@ -556,8 +491,15 @@ mod tests {
             grant_id: None,
             issued: None,
             ticket: None,
+            start: None,
+            revoked_by: None,
+            revoked_at: None,
+            revocation_reason: None,
+            cancelled_at: None,
+            cancel_reason: None,
+            denied_at: None,
         };
-        let t = for_terminal(&r);
+        let t = show::for_terminal(&r);
         assert_eq!(t.role, "db\\x1b[2J");
         assert_eq!(t.reason, "line1\\x0aline2");
         assert_eq!(t.hosts, vec!["db-\\x07".to_string()]);

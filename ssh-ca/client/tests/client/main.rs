@@ -9,4 +9,5 @@
 mod agent;
 mod cli;
 mod policy_conditions;
+mod requester;
 mod tls;

@@ -23,6 +23,8 @@ pub const DB_FILE: &str = "jit.db";
 pub const DEFAULT_MAX_ACTIVE_GRANTS: u64 = 20;
 /// Default of `max_pending_requests_per_user`.
 pub const DEFAULT_MAX_PENDING_REQUESTS: u64 = 10;
+/// Default `max_start_ahead`: 30 days.
+pub const DEFAULT_MAX_START_AHEAD: u64 = 30 * 24 * 3600;
 /// Default of `max_connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Largest config or policy file read, in bytes.
@@ -47,8 +49,13 @@ user_ca_keys = ["keys/user_ca"]
 # Grant-signing private keys, same rotation rule.
 grant_keys = ["keys/grant"]
 
-# A pending request expires if not decided within this time.
+# A pending request expires if not decided within this time (a role's pending_ttl in
+# policy.toml overrides it; a request for a later window, jit request --start, stays
+# pending until this long after its start).
 pending_expiry = "1h"
+
+# How far ahead a request may ask its window to start (jit request --start TIME / --in D).
+max_start_ahead = "30d"
 
 # Certificates and grants start this long before issuance, to absorb clock skew.
 backdate = "60s"
@@ -108,6 +115,8 @@ struct RawConfig {
     #[serde(default)]
     pending_expiry: Option<String>,
     #[serde(default)]
+    max_start_ahead: Option<String>,
+    #[serde(default)]
     backdate: Option<String>,
     #[serde(default)]
     revocation_refresh: Option<String>,
@@ -161,6 +170,8 @@ pub struct Config {
     pub grant_keys: Vec<PathBuf>,
     /// Seconds a pending request waits for a decision.
     pub pending_expiry_secs: u64,
+    /// Seconds ahead a request's window may start (`max_start_ahead`).
+    pub max_start_ahead_secs: u64,
     /// Seconds certificates and grants are backdated.
     pub backdate_secs: u64,
     /// Seconds after which the revocation list is re-signed even without changes.
@@ -229,6 +240,17 @@ impl Config {
         if pending_expiry_secs == 0 {
             errs.push("pending_expiry must be longer than 0s".into());
         }
+        let max_start_ahead_secs = dur(
+            "max_start_ahead",
+            raw.max_start_ahead,
+            DEFAULT_MAX_START_AHEAD,
+            &mut errs,
+        );
+        if !(3600..=365 * 24 * 3600).contains(&max_start_ahead_secs) {
+            errs.push(format!(
+                "max_start_ahead is {max_start_ahead_secs}s; use 1h to 365d"
+            ));
+        }
         let backdate_secs = dur("backdate", raw.backdate, 60, &mut errs);
         if backdate_secs > 3600 {
             errs.push(format!(
@@ -294,6 +316,7 @@ impl Config {
             user_ca_keys,
             grant_keys,
             pending_expiry_secs,
+            max_start_ahead_secs,
             backdate_secs,
             revocation_refresh_secs,
             max_body_bytes,

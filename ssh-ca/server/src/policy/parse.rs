@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::pattern::Pattern;
 use super::role::{
-    ApprovalKey, AutoRule, KNOWN_CRITICAL_OPTIONS, KNOWN_EXTENSIONS, MAX_ROLE_DURATION, Role,
-    Subject, check_name,
+    ApprovalKey, AutoRule, KNOWN_CRITICAL_OPTIONS, KNOWN_EXTENSIONS, MAX_ROLE_DURATION,
+    PENDING_TTL_RANGE, Role, Subject, check_name,
 };
 use super::schedule::{self, RawWindow};
 
@@ -76,6 +76,7 @@ struct RawRole {
     reason_pattern: Option<String>,
     #[serde(default)]
     reason_help: Option<String>,
+    pending_ttl: Option<String>,
 }
 
 fn yes() -> bool {
@@ -348,6 +349,23 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
             ApprovalKey::Any
         }),
     };
+    let pending_ttl_secs = r.pending_ttl.as_deref().and_then(|s| {
+        let (lo, hi) = PENDING_TTL_RANGE;
+        match jit_common::time::parse_duration(s).map(u64::from) {
+            Ok(d) if (lo..=hi).contains(&d) => Some(d),
+            Ok(_) => {
+                err(
+                    "pending_ttl",
+                    format!("{s:?} is out of range; use 1m to 30d (e.g. pending_ttl = \"1h\")"),
+                );
+                None
+            }
+            Err(e) => {
+                err("pending_ttl", e);
+                None
+            }
+        }
+    });
     Role {
         name: name.to_string(),
         principals: r.principals,
@@ -366,6 +384,7 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
         schedule: role_schedule,
         reason_pattern,
         reason_help: r.reason_help.map(|h| h.trim().to_string()),
+        pending_ttl_secs,
     }
 }
 

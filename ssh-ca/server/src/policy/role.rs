@@ -19,6 +19,8 @@ pub const KNOWN_EXTENSIONS: &[&str] = &[
 pub const KNOWN_CRITICAL_OPTIONS: &[&str] = &["force-command", "source-address"];
 /// Longest `max_duration` a role may have.
 pub const MAX_ROLE_DURATION: u64 = 7 * 24 * 3600;
+/// Shortest and longest `pending_ttl` a role may have.
+pub const PENDING_TTL_RANGE: (u64, u64) = (60, 30 * 24 * 3600);
 
 /// `user` or `group:NAME` in requesters/approvers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +212,9 @@ pub struct Role {
     pub reason_pattern: Option<Pattern>,
     /// What to tell a requester whose reason does not match.
     pub reason_help: Option<String>,
+    /// How long a request of this role stays pending (`pending_ttl`); None: the CA's
+    /// `pending_expiry` (config.toml).
+    pub pending_ttl_secs: Option<u64>,
 }
 
 impl Role {

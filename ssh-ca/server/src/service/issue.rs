@@ -74,8 +74,14 @@ impl Ca {
         extend_to: Option<u64>,
     ) -> ApiResult<(CertRow, serde_json::Value)> {
         let approved_at = row.approved_at.unwrap_or(now);
-        let valid_before = extend_to.unwrap_or(approved_at + row.duration_secs);
-        let valid_after = now.saturating_sub(self.config.backdate_secs);
+        let start = lifecycle::window_start(row, approved_at);
+        let valid_before = extend_to.unwrap_or(start.saturating_add(row.duration_secs));
+        // A later window (`--start`) is valid from its start, not before; approved after
+        // its start, from now (backdated for clock skew) but never before the start.
+        let valid_after = match row.not_before {
+            Some(s) => s.max(now.saturating_sub(self.config.backdate_secs)),
+            None => now.saturating_sub(self.config.backdate_secs),
+        };
         let key_id = format!("jit:{}:{}", row.id, row.user);
         // Every certificate carries its scope (hosts, sudo or not) as a CA-signed grant:
         // hosts refuse a certificate without one (issue 11, item 1).

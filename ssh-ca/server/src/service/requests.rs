@@ -14,7 +14,7 @@ use super::{ApiResult, Ca, Caller, CallerKey, check_text, new_id, refuse, write}
 use crate::audit::event;
 use crate::error::ApiError;
 use crate::policy::Role;
-use crate::store::{RequestRow, StoreOps};
+use crate::store::{ListQuery, RequestRow, StoreOps};
 use jit_api::wire::{
     ApprovalView, AutoApprovalView, CreateRequest, ErrorCode as C, IssuedView, RequestList,
     RequestState, RequestView, RoleView, RolesView, WhoamiView,
@@ -150,6 +150,7 @@ impl Ca {
             &near,
             new_id(now),
             self.config.pending_expiry_secs,
+            self.config.max_start_ahead_secs,
             now,
         )?;
         let mut request_details = json!({"request_id": row.id, "role": row.role, "duration_secs": row.duration_secs,
@@ -167,6 +168,12 @@ impl Ca {
             add_details(
                 &mut request_details,
                 json!({"auto_rules_not_applied": misses}),
+            );
+        }
+        if let Some(start) = row.not_before {
+            add_details(
+                &mut request_details,
+                json!({"start": start, "pending_expires_at": row.pending_expires_at}),
             );
         }
         let requester = caller.user.clone();
@@ -333,6 +340,7 @@ impl Ca {
             let mut row = load(tx, id)?;
             let role = self.role_of(&row.role);
             lifecycle::cancel(&mut row, caller, role.as_ref(), now)?;
+            row.cancel_reason = (!reason.is_empty()).then(|| reason.to_string());
             tx.update_request(&row)?;
             let rec = tx.append_audit(
                 now,
@@ -357,7 +365,10 @@ impl Ca {
         })
     }
 
-    /// `GET /v1/requests?filter=pending|mine|all`.
+    /// `GET /v1/requests?filter=pending|mine|all`. What the caller may see is filtered in
+    /// SQL (the roles the caller may approve, and the caller's own) before `LIST_LIMIT`
+    /// applies, so a flood of another role's requests cannot push out the caller's; the
+    /// rule of [`lifecycle::authorize`] is applied again to each row.
     pub fn list(&self, caller: &Caller, filter: &str) -> ApiResult<RequestList> {
         let now = self.now();
         let policy = self.policy();
@@ -365,16 +376,28 @@ impl Ca {
             let role = policy.role(&r.role);
             lifecycle::authorize(Actor::Caller(caller), Action::See, r, role).is_ok()
         };
+        let approvable: Vec<&str> = policy
+            .roles
+            .values()
+            .filter(|r| r.may_approve(&caller.user, &caller.groups))
+            .map(|r| r.name.as_str())
+            .collect();
+        let query = |pending_at| ListQuery {
+            user: &caller.user,
+            roles: &approvable,
+            pending_at,
+            limit: LIST_LIMIT,
+        };
         self.read_db(|c| {
             let rows = match filter {
                 "pending" => c
-                    .list_requests(Some(RequestState::Pending), LIST_LIMIT)?
+                    .list_visible(&query(Some(now)))?
                     .into_iter()
                     .filter(|r| r.user != caller.user && now < r.pending_expires_at && may_see(r))
                     .collect::<Vec<_>>(),
                 "mine" => c.list_requests_of(&caller.user, LIST_LIMIT)?,
                 "all" | "" => c
-                    .list_requests(None, LIST_LIMIT)?
+                    .list_visible(&query(None))?
                     .into_iter()
                     .filter(|r| may_see(r))
                     .collect(),
@@ -453,6 +476,7 @@ impl Ca {
                 }
                 _ => lifecycle::revoke(&mut row, actor, role.as_ref(), by, now)?,
             }
+            row.revocation_reason = Some(reason.to_string());
             tx.update_request(&row)?;
             let certs = tx.revoke_certs(id)?;
             let serials: Vec<u64> = certs.iter().map(|c| c.serial).collect();

@@ -78,6 +78,32 @@ pub struct RequestRow {
     pub approved_until: Option<u64>,
     /// What the role's `reason_pattern` matched in the reason (migration 4).
     pub ticket: Option<String>,
+    /// The requested start of a later window (`--start`); None: the window starts at
+    /// approval.
+    pub not_before: Option<u64>,
+    /// Why it was revoked.
+    pub revocation_reason: Option<String>,
+    /// When its requester cancelled it.
+    pub cancelled_at: Option<u64>,
+    /// Why its requester cancelled it (None: no reason given).
+    pub cancel_reason: Option<String>,
+    /// When it was denied.
+    pub denied_at: Option<u64>,
+}
+
+/// What [`StoreOps::list_visible`] returns: the requests of `roles` (those the caller may
+/// approve) and the caller's own; with `pending_at`, only the pending requests of `roles`
+/// not expired at that time, not the caller's own.
+#[derive(Debug, Clone, Copy)]
+pub struct ListQuery<'a> {
+    /// The caller.
+    pub user: &'a str,
+    /// The roles the caller may approve (as the policy is now).
+    pub roles: &'a [&'a str],
+    /// Only pending requests not expired at this time (`jit list --pending`).
+    pub pending_at: Option<u64>,
+    /// At most this many.
+    pub limit: u32,
 }
 
 /// An issued certificate.
@@ -201,6 +227,8 @@ pub trait StoreOps {
     fn list_requests(&self, state: Option<RequestState>, limit: u32) -> Result<Vec<RequestRow>>;
     /// One user's requests, newest first; at most `limit`.
     fn list_requests_of(&self, user: &str, limit: u32) -> Result<Vec<RequestRow>>;
+    /// The requests a caller may see ([`ListQuery`]), filtered before the limit applies.
+    fn list_visible(&self, q: &ListQuery<'_>) -> Result<Vec<RequestRow>>;
     /// Ids of `user`'s requests in one of `states`, by id.
     fn request_ids_of(&self, user: &str, states: &[RequestState]) -> Result<Vec<String>>;
     /// `user`'s pending requests not expired at `now`, as (id, role), oldest first.

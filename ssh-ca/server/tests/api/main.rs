@@ -12,6 +12,7 @@ mod group_commit;
 mod policy_conditions;
 mod reliability_ca_bad_inputs;
 mod reliability_regressions;
+mod requester;
 mod scope;
 mod service_split;
 mod workflow;

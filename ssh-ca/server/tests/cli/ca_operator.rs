@@ -139,6 +139,7 @@ fn user_remove_on_a_running_serve_revokes_and_denies_within_seconds() {
         reason: "incident 42".into(),
         hosts: Vec::new(),
         public_key: pk.clone(),
+        start: None,
     };
     let active = alice.create(&create("db-admin")).unwrap();
     let approved = bob.approve(&active.id).unwrap();
@@ -205,6 +206,7 @@ fn revoke_grant_reaches_a_running_serve_within_seconds() {
                 reason: "x".into(),
                 hosts: Vec::new(),
                 public_key: pk.clone(),
+                start: None,
             })
             .unwrap();
         let v = bob.approve(&r.id).unwrap();

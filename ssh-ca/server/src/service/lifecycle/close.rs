@@ -29,12 +29,13 @@ pub fn deny(
     authorize(actor, Action::Deny, row, role)?;
     row.state = RequestState::Denied;
     row.denied_by = Some(by.to_string());
+    row.denied_at = Some(now);
     row.denial_reason = Some(reason.to_string());
     Ok(())
 }
 
-/// Cancels a pending request: only its requester may, before it expires. The row records
-/// nothing else (the audit record `cancellation` says when and why).
+/// Cancels a pending request: only its requester may, before it expires. Records when; the
+/// service records why (`cancel_reason`) next to it.
 pub fn cancel(row: &mut RequestRow, caller: &Caller, role: Option<&Role>, now: u64) -> Ruling<()> {
     authorize(Actor::Caller(caller), Action::Cancel, row, role)?;
     if row.state == RequestState::Approved {
@@ -48,6 +49,7 @@ pub fn cancel(row: &mut RequestRow, caller: &Caller, role: Option<&Role>, now: u
     }
     check_pending(row, now)?;
     row.state = RequestState::Cancelled;
+    row.cancelled_at = Some(now);
     Ok(())
 }
 

@@ -20,10 +20,12 @@
 mod admission;
 mod close;
 mod who;
+mod window;
 
 pub use admission::{Asking, Checked, check_request};
 pub use close::{DROP_REASON, cancel, deny, drop_own, expire, revoke};
 pub use who::{Action, Actor, authorize, check_approval, refuse_approval_key};
+pub use window::{check_start, window_start};
 
 use serde_json::json;
 use ssh_key::{HashAlg, PublicKey};
@@ -100,7 +102,11 @@ pub fn auto_basis(a: &AutoApproval) -> serde_json::Value {
 
 /// Admits a new request `id` from `caller` at `now` under `role` (None: not in the policy;
 /// `near` then names the close matches the caller may request): checks it against the role, parses its public key (once: the row carries the key), and
-/// approves it at once when an auto-approval rule covers it.
+/// approves it at once when an auto-approval rule covers it. A pending request expires
+/// after the role's `pending_ttl` (else `pending_expiry_secs`), counted from its start for
+/// a later window (`req.start`, at most `max_start_ahead_secs` ahead), and never after that
+/// window ends.
+#[allow(clippy::too_many_arguments)]
 pub fn admit(
     caller: &Caller,
     req: &CreateRequest,
@@ -108,6 +114,7 @@ pub fn admit(
     near: &[String],
     id: String,
     pending_expiry_secs: u64,
+    max_start_ahead_secs: u64,
     now: u64,
 ) -> Ruling<Admitted> {
     refuse_approval_key(caller, "request access")?;
@@ -131,6 +138,14 @@ pub fn admit(
         now,
     )?;
     let public_key = parse_public_key(&req.public_key)?;
+    let not_before = check_start(req.start, max_start_ahead_secs, now)?;
+    let ttl = role.pending_ttl_secs.unwrap_or(pending_expiry_secs);
+    let pending_expires_at = match not_before {
+        None => now.saturating_add(ttl),
+        Some(s) => s
+            .saturating_add(ttl)
+            .min(s.saturating_add(req.duration_secs)),
+    };
     let mut row = RequestRow {
         id,
         user: caller.user.clone(),
@@ -142,7 +157,7 @@ pub fn admit(
         sudo: role.sudo,
         public_key,
         created_at: now,
-        pending_expires_at: now + pending_expiry_secs,
+        pending_expires_at,
         approvals_required: role.approvals,
         state: RequestState::Pending,
         denied_by: None,
@@ -153,6 +168,11 @@ pub fn admit(
         approval_basis: None,
         approved_until: None,
         ticket,
+        not_before,
+        revocation_reason: None,
+        cancelled_at: None,
+        cancel_reason: None,
+        denied_at: None,
     };
     if let Some(a) = &auto.approved {
         approve_row(&mut row, auto_basis(a), now);
@@ -261,11 +281,13 @@ pub fn enough(row: &RequestRow, role: &Role, counted: &[ApprovalView]) -> bool {
 }
 
 /// Marks `row` approved at `now` on `basis` (JSON: `{"approvers": [...]}` or
-/// `{"auto_rule": ...}`) for its requested window.
+/// `{"auto_rule": ...}`) for its requested window: from approval, or from its requested
+/// start to `start + duration` (an approval after the start shortens what is left, never
+/// moves the end).
 pub fn approve_row(row: &mut RequestRow, basis: serde_json::Value, now: u64) {
     row.state = RequestState::Approved;
     row.approved_at = Some(now);
-    row.approved_until = Some(now.saturating_add(row.duration_secs));
+    row.approved_until = Some(window_start(row, now).saturating_add(row.duration_secs));
     row.approval_basis = Some(basis.to_string());
 }
 
@@ -373,7 +395,7 @@ pub fn extend(
         ));
     };
     let new_end = latest.valid_before.saturating_add(secs);
-    let window = new_end - approved_at;
+    let window = new_end.saturating_sub(window_start(row, approved_at));
     if window > role.max_duration_secs {
         return Err(refuse(
             C::DurationTooLong,
@@ -437,8 +459,7 @@ pub fn extend(
 /// recorded: the window they were issued for).
 pub fn approved_until(row: &RequestRow) -> u64 {
     row.approved_until.unwrap_or_else(|| {
-        row.approved_at
-            .unwrap_or(row.created_at)
+        window_start(row, row.approved_at.unwrap_or(row.created_at))
             .saturating_add(row.duration_secs)
     })
 }
@@ -505,6 +526,13 @@ pub fn view_of(
         grant_id: cert.and_then(|c| c.grant_id.clone()),
         issued: None,
         ticket: row.ticket.clone(),
+        start: row.not_before,
+        revoked_by: row.revoked_by.clone(),
+        revoked_at: row.revoked_at,
+        revocation_reason: row.revocation_reason.clone(),
+        cancelled_at: row.cancelled_at,
+        cancel_reason: row.cancel_reason.clone(),
+        denied_at: row.denied_at,
     }
 }
 

@@ -60,6 +60,7 @@ fn ask(role: &str, secs: u64) -> CreateRequest {
         reason: "incident 42".into(),
         hosts: Vec::new(),
         public_key: format!("{} alice@laptop", key_line()),
+        start: None,
     }
 }
 
@@ -71,6 +72,7 @@ fn admitted(role_name: &str, who: &Caller, secs: u64) -> Ruling<Admitted> {
         &[],
         "r-1".into(),
         600,
+        30 * 86_400,
         NOW,
     )
 }
@@ -102,7 +104,16 @@ fn admission_checks_the_role_and_parses_the_key_once() {
         code(admitted("db", &caller("bob", &["dba"]), 60)),
         C::NotARequester
     );
-    let none = admit(&alice, &ask("nope", 60), None, &[], "r-2".into(), 600, NOW);
+    let none = admit(
+        &alice,
+        &ask("nope", 60),
+        None,
+        &[],
+        "r-2".into(),
+        600,
+        86_400,
+        NOW,
+    );
     assert_eq!(code(none), C::UnknownRole);
     let msg = |r: Refusal| match r {
         Refusal::Client(e) => e.message,
@@ -125,7 +136,16 @@ fn admission_checks_the_role_and_parses_the_key_once() {
     );
     let mut bad = ask("db", 60);
     bad.public_key = "ssh-ed25519 not-base64".into();
-    let r = admit(&alice, &bad, Some(role("db")), &[], "r-3".into(), 600, NOW);
+    let r = admit(
+        &alice,
+        &bad,
+        Some(role("db")),
+        &[],
+        "r-3".into(),
+        600,
+        86_400,
+        NOW,
+    );
     assert_eq!(code(r), C::MalformedPublicKey);
     let mut approval_key = alice.clone();
     approval_key.key.approval = true;
@@ -514,6 +534,7 @@ fn admission_records_the_rule_and_conditions_and_extensions_are_judged_at_their_
         &[],
         "r-1".into(),
         600,
+        30 * 86_400,
         NIGHT,
     )
     .unwrap();
@@ -528,7 +549,17 @@ fn admission_records_the_rule_and_conditions_and_extensions_are_judged_at_their_
                "ticket_pattern": "^INC-"}})
     );
     // The same request at noon waits for humans.
-    let b = admit(&alice, &req, Some(db.clone()), &[], "r-2".into(), 600, NOON).unwrap();
+    let b = admit(
+        &alice,
+        &req,
+        Some(db.clone()),
+        &[],
+        "r-2".into(),
+        600,
+        30 * 86_400,
+        NOON,
+    )
+    .unwrap();
     assert!(b.auto.is_none());
     assert_eq!(b.row.state, RequestState::Pending);
 
@@ -542,6 +573,7 @@ fn admission_records_the_rule_and_conditions_and_extensions_are_judged_at_their_
         &[],
         "r-3".into(),
         600,
+        30 * 86_400,
         early,
     )
     .unwrap()
@@ -584,10 +616,28 @@ fn the_reason_pattern_is_checked_before_the_duration_and_the_schedule() {
     let alice = caller("alice", &["dev"]);
     let mut req = ask("db", 99_999);
     req.reason = "no ticket".into();
-    let r = admit(&alice, &req, Some(db.clone()), &[], "r-1".into(), 600, NOON);
+    let r = admit(
+        &alice,
+        &req,
+        Some(db.clone()),
+        &[],
+        "r-1".into(),
+        600,
+        30 * 86_400,
+        NOON,
+    );
     assert_eq!(code(r), C::ReasonPatternMismatch);
     req.reason = "INC-1".into();
-    let r = admit(&alice, &req, Some(db.clone()), &[], "r-1".into(), 600, NOON);
+    let r = admit(
+        &alice,
+        &req,
+        Some(db.clone()),
+        &[],
+        "r-1".into(),
+        600,
+        30 * 86_400,
+        NOON,
+    );
     assert_eq!(code(r), C::OutsideSchedule);
     // A Saturday (1970-01-10): inside the role's schedule; the duration is next.
     let r = admit(
@@ -597,6 +647,7 @@ fn the_reason_pattern_is_checked_before_the_duration_and_the_schedule() {
         &[],
         "r-1".into(),
         600,
+        30 * 86_400,
         9 * 86_400 + 3600,
     );
     assert_eq!(code(r), C::DurationTooLong);

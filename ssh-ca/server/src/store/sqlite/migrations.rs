@@ -107,10 +107,21 @@ ALTER TABLE user_keys ADD COLUMN purpose TEXT NOT NULL DEFAULT 'login';
 ALTER TABLE approvals ADD COLUMN key_flags INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX certs_user ON certs(user, valid_before, revoked, request_id);
 "#,
-    // 4 (issue 13, policy conditions):
-    //   requests.ticket: what the role's reason_pattern matched in the reason (the whole
-    //                    match, or its capture group `ticket`); NULL without a pattern.
+    // 4: the requester's workflow (issue 13).
+    //   ticket:     what the role's reason_pattern matched in the reason (the whole match, or
+    //               its capture group `ticket`); NULL without a pattern;
+    //   not_before: the requested start of a later window (`jit request --start`); NULL: the
+    //               window starts at approval;
+    //   revocation_reason, cancelled_at, cancel_reason, denied_at: what `jit show` says about
+    //               how a request ended (revoked_by / revoked_at, denied_by exist since 1);
+    //   requests_role: approvers' lists are filtered by role before their limit.
     r#"
 ALTER TABLE requests ADD COLUMN ticket TEXT;
+ALTER TABLE requests ADD COLUMN not_before INTEGER;
+ALTER TABLE requests ADD COLUMN revocation_reason TEXT;
+ALTER TABLE requests ADD COLUMN cancelled_at INTEGER;
+ALTER TABLE requests ADD COLUMN cancel_reason TEXT;
+ALTER TABLE requests ADD COLUMN denied_at INTEGER;
+CREATE INDEX requests_role ON requests(role, state, created_at);
 "#,
 ];

@@ -204,6 +204,9 @@ impl StoreOps for Connection {
     fn list_requests_of(&self, user: &str, limit: u32) -> Result<Vec<RequestRow>> {
         requests::list_requests_of(self, user, limit)
     }
+    fn list_visible(&self, q: &crate::store::ListQuery<'_>) -> Result<Vec<RequestRow>> {
+        requests::list_visible(self, q)
+    }
     fn request_ids_of(&self, user: &str, states: &[RequestState]) -> Result<Vec<String>> {
         requests::request_ids_of(self, user, states)
     }

@@ -13,7 +13,7 @@ use jit_api::wire::{ApprovalView, RequestState};
 
 const REQUEST_COLS: &str = "id, user, role, reason, duration_secs, hosts, principals, sudo, public_key, created_at, \
      pending_expires_at, approvals_required, state, denied_by, denial_reason, approved_at, revoked_at, revoked_by, \
-     approval_basis, approved_until, ticket";
+     approval_basis, approved_until, ticket, not_before, revocation_reason, cancelled_at, cancel_reason, denied_at";
 
 /// A request from a row: the state and public key are parsed here, once; an unknown state
 /// or a key that does not parse is an error (the outer `Result`: SQLite's own).
@@ -71,6 +71,11 @@ fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RequestRow
         approval_basis: r.get(18)?,
         approved_until: r.get::<_, Option<i64>>(19)?.map(u),
         ticket: r.get(20)?,
+        not_before: r.get::<_, Option<i64>>(21)?.map(u),
+        revocation_reason: r.get(22)?,
+        cancelled_at: r.get::<_, Option<i64>>(23)?.map(u),
+        cancel_reason: r.get(24)?,
+        denied_at: r.get::<_, Option<i64>>(25)?.map(u),
     }))
 }
 
@@ -94,7 +99,7 @@ fn key_line(r: &RequestRow) -> Result<String> {
 /// Inserts a new request.
 pub fn insert_request(c: &Connection, r: &RequestRow) -> Result<()> {
     c.prepare_cached(&format!(
-        "INSERT INTO requests ({REQUEST_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+        "INSERT INTO requests ({REQUEST_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
     ))?
     .execute(params![
         r.id,
@@ -118,6 +123,11 @@ pub fn insert_request(c: &Connection, r: &RequestRow) -> Result<()> {
         r.approval_basis,
         r.approved_until.map(i),
         r.ticket,
+        r.not_before.map(i),
+        r.revocation_reason,
+        r.cancelled_at.map(i),
+        r.cancel_reason,
+        r.denied_at.map(i),
     ])?;
     Ok(())
 }
@@ -127,7 +137,9 @@ pub fn update_request(c: &Connection, r: &RequestRow) -> Result<()> {
     c.prepare_cached(
         "UPDATE requests SET state = ?2, denied_by = ?3, denial_reason = ?4, approved_at = ?5, \
          revoked_at = ?6, revoked_by = ?7, duration_secs = ?8, approval_basis = ?9, \
-         approved_until = ?10 WHERE id = ?1",
+         approved_until = ?10, revocation_reason = ?11, cancelled_at = ?12, cancel_reason = ?13, \
+         denied_at = ?14 \
+         WHERE id = ?1",
     )?
     .execute(params![
         r.id,
@@ -140,6 +152,10 @@ pub fn update_request(c: &Connection, r: &RequestRow) -> Result<()> {
         i(r.duration_secs),
         r.approval_basis,
         r.approved_until.map(i),
+        r.revocation_reason,
+        r.cancelled_at.map(i),
+        r.cancel_reason,
+        r.denied_at.map(i),
     ])?;
     Ok(())
 }
@@ -172,6 +188,41 @@ pub fn list_requests(
             c,
             &format!("SELECT {REQUEST_COLS} FROM requests ORDER BY created_at DESC, id LIMIT ?1"),
             params![limit],
+        ),
+    }
+}
+
+/// The requests a caller may see, newest first, at most `limit`, filtered in SQL before the
+/// limit applies (so other roles' requests cannot push these out of the page): requests of
+/// the roles in `q.roles` (those the caller may approve) and, unless `q.pending_at` is set,
+/// the caller's own. With `q.pending_at`, only pending requests not expired at that time
+/// and not the caller's own (what the caller may decide on).
+pub fn list_visible(c: &Connection, q: &crate::store::ListQuery<'_>) -> Result<Vec<RequestRow>> {
+    let roles = id_list(q.roles);
+    match q.pending_at {
+        Some(now) => requests(
+            c,
+            &format!(
+                "SELECT {REQUEST_COLS} FROM requests WHERE state = ?1 AND pending_expires_at > ?2 \
+                 AND user != ?3 AND role IN (SELECT value FROM json_each(?4)) \
+                 ORDER BY created_at DESC, id LIMIT ?5"
+            ),
+            params![
+                RequestState::Pending.as_str(),
+                i(now),
+                q.user,
+                roles,
+                q.limit
+            ],
+        ),
+        None => requests(
+            c,
+            &format!(
+                "SELECT {REQUEST_COLS} FROM requests WHERE user = ?1 \
+                 OR role IN (SELECT value FROM json_each(?2)) \
+                 ORDER BY created_at DESC, id LIMIT ?3"
+            ),
+            params![q.user, roles, q.limit],
         ),
     }
 }

@@ -91,6 +91,11 @@ fn request(id: &str, user: &str, created_at: u64) -> RequestRow {
         approval_basis: None,
         approved_until: None,
         ticket: None,
+        not_before: None,
+        revocation_reason: None,
+        cancelled_at: None,
+        cancel_reason: None,
+        denied_at: None,
     }
 }
 
