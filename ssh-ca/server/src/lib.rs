@@ -24,3 +24,4 @@ pub mod server;
 pub mod service;
 pub mod signer;
 pub mod store;
+pub mod webhook;

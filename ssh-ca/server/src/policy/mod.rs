@@ -44,6 +44,13 @@ extensions = ["permit-pty"]     # OpenSSH extensions: permit-pty, permit-port-fo
 # name = "oncall"
 # groups = ["oncall"]           # and/or users = ["alice"]
 # max_duration = "15m"
+# webhook = "oncall"            # optional: approve only on this webhook's explicit yes
+#
+# [[webhook]]                   # an authorizing webhook (docs/api.md, "Authorizing webhook")
+# name = "oncall"
+# url = "https://oncall.example.com/jit/authorize"
+# secret_file = "webhooks/oncall.whsec"   # whsec_<base64>, mode 0600, in this directory
+# timeout = "3s"
 
 [roles.web-read]
 principals = []
@@ -62,12 +69,26 @@ extensions = ["permit-pty", "permit-port-forwarding"]
 pub struct Policy {
     /// Roles by name.
     pub roles: BTreeMap<String, Role>,
+    /// `[[webhook]]` tables by name (auto-approval rules name them).
+    pub webhooks: BTreeMap<String, crate::webhook::Webhook>,
 }
 
 impl Policy {
     /// Parses and validates, returning every problem found (each names the role and field).
     pub fn parse(text: &str) -> Result<Self, Vec<String>> {
-        parse::roles(text).map(|roles| Self { roles })
+        parse::roles(text).map(|(roles, webhooks)| Self { roles, webhooks })
+    }
+
+    /// Reads the webhooks' secret and CA files (relative to the data directory `dir`);
+    /// every problem, each naming its webhook and file. Parsing stays pure; the service
+    /// calls this when it loads the policy.
+    pub fn load_webhook_files(&mut self, dir: &std::path::Path) -> Result<(), Vec<String>> {
+        let problems = crate::webhook::load_files(&mut self.webhooks, dir);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 
     /// A role by name.

@@ -8,27 +8,55 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
+use crate::webhook::Webhook;
+
 use super::role::{
     ApprovalKey, AutoRule, KNOWN_CRITICAL_OPTIONS, KNOWN_EXTENSIONS, MAX_ROLE_DURATION, Role,
     Subject, check_name,
 };
 
-/// Parses and validates the roles of a policy.toml, returning every problem found.
-pub(super) fn roles(text: &str) -> Result<BTreeMap<String, Role>, Vec<String>> {
+/// The roles and webhooks of a policy.
+pub(super) type Parsed = (BTreeMap<String, Role>, BTreeMap<String, Webhook>);
+
+/// Parses and validates the roles (and `[[webhook]]` tables) of a policy.toml, returning
+/// every problem found.
+pub(super) fn roles(text: &str) -> Result<Parsed, Vec<String>> {
     let raw: RawPolicy = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
     let mut errs = Vec::new();
+    let webhooks = crate::webhook::validate(raw.webhook, &mut errs);
     let mut roles = BTreeMap::new();
     for (name, r) in raw.roles {
         let before = errs.len();
         let role = validate_role(&name, r, &mut errs);
+        check_rule_webhooks(&role, &webhooks, &mut errs);
         if errs.len() == before {
             roles.insert(name, role);
         }
     }
     if errs.is_empty() {
-        Ok(roles)
+        Ok((roles, webhooks))
     } else {
         Err(errs)
+    }
+}
+
+/// Every `webhook = "NAME"` of an auto-approval rule names a `[[webhook]]` table.
+fn check_rule_webhooks(role: &Role, webhooks: &BTreeMap<String, Webhook>, errs: &mut Vec<String>) {
+    for (i, rule) in role.auto_approve_rules.iter().enumerate() {
+        let Some(w) = &rule.webhook else { continue };
+        if !webhooks.contains_key(w) {
+            let defined: Vec<String> = webhooks.keys().map(|k| format!("{k:?}")).collect();
+            let defined = if defined.is_empty() {
+                "none is defined".to_string()
+            } else {
+                format!("defined: {}", defined.join(", "))
+            };
+            errs.push(format!(
+                "roles.{}.auto_approve_rules[{i}].webhook: rule {:?} names webhook {w:?}, which is not defined; \
+                 define it with a [[webhook]] table (name, url, secret_file) ({defined})",
+                role.name, rule.name
+            ));
+        }
     }
 }
 
@@ -37,6 +65,9 @@ pub(super) fn roles(text: &str) -> Result<BTreeMap<String, Role>, Vec<String>> {
 struct RawPolicy {
     #[serde(default)]
     roles: BTreeMap<String, RawRole>,
+    /// `[[webhook]]` tables (see `crate::webhook`).
+    #[serde(default)]
+    webhook: Vec<crate::webhook::RawWebhook>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +111,8 @@ struct RawRule {
     #[serde(default)]
     users: Vec<String>,
     max_duration: String,
+    /// The authorizing webhook: auto-approve only on its explicit yes.
+    webhook: Option<String>,
 }
 
 fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
@@ -219,6 +252,7 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
             name: rule.name.clone(),
             subjects: subs,
             max_duration_secs: max,
+            webhook: rule.webhook.clone(),
         });
     }
     let mut extensions = r.extensions.clone();

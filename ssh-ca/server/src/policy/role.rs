@@ -71,6 +71,9 @@ pub struct AutoRule {
     pub subjects: Vec<Subject>,
     /// Longest duration it approves.
     pub max_duration_secs: u64,
+    /// The `[[webhook]]` whose explicit yes it needs (`webhook = "NAME"`); without a yes in
+    /// time the request goes to human approvers.
+    pub webhook: Option<String>,
 }
 
 /// What key an approval of a role must be signed with (`approval_key` in policy.toml).

@@ -26,6 +26,7 @@ mod authn;
 mod commit;
 mod doc;
 mod external;
+mod gate;
 mod host_docs;
 mod issue;
 pub(crate) mod lifecycle;

@@ -111,7 +111,11 @@ impl Ca {
         } else {
             Vec::new()
         };
-        let lifecycle::Admitted { row, role, auto } = lifecycle::admit(
+        let lifecycle::Admitted {
+            mut row,
+            role,
+            mut auto,
+        } = lifecycle::admit(
             caller,
             req,
             role,
@@ -120,6 +124,15 @@ impl Ca {
             self.config.pending_expiry_secs,
             now,
         )?;
+        let asked = self.ask_authorizing_webhook(caller, &role, &mut row, &mut auto);
+        let webhook_record = asked.map(|a| {
+            let ev = if a.failed() {
+                event::WEBHOOK_FAILURE
+            } else {
+                event::WEBHOOK_ANSWER
+            };
+            (format!("webhook:{}", a.webhook), ev, a.details(&row.id))
+        });
         let request_details = json!({"request_id": row.id, "role": row.role, "duration_secs": row.duration_secs,
                 "hosts": row.hosts, "principals": row.principals, "reason": row.reason,
                 "key": lifecycle::fingerprint(&row.public_key)});
@@ -132,8 +145,12 @@ impl Ca {
                 check_active_grants(c, &row.user, now, max_grants)?;
                 check_pending_requests(c, &row.user, &row.role, now, max_pending)?;
                 c.insert_request(&row)?;
-                let rec = c.append_audit(now, &requester, event::REQUEST, &request_details)?;
-                Ok((view(c, &row, now)?, vec![rec]))
+                let mut records =
+                    vec![c.append_audit(now, &requester, event::REQUEST, &request_details)?];
+                if let Some((actor, ev, details)) = &webhook_record {
+                    records.push(c.append_audit(now, actor, ev, details)?);
+                }
+                Ok((view(c, &row, now)?, records))
             })?;
             self.log(&records);
             return Ok(view);
@@ -162,13 +179,16 @@ impl Ca {
             c.insert_request(&row)?;
             let mut records = Vec::with_capacity(3);
             records.push(c.append_audit(now, &requester, event::REQUEST, &request_details)?);
+            let mut approval = json!({"request_id": row.id, "automatic": true});
+            if let Some((actor, ev, details)) = &webhook_record {
+                records.push(c.append_audit(now, actor, ev, details)?);
+                add_details(
+                    &mut approval,
+                    json!({"webhook": details["webhook"], "webhook_id": details["webhook_id"]}),
+                );
+            }
             c.add_approval(&row.id, &auto, now, 0)?;
-            records.push(c.append_audit(
-                now,
-                &auto,
-                event::APPROVAL,
-                &json!({"request_id": row.id, "automatic": true}),
-            )?);
+            records.push(c.append_audit(now, &auto, event::APPROVAL, &approval)?);
             c.insert_cert(&cert)?;
             records.push(c.append_audit(now, &row.user, event::ISSUANCE, &issue_details)?);
             // Everything the view shows was just written: no need to read it back.

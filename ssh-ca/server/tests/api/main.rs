@@ -13,4 +13,5 @@ mod reliability_ca_bad_inputs;
 mod reliability_regressions;
 mod scope;
 mod service_split;
+mod webhook;
 mod workflow;
