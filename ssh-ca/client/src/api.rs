@@ -14,8 +14,9 @@ use super::error::{Error, Result};
 use super::identity::{self, KeyFile, Signer};
 use jit_api::auth;
 use jit_api::wire::{
-    CancelRequest, CreateRequest, DenyRequest, ErrorBody, ErrorCode, ExtendRequest, IssuedView,
-    KeysView, ReceivedCode, RequestList, RequestView, RevokeRequest, RolesView, WhoamiView,
+    ApproveRequest, CancelRequest, CreateRequest, DenyRequest, ErrorBody, ErrorCode, ExtendRequest,
+    IssuedView, KeysView, ReceivedCode, RequestList, RequestView, RevokeRequest, RolesView,
+    WhoamiView,
 };
 
 /// Which requests `list` asks for.
@@ -47,6 +48,24 @@ pub struct Api {
     signer: Signer,
     /// The audience signed calls name: pinned, or fetched once from `GET /v1/ca.pub`.
     audience: Option<String>,
+}
+
+/// The digest an approval of `shown` names: computed from its fields, and refused when the
+/// CA's own digest differs (the CA would show one request and record another); None when
+/// the CA shows no digest (an older CA, which ignores it).
+pub fn approval_digest(shown: &RequestView) -> Result<Option<String>> {
+    let Some(theirs) = &shown.request_digest else {
+        return Ok(None);
+    };
+    let ours = jit_api::evidence::RequestFacts::of_view(shown).map(|f| f.digest());
+    match ours {
+        Some(ours) if ours == *theirs => Ok(Some(ours)),
+        _ => Err(Error::Protocol(format!(
+            "the CA's digest of request {} does not match the request it shows; not approving \
+             (is this jit older than the CA? upgrade jit)",
+            jit_common::log::sanitize(&shown.id, 100)
+        ))),
+    }
 }
 
 /// The HTTP agent: web PKI roots, or only the roots in `ca_cert` (a PEM bundle) when set.
@@ -268,9 +287,15 @@ impl Api {
         self.call("GET", &request_path(id, "")?, None)
     }
 
-    /// `POST /v1/requests/{id}/approve`.
+    /// `POST /v1/requests/{id}/approve`, naming the request's digest (computed here from
+    /// the request as the CA shows it now), so that the signed call kept as evidence names
+    /// the exact request. A CA that shows no digest (older than this client) gets `{}`.
     pub fn approve(&mut self, id: &str) -> Result<RequestView> {
-        self.call("POST", &request_path(id, "/approve")?, Some(b"{}".to_vec()))
+        let shown = self.show(id)?;
+        let body = ApproveRequest {
+            request_digest: approval_digest(&shown)?,
+        };
+        self.call("POST", &request_path(id, "/approve")?, Self::json(&body)?)
     }
 
     /// `POST /v1/requests/{id}/deny`.

@@ -16,8 +16,8 @@ use crate::error::ApiError;
 use crate::policy::Role;
 use crate::store::{RequestRow, StoreOps};
 use jit_api::wire::{
-    ApprovalView, AutoApprovalView, CreateRequest, ErrorCode as C, IssuedView, RequestList,
-    RequestState, RequestView, RoleView, RolesView, WhoamiView,
+    ApprovalView, ApproveRequest, AutoApprovalView, CreateRequest, ErrorCode as C, IssuedView,
+    RequestList, RequestState, RequestView, RoleView, RolesView, WhoamiView,
 };
 
 /// Most requests returned by a list call.
@@ -212,14 +212,42 @@ impl Ca {
         Ok(view)
     }
 
-    /// `POST /v1/requests/{id}/approve`.
-    pub fn approve(&self, caller: &Caller, id: &str) -> ApiResult<RequestView> {
+    /// `POST /v1/requests/{id}/approve` with its `body` (kept as evidence): `req` may name
+    /// the request's digest, which must then be the request's.
+    pub fn approve(
+        &self,
+        caller: &Caller,
+        id: &str,
+        req: &ApproveRequest,
+        body: &[u8],
+    ) -> ApiResult<RequestView> {
         let now = self.now();
         let max_grants = self.config.max_active_grants_per_user;
+        let named = req.request_digest.as_deref();
+        if let Some(d) = named.filter(|d| !jit_api::evidence::is_digest(d)) {
+            return Err(refuse(
+                C::InvalidInput,
+                format!(
+                    "request_digest {:?} is not a digest (sha256: and 64 lowercase hex characters)",
+                    jit_common::log::sanitize(d, 80)
+                ),
+            ));
+        }
         let (v, records) = self.transact(|tx| {
             let mut row = load(tx, id)?;
             let role = self.role_of(&row.role);
             let role = lifecycle::check_approval(&row, caller, role.as_ref(), now)?;
+            let canonical = super::evidence::canonical(&row);
+            let digest = jit_api::evidence::digest_of(&canonical);
+            if let Some(named) = named.filter(|n| *n != digest) {
+                return Err(refuse(
+                    C::RequestDigestMismatch,
+                    format!(
+                        "request {id} is not the request you were shown: its digest is {digest}, your \
+                         approval names {named}; look at it again (jit show {id}) and approve again"
+                    ),
+                ));
+            }
             let groups = tx.user_groups(&row.user)?;
             lifecycle::still_fits(&row, role, groups.as_deref(), row.duration_secs)?;
             if !tx.add_approval(id, &caller.user, now, caller.key.flags())? {
@@ -234,7 +262,8 @@ impl Ca {
                 event::APPROVAL,
                 &json!({"request_id": id, "key": caller.key.fingerprint,
                         "approval_key": caller.key.approval, "sk": caller.key.sk,
-                        "touched": caller.key.touched}),
+                        "touched": caller.key.touched,
+                        "evidence": super::evidence::details(caller, body, &canonical, named)}),
             )?];
             let mut cast = Vec::new();
             for (approval, flags) in tx.approvals_with_keys(id)? {

@@ -513,6 +513,10 @@ pub fn view_of(
         valid_before: cert.map(|c| c.valid_before),
         serial: cert.map(|c| c.serial),
         grant_id: cert.and_then(|c| c.grant_id.clone()),
+        key_fingerprint: Some(fingerprint(&row.public_key)),
+        request_digest: Some(jit_api::evidence::digest_of(&super::evidence::canonical(
+            row,
+        ))),
         issued: None,
     }
 }
