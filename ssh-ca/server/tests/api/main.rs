@@ -7,6 +7,7 @@ mod ca_api;
 mod ca_approvals;
 mod ca_hostile_api;
 mod claims;
+mod evidence;
 mod fail_closed;
 mod group_commit;
 mod reliability_ca_bad_inputs;
