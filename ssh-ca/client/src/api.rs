@@ -456,3 +456,59 @@ pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
          registered key (an operator registers it with `jit-ca user add NAME --key KEY.pub`)"
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jit_api::wire::RequestState;
+
+    fn view() -> RequestView {
+        RequestView {
+            id: "r-1".into(),
+            user: "alice".into(),
+            role: "db-admin".into(),
+            reason: "INC-42".into(),
+            state: RequestState::Pending,
+            duration_secs: 900,
+            hosts: vec!["db-*".into()],
+            principals: vec![],
+            sudo: true,
+            created_at: 0,
+            pending_expires_at: 0,
+            approvals: vec![],
+            approvals_required: 1,
+            denied_by: None,
+            denial_reason: None,
+            valid_after: None,
+            valid_before: None,
+            serial: None,
+            grant_id: None,
+            key_fingerprint: Some("SHA256:abc".into()),
+            request_digest: None,
+            issued: None,
+        }
+    }
+
+    #[test]
+    fn the_approval_names_the_digest_it_computed_from_what_the_ca_shows() {
+        let mut v = view();
+        // An older CA shows no digest: none is sent.
+        assert_eq!(approval_digest(&v).unwrap(), None);
+        let ours = jit_api::evidence::RequestFacts::of_view(&v)
+            .unwrap()
+            .digest();
+        v.request_digest = Some(ours.clone());
+        assert_eq!(approval_digest(&v).unwrap(), Some(ours.clone()));
+        // A CA whose digest is not that of the request it shows: not approved.
+        v.duration_secs = 3600;
+        let e = approval_digest(&v).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "the CA's digest of request r-1 does not match the request it shows; not approving \
+             (is this jit older than the CA? upgrade jit)"
+        );
+        v.duration_secs = 900;
+        v.key_fingerprint = None;
+        assert!(approval_digest(&v).is_err());
+    }
+}
