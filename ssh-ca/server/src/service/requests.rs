@@ -233,6 +233,14 @@ impl Ca {
                 ),
             ));
         }
+        if named.is_none() && self.config.require_approval_digest {
+            return Err(refuse(
+                C::InvalidInput,
+                "this CA requires an approval to name the request's digest \
+                 (require_approval_digest = true): send {\"request_digest\": \"sha256:...\"} \
+                 (the request's request_digest), or upgrade jit, whose approve sends it",
+            ));
+        }
         let (v, records) = self.transact(|tx| {
             let mut row = load(tx, id)?;
             let role = self.role_of(&row.role);

@@ -304,3 +304,20 @@ async fn an_approval_without_a_digest_still_keeps_the_signed_call() {
         "{out}{err}"
     );
 }
+
+#[tokio::test]
+async fn a_ca_may_require_every_approval_to_name_the_digest() {
+    let h = Harness::with_policy_and_config(POLICY, &[("require_approval_digest", "true")]);
+    let shown = pending(&h).await;
+    let got = h.approve("bob", &shown.id).await;
+    assert_error(&got, 400, "invalid_input");
+    assert_eq!(
+        got.1["error"]["message"],
+        "this CA requires an approval to name the request's digest (require_approval_digest = \
+         true): send {\"request_digest\": \"sha256:...\"} (the request's request_digest), or \
+         upgrade jit, whose approve sends it"
+    );
+    let (s, v) = approve_naming(&h, &shown.id, shown.request_digest.as_deref().unwrap()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "approved");
+}
