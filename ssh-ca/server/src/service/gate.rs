@@ -12,11 +12,44 @@
 use serde_json::json;
 
 use super::{Ca, Caller};
+use crate::audit::event::{self, Event};
 use crate::policy::Role;
 use crate::store::RequestRow;
 use crate::webhook::authorize::{self, Answer, Question};
 
+/// An answer's audit record: actor (`webhook:NAME`), event, details.
+pub(super) type WebhookRecord = (String, &'static Event, serde_json::Value);
+
+/// The audit record of `answer` about request `id`.
+pub(super) fn record_of(answer: &Answer, id: &str) -> WebhookRecord {
+    let ev = if answer.failed() {
+        event::WEBHOOK_FAILURE
+    } else {
+        event::WEBHOOK_ANSWER
+    };
+    (
+        format!("webhook:{}", answer.webhook),
+        ev,
+        answer.details(id),
+    )
+}
+
 impl Ca {
+    /// Records a webhook's answer about a request that was then not stored (refused after
+    /// the call, e.g. a duplicate pending request or too many active grants): the answer is
+    /// audited either way, marked `"request_stored": false`.
+    pub(super) fn audit_unstored_answer(&self, now: u64, record: Option<WebhookRecord>) {
+        let Some((actor, ev, mut details)) = record else {
+            return;
+        };
+        if let Some(d) = details.as_object_mut() {
+            d.insert("request_stored".into(), false.into());
+        }
+        if let Err(e) = self.audit_at(now, &actor, ev, details) {
+            eprintln!("jit-ca: audit of a webhook answer failed: {e}");
+        }
+    }
+
     /// When `auto` (the approver `auto:<rule>` admission chose) is a rule with a webhook,
     /// asks it: on a yes the approval basis names the webhook; otherwise `auto` becomes None
     /// and `row` pending again. Returns the answer to audit, None when no webhook was asked.

@@ -125,14 +125,23 @@ impl Ca {
             now,
         )?;
         let asked = self.ask_authorizing_webhook(caller, &role, &mut row, &mut auto);
-        let webhook_record = asked.map(|a| {
-            let ev = if a.failed() {
-                event::WEBHOOK_FAILURE
-            } else {
-                event::WEBHOOK_ANSWER
-            };
-            (format!("webhook:{}", a.webhook), ev, a.details(&row.id))
-        });
+        let webhook_record = asked.map(|a| super::gate::record_of(&a, &row.id));
+        let kept = webhook_record.clone();
+        self.store_new_request(caller, row, role, auto, webhook_record, now)
+            .inspect_err(|_| self.audit_unstored_answer(now, kept))
+    }
+
+    /// The second half of `create_request`: signs at once when `auto` approved it, and
+    /// stores the request with its records (the webhook's answer after the request's).
+    fn store_new_request(
+        &self,
+        caller: &Caller,
+        row: RequestRow,
+        role: Role,
+        auto: Option<String>,
+        webhook_record: Option<super::gate::WebhookRecord>,
+        now: u64,
+    ) -> ApiResult<RequestView> {
         let request_details = json!({"request_id": row.id, "role": row.role, "duration_secs": row.duration_secs,
                 "hosts": row.hosts, "principals": row.principals, "reason": row.reason,
                 "key": lifecycle::fingerprint(&row.public_key)});

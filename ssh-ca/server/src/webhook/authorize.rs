@@ -148,7 +148,11 @@ pub fn ask(hook: &Webhook, q: &Question<'_>, now: u64) -> Answer {
             };
             match client::post(&target, &headers, &payload) {
                 Ok(reply) => interpret(reply.status, &reply.body),
-                Err(f) => failure(&f),
+                // The URL may carry a token: the record names the webhook instead.
+                Err(f) => failure(&Failure {
+                    detail: f.detail.replace(&hook.url, "<url>"),
+                    ..f
+                }),
             }
         }
     };

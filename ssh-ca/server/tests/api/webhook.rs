@@ -354,6 +354,8 @@ async fn a_receiver_that_is_not_there_fails_closed() {
     let (event, d) = webhook_record(&h, v["id"].as_str().unwrap());
     assert_eq!(event, "webhook_failure");
     assert_eq!(d["kind"], "connect", "{d}");
+    // The URL is not copied into the record (it may carry a token).
+    assert!(!d["detail"].as_str().unwrap().contains("127.0.0.1"), "{d}");
     assert_left_to_humans(&h, &v).await;
 }
 
@@ -391,4 +393,27 @@ fn a_readable_secret_file_stops_the_ca_from_starting() {
         ),
         "{e}"
     );
+}
+
+#[tokio::test]
+async fn an_answer_about_a_request_then_refused_is_still_audited() {
+    let (url, calls) = receiver(Say::Answer(200, r#"{"approve": false}"#.into()));
+    let h = harness(&url);
+    let first = ask(&h).await;
+    assert_eq!(first["state"], "pending");
+    // A second one for the same role: the webhook says no again, and the request, pending,
+    // is refused as a duplicate; the answer is recorded anyway.
+    let (s, v) = h.request("alice", "quick", 600, "again").await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["error"]["code"], "duplicate_pending_request");
+    assert_eq!(calls.iter().take(2).count(), 2);
+    let all = jit_ca::admin::audit_export(&h.path()).unwrap();
+    let events: Vec<&str> = all.iter().map(|r| r["event"].as_str().unwrap()).collect();
+    let tail = &events[events.len() - 2..];
+    assert_eq!(tail, ["webhook_answer", "request_refused"]);
+    let rec = &all[all.len() - 2];
+    assert_eq!(rec["actor"], "webhook:oncall");
+    assert_eq!(rec["details"]["answer"], "deny");
+    assert_eq!(rec["details"]["request_stored"], false);
+    assert_ne!(rec["details"]["request_id"], first["id"]);
 }
