@@ -417,3 +417,91 @@ async fn an_answer_about_a_request_then_refused_is_still_audited() {
     assert_eq!(rec["details"]["request_stored"], false);
     assert_ne!(rec["details"]["request_id"], first["id"]);
 }
+
+fn policy_check(dir: &std::path::Path) -> (bool, String) {
+    let o = std::process::Command::new(JIT_CA)
+        .args(["policy", "check", "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[test]
+fn policy_check_reads_the_webhooks_secret_files() {
+    let (tmp, _) = setup_dir(&policy("https://oncall.example.com/jit"));
+    let dir = data_dir(&tmp);
+    let secret = dir.join("webhooks/oncall.whsec");
+    let p = dir.join("policy.toml");
+    let (ok, out) = policy_check(&dir);
+    assert!(!ok, "{out}");
+    assert_eq!(
+        out,
+        format!(
+            "error: {}: webhook.oncall.secret_file: {} does not exist\n{}: 1 error(s); the service would refuse this configuration\n",
+            p.display(),
+            secret.display(),
+            dir.display()
+        )
+    );
+    std::fs::create_dir(dir.join("webhooks")).unwrap();
+    std::fs::write(&secret, "whsec_c2hvcnQ=\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (ok, out) = policy_check(&dir);
+    assert!(!ok, "{out}");
+    assert!(
+        out.starts_with(&format!(
+            "error: {}: webhook.oncall.secret_file: {}: a webhook secret must be 24 to 64 bytes (this one is 5); generate one with: ",
+            p.display(),
+            secret.display()
+        )),
+        "{out}"
+    );
+    std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    let (ok, out) = policy_check(&dir);
+    assert!(ok, "{out}");
+    assert_eq!(out, format!("{}: OK (1 roles: quick)\n", dir.display()));
+}
+
+#[tokio::test]
+async fn a_reload_reads_a_rotated_secret_and_keeps_the_old_policy_on_a_bad_one() {
+    let (url, calls) = receiver(Say::Answer(200, r#"{"approve": false}"#.into()));
+    let h = harness(&url);
+    let secret = h.path().join("webhooks/oncall.whsec");
+    // A secret file that became readable by others: the reload is refused, the old policy
+    // (and secret) stay in force.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = h.ca.reload_policy().unwrap_err().to_string();
+    assert!(e.contains("webhook secret has mode 0644"), "{e}");
+    let v = ask(&h).await;
+    assert_signed(&calls.recv_timeout(Duration::from_secs(5)).unwrap());
+    let (s, _) = h
+        .call(
+            "alice",
+            "POST",
+            &format!("/v1/requests/{}/cancel", v["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    // Rotated: the next call is signed with the new secret.
+    let rotated = "whsec_ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+    std::fs::write(&secret, format!("{rotated}\n")).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    h.ca.reload_policy().unwrap();
+    ask(&h).await;
+    let got = calls.recv_timeout(Duration::from_secs(5)).unwrap();
+    let want = jit_ca::webhook::Secret::parse(rotated).unwrap().sign(
+        &got.headers["webhook-id"],
+        T0,
+        &got.body,
+    );
+    assert_eq!(got.headers["webhook-signature"], want);
+}
