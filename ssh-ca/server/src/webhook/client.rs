@@ -25,7 +25,8 @@ pub enum FailKind {
     InvalidUrl,
     /// The answer's body was larger than allowed.
     TooLarge,
-    /// The `ca_file` could not be used.
+    /// The TLS handshake failed (e.g. a certificate no trusted root signed), or the
+    /// `ca_file` could not be used.
     Tls,
 }
 
@@ -168,16 +169,26 @@ fn io_failure(e: &std::io::Error, detail: String) -> Failure {
 fn transport(t: &ureq::Transport) -> Failure {
     use ureq::ErrorKind as K;
     let detail = jit_common::log::sanitize(&t.to_string(), 300);
-    // A deadline passed anywhere shows as an I/O error of kind TimedOut (or WouldBlock).
+    // A deadline passed anywhere shows as an I/O error of kind TimedOut (or WouldBlock); a
+    // failed TLS handshake as an I/O error wrapping rustls' error.
     let mut source = std::error::Error::source(t);
     while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && matches!(
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            return Failure::new(FailKind::Tls, detail);
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if matches!(
                 io.kind(),
                 std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-            )
-        {
-            return Failure::new(FailKind::Timeout, detail);
+            ) {
+                return Failure::new(FailKind::Timeout, detail);
+            }
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
+                return Failure::new(FailKind::Tls, detail);
+            }
         }
         source = s.source();
     }

@@ -56,24 +56,34 @@ fn receiver(say: Say) -> (String, mpsc::Receiver<Got>) {
 }
 
 fn serve(stream: TcpStream, say: &Say, tx: &mpsc::Sender<Got>) {
-    let mut r = BufReader::new(stream.try_clone().unwrap());
+    handle(stream, say, tx);
+}
+
+/// Reads one request from `s` and answers it as `say` says.
+fn handle<S: std::io::Read + std::io::Write>(mut s: S, say: &Say, tx: &mpsc::Sender<Got>) {
     let mut headers = HashMap::new();
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap();
-    assert!(line.starts_with("POST /authorize "), "{line}");
-    loop {
-        line.clear();
-        r.read_line(&mut line).unwrap();
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
+    let body = {
+        let mut r = BufReader::new(&mut s);
+        let mut line = String::new();
+        if r.read_line(&mut line).is_err() {
+            return; // e.g. a TLS handshake the client gave up
         }
-        let (k, v) = l.split_once(':').unwrap();
-        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-    }
-    let len: usize = headers["content-length"].parse().unwrap();
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).unwrap();
+        assert!(line.starts_with("POST /authorize "), "{line}");
+        loop {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            let (k, v) = l.split_once(':').unwrap();
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+        let len: usize = headers["content-length"].parse().unwrap();
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).unwrap();
+        body
+    };
     let _ = tx.send(Got { headers, body });
     let (status, extra, text) = match say {
         Say::Answer(s, b) => (*s, String::new(), b.clone()),
@@ -83,12 +93,12 @@ fn serve(stream: TcpStream, say: &Say, tx: &mpsc::Sender<Got>) {
         }
         Say::Redirect(to) => (302, format!("location: {to}\r\n"), String::new()),
     };
-    let mut w = stream;
     let _ = write!(
-        w,
+        s,
         "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{text}",
         text.len()
     );
+    let _ = s.flush();
 }
 
 /// Checks the Standard Webhooks signature of `got` independently of the CA's signer.
@@ -504,4 +514,122 @@ async fn a_reload_reads_a_rotated_secret_and_keeps_the_old_policy_on_a_bad_one()
         &got.body,
     );
     assert_eq!(got.headers["webhook-signature"], want);
+}
+
+/// A private CA (`ca.pem`) and a certificate for 127.0.0.1 signed by it (`cert.pem`,
+/// `key.pem`), made by the `openssl` command.
+fn make_pki(dir: &std::path::Path) {
+    let sh = r#"set -e
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
+  -out ca.pem -days 2 -subj /CN=jit-test-root \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout key.pem \
+  -out tls.csr -subj /CN=127.0.0.1
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > ext
+openssl x509 -req -in tls.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile ext
+"#;
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(sh)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// An HTTPS receiver with the certificate in `dir` (see [`make_pki`]).
+fn tls_receiver(dir: &std::path::Path, say: Say) -> (String, mpsc::Receiver<Got>) {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("cert.pem"))
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("key.pem")).unwrap();
+    let cfg = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}/authorize", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let (tx, say, cfg) = (tx.clone(), say.clone(), cfg.clone());
+            std::thread::spawn(move || {
+                let conn = rustls::ServerConnection::new(cfg).unwrap();
+                handle(rustls::StreamOwned::new(conn, stream), &say, &tx);
+            });
+        }
+    });
+    (url, rx)
+}
+
+/// A harness whose webhook is an HTTPS receiver with a private CA; `trust` adds
+/// `ca_file` naming that CA.
+fn tls_harness(trust: bool) -> (Harness, mpsc::Receiver<Got>) {
+    let pki = tempfile::tempdir().unwrap();
+    make_pki(pki.path());
+    let (url, calls) = tls_receiver(pki.path(), Say::Answer(200, r#"{"approve": true}"#.into()));
+    let mut text = policy(&url);
+    if trust {
+        text = text.replace(
+            "timeout = \"1s\"\n",
+            "timeout = \"1s\"\nca_file = \"webhooks/ca.pem\"\n",
+        );
+    }
+    let (dir, keys) = setup_dir(&text);
+    let data = data_dir(&dir);
+    std::fs::create_dir(data.join("webhooks")).unwrap();
+    std::fs::copy(pki.path().join("ca.pem"), data.join("webhooks/ca.pem")).unwrap();
+    let secret = data.join("webhooks/oncall.whsec");
+    std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let clock = Arc::new(FixedClock::new(T0));
+    let ca = Arc::new(Ca::open(&data, clock.clone()).unwrap());
+    let app = jit_ca::api::router(ca.clone());
+    let h = Harness {
+        dir,
+        clock,
+        ca,
+        app,
+        keys,
+    };
+    (h, calls)
+}
+
+#[tokio::test]
+async fn https_with_the_ca_file_of_a_private_ca() {
+    let (h, calls) = tls_harness(true);
+    let v = ask(&h).await;
+    assert_eq!(v["state"], "approved", "{v}");
+    assert_signed(&calls.recv_timeout(Duration::from_secs(5)).unwrap());
+    let (event, d) = webhook_record(&h, v["id"].as_str().unwrap());
+    assert_eq!(
+        (event.as_str(), &d["answer"]),
+        ("webhook_answer", &json!("approve"))
+    );
+}
+
+#[tokio::test]
+async fn https_to_an_untrusted_certificate_fails_closed() {
+    // Without ca_file only the web PKI's roots are trusted: the handshake fails.
+    let (h, calls) = tls_harness(false);
+    let v = ask(&h).await;
+    let (event, d) = webhook_record(&h, v["id"].as_str().unwrap());
+    assert_eq!(event, "webhook_failure", "{d}");
+    assert_eq!(d["kind"], "tls", "{d}");
+    assert!(
+        d["detail"].as_str().unwrap().contains("UnknownIssuer"),
+        "{d}"
+    );
+    assert!(calls.try_recv().is_err(), "nothing was sent");
+    assert_left_to_humans(&h, &v).await;
 }
