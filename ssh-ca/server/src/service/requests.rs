@@ -20,6 +20,9 @@ use jit_api::wire::{
     RequestList, RequestState, RequestView, RoleView, RolesView, WhoamiView,
 };
 
+/// Largest approve body (it is kept in the approval's audit record).
+const MAX_APPROVE_BODY: usize = 1024;
+
 /// Most requests returned by a list call.
 const LIST_LIMIT: u32 = 500;
 
@@ -233,6 +236,13 @@ impl Ca {
         let now = self.now();
         let max_grants = self.config.max_active_grants_per_user;
         let named = req.request_digest.as_deref();
+        if body.len() > MAX_APPROVE_BODY {
+            // Kept whole in the audit record: bounded.
+            return Err(refuse(
+                C::InvalidInput,
+                format!("an approval's body is at most {MAX_APPROVE_BODY} bytes"),
+            ));
+        }
         if let Some(d) = named.filter(|d| !jit_api::evidence::is_digest(d)) {
             return Err(refuse(
                 C::InvalidInput,

@@ -145,6 +145,24 @@ async fn an_approval_naming_another_digest_is_refused() {
         got.1["error"]["message"],
         "request_digest \"sha256:ABC\" is not a digest (sha256: and 64 lowercase hex characters)"
     );
+    // The body is kept in the record: bounded.
+    let padded = format!("{{\"request_digest\": \"{longer}\"{}}}", " ".repeat(1100));
+    let req = h.signed_request(
+        h.key("bob"),
+        "POST",
+        &format!("/v1/requests/{id}/approve"),
+        padded.as_bytes(),
+        h.now(),
+        &jit_api::auth::new_nonce(),
+    );
+    let (s, b, _) = h.send(req).await;
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"]["code"], "invalid_input");
+    assert_eq!(
+        v["error"]["message"],
+        "an approval's body is at most 1024 bytes"
+    );
     // Unknown fields are refused, not ignored.
     let (s, v) = h
         .call(
