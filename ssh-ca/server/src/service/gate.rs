@@ -61,10 +61,17 @@ impl Ca {
         auto: &mut Option<String>,
     ) -> Option<Answer> {
         let approver = auto.as_deref()?;
-        let rule = role
+        if role.auto_approve {
+            // `auto_approve = true` approves every request; rules (and webhooks) do not apply.
+            return None;
+        }
+        // The rule recorded as `approver`; should two rules share its name, the one with a
+        // webhook (asking is the stricter reading).
+        let mut named = role
             .auto_approve_rules
             .iter()
-            .find(|r| format!("auto:{}", r.name) == approver)?;
+            .filter(|r| format!("auto:{}", r.name) == approver);
+        let rule = named.find(|r| r.webhook.is_some())?;
         let name = rule.webhook.as_deref()?;
         let policy = self.policy();
         let answer = match policy.webhooks.get(name) {
@@ -81,7 +88,7 @@ impl Ca {
             None => Answer {
                 webhook: name.to_string(),
                 rule: rule.name.clone(),
-                message_id: String::new(),
+                message_id: authorize::message_id(&row.id),
                 outcome: authorize::Outcome::Error {
                     kind: "not_defined",
                     status: None,

@@ -108,6 +108,11 @@ impl Answer {
     }
 }
 
+/// The `webhook-id` of the question about request `id` (unique: request ids are).
+pub fn message_id(id: &str) -> String {
+    format!("msg_{id}")
+}
+
 /// The question's JSON body.
 pub fn body(q: &Question<'_>, now: u64) -> Value {
     let r = q.row;
@@ -129,7 +134,7 @@ pub fn body(q: &Question<'_>, now: u64) -> Value {
 /// Asks `hook` about `q` at `now` (the CA's clock: the `webhook-timestamp`). Never fails:
 /// every problem is an [`Outcome::Error`].
 pub fn ask(hook: &Webhook, q: &Question<'_>, now: u64) -> Answer {
-    let message_id = format!("msg_{}", q.row.id);
+    let message_id = message_id(&q.row.id);
     let started = Instant::now();
     let outcome = match &hook.loaded {
         None => Outcome::Error {
