@@ -44,7 +44,14 @@ pub(super) fn roles(text: &str) -> Result<Parsed, Vec<String>> {
 fn check_rule_webhooks(role: &Role, webhooks: &BTreeMap<String, Webhook>, errs: &mut Vec<String>) {
     for (i, rule) in role.auto_approve_rules.iter().enumerate() {
         let Some(w) = &rule.webhook else { continue };
-        if !webhooks.contains_key(w) {
+        if role.auto_approve {
+            errs.push(format!(
+                "roles.{}.auto_approve_rules[{i}].webhook: auto_approve = true approves every request \
+                 at once, so webhook {w:?} would never be asked; remove auto_approve to let rule {:?} \
+                 decide with its webhook",
+                role.name, rule.name
+            ));
+        } else if !webhooks.contains_key(w) {
             let defined: Vec<String> = webhooks.keys().map(|k| format!("{k:?}")).collect();
             let defined = if defined.is_empty() {
                 "none is defined".to_string()

@@ -70,6 +70,19 @@ fn every_webhook_problem_is_named() {
     ))
     .unwrap_err();
     assert!(errs[0].ends_with("(defined: \"other\")"), "{errs:?}");
+    let errs = Policy::parse(
+        &hook("name = \"oncall\"\nurl = \"https://a.example\"\nsecret_file = \"s\"").replace(
+            "max_duration = \"1h\"\n",
+            "max_duration = \"1h\"\nauto_approve = true\n",
+        ),
+    )
+    .unwrap_err();
+    assert_eq!(
+        errs,
+        [
+            "roles.quick.auto_approve_rules[0].webhook: auto_approve = true approves every request at once, so webhook \"oncall\" would never be asked; remove auto_approve to let rule \"pager\" decide with its webhook"
+        ]
+    );
     // Unknown keys are errors, like everywhere in policy.toml.
     assert!(Policy::parse(&hook("name = \"oncall\"\ncolour = 1")).is_err());
 }
