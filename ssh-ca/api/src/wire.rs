@@ -67,6 +67,17 @@ pub struct CreateRequest {
     pub start: Option<u64>,
 }
 
+/// `POST /v1/requests/{id}/approve` (`{}` or an empty body is accepted: no digest).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRequest {
+    /// The digest of the request being approved ([`crate::evidence`]): the CA refuses the
+    /// approval (`request_digest_mismatch`) unless it is the request's, so the signed call
+    /// kept in the audit record names the exact request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_digest: Option<String>,
+}
+
 /// `POST /v1/requests/{id}/deny`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -212,6 +223,13 @@ pub struct RequestView {
     pub serial: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
+    /// SHA-256 fingerprint of the key the certificate is for (absent from older servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_fingerprint: Option<String>,
+    /// The request's digest ([`crate::evidence`]), which an approval names (absent from
+    /// older servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_digest: Option<String>,
     /// Only in the answer to `POST /v1/requests` when the request was approved at once
     /// (auto-approval): the certificate, so the client needs no second call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -471,6 +489,9 @@ error_codes! {
     ApprovalKeyRequired = "approval_key_required",
     /// An approval key was used to request or extend (403).
     ApprovalKeyNotForRequests = "approval_key_not_for_requests",
+    /// The approval names another request digest than the request's (409): the approver
+    /// was shown something else; look again and approve again.
+    RequestDigestMismatch = "request_digest_mismatch",
     // Scope of a grant hosts would refuse (400) or a full host document (409).
     /// The grant would be refused by hosts.
     GrantNotAcceptable = "grant_not_acceptable",
@@ -637,6 +658,7 @@ mod tests {
         "too_many_pending_requests",
         "approval_key_required",
         "approval_key_not_for_requests",
+        "request_digest_mismatch",
         "grant_not_acceptable",
         "host_grants_full",
         "internal",

@@ -14,8 +14,9 @@ use super::error::{Error, Result};
 use super::identity::{self, KeyFile, Signer};
 use jit_api::auth;
 use jit_api::wire::{
-    CancelRequest, CreateRequest, DenyRequest, ErrorBody, ErrorCode, ExtendRequest, IssuedView,
-    KeysView, ReceivedCode, RequestList, RequestView, RevokeRequest, RolesView, WhoamiView,
+    ApproveRequest, CancelRequest, CreateRequest, DenyRequest, ErrorBody, ErrorCode, ExtendRequest,
+    IssuedView, KeysView, ReceivedCode, RequestList, RequestView, RevokeRequest, RolesView,
+    WhoamiView,
 };
 
 /// Which requests `list` asks for.
@@ -47,6 +48,24 @@ pub struct Api {
     signer: Signer,
     /// The audience signed calls name: pinned, or fetched once from `GET /v1/ca.pub`.
     audience: Option<String>,
+}
+
+/// The digest an approval of `shown` names: computed from its fields, and refused when the
+/// CA's own digest differs (the CA would show one request and record another); None when
+/// the CA shows no digest (an older CA, which ignores it).
+pub fn approval_digest(shown: &RequestView) -> Result<Option<String>> {
+    let Some(theirs) = &shown.request_digest else {
+        return Ok(None);
+    };
+    let ours = jit_api::evidence::RequestFacts::of_view(shown).map(|f| f.digest());
+    match ours {
+        Some(ours) if ours == *theirs => Ok(Some(ours)),
+        _ => Err(Error::Protocol(format!(
+            "the CA's digest of request {} does not match the request it shows; not approving \
+             (is this jit older than the CA? upgrade jit)",
+            jit_common::log::sanitize(&shown.id, 100)
+        ))),
+    }
 }
 
 /// The HTTP agent: web PKI roots, or only the roots in `ca_cert` (a PEM bundle) when set.
@@ -268,9 +287,15 @@ impl Api {
         self.call("GET", &request_path(id, "")?, None)
     }
 
-    /// `POST /v1/requests/{id}/approve`.
+    /// `POST /v1/requests/{id}/approve`, naming the request's digest (computed here from
+    /// the request as the CA shows it now), so that the signed call kept as evidence names
+    /// the exact request. A CA that shows no digest (older than this client) gets `{}`.
     pub fn approve(&mut self, id: &str) -> Result<RequestView> {
-        self.call("POST", &request_path(id, "/approve")?, Some(b"{}".to_vec()))
+        let shown = self.show(id)?;
+        let body = ApproveRequest {
+            request_digest: approval_digest(&shown)?,
+        };
+        self.call("POST", &request_path(id, "/approve")?, Self::json(&body)?)
     }
 
     /// `POST /v1/requests/{id}/deny`.
@@ -430,4 +455,68 @@ pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
          set JIT_IDENTITY, put identity = \"~/.ssh/KEY\" in the config file, or `ssh-add` your \
          registered key (an operator registers it with `jit-ca user add NAME --key KEY.pub`)"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jit_api::wire::RequestState;
+
+    fn view() -> RequestView {
+        RequestView {
+            id: "r-1".into(),
+            user: "alice".into(),
+            role: "db-admin".into(),
+            reason: "INC-42".into(),
+            state: RequestState::Pending,
+            duration_secs: 900,
+            hosts: vec!["db-*".into()],
+            principals: vec![],
+            sudo: true,
+            created_at: 0,
+            pending_expires_at: 0,
+            approvals: vec![],
+            approvals_required: 1,
+            denied_by: None,
+            denial_reason: None,
+            valid_after: None,
+            valid_before: None,
+            serial: None,
+            grant_id: None,
+            key_fingerprint: Some("SHA256:abc".into()),
+            request_digest: None,
+            issued: None,
+            ticket: None,
+            start: None,
+            revoked_by: None,
+            revoked_at: None,
+            revocation_reason: None,
+            cancelled_at: None,
+            cancel_reason: None,
+            denied_at: None,
+        }
+    }
+
+    #[test]
+    fn the_approval_names_the_digest_it_computed_from_what_the_ca_shows() {
+        let mut v = view();
+        // An older CA shows no digest: none is sent.
+        assert_eq!(approval_digest(&v).unwrap(), None);
+        let ours = jit_api::evidence::RequestFacts::of_view(&v)
+            .unwrap()
+            .digest();
+        v.request_digest = Some(ours.clone());
+        assert_eq!(approval_digest(&v).unwrap(), Some(ours.clone()));
+        // A CA whose digest is not that of the request it shows: not approved.
+        v.duration_secs = 3600;
+        let e = approval_digest(&v).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "the CA's digest of request r-1 does not match the request it shows; not approving \
+             (is this jit older than the CA? upgrade jit)"
+        );
+        v.duration_secs = 900;
+        v.key_fingerprint = None;
+        assert!(approval_digest(&v).is_err());
+    }
 }

@@ -489,6 +489,8 @@ mod tests {
             valid_before: None,
             serial: None,
             grant_id: None,
+            key_fingerprint: None,
+            request_digest: None,
             issued: None,
             ticket: None,
             start: None,

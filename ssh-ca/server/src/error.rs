@@ -320,6 +320,7 @@ pub fn status_of(code: ErrorCode) -> u16 {
         | C::TooManyActiveGrants
         | C::DuplicatePendingRequest
         | C::TooManyPendingRequests
+        | C::RequestDigestMismatch
         | C::HostGrantsFull => 409,
         C::Internal => 500,
         C::Unavailable => 503,

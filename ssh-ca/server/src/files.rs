@@ -51,7 +51,13 @@ pub fn read_trusted(path: &Path, max: u64) -> Result<String> {
 
 /// Reads a private key file: as [`read_trusted`], and also not readable by group or others.
 pub fn read_secret(path: &Path) -> Result<zeroize::Zeroizing<String>> {
-    let text = zeroize::Zeroizing::new(read_trusted(path, 64 * 1024)?);
+    read_secret_named(path, "private key", 64 * 1024)
+}
+
+/// Reads a secret (`what`, for the message: "private key", "webhook secret") of at most
+/// `max` bytes: as [`read_trusted`], and also not readable by group or others.
+pub fn read_secret_named(path: &Path, what: &str, max: u64) -> Result<zeroize::Zeroizing<String>> {
+    let text = zeroize::Zeroizing::new(read_trusted(path, max)?);
     let mode = std::fs::symlink_metadata(path)
         .map_err(|e| CaError::File {
             path: path.to_path_buf(),
@@ -62,7 +68,7 @@ pub fn read_secret(path: &Path) -> Result<zeroize::Zeroizing<String>> {
         return Err(CaError::File {
             path: path.to_path_buf(),
             detail: format!(
-                "private key has mode {:04o}; it must not be readable by group or others (chmod 600 {})",
+                "{what} has mode {:04o}; it must not be readable by group or others (chmod 600 {})",
                 mode & 0o7777,
                 path.display()
             ),

@@ -7,7 +7,9 @@
 //! certificates, grants), [`krl`] (OpenSSH KRL encoding), [`service`] (the decisions,
 //! synchronous), [`api`] (HTTP), [`server`] (listening, TLS, signals), [`admin`] (operator
 //! commands on a data directory), [`cli`] (the `jit-ca` command line; `main.rs` only calls
-//! it), [`error`] (operator and API errors; depends on no other module of the crate).
+//! it), [`error`] (operator and API errors; depends on no other module of the crate),
+//! [`webhook`] (outgoing webhooks: Standard Webhooks signing, one bounded HTTP client, the
+//! authorizing webhook of auto-approval rules).
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -24,3 +26,4 @@ pub mod server;
 pub mod service;
 pub mod signer;
 pub mod store;
+pub mod webhook;

@@ -28,6 +28,8 @@ fn view(id: &str, state: RequestState) -> RequestView {
         serial: None,
         grant_id: None,
         issued: None,
+        key_fingerprint: None,
+        request_digest: None,
         ticket: None,
         start: None,
         revoked_by: None,

@@ -3,11 +3,13 @@
 //!
 //! * [`cli`]: the request/approve/login/extend/revoke life cycle, `--json`, settings, errors;
 //! * [`agent`]: signing with an agent-held key and loading certificates into `ssh-agent`;
+//! * [`evidence`]: `jit approve` signs the request's digest; the CA keeps the signed call;
 //! * [`tls`]: HTTPS with a certificate from a private CA (`JIT_CA_CERT`, `ca_cert`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod agent;
 mod cli;
+mod evidence;
 mod policy_conditions;
 mod requester;
 mod tls;

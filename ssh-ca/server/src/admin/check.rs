@@ -58,7 +58,14 @@ pub fn policy_check(dir: &Path) -> CheckReport {
                     .into_iter()
                     .map(|p| format!("{}: {p}", path.display())),
             ),
-            Ok(p) => {
+            Ok(mut p) => {
+                if let Err(problems) = p.load_webhook_files(dir) {
+                    errors.extend(
+                        problems
+                            .into_iter()
+                            .map(|e| format!("{}: {e}", path.display())),
+                    );
+                }
                 roles = p.roles.keys().cloned().collect();
                 if p.roles.is_empty() {
                     warnings.push(format!(

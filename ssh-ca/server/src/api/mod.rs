@@ -26,7 +26,8 @@ use crate::error::ApiError;
 use crate::service::{AuthHeaders, Ca, Caller};
 use jit_api::auth;
 use jit_api::wire::{
-    CancelRequest, CreateRequest, DenyRequest, ErrorCode, ExtendRequest, RevokeRequest,
+    ApproveRequest, CancelRequest, CreateRequest, DenyRequest, ErrorCode, ExtendRequest,
+    RevokeRequest,
 };
 
 pub use metrics::Metrics;
@@ -368,10 +369,12 @@ async fn approve(
         StatusCode::OK,
         event::APPROVAL_REFUSED,
         move |ca, c, body| {
-            if !body.is_empty() {
-                let _: serde_json::Map<String, serde_json::Value> = parse(body)?;
-            }
-            ca.approve(c, &id?)
+            let r: ApproveRequest = if body.is_empty() {
+                ApproveRequest::default()
+            } else {
+                parse(body)?
+            };
+            ca.approve(c, &id?, &r, body)
         },
     )
     .await

@@ -103,6 +103,11 @@ events! {
     Cancellation, CANCELLATION = "cancellation", Notice;
     /// A cancel call refused.
     CancellationRefused, CANCELLATION_REFUSED = "cancellation_refused", Warning;
+    /// An authorizing webhook's answer (approve or deny) to an auto-approval rule.
+    WebhookAnswer, WEBHOOK_ANSWER = "webhook_answer", Notice;
+    /// An authorizing webhook that gave no usable answer (timeout, error status, bad
+    /// answer...): the request went to human approvers.
+    WebhookFailure, WEBHOOK_FAILURE = "webhook_failure", Warning;
 }
 
 impl Event {
@@ -189,6 +194,8 @@ mod tests {
         "grant_revocation",
         "cancellation",
         "cancellation_refused",
+        "webhook_answer",
+        "webhook_failure",
     ];
 
     #[test]
@@ -224,7 +231,8 @@ mod tests {
     #[test]
     fn refusals_warn_and_the_rest_are_notices() {
         // The rule the syslog lines have always followed: refusals, rejected and failed
-        // calls, their summaries and legacy signatures at warning; everything else notice.
+        // calls, their summaries, legacy signatures and webhooks that gave no usable answer
+        // at warning; everything else notice.
         for &e in Event::ALL {
             let warns = e.name().ends_with("_refused")
                 || matches!(
@@ -233,6 +241,7 @@ mod tests {
                         | Event::Rejected
                         | Event::RefusalsSummarised
                         | Event::LegacySignature
+                        | Event::WebhookFailure
                 );
             let want = if warns {
                 Severity::Warning

@@ -94,6 +94,11 @@ max_connections = 4096
 # once per user and hour. Enable only for a transition while clients upgrade.
 accept_v1_signatures = false
 
+# Approvals must name the digest of the request they approve (jit approve always does; older
+# clients and scripts posting {} do not). Their signed call is kept as evidence either way
+# (docs/audit.md); with this, every approval binds the request's contents too.
+require_approval_digest = false
+
 # Optional TLS. Without it the service speaks plain HTTP: put it behind a TLS proxy or
 # keep it on a trusted network.
 # [tls]
@@ -135,6 +140,8 @@ struct RawConfig {
     max_connections: Option<usize>,
     #[serde(default)]
     accept_v1_signatures: Option<bool>,
+    #[serde(default)]
+    require_approval_digest: Option<bool>,
     #[serde(default)]
     tls: Option<RawTls>,
 }
@@ -192,6 +199,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Accept signed calls of the legacy scheme v1 (no audience).
     pub accept_v1_signatures: bool,
+    /// Refuse approvals that do not name the request's digest.
+    pub require_approval_digest: bool,
     /// TLS, if configured.
     pub tls: Option<TlsConfig>,
 }
@@ -327,6 +336,7 @@ impl Config {
             idle_timeout_secs,
             max_connections,
             accept_v1_signatures: raw.accept_v1_signatures.unwrap_or(false),
+            require_approval_digest: raw.require_approval_digest.unwrap_or(false),
             tls,
         })
     }
@@ -405,6 +415,9 @@ mod tests {
         let d = Config::parse(Path::new("/d"), "").unwrap();
         assert_eq!(d.idle_timeout_secs, 60);
         assert!(!d.accept_v1_signatures);
+        assert!(!d.require_approval_digest);
+        let r = Config::parse(Path::new("/d"), "require_approval_digest = true").unwrap();
+        assert!(r.require_approval_digest);
         assert!(Config::parse(Path::new("/d"), "idle_timeout = \"0s\"").is_err());
     }
 

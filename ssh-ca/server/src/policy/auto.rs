@@ -21,6 +21,10 @@ pub struct AutoInput<'a> {
     pub ticket: Option<&'a str>,
     /// Unix seconds: when the decision is made.
     pub at: u64,
+    /// Whether a rule's authorizing webhook will be asked when the rule's other conditions
+    /// hold (a new request). False for an extension: a rule with a webhook then does not
+    /// apply (fail closed), since its webhook is asked only when a request is made.
+    pub asks_webhooks: bool,
 }
 
 /// An automatic approval: who is recorded as approver and what held.
@@ -103,6 +107,15 @@ impl AutoRule {
                 Some(_) => {}
             }
             held.insert("ticket_pattern".into(), json!(p.as_str()));
+        }
+        if let Some(w) = &self.webhook {
+            if !input.asks_webhooks {
+                return Err(format!(
+                    "its webhook {w} is asked only when a request is made, not for an extension"
+                ));
+            }
+            // Held so far; the webhook's explicit yes is the last condition (service::gate).
+            held.insert("webhook".into(), json!(w));
         }
         Ok(Value::Object(held))
     }

@@ -59,6 +59,13 @@ extensions = ["permit-pty"]     # OpenSSH extensions: permit-pty, permit-port-fo
 # hosts = ["db-1", "db-2"]      # the request's hosts must be within these
 # schedule = [{ days = ["mon-fri"], hours = "18:00-08:00", tz = "Europe/Berlin" }]
 # ticket_pattern = '^INC-'      # the ticket must match (needs reason_pattern)
+# webhook = "oncall"            # optional: approve only on this webhook's explicit yes
+#
+# [[webhook]]                   # an authorizing webhook (docs/api.md, "Authorizing webhook")
+# name = "oncall"
+# url = "https://oncall.example.com/jit/authorize"
+# secret_file = "webhooks/oncall.whsec"   # whsec_<base64>, mode 0600, in this directory
+# timeout = "3s"
 
 [roles.web-read]
 principals = []
@@ -77,12 +84,26 @@ extensions = ["permit-pty", "permit-port-forwarding"]
 pub struct Policy {
     /// Roles by name.
     pub roles: BTreeMap<String, Role>,
+    /// `[[webhook]]` tables by name (auto-approval rules name them).
+    pub webhooks: BTreeMap<String, crate::webhook::Webhook>,
 }
 
 impl Policy {
     /// Parses and validates, returning every problem found (each names the role and field).
     pub fn parse(text: &str) -> Result<Self, Vec<String>> {
-        parse::roles(text).map(|roles| Self { roles })
+        parse::roles(text).map(|(roles, webhooks)| Self { roles, webhooks })
+    }
+
+    /// Reads the webhooks' secret and CA files (relative to the data directory `dir`);
+    /// every problem, each naming its webhook and file. Parsing stays pure; the service
+    /// calls this when it loads the policy.
+    pub fn load_webhook_files(&mut self, dir: &std::path::Path) -> Result<(), Vec<String>> {
+        let problems = crate::webhook::load_files(&mut self.webhooks, dir);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 
     /// A role by name.
@@ -272,9 +293,16 @@ approvers = ["group:dba"]
     /// The commented examples of the template are valid when uncommented.
     #[test]
     fn template_examples_are_valid() {
+        // The commented `[[webhook]]` example needs a secret file: it stays commented (its
+        // parse is tested in webhook/), and so does everything after it.
+        let mut in_webhook = false;
         let text: String = TEMPLATE
             .lines()
             .map(|l| {
+                in_webhook |= l.starts_with("# [[webhook]]");
+                if in_webhook {
+                    return l;
+                }
                 let keys = [
                     "# schedule",
                     "# reason_pattern",
@@ -433,6 +461,7 @@ max_duration = "15m"
                 hosts: &r.hosts,
                 ticket: None,
                 at: 0,
+                asks_webhooks: true,
             })
             .approved
             .map(|a| a.approver)

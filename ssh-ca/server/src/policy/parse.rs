@@ -9,6 +9,8 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use super::pattern::Pattern;
+use crate::webhook::Webhook;
+
 use super::role::{
     ApprovalKey, AutoRule, KNOWN_CRITICAL_OPTIONS, KNOWN_EXTENSIONS, MAX_ROLE_DURATION,
     PENDING_TTL_RANGE, Role, Subject, check_name,
@@ -18,22 +20,55 @@ use super::schedule::{self, RawWindow};
 /// Longest `reason_help` accepted, in bytes.
 const MAX_HELP_LEN: usize = 512;
 
-/// Parses and validates the roles of a policy.toml, returning every problem found.
-pub(super) fn roles(text: &str) -> Result<BTreeMap<String, Role>, Vec<String>> {
+/// The roles and webhooks of a policy.
+pub(super) type Parsed = (BTreeMap<String, Role>, BTreeMap<String, Webhook>);
+
+/// Parses and validates the roles (and `[[webhook]]` tables) of a policy.toml, returning
+/// every problem found.
+pub(super) fn roles(text: &str) -> Result<Parsed, Vec<String>> {
     let raw: RawPolicy = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
     let mut errs = Vec::new();
+    let webhooks = crate::webhook::validate(raw.webhook, &mut errs);
     let mut roles = BTreeMap::new();
     for (name, r) in raw.roles {
         let before = errs.len();
         let role = validate_role(&name, r, &mut errs);
+        check_rule_webhooks(&role, &webhooks, &mut errs);
         if errs.len() == before {
             roles.insert(name, role);
         }
     }
     if errs.is_empty() {
-        Ok(roles)
+        Ok((roles, webhooks))
     } else {
         Err(errs)
+    }
+}
+
+/// Every `webhook = "NAME"` of an auto-approval rule names a `[[webhook]]` table.
+fn check_rule_webhooks(role: &Role, webhooks: &BTreeMap<String, Webhook>, errs: &mut Vec<String>) {
+    for (i, rule) in role.auto_approve_rules.iter().enumerate() {
+        let Some(w) = &rule.webhook else { continue };
+        if role.auto_approve {
+            errs.push(format!(
+                "roles.{}.auto_approve_rules[{i}].webhook: auto_approve = true approves every request \
+                 at once, so webhook {w:?} would never be asked; remove auto_approve to let rule {:?} \
+                 decide with its webhook",
+                role.name, rule.name
+            ));
+        } else if !webhooks.contains_key(w) {
+            let defined: Vec<String> = webhooks.keys().map(|k| format!("{k:?}")).collect();
+            let defined = if defined.is_empty() {
+                "none is defined".to_string()
+            } else {
+                format!("defined: {}", defined.join(", "))
+            };
+            errs.push(format!(
+                "roles.{}.auto_approve_rules[{i}].webhook: rule {:?} names webhook {w:?}, which is not defined; \
+                 define it with a [[webhook]] table (name, url, secret_file) ({defined})",
+                role.name, rule.name
+            ));
+        }
     }
 }
 
@@ -42,6 +77,9 @@ pub(super) fn roles(text: &str) -> Result<BTreeMap<String, Role>, Vec<String>> {
 struct RawPolicy {
     #[serde(default)]
     roles: BTreeMap<String, RawRole>,
+    /// `[[webhook]]` tables (see `crate::webhook`).
+    #[serde(default)]
+    webhook: Vec<crate::webhook::RawWebhook>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +137,9 @@ struct RawRule {
     schedule: Option<Vec<RawWindow>>,
     #[serde(default)]
     ticket_pattern: Option<String>,
+    /// The authorizing webhook: auto-approve only on its explicit yes.
+    #[serde(default)]
+    webhook: Option<String>,
 }
 
 fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
@@ -269,6 +310,7 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
             hosts: rule.hosts.clone(),
             schedule: rule_schedule,
             ticket_pattern,
+            webhook: rule.webhook.clone(),
         });
     }
     let role_schedule = r

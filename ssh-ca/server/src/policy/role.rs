@@ -83,6 +83,9 @@ pub struct AutoRule {
     pub schedule: Option<Schedule>,
     /// The request's ticket must match (a request without a ticket never does).
     pub ticket_pattern: Option<Pattern>,
+    /// The `[[webhook]]` whose explicit yes it needs (`webhook = "NAME"`); without a yes in
+    /// time the request goes to human approvers.
+    pub webhook: Option<String>,
 }
 
 /// What key an approval of a role must be signed with (`approval_key` in policy.toml).

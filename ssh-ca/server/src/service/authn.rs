@@ -22,6 +22,21 @@ pub struct Caller {
     pub groups: Vec<String>,
     /// The key that signed the call.
     pub key: CallerKey,
+    /// The signed call itself (None for callers not made from a signed call, e.g. tests):
+    /// what an approval keeps as its evidence.
+    pub proof: Option<CallProof>,
+}
+
+/// A signed call as verified: enough for anyone holding the caller's public key to check it
+/// again with `ssh-keygen -Y verify -n jit-api@jit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallProof {
+    /// The exact message signed ([`auth::message`]).
+    pub message: String,
+    /// The SSHSIG, armored (`-----BEGIN SSH SIGNATURE-----`).
+    pub signature: String,
+    /// The signing public key (`ssh-ed25519 AAAA...`, no comment).
+    pub key: String,
 }
 
 /// What signed a call: which registered key, and whether it is an approval key or a touched
@@ -277,6 +292,14 @@ impl Ca {
             ssh_key::Algorithm::SkEd25519 | ssh_key::Algorithm::SkEcdsaSha2NistP256
         );
         let touched = sk && sk_touched(&sig);
+        let proof = match (String::from_utf8(msg), sig.to_pem(ssh_key::LineEnding::LF)) {
+            (Ok(message), Ok(signature)) => Some(CallProof {
+                message,
+                signature,
+                key: key_line,
+            }),
+            _ => None,
+        };
         Ok(Caller {
             user,
             groups,
@@ -286,6 +309,7 @@ impl Ca {
                 sk,
                 touched,
             },
+            proof,
         })
     }
 

@@ -25,7 +25,9 @@
 mod authn;
 mod commit;
 mod doc;
+mod evidence;
 mod external;
+mod gate;
 mod host_docs;
 mod issue;
 pub(crate) mod lifecycle;
@@ -36,7 +38,7 @@ mod sweep;
 mod trail;
 
 pub use crate::store::operator::OperatorRevocations;
-pub use authn::{AuthHeaders, Caller, CallerKey};
+pub use authn::{AuthHeaders, CallProof, Caller, CallerKey};
 pub use doc::Doc;
 pub use external::{GrantRevocation, RequestProblem, UserRemoval};
 pub use host_docs::{CacheStats, HostDoc, MAX_HOST_DOCUMENT};

@@ -13,12 +13,15 @@ use super::lifecycle::{self, Action, Actor, CastApproval};
 use super::{ApiResult, Ca, Caller, CallerKey, check_text, new_id, refuse, write};
 use crate::audit::event;
 use crate::error::ApiError;
-use crate::policy::Role;
+use crate::policy::{AutoApproval, Role};
 use crate::store::{ListQuery, RequestRow, StoreOps};
 use jit_api::wire::{
-    ApprovalView, AutoApprovalView, CreateRequest, ErrorCode as C, IssuedView, RequestList,
-    RequestState, RequestView, RoleView, RolesView, WhoamiView,
+    ApprovalView, ApproveRequest, AutoApprovalView, CreateRequest, ErrorCode as C, IssuedView,
+    RequestList, RequestState, RequestView, RoleView, RolesView, WhoamiView,
 };
+
+/// Largest approve body (it is kept in the approval's audit record).
+const MAX_APPROVE_BODY: usize = 1024;
 
 /// Most requests returned by a list call.
 const LIST_LIMIT: u32 = 500;
@@ -139,10 +142,10 @@ impl Ca {
             Vec::new()
         };
         let lifecycle::Admitted {
-            row,
+            mut row,
             role,
-            auto,
-            auto_misses,
+            mut auto,
+            mut auto_misses,
         } = lifecycle::admit(
             caller,
             req,
@@ -153,6 +156,30 @@ impl Ca {
             self.config.max_start_ahead_secs,
             now,
         )?;
+        let asked = self.ask_authorizing_webhook(caller, &role, &mut row, &mut auto);
+        if let Some(a) = asked.as_ref().filter(|a| !a.approves()) {
+            // The rule's conditions held but its webhook did not say yes: humans decide.
+            auto_misses.push((a.rule.clone(), a.why_not()));
+        }
+        let webhook_record = asked.map(|a| super::gate::record_of(&a, &row.id));
+        let kept = webhook_record.clone();
+        self.store_new_request(caller, row, role, auto, auto_misses, webhook_record, now)
+            .inspect_err(|_| self.audit_unstored_answer(now, kept))
+    }
+
+    /// The second half of `create_request`: signs at once when `auto` approved it, and
+    /// stores the request with its records (the webhook's answer after the request's).
+    #[allow(clippy::too_many_arguments)]
+    fn store_new_request(
+        &self,
+        caller: &Caller,
+        row: RequestRow,
+        role: Role,
+        auto: Option<AutoApproval>,
+        auto_misses: Vec<(String, String)>,
+        webhook_record: Option<super::gate::WebhookRecord>,
+        now: u64,
+    ) -> ApiResult<RequestView> {
         let mut request_details = json!({"request_id": row.id, "role": row.role, "duration_secs": row.duration_secs,
                 "hosts": row.hosts, "principals": row.principals, "reason": row.reason,
                 "key": lifecycle::fingerprint(&row.public_key)});
@@ -185,8 +212,12 @@ impl Ca {
                 check_active_grants(c, &row.user, now, max_grants)?;
                 check_pending_requests(c, &row.user, &row.role, now, max_pending)?;
                 c.insert_request(&row)?;
-                let rec = c.append_audit(now, &requester, event::REQUEST, &request_details)?;
-                Ok((view(c, &row, now)?, vec![rec]))
+                let mut records =
+                    vec![c.append_audit(now, &requester, event::REQUEST, &request_details)?];
+                if let Some((actor, ev, details)) = &webhook_record {
+                    records.push(c.append_audit(now, actor, ev, details)?);
+                }
+                Ok((view(c, &row, now)?, records))
             })?;
             self.log(&records);
             return Ok(view);
@@ -215,14 +246,17 @@ impl Ca {
             c.insert_request(&row)?;
             let mut records = Vec::with_capacity(3);
             records.push(c.append_audit(now, &requester, event::REQUEST, &request_details)?);
+            let mut approval = json!({"request_id": row.id, "automatic": true, "rule": auto.rule,
+                    "conditions": auto.conditions});
+            if let Some((actor, ev, details)) = &webhook_record {
+                records.push(c.append_audit(now, actor, ev, details)?);
+                add_details(
+                    &mut approval,
+                    json!({"webhook": details["webhook"], "webhook_id": details["webhook_id"]}),
+                );
+            }
             c.add_approval(&row.id, &auto.approver, now, 0)?;
-            records.push(c.append_audit(
-                now,
-                &auto.approver,
-                event::APPROVAL,
-                &json!({"request_id": row.id, "automatic": true, "rule": auto.rule,
-                        "conditions": auto.conditions}),
-            )?);
+            records.push(c.append_audit(now, &auto.approver, event::APPROVAL, &approval)?);
             c.insert_cert(&cert)?;
             records.push(c.append_audit(now, &row.user, event::ISSUANCE, &issue_details)?);
             // Everything the view shows was just written: no need to read it back.
@@ -246,14 +280,57 @@ impl Ca {
         Ok(view)
     }
 
-    /// `POST /v1/requests/{id}/approve`.
-    pub fn approve(&self, caller: &Caller, id: &str) -> ApiResult<RequestView> {
+    /// `POST /v1/requests/{id}/approve` with its `body` (kept as evidence): `req` may name
+    /// the request's digest, which must then be the request's.
+    pub fn approve(
+        &self,
+        caller: &Caller,
+        id: &str,
+        req: &ApproveRequest,
+        body: &[u8],
+    ) -> ApiResult<RequestView> {
         let now = self.now();
         let max_grants = self.config.max_active_grants_per_user;
+        let named = req.request_digest.as_deref();
+        if body.len() > MAX_APPROVE_BODY {
+            // Kept whole in the audit record: bounded.
+            return Err(refuse(
+                C::InvalidInput,
+                format!("an approval's body is at most {MAX_APPROVE_BODY} bytes"),
+            ));
+        }
+        if let Some(d) = named.filter(|d| !jit_api::evidence::is_digest(d)) {
+            return Err(refuse(
+                C::InvalidInput,
+                format!(
+                    "request_digest {:?} is not a digest (sha256: and 64 lowercase hex characters)",
+                    jit_common::log::sanitize(d, 80)
+                ),
+            ));
+        }
+        if named.is_none() && self.config.require_approval_digest {
+            return Err(refuse(
+                C::InvalidInput,
+                "this CA requires an approval to name the request's digest \
+                 (require_approval_digest = true): send {\"request_digest\": \"sha256:...\"} \
+                 (the request's request_digest), or upgrade jit, whose approve sends it",
+            ));
+        }
         let (v, records) = self.transact(|tx| {
             let mut row = load(tx, id)?;
             let role = self.role_of(&row.role);
             let role = lifecycle::check_approval(&row, caller, role.as_ref(), now)?;
+            let canonical = super::evidence::canonical(&row);
+            let digest = jit_api::evidence::digest_of(&canonical);
+            if let Some(named) = named.filter(|n| *n != digest) {
+                return Err(refuse(
+                    C::RequestDigestMismatch,
+                    format!(
+                        "request {id} is not the request you were shown: its digest is {digest}, your \
+                         approval names {named}; look at it again (jit show {id}) and approve again"
+                    ),
+                ));
+            }
             let groups = tx.user_groups(&row.user)?;
             lifecycle::still_fits(&row, role, groups.as_deref(), row.duration_secs)?;
             if !tx.add_approval(id, &caller.user, now, caller.key.flags())? {
@@ -268,7 +345,8 @@ impl Ca {
                 event::APPROVAL,
                 &json!({"request_id": id, "key": caller.key.fingerprint,
                         "approval_key": caller.key.approval, "sk": caller.key.sk,
-                        "touched": caller.key.touched}),
+                        "touched": caller.key.touched,
+                        "evidence": super::evidence::details(caller, body, &canonical, named)}),
             )?];
             let mut cast = Vec::new();
             for (approval, flags) in tx.approvals_with_keys(id)? {

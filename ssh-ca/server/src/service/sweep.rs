@@ -80,5 +80,12 @@ impl Ca {
 pub fn load_policy(config: &Config) -> Result<Policy, CaError> {
     let path = config.policy_path();
     let text = crate::files::read_trusted(&path, crate::config::MAX_CONFIG_SIZE)?;
-    Policy::parse(&text).map_err(|problems| CaError::Config { path, problems })
+    let mut policy = Policy::parse(&text).map_err(|problems| CaError::Config {
+        path: path.clone(),
+        problems,
+    })?;
+    policy
+        .load_webhook_files(&config.dir)
+        .map_err(|problems| CaError::Config { path, problems })?;
+    Ok(policy)
 }

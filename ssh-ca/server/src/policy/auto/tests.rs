@@ -49,6 +49,7 @@ fn decide(
         hosts: &hosts,
         ticket,
         at,
+        asks_webhooks: true,
     })
 }
 

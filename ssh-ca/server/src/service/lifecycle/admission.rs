@@ -137,6 +137,7 @@ pub fn check_request(role: &Role, asking: &Asking<'_>, now: u64) -> Ruling<Check
         hosts: &hosts,
         ticket: ticket.as_deref(),
         at: now,
+        asks_webhooks: true,
     });
     Ok(Checked {
         reason,

@@ -420,6 +420,7 @@ pub fn extend(
             hosts: &row.hosts,
             ticket: row.ticket.as_deref(),
             at: now,
+            asks_webhooks: false,
         });
         match decision.approved {
             Some(a) => {
@@ -524,6 +525,10 @@ pub fn view_of(
         valid_before: cert.map(|c| c.valid_before),
         serial: cert.map(|c| c.serial),
         grant_id: cert.and_then(|c| c.grant_id.clone()),
+        key_fingerprint: Some(fingerprint(&row.public_key)),
+        request_digest: Some(jit_api::evidence::digest_of(&super::evidence::canonical(
+            row,
+        ))),
         issued: None,
         ticket: row.ticket.clone(),
         start: row.not_before,

@@ -44,6 +44,7 @@ fn caller(user: &str, groups: &[&str]) -> Caller {
             fingerprint: format!("SHA256:{user}"),
             ..CallerKey::default()
         },
+        proof: None,
     }
 }
 

@@ -1,0 +1,225 @@
+//! Evidence of an approval: the request's canonical text and digest, which an approver's
+//! signed `approve` call names, so that the signed call (kept in the audit record) shows that
+//! this approver approved this exact request.
+//!
+//! The canonical text (scheme `jit-request-v1`), one `name: value` line each, every line
+//! ending with `\n`, in this order:
+//! ```text
+//! jit-request-v1
+//! id: r-...
+//! user: alice
+//! role: db-admin
+//! hosts: db-1 db-2            the request's host selectors, separated by one space
+//! duration_secs: 900
+//! reason: INC-42 disk full
+//! ticket: INC-42              only when the request has a ticket
+//! start: 1795438800           only when the request starts later (Unix seconds)
+//! key: SHA256:...             the fingerprint of the key to certify
+//! ```
+//! In values, `\` is written `\\` and a control character `\u{XX}` (the CA refuses control
+//! characters in reasons, so this only matters for damaged data), so no value can add a line.
+//! The digest is `sha256:` and the lowercase hex SHA-256 of the text's bytes: what
+//! `printf '%s' "$text" | sha256sum` prints.
+
+use std::fmt::Write as _;
+
+use sha2::{Digest as _, Sha256};
+
+/// The first line of the canonical text.
+pub const SCHEME: &str = "jit-request-v1";
+/// The prefix of a digest.
+pub const DIGEST_PREFIX: &str = "sha256:";
+
+/// The immutable facts of a request that an approval covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestFacts<'a> {
+    /// The request id.
+    pub id: &'a str,
+    /// The requester.
+    pub user: &'a str,
+    /// The role.
+    pub role: &'a str,
+    /// Host selectors.
+    pub hosts: &'a [String],
+    /// Requested duration.
+    pub duration_secs: u64,
+    /// The reason as stored.
+    pub reason: &'a str,
+    /// The ticket matched in the reason, when the request has one.
+    pub ticket: Option<&'a str>,
+    /// A later start, when the request has one.
+    pub start: Option<u64>,
+    /// SHA-256 fingerprint of the key to certify (`SHA256:...`).
+    pub key_fingerprint: &'a str,
+}
+
+fn escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl RequestFacts<'_> {
+    /// The canonical text.
+    pub fn canonical(&self) -> String {
+        let mut t = format!("{SCHEME}\n");
+        let mut line = |name: &str, value: &str| {
+            let _ = writeln!(t, "{name}: {}", escape(value));
+        };
+        line("id", self.id);
+        line("user", self.user);
+        line("role", self.role);
+        line("hosts", &self.hosts.join(" "));
+        line("duration_secs", &self.duration_secs.to_string());
+        line("reason", self.reason);
+        if let Some(ticket) = self.ticket {
+            line("ticket", ticket);
+        }
+        if let Some(start) = self.start {
+            line("start", &start.to_string());
+        }
+        line("key", self.key_fingerprint);
+        t
+    }
+
+    /// The digest of the canonical text.
+    pub fn digest(&self) -> String {
+        digest_of(&self.canonical())
+    }
+}
+
+impl<'a> RequestFacts<'a> {
+    /// The facts as a [`RequestView`](crate::wire::RequestView) shows them; None when the
+    /// view has no key fingerprint (an older server).
+    pub fn of_view(v: &'a crate::wire::RequestView) -> Option<Self> {
+        Some(Self {
+            id: &v.id,
+            user: &v.user,
+            role: &v.role,
+            hosts: &v.hosts,
+            duration_secs: v.duration_secs,
+            reason: &v.reason,
+            ticket: v.ticket.as_deref(),
+            start: v.start,
+            key_fingerprint: v.key_fingerprint.as_deref()?,
+        })
+    }
+}
+
+/// `sha256:<hex>` of `text`.
+pub fn digest_of(text: &str) -> String {
+    format!(
+        "{DIGEST_PREFIX}{}",
+        hex::encode(Sha256::digest(text.as_bytes()))
+    )
+}
+
+/// Whether `s` is spelled like a digest (`sha256:` and 64 lowercase hex characters).
+pub fn is_digest(s: &str) -> bool {
+    s.strip_prefix(DIGEST_PREFIX).is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts<'a>(hosts: &'a [String]) -> RequestFacts<'a> {
+        RequestFacts {
+            id: "r-1",
+            user: "alice",
+            role: "db-admin",
+            hosts,
+            duration_secs: 900,
+            reason: "INC-42 disk full",
+            ticket: None,
+            start: None,
+            key_fingerprint: "SHA256:abc",
+        }
+    }
+
+    #[test]
+    fn canonical_text_and_digest_are_fixed() {
+        let hosts = vec!["db-1".to_string(), "db-*".to_string()];
+        let f = facts(&hosts);
+        assert_eq!(
+            f.canonical(),
+            "jit-request-v1\nid: r-1\nuser: alice\nrole: db-admin\nhosts: db-1 db-*\n\
+             duration_secs: 900\nreason: INC-42 disk full\nkey: SHA256:abc\n"
+        );
+        // printf 'jit-request-v1\nid: r-1\n...' | sha256sum
+        assert_eq!(f.digest(), digest_of(&f.canonical()));
+        assert!(is_digest(&f.digest()));
+        assert_eq!(
+            digest_of(""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        let later = RequestFacts {
+            ticket: Some("INC-42"),
+            start: Some(1_795_438_800),
+            ..f
+        };
+        assert!(later.canonical().ends_with(
+            "reason: INC-42 disk full\nticket: INC-42\nstart: 1795438800\nkey: SHA256:abc\n"
+        ));
+        assert_ne!(later.digest(), f.digest());
+        // Every fact changes the digest.
+        let other_hosts = vec!["db-1".to_string()];
+        for changed in [
+            RequestFacts { id: "r-2", ..f },
+            RequestFacts { user: "bob", ..f },
+            RequestFacts { role: "web", ..f },
+            RequestFacts {
+                hosts: &other_hosts,
+                ..f
+            },
+            RequestFacts {
+                duration_secs: 901,
+                ..f
+            },
+            RequestFacts { reason: "x", ..f },
+            RequestFacts {
+                key_fingerprint: "SHA256:abd",
+                ..f
+            },
+        ] {
+            assert_ne!(changed.digest(), f.digest(), "{changed:?}");
+        }
+    }
+
+    #[test]
+    fn no_value_can_add_a_line() {
+        let hosts = vec!["db-1".to_string()];
+        let f = RequestFacts {
+            reason: "x\nkey: SHA256:evil\\",
+            ..facts(&hosts)
+        };
+        assert!(
+            f.canonical()
+                .contains("reason: x\\u{a}key: SHA256:evil\\\\\nkey: SHA256:abc\n")
+        );
+        assert_eq!(f.canonical().lines().count(), 8);
+    }
+
+    #[test]
+    fn digests_are_recognised() {
+        assert!(!is_digest(
+            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
+        ));
+        assert!(!is_digest(
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        ));
+        assert!(!is_digest("sha256:e3b0"));
+    }
+}
