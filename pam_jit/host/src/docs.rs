@@ -34,11 +34,47 @@ pub fn generate(out: &Path) -> Result<ExitCode> {
 
 fn write_man(cmd: &clap::Command, name: &str, dir: &Path) -> Result<()> {
     let mut buf = Vec::new();
-    clap_mangen::Man::new(cmd.clone())
-        .title(name.to_uppercase())
-        .section("8")
-        .render(&mut buf)
-        .map_err(|e| Failure::new(e.to_string()))?;
+    clap_mangen::Man::new(without_help_page(
+        cmd.clone().display_name(name.to_string()),
+    ))
+    .title(name.to_uppercase())
+    .section("8")
+    .render(&mut buf)
+    .map_err(|e| Failure::new(e.to_string()))?;
+    buf.extend_from_slice(see_also(name).as_bytes());
     let path = dir.join(format!("{name}.8"));
     fs::write(&path, buf).map_err(|e| Failure::new(format!("{}: {e}", path.display())))
+}
+
+/// clap's `help` subcommand has no page of its own: do not list `jit-host-help(8)`.
+fn without_help_page(mut cmd: clap::Command) -> clap::Command {
+    cmd.build();
+    cmd.mut_subcommands(|s| {
+        if s.get_name() == "help" {
+            s.hide(true)
+        } else {
+            s
+        }
+    })
+}
+
+/// The SEE ALSO section: the program's page (from a subcommand's), the module and the file
+/// they share (shipped in the jit-host package), the CA, and sshd's configuration.
+fn see_also(name: &str) -> String {
+    let mut pages = Vec::new();
+    if name != "jit-host" {
+        pages.push("jit-host (8)");
+    }
+    pages.extend([
+        "host.toml (5)",
+        "pam_jit (8)",
+        "jit-ca (1)",
+        "jit (1)",
+        "sshd_config (5)",
+    ]);
+    let lines: Vec<String> = pages
+        .iter()
+        .map(|p| format!(".BR {}", p.replace('-', "\\-")))
+        .collect();
+    format!(".SH \"SEE ALSO\"\n{}\n", lines.join(",\n"))
 }

@@ -27,7 +27,8 @@ fn write_man(cmd: &clap::Command, dir: &Path) -> std::io::Result<()> {
         .unwrap_or_else(|| cmd.get_name())
         .to_string();
     let mut buf = Vec::new();
-    clap_mangen::Man::new(cmd.clone()).render(&mut buf)?;
+    clap_mangen::Man::new(without_help_page(cmd.clone())).render(&mut buf)?;
+    buf.extend_from_slice(see_also(&name).as_bytes());
     std::fs::write(dir.join(format!("{name}.1")), buf)?;
     for sub in cmd.get_subcommands() {
         if sub.is_hide_set() || sub.get_name() == "help" {
@@ -36,4 +37,40 @@ fn write_man(cmd: &clap::Command, dir: &Path) -> std::io::Result<()> {
         write_man(sub, dir)?;
     }
     Ok(())
+}
+
+/// clap's `help` subcommand has no page of its own: do not list `jit-help(1)`.
+fn without_help_page(mut cmd: clap::Command) -> clap::Command {
+    cmd.build();
+    cmd.mut_subcommands(|s| {
+        if s.get_name() == "help" {
+            s.hide(true)
+        } else {
+            s
+        }
+    })
+}
+
+/// The SEE ALSO section: pages that ship (jit-ca(1) and jit-host(8) in their packages) and
+/// OpenSSH's.
+fn see_also(name: &str) -> String {
+    let mut pages = Vec::new();
+    if name != "jit" {
+        pages.push("jit (1)".to_string());
+    }
+    pages.extend(
+        [
+            "jit-ca (1)",
+            "jit-host (8)",
+            "ssh (1)",
+            "ssh-agent (1)",
+            "ssh-keygen (1)",
+        ]
+        .map(String::from),
+    );
+    let lines: Vec<String> = pages
+        .iter()
+        .map(|p| format!(".BR {}", p.replace('-', "\\-")))
+        .collect();
+    format!(".SH \"SEE ALSO\"\n{}\n", lines.join(",\n"))
 }

@@ -40,12 +40,13 @@ fn write_man(cmd: &clap::Command, name: &str, dir: &Path) -> Result<(), CaError>
         .bin_name(name.replace('-', " ").replacen("jit ca", "jit-ca", 1));
     let mut buf = Vec::new();
     let path = dir.join(format!("{name}.1"));
-    clap_mangen::Man::new(cmd.clone())
+    clap_mangen::Man::new(without_help_page(cmd.clone()))
         .render(&mut buf)
         .map_err(|e| CaError::File {
             path: path.clone(),
             detail: e.to_string(),
         })?;
+    buf.extend_from_slice(see_also(name).as_bytes());
     std::fs::write(&path, buf).map_err(|e| CaError::File {
         path: path.clone(),
         detail: e.to_string(),
@@ -57,4 +58,37 @@ fn write_man(cmd: &clap::Command, name: &str, dir: &Path) -> Result<(), CaError>
         write_man(sub, &format!("{name}-{}", sub.get_name()), dir)?;
     }
     Ok(())
+}
+
+/// clap's `help` subcommand has no page of its own: do not list `jit-ca-help(1)`.
+fn without_help_page(mut cmd: clap::Command) -> clap::Command {
+    cmd.build();
+    cmd.mut_subcommands(|s| {
+        if s.get_name() == "help" {
+            s.hide(true)
+        } else {
+            s
+        }
+    })
+}
+
+/// The SEE ALSO section: the program's page (from a subcommand's), the files it reads and
+/// the other programs, all shipped by the jit packages.
+fn see_also(name: &str) -> String {
+    let mut pages = Vec::new();
+    if name != "jit-ca" {
+        pages.push("jit-ca (1)");
+    }
+    pages.extend([
+        "policy.toml (5)",
+        "host.toml (5)",
+        "jit (1)",
+        "jit-host (8)",
+        "pam_jit (8)",
+    ]);
+    let lines: Vec<String> = pages
+        .iter()
+        .map(|p| format!(".BR {}", p.replace('-', "\\-")))
+        .collect();
+    format!(".SH \"SEE ALSO\"\n{}\n", lines.join(",\n"))
 }
