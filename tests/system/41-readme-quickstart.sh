@@ -121,8 +121,11 @@ else
 fi
 
 # ---- what the quick start promised ---------------------------------------------------------
+if [ -n "${QS_SHOW:-}" ]; then   # QS_SHOW=1: both transcripts, as a person would see them
+  for t in 1 2; do echo "--- terminal $t"; cat "$W/terminal-$t.out"; done
+fi
 T1OUT=$W/terminal-1.out
-grep -qx 'Approved.*\|.*approved.*' "$W/terminal-2.out" && t_ok "bob's approve answered: $(grep -i approved "$W/terminal-2.out" | head -1)" \
+grep -q '^Approved: request r-' "$W/terminal-2.out" && t_ok "bob's approve answered: $(grep '^Approved' "$W/terminal-2.out")" \
   || t_bad "bob's approve: $(cat "$W/terminal-2.out")"
 denials=$(grep -c '^jit: sudo denied for alice on qs-host: ' "$T1OUT" || true)
 if [ "$denials" = 2 ] && grep -q '^jit: sudo denied for alice on qs-host: no grant' "$T1OUT"; then

@@ -41,6 +41,9 @@ fn write_man(cmd: &clap::Command, name: &str, dir: &Path) -> Result<()> {
     .section("8")
     .render(&mut buf)
     .map_err(|e| Failure::new(e.to_string()))?;
+    if cmd.get_after_help().is_none() && cmd.get_after_long_help().is_none() {
+        buf.extend_from_slice(examples(name).as_bytes());
+    }
     buf.extend_from_slice(see_also(name).as_bytes());
     let path = dir.join(format!("{name}.8"));
     fs::write(&path, buf).map_err(|e| Failure::new(format!("{}: {e}", path.display())))
@@ -77,4 +80,22 @@ fn see_also(name: &str) -> String {
         .map(|p| format!(".BR {}", p.replace('-', "\\-")))
         .collect();
     format!(".SH \"SEE ALSO\"\n{}\n", lines.join(",\n"))
+}
+
+/// An EXAMPLES section for the program's own page when its help has none (a subcommand's
+/// examples are its `after_help`, which clap_mangen renders).
+fn examples(name: &str) -> String {
+    if name != "jit-host" {
+        return String::new();
+    }
+    let lines = [
+        "jit-host setup --sudo --sshd --dry-run",
+        "jit-host setup --sudo --sshd",
+        "jit-host sync",
+        "jit-host check alice",
+        "jit-host list",
+        "jit-host setup --sudo --sshd --undo",
+    ];
+    let body: Vec<String> = lines.iter().map(|l| l.replace('-', "\\-")).collect();
+    format!(".SH EXAMPLES\n.EX\n{}\n.EE\n", body.join("\n"))
 }

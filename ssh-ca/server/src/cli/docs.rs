@@ -46,6 +46,9 @@ fn write_man(cmd: &clap::Command, name: &str, dir: &Path) -> Result<(), CaError>
             path: path.clone(),
             detail: e.to_string(),
         })?;
+    if cmd.get_after_help().is_none() && cmd.get_after_long_help().is_none() {
+        buf.extend_from_slice(examples(name).as_bytes());
+    }
     buf.extend_from_slice(see_also(name).as_bytes());
     std::fs::write(&path, buf).map_err(|e| CaError::File {
         path: path.clone(),
@@ -91,4 +94,22 @@ fn see_also(name: &str) -> String {
         .map(|p| format!(".BR {}", p.replace('-', "\\-")))
         .collect();
     format!(".SH \"SEE ALSO\"\n{}\n", lines.join(",\n"))
+}
+
+/// An EXAMPLES section for the program's own page when its help has none (a subcommand's
+/// examples are its `after_help`, which clap_mangen renders).
+fn examples(name: &str) -> String {
+    if name != "jit-ca" {
+        return String::new();
+    }
+    let lines = [
+        "jit-ca init --dir /var/lib/jit-ca",
+        "jit-ca user add alice --key alice.pub --group dev --dir /var/lib/jit-ca",
+        "jit-ca policy check --dir /var/lib/jit-ca",
+        "jit-ca host-config --dir /var/lib/jit-ca > host.toml",
+        "jit-ca serve --dir /var/lib/jit-ca",
+        "jit-ca audit verify --dir /var/lib/jit-ca",
+    ];
+    let body: Vec<String> = lines.iter().map(|l| l.replace('-', "\\-")).collect();
+    format!(".SH EXAMPLES\n.EX\n{}\n.EE\n", body.join("\n"))
 }
