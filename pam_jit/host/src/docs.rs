@@ -99,3 +99,41 @@ fn examples(name: &str) -> String {
     let body: Vec<String> = lines.iter().map(|l| l.replace('-', "\\-")).collect();
     format!(".SH EXAMPLES\n.EX\n{}\n.EE\n", body.join("\n"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 13: jit-host(8) named jit-host-help(8), which never existed; every page ends in
+    /// SEE ALSO (pam_jit(8), host.toml(5)); jit-host(8) has examples.
+    #[test]
+    fn pages_name_no_help_page_and_end_in_see_also() {
+        let dir = tempfile::tempdir().unwrap();
+        generate(dir.path()).unwrap();
+        let mut n = 0;
+        for e in fs::read_dir(dir.path().join("man")).unwrap() {
+            let path = e.unwrap().path();
+            let page = fs::read_to_string(&path).unwrap();
+            assert!(!page.contains("help(8)"), "{}: {page}", path.display());
+            assert!(page.contains("\n.SH \"SEE ALSO\"\n"), "{}", path.display());
+            n += 1;
+        }
+        assert!(n > 5);
+        let top = fs::read_to_string(dir.path().join("man/jit-host.8")).unwrap();
+        assert!(top.contains("jit\\-host\\-sync(8)"), "{top}");
+        // Examples: the help's own (clap_mangen's EXTRA), else the generator's.
+        assert!(
+            top.contains("\n.SH EXTRA\nExample") || top.contains("\n.SH EXAMPLES\n.EX\n"),
+            "{top}"
+        );
+        assert!(top.ends_with(
+            ".SH \"SEE ALSO\"\n.BR host.toml (5),\n.BR pam_jit (8),\n.BR jit\\-ca (1),\n\
+             .BR jit (1),\n.BR sshd_config (5)\n"
+        ));
+        let sync = fs::read_to_string(dir.path().join("man/jit-host-sync.8")).unwrap();
+        assert!(
+            sync.contains(".SH \"SEE ALSO\"\n.BR jit\\-host (8),\n"),
+            "{sync}"
+        );
+    }
+}

@@ -74,3 +74,33 @@ fn see_also(name: &str) -> String {
         .collect();
     format!(".SH \"SEE ALSO\"\n{}\n", lines.join(",\n"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    /// Issue 13: jit(1) named jit-help(1), which never existed; every page ends in SEE ALSO.
+    #[test]
+    fn pages_name_no_help_page_and_end_in_see_also() {
+        let dir = tempfile::tempdir().unwrap();
+        generate(crate::cli::Cli::command(), dir.path()).unwrap();
+        let mut n = 0;
+        for e in std::fs::read_dir(dir.path().join("man")).unwrap() {
+            let path = e.unwrap().path();
+            let page = std::fs::read_to_string(&path).unwrap();
+            assert!(!page.contains("help(1)"), "{}: {page}", path.display());
+            assert!(page.contains("\n.SH \"SEE ALSO\"\n"), "{}", path.display());
+            n += 1;
+        }
+        assert!(n > 5);
+        let top = std::fs::read_to_string(dir.path().join("man/jit.1")).unwrap();
+        assert!(top.contains("jit\\-request(1)"), "{top}");
+        assert!(top.ends_with(
+            ".SH \"SEE ALSO\"\n.BR jit\\-ca (1),\n.BR jit\\-host (8),\n.BR ssh (1),\n\
+             .BR ssh\\-agent (1),\n.BR ssh\\-keygen (1)\n"
+        ));
+        let sub = std::fs::read_to_string(dir.path().join("man/jit-request.1")).unwrap();
+        assert!(sub.contains(".SH \"SEE ALSO\"\n.BR jit (1),\n"), "{sub}");
+    }
+}

@@ -113,3 +113,43 @@ fn examples(name: &str) -> String {
     let body: Vec<String> = lines.iter().map(|l| l.replace('-', "\\-")).collect();
     format!(".SH EXAMPLES\n.EX\n{}\n.EE\n", body.join("\n"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 13: no page names a `help` page that does not exist; every page ends in SEE
+    /// ALSO; jit-ca(1) has examples.
+    #[test]
+    fn pages_name_no_help_page_and_end_in_see_also() {
+        let dir = tempfile::tempdir().unwrap();
+        generate_docs(dir.path()).unwrap();
+        let mut n = 0;
+        for e in std::fs::read_dir(dir.path().join("man")).unwrap() {
+            let path = e.unwrap().path();
+            let page = std::fs::read_to_string(&path).unwrap();
+            assert!(!page.contains("help(1)"), "{}: {page}", path.display());
+            assert!(page.contains("\n.SH \"SEE ALSO\"\n"), "{}", path.display());
+            n += 1;
+        }
+        assert!(n > 10);
+        let top = std::fs::read_to_string(dir.path().join("man/jit-ca.1")).unwrap();
+        assert!(top.contains("jit\\-ca\\-user(1)"), "{top}");
+        // Examples: the help's own (clap_mangen's EXTRA), else the generator's.
+        assert!(
+            top.contains("\n.SH EXTRA\nExample")
+                || top.contains("\n.SH EXAMPLES\n.EX\njit\\-ca init \\-\\-dir /var/lib/jit\\-ca\n"),
+            "{top}"
+        );
+        assert!(top.ends_with(
+            ".SH \"SEE ALSO\"\n.BR policy.toml (5),\n.BR host.toml (5),\n.BR jit (1),\n\
+             .BR jit\\-host (8),\n.BR pam_jit (8)\n"
+        ));
+        let user = std::fs::read_to_string(dir.path().join("man/jit-ca-user.1")).unwrap();
+        assert!(user.contains("jit\\-ca\\-user\\-add(1)"), "{user}");
+        assert!(
+            user.contains(".SH \"SEE ALSO\"\n.BR jit\\-ca (1),\n"),
+            "{user}"
+        );
+    }
+}
