@@ -7,7 +7,8 @@
 #
 # Works from a clean checkout: installs cargo-deb / cargo-generate-rpm if missing, builds the
 # workspace in release mode (a no-op when tests/run.sh already did), stages stripped binaries,
-# man pages and shell completions (from each binary's hidden `generate-docs`, required) and examples
+# man pages and shell completions (from each binary's hidden `generate-docs`, required), the
+# hand-written pages of packaging/man/ (pam_jit(8), host.toml(5), policy.toml(5)) and examples
 # under <target>/release/packaging/, then packages from those artifacts (no second build).
 #
 # Environment:
@@ -136,6 +137,24 @@ stage_docs() { # package binary
 stage_docs jit-ca jit-ca
 stage_docs jit jit
 stage_docs jit-host jit-host
+
+# The hand-written pages (packaging/man/): the module and the files the programs read, each
+# in the package of the program that reads it.
+stage_man() { # package page...
+  local pkg=$1 page sec root
+  shift
+  for page in "$@"; do
+    [ -f "packaging/man/$page" ] || die "packaging/man/$page is missing"
+    sec=${page##*.}
+    for root in "$STAGE/deb/$pkg" "$STAGE/rpm/$pkg/doc"; do
+      mkdir -p "$root/usr/share/man/man$sec"
+      gzip -9nc "packaging/man/$page" > "$root/usr/share/man/man$sec/$page.gz"
+    done
+  done
+  log "$pkg: man pages $*"
+}
+stage_man jit-host pam_jit.8 host.toml.5
+stage_man jit-ca policy.toml.5
 
 for r in "$STAGE/deb/jit-host" "$STAGE/rpm/jit-host/doc"; do
   install -m 0644 packaging/examples/host.toml "$r/usr/share/doc/jit-host/examples/host.toml"

@@ -131,6 +131,26 @@ inner() {
     fi
   done
 
+  # The hand-written pages, and every page any installed page names: ours, or the system's.
+  local mp
+  for mp in /usr/share/man/man8/pam_jit.8.gz /usr/share/man/man5/host.toml.5.gz /usr/share/man/man5/policy.toml.5.gz; do
+    check "$mp installed" test -f "$mp"
+  done
+  local ref refs_missing=""
+  for mp in $(dpkg -L jit jit-ca jit-host | grep '^/usr/share/man/man[1-8]/.*\.gz$'); do
+    for ref in $(zcat "$mp" | sed -e 's/\\f[BIRP]//g' -e 's/\\-/-/g' -e 's/^\.[A-Z][A-Z]* //' \
+                 | grep -oE '[a-z][a-z0-9_.-]*[a-z0-9] ?\([1-8]\)' | sed -E 's/ ?\(([1-8])\)$/.\1/' | sort -u); do
+      [ -f "/usr/share/man/man${ref##*.}/$ref.gz" ] && continue
+      case " ssh.1 ssh-agent.1 ssh-keygen.1 sshd_config.5 sudo.8 pam.7 pam.d.5 pam_syslog.3 " in *" $ref "*) continue ;; esac
+      refs_missing+=" $(basename "$mp" .gz)->$ref"
+    done
+  done
+  if [ -z "$refs_missing" ]; then
+    pass "every page named in the installed man pages (SUBCOMMANDS, SEE ALSO) is installed or the system's"
+  else
+    fail "installed man pages name pages that are not installed:$refs_missing"
+  fi
+
   for u in jit jit-ca; do
     local ent; ent=$(getent passwd "$u")
     if [ -n "$ent" ]; then
@@ -704,6 +724,10 @@ for f in /usr/bin/jit-ca /usr/lib/systemd/system/jit-ca.service /etc/sysconfig/j
   check "rpm -qpl jit-ca: $f" grep -qx "$f" "$T/rc.list"
 done
 check "rpm -qpl jit: /usr/bin/jit" grep -qx /usr/bin/jit "$T/rj.list"
+for f in /usr/share/man/man8/pam_jit.8.gz /usr/share/man/man5/host.toml.5.gz; do
+  check "rpm -qpl jit-host: $f" grep -qx "$f" "$T/rh.list"
+done
+check "rpm -qpl jit-ca: /usr/share/man/man5/policy.toml.5.gz" grep -qx /usr/share/man/man5/policy.toml.5.gz "$T/rc.list"
 for b in jit-host jit-ca jit; do
   list=$T/rh.list; [ "$b" = jit-ca ] && list=$T/rc.list; [ "$b" = jit ] && list=$T/rj.list
   sec=1; [ "$b" = jit-host ] && sec=8

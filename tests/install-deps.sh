@@ -17,6 +17,7 @@ APT_PACKAGES=(
   curl jq                         # API smoke checks in shell tests
   openssl                         # self-signed certificate for the jit-ca TLS test
   wrk                             # HTTP load for the fleet-sync benchmark (bench/run.sh)
+  groff-base man-db               # man pages: groff -man -ww, man -l (tests/system/42-man-pages.sh)
 )
 
 missing=()

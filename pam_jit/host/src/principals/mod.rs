@@ -24,15 +24,18 @@
 //!    A grant for another user (a certificate with extra principals, logging into a shared
 //!    account) passed the same scope check but is not stored.
 //!
-//! Output: the single line `USER`. Every failure is logged to syslog (authpriv) and exits 1
-//! without output.
+//! Output: the single line `USER` on stdout. Every failure is logged to syslog (authpriv),
+//! exits 1 with nothing on stdout, and prints one line on stderr naming the reason
+//! ([`refusal_line`]): sshd reads only the command's stdout (it runs the command with
+//! stderr on /dev/null), so the line is for a person running the hook by hand, who would
+//! otherwise see a silent exit 1 on a host without a syslog daemon.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use base64::Engine;
-use jit_common::log::{Severity, Syslog, field};
+use jit_common::log::{MAX_LINE, Severity, Syslog, field, sanitize};
 use jit_common::{UnverifiedGrant, VerifiedGrant, VerifiedRevocationList};
 use pam_jit_core::config::Config;
 use pam_jit_core::decide::revocation_state;
@@ -104,7 +107,9 @@ pub fn run(config_path: &Path, user: &str, cert_b64: &str) -> Result<ExitCode> {
                 .and_then(|()| out.flush())
                 .is_err()
             {
-                return Err(silent("cannot write to stdout"));
+                let reason = "cannot write the principal to stdout";
+                tell(&refusal_line(user, reason, log.is_connected()));
+                return Err(silent(reason));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -118,9 +123,32 @@ pub fn run(config_path: &Path, user: &str, cert_b64: &str) -> Result<ExitCode> {
                 ]
                 .join(" "),
             );
+            tell(&refusal_line(user, &reason, log.is_connected()));
             Err(silent(&reason))
         }
     }
+}
+
+/// The one line a refusal prints on stderr: the user and the reason, control and format
+/// characters escaped (the certificate is attacker-controlled), at most [`MAX_LINE`]
+/// bytes. Without a syslog daemon it says that this line is the only record.
+pub fn refusal_line(user: &str, reason: &str, logged: bool) -> String {
+    let note = if logged {
+        ""
+    } else {
+        " (not logged: no syslog daemon on /dev/log)"
+    };
+    sanitize(
+        &format!("jit-host: principals: refused {user:?}: {reason}{note}"),
+        MAX_LINE,
+    )
+}
+
+/// Writes one line on stderr; a closed or failing stderr is ignored (the exit code and
+/// syslog still say it).
+fn tell(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}").and_then(|()| err.flush());
 }
 
 fn silent(reason: &str) -> Failure {

@@ -355,3 +355,24 @@ fn applies_the_modules_staleness_rule() {
     write_list(&state, &e.grant_key, NOW - 60, &[]);
     verify_and_store(&e.config, "alice", &c, NOW).unwrap();
 }
+
+/// The stderr line of a refusal (issue 13: run by hand it says why, even without syslog).
+#[test]
+fn a_refusal_prints_one_line_naming_the_user_and_reason() {
+    assert_eq!(
+        refusal_line("alice", "certificate is not base64: x", true),
+        "jit-host: principals: refused \"alice\": certificate is not base64: x"
+    );
+    assert_eq!(
+        refusal_line("alice", "not a user certificate", false),
+        "jit-host: principals: refused \"alice\": not a user certificate \
+         (not logged: no syslog daemon on /dev/log)"
+    );
+    // Attacker-chosen text cannot forge a second line or reorder the terminal's text.
+    let line = refusal_line("bob", "grant g-1\nroot: allowed \u{202e}x", true);
+    assert_eq!(
+        line,
+        "jit-host: principals: refused \"bob\": grant g-1\\x0aroot: allowed \\u{202e}x"
+    );
+    assert!(refusal_line("a", &"x".repeat(5000), false).len() <= MAX_LINE);
+}
