@@ -24,6 +24,7 @@
 
 mod authn;
 mod commit;
+mod create;
 mod doc;
 mod evidence;
 mod external;

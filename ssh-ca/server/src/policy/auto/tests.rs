@@ -194,3 +194,33 @@ fn rule_and_reason_errors_name_the_role_and_field() {
         3600
     );
 }
+
+#[test]
+fn a_rule_with_a_webhook_never_covers_an_extension() {
+    // carol's rule "lead" approves her at once; with a webhook it still applies to a new
+    // request (the webhook is asked after, service::gate), but never to an extension,
+    // where nobody asks the webhook: fail closed, humans decide.
+    let mut r = role();
+    r.auto_approve_rules[1].webhook = Some("pager".into());
+    let groups: Vec<String> = vec![];
+    let hosts: Vec<String> = vec!["db-*".into()];
+    let input = |asks_webhooks| AutoInput {
+        user: "carol",
+        groups: &groups,
+        duration_secs: 1800,
+        hosts: &hosts,
+        ticket: None,
+        at: DAY,
+        asks_webhooks,
+    };
+    let new = r.auto_decision(&input(true));
+    let a = new.approved.unwrap();
+    assert_eq!(a.rule, "lead");
+    assert_eq!(a.conditions["webhook"], "pager");
+    let ext = r.auto_decision(&input(false));
+    assert!(ext.approved.is_none());
+    assert!(ext.misses.contains(&(
+        "lead".to_string(),
+        "its webhook pager is asked only when a request is made, not for an extension".to_string()
+    )));
+}

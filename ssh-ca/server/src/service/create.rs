@@ -1,0 +1,169 @@
+//! `POST /v1/requests`: admission (pure, `lifecycle::admit`), the authorizing webhook of the
+//! chosen auto-approval rule (outside any transaction, `gate`), then one group-commit write:
+//! the request pending, or approved and issued at once.
+
+use std::sync::atomic::Ordering;
+
+use serde_json::json;
+
+use jit_common::Approval;
+
+use super::issue::{add_details, check_active_grants, check_pending_requests};
+use super::lifecycle;
+use super::requests::view;
+use super::{ApiResult, Ca, Caller, new_id};
+use crate::audit::event;
+use crate::policy::{AutoApproval, Role};
+use crate::store::RequestRow;
+use jit_api::wire::{ApprovalView, CreateRequest, IssuedView, RequestView};
+
+impl Ca {
+    /// `POST /v1/requests`.
+    pub fn create_request(&self, caller: &Caller, req: &CreateRequest) -> ApiResult<RequestView> {
+        let now = self.now();
+        let role = self.role_of(&req.role);
+        let near = if role.is_none() {
+            self.policy()
+                .close_matches(&req.role, &caller.user, &caller.groups)
+        } else {
+            Vec::new()
+        };
+        let lifecycle::Admitted {
+            mut row,
+            role,
+            mut auto,
+            mut auto_misses,
+        } = lifecycle::admit(
+            caller,
+            req,
+            role,
+            &near,
+            new_id(now),
+            self.config.pending_expiry_secs,
+            self.config.max_start_ahead_secs,
+            now,
+        )?;
+        let asked = self.ask_authorizing_webhook(caller, &role, &mut row, &mut auto);
+        if let Some(a) = asked.as_ref().filter(|a| !a.approves()) {
+            // The rule's conditions held but its webhook did not say yes: humans decide.
+            auto_misses.push((a.rule.clone(), a.why_not()));
+        }
+        let webhook_record = asked.map(|a| super::gate::record_of(&a, &row.id));
+        let kept = webhook_record.clone();
+        self.store_new_request(caller, row, role, auto, auto_misses, webhook_record, now)
+            .inspect_err(|_| self.audit_unstored_answer(now, kept))
+    }
+
+    /// The second half of `create_request`: signs at once when `auto` approved it, and
+    /// stores the request with its records (the webhook's answer after the request's).
+    #[allow(clippy::too_many_arguments)]
+    fn store_new_request(
+        &self,
+        caller: &Caller,
+        row: RequestRow,
+        role: Role,
+        auto: Option<AutoApproval>,
+        auto_misses: Vec<(String, String)>,
+        webhook_record: Option<super::gate::WebhookRecord>,
+        now: u64,
+    ) -> ApiResult<RequestView> {
+        let mut request_details = json!({"request_id": row.id, "role": row.role, "duration_secs": row.duration_secs,
+                "hosts": row.hosts, "principals": row.principals, "reason": row.reason,
+                "key": lifecycle::fingerprint(&row.public_key)});
+        if let Some(t) = &row.ticket {
+            add_details(&mut request_details, json!({"ticket": t}));
+        }
+        if auto.is_none() && !auto_misses.is_empty() {
+            // Why no auto-approval rule applied (each rule's first unmet condition).
+            let misses: Vec<_> = auto_misses
+                .iter()
+                .map(|(rule, why)| json!({"rule": rule, "why": why}))
+                .collect();
+            add_details(
+                &mut request_details,
+                json!({"auto_rules_not_applied": misses}),
+            );
+        }
+        if let Some(start) = row.not_before {
+            add_details(
+                &mut request_details,
+                json!({"start": start, "pending_expires_at": row.pending_expires_at}),
+            );
+        }
+        let requester = caller.user.clone();
+        let max_grants = self.config.max_active_grants_per_user;
+        let max_pending = self.config.max_pending_requests_per_user;
+        let Some(auto) = auto else {
+            self.check_grant_fits(&row, &role, now)?;
+            let (view, records) = self.write(move |c| {
+                check_active_grants(c, &row.user, now, max_grants)?;
+                check_pending_requests(c, &row.user, &row.role, now, max_pending)?;
+                c.insert_request(&row)?;
+                let mut records =
+                    vec![c.append_audit(now, &requester, event::REQUEST, &request_details)?];
+                if let Some((actor, ev, details)) = &webhook_record {
+                    records.push(c.append_audit(now, actor, ev, details)?);
+                }
+                Ok((view(c, &row, now)?, records))
+            })?;
+            self.log(&records);
+            return Ok(view);
+        };
+        // Approved at once: sign here, in parallel with other callers, under a serial
+        // reserved in advance; only the inserts go through the group commit.
+        let serial = self.next_serial()?;
+        let approvers = vec![Approval {
+            user: auto.approver.clone(),
+            at: now.into(),
+        }];
+        let (cert, mut issue_details) =
+            self.sign_issue(&row, &role, serial, approvers, now, None)?;
+        add_details(&mut issue_details, lifecycle::approval_details(&row));
+        let issued = IssuedView {
+            request_id: row.id.clone(),
+            certificate: cert.certificate.clone(),
+            serial,
+            valid_after: cert.valid_after,
+            valid_before: cert.valid_before,
+            grant: cert.grant_doc.clone(),
+        };
+        let reserved = cert.grant_id.clone();
+        let written = self.write(move |c| {
+            check_active_grants(c, &row.user, now, max_grants)?;
+            c.insert_request(&row)?;
+            let mut records = Vec::with_capacity(3);
+            records.push(c.append_audit(now, &requester, event::REQUEST, &request_details)?);
+            let mut approval = json!({"request_id": row.id, "automatic": true, "rule": auto.rule,
+                    "conditions": auto.conditions});
+            if let Some((actor, ev, details)) = &webhook_record {
+                records.push(c.append_audit(now, actor, ev, details)?);
+                add_details(
+                    &mut approval,
+                    json!({"webhook": details["webhook"], "webhook_id": details["webhook_id"]}),
+                );
+            }
+            c.add_approval(&row.id, &auto.approver, now, 0)?;
+            records.push(c.append_audit(now, &auto.approver, event::APPROVAL, &approval)?);
+            c.insert_cert(&cert)?;
+            records.push(c.append_audit(now, &row.user, event::ISSUANCE, &issue_details)?);
+            // Everything the view shows was just written: no need to read it back.
+            let approvals = vec![ApprovalView {
+                user: auto.approver,
+                at: now,
+            }];
+            Ok((
+                lifecycle::view_of(&row, approvals, Some(&cert), now),
+                records,
+            ))
+        });
+        let (mut view, records) = written.inspect_err(|_| {
+            // Not stored (e.g. too_many_active_grants): the grant must not keep counting.
+            self.release_in_host_documents(reserved.as_deref());
+        })?;
+        self.stats.issuances.fetch_add(1, Ordering::Relaxed);
+        self.log(&records);
+        self.after_issuance();
+        view.issued = Some(issued);
+        Ok(view)
+    }
+}
