@@ -12,7 +12,7 @@
 #   - `groff -man -ww` renders each page with no warning, and `man -l` renders it
 #   - every key the parsers accept appears in its page, read from the parsers' raw structs
 #     (RawConfig in pam_jit/core/src/config.rs; every `struct Raw*` in any file under
-#     ssh-ca/server/src/policy/), so a key added to the code without its documentation fails
+#     ssh-ca/server/src/policy/ and webhook/), so a key added to the code without its documentation fails
 #   - the policy.toml(5) examples pass `jit-ca policy check`
 # Changes nothing on the machine (no root needed; run by tests/run.sh with the others).
 set -euo pipefail
@@ -102,7 +102,7 @@ check_keys() { # PAGE SOURCE...: each key is a bold term of the page (`.B key`, 
   fi
 }
 check_keys host.toml.5 "$SYS_ROOT/pam_jit/core/src/config.rs"
-mapfile -t POLICY_SRC < <(find "$SYS_ROOT/ssh-ca/server/src/policy" -name '*.rs' | sort)
+mapfile -t POLICY_SRC < <(find "$SYS_ROOT/ssh-ca/server/src/policy" "$SYS_ROOT/ssh-ca/server/src/webhook" -name '*.rs' | sort)
 check_keys policy.toml.5 "${POLICY_SRC[@]}"
 grep -q 'config=' "$T/pages/pam_jit.8" && t_ok "pam_jit.8 documents the module argument config=PATH" \
   || t_bad "pam_jit.8 does not document config=PATH"
