@@ -70,26 +70,26 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
             now: now.as_secs(),
             warnings: &warnings,
         };
-        println!(
+        jit_common::outln!(
             "{}",
             serde_json::to_string_pretty(&out).map_err(|e| Failure::new(e.to_string()))?
         );
     } else {
-        println!(
+        jit_common::outln!(
             "{}: sudo for {user} (service {service}) on {} at {}",
             decision.result_word(),
             names.join(", "),
             format_utc(now)
         );
-        println!("  reason: {}", decision.reason);
+        jit_common::outln!("  reason: {}", decision.reason);
         if let Some(m) = &decision.user_message {
-            println!("  the user sees: {m}");
+            jit_common::outln!("  the user sees: {m}");
         }
         if config.mode == Mode::Audit {
-            println!("  mode: audit (denials are logged, not enforced)");
+            jit_common::outln!("  mode: audit (denials are logged, not enforced)");
         }
         for w in &warnings {
-            println!("  warning: {w}");
+            jit_common::outln!("  warning: {w}");
         }
     }
     Ok(if allowed {
@@ -185,7 +185,7 @@ pub fn install(config_path: &Path, file: &Path) -> Result<ExitCode> {
     let (path, stored) = store_grant(&config, &claims.user, &claims.id, &doc)?;
     // Root's record of these verified bytes lets pam_jit.so skip their signature check.
     crate::index::record_grant(&config, &doc)?;
-    println!(
+    jit_common::outln!(
         "{} {}grant {} for {} ({} .. {}) at {}",
         if stored == Stored::Written {
             "installed"
@@ -365,22 +365,26 @@ pub fn list(config_path: &Path, user: Option<&str>, json: bool) -> Result<ExitCo
     let config = load_config(config_path)?;
     let items = collect(&config, user, now)?;
     if json {
-        println!(
+        jit_common::outln!(
             "{}",
             serde_json::to_string_pretty(&items).map_err(|e| Failure::new(e.to_string()))?
         );
         return Ok(ExitCode::SUCCESS);
     }
     if items.is_empty() {
-        println!("no grants stored under {}", config.grants_dir().display());
+        jit_common::outln!("no grants stored under {}", config.grants_dir().display());
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    jit_common::outln!(
         "{:<24} {:<12} {:<12} {:<20} {:<21} STATUS",
-        "GRANT", "USER", "ROLE", "HOSTS", "ENDS"
+        "GRANT",
+        "USER",
+        "ROLE",
+        "HOSTS",
+        "ENDS"
     );
     for l in &items {
-        println!(
+        jit_common::outln!(
             "{:<24} {:<12} {:<12} {:<20} {:<21} {}{}{}",
             l.id.as_deref().unwrap_or("?"),
             l.user,
@@ -412,7 +416,7 @@ pub fn gc(config_path: &Path, dry_run: bool) -> Result<ExitCode> {
         match l.status {
             "expired" | "revoked" => {
                 if dry_run {
-                    println!("would remove {} ({})", l.file, l.status);
+                    jit_common::outln!("would remove {} ({})", l.file, l.status);
                     continue;
                 }
                 // Removed relative to the user's directory opened without following links,
@@ -430,7 +434,7 @@ pub fn gc(config_path: &Path, dry_run: bool) -> Result<ExitCode> {
                     Ok(false) => {}
                     Ok(true) => {
                         removed += 1;
-                        println!("removed {} ({})", l.file, l.status);
+                        jit_common::outln!("removed {} ({})", l.file, l.status);
                     }
                     Err(e) => {
                         failed = true;
@@ -448,10 +452,10 @@ pub fn gc(config_path: &Path, dry_run: bool) -> Result<ExitCode> {
         }
     }
     if !dry_run {
-        println!("gc: removed {removed} grant(s)");
+        jit_common::outln!("gc: removed {removed} grant(s)");
         // Records of removed grants go; grants stored since the last sync get theirs.
         if let Some(ix) = crate::index::index_store(&config)? {
-            println!("gc: {}", ix.summary());
+            jit_common::outln!("gc: {}", ix.summary());
         }
     }
     Ok(if failed {

@@ -9,6 +9,8 @@
 //! * `setup` — insert the PAM line, write the sshd drop-in, create state directories
 //!   ([`setup`]).
 #![forbid(unsafe_code)]
+// stdout goes through jit_common::outln!: println! panics on a closed pipe.
+#![cfg_attr(not(test), deny(clippy::print_stdout))]
 
 pub mod docs;
 pub mod failure;

@@ -1,5 +1,7 @@
 //! `jit`: request, approve and use just-in-time access (see `jit --help`, docs/client.md).
 #![forbid(unsafe_code)]
+// stdout goes through jit_common::outln!: println! panics on a closed pipe.
+#![cfg_attr(not(test), deny(clippy::print_stdout))]
 
 use clap::Parser as _;
 use jit::cli::Cli;
@@ -23,7 +25,7 @@ fn main() {
                     },
                 };
                 if let Ok(t) = serde_json::to_string(&body) {
-                    println!("{t}");
+                    jit_common::outln!("{t}");
                 }
             }
             e.exit_code()

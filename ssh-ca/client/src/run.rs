@@ -1,7 +1,7 @@
 //! Runs one `jit` command: resolves settings, talks to the CA, prints for people or, with
 //! `--json`, the API's structures on stdout. Progress and notes go to stderr.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -146,8 +146,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if json {
                 return print_json(&roles);
             }
-            // A closed stdout (`| head`) is not worth an error message.
-            let _ = write!(std::io::stdout().lock(), "{}", super::roles::render(&roles));
+            jit_common::out!("{}", super::roles::render(&roles));
             Ok(())
         }
         Command::GenerateDocs { .. } => Ok(()),
@@ -186,9 +185,7 @@ fn note(msg: &str) {
 fn print_json<T: Serialize>(v: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(v)
         .map_err(|e| Error::Protocol(format!("cannot encode JSON output: {e}")))?;
-    let mut out = std::io::stdout().lock();
-    // A closed stdout (`| head`) is not worth an error message.
-    let _ = writeln!(out, "{text}");
+    jit_common::outln!("{text}");
     Ok(())
 }
 
@@ -375,16 +372,16 @@ fn status(api: &mut Api, json: bool) -> Result<()> {
         });
     }
     print_whoami(api, &whoami);
-    println!();
+    jit_common::outln!();
     if active.is_empty() && pending.is_empty() {
-        println!("No pending or active requests.");
+        jit_common::outln!("No pending or active requests.");
     }
     if !active.is_empty() {
-        println!("Active:");
+        jit_common::outln!("Active:");
         print_table(&active);
     }
     if !pending.is_empty() {
-        println!("Pending:");
+        jit_common::outln!("Pending:");
         print_table(&pending);
     }
     Ok(())
@@ -392,10 +389,10 @@ fn status(api: &mut Api, json: bool) -> Result<()> {
 
 fn print_whoami(api: &Api, w: &WhoamiView) {
     let c = |s: &str| jit_common::log::sanitize(s, 300);
-    println!("user:     {}", c(&w.user));
-    println!("groups:   {}", c(&w.groups.join(", ")));
-    println!("server:   {}", api.server());
-    println!("identity: {}", api.signer().describe());
+    jit_common::outln!("user:     {}", c(&w.user));
+    jit_common::outln!("groups:   {}", c(&w.groups.join(", ")));
+    jit_common::outln!("server:   {}", api.server());
+    jit_common::outln!("identity: {}", api.signer().describe());
 }
 
 fn state_word(s: RequestState) -> &'static str {
@@ -408,23 +405,23 @@ fn print_request(r: &RequestView, json: bool, verb: &str) -> Result<()> {
     }
     let r = &for_terminal(r);
     if !verb.is_empty() {
-        println!("{verb}: request {}", r.id);
+        jit_common::outln!("{verb}: request {}", r.id);
     }
     let now = jit_common::now().as_secs();
-    println!("id:         {}", r.id);
-    println!("state:      {}", state_word(r.state));
-    println!("user:       {}", r.user);
-    println!("role:       {}", r.role);
-    println!("reason:     {}", r.reason);
-    println!("duration:   {}", format_duration(r.duration_secs));
+    jit_common::outln!("id:         {}", r.id);
+    jit_common::outln!("state:      {}", state_word(r.state));
+    jit_common::outln!("user:       {}", r.user);
+    jit_common::outln!("role:       {}", r.role);
+    jit_common::outln!("reason:     {}", r.reason);
+    jit_common::outln!("duration:   {}", format_duration(r.duration_secs));
     if !r.hosts.is_empty() {
-        println!("hosts:      {}", r.hosts.join(", "));
+        jit_common::outln!("hosts:      {}", r.hosts.join(", "));
     }
-    println!("principals: {}", r.principals.join(", "));
-    println!("sudo:       {}", if r.sudo { "yes" } else { "no" });
-    println!("created:    {}", format_utc(r.created_at));
+    jit_common::outln!("principals: {}", r.principals.join(", "));
+    jit_common::outln!("sudo:       {}", if r.sudo { "yes" } else { "no" });
+    jit_common::outln!("created:    {}", format_utc(r.created_at));
     let approvers: Vec<_> = r.approvals.iter().map(|a| a.user.as_str()).collect();
-    println!(
+    jit_common::outln!(
         "approvals:  {}/{}{}",
         r.approvals.len(),
         r.approvals_required,
@@ -435,16 +432,16 @@ fn print_request(r: &RequestView, json: bool, verb: &str) -> Result<()> {
         }
     );
     if r.state == RequestState::Pending {
-        println!(
+        jit_common::outln!(
             "expires:    {} if not decided",
             format_utc(r.pending_expires_at)
         );
     }
     if let Some(by) = &r.denied_by {
-        println!("denied by:  {by}");
+        jit_common::outln!("denied by:  {by}");
     }
     if let Some(why) = &r.denial_reason {
-        println!("denial:     {why}");
+        jit_common::outln!("denial:     {why}");
     }
     if let (Some(a), Some(b)) = (r.valid_after, r.valid_before) {
         let left = if b > now {
@@ -452,29 +449,34 @@ fn print_request(r: &RequestView, json: bool, verb: &str) -> Result<()> {
         } else {
             " (ended)".to_string()
         };
-        println!("valid:      {} to {}{left}", format_utc(a), format_utc(b));
+        jit_common::outln!("valid:      {} to {}{left}", format_utc(a), format_utc(b));
     }
     if let Some(s) = r.serial {
-        println!("serial:     {s}");
+        jit_common::outln!("serial:     {s}");
     }
     if let Some(g) = &r.grant_id {
-        println!("grant:      {g}");
+        jit_common::outln!("grant:      {g}");
     }
     Ok(())
 }
 
 fn print_table(rs: &[RequestView]) {
     if rs.is_empty() {
-        println!("No requests.");
+        jit_common::outln!("No requests.");
         return;
     }
-    println!(
+    jit_common::outln!(
         "{:<20} {:<9} {:<12} {:<14} {:>9} {:>9}  REASON",
-        "ID", "STATE", "USER", "ROLE", "DURATION", "APPROVALS"
+        "ID",
+        "STATE",
+        "USER",
+        "ROLE",
+        "DURATION",
+        "APPROVALS"
     );
     for r in rs.iter().map(for_terminal) {
         let r = &r;
-        println!(
+        jit_common::outln!(
             "{:<20} {:<9} {:<12} {:<14} {:>9} {:>9}  {}",
             r.id,
             state_word(r.state),
@@ -494,27 +496,27 @@ fn print_login(rep: &LoginReport, json: bool) -> Result<()> {
     let r = &for_terminal(&rep.request);
     if let (Some(c), Some(f)) = (&rep.certificate, &rep.certificate_file) {
         let now = jit_common::now().as_secs();
-        println!(
+        jit_common::outln!(
             "Certificate for request {} written to {}",
             r.id,
             f.display()
         );
-        println!("  principals: {}", r.principals.join(", "));
-        println!(
+        jit_common::outln!("  principals: {}", r.principals.join(", "));
+        jit_common::outln!(
             "  valid:      {} to {} ({} left)",
             format_utc(c.valid_after),
             format_utc(c.valid_before),
             format_duration(c.valid_before.saturating_sub(now))
         );
-        println!("  serial:     {}", c.serial);
+        jit_common::outln!("  serial:     {}", c.serial);
         if let Some(g) = &rep.grant_file {
-            println!("  grant:      {}", g.display());
+            jit_common::outln!("  grant:      {}", g.display());
         }
         if let Some(n) = &rep.agent_note {
-            println!("  ssh-agent:  {n}");
+            jit_common::outln!("  ssh-agent:  {n}");
         }
         if let Some(h) = &rep.ssh_hint {
-            println!("Use it: {h}");
+            jit_common::outln!("Use it: {h}");
         }
     }
     Ok(())

@@ -9,6 +9,8 @@
 //! commands on a data directory), [`cli`] (the `jit-ca` command line; `main.rs` only calls
 //! it), [`error`] (operator and API errors; depends on no other module of the crate).
 #![forbid(unsafe_code)]
+// stdout goes through jit_common::outln!: println! panics on a closed pipe.
+#![cfg_attr(not(test), deny(clippy::print_stdout))]
 
 pub mod admin;
 pub mod api;

@@ -8,4 +8,5 @@
 
 mod agent;
 mod cli;
+mod contract;
 mod tls;

@@ -8,7 +8,7 @@ use crate::error::CaError;
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CaError> {
     let s = serde_json::to_string_pretty(v).map_err(CaError::JsonOutput)?;
-    println!("{s}");
+    jit_common::outln!("{s}");
     Ok(())
 }
 
@@ -21,11 +21,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
             if json {
                 print_json(&serde_json::json!({"dir": dir.dir, "created": files}))?;
             } else {
-                println!("Created:");
+                jit_common::outln!("Created:");
                 for f in files {
-                    println!("  {f}");
+                    jit_common::outln!("  {f}");
                 }
-                println!(
+                jit_common::outln!(
                     "Next: edit {}/policy.toml, add users with `jit-ca user add NAME --key FILE --group G --dir {}`, then `jit-ca serve --dir {}`.",
                     dir.dir.display(),
                     dir.dir.display(),
@@ -50,7 +50,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                         &serde_json::json!({"user": name, "groups": groups, "fingerprints": fps}),
                     )?;
                 } else {
-                    println!(
+                    jit_common::outln!(
                         "added user {name} (groups: {}) with key(s) {}",
                         display_list(&groups),
                         fps.join(", ")
@@ -62,13 +62,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 if json {
                     print_json(&users)?;
                 } else if users.is_empty() {
-                    println!(
+                    jit_common::outln!(
                         "no users; add one with `jit-ca user add NAME --key FILE --group G --dir DIR`"
                     );
                 } else {
-                    println!("{:<20} {:<30} KEYS", "USER", "GROUPS");
+                    jit_common::outln!("{:<20} {:<30} KEYS", "USER", "GROUPS");
                     for u in users {
-                        println!(
+                        jit_common::outln!(
                             "{:<20} {:<30} {}",
                             u.name,
                             display_list(&u.groups),
@@ -91,7 +91,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                         &serde_json::json!({"user": name, "purpose": purpose, "fingerprints": fps}),
                     )?;
                 } else {
-                    println!(
+                    jit_common::outln!(
                         "added {} {purpose} key(s) to {name}: {}",
                         fps.len(),
                         fps.join(" ")
@@ -114,7 +114,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                     }
                     print_json(&v)?;
                 } else {
-                    println!(
+                    jit_common::outln!(
                         "removed user {name}; denied {} pending and revoked {} approved request(s) (serials {}, grants {}; revocation list #{}); a running jit-ca publishes them within 2 s",
                         r.denied.len(),
                         r.revoked.len(),
@@ -139,20 +139,20 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 print_json(&report)?;
             } else {
                 for e in &report.errors {
-                    println!("error: {e}");
+                    jit_common::outln!("error: {e}");
                 }
                 for w in &report.warnings {
-                    println!("warning: {w}");
+                    jit_common::outln!("warning: {w}");
                 }
                 if report.ok {
-                    println!(
+                    jit_common::outln!(
                         "{}: OK ({} roles: {})",
                         dir.dir.display(),
                         report.roles.len(),
                         report.roles.join(", ")
                     );
                 } else {
-                    println!(
+                    jit_common::outln!(
                         "{}: {} error(s); the service would refuse this configuration",
                         dir.dir.display(),
                         report.errors.len()
@@ -178,7 +178,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
             if json {
                 print_json(&v)?;
             } else {
-                println!(
+                jit_common::outln!(
                     "revoked request {} of {} (serial {}); a running jit-ca publishes the new KRL and revocation list within 2 s",
                     v.id,
                     v.user,
@@ -207,7 +207,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                     (Some(_), false) => String::new(),
                     (None, _) => " (not issued by this CA: a break-glass grant?)".into(),
                 };
-                println!(
+                jit_common::outln!(
                     "revoked {what}{origin}; revocation list #{}; a running jit-ca publishes it within 2 s, hosts apply it at their next `jit-host sync`",
                     r.revocation_sequence
                 );
@@ -224,7 +224,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 if json {
                     print_json(&r)?;
                 } else {
-                    println!(
+                    jit_common::outln!(
                         "wrote {} (private, 0600) and {} ({})\nKeep the private key offline (see docs/break-glass.md); add this line to break_glass_keys in every host's host.toml:\n  {}",
                         r.private_key.display(),
                         r.public_key.display(),
@@ -258,7 +258,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 if json {
                     print_json(&r)?;
                 } else {
-                    println!(
+                    jit_common::outln!(
                         "wrote break-glass grant {} to {} (valid {} to {}, signed by {})\nOn the host, as root: jit-host install {}\nAfterwards revoke it: jit-ca revoke-grant {} --dir DIR",
                         r.id,
                         r.grant_file.display(),
@@ -273,14 +273,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
         },
         Command::Backup { dir, out } => {
             let n = admin::backup(&dir.dir, &out)?;
-            println!(
+            jit_common::outln!(
                 "wrote {} ({n} bytes); also keep a copy of {}",
                 out.display(),
                 dir.dir.join("keys").display()
             );
         }
         Command::HostConfig { dir } => {
-            print!("{}", admin::host_config(&dir.dir)?);
+            jit_common::out!("{}", admin::host_config(&dir.dir)?);
             if let Some(w) = admin::server_url_warning(&dir.dir) {
                 eprintln!("{w}");
             }
@@ -302,13 +302,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 if json {
                     print_json(&r)?;
                 } else if r.ok {
-                    println!(
+                    jit_common::outln!(
                         "audit trail intact: {} records, head {}",
                         r.records,
                         r.head.as_deref().unwrap_or("(empty)")
                     );
                 } else {
-                    println!(
+                    jit_common::outln!(
                         "audit trail BROKEN: {}",
                         r.problem.as_deref().unwrap_or("unknown problem")
                     );
@@ -320,9 +320,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
             AuditCommand::Export { dir, json } => {
                 for rec in admin::audit_export(&dir.dir)? {
                     if json {
-                        println!("{rec}");
+                        jit_common::outln!("{rec}");
                     } else {
-                        println!(
+                        jit_common::outln!(
                             "{}\t{}\t{}\t{}\t{}",
                             rec["seq"],
                             rec["time_utc"].as_str().unwrap_or(""),

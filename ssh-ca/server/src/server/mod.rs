@@ -3,6 +3,15 @@
 //! SIGTERM/SIGINT (in-flight requests finish; SQLite commits are never cut mid-way).
 //! Slow and idle connections are closed ([`conn`]).
 
+/// A line on stdout that a running service does not die for: nobody reading its startup
+/// lines (stdout closed) is no reason to stop serving.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod conn;
 
 use std::net::SocketAddr;
@@ -100,11 +109,11 @@ async fn run(ca: Arc<Ca>, listen: SocketAddr, created: bool) -> Result<()> {
             "user_ca_keys": ca.signer().ca_public_keys().iter().map(jit_common::keys::fingerprint).collect::<Vec<_>>(),
             "grant_keys": ca.signer().grant_public_keys().iter().map(jit_common::keys::fingerprint).collect::<Vec<_>>()}),
     )?;
-    println!("jit-ca listening on {url} (data in {dir})");
+    say!("jit-ca listening on {url} (data in {dir})");
     if created {
-        println!("Initialised a new CA in {dir}: keys in {dir}/keys, policy in {dir}/policy.toml.");
+        say!("Initialised a new CA in {dir}: keys in {dir}/keys, policy in {dir}/policy.toml.");
     }
-    println!(
+    say!(
         "Next steps:\n  jit-ca user add alice --key ~/.ssh/id_ed25519.pub --group dev --dir {dir}\n  jit-ca user add bob --key bob.pub --group dba --dir {dir}\n  jit-ca host-config --dir {dir} > host.toml     # for /etc/jit/host.toml on each host\n  JIT_SERVER={url} jit request db-admin --duration 30m --reason \"...\"\nEdit {dir}/policy.toml, check it with `jit-ca policy check --dir {dir}`, reload with SIGHUP (kill -HUP {}).",
         std::process::id()
     );
@@ -123,7 +132,7 @@ async fn run(ca: Arc<Ca>, listen: SocketAddr, created: bool) -> Result<()> {
     let app = crate::api::router(ca.clone());
     conn::serve(tcp, acceptor, app, limits, shutdown_signal()).await;
     background.abort();
-    println!("jit-ca stopped");
+    say!("jit-ca stopped");
     Ok(())
 }
 

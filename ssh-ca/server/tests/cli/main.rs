@@ -7,5 +7,6 @@
 
 mod ca_cli;
 mod ca_connections;
+mod ca_contract;
 mod ca_operator;
 mod dev_docs;
