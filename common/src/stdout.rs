@@ -35,6 +35,35 @@ pub fn failed(e: &io::Error) -> ! {
     std::process::exit(1);
 }
 
+/// A command-line parser's error text (clap's rendering) on one line, for `--json` error
+/// output: its first paragraph without the `error: ` prefix (the missing arguments are on
+/// its next lines), then its tips (`tip: a similar subcommand exists: ...`).
+pub fn usage_line(rendered: &str) -> String {
+    let text = rendered.trim_start();
+    let text = text.strip_prefix("error: ").unwrap_or(text);
+    let mut paragraphs = text.split("\n\n");
+    let mut message = paragraphs
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    for tip in paragraphs
+        .flat_map(str::lines)
+        .map(str::trim)
+        .filter(|l| l.starts_with("tip: "))
+    {
+        message.push_str("; ");
+        message.push_str(tip);
+    }
+    if message.is_empty() {
+        message = "invalid command line (see --help)".into();
+    }
+    message
+}
+
 /// `print!` that ends the program quietly (status 141) on a closed pipe, never panics.
 #[macro_export]
 macro_rules! out {
@@ -61,4 +90,28 @@ macro_rules! errln {
         use ::std::io::Write as _;
         let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
     }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_usage_error_fits_one_line() {
+        assert_eq!(
+            usage_line(
+                "error: the following required arguments were not provided:\n  --dir <DIR>\n\n\
+                 Usage: jit-ca user list --dir <DIR>\n\nFor more information, try '--help'.\n"
+            ),
+            "the following required arguments were not provided: --dir <DIR>"
+        );
+        assert_eq!(
+            usage_line(
+                "error: unrecognized subcommand 'lst'\n\n  tip: a similar subcommand exists: \
+                 'list'\n\nUsage: jit-ca user <COMMAND>\n"
+            ),
+            "unrecognized subcommand 'lst'; tip: a similar subcommand exists: 'list'"
+        );
+        assert_eq!(usage_line(""), "invalid command line (see --help)");
+    }
 }

@@ -103,6 +103,8 @@ events! {
     Cancellation, CANCELLATION = "cancellation", Notice;
     /// A cancel call refused.
     CancellationRefused, CANCELLATION_REFUSED = "cancellation_refused", Warning;
+    /// Keys removed from a user who stays (`jit-ca user key remove`).
+    UserRemoveKey, USER_REMOVE_KEY = "user_remove_key", Notice;
 }
 
 impl Event {

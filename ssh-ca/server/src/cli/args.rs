@@ -41,6 +41,9 @@ pub enum Command {
         /// Address to listen on (default: `listen` from config.toml, else 127.0.0.1:8443).
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
+        /// A failure to start is printed as JSON on stdout (the startup lines stay text).
+        #[arg(long)]
+        json: bool,
     },
     /// Manage users (requesters and approvers) and their SSH keys.
     User {
@@ -93,11 +96,17 @@ pub enum Command {
         /// Output file (must not exist; created 0600).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print a complete /etc/jit/host.toml for hosts (trusted CA and grant keys, server URL).
     HostConfig {
         #[command(flatten)]
         dir: DirArg,
+        /// Print JSON: {"host_toml": TEXT, "warnings": [...]}.
+        #[arg(long)]
+        json: bool,
     },
     /// Verify or export the hash-chained audit trail.
     Audit {
@@ -131,10 +140,13 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Register more keys for an existing user; with --approval, approval keys (they may
-    /// approve, deny and list but never request; roles with approval_key = "dedicated" or
-    /// "dedicated-sk" accept approvals only from them). Use a key that is not your login key
-    /// and is never forwarded, ideally a FIDO key (ssh-keygen -t ed25519-sk).
+    /// Add or remove a user's keys without removing the user (a new laptop, a lost key).
+    Key {
+        #[command(subcommand)]
+        command: UserKeyCommand,
+    },
+    /// Same as `jit-ca user key add` (kept for scripts): register more keys for an existing
+    /// user; with --approval, approval keys.
     AddKey {
         /// Login name of an existing user.
         name: String,
@@ -162,6 +174,50 @@ pub enum UserCommand {
     Remove {
         /// Login name.
         name: String,
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserKeyCommand {
+    /// Register more keys for an existing user; with --approval, approval keys (they may
+    /// approve, deny and list but never request; roles with approval_key = "dedicated" or
+    /// "dedicated-sk" accept approvals only from them). Use a key that is not your login key
+    /// and is never forwarded, ideally a FIDO key (ssh-keygen -t ed25519-sk).
+    Add {
+        /// Login name of an existing user.
+        name: String,
+        /// OpenSSH public key file (one or more keys).
+        #[arg(long, value_name = "PUBKEY_FILE")]
+        key: PathBuf,
+        /// Register the keys as approval keys (default: login keys).
+        #[arg(long)]
+        approval: bool,
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove keys of a user who stays (audited). Calls signed with a removed key are refused
+    /// from the next one on; certificates already issued stay valid until they expire
+    /// (`jit-ca revoke ID` ends one). The user's last login key is kept unless
+    /// --allow-no-login-key.
+    Remove {
+        /// Login name.
+        name: String,
+        /// The key: a SHA256:... fingerprint (as `jit-ca user list` shows it) or an OpenSSH
+        /// public key file (each key in it).
+        #[arg(long, value_name = "PUBKEY_FILE|FINGERPRINT")]
+        key: String,
+        /// Remove the last login key too: the user can no longer sign requests (a lockout
+        /// on purpose; `jit-ca user remove NAME` removes the user).
+        #[arg(long)]
+        allow_no_login_key: bool,
         #[command(flatten)]
         dir: DirArg,
         /// Print the result as JSON.

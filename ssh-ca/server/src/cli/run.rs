@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use super::args::{AuditCommand, BreakGlassCommand, Cli, Command, PolicyCommand, UserCommand};
+use super::args::{
+    AuditCommand, BreakGlassCommand, Cli, Command, PolicyCommand, UserCommand, UserKeyCommand,
+};
 use crate::admin;
 use crate::error::CaError;
 
@@ -33,7 +35,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 );
             }
         }
-        Command::Serve { dir, listen } => {
+        Command::Serve { dir, listen, .. } => {
             crate::server::serve(&dir.dir, listen)?;
         }
         Command::User { command } => match command {
@@ -83,6 +85,16 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 approval,
                 dir,
                 json,
+            }
+            | UserCommand::Key {
+                command:
+                    UserKeyCommand::Add {
+                        name,
+                        key,
+                        approval,
+                        dir,
+                        json,
+                    },
             } => {
                 let fps = admin::user_add_key(&dir.dir, &name, &key, approval, now)?;
                 let purpose = if approval { "approval" } else { "login" };
@@ -95,6 +107,36 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                         "added {} {purpose} key(s) to {name}: {}",
                         fps.len(),
                         fps.join(" ")
+                    );
+                }
+            }
+            UserCommand::Key {
+                command:
+                    UserKeyCommand::Remove {
+                        name,
+                        key,
+                        allow_no_login_key,
+                        dir,
+                        json,
+                    },
+            } => {
+                let r = admin::user_remove_key(&dir.dir, &name, &key, allow_no_login_key, now)?;
+                if json {
+                    print_json(&r)?;
+                } else {
+                    jit_common::outln!(
+                        "removed {} key(s) from {name}: {}; {name} has {} login and {} approval \
+                         key(s) left. Calls signed with a removed key are refused from now on; \
+                         certificates already issued stay valid until they expire (jit-ca \
+                         revoke ID ends one)",
+                        r.removed.len(),
+                        r.removed
+                            .iter()
+                            .map(|k| format!("{} ({})", k.fingerprint, k.purpose))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        r.login_keys_left,
+                        r.approval_keys_left
                     );
                 }
             }
@@ -271,21 +313,35 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 }
             }
         },
-        Command::Backup { dir, out } => {
+        Command::Backup { dir, out, json } => {
             let n = admin::backup(&dir.dir, &out)?;
+            if json {
+                print_json(&serde_json::json!({"out": out, "bytes": n,
+                    "keys": dir.dir.join("keys")}))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             jit_common::outln!(
                 "wrote {} ({n} bytes); also keep a copy of {}",
                 out.display(),
                 dir.dir.join("keys").display()
             );
         }
-        Command::HostConfig { dir } => {
-            jit_common::out!("{}", admin::host_config(&dir.dir)?);
-            if let Some(w) = admin::server_url_warning(&dir.dir) {
-                eprintln!("{w}");
-            }
-            if let Some(w) = admin::revocation_bound_warning(&dir.dir) {
-                eprintln!("{w}");
+        Command::HostConfig { dir, json } => {
+            let text = admin::host_config(&dir.dir)?;
+            let warnings: Vec<String> = [
+                admin::server_url_warning(&dir.dir),
+                admin::revocation_bound_warning(&dir.dir),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if json {
+                print_json(&serde_json::json!({"host_toml": text, "warnings": warnings}))?;
+            } else {
+                jit_common::out!("{text}");
+                for w in warnings {
+                    eprintln!("{w}");
+                }
             }
         }
         Command::Audit { command } => match command {

@@ -64,3 +64,138 @@ fn a_closed_pipe_ends_every_printing_command_quietly_with_141() {
         );
     }
 }
+
+/// Every leaf subcommand of `cmd` (hidden ones too when `hidden`), with its full name.
+fn leaves(cmd: &clap::Command, prefix: &str, hidden: bool) -> Vec<(String, clap::Command)> {
+    let mut out = Vec::new();
+    for sub in cmd.get_subcommands() {
+        if sub.is_hide_set() && !hidden {
+            continue;
+        }
+        let name = format!("{prefix} {}", sub.get_name());
+        if sub.has_subcommands() {
+            out.extend(leaves(sub, &name, hidden));
+        } else {
+            out.push((name, sub.clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_command_takes_json() {
+    use clap::CommandFactory as _;
+    let cli = jit_ca::cli::Cli::command();
+    for (name, sub) in leaves(&cli, "jit-ca", false) {
+        assert!(
+            sub.get_arguments().any(|a| a.get_id() == "json"),
+            "{name} has no --json"
+        );
+    }
+}
+
+#[test]
+fn with_json_every_error_is_one_json_object_on_stdout() {
+    let (tmp, _) = setup_dir(POLICY);
+    let d = data_dir(&tmp);
+    let d = d.to_str().unwrap();
+    let cases: [(&[&str], i32, &str); 6] = [
+        // Argument errors.
+        (
+            &["user", "list", "--json"],
+            2,
+            r#"{"error":{"code":"usage","message":"the following required arguments were not provided: --dir <DIR>"}}"#,
+        ),
+        (
+            &["--json", "user", "lst"],
+            2,
+            r#"{"error":{"code":"usage","message":"unexpected argument '--json' found"}}"#,
+        ),
+        (
+            &["user", "lst", "--json"],
+            2,
+            r#"{"error":{"code":"usage","message":"unrecognized subcommand 'lst'; tip: a similar subcommand exists: 'list'"}}"#,
+        ),
+        (
+            &[
+                "break-glass",
+                "sign",
+                "--key",
+                "k",
+                "--user",
+                "u",
+                "--hosts",
+                "h",
+                "--duration",
+                "30M",
+                "--reason",
+                "r",
+                "--out",
+                "o",
+                "--json",
+            ],
+            2,
+            r#"{"error":{"code":"usage","message":"invalid value '30M' for '--duration <DURATION>': invalid duration \"30M\": \"M\" is ambiguous (months or minutes?); write 30m for 30 minutes, or days (e.g. 30d)"}}"#,
+        ),
+        // A refusal of the service (an operator revoke of an unknown request).
+        (
+            &["revoke", "r-nope", "--dir", d, "--json"],
+            1,
+            r#"{"error":{"code":"invalid_input","message":"no request \"r-nope\""}}"#,
+        ),
+        // A local error: a missing key file.
+        (
+            &[
+                "user",
+                "add",
+                "zed",
+                "--key",
+                "/nonexistent/zed.pub",
+                "--dir",
+                d,
+                "--json",
+            ],
+            1,
+            r#"{"error":{"code":"file","message":"/nonexistent/zed.pub: No such file or directory (os error 2)"}}"#,
+        ),
+    ];
+    for (args, want_code, want) in cases {
+        let o = jit_ca(args);
+        assert_eq!(o.status.code(), Some(want_code), "{args:?}: {}", stderr(&o));
+        assert_eq!(stdout(&o), format!("{want}\n"), "{args:?}");
+        assert!(
+            !stderr(&o).is_empty(),
+            "{args:?}: people still get text on stderr"
+        );
+    }
+    // The commands that had no --json before: serve, backup, host-config.
+    // (A directory with a config.toml that does not parse: serve would initialise a missing one.)
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::write(bad.join("config.toml"), "listen = [").unwrap();
+    let o = jit_ca(&["serve", "--dir", bad.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["error"]["code"], "config", "{v}");
+    let out = tmp.path().join("backup.db");
+    let o = jit_ca(&[
+        "backup",
+        "--dir",
+        d,
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["out"], out.to_str().unwrap());
+    assert!(v["bytes"].as_u64().unwrap() > 0);
+    let o = jit_ca(&["host-config", "--dir", d, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        v["host_toml"].as_str().unwrap().contains("grant_keys"),
+        "{v}"
+    );
+    assert_eq!(v["warnings"].as_array().unwrap().len(), 1, "{v}");
+}
