@@ -134,3 +134,152 @@ fn with_json_every_error_is_one_json_object_on_stdout() {
     assert_eq!(code, 0);
     assert!(stdout.starts_with("jit "), "{stdout}");
 }
+
+fn fingerprint(pub_file: &std::path::Path) -> String {
+    ssh_key::PublicKey::read_openssh_file(pub_file)
+        .unwrap()
+        .fingerprint(ssh_key::HashAlg::Sha256)
+        .to_string()
+}
+
+fn jit_ca(ca: &Ca, args: &[&str]) -> (i32, String, String) {
+    out(Command::new(JIT_CA)
+        .args(args)
+        .arg("--dir")
+        .arg(ca.data())
+        .env_remove("JIT_CA_DIR"))
+}
+
+#[test]
+fn user_key_add_and_remove_replace_a_key_without_removing_the_user() {
+    let ca = Ca::start();
+    let alice = ca.user("alice", &["dev"]);
+    let old_pub = alice.home.join(".ssh/id_ed25519.pub");
+    let old_fp = fingerprint(&old_pub);
+    let new_key = alice.home.join(".ssh/id_new");
+    keygen(&new_key, "");
+    let new_pub = alice.home.join(".ssh/id_new.pub");
+    let new_fp = fingerprint(&new_pub);
+    let old = old_pub.to_str().unwrap();
+
+    // The last login key stays unless asked: alice could not sign anything again.
+    let (code, stdout, err) = jit_ca(&ca, &["user", "key", "remove", "alice", "--key", old]);
+    assert_eq!((code, stdout.as_str()), (1, ""), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "jit-ca: refusing to remove the last login key of alice ({old_fp}): alice could not \
+             sign a request or any other call with a login key; add the new key first (jit-ca \
+             user key add alice --key NEW.pub), or pass --allow-no-login-key to lock alice out \
+             on purpose\n"
+        )
+    );
+    // Unknown user, a key that is not theirs.
+    let (code, _, err) = jit_ca(&ca, &["user", "key", "remove", "bob", "--key", old]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "jit-ca: there is no user \"bob\" (jit-ca user list shows the users)\n"
+    );
+    let (code, _, err) = jit_ca(&ca, &["user", "key", "remove", "alice", "--key", &new_fp]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!(
+            "jit-ca: key {new_fp} is not registered to user \"alice\" (jit-ca user list shows \
+             their keys)\n"
+        )
+    );
+
+    // Add the new key, then remove the old one by its fingerprint.
+    let (code, stdout, err) = jit_ca(
+        &ca,
+        &[
+            "user",
+            "key",
+            "add",
+            "alice",
+            "--key",
+            new_pub.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(stdout, format!("added 1 login key(s) to alice: {new_fp}\n"));
+    let (code, stdout, err) = jit_ca(&ca, &["user", "key", "remove", "alice", "--key", &old_fp]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        stdout,
+        format!(
+            "removed 1 key(s) from alice: {old_fp} (login); alice has 1 login and 0 approval \
+             key(s) left. Calls signed with a removed key are refused from now on; certificates \
+             already issued stay valid until they expire (jit-ca revoke ID ends one)\n"
+        )
+    );
+
+    // The running service refuses the old key at the very next call, accepts the new one.
+    let (code, _, err) = out(ca.jit(&alice).arg("whoami"));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!(
+            "jit: server refused (unknown_key, HTTP 401): key {old_fp} is not registered; ask \
+             an operator to run `jit-ca user add NAME --key FILE`\n"
+        )
+    );
+    let (code, stdout, err) = out(ca
+        .jit(&alice)
+        .arg("--identity")
+        .arg(&new_key)
+        .args(["whoami", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let w: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(w["user"], "alice");
+
+    // The user is still there with their groups; the removal is in the audit trail.
+    let (_, listed, _) = jit_ca(&ca, &["user", "list", "--json"]);
+    let users: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(users[0]["name"], "alice");
+    assert_eq!(users[0]["groups"], serde_json::json!(["dev"]));
+    assert_eq!(users[0]["fingerprints"], serde_json::json!([new_fp]));
+    let (_, trail, _) = jit_ca(&ca, &["audit", "export", "--json"]);
+    let last: serde_json::Value = serde_json::from_str(
+        trail
+            .lines()
+            .rfind(|l| l.contains("user_remove_key"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        last["details"],
+        serde_json::json!({"user": "alice", "keys": [{"fingerprint": old_fp, "purpose": "login"}],
+            "login_keys_left": 1, "approval_keys_left": 0})
+    );
+
+    // The old spelling still works; --allow-no-login-key removes the last one on purpose.
+    let (code, _, err) = jit_ca(&ca, &["user", "add-key", "alice", "--key", old]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = jit_ca(
+        &ca,
+        &["user", "key", "remove", "alice", "--key", old, "--json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, stdout, err) = jit_ca(
+        &ca,
+        &[
+            "user",
+            "key",
+            "remove",
+            "alice",
+            "--key",
+            new_pub.to_str().unwrap(),
+            "--allow-no-login-key",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["login_keys_left"], 0);
+    let (code, _, err) = out(ca.jit(&alice).arg("--identity").arg(&new_key).arg("whoami"));
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown_key"), "{err}");
+}
