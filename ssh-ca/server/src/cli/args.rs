@@ -10,7 +10,13 @@ use crate::admin;
 /// The jit signing service: policy, approvals, OpenSSH certificates, sudo grants,
 /// revocation and a hash-chained audit trail.
 #[derive(Debug, Parser)]
-#[command(name = "jit-ca", version, propagate_version = true)]
+#[command(
+    name = "jit-ca",
+    version,
+    propagate_version = true,
+    after_help = "Examples:\n  jit-ca init --dir ./ca\n  jit-ca user add alice --key alice.pub --group dev --dir ./ca\n  \
+jit-ca policy check --dir ./ca\n  jit-ca serve --dir ./ca\n  jit-ca audit verify --dir ./ca"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -27,6 +33,9 @@ pub struct DirArg {
 pub enum Command {
     /// Create a data directory: CA and grant keys (ed25519, 0600), config.toml and policy.toml.
     /// Never overwrites an existing file.
+    #[command(
+        after_help = "Examples:\n  jit-ca init --dir /var/lib/jit-ca\n  jit-ca init --dir ./ca --json"
+    )]
     Init {
         #[command(flatten)]
         dir: DirArg,
@@ -35,6 +44,9 @@ pub enum Command {
         json: bool,
     },
     /// Run the service (initialises DIR first if it has no config.toml).
+    #[command(
+        after_help = "Examples:\n  jit-ca serve --dir /var/lib/jit-ca\n  jit-ca serve --dir ./ca --listen 127.0.0.1:8443"
+    )]
     Serve {
         #[command(flatten)]
         dir: DirArg,
@@ -46,17 +58,22 @@ pub enum Command {
         json: bool,
     },
     /// Manage users (requesters and approvers) and their SSH keys.
+    #[command(
+        after_help = "Examples:\n  jit-ca user add alice --key alice.pub --group dev --dir ./ca\n  jit-ca user key add alice --key alice-new.pub --dir ./ca\n  jit-ca user list --dir ./ca"
+    )]
     User {
         #[command(subcommand)]
         command: UserCommand,
     },
     /// Check config.toml, the keys and policy.toml; report every problem at once.
+    #[command(after_help = "Examples:\n  jit-ca policy check --dir ./ca")]
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
     },
     /// Revoke an approved request as an operator (KRL and revocation list are updated; a
     /// running jit-ca serves them within 2 s).
+    #[command(after_help = "Examples:\n  jit-ca revoke r-42 --reason 'left the team' --dir ./ca")]
     Revoke {
         /// Request id.
         id: String,
@@ -71,6 +88,9 @@ pub enum Command {
     },
     /// Revoke one grant id or certificate serial, including a break-glass grant (audited; the
     /// KRL and revocation list are updated and a running jit-ca serves them within 2 s).
+    #[command(
+        after_help = "Examples:\n  jit-ca revoke-grant bg-20261123-1234 --reason 'incident over' --dir ./ca\n  jit-ca revoke-grant 1795435200123 --dir ./ca"
+    )]
     RevokeGrant {
         /// A grant id (e.g. r-...123 or bg-...) or a certificate serial (digits).
         id: String,
@@ -85,11 +105,17 @@ pub enum Command {
     },
     /// Offline break-glass key and grants for CA outages (docs/break-glass.md). Needs no data
     /// directory and no network.
+    #[command(
+        after_help = "Examples:\n  jit-ca break-glass keygen --out /media/usb/jit-break-glass\n  jit-ca break-glass sign --key /media/usb/jit-break-glass --user alice --hosts db-1 --duration 2h --reason 'CA down, INC-9' --out alice.grant"
+    )]
     BreakGlass {
         #[command(subcommand)]
         command: BreakGlassCommand,
     },
     /// Write a consistent copy of the database (safe while serving). Back up DIR/keys too.
+    #[command(
+        after_help = "Examples:\n  jit-ca backup --dir ./ca --out /backup/jit-$(date +%F).db"
+    )]
     Backup {
         #[command(flatten)]
         dir: DirArg,
@@ -101,6 +127,9 @@ pub enum Command {
         json: bool,
     },
     /// Print a complete /etc/jit/host.toml for hosts (trusted CA and grant keys, server URL).
+    #[command(
+        after_help = "Examples:\n  jit-ca host-config --dir ./ca > host.toml\n  jit-ca host-config --dir ./ca --json"
+    )]
     HostConfig {
         #[command(flatten)]
         dir: DirArg,
@@ -109,6 +138,9 @@ pub enum Command {
         json: bool,
     },
     /// Verify or export the hash-chained audit trail.
+    #[command(
+        after_help = "Examples:\n  jit-ca audit verify --dir ./ca\n  jit-ca audit export --dir ./ca --json | head -1"
+    )]
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -125,6 +157,9 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Register a user with the public key(s) in a file.
+    #[command(
+        after_help = "Examples:\n  jit-ca user add alice --key alice.pub --group dev --group oncall --dir ./ca"
+    )]
     Add {
         /// Login name (also the certificate principal on hosts).
         name: String,
@@ -141,12 +176,18 @@ pub enum UserCommand {
         json: bool,
     },
     /// Add or remove a user's keys without removing the user (a new laptop, a lost key).
+    #[command(
+        after_help = "Examples:\n  jit-ca user key add alice --key alice-laptop2.pub --dir ./ca\n  jit-ca user key remove alice --key SHA256:uQ4c... --dir ./ca"
+    )]
     Key {
         #[command(subcommand)]
         command: UserKeyCommand,
     },
     /// Same as `jit-ca user key add` (kept for scripts): register more keys for an existing
     /// user; with --approval, approval keys.
+    #[command(
+        after_help = "Examples:\n  jit-ca user add-key bob --key bob-fido.pub --approval --dir ./ca"
+    )]
     AddKey {
         /// Login name of an existing user.
         name: String,
@@ -163,6 +204,9 @@ pub enum UserCommand {
         json: bool,
     },
     /// List users, their groups and key fingerprints.
+    #[command(
+        after_help = "Examples:\n  jit-ca user list --dir ./ca\n  jit-ca user list --dir ./ca --json"
+    )]
     List {
         #[command(flatten)]
         dir: DirArg,
@@ -171,6 +215,7 @@ pub enum UserCommand {
         json: bool,
     },
     /// Remove a user and their keys.
+    #[command(after_help = "Examples:\n  jit-ca user remove mallory --dir ./ca")]
     Remove {
         /// Login name.
         name: String,
@@ -188,6 +233,9 @@ pub enum UserKeyCommand {
     /// approve, deny and list but never request; roles with approval_key = "dedicated" or
     /// "dedicated-sk" accept approvals only from them). Use a key that is not your login key
     /// and is never forwarded, ideally a FIDO key (ssh-keygen -t ed25519-sk).
+    #[command(
+        after_help = "Examples:\n  jit-ca user key add alice --key alice-laptop2.pub --dir ./ca\n  jit-ca user key add bob --key bob-fido.pub --approval --dir ./ca"
+    )]
     Add {
         /// Login name of an existing user.
         name: String,
@@ -207,6 +255,9 @@ pub enum UserKeyCommand {
     /// from the next one on; certificates already issued stay valid until they expire
     /// (`jit-ca revoke ID` ends one). The user's last login key is kept unless
     /// --allow-no-login-key.
+    #[command(
+        after_help = "Examples:\n  jit-ca user key remove alice --key old-laptop.pub --dir ./ca\n  jit-ca user key remove alice --key SHA256:uQ4c... --dir ./ca"
+    )]
     Remove {
         /// Login name.
         name: String,
@@ -230,6 +281,9 @@ pub enum UserKeyCommand {
 pub enum BreakGlassCommand {
     /// Create an offline break-glass key: FILE (0600) and FILE.pub for `break_glass_keys` in
     /// every host's host.toml. Never overwrites.
+    #[command(
+        after_help = "Examples:\n  jit-ca break-glass keygen --out /media/usb/jit-break-glass"
+    )]
     Keygen {
         /// Private key file to create.
         #[arg(long, value_name = "FILE")]
@@ -240,6 +294,9 @@ pub enum BreakGlassCommand {
     },
     /// Sign a break-glass sudo grant with the offline key, valid from now; install it on the
     /// host with `jit-host install FILE`.
+    #[command(
+        after_help = "Examples:\n  jit-ca break-glass sign --key /media/usb/jit-break-glass --user alice --hosts db-1,db-2 --duration 2h --reason 'CA down, INC-9' --out alice.grant"
+    )]
     Sign {
         /// The break-glass private key.
         #[arg(long, value_name = "FILE")]
@@ -275,6 +332,9 @@ pub enum BreakGlassCommand {
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Check config.toml, keys and policy.toml like `visudo -c`; exit 1 on any problem.
+    #[command(
+        after_help = "Examples:\n  jit-ca policy check --dir ./ca\n  jit-ca policy check --dir ./ca --json"
+    )]
     Check {
         #[command(flatten)]
         dir: DirArg,
@@ -287,6 +347,9 @@ pub enum PolicyCommand {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check the hash chain; exit 0 only if it is intact, else name the first bad record.
+    #[command(
+        after_help = "Examples:\n  jit-ca audit verify --dir ./ca\n  jit-ca audit verify --dir ./ca --checkpoint checkpoint.json"
+    )]
     Verify {
         #[command(flatten)]
         dir: DirArg,
@@ -304,6 +367,9 @@ pub enum AuditCommand {
         json: bool,
     },
     /// Write every record (JSON lines with --json, for a SIEM; else a table).
+    #[command(
+        after_help = "Examples:\n  jit-ca audit export --dir ./ca\n  jit-ca audit export --dir ./ca --json > trail.jsonl"
+    )]
     Export {
         #[command(flatten)]
         dir: DirArg,

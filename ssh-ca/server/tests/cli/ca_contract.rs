@@ -199,3 +199,41 @@ fn with_json_every_error_is_one_json_object_on_stdout() {
     );
     assert_eq!(v["warnings"].as_array().unwrap().len(), 1, "{v}");
 }
+
+/// Every subcommand (not hidden) of `cmd` with its full name, `cmd` itself first.
+fn all_commands(cmd: &clap::Command, name: &str) -> Vec<(String, clap::Command)> {
+    let mut out = vec![(name.to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        out.extend(all_commands(sub, &format!("{name} {}", sub.get_name())));
+    }
+    out
+}
+
+/// Each command's `--help` ends with an `Examples:` block that runs that very command, so a
+/// new subcommand cannot ship without one.
+fn assert_every_help_has_an_example(cli: clap::Command, program: &str) {
+    // Not built: clap's generated `help` subcommand is not one of ours.
+    let all = all_commands(&cli, program);
+    assert!(all.len() > 5, "{all:?}");
+    for (name, cmd) in all {
+        let after = cmd
+            .get_after_long_help()
+            .or_else(|| cmd.get_after_help())
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        let examples = after
+            .split_once("Examples:\n")
+            .map(|(_, e)| e)
+            .unwrap_or_else(|| panic!("`{name} --help` has no Examples: block"));
+        assert!(
+            examples.lines().all(|l| l.starts_with("  ")) && examples.contains(&name),
+            "`{name} --help`: the examples must be indented lines that run `{name}`:\n{examples}"
+        );
+    }
+}
+
+#[test]
+fn every_subcommand_help_has_an_example() {
+    use clap::CommandFactory as _;
+    assert_every_help_has_an_example(jit_ca::cli::Cli::command(), "jit-ca");
+}
