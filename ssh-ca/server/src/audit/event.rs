@@ -191,6 +191,7 @@ mod tests {
         "grant_revocation",
         "cancellation",
         "cancellation_refused",
+        "user_remove_key",
     ];
 
     #[test]
