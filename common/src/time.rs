@@ -351,6 +351,12 @@ fn parse_units(s: &str) -> std::result::Result<Secs, String> {
                     "{unit:?}: the smallest unit is the second (e.g. 90s)"
                 ));
             }
+            other if matches!(other.to_ascii_lowercase().as_str(), "s" | "h" | "d" | "w") => {
+                return Err(format!(
+                    "unknown unit {other:?}; units are lowercase: {num}{}",
+                    other.to_ascii_lowercase()
+                ));
+            }
             other => {
                 return Err(format!(
                     "unknown unit {other:?} (units: s, m, h, d, w; {DURATION_EXAMPLES})"
@@ -484,6 +490,10 @@ mod tests {
             (
                 "3x",
                 r#"invalid duration "3x": unknown unit "x" (units: s, m, h, d, w; examples: 30m, 1h, 1h30m, 90s, 2d)"#,
+            ),
+            (
+                "2H",
+                r#"invalid duration "2H": unknown unit "H"; units are lowercase: 2h"#,
             ),
             (
                 "",

@@ -154,7 +154,7 @@ pub fn install(config_path: &Path, file: &Path) -> Result<ExitCode> {
         Err(e) => return Err(Failure::new(format!("{}: {e}", file.display()))),
     };
     if sys::user_by_name(&claims.user).is_none() {
-        eprintln!(
+        jit_common::errln!(
             "jit-host: warning: user {} does not exist on this host",
             claims.user
         );
@@ -165,7 +165,7 @@ pub fn install(config_path: &Path, file: &Path) -> Result<ExitCode> {
         .iter()
         .any(|s| names.iter().any(|h| jit_common::host::matches(s, h)))
     {
-        eprintln!(
+        jit_common::errln!(
             "jit-host: warning: grant {} covers {}, not this host ({})",
             claims.id,
             claims.hosts.join(","),
@@ -177,9 +177,10 @@ pub fn install(config_path: &Path, file: &Path) -> Result<ExitCode> {
         .saturating_since(claims.not_before.min(claims.issued_at))
         .as_secs();
     if break_glass && window > config.break_glass_max_window_secs {
-        eprintln!(
+        jit_common::errln!(
             "jit-host: warning: break-glass grant {} spans {window}s, more than break_glass_max_window_secs ({}s): pam_jit.so will deny it",
-            claims.id, config.break_glass_max_window_secs
+            claims.id,
+            config.break_glass_max_window_secs
         );
     }
     let (path, stored) = store_grant(&config, &claims.user, &claims.id, &doc)?;
@@ -341,14 +342,14 @@ fn collect(config: &Config, only: Option<&str>, now: u64) -> Result<Vec<Listed>>
             Ok(Some(d)) => d,
             Ok(None) => continue,
             Err(e) => {
-                eprintln!("jit-host: skipped {}: {e}", grants.join(&user).display());
+                jit_common::errln!("jit-host: skipped {}: {e}", grants.join(&user).display());
                 continue;
             }
         };
         let names = match dir.grant_names(MAX_FILES_PER_USER * 4) {
             Ok(n) => n,
             Err(e) => {
-                eprintln!("jit-host: skipped {}: {e}", dir.path().display());
+                jit_common::errln!("jit-host: skipped {}: {e}", dir.path().display());
                 continue;
             }
         };
@@ -426,7 +427,7 @@ pub fn gc(config_path: &Path, dry_run: bool) -> Result<ExitCode> {
                     Ok(None) => continue,
                     Err(e) => {
                         failed = true;
-                        eprintln!("jit-host: cannot remove {}: {e}", l.file);
+                        jit_common::errln!("jit-host: cannot remove {}: {e}", l.file);
                         continue;
                     }
                 };
@@ -438,14 +439,16 @@ pub fn gc(config_path: &Path, dry_run: bool) -> Result<ExitCode> {
                     }
                     Err(e) => {
                         failed = true;
-                        eprintln!("jit-host: cannot remove {}: {e}", l.file);
+                        jit_common::errln!("jit-host: cannot remove {}: {e}", l.file);
                     }
                 }
             }
             "invalid" | "refused" => {
-                eprintln!(
+                jit_common::errln!(
                     "jit-host: left in place: {} ({}: {})",
-                    l.file, l.status, l.detail
+                    l.file,
+                    l.status,
+                    l.detail
                 );
             }
             _ => {}

@@ -177,7 +177,7 @@ pub fn run(cli: &Cli) -> ExitCode {
         Ok(code) => code,
         Err(f) => {
             if !f.silent {
-                eprintln!("jit-host: {}", f.message);
+                jit_common::errln!("jit-host: {}", f.message);
             }
             ExitCode::from(f.code)
         }

@@ -103,11 +103,11 @@ pub fn run(config_path: &Path, server: Option<&str>) -> Result<ExitCode> {
     match indexed? {
         Some(ix) => {
             for r in &ix.refused {
-                eprintln!("jit-host: no record (did not verify): {r}");
+                jit_common::errln!("jit-host: no record (did not verify): {r}");
             }
             jit_common::outln!("sync: {}", ix.summary());
         }
-        None => eprintln!(
+        None => jit_common::errln!(
             "jit-host: not root: {} not updated (pam_jit.so verifies every signature meanwhile)",
             index::dir(&config).display()
         ),
@@ -236,7 +236,7 @@ pub(crate) fn fetch_and_store(config: &Config, server: Option<&str>) -> Result<E
     }
     save_state(&state_path, &state)?;
     for s in &skipped {
-        eprintln!("jit-host: skipped a grant from the CA: {s}");
+        jit_common::errln!("jit-host: skipped a grant from the CA: {s}");
     }
     if report.is_empty() && !failures.is_empty() {
         jit_common::outln!("sync: nothing new installed");

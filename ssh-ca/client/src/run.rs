@@ -179,7 +179,7 @@ fn for_terminal(r: &RequestView) -> RequestView {
 }
 
 fn note(msg: &str) {
-    eprintln!("jit: {msg}");
+    jit_common::errln!("jit: {msg}");
 }
 
 fn print_json<T: Serialize>(v: &T) -> Result<()> {
@@ -294,7 +294,7 @@ fn wait(api: &mut Api, mut current: RequestView) -> Result<RequestView> {
                 // Plain lines when not on a terminal: only when something changed.
                 let key = format!("{}/{}", current.approvals.len(), current.approvals_required);
                 if key != last_line {
-                    eprintln!("jit: {line}");
+                    jit_common::errln!("jit: {line}");
                     last_line = key;
                 }
             }

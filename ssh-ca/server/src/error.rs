@@ -261,7 +261,7 @@ impl ApiError {
     /// reference; the client sees only the reference, never internals.
     pub fn internal(detail: impl fmt::Display) -> Self {
         let reference = error_reference();
-        eprintln!("jit-ca: internal error {reference}: {detail}");
+        jit_common::errln!("jit-ca: internal error {reference}: {detail}");
         Self::new(
             ErrorCode::Internal,
             format!(

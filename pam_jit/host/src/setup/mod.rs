@@ -100,7 +100,7 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
                         "{f} does not exist: is sudo installed?"
                     )));
                 }
-                eprintln!("jit-host: {f} does not exist; skipping it");
+                jit_common::errln!("jit-host: {f} does not exist; skipping it");
                 continue;
             }
             changes.push(if o.undo {
@@ -181,13 +181,13 @@ fn first_sync(config: &Config) -> Result<()> {
         Some(server) => {
             jit_common::outln!("first sync from {server}");
             if let Err(f) = crate::sync::fetch_and_store(config, None) {
-                eprintln!("jit-host: first sync: {}", f.message);
+                jit_common::errln!("jit-host: first sync: {}", f.message);
             }
             if let Err(f) = crate::index::index_store(config) {
-                eprintln!("jit-host: first sync: {}", f.message);
+                jit_common::errln!("jit-host: first sync: {}", f.message);
             }
         }
-        None => eprintln!("jit-host: host.toml has no `server`: no first sync"),
+        None => jit_common::errln!("jit-host: host.toml has no `server`: no first sync"),
     }
     let revs = revocation_state(
         config,
@@ -203,7 +203,7 @@ fn first_sync(config: &Config) -> Result<()> {
         "set `server` in host.toml (jit-ca host-config writes it) and run setup again"
     };
     if config.mode == Mode::Audit {
-        eprintln!(
+        jit_common::errln!(
             "jit-host: warning: {problem}; audit mode allows sudo anyway, enforce mode would deny it; {fix}"
         );
         return Ok(());

@@ -165,9 +165,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                         r.revocation_sequence
                     );
                     for p in &r.request_problems {
-                        eprintln!(
+                        jit_common::errln!(
                             "jit-ca: warning: request {} was left as it is, it does not read (its certificates were revoked): {}",
-                            p.request, p.problem
+                            p.request,
+                            p.problem
                         );
                     }
                 }
@@ -254,7 +255,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                     r.revocation_sequence
                 );
                 if let Some(p) = &r.request_problem {
-                    eprintln!(
+                    jit_common::errln!(
                         "jit-ca: warning: its request was left as it is, it does not read: {p}"
                     );
                 }
@@ -340,7 +341,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
             } else {
                 jit_common::out!("{text}");
                 for w in warnings {
-                    eprintln!("{w}");
+                    jit_common::errln!("{w}");
                 }
             }
         }
