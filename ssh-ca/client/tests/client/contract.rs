@@ -321,3 +321,46 @@ fn every_subcommand_help_has_an_example() {
     use clap::CommandFactory as _;
     assert_every_help_has_an_example(jit::cli::Cli::command(), "jit");
 }
+
+#[test]
+fn extend_refusals_say_how_much_is_left() {
+    let ca = Ca::start();
+    let alice = ca.user("alice", &["dev"]);
+    let bob = ca.user("bob", &["dba"]);
+    let (code, stdout, err) = out(ca.jit(&alice).args([
+        "request",
+        "db-admin",
+        "--duration",
+        "30m",
+        "--reason",
+        "INC-1",
+        "--no-wait",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let id = serde_json::from_str::<serde_json::Value>(&stdout).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, _, err) = out(ca.jit(&bob).args(["approve", &id]));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = out(ca.jit(&alice).args(["login", &id]));
+    assert_eq!(code, 0, "{err}");
+    // Past the role's 1h: what is left (just under 30m, by the real clock) and the most it
+    // may still grow (30m).
+    let (code, _, err) = out(ca.jit(&alice).args(["extend", &id, "--duration", "45m"]));
+    assert_eq!(code, 1, "{err}");
+    let prefix = "jit: server refused (duration_too_long, HTTP 403): the window would be 1h 15m \
+                  from approval; role \"db-admin\" allows 1h (";
+    let suffix = " left now; you may extend by at most 30m)\n";
+    assert!(err.starts_with(prefix) && err.ends_with(suffix), "{err}");
+    let left = &err[prefix.len()..err.len() - suffix.len()];
+    assert!(left.starts_with("29m") || left == "30m", "{err}");
+    // Past what bob approved (30m): what is left and what the approval still covers (0s).
+    let (code, _, err) = out(ca.jit(&alice).args(["extend", &id, "--duration", "10m"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(" left now; you may extend by at most 0s without a new approval); "),
+        "{err}"
+    );
+}

@@ -237,3 +237,33 @@ fn every_subcommand_help_has_an_example() {
     use clap::CommandFactory as _;
     assert_every_help_has_an_example(jit_ca::cli::Cli::command(), "jit-ca");
 }
+
+#[test]
+fn policy_and_config_durations_use_the_one_strict_parser() {
+    let policy = POLICY.replacen("max_duration = \"1h\"", "max_duration = \"30M\"", 1);
+    assert_ne!(policy, POLICY);
+    let (tmp, _) = setup_dir(&policy);
+    let d = data_dir(&tmp);
+    let config = d.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("\npending_expiry = \"1h\"\n"), "{text}");
+    std::fs::write(
+        &config,
+        text.replace("\npending_expiry = \"1h\"\n", "\npending_expiry = \"30\"\n"),
+    )
+    .unwrap();
+    let o = jit_ca(&["policy", "check", "--dir", d.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let d = d.display();
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "error: {d}/config.toml: pending_expiry: invalid duration \"30\": 30 has no unit; \
+             did you mean 30m (minutes)? (examples: 30m, 1h, 1h30m, 90s, 2d)\n\
+             error: {d}/policy.toml: roles.db-admin.max_duration: invalid duration \"30M\": \
+             \"M\" is ambiguous (months or minutes?); write 30m for 30 minutes, or days (e.g. \
+             30d)\n\
+             {d}: 2 error(s); the service would refuse this configuration\n"
+        )
+    );
+}
