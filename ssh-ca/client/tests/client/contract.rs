@@ -205,6 +205,22 @@ fn user_key_add_and_remove_replace_a_key_without_removing_the_user() {
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(stdout, format!("added 1 login key(s) to alice: {new_fp}\n"));
+    // A certificate issued for the old key (self-serve is approved at once): named when its
+    // key goes, since removing the key does not end it.
+    let (code, issued, err) = out(ca.jit(&alice).args([
+        "request",
+        "self-serve",
+        "--duration",
+        "30m",
+        "--reason",
+        "x",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let live = serde_json::from_str::<serde_json::Value>(&issued).unwrap()["request"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (code, stdout, err) = jit_ca(&ca, &["user", "key", "remove", "alice", "--key", &old_fp]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
@@ -212,7 +228,9 @@ fn user_key_add_and_remove_replace_a_key_without_removing_the_user() {
         format!(
             "removed 1 key(s) from alice: {old_fp} (login); alice has 1 login and 0 approval \
              key(s) left. Calls signed with a removed key are refused from now on; certificates \
-             already issued stay valid until they expire (jit-ca revoke ID ends one)\n"
+             already issued stay valid until they expire (jit-ca revoke ID ends one)\n\
+             live certificates for a removed key: request(s) {live} (jit-ca revoke ID --reason \
+             ... --dir DIR ends each)\n"
         )
     );
 
@@ -252,7 +270,7 @@ fn user_key_add_and_remove_replace_a_key_without_removing_the_user() {
     assert_eq!(
         last["details"],
         serde_json::json!({"user": "alice", "keys": [{"fingerprint": old_fp, "purpose": "login"}],
-            "login_keys_left": 1, "approval_keys_left": 0})
+            "login_keys_left": 1, "approval_keys_left": 0, "live_requests": [live]})
     );
 
     // The old spelling still works; --allow-no-login-key removes the last one on purpose.

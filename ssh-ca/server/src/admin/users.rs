@@ -141,6 +141,9 @@ pub struct KeyRemoval {
     pub removed: Vec<RemovedKey>,
     pub login_keys_left: usize,
     pub approval_keys_left: usize,
+    /// Requests with a live (unrevoked, unexpired) certificate for a removed key: removing
+    /// the key does not end them (`jit-ca revoke ID` does).
+    pub live_requests: Vec<String>,
 }
 
 /// One removed key.
@@ -217,11 +220,17 @@ pub fn user_remove_key(
         )));
     }
     let mut removed = Vec::new();
+    let mut live_requests = Vec::new();
     for t in &targets {
         if removed.iter().any(|r: &RemovedKey| r.fingerprint == t.0) {
             continue;
         }
         store::remove_user_key(&tx, name, &t.1)?;
+        for id in store::requests_with_live_certs_for_key(&tx, name, &t.1, now)? {
+            if !live_requests.contains(&id) {
+                live_requests.push(id);
+            }
+        }
         removed.push(RemovedKey {
             fingerprint: t.0.clone(),
             purpose: t.2.as_str(),
@@ -233,7 +242,7 @@ pub fn user_remove_key(
         &actor(),
         event::USER_REMOVE_KEY,
         &json!({"user": name, "keys": removed, "login_keys_left": login_left,
-            "approval_keys_left": approval_left}),
+            "approval_keys_left": approval_left, "live_requests": live_requests}),
     )?;
     tx.commit()?;
     log(&[rec]);
@@ -242,6 +251,7 @@ pub fn user_remove_key(
         removed,
         login_keys_left: login_left,
         approval_keys_left: approval_left,
+        live_requests,
     })
 }
 

@@ -138,6 +138,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                         r.login_keys_left,
                         r.approval_keys_left
                     );
+                    if !r.live_requests.is_empty() {
+                        jit_common::outln!(
+                            "live certificates for a removed key: request(s) {} (jit-ca revoke \
+                             ID --reason ... --dir DIR ends each)",
+                            r.live_requests.join(", ")
+                        );
+                    }
                 }
             }
             UserCommand::Remove { name, dir, json } => {

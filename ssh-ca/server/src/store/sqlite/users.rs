@@ -150,6 +150,23 @@ pub fn remove_user_key(c: &Connection, name: &str, key: &str) -> Result<bool> {
     Ok(n > 0)
 }
 
+/// The user's requests with a certificate for `key` (a stored key line) that is neither
+/// revoked nor expired at `now`, by id: what a removed key can still be used for.
+pub fn requests_with_live_certs_for_key(
+    c: &Connection,
+    name: &str,
+    key: &str,
+    now: u64,
+) -> Result<Vec<String>> {
+    Ok(c.prepare_cached(
+        "SELECT DISTINCT r.id FROM requests r JOIN certs c ON c.request_id = r.id \
+             WHERE r.user = ?1 AND r.public_key = ?2 AND c.revoked = 0 AND c.valid_before > ?3 \
+             ORDER BY r.id",
+    )?
+    .query_map(params![name, key, i(now)], |r| r.get(0))?
+    .collect::<rusqlite::Result<Vec<String>>>()?)
+}
+
 /// A user's groups, or None if the user does not exist.
 pub fn user_groups(c: &Connection, name: &str) -> Result<Option<Vec<String>>> {
     Ok(
