@@ -89,6 +89,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn json_is_wanted_anywhere_before_a_double_dash() {
+        let w = |a: &[&str]| wants_json(a.iter().map(std::ffi::OsString::from));
+        assert!(w(&["jit-ca", "user", "lst", "--json"]));
+        assert!(w(&["jit-ca", "--json"]));
+        assert!(!w(&["jit-ca", "user", "list"]));
+        assert!(!w(&["jit-ca", "revoke", "--", "--json"]));
+        assert!(!w(&["--json"]), "argv[0] is the program");
+        assert!(!w(&["jit-ca", "--json=yes"]));
+    }
+
+    #[test]
     fn the_command_line_is_well_formed() {
         Cli::command().debug_assert();
     }
