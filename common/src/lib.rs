@@ -14,6 +14,8 @@
 //! * [`log`]: syslog line hygiene (control characters escaped, long lines cut).
 //! * [`text`]: the one check of text shown to people (no control, bidi or invisible
 //!   format characters).
+//! * `stdout` (feature `stdout`): the programs' stdout writers; a closed pipe ends the
+//!   program quietly (status 141), never a panic.
 //! * [`record`]: root's verified-document records, which let a fresh process skip an
 //!   Ed25519 verification root already made for the same bytes under the same keys.
 //!
@@ -31,6 +33,8 @@ pub mod log;
 pub mod record;
 pub mod revocation;
 pub mod secure_file;
+#[cfg(any(test, feature = "stdout"))]
+pub mod stdout;
 pub mod text;
 pub mod time;
 

@@ -282,11 +282,94 @@ pub fn format_utc(t: impl Into<UnixTime>) -> String {
     t.into().utc().to_string()
 }
 
-/// Parses `30m`, `1h`, `1h 30m`, `90s`, `2d`.
+/// Parses a duration: one or more NUMBER UNIT pairs, e.g. `30m`, `1h`, `1h30m`, `1h 30m`,
+/// `90s`, `2d`, `1w`. The one duration parser of every program (client flags, `policy.toml`,
+/// `config.toml`, `jit-ca` flags), so all of them accept and refuse the same text.
+///
+/// Units: `s`/`sec`/`second(s)`, `m`/`min`/`minute(s)`, `h`/`hr`/`hour(s)`, `d`/`day(s)`,
+/// `w`/`week(s)`. Refused with a message that names the fix: `M` (months in some tools,
+/// minutes in others: `30m` is minutes), a bare number (`30`: did you mean `30m`?), months
+/// and years (no fixed length: write days), units below the second.
 pub fn parse_duration(s: &str) -> std::result::Result<Secs, String> {
-    humantime::parse_duration(s.trim())
-        .map(|d| Secs(d.as_secs()))
-        .map_err(|e| format!("invalid duration {s:?}: {e} (examples: 30m, 1h, 1h30m, 90s)"))
+    parse_units(s.trim()).map_err(|why| format!("invalid duration {s:?}: {why}"))
+}
+
+const DURATION_EXAMPLES: &str = "examples: 30m, 1h, 1h30m, 90s, 2d";
+
+fn parse_units(s: &str) -> std::result::Result<Secs, String> {
+    if s.is_empty() {
+        return Err(format!("it is empty ({DURATION_EXAMPLES})"));
+    }
+    let mut total: u64 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return Err(format!(
+                "expected a number and a unit ({DURATION_EXAMPLES})"
+            ));
+        }
+        let (num, after) = rest.split_at(digits);
+        let after = after.trim_start();
+        let unit_len = after.len()
+            - after
+                .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                .len();
+        let (unit, after) = after.split_at(unit_len);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| "the number is too large".to_string())?;
+        let per = match unit {
+            "" if after.is_empty() => {
+                return Err(format!(
+                    "{num} has no unit; did you mean {s}m (minutes)? ({DURATION_EXAMPLES})"
+                ));
+            }
+            "" => {
+                return Err(format!(
+                    "expected a number and a unit ({DURATION_EXAMPLES})"
+                ));
+            }
+            "s" | "sec" | "secs" | "second" | "seconds" => 1,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3600,
+            "d" | "day" | "days" => 86_400,
+            "w" | "week" | "weeks" => 604_800,
+            "M" => {
+                return Err(format!(
+                    "\"M\" is ambiguous (months or minutes?); write {num}m for {num} minutes, \
+                     or days (e.g. {num}d)"
+                ));
+            }
+            "month" | "months" | "y" | "year" | "years" => {
+                return Err(format!(
+                    "{unit:?}: months and years have no fixed length; write days (e.g. 30d)"
+                ));
+            }
+            "ms" | "msec" | "us" | "usec" | "ns" | "nsec" => {
+                return Err(format!(
+                    "{unit:?}: the smallest unit is the second (e.g. 90s)"
+                ));
+            }
+            other if matches!(other.to_ascii_lowercase().as_str(), "s" | "h" | "d" | "w") => {
+                return Err(format!(
+                    "unknown unit {other:?}; units are lowercase: {num}{}",
+                    other.to_ascii_lowercase()
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "unknown unit {other:?} (units: s, m, h, d, w; {DURATION_EXAMPLES})"
+                ));
+            }
+        };
+        total = n
+            .checked_mul(per)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| "it is too long".to_string())?;
+        rest = after.trim_start();
+    }
+    Ok(Secs(total))
 }
 
 /// `1h 30m`: a duration for people.
@@ -358,5 +441,82 @@ mod tests {
             "1800000000 1800000000 7"
         );
         assert_eq!(format!("{:>4}", Secs::new(7)), "   7");
+    }
+
+    #[test]
+    fn durations_parse_strictly_with_messages_that_name_the_fix() {
+        for (text, secs) in [
+            ("30m", 1800),
+            ("1h30m", 5400),
+            ("1h 30m", 5400),
+            (" 2d ", 172_800),
+            ("90s", 90),
+            ("0s", 0),
+            ("1w", 604_800),
+            ("15 min", 900),
+            ("2hours", 7200),
+        ] {
+            assert_eq!(parse_duration(text), Ok(Secs::new(secs)), "{text}");
+        }
+        for (text, message) in [
+            (
+                "30M",
+                r#"invalid duration "30M": "M" is ambiguous (months or minutes?); write 30m for 30 minutes, or days (e.g. 30d)"#,
+            ),
+            (
+                "30",
+                r#"invalid duration "30": 30 has no unit; did you mean 30m (minutes)? (examples: 30m, 1h, 1h30m, 90s, 2d)"#,
+            ),
+            (
+                "1h30",
+                r#"invalid duration "1h30": 30 has no unit; did you mean 1h30m (minutes)? (examples: 30m, 1h, 1h30m, 90s, 2d)"#,
+            ),
+            (
+                "2months",
+                r#"invalid duration "2months": "months": months and years have no fixed length; write days (e.g. 30d)"#,
+            ),
+            (
+                "1y",
+                r#"invalid duration "1y": "y": months and years have no fixed length; write days (e.g. 30d)"#,
+            ),
+            (
+                "500ms",
+                r#"invalid duration "500ms": "ms": the smallest unit is the second (e.g. 90s)"#,
+            ),
+            (
+                "soon",
+                r#"invalid duration "soon": expected a number and a unit (examples: 30m, 1h, 1h30m, 90s, 2d)"#,
+            ),
+            (
+                "3x",
+                r#"invalid duration "3x": unknown unit "x" (units: s, m, h, d, w; examples: 30m, 1h, 1h30m, 90s, 2d)"#,
+            ),
+            (
+                "2H",
+                r#"invalid duration "2H": unknown unit "H"; units are lowercase: 2h"#,
+            ),
+            (
+                "",
+                r#"invalid duration "": it is empty (examples: 30m, 1h, 1h30m, 90s, 2d)"#,
+            ),
+            (
+                "-5m",
+                r#"invalid duration "-5m": expected a number and a unit (examples: 30m, 1h, 1h30m, 90s, 2d)"#,
+            ),
+            (
+                "1.5h",
+                r#"invalid duration "1.5h": expected a number and a unit (examples: 30m, 1h, 1h30m, 90s, 2d)"#,
+            ),
+            (
+                "99999999999999999999s",
+                r#"invalid duration "99999999999999999999s": the number is too large"#,
+            ),
+            (
+                "9999999999999999w",
+                r#"invalid duration "9999999999999999w": it is too long"#,
+            ),
+        ] {
+            assert_eq!(parse_duration(text), Err(message.to_string()), "{text}");
+        }
     }
 }

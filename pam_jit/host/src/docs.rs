@@ -28,7 +28,7 @@ pub fn generate(out: &Path) -> Result<ExitCode> {
         clap_complete::generate_to(shell, &mut c, "jit-host", &comp)
             .map_err(|e| Failure::new(format!("{}: {e}", comp.display())))?;
     }
-    println!("wrote {} and {}", man.display(), comp.display());
+    jit_common::outln!("wrote {} and {}", man.display(), comp.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -70,26 +70,26 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
             now: now.as_secs(),
             warnings: &warnings,
         };
-        println!(
+        jit_common::outln!(
             "{}",
             serde_json::to_string_pretty(&out).map_err(|e| Failure::new(e.to_string()))?
         );
     } else {
-        println!(
+        jit_common::outln!(
             "{}: sudo for {user} (service {service}) on {} at {}",
             decision.result_word(),
             names.join(", "),
             format_utc(now)
         );
-        println!("  reason: {}", decision.reason);
+        jit_common::outln!("  reason: {}", decision.reason);
         if let Some(m) = &decision.user_message {
-            println!("  the user sees: {m}");
+            jit_common::outln!("  the user sees: {m}");
         }
         if config.mode == Mode::Audit {
-            println!("  mode: audit (denials are logged, not enforced)");
+            jit_common::outln!("  mode: audit (denials are logged, not enforced)");
         }
         for w in &warnings {
-            println!("  warning: {w}");
+            jit_common::outln!("  warning: {w}");
         }
     }
     Ok(if allowed {
@@ -154,7 +154,7 @@ pub fn install(config_path: &Path, file: &Path) -> Result<ExitCode> {
         Err(e) => return Err(Failure::new(format!("{}: {e}", file.display()))),
     };
     if sys::user_by_name(&claims.user).is_none() {
-        eprintln!(
+        jit_common::errln!(
             "jit-host: warning: user {} does not exist on this host",
             claims.user
         );
@@ -165,7 +165,7 @@ pub fn install(config_path: &Path, file: &Path) -> Result<ExitCode> {
         .iter()
         .any(|s| names.iter().any(|h| jit_common::host::matches(s, h)))
     {
-        eprintln!(
+        jit_common::errln!(
             "jit-host: warning: grant {} covers {}, not this host ({})",
             claims.id,
             claims.hosts.join(","),
@@ -177,15 +177,16 @@ pub fn install(config_path: &Path, file: &Path) -> Result<ExitCode> {
         .saturating_since(claims.not_before.min(claims.issued_at))
         .as_secs();
     if break_glass && window > config.break_glass_max_window_secs {
-        eprintln!(
+        jit_common::errln!(
             "jit-host: warning: break-glass grant {} spans {window}s, more than break_glass_max_window_secs ({}s): pam_jit.so will deny it",
-            claims.id, config.break_glass_max_window_secs
+            claims.id,
+            config.break_glass_max_window_secs
         );
     }
     let (path, stored) = store_grant(&config, &claims.user, &claims.id, &doc)?;
     // Root's record of these verified bytes lets pam_jit.so skip their signature check.
     crate::index::record_grant(&config, &doc)?;
-    println!(
+    jit_common::outln!(
         "{} {}grant {} for {} ({} .. {}) at {}",
         if stored == Stored::Written {
             "installed"
@@ -341,14 +342,14 @@ fn collect(config: &Config, only: Option<&str>, now: u64) -> Result<Vec<Listed>>
             Ok(Some(d)) => d,
             Ok(None) => continue,
             Err(e) => {
-                eprintln!("jit-host: skipped {}: {e}", grants.join(&user).display());
+                jit_common::errln!("jit-host: skipped {}: {e}", grants.join(&user).display());
                 continue;
             }
         };
         let names = match dir.grant_names(MAX_FILES_PER_USER * 4) {
             Ok(n) => n,
             Err(e) => {
-                eprintln!("jit-host: skipped {}: {e}", dir.path().display());
+                jit_common::errln!("jit-host: skipped {}: {e}", dir.path().display());
                 continue;
             }
         };
@@ -365,22 +366,26 @@ pub fn list(config_path: &Path, user: Option<&str>, json: bool) -> Result<ExitCo
     let config = load_config(config_path)?;
     let items = collect(&config, user, now)?;
     if json {
-        println!(
+        jit_common::outln!(
             "{}",
             serde_json::to_string_pretty(&items).map_err(|e| Failure::new(e.to_string()))?
         );
         return Ok(ExitCode::SUCCESS);
     }
     if items.is_empty() {
-        println!("no grants stored under {}", config.grants_dir().display());
+        jit_common::outln!("no grants stored under {}", config.grants_dir().display());
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    jit_common::outln!(
         "{:<24} {:<12} {:<12} {:<20} {:<21} STATUS",
-        "GRANT", "USER", "ROLE", "HOSTS", "ENDS"
+        "GRANT",
+        "USER",
+        "ROLE",
+        "HOSTS",
+        "ENDS"
     );
     for l in &items {
-        println!(
+        jit_common::outln!(
             "{:<24} {:<12} {:<12} {:<20} {:<21} {}{}{}",
             l.id.as_deref().unwrap_or("?"),
             l.user,
@@ -412,7 +417,7 @@ pub fn gc(config_path: &Path, dry_run: bool) -> Result<ExitCode> {
         match l.status {
             "expired" | "revoked" => {
                 if dry_run {
-                    println!("would remove {} ({})", l.file, l.status);
+                    jit_common::outln!("would remove {} ({})", l.file, l.status);
                     continue;
                 }
                 // Removed relative to the user's directory opened without following links,
@@ -422,7 +427,7 @@ pub fn gc(config_path: &Path, dry_run: bool) -> Result<ExitCode> {
                     Ok(None) => continue,
                     Err(e) => {
                         failed = true;
-                        eprintln!("jit-host: cannot remove {}: {e}", l.file);
+                        jit_common::errln!("jit-host: cannot remove {}: {e}", l.file);
                         continue;
                     }
                 };
@@ -430,28 +435,30 @@ pub fn gc(config_path: &Path, dry_run: bool) -> Result<ExitCode> {
                     Ok(false) => {}
                     Ok(true) => {
                         removed += 1;
-                        println!("removed {} ({})", l.file, l.status);
+                        jit_common::outln!("removed {} ({})", l.file, l.status);
                     }
                     Err(e) => {
                         failed = true;
-                        eprintln!("jit-host: cannot remove {}: {e}", l.file);
+                        jit_common::errln!("jit-host: cannot remove {}: {e}", l.file);
                     }
                 }
             }
             "invalid" | "refused" => {
-                eprintln!(
+                jit_common::errln!(
                     "jit-host: left in place: {} ({}: {})",
-                    l.file, l.status, l.detail
+                    l.file,
+                    l.status,
+                    l.detail
                 );
             }
             _ => {}
         }
     }
     if !dry_run {
-        println!("gc: removed {removed} grant(s)");
+        jit_common::outln!("gc: removed {removed} grant(s)");
         // Records of removed grants go; grants stored since the last sync get theirs.
         if let Some(ix) = crate::index::index_store(&config)? {
-            println!("gc: {}", ix.summary());
+            jit_common::outln!("gc: {}", ix.summary());
         }
     }
     Ok(if failed {

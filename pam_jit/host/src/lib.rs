@@ -9,6 +9,8 @@
 //! * `setup` — insert the PAM line, write the sshd drop-in, create state directories
 //!   ([`setup`]).
 #![forbid(unsafe_code)]
+// stdout goes through jit_common::outln!: println! panics on a closed pipe.
+#![cfg_attr(not(test), deny(clippy::print_stdout))]
 
 pub mod docs;
 pub mod failure;
@@ -31,7 +33,12 @@ use pam_jit_core::config::DEFAULT_PATH;
 /// (pam_jit.so decides, offline). This tool receives grants (from SSH certificates, the CA
 /// or by hand), explains decisions and prepares the host.
 #[derive(Debug, Parser)]
-#[command(name = "jit-host", version, propagate_version = true)]
+#[command(
+    name = "jit-host",
+    version,
+    propagate_version = true,
+    after_help = "Examples:\n  jit-host setup --sudo --sshd --dry-run\n  jit-host sync\n  jit-host check alice\n  jit-host list"
+)]
 pub struct Cli {
     /// Host configuration file (root-owned, not group/world-writable).
     #[arg(long, global = true, value_name = "PATH", default_value = DEFAULT_PATH)]
@@ -49,6 +56,9 @@ pub enum Command {
     /// Prints USER if the certificate is signed by a trusted user CA, is a user certificate,
     /// is inside its window, is not revoked and lists USER among its principals. Prints
     /// nothing and exits non-zero on any failure (logged to syslog).
+    #[command(
+        after_help = "Examples:\n  AuthorizedPrincipalsCommand /usr/sbin/jit-host principals %u %k\n  AuthorizedPrincipalsCommandUser jit"
+    )]
     Principals {
         /// The account being logged into (sshd's %u).
         user: String,
@@ -56,6 +66,9 @@ pub enum Command {
         cert_base64: String,
     },
     /// Explain whether USER may use sudo here now (exit 0 if allowed), with the module's code.
+    #[command(
+        after_help = "Examples:\n  jit-host check alice\n  jit-host check alice --service sudo-i --json"
+    )]
     Check {
         /// The invoking user to check.
         user: String,
@@ -67,11 +80,13 @@ pub enum Command {
         json: bool,
     },
     /// Add a signed grant by hand (air-gapped hosts, break-glass grants).
+    #[command(after_help = "Examples:\n  jit-host install alice.grant")]
     Install {
         /// The grant document (as produced by the CA or a break-glass signer).
         file: PathBuf,
     },
     /// Show stored grants and whether each is usable now.
+    #[command(after_help = "Examples:\n  jit-host list\n  jit-host list alice --json")]
     List {
         /// Only this user's grants.
         user: Option<String>,
@@ -80,18 +95,25 @@ pub enum Command {
         json: bool,
     },
     /// Remove expired and revoked grants.
+    #[command(after_help = "Examples:\n  jit-host gc --dry-run\n  jit-host gc")]
     Gc {
         /// Show what would be removed without removing it.
         #[arg(long)]
         dry_run: bool,
     },
     /// Pull this host's grants, the revocation list and the KRL from the CA, atomically.
+    #[command(
+        after_help = "Examples:\n  jit-host sync\n  jit-host sync --server https://ca.example.com:8443"
+    )]
     Sync {
         /// CA URL (default: `server` in host.toml).
         #[arg(long, value_name = "URL")]
         server: Option<String>,
     },
     /// Prepare this host: PAM line for sudo and sudo-i, sshd drop-in, state directories.
+    #[command(
+        after_help = "Examples:\n  jit-host setup --sudo --sshd --dry-run\n  jit-host setup --sudo --sshd\n  jit-host setup --sudo --sshd --undo"
+    )]
     Setup {
         /// Insert `account requisite pam_jit.so` into /etc/pam.d/sudo and /etc/pam.d/sudo-i.
         #[arg(long)]
@@ -155,7 +177,7 @@ pub fn run(cli: &Cli) -> ExitCode {
         Ok(code) => code,
         Err(f) => {
             if !f.silent {
-                eprintln!("jit-host: {}", f.message);
+                jit_common::errln!("jit-host: {}", f.message);
             }
             ExitCode::from(f.code)
         }

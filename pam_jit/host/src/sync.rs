@@ -103,11 +103,11 @@ pub fn run(config_path: &Path, server: Option<&str>) -> Result<ExitCode> {
     match indexed? {
         Some(ix) => {
             for r in &ix.refused {
-                eprintln!("jit-host: no record (did not verify): {r}");
+                jit_common::errln!("jit-host: no record (did not verify): {r}");
             }
-            println!("sync: {}", ix.summary());
+            jit_common::outln!("sync: {}", ix.summary());
         }
-        None => eprintln!(
+        None => jit_common::errln!(
             "jit-host: not root: {} not updated (pam_jit.so verifies every signature meanwhile)",
             index::dir(&config).display()
         ),
@@ -236,14 +236,14 @@ pub(crate) fn fetch_and_store(config: &Config, server: Option<&str>) -> Result<E
     }
     save_state(&state_path, &state)?;
     for s in &skipped {
-        eprintln!("jit-host: skipped a grant from the CA: {s}");
+        jit_common::errln!("jit-host: skipped a grant from the CA: {s}");
     }
     if report.is_empty() && !failures.is_empty() {
-        println!("sync: nothing new installed");
+        jit_common::outln!("sync: nothing new installed");
     } else if report.is_empty() {
-        println!("sync: up to date");
+        jit_common::outln!("sync: up to date");
     } else {
-        println!("sync: {}", report.join("; "));
+        jit_common::outln!("sync: {}", report.join("; "));
     }
     if failures.is_empty() {
         Ok(ExitCode::SUCCESS)

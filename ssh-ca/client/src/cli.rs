@@ -53,19 +53,23 @@ pub enum Command {
     #[command(
         after_help = "Without --no-wait, jit waits (showing progress on stderr) until the request is \
 decided, then writes the certificate like `jit login`. Ctrl-C stops waiting; the request stays \
-pending (`jit login ID` later, or `jit cancel ID` to withdraw it). Exit code 3 if it is denied or expires."
+pending (`jit login ID` later, or `jit cancel ID` to withdraw it). Exit code 3 if it is denied or expires.\n\n\
+Examples:\n  jit request db-admin --duration 30m --reason 'INC-1234: disk full on db-1'\n  \
+jit request db-admin --duration 1h --reason 'CHG-77' --host db-1 --no-wait"
     )]
     Request(RequestArgs),
     /// List the roles you may request: hosts, principals, sudo, longest duration, approvers,
     /// and whether auto-approval applies to you
-    #[command(after_help = "Example:\n  jit roles\n  jit roles --json")]
+    #[command(after_help = "Examples:\n  jit roles\n  jit roles --json")]
     Roles,
     /// Approve someone's pending request
+    #[command(after_help = "Examples:\n  jit list --pending\n  jit approve r-42")]
     Approve {
         /// Request id
         id: String,
     },
     /// Deny someone's pending request
+    #[command(after_help = "Examples:\n  jit deny r-42 --reason 'use the read-only role'")]
     Deny {
         /// Request id
         id: String,
@@ -74,19 +78,22 @@ pending (`jit login ID` later, or `jit cancel ID` to withdraw it). Exit code 3 i
         reason: String,
     },
     /// List requests (default: all you may see)
+    #[command(after_help = "Examples:\n  jit list\n  jit list --pending\n  jit list --mine --json")]
     List(ListArgs),
     /// Show one request
+    #[command(after_help = "Examples:\n  jit show r-42\n  jit show r-42 --json")]
     Show {
         /// Request id
         id: String,
     },
     /// Fetch the certificate of an approved request: writes KEYFILE-cert.pub and loads the ssh-agent
+    #[command(after_help = "Examples:\n  jit login r-42 && ssh db-1")]
     Login {
         /// Request id
         id: String,
     },
     /// Withdraw your own pending request (recorded as cancelled, not denied)
-    #[command(after_help = "Example:\n  jit cancel r-42 --reason 'fixed it without access'")]
+    #[command(after_help = "Examples:\n  jit cancel r-42 --reason 'fixed it without access'")]
     Cancel {
         /// Request id
         id: String,
@@ -95,12 +102,13 @@ pending (`jit login ID` later, or `jit cancel ID` to withdraw it). Exit code 3 i
         reason: String,
     },
     /// End your own active elevation early (revokes its certificate and grant)
-    #[command(after_help = "Example:\n  jit drop r-42")]
+    #[command(after_help = "Examples:\n  jit drop r-42")]
     Drop {
         /// Request id
         id: String,
     },
     /// Revoke an approved request (its certificate serial goes on the CA's KRL)
+    #[command(after_help = "Examples:\n  jit revoke r-42 --reason 'laptop lost'")]
     Revoke {
         /// Request id
         id: String,
@@ -109,6 +117,10 @@ pending (`jit login ID` later, or `jit cancel ID` to withdraw it). Exit code 3 i
         reason: String,
     },
     /// Extend an approved request's window (and renew your certificate)
+    #[command(
+        after_help = "A refusal says how much is left of the window and how far it may still grow.\n\n\
+Examples:\n  jit extend r-42 --duration 15m"
+    )]
     Extend {
         /// Request id
         id: String,
@@ -117,8 +129,12 @@ pending (`jit login ID` later, or `jit cancel ID` to withdraw it). Exit code 3 i
         duration: u64,
     },
     /// Show who the CA thinks you are
+    #[command(
+        after_help = "Examples:\n  jit whoami\n  jit --identity ~/.ssh/id_work whoami --json"
+    )]
     Whoami,
     /// Your identity, and your pending and active requests
+    #[command(after_help = "Examples:\n  jit status\n  jit status --json")]
     Status,
     /// Write man pages and shell completions (for packaging)
     #[command(hide = true)]

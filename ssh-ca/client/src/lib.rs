@@ -11,6 +11,8 @@
 //! This module may touch the caller's `~/.ssh` (certificate and grant files only, never
 //! keys) and the ssh-agent; it never holds a CA key.
 #![forbid(unsafe_code)]
+// stdout goes through jit_common::outln!: println! panics on a closed pipe.
+#![cfg_attr(not(test), deny(clippy::print_stdout))]
 
 pub mod agent;
 pub mod api;

@@ -1,7 +1,7 @@
 //! Runs one `jit` command: resolves settings, talks to the CA, prints for people or, with
 //! `--json`, the API's structures on stdout. Progress and notes go to stderr.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -149,8 +149,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if json {
                 return print_json(&roles);
             }
-            // A closed stdout (`| head`) is not worth an error message.
-            let _ = write!(std::io::stdout().lock(), "{}", super::roles::render(&roles));
+            jit_common::out!("{}", super::roles::render(&roles));
             Ok(())
         }
         Command::GenerateDocs { .. } => Ok(()),
@@ -158,15 +157,13 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 fn note(msg: &str) {
-    eprintln!("jit: {msg}");
+    jit_common::errln!("jit: {msg}");
 }
 
 fn print_json<T: Serialize>(v: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(v)
         .map_err(|e| Error::Protocol(format!("cannot encode JSON output: {e}")))?;
-    let mut out = std::io::stdout().lock();
-    // A closed stdout (`| head`) is not worth an error message.
-    let _ = writeln!(out, "{text}");
+    jit_common::outln!("{text}");
     Ok(())
 }
 
@@ -331,7 +328,7 @@ fn poll(api: &mut Api, mut current: RequestView, stop: &AtomicBool) -> Result<Re
                 // Plain lines when not on a terminal: only when something changed.
                 let key = format!("{}/{}", current.approvals.len(), current.approvals_required);
                 if key != last_line {
-                    eprintln!("jit: {line}");
+                    jit_common::errln!("jit: {line}");
                     last_line = key;
                 }
             }
@@ -411,16 +408,16 @@ fn status(api: &mut Api, json: bool) -> Result<()> {
         });
     }
     print_whoami(api, &whoami);
-    println!();
+    jit_common::outln!();
     if active.is_empty() && pending.is_empty() {
-        println!("No pending or active requests.");
+        jit_common::outln!("No pending or active requests.");
     }
     if !active.is_empty() {
-        println!("Active:");
+        jit_common::outln!("Active:");
         out(&show::active(&active, now));
     }
     if !pending.is_empty() {
-        println!("Pending:");
+        jit_common::outln!("Pending:");
         print_table(&pending);
     }
     Ok(())
@@ -428,10 +425,10 @@ fn status(api: &mut Api, json: bool) -> Result<()> {
 
 fn print_whoami(api: &Api, w: &WhoamiView) {
     let c = |s: &str| jit_common::log::sanitize(s, 300);
-    println!("user:     {}", c(&w.user));
-    println!("groups:   {}", c(&w.groups.join(", ")));
-    println!("server:   {}", api.server());
-    println!("identity: {}", api.signer().describe());
+    jit_common::outln!("user:     {}", c(&w.user));
+    jit_common::outln!("groups:   {}", c(&w.groups.join(", ")));
+    jit_common::outln!("server:   {}", api.server());
+    jit_common::outln!("identity: {}", api.signer().describe());
 }
 
 fn state_word(s: RequestState) -> &'static str {
@@ -458,9 +455,10 @@ fn print_login(rep: &LoginReport, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Writes `text` to stdout; a closed stdout (`| head`) is not worth an error message.
+/// Writes `text` to stdout; a closed stdout (`| head`) ends `jit` quietly with status 141
+/// (`jit_common::stdout`).
 fn out(text: &str) {
-    let _ = write!(std::io::stdout().lock(), "{text}");
+    jit_common::out!("{text}");
 }
 
 #[cfg(test)]

@@ -166,6 +166,35 @@ impl fmt::Display for CaError {
     }
 }
 
+impl CaError {
+    /// The stable code of this error in `jit-ca --json` error output
+    /// (`{"error": {"code": CODE, "message": ...}}`, docs/operations.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "not_found",
+            Self::Exists(_) => "exists",
+            Self::File { .. } => "file",
+            Self::Config { .. } => "config",
+            Self::Key { .. } | Self::NoUserCaKey => "key",
+            Self::Db(_) => "database",
+            Self::Busy(_) => "busy",
+            Self::Input(_) => "invalid_input",
+            Self::ServiceRunning { .. } => "service_running",
+            Self::Runtime(_) | Self::Thread { .. } => "runtime",
+            Self::Listen { .. } => "listen",
+            Self::Tls { .. } => "tls",
+            Self::SshEncoding { .. } | Self::KrlTooLarge(_) | Self::Publish { .. } => "encoding",
+            Self::JsonOutput(_) => "json_output",
+            Self::Signer(_) => "signer",
+            Self::UnknownRequestState { .. }
+            | Self::UnknownKeyPurpose { .. }
+            | Self::BadStoredValue { .. }
+            | Self::RequestKey { .. } => "bad_stored_value",
+            Self::NotWritten { source, .. } => source.code.as_str(),
+        }
+    }
+}
+
 impl std::error::Error for CaError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -232,7 +261,7 @@ impl ApiError {
     /// reference; the client sees only the reference, never internals.
     pub fn internal(detail: impl fmt::Display) -> Self {
         let reference = error_reference();
-        eprintln!("jit-ca: internal error {reference}: {detail}");
+        jit_common::errln!("jit-ca: internal error {reference}: {detail}");
         Self::new(
             ErrorCode::Internal,
             format!(

@@ -11,6 +11,8 @@
 //! [`webhook`] (outgoing webhooks: Standard Webhooks signing, one bounded HTTP client, the
 //! authorizing webhook of auto-approval rules).
 #![forbid(unsafe_code)]
+// stdout goes through jit_common::outln!: println! panics on a closed pipe.
+#![cfg_attr(not(test), deny(clippy::print_stdout))]
 
 pub mod admin;
 pub mod api;

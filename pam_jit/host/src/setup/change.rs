@@ -59,12 +59,12 @@ pub(super) fn apply(c: &Change) -> Result<()> {
         Some(content) => {
             write_atomic(&c.path, content, c.mode)
                 .map_err(|e| Failure::new(format!("cannot write {}: {e}", c.path.display())))?;
-            println!("updated {}", c.path.display());
+            jit_common::outln!("updated {}", c.path.display());
         }
         None => {
             fs::remove_file(&c.path)
                 .map_err(|e| Failure::new(format!("cannot remove {}: {e}", c.path.display())))?;
-            println!("removed {}", c.path.display());
+            jit_common::outln!("removed {}", c.path.display());
         }
     }
     if let Some((p, None)) = &c.backup {

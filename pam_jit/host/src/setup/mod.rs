@@ -100,7 +100,7 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
                         "{f} does not exist: is sudo installed?"
                     )));
                 }
-                eprintln!("jit-host: {f} does not exist; skipping it");
+                jit_common::errln!("jit-host: {f} does not exist; skipping it");
                 continue;
             }
             changes.push(if o.undo {
@@ -123,23 +123,23 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
     let changed: Vec<&Change> = changes.iter().filter(|c| c.old != c.new).collect();
     if o.dry_run {
         for c in &changes {
-            print!("{}", diff(c));
+            jit_common::out!("{}", diff(c));
         }
         for (p, _) in &extra {
-            println!("would write {}", p.display());
+            jit_common::outln!("would write {}", p.display());
         }
         if !o.undo
             && let Some(c) = &config
         {
             match &c.server {
-                Some(server) => println!("would sync from {server} (the first sync)"),
-                None => println!(
+                Some(server) => jit_common::outln!("would sync from {server} (the first sync)"),
+                None => jit_common::outln!(
                     "would refuse: host.toml has no `server`, so setup cannot run the first sync"
                 ),
             }
         }
         if changed.is_empty() {
-            println!("setup: nothing to change");
+            jit_common::outln!("setup: nothing to change");
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -150,7 +150,7 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
         && let Some(c) = &config
     {
         for line in ensure_state_dirs(c, true)? {
-            println!("{line}");
+            jit_common::outln!("{line}");
         }
         first_sync(c)?;
         for (p, content) in &extra {
@@ -160,14 +160,14 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
             }
             write_atomic(p, content, 0o644)
                 .map_err(|e| Failure::new(format!("cannot write {}: {e}", p.display())))?;
-            println!("wrote {}", p.display());
+            jit_common::outln!("wrote {}", p.display());
         }
     }
     for c in &changes {
         apply(c)?;
     }
     if changed.is_empty() {
-        println!("setup: nothing to change");
+        jit_common::outln!("setup: nothing to change");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -179,15 +179,15 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
 fn first_sync(config: &Config) -> Result<()> {
     match &config.server {
         Some(server) => {
-            println!("first sync from {server}");
+            jit_common::outln!("first sync from {server}");
             if let Err(f) = crate::sync::fetch_and_store(config, None) {
-                eprintln!("jit-host: first sync: {}", f.message);
+                jit_common::errln!("jit-host: first sync: {}", f.message);
             }
             if let Err(f) = crate::index::index_store(config) {
-                eprintln!("jit-host: first sync: {}", f.message);
+                jit_common::errln!("jit-host: first sync: {}", f.message);
             }
         }
-        None => eprintln!("jit-host: host.toml has no `server`: no first sync"),
+        None => jit_common::errln!("jit-host: host.toml has no `server`: no first sync"),
     }
     let revs = revocation_state(
         config,
@@ -203,7 +203,7 @@ fn first_sync(config: &Config) -> Result<()> {
         "set `server` in host.toml (jit-ca host-config writes it) and run setup again"
     };
     if config.mode == Mode::Audit {
-        eprintln!(
+        jit_common::errln!(
             "jit-host: warning: {problem}; audit mode allows sudo anyway, enforce mode would deny it; {fix}"
         );
         return Ok(());

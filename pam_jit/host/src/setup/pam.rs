@@ -88,7 +88,7 @@ pub(super) fn pam_undo(path: &Path) -> Result<Change> {
     let remove_backup = match fs::read(&backup) {
         Ok(b) if b == out.as_bytes() => Some((backup, None)),
         Ok(_) => {
-            eprintln!(
+            jit_common::errln!(
                 "jit-host: {} differs from {} (edited since setup); keeping the backup",
                 path.display(),
                 backup.display()

@@ -39,7 +39,7 @@ pub(super) fn sshd_write(
                 let t = l.trim_start();
                 t.to_ascii_lowercase().starts_with("include") && t.contains("sshd_config.d")
             }) => {}
-        _ => eprintln!(
+        _ => jit_common::errln!(
             "jit-host: warning: {SSHD_MAIN} does not seem to Include {}/*.conf; add it at the top",
             dir.display()
         ),

@@ -9,6 +9,7 @@
 
 mod agent;
 mod cli;
+mod contract;
 mod evidence;
 mod policy_conditions;
 mod requester;

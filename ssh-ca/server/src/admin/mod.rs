@@ -31,7 +31,8 @@ pub use trail::{
     parse_anchor,
 };
 pub use users::{
-    UserView, read_public_keys, revoke_grant, user_add, user_add_key, user_list, user_remove,
+    KeyRemoval, RemovedKey, UserView, read_public_keys, revoke_grant, user_add, user_add_key,
+    user_list, user_remove, user_remove_key,
 };
 
 fn mkdir(path: &Path) -> Result<()> {

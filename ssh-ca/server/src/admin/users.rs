@@ -133,6 +133,154 @@ pub fn user_add_key(
     Ok(fps)
 }
 
+/// What `jit-ca user key remove` removed and what the user has left.
+#[derive(Debug, Serialize)]
+pub struct KeyRemoval {
+    pub user: String,
+    /// The removed keys' fingerprints, in the order asked.
+    pub removed: Vec<RemovedKey>,
+    pub login_keys_left: usize,
+    pub approval_keys_left: usize,
+    /// Requests with a live (unrevoked, unexpired) certificate for a removed key: removing
+    /// the key does not end them (`jit-ca revoke ID` does).
+    pub live_requests: Vec<String>,
+}
+
+/// One removed key.
+#[derive(Debug, Serialize)]
+pub struct RemovedKey {
+    pub fingerprint: String,
+    /// `login` or `approval`.
+    pub purpose: &'static str,
+}
+
+/// `jit-ca user key remove NAME --key FILE|FINGERPRINT [--allow-no-login-key]`: removes keys
+/// of a user who stays registered (a lost or replaced key). `key` is a `SHA256:...`
+/// fingerprint (as `jit-ca user list` prints it) or an OpenSSH public key file (each of its
+/// keys). Every key must be the user's; removing the user's last login key is refused unless
+/// `allow_no_login_key` (they could not sign a request again: a lockout). The service reads
+/// keys from the database on every call, so the next call signed with a removed key is refused.
+pub fn user_remove_key(
+    dir: &Path,
+    name: &str,
+    key: &str,
+    allow_no_login_key: bool,
+    now: u64,
+) -> Result<KeyRemoval> {
+    let wanted = if key.starts_with("SHA256:") {
+        KeyRef::Fingerprints(vec![key.to_string()])
+    } else {
+        KeyRef::Lines(key_lines(Path::new(key))?.0)
+    };
+    let mut st = open_store(dir)?;
+    let tx = st.tx()?;
+    if !store::user_exists(&tx, name)? {
+        return Err(CaError::Input(format!(
+            "there is no user {name:?} (jit-ca user list shows the users)"
+        )));
+    }
+    let registered: Vec<(String, String, store::KeyPurpose)> = store::user_keys(&tx, name)?
+        .into_iter()
+        .map(|(line, purpose)| (fingerprint_of(&line), line, purpose))
+        .collect();
+    let targets: Vec<&(String, String, store::KeyPurpose)> = match &wanted {
+        KeyRef::Fingerprints(fps) => fps
+            .iter()
+            .map(|fp| find_key(&registered, name, fp, |k| &k.0 == fp))
+            .collect::<Result<_>>()?,
+        KeyRef::Lines(lines) => lines
+            .iter()
+            .map(|l| find_key(&registered, name, &fingerprint_of(l), |k| &k.1 == l))
+            .collect::<Result<_>>()?,
+    };
+    let is_target = |k: &(String, String, store::KeyPurpose)| targets.iter().any(|t| t.1 == k.1);
+    let left = |p: store::KeyPurpose| {
+        registered
+            .iter()
+            .filter(|k| k.2 == p && !is_target(k))
+            .count()
+    };
+    let (login_left, approval_left) = (
+        left(store::KeyPurpose::Login),
+        left(store::KeyPurpose::Approval),
+    );
+    let had_login = registered.iter().any(|k| k.2 == store::KeyPurpose::Login);
+    if had_login && login_left == 0 && !allow_no_login_key {
+        return Err(CaError::Input(format!(
+            "refusing to remove the last login key of {name} ({}): {name} could not sign a \
+             request or any other call with a login key; add the new key first (jit-ca user \
+             key add {name} --key NEW.pub), or pass --allow-no-login-key to lock {name} out on \
+             purpose",
+            targets
+                .iter()
+                .filter(|t| t.2 == store::KeyPurpose::Login)
+                .map(|t| t.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let mut removed = Vec::new();
+    let mut live_requests = Vec::new();
+    for t in &targets {
+        if removed.iter().any(|r: &RemovedKey| r.fingerprint == t.0) {
+            continue;
+        }
+        store::remove_user_key(&tx, name, &t.1)?;
+        for id in store::requests_with_live_certs_for_key(&tx, name, &t.1, now)? {
+            if !live_requests.contains(&id) {
+                live_requests.push(id);
+            }
+        }
+        removed.push(RemovedKey {
+            fingerprint: t.0.clone(),
+            purpose: t.2.as_str(),
+        });
+    }
+    let rec = store::append_audit(
+        &tx,
+        now,
+        &actor(),
+        event::USER_REMOVE_KEY,
+        &json!({"user": name, "keys": removed, "login_keys_left": login_left,
+            "approval_keys_left": approval_left, "live_requests": live_requests}),
+    )?;
+    tx.commit()?;
+    log(&[rec]);
+    Ok(KeyRemoval {
+        user: name.to_string(),
+        removed,
+        login_keys_left: login_left,
+        approval_keys_left: approval_left,
+        live_requests,
+    })
+}
+
+/// How `user key remove` names keys.
+enum KeyRef {
+    Fingerprints(Vec<String>),
+    Lines(Vec<String>),
+}
+
+fn fingerprint_of(line: &str) -> String {
+    PublicKey::from_openssh(line).map_or_else(
+        |_| "(unreadable key)".to_string(),
+        |k| k.fingerprint(HashAlg::Sha256).to_string(),
+    )
+}
+
+fn find_key<'a>(
+    registered: &'a [(String, String, store::KeyPurpose)],
+    name: &str,
+    fp: &str,
+    matches: impl Fn(&(String, String, store::KeyPurpose)) -> bool,
+) -> Result<&'a (String, String, store::KeyPurpose)> {
+    registered.iter().find(|k| matches(k)).ok_or_else(|| {
+        CaError::Input(format!(
+            "key {fp} is not registered to user {name:?} (jit-ca user list shows their keys)"
+        ))
+    })
+}
+
 /// The CA on `dir` for an operator command that revokes: like the service's, but a
 /// policy.toml that does not parse does not stop it (removing a user or revoking a grant
 /// needs no policy, and must work while someone fixes the file).

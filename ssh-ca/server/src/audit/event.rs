@@ -108,6 +108,8 @@ events! {
     /// An authorizing webhook that gave no usable answer (timeout, error status, bad
     /// answer...): the request went to human approvers.
     WebhookFailure, WEBHOOK_FAILURE = "webhook_failure", Warning;
+    /// Keys removed from a user who stays (`jit-ca user key remove`).
+    UserRemoveKey, USER_REMOVE_KEY = "user_remove_key", Notice;
 }
 
 impl Event {
@@ -196,6 +198,7 @@ mod tests {
         "cancellation_refused",
         "webhook_answer",
         "webhook_failure",
+        "user_remove_key",
     ];
 
     #[test]

@@ -10,7 +10,13 @@ use crate::admin;
 /// The jit signing service: policy, approvals, OpenSSH certificates, sudo grants,
 /// revocation and a hash-chained audit trail.
 #[derive(Debug, Parser)]
-#[command(name = "jit-ca", version, propagate_version = true)]
+#[command(
+    name = "jit-ca",
+    version,
+    propagate_version = true,
+    after_help = "Examples:\n  jit-ca init --dir ./ca\n  jit-ca user add alice --key alice.pub --group dev --dir ./ca\n  \
+jit-ca policy check --dir ./ca\n  jit-ca serve --dir ./ca\n  jit-ca audit verify --dir ./ca"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -27,6 +33,9 @@ pub struct DirArg {
 pub enum Command {
     /// Create a data directory: CA and grant keys (ed25519, 0600), config.toml and policy.toml.
     /// Never overwrites an existing file.
+    #[command(
+        after_help = "Examples:\n  jit-ca init --dir /var/lib/jit-ca\n  jit-ca init --dir ./ca --json"
+    )]
     Init {
         #[command(flatten)]
         dir: DirArg,
@@ -35,26 +44,39 @@ pub enum Command {
         json: bool,
     },
     /// Run the service (initialises DIR first if it has no config.toml).
+    #[command(
+        after_help = "Examples:\n  jit-ca serve --dir /var/lib/jit-ca\n  jit-ca serve --dir ./ca --listen 127.0.0.1:8443"
+    )]
     Serve {
         #[command(flatten)]
         dir: DirArg,
         /// Address to listen on (default: `listen` from config.toml, else 127.0.0.1:8443).
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
+        /// A failure to start is printed as JSON on stdout (the startup lines stay text).
+        #[arg(long)]
+        json: bool,
     },
     /// Manage users (requesters and approvers) and their SSH keys.
+    #[command(
+        after_help = "Examples:\n  jit-ca user add alice --key alice.pub --group dev --dir ./ca\n  jit-ca user key add alice --key alice-new.pub --dir ./ca\n  jit-ca user list --dir ./ca"
+    )]
     User {
         #[command(subcommand)]
         command: UserCommand,
     },
     /// Check config.toml, the keys and policy.toml (check), or say what a request would get
     /// under the policy and why (test).
+    #[command(
+        after_help = "Examples:\n  jit-ca policy check --dir ./ca\n  jit-ca policy test --dir ./ca --user alice --role db-admin --duration 30m --reason 'INC-42 disk full'"
+    )]
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
     },
     /// Revoke an approved request as an operator (KRL and revocation list are updated; a
     /// running jit-ca serves them within 2 s).
+    #[command(after_help = "Examples:\n  jit-ca revoke r-42 --reason 'left the team' --dir ./ca")]
     Revoke {
         /// Request id.
         id: String,
@@ -69,6 +91,9 @@ pub enum Command {
     },
     /// Revoke one grant id or certificate serial, including a break-glass grant (audited; the
     /// KRL and revocation list are updated and a running jit-ca serves them within 2 s).
+    #[command(
+        after_help = "Examples:\n  jit-ca revoke-grant bg-20261123-1234 --reason 'incident over' --dir ./ca\n  jit-ca revoke-grant 1795435200123 --dir ./ca"
+    )]
     RevokeGrant {
         /// A grant id (e.g. r-...123 or bg-...) or a certificate serial (digits).
         id: String,
@@ -83,24 +108,42 @@ pub enum Command {
     },
     /// Offline break-glass key and grants for CA outages (docs/break-glass.md). Needs no data
     /// directory and no network.
+    #[command(
+        after_help = "Examples:\n  jit-ca break-glass keygen --out /media/usb/jit-break-glass\n  jit-ca break-glass sign --key /media/usb/jit-break-glass --user alice --hosts db-1 --duration 2h --reason 'CA down, INC-9' --out alice.grant"
+    )]
     BreakGlass {
         #[command(subcommand)]
         command: BreakGlassCommand,
     },
     /// Write a consistent copy of the database (safe while serving). Back up DIR/keys too.
+    #[command(
+        after_help = "Examples:\n  jit-ca backup --dir ./ca --out /backup/jit-$(date +%F).db"
+    )]
     Backup {
         #[command(flatten)]
         dir: DirArg,
         /// Output file (must not exist; created 0600).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print a complete /etc/jit/host.toml for hosts (trusted CA and grant keys, server URL).
+    #[command(
+        after_help = "Examples:\n  jit-ca host-config --dir ./ca > host.toml\n  jit-ca host-config --dir ./ca --json"
+    )]
     HostConfig {
         #[command(flatten)]
         dir: DirArg,
+        /// Print JSON: {"host_toml": TEXT, "warnings": [...]}.
+        #[arg(long)]
+        json: bool,
     },
     /// Verify or export the hash-chained audit trail.
+    #[command(
+        after_help = "Examples:\n  jit-ca audit verify --dir ./ca\n  jit-ca audit export --dir ./ca --json | head -1"
+    )]
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -117,6 +160,9 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Register a user with the public key(s) in a file.
+    #[command(
+        after_help = "Examples:\n  jit-ca user add alice --key alice.pub --group dev --group oncall --dir ./ca"
+    )]
     Add {
         /// Login name (also the certificate principal on hosts).
         name: String,
@@ -132,10 +178,19 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Register more keys for an existing user; with --approval, approval keys (they may
-    /// approve, deny and list but never request; roles with approval_key = "dedicated" or
-    /// "dedicated-sk" accept approvals only from them). Use a key that is not your login key
-    /// and is never forwarded, ideally a FIDO key (ssh-keygen -t ed25519-sk).
+    /// Add or remove a user's keys without removing the user (a new laptop, a lost key).
+    #[command(
+        after_help = "Examples:\n  jit-ca user key add alice --key alice-laptop2.pub --dir ./ca\n  jit-ca user key remove alice --key SHA256:uQ4c... --dir ./ca"
+    )]
+    Key {
+        #[command(subcommand)]
+        command: UserKeyCommand,
+    },
+    /// Same as `jit-ca user key add` (kept for scripts): register more keys for an existing
+    /// user; with --approval, approval keys.
+    #[command(
+        after_help = "Examples:\n  jit-ca user add-key bob --key bob-fido.pub --approval --dir ./ca"
+    )]
     AddKey {
         /// Login name of an existing user.
         name: String,
@@ -152,6 +207,9 @@ pub enum UserCommand {
         json: bool,
     },
     /// List users, their groups and key fingerprints.
+    #[command(
+        after_help = "Examples:\n  jit-ca user list --dir ./ca\n  jit-ca user list --dir ./ca --json"
+    )]
     List {
         #[command(flatten)]
         dir: DirArg,
@@ -160,6 +218,7 @@ pub enum UserCommand {
         json: bool,
     },
     /// Remove a user and their keys.
+    #[command(after_help = "Examples:\n  jit-ca user remove mallory --dir ./ca")]
     Remove {
         /// Login name.
         name: String,
@@ -172,9 +231,62 @@ pub enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum UserKeyCommand {
+    /// Register more keys for an existing user; with --approval, approval keys (they may
+    /// approve, deny and list but never request; roles with approval_key = "dedicated" or
+    /// "dedicated-sk" accept approvals only from them). Use a key that is not your login key
+    /// and is never forwarded, ideally a FIDO key (ssh-keygen -t ed25519-sk).
+    #[command(
+        after_help = "Examples:\n  jit-ca user key add alice --key alice-laptop2.pub --dir ./ca\n  jit-ca user key add bob --key bob-fido.pub --approval --dir ./ca"
+    )]
+    Add {
+        /// Login name of an existing user.
+        name: String,
+        /// OpenSSH public key file (one or more keys).
+        #[arg(long, value_name = "PUBKEY_FILE")]
+        key: PathBuf,
+        /// Register the keys as approval keys (default: login keys).
+        #[arg(long)]
+        approval: bool,
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove keys of a user who stays (audited). Calls signed with a removed key are refused
+    /// from the next one on; certificates already issued stay valid until they expire
+    /// (`jit-ca revoke ID` ends one). The user's last login key is kept unless
+    /// --allow-no-login-key.
+    #[command(
+        after_help = "Examples:\n  jit-ca user key remove alice --key old-laptop.pub --dir ./ca\n  jit-ca user key remove alice --key SHA256:uQ4c... --dir ./ca"
+    )]
+    Remove {
+        /// Login name.
+        name: String,
+        /// The key: a SHA256:... fingerprint (as `jit-ca user list` shows it) or an OpenSSH
+        /// public key file (each key in it).
+        #[arg(long, value_name = "PUBKEY_FILE|FINGERPRINT")]
+        key: String,
+        /// Remove the last login key too: the user can no longer sign requests (a lockout
+        /// on purpose; `jit-ca user remove NAME` removes the user).
+        #[arg(long)]
+        allow_no_login_key: bool,
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum BreakGlassCommand {
     /// Create an offline break-glass key: FILE (0600) and FILE.pub for `break_glass_keys` in
     /// every host's host.toml. Never overwrites.
+    #[command(
+        after_help = "Examples:\n  jit-ca break-glass keygen --out /media/usb/jit-break-glass"
+    )]
     Keygen {
         /// Private key file to create.
         #[arg(long, value_name = "FILE")]
@@ -185,6 +297,9 @@ pub enum BreakGlassCommand {
     },
     /// Sign a break-glass sudo grant with the offline key, valid from now; install it on the
     /// host with `jit-host install FILE`.
+    #[command(
+        after_help = "Examples:\n  jit-ca break-glass sign --key /media/usb/jit-break-glass --user alice --hosts db-1,db-2 --duration 2h --reason 'CA down, INC-9' --out alice.grant"
+    )]
     Sign {
         /// The break-glass private key.
         #[arg(long, value_name = "FILE")]
@@ -220,6 +335,9 @@ pub enum BreakGlassCommand {
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Check config.toml, keys and policy.toml like `visudo -c`; exit 1 on any problem.
+    #[command(
+        after_help = "Examples:\n  jit-ca policy check --dir ./ca\n  jit-ca policy check --dir ./ca --json"
+    )]
     Check {
         #[command(flatten)]
         dir: DirArg,
@@ -231,9 +349,9 @@ pub enum PolicyCommand {
     /// code and message the API would answer), pending (who may approve, how many
     /// approvals) or auto-approved (which rule). Reads DIR only. Exit 0 when decided
     /// (whatever the decision), 2 on bad input.
-    ///
-    /// Example: jit-ca policy test --dir /var/lib/jit-ca --user alice --role db-admin
-    /// --duration 30m --at 2026-11-30T20:00:00+01:00 --host db-1 --reason "INC-42: disk full"
+    #[command(
+        after_help = "Examples:\n  jit-ca policy test --dir /var/lib/jit-ca --user alice --role db-admin --duration 30m --reason 'INC-42: disk full'\n  jit-ca policy test --dir /var/lib/jit-ca --user alice --role db-admin --duration 30m --at 2026-11-30T20:00:00+01:00 --host db-1 --reason 'INC-42: disk full' --json"
+    )]
     Test {
         #[command(flatten)]
         dir: DirArg,
@@ -265,6 +383,9 @@ pub enum PolicyCommand {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check the hash chain; exit 0 only if it is intact, else name the first bad record.
+    #[command(
+        after_help = "Examples:\n  jit-ca audit verify --dir ./ca\n  jit-ca audit verify --dir ./ca --checkpoint checkpoint.json"
+    )]
     Verify {
         #[command(flatten)]
         dir: DirArg,
@@ -282,6 +403,9 @@ pub enum AuditCommand {
         json: bool,
     },
     /// Write every record (JSON lines with --json, for a SIEM; else a table).
+    #[command(
+        after_help = "Examples:\n  jit-ca audit export --dir ./ca\n  jit-ca audit export --dir ./ca --json > trail.jsonl"
+    )]
     Export {
         #[command(flatten)]
         dir: DirArg,

@@ -2,13 +2,15 @@
 
 use std::process::ExitCode;
 
-use super::args::{AuditCommand, BreakGlassCommand, Cli, Command, PolicyCommand, UserCommand};
+use super::args::{
+    AuditCommand, BreakGlassCommand, Cli, Command, PolicyCommand, UserCommand, UserKeyCommand,
+};
 use crate::admin;
 use crate::error::CaError;
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CaError> {
     let s = serde_json::to_string_pretty(v).map_err(CaError::JsonOutput)?;
-    println!("{s}");
+    jit_common::outln!("{s}");
     Ok(())
 }
 
@@ -75,11 +77,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
             if json {
                 print_json(&serde_json::json!({"dir": dir.dir, "created": files}))?;
             } else {
-                println!("Created:");
+                jit_common::outln!("Created:");
                 for f in files {
-                    println!("  {f}");
+                    jit_common::outln!("  {f}");
                 }
-                println!(
+                jit_common::outln!(
                     "Next: edit {}/policy.toml, add users with `jit-ca user add NAME --key FILE --group G --dir {}`, then `jit-ca serve --dir {}`.",
                     dir.dir.display(),
                     dir.dir.display(),
@@ -87,7 +89,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 );
             }
         }
-        Command::Serve { dir, listen } => {
+        Command::Serve { dir, listen, .. } => {
             crate::server::serve(&dir.dir, listen)?;
         }
         Command::User { command } => match command {
@@ -104,7 +106,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                         &serde_json::json!({"user": name, "groups": groups, "fingerprints": fps}),
                     )?;
                 } else {
-                    println!(
+                    jit_common::outln!(
                         "added user {name} (groups: {}) with key(s) {}",
                         display_list(&groups),
                         fps.join(", ")
@@ -116,13 +118,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 if json {
                     print_json(&users)?;
                 } else if users.is_empty() {
-                    println!(
+                    jit_common::outln!(
                         "no users; add one with `jit-ca user add NAME --key FILE --group G --dir DIR`"
                     );
                 } else {
-                    println!("{:<20} {:<30} KEYS", "USER", "GROUPS");
+                    jit_common::outln!("{:<20} {:<30} KEYS", "USER", "GROUPS");
                     for u in users {
-                        println!(
+                        jit_common::outln!(
                             "{:<20} {:<30} {}",
                             u.name,
                             display_list(&u.groups),
@@ -137,6 +139,16 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 approval,
                 dir,
                 json,
+            }
+            | UserCommand::Key {
+                command:
+                    UserKeyCommand::Add {
+                        name,
+                        key,
+                        approval,
+                        dir,
+                        json,
+                    },
             } => {
                 let fps = admin::user_add_key(&dir.dir, &name, &key, approval, now)?;
                 let purpose = if approval { "approval" } else { "login" };
@@ -145,11 +157,48 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                         &serde_json::json!({"user": name, "purpose": purpose, "fingerprints": fps}),
                     )?;
                 } else {
-                    println!(
+                    jit_common::outln!(
                         "added {} {purpose} key(s) to {name}: {}",
                         fps.len(),
                         fps.join(" ")
                     );
+                }
+            }
+            UserCommand::Key {
+                command:
+                    UserKeyCommand::Remove {
+                        name,
+                        key,
+                        allow_no_login_key,
+                        dir,
+                        json,
+                    },
+            } => {
+                let r = admin::user_remove_key(&dir.dir, &name, &key, allow_no_login_key, now)?;
+                if json {
+                    print_json(&r)?;
+                } else {
+                    jit_common::outln!(
+                        "removed {} key(s) from {name}: {}; {name} has {} login and {} approval \
+                         key(s) left. Calls signed with a removed key are refused from now on; \
+                         certificates already issued stay valid until they expire (jit-ca \
+                         revoke ID ends one)",
+                        r.removed.len(),
+                        r.removed
+                            .iter()
+                            .map(|k| format!("{} ({})", k.fingerprint, k.purpose))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        r.login_keys_left,
+                        r.approval_keys_left
+                    );
+                    if !r.live_requests.is_empty() {
+                        jit_common::outln!(
+                            "live certificates for a removed key: request(s) {} (jit-ca revoke \
+                             ID --reason ... --dir DIR ends each)",
+                            r.live_requests.join(", ")
+                        );
+                    }
                 }
             }
             UserCommand::Remove { name, dir, json } => {
@@ -168,7 +217,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                     }
                     print_json(&v)?;
                 } else {
-                    println!(
+                    jit_common::outln!(
                         "removed user {name}; denied {} pending and revoked {} approved request(s) (serials {}, grants {}; revocation list #{}); a running jit-ca publishes them within 2 s",
                         r.denied.len(),
                         r.revoked.len(),
@@ -177,9 +226,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                         r.revocation_sequence
                     );
                     for p in &r.request_problems {
-                        eprintln!(
+                        jit_common::errln!(
                             "jit-ca: warning: request {} was left as it is, it does not read (its certificates were revoked): {}",
-                            p.request, p.problem
+                            p.request,
+                            p.problem
                         );
                     }
                 }
@@ -193,20 +243,20 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 print_json(&report)?;
             } else {
                 for e in &report.errors {
-                    println!("error: {e}");
+                    jit_common::outln!("error: {e}");
                 }
                 for w in &report.warnings {
-                    println!("warning: {w}");
+                    jit_common::outln!("warning: {w}");
                 }
                 if report.ok {
-                    println!(
+                    jit_common::outln!(
                         "{}: OK ({} roles: {})",
                         dir.dir.display(),
                         report.roles.len(),
                         report.roles.join(", ")
                     );
                 } else {
-                    println!(
+                    jit_common::outln!(
                         "{}: {} error(s); the service would refuse this configuration",
                         dir.dir.display(),
                         report.errors.len()
@@ -257,7 +307,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
             if json {
                 print_json(&v)?;
             } else {
-                println!(
+                jit_common::outln!(
                     "revoked request {} of {} (serial {}); a running jit-ca publishes the new KRL and revocation list within 2 s",
                     v.id,
                     v.user,
@@ -286,12 +336,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                     (Some(_), false) => String::new(),
                     (None, _) => " (not issued by this CA: a break-glass grant?)".into(),
                 };
-                println!(
+                jit_common::outln!(
                     "revoked {what}{origin}; revocation list #{}; a running jit-ca publishes it within 2 s, hosts apply it at their next `jit-host sync`",
                     r.revocation_sequence
                 );
                 if let Some(p) = &r.request_problem {
-                    eprintln!(
+                    jit_common::errln!(
                         "jit-ca: warning: its request was left as it is, it does not read: {p}"
                     );
                 }
@@ -303,7 +353,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 if json {
                     print_json(&r)?;
                 } else {
-                    println!(
+                    jit_common::outln!(
                         "wrote {} (private, 0600) and {} ({})\nKeep the private key offline (see docs/break-glass.md); add this line to break_glass_keys in every host's host.toml:\n  {}",
                         r.private_key.display(),
                         r.public_key.display(),
@@ -337,7 +387,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 if json {
                     print_json(&r)?;
                 } else {
-                    println!(
+                    jit_common::outln!(
                         "wrote break-glass grant {} to {} (valid {} to {}, signed by {})\nOn the host, as root: jit-host install {}\nAfterwards revoke it: jit-ca revoke-grant {} --dir DIR",
                         r.id,
                         r.grant_file.display(),
@@ -350,21 +400,35 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 }
             }
         },
-        Command::Backup { dir, out } => {
+        Command::Backup { dir, out, json } => {
             let n = admin::backup(&dir.dir, &out)?;
-            println!(
+            if json {
+                print_json(&serde_json::json!({"out": out, "bytes": n,
+                    "keys": dir.dir.join("keys")}))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            jit_common::outln!(
                 "wrote {} ({n} bytes); also keep a copy of {}",
                 out.display(),
                 dir.dir.join("keys").display()
             );
         }
-        Command::HostConfig { dir } => {
-            print!("{}", admin::host_config(&dir.dir)?);
-            if let Some(w) = admin::server_url_warning(&dir.dir) {
-                eprintln!("{w}");
-            }
-            if let Some(w) = admin::revocation_bound_warning(&dir.dir) {
-                eprintln!("{w}");
+        Command::HostConfig { dir, json } => {
+            let text = admin::host_config(&dir.dir)?;
+            let warnings: Vec<String> = [
+                admin::server_url_warning(&dir.dir),
+                admin::revocation_bound_warning(&dir.dir),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if json {
+                print_json(&serde_json::json!({"host_toml": text, "warnings": warnings}))?;
+            } else {
+                jit_common::out!("{text}");
+                for w in warnings {
+                    jit_common::errln!("{w}");
+                }
             }
         }
         Command::Audit { command } => match command {
@@ -381,13 +445,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 if json {
                     print_json(&r)?;
                 } else if r.ok {
-                    println!(
+                    jit_common::outln!(
                         "audit trail intact: {} records, head {}",
                         r.records,
                         r.head.as_deref().unwrap_or("(empty)")
                     );
                 } else {
-                    println!(
+                    jit_common::outln!(
                         "audit trail BROKEN: {}",
                         r.problem.as_deref().unwrap_or("unknown problem")
                     );
@@ -399,9 +463,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
             AuditCommand::Export { dir, json } => {
                 for rec in admin::audit_export(&dir.dir)? {
                     if json {
-                        println!("{rec}");
+                        jit_common::outln!("{rec}");
                     } else {
-                        println!(
+                        jit_common::outln!(
                             "{}\t{}\t{}\t{}\t{}",
                             rec["seq"],
                             rec["time_utc"].as_str().unwrap_or(""),

@@ -286,7 +286,7 @@ pub fn effective_max_connections(configured: usize) -> usize {
     match nofile_limit() {
         Some(nofile) if configured + RESERVED_FDS > nofile => {
             let capped = nofile.saturating_sub(RESERVED_FDS).max(16);
-            eprintln!(
+            jit_common::errln!(
                 "jit-ca: max_connections {configured} lowered to {capped}: the descriptor limit is {nofile} \
                  (raise LimitNOFILE= in jit-ca.service, or `ulimit -n`, to at least max_connections + {RESERVED_FDS})"
             );

@@ -3,6 +3,15 @@
 //! SIGTERM/SIGINT (in-flight requests finish; SQLite commits are never cut mid-way).
 //! Slow and idle connections are closed ([`conn`]).
 
+/// A line on stdout that a running service does not die for: nobody reading its startup
+/// lines (stdout closed) is no reason to stop serving.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod conn;
 
 use std::net::SocketAddr;
@@ -54,7 +63,7 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File> {
 pub fn serve(dir: &Path, listen: Option<SocketAddr>) -> Result<()> {
     let created = crate::admin::init_if_fresh(dir)?;
     if let Some(w) = crate::admin::loose_dir_warning(dir) {
-        eprintln!("{w}");
+        jit_common::errln!("{w}");
     }
     // One service per data directory: replay protection keeps the nonces of the window in
     // this process's memory, and the group commit assumes it is the only busy writer.
@@ -100,16 +109,16 @@ async fn run(ca: Arc<Ca>, listen: SocketAddr, created: bool) -> Result<()> {
             "user_ca_keys": ca.signer().ca_public_keys().iter().map(jit_common::keys::fingerprint).collect::<Vec<_>>(),
             "grant_keys": ca.signer().grant_public_keys().iter().map(jit_common::keys::fingerprint).collect::<Vec<_>>()}),
     )?;
-    println!("jit-ca listening on {url} (data in {dir})");
+    say!("jit-ca listening on {url} (data in {dir})");
     if created {
-        println!("Initialised a new CA in {dir}: keys in {dir}/keys, policy in {dir}/policy.toml.");
+        say!("Initialised a new CA in {dir}: keys in {dir}/keys, policy in {dir}/policy.toml.");
     }
-    println!(
+    say!(
         "Next steps:\n  jit-ca user add alice --key ~/.ssh/id_ed25519.pub --group dev --dir {dir}\n  jit-ca user add bob --key bob.pub --group dba --dir {dir}\n  jit-ca host-config --dir {dir} > host.toml     # for /etc/jit/host.toml on each host\n  JIT_SERVER={url} jit request db-admin --duration 30m --reason \"...\"\nEdit {dir}/policy.toml, check it with `jit-ca policy check --dir {dir}`, reload with SIGHUP (kill -HUP {}).",
         std::process::id()
     );
     if ca.config().tls.is_none() && !local.ip().is_loopback() {
-        eprintln!(
+        jit_common::errln!(
             "warning: serving plain HTTP on a non-loopback address; configure [tls] in config.toml or use a TLS proxy"
         );
     }
@@ -123,7 +132,7 @@ async fn run(ca: Arc<Ca>, listen: SocketAddr, created: bool) -> Result<()> {
     let app = crate::api::router(ca.clone());
     conn::serve(tcp, acceptor, app, limits, shutdown_signal()).await;
     background.abort();
-    println!("jit-ca stopped");
+    say!("jit-ca stopped");
     Ok(())
 }
 
@@ -141,7 +150,7 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         () = term => {}
     }
-    eprintln!("jit-ca: shutting down (finishing in-flight requests)");
+    jit_common::errln!("jit-ca: shutting down (finishing in-flight requests)");
 }
 
 /// SIGHUP reloads the policy; a timer expires requests and nonces; every second, nonces are
@@ -165,37 +174,37 @@ async fn housekeeping(ca: Arc<Ca>) {
                 let ca = ca.clone();
                 let r = tokio::task::spawn_blocking(move || ca.reload_policy()).await;
                 match r {
-                    Ok(Ok(())) => eprintln!("jit-ca: policy reloaded"),
-                    Ok(Err(e)) => eprintln!("jit-ca: policy reload rejected, keeping the old policy: {e}"),
-                    Err(e) => eprintln!("jit-ca: policy reload failed: {e}"),
+                    Ok(Ok(())) => jit_common::errln!("jit-ca: policy reloaded"),
+                    Ok(Err(e)) => jit_common::errln!("jit-ca: policy reload rejected, keeping the old policy: {e}"),
+                    Err(e) => jit_common::errln!("jit-ca: policy reload failed: {e}"),
                 }
             }
             _ = flush.tick() => {
                 let ca = ca.clone();
                 let r = tokio::task::spawn_blocking(move || {
                     if let Err(e) = ca.flush_nonces() {
-                        eprintln!("jit-ca: writing nonces failed (retried in a second): {e}");
+                        jit_common::errln!("jit-ca: writing nonces failed (retried in a second): {e}");
                     }
                     if let Err(e) = ca.flush_refusals() {
-                        eprintln!("jit-ca: writing refusal summaries failed (retried in a second): {e}");
+                        jit_common::errln!("jit-ca: writing refusal summaries failed (retried in a second): {e}");
                     }
                     // Operator commands on the data directory, then the audit checkpoint.
                     if let Err(e) = ca.pick_up_external_changes() {
-                        eprintln!("jit-ca: picking up an operator change failed (retried in a second): {e}");
+                        jit_common::errln!("jit-ca: picking up an operator change failed (retried in a second): {e}");
                     }
                     if let Err(e) = ca.refresh_checkpoint() {
-                        eprintln!("jit-ca: signing the audit checkpoint failed (retried in a second): {e}");
+                        jit_common::errln!("jit-ca: signing the audit checkpoint failed (retried in a second): {e}");
                     }
                 })
                 .await;
                 if let Err(e) = r {
-                    eprintln!("jit-ca: housekeeping task failed: {e}");
+                    jit_common::errln!("jit-ca: housekeeping task failed: {e}");
                 }
             }
             _ = tick.tick() => {
                 let ca = ca.clone();
                 if let Ok(Err(e)) = tokio::task::spawn_blocking(move || ca.sweep()).await {
-                    eprintln!("jit-ca: expiry sweep failed: {e}");
+                    jit_common::errln!("jit-ca: expiry sweep failed: {e}");
                 }
             }
         }

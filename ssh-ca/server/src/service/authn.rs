@@ -332,7 +332,7 @@ impl Ca {
         if due {
             let details = json!({"key": fp, "note": "accepted a legacy v1 signature (accept_v1_signatures = true); recorded once per user and hour"});
             if let Err(e) = self.audit_at(now, user, event::LEGACY_SIGNATURE, details) {
-                eprintln!("jit-ca: audit of a legacy signature failed: {e}");
+                jit_common::errln!("jit-ca: audit of a legacy signature failed: {e}");
             }
         }
     }

@@ -46,7 +46,7 @@ impl Ca {
             d.insert("request_stored".into(), false.into());
         }
         if let Err(e) = self.audit_at(now, &actor, ev, details) {
-            eprintln!("jit-ca: audit of a webhook answer failed: {e}");
+            jit_common::errln!("jit-ca: audit of a webhook answer failed: {e}");
         }
     }
 

@@ -31,7 +31,7 @@ use jit_api::wire::{ApprovalView, RequestState};
 
 pub use sqlite::{
     Store, add_user, add_user_key, append_audit, audit_records, list_users, open_checkpointer,
-    open_reader,
+    open_reader, remove_user_key, requests_with_live_certs_for_key, user_exists, user_keys,
 };
 
 /// A registered user.

@@ -7,6 +7,7 @@
 
 mod ca_cli;
 mod ca_connections;
+mod ca_contract;
 mod ca_operator;
 mod dev_docs;
 mod policy_test;

@@ -395,15 +395,24 @@ pub fn extend(
         ));
     };
     let new_end = latest.valid_before.saturating_add(secs);
-    let window = new_end.saturating_sub(window_start(row, approved_at));
+    let start = window_start(row, approved_at);
+    let window = new_end.saturating_sub(start);
+    // What is left of the current window, for every refusal below: the requester decides
+    // from it whether to extend less or ask again.
+    let left = jit_common::time::format_duration(latest.valid_before.saturating_sub(now));
     if window > role.max_duration_secs {
+        let room = start
+            .saturating_add(role.max_duration_secs)
+            .saturating_sub(latest.valid_before);
         return Err(refuse(
             C::DurationTooLong,
             format!(
-                "the window would be {} from approval; role {:?} allows {}",
+                "the window would be {} from approval; role {:?} allows {} ({left} left now; \
+                 you may extend by at most {})",
                 jit_common::time::format_duration(window),
                 role.name,
-                jit_common::time::format_duration(role.max_duration_secs)
+                jit_common::time::format_duration(role.max_duration_secs),
+                jit_common::time::format_duration(room)
             ),
         ));
     }
@@ -433,11 +442,15 @@ pub fn extend(
                 return Err(refuse(
                     C::ExtensionNotApproved,
                     format!(
-                        "request {id} was approved ({basis}) for a window until {}; extending \
+                        "request {id} was approved ({basis}) for a window until {} ({left} left \
+                         now; you may extend by at most {} without a new approval); extending \
                          to {} goes beyond it and needs the {} approval(s) role {:?} asks \
                          for: request again (jit request {} --duration {} --reason ...) and \
                          ask an approver",
                         jit_common::time::format_utc(until),
+                        jit_common::time::format_duration(
+                            until.saturating_sub(latest.valid_before)
+                        ),
                         jit_common::time::format_utc(new_end),
                         role.approvals,
                         role.name,

@@ -653,3 +653,38 @@ fn the_reason_pattern_is_checked_before_the_duration_and_the_schedule() {
     );
     assert_eq!(code(r), C::DurationTooLong);
 }
+
+#[test]
+fn extension_refusals_say_how_much_is_left() {
+    let db = role("db"); // max_duration = "1h"
+    let groups = vec!["dev".to_string()];
+    let mut row = pending();
+    row.duration_secs = 600;
+    approve_row(&mut row, json!({"approvers": ["bob", "erin"]}), NOW);
+    row.approved_until = Some(NOW + 1800);
+    let c = cert(NOW + 600);
+    // 10 minutes of certificate left at NOW; the approval covers 20 minutes more.
+    let r = extend(&mut row, Some(&db), Some(&c), Some(&groups), 1500, NOW);
+    assert_eq!(
+        r.expect_err("refused").to_string(),
+        "extension_not_approved (403): request r-1 was approved ({\"approvers\":[\"bob\",\"erin\"]}) for a window until \
+         1970-01-12T14:16:40Z (10m left now; you may extend by at most 20m without a new \
+         approval); extending to 1970-01-12T14:21:40Z goes beyond it and needs the 2 \
+         approval(s) role \"db\" asks for: request again (jit request db --duration 35m \
+         --reason ...) and ask an approver"
+    );
+    // Beyond the role's longest window: what is left and the most it may still grow.
+    let r = extend(
+        &mut row,
+        Some(&db),
+        Some(&c),
+        Some(&groups),
+        7200,
+        NOW + 300,
+    );
+    assert_eq!(
+        r.expect_err("refused").to_string(),
+        "duration_too_long (403): the window would be 2h 10m from approval; role \"db\" allows 1h (5m left now; you \
+         may extend by at most 50m)"
+    );
+}

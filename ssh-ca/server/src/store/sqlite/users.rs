@@ -129,6 +129,44 @@ pub fn add_user_key(c: &Connection, name: &str, key: &str, purpose: KeyPurpose) 
     Ok(())
 }
 
+/// A user's keys (login and approval), each with its purpose, by key.
+pub fn user_keys(c: &Connection, name: &str) -> Result<Vec<(String, KeyPurpose)>> {
+    let rows = c
+        .prepare_cached("SELECT key, purpose FROM user_keys WHERE user = ?1 ORDER BY key")?
+        .query_map([name], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(key, purpose)| Ok((key, KeyPurpose::parse(&purpose, name)?)))
+        .collect()
+}
+
+/// Removes one key of a user (the user stays); false if the user has no such key.
+pub fn remove_user_key(c: &Connection, name: &str, key: &str) -> Result<bool> {
+    let n = c
+        .prepare_cached("DELETE FROM user_keys WHERE user = ?1 AND key = ?2")?
+        .execute(params![name, key])?;
+    Ok(n > 0)
+}
+
+/// The user's requests with a certificate for `key` (a stored key line) that is neither
+/// revoked nor expired at `now`, by id: what a removed key can still be used for.
+pub fn requests_with_live_certs_for_key(
+    c: &Connection,
+    name: &str,
+    key: &str,
+    now: u64,
+) -> Result<Vec<String>> {
+    Ok(c.prepare_cached(
+        "SELECT DISTINCT r.id FROM requests r JOIN certs c ON c.request_id = r.id \
+             WHERE r.user = ?1 AND r.public_key = ?2 AND c.revoked = 0 AND c.valid_before > ?3 \
+             ORDER BY r.id",
+    )?
+    .query_map(params![name, key, i(now)], |r| r.get(0))?
+    .collect::<rusqlite::Result<Vec<String>>>()?)
+}
+
 /// A user's groups, or None if the user does not exist.
 pub fn user_groups(c: &Connection, name: &str) -> Result<Option<Vec<String>>> {
     Ok(
