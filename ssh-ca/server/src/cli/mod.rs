@@ -68,7 +68,7 @@ fn usage_error(e: &clap::Error, json: bool) -> ExitCode {
 }
 
 /// `{"error": {"code": ..., "message": ...}}` on stdout, one line.
-fn print_json_error(code: &str, message: &str) {
+pub(crate) fn print_json_error(code: &str, message: &str) {
     let body = jit_api::wire::ErrorBody {
         error: jit_api::wire::ErrorDetail {
             code: code.to_string(),

@@ -27,8 +27,13 @@ fn policy_test(
     json: bool,
     now: u64,
 ) -> Result<ExitCode, CaError> {
+    // Bad input exits 2 (not 1: the policy was not judged); with --json, as every jit-ca
+    // failure, also one JSON error object on stdout.
     let bad = |msg: String| {
-        eprintln!("jit-ca: {msg}");
+        jit_common::errln!("jit-ca: {msg}");
+        if json {
+            super::print_json_error("invalid_input", &msg);
+        }
         Ok(ExitCode::from(2))
     };
     let duration_secs = match jit_common::time::parse_duration(duration) {
@@ -61,7 +66,7 @@ fn policy_test(
     match admin::policy_test(dir, &input) {
         Ok(report) if json => print_json(&report).map(|()| ExitCode::SUCCESS),
         Ok(report) => {
-            print!("{}", admin::render_policy_test(&report));
+            jit_common::out!("{}", admin::render_policy_test(&report));
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => bad(e.to_string()),

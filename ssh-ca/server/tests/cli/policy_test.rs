@@ -255,6 +255,28 @@ fn policy_test_says_what_would_happen_and_why() {
         assert!(err.starts_with(&want), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{err}");
     }
+    // With --json, bad input is also one JSON error object on stdout (as every jit-ca
+    // failure), still exit 2.
+    let (code, out, err) = test(
+        d,
+        &[
+            "--user",
+            "zed",
+            "--role",
+            "db-admin",
+            "--duration",
+            "30m",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["error"]["code"], "invalid_input");
+    assert_eq!(
+        v["error"]["message"],
+        format!("no user \"zed\" in {d} (jit-ca user list --dir {d} shows who is registered)")
+    );
+    assert_eq!(out.lines().count(), 1, "{out}");
     // A missing required flag is a usage error: exit 2 too.
     let (code, _, err) = test(d, &["--user", "alice", "--role", "db-admin"]);
     assert_eq!(code, 2, "{err}");
