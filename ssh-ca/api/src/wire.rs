@@ -347,6 +347,10 @@ pub struct RoleView {
     /// What the policy says to write when the reason does not match (`reason_help`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_help: Option<String>,
+    /// How long a request of this role may wait for approval (`pending_ttl`), when the role
+    /// sets its own (absent: the CA's `pending_expiry`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_ttl_secs: Option<u64>,
 }
 
 /// An auto-approval rule that applies to the caller: every condition it names must hold.
@@ -365,6 +369,9 @@ pub struct AutoApprovalView {
     /// The regular expression the request's ticket must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket_pattern: Option<String>,
+    /// The authorizing webhook whose explicit yes the rule also needs (by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
 }
 
 /// The error body.

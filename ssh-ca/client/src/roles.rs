@@ -43,6 +43,9 @@ pub fn render(v: &RolesView) -> String {
                     if let Some(p) = &a.ticket_pattern {
                         when.push(format!("ticket matching {}", c(p)));
                     }
+                    if let Some(w) = &a.webhook {
+                        when.push(format!("if webhook {} says yes", c(w)));
+                    }
                     format!("{} ({})", c(&a.rule), when.join("; "))
                 })
                 .collect::<Vec<_>>()
@@ -66,6 +69,13 @@ pub fn render(v: &RolesView) -> String {
                     .join("\n                ")
             )
         };
+        let pending = match r.pending_ttl_secs {
+            Some(t) => format!(
+                "  pending:      expires if not approved within {}\n",
+                format_duration(t)
+            ),
+            None => String::new(),
+        };
         let approvers = if r.approvers.is_empty() {
             "none".to_string()
         } else {
@@ -75,7 +85,7 @@ pub fn render(v: &RolesView) -> String {
         let _ = write!(
             out,
             "{}\n  hosts:        {}\n  principals:   {}\n  sudo:         {}\n  max duration: {}\n  \
-             approvers:    {} ({} approval{} needed)\n{schedule}  reason:       {}\n  auto-approve: {}\n",
+             approvers:    {} ({} approval{} needed)\n{pending}{schedule}  reason:       {}\n  auto-approve: {}\n",
             c(&r.name),
             list(&r.hosts),
             list(&r.principals),
@@ -113,6 +123,7 @@ mod tests {
                     schedule: vec![],
                     reason_pattern: None,
                     reason_help: None,
+                    pending_ttl_secs: None,
                 },
                 RoleView {
                     name: "quick\u{1b}[2J".into(),
@@ -129,10 +140,12 @@ mod tests {
                         hosts: vec![],
                         schedule: vec![],
                         ticket_pattern: None,
+                        webhook: None,
                     }],
                     schedule: vec![],
                     reason_pattern: None,
                     reason_help: None,
+                    pending_ttl_secs: None,
                 },
             ],
         };
@@ -159,6 +172,7 @@ mod tests {
             hosts: vec![],
             schedule: vec![],
             ticket_pattern: None,
+            webhook: None,
         };
         let v = RolesView {
             roles: vec![RoleView {
@@ -178,6 +192,7 @@ mod tests {
                             "sat,sun all day Europe/Berlin".into(),
                         ],
                         ticket_pattern: Some("^INC-\u{7}".into()),
+                        webhook: Some("pager".into()),
                         ..rule("oncall")
                     },
                     rule("lead"),
@@ -188,17 +203,19 @@ mod tests {
                 ],
                 reason_pattern: Some("^(INC|CHG)-[0-9]+".into()),
                 reason_help: Some("Start with the ticket, e.g. INC-123".into()),
+                pending_ttl_secs: Some(1800),
             }],
         };
         assert_eq!(
             render(&v),
             "db-admin\n  hosts:        db-*\n  principals:   alice\n  sudo:         yes\n  \
              max duration: 1h\n  approvers:    group:dba (1 approval needed)\n  \
+             pending:      expires if not approved within 30m\n  \
              schedule:     mon-fri 09:00-17:00 Europe/Berlin\n                \
              sat 10:00-12:00 UTC\n  \
              reason:       must match ^(INC|CHG)-[0-9]+ (Start with the ticket, e.g. INC-123)\n  \
              auto-approve: auto:oncall (up to 30m; hosts db-1, db-2; when mon-fri 18:00-09:00 \
-             Europe/Berlin or sat,sun all day Europe/Berlin; ticket matching ^INC-\\x07)\n                \
+             Europe/Berlin or sat,sun all day Europe/Berlin; ticket matching ^INC-\\x07; if webhook pager says yes)\n                \
              auto:lead (up to 30m)\n"
         );
     }

@@ -73,6 +73,7 @@ fn auto_views(role: &Role, caller: &Caller) -> Vec<AutoApprovalView> {
             hosts: Vec::new(),
             schedule: Vec::new(),
             ticket_pattern: None,
+            webhook: None,
         }];
     }
     role.auto_rules_for(&caller.user, &caller.groups)
@@ -86,6 +87,7 @@ fn auto_views(role: &Role, caller: &Caller) -> Vec<AutoApprovalView> {
                 .map(|s| s.spellings())
                 .unwrap_or_default(),
             ticket_pattern: r.ticket_pattern.as_ref().map(|p| p.as_str().to_string()),
+            webhook: r.webhook.clone(),
         })
         .collect()
 }
@@ -126,6 +128,7 @@ impl Ca {
                     .unwrap_or_default(),
                 reason_pattern: r.reason_pattern.as_ref().map(|p| p.as_str().to_string()),
                 reason_help: r.reason_help.clone(),
+                pending_ttl_secs: r.pending_ttl_secs,
             })
             .collect();
         RolesView { roles }

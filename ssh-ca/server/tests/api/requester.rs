@@ -271,6 +271,19 @@ fn policy_with_ttl(ttl: &str) -> String {
 #[tokio::test]
 async fn a_pending_request_expires_after_its_roles_pending_ttl() {
     let h = Harness::with_policy(&policy_with_ttl("10m"));
+    // jit roles shows a role's own pending_ttl (none: the CA's pending_expiry applies).
+    let (_, roles) = h.call("alice", "GET", "/v1/roles", Value::Null).await;
+    let ttl = |name: &str| {
+        roles["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["pending_ttl_secs"].clone())
+            .unwrap()
+    };
+    assert_eq!(ttl("db-admin"), 600);
+    assert_eq!(ttl("two-man"), Value::Null);
     let (_, v) = h.request("alice", "db-admin", 600, "x").await;
     assert_eq!(v["pending_expires_at"], T0 + 600);
     let id = v["id"].as_str().unwrap().to_string();

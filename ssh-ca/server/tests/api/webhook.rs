@@ -635,3 +635,15 @@ async fn https_to_an_untrusted_certificate_fails_closed() {
     assert!(calls.try_recv().is_err(), "nothing was sent");
     assert_left_to_humans(&h, &v).await;
 }
+
+#[tokio::test]
+async fn jit_roles_names_the_webhook_a_rule_needs() {
+    let (url, _calls) = receiver(Say::Answer(200, r#"{"approve": true}"#.into()));
+    let h = harness(&url);
+    let (s, v) = h.call("alice", "GET", "/v1/roles", Value::Null).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["roles"][0]["auto_approval"],
+        json!([{"rule": "auto:pager", "max_duration_secs": 900, "webhook": "oncall"}])
+    );
+}
