@@ -173,13 +173,59 @@ pub fn run(cli: &Cli) -> ExitCode {
         ),
         Command::GenerateDocs { out } => docs::generate(out),
     };
+    let json = match &cli.command {
+        Command::Check { json, .. } | Command::List { json, .. } => *json,
+        _ => false,
+    };
     match result {
         Ok(code) => code,
         Err(f) => {
             if !f.silent {
                 jit_common::errln!("jit-host: {}", f.message);
+                if json {
+                    // As jit and jit-ca: with --json, every failure is also one JSON error
+                    // object on stdout; the exit code is the same.
+                    let code = if f.code == 2 { "config" } else { "failed" };
+                    print_json_error(code, &f.message);
+                }
             }
             ExitCode::from(f.code)
         }
+    }
+}
+
+/// `--json` anywhere before a `--` (what a script asked for, even when the rest of the
+/// command line does not parse), except on a `principals` command line: sshd reads that
+/// command's stdout as principals, so nothing but principals may ever go there.
+pub fn wants_json(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let args: Vec<_> = args.into_iter().skip(1).take_while(|a| a != "--").collect();
+    !args.iter().any(|a| a == "principals") && args.iter().any(|a| a == "--json")
+}
+
+/// A command-line error: clap's own text on stderr, plus with `--json` the JSON error object
+/// (code `usage`) on stdout. `--help` and `--version` print as always.
+pub fn usage_error(e: &clap::Error, json: bool) -> ExitCode {
+    use clap::error::ErrorKind;
+    if !json || matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit();
+    }
+    let _ = e.print();
+    print_json_error(
+        "usage",
+        &jit_common::stdout::usage_line(&e.render().to_string()),
+    );
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+}
+
+/// `{"error": {"code": ..., "message": ...}}` on stdout, one line (the API's error shape).
+fn print_json_error(code: &str, message: &str) {
+    let body = jit_api::wire::ErrorBody {
+        error: jit_api::wire::ErrorDetail {
+            code: code.to_string(),
+            message: message.to_string(),
+        },
+    };
+    if let Ok(text) = serde_json::to_string(&body) {
+        jit_common::outln!("{text}");
     }
 }

@@ -8,5 +8,9 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
-    jit_host::run(&jit_host::Cli::parse())
+    let json = jit_host::wants_json(std::env::args_os());
+    match jit_host::Cli::try_parse() {
+        Ok(cli) => jit_host::run(&cli),
+        Err(e) => jit_host::usage_error(&e, json),
+    }
 }

@@ -1,5 +1,6 @@
 //! The command-line contract of `jit-host` (issue 13): a closed pipe ends a command quietly
-//! with status 141, never a panic; every subcommand's help has an example.
+//! with status 141, never a panic; every subcommand's help has an example; with `--json`,
+//! every failure is one JSON error object on stdout.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -106,4 +107,47 @@ fn assert_every_help_has_an_example(cli: clap::Command, program: &str) {
 fn every_subcommand_help_has_an_example() {
     use clap::CommandFactory as _;
     assert_every_help_has_an_example(jit_host::Cli::command(), "jit-host");
+}
+
+#[test]
+fn with_json_every_failure_is_one_json_error_object_on_stdout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(JIT_HOST).args(args).output().unwrap();
+        (
+            o.status.code().unwrap(),
+            String::from_utf8(o.stdout).unwrap(),
+            String::from_utf8(o.stderr).unwrap(),
+        )
+    };
+    // A configuration that does not exist: exit 2, code "config".
+    let missing = tmp.path().join("nope.toml");
+    let m = missing.to_str().unwrap();
+    let (code, out, err) = run(&["--config", m, "list", "--json"]);
+    assert_eq!(code, 2, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["error"]["code"], "config");
+    assert_eq!(
+        format!("jit-host: {}\n", v["error"]["message"].as_str().unwrap()),
+        err
+    );
+    assert_eq!(out.lines().count(), 1, "{out}");
+    // An argument error: exit 2, code "usage", one line.
+    let (code, out, _) = run(&["check", "--json", "--no-such-flag"]);
+    assert_eq!(code, 2);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["error"]["code"], "usage");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--no-such-flag"),
+        "{v}"
+    );
+    // Never on a principals command line: sshd reads its stdout as principals.
+    let (code, out, _) = run(&["--config", m, "principals", "--json"]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    // Without --json: nothing on stdout.
+    let (code, out, _) = run(&["--config", m, "list"]);
+    assert_eq!((code, out.as_str()), (2, ""));
 }
