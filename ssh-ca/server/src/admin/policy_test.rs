@@ -124,6 +124,7 @@ pub fn policy_test(dir: &Path, input: &PolicyTestInput) -> Result<PolicyTestRepo
                 duration_secs: input.duration_secs,
                 reason: &input.reason,
                 hosts: &input.hosts,
+                start: None,
             },
             input.at,
         )

@@ -21,6 +21,10 @@ pub struct AutoInput<'a> {
     pub ticket: Option<&'a str>,
     /// Unix seconds: when the decision is made.
     pub at: u64,
+    /// Unix seconds: when the window it approves starts (`at`, or the start of a later
+    /// window): a rule's schedule must contain both, so `--start` cannot carry an approval
+    /// made inside the schedule to a window outside it.
+    pub starts_at: u64,
     /// Whether a rule's authorizing webhook will be asked when the rule's other conditions
     /// hold (a new request). False for an extension: a rule with a webhook then does not
     /// apply (fail closed), since its webhook is asked only when a request is made.
@@ -92,6 +96,12 @@ impl AutoRule {
         if let Some(schedule) = &self.schedule {
             if !schedule.contains(input.at) {
                 return Err(format!("outside its schedule ({})", schedule.describe()));
+            }
+            if input.starts_at != input.at && !schedule.contains(input.starts_at) {
+                return Err(format!(
+                    "the window starts outside its schedule ({})",
+                    schedule.describe()
+                ));
             }
             held.insert("schedule".into(), json!(schedule.spellings()));
         }

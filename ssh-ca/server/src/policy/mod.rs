@@ -461,6 +461,7 @@ max_duration = "15m"
                 hosts: &r.hosts,
                 ticket: None,
                 at: 0,
+                starts_at: 0,
                 asks_webhooks: true,
             })
             .approved

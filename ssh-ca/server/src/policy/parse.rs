@@ -132,7 +132,7 @@ struct RawRule {
     #[serde(default)]
     max_duration: Option<String>,
     #[serde(default)]
-    hosts: Vec<String>,
+    hosts: Option<Vec<String>>,
     #[serde(default)]
     schedule: Option<Vec<RawWindow>>,
     #[serde(default)]
@@ -239,6 +239,31 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
         if let Err(e) = jit_common::grant::check_id("name", &rule.name) {
             err(&field, e.to_string());
         }
+        // The approver `auto:<name>` names one rule: the audit trail, the approval basis and
+        // the authorizing webhook asked all rely on it.
+        if r.auto_approve_rules[..i]
+            .iter()
+            .any(|o| o.name == rule.name)
+        {
+            err(
+                &format!("{field}.name"),
+                format!(
+                    "{:?} is the name of an earlier rule of this role; give each rule its own",
+                    rule.name
+                ),
+            );
+        }
+        // `hosts = []` would read as "no hosts" but an empty list is no condition at all:
+        // refuse it rather than approve every host of the role (leave the key out for that).
+        if rule.hosts.as_ref().is_some_and(|h| h.is_empty()) {
+            err(
+                &format!("{field}.hosts"),
+                "is empty; name the hosts the rule approves, or leave hosts out for all the \
+                 role's hosts"
+                    .into(),
+            );
+        }
+        let rule_hosts = rule.hosts.clone().unwrap_or_default();
         if rule.groups.is_empty() && rule.users.is_empty() {
             err(
                 &field,
@@ -275,7 +300,7 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
                 }
             },
         };
-        for h in &rule.hosts {
+        for h in &rule_hosts {
             if let Err(e) = jit_common::host::validate_selector(h) {
                 err(&format!("{field}.hosts"), e);
             } else if !super::role::selectors_cover(&hosts, h) {
@@ -307,7 +332,7 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
             name: rule.name.clone(),
             subjects: subs,
             max_duration_secs: max,
-            hosts: rule.hosts.clone(),
+            hosts: rule_hosts,
             schedule: rule_schedule,
             ticket_pattern,
             webhook: rule.webhook.clone(),

@@ -352,3 +352,80 @@ schedule = [{ days = ["sun"], hours = "02:00-03:00", tz = "Europe/Berlin" },
     h.clock.set(t("2026-03-15T06:30:00Z"));
     assert_eq!(h.request("alice", "maint", 60, "").await.0, 201);
 }
+
+async fn request_start(
+    h: &Harness,
+    user: &str,
+    role: &str,
+    reason: &str,
+    hosts: &[&str],
+    start: u64,
+) -> (axum::http::StatusCode, Value) {
+    let pk = h.key(user).public_key().to_openssh().unwrap();
+    h.call(
+        user,
+        "POST",
+        "/v1/requests",
+        json!({"role": role, "duration_secs": 600, "reason": reason, "public_key": pk,
+               "hosts": hosts, "start": start}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_later_window_is_judged_where_it_starts() {
+    let h = Harness::with_policy(POLICY);
+    // Friday 2026-11-27 19:00 CET: inside the on-call rule's schedule. A window that starts
+    // Monday 10:00 CET (business hours) must not be auto-approved: humans decide.
+    h.clock.set(t("2026-11-27T18:00:00Z"));
+    let (s, v) = request_start(
+        &h,
+        "alice",
+        "db-admin",
+        "INC-9: paged",
+        &["db-1"],
+        t("2026-11-30T09:00:00Z"),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["state"], "pending", "{v}");
+    let req = records(&h, "request");
+    assert_eq!(
+        req.last().unwrap()["auto_rules_not_applied"],
+        json!([{"rule": "night", "why":
+            "the window starts outside its schedule (mon-fri 17:00-09:00 Europe/Berlin or sat,sun all day Europe/Berlin)"}])
+    );
+    cancel(&h, "alice", &v).await;
+    // The same later window starting Saturday 10:00 CET is inside: approved at once.
+    let (s, v) = request_start(
+        &h,
+        "alice",
+        "db-admin",
+        "INC-9: paged",
+        &["db-1"],
+        t("2026-11-28T09:00:00Z"),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["state"], "approved", "{v}");
+
+    // A role's own schedule: asked inside it (Monday 10:00 CET) for a window that starts
+    // at 20:00 CET, outside it: refused.
+    h.clock.set(t("2026-11-30T09:00:00Z"));
+    let got = h
+        .call(
+            "alice",
+            "POST",
+            "/v1/requests",
+            json!({"role": "biz", "duration_secs": 600, "reason": "x",
+                   "public_key": h.key("alice").public_key().to_openssh().unwrap(),
+                   "start": t("2026-11-30T19:00:00Z")}),
+        )
+        .await;
+    assert_error(&got, 403, "outside_schedule");
+    assert_eq!(
+        message(&got),
+        "role \"biz\" may be used only mon-fri 09:00-17:00 Europe/Berlin; the requested start \
+         2026-11-30T19:00:00Z is outside it (ask for a start inside a window)"
+    );
+}

@@ -49,6 +49,7 @@ fn decide(
         hosts: &hosts,
         ticket,
         at,
+        starts_at: at,
         asks_webhooks: true,
     })
 }
@@ -211,6 +212,7 @@ fn a_rule_with_a_webhook_never_covers_an_extension() {
         hosts: &hosts,
         ticket: None,
         at: DAY,
+        starts_at: DAY,
         asks_webhooks,
     };
     let new = r.auto_decision(&input(true));
@@ -223,4 +225,25 @@ fn a_rule_with_a_webhook_never_covers_an_extension() {
         "lead".to_string(),
         "its webhook pager is asked only when a request is made, not for an extension".to_string()
     )));
+}
+
+#[test]
+fn rule_names_are_unique_and_an_empty_hosts_list_is_refused() {
+    let base = "[roles.r]\nhosts = [\"db-*\"]\nmax_duration = \"1h\"\nrequesters = [\"u\"]\napprovers = [\"v\"]\n";
+    let errs = |extra: &str| Policy::parse(&format!("{base}{extra}")).unwrap_err();
+    assert_eq!(
+        errs(
+            "[[roles.r.auto_approve_rules]]\nname = \"n\"\nusers = [\"u\"]\nhosts = [\"db-1\"]\n\
+             [[roles.r.auto_approve_rules]]\nname = \"n\"\nusers = [\"u\"]\n"
+        ),
+        [
+            "roles.r.auto_approve_rules[1].name: \"n\" is the name of an earlier rule of this role; give each rule its own"
+        ]
+    );
+    assert_eq!(
+        errs("[[roles.r.auto_approve_rules]]\nname = \"n\"\nusers = [\"u\"]\nhosts = []\n"),
+        [
+            "roles.r.auto_approve_rules[0].hosts: is empty; name the hosts the rule approves, or leave hosts out for all the role's hosts"
+        ]
+    );
 }

@@ -3,7 +3,8 @@
 //! (`admit`) and `jit-ca policy test` call the same [`check_request`].
 //!
 //! Order: the caller may request the role; the reason matches `reason_pattern` (before
-//! anything else about the request); the instant is inside the role's `schedule`; the
+//! anything else about the request); the instant (and the start of a later window) is
+//! inside the role's `schedule`; the
 //! duration; the reason's presence and text; the hosts. Then [`Role::auto_decision`].
 
 use super::{Ruling, refuse};
@@ -21,6 +22,8 @@ pub struct Asking<'a> {
     pub reason: &'a str,
     /// Host selectors asked for (empty: the role's).
     pub hosts: &'a [String],
+    /// The start of a later window (`--start`), if any.
+    pub start: Option<u64>,
 }
 
 /// A request that passed admission.
@@ -70,6 +73,24 @@ pub fn check_request(role: &Role, asking: &Asking<'_>, now: u64) -> Ruling<Check
         return Err(refuse(
             C::InvalidInput,
             format!("the ticket in the reason is longer than {MAX_TICKET_LEN} bytes"),
+        ));
+    }
+    // A later window is judged where it starts too: a schedule says when the role may be
+    // used, and `--start` must not carry a request made inside it to a time outside.
+    let starts_at = asking.start.filter(|s| *s > now).unwrap_or(now);
+    if let Some(schedule) = &role.schedule
+        && starts_at != now
+        && !schedule.contains(starts_at)
+    {
+        return Err(refuse(
+            C::OutsideSchedule,
+            format!(
+                "role {:?} may be used only {}; the requested start {} is outside it (ask \
+                 for a start inside a window)",
+                role.name,
+                schedule.describe(),
+                jit_common::time::format_utc(starts_at)
+            ),
         ));
     }
     if let Some(schedule) = &role.schedule
@@ -137,6 +158,7 @@ pub fn check_request(role: &Role, asking: &Asking<'_>, now: u64) -> Ruling<Check
         hosts: &hosts,
         ticket: ticket.as_deref(),
         at: now,
+        starts_at,
         asks_webhooks: true,
     });
     Ok(Checked {

@@ -134,6 +134,7 @@ pub fn admit(
             duration_secs: req.duration_secs,
             reason: &req.reason,
             hosts: &req.hosts,
+            start: req.start,
         },
         now,
     )?;
@@ -429,6 +430,7 @@ pub fn extend(
             hosts: &row.hosts,
             ticket: row.ticket.as_deref(),
             at: now,
+            starts_at: now,
             asks_webhooks: false,
         });
         match decision.approved {
