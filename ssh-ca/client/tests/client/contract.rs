@@ -270,7 +270,8 @@ fn user_key_add_and_remove_replace_a_key_without_removing_the_user() {
     assert_eq!(
         last["details"],
         serde_json::json!({"user": "alice", "keys": [{"fingerprint": old_fp, "purpose": "login"}],
-            "login_keys_left": 1, "approval_keys_left": 0, "live_requests": [live]})
+            "login_keys_left": 1, "approval_keys_left": 0, "live_requests": [live],
+            "denied_requests": []})
     );
 
     // The old spelling still works; --allow-no-login-key removes the last one on purpose.

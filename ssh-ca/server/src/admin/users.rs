@@ -144,6 +144,9 @@ pub struct KeyRemoval {
     /// Requests with a live (unrevoked, unexpired) certificate for a removed key: removing
     /// the key does not end them (`jit-ca revoke ID` does).
     pub live_requests: Vec<String>,
+    /// Pending requests to certify a removed key, denied in the same transaction: a lost or
+    /// stolen key must not be certified by an approver who does not know it was removed.
+    pub denied_requests: Vec<String>,
 }
 
 /// One removed key.
@@ -160,6 +163,9 @@ pub struct RemovedKey {
 /// keys). Every key must be the user's; removing the user's last login key is refused unless
 /// `allow_no_login_key` (they could not sign a request again: a lockout). The service reads
 /// keys from the database on every call, so the next call signed with a removed key is refused.
+/// The user's pending requests to certify a removed key are denied in the same transaction
+/// (reason `key SHA256:... was removed (jit-ca user key remove)`), named in the result and
+/// the `user_remove_key` record (`denied_requests`).
 pub fn user_remove_key(
     dir: &Path,
     name: &str,
@@ -236,13 +242,15 @@ pub fn user_remove_key(
             purpose: t.2.as_str(),
         });
     }
+    let denied_requests = deny_pending_for_keys(&tx, name, &removed, now)?;
     let rec = store::append_audit(
         &tx,
         now,
         &actor(),
         event::USER_REMOVE_KEY,
         &json!({"user": name, "keys": removed, "login_keys_left": login_left,
-            "approval_keys_left": approval_left, "live_requests": live_requests}),
+            "approval_keys_left": approval_left, "live_requests": live_requests,
+            "denied_requests": denied_requests}),
     )?;
     tx.commit()?;
     log(&[rec]);
@@ -252,7 +260,38 @@ pub fn user_remove_key(
         login_keys_left: login_left,
         approval_keys_left: approval_left,
         live_requests,
+        denied_requests,
     })
+}
+
+/// Denies `name`'s pending requests whose key to certify is one of `removed` (compared by
+/// fingerprint); returns their ids. A row that does not load is left alone: `approve` cannot
+/// load it either.
+fn deny_pending_for_keys(
+    tx: &rusqlite::Connection,
+    name: &str,
+    removed: &[RemovedKey],
+    now: u64,
+) -> Result<Vec<String>> {
+    use crate::service::lifecycle;
+    use crate::store::StoreOps as _;
+    let by = actor();
+    let mut denied = Vec::new();
+    for id in tx.request_ids_of(name, &[jit_api::wire::RequestState::Pending])? {
+        let Ok(Some(mut row)) = tx.get_request(&id) else {
+            continue;
+        };
+        let fp = lifecycle::fingerprint(&row.public_key);
+        if !removed.iter().any(|k| k.fingerprint == fp) {
+            continue;
+        }
+        let why = format!("key {fp} was removed (jit-ca user key remove)");
+        lifecycle::deny(&mut row, lifecycle::Actor::Operator, None, &by, &why, now)
+            .map_err(|e| CaError::Input(e.to_string()))?;
+        tx.update_request(&row)?;
+        denied.push(id);
+    }
+    Ok(denied)
 }
 
 /// How `user key remove` names keys.

@@ -363,6 +363,11 @@ async fn approve(
     req: Request,
 ) -> Response {
     let id = path_param(id);
+    // What was signed: the path and query as sent (the id in `id` is percent-decoded).
+    let signed_path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
     call(
         st,
         req,
@@ -374,7 +379,7 @@ async fn approve(
             } else {
                 parse(body)?
             };
-            ca.approve(c, &id?, &r, body)
+            ca.approve(c, &id?, &signed_path, &r, body)
         },
     )
     .await

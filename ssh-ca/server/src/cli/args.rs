@@ -256,7 +256,8 @@ pub enum UserKeyCommand {
     },
     /// Remove keys of a user who stays (audited). Calls signed with a removed key are refused
     /// from the next one on; certificates already issued stay valid until they expire
-    /// (`jit-ca revoke ID` ends one). The user's last login key is kept unless
+    /// (`jit-ca revoke ID` ends one). The user's pending requests to certify a removed key
+    /// are denied (and named). The user's last login key is kept unless
     /// --allow-no-login-key.
     #[command(
         after_help = "Examples:\n  jit-ca user key remove alice --key old-laptop.pub --dir ./ca\n  jit-ca user key remove alice --key SHA256:uQ4c... --dir ./ca"

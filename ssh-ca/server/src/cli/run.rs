@@ -204,6 +204,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                             r.live_requests.join(", ")
                         );
                     }
+                    if !r.denied_requests.is_empty() {
+                        jit_common::outln!(
+                            "denied pending request(s) {} to certify a removed key (an approver \
+                             could have certified it)",
+                            r.denied_requests.join(", ")
+                        );
+                    }
                 }
             }
             UserCommand::Remove { name, dir, json } => {

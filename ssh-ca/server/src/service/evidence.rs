@@ -17,6 +17,8 @@ pub fn canonical(row: &RequestRow) -> String {
         user: &row.user,
         role: &row.role,
         hosts: &row.hosts,
+        principals: &row.principals,
+        sudo: row.sudo,
         duration_secs: row.duration_secs,
         reason: &row.reason,
         ticket: row.ticket.as_deref(),
@@ -29,11 +31,13 @@ pub fn canonical(row: &RequestRow) -> String {
 /// What an `approval` record keeps under `evidence`: the signed call (message, armored
 /// SSHSIG, the signing key, the body whose SHA-256 the message carries) and the request's
 /// canonical text and digest. `named` is the digest the approval named (None: an older
-/// client sent none; the signed call still names the request id in its path).
+/// client sent none; the signed call still names the request id in its path). `scheme` is
+/// the signed message's own first line: `jit-api-v2`, or `jit-api-v1` for a legacy call
+/// (accepted only with `accept_v1_signatures = true`), whose message has no CA line.
 pub fn details(caller: &Caller, body: &[u8], canonical: &str, named: Option<&str>) -> Value {
     let proof = caller.proof.as_ref();
     json!({
-        "scheme": "jit-api-v2",
+        "scheme": proof.and_then(|p| p.message.split('\n').next()),
         "namespace": jit_api::auth::NAMESPACE,
         "message": proof.map(|p| p.message.as_str()),
         "signature": proof.map(|p| p.signature.as_str()),

@@ -135,11 +135,15 @@ impl Ca {
     }
 
     /// `POST /v1/requests/{id}/approve` with its `body` (kept as evidence): `req` may name
-    /// the request's digest, which must then be the request's.
+    /// the request's digest, which must then be the request's. `signed_path` is the path and
+    /// query as sent (and signed): it must be exactly `/v1/requests/{id}/approve` with the id
+    /// as stored, which is what the evidence recipe of docs/audit.md checks (a
+    /// percent-encoded id or a query string would make a genuine approval fail it).
     pub fn approve(
         &self,
         caller: &Caller,
         id: &str,
+        signed_path: &str,
         req: &ApproveRequest,
         body: &[u8],
     ) -> ApiResult<RequestView> {
@@ -172,6 +176,21 @@ impl Ca {
         }
         let (v, records) = self.transact(|tx| {
             let mut row = load(tx, id)?;
+            // From here on the id as stored.
+            let stored = row.id.clone();
+            let id = stored.as_str();
+            let exact = format!("/v1/requests/{id}/approve");
+            if signed_path != exact {
+                return Err(refuse(
+                    C::InvalidInput,
+                    format!(
+                        "an approval must be signed for the path {exact} exactly (its evidence \
+                         names the request by it), not {:?}: send it without percent-encoding \
+                         or a query string",
+                        jit_common::log::sanitize(signed_path, 200)
+                    ),
+                ));
+            }
             let role = self.role_of(&row.role);
             let role = lifecycle::check_approval(&row, caller, role.as_ref(), now)?;
             let canonical = super::evidence::canonical(&row);

@@ -102,7 +102,8 @@ async fn the_view_carries_the_digest_of_what_it_shows() {
     assert_eq!(
         facts.canonical(),
         format!(
-            "jit-request-v1\nid: {}\nuser: alice\nrole: db-admin\nhosts: db-*\nduration_secs: 900\n\
+            "jit-request-v2\nid: {}\nuser: alice\nrole: db-admin\nhosts: db-*\n\
+             principals: alice dbadmin\nsudo: true\nduration_secs: 900\n\
              reason: INC-42 disk full\nkey: {key}\n",
             shown.id
         )
@@ -338,4 +339,154 @@ async fn a_ca_may_require_every_approval_to_name_the_digest() {
     let (s, v) = approve_naming(&h, &shown.id, shown.request_digest.as_deref().unwrap()).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["state"], "approved");
+}
+
+/// Review fix: what the certificate and grant give (principals, sudo) is in the digest, so an
+/// approval of a request shown with other principals or without sudo names another digest.
+#[tokio::test]
+async fn the_digest_covers_principals_and_sudo() {
+    let h = Harness::new();
+    let shown = pending(&h).await;
+    assert_eq!(shown.principals, vec!["alice", "dbadmin"]);
+    assert!(shown.sudo);
+    let facts = RequestFacts::of_view(&shown).unwrap();
+    let root = vec!["alice".to_string(), "root".to_string()];
+    for other in [
+        RequestFacts {
+            principals: &root,
+            ..facts
+        },
+        RequestFacts {
+            sudo: false,
+            ..facts
+        },
+    ] {
+        let got = approve_naming(&h, &shown.id, &other.digest()).await;
+        assert_eq!(got.0, 409, "{}", got.1);
+        assert_eq!(got.1["error"]["code"], "request_digest_mismatch");
+    }
+    let (s, v) = approve_naming(&h, &shown.id, &facts.digest()).await;
+    assert_eq!(s, 200, "{v}");
+}
+
+/// A signed approve call for `path` (as sent and signed) naming `digest`.
+async fn approve_at(h: &Harness, path: &str, digest: &str) -> (u16, Value) {
+    let body = serde_json::to_vec(&json!({"request_digest": digest})).unwrap();
+    let req = h.signed_request(
+        h.key("bob"),
+        "POST",
+        path,
+        &body,
+        h.now(),
+        &jit_api::auth::new_nonce(),
+    );
+    let (s, b, _) = h.send(req).await;
+    (s.as_u16(), serde_json::from_slice(&b).unwrap_or_default())
+}
+
+/// Review fix: the API decodes the path and ignored the query, so an approver could sign
+/// `/v1/requests/r%2D.../approve` or `.../approve?x`, have the approval counted, and later
+/// disown it (the recipe's path check fails on it). Only the exact path is accepted now.
+#[tokio::test]
+async fn an_approval_is_accepted_only_for_the_exact_path() {
+    let h = Harness::new();
+    let shown = pending(&h).await;
+    let id = shown.id.clone();
+    let digest = shown.request_digest.clone().unwrap();
+    let encoded = format!("/v1/requests/{}/approve", id.replacen('-', "%2D", 1));
+    let exact = format!("/v1/requests/{id}/approve");
+    for path in [
+        encoded,
+        format!("{exact}?x"),
+        format!("{exact}?"),
+        format!("/v1/requests/{id}%2Fx/approve"),
+    ] {
+        let got = approve_at(&h, &path, &digest).await;
+        if path.contains("%2Fx") {
+            // Another id altogether.
+            assert_eq!(got.0, 404, "{path}: {}", got.1);
+            continue;
+        }
+        assert_eq!(got.0, 400, "{path}: {}", got.1);
+        assert_eq!(got.1["error"]["code"], "invalid_input", "{path}");
+        assert_eq!(
+            got.1["error"]["message"],
+            format!(
+                "an approval must be signed for the path {exact} exactly (its evidence names the \
+                 request by it), not {path:?}: send it without percent-encoding or a query string"
+            ),
+            "{path}"
+        );
+        assert_eq!(
+            h.audit_events().last().unwrap(),
+            &("approval_refused".into(), "bob".into())
+        );
+    }
+    let (_, v) = h
+        .call("bob", "GET", &format!("/v1/requests/{id}"), Value::Null)
+        .await;
+    assert_eq!(v["state"], "pending");
+    assert_eq!(v["approvals"], json!([]));
+    let got = approve_at(&h, &exact, &digest).await;
+    assert_eq!(got.0, 200, "{}", got.1);
+    assert_eq!(got.1["state"], "approved");
+}
+
+/// Review fix: a legacy v1 call (accepted with `accept_v1_signatures = true`) was recorded as
+/// scheme `jit-api-v2`, and the recipe failed on it (a v1 message has no CA line). Its real
+/// scheme is recorded now, and the recipe checks it.
+#[tokio::test]
+async fn a_legacy_v1_approval_records_its_scheme_and_passes_the_recipe() {
+    let h = Harness::with_policy_and_config(POLICY, &[("accept_v1_signatures", "true")]);
+    let shown = pending(&h).await;
+    let id = shown.id.clone();
+    let digest = shown.request_digest.clone().unwrap();
+    let path = format!("/v1/requests/{id}/approve");
+    let body = serde_json::to_vec(&json!({"request_digest": digest})).unwrap();
+    let key = h.key("bob");
+    let (ts, nonce) = (h.now(), jit_api::auth::new_nonce());
+    let msg = jit_api::auth::message_v1("POST", &path, &body, ts, &nonce);
+    let sig = jit_api::auth::sign_with_key(key, &msg).unwrap();
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri(&path)
+        .header("content-type", "application/json")
+        .header(
+            jit_api::auth::HDR_KEY,
+            jit_api::auth::key_header(key.public_key()).unwrap(),
+        )
+        .header(jit_api::auth::HDR_TIMESTAMP, ts.to_string())
+        .header(jit_api::auth::HDR_NONCE, nonce)
+        .header(
+            jit_api::auth::HDR_SIGNATURE,
+            jit_api::auth::encode_signature(&sig).unwrap(),
+        )
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let (s, b, _) = h.send(req).await;
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "approved");
+
+    let records = export(&h);
+    let ev = &records.iter().find(|r| r["event"] == "approval").unwrap()["details"]["evidence"];
+    assert_eq!(ev["scheme"], "jit-api-v1");
+    assert!(
+        ev["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("jit-api-v1\nPOST\n{path}\n")),
+        "{ev}"
+    );
+    let work = tempfile::tempdir().unwrap();
+    let bob_key = jit_api::auth::key_header(h.key("bob").public_key()).unwrap();
+    std::fs::write(
+        work.path().join("allowed_signers"),
+        format!("bob {bob_key}\n"),
+    )
+    .unwrap();
+    write_trail(work.path(), &records);
+    let (ok, out, err) = run_recipe(work.path(), &id, "bob");
+    assert!(ok, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.ends_with(ev["request"].as_str().unwrap()), "{out}");
 }

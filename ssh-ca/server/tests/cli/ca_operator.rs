@@ -711,3 +711,132 @@ fn break_glass_sign_refuses_a_grant_hosts_would_refuse() {
     assert!(text(&o).contains("hosts would refuse"), "{}", text(&o));
     assert!(!out.exists());
 }
+
+/// Review fix (issue 13): `jit-ca user key remove` denies, in the same transaction, the
+/// user's pending requests to certify a removed key, and names them (text, `--json`, audit
+/// record `denied_requests`). Before, they stayed approvable: an approver who did not know
+/// the key was lost or stolen could still have it certified.
+#[test]
+fn user_key_remove_denies_pending_requests_for_the_removed_key() {
+    let (tmp, keys) = setup_dir(POLICY);
+    let dir = data_dir(&tmp);
+    let d = dir.to_str().unwrap();
+    let serve = start_serve(&dir);
+    let k1 = &keys["alice"];
+    let k2 = jit_test_kit::keys::named("alice-laptop-2");
+    let (_, k1_pub) = jit_test_kit::keys::write_pair(tmp.path(), "k1", k1);
+    let (_, k2_pub) = jit_test_kit::keys::write_pair(tmp.path(), "k2", &k2);
+    let fp = |k: &PrivateKey| {
+        k.public_key()
+            .fingerprint(ssh_key::HashAlg::Sha256)
+            .to_string()
+    };
+    let (fp1, fp2) = (fp(k1), fp(&k2));
+    let o = jit_ca(&[
+        "user",
+        "key",
+        "add",
+        "alice",
+        "--key",
+        k2_pub.to_str().unwrap(),
+        "--dir",
+        d,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut alice = api(&serve.url, tmp.path().join("k2"), &k2);
+    let mut bob = api(&serve.url, tmp.path().join("bob"), &keys["bob"]);
+    let create = |role: &str, key: &PrivateKey| CreateRequest {
+        role: role.into(),
+        duration_secs: 1800,
+        reason: "incident 42".into(),
+        hosts: Vec::new(),
+        public_key: key.public_key().to_openssh().unwrap(),
+        start: None,
+    };
+    let p1 = alice.create(&create("db-admin", k1)).unwrap();
+    let p2 = alice.create(&create("two-man", &k2)).unwrap();
+    assert_eq!(p1.state, RequestState::Pending);
+    assert_eq!(p2.state, RequestState::Pending);
+
+    // K1 goes: its pending request is denied at once, the other stays pending.
+    let o = jit_ca(&["user", "key", "remove", "alice", "--key", &fp1, "--dir", d]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!(
+            "removed 1 key(s) from alice: {fp1} (login); alice has 1 login and 0 approval \
+             key(s) left. Calls signed with a removed key are refused from now on; certificates \
+             already issued stay valid until they expire (jit-ca revoke ID ends one)\n\
+             denied pending request(s) {} to certify a removed key (an approver could have \
+             certified it)\n",
+            p1.id
+        )
+    );
+    let denied = bob.show(&p1.id).unwrap();
+    assert_eq!(denied.state, RequestState::Denied);
+    assert_eq!(
+        denied.denial_reason.as_deref(),
+        Some(format!("key {fp1} was removed (jit-ca user key remove)").as_str())
+    );
+    assert!(
+        denied
+            .denied_by
+            .as_deref()
+            .unwrap()
+            .starts_with("admin:uid="),
+        "{denied:?}"
+    );
+    let err = bob.approve(&p1.id).unwrap_err().to_string();
+    assert!(err.contains("not pending"), "{err}");
+    assert_eq!(bob.show(&p2.id).unwrap().state, RequestState::Pending);
+    let events = jit_ca::admin::audit_export(&dir).unwrap();
+    let rec = events
+        .iter()
+        .rfind(|r| r["event"] == "user_remove_key")
+        .unwrap();
+    assert_eq!(
+        rec["details"],
+        serde_json::json!({"user": "alice", "keys": [{"fingerprint": fp1, "purpose": "login"}],
+            "login_keys_left": 1, "approval_keys_left": 0, "live_requests": [],
+            "denied_requests": [p1.id]})
+    );
+
+    // With --json: K1 back, a second pending request for K2, then K2 goes.
+    let o = jit_ca(&[
+        "user",
+        "key",
+        "add",
+        "alice",
+        "--key",
+        k1_pub.to_str().unwrap(),
+        "--dir",
+        d,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let p3 = alice.create(&create("db-admin", &k2)).unwrap();
+    let o = jit_ca(&[
+        "user",
+        "key",
+        "remove",
+        "alice",
+        "--key",
+        k2_pub.to_str().unwrap(),
+        "--dir",
+        d,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut ids = vec![p2.id.clone(), p3.id.clone()];
+    ids.sort();
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        r,
+        serde_json::json!({"user": "alice", "removed": [{"fingerprint": fp2, "purpose": "login"}],
+            "login_keys_left": 1, "approval_keys_left": 0, "live_requests": [],
+            "denied_requests": ids})
+    );
+    assert_eq!(bob.show(&p2.id).unwrap().state, RequestState::Denied);
+    assert_eq!(bob.show(&p3.id).unwrap().state, RequestState::Denied);
+    let o = jit_ca(&["audit", "verify", "--dir", d]);
+    assert!(o.status.success(), "{}", text(&o));
+}
