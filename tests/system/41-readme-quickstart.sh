@@ -25,9 +25,14 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 sys_enter --net "$@"
 BIN=${JIT_BIN_DIR:?}
 for b in jit-ca jit jit-host libpam_jit.so; do [ -e "$BIN/$b" ] || sys_die "no $b in $BIN"; done
-README=$SYS_ROOT/README.md
-
 W=$(sys_workdir)
+# The checkout and JIT_BIN_DIR may live under /tmp (CI clones there), which the tmpfs below
+# hides: take copies of what the test reads first.
+mkdir -p "$W/bin"
+for b in jit-ca jit jit-host libpam_jit.so; do cp "$BIN/$b" "$W/bin/"; done
+BIN=$W/bin
+cp "$SYS_ROOT/README.md" "$W/README.md"
+README=$W/README.md
 # Overlays: the README's useradd, sudoers, PAM, sshd and install lines write here.
 mkdir -p "$W/ovl"
 mount -t tmpfs -o mode=0755 jit-ovl "$W/ovl"

@@ -113,7 +113,7 @@ awk '/^\.SH EXAMPLES/ { on = 1; next } /^\.SH / { on = 0 } on && /^\.EX/ { ex = 
 "$BIN/jit-ca" init --dir "$T/ca" >/dev/null
 checked=0
 for ex in "$T"/example-*.roff; do
-  sed -e 's/\\-/-/g' -e 's/\\(dq/"/g' "$ex" > "$ex.toml"
+  sed -e 's/\\-/-/g' -e 's/\\(dq/"/g' -e "s/\\\\(aq/'/g" -e 's/\\e/\\/g' "$ex" > "$ex.toml"
   grep -q '^\[roles\.' "$ex.toml" || continue
   cp "$ex.toml" "$T/ca/policy.toml"
   if out=$("$BIN/jit-ca" policy check --dir "$T/ca" 2>&1); then
