@@ -189,3 +189,76 @@ fn load_files_reads_the_secret_and_refuses_bad_files() {
     );
     assert!(p.webhooks["oncall"].loaded.is_none());
 }
+
+#[test]
+fn a_key_given_twice_is_an_error_never_the_last_one() {
+    let err = |body: &[u8]| match interpret(200, body) {
+        Outcome::Error { kind, detail, .. } => (kind, detail),
+        other => panic!("{}: {other:?}", String::from_utf8_lossy(body)),
+    };
+    // A JSON value keeps the last key: this approved.
+    let (kind, detail) = err(br#"{"approve":false,"approve":true}"#);
+    assert_eq!(kind, "bad_answer");
+    assert!(
+        detail.starts_with("the answer is ambiguous: duplicate field `approve`"),
+        "{detail}"
+    );
+    assert_eq!(err(br#"{"approve":true,"approve":true}"#).0, "bad_answer");
+    assert_eq!(
+        err(br#"{"approve":true,"reason":"a","reason":"b"}"#).0,
+        "bad_answer"
+    );
+    // Other keys are still ignored, even nested or repeated ones; approve stays strictly bool.
+    assert_eq!(
+        interpret(200, br#"{"x":1,"x":2,"y":{"a":1,"a":2},"approve":false}"#),
+        Outcome::Deny { reason: None }
+    );
+    assert_eq!(
+        err(br#"{"approve":"true"}"#),
+        ("bad_answer", "\"approve\" is not true or false".to_string())
+    );
+    assert_eq!(
+        err(br#"{"approve":null}"#),
+        ("bad_answer", "\"approve\" is not true or false".to_string())
+    );
+    assert_eq!(
+        err(br#"{"reason":"x"}"#),
+        ("bad_answer", "the answer has no \"approve\"".to_string())
+    );
+    assert_eq!(
+        interpret(200, br#"{"approve":true,"reason":null}"#),
+        Outcome::Approve { reason: None }
+    );
+}
+
+#[test]
+fn a_failed_call_never_describes_itself_with_the_url() {
+    use super::client::{FailKind, Target, post};
+    // Nothing listens on port 1; ureq writes URLs normalised (`http://h/?q`, lower-case
+    // host), so cutting the URL as written out of its text would miss it.
+    for url in [
+        "http://127.0.0.1:1?token=SECRET",
+        "http://LOCALHOST:1/hook?token=SECRET",
+        "http://127.0.0.1:1/a/SECRET/b",
+    ] {
+        let target = Target {
+            url,
+            timeout: std::time::Duration::from_secs(2),
+            ca_pem: None,
+            max_body: 100,
+        };
+        let f = post(&target, &[], b"{}").unwrap_err();
+        assert_eq!(f.kind, FailKind::Connect, "{url}: {f:?}");
+        assert!(!f.detail.contains("SECRET"), "{url}: {}", f.detail);
+        assert!(
+            !f.detail.to_lowercase().contains("localhost"),
+            "{url}: {}",
+            f.detail
+        );
+        assert!(
+            f.detail.starts_with("Connection Failed"),
+            "{url}: {}",
+            f.detail
+        );
+    }
+}
