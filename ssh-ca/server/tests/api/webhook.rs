@@ -515,6 +515,31 @@ async fn a_request_over_the_users_bounds_never_reaches_the_webhook() {
     );
 }
 
+#[test]
+fn a_secret_file_under_a_symlinked_directory_stops_the_ca_from_starting() {
+    let (dir, _) = setup_dir(&policy("http://127.0.0.1:9/authorize"));
+    let data = data_dir(&dir);
+    // A valid secret, but webhooks/ is a symbolic link to a directory elsewhere.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let secret = elsewhere.join("oncall.whsec");
+    std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, data.join("webhooks")).unwrap();
+    let e = Ca::open(&data, Arc::new(FixedClock::new(T0)))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "webhook.oncall.secret_file: {}: {} is a symbolic link; refusing to follow it",
+            data.join("webhooks/oncall.whsec").display(),
+            data.join("webhooks").display()
+        )),
+        "{e}"
+    );
+}
+
 #[tokio::test]
 async fn an_answer_about_a_request_then_refused_is_still_audited() {
     // The checks run again when the request is written: a duplicate that appeared while
