@@ -30,6 +30,16 @@ fn policy(max: u64) -> Policy {
     }
 }
 
+/// Whether the directories above a file are checked too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ancestors {
+    /// Only the file itself.
+    Unchecked,
+    /// Every directory from `/` down to the file's parent: a real directory (no symbolic
+    /// link), owned by root or this user, not writable by group or others unless sticky.
+    Checked,
+}
+
 fn map(path: &Path, e: FileError) -> CaError {
     match e {
         FileError::NotFound { .. } => CaError::NotFound(path.to_path_buf()),
@@ -42,7 +52,31 @@ fn map(path: &Path, e: FileError) -> CaError {
 
 /// Reads a UTF-8 file owned by root or this user and not writable by group or others.
 pub fn read_trusted(path: &Path, max: u64) -> Result<String> {
-    let bytes = secure_file::read(path, &policy(max)).map_err(|e| map(path, e))?;
+    read_text(path, max, Ancestors::Unchecked)
+}
+
+/// Reads a UTF-8 file as [`read_trusted`], with every directory above it checked too
+/// ([`Ancestors::Checked`]): a symbolic link or a directory another user may write anywhere
+/// on the way is refused, so nobody else can swap the file for theirs.
+pub fn read_trusted_tree(path: &Path, max: u64) -> Result<String> {
+    read_text(path, max, Ancestors::Checked)
+}
+
+fn read_text(path: &Path, max: u64, ancestors: Ancestors) -> Result<String> {
+    let mut p = policy(max);
+    let bytes = if ancestors == Ancestors::Checked {
+        p.check_ancestors = true;
+        // The check walks the path from `/`: a relative one (a relative --dir) is made
+        // absolute lexically, without resolving links, so each step is checked as it is.
+        let abs = std::path::absolute(path).map_err(|e| CaError::File {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        secure_file::read(&abs, &p)
+    } else {
+        secure_file::read(path, &p)
+    }
+    .map_err(|e| map(path, e))?;
     String::from_utf8(bytes).map_err(|_| CaError::File {
         path: path.to_path_buf(),
         detail: "not UTF-8 text".into(),
@@ -51,13 +85,19 @@ pub fn read_trusted(path: &Path, max: u64) -> Result<String> {
 
 /// Reads a private key file: as [`read_trusted`], and also not readable by group or others.
 pub fn read_secret(path: &Path) -> Result<zeroize::Zeroizing<String>> {
-    read_secret_named(path, "private key", 64 * 1024)
+    read_secret_named(path, "private key", 64 * 1024, Ancestors::Unchecked)
 }
 
 /// Reads a secret (`what`, for the message: "private key", "webhook secret") of at most
-/// `max` bytes: as [`read_trusted`], and also not readable by group or others.
-pub fn read_secret_named(path: &Path, what: &str, max: u64) -> Result<zeroize::Zeroizing<String>> {
-    let text = zeroize::Zeroizing::new(read_trusted(path, max)?);
+/// `max` bytes: as [`read_trusted`] (with the directories above it checked when
+/// `ancestors` says so), and also not readable by group or others.
+pub fn read_secret_named(
+    path: &Path,
+    what: &str,
+    max: u64,
+    ancestors: Ancestors,
+) -> Result<zeroize::Zeroizing<String>> {
+    let text = zeroize::Zeroizing::new(read_text(path, max, ancestors)?);
     let mode = std::fs::symlink_metadata(path)
         .map_err(|e| CaError::File {
             path: path.to_path_buf(),

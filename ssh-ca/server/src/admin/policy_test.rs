@@ -6,7 +6,9 @@
 //! ([`lifecycle::check_request`], [`lifecycle::unknown_role`]), so the answer is the one the
 //! API would give for the policy. What depends on the database's state at the time (one
 //! pending request per role, the per-user bounds, the size of host documents) and on the
-//! caller's key (approval keys) is not evaluated.
+//! caller's key (approval keys) is not evaluated, and no authorizing webhook is asked: a rule
+//! that needs one is reported as `auto_approved_if_webhook_approves`, with who approves
+//! when it does not say yes.
 
 use std::path::Path;
 
@@ -42,7 +44,10 @@ pub struct RuleMiss {
 /// The answer of `policy test` (its `--json` form).
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyTestReport {
-    /// `refused`, `pending` or `auto_approved`.
+    /// `refused`, `pending`, `auto_approved`, or `auto_approved_if_webhook_approves` (the
+    /// rule that applies names an authorizing webhook: the service asks it when the
+    /// request is made and approves only on its yes; `policy test` does not ask it, and says
+    /// who approves otherwise).
     pub decision: &'static str,
     pub user: String,
     pub role: String,
@@ -58,8 +63,9 @@ pub struct PolicyTestReport {
     pub hosts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ticket: Option<String>,
-    /// Pending: the role's approvers (as written), the registered people they name other
-    /// than the requester, and how many approvals are needed.
+    /// Pending (or the webhook does not say yes): the role's approvers (as written), the
+    /// registered people they name other than the requester, and how many approvals are
+    /// needed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approvers: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,6 +82,9 @@ pub struct PolicyTestReport {
     pub approver: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Value>,
+    /// `auto_approved_if_webhook_approves`: the webhook whose yes the rule needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
 }
 
 /// Evaluates `input` against the policy and users of `dir`. Errors are bad input (no such
@@ -110,6 +119,7 @@ pub fn policy_test(dir: &Path, input: &PolicyTestInput) -> Result<PolicyTestRepo
         rule: None,
         approver: None,
         conditions: None,
+        webhook: None,
     };
     let checked = match policy.role(&input.role) {
         None => Err(lifecycle::unknown_role(
@@ -149,17 +159,24 @@ pub fn policy_test(dir: &Path, input: &PolicyTestInput) -> Result<PolicyTestRepo
         .collect();
     match checked.auto.approved {
         Some(a) => {
-            report.decision = "auto_approved";
+            report.decision = if a.webhook.is_some() {
+                "auto_approved_if_webhook_approves"
+            } else {
+                "auto_approved"
+            };
             report.rule = Some(a.rule);
             report.approver = Some(a.approver);
             report.conditions = Some(a.conditions);
+            report.webhook = a.webhook;
         }
-        None => {
-            report.decision = "pending";
-            report.approvers = Some(role.approvers.iter().map(Subject::spelling).collect());
-            report.eligible_approvers = Some(eligible(role, &me.name, &users));
-            report.approvals_required = Some(role.approvals);
-        }
+        None => report.decision = "pending",
+    }
+    if report.decision != "auto_approved" {
+        // Who approves: always for a pending request; for a rule with a webhook, when the
+        // webhook says anything but yes.
+        report.approvers = Some(role.approvers.iter().map(Subject::spelling).collect());
+        report.eligible_approvers = Some(eligible(role, &me.name, &users));
+        report.approvals_required = Some(role.approvals);
     }
     Ok(report)
 }
@@ -200,25 +217,25 @@ pub fn render(r: &PolicyTestReport) -> String {
             r.rule.as_deref().unwrap_or_default(),
             r.approver.as_deref().unwrap_or_default()
         )),
-        _ => {
-            let eligible = r.eligible_approvers.clone().unwrap_or_default();
-            let needed = r.approvals_required.unwrap_or(1);
+        "auto_approved_if_webhook_approves" => {
             line(format!(
-                "pending: needs {needed} approval{} from {} ({})",
-                if needed == 1 { "" } else { "s" },
-                r.approvers.clone().unwrap_or_default().join(", "),
-                if eligible.is_empty() {
-                    "nobody registered".to_string()
-                } else {
-                    eligible.join(", ")
-                }
+                "auto-approved by rule {:?} only if its webhook {} answers yes when the request \
+                 is made (recorded as approver {}; not asked here)",
+                r.rule.as_deref().unwrap_or_default(),
+                r.webhook.as_deref().unwrap_or_default(),
+                r.approver.as_deref().unwrap_or_default()
             ));
-            if (eligible.len() as u64) < u64::from(needed) {
-                line(format!(
-                    "  warning: only {} registered user{} may approve it; it can never be approved",
-                    eligible.len(),
-                    if eligible.len() == 1 { "" } else { "s" }
-                ));
+            for (i, l) in who_approves(r).into_iter().enumerate() {
+                line(if i == 0 {
+                    format!("  otherwise {l}")
+                } else {
+                    l
+                });
+            }
+        }
+        _ => {
+            for l in who_approves(r) {
+                line(l);
             }
         }
     }
@@ -261,6 +278,31 @@ pub fn render(r: &PolicyTestReport) -> String {
     }
     for m in &r.rules_not_applied {
         line(format!("  rule {:?} does not apply: {}", m.rule, m.why));
+    }
+    out
+}
+
+/// "pending: needs N approval(s) from ..." and, when too few registered people may
+/// approve, a warning line.
+fn who_approves(r: &PolicyTestReport) -> Vec<String> {
+    let eligible = r.eligible_approvers.clone().unwrap_or_default();
+    let needed = r.approvals_required.unwrap_or(1);
+    let mut out = vec![format!(
+        "pending: needs {needed} approval{} from {} ({})",
+        if needed == 1 { "" } else { "s" },
+        r.approvers.clone().unwrap_or_default().join(", "),
+        if eligible.is_empty() {
+            "nobody registered".to_string()
+        } else {
+            eligible.join(", ")
+        }
+    )];
+    if (eligible.len() as u64) < u64::from(needed) {
+        out.push(format!(
+            "  warning: only {} registered user{} may approve it; it can never be approved",
+            eligible.len(),
+            if eligible.len() == 1 { "" } else { "s" }
+        ));
     }
     out
 }

@@ -40,6 +40,9 @@ pub struct AutoApproval {
     pub rule: String,
     /// The conditions that held, as the audit record names them.
     pub conditions: Value,
+    /// The rule's authorizing webhook, if it names one: the approval then stands only on
+    /// that webhook's explicit yes (`service::gate` asks exactly this one).
+    pub webhook: Option<String>,
 }
 
 /// What auto-approval says about a request.
@@ -141,6 +144,7 @@ impl Role {
                     approver: format!("auto:{}", self.name),
                     rule: self.name.clone(),
                     conditions: json!({"auto_approve": true}),
+                    webhook: None,
                 }),
                 misses: Vec::new(),
             };
@@ -154,6 +158,7 @@ impl Role {
                             approver: format!("auto:{}", rule.name),
                             rule: rule.name.clone(),
                             conditions,
+                            webhook: rule.webhook.clone(),
                         }),
                         misses,
                     };

@@ -21,10 +21,11 @@ impl Ca {
     /// `POST /v1/requests`.
     pub fn create_request(&self, caller: &Caller, req: &CreateRequest) -> ApiResult<RequestView> {
         let now = self.now();
-        let role = self.role_of(&req.role);
+        // One policy snapshot for admission and for the webhook its rule names.
+        let policy = self.policy();
+        let role = policy.role(&req.role).cloned();
         let near = if role.is_none() {
-            self.policy()
-                .close_matches(&req.role, &caller.user, &caller.groups)
+            policy.close_matches(&req.role, &caller.user, &caller.groups)
         } else {
             Vec::new()
         };
@@ -43,7 +44,10 @@ impl Ca {
             self.config.max_start_ahead_secs,
             now,
         )?;
-        let asked = self.ask_authorizing_webhook(caller, &role, &mut row, &mut auto);
+        if auto.as_ref().is_some_and(|a| a.webhook.is_some()) {
+            self.check_before_asking(&row, &role, now)?;
+        }
+        let asked = self.ask_authorizing_webhook(caller, &policy, &role, &mut row, &mut auto);
         if let Some(a) = asked.as_ref().filter(|a| !a.approves()) {
             // The rule's conditions held but its webhook did not say yes: humans decide.
             auto_misses.push((a.rule.clone(), a.why_not()));
@@ -52,6 +56,22 @@ impl Ca {
         let kept = webhook_record.clone();
         self.store_new_request(caller, row, role, auto, auto_misses, webhook_record, now)
             .inspect_err(|_| self.audit_unstored_answer(now, kept))
+    }
+
+    /// Before a webhook is asked about `row`: the refusals that need no answer, on a read
+    /// connection, so that a request refused anyway (a duplicate pending request, the
+    /// per-user bounds, a grant hosts would refuse) never reaches the webhook (a call is up
+    /// to 10 s of a blocking thread, an audit record, and maybe a page at the receiver). A
+    /// request whose rule asks a webhook becomes pending on anything but a yes, so it must
+    /// be acceptable as a pending request. The write checks again (races).
+    fn check_before_asking(&self, row: &RequestRow, role: &Role, now: u64) -> ApiResult<()> {
+        let max_grants = self.config.max_active_grants_per_user;
+        let max_pending = self.config.max_pending_requests_per_user;
+        self.read_db(|c| {
+            check_active_grants(c, &row.user, now, max_grants)?;
+            check_pending_requests(c, &row.user, &row.role, now, max_pending)
+        })?;
+        self.check_grant_fits(row, role, now)
     }
 
     /// The second half of `create_request`: signs at once when `auto` approved it, and

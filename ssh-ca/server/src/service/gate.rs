@@ -9,12 +9,15 @@
 //! still recorded: the request is then found with `jit list`. The policy snapshot taken at
 //! admission decides: a reload during the call applies to the next request.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use super::{Ca, Caller};
 use crate::audit::event::{self, Event};
-use crate::policy::{AutoApproval, Role};
+use crate::policy::{AutoApproval, Policy, Role};
 use crate::store::RequestRow;
+use crate::webhook::Webhook;
 use crate::webhook::authorize::{self, Answer, Question};
 
 /// An answer's audit record: actor (`webhook:NAME`), event, details.
@@ -50,49 +53,54 @@ impl Ca {
         }
     }
 
-    /// When `auto` (what admission chose) is a rule with a webhook, asks it: on a yes the
-    /// approval basis also names the webhook; otherwise `auto` becomes None and `row`
+    /// When `auto` (what admission chose under the policy snapshot `admitted`) names an
+    /// authorizing webhook, asks exactly that webhook, as `admitted` defines it: on a yes
+    /// the approval basis also names the webhook; otherwise `auto` becomes None and `row`
     /// pending again. Returns the answer to audit, None when no webhook was asked.
+    ///
+    /// A yes approves only if the policy in force when it arrives still has `role` (the
+    /// role as admitted, its rules included) and the webhook as asked: a reload during the
+    /// call that removed or changed the rule, the role or the webhook leaves the request to
+    /// human approvers (fail closed), with the yes audited as overruled.
     pub(super) fn ask_authorizing_webhook(
         &self,
         caller: &Caller,
+        admitted: &Arc<Policy>,
         role: &Role,
         row: &mut RequestRow,
         auto: &mut Option<AutoApproval>,
     ) -> Option<Answer> {
         let chosen = auto.as_ref()?;
-        if role.auto_approve {
-            // `auto_approve = true` approves every request; rules (and webhooks) do not apply.
-            return None;
-        }
-        // The rule admission chose (rule names are unique within a role).
-        let rule = role
-            .auto_approve_rules
-            .iter()
-            .find(|r| r.name == chosen.rule && r.webhook.is_some())?;
-        let name = rule.webhook.as_deref()?;
-        let policy = self.policy();
-        let answer = match policy.webhooks.get(name) {
+        // The webhook of the very rule that matched (None for `auto_approve = true` and for
+        // rules without one): never looked up again by the rule's name.
+        let name = chosen.webhook.clone()?;
+        let answer = match admitted.webhooks.get(&name) {
             Some(hook) => {
                 let q = Question {
                     row,
                     groups: &caller.groups,
-                    rule: &rule.name,
+                    rule: &chosen.rule,
                     ca: self.audience(),
                 };
-                authorize::ask(hook, &q, row.created_at)
+                let mut answer = authorize::ask(hook, &q, row.created_at);
+                if answer.approves() {
+                    answer.overruled = still_in_force(&self.policy(), admitted, role, hook).err();
+                }
+                answer
             }
-            // The policy was reloaded without it since admission: fail closed.
+            // Parsing refuses a rule naming an undefined webhook; should one get here
+            // anyway, it never approves.
             None => Answer {
-                webhook: name.to_string(),
-                rule: rule.name.clone(),
+                webhook: name,
+                rule: chosen.rule.clone(),
                 message_id: authorize::message_id(&row.id),
                 outcome: authorize::Outcome::Error {
                     kind: "not_defined",
                     status: None,
-                    detail: "the webhook is no longer in the policy".into(),
+                    detail: "the webhook is not in the policy".into(),
                 },
                 latency_ms: 0,
+                overruled: None,
             },
         };
         if answer.approves() {
@@ -110,4 +118,30 @@ impl Ca {
         }
         Some(answer)
     }
+}
+
+/// Whether the policy in force (`current`) still has `role` exactly as admitted (under
+/// `admitted`) and `hook` exactly as asked; else why not, for the audit record.
+fn still_in_force(
+    current: &Arc<Policy>,
+    admitted: &Arc<Policy>,
+    role: &Role,
+    hook: &Webhook,
+) -> Result<(), String> {
+    if Arc::ptr_eq(current, admitted) {
+        return Ok(());
+    }
+    if current.role(&role.name) != Some(role) {
+        return Err(format!(
+            "the policy was reloaded during the call and role {} changed or is gone; humans decide",
+            role.name
+        ));
+    }
+    if current.webhooks.get(&hook.name) != Some(hook) {
+        return Err(format!(
+            "the policy was reloaded during the call and webhook {} changed or is gone; humans decide",
+            hook.name
+        ));
+    }
+    Ok(())
 }

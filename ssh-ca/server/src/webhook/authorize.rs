@@ -12,7 +12,8 @@
 //! ```
 //! and auto-approves only when the answer is **HTTP 200 with a JSON object whose `approve`
 //! is `true`** (an optional `reason` string, at most [`MAX_REASON`] characters, is kept in
-//! the audit record). `{"approve": false}` is a no. Anything else (another status, a
+//! the audit record). `{"approve": false}` is a no. Other keys are ignored; a key given
+//! twice is an error (`bad_answer`), never "the last one wins". Anything else (another status, a
 //! redirect, a timeout, no connection, a body that is not such an object or is larger than
 //! [`MAX_ANSWER`] bytes) is an error. A no and an error both leave the request to human
 //! approvers; neither refuses it. The webhook can only add an approval, never remove a
@@ -20,6 +21,7 @@
 
 use std::time::{Duration, Instant};
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Webhook;
@@ -75,16 +77,22 @@ pub struct Answer {
     pub outcome: Outcome,
     /// How long the call took, milliseconds.
     pub latency_ms: u64,
+    /// Set when a yes does not approve after all: the policy was reloaded during the call
+    /// and no longer has the rule or the webhook as they were when asked (why).
+    pub overruled: Option<String>,
 }
 
 impl Answer {
-    /// Whether the answer approves.
+    /// Whether the answer approves (a yes not overruled).
     pub fn approves(&self) -> bool {
-        matches!(self.outcome, Outcome::Approve { .. })
+        matches!(self.outcome, Outcome::Approve { .. }) && self.overruled.is_none()
     }
 
     /// Why it did not approve, as a request's `auto_rules_not_applied` says it.
     pub fn why_not(&self) -> String {
+        if let Some(why) = &self.overruled {
+            return format!("its webhook {} answered yes, but {why}", self.webhook);
+        }
         match &self.outcome {
             Outcome::Approve { .. } => String::new(),
             Outcome::Deny { .. } => format!("its webhook {} answered no", self.webhook),
@@ -117,6 +125,9 @@ impl Answer {
         };
         if let (Some(d), Value::Object(e)) = (d.as_object_mut(), extra) {
             d.extend(e);
+            if let Some(why) = &self.overruled {
+                d.insert("overruled".into(), json!(why));
+            }
         }
         d
     }
@@ -176,11 +187,9 @@ pub fn ask(hook: &Webhook, q: &Question<'_>, now: u64) -> Answer {
             };
             match client::post(&target, &headers, &payload) {
                 Ok(reply) => interpret(reply.status, &reply.body),
-                // The URL may carry a token: the record names the webhook instead.
-                Err(f) => failure(&Failure {
-                    detail: f.detail.replace(&hook.url, "<url>"),
-                    ..f
-                }),
+                // The detail never holds the URL (it may carry a token): the record names
+                // the webhook instead (see `client::Failure`).
+                Err(f) => failure(&f),
             }
         }
     };
@@ -190,6 +199,7 @@ pub fn ask(hook: &Webhook, q: &Question<'_>, now: u64) -> Answer {
         message_id,
         outcome,
         latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        overruled: None,
     }
 }
 
@@ -229,18 +239,47 @@ pub fn interpret(status: u16, body: &[u8]) -> Outcome {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
         return error("bad_json", "the answer is not JSON".into());
     };
-    let Some(obj) = v.as_object() else {
+    if !v.is_object() {
         return error("bad_answer", "the answer is not a JSON object".into());
+    }
+    // Parsed again into the two fields that matter, from the bytes: a key given twice
+    // (`{"approve": false, "approve": true}`) is refused, where a JSON value would keep
+    // the last one and a receiver's parser may keep the first. Other keys are ignored.
+    let fields = match serde_json::from_slice::<Fields>(body) {
+        Ok(f) => f,
+        Err(e) => {
+            return error(
+                "bad_answer",
+                format!(
+                    "the answer is ambiguous: {}",
+                    jit_common::log::sanitize(&e.to_string(), 100)
+                ),
+            );
+        }
     };
-    let reason = match obj.get("reason") {
+    let reason = match fields.reason {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(jit_common::log::sanitize(s, MAX_REASON)),
+        Some(Value::String(s)) => Some(jit_common::log::sanitize(&s, MAX_REASON)),
         Some(_) => return error("bad_answer", "\"reason\" is not a string".into()),
     };
-    match obj.get("approve") {
+    match fields.approve {
         Some(Value::Bool(true)) => Outcome::Approve { reason },
         Some(Value::Bool(false)) => Outcome::Deny { reason },
         Some(_) => error("bad_answer", "\"approve\" is not true or false".into()),
         None => error("bad_answer", "the answer has no \"approve\"".into()),
     }
+}
+
+/// The fields of an answer the CA reads (others are ignored); each at most once.
+#[derive(Deserialize)]
+struct Fields {
+    #[serde(default, deserialize_with = "present")]
+    approve: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    reason: Option<Value>,
+}
+
+/// A field that is there, whatever its value (`null` included: `Some(Value::Null)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }

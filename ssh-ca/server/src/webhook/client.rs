@@ -52,7 +52,8 @@ pub struct Failure {
     pub kind: FailKind,
     /// The status of the answer, when there was one.
     pub status: Option<u16>,
-    /// A one-line description (no secret in it).
+    /// A one-line description: never the URL (it may carry a token), nor any text that
+    /// could hold it.
     pub detail: String,
 }
 
@@ -144,7 +145,7 @@ pub fn post(
         .take(limit.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| {
-            let mut f = io_failure(&e, format!("reading the answer: {e}"));
+            let mut f = io_failure(&e, format!("reading the answer: {}", io_text(&e)));
             f.status = Some(status);
             f
         })?;
@@ -166,9 +167,43 @@ fn io_failure(e: &std::io::Error, detail: String) -> Failure {
     Failure::new(kind, detail)
 }
 
+/// What an I/O error says, without text ureq may have put in it: an operating-system error
+/// (`Connection refused (os error 111)`) or a TLS error as such, else only its kind (an
+/// error ureq wrapped may carry the URL, and with it a token).
+fn io_text(e: &std::io::Error) -> String {
+    if e.raw_os_error().is_some() {
+        return e.to_string();
+    }
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(tls) => tls.to_string(),
+        None => e.kind().to_string(),
+    }
+}
+
+/// A transport failure's description, built only from parts that cannot carry the URL
+/// (ureq's own text starts with the URL, normalised, so it cannot be cut out reliably): the
+/// kind of failure, then the operating system's or TLS's error beneath it.
+fn describe(t: &ureq::Transport) -> String {
+    let mut parts = vec![t.kind().to_string()];
+    let mut source = std::error::Error::source(t);
+    while let Some(s) = source {
+        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
+            parts.push(tls.to_string());
+        } else if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            parts.push(io_text(io));
+        }
+        source = s.source();
+    }
+    parts.dedup();
+    jit_common::log::sanitize(&parts.join(": "), 300)
+}
+
 fn transport(t: &ureq::Transport) -> Failure {
     use ureq::ErrorKind as K;
-    let detail = jit_common::log::sanitize(&t.to_string(), 300);
+    let detail = describe(t);
     // A deadline passed anywhere shows as an I/O error of kind TimedOut (or WouldBlock); a
     // failed TLS handshake as an I/O error wrapping rustls' error.
     let mut source = std::error::Error::source(t);

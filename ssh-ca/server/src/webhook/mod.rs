@@ -218,14 +218,21 @@ pub fn check_url(url: &str) -> Result<(), String> {
 }
 
 /// Reads every webhook's secret file (relative to `dir` unless absolute; owned by root or
-/// this user, not readable or writable by group or others) and `ca_file`. Returns every
-/// problem, each naming the webhook and the file.
+/// this user, not readable or writable by group or others) and `ca_file`, each under
+/// directories that are no symbolic link and that nobody else may write, from `/` down.
+/// Returns every problem, each naming the webhook and the file.
 pub fn load_files(hooks: &mut BTreeMap<String, Webhook>, dir: &Path) -> Vec<String> {
     let mut errs = Vec::new();
     for w in hooks.values_mut() {
         let path = dir.join(&w.secret_file);
-        let secret = match crate::files::read_secret_named(&path, "webhook secret", MAX_SECRET_FILE)
-        {
+        // The directories above are checked too (no symbolic link, nobody else may write
+        // them): whoever could swap the secret or the CA file could answer for the webhook.
+        let secret = match crate::files::read_secret_named(
+            &path,
+            "webhook secret",
+            MAX_SECRET_FILE,
+            crate::files::Ancestors::Checked,
+        ) {
             Ok(text) => Secret::parse(&text)
                 .map_err(|e| {
                     errs.push(format!(
@@ -244,7 +251,7 @@ pub fn load_files(hooks: &mut BTreeMap<String, Webhook>, dir: &Path) -> Vec<Stri
             None => Some(None),
             Some(f) => {
                 let path = dir.join(f);
-                match crate::files::read_trusted(&path, MAX_CA_FILE) {
+                match crate::files::read_trusted_tree(&path, MAX_CA_FILE) {
                     Ok(pem) => match client::tls_config(&pem) {
                         Ok(_) => Some(Some(pem)),
                         Err(e) => {

@@ -189,3 +189,161 @@ fn load_files_reads_the_secret_and_refuses_bad_files() {
     );
     assert!(p.webhooks["oncall"].loaded.is_none());
 }
+
+#[test]
+fn a_key_given_twice_is_an_error_never_the_last_one() {
+    let err = |body: &[u8]| match interpret(200, body) {
+        Outcome::Error { kind, detail, .. } => (kind, detail),
+        other => panic!("{}: {other:?}", String::from_utf8_lossy(body)),
+    };
+    // A JSON value keeps the last key: this approved.
+    let (kind, detail) = err(br#"{"approve":false,"approve":true}"#);
+    assert_eq!(kind, "bad_answer");
+    assert!(
+        detail.starts_with("the answer is ambiguous: duplicate field `approve`"),
+        "{detail}"
+    );
+    assert_eq!(err(br#"{"approve":true,"approve":true}"#).0, "bad_answer");
+    assert_eq!(
+        err(br#"{"approve":true,"reason":"a","reason":"b"}"#).0,
+        "bad_answer"
+    );
+    // Other keys are still ignored, even nested or repeated ones; approve stays strictly bool.
+    assert_eq!(
+        interpret(200, br#"{"x":1,"x":2,"y":{"a":1,"a":2},"approve":false}"#),
+        Outcome::Deny { reason: None }
+    );
+    assert_eq!(
+        err(br#"{"approve":"true"}"#),
+        ("bad_answer", "\"approve\" is not true or false".to_string())
+    );
+    assert_eq!(
+        err(br#"{"approve":null}"#),
+        ("bad_answer", "\"approve\" is not true or false".to_string())
+    );
+    assert_eq!(
+        err(br#"{"reason":"x"}"#),
+        ("bad_answer", "the answer has no \"approve\"".to_string())
+    );
+    assert_eq!(
+        interpret(200, br#"{"approve":true,"reason":null}"#),
+        Outcome::Approve { reason: None }
+    );
+}
+
+#[test]
+fn a_failed_call_never_describes_itself_with_the_url() {
+    use super::client::{FailKind, Target, post};
+    // Nothing listens on port 1; ureq writes URLs normalised (`http://h/?q`, lower-case
+    // host), so cutting the URL as written out of its text would miss it.
+    for url in [
+        "http://127.0.0.1:1?token=SECRET",
+        "http://LOCALHOST:1/hook?token=SECRET",
+        "http://127.0.0.1:1/a/SECRET/b",
+    ] {
+        let target = Target {
+            url,
+            timeout: std::time::Duration::from_secs(2),
+            ca_pem: None,
+            max_body: 100,
+        };
+        let f = post(&target, &[], b"{}").unwrap_err();
+        assert_eq!(f.kind, FailKind::Connect, "{url}: {f:?}");
+        assert!(!f.detail.contains("SECRET"), "{url}: {}", f.detail);
+        assert!(
+            !f.detail.to_lowercase().contains("localhost"),
+            "{url}: {}",
+            f.detail
+        );
+        assert!(
+            f.detail.starts_with("Connection Failed"),
+            "{url}: {}",
+            f.detail
+        );
+    }
+}
+
+#[test]
+fn the_secret_and_ca_files_are_read_only_under_trusted_directories() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::create_dir(&elsewhere).unwrap();
+    let file = elsewhere.join("oncall.whsec");
+    std::fs::write(&file, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // webhooks/ is a symbolic link: whoever controls where it points could swap the file.
+    std::os::unix::fs::symlink(&elsewhere, dir.join("webhooks")).unwrap();
+    let mut p = Policy::parse(&hook(
+        "name = \"oncall\"\nurl = \"https://a.example\"\nsecret_file = \"webhooks/oncall.whsec\"",
+    ))
+    .unwrap();
+    let errs = p.load_webhook_files(&dir).unwrap_err();
+    let link = dir.join("webhooks");
+    assert_eq!(
+        errs,
+        [format!(
+            "webhook.oncall.secret_file: {}: {} is a symbolic link; refusing to follow it",
+            link.join("oncall.whsec").display(),
+            link.display()
+        )]
+    );
+    assert!(p.webhooks["oncall"].loaded.is_none());
+    // The same file through a real directory is read; a directory others may write is not.
+    std::fs::remove_file(&link).unwrap();
+    std::fs::rename(&elsewhere, &link).unwrap();
+    p.load_webhook_files(&dir).unwrap();
+    std::fs::set_permissions(&link, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let errs = p.load_webhook_files(&dir).unwrap_err();
+    assert!(
+        errs[0].ends_with(&format!(
+            "{} has mode 0777: writable by group or others (chmod go-w {})",
+            link.display(),
+            link.display()
+        )),
+        "{errs:?}"
+    );
+    std::fs::set_permissions(&link, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // A relative data directory is checked from / too (made absolute without resolving
+    // links); whether the test's working directory passes depends on where it runs, so
+    // only "not absolute" is ruled out here.
+    let cwd = std::env::current_dir().unwrap();
+    let rel = pathdiff(&dir, &cwd);
+    if let Err(errs) = p.load_webhook_files(&rel) {
+        assert!(!errs[0].contains("must be absolute"), "{errs:?}");
+    }
+    // ca_file too.
+    let mut p = Policy::parse(&hook(
+        "name = \"oncall\"\nurl = \"https://a.example\"\nsecret_file = \"webhooks/oncall.whsec\"\nca_file = \"ca/ca.pem\"",
+    ))
+    .unwrap();
+    std::fs::create_dir(tmp.path().join("pem")).unwrap();
+    std::fs::write(tmp.path().join("pem/ca.pem"), "x").unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("pem"), dir.join("ca")).unwrap();
+    let errs = p.load_webhook_files(&dir).unwrap_err();
+    assert_eq!(
+        errs,
+        [format!(
+            "webhook.oncall.ca_file: {}: {} is a symbolic link; refusing to follow it",
+            dir.join("ca/ca.pem").display(),
+            dir.join("ca").display()
+        )]
+    );
+}
+
+/// `path` relative to `base` (both absolute), with `..` steps.
+fn pathdiff(path: &std::path::Path, base: &std::path::Path) -> PathBuf {
+    let p: Vec<_> = path.components().collect();
+    let b: Vec<_> = base.components().collect();
+    let common = p.iter().zip(&b).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &p[common..] {
+        out.push(c);
+    }
+    out
+}

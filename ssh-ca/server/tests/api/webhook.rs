@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -30,6 +30,9 @@ enum Say {
     Slow(Duration),
     /// 302 to this URL.
     Redirect(String),
+    /// Waits for a message on the channel (the test's go-ahead), then answers 200 with
+    /// this body.
+    Gate(Arc<Mutex<mpsc::Receiver<()>>>, String),
 }
 
 /// One call the receiver got: its headers (lower-case names) and body.
@@ -92,6 +95,11 @@ fn handle<S: std::io::Read + std::io::Write>(mut s: S, say: &Say, tx: &mpsc::Sen
             (200, String::new(), r#"{"approve": true}"#.to_string())
         }
         Say::Redirect(to) => (302, format!("location: {to}\r\n"), String::new()),
+        Say::Gate(go, body) => {
+            let go = go.lock().unwrap();
+            go.recv_timeout(Duration::from_secs(10)).unwrap();
+            (200, String::new(), body.clone())
+        }
     };
     let _ = write!(
         s,
@@ -163,6 +171,41 @@ fn harness_at(url: &str, mode: u32) -> Result<Harness, String> {
 
 fn harness(url: &str) -> Harness {
     harness_at(url, 0o600).unwrap()
+}
+
+/// A harness with policy `text` (its webhooks' secret is the tests' one, mode 0600) and
+/// the `key = value` lines of config.toml replaced by `config`'s.
+fn harness_with(text: &str, config: &[(&str, &str)]) -> Harness {
+    let (dir, keys) = setup_dir(text);
+    let data = data_dir(&dir);
+    std::fs::create_dir(data.join("webhooks")).unwrap();
+    let secret = data.join("webhooks/oncall.whsec");
+    std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let path = data.join("config.toml");
+    let mut lines: Vec<String> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for (key, value) in config {
+        let line = lines
+            .iter_mut()
+            .find(|l| l.starts_with(&format!("{key} = ")))
+            .unwrap();
+        *line = format!("{key} = {value}");
+    }
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let clock = Arc::new(FixedClock::new(T0));
+    let ca = Arc::new(Ca::open(&data, clock.clone()).unwrap());
+    let app = jit_ca::api::router(ca.clone());
+    Harness {
+        dir,
+        clock,
+        ca,
+        app,
+        keys,
+    }
 }
 
 /// The audit records from `event` of request `id`, in order, as (event, actor, details).
@@ -341,6 +384,9 @@ async fn garbage_and_unexpected_answers_fail_closed() {
         r#"[true]"#,
         r#"true"#,
         r#"{"approve": true, "reason": 5}"#,
+        // A key given twice: a JSON value keeps the last, another parser the first.
+        r#"{"approve": false, "approve": true}"#,
+        r#"{"approve": true, "reason": "a", "reason": "b"}"#,
     ] {
         assert_failure(Say::Answer(200, body.into()), "bad_answer", Some(200)).await;
     }
@@ -407,18 +453,125 @@ fn a_readable_secret_file_stops_the_ca_from_starting() {
     );
 }
 
+/// A receiver that holds its answer (`body`) until the test sends the go-ahead.
+fn gated_receiver(body: &str) -> (String, mpsc::Receiver<Got>, mpsc::Sender<()>) {
+    let (go, wait) = mpsc::channel();
+    let (url, calls) = receiver(Say::Gate(Arc::new(Mutex::new(wait)), body.into()));
+    (url, calls, go)
+}
+
 #[tokio::test]
-async fn an_answer_about_a_request_then_refused_is_still_audited() {
+async fn a_request_refused_anyway_never_reaches_the_webhook() {
     let (url, calls) = receiver(Say::Answer(200, r#"{"approve": false}"#.into()));
     let h = harness(&url);
     let first = ask(&h).await;
     assert_eq!(first["state"], "pending");
-    // A second one for the same role: the webhook says no again, and the request, pending,
-    // is refused as a duplicate; the answer is recorded anyway.
-    let (s, v) = h.request("alice", "quick", 600, "again").await;
+    let first_id = first["id"].as_str().unwrap();
+    // The same request again: refused as a duplicate before the webhook is asked (a call
+    // is up to 10 s of a blocking thread, an audit record, a page at the receiver).
+    let (s, v) = h.request("alice", "quick", 600, "INC-7 web down").await;
     assert_eq!(s, 409, "{v}");
     assert_eq!(v["error"]["code"], "duplicate_pending_request");
-    assert_eq!(calls.iter().take(2).count(), 2);
+    assert_eq!(
+        v["error"]["message"],
+        format!(
+            "you already have request {first_id} pending for role \"quick\"; wait for it (jit show \
+             {first_id}), or withdraw it first (jit cancel {first_id})"
+        )
+    );
+    assert_eq!(
+        calls.recv_timeout(Duration::from_secs(5)).unwrap().headers["webhook-id"],
+        format!("msg_{first_id}")
+    );
+    assert!(
+        calls.recv_timeout(Duration::from_millis(500)).is_err(),
+        "the webhook was asked about a request refused anyway"
+    );
+    let all = jit_ca::admin::audit_export(&h.path()).unwrap();
+    let events: Vec<&str> = all.iter().map(|r| r["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        events.iter().filter(|e| e.starts_with("webhook_")).count(),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(events.last(), Some(&"request_refused"));
+}
+
+#[tokio::test]
+async fn a_request_over_the_users_bounds_never_reaches_the_webhook() {
+    let (url, calls) = receiver(Say::Answer(200, r#"{"approve": true}"#.into()));
+    let h = harness_with(&policy(&url), &[("max_active_grants_per_user", "1")]);
+    let v = ask(&h).await;
+    assert_eq!(v["state"], "approved", "{v}");
+    calls.recv_timeout(Duration::from_secs(5)).unwrap();
+    // alice holds her one active grant: a second request is refused before the webhook
+    // is asked (a yes could not be used).
+    let (s, v) = h.request("alice", "quick", 300, "again").await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["error"]["code"], "too_many_active_grants");
+    assert!(
+        calls.recv_timeout(Duration::from_millis(500)).is_err(),
+        "the webhook was asked about a request refused anyway"
+    );
+}
+
+#[test]
+fn a_secret_file_under_a_symlinked_directory_stops_the_ca_from_starting() {
+    let (dir, _) = setup_dir(&policy("http://127.0.0.1:9/authorize"));
+    let data = data_dir(&dir);
+    // A valid secret, but webhooks/ is a symbolic link to a directory elsewhere.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let secret = elsewhere.join("oncall.whsec");
+    std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, data.join("webhooks")).unwrap();
+    let Err(e) = Ca::open(&data, Arc::new(FixedClock::new(T0))) else {
+        panic!("the CA started with a secret under a symbolic link");
+    };
+    let e = e.to_string();
+    assert!(
+        e.contains(&format!(
+            "webhook.oncall.secret_file: {}: {} is a symbolic link; refusing to follow it",
+            data.join("webhooks/oncall.whsec").display(),
+            data.join("webhooks").display()
+        )),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_about_a_request_then_refused_is_still_audited() {
+    // The checks run again when the request is written: a duplicate that appeared while
+    // the webhook was being asked is refused then, and the answer is recorded anyway.
+    let (url, calls, go) = gated_receiver(r#"{"approve": false}"#);
+    let h = harness(&url);
+    let meanwhile = async {
+        let calls = tokio::task::spawn_blocking(move || {
+            calls.recv_timeout(Duration::from_secs(5)).unwrap();
+            calls
+        })
+        .await
+        .unwrap();
+        // alice's other request for the role (longer than the rule allows: no webhook),
+        // stored pending while the webhook is still thinking about the first.
+        let (s, other) = h.request("alice", "quick", 3600, "other").await;
+        assert_eq!(s, 201, "{other}");
+        assert_eq!(other["state"], "pending");
+        go.send(()).unwrap();
+        (calls, other)
+    };
+    let (refused, (calls, other)) = tokio::join!(
+        async {
+            let (s, v) = h.request("alice", "quick", 600, "again").await;
+            (s, v)
+        },
+        meanwhile
+    );
+    let (s, v) = refused;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["error"]["code"], "duplicate_pending_request");
+    assert!(calls.try_recv().is_err());
     let all = jit_ca::admin::audit_export(&h.path()).unwrap();
     let events: Vec<&str> = all.iter().map(|r| r["event"].as_str().unwrap()).collect();
     let tail = &events[events.len() - 2..];
@@ -427,7 +580,137 @@ async fn an_answer_about_a_request_then_refused_is_still_audited() {
     assert_eq!(rec["actor"], "webhook:oncall");
     assert_eq!(rec["details"]["answer"], "deny");
     assert_eq!(rec["details"]["request_stored"], false);
-    assert_ne!(rec["details"]["request_id"], first["id"]);
+    assert_ne!(rec["details"]["request_id"], other["id"]);
+}
+
+/// The policy of [`policy`] with `[[webhook]]` "other" at `other_url` (the same secret).
+fn policy_with_other(url: &str, other_url: &str) -> String {
+    format!(
+        "[[webhook]]\nname = \"other\"\nurl = \"{other_url}\"\nsecret_file = \"webhooks/oncall.whsec\"\n{}",
+        policy(url)
+    )
+}
+
+#[tokio::test]
+async fn a_yes_stands_only_if_a_reload_during_the_call_left_role_and_webhook_as_asked() {
+    let (other_url, other_calls) = receiver(Say::Answer(200, r#"{"approve": true}"#.into()));
+    let role_gone =
+        "the policy was reloaded during the call and role quick changed or is gone; humans decide";
+    let hook_gone = "the policy was reloaded during the call and webhook oncall changed or is gone; humans decide";
+    type Change = fn(&str, &str) -> String;
+    let cases: [(&str, Change, Option<&str>); 5] = [
+        (
+            "the rule removed",
+            |url, other| {
+                policy_with_other(url, other).replace(
+                    "[[roles.quick.auto_approve_rules]]\nname = \"pager\"\ngroups = [\"oncall\"]\nmax_duration = \"15m\"\nwebhook = \"oncall\"\n",
+                    "",
+                )
+            },
+            Some(role_gone),
+        ),
+        (
+            "the rule now naming another webhook",
+            |url, other| {
+                policy_with_other(url, other).replace("webhook = \"oncall\"", "webhook = \"other\"")
+            },
+            Some(role_gone),
+        ),
+        (
+            "the rule narrowed",
+            |url, other| {
+                policy_with_other(url, other)
+                    .replace("max_duration = \"15m\"", "max_duration = \"5m\"")
+            },
+            Some(role_gone),
+        ),
+        (
+            "the webhook moved",
+            |url, other| {
+                policy_with_other(url, other)
+                    .replace(&format!("url = \"{url}\""), &format!("url = \"{other}\""))
+            },
+            Some(hook_gone),
+        ),
+        (
+            "another role added (the rule and webhook unchanged)",
+            |url, other| {
+                format!(
+                    "{}\n[roles.other]\nhosts = [\"x\"]\nmax_duration = \"1h\"\nrequesters = [\"bob\"]\napprovers = [\"carol\"]\n",
+                    policy_with_other(url, other)
+                )
+            },
+            None,
+        ),
+    ];
+    for (what, change, overruled) in cases {
+        let (url, calls, go) = gated_receiver(r#"{"approve": true}"#);
+        // Start with "other" defined too, so that only the change below differs.
+        let h = harness_with(&policy_with_other(&url, &other_url), &[]);
+        // While the webhook is being asked, the operator changes the policy and reloads.
+        let (ca, file, text) = (
+            h.ca.clone(),
+            h.path().join("policy.toml"),
+            change(&url, &other_url),
+        );
+        let reloader = std::thread::spawn(move || {
+            calls.recv_timeout(Duration::from_secs(5)).unwrap();
+            std::fs::write(&file, text).unwrap();
+            ca.reload_policy().unwrap();
+            go.send(()).unwrap();
+        });
+        let v = ask(&h).await;
+        reloader.join().unwrap();
+        let id = v["id"].as_str().unwrap();
+        let (event, d) = webhook_record(&h, id);
+        assert_eq!(event, "webhook_answer", "{what}");
+        assert_eq!(d["answer"], "approve", "{what}");
+        match overruled {
+            None => {
+                assert_eq!(v["state"], "approved", "{what}: {v}");
+                assert!(d.get("overruled").is_none(), "{what}: {d}");
+            }
+            Some(why) => {
+                assert_eq!(d["overruled"], why, "{what}");
+                let request = &records(&h, id)[0];
+                assert_eq!(
+                    request.2["auto_rules_not_applied"],
+                    json!([{"rule": "pager", "why": format!("its webhook oncall answered yes, but {why}")}]),
+                    "{what}"
+                );
+                assert_left_to_humans(&h, &v).await;
+            }
+        }
+    }
+    assert!(
+        other_calls.try_recv().is_err(),
+        "only the webhook the rule named when admitted is asked"
+    );
+}
+
+#[tokio::test]
+async fn a_token_in_the_url_never_reaches_the_audit_trail() {
+    // Nothing listens on port 1. ureq writes the URL normalised (`http://127.0.0.1:1/?...`,
+    // lower-case host), so cutting the URL as written out of its error text missed it.
+    for url in [
+        "http://127.0.0.1:1?token=SECRET",
+        "http://LOCALHOST:1/hook?token=SECRET",
+        "http://127.0.0.1:1/SECRET/authorize",
+    ] {
+        let h = harness(url);
+        let v = ask(&h).await;
+        let (event, d) = webhook_record(&h, v["id"].as_str().unwrap());
+        assert_eq!(event, "webhook_failure", "{url}");
+        assert_eq!(d["kind"], "connect", "{url}: {d}");
+        assert_eq!(
+            d["detail"], "Connection Failed: Connection refused (os error 111)",
+            "{url}"
+        );
+        let trail =
+            serde_json::to_string(&jit_ca::admin::audit_export(&h.path()).unwrap()).unwrap();
+        assert!(!trail.contains("SECRET"), "{url}: {trail}");
+        assert_left_to_humans(&h, &v).await;
+    }
 }
 
 fn policy_check(dir: &std::path::Path) -> (bool, String) {

@@ -308,3 +308,89 @@ fn policy_test_refuses_an_invalid_policy_with_exit_2() {
         "{err}"
     );
 }
+
+#[test]
+fn policy_test_says_a_rule_with_a_webhook_approves_only_on_its_yes() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let policy = r#"
+[[webhook]]
+name = "oncall"
+url = "https://oncall.example.com/jit/authorize"
+secret_file = "webhooks/oncall.whsec"
+
+[roles.quick]
+hosts = ["web-*"]
+max_duration = "1h"
+requesters = ["group:dev"]
+approvers = ["group:dba"]
+require_reason = false
+[[roles.quick.auto_approve_rules]]
+name = "pager"
+groups = ["oncall"]
+max_duration = "15m"
+webhook = "oncall"
+"#;
+    let (tmp, _) = setup_dir(policy);
+    let dir = data_dir(&tmp);
+    std::fs::create_dir(dir.join("webhooks")).unwrap();
+    let secret = dir.join("webhooks/oncall.whsec");
+    std::fs::write(
+        &secret,
+        "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let d = dir.to_str().unwrap();
+    let args = [
+        "--user",
+        "alice",
+        "--role",
+        "quick",
+        "--duration",
+        "10m",
+        "--at",
+        "2026-11-23T12:00:00Z",
+    ];
+    // The service would ask the webhook and, on anything but a yes, leave the request to
+    // the role's approvers: not "auto-approved".
+    assert_eq!(
+        test(d, &args),
+        (
+            0,
+            "alice asks for quick for 10m at 2026-11-23T12:00:00Z:\n\
+             auto-approved by rule \"pager\" only if its webhook oncall answers yes when the \
+             request is made (recorded as approver auto:pager; not asked here)\n  \
+             otherwise pending: needs 1 approval from group:dba (bob, carol, dave)\n  \
+             hosts: web-*\n  \
+             conditions held: subjects group:oncall; max_duration 15m\n"
+                .to_string(),
+            String::new()
+        )
+    );
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let (code, out, err) = test(d, &json_args);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"decision": "auto_approved_if_webhook_approves", "user": "alice",
+            "role": "quick", "duration_secs": 600, "at": 1_795_435_200u64, "hosts": ["web-*"],
+            "rule": "pager", "approver": "auto:pager", "webhook": "oncall",
+            "conditions": {"subjects": ["group:oncall"], "max_duration_secs": 900,
+                           "webhook": "oncall"},
+            "approvers": ["group:dba"], "eligible_approvers": ["bob", "carol", "dave"],
+            "approvals_required": 1})
+    );
+    // Longer than the rule allows: plainly pending, and the rule says why.
+    let mut long = args.to_vec();
+    long[5] = "30m";
+    let (_, out, _) = test(d, &long);
+    assert_eq!(
+        out,
+        "alice asks for quick for 30m at 2026-11-23T12:00:00Z:\n\
+         pending: needs 1 approval from group:dba (bob, carol, dave)\n  \
+         hosts: web-*\n  \
+         rule \"pager\" does not apply: 30m is longer than its max_duration 15m\n"
+    );
+}

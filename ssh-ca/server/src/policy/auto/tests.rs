@@ -75,7 +75,8 @@ fn a_rule_approves_when_every_condition_holds_and_names_them() {
                 "hosts": ["db-1", "db-2"],
                 "schedule": ["mon-fri 18:00-09:00 Europe/Berlin", "sat,sun all day Europe/Berlin"],
                 "ticket_pattern": "^INC-",
-            })
+            }),
+            webhook: None,
         })
     );
     assert!(d.misses.is_empty());
@@ -219,6 +220,9 @@ fn a_rule_with_a_webhook_never_covers_an_extension() {
     let a = new.approved.unwrap();
     assert_eq!(a.rule, "lead");
     assert_eq!(a.conditions["webhook"], "pager");
+    // The approval carries the webhook of the very rule that matched (service::gate asks
+    // exactly that one, never looking the rule up again).
+    assert_eq!(a.webhook.as_deref(), Some("pager"));
     let ext = r.auto_decision(&input(false));
     assert!(ext.approved.is_none());
     assert!(ext.misses.contains(&(
