@@ -263,8 +263,34 @@ impl fmt::Display for Utc {
 pub struct Human(Secs);
 
 impl fmt::Display for Human {
+    /// Days, hours, minutes and seconds only (`45days 1h`, `1h 30m`, `0s`): every unit one
+    /// that [`parse_duration`] accepts, so a printed duration can be copied back into a flag
+    /// or a config file. (humantime's own form prints months and years past ~30 days, which
+    /// the parser refuses as having no fixed length.) Below 30 days it is humantime's form.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&humantime::format_duration(Duration::from(self.0)), f)
+        let secs = self.0.0;
+        if secs == 0 {
+            return f.write_str("0s");
+        }
+        let days = secs / 86_400;
+        let parts = [
+            (days, if days == 1 { "day" } else { "days" }),
+            (secs % 86_400 / 3600, "h"),
+            (secs % 3600 / 60, "m"),
+            (secs % 60, "s"),
+        ];
+        let mut first = true;
+        for (n, unit) in parts {
+            if n == 0 {
+                continue;
+            }
+            if !first {
+                f.write_str(" ")?;
+            }
+            write!(f, "{n}{unit}")?;
+            first = false;
+        }
+        Ok(())
     }
 }
 
@@ -397,6 +423,42 @@ mod tests {
         assert_eq!(UnixTime::MAX.utc().to_string(), format!("@{}", u64::MAX));
         assert_eq!(format_utc(253_402_300_799), "9999-12-31T23:59:59Z");
         assert_eq!(format_utc(253_402_300_800), "@253402300800");
+    }
+
+    #[test]
+    fn formatted_durations_parse_back_to_themselves() {
+        // Below 30 days: humantime's form, unchanged (exact-output tests rely on it).
+        for (secs, text) in [
+            (0, "0s"),
+            (59, "59s"),
+            (90, "1m 30s"),
+            (3600, "1h"),
+            (5400, "1h 30m"),
+            (86_400, "1day"),
+            (90_061, "1day 1h 1m 1s"),
+            (30 * 86_400, "30days"),
+        ] {
+            assert_eq!(format_duration(secs), text, "{secs}");
+            assert_eq!(
+                format_duration(secs),
+                humantime::format_duration(Duration::from_secs(secs)).to_string()
+            );
+        }
+        // Past ~30.44 days humantime says months and years; these stay in days.
+        assert_eq!(format_duration(31 * 86_400), "31days");
+        assert_eq!(format_duration(365 * 86_400), "365days");
+        assert_eq!(format_duration(400 * 86_400 + 7261), "400days 2h 1m 1s");
+        let mut values = vec![u64::MAX, u64::MAX / 86_400 * 86_400, 2_630_016, 31_557_600];
+        let mut x = 1u64;
+        while x < u64::MAX / 3 {
+            values.extend([x, x + 1, x.saturating_mul(7) / 3]);
+            x = x.saturating_mul(3);
+        }
+        values.extend((0..2000).map(|i| i * 86_400 + i * 37));
+        for secs in values {
+            let text = format_duration(secs);
+            assert_eq!(parse_duration(&text), Ok(Secs::new(secs)), "{text}");
+        }
     }
 
     #[test]

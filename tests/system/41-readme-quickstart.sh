@@ -132,6 +132,13 @@ fi
 T1OUT=$W/terminal-1.out
 grep -q '^Approved: request r-' "$W/terminal-2.out" && t_ok "bob's approve answered: $(grep '^Approved' "$W/terminal-2.out")" \
   || t_bad "bob's approve: $(cat "$W/terminal-2.out")"
+# Bob picked alice's request by user and role and read it (jit show) before approving it.
+if awk '!u && /^user: +alice$/ { u = NR } !r && /^reason: +INC-1234: disk full$/ { r = NR }
+        /^Approved: request r-/ { a = NR } END { exit !(u && r && a && u < a && r < a) }' "$W/terminal-2.out"; then
+  t_ok "bob read alice's request (jit show: her user and reason) before approving it"
+else
+  t_bad "bob did not see alice's request before approving"; show "$W/terminal-2.out"
+fi
 denials=$(grep -c '^jit: sudo denied for alice on qs-host: ' "$T1OUT" || true)
 if [ "$denials" = 2 ] && grep -q '^jit: sudo denied for alice on qs-host: no grant' "$T1OUT"; then
   t_ok "the gate: sudo refused before the grant and after jit drop + sync: $(grep -m1 '^jit: sudo denied' "$T1OUT")"

@@ -53,7 +53,8 @@ pub enum Command {
     #[command(
         after_help = "Without --no-wait, jit waits (showing progress on stderr) until the request is \
 decided, then writes the certificate like `jit login`. Ctrl-C stops waiting; the request stays \
-pending (`jit login ID` later, or `jit cancel ID` to withdraw it). Exit code 3 if it is denied or expires.\n\n\
+pending (`jit login ID --wait` waits again, `jit cancel ID` withdraws it). Exit code 3 if it is \
+denied or expires.\n\n\
 Examples:\n  jit request db-admin --duration 30m --reason 'INC-1234: disk full on db-1'\n  \
 jit request db-admin --duration 1h --reason 'CHG-77' --host db-1 --no-wait"
     )]
@@ -87,10 +88,19 @@ jit request db-admin --duration 1h --reason 'CHG-77' --host db-1 --no-wait"
         id: String,
     },
     /// Fetch the certificate of an approved request: writes KEYFILE-cert.pub and loads the ssh-agent
-    #[command(after_help = "Examples:\n  jit login r-42 && ssh db-1")]
+    #[command(
+        after_help = "With --wait, a request that is still pending is waited for as `jit request` \
+waits (progress on stderr; Ctrl-C stops waiting again, the request stays pending). Exit code 3 if \
+it is denied or expires.\n\n\
+Examples:\n  jit login r-42 && ssh db-1\n  jit login r-42 --wait"
+    )]
     Login {
         /// Request id
         id: String,
+        /// If the request is still pending, wait for the decision (as `jit request` does),
+        /// then install the certificate
+        #[arg(long)]
+        wait: bool,
     },
     /// Withdraw your own pending request (recorded as cancelled, not denied)
     #[command(after_help = "Examples:\n  jit cancel r-42 --reason 'fixed it without access'")]

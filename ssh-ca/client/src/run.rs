@@ -45,7 +45,7 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Command::Approve { id }
     | Command::Deny { id, .. }
     | Command::Show { id }
-    | Command::Login { id }
+    | Command::Login { id, .. }
     | Command::Revoke { id, .. }
     | Command::Cancel { id, .. }
     | Command::Drop { id }
@@ -93,10 +93,11 @@ pub fn run(cli: Cli) -> Result<()> {
             let r = api.show(&id)?;
             print_request(&r, json, "")
         }
-        Command::Login { id } => {
+        Command::Login { id, wait: false } => {
             let report = login(&mut api, &id)?;
             print_login(&report, json)
         }
+        Command::Login { id, wait: true } => login_wait(&mut api, &id, json),
         Command::Revoke { id, reason } => {
             let r = api.revoke(&id, &reason)?;
             print_request(&r, json, "Revoked")
@@ -185,19 +186,26 @@ fn request(api: &mut Api, args: RequestArgs, json: bool) -> Result<()> {
     if args.no_wait {
         return print_request(&created, json, "Requested");
     }
-    if created.state == RequestState::Pending {
-        let window = match created.start {
+    await_decision(api, created, json)
+}
+
+/// Waits for `current` to be decided (if it is pending), then installs its certificate;
+/// the one way of waiting of `jit request` and `jit login --wait`. A denied or expired
+/// request is shown and ends with exit code 3.
+fn await_decision(api: &mut Api, current: RequestView, json: bool) -> Result<()> {
+    if current.state == RequestState::Pending {
+        let window = match current.start {
             Some(s) => format!(" for a window from {}", format_utc(s)),
             None => String::new(),
         };
+        let id = &current.id;
         note(&format!(
-            "request {} is pending{window}: an approver runs `jit approve {}`; Ctrl-C stops \
-             waiting (the request stays pending: `jit login {}` later, or `jit cancel {}` to \
-             withdraw it)",
-            created.id, created.id, created.id, created.id
+            "request {id} is pending{window}: an approver runs `jit approve {id}`; Ctrl-C stops \
+             waiting (the request stays pending: `jit login {id} --wait` waits again, or `jit \
+             cancel {id}` withdraws it)"
         ));
     }
-    let mut decided = wait(api, created)?;
+    let mut decided = wait(api, current)?;
     match decided.state {
         RequestState::Approved => {
             let id = decided.id.clone();
@@ -247,7 +255,8 @@ fn request(api: &mut Api, args: RequestArgs, json: bool) -> Result<()> {
 pub fn interrupted(id: &str) -> Error {
     Error::Interrupted(format!(
         "stopped waiting; request {id} stays pending: `jit cancel {id}` withdraws it, `jit login \
-         {id}` installs the certificate once it is approved (`jit show {id}` shows where it stands)"
+         {id} --wait` waits again and installs the certificate once it is approved (`jit show \
+         {id}` shows where it stands)"
     ))
 }
 
@@ -359,13 +368,49 @@ fn poll(api: &mut Api, mut current: RequestView, stop: &AtomicBool) -> Result<Re
     result
 }
 
+/// `jit login ID --wait`: as `jit login ID`, but a pending request is waited for first, as
+/// `jit request` waits (the same messages, Ctrl-C and exit codes).
+fn login_wait(api: &mut Api, id: &str, json: bool) -> Result<()> {
+    let request = api.show(id)?;
+    if request.state != RequestState::Pending {
+        let report = install_shown(api, request)?;
+        return print_login(&report, json);
+    }
+    // Only the key that made the request gets its certificate: say so now, not after the
+    // wait (another's request, or the requester's other key).
+    let mine = api
+        .signer()
+        .public_key()
+        .fingerprint(ssh_key::HashAlg::Sha256)
+        .to_string();
+    if request
+        .key_fingerprint
+        .as_deref()
+        .is_some_and(|f| f != mine)
+    {
+        return Err(Error::Identity(format!(
+            "request {id} is for another key than the one you are using ({}); wait for it with \
+             the identity that made the request (--identity KEYFILE)",
+            api.signer().describe()
+        )));
+    }
+    await_decision(api, request, json)
+}
+
 fn login(api: &mut Api, id: &str) -> Result<LoginReport> {
     let request = api.show(id)?;
+    install_shown(api, request)
+}
+
+/// Installs the certificate of `request` as just shown by the CA, if it is approved.
+fn install_shown(api: &mut Api, request: RequestView) -> Result<LoginReport> {
+    let id = request.id.clone();
     match request.state {
         RequestState::Approved => {}
         RequestState::Pending => {
             return Err(Error::State(format!(
-                "request {id} is still pending ({}/{} approvals); try again once it is approved",
+                "request {id} is still pending ({}/{} approvals); try again once it is approved, \
+                 or wait for it with `jit login {id} --wait`",
                 request.approvals.len(),
                 request.approvals_required
             )));
@@ -377,7 +422,7 @@ fn login(api: &mut Api, id: &str) -> Result<LoginReport> {
             )));
         }
     }
-    let issued = api.certificate(id)?;
+    let issued = api.certificate(&id)?;
     login::install(api.signer(), request, issued, jit_common::now().as_secs())
 }
 

@@ -50,8 +50,11 @@ fn relative(at: u64, now: u64) -> String {
     }
 }
 
-/// Why a request expired, for `show`: not approved within its pending time (the role's
-/// `pending_ttl`), or its window ended.
+/// Why a request expired, for `show`: its window ended; or it was not approved within its
+/// pending time, counted from its start for a later window; or, for a later window whose
+/// pending time was cut at the window's end, not before that end. The view does not say
+/// whether the pending time was the role's `pending_ttl` or the CA's `pending_expiry`, so
+/// neither is named: "its pending expiry".
 pub fn expiry(r: &RequestView) -> Option<String> {
     if r.state != RequestState::Expired {
         return None;
@@ -59,16 +62,22 @@ pub fn expiry(r: &RequestView) -> Option<String> {
     if let Some(end) = r.valid_before {
         return Some(format!("the window ended at {}", format_utc(end)));
     }
-    let from = r.start.unwrap_or(r.created_at);
-    let ttl = format_duration(r.pending_expires_at.saturating_sub(from));
-    let of_start = if r.start.is_some() {
-        " of its start"
-    } else {
-        ""
+    let again = format!("ask again with jit request {}", r.role);
+    let Some(start) = r.start else {
+        let ttl = format_duration(r.pending_expires_at.saturating_sub(r.created_at));
+        return Some(format!(
+            "not approved within {ttl} (its pending expiry); {again}"
+        ));
     };
+    if r.pending_expires_at >= start.saturating_add(r.duration_secs) {
+        return Some(format!(
+            "not approved before its window ended at {}; {again}",
+            format_utc(r.pending_expires_at)
+        ));
+    }
+    let ttl = format_duration(r.pending_expires_at.saturating_sub(start));
     Some(format!(
-        "not approved within {ttl}{of_start} (pending_ttl of role {}); ask again with jit request {}",
-        r.role, r.role
+        "not approved within {ttl} of its start (its pending expiry); {again}"
     ))
 }
 

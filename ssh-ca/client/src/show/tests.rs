@@ -144,23 +144,34 @@ fn a_denied_request_says_by_whom_when_and_why() {
 
 #[test]
 fn an_expired_request_says_why() {
+    // Not approved within its pending time: the view does not say whether that was the
+    // role's pending_ttl or the CA's pending_expiry, so the text names neither.
     let r = view("r-1", RequestState::Expired);
     assert!(
         request(&r, "", NOW).ends_with(
-            "approvals:  0/1\nexpired:    not approved within 1h (pending_ttl of role \
-             db-admin); ask again with jit request db-admin\n"
+            "approvals:  0/1\nexpired:    not approved within 1h (its pending expiry); ask again \
+             with jit request db-admin\n"
         ),
         "{}",
         request(&r, "", NOW)
     );
+    // A later window: counted from its start.
     let mut r = view("r-1", RequestState::Expired);
     r.start = Some(NOW - 600);
-    assert!(
-        request(&r, "", NOW).contains(
-            "expired:    not approved within 10m of its start (pending_ttl of role db-admin)"
-        ),
-        "{}",
-        request(&r, "", NOW)
+    assert_eq!(
+        expiry(&r).as_deref(),
+        Some(
+            "not approved within 10m of its start (its pending expiry); ask again with jit request db-admin"
+        )
+    );
+    // A later window whose pending time was cut at the window's end (30m after its start).
+    let mut r = view("r-1", RequestState::Expired);
+    r.start = Some(NOW - 1800);
+    assert_eq!(
+        expiry(&r).as_deref(),
+        Some(
+            "not approved before its window ended at 2026-11-23T12:00:00Z; ask again with jit request db-admin"
+        )
     );
     let mut r = approved("r-1");
     r.state = RequestState::Expired;

@@ -63,8 +63,8 @@ fn ctrl_c_while_waiting_says_how_to_cancel_or_resume_and_exits_130() {
         lines[0],
         format!(
             "jit: request {id} is pending: an approver runs `jit approve {id}`; Ctrl-C stops \
-             waiting (the request stays pending: `jit login {id}` later, or `jit cancel {id}` \
-             to withdraw it)"
+             waiting (the request stays pending: `jit login {id} --wait` waits again, or `jit \
+             cancel {id}` withdraws it)"
         )
     );
     let waiting = format!("jit: waiting for approval of {id} (0/1 approvals; pending expires in ");
@@ -73,8 +73,8 @@ fn ctrl_c_while_waiting_says_how_to_cancel_or_resume_and_exits_130() {
         lines[2],
         format!(
             "jit: stopped waiting; request {id} stays pending: `jit cancel {id}` withdraws it, \
-             `jit login {id}` installs the certificate once it is approved (`jit show {id}` \
-             shows where it stands)"
+             `jit login {id} --wait` waits again and installs the certificate once it is \
+             approved (`jit show {id}` shows where it stands)"
         )
     );
     // It did stay pending, and what the message says works.
@@ -119,6 +119,183 @@ fn ctrl_c_while_waiting_says_how_to_cancel_or_resume_and_exits_130() {
             .starts_with("stopped waiting; request "),
         "{body}"
     );
+}
+
+/// A waiting `jit` (stdout and stderr piped): returns once it says it is waiting for
+/// approval, with the stderr lines read so far and a reader for the rest.
+struct Waiting {
+    child: std::process::Child,
+    lines: Vec<String>,
+    rest: mpsc::Receiver<String>,
+}
+
+impl Waiting {
+    fn start(cmd: &mut std::process::Command) -> Waiting {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stderr).lines() {
+                let _ = tx.send(l.unwrap());
+            }
+        });
+        let mut lines = Vec::new();
+        loop {
+            let l = rx
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("jit did not start waiting: {lines:#?}"));
+            let waiting = l.starts_with("jit: waiting for approval of ");
+            lines.push(l);
+            if waiting {
+                break;
+            }
+        }
+        Waiting {
+            child,
+            lines,
+            rest: rx,
+        }
+    }
+
+    /// Waits for the exit: (exit code, stdout, every stderr line).
+    fn finish(mut self) -> (i32, String, Vec<String>) {
+        let o = self.child.wait_with_output().unwrap();
+        self.lines.extend(self.rest.iter());
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            self.lines,
+        )
+    }
+
+    fn interrupt(self) -> (i32, String, Vec<String>) {
+        run_ok(std::process::Command::new("kill").args(["-INT", &self.child.id().to_string()]));
+        self.finish()
+    }
+}
+
+fn pending_request(ca: &Ca, user: &User) -> String {
+    let r: RequestView = json(ca.jit(user).args([
+        "request",
+        "db-admin",
+        "--duration",
+        "30m",
+        "--reason",
+        "x",
+        "--no-wait",
+        "--json",
+    ]));
+    assert_eq!(r.state, RequestState::Pending);
+    r.id
+}
+
+#[test]
+fn login_wait_resumes_waiting_and_installs_the_certificate_once_approved() {
+    let ca = Ca::start();
+    let alice = ca.user("alice", &["dev"]);
+    let bob = ca.user("bob", &["dba"]);
+    let id = pending_request(&ca, &alice);
+    // Without --wait, as before: refused, and it names --wait.
+    let (code, text, err) = out(ca.jit(&alice).args(["login", &id]));
+    assert_eq!((code, text.as_str()), (1, ""), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "jit: request {id} is still pending (0/1 approvals); try again once it is approved, \
+             or wait for it with `jit login {id} --wait`\n"
+        )
+    );
+    // With --wait it waits as `jit request` does; bob approves meanwhile.
+    let waiting = Waiting::start(ca.jit(&alice).args(["login", &id, "--wait"]));
+    let (code, _, err) = out(ca.jit(&bob).args(["approve", &id]));
+    assert_eq!(code, 0, "{err}");
+    let (code, text, lines) = waiting.finish();
+    assert_eq!(code, 0, "{lines:#?}");
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert_eq!(
+        lines[0],
+        format!(
+            "jit: request {id} is pending: an approver runs `jit approve {id}`; Ctrl-C stops \
+             waiting (the request stays pending: `jit login {id} --wait` waits again, or `jit \
+             cancel {id}` withdraws it)"
+        )
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "jit: waiting for approval of {id} (0/1 approvals; pending expires in "
+        )),
+        "{lines:#?}"
+    );
+    assert_eq!(lines[2], format!("jit: request {id} approved"));
+    assert_eq!(
+        line(&text, "Certificate for request "),
+        format!(
+            "Certificate for request {id} written to {}",
+            alice.cert().display()
+        )
+    );
+    assert!(keygen_l(&alice.cert()).contains("Serial: "), "{text}");
+    // On an approved request, --wait does not wait: it installs, as plain `jit login`.
+    let (code, text, err) = out(ca.jit(&alice).args(["login", &id, "--wait"]));
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(text.starts_with(&format!("Certificate for request {id} written to ")));
+}
+
+#[test]
+fn ctrl_c_during_a_resumed_wait_and_a_denial_while_waiting() {
+    let ca = Ca::start();
+    let alice = ca.user("alice", &["dev"]);
+    let bob = ca.user("bob", &["dba"]);
+    let id = pending_request(&ca, &alice);
+    // Ctrl-C while `jit login --wait` waits: the same hint as `jit request`'s, exit 130.
+    let (code, text, lines) =
+        Waiting::start(ca.jit(&alice).args(["login", &id, "--wait"])).interrupt();
+    assert_eq!((code, text.as_str()), (130, ""), "{lines:#?}");
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert_eq!(
+        lines[2],
+        format!(
+            "jit: stopped waiting; request {id} stays pending: `jit cancel {id}` withdraws it, \
+             `jit login {id} --wait` waits again and installs the certificate once it is \
+             approved (`jit show {id}` shows where it stands)"
+        )
+    );
+    let r: RequestView = json(ca.jit(&alice).args(["show", &id, "--json"]));
+    assert_eq!(r.state, RequestState::Pending);
+    // Someone else's request (or another key): refused before waiting.
+    let (code, text, err) = out(ca.jit(&bob).args(["login", &id, "--wait"]));
+    assert_eq!((code, text.as_str()), (1, ""), "{err}");
+    let want = format!("jit: request {id} is for another key than the one you are using (");
+    assert!(err.starts_with(&want), "{err}");
+    assert!(
+        err.ends_with(
+            "); wait for it with the identity that made the request (--identity KEYFILE)\n"
+        ),
+        "{err}"
+    );
+    // Waiting again, then denied: shown, exit 3, as `jit request`.
+    let waiting = Waiting::start(ca.jit(&alice).args(["login", &id, "--wait"]));
+    let (code, _, err) = out(ca.jit(&bob).args(["deny", &id, "--reason", "use web-read"]));
+    assert_eq!(code, 0, "{err}");
+    let (code, text, lines) = waiting.finish();
+    assert_eq!(code, 3, "{lines:#?}");
+    assert_eq!(
+        lines[2..],
+        [
+            format!("jit: request {id} denied"),
+            format!("jit: request {id} was denied by bob: use web-read"),
+        ],
+        "{lines:#?}"
+    );
+    assert!(
+        text.starts_with(&format!("id:         {id}\nstate:      denied\n")),
+        "{text}"
+    );
+    assert!(!alice.cert().exists());
 }
 
 /// The stdout line of `text` that starts with `prefix`.

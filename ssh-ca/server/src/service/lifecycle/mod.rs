@@ -405,10 +405,16 @@ pub fn extend(
         let room = start
             .saturating_add(role.max_duration_secs)
             .saturating_sub(latest.valid_before);
+        // A later window (`--start`) is counted from its start, not from its approval.
+        let from = if row.not_before.is_some() {
+            "its start"
+        } else {
+            "approval"
+        };
         return Err(refuse(
             C::DurationTooLong,
             format!(
-                "the window would be {} from approval; role {:?} allows {} ({left} left now; \
+                "the window would be {} from {from}; role {:?} allows {} ({left} left now; \
                  you may extend by at most {})",
                 jit_common::time::format_duration(window),
                 role.name,

@@ -688,3 +688,23 @@ fn extension_refusals_say_how_much_is_left() {
          may extend by at most 50m)"
     );
 }
+
+#[test]
+fn an_extension_of_a_later_window_is_counted_from_its_start() {
+    let db = role("db"); // max_duration = "1h"
+    let groups = vec!["dev".to_string()];
+    let mut row = pending();
+    row.duration_secs = 600;
+    row.not_before = Some(NOW + 3600);
+    // Approved now, an hour before its window starts.
+    approve_row(&mut row, json!({"approvers": ["bob"]}), NOW);
+    let mut c = cert(NOW + 3600 + 600);
+    c.valid_after = NOW + 3600;
+    // The window would be 1h 10m from its start (2h 10m from approval): the start counts.
+    let r = extend(&mut row, Some(&db), Some(&c), Some(&groups), 3600, NOW);
+    assert_eq!(
+        r.expect_err("refused").to_string(),
+        "duration_too_long (403): the window would be 1h 10m from its start; role \"db\" allows \
+         1h (1h 10m left now; you may extend by at most 50m)"
+    );
+}
