@@ -42,9 +42,16 @@ pub fn is_format(c: char) -> bool {
     FORMAT_RANGES.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
 }
 
-/// Whether `c` must not appear in text shown to people: a control or a format character.
+/// Whether `c` is a line or paragraph separator (U+2028, U+2029: general categories Zl and
+/// Zp), which editors, browsers and JSON viewers render as a line break.
+pub fn is_separator(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// Whether `c` must not appear in text shown to people: a control or a format character,
+/// or a line or paragraph separator (one line must stay one line wherever it is shown).
 pub fn is_hidden(c: char) -> bool {
-    c.is_control() || is_format(c)
+    c.is_control() || is_format(c) || is_separator(c)
 }
 
 /// Checks one line of text shown to people (`what` names it in the error, e.g. "reason"):
@@ -59,6 +66,8 @@ pub fn check_line(what: &str, s: &str, max: usize) -> Result<(), String> {
     if let Some(c) = s.chars().find(|&c| is_hidden(c)) {
         let kind = if c.is_control() {
             "a control character"
+        } else if is_separator(c) {
+            "a line or paragraph separator"
         } else {
             "an invisible or bidirectional formatting character"
         };
@@ -85,6 +94,8 @@ mod tests {
             ('\u{061C}', "U+061C"),
             ('\u{E0041}', "U+E0041"),
             ('\n', "U+000A"),
+            ('\u{2028}', "U+2028"),
+            ('\u{2029}', "U+2029"),
             ('\u{1b}', "U+001B"),
         ] {
             let e = check_line("reason", &format!("fix {c}db"), 100).unwrap_err();

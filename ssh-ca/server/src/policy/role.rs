@@ -176,6 +176,8 @@ pub struct Asked<'a> {
     pub sudo: bool,
     /// The whole window from approval, seconds.
     pub window_secs: u64,
+    /// The start of a later window (`--start`), if the request has one.
+    pub start: Option<u64>,
 }
 
 /// A validated role.
@@ -271,6 +273,18 @@ impl Role {
                 self.name,
                 jit_common::time::format_duration(self.max_duration_secs),
                 jit_common::time::format_duration(asked.window_secs)
+            ));
+        }
+        // A later window is judged where it starts (as at admission): a schedule narrowed
+        // since must not let a human approve a window that now starts outside it.
+        if let (Some(start), Some(schedule)) = (asked.start, &self.schedule)
+            && !schedule.contains(start)
+        {
+            return Err(format!(
+                "its start {} is now outside role {:?}'s schedule ({})",
+                jit_common::time::format_utc(start),
+                self.name,
+                schedule.describe()
             ));
         }
         Ok(())

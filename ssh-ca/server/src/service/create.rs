@@ -111,11 +111,15 @@ impl Ca {
             );
         }
         let requester = caller.user.clone();
+        // The key that signed the call, checked again in the write: an operator may remove
+        // the user or the key while an authorizing webhook is being asked (up to 10 s).
+        let signer = caller.proof.as_ref().map(|p| p.key.clone());
         let max_grants = self.config.max_active_grants_per_user;
         let max_pending = self.config.max_pending_requests_per_user;
         let Some(auto) = auto else {
             self.check_grant_fits(&row, &role, now)?;
             let (view, records) = self.write(move |c| {
+                check_still_registered(c, &row.user, signer.as_deref())?;
                 check_active_grants(c, &row.user, now, max_grants)?;
                 check_pending_requests(c, &row.user, &row.role, now, max_pending)?;
                 c.insert_request(&row)?;
@@ -149,6 +153,7 @@ impl Ca {
         };
         let reserved = cert.grant_id.clone();
         let written = self.write(move |c| {
+            check_still_registered(c, &row.user, signer.as_deref())?;
             check_active_grants(c, &row.user, now, max_grants)?;
             c.insert_request(&row)?;
             let mut records = Vec::with_capacity(3);
@@ -186,4 +191,34 @@ impl Ca {
         view.issued = Some(issued);
         Ok(view)
     }
+}
+
+/// Refuses (`unknown_key`) when `user` or the key that signed the call (`signer`, when the
+/// call was signed) is no longer registered: checked in the same write that stores the
+/// request, so a removal that happened after authentication (while a webhook was asked)
+/// wins.
+fn check_still_registered(
+    c: &dyn crate::store::StoreOps,
+    user: &str,
+    signer: Option<&str>,
+) -> ApiResult<()> {
+    let gone = || {
+        super::refuse(
+            jit_api::wire::ErrorCode::UnknownKey,
+            format!(
+                "{user} or the key that signed this request was removed while it was being \
+                 decided; nothing was stored"
+            ),
+        )
+    };
+    if !c.user_exists(user)? {
+        return Err(gone());
+    }
+    if let Some(key) = signer {
+        match c.user_by_key(key)? {
+            Some((owner, _, _)) if owner == user => {}
+            _ => return Err(gone()),
+        }
+    }
+    Ok(())
 }

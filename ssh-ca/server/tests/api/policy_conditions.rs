@@ -429,3 +429,73 @@ async fn a_later_window_is_judged_where_it_starts() {
          2026-11-30T19:00:00Z is outside it (ask for a start inside a window)"
     );
 }
+
+#[tokio::test]
+async fn an_extension_of_a_later_window_is_judged_where_it_starts() {
+    let h = Harness::with_policy(POLICY);
+    // Friday 2026-11-27 19:00 CET (inside the on-call rule's schedule): a window that
+    // starts Monday 10:00 CET waits for humans; bob approves it.
+    h.clock.set(t("2026-11-27T18:00:00Z"));
+    let (s, v) = request_start(
+        &h,
+        "alice",
+        "db-admin",
+        "INC-9: paged",
+        &["db-1"],
+        t("2026-11-30T09:00:00Z"),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["state"], "pending", "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let (s, v) = h.approve("bob", &id).await;
+    assert_eq!(s, 200, "{v}");
+    // At 19:05, still inside the rule's schedule, alice extends the window (10m -> 20m,
+    // within the rule's 30m): the rule does not cover it, since the window starts Monday
+    // 10:00 in business hours.
+    h.clock.set(t("2026-11-27T18:05:00Z"));
+    let got = h
+        .call(
+            "alice",
+            "POST",
+            &format!("/v1/requests/{id}/extend"),
+            json!({"duration_secs": 600}),
+        )
+        .await;
+    assert_error(&got, 403, "extension_not_approved");
+}
+
+#[tokio::test]
+async fn a_human_cannot_approve_a_later_window_a_narrowed_schedule_no_longer_allows() {
+    let h = Harness::with_policy(POLICY);
+    // Monday 2026-11-30 10:00 CET: alice asks for role biz from 16:00 CET (inside).
+    h.clock.set(t("2026-11-30T09:00:00Z"));
+    let pk = h.key("alice").public_key().to_openssh().unwrap();
+    let (s, v) = h
+        .call(
+            "alice",
+            "POST",
+            "/v1/requests",
+            json!({"role": "biz", "duration_secs": 600, "reason": "x", "public_key": pk,
+                   "start": t("2026-11-30T15:00:00Z")}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    // The operator narrows biz to mornings; bob's approval is refused.
+    std::fs::write(
+        h.path().join("policy.toml"),
+        POLICY.replace("hours = \"09:00-17:00\"", "hours = \"09:00-12:00\""),
+    )
+    .unwrap();
+    h.ca.reload_policy().unwrap();
+    let got = h.approve("bob", &id).await;
+    assert_error(&got, 409, "policy_changed");
+    assert!(
+        message(&got).contains(
+            "its start 2026-11-30T15:00:00Z is now outside role \"biz\"'s schedule (mon-fri 09:00-12:00 Europe/Berlin)"
+        ),
+        "{}",
+        message(&got)
+    );
+}

@@ -930,3 +930,42 @@ async fn jit_roles_names_the_webhook_a_rule_needs() {
         json!([{"rule": "auto:pager", "max_duration_secs": 900, "webhook": "oncall"}])
     );
 }
+
+#[tokio::test]
+async fn a_user_removed_while_the_webhook_is_asked_gets_nothing() {
+    let (url, calls, go) = gated_receiver(r#"{"approve": true}"#);
+    let h = harness(&url);
+    // While the webhook is being asked, the operator removes alice.
+    let (dir, now) = (h.path(), h.now());
+    let remover = std::thread::spawn(move || {
+        calls.recv_timeout(Duration::from_secs(5)).unwrap();
+        jit_ca::admin::user_remove(&dir, "alice", now).unwrap();
+        go.send(()).unwrap();
+    });
+    let got = h.request("alice", "quick", 600, "INC-7 web down").await;
+    remover.join().unwrap();
+    assert_error(&got, 401, "unknown_key");
+    assert_eq!(
+        got.1["error"]["message"],
+        "alice or the key that signed this request was removed while it was being decided; \
+         nothing was stored"
+    );
+    // Nothing was stored or issued; the webhook's yes is audited as about a request not
+    // stored.
+    let recs: Vec<Value> = jit_ca::admin::audit_export(&h.path())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r["event"] == "webhook_answer")
+        .collect();
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    let d = match &recs[0]["details"] {
+        Value::String(s) => serde_json::from_str::<Value>(s).unwrap(),
+        d => d.clone(),
+    };
+    assert_eq!(d["request_stored"], false, "{d}");
+    assert!(
+        !h.audit_events().iter().any(|(e, _)| e == "issuance"),
+        "{:?}",
+        h.audit_events()
+    );
+}

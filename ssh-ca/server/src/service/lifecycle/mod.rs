@@ -330,6 +330,7 @@ pub fn still_fits(
         principals: &row.principals,
         sudo: row.sudo,
         window_secs,
+        start: row.not_before,
     })
     .map_err(|why| {
         refuse(
@@ -436,7 +437,9 @@ pub fn extend(
             hosts: &row.hosts,
             ticket: row.ticket.as_deref(),
             at: now,
-            starts_at: now,
+            // A later window that has not started is judged where it starts: an extension
+            // asked inside the rule's schedule must not carry the window outside it.
+            starts_at: start.max(now),
             asks_webhooks: false,
         });
         match decision.approved {
