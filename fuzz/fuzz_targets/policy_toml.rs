@@ -3,7 +3,7 @@
 //! least one approval, has hosts and a positive max duration, and its names are valid.
 #![no_main]
 
-use jit_ca::policy::Policy;
+use jit_ca::policy::{AutoInput, Policy};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -33,7 +33,22 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = role.may_request("alice", &groups);
         let _ = role.may_approve("bob", &groups);
-        let _ = role.auto_approval("alice", &groups, u64::MAX);
+        // No auto-approval rule approves a window longer than the role allows (a rule's
+        // max_duration is at most the role's); only `auto_approve = true` approves anything.
+        let decision = role.auto_decision(&AutoInput {
+            user: "alice",
+            groups: &groups,
+            duration_secs: u64::MAX,
+            hosts: &role.hosts,
+            ticket: Some("INC-1"),
+            at: 1_795_435_200,
+            starts_at: 1_795_435_200,
+            asks_webhooks: true,
+        });
+        assert!(
+            role.auto_approve || decision.approved.is_none(),
+            "role {name}: a rule approved an unbounded window"
+        );
         let _ = role.covers_host("db-1");
         let _ = role.covers_host("*");
         assert!(policy.role(name).is_some());
