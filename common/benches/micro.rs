@@ -32,6 +32,7 @@ fn grant(id: &str) -> Grant {
         }],
         ticket: None,
         cert_serial: Some(42),
+        session_bound: false,
         key_id: String::new(),
     }
 }

@@ -69,6 +69,7 @@ const FIELDS: &[&str] = &[
     "ticket",
     "approvers",
     "cert_serial",
+    "session_bound",
     "key_id",
 ];
 
@@ -118,6 +119,12 @@ pub struct Grant {
     /// Serial of the certificate issued with it, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_serial: Option<u64>,
+    /// Sudo only from the SSH connection that presented the certificate carrying this grant
+    /// (`cert_serial`), while that connection lives (issue 14; the role's `session_bound`).
+    /// Absent when false, so other grants are what older CAs wrote; a host older than this
+    /// field refuses a grant carrying it (unknown field), which fails closed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub session_bound: bool,
     /// Fingerprint (`SHA256:...`) of the key that signs it; set by [`Grant::sign`].
     pub key_id: String,
 }
@@ -180,6 +187,12 @@ impl Grant {
                     ),
                 ));
             }
+        }
+        if self.session_bound && self.cert_serial.is_none() {
+            return Err(invalid(
+                "session_bound",
+                "a session-bound grant must name the serial of the certificate that carries it",
+            ));
         }
         if self.approvers.len() > MAX_APPROVERS {
             return Err(invalid("approvers", format!("at most {MAX_APPROVERS}")));

@@ -31,6 +31,7 @@ fn grant(t: UnixTime) -> Grant {
         }],
         ticket: None,
         cert_serial: None,
+        session_bound: false,
         key_id: String::new(),
     }
 }

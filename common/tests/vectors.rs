@@ -48,6 +48,7 @@ fn base() -> Grant {
         }],
         ticket: None,
         cert_serial: Some(7),
+        session_bound: false,
         key_id: String::new(),
     }
 }

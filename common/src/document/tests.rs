@@ -38,6 +38,7 @@ fn grant() -> Grant {
         }],
         ticket: None,
         cert_serial: Some(7),
+        session_bound: false,
         key_id: String::new(),
     }
 }
@@ -214,4 +215,53 @@ fn the_ticket_is_optional_checked_and_refused_by_a_parser_without_the_field() {
             Err(Error::InvalidField { name: "ticket", detail: ref d }) if d == detail
         ));
     }
+}
+
+/// `session_bound` (issue 14): absent from the body when false (so other grants are what
+/// older CAs wrote, byte for byte), carried and verified when true, refused by a parser
+/// that does not list the field (an old host fails closed instead of ignoring the
+/// binding), and only valid with the certificate serial it binds to.
+#[test]
+fn session_bound_is_optional_and_refused_by_a_parser_without_the_field() {
+    let k = key();
+    let plain = SignedGrant::sign(grant(), &k).unwrap();
+    assert!(!plain.doc().contains("session_bound"), "{}", plain.doc());
+
+    let mut g = grant();
+    g.session_bound = true;
+    let signed = SignedGrant::sign(g, &k).unwrap();
+    assert!(
+        signed
+            .doc()
+            .contains("  \"cert_serial\": 7,\n  \"session_bound\": true,\n"),
+        "{}",
+        signed.doc()
+    );
+    let v = SignedGrant::parse(signed.as_bytes())
+        .unwrap()
+        .verify_at(NOW, &ring(&k), 0u64)
+        .unwrap();
+    assert!(v.grant().session_bound);
+
+    let old_fields: Vec<&str> = <Grant as Document>::FIELDS
+        .iter()
+        .copied()
+        .filter(|f| *f != "session_bound")
+        .collect();
+    assert!(matches!(
+        parse_body(signed.body(), &old_fields),
+        Err(Error::UnknownField { ref name }) if name == "session_bound"
+    ));
+    assert!(parse_body(plain.body(), &old_fields).is_ok());
+
+    let mut unbound_serial = grant();
+    unbound_serial.session_bound = true;
+    unbound_serial.cert_serial = None;
+    assert!(matches!(
+        unbound_serial.validate(),
+        Err(Error::InvalidField {
+            name: "session_bound",
+            ..
+        })
+    ));
 }

@@ -38,6 +38,7 @@ fn grant(id: &str) -> Grant {
         }],
         ticket: None,
         cert_serial: None,
+        session_bound: false,
         key_id: String::new(),
     }
 }

@@ -25,6 +25,8 @@ pub const MAX_CLOCK_SKEW: u64 = 3600;
 /// Default `revocation_max_age_secs` (12 hours; see
 /// [`jit_common::revocation::DEFAULT_MAX_AGE_SECS`] and docs/host.md for the trade-off).
 pub const DEFAULT_REVOCATION_MAX_AGE: u64 = jit_common::revocation::DEFAULT_MAX_AGE_SECS.as_secs();
+/// Default `session_dir`: on tmpfs, so bindings never outlive a boot.
+pub const DEFAULT_SESSION_DIR: &str = "/run/jit/sessions";
 /// Default `break_glass_max_window_secs`: a break-glass grant may span at most 24 hours.
 pub const DEFAULT_BREAK_GLASS_MAX_WINDOW: u64 = 24 * 3600;
 
@@ -68,6 +70,8 @@ pub struct RawConfig {
     pub break_glass_max_window_secs: Option<u64>,
     /// State directory.
     pub state_dir: Option<PathBuf>,
+    /// Where sshd's session hook keeps SSH-session bindings (default `/run/jit/sessions`).
+    pub session_dir: Option<PathBuf>,
     /// The user sshd runs `jit-host principals` as.
     pub grant_writer: Option<String>,
     /// Extra names this host answers to.
@@ -102,6 +106,9 @@ pub struct Config {
     pub break_glass_max_window_secs: u64,
     /// Absolute state directory.
     pub state_dir: PathBuf,
+    /// Absolute directory of SSH-session bindings (root-only; on tmpfs by default, so a
+    /// reboot forgets every binding).
+    pub session_dir: PathBuf,
     /// The grant writer's login name.
     pub grant_writer: String,
     /// Extra host names (lower case).
@@ -265,6 +272,25 @@ impl RawConfig {
                 format!("{} must be an absolute UTF-8 path", state_dir.display()),
             ));
         }
+        let session_dir = self
+            .session_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_SESSION_DIR));
+        if !session_dir.is_absolute() || session_dir.to_str().is_none() {
+            return Err(invalid(
+                "session_dir",
+                format!("{} must be an absolute UTF-8 path", session_dir.display()),
+            ));
+        }
+        if session_dir.starts_with(&state_dir) || state_dir.starts_with(&session_dir) {
+            return Err(invalid(
+                "session_dir",
+                format!(
+                    "{} must not be inside state_dir {} (or contain it): the grant writer may write there, and only root may write bindings",
+                    session_dir.display(),
+                    state_dir.display()
+                ),
+            ));
+        }
         let grant_writer = self.grant_writer.unwrap_or_else(|| "jit".to_string());
         jit_common::grant::check_user("grant_writer", &grant_writer)
             .map_err(|e| invalid("grant_writer", e.to_string()))?;
@@ -322,6 +348,7 @@ impl RawConfig {
             revocation_max_age_secs,
             break_glass_max_window_secs,
             state_dir,
+            session_dir,
             grant_writer,
             hostnames,
             user_ca_keys,
@@ -409,6 +436,7 @@ mod tests {
         assert_eq!(c.break_glass_max_window_secs, 24 * 3600);
         assert_eq!(c.state_dir, PathBuf::from("/var/lib/jit"));
         assert_eq!(c.grant_writer, "jit");
+        assert_eq!(c.session_dir, PathBuf::from("/run/jit/sessions"));
         assert!(c.gates("sudo-i") && !c.gates("login"));
     }
 
@@ -442,6 +470,9 @@ break_glass_keys = []
             ("colour = \"blue\"", "colour"),
             ("mode = \"permissive\"", "permissive"),
             ("state_dir = \"var/lib/jit\"", "state_dir"),
+            ("session_dir = \"run/jit\"", "session_dir"),
+            ("session_dir = \"/var/lib/jit/sessions\"", "session_dir"),
+            ("session_dir = \"/var\"", "session_dir"),
             ("clock_skew_secs = 99999", "clock_skew_secs"),
             ("server = \"ftp://x\"", "server"),
             ("hostnames = [\"db-*\"]", "hostnames"),

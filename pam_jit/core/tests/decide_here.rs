@@ -43,6 +43,7 @@ fn grant(id: &str, user: &str) -> Grant {
         }],
         ticket: None,
         cert_serial: Some(1),
+        session_bound: false,
         key_id: String::new(),
     }
 }

@@ -39,6 +39,7 @@ pub fn grant(id: &str, user: &str, hosts: &[&str], now: impl Into<UnixTime>) -> 
         }],
         ticket: None,
         cert_serial: None,
+        session_bound: false,
         key_id: String::new(),
     })
 }

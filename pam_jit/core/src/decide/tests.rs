@@ -57,6 +57,7 @@ fn grant(id: &str, user: &str) -> Grant {
         }],
         ticket: None,
         cert_serial: Some(42),
+        session_bound: false,
         key_id: String::new(),
     }
 }

@@ -87,6 +87,7 @@ fn grant_with(e: &Env, edit: impl FnOnce(&mut Grant)) -> String {
         }],
         ticket: None,
         cert_serial: Some(7),
+        session_bound: false,
         key_id: String::new(),
     };
     edit(&mut g);

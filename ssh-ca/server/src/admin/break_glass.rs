@@ -167,6 +167,7 @@ pub fn sign(spec: &SignSpec, now: u64) -> Result<SignResult> {
         approvers: Vec::new(),
         ticket: None,
         cert_serial: None,
+        session_bound: false,
         key_id: String::new(),
     };
     let doc = grant

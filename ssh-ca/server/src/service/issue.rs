@@ -155,6 +155,7 @@ impl Ca {
             approvers,
             ticket: row.ticket.clone(),
             cert_serial: Some(serial),
+            session_bound: false,
             key_id: String::new(),
         };
         let unacceptable = |e: &dyn std::fmt::Display| {

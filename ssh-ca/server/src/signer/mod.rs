@@ -290,6 +290,7 @@ mod tests {
             approvers: vec![],
             ticket: None,
             cert_serial: Some(serial),
+            session_bound: false,
             key_id: String::new(),
         }
     }
