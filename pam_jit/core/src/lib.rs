@@ -26,6 +26,7 @@
 
 pub mod config;
 pub mod decide;
+pub mod session;
 pub mod store;
 pub mod sys;
 
