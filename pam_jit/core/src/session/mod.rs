@@ -19,6 +19,7 @@
 //! * [`write`]: the only writer (atomic create/replace/remove); called by the session hooks
 //!   of `pam_jit.so` and by `jit-host`, never by the account (sudo) path.
 
+pub mod bind;
 pub mod proc;
 pub mod write;
 
