@@ -49,6 +49,9 @@ extensions = ["permit-pty"]     # OpenSSH extensions: permit-pty, permit-port-fo
 #                               # are a union; "22:00-06:00" crosses midnight); default any time
 # reason_pattern = '^(INC|CHG)-[0-9]+'   # the reason must match; what matched is the ticket
 # reason_help = "Start the reason with the ticket, e.g. INC-123: disk full"
+# session_bound = true          # sudo only inside the SSH connection that presented the
+#                               # certificate, while it lives (hosts need `jit-host setup
+#                               # --session`; docs/host.md, "Session-bound grants")
 
 # Auto-approval for some people and short windows only (approver recorded as "auto:<name>");
 # every condition a rule names must hold, else humans approve:
@@ -211,6 +214,22 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_bound_is_off_by_default_and_parses_when_set() {
+        let role = |extra: &str| {
+            let text = format!(
+                "[roles.db]\nhosts = [\"db-*\"]\nmax_duration = \"1h\"\nrequesters = [\"alice\"]\n\
+                 approvers = [\"bob\"]\n{extra}"
+            );
+            Policy::parse(&text).map(|p| p.role("db").unwrap().clone())
+        };
+        assert!(!role("").unwrap().session_bound);
+        assert!(role("session_bound = true\n").unwrap().session_bound);
+        assert!(!role("session_bound = false\n").unwrap().session_bound);
+        let errs = role("session_bound = \"yes\"\n").unwrap_err();
+        assert!(errs.join("\n").contains("session_bound"), "{errs:?}");
+    }
 
     #[test]
     fn edit_distance_counts_single_character_edits() {
