@@ -158,6 +158,12 @@ impl Policy {
                     role.name
                 ));
             }
+            if role.session_bound && !role.sudo {
+                out.push(format!(
+                    "roles.{}.session_bound: the role has sudo = false; binding limits only sudo, so it changes nothing here",
+                    role.name
+                ));
+            }
             for (field, list) in [
                 ("requesters", &role.requesters),
                 ("approvers", &role.approvers),
@@ -229,6 +235,25 @@ mod tests {
         assert!(!role("session_bound = false\n").unwrap().session_bound);
         let errs = role("session_bound = \"yes\"\n").unwrap_err();
         assert!(errs.join("\n").contains("session_bound"), "{errs:?}");
+        // Without sudo it binds nothing: policy check warns.
+        let text = "[roles.db]\nhosts = [\"db-*\"]\nmax_duration = \"1h\"\nrequesters = [\"alice\"]\n\
+                    approvers = [\"bob\"]\nsession_bound = true\n";
+        let users = ["alice".to_string(), "bob".to_string()];
+        assert_eq!(
+            Policy::parse(text).unwrap().warnings(&users, &[]),
+            vec![
+                "roles.db.session_bound: the role has sudo = false; binding limits only sudo, so \
+                 it changes nothing here"
+                    .to_string()
+            ]
+        );
+        let sudo = text.replace("session_bound", "sudo = true\nsession_bound");
+        assert!(
+            Policy::parse(&sudo)
+                .unwrap()
+                .warnings(&users, &[])
+                .is_empty()
+        );
     }
 
     #[test]
