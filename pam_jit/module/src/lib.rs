@@ -98,6 +98,8 @@ fn panicked() -> Decision {
         user_message: None,
         audit_would_deny: false,
         break_glass: false,
+        session: None,
+        serial: None,
     }
 }
 
@@ -198,6 +200,7 @@ fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Items) {
         service: &service,
         host_names: &host_names,
         now,
+        session_id: pam_jit_core::session::own_session_id(),
     };
     (decide_here(&config, &facts), items)
 }

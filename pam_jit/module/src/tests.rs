@@ -51,6 +51,8 @@ fn decision(verdict: Verdict, audit_would_deny: bool, break_glass: bool) -> Deci
         user_message: None,
         audit_would_deny,
         break_glass,
+        session: None,
+        serial: None,
     }
 }
 
