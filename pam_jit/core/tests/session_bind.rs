@@ -121,6 +121,9 @@ fn req(session: Option<u32>) -> Request<'static> {
         user: "alice",
         now: UnixTime::from_secs(NOW),
         session_id: session,
+        parent_session_id: None,
+        loginuid: Some(1000),
+        user_uid: Some(1000),
         leader_pid: 4242,
         leader_start: 99,
         boot_id: BOOT,
@@ -372,4 +375,33 @@ fn the_text_is_bounded_and_garbage_is_named() {
         choose(&e.config, &req(Some(3)), Some(&two)),
         Outcome::Bind(_)
     ));
+}
+
+#[test]
+fn a_live_binding_of_another_connection_is_never_replaced() {
+    use pam_jit_core::session::Liveness;
+    use pam_jit_core::session::bind::may_replace;
+    let e = env();
+    let Outcome::Bind(new) = choose(&e.config, &req(Some(3)), Some(&cert(&e, |_| {}))) else {
+        panic!()
+    };
+    assert!(may_replace(None, &new).is_ok());
+    assert!(may_replace(Some((&new, &Liveness::Alive)), &new).is_ok());
+    let mut other = new.clone();
+    other.leader_pid = 5151;
+    let err = may_replace(Some((&other, &Liveness::Alive)), &new).unwrap_err();
+    assert!(
+        err.contains("already has a live binding of another connection (leader pid 5151"),
+        "{err}"
+    );
+    for dead in [
+        Liveness::LeaderGone { pid: 5151 },
+        Liveness::OtherBoot,
+        Liveness::Ended {
+            at: NOW.into(),
+            by: "logout".into(),
+        },
+    ] {
+        assert!(may_replace(Some((&other, &dead)), &new).is_ok());
+    }
 }

@@ -15,7 +15,7 @@ use jit_common::{UnixTime, UnverifiedGrant};
 use ssh_key::certificate::CertType;
 use ssh_key::{Certificate, HashAlg};
 
-use super::{BINDING_VERSION, Binding, MAX_TEXT};
+use super::{BINDING_VERSION, Binding, Liveness, MAX_TEXT};
 use crate::config::Config;
 
 /// Longest `SSH_AUTH_INFO_0` looked at, in bytes.
@@ -34,6 +34,15 @@ pub struct Request<'a> {
     pub now: UnixTime,
     /// This process's audit session id (`None`: unset, no `pam_loginuid` before pam_jit).
     pub session_id: Option<u32>,
+    /// The parent's (the sshd listener's) audit session id. Equal to `session_id` when
+    /// `pam_loginuid` did not run and the listener itself was started from a login session:
+    /// every connection would then share the listener's id.
+    pub parent_session_id: Option<u32>,
+    /// This process's login uid (`/proc/self/loginuid`), which `pam_loginuid` sets to the
+    /// user's uid.
+    pub loginuid: Option<u32>,
+    /// `PAM_USER`'s uid in the passwd database.
+    pub user_uid: Option<u32>,
     /// This process (the session leader): pid and start time.
     pub leader_pid: u32,
     /// Field 22 of `/proc/self/stat`.
@@ -205,6 +214,33 @@ fn text(v: Option<&str>) -> String {
     }
 }
 
+/// The fix for a login whose audit session was not set up for it.
+const LOGINUID_FIX: &str = "/etc/pam.d/sshd needs `session required pam_loginuid.so` before pam_jit.so (jit-host setup --session)";
+
+/// This login's own audit session id: set, not the sshd listener's (inherited when
+/// `pam_loginuid` did not run), and with the user's login uid (`pam_loginuid` sets both).
+pub fn own_session(req: &Request<'_>) -> Result<u32, String> {
+    let Some(id) = req.session_id.filter(|id| super::is_session_id(*id)) else {
+        return Err(format!(
+            "this login has no audit session id: {LOGINUID_FIX}"
+        ));
+    };
+    if req.parent_session_id == Some(id) {
+        return Err(format!(
+            "this login's audit session id {id} is the sshd listener's, shared by every connection: {LOGINUID_FIX}"
+        ));
+    }
+    match (req.loginuid, req.user_uid) {
+        (Some(l), Some(u)) if l == u => Ok(id),
+        (l, u) => Err(format!(
+            "this login's loginuid ({}) is not the uid of {} ({}): {LOGINUID_FIX}",
+            l.map_or("unset".into(), |l| l.to_string()),
+            req.user,
+            u.map_or("no passwd entry".into(), |u| u.to_string()),
+        )),
+    }
+}
+
 /// What to bind for this login, given `SSH_AUTH_INFO_0` (`None` if sshd set none).
 pub fn choose(config: &Config, req: &Request<'_>, auth_info: Option<&str>) -> Outcome {
     let Some(info) = auth_info else {
@@ -215,12 +251,15 @@ pub fn choose(config: &Config, req: &Request<'_>, auth_info: Option<&str>) -> Ou
     for cert in &certs {
         match check(config, req, cert) {
             Ok(g) => {
-                let Some(session_id) = req.session_id.filter(|id| super::is_session_id(*id)) else {
-                    return Outcome::Refused {
-                        reason: "this login has no audit session id: /etc/pam.d/sshd needs `session required pam_loginuid.so` before pam_jit.so (jit-host setup --session)".into(),
-                        grant: Some(g.id),
-                        serial: Some(cert.serial()),
-                    };
+                let session_id = match own_session(req) {
+                    Ok(id) => id,
+                    Err(reason) => {
+                        return Outcome::Refused {
+                            reason,
+                            grant: Some(g.id),
+                            serial: Some(cert.serial()),
+                        };
+                    }
                 };
                 return Outcome::Bind(Binding {
                     version: BINDING_VERSION,
@@ -257,5 +296,23 @@ pub fn choose(config: &Config, req: &Request<'_>, auth_info: Option<&str>) -> Ou
         (0, Some(p)) => Outcome::Nothing(format!("no certificate ({p})")),
         (0, None) => Outcome::Nothing("no certificate among the authentications".into()),
         _ => Outcome::Nothing("no session-bound jit grant in the certificate".into()),
+    }
+}
+
+/// Whether `new` may be written over what its file holds now (`existing`, with its
+/// liveness): nothing, a tombstone, a dead binding (leader gone, earlier boot), or one of
+/// this same leader (the hook run twice). A live binding of another leader is never
+/// overwritten: two live connections with one audit session id mean ids are not per login.
+pub fn may_replace(existing: Option<(&Binding, &Liveness)>, new: &Binding) -> Result<(), String> {
+    match existing {
+        Some((old, Liveness::Alive))
+            if (old.leader_pid, old.leader_start) != (new.leader_pid, new.leader_start) =>
+        {
+            Err(format!(
+                "session {} already has a live binding of another connection (leader pid {}, grant {}): audit session ids are not per login; {LOGINUID_FIX}",
+                new.session_id, old.leader_pid, old.grant_id
+            ))
+        }
+        _ => Ok(()),
     }
 }

@@ -41,6 +41,24 @@ pub fn own_session_id() -> Option<u32> {
         .and_then(parse_session_id)
 }
 
+/// The audit session id of process `pid` (`/proc/<pid>/sessionid`), `None` when unset or
+/// unreadable.
+pub fn session_id_of(pid: u32) -> Option<u32> {
+    read_small(Path::new(&format!("/proc/{pid}/sessionid")))
+        .ok()
+        .as_deref()
+        .and_then(parse_session_id)
+}
+
+/// This process's login uid (`/proc/self/loginuid`, set by `pam_loginuid` to the user's
+/// uid), `None` when unset or unreadable.
+pub fn own_loginuid() -> Option<u32> {
+    read_small(Path::new("/proc/self/loginuid"))
+        .ok()
+        .as_deref()
+        .and_then(parse_session_id)
+}
+
 /// What `/proc/<pid>/stat` says about a process's existence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProcState {
@@ -145,6 +163,9 @@ mod tests {
         assert_eq!(parse_session_id("12x"), None);
         // Whatever this test process has, it parses or is None without panicking.
         let _ = own_session_id();
+        let _ = own_loginuid();
+        assert_eq!(session_id_of(0), None);
+        assert_eq!(session_id_of(std::process::id()), own_session_id());
     }
 
     #[test]
