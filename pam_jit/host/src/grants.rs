@@ -120,9 +120,7 @@ pub fn check(
         for w in &warnings {
             jit_common::outln!("  warning: {w}");
         }
-        for l in crate::sessions::describe_readiness(&readiness) {
-            jit_common::outln!("  {l}");
-        }
+        jit_common::outln!("  {}", crate::sessions::describe_readiness(&readiness));
     }
     Ok(if allowed {
         ExitCode::SUCCESS

@@ -195,7 +195,8 @@ pub fn end(config_path: &Path, id: u32) -> Result<ExitCode> {
     log.log(
         Severity::Notice,
         &[
-            field("end_session", &id.to_string()),
+            field("result", "end-session"),
+            field("session", &id.to_string()),
             field("user", &after.user),
             field("grant", &after.grant_id),
             field("serial", &after.serial.to_string()),
@@ -352,21 +353,19 @@ pub fn host_readiness(config: &Config) -> HostReadiness {
     )
 }
 
-/// The readiness block of `jit-host check`'s text.
-pub fn describe_readiness(r: &HostReadiness) -> Vec<String> {
+/// The readiness line of `jit-host check`'s text.
+pub fn describe_readiness(r: &HostReadiness) -> String {
     if r.ready {
-        return vec![format!(
+        return format!(
             "session-bound grants: this host binds SSH connections (pam_jit.so after \
              pam_loginuid in {}; session_dir {})",
             r.pam_file, r.session_dir
-        )];
+        );
     }
-    let mut out = vec![
-        "session-bound grants: this host cannot bind SSH connections, so it denies them:"
-            .to_string(),
-    ];
-    out.extend(r.problems.iter().map(|p| format!("  {p}")));
-    out
+    format!(
+        "session-bound grants: this host cannot bind SSH connections, so it denies them: {}",
+        r.problems.join("; ")
+    )
 }
 
 #[cfg(test)]
