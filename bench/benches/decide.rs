@@ -10,7 +10,9 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use jit_common::UnixTime;
 use jit_test_kit::{docs, keys};
 use pam_jit_core::config::Config;
-use pam_jit_core::decide::{Caller, Evidence, Facts, NoRecords, Verdict, decide, identify};
+use pam_jit_core::decide::{
+    BindingEvidence, Caller, Evidence, Facts, NoRecords, Verdict, decide, identify,
+};
 use pam_jit_core::store::{GrantFile, RevocationFile, UserGrants};
 
 const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
@@ -43,6 +45,7 @@ fn bench(c: &mut Criterion) {
         service: "sudo",
         host_names: &host_names,
         now: NOW,
+        session_id: None,
     };
     let mut g = c.benchmark_group("decide");
     for n in [1usize, 50, 256] {
@@ -68,6 +71,7 @@ fn bench(c: &mut Criterion) {
             // A fresh signed list, as `jit-host sync` installs: since issue 11 a host that has
             // no list (never synced) denies every normal grant.
             revocations: RevocationFile::Present(docs::revocations(1, NOW - 60).sign(&key)),
+            session: BindingEvidence::NotRead,
         };
         // Cold path: every candidate's signature is verified (no root records).
         let invoker = identify(&config, &facts).unwrap();

@@ -17,6 +17,14 @@ pub fn effective_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// The parent process id (`getppid(2)`): for sshd's per-connection privileged process, the
+/// sshd listener.
+pub fn parent_pid() -> u32 {
+    // SAFETY: getppid(2) takes no arguments, cannot fail and touches no memory of ours.
+    let pid = unsafe { libc::getppid() };
+    u32::try_from(pid).unwrap_or(0)
+}
+
 /// A passwd entry's uid, gid and home, looked up by name with `getpwnam_r` (re-entrant,
 /// caller-owned buffer, bounded growth). `None` if there is no such user or the look-up
 /// fails.
@@ -106,5 +114,6 @@ mod tests {
         let h = kernel_hostname().unwrap();
         assert!(!h.is_empty());
         let _ = real_uid();
+        assert!(parent_pid() > 0);
     }
 }

@@ -58,6 +58,7 @@ fn facts<'a>(user: &'a str, uid: u32, service: &'a str, hosts: &'a [String]) -> 
         service,
         host_names: hosts,
         now: NOW.into(),
+        session_id: None,
     }
 }
 
@@ -110,4 +111,98 @@ fn reads_the_callers_store_and_uses_roots_records() {
     let d = decide_here(&config, &facts("alice", 1000, "sudo", &hosts));
     assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
     assert!(d.reason.contains("per its record"), "{d:?}");
+}
+
+/// Issue 14: the binding is read (only) for a session-bound grant that could allow, through
+/// the same `decide_here` path as pam_jit.so, and written by the session writer.
+#[test]
+#[ignore = "needs root"]
+fn session_bound_grants_need_the_callers_live_binding() {
+    use pam_jit_core::session::{self, Binding, write};
+    let key = PrivateKey::random(&mut rand_core::OsRng, Algorithm::Ed25519).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    mode(t.path(), 0o755);
+    let state = t.path().join("state");
+    for d in ["", "grants", "grants/alice"] {
+        fs::create_dir_all(state.join(d)).unwrap();
+        mode(&state.join(d), 0o755);
+    }
+    let sessions = t.path().join("run/jit/sessions");
+    let config = Config::parse(&format!(
+        "state_dir = \"{}\"\nsession_dir = \"{}\"\ngrant_keys = [\"{}\"]\ngrant_writer = \"root\"\n",
+        state.display(),
+        sessions.display(),
+        key.public_key().to_openssh().unwrap()
+    ))
+    .unwrap();
+    let list = RevocationList::new(1, NOW - 60).sign(&key).unwrap();
+    put(&state.join("revocations"), &list);
+    let hosts = vec!["db-1".to_string()];
+    let in_session = |id: Option<u32>| Facts {
+        session_id: id,
+        ..facts("alice", 1000, "sudo", &hosts)
+    };
+
+    // A plain grant never looks at sessions: a session directory that may not be trusted
+    // (world-writable) does not matter to it.
+    put(
+        &state.join("grants/alice/g-1.grant"),
+        &grant("g-1", "alice").sign(&key).unwrap(),
+    );
+    fs::create_dir_all(&sessions).unwrap();
+    mode(&sessions, 0o777);
+    let d = decide_here(&config, &in_session(Some(7)));
+    assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
+    fs::remove_file(state.join("grants/alice/g-1.grant")).unwrap();
+
+    let mut g = grant("g-2", "alice");
+    g.session_bound = true;
+    g.cert_serial = Some(42);
+    put(
+        &state.join("grants/alice/g-2.grant"),
+        &g.sign(&key).unwrap(),
+    );
+    // ...but a session-bound one does.
+    let d = decide_here(&config, &in_session(Some(7)));
+    assert!(d.reason.contains("may not be trusted"), "{d:?}");
+    assert!(d.reason.contains("writable by group or others"), "{d:?}");
+    mode(&sessions, 0o700);
+    let d = decide_here(&config, &in_session(Some(7)));
+    assert!(d.reason.contains("SSH session 7 has no binding"), "{d:?}");
+
+    let b = Binding {
+        version: session::BINDING_VERSION,
+        session_id: 7,
+        user: "alice".into(),
+        grant_id: "g-2".into(),
+        role: "dba".into(),
+        serial: 42,
+        leader_pid: std::process::id(),
+        leader_start: session::proc::own_start_time().unwrap(),
+        boot_id: session::proc::boot_id().unwrap(),
+        since: (NOW - 10).into(),
+        client: "192.0.2.7".into(),
+        tty: "ssh".into(),
+        not_after: (NOW + 3600).into(),
+        ended_at: None,
+        ended_by: None,
+    };
+    write::write_binding(&sessions, &b).unwrap();
+    let d = decide_here(&config, &in_session(Some(7)));
+    assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
+    assert_eq!((d.session, d.serial), (Some(7), Some(42)));
+    // Another session of the same user has no binding; no session at all says how to fix it.
+    let d = decide_here(&config, &in_session(Some(8)));
+    assert!(d.reason.contains("SSH session 8 has no binding"), "{d:?}");
+    let d = decide_here(&config, &in_session(None));
+    assert!(d.reason.contains("no audit session id"), "{d:?}");
+    // Logout: the tombstone denies at once, with the time.
+    write::mark_ended(&sessions, 7, (NOW + 5).into(), session::ENDED_BY_LOGOUT).unwrap();
+    let d = decide_here(&config, &in_session(Some(7)));
+    assert_eq!(d.verdict, Verdict::Deny, "{d:?}");
+    assert!(
+        d.reason
+            .contains("grant g-2 is bound to SSH session 7, which ended at 2027-01-15T08:00:05Z"),
+        "{d:?}"
+    );
 }

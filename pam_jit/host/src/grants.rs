@@ -33,6 +33,7 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
         service,
         host_names: &names,
         now,
+        session_id: None,
     };
     // The module's path: identify once, read the user's grants, decide with root's records.
     let decision = decide_here(&config, &facts);

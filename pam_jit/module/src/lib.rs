@@ -1,11 +1,17 @@
 //! `pam_jit.so`: the C boundary over [`pam_jit_core`]: the six `pam_sm_*` hooks and
-//! `pam_syslog`. Everything it decides and reads is in the core crate; nothing here or
-//! there writes a file (`jit-host` is the only writer).
+//! `pam_syslog`. Everything it decides and reads is in the core crate. The account (sudo)
+//! path never writes a file; the session hooks (`session` module) write session bindings
+//! through `pam_jit_core::session::write`, the only writer in the module's tree (the grant
+//! store's writer is `jit-host`).
 //!
 //! * `account` (`pam_sm_acct_mgmt`) is the gate: sudo runs it on every call, even for
 //!   NOPASSWD rules and cached timestamps. Allow -> `PAM_SUCCESS`; deny (and every error
 //!   path) -> `PAM_PERM_DENIED`; a service not in `services` -> `PAM_IGNORE`.
-//! * `auth`, `setcred`, `session` and `password` return `PAM_IGNORE`: the module never
+//! * `open_session` / `close_session` (sshd's session stack, after `pam_loginuid`): bind a
+//!   session-bound grant to the SSH connection that presented its certificate, and mark the
+//!   binding ended at logout. `PAM_IGNORE` when there is nothing to do; never a failure (a
+//!   login never fails because of pam_jit).
+//! * `auth`, `setcred` and `password` return `PAM_IGNORE`: the module never
 //!   authenticates anyone (so `auth sufficient pam_jit.so` can never skip a password), and
 //!   gating there would be bypassed by sudo anyway.
 //!
@@ -14,7 +20,8 @@
 //! caller once, read their grant files, the pure decision). It logs every decision with
 //! `pam_syslog` (constant `"%s"` format, authpriv; break-glass at `LOG_ALERT`) and explains
 //! a denial in one `PAM_ERROR_MSG` line. Its whole body runs under one guard ([`guarded`]):
-//! a panic anywhere below it denies (`PAM_PERM_DENIED`) and is logged. It opens no socket,
+//! a panic anywhere below it denies (`PAM_PERM_DENIED`; `PAM_IGNORE` in the session hooks)
+//! and is logged. It opens no socket,
 //! starts no thread, reads no environment variable and never prints.
 #![allow(unsafe_code)] // The PAM FFI room: every block carries a `// SAFETY:` comment.
 
@@ -61,12 +68,22 @@ impl PamHooks for PamJit {
         PamResultCode::PAM_IGNORE
     }
 
-    fn sm_open_session(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
-        PamResultCode::PAM_IGNORE
+    fn sm_open_session(pamh: &mut PamHandle, args: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+        let pamh: &PamHandle = pamh;
+        guarded_with(
+            PamResultCode::PAM_IGNORE,
+            || session::report(pamh, session::open(pamh, &args)),
+            || syslog(pamh, libc::LOG_ERR, PANICKED_SESSION),
+        )
     }
 
-    fn sm_close_session(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
-        PamResultCode::PAM_IGNORE
+    fn sm_close_session(pamh: &mut PamHandle, args: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+        let pamh: &PamHandle = pamh;
+        guarded_with(
+            PamResultCode::PAM_IGNORE,
+            || session::report(pamh, session::close(&args)),
+            || syslog(pamh, libc::LOG_ERR, PANICKED_SESSION),
+        )
     }
 
     fn sm_chauthtok(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
@@ -79,14 +96,27 @@ impl PamHooks for PamJit {
 /// own guard around every hook stays the last resort (`PAM_ABORT`, also a failure), should
 /// `on_panic` itself panic. Unwinding needs `panic = "unwind"` (the workspace's profiles).
 fn guarded(body: impl FnOnce() -> PamResultCode, on_panic: impl FnOnce()) -> PamResultCode {
+    guarded_with(PamResultCode::PAM_PERM_DENIED, body, on_panic)
+}
+
+/// [`guarded`] with the code a panic becomes: `PAM_PERM_DENIED` for the account gate,
+/// `PAM_IGNORE` for the session hooks (a login never fails because of pam_jit).
+fn guarded_with(
+    panic_code: PamResultCode,
+    body: impl FnOnce() -> PamResultCode,
+    on_panic: impl FnOnce(),
+) -> PamResultCode {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(code) => code,
         Err(_payload) => {
             on_panic();
-            PamResultCode::PAM_PERM_DENIED
+            panic_code
         }
     }
 }
+
+/// The line logged (at `LOG_ERR`) when a session hook panicked.
+const PANICKED_SESSION: &str = "result=no-bind reason=\"internal error: pam_jit panicked in a session hook (a bug; please report it); nothing bound, login unaffected\"";
 
 /// The decision logged (at `LOG_ERR`) when the hook panicked.
 fn panicked() -> Decision {
@@ -98,6 +128,8 @@ fn panicked() -> Decision {
         user_message: None,
         audit_would_deny: false,
         break_glass: false,
+        session: None,
+        serial: None,
     }
 }
 
@@ -198,6 +230,7 @@ fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Items) {
         service: &service,
         host_names: &host_names,
         now,
+        session_id: pam_jit_core::session::own_session_id(),
     };
     (decide_here(&config, &facts), items)
 }
@@ -218,22 +251,36 @@ fn priority(d: &Decision) -> c_int {
 
 /// The log line of a decision (sanitized, at most `MAX_LINE` bytes).
 fn line(d: &Decision, items: &Items, uid: u32) -> String {
-    let line = [
+    let mut fields = vec![
         field("result", d.result_word()),
         field("user", d.user.as_deref().unwrap_or("-")),
         field("uid", &uid.to_string()),
         field("service", items.service.as_deref().unwrap_or("-")),
         field("tty", items.tty.as_deref().unwrap_or("-")),
         field("grant", d.grant_id.as_deref().unwrap_or("-")),
-        field("reason", &d.reason),
-    ]
-    .join(" ");
+    ];
+    // A session-bound grant: the audit session and certificate serial, so that an auditor
+    // can join this line with the binding's (result=bind) and sshd's.
+    if let Some(serial) = d.serial {
+        fields.push(field(
+            "session",
+            &d.session.map_or("-".into(), |s| s.to_string()),
+        ));
+        fields.push(field("serial", &serial.to_string()));
+    }
+    fields.push(field("reason", &d.reason));
+    let line = fields.join(" ");
     sanitize(&line, MAX_LINE)
 }
 
 /// Sends one decision to syslog (authpriv) at `priority`.
 fn log(pamh: &PamHandle, priority: c_int, d: &Decision, items: &Items) {
-    let Ok(c_line) = CString::new(line(d, items, sys::real_uid())) else {
+    syslog(pamh, priority, &line(d, items, sys::real_uid()));
+}
+
+/// Sends one (already sanitized) line to syslog (authpriv) at `priority`.
+fn syslog(pamh: &PamHandle, priority: c_int, line: &str) {
+    let Ok(c_line) = CString::new(line) else {
         return;
     };
     // SAFETY: `pamh` is the live handle PAM gave this hook; the format is the constant
@@ -259,3 +306,5 @@ fn tell(pamh: &PamHandle, msg: &str) {
 
 #[cfg(test)]
 mod tests;
+
+mod session;

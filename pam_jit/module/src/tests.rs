@@ -51,6 +51,8 @@ fn decision(verdict: Verdict, audit_would_deny: bool, break_glass: bool) -> Deci
         user_message: None,
         audit_would_deny,
         break_glass,
+        session: None,
+        serial: None,
     }
 }
 
@@ -102,6 +104,7 @@ unsafe extern "C" {
         pamh: *mut *mut PamHandle,
     ) -> c_int;
     fn pam_end(pamh: *mut PamHandle, status: c_int) -> c_int;
+    fn pam_putenv(pamh: *mut PamHandle, name_value: *const c_char) -> c_int;
 }
 
 /// The conversation: records every message and answers nothing (`PAM_CONV_ERR`, which the
@@ -250,4 +253,116 @@ fn account_fails_closed_for_sudo_when_the_configuration_is_unusable() {
         PamResultCode::PAM_IGNORE
     );
     assert_eq!(h.messages(), Vec::<String>::new());
+}
+
+impl Handle {
+    /// Sets `NAME=value` in the handle's PAM environment (what sshd does for
+    /// SSH_AUTH_INFO_0).
+    fn putenv(&mut self, name_value: &CStr) {
+        // SAFETY: a live handle and a NUL-terminated string (libpam copies it).
+        let rc = unsafe { pam_putenv(self.pamh, name_value.as_ptr()) };
+        assert_eq!(rc, 0, "pam_putenv failed");
+    }
+}
+
+#[test]
+fn session_hooks_never_fail_a_login_whatever_sshd_passes() {
+    let big = std::ffi::CString::new(format!(
+        "SSH_AUTH_INFO_0=publickey {}",
+        "A".repeat(pam_jit_core::session::bind::MAX_AUTH_INFO + 1)
+    ))
+    .unwrap();
+    let cases: Vec<&CStr> = vec![
+        c"SSH_AUTH_INFO_0=",
+        c"SSH_AUTH_INFO_0=password",
+        c"SSH_AUTH_INFO_0=publickey ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOc",
+        c"SSH_AUTH_INFO_0=publickey ssh-ed25519-cert-v01@openssh.com !!!garbage!!!",
+        c"SSH_AUTH_INFO_0=publickey ssh-ed25519-cert-v01@openssh.com \xff\xfe",
+        c"SSH_AUTH_INFO_0=\n\n\npublickey\npublickey \npublickey x-cert-v01@openssh.com",
+        big.as_c_str(),
+    ];
+    for env in cases {
+        let mut h = Handle::new(c"sshd");
+        h.handle().set_item_str(pam::items::User(c"alice")).unwrap();
+        h.putenv(env);
+        for args in [&[][..], &[NO_CONFIG][..], &[c"bogus"][..]] {
+            for hook in [
+                crate::pam_sm_open_session as Hook,
+                crate::pam_sm_close_session,
+            ] {
+                assert_eq!(
+                    h.call(hook, args),
+                    PamResultCode::PAM_IGNORE,
+                    "{env:?} {args:?}"
+                );
+            }
+        }
+        // Nothing is ever said to the user from the session hooks.
+        assert_eq!(h.messages(), Vec::<String>::new());
+    }
+    // Without PAM_USER either.
+    let mut h = Handle::new(c"sshd");
+    h.putenv(c"SSH_AUTH_INFO_0=publickey ssh-ed25519-cert-v01@openssh.com AAAA");
+    assert_eq!(
+        h.call(crate::pam_sm_open_session, &[]),
+        PamResultCode::PAM_IGNORE
+    );
+}
+
+#[test]
+fn a_session_hook_panic_is_ignored_not_a_failure() {
+    let logged = Cell::new(false);
+    let code = guarded_with(
+        PamResultCode::PAM_IGNORE,
+        || panic!("a bug in the session hook"),
+        || logged.set(true),
+    );
+    assert_eq!(code, PamResultCode::PAM_IGNORE);
+    assert!(logged.get());
+    assert!(PANICKED_SESSION.starts_with("result=no-bind reason=\"internal error"));
+}
+
+#[test]
+fn session_lines_carry_session_serial_client_and_leader() {
+    let e = session::Event {
+        result: "bind",
+        user: Some("alice".into()),
+        session: Some(7),
+        serial: Some(42),
+        grant: Some("g-1".into()),
+        client: Some("192.0.2.7".into()),
+        leader: Some(4242),
+        reason: "grant g-1 (role dba) is bound".into(),
+    };
+    assert_eq!(
+        e.line(),
+        "result=bind user=alice session=7 serial=42 grant=g-1 client=192.0.2.7 leader=4242 reason=\"grant g-1 (role dba) is bound\""
+    );
+    let e = session::Event {
+        result: "no-bind",
+        reason: "line\nresult=bind".into(),
+        ..session::Event::default()
+    };
+    assert_eq!(
+        e.line(),
+        "result=no-bind user=- session=- serial=- grant=- client=- leader=- reason=\"line\\x0aresult=bind\""
+    );
+    // The sudo decision's line for a session-bound grant carries session and serial...
+    let mut d = decision(Verdict::Allow, false, false);
+    d.session = Some(7);
+    d.serial = Some(42);
+    let l = line(&d, &Items::default(), 1000);
+    assert!(
+        l.contains(" grant=g-1 session=7 serial=42 reason=test"),
+        "{l}"
+    );
+    d.session = None;
+    assert!(line(&d, &Items::default(), 1000).contains(" session=- serial=42 "));
+    // ...and a plain grant's line is as before.
+    let l = line(
+        &decision(Verdict::Allow, false, false),
+        &Items::default(),
+        1000,
+    );
+    assert!(!l.contains("session=") && !l.contains("serial="), "{l}");
 }

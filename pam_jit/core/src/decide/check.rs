@@ -1,5 +1,6 @@
 //! One grant file against one request: the signature (or root's record of it), then user,
-//! sudo, window, host, the break-glass window cap, revocation and staleness.
+//! sudo, window, host, the break-glass window cap, revocation and staleness; then, for a
+//! session-bound grant only, the caller's session's binding (`super::session`).
 
 use jit_common::grant::NotCovered;
 use jit_common::{Error, UnverifiedGrant, VerifiedGrant};
@@ -8,6 +9,7 @@ use super::Facts;
 use super::miss::Miss;
 use super::records::Records;
 use super::revocations::Revocations;
+use super::session::{self, BindingEvidence};
 use crate::config::Config;
 use crate::store::GRANT_SUFFIX;
 
@@ -18,8 +20,11 @@ pub(super) enum Checked {
         break_glass: bool,
         /// The signature check was root's record ([`jit_common::record`]), not done here.
         by_record: bool,
+        /// The certificate serial of a session-bound grant (it allowed through its binding).
+        serial: Option<u64>,
     },
-    Missed(Miss),
+    /// Why not, and the certificate serial when the grant is session-bound (for the log).
+    Missed(Miss, Option<u64>),
 }
 
 /// A cheap pre-filter on unverified claims (peeked at in the JSON body, the signature block
@@ -27,7 +32,7 @@ pub(super) enum Checked {
 /// real check (it ignores the start of the window); where it is stricter (a body it cannot
 /// peek at), the full loop in `decide` still checks every file, so the decision never
 /// depends on it.
-pub(super) fn claims_could_allow(
+pub(crate) fn claims_could_allow(
     config: &Config,
     facts: &Facts<'_>,
     user: &str,
@@ -54,6 +59,8 @@ pub(super) struct Context<'a> {
     pub(super) user: &'a str,
     pub(super) revs: &'a Revocations,
     pub(super) records: &'a Records<'a>,
+    /// The caller's session's binding (used for session-bound grants only).
+    pub(super) binding: &'a BindingEvidence,
 }
 
 impl Context<'_> {
@@ -68,10 +75,13 @@ impl Context<'_> {
             return self.judge(&verified, break_glass, true);
         }
         let invalid = |detail: String| {
-            Checked::Missed(Miss::Invalid {
-                file: name.to_string(),
-                detail,
-            })
+            Checked::Missed(
+                Miss::Invalid {
+                    file: name.to_string(),
+                    detail,
+                },
+                None,
+            )
         };
         let parsed = match UnverifiedGrant::parse(bytes) {
             Ok(p) => p,
@@ -99,14 +109,30 @@ impl Context<'_> {
         self.judge(&verified, break_glass, false)
     }
 
-    /// Everything after the signature: user, sudo, window, host, break-glass window cap,
-    /// revocation, staleness.
+    /// Everything after the signature ([`Context::judge_claims`]), with the certificate
+    /// serial of a session-bound grant attached for the log.
     fn judge(&self, verified: &VerifiedGrant, break_glass: bool, by_record: bool) -> Checked {
+        let g = verified.grant();
+        let serial = if g.session_bound { g.cert_serial } else { None };
+        match self.judge_claims(verified, break_glass) {
+            Ok(()) => Checked::Allowed {
+                id: g.id.clone(),
+                break_glass,
+                by_record,
+                serial,
+            },
+            Err(m) => Checked::Missed(m, serial),
+        }
+    }
+
+    /// User, sudo, window, host, break-glass window cap, revocation, staleness, and last
+    /// (only for a session-bound grant that passed all of them) the session's binding.
+    fn judge_claims(&self, verified: &VerifiedGrant, break_glass: bool) -> Result<(), Miss> {
         let (config, facts, revs) = (self.config, self.facts, self.revs);
         let g = verified.grant();
         let hosts: Vec<&str> = facts.host_names.iter().map(String::as_str).collect();
         if let Err(nc) = verified.covers(self.user, &hosts, facts.now) {
-            return Checked::Missed(match nc {
+            return Err(match nc {
                 NotCovered::OtherUser { grant_user } => Miss::OtherUser {
                     file: format!("{}{GRANT_SUFFIX}", g.id),
                     grant_user,
@@ -140,7 +166,7 @@ impl Context<'_> {
                 .as_secs();
             let cap = config.break_glass_max_window_secs;
             if window > cap {
-                return Checked::Missed(Miss::BreakGlassTooLong {
+                return Err(Miss::BreakGlassTooLong {
                     id: g.id.clone(),
                     window,
                     cap,
@@ -161,7 +187,7 @@ impl Context<'_> {
                     })
             };
             if let Some(detail) = detail {
-                return Checked::Missed(Miss::Revoked {
+                return Err(Miss::Revoked {
                     id: g.id.clone(),
                     role: g.role.clone(),
                     detail,
@@ -169,21 +195,26 @@ impl Context<'_> {
             }
         }
         if !break_glass && let Some(p) = &revs.problem {
-            return Checked::Missed(Miss::Stale {
+            return Err(Miss::Stale {
                 id: g.id.clone(),
                 detail: p.clone(),
             });
         }
-        Checked::Allowed {
-            id: g.id.clone(),
-            break_glass,
-            by_record,
+        if g.session_bound {
+            session::check(g, self.user, facts.session_id, self.binding)?;
         }
+        Ok(())
     }
 }
 
 fn window_or_invalid(e: Error, claims: &jit_common::Grant, name: &str) -> Checked {
-    Checked::Missed(match e {
+    // Unverified claims, used for the log's serial only.
+    let serial = if claims.session_bound {
+        claims.cert_serial
+    } else {
+        None
+    };
+    let miss = match e {
         Error::Expired { not_after, .. } => Miss::Expired {
             id: claims.id.clone(),
             role: claims.role.clone(),
@@ -197,5 +228,11 @@ fn window_or_invalid(e: Error, claims: &jit_common::Grant, name: &str) -> Checke
             file: name.to_string(),
             detail: other.to_string(),
         },
-    })
+    };
+    let serial = if matches!(miss, Miss::Invalid { .. }) {
+        None
+    } else {
+        serial
+    };
+    Checked::Missed(miss, serial)
 }

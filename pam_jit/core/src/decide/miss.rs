@@ -4,6 +4,9 @@
 use jit_common::UnixTime;
 use jit_common::time::{format_duration, format_utc};
 
+/// The hint of a denial by a session-bound grant whose connection has ended.
+const FRESH: &str = "log in again with a fresh certificate";
+
 /// Why one grant file did not allow the request.
 #[derive(Debug, Clone)]
 pub(super) enum Miss {
@@ -47,11 +50,59 @@ pub(super) enum Miss {
         file: String,
         grant_user: String,
     },
+    /// Session-bound, and the caller is in no login session (no audit session id).
+    NoSession {
+        id: String,
+    },
+    /// Session-bound, and the caller's session has no binding.
+    NoBinding {
+        id: String,
+        session: u32,
+    },
+    /// Session-bound, and the caller's session's binding may not be trusted.
+    BindingUnusable {
+        id: String,
+        session: u32,
+        detail: String,
+    },
+    /// Session-bound to another connection (the caller's session's binding is for another
+    /// user, grant or certificate).
+    OtherConnection {
+        id: String,
+        serial: u64,
+    },
+    /// Session-bound to the caller's session, which ended (a tombstone).
+    SessionEnded {
+        id: String,
+        session: u32,
+        at: UnixTime,
+    },
+    /// Session-bound to the caller's session, whose connection is gone (leader process gone
+    /// or replaced, or an earlier boot).
+    SessionGone {
+        id: String,
+        session: u32,
+        detail: String,
+    },
+    /// Session-bound to the caller's session, whose liveness cannot be read.
+    SessionUnknown {
+        id: String,
+        session: u32,
+        detail: String,
+    },
 }
 
 impl Miss {
     fn rank(&self) -> u32 {
         match self {
+            // Session misses come only after every other check passed: the grant would allow
+            // but for the connection, so they are what the user needs to hear. The end of the
+            // caller's own connection beats "bound to another connection" (an older grant).
+            Self::NoSession { .. } | Self::NoBinding { .. } | Self::BindingUnusable { .. } => 99,
+            Self::SessionEnded { .. } | Self::SessionGone { .. } | Self::SessionUnknown { .. } => {
+                98
+            }
+            Self::OtherConnection { .. } => 97,
             // A covering grant that only a stale or missing list blocks says so, even when
             // an older (superseded, revoked) grant is also stored: the list is what to fix.
             Self::Stale { .. } => 95,
@@ -86,7 +137,14 @@ impl Miss {
             | Self::Expired { id, .. }
             | Self::NotYetValid { id, .. }
             | Self::OtherHost { id, .. }
-            | Self::NoSudo { id, .. } => Some(id.clone()),
+            | Self::NoSudo { id, .. }
+            | Self::NoSession { id }
+            | Self::NoBinding { id, .. }
+            | Self::BindingUnusable { id, .. }
+            | Self::OtherConnection { id, .. }
+            | Self::SessionEnded { id, .. }
+            | Self::SessionGone { id, .. }
+            | Self::SessionUnknown { id, .. } => Some(id.clone()),
             Self::Invalid { .. } | Self::OtherUser { .. } => None,
         }
     }
@@ -148,6 +206,54 @@ impl Miss {
             Self::OtherUser { file, grant_user } => (
                 format!("grant file {file} is for user {grant_user}"),
                 request("ROLE"),
+            ),
+            Self::NoSession { id } => (
+                format!(
+                    "grant {id} is bound to an SSH session, but this process is in no login session (no audit session id)"
+                ),
+                "the host's /etc/pam.d/sshd needs `session required pam_loginuid.so` before pam_jit.so (jit-host setup --session)".to_string(),
+            ),
+            Self::NoBinding { id, session } => (
+                format!("SSH session {session} has no binding"),
+                format!(
+                    "log in with the certificate that carries grant {id} (jit login), or if you did, add `session optional pam_jit.so` after pam_loginuid in /etc/pam.d/sshd (jit-host setup --session)"
+                ),
+            ),
+            Self::BindingUnusable {
+                id,
+                session,
+                detail,
+            } => (
+                format!("grant {id} is bound to SSH session {session}, whose binding may not be trusted: {detail}"),
+                "ask an administrator to fix it (jit-host check shows the problem)".to_string(),
+            ),
+            Self::OtherConnection { id, serial } => (
+                format!("grant {id} is bound to another SSH connection (certificate serial {serial})"),
+                "use sudo in that connection, or log in again with its certificate (jit login)"
+                    .to_string(),
+            ),
+            Self::SessionEnded { id, session, at } => (
+                format!(
+                    "grant {id} is bound to SSH session {session}, which ended at {}",
+                    format_utc(*at)
+                ),
+                FRESH.to_string(),
+            ),
+            Self::SessionGone {
+                id,
+                session,
+                detail,
+            } => (
+                format!("grant {id} is bound to SSH session {session}, whose connection has ended ({detail})"),
+                FRESH.to_string(),
+            ),
+            Self::SessionUnknown {
+                id,
+                session,
+                detail,
+            } => (
+                format!("grant {id} is bound to SSH session {session}, whose connection cannot be checked: {detail}"),
+                "ask an administrator (jit-host sessions shows it)".to_string(),
             ),
         }
     }

@@ -14,10 +14,14 @@
 //! serial), and, unless signed by a break-glass key, the local revocation list exists, is
 //! valid and is not older than `revocation_max_age_secs`. A break-glass grant's window may
 //! not exceed `break_glass_max_window_secs` (counted from when it was signed, if earlier).
+//! A session-bound grant (`session_bound`) must, after all of that, also be bound to the
+//! caller's live SSH connection ([`session`]); every other grant is decided without it.
 //!
 //! * [`identify`]: who is asking ([`Invoker`]).
 //! * [`records`]: the [`RecordSource`] seam for root's records.
 //! * [`revocations`]: the revocation state and staleness rule ([`revocation_state`]).
+//! * [`session`]: the caller's session's binding ([`BindingEvidence`]) against a
+//!   session-bound grant.
 //! * `check`: one grant file against the request; `miss`: why it did not allow, ranked.
 
 mod check;
@@ -25,18 +29,21 @@ pub mod identify;
 mod miss;
 pub mod records;
 pub mod revocations;
+pub mod session;
 
 use jit_common::UnixTime;
 use jit_common::log::sanitize;
 
 use crate::config::{Config, DEFAULT_SERVICES, Mode};
 use crate::store::{RevocationFile, UserGrants};
-use check::{Checked, Context, claims_could_allow};
+pub(crate) use check::claims_could_allow;
+use check::{Checked, Context};
 pub use identify::{Invoker, identify};
 use miss::Miss;
 use records::Records;
 pub use records::{NoRecords, RecordSource};
 pub use revocations::{Revocations, revocation_state};
+pub use session::BindingEvidence;
 
 /// Longest user message, in bytes.
 pub const MAX_MESSAGE: usize = 480;
@@ -63,6 +70,9 @@ pub struct Facts<'a> {
     pub host_names: &'a [String],
     /// The current time.
     pub now: UnixTime,
+    /// The caller's audit session id (`/proc/self/sessionid`; `None` when unset: the
+    /// process is in no login session). Only session-bound grants look at it.
+    pub session_id: Option<u32>,
 }
 
 /// What was found on disk for the user (read by [`crate::gather`]).
@@ -72,6 +82,9 @@ pub struct Evidence {
     pub grants: Result<UserGrants, String>,
     /// The local revocation list.
     pub revocations: RevocationFile,
+    /// The caller's session's binding, read only when a session-bound grant could allow
+    /// ([`crate::gather_binding`]).
+    pub session: BindingEvidence,
 }
 
 /// The outcome.
@@ -102,6 +115,10 @@ pub struct Decision {
     pub audit_would_deny: bool,
     /// The allowing grant was signed by a break-glass key.
     pub break_glass: bool,
+    /// For a decision about a session-bound grant: the caller's audit session id.
+    pub session: Option<u32>,
+    /// For a decision about a session-bound grant: its certificate serial.
+    pub serial: Option<u64>,
 }
 
 impl Decision {
@@ -114,7 +131,18 @@ impl Decision {
             user_message: None,
             audit_would_deny: false,
             break_glass: false,
+            session: None,
+            serial: None,
         }
+    }
+
+    /// Marks a decision about a session-bound grant with certificate `serial`.
+    fn bound(mut self, session: Option<u32>, serial: Option<u64>) -> Self {
+        if serial.is_some() {
+            self.session = session;
+            self.serial = serial;
+        }
+        self
     }
 
     fn deny(
@@ -134,6 +162,8 @@ impl Decision {
             user_message: Some(sanitize(&msg, MAX_MESSAGE)),
             audit_would_deny: false,
             break_glass: false,
+            session: None,
+            serial: None,
         }
     }
 
@@ -205,6 +235,8 @@ fn allowed(user: &str, id: &str, host: &str, by_record: bool) -> Decision {
         user_message: None,
         audit_would_deny: false,
         break_glass: false,
+        session: None,
+        serial: None,
     }
 }
 
@@ -235,6 +267,8 @@ fn decide_for(
             user_message: None,
             audit_would_deny: false,
             break_glass: false,
+            session: None,
+            serial: None,
         };
     }
     let grants = match &evidence.grants {
@@ -257,6 +291,7 @@ fn decide_for(
         user,
         revs: &revs,
         records: &records,
+        binding: &evidence.session,
     };
     // Fast path: verify signatures only of grants whose (unverified) claims could allow.
     // Every grant that `Context::check` allows passes this filter, so the first allowed grant
@@ -273,37 +308,40 @@ fn decide_for(
             id,
             break_glass: false,
             by_record,
+            serial,
         } = cx.check(&f.name, &f.bytes)
         {
-            return allowed(user, &id, host, by_record);
+            return allowed(user, &id, host, by_record).bound(facts.session_id, serial);
         }
     }
-    let mut best: Option<Miss> = None;
-    let mut allowed_break_glass: Option<(String, bool)> = None;
+    let mut best: Option<(Miss, Option<u64>)> = None;
+    let mut allowed_break_glass: Option<(String, bool, Option<u64>)> = None;
     for f in &grants.files {
         match cx.check(&f.name, &f.bytes) {
             Checked::Allowed {
                 id,
                 break_glass: false,
                 by_record,
+                serial,
             } => {
-                return allowed(user, &id, host, by_record);
+                return allowed(user, &id, host, by_record).bound(facts.session_id, serial);
             }
             Checked::Allowed {
                 id,
                 break_glass: true,
                 by_record,
+                serial,
             } => {
-                allowed_break_glass.get_or_insert((id, by_record));
+                allowed_break_glass.get_or_insert((id, by_record, serial));
             }
-            Checked::Missed(m) => {
-                if best.as_ref().is_none_or(|b| m.better_than(b)) {
-                    best = Some(m);
+            Checked::Missed(m, serial) => {
+                if best.as_ref().is_none_or(|(b, _)| m.better_than(b)) {
+                    best = Some((m, serial));
                 }
             }
         }
     }
-    if let Some((id, by_record)) = allowed_break_glass {
+    if let Some((id, by_record, serial)) = allowed_break_glass {
         let mut reason = format!(
             "BREAK-GLASS grant {id} covers {user} on {host}{}",
             how(by_record)
@@ -319,11 +357,15 @@ fn decide_for(
             user_message: None,
             audit_would_deny: false,
             break_glass: true,
-        };
+            session: None,
+            serial: None,
+        }
+        .bound(facts.session_id, serial);
     }
-    if let Some(m) = best {
+    if let Some((m, serial)) = best {
         let (why, hint) = m.explain();
-        return Decision::deny(Some(user), host, m.grant_id(), &why, &hint);
+        return Decision::deny(Some(user), host, m.grant_id(), &why, &hint)
+            .bound(facts.session_id, serial);
     }
     let why = match grants.problems.first() {
         Some(p) => format!("no usable grant (refused: {p})"),

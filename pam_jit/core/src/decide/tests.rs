@@ -77,6 +77,7 @@ fn evidence(files: Vec<GrantFile>) -> Evidence {
             truncated: false,
         }),
         revocations: revocation_file(&grant_key(), NOW - 60, &[], &[]),
+        session: BindingEvidence::NotRead,
     }
 }
 
@@ -106,6 +107,7 @@ fn alice<'a>(h: &'a [String], service: &'a str) -> Facts<'a> {
         service,
         host_names: h,
         now: NOW,
+        session_id: None,
     }
 }
 
@@ -527,11 +529,13 @@ fn no_grant_and_unsafe_store() {
             truncated: false,
         }),
         revocations: RevocationFile::Missing,
+        session: BindingEvidence::NotRead,
     };
     denied(&decide(&c, &alice(&h, "sudo"), &e), "symbolic link");
     let e = Evidence {
         grants: Err("/var/lib/jit/grants/alice has mode 0777".into()),
         revocations: RevocationFile::Missing,
+        session: BindingEvidence::NotRead,
     };
     denied(&decide(&c, &alice(&h, "sudo"), &e), "not safe to read");
 }
@@ -781,4 +785,379 @@ fn records_are_looked_up_only_through_the_callers_source() {
     let d = decide_with(&c, &alice(&h, "login"), &e, &source);
     assert_eq!(d.verdict, Verdict::Ignore);
     assert_eq!(source.0.get(), 0);
+}
+
+// ---- Session-bound grants (issue 14) ----
+
+use crate::session::{self as sess, Binding, ENDED_BY_LOGOUT, Liveness};
+
+/// A session-bound grant `id` carried by certificate serial 42.
+fn bound_grant(id: &str, user: &str) -> Grant {
+    let mut g = grant(id, user);
+    g.session_bound = true;
+    g.cert_serial = Some(42);
+    g
+}
+
+/// Session 7's binding of `grant_id` for `user`, led by this (live) test process.
+fn binding(user: &str, grant_id: &str, serial: u64) -> Binding {
+    Binding {
+        version: sess::BINDING_VERSION,
+        session_id: 7,
+        user: user.into(),
+        grant_id: grant_id.into(),
+        role: "dba".into(),
+        serial,
+        leader_pid: std::process::id(),
+        leader_start: sess::proc::own_start_time().unwrap(),
+        boot_id: sess::proc::boot_id().unwrap(),
+        since: NOW - 60,
+        client: "192.0.2.7".into(),
+        tty: "ssh".into(),
+        not_after: NOW + 1200,
+        ended_at: None,
+        ended_by: None,
+    }
+}
+
+/// The evidence as `gather_binding` builds it: the binding and its liveness now.
+fn with_binding(files: Vec<GrantFile>, b: Binding) -> Evidence {
+    let live = sess::liveness(&b);
+    Evidence {
+        session: BindingEvidence::Found(Box::new(b), live),
+        ..evidence(files)
+    }
+}
+
+fn in_session<'a>(h: &'a [String], id: Option<u32>) -> Facts<'a> {
+    Facts {
+        session_id: id,
+        ..alice(h, "sudo")
+    }
+}
+
+#[test]
+fn a_session_bound_grant_allows_in_its_live_session() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    let files = || vec![file(bound_grant("g-1", "alice"), &k.grant)];
+    let e = with_binding(files(), binding("alice", "g-1", 42));
+    let d = decide(&c, &in_session(&h, Some(7)), &e);
+    assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
+    assert_eq!(d.grant_id.as_deref(), Some("g-1"));
+    assert_eq!((d.session, d.serial), (Some(7), Some(42)));
+}
+
+#[test]
+#[ignore = "needs root"]
+fn root_records_do_not_skip_the_session_check() {
+    let (t, dir) = record_state();
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    let f = file(bound_grant("g-1", "alice"), &k.grant);
+    jit_common::record::write_grant_record(&dir, &f.bytes, &c.grant_keys, &c.break_glass_keys)
+        .unwrap();
+    let e = with_binding(vec![f], binding("alice", "g-1", 42));
+    let d = decide_rec(&c, &in_session(&h, Some(7)), &e, t.path());
+    assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
+    assert!(d.reason.contains("per its record"), "{}", d.reason);
+    denied(
+        &decide_rec(&c, &in_session(&h, None), &e, t.path()),
+        "no audit session id",
+    );
+    let e = Evidence {
+        session: BindingEvidence::Missing,
+        ..e
+    };
+    denied(
+        &decide_rec(&c, &in_session(&h, Some(7)), &e, t.path()),
+        "SSH session 7 has no binding",
+    );
+}
+
+#[test]
+fn a_session_bound_grant_needs_an_audit_session() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    let e = with_binding(
+        vec![file(bound_grant("g-1", "alice"), &k.grant)],
+        binding("alice", "g-1", 42),
+    );
+    let d = decide(&c, &in_session(&h, None), &e);
+    denied(
+        &d,
+        "jit: sudo denied for alice on db-1: grant g-1 is bound to an SSH session, but this process is in no login session (no audit session id); the host's /etc/pam.d/sshd needs `session required pam_loginuid.so` before pam_jit.so (jit-host setup --session)",
+    );
+    assert_eq!(d.grant_id.as_deref(), Some("g-1"));
+    assert_eq!((d.session, d.serial), (None, Some(42)));
+}
+
+#[test]
+fn a_session_without_a_binding_is_denied_with_the_fix() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    for missing in [BindingEvidence::Missing, BindingEvidence::NotRead] {
+        let e = Evidence {
+            session: missing,
+            ..evidence(vec![file(bound_grant("g-1", "alice"), &k.grant)])
+        };
+        let d = decide(&c, &in_session(&h, Some(7)), &e);
+        denied(
+            &d,
+            "jit: sudo denied for alice on db-1: SSH session 7 has no binding; log in with the certificate that carries grant g-1 (jit login), or if you did, add `session optional pam_jit.so` after pam_loginuid in /etc/pam.d/sshd (jit-host setup --session)",
+        );
+        assert_eq!((d.session, d.serial), (Some(7), Some(42)));
+    }
+    let e = Evidence {
+        session: BindingEvidence::Unusable("/run/jit/sessions has mode 0777".into()),
+        ..evidence(vec![file(bound_grant("g-1", "alice"), &k.grant)])
+    };
+    denied(
+        &decide(&c, &in_session(&h, Some(7)), &e),
+        "grant g-1 is bound to SSH session 7, whose binding may not be trusted: /run/jit/sessions has mode 0777; ask an administrator",
+    );
+}
+
+#[test]
+fn a_binding_of_another_grant_serial_or_user_is_another_connection() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    let files = || vec![file(bound_grant("g-1", "alice"), &k.grant)];
+    for b in [
+        binding("alice", "g-2", 42),
+        binding("alice", "g-1", 43),
+        binding("bob", "g-1", 42),
+    ] {
+        let d = decide(&c, &in_session(&h, Some(7)), &with_binding(files(), b));
+        denied(
+            &d,
+            "jit: sudo denied for alice on db-1: grant g-1 is bound to another SSH connection (certificate serial 42); use sudo in that connection",
+        );
+    }
+    // A binding that claims another session id than the caller's is not the caller's.
+    let mut b = binding("alice", "g-1", 42);
+    b.session_id = 8;
+    denied(
+        &decide(&c, &in_session(&h, Some(7)), &with_binding(files(), b)),
+        "bound to another SSH connection",
+    );
+}
+
+#[test]
+fn an_ended_session_denies_and_says_when() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    let mut b = binding("alice", "g-1", 42);
+    b.ended_at = Some(NOW - 30);
+    b.ended_by = Some(ENDED_BY_LOGOUT.into());
+    let e = with_binding(vec![file(bound_grant("g-1", "alice"), &k.grant)], b);
+    let d = decide(&c, &in_session(&h, Some(7)), &e);
+    denied(
+        &d,
+        "jit: sudo denied for alice on db-1: grant g-1 is bound to SSH session 7, which ended at 2027-01-15T07:59:30Z; log in again with a fresh certificate",
+    );
+    assert_eq!((d.session, d.serial), (Some(7), Some(42)));
+}
+
+#[test]
+fn a_gone_leader_or_another_boot_denies() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    let files = || vec![file(bound_grant("g-1", "alice"), &k.grant)];
+    // A real leader process: alive, then with another start time, then reaped.
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let mut b = binding("alice", "g-1", 42);
+    b.leader_pid = child.id();
+    b.leader_start = sess::proc::start_time(child.id()).unwrap().unwrap();
+    let d = decide(
+        &c,
+        &in_session(&h, Some(7)),
+        &with_binding(files(), b.clone()),
+    );
+    assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
+    let mut reused = b.clone();
+    reused.leader_start += 1;
+    let d = decide(&c, &in_session(&h, Some(7)), &with_binding(files(), reused));
+    denied(
+        &d,
+        &format!(
+            "grant g-1 is bound to SSH session 7, whose connection has ended (its sshd process {} is gone); log in again with a fresh certificate",
+            child.id()
+        ),
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let e = with_binding(files(), b.clone());
+    assert_eq!(
+        e.session,
+        BindingEvidence::Found(
+            Box::new(b.clone()),
+            Liveness::LeaderGone { pid: b.leader_pid }
+        )
+    );
+    denied(&decide(&c, &in_session(&h, Some(7)), &e), "is gone");
+
+    let mut other_boot = binding("alice", "g-1", 42);
+    other_boot.boot_id = "00000000-0000-4000-8000-000000000000".into();
+    denied(
+        &decide(
+            &c,
+            &in_session(&h, Some(7)),
+            &with_binding(files(), other_boot),
+        ),
+        "grant g-1 is bound to SSH session 7, whose connection has ended (the host has rebooted since)",
+    );
+    let e = Evidence {
+        session: BindingEvidence::Found(
+            Box::new(binding("alice", "g-1", 42)),
+            Liveness::Unreadable("/proc/1/stat: EIO".into()),
+        ),
+        ..evidence(files())
+    };
+    denied(
+        &decide(&c, &in_session(&h, Some(7)), &e),
+        "whose connection cannot be checked: /proc/1/stat: EIO",
+    );
+}
+
+#[test]
+fn session_checks_come_last_and_rank_first() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    // An expired session-bound grant is denied as expired (the binding does not matter), and
+    // the log still carries its session and serial.
+    let mut g = bound_grant("g-old", "alice");
+    g.not_before = NOW - 7200;
+    g.not_after = NOW - 3600;
+    let d = decide(
+        &c,
+        &in_session(&h, Some(7)),
+        &with_binding(vec![file(g, &k.grant)], binding("alice", "g-old", 42)),
+    );
+    denied(&d, "grant g-old expired at");
+    assert_eq!((d.session, d.serial), (Some(7), Some(42)));
+    // A revoked one is revoked.
+    let e = Evidence {
+        revocations: revocation_file(&k.grant, NOW - 60, &["g-1"], &[]),
+        ..with_binding(
+            vec![file(bound_grant("g-1", "alice"), &k.grant)],
+            binding("alice", "g-1", 42),
+        )
+    };
+    denied(
+        &decide(&c, &in_session(&h, Some(7)), &e),
+        "grant g-1 was revoked",
+    );
+    // The caller's own ended connection beats an older grant bound elsewhere.
+    let mut b = binding("alice", "g-2", 42);
+    b.ended_at = Some(NOW - 30);
+    b.ended_by = Some(ENDED_BY_LOGOUT.into());
+    let files = vec![
+        file(bound_grant("g-1", "alice"), &k.grant),
+        file(bound_grant("g-2", "alice"), &k.grant),
+        file(bound_grant("g-3", "alice"), &k.grant),
+    ];
+    denied(
+        &decide(&c, &in_session(&h, Some(7)), &with_binding(files, b)),
+        "grant g-2 is bound to SSH session 7, which ended at",
+    );
+    // Any live binding among several grants allows.
+    let files = vec![
+        file(bound_grant("g-1", "alice"), &k.grant),
+        file(bound_grant("g-2", "alice"), &k.grant),
+    ];
+    let d = decide(
+        &c,
+        &in_session(&h, Some(7)),
+        &with_binding(files, binding("alice", "g-2", 42)),
+    );
+    assert_eq!(
+        (d.verdict, d.grant_id.as_deref()),
+        (Verdict::Allow, Some("g-2"))
+    );
+}
+
+#[test]
+fn grants_that_are_not_session_bound_ignore_sessions() {
+    let k = keys();
+    let c = config(&k, |_| {});
+    let h = hosts();
+    let mut ended = binding("alice", "g-1", 42);
+    ended.ended_at = Some(NOW - 30);
+    ended.ended_by = Some(ENDED_BY_LOGOUT.into());
+    for (id, ev) in [
+        (None, BindingEvidence::NotRead),
+        (Some(7), BindingEvidence::Missing),
+        (Some(7), BindingEvidence::Unusable("bad".into())),
+        (
+            Some(7),
+            BindingEvidence::Found(Box::new(ended.clone()), Liveness::OtherBoot),
+        ),
+    ] {
+        let e = Evidence {
+            session: ev,
+            ..evidence(vec![file(grant("g-1", "alice"), &k.grant)])
+        };
+        let d = decide(&c, &in_session(&h, id), &e);
+        assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
+        assert_eq!((d.session, d.serial), (None, None));
+    }
+    // A session-bound grant that cannot allow does not hide a plain one that can.
+    let e = Evidence {
+        session: BindingEvidence::Missing,
+        ..evidence(vec![
+            file(bound_grant("g-1", "alice"), &k.grant),
+            file(grant("g-2", "alice"), &k.grant),
+        ])
+    };
+    let d = decide(&c, &in_session(&h, Some(7)), &e);
+    assert_eq!(
+        (d.verdict, d.grant_id.as_deref()),
+        (Verdict::Allow, Some("g-2"))
+    );
+}
+
+#[test]
+fn session_denials_in_audit_mode_and_break_glass() {
+    let k = keys();
+    let h = hosts();
+    let a = config(&k, |r| r.mode = Mode::Audit);
+    let e = Evidence {
+        session: BindingEvidence::Missing,
+        ..evidence(vec![file(bound_grant("g-1", "alice"), &k.grant)])
+    };
+    let d = decide(&a, &in_session(&h, Some(7)), &e);
+    assert_eq!(d.result_word(), "audit-allow");
+    assert!(
+        d.reason
+            .contains("would deny: SSH session 7 has no binding"),
+        "{}",
+        d.reason
+    );
+    assert_eq!((d.session, d.serial), (Some(7), Some(42)));
+
+    // A break-glass grant (not session-bound) still allows next to an unbound one.
+    let c = config(&k, |_| {});
+    let e = Evidence {
+        session: BindingEvidence::Missing,
+        ..evidence(vec![
+            file(bound_grant("g-1", "alice"), &k.grant),
+            file(grant("g-bg", "alice"), &k.glass),
+        ])
+    };
+    let d = decide(&c, &in_session(&h, None), &e);
+    assert_eq!((d.verdict, d.break_glass), (Verdict::Allow, true), "{d:?}");
+    assert_eq!(d.grant_id.as_deref(), Some("g-bg"));
+    assert_eq!((d.session, d.serial), (None, None));
 }

@@ -1,0 +1,284 @@
+//! The session hooks (sshd's PAM session stack, `session optional pam_jit.so` right after
+//! `pam_loginuid.so` and before any `pam_env.so`): bind a session-bound grant to the SSH
+//! connection that presented its certificate, and mark the binding ended at logout.
+//!
+//! * `open_session`: `SSH_AUTH_INFO_0` from the PAM environment (`pam_getenv`, never the
+//!   process environment) -> [`bind::choose`] (certificate and grant verified) -> the
+//!   binding written by [`write::write_binding`]. Nothing to bind -> `PAM_IGNORE`.
+//! * `close_session`: the binding of this process's own audit session whose leader is this
+//!   process becomes a tombstone ([`write::mark_ended`], `ended_by = "logout"`). It never
+//!   reads `SSH_AUTH_INFO_0` (by then `pam_env` may have let the user's ~/.pam_environment
+//!   override it).
+//!
+//! Login never fails because of pam_jit: every path returns `PAM_IGNORE` or `PAM_SUCCESS`
+//! (a panic too); a failed bind only means the grant's sudo is denied, with a message. Every
+//! bind, refusal to bind and end is logged (authpriv) with `result=bind|no-bind|end`.
+
+use std::ffi::{CStr, c_char};
+use std::os::raw::c_int;
+
+use jit_common::log::{MAX_LINE, field, sanitize};
+use pam::constants::PamResultCode;
+use pam::items::{RHost, Tty, User};
+use pam::module::PamHandle;
+
+use pam_jit_core::config::{Config, config_path_from_args};
+use pam_jit_core::session::bind::{self, Outcome, Request};
+use pam_jit_core::session::{self, Binding, ENDED_BY_LOGOUT, proc, write};
+use pam_jit_core::sys;
+
+use crate::{item_str, syslog};
+
+#[link(name = "pam")]
+unsafe extern "C" {
+    /// `const char *pam_getenv(pam_handle_t *pamh, const char *name);`
+    fn pam_getenv(pamh: *mut PamHandle, name: *const c_char) -> *const c_char;
+}
+
+/// What a session hook logs, field by field.
+#[derive(Debug, Default)]
+pub(crate) struct Event {
+    pub(crate) result: &'static str,
+    pub(crate) user: Option<String>,
+    pub(crate) session: Option<u32>,
+    pub(crate) serial: Option<u64>,
+    pub(crate) grant: Option<String>,
+    pub(crate) client: Option<String>,
+    pub(crate) leader: Option<u32>,
+    pub(crate) reason: String,
+}
+
+impl Event {
+    /// The log line (sanitized, at most `MAX_LINE` bytes).
+    pub(crate) fn line(&self) -> String {
+        let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        let line = [
+            field("result", self.result),
+            field("user", &opt(self.user.clone())),
+            field("session", &opt(self.session.map(|s| s.to_string()))),
+            field("serial", &opt(self.serial.map(|s| s.to_string()))),
+            field("grant", &opt(self.grant.clone())),
+            field("client", &opt(self.client.clone())),
+            field("leader", &opt(self.leader.map(|l| l.to_string()))),
+            field("reason", &self.reason),
+        ]
+        .join(" ");
+        sanitize(&line, MAX_LINE)
+    }
+
+    fn of_binding(result: &'static str, b: &Binding, reason: String) -> Self {
+        Self {
+            result,
+            user: Some(b.user.clone()),
+            session: Some(b.session_id),
+            serial: Some(b.serial),
+            grant: Some(b.grant_id.clone()),
+            client: Some(b.client.clone()),
+            leader: Some(b.leader_pid),
+            reason,
+        }
+    }
+}
+
+/// `SSH_AUTH_INFO_0` from the PAM environment: `None` if unset; `Err` if it is larger than
+/// [`bind::MAX_AUTH_INFO`] or not UTF-8.
+fn auth_info(pamh: &PamHandle) -> Option<Result<String, String>> {
+    // SAFETY: `pamh` is the live handle PAM gave this hook (the C API takes it non-const,
+    // but pam_getenv only reads the handle's environment); the name is a constant
+    // NUL-terminated string.
+    let ptr = unsafe {
+        pam_getenv(
+            std::ptr::from_ref(pamh).cast_mut(),
+            c"SSH_AUTH_INFO_0".as_ptr(),
+        )
+    };
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null result points to a NUL-terminated string owned by the PAM handle,
+    // unchanged until the environment is modified; it is copied below before anything else
+    // runs on this handle.
+    let value = unsafe { CStr::from_ptr(ptr) };
+    let bytes = value.to_bytes();
+    if bytes.len() > bind::MAX_AUTH_INFO {
+        return Some(Err(format!(
+            "SSH_AUTH_INFO_0 is {} bytes, more than {}",
+            bytes.len(),
+            bind::MAX_AUTH_INFO
+        )));
+    }
+    Some(
+        std::str::from_utf8(bytes)
+            .map(str::to_string)
+            .map_err(|_| "SSH_AUTH_INFO_0 is not UTF-8".to_string()),
+    )
+}
+
+/// Loads host.toml from the module arguments.
+fn config(args: &[&CStr]) -> Result<Config, String> {
+    let arg_strs: Vec<&str> = args
+        .iter()
+        .map(|a| a.to_str())
+        .collect::<Result<_, _>>()
+        .map_err(|_| "a module argument is not UTF-8".to_string())?;
+    let path = config_path_from_args(arg_strs)?;
+    Config::load(&path).map_err(|e| e.to_string())
+}
+
+/// `open_session`: bind, or say why not. Returns the code and what to log (at which
+/// priority); `None` when there is nothing to say (no `SSH_AUTH_INFO_0`: not an SSH login).
+pub(crate) fn open(pamh: &PamHandle, args: &[&CStr]) -> (PamResultCode, Option<(c_int, Event)>) {
+    let info = match auth_info(pamh) {
+        None => return (PamResultCode::PAM_IGNORE, None),
+        Some(Ok(info)) => info,
+        Some(Err(reason)) => {
+            let e = Event {
+                result: "no-bind",
+                reason,
+                ..Event::default()
+            };
+            return (PamResultCode::PAM_IGNORE, Some((libc::LOG_WARNING, e)));
+        }
+    };
+    let user = item_str::<User>(pamh);
+    let client = item_str::<RHost>(pamh);
+    let tty = item_str::<Tty>(pamh);
+    let no_bind = |priority: c_int, reason: String| {
+        let e = Event {
+            result: "no-bind",
+            user: user.clone(),
+            client: client.clone(),
+            leader: Some(std::process::id()),
+            reason,
+            ..Event::default()
+        };
+        (PamResultCode::PAM_IGNORE, Some((priority, e)))
+    };
+    let Some(user_name) = user.as_deref() else {
+        return no_bind(libc::LOG_WARNING, "PAM_USER is not set".into());
+    };
+    if jit_common::grant::check_user("user", user_name).is_err() {
+        return no_bind(libc::LOG_DEBUG, "PAM_USER is not a valid login name".into());
+    }
+    let config = match config(args) {
+        Ok(c) => c,
+        Err(e) => {
+            return no_bind(
+                libc::LOG_WARNING,
+                format!("the host configuration is unusable: {e}"),
+            );
+        }
+    };
+    let (leader_start, boot_id) = match (proc::own_start_time(), proc::boot_id()) {
+        (Ok(s), Ok(b)) => (s, b),
+        (Err(e), _) | (_, Err(e)) => return no_bind(libc::LOG_ERR, e),
+    };
+    let session_id = session::own_session_id();
+    let req = Request {
+        user: user_name,
+        now: jit_common::now(),
+        session_id,
+        parent_session_id: proc::session_id_of(sys::parent_pid()),
+        loginuid: proc::own_loginuid(),
+        user_uid: sys::user_by_name(user_name).map(|p| p.uid),
+        leader_pid: std::process::id(),
+        leader_start,
+        boot_id: &boot_id,
+        client: client.as_deref(),
+        tty: tty.as_deref(),
+    };
+    let b = match bind::choose(&config, &req, Some(&info)) {
+        Outcome::Bind(b) => b,
+        Outcome::Nothing(reason) => return no_bind(libc::LOG_DEBUG, reason),
+        Outcome::Refused {
+            reason,
+            grant,
+            serial,
+        } => {
+            let (code, mut e) = no_bind(libc::LOG_WARNING, reason);
+            if let Some((_, ev)) = e.as_mut() {
+                ev.grant = grant;
+                ev.serial = serial;
+                ev.session = session_id;
+            }
+            return (code, e);
+        }
+    };
+    // Never overwrite a live binding of another connection (see bind::may_replace).
+    if let Ok(Some(old)) = session::read_binding(&config.session_dir, b.session_id) {
+        let live = session::liveness(&old);
+        if let Err(reason) = bind::may_replace(Some((&old, &live)), &b) {
+            return (
+                PamResultCode::PAM_IGNORE,
+                Some((libc::LOG_ERR, Event::of_binding("no-bind", &b, reason))),
+            );
+        }
+    }
+    match write::write_binding(&config.session_dir, &b) {
+        Ok(()) => {
+            let reason = format!(
+                "grant {} (role {}) is bound to SSH session {} until the connection ends or {}",
+                b.grant_id,
+                b.role,
+                b.session_id,
+                jit_common::time::format_utc(b.not_after)
+            );
+            (
+                PamResultCode::PAM_SUCCESS,
+                Some((libc::LOG_NOTICE, Event::of_binding("bind", &b, reason))),
+            )
+        }
+        Err(e) => (
+            PamResultCode::PAM_IGNORE,
+            Some((
+                libc::LOG_ERR,
+                Event::of_binding("no-bind", &b, format!("cannot write the binding: {e}")),
+            )),
+        ),
+    }
+}
+
+/// `close_session`: the binding of this process's audit session, if this process leads it,
+/// becomes a tombstone. Nothing to do -> `PAM_IGNORE`, nothing logged.
+pub(crate) fn close(args: &[&CStr]) -> (PamResultCode, Option<(c_int, Event)>) {
+    let Some(id) = session::own_session_id() else {
+        return (PamResultCode::PAM_IGNORE, None);
+    };
+    let Ok(config) = config(args) else {
+        return (PamResultCode::PAM_IGNORE, None);
+    };
+    let Ok(Some(b)) = session::read_binding(&config.session_dir, id) else {
+        return (PamResultCode::PAM_IGNORE, None);
+    };
+    let me = std::process::id();
+    if b.leader_pid != me || b.ended_at.is_some() || proc::own_start_time() != Ok(b.leader_start) {
+        return (PamResultCode::PAM_IGNORE, None);
+    }
+    match write::mark_ended(&config.session_dir, id, jit_common::now(), ENDED_BY_LOGOUT) {
+        Ok(b) => (
+            PamResultCode::PAM_SUCCESS,
+            Some((
+                libc::LOG_NOTICE,
+                Event::of_binding("end", &b, "the SSH connection ended (logout)".into()),
+            )),
+        ),
+        Err(e) => (
+            PamResultCode::PAM_IGNORE,
+            Some((
+                libc::LOG_ERR,
+                Event::of_binding("end", &b, format!("cannot mark the binding ended: {e}")),
+            )),
+        ),
+    }
+}
+
+/// Logs a session hook's event, if any, and returns its code.
+pub(crate) fn report(
+    pamh: &PamHandle,
+    (code, event): (PamResultCode, Option<(c_int, Event)>),
+) -> PamResultCode {
+    if let Some((priority, e)) = event {
+        syslog(pamh, priority, &e.line());
+    }
+    code
+}
