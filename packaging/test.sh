@@ -106,12 +106,13 @@ inner() {
   check "pam_jit.so exports pam_sm_acct_mgmt" sh -c "nm -D --defined-only '$PAM_MODULE' | grep -qw pam_sm_acct_mgmt"
   for f in /usr/lib/systemd/system/jit-ca.service /usr/lib/systemd/system/jit-host-sync.service \
            /usr/lib/systemd/system/jit-host-sync.timer /usr/share/pam-configs/jit \
-           /etc/default/jit-ca /usr/share/doc/jit-host/examples/host.toml \
+           /usr/lib/tmpfiles.d/jit-host.conf /etc/default/jit-ca /usr/share/doc/jit-host/examples/host.toml \
            /usr/share/doc/jit-host/examples/sshd_config.d-jit.conf; do
     check "$f installed" test -f "$f"
   done
   check "/etc/default/jit-ca is a conffile" sh -c "dpkg-query -W -f='\${Conffiles}' jit-ca | grep -q ' /etc/default/jit-ca '"
   check "pam-auth-update profile says Default: no" grep -qx 'Default: no' /usr/share/pam-configs/jit
+  check "tmpfiles.d: d /run/jit/sessions 0700 root root -" grep -qx 'd /run/jit/sessions 0700 root root -' /usr/lib/tmpfiles.d/jit-host.conf
   check "/etc/jit/host.toml not created (an example only; no config = no gate installed)" test ! -e /etc/jit/host.toml
   for b in jit-ca jit jit-host; do
     local sec=1; [ "$b" = jit-host ] && sec=8
@@ -334,7 +335,7 @@ inner() {
     pass "rpm -i --root DIR --nodeps --noscripts jit-ca jit jit-host"
     for f in /usr/lib64/security/pam_jit.so /usr/sbin/jit-host /usr/bin/jit-ca /usr/bin/jit \
              /usr/lib/systemd/system/jit-ca.service /usr/lib/systemd/system/jit-host-sync.timer \
-             /etc/sysconfig/jit-ca; do
+             /usr/lib/tmpfiles.d/jit-host.conf /etc/sysconfig/jit-ca; do
       check "scratch root has $f" test -f "$R$f"
     done
     check "rpm database in the scratch root lists 3 packages" \
@@ -367,6 +368,8 @@ inner() {
       check "%pre created system user jit-ca" chroot "$S" getent passwd jit-ca
       [ "$(chroot "$S" stat -c '%U %a' /var/lib/jit/grants 2>/dev/null)" = "jit 755" ] \
         && pass "%post created /var/lib/jit/grants (jit, 0755)" || fail "%post /var/lib/jit/grants"
+      [ "$(chroot "$S" stat -c '%U %a' /run/jit/sessions 2>/dev/null)" = "root 700" ] \
+        && pass "%post created /run/jit/sessions (tmpfiles.d; root, 0700)" || fail "%post /run/jit/sessions (tmpfiles.d)"
       [ "$(chroot "$S" stat -c '%U %a' /var/lib/jit-ca 2>/dev/null)" = "jit-ca 700" ] \
         && pass "%post created /var/lib/jit-ca (jit-ca, 0700)" || fail "%post /var/lib/jit-ca"
       [ "$(cd "$S/etc/pam.d" && find . -type f -print0 | sort -z | xargs -0 sha256sum)" = "$pam_sys_before" ] \
@@ -524,6 +527,10 @@ POLICY
   fi
   check "setup put 'account requisite pam_jit.so' into /etc/pam.d/sudo" grep -q '^account[[:space:]]\+requisite[[:space:]]\+pam_jit.so' /etc/pam.d/sudo
   check "setup put 'account requisite pam_jit.so' into /etc/pam.d/sudo-i" grep -q '^account[[:space:]]\+requisite[[:space:]]\+pam_jit.so' /etc/pam.d/sudo-i
+  check "setup --sshd put 'session optional pam_jit.so' right after pam_loginuid in /etc/pam.d/sshd" \
+    sh -c "grep -A2 '^session[[:space:]]\+required[[:space:]]\+pam_loginuid.so' /etc/pam.d/sshd | grep -qx 'session optional pam_jit.so'"
+  [ "$(stat -c '%U %a' /run/jit/sessions 2>/dev/null)" = "root 700" ] \
+    && pass "setup made session_dir /run/jit/sessions (root, 0700)" || fail "session_dir /run/jit/sessions (root, 0700)"
   # Both may use sudo by the sudoers rules; only a grant lets pam_jit allow it.
   echo 'alice ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/alice; chmod 0440 /etc/sudoers.d/alice
   echo 'bob ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/bob; chmod 0440 /etc/sudoers.d/bob
@@ -716,7 +723,7 @@ RH=$(rpm_of jit-host) RC=$(rpm_of jit-ca) RJ=$(rpm_of jit)
 rpm -qpl "$RH" > "$T/rh.list" 2>/dev/null; rpm -qpl "$RC" > "$T/rc.list" 2>/dev/null; rpm -qpl "$RJ" > "$T/rj.list" 2>/dev/null
 for f in /usr/lib64/security/pam_jit.so /usr/sbin/jit-host /usr/lib/systemd/system/jit-host-sync.service \
          /usr/lib/systemd/system/jit-host-sync.timer /usr/share/doc/jit-host/examples/host.toml \
-         /usr/share/doc/jit-host/examples/sshd_config.d-jit.conf; do
+         /usr/share/doc/jit-host/examples/sshd_config.d-jit.conf /usr/lib/tmpfiles.d/jit-host.conf; do
   check "rpm -qpl jit-host: $f" grep -qx "$f" "$T/rh.list"
 done
 check "rpm -qpl jit-host: no Debian-only pam-auth-update profile" sh -c "! grep -q pam-configs '$T/rh.list'"

@@ -6,7 +6,7 @@ pam_users() {
 }
 if [ "$1" -eq 0 ]; then
     # Lines `jit-host setup` did not write: refuse before changing anything.
-    left=$(pam_users | grep -v -x -e /etc/pam.d/sudo -e /etc/pam.d/sudo-i || :)
+    left=$(pam_users | grep -v -x -e /etc/pam.d/sudo -e /etc/pam.d/sudo-i -e /etc/pam.d/sshd || :)
     if [ -n "$left" ]; then
         echo "jit-host: refusing to remove pam_jit.so: still used by:" $left >&2
         echo "jit-host: delete the pam_jit.so line(s) there, then remove the package again." >&2
@@ -18,6 +18,7 @@ if [ "$1" -eq 0 ]; then
         systemctl --no-reload disable jit-host-sync.timer >/dev/null 2>&1 || :
     fi
     if command -v jit-host >/dev/null 2>&1; then
+        # --sshd --undo also removes the session line from /etc/pam.d/sshd.
         jit-host setup --sudo --sshd --undo || \
             echo "jit-host: 'jit-host setup --sudo --sshd --undo' failed; see above." >&2
     fi

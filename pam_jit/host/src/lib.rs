@@ -110,17 +110,23 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         server: Option<String>,
     },
-    /// Prepare this host: PAM line for sudo and sudo-i, sshd drop-in, state directories.
+    /// Prepare this host: PAM line for sudo and sudo-i, sshd drop-in and PAM session line,
+    /// state directories.
     #[command(
-        after_help = "Examples:\n  jit-host setup --sudo --sshd --dry-run\n  jit-host setup --sudo --sshd\n  jit-host setup --sudo --sshd --undo"
+        after_help = "Examples:\n  jit-host setup --sudo --sshd --dry-run\n  jit-host setup --sudo --sshd\n  jit-host setup --session\n  jit-host setup --sudo --sshd --undo"
     )]
     Setup {
         /// Insert `account requisite pam_jit.so` into /etc/pam.d/sudo and /etc/pam.d/sudo-i.
         #[arg(long)]
         sudo: bool,
-        /// Write /etc/ssh/sshd_config.d/jit.conf (validated with `sshd -t` first).
+        /// Write /etc/ssh/sshd_config.d/jit.conf (validated with `sshd -t` first), and the
+        /// session line of --session when /etc/pam.d/sshd has pam_loginuid.
         #[arg(long)]
         sshd: bool,
+        /// Insert `session optional pam_jit.so` into /etc/pam.d/sshd right after
+        /// pam_loginuid (session-bound grants), and create session_dir.
+        #[arg(long)]
+        session: bool,
         /// Show the changes as diffs; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -158,6 +164,7 @@ pub fn run(cli: &Cli) -> ExitCode {
         Command::Setup {
             sudo,
             sshd,
+            session,
             dry_run,
             undo,
             module,
@@ -166,6 +173,7 @@ pub fn run(cli: &Cli) -> ExitCode {
             &setup::Options {
                 sudo: *sudo,
                 sshd: *sshd,
+                session: *session,
                 dry_run: *dry_run,
                 undo: *undo,
                 module: module.clone(),

@@ -30,7 +30,9 @@
 //! and the grant (user, role, hosts, sudo, reason, ticket). Not in it: the role's
 //! `extensions` and `critical_options`, which are the operator's policy read at issue time
 //! (as are the role's other settings), not facts of the request; the `issuance` record
-//! names the ones a certificate got. `jit-request-v1` (before principals and sudo were
+//! names the ones a certificate got. Nor the request's `session_bound`: it only narrows what
+//! a grant allows, and issuance binds the grant also when the role says so then (the
+//! issuance and extension records say `session_bound: true`). `jit-request-v1` (before principals and sudo were
 //! added) is no longer produced: a `jit` that computes it refuses to approve (its digest
 //! differs from the CA's) and says to upgrade.
 

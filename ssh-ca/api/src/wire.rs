@@ -260,6 +260,12 @@ pub struct RequestView {
     /// When it was denied (`denied_by`, `denial_reason`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub denied_at: Option<u64>,
+    /// Whether its grant is bound to the SSH connection that presents the certificate
+    /// (the role's `session_bound`): sudo works only inside SSH connections made with that
+    /// certificate, until they close. For a pending request, the role's setting when it was
+    /// made (issuance also binds it when the role says so then). Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub session_bound: bool,
 }
 
 /// `GET /v1/requests`.
@@ -326,6 +332,10 @@ pub struct RoleView {
     /// The principals a certificate of this role carries for the caller.
     pub principals: Vec<String>,
     pub sudo: bool,
+    /// Whether its grants are bound to the SSH connection that presents the certificate
+    /// (`session_bound`). Absent when false (and from older servers).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub session_bound: bool,
     /// Longest window that may be requested, seconds.
     pub max_duration_secs: u64,
     /// Who may approve: user names and `group:NAME`.

@@ -494,6 +494,7 @@ mod tests {
             cancelled_at: None,
             cancel_reason: None,
             denied_at: None,
+            session_bound: false,
         }
     }
 

@@ -81,10 +81,16 @@ pub fn render(v: &RolesView) -> String {
         } else {
             list(&r.approvers)
         };
+        let session = if r.session_bound {
+            "  session:      bound: sudo only inside the SSH connection made with the \
+             certificate, until it closes\n"
+        } else {
+            ""
+        };
         // Writing to a String cannot fail.
         let _ = write!(
             out,
-            "{}\n  hosts:        {}\n  principals:   {}\n  sudo:         {}\n  max duration: {}\n  \
+            "{}\n  hosts:        {}\n  principals:   {}\n  sudo:         {}\n{session}  max duration: {}\n  \
              approvers:    {} ({} approval{} needed)\n{pending}{schedule}  reason:       {}\n  auto-approve: {}\n",
             c(&r.name),
             list(&r.hosts),
@@ -115,6 +121,7 @@ mod tests {
                     hosts: vec!["db-*".into()],
                     principals: vec!["alice".into(), "dbadmin".into()],
                     sudo: true,
+                    session_bound: false,
                     max_duration_secs: 3600,
                     approvers: vec!["group:dba".into()],
                     approvals_required: 1,
@@ -130,6 +137,7 @@ mod tests {
                     hosts: vec!["web-*".into()],
                     principals: vec!["alice".into()],
                     sudo: false,
+                    session_bound: false,
                     max_duration_secs: 7200,
                     approvers: vec![],
                     approvals_required: 2,
@@ -180,6 +188,7 @@ mod tests {
                 hosts: vec!["db-*".into()],
                 principals: vec!["alice".into()],
                 sudo: true,
+                session_bound: false,
                 max_duration_secs: 3600,
                 approvers: vec!["group:dba".into()],
                 approvals_required: 1,

@@ -134,6 +134,11 @@ pub fn run(cli: Cli) -> Result<()> {
                     "the previous certificate of {id} is revoked; install the new one with `jit login {id}`"
                 ));
             }
+            if r.session_bound && r.state == RequestState::Approved {
+                // A new grant under a new certificate: the bindings of connections made with
+                // the previous one name the previous grant.
+                note(&show::extended_session_bound(&id));
+            }
             print_request(&r, json, "Extended")
         }
         Command::Whoami => {
@@ -543,6 +548,7 @@ mod tests {
             cancelled_at: None,
             cancel_reason: None,
             denied_at: None,
+            session_bound: false,
         };
         let t = show::for_terminal(&r);
         assert_eq!(t.role, "db\\x1b[2J");

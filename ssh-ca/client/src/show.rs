@@ -8,6 +8,24 @@ use super::login::LoginReport;
 use jit_api::wire::{RequestState, RequestView};
 use jit_common::time::{format_duration, format_utc};
 
+/// What a session-bound request means, in `show` and `status`.
+pub const SESSION_BOUND: &str =
+    "bound: sudo only inside SSH connections made with its certificate, until they close";
+
+/// The line `jit login` and `jit extend` print for a session-bound grant.
+pub const SESSION_BOUND_LOGIN: &str = "Session-bound: sudo on these hosts works only inside SSH \
+     connections made with this certificate, until they close.";
+
+/// What `jit extend` says of a session-bound request: the extension is a new grant in a new
+/// certificate, so sudo needs a new SSH connection made with it.
+pub fn extended_session_bound(id: &str) -> String {
+    format!(
+        "{id} is session-bound: sudo on these hosts works only inside SSH connections made with \
+         the new certificate, until they close; connections made with the previous one no \
+         longer have sudo: log in again (ssh)"
+    )
+}
+
 /// A copy of a server-supplied request safe to print on a terminal: control characters
 /// (escape sequences) escaped, long fields cut.
 pub fn for_terminal(r: &RequestView) -> RequestView {
@@ -108,6 +126,9 @@ pub fn request(r: &RequestView, verb: &str, now: u64) -> String {
     }
     push("principals", r.principals.join(", "));
     push("sudo", if r.sudo { "yes" } else { "no" }.to_string());
+    if r.session_bound {
+        push("session", SESSION_BOUND.to_string());
+    }
     push("created", format_utc(r.created_at));
     let approvers: Vec<_> = r.approvals.iter().map(|a| a.user.as_str()).collect();
     push(
@@ -256,8 +277,10 @@ pub fn table(rs: &[RequestView]) -> String {
 }
 
 /// The active elevations of `jit status`: each one's end and the time left (or when it
-/// starts, for a later window).
+/// starts, for a later window). A SESSION column (`bound`) appears when one of them is
+/// session-bound.
 pub fn active(rs: &[RequestView], now: u64) -> String {
+    let bound = rs.iter().any(|r| r.session_bound);
     let rows: Vec<Vec<String>> = rs
         .iter()
         .map(for_terminal)
@@ -271,15 +294,18 @@ pub fn active(rs: &[RequestView], now: u64) -> String {
                 ),
                 _ => format_duration(end.saturating_sub(now)),
             };
-            vec![
-                r.id.clone(),
-                r.role.clone(),
-                r.hosts.join(","),
-                format_utc(end),
-                left,
-            ]
+            let mut row = vec![r.id.clone(), r.role.clone(), r.hosts.join(",")];
+            if bound {
+                row.push(if r.session_bound { "bound" } else { "-" }.to_string());
+            }
+            row.extend([format_utc(end), left]);
+            row
         })
         .collect();
+    if bound {
+        let header = ["ID", "ROLE", "HOSTS", "SESSION", "ENDS", "LEFT"];
+        return columns(&header, &rows, &[false; 6]);
+    }
     columns(&["ID", "ROLE", "HOSTS", "ENDS", "LEFT"], &rows, &[false; 5])
 }
 
@@ -318,6 +344,9 @@ pub fn login(rep: &LoginReport, now: u64) -> String {
         }
         if let Some(h) = &rep.ssh_hint {
             let _ = writeln!(o, "Use it: {h}");
+        }
+        if r.session_bound {
+            let _ = writeln!(o, "{SESSION_BOUND_LOGIN}");
         }
     }
     o

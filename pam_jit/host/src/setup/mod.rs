@@ -1,4 +1,4 @@
-//! `jit-host setup --sudo --sshd [--dry-run] [--undo]`: prepare a host, reversibly.
+//! `jit-host setup --sudo --sshd --session [--dry-run] [--undo]`: prepare a host, reversibly.
 //!
 //! * `--sudo`: in `/etc/pam.d/sudo` and `/etc/pam.d/sudo-i` (Debian's `sudo -i` uses its own
 //!   service, which does not include `sudo`), inserts
@@ -12,7 +12,18 @@
 //!   AuthorizedPrincipalsCommand + User, RevokedKeys), after `sshd -t` accepted the result;
 //!   writes `<state_dir>/ca.pub` from host.toml and an empty KRL if there is none (sshd
 //!   refuses every key login when the RevokedKeys file is unreadable).
-//! * Always (unless `--undo`/`--dry-run`): creates the state directories with the right
+//!   Also the session line below when `/etc/pam.d/sshd` exists and can take it (else it
+//!   says that it skipped it, and why); `--sshd --undo` also removes it.
+//! * `--session`: in `/etc/pam.d/sshd`, right after the first `session ... pam_loginuid.so`
+//!   line, inserts
+//!   ```text
+//!   # jit: added by jit-host setup; undo with: jit-host setup --session --undo
+//!   session optional pam_jit.so
+//!   ```
+//!   (session-bound grants: pam_jit binds the SSH connection that presented the certificate)
+//!   and creates `session_dir` (root, 0700). Refuses, changing nothing, when there is no
+//!   pam_loginuid line (naming the line to add) or a `pam_env ... user_readenv=1` runs first.
+//! * Always with `--sudo`/`--sshd` (unless `--undo`/`--dry-run`): creates the state directories with the right
 //!   owners and modes, then runs the first `jit-host sync` from `server` in host.toml. In
 //!   enforce mode, setup changes nothing unless a verified, fresh revocation list is
 //!   installed afterwards (without one every sudo and certificate login would be denied).
@@ -21,6 +32,7 @@
 
 mod change;
 mod pam;
+pub mod session;
 mod sshd;
 
 use std::path::Path;
@@ -36,6 +48,7 @@ use crate::failure::{Failure, Result, load_config};
 use crate::store_write::ensure_state_dirs;
 use change::{Change, apply, diff};
 use pam::{pam_insert, pam_undo};
+use session::{PAM_SSHD, ensure_session_dir, session_insert, session_undo};
 use sshd::{sshd_undo, sshd_write, validate_sshd};
 
 /// The comment line that marks what setup added.
@@ -54,6 +67,7 @@ pub const SSHD_DROPIN: &str = "/etc/ssh/sshd_config.d/jit.conf";
 pub struct Options {
     pub sudo: bool,
     pub sshd: bool,
+    pub session: bool,
     pub dry_run: bool,
     pub undo: bool,
     pub module: String,
@@ -61,9 +75,10 @@ pub struct Options {
 
 /// Runs setup.
 pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
-    if !o.sudo && !o.sshd {
+    if !o.sudo && !o.sshd && !o.session {
         return Err(Failure::config(
-            "say what to set up: --sudo (PAM lines for sudo and sudo-i) and/or --sshd (sshd drop-in)",
+            "say what to set up: --sudo (PAM lines for sudo and sudo-i), --sshd (sshd drop-in) \
+             and/or --session (the sshd PAM session line for session-bound grants)",
         ));
     }
     if !o.dry_run && sys::effective_uid() != 0 {
@@ -85,7 +100,7 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
             p.display()
         )));
     }
-    let config = if o.undo && o.sudo && !o.sshd {
+    let config = if o.undo && !o.sshd {
         None
     } else {
         Some(load_config(config_path)?)
@@ -110,6 +125,7 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
             });
         }
     }
+    let session_line = session_change(o, config_arg.as_deref(), &mut changes)?;
     let mut extra = Vec::new();
     if o.sshd {
         if o.undo {
@@ -128,7 +144,14 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
         for (p, _) in &extra {
             jit_common::outln!("would write {}", p.display());
         }
+        if session_line
+            && let Some(c) = &config
+            && !c.session_dir.is_dir()
+        {
+            jit_common::outln!("would create {} (root, 0700)", c.session_dir.display());
+        }
         if !o.undo
+            && (o.sudo || o.sshd)
             && let Some(c) = &config
         {
             match &c.server {
@@ -147,6 +170,7 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
         validate_sshd(&changes)?;
     }
     if !o.undo
+        && (o.sudo || o.sshd)
         && let Some(c) = &config
     {
         for line in ensure_state_dirs(c, true)? {
@@ -163,6 +187,12 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
             jit_common::outln!("wrote {}", p.display());
         }
     }
+    if session_line
+        && let Some(c) = &config
+        && let Some(line) = ensure_session_dir(&c.session_dir)?
+    {
+        jit_common::outln!("{line}");
+    }
     for c in &changes {
         apply(c)?;
     }
@@ -170,6 +200,48 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
         jit_common::outln!("setup: nothing to change");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The session line's change in `/etc/pam.d/sshd` (pushed on `changes`): with `--session`, a
+/// file that cannot take it is refused (nothing is changed); with `--sshd` alone it is
+/// skipped with a note. With `--undo` (of either) the line is removed. Returns whether the
+/// line is to be in place (so `session_dir` is created).
+fn session_change(o: &Options, config: Option<&Path>, changes: &mut Vec<Change>) -> Result<bool> {
+    if !o.session && !o.sshd {
+        return Ok(false);
+    }
+    let path = Path::new(PAM_SSHD);
+    if !path.exists() {
+        if o.session {
+            return Err(Failure::new(format!(
+                "{PAM_SSHD} does not exist: is openssh-server installed?"
+            )));
+        }
+        if !o.undo {
+            jit_common::errln!(
+                "jit-host: skipped the session line: {PAM_SSHD} does not exist (session-bound \
+                 grants need it: jit-host setup --session)"
+            );
+        }
+        return Ok(false);
+    }
+    if o.undo {
+        changes.push(session_undo(path)?);
+        return Ok(false);
+    }
+    match session_insert(path, &o.module, config)? {
+        Ok(c) => {
+            changes.push(c);
+            Ok(true)
+        }
+        Err(why) if o.session => Err(Failure::new(format!("{why}; nothing was changed"))),
+        Err(why) => {
+            jit_common::errln!(
+                "jit-host: skipped the session line (session-bound grants will be denied here): {why}"
+            );
+            Ok(false)
+        }
+    }
 }
 
 /// The first sync (grants, revocation list, KRL from `server`), then the gate: without a

@@ -38,6 +38,7 @@ fn view(id: &str, state: RequestState) -> RequestView {
         cancelled_at: None,
         cancel_reason: None,
         denied_at: None,
+        session_bound: false,
     }
 }
 
@@ -268,5 +269,59 @@ fn an_installed_certificate_of_a_later_window_says_when_it_starts() {
          principals: alice, dbadmin\n  \
          valid:      2026-11-23T13:00:00Z to 2026-11-23T13:30:00Z (starts in 1h)\n  \
          serial:     7\n"
+    );
+}
+
+#[test]
+fn a_session_bound_request_says_so_in_show_status_and_login() {
+    let mut bound = approved("r-1");
+    bound.session_bound = true;
+    let text = request(&bound, "", NOW);
+    assert!(
+        text.contains(
+            "sudo:       yes\n\
+             session:    bound: sudo only inside SSH connections made with its certificate, \
+             until they close\n"
+        ),
+        "{text}"
+    );
+    assert!(!request(&approved("r-1"), "", NOW).contains("session:"));
+    assert_eq!(
+        active(&[bound.clone(), approved("r-2")], NOW),
+        "ID   ROLE      HOSTS  SESSION  ENDS                  LEFT\n\
+         r-1  db-admin  db-*   bound    2026-11-23T12:20:00Z  20m\n\
+         r-2  db-admin  db-*   -        2026-11-23T12:20:00Z  20m\n"
+    );
+    let rep = LoginReport {
+        request: bound,
+        certificate: Some(IssuedView {
+            request_id: "r-1".into(),
+            certificate: String::new(),
+            serial: 7,
+            valid_after: NOW - 660,
+            valid_before: NOW + 1200,
+            grant: None,
+        }),
+        certificate_file: Some("/h/.ssh/id_ed25519-cert.pub".into()),
+        grant_file: None,
+        agent_loaded: None,
+        agent_note: None,
+        ssh_hint: Some("ssh -i /h/.ssh/id_ed25519 alice@HOST".into()),
+    };
+    assert_eq!(
+        login(&rep, NOW),
+        "Certificate for request r-1 written to /h/.ssh/id_ed25519-cert.pub\n  \
+         principals: alice, dbadmin\n  \
+         valid:      2026-11-23T11:49:00Z to 2026-11-23T12:20:00Z (20m left)\n  \
+         serial:     7\n\
+         Use it: ssh -i /h/.ssh/id_ed25519 alice@HOST\n\
+         Session-bound: sudo on these hosts works only inside SSH connections made with this \
+         certificate, until they close.\n"
+    );
+    assert_eq!(
+        extended_session_bound("r-1"),
+        "r-1 is session-bound: sudo on these hosts works only inside SSH connections made with \
+         the new certificate, until they close; connections made with the previous one no \
+         longer have sudo: log in again (ssh)"
     );
 }

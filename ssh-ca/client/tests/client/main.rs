@@ -13,4 +13,5 @@ mod contract;
 mod evidence;
 mod policy_conditions;
 mod requester;
+mod session_bound;
 mod tls;

@@ -63,6 +63,10 @@ pub struct PolicyTestReport {
     pub hosts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ticket: Option<String>,
+    /// Admitted: whether the grant would be bound to the SSH connection that presents the
+    /// certificate (the role's `session_bound`); absent when not.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub session_bound: bool,
     /// Pending (or the webhook does not say yes): the role's approvers (as written), the
     /// registered people they name other than the requester, and how many approvals are
     /// needed.
@@ -112,6 +116,7 @@ pub fn policy_test(dir: &Path, input: &PolicyTestInput) -> Result<PolicyTestRepo
         message: None,
         hosts: Vec::new(),
         ticket: None,
+        session_bound: false,
         approvers: None,
         eligible_approvers: None,
         approvals_required: None,
@@ -151,6 +156,7 @@ pub fn policy_test(dir: &Path, input: &PolicyTestInput) -> Result<PolicyTestRepo
     };
     report.hosts = checked.hosts;
     report.ticket = checked.ticket;
+    report.session_bound = role.session_bound;
     report.rules_not_applied = checked
         .auto
         .misses
@@ -242,6 +248,13 @@ pub fn render(r: &PolicyTestReport) -> String {
     line(format!("  hosts: {}", r.hosts.join(", ")));
     if let Some(t) = &r.ticket {
         line(format!("  ticket: {t}"));
+    }
+    if r.session_bound {
+        line(
+            "  session-bound: sudo only inside the SSH connection that presents the certificate, \
+             while it lives"
+                .to_string(),
+        );
     }
     if let Some(Value::Object(c)) = &r.conditions {
         let list = |v: &Value, sep: &str| match v {

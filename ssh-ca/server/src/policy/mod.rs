@@ -49,6 +49,9 @@ extensions = ["permit-pty"]     # OpenSSH extensions: permit-pty, permit-port-fo
 #                               # are a union; "22:00-06:00" crosses midnight); default any time
 # reason_pattern = '^(INC|CHG)-[0-9]+'   # the reason must match; what matched is the ticket
 # reason_help = "Start the reason with the ticket, e.g. INC-123: disk full"
+# session_bound = true          # sudo only inside the SSH connection that presented the
+#                               # certificate, while it lives (hosts need `jit-host setup
+#                               # --session`; docs/host.md, "Session-bound grants")
 
 # Auto-approval for some people and short windows only (approver recorded as "auto:<name>");
 # every condition a rule names must hold, else humans approve:
@@ -155,6 +158,12 @@ impl Policy {
                     role.name
                 ));
             }
+            if role.session_bound && !role.sudo {
+                out.push(format!(
+                    "roles.{}.session_bound: the role has sudo = false; binding limits only sudo, so it changes nothing here",
+                    role.name
+                ));
+            }
             for (field, list) in [
                 ("requesters", &role.requesters),
                 ("approvers", &role.approvers),
@@ -211,6 +220,41 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_bound_is_off_by_default_and_parses_when_set() {
+        let role = |extra: &str| {
+            let text = format!(
+                "[roles.db]\nhosts = [\"db-*\"]\nmax_duration = \"1h\"\nrequesters = [\"alice\"]\n\
+                 approvers = [\"bob\"]\n{extra}"
+            );
+            Policy::parse(&text).map(|p| p.role("db").unwrap().clone())
+        };
+        assert!(!role("").unwrap().session_bound);
+        assert!(role("session_bound = true\n").unwrap().session_bound);
+        assert!(!role("session_bound = false\n").unwrap().session_bound);
+        let errs = role("session_bound = \"yes\"\n").unwrap_err();
+        assert!(errs.join("\n").contains("session_bound"), "{errs:?}");
+        // Without sudo it binds nothing: policy check warns.
+        let text = "[roles.db]\nhosts = [\"db-*\"]\nmax_duration = \"1h\"\nrequesters = [\"alice\"]\n\
+                    approvers = [\"bob\"]\nsession_bound = true\n";
+        let users = ["alice".to_string(), "bob".to_string()];
+        assert_eq!(
+            Policy::parse(text).unwrap().warnings(&users, &[]),
+            vec![
+                "roles.db.session_bound: the role has sudo = false; binding limits only sudo, so \
+                 it changes nothing here"
+                    .to_string()
+            ]
+        );
+        let sudo = text.replace("session_bound", "sudo = true\nsession_bound");
+        assert!(
+            Policy::parse(&sudo)
+                .unwrap()
+                .warnings(&users, &[])
+                .is_empty()
+        );
+    }
 
     #[test]
     fn edit_distance_counts_single_character_edits() {

@@ -90,6 +90,8 @@ struct RawRole {
     hosts: Option<Vec<String>>,
     #[serde(default)]
     sudo: bool,
+    #[serde(default)]
+    session_bound: bool,
     max_duration: Option<String>,
     #[serde(default)]
     requesters: Vec<String>,
@@ -438,6 +440,7 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
         principals: r.principals,
         hosts,
         sudo: r.sudo,
+        session_bound: r.session_bound,
         max_duration_secs,
         requesters,
         approvers,

@@ -191,6 +191,9 @@ pub struct Role {
     pub hosts: Vec<String>,
     /// Whether a sudo grant is issued.
     pub sudo: bool,
+    /// Whether its grants are bound to the SSH connection that presented the certificate
+    /// (`session_bound`): hosts allow sudo only from inside that connection, while it lives.
+    pub session_bound: bool,
     /// Longest window, seconds.
     pub max_duration_secs: u64,
     /// Who may request.

@@ -46,6 +46,9 @@ impl Ca {
     ) -> ApiResult<Record> {
         row.approved_at.get_or_insert(now);
         row.state = RequestState::Approved;
+        // Binding only narrows a grant: a role that binds its grants now binds this one
+        // (also a request made before), and a request made bound stays bound (extensions).
+        row.session_bound = binds(row, role);
         let serial = tx.reserve_serial(&row.id, &row.user, now)?;
         let (cert, mut details) = self.sign_issue(row, role, serial, approvers, now, extend_to)?;
         add_details(&mut details, lifecycle::approval_details(row));
@@ -85,8 +88,14 @@ impl Ca {
         let key_id = format!("jit:{}:{}", row.id, row.user);
         // Every certificate carries its scope (hosts, sudo or not) as a CA-signed grant:
         // hosts refuse a certificate without one (issue 11, item 1).
-        let (grant_id, grant) =
-            self.sign_grant(row, serial, approvers, (valid_after, valid_before), now)?;
+        let (grant_id, grant) = self.sign_grant(
+            row,
+            binds(row, role),
+            serial,
+            approvers,
+            (valid_after, valid_before),
+            now,
+        )?;
         self.reserve_in_host_documents(row, &grant_id, grant.doc(), valid_before, now)?;
         let certificate = self
             .signer
@@ -111,6 +120,9 @@ impl Ca {
         if let Some(t) = &row.ticket {
             add_details(&mut details, json!({"ticket": t}));
         }
+        if binds(row, role) {
+            add_details(&mut details, json!({"session_bound": true}));
+        }
         let cert = CertRow {
             serial,
             request_id: row.id.clone(),
@@ -134,6 +146,7 @@ impl Ca {
     fn sign_grant(
         &self,
         row: &RequestRow,
+        session_bound: bool,
         serial: u64,
         approvers: Vec<Approval>,
         (not_before, not_after): (u64, u64),
@@ -155,7 +168,7 @@ impl Ca {
             approvers,
             ticket: row.ticket.clone(),
             cert_serial: Some(serial),
-            session_bound: false,
+            session_bound,
             key_id: String::new(),
         };
         let unacceptable = |e: &dyn std::fmt::Display| {
@@ -191,9 +204,16 @@ impl Ca {
             })
             .collect();
         let end = now.saturating_add(row.duration_secs).saturating_add(1);
-        self.sign_grant(row, u64::MAX, approvers, (now, end), now)
+        self.sign_grant(row, binds(row, role), u64::MAX, approvers, (now, end), now)
             .map(|_| ())
     }
+}
+
+/// Whether the grant of `row` issued under `role` (as it is now) is session-bound: the
+/// request's snapshot or the role's current `session_bound`. A policy change can bind the
+/// grants of pending and approved requests, never unbind them.
+pub(super) fn binds(row: &RequestRow, role: &Role) -> bool {
+    row.session_bound || role.session_bound
 }
 
 /// Refuses when `user` already has `max` active grants (`max_active_grants_per_user`).

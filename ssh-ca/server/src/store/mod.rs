@@ -60,6 +60,10 @@ pub struct RequestRow {
     pub hosts: Vec<String>,
     pub principals: Vec<String>,
     pub sudo: bool,
+    /// Whether the grant is bound to the SSH connection that presents the certificate: the
+    /// role's `session_bound` when the request was made (migration 5), turned on at issuance
+    /// when the role says so then (binding only narrows a grant).
+    pub session_bound: bool,
     /// The key to certify: parsed once, at admission (stored as its line without comment).
     pub public_key: PublicKey,
     pub created_at: u64,

@@ -16,5 +16,6 @@ mod reliability_regressions;
 mod requester;
 mod scope;
 mod service_split;
+mod session_bound;
 mod webhook;
 mod workflow;

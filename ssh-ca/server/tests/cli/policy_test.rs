@@ -394,3 +394,41 @@ webhook = "oncall"
          rule \"pager\" does not apply: 30m is longer than its max_duration 15m\n"
     );
 }
+
+#[test]
+fn policy_test_says_a_session_bound_role_binds_its_grant() {
+    let (tmp, _) = setup_dir(
+        "[roles.bound]\nhosts = [\"db-*\"]\nsudo = true\nsession_bound = true\nmax_duration = \"1h\"\n\
+         requesters = [\"group:dev\"]\napprovers = [\"group:dba\"]\nrequire_reason = false\n",
+    );
+    let dir = data_dir(&tmp);
+    let args = [
+        "--user",
+        "alice",
+        "--role",
+        "bound",
+        "--duration",
+        "30m",
+        "--at",
+        "2026-11-23T12:00:00Z",
+    ];
+    assert_eq!(
+        test(dir.to_str().unwrap(), &args),
+        (
+            0,
+            "alice asks for bound for 30m at 2026-11-23T12:00:00Z:\n\
+             pending: needs 1 approval from group:dba (bob, carol, dave)\n  \
+             hosts: db-*\n  \
+             session-bound: sudo only inside the SSH connection that presents the certificate, \
+             while it lives\n"
+                .to_string(),
+            String::new()
+        )
+    );
+    let mut json = vec!["--json"];
+    json.extend_from_slice(&args);
+    let (code, out, _) = test(dir.to_str().unwrap(), &json);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["session_bound"], true, "{v}");
+}

@@ -156,6 +156,7 @@ pub fn admit(
         hosts,
         principals: role.principals_for(&caller.user),
         sudo: role.sudo,
+        session_bound: role.session_bound,
         public_key,
         created_at: now,
         pending_expires_at,
@@ -562,6 +563,7 @@ pub fn view_of(
         cancelled_at: row.cancelled_at,
         cancel_reason: row.cancel_reason.clone(),
         denied_at: row.denied_at,
+        session_bound: row.session_bound,
     }
 }
 

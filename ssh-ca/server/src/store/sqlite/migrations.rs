@@ -124,4 +124,10 @@ ALTER TABLE requests ADD COLUMN cancel_reason TEXT;
 ALTER TABLE requests ADD COLUMN denied_at INTEGER;
 CREATE INDEX requests_role ON requests(role, state, created_at);
 "#,
+    // 5: session-bound elevation (issue 14): the role's `session_bound` when the request was
+    //    made (like hosts and sudo); issuance turns it on when the role says so then, never
+    //    off. Existing requests were made under roles without the key: 0.
+    r#"
+ALTER TABLE requests ADD COLUMN session_bound INTEGER NOT NULL DEFAULT 0;
+"#,
 ];

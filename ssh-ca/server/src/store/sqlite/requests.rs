@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-use super::{i, json_vec, to_json, u};
+use super::{i, json_vec, stored_error, to_json, u};
 use ssh_key::PublicKey;
 
 use crate::error::{CaError, Result};
@@ -13,7 +13,7 @@ use jit_api::wire::{ApprovalView, RequestState};
 
 const REQUEST_COLS: &str = "id, user, role, reason, duration_secs, hosts, principals, sudo, public_key, created_at, \
      pending_expires_at, approvals_required, state, denied_by, denial_reason, approved_at, revoked_at, revoked_by, \
-     approval_basis, approved_until, ticket, not_before, revocation_reason, cancelled_at, cancel_reason, denied_at";
+     approval_basis, approved_until, ticket, not_before, revocation_reason, cancelled_at, cancel_reason, denied_at, session_bound";
 
 /// A request from a row: the state and public key are parsed here, once; an unknown state
 /// or a key that does not parse is an error (the outer `Result`: SQLite's own).
@@ -76,7 +76,23 @@ fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RequestRow
         cancelled_at: r.get::<_, Option<i64>>(23)?.map(u),
         cancel_reason: r.get(24)?,
         denied_at: r.get::<_, Option<i64>>(25)?.map(u),
+        session_bound: flag(r, 26, &row)?,
     }))
+}
+
+/// A stored 0/1 flag (column `col` of `row`); any other value is an error, never a default.
+fn flag(r: &rusqlite::Row<'_>, col: usize, row: &str) -> rusqlite::Result<bool> {
+    match r.get::<_, i64>(col)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        v => Err(stored_error(
+            col,
+            CaError::BadStoredValue {
+                what: "request session_bound",
+                detail: format!("{row}: {v} (0 or 1)"),
+            },
+        )),
+    }
 }
 
 /// Runs a request query and parses every row (the first bad row is the error).
@@ -99,7 +115,7 @@ fn key_line(r: &RequestRow) -> Result<String> {
 /// Inserts a new request.
 pub fn insert_request(c: &Connection, r: &RequestRow) -> Result<()> {
     c.prepare_cached(&format!(
-        "INSERT INTO requests ({REQUEST_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
+        "INSERT INTO requests ({REQUEST_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)"
     ))?
     .execute(params![
         r.id,
@@ -128,6 +144,7 @@ pub fn insert_request(c: &Connection, r: &RequestRow) -> Result<()> {
         r.cancelled_at.map(i),
         r.cancel_reason,
         r.denied_at.map(i),
+        r.session_bound as i64,
     ])?;
     Ok(())
 }
@@ -138,7 +155,7 @@ pub fn update_request(c: &Connection, r: &RequestRow) -> Result<()> {
         "UPDATE requests SET state = ?2, denied_by = ?3, denial_reason = ?4, approved_at = ?5, \
          revoked_at = ?6, revoked_by = ?7, duration_secs = ?8, approval_basis = ?9, \
          approved_until = ?10, revocation_reason = ?11, cancelled_at = ?12, cancel_reason = ?13, \
-         denied_at = ?14 \
+         denied_at = ?14, session_bound = ?15 \
          WHERE id = ?1",
     )?
     .execute(params![
@@ -156,6 +173,7 @@ pub fn update_request(c: &Connection, r: &RequestRow) -> Result<()> {
         r.cancelled_at.map(i),
         r.cancel_reason,
         r.denied_at.map(i),
+        r.session_bound as i64,
     ])?;
     Ok(())
 }

@@ -96,7 +96,61 @@ fn request(id: &str, user: &str, created_at: u64) -> RequestRow {
         cancelled_at: None,
         cancel_reason: None,
         denied_at: None,
+        session_bound: false,
     }
+}
+
+#[test]
+fn a_version_4_request_survives_migration_5_unbound_and_the_flag_round_trips() {
+    let c = Connection::open_in_memory().unwrap();
+    for m in &MIGRATIONS[..4] {
+        c.execute_batch(m).unwrap();
+    }
+    c.pragma_update(None, "user_version", 4).unwrap();
+    let key = jit_api::auth::key_header(&request("r-old", "alice", 10).public_key).unwrap();
+    c.execute(
+        "INSERT INTO requests (id, user, role, reason, duration_secs, hosts, principals, sudo, \
+         public_key, created_at, pending_expires_at, approvals_required, state) \
+         VALUES ('r-old', 'alice', 'db', 'r', 60, '[\"db-*\"]', '[\"alice\"]', 1, ?1, 10, 610, 1, 'pending')",
+        [key],
+    )
+    .unwrap();
+    let s = Store::init(c).unwrap();
+    assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    let c = s.conn();
+    let old = c.get_request("r-old").unwrap().unwrap();
+    assert!(
+        !old.session_bound,
+        "requests made before migration 5 are not bound"
+    );
+    assert_eq!(old.hosts, vec!["db-*".to_string()]);
+    // Stored on insert, and written by update (issuance binds a request).
+    let mut bound = request("r-new", "alice", 20);
+    bound.session_bound = true;
+    c.insert_request(&bound).unwrap();
+    assert!(c.get_request("r-new").unwrap().unwrap().session_bound);
+    let mut old = old;
+    old.session_bound = true;
+    c.update_request(&old).unwrap();
+    assert!(c.get_request("r-old").unwrap().unwrap().session_bound);
+    // Any other stored value is an error naming the row, never a default.
+    c.execute(
+        "UPDATE requests SET session_bound = 7 WHERE id = 'r-new'",
+        [],
+    )
+    .unwrap();
+    let err = c.get_request("r-new").unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            CaError::BadStoredValue {
+                what: "request session_bound",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("r-new"), "{err}");
 }
 
 fn cert(serial: u64, request_id: &str, valid_before: u64) -> CertRow {
