@@ -30,6 +30,10 @@ sys_isolate_users "$W"
 sys_add_user --login alice 2001
 sys_add_user jitw 2003
 sys_private_dev "$W"
+# Panes (tmux) need ptys: sys_private_dev links /dev/ptmx to pts/ptmx, which a devpts
+# mounted with ptmxmode=000 (the usual default) opens for root only; a ptmx node in the
+# private /dev opens the devpts beside it (/dev/pts) for everyone, as the real one does.
+rm -f /dev/ptmx; mknod -m 0666 /dev/ptmx c 5 2
 mkdir -p "$W/log"; sys_start_syslog "$W/log"
 LOG=$W/log/auth.log
 cleanup() {
@@ -232,6 +236,7 @@ rm -f /tmp/nohup-*.log
 bg_cert c1 "$W/s3.out" "echo SID=\$(cat /proc/self/sessionid);
   nohup $W/loop.sh $SUDO /tmp/nohup-sudo.log >/dev/null 2>&1 &
   nohup $W/loop.sh $SUDO_RS /tmp/nohup-sudo-rs.log >/dev/null 2>&1 &
+  setsid -f $W/loop.sh $SUDO /tmp/nohup-setsid.log >/dev/null 2>&1 </dev/null
   sleep 2.2; echo bye"
 wait_file "$W/s3.out"; SID=$(sed -n 's/^SID=//p' "$W/s3.out")
 sleep 1
@@ -250,6 +255,7 @@ T_END=$(now_ns)
 sleep 2.5
 judge "nohup loop with sudo after disconnect" /tmp/nohup-sudo.log "$T_END" "session $SID" ended "log in again"
 judge "nohup loop with sudo-rs after disconnect" /tmp/nohup-sudo-rs.log "$T_END"
+judge "setsid loop with sudo after disconnect" /tmp/nohup-setsid.log "$T_END" "session $SID" ended
 out=$("$JIT_HOST" --config "$CONF" sessions 2>&1) || true
 if grep -E "(^|[^0-9])$SID([^0-9]|$)" <<<"$out" | grep -qw no; then t_ok "jit-host sessions shows session $SID as not alive"
 else t_bad "jit-host sessions after logout: $out"; fi
@@ -272,7 +278,11 @@ SID=$(sed -n 's/^SID=//p' "$W/s4.out")
 pane=$(cat "/mnt/pids/tmux-sudo.log" 2>/dev/null || true)
 [ -n "$pane" ] && [ "$(cat "/proc/$pane/sessionid")" = "$SID" ] && t_ok "the tmux pane runs in audit session $SID" \
   || t_bad "tmux pane session id: $(cat "/proc/$pane/sessionid" 2>&1) vs $SID ($(cat "$W/s4.out"))"
-judge "tmux pane loop with sudo after disconnect" /tmp/tmux-sudo.log "$T_END" "session $SID" ended "log in again"
+# On a terminal (the pane's), sudo tells the user on the tty, not stderr: the reason is read
+# from syslog instead.
+judge "tmux pane loop with sudo after disconnect" /tmp/tmux-sudo.log "$T_END"
+grep 'result=deny' "$LOG" | grep "session=$SID " | grep -q 'ended' \
+  && t_ok "syslog: the pane's denial says session $SID ended" || t_bad "pane denial in syslog: $(grep "session=$SID " "$LOG" | tail -2)"
 judge "tmux pane loop with sudo-rs after disconnect" /tmp/tmux-sudo-rs.log "$T_END"
 stop_loops
 sys_as alice tmux -S /tmp/tmux-a kill-server 2>/dev/null || true
