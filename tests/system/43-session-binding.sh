@@ -430,6 +430,67 @@ else t_bad "inherited listener session $LSID: $OUT (binding: $(cat "$SDIR/$LSID.
 kill "$SSHD2_PID" 2>/dev/null; SSHD2_PID=
 cp "$W/sshd.pam.jit" /etc/pam.d/sshd
 
+# ---- 11. ~/.pam_environment cannot feed pam_jit a certificate the connection did not present ---
+# Debian's sshd stack reads ~/.pam_environment (pam_env user_readenv=1) after pam_jit: a
+# plain-key login that "sets" SSH_AUTH_INFO_0 to alice's session-bound certificate binds
+# nothing.
+reset_grants
+ssh_cert c1 true                     # the grant is on the host
+printf 'SSH_AUTH_INFO_0 DEFAULT="publickey %s" OVERRIDE="publickey %s"\n' "$(awk '{print $1, $2}' "$K/c1-cert.pub")" \
+  "$(awk '{print $1, $2}' "$K/c1-cert.pub")" > /home/alice/.pam_environment
+chown 2001:2001 /home/alice/.pam_environment
+ssh_plain "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true; echo RC=\$?"
+SID=$(sed -n 's/^SID=//p' <<<"$OUT")
+if grep -qx RC=1 <<<"$OUT" && grep -q "has no binding" <<<"$OUT" && [ ! -e "$SDIR/$SID.binding" ]; then
+  t_ok "a plain-key login cannot forge SSH_AUTH_INFO_0 through ~/.pam_environment: nothing bound, sudo denied"
+else t_bad "forged SSH_AUTH_INFO_0: $OUT $(cat "$SDIR/$SID.binding" 2>&1)"; fi
+rm -f /home/alice/.pam_environment
+
+# ---- 12. a binding that does not match the running system: another boot, a reused pid ------
+reset_grants
+rm -f /tmp/go-*
+bg_cert c1 "$W/s12.out" "echo SID=\$(cat /proc/self/sessionid); for i in 0 1 2 3; do
+  while [ ! -e /tmp/go-\$i ]; do sleep 0.05; done; $SUDO -n true; echo R\$i=\$?; done"
+wait_line() { local i; for ((i = 0; i < 100; i++)); do grep -q "^$1" "$2" && return 0; sleep 0.1; done; return 1; }
+wait_line SID= "$W/s12.out"; SID=$(sed -n 's/^SID=//p' "$W/s12.out")
+forge() { # JQ-FILTER: rewrite the binding as root would (atomically)
+  jq -c "$1" "$W/b12.orig" > "$SDIR/.forge" && chmod 0600 "$SDIR/.forge" && mv "$SDIR/.forge" "$SDIR/$SID.binding"
+}
+touch /tmp/go-0; wait_line R0= "$W/s12.out"
+cp "$SDIR/$SID.binding" "$W/b12.orig"
+forge '.boot_id = "00000000-0000-4000-8000-000000000000"'
+touch /tmp/go-1; wait_line R1= "$W/s12.out"
+forge '.leader_start = (.leader_start + 1)'
+touch /tmp/go-2; wait_line R2= "$W/s12.out"
+forge '.'
+touch /tmp/go-3; wait "$BG" || true
+if grep -qx R0=0 "$W/s12.out" && grep -qx R1=1 "$W/s12.out" && grep -q "rebooted" "$W/s12.out" \
+  && grep -qx R2=1 "$W/s12.out" && grep -qx R3=0 "$W/s12.out"; then
+  t_ok "a binding from another boot or whose leader has another start time (pid reuse) denies; the true one allows"
+else t_bad "binding vs running system: $(cat "$W/s12.out")"; fi
+
+# ---- 13. a session-bound grant still ends with its window, inside the live connection -------
+reset_grants
+END=$(( $(date +%s) + 4 ))
+host_sign_grant "$K/grant" "$W/g5" g-5 alice dba 'db-*' $((NOW - 60)) "$END" true 105 true
+cert c5 105 "$W/g5"
+ssh_cert c5 "$SUDO -n true && echo FIRST-OK; while [ \$(date +%s) -lt $END ]; do sleep 0.2; done; $SUDO -n true; echo SECOND-RC=\$?"
+if grep -q FIRST-OK <<<"$OUT" && grep -q 'SECOND-RC=1' <<<"$OUT" && grep -q "grant g-5 expired at" <<<"$OUT"; then
+  t_ok "a session-bound grant is denied once its window ends, in the live connection"
+else t_bad "bound grant expiry: $OUT"; fi
+
+# ---- 14. jit-host gc: tombstones and dead bindings go, a live binding stays ------------------
+reset_grants
+bg_cert c1 "$W/s14.out" "echo SID=\$(cat /proc/self/sessionid); sleep 3"
+wait_line SID= "$W/s14.out"; SID=$(sed -n 's/^SID=//p' "$W/s14.out"); sleep 0.5
+before=$(find "$SDIR" -name '*.binding' | wc -l); list=$(ls "$SDIR" | tr '\n' ' ')
+out=$("$JIT_HOST" --config "$CONF" gc 2>&1) || true
+left=$(find "$SDIR" -name '*.binding' -printf '%f\n')
+if [ "$before" -gt 1 ] && [ "$left" = "$SID.binding" ]; then
+  t_ok "jit-host gc removed the $((before - 1)) ended or dead bindings and kept the live one ($SID)"
+else t_bad "gc: before $before ($list), left: $(tr '\n' ' ' <<<"$left"); $out"; fi
+wait "$BG" || true
+
 # SSH_AUTH_INFO_0 never reaches the user's environment.
 ssh_cert c1 'env | grep -c SSH_AUTH_INFO || true'
 [ "$(tail -1 <<<"$OUT")" = 0 ] && t_ok "SSH_AUTH_INFO_0 is not in the user's shell environment" || t_bad "SSH_AUTH_INFO in env: $OUT"
