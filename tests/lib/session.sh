@@ -21,7 +21,7 @@
 #   $W/loop.sh SUDO LOG             `SUDO -n true` every half second: "TIME allow|deny MSG"
 #   stop_loops; judge NAME LOG T_END [NEEDLE...]   (allowed while the connection lived, first
 #                                   denial <= 1 s after T_END, never allowed again)
-#   binding_field SID JQ; reset_grants
+#   binding_field SID JQ; reset_grants; client_of PID (the ssh client under bg_cert's BG)
 # Everything stays inside the namespaces (see tests/lib/sys.sh).
 
 session_host() {
@@ -97,7 +97,9 @@ session_host() {
 
   SSHD_LOG=$W/sshd.log
   /usr/sbin/sshd -t -o UsePAM=yes || sys_die "sshd -t failed"
+  # ClientAlive*: a client that stops answering (a dropped network) is dropped within ~3 s.
   /usr/sbin/sshd -D -e -o UsePAM=yes -o PidFile=none -o LogLevel=VERBOSE -o ListenAddress=127.0.0.1 \
+    -o ClientAliveInterval=1 -o ClientAliveCountMax=2 \
     >/dev/null 2>>"$SSHD_LOG" </dev/null &
   SSHD_PID=$!
   sys_wait_tcp 22 || { cat "$SSHD_LOG" >&2; sys_die "sshd did not listen"; }
@@ -214,4 +216,16 @@ wait_line() { # PREFIX FILE: up to 10 s for a line starting with PREFIX
   local i
   for ((i = 0; i < 100; i++)); do grep -q "^$1" "$2" 2>/dev/null && return 0; sleep 0.1; done
   return 1
+}
+
+client_of() { # PID: the ssh client started under PID (bg_cert's BG), by walking up from each ssh
+  local p q i
+  for p in $(pgrep -x ssh); do
+    q=$p
+    for i in 1 2 3 4; do
+      q=$(ps -o ppid= -p "$q" 2>/dev/null | tr -d ' ')
+      [ -n "$q" ] || break
+      [ "$q" = "$1" ] && { echo "$p"; return; }
+    done
+  done
 }

@@ -11,7 +11,10 @@
 # disconnect and never allowed again, and the same after kill -9 of the connection's
 # privileged sshd process (no close_session); `jit-host sessions [--json]` alive then not; a
 # second connection with another key has no binding, one with the same certificate gets its
-# own; multiplexed sessions share the master's binding until `ssh -O exit`.
+# own; multiplexed sessions share the master's binding until `ssh -O exit`; a client that
+# stops answering is dropped by sshd (ClientAliveInterval) and the loop denied; and the
+# documented limit: another connection of the same user can drive the live bound session
+# (a tmux window), but not after it ends.
 # Part 2 is 44-session-binding-host.sh.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -173,5 +176,51 @@ T_END=$(now_ns)
 sleep 2
 judge "loop from a multiplexed session after \`ssh -O exit\` of the master" /tmp/mux-sudo.log "$T_END" "session $S1" ended
 stop_loops
+
+
+# ---- 7. a client that stops answering (a dropped network) --------------------------------
+# sshd (ClientAliveInterval 1, CountMax 2) drops it; the loop is denied within a second of
+# the leader's end.
+reset_grants
+rm -f /tmp/drop-*.log
+bg_cert c1 "$W/s7.out" "echo SID=\$(cat /proc/self/sessionid);
+  nohup $W/loop.sh $SUDO /tmp/drop-sudo.log >/dev/null 2>&1 & sleep 30"
+wait_line SID= "$W/s7.out"; SID=$(sed -n 's/^SID=//p' "$W/s7.out")
+sleep 1.5
+LEADER=$(leader_of "$SID"); CLIENT=$(client_of "$BG")
+if [ -n "$LEADER" ] && [ -n "$CLIENT" ]; then
+  kill -STOP "$CLIENT"; T_STOP=$(now_ns)
+  for ((i = 0; i < 200; i++)); do [ -e "/proc/$LEADER" ] || break; sleep 0.05; done
+  T_END=$(now_ns)
+  kill -CONT "$CLIENT" 2>/dev/null || true
+  wait "$BG" || true
+  sleep 1.5
+  if awk -v a="$T_STOP" -v b="$T_END" 'BEGIN { exit !(b - a <= 8) }'; then
+    judge "loop after the client stopped answering (sshd dropped it $(awk -v a="$T_STOP" -v b="$T_END" 'BEGIN { printf "%.1f", b - a }') s later)" \
+      /tmp/drop-sudo.log "$T_END" "session $SID" ended
+  else t_bad "sshd did not drop the silent client within 8 s"; fi
+else t_bad "dropped network: no leader ($LEADER) or client ($CLIENT)"; kill "$BG" 2>/dev/null || true; fi
+stop_loops
+
+# ---- 8. documented limit: the same user's other connection can drive the live session -------
+# (docs/host.md) A plain-key connection opens a window in a tmux server started in the bound
+# connection: the pane belongs to the bound session, so it has sudo while that connection
+# lives, and is denied within a second once it ends.
+reset_grants
+rm -f /tmp/bridge-*.log
+bg_cert c1 "$W/s8.out" "echo SID=\$(cat /proc/self/sessionid); tmux -S /tmp/tmux-b new-session -d 'sleep 60'; sleep 3"
+wait_line SID= "$W/s8.out"; SID=$(sed -n 's/^SID=//p' "$W/s8.out")
+sleep 0.3
+ssh_plain "tmux -S /tmp/tmux-b new-window -d '$W/loop.sh $SUDO /tmp/bridge-sudo.log'; echo PSID=\$(cat /proc/self/sessionid)"
+wait "$BG" || true
+T_END=$(now_ns)
+sleep 2
+pane=$(cat /mnt/pids/bridge-sudo.log 2>/dev/null || true)
+if [ -n "$pane" ] && [ "$(cat "/proc/$pane/sessionid" 2>/dev/null)" = "$SID" ] && ! grep -q "PSID=$SID\$" <<<"$OUT"; then
+  t_ok "a window opened from another connection runs in the bound session $SID (same user: documented)"
+else t_bad "tmux bridge: pane ${pane:-none} in $(cat "/proc/$pane/sessionid" 2>&1), $OUT"; fi
+judge "that window is denied once the bound connection ends" /tmp/bridge-sudo.log "$T_END"
+stop_loops
+sys_as alice tmux -S /tmp/tmux-b kill-server 2>/dev/null || true
 
 t_summary
