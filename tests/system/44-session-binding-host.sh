@@ -44,8 +44,14 @@ reset_grants
 bg_cert c1 "$W/s9.out" "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true; echo R1=\$?; sleep 2.5; $SUDO -n true; echo R2=\$?"
 wait_file "$W/s9.out"; sleep 0.8
 SID=$(sed -n 's/^SID=//p' "$W/s9.out")
+if out=$("$JIT_HOST" --config "$CONF" check alice --session "$SID" 2>&1); then
+  t_ok "jit-host check alice --session $SID allows while the connection lives"
+else t_bad "check --session while alive: $out"; fi
 out=$("$JIT_HOST" --config "$CONF" end-session "$SID" 2>&1) && ok=1 || ok=0
 wait "$BG" || true
+if out2=$("$JIT_HOST" --config "$CONF" check alice --session "$SID" 2>&1); then t_bad "check --session after end-session allowed: $out2"
+else grep -q "session $SID, which ended at" <<<"$out2" && t_ok "jit-host check --session $SID denies after end-session, saying when it ended" \
+  || t_bad "check --session after end-session: $out2"; fi
 if [ $ok = 1 ] && grep -qx R1=0 "$W/s9.out" && grep -qx R2=1 "$W/s9.out" && grep -q "session $SID, which ended at" "$W/s9.out"; then
   t_ok "jit-host end-session $SID: the next sudo in that live connection is denied (\"which ended at\")"
 else t_bad "end-session: $ok: $out / $(cat "$W/s9.out")"; fi
@@ -58,13 +64,20 @@ else grep -q 3999999999 <<<"$out" && t_ok "end-session of an unknown id fails na
 
 # ---- 3. a host without pam_loginuid --------------------------------------------------------
 reset_grants
+[ "$("$JIT_HOST" --config "$CONF" check alice --json 2>/dev/null | jq -r .session_binding.ready 2>/dev/null)" = true ] \
+  && t_ok "jit-host check --json: session_binding.ready on the prepared host" \
+  || t_bad "check --json on the prepared host: $("$JIT_HOST" --config "$CONF" check alice --json 2>&1)"
 grep -v 'pam_loginuid' "$W/sshd.pam.jit" > /etc/pam.d/sshd
 ssh_cert c1 "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true; echo RC=\$?"
 if grep -qx RC=1 <<<"$OUT" && grep -q "pam_loginuid" <<<"$OUT"; then
   t_ok "without pam_loginuid: login works, sudo denied with the fix-it message naming pam_loginuid"
 else t_bad "no pam_loginuid: rc $RC: $OUT"; fi
 out=$("$JIT_HOST" --config "$CONF" check alice 2>&1) || true
-grep -q pam_loginuid <<<"$out" && t_ok "jit-host check reports the missing pam_loginuid" || t_bad "jit-host check: $out"
+# The host's own report (not only the denial the user would see, which names it too).
+grep -i 'session-bound grants:' <<<"$out" | grep -q pam_loginuid && t_ok "jit-host check reports that this host cannot bind: pam_loginuid" \
+  || t_bad "jit-host check: $out"
+[ "$("$JIT_HOST" --config "$CONF" check alice --json 2>/dev/null | jq -r .session_binding.ready 2>/dev/null)" = false ] \
+  && t_ok "jit-host check --json: session_binding.ready is false without pam_loginuid" || t_bad "check --json without pam_loginuid"
 # The same host, with sshd started from a process that has an audit session (an admin's
 # shell): every connection inherits the listener's id, which must not be taken for a login
 # session of its own.
