@@ -54,8 +54,10 @@ fi
 # 2d. The module imports no libc function that writes the file system, makes a socket,
 #     logs through syslog(3), starts a thread or runs a program. (read/write on descriptors
 #     it opened read-only and stderr are not file-system writes.) The limit of this check:
-#     open(2) with O_CREAT and raw syscall(2) look the same as reads here; 2c and 6 (no
-#     writer in the tree or the code) are what rule those out.
+#     open(2) with O_CREAT and raw syscall(2) look the same as reads here, and rustix (the
+#     session binding writer's file calls, issue 14) makes raw system calls that import
+#     nothing; 2c and 6 (no writer in the tree, and writing code only in the session
+#     writer, reached only from the session hooks) are what rule those out.
 imports=$(nm -D --undefined-only "$so" | awk '{print $NF}' | sed 's/@.*//' | sort -u)
 [ -n "$imports" ] || bad "nm -D --undefined-only $so printed nothing"
 if forbidden_imports=$(grep -xE 'rename|renameat.*|unlink.*|rmdir|mkdir.*|link|linkat|symlink.*|chmod|fchmod.*|chown|fchown.*|lchown|truncate.*|ftruncate.*|socket|connect|bind|sendto|sendmsg|openlog|syslog|vsyslog|pthread_create|fork|vfork|execve.*|system|posix_spawn.*|creat.*|utimensat|futimens|utimes|mknod.*|setxattr|lsetxattr|fsetxattr|removexattr|lremovexattr|fremovexattr|clone|clone3|socketpair|sendmmsg|pwrite.*' <<<"$imports"); then
@@ -80,16 +82,39 @@ while IFS= read -r hit; do bad "pam_jit does something it must not: $hit"; done 
   grep -rn --include='*.rs' -E 'std::net|TcpStream|UdpSocket|UnixStream|thread::spawn|std::env::var|env::var|println!|eprintln!|print!\(|openlog' \
     pam_jit/module/src pam_jit/core/src || true)
 
-# 6. The module and its core never write a file: no write-capable open, create, rename,
-#    unlink or mkdir in their code (unit tests, after `#[cfg(test)]`, may make fixtures). The
-#    writer is jit-host, which the module does not link (2.).
+# 6. The module and its core write no file except session bindings (issue 14): no
+#    write-capable open, create, rename, unlink, mkdir or chmod in their code (unit tests,
+#    after `#[cfg(test)]`, may make fixtures) outside the one session writer,
+#    pam_jit/core/src/session/write.rs. The grant store's writer is jit-host, which the
+#    module does not link (2.).
+writer=pam_jit/core/src/session/write.rs
 nontest() { # files...: FILE:LINE:TEXT up to each file's first #[cfg(test)]
   awk '/^#\[cfg\(test\)\]/ {nextfile} {print FILENAME ":" FNR ":" $0}' "$@"
 }
+[ -f "$writer" ] || bad "$writer is missing (the session writer moved? update this check)"
+grep -qE 'renameat|OFlags::CREATE' "$writer" || bad "$writer does not write (check 6 is looking at the wrong file)"
 while IFS= read -r hit; do bad "pam_jit/core or module writes: $hit"; done < <(
-  nontest $(find pam_jit/module/src pam_jit/core/src -name '*.rs' ! -name tests.rs) |
-    grep -E 'File::create|\.write\(true\)|\.append\(true\)|\.create\(true\)|fs::(write|rename|remove_file|remove_dir|create_dir|set_permissions)|OFlags::(WRONLY|RDWR|CREATE|TRUNC)|renameat|unlinkat|mkdirat' |
+  nontest $(find pam_jit/module/src pam_jit/core/src -name '*.rs' ! -name tests.rs ! -path "$writer") |
+    grep -E 'File::create|\.write\(true\)|\.append\(true\)|\.create\(true\)|fs::(write|rename|remove_file|remove_dir|create_dir|set_permissions)|OFlags::(WRONLY|RDWR|CREATE|TRUNC)|renameat|unlinkat|mkdirat|fchmod|chmod|chown|symlinkat|linkat' |
     grep -vE '^\S+:[0-9]+:\s*//' || true)
+
+# 6b. The account (sudo) path cannot reach the session writer: in the module and its core,
+#     only the module's session hooks (pam_jit/module/src/session.rs) name it; the core
+#     only declares it (session/mod.rs: `pub mod write;`). And in the module's lib.rs the
+#     session hooks' code (session::open, session::close) is called only from
+#     pam_sm_open_session and pam_sm_close_session.
+while IFS= read -r hit; do bad "the session writer is named outside the session hooks: $hit"; done < <(
+  nontest $(find pam_jit/module/src pam_jit/core/src -name '*.rs' ! -name tests.rs ! -path "$writer") |
+    grep -E '\bwrite::|\b(write_binding|mark_ended|remove_binding)\b|session::\{[^}]*\bwrite\b' |
+    grep -vE '^\S+:[0-9]+:\s*//' |
+    grep -vE '^pam_jit/module/src/session\.rs:|^pam_jit/core/src/session/mod\.rs:[0-9]+:pub mod write;$' || true)
+grep -qE '\bwrite::(write_binding|mark_ended)\b' pam_jit/module/src/session.rs ||
+  bad "pam_jit/module/src/session.rs does not call the session writer (check 6b is looking at the wrong file)"
+while IFS= read -r hit; do bad "session hook code called outside pam_sm_open_session/pam_sm_close_session: $hit"; done < <(
+  awk '/(^|[^a-z_])fn [a-z_]+/ { match($0, /fn [a-z_]+/); f = substr($0, RSTART + 3, RLENGTH - 3) }
+       /session::(open|close)\(/ && f != "sm_open_session" && f != "sm_close_session" { print FILENAME ":" FNR ":" $0 }' \
+    pam_jit/module/src/lib.rs)
+grep -q 'session::open(' pam_jit/module/src/lib.rs || bad "pam_jit/module/src/lib.rs does not call session::open (check 6b is stale)"
 
 if ((fail)); then exit 1; fi
 echo "invariants: exports=6 pam_sm_* symbols, deps ok, links: $needed"
