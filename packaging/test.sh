@@ -106,13 +106,13 @@ inner() {
   check "pam_jit.so exports pam_sm_acct_mgmt" sh -c "nm -D --defined-only '$PAM_MODULE' | grep -qw pam_sm_acct_mgmt"
   for f in /usr/lib/systemd/system/jit-ca.service /usr/lib/systemd/system/jit-host-sync.service \
            /usr/lib/systemd/system/jit-host-sync.timer /usr/share/pam-configs/jit \
-           /usr/lib/tmpfiles.d/jit-host.conf /etc/default/jit-ca /usr/share/doc/jit-host/examples/host.toml \
+           /usr/lib/tmpfiles.d/jit-host-sync.conf /etc/default/jit-ca /usr/share/doc/jit-host/examples/host.toml \
            /usr/share/doc/jit-host/examples/sshd_config.d-jit.conf; do
     check "$f installed" test -f "$f"
   done
   check "/etc/default/jit-ca is a conffile" sh -c "dpkg-query -W -f='\${Conffiles}' jit-ca | grep -q ' /etc/default/jit-ca '"
   check "pam-auth-update profile says Default: no" grep -qx 'Default: no' /usr/share/pam-configs/jit
-  check "tmpfiles.d: d /run/jit/sessions 0700 root root -" grep -qx 'd /run/jit/sessions 0700 root root -' /usr/lib/tmpfiles.d/jit-host.conf
+  check "tmpfiles.d: d /run/jit/sessions 0700 root root -" grep -qx 'd /run/jit/sessions 0700 root root -' /usr/lib/tmpfiles.d/jit-host-sync.conf
   check "/etc/jit/host.toml not created (an example only; no config = no gate installed)" test ! -e /etc/jit/host.toml
   for b in jit-ca jit jit-host; do
     local sec=1; [ "$b" = jit-host ] && sec=8
@@ -335,7 +335,7 @@ inner() {
     pass "rpm -i --root DIR --nodeps --noscripts jit-ca jit jit-host"
     for f in /usr/lib64/security/pam_jit.so /usr/sbin/jit-host /usr/bin/jit-ca /usr/bin/jit \
              /usr/lib/systemd/system/jit-ca.service /usr/lib/systemd/system/jit-host-sync.timer \
-             /usr/lib/tmpfiles.d/jit-host.conf /etc/sysconfig/jit-ca; do
+             /usr/lib/tmpfiles.d/jit-host-sync.conf /etc/sysconfig/jit-ca; do
       check "scratch root has $f" test -f "$R$f"
     done
     check "rpm database in the scratch root lists 3 packages" \
@@ -723,7 +723,7 @@ RH=$(rpm_of jit-host) RC=$(rpm_of jit-ca) RJ=$(rpm_of jit)
 rpm -qpl "$RH" > "$T/rh.list" 2>/dev/null; rpm -qpl "$RC" > "$T/rc.list" 2>/dev/null; rpm -qpl "$RJ" > "$T/rj.list" 2>/dev/null
 for f in /usr/lib64/security/pam_jit.so /usr/sbin/jit-host /usr/lib/systemd/system/jit-host-sync.service \
          /usr/lib/systemd/system/jit-host-sync.timer /usr/share/doc/jit-host/examples/host.toml \
-         /usr/share/doc/jit-host/examples/sshd_config.d-jit.conf /usr/lib/tmpfiles.d/jit-host.conf; do
+         /usr/share/doc/jit-host/examples/sshd_config.d-jit.conf /usr/lib/tmpfiles.d/jit-host-sync.conf; do
   check "rpm -qpl jit-host: $f" grep -qx "$f" "$T/rh.list"
 done
 check "rpm -qpl jit-host: no Debian-only pam-auth-update profile" sh -c "! grep -q pam-configs '$T/rh.list'"

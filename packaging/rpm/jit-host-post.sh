@@ -3,8 +3,8 @@
 [ -d /etc/jit ] || install -d -o root -g root -m 0755 /etc/jit
 [ -d /var/lib/jit ] || install -d -o root -g root -m 0755 /var/lib/jit
 [ -d /var/lib/jit/grants ] || install -d -o jit -g jit -m 0755 /var/lib/jit/grants
-# The bindings of session-bound grants (tmpfiles.d/jit-host.conf): root only, 0700.
-if command -v systemd-tmpfiles >/dev/null 2>&1; then systemd-tmpfiles --create jit-host.conf >/dev/null 2>&1 || :; fi
+# The bindings of session-bound grants (tmpfiles.d/jit-host-sync.conf): root only, 0700.
+if command -v systemd-tmpfiles >/dev/null 2>&1; then systemd-tmpfiles --create jit-host-sync.conf >/dev/null 2>&1 || :; fi
 # The sync timer brings the revocation list every decision needs: enabled (and started when
 # systemd runs). The service does nothing until /etc/jit/host.toml exists.
 if command -v systemctl >/dev/null 2>&1; then systemctl enable jit-host-sync.timer >/dev/null 2>&1 || :; fi

@@ -18,9 +18,22 @@ use crate::failure::{Failure, Result, host_names, load_config};
 use crate::store_write::{Stored, UserDir, store_grant};
 
 /// `jit-host check USER`.
-pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Result<ExitCode> {
+pub fn check(
+    config_path: &Path,
+    user: &str,
+    service: &str,
+    session: Option<u32>,
+    json: bool,
+) -> Result<ExitCode> {
     let now = jit_common::now();
     let config = load_config(config_path)?;
+    if let Some(id) = session
+        && !pam_jit_core::session::is_session_id(id)
+    {
+        return Err(Failure::config(format!(
+            "--session {id} is not an audit session id (1 to 4294967294; jit-host sessions lists them)"
+        )));
+    }
     let names = host_names(&config);
     let uid = sys::user_by_name(user).map(|p| p.uid);
     let facts = Facts {
@@ -33,12 +46,13 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
         service,
         host_names: &names,
         now,
-        session_id: None,
+        session_id: session,
     };
     // The module's path: identify once, read the user's grants, decide with root's records.
     let decision = decide_here(&config, &facts);
     let allowed = decision.verdict == Verdict::Allow;
     let warnings = config_warnings(&config);
+    let readiness = crate::sessions::host_readiness(&config);
     if json {
         #[derive(Serialize)]
         struct Out<'a> {
@@ -55,6 +69,11 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
             audit_would_deny: bool,
             now: u64,
             warnings: &'a [String],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            session: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            serial: Option<u64>,
+            session_binding: &'a crate::sessions::HostReadiness,
         }
         let out = Out {
             user,
@@ -70,6 +89,9 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
             audit_would_deny: decision.audit_would_deny,
             now: now.as_secs(),
             warnings: &warnings,
+            session: decision.session.or(session),
+            serial: decision.serial,
+            session_binding: &readiness,
         };
         jit_common::outln!(
             "{}",
@@ -83,6 +105,12 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
             format_utc(now)
         );
         jit_common::outln!("  reason: {}", decision.reason);
+        if let Some(id) = decision.session.or(session) {
+            match decision.serial {
+                Some(s) => jit_common::outln!("  session: {id} (certificate serial {s})"),
+                None => jit_common::outln!("  session: {id}"),
+            }
+        }
         if let Some(m) = &decision.user_message {
             jit_common::outln!("  the user sees: {m}");
         }
@@ -92,6 +120,7 @@ pub fn check(config_path: &Path, user: &str, service: &str, json: bool) -> Resul
         for w in &warnings {
             jit_common::outln!("  warning: {w}");
         }
+        jit_common::outln!("  {}", crate::sessions::describe_readiness(&readiness));
     }
     Ok(if allowed {
         ExitCode::SUCCESS
@@ -455,6 +484,8 @@ pub fn gc(config_path: &Path, dry_run: bool) -> Result<ExitCode> {
             _ => {}
         }
     }
+    // Session bindings: tombstones and bindings whose connection is gone.
+    failed |= crate::sessions::gc(&config, dry_run);
     if !dry_run {
         jit_common::outln!("gc: removed {removed} grant(s)");
         // Records of removed grants go; grants stored since the last sync get theirs.

@@ -5,6 +5,7 @@
 //!   stores the grant it carries ([`principals`]).
 //! * `check`, `list`, `gc`, `install` — look at and maintain the grant store, with the same
 //!   decision code as `pam_jit.so` ([`grants`]).
+//! * `sessions`, `end-session` — the bindings of session-bound grants ([`sessions`]).
 //! * `sync` — pull this host's grants, the revocation list and the KRL ([`sync`]).
 //! * `setup` — insert the PAM line, write the sshd drop-in, create state directories
 //!   ([`setup`]).
@@ -17,6 +18,7 @@ pub mod failure;
 pub mod grants;
 pub mod index;
 pub mod principals;
+pub mod sessions;
 pub mod setup;
 pub mod store_write;
 pub mod sync;
@@ -37,7 +39,7 @@ use pam_jit_core::config::DEFAULT_PATH;
     name = "jit-host",
     version,
     propagate_version = true,
-    after_help = "Examples:\n  jit-host setup --sudo --sshd --dry-run\n  jit-host sync\n  jit-host check alice\n  jit-host list"
+    after_help = "Examples:\n  jit-host setup --sudo --sshd --dry-run\n  jit-host sync\n  jit-host check alice\n  jit-host list\n  jit-host sessions"
 )]
 pub struct Cli {
     /// Host configuration file (root-owned, not group/world-writable).
@@ -66,8 +68,12 @@ pub enum Command {
         cert_base64: String,
     },
     /// Explain whether USER may use sudo here now (exit 0 if allowed), with the module's code.
+    ///
+    /// Also reports whether this host can bind SSH connections for session-bound grants
+    /// (the pam_jit.so session line after pam_loginuid in /etc/pam.d/sshd, no pam_env
+    /// user_readenv=1 before it, a safe session_dir).
     #[command(
-        after_help = "Examples:\n  jit-host check alice\n  jit-host check alice --service sudo-i --json"
+        after_help = "Examples:\n  jit-host check alice\n  jit-host check alice --service sudo-i --json\n  jit-host check alice --session 42"
     )]
     Check {
         /// The invoking user to check.
@@ -75,6 +81,10 @@ pub enum Command {
         /// PAM service to decide for.
         #[arg(long, default_value = "sudo")]
         service: String,
+        /// Decide as a process of this audit session (see jit-host sessions); without it, as
+        /// a process in no login session (session-bound grants are then denied).
+        #[arg(long, value_name = "ID")]
+        session: Option<u32>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -94,12 +104,30 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Remove expired and revoked grants.
+    /// Remove expired and revoked grants, and ended or dead session bindings.
     #[command(after_help = "Examples:\n  jit-host gc --dry-run\n  jit-host gc")]
     Gc {
         /// Show what would be removed without removing it.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// List the SSH sessions that session-bound grants are bound to, and whether each lives.
+    ///
+    /// A session-bound grant allows sudo only in the audit session of the SSH connection
+    /// that presented its certificate, while that connection's sshd process lives. Root only.
+    #[command(after_help = "Examples:\n  jit-host sessions\n  jit-host sessions --json")]
+    Sessions {
+        /// Machine-readable output (a JSON array).
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a session's binding: its grant allows no more sudo in that session (audited).
+    ///
+    /// The SSH connection itself stays open. Root only.
+    #[command(after_help = "Examples:\n  jit-host sessions\n  jit-host end-session 42")]
+    EndSession {
+        /// The audit session id (the SESSION column of jit-host sessions).
+        id: u32,
     },
     /// Pull this host's grants, the revocation list and the KRL from the CA, atomically.
     #[command(
@@ -155,8 +183,11 @@ pub fn run(cli: &Cli) -> ExitCode {
         Command::Check {
             user,
             service,
+            session,
             json,
-        } => grants::check(&cli.config, user, service, *json),
+        } => grants::check(&cli.config, user, service, *session, *json),
+        Command::Sessions { json } => sessions::list(&cli.config, *json),
+        Command::EndSession { id } => sessions::end(&cli.config, *id),
         Command::Install { file } => grants::install(&cli.config, file),
         Command::List { user, json } => grants::list(&cli.config, user.as_deref(), *json),
         Command::Gc { dry_run } => grants::gc(&cli.config, *dry_run),
@@ -182,7 +213,9 @@ pub fn run(cli: &Cli) -> ExitCode {
         Command::GenerateDocs { out } => docs::generate(out),
     };
     let json = match &cli.command {
-        Command::Check { json, .. } | Command::List { json, .. } => *json,
+        Command::Check { json, .. } | Command::List { json, .. } | Command::Sessions { json } => {
+            *json
+        }
         _ => false,
     };
     match result {

@@ -69,8 +69,11 @@ fn is_session(r: &Rule<'_>, name: &str) -> bool {
     r.kind == "session" && module_name(r.module) == name
 }
 
+/// A session rule of pam_jit: a module file named `pam_jit*.so` (or cargo's
+/// `libpam_jit*.so`, which tests and hand installs may name).
 fn is_jit_session(r: &Rule<'_>) -> bool {
     let m = module_name(r.module);
+    let m = m.strip_prefix("lib").unwrap_or(m);
     r.kind == "session" && m.starts_with("pam_jit") && m.ends_with(".so")
 }
 

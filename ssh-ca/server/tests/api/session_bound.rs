@@ -51,6 +51,16 @@ fn grant_of(issued: &Value) -> (jit_common::Grant, Value) {
     (g, json)
 }
 
+/// The details of every audit record of `event`, oldest first.
+fn details(h: &Harness, event: &str) -> Vec<Value> {
+    jit_ca::admin::audit_export(&h.path())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r["event"] == event)
+        .map(|r| r["details"].clone())
+        .collect()
+}
+
 async fn certificate(h: &Harness, user: &str, id: &str) -> Value {
     let (s, v) = h
         .call(
@@ -84,6 +94,9 @@ async fn a_session_bound_role_issues_bound_grants_that_name_their_certificate() 
     assert_eq!(g.cert_serial, v["issued"]["serial"].as_u64());
     let id = v["id"].as_str().unwrap();
     assert_eq!(show(&h, "alice", id).await["session_bound"], true);
+    // The issuance record says so.
+    let issuance = &details(&h, "issuance")[0];
+    assert_eq!(issuance["session_bound"], true, "{issuance}");
     // A role without the key: the grant and the view say nothing of it (absent, not false).
     let (_, req) = h.request("alice", "db-admin", 600, "x").await;
     let id = req["id"].as_str().unwrap();
@@ -92,6 +105,13 @@ async fn a_session_bound_role_issues_bound_grants_that_name_their_certificate() 
     let (g, json) = grant_of(&certificate(&h, "alice", id).await);
     assert!(!g.session_bound);
     assert!(json.get("session_bound").is_none(), "{json}");
+    let issuances = details(&h, "issuance");
+    assert_eq!(issuances.len(), 2);
+    assert!(
+        issuances[1].get("session_bound").is_none(),
+        "{}",
+        issuances[1]
+    );
     assert!(show(&h, "alice", id).await.get("session_bound").is_none());
 }
 
@@ -197,4 +217,6 @@ async fn extensions_of_a_bound_request_are_bound_under_a_new_grant_and_certifica
     );
     assert_ne!(first["serial"], second["serial"]);
     assert_eq!(g2.cert_serial, second["serial"].as_u64());
+    let ext = &details(&h, "extension")[0];
+    assert_eq!(ext["session_bound"], true, "{ext}");
 }

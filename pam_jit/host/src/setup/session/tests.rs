@@ -127,12 +127,20 @@ fn bracketed_controls_optional_rules_and_full_paths_are_read() {
             .unwrap()
             .is_some()
     );
-    // A pam_jit session line the administrator wrote is left alone.
+    // A pam_jit session line the administrator wrote is left alone (also cargo's name).
     let text = "session required pam_loginuid.so\nsession optional /opt/pam_jit.so\n";
     assert_eq!(
         insert_text(Path::new("/x"), text, "pam_jit.so", None),
         Ok(None)
     );
+    let text = "session required pam_loginuid.so\nsession optional /b/libpam_jit.so config=/x\n";
+    assert_eq!(
+        insert_text(Path::new("/x"), text, "pam_jit.so", None),
+        Ok(None)
+    );
+    assert!(readiness(text).session_line);
+    // Another module whose name merely contains it is not pam_jit.
+    assert!(!readiness("session optional pam_jitter.so.bak\n").session_line);
 }
 
 #[test]

@@ -1,0 +1,372 @@
+//! Session bindings seen by people (issue 14): `jit-host sessions [--json]`,
+//! `jit-host end-session ID`, the bindings part of `jit-host gc`, and whether this host can
+//! bind SSH connections at all (the readiness block of `jit-host check`).
+//!
+//! The bindings are written by `pam_jit.so`'s session hook and read and marked ended
+//! through `pam_jit_core::session` (the one format and writer).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use jit_common::UnixTime;
+use jit_common::log::{Severity, Syslog, field};
+use jit_common::secure_file::{FileError, Policy, check_dir};
+use jit_common::time::format_utc;
+use pam_jit_core::config::Config;
+use pam_jit_core::session::{
+    self, Binding, ENDED_BY_TOOL, Liveness, is_session_id, list_bindings, liveness, read_binding,
+};
+use pam_jit_core::sys;
+use serde::Serialize;
+
+use crate::failure::{Failure, Result, load_config};
+use crate::setup::session::{LOGINUID_LINE, PAM_SSHD, Readiness, readiness};
+
+/// One binding as `jit-host sessions` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionRow {
+    /// The audit session id.
+    pub session: u32,
+    pub user: String,
+    pub grant: String,
+    pub role: String,
+    /// The certificate serial.
+    pub serial: u64,
+    /// When the binding was written (Unix seconds).
+    pub since: u64,
+    /// Whether its connection is alive (only then can the grant allow sudo).
+    pub alive: bool,
+    /// `alive`, or why not: `ended at ... by logout`, `leader pid N is gone`, ...
+    pub why: String,
+    /// The leader: sshd's per-connection privileged process.
+    pub leader: u32,
+    /// The client address (`PAM_RHOST`).
+    pub client: String,
+    pub tty: String,
+    /// The grant's end (Unix seconds).
+    pub not_after: u64,
+    pub ended_at: Option<u64>,
+    pub ended_by: Option<String>,
+}
+
+/// The row of `b` whose connection is `l`.
+pub fn row_of(b: &Binding, l: &Liveness) -> SessionRow {
+    SessionRow {
+        session: b.session_id,
+        user: b.user.clone(),
+        grant: b.grant_id.clone(),
+        role: b.role.clone(),
+        serial: b.serial,
+        since: b.since.as_secs(),
+        alive: l.is_alive(),
+        why: l.describe(),
+        leader: b.leader_pid,
+        client: b.client.clone(),
+        tty: b.tty.clone(),
+        not_after: b.not_after.as_secs(),
+        ended_at: b.ended_at.map(UnixTime::as_secs),
+        ended_by: b.ended_by.clone(),
+    }
+}
+
+/// The table of `jit-host sessions`.
+pub fn render(rows: &[SessionRow], dir: &Path) -> String {
+    if rows.is_empty() {
+        return format!("no session bindings in {}\n", dir.display());
+    }
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.session.to_string(),
+                r.user.clone(),
+                r.grant.clone(),
+                r.serial.to_string(),
+                format_utc(r.since),
+                if r.alive {
+                    "yes".to_string()
+                } else {
+                    format!("no: {}", r.why)
+                },
+            ]
+        })
+        .collect();
+    let head = ["SESSION", "USER", "GRANT", "SERIAL", "SINCE", "ALIVE"];
+    let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for c in &cells {
+        for (i, cell) in c.iter().enumerate() {
+            w[i] = w[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: &[&str], out: &mut String| {
+        let mut l = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(cell);
+            } else {
+                l.push_str(&format!("{cell:<width$}  ", width = w[i]));
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&head, &mut out);
+    for c in &cells {
+        let refs: Vec<&str> = c.iter().map(String::as_str).collect();
+        line(&refs, &mut out);
+    }
+    out
+}
+
+fn need_root(what: &str) -> Result<()> {
+    if sys::effective_uid() != 0 {
+        return Err(Failure::new(format!(
+            "session bindings are root's (0700): run jit-host {what} as root"
+        )));
+    }
+    Ok(())
+}
+
+/// `jit-host sessions [--json]`. Files that cannot be trusted are reported on stderr and
+/// make the exit code 1 (after the list).
+pub fn list(config_path: &Path, json: bool) -> Result<ExitCode> {
+    let config = load_config(config_path)?;
+    need_root("sessions")?;
+    let (bindings, problems) = list_bindings(&config.session_dir);
+    let rows: Vec<SessionRow> = bindings.iter().map(|b| row_of(b, &liveness(b))).collect();
+    if json {
+        jit_common::outln!(
+            "{}",
+            serde_json::to_string_pretty(&rows).map_err(|e| Failure::new(e.to_string()))?
+        );
+    } else {
+        jit_common::out!("{}", render(&rows, &config.session_dir));
+    }
+    for p in &problems {
+        jit_common::errln!("jit-host: not listed: {p}");
+    }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `jit-host end-session ID`: marks the binding ended (`ended_by` "jit-host end-session"), so
+/// its grant allows no more sudo in that session; audited to syslog.
+pub fn end(config_path: &Path, id: u32) -> Result<ExitCode> {
+    let config = load_config(config_path)?;
+    if !is_session_id(id) {
+        return Err(Failure::config(format!(
+            "{id} is not an audit session id (1 to 4294967294); jit-host sessions lists them"
+        )));
+    }
+    need_root("end-session")?;
+    let dir = &config.session_dir;
+    let unknown = || {
+        Failure::new(format!(
+            "there is no binding for session {id} in {}; jit-host sessions lists the bindings",
+            dir.display()
+        ))
+    };
+    let before = read_binding(dir, id)
+        .map_err(|e| Failure::new(format!("cannot read session {id}'s binding: {e}")))?
+        .ok_or_else(unknown)?;
+    if before.ended_at.is_some() {
+        jit_common::outln!(
+            "session {id} has already ended ({})",
+            liveness(&before).describe()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = jit_common::now();
+    let after = session::write::mark_ended(dir, id, now, ENDED_BY_TOOL)
+        .map_err(|e| Failure::new(format!("cannot end session {id}: {e}")))?;
+    if after.ended_at != Some(now) || after.ended_by.as_deref() != Some(ENDED_BY_TOOL) {
+        // Ended by its own logout between the read and the write: the first end is kept.
+        jit_common::outln!(
+            "session {id} has already ended ({})",
+            liveness(&after).describe()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut log = Syslog::new("jit-host");
+    log.log(
+        Severity::Notice,
+        &[
+            field("result", "end-session"),
+            field("session", &id.to_string()),
+            field("user", &after.user),
+            field("grant", &after.grant_id),
+            field("serial", &after.serial.to_string()),
+            field("client", &after.client),
+            field("leader", &after.leader_pid.to_string()),
+            field("by_uid", &sys::real_uid().to_string()),
+        ]
+        .join(" "),
+    );
+    jit_common::outln!(
+        "ended session {id} of {} (grant {}, certificate serial {}, from {}): sudo with that \
+         grant is denied in it from now on; the SSH connection itself stays open (its sshd \
+         process is pid {})",
+        after.user,
+        after.grant_id,
+        after.serial,
+        after.client,
+        after.leader_pid
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Which bindings `gc` removes: tombstones and those whose connection is gone (leader
+/// gone, an earlier boot); alive ones stay, and so do those whose state cannot be read.
+pub fn collectable(l: &Liveness) -> bool {
+    matches!(
+        l,
+        Liveness::Ended { .. } | Liveness::LeaderGone { .. } | Liveness::OtherBoot
+    )
+}
+
+/// The bindings part of `jit-host gc`: returns whether a removal failed.
+pub fn gc(config: &Config, dry_run: bool) -> bool {
+    let dir = &config.session_dir;
+    let (bindings, problems) = list_bindings(dir);
+    for p in &problems {
+        jit_common::errln!("jit-host: left in place: {p}");
+    }
+    let mut removed = 0;
+    let mut failed = false;
+    for b in &bindings {
+        let l = liveness(b);
+        if !collectable(&l) {
+            continue;
+        }
+        let path = session::binding_path(dir, b.session_id);
+        if dry_run {
+            jit_common::outln!("would remove {} ({})", path.display(), l.describe());
+            continue;
+        }
+        match session::write::remove_binding(dir, b.session_id) {
+            Ok(true) => {
+                removed += 1;
+                jit_common::outln!("removed {} ({})", path.display(), l.describe());
+            }
+            Ok(false) => {}
+            Err(e) => {
+                failed = true;
+                jit_common::errln!("jit-host: cannot remove {}: {e}", path.display());
+            }
+        }
+    }
+    if !dry_run {
+        jit_common::outln!("gc: removed {removed} session binding(s)");
+    }
+    failed
+}
+
+/// Whether this host can bind SSH connections (`jit-host check`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostReadiness {
+    /// No problem below.
+    pub ready: bool,
+    pub pam_file: String,
+    /// What the PAM file says (all false when it cannot be read).
+    pub session_line: bool,
+    pub loginuid_before: bool,
+    pub readenv_before: bool,
+    pub session_dir: String,
+    /// Each problem with what to do, one line each.
+    pub problems: Vec<String>,
+}
+
+/// The readiness of a host whose sshd PAM file reads `pam` (Err: why it cannot be read) and
+/// whose session directory check gave `dir_check`.
+pub fn readiness_of(
+    pam_file: &Path,
+    pam: std::result::Result<&str, String>,
+    session_dir: &Path,
+    dir_check: std::result::Result<(), String>,
+) -> HostReadiness {
+    let mut problems = Vec::new();
+    let r = match pam {
+        Ok(text) => readiness(text),
+        Err(e) => {
+            problems.push(format!("cannot read {}: {e}", pam_file.display()));
+            Readiness {
+                session_line: false,
+                loginuid_before: false,
+                readenv_before: false,
+            }
+        }
+    };
+    let file = pam_file.display();
+    if problems.is_empty() {
+        if !r.session_line {
+            problems.push(format!(
+                "{file} has no `session optional pam_jit.so` line, so no SSH connection is \
+                 bound (jit-host setup --session)"
+            ));
+        }
+        if !r.loginuid_before {
+            problems.push(format!(
+                "{file} has no `{LOGINUID_LINE}` before pam_jit.so, so sessions have no audit \
+                 session id of their own; add it before the other session lines"
+            ));
+        }
+        if r.readenv_before {
+            problems.push(format!(
+                "{file} runs `pam_env.so user_readenv=1` before pam_jit.so: a user's \
+                 ~/.pam_environment could feed what pam_jit reads; move pam_jit.so right after \
+                 pam_loginuid"
+            ));
+        }
+    }
+    if let Err(e) = dir_check {
+        problems.push(format!("session_dir {}: {e}", session_dir.display()));
+    }
+    HostReadiness {
+        ready: problems.is_empty(),
+        pam_file: pam_file.display().to_string(),
+        session_line: r.session_line,
+        loginuid_before: r.loginuid_before,
+        readenv_before: r.readenv_before,
+        session_dir: session_dir.display().to_string(),
+        problems,
+    }
+}
+
+/// This host's readiness: `/etc/pam.d/sshd` and host.toml's `session_dir` (a directory that
+/// does not exist yet is fine: pam_jit creates it root 0700 at the first bound login).
+pub fn host_readiness(config: &Config) -> HostReadiness {
+    let pam_file = Path::new(PAM_SSHD);
+    let text = std::fs::read_to_string(pam_file).map_err(|e| e.to_string());
+    let dir_check = match check_dir(&config.session_dir, &Policy::root_only(0)) {
+        Ok(()) | Err(FileError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    };
+    readiness_of(
+        pam_file,
+        text.as_deref().map_err(Clone::clone),
+        &config.session_dir,
+        dir_check,
+    )
+}
+
+/// The readiness line of `jit-host check`'s text.
+pub fn describe_readiness(r: &HostReadiness) -> String {
+    if r.ready {
+        return format!(
+            "session-bound grants: this host binds SSH connections (pam_jit.so after \
+             pam_loginuid in {}; session_dir {})",
+            r.pam_file, r.session_dir
+        );
+    }
+    format!(
+        "session-bound grants: this host cannot bind SSH connections, so it denies them: {}",
+        r.problems.join("; ")
+    )
+}
+
+#[cfg(test)]
+mod tests;
