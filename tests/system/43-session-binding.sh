@@ -25,7 +25,7 @@ session_host
 
 # ---- 1. sudo inside the session; the binding; sessions; syslog ------------------------------
 reset_grants
-ssh_cert c1 "echo SID=\$(cat /proc/self/sessionid); $SUDO -n id -u; echo RC1=\$?; $SUDO_RS -n id -u; echo RC2=\$?"
+ssh_cert c1 "echo SID=\$(cat /proc/self/sessionid); $SUDO -n id -u 2>&1; echo RC1=\$?; $SUDO_RS -n id -u 2>&1; echo RC2=\$?"
 SID=$(sed -n 's/^SID=//p' <<<"$OUT")
 if grep -qx 'RC1=0' <<<"$OUT" && grep -qx 'RC2=0' <<<"$OUT" && [ "$(grep -cx 0 <<<"$OUT")" = 2 ]; then
   t_ok "sudo and sudo-rs run as root inside the connection that presented the session-bound certificate"
@@ -109,7 +109,7 @@ rm -f /tmp/k9-*.log
 bg_cert c1 "$W/s5.out" "echo SID=\$(cat /proc/self/sessionid);
   nohup $W/loop.sh $SUDO /tmp/k9-sudo.log >/dev/null 2>&1 &
   nohup $W/loop.sh $SUDO_RS /tmp/k9-sudo-rs.log >/dev/null 2>&1 &
-  sleep 4; $SUDO -n true; echo LIVE-RC=\$?"
+  sleep 4; $SUDO -n true 2>&1; echo LIVE-RC=\$?"
 wait_file "$W/s5.out"; SID=$(sed -n 's/^SID=//p' "$W/s5.out")
 sleep 1.5
 LEADER=$(leader_of "$SID")
@@ -136,16 +136,16 @@ stop_loops
 reset_grants
 bg_cert c1 "$W/s6a.out" "echo SID=\$(cat /proc/self/sessionid); sleep 3"
 wait_file "$W/s6a.out"; SID_A=$(sed -n 's/^SID=//p' "$W/s6a.out")
-ssh_plain "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true; echo RC=\$?"
+ssh_plain "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true 2>&1; echo RC=\$?"
 SID_P=$(sed -n 's/^SID=//p' <<<"$OUT")
 if grep -qx 'RC=1' <<<"$OUT" && grep -q "SSH session $SID_P has no binding" <<<"$OUT" && grep -q "grant g-1" <<<"$OUT" \
   && [ "$SID_P" != "$SID_A" ]; then
   t_ok "a second connection with a plain key (session $SID_P) is denied: no binding"
 else t_bad "plain-key connection while $SID_A lives: $OUT"; fi
-ssh_plain "$SUDO_RS -S -n true </dev/null; echo RC=\$?"
+ssh_plain "$SUDO_RS -S -n true </dev/null 2>&1; echo RC=\$?"
 if grep -q 'RC=1' <<<"$OUT" && grep -q "has no binding" <<<"$OUT"; then t_ok "sudo-rs: the plain-key connection is denied: no binding"
 else t_bad "sudo-rs in the plain-key connection: $OUT"; fi
-bg_cert c1 "$W/s6b.out" "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true; echo R1=\$?; sleep 4; $SUDO -n true; echo R2=\$?; $SUDO_RS -n true; echo R3=\$?"
+bg_cert c1 "$W/s6b.out" "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true 2>&1; echo R1=\$?; sleep 4; $SUDO -n true 2>&1; echo R2=\$?; $SUDO_RS -n true 2>&1; echo R3=\$?"
 wait "$BG" || true
 SID_B=$(sed -n 's/^SID=//p' "$W/s6b.out")
 if grep -qx R1=0 "$W/s6b.out" && grep -qx R2=0 "$W/s6b.out" && grep -qx R3=0 "$W/s6b.out" && [ "$SID_B" != "$SID_A" ] \
@@ -162,8 +162,8 @@ set +e
 sys_as alice timeout 20 ssh "${SSHO[@]}" -i "$K/alice" -o CertificateFile="$K/c1-cert.pub" -o ControlMaster=yes \
   -o ControlPath=/tmp/cm -o ControlPersist=yes -fN alice@127.0.0.1 >/dev/null 2>&1 </dev/null
 mux() { OUT=$(sys_as alice timeout 20 ssh "${SSHO[@]}" -o ControlPath=/tmp/cm alice@127.0.0.1 "$@" 2>&1 </dev/null); RC=$?; }
-mux "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true; echo RC=\$?"; M1=$OUT
-mux "echo SID=\$(cat /proc/self/sessionid); $SUDO_RS -n true; echo RC=\$?;
+mux "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true 2>&1; echo RC=\$?"; M1=$OUT
+mux "echo SID=\$(cat /proc/self/sessionid); $SUDO_RS -n true 2>&1; echo RC=\$?;
   nohup $W/loop.sh $SUDO /tmp/mux-sudo.log >/dev/null 2>&1 &"; M2=$OUT
 set -e
 S1=$(sed -n 's/^SID=//p' <<<"$M1") S2=$(sed -n 's/^SID=//p' <<<"$M2")

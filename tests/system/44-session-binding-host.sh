@@ -16,7 +16,7 @@ session_host
 
 # ---- 1. a grant that is not session-bound behaves as before ---------------------------------
 reset_grants
-ssh_cert c2 "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true; echo RC1=\$?; $SUDO_RS -n true; echo RC2=\$?"
+ssh_cert c2 "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true 2>&1; echo RC1=\$?; $SUDO_RS -n true 2>&1; echo RC2=\$?"
 SID=$(sed -n 's/^SID=//p' <<<"$OUT")
 grep -qx RC1=0 <<<"$OUT" && grep -qx RC2=0 <<<"$OUT" && t_ok "an unbound grant allows sudo and sudo-rs inside the session" \
   || t_bad "unbound grant in the session: $OUT"
@@ -41,7 +41,7 @@ if [ "$MY_SID" = 4294967295 ]; then want="no login session (no audit session id)
 
 # ---- 2. jit-host end-session ---------------------------------------------------------------
 reset_grants
-bg_cert c1 "$W/s9.out" "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true; echo R1=\$?; sleep 2.5; $SUDO -n true; echo R2=\$?"
+bg_cert c1 "$W/s9.out" "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true 2>&1; echo R1=\$?; sleep 2.5; $SUDO -n true 2>&1; echo R2=\$?"
 wait_file "$W/s9.out"; sleep 0.8
 SID=$(sed -n 's/^SID=//p' "$W/s9.out")
 if out=$("$JIT_HOST" --config "$CONF" check alice --session "$SID" 2>&1); then
@@ -68,7 +68,7 @@ reset_grants
   && t_ok "jit-host check --json: session_binding.ready on the prepared host" \
   || t_bad "check --json on the prepared host: $("$JIT_HOST" --config "$CONF" check alice --json 2>&1)"
 grep -v 'pam_loginuid' "$W/sshd.pam.jit" > /etc/pam.d/sshd
-ssh_cert c1 "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true; echo RC=\$?"
+ssh_cert c1 "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true 2>&1; echo RC=\$?"
 if grep -qx RC=1 <<<"$OUT" && grep -q "pam_loginuid" <<<"$OUT"; then
   t_ok "without pam_loginuid: login works, sudo denied with the fix-it message naming pam_loginuid"
 else t_bad "no pam_loginuid: rc $RC: $OUT"; fi
@@ -88,7 +88,7 @@ sys_wait_tcp 2222 || sys_die "second sshd did not listen"
 LSID=$(cat "/proc/$SSHD2_PID/sessionid")
 set +e
 OUT=$(sys_as alice timeout 20 ssh "${SSHO[@]}" -p 2222 -i "$K/alice" -o CertificateFile="$K/c1-cert.pub" alice@127.0.0.1 \
-  "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true; echo RC=\$?" 2>&1 </dev/null)
+  "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true 2>&1; echo RC=\$?" 2>&1 </dev/null)
 set -e
 if grep -q "SID=$LSID" <<<"$OUT" && grep -qx RC=1 <<<"$OUT" && [ ! -e "$SDIR/$LSID.binding" ]; then
   t_ok "listener with its own audit session ($LSID) and no pam_loginuid: nothing bound, sudo denied"
@@ -105,7 +105,7 @@ ssh_cert c1 true                     # the grant is on the host
 printf 'SSH_AUTH_INFO_0 DEFAULT="publickey %s" OVERRIDE="publickey %s"\n' "$(awk '{print $1, $2}' "$K/c1-cert.pub")" \
   "$(awk '{print $1, $2}' "$K/c1-cert.pub")" > /home/alice/.pam_environment
 chown 2001:2001 /home/alice/.pam_environment
-ssh_plain "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true; echo RC=\$?"
+ssh_plain "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true 2>&1; echo RC=\$?"
 SID=$(sed -n 's/^SID=//p' <<<"$OUT")
 if grep -qx RC=1 <<<"$OUT" && grep -q "has no binding" <<<"$OUT" && [ ! -e "$SDIR/$SID.binding" ]; then
   t_ok "a plain-key login cannot forge SSH_AUTH_INFO_0 through ~/.pam_environment: nothing bound, sudo denied"
@@ -116,7 +116,7 @@ rm -f /home/alice/.pam_environment
 reset_grants
 rm -f /tmp/go-*
 bg_cert c1 "$W/s12.out" "echo SID=\$(cat /proc/self/sessionid); for i in 0 1 2 3; do
-  while [ ! -e /tmp/go-\$i ]; do sleep 0.05; done; $SUDO -n true; echo R\$i=\$?; done"
+  while [ ! -e /tmp/go-\$i ]; do sleep 0.05; done; $SUDO -n true 2>&1; echo R\$i=\$?; done"
 wait_line SID= "$W/s12.out"; SID=$(sed -n 's/^SID=//p' "$W/s12.out")
 forge() { # JQ-FILTER: rewrite the binding as root would (atomically)
   jq -c "$1" "$W/b12.orig" > "$SDIR/.forge" && chmod 0600 "$SDIR/.forge" && mv "$SDIR/.forge" "$SDIR/$SID.binding"
@@ -139,7 +139,7 @@ reset_grants
 END=$(( $(date +%s) + 4 ))
 host_sign_grant "$K/grant" "$W/g5" g-5 alice dba 'db-*' $((NOW - 60)) "$END" true 105 true
 cert c5 105 "$W/g5"
-ssh_cert c5 "$SUDO -n true && echo FIRST-OK; while [ \$(date +%s) -lt $END ]; do sleep 0.2; done; $SUDO -n true; echo SECOND-RC=\$?"
+ssh_cert c5 "$SUDO -n true 2>&1 && echo FIRST-OK; while [ \$(date +%s) -lt $END ]; do sleep 0.2; done; $SUDO -n true 2>&1; echo SECOND-RC=\$?"
 if grep -q FIRST-OK <<<"$OUT" && grep -q 'SECOND-RC=1' <<<"$OUT" && grep -q "grant g-5 expired at" <<<"$OUT"; then
   t_ok "a session-bound grant is denied once its window ends, in the live connection"
 else t_bad "bound grant expiry: $OUT"; fi
