@@ -6,7 +6,8 @@
 # pam_loginuid (and an sshd that inherited an audit session) denies with the fix-it message
 # and `jit-host check` says so; ~/.pam_environment cannot forge SSH_AUTH_INFO_0; a binding
 # from another boot or with another leader start time denies; the grant's window still
-# ends it; `jit-host gc`; SSH_AUTH_INFO_0 never reaches the user's environment.
+# ends it; `jit-host gc`; SSH_AUTH_INFO_0 never reaches the user's environment; `setup --session
+# --undo` restores /etc/pam.d/sshd byte for byte.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/sys.sh"
@@ -160,4 +161,9 @@ wait "$BG" || true
 ssh_cert c1 'env | grep -c SSH_AUTH_INFO || true'
 [ "$(tail -1 <<<"$OUT")" = 0 ] && t_ok "SSH_AUTH_INFO_0 is not in the user's shell environment" || t_bad "SSH_AUTH_INFO in env: $OUT"
 
+# ---- 9. setup --session --undo: /etc/pam.d/sshd byte for byte -------------------------------
+cp "$W/sshd.pam.jit" /etc/pam.d/sshd
+if out=$("$JIT_HOST" --config "$CONF" setup --session --undo 2>&1) && cmp -s /etc/pam.d/sshd "$W/sshd.pam.orig"; then
+  t_ok "jit-host setup --session --undo restores /etc/pam.d/sshd byte for byte"
+else t_bad "setup --session --undo: $out; $(diff "$W/sshd.pam.orig" /etc/pam.d/sshd)"; fi
 t_summary
