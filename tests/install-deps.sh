@@ -18,6 +18,7 @@ APT_PACKAGES=(
   openssl                         # self-signed certificate for the jit-ca TLS test
   wrk                             # HTTP load for the fleet-sync benchmark (bench/run.sh)
   groff-base man-db               # man pages: groff -man -ww, man -l (tests/system/42-man-pages.sh)
+  tmux                            # a pane left behind in an SSH session (tests/system/43-session-binding.sh)
 )
 
 missing=()

@@ -35,7 +35,9 @@
 #                                  a failure (exit 124/137) instead of a stuck suite
 # Host documents (the formats jit-common writes, signed with stock ssh-keygen -Y sign)
 #   host_keygen PATH; host_fingerprint PUB
-#   host_sign_grant KEY OUT ID USER ROLE HOSTS NB NA [SUDO] [SERIAL]
+#   host_sign_grant KEY OUT ID USER ROLE HOSTS NB NA [SUDO] [SERIAL] [SESSION_BOUND]
+#                                  SESSION_BOUND=true adds "session_bound": true (issue 14;
+#                                  needs SERIAL, as jit-common's validate() does)
 #   host_sign_revocations KEY OUT SEQ ISSUED_AT GRANT_IDS SERIALS   (comma lists)
 #   host_state_dir DIR; host_fresh_revocations KEY STATE [SEQ] [GRANT_IDS] [SERIALS]
 #   host_put_grant STATE USER FILE; host_config PATH STATE GRANT_PUB [TOML...]
@@ -285,16 +287,19 @@ host_fingerprint() { ssh-keygen -l -E sha256 -f "$1" | awk '{print $2}'; }
 
 # A grant document exactly as common::grant writes it: JSON body, then an SSHSIG by
 # `ssh-keygen -Y sign` (the same format ssh-key produces; see docs/grant-format.md).
-host_sign_grant() { # KEY OUT ID USER ROLE HOSTS NB NA [SUDO=true] [SERIAL]
+host_sign_grant() { # KEY OUT ID USER ROLE HOSTS NB NA [SUDO=true] [SERIAL] [SESSION_BOUND=false]
   local key=$1 out=$2 id=$3 user=$4 role=$5 hosts=$6 nb=$7 na=$8 sudo=${9:-true} serial=${10:-}
+  local bound=${11:-false}
   local body=$out.body
   jq -n --arg id "$id" --arg user "$user" --arg role "$role" --arg hosts "$hosts" \
     --argjson nb "$nb" --argjson na "$na" --argjson sudo "$sudo" --arg serial "$serial" \
+    --argjson bound "$bound" \
     --arg kid "$(host_fingerprint "$key.pub")" '
     {version: 1, id: $id, user: $user, role: $role, hosts: ($hosts | split(",")),
      sudo: $sudo, not_before: $nb, not_after: $na, issued_at: $nb, request_id: ("r-" + $id),
      reason: "system test", approvers: [{user: "carol", at: $nb}]}
     + (if $serial == "" then {} else {cert_serial: ($serial | tonumber)} end)
+    + (if $bound then {session_bound: true} else {} end)
     + {key_id: $kid}' > "$body"
   rm -f "$body.sig"
   ssh-keygen -q -Y sign -f "$key" -n jit-grant@jit "$body" >/dev/null 2>&1

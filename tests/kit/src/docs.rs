@@ -86,6 +86,13 @@ impl GrantDoc {
         self.0.cert_serial = Some(serial);
         self
     }
+    /// Session-bound (issue 14): valid for sudo only from the SSH connection that presented
+    /// the certificate with this serial, while it lives (`session_bound` needs `cert_serial`).
+    pub fn session_bound(mut self, serial: u64) -> Self {
+        self.0.cert_serial = Some(serial);
+        self.0.session_bound = true;
+        self
+    }
     /// The claims.
     pub fn claims(self) -> Grant {
         self.0
@@ -161,5 +168,24 @@ mod tests {
             .unwrap();
         assert!(v.is_grant_revoked("g-1") && v.is_serial_revoked(7));
         assert!(!v.is_grant_revoked("g-2"));
+    }
+
+    #[test]
+    fn session_bound_grants_carry_the_flag_and_the_serial() {
+        let now = keys::vectors::NOW;
+        let k = keys::grant();
+        let doc = grant("g-1", "alice", &["db-*"], now)
+            .session_bound(42)
+            .sign(&k);
+        assert!(String::from_utf8_lossy(&doc).contains("\"session_bound\": true"));
+        let g = UnverifiedGrant::parse(&doc)
+            .unwrap()
+            .verify_at(now, &keys::ring(&[&k]), 0)
+            .unwrap();
+        assert!(g.grant().session_bound);
+        assert_eq!(g.grant().cert_serial, Some(42));
+        // The default stays unbound and the JSON does not mention it.
+        let plain = grant("g-2", "alice", &["db-*"], now).sign(&k);
+        assert!(!String::from_utf8_lossy(&plain).contains("session_bound"));
     }
 }
