@@ -10,8 +10,16 @@
 //!   reads `SSH_AUTH_INFO_0` (by then `pam_env` may have let the user's ~/.pam_environment
 //!   override it).
 //!
-//! Login never fails because of pam_jit: every path returns `PAM_IGNORE` or `PAM_SUCCESS`
-//! (a panic too); a failed bind only means the grant's sudo is denied, with a message. Every
+//! The open hook runs at most once per PAM handle: its first run sets the
+//! [`OPENED_MARKER`] PAM data item (`pam_set_data`) before anything else, whatever its
+//! outcome; a later run in the same handle (a second or misplaced `pam_jit.so` session line,
+//! which after `pam_env user_readenv=1` would see a `SSH_AUTH_INFO_0` from the user's
+//! ~/.pam_environment) does nothing and logs why.
+//!
+//! Both hooks always return `PAM_IGNORE` (a panic too), whatever they did: login never fails
+//! because of pam_jit, and a `session sufficient pam_jit.so` or `[success=done]` line can
+//! never skip the rest of sshd's session stack (pam_selinux, pam_namespace, pam_limits,
+//! pam_systemd). A failed bind only means the grant's sudo is denied, with a message. Every
 //! bind, refusal to bind and end is logged (authpriv) with `result=bind|no-bind|end`.
 
 use std::ffi::{CStr, c_char};
@@ -125,6 +133,51 @@ fn config(args: &[&CStr]) -> Result<Config, String> {
     Config::load(&path).map_err(|e| e.to_string())
 }
 
+/// The PAM data item that marks this handle's open hook as run.
+pub(crate) const OPENED_MARKER: &str = "pam_jit_session_opened";
+
+/// `open_session` at most once per PAM handle: the first run sets [`OPENED_MARKER`] and runs
+/// [`open`]; every later run in the same handle does nothing but say why ([`once`]).
+pub(crate) fn open_once(
+    pamh: &mut PamHandle,
+    args: &[&CStr],
+) -> (PamResultCode, Option<(c_int, Event)>) {
+    // SAFETY: only this module sets OPENED_MARKER, always to a `Box<u8>` (below), so the
+    // data, if present, is a `u8` owned by the handle.
+    let already = unsafe { pamh.get_data::<u8>(OPENED_MARKER) }.is_ok();
+    let marked = !already && pamh.set_data(OPENED_MARKER, Box::new(1_u8)).is_ok();
+    once(already, marked, || open(pamh, args))
+}
+
+/// The once-per-handle rule: `already` (the marker was there) -> do nothing, say why; not
+/// `marked` (`pam_set_data` failed, so a later run could not be told apart) -> bind nothing;
+/// else run. Always `PAM_IGNORE`.
+pub(crate) fn once(
+    already: bool,
+    marked: bool,
+    run: impl FnOnce() -> (PamResultCode, Option<(c_int, Event)>),
+) -> (PamResultCode, Option<(c_int, Event)>) {
+    let refuse = |reason: &str| {
+        let e = Event {
+            result: "no-bind",
+            leader: Some(std::process::id()),
+            reason: reason.into(),
+            ..Event::default()
+        };
+        (PamResultCode::PAM_IGNORE, Some((libc::LOG_WARNING, e)))
+    };
+    if already {
+        return refuse(
+            "pam_jit's session hook already ran for this login; this run does nothing (a second or misplaced `session ... pam_jit.so` line in the stack: keep one, right after pam_loginuid; jit-host check)",
+        );
+    }
+    if !marked {
+        return refuse("cannot mark the PAM handle (pam_set_data failed); nothing bound");
+    }
+    let (_, event) = run();
+    (PamResultCode::PAM_IGNORE, event)
+}
+
 /// `open_session`: bind, or say why not. Returns the code and what to log (at which
 /// priority); `None` when there is nothing to say (no `SSH_AUTH_INFO_0`: not an SSH login).
 pub(crate) fn open(pamh: &PamHandle, args: &[&CStr]) -> (PamResultCode, Option<(c_int, Event)>) {
@@ -224,7 +277,7 @@ pub(crate) fn open(pamh: &PamHandle, args: &[&CStr]) -> (PamResultCode, Option<(
                 jit_common::time::format_utc(b.not_after)
             );
             (
-                PamResultCode::PAM_SUCCESS,
+                PamResultCode::PAM_IGNORE,
                 Some((libc::LOG_NOTICE, Event::of_binding("bind", &b, reason))),
             )
         }
@@ -256,7 +309,7 @@ pub(crate) fn close(args: &[&CStr]) -> (PamResultCode, Option<(c_int, Event)>) {
     }
     match write::mark_ended(&config.session_dir, id, jit_common::now(), ENDED_BY_LOGOUT) {
         Ok(b) => (
-            PamResultCode::PAM_SUCCESS,
+            PamResultCode::PAM_IGNORE,
             Some((
                 libc::LOG_NOTICE,
                 Event::of_binding("end", &b, "the SSH connection ended (logout)".into()),

@@ -300,19 +300,27 @@ pub fn choose(config: &Config, req: &Request<'_>, auth_info: Option<&str>) -> Ou
 }
 
 /// Whether `new` may be written over what its file holds now (`existing`, with its
-/// liveness): nothing, a tombstone, a dead binding (leader gone, earlier boot), or one of
-/// this same leader (the hook run twice). A live binding of another leader is never
-/// overwritten: two live connections with one audit session id mean ids are not per login.
+/// liveness): nothing, a tombstone, a dead binding (leader gone, earlier boot), or the very
+/// same binding of this same leader (same grant and certificate serial). A live binding is
+/// never replaced by one of another leader (two live connections with one audit session id
+/// mean ids are not per login), nor by another grant or serial even from the same leader (a
+/// second or misplaced `pam_jit.so` session line after `pam_env` could otherwise bind a
+/// certificate the login did not present, read from the user's ~/.pam_environment).
 pub fn may_replace(existing: Option<(&Binding, &Liveness)>, new: &Binding) -> Result<(), String> {
-    match existing {
-        Some((old, Liveness::Alive))
-            if (old.leader_pid, old.leader_start) != (new.leader_pid, new.leader_start) =>
-        {
-            Err(format!(
-                "session {} already has a live binding of another connection (leader pid {}, grant {}): audit session ids are not per login; {LOGINUID_FIX}",
-                new.session_id, old.leader_pid, old.grant_id
-            ))
-        }
-        _ => Ok(()),
+    let Some((old, Liveness::Alive)) = existing else {
+        return Ok(());
+    };
+    if (old.leader_pid, old.leader_start) != (new.leader_pid, new.leader_start) {
+        return Err(format!(
+            "session {} already has a live binding of another connection (leader pid {}, grant {}): audit session ids are not per login; {LOGINUID_FIX}",
+            new.session_id, old.leader_pid, old.grant_id
+        ));
     }
+    if (&old.grant_id, old.serial) != (&new.grant_id, new.serial) {
+        return Err(format!(
+            "session {} is already bound to grant {} (certificate serial {}); a live binding is never replaced by another grant: remove any second or misplaced `pam_jit.so` session line (jit-host check)",
+            new.session_id, old.grant_id, old.serial
+        ));
+    }
+    Ok(())
 }
