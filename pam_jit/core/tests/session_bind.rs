@@ -433,3 +433,36 @@ fn a_live_binding_is_never_replaced_by_another_grant_even_from_its_own_leader() 
         assert!(may_replace(Some((&old, &Liveness::OtherBoot)), &new).is_ok());
     }
 }
+
+#[test]
+fn a_second_session_bound_certificate_in_one_connection_is_named_not_bound() {
+    use pam_jit_core::session::bind::unbound_others;
+    let e = env();
+    let second = cert(&e, |c| {
+        c.serial = 8;
+        c.grant = signed(
+            &e,
+            grant(|g| {
+                g.id = "g-8".into();
+                g.cert_serial = Some(8);
+            }),
+        );
+    });
+    // AuthenticationMethods publickey,publickey with two jit certificates.
+    let info = format!("{}\n{second}\n", cert(&e, |_| {}));
+    let Outcome::Bind(b) = choose(&e.config, &req(Some(3)), Some(&info)) else {
+        panic!()
+    };
+    assert_eq!((b.grant_id.as_str(), b.serial), ("g-7", 7));
+    assert_eq!(
+        unbound_others(&e.config, &req(Some(3)), &info, b.serial),
+        vec![("g-8".to_string(), 8)]
+    );
+    // Alone, or with a plain key or a certificate that fails its checks: nothing else.
+    let bad = cert(&e, |c| {
+        c.serial = 9;
+        c.signer = &e.user_key;
+    });
+    let info = format!("{}\n{bad}\n", cert(&e, |_| {}));
+    assert!(unbound_others(&e.config, &req(Some(3)), &info, 7).is_empty());
+}

@@ -74,7 +74,28 @@ impl Event {
         sanitize(&line, MAX_LINE)
     }
 
-    fn of_binding(result: &'static str, b: &Binding, reason: String) -> Self {
+    /// A `no-bind` line before any grant is known: the user, client, audit session (when
+    /// set) and this process as the would-be leader.
+    pub(crate) fn no_bind(
+        user: Option<String>,
+        client: Option<String>,
+        session: Option<u32>,
+        reason: String,
+    ) -> Self {
+        Self {
+            result: "no-bind",
+            user,
+            session,
+            client,
+            leader: Some(std::process::id()),
+            reason,
+            ..Self::default()
+        }
+    }
+
+    /// A line about binding `b`: every field from it (session, serial, grant, client,
+    /// leader).
+    pub(crate) fn of_binding(result: &'static str, b: &Binding, reason: String) -> Self {
         Self {
             result,
             user: Some(b.user.clone()),
@@ -137,16 +158,29 @@ fn config(args: &[&CStr]) -> Result<Config, String> {
 pub(crate) const OPENED_MARKER: &str = "pam_jit_session_opened";
 
 /// `open_session` at most once per PAM handle: the first run sets [`OPENED_MARKER`] and runs
-/// [`open`]; every later run in the same handle does nothing but say why ([`once`]).
+/// [`open`]; every later run in the same handle does nothing but say why ([`once`]). The
+/// events to log, in order.
 pub(crate) fn open_once(
     pamh: &mut PamHandle,
     args: &[&CStr],
-) -> (PamResultCode, Option<(c_int, Event)>) {
+) -> (PamResultCode, Vec<(c_int, Event)>) {
     // SAFETY: only this module sets OPENED_MARKER, always to a `Box<u8>` (below), so the
     // data, if present, is a `u8` owned by the handle.
     let already = unsafe { pamh.get_data::<u8>(OPENED_MARKER) }.is_ok();
     let marked = !already && pamh.set_data(OPENED_MARKER, Box::new(1_u8)).is_ok();
-    once(already, marked, || open(pamh, args))
+    let mut others = Vec::new();
+    let (code, event) = once(already, marked, || open(pamh, args, &mut others));
+    // Every line names the audit session when it is set, even one written before it was read.
+    let sid = session::own_session_id();
+    let events = event
+        .into_iter()
+        .chain(others)
+        .map(|(p, mut e)| {
+            e.session = e.session.or(sid);
+            (p, e)
+        })
+        .collect();
+    (code, events)
 }
 
 /// The once-per-handle rule: `already` (the marker was there) -> do nothing, say why; not
@@ -180,7 +214,13 @@ pub(crate) fn once(
 
 /// `open_session`: bind, or say why not. Returns the code and what to log (at which
 /// priority); `None` when there is nothing to say (no `SSH_AUTH_INFO_0`: not an SSH login).
-pub(crate) fn open(pamh: &PamHandle, args: &[&CStr]) -> (PamResultCode, Option<(c_int, Event)>) {
+/// After a bind, `others` gets a `no-bind` event for each other session-bound certificate of
+/// the connection ([`bind::unbound_others`]: one connection binds one).
+pub(crate) fn open(
+    pamh: &PamHandle,
+    args: &[&CStr],
+    others: &mut Vec<(c_int, Event)>,
+) -> (PamResultCode, Option<(c_int, Event)>) {
     let info = match auth_info(pamh) {
         None => return (PamResultCode::PAM_IGNORE, None),
         Some(Ok(info)) => info,
@@ -196,15 +236,9 @@ pub(crate) fn open(pamh: &PamHandle, args: &[&CStr]) -> (PamResultCode, Option<(
     let user = item_str::<User>(pamh);
     let client = item_str::<RHost>(pamh);
     let tty = item_str::<Tty>(pamh);
+    let session_id = session::own_session_id();
     let no_bind = |priority: c_int, reason: String| {
-        let e = Event {
-            result: "no-bind",
-            user: user.clone(),
-            client: client.clone(),
-            leader: Some(std::process::id()),
-            reason,
-            ..Event::default()
-        };
+        let e = Event::no_bind(user.clone(), client.clone(), session_id, reason);
         (PamResultCode::PAM_IGNORE, Some((priority, e)))
     };
     let Some(user_name) = user.as_deref() else {
@@ -226,7 +260,6 @@ pub(crate) fn open(pamh: &PamHandle, args: &[&CStr]) -> (PamResultCode, Option<(
         (Ok(s), Ok(b)) => (s, b),
         (Err(e), _) | (_, Err(e)) => return no_bind(libc::LOG_ERR, e),
     };
-    let session_id = session::own_session_id();
     let req = Request {
         user: user_name,
         now: jit_common::now(),
@@ -252,7 +285,6 @@ pub(crate) fn open(pamh: &PamHandle, args: &[&CStr]) -> (PamResultCode, Option<(
             if let Some((_, ev)) = e.as_mut() {
                 ev.grant = grant;
                 ev.serial = serial;
-                ev.session = session_id;
             }
             return (code, e);
         }
@@ -269,6 +301,16 @@ pub(crate) fn open(pamh: &PamHandle, args: &[&CStr]) -> (PamResultCode, Option<(
     }
     match write::write_binding(&config.session_dir, &b) {
         Ok(()) => {
+            for (grant, serial) in bind::unbound_others(&config, &req, &info, b.serial) {
+                let reason = format!(
+                    "grant {grant} (certificate serial {serial}) was presented too but is not bound: one connection binds one session-bound grant (here grant {}); its sudo is denied in this connection: log in with only its certificate to use it",
+                    b.grant_id
+                );
+                let mut e = Event::of_binding("no-bind", &b, reason);
+                e.grant = Some(grant);
+                e.serial = Some(serial);
+                others.push((libc::LOG_WARNING, e));
+            }
             let reason = format!(
                 "grant {} (role {}) is bound to SSH session {} until the connection ends or {}",
                 b.grant_id,
@@ -325,12 +367,12 @@ pub(crate) fn close(args: &[&CStr]) -> (PamResultCode, Option<(c_int, Event)>) {
     }
 }
 
-/// Logs a session hook's event, if any, and returns its code.
+/// Logs a session hook's events, if any, and returns its code.
 pub(crate) fn report(
     pamh: &PamHandle,
-    (code, event): (PamResultCode, Option<(c_int, Event)>),
+    (code, events): (PamResultCode, impl IntoIterator<Item = (c_int, Event)>),
 ) -> PamResultCode {
-    if let Some((priority, e)) = event {
+    for (priority, e) in events {
         syslog(pamh, priority, &e.line());
     }
     code

@@ -410,6 +410,51 @@ fn the_open_hook_runs_once_per_handle_whatever_its_first_outcome() {
     for _ in 0..2 {
         let (code, e) = session::open_once(h.handle(), &[NO_CONFIG]);
         assert_eq!(code, PamResultCode::PAM_IGNORE);
-        assert_eq!(e.unwrap().1.result, "no-bind");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].1.result, "no-bind");
     }
+}
+
+#[test]
+fn bind_end_and_no_bind_lines_carry_session_serial_and_client() {
+    let b = pam_jit_core::session::Binding {
+        version: pam_jit_core::session::BINDING_VERSION,
+        session_id: 7,
+        user: "alice".into(),
+        grant_id: "g-1".into(),
+        role: "dba".into(),
+        serial: 42,
+        leader_pid: 4242,
+        leader_start: 1,
+        boot_id: "0f6c1d2e-3a4b-4c5d-8e9f-001122334455".into(),
+        since: 1_800_000_000.into(),
+        client: "192.0.2.7".into(),
+        tty: "ssh".into(),
+        not_after: 1_800_000_600.into(),
+        ended_at: None,
+        ended_by: None,
+    };
+    for result in ["bind", "end", "no-bind"] {
+        let l = session::Event::of_binding(result, &b, "why".into()).line();
+        assert_eq!(
+            l,
+            format!(
+                "result={result} user=alice session=7 serial=42 grant=g-1 client=192.0.2.7 leader=4242 reason=why"
+            )
+        );
+    }
+    // A no-bind before any grant is known still names the audit session when it is set.
+    let l = session::Event::no_bind(
+        Some("alice".into()),
+        Some("192.0.2.7".into()),
+        Some(9),
+        "the host configuration is unusable: x".into(),
+    )
+    .line();
+    assert!(
+        l.starts_with(
+            "result=no-bind user=alice session=9 serial=- grant=- client=192.0.2.7 leader="
+        ),
+        "{l}"
+    );
 }

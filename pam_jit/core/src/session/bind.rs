@@ -8,7 +8,12 @@
 //! host.toml's `user_ca_keys` (signature, user certificate, window, `PAM_USER` among its
 //! principals) and its `jit-grant@jit` grant against `grant_keys` (signature, window with
 //! the clock skew), which must be for `PAM_USER`, name this certificate's serial and be
-//! session-bound. The first certificate that passes everything is bound.
+//! session-bound. The first certificate that passes everything is bound: one connection
+//! binds one session-bound grant. Every other certificate in the same connection whose
+//! session-bound grant also passes ([`unbound_others`], e.g. `AuthenticationMethods
+//! publickey,publickey` with two jit certificates) is not bound; the hook logs a `no-bind`
+//! line for each, and its sudo is denied in that connection ("not bound to SSH session N
+//! (grant G is)").
 
 use jit_common::log::sanitize;
 use jit_common::{UnixTime, UnverifiedGrant};
@@ -297,6 +302,23 @@ pub fn choose(config: &Config, req: &Request<'_>, auth_info: Option<&str>) -> Ou
         (0, None) => Outcome::Nothing("no certificate among the authentications".into()),
         _ => Outcome::Nothing("no session-bound jit grant in the certificate".into()),
     }
+}
+
+/// The other session-bound grants of `auth_info` that pass every check but are not the one
+/// bound (`bound_serial`): `(grant id, certificate serial)` each, in order. One connection
+/// binds one; the session hook logs these as `no-bind`.
+pub fn unbound_others(
+    config: &Config,
+    req: &Request<'_>,
+    auth_info: &str,
+    bound_serial: u64,
+) -> Vec<(String, u64)> {
+    certificates(auth_info)
+        .0
+        .iter()
+        .filter(|c| c.serial() != bound_serial)
+        .filter_map(|c| check(config, req, c).ok().map(|g| (g.id, c.serial())))
+        .collect()
 }
 
 /// Whether `new` may be written over what its file holds now (`existing`, with its
