@@ -20,7 +20,8 @@ use pam_jit_core::sys;
 use serde::Serialize;
 
 use crate::failure::{Failure, Result, load_config};
-use crate::setup::session::{LOGINUID_LINE, PAM_SSHD, Readiness, readiness};
+use crate::setup::pamfile::read_includes;
+use crate::setup::session::{PAM_SSHD, Readiness, readiness_in};
 
 /// One binding as `jit-host sessions` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -280,51 +281,32 @@ pub struct HostReadiness {
     pub problems: Vec<String>,
 }
 
-/// The readiness of a host whose sshd PAM file reads `pam` (Err: why it cannot be read) and
-/// whose session directory check gave `dir_check`.
+/// The readiness of a host whose sshd PAM file reads `pam` (Err: why it cannot be read),
+/// with its included files `includes`, whose session directory check gave `dir_check`, and
+/// whose sshd configuration check gave `sshd` (a problem, e.g. `UsePAM no`).
 pub fn readiness_of(
     pam_file: &Path,
     pam: std::result::Result<&str, String>,
+    includes: &[(String, String)],
     session_dir: &Path,
     dir_check: std::result::Result<(), String>,
+    sshd: Option<String>,
 ) -> HostReadiness {
-    let mut problems = Vec::new();
-    let r = match pam {
-        Ok(text) => readiness(text),
-        Err(e) => {
-            problems.push(format!("cannot read {}: {e}", pam_file.display()));
-            Readiness {
-                session_line: false,
-                loginuid_before: false,
-                readenv_before: false,
-            }
+    let (r, mut problems) = match pam {
+        Ok(text) => {
+            let r = readiness_in(pam_file, text, includes, None);
+            let p = r.problems(pam_file);
+            (r, p)
         }
+        Err(e) => (
+            Readiness::default(),
+            vec![format!("cannot read {}: {e}", pam_file.display())],
+        ),
     };
-    let file = pam_file.display();
-    if problems.is_empty() {
-        if !r.session_line {
-            problems.push(format!(
-                "{file} has no `session optional pam_jit.so` line, so no SSH connection is \
-                 bound (jit-host setup --session)"
-            ));
-        }
-        if !r.loginuid_before {
-            problems.push(format!(
-                "{file} has no `{LOGINUID_LINE}` before pam_jit.so, so sessions have no audit \
-                 session id of their own; add it before the other session lines"
-            ));
-        }
-        if r.readenv_before {
-            problems.push(format!(
-                "{file} runs `pam_env.so user_readenv=1` before pam_jit.so: a user's \
-                 ~/.pam_environment could feed what pam_jit reads; move pam_jit.so right after \
-                 pam_loginuid"
-            ));
-        }
-    }
     if let Err(e) = dir_check {
         problems.push(format!("session_dir {}: {e}", session_dir.display()));
     }
+    problems.extend(sshd);
     HostReadiness {
         ready: problems.is_empty(),
         pam_file: pam_file.display().to_string(),
@@ -336,11 +318,64 @@ pub fn readiness_of(
     }
 }
 
-/// This host's readiness: `/etc/pam.d/sshd` and host.toml's `session_dir` (a directory that
-/// does not exist yet is fine: pam_jit creates it root 0700 at the first bound login).
+/// What `sshd -T` (its effective configuration, `usepam`) says about binding: None when it
+/// uses PAM or cannot be asked (no sshd here), else the problem.
+pub fn sshd_problem(sshd_t: &str) -> Option<String> {
+    let usepam = sshd_t
+        .lines()
+        .find_map(|l| l.strip_prefix("usepam "))
+        .map(str::trim);
+    (usepam == Some("no")).then(|| {
+        "sshd runs with `UsePAM no` (sshd -T), so it never opens a PAM session and no SSH \
+         connection is bound; set `UsePAM yes` in /etc/ssh/sshd_config"
+            .to_string()
+    })
+}
+
+/// Asks `sshd -T` (bounded: killed after 10 seconds) for its effective configuration; None
+/// when there is no sshd or it cannot say.
+fn sshd_effective() -> Option<String> {
+    let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd", "/sbin/sshd"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.exists())?;
+    let mut child = std::process::Command::new(sshd)
+        .arg("-T")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+    let out = child.wait_with_output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// This host's readiness: `/etc/pam.d/sshd` (and the files it includes), host.toml's
+/// `session_dir` (a directory that does not exist yet is fine: pam_jit creates it root 0700
+/// at the first bound login), and sshd's `UsePAM`.
 pub fn host_readiness(config: &Config) -> HostReadiness {
     let pam_file = Path::new(PAM_SSHD);
     let text = std::fs::read_to_string(pam_file).map_err(|e| e.to_string());
+    let includes = match &text {
+        Ok(t) => read_includes(Path::new("/etc/pam.d"), t),
+        Err(_) => Vec::new(),
+    };
     let dir_check = match check_dir(&config.session_dir, &Policy::root_only(0)) {
         Ok(()) | Err(FileError::NotFound { .. }) => Ok(()),
         Err(e) => Err(e.to_string()),
@@ -348,8 +383,10 @@ pub fn host_readiness(config: &Config) -> HostReadiness {
     readiness_of(
         pam_file,
         text.as_deref().map_err(Clone::clone),
+        &includes,
         &config.session_dir,
         dir_check,
+        sshd_effective().as_deref().and_then(sshd_problem),
     )
 }
 

@@ -96,7 +96,7 @@ fn readiness_names_each_problem_and_its_fix() {
     let debian = include_str!("../setup/fixtures/debian12-pam.d-sshd");
     let pam = Path::new("/etc/pam.d/sshd");
     let dir = Path::new("/run/jit/sessions");
-    let r = readiness_of(pam, Ok(debian), dir, Ok(()));
+    let r = readiness_of(pam, Ok(debian), &[], dir, Ok(()), None);
     assert!(!r.ready);
     assert_eq!(
         r.problems,
@@ -111,7 +111,7 @@ fn readiness_names_each_problem_and_its_fix() {
         "pam_loginuid.so\nsession optional pam_jit.so\n",
         1,
     );
-    let r = readiness_of(pam, Ok(&set_up), dir, Ok(()));
+    let r = readiness_of(pam, Ok(&set_up), &[], dir, Ok(()), None);
     assert!(r.ready, "{r:?}");
     assert_eq!(
         describe_readiness(&r),
@@ -124,7 +124,14 @@ fn readiness_names_each_problem_and_its_fix() {
         "{}session optional pam_jit.so\n",
         debian.replace("session    required     pam_loginuid.so\n", "")
     );
-    let r = readiness_of(pam, Ok(&late), dir, Err("owned by uid 1000".into()));
+    let r = readiness_of(
+        pam,
+        Ok(&late),
+        &[],
+        dir,
+        Err("owned by uid 1000".into()),
+        None,
+    );
     assert!(!r.ready);
     assert_eq!(r.problems.len(), 3, "{:?}", r.problems);
     assert!(r.problems[0].contains("no `session required pam_loginuid.so` before pam_jit.so"));
@@ -147,7 +154,14 @@ fn readiness_names_each_problem_and_its_fix() {
     );
     assert!(!line.contains('\n'));
     // No sshd PAM file at all.
-    let r = readiness_of(pam, Err("No such file or directory".into()), dir, Ok(()));
+    let r = readiness_of(
+        pam,
+        Err("No such file or directory".into()),
+        &[],
+        dir,
+        Ok(()),
+        None,
+    );
     assert_eq!(
         r.problems,
         vec!["cannot read /etc/pam.d/sshd: No such file or directory".to_string()]
@@ -238,3 +252,32 @@ fn write_host_toml(path: &Path, sessions: &Path) {
 
 const TEST_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFs7IxD3PzR74wjGG+1zDJpEtytOouLPW5jnw7aUxLS2 a";
+
+#[test]
+fn sshd_with_usepam_no_cannot_bind() {
+    let t = "port 22\nusepam no\npermitrootlogin no\n";
+    let p = sshd_problem(t).unwrap();
+    assert!(
+        p.contains("`UsePAM no`") && p.contains("set `UsePAM yes`"),
+        "{p}"
+    );
+    assert_eq!(sshd_problem("port 22\nusepam yes\n"), None);
+    assert_eq!(sshd_problem(""), None);
+    let debian = include_str!("../setup/fixtures/debian12-pam.d-sshd");
+    let set_up = debian.replacen(
+        "pam_loginuid.so\n",
+        "pam_loginuid.so\nsession optional pam_jit.so\n",
+        1,
+    );
+    let pam = Path::new("/etc/pam.d/sshd");
+    let r = readiness_of(
+        pam,
+        Ok(&set_up),
+        &[],
+        Path::new("/run/jit/sessions"),
+        Ok(()),
+        Some(p),
+    );
+    assert!(!r.ready);
+    assert!(describe_readiness(&r).contains("UsePAM no"));
+}

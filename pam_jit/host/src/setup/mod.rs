@@ -32,6 +32,7 @@
 
 mod change;
 mod pam;
+pub mod pamfile;
 pub mod session;
 mod sshd;
 
