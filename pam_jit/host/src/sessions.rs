@@ -220,33 +220,66 @@ pub fn end(config_path: &Path, id: u32) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Which bindings `gc` removes: tombstones and those whose connection is gone (leader
-/// gone, an earlier boot); alive ones stay, and so do those whose state cannot be read.
-pub fn collectable(l: &Liveness) -> bool {
-    matches!(
-        l,
-        Liveness::Ended { .. } | Liveness::LeaderGone { .. } | Liveness::OtherBoot
-    )
+/// How long a crashed writer's temporary file (`.<id>.binding.<pid>.tmp`) is left alone.
+pub const TEMP_FILE_AGE_SECS: u64 = 600;
+
+/// Which bindings `gc` removes at `now`: tombstones and those whose connection is gone
+/// (leader gone, an earlier boot), but only once the grant has expired (`not_after` +
+/// `skew`): until then the binding is what lets sudo's denial say that the session ended
+/// (rather than that it has no binding, which points at the wrong fix). A gone leader
+/// counts only when `proc_ok` (this process sees every process: no hidepid, no other pid
+/// namespace). Alive ones stay, and so do those whose state cannot be read.
+pub fn collectable(b: &Binding, l: &Liveness, now: UnixTime, skew: u64, proc_ok: bool) -> bool {
+    let expired = now.as_secs() > b.not_after.as_secs().saturating_add(skew);
+    expired
+        && match l {
+            Liveness::Ended { .. } | Liveness::OtherBoot => true,
+            Liveness::LeaderGone { .. } => proc_ok,
+            Liveness::Alive | Liveness::Unreadable(_) => false,
+        }
+}
+
+/// Whether this process sees the host's processes as the session hook did: `/proc/1/stat`
+/// must be readable (a /proc mounted with hidepid, or one of another pid namespace, would
+/// make every leader look gone).
+pub fn sees_all_processes() -> bool {
+    std::fs::read_to_string("/proc/1/stat").is_ok()
 }
 
 /// The bindings part of `jit-host gc`: returns whether a removal failed.
 pub fn gc(config: &Config, dry_run: bool) -> bool {
+    gc_at(config, dry_run, jit_common::now(), sees_all_processes())
+}
+
+/// [`gc`] at `now`, with `proc_ok` from [`sees_all_processes`].
+pub fn gc_at(config: &Config, dry_run: bool, now: UnixTime, proc_ok: bool) -> bool {
     let dir = &config.session_dir;
     let (bindings, problems) = list_bindings(dir);
     for p in &problems {
         jit_common::errln!("jit-host: left in place: {p}");
     }
+    if !proc_ok {
+        jit_common::errln!(
+            "jit-host: /proc/1/stat is not readable (/proc mounted with hidepid, or another \
+             pid namespace): bindings whose leader looks gone are kept"
+        );
+    }
     let mut removed = 0;
     let mut failed = false;
     for b in &bindings {
         let l = liveness(b);
-        if !collectable(&l) {
+        if !collectable(b, &l, now, config.clock_skew_secs, proc_ok) {
             continue;
         }
         let path = session::binding_path(dir, b.session_id);
         if dry_run {
             jit_common::outln!("would remove {} ({})", path.display(), l.describe());
             continue;
+        }
+        // Re-read just before unlinking: a new login may have rebound this session id.
+        match read_binding(dir, b.session_id) {
+            Ok(Some(now_b)) if now_b == *b => {}
+            _ => continue,
         }
         match session::write::remove_binding(dir, b.session_id) {
             Ok(true) => {
@@ -260,8 +293,55 @@ pub fn gc(config: &Config, dry_run: bool) -> bool {
             }
         }
     }
+    failed |= gc_temp_files(dir, dry_run, now);
     if !dry_run {
         jit_common::outln!("gc: removed {removed} session binding(s)");
+    }
+    failed
+}
+
+/// Removes root-owned temporary files (`.<name>.tmp`) older than [`TEMP_FILE_AGE_SECS`]
+/// left in the session directory by a writer that crashed; returns whether one failed.
+fn gc_temp_files(dir: &Path, dry_run: bool, now: UnixTime) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    if check_dir(dir, &Policy::root_only(0)).is_err() {
+        return false;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let mut failed = false;
+    for e in entries.flatten().take(session::MAX_BINDINGS_LISTED) {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !(name.starts_with('.') && name.ends_with(".tmp")) {
+            continue;
+        }
+        let Ok(m) = std::fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        let age = now
+            .as_secs()
+            .saturating_sub(u64::try_from(m.mtime()).unwrap_or(0));
+        if !m.is_file() || m.uid() != 0 || age < TEMP_FILE_AGE_SECS {
+            continue;
+        }
+        if dry_run {
+            jit_common::outln!(
+                "would remove {} (left by a crashed writer)",
+                e.path().display()
+            );
+            continue;
+        }
+        match std::fs::remove_file(e.path()) {
+            Ok(()) => {
+                jit_common::outln!("removed {} (left by a crashed writer)", e.path().display())
+            }
+            Err(err) => {
+                failed = true;
+                jit_common::errln!("jit-host: cannot remove {}: {err}", e.path().display());
+            }
+        }
     }
     failed
 }

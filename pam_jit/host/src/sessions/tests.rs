@@ -80,15 +80,41 @@ fn the_table_says_which_connections_live_and_why_not() {
 }
 
 #[test]
-fn gc_takes_tombstones_and_dead_bindings_never_live_or_unreadable_ones() {
-    assert!(collectable(&Liveness::Ended {
+fn gc_takes_tombstones_and_dead_bindings_only_after_the_grant_expired() {
+    // Kept while the grant could still be used, so sudo's denial says the session ended
+    // (the old gc deleted tombstones at once: the denial then said "has no binding").
+    let b = binding(7);
+    let before = UnixTime::from_secs(T0 + 3600 + 60);
+    let after = UnixTime::from_secs(T0 + 3600 + 61);
+    let ended = Liveness::Ended {
         at: UnixTime::from_secs(T0),
-        by: "logout".into()
-    }));
-    assert!(collectable(&Liveness::LeaderGone { pid: 1 }));
-    assert!(collectable(&Liveness::OtherBoot));
-    assert!(!collectable(&Liveness::Alive));
-    assert!(!collectable(&Liveness::Unreadable("EACCES".into())));
+        by: "logout".into(),
+    };
+    for l in [
+        &ended,
+        &Liveness::LeaderGone { pid: 1 },
+        &Liveness::OtherBoot,
+    ] {
+        assert!(!collectable(&b, l, before, 60, true), "{l:?}");
+        assert!(collectable(&b, l, after, 60, true), "{l:?}");
+    }
+    assert!(!collectable(&b, &Liveness::Alive, after, 60, true));
+    assert!(!collectable(
+        &b,
+        &Liveness::Unreadable("EACCES".into()),
+        after,
+        60,
+        true
+    ));
+    // A leader that only looks gone (hidepid, another pid namespace) is unknown.
+    assert!(!collectable(
+        &b,
+        &Liveness::LeaderGone { pid: 1 },
+        after,
+        60,
+        false
+    ));
+    assert!(collectable(&b, &ended, after, 60, false));
 }
 
 #[test]
@@ -204,6 +230,37 @@ fn gc_removes_tombstones_and_dead_bindings_and_keeps_live_ones() {
     for id in [8, 9, 10] {
         assert!(!binding_path(&s, id).exists(), "{id} removed");
     }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn gc_keeps_unexpired_tombstones_and_removes_stale_temp_files() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (_t, s) = session_dir();
+    let mut ended = binding(8);
+    ended.ended_at = Some(UnixTime::from_secs(T0));
+    ended.ended_by = Some("logout".into());
+    write::write_binding(&s, &ended).unwrap();
+    let config = Config {
+        session_dir: s.clone(),
+        ..test_config()
+    };
+    let tmp = s.join(".9.binding.123.tmp");
+    fs::write(&tmp, b"{").unwrap();
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).unwrap();
+    // Before the grant's end (+ skew): kept; a fresh temp file too.
+    assert!(!gc_at(&config, false, UnixTime::from_secs(T0 + 60), true));
+    assert!(binding_path(&s, 8).exists());
+    assert!(tmp.exists(), "a temp file younger than 10 minutes stays");
+    // Later: both go.
+    assert!(!gc_at(
+        &config,
+        false,
+        jit_common::now().saturating_add(jit_common::time::Secs::new(601)),
+        true
+    ));
+    assert!(!binding_path(&s, 8).exists());
+    assert!(!tmp.exists());
 }
 
 #[test]

@@ -204,10 +204,10 @@ pub(super) fn insert_text(
     let pieces: Vec<&str> = text.split_inclusive('\n').collect();
     for (i, piece) in pieces.iter().enumerate() {
         if piece.trim_end() == SESSION_MARKER
-            && !pieces
+            && pieces
                 .get(i + 1)
                 .and_then(|n| rule(n))
-                .is_some_and(|r| r.kind == "session")
+                .is_none_or(|r| r.kind != "session")
         {
             return Err(format!(
                 "{} has the line `{SESSION_MARKER}` (line {}) but no session line after it: \
