@@ -154,6 +154,37 @@ pub fn list(config_path: &Path, json: bool) -> Result<ExitCode> {
     })
 }
 
+/// What `end-session` says on stderr when no syslog daemon took its audit line.
+pub const NOT_LOGGED: &str = "(not logged: no syslog daemon on /dev/log)";
+
+/// An audit id (login uid, session id) for the log: `-` when unset or unreadable.
+fn audit_id(id: Option<u32>) -> String {
+    id.map_or_else(|| "-".into(), |id| id.to_string())
+}
+
+/// The syslog line of `end-session`: the binding, and who ended it: the real uid and, as
+/// they survive sudo, the login uid and audit session of the caller (`-` when unset).
+pub fn end_audit_line(
+    b: &Binding,
+    by_uid: u32,
+    by_loginuid: Option<u32>,
+    by_session: Option<u32>,
+) -> String {
+    [
+        field("result", "end-session"),
+        field("session", &b.session_id.to_string()),
+        field("user", &b.user),
+        field("grant", &b.grant_id),
+        field("serial", &b.serial.to_string()),
+        field("client", &b.client),
+        field("leader", &b.leader_pid.to_string()),
+        field("by_uid", &by_uid.to_string()),
+        field("by_loginuid", &audit_id(by_loginuid)),
+        field("by_session", &audit_id(by_session)),
+    ]
+    .join(" ")
+}
+
 /// `jit-host end-session ID`: marks the binding ended (`ended_by` "jit-host end-session"), so
 /// its grant allows no more sudo in that session; audited to syslog.
 pub fn end(config_path: &Path, id: u32) -> Result<ExitCode> {
@@ -195,18 +226,16 @@ pub fn end(config_path: &Path, id: u32) -> Result<ExitCode> {
     let mut log = Syslog::new("jit-host");
     log.log(
         Severity::Notice,
-        &[
-            field("result", "end-session"),
-            field("session", &id.to_string()),
-            field("user", &after.user),
-            field("grant", &after.grant_id),
-            field("serial", &after.serial.to_string()),
-            field("client", &after.client),
-            field("leader", &after.leader_pid.to_string()),
-            field("by_uid", &sys::real_uid().to_string()),
-        ]
-        .join(" "),
+        &end_audit_line(
+            &after,
+            sys::real_uid(),
+            session::proc::own_loginuid(),
+            session::proc::own_session_id(),
+        ),
     );
+    if !log.is_connected() {
+        jit_common::errln!("jit-host: end-session: {}", NOT_LOGGED);
+    }
     jit_common::outln!(
         "ended session {id} of {} (grant {}, certificate serial {}, from {}): sudo with that \
          grant is denied in it from now on; the SSH connection itself stays open (its sshd \

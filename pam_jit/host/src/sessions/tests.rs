@@ -338,3 +338,17 @@ fn sshd_with_usepam_no_cannot_bind() {
     assert!(!r.ready);
     assert!(describe_readiness(&r).contains("UsePAM no"));
 }
+
+#[test]
+fn end_session_audit_names_who_through_sudo() {
+    let b = binding(7);
+    assert_eq!(
+        end_audit_line(&b, 0, Some(1000), Some(42)),
+        "result=end-session session=7 user=alice grant=r-7.12 serial=12 client=192.0.2.7 \
+         leader="
+            .to_string()
+            + &b.leader_pid.to_string()
+            + " by_uid=0 by_loginuid=1000 by_session=42"
+    );
+    assert!(end_audit_line(&b, 0, None, None).ends_with(" by_loginuid=- by_session=-"));
+}
