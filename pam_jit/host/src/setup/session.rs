@@ -395,6 +395,26 @@ pub(super) fn session_undo(path: &Path) -> Result<Change> {
     })
 }
 
+/// Why `dir` (session_dir) cannot be used, checked before setup changes anything: the
+/// refusals of [`ensure_session_dir`] (not a directory, a symlink, not owned by root).
+/// None: it is fine, or it does not exist yet (created then).
+pub fn session_dir_problem(dir: &Path) -> Option<String> {
+    match fs::symlink_metadata(dir) {
+        Err(_) => None,
+        Ok(m) if !m.is_dir() => Some(format!(
+            "{} (session_dir) is not a directory (a symlink?); remove it and run setup again",
+            dir.display()
+        )),
+        Ok(m) if m.uid() != 0 => Some(format!(
+            "{} (session_dir) is owned by uid {}, not root: whoever owns it could forge \
+             bindings; remove it and run setup again",
+            dir.display(),
+            m.uid()
+        )),
+        Ok(_) => None,
+    }
+}
+
 /// Creates `dir` (the bindings' directory) root-owned 0700, and a missing parent 0755; an
 /// existing one must be a root-owned directory, not a symlink, not group/world-writable
 /// (a wider mode is narrowed to 0700). Returns what it did, for the output.

@@ -211,13 +211,24 @@ fn session_dir_is_made_root_0700_and_an_unsafe_one_refused() {
             .contains("narrowed to 0700")
     );
     assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o7777, 0o700);
+    assert_eq!(session_dir_problem(&dir), None);
     std::os::unix::fs::chown(&dir, Some(1234), None).unwrap();
     let e = ensure_session_dir(&dir).unwrap_err();
     assert!(e.message.contains("owned by uid 1234, not root"), "{e}");
+    // setup asks first, before it changes anything (--session) or to skip the line (--sshd).
+    assert_eq!(
+        session_dir_problem(&dir).as_deref(),
+        Some(e.message.as_str())
+    );
     fs::remove_dir(&dir).unwrap();
+    assert_eq!(session_dir_problem(&dir), None, "created later");
     std::os::unix::fs::symlink(tmp.path(), &dir).unwrap();
     let e = ensure_session_dir(&dir).unwrap_err();
     assert!(e.message.contains("is not a directory (a symlink?)"), "{e}");
+    assert_eq!(
+        session_dir_problem(&dir).as_deref(),
+        Some(e.message.as_str())
+    );
 }
 
 /// The Debian file with pam_jit's line right after pam_loginuid.
