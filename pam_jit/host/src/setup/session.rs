@@ -204,14 +204,13 @@ pub(super) fn insert_text(
     let pieces: Vec<&str> = text.split_inclusive('\n').collect();
     for (i, piece) in pieces.iter().enumerate() {
         if piece.trim_end() == SESSION_MARKER
-            && pieces
-                .get(i + 1)
-                .and_then(|n| rule(n))
-                .is_none_or(|r| r.kind != "session")
+            && pieces.get(i + 1).and_then(|n| rule(n)).is_none_or(|r| {
+                !(is_jit_session(&r) || (r.kind == "session" && r.module == module))
+            })
         {
             return Err(format!(
-                "{} has the line `{SESSION_MARKER}` (line {}) but no session line after it: \
-                 remove that line, then run jit-host setup --session again",
+                "{} has the line `{SESSION_MARKER}` (line {}) but no pam_jit session line \
+                 after it: remove that line, then run jit-host setup --session again",
                 path.display(),
                 i + 1
             ));

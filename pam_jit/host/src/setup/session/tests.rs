@@ -295,9 +295,18 @@ fn a_marker_whose_line_was_deleted_is_refused_not_taken_as_set_up() {
     );
     let why = insert_text(Path::new("/x"), &t, &[], "pam_jit.so", None).unwrap_err();
     assert!(
-        why.contains("but no session line after it: remove that line"),
+        why.contains("but no pam_jit session line after it: remove that line"),
         "{why}"
     );
+    // Also when the next line is another session module's.
+    let t = DEBIAN12.replacen(
+        "session    required     pam_loginuid.so\n",
+        &format!(
+            "session    required     pam_loginuid.so\n{SESSION_MARKER}\nsession optional pam_umask.so\n"
+        ),
+        1,
+    );
+    assert!(insert_text(Path::new("/x"), &t, &[], "pam_jit.so", None).is_err());
 }
 
 #[test]
