@@ -128,7 +128,7 @@ impl Ca {
                 if let Some((actor, ev, details)) = &webhook_record {
                     records.push(c.append_audit(now, actor, ev, details)?);
                 }
-                Ok((view(c, &row, now)?, records))
+                Ok((view(c, Some(&role), &row, now)?, records))
             })?;
             self.log(&records);
             return Ok(view);
@@ -177,7 +177,7 @@ impl Ca {
                 at: now,
             }];
             Ok((
-                lifecycle::view_of(&row, approvals, Some(&cert), now),
+                lifecycle::view_of(&row, Some(&role), approvals, Some(&cert), now),
                 records,
             ))
         });

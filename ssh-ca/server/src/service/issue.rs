@@ -213,7 +213,13 @@ impl Ca {
 /// request's snapshot or the role's current `session_bound`. A policy change can bind the
 /// grants of pending and approved requests, never unbind them.
 pub(super) fn binds(row: &RequestRow, role: &Role) -> bool {
-    row.session_bound || role.session_bound
+    binds_snapshot(row) || role.session_bound
+}
+
+/// Whether `row` is session-bound by its own snapshot alone (its role left the policy, or
+/// it can no longer be issued).
+pub(super) fn binds_snapshot(row: &RequestRow) -> bool {
+    row.session_bound
 }
 
 /// Refuses when `user` already has `max` active grants (`max_active_grants_per_user`).
