@@ -93,6 +93,9 @@ impl Ca {
         if let Some(t) = &row.ticket {
             add_details(&mut request_details, json!({"ticket": t}));
         }
+        if row.session_bound {
+            add_details(&mut request_details, json!({"session_bound": true}));
+        }
         if auto.is_none() && !auto_misses.is_empty() {
             // Why no auto-approval rule applied (each rule's first unmet condition).
             let misses: Vec<_> = auto_misses
