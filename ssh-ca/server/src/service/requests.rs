@@ -128,7 +128,7 @@ impl Ca {
                 hosts: r.hosts.clone(),
                 principals: r.principals_for(&caller.user),
                 sudo: r.sudo,
-                session_bound: r.session_bound,
+                session_bound: r.binds_sessions(),
                 max_duration_secs: r.max_duration_secs,
                 approvers: r.approvers.iter().map(|s| s.spelling()).collect(),
                 approvals_required: r.approvals,

@@ -156,7 +156,8 @@ pub fn admit(
         hosts,
         principals: role.principals_for(&caller.user),
         sudo: role.sudo,
-        session_bound: role.session_bound,
+        // Binding limits only sudo: a role without sudo never binds (see `issue::binds`).
+        session_bound: role.binds_sessions(),
         public_key,
         created_at: now,
         pending_expires_at,
