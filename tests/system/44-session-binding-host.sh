@@ -4,7 +4,9 @@
 # a grant that is not session-bound behaves as before (inside and outside the session); the
 # session-bound grant outside any session; `jit-host end-session`; a host without
 # pam_loginuid (and an sshd that inherited an audit session) denies with the fix-it message
-# and `jit-host check` says so; ~/.pam_environment cannot forge SSH_AUTH_INFO_0; a binding
+# and `jit-host check` says so (the denial pinned to the runner's audit session; no-bind lines
+# in syslog with session= serial=); ~/.pam_environment cannot forge SSH_AUTH_INFO_0, not even
+# through a second pam_jit line after pam_env user_readenv=1; a binding
 # from another boot or with another leader start time denies; the grant's window still
 # ends it; `jit-host gc`; SSH_AUTH_INFO_0 never reaches the user's environment; `setup --session
 # --undo` restores /etc/pam.d/sshd byte for byte.
@@ -70,9 +72,18 @@ reset_grants
   || t_bad "check --json on the prepared host: $("$JIT_HOST" --config "$CONF" check alice --json 2>&1)"
 grep -v 'pam_loginuid' "$W/sshd.pam.jit" > /etc/pam.d/sshd
 ssh_cert c1 "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true 2>&1; echo RC=\$?"
-if grep -qx RC=1 <<<"$OUT" && grep -q "pam_loginuid" <<<"$OUT"; then
-  t_ok "without pam_loginuid: login works, sudo denied with the fix-it message naming pam_loginuid"
-else t_bad "no pam_loginuid: rc $RC: $OUT"; fi
+# The connection inherits the runner's audit session (sshd was started from it): unset, the
+# denial is "no audit session id"; set, it is that session's "has no binding". Both name
+# pam_loginuid, so that alone would not tell them apart.
+RUN_SID=$(cat /proc/self/sessionid)
+if [ "$RUN_SID" = 4294967295 ]; then want="no audit session id"; else want="SSH session $RUN_SID has no binding"; fi
+if grep -qx RC=1 <<<"$OUT" && grep -qF "$want" <<<"$OUT" && grep -q "pam_loginuid" <<<"$OUT"; then
+  t_ok "without pam_loginuid: login works, sudo denied with the fix-it message: \"$want\", naming pam_loginuid"
+else t_bad "no pam_loginuid (want \"$want\"): rc $RC: $OUT"; fi
+if [ "$RUN_SID" = 4294967295 ]; then nb="session=- serial=101 grant=g-1"; else nb="session=$RUN_SID serial=101 grant=g-1"; fi
+if sys_wait_log "$LOG" "result=no-bind" && grep 'result=no-bind' "$LOG" | grep -qF "$nb"; then
+  t_ok "syslog: the no-bind line without pam_loginuid carries $nb"
+else t_bad "syslog no-bind line (want $nb): $(grep 'result=no-bind' "$LOG" | tail -2)"; fi
 out=$("$JIT_HOST" --config "$CONF" check alice 2>&1) || true
 # The host's own report (not only the denial the user would see, which names it too).
 grep -i 'session-bound grants:' <<<"$out" | grep -q pam_loginuid && t_ok "jit-host check reports that this host cannot bind: pam_loginuid" \
@@ -94,6 +105,10 @@ set -e
 if grep -q "SID=$LSID" <<<"$OUT" && grep -qx RC=1 <<<"$OUT" && [ ! -e "$SDIR/$LSID.binding" ]; then
   t_ok "listener with its own audit session ($LSID) and no pam_loginuid: nothing bound, sudo denied"
 else t_bad "inherited listener session $LSID: $OUT (binding: $(cat "$SDIR/$LSID.binding" 2>&1))"; fi
+sleep 0.3
+if grep 'result=no-bind' "$LOG" | grep -qF "session=$LSID serial=101 grant=g-1"; then
+  t_ok "syslog: the no-bind line for the inherited session carries session=$LSID serial=101"
+else t_bad "syslog no-bind line for session $LSID: $(grep 'result=no-bind' "$LOG" | tail -2)"; fi
 kill "$SSHD2_PID" 2>/dev/null; SSHD2_PID=
 cp "$W/sshd.pam.jit" /etc/pam.d/sshd
 
@@ -111,6 +126,21 @@ SID=$(sed -n 's/^SID=//p' <<<"$OUT")
 if grep -qx RC=1 <<<"$OUT" && grep -q "has no binding" <<<"$OUT" && [ ! -e "$SDIR/$SID.binding" ]; then
   t_ok "a plain-key login cannot forge SSH_AUTH_INFO_0 through ~/.pam_environment: nothing bound, sudo denied"
 else t_bad "forged SSH_AUTH_INFO_0: $OUT $(cat "$SDIR/$SID.binding" 2>&1)"; fi
+# The same with a second pam_jit session line placed after `pam_env user_readenv=1` (by
+# hand: setup and check refuse such a stack): the hook runs once per PAM handle, so the
+# second line never reads the user's SSH_AUTH_INFO_0.
+# The very line setup wrote (with its config=), so that the duplicate reads this host.toml.
+JIT_LINE=$(grep -E '^session[[:space:]]+optional[[:space:]].*pam_jit' "$W/sshd.pam.jit" | head -1)
+DUP=$JIT_LINE awk '{ print } /^session.*pam_env\.so.*user_readenv=1/ { print ENVIRON["DUP"] }' "$W/sshd.pam.jit" > /etc/pam.d/sshd
+if [ -n "$JIT_LINE" ] && grep -q 'config=' <<<"$JIT_LINE" && [ "$(grep -cF "$JIT_LINE" /etc/pam.d/sshd)" = 2 ] \
+  && grep -A1 'user_readenv=1' /etc/pam.d/sshd | grep -qF "$JIT_LINE"; then
+  ssh_plain "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true 2>&1; echo RC=\$?"
+  SID=$(sed -n 's/^SID=//p' <<<"$OUT")
+  if [ -n "$SID" ] && grep -qx RC=1 <<<"$OUT" && grep -q "has no binding" <<<"$OUT" && [ ! -e "$SDIR/$SID.binding" ]; then
+    t_ok "a duplicate pam_jit line after pam_env user_readenv=1 binds nothing from ~/.pam_environment (session $SID)"
+  else t_bad "duplicate pam_jit line after pam_env: $OUT $(cat "$SDIR/$SID.binding" 2>&1)"; fi
+else t_bad "could not place a pam_jit line after pam_env user_readenv=1: $(grep -n session /etc/pam.d/sshd)"; fi
+cp "$W/sshd.pam.jit" /etc/pam.d/sshd
 rm -f /home/alice/.pam_environment
 
 # ---- 5. a binding that does not match the running system: another boot, a reused pid ------
