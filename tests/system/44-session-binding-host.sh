@@ -8,7 +8,7 @@
 # in syslog with session= serial=); ~/.pam_environment cannot forge SSH_AUTH_INFO_0, not even
 # through a second pam_jit line after pam_env user_readenv=1; a binding
 # from another boot or with another leader start time denies; the grant's window still
-# ends it; `jit-host gc`; SSH_AUTH_INFO_0 never reaches the user's environment; `setup --session
+# ends it; `jit-host gc` (a binding goes once its grant has ended); SSH_AUTH_INFO_0 never reaches the user's environment; `setup --session
 # --undo` restores /etc/pam.d/sshd byte for byte.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -170,21 +170,27 @@ reset_grants
 END=$(( $(date +%s) + 4 ))
 host_sign_grant "$K/grant" "$W/g5" g-5 alice dba 'db-*' $((NOW - 60)) "$END" true 105 true
 cert c5 105 "$W/g5"
-ssh_cert c5 "$SUDO -n true 2>&1 && echo FIRST-OK; while [ \$(date +%s) -lt $END ]; do sleep 0.2; done; $SUDO -n true 2>&1; echo SECOND-RC=\$?"
+ssh_cert c5 "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true 2>&1 && echo FIRST-OK; while [ \$(date +%s) -lt $END ]; do sleep 0.2; done; $SUDO -n true 2>&1; echo SECOND-RC=\$?"
 if grep -q FIRST-OK <<<"$OUT" && grep -q 'SECOND-RC=1' <<<"$OUT" && grep -q "grant g-5 expired at" <<<"$OUT"; then
   t_ok "a session-bound grant is denied once its window ends, in the live connection"
 else t_bad "bound grant expiry: $OUT"; fi
+SID5=$(sed -n 's/^SID=//p' <<<"$OUT")
 
-# ---- 7. jit-host gc: tombstones and dead bindings go, a live binding stays ------------------
+# ---- 7. jit-host gc: a binding goes once its grant has ended; a live one stays -------------
+# Tombstones and dead bindings stay until their grant's not_after (+ clock skew, 0 here), so
+# that a denial can still say the session ended: g-1's (valid 30 min) stay, g-5's (ended in
+# section 6) goes, the live one stays.
 reset_grants
 bg_cert c1 "$W/s14.out" "echo SID=\$(cat /proc/self/sessionid); sleep 3"
 wait_line SID= "$W/s14.out"; SID=$(sed -n 's/^SID=//p' "$W/s14.out"); sleep 0.5
-before=$(find "$SDIR" -name '*.binding' | wc -l); list=$(ls "$SDIR" | tr '\n' ' ')
+kept_before=$(for f in "$SDIR"/*.binding; do jq -r 'select(.grant_id == "g-1" and .ended_at != null) | .session_id' "$f" 2>/dev/null; done | sort -n | tr '\n' ' ')
+list=$(ls "$SDIR" | tr '\n' ' ')
 out=$("$JIT_HOST" --config "$CONF" gc 2>&1) || true
-left=$(find "$SDIR" -name '*.binding' -printf '%f\n')
-if [ "$before" -gt 1 ] && [ "$left" = "$SID.binding" ]; then
-  t_ok "jit-host gc removed the $((before - 1)) ended or dead bindings and kept the live one ($SID)"
-else t_bad "gc: before $before ($list), left: $(tr '\n' ' ' <<<"$left"); $out"; fi
+kept_after=$(for f in "$SDIR"/*.binding; do jq -r 'select(.grant_id == "g-1" and .ended_at != null) | .session_id' "$f" 2>/dev/null; done | sort -n | tr '\n' ' ')
+if [ -n "$SID5" ] && [ ! -e "$SDIR/$SID5.binding" ] && [ -e "$SDIR/$SID.binding" ] && [ -n "$kept_before" ] \
+  && [ "$kept_before" = "$kept_after" ]; then
+  t_ok "jit-host gc removed g-5's binding (grant ended), kept g-1's tombstones ($kept_after) and the live one ($SID)"
+else t_bad "gc: before ($list), g-1 tombstones $kept_before -> $kept_after, g-5 ($SID5) $( [ -e "$SDIR/$SID5.binding" ] && echo kept || echo gone), live $SID $( [ -e "$SDIR/$SID.binding" ] && echo kept || echo gone); $out"; fi
 wait "$BG" || true
 
 # SSH_AUTH_INFO_0 never reaches the user's environment.
