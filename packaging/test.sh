@@ -106,6 +106,7 @@ inner() {
   check "pam_jit.so exports pam_sm_acct_mgmt" sh -c "nm -D --defined-only '$PAM_MODULE' | grep -qw pam_sm_acct_mgmt"
   for f in /usr/lib/systemd/system/jit-ca.service /usr/lib/systemd/system/jit-host-sync.service \
            /usr/lib/systemd/system/jit-host-sync.timer /usr/share/pam-configs/jit \
+           /usr/lib/systemd/system/jit-host-gc.service /usr/lib/systemd/system/jit-host-gc.timer \
            /usr/lib/tmpfiles.d/jit-host-sync.conf /etc/default/jit-ca /usr/share/doc/jit-host/examples/host.toml \
            /usr/share/doc/jit-host/examples/sshd_config.d-jit.conf; do
     check "$f installed" test -f "$f"
@@ -180,6 +181,12 @@ inner() {
   fi
   # Enabled by the package (issue 11, item 6): revocation lists must keep arriving.
   check "jit-host-sync.timer enabled by the package" test -L /etc/systemd/system/timers.target.wants/jit-host-sync.timer
+  # Issue 14: session bindings (and expired grants) are collected hourly.
+  check "jit-host-gc.timer enabled by the package" test -L /etc/systemd/system/timers.target.wants/jit-host-gc.timer
+  check "jit-host-gc.timer runs hourly" grep -qx 'OnUnitActiveSec=1h' /usr/lib/systemd/system/jit-host-gc.timer
+  check "jit-host-gc.service runs jit-host gc" grep -qx 'ExecStart=/usr/sbin/jit-host gc' /usr/lib/systemd/system/jit-host-gc.service
+  check "jit-host-gc.service does not hide processes (session leaders must stay visible)" \
+    sh -c "! grep -Eq '^(ProtectProc=invisible|ProcSubset=pid)' /usr/lib/systemd/system/jit-host-gc.service"
   check "jit-ca.service not enabled" test ! -e /etc/systemd/system/multi-user.target.wants/jit-ca.service
   local score
   score=$(systemd-analyze security --offline=true /usr/lib/systemd/system/jit-ca.service 2>/dev/null \
@@ -312,6 +319,8 @@ inner() {
   done
   for f in /etc/jit /var/lib/jit /var/lib/jit-ca /etc/default/jit-ca \
            /var/lib/systemd/deb-systemd-helper-enabled/jit-host-sync.timer.dsh-also \
+           /var/lib/systemd/deb-systemd-helper-enabled/jit-host-gc.timer.dsh-also \
+           /var/lib/systemd/deb-systemd-helper-masked/jit-host-gc.timer \
            /var/lib/systemd/deb-systemd-helper-masked/jit-ca.service \
            /var/lib/systemd/deb-systemd-helper-masked/jit-host-sync.timer; do
     [ -e "$f" ] && leftovers+=("$f")
@@ -335,6 +344,7 @@ inner() {
     pass "rpm -i --root DIR --nodeps --noscripts jit-ca jit jit-host"
     for f in /usr/lib64/security/pam_jit.so /usr/sbin/jit-host /usr/bin/jit-ca /usr/bin/jit \
              /usr/lib/systemd/system/jit-ca.service /usr/lib/systemd/system/jit-host-sync.timer \
+             /usr/lib/systemd/system/jit-host-gc.service /usr/lib/systemd/system/jit-host-gc.timer \
              /usr/lib/tmpfiles.d/jit-host-sync.conf /etc/sysconfig/jit-ca; do
       check "scratch root has $f" test -f "$R$f"
     done
@@ -382,6 +392,16 @@ inner() {
       fi
       check "after the refused erase pam_jit.so is still there" test -f "$S/usr/lib64/security/pam_jit.so"
       sed -i '$d' "$S/etc/pam.d/login"
+      # A session line in sshd that setup did not write (no marker before it): refused in
+      # step 0, before anything is undone.
+      local had_sshd=1; [ -f "$S/etc/pam.d/sshd" ] || had_sshd=0
+      echo 'session optional pam_jit.so' >> "$S/etc/pam.d/sshd"
+      if rpm -e --root "$S" jit-host > "$T/rpm-refuse2.log" 2>&1; then
+        fail "rpm -e jit-host must refuse while /etc/pam.d/sshd has a pam_jit line setup did not write"
+      else
+        check "rpm -e jit-host refused for a hand-written sshd session line" grep -q 'still used by:.*/etc/pam.d/sshd' "$T/rpm-refuse2.log"
+      fi
+      if [ "$had_sshd" = 1 ]; then sed -i '$d' "$S/etc/pam.d/sshd"; else rm -f "$S/etc/pam.d/sshd"; fi
       if rpm -e --root "$S" jit-host jit-ca jit > "$T/rpm-e.log" 2>&1; then
         pass "rpm -e --root (scriptlets run): jit-host jit-ca jit"
       else
@@ -723,6 +743,7 @@ RH=$(rpm_of jit-host) RC=$(rpm_of jit-ca) RJ=$(rpm_of jit)
 rpm -qpl "$RH" > "$T/rh.list" 2>/dev/null; rpm -qpl "$RC" > "$T/rc.list" 2>/dev/null; rpm -qpl "$RJ" > "$T/rj.list" 2>/dev/null
 for f in /usr/lib64/security/pam_jit.so /usr/sbin/jit-host /usr/lib/systemd/system/jit-host-sync.service \
          /usr/lib/systemd/system/jit-host-sync.timer /usr/share/doc/jit-host/examples/host.toml \
+         /usr/lib/systemd/system/jit-host-gc.service /usr/lib/systemd/system/jit-host-gc.timer \
          /usr/share/doc/jit-host/examples/sshd_config.d-jit.conf /usr/lib/tmpfiles.d/jit-host-sync.conf; do
   check "rpm -qpl jit-host: $f" grep -qx "$f" "$T/rh.list"
 done
@@ -750,6 +771,7 @@ check "rpm jit-ca: /etc/sysconfig/jit-ca is %config(noreplace)" \
 check "rpm jit-ca: %pre creates the jit-ca system user" sh -c "rpm -qp --scripts '$RC' | grep -q 'useradd -r -g jit-ca'"
 check "rpm jit-host: %pre creates the jit system user" sh -c "rpm -qp --scripts '$RH' | grep -q 'useradd -r -g jit '"
 check "rpm jit-host: %preun undoes setup before the module leaves" sh -c "rpm -qp --scripts '$RH' | grep -q 'setup --sudo --sshd --undo'"
+check "rpm jit-host: %post enables jit-host-gc.timer" sh -c "rpm -qp --scripts '$RH' | grep -q 'enable jit-host-sync.timer jit-host-gc.timer'"
 check "rpm jit-host: pam_jit.so is stripped" sh -c "rpm2cpio '$RH' | (cd '$T' && cpio -id --quiet ./usr/lib64/security/pam_jit.so) && file '$T/usr/lib64/security/pam_jit.so' | grep -q ', stripped'"
 check "rpm jit-host requires pam" sh -c "rpm -qp --requires '$RH' | grep -q '^pam'"
 

@@ -6,10 +6,11 @@
 # The bindings of session-bound grants (tmpfiles.d/jit-host-sync.conf): root only, 0700.
 if command -v systemd-tmpfiles >/dev/null 2>&1; then systemd-tmpfiles --create jit-host-sync.conf >/dev/null 2>&1 || :; fi
 # The sync timer brings the revocation list every decision needs: enabled (and started when
-# systemd runs). The service does nothing until /etc/jit/host.toml exists.
-if command -v systemctl >/dev/null 2>&1; then systemctl enable jit-host-sync.timer >/dev/null 2>&1 || :; fi
+# systemd runs). The service does nothing until /etc/jit/host.toml exists. The gc timer
+# (hourly: expired grants, stale session bindings) likewise.
+if command -v systemctl >/dev/null 2>&1; then systemctl enable jit-host-sync.timer jit-host-gc.timer >/dev/null 2>&1 || :; fi
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || :
-    systemctl start jit-host-sync.timer >/dev/null 2>&1 || :
+    systemctl start jit-host-sync.timer jit-host-gc.timer >/dev/null 2>&1 || :
 fi
 exit 0

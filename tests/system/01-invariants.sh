@@ -101,7 +101,7 @@ while IFS= read -r hit; do bad "pam_jit/core or module writes: $hit"; done < <(
 # 6b. The account (sudo) path cannot reach the session writer: in the module and its core,
 #     only the module's session hooks (pam_jit/module/src/session.rs) name it; the core
 #     only declares it (session/mod.rs: `pub mod write;`). And in the module's lib.rs the
-#     session hooks' code (session::open, session::close) is called only from
+#     session hooks' code (session::open_once, session::close) is called only from
 #     pam_sm_open_session and pam_sm_close_session.
 while IFS= read -r hit; do bad "the session writer is named outside the session hooks: $hit"; done < <(
   nontest $(find pam_jit/module/src pam_jit/core/src -name '*.rs' ! -name tests.rs ! -path "$writer") |
@@ -112,9 +112,19 @@ grep -qE '\bwrite::(write_binding|mark_ended)\b' pam_jit/module/src/session.rs |
   bad "pam_jit/module/src/session.rs does not call the session writer (check 6b is looking at the wrong file)"
 while IFS= read -r hit; do bad "session hook code called outside pam_sm_open_session/pam_sm_close_session: $hit"; done < <(
   awk '/(^|[^a-z_])fn [a-z_]+/ { match($0, /fn [a-z_]+/); f = substr($0, RSTART + 3, RLENGTH - 3) }
-       /session::(open|close)\(/ && f != "sm_open_session" && f != "sm_close_session" { print FILENAME ":" FNR ":" $0 }' \
+       /session::(open|open_once|close)\(/ && f != "sm_open_session" && f != "sm_close_session" { print FILENAME ":" FNR ":" $0 }' \
     pam_jit/module/src/lib.rs)
-grep -q 'session::open(' pam_jit/module/src/lib.rs || bad "pam_jit/module/src/lib.rs does not call session::open (check 6b is stale)"
+grep -q 'session::open_once(' pam_jit/module/src/lib.rs || bad "pam_jit/module/src/lib.rs does not call session::open_once (check 6b is stale)"
+
+# 7. The session hooks never return PAM_SUCCESS (always PAM_IGNORE, the outcome is logged):
+#    with `session sufficient pam_jit.so` or `[success=done]` a success would skip the rest
+#    of sshd's session stack (pam_selinux, pam_namespace, pam_limits, pam_systemd).
+while IFS= read -r hit; do bad "a session hook can return PAM_SUCCESS: $hit"; done < <(
+  nontest pam_jit/module/src/session.rs | grep -E 'PAM_SUCCESS' | grep -vE '^\S+:[0-9]+:\s*//' || true)
+while IFS= read -r hit; do bad "a session hook can return something else than its body's PAM_IGNORE: $hit"; done < <(
+  awk '/(^|[^a-z_])fn [a-z_]+/ { match($0, /fn [a-z_]+/); f = substr($0, RSTART + 3, RLENGTH - 3) }
+       /PamResultCode::PAM_[A-Z_]+/ && (f == "sm_open_session" || f == "sm_close_session") && !/PAM_IGNORE/ { print FILENAME ":" FNR ":" $0 }' \
+    pam_jit/module/src/lib.rs)
 
 if ((fail)); then exit 1; fi
 echo "invariants: exports=6 pam_sm_* symbols, deps ok, links: $needed"

@@ -204,6 +204,11 @@ impl Config {
     }
 }
 
+/// Whether a path has a `.` or `..` component (`/a/./b`, `/a/../b`, `/a/.`).
+fn has_dot_component(path: &str) -> bool {
+    path.split('/').any(|c| c == "." || c == "..")
+}
+
 impl RawConfig {
     /// Checks every value and builds the [`Config`].
     pub fn validate(self) -> Result<Config, ConfigError> {
@@ -280,6 +285,19 @@ impl RawConfig {
                 "session_dir",
                 format!("{} must be an absolute UTF-8 path", session_dir.display()),
             ));
+        }
+        // `..` and `.` would make the containment check below (which compares components)
+        // unsound: refused in both, not resolved.
+        for (key, dir) in [("state_dir", &state_dir), ("session_dir", &session_dir)] {
+            if dir.to_str().is_some_and(has_dot_component) {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "{} must not contain `.` or `..` components: write the path plainly",
+                        dir.display()
+                    ),
+                ));
+            }
         }
         if session_dir.starts_with(&state_dir) || state_dir.starts_with(&session_dir) {
             return Err(invalid(
@@ -473,6 +491,16 @@ break_glass_keys = []
             ("session_dir = \"run/jit\"", "session_dir"),
             ("session_dir = \"/var/lib/jit/sessions\"", "session_dir"),
             ("session_dir = \"/var\"", "session_dir"),
+            // Inside state_dir, written with `..`.
+            (
+                "session_dir = \"/run/../var/lib/jit/sessions\"",
+                "session_dir",
+            ),
+            ("session_dir = \"/run/jit/./sessions\"", "session_dir"),
+            ("session_dir = \"/var/lib/jit/..\"", "session_dir"),
+            // Containing the default session_dir /run/jit/sessions, written with `..`.
+            ("state_dir = \"/var/../run/jit\"", "state_dir"),
+            ("state_dir = \"/var/lib/./jit\"", "state_dir"),
             ("clock_skew_secs = 99999", "clock_skew_secs"),
             ("server = \"ftp://x\"", "server"),
             ("hostnames = [\"db-*\"]", "hostnames"),
@@ -495,6 +523,16 @@ break_glass_keys = []
         }
         let err = Config::parse("").unwrap_err().to_string();
         assert!(err.contains("grant_keys"), "{err}");
+        let err = Config::parse(&toml_with("session_dir = \"/run/../var/lib/jit/sessions\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("session_dir")
+                && err.contains(
+                    "/run/../var/lib/jit/sessions must not contain `.` or `..` components"
+                ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -405,3 +405,64 @@ fn a_live_binding_of_another_connection_is_never_replaced() {
         assert!(may_replace(Some((&other, &dead)), &new).is_ok());
     }
 }
+
+#[test]
+fn a_live_binding_is_never_replaced_by_another_grant_even_from_its_own_leader() {
+    use pam_jit_core::session::Liveness;
+    use pam_jit_core::session::bind::may_replace;
+    let e = env();
+    let Outcome::Bind(old) = choose(&e.config, &req(Some(3)), Some(&cert(&e, |_| {}))) else {
+        panic!()
+    };
+    // Same leader (a second `pam_jit.so` session line after pam_env, fed a certificate from
+    // ~/.pam_environment): another grant or another serial is refused while `old` lives.
+    for edit in [
+        (|b: &mut pam_jit_core::session::Binding| b.grant_id = "g-8".into())
+            as fn(&mut pam_jit_core::session::Binding),
+        |b| b.serial = 8,
+    ] {
+        let mut new = old.clone();
+        edit(&mut new);
+        let err = may_replace(Some((&old, &Liveness::Alive)), &new).unwrap_err();
+        assert!(
+            err.contains("session 3 is already bound to grant g-7 (certificate serial 7)")
+                && err.contains("never replaced by another grant"),
+            "{err}"
+        );
+        // A tombstone or a dead binding may still be replaced.
+        assert!(may_replace(Some((&old, &Liveness::OtherBoot)), &new).is_ok());
+    }
+}
+
+#[test]
+fn a_second_session_bound_certificate_in_one_connection_is_named_not_bound() {
+    use pam_jit_core::session::bind::unbound_others;
+    let e = env();
+    let second = cert(&e, |c| {
+        c.serial = 8;
+        c.grant = signed(
+            &e,
+            grant(|g| {
+                g.id = "g-8".into();
+                g.cert_serial = Some(8);
+            }),
+        );
+    });
+    // AuthenticationMethods publickey,publickey with two jit certificates.
+    let info = format!("{}\n{second}\n", cert(&e, |_| {}));
+    let Outcome::Bind(b) = choose(&e.config, &req(Some(3)), Some(&info)) else {
+        panic!()
+    };
+    assert_eq!((b.grant_id.as_str(), b.serial), ("g-7", 7));
+    assert_eq!(
+        unbound_others(&e.config, &req(Some(3)), &info, b.serial),
+        vec![("g-8".to_string(), 8)]
+    );
+    // Alone, or with a plain key or a certificate that fails its checks: nothing else.
+    let bad = cert(&e, |c| {
+        c.serial = 9;
+        c.signer = &e.user_key;
+    });
+    let info = format!("{}\n{bad}\n", cert(&e, |_| {}));
+    assert!(unbound_others(&e.config, &req(Some(3)), &info, 7).is_empty());
+}

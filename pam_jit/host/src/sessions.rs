@@ -20,7 +20,8 @@ use pam_jit_core::sys;
 use serde::Serialize;
 
 use crate::failure::{Failure, Result, load_config};
-use crate::setup::session::{LOGINUID_LINE, PAM_SSHD, Readiness, readiness};
+use crate::setup::pamfile::read_includes;
+use crate::setup::session::{PAM_SSHD, Readiness, readiness_in};
 
 /// One binding as `jit-host sessions` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -153,6 +154,37 @@ pub fn list(config_path: &Path, json: bool) -> Result<ExitCode> {
     })
 }
 
+/// What `end-session` says on stderr when no syslog daemon took its audit line.
+pub const NOT_LOGGED: &str = "(not logged: no syslog daemon on /dev/log)";
+
+/// An audit id (login uid, session id) for the log: `-` when unset or unreadable.
+fn audit_id(id: Option<u32>) -> String {
+    id.map_or_else(|| "-".into(), |id| id.to_string())
+}
+
+/// The syslog line of `end-session`: the binding, and who ended it: the real uid and, as
+/// they survive sudo, the login uid and audit session of the caller (`-` when unset).
+pub fn end_audit_line(
+    b: &Binding,
+    by_uid: u32,
+    by_loginuid: Option<u32>,
+    by_session: Option<u32>,
+) -> String {
+    [
+        field("result", "end-session"),
+        field("session", &b.session_id.to_string()),
+        field("user", &b.user),
+        field("grant", &b.grant_id),
+        field("serial", &b.serial.to_string()),
+        field("client", &b.client),
+        field("leader", &b.leader_pid.to_string()),
+        field("by_uid", &by_uid.to_string()),
+        field("by_loginuid", &audit_id(by_loginuid)),
+        field("by_session", &audit_id(by_session)),
+    ]
+    .join(" ")
+}
+
 /// `jit-host end-session ID`: marks the binding ended (`ended_by` "jit-host end-session"), so
 /// its grant allows no more sudo in that session; audited to syslog.
 pub fn end(config_path: &Path, id: u32) -> Result<ExitCode> {
@@ -194,18 +226,16 @@ pub fn end(config_path: &Path, id: u32) -> Result<ExitCode> {
     let mut log = Syslog::new("jit-host");
     log.log(
         Severity::Notice,
-        &[
-            field("result", "end-session"),
-            field("session", &id.to_string()),
-            field("user", &after.user),
-            field("grant", &after.grant_id),
-            field("serial", &after.serial.to_string()),
-            field("client", &after.client),
-            field("leader", &after.leader_pid.to_string()),
-            field("by_uid", &sys::real_uid().to_string()),
-        ]
-        .join(" "),
+        &end_audit_line(
+            &after,
+            sys::real_uid(),
+            session::proc::own_loginuid(),
+            session::proc::own_session_id(),
+        ),
     );
+    if !log.is_connected() {
+        jit_common::errln!("jit-host: end-session: {}", NOT_LOGGED);
+    }
     jit_common::outln!(
         "ended session {id} of {} (grant {}, certificate serial {}, from {}): sudo with that \
          grant is denied in it from now on; the SSH connection itself stays open (its sshd \
@@ -219,33 +249,66 @@ pub fn end(config_path: &Path, id: u32) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Which bindings `gc` removes: tombstones and those whose connection is gone (leader
-/// gone, an earlier boot); alive ones stay, and so do those whose state cannot be read.
-pub fn collectable(l: &Liveness) -> bool {
-    matches!(
-        l,
-        Liveness::Ended { .. } | Liveness::LeaderGone { .. } | Liveness::OtherBoot
-    )
+/// How long a crashed writer's temporary file (`.<id>.binding.<pid>.tmp`) is left alone.
+pub const TEMP_FILE_AGE_SECS: u64 = 600;
+
+/// Which bindings `gc` removes at `now`: tombstones and those whose connection is gone
+/// (leader gone, an earlier boot), but only once the grant has expired (`not_after` +
+/// `skew`): until then the binding is what lets sudo's denial say that the session ended
+/// (rather than that it has no binding, which points at the wrong fix). A gone leader
+/// counts only when `proc_ok` (this process sees every process: no hidepid, no other pid
+/// namespace). Alive ones stay, and so do those whose state cannot be read.
+pub fn collectable(b: &Binding, l: &Liveness, now: UnixTime, skew: u64, proc_ok: bool) -> bool {
+    let expired = now.as_secs() > b.not_after.as_secs().saturating_add(skew);
+    expired
+        && match l {
+            Liveness::Ended { .. } | Liveness::OtherBoot => true,
+            Liveness::LeaderGone { .. } => proc_ok,
+            Liveness::Alive | Liveness::Unreadable(_) => false,
+        }
+}
+
+/// Whether this process sees the host's processes as the session hook did: `/proc/1/stat`
+/// must be readable (a /proc mounted with hidepid, or one of another pid namespace, would
+/// make every leader look gone).
+pub fn sees_all_processes() -> bool {
+    std::fs::read_to_string("/proc/1/stat").is_ok()
 }
 
 /// The bindings part of `jit-host gc`: returns whether a removal failed.
 pub fn gc(config: &Config, dry_run: bool) -> bool {
+    gc_at(config, dry_run, jit_common::now(), sees_all_processes())
+}
+
+/// [`gc`] at `now`, with `proc_ok` from [`sees_all_processes`].
+pub fn gc_at(config: &Config, dry_run: bool, now: UnixTime, proc_ok: bool) -> bool {
     let dir = &config.session_dir;
     let (bindings, problems) = list_bindings(dir);
     for p in &problems {
         jit_common::errln!("jit-host: left in place: {p}");
     }
+    if !proc_ok {
+        jit_common::errln!(
+            "jit-host: /proc/1/stat is not readable (/proc mounted with hidepid, or another \
+             pid namespace): bindings whose leader looks gone are kept"
+        );
+    }
     let mut removed = 0;
     let mut failed = false;
     for b in &bindings {
         let l = liveness(b);
-        if !collectable(&l) {
+        if !collectable(b, &l, now, config.clock_skew_secs, proc_ok) {
             continue;
         }
         let path = session::binding_path(dir, b.session_id);
         if dry_run {
             jit_common::outln!("would remove {} ({})", path.display(), l.describe());
             continue;
+        }
+        // Re-read just before unlinking: a new login may have rebound this session id.
+        match read_binding(dir, b.session_id) {
+            Ok(Some(now_b)) if now_b == *b => {}
+            _ => continue,
         }
         match session::write::remove_binding(dir, b.session_id) {
             Ok(true) => {
@@ -259,8 +322,55 @@ pub fn gc(config: &Config, dry_run: bool) -> bool {
             }
         }
     }
+    failed |= gc_temp_files(dir, dry_run, now);
     if !dry_run {
         jit_common::outln!("gc: removed {removed} session binding(s)");
+    }
+    failed
+}
+
+/// Removes root-owned temporary files (`.<name>.tmp`) older than [`TEMP_FILE_AGE_SECS`]
+/// left in the session directory by a writer that crashed; returns whether one failed.
+fn gc_temp_files(dir: &Path, dry_run: bool, now: UnixTime) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    if check_dir(dir, &Policy::root_only(0)).is_err() {
+        return false;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let mut failed = false;
+    for e in entries.flatten().take(session::MAX_BINDINGS_LISTED) {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !(name.starts_with('.') && name.ends_with(".tmp")) {
+            continue;
+        }
+        let Ok(m) = std::fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        let age = now
+            .as_secs()
+            .saturating_sub(u64::try_from(m.mtime()).unwrap_or(0));
+        if !m.is_file() || m.uid() != 0 || age < TEMP_FILE_AGE_SECS {
+            continue;
+        }
+        if dry_run {
+            jit_common::outln!(
+                "would remove {} (left by a crashed writer)",
+                e.path().display()
+            );
+            continue;
+        }
+        match std::fs::remove_file(e.path()) {
+            Ok(()) => {
+                jit_common::outln!("removed {} (left by a crashed writer)", e.path().display())
+            }
+            Err(err) => {
+                failed = true;
+                jit_common::errln!("jit-host: cannot remove {}: {err}", e.path().display());
+            }
+        }
     }
     failed
 }
@@ -280,51 +390,32 @@ pub struct HostReadiness {
     pub problems: Vec<String>,
 }
 
-/// The readiness of a host whose sshd PAM file reads `pam` (Err: why it cannot be read) and
-/// whose session directory check gave `dir_check`.
+/// The readiness of a host whose sshd PAM file reads `pam` (Err: why it cannot be read),
+/// with its included files `includes`, whose session directory check gave `dir_check`, and
+/// whose sshd configuration check gave `sshd` (a problem, e.g. `UsePAM no`).
 pub fn readiness_of(
     pam_file: &Path,
     pam: std::result::Result<&str, String>,
+    includes: &[(String, String)],
     session_dir: &Path,
     dir_check: std::result::Result<(), String>,
+    sshd: Option<String>,
 ) -> HostReadiness {
-    let mut problems = Vec::new();
-    let r = match pam {
-        Ok(text) => readiness(text),
-        Err(e) => {
-            problems.push(format!("cannot read {}: {e}", pam_file.display()));
-            Readiness {
-                session_line: false,
-                loginuid_before: false,
-                readenv_before: false,
-            }
+    let (r, mut problems) = match pam {
+        Ok(text) => {
+            let r = readiness_in(pam_file, text, includes, None);
+            let p = r.problems(pam_file);
+            (r, p)
         }
+        Err(e) => (
+            Readiness::default(),
+            vec![format!("cannot read {}: {e}", pam_file.display())],
+        ),
     };
-    let file = pam_file.display();
-    if problems.is_empty() {
-        if !r.session_line {
-            problems.push(format!(
-                "{file} has no `session optional pam_jit.so` line, so no SSH connection is \
-                 bound (jit-host setup --session)"
-            ));
-        }
-        if !r.loginuid_before {
-            problems.push(format!(
-                "{file} has no `{LOGINUID_LINE}` before pam_jit.so, so sessions have no audit \
-                 session id of their own; add it before the other session lines"
-            ));
-        }
-        if r.readenv_before {
-            problems.push(format!(
-                "{file} runs `pam_env.so user_readenv=1` before pam_jit.so: a user's \
-                 ~/.pam_environment could feed what pam_jit reads; move pam_jit.so right after \
-                 pam_loginuid"
-            ));
-        }
-    }
     if let Err(e) = dir_check {
         problems.push(format!("session_dir {}: {e}", session_dir.display()));
     }
+    problems.extend(sshd);
     HostReadiness {
         ready: problems.is_empty(),
         pam_file: pam_file.display().to_string(),
@@ -336,11 +427,64 @@ pub fn readiness_of(
     }
 }
 
-/// This host's readiness: `/etc/pam.d/sshd` and host.toml's `session_dir` (a directory that
-/// does not exist yet is fine: pam_jit creates it root 0700 at the first bound login).
+/// What `sshd -T` (its effective configuration, `usepam`) says about binding: None when it
+/// uses PAM or cannot be asked (no sshd here), else the problem.
+pub fn sshd_problem(sshd_t: &str) -> Option<String> {
+    let usepam = sshd_t
+        .lines()
+        .find_map(|l| l.strip_prefix("usepam "))
+        .map(str::trim);
+    (usepam == Some("no")).then(|| {
+        "sshd runs with `UsePAM no` (sshd -T), so it never opens a PAM session and no SSH \
+         connection is bound; set `UsePAM yes` in /etc/ssh/sshd_config"
+            .to_string()
+    })
+}
+
+/// Asks `sshd -T` (bounded: killed after 10 seconds) for its effective configuration; None
+/// when there is no sshd or it cannot say.
+fn sshd_effective() -> Option<String> {
+    let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd", "/sbin/sshd"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.exists())?;
+    let mut child = std::process::Command::new(sshd)
+        .arg("-T")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+    let out = child.wait_with_output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// This host's readiness: `/etc/pam.d/sshd` (and the files it includes), host.toml's
+/// `session_dir` (a directory that does not exist yet is fine: pam_jit creates it root 0700
+/// at the first bound login), and sshd's `UsePAM`.
 pub fn host_readiness(config: &Config) -> HostReadiness {
     let pam_file = Path::new(PAM_SSHD);
     let text = std::fs::read_to_string(pam_file).map_err(|e| e.to_string());
+    let includes = match &text {
+        Ok(t) => read_includes(Path::new("/etc/pam.d"), t),
+        Err(_) => Vec::new(),
+    };
     let dir_check = match check_dir(&config.session_dir, &Policy::root_only(0)) {
         Ok(()) | Err(FileError::NotFound { .. }) => Ok(()),
         Err(e) => Err(e.to_string()),
@@ -348,8 +492,10 @@ pub fn host_readiness(config: &Config) -> HostReadiness {
     readiness_of(
         pam_file,
         text.as_deref().map_err(Clone::clone),
+        &includes,
         &config.session_dir,
         dir_check,
+        sshd_effective().as_deref().and_then(sshd_problem),
     )
 }
 

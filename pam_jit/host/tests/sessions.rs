@@ -105,6 +105,13 @@ fn sessions_end_session_check_and_gc() {
     // end-session: marked ended by the tool; again: says so, exit 0; unknown: one line.
     let (code, out, err) = run(&conf, &["end-session", "7"]);
     assert_eq!(code, 0, "{err}");
+    if !Path::new("/dev/log").exists() {
+        // Without a syslog daemon the audit line is lost: say so, as principals does.
+        assert_eq!(
+            err,
+            "jit-host: end-session: (not logged: no syslog daemon on /dev/log)\n"
+        );
+    }
     assert!(
         out.starts_with(
             "ended session 7 of alice (grant r-7.12, certificate serial 12, from 192.0.2.7)"
@@ -132,11 +139,112 @@ fn sessions_end_session_check_and_gc() {
         )
     );
 
-    // gc: the tombstone goes, a live binding stays.
+    // gc: a tombstone whose grant has expired goes; one whose grant could still be used
+    // stays (its denial says the session ended), and so does a live binding.
     write::write_binding(&dir, &binding(9)).unwrap();
+    let mut expired = binding(10);
+    expired.not_after = UnixTime::from_secs(1_795_435_200 + 3600);
+    expired.ended_at = Some(UnixTime::from_secs(1_795_435_200 + 60));
+    expired.ended_by = Some("logout".into());
+    write::write_binding(&dir, &expired).unwrap();
     let (code, out, err) = run(&conf, &["gc"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("gc: removed 1 session binding(s)"), "{out}");
-    assert!(!binding_path(&dir, 7).exists());
+    assert!(!binding_path(&dir, 10).exists());
+    assert!(binding_path(&dir, 7).exists(), "kept until its grant ends");
     assert!(binding_path(&dir, 9).exists());
+}
+
+/// `check --session ID` decides as a process of that audit session: a session-bound grant
+/// is allowed with the session's live binding (its leader a real child process here), and
+/// denied without one, once the leader is gone, and without --session.
+#[test]
+#[ignore = "needs root"]
+fn check_session_changes_the_decision_of_a_session_bound_grant() {
+    use jit_common::{Approval, Grant, RevocationList};
+    use ssh_key::{Algorithm, PrivateKey};
+    let key = PrivateKey::random(&mut rand_core::OsRng, Algorithm::Ed25519).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let state = t.path().join("state");
+    for d in ["", "grants", "grants/nobody"] {
+        std::fs::create_dir_all(state.join(d)).unwrap();
+        std::fs::set_permissions(state.join(d), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let dir = t.path().join("sessions");
+    let conf = t.path().join("host.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "state_dir = {:?}\nsession_dir = {:?}\ngrant_keys = [{:?}]\ngrant_writer = \"root\"\nhostnames = [\"db-1\"]\n",
+            state.to_str().unwrap(),
+            dir.to_str().unwrap(),
+            key.public_key().to_openssh().unwrap()
+        ),
+    )
+    .unwrap();
+    let now = jit_common::now().as_secs();
+    let put = |p: PathBuf, body: Vec<u8>| {
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    };
+    put(
+        state.join("revocations"),
+        RevocationList::new(1, now - 60).sign(&key).unwrap(),
+    );
+    let g = Grant {
+        version: jit_common::grant::VERSION,
+        id: "g-9".into(),
+        user: "nobody".into(),
+        role: "dba".into(),
+        hosts: vec!["db-1".into()],
+        sudo: true,
+        not_before: (now - 60).into(),
+        not_after: (now + 3600).into(),
+        issued_at: (now - 60).into(),
+        request_id: "r-g-9".into(),
+        reason: "test".into(),
+        approvers: vec![Approval {
+            user: "carol".into(),
+            at: (now - 60).into(),
+        }],
+        ticket: None,
+        cert_serial: Some(42),
+        session_bound: true,
+        key_id: String::new(),
+    };
+    put(
+        state.join("grants/nobody/g-9.grant"),
+        g.clone().sign(&key).unwrap(),
+    );
+    let mut leader = Command::new("sleep").arg("300").spawn().unwrap();
+    let b = Binding {
+        user: "nobody".into(),
+        grant_id: "g-9".into(),
+        serial: 42,
+        leader_pid: leader.id(),
+        leader_start: proc::start_time(leader.id()).unwrap().unwrap(),
+        not_after: g.not_after,
+        ..binding(7)
+    };
+    write::write_binding(&dir, &b).unwrap();
+    let decide = |args: &[&str]| {
+        let (_, out, err) = run(&conf, args);
+        let v: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+        (v["allowed"].as_bool().unwrap(), v.to_string())
+    };
+    let (allowed, why) = decide(&["check", "nobody", "--session", "7", "--json"]);
+    assert!(allowed, "{why}");
+    let (allowed, why) = decide(&["check", "nobody", "--session", "8", "--json"]);
+    assert!(!allowed, "{why}");
+    assert!(why.contains("SSH session 8 has no binding"), "{why}");
+    let (allowed, why) = decide(&["check", "nobody", "--json"]);
+    assert!(!allowed);
+    assert!(why.contains("no audit session id"), "{why}");
+    leader.kill().unwrap();
+    leader.wait().unwrap();
+    let (allowed, why) = decide(&["check", "nobody", "--session", "7", "--json"]);
+    assert!(!allowed, "{why}");
+    assert!(why.contains("is gone"), "{why}");
 }

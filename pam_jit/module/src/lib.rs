@@ -9,8 +9,10 @@
 //!   path) -> `PAM_PERM_DENIED`; a service not in `services` -> `PAM_IGNORE`.
 //! * `open_session` / `close_session` (sshd's session stack, after `pam_loginuid`): bind a
 //!   session-bound grant to the SSH connection that presented its certificate, and mark the
-//!   binding ended at logout. `PAM_IGNORE` when there is nothing to do; never a failure (a
-//!   login never fails because of pam_jit).
+//!   binding ended at logout. Always `PAM_IGNORE`, whatever happened (logged): never a
+//!   failure (a login never fails because of pam_jit), never a success (which a
+//!   `sufficient` or `[success=done]` line would turn into skipping the rest of the session
+//!   stack). The open hook runs at most once per PAM handle.
 //! * `auth`, `setcred` and `password` return `PAM_IGNORE`: the module never
 //!   authenticates anyone (so `auth sufficient pam_jit.so` can never skip a password), and
 //!   gating there would be bypassed by sudo anyway.
@@ -69,12 +71,21 @@ impl PamHooks for PamJit {
     }
 
     fn sm_open_session(pamh: &mut PamHandle, args: Vec<&CStr>, _: PamFlag) -> PamResultCode {
-        let pamh: &PamHandle = pamh;
-        guarded_with(
+        // The body needs the handle mutably (its once-per-handle marker), so the panic is
+        // logged after the guard returns.
+        let panicked = std::cell::Cell::new(false);
+        let code = guarded_with(
             PamResultCode::PAM_IGNORE,
-            || session::report(pamh, session::open(pamh, &args)),
-            || syslog(pamh, libc::LOG_ERR, PANICKED_SESSION),
-        )
+            || {
+                let outcome = session::open_once(pamh, &args);
+                session::report(pamh, outcome)
+            },
+            || panicked.set(true),
+        );
+        if panicked.get() {
+            syslog(pamh, libc::LOG_ERR, PANICKED_SESSION);
+        }
+        code
     }
 
     fn sm_close_session(pamh: &mut PamHandle, args: Vec<&CStr>, _: PamFlag) -> PamResultCode {

@@ -10,8 +10,16 @@
 //!   reads `SSH_AUTH_INFO_0` (by then `pam_env` may have let the user's ~/.pam_environment
 //!   override it).
 //!
-//! Login never fails because of pam_jit: every path returns `PAM_IGNORE` or `PAM_SUCCESS`
-//! (a panic too); a failed bind only means the grant's sudo is denied, with a message. Every
+//! The open hook runs at most once per PAM handle: its first run sets the
+//! [`OPENED_MARKER`] PAM data item (`pam_set_data`) before anything else, whatever its
+//! outcome; a later run in the same handle (a second or misplaced `pam_jit.so` session line,
+//! which after `pam_env user_readenv=1` would see a `SSH_AUTH_INFO_0` from the user's
+//! ~/.pam_environment) does nothing and logs why.
+//!
+//! Both hooks always return `PAM_IGNORE` (a panic too), whatever they did: login never fails
+//! because of pam_jit, and a `session sufficient pam_jit.so` or `[success=done]` line can
+//! never skip the rest of sshd's session stack (pam_selinux, pam_namespace, pam_limits,
+//! pam_systemd). A failed bind only means the grant's sudo is denied, with a message. Every
 //! bind, refusal to bind and end is logged (authpriv) with `result=bind|no-bind|end`.
 
 use std::ffi::{CStr, c_char};
@@ -66,7 +74,28 @@ impl Event {
         sanitize(&line, MAX_LINE)
     }
 
-    fn of_binding(result: &'static str, b: &Binding, reason: String) -> Self {
+    /// A `no-bind` line before any grant is known: the user, client, audit session (when
+    /// set) and this process as the would-be leader.
+    pub(crate) fn no_bind(
+        user: Option<String>,
+        client: Option<String>,
+        session: Option<u32>,
+        reason: String,
+    ) -> Self {
+        Self {
+            result: "no-bind",
+            user,
+            session,
+            client,
+            leader: Some(std::process::id()),
+            reason,
+            ..Self::default()
+        }
+    }
+
+    /// A line about binding `b`: every field from it (session, serial, grant, client,
+    /// leader).
+    pub(crate) fn of_binding(result: &'static str, b: &Binding, reason: String) -> Self {
         Self {
             result,
             user: Some(b.user.clone()),
@@ -125,9 +154,73 @@ fn config(args: &[&CStr]) -> Result<Config, String> {
     Config::load(&path).map_err(|e| e.to_string())
 }
 
+/// The PAM data item that marks this handle's open hook as run.
+pub(crate) const OPENED_MARKER: &str = "pam_jit_session_opened";
+
+/// `open_session` at most once per PAM handle: the first run sets [`OPENED_MARKER`] and runs
+/// [`open`]; every later run in the same handle does nothing but say why ([`once`]). The
+/// events to log, in order.
+pub(crate) fn open_once(
+    pamh: &mut PamHandle,
+    args: &[&CStr],
+) -> (PamResultCode, Vec<(c_int, Event)>) {
+    // SAFETY: only this module sets OPENED_MARKER, always to a `Box<u8>` (below), so the
+    // data, if present, is a `u8` owned by the handle.
+    let already = unsafe { pamh.get_data::<u8>(OPENED_MARKER) }.is_ok();
+    let marked = !already && pamh.set_data(OPENED_MARKER, Box::new(1_u8)).is_ok();
+    let mut others = Vec::new();
+    let (code, event) = once(already, marked, || open(pamh, args, &mut others));
+    // Every line names the audit session when it is set, even one written before it was read.
+    let sid = session::own_session_id();
+    let events = event
+        .into_iter()
+        .chain(others)
+        .map(|(p, mut e)| {
+            e.session = e.session.or(sid);
+            (p, e)
+        })
+        .collect();
+    (code, events)
+}
+
+/// The once-per-handle rule: `already` (the marker was there) -> do nothing, say why; not
+/// `marked` (`pam_set_data` failed, so a later run could not be told apart) -> bind nothing;
+/// else run. Always `PAM_IGNORE`.
+pub(crate) fn once(
+    already: bool,
+    marked: bool,
+    run: impl FnOnce() -> (PamResultCode, Option<(c_int, Event)>),
+) -> (PamResultCode, Option<(c_int, Event)>) {
+    let refuse = |reason: &str| {
+        let e = Event {
+            result: "no-bind",
+            leader: Some(std::process::id()),
+            reason: reason.into(),
+            ..Event::default()
+        };
+        (PamResultCode::PAM_IGNORE, Some((libc::LOG_WARNING, e)))
+    };
+    if already {
+        return refuse(
+            "pam_jit's session hook already ran for this login; this run does nothing (a second or misplaced `session ... pam_jit.so` line in the stack: keep one, right after pam_loginuid; jit-host check)",
+        );
+    }
+    if !marked {
+        return refuse("cannot mark the PAM handle (pam_set_data failed); nothing bound");
+    }
+    let (_, event) = run();
+    (PamResultCode::PAM_IGNORE, event)
+}
+
 /// `open_session`: bind, or say why not. Returns the code and what to log (at which
 /// priority); `None` when there is nothing to say (no `SSH_AUTH_INFO_0`: not an SSH login).
-pub(crate) fn open(pamh: &PamHandle, args: &[&CStr]) -> (PamResultCode, Option<(c_int, Event)>) {
+/// After a bind, `others` gets a `no-bind` event for each other session-bound certificate of
+/// the connection ([`bind::unbound_others`]: one connection binds one).
+pub(crate) fn open(
+    pamh: &PamHandle,
+    args: &[&CStr],
+    others: &mut Vec<(c_int, Event)>,
+) -> (PamResultCode, Option<(c_int, Event)>) {
     let info = match auth_info(pamh) {
         None => return (PamResultCode::PAM_IGNORE, None),
         Some(Ok(info)) => info,
@@ -143,15 +236,9 @@ pub(crate) fn open(pamh: &PamHandle, args: &[&CStr]) -> (PamResultCode, Option<(
     let user = item_str::<User>(pamh);
     let client = item_str::<RHost>(pamh);
     let tty = item_str::<Tty>(pamh);
+    let session_id = session::own_session_id();
     let no_bind = |priority: c_int, reason: String| {
-        let e = Event {
-            result: "no-bind",
-            user: user.clone(),
-            client: client.clone(),
-            leader: Some(std::process::id()),
-            reason,
-            ..Event::default()
-        };
+        let e = Event::no_bind(user.clone(), client.clone(), session_id, reason);
         (PamResultCode::PAM_IGNORE, Some((priority, e)))
     };
     let Some(user_name) = user.as_deref() else {
@@ -173,7 +260,6 @@ pub(crate) fn open(pamh: &PamHandle, args: &[&CStr]) -> (PamResultCode, Option<(
         (Ok(s), Ok(b)) => (s, b),
         (Err(e), _) | (_, Err(e)) => return no_bind(libc::LOG_ERR, e),
     };
-    let session_id = session::own_session_id();
     let req = Request {
         user: user_name,
         now: jit_common::now(),
@@ -199,7 +285,6 @@ pub(crate) fn open(pamh: &PamHandle, args: &[&CStr]) -> (PamResultCode, Option<(
             if let Some((_, ev)) = e.as_mut() {
                 ev.grant = grant;
                 ev.serial = serial;
-                ev.session = session_id;
             }
             return (code, e);
         }
@@ -216,6 +301,16 @@ pub(crate) fn open(pamh: &PamHandle, args: &[&CStr]) -> (PamResultCode, Option<(
     }
     match write::write_binding(&config.session_dir, &b) {
         Ok(()) => {
+            for (grant, serial) in bind::unbound_others(&config, &req, &info, b.serial) {
+                let reason = format!(
+                    "grant {grant} (certificate serial {serial}) was presented too but is not bound: one connection binds one session-bound grant (here grant {}); its sudo is denied in this connection: log in with only its certificate to use it",
+                    b.grant_id
+                );
+                let mut e = Event::of_binding("no-bind", &b, reason);
+                e.grant = Some(grant);
+                e.serial = Some(serial);
+                others.push((libc::LOG_WARNING, e));
+            }
             let reason = format!(
                 "grant {} (role {}) is bound to SSH session {} until the connection ends or {}",
                 b.grant_id,
@@ -224,7 +319,7 @@ pub(crate) fn open(pamh: &PamHandle, args: &[&CStr]) -> (PamResultCode, Option<(
                 jit_common::time::format_utc(b.not_after)
             );
             (
-                PamResultCode::PAM_SUCCESS,
+                PamResultCode::PAM_IGNORE,
                 Some((libc::LOG_NOTICE, Event::of_binding("bind", &b, reason))),
             )
         }
@@ -256,7 +351,7 @@ pub(crate) fn close(args: &[&CStr]) -> (PamResultCode, Option<(c_int, Event)>) {
     }
     match write::mark_ended(&config.session_dir, id, jit_common::now(), ENDED_BY_LOGOUT) {
         Ok(b) => (
-            PamResultCode::PAM_SUCCESS,
+            PamResultCode::PAM_IGNORE,
             Some((
                 libc::LOG_NOTICE,
                 Event::of_binding("end", &b, "the SSH connection ended (logout)".into()),
@@ -272,12 +367,12 @@ pub(crate) fn close(args: &[&CStr]) -> (PamResultCode, Option<(c_int, Event)>) {
     }
 }
 
-/// Logs a session hook's event, if any, and returns its code.
+/// Logs a session hook's events, if any, and returns its code.
 pub(crate) fn report(
     pamh: &PamHandle,
-    (code, event): (PamResultCode, Option<(c_int, Event)>),
+    (code, events): (PamResultCode, impl IntoIterator<Item = (c_int, Event)>),
 ) -> PamResultCode {
-    if let Some((priority, e)) = event {
+    for (priority, e) in events {
         syslog(pamh, priority, &e.line());
     }
     code

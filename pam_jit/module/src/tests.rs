@@ -366,3 +366,95 @@ fn session_lines_carry_session_serial_client_and_leader() {
     );
     assert!(!l.contains("session=") && !l.contains("serial="), "{l}");
 }
+
+#[test]
+fn the_open_hook_runs_once_per_handle_whatever_its_first_outcome() {
+    // A second (or misplaced, after pam_env user_readenv=1) `session ... pam_jit.so` line:
+    // the second run in the same handle does nothing and says why.
+    let ran = Cell::new(0);
+    let run = || {
+        ran.set(ran.get() + 1);
+        (PamResultCode::PAM_SUCCESS, None)
+    };
+    // The first run (marker set): runs, and even a success is returned as PAM_IGNORE.
+    let (code, e) = session::once(false, true, run);
+    assert_eq!((code, ran.get()), (PamResultCode::PAM_IGNORE, 1));
+    assert!(e.is_none());
+    // A later run in the same handle: nothing runs, a warning says why.
+    let (code, e) = session::once(true, false, || {
+        ran.set(ran.get() + 1);
+        (PamResultCode::PAM_SUCCESS, None)
+    });
+    assert_eq!((code, ran.get()), (PamResultCode::PAM_IGNORE, 1));
+    let (priority, e) = e.expect("the repeated run is logged");
+    assert_eq!((priority, e.result), (libc::LOG_WARNING, "no-bind"));
+    assert!(
+        e.reason.starts_with(
+            "pam_jit's session hook already ran for this login; this run does nothing"
+        ),
+        "{}",
+        e.reason
+    );
+    // The marker could not be set: nothing runs either (a later run could not be told apart).
+    let (code, e) = session::once(false, false, || {
+        ran.set(ran.get() + 1);
+        (PamResultCode::PAM_SUCCESS, None)
+    });
+    assert_eq!((code, ran.get()), (PamResultCode::PAM_IGNORE, 1));
+    assert!(e.unwrap().1.reason.contains("pam_set_data failed"));
+    // libpam refuses pam_set_data/pam_get_data outside a module call (a hook called straight
+    // from the application, as here): the hook binds nothing and still returns PAM_IGNORE.
+    let mut h = Handle::new(c"sshd");
+    h.handle().set_item_str(pam::items::User(c"alice")).unwrap();
+    h.putenv(c"SSH_AUTH_INFO_0=publickey ssh-ed25519-cert-v01@openssh.com AAAA");
+    for _ in 0..2 {
+        let (code, e) = session::open_once(h.handle(), &[NO_CONFIG]);
+        assert_eq!(code, PamResultCode::PAM_IGNORE);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].1.result, "no-bind");
+    }
+}
+
+#[test]
+fn bind_end_and_no_bind_lines_carry_session_serial_and_client() {
+    let b = pam_jit_core::session::Binding {
+        version: pam_jit_core::session::BINDING_VERSION,
+        session_id: 7,
+        user: "alice".into(),
+        grant_id: "g-1".into(),
+        role: "dba".into(),
+        serial: 42,
+        leader_pid: 4242,
+        leader_start: 1,
+        boot_id: "0f6c1d2e-3a4b-4c5d-8e9f-001122334455".into(),
+        since: 1_800_000_000.into(),
+        client: "192.0.2.7".into(),
+        tty: "ssh".into(),
+        not_after: 1_800_000_600.into(),
+        ended_at: None,
+        ended_by: None,
+    };
+    for result in ["bind", "end", "no-bind"] {
+        let l = session::Event::of_binding(result, &b, "why".into()).line();
+        assert_eq!(
+            l,
+            format!(
+                "result={result} user=alice session=7 serial=42 grant=g-1 client=192.0.2.7 leader=4242 reason=why"
+            )
+        );
+    }
+    // A no-bind before any grant is known still names the audit session when it is set.
+    let l = session::Event::no_bind(
+        Some("alice".into()),
+        Some("192.0.2.7".into()),
+        Some(9),
+        "the host configuration is unusable: x".into(),
+    )
+    .line();
+    assert!(
+        l.starts_with(
+            "result=no-bind user=alice session=9 serial=- grant=- client=192.0.2.7 leader="
+        ),
+        "{l}"
+    );
+}

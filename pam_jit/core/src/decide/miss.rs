@@ -4,7 +4,7 @@
 use jit_common::UnixTime;
 use jit_common::time::{format_duration, format_utc};
 
-/// The hint of a denial by a session-bound grant whose connection has ended.
+/// The hint of a denial by a session-bound grant whose connection has ended or is gone.
 const FRESH: &str = "log in again with a fresh certificate";
 
 /// Why one grant file did not allow the request.
@@ -65,11 +65,15 @@ pub(super) enum Miss {
         session: u32,
         detail: String,
     },
-    /// Session-bound to another connection (the caller's session's binding is for another
-    /// user, grant or certificate).
+    /// Not bound to the caller's session, whose binding is for another user, grant or
+    /// certificate (`bound`: the grant it binds): the grant was presented by another
+    /// connection, or alongside the bound one in this connection (one connection binds
+    /// one session-bound grant, the first).
     OtherConnection {
         id: String,
         serial: u64,
+        session: u32,
+        bound: String,
     },
     /// Session-bound to the caller's session, which ended (a tombstone).
     SessionEnded {
@@ -77,8 +81,9 @@ pub(super) enum Miss {
         session: u32,
         at: UnixTime,
     },
-    /// Session-bound to the caller's session, whose connection is gone (leader process gone
-    /// or replaced, or an earlier boot).
+    /// Session-bound to the caller's session, whose privileged sshd process is gone (or its
+    /// pid now belongs to another process), or which was bound before the host rebooted.
+    /// `detail` completes "grant X is bound to SSH session N, ...".
     SessionGone {
         id: String,
         session: u32,
@@ -211,7 +216,7 @@ impl Miss {
                 format!(
                     "grant {id} is bound to an SSH session, but this process is in no login session (no audit session id)"
                 ),
-                "the host's /etc/pam.d/sshd needs `session required pam_loginuid.so` before pam_jit.so (jit-host setup --session)".to_string(),
+                "run sudo from the SSH connection that presented the certificate; if you did, the host's /etc/pam.d/sshd needs `session required pam_loginuid.so` before pam_jit.so (jit-host setup --session)".to_string(),
             ),
             Self::NoBinding { id, session } => (
                 format!("SSH session {session} has no binding"),
@@ -227,9 +232,16 @@ impl Miss {
                 format!("grant {id} is bound to SSH session {session}, whose binding may not be trusted: {detail}"),
                 "ask an administrator to fix it (jit-host check shows the problem)".to_string(),
             ),
-            Self::OtherConnection { id, serial } => (
-                format!("grant {id} is bound to another SSH connection (certificate serial {serial})"),
-                "use sudo in that connection, or log in again with its certificate (jit login)"
+            Self::OtherConnection {
+                id,
+                serial,
+                session,
+                bound,
+            } => (
+                format!(
+                    "grant {id} (certificate serial {serial}) is not bound to SSH session {session} (grant {bound} is): it is bound to another SSH connection, or was presented in this one alongside grant {bound}"
+                ),
+                "use sudo in the connection that bound it, or log in again with only its certificate (jit login)"
                     .to_string(),
             ),
             Self::SessionEnded { id, session, at } => (
@@ -244,7 +256,7 @@ impl Miss {
                 session,
                 detail,
             } => (
-                format!("grant {id} is bound to SSH session {session}, whose connection has ended ({detail})"),
+                format!("grant {id} is bound to SSH session {session}, {detail}"),
                 FRESH.to_string(),
             ),
             Self::SessionUnknown {

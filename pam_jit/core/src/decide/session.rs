@@ -57,7 +57,12 @@ pub(super) fn check(
         || b.grant_id != g.id
         || Some(b.serial) != g.cert_serial
     {
-        return Err(Miss::OtherConnection { id, serial });
+        return Err(Miss::OtherConnection {
+            id,
+            serial,
+            session,
+            bound: b.grant_id.clone(),
+        });
     }
     match live {
         Liveness::Alive => Ok(()),
@@ -69,12 +74,14 @@ pub(super) fn check(
         Liveness::LeaderGone { pid } => Err(Miss::SessionGone {
             id,
             session,
-            detail: format!("its sshd process {pid} is gone"),
+            detail: format!(
+                "whose privileged sshd process {pid} is gone (logout, dropped connection or killed)"
+            ),
         }),
         Liveness::OtherBoot => Err(Miss::SessionGone {
             id,
             session,
-            detail: "the host has rebooted since".into(),
+            detail: "which was bound before the host rebooted".into(),
         }),
         Liveness::Unreadable(why) => Err(Miss::SessionUnknown {
             id,

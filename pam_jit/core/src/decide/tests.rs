@@ -889,7 +889,7 @@ fn a_session_bound_grant_needs_an_audit_session() {
     let d = decide(&c, &in_session(&h, None), &e);
     denied(
         &d,
-        "jit: sudo denied for alice on db-1: grant g-1 is bound to an SSH session, but this process is in no login session (no audit session id); the host's /etc/pam.d/sshd needs `session required pam_loginuid.so` before pam_jit.so (jit-host setup --session)",
+        "jit: sudo denied for alice on db-1: grant g-1 is bound to an SSH session, but this process is in no login session (no audit session id); run sudo from the SSH connection that presented the certificate; if you did, the host's /etc/pam.d/sshd needs `session required pam_loginuid.so` before pam_jit.so (jit-host setup --session)",
     );
     assert_eq!(d.grant_id.as_deref(), Some("g-1"));
     assert_eq!((d.session, d.serial), (None, Some(42)));
@@ -928,15 +928,20 @@ fn a_binding_of_another_grant_serial_or_user_is_another_connection() {
     let c = config(&k, |_| {});
     let h = hosts();
     let files = || vec![file(bound_grant("g-1", "alice"), &k.grant)];
-    for b in [
-        binding("alice", "g-2", 42),
-        binding("alice", "g-1", 43),
-        binding("bob", "g-1", 42),
+    // The wording covers both cases, since the binding cannot tell them apart: the grant
+    // was presented by another connection, or in this one alongside the bound grant
+    // (AuthenticationMethods publickey,publickey: a connection binds one).
+    for (b, bound) in [
+        (binding("alice", "g-2", 42), "g-2"),
+        (binding("alice", "g-1", 43), "g-1"),
+        (binding("bob", "g-1", 42), "g-1"),
     ] {
         let d = decide(&c, &in_session(&h, Some(7)), &with_binding(files(), b));
         denied(
             &d,
-            "jit: sudo denied for alice on db-1: grant g-1 is bound to another SSH connection (certificate serial 42); use sudo in that connection",
+            &format!(
+                "jit: sudo denied for alice on db-1: grant g-1 (certificate serial 42) is not bound to SSH session 7 (grant {bound} is): it is bound to another SSH connection, or was presented in this one alongside grant {bound}; use sudo in the connection that bound it, or log in again with only its certificate (jit login)"
+            ),
         );
     }
     // A binding that claims another session id than the caller's is not the caller's.
@@ -991,7 +996,7 @@ fn a_gone_leader_or_another_boot_denies() {
     denied(
         &d,
         &format!(
-            "grant g-1 is bound to SSH session 7, whose connection has ended (its sshd process {} is gone); log in again with a fresh certificate",
+            "grant g-1 is bound to SSH session 7, whose privileged sshd process {} is gone (logout, dropped connection or killed); log in again with a fresh certificate",
             child.id()
         ),
     );
@@ -1015,7 +1020,7 @@ fn a_gone_leader_or_another_boot_denies() {
             &in_session(&h, Some(7)),
             &with_binding(files(), other_boot),
         ),
-        "grant g-1 is bound to SSH session 7, whose connection has ended (the host has rebooted since)",
+        "grant g-1 is bound to SSH session 7, which was bound before the host rebooted; log in again with a fresh certificate",
     );
     let e = Evidence {
         session: BindingEvidence::Found(

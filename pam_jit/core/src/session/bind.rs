@@ -8,7 +8,12 @@
 //! host.toml's `user_ca_keys` (signature, user certificate, window, `PAM_USER` among its
 //! principals) and its `jit-grant@jit` grant against `grant_keys` (signature, window with
 //! the clock skew), which must be for `PAM_USER`, name this certificate's serial and be
-//! session-bound. The first certificate that passes everything is bound.
+//! session-bound. The first certificate that passes everything is bound: one connection
+//! binds one session-bound grant. Every other certificate in the same connection whose
+//! session-bound grant also passes ([`unbound_others`], e.g. `AuthenticationMethods
+//! publickey,publickey` with two jit certificates) is not bound; the hook logs a `no-bind`
+//! line for each, and its sudo is denied in that connection ("not bound to SSH session N
+//! (grant G is)").
 
 use jit_common::log::sanitize;
 use jit_common::{UnixTime, UnverifiedGrant};
@@ -299,20 +304,45 @@ pub fn choose(config: &Config, req: &Request<'_>, auth_info: Option<&str>) -> Ou
     }
 }
 
+/// The other session-bound grants of `auth_info` that pass every check but are not the one
+/// bound (`bound_serial`): `(grant id, certificate serial)` each, in order. One connection
+/// binds one; the session hook logs these as `no-bind`.
+pub fn unbound_others(
+    config: &Config,
+    req: &Request<'_>,
+    auth_info: &str,
+    bound_serial: u64,
+) -> Vec<(String, u64)> {
+    certificates(auth_info)
+        .0
+        .iter()
+        .filter(|c| c.serial() != bound_serial)
+        .filter_map(|c| check(config, req, c).ok().map(|g| (g.id, c.serial())))
+        .collect()
+}
+
 /// Whether `new` may be written over what its file holds now (`existing`, with its
-/// liveness): nothing, a tombstone, a dead binding (leader gone, earlier boot), or one of
-/// this same leader (the hook run twice). A live binding of another leader is never
-/// overwritten: two live connections with one audit session id mean ids are not per login.
+/// liveness): nothing, a tombstone, a dead binding (leader gone, earlier boot), or the very
+/// same binding of this same leader (same grant and certificate serial). A live binding is
+/// never replaced by one of another leader (two live connections with one audit session id
+/// mean ids are not per login), nor by another grant or serial even from the same leader (a
+/// second or misplaced `pam_jit.so` session line after `pam_env` could otherwise bind a
+/// certificate the login did not present, read from the user's ~/.pam_environment).
 pub fn may_replace(existing: Option<(&Binding, &Liveness)>, new: &Binding) -> Result<(), String> {
-    match existing {
-        Some((old, Liveness::Alive))
-            if (old.leader_pid, old.leader_start) != (new.leader_pid, new.leader_start) =>
-        {
-            Err(format!(
-                "session {} already has a live binding of another connection (leader pid {}, grant {}): audit session ids are not per login; {LOGINUID_FIX}",
-                new.session_id, old.leader_pid, old.grant_id
-            ))
-        }
-        _ => Ok(()),
+    let Some((old, Liveness::Alive)) = existing else {
+        return Ok(());
+    };
+    if (old.leader_pid, old.leader_start) != (new.leader_pid, new.leader_start) {
+        return Err(format!(
+            "session {} already has a live binding of another connection (leader pid {}, grant {}): audit session ids are not per login; {LOGINUID_FIX}",
+            new.session_id, old.leader_pid, old.grant_id
+        ));
     }
+    if (&old.grant_id, old.serial) != (&new.grant_id, new.serial) {
+        return Err(format!(
+            "session {} is already bound to grant {} (certificate serial {}); a live binding is never replaced by another grant: remove any second or misplaced `pam_jit.so` session line (jit-host check)",
+            new.session_id, old.grant_id, old.serial
+        ));
+    }
+    Ok(())
 }

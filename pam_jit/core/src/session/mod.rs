@@ -64,7 +64,8 @@ pub struct Binding {
     /// The serial of the certificate that carried the grant (the grant's `cert_serial`).
     pub serial: u64,
     /// The session leader: the process that ran the session hook (sshd's per-connection
-    /// privileged process, alive exactly as long as the connection).
+    /// privileged process, alive at most as long as the connection: a `kill -9` of it
+    /// leaves the connection and its shell running, and the binding dead).
     pub leader_pid: u32,
     /// The leader's start time: field 22 of `/proc/<leader_pid>/stat`.
     pub leader_start: u64,

@@ -80,15 +80,41 @@ fn the_table_says_which_connections_live_and_why_not() {
 }
 
 #[test]
-fn gc_takes_tombstones_and_dead_bindings_never_live_or_unreadable_ones() {
-    assert!(collectable(&Liveness::Ended {
+fn gc_takes_tombstones_and_dead_bindings_only_after_the_grant_expired() {
+    // Kept while the grant could still be used, so sudo's denial says the session ended
+    // (the old gc deleted tombstones at once: the denial then said "has no binding").
+    let b = binding(7);
+    let before = UnixTime::from_secs(T0 + 3600 + 60);
+    let after = UnixTime::from_secs(T0 + 3600 + 61);
+    let ended = Liveness::Ended {
         at: UnixTime::from_secs(T0),
-        by: "logout".into()
-    }));
-    assert!(collectable(&Liveness::LeaderGone { pid: 1 }));
-    assert!(collectable(&Liveness::OtherBoot));
-    assert!(!collectable(&Liveness::Alive));
-    assert!(!collectable(&Liveness::Unreadable("EACCES".into())));
+        by: "logout".into(),
+    };
+    for l in [
+        &ended,
+        &Liveness::LeaderGone { pid: 1 },
+        &Liveness::OtherBoot,
+    ] {
+        assert!(!collectable(&b, l, before, 60, true), "{l:?}");
+        assert!(collectable(&b, l, after, 60, true), "{l:?}");
+    }
+    assert!(!collectable(&b, &Liveness::Alive, after, 60, true));
+    assert!(!collectable(
+        &b,
+        &Liveness::Unreadable("EACCES".into()),
+        after,
+        60,
+        true
+    ));
+    // A leader that only looks gone (hidepid, another pid namespace) is unknown.
+    assert!(!collectable(
+        &b,
+        &Liveness::LeaderGone { pid: 1 },
+        after,
+        60,
+        false
+    ));
+    assert!(collectable(&b, &ended, after, 60, false));
 }
 
 #[test]
@@ -96,7 +122,7 @@ fn readiness_names_each_problem_and_its_fix() {
     let debian = include_str!("../setup/fixtures/debian12-pam.d-sshd");
     let pam = Path::new("/etc/pam.d/sshd");
     let dir = Path::new("/run/jit/sessions");
-    let r = readiness_of(pam, Ok(debian), dir, Ok(()));
+    let r = readiness_of(pam, Ok(debian), &[], dir, Ok(()), None);
     assert!(!r.ready);
     assert_eq!(
         r.problems,
@@ -111,7 +137,7 @@ fn readiness_names_each_problem_and_its_fix() {
         "pam_loginuid.so\nsession optional pam_jit.so\n",
         1,
     );
-    let r = readiness_of(pam, Ok(&set_up), dir, Ok(()));
+    let r = readiness_of(pam, Ok(&set_up), &[], dir, Ok(()), None);
     assert!(r.ready, "{r:?}");
     assert_eq!(
         describe_readiness(&r),
@@ -124,7 +150,14 @@ fn readiness_names_each_problem_and_its_fix() {
         "{}session optional pam_jit.so\n",
         debian.replace("session    required     pam_loginuid.so\n", "")
     );
-    let r = readiness_of(pam, Ok(&late), dir, Err("owned by uid 1000".into()));
+    let r = readiness_of(
+        pam,
+        Ok(&late),
+        &[],
+        dir,
+        Err("owned by uid 1000".into()),
+        None,
+    );
     assert!(!r.ready);
     assert_eq!(r.problems.len(), 3, "{:?}", r.problems);
     assert!(r.problems[0].contains("no `session required pam_loginuid.so` before pam_jit.so"));
@@ -147,7 +180,14 @@ fn readiness_names_each_problem_and_its_fix() {
     );
     assert!(!line.contains('\n'));
     // No sshd PAM file at all.
-    let r = readiness_of(pam, Err("No such file or directory".into()), dir, Ok(()));
+    let r = readiness_of(
+        pam,
+        Err("No such file or directory".into()),
+        &[],
+        dir,
+        Ok(()),
+        None,
+    );
     assert_eq!(
         r.problems,
         vec!["cannot read /etc/pam.d/sshd: No such file or directory".to_string()]
@@ -190,6 +230,37 @@ fn gc_removes_tombstones_and_dead_bindings_and_keeps_live_ones() {
     for id in [8, 9, 10] {
         assert!(!binding_path(&s, id).exists(), "{id} removed");
     }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn gc_keeps_unexpired_tombstones_and_removes_stale_temp_files() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (_t, s) = session_dir();
+    let mut ended = binding(8);
+    ended.ended_at = Some(UnixTime::from_secs(T0));
+    ended.ended_by = Some("logout".into());
+    write::write_binding(&s, &ended).unwrap();
+    let config = Config {
+        session_dir: s.clone(),
+        ..test_config()
+    };
+    let tmp = s.join(".9.binding.123.tmp");
+    fs::write(&tmp, b"{").unwrap();
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).unwrap();
+    // Before the grant's end (+ skew): kept; a fresh temp file too.
+    assert!(!gc_at(&config, false, UnixTime::from_secs(T0 + 60), true));
+    assert!(binding_path(&s, 8).exists());
+    assert!(tmp.exists(), "a temp file younger than 10 minutes stays");
+    // Later: both go.
+    assert!(!gc_at(
+        &config,
+        false,
+        jit_common::now().saturating_add(jit_common::time::Secs::new(601)),
+        true
+    ));
+    assert!(!binding_path(&s, 8).exists());
+    assert!(!tmp.exists());
 }
 
 #[test]
@@ -238,3 +309,46 @@ fn write_host_toml(path: &Path, sessions: &Path) {
 
 const TEST_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFs7IxD3PzR74wjGG+1zDJpEtytOouLPW5jnw7aUxLS2 a";
+
+#[test]
+fn sshd_with_usepam_no_cannot_bind() {
+    let t = "port 22\nusepam no\npermitrootlogin no\n";
+    let p = sshd_problem(t).unwrap();
+    assert!(
+        p.contains("`UsePAM no`") && p.contains("set `UsePAM yes`"),
+        "{p}"
+    );
+    assert_eq!(sshd_problem("port 22\nusepam yes\n"), None);
+    assert_eq!(sshd_problem(""), None);
+    let debian = include_str!("../setup/fixtures/debian12-pam.d-sshd");
+    let set_up = debian.replacen(
+        "pam_loginuid.so\n",
+        "pam_loginuid.so\nsession optional pam_jit.so\n",
+        1,
+    );
+    let pam = Path::new("/etc/pam.d/sshd");
+    let r = readiness_of(
+        pam,
+        Ok(&set_up),
+        &[],
+        Path::new("/run/jit/sessions"),
+        Ok(()),
+        Some(p),
+    );
+    assert!(!r.ready);
+    assert!(describe_readiness(&r).contains("UsePAM no"));
+}
+
+#[test]
+fn end_session_audit_names_who_through_sudo() {
+    let b = binding(7);
+    assert_eq!(
+        end_audit_line(&b, 0, Some(1000), Some(42)),
+        "result=end-session session=7 user=alice grant=r-7.12 serial=12 client=192.0.2.7 \
+         leader="
+            .to_string()
+            + &b.leader_pid.to_string()
+            + " by_uid=0 by_loginuid=1000 by_session=42"
+    );
+    assert!(end_audit_line(&b, 0, None, None).ends_with(" by_loginuid=- by_session=-"));
+}

@@ -22,7 +22,10 @@
 //!   ```
 //!   (session-bound grants: pam_jit binds the SSH connection that presented the certificate)
 //!   and creates `session_dir` (root, 0700). Refuses, changing nothing, when there is no
-//!   pam_loginuid line (naming the line to add) or a `pam_env ... user_readenv=1` runs first.
+//!   pam_loginuid line directly in the file (naming the line to add), a `pam_env ...
+//!   user_readenv=1` runs first (also in an included file), an earlier `[...=N]` jump spans
+//!   the insertion point, session_dir is unusable, or a pam_jit session line is already
+//!   there but misplaced or doubled (saying what to move or remove).
 //! * Always with `--sudo`/`--sshd` (unless `--undo`/`--dry-run`): creates the state directories with the right
 //!   owners and modes, then runs the first `jit-host sync` from `server` in host.toml. In
 //!   enforce mode, setup changes nothing unless a verified, fresh revocation list is
@@ -32,6 +35,7 @@
 
 mod change;
 mod pam;
+pub mod pamfile;
 pub mod session;
 mod sshd;
 
@@ -48,7 +52,7 @@ use crate::failure::{Failure, Result, load_config};
 use crate::store_write::ensure_state_dirs;
 use change::{Change, apply, diff};
 use pam::{pam_insert, pam_undo};
-use session::{PAM_SSHD, ensure_session_dir, session_insert, session_undo};
+use session::{PAM_SSHD, ensure_session_dir, session_dir_problem, session_insert, session_undo};
 use sshd::{sshd_undo, sshd_write, validate_sshd};
 
 /// The comment line that marks what setup added.
@@ -125,7 +129,8 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
             });
         }
     }
-    let session_line = session_change(o, config_arg.as_deref(), &mut changes)?;
+    let session_dir = config.as_ref().map(|c| c.session_dir.as_path());
+    let session_line = session_change(o, config_arg.as_deref(), session_dir, &mut changes)?;
     let mut extra = Vec::new();
     if o.sshd {
         if o.undo {
@@ -206,7 +211,12 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
 /// file that cannot take it is refused (nothing is changed); with `--sshd` alone it is
 /// skipped with a note. With `--undo` (of either) the line is removed. Returns whether the
 /// line is to be in place (so `session_dir` is created).
-fn session_change(o: &Options, config: Option<&Path>, changes: &mut Vec<Change>) -> Result<bool> {
+fn session_change(
+    o: &Options,
+    config: Option<&Path>,
+    session_dir: Option<&Path>,
+    changes: &mut Vec<Change>,
+) -> Result<bool> {
     if !o.session && !o.sshd {
         return Ok(false);
     }
@@ -229,7 +239,13 @@ fn session_change(o: &Options, config: Option<&Path>, changes: &mut Vec<Change>)
         changes.push(session_undo(path)?);
         return Ok(false);
     }
-    match session_insert(path, &o.module, config)? {
+    // An unusable session_dir: refused before anything changes (--session), or skipped
+    // like the other reasons (--sshd, where the session line is best effort).
+    let insert = match session_dir.and_then(session_dir_problem) {
+        Some(why) => Err(why),
+        None => session_insert(path, &o.module, config)?,
+    };
+    match insert {
         Ok(c) => {
             changes.push(c);
             Ok(true)

@@ -15,6 +15,18 @@ fn pam_line(module: &str, config: Option<&Path>) -> String {
     }
 }
 
+/// Whether `line` is what [`pam_insert`] writes after the marker: `account requisite
+/// MODULE` with nothing else or `config=...`, whatever the module path (`--module` may
+/// have named any, e.g. `/opt/x/jit.so`).
+fn is_inserted_line(line: &str) -> bool {
+    let t: Vec<&str> = line.split_whitespace().collect();
+    match t.as_slice() {
+        ["account", "requisite", _] => true,
+        ["account", "requisite", _, c] => c.starts_with("config="),
+        _ => false,
+    }
+}
+
 fn is_account_line(line: &str) -> bool {
     let t = line.trim_start();
     let first = t.split_whitespace().next().unwrap_or("");
@@ -75,8 +87,7 @@ pub(super) fn pam_undo(path: &Path) -> Result<Change> {
     while let Some(piece) = pieces.next() {
         if piece.trim_end_matches('\n') == PAM_MARKER {
             if let Some(next) = pieces.peek()
-                && next.trim_start().starts_with("account requisite")
-                && next.contains("pam_jit")
+                && is_inserted_line(next)
             {
                 pieces.next();
             }
@@ -146,5 +157,29 @@ mod tests {
         assert!(new.contains(
             "account requisite /lib/pam_jit.so config=/etc/jit/x.toml\naccount    include"
         ));
+    }
+
+    #[test]
+    fn undo_removes_a_custom_module_line_and_keeps_a_foreign_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sudo");
+        fs::write(&p, DEBIAN_SUDO).unwrap();
+        let c = pam_insert(&p, "/opt/x/jit.so", Some(Path::new("/etc/jit/h.toml"))).unwrap();
+        apply(&c).unwrap();
+        let u = pam_undo(&p).unwrap();
+        apply(&u).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), DEBIAN_SUDO);
+        // The marker followed by a line setup does not write: only the marker goes.
+        fs::write(
+            &p,
+            format!(
+                "{PAM_MARKER}
+account required pam_unix.so
+"
+            ),
+        )
+        .unwrap();
+        let u = pam_undo(&p).unwrap();
+        assert_eq!(u.new.unwrap(), b"account required pam_unix.so\n");
     }
 }
