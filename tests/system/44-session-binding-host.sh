@@ -181,8 +181,9 @@ SID5=$(sed -n 's/^SID=//p' <<<"$OUT")
 # that a denial can still say the session ended: g-1's (valid 30 min) stay, g-5's (ended in
 # section 6) goes, the live one stays.
 reset_grants
-bg_cert c1 "$W/s14.out" "echo SID=\$(cat /proc/self/sessionid); sleep 3"
+bg_cert c1 "$W/s14.out" "echo SID=\$(cat /proc/self/sessionid); sleep 6"
 wait_line SID= "$W/s14.out"; SID=$(sed -n 's/^SID=//p' "$W/s14.out"); sleep 0.5
+while [ "$(date +%s)" -le "$END" ]; do sleep 0.1; done   # g-5's not_after has passed
 kept_before=$(for f in "$SDIR"/*.binding; do jq -r 'select(.grant_id == "g-1" and .ended_at != null) | .session_id' "$f" 2>/dev/null; done | sort -n | tr '\n' ' ')
 list=$(ls "$SDIR" | tr '\n' ' ')
 out=$("$JIT_HOST" --config "$CONF" gc 2>&1) || true
