@@ -4,9 +4,11 @@
 # a grant that is not session-bound behaves as before (inside and outside the session); the
 # session-bound grant outside any session; `jit-host end-session`; a host without
 # pam_loginuid (and an sshd that inherited an audit session) denies with the fix-it message
-# and `jit-host check` says so; ~/.pam_environment cannot forge SSH_AUTH_INFO_0; a binding
+# and `jit-host check` says so (the denial pinned to the runner's audit session; no-bind lines
+# in syslog with session= serial=); ~/.pam_environment cannot forge SSH_AUTH_INFO_0, not even
+# through a second pam_jit line after pam_env user_readenv=1; a binding
 # from another boot or with another leader start time denies; the grant's window still
-# ends it; `jit-host gc`; SSH_AUTH_INFO_0 never reaches the user's environment; `setup --session
+# ends it; `jit-host gc` (a binding goes once its grant has ended); SSH_AUTH_INFO_0 never reaches the user's environment; `setup --session
 # --undo` restores /etc/pam.d/sshd byte for byte.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -70,9 +72,18 @@ reset_grants
   || t_bad "check --json on the prepared host: $("$JIT_HOST" --config "$CONF" check alice --json 2>&1)"
 grep -v 'pam_loginuid' "$W/sshd.pam.jit" > /etc/pam.d/sshd
 ssh_cert c1 "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true 2>&1; echo RC=\$?"
-if grep -qx RC=1 <<<"$OUT" && grep -q "pam_loginuid" <<<"$OUT"; then
-  t_ok "without pam_loginuid: login works, sudo denied with the fix-it message naming pam_loginuid"
-else t_bad "no pam_loginuid: rc $RC: $OUT"; fi
+# The connection inherits the runner's audit session (sshd was started from it): unset, the
+# denial is "no audit session id"; set, it is that session's "has no binding". Both name
+# pam_loginuid, so that alone would not tell them apart.
+RUN_SID=$(cat /proc/self/sessionid)
+if [ "$RUN_SID" = 4294967295 ]; then want="no audit session id"; else want="SSH session $RUN_SID has no binding"; fi
+if grep -qx RC=1 <<<"$OUT" && grep -qF "$want" <<<"$OUT" && grep -q "pam_loginuid" <<<"$OUT"; then
+  t_ok "without pam_loginuid: login works, sudo denied with the fix-it message: \"$want\", naming pam_loginuid"
+else t_bad "no pam_loginuid (want \"$want\"): rc $RC: $OUT"; fi
+if [ "$RUN_SID" = 4294967295 ]; then nb="session=- serial=101 grant=g-1"; else nb="session=$RUN_SID serial=101 grant=g-1"; fi
+if sys_wait_log "$LOG" "result=no-bind" && grep 'result=no-bind' "$LOG" | grep -qF "$nb"; then
+  t_ok "syslog: the no-bind line without pam_loginuid carries $nb"
+else t_bad "syslog no-bind line (want $nb): $(grep 'result=no-bind' "$LOG" | tail -2)"; fi
 out=$("$JIT_HOST" --config "$CONF" check alice 2>&1) || true
 # The host's own report (not only the denial the user would see, which names it too).
 grep -i 'session-bound grants:' <<<"$out" | grep -q pam_loginuid && t_ok "jit-host check reports that this host cannot bind: pam_loginuid" \
@@ -94,6 +105,10 @@ set -e
 if grep -q "SID=$LSID" <<<"$OUT" && grep -qx RC=1 <<<"$OUT" && [ ! -e "$SDIR/$LSID.binding" ]; then
   t_ok "listener with its own audit session ($LSID) and no pam_loginuid: nothing bound, sudo denied"
 else t_bad "inherited listener session $LSID: $OUT (binding: $(cat "$SDIR/$LSID.binding" 2>&1))"; fi
+sleep 0.3
+if grep 'result=no-bind' "$LOG" | grep -qF "session=$LSID serial=101 grant=g-1"; then
+  t_ok "syslog: the no-bind line for the inherited session carries session=$LSID serial=101"
+else t_bad "syslog no-bind line for session $LSID: $(grep 'result=no-bind' "$LOG" | tail -2)"; fi
 kill "$SSHD2_PID" 2>/dev/null; SSHD2_PID=
 cp "$W/sshd.pam.jit" /etc/pam.d/sshd
 
@@ -111,6 +126,21 @@ SID=$(sed -n 's/^SID=//p' <<<"$OUT")
 if grep -qx RC=1 <<<"$OUT" && grep -q "has no binding" <<<"$OUT" && [ ! -e "$SDIR/$SID.binding" ]; then
   t_ok "a plain-key login cannot forge SSH_AUTH_INFO_0 through ~/.pam_environment: nothing bound, sudo denied"
 else t_bad "forged SSH_AUTH_INFO_0: $OUT $(cat "$SDIR/$SID.binding" 2>&1)"; fi
+# The same with a second pam_jit session line placed after `pam_env user_readenv=1` (by
+# hand: setup and check refuse such a stack): the hook runs once per PAM handle, so the
+# second line never reads the user's SSH_AUTH_INFO_0.
+# The very line setup wrote (with its config=), so that the duplicate reads this host.toml.
+JIT_LINE=$(grep -E '^session[[:space:]]+optional[[:space:]].*pam_jit' "$W/sshd.pam.jit" | head -1)
+DUP=$JIT_LINE awk '{ print } /^session.*pam_env\.so.*user_readenv=1/ { print ENVIRON["DUP"] }' "$W/sshd.pam.jit" > /etc/pam.d/sshd
+if [ -n "$JIT_LINE" ] && grep -q 'config=' <<<"$JIT_LINE" && [ "$(grep -cF "$JIT_LINE" /etc/pam.d/sshd)" = 2 ] \
+  && grep -A1 'user_readenv=1' /etc/pam.d/sshd | grep -qF "$JIT_LINE"; then
+  ssh_plain "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true 2>&1; echo RC=\$?"
+  SID=$(sed -n 's/^SID=//p' <<<"$OUT")
+  if [ -n "$SID" ] && grep -qx RC=1 <<<"$OUT" && grep -q "has no binding" <<<"$OUT" && [ ! -e "$SDIR/$SID.binding" ]; then
+    t_ok "a duplicate pam_jit line after pam_env user_readenv=1 binds nothing from ~/.pam_environment (session $SID)"
+  else t_bad "duplicate pam_jit line after pam_env: $OUT $(cat "$SDIR/$SID.binding" 2>&1)"; fi
+else t_bad "could not place a pam_jit line after pam_env user_readenv=1: $(grep -n session /etc/pam.d/sshd)"; fi
+cp "$W/sshd.pam.jit" /etc/pam.d/sshd
 rm -f /home/alice/.pam_environment
 
 # ---- 5. a binding that does not match the running system: another boot, a reused pid ------
@@ -140,21 +170,28 @@ reset_grants
 END=$(( $(date +%s) + 4 ))
 host_sign_grant "$K/grant" "$W/g5" g-5 alice dba 'db-*' $((NOW - 60)) "$END" true 105 true
 cert c5 105 "$W/g5"
-ssh_cert c5 "$SUDO -n true 2>&1 && echo FIRST-OK; while [ \$(date +%s) -lt $END ]; do sleep 0.2; done; $SUDO -n true 2>&1; echo SECOND-RC=\$?"
+ssh_cert c5 "echo SID=\$(cat /proc/self/sessionid); $SUDO -n true 2>&1 && echo FIRST-OK; while [ \$(date +%s) -lt $END ]; do sleep 0.2; done; $SUDO -n true 2>&1; echo SECOND-RC=\$?"
 if grep -q FIRST-OK <<<"$OUT" && grep -q 'SECOND-RC=1' <<<"$OUT" && grep -q "grant g-5 expired at" <<<"$OUT"; then
   t_ok "a session-bound grant is denied once its window ends, in the live connection"
 else t_bad "bound grant expiry: $OUT"; fi
+SID5=$(sed -n 's/^SID=//p' <<<"$OUT")
 
-# ---- 7. jit-host gc: tombstones and dead bindings go, a live binding stays ------------------
+# ---- 7. jit-host gc: a binding goes once its grant has ended; a live one stays -------------
+# Tombstones and dead bindings stay until their grant's not_after (+ clock skew, 0 here), so
+# that a denial can still say the session ended: g-1's (valid 30 min) stay, g-5's (ended in
+# section 6) goes, the live one stays.
 reset_grants
-bg_cert c1 "$W/s14.out" "echo SID=\$(cat /proc/self/sessionid); sleep 3"
+bg_cert c1 "$W/s14.out" "echo SID=\$(cat /proc/self/sessionid); sleep 6"
 wait_line SID= "$W/s14.out"; SID=$(sed -n 's/^SID=//p' "$W/s14.out"); sleep 0.5
-before=$(find "$SDIR" -name '*.binding' | wc -l); list=$(ls "$SDIR" | tr '\n' ' ')
+while [ "$(date +%s)" -le "$END" ]; do sleep 0.1; done   # g-5's not_after has passed
+kept_before=$(for f in "$SDIR"/*.binding; do jq -r 'select(.grant_id == "g-1" and .ended_at != null) | .session_id' "$f" 2>/dev/null; done | sort -n | tr '\n' ' ')
+list=$(ls "$SDIR" | tr '\n' ' ')
 out=$("$JIT_HOST" --config "$CONF" gc 2>&1) || true
-left=$(find "$SDIR" -name '*.binding' -printf '%f\n')
-if [ "$before" -gt 1 ] && [ "$left" = "$SID.binding" ]; then
-  t_ok "jit-host gc removed the $((before - 1)) ended or dead bindings and kept the live one ($SID)"
-else t_bad "gc: before $before ($list), left: $(tr '\n' ' ' <<<"$left"); $out"; fi
+kept_after=$(for f in "$SDIR"/*.binding; do jq -r 'select(.grant_id == "g-1" and .ended_at != null) | .session_id' "$f" 2>/dev/null; done | sort -n | tr '\n' ' ')
+if [ -n "$SID5" ] && [ ! -e "$SDIR/$SID5.binding" ] && [ -e "$SDIR/$SID.binding" ] && [ -n "$kept_before" ] \
+  && [ "$kept_before" = "$kept_after" ]; then
+  t_ok "jit-host gc removed g-5's binding (grant ended), kept g-1's tombstones ($kept_after) and the live one ($SID)"
+else t_bad "gc: before ($list), g-1 tombstones $kept_before -> $kept_after, g-5 ($SID5) $( [ -e "$SDIR/$SID5.binding" ] && echo kept || echo gone), live $SID $( [ -e "$SDIR/$SID.binding" ] && echo kept || echo gone); $out"; fi
 wait "$BG" || true
 
 # SSH_AUTH_INFO_0 never reaches the user's environment.

@@ -156,7 +156,7 @@ pub fn policy_test(dir: &Path, input: &PolicyTestInput) -> Result<PolicyTestRepo
     };
     report.hosts = checked.hosts;
     report.ticket = checked.ticket;
-    report.session_bound = role.session_bound;
+    report.session_bound = role.binds_sessions();
     report.rules_not_applied = checked
         .auto
         .misses

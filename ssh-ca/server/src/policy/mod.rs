@@ -160,7 +160,7 @@ impl Policy {
             }
             if role.session_bound && !role.sudo {
                 out.push(format!(
-                    "roles.{}.session_bound: the role has sudo = false; binding limits only sudo, so it changes nothing here",
+                    "roles.{}.session_bound: session_bound has no effect on a role without sudo; remove it",
                     role.name
                 ));
             }
@@ -235,15 +235,15 @@ mod tests {
         assert!(!role("session_bound = false\n").unwrap().session_bound);
         let errs = role("session_bound = \"yes\"\n").unwrap_err();
         assert!(errs.join("\n").contains("session_bound"), "{errs:?}");
-        // Without sudo it binds nothing: policy check warns.
+        // Without sudo it binds nothing (grants are issued unbound): policy check warns.
         let text = "[roles.db]\nhosts = [\"db-*\"]\nmax_duration = \"1h\"\nrequesters = [\"alice\"]\n\
                     approvers = [\"bob\"]\nsession_bound = true\n";
         let users = ["alice".to_string(), "bob".to_string()];
         assert_eq!(
             Policy::parse(text).unwrap().warnings(&users, &[]),
             vec![
-                "roles.db.session_bound: the role has sudo = false; binding limits only sudo, so \
-                 it changes nothing here"
+                "roles.db.session_bound: session_bound has no effect on a role without sudo; \
+                 remove it"
                     .to_string()
             ]
         );

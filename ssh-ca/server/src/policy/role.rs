@@ -226,6 +226,13 @@ pub struct Role {
 }
 
 impl Role {
+    /// Whether the role's grants are session-bound: `session_bound` on a role with sudo (a
+    /// binding limits only sudo; a grant without sudo is never bound, so hosts older than
+    /// session binding keep accepting it at login).
+    pub fn binds_sessions(&self) -> bool {
+        self.session_bound && self.sudo
+    }
+
     /// The principals a certificate of this role carries for `user`: the user's own login,
     /// then the role's principals.
     pub fn principals_for(&self, user: &str) -> Vec<String> {

@@ -93,6 +93,9 @@ impl Ca {
         if let Some(t) = &row.ticket {
             add_details(&mut request_details, json!({"ticket": t}));
         }
+        if row.session_bound {
+            add_details(&mut request_details, json!({"session_bound": true}));
+        }
         if auto.is_none() && !auto_misses.is_empty() {
             // Why no auto-approval rule applied (each rule's first unmet condition).
             let misses: Vec<_> = auto_misses
@@ -128,7 +131,7 @@ impl Ca {
                 if let Some((actor, ev, details)) = &webhook_record {
                     records.push(c.append_audit(now, actor, ev, details)?);
                 }
-                Ok((view(c, &row, now)?, records))
+                Ok((view(c, Some(&role), &row, now)?, records))
             })?;
             self.log(&records);
             return Ok(view);
@@ -177,7 +180,7 @@ impl Ca {
                 at: now,
             }];
             Ok((
-                lifecycle::view_of(&row, approvals, Some(&cert), now),
+                lifecycle::view_of(&row, Some(&role), approvals, Some(&cert), now),
                 records,
             ))
         });

@@ -209,11 +209,19 @@ impl Ca {
     }
 }
 
-/// Whether the grant of `row` issued under `role` (as it is now) is session-bound: the
-/// request's snapshot or the role's current `session_bound`. A policy change can bind the
-/// grants of pending and approved requests, never unbind them.
+/// Whether the grant of `row` issued under `role` (as it is now) is session-bound: a grant
+/// with sudo whose request's snapshot or role's current `session_bound` says so. A policy
+/// change can bind the grants of pending and approved requests, never unbind them. A grant
+/// without sudo is never bound: a binding limits only sudo, and hosts older than session
+/// binding refuse a grant that carries `"session_bound": true` (the login would fail there).
 pub(super) fn binds(row: &RequestRow, role: &Role) -> bool {
-    row.session_bound || role.session_bound
+    row.sudo && (row.session_bound || role.session_bound)
+}
+
+/// Whether `row` is session-bound by its own snapshot alone (its role left the policy, or
+/// it can no longer be issued): the same rule as [`binds`] without the role.
+pub(super) fn binds_snapshot(row: &RequestRow) -> bool {
+    row.sudo && row.session_bound
 }
 
 /// Refuses when `user` already has `max` active grants (`max_active_grants_per_user`).

@@ -13,7 +13,7 @@ use super::lifecycle::{self, Action, Actor, CastApproval};
 use super::{ApiResult, Ca, Caller, CallerKey, check_text, refuse, write};
 use crate::audit::event;
 use crate::error::ApiError;
-use crate::policy::Role;
+use crate::policy::{Policy, Role};
 use crate::store::{ListQuery, RequestRow, StoreOps};
 use jit_api::wire::{
     ApproveRequest, AutoApprovalView, ErrorCode as C, IssuedView, RequestList, RequestState,
@@ -33,19 +33,31 @@ fn load(c: &dyn StoreOps, id: &str) -> ApiResult<RequestRow> {
 }
 
 /// The view of one request, with its approvals and newest certificate.
-pub(super) fn view(c: &dyn StoreOps, row: &RequestRow, now: u64) -> ApiResult<RequestView> {
+/// `role` is the request's role as the policy has it now (what a pending request will be
+/// issued under).
+pub(super) fn view(
+    c: &dyn StoreOps,
+    role: Option<&Role>,
+    row: &RequestRow,
+    now: u64,
+) -> ApiResult<RequestView> {
     let approvals = c.approvals(&row.id)?;
     let cert = if row.approved_at.is_some() {
         c.latest_cert(&row.id)?
     } else {
         None
     };
-    Ok(lifecycle::view_of(row, approvals, cert.as_ref(), now))
+    Ok(lifecycle::view_of(row, role, approvals, cert.as_ref(), now))
 }
 
 /// The views of a page of requests: their approvals and newest certificates in one query
 /// each, not one per request.
-fn views(c: &dyn StoreOps, rows: &[RequestRow], now: u64) -> ApiResult<Vec<RequestView>> {
+fn views(
+    c: &dyn StoreOps,
+    policy: &Policy,
+    rows: &[RequestRow],
+    now: u64,
+) -> ApiResult<Vec<RequestView>> {
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let approved: Vec<&str> = rows
         .iter()
@@ -58,7 +70,7 @@ fn views(c: &dyn StoreOps, rows: &[RequestRow], now: u64) -> ApiResult<Vec<Reque
         .iter()
         .map(|r| {
             let a = approvals.remove(&r.id).unwrap_or_default();
-            lifecycle::view_of(r, a, certs.get(&r.id), now)
+            lifecycle::view_of(r, policy.role(&r.role), a, certs.get(&r.id), now)
         })
         .collect())
 }
@@ -116,7 +128,7 @@ impl Ca {
                 hosts: r.hosts.clone(),
                 principals: r.principals_for(&caller.user),
                 sudo: r.sudo,
-                session_bound: r.session_bound,
+                session_bound: r.binds_sessions(),
                 max_duration_secs: r.max_duration_secs,
                 approvers: r.approvers.iter().map(|s| s.spelling()).collect(),
                 approvals_required: r.approvals,
@@ -244,7 +256,7 @@ impl Ca {
                     .collect();
                 records.push(self.issue(tx, &mut row, role, now, None, approvers, json!({}))?);
             }
-            Ok::<_, ApiError>((view(tx, &row, now)?, records))
+            Ok::<_, ApiError>((view(tx, Some(role), &row, now)?, records))
         })?;
         self.log(&records);
         if v.state == RequestState::Approved {
@@ -276,7 +288,7 @@ impl Ca {
                 event::DENIAL,
                 &json!({"request_id": id, "reason": reason, "withdrawn": row.user == caller.user}),
             )?;
-            Ok::<_, ApiError>((view(tx, &row, now)?, rec))
+            Ok::<_, ApiError>((view(tx, role.as_ref(), &row, now)?, rec))
         })?;
         self.log(&[rec]);
         Ok(v)
@@ -300,7 +312,7 @@ impl Ca {
                 event::CANCELLATION,
                 &json!({"request_id": id, "role": row.role, "reason": reason}),
             )?;
-            Ok::<_, ApiError>((view(tx, &row, now)?, rec))
+            Ok::<_, ApiError>((view(tx, role.as_ref(), &row, now)?, rec))
         })?;
         self.log(&[rec]);
         Ok(v)
@@ -313,7 +325,7 @@ impl Ca {
             let row = load(c, id)?;
             let role = self.role_of(&row.role);
             lifecycle::authorize(Actor::Caller(caller), Action::See, &row, role.as_ref())?;
-            view(c, &row, now)
+            view(c, role.as_ref(), &row, now)
         })
     }
 
@@ -361,7 +373,7 @@ impl Ca {
                 }
             };
             Ok(RequestList {
-                requests: views(c, &rows, now)?,
+                requests: views(c, &policy, &rows, now)?,
             })
         })
     }
@@ -444,7 +456,7 @@ impl Ca {
                 // An operator on the data directory: a running service picks it up in a second.
                 super::external::bump_generation(tx)?;
             }
-            Ok::<_, ApiError>((view(tx, &row, now)?, rec, published, certs))
+            Ok::<_, ApiError>((view(tx, role.as_ref(), &row, now)?, rec, published, certs))
         })?;
         write(&self.published, published);
         self.release_in_host_documents(certs.iter().filter_map(|c| c.grant_id.as_deref()));
@@ -508,7 +520,12 @@ impl Ca {
                 approvers,
                 extra,
             )?;
-            Ok::<_, ApiError>((view(tx, &row, now)?, rec, published, superseded))
+            Ok::<_, ApiError>((
+                view(tx, Some(&role), &row, now)?,
+                rec,
+                published,
+                superseded,
+            ))
         })?;
         write(&self.published, published);
         self.release_in_host_documents(superseded.iter().filter_map(|c| c.grant_id.as_deref()));

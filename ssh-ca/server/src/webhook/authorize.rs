@@ -144,7 +144,7 @@ pub fn body(q: &Question<'_>, now: u64) -> Value {
     let mut data = json!({
         "request_id": r.id, "user": r.user, "groups": q.groups, "role": r.role,
         "hosts": r.hosts, "principals": r.principals, "sudo": r.sudo,
-        "duration_secs": r.duration_secs, "reason": r.reason,
+        "session_bound": r.session_bound, "duration_secs": r.duration_secs, "reason": r.reason,
         "key": r.public_key.fingerprint(ssh_key::HashAlg::Sha256).to_string(),
         "rule": q.rule, "created_at": r.created_at, "ca": q.ca,
     });

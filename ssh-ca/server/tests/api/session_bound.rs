@@ -220,3 +220,87 @@ async fn extensions_of_a_bound_request_are_bound_under_a_new_grant_and_certifica
     let ext = &details(&h, "extension")[0];
     assert_eq!(ext["session_bound"], true, "{ext}");
 }
+
+/// The views of a request not issued yet say what issuance will do under the role as it is
+/// now (`jit show`, the approver's `jit list`): an operator who binds the role while the
+/// request waits is shown binding it before anyone approves.
+#[tokio::test]
+async fn a_pending_request_shows_the_binding_issuance_will_apply() {
+    let h = harness();
+    let (_, req) = h.request("alice", "db-admin", 600, "x").await;
+    let id = req["id"].as_str().unwrap().to_string();
+    assert!(req.get("session_bound").is_none(), "{req}");
+    set_policy(
+        &h,
+        &format!(
+            "{}{EXTRA}",
+            POLICY.replacen("sudo = true\n", "sudo = true\nsession_bound = true\n", 1)
+        ),
+    );
+    assert_eq!(show(&h, "alice", &id).await["session_bound"], true);
+    assert_eq!(show(&h, "bob", &id).await["session_bound"], true);
+    let (s, list) = h
+        .call("bob", "GET", "/v1/requests?filter=pending", Value::Null)
+        .await;
+    assert_eq!(s, 200, "{list}");
+    let mine = list["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .cloned()
+        .expect("the pending request in bob's list");
+    assert_eq!(mine["session_bound"], true, "{mine}");
+    // And it is issued bound, as shown.
+    let (s, v) = h.approve("bob", &id).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["session_bound"], true, "{v}");
+    // Turned off again: an issued request keeps what its grant carries.
+    set_policy(&h, &format!("{POLICY}{EXTRA}"));
+    assert_eq!(show(&h, "alice", &id).await["session_bound"], true);
+}
+
+/// A binding limits only sudo: a role with `session_bound` but without sudo issues grants
+/// that do not carry `"session_bound": true` (hosts older than session binding refuse such a
+/// grant at login), and every view, record and question says unbound, as issuance does.
+#[tokio::test]
+async fn a_role_without_sudo_never_binds_its_grants() {
+    let h = Harness::with_policy(&format!(
+        "{POLICY}{EXTRA}{}",
+        r#"
+[roles.plain]
+hosts = ["db-*"]
+session_bound = true
+max_duration = "1h"
+requesters = ["group:dev"]
+approvers = ["group:dba"]
+require_reason = false
+"#
+    ));
+    let (s, v) = h.call("alice", "GET", "/v1/roles", Value::Null).await;
+    assert_eq!(s, 200, "{v}");
+    let plain = v["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "plain")
+        .cloned()
+        .unwrap();
+    assert!(plain.get("session_bound").is_none(), "{plain}");
+    let (s, req) = h.request("alice", "plain", 600, "").await;
+    assert_eq!(s, 201, "{req}");
+    let id = req["id"].as_str().unwrap().to_string();
+    assert!(req.get("session_bound").is_none(), "{req}");
+    assert!(show(&h, "bob", &id).await.get("session_bound").is_none());
+    let (s, v) = h.approve("bob", &id).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v.get("session_bound").is_none(), "{v}");
+    let (g, json) = grant_of(&certificate(&h, "alice", &id).await);
+    assert!(!g.sudo);
+    assert!(!g.session_bound);
+    assert!(json.get("session_bound").is_none(), "{json}");
+    for ev in ["request", "issuance"] {
+        let d = details(&h, ev);
+        assert!(d[0].get("session_bound").is_none(), "{ev}: {}", d[0]);
+    }
+}

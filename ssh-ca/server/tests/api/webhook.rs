@@ -287,7 +287,8 @@ async fn an_explicit_yes_approves_at_once_and_is_audited() {
         json!({"type": "authorize.request", "timestamp": "2026-11-23T12:00:00Z",
                "data": {"request_id": id, "user": "alice", "groups": ["dev", "oncall"],
                         "role": "quick", "hosts": ["web-*"], "principals": ["alice"],
-                        "sudo": false, "duration_secs": 600, "reason": "INC-7 web down",
+                        "sudo": false, "session_bound": false, "duration_secs": 600,
+                        "reason": "INC-7 web down",
                         "key": key, "rule": "pager", "created_at": T0,
                         "ca": h.ca.audience()}})
     );
@@ -968,4 +969,29 @@ async fn a_user_removed_while_the_webhook_is_asked_gets_nothing() {
         "{:?}",
         h.audit_events()
     );
+}
+
+/// The question says whether the grant asked about will be session-bound, next to `sudo`:
+/// a receiver that approves elevation may want to approve only bound elevation.
+#[tokio::test]
+async fn the_question_says_whether_the_grant_is_session_bound() {
+    let (url, calls) = receiver(Say::Answer(200, r#"{"approve": false}"#.into()));
+    let text = policy(&url).replace(
+        "[roles.quick]\nhosts = [\"web-*\"]\n",
+        "[roles.quick]\nhosts = [\"web-*\"]\nsudo = true\nsession_bound = true\n",
+    );
+    assert!(text.contains("session_bound = true"), "{text}");
+    let h = harness_with(&text, &[]);
+    let v = ask(&h).await;
+    assert_eq!(v["state"], "pending", "{v}");
+    let got = calls.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_signed(&got);
+    let body: Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(body["data"]["sudo"], true, "{body}");
+    assert_eq!(body["data"]["session_bound"], true, "{body}");
+    // The request's own audit record says so too.
+    let id = v["id"].as_str().unwrap();
+    let recs = records(&h, id);
+    let (_, _, req) = recs.iter().find(|(e, _, _)| e == "request").unwrap();
+    assert_eq!(req["session_bound"], true, "{req}");
 }

@@ -432,3 +432,32 @@ fn policy_test_says_a_session_bound_role_binds_its_grant() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["session_bound"], true, "{v}");
 }
+
+#[test]
+fn policy_test_says_nothing_of_binding_for_a_role_without_sudo() {
+    let (tmp, _) = setup_dir(
+        "[roles.plain]\nhosts = [\"db-*\"]\nsession_bound = true\nmax_duration = \"1h\"\n\
+         requesters = [\"group:dev\"]\napprovers = [\"group:dba\"]\nrequire_reason = false\n",
+    );
+    let dir = data_dir(&tmp);
+    let args = [
+        "--json",
+        "--user",
+        "alice",
+        "--role",
+        "plain",
+        "--duration",
+        "30m",
+        "--at",
+        "2026-11-23T12:00:00Z",
+    ];
+    let (code, out, _) = test(dir.to_str().unwrap(), &args);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v.get("session_bound").is_none_or(|b| b == false),
+        "a grant without sudo is never bound: {v}"
+    );
+    let (_, human, _) = test(dir.to_str().unwrap(), &args[1..]);
+    assert!(!human.contains("session-bound"), "{human}");
+}

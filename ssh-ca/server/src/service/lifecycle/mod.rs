@@ -156,7 +156,8 @@ pub fn admit(
         hosts,
         principals: role.principals_for(&caller.user),
         sudo: role.sudo,
-        session_bound: role.session_bound,
+        // Binding limits only sudo: a role without sudo never binds (see `issue::binds`).
+        session_bound: role.binds_sessions(),
         public_key,
         created_at: now,
         pending_expires_at,
@@ -517,8 +518,12 @@ pub fn approval_details(row: &RequestRow) -> serde_json::Value {
 /// The view of a request from its row, approvals and newest certificate at `now` (a
 /// pending request past its expiry, or an approved one whose window ended, shows expired
 /// before the sweeper records it).
+/// `role` is the request's role as the policy has it now (None when it left the policy):
+/// a request not issued yet reports whether issuance would bind it (`binds`), not only the
+/// snapshot taken when it was made.
 pub fn view_of(
     row: &RequestRow,
+    role: Option<&Role>,
     approvals: Vec<ApprovalView>,
     cert: Option<&CertRow>,
     now: u64,
@@ -563,7 +568,22 @@ pub fn view_of(
         cancelled_at: row.cancelled_at,
         cancel_reason: row.cancel_reason.clone(),
         denied_at: row.denied_at,
-        session_bound: row.session_bound,
+        session_bound: bound_in_view(row, role, cert),
+    }
+}
+
+/// What a view says of `session_bound`: an issued request what its grant carries (set at
+/// issuance to `binds`); a pending or approved-not-issued one what issuance would do under
+/// the role as it is now; any other the snapshot, as issuance would read it.
+fn bound_in_view(row: &RequestRow, role: Option<&Role>, cert: Option<&CertRow>) -> bool {
+    if cert.is_some() {
+        return row.session_bound;
+    }
+    match (row.state, role) {
+        (RequestState::Pending | RequestState::Approved, Some(role)) => {
+            super::issue::binds(row, role)
+        }
+        _ => super::issue::binds_snapshot(row),
     }
 }
 

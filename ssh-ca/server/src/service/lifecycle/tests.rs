@@ -479,20 +479,20 @@ fn an_extension_stays_within_the_approved_window_or_an_auto_rule() {
 fn the_view_shows_expiry_before_the_sweeper_records_it() {
     let row = pending();
     assert_eq!(
-        view_of(&row, Vec::new(), None, NOW).state,
+        view_of(&row, None, Vec::new(), None, NOW).state,
         RequestState::Pending
     );
     assert_eq!(
-        view_of(&row, Vec::new(), None, NOW + 600).state,
+        view_of(&row, None, Vec::new(), None, NOW + 600).state,
         RequestState::Expired
     );
     let mut row = row;
     approve_row(&mut row, json!({}), NOW);
     let c = cert(NOW + 100);
-    let v = view_of(&row, Vec::new(), Some(&c), NOW + 50);
+    let v = view_of(&row, None, Vec::new(), Some(&c), NOW + 50);
     assert_eq!((v.state, v.serial), (RequestState::Approved, Some(1)));
     assert_eq!(
-        view_of(&row, Vec::new(), Some(&c), NOW + 100).state,
+        view_of(&row, None, Vec::new(), Some(&c), NOW + 100).state,
         RequestState::Expired
     );
     assert!(check_has_certificate(&row).is_ok());
