@@ -20,9 +20,12 @@ fn pam_line(module: &str, config: Option<&Path>) -> String {
 /// have named any, e.g. `/opt/x/jit.so`).
 fn is_inserted_line(line: &str) -> bool {
     let t: Vec<&str> = line.split_whitespace().collect();
+    // The module's file name must name jit (`pam_jit.so`, `/opt/x/jit.so`): a line the
+    // administrator wrote after an orphaned marker (`account requisite pam_motd.so`) stays.
+    let jit = |m: &str| m.rsplit('/').next().unwrap_or(m).contains("jit");
     match t.as_slice() {
-        ["account", "requisite", _] => true,
-        ["account", "requisite", _, c] => c.starts_with("config="),
+        ["account", "requisite", m] => jit(m),
+        ["account", "requisite", m, c] => jit(m) && c.starts_with("config="),
         _ => false,
     }
 }
@@ -181,5 +184,18 @@ account required pam_unix.so
         .unwrap();
         let u = pam_undo(&p).unwrap();
         assert_eq!(u.new.unwrap(), b"account required pam_unix.so\n");
+        // Even one with setup's shape, when its module is not jit's (the administrator
+        // removed our line by hand and wrote theirs after the marker).
+        fs::write(
+            &p,
+            format!(
+                "{PAM_MARKER}
+account requisite pam_access.so
+"
+            ),
+        )
+        .unwrap();
+        let u = pam_undo(&p).unwrap();
+        assert_eq!(u.new.unwrap(), b"account requisite pam_access.so\n");
     }
 }

@@ -340,9 +340,12 @@ pub(super) fn session_insert(
 /// else or `config=...` (any module path: `--module` may have named any).
 fn is_inserted_line(line: &str) -> bool {
     let t: Vec<&str> = line.split_whitespace().collect();
+    // The module's file name must name jit (`pam_jit.so`, `/opt/x/jit.so`): a line the
+    // administrator wrote after an orphaned marker (`session optional pam_motd.so`) stays.
+    let jit = |m: &str| m.rsplit('/').next().unwrap_or(m).contains("jit");
     match t.as_slice() {
-        ["session", "optional", _] => true,
-        ["session", "optional", _, c] => c.starts_with("config="),
+        ["session", "optional", m] => jit(m),
+        ["session", "optional", m, c] => jit(m) && c.starts_with("config="),
         _ => false,
     }
 }

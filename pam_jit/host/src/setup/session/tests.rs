@@ -443,4 +443,7 @@ fn undo_removes_a_custom_module_line_after_the_marker() {
     // A line of the administrator's after the marker is kept.
     let t = format!("{SESSION_MARKER}\nsession required pam_unix.so nullok\n");
     assert_eq!(undo_text(&t), "session required pam_unix.so nullok\n");
+    // Even one with setup's shape, when its module is not jit's.
+    let t = format!("{SESSION_MARKER}\nsession optional pam_motd.so\n");
+    assert_eq!(undo_text(&t), "session optional pam_motd.so\n");
 }
