@@ -107,21 +107,60 @@ pub fn session_steps<'a>(text: &'a str, texts: &'a [(String, String)]) -> Vec<St
         let Some((_, inc)) = texts.iter().find(|(n, _)| n == name) else {
             continue;
         };
+        if inc == UNREAD {
+            out.push(unread(name, i + 1, line.trim(), None));
+            continue;
+        }
         for l in inc.lines() {
-            if let Some(r) = rule(l)
-                && r.kind == "session"
-                && !matches!(r.control.as_str(), "include" | "substack")
-            {
-                out.push(Step {
-                    rule: r,
-                    line: i + 1,
-                    text: l.trim(),
-                    via: Some(name.to_string()),
-                });
+            let nested = match (at_include(l), rule(l)) {
+                (Some(n), _) => Some(n),
+                (None, Some(r)) if matches!(r.control.as_str(), "include" | "substack") => {
+                    (r.kind == "session").then_some(r.module)
+                }
+                (None, Some(r)) if r.kind == "session" => {
+                    out.push(Step {
+                        rule: r,
+                        line: i + 1,
+                        text: l.trim(),
+                        via: Some(name.to_string()),
+                    });
+                    None
+                }
+                _ => None,
+            };
+            if let Some(n) = nested {
+                out.push(unread(n, i + 1, l.trim(), Some(name.to_string())));
             }
         }
     }
     out
+}
+
+/// The text [`read_includes`] gives a file it did not read: not a plain name under the
+/// directory, unreadable, not UTF-8, larger than [`MAX_INCLUDE`] or past the 32-file bound.
+/// (A NUL byte never appears in a PAM file that was read.)
+pub const UNREAD: &str = "\0unread";
+
+/// A step for an include that was not followed (see [`is_unread`]): what it runs is unknown.
+fn unread<'a>(name: &'a str, line: usize, text: &'a str, via: Option<String>) -> Step<'a> {
+    Step {
+        rule: Rule {
+            kind: "session",
+            control: "include".to_string(),
+            module: name,
+            args: Vec::new(),
+        },
+        line,
+        text,
+        via,
+    }
+}
+
+/// Whether `s` is an include that was not followed (an included file that could not be read,
+/// or an include inside an included file): it may run anything, `pam_env.so user_readenv=1`
+/// included.
+pub fn is_unread(s: &Step<'_>) -> bool {
+    matches!(s.rule.control.as_str(), "include" | "substack")
 }
 
 /// The names of the files `text` includes (for the caller to read).
@@ -145,18 +184,26 @@ pub fn included_names(text: &str) -> Vec<&str> {
 }
 
 /// Reads the included files of `text` from `dir` (`/etc/pam.d`): plain names only (no `/`,
-/// no `..`), at most [`MAX_INCLUDE`] bytes each; unreadable ones are left out.
+/// no `..`), at most [`MAX_INCLUDE`] bytes each, at most 32 files. Every other one (a path,
+/// unreadable, not UTF-8, larger, past the bound) is listed with the text [`UNREAD`], so that
+/// the placement checks treat what it runs as unknown instead of as nothing.
 pub fn read_includes(dir: &std::path::Path, text: &str) -> Vec<(String, String)> {
     use std::io::Read as _;
+    let read = |n: &str| -> Option<String> {
+        if n.contains('/') || n == ".." || n == "." {
+            return None;
+        }
+        let f = std::fs::File::open(dir.join(n)).ok()?;
+        let mut s = String::new();
+        f.take(MAX_INCLUDE as u64 + 1).read_to_string(&mut s).ok()?;
+        (s.len() <= MAX_INCLUDE && !s.contains('\0')).then_some(s)
+    };
     included_names(text)
         .into_iter()
-        .filter(|n| !n.contains('/') && *n != ".." && *n != ".")
-        .take(32)
-        .filter_map(|n| {
-            let f = std::fs::File::open(dir.join(n)).ok()?;
-            let mut s = String::new();
-            f.take(MAX_INCLUDE as u64).read_to_string(&mut s).ok()?;
-            Some((n.to_string(), s))
+        .enumerate()
+        .map(|(i, n)| {
+            let t = if i < 32 { read(n) } else { None };
+            (n.to_string(), t.unwrap_or_else(|| UNREAD.to_string()))
         })
         .collect()
 }

@@ -9,7 +9,9 @@ use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::Path;
 
 use super::change::{Change, backup_path, read};
-use super::pamfile::{Rule, Step, jumps, module_name, read_includes, rule, session_steps};
+use super::pamfile::{
+    Rule, Step, is_unread, jumps, module_name, read_includes, rule, session_steps,
+};
 use crate::failure::{Failure, Result};
 
 /// The comment line that marks the session line setup added.
@@ -151,6 +153,10 @@ pub fn readiness_in(
         r.readenv_at = Some(place(env));
     }
     let file = file.display();
+    if let Some(u) = before(last).find(|s| is_unread(s)) {
+        r.placement
+            .push(unread_problem(&file.to_string(), u, "pam_jit.so"));
+    }
     if jits.len() > 1 {
         let all: Vec<String> = jits.iter().map(|&j| place(&steps[j])).collect();
         r.placement.push(format!(
@@ -183,6 +189,21 @@ pub fn readiness_in(
         }
     }
     r
+}
+
+/// An include before `what` that jit-host did not follow: what it runs is unknown.
+fn unread_problem(file: &str, u: &Step<'_>, what: &str) -> String {
+    let at = match &u.via {
+        None => format!("line {}", u.line),
+        Some(x) => format!("{x} (included at line {})", u.line),
+    };
+    format!(
+        "{file} {at} includes {} before {what}, which jit-host could not read (only plain \
+         readable names under /etc/pam.d, up to 64 KiB, one level deep), so it cannot verify \
+         that no `pam_env.so user_readenv=1` runs before pam_jit.so; put pam_jit.so right \
+         after a pam_loginuid line above that include",
+        u.rule.module
+    )
 }
 
 fn loginuid_via<'a, 'b: 'a>(mut steps: impl Iterator<Item = &'a Step<'b>>) -> Option<String> {
@@ -249,6 +270,12 @@ pub(super) fn insert_text(
         });
     };
     let loginuid = &steps[p];
+    if let Some(u) = steps.iter().take(p).find(|s| is_unread(s)) {
+        return Err(format!(
+            "{}, then run jit-host setup --session again",
+            unread_problem(&path.display().to_string(), u, "pam_loginuid")
+        ));
+    }
     if let Some(env) = steps.iter().take(p).find(|s| is_readenv(&s.rule)) {
         return Err(format!(
             "{} runs `{}` before pam_loginuid{}: a user's ~/.pam_environment could then set \

@@ -14,11 +14,37 @@ fn the_fixture_is_debian_12s_file() {
     assert!(DEBIAN12.find("pam_loginuid.so") < DEBIAN12.find("user_readenv=1"));
 }
 
+/// Writes the files Debian 12's sshd file includes (their rules as Debian ships them, in
+/// short): setup reads them, and an include it cannot read stops it.
+fn debian_includes(dir: &Path) {
+    for (name, text) in [
+        (
+            "common-auth",
+            "auth [success=1 default=ignore] pam_unix.so nullok\nauth requisite pam_deny.so\nauth required pam_permit.so\n",
+        ),
+        (
+            "common-account",
+            "account [success=1 new_authtok_reqd=done default=ignore] pam_unix.so\naccount requisite pam_deny.so\naccount required pam_permit.so\n",
+        ),
+        (
+            "common-session",
+            "session [default=1] pam_permit.so\nsession requisite pam_deny.so\nsession required pam_permit.so\nsession required pam_unix.so\n",
+        ),
+        (
+            "common-password",
+            "password [success=1 default=ignore] pam_unix.so obscure yescrypt\npassword requisite pam_deny.so\npassword required pam_permit.so\n",
+        ),
+    ] {
+        fs::write(dir.join(name), text).unwrap();
+    }
+}
+
 #[test]
 fn inserts_right_after_pam_loginuid_and_undoes_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("sshd");
     fs::write(&p, DEBIAN12).unwrap();
+    debian_includes(dir.path());
     let c = session_insert(&p, "pam_jit.so", None).unwrap().unwrap();
     let new = String::from_utf8(c.new.clone().unwrap()).unwrap();
     assert_eq!(
@@ -79,6 +105,7 @@ fn refuses_without_pam_loginuid_naming_the_line_to_add() {
     let p = dir.path().join("sshd");
     let text = DEBIAN12.replace("session    required     pam_loginuid.so\n", "");
     fs::write(&p, &text).unwrap();
+    debian_includes(dir.path());
     let why = session_insert(&p, "pam_jit.so", None).unwrap().unwrap_err();
     assert_eq!(
         why,
@@ -377,12 +404,73 @@ fn read_includes_reads_plain_names_under_the_directory_only() {
         d.path(),
         "@include common-session\nsession include ../etc/shadow\nsession substack missing\n",
     );
+    // ../etc/shadow is never read and a missing file is not skipped: both are listed as
+    // unread (what they run is unknown), not left out as if they ran nothing.
     assert_eq!(
         got,
-        vec![(
-            "common-session".to_string(),
-            "session required pam_unix.so\n".to_string()
-        )]
+        vec![
+            (
+                "common-session".to_string(),
+                "session required pam_unix.so\n".to_string()
+            ),
+            ("../etc/shadow".to_string(), pamfile::UNREAD.to_string()),
+            ("missing".to_string(), pamfile::UNREAD.to_string()),
+        ]
+    );
+    // Larger than the bound, or with a NUL byte: unread too.
+    fs::write(d.path().join("big"), "#".repeat(pamfile::MAX_INCLUDE + 1)).unwrap();
+    fs::write(d.path().join("nul"), "session required pam_unix.so\0\n").unwrap();
+    let got = pamfile::read_includes(d.path(), "@include big\n@include nul\n");
+    assert!(got.iter().all(|(_, t)| t == pamfile::UNREAD), "{got:?}");
+}
+
+/// An include that could not be followed (unreadable, a path, too large, or an include
+/// inside an included file) may run `pam_env user_readenv=1`: before pam_jit it makes the
+/// host not ready, before pam_loginuid it stops setup (it was skipped as if it ran nothing).
+#[test]
+fn includes_that_could_not_be_read_are_unknown_not_empty() {
+    let x = Path::new("/etc/pam.d/sshd");
+    let unread = |n: &str| vec![(n.to_string(), pamfile::UNREAD.to_string())];
+    let text =
+        "@include common-session\nsession required pam_loginuid.so\nsession optional pam_jit.so\n";
+    let p = readiness_in(x, text, &unread("common-session"), None).problems(x);
+    assert!(
+        p.iter().any(|l| l.contains(
+            "line 1 includes common-session before pam_jit.so, which jit-host could not read"
+        )),
+        "{p:?}"
+    );
+    let why = insert_text(
+        x,
+        "@include common-session\nsession required pam_loginuid.so\n",
+        &unread("common-session"),
+        "pam_jit.so",
+        None,
+    )
+    .unwrap_err();
+    assert!(why.contains("could not read"), "{why}");
+    assert!(
+        why.ends_with("then run jit-host setup --session again"),
+        "{why}"
+    );
+    // Nested: an include inside an included file is not followed.
+    let inc = vec![(
+        "common-session".to_string(),
+        "session include deeper\nsession optional pam_umask.so\n".to_string(),
+    )];
+    let p = readiness_in(x, text, &inc, None).problems(x);
+    assert!(
+        p.iter()
+            .any(|l| l.contains("common-session (included at line 1) includes deeper")),
+        "{p:?}"
+    );
+    // After pam_jit, an unread include is harmless.
+    let text =
+        "session required pam_loginuid.so\nsession optional pam_jit.so\n@include common-session\n";
+    assert!(
+        readiness_in(x, text, &unread("common-session"), None)
+            .problems(x)
+            .is_empty()
     );
 }
 
