@@ -139,6 +139,12 @@ if [ -n "$JIT_LINE" ] && grep -q 'config=' <<<"$JIT_LINE" && [ "$(grep -cF "$JIT
   if [ -n "$SID" ] && grep -qx RC=1 <<<"$OUT" && grep -q "has no binding" <<<"$OUT" && [ ! -e "$SDIR/$SID.binding" ]; then
     t_ok "a duplicate pam_jit line after pam_env user_readenv=1 binds nothing from ~/.pam_environment (session $SID)"
   else t_bad "duplicate pam_jit line after pam_env: $OUT $(cat "$SDIR/$SID.binding" 2>&1)"; fi
+  # The positive control: the second line did run (so pam_env had fed it the certificate)
+  # and was stopped by the once-per-login rule, not by something else.
+  if [ -n "$SID" ] && sys_wait_log "$LOG" "already ran for this login" \
+    && grep 'result=no-bind' "$LOG" | grep 'already ran for this login' | grep -q "session=$SID "; then
+    t_ok "syslog: the second pam_jit line ran and did nothing (already ran for this login, session $SID)"
+  else t_bad "no 'already ran for this login' no-bind line for session $SID: $(grep 'result=no-bind' "$LOG" | tail -2)"; fi
 else t_bad "could not place a pam_jit line after pam_env user_readenv=1: $(grep -n session /etc/pam.d/sshd)"; fi
 cp "$W/sshd.pam.jit" /etc/pam.d/sshd
 rm -f /home/alice/.pam_environment
