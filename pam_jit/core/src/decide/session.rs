@@ -52,11 +52,26 @@ pub(super) fn check(
             });
         }
     };
-    if b.session_id != session
-        || b.user != user
-        || b.grant_id != g.id
-        || Some(b.serial) != g.cert_serial
-    {
+    // A binding that names another session, or this grant with another serial or user, is
+    // not another connection's: the file does not say what it should (never an allow).
+    let odd = if b.session_id != session {
+        Some(format!("the file names SSH session {}", b.session_id))
+    } else if b.grant_id == g.id && (b.user != user || Some(b.serial) != g.cert_serial) {
+        Some(format!(
+            "it names grant {} with certificate serial {} for user {}, not serial {serial} for {user}",
+            b.grant_id, b.serial, b.user
+        ))
+    } else {
+        None
+    };
+    if let Some(detail) = odd {
+        return Err(Miss::BindingUnusable {
+            id,
+            session,
+            detail,
+        });
+    }
+    if b.user != user || b.grant_id != g.id || Some(b.serial) != g.cert_serial {
         return Err(Miss::OtherConnection {
             id,
             serial,

@@ -931,25 +931,43 @@ fn a_binding_of_another_grant_serial_or_user_is_another_connection() {
     // The wording covers both cases, since the binding cannot tell them apart: the grant
     // was presented by another connection, or in this one alongside the bound grant
     // (AuthenticationMethods publickey,publickey: a connection binds one).
-    for (b, bound) in [
-        (binding("alice", "g-2", 42), "g-2"),
-        (binding("alice", "g-1", 43), "g-1"),
-        (binding("bob", "g-1", 42), "g-1"),
+    let d = decide(
+        &c,
+        &in_session(&h, Some(7)),
+        &with_binding(files(), binding("alice", "g-2", 42)),
+    );
+    denied(
+        &d,
+        "jit: sudo denied for alice on db-1: grant g-1 (certificate serial 42) is not bound to SSH session 7 (grant g-2 is): it is bound to another SSH connection, or was presented in this one alongside grant g-2; use sudo in the connection that bound it, or log in again with only its certificate (jit login)",
+    );
+    // The same grant with another serial or user, or a file naming another session, is not
+    // another connection's binding: the file does not say what it should. (This text used
+    // to say "grant g-1 ... is not bound to SSH session 7 (grant g-1 is)", a contradiction.)
+    for (b, detail) in [
+        (
+            binding("alice", "g-1", 43),
+            "it names grant g-1 with certificate serial 43 for user alice, not serial 42 for alice",
+        ),
+        (
+            binding("bob", "g-1", 42),
+            "it names grant g-1 with certificate serial 42 for user bob, not serial 42 for alice",
+        ),
     ] {
         let d = decide(&c, &in_session(&h, Some(7)), &with_binding(files(), b));
         denied(
             &d,
             &format!(
-                "jit: sudo denied for alice on db-1: grant g-1 (certificate serial 42) is not bound to SSH session 7 (grant {bound} is): it is bound to another SSH connection, or was presented in this one alongside grant {bound}; use sudo in the connection that bound it, or log in again with only its certificate (jit login)"
+                "grant g-1 is bound to SSH session 7, whose binding may not be trusted: {detail}"
             ),
         );
+        assert!(!d.user_message.unwrap().contains("(grant g-1 is)"));
     }
     // A binding that claims another session id than the caller's is not the caller's.
     let mut b = binding("alice", "g-1", 42);
     b.session_id = 8;
     denied(
         &decide(&c, &in_session(&h, Some(7)), &with_binding(files(), b)),
-        "bound to another SSH connection",
+        "grant g-1 is bound to SSH session 7, whose binding may not be trusted: the file names SSH session 8",
     );
 }
 
