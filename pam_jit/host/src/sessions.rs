@@ -455,24 +455,34 @@ fn sshd_effective() -> Option<String> {
         .stderr(std::process::Stdio::null())
         .spawn()
         .ok()?;
+    // Read its output while it runs (more than a pipe's worth would otherwise block it until
+    // the deadline), at most 1 MiB.
+    let mut stdout = child.stdout.take()?;
+    let reader = std::thread::spawn(move || {
+        use std::io::Read as _;
+        let mut buf = Vec::new();
+        let _ = (&mut stdout).take(1 << 20).read_to_end(&mut buf);
+        buf
+    });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(status)) => break status,
             Ok(None) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
+                let _ = reader.join();
                 return None;
             }
         }
-    }
-    let out = child.wait_with_output().ok()?;
-    out.status
+    };
+    let out = reader.join().ok()?;
+    status
         .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        .then(|| String::from_utf8_lossy(&out).into_owned())
 }
 
 /// This host's readiness: `/etc/pam.d/sshd` (and the files it includes), host.toml's
