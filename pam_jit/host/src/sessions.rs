@@ -268,9 +268,10 @@ pub fn collectable(b: &Binding, l: &Liveness, now: UnixTime, skew: u64, proc_ok:
         }
 }
 
-/// Whether this process sees the host's processes as the session hook did: `/proc/1/stat`
-/// must be readable (a /proc mounted with hidepid, or one of another pid namespace, would
-/// make every leader look gone).
+/// A coarse check that this process sees processes at all: `/proc/1/stat` must be readable.
+/// It does not detect every partial view (another pid namespace has its own pid 1; root reads
+/// pid 1 under hidepid): that is safe because gc takes a binding only once its grant has
+/// ended (plus skew), so a wrong view can only remove bindings that no longer allow anything.
 pub fn sees_all_processes() -> bool {
     std::fs::read_to_string("/proc/1/stat").is_ok()
 }

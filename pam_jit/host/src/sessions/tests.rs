@@ -252,6 +252,10 @@ fn gc_keeps_unexpired_tombstones_and_removes_stale_temp_files() {
     assert!(!gc_at(&config, false, UnixTime::from_secs(T0 + 60), true));
     assert!(binding_path(&s, 8).exists());
     assert!(tmp.exists(), "a temp file younger than 10 minutes stays");
+    // The same at the real time (T0 is days ago, which made the age above 0 whatever the
+    // file's mtime): written just now, it stays.
+    assert!(!gc_temp_files(&s, false, jit_common::now()));
+    assert!(tmp.exists(), "a temp file written just now stays");
     // Later: both go.
     assert!(!gc_at(
         &config,
