@@ -290,17 +290,21 @@ pub(super) fn insert_text(
             loginuid.text
         ));
     }
+    // Included rules count too: Linux-PAM inlines `@include`/`include` into one stack (a
+    // `substack` confines its jumps, but it is counted the same way here, erring on refusal).
     for (i, s) in steps.iter().enumerate().take(p + 1) {
-        if s.via.is_none()
-            && let Some(n) = jumps(&s.rule.control).find(|&n| n > 0 && i + n >= p)
-        {
+        if let Some(n) = jumps(&s.rule.control).find(|&n| n > 0 && i + n >= p) {
             return Err(format!(
-                "{} line {} `{}` jumps over {n} rule(s), and a line inserted after pam_loginuid \
-                 would change where it lands; add `{line}` right after pam_loginuid by hand and \
-                 adjust that jump",
+                "{} line {} `{}`{} jumps over {n} rule(s), and a line inserted after \
+                 pam_loginuid would change where it lands; add `{line}` right after \
+                 pam_loginuid by hand and adjust that jump",
                 path.display(),
                 s.line,
-                s.text
+                s.text,
+                s.via
+                    .as_ref()
+                    .map(|x| format!(" (in {x}, included there)"))
+                    .unwrap_or_default()
             ));
         }
     }

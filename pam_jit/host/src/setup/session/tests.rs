@@ -474,6 +474,22 @@ fn includes_that_could_not_be_read_are_unknown_not_empty() {
     );
 }
 
+/// A jump inside an included file counts over the flattened stack.
+#[test]
+fn a_numeric_jump_in_an_included_file_is_refused_too() {
+    let text =
+        "@include common-x\nsession required pam_loginuid.so\nsession required pam_unix.so\n";
+    let inc = vec![(
+        "common-x".to_string(),
+        "session [success=1 default=ignore] pam_succeed_if.so quiet\n".to_string(),
+    )];
+    let why = insert_text(Path::new("/x"), text, &inc, "pam_jit.so", None).unwrap_err();
+    assert!(
+        why.starts_with("/x line 1 `session [success=1 default=ignore] pam_succeed_if.so quiet` (in common-x, included there) jumps over 1 rule(s)"),
+        "{why}"
+    );
+}
+
 #[test]
 fn a_numeric_jump_over_the_insertion_point_is_refused() {
     let text = "session [success=1 default=ignore] pam_succeed_if.so quiet\nsession required pam_loginuid.so\nsession required pam_unix.so\n";
