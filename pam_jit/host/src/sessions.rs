@@ -442,29 +442,38 @@ pub fn sshd_problem(sshd_t: &str) -> Option<String> {
     })
 }
 
-/// Asks `sshd -T` (bounded: killed after 10 seconds) for its effective configuration; None
-/// when there is no sshd or it cannot say.
-fn sshd_effective() -> Option<String> {
-    let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd", "/sbin/sshd"]
+/// Asks `sshd -T` (bounded: killed after 10 seconds) for its effective configuration:
+/// Ok(None) when there is no sshd here, Err(why) when it could not say.
+fn sshd_effective() -> std::result::Result<Option<String>, String> {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    let Some(sshd) = ["/usr/sbin/sshd", "/usr/bin/sshd", "/sbin/sshd"]
         .into_iter()
         .map(Path::new)
-        .find(|p| p.exists())?;
+        .find(|p| p.exists())
+    else {
+        return Ok(None);
+    };
     let mut child = std::process::Command::new(sshd)
         .arg("-T")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
-        .ok()?;
+        .map_err(|e| format!("cannot run {}: {e}", sshd.display()))?;
     // Read its output while it runs (more than a pipe's worth would otherwise block it until
-    // the deadline), at most 1 MiB.
-    let mut stdout = child.stdout.take()?;
-    let reader = std::thread::spawn(move || {
-        use std::io::Read as _;
-        let mut buf = Vec::new();
-        let _ = (&mut stdout).take(1 << 20).read_to_end(&mut buf);
-        buf
-    });
+    // the deadline), at most 1 MiB of each stream.
+    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(r) = r {
+                let _ = r.take(1 << 20).read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|s| Box::new(s) as _));
+    let err = drain(child.stderr.take().map(|s| Box::new(s) as _));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let status = loop {
         match child.try_wait() {
@@ -475,15 +484,38 @@ fn sshd_effective() -> Option<String> {
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
-                let _ = reader.join();
-                return None;
+                let _ = (out.join(), err.join());
+                return Err("sshd -T did not answer within 10 seconds".into());
             }
         }
     };
-    let out = reader.join().ok()?;
-    status
-        .success()
-        .then(|| String::from_utf8_lossy(&out).into_owned())
+    let out = out.join().unwrap_or_default();
+    let err = err.join().unwrap_or_default();
+    if status.success() {
+        return Ok(Some(String::from_utf8_lossy(&out).into_owned()));
+    }
+    let first = String::from_utf8_lossy(&err)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    Err(jit_common::log::sanitize(
+        &format!("sshd -T failed ({status}): {first}"),
+        300,
+    ))
+}
+
+/// The readiness problem of `sshd -T`'s answer.
+fn sshd_check() -> Option<String> {
+    match sshd_effective() {
+        Ok(Some(t)) => sshd_problem(&t),
+        Ok(None) => None,
+        Err(why) => Some(format!(
+            "could not verify that sshd uses PAM ({why}); check by hand that `sshd -T | grep \
+             usepam` says `usepam yes`"
+        )),
+    }
 }
 
 /// This host's readiness: `/etc/pam.d/sshd` (and the files it includes), host.toml's
@@ -506,7 +538,7 @@ pub fn host_readiness(config: &Config) -> HostReadiness {
         &includes,
         &config.session_dir,
         dir_check,
-        sshd_effective().as_deref().and_then(sshd_problem),
+        sshd_check(),
     )
 }
 
