@@ -128,6 +128,32 @@ pub(super) fn diff(c: &Change) -> String {
     out
 }
 
+/// The change that writes `out` (a file's text with setup's lines removed) over `old`, and
+/// removes setup's backup when `out` is exactly what it holds (else keeps it, saying why).
+/// Shared by the sudo and sshd session undos.
+pub(super) fn undo_change(path: &Path, old: Vec<u8>, mode: u32, out: String) -> Change {
+    let backup = backup_path(path);
+    let remove_backup = match fs::read(&backup) {
+        Ok(b) if b == out.as_bytes() => Some((backup, None)),
+        Ok(_) => {
+            jit_common::errln!(
+                "jit-host: {} differs from {} (edited since setup); keeping the backup",
+                path.display(),
+                backup.display()
+            );
+            None
+        }
+        Err(_) => None,
+    };
+    Change {
+        path: path.to_path_buf(),
+        old: Some(old),
+        new: Some(out.into_bytes()),
+        mode,
+        backup: remove_backup,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,10 @@
 //! `--sudo`: the PAM line before the first account line of `/etc/pam.d/sudo` and `sudo-i`,
 //! and its exact removal.
 
-use std::fs;
 use std::path::Path;
 
 use super::PAM_MARKER;
-use super::change::{Change, backup_path, read};
+use super::change::{Change, backup_path, read, undo_change};
 use crate::failure::{Failure, Result};
 
 fn pam_line(module: &str, config: Option<&Path>) -> String {
@@ -98,30 +97,13 @@ pub(super) fn pam_undo(path: &Path) -> Result<Change> {
         }
         out.push_str(piece);
     }
-    let backup = backup_path(path);
-    let remove_backup = match fs::read(&backup) {
-        Ok(b) if b == out.as_bytes() => Some((backup, None)),
-        Ok(_) => {
-            jit_common::errln!(
-                "jit-host: {} differs from {} (edited since setup); keeping the backup",
-                path.display(),
-                backup.display()
-            );
-            None
-        }
-        Err(_) => None,
-    };
-    Ok(Change {
-        path: path.to_path_buf(),
-        old: Some(old),
-        new: Some(out.into_bytes()),
-        mode,
-        backup: remove_backup,
-    })
+    Ok(undo_change(path, old, mode, out))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
     use crate::setup::change::apply;
 

@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::Path;
 
-use super::change::{Change, backup_path, read};
+use super::change::{Change, backup_path, read, undo_change};
 use super::pamfile::{
     Rule, Step, is_unread, jumps, module_name, read_includes, rule, session_steps,
 };
@@ -406,26 +406,7 @@ pub(super) fn session_undo(path: &Path) -> Result<Change> {
     let text = String::from_utf8(old.clone())
         .map_err(|_| Failure::new(format!("{} is not UTF-8", path.display())))?;
     let out = undo_text(&text);
-    let backup = backup_path(path);
-    let remove_backup = match fs::read(&backup) {
-        Ok(b) if b == out.as_bytes() => Some((backup, None)),
-        Ok(_) => {
-            jit_common::errln!(
-                "jit-host: {} differs from {} (edited since setup); keeping the backup",
-                path.display(),
-                backup.display()
-            );
-            None
-        }
-        Err(_) => None,
-    };
-    Ok(Change {
-        path: path.to_path_buf(),
-        old: Some(old),
-        new: Some(out.into_bytes()),
-        mode,
-        backup: remove_backup,
-    })
+    Ok(undo_change(path, old, mode, out))
 }
 
 /// Why `dir` (session_dir) cannot be used, checked before setup changes anything: the
