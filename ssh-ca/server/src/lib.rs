@@ -9,7 +9,8 @@
 //! commands on a data directory), [`cli`] (the `jit-ca` command line; `main.rs` only calls
 //! it), [`error`] (operator and API errors; depends on no other module of the crate),
 //! [`webhook`] (outgoing webhooks: Standard Webhooks signing, one bounded HTTP client, the
-//! authorizing webhook of auto-approval rules).
+//! authorizing webhook of auto-approval rules), [`notify`] (notifications: events, sinks, the
+//! Slack rendering).
 #![forbid(unsafe_code)]
 // stdout goes through jit_common::outln!: println! panics on a closed pipe.
 #![cfg_attr(not(test), deny(clippy::print_stdout))]
@@ -23,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod files;
 pub mod krl;
+pub mod notify;
 pub mod policy;
 pub mod server;
 pub mod service;

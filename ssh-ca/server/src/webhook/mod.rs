@@ -217,6 +217,23 @@ pub fn check_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Reads a signing secret's file: `whsec_<base64>` (see [`Secret::parse`]), owned by root or
+/// this user, not readable or writable by group or others, under directories that are no
+/// symbolic link and that nobody else may write, from `/` down. The one rule for the secrets
+/// of `[[webhook]]` (policy.toml) and `[[notify]]` (config.toml) alike; the message names
+/// the file and never repeats its text.
+pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
+    // Whoever could swap the secret could sign for the CA (or answer for a webhook).
+    let text = crate::files::read_secret_named(
+        path,
+        "webhook secret",
+        MAX_SECRET_FILE,
+        crate::files::Ancestors::Checked,
+    )
+    .map_err(|e| e.to_string())?;
+    Secret::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Reads every webhook's secret file (relative to `dir` unless absolute; owned by root or
 /// this user, not readable or writable by group or others) and `ca_file`, each under
 /// directories that are no symbolic link and that nobody else may write, from `/` down.
@@ -227,21 +244,8 @@ pub fn load_files(hooks: &mut BTreeMap<String, Webhook>, dir: &Path) -> Vec<Stri
         let path = dir.join(&w.secret_file);
         // The directories above are checked too (no symbolic link, nobody else may write
         // them): whoever could swap the secret or the CA file could answer for the webhook.
-        let secret = match crate::files::read_secret_named(
-            &path,
-            "webhook secret",
-            MAX_SECRET_FILE,
-            crate::files::Ancestors::Checked,
-        ) {
-            Ok(text) => Secret::parse(&text)
-                .map_err(|e| {
-                    errs.push(format!(
-                        "webhook.{}.secret_file: {}: {e}",
-                        w.name,
-                        path.display()
-                    ))
-                })
-                .ok(),
+        let secret = match read_secret_file(&path) {
+            Ok(secret) => Some(secret),
             Err(e) => {
                 errs.push(format!("webhook.{}.secret_file: {e}", w.name));
                 None

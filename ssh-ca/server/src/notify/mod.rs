@@ -1,0 +1,16 @@
+//! Notifications (issue 15): every state change becomes an [`event::Event`], written to an
+//! outbox in the transaction that makes the change, then delivered by a background worker
+//! to the `[[notify]]` sinks of config.toml ([`config`]), each with its event filter
+//! ([`filter`]), as a signed Standard Webhooks call (the payload, signed by
+//! [`crate::webhook::sign`]) or a Slack message ([`slack`]).
+//!
+//! Messages deliver requests; they never approve one: no message carries a link or a button
+//! that changes state, and approving stays a signed act of the approver (`jit approve ID`).
+//!
+//! Pure so far (no clock, storage or network): the outbox, the worker and the alerts are
+//! described in WIP-15.md and not wired into the service yet.
+
+pub mod config;
+pub mod event;
+pub mod filter;
+pub mod slack;

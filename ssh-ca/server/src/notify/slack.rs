@@ -1,0 +1,476 @@
+//! The `format = "slack"` rendering: an incoming-webhook message (`text` as the fallback,
+//! `blocks` in Block Kit) made from an [`Event`].
+//!
+//! A message delivers a request; it never approves one. It carries no link and no button:
+//! the decision is the exact command (`jit approve ID`, `jit deny ID`) as text, run by the
+//! approver with their own key (chat previews fetch links, so a link that changed state would
+//! fire without a click). Every string a user supplied (reason, ticket, names, hosts) is
+//! escaped for mrkdwn (`&`, `<`, `>`), so a reason cannot make a link, a mention or
+//! `<!channel>`; only contact handles set by the operator (`jit-ca user add --contact`)
+//! that are Slack member ids become mentions. Link unfurling is switched off.
+//!
+//! Limits kept (Slack refuses a message beyond them): at most 50 blocks, header text 150
+//! characters, section text 3000, 10 fields of 2000 each, 10 context elements; see
+//! [`check_shape`], which the tests (and the integration tests' receiver) apply.
+
+use serde_json::{Value, json};
+
+use super::event::{Event, Kind, RequestFacts};
+
+/// Most characters of a header's plain text.
+pub const MAX_HEADER: usize = 150;
+/// Most characters of a section's text.
+pub const MAX_TEXT: usize = 3000;
+/// Most characters of one field.
+pub const MAX_FIELD: usize = 2000;
+/// Most fields in a section.
+pub const MAX_FIELDS: usize = 10;
+/// Most blocks in a message.
+pub const MAX_BLOCKS: usize = 50;
+/// Most elements in a context block.
+pub const MAX_CONTEXT: usize = 10;
+
+/// `s` escaped for Slack mrkdwn (`&` `<` `>`, the three characters Slack's markup uses for
+/// links, mentions and special commands), cut to at most `max` characters after escaping
+/// (never inside an entity), with `…` when cut.
+pub fn escape(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max));
+    let mut used = 0usize;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let piece = match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            _ => "",
+        };
+        let len = if piece.is_empty() {
+            1
+        } else {
+            piece.chars().count()
+        };
+        // Room for this piece, and for the ellipsis if more follows.
+        let reserve = usize::from(chars.peek().is_some());
+        if used + len + reserve > max {
+            if used < max {
+                out.push('…');
+            }
+            return out;
+        }
+        if piece.is_empty() {
+            out.push(c);
+        } else {
+            out.push_str(piece);
+        }
+        used += len;
+    }
+    out
+}
+
+/// A contact handle as shown: a Slack member id (`U…`/`W…`, upper-case letters and digits)
+/// becomes a mention (`<@U0123ABCD>`); anything else is shown as text, escaped.
+pub fn mention(handle: &str) -> String {
+    let id = handle.strip_prefix('@').unwrap_or(handle);
+    let is_member_id = (3..=32).contains(&id.len())
+        && (id.starts_with('U') || id.starts_with('W'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if is_member_id {
+        format!("<@{id}>")
+    } else {
+        escape(handle, 100)
+    }
+}
+
+fn mrkdwn(text: String) -> Value {
+    json!({"type": "mrkdwn", "text": text})
+}
+
+fn field(label: &str, value: &str) -> Value {
+    mrkdwn(format!(
+        "*{label}*\n{}",
+        escape(value, MAX_FIELD - label.len() - 3)
+    ))
+}
+
+fn when(t: u64) -> String {
+    super::event::rfc3339(t)
+}
+
+fn duration(secs: u64) -> String {
+    jit_common::time::format_duration(secs)
+}
+
+/// The one line that says what happened (escaped mrkdwn).
+fn headline(e: &Event, r: &RequestFacts) -> String {
+    let (user, role, actor) = (
+        format!("*{}*", escape(&r.user, 100)),
+        format!("*{}*", escape(&r.role, 100)),
+        format!("*{}*", escape(&e.actor, 100)),
+    );
+    let a = &r.approvals;
+    match e.kind {
+        Kind::RequestCreated => format!("{user} requests {role} for {}", duration(r.duration_secs)),
+        Kind::RequestApproved => format!(
+            "{actor} approved {user}'s request for {role} ({} of {})",
+            a.count, a.required
+        ),
+        Kind::RequestDenied => format!("{actor} denied {user}'s request for {role}"),
+        Kind::RequestCancelled => format!("{user} cancelled their request for {role}"),
+        Kind::RequestExpired => format!("{user}'s request for {role} expired undecided"),
+        Kind::RequestIssued => match r.valid_before {
+            Some(end) => format!("{user} holds {role} until {}", when(end)),
+            None => format!("{user} holds {role}"),
+        },
+        Kind::RequestRevoked => format!("{actor} revoked {user}'s {role} elevation"),
+        Kind::RequestExtended => match r.valid_before {
+            Some(end) => format!("{user}'s {role} elevation was extended until {}", when(end)),
+            None => format!("{user}'s {role} elevation was extended"),
+        },
+        Kind::RequestExpiring => match r.valid_before {
+            Some(end) => format!("{user}'s {role} elevation ends at {}", when(end)),
+            None => format!("{user}'s {role} elevation ends soon"),
+        },
+        _ => format!("{} about {user}'s request for {role}", e.kind),
+    }
+}
+
+/// The fields of a request: who, role, hosts, duration, ticket, approvals, expiry, window.
+fn request_fields(r: &RequestFacts) -> Vec<Value> {
+    let who = match &r.contact {
+        Some(c) => format!("*Who*\n{} ({})", escape(&r.user, 200), mention(c)),
+        None => format!("*Who*\n{}", escape(&r.user, 200)),
+    };
+    let mut fields = vec![
+        mrkdwn(who),
+        field("Role", &r.role),
+        field("Hosts", &r.hosts.join(", ")),
+        field(
+            "Duration",
+            &format!(
+                "{}{}",
+                duration(r.duration_secs),
+                if r.sudo { ", sudo" } else { "" }
+            ),
+        ),
+        field("Ticket", r.ticket.as_deref().unwrap_or("none")),
+        field(
+            "Approvals",
+            &format!("{} of {}", r.approvals.count, r.approvals.required),
+        ),
+    ];
+    if r.state == "pending" {
+        fields.push(field("Pending until", &when(r.pending_expires_at)));
+    }
+    if let Some(start) = r.not_before {
+        fields.push(field("Starts", &when(start)));
+    }
+    if let (Some(from), Some(to)) = (r.valid_after, r.valid_before) {
+        fields.push(field("Window", &format!("{} to {}", when(from), when(to))));
+    }
+    fields.truncate(MAX_FIELDS);
+    fields
+}
+
+/// The incoming-webhook message for `e`; `approvers` are the contact handles of the
+/// request's eligible approvers (mentioned while it is pending).
+pub fn render(e: &Event, approvers: &[String]) -> Value {
+    let mut blocks = Vec::new();
+    let (header, fallback) = match (&e.data.alert, &e.data.request) {
+        (Some(a), _) => (
+            format!("JIT alert: {}", e.kind.as_str()),
+            format!("JIT alert: {}", escape(&a.summary, 500)),
+        ),
+        // headline() is escaped already: the fallback is not escaped again.
+        (None, Some(r)) => (
+            format!("JIT request {}", r.id),
+            format!("{}: {}", e.kind, headline(e, r)),
+        ),
+        (None, None) => (format!("JIT {}", e.kind), format!("JIT {}", e.kind)),
+    };
+    blocks.push(json!({"type": "header", "text": {"type": "plain_text",
+        "text": escape(&header, MAX_HEADER), "emoji": false}}));
+    if let Some(a) = &e.data.alert {
+        blocks.push(json!({"type": "section", "text": mrkdwn(format!(
+            "*What happened*\n{}\n*What to check*\n{}",
+            escape(&a.summary, 1400),
+            escape(&a.check, 1400)
+        ))}));
+    }
+    if let Some(r) = &e.data.request {
+        blocks.push(json!({"type": "section", "text": mrkdwn(headline(e, r))}));
+        blocks.push(json!({"type": "section", "fields": request_fields(r)}));
+        blocks.push(json!({"type": "section", "text": mrkdwn(format!(
+            "*Reason*\n{}",
+            escape(&r.reason, MAX_TEXT - 20)
+        ))}));
+        if let Some(why) = &r.decision_reason {
+            blocks.push(json!({"type": "section", "text": mrkdwn(format!(
+                "*Why*\n{}",
+                escape(why, MAX_TEXT - 20)
+            ))}));
+        }
+        if r.state == "pending" && !e.kind.is_alert() {
+            let id = escape(&r.id, 100);
+            let mut text = format!(
+                "Decide with your own key: `jit show {id}` then `jit approve {id}` or `jit deny {id}`"
+            );
+            if !approvers.is_empty() {
+                let who: Vec<_> = approvers.iter().take(20).map(|h| mention(h)).collect();
+                text.push_str(&format!("\nApprovers: {}", who.join(" ")));
+            }
+            blocks.push(json!({"type": "divider"}));
+            blocks.push(json!({"type": "section", "text": mrkdwn(text)}));
+        }
+    }
+    blocks.push(json!({"type": "context", "elements": [mrkdwn(format!(
+        "{} · {} · {}",
+        e.kind,
+        escape(&e.id, 100),
+        e.timestamp
+    ))]}));
+    json!({
+        "text": fallback,
+        "blocks": blocks,
+        "unfurl_links": false,
+        "unfurl_media": false,
+    })
+}
+
+/// Checks `msg` against the Block Kit shape this module produces (and Slack's limits): the
+/// block types used, text object types, lengths and counts. The message says what is wrong.
+pub fn check_shape(msg: &Value) -> Result<(), String> {
+    fn text_obj(v: &Value, kind: &str, max: usize, at: &str) -> Result<(), String> {
+        let t = v.get("type").and_then(Value::as_str);
+        if t != Some(kind) {
+            return Err(format!("{at}: text type {t:?}, expected {kind:?}"));
+        }
+        let s = v
+            .get("text")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{at}: no text"))?;
+        let n = s.chars().count();
+        if n == 0 || n > max {
+            return Err(format!("{at}: text of {n} characters (1 to {max})"));
+        }
+        Ok(())
+    }
+    let text = msg
+        .get("text")
+        .and_then(Value::as_str)
+        .ok_or("no fallback text")?;
+    if text.is_empty() || text.chars().count() > MAX_TEXT {
+        return Err("fallback text empty or too long".into());
+    }
+    let blocks = msg
+        .get("blocks")
+        .and_then(Value::as_array)
+        .ok_or("no blocks")?;
+    if blocks.is_empty() || blocks.len() > MAX_BLOCKS {
+        return Err(format!("{} blocks (1 to {MAX_BLOCKS})", blocks.len()));
+    }
+    for (i, b) in blocks.iter().enumerate() {
+        let at = format!("blocks[{i}]");
+        match b.get("type").and_then(Value::as_str) {
+            Some("header") => text_obj(&b["text"], "plain_text", MAX_HEADER, &at)?,
+            Some("divider") => {}
+            Some("section") => {
+                let (text, fields) = (b.get("text"), b.get("fields"));
+                if text.is_none() && fields.is_none() {
+                    return Err(format!("{at}: a section needs text or fields"));
+                }
+                if let Some(t) = text {
+                    text_obj(t, "mrkdwn", MAX_TEXT, &at)?;
+                }
+                if let Some(f) = fields {
+                    let f = f.as_array().ok_or(format!("{at}: fields is no list"))?;
+                    if f.is_empty() || f.len() > MAX_FIELDS {
+                        return Err(format!("{at}: {} fields (1 to {MAX_FIELDS})", f.len()));
+                    }
+                    for x in f {
+                        text_obj(x, "mrkdwn", MAX_FIELD, &at)?;
+                    }
+                }
+            }
+            Some("context") => {
+                let el = b["elements"]
+                    .as_array()
+                    .ok_or(format!("{at}: no elements"))?;
+                if el.is_empty() || el.len() > MAX_CONTEXT {
+                    return Err(format!("{at}: {} elements", el.len()));
+                }
+                for x in el {
+                    text_obj(x, "mrkdwn", MAX_TEXT, &at)?;
+                }
+            }
+            other => return Err(format!("{at}: block type {other:?} is not used here")),
+        }
+        if b.get("accessory").is_some() || b.get("url").is_some() {
+            return Err(format!("{at}: no links or buttons in a message"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::event::tests::{approved, request};
+    use crate::notify::event::{AlertFacts, Data, Kind};
+
+    fn all_text(v: &Value) -> String {
+        v.to_string()
+    }
+
+    #[test]
+    fn escapes_and_cuts_without_breaking_entities() {
+        assert_eq!(escape("a<b>&c", 100), "a&lt;b&gt;&amp;c");
+        assert_eq!(escape("abcdef", 4), "abc…");
+        assert_eq!(escape("abcd", 4), "abcd");
+        // "&amp;" does not fit in the room left: cut before it, never inside it.
+        assert_eq!(escape("ab&cd", 5), "ab…");
+        assert!(escape(&"<".repeat(1000), 3000).chars().count() <= 3000);
+        assert_eq!(mention("@U0123ABCD"), "<@U0123ABCD>");
+        assert_eq!(mention("W99ZZ"), "<@W99ZZ>");
+        assert_eq!(mention("@alice"), "@alice");
+        assert_eq!(mention("<!channel>"), "&lt;!channel&gt;");
+        assert_eq!(mention("Ualice"), "Ualice");
+    }
+
+    #[test]
+    fn a_pending_request_carries_the_commands_and_no_link() {
+        let mut e = approved();
+        e.kind = Kind::RequestCreated;
+        e.actor = "alice".into();
+        let msg = render(&e, &["@U0BOB1".into(), "@carol".into()]);
+        check_shape(&msg).unwrap();
+        let s = all_text(&msg);
+        for want in [
+            "*alice* requests *db-admin* for 30m",
+            "*Who*\\nalice (@alice)",
+            "*Role*\\ndb-admin",
+            "*Hosts*\\ndb-*",
+            "*Duration*\\n30m, sudo",
+            "*Ticket*\\nINC-42",
+            "*Approvals*\\n1 of 2",
+            "*Pending until*\\n2026-11-29T23:40:00Z",
+            "*Reason*\\nINC-42 disk full",
+            "`jit approve r-692b7a40a1b2c3d4e5f6`",
+            "`jit deny r-692b7a40a1b2c3d4e5f6`",
+            "Approvers: <@U0BOB1> @carol",
+            "\"unfurl_links\":false",
+        ] {
+            assert!(s.contains(want), "missing {want:?} in {s}");
+        }
+        assert!(!s.contains("http"), "{s}");
+        assert_eq!(
+            msg["blocks"][0]["text"]["text"],
+            "JIT request r-692b7a40a1b2c3d4e5f6"
+        );
+    }
+
+    #[test]
+    fn user_text_cannot_make_a_link_or_a_mention() {
+        let mut e = approved();
+        let mut r = request();
+        r.reason = "<https://evil.example/approve?id=1|Approve> <!channel> <@U0BOSS> & more".into();
+        r.user = "<!here>".into();
+        r.role = "a>b".into();
+        r.ticket = Some("<x>".into());
+        r.hosts = vec!["<h>".into()];
+        r.contact = Some("<@U0BOSS>".into());
+        r.decision_reason = Some("<!everyone>".into());
+        e.actor = "<@U0X>".into();
+        e.data.request = Some(r);
+        let msg = render(&e, &["<!channel>".into()]);
+        check_shape(&msg).unwrap();
+        let s = all_text(&msg);
+        // The only '<' left would be a mention we made from an operator's member id: none here.
+        assert!(!s.contains('<'), "{s}");
+        assert!(s.contains("&lt;https://evil.example/approve?id=1|Approve&gt; &lt;!channel&gt;"));
+        assert!(s.contains("&amp; more"));
+        assert!(s.contains("*Why*\\n&lt;!everyone&gt;"));
+    }
+
+    #[test]
+    fn decided_requests_and_alerts() {
+        let mut e = approved();
+        let mut r = request();
+        r.state = "approved".into();
+        r.approvals.count = 2;
+        r.valid_after = Some(1_795_992_000);
+        r.valid_before = Some(1_795_993_800);
+        e.kind = Kind::RequestIssued;
+        e.data.request = Some(r);
+        let msg = render(&e, &["@U0BOB1".into()]);
+        check_shape(&msg).unwrap();
+        let s = all_text(&msg);
+        assert!(
+            s.contains("*alice* holds *db-admin* until 2026-11-29T23:10:00Z"),
+            "{s}"
+        );
+        assert!(s.contains("*Window*\\n2026-11-29T22:40:00Z to 2026-11-29T23:10:00Z"));
+        assert!(!s.contains("jit approve"), "{s}");
+        assert!(!s.contains("Approvers"), "{s}");
+
+        let alert = crate::notify::event::Event::new(
+            "evt_1".into(),
+            Kind::AlertSelfApproval,
+            0,
+            "system",
+            Data {
+                request: Some(request()),
+                alert: Some(AlertFacts {
+                    summary: "alice tried to approve her own request <x>".into(),
+                    check: "whether alice's key is in someone else's hands".into(),
+                    source: None,
+                    user: Some("alice".into()),
+                    key: None,
+                    count: Some(1),
+                    window_secs: None,
+                }),
+            },
+        );
+        let msg = render(&alert, &[]);
+        check_shape(&msg).unwrap();
+        let s = all_text(&msg);
+        assert_eq!(
+            msg["blocks"][0]["text"]["text"],
+            "JIT alert: alert.self_approval"
+        );
+        assert!(s.contains("*What happened*\\nalice tried to approve her own request &lt;x&gt;"));
+        assert!(
+            !s.contains("jit approve"),
+            "an alert never asks for a decision: {s}"
+        );
+    }
+
+    #[test]
+    fn long_text_stays_within_the_limits() {
+        let mut e = approved();
+        let mut r = request();
+        r.reason = "&".repeat(10_000);
+        r.hosts = (0..2000).map(|i| format!("host-{i}")).collect();
+        e.data.request = Some(r);
+        let msg = render(&e, &vec!["@U0AAA".to_string(); 100]);
+        check_shape(&msg).unwrap();
+    }
+
+    #[test]
+    fn the_shape_check_refuses_what_slack_would() {
+        assert!(check_shape(&json!({"blocks": []})).is_err());
+        let button = json!({"text": "t", "blocks": [{"type": "actions", "elements": []}]});
+        assert!(check_shape(&button).unwrap_err().contains("\"actions\""));
+        let long = json!({"text": "t", "blocks": [{"type": "header",
+            "text": {"type": "plain_text", "text": "x".repeat(151)}}]});
+        assert!(check_shape(&long).is_err());
+        let link = json!({"text": "t", "blocks": [{"type": "section",
+            "text": {"type": "mrkdwn", "text": "x"}, "accessory": {"type": "button"}}]});
+        assert!(
+            check_shape(&link)
+                .unwrap_err()
+                .contains("no links or buttons")
+        );
+    }
+}
