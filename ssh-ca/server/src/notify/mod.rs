@@ -7,10 +7,15 @@
 //! Messages deliver requests; they never approve one: no message carries a link or a button
 //! that changes state, and approving stays a signed act of the approver (`jit approve ID`).
 //!
-//! Pure so far (no clock, storage or network): the outbox, the worker and the alerts are
-//! described in WIP-15.md and not wired into the service yet.
+//! Pure so far (no clock, storage or network): [`map`] (which audit events notify),
+//! [`backoff`] (retry times, dead letters), [`alerts`] (threshold detectors and what each
+//! alert says). The outbox, the worker and the call sites are described in WIP-15.md and not
+//! wired into the service yet.
 
+pub mod alerts;
+pub mod backoff;
 pub mod config;
 pub mod event;
 pub mod filter;
+pub mod map;
 pub mod slack;

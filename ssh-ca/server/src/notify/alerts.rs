@@ -1,0 +1,337 @@
+//! Alert detection, pure: counts of occurrences per key (a source address, a key
+//! fingerprint, a user) in a sliding window; an alert fires once when a count reaches its
+//! threshold, then the key is quiet for a cooldown. No clock: every call takes `now`, so
+//! tests drive it with an injected clock.
+//!
+//! Memory is bounded: at most [`MAX_KEYS`] keys are tracked; when full, stale keys are
+//! dropped, and if none is stale, further keys are counted together under [`OVERFLOW`] (a
+//! flood from many sources is itself an alert).
+//!
+//! The service keeps one [`Detector`] per kind of alert (see WIP-15.md, "Alerts", for where
+//! each is fed) and writes what fires as an `alert` audit record, which the outbox hook turns
+//! into an `alert.*` event.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::event::{AlertFacts, Kind};
+
+/// Most keys tracked by one detector.
+pub const MAX_KEYS: usize = 10_000;
+/// The key counted for when [`MAX_KEYS`] are tracked and none is stale.
+pub const OVERFLOW: &str = "*";
+
+/// When a detector fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Threshold {
+    /// Occurrences within the window that fire (1: every occurrence).
+    pub count: u32,
+    /// The window, seconds.
+    pub window_secs: u64,
+    /// After firing, the key stays quiet this long, seconds.
+    pub cooldown_secs: u64,
+}
+
+/// Defaults (config.toml `[alerts]` overrides them).
+pub mod defaults {
+    use super::Threshold;
+
+    /// Failed signatures or unknown keys from one source, or for one key.
+    pub const AUTH_FAILURES: Threshold = Threshold {
+        count: 10,
+        window_secs: 60,
+        cooldown_secs: 900,
+    };
+    /// Requests from one user.
+    pub const REQUEST_BURST: Threshold = Threshold {
+        count: 10,
+        window_secs: 600,
+        cooldown_secs: 900,
+    };
+    /// Events that alert every time (self-approval, break-glass): a short cooldown only
+    /// against a loop of the same key.
+    pub const EVERY: Threshold = Threshold {
+        count: 1,
+        window_secs: 1,
+        cooldown_secs: 0,
+    };
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    times: VecDeque<u64>,
+    quiet_until: u64,
+}
+
+/// One kind of alert's counts.
+#[derive(Debug)]
+pub struct Detector {
+    threshold: Threshold,
+    keys: HashMap<String, Seen>,
+    /// When stale keys were last dropped: at most once a second, so a flood of new keys
+    /// does not make every observation scan every key.
+    pruned_at: Option<u64>,
+}
+
+impl Detector {
+    /// A detector that fires at `threshold`.
+    pub fn new(threshold: Threshold) -> Self {
+        Self {
+            threshold,
+            keys: HashMap::new(),
+            pruned_at: None,
+        }
+    }
+
+    /// Keys tracked now.
+    pub fn tracked(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Records one occurrence for `key` at `now`; returns the count in the window when this
+    /// occurrence makes the alert fire.
+    pub fn observe(&mut self, now: u64, key: &str) -> Option<u32> {
+        let t = self.threshold;
+        let key = if self.keys.contains_key(key) || self.keys.len() < MAX_KEYS {
+            key
+        } else if self.pruned_at == Some(now) {
+            OVERFLOW
+        } else {
+            self.pruned_at = Some(now);
+            self.keys.retain(|_, s| {
+                s.quiet_until > now
+                    || s.times
+                        .back()
+                        .is_some_and(|last| now.saturating_sub(*last) < t.window_secs)
+            });
+            if self.keys.len() < MAX_KEYS {
+                key
+            } else {
+                OVERFLOW
+            }
+        };
+        let seen = self.keys.entry(key.to_string()).or_default();
+        while seen
+            .times
+            .front()
+            .is_some_and(|first| now.saturating_sub(*first) >= t.window_secs)
+        {
+            seen.times.pop_front();
+        }
+        seen.times.push_back(now);
+        if now < seen.quiet_until {
+            return None;
+        }
+        let n = u32::try_from(seen.times.len()).unwrap_or(u32::MAX);
+        if n < t.count.max(1) {
+            return None;
+        }
+        seen.times.clear();
+        seen.quiet_until = now.saturating_add(t.cooldown_secs);
+        Some(n)
+    }
+}
+
+/// What an `alert.auth_failures` says: `source` (an address) or `key` (a fingerprint).
+pub fn auth_failures(
+    source: Option<&str>,
+    key: Option<&str>,
+    count: u32,
+    window_secs: u64,
+) -> (Kind, AlertFacts) {
+    let whom = match (source, key) {
+        (Some(s), _) => format!("from {s}"),
+        (None, Some(k)) => format!("for key {k}"),
+        (None, None) => "from many sources".to_string(),
+    };
+    (
+        Kind::AlertAuthFailures,
+        AlertFacts {
+            summary: format!(
+                "{count} failed signatures or unknown keys {whom} within {}",
+                jit_common::time::format_duration(window_secs)
+            ),
+            check: "whose client this is (a wrong or removed key, a clock far off) or whether \
+                    someone is probing the CA; the auth_failure records of the audit trail \
+                    name each call"
+                .into(),
+            source: source.map(str::to_string),
+            user: None,
+            key: key.map(str::to_string),
+            count: Some(u64::from(count)),
+            window_secs: Some(window_secs),
+        },
+    )
+}
+
+/// What an `alert.request_burst` says.
+pub fn request_burst(user: &str, count: u32, window_secs: u64) -> (Kind, AlertFacts) {
+    (
+        Kind::AlertRequestBurst,
+        AlertFacts {
+            summary: format!(
+                "{user} made {count} requests within {}",
+                jit_common::time::format_duration(window_secs)
+            ),
+            check: format!(
+                "whether {user} is scripting requests or their key is used by someone else \
+                 (jit-ca user list; the request records of the audit trail)"
+            ),
+            source: None,
+            user: Some(user.to_string()),
+            key: None,
+            count: Some(u64::from(count)),
+            window_secs: Some(window_secs),
+        },
+    )
+}
+
+/// What an `alert.self_approval` says.
+pub fn self_approval(user: &str, request_id: &str) -> (Kind, AlertFacts) {
+    (
+        Kind::AlertSelfApproval,
+        AlertFacts {
+            summary: format!("{user} tried to approve their own request {request_id}"),
+            check: format!(
+                "whether {user} misunderstands the process or is trying to bypass approval \
+                 (the approval_refused record names the key used)"
+            ),
+            source: None,
+            user: Some(user.to_string()),
+            key: None,
+            count: Some(1),
+            window_secs: None,
+        },
+    )
+}
+
+/// What an `alert.break_glass` says about an operator revocation (`jit-ca revoke-grant`).
+pub fn operator_revocation(actor: &str, target: &str) -> (Kind, AlertFacts) {
+    (
+        Kind::AlertBreakGlass,
+        AlertFacts {
+            summary: format!("{actor} used emergency tooling: jit-ca revoke-grant {target}"),
+            check: "that the revocation was intended and who holds the grant's certificate \
+                    (the grant_revocation record)"
+                .into(),
+            source: None,
+            user: Some(actor.to_string()),
+            key: None,
+            count: Some(1),
+            window_secs: None,
+        },
+    )
+}
+
+/// What an `alert.checkpoint_failure` says; `detail` is the error's text.
+pub fn checkpoint_failure(detail: &str) -> (Kind, AlertFacts) {
+    (
+        Kind::AlertCheckpointFailure,
+        AlertFacts {
+            summary: format!("signing the audit checkpoint failed: {detail}"),
+            check: "the CA's disk, database and grant key (jit-ca audit verify); without fresh \
+                    checkpoints a rewritten audit tail goes unnoticed"
+                .into(),
+            source: None,
+            user: None,
+            key: None,
+            count: None,
+            window_secs: None,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Threshold = Threshold {
+        count: 3,
+        window_secs: 60,
+        cooldown_secs: 600,
+    };
+
+    #[test]
+    fn quiet_below_the_threshold_fires_once_then_cools_down() {
+        let mut d = Detector::new(T);
+        assert_eq!(d.observe(0, "10.0.0.7"), None);
+        assert_eq!(d.observe(10, "10.0.0.7"), None);
+        // Another key counts on its own.
+        assert_eq!(d.observe(20, "10.0.0.8"), None);
+        assert_eq!(d.observe(59, "10.0.0.7"), Some(3));
+        // Quiet in the cooldown, however many.
+        for t in 60..120 {
+            assert_eq!(d.observe(t, "10.0.0.7"), None);
+        }
+        // After it, the window counts afresh (only what is in the window).
+        assert_eq!(d.observe(659, "10.0.0.7"), None);
+        assert_eq!(d.observe(700, "10.0.0.7"), None);
+        assert_eq!(d.observe(701, "10.0.0.7"), Some(3));
+    }
+
+    #[test]
+    fn occurrences_outside_the_window_do_not_count() {
+        let mut d = Detector::new(T);
+        for t in [0, 60, 120, 180, 240] {
+            assert_eq!(d.observe(t, "k"), None, "{t}");
+        }
+        assert_eq!(d.observe(241, "k"), None);
+        assert_eq!(d.observe(242, "k"), Some(3));
+    }
+
+    #[test]
+    fn every_occurrence_alerts_with_count_one() {
+        let mut d = Detector::new(defaults::EVERY);
+        assert_eq!(d.observe(5, "alice"), Some(1));
+        assert_eq!(d.observe(5, "alice"), Some(1));
+        assert_eq!(d.observe(6, "bob"), Some(1));
+    }
+
+    #[test]
+    fn memory_is_bounded_and_a_flood_still_alerts() {
+        let mut d = Detector::new(T);
+        for i in 0..MAX_KEYS {
+            assert_eq!(d.observe(0, &format!("k{i}")), None);
+        }
+        assert_eq!(d.tracked(), MAX_KEYS);
+        // Full, none stale: new keys count together.
+        assert_eq!(d.observe(1, "new1"), None);
+        assert_eq!(d.observe(1, "new2"), None);
+        assert_eq!(d.observe(1, "new3"), Some(3));
+        assert_eq!(d.tracked(), MAX_KEYS + 1);
+        // Later, stale keys are dropped to make room.
+        assert_eq!(d.observe(100, "late"), None);
+        assert!(d.tracked() <= 3, "{}", d.tracked());
+    }
+
+    #[test]
+    fn alerts_say_what_happened_and_what_to_check() {
+        let (k, a) = auth_failures(Some("10.0.0.7"), None, 12, 60);
+        assert_eq!(k, Kind::AlertAuthFailures);
+        assert_eq!(
+            a.summary,
+            "12 failed signatures or unknown keys from 10.0.0.7 within 1m"
+        );
+        assert!(a.check.starts_with("whose client this is"));
+        let (_, a) = auth_failures(None, Some("SHA256:abc"), 10, 60);
+        assert!(a.summary.ends_with("for key SHA256:abc within 1m"));
+        let (k, a) = request_burst("alice", 10, 600);
+        assert_eq!(k, Kind::AlertRequestBurst);
+        assert_eq!(a.summary, "alice made 10 requests within 10m");
+        assert_eq!(self_approval("alice", "r-1").0, Kind::AlertSelfApproval);
+        assert_eq!(operator_revocation("root", "g-1").0, Kind::AlertBreakGlass);
+        assert_eq!(
+            checkpoint_failure("disk full").1.summary,
+            "signing the audit checkpoint failed: disk full"
+        );
+        for (_, a) in [
+            auth_failures(None, None, 1, 1),
+            request_burst("u", 1, 1),
+            self_approval("u", "r"),
+            operator_revocation("u", "g"),
+            checkpoint_failure("d"),
+        ] {
+            assert!(!a.summary.is_empty() && !a.check.is_empty());
+            assert!(!a.summary.contains('\n') && !a.check.contains('\n'));
+        }
+    }
+}
