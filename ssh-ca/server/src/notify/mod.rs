@@ -7,7 +7,8 @@
 //! Messages deliver requests; they never approve one: no message carries a link or a button
 //! that changes state, and approving stays a signed act of the approver (`jit approve ID`).
 //!
-//! Pure so far (no clock, storage or network): [`map`] (which audit events notify),
+//! Pure so far (no clock or storage): [`deliver`] (one attempt's headers and body, and its
+//! outcome), [`map`] (which audit events notify),
 //! [`backoff`] (retry times, dead letters), [`alerts`] (threshold detectors and what each
 //! alert says). The outbox, the worker and the call sites are described in WIP-15.md and not
 //! wired into the service yet.
@@ -15,6 +16,7 @@
 pub mod alerts;
 pub mod backoff;
 pub mod config;
+pub mod deliver;
 pub mod event;
 pub mod filter;
 pub mod map;
