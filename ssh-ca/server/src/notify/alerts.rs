@@ -56,6 +56,105 @@ pub mod defaults {
     };
 }
 
+/// The thresholds of config.toml's `[alerts]` table.
+///
+/// ```toml
+/// [alerts]
+/// auth_failures = 10             # failed signatures or unknown keys, per source or key
+/// auth_failures_window = "1m"
+/// request_burst = 10             # requests of one user
+/// request_burst_window = "10m"
+/// cooldown = "15m"               # after an alert, the same key is quiet this long
+/// ```
+/// Self-approval attempts, off-schedule approvals, operator revocations and checkpoint
+/// failures alert every time: they have no threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// `alert.auth_failures`.
+    pub auth_failures: Threshold,
+    /// `alert.request_burst`.
+    pub request_burst: Threshold,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            auth_failures: defaults::AUTH_FAILURES,
+            request_burst: defaults::REQUEST_BURST,
+        }
+    }
+}
+
+/// The keys of `[alerts]`.
+pub const KEYS: &[&str] = &[
+    "auth_failures",
+    "auth_failures_window",
+    "request_burst",
+    "request_burst_window",
+    "cooldown",
+];
+
+impl Settings {
+    /// Validates the `[alerts]` table (None: the defaults); every problem is pushed to
+    /// `errs` as one line naming the key.
+    pub fn from_table(table: Option<&toml::Table>, errs: &mut Vec<String>) -> Self {
+        let mut out = Self::default();
+        let Some(t) = table else {
+            return out;
+        };
+        for k in t.keys().filter(|k| !KEYS.contains(&k.as_str())) {
+            errs.push(format!(
+                "alerts.{k}: unknown key; [alerts] has {}",
+                KEYS.join(", ")
+            ));
+        }
+        let mut count = |key: &str, default: u32| -> u32 {
+            match t.get(key) {
+                None => default,
+                Some(toml::Value::Integer(n)) if (1..=10_000).contains(n) => {
+                    u32::try_from(*n).unwrap_or(default)
+                }
+                Some(v) => {
+                    errs.push(format!("alerts.{key}: {v} is not a count from 1 to 10000"));
+                    default
+                }
+            }
+        };
+        out.auth_failures.count = count("auth_failures", out.auth_failures.count);
+        out.request_burst.count = count("request_burst", out.request_burst.count);
+        let mut secs = |key: &str, default: u64, min: u64| -> u64 {
+            let Some(v) = t.get(key) else {
+                return default;
+            };
+            let parsed = v
+                .as_str()
+                .ok_or_else(|| format!("{v} is not a duration such as \"10m\""))
+                .and_then(|s| jit_common::time::parse_duration(s).map(u64::from));
+            match parsed {
+                Ok(d) if (min..=24 * 3600).contains(&d) => d,
+                Ok(d) => {
+                    errs.push(format!(
+                        "alerts.{key}: {d}s is out of range; use {min}s to 1d"
+                    ));
+                    default
+                }
+                Err(e) => {
+                    errs.push(format!("alerts.{key}: {e}"));
+                    default
+                }
+            }
+        };
+        out.auth_failures.window_secs =
+            secs("auth_failures_window", out.auth_failures.window_secs, 1);
+        out.request_burst.window_secs =
+            secs("request_burst_window", out.request_burst.window_secs, 1);
+        let cooldown = secs("cooldown", defaults::AUTH_FAILURES.cooldown_secs, 0);
+        out.auth_failures.cooldown_secs = cooldown;
+        out.request_burst.cooldown_secs = cooldown;
+        out
+    }
+}
+
 #[derive(Debug, Default)]
 struct Seen {
     times: VecDeque<u64>,
@@ -301,6 +400,62 @@ mod tests {
         // Later, stale keys are dropped to make room.
         assert_eq!(d.observe(100, "late"), None);
         assert!(d.tracked() <= 3, "{}", d.tracked());
+    }
+
+    fn settings(text: &str) -> Result<Settings, Vec<String>> {
+        let doc: toml::Table = toml::from_str(text).unwrap();
+        let table = doc.get("alerts").and_then(toml::Value::as_table);
+        let mut errs = Vec::new();
+        let s = Settings::from_table(table, &mut errs);
+        if errs.is_empty() { Ok(s) } else { Err(errs) }
+    }
+
+    #[test]
+    fn the_alerts_table_with_its_defaults_and_one_line_errors() {
+        assert_eq!(settings("").unwrap(), Settings::default());
+        let s = settings(
+            "[alerts]\nauth_failures = 5\nauth_failures_window = \"30s\"\nrequest_burst = 3\n\
+             request_burst_window = \"1h\"\ncooldown = \"0s\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.auth_failures,
+            Threshold {
+                count: 5,
+                window_secs: 30,
+                cooldown_secs: 0
+            }
+        );
+        assert_eq!(
+            s.request_burst,
+            Threshold {
+                count: 3,
+                window_secs: 3600,
+                cooldown_secs: 0
+            }
+        );
+        let e = settings(
+            "[alerts]\nauth_failure = 5\nrequest_burst = 0\nauth_failures_window = 60\ncooldown = \"2d\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.len(), 4, "{e:?}");
+        assert_eq!(
+            e[0],
+            "alerts.auth_failure: unknown key; [alerts] has auth_failures, auth_failures_window, request_burst, request_burst_window, cooldown"
+        );
+        assert_eq!(
+            e[1],
+            "alerts.request_burst: 0 is not a count from 1 to 10000"
+        );
+        assert_eq!(
+            e[2],
+            "alerts.auth_failures_window: 60 is not a duration such as \"10m\""
+        );
+        assert_eq!(
+            e[3],
+            "alerts.cooldown: 172800s is out of range; use 0s to 1d"
+        );
+        assert!(e.iter().all(|l| !l.contains('\n')));
     }
 
     #[test]
