@@ -57,6 +57,8 @@ mod writer {
     /// Severity of a log line.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Severity {
+        /// Someone must look now (`LOG_ALERT`): the CA's `alert.*` events.
+        Alert,
         /// Something was refused or went wrong.
         Warning,
         /// A normal, significant event.
@@ -104,6 +106,7 @@ mod writer {
             let line = sanitize(line, MAX_LINE);
             if let Some(l) = self.logger.as_mut() {
                 let _ = match severity {
+                    Severity::Alert => l.alert(line),
                     Severity::Warning => l.warning(line),
                     Severity::Notice => l.notice(line),
                     Severity::Info => l.info(line),

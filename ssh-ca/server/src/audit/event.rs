@@ -110,6 +110,17 @@ events! {
     WebhookFailure, WEBHOOK_FAILURE = "webhook_failure", Warning;
     /// Keys removed from a user who stays (`jit-ca user key remove`).
     UserRemoveKey, USER_REMOVE_KEY = "user_remove_key", Notice;
+    /// An anomaly the CA detected (`details.kind`: `auth_failures`, `request_burst`,
+    /// `off_schedule_approval`, `self_approval`, `break_glass`, `checkpoint_failure`), with
+    /// what happened and what to check; notified as `alert.<kind>`, logged at alert level.
+    Alert, ALERT = "alert", Alert;
+    /// An active elevation ends soon: the reminder, once per window end (`expiry_reminder`
+    /// in config.toml); notified as `request.expiring`.
+    ExpiryReminder, EXPIRY_REMINDER = "expiry_reminder", Notice;
+    /// An operator sent dead-lettered notifications again (`jit-ca notify retry`).
+    NotifyRetry, NOTIFY_RETRY = "notify_retry", Notice;
+    /// A notification given up after its retries (a dead letter, `jit-ca notify status`).
+    NotifyDead, NOTIFY_DEAD = "notify_dead", Warning;
 }
 
 impl Event {
@@ -199,6 +210,10 @@ mod tests {
         "webhook_answer",
         "webhook_failure",
         "user_remove_key",
+        "alert",
+        "expiry_reminder",
+        "notify_retry",
+        "notify_dead",
     ];
 
     #[test]
@@ -235,8 +250,12 @@ mod tests {
     fn refusals_warn_and_the_rest_are_notices() {
         // The rule the syslog lines have always followed: refusals, rejected and failed
         // calls, their summaries, legacy signatures and webhooks that gave no usable answer
-        // at warning; everything else notice.
+        // at warning; alerts at alert; everything else notice.
         for &e in Event::ALL {
+            if e == Event::Alert {
+                assert_eq!(e.severity(), Severity::Alert);
+                continue;
+            }
             let warns = e.name().ends_with("_refused")
                 || matches!(
                     e,
@@ -245,6 +264,7 @@ mod tests {
                         | Event::RefusalsSummarised
                         | Event::LegacySignature
                         | Event::WebhookFailure
+                        | Event::NotifyDead
                 );
             let want = if warns {
                 Severity::Warning
