@@ -104,6 +104,16 @@ require_approval_digest = false
 # [tls]
 # cert = "tls/cert.pem"    # PEM chain, leaf first
 # key = "tls/key.pem"      # PEM private key (PKCS#8, PKCS#1 or SEC1)
+
+# Alerts (docs/alerts.md): alert.* events to the notification sinks and syslog at alert
+# level. The defaults are shown; self-approval attempts, approvals outside a role's
+# schedule, jit-ca revoke-grant and audit checkpoint failures alert without a threshold.
+# [alerts]
+# auth_failures = 10             # failed signatures or unknown keys, per source or per key
+# auth_failures_window = "1m"
+# request_burst = 10             # requests stored for one user
+# request_burst_window = "10m"
+# cooldown = "15m"               # after an alert, the same source, key or user is quiet this long
 "#;
 
 #[derive(Debug, Deserialize)]
@@ -144,6 +154,9 @@ struct RawConfig {
     require_approval_digest: Option<bool>,
     #[serde(default)]
     tls: Option<RawTls>,
+    /// `[alerts]`: validated by `notify::alerts::Settings::from_table`.
+    #[serde(default)]
+    alerts: Option<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,6 +216,8 @@ pub struct Config {
     pub require_approval_digest: bool,
     /// TLS, if configured.
     pub tls: Option<TlsConfig>,
+    /// Alert thresholds (`[alerts]`).
+    pub alerts: crate::notify::alerts::Settings,
 }
 
 impl Config {
@@ -311,6 +326,7 @@ impl Config {
                 "max_connections {max_connections} must be between 16 and 1000000"
             ));
         }
+        let alerts = crate::notify::alerts::Settings::from_table(raw.alerts.as_ref(), &mut errs);
         let tls = raw.tls.map(|t| TlsConfig {
             cert: dir.join(t.cert),
             key: dir.join(t.key),
@@ -338,6 +354,7 @@ impl Config {
             accept_v1_signatures: raw.accept_v1_signatures.unwrap_or(false),
             require_approval_digest: raw.require_approval_digest.unwrap_or(false),
             tls,
+            alerts,
         })
     }
 
@@ -430,5 +447,49 @@ mod tests {
         .unwrap_err();
         assert_eq!(errs.len(), 4, "{errs:?}");
         assert!(Config::parse(Path::new("/d"), "colour = 1").is_err());
+    }
+
+    #[test]
+    fn the_alerts_table() {
+        use crate::notify::alerts::Settings;
+        assert_eq!(
+            Config::parse(Path::new("/d"), TEMPLATE).unwrap().alerts,
+            Settings::default()
+        );
+        // The template's commented block, uncommented, is the defaults.
+        let uncommented: String = TEMPLATE
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|_| {
+                        l.contains("[alerts]")
+                            || l.starts_with("# auth_")
+                            || l.starts_with("# request_")
+                            || l.starts_with("# cooldown")
+                    })
+                    .unwrap_or(l)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            uncommented.contains("\n[alerts]\nauth_failures = 10"),
+            "{uncommented}"
+        );
+        assert_eq!(
+            Config::parse(Path::new("/d"), &uncommented).unwrap().alerts,
+            Settings::default()
+        );
+        let c = Config::parse(
+            Path::new("/d"),
+            "[alerts]\nauth_failures = 3\ncooldown = \"1m\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.alerts.auth_failures.count, 3);
+        assert_eq!(c.alerts.request_burst.cooldown_secs, 60);
+        assert_eq!(
+            Config::parse(Path::new("/d"), "[alerts]\nrequest_burst = -1\n").unwrap_err(),
+            vec!["alerts.request_burst: -1 is not a count from 1 to 10000".to_string()]
+        );
+        assert!(Config::parse(Path::new("/d"), "alerts = 3").is_err());
     }
 }

@@ -303,6 +303,71 @@ pub fn self_approval(user: &str, request_id: &str) -> (Kind, AlertFacts) {
     )
 }
 
+/// What an `alert.off_schedule_approval` says: `approver` approved `request_id` (role
+/// `role`) at a time its schedule (`schedule`, as written) says is closed. Not refused: the
+/// schedule says when a role may be requested; an approval given outside it is unusual
+/// (an approver's key used at night, a request left pending across the window's end).
+pub fn off_schedule_approval(
+    approver: &str,
+    request_id: &str,
+    role: &str,
+    schedule: &str,
+) -> (Kind, AlertFacts) {
+    (
+        Kind::AlertOffSchedule,
+        AlertFacts {
+            summary: format!(
+                "{approver} approved request {request_id} for role {role} outside its schedule \
+                 ({schedule})"
+            ),
+            check: format!(
+                "with {approver} that they gave this approval (its approval record keeps the \
+                 signed call) and why it could not wait for the role's hours"
+            ),
+            source: None,
+            user: Some(approver.to_string()),
+            key: None,
+            count: Some(1),
+            window_secs: None,
+        },
+    )
+}
+
+/// The details of the `alert` audit record of an alert: `kind` (the part after `alert.`),
+/// the facts' fields that are set, and the request and role it concerns, if any.
+pub fn record_details(
+    kind: Kind,
+    facts: &AlertFacts,
+    request_id: Option<&str>,
+    role: Option<&str>,
+) -> serde_json::Value {
+    let name = kind
+        .as_str()
+        .strip_prefix("alert.")
+        .unwrap_or(kind.as_str());
+    let mut d = serde_json::Map::new();
+    d.insert("kind".into(), name.into());
+    d.insert("summary".into(), facts.summary.clone().into());
+    d.insert("check".into(), facts.check.clone().into());
+    for (k, v) in [
+        ("source", facts.source.as_deref()),
+        ("user", facts.user.as_deref()),
+        ("key", facts.key.as_deref()),
+        ("request_id", request_id),
+        ("role", role),
+    ] {
+        if let Some(v) = v {
+            d.insert(k.into(), v.into());
+        }
+    }
+    for (k, v) in [("count", facts.count), ("window_secs", facts.window_secs)] {
+        if let Some(v) = v {
+            d.insert(k.into(), v.into());
+        }
+    }
+    serde_json::Value::Object(d)
+}
+
 /// What an `alert.break_glass` says about an operator revocation (`jit-ca revoke-grant`).
 pub fn operator_revocation(actor: &str, target: &str) -> (Kind, AlertFacts) {
     (
@@ -478,12 +543,30 @@ mod tests {
             checkpoint_failure("disk full").1.summary,
             "signing the audit checkpoint failed: disk full"
         );
+        let (k, a) = off_schedule_approval("bob", "r-1", "db-admin", "mon-fri 09:00-17:00 UTC");
+        assert_eq!(k, Kind::AlertOffSchedule);
+        assert_eq!(
+            a.summary,
+            "bob approved request r-1 for role db-admin outside its schedule (mon-fri 09:00-17:00 UTC)"
+        );
+        assert_eq!(
+            record_details(k, &a, Some("r-1"), Some("db-admin")),
+            serde_json::json!({"kind": "off_schedule_approval", "summary": a.summary,
+                "check": a.check, "user": "bob", "request_id": "r-1", "role": "db-admin",
+                "count": 1})
+        );
+        let (k, a) = checkpoint_failure("disk full");
+        assert_eq!(
+            record_details(k, &a, None, None),
+            serde_json::json!({"kind": "checkpoint_failure", "summary": a.summary, "check": a.check})
+        );
         for (_, a) in [
             auth_failures(None, None, 1, 1),
             request_burst("u", 1, 1),
             self_approval("u", "r"),
             operator_revocation("u", "g"),
             checkpoint_failure("d"),
+            off_schedule_approval("u", "r", "x", "s"),
         ] {
             assert!(!a.summary.is_empty() && !a.check.is_empty());
             assert!(!a.summary.contains('\n') && !a.check.contains('\n'));

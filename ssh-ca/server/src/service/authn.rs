@@ -116,6 +116,16 @@ impl Ca {
             Err((_, e)) if e.code.is_server_fault() => Err(e),
             Err((actor, e)) => {
                 self.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+                if matches!(e.code, C::BadSignature | C::UnknownKey) {
+                    // Counted for alerts before the refusal rate limit (refusal_at), which
+                    // records only the first few of a flood.
+                    let fp = h
+                        .key
+                        .as_deref()
+                        .and_then(|k| PublicKey::from_openssh(k.trim()).ok())
+                        .map(|k| k.fingerprint(HashAlg::Sha256).to_string());
+                    self.alert_auth_failure(now, h.source, fp.as_deref());
+                }
                 let details = json!({
                     "method": method,
                     "path": path_and_query,

@@ -56,6 +56,7 @@ impl Ca {
         let kept = webhook_record.clone();
         self.store_new_request(caller, row, role, auto, auto_misses, webhook_record, now)
             .inspect_err(|_| self.audit_unstored_answer(now, kept))
+            .inspect(|_| self.alert_request(now, &caller.user))
     }
 
     /// Before a webhook is asked about `row`: the refusals that need no answer, on a read

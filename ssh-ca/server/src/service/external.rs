@@ -340,13 +340,18 @@ impl Ca {
                 o.insert("reason".into(), json!(reason));
             }
             let rec = tx.append_audit(now, actor, event::GRANT_REVOCATION, &details)?;
+            // Emergency tooling alerts, in the same transaction (the notification of a
+            // revoke-grant is this record's, never the grant_revocation's).
+            let alert =
+                super::alerting::break_glass(actor, &result.target, result.request_id.as_deref());
+            let alert = tx.append_audit(now, "system", event::ALERT, &alert)?;
             bump_generation(tx)?;
-            Ok::<_, ApiError>((result, rec, published))
+            Ok::<_, ApiError>((result, [rec, alert], published))
         })?;
         super::write(&self.published, published);
         self.release_in_host_documents(result.grant_id.as_deref());
         self.stats.revocations.fetch_add(1, Ordering::Relaxed);
-        self.log(&[rec]);
+        self.log(&rec);
         self.after_issuance();
         Ok(result)
     }
@@ -374,9 +379,16 @@ impl Ca {
     }
 
     /// Signs a new audit checkpoint when the trail moved (debounced; see the module docs).
-    /// Returns whether it signed one. The server calls this every second.
+    /// Returns whether it signed one. The server calls this every second. A failure is an
+    /// `alert` (kind `checkpoint_failure`), at once and then once an hour while it lasts.
     pub fn refresh_checkpoint(&self) -> Result<bool, CaError> {
         let now = self.now();
+        let r = self.try_refresh_checkpoint(now);
+        self.checkpoint_outcome(now, r.as_ref().err().map(ToString::to_string).as_deref());
+        r
+    }
+
+    fn try_refresh_checkpoint(&self, now: u64) -> Result<bool, CaError> {
         let Some(head) = self.read_db(|c| c.audit_head())? else {
             return Ok(false);
         };

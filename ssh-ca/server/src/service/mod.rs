@@ -22,6 +22,7 @@
 //! Time: each public method reads the [`Clock`] once (its entry point) and passes `now`
 //! down; nothing below reads the system clock.
 
+mod alerting;
 mod authn;
 mod commit;
 mod create;
@@ -108,6 +109,8 @@ pub struct Ca {
     refusals: Mutex<refusals::Limiter>,
     /// Users whose legacy (v1) call was last audited, and when.
     legacy_audited: Mutex<HashMap<String, u64>>,
+    /// The alert detectors (see `alerting`).
+    alerts: Mutex<alerting::Alerts>,
 }
 
 /// Counters for `/metrics`.
@@ -205,6 +208,7 @@ impl Ca {
             .first()
             .map(auth::audience_of)
             .ok_or(CaError::NoUserCaKey)?;
+        let alerts = Mutex::new(alerting::Alerts::new(config.alerts));
         let ca = Self {
             config,
             policy: RwLock::new(Arc::new(policy)),
@@ -227,6 +231,7 @@ impl Ca {
             audience,
             refusals: Mutex::new(refusals::Limiter::default()),
             legacy_audited: Mutex::new(HashMap::new()),
+            alerts,
         };
         Ok(ca)
     }

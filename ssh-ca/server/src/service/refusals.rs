@@ -93,7 +93,7 @@ fn bound_at(v: Value, depth: usize) -> Value {
 
 /// The rate-limit key of a peer address: IPv4 as is, IPv6 by its /64 (one host usually
 /// owns a whole /64).
-fn source_key(source: Option<IpAddr>) -> String {
+pub(super) fn source_key(source: Option<IpAddr>) -> String {
     match source.map(|a| a.to_canonical()) {
         None => UNKNOWN.to_string(),
         Some(IpAddr::V4(a)) => a.to_string(),

@@ -234,6 +234,10 @@ impl Ca {
                         "touched": caller.key.touched,
                         "evidence": super::evidence::details(caller, body, &canonical, named)}),
             )?];
+            // Not refused, but an alert in the approval's own transaction.
+            if let Some(alert) = super::alerting::off_schedule(role, &caller.user, id, now) {
+                records.push(tx.append_audit(now, "system", event::ALERT, &alert)?);
+            }
             let mut cast = Vec::new();
             for (approval, flags) in tx.approvals_with_keys(id)? {
                 let groups = tx.user_groups(&approval.user)?;

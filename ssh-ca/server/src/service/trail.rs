@@ -86,6 +86,12 @@ impl Ca {
         what: serde_json::Value,
         e: ApiError,
     ) -> ApiError {
+        if e.code == jit_api::wire::ErrorCode::SelfApproval {
+            // Every attempt is an alert (bounded per user by the cooldown), counted before
+            // the rate limit below.
+            let path = what.get("path").and_then(serde_json::Value::as_str);
+            self.alert_self_approval(now, actor, path);
+        }
         let (admit, due) = lock(&self.refusals).admit(now, source, actor, ev);
         if let Err(err) = self.write_summaries(now, due) {
             return ApiError::internal(err);

@@ -1,0 +1,256 @@
+//! Alerts (issue 15; docs/alerts.md): the detectors of [`crate::notify::alerts`] fed by the
+//! service, and the `alert` audit records they write. Each record is logged to syslog at
+//! alert level (`audit::event`: `alert` is `Severity::Alert`) and becomes an `alert.<kind>`
+//! notification through the store's outbox hook.
+//!
+//! Where each alert comes from:
+//! * `auth_failures`: every `bad_signature` and `unknown_key` refusal of a signed call,
+//!   counted per source address (IPv6: its /64) and per key fingerprint *before* the refusal
+//!   rate limit of `refusals` (which records only the first few of a flood);
+//! * `request_burst`: every stored request, per user;
+//! * `self_approval`: every refusal with `self_approval`, at most one alert per user per
+//!   cooldown (an approver looping on their own request cannot flood the sinks; every
+//!   attempt is still an `approval_refused` record);
+//! * `off_schedule_approval`: an approval given while its role's schedule is closed, in the
+//!   approval's transaction ([`off_schedule`]); every one;
+//! * `break_glass`: `jit-ca revoke-grant`, in the revocation's transaction
+//!   ([`break_glass`]); every one;
+//! * `checkpoint_failure`: a failed audit checkpoint, once an hour while it keeps failing.
+//!
+//! An alert that cannot be written to the audit trail (the database is the problem) is sent
+//! to syslog directly, at alert level, so it is never lost silently.
+
+use std::net::IpAddr;
+
+use jit_common::log::Severity;
+use serde_json::Value;
+
+use super::{Ca, lock, refusals};
+use crate::audit::event;
+use crate::notify::alerts::{self, Detector, Settings, Threshold};
+use crate::notify::event::{AlertFacts, Kind};
+use crate::policy::Role;
+
+/// While audit checkpoints keep failing, one alert per this many seconds.
+pub const CHECKPOINT_ALERT_EVERY: u64 = 3600;
+
+/// The service's detectors (one `Mutex` on [`Ca`], like the refusal limiter).
+#[derive(Debug)]
+pub(super) struct Alerts {
+    settings: Settings,
+    auth_by_source: Detector,
+    auth_by_key: Detector,
+    request_burst: Detector,
+    self_approval: Detector,
+    /// When the last checkpoint-failure alert was raised; None while checkpoints succeed.
+    checkpoint_alerted: Option<u64>,
+}
+
+impl Alerts {
+    /// Detectors with the thresholds of config.toml's `[alerts]`.
+    pub(super) fn new(settings: Settings) -> Self {
+        let every = Threshold {
+            cooldown_secs: settings.request_burst.cooldown_secs,
+            ..alerts::defaults::EVERY
+        };
+        Self {
+            settings,
+            auth_by_source: Detector::new(settings.auth_failures),
+            auth_by_key: Detector::new(settings.auth_failures),
+            request_burst: Detector::new(settings.request_burst),
+            self_approval: Detector::new(every),
+            checkpoint_alerted: None,
+        }
+    }
+
+    /// A checkpoint failed at `now`: whether to alert (the first failure, then once every
+    /// [`CHECKPOINT_ALERT_EVERY`] while failing).
+    fn checkpoint_failed(&mut self, now: u64) -> bool {
+        match self.checkpoint_alerted {
+            Some(t) if now.saturating_sub(t) < CHECKPOINT_ALERT_EVERY => false,
+            _ => {
+                self.checkpoint_alerted = Some(now);
+                true
+            }
+        }
+    }
+}
+
+/// The `alert` record's details of an approval of `request_id` (role `role`) by `approver`
+/// at `now`, when the role has a schedule that is closed at `now`.
+pub(super) fn off_schedule(
+    role: &Role,
+    approver: &str,
+    request_id: &str,
+    now: u64,
+) -> Option<Value> {
+    let schedule = role.schedule.as_ref().filter(|s| !s.contains(now))?;
+    let (kind, facts) =
+        alerts::off_schedule_approval(approver, request_id, &role.name, &schedule.describe());
+    Some(alerts::record_details(
+        kind,
+        &facts,
+        Some(request_id),
+        Some(&role.name),
+    ))
+}
+
+/// The `alert` record's details of `jit-ca revoke-grant TARGET` by `actor`.
+pub(super) fn break_glass(actor: &str, target: &str, request_id: Option<&str>) -> Value {
+    let (kind, facts) = alerts::operator_revocation(actor, target);
+    alerts::record_details(kind, &facts, request_id, None)
+}
+
+/// The request id of a refused approval's path (`/v1/requests/{id}/approve`), bounded.
+fn request_of(path: Option<&str>) -> Option<String> {
+    let id = path?
+        .strip_prefix("/v1/requests/")?
+        .strip_suffix("/approve")?;
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| id.to_string())
+}
+
+impl Ca {
+    /// Appends an `alert` record (its own write) and sends its syslog line; when the write
+    /// fails, the alert goes to syslog directly.
+    fn raise(&self, now: u64, (kind, facts): (Kind, AlertFacts), request_id: Option<&str>) {
+        let details = alerts::record_details(kind, &facts, request_id, None);
+        if let Err(e) = self.audit_at(now, "system", event::ALERT, details) {
+            self.raise_unrecorded(kind, &facts, &e.to_string());
+        }
+    }
+
+    /// An alert that could not be recorded: syslog at alert level, and stderr.
+    fn raise_unrecorded(&self, kind: Kind, facts: &AlertFacts, why: &str) {
+        let line = format!(
+            "{kind}: {} (check {}); not recorded in the audit trail: {why}",
+            facts.summary, facts.check
+        );
+        lock(&self.syslog).log(Severity::Alert, &line);
+        jit_common::errln!("jit-ca: {line}");
+    }
+
+    /// Counts one failed authentication (`bad_signature`, `unknown_key`) from `source` with
+    /// the key `fingerprint`; alerts when either reaches its threshold (one alert naming
+    /// both when both do).
+    pub(super) fn alert_auth_failure(
+        &self,
+        now: u64,
+        source: Option<IpAddr>,
+        fingerprint: Option<&str>,
+    ) {
+        let source = source.map(|s| refusals::source_key(Some(s)));
+        let (by_source, by_key, window) = {
+            let mut a = lock(&self.alerts);
+            let s = source
+                .as_deref()
+                .and_then(|s| a.auth_by_source.observe(now, s));
+            let k = fingerprint.and_then(|k| a.auth_by_key.observe(now, k));
+            (s, k, a.settings.auth_failures.window_secs)
+        };
+        let count = match (by_source, by_key) {
+            (None, None) => return,
+            (s, k) => s.max(k).unwrap_or(0),
+        };
+        let facts = alerts::auth_failures(
+            by_source.and(source.as_deref()),
+            by_key.and(fingerprint),
+            count,
+            window,
+        );
+        self.raise(now, facts, None);
+    }
+
+    /// Counts one stored request of `user`; alerts at the burst threshold.
+    pub(super) fn alert_request(&self, now: u64, user: &str) {
+        let (fired, window) = {
+            let mut a = lock(&self.alerts);
+            let n = a.request_burst.observe(now, user);
+            (n, a.settings.request_burst.window_secs)
+        };
+        if let Some(n) = fired {
+            self.raise(now, alerts::request_burst(user, n, window), None);
+        }
+    }
+
+    /// A self-approval attempt by `user` (refused); `path` is the call's path.
+    pub(super) fn alert_self_approval(&self, now: u64, user: &str, path: Option<&str>) {
+        if lock(&self.alerts)
+            .self_approval
+            .observe(now, user)
+            .is_none()
+        {
+            return;
+        }
+        let request = request_of(path);
+        let facts = alerts::self_approval(user, request.as_deref().unwrap_or("(unknown)"));
+        self.raise(now, facts, request.as_deref());
+    }
+
+    /// The outcome of one audit checkpoint refresh at `now`: a failure alerts at once, then
+    /// once every [`CHECKPOINT_ALERT_EVERY`] while it keeps failing; a success ends that.
+    /// Returns whether an alert was raised.
+    pub(super) fn checkpoint_outcome(&self, now: u64, failure: Option<&str>) -> bool {
+        let Some(detail) = failure else {
+            lock(&self.alerts).checkpoint_alerted = None;
+            return false;
+        };
+        if !lock(&self.alerts).checkpoint_failed(now) {
+            return false;
+        }
+        self.raise(now, alerts::checkpoint_failure(detail), None);
+        true
+    }
+
+    /// Reports a failed audit checkpoint (what the server's housekeeping does when
+    /// [`Ca::refresh_checkpoint`] fails): alerts as [`Ca::refresh_checkpoint`] does.
+    /// Returns whether an alert was raised.
+    pub fn report_checkpoint_failure(&self, detail: &str) -> bool {
+        self.checkpoint_outcome(self.now(), Some(detail))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_alerts_once_an_hour_while_failing() {
+        let mut a = Alerts::new(Settings::default());
+        assert!(a.checkpoint_failed(100));
+        assert!(!a.checkpoint_failed(101));
+        assert!(!a.checkpoint_failed(100 + CHECKPOINT_ALERT_EVERY - 1));
+        assert!(a.checkpoint_failed(100 + CHECKPOINT_ALERT_EVERY));
+        a.checkpoint_alerted = None;
+        assert!(a.checkpoint_failed(100 + CHECKPOINT_ALERT_EVERY + 1));
+    }
+
+    #[test]
+    fn the_request_of_a_refused_approval() {
+        assert_eq!(
+            request_of(Some("/v1/requests/r-20261123-ab12/approve")).as_deref(),
+            Some("r-20261123-ab12")
+        );
+        assert_eq!(request_of(Some("/v1/requests/a/b/approve")), None);
+        assert_eq!(request_of(Some("/v1/requests/x/deny")), None);
+        assert_eq!(request_of(None), None);
+    }
+
+    #[test]
+    fn an_alert_record_is_logged_at_alert_priority() {
+        let rec = crate::audit::Record {
+            seq: 1,
+            time: 0,
+            actor: "system".into(),
+            event: event::ALERT.to_string(),
+            details: "{}".into(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        assert_eq!(crate::audit::syslog_line(&rec).0, Severity::Alert);
+    }
+}
