@@ -3,6 +3,7 @@
 //! test binary for all of them: each binary links the whole server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod alerts;
 mod ca_api;
 mod ca_approvals;
 mod ca_hostile_api;

@@ -1,0 +1,438 @@
+//! Alerts (issue 15, docs/alerts.md): each alert fires at its threshold, stays quiet below
+//! it and in the cooldown, fires again after; thresholds come from config.toml; each is one
+//! `alert` audit record (syslog at alert level, `alert.<kind>` notification).
+
+use axum::body::Body;
+use axum::http::Request;
+use serde_json::Value;
+
+use jit_api::auth;
+use jit_test_kit::harness::{Harness, POLICY, T0, assert_error, data_dir, setup_dir};
+use jit_test_kit::keys;
+
+/// The details of the `alert` records so far.
+fn alerts(h: &Harness) -> Vec<Value> {
+    jit_ca::admin::audit_export(&h.path())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r["event"] == "alert")
+        .map(|r| {
+            assert_eq!(r["actor"], "system", "{r}");
+            r["details"].clone()
+        })
+        .collect()
+}
+
+fn count_events(h: &Harness, event: &str) -> usize {
+    h.audit_events().iter().filter(|(e, _)| e == event).count()
+}
+
+fn from(mut req: Request<Body>, ip: [u8; 4]) -> Request<Body> {
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            ip, 40000,
+        ))));
+    req
+}
+
+/// A call signed by a key the CA does not know (`unknown_key`): key `n` of many.
+async fn unknown_key(h: &Harness, n: u32, ip: [u8; 4]) {
+    let key = keys::user(&format!("mallory-{n}"));
+    let req = h.signed_request(&key, "GET", "/v1/whoami", b"", h.now(), &auth::new_nonce());
+    let (status, body, _) = h.send(from(req, ip)).await;
+    assert_eq!(status.as_u16(), 401, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("unknown_key"));
+}
+
+/// alice's key, but the signature does not match (the nonce was changed after signing).
+async fn bad_signature(h: &Harness, ip: [u8; 4]) {
+    let mut req = h.signed_request(
+        h.key("alice"),
+        "GET",
+        "/v1/whoami",
+        b"",
+        h.now(),
+        &auth::new_nonce(),
+    );
+    req.headers_mut()
+        .insert(auth::HDR_NONCE, auth::new_nonce().parse().unwrap());
+    let (status, body, _) = h.send(from(req, ip)).await;
+    assert_eq!(status.as_u16(), 401);
+    assert!(String::from_utf8_lossy(&body).contains("bad_signature"));
+}
+
+#[tokio::test]
+async fn auth_failures_from_one_source_alert_at_the_threshold_then_cool_down() {
+    let h = Harness::new();
+    let ip = [192, 0, 2, 7];
+    // Defaults: 10 in 1m. Nine distinct unknown keys: quiet.
+    for n in 0..9 {
+        unknown_key(&h, n, ip).await;
+    }
+    assert!(alerts(&h).is_empty());
+    unknown_key(&h, 9, ip).await;
+    let a = alerts(&h);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0]["kind"], "auth_failures");
+    assert_eq!(a[0]["source"], "192.0.2.7");
+    assert_eq!(a[0]["count"], 10);
+    assert_eq!(a[0]["window_secs"], 60);
+    assert_eq!(
+        a[0]["summary"],
+        "10 failed signatures or unknown keys from 192.0.2.7 within 1m"
+    );
+    assert!(a[0]["check"].as_str().unwrap().starts_with("whose client"));
+    // The cooldown (15m): quiet however many.
+    for n in 10..40 {
+        if n % 2 == 0 {
+            bad_signature(&h, ip).await;
+        } else {
+            unknown_key(&h, n, ip).await;
+        }
+        h.clock.advance(20);
+    }
+    assert_eq!(alerts(&h).len(), 1);
+    // Another source counts on its own.
+    for n in 40..49 {
+        unknown_key(&h, n, [192, 0, 2, 8]).await;
+    }
+    assert_eq!(alerts(&h).len(), 1);
+    // After the cooldown, the threshold again.
+    h.clock.advance(15 * 60);
+    for n in 50..59 {
+        unknown_key(&h, n, ip).await;
+    }
+    assert_eq!(alerts(&h).len(), 1);
+    bad_signature(&h, ip).await;
+    let a = alerts(&h);
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert_eq!(a[1]["source"], "192.0.2.7");
+}
+
+#[tokio::test]
+async fn auth_failures_for_one_key_alert_from_any_source() {
+    let h = Harness::new();
+    // alice's key from ten addresses: no source reaches 10, the key does.
+    for i in 0..9 {
+        bad_signature(&h, [198, 51, 100, i]).await;
+    }
+    assert!(alerts(&h).is_empty());
+    bad_signature(&h, [198, 51, 100, 9]).await;
+    let a = alerts(&h);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0]["kind"], "auth_failures");
+    let fp = jit_common::keys::fingerprint(h.key("alice").public_key());
+    assert_eq!(a[0]["key"], fp.as_str());
+    assert!(a[0].get("source").is_none(), "{}", a[0]);
+    assert!(
+        a[0]["summary"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("for key {fp} within 1m"))
+    );
+    // Outside the window nothing adds up: 9 failures a minute apart, after the cooldown.
+    h.clock.advance(15 * 60);
+    for i in 0..12 {
+        bad_signature(&h, [198, 51, 100, i]).await;
+        h.clock.advance(60);
+    }
+    assert_eq!(alerts(&h).len(), 1);
+}
+
+#[tokio::test]
+async fn auth_failures_are_counted_before_the_refusal_rate_limit_and_thresholds_come_from_config() {
+    // 15 in 1m: more than the 10 refusals of a source the trail records in full per window.
+    let h = Harness::with_policy_and_config(
+        POLICY,
+        &[(
+            "alerts",
+            "{ auth_failures = 15, auth_failures_window = \"5m\", cooldown = \"0s\" }",
+        )],
+    );
+    let ip = [203, 0, 113, 9];
+    for n in 0..14 {
+        unknown_key(&h, n, ip).await;
+    }
+    assert!(alerts(&h).is_empty());
+    assert_eq!(count_events(&h, "auth_failure"), 10, "rate-limited records");
+    unknown_key(&h, 14, ip).await;
+    let a = alerts(&h);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0]["count"], 15);
+    assert_eq!(a[0]["window_secs"], 300);
+    // No cooldown: the next 15 alert again.
+    for n in 15..30 {
+        unknown_key(&h, n, ip).await;
+    }
+    assert_eq!(alerts(&h).len(), 2);
+}
+
+#[tokio::test]
+async fn a_burst_of_requests_from_one_user_alerts() {
+    let h = Harness::new();
+    // alice is on call: role quick is approved at once (each request is stored).
+    for i in 0..9 {
+        let got = h.request("alice", "quick", 60, &format!("r{i}")).await;
+        assert_eq!(got.0.as_u16(), 201, "{}", got.1);
+        h.clock.advance(30);
+    }
+    assert!(alerts(&h).is_empty());
+    let got = h.request("alice", "quick", 60, "r9").await;
+    assert_eq!(got.0.as_u16(), 201, "{}", got.1);
+    let a = alerts(&h);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0]["kind"], "request_burst");
+    assert_eq!(a[0]["user"], "alice");
+    assert_eq!(a[0]["count"], 10);
+    assert_eq!(a[0]["summary"], "alice made 10 requests within 10m");
+    // The cooldown holds.
+    for i in 0..5 {
+        let got = h.request("alice", "quick", 60, &format!("c{i}")).await;
+        assert_eq!(got.0.as_u16(), 201, "{}", got.1);
+    }
+    assert_eq!(alerts(&h).len(), 1);
+    // After it: a refused request is not a stored one; the tenth stored one alerts.
+    h.clock.advance(15 * 60);
+    for i in 0..9 {
+        let got = h.request("alice", "quick", 60, &format!("d{i}")).await;
+        assert_eq!(got.0.as_u16(), 201, "{}", got.1);
+    }
+    for _ in 0..3 {
+        let got = h.request("alice", "two-man", 60, "").await;
+        assert_error(&got, 400, "reason_required");
+    }
+    assert_eq!(alerts(&h).len(), 1);
+    let got = h.request("alice", "quick", 60, "d9").await;
+    assert_eq!(got.0.as_u16(), 201, "{}", got.1);
+    assert_eq!(alerts(&h).len(), 2);
+}
+
+#[tokio::test]
+async fn the_request_burst_threshold_comes_from_config() {
+    let h = Harness::with_policy_and_config(
+        POLICY,
+        &[(
+            "alerts",
+            "{ request_burst = 2, request_burst_window = \"1m\" }",
+        )],
+    );
+    assert_eq!(h.request("alice", "quick", 60, "a").await.0.as_u16(), 201);
+    h.clock.advance(61);
+    assert_eq!(h.request("alice", "quick", 60, "b").await.0.as_u16(), 201);
+    assert!(alerts(&h).is_empty(), "outside the window");
+    assert_eq!(h.request("alice", "quick", 60, "c").await.0.as_u16(), 201);
+    let a = alerts(&h);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0]["summary"], "alice made 2 requests within 1m");
+}
+
+#[tokio::test]
+async fn a_self_approval_attempt_alerts_once_per_user_and_cooldown() {
+    let h = Harness::new();
+    // dave is in dev and dba: he may request db-admin and approve it, but not his own.
+    let (s, v) = h.request("dave", "db-admin", 600, "maintenance").await;
+    assert_eq!(s.as_u16(), 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let got = h.approve("dave", &id).await;
+    assert_error(&got, 403, "self_approval");
+    let a = alerts(&h);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0]["kind"], "self_approval");
+    assert_eq!(a[0]["user"], "dave");
+    assert_eq!(a[0]["request_id"], id.as_str());
+    assert_eq!(
+        a[0]["summary"],
+        format!("dave tried to approve their own request {id}")
+    );
+    // Again within the cooldown: refused and recorded, no second alert.
+    h.clock.advance(60);
+    assert_error(&h.approve("dave", &id).await, 403, "self_approval");
+    assert_eq!(alerts(&h).len(), 1);
+    assert_eq!(count_events(&h, "approval_refused"), 2);
+    // Another refusal (not an approver) is no self-approval.
+    assert_error(&h.approve("eve", &id).await, 403, "not_an_approver");
+    assert_eq!(alerts(&h).len(), 1);
+    // After the cooldown, the next attempt alerts.
+    h.clock.advance(15 * 60);
+    assert_error(&h.approve("dave", &id).await, 403, "self_approval");
+    assert_eq!(alerts(&h).len(), 2);
+}
+
+#[tokio::test]
+async fn with_no_cooldown_every_self_approval_attempt_alerts() {
+    let h = Harness::with_policy_and_config(POLICY, &[("alerts", "{ cooldown = \"0s\" }")]);
+    let (_, v) = h.request("dave", "db-admin", 600, "maintenance").await;
+    let id = v["id"].as_str().unwrap().to_string();
+    for n in 1..=3 {
+        assert_error(&h.approve("dave", &id).await, 403, "self_approval");
+        assert_eq!(alerts(&h).len(), n);
+    }
+}
+
+const SCHEDULED: &str = r#"
+[roles.office]
+hosts = ["db-*"]
+max_duration = "1h"
+requesters = ["group:dev"]
+approvers = ["group:dba"]
+approvals = 1
+require_reason = false
+schedule = [{ days = ["mon-fri"], hours = "09:00-13:00", tz = "UTC" }]
+
+[roles.anytime]
+hosts = ["db-*"]
+max_duration = "1h"
+requesters = ["group:dev"]
+approvers = ["group:dba"]
+approvals = 1
+require_reason = false
+"#;
+
+#[tokio::test]
+async fn an_approval_outside_the_schedule_is_given_and_alerts_in_its_transaction() {
+    // T0 is Monday 12:00 UTC: inside 09:00-13:00.
+    let h = Harness::with_policy(SCHEDULED);
+    let (s, v) = h.request("alice", "office", 600, "").await;
+    assert_eq!(s.as_u16(), 201, "{v}");
+    let inside = v["id"].as_str().unwrap().to_string();
+    h.clock.advance(30 * 60);
+    let got = h.approve("bob", &inside).await;
+    assert_eq!(got.0.as_u16(), 200, "{}", got.1);
+    assert!(alerts(&h).is_empty(), "12:30 is inside the schedule");
+    // Asked at 12:50, approved at 13:10: closed, but approved all the same; every
+    // off-schedule approval alerts (no cooldown).
+    h.clock.advance(20 * 60);
+    let mut late = Vec::new();
+    for user in ["alice", "dave"] {
+        let (s, v) = h.request(user, "office", 600, "").await;
+        assert_eq!(s.as_u16(), 201, "{v}");
+        late.push(v["id"].as_str().unwrap().to_string());
+    }
+    h.clock.advance(20 * 60);
+    for (approver, id) in ["carol", "bob"].iter().zip(&late) {
+        let got = h.approve(approver, id).await;
+        assert_eq!(got.0.as_u16(), 200, "{}", got.1);
+        assert_eq!(got.1["state"], "approved");
+    }
+    let a = alerts(&h);
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert_eq!(a[0]["kind"], "off_schedule_approval");
+    assert_eq!(a[0]["user"], "carol");
+    assert_eq!(a[0]["request_id"], late[0].as_str());
+    assert_eq!(a[0]["role"], "office");
+    assert_eq!(a[1]["user"], "bob");
+    assert_eq!(a[1]["request_id"], late[1].as_str());
+    assert!(
+        a[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("outside its schedule (mon-fri 09:00-13:00 UTC)"),
+        "{}",
+        a[0]
+    );
+    // In the approval's transaction: right after its approval record, before the issuance.
+    let ev: Vec<String> = h.audit_events().into_iter().map(|(e, _)| e).collect();
+    let at = ev.iter().rposition(|e| e == "alert").unwrap();
+    assert_eq!(ev[at - 1], "approval");
+    assert_eq!(ev[at + 1], "issuance");
+    // A role without a schedule never alerts, at any hour.
+    let (_, v) = h.request("alice", "anytime", 600, "").await;
+    let any = v["id"].as_str().unwrap().to_string();
+    assert_eq!(h.approve("bob", &any).await.0.as_u16(), 200);
+    assert_eq!(alerts(&h).len(), 2);
+}
+
+#[tokio::test]
+async fn revoke_grant_makes_exactly_one_break_glass_alert_in_its_transaction() {
+    let h = Harness::new();
+    let r =
+        h.ca.revoke_grant("admin:0", "bg-0001", "lost laptop")
+            .unwrap();
+    assert!(!r.issued_here);
+    let a = alerts(&h);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0]["kind"], "break_glass");
+    assert_eq!(a[0]["user"], "admin:0");
+    assert_eq!(
+        a[0]["summary"],
+        "admin:0 used emergency tooling: jit-ca revoke-grant bg-0001"
+    );
+    let ev: Vec<String> = h.audit_events().into_iter().map(|(e, _)| e).collect();
+    assert_eq!(&ev[ev.len() - 2..], ["grant_revocation", "alert"]);
+    // A refused revoke-grant (already revoked) changes nothing and alerts nothing.
+    assert!(h.ca.revoke_grant("admin:0", "bg-0001", "again").is_err());
+    assert_eq!(alerts(&h).len(), 1);
+    // A grant this CA issued: the alert names its request.
+    let (_, v) = h.request("alice", "quick", 60, "").await;
+    let serial = v["issued"]["serial"].as_u64().unwrap();
+    h.ca.revoke_grant("admin:0", &serial.to_string(), "lost")
+        .unwrap();
+    let a = alerts(&h);
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[1]["request_id"], v["id"]);
+}
+
+#[tokio::test]
+async fn checkpoint_failures_alert_once_an_hour_while_failing() {
+    let h = Harness::new();
+    assert!(h.ca.report_checkpoint_failure("disk full"));
+    let a = alerts(&h);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0]["kind"], "checkpoint_failure");
+    assert_eq!(
+        a[0]["summary"],
+        "signing the audit checkpoint failed: disk full"
+    );
+    // Every second while failing: quiet for the hour.
+    for _ in 0..100 {
+        h.clock.advance(30);
+        assert!(!h.ca.report_checkpoint_failure("disk full"));
+    }
+    h.clock.advance(3600 - 3000);
+    assert!(h.ca.report_checkpoint_failure("disk full"));
+    assert_eq!(alerts(&h).len(), 2);
+    // A success ends the failure: the next one alerts at once.
+    h.clock.advance(1);
+    h.ca.refresh_checkpoint().unwrap();
+    h.clock.advance(1);
+    assert!(h.ca.report_checkpoint_failure("disk full"));
+    assert_eq!(alerts(&h).len(), 3);
+}
+
+#[test]
+fn bad_alert_thresholds_refuse_to_start_with_one_line_errors() {
+    for (text, want) in [
+        (
+            "[alerts]\nrequest_burst = 0\n",
+            "alerts.request_burst: 0 is not a count from 1 to 10000",
+        ),
+        (
+            "[alerts]\nauth_failures_window = \"0s\"\n",
+            "alerts.auth_failures_window: 0s is out of range; use 1s to 1d",
+        ),
+        (
+            "[alerts]\nburst = 3\n",
+            "alerts.burst: unknown key; [alerts] has auth_failures, auth_failures_window, request_burst, request_burst_window, cooldown",
+        ),
+    ] {
+        let (dir, _) = setup_dir(POLICY);
+        let cfg = data_dir(&dir).join("config.toml");
+        let mut t = std::fs::read_to_string(&cfg).unwrap();
+        t.push_str(text);
+        std::fs::remove_file(&cfg).unwrap();
+        std::fs::write(&cfg, t).unwrap();
+        let clock = std::sync::Arc::new(jit_ca::clock::FixedClock::new(T0));
+        let err = jit_ca::service::Ca::open(&data_dir(&dir), clock).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(want), "{msg}");
+        let line = msg.lines().find(|l| l.contains(want)).unwrap();
+        assert!(line.len() < want.len() + 16, "{line}");
+    }
+}
+
+#[test]
+fn the_alert_event_is_logged_at_alert_priority() {
+    use jit_ca::audit::event::Event;
+    use jit_common::log::Severity;
+    assert_eq!(Event::severity_of("alert"), Severity::Alert);
+}
