@@ -6,7 +6,8 @@
 //! Where each alert comes from:
 //! * `auth_failures`: every `bad_signature` and `unknown_key` refusal of a signed call,
 //!   counted per source address (IPv6: its /64) and per key fingerprint *before* the refusal
-//!   rate limit of `refusals` (which records only the first few of a flood);
+//!   rate limit of `refusals` (which records only the first few of a flood); at most
+//!   [`AUTH_ALERTS_PER_PERIOD`] per cooldown, the last saying "from many sources";
 //! * `request_burst`: every stored request, per user;
 //! * `self_approval`: every refusal with `self_approval`, at most one alert per user per
 //!   cooldown (an approver looping on their own request cannot flood the sinks; every
@@ -33,6 +34,30 @@ use crate::policy::Role;
 
 /// While audit checkpoints keep failing, one alert per this many seconds.
 pub const CHECKPOINT_ALERT_EVERY: u64 = 3600;
+/// Most `auth_failures` alerts per period (the cooldown, at least the window): the last of
+/// them says "from many sources" with the period's count, and the rest of the period is
+/// quiet. Unknown keys cost an attacker nothing, so without this a flood of fresh keys
+/// would be a flood of alerts (and of messages to every sink).
+pub const AUTH_ALERTS_PER_PERIOD: u32 = 5;
+
+/// What one more `auth_failures` detection becomes within the period's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Budget {
+    /// An alert of its own.
+    Alert,
+    /// The budget's last alert: failures from many sources, this many in the period.
+    Flood(u32),
+    /// Nothing (the period's flood alert was raised).
+    Quiet,
+}
+
+/// The period behind [`AUTH_ALERTS_PER_PERIOD`].
+#[derive(Debug, Default)]
+struct AuthPeriod {
+    start: u64,
+    failures: u32,
+    alerts: u32,
+}
 
 /// The service's detectors (one `Mutex` on [`Ca`], like the refusal limiter).
 #[derive(Debug)]
@@ -42,6 +67,7 @@ pub(super) struct Alerts {
     auth_by_key: Detector,
     request_burst: Detector,
     self_approval: Detector,
+    auth_period: AuthPeriod,
     /// When the last checkpoint-failure alert was raised; None while checkpoints succeed.
     checkpoint_alerted: Option<u64>,
 }
@@ -59,7 +85,39 @@ impl Alerts {
             auth_by_key: Detector::new(settings.auth_failures),
             request_burst: Detector::new(settings.request_burst),
             self_approval: Detector::new(every),
+            auth_period: AuthPeriod::default(),
             checkpoint_alerted: None,
+        }
+    }
+
+    /// Length of the auth-alert budget's period.
+    fn auth_period_secs(&self) -> u64 {
+        let t = self.settings.auth_failures;
+        t.cooldown_secs.max(t.window_secs)
+    }
+
+    /// Counts one authentication failure at `now` in the budget's period.
+    fn auth_failure_seen(&mut self, now: u64) {
+        let period = self.auth_period_secs();
+        let p = &mut self.auth_period;
+        if now.saturating_sub(p.start) >= period || now < p.start {
+            *p = AuthPeriod {
+                start: now,
+                failures: 0,
+                alerts: 0,
+            };
+        }
+        p.failures = p.failures.saturating_add(1);
+    }
+
+    /// What a detection at this point of the period becomes.
+    fn auth_budget(&mut self) -> Budget {
+        let p = &mut self.auth_period;
+        p.alerts = p.alerts.saturating_add(1);
+        match p.alerts {
+            n if n < AUTH_ALERTS_PER_PERIOD => Budget::Alert,
+            n if n == AUTH_ALERTS_PER_PERIOD => Budget::Flood(p.failures),
+            _ => Budget::Quiet,
         }
     }
 
@@ -144,24 +202,31 @@ impl Ca {
         fingerprint: Option<&str>,
     ) {
         let source = source.map(|s| refusals::source_key(Some(s)));
-        let (by_source, by_key, window) = {
+        let (by_source, by_key, budget, window, period) = {
             let mut a = lock(&self.alerts);
+            a.auth_failure_seen(now);
             let s = source
                 .as_deref()
                 .and_then(|s| a.auth_by_source.observe(now, s));
             let k = fingerprint.and_then(|k| a.auth_by_key.observe(now, k));
-            (s, k, a.settings.auth_failures.window_secs)
+            let budget = if s.is_some() || k.is_some() {
+                a.auth_budget()
+            } else {
+                Budget::Quiet
+            };
+            let window = a.settings.auth_failures.window_secs;
+            (s, k, budget, window, a.auth_period_secs())
         };
-        let count = match (by_source, by_key) {
-            (None, None) => return,
-            (s, k) => s.max(k).unwrap_or(0),
+        let facts = match budget {
+            Budget::Quiet => return,
+            Budget::Flood(total) => alerts::auth_failures(None, None, total, period),
+            Budget::Alert => alerts::auth_failures(
+                by_source.and(source.as_deref()),
+                by_key.and(fingerprint),
+                by_source.max(by_key).unwrap_or(0),
+                window,
+            ),
         };
-        let facts = alerts::auth_failures(
-            by_source.and(source.as_deref()),
-            by_key.and(fingerprint),
-            count,
-            window,
-        );
         self.raise(now, facts, None);
     }
 
@@ -227,6 +292,25 @@ mod tests {
         assert!(a.checkpoint_failed(100 + CHECKPOINT_ALERT_EVERY));
         a.checkpoint_alerted = None;
         assert!(a.checkpoint_failed(100 + CHECKPOINT_ALERT_EVERY + 1));
+    }
+
+    #[test]
+    fn auth_alerts_are_bounded_per_period() {
+        let mut a = Alerts::new(Settings::default());
+        let period = a.auth_period_secs();
+        assert_eq!(period, 900);
+        for t in 0..3 {
+            a.auth_failure_seen(t);
+        }
+        for _ in 1..AUTH_ALERTS_PER_PERIOD {
+            assert_eq!(a.auth_budget(), Budget::Alert);
+        }
+        assert_eq!(a.auth_budget(), Budget::Flood(3));
+        a.auth_failure_seen(period - 1);
+        assert_eq!(a.auth_budget(), Budget::Quiet);
+        // A new period, a new budget.
+        a.auth_failure_seen(period);
+        assert_eq!(a.auth_budget(), Budget::Alert);
     }
 
     #[test]

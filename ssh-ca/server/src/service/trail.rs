@@ -86,12 +86,29 @@ impl Ca {
         what: serde_json::Value,
         e: ApiError,
     ) -> ApiError {
-        if e.code == jit_api::wire::ErrorCode::SelfApproval {
-            // Every attempt is an alert (bounded per user by the cooldown), counted before
-            // the rate limit below.
-            let path = what.get("path").and_then(serde_json::Value::as_str);
-            self.alert_self_approval(now, actor, path);
+        // A self-approval attempt is an alert (bounded per user by the cooldown), after its
+        // refusal record and whether or not the rate limit lets that record through.
+        let self_approval = (e.code == jit_api::wire::ErrorCode::SelfApproval).then(|| {
+            what.get("path")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        });
+        let out = self.refusal_record(now, source, actor, ev, what, e);
+        if let Some(path) = self_approval {
+            self.alert_self_approval(now, actor, path.as_deref());
         }
+        out
+    }
+
+    fn refusal_record(
+        &self,
+        now: u64,
+        source: Option<std::net::IpAddr>,
+        actor: &str,
+        ev: &Event,
+        what: serde_json::Value,
+        e: ApiError,
+    ) -> ApiError {
         let (admit, due) = lock(&self.refusals).admit(now, source, actor, ev);
         if let Err(err) = self.write_summaries(now, due) {
             return ApiError::internal(err);

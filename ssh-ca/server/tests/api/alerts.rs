@@ -110,6 +110,31 @@ async fn auth_failures_from_one_source_alert_at_the_threshold_then_cool_down() {
 }
 
 #[tokio::test]
+async fn a_flood_of_fresh_keys_and_sources_makes_a_bounded_number_of_alerts() {
+    let h = Harness::new();
+    // 40 sources, each with 10 fresh unknown keys: 40 sources reach the threshold.
+    for s in 0..40u8 {
+        for n in 0..10 {
+            unknown_key(&h, u32::from(s) * 100 + n, [10, 1, 0, s]).await;
+        }
+    }
+    let a = alerts(&h);
+    assert_eq!(a.len(), 5, "{a:?}");
+    assert!(a[..4].iter().all(|x| x["source"].is_string()), "{a:?}");
+    assert!(a[4].get("source").is_none(), "{}", a[4]);
+    assert_eq!(
+        a[4]["summary"],
+        "50 failed signatures or unknown keys from many sources within 15m"
+    );
+    // The next period has its own budget.
+    h.clock.advance(15 * 60);
+    for n in 0..10 {
+        unknown_key(&h, 9000 + n, [10, 2, 0, 1]).await;
+    }
+    assert_eq!(alerts(&h).len(), 6);
+}
+
+#[tokio::test]
 async fn auth_failures_for_one_key_alert_from_any_source() {
     let h = Harness::new();
     // alice's key from ten addresses: no source reaches 10, the key does.

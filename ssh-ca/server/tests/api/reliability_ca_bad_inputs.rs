@@ -193,8 +193,13 @@ async fn run(h: &Harness, case: Case) -> Result<(), String> {
         ));
     }
     let added = audit_count(h) - audit_before;
-    if added != 1 {
-        problems.push(format!("{added} audit records (want exactly 1)"));
+    // A self-approval attempt is also an alert (issue 15): its refusal plus one `alert`.
+    let want = if case.code == "self_approval" { 2 } else { 1 };
+    if added != want {
+        problems.push(format!("{added} audit records (want exactly {want})"));
+    }
+    if want == 2 && h.audit_events().last().map(|e| e.0.as_str()) != Some("alert") {
+        problems.push("no alert record after the refusal".into());
     }
     if dump(h) != before {
         problems.push("the store changed".into());
