@@ -523,6 +523,61 @@ mod tests {
         assert!(e.iter().all(|l| !l.contains('\n')));
     }
 
+    /// docs/alerts.md describes every alert kind, and its `[alerts]` example is the defaults.
+    #[test]
+    fn docs_alerts_md_names_every_kind_and_the_defaults() {
+        const DOC: &str =
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/alerts.md"));
+        for k in Kind::ALL.iter().filter(|k| k.is_alert()) {
+            let name = k.as_str().trim_start_matches("alert.");
+            assert!(
+                DOC.contains(&format!("### `{name}`")),
+                "docs/alerts.md misses {name}"
+            );
+            assert!(
+                DOC.contains(&format!("{{\"kind\": \"{name}\"")),
+                "no example of {name}"
+            );
+        }
+        let block = DOC
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .unwrap();
+        for key in KEYS {
+            assert!(block.contains(&format!("\n{key} = ")), "{key}");
+        }
+        assert_eq!(settings(block).unwrap(), Settings::default());
+        // Each example is exactly what the CA writes for those facts.
+        let mut seen = 0;
+        for ex in DOC.split("```json\n").skip(1) {
+            let ex = ex.split("```").next().unwrap();
+            let v: serde_json::Value = serde_json::from_str(ex).unwrap();
+            let st = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            let n = u32::try_from(v["count"].as_u64().unwrap_or(0)).unwrap();
+            let w = v["window_secs"].as_u64().unwrap_or(0);
+            let summary = st("summary");
+            let after = |pre: &str| summary.rsplit(pre).next().unwrap().to_string();
+            let (kind, facts) = match st("kind").as_str() {
+                "auth_failures" => auth_failures(v["source"].as_str(), v["key"].as_str(), n, w),
+                "request_burst" => request_burst(&st("user"), n, w),
+                "self_approval" => self_approval(&st("user"), &st("request_id")),
+                "off_schedule_approval" => {
+                    let sched = after("schedule (");
+                    let sched = sched.trim_end_matches(')');
+                    off_schedule_approval(&st("user"), &st("request_id"), &st("role"), sched)
+                }
+                "break_glass" => operator_revocation(&st("user"), &after("revoke-grant ")),
+                "checkpoint_failure" => checkpoint_failure(&after("failed: ")),
+                other => panic!("unknown kind {other}"),
+            };
+            let want = record_details(kind, &facts, v["request_id"].as_str(), v["role"].as_str());
+            assert_eq!(v, want, "docs/alerts.md example");
+            seen += 1;
+        }
+        assert_eq!(seen, 6);
+    }
+
     #[test]
     fn alerts_say_what_happened_and_what_to_check() {
         let (k, a) = auth_failures(Some("10.0.0.7"), None, 12, 60);
