@@ -424,6 +424,42 @@ async fn checkpoint_failures_alert_once_an_hour_while_failing() {
     assert_eq!(alerts(&h).len(), 3);
 }
 
+#[tokio::test]
+async fn a_real_checkpoint_failure_alerts_through_refresh_checkpoint() {
+    let h = Harness::new();
+    h.ca.refresh_checkpoint().unwrap();
+    // A head record whose hash is not a record hash: the checkpoint cannot be signed (the
+    // chain itself still takes records after it).
+    let db = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
+    db.execute(
+        "INSERT INTO audit (seq, time, actor, event, details, prev_hash, hash) \
+         SELECT seq + 1, time, 'x', 'service_start', '{}', hash, 'not-a-hash' FROM audit \
+         ORDER BY seq DESC LIMIT 1",
+        [],
+    )
+    .unwrap();
+    h.clock.advance(10);
+    let err = h.ca.refresh_checkpoint().unwrap_err().to_string();
+    assert!(err.contains("not a record hash"), "{err}");
+    let a = alerts(&h);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0]["kind"], "checkpoint_failure");
+    assert!(
+        a[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("not a record hash"),
+        "{}",
+        a[0]
+    );
+    // The alert is the new head: the next checkpoint covers it, and a later failure alerts
+    // at once (a success ended the failing spell).
+    h.clock.advance(10);
+    assert!(h.ca.refresh_checkpoint().unwrap());
+    assert!(h.ca.report_checkpoint_failure("disk full"));
+    assert_eq!(alerts(&h).len(), 2);
+}
+
 #[test]
 fn bad_alert_thresholds_refuse_to_start_with_one_line_errors() {
     for (text, want) in [
