@@ -11,6 +11,7 @@ mod claims;
 mod evidence;
 mod fail_closed;
 mod group_commit;
+mod outbox;
 mod policy_conditions;
 mod reliability_ca_bad_inputs;
 mod reliability_regressions;
