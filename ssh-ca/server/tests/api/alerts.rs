@@ -497,3 +497,44 @@ fn the_alert_event_is_logged_at_alert_priority() {
     use jit_common::log::Severity;
     assert_eq!(Event::severity_of("alert"), Severity::Alert);
 }
+
+/// Each alert is one outbox row `alert.<kind>` (through the store's hook), whose payload
+/// carries the record's summary and check; the grant_revocation beside a break_glass alert
+/// makes none of its own.
+#[tokio::test]
+async fn each_alert_is_one_outbox_row_of_its_kind() {
+    let h = Harness::new();
+    let rows = || -> Vec<(String, Value)> {
+        let db = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
+        let mut st = db
+            .prepare(
+                "SELECT type, payload FROM notify_outbox WHERE type LIKE 'alert.%' ORDER BY seq",
+            )
+            .unwrap();
+        st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .unwrap()
+            .map(|r| {
+                let (t, p) = r.unwrap();
+                let e = jit_ca::notify::event::Event::from_payload(p.as_bytes()).unwrap();
+                (t, serde_json::to_value(e.data.alert.unwrap()).unwrap())
+            })
+            .collect()
+    };
+    let (_, v) = h.request("alice", "quick", 60, "").await;
+    let serial = v["issued"]["serial"].as_u64().unwrap();
+    h.ca.revoke_grant("admin:0", &serial.to_string(), "lost")
+        .unwrap();
+    let (_, v) = h.request("dave", "db-admin", 600, "maintenance").await;
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_error(&h.approve("dave", &id).await, 403, "self_approval");
+    let got = rows();
+    let kinds: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(kinds, ["alert.break_glass", "alert.self_approval"]);
+    let recorded = alerts(&h);
+    assert_eq!(recorded.len(), 2);
+    for ((_, facts), rec) in got.iter().zip(&recorded) {
+        assert_eq!(facts["summary"], rec["summary"]);
+        assert_eq!(facts["check"], rec["check"]);
+        assert_eq!(facts["user"], rec["user"]);
+    }
+}
