@@ -28,7 +28,11 @@ fn dump(h: &Harness) -> Vec<String> {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    tables.retain(|t| t != "audit" && t != "nonce_log" && !t.starts_with("sqlite_"));
+    // The outbox is checked on its own (`outbox_types`): a self-approval attempt adds its
+    // alert's event there.
+    tables.retain(|t| {
+        t != "audit" && t != "nonce_log" && t != "notify_outbox" && !t.starts_with("sqlite_")
+    });
     assert!(
         tables.iter().any(|t| t == "requests"),
         "schema changed: {tables:?}"
@@ -153,8 +157,20 @@ fn from_own_source(mut req: Request<Body>) -> Request<Body> {
     req
 }
 
+/// The types of the notification outbox's rows, in order.
+fn outbox_types(h: &Harness) -> Vec<String> {
+    let db = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
+    db.prepare("SELECT type FROM notify_outbox ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 async fn run(h: &Harness, case: Case) -> Result<(), String> {
     let before = dump(h);
+    let outbox_before = outbox_types(h);
     let audit_before = audit_count(h);
     let (status, bytes, _) = match case.call {
         Call::Signed {
@@ -203,6 +219,18 @@ async fn run(h: &Harness, case: Case) -> Result<(), String> {
     }
     if dump(h) != before {
         problems.push("the store changed".into());
+    }
+    let outbox = outbox_types(h);
+    let added_events = &outbox[outbox_before.len().min(outbox.len())..];
+    let want_events: &[&str] = if want == 2 {
+        &["alert.self_approval"]
+    } else {
+        &[]
+    };
+    if outbox.len() < outbox_before.len() || added_events != want_events {
+        problems.push(format!(
+            "notification events {added_events:?} (want {want_events:?})"
+        ));
     }
     if problems.is_empty() {
         Ok(())
