@@ -267,7 +267,9 @@ impl Ca {
         if !lock(&self.alerts).checkpoint_failed(now) {
             return false;
         }
-        self.raise(now, alerts::checkpoint_failure(detail), None);
+        // One line, bounded: the error's text comes from the database or the signer.
+        let detail = jit_common::log::sanitize(detail, 300);
+        self.raise(now, alerts::checkpoint_failure(&detail), None);
         true
     }
 

@@ -408,6 +408,16 @@ async fn checkpoint_failures_alert_once_an_hour_while_failing() {
         a[0]["summary"],
         "signing the audit checkpoint failed: disk full"
     );
+    // The error's text stays one line in the alert.
+    h.clock.advance(3600);
+    assert!(h.ca.report_checkpoint_failure("disk\nfull"));
+    let a = alerts(&h);
+    assert_eq!(a.len(), 2);
+    assert!(
+        !a[1]["summary"].as_str().unwrap().contains('\n'),
+        "{}",
+        a[1]
+    );
     // Every second while failing: quiet for the hour.
     for _ in 0..100 {
         h.clock.advance(30);
@@ -415,13 +425,13 @@ async fn checkpoint_failures_alert_once_an_hour_while_failing() {
     }
     h.clock.advance(3600 - 3000);
     assert!(h.ca.report_checkpoint_failure("disk full"));
-    assert_eq!(alerts(&h).len(), 2);
+    assert_eq!(alerts(&h).len(), 3);
     // A success ends the failure: the next one alerts at once.
     h.clock.advance(1);
     h.ca.refresh_checkpoint().unwrap();
     h.clock.advance(1);
     assert!(h.ca.report_checkpoint_failure("disk full"));
-    assert_eq!(alerts(&h).len(), 3);
+    assert_eq!(alerts(&h).len(), 4);
 }
 
 #[tokio::test]
