@@ -491,5 +491,23 @@ mod tests {
             vec!["alerts.request_burst: -1 is not a count from 1 to 10000".to_string()]
         );
         assert!(Config::parse(Path::new("/d"), "alerts = 3").is_err());
+        // docs/api.md's config.toml block shows the same defaults.
+        const API_MD: &str =
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"));
+        let block: String = API_MD
+            .split("\n[alerts]")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .map(|b| format!("[alerts]{b}"))
+            .unwrap_or_default();
+        let table: toml::Table = toml::from_str(&block).unwrap();
+        let mut errs = Vec::new();
+        let documented = Settings::from_table(table["alerts"].as_table(), &mut errs);
+        assert_eq!(
+            (documented, errs),
+            (Settings::default(), Vec::new()),
+            "{block}"
+        );
+        assert!(block.contains("cooldown = "), "{block}");
     }
 }
