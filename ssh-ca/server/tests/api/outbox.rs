@@ -345,3 +345,25 @@ async fn expiry_reminder_0s_sends_none() {
     assert_eq!(reminders(&h), []);
     assert!(!h.audit_events().iter().any(|e| e.0 == "expiry_reminder"));
 }
+
+/// An approval refused after its audit record was appended (the grant bound is checked once
+/// the count is reached) rolls back with its event: no `request.approved` leaves the CA.
+#[tokio::test]
+async fn a_change_refused_mid_transaction_leaves_no_event() {
+    let h = Harness::with_policy_and_config(POLICY, &[("max_active_grants_per_user", "1")]);
+    let (s, v) = h.request("alice", "db-admin", 600, "x").await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let (s, v) = h.request("alice", "quick", 600, "").await;
+    assert_eq!(s, 201, "{v}");
+    let before = events(&h);
+    assert_eq!(before.len(), 4, "created, created+approved+issued");
+    let got = h.approve("bob", &id).await;
+    assert_error(&got, 409, "too_many_active_grants");
+    assert_eq!(events(&h), []);
+    assert!(
+        h.audit_events()
+            .iter()
+            .all(|e| e.0 != "approval" || e.1 != "bob")
+    );
+}
