@@ -367,10 +367,14 @@ pub fn record(c: &Connection, sink: &str, outcomes: &[Outcome]) -> Result<()> {
 
 /// See [`crate::store::StoreOps::notify_status`].
 pub fn status(c: &Connection, now: u64) -> Result<NotifyStatus> {
+    // Every state but `delivered` (two index ranges, so delivered rows are not read; an
+    // unknown state is read, and is an error).
     let counts = c
         .prepare_cached(
             "SELECT d.sink, d.state, COUNT(*), MIN(o.time) FROM notify_delivery d \
-             JOIN notify_outbox o ON o.seq = d.seq GROUP BY d.sink, d.state ORDER BY d.sink",
+             JOIN notify_outbox o ON o.seq = d.seq \
+             WHERE (d.state < 'delivered' OR d.state > 'delivered') \
+             GROUP BY d.sink, d.state ORDER BY d.sink",
         )?
         .query_map([], |r| {
             Ok((
@@ -388,7 +392,6 @@ pub fn status(c: &Connection, now: u64) -> Result<NotifyStatus> {
                 sink: sink.clone(),
                 pending: 0,
                 dead: 0,
-                delivered: 0,
                 oldest_undelivered: None,
                 oldest_undelivered_secs: None,
                 last_error: None,
@@ -407,13 +410,13 @@ pub fn status(c: &Connection, now: u64) -> Result<NotifyStatus> {
                 s.dead = n;
                 out.dead_total += n;
             }
-            _ => s.delivered = n,
+            _ => {}
         }
     }
     let mut last = c.prepare_cached(
         "SELECT d.done_at, o.id, d.last_status, d.last_error FROM notify_delivery d \
          JOIN notify_outbox o ON o.seq = d.seq \
-         WHERE d.sink = ?1 AND d.last_error IS NOT NULL \
+         WHERE d.state IN ('pending', 'dead') AND d.sink = ?1 AND d.last_error IS NOT NULL \
          ORDER BY d.done_at DESC, d.seq DESC LIMIT 1",
     )?;
     for s in &mut out.sinks {
