@@ -27,6 +27,10 @@ pub const DEFAULT_MAX_PENDING_REQUESTS: u64 = 10;
 pub const DEFAULT_MAX_START_AHEAD: u64 = 30 * 24 * 3600;
 /// Default of `max_connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Shortest `notify_max_age`.
+pub const NOTIFY_MAX_AGE_MIN: u64 = 60;
+/// Longest `notify_max_age`.
+pub const NOTIFY_MAX_AGE_MAX: u64 = 7 * 24 * 3600;
 /// Largest config or policy file read, in bytes.
 pub const MAX_CONFIG_SIZE: u64 = 1024 * 1024;
 
@@ -99,6 +103,29 @@ accept_v1_signatures = false
 # (docs/audit.md); with this, every approval binds the request's contents too.
 require_approval_digest = false
 
+# Notifications (docs/notify.md): each [[notify]] table is a sink that receives the events
+# it names (default: every event) as they happen. They deliver requests; they never approve
+# one (approving stays `jit approve ID` with the approver's key). `standard` sinks get the
+# event's JSON signed with Standard Webhooks headers (webhook-id, webhook-timestamp,
+# webhook-signature); the secret ("whsec_" + base64) is read from secret_file (mode 0600,
+# relative to this directory), never written here: this file is not a secret file. A
+# `slack` sink posts a Block Kit message to an incoming webhook; its URL is its credential,
+# so with a slack sink this file must not be readable by others (chmod o-r config.toml).
+# A receiver that does not answer 2xx is retried (10s, 30s, 1m, 2m, 5m, 10m, then every 15m)
+# until notify_max_age after the event; then the delivery is dead (`jit-ca notify status`,
+# `jit-ca notify retry ID`).
+# notify_max_age = "24h"
+# [[notify]]
+# name = "ops"
+# url = "https://hooks.example.com/jit"
+# format = "standard"
+# secret_file = "keys/ops.whsec"
+# events = ["request.*", "alert.*"]
+# [[notify]]
+# name = "chat"
+# url = "https://hooks.slack.com/services/T000/B000/XXXX"
+# format = "slack"
+
 # Optional TLS. Without it the service speaks plain HTTP: put it behind a TLS proxy or
 # keep it on a trusted network.
 # [tls]
@@ -144,6 +171,11 @@ struct RawConfig {
     require_approval_digest: Option<bool>,
     #[serde(default)]
     tls: Option<RawTls>,
+    /// `[[notify]]` tables, checked by [`crate::notify::config::validate`].
+    #[serde(default)]
+    notify: Option<Vec<toml::Table>>,
+    #[serde(default)]
+    notify_max_age: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,6 +235,12 @@ pub struct Config {
     pub require_approval_digest: bool,
     /// TLS, if configured.
     pub tls: Option<TlsConfig>,
+    /// Where notifications go (`[[notify]]`), in config order; secrets are read by
+    /// [`Config::load_notify_files`].
+    pub notify: Vec<crate::notify::config::Sink>,
+    /// Seconds after an event's time within which its delivery is retried
+    /// (`notify_max_age`); then it is a dead letter.
+    pub notify_max_age_secs: u64,
 }
 
 impl Config {
@@ -315,6 +353,18 @@ impl Config {
             cert: dir.join(t.cert),
             key: dir.join(t.key),
         });
+        let notify = crate::notify::config::validate(raw.notify.unwrap_or_default(), &mut errs);
+        let notify_max_age_secs = dur(
+            "notify_max_age",
+            raw.notify_max_age,
+            crate::notify::backoff::DEFAULT_MAX_AGE,
+            &mut errs,
+        );
+        if !(NOTIFY_MAX_AGE_MIN..=NOTIFY_MAX_AGE_MAX).contains(&notify_max_age_secs) {
+            errs.push(format!(
+                "notify_max_age is {notify_max_age_secs}s; use 1m to 7d"
+            ));
+        }
         if !errs.is_empty() {
             return Err(errs);
         }
@@ -338,6 +388,8 @@ impl Config {
             accept_v1_signatures: raw.accept_v1_signatures.unwrap_or(false),
             require_approval_digest: raw.require_approval_digest.unwrap_or(false),
             tls,
+            notify,
+            notify_max_age_secs,
         })
     }
 
@@ -353,6 +405,38 @@ impl Config {
             path: path.clone(),
             problems: errs,
         })
+    }
+
+    /// Reads the `[[notify]]` sinks' secret files (the webhook secrets' rule: mode 0600,
+    /// checked directories) and refuses a config.toml that others may read while it holds a
+    /// `slack` sink, whose URL is the credential to post to the channel. Called when the
+    /// service starts (`Ca::open`); every problem at once, each naming the sink and file.
+    pub fn load_notify_files(&mut self) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.dir.join(CONFIG_FILE);
+        if self
+            .notify
+            .iter()
+            .any(|s| s.format == crate::notify::config::Format::Slack)
+        {
+            let mode = std::fs::metadata(&path).map_or(0, |m| m.permissions().mode());
+            if mode & 0o004 != 0 {
+                return Err(CaError::File {
+                    detail: format!(
+                        "is readable by everyone and holds a slack sink's URL, which is the credential \
+                         to post to the channel; run chmod o-r {}",
+                        path.display()
+                    ),
+                    path,
+                });
+            }
+        }
+        let problems = crate::notify::config::load_secrets(&mut self.notify, &self.dir);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(CaError::Config { path, problems })
+        }
     }
 
     /// The URL to publish: `public_url`, or derived from the listen address.
@@ -430,5 +514,80 @@ mod tests {
         .unwrap_err();
         assert_eq!(errs.len(), 4, "{errs:?}");
         assert!(Config::parse(Path::new("/d"), "colour = 1").is_err());
+    }
+
+    #[test]
+    fn notify_sinks_and_max_age() {
+        let d = Config::parse(Path::new("/d"), TEMPLATE).unwrap();
+        assert!(d.notify.is_empty());
+        assert_eq!(
+            d.notify_max_age_secs,
+            crate::notify::backoff::DEFAULT_MAX_AGE
+        );
+        // The template's commented example, uncommented, is a valid configuration.
+        let example: String = TEMPLATE
+            .lines()
+            .skip_while(|l| !l.starts_with("# notify_max_age"))
+            .take_while(|l| !l.is_empty())
+            .map(|l| format!("{}\n", l.trim_start_matches("# ")))
+            .collect();
+        let c = Config::parse(Path::new("/d"), &example).unwrap();
+        assert_eq!(c.notify.len(), 2, "{example}");
+        assert_eq!(c.notify[0].name, "ops");
+        assert_eq!(c.notify_max_age_secs, 24 * 3600);
+        let c = Config::parse(Path::new("/d"), "notify_max_age = \"2h\"").unwrap();
+        assert_eq!(c.notify_max_age_secs, 7200);
+        for bad in ["30s", "8d"] {
+            let text = format!("notify_max_age = \"{bad}\"");
+            let errs = Config::parse(Path::new("/d"), &text).unwrap_err();
+            assert_eq!(errs.len(), 1);
+            assert!(errs[0].ends_with("use 1m to 7d"), "{errs:?}");
+        }
+        // Sink problems are reported with the rest, one line each.
+        let errs = Config::parse(
+            Path::new("/d"),
+            "backdate = \"2h\"\n[[notify]]\nname = \"x\"\nurl = \"https://h/\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[1].starts_with("notify.x.format: is required"), "{errs:?}");
+    }
+
+    #[test]
+    fn a_slack_url_in_a_world_readable_config_refuses_to_start() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE);
+        std::fs::write(
+            &path,
+            "[[notify]]\nname = \"chat\"\nurl = \"https://hooks.slack.com/services/T/B/SECRET\"\nformat = \"slack\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut c = Config::load(dir.path()).unwrap();
+        let e = c.load_notify_files().unwrap_err().to_string();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(e.ends_with(&format!("chmod o-r {}", path.display())), "{e}");
+        assert!(!e.contains("SECRET"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let mut c = Config::load(dir.path()).unwrap();
+        c.load_notify_files().unwrap();
+        // A standard sink's URL is no credential (its secret is in secret_file): no refusal
+        // for the mode, but its secret file must be there.
+        std::fs::write(
+            &path,
+            "[[notify]]\nname = \"ops\"\nurl = \"https://h/\"\nformat = \"standard\"\nsecret_file = \"ops.whsec\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut c = Config::load(dir.path()).unwrap();
+        let e = c.load_notify_files().unwrap_err().to_string();
+        assert!(e.contains("notify.ops.secret_file: "), "{e}");
+        let secret = dir.path().join("ops.whsec");
+        std::fs::write(&secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut c = Config::load(dir.path()).unwrap();
+        c.load_notify_files().unwrap();
+        assert!(c.notify[0].secret.is_some());
     }
 }
