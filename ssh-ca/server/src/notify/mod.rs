@@ -21,3 +21,4 @@ pub mod event;
 pub mod filter;
 pub mod map;
 pub mod slack;
+pub mod worker;

@@ -32,6 +32,7 @@ mod gate;
 mod host_docs;
 mod issue;
 pub(crate) mod lifecycle;
+mod notify;
 mod publish;
 mod refusals;
 mod requests;
@@ -108,6 +109,8 @@ pub struct Ca {
     refusals: Mutex<refusals::Limiter>,
     /// Users whose legacy (v1) call was last audited, and when.
     legacy_audited: Mutex<HashMap<String, u64>>,
+    /// Notification delivery: sinks, counters, wake-ups (`notify::worker`).
+    notify: crate::notify::worker::Hub,
 }
 
 /// Counters for `/metrics`.
@@ -205,6 +208,8 @@ impl Ca {
             .first()
             .map(auth::audience_of)
             .ok_or(CaError::NoUserCaKey)?;
+        let notify =
+            crate::notify::worker::Hub::new(config.notify.clone(), config.notify_max_age_secs);
         let ca = Self {
             config,
             policy: RwLock::new(Arc::new(policy)),
@@ -227,6 +232,7 @@ impl Ca {
             audience,
             refusals: Mutex::new(refusals::Limiter::default()),
             legacy_audited: Mutex::new(HashMap::new()),
+            notify,
         };
         Ok(ca)
     }
@@ -251,7 +257,8 @@ impl Ca {
 
     /// Loads config, policy, keys and database from a data directory.
     pub fn open(dir: &std::path::Path, clock: Arc<dyn Clock>) -> Result<Self, CaError> {
-        let config = Config::load(dir)?;
+        let mut config = Config::load(dir)?;
+        config.load_notify_files()?;
         let policy = load_policy(&config)?;
         let signer = Signer::load(&config.user_ca_keys, &config.grant_keys)?;
         let store = Store::open(&config.db_path())?;
