@@ -22,3 +22,5 @@ pub mod filter;
 pub mod map;
 pub mod slack;
 pub mod worker;
+#[cfg(test)]
+mod docs_tests;
