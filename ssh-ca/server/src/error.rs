@@ -102,6 +102,8 @@ pub enum CaError {
     },
     /// The signer holds no user-CA key.
     NoUserCaKey,
+    /// No notification has this event id (`jit-ca notify retry ID`).
+    UnknownEvent { id: String },
 }
 
 impl fmt::Display for CaError {
@@ -162,6 +164,10 @@ impl fmt::Display for CaError {
                 write!(f, "{what} not written: {}", source.message)
             }
             Self::NoUserCaKey => write!(f, "no user-CA key loaded"),
+            Self::UnknownEvent { id } => write!(
+                f,
+                "there is no notification {id:?} in the outbox (jit-ca notify status lists the dead ones; ids look like evt_...)"
+            ),
         }
     }
 }
@@ -191,6 +197,7 @@ impl CaError {
             | Self::BadStoredValue { .. }
             | Self::RequestKey { .. } => "bad_stored_value",
             Self::NotWritten { source, .. } => source.code.as_str(),
+            Self::UnknownEvent { .. } => "unknown_event",
         }
     }
 }

@@ -250,6 +250,13 @@ pub fn event_id(audit_hash: &str) -> String {
     format!("{ID_PREFIX}{hex}")
 }
 
+/// The id of the `n`th (from 1) event of an audit record that concerns several requests
+/// (`user_remove`: one event per request it denied or revoked, in the record's order):
+/// [`event_id`] and `-n`. Stable like it, and distinct from every single-event id.
+pub fn event_id_at(audit_hash: &str, n: usize) -> String {
+    format!("{}-{n}", event_id(audit_hash))
+}
+
 /// `time` as RFC 3339 in UTC, seconds precision (`2026-11-29T22:40:00Z`).
 pub fn rfc3339(time: u64) -> String {
     i64::try_from(time)
@@ -428,6 +435,7 @@ pub(crate) mod tests {
         assert_eq!(event_id("AB"), "evt_ab");
         let long = "0123456789abcdef".repeat(4);
         assert_eq!(event_id(&long), format!("evt_{}", &long[..32]));
+        assert_eq!(event_id_at(&long, 2), format!("evt_{}-2", &long[..32]));
         assert_eq!(rfc3339(1_795_992_000), "2026-11-29T22:40:00Z");
         assert_eq!(rfc3339(u64::MAX), u64::MAX.to_string());
     }

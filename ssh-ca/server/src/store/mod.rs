@@ -200,6 +200,136 @@ pub fn meta_counter(c: &dyn StoreOps, key: &'static str) -> Result<u64> {
     }
 }
 
+/// A delivery due to a sink ([`StoreOps::notify_due`]): the outbox row and its attempts so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    /// The outbox sequence number (deliveries are identified by `seq` and sink).
+    pub seq: u64,
+    /// The event id (`evt_...`): `webhook-id`, the same on every attempt.
+    pub id: String,
+    /// The event type (`notify::event::Kind::as_str`).
+    pub kind: String,
+    /// The request concerned, for `request.*` events (ordered per request and sink).
+    pub request_id: Option<String>,
+    /// When the change happened (Unix seconds).
+    pub time: u64,
+    /// The exact bytes signed and sent (`notify::event::Event::payload`).
+    pub payload: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum DeliveryState {
+    /// Not delivered yet: the next attempt is due at `next_at`.
+    Pending { next_at: u64 },
+    /// A receiver accepted it (2xx).
+    Delivered,
+    /// Given up (`notify_max_age` passed); `jit-ca notify retry` sends it again.
+    Dead,
+}
+
+impl DeliveryState {
+    /// As stored (`notify_delivery.state`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending { .. } => "pending",
+            Self::Delivered => "delivered",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+/// The outcome of one attempt ([`StoreOps::notify_record`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The delivery's outbox sequence number ([`Due::seq`]).
+    pub seq: u64,
+    /// Attempts made, this one included.
+    pub attempts: u32,
+    /// What the delivery becomes.
+    pub state: DeliveryState,
+    /// When the attempt was made (Unix seconds).
+    pub at: u64,
+    /// The HTTP status of the answer, if there was one.
+    pub status: Option<u16>,
+    /// Why it failed (never the URL); None when delivered.
+    pub error: Option<String>,
+}
+
+/// The last failed attempt of a sink.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LastError {
+    /// When the attempt was made.
+    pub at: u64,
+    /// The event it was for.
+    pub id: String,
+    /// The HTTP status of the answer, if there was one.
+    pub status: Option<u16>,
+    /// Why it failed.
+    pub error: String,
+}
+
+/// One sink's deliveries, as stored (sinks that have deliveries; the caller adds the
+/// configured sinks that have none).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SinkStatus {
+    /// The sink's name.
+    pub sink: String,
+    /// Deliveries not made yet.
+    pub pending: u64,
+    /// Deliveries given up.
+    pub dead: u64,
+    /// Deliveries made.
+    pub delivered: u64,
+    /// The time of the oldest event still pending for this sink.
+    pub oldest_undelivered: Option<u64>,
+    /// Its age at `now`, seconds.
+    pub oldest_undelivered_secs: Option<u64>,
+    /// The most recent failed attempt, if any is stored.
+    pub last_error: Option<LastError>,
+}
+
+/// A dead letter: a delivery given up.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeadLetter {
+    /// The event id (`jit-ca notify retry ID`).
+    pub id: String,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The request concerned, if any.
+    pub request_id: Option<String>,
+    /// The sink.
+    pub sink: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The HTTP status of the last answer.
+    pub last_status: Option<u16>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When the event happened.
+    pub time: u64,
+    /// When it was given up.
+    pub dead_at: Option<u64>,
+}
+
+/// What [`StoreOps::notify_status`] reports.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct NotifyStatus {
+    /// Per sink, by name.
+    pub sinks: Vec<SinkStatus>,
+    /// The most recent dead letters (at most [`DEAD_LETTERS_SHOWN`]), oldest first.
+    pub dead: Vec<DeadLetter>,
+    /// How many dead letters are stored in all.
+    pub dead_total: u64,
+}
+
+/// At most this many dead letters are listed by [`StoreOps::notify_status`].
+pub const DEAD_LETTERS_SHOWN: usize = 1000;
+
 /// A serial or a grant id (`jit-ca revoke-grant`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CertKey {
@@ -306,4 +436,30 @@ pub trait StoreOps {
     ) -> Result<Record>;
     /// The newest audit record's (seq, hash).
     fn audit_head(&self) -> Result<Option<(u64, String)>>;
+
+    // ---- notifications (the outbox rows are written by `append_audit`) ----
+    /// Makes the deliveries of the outbox rows past the meta counter `notify_fanout_seq`:
+    /// one per sink whose filter matches the row's type, pending, due at `now`; rows no
+    /// sink wants get none. Advances the counter; returns the deliveries made.
+    fn notify_fan_out(
+        &self,
+        sinks: &[(&str, &crate::notify::filter::Filter)],
+        now: u64,
+    ) -> Result<usize>;
+    /// A sink's pending deliveries due at `now`, in outbox order, at most `limit`; a
+    /// delivery waits while an earlier delivery of the same request to the same sink is
+    /// pending (alerts, which concern no request, are not ordered).
+    fn notify_due(&self, sink: &str, now: u64, limit: usize) -> Result<Vec<Due>>;
+    /// Records attempts' outcomes (deliveries still pending only).
+    fn notify_record(&self, sink: &str, outcomes: &[Outcome]) -> Result<()>;
+    /// Per sink: pending, oldest undelivered, last error; and the dead letters.
+    fn notify_status(&self, now: u64) -> Result<NotifyStatus>;
+    /// Makes the dead deliveries of event `id` (to `sink`, or to every sink) pending again,
+    /// due at `now`, attempts 0; returns the (event id, sink) pairs. An unknown id is
+    /// [`CaError::UnknownEvent`].
+    fn notify_retry(&self, id: &str, sink: Option<&str>, now: u64)
+    -> Result<Vec<(String, String)>>;
+    /// Deletes outbox rows (and their deliveries) delivered everywhere (or wanted by no
+    /// sink) for a week, and every row older than 30 days; returns how many.
+    fn notify_prune(&self, now: u64) -> Result<usize>;
 }

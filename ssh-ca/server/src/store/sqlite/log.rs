@@ -52,7 +52,8 @@ pub fn expire_nonces(c: &Connection, cutoff: u64) -> Result<usize> {
 
 // ---- audit ----
 
-/// Appends an audit record (in the caller's transaction) and returns it.
+/// Appends an audit record (in the caller's transaction) and returns it; a record that
+/// notifies also gets its outbox row(s) here, in the same transaction (`outbox::on_audit`).
 pub fn append_audit(
     c: &Connection,
     time: u64,
@@ -60,6 +61,7 @@ pub fn append_audit(
     event: &Event,
     details: &serde_json::Value,
 ) -> Result<Record> {
+    let details_value = details;
     let last: Option<(i64, String)> = c
         .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -74,7 +76,7 @@ pub fn append_audit(
         "INSERT INTO audit (seq, time, actor, event, details, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![i(seq), i(time), actor, event.name(), details, prev_hash, hash])?;
-    Ok(Record {
+    let rec = Record {
         seq,
         time,
         actor: actor.to_string(),
@@ -82,7 +84,10 @@ pub fn append_audit(
         details,
         prev_hash,
         hash,
-    })
+    };
+    // The notification of the change, in its transaction (see `outbox`).
+    super::outbox::on_audit(c, &rec, *event, details_value)?;
+    Ok(rec)
 }
 
 /// Every audit record in storage order (rowid), for verification and export.

@@ -130,4 +130,34 @@ CREATE INDEX requests_role ON requests(role, state, created_at);
     r#"
 ALTER TABLE requests ADD COLUMN session_bound INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 6: notifications (issue 15). The outbox: one row per event, written by append_audit's
+    //    hook in the transaction of the change; deliveries: one row per (event, sink), made by
+    //    the worker's fan-out (so config changes apply to events not yet fanned out).
+    //    users.contact: the requester's handle shown in notifications (`--contact`);
+    //    requests.reminded_until: the window end an expiry reminder was sent for.
+    r#"
+CREATE TABLE notify_outbox (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         TEXT NOT NULL UNIQUE,     -- evt_...: webhook-id, the idempotency key
+    type       TEXT NOT NULL,            -- notify::event::Kind::as_str
+    request_id TEXT,                     -- deliveries of one request go in seq order
+    time       INTEGER NOT NULL,
+    payload    TEXT NOT NULL             -- Event::payload(): the exact bytes signed and sent
+);
+CREATE TABLE notify_delivery (
+    seq         INTEGER NOT NULL REFERENCES notify_outbox(seq),
+    sink        TEXT NOT NULL,
+    state       TEXT NOT NULL,           -- pending | delivered | dead
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_at     INTEGER NOT NULL,        -- due time of the next attempt
+    last_status INTEGER,                 -- HTTP status of the last answer
+    last_error  TEXT,                    -- FailKind::as_str + detail (never the URL)
+    done_at     INTEGER,
+    PRIMARY KEY (seq, sink)
+);
+CREATE INDEX notify_delivery_due ON notify_delivery(state, next_at);
+CREATE INDEX notify_outbox_request ON notify_outbox(request_id, seq);
+ALTER TABLE users ADD COLUMN contact TEXT;
+ALTER TABLE requests ADD COLUMN reminded_until INTEGER;
+"#,
 ];

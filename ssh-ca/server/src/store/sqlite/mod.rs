@@ -5,6 +5,7 @@
 mod certs;
 mod log;
 mod migrations;
+pub mod outbox;
 mod requests;
 mod users;
 
@@ -13,7 +14,10 @@ use std::path::Path;
 
 use rusqlite::{Connection, Transaction};
 
-use super::{CertKey, CertRef, CertRow, KeyPurpose, RequestRow, RevokedCert, StoreOps};
+use super::{
+    CertKey, CertRef, CertRow, Due, KeyPurpose, NotifyStatus, Outcome, RequestRow, RevokedCert,
+    StoreOps,
+};
 use crate::audit::Record;
 use crate::error::{CaError, Result};
 use jit_api::wire::{ApprovalView, RequestState};
@@ -303,7 +307,36 @@ impl StoreOps for Connection {
     fn audit_head(&self) -> Result<Option<(u64, String)>> {
         log::audit_head(self)
     }
+    fn notify_fan_out(
+        &self,
+        sinks: &[(&str, &crate::notify::filter::Filter)],
+        now: u64,
+    ) -> Result<usize> {
+        outbox::fan_out(self, sinks, now)
+    }
+    fn notify_due(&self, sink: &str, now: u64, limit: usize) -> Result<Vec<Due>> {
+        outbox::due(self, sink, now, limit)
+    }
+    fn notify_record(&self, sink: &str, outcomes: &[Outcome]) -> Result<()> {
+        outbox::record(self, sink, outcomes)
+    }
+    fn notify_status(&self, now: u64) -> Result<NotifyStatus> {
+        outbox::status(self, now)
+    }
+    fn notify_retry(
+        &self,
+        id: &str,
+        sink: Option<&str>,
+        now: u64,
+    ) -> Result<Vec<(String, String)>> {
+        outbox::retry(self, id, sink, now)
+    }
+    fn notify_prune(&self, now: u64) -> Result<usize> {
+        outbox::prune(self, now)
+    }
 }
 
+#[cfg(test)]
+mod outbox_tests;
 #[cfg(test)]
 mod tests;

@@ -68,7 +68,7 @@ fn a_version_1_database_keeps_its_nonces_through_migration_2() {
     assert_eq!(got, vec![("aa".into(), 100), ("bb".into(), 200)]);
 }
 
-fn request(id: &str, user: &str, created_at: u64) -> RequestRow {
+pub(super) fn request(id: &str, user: &str, created_at: u64) -> RequestRow {
     RequestRow {
         id: id.into(),
         user: user.into(),
@@ -153,7 +153,7 @@ fn a_version_4_request_survives_migration_5_unbound_and_the_flag_round_trips() {
     assert!(err.to_string().contains("r-new"), "{err}");
 }
 
-fn cert(serial: u64, request_id: &str, valid_before: u64) -> CertRow {
+pub(super) fn cert(serial: u64, request_id: &str, valid_before: u64) -> CertRow {
     CertRow {
         serial,
         request_id: request_id.into(),

@@ -1,0 +1,498 @@
+//! The notification outbox (issue 15, migration 6).
+//!
+//! **Writing.** [`on_audit`] runs inside `append_audit`, in the transaction of the change the
+//! record audits: for every record that notifies (`notify::map::kind_of`, and `user_remove`:
+//! one event per request it denied or revoked) it reads the request's facts on the same
+//! connection (so it sees the change itself: the state is read from the row, never assumed)
+//! and inserts one `notify_outbox` row whose payload is `Event::payload()`, the exact bytes
+//! later signed and sent. A change rolled back leaves no row; a committed one always has
+//! its rows; outbox order follows the audit chain. Only SQL: no outgoing call.
+//!
+//! **Delivering.** The worker fans rows out to its sinks ([`fan_out`], cursor: the meta
+//! counter `notify_fanout_seq`), reads what is due per sink ([`due`]), records outcomes
+//! ([`record`]); operators read [`status`] and resend dead letters ([`retry`]); the sweep
+//! prunes ([`prune`]). `notify_delivery.done_at` is when the last attempt was made (the
+//! final one for `delivered` and `dead`).
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+use serde_json::Value;
+
+use super::{i, json_vec, u};
+use crate::audit::Record;
+use crate::audit::event::Event as Audit;
+use crate::error::{CaError, Result};
+use crate::notify::event::{
+    AlertFacts, Approvals, Data, Event, Kind, RequestFacts, event_id, event_id_at,
+};
+use crate::notify::filter::Filter;
+use crate::store::{
+    DEAD_LETTERS_SHOWN, DeadLetter, DeliveryState, Due, LastError, NotifyStatus, Outcome,
+    SinkStatus, meta_counter,
+};
+use jit_api::wire::RequestState;
+
+/// The meta counter of the fan-out: the last outbox `seq` made into deliveries.
+pub const FANOUT_SEQ: &str = "notify_fanout_seq";
+/// At most this many outbox rows are fanned out per call (the worker calls again).
+pub const FANOUT_BATCH: usize = 5000;
+/// Rows delivered everywhere (or wanted by no sink) are kept this long.
+pub const KEEP_DELIVERED_SECS: u64 = 7 * 24 * 3600;
+/// Every row, dead letters included, is kept at most this long.
+pub const KEEP_ANY_SECS: u64 = 30 * 24 * 3600;
+
+// ---- writing: the hook of append_audit ----
+
+/// Writes the outbox rows of the audit record `rec` (of `event`, with `details`), if it
+/// notifies. Called by `append_audit` after its INSERT, on the same connection.
+pub fn on_audit(c: &Connection, rec: &Record, event: Audit, details: &Value) -> Result<()> {
+    if event == Audit::UserRemove {
+        // One event per request the removal denied or revoked, in the record's order.
+        let listed = |key: &str| -> Vec<String> {
+            details
+                .get(key)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let affected = listed("denied")
+            .into_iter()
+            .map(|id| (Kind::RequestDenied, id))
+            .chain(
+                listed("revoked")
+                    .into_iter()
+                    .map(|id| (Kind::RequestRevoked, id)),
+            );
+        for (n, (kind, id)) in affected.enumerate() {
+            let facts = required_facts(c, kind, &id)?;
+            let ev = Event::new(
+                event_id_at(&rec.hash, n + 1),
+                kind,
+                rec.time,
+                &rec.actor,
+                Data {
+                    request: Some(facts),
+                    alert: None,
+                },
+            );
+            insert(c, &ev, Some(&id))?;
+        }
+        return Ok(());
+    }
+    let Some(kind) = crate::notify::map::kind_of(event, details) else {
+        return Ok(());
+    };
+    let request_id = details.get("request_id").and_then(Value::as_str);
+    let (data, ordered_by) = if kind.is_alert() {
+        // An alert about a request carries its facts too, when they read; an alert is never
+        // lost to a damaged request row (alerts accompany emergency tooling), and alerts
+        // are not ordered behind a request's other events.
+        let request = match request_id {
+            Some(id) => request_facts(c, id).ok().flatten(),
+            None => None,
+        };
+        let alert = alert_facts(kind, details);
+        (
+            Data {
+                request,
+                alert: Some(alert),
+            },
+            None,
+        )
+    } else {
+        let id = request_id.ok_or_else(|| CaError::BadStoredValue {
+            what: "notification",
+            detail: format!("a {} record without a request_id", event.name()),
+        })?;
+        let facts = required_facts(c, kind, id)?;
+        (
+            Data {
+                request: Some(facts),
+                alert: None,
+            },
+            Some(id),
+        )
+    };
+    let ev = Event::new(event_id(&rec.hash), kind, rec.time, &rec.actor, data);
+    insert(c, &ev, ordered_by)
+}
+
+fn insert(c: &Connection, ev: &Event, request_id: Option<&str>) -> Result<()> {
+    let payload = String::from_utf8(ev.payload()).map_err(|e| CaError::BadStoredValue {
+        what: "notification payload",
+        detail: e.to_string(),
+    })?;
+    c.prepare_cached(
+        "INSERT INTO notify_outbox (id, type, request_id, time, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![ev.id, ev.kind.as_str(), request_id, i(ev.time), payload])?;
+    Ok(())
+}
+
+/// The facts of a request a `request.*` event is about: it exists in this transaction.
+fn required_facts(c: &Connection, kind: Kind, id: &str) -> Result<RequestFacts> {
+    request_facts(c, id)?.ok_or_else(|| CaError::BadStoredValue {
+        what: "notification",
+        detail: format!("{kind} of request {id}, which is not stored"),
+    })
+}
+
+/// A request's facts as stored now (in the transaction of the change): the row, its
+/// approvals, its latest certificate's window, and the requester's contact.
+pub fn request_facts(c: &Connection, id: &str) -> Result<Option<RequestFacts>> {
+    let row = c
+        .prepare_cached(
+            "SELECT r.user, r.role, r.hosts, r.duration_secs, r.reason, r.ticket, r.state, r.sudo, \
+             r.session_bound, r.approvals_required, r.pending_expires_at, r.not_before, \
+             r.denial_reason, r.revocation_reason, r.cancel_reason, u.contact \
+             FROM requests r LEFT JOIN users u ON u.name = r.user WHERE r.id = ?1",
+        )?
+        .query_row([id], |r| {
+            let what = format!("request {id}");
+            Ok((
+                (
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    json_vec(2, "request hosts", &what, &r.get::<_, String>(2)?)?,
+                    u(r.get(3)?),
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, i64>(7)? != 0,
+                ),
+                (
+                    r.get::<_, i64>(8)? != 0,
+                    r.get::<_, i64>(9)?,
+                    u(r.get(10)?),
+                    r.get::<_, Option<i64>>(11)?.map(u),
+                    r.get::<_, Option<String>>(12)?,
+                    r.get::<_, Option<String>>(13)?,
+                    r.get::<_, Option<String>>(14)?,
+                    r.get::<_, Option<String>>(15)?,
+                ),
+            ))
+        })
+        .optional()?;
+    let Some((
+        (user, role, hosts, duration_secs, reason, ticket, state, sudo),
+        (
+            session_bound,
+            required,
+            pending_expires_at,
+            not_before,
+            denial,
+            revocation,
+            cancel,
+            contact,
+        ),
+    )) = row
+    else {
+        return Ok(None);
+    };
+    let state: RequestState = state
+        .parse()
+        .map_err(|source| CaError::UnknownRequestState {
+            request: id.to_string(),
+            source,
+        })?;
+    let required = u32::try_from(required).map_err(|_| CaError::BadStoredValue {
+        what: "request approvals_required",
+        detail: format!("request {id}: {required}"),
+    })?;
+    let by = c
+        .prepare_cached("SELECT user FROM approvals WHERE request_id = ?1 ORDER BY at, rowid")?
+        .query_map([id], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    // The latest certificate actually issued (a serial reserved by `reserve_serial` and not
+    // completed yet has no certificate).
+    let window: Option<(i64, i64)> = c
+        .prepare_cached(
+            "SELECT valid_after, valid_before FROM certs WHERE request_id = ?1 AND certificate != '' \
+             ORDER BY serial DESC LIMIT 1",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let decision_reason = match state {
+        RequestState::Denied => denial,
+        RequestState::Revoked => revocation,
+        RequestState::Cancelled => cancel,
+        _ => None,
+    };
+    Ok(Some(RequestFacts {
+        id: id.to_string(),
+        user,
+        role,
+        hosts,
+        duration_secs,
+        reason,
+        ticket,
+        state: state.as_str().to_string(),
+        sudo,
+        session_bound,
+        approvals: Approvals {
+            count: u32::try_from(by.len()).unwrap_or(u32::MAX),
+            required,
+            by,
+        },
+        pending_expires_at,
+        not_before,
+        valid_after: window.map(|w| u(w.0)),
+        valid_before: window.map(|w| u(w.1)),
+        decision_reason,
+        contact,
+    }))
+}
+
+/// An `alert` record's facts (its details: `summary`, `check`, `source`, `user`, `key`,
+/// `count`, `window_secs`).
+fn alert_facts(kind: Kind, d: &Value) -> AlertFacts {
+    let text = |k: &str| d.get(k).and_then(Value::as_str).map(String::from);
+    let num = |k: &str| d.get(k).and_then(Value::as_u64);
+    AlertFacts {
+        summary: text("summary").unwrap_or_else(|| kind.as_str().to_string()),
+        check: text("check").unwrap_or_default(),
+        source: text("source"),
+        user: text("user"),
+        key: text("key"),
+        count: num("count"),
+        window_secs: num("window_secs"),
+    }
+}
+
+// ---- delivering ----
+
+fn state_of(s: &str, seq: u64, sink: &str) -> Result<&'static str> {
+    match s {
+        "pending" => Ok("pending"),
+        "delivered" => Ok("delivered"),
+        "dead" => Ok("dead"),
+        other => Err(CaError::BadStoredValue {
+            what: "notification delivery state",
+            detail: format!("delivery of outbox row {seq} to sink {sink:?}: {other:?}"),
+        }),
+    }
+}
+
+/// See [`crate::store::StoreOps::notify_fan_out`].
+pub fn fan_out(c: &Connection, sinks: &[(&str, &Filter)], now: u64) -> Result<usize> {
+    let from = meta_counter(c, FANOUT_SEQ)?;
+    let rows = c
+        .prepare_cached("SELECT seq, type FROM notify_outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2")?
+        .query_map(params![i(from), i(FANOUT_BATCH as u64)], |r| {
+            Ok((u(r.get(0)?), r.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let Some(last) = rows.last().map(|r| r.0) else {
+        return Ok(0);
+    };
+    let mut made = 0;
+    let mut st = c.prepare_cached(
+        "INSERT OR IGNORE INTO notify_delivery (seq, sink, state, attempts, next_at) \
+         VALUES (?1, ?2, 'pending', 0, ?3)",
+    )?;
+    for (seq, ty) in &rows {
+        let kind = Kind::parse(ty).ok_or_else(|| CaError::BadStoredValue {
+            what: "notification type",
+            detail: format!("outbox row {seq}: {ty:?}"),
+        })?;
+        for (sink, filter) in sinks {
+            if filter.matches(kind) {
+                made += st.execute(params![i(*seq), sink, i(now)])?;
+            }
+        }
+    }
+    c.prepare_cached(
+        "INSERT INTO meta (k, v) VALUES (?1, ?2) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+    )?
+    .execute(params![FANOUT_SEQ, last.to_string()])?;
+    Ok(made)
+}
+
+/// See [`crate::store::StoreOps::notify_due`].
+pub fn due(c: &Connection, sink: &str, now: u64, limit: usize) -> Result<Vec<Due>> {
+    Ok(c.prepare_cached(
+        "SELECT o.seq, o.id, o.type, o.request_id, o.time, o.payload, d.attempts \
+             FROM notify_delivery d JOIN notify_outbox o ON o.seq = d.seq \
+             WHERE d.sink = ?1 AND d.state = 'pending' AND d.next_at <= ?2 \
+             AND (o.request_id IS NULL OR NOT EXISTS ( \
+                 SELECT 1 FROM notify_outbox o2 JOIN notify_delivery d2 ON d2.seq = o2.seq \
+                 WHERE o2.request_id = o.request_id AND o2.seq < o.seq \
+                 AND d2.sink = d.sink AND d2.state = 'pending')) \
+             ORDER BY d.seq LIMIT ?3",
+    )?
+    .query_map(params![sink, i(now), i(limit as u64)], |r| {
+        Ok(Due {
+            seq: u(r.get(0)?),
+            id: r.get(1)?,
+            kind: r.get(2)?,
+            request_id: r.get(3)?,
+            time: u(r.get(4)?),
+            payload: r.get(5)?,
+            attempts: u32::try_from(r.get::<_, i64>(6)?).unwrap_or(u32::MAX),
+        })
+    })?
+    .collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// See [`crate::store::StoreOps::notify_record`].
+pub fn record(c: &Connection, sink: &str, outcomes: &[Outcome]) -> Result<()> {
+    let mut st = c.prepare_cached(
+        "UPDATE notify_delivery SET state = ?3, attempts = ?4, next_at = ?5, last_status = ?6, \
+         last_error = ?7, done_at = ?8 WHERE seq = ?1 AND sink = ?2 AND state = 'pending'",
+    )?;
+    for o in outcomes {
+        let next_at = match o.state {
+            DeliveryState::Pending { next_at } => next_at,
+            DeliveryState::Delivered | DeliveryState::Dead => o.at,
+        };
+        st.execute(params![
+            i(o.seq),
+            sink,
+            o.state.as_str(),
+            i64::from(o.attempts),
+            i(next_at),
+            o.status.map(i64::from),
+            o.error,
+            i(o.at),
+        ])?;
+    }
+    Ok(())
+}
+
+/// See [`crate::store::StoreOps::notify_status`].
+pub fn status(c: &Connection, now: u64) -> Result<NotifyStatus> {
+    let counts = c
+        .prepare_cached(
+            "SELECT d.sink, d.state, COUNT(*), MIN(o.time) FROM notify_delivery d \
+             JOIN notify_outbox o ON o.seq = d.seq GROUP BY d.sink, d.state ORDER BY d.sink",
+        )?
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                u(r.get(2)?),
+                u(r.get(3)?),
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = NotifyStatus::default();
+    for (sink, state, n, oldest) in counts {
+        if out.sinks.last().is_none_or(|s| s.sink != sink) {
+            out.sinks.push(SinkStatus {
+                sink: sink.clone(),
+                pending: 0,
+                dead: 0,
+                delivered: 0,
+                oldest_undelivered: None,
+                oldest_undelivered_secs: None,
+                last_error: None,
+            });
+        }
+        let Some(s) = out.sinks.last_mut() else {
+            continue;
+        };
+        match state_of(&state, 0, &sink)? {
+            "pending" => {
+                s.pending = n;
+                s.oldest_undelivered = Some(oldest);
+                s.oldest_undelivered_secs = Some(now.saturating_sub(oldest));
+            }
+            "dead" => {
+                s.dead = n;
+                out.dead_total += n;
+            }
+            _ => s.delivered = n,
+        }
+    }
+    let mut last = c.prepare_cached(
+        "SELECT d.done_at, o.id, d.last_status, d.last_error FROM notify_delivery d \
+         JOIN notify_outbox o ON o.seq = d.seq \
+         WHERE d.sink = ?1 AND d.last_error IS NOT NULL \
+         ORDER BY d.done_at DESC, d.seq DESC LIMIT 1",
+    )?;
+    for s in &mut out.sinks {
+        s.last_error = last
+            .query_row([&s.sink], |r| {
+                Ok(LastError {
+                    at: u(r.get::<_, Option<i64>>(0)?.unwrap_or(0)),
+                    id: r.get(1)?,
+                    status: r
+                        .get::<_, Option<i64>>(2)?
+                        .and_then(|v| u16::try_from(v).ok()),
+                    error: r.get(3)?,
+                })
+            })
+            .optional()?;
+    }
+    let mut dead = c
+        .prepare_cached(
+            "SELECT o.id, o.type, o.request_id, d.sink, d.attempts, d.last_status, d.last_error, \
+             o.time, d.done_at FROM notify_delivery d JOIN notify_outbox o ON o.seq = d.seq \
+             WHERE d.state = 'dead' ORDER BY d.seq DESC, d.sink DESC LIMIT ?1",
+        )?
+        .query_map([i(DEAD_LETTERS_SHOWN as u64)], |r| {
+            Ok(DeadLetter {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                request_id: r.get(2)?,
+                sink: r.get(3)?,
+                attempts: u32::try_from(r.get::<_, i64>(4)?).unwrap_or(u32::MAX),
+                last_status: r
+                    .get::<_, Option<i64>>(5)?
+                    .and_then(|v| u16::try_from(v).ok()),
+                last_error: r.get(6)?,
+                time: u(r.get(7)?),
+                dead_at: r.get::<_, Option<i64>>(8)?.map(u),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    dead.reverse();
+    out.dead = dead;
+    Ok(out)
+}
+
+/// See [`crate::store::StoreOps::notify_retry`].
+pub fn retry(
+    c: &Connection,
+    id: &str,
+    sink: Option<&str>,
+    now: u64,
+) -> Result<Vec<(String, String)>> {
+    let seq: Option<i64> = c
+        .prepare_cached("SELECT seq FROM notify_outbox WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    let Some(seq) = seq else {
+        return Err(CaError::UnknownEvent { id: id.to_string() });
+    };
+    let sinks = c
+        .prepare_cached(
+            "UPDATE notify_delivery SET state = 'pending', attempts = 0, next_at = ?2 \
+             WHERE seq = ?1 AND state = 'dead' AND (?3 IS NULL OR sink = ?3) RETURNING sink",
+        )?
+        .query_map(params![seq, i(now), sink], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out: Vec<(String, String)> = sinks.into_iter().map(|s| (id.to_string(), s)).collect();
+    out.sort();
+    Ok(out)
+}
+
+/// See [`crate::store::StoreOps::notify_prune`].
+pub fn prune(c: &Connection, now: u64) -> Result<usize> {
+    let delivered_before = i(now.saturating_sub(KEEP_DELIVERED_SECS));
+    let any_before = i(now.saturating_sub(KEEP_ANY_SECS));
+    const GONE: &str = "(o.time < ?2 OR (o.time < ?1 AND NOT EXISTS (SELECT 1 FROM notify_delivery x \
+         WHERE x.seq = o.seq AND x.state != 'delivered')))";
+    c.prepare_cached(&format!(
+        "DELETE FROM notify_delivery WHERE seq IN (SELECT o.seq FROM notify_outbox o WHERE {GONE})"
+    ))?
+    .execute(params![delivered_before, any_before])?;
+    Ok(
+        c.prepare_cached(&format!("DELETE FROM notify_outbox AS o WHERE {GONE}"))?
+            .execute(params![delivered_before, any_before])?,
+    )
+}
