@@ -25,7 +25,8 @@ use dir::open_store;
 
 pub use check::{CheckReport, policy_check};
 pub use notify::{
-    NotifyReport, Retried, SinkView, notify_retry, notify_status, render_status as render_notify_status,
+    NotifyReport, Retried, SinkView, notify_retry, notify_status,
+    render_status as render_notify_status,
 };
 pub use policy_test::{
     PolicyTestInput, PolicyTestReport, RuleMiss, policy_test, render as render_policy_test,

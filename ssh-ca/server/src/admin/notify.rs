@@ -113,7 +113,9 @@ pub fn render_status(r: &NotifyReport) -> String {
         );
     }
     for s in &r.sinks {
-        let what = s.format.unwrap_or("not in config.toml: nothing sends these");
+        let what = s
+            .format
+            .unwrap_or("not in config.toml: nothing sends these");
         let _ = write!(out, "sink {} ({what}): ", clean(&s.name));
         if s.pending == 0 {
             out.push_str("nothing pending");

@@ -550,7 +550,10 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errs.len(), 2, "{errs:?}");
-        assert!(errs[1].starts_with("notify.x.format: is required"), "{errs:?}");
+        assert!(
+            errs[1].starts_with("notify.x.format: is required"),
+            "{errs:?}"
+        );
     }
 
     #[test]

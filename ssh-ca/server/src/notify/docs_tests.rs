@@ -55,7 +55,11 @@ fn every_event_type_is_in_docs_notify_md_with_an_example() {
             assert_eq!(e, approved());
             continue;
         }
-        assert_eq!(e.kind.as_str(), heading, "block {i} is under another heading");
+        assert_eq!(
+            e.kind.as_str(),
+            heading,
+            "block {i} is under another heading"
+        );
         assert_eq!(e.timestamp, super::event::rfc3339(e.time), "block {i}");
         assert_eq!(e.kind.is_alert(), e.data.alert.is_some(), "block {i}");
         shown.push(e.kind);

@@ -232,7 +232,13 @@ pub fn attempt(
     let attempts = due.attempts.saturating_add(1);
     let result = Event::from_payload(due.payload.as_bytes())
         .and_then(|event| deliver::outgoing(sink, &event, due.payload.as_bytes(), approvers, at))
-        .map(|out| deliver::classify(crate::webhook::client::post(&deliver::target(sink), &out.headers, &out.body)));
+        .map(|out| {
+            deliver::classify(crate::webhook::client::post(
+                &deliver::target(sink),
+                &out.headers,
+                &out.body,
+            ))
+        });
     let (status, error) = match result {
         Ok(Attempt::Delivered { status }) => {
             return (
@@ -346,7 +352,9 @@ fn fan_out_loop(ca: &crate::service::Ca, stop: &AtomicBool) {
         match ca.notify_fan_out() {
             Ok(_) => {}
             Err(e) => {
-                jit_common::errln!("jit-ca: notifications: fan-out failed (retried in a second): {e}");
+                jit_common::errln!(
+                    "jit-ca: notifications: fan-out failed (retried in a second): {e}"
+                );
             }
         }
         hub.fresh.wait(&mut seen, TICK);
@@ -363,9 +371,7 @@ fn sink_loop(ca: &crate::service::Ca, stop: &AtomicBool, sink: &str) {
             Ok(t) if t.delivered > 0 && t.failed == 0 => continue,
             Ok(_) => {}
             Err(e) => {
-                jit_common::errln!(
-                    "jit-ca: notifications to {sink}: {e} (retried in a second)"
-                );
+                jit_common::errln!("jit-ca: notifications to {sink}: {e} (retried in a second)");
             }
         }
         hub.due.wait(&mut seen, TICK);

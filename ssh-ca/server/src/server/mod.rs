@@ -176,8 +176,8 @@ async fn housekeeping(ca: Arc<Ca>) {
         };
         tokio::select! {
             () = hup_recv => {
-                let ca = ca.clone();
-                let r = tokio::task::spawn_blocking(move || ca.reload_policy()).await;
+                let reloading = ca.clone();
+                let r = tokio::task::spawn_blocking(move || reloading.reload_policy()).await;
                 match r {
                     Ok(Ok(())) => jit_common::errln!("jit-ca: policy reloaded"),
                     Ok(Err(e)) => jit_common::errln!("jit-ca: policy reload rejected, keeping the old policy: {e}"),
