@@ -121,12 +121,14 @@ impl Ca {
         let Ok(e) = Event::from_payload(payload.as_bytes()) else {
             return Vec::new();
         };
-        let Some(r) = e.data.request.as_ref().filter(|r| r.state == "pending") else {
+        let Some(r) = e
+            .data
+            .request
+            .as_ref()
+            .filter(|_| crate::notify::slack::awaits_decision(&e))
+        else {
             return Vec::new();
         };
-        if e.kind.is_alert() {
-            return Vec::new();
-        }
         let policy = self.policy();
         let Some(role) = policy.role(&r.role) else {
             return Vec::new();
