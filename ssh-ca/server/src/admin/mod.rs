@@ -36,8 +36,9 @@ pub use trail::{
     parse_anchor,
 };
 pub use users::{
-    KeyRemoval, RemovedKey, UserView, read_public_keys, revoke_grant, user_add, user_add_key,
-    user_list, user_remove, user_remove_key,
+    KeyRemoval, MAX_CONTACT, RemovedKey, UserView, check_contact, read_public_keys, revoke_grant,
+    user_add, user_add_key, user_add_with_contact, user_list, user_remove, user_remove_key,
+    user_set_contact,
 };
 
 fn mkdir(path: &Path) -> Result<()> {

@@ -53,6 +53,29 @@ pub fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>> {
     Ok(keys)
 }
 
+/// The most characters a contact handle may have.
+pub const MAX_CONTACT: usize = 64;
+
+/// Checks a contact handle (`--contact`, `user set-contact`): trimmed, not empty, one line of
+/// at most [`MAX_CONTACT`] characters with no control or invisible character (it is shown
+/// in notifications: Slack messages, receivers' tickets).
+pub fn check_contact(handle: &str) -> Result<String> {
+    let h = handle.trim();
+    if h.is_empty() {
+        return Err(CaError::Input(
+            "the contact is empty; give a handle such as @alice or U0123ABCD (a Slack member id), or --clear to remove it".into(),
+        ));
+    }
+    if h.chars().count() > MAX_CONTACT {
+        return Err(CaError::Input(format!(
+            "the contact is {} characters; at most {MAX_CONTACT} are allowed (a handle such as @alice or U0123ABCD)",
+            h.chars().count()
+        )));
+    }
+    jit_common::text::check_line("contact", h, 4 * MAX_CONTACT).map_err(CaError::Input)?;
+    Ok(h.to_string())
+}
+
 /// `jit-ca user add NAME --key FILE [--group G]...`.
 pub fn user_add(
     dir: &Path,
@@ -61,7 +84,20 @@ pub fn user_add(
     groups: &[String],
     now: u64,
 ) -> Result<Vec<String>> {
+    user_add_with_contact(dir, name, key_file, groups, None, now)
+}
+
+/// `jit-ca user add NAME --key FILE [--group G]... [--contact HANDLE]`.
+pub fn user_add_with_contact(
+    dir: &Path,
+    name: &str,
+    key_file: &Path,
+    groups: &[String],
+    contact: Option<&str>,
+    now: u64,
+) -> Result<Vec<String>> {
     policy::check_name(name).map_err(CaError::Input)?;
+    let contact = contact.map(check_contact).transpose()?;
     for g in groups {
         policy::check_name(g).map_err(|e| CaError::Input(format!("group: {e}")))?;
     }
@@ -72,16 +108,43 @@ pub fn user_add(
     let mut st = open_store(dir)?;
     let tx = st.tx()?;
     store::add_user(&tx, name, &groups, &lines, now)?;
+    let mut details = json!({"user": name, "groups": groups, "keys": fps});
+    if let Some(h) = &contact {
+        store::set_contact(&tx, name, Some(h))?;
+        details["contact"] = json!(h);
+    }
+    let rec = store::append_audit(&tx, now, &actor(), event::USER_ADD, &details)?;
+    tx.commit()?;
+    log(&[rec]);
+    Ok(fps)
+}
+
+/// `jit-ca user set-contact NAME HANDLE` (Some) or `--clear` (None): audited as
+/// `user_contact`. Returns the handle as stored.
+pub fn user_set_contact(
+    dir: &Path,
+    name: &str,
+    contact: Option<&str>,
+    now: u64,
+) -> Result<Option<String>> {
+    let contact = contact.map(check_contact).transpose()?;
+    let mut st = open_store(dir)?;
+    let tx = st.tx()?;
+    if !store::set_contact(&tx, name, contact.as_deref())? {
+        return Err(CaError::Input(format!(
+            "there is no user {name:?} (jit-ca user list shows them)"
+        )));
+    }
     let rec = store::append_audit(
         &tx,
         now,
         &actor(),
-        event::USER_ADD,
-        &json!({"user": name, "groups": groups, "keys": fps}),
+        event::USER_CONTACT,
+        &json!({"user": name, "contact": contact}),
     )?;
     tx.commit()?;
     log(&[rec]);
-    Ok(fps)
+    Ok(contact)
 }
 
 /// The public keys of `key_file` as stored (`auth::key_header` lines) and their SHA-256
@@ -376,6 +439,8 @@ pub struct UserView {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub approval_keys: Vec<String>,
     pub created_at: u64,
+    /// The handle notifications show (`--contact`), null when none is set.
+    pub contact: Option<String>,
 }
 
 /// `jit-ca user list`.
@@ -395,6 +460,7 @@ pub fn user_list(dir: &Path) -> Result<Vec<UserView>> {
             keys: u.keys,
             approval_keys: u.approval_keys,
             created_at: u.created_at,
+            contact: u.contact,
         })
         .collect())
 }

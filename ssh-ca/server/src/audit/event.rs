@@ -121,6 +121,8 @@ events! {
     NotifyRetry, NOTIFY_RETRY = "notify_retry", Notice;
     /// A notification given up after its retries (a dead letter, `jit-ca notify status`).
     NotifyDead, NOTIFY_DEAD = "notify_dead", Warning;
+    /// A user's contact handle set or cleared (`jit-ca user set-contact`).
+    UserContact, USER_CONTACT = "user_contact", Notice;
 }
 
 impl Event {
@@ -214,6 +216,7 @@ mod tests {
         "expiry_reminder",
         "notify_retry",
         "notify_dead",
+        "user_contact",
     ];
 
     #[test]

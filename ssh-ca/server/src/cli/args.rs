@@ -171,7 +171,7 @@ pub enum Command {
 pub enum UserCommand {
     /// Register a user with the public key(s) in a file.
     #[command(
-        after_help = "Examples:\n  jit-ca user add alice --key alice.pub --group dev --group oncall --dir ./ca"
+        after_help = "Examples:\n  jit-ca user add alice --key alice.pub --group dev --group oncall --dir ./ca\n  jit-ca user add alice --key alice.pub --group dev --contact U0123ABCD --dir ./ca"
     )]
     Add {
         /// Login name (also the certificate principal on hosts).
@@ -182,6 +182,11 @@ pub enum UserCommand {
         /// A group (repeat for several); policies name groups as `group:NAME`.
         #[arg(long = "group", value_name = "G")]
         groups: Vec<String>,
+        /// The handle notifications show for the user's requests: a Slack member id
+        /// (U0123ABCD, shown as a mention) or any one-line handle (@alice, an address), at
+        /// most 64 characters.
+        #[arg(long, value_name = "HANDLE")]
+        contact: Option<String>,
         #[command(flatten)]
         dir: DirArg,
         /// Print the result as JSON.
@@ -216,7 +221,27 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List users, their groups and key fingerprints.
+    /// Set or clear the handle notifications show for a user's requests.
+    #[command(
+        after_help = "Examples:\n  jit-ca user set-contact alice U0123ABCD --dir ./ca\n  jit-ca user set-contact alice @alice --dir ./ca\n  jit-ca user set-contact alice --clear --dir ./ca"
+    )]
+    SetContact {
+        /// Login name of an existing user.
+        name: String,
+        /// A Slack member id (U0123ABCD, shown as a mention) or any one-line handle (@alice,
+        /// an address), at most 64 characters.
+        #[arg(required_unless_present = "clear", conflicts_with = "clear")]
+        handle: Option<String>,
+        /// Remove the user's contact.
+        #[arg(long)]
+        clear: bool,
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users, their groups, contacts and key fingerprints.
     #[command(
         after_help = "Examples:\n  jit-ca user list --dir ./ca\n  jit-ca user list --dir ./ca --json"
     )]

@@ -103,20 +103,48 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                 name,
                 key,
                 groups,
+                contact,
                 dir,
                 json,
             } => {
-                let fps = admin::user_add(&dir.dir, &name, &key, &groups, now)?;
+                let fps = admin::user_add_with_contact(
+                    &dir.dir,
+                    &name,
+                    &key,
+                    &groups,
+                    contact.as_deref(),
+                    now,
+                )?;
+                let contact = contact.as_deref().map(str::trim);
                 if json {
-                    print_json(
-                        &serde_json::json!({"user": name, "groups": groups, "fingerprints": fps}),
-                    )?;
+                    print_json(&serde_json::json!({"user": name, "groups": groups,
+                        "fingerprints": fps, "contact": contact}))?;
                 } else {
                     jit_common::outln!(
-                        "added user {name} (groups: {}) with key(s) {}",
+                        "added user {name} (groups: {}) with key(s) {}{}",
                         display_list(&groups),
-                        fps.join(", ")
+                        fps.join(", "),
+                        contact
+                            .map(|c| format!("; contact {c}"))
+                            .unwrap_or_default()
                     );
+                }
+            }
+            UserCommand::SetContact {
+                name,
+                handle,
+                clear,
+                dir,
+                json,
+            } => {
+                let handle = if clear { None } else { handle };
+                let set = admin::user_set_contact(&dir.dir, &name, handle.as_deref(), now)?;
+                if json {
+                    print_json(&serde_json::json!({"user": name, "contact": set}))?;
+                } else if let Some(c) = set {
+                    jit_common::outln!("set the contact of {name} to {c}");
+                } else {
+                    jit_common::outln!("cleared the contact of {name}");
                 }
             }
             UserCommand::List { dir, json } => {
@@ -128,12 +156,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                         "no users; add one with `jit-ca user add NAME --key FILE --group G --dir DIR`"
                     );
                 } else {
-                    jit_common::outln!("{:<20} {:<30} KEYS", "USER", "GROUPS");
+                    jit_common::outln!("{:<20} {:<30} {:<20} KEYS", "USER", "GROUPS", "CONTACT");
                     for u in users {
                         jit_common::outln!(
-                            "{:<20} {:<30} {}",
+                            "{:<20} {:<30} {:<20} {}",
                             u.name,
                             display_list(&u.groups),
+                            u.contact.as_deref().unwrap_or("-"),
                             u.fingerprints.join(" ")
                         );
                     }

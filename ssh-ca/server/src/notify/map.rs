@@ -55,7 +55,8 @@ pub fn kind_of(ev: Audit, details: &Value) -> Option<Kind> {
         | Audit::WebhookAnswer
         | Audit::WebhookFailure
         | Audit::NotifyRetry
-        | Audit::NotifyDead => return None,
+        | Audit::NotifyDead
+        | Audit::UserContact => return None,
     })
 }
 

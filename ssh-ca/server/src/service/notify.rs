@@ -140,7 +140,7 @@ impl Ca {
         users
             .into_iter()
             .filter(|u| lifecycle::may_approve(&r.user, role, &u.name, &u.groups))
-            .filter_map(|u| contact_of(&u))
+            .filter_map(|u| u.contact)
             .collect()
     }
 
@@ -171,9 +171,4 @@ impl Ca {
         }
         Ok((depth, oldest))
     }
-}
-
-/// A user's contact handle. (Wired to `users.contact` once the store's `User` carries it.)
-fn contact_of(_user: &crate::store::User) -> Option<String> {
-    None
 }

@@ -31,7 +31,8 @@ use jit_api::wire::{ApprovalView, RequestState};
 
 pub use sqlite::{
     Store, add_user, add_user_key, append_audit, audit_records, list_users, open_checkpointer,
-    open_reader, remove_user_key, requests_with_live_certs_for_key, user_exists, user_keys,
+    open_reader, remove_user_key, requests_with_live_certs_for_key, set_contact, user_exists,
+    user_keys,
 };
 
 /// A registered user.
@@ -47,6 +48,8 @@ pub struct User {
     pub approval_keys: Vec<String>,
     /// When registered.
     pub created_at: u64,
+    /// The handle notifications show for the user (`--contact`, `user set-contact`).
+    pub contact: Option<String>,
 }
 
 /// A request as stored.

@@ -11,6 +11,7 @@ mod evidence;
 mod fail_closed;
 mod group_commit;
 mod notify;
+mod outbox;
 mod policy_conditions;
 mod receiver;
 mod reliability_ca_bad_inputs;

@@ -9,5 +9,6 @@ mod ca_cli;
 mod ca_connections;
 mod ca_contract;
 mod ca_operator;
+mod contacts;
 mod dev_docs;
 mod policy_test;

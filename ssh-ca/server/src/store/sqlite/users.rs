@@ -41,6 +41,15 @@ pub fn add_user(
     Ok(())
 }
 
+/// Sets (or with None clears) a user's contact handle; false if there is no such user. The
+/// caller checks the handle (`admin::users::check_contact`).
+pub fn set_contact(c: &Connection, name: &str, contact: Option<&str>) -> Result<bool> {
+    let n = c
+        .prepare_cached("UPDATE users SET contact = ?2 WHERE name = ?1")?
+        .execute(params![name, contact])?;
+    Ok(n > 0)
+}
+
 /// Removes a user and their keys; false if there was none.
 pub fn remove_user(c: &Connection, name: &str) -> Result<bool> {
     c.prepare_cached("DELETE FROM user_keys WHERE user = ?1")?
@@ -53,7 +62,8 @@ pub fn remove_user(c: &Connection, name: &str) -> Result<bool> {
 
 /// All users, by name.
 pub fn list_users(c: &Connection) -> Result<Vec<User>> {
-    let mut st = c.prepare_cached("SELECT name, groups, created_at FROM users ORDER BY name")?;
+    let mut st =
+        c.prepare_cached("SELECT name, groups, created_at, contact FROM users ORDER BY name")?;
     let rows = st
         .query_map([], |r| {
             let name: String = r.get(0)?;
@@ -64,6 +74,7 @@ pub fn list_users(c: &Connection) -> Result<Vec<User>> {
                 keys: Vec::new(),
                 approval_keys: Vec::new(),
                 created_at: u(r.get(2)?),
+                contact: r.get(3)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
