@@ -327,6 +327,11 @@ async fn dead_after_max_age_then_retry_resends_the_same_id() {
 async fn slack_messages_keep_their_shape_and_never_carry_user_markup() {
     let (url, calls) = receiver_at("/services/T/B/X", Say::Answer(200, "ok".into()));
     let h = harness_with_sinks("", &slack("chat", &url)).unwrap();
+    // Contacts: bob's is a Slack member id (a mention), carol's a name (text), alice's
+    // (the requester, no approver of her own request) is never listed as an approver.
+    for (user, handle) in [("bob", "U0BOB1"), ("carol", "@carol"), ("alice", "U0ALICE")] {
+        jit_ca::admin::user_set_contact(&h.path(), user, Some(handle), T0).unwrap();
+    }
     let reason = "INC-42 <!channel> <https://evil.example|click> & more";
     let (s, v) = h.request("alice", "db-admin", 1800, reason).await;
     assert_eq!(s, 201, "{v}");
@@ -343,6 +348,10 @@ async fn slack_messages_keep_their_shape_and_never_carry_user_markup() {
         "{text}"
     );
     assert!(text.contains(&format!("`jit approve {id}`")), "{text}");
+    // The eligible approvers as the policy is now (group dba: bob, carol, dave without a
+    // contact), by their handles; the requester's own handle only as the requester's.
+    assert!(text.contains("Approvers: <@U0BOB1> @carol"), "{text}");
+    assert!(text.contains("alice (<@U0ALICE>)"), "{text}");
     // Every later event too.
     assert_eq!(h.approve("bob", &id).await.0, 200);
     assert_eq!(drain(&h, "chat").delivered, 2);
