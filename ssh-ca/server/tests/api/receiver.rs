@@ -55,6 +55,11 @@ pub fn receiver(say: Say) -> (String, mpsc::Receiver<Got>) {
 pub fn receiver_at(path: &str, say: Say) -> (String, mpsc::Receiver<Got>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}{path}", listener.local_addr().unwrap());
+    (url, receiver_on(listener, say))
+}
+
+/// A receiver on `listener` (bound by the caller: a given port).
+pub fn receiver_on(listener: TcpListener, say: Say) -> mpsc::Receiver<Got> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
@@ -64,7 +69,7 @@ pub fn receiver_at(path: &str, say: Say) -> (String, mpsc::Receiver<Got>) {
             std::thread::spawn(move || serve(stream, &say, &tx));
         }
     });
-    (url, rx)
+    rx
 }
 
 fn serve(stream: TcpStream, say: &Say, tx: &mpsc::Sender<Got>) {
