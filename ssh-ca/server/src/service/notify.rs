@@ -102,7 +102,7 @@ impl Ca {
                 c.notify_record(&name, &outcomes)?;
                 let mut records = Vec::with_capacity(dead.len());
                 for details in &dead {
-                    records.push(c.append_audit(now, "system", &event::NOTIFY_DEAD, details)?);
+                    records.push(c.append_audit(now, "system", event::NOTIFY_DEAD, details)?);
                 }
                 Ok(records)
             })
