@@ -85,3 +85,24 @@ fn the_documented_signature_is_the_cas() {
         assert!(NOTIFY_MD.contains(&line), "docs/notify.md lacks {line:?}");
     }
 }
+
+/// The README's "Tell people" configuration is valid as written.
+#[test]
+fn the_readme_sinks_parse() {
+    let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"));
+    let section = readme
+        .split("## Tell people")
+        .nth(1)
+        .expect("README.md has a \"Tell people\" section");
+    let toml = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("a toml block");
+    let sinks = super::config::parse(toml).unwrap();
+    let names: Vec<_> = sinks
+        .iter()
+        .map(|s| (s.name.as_str(), s.format.as_str()))
+        .collect();
+    assert_eq!(names, [("chat", "slack"), ("siem", "standard")]);
+}
