@@ -435,3 +435,44 @@ async fn a_hanging_receiver_delays_neither_requests_nor_another_sink() {
     );
     drop(workers);
 }
+
+/// `jit-ca policy check` says what would stop `jit-ca serve`: a sink's secret file, a slack
+/// URL in a config.toml others may read.
+#[test]
+fn policy_check_reads_the_sinks_secret_files() {
+    let (tmp, _) = setup_dir(POLICY);
+    let dir = data_dir(&tmp);
+    let cfg = dir.join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("{text}\n{}", standard("ops", "https://h.example.com/")),
+    )
+    .unwrap();
+    let r = jit_ca::admin::policy_check(&dir);
+    assert!(!r.ok);
+    assert!(
+        r.errors
+            .iter()
+            .any(|e| e.contains("notify.ops.secret_file: ")),
+        "{:?}",
+        r.errors
+    );
+    let secret = dir.join("keys/ops.whsec");
+    std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let r = jit_ca::admin::policy_check(&dir);
+    assert!(r.ok, "{:?}", r.errors);
+    std::fs::write(
+        &cfg,
+        format!("{text}\n{}", slack("chat", "https://hooks.slack.com/x")),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = jit_ca::admin::policy_check(&dir);
+    assert!(
+        r.errors.iter().any(|e| e.contains("chmod o-r")),
+        "{:?}",
+        r.errors
+    );
+}
