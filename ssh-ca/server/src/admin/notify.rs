@@ -25,8 +25,6 @@ pub struct SinkView {
     pub pending: u64,
     /// Deliveries given up.
     pub dead: u64,
-    /// Deliveries made (still in the outbox: delivered rows are pruned after a week).
-    pub delivered: u64,
     /// The time of the oldest event not delivered yet to this sink.
     pub oldest_undelivered: Option<u64>,
     /// Its age, seconds.
@@ -62,7 +60,6 @@ pub fn notify_status(dir: &Path, now: u64) -> Result<NotifyReport> {
             format: Some(s.format.as_str()),
             pending: 0,
             dead: 0,
-            delivered: 0,
             oldest_undelivered: None,
             oldest_undelivered_secs: None,
             last_error: None,
@@ -77,7 +74,6 @@ pub fn notify_status(dir: &Path, now: u64) -> Result<NotifyReport> {
                     format: None,
                     pending: 0,
                     dead: 0,
-                    delivered: 0,
                     oldest_undelivered: None,
                     oldest_undelivered_secs: None,
                     last_error: None,
@@ -88,7 +84,6 @@ pub fn notify_status(dir: &Path, now: u64) -> Result<NotifyReport> {
         let v = &mut sinks[i];
         v.pending = s.pending;
         v.dead = s.dead;
-        v.delivered = s.delivered;
         v.oldest_undelivered = s.oldest_undelivered;
         v.oldest_undelivered_secs = s.oldest_undelivered_secs;
         v.last_error = s.last_error;
@@ -129,7 +124,7 @@ pub fn render_status(r: &NotifyReport) -> String {
                 );
             }
         }
-        let _ = write!(out, "; {} delivered, {} dead", s.delivered, s.dead);
+        let _ = write!(out, "; {} dead", s.dead);
         if let Some(e) = &s.last_error {
             let _ = write!(
                 out,

@@ -31,6 +31,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 pub const NOTIFY_MAX_AGE_MIN: u64 = 60;
 /// Longest `notify_max_age`.
 pub const NOTIFY_MAX_AGE_MAX: u64 = 7 * 24 * 3600;
+/// Default `expiry_reminder`: an active elevation is reminded 10 minutes before its end.
+pub const DEFAULT_EXPIRY_REMINDER: u64 = 600;
 /// Largest config or policy file read, in bytes.
 pub const MAX_CONFIG_SIZE: u64 = 1024 * 1024;
 
@@ -68,6 +70,11 @@ backdate = "60s"
 # even without revocations, so hosts with a staleness bound (revocation_max_age_secs in
 # host.toml) keep accepting it. Keep it well below that bound.
 revocation_refresh = "10m"
+
+# An active elevation (approved, certificate issued) whose window ends within this time gets
+# one reminder (the audit event expiry_reminder, notified as request.expiring), once per
+# window end: an extension gets a new one. "0s" turns reminders off.
+expiry_reminder = "10m"
 
 # Largest accepted request body, in bytes (larger -> 413 body_too_large).
 max_body_bytes = 65536
@@ -153,6 +160,8 @@ struct RawConfig {
     #[serde(default)]
     revocation_refresh: Option<String>,
     #[serde(default)]
+    expiry_reminder: Option<String>,
+    #[serde(default)]
     max_body_bytes: Option<usize>,
     #[serde(default)]
     max_active_grants_per_user: Option<u64>,
@@ -215,6 +224,8 @@ pub struct Config {
     pub backdate_secs: u64,
     /// Seconds after which the revocation list is re-signed even without changes.
     pub revocation_refresh_secs: u64,
+    /// Seconds before a window's end its reminder is sent (`expiry_reminder`); 0: none.
+    pub expiry_reminder_secs: u64,
     /// Largest request body.
     pub max_body_bytes: usize,
     /// Most active grants (approved requests with a live certificate) per user.
@@ -311,6 +322,17 @@ impl Config {
                 "revocation_refresh is {revocation_refresh_secs}s; use 1m to 7d"
             ));
         }
+        let expiry_reminder_secs = dur(
+            "expiry_reminder",
+            raw.expiry_reminder,
+            DEFAULT_EXPIRY_REMINDER,
+            &mut errs,
+        );
+        if expiry_reminder_secs != 0 && !(60..=24 * 3600).contains(&expiry_reminder_secs) {
+            errs.push(format!(
+                "expiry_reminder is {expiry_reminder_secs}s; use 1m to 1d, or \"0s\" to send no reminders"
+            ));
+        }
         let max_body_bytes = raw.max_body_bytes.unwrap_or(64 * 1024);
         if !(1024..=16 * 1024 * 1024).contains(&max_body_bytes) {
             errs.push(format!(
@@ -378,6 +400,7 @@ impl Config {
             max_start_ahead_secs,
             backdate_secs,
             revocation_refresh_secs,
+            expiry_reminder_secs,
             max_body_bytes,
             max_active_grants_per_user,
             max_pending_requests_per_user,
@@ -503,6 +526,31 @@ mod tests {
         let r = Config::parse(Path::new("/d"), "require_approval_digest = true").unwrap();
         assert!(r.require_approval_digest);
         assert!(Config::parse(Path::new("/d"), "idle_timeout = \"0s\"").is_err());
+    }
+
+    #[test]
+    fn expiry_reminder_defaults_to_10m_and_0s_turns_it_off() {
+        let p = |t: &str| Config::parse(Path::new("/d"), t);
+        assert_eq!(p(TEMPLATE).unwrap().expiry_reminder_secs, 600);
+        assert_eq!(p("").unwrap().expiry_reminder_secs, DEFAULT_EXPIRY_REMINDER);
+        assert_eq!(
+            p("expiry_reminder = \"0s\"").unwrap().expiry_reminder_secs,
+            0
+        );
+        assert_eq!(
+            p("expiry_reminder = \"30m\"").unwrap().expiry_reminder_secs,
+            1800
+        );
+        for bad in ["\"30s\"", "\"2d\""] {
+            let errs = p(&format!("expiry_reminder = {bad}")).unwrap_err();
+            assert_eq!(errs.len(), 1, "{errs:?}");
+            assert!(errs[0].contains("use 1m to 1d, or \"0s\""), "{errs:?}");
+        }
+        let errs = p("expiry_reminder = \"soon\"").unwrap_err();
+        assert!(
+            errs[0].starts_with("expiry_reminder: invalid duration"),
+            "{errs:?}"
+        );
     }
 
     #[test]

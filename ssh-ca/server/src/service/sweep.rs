@@ -10,10 +10,14 @@ use crate::error::CaError;
 use crate::policy::Policy;
 
 impl Ca {
-    /// Expires overdue pending requests and ended windows, forgets old nonces, and re-signs
-    /// the revocation list when `revocation_refresh` has passed.
+    /// Expires overdue pending requests and ended windows, reminds active elevations that
+    /// end within `expiry_reminder` (once per window end), forgets old nonces, prunes the
+    /// notification outbox (`StoreOps::notify_prune`), and re-signs
+    /// the revocation list when `revocation_refresh` has passed. Returns how many requests
+    /// expired.
     pub fn sweep(&self) -> Result<usize, CaError> {
         let now = self.now();
+        let reminder = self.config.expiry_reminder_secs;
         let (n, records) = self.transact(|tx| {
             let due = tx.due_for_expiry(now)?;
             let mut records = Vec::with_capacity(due.len());
@@ -27,7 +31,21 @@ impl Ca {
                     &json!({"request_id": row.id, "was": was.as_str()}),
                 )?);
             }
+            // One reminder per window end (an extension's new end gets its own).
+            if reminder > 0 {
+                for (id, until) in tx.due_for_reminder(now, reminder)? {
+                    tx.set_reminded(&id, until)?;
+                    records.push(tx.append_audit(
+                        now,
+                        "system",
+                        event::EXPIRY_REMINDER,
+                        &json!({"request_id": id, "valid_before": until,
+                                "ends_in_secs": until.saturating_sub(now)}),
+                    )?);
+                }
+            }
             tx.expire_nonces(now.saturating_sub(NONCE_KEEP_SECS))?;
+            tx.notify_prune(now)?;
             Ok::<_, CaError>((due.len(), records))
         })?;
         self.nonces.expire(now.saturating_sub(NONCE_KEEP_SECS));

@@ -275,8 +275,8 @@ pub struct LastError {
     pub error: String,
 }
 
-/// One sink's deliveries, as stored (sinks that have deliveries; the caller adds the
-/// configured sinks that have none).
+/// One sink's undelivered deliveries, as stored (sinks that have pending or dead ones; the
+/// caller adds the configured sinks that have none).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SinkStatus {
     /// The sink's name.
@@ -285,13 +285,11 @@ pub struct SinkStatus {
     pub pending: u64,
     /// Deliveries given up.
     pub dead: u64,
-    /// Deliveries made.
-    pub delivered: u64,
     /// The time of the oldest event still pending for this sink.
     pub oldest_undelivered: Option<u64>,
     /// Its age at `now`, seconds.
     pub oldest_undelivered_secs: Option<u64>,
-    /// The most recent failed attempt, if any is stored.
+    /// The most recent failed attempt of a delivery still pending or dead, if any.
     pub last_error: Option<LastError>,
 }
 
@@ -372,6 +370,11 @@ pub trait StoreOps {
     fn pending_requests_of(&self, user: &str, now: u64) -> Result<Vec<(String, String)>>;
     /// Pending requests whose expiry has passed, and approved ones whose window has ended.
     fn due_for_expiry(&self, now: u64) -> Result<Vec<RequestRow>>;
+    /// Approved requests whose window has begun and ends within `within` seconds of `now`,
+    /// not reminded of that end yet: (id, window end).
+    fn due_for_reminder(&self, now: u64, within: u64) -> Result<Vec<(String, u64)>>;
+    /// Records that a request was reminded of the window end `until` (`reminded_until`).
+    fn set_reminded(&self, id: &str, until: u64) -> Result<()>;
 
     // ---- approvals ----
     /// Records an approval (`key_flags`: KEY_* bits); false if this user already approved.

@@ -249,3 +249,121 @@ async fn auto_approval_denial_cancellation_expiry_and_user_removal() {
     assert_eq!(evs[0].id[..36], evs[1].id[..36]);
     assert_eq!(evs[0].actor, "operator");
 }
+
+fn reminders(h: &Harness) -> Vec<(String, u64)> {
+    events(h)
+        .into_iter()
+        .filter(|e| e.kind == Kind::RequestExpiring)
+        .map(|e| {
+            let r = e.data.request.unwrap();
+            assert_eq!(r.state, "approved");
+            assert_eq!(e.actor, "system");
+            (r.id, r.valid_before.unwrap())
+        })
+        .collect()
+}
+
+/// One `expiry_reminder` per window end, `expiry_reminder` (10m by default) before it; an
+/// extension's new end gets a new one; a revoked request gets none.
+#[tokio::test]
+async fn an_active_elevation_is_reminded_once_per_window_end() {
+    let h = Harness::with_policy(&POLICY.replacen(
+        "approvals = 1\n",
+        "approvals = 1\nauto_approve = true\n",
+        1,
+    ));
+    let (s, v) = h.request("alice", "db-admin", 1800, "x").await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let end = v["valid_before"].as_u64().unwrap();
+    let (_, v) = h.request("dave", "db-admin", 1800, "y").await;
+    let revoked = v["id"].as_str().unwrap().to_string();
+    let (s, _) = h
+        .call(
+            "dave",
+            "POST",
+            &format!("/v1/requests/{revoked}/revoke"),
+            json!({"reason": "done"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    h.ca.sweep().unwrap();
+    assert_eq!(reminders(&h), []);
+    // 11 minutes before the end: not yet; 10 minutes before: one; later sweeps: no more.
+    h.clock.set(end - 660);
+    h.ca.sweep().unwrap();
+    assert_eq!(reminders(&h), []);
+    h.clock.set(end - 600);
+    h.ca.sweep().unwrap();
+    assert_eq!(reminders(&h), [(id.clone(), end)]);
+    for _ in 0..3 {
+        h.clock.advance(60);
+        h.ca.sweep().unwrap();
+    }
+    assert_eq!(reminders(&h), []);
+    // Extended: the new end gets its own reminder, once.
+    let (s, v) = h
+        .call(
+            "alice",
+            "POST",
+            &format!("/v1/requests/{id}/extend"),
+            json!({"duration_secs": 900}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let new_end = v["valid_before"].as_u64().unwrap();
+    assert!(new_end > end);
+    h.ca.sweep().unwrap();
+    assert_eq!(reminders(&h), []);
+    h.clock.set(new_end - 300);
+    h.ca.sweep().unwrap();
+    h.ca.sweep().unwrap();
+    assert_eq!(reminders(&h), [(id.clone(), new_end)]);
+    let audited: Vec<_> = h
+        .audit_events()
+        .into_iter()
+        .filter(|e| e.0 == "expiry_reminder")
+        .collect();
+    assert_eq!(audited.len(), 2);
+    // Ended: expired, never reminded again.
+    h.clock.set(new_end + 1);
+    h.ca.sweep().unwrap();
+    assert_eq!(reminders(&h), []);
+}
+
+#[tokio::test]
+async fn expiry_reminder_0s_sends_none() {
+    let policy = POLICY.replacen("approvals = 1\n", "approvals = 1\nauto_approve = true\n", 1);
+    let h = Harness::with_policy_and_config(&policy, &[("expiry_reminder", "\"0s\"")]);
+    let (s, v) = h.request("alice", "db-admin", 1800, "x").await;
+    assert_eq!(s, 201, "{v}");
+    let end = v["valid_before"].as_u64().unwrap();
+    for t in [end - 600, end - 60, end - 1] {
+        h.clock.set(t);
+        h.ca.sweep().unwrap();
+    }
+    assert_eq!(reminders(&h), []);
+    assert!(!h.audit_events().iter().any(|e| e.0 == "expiry_reminder"));
+}
+
+/// An approval refused after its audit record was appended (the grant bound is checked once
+/// the count is reached) rolls back with its event: no `request.approved` leaves the CA.
+#[tokio::test]
+async fn a_change_refused_mid_transaction_leaves_no_event() {
+    let h = Harness::with_policy_and_config(POLICY, &[("max_active_grants_per_user", "1")]);
+    let (s, v) = h.request("alice", "db-admin", 600, "x").await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let (s, v) = h.request("alice", "quick", 600, "").await;
+    assert_eq!(s, 201, "{v}");
+    let before = events(&h);
+    assert_eq!(before.len(), 4, "created, created+approved+issued");
+    let got = h.approve("bob", &id).await;
+    assert_error(&got, 409, "too_many_active_grants");
+    assert_eq!(events(&h), []);
+    assert!(
+        h.audit_events()
+            .iter()
+            .all(|e| e.0 != "approval" || e.1 != "bob")
+    );
+}

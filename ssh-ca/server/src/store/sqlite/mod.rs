@@ -220,6 +220,12 @@ impl StoreOps for Connection {
     fn due_for_expiry(&self, now: u64) -> Result<Vec<RequestRow>> {
         requests::due_for_expiry(self, now)
     }
+    fn due_for_reminder(&self, now: u64, within: u64) -> Result<Vec<(String, u64)>> {
+        requests::due_for_reminder(self, now, within)
+    }
+    fn set_reminded(&self, id: &str, until: u64) -> Result<()> {
+        requests::set_reminded(self, id, until)
+    }
     fn add_approval(&self, request_id: &str, user: &str, at: u64, key_flags: u32) -> Result<bool> {
         requests::add_approval(self, request_id, user, at, key_flags)
     }

@@ -39,6 +39,8 @@ pub const FANOUT_BATCH: usize = 5000;
 pub const KEEP_DELIVERED_SECS: u64 = 7 * 24 * 3600;
 /// Every row, dead letters included, is kept at most this long.
 pub const KEEP_ANY_SECS: u64 = 30 * 24 * 3600;
+/// [`prune`] looks at this many of the oldest rows per call.
+pub const PRUNE_BATCH: usize = 2000;
 
 // ---- writing: the hook of append_audit ----
 
@@ -365,10 +367,14 @@ pub fn record(c: &Connection, sink: &str, outcomes: &[Outcome]) -> Result<()> {
 
 /// See [`crate::store::StoreOps::notify_status`].
 pub fn status(c: &Connection, now: u64) -> Result<NotifyStatus> {
+    // Every state but `delivered` (two index ranges, so delivered rows are not read; an
+    // unknown state is read, and is an error).
     let counts = c
         .prepare_cached(
             "SELECT d.sink, d.state, COUNT(*), MIN(o.time) FROM notify_delivery d \
-             JOIN notify_outbox o ON o.seq = d.seq GROUP BY d.sink, d.state ORDER BY d.sink",
+             JOIN notify_outbox o ON o.seq = d.seq \
+             WHERE (d.state < 'delivered' OR d.state > 'delivered') \
+             GROUP BY d.sink, d.state ORDER BY d.sink",
         )?
         .query_map([], |r| {
             Ok((
@@ -386,7 +392,6 @@ pub fn status(c: &Connection, now: u64) -> Result<NotifyStatus> {
                 sink: sink.clone(),
                 pending: 0,
                 dead: 0,
-                delivered: 0,
                 oldest_undelivered: None,
                 oldest_undelivered_secs: None,
                 last_error: None,
@@ -405,13 +410,13 @@ pub fn status(c: &Connection, now: u64) -> Result<NotifyStatus> {
                 s.dead = n;
                 out.dead_total += n;
             }
-            _ => s.delivered = n,
+            _ => {}
         }
     }
     let mut last = c.prepare_cached(
         "SELECT d.done_at, o.id, d.last_status, d.last_error FROM notify_delivery d \
          JOIN notify_outbox o ON o.seq = d.seq \
-         WHERE d.sink = ?1 AND d.last_error IS NOT NULL \
+         WHERE d.state IN ('pending', 'dead') AND d.sink = ?1 AND d.last_error IS NOT NULL \
          ORDER BY d.done_at DESC, d.seq DESC LIMIT 1",
     )?;
     for s in &mut out.sinks {
@@ -481,18 +486,21 @@ pub fn retry(
     Ok(out)
 }
 
-/// See [`crate::store::StoreOps::notify_prune`].
+/// See [`crate::store::StoreOps::notify_prune`]. Looks at the oldest [`PRUNE_BATCH`] rows
+/// only (a bounded scan: the sweep calls it every time; rows are pruned oldest first).
 pub fn prune(c: &Connection, now: u64) -> Result<usize> {
     let delivered_before = i(now.saturating_sub(KEEP_DELIVERED_SECS));
     let any_before = i(now.saturating_sub(KEEP_ANY_SECS));
-    const GONE: &str = "(o.time < ?2 OR (o.time < ?1 AND NOT EXISTS (SELECT 1 FROM notify_delivery x \
-         WHERE x.seq = o.seq AND x.state != 'delivered')))";
+    const GONE: &str = "SELECT o.seq FROM (SELECT seq, time FROM notify_outbox ORDER BY seq LIMIT ?3) o \
+         WHERE o.time < ?2 OR (o.time < ?1 AND NOT EXISTS (SELECT 1 FROM notify_delivery x \
+         WHERE x.seq = o.seq AND x.state != 'delivered'))";
+    let batch = i(PRUNE_BATCH as u64);
     c.prepare_cached(&format!(
-        "DELETE FROM notify_delivery WHERE seq IN (SELECT o.seq FROM notify_outbox o WHERE {GONE})"
+        "DELETE FROM notify_delivery WHERE seq IN ({GONE})"
     ))?
-    .execute(params![delivered_before, any_before])?;
+    .execute(params![delivered_before, any_before, batch])?;
     Ok(
-        c.prepare_cached(&format!("DELETE FROM notify_outbox AS o WHERE {GONE}"))?
-            .execute(params![delivered_before, any_before])?,
+        c.prepare_cached(&format!("DELETE FROM notify_outbox WHERE seq IN ({GONE})"))?
+            .execute(params![delivered_before, any_before, batch])?,
     )
 }

@@ -297,6 +297,32 @@ pub fn due_for_expiry(c: &Connection, now: u64) -> Result<Vec<RequestRow>> {
     )
 }
 
+/// Approved requests whose current window (their latest issued, unrevoked certificate) has
+/// begun and ends within `within` seconds after `now` (not yet ended), and that were not
+/// reminded of that end yet (`reminded_until`): (id, window end), by id.
+pub fn due_for_reminder(c: &Connection, now: u64, within: u64) -> Result<Vec<(String, u64)>> {
+    Ok(c
+        .prepare_cached(
+            "SELECT r.id, c.valid_before FROM requests r JOIN certs c ON c.serial =                  (SELECT MAX(serial) FROM certs x WHERE x.request_id = r.id AND x.certificate != '')              WHERE r.state = ?1 AND c.revoked = 0 AND c.valid_after <= ?2 AND c.valid_before > ?2              AND c.valid_before <= ?3 AND (r.reminded_until IS NULL OR r.reminded_until != c.valid_before)              ORDER BY r.id",
+        )?
+        .query_map(
+            params![
+                RequestState::Approved.as_str(),
+                i(now),
+                i(now.saturating_add(within))
+            ],
+            |r| Ok((r.get::<_, String>(0)?, u(r.get(1)?))),
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Records that a request was reminded of the window end `until`.
+pub fn set_reminded(c: &Connection, id: &str, until: u64) -> Result<()> {
+    c.prepare_cached("UPDATE requests SET reminded_until = ?2 WHERE id = ?1")?
+        .execute(params![id, i(until)])?;
+    Ok(())
+}
+
 /// Records an approval (`key_flags`: KEY_* bits of the key that signed it); false if this
 /// user already approved.
 pub fn add_approval(
