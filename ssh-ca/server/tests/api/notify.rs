@@ -476,3 +476,43 @@ fn policy_check_reads_the_sinks_secret_files() {
         r.errors
     );
 }
+
+/// SIGHUP re-reads the sinks' secret files: a rotated secret signs the next delivery; a
+/// file that cannot be read is reported and the previous secret kept.
+#[tokio::test]
+async fn a_reload_reads_a_rotated_secret_and_keeps_the_old_one_on_a_bad_file() {
+    let (url, calls) = receiver_at("/jit", Say::Answer(200, String::new()));
+    let h = harness_with_sinks("", &standard("ops", &url)).unwrap();
+    let secret = h.path().join("keys/ops.whsec");
+    let rotated = "whsec_ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+    std::fs::write(&secret, format!("{rotated}\n")).unwrap();
+    assert!(h.ca.reload_notify_secrets().is_empty());
+    let (s, _) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(drain(&h, "ops").delivered, 1);
+    let got = calls.recv_timeout(WAIT).unwrap();
+    assert_eq!(
+        got.headers["webhook-signature"],
+        openssl_signature(rotated, &got)
+    );
+    // Readable by others: refused, and the rotated secret stays in use.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let problems = h.ca.reload_notify_secrets();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("notify.ops.secret_file: "),
+        "{problems:?}"
+    );
+    let (s, v) = h
+        .request("dave", "db-admin", 1800, "INC-43 disk full")
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(drain(&h, "ops").delivered, 1);
+    let got = calls.recv_timeout(WAIT).unwrap();
+    assert_eq!(
+        got.headers["webhook-signature"],
+        openssl_signature(rotated, &got)
+    );
+}
