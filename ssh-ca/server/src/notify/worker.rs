@@ -388,3 +388,128 @@ pub struct Tick {
     /// Deliveries given up.
     pub dead: usize,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::config::Format;
+    use crate::notify::event::tests::approved;
+    use crate::notify::filter::Filter;
+
+    fn sink(url: &str) -> Sink {
+        Sink {
+            name: "ops".into(),
+            url: url.into(),
+            format: Format::Standard,
+            secret_file: None,
+            filter: Filter::all(),
+            secret: crate::webhook::Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").ok(),
+        }
+    }
+
+    fn due(payload: String, attempts: u32) -> Due {
+        Due {
+            seq: 7,
+            id: "evt_5f0c9d2e8a7b6c5d4e3f2a1b0c9d8e7f".into(),
+            kind: "request.approved".into(),
+            request_id: Some("r-692b7a40a1b2c3d4e5f6".into()),
+            time: 1_795_992_000,
+            payload,
+            attempts,
+        }
+    }
+
+    /// A port nothing listens on.
+    fn closed() -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/x", l.local_addr().unwrap());
+        drop(l);
+        url
+    }
+
+    #[test]
+    fn a_failed_attempt_is_retried_then_dead_after_max_age() {
+        let payload = String::from_utf8(approved().payload()).unwrap();
+        let s = sink(&closed());
+        let t = 1_795_992_000;
+        let (o, c) = attempt(&s, &due(payload.clone(), 0), &[], t + 1, 3600);
+        assert_eq!(c, Counted::Failed);
+        assert_eq!(o.attempts, 1);
+        assert!(
+            matches!(o.state, DeliveryState::Pending { next_at } if (t + 11..=t + 12).contains(&next_at)),
+            "{o:?}"
+        );
+        assert!(o.error.as_deref().unwrap().starts_with("connect"), "{o:?}");
+        assert_eq!(o.status, None);
+        let (o, c) = attempt(&s, &due(payload, 9), &[], t + 3500, 3600);
+        assert_eq!(
+            (c, o.state, o.attempts),
+            (Counted::Dead, DeliveryState::Dead, 10)
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_sent_is_a_failure_never_a_panic() {
+        let s = sink(&closed());
+        let (o, c) = attempt(&s, &due("{not json".into(), 0), &[], 1_795_992_001, 3600);
+        assert_eq!(c, Counted::Failed);
+        assert!(
+            o.error
+                .unwrap()
+                .starts_with("not sent: not a notification payload")
+        );
+        let mut unsigned = sink(&closed());
+        unsigned.secret = None;
+        let payload = String::from_utf8(approved().payload()).unwrap();
+        let (o, _) = attempt(&unsigned, &due(payload, 0), &[], 1_795_992_001, 3600);
+        assert!(o.error.unwrap().ends_with("nothing is sent unsigned"));
+    }
+
+    #[test]
+    fn counters_and_wake_ups() {
+        let hub = Hub::new(vec![sink("https://h.example.com/")], 3600);
+        hub.count("ops", Counted::Delivered);
+        hub.count("ops", Counted::Delivered);
+        hub.count("gone", Counted::Dead);
+        let counts = hub.counts();
+        assert_eq!(counts[0].0, "gone");
+        assert_eq!(counts[0].1[2], (Counted::Dead, 1));
+        assert_eq!(
+            counts[1].1,
+            [
+                (Counted::Delivered, 2),
+                (Counted::Failed, 0),
+                (Counted::Dead, 0)
+            ]
+        );
+        // A poke wakes a waiter at once; a wait without one ends at its timeout.
+        let mut seen = hub.fresh.current();
+        hub.fresh.poke();
+        hub.fresh.wait(&mut seen, Duration::from_secs(600));
+        assert_eq!(seen, hub.fresh.current());
+    }
+
+    #[test]
+    fn only_records_that_notify_wake_the_fan_out() {
+        let hub = Hub::new(Vec::new(), 3600);
+        let rec = |event: &str, details: &str| Record {
+            seq: 1,
+            time: 0,
+            actor: "system".into(),
+            event: event.into(),
+            details: details.into(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        let before = hub.fresh.current();
+        hub.notice(&[
+            rec("auth_failure", "{}"),
+            rec("alert", r#"{"kind":"nonsense"}"#),
+        ]);
+        assert_eq!(hub.fresh.current(), before);
+        hub.notice(&[rec("alert", r#"{"kind":"self_approval"}"#)]);
+        assert_eq!(hub.fresh.current(), before + 1);
+        hub.notice(&[rec("request", "{}")]);
+        assert_eq!(hub.fresh.current(), before + 2);
+    }
+}
