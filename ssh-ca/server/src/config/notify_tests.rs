@@ -82,3 +82,18 @@ fn a_slack_url_in_a_world_readable_config_refuses_to_start() {
     c.load_notify_files().unwrap();
     assert!(c.notify[0].secret.is_some());
 }
+
+/// docs/api.md's config.toml reference is a valid config.toml (its sinks included).
+#[test]
+fn the_documented_config_parses() {
+    let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"));
+    let block = doc
+        .split("`config.toml` (all keys optional; unknown keys are errors):\n\n```toml\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("docs/api.md has the config.toml reference");
+    let c = Config::parse(Path::new("/d"), block).unwrap();
+    assert_eq!(c.notify.len(), 1);
+    assert_eq!(c.notify[0].name, "ops");
+    assert_eq!(c.notify_max_age_secs, 24 * 3600);
+}
