@@ -120,6 +120,9 @@ pub struct Hub {
     fresh: Wake,
     /// Poked when the fan-out made deliveries.
     due: Wake,
+    /// The audit trail's head (seq) when the last fan-out began: rows written before it
+    /// have their deliveries.
+    fanned_out_at: Mutex<Option<u64>>,
 }
 
 impl Hub {
@@ -132,6 +135,7 @@ impl Hub {
             counters: Mutex::new(counters),
             fresh: Wake::default(),
             due: Wake::default(),
+            fanned_out_at: Mutex::new(None),
         }
     }
 
@@ -193,6 +197,22 @@ impl Hub {
         c.iter()
             .map(|(sink, row)| (sink.clone(), Counted::ALL.map(|o| (o, row[o.index()]))))
             .collect()
+    }
+
+    /// The audit head the last fan-out covered.
+    pub(crate) fn fanned_out_at(&self) -> Option<u64> {
+        *self
+            .fanned_out_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records that a fan-out covered the trail up to `head`.
+    pub(crate) fn set_fanned_out_at(&self, head: u64) {
+        *self
+            .fanned_out_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(head);
     }
 
     /// Wakes the sinks' threads (the fan-out made deliveries).

@@ -27,6 +27,13 @@ impl Ca {
         if sinks.is_empty() {
             return Ok(0);
         }
+        // Outbox rows come only with audit records: while the trail's head is where the last
+        // fan-out saw it, there is nothing to fan out, and no write is made (an empty write
+        // a second would dilute the group-commit metrics).
+        let head = self.read_db(|c| c.audit_head())?.map_or(0, |(seq, _)| seq);
+        if self.notify.fanned_out_at() == Some(head) {
+            return Ok(0);
+        }
         let now = self.now();
         let pairs: Vec<(String, Filter)> = sinks
             .iter()
@@ -42,6 +49,7 @@ impl Ca {
                 what: "notification deliveries",
                 source,
             })?;
+        self.notify.set_fanned_out_at(head);
         if made > 0 {
             self.notify.poke_due();
         }

@@ -144,8 +144,11 @@ async fn a_standard_sink_gets_each_change_signed_over_the_exact_bytes() {
         assert_eq!(e.payload(), g.body);
     }
     assert_eq!(event_of(&got[2]).data.request.unwrap().state, "approved");
-    // Delivered: nothing more to send.
+    // Delivered: nothing more to send, and an idle worker writes nothing.
+    let commits = h.ca.commit_counts();
     assert_eq!(drain(&h, "ops").delivered, 0);
+    assert_eq!(h.ca.notify_fan_out().unwrap(), 0);
+    assert_eq!(h.ca.commit_counts(), commits);
     assert!(received(&calls).is_empty());
     let m = metrics(&h).await;
     assert!(
