@@ -519,3 +519,37 @@ async fn a_reload_reads_a_rotated_secret_and_keeps_the_old_one_on_a_bad_file() {
         openssl_signature(rotated, &got)
     );
 }
+
+/// Deliveries to a sink that config.toml no longer names wait (nothing sends them) and
+/// `notify status` says so; the sinks configured are listed even with nothing pending.
+#[tokio::test]
+async fn status_names_sinks_no_longer_configured() {
+    let (url, _calls) = receiver_at("/jit", Say::Answer(500, String::new()));
+    let h = harness_with_sinks("", &standard("old", &url)).unwrap();
+    let (s, _) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(h.ca.notify_fan_out().unwrap(), 1);
+    let cfg = h.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("name = \"old\"", "name = \"new\"");
+    std::fs::write(&cfg, text).unwrap();
+    let r = jit_ca::admin::notify_status(&h.path(), h.now()).unwrap();
+    let names: Vec<(&str, Option<&str>, u64)> = r
+        .sinks
+        .iter()
+        .map(|s| (s.name.as_str(), s.format, s.pending))
+        .collect();
+    assert_eq!(names, [("new", Some("standard"), 0), ("old", None, 1)]);
+    let text = jit_ca::admin::render_notify_status(&r);
+    assert!(
+        text.contains("sink old (not in config.toml: nothing sends these): 1 pending"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sink new (standard): nothing pending"),
+        "{text}"
+    );
+}
