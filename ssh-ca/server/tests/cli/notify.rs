@@ -113,15 +113,26 @@ fn an_event_committed_before_kill_9_is_delivered_after_restart_with_its_id() {
         })
         .unwrap();
     assert_eq!(created.state, RequestState::Pending);
-    // Answered, so committed; not delivered (nothing listens). SIGKILL: no shutdown path.
+    // Answered, so committed. The worker tries and fails (nothing listens): `notify status`
+    // (on the data directory, while serve runs) shows the delivery pending with its error.
+    let mut report = serde_json::Value::Null;
+    for _ in 0..600 {
+        let status = jit_ca(&["notify", "status", "--json"], &dir);
+        assert!(status.status.success(), "{status:?}");
+        report = serde_json::from_slice(&status.stdout).unwrap();
+        if !report["sinks"][0]["last_error"].is_null() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(report["sinks"][0]["name"], "ops");
+    assert_eq!(report["sinks"][0]["pending"], 1, "{report}");
+    let error = report["sinks"][0]["last_error"]["error"].as_str().unwrap();
+    assert!(error.starts_with("connect"), "{report}");
+    // SIGKILL: no shutdown path.
     serve.child.kill().unwrap();
     serve.child.wait().unwrap();
     drop(serve);
-    let status = jit_ca(&["notify", "status", "--json"], &dir);
-    assert!(status.status.success(), "{status:?}");
-    let report: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(report["sinks"][0]["name"], "ops");
-    assert_eq!(report["sinks"][0]["dead"], 0, "{report}");
 
     // The receiver comes up; a new serve delivers the event, with the id it was given.
     let calls = receiver_on(
