@@ -133,6 +133,17 @@ async fn run(ca: Arc<Ca>, listen: SocketAddr, created: bool) -> Result<()> {
     // Notification delivery on threads of its own (one per sink): a receiver that hangs
     // never holds the runtime's blocking pool, which storage and the authorizing webhook use.
     let notify = crate::notify::worker::start(ca.clone())?;
+    let sinks = ca.notify_hub().sinks();
+    if !sinks.is_empty() {
+        let names: Vec<String> = sinks
+            .iter()
+            .map(|s| format!("{} ({})", s.name, s.format.as_str()))
+            .collect();
+        say!(
+            "Notifications to {}; `jit-ca notify status --dir {dir}` shows their deliveries.",
+            names.join(", ")
+        );
+    }
     let app = crate::api::router(ca.clone());
     conn::serve(tcp, acceptor, app, limits, shutdown_signal()).await;
     background.abort();
