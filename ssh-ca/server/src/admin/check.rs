@@ -43,6 +43,17 @@ pub fn policy_check(dir: &Path) -> CheckReport {
     };
     if let Some(cfg) = &cfg {
         warnings.extend(revocation_bound_conflict(cfg));
+        // The [[notify]] sinks' secret files, and a slack URL in a world-readable file:
+        // what would stop `jit-ca serve` from starting.
+        match cfg.clone().load_notify_files() {
+            Ok(()) => {}
+            Err(CaError::Config { path, problems }) => errors.extend(
+                problems
+                    .into_iter()
+                    .map(|p| format!("{}: {p}", path.display())),
+            ),
+            Err(e) => errors.push(e.to_string()),
+        }
         for p in cfg.user_ca_keys.iter().chain(cfg.grant_keys.iter()) {
             if let Err(e) = Signer::load(std::slice::from_ref(p), std::slice::from_ref(p)) {
                 errors.push(e.to_string());

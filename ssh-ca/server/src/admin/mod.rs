@@ -5,6 +5,7 @@
 pub mod break_glass;
 mod check;
 mod dir;
+mod notify;
 mod policy_test;
 mod trail;
 mod users;
@@ -23,6 +24,10 @@ use crate::signer::{self, Signer};
 use dir::open_store;
 
 pub use check::{CheckReport, policy_check};
+pub use notify::{
+    NotifyReport, Retried, SinkView, notify_retry, notify_status,
+    render_status as render_notify_status,
+};
 pub use policy_test::{
     PolicyTestInput, PolicyTestReport, RuleMiss, policy_test, render as render_policy_test,
 };

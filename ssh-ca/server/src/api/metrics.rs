@@ -39,8 +39,19 @@ pub struct Metrics {
     inner: Mutex<Inner>,
 }
 
+/// Notification delivery figures (`notify::worker`).
+#[derive(Debug, Clone, Default)]
+pub struct NotifyGauges {
+    /// Per sink: attempts by outcome.
+    pub deliveries: Vec<(String, [(crate::notify::worker::Counted, u64); 3])>,
+    /// Pending deliveries (None: could not be read; the sample is left out).
+    pub depth: Option<u64>,
+    /// Age of the oldest event not delivered to a sink, seconds (0: none).
+    pub oldest_undelivered_secs: Option<u64>,
+}
+
 /// Store figures shown next to the counters.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct StoreGauges {
     /// (group-commit batches, changes in them).
     pub commits: (u64, u64),
@@ -48,6 +59,8 @@ pub struct StoreGauges {
     pub nonces: usize,
     /// The host-document cache.
     pub host_cache: crate::service::CacheStats,
+    /// Notification deliveries.
+    pub notify: NotifyGauges,
 }
 
 impl Metrics {
@@ -219,7 +232,46 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} gauge");
             let _ = writeln!(out, "{name} {v}");
         }
+        render_notify(&mut out, &store.notify);
         out
+    }
+}
+
+/// The notification metrics: attempts by sink and outcome, the outbox depth and the age of
+/// the oldest undelivered event (an alert on it finds a stuck receiver).
+fn render_notify(out: &mut String, n: &NotifyGauges) {
+    let _ = writeln!(
+        out,
+        "# HELP jit_ca_notify_deliveries_total Notification delivery attempts by sink and outcome (delivered, failed: retried, dead: given up)."
+    );
+    let _ = writeln!(out, "# TYPE jit_ca_notify_deliveries_total counter");
+    for (sink, row) in &n.deliveries {
+        for (outcome, v) in row {
+            let _ = writeln!(
+                out,
+                "jit_ca_notify_deliveries_total{{sink=\"{}\",outcome=\"{}\"}} {v}",
+                escape(sink),
+                outcome.as_str()
+            );
+        }
+    }
+    for (name, help, v) in [
+        (
+            "jit_ca_notify_outbox_depth",
+            "Notification deliveries pending (not delivered, not given up).",
+            n.depth,
+        ),
+        (
+            "jit_ca_notify_oldest_undelivered_seconds",
+            "Age of the oldest event not yet delivered to a sink (0 when none).",
+            n.oldest_undelivered_secs,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        if let Some(v) = v {
+            let _ = writeln!(out, "{name} {v}");
+        }
     }
 }
 
@@ -254,7 +306,14 @@ mod tests {
             .filter_map(|l| l.strip_prefix("# TYPE "))
             .filter_map(|l| l.split_whitespace().next())
             .collect();
-        assert!(metrics.len() >= 14, "{metrics:?}");
+        assert!(metrics.len() >= 17, "{metrics:?}");
+        for name in [
+            "jit_ca_notify_deliveries_total",
+            "jit_ca_notify_outbox_depth",
+            "jit_ca_notify_oldest_undelivered_seconds",
+        ] {
+            assert!(metrics.contains(&name), "{name}: {metrics:?}");
+        }
         let missing: Vec<&&str> = metrics.iter().filter(|n| !names(API_MD, n)).collect();
         assert!(
             missing.is_empty(),

@@ -126,6 +126,17 @@ pub(super) async fn host_grants(
 
 pub(super) async fn metrics_text(State(st): State<AppState>) -> Response {
     let seq = st.ca.published().revocation_sequence;
+    // A read of the outbox: on the blocking pool, like every storage call.
+    let ca = st.ca.clone();
+    let gauges = tokio::task::spawn_blocking(move || ca.notify_gauges())
+        .await
+        .ok()
+        .and_then(Result::ok);
+    let notify = metrics::NotifyGauges {
+        deliveries: st.ca.notify_hub().counts(),
+        depth: gauges.map(|g| g.0),
+        oldest_undelivered_secs: gauges.map(|g| g.1),
+    };
     (
         [(
             header::CONTENT_TYPE,
@@ -138,6 +149,7 @@ pub(super) async fn metrics_text(State(st): State<AppState>) -> Response {
                 commits: st.ca.commit_counts(),
                 nonces: st.ca.nonces_remembered(),
                 host_cache: st.ca.host_cache_stats(),
+                notify,
             },
         ),
     )

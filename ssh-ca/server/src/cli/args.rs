@@ -148,6 +148,16 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Notification deliveries (the [[notify]] sinks of config.toml): what is pending, what
+    /// failed, what was given up (dead letters), and sending a dead letter again. Works while
+    /// `jit-ca serve` runs (it picks a resend up within a second).
+    #[command(
+        after_help = "Examples:\n  jit-ca notify status --dir ./ca\n  jit-ca notify status --dir ./ca --json\n  jit-ca notify retry evt_5f0c9d2e8a7b6c5d4e3f2a1b0c9d8e7f --dir ./ca\n  jit-ca notify retry evt_5f0c9d2e8a7b6c5d4e3f2a1b0c9d8e7f --sink chat --dir ./ca"
+    )]
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
+    },
     /// Write man pages and shell completions (for packaging).
     #[command(hide = true)]
     GenerateDocs {
@@ -298,6 +308,41 @@ pub enum UserKeyCommand {
         /// on purpose; `jit-ca user remove NAME` removes the user).
         #[arg(long)]
         allow_no_login_key: bool,
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Per sink: deliveries pending, the oldest undelivered event's age and the last error;
+    /// then the dead letters (deliveries given up after notify_max_age): event id, type,
+    /// request, sink, attempts and the last answer. Reads DIR only.
+    #[command(
+        after_help = "Examples:\n  jit-ca notify status --dir ./ca\n  jit-ca notify status --dir ./ca --json | jq '.dead[].id'"
+    )]
+    Status {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a dead letter again (audited as notify_retry): its deliveries become pending with
+    /// a fresh retry schedule, and the receiver gets the same event id (webhook-id), so it can
+    /// tell a resend from a new event.
+    #[command(
+        after_help = "Examples:\n  jit-ca notify retry evt_5f0c9d2e8a7b6c5d4e3f2a1b0c9d8e7f --dir ./ca\n  jit-ca notify retry evt_5f0c9d2e8a7b6c5d4e3f2a1b0c9d8e7f --sink ops --dir ./ca"
+    )]
+    Retry {
+        /// The event id (evt_..., as `jit-ca notify status` lists it).
+        id: String,
+        /// Only the delivery to this sink (default: every dead delivery of the event).
+        #[arg(long, value_name = "NAME")]
+        sink: Option<String>,
         #[command(flatten)]
         dir: DirArg,
         /// Print the result as JSON.

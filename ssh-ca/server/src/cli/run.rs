@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use super::args::{
-    AuditCommand, BreakGlassCommand, Cli, Command, PolicyCommand, UserCommand, UserKeyCommand,
+    AuditCommand, BreakGlassCommand, Cli, Command, NotifyCommand, PolicyCommand, UserCommand,
+    UserKeyCommand,
 };
 use crate::admin;
 use crate::error::CaError;
@@ -515,6 +516,33 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                             rec["details"]
                         );
                     }
+                }
+            }
+        },
+        Command::Notify { command } => match command {
+            NotifyCommand::Status { dir, json } => {
+                let report = admin::notify_status(&dir.dir, now)?;
+                if json {
+                    print_json(&report)?;
+                } else {
+                    jit_common::out!("{}", admin::render_notify_status(&report));
+                }
+            }
+            NotifyCommand::Retry {
+                id,
+                sink,
+                dir,
+                json,
+            } => {
+                let r = admin::notify_retry(&dir.dir, &id, sink.as_deref(), now)?;
+                if json {
+                    print_json(&r)?;
+                } else {
+                    jit_common::outln!(
+                        "{} is pending again for {}; a running jit-ca sends it within a few seconds, with the same webhook-id",
+                        r.id,
+                        r.sinks.join(", ")
+                    );
                 }
             }
         },

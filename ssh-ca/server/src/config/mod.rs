@@ -27,6 +27,10 @@ pub const DEFAULT_MAX_PENDING_REQUESTS: u64 = 10;
 pub const DEFAULT_MAX_START_AHEAD: u64 = 30 * 24 * 3600;
 /// Default of `max_connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Shortest `notify_max_age`.
+pub const NOTIFY_MAX_AGE_MIN: u64 = 60;
+/// Longest `notify_max_age`.
+pub const NOTIFY_MAX_AGE_MAX: u64 = 7 * 24 * 3600;
 /// Default `expiry_reminder`: an active elevation is reminded 10 minutes before its end.
 pub const DEFAULT_EXPIRY_REMINDER: u64 = 600;
 /// Largest config or policy file read, in bytes.
@@ -106,6 +110,29 @@ accept_v1_signatures = false
 # (docs/audit.md); with this, every approval binds the request's contents too.
 require_approval_digest = false
 
+# Notifications (docs/notify.md): each [[notify]] table is a sink that receives the events
+# it names (default: every event) as they happen. They deliver requests; they never approve
+# one (approving stays `jit approve ID` with the approver's key). `standard` sinks get the
+# event's JSON signed with Standard Webhooks headers (webhook-id, webhook-timestamp,
+# webhook-signature); the secret ("whsec_" + base64) is read from secret_file (mode 0600,
+# relative to this directory), never written here: this file is not a secret file. A
+# `slack` sink posts a Block Kit message to an incoming webhook; its URL is its credential,
+# so with a slack sink this file must not be readable by others (chmod o-r config.toml).
+# A receiver that does not answer 2xx is retried (10s, 30s, 1m, 2m, 5m, 10m, then every 15m)
+# until notify_max_age after the event; then the delivery is dead (`jit-ca notify status`,
+# `jit-ca notify retry ID`).
+# notify_max_age = "24h"
+# [[notify]]
+# name = "ops"
+# url = "https://hooks.example.com/jit"
+# format = "standard"
+# secret_file = "keys/ops.whsec"
+# events = ["request.*", "alert.*"]
+# [[notify]]
+# name = "chat"
+# url = "https://hooks.slack.com/services/T000/B000/XXXX"
+# format = "slack"
+
 # Optional TLS. Without it the service speaks plain HTTP: put it behind a TLS proxy or
 # keep it on a trusted network.
 # [tls]
@@ -166,6 +193,11 @@ struct RawConfig {
     /// `[alerts]`: validated by `notify::alerts::Settings::from_table`.
     #[serde(default)]
     alerts: Option<toml::Table>,
+    /// `[[notify]]` tables, checked by [`crate::notify::config::validate`].
+    #[serde(default)]
+    notify: Option<Vec<toml::Table>>,
+    #[serde(default)]
+    notify_max_age: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -229,6 +261,12 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Alert thresholds (`[alerts]`).
     pub alerts: crate::notify::alerts::Settings,
+    /// Where notifications go (`[[notify]]`), in config order; secrets are read by
+    /// [`Config::load_notify_files`].
+    pub notify: Vec<crate::notify::config::Sink>,
+    /// Seconds after an event's time within which its delivery is retried
+    /// (`notify_max_age`); then it is a dead letter.
+    pub notify_max_age_secs: u64,
 }
 
 impl Config {
@@ -353,6 +391,18 @@ impl Config {
             cert: dir.join(t.cert),
             key: dir.join(t.key),
         });
+        let notify = crate::notify::config::validate(raw.notify.unwrap_or_default(), &mut errs);
+        let notify_max_age_secs = dur(
+            "notify_max_age",
+            raw.notify_max_age,
+            crate::notify::backoff::DEFAULT_MAX_AGE,
+            &mut errs,
+        );
+        if !(NOTIFY_MAX_AGE_MIN..=NOTIFY_MAX_AGE_MAX).contains(&notify_max_age_secs) {
+            errs.push(format!(
+                "notify_max_age is {notify_max_age_secs}s; use 1m to 7d"
+            ));
+        }
         if !errs.is_empty() {
             return Err(errs);
         }
@@ -378,6 +428,8 @@ impl Config {
             require_approval_digest: raw.require_approval_digest.unwrap_or(false),
             tls,
             alerts,
+            notify,
+            notify_max_age_secs,
         })
     }
 
@@ -393,6 +445,38 @@ impl Config {
             path: path.clone(),
             problems: errs,
         })
+    }
+
+    /// Reads the `[[notify]]` sinks' secret files (the webhook secrets' rule: mode 0600,
+    /// checked directories) and refuses a config.toml that others may read while it holds a
+    /// `slack` sink, whose URL is the credential to post to the channel. Called when the
+    /// service starts (`Ca::open`); every problem at once, each naming the sink and file.
+    pub fn load_notify_files(&mut self) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.dir.join(CONFIG_FILE);
+        if self
+            .notify
+            .iter()
+            .any(|s| s.format == crate::notify::config::Format::Slack)
+        {
+            let mode = std::fs::metadata(&path).map_or(0, |m| m.permissions().mode());
+            if mode & 0o004 != 0 {
+                return Err(CaError::File {
+                    detail: format!(
+                        "is readable by everyone and holds a slack sink's URL, which is the credential \
+                         to post to the channel; run chmod o-r {}",
+                        path.display()
+                    ),
+                    path,
+                });
+            }
+        }
+        let problems = crate::notify::config::load_secrets(&mut self.notify, &self.dir);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(CaError::Config { path, problems })
+        }
     }
 
     /// The URL to publish: `public_url`, or derived from the listen address.
@@ -414,6 +498,9 @@ impl Config {
         self.dir.join(POLICY_FILE)
     }
 }
+
+#[cfg(test)]
+mod notify_tests;
 
 #[cfg(test)]
 mod tests {

@@ -17,7 +17,10 @@ pub mod alerts;
 pub mod backoff;
 pub mod config;
 pub mod deliver;
+#[cfg(test)]
+mod docs_tests;
 pub mod event;
 pub mod filter;
 pub mod map;
 pub mod slack;
+pub mod worker;

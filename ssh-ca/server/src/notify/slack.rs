@@ -173,6 +173,17 @@ fn request_fields(r: &RequestFacts) -> Vec<Value> {
     fields
 }
 
+/// Whether `e` concerns a request that still waits for approvals: pending, and not the
+/// approval that completes it (its record is written before the request's state changes,
+/// so the last `request.approved` still says `pending`; `request.issued` follows).
+pub fn awaits_decision(e: &Event) -> bool {
+    !e.kind.is_alert()
+        && e.data
+            .request
+            .as_ref()
+            .is_some_and(|r| r.state == "pending" && r.approvals.count < r.approvals.required)
+}
+
 /// The incoming-webhook message for `e`; `approvers` are the contact handles of the
 /// request's eligible approvers (mentioned while it is pending).
 pub fn render(e: &Event, approvers: &[String]) -> Value {
@@ -211,7 +222,7 @@ pub fn render(e: &Event, approvers: &[String]) -> Value {
                 escape(why, MAX_TEXT - 20)
             ))}));
         }
-        if r.state == "pending" && !e.kind.is_alert() {
+        if awaits_decision(e) {
             let id = escape(&r.id, 100);
             let mut text = format!(
                 "Decide with your own key: `jit show {id}` then `jit approve {id}` or `jit deny {id}`"
@@ -368,6 +379,24 @@ mod tests {
             msg["blocks"][0]["text"]["text"],
             "JIT request r-692b7a40a1b2c3d4e5f6"
         );
+    }
+
+    /// The approval that completes a request is recorded while its row still says
+    /// `pending`: its message asks nobody to decide (and mentions no approver).
+    #[test]
+    fn the_last_approval_asks_nobody_to_decide() {
+        let mut e = approved();
+        let mut r = request();
+        r.approvals.count = 2;
+        r.approvals.by.push("carol".into());
+        e.data.request = Some(r);
+        assert!(!awaits_decision(&e));
+        let s = all_text(&render(&e, &["@U0BOB1".into()]));
+        assert!(
+            !s.contains("jit approve") && !s.contains("Approvers"),
+            "{s}"
+        );
+        assert!(awaits_decision(&approved()));
     }
 
     #[test]

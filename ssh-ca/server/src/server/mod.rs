@@ -1,5 +1,6 @@
 //! `jit-ca serve`: binds, optionally wraps connections in TLS, serves the router, reloads
-//! the policy on SIGHUP, expires requests periodically, and shuts down gracefully on
+//! the policy (and the notification sinks' secrets) on SIGHUP, expires requests
+//! periodically, delivers notifications (`notify::worker`), and shuts down gracefully on
 //! SIGTERM/SIGINT (in-flight requests finish; SQLite commits are never cut mid-way).
 //! Slow and idle connections are closed ([`conn`]).
 
@@ -129,9 +130,24 @@ async fn run(ca: Arc<Ca>, listen: SocketAddr, created: bool) -> Result<()> {
         max_connections: conn::effective_max_connections(ca.config().max_connections),
     };
     let background = tokio::spawn(housekeeping(ca.clone()));
+    // Notification delivery on threads of its own (one per sink): a receiver that hangs
+    // never holds the runtime's blocking pool, which storage and the authorizing webhook use.
+    let notify = crate::notify::worker::start(ca.clone())?;
+    let sinks = ca.notify_hub().sinks();
+    if !sinks.is_empty() {
+        let names: Vec<String> = sinks
+            .iter()
+            .map(|s| format!("{} ({})", s.name, s.format.as_str()))
+            .collect();
+        say!(
+            "Notifications to {}; `jit-ca notify status --dir {dir}` shows their deliveries.",
+            names.join(", ")
+        );
+    }
     let app = crate::api::router(ca.clone());
     conn::serve(tcp, acceptor, app, limits, shutdown_signal()).await;
     background.abort();
+    notify.stop();
     say!("jit-ca stopped");
     Ok(())
 }
@@ -171,12 +187,19 @@ async fn housekeeping(ca: Arc<Ca>) {
         };
         tokio::select! {
             () = hup_recv => {
-                let ca = ca.clone();
-                let r = tokio::task::spawn_blocking(move || ca.reload_policy()).await;
+                let reloading = ca.clone();
+                let r = tokio::task::spawn_blocking(move || reloading.reload_policy()).await;
                 match r {
                     Ok(Ok(())) => jit_common::errln!("jit-ca: policy reloaded"),
                     Ok(Err(e)) => jit_common::errln!("jit-ca: policy reload rejected, keeping the old policy: {e}"),
                     Err(e) => jit_common::errln!("jit-ca: policy reload failed: {e}"),
+                }
+                // The [[notify]] sinks' secret files too (a rotated secret is a new file).
+                let ca = ca.clone();
+                if let Ok(problems) = tokio::task::spawn_blocking(move || ca.reload_notify_secrets()).await {
+                    for p in problems {
+                        jit_common::errln!("jit-ca: notify secret not reloaded, keeping the previous one: {p}");
+                    }
                 }
             }
             _ = flush.tick() => {

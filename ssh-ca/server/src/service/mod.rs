@@ -33,6 +33,7 @@ mod gate;
 mod host_docs;
 mod issue;
 pub(crate) mod lifecycle;
+mod notify;
 mod publish;
 mod refusals;
 mod requests;
@@ -111,6 +112,8 @@ pub struct Ca {
     legacy_audited: Mutex<HashMap<String, u64>>,
     /// The alert detectors (see `alerting`).
     alerts: Mutex<alerting::Alerts>,
+    /// Notification delivery: sinks, counters, wake-ups (`notify::worker`).
+    notify: crate::notify::worker::Hub,
 }
 
 /// Counters for `/metrics`.
@@ -209,6 +212,8 @@ impl Ca {
             .map(auth::audience_of)
             .ok_or(CaError::NoUserCaKey)?;
         let alerts = Mutex::new(alerting::Alerts::new(config.alerts));
+        let notify =
+            crate::notify::worker::Hub::new(config.notify.clone(), config.notify_max_age_secs);
         let ca = Self {
             config,
             policy: RwLock::new(Arc::new(policy)),
@@ -232,6 +237,7 @@ impl Ca {
             refusals: Mutex::new(refusals::Limiter::default()),
             legacy_audited: Mutex::new(HashMap::new()),
             alerts,
+            notify,
         };
         Ok(ca)
     }
@@ -256,7 +262,8 @@ impl Ca {
 
     /// Loads config, policy, keys and database from a data directory.
     pub fn open(dir: &std::path::Path, clock: Arc<dyn Clock>) -> Result<Self, CaError> {
-        let config = Config::load(dir)?;
+        let mut config = Config::load(dir)?;
+        config.load_notify_files()?;
         let policy = load_policy(&config)?;
         let signer = Signer::load(&config.user_ca_keys, &config.grant_keys)?;
         let store = Store::open(&config.db_path())?;

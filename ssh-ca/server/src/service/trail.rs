@@ -16,6 +16,8 @@ impl Ca {
     pub(super) fn log(&self, records: &[Record]) {
         // One line format and one severity table for every audit record (audit::event).
         crate::audit::log(&mut lock(&self.syslog), records);
+        // Committed: wake the notification fan-out if a record made an outbox row.
+        self.notify.notice(records);
     }
 
     /// Appends one audit record in its own transaction (for events with no other change).

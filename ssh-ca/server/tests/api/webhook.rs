@@ -4,126 +4,17 @@
 //! Webhooks signature (verified here with the HMAC computed by the test, not by the CA's
 //! signer).
 
-use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader, Read as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use base64::Engine as _;
-use hmac::Mac as _;
 use jit_ca::clock::FixedClock;
 use jit_ca::service::Ca;
 use jit_test_kit::harness::*;
 use serde_json::{Value, json};
 
-/// The secret of the tests' webhook (32 bytes).
-const SECRET: &str = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-
-/// What the receiver answers.
-#[derive(Clone)]
-enum Say {
-    /// Status line, then this body.
-    Answer(u16, String),
-    /// Waits this long before answering yes.
-    Slow(Duration),
-    /// 302 to this URL.
-    Redirect(String),
-    /// Waits for a message on the channel (the test's go-ahead), then answers 200 with
-    /// this body.
-    Gate(Arc<Mutex<mpsc::Receiver<()>>>, String),
-}
-
-/// One call the receiver got: its headers (lower-case names) and body.
-#[derive(Debug, Clone)]
-struct Got {
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-/// A local HTTP receiver answering every call with `say`; calls arrive on the channel.
-fn receiver(say: Say) -> (String, mpsc::Receiver<Got>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/authorize", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let tx = tx.clone();
-            let say = say.clone();
-            std::thread::spawn(move || serve(stream, &say, &tx));
-        }
-    });
-    (url, rx)
-}
-
-fn serve(stream: TcpStream, say: &Say, tx: &mpsc::Sender<Got>) {
-    handle(stream, say, tx);
-}
-
-/// Reads one request from `s` and answers it as `say` says.
-fn handle<S: std::io::Read + std::io::Write>(mut s: S, say: &Say, tx: &mpsc::Sender<Got>) {
-    let mut headers = HashMap::new();
-    let body = {
-        let mut r = BufReader::new(&mut s);
-        let mut line = String::new();
-        if r.read_line(&mut line).is_err() {
-            return; // e.g. a TLS handshake the client gave up
-        }
-        assert!(line.starts_with("POST /authorize "), "{line}");
-        loop {
-            line.clear();
-            r.read_line(&mut line).unwrap();
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            let (k, v) = l.split_once(':').unwrap();
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-        let len: usize = headers["content-length"].parse().unwrap();
-        let mut body = vec![0; len];
-        r.read_exact(&mut body).unwrap();
-        body
-    };
-    let _ = tx.send(Got { headers, body });
-    let (status, extra, text) = match say {
-        Say::Answer(s, b) => (*s, String::new(), b.clone()),
-        Say::Slow(d) => {
-            std::thread::sleep(*d);
-            (200, String::new(), r#"{"approve": true}"#.to_string())
-        }
-        Say::Redirect(to) => (302, format!("location: {to}\r\n"), String::new()),
-        Say::Gate(go, body) => {
-            let go = go.lock().unwrap();
-            go.recv_timeout(Duration::from_secs(10)).unwrap();
-            (200, String::new(), body.clone())
-        }
-    };
-    let _ = write!(
-        s,
-        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{text}",
-        text.len()
-    );
-    let _ = s.flush();
-}
-
-/// Checks the Standard Webhooks signature of `got` independently of the CA's signer.
-fn assert_signed(got: &Got) {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let key = b64.decode(SECRET.strip_prefix("whsec_").unwrap()).unwrap();
-    let id = &got.headers["webhook-id"];
-    let ts = &got.headers["webhook-timestamp"];
-    let mut signed = format!("{id}.{ts}.").into_bytes();
-    signed.extend_from_slice(&got.body);
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-    mac.update(&signed);
-    let want = format!("v1,{}", b64.encode(mac.finalize().into_bytes()));
-    assert_eq!(got.headers["webhook-signature"], want);
-    assert_eq!(ts, &T0.to_string(), "the CA's clock");
-    assert_eq!(got.headers["content-type"], "application/json");
-}
+use super::receiver::*;
 
 fn policy(url: &str) -> String {
     format!(
@@ -452,13 +343,6 @@ fn a_readable_secret_file_stops_the_ca_from_starting() {
         ),
         "{e}"
     );
-}
-
-/// A receiver that holds its answer (`body`) until the test sends the go-ahead.
-fn gated_receiver(body: &str) -> (String, mpsc::Receiver<Got>, mpsc::Sender<()>) {
-    let (go, wait) = mpsc::channel();
-    let (url, calls) = receiver(Say::Gate(Arc::new(Mutex::new(wait)), body.into()));
-    (url, calls, go)
 }
 
 #[tokio::test]

@@ -11,4 +11,9 @@ mod ca_contract;
 mod ca_operator;
 mod contacts;
 mod dev_docs;
+mod notify;
 mod policy_test;
+/// The in-process tests' receiver (a real HTTP server on 127.0.0.1).
+#[allow(dead_code)]
+#[path = "../api/receiver.rs"]
+mod receiver;

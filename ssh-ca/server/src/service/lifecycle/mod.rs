@@ -24,7 +24,7 @@ mod window;
 
 pub use admission::{Asking, Checked, check_request};
 pub use close::{DROP_REASON, cancel, deny, drop_own, expire, revoke};
-pub use who::{Action, Actor, authorize, check_approval, refuse_approval_key};
+pub use who::{Action, Actor, authorize, check_approval, may_approve, refuse_approval_key};
 pub use window::{check_start, window_start};
 
 use serde_json::json;

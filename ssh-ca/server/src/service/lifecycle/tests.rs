@@ -708,3 +708,26 @@ fn an_extension_of_a_later_window_is_counted_from_its_start() {
          1h (1h 10m left now; you may extend by at most 50m)"
     );
 }
+
+/// `may_approve` (who notifications name as the eligible approvers) is exactly the person
+/// part of `authorize(Approve)`: for every caller, one passes iff the other does.
+#[test]
+fn the_eligible_approvers_are_whom_authorize_lets_approve() {
+    let row = pending();
+    let db = role("db");
+    for (user, groups) in [
+        ("alice", &["dev", "dba"][..]),
+        ("alice", &["dev"][..]),
+        ("bob", &["dba"][..]),
+        ("eve", &["dev"][..]),
+        ("mallory", &[][..]),
+    ] {
+        let who = caller(user, groups);
+        let authorized = authorize(Actor::Caller(&who), Action::Approve, &row, Some(&db)).is_ok();
+        assert_eq!(
+            may_approve(&row.user, &db, &who.user, &who.groups),
+            authorized,
+            "{user} {groups:?}"
+        );
+    }
+}

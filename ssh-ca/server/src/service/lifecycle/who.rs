@@ -116,7 +116,7 @@ pub fn authorize(
                     format!("role {:?} is no longer in the policy", row.role),
                 ));
             };
-            if !approver {
+            if !may_approve(&row.user, role, &caller.user, &caller.groups) {
                 return Err(refuse(
                     C::NotAnApprover,
                     format!("you ({}) may not approve role {:?}", caller.user, role.name),
@@ -137,6 +137,14 @@ pub fn authorize(
                 })
         }
     }
+}
+
+/// Whether `user` (with `groups`) may approve, as a person, a request of `requester` for
+/// `role` as the policy is now: an approver of the role who is not the requester. The rule
+/// [`authorize`] applies to `Action::Approve` before the key's (`approval_key`, a property of
+/// the call); notifications use it to name the eligible approvers of a pending request.
+pub fn may_approve(requester: &str, role: &Role, user: &str, groups: &[String]) -> bool {
+    user != requester && role.may_approve(user, groups)
 }
 
 /// Refuses a call signed with an approval key where only a login key may act.

@@ -144,14 +144,23 @@ fn required_facts(c: &Connection, kind: Kind, id: &str) -> Result<RequestFacts> 
 }
 
 /// A request's facts as stored now (in the transaction of the change): the row, its
-/// approvals, its latest certificate's window, and the requester's contact.
+/// approvals, its latest certificate's window, and the requester's contact, in one query
+/// (it runs in the writer for every notifying record).
 pub fn request_facts(c: &Connection, id: &str) -> Result<Option<RequestFacts>> {
+    // The latest certificate actually issued: a serial reserved by `reserve_serial` and not
+    // completed yet has valid_before 0 (and no certificate).
     let row = c
         .prepare_cached(
             "SELECT r.user, r.role, r.hosts, r.duration_secs, r.reason, r.ticket, r.state, r.sudo, \
              r.session_bound, r.approvals_required, r.pending_expires_at, r.not_before, \
-             r.denial_reason, r.revocation_reason, r.cancel_reason, u.contact \
-             FROM requests r LEFT JOIN users u ON u.name = r.user WHERE r.id = ?1",
+             r.denial_reason, r.revocation_reason, r.cancel_reason, \
+             (SELECT contact FROM users WHERE name = r.user), \
+             (SELECT json_group_array(user) FROM \
+                 (SELECT user FROM approvals WHERE request_id = r.id ORDER BY at, rowid)), \
+             c.valid_after, c.valid_before \
+             FROM requests r LEFT JOIN certs c ON c.serial = (SELECT MAX(serial) FROM certs x \
+                 WHERE x.request_id = r.id AND x.valid_before > 0) \
+             WHERE r.id = ?1",
         )?
         .query_row([id], |r| {
             let what = format!("request {id}");
@@ -165,9 +174,9 @@ pub fn request_facts(c: &Connection, id: &str) -> Result<Option<RequestFacts>> {
                     r.get::<_, Option<String>>(5)?,
                     r.get::<_, String>(6)?,
                     r.get::<_, i64>(7)? != 0,
+                    r.get::<_, i64>(8)? != 0,
                 ),
                 (
-                    r.get::<_, i64>(8)? != 0,
                     r.get::<_, i64>(9)?,
                     u(r.get(10)?),
                     r.get::<_, Option<i64>>(11)?.map(u),
@@ -175,14 +184,16 @@ pub fn request_facts(c: &Connection, id: &str) -> Result<Option<RequestFacts>> {
                     r.get::<_, Option<String>>(13)?,
                     r.get::<_, Option<String>>(14)?,
                     r.get::<_, Option<String>>(15)?,
+                    json_vec(16, "request approvals", &what, &r.get::<_, String>(16)?)?,
+                    r.get::<_, Option<i64>>(17)?.map(u),
+                    r.get::<_, Option<i64>>(18)?.map(u),
                 ),
             ))
         })
         .optional()?;
     let Some((
-        (user, role, hosts, duration_secs, reason, ticket, state, sudo),
+        (user, role, hosts, duration_secs, reason, ticket, state, sudo, session_bound),
         (
-            session_bound,
             required,
             pending_expires_at,
             not_before,
@@ -190,6 +201,9 @@ pub fn request_facts(c: &Connection, id: &str) -> Result<Option<RequestFacts>> {
             revocation,
             cancel,
             contact,
+            by,
+            valid_after,
+            valid_before,
         ),
     )) = row
     else {
@@ -205,19 +219,6 @@ pub fn request_facts(c: &Connection, id: &str) -> Result<Option<RequestFacts>> {
         what: "request approvals_required",
         detail: format!("request {id}: {required}"),
     })?;
-    let by = c
-        .prepare_cached("SELECT user FROM approvals WHERE request_id = ?1 ORDER BY at, rowid")?
-        .query_map([id], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    // The latest certificate actually issued (a serial reserved by `reserve_serial` and not
-    // completed yet has no certificate).
-    let window: Option<(i64, i64)> = c
-        .prepare_cached(
-            "SELECT valid_after, valid_before FROM certs WHERE request_id = ?1 AND certificate != '' \
-             ORDER BY serial DESC LIMIT 1",
-        )?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
     let decision_reason = match state {
         RequestState::Denied => denial,
         RequestState::Revoked => revocation,
@@ -242,8 +243,8 @@ pub fn request_facts(c: &Connection, id: &str) -> Result<Option<RequestFacts>> {
         },
         pending_expires_at,
         not_before,
-        valid_after: window.map(|w| u(w.0)),
-        valid_before: window.map(|w| u(w.1)),
+        valid_after,
+        valid_before,
         decision_reason,
         contact,
     }))

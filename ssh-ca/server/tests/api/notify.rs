@@ -1,0 +1,555 @@
+//! Notification delivery against real HTTP receivers on 127.0.0.1 (the shared
+//! [`super::receiver`]): the worker's tick driven with the injected clock
+//! (`Ca::notify_fan_out`, `Ca::notify_tick`), signatures recomputed by the `openssl` command
+//! over the received bytes, outages, dead letters and `jit-ca notify retry`, Slack bodies,
+//! and the worker's own threads with a receiver that hangs.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use jit_ca::clock::FixedClock;
+use jit_ca::notify::event::{Event, event_id};
+use jit_ca::service::Ca;
+use jit_test_kit::harness::*;
+use serde_json::Value;
+
+use super::receiver::*;
+
+/// Long enough for anything on a loaded machine; only a broken build waits this long.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A harness whose config.toml has `sinks` (TOML text of `[[notify]]` tables) and `extra`
+/// top-level lines; the standard sinks' secret file `keys/ops.whsec` holds [`SECRET`].
+fn harness_with_sinks(extra: &str, sinks: &str) -> Result<Harness, String> {
+    let (dir, keys) = setup_dir(POLICY);
+    let data = data_dir(&dir);
+    let secret = data.join("keys/ops.whsec");
+    std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cfg = data.join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{extra}\n{text}\n{sinks}")).unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let clock = Arc::new(FixedClock::new(T0));
+    let ca = Arc::new(Ca::open(&data, clock.clone()).map_err(|e| e.to_string())?);
+    let app = jit_ca::api::router(ca.clone());
+    Ok(Harness {
+        dir,
+        clock,
+        ca,
+        app,
+        keys,
+    })
+}
+
+fn standard(name: &str, url: &str) -> String {
+    format!(
+        "[[notify]]\nname = \"{name}\"\nurl = \"{url}\"\nformat = \"standard\"\nsecret_file = \"keys/ops.whsec\"\n"
+    )
+}
+
+fn slack(name: &str, url: &str) -> String {
+    format!("[[notify]]\nname = \"{name}\"\nurl = \"{url}\"\nformat = \"slack\"\n")
+}
+
+/// Fans out, then ticks `sink` until a tick does nothing (at most `max` ticks).
+fn drain(h: &Harness, sink: &str) -> jit_ca::notify::worker::Tick {
+    h.ca.notify_fan_out().unwrap();
+    let mut total = jit_ca::notify::worker::Tick::default();
+    for _ in 0..100 {
+        let t = h.ca.notify_tick(sink).unwrap();
+        total.delivered += t.delivered;
+        total.failed += t.failed;
+        total.dead += t.dead;
+        if t.delivered == 0 || t.failed > 0 {
+            return total;
+        }
+    }
+    panic!("{sink}: still delivering after 100 ticks");
+}
+
+/// Every call received so far.
+fn received(rx: &mpsc::Receiver<Got>) -> Vec<Got> {
+    rx.try_iter().collect()
+}
+
+fn event_of(got: &Got) -> Event {
+    Event::from_payload(&got.body).unwrap()
+}
+
+/// alice asks for db-admin (one approval), bob approves: created, approved, issued.
+async fn request_and_approve(h: &Harness) -> String {
+    let (s, v) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let (s, v) = h.approve("bob", &id).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "approved");
+    id
+}
+
+async fn metrics(h: &Harness) -> String {
+    let (s, body, _) = h.get("/metrics", None).await;
+    assert_eq!(s, 200);
+    String::from_utf8(body).unwrap()
+}
+
+/// The audit records of `event`, details only.
+fn audited(h: &Harness, event: &str) -> Vec<Value> {
+    jit_ca::admin::audit_export(&h.path())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r["event"] == event)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_standard_sink_gets_each_change_signed_over_the_exact_bytes() {
+    let (url, calls) = receiver_at("/jit", Say::Answer(204, String::new()));
+    let h = harness_with_sinks("", &standard("ops", &url)).unwrap();
+    let id = request_and_approve(&h).await;
+    // Nothing is sent from the request path: only the worker sends.
+    assert!(received(&calls).is_empty());
+    let t = drain(&h, "ops");
+    assert_eq!((t.delivered, t.failed), (3, 0));
+    let got = received(&calls);
+    let kinds: Vec<String> = got.iter().map(|g| event_of(g).kind.to_string()).collect();
+    assert_eq!(
+        kinds,
+        ["request.created", "request.approved", "request.issued"]
+    );
+    // Ids are the audit records' (request, approval, issuance), in the trail's order.
+    let hashes: Vec<String> = jit_ca::admin::audit_export(&h.path())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r["details"]["request_id"] == id.as_str())
+        .filter(|r| ["request", "approval", "issuance"].contains(&r["event"].as_str().unwrap()))
+        .map(|r| r["hash"].as_str().unwrap().to_string())
+        .collect();
+    for (g, hash) in got.iter().zip(&hashes) {
+        assert_eq!(g.path, "/jit");
+        let e = event_of(g);
+        assert_eq!(g.headers["webhook-id"], e.id);
+        assert_eq!(e.id, event_id(hash));
+        assert_eq!(e.request_id(), Some(id.as_str()));
+        // The signature, recomputed by openssl and by the hmac crate over the bytes
+        // received: neither shares code with the CA's signer.
+        assert_eq!(g.headers["webhook-signature"], openssl_signature(SECRET, g));
+        assert_signed(g);
+        // The body is compact JSON, exactly what Event::payload makes.
+        assert_eq!(e.payload(), g.body);
+    }
+    assert_eq!(event_of(&got[2]).data.request.unwrap().state, "approved");
+    // Delivered: nothing more to send, and an idle worker writes nothing.
+    let commits = h.ca.commit_counts();
+    assert_eq!(drain(&h, "ops").delivered, 0);
+    assert_eq!(h.ca.notify_fan_out().unwrap(), 0);
+    assert_eq!(h.ca.commit_counts(), commits);
+    assert!(received(&calls).is_empty());
+    let m = metrics(&h).await;
+    assert!(
+        m.contains("jit_ca_notify_deliveries_total{sink=\"ops\",outcome=\"delivered\"} 3"),
+        "{m}"
+    );
+    assert!(m.contains("jit_ca_notify_outbox_depth 0\n"), "{m}");
+    assert!(
+        m.contains("jit_ca_notify_oldest_undelivered_seconds 0\n"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn an_outage_is_followed_by_every_event_in_order_per_request() {
+    let status = Arc::new(AtomicU16::new(500));
+    let (url, calls) = receiver_at("/jit", Say::Switch(status.clone()));
+    let h = harness_with_sinks("", &standard("ops", &url)).unwrap();
+    // Two requests, interleaved: alice's (1 approval) and dave's two-man (2 approvals).
+    let (s, a) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201, "{a}");
+    let (s, d) = h.request("dave", "two-man", 1800, "INC-43 deploy").await;
+    assert_eq!(s, 201, "{d}");
+    let (a, d) = (a["id"].as_str().unwrap(), d["id"].as_str().unwrap());
+    assert_eq!(h.approve("bob", a).await.0, 200);
+    assert_eq!(h.approve("alice", d).await.0, 200);
+    assert_eq!(h.approve("bob", d).await.0, 200);
+    // The receiver answers 500 for an hour: every attempt fails, nothing is lost.
+    for _ in 0..12 {
+        let t = drain(&h, "ops");
+        assert_eq!((t.delivered, t.dead), (0, 0));
+        h.clock.advance(300);
+    }
+    let failed = received(&calls);
+    assert!(!failed.is_empty());
+    let m = metrics(&h).await;
+    assert!(m.contains("jit_ca_notify_outbox_depth 7\n"), "{m}");
+    assert!(
+        m.contains("jit_ca_notify_oldest_undelivered_seconds 3600\n"),
+        "{m}"
+    );
+    let report = jit_ca::admin::notify_status(&h.path(), h.now()).unwrap();
+    assert_eq!(report.sinks[0].pending, 7);
+    assert!(
+        report.sinks[0]
+            .last_error
+            .as_ref()
+            .unwrap()
+            .error
+            .contains("500")
+    );
+    // Back up: everything arrives, each request's events in the order they happened.
+    status.store(200, Ordering::SeqCst);
+    h.clock.advance(1000);
+    let t = drain(&h, "ops");
+    assert_eq!((t.delivered, t.failed, t.dead), (7, 0, 0));
+    let got: Vec<Event> = received(&calls).iter().map(event_of).collect();
+    let of = |id: &str| -> Vec<String> {
+        got.iter()
+            .filter(|e| e.request_id() == Some(id))
+            .map(|e| e.kind.to_string())
+            .collect()
+    };
+    assert_eq!(
+        of(a),
+        ["request.created", "request.approved", "request.issued"]
+    );
+    assert_eq!(
+        of(d),
+        [
+            "request.created",
+            "request.approved",
+            "request.approved",
+            "request.issued"
+        ]
+    );
+    let mut ids: Vec<&str> = got.iter().map(|e| e.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 7, "each event exactly once after the outage");
+    // A failed attempt and the later success carry the same id and the same body.
+    let first = &failed[0];
+    let again = got
+        .iter()
+        .find(|e| e.id == first.headers["webhook-id"])
+        .unwrap();
+    assert_eq!(again.payload(), first.body);
+    let report = jit_ca::admin::notify_status(&h.path(), h.now()).unwrap();
+    assert_eq!((report.sinks[0].pending, report.sinks[0].dead), (0, 0));
+}
+
+#[tokio::test]
+async fn dead_after_max_age_then_retry_resends_the_same_id() {
+    let status = Arc::new(AtomicU16::new(503));
+    let (url, calls) = receiver_at("/jit", Say::Switch(status.clone()));
+    let h = harness_with_sinks("notify_max_age = \"1h\"", &standard("ops", &url)).unwrap();
+    let (s, v) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let rid = v["id"].as_str().unwrap().to_string();
+    let mut dead = 0;
+    for _ in 0..40 {
+        dead += drain(&h, "ops").dead;
+        if dead > 0 {
+            break;
+        }
+        h.clock.advance(600);
+    }
+    assert_eq!(dead, 1, "given up once max age passed");
+    assert!(h.now() <= T0 + 3600 + 1000);
+    let attempts = received(&calls);
+    let id = attempts[0].headers["webhook-id"].clone();
+    assert!(attempts.iter().all(|g| g.headers["webhook-id"] == id));
+    assert!(attempts.iter().all(|g| g.body == attempts[0].body));
+    // Audited, listed, counted.
+    let rec = audited(&h, "notify_dead");
+    assert_eq!(rec.len(), 1);
+    assert_eq!(rec[0]["details"]["id"], id.as_str());
+    assert_eq!(rec[0]["details"]["sink"], "ops");
+    assert_eq!(rec[0]["details"]["last_status"], 503);
+    let report = jit_ca::admin::notify_status(&h.path(), h.now()).unwrap();
+    assert_eq!(report.dead_total, 1);
+    assert_eq!(report.dead[0].id, id);
+    assert_eq!(report.dead[0].request_id.as_deref(), Some(rid.as_str()));
+    let text = jit_ca::admin::render_notify_status(&report);
+    assert!(
+        text.contains(&id) && text.contains("notify retry"),
+        "{text}"
+    );
+    let m = metrics(&h).await;
+    assert!(
+        m.contains("jit_ca_notify_deliveries_total{sink=\"ops\",outcome=\"dead\"} 1"),
+        "{m}"
+    );
+    // The receiver is back. A dead delivery does not hold the request's later events.
+    status.store(200, Ordering::SeqCst);
+    assert_eq!(h.approve("bob", &rid).await.0, 200);
+    let t = drain(&h, "ops");
+    assert_eq!(t.delivered, 2);
+    let later: Vec<String> = received(&calls)
+        .iter()
+        .map(|g| event_of(g).kind.to_string())
+        .collect();
+    assert_eq!(later, ["request.approved", "request.issued"]);
+    // Refusals of `notify retry`: a sink not configured, an unknown id.
+    let e = jit_ca::admin::notify_retry(&h.path(), &id, Some("nope"), h.now()).unwrap_err();
+    assert!(e.to_string().contains("no [[notify]] sink"), "{e}");
+    let e = jit_ca::admin::notify_retry(&h.path(), "evt_00", None, h.now()).unwrap_err();
+    assert!(e.to_string().contains("evt_00"), "{e}");
+    // Resent with the same id and body; audited.
+    let r = jit_ca::admin::notify_retry(&h.path(), &id, None, h.now()).unwrap();
+    assert_eq!(r.sinks, ["ops"]);
+    assert_eq!(audited(&h, "notify_retry").len(), 1);
+    assert_eq!(drain(&h, "ops").delivered, 1);
+    let resent = received(&calls);
+    assert_eq!(resent.len(), 1);
+    assert_eq!(resent[0].headers["webhook-id"], id);
+    assert_eq!(resent[0].body, attempts[0].body);
+    assert_eq!(resent[0].headers["webhook-timestamp"], h.now().to_string());
+    assert_eq!(
+        resent[0].headers["webhook-signature"],
+        openssl_signature(SECRET, &resent[0])
+    );
+    // Not dead any more: a second retry is refused.
+    let e = jit_ca::admin::notify_retry(&h.path(), &id, None, h.now()).unwrap_err();
+    assert!(e.to_string().contains("no dead delivery"), "{e}");
+    assert_eq!(
+        jit_ca::admin::notify_status(&h.path(), h.now())
+            .unwrap()
+            .dead_total,
+        0
+    );
+}
+
+#[tokio::test]
+async fn slack_messages_keep_their_shape_and_never_carry_user_markup() {
+    let (url, calls) = receiver_at("/services/T/B/X", Say::Answer(200, "ok".into()));
+    let h = harness_with_sinks("", &slack("chat", &url)).unwrap();
+    // Contacts: bob's is a Slack member id (a mention), carol's a name (text), alice's
+    // (the requester, no approver of her own request) is never listed as an approver.
+    for (user, handle) in [("bob", "U0BOB1"), ("carol", "@carol"), ("alice", "U0ALICE")] {
+        jit_ca::admin::user_set_contact(&h.path(), user, Some(handle), T0).unwrap();
+    }
+    let reason = "INC-42 <!channel> <https://evil.example|click> & more";
+    let (s, v) = h.request("alice", "db-admin", 1800, reason).await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_eq!(drain(&h, "chat").delivered, 1);
+    let got = received(&calls);
+    assert_eq!(got.len(), 1);
+    assert!(!got[0].headers.contains_key("webhook-signature"));
+    let msg: Value = serde_json::from_slice(&got[0].body).unwrap();
+    jit_ca::notify::slack::check_shape(&msg).unwrap();
+    let text = String::from_utf8(got[0].body.clone()).unwrap();
+    assert!(
+        !text.contains("<!channel>") && !text.contains("<https://"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("`jit approve {id}`")), "{text}");
+    // The eligible approvers as the policy is now (group dba: bob, carol, dave without a
+    // contact), by their handles; the requester's own handle only as the requester's.
+    assert!(text.contains("Approvers: <@U0BOB1> @carol"), "{text}");
+    assert!(text.contains("alice (<@U0ALICE>)"), "{text}");
+    // Every later event too.
+    assert_eq!(h.approve("bob", &id).await.0, 200);
+    assert_eq!(drain(&h, "chat").delivered, 2);
+    for g in received(&calls) {
+        let msg: Value = serde_json::from_slice(&g.body).unwrap();
+        jit_ca::notify::slack::check_shape(&msg).unwrap();
+        // Decided: no commands to decide any more.
+        assert!(!String::from_utf8_lossy(&g.body).contains("jit approve"));
+    }
+}
+
+#[test]
+fn a_slack_url_in_a_world_readable_config_stops_the_ca() {
+    let (dir, _) = setup_dir(POLICY);
+    let data = data_dir(&dir);
+    let cfg = data.join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "{text}\n{}",
+            slack("chat", "https://hooks.slack.com/services/T/B/SECRETX")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = Ca::open(&data, Arc::new(FixedClock::new(T0)))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&format!("chmod o-r {}", cfg.display())), "{e}");
+    assert!(!e.contains("SECRETX"), "{e}");
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+    Ca::open(&data, Arc::new(FixedClock::new(T0))).unwrap();
+}
+
+/// The worker's own threads: a sink whose receiver never answers holds only its own
+/// thread. While its first call is held open, requests are created, approved and issued,
+/// and the other sink receives every event (before the hanging call ends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_receiver_delays_neither_requests_nor_another_sink() {
+    let (gave_up_tx, gave_up) = mpsc::channel();
+    let (slow_url, slow_calls) = receiver_at("/slow", Say::Hang(gave_up_tx));
+    let (fast_url, fast_calls) = receiver_at("/fast", Say::Answer(200, String::new()));
+    let sinks = format!(
+        "{}{}",
+        standard("slow", &slow_url),
+        standard("fast", &fast_url)
+    );
+    let h = harness_with_sinks("", &sinks).unwrap();
+    let workers = jit_ca::notify::worker::start(h.ca.clone()).unwrap();
+    assert_eq!(workers.threads(), 3, "the fan-out and one thread per sink");
+    let (s, v) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    // The slow sink's call is open and unanswered.
+    let held = slow_calls.recv_timeout(WAIT).unwrap();
+    assert_eq!(event_of(&held).kind.to_string(), "request.created");
+    // Meanwhile: approved and issued.
+    let (s, v) = h.approve("bob", &id).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "approved", "{v}");
+    assert_eq!(v["serial"], 1, "{v}");
+    // And the other sink gets all three events while that call is still held.
+    let kinds: Vec<String> = (0..3)
+        .map(|_| {
+            event_of(&fast_calls.recv_timeout(WAIT).unwrap())
+                .kind
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["request.created", "request.approved", "request.issued"]
+    );
+    assert_eq!(
+        gave_up.try_recv(),
+        Err(mpsc::TryRecvError::Empty),
+        "the other sink waited for the hanging call to end"
+    );
+    drop(workers);
+}
+
+/// `jit-ca policy check` says what would stop `jit-ca serve`: a sink's secret file, a slack
+/// URL in a config.toml others may read.
+#[test]
+fn policy_check_reads_the_sinks_secret_files() {
+    let (tmp, _) = setup_dir(POLICY);
+    let dir = data_dir(&tmp);
+    let cfg = dir.join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("{text}\n{}", standard("ops", "https://h.example.com/")),
+    )
+    .unwrap();
+    let r = jit_ca::admin::policy_check(&dir);
+    assert!(!r.ok);
+    assert!(
+        r.errors
+            .iter()
+            .any(|e| e.contains("notify.ops.secret_file: ")),
+        "{:?}",
+        r.errors
+    );
+    let secret = dir.join("keys/ops.whsec");
+    std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let r = jit_ca::admin::policy_check(&dir);
+    assert!(r.ok, "{:?}", r.errors);
+    std::fs::write(
+        &cfg,
+        format!("{text}\n{}", slack("chat", "https://hooks.slack.com/x")),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = jit_ca::admin::policy_check(&dir);
+    assert!(
+        r.errors.iter().any(|e| e.contains("chmod o-r")),
+        "{:?}",
+        r.errors
+    );
+}
+
+/// SIGHUP re-reads the sinks' secret files: a rotated secret signs the next delivery; a
+/// file that cannot be read is reported and the previous secret kept.
+#[tokio::test]
+async fn a_reload_reads_a_rotated_secret_and_keeps_the_old_one_on_a_bad_file() {
+    let (url, calls) = receiver_at("/jit", Say::Answer(200, String::new()));
+    let h = harness_with_sinks("", &standard("ops", &url)).unwrap();
+    let secret = h.path().join("keys/ops.whsec");
+    let rotated = "whsec_ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+    std::fs::write(&secret, format!("{rotated}\n")).unwrap();
+    assert!(h.ca.reload_notify_secrets().is_empty());
+    let (s, _) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(drain(&h, "ops").delivered, 1);
+    let got = calls.recv_timeout(WAIT).unwrap();
+    assert_eq!(
+        got.headers["webhook-signature"],
+        openssl_signature(rotated, &got)
+    );
+    // Readable by others: refused, and the rotated secret stays in use.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let problems = h.ca.reload_notify_secrets();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("notify.ops.secret_file: "),
+        "{problems:?}"
+    );
+    let (s, v) = h
+        .request("dave", "db-admin", 1800, "INC-43 disk full")
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(drain(&h, "ops").delivered, 1);
+    let got = calls.recv_timeout(WAIT).unwrap();
+    assert_eq!(
+        got.headers["webhook-signature"],
+        openssl_signature(rotated, &got)
+    );
+}
+
+/// Deliveries to a sink that config.toml no longer names wait (nothing sends them) and
+/// `notify status` says so; the sinks configured are listed even with nothing pending.
+#[tokio::test]
+async fn status_names_sinks_no_longer_configured() {
+    let (url, _calls) = receiver_at("/jit", Say::Answer(500, String::new()));
+    let h = harness_with_sinks("", &standard("old", &url)).unwrap();
+    let (s, _) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(h.ca.notify_fan_out().unwrap(), 1);
+    let cfg = h.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("name = \"old\"", "name = \"new\"");
+    std::fs::write(&cfg, text).unwrap();
+    let r = jit_ca::admin::notify_status(&h.path(), h.now()).unwrap();
+    let names: Vec<(&str, Option<&str>, u64)> = r
+        .sinks
+        .iter()
+        .map(|s| (s.name.as_str(), s.format, s.pending))
+        .collect();
+    assert_eq!(names, [("new", Some("standard"), 0), ("old", None, 1)]);
+    let text = jit_ca::admin::render_notify_status(&r);
+    assert!(
+        text.contains("sink old (not in config.toml: nothing sends these): 1 pending"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sink new (standard): nothing pending"),
+        "{text}"
+    );
+}
