@@ -69,7 +69,10 @@ mod tests {
     #[test]
     fn each_request_change_has_one_audit_event() {
         let none = json!({});
-        let mut made: Vec<Kind> = Audit::ALL.iter().filter_map(|e| kind_of(*e, &none)).collect();
+        let mut made: Vec<Kind> = Audit::ALL
+            .iter()
+            .filter_map(|e| kind_of(*e, &none))
+            .collect();
         made.sort();
         let mut deduped = made.clone();
         deduped.dedup();
@@ -79,7 +82,10 @@ mod tests {
             .filter(|k| k.family() == "request" && !made.contains(k))
             .map(|k| k.as_str())
             .collect();
-        assert!(missing.is_empty(), "request kinds without an audit event: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "request kinds without an audit event: {missing:?}"
+        );
         assert_eq!(kind_of(Audit::AuthFailure, &none), None);
         assert_eq!(kind_of(Audit::Issuance, &none), Some(Kind::RequestIssued));
     }
