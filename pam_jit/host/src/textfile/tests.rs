@@ -282,3 +282,19 @@ fn after_a_sync_the_file_reports_what_is_installed_and_the_outcome() {
         "{err}"
     );
 }
+
+#[test]
+fn the_packaged_alerting_rules_name_only_metrics_this_file_writes() {
+    let rules = include_str!("../../../../packaging/prometheus/jit.rules.yml");
+    let used: std::collections::BTreeSet<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("jit_host_") && w.len() > "jit_host_".len())
+        .collect();
+    assert!(used.contains("jit_host_break_glass_grants"), "{used:?}");
+    for name in &used {
+        assert!(
+            NAMES.contains(name),
+            "jit.rules.yml uses {name}, which jit-host never writes"
+        );
+    }
+}
