@@ -7,19 +7,21 @@
 //! time (0 when no verified list is installed, so a staleness alert fires). A failed sync
 //! still writes the file, with `jit_host_last_sync_success 0` and those local values. The
 //! file is written atomically (temporary file, `fsync`, rename: node_exporter never reads
-//! half a file, and ignores the temporary name, which does not end in `.prom`), mode 0644.
+//! half a file, and ignores the temporary name, which does not end in `.prom`), mode 0644,
+//! relative to the directory opened without following a link ([`write`]).
 //!
 //! Only sync writes it: the sync timer runs every 5 minutes whether or not the CA answers,
 //! so the file is refreshed at that pace (a break-glass grant `jit-host install`ed while
 //! the CA is down shows within one timer period), and `list`/`check` stay read-only.
 
 use std::fmt::Write as _;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use jit_common::secure_file;
 use pam_jit_core::config::{Config, TEXTFILE_NAME};
 use pam_jit_core::decide::revocation_state;
 use pam_jit_core::store::read_revocations;
+use rustix::fs::{Mode, OFlags};
 
 use crate::failure::{Failure, Result};
 
@@ -130,30 +132,66 @@ pub fn path(config: &Config) -> Option<PathBuf> {
     config.textfile_dir.as_ref().map(|d| d.join(TEXTFILE_NAME))
 }
 
-/// Writes `text` to `path` atomically, mode 0644.
-pub fn write(path: &Path, text: &str) -> Result<()> {
-    secure_file::write_atomic(path, text.as_bytes(), 0o644).map_err(|e| {
+/// Opens `dir` as a directory without following a symlink in its last component (its parent
+/// by path), so that whoever owns the textfile directory's parent (node_exporter's user, on
+/// some layouts) cannot swap it for a link that redirects root's write.
+fn open_dir(dir: &Path) -> std::io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    match (dir.parent(), dir.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = rustix::fs::open(parent, flags, Mode::empty())?;
+            Ok(rustix::fs::openat(
+                &parent,
+                name,
+                flags | OFlags::NOFOLLOW,
+                Mode::empty(),
+            )?)
+        }
+        _ => Ok(rustix::fs::open(dir, flags, Mode::empty())?),
+    }
+}
+
+/// Writes `text` as `<dir>/jit_host.prom` atomically, mode 0644, every step relative to the
+/// directory opened by [`open_dir`] (a temporary file created exclusively, never following
+/// a link; renamed over the old file, which may be a symlink: the link is replaced, never
+/// followed).
+pub fn write(dir: &Path, text: &str) -> Result<()> {
+    let path = dir.join(TEXTFILE_NAME);
+    let fail = |e: std::io::Error| {
+        let kind = std::fs::symlink_metadata(dir).map(|m| m.file_type());
+        let hint = match kind {
+            Ok(t) if t.is_symlink() => {
+                "textfile_dir must be a real directory, not a symlink: point it at the directory itself"
+            }
+            Ok(t) if !t.is_dir() => "textfile_dir must be a directory",
+            _ => {
+                "textfile_dir in host.toml must be an existing directory root can write: node_exporter's --collector.textfile.directory"
+            }
+        };
         Failure::new(format!(
-            "cannot write the metrics file {}: {e} (textfile_dir in host.toml must be an existing directory root can write: node_exporter's --collector.textfile.directory)",
+            "cannot write the metrics file {}: {e} ({hint})",
             path.display()
         ))
-    })
+    };
+    let fd = open_dir(dir).map_err(fail)?;
+    crate::store_write::write_atomic_at(&fd, TEXTFILE_NAME, text.as_bytes(), 0o644).map_err(fail)
 }
 
 /// After a sync: the local values, the sync's outcome and time, written to the metrics file
 /// (nothing when `textfile_dir` is unset). The file is written even when the grant store
 /// could not be listed (without the two grant metrics); that failure is returned after.
 pub fn after_sync(config: &Config, success: bool, now: u64) -> Result<()> {
-    let Some(path) = path(config) else {
+    let Some(dir) = &config.textfile_dir else {
         return Ok(());
     };
+    let path = dir.join(TEXTFILE_NAME);
     let (m, problem) = local(config, now);
     let m = Metrics {
         last_sync_success: success,
         last_sync: now,
         ..m
     };
-    write(&path, &render(&m))?;
+    write(dir, &render(&m))?;
     problem.map_or(Ok(()), |f| {
         Err(Failure::new(format!(
             "{} (the grant metrics were left out of {})",

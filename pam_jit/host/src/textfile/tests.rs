@@ -298,3 +298,39 @@ fn the_packaged_alerting_rules_name_only_metrics_this_file_writes() {
         );
     }
 }
+
+#[test]
+fn a_symlinked_textfile_dir_or_file_is_never_followed() {
+    let t = tempfile::tempdir().unwrap();
+    let elsewhere = t.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    // textfile_dir itself swapped for a link: refused, nothing written through it.
+    let link = t.path().join("node-exporter");
+    std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+    let err = write(&link, "x 1\n").unwrap_err().message;
+    assert!(
+        err.contains("not a symlink") && !err.contains('\n'),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    // jit_host.prom itself a link to another file: the link is replaced, its target untouched.
+    let dir = t.path().join("real");
+    std::fs::create_dir(&dir).unwrap();
+    let target = elsewhere.join("victim");
+    std::fs::write(&target, "keep").unwrap();
+    std::os::unix::fs::symlink(&target, dir.join("jit_host.prom")).unwrap();
+    write(&dir, "x 1\n").unwrap();
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+    let meta = std::fs::symlink_metadata(dir.join("jit_host.prom")).unwrap();
+    assert!(meta.file_type().is_file());
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o644);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("jit_host.prom")).unwrap(),
+        "x 1\n"
+    );
+    // A missing directory: the error says what textfile_dir must be.
+    let err = write(&t.path().join("missing"), "x 1\n")
+        .unwrap_err()
+        .message;
+    assert!(err.contains("must be an existing directory"), "{err}");
+}
