@@ -108,7 +108,8 @@ inner() {
            /usr/lib/systemd/system/jit-host-sync.timer /usr/share/pam-configs/jit \
            /usr/lib/systemd/system/jit-host-gc.service /usr/lib/systemd/system/jit-host-gc.timer \
            /usr/lib/tmpfiles.d/jit-host-sync.conf /etc/default/jit-ca /usr/share/doc/jit-host/examples/host.toml \
-           /usr/share/doc/jit-host/examples/sshd_config.d-jit.conf; do
+           /usr/share/doc/jit-host/examples/sshd_config.d-jit.conf \
+           /usr/share/jit-ca/prometheus/jit.rules.yml /usr/share/jit-host/prometheus/jit.rules.yml; do
     check "$f installed" test -f "$f"
   done
   check "/etc/default/jit-ca is a conffile" sh -c "dpkg-query -W -f='\${Conffiles}' jit-ca | grep -q ' /etc/default/jit-ca '"
@@ -744,9 +745,11 @@ rpm -qpl "$RH" > "$T/rh.list" 2>/dev/null; rpm -qpl "$RC" > "$T/rc.list" 2>/dev/
 for f in /usr/lib64/security/pam_jit.so /usr/sbin/jit-host /usr/lib/systemd/system/jit-host-sync.service \
          /usr/lib/systemd/system/jit-host-sync.timer /usr/share/doc/jit-host/examples/host.toml \
          /usr/lib/systemd/system/jit-host-gc.service /usr/lib/systemd/system/jit-host-gc.timer \
-         /usr/share/doc/jit-host/examples/sshd_config.d-jit.conf /usr/lib/tmpfiles.d/jit-host-sync.conf; do
+         /usr/share/doc/jit-host/examples/sshd_config.d-jit.conf /usr/lib/tmpfiles.d/jit-host-sync.conf \
+         /usr/share/jit-host/prometheus/jit.rules.yml; do
   check "rpm -qpl jit-host: $f" grep -qx "$f" "$T/rh.list"
 done
+check "rpm -qpl jit-ca: /usr/share/jit-ca/prometheus/jit.rules.yml" grep -qx /usr/share/jit-ca/prometheus/jit.rules.yml "$T/rc.list"
 check "rpm -qpl jit-host: no Debian-only pam-auth-update profile" sh -c "! grep -q pam-configs '$T/rh.list'"
 for f in /usr/bin/jit-ca /usr/lib/systemd/system/jit-ca.service /etc/sysconfig/jit-ca; do
   check "rpm -qpl jit-ca: $f" grep -qx "$f" "$T/rc.list"

@@ -19,6 +19,7 @@ APT_PACKAGES=(
   wrk                             # HTTP load for the fleet-sync benchmark (bench/run.sh)
   groff-base man-db               # man pages: groff -man -ww, man -l (tests/system/42-man-pages.sh)
   tmux                            # a pane left behind in an SSH session (tests/system/43-session-binding.sh)
+  prometheus                      # promtool: the alerting rules' tests, the host metrics file's format
 )
 
 missing=()
@@ -37,6 +38,18 @@ if ((${#missing[@]})); then
   fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi
+fi
+# Only promtool is wanted from the prometheus package: its postinst enables the server (the
+# policy above kept it from starting); make sure none runs now or after a reboot.
+if dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q 'install ok installed'; then
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  else
+    # No systemd running (a container): disable works offline; stop the SysV service if up.
+    systemctl disable prometheus.service >/dev/null 2>&1 || true
+    service prometheus status >/dev/null 2>&1 && service prometheus stop >/dev/null 2>&1 || true
+  fi
+  command -v promtool >/dev/null || { echo "install-deps: promtool missing after installing prometheus" >&2; exit 1; }
 fi
 
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -43,6 +43,8 @@ if [ "$what" = all ]; then
   # --include-ignored: the tests marked #[ignore = "needs root"] run too (this suite runs
   # as root); a root-only test never passes by returning early.
   step "cargo test (unit + integration)" 5400 cargo test --workspace --locked -- --include-ignored
+  # The shipped alerting rules: valid, and each alert fires and stays quiet as its tests say.
+  step "prometheus rules (promtool)" 300 sh -c 'promtool check rules packaging/prometheus/jit.rules.yml && promtool test rules packaging/prometheus/jit.rules.test.yml'
 fi
 step "release build" 3600 cargo build --workspace --release --locked
 # The shipped pam_jit.so is built on its own: a workspace build unifies features, which

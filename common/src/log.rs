@@ -41,9 +41,11 @@ pub fn sanitize(line: &str, max: usize) -> String {
     out
 }
 
-/// `key=value` with the value quoted when it has spaces, quotes or is empty.
+/// `key=value` with the value quoted when it is empty or has whitespace (any Unicode
+/// whitespace, so a splitter on `\s` never cuts a value), quotes or `=`; a `"` inside
+/// becomes `'`, so a quoted value never contains `"`.
 pub fn field(key: &str, value: &str) -> String {
-    if value.is_empty() || value.contains([' ', '"', '=']) {
+    if value.is_empty() || value.contains(|c: char| c.is_whitespace() || c == '"' || c == '=') {
         format!("{key}=\"{}\"", value.replace('"', "'"))
     } else {
         format!("{key}={value}")
@@ -135,5 +137,11 @@ mod tests {
         assert!(sanitize(&multi, 101).len() <= 101);
         assert_eq!(field("reason", "fix db"), "reason=\"fix db\"");
         assert_eq!(field("user", "alice"), "user=alice");
+        assert_eq!(field("k", ""), "k=\"\"");
+        assert_eq!(field("k", "a=b"), "k=\"a=b\"");
+        assert_eq!(field("k", "say \"hi\""), "k=\"say 'hi'\"");
+        // Unicode whitespace is quoted too (a `\s` splitter would cut there).
+        assert_eq!(field("k", "a\u{a0}b"), "k=\"a\u{a0}b\"");
+        assert_eq!(field("k", "a\u{2028}b"), "k=\"a\u{2028}b\"");
     }
 }

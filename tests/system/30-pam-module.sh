@@ -256,7 +256,7 @@ if [ -f "$REC/$VALID_SHA" ] && [ "$(stat -c '%u %a' "$REC" "$REC/$VALID_SHA" | t
   t_ok "jit-host gc (root) records the verified grant, root-owned, named by its SHA-256"
 else t_bad "no root record for g-valid: $(ls -la "$REC" 2>&1) / $out"; fi
 expect "a recorded grant allows" allow "" -- alice alice sudo
-sys_wait_log "$W/log/auth.log" "grant=g-valid reason=\"grant g-valid covers alice on db-1 (signature verified earlier by root, per its record)\"" \
+sys_wait_log "$W/log/auth.log" "grant=g-valid session=- serial=- reason=\"grant g-valid covers alice on db-1 (signature verified earlier by root, per its record)\"" \
   && t_ok "the allow came through root's record (logged)" || t_bad "no record allow in syslog: $(grep result=allow "$W/log/auth.log" | tail -1)"
 expect "a recorded grant allows sudo-i too" allow "" -- alice alice sudo-i
 # Everything but the signature still applies on a hit: revocation.

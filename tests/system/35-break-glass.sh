@@ -62,6 +62,9 @@ CONF=$W/etc/host.toml; mkdir -p "$W/etc"
   | sed -e "s|^server = .*|server = \"$URL\"|" -e "s|^state_dir = .*|state_dir = \"$STATE\"|" \
         -e 's|^grant_writer = .*|grant_writer = "jitw"|' \
         -e "s|^break_glass_keys = .*|break_glass_keys = [\"$BG_PUB\"]|" > "$CONF"
+TEXTFILE=$W/node-exporter; mkdir -p "$TEXTFILE"
+printf 'textfile_dir = "%s"\n' "$TEXTFILE" >> "$CONF"
+bg_metric() { awk '$1 == "jit_host_break_glass_grants" {print $2}' "$TEXTFILE/jit_host.prom" 2>/dev/null; }
 chmod 0644 "$CONF"
 grep -q "^break_glass_keys = \[\"ssh-ed25519 " "$CONF" || sys_die "break_glass_keys not set: $(cat "$CONF")"
 out=$("$JIT_HOST" --config "$CONF" setup --sudo --module "$PAM_JIT_SO" 2>&1) || sys_die "setup: $out"
@@ -83,6 +86,13 @@ BG_ID=$(jq -r .id <<<"$out")
 out=$("$JIT_HOST" --config "$CONF" install "$OFF/bg.grant" 2>&1) && t_ok "jit-host install accepts the break-glass grant" || t_bad "install: $out"
 run bob sudo -n id -u
 [ $RC = 0 ] && [ "$OUT" = 0 ] && t_ok "sudo allowed by the break-glass grant while the CA is down" || t_bad "sudo with break-glass grant: rc $RC: $OUT"
+# The sync timer keeps running while the CA is down: its failed sync still reports the grant
+# to monitoring (JitBreakGlassGrantPresent in packaging/prometheus/jit.rules.yml).
+[ "$(bg_metric)" = 0 ] || t_bad "before the failed sync the metrics file should still say 0: $(bg_metric)"
+set +e; out=$("$JIT_HOST" --config "$CONF" sync 2>&1); rc=$?; set -e
+[ $rc != 0 ] && [ "$(bg_metric)" = 1 ] && grep -qx 'jit_host_last_sync_success 0' "$TEXTFILE/jit_host.prom" \
+  && t_ok "a failed sync (CA down) writes jit_host_break_glass_grants 1 for the alert" \
+  || t_bad "metrics after a failed sync with a break-glass grant: rc $rc: $(grep -v '^#' "$TEXTFILE/jit_host.prom" 2>&1 | tr '\n' ' ')"
 
 # Runbook 4: the CA is back; revoke the grant while it runs; hosts apply it at their next sync.
 start_ca
@@ -94,6 +104,8 @@ for i in $(seq 50); do
 done
 [ -n "$seen" ] && t_ok "the running CA serves the revocation within 5 s" || t_bad "revocation not served within 5 s"
 out=$("$JIT_HOST" --config "$CONF" sync 2>&1) || t_bad "sync after revocation: $out"
+[ "$(bg_metric)" = 0 ] && grep -qx 'jit_host_last_sync_success 1' "$TEXTFILE/jit_host.prom" \
+  && t_ok "after revoke-grant and sync: jit_host_break_glass_grants 0" || t_bad "metrics after revocation: $(grep -v '^#' "$TEXTFILE/jit_host.prom" | tr '\n' ' ')"
 run bob sudo -n true
 [ $RC != 0 ] && grep -q "grant $BG_ID was revoked" <<<"$OUT" \
   && t_ok "after revoke-grant and sync: sudo denied, naming the revocation" || t_bad "after revocation: rc $RC: $OUT"

@@ -10,6 +10,9 @@
 #  D. a hostile "CA" (a plain HTTP server answering in its place): forged grants, garbage or
 #     rolled-back revocation lists, oversized and non-JSON answers; each refused or
 #     skipped, the store byte-identical.
+#  M. throughout B to E, the node_exporter metrics file (host.toml textfile_dir): written by
+#     every sync, valid for `promtool check metrics`, success 1 with what is installed after
+#     a good sync, success 0 with the same local values after each failed one.
 # Private mount + UTS + network namespaces; nothing on the host changes.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -86,11 +89,35 @@ request() { # DURATION [USER]
 SMALL=$W/small; mkdir -p "$SMALL"; mount -t tmpfs -o size=256k,mode=0755 jit-small "$SMALL"
 STATE2=$SMALL/state; host_state_dir "$STATE2"
 "$JIT_CA" host-config --dir "$CA" | grep -vE '^(server|state_dir|clock_skew_secs|grant_writer) ' > "$CONF"
-printf 'server = "%s"\nstate_dir = "%s"\nclock_skew_secs = 0\ngrant_writer = "root"\n' "$SERVER" "$STATE2" >> "$CONF"
+TEXTFILE=$W/node-exporter; mkdir -p "$TEXTFILE"   # not on the small tmpfs: it stays writable
+printf 'server = "%s"\nstate_dir = "%s"\nclock_skew_secs = 0\ngrant_writer = "root"\ntextfile_dir = "%s"\n' "$SERVER" "$STATE2" "$TEXTFILE" >> "$CONF"
 chmod 0644 "$CONF"
+PROM=$TEXTFILE/jit_host.prom
+metric() { awk -v n="$1" '$1 == n {print $2}' "$PROM"; } # NAME -> value
+installed_seq() { sed '/^-----BEGIN SSH SIGNATURE-----$/,$d' "$STATE2/revocations" | jq .sequence; }
+check_metrics() { # WHAT SUCCESS(0|1) GRANTS(- to skip) SYNC_STARTED_AT
+  local what=$1 success=$2 grants=$3 t0=$4 problems=() seq ts issued
+  [ -f "$PROM" ] || { t_bad "M: $what: no $PROM"; return; }
+  promtool check metrics < "$PROM" >/dev/null 2>&1 || problems+=("promtool: $(promtool check metrics < "$PROM" 2>&1 | head -3)")
+  [ "$(stat -c %a "$PROM")" = 644 ] || problems+=("mode $(stat -c %a "$PROM")")
+  [ "$(metric jit_host_last_sync_success)" = "$success" ] || problems+=("last_sync_success $(metric jit_host_last_sync_success), want $success")
+  [ "$grants" = - ] || [ "$(metric jit_host_grants)" = "$grants" ] || problems+=("grants $(metric jit_host_grants), want $grants")
+  [ "$(metric jit_host_break_glass_grants)" = 0 ] || problems+=("break_glass_grants $(metric jit_host_break_glass_grants)")
+  seq=$(installed_seq)
+  [ "$(metric jit_host_revocation_sequence)" = "$seq" ] || problems+=("revocation_sequence $(metric jit_host_revocation_sequence), installed #$seq")
+  issued=$(sed '/^-----BEGIN SSH SIGNATURE-----$/,$d' "$STATE2/revocations" | jq .issued_at)
+  [ "$(metric jit_host_revocation_issued_timestamp_seconds)" = "$issued" ] || problems+=("issued $(metric jit_host_revocation_issued_timestamp_seconds), list says $issued")
+  ts=$(metric jit_host_last_sync_timestamp_seconds)
+  { [ -n "$ts" ] && [ "$ts" -ge "$t0" ] && [ "$ts" -le "$(date +%s)" ]; } || problems+=("last_sync_timestamp $ts not in [$t0, now]")
+  [ "$(find "$TEXTFILE" -type f | wc -l)" = 1 ] || problems+=("other files: $(ls -A "$TEXTFILE")")
+  if ((${#problems[@]} == 0)); then t_ok "M: $what: jit_host.prom says success=$success, $(metric jit_host_grants) grant(s), revocation list #$seq"
+  else t_bad "M: $what: ${problems[*]}"; fi
+}
 
 request 10m
+t0=$(date +%s)
 "$JIT_HOST" --config "$CONF" sync >/dev/null || sys_die "first sync failed"
+check_metrics "after a good sync" 1 1 "$t0"
 before=$(cd "$STATE2/grants" && find . -type f -name '*.grant' -exec sha256sum {} + | sort)
 [ -n "$before" ] && t_ok "B: first sync stored the grant" || t_bad "B: first sync stored nothing"
 run_pam; [ "$RC" = 0 ] && t_ok "B: synced grant allows" || t_bad "B: synced grant denied: $OUT"
@@ -98,8 +125,10 @@ run_pam; [ "$RC" = 0 ] && t_ok "B: synced grant allows" || t_bad "B: synced gran
 # ---- B. full disk ----
 request 20m   # something new for the next sync to write
 dd if=/dev/zero of="$SMALL/filler" bs=4k 2>/dev/null || true
+t0=$(date +%s)
 set +e; sync_out=$("$JIT_HOST" --config "$CONF" sync 2>&1); sync_rc=$?; set -e
 after=$(cd "$STATE2/grants" && find . -type f -name '*.grant' -exec sha256sum {} + | sort)
+check_metrics "after a sync that failed on a full disk" 0 1 "$t0"
 [ "$sync_rc" != 0 ] && t_ok "B: sync on a full disk fails (exit $sync_rc)" || t_bad "B: sync on a full disk reported success: $sync_out"
 grep -qiE 'no space|space left|disk full|ENOSPC' <<<"$sync_out" && t_ok "B: the error says the disk is full: $(head -1 <<<"$sync_out")" \
   || t_bad "B: unclear error on a full disk: $sync_out"
@@ -108,15 +137,20 @@ leftovers=$(find "$STATE2" -name '.*' -type f | wc -l)
 [ "$leftovers" = 0 ] && t_ok "B: no temporary files left on the full disk" || t_bad "B: $leftovers temporary files left"
 run_pam; [ "$RC" = 0 ] && t_ok "B: sudo still decided from the existing grant" || t_bad "B: denied after failed sync: $OUT"
 rm -f "$SMALL/filler"
+t0=$(date +%s)
 "$JIT_HOST" --config "$CONF" sync >/dev/null && t_ok "B: sync succeeds once space is back" || t_bad "B: sync still failing after freeing space"
 n=$(find "$STATE2/grants" -type f -name '*.grant' | wc -l)
 [ "$n" -ge 2 ] && t_ok "B: the new grant arrived ($n grants)" || t_bad "B: only $n grants after the retry"
+check_metrics "after the retry succeeded" 1 "$n" "$t0"
 
 # ---- C. the CA down (carol: her only grant is a short one) ----
 request 6s carol
 "$JIT_HOST" --config "$CONF" sync >/dev/null || sys_die "sync of the short grant failed"
 kill -9 "$SYS_CA_PID"; wait "$SYS_CA_PID" 2>/dev/null || true; SYS_CA_PID=
+t0=$(date +%s)
 set +e; down_out=$("$JIT_HOST" --config "$CONF" sync 2>&1); down_rc=$?; set -e
+# carol's 6 s grant may expire any moment: the grant count is not checked here.
+check_metrics "after a sync with the CA down" 0 - "$t0"
 [ "$down_rc" != 0 ] && grep -qiE 'connect|refused|unreachable|cannot reach' <<<"$down_out" \
   && t_ok "C: sync with the CA down fails clearly: $(head -1 <<<"$down_out")" || t_bad "C: sync with the CA down: rc=$down_rc $down_out"
 run_pam carol; [ "$RC" = 0 ] && t_ok "C: CA down, the local grant still allows sudo" || t_bad "C: CA down and denied: $OUT"
@@ -182,6 +216,9 @@ revoke_case() { # NAME NEEDLE (the grants answer is already in place)
   rev_seq=$((rev_seq + 1))
   host_sign_revocations "$W/ca-grant" "$FAKE/v1/revocations" "$rev_seq" "$(date +%s)" "$ALICE_IDS" ""
   set +e; out=$("$JIT_HOST" --config "$CONF" sync --server "http://127.0.0.1:$FPORT" 2>&1); rc=$?; set -e
+  [ "$(metric jit_host_revocation_sequence)" = "$rev_seq" ] && [ "$(metric jit_host_last_sync_success)" = 0 ] \
+    && t_ok "M: E: $name: jit_host.prom says success 0 and the list #$rev_seq installed anyway" \
+    || t_bad "M: E: $name: jit_host.prom: $(grep -v '^#' "$PROM" | tr '\n' ' ')"
   if [ "$rc" != 0 ] && grep -qiF -- "$needle" <<<"$out" && cmp -s "$STATE2/revocations" "$FAKE/v1/revocations" \
      && grep -q "revocation list #$rev_seq installed" <<<"$out"; then
     t_ok "E: $name: sync fails (rc $rc) naming it, the revocation list #$rev_seq is installed anyway"

@@ -29,6 +29,8 @@ pub const DEFAULT_REVOCATION_MAX_AGE: u64 = jit_common::revocation::DEFAULT_MAX_
 pub const DEFAULT_SESSION_DIR: &str = "/run/jit/sessions";
 /// Default `break_glass_max_window_secs`: a break-glass grant may span at most 24 hours.
 pub const DEFAULT_BREAK_GLASS_MAX_WINDOW: u64 = 24 * 3600;
+/// The metrics file `jit-host sync` writes in `textfile_dir` (node_exporter reads `*.prom`).
+pub const TEXTFILE_NAME: &str = "jit_host.prom";
 
 /// `mode = "enforce" | "audit"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -86,6 +88,9 @@ pub struct RawConfig {
     /// Offline break-glass grant keys.
     #[serde(default)]
     pub break_glass_keys: Vec<String>,
+    /// node_exporter's textfile-collector directory: `jit-host sync` writes
+    /// `jit_host.prom` there (unset: no metrics file).
+    pub textfile_dir: Option<PathBuf>,
 }
 
 /// The validated configuration.
@@ -119,6 +124,9 @@ pub struct Config {
     pub grant_keys: KeyRing,
     /// Offline keys whose grants are trusted and bypass the staleness bound.
     pub break_glass_keys: KeyRing,
+    /// Absolute directory where `jit-host sync` writes [`TEXTFILE_NAME`] for node_exporter's
+    /// textfile collector; `None`: no metrics file. Data only: the module never writes it.
+    pub textfile_dir: Option<PathBuf>,
 }
 
 /// Why the configuration cannot be used.
@@ -309,6 +317,9 @@ impl RawConfig {
                 ),
             ));
         }
+        if let Some(dir) = &self.textfile_dir {
+            check_textfile_dir(dir, &state_dir, &session_dir)?;
+        }
         let grant_writer = self.grant_writer.unwrap_or_else(|| "jit".to_string());
         jit_common::grant::check_user("grant_writer", &grant_writer)
             .map_err(|e| invalid("grant_writer", e.to_string()))?;
@@ -372,8 +383,43 @@ impl RawConfig {
             user_ca_keys,
             grant_keys,
             break_glass_keys,
+            textfile_dir: self.textfile_dir,
         })
     }
+}
+
+/// `textfile_dir`: absolute, UTF-8, written plainly (no `.`/`..`), and neither jit's state
+/// directory nor its session directory (nor inside or around them): the metrics file is for
+/// node_exporter's directory, and nothing but jit's own files belongs in those two.
+fn check_textfile_dir(dir: &Path, state_dir: &Path, session_dir: &Path) -> Result<(), ConfigError> {
+    let key = "textfile_dir";
+    let Some(text) = dir.to_str().filter(|_| dir.is_absolute()) else {
+        return Err(invalid(
+            key,
+            format!(
+                "{} must be an absolute UTF-8 path (node_exporter's --collector.textfile.directory)",
+                dir.display()
+            ),
+        ));
+    };
+    if has_dot_component(text) {
+        return Err(invalid(
+            key,
+            format!("{text} must not contain `.` or `..` components: write the path plainly"),
+        ));
+    }
+    for (name, other) in [("state_dir", state_dir), ("session_dir", session_dir)] {
+        if dir.starts_with(other) || other.starts_with(dir) {
+            return Err(invalid(
+                key,
+                format!(
+                    "{text} must not be {name} {} or inside it (or contain it): point it at node_exporter's textfile directory, e.g. /var/lib/prometheus/node-exporter",
+                    other.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn ring(key: &'static str, lines: &[String]) -> Result<KeyRing, ConfigError> {
@@ -456,6 +502,35 @@ mod tests {
         assert_eq!(c.grant_writer, "jit");
         assert_eq!(c.session_dir, PathBuf::from("/run/jit/sessions"));
         assert!(c.gates("sudo-i") && !c.gates("login"));
+        assert_eq!(c.textfile_dir, None, "no metrics file unless asked for");
+    }
+
+    #[test]
+    fn textfile_dir_is_a_plain_absolute_path_outside_jit_dirs() {
+        let c = Config::parse(&toml_with(
+            "textfile_dir = \"/var/lib/prometheus/node-exporter\"",
+        ))
+        .unwrap();
+        assert_eq!(
+            c.textfile_dir,
+            Some(PathBuf::from("/var/lib/prometheus/node-exporter"))
+        );
+        for (extra, needle) in [
+            ("textfile_dir = \"node-exporter\"", "must be an absolute"),
+            ("textfile_dir = \"/var/lib/../tmp\"", "`.` or `..`"),
+            ("textfile_dir = \"/var/lib/jit\"", "state_dir /var/lib/jit"),
+            ("textfile_dir = \"/var/lib/jit/metrics\"", "state_dir"),
+            ("textfile_dir = \"/var\"", "state_dir"),
+            ("textfile_dir = \"/run/jit/sessions\"", "session_dir"),
+            ("textfile_dir = \"\"", "must be an absolute"),
+        ] {
+            let err = Config::parse(&toml_with(extra)).unwrap_err().to_string();
+            assert!(
+                err.starts_with("host.toml: textfile_dir: ") && err.contains(needle),
+                "{extra}: {err}"
+            );
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
     }
 
     #[test]

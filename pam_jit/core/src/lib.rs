@@ -3,6 +3,7 @@
 //!
 //! * [`config`]: `/etc/jit/host.toml`, strict and validated.
 //! * [`store`]: reading the grant store and revocation list with bounded work.
+//! * [`logline`]: the module's syslog lines (stable `key=value` fields, one builder each).
 //! * [`decide`]: the decision over plain values; [`decide_here`] is the one path from the
 //!   caller's facts to a decision (identify once, [`gather`], decide with root's records).
 //! * [`session`]: SSH session bindings of session-bound grants (read side, liveness, and
@@ -31,6 +32,7 @@
 
 pub mod config;
 pub mod decide;
+pub mod logline;
 pub mod session;
 pub mod store;
 pub mod sys;

@@ -355,7 +355,7 @@ pub(crate) fn user_dirs(grants: &std::path::Path) -> Result<Vec<String>> {
 }
 
 /// Every stored grant (of one user or all), bounded per user like the module.
-fn collect(config: &Config, only: Option<&str>, now: u64) -> Result<Vec<Listed>> {
+pub(crate) fn collect(config: &Config, only: Option<&str>, now: u64) -> Result<Vec<Listed>> {
     let revs = verified_revocations(config, now);
     let grants = config.grants_dir();
     let users: Vec<String> = match only {

@@ -22,6 +22,7 @@ pub mod sessions;
 pub mod setup;
 pub mod store_write;
 pub mod sync;
+pub mod textfile;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

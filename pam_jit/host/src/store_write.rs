@@ -339,33 +339,7 @@ impl UserDir {
     /// sequence (exclusive no-follow temp file, write, fchmod, fsync, rename, fsync the
     /// directory), every step relative to the directory's descriptor.
     pub fn write_atomic(&self, name: &str, data: &[u8], mode: u32) -> std::io::Result<()> {
-        use std::io::Write;
-        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let tmp = format!(
-            ".{name}.tmp.{}.{}",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        let result = (|| -> std::io::Result<()> {
-            let fd = rustix::fs::openat(
-                &self.fd,
-                tmp.as_str(),
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(mode),
-            )?;
-            let mut f = fs::File::from(fd);
-            f.write_all(data)?;
-            f.set_permissions(fs::Permissions::from_mode(mode))?;
-            f.sync_all()?;
-            drop(f);
-            rustix::fs::renameat(&self.fd, tmp.as_str(), &self.fd, name)?;
-            rustix::fs::fsync(&self.fd)?;
-            Ok(())
-        })();
-        if result.is_err() {
-            let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
-        }
-        result
+        write_atomic_at(&self.fd, name, data, mode)
     }
 
     /// Removes `name` if it is (still) a regular file of a trusted owner, not following a
@@ -384,6 +358,46 @@ impl UserDir {
         rustix::fs::unlinkat(&self.fd, name, AtFlags::empty())?;
         Ok(true)
     }
+}
+
+/// Writes `name` atomically inside the directory `dir` (a descriptor): the
+/// `secure_file::write_atomic` sequence (exclusive no-follow temp file, write, fchmod,
+/// fsync, rename, fsync the directory), every step relative to `dir`, so a symlink swapped
+/// in anywhere is never followed. Used for the grant store and the metrics file.
+pub(crate) fn write_atomic_at(
+    dir: impl AsFd,
+    name: &str,
+    data: &[u8],
+    mode: u32,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = dir.as_fd();
+    let tmp = format!(
+        ".{name}.tmp.{}.{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let result = (|| -> std::io::Result<()> {
+        let fd = rustix::fs::openat(
+            dir,
+            tmp.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode),
+        )?;
+        let mut f = fs::File::from(fd);
+        f.write_all(data)?;
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.sync_all()?;
+        drop(f);
+        rustix::fs::renameat(dir, tmp.as_str(), dir, name)?;
+        rustix::fs::fsync(dir)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = rustix::fs::unlinkat(dir, tmp.as_str(), AtFlags::empty());
+    }
+    result
 }
 
 /// Stores a grant document (already verified by the caller) as

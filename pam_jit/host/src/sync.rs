@@ -10,7 +10,8 @@
 //! network) leaves the previous files intact. Conditional GETs
 //! (`If-None-Match`) keep a polling fleet cheap; ETags live in `<state_dir>/sync-state.json`.
 //! Last, run as root, sync indexes the store into root's verified-grant records
-//! ([`crate::index`]).
+//! ([`crate::index`]) and, when host.toml sets `textfile_dir`, writes the node_exporter
+//! metrics file ([`crate::textfile`]), also after a failed sync.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -94,12 +95,26 @@ fn fetch(agent: &ureq::Agent, url: &str, etag: Option<&String>, max: usize) -> R
 
 /// Runs a sync, then (as root) indexes the whole store into verified-grant records
 /// ([`crate::index`]) — also when the CA could not be reached, so that grants `principals`
-/// stored at login get their records on the next timer run either way.
+/// stored at login get their records on the next timer run either way. Then the metrics
+/// file ([`crate::textfile::after_sync`]: the sync's outcome and what is installed), whether
+/// or not the sync succeeded; a failure to write it fails the command after the sync's own
+/// report.
 pub fn run(config_path: &Path, server: Option<&str>) -> Result<ExitCode> {
     let config = load_config(config_path)?;
+    let now = jit_common::now().as_secs();
     let synced = fetch_and_store(&config, server);
     let indexed = index::index_store(&config);
-    let code = synced?;
+    let success = matches!(&synced, Ok(c) if *c == ExitCode::SUCCESS);
+    let exported = crate::textfile::after_sync(&config, success, now);
+    let code = match synced {
+        Ok(code) => code,
+        Err(mut f) => {
+            if let Err(e) = exported {
+                f.message.push_str(&format!("\n{}", e.message));
+            }
+            return Err(f);
+        }
+    };
     match indexed? {
         Some(ix) => {
             for r in &ix.refused {
@@ -112,6 +127,7 @@ pub fn run(config_path: &Path, server: Option<&str>) -> Result<ExitCode> {
             index::dir(&config).display()
         ),
     }
+    exported?;
     Ok(code)
 }
 

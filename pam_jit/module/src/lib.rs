@@ -31,7 +31,6 @@ use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use jit_common::log::{MAX_LINE, field, sanitize};
 use pam::constants::{PAM_ERROR_MSG, PamFlag, PamResultCode};
 use pam::conv::Conv;
 use pam::items::{RUser, Service, Tty};
@@ -58,7 +57,7 @@ impl PamHooks for PamJit {
         let pamh: &PamHandle = pamh;
         guarded(
             || gate(pamh, &args),
-            || log(pamh, libc::LOG_ERR, &panicked(), &Items::default()),
+            || log(pamh, libc::LOG_ERR, &panicked(), &Items::of(pamh)),
         )
     }
 
@@ -83,7 +82,7 @@ impl PamHooks for PamJit {
             || panicked.set(true),
         );
         if panicked.get() {
-            syslog(pamh, libc::LOG_ERR, PANICKED_SESSION);
+            syslog(pamh, libc::LOG_ERR, &panicked_session(pamh));
         }
         code
     }
@@ -93,7 +92,7 @@ impl PamHooks for PamJit {
         guarded_with(
             PamResultCode::PAM_IGNORE,
             || session::report(pamh, session::close(&args)),
-            || syslog(pamh, libc::LOG_ERR, PANICKED_SESSION),
+            || syslog(pamh, libc::LOG_ERR, &panicked_session(pamh)),
         )
     }
 
@@ -126,8 +125,20 @@ fn guarded_with(
     }
 }
 
-/// The line logged (at `LOG_ERR`) when a session hook panicked.
-const PANICKED_SESSION: &str = "result=no-bind reason=\"internal error: pam_jit panicked in a session hook (a bug; please report it); nothing bound, login unaffected\"";
+/// The reason logged (at `LOG_ERR`) when a session hook panicked.
+const PANICKED_SESSION: &str = "internal error: pam_jit panicked in a session hook (a bug; please report it); nothing bound, login unaffected";
+
+/// The line logged when a session hook panicked: every session key, the service if PAM
+/// says it.
+fn panicked_session(pamh: &PamHandle) -> String {
+    session::Event {
+        result: "no-bind",
+        service: item_str::<Service>(pamh),
+        reason: PANICKED_SESSION.into(),
+        ..session::Event::default()
+    }
+    .line()
+}
 
 /// The decision logged (at `LOG_ERR`) when the hook panicked.
 fn panicked() -> Decision {
@@ -181,14 +192,21 @@ struct Items {
     tty: Option<String>,
 }
 
+impl Items {
+    /// The items of `pamh`.
+    fn of(pamh: &PamHandle) -> Self {
+        Self {
+            service: item_str::<Service>(pamh),
+            tty: item_str::<Tty>(pamh),
+        }
+    }
+}
+
 /// Gathers the facts and decides ([`decide_here`]: identify once, read, decide). Every
 /// failure becomes a denial (or, for ungated services, `PAM_IGNORE`).
 fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Items) {
     let now = jit_common::now();
-    let items = Items {
-        service: item_str::<Service>(pamh),
-        tty: item_str::<Tty>(pamh),
-    };
+    let items = Items::of(pamh);
     let ruser = item_str::<RUser>(pamh);
     // For the messages of denials before host.toml is read.
     let kernel_host = sys::kernel_hostname().unwrap_or_else(|| "this host".into());
@@ -260,28 +278,10 @@ fn priority(d: &Decision) -> c_int {
     }
 }
 
-/// The log line of a decision (sanitized, at most `MAX_LINE` bytes).
+/// The log line of a decision ([`pam_jit_core::logline::account_line`]: every key of
+/// `ACCOUNT_KEYS`, sanitized, at most `MAX_LINE` bytes).
 fn line(d: &Decision, items: &Items, uid: u32) -> String {
-    let mut fields = vec![
-        field("result", d.result_word()),
-        field("user", d.user.as_deref().unwrap_or("-")),
-        field("uid", &uid.to_string()),
-        field("service", items.service.as_deref().unwrap_or("-")),
-        field("tty", items.tty.as_deref().unwrap_or("-")),
-        field("grant", d.grant_id.as_deref().unwrap_or("-")),
-    ];
-    // A session-bound grant: the audit session and certificate serial, so that an auditor
-    // can join this line with the binding's (result=bind) and sshd's.
-    if let Some(serial) = d.serial {
-        fields.push(field(
-            "session",
-            &d.session.map_or("-".into(), |s| s.to_string()),
-        ));
-        fields.push(field("serial", &serial.to_string()));
-    }
-    fields.push(field("reason", &d.reason));
-    let line = fields.join(" ");
-    sanitize(&line, MAX_LINE)
+    pam_jit_core::logline::account_line(d, items.service.as_deref(), items.tty.as_deref(), uid)
 }
 
 /// Sends one decision to syslog (authpriv) at `priority`.

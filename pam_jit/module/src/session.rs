@@ -25,14 +25,13 @@
 use std::ffi::{CStr, c_char};
 use std::os::raw::c_int;
 
-use jit_common::log::{MAX_LINE, field, sanitize};
 use pam::constants::PamResultCode;
-use pam::items::{RHost, Tty, User};
+use pam::items::{RHost, Service, Tty, User};
 use pam::module::PamHandle;
 
 use pam_jit_core::config::{Config, config_path_from_args};
 use pam_jit_core::session::bind::{self, Outcome, Request};
-use pam_jit_core::session::{self, Binding, ENDED_BY_LOGOUT, proc, write};
+use pam_jit_core::session::{self, ENDED_BY_LOGOUT, proc, write};
 use pam_jit_core::sys;
 
 use crate::{item_str, syslog};
@@ -43,71 +42,9 @@ unsafe extern "C" {
     fn pam_getenv(pamh: *mut PamHandle, name: *const c_char) -> *const c_char;
 }
 
-/// What a session hook logs, field by field.
-#[derive(Debug, Default)]
-pub(crate) struct Event {
-    pub(crate) result: &'static str,
-    pub(crate) user: Option<String>,
-    pub(crate) session: Option<u32>,
-    pub(crate) serial: Option<u64>,
-    pub(crate) grant: Option<String>,
-    pub(crate) client: Option<String>,
-    pub(crate) leader: Option<u32>,
-    pub(crate) reason: String,
-}
-
-impl Event {
-    /// The log line (sanitized, at most `MAX_LINE` bytes).
-    pub(crate) fn line(&self) -> String {
-        let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-        let line = [
-            field("result", self.result),
-            field("user", &opt(self.user.clone())),
-            field("session", &opt(self.session.map(|s| s.to_string()))),
-            field("serial", &opt(self.serial.map(|s| s.to_string()))),
-            field("grant", &opt(self.grant.clone())),
-            field("client", &opt(self.client.clone())),
-            field("leader", &opt(self.leader.map(|l| l.to_string()))),
-            field("reason", &self.reason),
-        ]
-        .join(" ");
-        sanitize(&line, MAX_LINE)
-    }
-
-    /// A `no-bind` line before any grant is known: the user, client, audit session (when
-    /// set) and this process as the would-be leader.
-    pub(crate) fn no_bind(
-        user: Option<String>,
-        client: Option<String>,
-        session: Option<u32>,
-        reason: String,
-    ) -> Self {
-        Self {
-            result: "no-bind",
-            user,
-            session,
-            client,
-            leader: Some(std::process::id()),
-            reason,
-            ..Self::default()
-        }
-    }
-
-    /// A line about binding `b`: every field from it (session, serial, grant, client,
-    /// leader).
-    pub(crate) fn of_binding(result: &'static str, b: &Binding, reason: String) -> Self {
-        Self {
-            result,
-            user: Some(b.user.clone()),
-            session: Some(b.session_id),
-            serial: Some(b.serial),
-            grant: Some(b.grant_id.clone()),
-            client: Some(b.client.clone()),
-            leader: Some(b.leader_pid),
-            reason,
-        }
-    }
-}
+/// What a session hook logs, field by field (the line is built in the core:
+/// [`pam_jit_core::logline::SessionEvent::line`]).
+pub(crate) use pam_jit_core::logline::SessionEvent as Event;
 
 /// `SSH_AUTH_INFO_0` from the PAM environment: `None` if unset; `Err` if it is larger than
 /// [`bind::MAX_AUTH_INFO`] or not UTF-8.
@@ -367,12 +304,14 @@ pub(crate) fn close(args: &[&CStr]) -> (PamResultCode, Option<(c_int, Event)>) {
     }
 }
 
-/// Logs a session hook's events, if any, and returns its code.
+/// Logs a session hook's events, if any (each with the PAM service), and returns its code.
 pub(crate) fn report(
     pamh: &PamHandle,
     (code, events): (PamResultCode, impl IntoIterator<Item = (c_int, Event)>),
 ) -> PamResultCode {
-    for (priority, e) in events {
+    let service = item_str::<Service>(pamh);
+    for (priority, mut e) in events {
+        e.service = e.service.or_else(|| service.clone());
         syslog(pamh, priority, &e.line());
     }
     code
