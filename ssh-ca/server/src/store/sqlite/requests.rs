@@ -303,7 +303,12 @@ pub fn due_for_expiry(c: &Connection, now: u64) -> Result<Vec<RequestRow>> {
 pub fn due_for_reminder(c: &Connection, now: u64, within: u64) -> Result<Vec<(String, u64)>> {
     Ok(c
         .prepare_cached(
-            "SELECT r.id, c.valid_before FROM requests r JOIN certs c ON c.serial =                  (SELECT MAX(serial) FROM certs x WHERE x.request_id = r.id AND x.certificate != '')              WHERE r.state = ?1 AND c.revoked = 0 AND c.valid_after <= ?2 AND c.valid_before > ?2              AND c.valid_before <= ?3 AND (r.reminded_until IS NULL OR r.reminded_until != c.valid_before)              ORDER BY r.id",
+            "SELECT r.id, c.valid_before FROM requests r JOIN certs c ON c.serial = \
+                 (SELECT MAX(serial) FROM certs x WHERE x.request_id = r.id AND x.valid_before > 0) \
+             WHERE r.state = ?1 AND c.revoked = 0 AND c.valid_after <= ?2 AND c.valid_before > ?2 \
+             AND c.valid_before <= ?3 \
+             AND (r.reminded_until IS NULL OR r.reminded_until != c.valid_before) \
+             ORDER BY r.id",
         )?
         .query_map(
             params![
