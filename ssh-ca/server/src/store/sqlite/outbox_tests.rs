@@ -716,6 +716,14 @@ fn due_for_reminder_takes_the_current_window_once() {
         c.insert_cert(&k).unwrap();
     }
     c.revoke_certs("r-revoked").unwrap();
+    // Issued when its end was already within the bound: never reminded.
+    let mut r = request("r-short", "alice", 850);
+    r.state = RequestState::Approved;
+    c.insert_request(&r).unwrap();
+    let serial = c.reserve_serial_block(1).unwrap();
+    let mut k = cert(serial, "r-short", 1400);
+    (k.valid_after, k.issued_at) = (850, 850);
+    c.insert_cert(&k).unwrap();
     let mut pending = request("r-pending", "alice", 100);
     pending.approvals_required = 2;
     c.insert_request(&pending).unwrap();
