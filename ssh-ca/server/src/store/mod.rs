@@ -462,8 +462,8 @@ pub trait StoreOps {
     /// Per sink: pending, oldest undelivered, last error; and the dead letters.
     fn notify_status(&self, now: u64) -> Result<NotifyStatus>;
     /// Makes the dead deliveries of event `id` (to `sink`, or to every sink) pending again,
-    /// due at `now`, attempts 0; returns the (event id, sink) pairs. An unknown id is
-    /// [`CaError::UnknownEvent`].
+    /// due at `now`, attempts 0; returns the (event id, sink) pairs (none when nothing of it
+    /// is dead, for that sink). An unknown id is [`CaError::UnknownEvent`].
     fn notify_retry(&self, id: &str, sink: Option<&str>, now: u64)
     -> Result<Vec<(String, String)>>;
     /// Deletes outbox rows (and their deliveries) delivered everywhere (or wanted by no
