@@ -73,7 +73,8 @@ revocation_refresh = "10m"
 
 # An active elevation (approved, certificate issued) whose window ends within this time gets
 # one reminder (the audit event expiry_reminder, notified as request.expiring), once per
-# window end: an extension gets a new one. "0s" turns reminders off.
+# window end: an extension gets a new one; a window no longer than this when its certificate
+# was issued gets none (its requester was just told its end). "0s" turns reminders off.
 expiry_reminder = "10m"
 
 # Largest accepted request body, in bytes (larger -> 413 body_too_large).

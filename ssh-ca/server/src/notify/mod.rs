@@ -10,8 +10,9 @@
 //! Pure so far (no clock or storage): [`deliver`] (one attempt's headers and body, and its
 //! outcome), [`map`] (which audit events notify),
 //! [`backoff`] (retry times, dead letters), [`alerts`] (threshold detectors and what each
-//! alert says). The outbox, the worker and the call sites are described in WIP-15.md and not
-//! wired into the service yet.
+//! alert says). The outbox is written by the store, in the transaction of each change
+//! (`store::sqlite::outbox`, behind `StoreOps::notify_*`); the worker is described in
+//! WIP-15.md.
 
 pub mod alerts;
 pub mod backoff;

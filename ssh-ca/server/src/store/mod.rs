@@ -371,7 +371,8 @@ pub trait StoreOps {
     /// Pending requests whose expiry has passed, and approved ones whose window has ended.
     fn due_for_expiry(&self, now: u64) -> Result<Vec<RequestRow>>;
     /// Approved requests whose window has begun and ends within `within` seconds of `now`,
-    /// not reminded of that end yet: (id, window end).
+    /// not reminded of that end yet, and whose end was further than `within` from the
+    /// issuance of its certificate: (id, window end).
     fn due_for_reminder(&self, now: u64, within: u64) -> Result<Vec<(String, u64)>>;
     /// Records that a request was reminded of the window end `until` (`reminded_until`).
     fn set_reminded(&self, id: &str, until: u64) -> Result<()>;
@@ -461,8 +462,8 @@ pub trait StoreOps {
     /// Per sink: pending, oldest undelivered, last error; and the dead letters.
     fn notify_status(&self, now: u64) -> Result<NotifyStatus>;
     /// Makes the dead deliveries of event `id` (to `sink`, or to every sink) pending again,
-    /// due at `now`, attempts 0; returns the (event id, sink) pairs. An unknown id is
-    /// [`CaError::UnknownEvent`].
+    /// due at `now`, attempts 0; returns the (event id, sink) pairs (none when nothing of it
+    /// is dead, for that sink). An unknown id is [`CaError::UnknownEvent`].
     fn notify_retry(&self, id: &str, sink: Option<&str>, now: u64)
     -> Result<Vec<(String, String)>>;
     /// Deletes outbox rows (and their deliveries) delivered everywhere (or wanted by no

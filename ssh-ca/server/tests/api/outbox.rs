@@ -268,7 +268,8 @@ fn reminders(h: &Harness) -> Vec<(String, u64)> {
 }
 
 /// One `expiry_reminder` per window end, `expiry_reminder` (10m by default) before it; an
-/// extension's new end gets a new one; a revoked request gets none.
+/// extension's new end gets a new one; a revoked request, or a window no longer than the
+/// reminder, gets none.
 #[tokio::test]
 async fn an_active_elevation_is_reminded_once_per_window_end() {
     let h = Harness::with_policy(&POLICY.replacen(
@@ -282,6 +283,9 @@ async fn an_active_elevation_is_reminded_once_per_window_end() {
     let end = v["valid_before"].as_u64().unwrap();
     let (_, v) = h.request("dave", "db-admin", 1800, "y").await;
     let revoked = v["id"].as_str().unwrap().to_string();
+    // A window no longer than the reminder: the requester was just told its end.
+    let (s, v) = h.request("dave", "db-admin", 600, "short").await;
+    assert_eq!(s, 201, "{v}");
     let (s, _) = h
         .call(
             "dave",
@@ -291,6 +295,8 @@ async fn an_active_elevation_is_reminded_once_per_window_end() {
         )
         .await;
     assert_eq!(s, 200);
+    h.ca.sweep().unwrap();
+    h.clock.advance(300);
     h.ca.sweep().unwrap();
     assert_eq!(reminders(&h), []);
     // 11 minutes before the end: not yet; 10 minutes before: one; later sweeps: no more.

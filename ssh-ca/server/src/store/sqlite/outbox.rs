@@ -308,10 +308,7 @@ pub fn fan_out(c: &Connection, sinks: &[(&str, &Filter)], now: u64) -> Result<us
             }
         }
     }
-    c.prepare_cached(
-        "INSERT INTO meta (k, v) VALUES (?1, ?2) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
-    )?
-    .execute(params![FANOUT_SEQ, last.to_string()])?;
+    super::log::meta_set(c, FANOUT_SEQ, &last.to_string())?;
     Ok(made)
 }
 

@@ -693,3 +693,60 @@ fn exactly_one_row_per_mapped_record_and_none_for_the_others() {
             .all(|r| !r.2.contains("refused") && Kind::parse(&r.2).is_some())
     );
 }
+
+/// Reminders: approved, window begun, not ended, ends within the bound, not reminded of this
+/// end; the latest issued certificate decides (a reserved serial does not, a revoked one
+/// stops it).
+#[test]
+fn due_for_reminder_takes_the_current_window_once() {
+    let s = store_with_alice();
+    let c = s.conn();
+    for (id, after, before) in [
+        ("r-now", 100, 1000),
+        ("r-later", 950, 1500),
+        ("r-far", 100, 5000),
+        ("r-revoked", 100, 1000),
+    ] {
+        let mut r = request(id, "alice", 100);
+        r.state = RequestState::Approved;
+        c.insert_request(&r).unwrap();
+        let serial = c.reserve_serial_block(1).unwrap();
+        let mut k = cert(serial, id, before);
+        k.valid_after = after;
+        c.insert_cert(&k).unwrap();
+    }
+    c.revoke_certs("r-revoked").unwrap();
+    // Issued when its end was already within the bound: never reminded.
+    let mut r = request("r-short", "alice", 850);
+    r.state = RequestState::Approved;
+    c.insert_request(&r).unwrap();
+    let serial = c.reserve_serial_block(1).unwrap();
+    let mut k = cert(serial, "r-short", 1400);
+    (k.valid_after, k.issued_at) = (850, 850);
+    c.insert_cert(&k).unwrap();
+    let mut pending = request("r-pending", "alice", 100);
+    pending.approvals_required = 2;
+    c.insert_request(&pending).unwrap();
+    assert_eq!(
+        c.due_for_reminder(900, 600).unwrap(),
+        [("r-now".to_string(), 1000)]
+    );
+    c.set_reminded("r-now", 1000).unwrap();
+    assert!(c.due_for_reminder(900, 600).unwrap().is_empty());
+    // A later window counts once begun; a serial reserved for an extension (not issued yet)
+    // does not move the end.
+    c.reserve_serial("r-now", "alice", 950).unwrap();
+    assert_eq!(
+        c.due_for_reminder(960, 600).unwrap(),
+        [("r-later".to_string(), 1500)]
+    );
+    // An extension's new end is reminded again.
+    let serial = c.reserve_serial_block(1).unwrap();
+    c.insert_cert(&cert(serial, "r-now", 1400)).unwrap();
+    assert_eq!(
+        c.due_for_reminder(960, 600).unwrap(),
+        [("r-later".to_string(), 1500), ("r-now".to_string(), 1400)]
+    );
+    // Ended windows are the expiry's, not the reminder's.
+    assert!(c.due_for_reminder(1500, 600).unwrap().is_empty());
+}

@@ -299,17 +299,25 @@ pub fn due_for_expiry(c: &Connection, now: u64) -> Result<Vec<RequestRow>> {
 
 /// Approved requests whose current window (their latest issued, unrevoked certificate) has
 /// begun and ends within `within` seconds after `now` (not yet ended), and that were not
-/// reminded of that end yet (`reminded_until`): (id, window end), by id.
+/// reminded of that end yet (`reminded_until`): (id, window end), by id. An end that was
+/// already within `within` when its certificate was issued (a window no longer than the
+/// reminder, an extension by less) is not reminded: the requester has just been told it.
 pub fn due_for_reminder(c: &Connection, now: u64, within: u64) -> Result<Vec<(String, u64)>> {
     Ok(c
         .prepare_cached(
-            "SELECT r.id, c.valid_before FROM requests r JOIN certs c ON c.serial =                  (SELECT MAX(serial) FROM certs x WHERE x.request_id = r.id AND x.certificate != '')              WHERE r.state = ?1 AND c.revoked = 0 AND c.valid_after <= ?2 AND c.valid_before > ?2              AND c.valid_before <= ?3 AND (r.reminded_until IS NULL OR r.reminded_until != c.valid_before)              ORDER BY r.id",
+            "SELECT r.id, c.valid_before FROM requests r JOIN certs c ON c.serial = \
+                 (SELECT MAX(serial) FROM certs x WHERE x.request_id = r.id AND x.valid_before > 0) \
+             WHERE r.state = ?1 AND c.revoked = 0 AND c.valid_after <= ?2 AND c.valid_before > ?2 \
+             AND c.valid_before <= ?3 AND c.valid_before - ?4 > c.issued_at \
+             AND (r.reminded_until IS NULL OR r.reminded_until != c.valid_before) \
+             ORDER BY r.id",
         )?
         .query_map(
             params![
                 RequestState::Approved.as_str(),
                 i(now),
-                i(now.saturating_add(within))
+                i(now.saturating_add(within)),
+                i(within)
             ],
             |r| Ok((r.get::<_, String>(0)?, u(r.get(1)?))),
         )?
