@@ -110,7 +110,12 @@ run bob sudo -n true
 [ $RC != 0 ] && grep -q "grant $BG_ID was revoked" <<<"$OUT" \
   && t_ok "after revoke-grant and sync: sudo denied, naming the revocation" || t_bad "after revocation: rc $RC: $OUT"
 "$JIT_CA" audit verify --dir "$CA" >/dev/null && t_ok "audit trail intact" || t_bad "audit verify failed"
-"$JIT_CA" audit export --dir "$CA" --json | jq -e "select(.event == \"grant_revocation\" and .details.grant_id == \"$BG_ID\")" >/dev/null \
+# -s + any(): jq -e over a stream takes its exit status from the last record only, and since
+# issue 15 revoke-grant appends an `alert` record after its grant_revocation record.
+"$JIT_CA" audit export --dir "$CA" --json >"$W/audit.jsonl"
+jq -s -e "any(.[]; .event == \"grant_revocation\" and .details.grant_id == \"$BG_ID\")" "$W/audit.jsonl" >/dev/null \
   && t_ok "the revocation is audited" || t_bad "no grant_revocation record"
+jq -s -e '[.[] | select(.event == "alert" and .details.kind == "break_glass")] | length == 1' "$W/audit.jsonl" >/dev/null \
+  && t_ok "revoke-grant raised exactly one alert.break_glass record" || t_bad "no single break_glass alert record"
 
 t_summary
