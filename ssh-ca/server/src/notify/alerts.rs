@@ -679,6 +679,13 @@ mod tests {
             assert!(block.contains(&format!("\n{key} = ")), "{key}");
         }
         assert_eq!(settings(block).unwrap(), Settings::default());
+        // Hosts write no metric about pam_jit denials: they come from its syslog lines.
+        let flat = DOC.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            !flat.contains("pam_jit denials) is reported by host metrics"),
+            "docs/alerts.md says host metrics report pam_jit denials"
+        );
+        assert!(flat.contains("packaging/prometheus/pam_jit.mtail"));
         // Each example is exactly what the CA writes for those facts.
         let mut seen = 0;
         for ex in DOC.split("```json\n").skip(1) {

@@ -79,7 +79,11 @@ struct AuthPeriod {
 pub(super) struct Alerts {
     settings: Settings,
     auth_by_source: Detector,
+    /// Unknown keys (free to make: may fill the detector and overflow).
     auth_by_key: Detector,
+    /// Registered keys, apart: a flood of fresh keys cannot push a real key into the
+    /// overflow count (there are fewer registered keys than `alerts::MAX_KEYS`).
+    auth_by_registered_key: Detector,
     auth_all: Detector,
     request_burst: Detector,
     self_approval: Detector,
@@ -99,6 +103,7 @@ impl Alerts {
             settings,
             auth_by_source: Detector::new(settings.auth_failures),
             auth_by_key: Detector::new(settings.auth_failures),
+            auth_by_registered_key: Detector::new(settings.auth_failures),
             auth_all: Detector::new(Threshold {
                 count: settings.auth_failures.count.saturating_mul(GLOBAL_FACTOR),
                 ..settings.auth_failures
@@ -216,10 +221,12 @@ impl Ca {
     }
 
     fn count_alert(&self, kind: &str) {
-        if let Some(i) = alerts::KINDS.iter().position(|k| *k == kind) {
-            if let Some(c) = self.stats.alerts.get(i) {
-                c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
+        if let Some(c) = alerts::KINDS
+            .iter()
+            .position(|k| *k == kind)
+            .and_then(|i| self.stats.alerts.get(i))
+        {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -251,7 +258,12 @@ impl Ca {
             let s = source
                 .as_deref()
                 .and_then(|s| a.auth_by_source.detect(now, s));
-            let k = fingerprint.and_then(|k| a.auth_by_key.detect(now, k));
+            let keys = if user.is_some() {
+                &mut a.auth_by_registered_key
+            } else {
+                &mut a.auth_by_key
+            };
+            let k = fingerprint.and_then(|k| keys.detect(now, k));
             let all = a.auth_all.detect(now, ALL);
             let window = a.settings.auth_failures.window_secs;
             let registered = k.is_some() && user.is_some();
@@ -284,13 +296,13 @@ impl Ca {
                 }
                 _ => None,
             };
-            if fire_source {
-                if let Some(src) = source.as_deref() {
-                    a.auth_by_source.fired(now, src);
-                }
+            if let Some(src) = source.as_deref().filter(|_| fire_source) {
+                a.auth_by_source.fired(now, src);
             }
-            if fire_key {
-                if let Some(fp) = fingerprint {
+            if let Some(fp) = fingerprint.filter(|_| fire_key) {
+                if user.is_some() {
+                    a.auth_by_registered_key.fired(now, fp);
+                } else {
                     a.auth_by_key.fired(now, fp);
                 }
             }
