@@ -73,6 +73,13 @@ if sys_wait_log "$LOG" '"kind":"auth_failures"'; then
 else
   t_bad "no auth_failures alert in syslog: $(tail -3 "$LOG")"
 fi
+# The serving process counts its alerts by kind for Prometheus.
+METRICS=$(curl -s "http://127.0.0.1:$PORT/metrics")
+if grep -qx 'jit_ca_alerts_total{kind="auth_failures"} 1' <<<"$METRICS"; then
+  t_ok "jit_ca_alerts_total counts the alert"
+else
+  t_bad "metrics: $(grep jit_ca_alerts_total <<<"$METRICS" | tr '\n' ' ')"
+fi
 if grep -qE '^warning +audit seq=[0-9]+ event=auth_failure ' "$LOG"; then
   t_ok "the refusals themselves stay at warning"
 else

@@ -187,6 +187,18 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
+            "# HELP jit_ca_alerts_total Alerts raised by this CA process, by kind (docs/alerts.md)."
+        );
+        let _ = writeln!(out, "# TYPE jit_ca_alerts_total counter");
+        for (kind, v) in crate::notify::alerts::KINDS.iter().zip(&stats.alerts) {
+            let _ = writeln!(
+                out,
+                "jit_ca_alerts_total{{kind=\"{kind}\"}} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
             "# HELP jit_ca_revocation_sequence Sequence number of the published revocation list."
         );
         let _ = writeln!(out, "# TYPE jit_ca_revocation_sequence gauge");

@@ -3,8 +3,8 @@
 //! threshold, then the key is quiet for a cooldown. No clock: every call takes `now`, so
 //! tests drive it with an injected clock.
 //!
-//! Memory is bounded: at most [`MAX_KEYS`] keys are tracked; when full, stale keys are
-//! dropped, and if none is stale, further keys are counted together under [`OVERFLOW`] (a
+//! Memory is bounded: at most [`MAX_KEYS`] keys are tracked, each with at most its
+//! threshold's `count` timestamps (in a cooldown too); when full, stale keys are dropped, and if none is stale, further keys are counted together under [`OVERFLOW`] (a
 //! flood from many sources is itself an alert).
 //!
 //! The service keeps one [`Detector`] per kind of alert (see WIP-15.md, "Alerts", for where
@@ -14,6 +14,17 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::event::{AlertFacts, Kind};
+
+/// The alert kinds (the part of `alert.<kind>` after the dot), as `jit_ca_alerts_total`
+/// labels them.
+pub const KINDS: [&str; 6] = [
+    "auth_failures",
+    "request_burst",
+    "off_schedule_approval",
+    "self_approval",
+    "break_glass",
+    "checkpoint_failure",
+];
 
 /// Most keys tracked by one detector.
 pub const MAX_KEYS: usize = 10_000;
@@ -187,8 +198,20 @@ impl Detector {
     }
 
     /// Records one occurrence for `key` at `now`; returns the count in the window when this
-    /// occurrence makes the alert fire.
+    /// occurrence makes the alert fire, and starts the key's cooldown (use it when every
+    /// detection is raised).
     pub fn observe(&mut self, now: u64, key: &str) -> Option<u32> {
+        let n = self.detect(now, key)?;
+        self.fired(now, key);
+        Some(n)
+    }
+
+    /// Records one occurrence for `key` at `now`; returns the count in the window when the
+    /// key is at its threshold and not in its cooldown. The cooldown starts only with
+    /// [`Detector::fired`], called when the alert was actually raised: a detection that is
+    /// not raised (the service's alert budget) leaves no cooldown behind, so the key's next
+    /// occurrence is detected again.
+    pub fn detect(&mut self, now: u64, key: &str) -> Option<u32> {
         let t = self.threshold;
         let key = if self.keys.contains_key(key) || self.keys.len() < MAX_KEYS {
             key
@@ -217,29 +240,57 @@ impl Detector {
             seen.times.pop_front();
         }
         seen.times.push_back(now);
+        // Only the newest `count` matter for "at least `count` within the window": memory
+        // per key is bounded whatever the rate, in a cooldown too.
+        let keep = usize::try_from(t.count.max(1)).unwrap_or(usize::MAX);
+        while seen.times.len() > keep {
+            seen.times.pop_front();
+        }
         if now < seen.quiet_until {
             return None;
         }
         let n = u32::try_from(seen.times.len()).unwrap_or(u32::MAX);
-        if n < t.count.max(1) {
-            return None;
+        (n >= t.count.max(1)).then_some(n)
+    }
+
+    /// The alert of `key`'s detection at `now` was raised: its count starts afresh and it
+    /// is quiet for the cooldown. A key that is not tracked was counted under [`OVERFLOW`].
+    pub fn fired(&mut self, now: u64, key: &str) {
+        let cooldown = self.threshold.cooldown_secs;
+        let seen = match self.keys.get_mut(key) {
+            Some(s) => Some(s),
+            None => self.keys.get_mut(OVERFLOW),
+        };
+        if let Some(seen) = seen {
+            seen.times.clear();
+            seen.quiet_until = now.saturating_add(cooldown);
         }
-        seen.times.clear();
-        seen.quiet_until = now.saturating_add(t.cooldown_secs);
-        Some(n)
+    }
+
+    /// Timestamps held for `key` (tests: memory per key).
+    #[cfg(test)]
+    fn held(&self, key: &str) -> usize {
+        self.keys.get(key).map_or(0, |s| s.times.len())
     }
 }
 
-/// What an `alert.auth_failures` says: `source` (an address) or `key` (a fingerprint).
+/// What an `alert.auth_failures` says: `source` (an address) or `key` (a fingerprint,
+/// with the `user` it is registered to when it is); neither: from many sources.
 pub fn auth_failures(
     source: Option<&str>,
     key: Option<&str>,
+    user: Option<&str>,
     count: u32,
     window_secs: u64,
 ) -> (Kind, AlertFacts) {
+    let key_of = |k: &str| match user {
+        Some(u) => format!("key {k} of {u}"),
+        None => format!("key {k}"),
+    };
     let whom = match (source, key) {
-        (Some(s), _) => format!("from {s}"),
-        (None, Some(k)) => format!("for key {k}"),
+        (Some(s), Some(k)) => format!("from {s} with {}", key_of(k)),
+        (Some(s), None) => format!("from {s}"),
+        (None, Some(k)) => format!("for {}", key_of(k)),
         (None, None) => "from many sources".to_string(),
     };
     (
@@ -250,16 +301,31 @@ pub fn auth_failures(
                 jit_common::time::format_duration(window_secs)
             ),
             check: "whose client this is (a wrong or removed key, a clock far off) or whether \
-                    someone is probing the CA; the auth_failure records of the audit trail \
-                    name each call"
+                    someone is probing the CA or replaying captured calls; the auth_failure \
+                    records of the audit trail name each call"
                 .into(),
             source: source.map(str::to_string),
-            user: None,
+            user: key.and(user).map(str::to_string),
             key: key.map(str::to_string),
             count: Some(u64::from(count)),
             window_secs: Some(window_secs),
         },
     )
+}
+
+/// What the `alert.auth_failures` of a flood says when the alert budget of a period is
+/// spent: at least `count` failures from many sources since the period began
+/// `period_secs` ago (more may follow; the period's later failures raise nothing more from
+/// sources or unknown keys, registered keys still alert).
+pub fn auth_flood(count: u32, period_secs: u64) -> (Kind, AlertFacts) {
+    let (kind, mut facts) = auth_failures(None, None, None, count, period_secs);
+    facts.summary = format!(
+        "at least {count} failed signatures or unknown keys from many sources within {}; \
+         further alerts for sources and unknown keys are held back until that much time has \
+         passed",
+        jit_common::time::format_duration(period_secs)
+    );
+    (kind, facts)
 }
 
 /// What an `alert.request_burst` says.
@@ -268,12 +334,13 @@ pub fn request_burst(user: &str, count: u32, window_secs: u64) -> (Kind, AlertFa
         Kind::AlertRequestBurst,
         AlertFacts {
             summary: format!(
-                "{user} made {count} requests within {}",
+                "{user} made {count} requests within {} (stored or refused)",
                 jit_common::time::format_duration(window_secs)
             ),
             check: format!(
                 "whether {user} is scripting requests or their key is used by someone else \
-                 (jit-ca user list; the request records of the audit trail)"
+                 (jit-ca user list; the request and request_refused records of the audit \
+                 trail)"
             ),
             source: None,
             user: Some(user.to_string()),
@@ -467,6 +534,70 @@ mod tests {
         assert!(d.tracked() <= 3, "{}", d.tracked());
     }
 
+    #[test]
+    fn kinds_are_the_alert_kinds() {
+        let all: Vec<_> = Kind::ALL
+            .iter()
+            .filter(|k| k.is_alert())
+            .map(|k| k.as_str().trim_start_matches("alert.").to_string())
+            .collect();
+        let mut all = all;
+        all.sort();
+        let mut ours: Vec<_> = KINDS.iter().map(|k| (*k).to_string()).collect();
+        ours.sort();
+        assert_eq!(all, ours);
+    }
+
+    #[test]
+    fn a_key_in_cooldown_keeps_at_most_count_times() {
+        let t = Threshold {
+            count: 3,
+            window_secs: 1000,
+            cooldown_secs: 1000,
+        };
+        let mut d = Detector::new(t);
+        for _ in 0..2 {
+            assert_eq!(d.observe(0, "k"), None);
+        }
+        assert_eq!(d.observe(0, "k"), Some(3));
+        for i in 0..100_000u64 {
+            assert_eq!(d.observe(1 + i % 900, "k"), None);
+        }
+        assert!(d.held("k") <= 3, "{}", d.held("k"));
+        // The overflow key too.
+        let mut d = Detector::new(t);
+        for i in 0..MAX_KEYS {
+            d.observe(0, &format!("k{i}"));
+        }
+        for i in 0..100_000u64 {
+            d.observe(1, &format!("fresh{i}"));
+        }
+        assert!(d.held(OVERFLOW) <= 3, "{}", d.held(OVERFLOW));
+    }
+
+    #[test]
+    fn a_detection_not_raised_leaves_no_cooldown() {
+        let mut d = Detector::new(T);
+        assert_eq!(d.detect(0, "k"), None);
+        assert_eq!(d.detect(1, "k"), None);
+        assert_eq!(d.detect(2, "k"), Some(3));
+        // Not raised: the next occurrence is detected again.
+        assert_eq!(d.detect(3, "k"), Some(3));
+        d.fired(3, "k");
+        assert_eq!(d.detect(4, "k"), None);
+        assert_eq!(d.detect(603, "k"), None);
+        // fired() on a key counted under the overflow key cools the overflow key down.
+        let mut d = Detector::new(T);
+        for i in 0..MAX_KEYS {
+            d.detect(0, &format!("k{i}"));
+        }
+        d.detect(1, "a");
+        d.detect(1, "b");
+        assert_eq!(d.detect(1, "c"), Some(3));
+        d.fired(1, "c");
+        assert_eq!(d.detect(1, "d"), None);
+    }
+
     fn settings(text: &str) -> Result<Settings, Vec<String>> {
         let doc: toml::Table = toml::from_str(text).unwrap();
         let table = doc.get("alerts").and_then(toml::Value::as_table);
@@ -548,6 +679,13 @@ mod tests {
             assert!(block.contains(&format!("\n{key} = ")), "{key}");
         }
         assert_eq!(settings(block).unwrap(), Settings::default());
+        // Hosts write no metric about pam_jit denials: they come from its syslog lines.
+        let flat = DOC.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            !flat.contains("pam_jit denials) is reported by host metrics"),
+            "docs/alerts.md says host metrics report pam_jit denials"
+        );
+        assert!(flat.contains("packaging/prometheus/pam_jit.mtail"));
         // Each example is exactly what the CA writes for those facts.
         let mut seen = 0;
         for ex in DOC.split("```json\n").skip(1) {
@@ -559,7 +697,14 @@ mod tests {
             let summary = st("summary");
             let after = |pre: &str| summary.rsplit(pre).next().unwrap().to_string();
             let (kind, facts) = match st("kind").as_str() {
-                "auth_failures" => auth_failures(v["source"].as_str(), v["key"].as_str(), n, w),
+                "auth_failures" if summary.starts_with("at least") => auth_flood(n, w),
+                "auth_failures" => auth_failures(
+                    v["source"].as_str(),
+                    v["key"].as_str(),
+                    v["user"].as_str(),
+                    n,
+                    w,
+                ),
                 "request_burst" => request_burst(&st("user"), n, w),
                 "self_approval" => self_approval(&st("user"), &st("request_id")),
                 "off_schedule_approval" => {
@@ -580,18 +725,31 @@ mod tests {
 
     #[test]
     fn alerts_say_what_happened_and_what_to_check() {
-        let (k, a) = auth_failures(Some("10.0.0.7"), None, 12, 60);
+        let (k, a) = auth_failures(Some("10.0.0.7"), None, None, 12, 60);
         assert_eq!(k, Kind::AlertAuthFailures);
         assert_eq!(
             a.summary,
             "12 failed signatures or unknown keys from 10.0.0.7 within 1m"
         );
         assert!(a.check.starts_with("whose client this is"));
-        let (_, a) = auth_failures(None, Some("SHA256:abc"), 10, 60);
+        let (_, a) = auth_failures(None, Some("SHA256:abc"), None, 10, 60);
         assert!(a.summary.ends_with("for key SHA256:abc within 1m"));
+        let (_, a) = auth_failures(None, Some("SHA256:abc"), Some("alice"), 10, 60);
+        assert!(a.summary.ends_with("for key SHA256:abc of alice within 1m"));
+        assert_eq!(a.user.as_deref(), Some("alice"));
+        let (_, a) = auth_flood(50, 900);
+        assert!(
+            a.summary.starts_with("at least 50 failed signatures"),
+            "{}",
+            a.summary
+        );
+        assert!(a.source.is_none() && a.key.is_none());
         let (k, a) = request_burst("alice", 10, 600);
         assert_eq!(k, Kind::AlertRequestBurst);
-        assert_eq!(a.summary, "alice made 10 requests within 10m");
+        assert_eq!(
+            a.summary,
+            "alice made 10 requests within 10m (stored or refused)"
+        );
         assert_eq!(self_approval("alice", "r-1").0, Kind::AlertSelfApproval);
         assert_eq!(operator_revocation("root", "g-1").0, Kind::AlertBreakGlass);
         assert_eq!(
@@ -616,7 +774,8 @@ mod tests {
             serde_json::json!({"kind": "checkpoint_failure", "summary": a.summary, "check": a.check})
         );
         for (_, a) in [
-            auth_failures(None, None, 1, 1),
+            auth_failures(None, None, None, 1, 1),
+            auth_flood(1, 1),
             request_burst("u", 1, 1),
             self_approval("u", "r"),
             operator_revocation("u", "g"),

@@ -4,11 +4,18 @@
 //! notification through the store's outbox hook.
 //!
 //! Where each alert comes from:
-//! * `auth_failures`: every `bad_signature` and `unknown_key` refusal of a signed call,
-//!   counted per source address (IPv6: its /64) and per key fingerprint *before* the refusal
-//!   rate limit of `refusals` (which records only the first few of a flood); at most
-//!   [`AUTH_ALERTS_PER_PERIOD`] per cooldown, the last saying "from many sources";
-//! * `request_burst`: every stored request, per user;
+//! * `auth_failures`: every failed authentication of a signed call with a key
+//!   (`unknown_key`; and for a registered key `bad_signature`, `stale_timestamp`,
+//!   `wrong_audience`, `replayed_nonce`), counted *before* the refusal rate limit of
+//!   `refusals` (which records only the first few of a flood) per source address (IPv6:
+//!   its /64), per key fingerprint, and all together ("from many sources", at
+//!   [`GLOBAL_FACTOR`] times the threshold). A registered key's alert is always raised
+//!   (bounded by the registered keys, one per cooldown each); alerts for sources and
+//!   unknown keys, which cost an attacker nothing, share a budget of
+//!   [`AUTH_ALERTS_PER_PERIOD`] per period, the last saying "at least N … from many
+//!   sources". A detection that is not raised starts no cooldown;
+//! * `request_burst`: every authenticated request attempt (`POST /v1/requests`), stored or
+//!   refused, per user;
 //! * `self_approval`: every refusal with `self_approval`, at most one alert per user per
 //!   cooldown (an approver looping on their own request cannot flood the sinks; every
 //!   attempt is still an `approval_refused` record);
@@ -34,11 +41,19 @@ use crate::policy::Role;
 
 /// While audit checkpoints keep failing, one alert per this many seconds.
 pub const CHECKPOINT_ALERT_EVERY: u64 = 3600;
-/// Most `auth_failures` alerts per period (the cooldown, at least the window): the last of
-/// them says "from many sources" with the period's count, and the rest of the period is
-/// quiet. Unknown keys cost an attacker nothing, so without this a flood of fresh keys
-/// would be a flood of alerts (and of messages to every sink).
+/// Most `auth_failures` alerts for sources and unknown keys per period (the cooldown, at
+/// least the window): the last of them says "at least N … from many sources", and the
+/// rest of the period raises nothing more for sources and unknown keys. Unknown keys and
+/// addresses cost an attacker little, so without this a flood of fresh keys would be a
+/// flood of alerts (and of messages to every sink). Registered keys are not in the budget:
+/// a flood must not hide the failures of a real user's key.
 pub const AUTH_ALERTS_PER_PERIOD: u32 = 5;
+/// All failed authentications together alert at this many times the `auth_failures`
+/// threshold within its window, whatever their sources and keys (a probe spread over many
+/// addresses and fresh keys).
+pub const GLOBAL_FACTOR: u32 = 10;
+/// The key of the detector of all failures.
+const ALL: &str = "all";
 
 /// What one more `auth_failures` detection becomes within the period's budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +79,12 @@ struct AuthPeriod {
 pub(super) struct Alerts {
     settings: Settings,
     auth_by_source: Detector,
+    /// Unknown keys (free to make: may fill the detector and overflow).
     auth_by_key: Detector,
+    /// Registered keys, apart: a flood of fresh keys cannot push a real key into the
+    /// overflow count (there are fewer registered keys than `alerts::MAX_KEYS`).
+    auth_by_registered_key: Detector,
+    auth_all: Detector,
     request_burst: Detector,
     self_approval: Detector,
     auth_period: AuthPeriod,
@@ -83,6 +103,11 @@ impl Alerts {
             settings,
             auth_by_source: Detector::new(settings.auth_failures),
             auth_by_key: Detector::new(settings.auth_failures),
+            auth_by_registered_key: Detector::new(settings.auth_failures),
+            auth_all: Detector::new(Threshold {
+                count: settings.auth_failures.count.saturating_mul(GLOBAL_FACTOR),
+                ..settings.auth_failures
+            }),
             request_burst: Detector::new(settings.request_burst),
             self_approval: Detector::new(every),
             auth_period: AuthPeriod::default(),
@@ -119,6 +144,11 @@ impl Alerts {
             n if n == AUTH_ALERTS_PER_PERIOD => Budget::Flood(p.failures),
             _ => Budget::Quiet,
         }
+    }
+
+    /// The period's budget is spent (a "from many sources" alert was raised).
+    fn auth_budget_spent(&mut self) {
+        self.auth_period.alerts = self.auth_period.alerts.max(AUTH_ALERTS_PER_PERIOD);
     }
 
     /// A checkpoint failed at `now`: whether to alert (the first failure, then once every
@@ -182,8 +212,27 @@ impl Ca {
         }
     }
 
+    /// Counts the committed `alert` records among `records` (`jit_ca_alerts_total`).
+    pub(super) fn count_alerts(&self, records: &[crate::audit::Record]) {
+        for r in records.iter().filter(|r| r.event == event::ALERT.name()) {
+            let details: Value = serde_json::from_str(&r.details).unwrap_or(Value::Null);
+            self.count_alert(details["kind"].as_str().unwrap_or_default());
+        }
+    }
+
+    fn count_alert(&self, kind: &str) {
+        if let Some(c) = alerts::KINDS
+            .iter()
+            .position(|k| *k == kind)
+            .and_then(|i| self.stats.alerts.get(i))
+        {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// An alert that could not be recorded: syslog at alert level, and stderr.
     fn raise_unrecorded(&self, kind: Kind, facts: &AlertFacts, why: &str) {
+        self.count_alert(kind.as_str().trim_start_matches("alert."));
         let line = format!(
             "{kind}: {} (check {}); not recorded in the audit trail: {why}",
             facts.summary, facts.check
@@ -192,45 +241,95 @@ impl Ca {
         jit_common::errln!("jit-ca: {line}");
     }
 
-    /// Counts one failed authentication (`bad_signature`, `unknown_key`) from `source` with
-    /// the key `fingerprint`; alerts when either reaches its threshold (one alert naming
-    /// both when both do).
+    /// Counts one failed authentication from `source` with the key `fingerprint`
+    /// (registered to `user`, if it is); alerts when a count reaches its threshold (one
+    /// alert naming source and key when both do). See the module docs for the budget.
     pub(super) fn alert_auth_failure(
         &self,
         now: u64,
         source: Option<IpAddr>,
         fingerprint: Option<&str>,
+        user: Option<&str>,
     ) {
         let source = source.map(|s| refusals::source_key(Some(s)));
-        let (by_source, by_key, budget, window, period) = {
+        let facts = {
             let mut a = lock(&self.alerts);
             a.auth_failure_seen(now);
             let s = source
                 .as_deref()
-                .and_then(|s| a.auth_by_source.observe(now, s));
-            let k = fingerprint.and_then(|k| a.auth_by_key.observe(now, k));
-            let budget = if s.is_some() || k.is_some() {
-                a.auth_budget()
+                .and_then(|s| a.auth_by_source.detect(now, s));
+            let keys = if user.is_some() {
+                &mut a.auth_by_registered_key
             } else {
-                Budget::Quiet
+                &mut a.auth_by_key
             };
+            let k = fingerprint.and_then(|k| keys.detect(now, k));
+            let all = a.auth_all.detect(now, ALL);
             let window = a.settings.auth_failures.window_secs;
-            (s, k, budget, window, a.auth_period_secs())
+            let registered = k.is_some() && user.is_some();
+            let budget = if registered || (s.is_none() && k.is_none()) {
+                None
+            } else {
+                Some(a.auth_budget())
+            };
+            let mut fire_source = s.is_some();
+            let mut fire_key = k.is_some();
+            let facts = match budget {
+                Some(Budget::Quiet) => {
+                    fire_source = false;
+                    fire_key = false;
+                    None
+                }
+                Some(Budget::Flood(total)) => {
+                    fire_source = false;
+                    fire_key = false;
+                    Some(alerts::auth_flood(total, a.auth_period_secs()))
+                }
+                Some(Budget::Alert) | None if s.is_some() || k.is_some() => {
+                    Some(alerts::auth_failures(
+                        s.and(source.as_deref()),
+                        k.and(fingerprint),
+                        user,
+                        s.max(k).unwrap_or(0),
+                        window,
+                    ))
+                }
+                _ => None,
+            };
+            if let Some(src) = source.as_deref().filter(|_| fire_source) {
+                a.auth_by_source.fired(now, src);
+            }
+            if let Some(fp) = fingerprint.filter(|_| fire_key) {
+                if user.is_some() {
+                    a.auth_by_registered_key.fired(now, fp);
+                } else {
+                    a.auth_by_key.fired(now, fp);
+                }
+            }
+            let is_flood = matches!(budget, Some(Budget::Flood(_)));
+            if is_flood {
+                // The flood was told: the detector of all failures is quiet for its cooldown.
+                a.auth_all.fired(now, ALL);
+            }
+            // All failures together: a "from many sources" alert of its own, unless this
+            // very failure already raised one; it spends the period's budget.
+            let flood = match all {
+                Some(n) if !is_flood => {
+                    a.auth_all.fired(now, ALL);
+                    a.auth_budget_spent();
+                    Some(alerts::auth_failures(None, None, None, n, window))
+                }
+                _ => None,
+            };
+            [facts, flood]
         };
-        let facts = match budget {
-            Budget::Quiet => return,
-            Budget::Flood(total) => alerts::auth_failures(None, None, total, period),
-            Budget::Alert => alerts::auth_failures(
-                by_source.and(source.as_deref()),
-                by_key.and(fingerprint),
-                by_source.max(by_key).unwrap_or(0),
-                window,
-            ),
-        };
-        self.raise(now, facts, None);
+        for f in facts.into_iter().flatten() {
+            self.raise(now, f, None);
+        }
     }
 
-    /// Counts one stored request of `user`; alerts at the burst threshold.
+    /// Counts one request attempt of `user` (stored or refused); alerts at the burst
+    /// threshold.
     pub(super) fn alert_request(&self, now: u64, user: &str) {
         let (fired, window) = {
             let mut a = lock(&self.alerts);
@@ -256,19 +355,24 @@ impl Ca {
         self.raise(now, facts, request.as_deref());
     }
 
-    /// The outcome of one audit checkpoint refresh at `now`: a failure alerts at once, then
-    /// once every [`CHECKPOINT_ALERT_EVERY`] while it keeps failing; a success ends that.
-    /// Returns whether an alert was raised.
-    pub(super) fn checkpoint_outcome(&self, now: u64, failure: Option<&str>) -> bool {
-        let Some(detail) = failure else {
-            lock(&self.alerts).checkpoint_alerted = None;
-            return false;
+    /// The outcome of one audit checkpoint refresh at `now`: `Ok(true)` a checkpoint covers
+    /// the head (ends a failure), `Ok(false)` postponed (changes nothing), `Err` a failure,
+    /// which alerts at once, then once every [`CHECKPOINT_ALERT_EVERY`] while it keeps
+    /// failing. Returns whether an alert was raised.
+    pub(super) fn checkpoint_outcome(&self, now: u64, outcome: Result<bool, String>) -> bool {
+        let detail = match outcome {
+            Ok(true) => {
+                lock(&self.alerts).checkpoint_alerted = None;
+                return false;
+            }
+            Ok(false) => return false,
+            Err(detail) => detail,
         };
         if !lock(&self.alerts).checkpoint_failed(now) {
             return false;
         }
         // One line, bounded: the error's text comes from the database or the signer.
-        let detail = jit_common::log::sanitize(detail, 300);
+        let detail = jit_common::log::sanitize(&detail, 300);
         self.raise(now, alerts::checkpoint_failure(&detail), None);
         true
     }
@@ -277,7 +381,7 @@ impl Ca {
     /// [`Ca::refresh_checkpoint`] fails): alerts as [`Ca::refresh_checkpoint`] does.
     /// Returns whether an alert was raised.
     pub fn report_checkpoint_failure(&self, detail: &str) -> bool {
-        self.checkpoint_outcome(self.now(), Some(detail))
+        self.checkpoint_outcome(self.now(), Err(detail.to_string()))
     }
 }
 

@@ -116,15 +116,30 @@ impl Ca {
             Err((_, e)) if e.code.is_server_fault() => Err(e),
             Err((actor, e)) => {
                 self.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
-                if matches!(e.code, C::BadSignature | C::UnknownKey) {
+                if matches!(
+                    e.code,
+                    C::BadSignature
+                        | C::UnknownKey
+                        | C::StaleTimestamp
+                        | C::WrongAudience
+                        | C::ReplayedNonce
+                ) {
                     // Counted for alerts before the refusal rate limit (refusal_at), which
-                    // records only the first few of a flood.
+                    // records only the first few of a flood. Replays and calls signed for
+                    // another CA carry a valid signature: captured traffic.
                     let fp = h
                         .key
                         .as_deref()
                         .and_then(|k| PublicKey::from_openssh(k.trim()).ok())
                         .map(|k| k.fingerprint(HashAlg::Sha256).to_string());
-                    self.alert_auth_failure(now, h.source, fp.as_deref());
+                    // Every code but unknown_key comes after the key was found registered;
+                    // the actor is then "USER (FINGERPRINT)".
+                    let user = fp.as_deref().and_then(|fp| {
+                        actor
+                            .strip_suffix(&format!(" ({fp})"))
+                            .filter(|_| e.code != C::UnknownKey)
+                    });
+                    self.alert_auth_failure(now, h.source, fp.as_deref(), user);
                 }
                 let details = json!({
                     "method": method,

@@ -21,6 +21,10 @@ impl Ca {
     /// `POST /v1/requests`.
     pub fn create_request(&self, caller: &Caller, req: &CreateRequest) -> ApiResult<RequestView> {
         let now = self.now();
+        // Every authenticated attempt counts toward a request burst, stored or refused: a
+        // script or a stolen key looping on `jit request` is mostly refused (one pending
+        // request per role, the per-user bounds, roles it may not request).
+        self.alert_request(now, &caller.user);
         // One policy snapshot for admission and for the webhook its rule names.
         let policy = self.policy();
         let role = policy.role(&req.role).cloned();
@@ -56,7 +60,6 @@ impl Ca {
         let kept = webhook_record.clone();
         self.store_new_request(caller, row, role, auto, auto_misses, webhook_record, now)
             .inspect_err(|_| self.audit_unstored_answer(now, kept))
-            .inspect(|_| self.alert_request(now, &caller.user))
     }
 
     /// Before a webhook is asked about `row`: the refusals that need no answer, on a read

@@ -164,6 +164,17 @@ fn check_reason(reason: &str) -> ApiResult<String> {
     Ok(reason.to_string())
 }
 
+/// What one checkpoint refresh did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refresh {
+    /// Signed a checkpoint of the head.
+    Signed,
+    /// The checkpoint already covers the head (or the trail is empty).
+    Current,
+    /// The trail is moving and the checkpoint is not overdue: later.
+    Postponed,
+}
+
 impl Ca {
     /// `jit-ca user remove`: in one audited transaction, denies the user's pending requests,
     /// revokes their approved ones (serials to the KRL, grant ids to the revocation list, a
@@ -384,20 +395,27 @@ impl Ca {
     pub fn refresh_checkpoint(&self) -> Result<bool, CaError> {
         let now = self.now();
         let r = self.try_refresh_checkpoint(now);
-        self.checkpoint_outcome(now, r.as_ref().err().map(ToString::to_string).as_deref());
-        r
+        // Only a signed checkpoint, or one that already covers the head, ends a failure: a
+        // refresh postponed while the trail moves signed nothing.
+        let outcome = match &r {
+            Ok(Refresh::Signed | Refresh::Current) => Ok(true),
+            Ok(Refresh::Postponed) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        };
+        self.checkpoint_outcome(now, outcome);
+        r.map(|done| done == Refresh::Signed)
     }
 
-    fn try_refresh_checkpoint(&self, now: u64) -> Result<bool, CaError> {
+    fn try_refresh_checkpoint(&self, now: u64) -> Result<Refresh, CaError> {
         let Some(head) = self.read_db(|c| c.audit_head())? else {
-            return Ok(false);
+            return Ok(Refresh::Current);
         };
         let current = self.checkpoint();
         if current
             .as_ref()
             .is_some_and(|c| c.1.seq == head.0 && c.1.hash == head.1)
         {
-            return Ok(false);
+            return Ok(Refresh::Current);
         }
         let quiet = {
             let mut observed = lock(&self.external.observed);
@@ -409,10 +427,10 @@ impl Ca {
             .as_ref()
             .is_none_or(|c| now.saturating_sub(c.1.time) >= CHECKPOINT_MAX_LAG);
         if !quiet && !overdue {
-            return Ok(false);
+            return Ok(Refresh::Postponed);
         }
         self.sign_checkpoint(head.0, &head.1, now)?;
-        Ok(true)
+        Ok(Refresh::Signed)
     }
 
     /// Signs and publishes a checkpoint of record `seq` with `hash` now.

@@ -129,6 +129,8 @@ pub struct Stats {
     pub refusals_summarised: AtomicU64,
     /// Signed calls accepted with the legacy scheme v1 (no audience).
     pub legacy_signatures: AtomicU64,
+    /// Alerts raised by this process, by kind (the order of `notify::alerts::KINDS`).
+    pub alerts: [AtomicU64; crate::notify::alerts::KINDS.len()],
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

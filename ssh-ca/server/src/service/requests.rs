@@ -515,7 +515,7 @@ impl Ca {
             let extra = json!({"covered_by": ext.covered_by, "superseded_serials": serials,
                                "superseded_grant_ids": grants,
                                "revocation_sequence": published.revocation_sequence});
-            let rec = self.issue(
+            let mut rec = vec![self.issue(
                 tx,
                 &mut row,
                 &role,
@@ -523,7 +523,16 @@ impl Ca {
                 Some(ext.new_end),
                 approvers,
                 extra,
-            )?;
+            )?];
+            // An auto-approval rule approving the part beyond the approved window while the
+            // role's schedule is closed (a rule's own schedule may differ, or it has none):
+            // not refused, but an alert in the extension's transaction, as for a human
+            // approval.
+            let rule = ext.covered_by.as_str().filter(|b| *b != "approval");
+            if let Some(alert) = rule.and_then(|r| super::alerting::off_schedule(&role, r, id, now))
+            {
+                rec.push(tx.append_audit(now, "system", event::ALERT, &alert)?);
+            }
             Ok::<_, ApiError>((
                 view(tx, Some(&role), &row, now)?,
                 rec,
@@ -533,7 +542,7 @@ impl Ca {
         })?;
         write(&self.published, published);
         self.release_in_host_documents(superseded.iter().filter_map(|c| c.grant_id.as_deref()));
-        self.log(&[rec]);
+        self.log(&rec);
         self.after_issuance();
         Ok(v)
     }

@@ -16,6 +16,7 @@ impl Ca {
     pub(super) fn log(&self, records: &[Record]) {
         // One line format and one severity table for every audit record (audit::event).
         crate::audit::log(&mut lock(&self.syslog), records);
+        self.count_alerts(records);
         // Committed: wake the notification fan-out if a record made an outbox row.
         self.notify.notice(records);
     }

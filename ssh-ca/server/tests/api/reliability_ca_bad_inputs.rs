@@ -579,7 +579,11 @@ async fn matrix(h: &Harness, pending: &str, approved: &str) -> (Vec<String>, usi
 
 #[tokio::test]
 async fn ca_bad_input_matrix() {
-    let h = Harness::new();
+    // Every case checks that a refusal writes exactly one record and no notification. The
+    // cases refuse dozens of alice's request attempts within minutes, which is a request
+    // burst (refused attempts count: docs/alerts.md); that alert is not what this matrix
+    // is about, so its threshold is out of reach here (tests/api/alerts.rs covers it).
+    let h = Harness::with_policy_and_config(POLICY, &[("alerts", "{ request_burst = 10000 }")]);
     // A pending request of dave (dev + dba: the self-approval case) and an approved one of alice.
     let (s, p) = h.request("dave", "db-admin", 600, "INC-2").await;
     assert_eq!(s.as_u16(), 201, "{p}");
