@@ -280,8 +280,9 @@ fn mtail_fixture() -> String {
         Decision {
             verdict: Verdict::Allow,
             break_glass: true,
-            reason: "BREAK-GLASS grant g-bg covers alice on db-1 (signed by break-glass key SHA256:x)"
-                .into(),
+            reason:
+                "BREAK-GLASS grant g-bg covers alice on db-1 (signed by break-glass key SHA256:x)"
+                    .into(),
             ..decision()
         },
         "sudo-i",

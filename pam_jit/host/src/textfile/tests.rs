@@ -345,12 +345,17 @@ fn every_metric_the_packaged_rules_use_exists() {
         .skip(1)
         .map(|e| e.split("\n        labels:").next().unwrap_or(e))
         .collect();
-    assert_eq!(exprs.len(), rules.matches("- alert: ").count(), "one expr per alert");
+    assert_eq!(
+        exprs.len(),
+        rules.matches("- alert: ").count(),
+        "one expr per alert"
+    );
     let mut seen = std::collections::BTreeSet::new();
     for expr in &exprs {
         for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
             let known = if word.starts_with("jit_ca_") {
-                metrics_row.contains(&format!("`{word}`")) || metrics_row.contains(&format!("`{word}{{"))
+                metrics_row.contains(&format!("`{word}`"))
+                    || metrics_row.contains(&format!("`{word}{{"))
             } else if word.starts_with("jit_host_") {
                 NAMES.contains(&word)
             } else if word.starts_with("pam_jit_") {
@@ -358,7 +363,10 @@ fn every_metric_the_packaged_rules_use_exists() {
             } else {
                 continue;
             };
-            assert!(known, "jit.rules.yml uses {word}, which nothing exports: {expr}");
+            assert!(
+                known,
+                "jit.rules.yml uses {word}, which nothing exports: {expr}"
+            );
             seen.insert(word);
         }
     }
@@ -433,5 +441,8 @@ fn another_user_cannot_block_the_write_by_guessing_the_temporary_name() {
     let b = crate::store_write::temp_name("jit_host.prom").unwrap();
     assert_ne!(a, b);
     let hex = a.strip_prefix(".jit_host.prom.tmp.").unwrap();
-    assert!(hex.len() == 32 && hex.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
+    assert!(
+        hex.len() == 32 && hex.bytes().all(|c| c.is_ascii_hexdigit()),
+        "{a}"
+    );
 }
