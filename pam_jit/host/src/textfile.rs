@@ -169,6 +169,10 @@ fn open_dir(dir: &Path) -> std::io::Result<OwnedFd> {
     }
 }
 
+/// Why a read-only file system, most often: the packaged sync unit runs with
+/// `ProtectSystem=strict` and may write only the two usual textfile directories.
+pub const READ_ONLY_HINT: &str = "under jit-host-sync.service (ProtectSystem=strict) only the usual node_exporter directories are writable: run `systemctl edit jit-host-sync.service` and add [Service] ReadWritePaths=<textfile_dir>";
+
 /// Writes `text` as `<dir>/jit_host.prom` atomically, mode 0644, every step relative to the
 /// directory opened by [`open_dir`] (a temporary file created exclusively, never following
 /// a link; renamed over the old file, which may be a symlink: the link is replaced, never
@@ -178,6 +182,7 @@ pub fn write(dir: &Path, text: &str) -> Result<()> {
     let fail = |e: std::io::Error| {
         let kind = std::fs::symlink_metadata(dir).map(|m| m.file_type());
         let hint = match kind {
+            _ if e.raw_os_error() == Some(libc::EROFS) => READ_ONLY_HINT,
             Ok(t) if t.is_symlink() => {
                 "textfile_dir must be a real directory, not a symlink: point it at the directory itself"
             }
