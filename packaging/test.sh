@@ -109,7 +109,8 @@ inner() {
            /usr/lib/systemd/system/jit-host-gc.service /usr/lib/systemd/system/jit-host-gc.timer \
            /usr/lib/tmpfiles.d/jit-host-sync.conf /etc/default/jit-ca /usr/share/doc/jit-host/examples/host.toml \
            /usr/share/doc/jit-host/examples/sshd_config.d-jit.conf \
-           /usr/share/jit-ca/prometheus/jit.rules.yml /usr/share/jit-host/prometheus/jit.rules.yml; do
+           /usr/share/jit-ca/prometheus/jit.rules.yml /usr/share/jit-host/prometheus/jit.rules.yml \
+           /usr/share/jit-host/prometheus/pam_jit.mtail; do
     check "$f installed" test -f "$f"
   done
   check "/etc/default/jit-ca is a conffile" sh -c "dpkg-query -W -f='\${Conffiles}' jit-ca | grep -q ' /etc/default/jit-ca '"
@@ -746,7 +747,7 @@ for f in /usr/lib64/security/pam_jit.so /usr/sbin/jit-host /usr/lib/systemd/syst
          /usr/lib/systemd/system/jit-host-sync.timer /usr/share/doc/jit-host/examples/host.toml \
          /usr/lib/systemd/system/jit-host-gc.service /usr/lib/systemd/system/jit-host-gc.timer \
          /usr/share/doc/jit-host/examples/sshd_config.d-jit.conf /usr/lib/tmpfiles.d/jit-host-sync.conf \
-         /usr/share/jit-host/prometheus/jit.rules.yml; do
+         /usr/share/jit-host/prometheus/jit.rules.yml /usr/share/jit-host/prometheus/pam_jit.mtail; do
   check "rpm -qpl jit-host: $f" grep -qx "$f" "$T/rh.list"
 done
 check "rpm -qpl jit-ca: /usr/share/jit-ca/prometheus/jit.rules.yml" grep -qx /usr/share/jit-ca/prometheus/jit.rules.yml "$T/rc.list"

@@ -20,6 +20,7 @@ APT_PACKAGES=(
   groff-base man-db               # man pages: groff -man -ww, man -l (tests/system/42-man-pages.sh)
   tmux                            # a pane left behind in an SSH session (tests/system/43-session-binding.sh)
   prometheus                      # promtool: the alerting rules' tests, the host metrics file's format
+  mtail                           # runs packaging/prometheus/pam_jit.mtail (tests/mtail.sh, 30-pam-module)
 )
 
 missing=()
@@ -40,8 +41,15 @@ if ((${#missing[@]})); then
   if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi
 fi
 # Only promtool is wanted from the prometheus package: its postinst enables the server (the
-# policy above kept it from starting); make sure none runs now or after a reboot.
-if dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q 'install ok installed'; then
+# policy above kept it from starting). When THIS run installed it, make sure that server
+# neither runs now nor after a reboot. A prometheus package that was already installed is
+# the machine's own (a developer's or a runner's real Prometheus): never touched.
+installed_now() { # PACKAGE: whether this run installed it
+  local p
+  for p in "${missing[@]}"; do [ "$p" = "$1" ] && return 0; done
+  return 1
+}
+if installed_now prometheus; then
   if [ -d /run/systemd/system ]; then
     systemctl disable --now prometheus.service >/dev/null 2>&1 || true
   else
@@ -49,8 +57,12 @@ if dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q 'install ok ins
     systemctl disable prometheus.service >/dev/null 2>&1 || true
     service prometheus status >/dev/null 2>&1 && service prometheus stop >/dev/null 2>&1 || true
   fi
-  command -v promtool >/dev/null || { echo "install-deps: promtool missing after installing prometheus" >&2; exit 1; }
 fi
+# mtail's service runs only once /etc/default/mtail sets LOGS (ExecCondition), which the
+# package leaves unset: nothing to stop.
+for tool in promtool mtail; do
+  command -v "$tool" >/dev/null || { echo "install-deps: $tool missing after installing its package" >&2; exit 1; }
+done
 
 export PATH="$HOME/.cargo/bin:$PATH"
 # Test-only tools go under their own root so they never shadow the host's programs

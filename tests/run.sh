@@ -45,6 +45,11 @@ if [ "$what" = all ]; then
   step "cargo test (unit + integration)" 5400 cargo test --workspace --locked -- --include-ignored
   # The shipped alerting rules: valid, and each alert fires and stays quiet as its tests say.
   step "prometheus rules (promtool)" 300 sh -c 'promtool check rules packaging/prometheus/jit.rules.yml && promtool test rules packaging/prometheus/jit.rules.test.yml'
+  # pam_jit.mtail (the log metrics behind JitSudoDenialBurst, JitBreakGlassUsed) run by the
+  # real mtail on lines the module's logline code builds.
+  step "log metrics (tests/mtail.sh)" 300 bash tests/mtail.sh
+  # install-deps.sh never stops or disables a Prometheus server it did not install.
+  step "install-deps guard (tests/install-deps-guard.sh)" 300 bash tests/install-deps-guard.sh
 fi
 step "release build" 3600 cargo build --workspace --release --locked
 # The shipped pam_jit.so is built on its own: a workspace build unifies features, which

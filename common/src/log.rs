@@ -12,12 +12,25 @@ pub const MAX_LINE: usize = 1024;
 /// overrides, zero-width characters: U+202E becomes `\u{202e}`), and cuts the line to `max` bytes on a
 /// character boundary, marking the cut with `...`.
 pub fn sanitize(line: &str, max: usize) -> String {
+    escape(line, max, false)
+}
+
+/// A log field's value: escaped as [`sanitize`] does and, in addition, a backslash written
+/// `\x5c`, so that every `\` in the result starts an escape this module wrote. A value
+/// then never ends in `\`, and logfmt parsers (which read `\"` as an escaped quote) cannot
+/// run a quoted value past its closing quote. Cut to `max` bytes (after escaping).
+pub fn escape_value(value: &str, max: usize) -> String {
+    escape(value, max, true)
+}
+
+fn escape(line: &str, max: usize, backslash: bool) -> String {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(line.len().min(max));
     let limit = max.saturating_sub(3);
     for c in line.chars() {
         let format = !c.is_control() && crate::text::is_format(c);
-        let piece_len = if c.is_control() {
+        let hex = c.is_control() || (backslash && c == '\\');
+        let piece_len = if hex {
             4
         } else if format {
             // `\u{xxxx}` or `\u{xxxxx}`
@@ -29,7 +42,7 @@ pub fn sanitize(line: &str, max: usize) -> String {
             out.push_str("...");
             return out;
         }
-        if c.is_control() {
+        if hex {
             let _ = write!(out, "\\x{:02x}", u32::from(c) & 0xff);
         } else if format {
             // Bidi overrides and invisible characters are shown, not obeyed.
@@ -41,10 +54,17 @@ pub fn sanitize(line: &str, max: usize) -> String {
     out
 }
 
-/// `key=value` with the value quoted when it is empty or has whitespace (any Unicode
+/// `key=value`, the value escaped by [`escape_value`] (control and format characters,
+/// backslashes; not cut) and quoted when it is empty or has whitespace (any Unicode
 /// whitespace, so a splitter on `\s` never cuts a value), quotes or `=`; a `"` inside
 /// becomes `'`, so a quoted value never contains `"`.
 pub fn field(key: &str, value: &str) -> String {
+    field_escaped(key, &escape_value(value, usize::MAX))
+}
+
+/// [`field`] for a value already escaped by [`escape_value`] (cut to a length of the
+/// caller's choosing): only quoted, never escaped again.
+pub fn field_escaped(key: &str, value: &str) -> String {
     if value.is_empty() || value.contains(|c: char| c.is_whitespace() || c == '"' || c == '=') {
         format!("{key}=\"{}\"", value.replace('"', "'"))
     } else {
@@ -143,5 +163,28 @@ mod tests {
         // Unicode whitespace is quoted too (a `\s` splitter would cut there).
         assert_eq!(field("k", "a\u{a0}b"), "k=\"a\u{a0}b\"");
         assert_eq!(field("k", "a\u{2028}b"), "k=\"a\u{2028}b\"");
+    }
+
+    #[test]
+    fn a_value_never_ends_in_a_backslash() {
+        // sanitize (whole lines, people's text) leaves backslashes alone ...
+        assert_eq!(sanitize("C:\\dir\\", 100), "C:\\dir\\");
+        // ... a field's value escapes them, so `\"` cannot close a quoted value early for a
+        // logfmt parser, and `\x0a` in the input is not mistaken for an escaped newline.
+        assert_eq!(escape_value("a\\", 100), "a\\x5c");
+        assert_eq!(escape_value("\\x0a\n", 100), "\\x5cx0a\\x0a");
+        assert_eq!(field("reason", "ends in \\"), "reason=\"ends in \\x5c\"");
+        assert_eq!(field("user", "a\\"), "user=a\\x5c");
+        assert_eq!(field("k", "a\nb c"), "k=\"a\\x0ab c\"");
+        // Already escaped values are only quoted.
+        assert_eq!(field_escaped("k", "a\\x5c b"), "k=\"a\\x5c b\"");
+        // The cut counts the escapes.
+        let cut = escape_value(&"\\".repeat(100), 20);
+        assert!(cut.len() <= 20 && cut.ends_with("..."), "{cut}");
+        assert!(!cut.trim_end_matches("...").ends_with('\\'), "{cut}");
+        for v in ["\\", "a\\", "\\\"", "x \\"] {
+            let f = field("k", v);
+            assert!(!f.contains("\\\""), "{v:?}: {f}");
+        }
     }
 }

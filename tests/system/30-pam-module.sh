@@ -333,4 +333,32 @@ chown root "$STATE/grants"
 clear_grants
 
 echo "sample log line: $(grep 'result=deny' "$W/log/auth.log" | tail -1)"
+
+# 10. The log metrics: packaging/prometheus/pam_jit.mtail, run by the real mtail on this
+# test's real syslog file (every line above, through libpam and rsyslogd), counts exactly
+# the decisions the module logged: the denials, the break-glass uses, each result.
+sys_stop_syslog   # every line written and flushed
+log=$W/log/auth.log
+count() { grep -cE "$1" "$log" || true; }
+want_deny=$(count 'pam_jit\([^():]+:account\): result=deny ')
+want_glass=$(count 'pam_jit\([^():]+:account\): result=(allow|audit-allow) .* reason="BREAK-GLASS ')
+want_allow=$(count 'pam_jit\([^():]+:account\): result=allow ')
+if ((want_deny > 5 && want_glass >= 1 && want_allow > want_glass)); then
+  mkdir -p "$W/mtail"
+  if mtail --one_shot --one_shot_format prometheus --progs "$SYS_ROOT/packaging/prometheus/pam_jit.mtail" \
+      --logs "$log" --address 127.0.0.1 --port 0 --log_dir "$W/mtail" --logtostderr=false \
+      >"$W/mtail/out" 2>"$W/mtail/err"; then
+    got() { awk -v m="$1" '$1 == m {print $2}' "$W/mtail/out"; }
+    got_deny=$(got 'pam_jit_sudo_denials_total{prog="pam_jit.mtail"}')
+    got_glass=$(got 'pam_jit_break_glass_uses_total{prog="pam_jit.mtail"}')
+    got_allow=$(got 'pam_jit_sudo_decisions_total{prog="pam_jit.mtail",result="allow"}')
+    got_deny2=$(got 'pam_jit_sudo_decisions_total{prog="pam_jit.mtail",result="deny"}')
+    if [ "$got_deny" = "$want_deny" ] && [ "$got_deny2" = "$want_deny" ] && [ "$got_glass" = "$want_glass" ] \
+        && [ "$got_allow" = "$want_allow" ]; then
+      t_ok "pam_jit.mtail counts the module's real lines ($want_deny denials, $want_glass break-glass uses, $want_allow allowances)"
+    else
+      t_bad "pam_jit.mtail counted deny=$got_deny/$got_deny2 break-glass=$got_glass allow=$got_allow; the log has $want_deny, $want_glass, $want_allow: $(grep -v '^#' "$W/mtail/out")"
+    fi
+  else t_bad "mtail failed: $(tail -3 "$W/mtail/err")"; fi
+else t_bad "the log lacks the lines to count (deny $want_deny, break-glass $want_glass, allow $want_allow)"; fi
 t_summary

@@ -103,6 +103,7 @@ check_metrics() { # WHAT SUCCESS(0|1) GRANTS(- to skip) SYNC_STARTED_AT
   [ "$(metric jit_host_last_sync_success)" = "$success" ] || problems+=("last_sync_success $(metric jit_host_last_sync_success), want $success")
   [ "$grants" = - ] || [ "$(metric jit_host_grants)" = "$grants" ] || problems+=("grants $(metric jit_host_grants), want $grants")
   [ "$(metric jit_host_break_glass_grants)" = 0 ] || problems+=("break_glass_grants $(metric jit_host_break_glass_grants)")
+  [ "$(metric jit_host_grant_store_readable)" = 1 ] || problems+=("grant_store_readable $(metric jit_host_grant_store_readable)")
   seq=$(installed_seq)
   [ "$(metric jit_host_revocation_sequence)" = "$seq" ] || problems+=("revocation_sequence $(metric jit_host_revocation_sequence), installed #$seq")
   issued=$(sed '/^-----BEGIN SSH SIGNATURE-----$/,$d' "$STATE2/revocations" | jq .issued_at)
@@ -234,4 +235,13 @@ revoke_case "a grants answer that is not JSON" "not a grants list"
 rm -f "$FAKE/v1/hosts/db-1/grants"
 revoke_case "a grants answer that fails to download (404)" "HTTP 404"
 kill "$FAKE_PID" 2>/dev/null; wait "$FAKE_PID" 2>/dev/null || true; FAKE_PID=
+
+# ---- M. a read-only textfile_dir (what ProtectSystem=strict makes of a directory missing
+# from the sync unit's ReadWritePaths): sync fails naming the file and the fix ----
+mount --bind "$TEXTFILE" "$TEXTFILE" && mount -o remount,bind,ro "$TEXTFILE"
+set +e; out=$("$JIT_HOST" --config "$CONF" sync 2>&1); rc=$?; set -e
+umount "$TEXTFILE"
+if [ "$rc" != 0 ] && grep -q "jit_host.prom: Read-only file system" <<<"$out" && grep -q "ReadWritePaths" <<<"$out"; then
+  t_ok "M: a read-only textfile_dir: sync fails naming the file and ReadWritePaths"
+else t_bad "M: read-only textfile_dir: rc $rc: $out"; fi
 t_summary

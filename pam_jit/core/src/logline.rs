@@ -5,13 +5,15 @@
 //! order for its kind ([`ACCOUNT_KEYS`] for the sudo decision, [`SESSION_KEYS`] for sshd's
 //! session hooks), `-` for a value that does not apply or is unknown, `reason` last. A value
 //! that is empty or contains whitespace, `"` or `=` is written in double quotes, with `"`
-//! turned into `'` (so a quoted value never contains `"`). Control characters are written
-//! `\xNN` and Unicode format characters `\u{NNNN}`, so a line is one line. Values other than
+//! turned into `'` (so a quoted value never contains `"`). Control characters and the
+//! backslash are written `\xNN` (`\` is `\x5c`, so every `\` starts an escape and a value never
+//! ends in one: logfmt parsers cannot misread `\"`) and Unicode format characters
+//! `\u{NNNN}`, so a line is one line. Values other than
 //! `reason` are cut at [`MAX_VALUE`] bytes, and `reason` at what is left of
 //! [`jit_common::log::MAX_LINE`], so a line is never cut inside a quoted value; a cut value
 //! ends in `...`. docs/host.md ("Log fields for pipelines") documents each key.
 
-use jit_common::log::{MAX_LINE, field, sanitize};
+use jit_common::log::{MAX_LINE, escape_value, field_escaped};
 
 use crate::decide::Decision;
 use crate::session::Binding;
@@ -33,12 +35,12 @@ pub const MAX_VALUE: usize = 96;
 fn build(fields: &[(&str, Option<String>)], reason: &str) -> String {
     let mut parts: Vec<String> = fields
         .iter()
-        .map(|(k, v)| field(k, &sanitize(v.as_deref().unwrap_or("-"), MAX_VALUE)))
+        .map(|(k, v)| field_escaped(k, &escape_value(v.as_deref().unwrap_or("-"), MAX_VALUE)))
         .collect();
     let used: usize = parts.iter().map(|p| p.len() + 1).sum();
     // `reason=` and two quotes.
     let budget = MAX_LINE.saturating_sub(used + "reason=\"\"".len());
-    parts.push(field("reason", &sanitize(reason, budget)));
+    parts.push(field_escaped("reason", &escape_value(reason, budget)));
     parts.join(" ")
 }
 

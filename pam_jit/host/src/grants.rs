@@ -356,6 +356,17 @@ pub(crate) fn user_dirs(grants: &std::path::Path) -> Result<Vec<String>> {
 
 /// Every stored grant (of one user or all), bounded per user like the module.
 pub(crate) fn collect(config: &Config, only: Option<&str>, now: u64) -> Result<Vec<Listed>> {
+    collect_counted(config, only, now).map(|(listed, _)| listed)
+}
+
+/// [`collect`], with the user directories it had to skip (each also reported on stderr):
+/// the list is then incomplete (the metrics file says so).
+pub(crate) fn collect_counted(
+    config: &Config,
+    only: Option<&str>,
+    now: u64,
+) -> Result<(Vec<Listed>, Vec<String>)> {
+    let mut skipped = Vec::new();
     let revs = verified_revocations(config, now);
     let grants = config.grants_dir();
     let users: Vec<String> = match only {
@@ -373,6 +384,7 @@ pub(crate) fn collect(config: &Config, only: Option<&str>, now: u64) -> Result<V
             Ok(None) => continue,
             Err(e) => {
                 jit_common::errln!("jit-host: skipped {}: {e}", grants.join(&user).display());
+                skipped.push(format!("{}: {e}", grants.join(&user).display()));
                 continue;
             }
         };
@@ -380,6 +392,7 @@ pub(crate) fn collect(config: &Config, only: Option<&str>, now: u64) -> Result<V
             Ok(n) => n,
             Err(e) => {
                 jit_common::errln!("jit-host: skipped {}: {e}", dir.path().display());
+                skipped.push(format!("{}: {e}", dir.path().display()));
                 continue;
             }
         };
@@ -387,7 +400,7 @@ pub(crate) fn collect(config: &Config, only: Option<&str>, now: u64) -> Result<V
             out.push(status_of(config, revs.as_ref(), &user, &dir, &n, now));
         }
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
 /// `jit-host list [USER]`.

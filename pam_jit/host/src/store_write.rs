@@ -363,7 +363,10 @@ impl UserDir {
 /// Writes `name` atomically inside the directory `dir` (a descriptor): the
 /// `secure_file::write_atomic` sequence (exclusive no-follow temp file, write, fchmod,
 /// fsync, rename, fsync the directory), every step relative to `dir`, so a symlink swapped
-/// in anywhere is never followed. Used for the grant store and the metrics file.
+/// in anywhere is never followed. Used for the grant store and the metrics file. The
+/// temporary name carries 128 random bits ([`temp_name`]), so another user who may write in
+/// `dir` (a shared textfile directory) cannot pre-create it to make the write fail; a name
+/// that exists anyway is skipped for a fresh one.
 pub(crate) fn write_atomic_at(
     dir: impl AsFd,
     name: &str,
@@ -371,20 +374,22 @@ pub(crate) fn write_atomic_at(
     mode: u32,
 ) -> std::io::Result<()> {
     use std::io::Write;
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = dir.as_fd();
-    let tmp = format!(
-        ".{name}.tmp.{}.{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
-    let result = (|| -> std::io::Result<()> {
-        let fd = rustix::fs::openat(
+    let mut attempt = 0;
+    let (fd, tmp) = loop {
+        let tmp = temp_name(name)?;
+        match rustix::fs::openat(
             dir,
             tmp.as_str(),
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(mode),
-        )?;
+        ) {
+            Ok(fd) => break (fd, tmp),
+            Err(rustix::io::Errno::EXIST) if attempt < 8 => attempt += 1,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let result = (|| -> std::io::Result<()> {
         let mut f = fs::File::from(fd);
         f.write_all(data)?;
         f.set_permissions(fs::Permissions::from_mode(mode))?;
@@ -398,6 +403,23 @@ pub(crate) fn write_atomic_at(
         let _ = rustix::fs::unlinkat(dir, tmp.as_str(), AtFlags::empty());
     }
     result
+}
+
+/// `.<name>.tmp.<32 hex digits from the OS's random source>`: hidden, not ending in the
+/// target's suffix (node_exporter reads only `*.prom`, the store only `*.grant`), and not
+/// predictable by another user.
+pub(crate) fn temp_name(name: &str) -> std::io::Result<String> {
+    use rand_core::RngCore as _;
+    use std::fmt::Write as _;
+    let mut bytes = [0u8; 16];
+    rand_core::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| std::io::Error::other(format!("no random bytes for a temporary name: {e}")))?;
+    let mut out = format!(".{name}.tmp.");
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    Ok(out)
 }
 
 /// Stores a grant document (already verified by the caller) as

@@ -32,6 +32,11 @@ pub struct Metrics {
     /// a break-glass key; `None` when the grant store could not be listed (both metrics are
     /// then left out of the file rather than reported as 0).
     pub grants: Option<(u64, u64)>,
+    /// Whether every grant was listed: false when the store or a user's directory could
+    /// not be read (the grant metrics are then missing or too low). Reported as
+    /// `jit_host_grant_store_readable`, which the rules alert on, so a break-glass alert
+    /// never resolves just because its grant could no longer be counted.
+    pub grant_store_readable: bool,
     /// The installed (verified) revocation list's sequence; 0 when none is installed.
     pub revocation_sequence: u64,
     /// When the CA signed that list (Unix seconds); 0 when none is installed.
@@ -43,7 +48,7 @@ pub struct Metrics {
 }
 
 /// The metrics, in the order written: name, help, value (`None`: unknown, left out).
-fn samples(m: &Metrics) -> [(&'static str, &'static str, Option<u64>); 6] {
+fn samples(m: &Metrics) -> [(&'static str, &'static str, Option<u64>); 7] {
     [
         (
             "jit_host_grants",
@@ -54,6 +59,11 @@ fn samples(m: &Metrics) -> [(&'static str, &'static str, Option<u64>); 6] {
             "jit_host_break_glass_grants",
             "Grants valid now on this host that were signed by a break-glass key (jit-ca break-glass sign).",
             m.grants.map(|g| g.1),
+        ),
+        (
+            "jit_host_grant_store_readable",
+            "1 if every grant in the store could be listed, 0 if the store or a user's grant directory could not be read (the grant metrics are then missing or too low; see the sync's journal).",
+            Some(u64::from(m.grant_store_readable)),
         ),
         (
             "jit_host_revocation_sequence",
@@ -79,9 +89,10 @@ fn samples(m: &Metrics) -> [(&'static str, &'static str, Option<u64>); 6] {
 }
 
 /// The metric names, as documented in docs/host.md.
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 7] = [
     "jit_host_grants",
     "jit_host_break_glass_grants",
+    "jit_host_grant_store_readable",
     "jit_host_revocation_sequence",
     "jit_host_revocation_issued_timestamp_seconds",
     "jit_host_last_sync_success",
@@ -105,12 +116,19 @@ pub fn render(m: &Metrics) -> String {
 pub fn local(config: &Config, now: u64) -> (Metrics, Option<Failure>) {
     let mut m = Metrics::default();
     let mut problem = None;
-    match crate::grants::collect(config, None, now) {
-        Ok(listed) => {
+    match crate::grants::collect_counted(config, None, now) {
+        Ok((listed, skipped)) => {
             let valid = listed.iter().filter(|l| l.status == "valid");
             let all = valid.clone().count() as u64;
             let break_glass = valid.filter(|l| l.break_glass).count() as u64;
             m.grants = Some((all, break_glass));
+            m.grant_store_readable = skipped.is_empty();
+            if !skipped.is_empty() {
+                problem = Some(Failure::new(format!(
+                    "cannot list every grant: {}",
+                    skipped.join("; ")
+                )));
+            }
         }
         Err(f) => problem = Some(f),
     }
@@ -151,6 +169,10 @@ fn open_dir(dir: &Path) -> std::io::Result<OwnedFd> {
     }
 }
 
+/// Why a read-only file system, most often: the packaged sync unit runs with
+/// `ProtectSystem=strict` and may write only the two usual textfile directories.
+pub const READ_ONLY_HINT: &str = "under jit-host-sync.service (ProtectSystem=strict) only the usual node_exporter directories are writable: run `systemctl edit jit-host-sync.service` and add [Service] ReadWritePaths=<textfile_dir>";
+
 /// Writes `text` as `<dir>/jit_host.prom` atomically, mode 0644, every step relative to the
 /// directory opened by [`open_dir`] (a temporary file created exclusively, never following
 /// a link; renamed over the old file, which may be a symlink: the link is replaced, never
@@ -160,6 +182,7 @@ pub fn write(dir: &Path, text: &str) -> Result<()> {
     let fail = |e: std::io::Error| {
         let kind = std::fs::symlink_metadata(dir).map(|m| m.file_type());
         let hint = match kind {
+            _ if e.raw_os_error() == Some(libc::EROFS) => READ_ONLY_HINT,
             Ok(t) if t.is_symlink() => {
                 "textfile_dir must be a real directory, not a symlink: point it at the directory itself"
             }
@@ -194,7 +217,7 @@ pub fn after_sync(config: &Config, success: bool, now: u64) -> Result<()> {
     write(dir, &render(&m))?;
     problem.map_or(Ok(()), |f| {
         Err(Failure::new(format!(
-            "{} (the grant metrics were left out of {})",
+            "{} (jit_host_grant_store_readable is 0 in {})",
             f.message,
             path.display()
         )))

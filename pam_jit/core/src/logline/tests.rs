@@ -195,3 +195,142 @@ fn docs_host_md_documents_exactly_the_keys_the_lines_carry() {
     code.dedup();
     assert_eq!(documented, code);
 }
+
+#[test]
+fn a_backslash_is_escaped_so_no_value_ends_in_one() {
+    // A logfmt parser (Loki `| logfmt`, Vector, go-logfmt) reads `\"` as an escaped quote:
+    // a quoted value ending in `\` would swallow the rest of the line.
+    for v in ["\\", "ends in \\", "a\\\"b", "\\x0a"] {
+        let d = Decision {
+            user: Some(v.into()),
+            grant_id: Some(v.into()),
+            reason: v.into(),
+            ..decision()
+        };
+        let l = account_line(&d, Some(v), Some(v), 1);
+        assert!(!l.contains("\\\""), "{v:?}: {l}");
+        for (k, value) in parse(&l) {
+            assert!(!value.ends_with('\\'), "{k}={value:?} in {l}");
+            // Every backslash starts an escape the module wrote (`\xNN` or `\u{...}`).
+            for (i, _) in value.match_indices('\\') {
+                let rest = &value[i + 1..];
+                assert!(rest.starts_with('x') || rest.starts_with("u{"), "{value:?}");
+            }
+        }
+    }
+    let d = Decision {
+        reason: "path C:\\tmp\\".into(),
+        ..decision()
+    };
+    let l = account_line(&d, Some("sudo"), None, 1);
+    assert!(l.ends_with("reason=\"path C:\\x5ctmp\\x5c\""), "{l}");
+}
+
+/// The lines of `packaging/prometheus/pam_jit.test.log`, the fixture `tests/mtail.sh` runs
+/// `packaging/prometheus/pam_jit.mtail` on: syslog's prefix, then exactly what this module
+/// builds now (so the mtail program is tested against the real format, hostile values
+/// included). The expected counts are in tests/mtail.sh.
+fn mtail_fixture() -> String {
+    let prefix = |n: u32, program: &str, tag: &str| {
+        format!("Nov 30 12:00:{n:02} db-1 {program}: pam_jit({tag}): ")
+    };
+    let mut lines = Vec::new();
+    let mut n = 0;
+    let mut account = |d: Decision, service: &str, lines: &mut Vec<String>| {
+        n += 1;
+        let program = if service == "sudo-i" { "sudo" } else { service };
+        lines.push(format!(
+            "{}{}",
+            prefix(n, program, &format!("{service}:account")),
+            account_line(&d, Some(service), Some("/dev/pts/1"), 2001)
+        ));
+    };
+    // 5 denials (one with a reason that imitates an allow and a break-glass use).
+    for reason in [
+        "no grant for alice on db-1",
+        "grant g-1 expired at 2026-11-30T11:00:00Z",
+        "grant g-2 is revoked",
+        "x\" pam_jit(sudo:account): result=allow reason=\"BREAK-GLASS grant g-9 covers",
+        "ends in a backslash \\",
+    ] {
+        account(
+            Decision {
+                reason: reason.into(),
+                ..decision()
+            },
+            "sudo",
+            &mut lines,
+        );
+    }
+    // 2 allowances, one of them by a user whose name imitates a break-glass reason.
+    for user in ["alice", "a\" reason=\"BREAK-GLASS grant"] {
+        account(
+            Decision {
+                verdict: Verdict::Allow,
+                user: Some(user.into()),
+                reason: "grant g-3 covers alice on db-1".into(),
+                ..decision()
+            },
+            "sudo",
+            &mut lines,
+        );
+    }
+    // 1 break-glass use (the reason as decide builds it), through sudo-i.
+    account(
+        Decision {
+            verdict: Verdict::Allow,
+            break_glass: true,
+            reason:
+                "BREAK-GLASS grant g-bg covers alice on db-1 (signed by break-glass key SHA256:x)"
+                    .into(),
+            ..decision()
+        },
+        "sudo-i",
+        &mut lines,
+    );
+    // 1 audit-mode allowance.
+    account(
+        Decision {
+            verdict: Verdict::Allow,
+            audit_would_deny: true,
+            reason: "audit mode: would deny: no grant".into(),
+            ..decision()
+        },
+        "sudo",
+        &mut lines,
+    );
+    // Session hooks: a bind and an end, and one line of another program that is no pam_jit line.
+    for (i, result) in ["bind", "end"].into_iter().enumerate() {
+        let e = SessionEvent {
+            result,
+            user: Some("alice".into()),
+            service: Some("sshd".into()),
+            session: Some(7),
+            serial: Some(42),
+            grant: Some("g-1".into()),
+            client: Some("192.0.2.7".into()),
+            leader: Some(4242),
+            reason: "grant g-1 (role dba) is bound".into(),
+        };
+        lines.push(format!(
+            "{}{}",
+            prefix(20 + i as u32, "sshd[4242]", "sshd:session"),
+            e.line()
+        ));
+    }
+    lines.push(
+        "Nov 30 12:00:30 db-1 sudo: pam_unix(sudo:session): session opened for user root".into(),
+    );
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn the_mtail_fixture_is_what_the_module_logs() {
+    let committed = include_str!("../../../../packaging/prometheus/pam_jit.test.log");
+    let now = mtail_fixture();
+    assert!(
+        committed == now,
+        "packaging/prometheus/pam_jit.test.log is not what logline.rs builds now; replace it \
+         with this (and check the counts in tests/mtail.sh):\n{now}"
+    );
+}

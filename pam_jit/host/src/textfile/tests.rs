@@ -79,6 +79,7 @@ fn promtool_check(text: &str) {
 fn renders_every_documented_metric_in_valid_exposition_format() {
     let m = Metrics {
         grants: Some((3, 1)),
+        grant_store_readable: true,
         revocation_sequence: 42,
         revocation_issued: 1_800_000_000,
         last_sync_success: true,
@@ -89,6 +90,7 @@ fn renders_every_documented_metric_in_valid_exposition_format() {
     let want: BTreeMap<String, f64> = [
         ("jit_host_grants", 3.0),
         ("jit_host_break_glass_grants", 1.0),
+        ("jit_host_grant_store_readable", 1.0),
         ("jit_host_revocation_sequence", 42.0),
         (
             "jit_host_revocation_issued_timestamp_seconds",
@@ -128,7 +130,9 @@ fn an_unlistable_store_leaves_the_grant_metrics_out_instead_of_reporting_zero() 
     let got = parse(&text);
     assert!(!got.contains_key("jit_host_grants"), "{text}");
     assert!(!got.contains_key("jit_host_break_glass_grants"), "{text}");
-    assert_eq!(got.len(), 4);
+    // ... and says so: a firing break-glass alert does not just resolve (jit.rules.yml).
+    assert_eq!(got["jit_host_grant_store_readable"], 0.0, "{text}");
+    assert_eq!(got.len(), 5);
     assert_eq!(got["jit_host_revocation_issued_timestamp_seconds"], 0.0);
     promtool_check(&text);
 }
@@ -246,6 +250,7 @@ fn after_a_sync_the_file_reports_what_is_installed_and_the_outcome() {
     promtool_check(&text);
     assert_eq!(got["jit_host_grants"], 2.0, "g-ok and g-glass: {text}");
     assert_eq!(got["jit_host_break_glass_grants"], 1.0, "{text}");
+    assert_eq!(got["jit_host_grant_store_readable"], 1.0, "{text}");
     assert_eq!(got["jit_host_revocation_sequence"], 9.0);
     assert_eq!(
         got["jit_host_revocation_issued_timestamp_seconds"],
@@ -267,6 +272,23 @@ fn after_a_sync_the_file_reports_what_is_installed_and_the_outcome() {
         later["jit_host_last_sync_timestamp_seconds"],
         (NOW + 300) as f64
     );
+    // A user's grant directory that cannot be opened (a symlink: never followed): the
+    // count is a lower bound, the file says the store was not fully read, sync fails
+    // naming the directory.
+    std::os::unix::fs::symlink("/etc", state.join("grants/bob")).unwrap();
+    let err = after_sync(&config, true, NOW + 400).unwrap_err().message;
+    assert!(
+        err.contains("grants/bob") && err.contains("jit_host_grant_store_readable"),
+        "{err}"
+    );
+    let partial = parse(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(partial["jit_host_grant_store_readable"], 0.0);
+    assert_eq!(partial["jit_host_break_glass_grants"], 1.0);
+    std::fs::remove_file(state.join("grants/bob")).unwrap();
+    after_sync(&config, true, NOW + 500).unwrap();
+    let whole = parse(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(whole["jit_host_grant_store_readable"], 1.0);
+
     // No temporary file left for node_exporter to trip on.
     let names: Vec<_> = std::fs::read_dir(&textfiles)
         .unwrap()
@@ -296,6 +318,67 @@ fn the_packaged_alerting_rules_name_only_metrics_this_file_writes() {
             NAMES.contains(name),
             "jit.rules.yml uses {name}, which jit-host never writes"
         );
+    }
+}
+
+/// Every metric jit.rules.yml names exists somewhere: `jit_ca_*` in docs/api.md's
+/// `GET /metrics` row (which the CA's own tests keep equal to what /metrics serves),
+/// `jit_host_*` in this file's [`NAMES`], `pam_jit_*` declared in pam_jit.mtail. A rule on a
+/// misspelt metric never fires, and promtool cannot tell.
+#[test]
+fn every_metric_the_packaged_rules_use_exists() {
+    let rules = include_str!("../../../../packaging/prometheus/jit.rules.yml");
+    let api = include_str!("../../../../docs/api.md");
+    let metrics_row = api
+        .lines()
+        .find(|l| l.starts_with("| `GET /metrics`"))
+        .expect("docs/api.md has a `GET /metrics` row");
+    let mtail = include_str!("../../../../packaging/prometheus/pam_jit.mtail");
+    let declared: Vec<&str> = mtail
+        .lines()
+        .filter_map(|l| l.strip_prefix("counter "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    // Only the expressions: descriptions may mention metrics in prose.
+    let exprs: Vec<&str> = rules
+        .split("\n        expr: ")
+        .skip(1)
+        .map(|e| e.split("\n        labels:").next().unwrap_or(e))
+        .collect();
+    assert_eq!(
+        exprs.len(),
+        rules.matches("- alert: ").count(),
+        "one expr per alert"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for expr in &exprs {
+        for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            let known = if word.starts_with("jit_ca_") {
+                metrics_row.contains(&format!("`{word}`"))
+                    || metrics_row.contains(&format!("`{word}{{"))
+            } else if word.starts_with("jit_host_") {
+                NAMES.contains(&word)
+            } else if word.starts_with("pam_jit_") {
+                declared.contains(&word)
+            } else {
+                continue;
+            };
+            assert!(
+                known,
+                "jit.rules.yml uses {word}, which nothing exports: {expr}"
+            );
+            seen.insert(word);
+        }
+    }
+    // The check sees every family (so it is not vacuous).
+    for name in [
+        "jit_ca_auth_failures_total",
+        "jit_ca_notify_oldest_undelivered_seconds",
+        "jit_host_grant_store_readable",
+        "pam_jit_sudo_denials_total",
+        "pam_jit_break_glass_uses_total",
+    ] {
+        assert!(seen.contains(name), "{name} not found in {seen:?}");
     }
 }
 
@@ -333,4 +416,33 @@ fn a_symlinked_textfile_dir_or_file_is_never_followed() {
         .unwrap_err()
         .message;
     assert!(err.contains("must be an existing directory"), "{err}");
+}
+
+#[test]
+fn another_user_cannot_block_the_write_by_guessing_the_temporary_name() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("node-exporter");
+    std::fs::create_dir(&dir).unwrap();
+    // What the old names were: `.jit_host.prom.tmp.<pid>.<counter>`; all squatted.
+    for n in 0..2000 {
+        std::fs::write(
+            dir.join(format!(".jit_host.prom.tmp.{}.{n}", std::process::id())),
+            "",
+        )
+        .unwrap();
+    }
+    write(&dir, "jit_host_grants 1\n").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("jit_host.prom")).unwrap(),
+        "jit_host_grants 1\n"
+    );
+    // The names carry 128 random bits, never repeat, and stay hidden and non-.prom.
+    let a = crate::store_write::temp_name("jit_host.prom").unwrap();
+    let b = crate::store_write::temp_name("jit_host.prom").unwrap();
+    assert_ne!(a, b);
+    let hex = a.strip_prefix(".jit_host.prom.tmp.").unwrap();
+    assert!(
+        hex.len() == 32 && hex.bytes().all(|c| c.is_ascii_hexdigit()),
+        "{a}"
+    );
 }
