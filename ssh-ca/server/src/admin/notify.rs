@@ -45,6 +45,11 @@ pub struct NotifyReport {
     pub dead: Vec<DeadLetter>,
     /// Dead letters stored in all.
     pub dead_total: u64,
+    /// Outbox rows not fanned out to the sinks yet (`jit-ca serve` does it within a
+    /// second; a number that stays, or grows, means the fan-out is stuck).
+    pub not_fanned_out: u64,
+    /// The age (seconds) of the oldest of them.
+    pub not_fanned_out_oldest_secs: Option<u64>,
 }
 
 /// `jit-ca notify status`: reads the data directory only.
@@ -93,6 +98,8 @@ pub fn notify_status(dir: &Path, now: u64) -> Result<NotifyReport> {
         sinks,
         dead: status.dead,
         dead_total: status.dead_total,
+        not_fanned_out: status.backlog,
+        not_fanned_out_oldest_secs: status.backlog_oldest.map(|t| now.saturating_sub(t)),
     })
 }
 
@@ -135,6 +142,21 @@ pub fn render_status(r: &NotifyReport) -> String {
             );
         }
         out.push('\n');
+    }
+    if r.not_fanned_out > 0 {
+        let _ = write!(
+            out,
+            "{} event(s) not fanned out to the sinks yet",
+            r.not_fanned_out
+        );
+        if let Some(age) = r.not_fanned_out_oldest_secs {
+            let _ = write!(
+                out,
+                ", oldest {} old",
+                jit_common::time::format_duration(age)
+            );
+        }
+        out.push_str(" (jit-ca serve fans out within a second: a count that stays means the fan-out is stuck; see its log)\n");
     }
     if r.dead_total == 0 {
         out.push_str("no dead letters\n");

@@ -305,7 +305,8 @@ pub struct Workers {
     threads: Vec<JoinHandle<()>>,
 }
 
-/// Starts the fan-out thread and one thread per sink (none without sinks).
+/// Starts the fan-out thread (also without sinks: it moves the cursor past events no sink
+/// is configured for) and one thread per sink.
 pub fn start(ca: Arc<crate::service::Ca>) -> Result<Workers, crate::error::CaError> {
     let sinks = ca.notify_hub().sinks();
     let stop = Arc::new(AtomicBool::new(false));
@@ -314,9 +315,6 @@ pub fn start(ca: Arc<crate::service::Ca>) -> Result<Workers, crate::error::CaErr
         ca: Some(ca.clone()),
         threads: Vec::new(),
     };
-    if sinks.is_empty() {
-        return Ok(w);
-    }
     let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
         std::thread::Builder::new()
             .name(name)

@@ -326,6 +326,11 @@ pub struct NotifyStatus {
     pub dead: Vec<DeadLetter>,
     /// How many dead letters are stored in all.
     pub dead_total: u64,
+    /// Outbox rows not fanned out yet (past the meta counter `notify_fanout_seq`): they
+    /// have no deliveries, so no sink counts them (a stuck fan-out shows here).
+    pub backlog: u64,
+    /// The time of the oldest of them.
+    pub backlog_oldest: Option<u64>,
 }
 
 /// At most this many dead letters are listed by [`StoreOps::notify_status`].
@@ -445,14 +450,23 @@ pub trait StoreOps {
     fn audit_head(&self) -> Result<Option<(u64, String)>>;
 
     // ---- notifications (the outbox rows are written by `append_audit`) ----
-    /// Makes the deliveries of the outbox rows past the meta counter `notify_fanout_seq`:
-    /// one per sink whose filter matches the row's type, pending, due at `now`; rows no
-    /// sink wants get none. Advances the counter; returns the deliveries made.
+    /// Makes the deliveries of the outbox rows past the meta counter `notify_fanout_seq`
+    /// (at most one batch of rows per call: the caller calls again while
+    /// [`StoreOps::notify_backlog`] is not empty): one per sink whose filter matches the
+    /// row's type, pending, due at `now`; rows no sink wants get none (with no sinks, the
+    /// counter still advances). Advances the counter; returns the deliveries made.
+    ///
+    /// The cursor relies on outbox `seq` order being commit order (no row with a lower
+    /// `seq` commits after one with a higher `seq` was read): SQLite gives it (one writer,
+    /// `seq` allocated under the write lock); any later backend must give the same
+    /// guarantee (a sequence allocated outside the write lock does not).
     fn notify_fan_out(
         &self,
         sinks: &[(&str, &crate::notify::filter::Filter)],
         now: u64,
     ) -> Result<usize>;
+    /// The outbox rows not fanned out yet: how many, and the oldest one's time.
+    fn notify_backlog(&self) -> Result<(u64, Option<u64>)>;
     /// A sink's pending deliveries due at `now`, in outbox order, at most `limit`; a
     /// delivery waits while an earlier delivery of the same request to the same sink is
     /// pending (alerts, which concern no request, are not ordered).

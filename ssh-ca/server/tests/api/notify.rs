@@ -553,3 +553,96 @@ async fn status_names_sinks_no_longer_configured() {
         "{text}"
     );
 }
+
+/// Appends `n` `alert` records (kind `request_burst`) in one transaction, as another process
+/// writing the data directory would (the CA's own head moves only with them).
+fn append_alerts(h: &Harness, n: usize) {
+    let mut st = jit_ca::store::Store::open(&h.path().join("jit.db")).unwrap();
+    let tx = st.tx().unwrap();
+    for k in 0..n {
+        jit_ca::store::append_audit(
+            &tx,
+            h.now(),
+            "system",
+            jit_ca::audit::event::ALERT,
+            &serde_json::json!({"kind": "request_burst", "summary": format!("burst {k}"),
+                "check": "who", "user": "alice", "count": 10}),
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+/// R1 D1: more rows than one fan-out batch are all fanned out, with no later commit needed.
+#[tokio::test]
+async fn a_backlog_larger_than_one_batch_is_fanned_out_entirely() {
+    let (url, _calls) = receiver_at("/jit", Say::Answer(500, String::new()));
+    let h = harness_with_sinks("", &standard("ops", &url)).unwrap();
+    let n = jit_ca::store::sqlite::outbox::FANOUT_BATCH + 1;
+    append_alerts(&h, n);
+    h.ca.notify_fan_out().unwrap();
+    h.ca.notify_fan_out().unwrap();
+    let r = jit_ca::admin::notify_status(&h.path(), h.now()).unwrap();
+    assert_eq!(r.sinks[0].pending, n as u64);
+    assert_eq!(r.not_fanned_out, 0);
+}
+
+/// R1 D2: events written while no sink was configured are not sent to a sink configured
+/// later (stale "decide with your own key" calls to action).
+#[tokio::test]
+async fn a_sink_configured_later_gets_no_backlog_of_stale_events() {
+    let (url, calls) = receiver_at("/jit", Say::Answer(200, String::new()));
+    let mut h = harness_with_sinks("", "").unwrap();
+    let (s, v) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201, "{v}");
+    // The running CA's worker fans out without sinks too: the cursor moves.
+    h.ca.notify_fan_out().unwrap();
+    h.clock.advance(2 * 86400);
+    let cfg = h.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}\n{}", standard("ops", &url))).unwrap();
+    h.restart();
+    let t = drain(&h, "ops");
+    assert_eq!((t.delivered, t.failed, t.dead), (0, 0, 0));
+    assert!(received(&calls).is_empty());
+    // What happens from now on is sent.
+    let (s, _) = h.request("dave", "db-admin", 1800, "INC-43 disk full").await;
+    assert_eq!(s, 201);
+    assert_eq!(drain(&h, "ops").delivered, 1);
+}
+
+/// R2 #2, R1 N6: rows the fan-out has not made into deliveries count in the depth and the
+/// oldest-undelivered age (a stuck fan-out can fire the outbox-stuck alert) and in
+/// `notify status`.
+#[tokio::test]
+async fn rows_not_fanned_out_show_in_the_gauges_and_the_status() {
+    let (url, _calls) = receiver_at("/jit", Say::Answer(200, String::new()));
+    let h = harness_with_sinks("", &standard("ops", &url)).unwrap();
+    let (s, _) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201);
+    // No fan-out (as when its thread died or every fan-out fails).
+    h.clock.advance(1000);
+    let m = metrics(&h).await;
+    assert!(m.contains("jit_ca_notify_outbox_depth 1\n"), "{m}");
+    assert!(
+        m.contains("jit_ca_notify_oldest_undelivered_seconds 1000\n"),
+        "{m}"
+    );
+    let r = jit_ca::admin::notify_status(&h.path(), h.now()).unwrap();
+    assert_eq!(
+        (r.not_fanned_out, r.not_fanned_out_oldest_secs),
+        (1, Some(1000))
+    );
+    let text = jit_ca::admin::render_notify_status(&r);
+    assert!(
+        text.contains("1 event(s) not fanned out to the sinks yet, oldest 16m 40s old"),
+        "{text}"
+    );
+    assert_eq!(drain(&h, "ops").delivered, 1);
+    let m = metrics(&h).await;
+    assert!(m.contains("jit_ca_notify_outbox_depth 0\n"), "{m}");
+}

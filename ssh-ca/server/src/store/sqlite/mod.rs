@@ -320,6 +320,9 @@ impl StoreOps for Connection {
     ) -> Result<usize> {
         outbox::fan_out(self, sinks, now)
     }
+    fn notify_backlog(&self) -> Result<(u64, Option<u64>)> {
+        outbox::backlog(self)
+    }
     fn notify_due(&self, sink: &str, now: u64, limit: usize) -> Result<Vec<Due>> {
         outbox::due(self, sink, now, limit)
     }

@@ -312,6 +312,17 @@ pub fn fan_out(c: &Connection, sinks: &[(&str, &Filter)], now: u64) -> Result<us
     Ok(made)
 }
 
+/// See [`crate::store::StoreOps::notify_backlog`].
+pub fn backlog(c: &Connection) -> Result<(u64, Option<u64>)> {
+    let from = meta_counter(c, FANOUT_SEQ)?;
+    let (n, oldest) = c
+        .prepare_cached("SELECT COUNT(*), MIN(time) FROM notify_outbox WHERE seq > ?1")?
+        .query_row(params![i(from)], |r| {
+            Ok((u(r.get(0)?), r.get::<_, Option<i64>>(1)?.map(u)))
+        })?;
+    Ok((n, oldest))
+}
+
 /// See [`crate::store::StoreOps::notify_due`].
 pub fn due(c: &Connection, sink: &str, now: u64, limit: usize) -> Result<Vec<Due>> {
     Ok(c.prepare_cached(
@@ -455,6 +466,7 @@ pub fn status(c: &Connection, now: u64) -> Result<NotifyStatus> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     dead.reverse();
     out.dead = dead;
+    (out.backlog, out.backlog_oldest) = backlog(c)?;
     Ok(out)
 }
 
