@@ -62,6 +62,14 @@ fn every_event_type_is_in_docs_notify_md_with_an_example() {
         );
         assert_eq!(e.timestamp, super::event::rfc3339(e.time), "block {i}");
         assert_eq!(e.kind.is_alert(), e.data.alert.is_some(), "block {i}");
+        assert_eq!(
+            e.kind == Kind::RequestExpired,
+            e.data
+                .request
+                .as_ref()
+                .is_some_and(|r| r.previous_state.is_some()),
+            "block {i}: previous_state is on request.expired only"
+        );
         shown.push(e.kind);
     }
     let without: Vec<_> = Kind::ALL

@@ -75,7 +75,8 @@ kinds! {
     RequestDenied = "request.denied";
     /// A pending request was withdrawn by its requester.
     RequestCancelled = "request.cancelled";
-    /// A pending request was not decided in time.
+    /// A pending request was not decided in time (`previous_state` `pending`), or an
+    /// approved request's window ended (`previous_state` `approved`: the elevation is over).
     RequestExpired = "request.expired";
     /// A certificate and grant were issued (the window is `valid_after`..`valid_before`).
     RequestIssued = "request.issued";
@@ -181,6 +182,11 @@ pub struct RequestFacts {
     pub decision_reason: Option<String>,
     /// The requester's contact handle (`jit-ca user add --contact`), if set.
     pub contact: Option<String>,
+    /// `request.expired` only: the state the request left, `pending` (never decided before
+    /// `pending_expires_at`) or `approved` (an elevation whose window ended). Absent from
+    /// other events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_state: Option<String>,
 }
 
 /// What an alert says: what happened and what to check.
@@ -341,6 +347,7 @@ pub(crate) mod tests {
             valid_before: None,
             decision_reason: None,
             contact: Some("@alice".into()),
+            previous_state: None,
         }
     }
 

@@ -192,9 +192,7 @@ impl Ca {
         let now = self.now();
         let status = self.read_db(|c| c.notify_status(now))?;
         let mut depth = status.backlog;
-        let mut oldest = status
-            .backlog_oldest
-            .map_or(0, |t| now.saturating_sub(t));
+        let mut oldest = status.backlog_oldest.map_or(0, |t| now.saturating_sub(t));
         for s in status
             .sinks
             .iter()

@@ -354,7 +354,7 @@ async fn slack_messages_keep_their_shape_and_never_carry_user_markup() {
     // The eligible approvers as the policy is now (group dba: bob, carol, dave without a
     // contact), by their handles; the requester's own handle only as the requester's.
     assert!(text.contains("Approvers: <@U0BOB1> @carol"), "{text}");
-    assert!(text.contains("alice (<@U0ALICE>)"), "{text}");
+    assert!(text.contains("`alice` (<@U0ALICE>)"), "{text}");
     // Every later event too.
     assert_eq!(h.approve("bob", &id).await.0, 200);
     assert_eq!(drain(&h, "chat").delivered, 2);
@@ -608,7 +608,9 @@ async fn a_sink_configured_later_gets_no_backlog_of_stale_events() {
     assert_eq!((t.delivered, t.failed, t.dead), (0, 0, 0));
     assert!(received(&calls).is_empty());
     // What happens from now on is sent.
-    let (s, _) = h.request("dave", "db-admin", 1800, "INC-43 disk full").await;
+    let (s, _) = h
+        .request("dave", "db-admin", 1800, "INC-43 disk full")
+        .await;
     assert_eq!(s, 201);
     assert_eq!(drain(&h, "ops").delivered, 1);
 }
@@ -645,4 +647,51 @@ async fn rows_not_fanned_out_show_in_the_gauges_and_the_status() {
     assert_eq!(drain(&h, "ops").delivered, 1);
     let m = metrics(&h).await;
     assert!(m.contains("jit_ca_notify_outbox_depth 0\n"), "{m}");
+}
+
+/// R1 D6: every command a Slack message shows runs as shown: the client's own parser (the
+/// `jit` binary's clap definition) accepts each one, with nothing missing.
+#[tokio::test]
+async fn the_commands_in_a_slack_message_parse_as_the_client_defines_them() {
+    use clap::Parser as _;
+    let (url, calls) = receiver_at("/slack", Say::Answer(200, "ok".into()));
+    let h = harness_with_sinks("", &slack("chat", &url)).unwrap();
+    let (s, v) = h.request("dave", "two-man", 1800, "INC-43 deploy").await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(drain(&h, "chat").delivered, 1);
+    let got = calls.recv_timeout(WAIT).unwrap();
+    let body: Value = serde_json::from_slice(&got.body).unwrap();
+    let msg = body.to_string();
+    let decide = msg
+        .split("Decide with your own key: ")
+        .nth(1)
+        .expect("the commands are shown while pending");
+    let decide = decide.split('"').next().unwrap();
+    let commands: Vec<&str> = decide
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("jit "))
+        .collect();
+    assert_eq!(commands.len(), 3, "{decide}");
+    for cmd in commands {
+        // A tiny shell word split: spaces, and single quotes around a word.
+        let mut words = Vec::new();
+        let mut rest = cmd;
+        while !rest.is_empty() {
+            rest = rest.trim_start();
+            if let Some(q) = rest.strip_prefix('\'') {
+                let end = q.find('\'').unwrap();
+                words.push(q[..end].to_string());
+                rest = &q[end + 1..];
+            } else {
+                let end = rest.find(' ').unwrap_or(rest.len());
+                words.push(rest[..end].to_string());
+                rest = &rest[end..];
+            }
+        }
+        if let Err(err) = jit::cli::Cli::try_parse_from(&words) {
+            panic!("`{cmd}` does not run as shown: {err}");
+        }
+    }
 }

@@ -110,7 +110,12 @@ pub fn on_audit(c: &Connection, rec: &Record, event: Audit, details: &Value) -> 
             what: "notification",
             detail: format!("a {} record without a request_id", event.name()),
         })?;
-        let facts = required_facts(c, kind, id)?;
+        let mut facts = required_facts(c, kind, id)?;
+        if kind == Kind::RequestExpired {
+            // The expiry record says what the request was: pending (never decided) or
+            // approved (its window ended).
+            facts.previous_state = details.get("was").and_then(Value::as_str).map(String::from);
+        }
         (
             Data {
                 request: Some(facts),
@@ -247,6 +252,7 @@ pub fn request_facts(c: &Connection, id: &str) -> Result<Option<RequestFacts>> {
         valid_before,
         decision_reason,
         contact,
+        previous_state: None,
     }))
 }
 
