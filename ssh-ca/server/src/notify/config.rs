@@ -68,8 +68,9 @@ struct RawSink {
     events: Option<Vec<String>>,
 }
 
-/// A validated sink.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A validated sink. Its `Debug` shows the URL's scheme and host only (a Slack URL is a
+/// credential) and no secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Sink {
     /// Its name: in metrics, `jit-ca notify status` and the outbox's delivery rows.
     pub name: String,
@@ -85,6 +86,19 @@ pub struct Sink {
     /// The secret, once [`load_secrets`] read it. A `standard` sink without it is not
     /// delivered to (its rows wait, and `notify status` says why).
     pub secret: Option<Secret>,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink")
+            .field("name", &self.name)
+            .field("url", &crate::webhook::shown_url(&self.url))
+            .field("format", &self.format)
+            .field("secret_file", &self.secret_file)
+            .field("filter", &self.filter)
+            .field("secret", &self.secret.as_ref().map(|_| "(set)"))
+            .finish()
+    }
 }
 
 /// Validates the `[[notify]]` tables (as parsed from config.toml, in order); every problem is
@@ -316,6 +330,38 @@ format = "slack"
 
     fn errors(text: &str) -> Vec<String> {
         parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn a_slack_url_is_never_shown_in_an_error_or_a_debug_print() {
+        for url in [
+            "http://hooks.slack.com/services/T0/B0/SECRETTOKEN",
+            "hooks.slack.com/services/T0/B0/SECRETTOKEN",
+            "https:/hooks.slack.com/services/T0/B0/SECRETTOKEN",
+            "ftp://hooks.slack.com/services/T0/B0/SECRETTOKEN?x=SECRETTOKEN",
+            "https://user:SECRETTOKEN@/services",
+        ] {
+            let e = errors(&format!(
+                "[[notify]]\nname = \"chat\"\nurl = \"{url}\"\nformat = \"slack\"\n"
+            ));
+            assert_eq!(e.len(), 1, "{url}: {e:?}");
+            assert!(!e[0].contains("SECRETTOKEN"), "{e:?}");
+            assert!(e[0].starts_with("notify.chat.url: "), "{e:?}");
+        }
+        let e = errors(
+            "[[notify]]\nname = \"chat\"\nurl = \"http://hooks.slack.com/services/T0/B0/SECRETTOKEN\"\nformat = \"slack\"\n",
+        );
+        assert!(
+            e[0].contains("\"http://hooks.slack.com/…\": plain http is accepted only"),
+            "{e:?}"
+        );
+        let sinks = parse(
+            "[[notify]]\nname = \"chat\"\nurl = \"https://hooks.slack.com/services/T0/B0/SECRETTOKEN\"\nformat = \"slack\"\n",
+        )
+        .unwrap();
+        let shown = format!("{sinks:?}");
+        assert!(!shown.contains("SECRETTOKEN"), "{shown}");
+        assert!(shown.contains("https://hooks.slack.com/…"), "{shown}");
     }
 
     #[test]
