@@ -278,7 +278,9 @@ pub fn attempt(
         // same way, so it is visible in `notify status` and ends as a dead letter.
         Err(e) => (None, format!("not sent: {e}")),
     };
-    let (state, counted) = match backoff::after_failure(&due.id, due.time, attempts, at, max_age) {
+    // The horizon runs from the event's time, or from a resend's (a fresh schedule).
+    let since = due.time.max(due.since);
+    let (state, counted) = match backoff::after_failure(&due.id, since, attempts, at, max_age) {
         Next::RetryAt(next_at) => (DeliveryState::Pending { next_at }, Counted::Failed),
         Next::Dead => (DeliveryState::Dead, Counted::Dead),
     };
@@ -434,6 +436,7 @@ mod tests {
             time: 1_795_992_000,
             payload,
             attempts,
+            since: 0,
         }
     }
 

@@ -220,6 +220,9 @@ pub struct Due {
     pub payload: String,
     /// Attempts made so far.
     pub attempts: u32,
+    /// Where its retry horizon (`notify_max_age`) starts: the event's `time`, or, after a
+    /// resend (`jit-ca notify retry`), the resend's time (a fresh schedule).
+    pub since: u64,
 }
 
 /// Where a delivery stands.

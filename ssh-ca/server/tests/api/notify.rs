@@ -695,3 +695,35 @@ async fn the_commands_in_a_slack_message_parse_as_the_client_defines_them() {
         }
     }
 }
+
+/// R1 D5: a resent dead letter gets a fresh retry schedule (`notify_max_age` from the
+/// resend), not one attempt: a receiver still flaky at the resend gets it later.
+#[tokio::test]
+async fn a_resend_is_retried_for_max_age_from_the_resend() {
+    let status = Arc::new(AtomicU16::new(503));
+    let (url, calls) = receiver_at("/jit", Say::Switch(status.clone()));
+    let h = harness_with_sinks("notify_max_age = \"1h\"", &standard("ops", &url)).unwrap();
+    let (s, _) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201);
+    let mut dead = 0;
+    for _ in 0..40 {
+        dead += drain(&h, "ops").dead;
+        if dead > 0 {
+            break;
+        }
+        h.clock.advance(600);
+    }
+    assert_eq!(dead, 1);
+    let id = received(&calls)[0].headers["webhook-id"].clone();
+    h.clock.advance(3 * 3600);
+    jit_ca::admin::notify_retry(&h.path(), &id, None, h.now()).unwrap();
+    // Still 503 at the resend: a failure, retried, not dead again.
+    let t = drain(&h, "ops");
+    assert_eq!((t.delivered, t.failed, t.dead), (0, 1, 0));
+    status.store(200, Ordering::SeqCst);
+    h.clock.advance(11);
+    assert_eq!(drain(&h, "ops").delivered, 1);
+    assert_eq!(received(&calls).last().unwrap().headers["webhook-id"], id);
+}

@@ -332,7 +332,8 @@ pub fn backlog(c: &Connection) -> Result<(u64, Option<u64>)> {
 /// See [`crate::store::StoreOps::notify_due`].
 pub fn due(c: &Connection, sink: &str, now: u64, limit: usize) -> Result<Vec<Due>> {
     Ok(c.prepare_cached(
-        "SELECT o.seq, o.id, o.type, o.request_id, o.time, o.payload, d.attempts \
+        "SELECT o.seq, o.id, o.type, o.request_id, o.time, o.payload, d.attempts, \
+             MAX(o.time, COALESCE(d.since, 0)) \
              FROM notify_delivery d JOIN notify_outbox o ON o.seq = d.seq \
              WHERE d.sink = ?1 AND d.state = 'pending' AND d.next_at <= ?2 \
              AND (o.request_id IS NULL OR NOT EXISTS ( \
@@ -350,6 +351,7 @@ pub fn due(c: &Connection, sink: &str, now: u64, limit: usize) -> Result<Vec<Due
             time: u(r.get(4)?),
             payload: r.get(5)?,
             attempts: u32::try_from(r.get::<_, i64>(6)?).unwrap_or(u32::MAX),
+            since: u(r.get(7)?),
         })
     })?
     .collect::<rusqlite::Result<Vec<_>>>()?)
@@ -492,7 +494,7 @@ pub fn retry(
     };
     let sinks = c
         .prepare_cached(
-            "UPDATE notify_delivery SET state = 'pending', attempts = 0, next_at = ?2 \
+            "UPDATE notify_delivery SET state = 'pending', attempts = 0, next_at = ?2, since = ?2 \
              WHERE seq = ?1 AND state = 'dead' AND (?3 IS NULL OR sink = ?3) RETURNING sink",
         )?
         .query_map(params![seq, i(now), sink], |r| r.get::<_, String>(0))?
