@@ -216,16 +216,32 @@ pub fn notify_retry(dir: &Path, id: &str, sink: Option<&str>, now: u64) -> Resul
         )));
     }
     let mut st = open_store(dir)?;
+    // The id is found with a scan of the outbox: on a read, before the write lock is taken
+    // (a long scan under it would stall every writer of the running service).
+    let Some(seq) = st.conn().notify_event_seq(id)? else {
+        return Err(CaError::UnknownEvent { id: id.to_string() });
+    };
+    // Only the sinks config.toml names: nothing would send a delivery to another.
+    let targets: Vec<&str> = match sink {
+        Some(s) => vec![s],
+        None => cfg.notify.iter().map(|s| s.name.as_str()).collect(),
+    };
     let tx = st.tx()?;
-    let pairs = tx.notify_retry(id, sink, now)?;
-    if pairs.is_empty() {
+    let mut sinks = Vec::new();
+    for t in targets {
+        sinks.extend(
+            tx.notify_retry_seq(seq, id, Some(t), now)?
+                .into_iter()
+                .map(|(_, s)| s),
+        );
+    }
+    if sinks.is_empty() {
         return Err(CaError::Input(format!(
-            "{id} has no dead delivery{}; only dead letters are sent again (jit-ca notify status \
-             lists them; a pending one is still being retried)",
+            "{id} has no dead delivery{}; only dead letters to sinks config.toml names are sent \
+             again (jit-ca notify status lists them; a pending one is still being retried)",
             sink.map_or_else(String::new, |s| format!(" to sink {s:?}"))
         )));
     }
-    let sinks: Vec<String> = pairs.into_iter().map(|(_, s)| s).collect();
     let rec = crate::store::append_audit(
         &tx,
         now,

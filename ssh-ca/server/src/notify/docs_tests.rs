@@ -50,6 +50,13 @@ fn every_event_type_is_in_docs_notify_md_with_an_example() {
     for (i, (heading, text)) in blocks.iter().enumerate() {
         let e = Event::from_payload(text.as_bytes())
             .unwrap_or_else(|err| panic!("docs/notify.md json block {i} ({heading}): {err}"));
+        // Strictly: every field documented is one the CA sends, and none is missing.
+        let documented: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            documented,
+            "docs/notify.md json block {i} ({heading}) is not what the CA sends"
+        );
         if i == 0 {
             // The payload at the top is the one this build makes.
             assert_eq!(e, approved());

@@ -250,15 +250,23 @@ pub fn attempt(
     max_age: u64,
 ) -> (Outcome, Counted) {
     let attempts = due.attempts.saturating_add(1);
-    let result = Event::from_payload(due.payload.as_bytes())
-        .and_then(|event| deliver::outgoing(sink, &event, due.payload.as_bytes(), approvers, at))
-        .map(|out| {
-            deliver::classify(crate::webhook::client::post(
-                &deliver::target(sink),
-                &out.headers,
-                &out.body,
-            ))
-        });
+    let bytes = due.payload.as_bytes();
+    let out = match sink.format {
+        // Sent as stored, signed with the row's id: any JSON object is sent (fields added by
+        // a later version included); only what is no JSON at all is refused.
+        super::config::Format::Standard => serde_json::from_slice::<serde_json::Map<_, _>>(bytes)
+            .map_err(|e| format!("not a notification payload: {e}"))
+            .and_then(|_| deliver::signed(sink, &due.id, bytes, at)),
+        super::config::Format::Slack => Event::from_payload(bytes)
+            .and_then(|event| deliver::outgoing(sink, &event, bytes, approvers, at)),
+    };
+    let result = out.map(|out| {
+        deliver::classify(crate::webhook::client::post(
+            &deliver::target(sink),
+            &out.headers,
+            &out.body,
+        ))
+    });
     let (status, error) = match result {
         Ok(Attempt::Delivered { status }) => {
             return (
@@ -484,6 +492,47 @@ mod tests {
         let payload = String::from_utf8(approved().payload()).unwrap();
         let (o, _) = attempt(&unsigned, &due(payload, 0), &[], 1_795_992_001, 3600);
         assert!(o.error.unwrap().ends_with("nothing is sent unsigned"));
+    }
+
+    /// R1 D9: a standard sink sends the stored bytes as they are, signed with the row's id,
+    /// even when this build could not parse them (a field of a later version).
+    #[test]
+    fn a_standard_sink_sends_a_later_versions_payload_as_stored() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/x", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            use std::io::{Read as _, Write as _};
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 65536];
+            let mut got = Vec::new();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            while let Ok(n) = s.read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+                if n == 0 || String::from_utf8_lossy(&got).contains("\"later\":true}") {
+                    break;
+                }
+            }
+            s.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                .unwrap();
+            String::from_utf8_lossy(&got).to_string()
+        });
+        let payload = String::from_utf8(approved().payload()).unwrap();
+        let later = format!("{},\"later\":true}}", &payload[..payload.len() - 1]);
+        assert!(Event::from_payload(later.as_bytes()).is_ok());
+        let (o, c) = attempt(
+            &sink(&url),
+            &due(later.clone(), 0),
+            &[],
+            1_795_992_001,
+            3600,
+        );
+        assert_eq!(c, Counted::Delivered, "{o:?}");
+        let got = server.join().unwrap();
+        assert!(got.ends_with(&later), "{got}");
+        assert!(
+            got.contains("webhook-id: evt_5f0c9d2e8a7b6c5d4e3f2a1b0c9d8e7f"),
+            "{got}"
+        );
     }
 
     #[test]

@@ -481,8 +481,26 @@ pub trait StoreOps {
     /// Makes the dead deliveries of event `id` (to `sink`, or to every sink) pending again,
     /// due at `now`, attempts 0; returns the (event id, sink) pairs (none when nothing of it
     /// is dead, for that sink). An unknown id is [`CaError::UnknownEvent`].
+    /// (It finds the id with a scan: inside a write transaction use [`notify_event_seq`]
+    /// on a read first, then [`notify_retry_seq`].)
+    ///
+    /// [`notify_event_seq`]: StoreOps::notify_event_seq
+    /// [`notify_retry_seq`]: StoreOps::notify_retry_seq
     fn notify_retry(&self, id: &str, sink: Option<&str>, now: u64)
     -> Result<Vec<(String, String)>>;
+    /// The outbox row of event `id`, if stored (a scan: call it on a read connection,
+    /// outside any write transaction).
+    fn notify_event_seq(&self, id: &str) -> Result<Option<u64>>;
+    /// [`StoreOps::notify_retry`] for the row `seq` found by [`StoreOps::notify_event_seq`]
+    /// (by primary key only: cheap under the write lock); the row is re-checked to be event
+    /// `id` ([`CaError::UnknownEvent`] when it was pruned meanwhile).
+    fn notify_retry_seq(
+        &self,
+        seq: u64,
+        id: &str,
+        sink: Option<&str>,
+        now: u64,
+    ) -> Result<Vec<(String, String)>>;
     /// Deletes outbox rows (and their deliveries) delivered everywhere (or wanted by no
     /// sink) for a week, and every row older than 30 days; returns how many.
     fn notify_prune(&self, now: u64) -> Result<usize>;

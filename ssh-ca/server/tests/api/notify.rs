@@ -727,3 +727,40 @@ async fn a_resend_is_retried_for_max_age_from_the_resend() {
     assert_eq!(drain(&h, "ops").delivered, 1);
     assert_eq!(received(&calls).last().unwrap().headers["webhook-id"], id);
 }
+
+/// R1 N5: `notify retry ID` resends only to sinks config.toml names (nothing would send a
+/// delivery to another, and "retried" would be untrue).
+#[tokio::test]
+async fn a_retry_skips_sinks_no_longer_configured() {
+    let (url, _calls) = receiver_at("/jit", Say::Answer(500, String::new()));
+    let h = harness_with_sinks("", &standard("old", &url)).unwrap();
+    let (s, _) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(h.ca.notify_fan_out().unwrap(), 1);
+    let st = jit_ca::store::Store::open(&h.path().join("jit.db")).unwrap();
+    st.conn()
+        .execute("UPDATE notify_delivery SET state = 'dead'", [])
+        .unwrap();
+    let id: String = st
+        .conn()
+        .query_row("SELECT id FROM notify_outbox", [], |r| r.get(0))
+        .unwrap();
+    let cfg = h.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("name = \"old\"", "name = \"new\"");
+    std::fs::write(&cfg, text).unwrap();
+    let e = jit_ca::admin::notify_retry(&h.path(), &id, None, h.now()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("only dead letters to sinks config.toml names"),
+        "{e}"
+    );
+    let dead: String = st
+        .conn()
+        .query_row("SELECT state FROM notify_delivery", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(dead, "dead");
+}

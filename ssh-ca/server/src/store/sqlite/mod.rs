@@ -340,6 +340,18 @@ impl StoreOps for Connection {
     ) -> Result<Vec<(String, String)>> {
         outbox::retry(self, id, sink, now)
     }
+    fn notify_event_seq(&self, id: &str) -> Result<Option<u64>> {
+        outbox::event_seq(self, id)
+    }
+    fn notify_retry_seq(
+        &self,
+        seq: u64,
+        id: &str,
+        sink: Option<&str>,
+        now: u64,
+    ) -> Result<Vec<(String, String)>> {
+        outbox::retry_seq(self, seq, id, sink, now)
+    }
     fn notify_prune(&self, now: u64) -> Result<usize> {
         outbox::prune(self, now)
     }
