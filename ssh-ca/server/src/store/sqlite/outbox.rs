@@ -549,21 +549,40 @@ pub fn retry_seq(
     Ok(out)
 }
 
-/// See [`crate::store::StoreOps::notify_prune`]. Looks at the oldest [`PRUNE_BATCH`] rows
-/// only (a bounded scan: the sweep calls it every time; rows are pruned oldest first).
+/// See [`crate::store::StoreOps::notify_prune`]. Never past the fan-out cursor (a row not
+/// fanned out has no deliveries yet: it is not "delivered everywhere"). Looks only at the
+/// rows older than a week (a prefix in `seq` order, found by the primary key), skipping
+/// those that must stay (dead letters, pending deliveries), so rows that stay at the head
+/// never hold back the pruning of the rows after them; at most [`PRUNE_BATCH`] rows a call.
 pub fn prune(c: &Connection, now: u64) -> Result<usize> {
     let delivered_before = i(now.saturating_sub(KEEP_DELIVERED_SECS));
     let any_before = i(now.saturating_sub(KEEP_ANY_SECS));
-    const GONE: &str = "SELECT o.seq FROM (SELECT seq, time FROM notify_outbox ORDER BY seq LIMIT ?3) o \
-         WHERE o.time < ?2 OR (o.time < ?1 AND NOT EXISTS (SELECT 1 FROM notify_delivery x \
-         WHERE x.seq = o.seq AND x.state != 'delivered'))";
+    let cursor = meta_counter(c, FANOUT_SEQ)?;
+    // The first row a week old or younger: rows from it on are kept (seq order follows
+    // time; a row a clock step made out of order waits for the ones before it).
+    let young: Option<i64> = c
+        .prepare_cached("SELECT seq FROM notify_outbox WHERE time >= ?1 ORDER BY seq LIMIT 1")?
+        .query_row([delivered_before], |r| r.get(0))
+        .optional()?;
+    let below = young.map_or(i(cursor).saturating_add(1), |y| {
+        y.min(i(cursor).saturating_add(1))
+    });
+    const GONE: &str = "SELECT o.seq FROM notify_outbox o WHERE o.seq < ?4 \
+         AND (o.time < ?2 OR (o.time < ?1 AND NOT EXISTS (SELECT 1 FROM notify_delivery x \
+         WHERE x.seq = o.seq AND x.state != 'delivered'))) ORDER BY o.seq LIMIT ?3";
     let batch = i(PRUNE_BATCH as u64);
-    c.prepare_cached(&format!(
-        "DELETE FROM notify_delivery WHERE seq IN ({GONE})"
-    ))?
-    .execute(params![delivered_before, any_before, batch])?;
-    Ok(
-        c.prepare_cached(&format!("DELETE FROM notify_outbox WHERE seq IN ({GONE})"))?
-            .execute(params![delivered_before, any_before, batch])?,
-    )
+    let gone: Vec<i64> = c
+        .prepare_cached(GONE)?
+        .query_map(params![delivered_before, any_before, batch, below], |r| {
+            r.get(0)
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut deliveries = c.prepare_cached("DELETE FROM notify_delivery WHERE seq = ?1")?;
+    let mut rows = c.prepare_cached("DELETE FROM notify_outbox WHERE seq = ?1")?;
+    let mut n = 0;
+    for seq in gone {
+        deliveries.execute([seq])?;
+        n += rows.execute([seq])?;
+    }
+    Ok(n)
 }

@@ -816,3 +816,47 @@ fn the_retry_statements_under_the_write_lock_use_the_primary_key() {
     }
     assert!(plan(outbox::EVENT_SEQ, 1).contains("SCAN notify_outbox"));
 }
+
+fn alerts(s: &mut Store, n: usize, time: u64) {
+    let tx = s.tx().unwrap();
+    for _ in 0..n {
+        append_audit(
+            &tx,
+            time,
+            "system",
+            event::ALERT,
+            &json!({"kind": "auth_failures", "summary": "s", "check": "c"}),
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+/// R1 D8: dead letters at the head (kept 30 days) do not hold back the pruning of the
+/// delivered rows after them; rows not fanned out are never pruned.
+#[test]
+fn prune_is_not_stuck_behind_head_rows_and_never_passes_the_cursor() {
+    let mut s = store_with_alice();
+    let t = 1000;
+    let n = outbox::PRUNE_BATCH + 1;
+    alerts(&mut s, n, t);
+    let all = Filter::all();
+    s.conn().notify_fan_out(&[("a", &all)], t).unwrap();
+    let dead: Vec<Outcome> = (1..=n as u64)
+        .map(|seq| outcome(seq, 3, DeliveryState::Dead, t))
+        .collect();
+    s.conn().notify_record("a", &dead).unwrap();
+    alerts(&mut s, 10, t);
+    s.conn().notify_fan_out(&[("a", &all)], t).unwrap();
+    let done: Vec<Outcome> = (n as u64 + 1..=n as u64 + 10)
+        .map(|seq| outcome(seq, 1, DeliveryState::Delivered, t))
+        .collect();
+    s.conn().notify_record("a", &done).unwrap();
+    // Never fanned out: no deliveries, but not "delivered everywhere" either.
+    alerts(&mut s, 5, t);
+    let week = t + 8 * 24 * 3600;
+    assert_eq!(s.conn().notify_prune(week).unwrap(), 10);
+    assert_eq!(outbox(s.conn()).len(), n + 5);
+    assert_eq!(s.conn().notify_backlog().unwrap(), (5, Some(t)));
+    assert_eq!(s.conn().notify_prune(week).unwrap(), 0);
+}
