@@ -121,3 +121,21 @@ fn the_readme_sinks_parse() {
         .collect();
     assert_eq!(names, [("chat", "slack"), ("siem", "standard")]);
 }
+
+/// R1 N3: every documented command that writes a secret file does so under `umask 077`
+/// (a `printf > file` then `chmod 600` leaves it readable by everyone in between).
+#[test]
+fn documented_secret_files_are_created_private() {
+    let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"));
+    let mut seen = 0;
+    for line in readme.lines().chain(NOTIFY_MD.lines()) {
+        if line.contains("whsec_%s") {
+            seen += 1;
+            assert!(line.contains("(umask 077; printf"), "{line}");
+        }
+    }
+    assert!(
+        seen >= 2,
+        "the README and docs/notify.md show how to make a secret"
+    );
+}

@@ -7,7 +7,8 @@
 //! when a commit wrote an outbox row: [`Hub::notice`]) makes the deliveries of new rows, one
 //! small write through the group commit; one thread per sink sends that sink's due
 //! deliveries (`Ca::notify_tick`). A receiver that hangs holds its own sink's thread for at
-//! most the call deadline ([`super::deliver::TIMEOUT`]) and nothing else: not the requests
+//! most the call deadline ([`super::deliver::TIMEOUT`]; name resolution comes before it and
+//! is bounded only by the system resolver's timeouts) and nothing else: not the requests
 //! (which only write an outbox row), not another sink, not the blocking pool that storage
 //! and the authorizing webhook use. A failed attempt ends its sink's tick (the receiver is
 //! likely down; the rest waits for the next tick), so one tick costs at most one deadline.
@@ -225,6 +226,11 @@ impl Hub {
     pub fn notice(&self, records: &[Record]) {
         let notifies = records.iter().any(|r| {
             r.kind().is_some_and(|ev| {
+                // A user removal makes one row per request it denied or revoked (the
+                // outbox hook reads its details; kind_of maps it to none).
+                if ev == crate::audit::event::Event::UserRemove {
+                    return true;
+                }
                 let details = if ev == crate::audit::event::Event::Alert {
                     serde_json::from_str(&r.details).unwrap_or_default()
                 } else {
@@ -581,5 +587,8 @@ mod tests {
         assert_eq!(hub.fresh.current(), before + 1);
         hub.notice(&[rec("request", "{}")]);
         assert_eq!(hub.fresh.current(), before + 2);
+        // R1 N4: a user removal's rows wake it too.
+        hub.notice(&[rec("user_remove", r#"{"denied":["r-1"]}"#)]);
+        assert_eq!(hub.fresh.current(), before + 3);
     }
 }
