@@ -34,7 +34,15 @@ use crate::webhook::Secret;
 /// Most sinks.
 pub const MAX_SINKS: usize = 16;
 /// The keys a `[[notify]]` table may have.
-pub const KEYS: &[&str] = &["name", "url", "format", "secret_file", "secret", "events"];
+pub const KEYS: &[&str] = &[
+    "name",
+    "url",
+    "format",
+    "secret_file",
+    "secret",
+    "events",
+    "ca_file",
+];
 
 /// How a sink's messages are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +74,7 @@ struct RawSink {
     /// Refused with a pointer to `secret_file` (see the module documentation).
     secret: Option<toml::Value>,
     events: Option<Vec<String>>,
+    ca_file: Option<String>,
 }
 
 /// A validated sink. Its `Debug` shows the URL's scheme and host only (a Slack URL is a
@@ -86,6 +95,11 @@ pub struct Sink {
     /// The secret, once [`load_secrets`] read it. A `standard` sink without it is not
     /// delivered to (its rows wait, and `notify status` says why).
     pub secret: Option<Secret>,
+    /// `ca_file`, as written: only these roots are trusted for its https (a receiver behind
+    /// an internal PKI), like a `[[webhook]]`'s; default the web PKI.
+    pub ca_file: Option<PathBuf>,
+    /// The `ca_file` text, once [`load_secrets`] read and checked it.
+    pub ca_pem: Option<String>,
 }
 
 impl std::fmt::Debug for Sink {
@@ -97,6 +111,7 @@ impl std::fmt::Debug for Sink {
             .field("secret_file", &self.secret_file)
             .field("filter", &self.filter)
             .field("secret", &self.secret.as_ref().map(|_| "(set)"))
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -232,6 +247,8 @@ pub fn validate(tables: Vec<toml::Table>, errs: &mut Vec<String>) -> Vec<Sink> {
                 secret_file,
                 filter,
                 secret: None,
+                ca_file: raw.ca_file.map(PathBuf::from),
+                ca_pem: None,
             });
         }
     }
@@ -273,6 +290,25 @@ pub fn parse(text: &str) -> Result<Vec<Sink>, Vec<String>> {
 pub fn load_secrets(sinks: &mut [Sink], dir: &Path) -> Vec<String> {
     let mut errs = Vec::new();
     for s in sinks.iter_mut() {
+        if let Some(f) = &s.ca_file {
+            // Whoever could swap the roots could pose as the receiver (the webhooks' rule:
+            // a file under directories nobody else may write).
+            let path = dir.join(f);
+            let pem = crate::files::read_trusted_tree(&path, 1024 * 1024)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| {
+                    crate::webhook::client::tls_config(&pem)
+                        .map(|_| pem)
+                        .map_err(|e| format!("{}: {e}", path.display()))
+                });
+            match pem {
+                Ok(pem) => s.ca_pem = Some(pem),
+                Err(e) => {
+                    s.ca_pem = None;
+                    errs.push(format!("notify.{}.ca_file: {e}", s.name));
+                }
+            }
+        }
         let Some(file) = &s.secret_file else {
             continue;
         };
@@ -372,7 +408,7 @@ format = "slack"
         assert_eq!(
             e,
             vec![
-                "notify.ops.colour: unknown key; a [[notify]] table has name, url, format, secret_file, secret, events"
+                "notify.ops.colour: unknown key; a [[notify]] table has name, url, format, secret_file, secret, events, ca_file"
             ]
         );
         let e = errors("[[notify]]\nname = \"ops\"\nurl = 7\nformat = \"slack\"\n");

@@ -76,7 +76,7 @@ pub fn target(sink: &Sink) -> Target<'_> {
     Target {
         url: &sink.url,
         timeout: TIMEOUT,
-        ca_pem: None,
+        ca_pem: sink.ca_pem.as_deref(),
         max_body: MAX_ANSWER,
     }
 }
@@ -134,6 +134,9 @@ mod tests {
             secret_file: None,
             filter: crate::notify::filter::Filter::all(),
             secret: (format == Format::Standard).then(|| Secret::parse(SECRET).unwrap()),
+
+            ca_file: None,
+            ca_pem: None,
         }
     }
 

@@ -160,10 +160,10 @@ impl Hub {
         let mut sinks: Vec<Sink> = self.sinks().as_ref().clone();
         let mut problems = Vec::new();
         for s in &mut sinks {
-            let old = s.secret.clone();
+            let old = (s.secret.clone(), s.ca_pem.clone());
             let errs = super::config::load_secrets(std::slice::from_mut(s), dir);
             if !errs.is_empty() {
-                s.secret = old;
+                (s.secret, s.ca_pem) = old;
                 problems.extend(errs);
             }
         }
@@ -438,6 +438,8 @@ mod tests {
             secret_file: None,
             filter: Filter::all(),
             secret: crate::webhook::Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").ok(),
+            ca_file: None,
+            ca_pem: None,
         }
     }
 

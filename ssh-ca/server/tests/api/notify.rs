@@ -23,8 +23,21 @@ const WAIT: Duration = Duration::from_secs(60);
 /// A harness whose config.toml has `sinks` (TOML text of `[[notify]]` tables) and `extra`
 /// top-level lines; the standard sinks' secret file `keys/ops.whsec` holds [`SECRET`].
 fn harness_with_sinks(extra: &str, sinks: &str) -> Result<Harness, String> {
+    harness_with_sinks_files(extra, sinks, &[])
+}
+
+/// [`harness_with_sinks`], with `files` (path relative to the data directory, content)
+/// written first.
+fn harness_with_sinks_files(
+    extra: &str,
+    sinks: &str,
+    files: &[(&str, &[u8])],
+) -> Result<Harness, String> {
     let (dir, keys) = setup_dir(POLICY);
     let data = data_dir(&dir);
+    for (path, text) in files {
+        std::fs::write(data.join(path), text).unwrap();
+    }
     let secret = data.join("keys/ops.whsec");
     std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -763,4 +776,37 @@ async fn a_retry_skips_sinks_no_longer_configured() {
         .query_row("SELECT state FROM notify_delivery", [], |r| r.get(0))
         .unwrap();
     assert_eq!(dead, "dead");
+}
+
+/// R1 N9: a `[[notify]]` sink takes `ca_file` like a `[[webhook]]`: a receiver behind an
+/// internal PKI is reached over https with only those roots trusted; without it, the web
+/// PKI's roots refuse the handshake (nothing is sent).
+#[tokio::test]
+async fn a_sink_with_ca_file_reaches_a_receiver_of_a_private_ca() {
+    let pki = tempfile::tempdir().unwrap();
+    super::webhook::make_pki(pki.path());
+    for trust in [false, true] {
+        let (url, calls) =
+            super::webhook::tls_receiver(pki.path(), Say::Answer(204, String::new()));
+        let mut sink = standard("ops", &url);
+        if trust {
+            sink.push_str("ca_file = \"keys/ca.pem\"\n");
+        }
+        let pem = std::fs::read(pki.path().join("ca.pem")).unwrap();
+        let h = harness_with_sinks_files("", &sink, &[("keys/ca.pem", &pem)]).unwrap();
+        let (s, _) = h
+            .request("alice", "db-admin", 1800, "INC-42 disk full")
+            .await;
+        assert_eq!(s, 201);
+        let t = drain(&h, "ops");
+        if trust {
+            assert_eq!(t.delivered, 1, "{t:?}");
+            assert_signed(&calls.recv_timeout(WAIT).unwrap());
+        } else {
+            assert_eq!((t.delivered, t.failed), (0, 1), "{t:?}");
+            let r = jit_ca::admin::notify_status(&h.path(), h.now()).unwrap();
+            let e = r.sinks[0].last_error.as_ref().unwrap();
+            assert!(e.error.contains("UnknownIssuer"), "{e:?}");
+        }
+    }
 }
