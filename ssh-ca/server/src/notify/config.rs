@@ -102,6 +102,14 @@ pub struct Sink {
     pub ca_pem: Option<String>,
 }
 
+/// A slack sink's URL is its credential: it is wiped from memory when the sink is dropped
+/// (a SIGHUP reload replaces the sinks; the service's exit drops them).
+impl Drop for Sink {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.url);
+    }
+}
+
 impl std::fmt::Debug for Sink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sink")
