@@ -39,8 +39,12 @@ pub const FANOUT_BATCH: usize = 5000;
 pub const KEEP_DELIVERED_SECS: u64 = 7 * 24 * 3600;
 /// Every row, dead letters included, is kept at most this long.
 pub const KEEP_ANY_SECS: u64 = 30 * 24 * 3600;
-/// [`prune`] looks at this many of the oldest rows per call.
+/// [`prune`] deletes at most this many rows per call.
 pub const PRUNE_BATCH: usize = 2000;
+/// [`prune`] reads at most this many rows (a window of `seq`) per call.
+pub const PRUNE_SCAN: u64 = 20_000;
+/// The meta counter of [`prune`]: the `seq` its next window starts at.
+pub const PRUNE_SEQ: &str = "notify_prune_seq";
 
 // ---- writing: the hook of append_audit ----
 
@@ -550,39 +554,60 @@ pub fn retry_seq(
 }
 
 /// See [`crate::store::StoreOps::notify_prune`]. Never past the fan-out cursor (a row not
-/// fanned out has no deliveries yet: it is not "delivered everywhere"). Looks only at the
-/// rows older than a week (a prefix in `seq` order, found by the primary key), skipping
-/// those that must stay (dead letters, pending deliveries), so rows that stay at the head
-/// never hold back the pruning of the rows after them; at most [`PRUNE_BATCH`] rows a call.
+/// fanned out has no deliveries yet: it is not "delivered everywhere"). It runs under the
+/// write lock (the sweep's transaction), so each call reads a bounded window of at most
+/// [`PRUNE_SCAN`] rows by primary key, starting where the last call stopped (meta
+/// `notify_prune_seq`) and wrapping to the oldest row: rows that must stay (dead letters,
+/// pending deliveries) never hold back the pruning of the rows after them, and the whole
+/// outbox is looked at, window after window. At most [`PRUNE_BATCH`] rows are deleted a call.
 pub fn prune(c: &Connection, now: u64) -> Result<usize> {
     let delivered_before = i(now.saturating_sub(KEEP_DELIVERED_SECS));
     let any_before = i(now.saturating_sub(KEEP_ANY_SECS));
     let cursor = meta_counter(c, FANOUT_SEQ)?;
-    // The first row a week old or younger: rows from it on are kept (seq order follows
-    // time; a row a clock step made out of order waits for the ones before it).
-    let young: Option<i64> = c
-        .prepare_cached("SELECT seq FROM notify_outbox WHERE time >= ?1 ORDER BY seq LIMIT 1")?
-        .query_row([delivered_before], |r| r.get(0))
-        .optional()?;
-    let below = young.map_or(i(cursor).saturating_add(1), |y| {
-        y.min(i(cursor).saturating_add(1))
-    });
-    const GONE: &str = "SELECT o.seq FROM notify_outbox o WHERE o.seq < ?4 \
+    let oldest: Option<i64> = c
+        .prepare_cached("SELECT MIN(seq) FROM notify_outbox")?
+        .query_row([], |r| r.get(0))?;
+    let Some(oldest) = oldest.map(u) else {
+        return Ok(0);
+    };
+    let mut from = meta_counter(c, PRUNE_SEQ)?.max(oldest);
+    if from > cursor {
+        from = oldest;
+    }
+    // Exclusive end of the window: never past the cursor.
+    let to = from
+        .saturating_add(PRUNE_SCAN)
+        .min(cursor.saturating_add(1));
+    const GONE: &str = "SELECT o.seq FROM notify_outbox o WHERE o.seq >= ?4 AND o.seq < ?5 \
          AND (o.time < ?2 OR (o.time < ?1 AND NOT EXISTS (SELECT 1 FROM notify_delivery x \
          WHERE x.seq = o.seq AND x.state != 'delivered'))) ORDER BY o.seq LIMIT ?3";
-    let batch = i(PRUNE_BATCH as u64);
     let gone: Vec<i64> = c
         .prepare_cached(GONE)?
-        .query_map(params![delivered_before, any_before, batch, below], |r| {
-            r.get(0)
-        })?
+        .query_map(
+            params![
+                delivered_before,
+                any_before,
+                i(PRUNE_BATCH as u64),
+                i(from),
+                i(to)
+            ],
+            |r| r.get(0),
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut deliveries = c.prepare_cached("DELETE FROM notify_delivery WHERE seq = ?1")?;
     let mut rows = c.prepare_cached("DELETE FROM notify_outbox WHERE seq = ?1")?;
     let mut n = 0;
-    for seq in gone {
+    for seq in &gone {
         deliveries.execute([seq])?;
         n += rows.execute([seq])?;
     }
+    // Where the next call looks: after the last row deleted when the batch was full, else
+    // the next window (or the oldest row again once the cursor is reached).
+    let next = match gone.last() {
+        Some(last) if gone.len() == PRUNE_BATCH => u(*last).saturating_add(1),
+        _ if to > cursor => 0,
+        _ => to,
+    };
+    super::log::meta_set(c, PRUNE_SEQ, &next.to_string())?;
     Ok(n)
 }

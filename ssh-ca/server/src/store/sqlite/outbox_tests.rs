@@ -860,3 +860,42 @@ fn prune_is_not_stuck_behind_head_rows_and_never_passes_the_cursor() {
     assert_eq!(s.conn().notify_backlog().unwrap(), (5, Some(t)));
     assert_eq!(s.conn().notify_prune(week).unwrap(), 0);
 }
+
+/// Prune reads a bounded window per call (it runs under the write lock) and moves on: rows
+/// beyond a window of rows that stay are reached by the next call.
+#[test]
+fn prune_moves_window_by_window() {
+    let mut s = store_with_alice();
+    let t = 1000;
+    let n = outbox::PRUNE_SCAN as usize + 5;
+    alerts(&mut s, n, t);
+    let all = Filter::all();
+    while s.conn().notify_backlog().unwrap().0 > 0 {
+        s.conn().notify_fan_out(&[("a", &all)], t).unwrap();
+    }
+    let dead: Vec<Outcome> = (1..=outbox::PRUNE_SCAN)
+        .map(|seq| outcome(seq, 3, DeliveryState::Dead, t))
+        .collect();
+    s.conn().notify_record("a", &dead).unwrap();
+    let done: Vec<Outcome> = (outbox::PRUNE_SCAN + 1..=n as u64)
+        .map(|seq| outcome(seq, 1, DeliveryState::Delivered, t))
+        .collect();
+    s.conn().notify_record("a", &done).unwrap();
+    let week = t + 8 * 24 * 3600;
+    assert_eq!(s.conn().notify_prune(week).unwrap(), 0, "the first window");
+    assert_eq!(s.conn().notify_prune(week).unwrap(), 5, "the next one");
+    assert_eq!(
+        s.conn().notify_prune(week).unwrap(),
+        0,
+        "wrapped to the head"
+    );
+    let month = t + 31 * 24 * 3600;
+    // At most a batch a call, whichever window the call reads (the tail's is empty now).
+    let pruned = s.conn().notify_prune(month).unwrap() + s.conn().notify_prune(month).unwrap();
+    assert_eq!(pruned, outbox::PRUNE_BATCH);
+    assert_eq!(
+        s.conn().notify_prune(month).unwrap(),
+        outbox::PRUNE_BATCH,
+        "the next call goes on after the last row deleted"
+    );
+}
