@@ -255,6 +255,27 @@ pub fn attempt(
     at: u64,
     max_age: u64,
 ) -> (Outcome, Counted) {
+    // The horizon runs from the event's time, or from a resend's (a fresh schedule).
+    let since = due.time.max(due.since);
+    if at > since.saturating_add(max_age) {
+        // Never sent this late (a CA stopped for longer than notify_max_age, a backlog): a
+        // stale event, such as "decide with your own key" for a request decided since, is
+        // not posted; it is a dead letter, listed and resendable (`jit-ca notify retry`).
+        return (
+            Outcome {
+                seq: due.seq,
+                attempts: due.attempts,
+                state: DeliveryState::Dead,
+                at,
+                status: None,
+                error: Some(
+                    "not sent: older than notify_max_age (resend with jit-ca notify retry ID)"
+                        .into(),
+                ),
+            },
+            Counted::Dead,
+        );
+    }
     let attempts = due.attempts.saturating_add(1);
     let bytes = due.payload.as_bytes();
     let out = match sink.format {
@@ -292,8 +313,6 @@ pub fn attempt(
         // same way, so it is visible in `notify status` and ends as a dead letter.
         Err(e) => (None, format!("not sent: {e}")),
     };
-    // The horizon runs from the event's time, or from a resend's (a fresh schedule).
-    let since = due.time.max(due.since);
     let (state, counted) = match backoff::after_failure(&due.id, since, attempts, at, max_age) {
         Next::RetryAt(next_at) => (DeliveryState::Pending { next_at }, Counted::Failed),
         Next::Dead => (DeliveryState::Dead, Counted::Dead),

@@ -810,3 +810,34 @@ async fn a_sink_with_ca_file_reaches_a_receiver_of_a_private_ca() {
         }
     }
 }
+
+/// R1 D2: a delivery is never first sent after `notify_max_age` (a CA stopped longer than
+/// that, a backlog): it is a dead letter, audited and listed, and a resend sends it.
+#[tokio::test]
+async fn an_event_older_than_max_age_is_dead_not_sent() {
+    let (url, calls) = receiver_at("/jit", Say::Answer(200, String::new()));
+    let h = harness_with_sinks("notify_max_age = \"1h\"", &standard("ops", &url)).unwrap();
+    let (s, _) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201);
+    h.ca.notify_fan_out().unwrap();
+    h.clock.advance(3601);
+    let t = drain(&h, "ops");
+    assert_eq!((t.delivered, t.dead), (0, 1));
+    assert!(received(&calls).is_empty());
+    let r = jit_ca::admin::notify_status(&h.path(), h.now()).unwrap();
+    assert_eq!(r.dead_total, 1);
+    assert!(
+        r.dead[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("older than notify_max_age"),
+        "{r:?}"
+    );
+    assert_eq!(audited(&h, "notify_dead").len(), 1);
+    jit_ca::admin::notify_retry(&h.path(), &r.dead[0].id, None, h.now()).unwrap();
+    assert_eq!(drain(&h, "ops").delivered, 1);
+    assert_eq!(received(&calls).len(), 1);
+}
