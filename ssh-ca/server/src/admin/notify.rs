@@ -45,6 +45,11 @@ pub struct NotifyReport {
     pub dead: Vec<DeadLetter>,
     /// Dead letters stored in all.
     pub dead_total: u64,
+    /// Outbox rows not fanned out to the sinks yet (`jit-ca serve` does it within a
+    /// second; a number that stays, or grows, means the fan-out is stuck).
+    pub not_fanned_out: u64,
+    /// The age (seconds) of the oldest of them.
+    pub not_fanned_out_oldest_secs: Option<u64>,
 }
 
 /// `jit-ca notify status`: reads the data directory only.
@@ -93,6 +98,8 @@ pub fn notify_status(dir: &Path, now: u64) -> Result<NotifyReport> {
         sinks,
         dead: status.dead,
         dead_total: status.dead_total,
+        not_fanned_out: status.backlog,
+        not_fanned_out_oldest_secs: status.backlog_oldest.map(|t| now.saturating_sub(t)),
     })
 }
 
@@ -135,6 +142,21 @@ pub fn render_status(r: &NotifyReport) -> String {
             );
         }
         out.push('\n');
+    }
+    if r.not_fanned_out > 0 {
+        let _ = write!(
+            out,
+            "{} event(s) not fanned out to the sinks yet",
+            r.not_fanned_out
+        );
+        if let Some(age) = r.not_fanned_out_oldest_secs {
+            let _ = write!(
+                out,
+                ", oldest {} old",
+                jit_common::time::format_duration(age)
+            );
+        }
+        out.push_str(" (jit-ca serve fans out within a second: a count that stays means the fan-out is stuck; see its log)\n");
     }
     if r.dead_total == 0 {
         out.push_str("no dead letters\n");
@@ -194,16 +216,32 @@ pub fn notify_retry(dir: &Path, id: &str, sink: Option<&str>, now: u64) -> Resul
         )));
     }
     let mut st = open_store(dir)?;
+    // The id is found with a scan of the outbox: on a read, before the write lock is taken
+    // (a long scan under it would stall every writer of the running service).
+    let Some(seq) = st.conn().notify_event_seq(id)? else {
+        return Err(CaError::UnknownEvent { id: id.to_string() });
+    };
+    // Only the sinks config.toml names: nothing would send a delivery to another.
+    let targets: Vec<&str> = match sink {
+        Some(s) => vec![s],
+        None => cfg.notify.iter().map(|s| s.name.as_str()).collect(),
+    };
     let tx = st.tx()?;
-    let pairs = tx.notify_retry(id, sink, now)?;
-    if pairs.is_empty() {
+    let mut sinks = Vec::new();
+    for t in targets {
+        sinks.extend(
+            tx.notify_retry_seq(seq, id, Some(t), now)?
+                .into_iter()
+                .map(|(_, s)| s),
+        );
+    }
+    if sinks.is_empty() {
         return Err(CaError::Input(format!(
-            "{id} has no dead delivery{}; only dead letters are sent again (jit-ca notify status \
-             lists them; a pending one is still being retried)",
+            "{id} has no dead delivery{}; only dead letters to sinks config.toml names are sent \
+             again (jit-ca notify status lists them; a pending one is still being retried)",
             sink.map_or_else(String::new, |s| format!(" to sink {s:?}"))
         )));
     }
-    let sinks: Vec<String> = pairs.into_iter().map(|(_, s)| s).collect();
     let rec = crate::store::append_audit(
         &tx,
         now,

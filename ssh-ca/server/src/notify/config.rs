@@ -34,7 +34,15 @@ use crate::webhook::Secret;
 /// Most sinks.
 pub const MAX_SINKS: usize = 16;
 /// The keys a `[[notify]]` table may have.
-pub const KEYS: &[&str] = &["name", "url", "format", "secret_file", "secret", "events"];
+pub const KEYS: &[&str] = &[
+    "name",
+    "url",
+    "format",
+    "secret_file",
+    "secret",
+    "events",
+    "ca_file",
+];
 
 /// How a sink's messages are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,10 +74,12 @@ struct RawSink {
     /// Refused with a pointer to `secret_file` (see the module documentation).
     secret: Option<toml::Value>,
     events: Option<Vec<String>>,
+    ca_file: Option<String>,
 }
 
-/// A validated sink.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A validated sink. Its `Debug` shows the URL's scheme and host only (a Slack URL is a
+/// credential) and no secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Sink {
     /// Its name: in metrics, `jit-ca notify status` and the outbox's delivery rows.
     pub name: String,
@@ -85,6 +95,33 @@ pub struct Sink {
     /// The secret, once [`load_secrets`] read it. A `standard` sink without it is not
     /// delivered to (its rows wait, and `notify status` says why).
     pub secret: Option<Secret>,
+    /// `ca_file`, as written: only these roots are trusted for its https (a receiver behind
+    /// an internal PKI), like a `[[webhook]]`'s; default the web PKI.
+    pub ca_file: Option<PathBuf>,
+    /// The `ca_file` text, once [`load_secrets`] read and checked it.
+    pub ca_pem: Option<String>,
+}
+
+/// A slack sink's URL is its credential: it is wiped from memory when the sink is dropped
+/// (a SIGHUP reload replaces the sinks; the service's exit drops them).
+impl Drop for Sink {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.url);
+    }
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink")
+            .field("name", &self.name)
+            .field("url", &crate::webhook::shown_url(&self.url))
+            .field("format", &self.format)
+            .field("secret_file", &self.secret_file)
+            .field("filter", &self.filter)
+            .field("secret", &self.secret.as_ref().map(|_| "(set)"))
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
 }
 
 /// Validates the `[[notify]]` tables (as parsed from config.toml, in order); every problem is
@@ -218,6 +255,8 @@ pub fn validate(tables: Vec<toml::Table>, errs: &mut Vec<String>) -> Vec<Sink> {
                 secret_file,
                 filter,
                 secret: None,
+                ca_file: raw.ca_file.map(PathBuf::from),
+                ca_pem: None,
             });
         }
     }
@@ -259,6 +298,25 @@ pub fn parse(text: &str) -> Result<Vec<Sink>, Vec<String>> {
 pub fn load_secrets(sinks: &mut [Sink], dir: &Path) -> Vec<String> {
     let mut errs = Vec::new();
     for s in sinks.iter_mut() {
+        if let Some(f) = &s.ca_file {
+            // Whoever could swap the roots could pose as the receiver (the webhooks' rule:
+            // a file under directories nobody else may write).
+            let path = dir.join(f);
+            let pem = crate::files::read_trusted_tree(&path, 1024 * 1024)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| {
+                    crate::webhook::client::tls_config(&pem)
+                        .map(|_| pem)
+                        .map_err(|e| format!("{}: {e}", path.display()))
+                });
+            match pem {
+                Ok(pem) => s.ca_pem = Some(pem),
+                Err(e) => {
+                    s.ca_pem = None;
+                    errs.push(format!("notify.{}.ca_file: {e}", s.name));
+                }
+            }
+        }
         let Some(file) = &s.secret_file else {
             continue;
         };
@@ -319,6 +377,38 @@ format = "slack"
     }
 
     #[test]
+    fn a_slack_url_is_never_shown_in_an_error_or_a_debug_print() {
+        for url in [
+            "http://hooks.slack.com/services/T0/B0/SECRETTOKEN",
+            "hooks.slack.com/services/T0/B0/SECRETTOKEN",
+            "https:/hooks.slack.com/services/T0/B0/SECRETTOKEN",
+            "ftp://hooks.slack.com/services/T0/B0/SECRETTOKEN?x=SECRETTOKEN",
+            "https://user:SECRETTOKEN@/services",
+        ] {
+            let e = errors(&format!(
+                "[[notify]]\nname = \"chat\"\nurl = \"{url}\"\nformat = \"slack\"\n"
+            ));
+            assert_eq!(e.len(), 1, "{url}: {e:?}");
+            assert!(!e[0].contains("SECRETTOKEN"), "{e:?}");
+            assert!(e[0].starts_with("notify.chat.url: "), "{e:?}");
+        }
+        let e = errors(
+            "[[notify]]\nname = \"chat\"\nurl = \"http://hooks.slack.com/services/T0/B0/SECRETTOKEN\"\nformat = \"slack\"\n",
+        );
+        assert!(
+            e[0].contains("\"http://hooks.slack.com/…\": plain http is accepted only"),
+            "{e:?}"
+        );
+        let sinks = parse(
+            "[[notify]]\nname = \"chat\"\nurl = \"https://hooks.slack.com/services/T0/B0/SECRETTOKEN\"\nformat = \"slack\"\n",
+        )
+        .unwrap();
+        let shown = format!("{sinks:?}");
+        assert!(!shown.contains("SECRETTOKEN"), "{shown}");
+        assert!(shown.contains("https://hooks.slack.com/…"), "{shown}");
+    }
+
+    #[test]
     fn each_problem_is_one_line_naming_the_sink_and_key() {
         let e = errors(
             "[[notify]]\nname = \"ops\"\nurl = \"https://h/x\"\nformat = \"slack\"\ncolour = 1\n",
@@ -326,7 +416,7 @@ format = "slack"
         assert_eq!(
             e,
             vec![
-                "notify.ops.colour: unknown key; a [[notify]] table has name, url, format, secret_file, secret, events"
+                "notify.ops.colour: unknown key; a [[notify]] table has name, url, format, secret_file, secret, events, ca_file"
             ]
         );
         let e = errors("[[notify]]\nname = \"ops\"\nurl = 7\nformat = \"slack\"\n");

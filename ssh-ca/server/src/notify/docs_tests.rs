@@ -50,6 +50,13 @@ fn every_event_type_is_in_docs_notify_md_with_an_example() {
     for (i, (heading, text)) in blocks.iter().enumerate() {
         let e = Event::from_payload(text.as_bytes())
             .unwrap_or_else(|err| panic!("docs/notify.md json block {i} ({heading}): {err}"));
+        // Strictly: every field documented is one the CA sends, and none is missing.
+        let documented: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            documented,
+            "docs/notify.md json block {i} ({heading}) is not what the CA sends"
+        );
         if i == 0 {
             // The payload at the top is the one this build makes.
             assert_eq!(e, approved());
@@ -62,6 +69,14 @@ fn every_event_type_is_in_docs_notify_md_with_an_example() {
         );
         assert_eq!(e.timestamp, super::event::rfc3339(e.time), "block {i}");
         assert_eq!(e.kind.is_alert(), e.data.alert.is_some(), "block {i}");
+        assert_eq!(
+            e.kind == Kind::RequestExpired,
+            e.data
+                .request
+                .as_ref()
+                .is_some_and(|r| r.previous_state.is_some()),
+            "block {i}: previous_state is on request.expired only"
+        );
         shown.push(e.kind);
     }
     let without: Vec<_> = Kind::ALL
@@ -105,4 +120,22 @@ fn the_readme_sinks_parse() {
         .map(|s| (s.name.as_str(), s.format.as_str()))
         .collect();
     assert_eq!(names, [("chat", "slack"), ("siem", "standard")]);
+}
+
+/// R1 N3: every documented command that writes a secret file does so under `umask 077`
+/// (a `printf > file` then `chmod 600` leaves it readable by everyone in between).
+#[test]
+fn documented_secret_files_are_created_private() {
+    let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"));
+    let mut seen = 0;
+    for line in readme.lines().chain(NOTIFY_MD.lines()) {
+        if line.contains("whsec_%s") {
+            seen += 1;
+            assert!(line.contains("(umask 077; printf"), "{line}");
+        }
+    }
+    assert!(
+        seen >= 2,
+        "the README and docs/notify.md show how to make a secret"
+    );
 }

@@ -75,7 +75,8 @@ kinds! {
     RequestDenied = "request.denied";
     /// A pending request was withdrawn by its requester.
     RequestCancelled = "request.cancelled";
-    /// A pending request was not decided in time.
+    /// A pending request was not decided in time (`previous_state` `pending`), or an
+    /// approved request's window ended (`previous_state` `approved`: the elevation is over).
     RequestExpired = "request.expired";
     /// A certificate and grant were issued (the window is `valid_after`..`valid_before`).
     RequestIssued = "request.issued";
@@ -133,7 +134,6 @@ impl<'de> Deserialize<'de> for Kind {
 
 /// Approvals of a request: `count` of `required`, and by whom (in the order given).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Approvals {
     /// Approvals given so far.
     pub count: u32,
@@ -145,7 +145,6 @@ pub struct Approvals {
 
 /// A request's facts as of the change (not as of the delivery).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RequestFacts {
     /// The request id (`jit show ID`).
     pub id: String,
@@ -181,11 +180,15 @@ pub struct RequestFacts {
     pub decision_reason: Option<String>,
     /// The requester's contact handle (`jit-ca user add --contact`), if set.
     pub contact: Option<String>,
+    /// `request.expired` only: the state the request left, `pending` (never decided before
+    /// `pending_expires_at`) or `approved` (an elevation whose window ended). Absent from
+    /// other events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_state: Option<String>,
 }
 
 /// What an alert says: what happened and what to check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct AlertFacts {
     /// One line: what happened.
     pub summary: String,
@@ -205,7 +208,6 @@ pub struct AlertFacts {
 
 /// The event's subject: a request, an alert, or both.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Data {
     /// The request concerned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -215,9 +217,10 @@ pub struct Data {
     pub alert: Option<AlertFacts>,
 }
 
-/// One notification.
+/// One notification. Unknown fields are ignored when a payload is read back (a row written
+/// by a later version, after a rollback, is still sent), as receivers are told to do; the
+/// docs' examples are checked strictly by a round trip (`docs_tests`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Event {
     /// Stable across retries and resends: the idempotency key (`webhook-id`).
     pub id: String,
@@ -341,6 +344,7 @@ pub(crate) mod tests {
             valid_before: None,
             decision_reason: None,
             contact: Some("@alice".into()),
+            previous_state: None,
         }
     }
 
@@ -419,15 +423,19 @@ pub(crate) mod tests {
         assert!(!text.contains("\"request\""), "{text}");
         assert_eq!(Event::from_payload(text.as_bytes()).unwrap(), e);
         assert_eq!(e.request_id(), None);
-        // An unknown type or field is an error, never a default.
+        // An unknown type, or a missing field, is an error, never a default.
         let bad = text.replace("alert.auth_failures", "alert.nope");
         assert!(
             Event::from_payload(bad.as_bytes())
                 .unwrap_err()
                 .contains("unknown event type")
         );
-        let bad = text.replace("\"actor\"", "\"extra\":1,\"actor\"");
-        assert!(Event::from_payload(bad.as_bytes()).is_err());
+        let bad = text.replace("\"actor\":\"system\",", "");
+        assert!(Event::from_payload(bad.as_bytes()).is_err(), "{bad}");
+        // A field added by a later version is ignored (R1 D9: a payload written by a newer
+        // build, after a rollback, is still sent), as receivers are told to do.
+        let later = text.replace("\"actor\"", "\"extra\":1,\"actor\"");
+        assert_eq!(Event::from_payload(later.as_bytes()).unwrap(), e);
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //! `blocks` in Block Kit) made from an [`Event`].
 //!
 //! A message delivers a request; it never approves one. It carries no link and no button:
-//! the decision is the exact command (`jit approve ID`, `jit deny ID`) as text, run by the
+//! the decision is the exact command (`jit approve ID`, `jit deny ID --reason 'why'`) as text, run by the
 //! approver with their own key (chat previews fetch links, so a link that changed state would
 //! fire without a click). Every string a user supplied (reason, ticket, names, hosts) is
 //! escaped for mrkdwn (`&`, `<`, `>`), so a reason cannot make a link, a mention or
-//! `<!channel>`; only contact handles set by the operator (`jit-ca user add --contact`)
-//! that are Slack member ids become mentions. Link unfurling is switched off.
+//! `<!channel>`; every mrkdwn object is `verbatim` (Slack does not auto-link a URL or parse
+//! `@channel` in it); user text sits in code spans (no `*`/`_`/`~` formatting). Only contact
+//! handles set by the operator (`jit-ca user add --contact`) that are Slack member ids become
+//! mentions. Link unfurling is switched off.
 //!
 //! Limits kept (Slack refuses a message beyond them): at most 50 blocks, header text 150
 //! characters, section text 3000, 10 fields of 2000 each, 10 context elements; see
@@ -83,14 +85,31 @@ pub fn mention(handle: &str) -> String {
     }
 }
 
+/// A mrkdwn text object, `verbatim`: Slack neither turns URLs into links nor parses
+/// `@channel`, `#channel` or bare mentions in it (the `<@U…>` mentions made by [`mention`]
+/// are still honoured).
 fn mrkdwn(text: String) -> Value {
-    json!({"type": "mrkdwn", "text": text})
+    json!({"type": "mrkdwn", "text": text, "verbatim": true})
+}
+
+/// User text (escaped, cut to `max` characters in all) as an inline code span: `*`, `_`,
+/// `~` inside it toggle no formatting (a reason `*APPROVED*` is not shown bold, a host
+/// `db-*` stays as written). A backtick in it, which would end the span, is shown as `ˋ`.
+pub fn code(s: &str, max: usize) -> String {
+    let inner = escape(s, max.saturating_sub(2).max(1)).replace('`', "ˋ");
+    format!("`{inner}`")
+}
+
+/// Longer user text (escaped) as a code block, where no formatting applies.
+fn code_block(s: &str, max: usize) -> String {
+    let inner = escape(s, max.saturating_sub(8).max(1)).replace('`', "ˋ");
+    format!("```{inner}```")
 }
 
 fn field(label: &str, value: &str) -> Value {
     mrkdwn(format!(
         "*{label}*\n{}",
-        escape(value, MAX_FIELD - label.len() - 3)
+        code(value, MAX_FIELD - label.len() - 3)
     ))
 }
 
@@ -118,6 +137,11 @@ fn headline(e: &Event, r: &RequestFacts) -> String {
         ),
         Kind::RequestDenied => format!("{actor} denied {user}'s request for {role}"),
         Kind::RequestCancelled => format!("{user} cancelled their request for {role}"),
+        // An approved request's window ended (the elevation is over), or a pending one was
+        // never decided: `previous_state` tells them apart.
+        Kind::RequestExpired if r.previous_state.as_deref() == Some("approved") => {
+            format!("{user}'s {role} elevation ended")
+        }
         Kind::RequestExpired => format!("{user}'s request for {role} expired undecided"),
         Kind::RequestIssued => match r.valid_before {
             Some(end) => format!("{user} holds {role} until {}", when(end)),
@@ -139,8 +163,8 @@ fn headline(e: &Event, r: &RequestFacts) -> String {
 /// The fields of a request: who, role, hosts, duration, ticket, approvals, expiry, window.
 fn request_fields(r: &RequestFacts) -> Vec<Value> {
     let who = match &r.contact {
-        Some(c) => format!("*Who*\n{} ({})", escape(&r.user, 200), mention(c)),
-        None => format!("*Who*\n{}", escape(&r.user, 200)),
+        Some(c) => format!("*Who*\n{} ({})", code(&r.user, 200), mention(c)),
+        None => format!("*Who*\n{}", code(&r.user, 200)),
     };
     let mut fields = vec![
         mrkdwn(who),
@@ -205,8 +229,8 @@ pub fn render(e: &Event, approvers: &[String]) -> Value {
     if let Some(a) = &e.data.alert {
         blocks.push(json!({"type": "section", "text": mrkdwn(format!(
             "*What happened*\n{}\n*What to check*\n{}",
-            escape(&a.summary, 1400),
-            escape(&a.check, 1400)
+            code_block(&a.summary, 1400),
+            code_block(&a.check, 1400)
         ))}));
     }
     if let Some(r) = &e.data.request {
@@ -214,18 +238,18 @@ pub fn render(e: &Event, approvers: &[String]) -> Value {
         blocks.push(json!({"type": "section", "fields": request_fields(r)}));
         blocks.push(json!({"type": "section", "text": mrkdwn(format!(
             "*Reason*\n{}",
-            escape(&r.reason, MAX_TEXT - 20)
+            code_block(&r.reason, MAX_TEXT - 20)
         ))}));
         if let Some(why) = &r.decision_reason {
             blocks.push(json!({"type": "section", "text": mrkdwn(format!(
                 "*Why*\n{}",
-                escape(why, MAX_TEXT - 20)
+                code_block(why, MAX_TEXT - 20)
             ))}));
         }
         if awaits_decision(e) {
             let id = escape(&r.id, 100);
             let mut text = format!(
-                "Decide with your own key: `jit show {id}` then `jit approve {id}` or `jit deny {id}`"
+                "Decide with your own key: `jit show {id}` then `jit approve {id}` or `jit deny {id} --reason 'why'`"
             );
             if !approvers.is_empty() {
                 let who: Vec<_> = approvers.iter().take(20).map(|h| mention(h)).collect();
@@ -264,6 +288,11 @@ pub fn check_shape(msg: &Value) -> Result<(), String> {
         let n = s.chars().count();
         if n == 0 || n > max {
             return Err(format!("{at}: text of {n} characters (1 to {max})"));
+        }
+        if kind == "mrkdwn" && v.get("verbatim") != Some(&Value::Bool(true)) {
+            return Err(format!(
+                "{at}: a mrkdwn text without \"verbatim\": true (Slack would auto-link URLs)"
+            ));
         }
         Ok(())
     }
@@ -334,6 +363,53 @@ mod tests {
         v.to_string()
     }
 
+    /// Calls `f` on every `{"type": "mrkdwn"}` object in `v`.
+    fn every_mrkdwn(v: &Value, f: &mut dyn FnMut(&Value)) {
+        match v {
+            Value::Object(m) => {
+                if m.get("type") == Some(&Value::String("mrkdwn".into())) {
+                    f(v);
+                }
+                m.values().for_each(|x| every_mrkdwn(x, f));
+            }
+            Value::Array(a) => a.iter().for_each(|x| every_mrkdwn(x, f)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn a_mrkdwn_text_without_verbatim_is_refused() {
+        let plain = json!({"text": "t", "blocks": [{"type": "section",
+            "text": {"type": "mrkdwn", "text": "https://evil.example"}}]});
+        assert!(check_shape(&plain).unwrap_err().contains("verbatim"));
+        assert_eq!(code("a`b*c", 100), "`aˋb*c`");
+        assert!(code(&"x".repeat(500), 10).chars().count() <= 10);
+    }
+
+    /// R1 D4: an approved request whose window ended is "ended", not "expired undecided".
+    #[test]
+    fn an_ended_elevation_is_not_called_undecided() {
+        let mut e = approved();
+        e.kind = Kind::RequestExpired;
+        e.actor = "system".into();
+        let mut r = request();
+        r.state = "expired".into();
+        r.previous_state = Some("approved".into());
+        r.valid_after = Some(1_795_992_000);
+        r.valid_before = Some(1_795_993_800);
+        e.data.request = Some(r.clone());
+        let s = all_text(&render(&e, &[]));
+        assert!(s.contains("*alice*'s *db-admin* elevation ended"), "{s}");
+        assert!(!s.contains("undecided"), "{s}");
+        r.previous_state = Some("pending".into());
+        e.data.request = Some(r);
+        let s = all_text(&render(&e, &[]));
+        assert!(
+            s.contains("*alice*'s request for *db-admin* expired undecided"),
+            "{s}"
+        );
+    }
+
     #[test]
     fn escapes_and_cuts_without_breaking_entities() {
         assert_eq!(escape("a<b>&c", 100), "a&lt;b&gt;&amp;c");
@@ -359,16 +435,16 @@ mod tests {
         let s = all_text(&msg);
         for want in [
             "*alice* requests *db-admin* for 30m",
-            "*Who*\\nalice (@alice)",
-            "*Role*\\ndb-admin",
-            "*Hosts*\\ndb-*",
-            "*Duration*\\n30m, sudo",
-            "*Ticket*\\nINC-42",
-            "*Approvals*\\n1 of 2",
-            "*Pending until*\\n2026-11-29T23:40:00Z",
-            "*Reason*\\nINC-42 disk full",
+            "*Who*\\n`alice` (@alice)",
+            "*Role*\\n`db-admin`",
+            "*Hosts*\\n`db-*`",
+            "*Duration*\\n`30m, sudo`",
+            "*Ticket*\\n`INC-42`",
+            "*Approvals*\\n`1 of 2`",
+            "*Pending until*\\n`2026-11-29T23:40:00Z`",
+            "*Reason*\\n```INC-42 disk full```",
             "`jit approve r-692b7a40a1b2c3d4e5f6`",
-            "`jit deny r-692b7a40a1b2c3d4e5f6`",
+            "`jit deny r-692b7a40a1b2c3d4e5f6 --reason 'why'`",
             "Approvers: <@U0BOB1> @carol",
             "\"unfurl_links\":false",
         ] {
@@ -403,7 +479,9 @@ mod tests {
     fn user_text_cannot_make_a_link_or_a_mention() {
         let mut e = approved();
         let mut r = request();
-        r.reason = "<https://evil.example/approve?id=1|Approve> <!channel> <@U0BOSS> & more".into();
+        r.reason = "<https://evil.example/approve?id=1|Approve> <!channel> <@U0BOSS> & more \
+                    https://evil.example/approve #general @channel *APPROVED* `x`"
+            .into();
         r.user = "<!here>".into();
         r.role = "a>b".into();
         r.ticket = Some("<x>".into());
@@ -419,7 +497,16 @@ mod tests {
         assert!(!s.contains('<'), "{s}");
         assert!(s.contains("&lt;https://evil.example/approve?id=1|Approve&gt; &lt;!channel&gt;"));
         assert!(s.contains("&amp; more"));
-        assert!(s.contains("*Why*\\n&lt;!everyone&gt;"));
+        // Bare URLs and @channel are not parsed (verbatim on every mrkdwn object), and
+        // formatting characters of user text sit in code (a backtick cannot end it).
+        let mut mrkdwn_objects = 0;
+        every_mrkdwn(&msg, &mut |o| {
+            mrkdwn_objects += 1;
+            assert_eq!(o["verbatim"], true, "{o}");
+        });
+        assert!(mrkdwn_objects >= 8, "{s}");
+        assert!(s.contains("#general @channel *APPROVED* ˋxˋ```"), "{s}");
+        assert!(s.contains("*Why*\\n```&lt;!everyone&gt;```"));
     }
 
     #[test]
@@ -439,7 +526,7 @@ mod tests {
             s.contains("*alice* holds *db-admin* until 2026-11-29T23:10:00Z"),
             "{s}"
         );
-        assert!(s.contains("*Window*\\n2026-11-29T22:40:00Z to 2026-11-29T23:10:00Z"));
+        assert!(s.contains("*Window*\\n`2026-11-29T22:40:00Z to 2026-11-29T23:10:00Z`"));
         assert!(!s.contains("jit approve"), "{s}");
         assert!(!s.contains("Approvers"), "{s}");
 
@@ -468,7 +555,9 @@ mod tests {
             msg["blocks"][0]["text"]["text"],
             "JIT alert: alert.self_approval"
         );
-        assert!(s.contains("*What happened*\\nalice tried to approve her own request &lt;x&gt;"));
+        assert!(
+            s.contains("*What happened*\\n```alice tried to approve her own request &lt;x&gt;```")
+        );
         assert!(
             !s.contains("jit approve"),
             "an alert never asks for a decision: {s}"
@@ -495,7 +584,7 @@ mod tests {
             "text": {"type": "plain_text", "text": "x".repeat(151)}}]});
         assert!(check_shape(&long).is_err());
         let link = json!({"text": "t", "blocks": [{"type": "section",
-            "text": {"type": "mrkdwn", "text": "x"}, "accessory": {"type": "button"}}]});
+            "text": {"type": "mrkdwn", "text": "x", "verbatim": true}, "accessory": {"type": "button"}}]});
         assert!(
             check_shape(&link)
                 .unwrap_err()

@@ -7,7 +7,8 @@
 //! when a commit wrote an outbox row: [`Hub::notice`]) makes the deliveries of new rows, one
 //! small write through the group commit; one thread per sink sends that sink's due
 //! deliveries (`Ca::notify_tick`). A receiver that hangs holds its own sink's thread for at
-//! most the call deadline ([`super::deliver::TIMEOUT`]) and nothing else: not the requests
+//! most the call deadline ([`super::deliver::TIMEOUT`]; name resolution comes before it and
+//! is bounded only by the system resolver's timeouts) and nothing else: not the requests
 //! (which only write an outbox row), not another sink, not the blocking pool that storage
 //! and the authorizing webhook use. A failed attempt ends its sink's tick (the receiver is
 //! likely down; the rest waits for the next tick), so one tick costs at most one deadline.
@@ -159,10 +160,10 @@ impl Hub {
         let mut sinks: Vec<Sink> = self.sinks().as_ref().clone();
         let mut problems = Vec::new();
         for s in &mut sinks {
-            let old = s.secret.clone();
+            let old = (s.secret.clone(), s.ca_pem.clone());
             let errs = super::config::load_secrets(std::slice::from_mut(s), dir);
             if !errs.is_empty() {
-                s.secret = old;
+                (s.secret, s.ca_pem) = old;
                 problems.extend(errs);
             }
         }
@@ -225,6 +226,11 @@ impl Hub {
     pub fn notice(&self, records: &[Record]) {
         let notifies = records.iter().any(|r| {
             r.kind().is_some_and(|ev| {
+                // A user removal makes one row per request it denied or revoked (the
+                // outbox hook reads its details; kind_of maps it to none).
+                if ev == crate::audit::event::Event::UserRemove {
+                    return true;
+                }
                 let details = if ev == crate::audit::event::Event::Alert {
                     serde_json::from_str(&r.details).unwrap_or_default()
                 } else {
@@ -249,16 +255,45 @@ pub fn attempt(
     at: u64,
     max_age: u64,
 ) -> (Outcome, Counted) {
+    // The horizon runs from the event's time, or from a resend's (a fresh schedule).
+    let since = due.time.max(due.since);
+    if at > since.saturating_add(max_age) {
+        // Never sent this late (a CA stopped for longer than notify_max_age, a backlog): a
+        // stale event, such as "decide with your own key" for a request decided since, is
+        // not posted; it is a dead letter, listed and resendable (`jit-ca notify retry`).
+        return (
+            Outcome {
+                seq: due.seq,
+                attempts: due.attempts,
+                state: DeliveryState::Dead,
+                at,
+                status: None,
+                error: Some(
+                    "not sent: older than notify_max_age (resend with jit-ca notify retry ID)"
+                        .into(),
+                ),
+            },
+            Counted::Dead,
+        );
+    }
     let attempts = due.attempts.saturating_add(1);
-    let result = Event::from_payload(due.payload.as_bytes())
-        .and_then(|event| deliver::outgoing(sink, &event, due.payload.as_bytes(), approvers, at))
-        .map(|out| {
-            deliver::classify(crate::webhook::client::post(
-                &deliver::target(sink),
-                &out.headers,
-                &out.body,
-            ))
-        });
+    let bytes = due.payload.as_bytes();
+    let out = match sink.format {
+        // Sent as stored, signed with the row's id: any JSON object is sent (fields added by
+        // a later version included); only what is no JSON at all is refused.
+        super::config::Format::Standard => serde_json::from_slice::<serde_json::Map<_, _>>(bytes)
+            .map_err(|e| format!("not a notification payload: {e}"))
+            .and_then(|_| deliver::signed(sink, &due.id, bytes, at)),
+        super::config::Format::Slack => Event::from_payload(bytes)
+            .and_then(|event| deliver::outgoing(sink, &event, bytes, approvers, at)),
+    };
+    let result = out.map(|out| {
+        deliver::classify(crate::webhook::client::post(
+            &deliver::target(sink),
+            &out.headers,
+            &out.body,
+        ))
+    });
     let (status, error) = match result {
         Ok(Attempt::Delivered { status }) => {
             return (
@@ -278,7 +313,7 @@ pub fn attempt(
         // same way, so it is visible in `notify status` and ends as a dead letter.
         Err(e) => (None, format!("not sent: {e}")),
     };
-    let (state, counted) = match backoff::after_failure(&due.id, due.time, attempts, at, max_age) {
+    let (state, counted) = match backoff::after_failure(&due.id, since, attempts, at, max_age) {
         Next::RetryAt(next_at) => (DeliveryState::Pending { next_at }, Counted::Failed),
         Next::Dead => (DeliveryState::Dead, Counted::Dead),
     };
@@ -305,7 +340,8 @@ pub struct Workers {
     threads: Vec<JoinHandle<()>>,
 }
 
-/// Starts the fan-out thread and one thread per sink (none without sinks).
+/// Starts the fan-out thread (also without sinks: it moves the cursor past events no sink
+/// is configured for) and one thread per sink.
 pub fn start(ca: Arc<crate::service::Ca>) -> Result<Workers, crate::error::CaError> {
     let sinks = ca.notify_hub().sinks();
     let stop = Arc::new(AtomicBool::new(false));
@@ -314,9 +350,6 @@ pub fn start(ca: Arc<crate::service::Ca>) -> Result<Workers, crate::error::CaErr
         ca: Some(ca.clone()),
         threads: Vec::new(),
     };
-    if sinks.is_empty() {
-        return Ok(w);
-    }
     let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
         std::thread::Builder::new()
             .name(name)
@@ -424,6 +457,8 @@ mod tests {
             secret_file: None,
             filter: Filter::all(),
             secret: crate::webhook::Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").ok(),
+            ca_file: None,
+            ca_pem: None,
         }
     }
 
@@ -436,6 +471,7 @@ mod tests {
             time: 1_795_992_000,
             payload,
             attempts,
+            since: 0,
         }
     }
 
@@ -485,6 +521,47 @@ mod tests {
         assert!(o.error.unwrap().ends_with("nothing is sent unsigned"));
     }
 
+    /// R1 D9: a standard sink sends the stored bytes as they are, signed with the row's id,
+    /// even when this build could not parse them (a field of a later version).
+    #[test]
+    fn a_standard_sink_sends_a_later_versions_payload_as_stored() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/x", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            use std::io::{Read as _, Write as _};
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 65536];
+            let mut got = Vec::new();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            while let Ok(n) = s.read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+                if n == 0 || String::from_utf8_lossy(&got).contains("\"later\":true}") {
+                    break;
+                }
+            }
+            s.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                .unwrap();
+            String::from_utf8_lossy(&got).to_string()
+        });
+        let payload = String::from_utf8(approved().payload()).unwrap();
+        let later = format!("{},\"later\":true}}", &payload[..payload.len() - 1]);
+        assert!(Event::from_payload(later.as_bytes()).is_ok());
+        let (o, c) = attempt(
+            &sink(&url),
+            &due(later.clone(), 0),
+            &[],
+            1_795_992_001,
+            3600,
+        );
+        assert_eq!(c, Counted::Delivered, "{o:?}");
+        let got = server.join().unwrap();
+        assert!(got.ends_with(&later), "{got}");
+        assert!(
+            got.contains("webhook-id: evt_5f0c9d2e8a7b6c5d4e3f2a1b0c9d8e7f"),
+            "{got}"
+        );
+    }
+
     #[test]
     fn counters_and_wake_ups() {
         let hub = Hub::new(vec![sink("https://h.example.com/")], 3600);
@@ -531,5 +608,8 @@ mod tests {
         assert_eq!(hub.fresh.current(), before + 1);
         hub.notice(&[rec("request", "{}")]);
         assert_eq!(hub.fresh.current(), before + 2);
+        // R1 N4: a user removal's rows wake it too.
+        hub.notice(&[rec("user_remove", r#"{"denied":["r-1"]}"#)]);
+        assert_eq!(hub.fresh.current(), before + 3);
     }
 }

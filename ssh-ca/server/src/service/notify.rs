@@ -4,6 +4,8 @@
 //! connection. No HTTP call happens inside a transaction: a tick reads what is due, sends
 //! outside any transaction, then records the outcomes in one write.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use super::{Ca, lifecycle};
@@ -14,6 +16,9 @@ use crate::notify::event::Event;
 use crate::notify::filter::Filter;
 use crate::notify::worker::{self, Counted, Hub, Tick};
 
+/// At most this many fan-out batches (`FANOUT_BATCH` rows each) per [`Ca::notify_fan_out`].
+pub const FAN_OUT_ROUNDS: usize = 100;
+
 impl Ca {
     /// The worker's state: sinks, counters, wake-ups.
     pub fn notify_hub(&self) -> &Hub {
@@ -21,12 +26,15 @@ impl Ca {
     }
 
     /// Makes the deliveries of outbox rows not fanned out yet (one per sink whose filter
-    /// takes the event), due now; returns how many. Nothing to do without sinks.
+    /// takes the event), due now; returns how many. Batch after batch until no row is left
+    /// past the cursor (at most [`FAN_OUT_ROUNDS`] batches a call: the worker calls again),
+    /// so a burst or a backlog never waits for the next commit.
+    ///
+    /// Without sinks the cursor still advances: a sink gets the events written while it is
+    /// configured (a sink configured later, or added next to others, gets no backlog of
+    /// stale events: docs/notify.md "Configuration").
     pub fn notify_fan_out(&self) -> Result<usize, CaError> {
         let sinks = self.notify.sinks();
-        if sinks.is_empty() {
-            return Ok(0);
-        }
         // Outbox rows come only with audit records: while the trail's head is where the last
         // fan-out saw it, there is nothing to fan out, and no write is made (an empty write
         // a second would dilute the group-commit metrics).
@@ -35,23 +43,38 @@ impl Ca {
             return Ok(0);
         }
         let now = self.now();
-        let pairs: Vec<(String, Filter)> = sinks
-            .iter()
-            .map(|s| (s.name.clone(), s.filter.clone()))
-            .collect();
-        let made = self
-            .write(move |c| {
-                let refs: Vec<(&str, &Filter)> =
-                    pairs.iter().map(|(n, f)| (n.as_str(), f)).collect();
-                Ok(c.notify_fan_out(&refs, now)?)
-            })
-            .map_err(|source| CaError::NotWritten {
-                what: "notification deliveries",
-                source,
-            })?;
-        self.notify.set_fanned_out_at(head);
-        if made > 0 {
-            self.notify.poke_due();
+        let pairs: Arc<Vec<(String, Filter)>> = Arc::new(
+            sinks
+                .iter()
+                .map(|s| (s.name.clone(), s.filter.clone()))
+                .collect(),
+        );
+        let mut made = 0;
+        let mut caught_up = false;
+        for _ in 0..FAN_OUT_ROUNDS {
+            let pairs = pairs.clone();
+            made += self
+                .write(move |c| {
+                    let refs: Vec<(&str, &Filter)> =
+                        pairs.iter().map(|(n, f)| (n.as_str(), f)).collect();
+                    Ok(c.notify_fan_out(&refs, now)?)
+                })
+                .map_err(|source| CaError::NotWritten {
+                    what: "notification deliveries",
+                    source,
+                })?;
+            if made > 0 {
+                self.notify.poke_due();
+            }
+            if self.read_db(|c| c.notify_backlog())?.0 == 0 {
+                caught_up = true;
+                break;
+            }
+        }
+        // The head is covered only when no row is left past the cursor (rows of records
+        // after `head` may be fanned out already: harmless, the next call looks again).
+        if caught_up {
+            self.notify.set_fanned_out_at(head);
         }
         Ok(made)
     }
@@ -158,8 +181,9 @@ impl Ca {
         self.notify.reload_secrets(&self.config.dir)
     }
 
-    /// For the metrics: pending deliveries to the configured sinks, and the age (seconds)
-    /// of the oldest event not delivered to one of them.
+    /// For the metrics: pending deliveries to the configured sinks plus the outbox rows not
+    /// fanned out yet (a stuck or dead fan-out shows as depth), and the age (seconds) of the
+    /// oldest event not delivered to one of them (or not fanned out).
     pub fn notify_gauges(&self) -> Result<(u64, u64), CaError> {
         let sinks = self.notify.sinks();
         if sinks.is_empty() {
@@ -167,8 +191,8 @@ impl Ca {
         }
         let now = self.now();
         let status = self.read_db(|c| c.notify_status(now))?;
-        let mut depth = 0;
-        let mut oldest = 0;
+        let mut depth = status.backlog;
+        let mut oldest = status.backlog_oldest.map_or(0, |t| now.saturating_sub(t));
         for s in status
             .sinks
             .iter()

@@ -220,6 +220,9 @@ pub struct Due {
     pub payload: String,
     /// Attempts made so far.
     pub attempts: u32,
+    /// Where its retry horizon (`notify_max_age`) starts: the event's `time`, or, after a
+    /// resend (`jit-ca notify retry`), the resend's time (a fresh schedule).
+    pub since: u64,
 }
 
 /// Where a delivery stands.
@@ -326,6 +329,11 @@ pub struct NotifyStatus {
     pub dead: Vec<DeadLetter>,
     /// How many dead letters are stored in all.
     pub dead_total: u64,
+    /// Outbox rows not fanned out yet (past the meta counter `notify_fanout_seq`): they
+    /// have no deliveries, so no sink counts them (a stuck fan-out shows here).
+    pub backlog: u64,
+    /// The time of the oldest of them.
+    pub backlog_oldest: Option<u64>,
 }
 
 /// At most this many dead letters are listed by [`StoreOps::notify_status`].
@@ -445,14 +453,23 @@ pub trait StoreOps {
     fn audit_head(&self) -> Result<Option<(u64, String)>>;
 
     // ---- notifications (the outbox rows are written by `append_audit`) ----
-    /// Makes the deliveries of the outbox rows past the meta counter `notify_fanout_seq`:
-    /// one per sink whose filter matches the row's type, pending, due at `now`; rows no
-    /// sink wants get none. Advances the counter; returns the deliveries made.
+    /// Makes the deliveries of the outbox rows past the meta counter `notify_fanout_seq`
+    /// (at most one batch of rows per call: the caller calls again while
+    /// [`StoreOps::notify_backlog`] is not empty): one per sink whose filter matches the
+    /// row's type, pending, due at `now`; rows no sink wants get none (with no sinks, the
+    /// counter still advances). Advances the counter; returns the deliveries made.
+    ///
+    /// The cursor relies on outbox `seq` order being commit order (no row with a lower
+    /// `seq` commits after one with a higher `seq` was read): SQLite gives it (one writer,
+    /// `seq` allocated under the write lock); any later backend must give the same
+    /// guarantee (a sequence allocated outside the write lock does not).
     fn notify_fan_out(
         &self,
         sinks: &[(&str, &crate::notify::filter::Filter)],
         now: u64,
     ) -> Result<usize>;
+    /// The outbox rows not fanned out yet: how many, and the oldest one's time.
+    fn notify_backlog(&self) -> Result<(u64, Option<u64>)>;
     /// A sink's pending deliveries due at `now`, in outbox order, at most `limit`; a
     /// delivery waits while an earlier delivery of the same request to the same sink is
     /// pending (alerts, which concern no request, are not ordered).
@@ -464,8 +481,26 @@ pub trait StoreOps {
     /// Makes the dead deliveries of event `id` (to `sink`, or to every sink) pending again,
     /// due at `now`, attempts 0; returns the (event id, sink) pairs (none when nothing of it
     /// is dead, for that sink). An unknown id is [`CaError::UnknownEvent`].
+    /// (It finds the id with a scan: inside a write transaction use [`notify_event_seq`]
+    /// on a read first, then [`notify_retry_seq`].)
+    ///
+    /// [`notify_event_seq`]: StoreOps::notify_event_seq
+    /// [`notify_retry_seq`]: StoreOps::notify_retry_seq
     fn notify_retry(&self, id: &str, sink: Option<&str>, now: u64)
     -> Result<Vec<(String, String)>>;
+    /// The outbox row of event `id`, if stored (a scan: call it on a read connection,
+    /// outside any write transaction).
+    fn notify_event_seq(&self, id: &str) -> Result<Option<u64>>;
+    /// [`StoreOps::notify_retry`] for the row `seq` found by [`StoreOps::notify_event_seq`]
+    /// (by primary key only: cheap under the write lock); the row is re-checked to be event
+    /// `id` ([`CaError::UnknownEvent`] when it was pruned meanwhile).
+    fn notify_retry_seq(
+        &self,
+        seq: u64,
+        id: &str,
+        sink: Option<&str>,
+        now: u64,
+    ) -> Result<Vec<(String, String)>>;
     /// Deletes outbox rows (and their deliveries) delivered everywhere (or wanted by no
     /// sink) for a week, and every row older than 30 days; returns how many.
     fn notify_prune(&self, now: u64) -> Result<usize>;

@@ -171,9 +171,38 @@ pub(crate) fn validate(raw: Vec<RawWebhook>, errs: &mut Vec<String>) -> BTreeMap
     out
 }
 
+/// How a URL is shown in an error: its scheme and host only, never its path or query (a
+/// Slack incoming-webhook URL's path is the credential to post), never user information;
+/// `/…` marks what is left out. At most 100 characters.
+pub fn shown_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (format!("{s}://"), r),
+        None => (String::new(), url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit('@').next().unwrap_or("");
+    let more = if rest[end..].is_empty() || &rest[end..] == "/" {
+        &rest[end..]
+    } else {
+        "/…"
+    };
+    let out: String = format!("{scheme}{host}{more}")
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if out.chars().count() > 100 {
+        format!("{}…", out.chars().take(99).collect::<String>())
+    } else {
+        out
+    }
+}
+
 /// `https://HOST/...`, or `http://` to the loopback interface only (a local relay); no
 /// credentials in the URL (policy.toml is not a secret file), no spaces or control characters.
+/// The errors show the URL by [`shown_url`] only (a Slack URL is a credential).
 pub fn check_url(url: &str) -> Result<(), String> {
+    let shown = shown_url(url);
     let example = "e.g. url = \"https://oncall.example.com/jit/authorize\"";
     if url.is_empty() {
         return Err(format!("is required ({example})"));
@@ -189,7 +218,7 @@ pub fn check_url(url: &str) -> Result<(), String> {
     } else if let Some(r) = url.strip_prefix("http://") {
         (false, r)
     } else {
-        return Err(format!("{url:?} must start with https:// ({example})"));
+        return Err(format!("{shown:?} must start with https:// ({example})"));
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.contains('@') {
@@ -203,7 +232,7 @@ pub fn check_url(url: &str) -> Result<(), String> {
         None => authority.split(':').next().unwrap_or(""),
     };
     if host.is_empty() {
-        return Err(format!("{url:?} names no host ({example})"));
+        return Err(format!("{shown:?} names no host ({example})"));
     }
     let loopback = host.eq_ignore_ascii_case("localhost")
         || host
@@ -211,7 +240,7 @@ pub fn check_url(url: &str) -> Result<(), String> {
             .is_ok_and(|ip| ip.is_loopback());
     if !https && !loopback {
         return Err(format!(
-            "{url:?}: plain http is accepted only to the loopback interface (a local relay); use https://"
+            "{shown:?}: plain http is accepted only to the loopback interface (a local relay); use https://"
         ));
     }
     Ok(())

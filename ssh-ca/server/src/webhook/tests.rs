@@ -44,7 +44,7 @@ fn every_webhook_problem_is_named() {
     assert_eq!(
         errs,
         [
-            "webhook.oncall.url: \"http://oncall.example.com/a\": plain http is accepted only to the loopback interface (a local relay); use https://",
+            "webhook.oncall.url: \"http://oncall.example.com/…\": plain http is accepted only to the loopback interface (a local relay); use https://",
             "webhook.oncall.secret: a secret is not accepted inline: policy.toml is not a secret file (it is readable, reviewed and copied into backups); write the secret to a file of mode 0600 in the data directory and name it: secret_file = \"webhooks/oncall.whsec\"",
             "webhook.oncall.timeout: 30s is out of range; use 1s to 10s (a request's creation waits for the answer)",
             "roles.quick.auto_approve_rules[0].webhook: rule \"pager\" names webhook \"oncall\", which is not defined; define it with a [[webhook]] table (name, url, secret_file) (none is defined)",

@@ -23,8 +23,21 @@ const WAIT: Duration = Duration::from_secs(60);
 /// A harness whose config.toml has `sinks` (TOML text of `[[notify]]` tables) and `extra`
 /// top-level lines; the standard sinks' secret file `keys/ops.whsec` holds [`SECRET`].
 fn harness_with_sinks(extra: &str, sinks: &str) -> Result<Harness, String> {
+    harness_with_sinks_files(extra, sinks, &[])
+}
+
+/// [`harness_with_sinks`], with `files` (path relative to the data directory, content)
+/// written first.
+fn harness_with_sinks_files(
+    extra: &str,
+    sinks: &str,
+    files: &[(&str, &[u8])],
+) -> Result<Harness, String> {
     let (dir, keys) = setup_dir(POLICY);
     let data = data_dir(&dir);
+    for (path, text) in files {
+        std::fs::write(data.join(path), text).unwrap();
+    }
     let secret = data.join("keys/ops.whsec");
     std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -354,7 +367,7 @@ async fn slack_messages_keep_their_shape_and_never_carry_user_markup() {
     // The eligible approvers as the policy is now (group dba: bob, carol, dave without a
     // contact), by their handles; the requester's own handle only as the requester's.
     assert!(text.contains("Approvers: <@U0BOB1> @carol"), "{text}");
-    assert!(text.contains("alice (<@U0ALICE>)"), "{text}");
+    assert!(text.contains("`alice` (<@U0ALICE>)"), "{text}");
     // Every later event too.
     assert_eq!(h.approve("bob", &id).await.0, 200);
     assert_eq!(drain(&h, "chat").delivered, 2);
@@ -552,4 +565,279 @@ async fn status_names_sinks_no_longer_configured() {
         text.contains("sink new (standard): nothing pending"),
         "{text}"
     );
+}
+
+/// Appends `n` `alert` records (kind `request_burst`) in one transaction, as another process
+/// writing the data directory would (the CA's own head moves only with them).
+fn append_alerts(h: &Harness, n: usize) {
+    let mut st = jit_ca::store::Store::open(&h.path().join("jit.db")).unwrap();
+    let tx = st.tx().unwrap();
+    for k in 0..n {
+        jit_ca::store::append_audit(
+            &tx,
+            h.now(),
+            "system",
+            jit_ca::audit::event::ALERT,
+            &serde_json::json!({"kind": "request_burst", "summary": format!("burst {k}"),
+                "check": "who", "user": "alice", "count": 10}),
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+/// R1 D1: more rows than one fan-out batch are all fanned out, with no later commit needed.
+#[tokio::test]
+async fn a_backlog_larger_than_one_batch_is_fanned_out_entirely() {
+    let (url, _calls) = receiver_at("/jit", Say::Answer(500, String::new()));
+    let h = harness_with_sinks("", &standard("ops", &url)).unwrap();
+    let n = jit_ca::store::sqlite::outbox::FANOUT_BATCH + 1;
+    append_alerts(&h, n);
+    h.ca.notify_fan_out().unwrap();
+    h.ca.notify_fan_out().unwrap();
+    let r = jit_ca::admin::notify_status(&h.path(), h.now()).unwrap();
+    assert_eq!(r.sinks[0].pending, n as u64);
+    assert_eq!(r.not_fanned_out, 0);
+}
+
+/// R1 D2: events written while no sink was configured are not sent to a sink configured
+/// later (stale "decide with your own key" calls to action).
+#[tokio::test]
+async fn a_sink_configured_later_gets_no_backlog_of_stale_events() {
+    let (url, calls) = receiver_at("/jit", Say::Answer(200, String::new()));
+    let mut h = harness_with_sinks("", "").unwrap();
+    let (s, v) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201, "{v}");
+    // The running CA's worker fans out without sinks too: the cursor moves.
+    h.ca.notify_fan_out().unwrap();
+    h.clock.advance(2 * 86400);
+    let cfg = h.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}\n{}", standard("ops", &url))).unwrap();
+    h.restart();
+    let t = drain(&h, "ops");
+    assert_eq!((t.delivered, t.failed, t.dead), (0, 0, 0));
+    assert!(received(&calls).is_empty());
+    // What happens from now on is sent.
+    let (s, _) = h
+        .request("dave", "db-admin", 1800, "INC-43 disk full")
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(drain(&h, "ops").delivered, 1);
+}
+
+/// R2 #2, R1 N6: rows the fan-out has not made into deliveries count in the depth and the
+/// oldest-undelivered age (a stuck fan-out can fire the outbox-stuck alert) and in
+/// `notify status`.
+#[tokio::test]
+async fn rows_not_fanned_out_show_in_the_gauges_and_the_status() {
+    let (url, _calls) = receiver_at("/jit", Say::Answer(200, String::new()));
+    let h = harness_with_sinks("", &standard("ops", &url)).unwrap();
+    let (s, _) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201);
+    // No fan-out (as when its thread died or every fan-out fails).
+    h.clock.advance(1000);
+    let m = metrics(&h).await;
+    assert!(m.contains("jit_ca_notify_outbox_depth 1\n"), "{m}");
+    assert!(
+        m.contains("jit_ca_notify_oldest_undelivered_seconds 1000\n"),
+        "{m}"
+    );
+    let r = jit_ca::admin::notify_status(&h.path(), h.now()).unwrap();
+    assert_eq!(
+        (r.not_fanned_out, r.not_fanned_out_oldest_secs),
+        (1, Some(1000))
+    );
+    let text = jit_ca::admin::render_notify_status(&r);
+    assert!(
+        text.contains("1 event(s) not fanned out to the sinks yet, oldest 16m 40s old"),
+        "{text}"
+    );
+    assert_eq!(drain(&h, "ops").delivered, 1);
+    let m = metrics(&h).await;
+    assert!(m.contains("jit_ca_notify_outbox_depth 0\n"), "{m}");
+}
+
+/// R1 D6: every command a Slack message shows runs as shown: the client's own parser (the
+/// `jit` binary's clap definition) accepts each one, with nothing missing.
+#[tokio::test]
+async fn the_commands_in_a_slack_message_parse_as_the_client_defines_them() {
+    use clap::Parser as _;
+    let (url, calls) = receiver_at("/slack", Say::Answer(200, "ok".into()));
+    let h = harness_with_sinks("", &slack("chat", &url)).unwrap();
+    let (s, v) = h.request("dave", "two-man", 1800, "INC-43 deploy").await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(drain(&h, "chat").delivered, 1);
+    let got = calls.recv_timeout(WAIT).unwrap();
+    let body: Value = serde_json::from_slice(&got.body).unwrap();
+    let msg = body.to_string();
+    let decide = msg
+        .split("Decide with your own key: ")
+        .nth(1)
+        .expect("the commands are shown while pending");
+    let decide = decide.split('"').next().unwrap();
+    let commands: Vec<&str> = decide
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("jit "))
+        .collect();
+    assert_eq!(commands.len(), 3, "{decide}");
+    for cmd in commands {
+        // A tiny shell word split: spaces, and single quotes around a word.
+        let mut words = Vec::new();
+        let mut rest = cmd;
+        while !rest.is_empty() {
+            rest = rest.trim_start();
+            if let Some(q) = rest.strip_prefix('\'') {
+                let end = q.find('\'').unwrap();
+                words.push(q[..end].to_string());
+                rest = &q[end + 1..];
+            } else {
+                let end = rest.find(' ').unwrap_or(rest.len());
+                words.push(rest[..end].to_string());
+                rest = &rest[end..];
+            }
+        }
+        if let Err(err) = jit::cli::Cli::try_parse_from(&words) {
+            panic!("`{cmd}` does not run as shown: {err}");
+        }
+    }
+}
+
+/// R1 D5: a resent dead letter gets a fresh retry schedule (`notify_max_age` from the
+/// resend), not one attempt: a receiver still flaky at the resend gets it later.
+#[tokio::test]
+async fn a_resend_is_retried_for_max_age_from_the_resend() {
+    let status = Arc::new(AtomicU16::new(503));
+    let (url, calls) = receiver_at("/jit", Say::Switch(status.clone()));
+    let h = harness_with_sinks("notify_max_age = \"1h\"", &standard("ops", &url)).unwrap();
+    let (s, _) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201);
+    let mut dead = 0;
+    for _ in 0..40 {
+        dead += drain(&h, "ops").dead;
+        if dead > 0 {
+            break;
+        }
+        h.clock.advance(600);
+    }
+    assert_eq!(dead, 1);
+    let id = received(&calls)[0].headers["webhook-id"].clone();
+    h.clock.advance(3 * 3600);
+    jit_ca::admin::notify_retry(&h.path(), &id, None, h.now()).unwrap();
+    // Still 503 at the resend: a failure, retried, not dead again.
+    let t = drain(&h, "ops");
+    assert_eq!((t.delivered, t.failed, t.dead), (0, 1, 0));
+    status.store(200, Ordering::SeqCst);
+    h.clock.advance(11);
+    assert_eq!(drain(&h, "ops").delivered, 1);
+    assert_eq!(received(&calls).last().unwrap().headers["webhook-id"], id);
+}
+
+/// R1 N5: `notify retry ID` resends only to sinks config.toml names (nothing would send a
+/// delivery to another, and "retried" would be untrue).
+#[tokio::test]
+async fn a_retry_skips_sinks_no_longer_configured() {
+    let (url, _calls) = receiver_at("/jit", Say::Answer(500, String::new()));
+    let h = harness_with_sinks("", &standard("old", &url)).unwrap();
+    let (s, _) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(h.ca.notify_fan_out().unwrap(), 1);
+    let st = jit_ca::store::Store::open(&h.path().join("jit.db")).unwrap();
+    st.conn()
+        .execute("UPDATE notify_delivery SET state = 'dead'", [])
+        .unwrap();
+    let id: String = st
+        .conn()
+        .query_row("SELECT id FROM notify_outbox", [], |r| r.get(0))
+        .unwrap();
+    let cfg = h.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("name = \"old\"", "name = \"new\"");
+    std::fs::write(&cfg, text).unwrap();
+    let e = jit_ca::admin::notify_retry(&h.path(), &id, None, h.now()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("only dead letters to sinks config.toml names"),
+        "{e}"
+    );
+    let dead: String = st
+        .conn()
+        .query_row("SELECT state FROM notify_delivery", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(dead, "dead");
+}
+
+/// R1 N9: a `[[notify]]` sink takes `ca_file` like a `[[webhook]]`: a receiver behind an
+/// internal PKI is reached over https with only those roots trusted; without it, the web
+/// PKI's roots refuse the handshake (nothing is sent).
+#[tokio::test]
+async fn a_sink_with_ca_file_reaches_a_receiver_of_a_private_ca() {
+    let pki = tempfile::tempdir().unwrap();
+    super::webhook::make_pki(pki.path());
+    for trust in [false, true] {
+        let (url, calls) =
+            super::webhook::tls_receiver(pki.path(), Say::Answer(204, String::new()));
+        let mut sink = standard("ops", &url);
+        if trust {
+            sink.push_str("ca_file = \"keys/ca.pem\"\n");
+        }
+        let pem = std::fs::read(pki.path().join("ca.pem")).unwrap();
+        let h = harness_with_sinks_files("", &sink, &[("keys/ca.pem", &pem)]).unwrap();
+        let (s, _) = h
+            .request("alice", "db-admin", 1800, "INC-42 disk full")
+            .await;
+        assert_eq!(s, 201);
+        let t = drain(&h, "ops");
+        if trust {
+            assert_eq!(t.delivered, 1, "{t:?}");
+            assert_signed(&calls.recv_timeout(WAIT).unwrap());
+        } else {
+            assert_eq!((t.delivered, t.failed), (0, 1), "{t:?}");
+            let r = jit_ca::admin::notify_status(&h.path(), h.now()).unwrap();
+            let e = r.sinks[0].last_error.as_ref().unwrap();
+            assert!(e.error.contains("UnknownIssuer"), "{e:?}");
+        }
+    }
+}
+
+/// R1 D2: a delivery is never first sent after `notify_max_age` (a CA stopped longer than
+/// that, a backlog): it is a dead letter, audited and listed, and a resend sends it.
+#[tokio::test]
+async fn an_event_older_than_max_age_is_dead_not_sent() {
+    let (url, calls) = receiver_at("/jit", Say::Answer(200, String::new()));
+    let h = harness_with_sinks("notify_max_age = \"1h\"", &standard("ops", &url)).unwrap();
+    let (s, _) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201);
+    h.ca.notify_fan_out().unwrap();
+    h.clock.advance(3601);
+    let t = drain(&h, "ops");
+    assert_eq!((t.delivered, t.dead), (0, 1));
+    assert!(received(&calls).is_empty());
+    let r = jit_ca::admin::notify_status(&h.path(), h.now()).unwrap();
+    assert_eq!(r.dead_total, 1);
+    assert!(
+        r.dead[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("older than notify_max_age"),
+        "{r:?}"
+    );
+    assert_eq!(audited(&h, "notify_dead").len(), 1);
+    jit_ca::admin::notify_retry(&h.path(), &r.dead[0].id, None, h.now()).unwrap();
+    assert_eq!(drain(&h, "ops").delivered, 1);
+    assert_eq!(received(&calls).len(), 1);
 }

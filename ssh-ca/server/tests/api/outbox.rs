@@ -209,6 +209,19 @@ async fn auto_approval_denial_cancellation_expiry_and_user_removal() {
     want.sort();
     assert_eq!(ids, want);
     assert!(later.iter().all(|e| e.actor == "system"));
+    // R1 D4: the payload tells an ended elevation from a request never decided.
+    for e in &later {
+        let r = e.data.request.as_ref().unwrap();
+        let was = if r.id == quick { "approved" } else { "pending" };
+        assert_eq!(r.previous_state.as_deref(), Some(was), "{e:?}");
+        let msg = jit_ca::notify::slack::render(e, &[]).to_string();
+        assert_eq!(msg.contains("undecided"), was == "pending", "{msg}");
+    }
+    // Other events do not carry it.
+    assert!(
+        evs.iter()
+            .all(|e| e.data.request.as_ref().unwrap().previous_state.is_none())
+    );
     let s = summary(&evs);
     assert_eq!(
         &s[..3],

@@ -688,7 +688,7 @@ async fn a_reload_reads_a_rotated_secret_and_keeps_the_old_policy_on_a_bad_one()
 
 /// A private CA (`ca.pem`) and a certificate for 127.0.0.1 signed by it (`cert.pem`,
 /// `key.pem`), made by the `openssl` command.
-fn make_pki(dir: &std::path::Path) {
+pub(crate) fn make_pki(dir: &std::path::Path) {
     let sh = r#"set -e
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
   -out ca.pem -days 2 -subj /CN=jit-test-root \
@@ -708,7 +708,7 @@ openssl x509 -req -in tls.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert
 }
 
 /// An HTTPS receiver with the certificate in `dir` (see [`make_pki`]).
-fn tls_receiver(dir: &std::path::Path, say: Say) -> (String, mpsc::Receiver<Got>) {
+pub(crate) fn tls_receiver(dir: &std::path::Path, say: Say) -> (String, mpsc::Receiver<Got>) {
     use rustls::pki_types::pem::PemObject as _;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("cert.pem"))

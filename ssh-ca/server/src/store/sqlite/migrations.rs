@@ -157,6 +157,8 @@ CREATE TABLE notify_delivery (
     last_status INTEGER,                 -- HTTP status of the last answer
     last_error  TEXT,                    -- FailKind::as_str + detail (never the URL)
     done_at     INTEGER,
+    since       INTEGER,                 -- a resend's time (jit-ca notify retry): retried
+                                         -- for notify_max_age from then, not the event
     PRIMARY KEY (seq, sink)
 );
 CREATE INDEX notify_delivery_due ON notify_delivery(state, next_at);

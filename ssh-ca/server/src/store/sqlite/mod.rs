@@ -320,6 +320,9 @@ impl StoreOps for Connection {
     ) -> Result<usize> {
         outbox::fan_out(self, sinks, now)
     }
+    fn notify_backlog(&self) -> Result<(u64, Option<u64>)> {
+        outbox::backlog(self)
+    }
     fn notify_due(&self, sink: &str, now: u64, limit: usize) -> Result<Vec<Due>> {
         outbox::due(self, sink, now, limit)
     }
@@ -336,6 +339,18 @@ impl StoreOps for Connection {
         now: u64,
     ) -> Result<Vec<(String, String)>> {
         outbox::retry(self, id, sink, now)
+    }
+    fn notify_event_seq(&self, id: &str) -> Result<Option<u64>> {
+        outbox::event_seq(self, id)
+    }
+    fn notify_retry_seq(
+        &self,
+        seq: u64,
+        id: &str,
+        sink: Option<&str>,
+        now: u64,
+    ) -> Result<Vec<(String, String)>> {
+        outbox::retry_seq(self, seq, id, sink, now)
     }
     fn notify_prune(&self, now: u64) -> Result<usize> {
         outbox::prune(self, now)

@@ -39,8 +39,12 @@ pub const FANOUT_BATCH: usize = 5000;
 pub const KEEP_DELIVERED_SECS: u64 = 7 * 24 * 3600;
 /// Every row, dead letters included, is kept at most this long.
 pub const KEEP_ANY_SECS: u64 = 30 * 24 * 3600;
-/// [`prune`] looks at this many of the oldest rows per call.
+/// [`prune`] deletes at most this many rows per call.
 pub const PRUNE_BATCH: usize = 2000;
+/// [`prune`] reads at most this many rows (a window of `seq`) per call.
+pub const PRUNE_SCAN: u64 = 20_000;
+/// The meta counter of [`prune`]: the `seq` its next window starts at.
+pub const PRUNE_SEQ: &str = "notify_prune_seq";
 
 // ---- writing: the hook of append_audit ----
 
@@ -110,7 +114,12 @@ pub fn on_audit(c: &Connection, rec: &Record, event: Audit, details: &Value) -> 
             what: "notification",
             detail: format!("a {} record without a request_id", event.name()),
         })?;
-        let facts = required_facts(c, kind, id)?;
+        let mut facts = required_facts(c, kind, id)?;
+        if kind == Kind::RequestExpired {
+            // The expiry record says what the request was: pending (never decided) or
+            // approved (its window ended).
+            facts.previous_state = details.get("was").and_then(Value::as_str).map(String::from);
+        }
         (
             Data {
                 request: Some(facts),
@@ -247,6 +256,7 @@ pub fn request_facts(c: &Connection, id: &str) -> Result<Option<RequestFacts>> {
         valid_before,
         decision_reason,
         contact,
+        previous_state: None,
     }))
 }
 
@@ -297,11 +307,26 @@ pub fn fan_out(c: &Connection, sinks: &[(&str, &Filter)], now: u64) -> Result<us
         "INSERT OR IGNORE INTO notify_delivery (seq, sink, state, attempts, next_at) \
          VALUES (?1, ?2, 'pending', 0, ?3)",
     )?;
+    let mut skip = c.prepare_cached(
+        "INSERT OR IGNORE INTO notify_delivery \
+         (seq, sink, state, attempts, next_at, last_error, done_at) \
+         VALUES (?1, ?2, 'dead', 0, ?3, ?4, ?3)",
+    )?;
     for (seq, ty) in &rows {
-        let kind = Kind::parse(ty).ok_or_else(|| CaError::BadStoredValue {
-            what: "notification type",
-            detail: format!("outbox row {seq}: {ty:?}"),
-        })?;
+        let Some(kind) = Kind::parse(ty) else {
+            // A type this build does not know (a row of a later version after a rollback,
+            // or damage): one bad row must not stop every notification. It is dead at once
+            // for every sink (no filter can judge it), listed by `notify status` with the
+            // reason, and can be resent (`notify retry`) by a build that knows it.
+            let why = format!(
+                "unknown event type {:?}: not fanned out by this version of jit-ca",
+                ty.chars().take(64).collect::<String>()
+            );
+            for (sink, _) in sinks {
+                skip.execute(params![i(*seq), sink, i(now), why])?;
+            }
+            continue;
+        };
         for (sink, filter) in sinks {
             if filter.matches(kind) {
                 made += st.execute(params![i(*seq), sink, i(now)])?;
@@ -312,10 +337,22 @@ pub fn fan_out(c: &Connection, sinks: &[(&str, &Filter)], now: u64) -> Result<us
     Ok(made)
 }
 
+/// See [`crate::store::StoreOps::notify_backlog`].
+pub fn backlog(c: &Connection) -> Result<(u64, Option<u64>)> {
+    let from = meta_counter(c, FANOUT_SEQ)?;
+    let (n, oldest) = c
+        .prepare_cached("SELECT COUNT(*), MIN(time) FROM notify_outbox WHERE seq > ?1")?
+        .query_row(params![i(from)], |r| {
+            Ok((u(r.get(0)?), r.get::<_, Option<i64>>(1)?.map(u)))
+        })?;
+    Ok((n, oldest))
+}
+
 /// See [`crate::store::StoreOps::notify_due`].
 pub fn due(c: &Connection, sink: &str, now: u64, limit: usize) -> Result<Vec<Due>> {
     Ok(c.prepare_cached(
-        "SELECT o.seq, o.id, o.type, o.request_id, o.time, o.payload, d.attempts \
+        "SELECT o.seq, o.id, o.type, o.request_id, o.time, o.payload, d.attempts, \
+             MAX(o.time, COALESCE(d.since, 0)) \
              FROM notify_delivery d JOIN notify_outbox o ON o.seq = d.seq \
              WHERE d.sink = ?1 AND d.state = 'pending' AND d.next_at <= ?2 \
              AND (o.request_id IS NULL OR NOT EXISTS ( \
@@ -333,6 +370,7 @@ pub fn due(c: &Connection, sink: &str, now: u64, limit: usize) -> Result<Vec<Due
             time: u(r.get(4)?),
             payload: r.get(5)?,
             attempts: u32::try_from(r.get::<_, i64>(6)?).unwrap_or(u32::MAX),
+            since: u(r.get(7)?),
         })
     })?
     .collect::<rusqlite::Result<Vec<_>>>()?)
@@ -455,8 +493,27 @@ pub fn status(c: &Connection, now: u64) -> Result<NotifyStatus> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     dead.reverse();
     out.dead = dead;
+    (out.backlog, out.backlog_oldest) = backlog(c)?;
     Ok(out)
 }
+
+/// See [`crate::store::StoreOps::notify_event_seq`]: a scan of the outbox (no index on
+/// `id`), so made on a read, before any write transaction.
+pub fn event_seq(c: &Connection, id: &str) -> Result<Option<u64>> {
+    Ok(c.prepare_cached(EVENT_SEQ)?
+        .query_row([id], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map(u))
+}
+
+/// Finds an event's row by id (a scan).
+pub const EVENT_SEQ: &str = "SELECT seq FROM notify_outbox WHERE id = ?1";
+/// Re-checks, by primary key, that row `seq` is still event `id`.
+pub const RETRY_CHECK: &str = "SELECT 1 FROM notify_outbox WHERE seq = ?1 AND id = ?2";
+/// Makes the dead deliveries of row `seq` pending again (by primary key).
+pub const RETRY_UPDATE: &str = "UPDATE notify_delivery SET state = 'pending', attempts = 0, \
+     next_at = ?2, since = ?2 WHERE seq = ?1 AND state = 'dead' AND (?3 IS NULL OR sink = ?3) \
+     RETURNING sink";
 
 /// See [`crate::store::StoreOps::notify_retry`].
 pub fn retry(
@@ -465,18 +522,30 @@ pub fn retry(
     sink: Option<&str>,
     now: u64,
 ) -> Result<Vec<(String, String)>> {
-    let seq: Option<i64> = c
-        .prepare_cached("SELECT seq FROM notify_outbox WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?;
-    let Some(seq) = seq else {
+    let Some(seq) = event_seq(c, id)? else {
         return Err(CaError::UnknownEvent { id: id.to_string() });
     };
+    retry_seq(c, seq, id, sink, now)
+}
+
+/// See [`crate::store::StoreOps::notify_retry_seq`].
+pub fn retry_seq(
+    c: &Connection,
+    seq: u64,
+    id: &str,
+    sink: Option<&str>,
+    now: u64,
+) -> Result<Vec<(String, String)>> {
+    let seq = i(seq);
+    let found = c
+        .prepare_cached(RETRY_CHECK)?
+        .query_row(params![seq, id], |_| Ok(()))
+        .optional()?;
+    if found.is_none() {
+        return Err(CaError::UnknownEvent { id: id.to_string() });
+    }
     let sinks = c
-        .prepare_cached(
-            "UPDATE notify_delivery SET state = 'pending', attempts = 0, next_at = ?2 \
-             WHERE seq = ?1 AND state = 'dead' AND (?3 IS NULL OR sink = ?3) RETURNING sink",
-        )?
+        .prepare_cached(RETRY_UPDATE)?
         .query_map(params![seq, i(now), sink], |r| r.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut out: Vec<(String, String)> = sinks.into_iter().map(|s| (id.to_string(), s)).collect();
@@ -484,21 +553,61 @@ pub fn retry(
     Ok(out)
 }
 
-/// See [`crate::store::StoreOps::notify_prune`]. Looks at the oldest [`PRUNE_BATCH`] rows
-/// only (a bounded scan: the sweep calls it every time; rows are pruned oldest first).
+/// See [`crate::store::StoreOps::notify_prune`]. Never past the fan-out cursor (a row not
+/// fanned out has no deliveries yet: it is not "delivered everywhere"). It runs under the
+/// write lock (the sweep's transaction), so each call reads a bounded window of at most
+/// [`PRUNE_SCAN`] rows by primary key, starting where the last call stopped (meta
+/// `notify_prune_seq`) and wrapping to the oldest row: rows that must stay (dead letters,
+/// pending deliveries) never hold back the pruning of the rows after them, and the whole
+/// outbox is looked at, window after window. At most [`PRUNE_BATCH`] rows are deleted a call.
 pub fn prune(c: &Connection, now: u64) -> Result<usize> {
     let delivered_before = i(now.saturating_sub(KEEP_DELIVERED_SECS));
     let any_before = i(now.saturating_sub(KEEP_ANY_SECS));
-    const GONE: &str = "SELECT o.seq FROM (SELECT seq, time FROM notify_outbox ORDER BY seq LIMIT ?3) o \
-         WHERE o.time < ?2 OR (o.time < ?1 AND NOT EXISTS (SELECT 1 FROM notify_delivery x \
-         WHERE x.seq = o.seq AND x.state != 'delivered'))";
-    let batch = i(PRUNE_BATCH as u64);
-    c.prepare_cached(&format!(
-        "DELETE FROM notify_delivery WHERE seq IN ({GONE})"
-    ))?
-    .execute(params![delivered_before, any_before, batch])?;
-    Ok(
-        c.prepare_cached(&format!("DELETE FROM notify_outbox WHERE seq IN ({GONE})"))?
-            .execute(params![delivered_before, any_before, batch])?,
-    )
+    let cursor = meta_counter(c, FANOUT_SEQ)?;
+    let oldest: Option<i64> = c
+        .prepare_cached("SELECT MIN(seq) FROM notify_outbox")?
+        .query_row([], |r| r.get(0))?;
+    let Some(oldest) = oldest.map(u) else {
+        return Ok(0);
+    };
+    let mut from = meta_counter(c, PRUNE_SEQ)?.max(oldest);
+    if from > cursor {
+        from = oldest;
+    }
+    // Exclusive end of the window: never past the cursor.
+    let to = from
+        .saturating_add(PRUNE_SCAN)
+        .min(cursor.saturating_add(1));
+    const GONE: &str = "SELECT o.seq FROM notify_outbox o WHERE o.seq >= ?4 AND o.seq < ?5 \
+         AND (o.time < ?2 OR (o.time < ?1 AND NOT EXISTS (SELECT 1 FROM notify_delivery x \
+         WHERE x.seq = o.seq AND x.state != 'delivered'))) ORDER BY o.seq LIMIT ?3";
+    let gone: Vec<i64> = c
+        .prepare_cached(GONE)?
+        .query_map(
+            params![
+                delivered_before,
+                any_before,
+                i(PRUNE_BATCH as u64),
+                i(from),
+                i(to)
+            ],
+            |r| r.get(0),
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut deliveries = c.prepare_cached("DELETE FROM notify_delivery WHERE seq = ?1")?;
+    let mut rows = c.prepare_cached("DELETE FROM notify_outbox WHERE seq = ?1")?;
+    let mut n = 0;
+    for seq in &gone {
+        deliveries.execute([seq])?;
+        n += rows.execute([seq])?;
+    }
+    // Where the next call looks: after the last row deleted when the batch was full, else
+    // the next window (or the oldest row again once the cursor is reached).
+    let next = match gone.last() {
+        Some(last) if gone.len() == PRUNE_BATCH => u(*last).saturating_add(1),
+        _ if to > cursor => 0,
+        _ => to,
+    };
+    super::log::meta_set(c, PRUNE_SEQ, &next.to_string())?;
+    Ok(n)
 }

@@ -661,8 +661,49 @@ fn an_unknown_delivery_state_is_an_error() {
     c.execute("DELETE FROM notify_delivery", []).unwrap();
     c.execute("DELETE FROM meta WHERE k = 'notify_fanout_seq'", [])
         .unwrap();
-    let err = c.notify_fan_out(&[("a", &Filter::all())], 100).unwrap_err();
-    assert!(err.to_string().contains("request.nope"), "{err}");
+    // R1 D9: one row of an unknown type does not stop the fan-out: it is dead for every
+    // sink with a named error, and a valid row after it still gets its delivery.
+    drop(s);
+}
+
+/// R1 D9: a row of a type this build does not know is skipped as a dead letter (named,
+/// listed), and the rows after it are fanned out.
+#[test]
+fn an_unknown_type_is_a_dead_letter_not_a_stop() {
+    let mut s = store_with_alice();
+    created(&mut s, &["r-1"], 100);
+    s.conn()
+        .execute("UPDATE notify_outbox SET type = 'request.nope'", [])
+        .unwrap();
+    created(&mut s, &["r-2"], 101);
+    let c = s.conn();
+    let all = Filter::all();
+    assert_eq!(
+        c.notify_fan_out(&[("a", &all), ("b", &all)], 200).unwrap(),
+        2
+    );
+    assert_eq!(
+        deliveries(c),
+        [
+            (1, "a".into(), "dead".into(), 200),
+            (1, "b".into(), "dead".into(), 200),
+            (2, "a".into(), "pending".into(), 200),
+            (2, "b".into(), "pending".into(), 200),
+        ]
+    );
+    let st = c.notify_status(200).unwrap();
+    assert_eq!(st.dead_total, 2);
+    assert!(
+        st.dead[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("unknown event type \"request.nope\""),
+        "{st:?}"
+    );
+    assert_eq!(c.notify_backlog().unwrap(), (0, None));
+    // The later row is due (the dead one does not hold its request's order).
+    assert_eq!(c.notify_due("a", 200, 10).unwrap()[0].seq, 2);
 }
 
 /// Every audit event: exactly one row when `notify::map` maps it, none otherwise (refusals,
@@ -749,4 +790,112 @@ fn due_for_reminder_takes_the_current_window_once() {
     );
     // Ended windows are the expiry's, not the reminder's.
     assert!(c.due_for_reminder(1500, 600).unwrap().is_empty());
+}
+
+/// R1 D10: `notify retry` finds the id with a scan on a read; under the write lock it uses
+/// the primary key only (a scan there would stall every writer of the running service).
+#[test]
+fn the_retry_statements_under_the_write_lock_use_the_primary_key() {
+    let s = store_with_alice();
+    let plan = |sql: &str, n: usize| -> String {
+        let params: Vec<i64> = (0..n as i64).collect();
+        s.conn()
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap()
+            .join("; ")
+    };
+    for (sql, n) in [(outbox::RETRY_CHECK, 2), (outbox::RETRY_UPDATE, 3)] {
+        let p = plan(sql, n);
+        assert!(!p.contains("SCAN"), "{sql}: {p}");
+    }
+    assert!(plan(outbox::EVENT_SEQ, 1).contains("SCAN notify_outbox"));
+}
+
+fn alerts(s: &mut Store, n: usize, time: u64) {
+    let tx = s.tx().unwrap();
+    for _ in 0..n {
+        append_audit(
+            &tx,
+            time,
+            "system",
+            event::ALERT,
+            &json!({"kind": "auth_failures", "summary": "s", "check": "c"}),
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+/// R1 D8: dead letters at the head (kept 30 days) do not hold back the pruning of the
+/// delivered rows after them; rows not fanned out are never pruned.
+#[test]
+fn prune_is_not_stuck_behind_head_rows_and_never_passes_the_cursor() {
+    let mut s = store_with_alice();
+    let t = 1000;
+    let n = outbox::PRUNE_BATCH + 1;
+    alerts(&mut s, n, t);
+    let all = Filter::all();
+    s.conn().notify_fan_out(&[("a", &all)], t).unwrap();
+    let dead: Vec<Outcome> = (1..=n as u64)
+        .map(|seq| outcome(seq, 3, DeliveryState::Dead, t))
+        .collect();
+    s.conn().notify_record("a", &dead).unwrap();
+    alerts(&mut s, 10, t);
+    s.conn().notify_fan_out(&[("a", &all)], t).unwrap();
+    let done: Vec<Outcome> = (n as u64 + 1..=n as u64 + 10)
+        .map(|seq| outcome(seq, 1, DeliveryState::Delivered, t))
+        .collect();
+    s.conn().notify_record("a", &done).unwrap();
+    // Never fanned out: no deliveries, but not "delivered everywhere" either.
+    alerts(&mut s, 5, t);
+    let week = t + 8 * 24 * 3600;
+    assert_eq!(s.conn().notify_prune(week).unwrap(), 10);
+    assert_eq!(outbox(s.conn()).len(), n + 5);
+    assert_eq!(s.conn().notify_backlog().unwrap(), (5, Some(t)));
+    assert_eq!(s.conn().notify_prune(week).unwrap(), 0);
+}
+
+/// Prune reads a bounded window per call (it runs under the write lock) and moves on: rows
+/// beyond a window of rows that stay are reached by the next call.
+#[test]
+fn prune_moves_window_by_window() {
+    let mut s = store_with_alice();
+    let t = 1000;
+    let n = outbox::PRUNE_SCAN as usize + 5;
+    alerts(&mut s, n, t);
+    let all = Filter::all();
+    while s.conn().notify_backlog().unwrap().0 > 0 {
+        s.conn().notify_fan_out(&[("a", &all)], t).unwrap();
+    }
+    let dead: Vec<Outcome> = (1..=outbox::PRUNE_SCAN)
+        .map(|seq| outcome(seq, 3, DeliveryState::Dead, t))
+        .collect();
+    s.conn().notify_record("a", &dead).unwrap();
+    let done: Vec<Outcome> = (outbox::PRUNE_SCAN + 1..=n as u64)
+        .map(|seq| outcome(seq, 1, DeliveryState::Delivered, t))
+        .collect();
+    s.conn().notify_record("a", &done).unwrap();
+    let week = t + 8 * 24 * 3600;
+    assert_eq!(s.conn().notify_prune(week).unwrap(), 0, "the first window");
+    assert_eq!(s.conn().notify_prune(week).unwrap(), 5, "the next one");
+    assert_eq!(
+        s.conn().notify_prune(week).unwrap(),
+        0,
+        "wrapped to the head"
+    );
+    let month = t + 31 * 24 * 3600;
+    // At most a batch a call, whichever window the call reads (the tail's is empty now).
+    let pruned = s.conn().notify_prune(month).unwrap() + s.conn().notify_prune(month).unwrap();
+    assert_eq!(pruned, outbox::PRUNE_BATCH);
+    assert_eq!(
+        s.conn().notify_prune(month).unwrap(),
+        outbox::PRUNE_BATCH,
+        "the next call goes on after the last row deleted"
+    );
 }
