@@ -7,8 +7,8 @@
 //! threshold's `count` timestamps (in a cooldown too); when full, stale keys are dropped, and if none is stale, further keys are counted together under [`OVERFLOW`] (a
 //! flood from many sources is itself an alert).
 //!
-//! The service keeps one [`Detector`] per kind of alert (see WIP-15.md, "Alerts", for where
-//! each is fed) and writes what fires as an `alert` audit record, which the outbox hook turns
+//! The service keeps one [`Detector`] per kind of alert (`crate::service` feeds them: see
+//! docs/alerts.md for where each is fed) and writes what fires as an `alert` audit record, which the outbox hook turns
 //! into an `alert.*` event.
 
 use std::collections::{HashMap, VecDeque};

@@ -1,6 +1,6 @@
 //! One delivery attempt's request and its outcome, pure: what is sent to a sink for an
 //! event (headers and exact body), and how the client's answer is classified. The worker
-//! (WIP-15.md) sends it with [`crate::webhook::client::post`] from its sink's own thread.
+//! ([`super::worker`]) sends it with [`crate::webhook::client::post`] from its sink's own thread.
 //!
 //! `standard`: the body is the stored payload, byte for byte, signed with the Standard
 //! Webhooks headers ([`crate::webhook::Secret::headers`]): `webhook-id` is the event id (the

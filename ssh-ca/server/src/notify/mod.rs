@@ -7,12 +7,12 @@
 //! Messages deliver requests; they never approve one: no message carries a link or a button
 //! that changes state, and approving stays a signed act of the approver (`jit approve ID`).
 //!
-//! Pure so far (no clock or storage): [`deliver`] (one attempt's headers and body, and its
+//! Pure (no clock or storage): [`deliver`] (one attempt's headers and body, and its
 //! outcome), [`map`] (which audit events notify),
 //! [`backoff`] (retry times, dead letters), [`alerts`] (threshold detectors and what each
 //! alert says). The outbox is written by the store, in the transaction of each change
-//! (`store::sqlite::outbox`, behind `StoreOps::notify_*`); the worker is described in
-//! WIP-15.md.
+//! (`store::sqlite::outbox`, behind `StoreOps::notify_*`); [`worker`] fans it out and
+//! delivers it, on its own threads, outside every transaction.
 
 pub mod alerts;
 pub mod backoff;
