@@ -524,6 +524,48 @@ mod tests {
     }
 
     #[test]
+    fn registered_keys_have_their_own_budget_then_one_summary() {
+        let mut a = Alerts::new(Settings::default());
+        assert!(a.auth_failure_seen(0).is_none());
+        for _ in 0..AUTH_ALERTS_PER_PERIOD {
+            assert!(a.key_alert_allowed());
+        }
+        assert!(!a.key_alert_allowed());
+        // The budget of sources and unknown keys is apart.
+        assert_eq!(a.auth_budget(), Budget::Alert);
+        for i in 0..30 {
+            // Each key at its threshold (detected, not raised), then held.
+            let fp = format!("fp{i}");
+            let n = (0..10).filter_map(|t| a.auth_by_registered_key.detect(t, &fp));
+            assert_eq!(n.count(), 1);
+            a.auth_period
+                .held
+                .add(&format!("u{i:02}"), &format!("fp{i}"));
+            a.auth_period
+                .held
+                .add(&format!("u{i:02}"), &format!("fp{i}"));
+        }
+        assert!(a.flush(899).is_none(), "the period has not ended");
+        let (_, facts) = a.flush(900).unwrap();
+        assert_eq!(facts.count, Some(30));
+        assert!(
+            facts.summary.ends_with("u19 and 10 more"),
+            "{}",
+            facts.summary
+        );
+        assert!(a.flush(901).is_none(), "once per period");
+        // Named keys start their cooldown; counted ones do not.
+        for t in 0..10 {
+            assert!(a.auth_by_registered_key.detect(1000 + t, "fp0").is_none());
+        }
+        let fired = (0..10).filter_map(|t| a.auth_by_registered_key.detect(1000 + t, "fp25"));
+        assert_eq!(fired.count(), 1);
+        // The next failure starts a new period with a new budget.
+        assert!(a.auth_failure_seen(1000).is_none());
+        assert!(a.key_alert_allowed());
+    }
+
+    #[test]
     fn the_request_of_a_refused_approval() {
         assert_eq!(
             request_of(Some("/v1/requests/r-20261123-ab12/approve")).as_deref(),

@@ -878,3 +878,31 @@ async fn the_registered_key_summary_is_raised_by_the_next_failure_after_the_peri
         a[BUDGET]
     );
 }
+
+#[tokio::test]
+async fn public_keys_all_at_once_make_a_constant_number_of_alerts() {
+    // R3-15 D1, the burst form: 500 failures at one instant. The registered keys make their
+    // budget and one summary; all failures together make one "from many sources" alert
+    // (the budget of sources and unknown keys). Constant, whatever the number of keys.
+    let h = Harness::new();
+    let users = register_many(&h, 50);
+    for u in &users {
+        stale_calls(&h, u, 10, [192, 0, 2, 70]).await;
+    }
+    h.clock.advance(15 * 60);
+    h.ca.flush_alerts();
+    let a = alerts(&h);
+    assert_eq!(a.iter().filter(|x| x["user"].is_string()).count(), BUDGET);
+    let many: Vec<_> = a
+        .iter()
+        .filter(|x| x["summary"].as_str().unwrap().contains("from many sources"))
+        .collect();
+    assert_eq!(many.len(), 1, "{a:?}");
+    assert_eq!(a.len(), BUDGET + 2, "{a:?}");
+    let s = a.last().unwrap();
+    assert_eq!(s["count"], 45, "{s}");
+    assert!(
+        s["summary"].as_str().unwrap().ends_with("u24 and 25 more"),
+        "{s}"
+    );
+}
