@@ -349,11 +349,11 @@ impl Ca {
             let mut k = fingerprint.and_then(|k| keys.detect(now, k));
             // A registered key beyond its budget: held for the period's summary (no alert
             // of its own, no cooldown).
-            if let (Some(_), Some(u), Some(fp)) = (k, user, fingerprint) {
-                if !a.key_alert_allowed() {
-                    a.auth_period.held.add(u, fp);
-                    k = None;
-                }
+            if let (Some(_), Some(u), Some(fp)) = (k, user, fingerprint)
+                && !a.key_alert_allowed()
+            {
+                a.auth_period.held.add(u, fp);
+                k = None;
             }
             let all = a.auth_all.detect(now, ALL);
             let window = a.settings.auth_failures.window_secs;
