@@ -316,7 +316,7 @@ pub fn auth_failures(
 /// What the `alert.auth_failures` of a flood says when the alert budget of a period is
 /// spent: at least `count` failures from many sources since the period began
 /// `period_secs` ago (more may follow; the period's later failures raise nothing more from
-/// sources or unknown keys, registered keys still alert).
+/// sources or unknown keys; registered keys have a budget of their own).
 pub fn auth_flood(count: u32, period_secs: u64) -> (Kind, AlertFacts) {
     let (kind, mut facts) = auth_failures(None, None, None, count, period_secs);
     facts.summary = format!(
@@ -326,6 +326,52 @@ pub fn auth_flood(count: u32, period_secs: u64) -> (Kind, AlertFacts) {
         jit_common::time::format_duration(period_secs)
     );
     (kind, facts)
+}
+
+/// How many users the summary of held-back registered-key alerts names (the rest are
+/// counted).
+pub const SUMMARY_NAMES: usize = 20;
+
+/// What the `alert.auth_failures` summary of a period says when registered keys reached the
+/// threshold after the period's `budget` alerts for registered keys: `keys` keys in all,
+/// `named` the users of the first of them (at most [`SUMMARY_NAMES`] are shown, the rest
+/// counted). `count` is the number of keys.
+pub fn auth_registered_summary(
+    named: &[&str],
+    keys: u32,
+    budget: u32,
+    period_secs: u64,
+) -> (Kind, AlertFacts) {
+    let shown = named.get(..SUMMARY_NAMES).unwrap_or(named);
+    let rest = usize::try_from(keys)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(shown.len());
+    let more = if rest > 0 {
+        format!(" and {rest} more")
+    } else {
+        String::new()
+    };
+    (
+        Kind::AlertAuthFailures,
+        AlertFacts {
+            summary: format!(
+                "{keys} more registered keys reached the auth_failures threshold within {} \
+                 (alerts of their own held back: the period's {budget} alerts for registered \
+                 keys were spent): {}{more}",
+                jit_common::time::format_duration(period_secs),
+                shown.join(", ")
+            ),
+            check: "whose clients these are (wrong or removed keys, clocks far off) or whether \
+                    someone holding these users' public keys is probing the CA; the \
+                    auth_failure records of the audit trail name each call"
+                .into(),
+            source: None,
+            user: None,
+            key: None,
+            count: Some(u64::from(keys)),
+            window_secs: Some(period_secs),
+        },
+    )
 }
 
 /// What an `alert.request_burst` says.

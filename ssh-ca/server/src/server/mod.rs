@@ -211,6 +211,8 @@ async fn housekeeping(ca: Arc<Ca>) {
                     if let Err(e) = ca.flush_refusals() {
                         jit_common::errln!("jit-ca: writing refusal summaries failed (retried in a second): {e}");
                     }
+                    // The summary of registered keys held back in an ended alert period.
+                    ca.flush_alerts();
                     // Operator commands on the data directory, then the audit checkpoint.
                     if let Err(e) = ca.pick_up_external_changes() {
                         jit_common::errln!("jit-ca: picking up an operator change failed (retried in a second): {e}");

@@ -9,11 +9,13 @@
 //!   `wrong_audience`, `replayed_nonce`), counted *before* the refusal rate limit of
 //!   `refusals` (which records only the first few of a flood) per source address (IPv6:
 //!   its /64), per key fingerprint, and all together ("from many sources", at
-//!   [`GLOBAL_FACTOR`] times the threshold). A registered key's alert is always raised
-//!   (bounded by the registered keys, one per cooldown each); alerts for sources and
-//!   unknown keys, which cost an attacker nothing, share a budget of
-//!   [`AUTH_ALERTS_PER_PERIOD`] per period, the last saying "at least N … from many
-//!   sources". A detection that is not raised starts no cooldown;
+//!   [`GLOBAL_FACTOR`] times the threshold). Alerts for sources and unknown keys, which
+//!   cost an attacker nothing, share a budget of [`AUTH_ALERTS_PER_PERIOD`] per period,
+//!   the last saying "at least N … from many sources". Registered keys have a budget of
+//!   their own, as large (their failures need only the public key, which is often
+//!   public): beyond it, the keys that reach the threshold are held and named in ONE
+//!   summary when the period ends ([`Ca::flush_alerts`], or the next failure), so a real
+//!   key under attack is always named. A detection that is not raised starts no cooldown;
 //! * `request_burst`: every authenticated request attempt (`POST /v1/requests`), stored or
 //!   refused, per user;
 //! * `self_approval`: every refusal with `self_approval`, at most one alert per user per
@@ -45,8 +47,10 @@ pub const CHECKPOINT_ALERT_EVERY: u64 = 3600;
 /// least the window): the last of them says "at least N … from many sources", and the
 /// rest of the period raises nothing more for sources and unknown keys. Unknown keys and
 /// addresses cost an attacker little, so without this a flood of fresh keys would be a
-/// flood of alerts (and of messages to every sink). Registered keys are not in the budget:
-/// a flood must not hide the failures of a real user's key.
+/// flood of alerts (and of messages to every sink). Registered keys have a budget of
+/// their own of the same size, then one summary per period naming the rest (a flood of
+/// unknown keys must not hide the failures of a real user's key, and a flood made with
+/// users' public keys must not become one alert per key).
 pub const AUTH_ALERTS_PER_PERIOD: u32 = 5;
 /// All failed authentications together alert at this many times the `auth_failures`
 /// threshold within its window, whatever their sources and keys (a probe spread over many
@@ -72,6 +76,43 @@ struct AuthPeriod {
     start: u64,
     failures: u32,
     alerts: u32,
+    /// Alerts of registered keys raised in the period.
+    key_alerts: u32,
+    /// Registered keys that reached the threshold after `key_alerts` was spent.
+    held: Held,
+}
+
+/// Registered keys whose alerts were held back in a period, for its summary.
+#[derive(Debug, Default)]
+struct Held {
+    /// Fingerprints (each key once; at most `alerts::MAX_KEYS`).
+    seen: std::collections::HashSet<String>,
+    /// Keys beyond `seen`'s bound (counted, maybe twice).
+    beyond: u32,
+    /// The first keys held: (user, fingerprint), at most `alerts::SUMMARY_NAMES`.
+    named: Vec<(String, String)>,
+}
+
+impl Held {
+    fn add(&mut self, user: &str, fp: &str) {
+        if self.seen.contains(fp) {
+            return;
+        }
+        if self.seen.len() >= alerts::MAX_KEYS {
+            self.beyond = self.beyond.saturating_add(1);
+            return;
+        }
+        self.seen.insert(fp.to_string());
+        if self.named.len() < alerts::SUMMARY_NAMES {
+            self.named.push((user.to_string(), fp.to_string()));
+        }
+    }
+
+    fn keys(&self) -> u32 {
+        u32::try_from(self.seen.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(self.beyond)
+    }
 }
 
 /// The service's detectors (one `Mutex` on [`Ca`], like the refusal limiter).
@@ -121,18 +162,60 @@ impl Alerts {
         t.cooldown_secs.max(t.window_secs)
     }
 
-    /// Counts one authentication failure at `now` in the budget's period.
-    fn auth_failure_seen(&mut self, now: u64) {
+    /// Counts one authentication failure at `now` in the budget's period. Returns the
+    /// summary of the registered keys held back in the period that ended, if any.
+    fn auth_failure_seen(&mut self, now: u64) -> Option<(Kind, AlertFacts)> {
         let period = self.auth_period_secs();
+        let ended =
+            now.saturating_sub(self.auth_period.start) >= period || now < self.auth_period.start;
+        let summary = if ended { self.held_summary(now) } else { None };
         let p = &mut self.auth_period;
-        if now.saturating_sub(p.start) >= period || now < p.start {
+        if ended {
             *p = AuthPeriod {
                 start: now,
-                failures: 0,
-                alerts: 0,
+                ..AuthPeriod::default()
             };
         }
         p.failures = p.failures.saturating_add(1);
+        summary
+    }
+
+    /// Whether one more registered key's detection gets an alert of its own in the period
+    /// (then counted); otherwise it is held for the period's summary.
+    fn key_alert_allowed(&mut self) -> bool {
+        let p = &mut self.auth_period;
+        if p.key_alerts < AUTH_ALERTS_PER_PERIOD {
+            p.key_alerts += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The summary of the registered keys held back in the period (taken: once), when
+    /// there are any. The keys it names start their cooldown now; the keys it only counts
+    /// start none (they alert again as soon as a budget allows).
+    fn held_summary(&mut self, now: u64) -> Option<(Kind, AlertFacts)> {
+        let held = std::mem::take(&mut self.auth_period.held);
+        if held.named.is_empty() {
+            return None;
+        }
+        for (_, fp) in &held.named {
+            self.auth_by_registered_key.fired(now, fp);
+        }
+        let names: Vec<&str> = held.named.iter().map(|(u, _)| u.as_str()).collect();
+        Some(alerts::auth_registered_summary(
+            &names,
+            held.keys(),
+            AUTH_ALERTS_PER_PERIOD,
+            self.auth_period_secs(),
+        ))
+    }
+
+    /// The summary of the period's held registered keys if the period has ended at `now`.
+    fn flush(&mut self, now: u64) -> Option<(Kind, AlertFacts)> {
+        let over = now.saturating_sub(self.auth_period.start) >= self.auth_period_secs();
+        if over { self.held_summary(now) } else { None }
     }
 
     /// What a detection at this point of the period becomes.
@@ -254,7 +337,7 @@ impl Ca {
         let source = source.map(|s| refusals::source_key(Some(s)));
         let facts = {
             let mut a = lock(&self.alerts);
-            a.auth_failure_seen(now);
+            let ended = a.auth_failure_seen(now);
             let s = source
                 .as_deref()
                 .and_then(|s| a.auth_by_source.detect(now, s));
@@ -263,7 +346,15 @@ impl Ca {
             } else {
                 &mut a.auth_by_key
             };
-            let k = fingerprint.and_then(|k| keys.detect(now, k));
+            let mut k = fingerprint.and_then(|k| keys.detect(now, k));
+            // A registered key beyond its budget: held for the period's summary (no alert
+            // of its own, no cooldown).
+            if let (Some(_), Some(u), Some(fp)) = (k, user, fingerprint)
+                && !a.key_alert_allowed()
+            {
+                a.auth_period.held.add(u, fp);
+                k = None;
+            }
             let all = a.auth_all.detect(now, ALL);
             let window = a.settings.auth_failures.window_secs;
             let registered = k.is_some() && user.is_some();
@@ -321,11 +412,24 @@ impl Ca {
                 }
                 _ => None,
             };
-            [facts, flood]
+            [ended, facts, flood]
         };
         for f in facts.into_iter().flatten() {
             self.raise(now, f, None);
         }
+    }
+
+    /// Raises the summary of the registered keys held back in an `auth_failures` period
+    /// that has ended (the server's housekeeping calls it every second; the next failure
+    /// does too). Returns whether one was raised.
+    pub fn flush_alerts(&self) -> bool {
+        let now = self.now();
+        let summary = lock(&self.alerts).flush(now);
+        let raised = summary.is_some();
+        if let Some(f) = summary {
+            self.raise(now, f, None);
+        }
+        raised
     }
 
     /// Counts one request attempt of `user` (stored or refused); alerts at the burst
@@ -417,6 +521,48 @@ mod tests {
         // A new period, a new budget.
         a.auth_failure_seen(period);
         assert_eq!(a.auth_budget(), Budget::Alert);
+    }
+
+    #[test]
+    fn registered_keys_have_their_own_budget_then_one_summary() {
+        let mut a = Alerts::new(Settings::default());
+        assert!(a.auth_failure_seen(0).is_none());
+        for _ in 0..AUTH_ALERTS_PER_PERIOD {
+            assert!(a.key_alert_allowed());
+        }
+        assert!(!a.key_alert_allowed());
+        // The budget of sources and unknown keys is apart.
+        assert_eq!(a.auth_budget(), Budget::Alert);
+        for i in 0..30 {
+            // Each key at its threshold (detected, not raised), then held.
+            let fp = format!("fp{i}");
+            let n = (0..10).filter_map(|t| a.auth_by_registered_key.detect(t, &fp));
+            assert_eq!(n.count(), 1);
+            a.auth_period
+                .held
+                .add(&format!("u{i:02}"), &format!("fp{i}"));
+            a.auth_period
+                .held
+                .add(&format!("u{i:02}"), &format!("fp{i}"));
+        }
+        assert!(a.flush(899).is_none(), "the period has not ended");
+        let (_, facts) = a.flush(900).unwrap();
+        assert_eq!(facts.count, Some(30));
+        assert!(
+            facts.summary.ends_with("u19 and 10 more"),
+            "{}",
+            facts.summary
+        );
+        assert!(a.flush(901).is_none(), "once per period");
+        // Named keys start their cooldown; counted ones do not.
+        for t in 0..10 {
+            assert!(a.auth_by_registered_key.detect(1000 + t, "fp0").is_none());
+        }
+        let fired = (0..10).filter_map(|t| a.auth_by_registered_key.detect(1000 + t, "fp25"));
+        assert_eq!(fired.count(), 1);
+        // The next failure starts a new period with a new budget.
+        assert!(a.auth_failure_seen(1000).is_none());
+        assert!(a.key_alert_allowed());
     }
 
     #[test]

@@ -767,3 +767,142 @@ async fn a_postponed_checkpoint_is_not_a_success() {
     assert!(!h.ca.report_checkpoint_failure("disk full"));
     assert_eq!(alerts(&h).len(), 1);
 }
+
+/// The budget of `auth_failures` alerts per period (service/alerting.rs
+/// `AUTH_ALERTS_PER_PERIOD`): for sources and unknown keys, and apart for registered keys.
+const BUDGET: usize = 5;
+
+/// Registers `n` users `u00`, `u01`, ... (their keys: `keys::user(NAME)`).
+fn register_many(h: &Harness, n: usize) -> Vec<String> {
+    let tmp = tempfile::tempdir().unwrap();
+    (0..n)
+        .map(|i| {
+            let name = format!("u{i:02}");
+            let (_, public) = keys::write_pair(tmp.path(), &name, &keys::user(&name));
+            jit_ca::admin::user_add(&h.path(), &name, &public, &[], T0).unwrap();
+            name
+        })
+        .collect()
+}
+
+/// `n` calls with `user`'s key and a timestamp of 0: refused (`stale_timestamp`) before
+/// any signature check, so anyone holding the public key can make them.
+async fn stale_calls(h: &Harness, user: &str, n: usize, ip: [u8; 4]) {
+    let key = keys::user(user);
+    for _ in 0..n {
+        let req = h.signed_request(&key, "GET", "/v1/whoami", b"", 0, &auth::new_nonce());
+        let (status, body, _) = h.send(from(req, ip)).await;
+        assert_eq!(status.as_u16(), 401);
+        assert!(String::from_utf8_lossy(&body).contains("stale_timestamp"));
+    }
+}
+
+#[tokio::test]
+async fn public_keys_alone_cannot_flood_the_sinks_and_every_attacked_key_is_named() {
+    // R3-15 D1: 50 registered users' public keys, 10 stale calls each within a minute (one
+    // user every 7 s, so the all-together count stays under its threshold): 5 alerts of
+    // their own, then ONE summary for the period naming the others (first 20 and a count).
+    let h = Harness::new();
+    let users = register_many(&h, 50);
+    let ip = [192, 0, 2, 50];
+    for u in &users {
+        stale_calls(&h, u, 10, ip).await;
+        h.clock.advance(7);
+    }
+    let a = alerts(&h);
+    assert_eq!(a.len(), BUDGET, "{a:?}");
+    for (x, u) in a.iter().zip(&users) {
+        assert_eq!(x["kind"], "auth_failures");
+        assert_eq!(x["user"], u.as_str(), "{x}");
+    }
+    // The period (15m from its first failure) ends: the summary, once.
+    h.clock.advance(15 * 60 - 50 * 7);
+    h.ca.flush_alerts();
+    h.ca.flush_alerts();
+    let a = alerts(&h);
+    assert!(a.len() <= BUDGET + 1, "{a:?}");
+    assert_eq!(a.len(), BUDGET + 1, "{a:?}");
+    let s = &a[BUDGET];
+    assert_eq!(s["kind"], "auth_failures");
+    assert_eq!(s["count"], 45, "{s}");
+    assert!(s.get("user").is_none() && s.get("key").is_none(), "{s}");
+    let summary = s["summary"].as_str().unwrap();
+    let named: Vec<String> = users[BUDGET..BUDGET + 20].to_vec();
+    assert!(
+        summary.starts_with("45 more registered keys reached the auth_failures threshold"),
+        "{summary}"
+    );
+    assert!(
+        summary.ends_with(&format!(": {} and 25 more", named.join(", "))),
+        "{summary}"
+    );
+    // Nothing more for the period, however often it is flushed.
+    h.ca.flush_alerts();
+    assert_eq!(alerts(&h).len(), BUDGET + 1);
+    // A key counted in the summary but not named (u30) had no alert raised: no cooldown,
+    // it alerts on its own in the new period. A named one (u05) is in its cooldown.
+    // (5 calls from each of two new addresses: no source reaches the threshold.)
+    for (u, ip) in [("u05", 60), ("u30", 62)] {
+        stale_calls(&h, u, 5, [192, 0, 2, ip]).await;
+        stale_calls(&h, u, 5, [192, 0, 2, ip + 1]).await;
+        if u == "u05" {
+            assert_eq!(alerts(&h).len(), BUDGET + 1, "{:?}", alerts(&h));
+        }
+    }
+    let a = alerts(&h);
+    assert_eq!(a.len(), BUDGET + 2, "{a:?}");
+    assert_eq!(a[BUDGET + 1]["user"], "u30");
+}
+
+#[tokio::test]
+async fn the_registered_key_summary_is_raised_by_the_next_failure_after_the_period() {
+    // Without the housekeeping flush, the first failure of the next period raises it.
+    let h = Harness::new();
+    let users = register_many(&h, 7);
+    for u in &users {
+        stale_calls(&h, u, 10, [192, 0, 2, 51]).await;
+    }
+    // 70 failures at once: under the all-together threshold (100).
+    assert_eq!(alerts(&h).len(), BUDGET, "{:?}", alerts(&h));
+    h.clock.advance(15 * 60);
+    unknown_key(&h, 1, [192, 0, 2, 52]).await;
+    let a = alerts(&h);
+    assert_eq!(a.len(), BUDGET + 1, "{a:?}");
+    assert_eq!(a[BUDGET]["count"], 2);
+    assert!(
+        a[BUDGET]["summary"]
+            .as_str()
+            .unwrap()
+            .ends_with(": u05, u06"),
+        "{}",
+        a[BUDGET]
+    );
+}
+
+#[tokio::test]
+async fn public_keys_all_at_once_make_a_constant_number_of_alerts() {
+    // R3-15 D1, the burst form: 500 failures at one instant. The registered keys make their
+    // budget and one summary; all failures together make one "from many sources" alert
+    // (the budget of sources and unknown keys). Constant, whatever the number of keys.
+    let h = Harness::new();
+    let users = register_many(&h, 50);
+    for u in &users {
+        stale_calls(&h, u, 10, [192, 0, 2, 70]).await;
+    }
+    h.clock.advance(15 * 60);
+    h.ca.flush_alerts();
+    let a = alerts(&h);
+    assert_eq!(a.iter().filter(|x| x["user"].is_string()).count(), BUDGET);
+    let many: Vec<_> = a
+        .iter()
+        .filter(|x| x["summary"].as_str().unwrap().contains("from many sources"))
+        .collect();
+    assert_eq!(many.len(), 1, "{a:?}");
+    assert_eq!(a.len(), BUDGET + 2, "{a:?}");
+    let s = a.last().unwrap();
+    assert_eq!(s["count"], 45, "{s}");
+    assert!(
+        s["summary"].as_str().unwrap().ends_with("u24 and 25 more"),
+        "{s}"
+    );
+}
