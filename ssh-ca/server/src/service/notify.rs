@@ -80,7 +80,7 @@ impl Ca {
     }
 
     /// One tick of `sink`: its deliveries due now, in order, each attempted once (outside
-    /// any transaction; a failure ends the tick), then the outcomes recorded in one write
+    /// any transaction; a failed call ends the tick, an expired delivery does not), then the outcomes recorded in one write
     /// with a `notify_dead` audit record for each delivery given up. A sink not configured
     /// has nothing to do.
     pub fn notify_tick(&self, sink: &str) -> Result<Tick, CaError> {
@@ -97,14 +97,26 @@ impl Ca {
         let mut outcomes = Vec::with_capacity(due.len());
         let mut dead = Vec::new();
         for d in &due {
-            let approvers = if s.format == Format::Slack {
-                self.approver_handles(&d.payload)
-            } else {
-                Vec::new()
-            };
             // The attempt's own time: the signature's timestamp is when it is sent.
             let at = self.now();
-            let (outcome, counted) = worker::attempt(s, d, &approvers, at, self.notify.max_age());
+            let max_age = self.notify.max_age();
+            // Past notify_max_age: a dead letter without a call, which does not end the
+            // tick (after a long stop, fresh events are not held behind stale ones).
+            let (outcome, counted, called) = match worker::expired(d, at, max_age) {
+                Some(outcome) => {
+                    tick.expired += 1;
+                    (outcome, Counted::Dead, false)
+                }
+                None => {
+                    let approvers = if s.format == Format::Slack {
+                        self.approver_handles(&d.payload)
+                    } else {
+                        Vec::new()
+                    };
+                    let (outcome, counted) = worker::attempt(s, d, &approvers, at, max_age);
+                    (outcome, counted, true)
+                }
+            };
             self.notify.count(sink, counted);
             match counted {
                 Counted::Delivered => tick.delivered += 1,
@@ -123,7 +135,7 @@ impl Ca {
                 }
             }
             outcomes.push(outcome);
-            if counted != Counted::Delivered {
+            if called && counted != Counted::Delivered {
                 break;
             }
         }
