@@ -578,8 +578,15 @@ pub fn prune(c: &Connection, now: u64) -> Result<usize> {
     let to = from
         .saturating_add(PRUNE_SCAN)
         .min(cursor.saturating_add(1));
+    // Past KEEP_ANY_SECS a row goes whatever its deliveries' state, except while one that
+    // is not delivered was resent (`since`) within KEEP_ANY_SECS: a resend is retried for
+    // notify_max_age from the resend, then listed as long as a fresh dead letter. (A
+    // first send is dead long before: NOTIFY_MAX_AGE_MAX < KEEP_ANY_SECS; pending rows of
+    // a sink removed from config.toml still go.)
     const GONE: &str = "SELECT o.seq FROM notify_outbox o WHERE o.seq >= ?4 AND o.seq < ?5 \
-         AND (o.time < ?2 OR (o.time < ?1 AND NOT EXISTS (SELECT 1 FROM notify_delivery x \
+         AND ((o.time < ?2 AND NOT EXISTS (SELECT 1 FROM notify_delivery x \
+         WHERE x.seq = o.seq AND x.state != 'delivered' AND COALESCE(x.since, 0) >= ?2)) \
+         OR (o.time < ?1 AND NOT EXISTS (SELECT 1 FROM notify_delivery x \
          WHERE x.seq = o.seq AND x.state != 'delivered'))) ORDER BY o.seq LIMIT ?3";
     let gone: Vec<i64> = c
         .prepare_cached(GONE)?

@@ -633,8 +633,13 @@ fn status_retry_and_prune() {
     );
     assert_eq!(outbox(c).iter().map(|r| r.0).collect::<Vec<_>>(), [2, 3]);
     assert!(deliveries(c).iter().all(|d| d.0 != 1));
+    // 30 days after the event, seq 3 goes; seq 2 was resent at 1200 (pending again): it
+    // stays 30 days from the resend (R3 D4; this test expected 2 before, which deleted a
+    // resend still pending).
     let month = 1001 + 30 * 24 * 3600 + 1;
-    assert_eq!(c.notify_prune(month).unwrap(), 2);
+    assert_eq!(c.notify_prune(month).unwrap(), 1);
+    assert_eq!(outbox(c).iter().map(|r| r.0).collect::<Vec<_>>(), [2]);
+    assert_eq!(c.notify_prune(1200 + 30 * 24 * 3600 + 1).unwrap(), 1);
     assert!(outbox(c).is_empty());
     assert!(deliveries(c).is_empty());
     // A row no sink wanted is pruned after a week too.
@@ -898,4 +903,41 @@ fn prune_moves_window_by_window() {
         outbox::PRUNE_BATCH,
         "the next call goes on after the last row deleted"
     );
+}
+
+/// R3 D4: a dead letter resent near the end of the 30 days is not pruned under its pending
+/// delivery: it is retried (and delivered) from the resend.
+#[test]
+fn prune_keeps_a_resent_delivery_still_pending() {
+    let mut s = store_with_alice();
+    let t = 1000;
+    created(&mut s, &["r-1"], t);
+    let all = Filter::all();
+    let c = s.conn();
+    c.notify_fan_out(&[("a", &all)], t).unwrap();
+    c.notify_record("a", &[outcome(1, 5, DeliveryState::Dead, t + 3600)])
+        .unwrap();
+    let id = outbox(c)[0].1.clone();
+    let day = 24 * 3600;
+    let resent = t + 29 * day;
+    assert_eq!(
+        c.notify_retry(&id, None, resent).unwrap(),
+        vec![(id.clone(), "a".to_string())]
+    );
+    assert_eq!(c.notify_prune(t + 30 * day + 1).unwrap(), 0);
+    assert_eq!(
+        deliveries(c),
+        vec![(1, "a".into(), "pending".into(), resent)]
+    );
+    let due = c.notify_due("a", t + 30 * day + 1, 64).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].id, id);
+    c.notify_record(
+        "a",
+        &[outcome(1, 1, DeliveryState::Delivered, t + 30 * day + 2)],
+    )
+    .unwrap();
+    assert_eq!(deliveries(c)[0].2, "delivered");
+    // Delivered: the usual rule (30 days after the event) lets it go.
+    assert_eq!(c.notify_prune(t + 30 * day + 3).unwrap(), 1);
 }
