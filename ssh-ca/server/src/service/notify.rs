@@ -53,16 +53,43 @@ impl Ca {
         let mut caught_up = false;
         for _ in 0..FAN_OUT_ROUNDS {
             let pairs = pairs.clone();
-            made += self
+            let (n, dead, records) = self
                 .write(move |c| {
                     let refs: Vec<(&str, &Filter)> =
                         pairs.iter().map(|(n, f)| (n.as_str(), f)).collect();
-                    Ok(c.notify_fan_out(&refs, now)?)
+                    let mut dead = Vec::new();
+                    let n = c.notify_fan_out_with(&refs, now, &mut dead)?;
+                    // Dead at once (a type this build does not know): audited like any
+                    // dead letter, in the same write.
+                    let mut records = Vec::with_capacity(dead.len());
+                    for d in &dead {
+                        let details = json!({
+                            "id": d.id,
+                            "type": d.kind,
+                            "request_id": d.request_id,
+                            "sink": d.sink,
+                            "attempts": 0,
+                            "last_status": null,
+                            "last_error": d.error,
+                        });
+                        records.push(c.append_audit(
+                            now,
+                            "system",
+                            event::NOTIFY_DEAD,
+                            &details,
+                        )?);
+                    }
+                    Ok((n, dead, records))
                 })
                 .map_err(|source| CaError::NotWritten {
                     what: "notification deliveries",
                     source,
                 })?;
+            for d in &dead {
+                self.notify.count(&d.sink, Counted::Dead);
+            }
+            self.log(&records);
+            made += n;
             if made > 0 {
                 self.notify.poke_due();
             }

@@ -900,3 +900,54 @@ async fn expired_deliveries_do_not_hold_fresh_events_behind_them() {
         "{m}"
     );
 }
+
+/// R3 D5: a row of a type this build does not know is dead at fan-out for each sink whose
+/// filter could take it (not for one with `alert.*`), counted in
+/// `jit_ca_notify_deliveries_total{outcome="dead"}` and audited as `notify_dead`.
+#[tokio::test]
+async fn an_unknown_type_dead_at_fan_out_is_counted_and_audited() {
+    let (url, calls) = receiver_at("/jit", Say::Answer(200, String::new()));
+    let sinks = format!(
+        "{}{}events = [\"alert.*\"]\n",
+        standard("ops", &url),
+        standard("pager", &url)
+    );
+    let h = harness_with_sinks("", &sinks).unwrap();
+    let (s, v) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let db = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
+    assert_eq!(
+        db.execute("UPDATE notify_outbox SET type = 'request.nope'", [])
+            .unwrap(),
+        1
+    );
+    drop(db);
+    h.ca.notify_fan_out().unwrap();
+    let m = metrics(&h).await;
+    assert!(
+        m.contains("jit_ca_notify_deliveries_total{sink=\"ops\",outcome=\"dead\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("jit_ca_notify_deliveries_total{sink=\"pager\",outcome=\"dead\"} 0"),
+        "{m}"
+    );
+    let dead = audited(&h, "notify_dead");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["details"]["sink"], "ops");
+    assert_eq!(dead[0]["details"]["type"], "request.nope");
+    assert!(
+        dead[0]["details"]["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown event type"),
+        "{dead:?}"
+    );
+    let r = jit_ca::admin::notify_status(&h.path(), h.now()).unwrap();
+    assert_eq!(r.dead_total, 1);
+    assert_eq!(r.dead[0].sink, "ops");
+    assert_eq!(drain(&h, "ops").delivered, 0);
+    assert!(received(&calls).is_empty());
+}

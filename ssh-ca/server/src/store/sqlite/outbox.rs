@@ -291,12 +291,25 @@ fn state_of(s: &str, seq: u64, sink: &str) -> Result<&'static str> {
 }
 
 /// See [`crate::store::StoreOps::notify_fan_out`].
-pub fn fan_out(c: &Connection, sinks: &[(&str, &Filter)], now: u64) -> Result<usize> {
+pub fn fan_out(
+    c: &Connection,
+    sinks: &[(&str, &Filter)],
+    now: u64,
+    dead: &mut Vec<crate::store::FanOutDead>,
+) -> Result<usize> {
     let from = meta_counter(c, FANOUT_SEQ)?;
     let rows = c
-        .prepare_cached("SELECT seq, type FROM notify_outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2")?
+        .prepare_cached(
+            "SELECT seq, type, id, request_id FROM notify_outbox WHERE seq > ?1 \
+             ORDER BY seq LIMIT ?2",
+        )?
         .query_map(params![i(from), i(FANOUT_BATCH as u64)], |r| {
-            Ok((u(r.get(0)?), r.get::<_, String>(1)?))
+            Ok((
+                u(r.get(0)?),
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let Some(last) = rows.last().map(|r| r.0) else {
@@ -312,18 +325,29 @@ pub fn fan_out(c: &Connection, sinks: &[(&str, &Filter)], now: u64) -> Result<us
          (seq, sink, state, attempts, next_at, last_error, done_at) \
          VALUES (?1, ?2, 'dead', 0, ?3, ?4, ?3)",
     )?;
-    for (seq, ty) in &rows {
+    for (seq, ty, id, request_id) in &rows {
         let Some(kind) = Kind::parse(ty) else {
             // A type this build does not know (a row of a later version after a rollback,
             // or damage): one bad row must not stop every notification. It is dead at once
-            // for every sink (no filter can judge it), listed by `notify status` with the
-            // reason, and can be resent (`notify retry`) by a build that knows it.
+            // for each sink whose filter could take it (`*`, its family's `FAMILY.*`),
+            // counted and audited by the caller, listed by `notify status` with the reason,
+            // and can be resent (`notify retry`) by a build that knows it.
             let why = format!(
                 "unknown event type {:?}: not fanned out by this version of jit-ca",
                 ty.chars().take(64).collect::<String>()
             );
-            for (sink, _) in sinks {
-                skip.execute(params![i(*seq), sink, i(now), why])?;
+            for (sink, filter) in sinks {
+                if filter.may_take_unknown(ty)
+                    && skip.execute(params![i(*seq), sink, i(now), why])? > 0
+                {
+                    dead.push(crate::store::FanOutDead {
+                        id: id.clone(),
+                        kind: ty.clone(),
+                        request_id: request_id.clone(),
+                        sink: sink.to_string(),
+                        error: why.clone(),
+                    });
+                }
             }
             continue;
         };

@@ -711,6 +711,43 @@ fn an_unknown_type_is_a_dead_letter_not_a_stop() {
     assert_eq!(c.notify_due("a", 200, 10).unwrap()[0].seq, 2);
 }
 
+/// R3 D5: an unknown type is dead only for the sinks whose filter could take it (`*`, its
+/// family), and each is reported to the caller (to count and audit).
+#[test]
+fn an_unknown_type_is_dead_only_where_a_filter_could_take_it() {
+    let mut s = store_with_alice();
+    created(&mut s, &["r-1"], 100);
+    s.conn()
+        .execute("UPDATE notify_outbox SET type = 'request.nope'", [])
+        .unwrap();
+    let c = s.conn();
+    let all = Filter::all();
+    let requests = Filter::parse(&["request.*".into()]).unwrap();
+    let alerts = Filter::parse(&["alert.*".into()]).unwrap();
+    let exact = Filter::parse(&["request.created".into()]).unwrap();
+    let mut dead = Vec::new();
+    let sinks = [("a", &all), ("b", &requests), ("c", &alerts), ("d", &exact)];
+    assert_eq!(c.notify_fan_out_with(&sinks, 200, &mut dead).unwrap(), 0);
+    assert_eq!(
+        dead.iter().map(|d| d.sink.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    assert_eq!(dead[0].kind, "request.nope");
+    assert_eq!(dead[0].request_id.as_deref(), Some("r-1"));
+    assert_eq!(dead[0].id, outbox(c)[0].1);
+    assert!(dead[0].error.starts_with("unknown event type"));
+    assert_eq!(
+        deliveries(c),
+        [
+            (1, "a".into(), "dead".into(), 200),
+            (1, "b".into(), "dead".into(), 200),
+        ]
+    );
+    // A retry resends to those sinks only.
+    let id = outbox(c)[0].1.clone();
+    assert_eq!(c.notify_retry(&id, None, 300).unwrap().len(), 2);
+}
+
 /// Every audit event: exactly one row when `notify::map` maps it, none otherwise (refusals,
 /// user administration, reloads, webhook answers, the notify_* records themselves).
 #[test]
