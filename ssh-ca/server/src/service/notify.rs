@@ -28,7 +28,9 @@ impl Ca {
     /// Makes the deliveries of outbox rows not fanned out yet (one per sink whose filter
     /// takes the event), due now; returns how many. Batch after batch until no row is left
     /// past the cursor (at most [`FAN_OUT_ROUNDS`] batches a call: the worker calls again),
-    /// so a burst or a backlog never waits for the next commit.
+    /// so a burst or a backlog never waits for the next commit. A row of a type this build
+    /// does not know is dead at once for the sinks that could take it: counted and audited
+    /// (`notify_dead`) like any dead letter, in the same write.
     ///
     /// Without sinks the cursor still advances: a sink gets the events written while it is
     /// configured (a sink configured later, or added next to others, gets no backlog of
@@ -107,9 +109,10 @@ impl Ca {
     }
 
     /// One tick of `sink`: its deliveries due now, in order, each attempted once (outside
-    /// any transaction; a failed call ends the tick, an expired delivery does not), then the outcomes recorded in one write
-    /// with a `notify_dead` audit record for each delivery given up. A sink not configured
-    /// has nothing to do.
+    /// any transaction; a failed call ends the tick, a delivery past `notify_max_age`, dead
+    /// without a call, does not), then the outcomes recorded in one write with a
+    /// `notify_dead` audit record for each delivery given up. A sink not configured has
+    /// nothing to do.
     pub fn notify_tick(&self, sink: &str) -> Result<Tick, CaError> {
         let sinks = self.notify.sinks();
         let Some(s) = sinks.iter().find(|s| s.name == sink) else {
