@@ -8,7 +8,7 @@
 
 /// `PATH-less` one-line error for `e` found in `text`: "line L, column C: MESSAGE".
 pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
-    let message = e.message().trim().replace('\n', "; ");
+    let message = unquoted(&e.message().trim().replace('\n', "; "));
     let Some(span) = e.span() else {
         return message;
     };
@@ -31,6 +31,25 @@ pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
         Some(key) => format!("line {line}, column {column}: {key}: {message}"),
         None => format!("line {line}, column {column}: {message}"),
     }
+}
+
+/// `message` with every double-quoted part shown as `"…"`: a type error quotes the value
+/// (`invalid type: string "…", expected a boolean`), which may be a secret typed under
+/// the wrong key.
+fn unquoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut parts = message.split('"');
+    out.push_str(parts.next().unwrap_or(""));
+    let mut inside = true;
+    for part in parts {
+        if inside {
+            out.push_str("\"…\"");
+        } else {
+            out.push_str(part);
+        }
+        inside = !inside;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -63,7 +82,10 @@ mod tests {
         let e = toml_error(text, &toml::from_str::<T>(text).unwrap_err());
         assert_eq!(
             e,
-            "line 1, column 8: flag: invalid type: string \"yes\", expected a boolean"
+            "line 1, column 8: flag: invalid type: string \"…\", expected a boolean"
         );
+        let text = "flag = \"https://hooks.slack.com/services/T0/B0/SECRETTOKEN\"\n";
+        let e = toml_error(text, &toml::from_str::<T>(text).unwrap_err());
+        assert!(!e.contains("SECRETTOKEN"), "{e}");
     }
 }
