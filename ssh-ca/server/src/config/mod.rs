@@ -273,7 +273,7 @@ pub struct Config {
 impl Config {
     /// Parses `text` (the contents of `dir/config.toml`), reporting every problem at once.
     pub fn parse(dir: &Path, text: &str) -> std::result::Result<Self, Vec<String>> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| vec![format!("{e}")])?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| vec![toml_error(text, &e)])?;
         let mut errs = Vec::new();
         let listen = match raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN).parse() {
             Ok(a) => a,
@@ -502,6 +502,8 @@ impl Config {
 
 #[cfg(test)]
 mod notify_tests;
+mod toml_error;
+pub use toml_error::toml_error;
 
 #[cfg(test)]
 mod tests {

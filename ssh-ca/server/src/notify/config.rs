@@ -266,7 +266,8 @@ pub fn validate(tables: Vec<toml::Table>, errs: &mut Vec<String>) -> Vec<Sink> {
 /// Parses a TOML document's `[[notify]]` tables (other top-level keys are ignored here:
 /// `Config::parse` checks them), reporting every problem at once.
 pub fn parse(text: &str) -> Result<Vec<Sink>, Vec<String>> {
-    let doc: toml::Table = toml::from_str(text).map_err(|e| vec![format!("{e}")])?;
+    let doc: toml::Table =
+        toml::from_str(text).map_err(|e| vec![crate::config::toml_error(text, &e)])?;
     let tables = match doc.get("notify") {
         None => Vec::new(),
         Some(toml::Value::Array(items)) => {
@@ -374,6 +375,43 @@ format = "slack"
 
     fn errors(text: &str) -> Vec<String> {
         parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn a_toml_syntax_error_on_the_url_line_never_quotes_the_url() {
+        for (text, line) in [
+            (
+                "[[notify]]\nname = \"chat\"\nurl = \"https://hooks.slack.com/services/T0/B0/SECRETTOKEN\" format = \"slack\"\n",
+                3,
+            ),
+            (
+                "[[notify]]\nname = \"chat\"\nurl = \"https://hooks.slack.com/services/T0/B0/SECRETTOKEN\nformat = \"slack\"\n",
+                3,
+            ),
+            (
+                "[[notify]]\nname = \"chat\"\nurl = \"https://hooks.slack.com/services/T0/B0/SECRETTOKEN\"\nurl = \"https://hooks.slack.com/services/T0/B0/SECRETTOKEN\"\n",
+                4,
+            ),
+            (
+                "[[notify]]\nname = \"chat\"\nurl = \"https://hooks.slack.com/services/T0/B0/SECRETTOKEN\\q\"\n",
+                3,
+            ),
+        ] {
+            for e in [
+                errors(text),
+                crate::config::Config::parse(std::path::Path::new("/d"), text).unwrap_err(),
+            ] {
+                assert_eq!(e.len(), 1, "{text}: {e:?}");
+                assert!(!e[0].contains("SECRETTOKEN"), "{e:?}");
+                assert!(!e[0].contains("hooks.slack.com"), "{e:?}");
+                assert!(!e[0].contains('\n'), "{e:?}");
+                assert!(e[0].starts_with(&format!("line {line}, column ")), "{e:?}");
+            }
+        }
+        let e = errors(
+            "[[notify]]\nname = \"chat\"\nurl = \"https://hooks.slack.com/services/T0/B0/SECRETTOKEN\" format = \"slack\"\n",
+        );
+        assert!(e[0].contains("expected newline"), "{e:?}");
     }
 
     #[test]

@@ -111,6 +111,17 @@ impl Filter {
         self.patterns.iter().any(|p| p.matches(kind))
     }
 
+    /// Whether an event of type `ty`, which this build does not know, could pass: `*`, or
+    /// its family's `FAMILY.*` (an exact pattern names a known type, never this one).
+    pub fn may_take_unknown(&self, ty: &str) -> bool {
+        let family = ty.split('.').next().unwrap_or(ty);
+        self.patterns.iter().any(|p| match p {
+            Pattern::All => true,
+            Pattern::Family(f) => *f == family,
+            Pattern::Exact(_) => false,
+        })
+    }
+
     /// The patterns as written.
     pub fn written(&self) -> &[String] {
         &self.written

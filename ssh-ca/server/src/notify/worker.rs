@@ -245,6 +245,26 @@ impl Hub {
     }
 }
 
+/// What `due` becomes when it is past `notify_max_age` at `at` (a dead letter, no call
+/// made), or `None` when it may still be sent. The horizon runs from the event's time, or
+/// from a resend's (a fresh schedule).
+pub fn expired(due: &Due, at: u64, max_age: u64) -> Option<Outcome> {
+    let since = due.time.max(due.since);
+    // Never sent this late (a CA stopped for longer than notify_max_age, a backlog): a
+    // stale event, such as "decide with your own key" for a request decided since, is not
+    // posted; it is a dead letter, listed and resendable (`jit-ca notify retry`).
+    (at > since.saturating_add(max_age)).then(|| Outcome {
+        seq: due.seq,
+        attempts: due.attempts,
+        state: DeliveryState::Dead,
+        at,
+        status: None,
+        error: Some(
+            "not sent: older than notify_max_age (resend with jit-ca notify retry ID)".into(),
+        ),
+    })
+}
+
 /// One attempt to deliver `due` to `sink` at `at` (the attempt's time: `webhook-timestamp`),
 /// mentioning `approvers` (contact handles) in Slack messages; what the delivery becomes.
 /// Makes the HTTP call (bounded by the sink's deadline); writes nothing.
@@ -255,27 +275,11 @@ pub fn attempt(
     at: u64,
     max_age: u64,
 ) -> (Outcome, Counted) {
+    if let Some(outcome) = expired(due, at, max_age) {
+        return (outcome, Counted::Dead);
+    }
     // The horizon runs from the event's time, or from a resend's (a fresh schedule).
     let since = due.time.max(due.since);
-    if at > since.saturating_add(max_age) {
-        // Never sent this late (a CA stopped for longer than notify_max_age, a backlog): a
-        // stale event, such as "decide with your own key" for a request decided since, is
-        // not posted; it is a dead letter, listed and resendable (`jit-ca notify retry`).
-        return (
-            Outcome {
-                seq: due.seq,
-                attempts: due.attempts,
-                state: DeliveryState::Dead,
-                at,
-                status: None,
-                error: Some(
-                    "not sent: older than notify_max_age (resend with jit-ca notify retry ID)"
-                        .into(),
-                ),
-            },
-            Counted::Dead,
-        );
-    }
     let attempts = due.attempts.saturating_add(1);
     let bytes = due.payload.as_bytes();
     let out = match sink.format {
@@ -419,9 +423,11 @@ fn sink_loop(ca: &crate::service::Ca, stop: &AtomicBool, sink: &str) {
     let mut seen = hub.due.current();
     while !stop.load(Ordering::SeqCst) {
         match ca.notify_tick(sink) {
-            // Delivered something and nothing failed: more may be due at once (the next
-            // event of a request waits for the previous one).
-            Ok(t) if t.delivered > 0 && t.failed == 0 => continue,
+            // Delivered (or expired) something and no call failed: more may be due at once
+            // (the next event of a request waits for the previous one).
+            Ok(t) if t.delivered + t.expired > 0 && t.failed == 0 && t.dead == t.expired => {
+                continue;
+            }
             Ok(_) => {}
             Err(e) => {
                 jit_common::errln!("jit-ca: notifications to {sink}: {e} (retried in a second)");
@@ -438,8 +444,11 @@ pub struct Tick {
     pub delivered: usize,
     /// Attempts that failed (to be retried).
     pub failed: usize,
-    /// Deliveries given up.
+    /// Deliveries given up (`expired` included).
     pub dead: usize,
+    /// Of `dead`: deliveries past `notify_max_age`, given up without a call (they do not
+    /// end the tick: the receiver was not asked).
+    pub expired: usize,
 }
 
 #[cfg(test)]

@@ -26,7 +26,8 @@ pub(super) type Parsed = (BTreeMap<String, Role>, BTreeMap<String, Webhook>);
 /// Parses and validates the roles (and `[[webhook]]` tables) of a policy.toml, returning
 /// every problem found.
 pub(super) fn roles(text: &str) -> Result<Parsed, Vec<String>> {
-    let raw: RawPolicy = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+    let raw: RawPolicy =
+        toml::from_str(text).map_err(|e| vec![crate::config::toml_error(text, &e)])?;
     let mut errs = Vec::new();
     let webhooks = crate::webhook::validate(raw.webhook, &mut errs);
     let mut roles = BTreeMap::new();

@@ -28,7 +28,9 @@ impl Ca {
     /// Makes the deliveries of outbox rows not fanned out yet (one per sink whose filter
     /// takes the event), due now; returns how many. Batch after batch until no row is left
     /// past the cursor (at most [`FAN_OUT_ROUNDS`] batches a call: the worker calls again),
-    /// so a burst or a backlog never waits for the next commit.
+    /// so a burst or a backlog never waits for the next commit. A row of a type this build
+    /// does not know is dead at once for the sinks that could take it: counted and audited
+    /// (`notify_dead`) like any dead letter, in the same write.
     ///
     /// Without sinks the cursor still advances: a sink gets the events written while it is
     /// configured (a sink configured later, or added next to others, gets no backlog of
@@ -53,16 +55,43 @@ impl Ca {
         let mut caught_up = false;
         for _ in 0..FAN_OUT_ROUNDS {
             let pairs = pairs.clone();
-            made += self
+            let (n, dead, records) = self
                 .write(move |c| {
                     let refs: Vec<(&str, &Filter)> =
                         pairs.iter().map(|(n, f)| (n.as_str(), f)).collect();
-                    Ok(c.notify_fan_out(&refs, now)?)
+                    let mut dead = Vec::new();
+                    let n = c.notify_fan_out_with(&refs, now, &mut dead)?;
+                    // Dead at once (a type this build does not know): audited like any
+                    // dead letter, in the same write.
+                    let mut records = Vec::with_capacity(dead.len());
+                    for d in &dead {
+                        let details = json!({
+                            "id": d.id,
+                            "type": d.kind,
+                            "request_id": d.request_id,
+                            "sink": d.sink,
+                            "attempts": 0,
+                            "last_status": null,
+                            "last_error": d.error,
+                        });
+                        records.push(c.append_audit(
+                            now,
+                            "system",
+                            event::NOTIFY_DEAD,
+                            &details,
+                        )?);
+                    }
+                    Ok((n, dead, records))
                 })
                 .map_err(|source| CaError::NotWritten {
                     what: "notification deliveries",
                     source,
                 })?;
+            for d in &dead {
+                self.notify.count(&d.sink, Counted::Dead);
+            }
+            self.log(&records);
+            made += n;
             if made > 0 {
                 self.notify.poke_due();
             }
@@ -80,9 +109,10 @@ impl Ca {
     }
 
     /// One tick of `sink`: its deliveries due now, in order, each attempted once (outside
-    /// any transaction; a failure ends the tick), then the outcomes recorded in one write
-    /// with a `notify_dead` audit record for each delivery given up. A sink not configured
-    /// has nothing to do.
+    /// any transaction; a failed call ends the tick, a delivery past `notify_max_age`, dead
+    /// without a call, does not), then the outcomes recorded in one write with a
+    /// `notify_dead` audit record for each delivery given up. A sink not configured has
+    /// nothing to do.
     pub fn notify_tick(&self, sink: &str) -> Result<Tick, CaError> {
         let sinks = self.notify.sinks();
         let Some(s) = sinks.iter().find(|s| s.name == sink) else {
@@ -97,14 +127,26 @@ impl Ca {
         let mut outcomes = Vec::with_capacity(due.len());
         let mut dead = Vec::new();
         for d in &due {
-            let approvers = if s.format == Format::Slack {
-                self.approver_handles(&d.payload)
-            } else {
-                Vec::new()
-            };
             // The attempt's own time: the signature's timestamp is when it is sent.
             let at = self.now();
-            let (outcome, counted) = worker::attempt(s, d, &approvers, at, self.notify.max_age());
+            let max_age = self.notify.max_age();
+            // Past notify_max_age: a dead letter without a call, which does not end the
+            // tick (after a long stop, fresh events are not held behind stale ones).
+            let (outcome, counted, called) = match worker::expired(d, at, max_age) {
+                Some(outcome) => {
+                    tick.expired += 1;
+                    (outcome, Counted::Dead, false)
+                }
+                None => {
+                    let approvers = if s.format == Format::Slack {
+                        self.approver_handles(&d.payload)
+                    } else {
+                        Vec::new()
+                    };
+                    let (outcome, counted) = worker::attempt(s, d, &approvers, at, max_age);
+                    (outcome, counted, true)
+                }
+            };
             self.notify.count(sink, counted);
             match counted {
                 Counted::Delivered => tick.delivered += 1,
@@ -123,7 +165,7 @@ impl Ca {
                 }
             }
             outcomes.push(outcome);
-            if counted != Counted::Delivered {
+            if called && counted != Counted::Delivered {
                 break;
             }
         }

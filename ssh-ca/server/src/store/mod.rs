@@ -203,6 +203,22 @@ pub fn meta_counter(c: &dyn StoreOps, key: &'static str) -> Result<u64> {
     }
 }
 
+/// A delivery made dead by the fan-out ([`StoreOps::notify_fan_out_with`]): a row of a
+/// type this build does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FanOutDead {
+    /// The event id.
+    pub id: String,
+    /// The stored type, as stored.
+    pub kind: String,
+    /// The request it concerns, if any.
+    pub request_id: Option<String>,
+    /// The sink.
+    pub sink: String,
+    /// Why (the delivery's `last_error`).
+    pub error: String,
+}
+
 /// A delivery due to a sink ([`StoreOps::notify_due`]): the outbox row and its attempts so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Due {
@@ -467,6 +483,17 @@ pub trait StoreOps {
         &self,
         sinks: &[(&str, &crate::notify::filter::Filter)],
         now: u64,
+    ) -> Result<usize> {
+        self.notify_fan_out_with(sinks, now, &mut Vec::new())
+    }
+    /// [`StoreOps::notify_fan_out`], also telling which deliveries it made dead at once: a
+    /// row of a type this build does not know is dead for each sink whose filter could take
+    /// it (`*` or its family), pushed to `dead` for the caller to count and audit.
+    fn notify_fan_out_with(
+        &self,
+        sinks: &[(&str, &crate::notify::filter::Filter)],
+        now: u64,
+        dead: &mut Vec<FanOutDead>,
     ) -> Result<usize>;
     /// The outbox rows not fanned out yet: how many, and the oldest one's time.
     fn notify_backlog(&self) -> Result<(u64, Option<u64>)>;

@@ -841,3 +841,113 @@ async fn an_event_older_than_max_age_is_dead_not_sent() {
     assert_eq!(drain(&h, "ops").delivered, 1);
     assert_eq!(received(&calls).len(), 1);
 }
+
+/// R3 D3: a delivery past `notify_max_age` is dead without a call, and does not end the
+/// sink's tick: after a long stop, a fresh event is not held behind the stale ones (one per
+/// tick, one tick a second).
+#[tokio::test]
+async fn expired_deliveries_do_not_hold_fresh_events_behind_them() {
+    let (url, calls) = receiver_at("/jit", Say::Answer(200, String::new()));
+    let sink = format!("{}events = [\"request.created\"]\n", standard("ops", &url));
+    let h = harness_with_sinks("notify_max_age = \"1h\"", &sink).unwrap();
+    for _ in 0..100 {
+        let (s, v) = h
+            .request("alice", "db-admin", 1800, "INC-42 disk full")
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let id = v["id"].as_str().unwrap();
+        let (s, v) = h
+            .call(
+                "alice",
+                "POST",
+                &format!("/v1/requests/{id}/cancel"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    assert_eq!(h.ca.notify_fan_out().unwrap(), 100);
+    h.clock.advance(3601);
+    let (s, v) = h.request("alice", "db-admin", 1800, "INC-43 fresh").await;
+    assert_eq!(s, 201, "{v}");
+    let fresh = v["id"].as_str().unwrap().to_string();
+    h.ca.notify_fan_out().unwrap();
+    let first = h.ca.notify_tick("ops").unwrap();
+    assert_eq!(
+        (first.dead, first.expired, first.failed),
+        (64, 64, 0),
+        "{first:?}"
+    );
+    let mut got = received(&calls);
+    let mut ticks = 1;
+    while got.is_empty() {
+        assert!(
+            ticks < 3,
+            "the fresh event is still waiting after {ticks} ticks"
+        );
+        h.ca.notify_tick("ops").unwrap();
+        ticks += 1;
+        got = received(&calls);
+    }
+    assert_eq!(got.len(), 1);
+    assert!(String::from_utf8_lossy(&got[0].body).contains(&fresh));
+    let r = jit_ca::admin::notify_status(&h.path(), h.now()).unwrap();
+    assert_eq!(r.dead_total, 100);
+    assert_eq!(audited(&h, "notify_dead").len(), 100);
+    let m = metrics(&h).await;
+    assert!(
+        m.contains("jit_ca_notify_deliveries_total{sink=\"ops\",outcome=\"dead\"} 100"),
+        "{m}"
+    );
+}
+
+/// R3 D5: a row of a type this build does not know is dead at fan-out for each sink whose
+/// filter could take it (not for one with `alert.*`), counted in
+/// `jit_ca_notify_deliveries_total{outcome="dead"}` and audited as `notify_dead`.
+#[tokio::test]
+async fn an_unknown_type_dead_at_fan_out_is_counted_and_audited() {
+    let (url, calls) = receiver_at("/jit", Say::Answer(200, String::new()));
+    let sinks = format!(
+        "{}{}events = [\"alert.*\"]\n",
+        standard("ops", &url),
+        standard("pager", &url)
+    );
+    let h = harness_with_sinks("", &sinks).unwrap();
+    let (s, v) = h
+        .request("alice", "db-admin", 1800, "INC-42 disk full")
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let db = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
+    assert_eq!(
+        db.execute("UPDATE notify_outbox SET type = 'request.nope'", [])
+            .unwrap(),
+        1
+    );
+    drop(db);
+    h.ca.notify_fan_out().unwrap();
+    let m = metrics(&h).await;
+    assert!(
+        m.contains("jit_ca_notify_deliveries_total{sink=\"ops\",outcome=\"dead\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("jit_ca_notify_deliveries_total{sink=\"pager\",outcome=\"dead\"} 0"),
+        "{m}"
+    );
+    let dead = audited(&h, "notify_dead");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["details"]["sink"], "ops");
+    assert_eq!(dead[0]["details"]["type"], "request.nope");
+    assert!(
+        dead[0]["details"]["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown event type"),
+        "{dead:?}"
+    );
+    let r = jit_ca::admin::notify_status(&h.path(), h.now()).unwrap();
+    assert_eq!(r.dead_total, 1);
+    assert_eq!(r.dead[0].sink, "ops");
+    assert_eq!(drain(&h, "ops").delivered, 0);
+    assert!(received(&calls).is_empty());
+}

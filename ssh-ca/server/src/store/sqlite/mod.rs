@@ -313,12 +313,13 @@ impl StoreOps for Connection {
     fn audit_head(&self) -> Result<Option<(u64, String)>> {
         log::audit_head(self)
     }
-    fn notify_fan_out(
+    fn notify_fan_out_with(
         &self,
         sinks: &[(&str, &crate::notify::filter::Filter)],
         now: u64,
+        dead: &mut Vec<crate::store::FanOutDead>,
     ) -> Result<usize> {
-        outbox::fan_out(self, sinks, now)
+        outbox::fan_out(self, sinks, now, dead)
     }
     fn notify_backlog(&self) -> Result<(u64, Option<u64>)> {
         outbox::backlog(self)

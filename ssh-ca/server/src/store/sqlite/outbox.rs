@@ -31,6 +31,10 @@ use crate::store::{
 };
 use jit_api::wire::RequestState;
 
+#[path = "outbox_prune.rs"]
+mod prune;
+pub use prune::prune;
+
 /// The meta counter of the fan-out: the last outbox `seq` made into deliveries.
 pub const FANOUT_SEQ: &str = "notify_fanout_seq";
 /// At most this many outbox rows are fanned out per call (the worker calls again).
@@ -291,12 +295,25 @@ fn state_of(s: &str, seq: u64, sink: &str) -> Result<&'static str> {
 }
 
 /// See [`crate::store::StoreOps::notify_fan_out`].
-pub fn fan_out(c: &Connection, sinks: &[(&str, &Filter)], now: u64) -> Result<usize> {
+pub fn fan_out(
+    c: &Connection,
+    sinks: &[(&str, &Filter)],
+    now: u64,
+    dead: &mut Vec<crate::store::FanOutDead>,
+) -> Result<usize> {
     let from = meta_counter(c, FANOUT_SEQ)?;
     let rows = c
-        .prepare_cached("SELECT seq, type FROM notify_outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2")?
+        .prepare_cached(
+            "SELECT seq, type, id, request_id FROM notify_outbox WHERE seq > ?1 \
+             ORDER BY seq LIMIT ?2",
+        )?
         .query_map(params![i(from), i(FANOUT_BATCH as u64)], |r| {
-            Ok((u(r.get(0)?), r.get::<_, String>(1)?))
+            Ok((
+                u(r.get(0)?),
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let Some(last) = rows.last().map(|r| r.0) else {
@@ -312,18 +329,29 @@ pub fn fan_out(c: &Connection, sinks: &[(&str, &Filter)], now: u64) -> Result<us
          (seq, sink, state, attempts, next_at, last_error, done_at) \
          VALUES (?1, ?2, 'dead', 0, ?3, ?4, ?3)",
     )?;
-    for (seq, ty) in &rows {
+    for (seq, ty, id, request_id) in &rows {
         let Some(kind) = Kind::parse(ty) else {
             // A type this build does not know (a row of a later version after a rollback,
             // or damage): one bad row must not stop every notification. It is dead at once
-            // for every sink (no filter can judge it), listed by `notify status` with the
-            // reason, and can be resent (`notify retry`) by a build that knows it.
+            // for each sink whose filter could take it (`*`, its family's `FAMILY.*`),
+            // counted and audited by the caller, listed by `notify status` with the reason,
+            // and can be resent (`notify retry`) by a build that knows it.
             let why = format!(
                 "unknown event type {:?}: not fanned out by this version of jit-ca",
                 ty.chars().take(64).collect::<String>()
             );
-            for (sink, _) in sinks {
-                skip.execute(params![i(*seq), sink, i(now), why])?;
+            for (sink, filter) in sinks {
+                if filter.may_take_unknown(ty)
+                    && skip.execute(params![i(*seq), sink, i(now), why])? > 0
+                {
+                    dead.push(crate::store::FanOutDead {
+                        id: id.clone(),
+                        kind: ty.clone(),
+                        request_id: request_id.clone(),
+                        sink: sink.to_string(),
+                        error: why.clone(),
+                    });
+                }
             }
             continue;
         };
@@ -551,63 +579,4 @@ pub fn retry_seq(
     let mut out: Vec<(String, String)> = sinks.into_iter().map(|s| (id.to_string(), s)).collect();
     out.sort();
     Ok(out)
-}
-
-/// See [`crate::store::StoreOps::notify_prune`]. Never past the fan-out cursor (a row not
-/// fanned out has no deliveries yet: it is not "delivered everywhere"). It runs under the
-/// write lock (the sweep's transaction), so each call reads a bounded window of at most
-/// [`PRUNE_SCAN`] rows by primary key, starting where the last call stopped (meta
-/// `notify_prune_seq`) and wrapping to the oldest row: rows that must stay (dead letters,
-/// pending deliveries) never hold back the pruning of the rows after them, and the whole
-/// outbox is looked at, window after window. At most [`PRUNE_BATCH`] rows are deleted a call.
-pub fn prune(c: &Connection, now: u64) -> Result<usize> {
-    let delivered_before = i(now.saturating_sub(KEEP_DELIVERED_SECS));
-    let any_before = i(now.saturating_sub(KEEP_ANY_SECS));
-    let cursor = meta_counter(c, FANOUT_SEQ)?;
-    let oldest: Option<i64> = c
-        .prepare_cached("SELECT MIN(seq) FROM notify_outbox")?
-        .query_row([], |r| r.get(0))?;
-    let Some(oldest) = oldest.map(u) else {
-        return Ok(0);
-    };
-    let mut from = meta_counter(c, PRUNE_SEQ)?.max(oldest);
-    if from > cursor {
-        from = oldest;
-    }
-    // Exclusive end of the window: never past the cursor.
-    let to = from
-        .saturating_add(PRUNE_SCAN)
-        .min(cursor.saturating_add(1));
-    const GONE: &str = "SELECT o.seq FROM notify_outbox o WHERE o.seq >= ?4 AND o.seq < ?5 \
-         AND (o.time < ?2 OR (o.time < ?1 AND NOT EXISTS (SELECT 1 FROM notify_delivery x \
-         WHERE x.seq = o.seq AND x.state != 'delivered'))) ORDER BY o.seq LIMIT ?3";
-    let gone: Vec<i64> = c
-        .prepare_cached(GONE)?
-        .query_map(
-            params![
-                delivered_before,
-                any_before,
-                i(PRUNE_BATCH as u64),
-                i(from),
-                i(to)
-            ],
-            |r| r.get(0),
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut deliveries = c.prepare_cached("DELETE FROM notify_delivery WHERE seq = ?1")?;
-    let mut rows = c.prepare_cached("DELETE FROM notify_outbox WHERE seq = ?1")?;
-    let mut n = 0;
-    for seq in &gone {
-        deliveries.execute([seq])?;
-        n += rows.execute([seq])?;
-    }
-    // Where the next call looks: after the last row deleted when the batch was full, else
-    // the next window (or the oldest row again once the cursor is reached).
-    let next = match gone.last() {
-        Some(last) if gone.len() == PRUNE_BATCH => u(*last).saturating_add(1),
-        _ if to > cursor => 0,
-        _ => to,
-    };
-    super::log::meta_set(c, PRUNE_SEQ, &next.to_string())?;
-    Ok(n)
 }

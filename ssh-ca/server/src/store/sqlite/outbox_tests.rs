@@ -633,8 +633,13 @@ fn status_retry_and_prune() {
     );
     assert_eq!(outbox(c).iter().map(|r| r.0).collect::<Vec<_>>(), [2, 3]);
     assert!(deliveries(c).iter().all(|d| d.0 != 1));
+    // 30 days after the event, seq 3 goes; seq 2 was resent at 1200 (pending again): it
+    // stays 30 days from the resend (R3 D4; this test expected 2 before, which deleted a
+    // resend still pending).
     let month = 1001 + 30 * 24 * 3600 + 1;
-    assert_eq!(c.notify_prune(month).unwrap(), 2);
+    assert_eq!(c.notify_prune(month).unwrap(), 1);
+    assert_eq!(outbox(c).iter().map(|r| r.0).collect::<Vec<_>>(), [2]);
+    assert_eq!(c.notify_prune(1200 + 30 * 24 * 3600 + 1).unwrap(), 1);
     assert!(outbox(c).is_empty());
     assert!(deliveries(c).is_empty());
     // A row no sink wanted is pruned after a week too.
@@ -704,6 +709,43 @@ fn an_unknown_type_is_a_dead_letter_not_a_stop() {
     assert_eq!(c.notify_backlog().unwrap(), (0, None));
     // The later row is due (the dead one does not hold its request's order).
     assert_eq!(c.notify_due("a", 200, 10).unwrap()[0].seq, 2);
+}
+
+/// R3 D5: an unknown type is dead only for the sinks whose filter could take it (`*`, its
+/// family), and each is reported to the caller (to count and audit).
+#[test]
+fn an_unknown_type_is_dead_only_where_a_filter_could_take_it() {
+    let mut s = store_with_alice();
+    created(&mut s, &["r-1"], 100);
+    s.conn()
+        .execute("UPDATE notify_outbox SET type = 'request.nope'", [])
+        .unwrap();
+    let c = s.conn();
+    let all = Filter::all();
+    let requests = Filter::parse(&["request.*".into()]).unwrap();
+    let alerts = Filter::parse(&["alert.*".into()]).unwrap();
+    let exact = Filter::parse(&["request.created".into()]).unwrap();
+    let mut dead = Vec::new();
+    let sinks = [("a", &all), ("b", &requests), ("c", &alerts), ("d", &exact)];
+    assert_eq!(c.notify_fan_out_with(&sinks, 200, &mut dead).unwrap(), 0);
+    assert_eq!(
+        dead.iter().map(|d| d.sink.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    assert_eq!(dead[0].kind, "request.nope");
+    assert_eq!(dead[0].request_id.as_deref(), Some("r-1"));
+    assert_eq!(dead[0].id, outbox(c)[0].1);
+    assert!(dead[0].error.starts_with("unknown event type"));
+    assert_eq!(
+        deliveries(c),
+        [
+            (1, "a".into(), "dead".into(), 200),
+            (1, "b".into(), "dead".into(), 200),
+        ]
+    );
+    // A retry resends to those sinks only.
+    let id = outbox(c)[0].1.clone();
+    assert_eq!(c.notify_retry(&id, None, 300).unwrap().len(), 2);
 }
 
 /// Every audit event: exactly one row when `notify::map` maps it, none otherwise (refusals,
@@ -898,4 +940,41 @@ fn prune_moves_window_by_window() {
         outbox::PRUNE_BATCH,
         "the next call goes on after the last row deleted"
     );
+}
+
+/// R3 D4: a dead letter resent near the end of the 30 days is not pruned under its pending
+/// delivery: it is retried (and delivered) from the resend.
+#[test]
+fn prune_keeps_a_resent_delivery_still_pending() {
+    let mut s = store_with_alice();
+    let t = 1000;
+    created(&mut s, &["r-1"], t);
+    let all = Filter::all();
+    let c = s.conn();
+    c.notify_fan_out(&[("a", &all)], t).unwrap();
+    c.notify_record("a", &[outcome(1, 5, DeliveryState::Dead, t + 3600)])
+        .unwrap();
+    let id = outbox(c)[0].1.clone();
+    let day = 24 * 3600;
+    let resent = t + 29 * day;
+    assert_eq!(
+        c.notify_retry(&id, None, resent).unwrap(),
+        vec![(id.clone(), "a".to_string())]
+    );
+    assert_eq!(c.notify_prune(t + 30 * day + 1).unwrap(), 0);
+    assert_eq!(
+        deliveries(c),
+        vec![(1, "a".into(), "pending".into(), resent)]
+    );
+    let due = c.notify_due("a", t + 30 * day + 1, 64).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].id, id);
+    c.notify_record(
+        "a",
+        &[outcome(1, 1, DeliveryState::Delivered, t + 30 * day + 2)],
+    )
+    .unwrap();
+    assert_eq!(deliveries(c)[0].2, "delivered");
+    // Delivered: the usual rule (30 days after the event) lets it go.
+    assert_eq!(c.notify_prune(t + 30 * day + 3).unwrap(), 1);
 }
