@@ -309,6 +309,7 @@ pub fn auth_failures(
             key: key.map(str::to_string),
             count: Some(u64::from(count)),
             window_secs: Some(window_secs),
+            users: Vec::new(),
         },
     )
 }
@@ -362,14 +363,15 @@ pub fn auth_registered_summary(
                 shown.join(", ")
             ),
             check: "whose clients these are (wrong or removed keys, clocks far off) or whether \
-                    someone holding these users' public keys is probing the CA; the \
-                    auth_failure records of the audit trail name each call"
+                    someone holding these users' public keys is probing the CA; the record's \
+                    `users` lists every user whose key was held back"
                 .into(),
             source: None,
             user: None,
             key: None,
             count: Some(u64::from(keys)),
             window_secs: Some(period_secs),
+            users: Vec::new(),
         },
     )
 }
@@ -393,6 +395,7 @@ pub fn request_burst(user: &str, count: u32, window_secs: u64) -> (Kind, AlertFa
             key: None,
             count: Some(u64::from(count)),
             window_secs: Some(window_secs),
+            users: Vec::new(),
         },
     )
 }
@@ -412,6 +415,7 @@ pub fn self_approval(user: &str, request_id: &str) -> (Kind, AlertFacts) {
             key: None,
             count: Some(1),
             window_secs: None,
+            users: Vec::new(),
         },
     )
 }
@@ -442,6 +446,7 @@ pub fn off_schedule_approval(
             key: None,
             count: Some(1),
             window_secs: None,
+            users: Vec::new(),
         },
     )
 }
@@ -478,6 +483,9 @@ pub fn record_details(
             d.insert(k.into(), v.into());
         }
     }
+    if !facts.users.is_empty() {
+        d.insert("users".into(), facts.users.clone().into());
+    }
     serde_json::Value::Object(d)
 }
 
@@ -495,6 +503,7 @@ pub fn operator_revocation(actor: &str, target: &str) -> (Kind, AlertFacts) {
             key: None,
             count: Some(1),
             window_secs: None,
+            users: Vec::new(),
         },
     )
 }
@@ -513,6 +522,7 @@ pub fn checkpoint_failure(detail: &str) -> (Kind, AlertFacts) {
             key: None,
             count: None,
             window_secs: None,
+            users: Vec::new(),
         },
     )
 }

@@ -204,6 +204,10 @@ pub struct AlertFacts {
     pub count: Option<u64>,
     /// Over how many seconds.
     pub window_secs: Option<u64>,
+    /// Every user a summary stands for (the registered keys whose `alert.auth_failures`
+    /// were held back in a period), sorted; absent from the JSON otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
 }
 
 /// The event's subject: a request, an alert, or both.
@@ -413,6 +417,7 @@ pub(crate) mod tests {
                     key: None,
                     count: Some(12),
                     window_secs: Some(60),
+                    users: Vec::new(),
                 }),
             },
         );

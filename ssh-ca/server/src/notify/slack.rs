@@ -232,6 +232,14 @@ pub fn render(e: &Event, approvers: &[String]) -> Value {
             code_block(&a.summary, 1400),
             code_block(&a.check, 1400)
         ))}));
+        if !a.users.is_empty() {
+            // A summary's every user (capped like any text; the payload has them all).
+            blocks.push(json!({"type": "section", "text": mrkdwn(format!(
+                "*Users ({})*\n{}",
+                a.users.len(),
+                code_block(&a.users.join(", "), MAX_TEXT - 40)
+            ))}));
+        }
     }
     if let Some(r) = &e.data.request {
         blocks.push(json!({"type": "section", "text": mrkdwn(headline(e, r))}));
@@ -545,6 +553,7 @@ mod tests {
                     key: None,
                     count: Some(1),
                     window_secs: None,
+                    users: Vec::new(),
                 }),
             },
         );
@@ -561,6 +570,35 @@ mod tests {
         assert!(
             !s.contains("jit approve"),
             "an alert never asks for a decision: {s}"
+        );
+        assert!(!s.contains("*Users"), "no users section without users: {s}");
+
+        // A summary alert lists every user it stands for (escaped, in a code block).
+        let summary = crate::notify::event::Event::new(
+            "evt_2".into(),
+            Kind::AlertAuthFailures,
+            0,
+            "system",
+            Data {
+                request: None,
+                alert: Some(AlertFacts {
+                    summary: "26 more registered keys reached the threshold".into(),
+                    check: "who is probing".into(),
+                    source: None,
+                    user: None,
+                    key: None,
+                    count: Some(26),
+                    window_secs: Some(900),
+                    users: vec!["<!channel>".into(), "victim".into()],
+                }),
+            },
+        );
+        let msg = render(&summary, &[]);
+        check_shape(&msg).unwrap();
+        let s = all_text(&msg);
+        assert!(
+            s.contains("*Users (2)*\\n```&lt;!channel&gt;, victim```"),
+            "{s}"
         );
     }
 

@@ -89,7 +89,8 @@ struct Held {
     seen: std::collections::HashSet<String>,
     /// Keys beyond `seen`'s bound (counted, maybe twice).
     beyond: u32,
-    /// The first keys held: (user, fingerprint), at most `alerts::SUMMARY_NAMES`.
+    /// Every key in `seen`, in the order held: (user, fingerprint). The summary's text
+    /// shows at most `alerts::SUMMARY_NAMES` of their users; its record lists them all.
     named: Vec<(String, String)>,
 }
 
@@ -103,9 +104,7 @@ impl Held {
             return;
         }
         self.seen.insert(fp.to_string());
-        if self.named.len() < alerts::SUMMARY_NAMES {
-            self.named.push((user.to_string(), fp.to_string()));
-        }
+        self.named.push((user.to_string(), fp.to_string()));
     }
 
     fn keys(&self) -> u32 {
@@ -129,6 +128,8 @@ pub(super) struct Alerts {
     request_burst: Detector,
     self_approval: Detector,
     auth_period: AuthPeriod,
+    /// The registered keys the previous summary's text showed (shown last next time).
+    auth_last_shown: std::collections::HashSet<String>,
     /// When the last checkpoint-failure alert was raised; None while checkpoints succeed.
     checkpoint_alerted: Option<u64>,
 }
@@ -152,6 +153,7 @@ impl Alerts {
             request_burst: Detector::new(settings.request_burst),
             self_approval: Detector::new(every),
             auth_period: AuthPeriod::default(),
+            auth_last_shown: std::collections::HashSet::new(),
             checkpoint_alerted: None,
         }
     }
@@ -193,23 +195,40 @@ impl Alerts {
     }
 
     /// The summary of the registered keys held back in the period (taken: once), when
-    /// there are any. The keys it names start their cooldown now; the keys it only counts
-    /// start none (they alert again as soon as a budget allows).
+    /// there are any. Its record lists every held key's user (`users`), so every key it
+    /// stands for is named and starts its cooldown now. Its text shows the users of the
+    /// keys not shown in the previous summary first: an attacker who holds many users'
+    /// public keys cannot keep one key out of the text by spending the budget and the
+    /// shown places on decoys every period.
     fn held_summary(&mut self, now: u64) -> Option<(Kind, AlertFacts)> {
-        let held = std::mem::take(&mut self.auth_period.held);
+        let mut held = std::mem::take(&mut self.auth_period.held);
         if held.named.is_empty() {
             return None;
         }
         for (_, fp) in &held.named {
             self.auth_by_registered_key.fired(now, fp);
         }
+        let last = std::mem::take(&mut self.auth_last_shown);
+        // Stable: within each group, the order held.
+        held.named.sort_by_key(|(_, fp)| last.contains(fp));
+        self.auth_last_shown = held
+            .named
+            .iter()
+            .take(alerts::SUMMARY_NAMES)
+            .map(|(_, fp)| fp.clone())
+            .collect();
         let names: Vec<&str> = held.named.iter().map(|(u, _)| u.as_str()).collect();
-        Some(alerts::auth_registered_summary(
+        let mut users: Vec<String> = held.named.iter().map(|(u, _)| u.clone()).collect();
+        users.sort();
+        users.dedup();
+        let (kind, mut facts) = alerts::auth_registered_summary(
             &names,
             held.keys(),
             AUTH_ALERTS_PER_PERIOD,
             self.auth_period_secs(),
-        ))
+        );
+        facts.users = users;
+        Some((kind, facts))
     }
 
     /// The summary of the period's held registered keys if the period has ended at `now`.
@@ -553,16 +572,52 @@ mod tests {
             "{}",
             facts.summary
         );
+        // The record names every held key's user, not only the 20 of the text.
+        let want: Vec<String> = (0..30).map(|i| format!("u{i:02}")).collect();
+        assert_eq!(facts.users, want);
         assert!(a.flush(901).is_none(), "once per period");
-        // Named keys start their cooldown; counted ones do not.
-        for t in 0..10 {
-            assert!(a.auth_by_registered_key.detect(1000 + t, "fp0").is_none());
+        // Every key the record names starts its cooldown (the 21st too: it is named in
+        // `users`, no longer only counted).
+        for fp in ["fp0", "fp25"] {
+            for t in 0..10 {
+                assert!(a.auth_by_registered_key.detect(1000 + t, fp).is_none());
+            }
         }
-        let fired = (0..10).filter_map(|t| a.auth_by_registered_key.detect(1000 + t, "fp25"));
-        assert_eq!(fired.count(), 1);
         // The next failure starts a new period with a new budget.
         assert!(a.auth_failure_seen(1000).is_none());
         assert!(a.key_alert_allowed());
+    }
+
+    /// R4 E1: an attacker holding many users' public keys spends the budget and the
+    /// summary's shown places on decoys, alternating two sets so each decoy is past its
+    /// cooldown again; the attacked key is still in the `users` of every summary it was
+    /// held for (the text shows at most 20 users, those not shown last time first).
+    #[test]
+    fn decoys_cannot_keep_a_key_out_of_the_summary() {
+        let mut a = Alerts::new(Settings::default());
+        let period = a.auth_period_secs();
+        for round in 0..4u64 {
+            let now = round * period;
+            assert!(a.auth_failure_seen(now).is_none() || round > 0);
+            let set = if round % 2 == 0 { "a" } else { "b" };
+            // 25 decoys held first (the budget of 5 is taken by others), then the victim.
+            for i in 0..25 {
+                a.auth_period
+                    .held
+                    .add(&format!("{set}{i:02}"), &format!("fp-{set}{i}"));
+            }
+            a.auth_period.held.add("victim", "fp-victim");
+            let (_, facts) = a.flush(now + period).unwrap();
+            assert!(
+                facts.users.iter().any(|u| u == "victim"),
+                "{:?}",
+                facts.users
+            );
+            a.auth_period = AuthPeriod {
+                start: now + period,
+                ..AuthPeriod::default()
+            };
+        }
     }
 
     #[test]

@@ -277,6 +277,16 @@ fn alert_facts(kind: Kind, d: &Value) -> AlertFacts {
         key: text("key"),
         count: num("count"),
         window_secs: num("window_secs"),
+        users: d
+            .get("users")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
