@@ -503,7 +503,7 @@ impl Config {
 #[cfg(test)]
 mod notify_tests;
 mod toml_error;
-pub use toml_error::toml_error;
+pub use toml_error::{is_plain_name, toml_error, unquoted};
 
 #[cfg(test)]
 mod tests {

@@ -147,6 +147,12 @@ pub fn validate(tables: Vec<toml::Table>, errs: &mut Vec<String>) -> Vec<Sink> {
             .cloned()
             .collect();
         for k in &unknown {
+            // A key that is not a name may be a pasted secret: never echo it.
+            let k = if crate::config::is_plain_name(k) {
+                k.as_str()
+            } else {
+                "(a key that is not a name, not shown)"
+            };
             errs.push(format!(
                 "{label}.{k}: unknown key; a [[notify]] table has {}",
                 KEYS.join(", ")
@@ -159,7 +165,7 @@ pub fn validate(tables: Vec<toml::Table>, errs: &mut Vec<String>) -> Vec<Sink> {
             Ok(r) => r,
             Err(e) => {
                 // The key and the expected type, on one line.
-                let msg = e.message().replace('\n', " ");
+                let msg = crate::config::unquoted(&e.message().replace('\n', " "));
                 errs.push(format!("{label}: {}", msg.trim()));
                 continue;
             }
@@ -412,6 +418,27 @@ format = "slack"
             "[[notify]]\nname = \"chat\"\nurl = \"https://hooks.slack.com/services/T0/B0/SECRETTOKEN\" format = \"slack\"\n",
         );
         assert!(e[0].contains("expected newline"), "{e:?}");
+    }
+
+    #[test]
+    fn a_value_or_key_of_the_wrong_kind_is_never_echoed() {
+        // Review R4 E3: a URL typed under a key of another type, and a secret pasted as a
+        // key, never come back in the error.
+        let e = errors(
+            "[[notify]]\nname = \"chat\"\nurl = \"https://h.example/x\"\nformat = \"slack\"\nevents = \"https://hooks.slack.com/services/T0/B0/SECRETTOKEN\"\n",
+        );
+        assert!(!e.is_empty());
+        assert!(e.iter().all(|l| !l.contains("SECRETTOKEN")), "{e:?}");
+        let e = errors(
+            "[[notify]]\nname = \"chat\"\nurl = \"https://h.example/x\"\nformat = \"slack\"\n0123456789abcdef0123456789abcdef = 1\n",
+        );
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(!e[0].contains("0123456789abcdef"), "{e:?}");
+        assert!(e[0].contains("unknown key"), "{e:?}");
+        let e = errors(
+            "[[notify]]\nname = \"chat\"\nurl = \"https://h.example/x\"\nformat = \"slack\"\nevnets = [\"*\"]\n",
+        );
+        assert!(e[0].starts_with("notify.chat.evnets: unknown key"), "{e:?}");
     }
 
     #[test]
