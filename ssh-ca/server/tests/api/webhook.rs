@@ -165,7 +165,7 @@ async fn an_explicit_yes_approves_at_once_and_is_audited() {
     assert_eq!(v["approvals"][0]["user"], "auto:pager");
 
     let got = calls.recv_timeout(Duration::from_secs(5)).unwrap();
-    assert_signed(&got);
+    assert_authorize_call(&got);
     assert_eq!(got.headers["webhook-id"], format!("msg_{id}"));
     let body: Value = serde_json::from_slice(&got.body).unwrap();
     let key = h
@@ -220,7 +220,7 @@ async fn a_no_leaves_the_request_to_human_approvers() {
     ));
     let h = harness(&url);
     let v = ask(&h).await;
-    assert_signed(&calls.recv_timeout(Duration::from_secs(5)).unwrap());
+    assert_authorize_call(&calls.recv_timeout(Duration::from_secs(5)).unwrap());
     let (event, d) = webhook_record(&h, v["id"].as_str().unwrap());
     assert_eq!(event, "webhook_answer");
     assert_eq!(d["answer"], "deny");
@@ -234,7 +234,7 @@ async fn assert_failure(say: Say, kind: &str, status: Option<u16>) {
     let (url, calls) = receiver(say);
     let h = harness(&url);
     let v = ask(&h).await;
-    assert_signed(&calls.recv_timeout(Duration::from_secs(5)).unwrap());
+    assert_authorize_call(&calls.recv_timeout(Duration::from_secs(5)).unwrap());
     let (event, d) = webhook_record(&h, v["id"].as_str().unwrap());
     assert_eq!(event, "webhook_failure", "{d}");
     assert_eq!(d["answer"], "error");
@@ -661,7 +661,7 @@ async fn a_reload_reads_a_rotated_secret_and_keeps_the_old_policy_on_a_bad_one()
     let e = h.ca.reload_policy().unwrap_err().to_string();
     assert!(e.contains("webhook secret has mode 0644"), "{e}");
     let v = ask(&h).await;
-    assert_signed(&calls.recv_timeout(Duration::from_secs(5)).unwrap());
+    assert_authorize_call(&calls.recv_timeout(Duration::from_secs(5)).unwrap());
     let (s, _) = h
         .call(
             "alice",
@@ -780,7 +780,7 @@ async fn https_with_the_ca_file_of_a_private_ca() {
     let (h, calls) = tls_harness(true);
     let v = ask(&h).await;
     assert_eq!(v["state"], "approved", "{v}");
-    assert_signed(&calls.recv_timeout(Duration::from_secs(5)).unwrap());
+    assert_authorize_call(&calls.recv_timeout(Duration::from_secs(5)).unwrap());
     let (event, d) = webhook_record(&h, v["id"].as_str().unwrap());
     assert_eq!(
         (event.as_str(), &d["answer"]),
@@ -869,7 +869,7 @@ async fn the_question_says_whether_the_grant_is_session_bound() {
     let v = ask(&h).await;
     assert_eq!(v["state"], "pending", "{v}");
     let got = calls.recv_timeout(Duration::from_secs(5)).unwrap();
-    assert_signed(&got);
+    assert_authorize_call(&got);
     let body: Value = serde_json::from_slice(&got.body).unwrap();
     assert_eq!(body["data"]["sudo"], true, "{body}");
     assert_eq!(body["data"]["session_bound"], true, "{body}");
@@ -878,4 +878,11 @@ async fn the_question_says_whether_the_grant_is_session_bound() {
     let recs = records(&h, id);
     let (_, _, req) = recs.iter().find(|(e, _, _)| e == "request").unwrap();
     assert_eq!(req["session_bound"], true, "{req}");
+}
+
+/// A call of the authorizing webhook: to the configured `/authorize` path (the shared
+/// receiver takes any path, since notification sinks have theirs), signed.
+fn assert_authorize_call(got: &Got) {
+    assert_eq!(got.path, "/authorize");
+    assert_signed(got);
 }
