@@ -28,7 +28,11 @@
 //! POST /v1/requests/{id}/cancel           CancelRequest -> RequestView (requester, pending)
 //! POST /v1/requests/{id}/drop             {} -> RequestView (requester, approved: revoked)
 //! POST /v1/requests/{id}/extend           ExtendRequest -> RequestView
+//! POST /v1/web/login                      {} -> WebLoginView (a one-time browser login URL)
+//! POST /v1/web/logout                     {} -> WebLogoutView (ends the caller's web sessions)
 //! ```
+//! The web pages (`/ui/...`, HTML, docs/web.md) are not part of this JSON contract; they
+//! authenticate with the session cookie a one-time login URL establishes.
 
 use std::fmt;
 
@@ -316,6 +320,28 @@ pub struct WhoamiView {
     pub approval_key: bool,
 }
 
+/// `POST /v1/web/login`: a one-time URL that logs a browser in as the caller (single use,
+/// valid for `expires_in_secs`). `path` is relative to the CA's base URL (what `jit` joins to
+/// its own `server`); `url` is the absolute URL when the CA knows its `public_url`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebLoginView {
+    /// `/ui/login?token=...`.
+    pub path: String,
+    /// `public_url` + `path`, when config.toml sets `public_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Unix seconds after which the URL is refused.
+    pub expires_at: u64,
+    /// Seconds the URL stays valid from now (60).
+    pub expires_in_secs: u64,
+}
+
+/// `POST /v1/web/logout`: how many of the caller's web sessions were ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebLogoutView {
+    pub ended: u64,
+}
+
 /// `GET /v1/roles`: the roles the caller may request, by name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RolesView {
@@ -509,6 +535,11 @@ error_codes! {
     /// The approval names another request digest than the request's (409): the approver
     /// was shown something else; look again and approve again.
     RequestDigestMismatch = "request_digest_mismatch",
+    /// A one-time web login URL that is unknown, already used or expired (403): run
+    /// `jit web` again.
+    LoginLinkInvalid = "login_link_invalid",
+    /// A web page's form without a valid CSRF token, or posted from another origin (403).
+    CsrfRejected = "csrf_rejected",
     // Scope of a grant hosts would refuse (400) or a full host document (409).
     /// The grant would be refused by hosts.
     GrantNotAcceptable = "grant_not_acceptable",

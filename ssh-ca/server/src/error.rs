@@ -349,7 +349,9 @@ pub fn status_of(code: ErrorCode) -> u16 {
         | C::Forbidden
         | C::ExtensionNotApproved
         | C::ApprovalKeyRequired
-        | C::ApprovalKeyNotForRequests => 403,
+        | C::ApprovalKeyNotForRequests
+        | C::LoginLinkInvalid
+        | C::CsrfRejected => 403,
         C::AlreadyApproved
         | C::InvalidState
         | C::PolicyChanged

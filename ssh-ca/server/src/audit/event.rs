@@ -123,6 +123,15 @@ events! {
     NotifyDead, NOTIFY_DEAD = "notify_dead", Warning;
     /// A user's contact handle set or cleared (`jit-ca user set-contact`).
     UserContact, USER_CONTACT = "user_contact", Notice;
+    /// A one-time web login URL issued to a signed call (`jit web`): user, key, expiry.
+    WebLoginLink, WEB_LOGIN_LINK = "web_login_link", Notice;
+    /// A web session established from a one-time URL (session id, key fingerprint, source).
+    WebLogin, WEB_LOGIN = "web_login", Notice;
+    /// A one-time URL refused (unknown, used or expired), or a page's form refused (CSRF).
+    WebLoginRefused, WEB_LOGIN_REFUSED = "web_login_refused", Warning;
+    /// Web sessions ended before their time (`jit web --logout`, the page's log-out button,
+    /// `jit-ca user remove`, key removal): the session ids and who ended them.
+    WebLogout, WEB_LOGOUT = "web_logout", Notice;
 }
 
 impl Event {

@@ -56,7 +56,11 @@ pub fn kind_of(ev: Audit, details: &Value) -> Option<Kind> {
         | Audit::WebhookFailure
         | Audit::NotifyRetry
         | Audit::NotifyDead
-        | Audit::UserContact => return None,
+        | Audit::UserContact
+        | Audit::WebLoginLink
+        | Audit::WebLogin
+        | Audit::WebLoginRefused
+        | Audit::WebLogout => return None,
     })
 }
 
