@@ -5,7 +5,6 @@ use std::fs;
 use std::path::Path;
 
 use serde::Serialize;
-use serde_json::json;
 use ssh_key::PublicKey;
 
 use super::dir::open_store;
@@ -201,14 +200,9 @@ pub fn audit_verify_checkpoint(
 /// `jit-ca audit export`: every record, details as JSON.
 pub fn audit_export(dir: &Path) -> Result<Vec<serde_json::Value>> {
     let st = open_store(dir)?;
+    // One shape for the CLI and the audit page's JSON export (audit::export).
     Ok(store::audit_records(st.conn())?
-        .into_iter()
-        .map(|r| {
-            let details: serde_json::Value = serde_json::from_str(&r.details)
-                .unwrap_or(serde_json::Value::String(r.details.clone()));
-            json!({"seq": r.seq, "time": r.time, "time_utc": jit_common::time::format_utc(r.time),
-                   "actor": r.actor, "event": r.event, "details": details,
-                   "prev_hash": r.prev_hash, "hash": r.hash})
-        })
+        .iter()
+        .map(audit::export::json_value)
         .collect())
 }

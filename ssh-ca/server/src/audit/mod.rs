@@ -19,6 +19,7 @@
 
 pub mod checkpoint;
 pub mod event;
+pub mod export;
 
 use jit_common::log::{Severity, Syslog};
 use serde::Serialize;
@@ -144,8 +145,19 @@ impl std::fmt::Display for Broken {
 
 /// Checks records in storage order (ascending rowid). Returns the number checked.
 pub fn verify<I: IntoIterator<Item = Record>>(records: I) -> Result<u64, Broken> {
-    let mut prev = GENESIS.to_string();
-    let mut expected = 1u64;
+    verify_from(0, GENESIS, records).map(|(n, _)| n)
+}
+
+/// Checks records that continue a chain already verified up to record `seq` with hash
+/// `head` (0 and [`GENESIS`]: from the start), in storage order. Returns the seq and hash
+/// of the last record checked (the arguments when there was none).
+pub fn verify_from<I: IntoIterator<Item = Record>>(
+    seq: u64,
+    head: &str,
+    records: I,
+) -> Result<(u64, String), Broken> {
+    let mut prev = head.to_string();
+    let mut expected = seq + 1;
     for r in records {
         if r.seq != expected {
             return Err(Broken::Gap {
@@ -163,7 +175,7 @@ pub fn verify<I: IntoIterator<Item = Record>>(records: I) -> Result<u64, Broken>
         prev = r.hash;
         expected += 1;
     }
-    Ok(expected - 1)
+    Ok((expected - 1, prev))
 }
 
 #[cfg(test)]
@@ -230,6 +242,40 @@ mod tests {
                 r
             })
             .collect()
+    }
+
+    #[test]
+    fn verify_from_continues_a_verified_chain() {
+        let c = chain(6);
+        let (seq, head) = verify_from(0, GENESIS, c[..3].to_vec()).unwrap();
+        assert_eq!((seq, head.as_str()), (3, c[2].hash.as_str()));
+        assert_eq!(
+            verify_from(seq, &head, c[3..].to_vec()),
+            Ok((6, c[5].hash.clone()))
+        );
+        // Nothing new: the head stays.
+        assert_eq!(
+            verify_from(6, &c[5].hash, Vec::new()),
+            Ok((6, c[5].hash.clone()))
+        );
+        // A gap right after the verified head, a wrong link, an edit.
+        assert_eq!(
+            verify_from(3, &head, c[4..].to_vec()),
+            Err(Broken::Gap {
+                expected: 4,
+                found: 5
+            })
+        );
+        assert_eq!(
+            verify_from(3, &"f".repeat(64), c[3..].to_vec()),
+            Err(Broken::Unlinked { seq: 4 })
+        );
+        let mut edited = c[3..].to_vec();
+        edited[1].details = "{}".into();
+        assert_eq!(
+            verify_from(3, &head, edited),
+            Err(Broken::Edited { seq: 5 })
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //! down; nothing below reads the system clock.
 
 mod alerting;
+pub mod audit_view;
 mod authn;
 mod commit;
 mod create;
@@ -114,6 +115,8 @@ pub struct Ca {
     alerts: Mutex<alerting::Alerts>,
     /// Notification delivery: sinks, counters, wake-ups (`notify::worker`).
     notify: crate::notify::worker::Hub,
+    /// The audit chain as verified so far (the audit page, `audit_view`).
+    audit_chain: Mutex<audit_view::ChainCache>,
 }
 
 /// Counters for `/metrics`.
@@ -240,6 +243,7 @@ impl Ca {
             legacy_audited: Mutex::new(HashMap::new()),
             alerts,
             notify,
+            audit_chain: Mutex::new(audit_view::ChainCache::default()),
         };
         Ok(ca)
     }

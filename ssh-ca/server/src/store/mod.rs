@@ -18,6 +18,7 @@
 //! survives power loss (serials are never reused; approvals and revocations are never lost).
 //! Every function here is blocking: the HTTP layer calls the service from `spawn_blocking`.
 
+pub mod audit;
 pub mod operator;
 pub mod sqlite;
 
@@ -467,6 +468,19 @@ pub trait StoreOps {
     ) -> Result<Record>;
     /// The newest audit record's (seq, hash).
     fn audit_head(&self) -> Result<Option<(u64, String)>>;
+
+    // audit search (issue 16)
+    /// The records of one window matching the filters, newest first (the audit page).
+    fn audit_search(
+        &self,
+        filter: &audit::AuditFilter,
+        window: &audit::AuditWindow,
+    ) -> Result<Vec<Record>>;
+    /// Up to `limit` records with seq above `after`, in chain order (incremental
+    /// verification).
+    fn audit_after(&self, after: u64, limit: u32) -> Result<Vec<Record>>;
+    /// The record with this seq.
+    fn audit_record(&self, seq: u64) -> Result<Option<Record>>;
 
     // ---- notifications (the outbox rows are written by `append_audit`) ----
     /// Makes the deliveries of the outbox rows past the meta counter `notify_fanout_seq`

@@ -2,6 +2,7 @@
 //! `rusqlite::Connection` (a `Transaction` derefs to one). The functions of the submodules
 //! are also exported as free functions, for the admin commands.
 
+mod audit_search;
 mod certs;
 mod log;
 mod migrations;
@@ -312,6 +313,20 @@ impl StoreOps for Connection {
     }
     fn audit_head(&self) -> Result<Option<(u64, String)>> {
         log::audit_head(self)
+    }
+    // audit search (issue 16)
+    fn audit_search(
+        &self,
+        filter: &crate::store::audit::AuditFilter,
+        window: &crate::store::audit::AuditWindow,
+    ) -> Result<Vec<Record>> {
+        audit_search::audit_search(self, filter, window)
+    }
+    fn audit_after(&self, after: u64, limit: u32) -> Result<Vec<Record>> {
+        audit_search::audit_after(self, after, limit)
+    }
+    fn audit_record(&self, seq: u64) -> Result<Option<Record>> {
+        audit_search::audit_record(self, seq)
     }
     fn notify_fan_out_with(
         &self,
