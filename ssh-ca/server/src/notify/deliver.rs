@@ -2,7 +2,8 @@
 //! event (headers and exact body), and how the client's answer is classified. The worker
 //! ([`super::worker`]) sends it with [`crate::webhook::client::post`] from its sink's own thread.
 //!
-//! `standard`: the body is the stored payload, byte for byte, signed with the Standard
+//! `standard`: the body is the stored payload, byte for byte (with `public_url` set, the
+//! request's page as `"url"` inserted first, [`super::link::with_url`]), signed with the Standard
 //! Webhooks headers ([`crate::webhook::Secret::headers`]): `webhook-id` is the event id (the
 //! same on every retry and resend), `webhook-timestamp` this attempt's time. `slack`: the
 //! body is [`super::slack::render`]'s message, unsigned.
@@ -29,19 +30,26 @@ pub struct Outgoing {
 }
 
 /// The request for `event` (stored as `payload`, the bytes [`Event::payload`] made) to
-/// `sink` at `attempt_time`; `approvers` are contact handles for Slack mentions.
+/// `sink` at `attempt_time`; `approvers` are contact handles for Slack mentions;
+/// `public_url` (config) adds the link to the request's page ([`super::link`]).
 pub fn outgoing(
     sink: &Sink,
     event: &Event,
     payload: &[u8],
     approvers: &[String],
     attempt_time: u64,
+    public_url: Option<&str>,
 ) -> Result<Outgoing, String> {
     match sink.format {
-        Format::Standard => signed(sink, &event.id, payload, attempt_time),
+        Format::Standard => signed(
+            sink,
+            &event.id,
+            &super::link::with_url(payload, public_url),
+            attempt_time,
+        ),
         Format::Slack => Ok(Outgoing {
             headers: Vec::new(),
-            body: serde_json::to_vec(&super::slack::render(event, approvers))
+            body: serde_json::to_vec(&super::slack::render(event, approvers, public_url))
                 .map_err(|e| format!("notify.{}: {e}", sink.name))?,
         }),
     }
@@ -209,7 +217,7 @@ mod tests {
         let payload = e.payload();
         let (url, rx) = receiver(204);
         let s = sink(Format::Standard, &url);
-        let out = outgoing(&s, &e, &payload, &[], 1_795_992_007).unwrap();
+        let out = outgoing(&s, &e, &payload, &[], 1_795_992_007, None).unwrap();
         let result = post(&target(&s), &out.headers, &out.body);
         assert_eq!(classify(result), Attempt::Delivered { status: 204 });
         let (h, body) = rx.recv().unwrap();
@@ -222,7 +230,7 @@ mod tests {
             openssl_sign(&h["webhook-id"], &h["webhook-timestamp"], &body)
         );
         // A retry: same id and body, its own timestamp and signature.
-        let again = outgoing(&s, &e, &payload, &[], 1_795_992_100).unwrap();
+        let again = outgoing(&s, &e, &payload, &[], 1_795_992_100, None).unwrap();
         assert_eq!(again.headers[0], out.headers[0]);
         assert_eq!(again.body, out.body);
         assert_ne!(again.headers[2], out.headers[2]);
@@ -233,7 +241,7 @@ mod tests {
         let e = approved();
         let (url, rx) = receiver(500);
         let s = sink(Format::Slack, &url);
-        let out = outgoing(&s, &e, &e.payload(), &["@U0BOB1".into()], 1).unwrap();
+        let out = outgoing(&s, &e, &e.payload(), &["@U0BOB1".into()], 1, None).unwrap();
         assert!(out.headers.is_empty());
         let result = post(&target(&s), &out.headers, &out.body);
         assert_eq!(
@@ -255,12 +263,12 @@ mod tests {
         let mut s = sink(Format::Standard, "http://127.0.0.1:1/x?token=SECRET");
         s.secret = None;
         assert!(
-            outgoing(&s, &e, &e.payload(), &[], 1)
+            outgoing(&s, &e, &e.payload(), &[], 1, None)
                 .unwrap_err()
                 .ends_with("nothing is sent unsigned")
         );
         let s = sink(Format::Standard, "http://127.0.0.1:1/x?token=SECRET");
-        let out = outgoing(&s, &e, &e.payload(), &[], 1).unwrap();
+        let out = outgoing(&s, &e, &e.payload(), &[], 1, None).unwrap();
         match classify(post(&target(&s), &out.headers, &out.body)) {
             Attempt::Failed {
                 status: None,

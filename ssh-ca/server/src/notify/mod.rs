@@ -5,7 +5,9 @@
 //! [`crate::webhook::sign`]) or a Slack message ([`slack`]).
 //!
 //! Messages deliver requests; they never approve one: no message carries a link or a button
-//! that changes state, and approving stays a signed act of the approver (`jit approve ID`).
+//! that changes state, and approving stays a signed act of the approver (`jit approve ID`)
+//! or a logged-in web form. The one link a message may carry ([`link`], when `public_url` is
+//! set) is to the request's read-only page.
 //!
 //! Pure (no clock or storage): [`deliver`] (one attempt's headers and body, and its
 //! outcome), [`map`] (which audit events notify),
@@ -22,6 +24,7 @@ pub mod deliver;
 mod docs_tests;
 pub mod event;
 pub mod filter;
+pub mod link;
 pub mod map;
 pub mod slack;
 pub mod worker;

@@ -1,10 +1,15 @@
 //! The `format = "slack"` rendering: an incoming-webhook message (`text` as the fallback,
 //! `blocks` in Block Kit) made from an [`Event`].
 //!
-//! A message delivers a request; it never approves one. It carries no link and no button:
-//! the decision is the exact command (`jit approve ID`, `jit deny ID --reason 'why'`) as text, run by the
-//! approver with their own key (chat previews fetch links, so a link that changed state would
-//! fire without a click). Every string a user supplied (reason, ticket, names, hosts) is
+//! A message delivers a request; it never approves one. It carries no button and no link
+//! that acts: the decision is the exact command (`jit approve ID`, `jit deny ID --reason
+//! 'why'`) as text, run by the approver with their own key (chat previews fetch links, so a
+//! link that changed state would fire without a click). The one link it may carry, when
+//! `public_url` is set, is to the request's page on the CA's web interface
+//! (`{public_url}/ui/requests/{id}`, [`super::link`]): a read-only GET (the login page for a
+//! browser without a session), so a preview fetching it changes nothing; deciding there is
+//! a logged-in form post with a CSRF token. Without `public_url` there is no link at all.
+//! [`check_shape`] refuses any other link. Every string a user supplied (reason, ticket, names, hosts) is
 //! escaped for mrkdwn (`&`, `<`, `>`), so a reason cannot make a link, a mention or
 //! `<!channel>`; every mrkdwn object is `verbatim` (Slack does not auto-link a URL or parse
 //! `@channel` in it); user text sits in code spans (no `*`/`_`/`~` formatting). Only contact
@@ -208,9 +213,21 @@ pub fn awaits_decision(e: &Event) -> bool {
             .is_some_and(|r| r.state == "pending" && r.approvals.count < r.approvals.required)
 }
 
+/// The mrkdwn of the link to a request's page (`url` from [`super::link::request_url`]):
+/// `&`, `<`, `>` escaped and `|` encoded, so the operator's `public_url` cannot end the link
+/// or change its text.
+fn page_link(url: &str, id: &str) -> String {
+    let target = escape(url, 2000).replace('|', "%7C");
+    format!(
+        "<{target}|Open request {} on the web page> (read only until you log in with `jit web`)",
+        escape(id, 100)
+    )
+}
+
 /// The incoming-webhook message for `e`; `approvers` are the contact handles of the
-/// request's eligible approvers (mentioned while it is pending).
-pub fn render(e: &Event, approvers: &[String]) -> Value {
+/// request's eligible approvers (mentioned while it is pending); `public_url` (config) makes
+/// the one link, to the request's read-only page (None: no link).
+pub fn render(e: &Event, approvers: &[String], public_url: Option<&str>) -> Value {
     let mut blocks = Vec::new();
     let (header, fallback) = match (&e.data.alert, &e.data.request) {
         (Some(a), _) => (
@@ -253,6 +270,10 @@ pub fn render(e: &Event, approvers: &[String]) -> Value {
                 "*Why*\n{}",
                 code_block(why, MAX_TEXT - 20)
             ))}));
+        }
+        if let Some(base) = public_url {
+            let url = super::link::request_url(base, &r.id);
+            blocks.push(json!({"type": "section", "text": mrkdwn(page_link(&url, &r.id))}));
         }
         if awaits_decision(e) {
             let id = escape(&r.id, 100);
@@ -301,6 +322,45 @@ pub fn check_shape(msg: &Value) -> Result<(), String> {
             return Err(format!(
                 "{at}: a mrkdwn text without \"verbatim\": true (Slack would auto-link URLs)"
             ));
+        }
+        if kind == "mrkdwn" {
+            only_page_links(s).map_err(|e| format!("{at}: {e}"))?;
+        }
+        Ok(())
+    }
+    /// Every `<...>` markup in a mrkdwn text is a member mention or a link to a request's
+    /// read-only page (`http(s)://.../ui/requests/ID|text`).
+    fn only_page_links(s: &str) -> Result<(), String> {
+        let mut rest = s;
+        while let Some(i) = rest.find('<') {
+            let after = &rest[i + 1..];
+            let end = after.find('>').ok_or("an unclosed '<'")?;
+            let inner = &after[..end];
+            let mention = inner.starts_with('@')
+                && inner[1..]
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+            if !mention {
+                let (target, _text) = inner
+                    .split_once('|')
+                    .ok_or_else(|| format!("a link without text: <{inner}>"))?;
+                let page = target
+                    .rsplit_once("/ui/requests/")
+                    .is_some_and(|(base, id)| {
+                        (base.starts_with("https://") || base.starts_with("http://"))
+                            && !base.contains(char::is_whitespace)
+                            && !id.is_empty()
+                            && id
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b))
+                    });
+                if !page {
+                    return Err(format!(
+                        "a link that is not a request's page: <{inner}> (no links or buttons in a message but that one)"
+                    ));
+                }
+            }
+            rest = &after[end + 1..];
         }
         Ok(())
     }
@@ -406,12 +466,12 @@ mod tests {
         r.valid_after = Some(1_795_992_000);
         r.valid_before = Some(1_795_993_800);
         e.data.request = Some(r.clone());
-        let s = all_text(&render(&e, &[]));
+        let s = all_text(&render(&e, &[], None));
         assert!(s.contains("*alice*'s *db-admin* elevation ended"), "{s}");
         assert!(!s.contains("undecided"), "{s}");
         r.previous_state = Some("pending".into());
         e.data.request = Some(r);
-        let s = all_text(&render(&e, &[]));
+        let s = all_text(&render(&e, &[], None));
         assert!(
             s.contains("*alice*'s request for *db-admin* expired undecided"),
             "{s}"
@@ -438,7 +498,7 @@ mod tests {
         let mut e = approved();
         e.kind = Kind::RequestCreated;
         e.actor = "alice".into();
-        let msg = render(&e, &["@U0BOB1".into(), "@carol".into()]);
+        let msg = render(&e, &["@U0BOB1".into(), "@carol".into()], None);
         check_shape(&msg).unwrap();
         let s = all_text(&msg);
         for want in [
@@ -465,6 +525,62 @@ mod tests {
         );
     }
 
+    /// With `public_url`, a request's message links to its read-only page (issue 16), and
+    /// to nothing else; never a button.
+    #[test]
+    fn with_public_url_the_one_link_is_the_request_page() {
+        let mut e = approved();
+        e.kind = Kind::RequestCreated;
+        let msg = render(&e, &[], Some("https://ca.example.com:8443/"));
+        check_shape(&msg).unwrap();
+        let s = all_text(&msg);
+        assert!(
+            s.contains("<https://ca.example.com:8443/ui/requests/r-692b7a40a1b2c3d4e5f6|Open request r-692b7a40a1b2c3d4e5f6 on the web page>"),
+            "{s}"
+        );
+        assert_eq!(s.matches("http").count(), 1, "{s}");
+        assert!(!s.contains("\"accessory\"") && !s.contains("button"), "{s}");
+        // The commands stay: the link is for reading.
+        assert!(s.contains("`jit approve r-692b7a40a1b2c3d4e5f6`"), "{s}");
+        // Decided requests link too (the page shows what happened).
+        let mut issued = approved();
+        issued.kind = Kind::RequestIssued;
+        assert!(
+            all_text(&render(&issued, &[], Some("https://ca.example.com")))
+                .contains("/ui/requests/r-692b7a40a1b2c3d4e5f6|")
+        );
+        // An operator's URL cannot end the link or change its text.
+        let msg = render(&e, &[], Some("https://ca.example.com/a|b>c"));
+        check_shape(&msg).unwrap();
+        let s = all_text(&msg);
+        assert!(
+            s.contains("<https://ca.example.com/a%7Cb&gt;c/ui/requests/"),
+            "{s}"
+        );
+        // An alert without a request has no link.
+        let mut alert = approved();
+        alert.data.request = None;
+        assert!(!all_text(&render(&alert, &[], Some("https://ca.example.com"))).contains("http"));
+    }
+
+    #[test]
+    fn the_shape_check_refuses_any_other_link() {
+        for text in [
+            "<https://evil.example/approve?id=1|Approve>",
+            "<https://ca.example.com/ui/requests/r-1/approve|Approve>",
+            "<https://ca.example.com/ui/requests/r-1>",
+            "<!channel>",
+            "<mailto:x@example.com|x>",
+        ] {
+            let msg = json!({"text": "t", "blocks": [{"type": "section",
+                "text": {"type": "mrkdwn", "text": text, "verbatim": true}}]});
+            assert!(check_shape(&msg).is_err(), "{text}");
+        }
+        let ok = json!({"text": "t", "blocks": [{"type": "section",
+            "text": {"type": "mrkdwn", "text": "<@U0BOB1> <https://ca.example.com/ui/requests/r-1|Open>", "verbatim": true}}]});
+        check_shape(&ok).unwrap();
+    }
+
     /// The approval that completes a request is recorded while its row still says
     /// `pending`: its message asks nobody to decide (and mentions no approver).
     #[test]
@@ -475,7 +591,7 @@ mod tests {
         r.approvals.by.push("carol".into());
         e.data.request = Some(r);
         assert!(!awaits_decision(&e));
-        let s = all_text(&render(&e, &["@U0BOB1".into()]));
+        let s = all_text(&render(&e, &["@U0BOB1".into()], None));
         assert!(
             !s.contains("jit approve") && !s.contains("Approvers"),
             "{s}"
@@ -498,7 +614,7 @@ mod tests {
         r.decision_reason = Some("<!everyone>".into());
         e.actor = "<@U0X>".into();
         e.data.request = Some(r);
-        let msg = render(&e, &["<!channel>".into()]);
+        let msg = render(&e, &["<!channel>".into()], None);
         check_shape(&msg).unwrap();
         let s = all_text(&msg);
         // The only '<' left would be a mention we made from an operator's member id: none here.
@@ -527,7 +643,7 @@ mod tests {
         r.valid_before = Some(1_795_993_800);
         e.kind = Kind::RequestIssued;
         e.data.request = Some(r);
-        let msg = render(&e, &["@U0BOB1".into()]);
+        let msg = render(&e, &["@U0BOB1".into()], None);
         check_shape(&msg).unwrap();
         let s = all_text(&msg);
         assert!(
@@ -557,7 +673,7 @@ mod tests {
                 }),
             },
         );
-        let msg = render(&alert, &[]);
+        let msg = render(&alert, &[], None);
         check_shape(&msg).unwrap();
         let s = all_text(&msg);
         assert_eq!(
@@ -593,7 +709,7 @@ mod tests {
                 }),
             },
         );
-        let msg = render(&summary, &[]);
+        let msg = render(&summary, &[], None);
         check_shape(&msg).unwrap();
         let s = all_text(&msg);
         assert!(
@@ -609,7 +725,7 @@ mod tests {
         r.reason = "&".repeat(10_000);
         r.hosts = (0..2000).map(|i| format!("host-{i}")).collect();
         e.data.request = Some(r);
-        let msg = render(&e, &vec!["@U0AAA".to_string(); 100]);
+        let msg = render(&e, &vec!["@U0AAA".to_string(); 100], None);
         check_shape(&msg).unwrap();
     }
 

@@ -274,6 +274,7 @@ pub fn attempt(
     approvers: &[String],
     at: u64,
     max_age: u64,
+    public_url: Option<&str>,
 ) -> (Outcome, Counted) {
     if let Some(outcome) = expired(due, at, max_age) {
         return (outcome, Counted::Dead);
@@ -287,9 +288,12 @@ pub fn attempt(
         // a later version included); only what is no JSON at all is refused.
         super::config::Format::Standard => serde_json::from_slice::<serde_json::Map<_, _>>(bytes)
             .map_err(|e| format!("not a notification payload: {e}"))
-            .and_then(|_| deliver::signed(sink, &due.id, bytes, at)),
+            .and_then(|_| {
+                let body = super::link::with_url(bytes, public_url);
+                deliver::signed(sink, &due.id, &body, at)
+            }),
         super::config::Format::Slack => Event::from_payload(bytes)
-            .and_then(|event| deliver::outgoing(sink, &event, bytes, approvers, at)),
+            .and_then(|event| deliver::outgoing(sink, &event, bytes, approvers, at, public_url)),
     };
     let result = out.map(|out| {
         deliver::classify(crate::webhook::client::post(
@@ -497,7 +501,7 @@ mod tests {
         let payload = String::from_utf8(approved().payload()).unwrap();
         let s = sink(&closed());
         let t = 1_795_992_000;
-        let (o, c) = attempt(&s, &due(payload.clone(), 0), &[], t + 1, 3600);
+        let (o, c) = attempt(&s, &due(payload.clone(), 0), &[], t + 1, 3600, None);
         assert_eq!(c, Counted::Failed);
         assert_eq!(o.attempts, 1);
         assert!(
@@ -506,7 +510,7 @@ mod tests {
         );
         assert!(o.error.as_deref().unwrap().starts_with("connect"), "{o:?}");
         assert_eq!(o.status, None);
-        let (o, c) = attempt(&s, &due(payload, 9), &[], t + 3500, 3600);
+        let (o, c) = attempt(&s, &due(payload, 9), &[], t + 3500, 3600, None);
         assert_eq!(
             (c, o.state, o.attempts),
             (Counted::Dead, DeliveryState::Dead, 10)
@@ -516,7 +520,14 @@ mod tests {
     #[test]
     fn what_cannot_be_sent_is_a_failure_never_a_panic() {
         let s = sink(&closed());
-        let (o, c) = attempt(&s, &due("{not json".into(), 0), &[], 1_795_992_001, 3600);
+        let (o, c) = attempt(
+            &s,
+            &due("{not json".into(), 0),
+            &[],
+            1_795_992_001,
+            3600,
+            None,
+        );
         assert_eq!(c, Counted::Failed);
         assert!(
             o.error
@@ -526,7 +537,7 @@ mod tests {
         let mut unsigned = sink(&closed());
         unsigned.secret = None;
         let payload = String::from_utf8(approved().payload()).unwrap();
-        let (o, _) = attempt(&unsigned, &due(payload, 0), &[], 1_795_992_001, 3600);
+        let (o, _) = attempt(&unsigned, &due(payload, 0), &[], 1_795_992_001, 3600, None);
         assert!(o.error.unwrap().ends_with("nothing is sent unsigned"));
     }
 
@@ -561,6 +572,7 @@ mod tests {
             &[],
             1_795_992_001,
             3600,
+            None,
         );
         assert_eq!(c, Counted::Delivered, "{o:?}");
         let got = server.join().unwrap();

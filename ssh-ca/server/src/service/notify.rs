@@ -143,7 +143,14 @@ impl Ca {
                     } else {
                         Vec::new()
                     };
-                    let (outcome, counted) = worker::attempt(s, d, &approvers, at, max_age);
+                    let (outcome, counted) = worker::attempt(
+                        s,
+                        d,
+                        &approvers,
+                        at,
+                        max_age,
+                        self.config.public_url.as_deref(),
+                    );
                     (outcome, counted, true)
                 }
             };

@@ -951,3 +951,81 @@ async fn an_unknown_type_dead_at_fan_out_is_counted_and_audited() {
     assert_eq!(drain(&h, "ops").delivered, 0);
     assert!(received(&calls).is_empty());
 }
+
+/// Issue 16: with `public_url` set, request events link to the request's read-only page:
+/// Standard Webhooks payloads as `"url"` (first member, inserted before the stored bytes,
+/// signed with them), Slack messages as one explicit link (never a button). A GET of the
+/// link changes nothing (a chat preview fetches it).
+#[tokio::test]
+async fn with_public_url_events_link_to_the_request_page() {
+    let (ops_url, ops) = receiver_at("/jit", Say::Answer(204, String::new()));
+    let (chat_url, chat) = receiver_at("/services/T/B/X", Say::Answer(200, "ok".into()));
+    let sinks = format!(
+        "{}\n{}",
+        standard("ops", &ops_url),
+        slack("chat", &chat_url)
+    );
+    let h = harness_with_sinks("public_url = \"https://ca.example.com:8443/\"", &sinks).unwrap();
+    let id = request_and_approve(&h).await;
+    let page = format!("https://ca.example.com:8443/ui/requests/{id}");
+    assert_eq!(drain(&h, "ops").delivered, 3);
+    for g in received(&ops) {
+        let v: Value = serde_json::from_slice(&g.body).unwrap();
+        assert_eq!(v["url"], page.as_str(), "{v}");
+        // The stored payload follows the url member byte for byte, and the signature is
+        // over what was received.
+        let stored = event_of(&g).payload();
+        let prefix = format!("{{\"url\":\"{page}\",");
+        assert_eq!(
+            g.body,
+            [prefix.as_bytes(), &stored[1..]].concat(),
+            "{}",
+            String::from_utf8_lossy(&g.body)
+        );
+        assert_signed(&g);
+    }
+    assert_eq!(drain(&h, "chat").delivered, 3);
+    for g in received(&chat) {
+        let msg: Value = serde_json::from_slice(&g.body).unwrap();
+        jit_ca::notify::slack::check_shape(&msg).unwrap();
+        let text = String::from_utf8_lossy(&g.body);
+        assert!(
+            text.contains(&format!("<{page}|Open request {id} on the web page>")),
+            "{text}"
+        );
+        assert_eq!(text.matches("https://").count(), 1, "{text}");
+    }
+    // Whatever the link leads to is a GET that changes nothing: the request is as it was,
+    // and the trail did not grow.
+    let before = jit_ca::admin::audit_export(&h.path()).unwrap().len();
+    let (_, _, _) = h.get(&format!("/ui/requests/{id}"), None).await;
+    assert_eq!(
+        jit_ca::admin::audit_export(&h.path()).unwrap().len(),
+        before
+    );
+}
+
+/// Without `public_url` no message carries a link (the CA does not know how people reach
+/// it): the payload is the stored bytes exactly, the Slack message has no URL.
+#[tokio::test]
+async fn without_public_url_no_event_links_anywhere() {
+    let (ops_url, ops) = receiver_at("/jit", Say::Answer(204, String::new()));
+    let (chat_url, chat) = receiver_at("/services/T/B/X", Say::Answer(200, "ok".into()));
+    let sinks = format!(
+        "{}\n{}",
+        standard("ops", &ops_url),
+        slack("chat", &chat_url)
+    );
+    let h = harness_with_sinks("", &sinks).unwrap();
+    request_and_approve(&h).await;
+    assert_eq!(drain(&h, "ops").delivered, 3);
+    for g in received(&ops) {
+        assert_eq!(event_of(&g).payload(), g.body);
+        assert!(!String::from_utf8_lossy(&g.body).contains("\"url\""));
+    }
+    assert_eq!(drain(&h, "chat").delivered, 3);
+    for g in received(&chat) {
+        let text = String::from_utf8_lossy(&g.body);
+        assert!(!text.contains("http") && !text.contains("/ui/"), "{text}");
+    }
+}

@@ -214,7 +214,7 @@ async fn auto_approval_denial_cancellation_expiry_and_user_removal() {
         let r = e.data.request.as_ref().unwrap();
         let was = if r.id == quick { "approved" } else { "pending" };
         assert_eq!(r.previous_state.as_deref(), Some(was), "{e:?}");
-        let msg = jit_ca::notify::slack::render(e, &[]).to_string();
+        let msg = jit_ca::notify::slack::render(e, &[], None).to_string();
         assert_eq!(msg.contains("undecided"), was == "pending", "{msg}");
     }
     // Other events do not carry it.
