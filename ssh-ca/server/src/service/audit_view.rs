@@ -127,13 +127,13 @@ impl AuditQuery {
         let until = given(&p.until)
             .map(|s| parse_time("until", s))
             .transpose()?;
-        if let (Some(a), Some(b)) = (since, until) {
-            if a > b {
-                return Err(refuse(
-                    C::InvalidInput,
-                    "since is after until: nothing can match; swap them",
-                ));
-            }
+        if let (Some(a), Some(b)) = (since, until)
+            && a > b
+        {
+            return Err(refuse(
+                C::InvalidInput,
+                "since is after until: nothing can match; swap them",
+            ));
         }
         let before = match given(&p.before) {
             None => None,
@@ -193,7 +193,7 @@ pub struct ChainStatus {
     /// The head's hash when intact.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub head: Option<String>,
-    /// The first bad record, when broken (None: the checkpoint is unsigned or absent).
+    /// The first bad record, when broken.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bad_record: Option<u64>,
     /// What is wrong, when broken.
@@ -208,7 +208,7 @@ pub struct ChainStatus {
 pub(super) struct ChainCache {
     /// The last verified record (seq, hash).
     verified: Option<(u64, String)>,
-    /// The first problem found (seq, what), kept until the next full verification.
+    /// The first problem found (its record, what), kept until the next full verification.
     broken: Option<(Option<u64>, String)>,
     /// When the chain was last verified from record 1.
     full_at: Option<u64>,
@@ -303,17 +303,25 @@ impl Ca {
                 ..ChainCache::default()
             };
         }
-        if cache.broken.is_none() {
-            if let Err(problem) = self.verify_increment(&mut cache) {
+        // A problem names its record and stays; a failed read (no record named) is an
+        // error of this view only, never cached as a broken chain.
+        let keep = |r: Result<(), (Option<u64>, String)>, cache: &mut ChainCache| match r {
+            Ok(()) => Ok(()),
+            Err((None, why)) => Err(ApiError::internal(why)),
+            Err(problem) => {
                 cache.broken = Some(problem);
+                Ok(())
             }
-        }
+        };
         if cache.broken.is_none() {
-            if let Some(cp) = self.checkpoint() {
-                if let Err(problem) = self.check_checkpoint(&cp.1) {
-                    cache.broken = Some(problem);
-                }
-            }
+            let r = self.verify_increment(&mut cache);
+            keep(r, &mut cache)?;
+        }
+        if cache.broken.is_none()
+            && let Some(cp) = self.checkpoint()
+        {
+            let r = self.check_checkpoint(&cp.1);
+            keep(r, &mut cache)?;
         }
         let full_check_at = cache.full_at.unwrap_or(now);
         let verified = cache.verified.as_ref().map_or(0, |v| v.0);

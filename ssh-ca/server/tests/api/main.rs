@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod alerts;
+mod audit_page;
 mod ca_api;
 mod ca_approvals;
 mod ca_hostile_api;
