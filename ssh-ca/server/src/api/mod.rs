@@ -60,6 +60,7 @@ pub fn router(ca: Arc<Ca>) -> Router {
         .route("/v1/requests/{id}/cancel", post(cancel))
         .route("/v1/requests/{id}/drop", post(drop_own))
         .route("/v1/requests/{id}/extend", post(extend))
+        .merge(crate::ui::router(state.clone()))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

@@ -39,6 +39,7 @@ mod refusals;
 mod requests;
 mod sweep;
 mod trail;
+mod views;
 
 pub use crate::store::operator::OperatorRevocations;
 pub use authn::{AuthHeaders, CallProof, Caller, CallerKey};
@@ -47,6 +48,7 @@ pub use external::{GrantRevocation, RequestProblem, UserRemoval};
 pub use host_docs::{CacheStats, HostDoc, MAX_HOST_DOCUMENT};
 pub use publish::Published;
 pub use sweep::load_policy;
+pub use views::{AccessFilter, Permitted, RequestPage};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64};

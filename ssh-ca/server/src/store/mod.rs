@@ -20,6 +20,7 @@
 
 pub mod operator;
 pub mod sqlite;
+pub mod views;
 
 use std::collections::HashMap;
 
@@ -531,4 +532,10 @@ pub trait StoreOps {
     /// Deletes outbox rows (and their deliveries) delivered everywhere (or wanted by no
     /// sink) for a week, and every row older than 30 days; returns how many.
     fn notify_prune(&self, now: u64) -> Result<usize>;
+
+    // web pages (issue 16)
+    /// Elevations in force at `now` (approved, newest certificate unrevoked and valid).
+    fn active_elevations(&self, now: u64) -> Result<Vec<views::Elevation>>;
+    /// The audit records naming request `id`, in chain order, at most `limit`.
+    fn request_audit(&self, id: &str, limit: u32) -> Result<Vec<Record>>;
 }

@@ -8,6 +8,7 @@ mod migrations;
 pub mod outbox;
 mod requests;
 mod users;
+mod views;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -27,6 +28,7 @@ pub use certs::*;
 pub use log::*;
 pub use requests::*;
 pub use users::*;
+pub use views::*;
 
 /// The database.
 #[derive(Debug)]
@@ -355,6 +357,14 @@ impl StoreOps for Connection {
     }
     fn notify_prune(&self, now: u64) -> Result<usize> {
         outbox::prune(self, now)
+    }
+
+    // web pages (issue 16)
+    fn active_elevations(&self, now: u64) -> Result<Vec<crate::store::views::Elevation>> {
+        views::active_elevations(self, now)
+    }
+    fn request_audit(&self, id: &str, limit: u32) -> Result<Vec<Record>> {
+        views::request_audit(self, id, limit)
     }
 }
 
