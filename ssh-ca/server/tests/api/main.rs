@@ -22,5 +22,6 @@ mod requester;
 mod scope;
 mod service_split;
 mod session_bound;
+mod web;
 mod webhook;
 mod workflow;
