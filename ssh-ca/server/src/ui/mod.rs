@@ -14,6 +14,7 @@
 //! [`router`] with one `.route(...)` line.
 
 mod actions;
+mod audit;
 pub(crate) mod check;
 mod login;
 mod pages;
@@ -62,6 +63,7 @@ pub(crate) fn router(st: AppState) -> Router<AppState> {
         .route("/ui/requests/{id}/drop", post(actions::drop_own))
         .route("/ui/access", get(pages::access))
         .route("/ui/mine", get(pages::mine))
+        .merge(audit::routes())
         .route("/ui/static/jit.css", get(css))
         .route("/ui/{*rest}", any(not_found))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))

@@ -4,6 +4,7 @@
 use jit_ca::audit::Record;
 use jit_ca::service::audit_view::{AuditParams, AuditQuery, FULL_REVERIFY_SECS};
 use jit_test_kit::harness::*;
+use serde_json::Value;
 
 fn query(f: impl FnOnce(&mut AuditParams)) -> AuditQuery {
     let mut p = AuditParams::default();
@@ -310,4 +311,303 @@ async fn a_signed_checkpoint_is_shown_and_checked_against_the_trail() {
     assert!(!s.intact, "{s:?}");
     assert_eq!(s.bad_record, Some(cp.seq));
     assert!(s.problem.unwrap().contains("signed checkpoint"));
+}
+
+// ---- the page and its exports, through the router with a session cookie ----
+
+/// The kit's policy with carol as the one auditor.
+fn auditor_harness() -> Harness {
+    Harness::with_policy(&format!("auditors = [\"carol\"]\n{POLICY}"))
+}
+
+/// `jit web` then the login, as `user`: the session cookie's value.
+async fn cookie(h: &Harness, user: &str) -> String {
+    let (status, v) = h
+        .call(user, "POST", "/v1/web/login", serde_json::json!({}))
+        .await;
+    assert_eq!(status.as_u16(), 200, "{v}");
+    let path = v["path"].as_str().unwrap();
+    let token = &path["/ui/login?token=".len()..];
+    let (_, secret) = h.ca.web_login(token, None).unwrap();
+    secret
+}
+
+async fn get_as(h: &Harness, secret: &str, path: &str) -> (u16, String, axum::http::HeaderMap) {
+    let req = axum::http::Request::builder()
+        .method("GET")
+        .uri(path)
+        .header("cookie", format!("jit_session={secret}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let (s, body, headers) = h.send(req).await;
+    (s.as_u16(), String::from_utf8(body).unwrap(), headers)
+}
+
+/// The text of the element with `id` (up to its first `<`).
+fn text_of(html: &str, id: &str) -> String {
+    let at = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in {html}"));
+    let start = at + html[at..].find('>').unwrap() + 1;
+    let end = start + html[start..].find('<').unwrap();
+    html[start..end].to_string()
+}
+
+/// The `tr id="audit-SEQ"` rows of table#audit, as seqs.
+fn rows_of(html: &str) -> Vec<u64> {
+    html.split("<tr id=\"audit-")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].parse().unwrap())
+        .collect()
+}
+
+/// RFC 4180 records of `text` (quoted cells, doubled quotes, CRLF).
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut cell) = (Vec::new(), Vec::new(), String::new());
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') if cell.is_empty() => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut cell)),
+            (false, '\r') => {
+                assert_eq!(chars.next(), Some('\n'), "CR without LF");
+                row.push(std::mem::take(&mut cell));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, '\n') => panic!("a bare LF ends no record in RFC 4180"),
+            (false, c) => cell.push(c),
+        }
+    }
+    assert!(cell.is_empty() && row.is_empty(), "no CRLF at the end");
+    rows
+}
+
+#[tokio::test]
+async fn the_audit_page_is_for_auditors_only_and_refusals_are_audited() {
+    let h = auditor_harness();
+    trail(&h).await;
+    let bob = cookie(&h, "bob").await;
+    for path in ["/ui/audit", "/ui/audit.csv", "/ui/audit.json?user=alice"] {
+        let (s, body, _) = get_as(&h, &bob, path).await;
+        assert_eq!(s, 403, "{path}: {body}");
+        assert!(body.contains("`auditors`"), "{path}: {body}");
+        assert!(
+            !body.contains("id=\"audit\"") && !body.contains("INC-1"),
+            "{body}"
+        );
+    }
+    let refused: Vec<Value> = jit_ca::admin::audit_export(&h.path())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r["event"] == "access_refused" && r["actor"] == "bob")
+        .collect();
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert_eq!(refused[0]["details"]["path"], "/ui/audit");
+    assert_eq!(refused[0]["details"]["code"], "forbidden");
+    // Without a session: the login page, nothing else.
+    let (s, body, _) = h.get("/ui/audit.csv", None).await;
+    assert_eq!(s.as_u16(), 401);
+    assert!(!String::from_utf8(body).unwrap().contains("seq,time"));
+
+    let carol = cookie(&h, "carol").await;
+    let (s, body, headers) = get_as(&h, &carol, "/ui/audit").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        text_of(&body, "chain-status").starts_with("intact"),
+        "{body}"
+    );
+    assert!(body.contains("id=\"checkpoint\""));
+    assert!(body.contains("<table id=\"audit\">"));
+    assert!(
+        body.contains("id=\"export-csv\" href=\"/ui/audit.csv\""),
+        "{body}"
+    );
+    assert!(
+        body.contains("id=\"export-json\" href=\"/ui/audit.json\""),
+        "{body}"
+    );
+    assert_eq!(headers["cache-control"], "no-store");
+    let all = jit_ca::admin::audit_export(&h.path()).unwrap().len() as u64;
+    // Newest first: the head (carol's own login records included) down to record 1.
+    let rows = rows_of(&body);
+    assert_eq!(rows.first(), Some(&all), "{rows:?}");
+    assert_eq!(rows.last(), Some(&1));
+}
+
+#[tokio::test]
+async fn the_page_filters_and_names_a_bad_filter() {
+    let h = auditor_harness();
+    let (a, _) = trail(&h).await;
+    let carol = cookie(&h, "carol").await;
+    let (s, body, _) = get_as(&h, &carol, "/ui/audit?user=alice&event=request").await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(rows_of(&body).len(), 1, "{body}");
+    assert!(
+        body.contains(&format!("href=\"/ui/requests/{a}\"")),
+        "{body}"
+    );
+    // The export links carry the filters.
+    assert!(
+        body.contains("href=\"/ui/audit.csv?user=alice&#38;event=request\""),
+        "{body}"
+    );
+    // Paging: one per page, the older link continues below the shown record.
+    let (_, body, _) = get_as(&h, &carol, "/ui/audit?event=request&limit=1").await;
+    let first = rows_of(&body);
+    assert_eq!(first.len(), 1);
+    assert!(
+        body.contains(&format!(
+            "id=\"older\" href=\"/ui/audit?event=request&#38;limit=1&#38;before={}\"",
+            first[0]
+        )),
+        "{body}"
+    );
+    let (_, body, _) = get_as(
+        &h,
+        &carol,
+        &format!("/ui/audit?event=request&limit=1&before={}", first[0]),
+    )
+    .await;
+    let second = rows_of(&body);
+    assert_eq!(second.len(), 1);
+    assert!(second[0] < first[0]);
+    // A bad filter: 400, the form and the reason, no rows.
+    let (s, body, _) = get_as(&h, &carol, "/ui/audit?since=yesterday&user=alice").await;
+    assert_eq!(s, 400, "{body}");
+    let err = text_of(&body, "error");
+    assert!(err.contains("since") && err.contains("RFC 3339"), "{err}");
+    assert!(body.contains("name=\"user\" value=\"alice\""), "{body}");
+    assert!(rows_of(&body).is_empty());
+}
+
+#[tokio::test]
+async fn the_csv_export_quotes_as_rfc_4180_and_defuses_formulas() {
+    let h = auditor_harness();
+    let (s, v) = h
+        .request("alice", "db-admin", 1800, "INC-3 say \"hi\", =1+1 @now")
+        .await;
+    assert_eq!(s, 201, "{v}");
+    // A record whose actor a spreadsheet would run (only someone with the file can write
+    // one; the export must still be safe to open).
+    let head = jit_ca::admin::audit_export(&h.path()).unwrap().len();
+    tamper(
+        &h,
+        &format!(
+            "INSERT INTO audit (seq, time, actor, event, details, prev_hash, hash) VALUES ({}, {T0}, '=2+3', 'request', '{{}}', 'x', 'y')",
+            head + 1
+        ),
+    );
+    let carol = cookie(&h, "carol").await;
+    let (s, body, headers) = get_as(&h, &carol, "/ui/audit.csv").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv"),
+        "{headers:?}"
+    );
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"jit-audit-"),
+        "{headers:?}"
+    );
+    let rows = parse_csv(&body);
+    assert_eq!(
+        rows[0],
+        [
+            "seq",
+            "time",
+            "time_utc",
+            "actor",
+            "event",
+            "details",
+            "prev_hash",
+            "hash"
+        ]
+    );
+    let records = jit_ca::admin::audit_export(&h.path()).unwrap();
+    assert_eq!(rows.len(), records.len() + 1);
+    // Every cell is the record's value (details: the stored JSON text), newest first.
+    for (row, rec) in rows[1..].iter().zip(records.iter().rev()) {
+        assert_eq!(row[0], rec["seq"].to_string());
+        let actor = rec["actor"].as_str().unwrap();
+        if actor.starts_with('=') {
+            assert_eq!(row[3], format!("'{actor}"));
+        } else {
+            assert_eq!(row[3], actor);
+        }
+        let details: Value = serde_json::from_str(&row[5]).unwrap();
+        assert_eq!(details, rec["details"]);
+    }
+    assert!(body.contains("'=2+3"), "{body}");
+    // The reason inside the details JSON (its quotes escaped by JSON, then doubled).
+    assert!(body.contains(r#"say \""hi\"", =1+1 @now"#), "{body}");
+}
+
+#[tokio::test]
+async fn the_json_export_is_the_cli_records_as_json_lines_with_the_filters() {
+    let h = auditor_harness();
+    let (a, _) = trail(&h).await;
+    let carol = cookie(&h, "carol").await;
+    let (s, body, headers) = get_as(&h, &carol, "/ui/audit.json?role=db-admin").await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(headers["content-type"], "application/x-ndjson");
+    let got: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut want: Vec<Value> = jit_ca::admin::audit_export(&h.path())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r["details"]["request_id"] == a.as_str())
+        .collect();
+    want.reverse();
+    assert_eq!(got, want);
+    assert!(body.ends_with('\n'));
+    // A bad filter: an error page, not a download.
+    let (s, body, _) = get_as(&h, &carol, "/ui/audit.json?event=nope").await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("not an audit event"), "{body}");
+}
+
+#[tokio::test]
+async fn the_page_shows_a_tampered_chain_as_broken_naming_the_record() {
+    let h = auditor_harness();
+    trail(&h).await;
+    let carol = cookie(&h, "carol").await;
+    let (_, body, _) = get_as(&h, &carol, "/ui/audit").await;
+    assert!(
+        text_of(&body, "chain-status").starts_with("intact"),
+        "{body}"
+    );
+    // Edit a record appended after that view (the next view verifies it).
+    h.ca.audit(
+        "admin:0",
+        jit_ca::audit::event::USER_ADD,
+        serde_json::json!({"user": "z"}),
+    )
+    .unwrap();
+    let seq = jit_ca::admin::audit_export(&h.path()).unwrap().len();
+    tamper(
+        &h,
+        &format!("UPDATE audit SET details = '{{\"user\":\"mallory\"}}' WHERE seq = {seq}"),
+    );
+    let (s, body, _) = get_as(&h, &carol, "/ui/audit").await;
+    assert_eq!(s, 200, "{body}");
+    let status = text_of(&body, "chain-status");
+    assert!(
+        status.starts_with(&format!("broken: first bad record {seq}:")),
+        "{status}"
+    );
+    assert!(status.contains("altered"), "{status}");
 }
