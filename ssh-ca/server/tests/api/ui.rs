@@ -343,26 +343,71 @@ async fn login_sets_a_strict_session_cookie_and_the_link_works_once() {
     assert_eq!(p.status, StatusCode::FORBIDDEN);
 }
 
+/// A harness with `table` (TOML tables) appended to config.toml.
+fn harness_with_table(table: &str) -> Harness {
+    let (dir, keys) = setup_dir(&policy());
+    let cfg = data_dir(&dir).join("config.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(table);
+    std::fs::remove_file(&cfg).unwrap();
+    std::fs::write(&cfg, text).unwrap();
+    let clock = std::sync::Arc::new(jit_ca::clock::FixedClock::new(T0));
+    let ca =
+        std::sync::Arc::new(jit_ca::service::Ca::open(&data_dir(&dir), clock.clone()).unwrap());
+    let app = jit_ca::api::router(ca.clone());
+    Harness {
+        dir,
+        clock,
+        ca,
+        app,
+        keys,
+    }
+}
+
 #[tokio::test]
-async fn the_cookie_is_secure_under_tls() {
-    let h = Harness::with_policy_and_config(&policy(), &[]);
-    // The in-process harness serves no TLS; the cookie rule is the same function with
-    // `tls` set, which the unit tests of ui::check cover (Secure appended). Here: no
-    // Secure without TLS on every cookie the pages set.
-    let bob = login(&h, "bob").await;
-    let id = new_request(&h, "alice", "db-admin", "tls").await;
+async fn under_tls_cookies_are_secure_and_the_origin_is_https() {
+    // The router only reads whether TLS is configured (the listener, not built here, loads
+    // the files).
+    let h = harness_with_table("\n[tls]\ncert = \"tls/cert.pem\"\nkey = \"tls/key.pem\"\n");
+    let path = login_path(&h, "bob").await;
+    let token = token_of(&path);
+    // The plain-http origin of the same host is another origin.
     let p = post(
         &h,
-        &format!("/ui/requests/{id}/deny"),
-        Some(&bob.cookie),
-        &[("csrf", &bob.csrf), ("reason", "no")],
-        &[],
+        "/ui/login",
+        None,
+        &[("token", &token)],
+        &[("host", "ca.example"), ("origin", "http://ca.example")],
     )
     .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let p = post(
+        &h,
+        "/ui/login",
+        None,
+        &[("token", &token)],
+        &[
+            ("host", "ca.example"),
+            ("origin", "https://ca.example"),
+            ("sec-fetch-site", "same-origin"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let set = p.set_cookies();
+    let session = set.iter().find(|c| c.starts_with("jit_session=")).unwrap();
+    assert!(
+        session.contains("; Path=/ui; HttpOnly; SameSite=Strict; Max-Age="),
+        "{session}"
+    );
+    assert!(session.ends_with("; Secure"), "{session}");
+    let cookie = p.cookie("jit_session").unwrap();
+    let page = get(&h, "/ui/pending", Some(&cookie)).await;
+    let csrf = attr(&page.body, "name=\"csrf\" value=\"");
+    let p = post(&h, "/ui/logout", Some(&cookie), &[("csrf", &csrf)], &[]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
     for c in p.set_cookies() {
-        assert!(c.contains("HttpOnly; SameSite=Strict"), "{c}");
-        assert!(c.contains("Path=/ui"), "{c}");
-        assert!(!c.contains("Secure"), "{c}");
+        assert!(c.ends_with("; Secure"), "{c}");
     }
 }
 
@@ -950,30 +995,17 @@ async fn logout_ends_the_session_and_clears_the_cookie() {
 
 #[tokio::test]
 async fn the_pages_are_404_when_web_is_disabled() {
-    let h = Harness::with_policy_and_config(&policy(), &[]);
-    drop(h);
-    let (dir, _) = setup_dir(&policy());
-    let cfg = data_dir(&dir).join("config.toml");
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text.push_str("\n[web]\nenabled = false\n");
-    std::fs::remove_file(&cfg).unwrap();
-    std::fs::write(&cfg, text).unwrap();
-    let clock = std::sync::Arc::new(jit_ca::clock::FixedClock::new(T0));
-    let ca = std::sync::Arc::new(jit_ca::service::Ca::open(&data_dir(&dir), clock).unwrap());
-    let app = jit_ca::api::router(ca);
-    use tower::ServiceExt as _;
+    let h = harness_with_table("\n[web]\nenabled = false\n");
     for path in [
+        "/ui",
         "/ui/",
         "/ui/pending",
         "/ui/login?token=x",
         "/ui/static/jit.css",
     ] {
-        let resp = app
-            .clone()
-            .oneshot(Request::get(path).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
-        assert_eq!(resp.headers()["content-security-policy"], CSP);
+        let p = get(&h, path, None).await;
+        assert_eq!(p.status, StatusCode::NOT_FOUND, "{path}");
+        assert_secure_headers(&p, path);
+        assert!(p.body.contains("enabled = false"), "{path}");
     }
 }
