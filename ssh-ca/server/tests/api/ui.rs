@@ -422,7 +422,8 @@ async fn cross_site_and_token_less_posts_are_refused_and_change_nothing() {
         .to_string();
     let path = format!("/ui/requests/{id}/approve");
     let host = [("host", "ca.example:8080")];
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<(&str, &str)>)> = vec![
+    type Fields<'a> = Vec<(&'a str, &'a str)>;
+    let cases: Vec<(&str, Fields, Fields)> = vec![
         ("no token", vec![("request_digest", &digest)], vec![]),
         (
             "wrong token",
