@@ -32,6 +32,9 @@ pub(crate) struct IssueSpec {
     pub(crate) save_cert: Option<PathBuf>,
     pub(crate) fetch: bool,
     pub(crate) spread_hosts: Option<String>,
+    /// Identities that approve each request (round robin): the role needs one approval, and
+    /// one operation is request + approve + certificate fetch. Empty: an auto-approved role.
+    pub(crate) approvers: Vec<Arc<Identity>>,
 }
 
 /// One registered user: the private key that signs its API calls and certifies.
@@ -59,18 +62,18 @@ pub(crate) fn load_identities(
         .collect()
 }
 
-type Conn = SendRequest<Full<Bytes>>;
+pub(crate) type Conn = SendRequest<Full<Bytes>>;
 
 #[derive(Debug, Clone)]
-struct Target {
-    addr: String,
-    host_header: String,
+pub(crate) struct Target {
+    pub(crate) addr: String,
+    pub(crate) host_header: String,
     /// The CA's audience for signed calls (fetched from `GET /v1/ca.pub`).
     audience: String,
 }
 
 impl Target {
-    fn parse(server: &str) -> Result<Self> {
+    pub(crate) fn parse(server: &str) -> Result<Self> {
         let rest = server
             .strip_prefix("http://")
             .ok_or_else(|| anyhow!("--server {server}: only http:// URLs are supported"))?;
@@ -84,7 +87,7 @@ impl Target {
 
     /// Fetches the CA's audience (the fingerprint of the first key of `GET /v1/ca.pub`),
     /// which every signed call names.
-    async fn fetch_audience(&mut self) -> Result<()> {
+    pub(crate) async fn fetch_audience(&mut self) -> Result<()> {
         let mut conn = self.connect().await?;
         let req = hyper::Request::builder()
             .method("GET")
@@ -99,7 +102,7 @@ impl Target {
         Ok(())
     }
 
-    async fn connect(&self) -> Result<Conn> {
+    pub(crate) async fn connect(&self) -> Result<Conn> {
         let stream = TcpStream::connect(&self.addr)
             .await
             .with_context(|| format!("connecting to {}", self.addr))?;
@@ -112,7 +115,7 @@ impl Target {
     }
 }
 
-async fn call(
+pub(crate) async fn call(
     conn: &mut Conn,
     target: &Target,
     id: &Identity,
@@ -139,6 +142,9 @@ async fn call(
     let bytes = resp.into_body().collect().await?.to_bytes();
     Ok((status, bytes))
 }
+
+/// Round-robin over the approvers (see [`issue_one`]).
+static NEXT_APPROVER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Round-robin over the benchmark's hosts (see [`issue_one`]).
 static NEXT_HOST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -173,6 +179,37 @@ async fn issue_one(
         );
     }
     let mut view: RequestView = serde_json::from_slice(&bytes).context("parsing RequestView")?;
+    if !spec.approvers.is_empty() {
+        // Request + approve + certificate: what a human-approved request costs the CA.
+        if view.state != RequestState::Pending {
+            bail!(
+                "request {} is {:?}, not pending: role {} must need one approval",
+                view.id,
+                view.state,
+                spec.role
+            );
+        }
+        let n = NEXT_APPROVER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let approver = &spec.approvers[n % spec.approvers.len()];
+        let path = format!("/v1/requests/{}/approve", view.id);
+        let (status, bytes) = call(conn, target, approver, "POST", &path, b"{}".to_vec()).await?;
+        if status != 200 {
+            bail!(
+                "POST {path}: HTTP {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        let approved: RequestView =
+            serde_json::from_slice(&bytes).context("parsing RequestView")?;
+        if approved.state != RequestState::Approved {
+            bail!(
+                "request {} is {:?} after its approval",
+                view.id,
+                approved.state
+            );
+        }
+        return fetch_certificate(conn, target, id, &view.id).await;
+    }
     if view.state != RequestState::Approved {
         bail!(
             "request {} is {:?}, not approved: is role {} auto-approved?",
@@ -190,7 +227,17 @@ async fn issue_one(
         }
         return Ok(issued);
     }
-    let path = format!("/v1/requests/{}/certificate", view.id);
+    fetch_certificate(conn, target, id, &view.id).await
+}
+
+/// The signed `GET /v1/requests/{id}/certificate` of the requester.
+async fn fetch_certificate(
+    conn: &mut Conn,
+    target: &Target,
+    id: &Identity,
+    request: &str,
+) -> Result<IssuedView> {
+    let path = format!("/v1/requests/{request}/certificate");
     let (status, bytes) = call(conn, target, id, "GET", &path, Vec::new()).await?;
     if status != 200 {
         bail!(

@@ -6,6 +6,7 @@
 //! jit-bench issue   --server URL --key-dir DIR ...       signed request -> certificate, closed or open loop
 //! jit-bench exec    --runs N --cmd "A" --cmd "B"         per-call wall time of programs, interleaved
 //! jit-bench fsync   --dir DIR                            fdatasync latency of the disk under DIR
+//! jit-bench web-load --server URL --key-dir DIR ...      logged-in sessions loading /ui pages
 //! ```
 //! Every command prints one JSON object on stdout; `bench/run.sh` turns them into the table.
 //! Latencies are measured per operation and reported as percentiles; in open-loop mode
@@ -22,6 +23,7 @@ mod exec;
 mod fixtures;
 mod issue;
 mod stats;
+mod web;
 
 use exec::{exec, fsync};
 use fixtures::{grants, keys};
@@ -116,6 +118,40 @@ enum Cmd {
         /// 4 MiB by the CA, so long runs of one role's glob would fill it.
         #[arg(long, value_name = "PREFIX")]
         spread_hosts: Option<String>,
+        /// Identities (`keys --prefix PREFIX`, registered as approvers of ROLE) that approve
+        /// each request in turn: one operation is then request + approve + certificate
+        /// fetch, and ROLE must need one approval.
+        #[arg(long, value_name = "PREFIX")]
+        approver_prefix: Option<String>,
+        /// How many approver identities (PREFIX00..).
+        #[arg(long, default_value_t = 1)]
+        approvers: usize,
+    },
+    /// Logged-in web sessions loading pages (`GET /ui/pending`, `/ui/access` in turn) as fast
+    /// as they are answered, on loopback only, bounded by SECONDS and MAX_PAGES: the load
+    /// the web interface puts next to issuance. Each session logs in as `jit web` does
+    /// (signed `POST /v1/web/login`, then `POST /ui/login` with the one-time token).
+    WebLoad {
+        /// `http://127.0.0.1:PORT` of jit-ca (loopback only).
+        #[arg(long)]
+        server: String,
+        /// Directory of identities made by `keys` (registered users).
+        #[arg(long)]
+        key_dir: PathBuf,
+        #[arg(long, default_value = "web")]
+        prefix: String,
+        /// Concurrent sessions (one identity and one connection each).
+        #[arg(long, default_value_t = 4)]
+        sessions: usize,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Stop after this many pages in all.
+        #[arg(long, default_value_t = 1_000_000)]
+        max_pages: u64,
+        /// Pages per second per session (default: as fast as answered).
+        #[arg(long)]
+        rate: Option<f64>,
     },
     /// Runs each --cmd RUNS times, interleaved (A B A B ...), and reports per-call wall time.
     Exec {
@@ -172,8 +208,21 @@ fn main() {
             threads,
             fetch,
             spread_hosts,
+            approver_prefix,
+            approvers,
         } => {
+            let approvers = match &approver_prefix {
+                Some(p) => match load_identities(&key_dir, p, approvers) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        eprintln!("jit-bench: {e:#}");
+                        std::process::exit(1);
+                    }
+                },
+                None => Vec::new(),
+            };
             let spec = IssueSpec {
+                approvers,
                 server,
                 role,
                 duration_secs,
@@ -203,6 +252,28 @@ fn main() {
             expect_stdout,
         } => exec(runs, &cmds, &envs, expect, expect_stdout.as_deref()),
         Cmd::Fsync { dir, count } => fsync(&dir, count),
+        Cmd::WebLoad {
+            server,
+            key_dir,
+            prefix,
+            sessions,
+            seconds,
+            max_pages,
+            rate,
+        } => load_identities(&key_dir, &prefix, sessions).and_then(|ids| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("starting the tokio runtime")?
+                .block_on(web::web_load(web::WebSpec {
+                    server,
+                    seconds,
+                    max_pages,
+                    rate,
+                    ids,
+                }))
+        }),
     };
     match out {
         Ok(v) => println!("{v}"),
