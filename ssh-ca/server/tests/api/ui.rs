@@ -416,6 +416,7 @@ async fn cross_site_and_token_less_posts_are_refused_and_change_nothing() {
     let h = harness();
     let id = new_request(&h, "alice", "db-admin", "csrf").await;
     let bob = login(&h, "bob").await;
+    let carol = login(&h, "carol").await;
     let digest = show(&h, "alice", &id).await["request_digest"]
         .as_str()
         .unwrap()
@@ -432,7 +433,7 @@ async fn cross_site_and_token_less_posts_are_refused_and_change_nothing() {
         ),
         (
             "another session's token",
-            vec![("csrf", "x"), ("request_digest", &digest)],
+            vec![("csrf", &carol.csrf), ("request_digest", &digest)],
             vec![],
         ),
         (
