@@ -12,6 +12,7 @@
 //!   revoke, extend, expire, and the one rule of who may decide;
 //! * `requests`: the API's request operations, each reading the clock once and running
 //!   one transaction around the lifecycle;
+//! * `approve`: approvals by a person, signed (`jit approve`) or from a web session;
 //! * `issue`: serials and signing (certificates and grants);
 //! * `publish`: the KRL, the revocation list, the key documents and per-host grants;
 //! * `sweep`: expiry, nonce forgetting, re-signing, policy reloads;
@@ -24,6 +25,7 @@
 //! down; nothing below reads the system clock.
 
 mod alerting;
+mod approve;
 pub mod audit_view;
 mod authn;
 mod commit;

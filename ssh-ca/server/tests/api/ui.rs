@@ -416,6 +416,7 @@ async fn cross_site_and_token_less_posts_are_refused_and_change_nothing() {
     let h = harness();
     let id = new_request(&h, "alice", "db-admin", "csrf").await;
     let bob = login(&h, "bob").await;
+    let carol = login(&h, "carol").await;
     let digest = show(&h, "alice", &id).await["request_digest"]
         .as_str()
         .unwrap()
@@ -432,7 +433,7 @@ async fn cross_site_and_token_less_posts_are_refused_and_change_nothing() {
         ),
         (
             "another session's token",
-            vec![("csrf", "x"), ("request_digest", &digest)],
+            vec![("csrf", &carol.csrf), ("request_digest", &digest)],
             vec![],
         ),
         (
@@ -876,6 +877,31 @@ async fn the_access_page_shows_what_the_viewer_may_see_with_filters() {
     let p = access(&alice, "").await;
     assert!(!p.body.contains(&row), "{}", p.body);
     assert!(!p.body.contains(&id));
+    // A dropped elevation is gone at once.
+    let dropped = new_request(&h, "alice", "two-man", "dropped soon").await;
+    h.approve("bob", &dropped).await;
+    h.approve("dave", &dropped).await;
+    assert!(
+        access(&eve, "")
+            .await
+            .body
+            .contains(&format!("access-{dropped}"))
+    );
+    let (s, v) = h
+        .call(
+            "alice",
+            "POST",
+            &format!("/v1/requests/{dropped}/drop"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(
+        !access(&eve, "")
+            .await
+            .body
+            .contains(&format!("access-{dropped}"))
+    );
     // Once it ends, it is gone.
     h.clock.advance(1801);
     assert!(!access(&eve, "").await.body.contains(&row));
