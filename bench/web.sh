@@ -16,8 +16,8 @@
 # Environment: CARGO_TARGET_DIR (default target/), JIT_BENCH_WORK (default: a fresh directory
 # under /var/tmp, on disk so SQLite's fsyncs are real), JIT_BENCH_KEEP=1 keeps it,
 # JIT_WEB_RATE (issuances per second, default 50), JIT_WEB_SESSIONS (default 8),
-# JIT_WEB_PAGE_RATE (pages per second per paced session, default 2), JIT_WEB_ROUNDS,
-# JIT_WEB_SECS. Needs curl and jq. No root: nothing outside the work directory is touched,
+# JIT_WEB_PAGE_RATE (pages per second per paced session, default 2), JIT_WEB_DURATION (each
+# elevation's length, default 60 s), JIT_WEB_ROUNDS, JIT_WEB_SECS. Needs curl and jq. No root: nothing outside the work directory is touched,
 # and everything listens on 127.0.0.1 only; the web load refuses any other address.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,12 +27,15 @@ export PATH="$HOME/.cargo/bin:$PATH"
 SMOKE=0
 [ "${1:-}" = "--smoke" ] && SMOKE=1
 if ((SMOKE)); then
-  ROUNDS=1 SECS=1 WARM=0.3 RATE=20 SESSIONS=2 PAGE_RATE=2
+  ROUNDS=1 SECS=1 WARM=0.3 RATE=20 SESSIONS=2 PAGE_RATE=2 DURATION=60 FILL=1
 else
   ROUNDS=${JIT_WEB_ROUNDS:-4} SECS=${JIT_WEB_SECS:-10} WARM=1 RATE=${JIT_WEB_RATE:-50}
   SESSIONS=${JIT_WEB_SESSIONS:-8} PAGE_RATE=${JIT_WEB_PAGE_RATE:-2}
+  DURATION=${JIT_WEB_DURATION:-60} FILL=${JIT_WEB_DURATION:-60}
 fi
-REQUESTERS=8 APPROVERS=2
+# Enough requesters that none has a request still pending when its next one starts (a user
+# may have one pending request per role).
+REQUESTERS=64 APPROVERS=2
 
 die() { echo "bench/web: $*" >&2; exit 1; }
 log() { echo "bench/web: $*" >&2; }
@@ -100,11 +103,14 @@ for _ in $(seq 100); do
 done
 curl -fsS "$SERVER/v1/health" >/dev/null || die "jit-ca did not answer on $SERVER"
 
-issue() { # name
+# Each elevation lasts DURATION seconds, so the number in force (what the access page lists
+# to the sessions, who are auditors) settles at about RATE x DURATION and is the same for every
+# condition; a first unmeasured run of DURATION seconds fills it.
+issue() { # name [seconds]
   local out
   out=$("$BIN/jit-bench" issue --server "$SERVER" --key-dir "$WORK/ids" --users "$REQUESTERS" \
     --role approved --spread-hosts load- --approver-prefix appr --approvers "$APPROVERS" \
-    --rate "$RATE" --seconds "$SECS" --warmup "$WARM")
+    --duration-secs "$DURATION" --rate "$RATE" --seconds "${2:-$SECS}" --warmup "$WARM")
   [ "$(jq -r '.errors' <<<"$out")" = 0 ] || die "$1: errors: $out"
   printf '{"name":"%s","result":%s}\n' "$1" "$out" >> "$RAW"
 }
@@ -129,6 +135,8 @@ run() { # condition round
     flood) log "round $2/$ROUNDS: $SESSIONS web sessions as fast as answered"; with_web "flood-$2" ;;
   esac
 }
+log "filling: $FILL s of issuance (elevations of $DURATION s) before measuring"
+issue fill "$FILL"
 # Rotate the order (without paced flood, paced flood without, ...) so a drift of the machine
 # falls on every condition alike.
 CONDITIONS=(without paced flood)
@@ -146,13 +154,13 @@ jq -rs --arg rate "$RATE" --arg sessions "$SESSIONS" --arg page_rate "$PAGE_RATE
   def pages($c): map(select(.name | test("^" + $c + "-[0-9]+-pages$")));
   . as $all |
   "issuance latency: request + approve + certificate (3 signed calls), open loop at \($rate)/s",
-  "condition                         p50 ms (rounds)              p99 ms (rounds)              pages/s",
+  "condition                         p50 ms (rounds)              p99 ms (rounds)              pages/s  KiB/page",
   (["without", "paced", "flood"][] as $c |
     ($all | runs($c)) as $x | ($all | pages($c)) as $p |
     ("\($c) " + (if $c == "without" then "(no session)" elif $c == "paced" then "(\($sessions) x \($page_rate) pages/s)" else "(\($sessions) sessions, unpaced)" end) | . + (" " * (34 - length))) +
     "\(r(med([$x[].result.latency.p50_ms]))) (\([$x[].result.latency.p50_ms | r(.)] | map(tostring) | join(" ")))" +
     "   \(r(med([$x[].result.latency.p99_ms]))) (\([$x[].result.latency.p99_ms | r(.)] | map(tostring) | join(" ")))" +
-    "   " + (if ($p | length) > 0 then "\(med([$p[].result.pages_per_s]) | round)" else "-" end)),
+    "   " + (if ($p | length) > 0 then "\(med([$p[].result.pages_per_s]) | round)  \(med([$p[].result.bytes_per_page]) / 1024 | round)" else "-" end)),
   "page errors: \([$all[] | select(.name | endswith("-pages")) | .result.errors] | add // 0); issuance errors: \([$all[] | select(.name | endswith("-pages") | not) | .result.errors] | add)"
 ' "$RAW"
 if [ "${JIT_BENCH_KEEP:-0}" = 1 ] || [ -n "${JIT_BENCH_WORK:-}" ]; then log "raw results: $RAW"; fi
