@@ -17,7 +17,7 @@
 # under /var/tmp, on disk so SQLite's fsyncs are real), JIT_BENCH_KEEP=1 keeps it,
 # JIT_WEB_RATE (issuances per second, default 50), JIT_WEB_SESSIONS (default 8),
 # JIT_WEB_PAGE_RATE (pages per second per paced session, default 2), JIT_WEB_DURATION (each
-# elevation's length, default 60 s), JIT_WEB_ROUNDS, JIT_WEB_SECS. Needs curl and jq. No root: nothing outside the work directory is touched,
+# elevation's length, default 2 s: about RATE x 2 in force), JIT_WEB_ROUNDS, JIT_WEB_SECS. Needs curl and jq. No root: nothing outside the work directory is touched,
 # and everything listens on 127.0.0.1 only; the web load refuses any other address.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ if ((SMOKE)); then
 else
   ROUNDS=${JIT_WEB_ROUNDS:-4} SECS=${JIT_WEB_SECS:-10} WARM=1 RATE=${JIT_WEB_RATE:-50}
   SESSIONS=${JIT_WEB_SESSIONS:-8} PAGE_RATE=${JIT_WEB_PAGE_RATE:-2}
-  DURATION=${JIT_WEB_DURATION:-60} FILL=${JIT_WEB_DURATION:-60}
+  DURATION=${JIT_WEB_DURATION:-2} FILL=${JIT_WEB_DURATION:-2}
 fi
 # Enough requesters that none has a request still pending when its next one starts (a user
 # may have one pending request per role).
