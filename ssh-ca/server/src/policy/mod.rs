@@ -27,6 +27,10 @@ pub const TEMPLATE: &str = r#"# jit-ca policy: roles engineers can request. Chec
 # Subjects in `requesters`/`approvers` are user names (`jit-ca user add NAME`) or groups
 # written `group:NAME` (`jit-ca user add NAME --group NAME`).
 
+# Auditors may see every request, who has access now for every role, and the audit pages of
+# the web interface (docs/web.md); others see their own requests and those they may approve.
+# auditors = ["group:security"]
+
 [roles.db-admin]
 principals = ["dbadmin"]        # extra SSH principals; the requester's own login is always included
 hosts = ["db-*"]                # host selectors for the grant: exact names or globs (* ? [a-z])
@@ -49,6 +53,9 @@ extensions = ["permit-pty"]     # OpenSSH extensions: permit-pty, permit-port-fo
 #                               # are a union; "22:00-06:00" crosses midnight); default any time
 # reason_pattern = '^(INC|CHG)-[0-9]+'   # the reason must match; what matched is the ticket
 # reason_help = "Start the reason with the ticket, e.g. INC-123: disk full"
+# approve_with_key = true       # approvals only with `jit approve ID` (the key itself): the web
+#                               # page shows that command instead of a button (default false;
+#                               # any approval_key but "any" implies it)
 # session_bound = true          # sudo only inside the SSH connection that presented the
 #                               # certificate, while it lives (hosts need `jit-host setup
 #                               # --session`; docs/host.md, "Session-bound grants")
@@ -89,12 +96,18 @@ pub struct Policy {
     pub roles: BTreeMap<String, Role>,
     /// `[[webhook]]` tables by name (auto-approval rules name them).
     pub webhooks: BTreeMap<String, crate::webhook::Webhook>,
+    /// Who may see every request, every role's access and the audit pages (`auditors`).
+    pub auditors: Vec<Subject>,
 }
 
 impl Policy {
     /// Parses and validates, returning every problem found (each names the role and field).
     pub fn parse(text: &str) -> Result<Self, Vec<String>> {
-        parse::roles(text).map(|(roles, webhooks)| Self { roles, webhooks })
+        parse::roles(text).map(|(roles, webhooks, auditors)| Self {
+            roles,
+            webhooks,
+            auditors,
+        })
     }
 
     /// Reads the webhooks' secret and CA files (relative to the data directory `dir`);
@@ -107,6 +120,11 @@ impl Policy {
         } else {
             Err(problems)
         }
+    }
+
+    /// Whether `user` with `groups` is one of the policy's `auditors`.
+    pub fn is_auditor(&self, user: &str, groups: &[String]) -> bool {
+        self.auditors.iter().any(|s| s.includes(user, groups))
     }
 
     /// A role by name.
@@ -151,6 +169,17 @@ impl Policy {
     /// exist. Not errors (users may be added later), but printed by `policy check`.
     pub fn warnings(&self, users: &[String], groups: &[String]) -> Vec<String> {
         let mut out = Vec::new();
+        for s in &self.auditors {
+            match s {
+                Subject::User(u) if !users.contains(u) => out.push(format!(
+                    "auditors: user {u:?} is not registered (jit-ca user add {u} ...)"
+                )),
+                Subject::Group(g) if !groups.contains(g) => out.push(format!(
+                    "auditors: group {g:?} has no members (jit-ca user add NAME --group {g} ...)"
+                )),
+                _ => {}
+            }
+        }
         for role in self.roles.values() {
             if role.principals.iter().any(|p| p == "root") {
                 out.push(format!(
@@ -446,6 +475,48 @@ approvers = ["v"]
                 proptest::prop_assert!(!r.hosts.is_empty());
             }
         }
+    }
+
+    #[test]
+    fn auditors_and_approve_with_key() {
+        let base = "[roles.r]\nhosts = [\"h\"]\nmax_duration = \"1h\"\nrequesters = [\"a\"]\napprovers = [\"b\"]\n";
+        let p = Policy::parse(base).unwrap();
+        assert!(p.auditors.is_empty());
+        assert!(!p.is_auditor("b", &[]));
+        let r = p.role("r").unwrap();
+        assert!(!r.approve_with_key && !r.needs_key_to_approve());
+        let p = Policy::parse(&format!(
+            "auditors = [\"group:sec\", \"zoe\"]\n{base}approve_with_key = true\n"
+        ))
+        .unwrap();
+        assert!(p.is_auditor("x", &["sec".into()]));
+        assert!(p.is_auditor("zoe", &[]));
+        assert!(!p.is_auditor("b", &["dba".into()]));
+        assert!(p.role("r").unwrap().needs_key_to_approve());
+        let p = Policy::parse(&format!("{base}approval_key = \"sk\"\n")).unwrap();
+        let r = p.role("r").unwrap();
+        assert!(!r.approve_with_key && r.needs_key_to_approve());
+        let e = Policy::parse(&format!("auditors = [\"group:\"]\n{base}")).unwrap_err();
+        assert!(e[0].starts_with("auditors: \"group:\""), "{e:?}");
+        assert!(Policy::parse(&format!("auditors = \"sec\"\n{base}")).is_err());
+        let w = Policy::parse(&format!("auditors = [\"group:sec\", \"zoe\"]\n{base}"))
+            .unwrap()
+            .warnings(&["a".into(), "b".into()], &[]);
+        assert!(
+            w.iter().any(|x| x.starts_with("auditors: user \"zoe\"")),
+            "{w:?}"
+        );
+        assert!(
+            w.iter().any(|x| x.starts_with("auditors: group \"sec\"")),
+            "{w:?}"
+        );
+        // The template's commented lines, uncommented, parse.
+        let t = TEMPLATE
+            .replace("# auditors = ", "auditors = ")
+            .replace("# approve_with_key = true ", "approve_with_key = true #");
+        let p = Policy::parse(&t).unwrap();
+        assert!(p.is_auditor("x", &["security".into()]));
+        assert!(p.role("db-admin").unwrap().approve_with_key);
     }
 
     #[test]

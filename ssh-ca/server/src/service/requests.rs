@@ -8,26 +8,23 @@ use serde_json::json;
 
 use jit_common::Approval;
 
-use super::issue::{add_details, check_active_grants};
-use super::lifecycle::{self, Action, Actor, CastApproval};
-use super::{ApiResult, Ca, Caller, CallerKey, check_text, refuse, write};
+use super::issue::add_details;
+use super::lifecycle::{self, Action, Actor};
+use super::{ApiResult, Ca, Caller, check_text, refuse, write};
 use crate::audit::event;
 use crate::error::ApiError;
 use crate::policy::{Policy, Role};
 use crate::store::{ListQuery, RequestRow, StoreOps};
 use jit_api::wire::{
-    ApproveRequest, AutoApprovalView, ErrorCode as C, IssuedView, RequestList, RequestState,
-    RequestView, RoleView, RolesView, WhoamiView,
+    AutoApprovalView, ErrorCode as C, IssuedView, RequestList, RequestView, RoleView, RolesView,
+    WhoamiView,
 };
-
-/// Largest approve body (it is kept in the approval's audit record).
-const MAX_APPROVE_BODY: usize = 1024;
 
 /// Most requests returned by a list call.
 const LIST_LIMIT: u32 = 500;
 
 /// Loads a request or refuses with `not_found`.
-fn load(c: &dyn StoreOps, id: &str) -> ApiResult<RequestRow> {
+pub(super) fn load(c: &dyn StoreOps, id: &str) -> ApiResult<RequestRow> {
     c.get_request(id)?
         .ok_or_else(|| refuse(C::NotFound, format!("no request {id:?}")))
 }
@@ -104,6 +101,14 @@ fn auto_views(role: &Role, caller: &Caller) -> Vec<AutoApprovalView> {
         .collect()
 }
 
+/// A decision's record details, with `"session": ID` when it was made from a web session.
+fn with_session(mut details: serde_json::Value, caller: &Caller) -> serde_json::Value {
+    if let Some(s) = &caller.session {
+        add_details(&mut details, json!({"session": s}));
+    }
+    details
+}
+
 impl Ca {
     pub(super) fn role_of(&self, name: &str) -> Option<Role> {
         self.policy().role(name).cloned()
@@ -147,128 +152,6 @@ impl Ca {
         RolesView { roles }
     }
 
-    /// `POST /v1/requests/{id}/approve` with its `body` (kept as evidence): `req` may name
-    /// the request's digest, which must then be the request's. `signed_path` is the path and
-    /// query as sent (and signed): it must be exactly `/v1/requests/{id}/approve` with the id
-    /// as stored, which is what the evidence recipe of docs/audit.md checks (a
-    /// percent-encoded id or a query string would make a genuine approval fail it).
-    pub fn approve(
-        &self,
-        caller: &Caller,
-        id: &str,
-        signed_path: &str,
-        req: &ApproveRequest,
-        body: &[u8],
-    ) -> ApiResult<RequestView> {
-        let now = self.now();
-        let max_grants = self.config.max_active_grants_per_user;
-        let named = req.request_digest.as_deref();
-        if body.len() > MAX_APPROVE_BODY {
-            // Kept whole in the audit record: bounded.
-            return Err(refuse(
-                C::InvalidInput,
-                format!("an approval's body is at most {MAX_APPROVE_BODY} bytes"),
-            ));
-        }
-        if let Some(d) = named.filter(|d| !jit_api::evidence::is_digest(d)) {
-            return Err(refuse(
-                C::InvalidInput,
-                format!(
-                    "request_digest {:?} is not a digest (sha256: and 64 lowercase hex characters)",
-                    jit_common::log::sanitize(d, 80)
-                ),
-            ));
-        }
-        if named.is_none() && self.config.require_approval_digest {
-            return Err(refuse(
-                C::InvalidInput,
-                "this CA requires an approval to name the request's digest \
-                 (require_approval_digest = true): send {\"request_digest\": \"sha256:...\"} \
-                 (the request's request_digest), or upgrade jit, whose approve sends it",
-            ));
-        }
-        let (v, records) = self.transact(|tx| {
-            let mut row = load(tx, id)?;
-            // From here on the id as stored.
-            let stored = row.id.clone();
-            let id = stored.as_str();
-            let exact = format!("/v1/requests/{id}/approve");
-            if signed_path != exact {
-                return Err(refuse(
-                    C::InvalidInput,
-                    format!(
-                        "an approval must be signed for the path {exact} exactly (its evidence \
-                         names the request by it), not {:?}: send it without percent-encoding \
-                         or a query string",
-                        jit_common::log::sanitize(signed_path, 200)
-                    ),
-                ));
-            }
-            let role = self.role_of(&row.role);
-            let role = lifecycle::check_approval(&row, caller, role.as_ref(), now)?;
-            let canonical = super::evidence::canonical(&row);
-            let digest = jit_api::evidence::digest_of(&canonical);
-            if let Some(named) = named.filter(|n| *n != digest) {
-                return Err(refuse(
-                    C::RequestDigestMismatch,
-                    format!(
-                        "request {id} is not the request you were shown: its digest is {digest}, your \
-                         approval names {named}; look at it again (jit show {id}) and approve again"
-                    ),
-                ));
-            }
-            let groups = tx.user_groups(&row.user)?;
-            lifecycle::still_fits(&row, role, groups.as_deref(), row.duration_secs)?;
-            if !tx.add_approval(id, &caller.user, now, caller.key.flags())? {
-                return Err(refuse(
-                    C::AlreadyApproved,
-                    format!("you already approved request {id}; another approver is needed"),
-                ));
-            }
-            let mut records = vec![tx.append_audit(
-                now,
-                &caller.user,
-                event::APPROVAL,
-                &json!({"request_id": id, "key": caller.key.fingerprint,
-                        "approval_key": caller.key.approval, "sk": caller.key.sk,
-                        "touched": caller.key.touched,
-                        "evidence": super::evidence::details(caller, body, &canonical, named)}),
-            )?];
-            // Not refused, but an alert in the approval's own transaction.
-            if let Some(alert) = super::alerting::off_schedule(role, &caller.user, id, now) {
-                records.push(tx.append_audit(now, "system", event::ALERT, &alert)?);
-            }
-            let mut cast = Vec::new();
-            for (approval, flags) in tx.approvals_with_keys(id)? {
-                let groups = tx.user_groups(&approval.user)?;
-                cast.push(CastApproval {
-                    approval,
-                    key: CallerKey::from_flags(flags),
-                    groups,
-                });
-            }
-            let counted = lifecycle::counted_approvals(&row, role, cast);
-            if lifecycle::enough(&row, role, &counted) {
-                check_active_grants(tx, &row.user, now, max_grants)?;
-                lifecycle::apply_approvals(&mut row, role, &counted, now);
-                let approvers = counted
-                    .iter()
-                    .map(|a| Approval {
-                        user: a.user.clone(),
-                        at: a.at.into(),
-                    })
-                    .collect();
-                records.push(self.issue(tx, &mut row, role, now, None, approvers, json!({}))?);
-            }
-            Ok::<_, ApiError>((view(tx, Some(role), &row, now)?, records))
-        })?;
-        self.log(&records);
-        if v.state == RequestState::Approved {
-            self.after_issuance();
-        }
-        Ok(v)
-    }
-
     /// `POST /v1/requests/{id}/deny`: an approver refuses, or the requester withdraws.
     pub fn deny(&self, caller: &Caller, id: &str, reason: &str) -> ApiResult<RequestView> {
         let now = self.now();
@@ -290,7 +173,10 @@ impl Ca {
                 now,
                 &caller.user,
                 event::DENIAL,
-                &json!({"request_id": id, "reason": reason, "withdrawn": row.user == caller.user}),
+                &with_session(
+                    json!({"request_id": id, "reason": reason, "withdrawn": row.user == caller.user}),
+                    caller,
+                ),
             )?;
             Ok::<_, ApiError>((view(tx, role.as_ref(), &row, now)?, rec))
         })?;
@@ -314,7 +200,10 @@ impl Ca {
                 now,
                 &caller.user,
                 event::CANCELLATION,
-                &json!({"request_id": id, "role": row.role, "reason": reason}),
+                &with_session(
+                    json!({"request_id": id, "role": row.role, "reason": reason}),
+                    caller,
+                ),
             )?;
             Ok::<_, ApiError>((view(tx, role.as_ref(), &row, now)?, rec))
         })?;
@@ -454,6 +343,9 @@ impl Ca {
                 "grant_ids": grants, "revocation_sequence": published.revocation_sequence});
             if dropping {
                 add_details(&mut details, json!({"dropped": true}));
+            }
+            if let Actor::Caller(caller) = actor {
+                details = with_session(details, caller);
             }
             let rec = tx.append_audit(now, by, event::REVOCATION, &details)?;
             if matches!(actor, Actor::Operator) {
