@@ -558,3 +558,24 @@ async fn web_enabled_false_refuses_links_and_sessions() {
     assert!(h.ca.web_login(&"A".repeat(43), None).is_err());
     assert!(h.ca.web_session(&"A".repeat(43)).is_err());
 }
+
+#[tokio::test]
+async fn two_browsers_racing_for_one_link_get_one_session() {
+    let h = harness();
+    for _ in 0..5 {
+        let token = token_of(&link(&h, "bob").await);
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (ca, token) = (h.ca.clone(), token.clone());
+                std::thread::spawn(move || ca.web_login(&token, None).is_ok())
+            })
+            .collect();
+        let won = threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|ok| *ok)
+            .count();
+        assert_eq!(won, 1, "exactly one login per link");
+    }
+    assert_eq!(records(&h, "web_login").len(), 5);
+}
