@@ -17,8 +17,9 @@
 # under /var/tmp, on disk so SQLite's fsyncs are real), JIT_BENCH_KEEP=1 keeps it,
 # JIT_WEB_RATE (issuances per second, default 50), JIT_WEB_SESSIONS (default 8),
 # JIT_WEB_PAGE_RATE (pages per second per paced session, default 2), JIT_WEB_DURATION (each
-# elevation's length, default 2 s: about RATE x 2 in force), JIT_WEB_ROUNDS, JIT_WEB_SECS. Needs curl and jq. No root: nothing outside the work directory is touched,
-# and everything listens on 127.0.0.1 only; the web load refuses any other address.
+# elevation's length, default 2 s: about RATE x 2 in force), JIT_WEB_ROUNDS, JIT_WEB_SECS.
+# Needs curl and jq. No root: nothing outside the work directory is touched, and everything
+# listens on 127.0.0.1 only; the web load refuses any other address.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
