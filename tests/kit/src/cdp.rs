@@ -40,6 +40,7 @@ pub struct Browser {
     next_id: u64,
     events: VecDeque<Value>,
     status: Option<u16>,
+    dialogs: Vec<String>,
 }
 
 /// One cookie of the page, as `Network.getCookies` reports it.
@@ -171,6 +172,7 @@ impl Browser {
             next_id: 10,
             events: VecDeque::new(),
             status: None,
+            dialogs: Vec::new(),
         };
         b.call("Page.enable", json!({}));
         b.call("Runtime.enable", json!({}));
@@ -221,8 +223,19 @@ impl Browser {
             }
             match self.ws.read() {
                 Ok(Message::Text(t)) => {
-                    return serde_json::from_str(t.as_str())
+                    let m: Value = serde_json::from_str(t.as_str())
                         .unwrap_or_else(|e| panic!("DevTools sent bad JSON ({e}): {t}"));
+                    if m["method"] == "Page.javascriptDialogOpening" {
+                        // A script ran alert()/confirm(): remembered for the test, and the page
+                        // would stay blocked until it is answered.
+                        self.dialogs
+                            .push(m["params"]["message"].as_str().unwrap_or("").to_string());
+                        self.next_id += 1;
+                        let close = json!({"id": self.next_id, "method": "Page.handleJavaScriptDialog",
+                            "params": {"accept": false}, "sessionId": self.session});
+                        let _ = self.ws.send(Message::text(close.to_string()));
+                    }
+                    return m;
                 }
                 Ok(_) => {}
                 Err(tungstenite::Error::Io(e))
@@ -480,6 +493,26 @@ impl Browser {
             std::fs::create_dir_all(dir).unwrap();
         }
         std::fs::write(path, png).unwrap();
+    }
+
+    /// The messages of every JavaScript dialog (alert, confirm, prompt) a page opened so far
+    /// (each was dismissed).
+    pub fn dialogs(&self) -> &[String] {
+        &self.dialogs
+    }
+
+    /// Sets a cookie in this browser for `url` (e.g. a copied session cookie, to show the
+    /// server no longer accepts it).
+    pub fn set_cookie(&mut self, url: &str, name: &str, value: &str) {
+        let r = self.call(
+            "Network.setCookie",
+            json!({"url": url, "name": name, "value": value}),
+        );
+        assert_ne!(
+            r["success"],
+            json!(false),
+            "Network.setCookie {name} for {url} failed"
+        );
     }
 
     /// The cookies the browser would send to the page's URL.
@@ -805,5 +838,18 @@ mod tests {
         let mut two = Browser::launch();
         two.goto("about:blank");
         assert!(two.cookies().is_empty(), "{:?}", two.cookies());
+        two.goto(&format!("{set}/"));
+        two.set_cookie(&format!("{set}/"), "copied", "x1");
+        let names: Vec<String> = two.cookies().into_iter().map(|c| c.name).collect();
+        assert!(names.contains(&"copied".to_string()), "{names:?}");
+    }
+
+    #[test]
+    fn remembers_and_dismisses_dialogs() {
+        let mut b = Browser::launch();
+        assert!(b.dialogs().is_empty());
+        b.goto(&data_url("<p id=p>x</p><script>alert('hi')</script>"));
+        assert_eq!(b.text("#p"), "x");
+        assert_eq!(b.dialogs(), ["hi".to_string()]);
     }
 }
