@@ -16,7 +16,7 @@ use jit_api::auth;
 use jit_api::wire::{
     ApproveRequest, CancelRequest, CreateRequest, DenyRequest, ErrorBody, ErrorCode, ExtendRequest,
     IssuedView, KeysView, ReceivedCode, RequestList, RequestView, RevokeRequest, RolesView,
-    WhoamiView,
+    WebLoginView, WebLogoutView, WhoamiView,
 };
 
 /// Which requests `list` asks for.
@@ -253,6 +253,16 @@ impl Api {
     /// `GET /v1/whoami`.
     pub fn whoami(&mut self) -> Result<WhoamiView> {
         self.call("GET", "/v1/whoami", None)
+    }
+
+    /// `POST /v1/web/login`: a one-time browser login URL.
+    pub fn web_login(&mut self) -> Result<WebLoginView> {
+        self.call("POST", "/v1/web/login", Some(b"{}".to_vec()))
+    }
+
+    /// `POST /v1/web/logout`: ends the caller's web sessions.
+    pub fn web_logout(&mut self) -> Result<WebLogoutView> {
+        self.call("POST", "/v1/web/logout", Some(b"{}".to_vec()))
     }
 
     /// `GET /v1/roles`: the roles the caller may request.

@@ -143,6 +143,18 @@ Examples:\n  jit extend r-42 --duration 15m"
         after_help = "Examples:\n  jit whoami\n  jit --identity ~/.ssh/id_work whoami --json"
     )]
     Whoami,
+    /// Log a browser in to the CA's web pages (approve, see access, audit) with a one-time URL
+    #[command(
+        after_help = "jit web signs a login request with your key and opens the one-time URL it gets (valid 60 s, single use) with $BROWSER, else xdg-open (open on macOS); if no browser opens, it prints the URL and why. The browser is then logged in as you until the session is idle for 15 minutes or 8 hours old (the CA's [web] settings), or until `jit web --logout`.\n\nExamples:\n  jit web\n  jit web --print-url\n  jit web --logout"
+    )]
+    Web {
+        /// Only print the URL (one line on stdout) instead of opening it
+        #[arg(long, conflicts_with = "logout")]
+        print_url: bool,
+        /// End all your web sessions (every browser logged in as you) and print how many
+        #[arg(long)]
+        logout: bool,
+    },
     /// Your identity, and your pending and active requests
     #[command(after_help = "Examples:\n  jit status\n  jit status --json")]
     Status,

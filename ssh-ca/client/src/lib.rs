@@ -7,6 +7,7 @@
 //! * [`api`]: the signed HTTP client ([`jit_api::wire`], [`jit_api::auth`]).
 //! * [`show`]: how requests, tables and certificates are printed for people.
 //! * [`login`]: writing `KEYFILE-cert.pub`, the grant, and loading the agent.
+//! * [`web`]: `jit web`: the one-time browser login URL and opening it.
 //!
 //! This module may touch the caller's `~/.ssh` (certificate and grant files only, never
 //! keys) and the ssh-agent; it never holds a CA key.
@@ -25,6 +26,7 @@ pub mod login;
 pub mod roles;
 pub mod run;
 pub mod show;
+pub mod web;
 pub mod when;
 
 pub use error::{Error, Result};

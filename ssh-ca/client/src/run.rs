@@ -150,6 +150,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Status => status(&mut api, json),
+        Command::Web { print_url, logout } => web(&mut api, print_url, logout, json),
         Command::Roles => {
             let roles = api.roles()?;
             if json {
@@ -160,6 +161,43 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::GenerateDocs { .. } => Ok(()),
     }
+}
+
+/// `jit web`: a one-time login URL, opened (or printed); `--logout`: ends the sessions.
+fn web(api: &mut Api, print_url: bool, logout: bool, json: bool) -> Result<()> {
+    if logout {
+        let v = api.web_logout()?;
+        if json {
+            return print_json(&v);
+        }
+        let s = if v.ended == 1 { "" } else { "s" };
+        jit_common::outln!("Ended {} web session{s}.", v.ended);
+        return Ok(());
+    }
+    let mut view = api.web_login()?;
+    let url = super::web::login_url(api.server(), &view)?;
+    if json {
+        view.url = Some(url);
+        return print_json(&view);
+    }
+    if print_url {
+        jit_common::outln!("{url}");
+        return Ok(());
+    }
+    match super::web::open(&url) {
+        Ok(program) => note(&format!(
+            "opened the login page with {program} (the link works once, for {} s)",
+            view.expires_in_secs
+        )),
+        Err(why) => {
+            note(&format!(
+                "could not open a browser ({why}); open this URL within {} s (it works once):",
+                view.expires_in_secs
+            ));
+            jit_common::outln!("{url}");
+        }
+    }
+    Ok(())
 }
 
 fn note(msg: &str) {

@@ -198,6 +198,15 @@ impl Ca {
         run_ok(&mut cmd);
     }
 
+    /// Uses a one-time web login `token` as a browser's `POST /ui/login` does (the
+    /// service's `web_login`, on this serve's data directory, the way operator commands
+    /// open it): returns the new session's id.
+    pub fn web_login(&self, token: &str) -> String {
+        let clock = std::sync::Arc::new(jit_ca::clock::SystemClock);
+        let ca = jit_ca::service::Ca::open(&self.data(), clock).unwrap();
+        ca.web_login(token, None).unwrap().0.id
+    }
+
     /// `jit ARGS` as `user`: HOME is theirs, no agent, no config from the real user.
     pub fn jit(&self, user: &User) -> Command {
         let mut cmd = Command::new(JIT);

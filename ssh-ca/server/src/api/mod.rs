@@ -60,6 +60,8 @@ pub fn router(ca: Arc<Ca>) -> Router {
         .route("/v1/requests/{id}/cancel", post(cancel))
         .route("/v1/requests/{id}/drop", post(drop_own))
         .route("/v1/requests/{id}/extend", post(extend))
+        .route("/v1/web/login", post(web_login))
+        .route("/v1/web/logout", post(web_logout))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
@@ -272,6 +274,31 @@ where
         }
         other => other,
     }
+}
+
+/// `POST /v1/web/login` (`jit web`): a one-time browser login URL. A refusal is audited
+/// `access_refused` like any signed call's.
+async fn web_login(State(st): State<AppState>, req: Request) -> Response {
+    call(
+        st,
+        req,
+        StatusCode::OK,
+        event::ACCESS_REFUSED,
+        |ca, c, _| ca.web_login_link(c),
+    )
+    .await
+}
+
+/// `POST /v1/web/logout` (`jit web --logout`): ends the caller's web sessions.
+async fn web_logout(State(st): State<AppState>, req: Request) -> Response {
+    call(
+        st,
+        req,
+        StatusCode::OK,
+        event::ACCESS_REFUSED,
+        |ca, c, _| ca.web_logout_all(c),
+    )
+    .await
 }
 
 async fn whoami(State(st): State<AppState>, req: Request) -> Response {

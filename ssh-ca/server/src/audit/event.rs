@@ -226,6 +226,10 @@ mod tests {
         "notify_retry",
         "notify_dead",
         "user_contact",
+        "web_login_link",
+        "web_login",
+        "web_login_refused",
+        "web_logout",
     ];
 
     #[test]

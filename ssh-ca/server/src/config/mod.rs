@@ -149,6 +149,16 @@ require_approval_digest = false
 # request_burst = 10             # requests stored for one user
 # request_burst_window = "10m"
 # cooldown = "15m"               # after an alert, the same source, key or user is quiet this long
+
+# The web pages for approvers and auditors (docs/web.md), served under /ui/ on this listener.
+# `jit web` signs a login request and opens a one-time URL (60 s, single use); the browser
+# then holds a session cookie bound to that user and key. public_url (above), when set, is
+# the base of that URL and of chat links. The defaults are shown; enabled = false turns the
+# pages off (every /ui/ path is 404 and `jit web` is refused).
+# [web]
+# enabled = true
+# session_idle_timeout = "15m"   # a session unused this long ends (1m to 1d)
+# session_max_age = "8h"         # a session ends this long after its login (5m to 7d)
 "#;
 
 #[derive(Debug, Deserialize)]
@@ -199,6 +209,9 @@ struct RawConfig {
     notify: Option<Vec<toml::Table>>,
     #[serde(default)]
     notify_max_age: Option<String>,
+    /// `[web]`: validated by [`web::validate`].
+    #[serde(default)]
+    web: Option<web::RawWeb>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -268,6 +281,8 @@ pub struct Config {
     /// Seconds after an event's time within which its delivery is retried
     /// (`notify_max_age`); then it is a dead letter.
     pub notify_max_age_secs: u64,
+    /// The web pages (`[web]`).
+    pub web: WebConfig,
 }
 
 impl Config {
@@ -404,6 +419,7 @@ impl Config {
                 "notify_max_age is {notify_max_age_secs}s; use 1m to 7d"
             ));
         }
+        let web = web::validate(raw.web, &mut errs);
         if !errs.is_empty() {
             return Err(errs);
         }
@@ -431,6 +447,7 @@ impl Config {
             alerts,
             notify,
             notify_max_age_secs,
+            web,
         })
     }
 
@@ -503,7 +520,9 @@ impl Config {
 #[cfg(test)]
 mod notify_tests;
 mod toml_error;
+mod web;
 pub use toml_error::{is_plain_name, toml_error, unquoted};
+pub use web::WebConfig;
 
 #[cfg(test)]
 mod tests {

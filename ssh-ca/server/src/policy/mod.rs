@@ -27,6 +27,10 @@ pub const TEMPLATE: &str = r#"# jit-ca policy: roles engineers can request. Chec
 # Subjects in `requesters`/`approvers` are user names (`jit-ca user add NAME`) or groups
 # written `group:NAME` (`jit-ca user add NAME --group NAME`).
 
+# Auditors may see every request, who has access now for every role, and the audit pages of
+# the web interface (docs/web.md); others see their own requests and those they may approve.
+# auditors = ["group:security"]
+
 [roles.db-admin]
 principals = ["dbadmin"]        # extra SSH principals; the requester's own login is always included
 hosts = ["db-*"]                # host selectors for the grant: exact names or globs (* ? [a-z])
@@ -49,6 +53,9 @@ extensions = ["permit-pty"]     # OpenSSH extensions: permit-pty, permit-port-fo
 #                               # are a union; "22:00-06:00" crosses midnight); default any time
 # reason_pattern = '^(INC|CHG)-[0-9]+'   # the reason must match; what matched is the ticket
 # reason_help = "Start the reason with the ticket, e.g. INC-123: disk full"
+# approve_with_key = true       # approvals only with `jit approve ID` (the key itself): the web
+#                               # page shows that command instead of a button (default false;
+#                               # any approval_key but "any" implies it)
 # session_bound = true          # sudo only inside the SSH connection that presented the
 #                               # certificate, while it lives (hosts need `jit-host setup
 #                               # --session`; docs/host.md, "Session-bound grants")
@@ -89,12 +96,18 @@ pub struct Policy {
     pub roles: BTreeMap<String, Role>,
     /// `[[webhook]]` tables by name (auto-approval rules name them).
     pub webhooks: BTreeMap<String, crate::webhook::Webhook>,
+    /// Who may see every request, every role's access and the audit pages (`auditors`).
+    pub auditors: Vec<Subject>,
 }
 
 impl Policy {
     /// Parses and validates, returning every problem found (each names the role and field).
     pub fn parse(text: &str) -> Result<Self, Vec<String>> {
-        parse::roles(text).map(|(roles, webhooks)| Self { roles, webhooks })
+        parse::roles(text).map(|(roles, webhooks, auditors)| Self {
+            roles,
+            webhooks,
+            auditors,
+        })
     }
 
     /// Reads the webhooks' secret and CA files (relative to the data directory `dir`);
@@ -107,6 +120,11 @@ impl Policy {
         } else {
             Err(problems)
         }
+    }
+
+    /// Whether `user` with `groups` is one of the policy's `auditors`.
+    pub fn is_auditor(&self, user: &str, groups: &[String]) -> bool {
+        self.auditors.iter().any(|s| s.includes(user, groups))
     }
 
     /// A role by name.

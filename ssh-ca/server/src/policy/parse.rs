@@ -20,8 +20,12 @@ use super::schedule::{self, RawWindow};
 /// Longest `reason_help` accepted, in bytes.
 const MAX_HELP_LEN: usize = 512;
 
-/// The roles and webhooks of a policy.
-pub(super) type Parsed = (BTreeMap<String, Role>, BTreeMap<String, Webhook>);
+/// The roles, webhooks and auditors of a policy.
+pub(super) type Parsed = (
+    BTreeMap<String, Role>,
+    BTreeMap<String, Webhook>,
+    Vec<Subject>,
+);
 
 /// Parses and validates the roles (and `[[webhook]]` tables) of a policy.toml, returning
 /// every problem found.
@@ -30,6 +34,15 @@ pub(super) fn roles(text: &str) -> Result<Parsed, Vec<String>> {
         toml::from_str(text).map_err(|e| vec![crate::config::toml_error(text, &e)])?;
     let mut errs = Vec::new();
     let webhooks = crate::webhook::validate(raw.webhook, &mut errs);
+    let mut auditors = Vec::new();
+    for a in &raw.auditors {
+        match Subject::parse(a) {
+            Ok(s) => auditors.push(s),
+            Err(e) => errs.push(format!(
+                "auditors: {a:?}: {e} (use user names or \"group:NAME\")"
+            )),
+        }
+    }
     let mut roles = BTreeMap::new();
     for (name, r) in raw.roles {
         let before = errs.len();
@@ -40,7 +53,7 @@ pub(super) fn roles(text: &str) -> Result<Parsed, Vec<String>> {
         }
     }
     if errs.is_empty() {
-        Ok((roles, webhooks))
+        Ok((roles, webhooks, auditors))
     } else {
         Err(errs)
     }
@@ -81,6 +94,9 @@ struct RawPolicy {
     /// `[[webhook]]` tables (see `crate::webhook`).
     #[serde(default)]
     webhook: Vec<crate::webhook::RawWebhook>,
+    /// Who may see every request, who has access now, and the audit pages (issue 16).
+    #[serde(default)]
+    auditors: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +127,8 @@ struct RawRole {
     critical_options: BTreeMap<String, String>,
     #[serde(default)]
     approval_key: Option<String>,
+    #[serde(default)]
+    approve_with_key: bool,
     #[serde(default)]
     schedule: Option<Vec<RawWindow>>,
     #[serde(default)]
@@ -452,6 +470,7 @@ fn validate_role(name: &str, r: RawRole, errs: &mut Vec<String>) -> Role {
         extensions,
         critical_options: r.critical_options,
         approval_key,
+        approve_with_key: r.approve_with_key,
         schedule: role_schedule,
         reason_pattern,
         reason_help: r.reason_help.map(|h| h.trim().to_string()),

@@ -214,6 +214,9 @@ pub struct Role {
     pub critical_options: BTreeMap<String, String>,
     /// What key approvals must be signed with.
     pub approval_key: ApprovalKey,
+    /// Approvals only with the key itself (`jit approve ID`), never a web page's button
+    /// (`approve_with_key`; a role whose `approval_key` is not "any" is treated the same).
+    pub approve_with_key: bool,
     /// When the role may be requested (None: any time).
     pub schedule: Option<Schedule>,
     /// The reason must match (checked before anything else); what it matched is the ticket.
@@ -226,6 +229,12 @@ pub struct Role {
 }
 
 impl Role {
+    /// Whether an approval of this role must be a signed call of the approver's key: a web
+    /// page's click is neither a dedicated-key signature nor a touch.
+    pub fn needs_key_to_approve(&self) -> bool {
+        self.approve_with_key || self.approval_key != ApprovalKey::Any
+    }
+
     /// Whether the role's grants are session-bound: `session_bound` on a role with sudo (a
     /// binding limits only sudo; a grant without sudo is never bound, so hosts older than
     /// session binding keep accepting it at login).

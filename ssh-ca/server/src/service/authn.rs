@@ -25,6 +25,9 @@ pub struct Caller {
     /// The signed call itself (None for callers not made from a signed call, e.g. tests):
     /// what an approval keeps as its evidence.
     pub proof: Option<CallProof>,
+    /// The web session the call was made from (`ws-...`, see `service::web`); None for a
+    /// signed call. Records of decisions made from a session carry it.
+    pub session: Option<String>,
 }
 
 /// A signed call as verified: enough for anyone holding the caller's public key to check it
@@ -335,6 +338,7 @@ impl Ca {
                 touched,
             },
             proof,
+            session: None,
         })
     }
 

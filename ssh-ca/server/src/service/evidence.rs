@@ -48,3 +48,17 @@ pub fn details(caller: &Caller, body: &[u8], canonical: &str, named: Option<&str
         "named_digest": named,
     })
 }
+
+/// What a web approval's record keeps under `evidence`: no signature (a click signs
+/// nothing); the session's `web_login_link` record keeps the signed call that established
+/// it. The request's canonical text and digest, the digest the page showed, the reason.
+pub fn web_details(session: &str, canonical: &str, named: Option<&str>, reason: &str) -> Value {
+    json!({
+        "via": "web",
+        "session": session,
+        "request": canonical,
+        "request_digest": jit_api::evidence::digest_of(canonical),
+        "named_digest": named,
+        "reason": reason,
+    })
+}

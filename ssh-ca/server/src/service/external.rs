@@ -252,13 +252,19 @@ impl Ca {
                 request_problems,
             };
             let details = serde_json::to_value(&removal).map_err(ApiError::internal)?;
-            let rec = tx.append_audit(now, actor, event::USER_REMOVE, &details)?;
+            let mut rec = vec![tx.append_audit(now, actor, event::USER_REMOVE, &details)?];
+            // Their web sessions end with them (the pages check the user on every view too).
+            let idle = self.config.web.session_idle_timeout_secs;
+            let why = serde_json::json!({"reason": "user removed"});
+            rec.extend(super::web::end_sessions(
+                tx, name, None, now, idle, actor, why,
+            )?);
             bump_generation(tx)?;
             Ok::<_, ApiError>((removal, rec, published))
         })?;
         super::write(&self.published, published);
         self.release_in_host_documents(removal.grant_ids.iter().map(String::as_str));
-        self.log(&[rec]);
+        self.log(&rec);
         self.after_issuance();
         Ok(removal)
     }

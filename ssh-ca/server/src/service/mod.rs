@@ -17,7 +17,8 @@
 //! * `sweep`: expiry, nonce forgetting, re-signing, policy reloads;
 //! * `trail`: audit records and their syslog copy, refusal records;
 //! * `commit`: the group commit, the nonce set, read connections (SQLite's runner);
-//! * `external`: operator changes on the data directory, audit checkpoints.
+//! * `external`: operator changes on the data directory, audit checkpoints;
+//! * `web`: one-time login links and web sessions (issue 16), web approvals.
 //!
 //! Time: each public method reads the [`Clock`] once (its entry point) and passes `now`
 //! down; nothing below reads the system clock.
@@ -39,6 +40,7 @@ mod refusals;
 mod requests;
 mod sweep;
 mod trail;
+pub mod web;
 
 pub use crate::store::operator::OperatorRevocations;
 pub use authn::{AuthHeaders, CallProof, Caller, CallerKey};
@@ -47,6 +49,7 @@ pub use external::{GrantRevocation, RequestProblem, UserRemoval};
 pub use host_docs::{CacheStats, HostDoc, MAX_HOST_DOCUMENT};
 pub use publish::Published;
 pub use sweep::load_policy;
+pub use web::{LoginPreview, WebSession, csrf_matches};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64};

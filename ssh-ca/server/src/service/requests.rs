@@ -20,6 +20,15 @@ use jit_api::wire::{
     RequestView, RoleView, RolesView, WhoamiView,
 };
 
+/// How an approval arrives.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Via<'a> {
+    /// A signed call: the path and query as signed, and the body (kept as evidence).
+    Signed { path: &'a str, body: &'a [u8] },
+    /// A web session's form: the session id and the approver's reason (may be empty).
+    Web { session: &'a str, reason: &'a str },
+}
+
 /// Largest approve body (it is kept in the approval's audit record).
 const MAX_APPROVE_BODY: usize = 1024;
 
@@ -104,6 +113,14 @@ fn auto_views(role: &Role, caller: &Caller) -> Vec<AutoApprovalView> {
         .collect()
 }
 
+/// A decision's record details, with `"session": ID` when it was made from a web session.
+fn with_session(mut details: serde_json::Value, caller: &Caller) -> serde_json::Value {
+    if let Some(s) = &caller.session {
+        add_details(&mut details, json!({"session": s}));
+    }
+    details
+}
+
 impl Ca {
     pub(super) fn role_of(&self, name: &str) -> Option<Role> {
         self.policy().role(name).cloned()
@@ -160,8 +177,6 @@ impl Ca {
         req: &ApproveRequest,
         body: &[u8],
     ) -> ApiResult<RequestView> {
-        let now = self.now();
-        let max_grants = self.config.max_active_grants_per_user;
         let named = req.request_digest.as_deref();
         if body.len() > MAX_APPROVE_BODY {
             // Kept whole in the audit record: bounded.
@@ -187,13 +202,43 @@ impl Ca {
                  (the request's request_digest), or upgrade jit, whose approve sends it",
             ));
         }
+        if caller.session.is_some() {
+            // A session's approval is Ca::approve_web (no signed call to keep).
+            return Err(ApiError::internal(
+                "a web session's approval went to Ca::approve",
+            ));
+        }
+        self.approve_via(
+            caller,
+            id,
+            named,
+            Via::Signed {
+                path: signed_path,
+                body,
+            },
+        )
+    }
+
+    /// An approval, signed (`jit approve`) or from a web session ([`Ca::approve_web`]):
+    /// `named` is the digest the approver was shown, if any.
+    pub(super) fn approve_via(
+        &self,
+        caller: &Caller,
+        id: &str,
+        named: Option<&str>,
+        via: Via<'_>,
+    ) -> ApiResult<RequestView> {
+        let now = self.now();
+        let max_grants = self.config.max_active_grants_per_user;
         let (v, records) = self.transact(|tx| {
             let mut row = load(tx, id)?;
             // From here on the id as stored.
             let stored = row.id.clone();
             let id = stored.as_str();
             let exact = format!("/v1/requests/{id}/approve");
-            if signed_path != exact {
+            if let Via::Signed { path: signed_path, .. } = via
+                && signed_path != exact
+            {
                 return Err(refuse(
                     C::InvalidInput,
                     format!(
@@ -205,6 +250,12 @@ impl Ca {
                 ));
             }
             let role = self.role_of(&row.role);
+            if let (Via::Web { .. }, Some(r)) = (via, role.as_ref())
+                && lifecycle::may_approve(&row.user, r, &caller.user, &caller.groups)
+                && r.needs_key_to_approve()
+            {
+                return Err(super::web::key_required(r, id));
+            }
             let role = lifecycle::check_approval(&row, caller, role.as_ref(), now)?;
             let canonical = super::evidence::canonical(&row);
             let digest = jit_api::evidence::digest_of(&canonical);
@@ -219,21 +270,32 @@ impl Ca {
             }
             let groups = tx.user_groups(&row.user)?;
             lifecycle::still_fits(&row, role, groups.as_deref(), row.duration_secs)?;
-            if !tx.add_approval(id, &caller.user, now, caller.key.flags())? {
+            // A click on a web page is neither a dedicated-key signature nor a touch: its
+            // approval counts only under approval_key = "any", whatever the policy becomes.
+            let flags = match via {
+                Via::Signed { .. } => caller.key.flags(),
+                Via::Web { .. } => 0,
+            };
+            if !tx.add_approval(id, &caller.user, now, flags)? {
                 return Err(refuse(
                     C::AlreadyApproved,
                     format!("you already approved request {id}; another approver is needed"),
                 ));
             }
-            let mut records = vec![tx.append_audit(
-                now,
-                &caller.user,
-                event::APPROVAL,
-                &json!({"request_id": id, "key": caller.key.fingerprint,
+            let details = match via {
+                Via::Signed { body, .. } => {
+                    json!({"request_id": id, "key": caller.key.fingerprint,
                         "approval_key": caller.key.approval, "sk": caller.key.sk,
                         "touched": caller.key.touched,
-                        "evidence": super::evidence::details(caller, body, &canonical, named)}),
-            )?];
+                        "evidence": super::evidence::details(caller, body, &canonical, named)})
+                }
+                Via::Web { session, reason } => {
+                    json!({"request_id": id, "session": session, "key": caller.key.fingerprint,
+                        "approval_key": false, "sk": false, "touched": false,
+                        "evidence": super::evidence::web_details(session, &canonical, named, reason)})
+                }
+            };
+            let mut records = vec![tx.append_audit(now, &caller.user, event::APPROVAL, &details)?];
             // Not refused, but an alert in the approval's own transaction.
             if let Some(alert) = super::alerting::off_schedule(role, &caller.user, id, now) {
                 records.push(tx.append_audit(now, "system", event::ALERT, &alert)?);
@@ -290,7 +352,10 @@ impl Ca {
                 now,
                 &caller.user,
                 event::DENIAL,
-                &json!({"request_id": id, "reason": reason, "withdrawn": row.user == caller.user}),
+                &with_session(
+                    json!({"request_id": id, "reason": reason, "withdrawn": row.user == caller.user}),
+                    caller,
+                ),
             )?;
             Ok::<_, ApiError>((view(tx, role.as_ref(), &row, now)?, rec))
         })?;
@@ -314,7 +379,10 @@ impl Ca {
                 now,
                 &caller.user,
                 event::CANCELLATION,
-                &json!({"request_id": id, "role": row.role, "reason": reason}),
+                &with_session(
+                    json!({"request_id": id, "role": row.role, "reason": reason}),
+                    caller,
+                ),
             )?;
             Ok::<_, ApiError>((view(tx, role.as_ref(), &row, now)?, rec))
         })?;
@@ -454,6 +522,9 @@ impl Ca {
                 "grant_ids": grants, "revocation_sequence": published.revocation_sequence});
             if dropping {
                 add_details(&mut details, json!({"dropped": true}));
+            }
+            if let Actor::Caller(caller) = actor {
+                details = with_session(details, caller);
             }
             let rec = tx.append_audit(now, by, event::REVOCATION, &details)?;
             if matches!(actor, Actor::Operator) {

@@ -20,6 +20,7 @@
 
 pub mod operator;
 pub mod sqlite;
+mod web;
 
 use std::collections::HashMap;
 
@@ -28,6 +29,8 @@ use ssh_key::PublicKey;
 use crate::audit::Record;
 use crate::error::{CaError, Result};
 use jit_api::wire::{ApprovalView, RequestState};
+
+pub use web::{WebLoginRow, WebSessionRow};
 
 pub use sqlite::{
     Store, add_user, add_user_key, append_audit, audit_records, list_users, open_checkpointer,
@@ -531,4 +534,38 @@ pub trait StoreOps {
     /// Deletes outbox rows (and their deliveries) delivered everywhere (or wanted by no
     /// sink) for a week, and every row older than 30 days; returns how many.
     fn notify_prune(&self, now: u64) -> Result<usize>;
+
+    // web sessions (issue 16)
+    /// Stores a new one-time login link.
+    fn web_login_insert(&self, row: &WebLoginRow) -> Result<()>;
+    /// A login link by its token's hash (used or not, expired or not).
+    fn web_login_get(&self, token_hash: &str) -> Result<Option<WebLoginRow>>;
+    /// Consumes a login link: marks it used at `now` if it is unused and `now <
+    /// expires_at`, in one statement (two transactions racing for it: one wins). Returns the
+    /// row when this call consumed it, None otherwise.
+    fn web_login_consume(&self, token_hash: &str, now: u64) -> Result<Option<WebLoginRow>>;
+    /// Stores a new session.
+    fn web_session_insert(&self, row: &WebSessionRow) -> Result<()>;
+    /// A session by its secret's hash (ended or not).
+    fn web_session_by_secret(&self, secret_hash: &str) -> Result<Option<WebSessionRow>>;
+    /// Records a session's use at `now` (`last_seen`).
+    fn web_session_touch(&self, id: &str, now: u64) -> Result<()>;
+    /// Ends `user`'s sessions not ended yet (only those established with the key
+    /// `key_fingerprint`, when given; only session `id`, when given) and still alive at
+    /// `now` (`idle_secs`: the idle timeout): ended_at = now, ended_by = `by`. Returns their
+    /// ids, oldest first.
+    fn web_sessions_end(
+        &self,
+        user: &str,
+        key_fingerprint: Option<&str>,
+        id: Option<&str>,
+        now: u64,
+        idle_secs: u64,
+        by: &str,
+    ) -> Result<Vec<String>>;
+    /// Whether `user` exists and still holds a registered key with this fingerprint.
+    fn web_key_registered(&self, user: &str, key_fingerprint: &str) -> Result<bool>;
+    /// Deletes login links expired before `cutoff` and sessions ended or expired before
+    /// `cutoff`; returns how many rows.
+    fn web_prune(&self, cutoff: u64) -> Result<usize>;
 }

@@ -21,5 +21,6 @@ mod requester;
 mod scope;
 mod service_split;
 mod session_bound;
+mod web;
 mod webhook;
 mod workflow;

@@ -45,6 +45,7 @@ fn caller(user: &str, groups: &[&str]) -> Caller {
             ..CallerKey::default()
         },
         proof: None,
+        session: None,
     }
 }
 

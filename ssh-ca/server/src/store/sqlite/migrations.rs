@@ -166,4 +166,36 @@ CREATE INDEX notify_outbox_request ON notify_outbox(request_id, seq);
 ALTER TABLE users ADD COLUMN contact TEXT;
 ALTER TABLE requests ADD COLUMN reminded_until INTEGER;
 "#,
+    // 7: web sessions (issue 16). A one-time login link and a session store only the SHA-256
+    //    (hex) of their secret, never the secret: a copy of the database logs nobody in.
+    //    web_logins: one row per `jit web` (token valid 60 s, used_at set when consumed:
+    //    single use); audit_seq: the `web_login_link` record that keeps the signed call.
+    //    web_sessions: id `ws-...` is public (audit records, page footer); ended_at/ended_by
+    //    when logged out or ended by an operator; expires_at = created_at + session_max_age.
+    r#"
+CREATE TABLE web_logins (
+    token_hash      TEXT PRIMARY KEY,
+    user            TEXT NOT NULL,
+    key_fingerprint TEXT NOT NULL,
+    key_flags       INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    used_at         INTEGER,
+    audit_seq       INTEGER
+);
+CREATE INDEX web_logins_expires ON web_logins(expires_at);
+CREATE TABLE web_sessions (
+    id              TEXT PRIMARY KEY,
+    secret_hash     TEXT UNIQUE NOT NULL,
+    user            TEXT NOT NULL,
+    key_fingerprint TEXT NOT NULL,
+    key_flags       INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    last_seen       INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    ended_at        INTEGER,
+    ended_by        TEXT
+);
+CREATE INDEX web_sessions_user ON web_sessions(user, ended_at);
+"#,
 ];

@@ -8,6 +8,7 @@ mod migrations;
 pub mod outbox;
 mod requests;
 mod users;
+mod web;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,7 +17,7 @@ use rusqlite::{Connection, Transaction};
 
 use super::{
     CertKey, CertRef, CertRow, Due, KeyPurpose, NotifyStatus, Outcome, RequestRow, RevokedCert,
-    StoreOps,
+    StoreOps, WebLoginRow, WebSessionRow,
 };
 use crate::audit::Record;
 use crate::error::{CaError, Result};
@@ -355,6 +356,41 @@ impl StoreOps for Connection {
     }
     fn notify_prune(&self, now: u64) -> Result<usize> {
         outbox::prune(self, now)
+    }
+    fn web_login_insert(&self, row: &WebLoginRow) -> Result<()> {
+        web::login_insert(self, row)
+    }
+    fn web_login_get(&self, token_hash: &str) -> Result<Option<WebLoginRow>> {
+        web::login_get(self, token_hash)
+    }
+    fn web_login_consume(&self, token_hash: &str, now: u64) -> Result<Option<WebLoginRow>> {
+        web::login_consume(self, token_hash, now)
+    }
+    fn web_session_insert(&self, row: &WebSessionRow) -> Result<()> {
+        web::session_insert(self, row)
+    }
+    fn web_session_by_secret(&self, secret_hash: &str) -> Result<Option<WebSessionRow>> {
+        web::session_by_secret(self, secret_hash)
+    }
+    fn web_session_touch(&self, id: &str, now: u64) -> Result<()> {
+        web::session_touch(self, id, now)
+    }
+    fn web_sessions_end(
+        &self,
+        user: &str,
+        key_fingerprint: Option<&str>,
+        id: Option<&str>,
+        now: u64,
+        idle_secs: u64,
+        by: &str,
+    ) -> Result<Vec<String>> {
+        web::sessions_end(self, user, key_fingerprint, id, now, idle_secs, by)
+    }
+    fn web_key_registered(&self, user: &str, key_fingerprint: &str) -> Result<bool> {
+        web::key_registered(self, user, key_fingerprint)
+    }
+    fn web_prune(&self, cutoff: u64) -> Result<usize> {
+        web::prune(self, cutoff)
     }
 }
 
