@@ -30,4 +30,5 @@ pub mod server;
 pub mod service;
 pub mod signer;
 pub mod store;
+mod ui;
 pub mod webhook;

@@ -62,6 +62,7 @@ pub fn router(ca: Arc<Ca>) -> Router {
         .route("/v1/requests/{id}/extend", post(extend))
         .route("/v1/web/login", post(web_login))
         .route("/v1/web/logout", post(web_logout))
+        .merge(crate::ui::router(state.clone()))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

@@ -40,6 +40,7 @@ mod refusals;
 mod requests;
 mod sweep;
 mod trail;
+mod views;
 pub mod web;
 
 pub use crate::store::operator::OperatorRevocations;
@@ -49,6 +50,7 @@ pub use external::{GrantRevocation, RequestProblem, UserRemoval};
 pub use host_docs::{CacheStats, HostDoc, MAX_HOST_DOCUMENT};
 pub use publish::Published;
 pub use sweep::load_policy;
+pub use views::{AccessFilter, Permitted, RequestPage};
 pub use web::{LoginPreview, WebSession, csrf_matches};
 
 use std::collections::HashMap;

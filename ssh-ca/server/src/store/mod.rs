@@ -20,6 +20,7 @@
 
 pub mod operator;
 pub mod sqlite;
+pub mod views;
 mod web;
 
 use std::collections::HashMap;
@@ -568,4 +569,10 @@ pub trait StoreOps {
     /// Deletes login links expired before `cutoff` and sessions ended or expired before
     /// `cutoff`; returns how many rows.
     fn web_prune(&self, cutoff: u64) -> Result<usize>;
+
+    // web pages (issue 16)
+    /// Elevations in force at `now` (approved, newest certificate unrevoked and valid).
+    fn active_elevations(&self, now: u64) -> Result<Vec<views::Elevation>>;
+    /// The audit records naming request `id`, in chain order, at most `limit`.
+    fn request_audit(&self, id: &str, limit: u32) -> Result<Vec<Record>>;
 }

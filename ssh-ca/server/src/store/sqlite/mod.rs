@@ -8,6 +8,7 @@ mod migrations;
 pub mod outbox;
 mod requests;
 mod users;
+mod views;
 mod web;
 
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ pub use certs::*;
 pub use log::*;
 pub use requests::*;
 pub use users::*;
+pub use views::*;
 
 /// The database.
 #[derive(Debug)]
@@ -391,6 +393,14 @@ impl StoreOps for Connection {
     }
     fn web_prune(&self, cutoff: u64) -> Result<usize> {
         web::prune(self, cutoff)
+    }
+
+    // web pages (issue 16)
+    fn active_elevations(&self, now: u64) -> Result<Vec<crate::store::views::Elevation>> {
+        views::active_elevations(self, now)
+    }
+    fn request_audit(&self, id: &str, limit: u32) -> Result<Vec<Record>> {
+        views::request_audit(self, id, limit)
     }
 }
 

@@ -1,0 +1,114 @@
+//! What the web pages read (issue 16): one request with its audit records and the actions
+//! the viewer may take, and who holds access now. The visibility rule is the API's
+//! ([`lifecycle::authorize`] with `See`: one's own requests and those of roles one approves)
+//! widened for the policy's `auditors`, who see everything.
+
+use super::lifecycle::{self, Action, Actor};
+use super::requests::view;
+use super::{ApiResult, Ca, Caller, refuse};
+use crate::audit::Record;
+use crate::store::views::{Elevation, REQUEST_AUDIT_LIMIT};
+use jit_api::wire::{ErrorCode as C, RequestState, RequestView};
+
+/// A request as its page shows it.
+#[derive(Debug, Clone)]
+pub struct RequestPage {
+    pub view: RequestView,
+    /// Its audit records in chain order (at most [`REQUEST_AUDIT_LIMIT`]).
+    pub events: Vec<Record>,
+    /// What the viewer may do with it now.
+    pub may: Permitted,
+}
+
+/// The actions a viewer may take on a request as it is now (each still checked again when
+/// taken).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Permitted {
+    /// Approve: pending, an approver of the role who is not the requester and has not
+    /// approved yet.
+    pub approve: bool,
+    /// Deny: pending, an approver of the role who is not the requester.
+    pub deny: bool,
+    /// Cancel: pending, the requester.
+    pub cancel: bool,
+    /// Drop: approved and still valid, the requester.
+    pub drop: bool,
+}
+
+/// Filters of the access page (exact role, host name or selector, exact user).
+#[derive(Debug, Clone, Default)]
+pub struct AccessFilter {
+    pub role: Option<String>,
+    pub host: Option<String>,
+    pub user: Option<String>,
+}
+
+impl AccessFilter {
+    fn keeps(&self, e: &Elevation) -> bool {
+        self.role.as_ref().is_none_or(|r| *r == e.role)
+            && self.user.as_ref().is_none_or(|u| *u == e.user)
+            && self.host.as_ref().is_none_or(|h| {
+                e.hosts
+                    .iter()
+                    .any(|s| s == h || jit_common::host::matches(s, h))
+            })
+    }
+}
+
+impl Ca {
+    /// A request's page for `caller`: 404 when there is no such request, 403 when the caller
+    /// may not see it (neither theirs, nor of a role they approve, nor an auditor).
+    pub fn request_page(&self, caller: &Caller, id: &str) -> ApiResult<RequestPage> {
+        let now = self.now();
+        let auditor = self.is_auditor(&caller.user, &caller.groups);
+        self.read_db(|c| {
+            let row = c
+                .get_request(id)?
+                .ok_or_else(|| refuse(C::NotFound, format!("no request {id:?}")))?;
+            let role = self.role_of(&row.role);
+            if !auditor {
+                lifecycle::authorize(Actor::Caller(caller), Action::See, &row, role.as_ref())?;
+            }
+            let v = view(c, role.as_ref(), &row, now)?;
+            let events = c.request_audit(&row.id, REQUEST_AUDIT_LIMIT)?;
+            let requester = row.user == caller.user;
+            let approver = role.as_ref().is_some_and(|r| {
+                lifecycle::may_approve(&row.user, r, &caller.user, &caller.groups)
+            });
+            let pending = v.state == RequestState::Pending && now < row.pending_expires_at;
+            let live = v.state == RequestState::Approved && v.valid_before.is_some_and(|b| now < b);
+            let approved_by_me = v.approvals.iter().any(|a| a.user == caller.user);
+            let may = Permitted {
+                approve: pending && approver && !approved_by_me,
+                deny: pending && approver,
+                cancel: pending && requester,
+                drop: live && requester,
+            };
+            Ok(RequestPage {
+                view: v,
+                events,
+                may,
+            })
+        })
+    }
+
+    /// The elevations in force now that `caller` may see (all for an auditor), filtered.
+    pub fn access_now(&self, caller: &Caller, filter: &AccessFilter) -> ApiResult<Vec<Elevation>> {
+        let now = self.now();
+        let policy = self.policy();
+        let auditor = self.is_auditor(&caller.user, &caller.groups);
+        let all = self.read_db(|c| c.active_elevations(now))?;
+        Ok(all
+            .into_iter()
+            .filter(|e| {
+                // The `See` rule of `lifecycle::authorize`: one's own, or a role one approves.
+                auditor
+                    || e.user == caller.user
+                    || policy
+                        .role(&e.role)
+                        .is_some_and(|r| r.may_approve(&caller.user, &caller.groups))
+            })
+            .filter(|e| filter.keeps(e))
+            .collect())
+    }
+}

@@ -1,0 +1,359 @@
+//! The web pages (issue 16): server-rendered HTML under `/ui/` for approvers, requesters
+//! and auditors, on the API's listener. No JavaScript, one stylesheet, every value
+//! HTML-escaped by the templates (`ssh-ca/server/templates/`).
+//!
+//! * `check`: the pure rules (same origin, cookies, security headers), unit-tested;
+//! * `view`: the templates and the text they are filled with;
+//! * `login`: the one-time login link, login, logout;
+//! * `pages`: the read-only pages (GET never changes state);
+//! * `actions`: approve, deny, cancel, drop (CSRF-checked POSTs, Post/Redirect/Get).
+//!
+//! A session is a cookie (`jit_session`, HttpOnly, SameSite=Strict, Path=/ui) checked by
+//! the service on every page ([`Ca::web_session`]); a page without one is 401 with the login
+//! page. A page is a handler that takes a [`Viewer`] and returns [`page`]; add it to
+//! [`router`] with one `.route(...)` line.
+
+mod actions;
+pub(crate) mod check;
+mod login;
+mod pages;
+pub(crate) mod view;
+
+use std::net::IpAddr;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{any, get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+use crate::api::AppState;
+use crate::error::ApiError;
+use crate::service::Ca;
+use crate::service::web::WebSession;
+use check::{FLASH_COOKIE, SESSION_COOKIE};
+use jit_api::wire::ErrorCode;
+pub(crate) use view::Chrome;
+
+/// Largest form body (a reason is at most a few hundred bytes).
+const FORM_LIMIT: usize = 16 * 1024;
+
+/// The stylesheet, compiled in.
+const CSS: &str = include_str!("../../static/jit.css");
+
+/// The routes under `/ui`, merged into the API's router. Add a page with one `.route` line
+/// before the layers.
+pub(crate) fn router(st: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
+        .route("/ui/", get(pages::home))
+        .route("/ui/login", get(login::show).post(login::submit))
+        .route("/ui/logout", post(login::logout))
+        .route("/ui/pending", get(pages::pending))
+        .route("/ui/requests/{id}", get(pages::request))
+        .route("/ui/requests/{id}/approve", post(actions::approve))
+        .route("/ui/requests/{id}/deny", post(actions::deny))
+        .route("/ui/requests/{id}/cancel", post(actions::cancel))
+        .route("/ui/requests/{id}/drop", post(actions::drop_own))
+        .route("/ui/access", get(pages::access))
+        .route("/ui/mine", get(pages::mine))
+        .route("/ui/static/jit.css", get(css))
+        .route("/ui/{*rest}", any(not_found))
+        .layer(DefaultBodyLimit::max(FORM_LIMIT))
+        .layer(middleware::from_fn_with_state(st, guard))
+}
+
+/// Every /ui response: 404 when `[web] enabled = false`; the security headers.
+async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let mut resp = if st.ca.config().web.enabled {
+        next.run(req).await
+    } else {
+        error_page(
+            Chrome::anonymous(),
+            &ApiError::new(
+                ErrorCode::NotFound,
+                "the web pages are turned off on this CA ([web] enabled = false in config.toml)",
+            ),
+        )
+    };
+    check::secure_headers(resp.headers_mut());
+    resp
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    error_page(
+        Chrome::anonymous(),
+        &ApiError::new(ErrorCode::NotFound, "there is no such page"),
+    )
+}
+
+/// Runs `f` on the blocking pool (the service blocks on storage).
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("worker: {e}")))?
+}
+
+/// Whether the CA serves TLS (the cookies are then `Secure`).
+pub(crate) fn tls(ca: &Ca) -> bool {
+    ca.config().tls.is_some()
+}
+
+/// The peer's address, when the server recorded it.
+pub(crate) fn source_of<B>(req: &axum::http::Request<B>) -> Option<IpAddr> {
+    req.extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip())
+}
+
+/// An HTML response of `status`.
+pub(crate) fn html(status: StatusCode, t: &impl Template) -> Response {
+    match t.render() {
+        Ok(body) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        // askama checks templates at compile time; rendering fails only on a formatter's
+        // error, which no value here has.
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "the page could not be rendered",
+        )
+            .into_response(),
+    }
+}
+
+/// A page of a logged-in user: 200, and the flash cookie cleared when one was shown.
+pub(crate) fn page(v: &Viewer, t: &impl Template) -> Response {
+    let mut resp = html(StatusCode::OK, t);
+    if v.flash_shown {
+        set_cookie(&mut resp, &check::clear_cookie(FLASH_COOKIE, v.tls));
+    }
+    resp
+}
+
+/// Appends a `Set-Cookie` line.
+pub(crate) fn set_cookie(resp: &mut Response, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// The error page of `e` (its status; `<main id="error">`).
+pub(crate) fn error_page(chrome: Chrome, e: &ApiError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let (title, hint) = match e.code {
+        ErrorCode::NotFound => ("Not found", None),
+        ErrorCode::LoginLinkInvalid => (
+            "Login link refused",
+            Some("Run jit web again for a new link (each link works once, for 60 seconds)."),
+        ),
+        ErrorCode::CsrfRejected => (
+            "Refused",
+            Some("Open the page from this CA itself and send the form again."),
+        ),
+        _ if e.code.is_server_fault() => ("Something went wrong", None),
+        _ if status == StatusCode::FORBIDDEN => ("Not allowed", None),
+        _ => ("Refused", None),
+    };
+    let t = view::ErrorPage {
+        chrome,
+        title: title.into(),
+        message: e.message.clone(),
+        hint: hint.map(str::to_string),
+        code: e.code.as_str().into(),
+    };
+    html(status, &t)
+}
+
+/// 401 and the login page (nothing about requests), the session cookie cleared when one was
+/// sent.
+pub(crate) fn login_required(
+    why: Option<&str>,
+    notice: Option<String>,
+    clear: bool,
+    tls: bool,
+) -> Response {
+    let mut chrome = Chrome::anonymous();
+    chrome.notice = notice;
+    let t = view::LoginRequired {
+        chrome,
+        why: why.map(str::to_string),
+    };
+    let mut resp = html(StatusCode::UNAUTHORIZED, &t);
+    if clear {
+        set_cookie(&mut resp, &check::clear_cookie(SESSION_COOKIE, tls));
+    }
+    resp
+}
+
+/// The logged-in user of a page: the session (checked by the service against the store on
+/// every page) and the flash message the POST before left.
+#[derive(Debug)]
+pub(crate) struct Viewer {
+    pub s: WebSession,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub flash_shown: bool,
+    pub tls: bool,
+}
+
+impl Viewer {
+    /// The frame of a page, with `active` as the navigation entry.
+    pub(crate) fn chrome(&self, active: &'static str) -> Chrome {
+        Chrome {
+            user: Some(self.s.user.clone()),
+            session: Some(self.s.id.clone()),
+            csrf: self.s.csrf.clone(),
+            active,
+            notice: self.notice.clone(),
+            error: self.error.clone(),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+/// The session of a request's cookie, or the response to send instead: the login page
+/// (401) without a valid session, an error page on a fault.
+pub(crate) async fn session_of(
+    ca: &std::sync::Arc<Ca>,
+    headers: &HeaderMap,
+) -> Result<WebSession, Response> {
+    let tls = tls(ca);
+    let Some(secret) = check::cookie(headers, SESSION_COOKIE) else {
+        let sent = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .any(|h| h.to_str().is_ok_and(|h| h.contains(SESSION_COOKIE)));
+        return Err(login_required(None, None, sent, tls));
+    };
+    let ca = ca.clone();
+    match blocking(move || ca.web_session(&secret)).await {
+        Ok(s) => Ok(s),
+        Err(e) if e.code.is_server_fault() => Err(error_page(Chrome::anonymous(), &e)),
+        Err(_) => Err(login_required(
+            Some("Your session has ended (logged out, idle or too old, or your key was removed)."),
+            None,
+            true,
+            tls,
+        )),
+    }
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
+        let s = session_of(&st.ca, &parts.headers).await?;
+        let (notice, error) = read_flash(&parts.headers);
+        Ok(Self {
+            s,
+            flash_shown: notice.is_some() || error.is_some(),
+            notice,
+            error,
+            tls: tls(&st.ca),
+        })
+    }
+}
+
+/// The `Set-Cookie` value carrying a flash message to the next page.
+pub(crate) fn flash_cookie(ok: bool, msg: &str, tls: bool) -> String {
+    let clipped: String = msg.chars().take(600).collect();
+    let v = format!("{}.{}", if ok { "n" } else { "e" }, B64.encode(clipped));
+    check::set_cookie(FLASH_COOKIE, &v, 60, tls)
+}
+
+/// The flash message of the request's cookie: (notice, error).
+fn read_flash(headers: &HeaderMap) -> (Option<String>, Option<String>) {
+    let Some(v) = check::cookie(headers, FLASH_COOKIE) else {
+        return (None, None);
+    };
+    let Some((kind, b)) = v.split_once('.') else {
+        return (None, None);
+    };
+    let Some(text) = B64
+        .decode(b)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .map(|t| jit_common::log::sanitize(&t, 600))
+    else {
+        return (None, None);
+    };
+    match kind {
+        "n" => (Some(text), None),
+        "e" => (None, Some(text)),
+        _ => (None, None),
+    }
+}
+
+/// A 303 to `to` carrying a flash message.
+pub(crate) fn see_other(to: &str, ok: bool, msg: &str, tls: bool) -> Response {
+    let mut resp = Redirect::to(to).into_response();
+    set_cookie(&mut resp, &flash_cookie(ok, msg, tls));
+    resp
+}
+
+/// The page of request `id`, or the pending page for an id that cannot be a path segment.
+pub(crate) fn request_path(id: &str) -> String {
+    if !id.is_empty()
+        && id.len() <= 100
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        format!("/ui/requests/{id}")
+    } else {
+        "/ui/pending".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flash_round_trips_and_is_sanitised() {
+        let c = flash_cookie(false, "bad <b>\u{1b}[31m", false);
+        let v = c.split(';').next().unwrap().to_string();
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_str(&v).unwrap());
+        let (n, e) = read_flash(&h);
+        assert_eq!(n, None);
+        let e = e.unwrap();
+        assert!(e.starts_with("bad <b>"), "{e}");
+        assert!(!e.contains('\u{1b}'), "{e}");
+        h.insert(header::COOKIE, HeaderValue::from_static("jit_flash=x.!!"));
+        assert_eq!(read_flash(&h), (None, None));
+    }
+
+    #[test]
+    fn request_paths_are_only_plain_ids() {
+        assert_eq!(request_path("r-1a2b"), "/ui/requests/r-1a2b");
+        assert_eq!(request_path("//evil.example"), "/ui/pending");
+        assert_eq!(request_path("a/b"), "/ui/pending");
+        assert_eq!(request_path(""), "/ui/pending");
+    }
+}
