@@ -404,12 +404,14 @@ impl Browser {
     }
 
     /// Clicks the element matching `selector` with the mouse (scrolled into view first), as
-    /// a user would. Use inside [`Browser::navigation`] when the click navigates, or
+    /// a user would: at the middle of its first box (a link wrapped over two lines has
+    /// nothing of its own at the middle of its bounding box). Use inside [`Browser::navigation`] when the click navigates, or
     /// [`Browser::click_and_wait`].
     pub fn click(&mut self, selector: &str) {
         let r = self.eval(&format!(
             "(() => {{ const e = document.querySelector({}); if (e === null) return null; \
-             e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); \
+             e.scrollIntoView({{block: 'center'}}); \
+             const r = e.getClientRects()[0] || e.getBoundingClientRect(); \
              return [r.left + r.width / 2, r.top + r.height / 2]; }})()",
             js_str(selector)
         ));
@@ -759,6 +761,15 @@ mod tests {
         b.click_and_wait("#go");
         assert_eq!(b.url(), format!("{page}/next?q=a+b%26c"));
         assert_eq!(b.status(), Some(200));
+        // A link wrapped over two lines is clicked on its text, not between the lines.
+        let wrapped = serve_html(
+            "127.0.0.1",
+            200,
+            "<p style='width:9em'>some words before <a id=l href=/wrapped>a link over two lines</a></p>",
+        );
+        b.goto(&format!("{wrapped}/"));
+        b.click_and_wait("#l");
+        assert_eq!(b.url(), format!("{wrapped}/wrapped"));
         b.goto(&format!("{page}/again"));
         b.submit("#f");
         assert!(b.url().starts_with(&format!("{page}/next?q=")));

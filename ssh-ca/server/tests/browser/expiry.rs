@@ -7,8 +7,10 @@ use super::*;
 #[test]
 fn an_expired_one_time_url_is_refused() {
     let (ca, _alice, bob) = setup();
-    let got = Instant::now();
     let url = login_url(&ca, &bob);
+    // Counted from when `jit web` returned: the link was made before that (the first `jit`
+    // run may also have waited for cargo to build it).
+    let got = Instant::now();
     let mut b = Browser::launch();
     // Opened in time: the confirmation (a GET changes nothing).
     b.goto(&url);
