@@ -169,6 +169,17 @@ impl Policy {
     /// exist. Not errors (users may be added later), but printed by `policy check`.
     pub fn warnings(&self, users: &[String], groups: &[String]) -> Vec<String> {
         let mut out = Vec::new();
+        for s in &self.auditors {
+            match s {
+                Subject::User(u) if !users.contains(u) => out.push(format!(
+                    "auditors: user {u:?} is not registered (jit-ca user add {u} ...)"
+                )),
+                Subject::Group(g) if !groups.contains(g) => out.push(format!(
+                    "auditors: group {g:?} has no members (jit-ca user add NAME --group {g} ...)"
+                )),
+                _ => {}
+            }
+        }
         for role in self.roles.values() {
             if role.principals.iter().any(|p| p == "root") {
                 out.push(format!(
@@ -464,6 +475,48 @@ approvers = ["v"]
                 proptest::prop_assert!(!r.hosts.is_empty());
             }
         }
+    }
+
+    #[test]
+    fn auditors_and_approve_with_key() {
+        let base = "[roles.r]\nhosts = [\"h\"]\nmax_duration = \"1h\"\nrequesters = [\"a\"]\napprovers = [\"b\"]\n";
+        let p = Policy::parse(base).unwrap();
+        assert!(p.auditors.is_empty());
+        assert!(!p.is_auditor("b", &[]));
+        let r = p.role("r").unwrap();
+        assert!(!r.approve_with_key && !r.needs_key_to_approve());
+        let p = Policy::parse(&format!(
+            "auditors = [\"group:sec\", \"zoe\"]\n{base}approve_with_key = true\n"
+        ))
+        .unwrap();
+        assert!(p.is_auditor("x", &["sec".into()]));
+        assert!(p.is_auditor("zoe", &[]));
+        assert!(!p.is_auditor("b", &["dba".into()]));
+        assert!(p.role("r").unwrap().needs_key_to_approve());
+        let p = Policy::parse(&format!("{base}approval_key = \"sk\"\n")).unwrap();
+        let r = p.role("r").unwrap();
+        assert!(!r.approve_with_key && r.needs_key_to_approve());
+        let e = Policy::parse(&format!("auditors = [\"group:\"]\n{base}")).unwrap_err();
+        assert!(e[0].starts_with("auditors: \"group:\""), "{e:?}");
+        assert!(Policy::parse(&format!("auditors = \"sec\"\n{base}")).is_err());
+        let w = Policy::parse(&format!("auditors = [\"group:sec\", \"zoe\"]\n{base}"))
+            .unwrap()
+            .warnings(&["a".into(), "b".into()], &[]);
+        assert!(
+            w.iter().any(|x| x.starts_with("auditors: user \"zoe\"")),
+            "{w:?}"
+        );
+        assert!(
+            w.iter().any(|x| x.starts_with("auditors: group \"sec\"")),
+            "{w:?}"
+        );
+        // The template's commented lines, uncommented, parse.
+        let t = TEMPLATE
+            .replace("# auditors = ", "auditors = ")
+            .replace("# approve_with_key = true ", "approve_with_key = true #");
+        let p = Policy::parse(&t).unwrap();
+        assert!(p.is_auditor("x", &["security".into()]));
+        assert!(p.role("db-admin").unwrap().approve_with_key);
     }
 
     #[test]

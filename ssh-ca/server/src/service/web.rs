@@ -8,9 +8,14 @@
 //!   secret is 32 random bytes, base64url, stored as its SHA-256. The CSRF token is derived
 //!   from the secret ([`csrf_token`]) and compared in constant time ([`csrf_matches`]).
 //! * A session is valid while it is not ended, not older than `session_max_age`, not idle
-//!   longer than `session_idle_timeout`, and its user still exists holding the key that
-//!   established it (checked on every page; groups are read fresh each time).
-//! * `last_seen` is written at most once per [`TOUCH_SECS`].
+//!   longer than `session_idle_timeout` (each the shorter of the setting at login, stored
+//!   with the session, and the current one: raising a limit never revives or extends a
+//!   session), and its user still exists holding the key that established it (checked on
+//!   every page and again inside every decision's transaction; groups are read fresh).
+//! * `last_seen` is written at most once per [`touch_interval`] (min(60 s, idle / 4)).
+//! * A refused login link costs a read and a rate-limited refusal record: only a link that
+//!   exists, unused and unexpired, takes the writer. A user has at most
+//!   [`MAX_OUTSTANDING_LINKS`] unused links at a time.
 //!
 //! Neither the token nor the cookie secret ever appears in an audit record or a log line.
 
@@ -21,7 +26,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::requests::Via;
+use super::approve::Via;
 use super::{ApiResult, Ca, Caller, CallerKey, check_text, refuse};
 use crate::audit::{Record, event};
 use crate::error::{ApiError, CaError};
@@ -31,10 +36,13 @@ use jit_api::wire::{ErrorCode as C, RequestView, WebLoginView, WebLogoutView};
 
 /// How long a login link is valid.
 pub const LINK_TTL_SECS: u64 = 60;
-/// `last_seen` is written at most this often per session.
+/// `last_seen` is written at most this often per session (less for short idle timeouts:
+/// [`touch_interval`]).
 pub const TOUCH_SECS: u64 = 60;
-/// Login links and sessions are deleted this long after their end.
-const PRUNE_AFTER_SECS: u64 = 7 * 24 * 3600;
+/// Login links and sessions are deleted (by the sweep) this long after their end.
+pub const PRUNE_AFTER_SECS: u64 = 24 * 3600;
+/// At most this many unused, unexpired login links per user.
+pub const MAX_OUTSTANDING_LINKS: u64 = 5;
 /// Length of a token or cookie secret: base64url of 32 bytes, no padding.
 const SECRET_LEN: usize = 43;
 /// The prefix of the CSRF token's hash input.
@@ -182,25 +190,64 @@ fn no_session(why: &str) -> ApiError {
 fn link_problem(row: Option<&WebLoginRow>, now: u64) -> (&'static str, &'static str) {
     match row {
         None => ("unknown", "is not known to this CA"),
-        Some(r) if r.used_at.is_some() => ("used", "was already used (each link logs in once)"),
+        Some(r) if r.used_at.is_some() => (
+            "used",
+            "was already used (each link logs in once); if you did not use it, someone else \
+             did: run `jit web --logout` now to end your web sessions",
+        ),
+        Some(r) if now >= r.expires_at && r.expires_at < r.created_at + LINK_TTL_SECS => (
+            "withdrawn",
+            "was withdrawn (its user or key was removed, or `jit web --logout` ran)",
+        ),
         Some(r) if now >= r.expires_at => ("expired", "has expired (a link is valid for 60 s)"),
         Some(_) => ("unknown", "is not valid"),
     }
 }
 
-/// Ends `user`'s live web sessions (only those of the key `key`, when given) in `tx` and
-/// records one `web_logout` naming them and `by`; None when there were none. `idle_secs` is
-/// the idle timeout (sessions idle longer are already over and are not listed).
+/// How often `last_seen` is written for a session with idle timeout `idle`: min(60 s,
+/// idle / 4), so a session in use is never judged idle (the idle timeout holds to within
+/// this interval: a session ends between `idle - interval` and `idle` after its last use).
+pub fn touch_interval(idle: u64) -> u64 {
+    TOUCH_SECS.min(idle / 4).max(1)
+}
+
+/// A session's end and idle timeout under the current settings (`max_age`, `idle`): the
+/// shorter of those stored at login and the current ones.
+fn limits(row: &WebSessionRow, idle: u64, max_age: u64) -> (u64, u64) {
+    (
+        row.expires_at.min(row.created_at.saturating_add(max_age)),
+        row.idle_secs.min(idle),
+    )
+}
+
+/// Why a session is not valid at `now` (None: it is, as far as its row tells).
+fn session_problem(row: &WebSessionRow, now: u64, idle: u64, max_age: u64) -> Option<&'static str> {
+    let (end, idle) = limits(row, idle, max_age);
+    if row.ended_at.is_some() {
+        Some("the session was ended")
+    } else if now >= end {
+        Some("the session reached its maximum age")
+    } else if now >= row.last_seen.saturating_add(idle) {
+        Some("the session was idle too long")
+    } else {
+        None
+    }
+}
+
+/// Ends `user`'s web sessions (only those of the key `key`, when given; idle ones too, so
+/// that a longer idle timeout later cannot revive them) and withdraws their unused login
+/// links, in `tx`; records one `web_logout` naming the sessions not past their maximum age
+/// and `by`; None when there were none.
 pub fn end_sessions(
     tx: &dyn StoreOps,
     user: &str,
     key: Option<&str>,
     now: u64,
-    idle_secs: u64,
     by: &str,
     extra: Value,
 ) -> Result<Option<Record>, CaError> {
-    let ended = tx.web_sessions_end(user, key, None, now, idle_secs, by)?;
+    tx.web_logins_withdraw(user, key, now)?;
+    let ended = tx.web_sessions_end(user, key, None, now, by)?;
     if ended.is_empty() {
         return Ok(None);
     }
@@ -232,6 +279,52 @@ impl Ca {
         self.config.web.session_idle_timeout_secs
     }
 
+    fn web_max_age(&self) -> u64 {
+        self.config.web.session_max_age_secs
+    }
+
+    fn too_many_links(&self, caller: &Caller) -> ApiError {
+        refuse(
+            C::InvalidState,
+            format!(
+                "{} already has {MAX_OUTSTANDING_LINKS} unused login links (each is valid for \
+                 {LINK_TTL_SECS} s): open one of them, or wait a minute and run `jit web` again",
+                caller.user
+            ),
+        )
+    }
+
+    /// Inside a decision's transaction: a caller from a web session (`caller.session`) is
+    /// refused unless that session is still valid now (not ended, expired or idle, its
+    /// user and key still registered). A page checked it when it loaded; this closes the
+    /// window between that check and the decision. Signed calls pass.
+    pub(super) fn check_session_in(
+        &self,
+        tx: &dyn StoreOps,
+        caller: &Caller,
+        now: u64,
+    ) -> ApiResult<()> {
+        let Some(id) = &caller.session else {
+            return Ok(());
+        };
+        let Some(row) = tx.web_session_by_id(id)? else {
+            return Err(no_session("unknown session"));
+        };
+        if row.user != caller.user {
+            return Err(no_session("the session is another user's"));
+        }
+        if let Some(why) = session_problem(&row, now, self.web_idle(), self.web_max_age()) {
+            return Err(no_session(why));
+        }
+        if tx.user_groups(&row.user)?.is_none() {
+            return Err(no_session("its user was removed"));
+        }
+        if !tx.web_key_registered(&row.user, &row.key_fingerprint)? {
+            return Err(no_session("the key that established it was removed"));
+        }
+        Ok(())
+    }
+
     /// `POST /v1/web/login`: a one-time URL that logs a browser in as the caller. Audited
     /// `web_login_link` with the signed call that asked for it (message, signature, key).
     pub fn web_login_link(&self, caller: &Caller) -> ApiResult<WebLoginView> {
@@ -245,6 +338,11 @@ impl Ca {
             ));
         }
         let now = self.now();
+        // Checked on a read connection first (a flood of calls takes no writer), then
+        // again in the transaction (two calls racing).
+        if self.read_db(|c| c.web_logins_outstanding(&caller.user, now))? >= MAX_OUTSTANDING_LINKS {
+            return Err(self.too_many_links(caller));
+        }
         let token = random_secret();
         let token_hash = sha256_hex(&token);
         let expires_at = now.saturating_add(LINK_TTL_SECS);
@@ -266,7 +364,9 @@ impl Ca {
             },
         });
         let rec = self.transact(|tx| {
-            tx.web_prune(now.saturating_sub(PRUNE_AFTER_SECS))?;
+            if tx.web_logins_outstanding(&caller.user, now)? >= MAX_OUTSTANDING_LINKS {
+                return Err(self.too_many_links(caller));
+            }
             let rec = tx.append_audit(now, &caller.user, event::WEB_LOGIN_LINK, &details)?;
             tx.web_login_insert(&WebLoginRow {
                 token_hash,
@@ -328,9 +428,20 @@ impl Ca {
             return Err(disabled());
         }
         let now = self.now();
-        let (idle, max_age) = (self.web_idle(), self.config.web.session_max_age_secs);
-        let outcome = if well_formed(token) {
+        let (idle, max_age) = (self.web_idle(), self.web_max_age());
+        // Read first: only a link that exists, unused and unexpired, takes the writer; a
+        // flood of made-up, used or expired tokens costs reads and rate-limited refusals.
+        let known = if well_formed(token) {
             let hash = sha256_hex(token);
+            let row = self.read_db(|c| c.web_login_get(&hash))?;
+            match row {
+                Some(r) if r.used_at.is_none() && now < r.expires_at => Ok(hash),
+                other => Err(other),
+            }
+        } else {
+            Err(None)
+        };
+        let outcome = if let Ok(hash) = known {
             let secret = random_secret();
             let secret_hash = sha256_hex(&secret);
             let outcome = self.transact(|tx| {
@@ -366,6 +477,7 @@ impl Ca {
                     created_at: now,
                     last_seen: now,
                     expires_at: now.saturating_add(max_age),
+                    idle_secs: idle,
                     ended_at: None,
                     ended_by: None,
                 };
@@ -383,12 +495,13 @@ impl Ca {
             })?;
             (outcome, Some(secret))
         } else {
-            let (reason, why) = link_problem(None, now);
+            let row = known.err().flatten();
+            let (reason, why) = link_problem(row.as_ref(), now);
             let refused = LoginOutcome::Refused {
                 reason,
                 why: why.to_string(),
-                actor: "unknown".into(),
-                link: None,
+                actor: row.as_ref().map_or("unknown".into(), |r| r.user.clone()),
+                link: row.map(|r| link_id(&r.token_hash)),
             };
             (refused, None)
         };
@@ -399,7 +512,7 @@ impl Ca {
                 let groups = self
                     .read_db(|c| c.user_groups(&row.user))?
                     .unwrap_or_default();
-                let session = self.session_of(&row, groups, &secret);
+                let session = self.session_of(&row, groups, &secret, max_age);
                 Ok((session, secret))
             }
             (
@@ -420,7 +533,13 @@ impl Ca {
         }
     }
 
-    fn session_of(&self, row: &WebSessionRow, groups: Vec<String>, secret: &str) -> WebSession {
+    fn session_of(
+        &self,
+        row: &WebSessionRow,
+        groups: Vec<String>,
+        secret: &str,
+        max_age: u64,
+    ) -> WebSession {
         let mut key = CallerKey::from_flags(row.key_flags);
         key.fingerprint = row.key_fingerprint.clone();
         key.touched = false;
@@ -430,7 +549,7 @@ impl Ca {
             groups,
             key,
             csrf: csrf_token(secret),
-            expires_at: row.expires_at,
+            expires_at: limits(row, 0, max_age).0,
         }
     }
 
@@ -444,20 +563,14 @@ impl Ca {
             return Err(no_session("no session cookie"));
         }
         let now = self.now();
-        let idle = self.web_idle();
+        let (idle, max_age) = (self.web_idle(), self.web_max_age());
         let hash = sha256_hex(secret);
         let (row, groups) = self.read_db(|c| {
             let Some(row) = c.web_session_by_secret(&hash)? else {
                 return Err(no_session("unknown session"));
             };
-            if row.ended_at.is_some() {
-                return Err(no_session("the session was ended"));
-            }
-            if now >= row.expires_at {
-                return Err(no_session("the session reached its maximum age"));
-            }
-            if now >= row.last_seen.saturating_add(idle) {
-                return Err(no_session("the session was idle too long"));
+            if let Some(why) = session_problem(&row, now, idle, max_age) {
+                return Err(no_session(why));
             }
             let Some(groups) = c.user_groups(&row.user)? else {
                 return Err(no_session("its user was removed"));
@@ -467,19 +580,19 @@ impl Ca {
             }
             Ok((row, groups))
         })?;
-        if now >= row.last_seen.saturating_add(TOUCH_SECS) {
+        let interval = touch_interval(limits(&row, idle, max_age).1);
+        if now >= row.last_seen.saturating_add(interval) {
             let id = row.id.clone();
             self.write(move |c| Ok(c.web_session_touch(&id, now)?))?;
         }
-        Ok(self.session_of(&row, groups, secret))
+        Ok(self.session_of(&row, groups, secret, max_age))
     }
 
     /// `POST /ui/logout`: ends this session. Audited `web_logout`.
     pub fn web_logout(&self, s: &WebSession) -> ApiResult<()> {
         let now = self.now();
-        let idle = self.web_idle();
         let rec = self.transact(|tx| {
-            let ended = tx.web_sessions_end(&s.user, None, Some(&s.id), now, idle, &s.user)?;
+            let ended = tx.web_sessions_end(&s.user, None, Some(&s.id), now, &s.user)?;
             if ended.is_empty() {
                 return Ok::<_, ApiError>(None);
             }
@@ -498,14 +611,12 @@ impl Ca {
     /// Audited `web_logout` when there was one.
     pub fn web_logout_all(&self, caller: &Caller) -> ApiResult<WebLogoutView> {
         let now = self.now();
-        let idle = self.web_idle();
         let rec = self.transact(|tx| {
             Ok::<_, ApiError>(end_sessions(
                 tx,
                 &caller.user,
                 None,
                 now,
-                idle,
                 &caller.user,
                 json!({}),
             )?)
@@ -571,53 +682,5 @@ impl Ca {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csrf_token_is_derived_from_the_secret_and_compared_exactly() {
-        let secret = "A".repeat(43);
-        let t = csrf_token(&secret);
-        let mut h = Sha256::new();
-        h.update(b"jit-csrf-v1\0");
-        h.update(secret.as_bytes());
-        assert_eq!(t, URL_SAFE_NO_PAD.encode(h.finalize()));
-        assert_eq!(t.len(), 43);
-        assert_ne!(t, csrf_token(&"B".repeat(43)));
-        let s = WebSession {
-            id: "ws-0000000000000000".into(),
-            user: "alice".into(),
-            groups: vec![],
-            key: CallerKey::default(),
-            csrf: t.clone(),
-            expires_at: 0,
-        };
-        assert!(csrf_matches(&s, &t));
-        assert!(!csrf_matches(&s, ""));
-        assert!(!csrf_matches(&s, &t[..42]));
-        assert!(!csrf_matches(&s, &format!("{t}x")));
-        let mut other = t.into_bytes();
-        other[0] ^= 1;
-        assert!(!csrf_matches(&s, &String::from_utf8(other).unwrap()));
-    }
-
-    #[test]
-    fn secrets_ids_and_shapes() {
-        let a = random_secret();
-        assert!(well_formed(&a), "{a}");
-        assert_ne!(a, random_secret());
-        assert!(!well_formed(""));
-        assert!(!well_formed(&format!("{a}=")));
-        assert!(!well_formed(&"a/".repeat(22)[..43]));
-        let id = new_session_id();
-        assert!(id.starts_with("ws-") && id.len() == 19, "{id}");
-        assert!(
-            id[3..]
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        );
-        assert_eq!(link_id(&sha256_hex("x")).len(), 19);
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-    }
-}
+#[path = "web_tests.rs"]
+mod tests;
