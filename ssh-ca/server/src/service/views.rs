@@ -10,6 +10,9 @@ use crate::audit::Record;
 use crate::store::views::{Elevation, REQUEST_AUDIT_LIMIT};
 use jit_api::wire::{ErrorCode as C, RequestState, RequestView};
 
+/// Held while a request's audit records are scanned.
+static AUDIT_SCAN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A request as its page shows it.
 #[derive(Debug, Clone)]
 pub struct RequestPage {
@@ -61,7 +64,7 @@ impl Ca {
     pub fn request_page(&self, caller: &Caller, id: &str) -> ApiResult<RequestPage> {
         let now = self.now();
         let auditor = self.is_auditor(&caller.user, &caller.groups);
-        self.read_db(|c| {
+        let (view, may) = self.read_db(|c| {
             let row = c
                 .get_request(id)?
                 .ok_or_else(|| refuse(C::NotFound, format!("no request {id:?}")))?;
@@ -70,7 +73,6 @@ impl Ca {
                 lifecycle::authorize(Actor::Caller(caller), Action::See, &row, role.as_ref())?;
             }
             let v = view(c, role.as_ref(), &row, now)?;
-            let events = c.request_audit(&row.id, REQUEST_AUDIT_LIMIT)?;
             let requester = row.user == caller.user;
             let approver = role.as_ref().is_some_and(|r| {
                 lifecycle::may_approve(&row.user, r, &caller.user, &caller.groups)
@@ -84,12 +86,16 @@ impl Ca {
                 cancel: pending && requester,
                 drop: live && requester,
             };
-            Ok(RequestPage {
-                view: v,
-                events,
-                may,
-            })
-        })
+            Ok::<_, crate::error::ApiError>((v, may))
+        })?;
+        // The audit table has no index by request: the records are found by a scan (about
+        // 0.7 s per million records). One scan at a time, outside the read above, so page
+        // views can never hold every read connection the API needs.
+        let _one = AUDIT_SCAN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let events = self.read_db(|c| c.request_audit(&view.id, REQUEST_AUDIT_LIMIT))?;
+        Ok(RequestPage { view, events, may })
     }
 
     /// The elevations in force now that `caller` may see (all for an auditor), filtered.

@@ -73,15 +73,7 @@ where
         return Err(refuse_csrf(st, source, "unknown", None, &path, why.message()).await);
     }
     let s = session_of(&st.ca, req.headers()).await?;
-    let form = match Form::<F>::from_request(req, st).await {
-        Ok(Form(f)) => f,
-        Err(e) => {
-            return Err(error_page(
-                Chrome::anonymous(),
-                &ApiError::new(ErrorCode::InvalidInput, format!("malformed form: {e}")),
-            ));
-        }
-    };
+    let form = read_form::<F>(st, req).await?;
     if !csrf_matches(&s, form.csrf()) {
         let why = "the form's CSRF token is missing or not this session's; reload the page and send it again"
             .to_string();
@@ -93,6 +85,39 @@ where
         source,
         path,
     })
+}
+
+/// The form of a POST (at most `FORM_LIMIT` bytes), received within `body_read_timeout`
+/// like every request body (a slow body is 408 and the connection is closed).
+pub(super) async fn read_form<F>(st: &AppState, req: Request) -> Result<F, Response>
+where
+    F: DeserializeOwned + Send + 'static,
+{
+    let limit = std::time::Duration::from_secs(st.ca.config().body_read_timeout_secs);
+    match tokio::time::timeout(limit, Form::<F>::from_request(req, st)).await {
+        Ok(Ok(Form(f))) => Ok(f),
+        Ok(Err(e)) => Err(error_page(
+            Chrome::anonymous(),
+            &ApiError::new(ErrorCode::InvalidInput, format!("malformed form: {e}")),
+        )),
+        Err(_) => {
+            let mut resp = error_page(
+                Chrome::anonymous(),
+                &ApiError::new(
+                    ErrorCode::RequestTimeout,
+                    format!(
+                        "the form did not arrive within {}s (body_read_timeout)",
+                        limit.as_secs()
+                    ),
+                ),
+            );
+            resp.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            Err(resp)
+        }
+    }
 }
 
 /// Where a form goes back to: the list it was sent from, or the request's page.

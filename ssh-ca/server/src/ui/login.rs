@@ -5,11 +5,11 @@
 //! /ui/login` consumes it (once, within 60 s) and sets the session cookie.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Form, FromRequest, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::actions::{WithCsrf, cross_site, guarded, refuse_csrf};
+use super::actions::{WithCsrf, cross_site, guarded, read_form, refuse_csrf};
 use super::check::{self, FLASH_COOKIE, SESSION_COOKIE};
 use super::view::{self, when};
 use super::{
@@ -72,9 +72,9 @@ pub(super) async fn submit(State(st): State<AppState>, req: Request) -> Response
     if let Err(why) = cross_site(&st, &req) {
         return refuse_csrf(&st, source, "unknown", None, "/ui/login", why.message()).await;
     }
-    let token = match Form::<TokenForm>::from_request(req, &st).await {
-        Ok(Form(f)) => f.token,
-        Err(_) => String::new(),
+    let token = match read_form::<TokenForm>(&st, req).await {
+        Ok(f) => f.token,
+        Err(resp) => return resp,
     };
     let tls = tls(&st.ca);
     let ca = st.ca.clone();

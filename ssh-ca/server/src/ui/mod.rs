@@ -349,6 +349,42 @@ mod tests {
         assert_eq!(read_flash(&h), (None, None));
     }
 
+    /// Every template escapes (no `|safe`), and none holds a script, an inline style or an
+    /// outside resource: what the Content-Security-Policy would refuse anyway.
+    #[test]
+    fn templates_hold_no_safe_filter_script_or_inline_style() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap().to_ascii_lowercase();
+            for bad in [
+                "safe",
+                "<script",
+                "style=",
+                "<style",
+                "javascript:",
+                "http://",
+                "https://",
+                " on",
+            ] {
+                let hit = match bad {
+                    // Event handler attributes: ` onclick=` etc.
+                    " on" => text.split(" on").skip(1).any(|r| {
+                        r.split(|c: char| !c.is_ascii_alphabetic())
+                            .next()
+                            .is_some_and(|w| !w.is_empty() && r[w.len()..].starts_with('='))
+                    }),
+                    "safe" => text.contains("|safe") || text.contains("| safe"),
+                    b => text.contains(b),
+                };
+                assert!(!hit, "{} has {bad:?}", path.display());
+            }
+            n += 1;
+        }
+        assert!(n >= 8, "{n} templates");
+    }
+
     #[test]
     fn request_paths_are_only_plain_ids() {
         assert_eq!(request_path("r-1a2b"), "/ui/requests/r-1a2b");

@@ -21,6 +21,7 @@ mod requester;
 mod scope;
 mod service_split;
 mod session_bound;
+mod ui;
 mod web;
 mod webhook;
 mod workflow;

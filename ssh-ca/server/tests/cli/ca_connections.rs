@@ -140,6 +140,32 @@ fn a_half_sent_body_is_closed_after_the_body_timeout() {
     assert!(text.contains("request_timeout"), "{text}");
 }
 
+/// The web pages' forms (issue 16) are bodies too: a half-sent login form is cut off at
+/// `body_read_timeout`, with a 408 page.
+#[test]
+fn a_half_sent_web_form_is_closed_after_the_body_timeout() {
+    let ca = Ca::start_with(|d| {
+        short_timeouts(d);
+        String::new()
+    });
+    let mut s = TcpStream::connect(addr(&ca)).unwrap();
+    s.write_all(
+        b"POST /ui/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ntoken=",
+    )
+    .unwrap();
+    let start = Instant::now();
+    let (got, closed) = read_until_closed(&mut s, Duration::from_secs(15));
+    let took = closed.expect("a connection with a half-sent form was held open for 15s");
+    assert!(took < Duration::from_secs(8), "closed only after {took:?}");
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(got.contains("id=\"error\""), "{got}");
+    assert!(got.contains("body_read_timeout"), "{got}");
+    assert!(
+        start.elapsed() >= Duration::from_millis(1500),
+        "closed before the timeout: {got}"
+    );
+}
+
 #[test]
 fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
     let ca = Ca::start_with(|d| {

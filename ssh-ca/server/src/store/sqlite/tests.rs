@@ -272,6 +272,7 @@ fn no_request_state_literal_in_the_queries() {
         ("certs.rs", include_str!("certs.rs")),
         ("users.rs", include_str!("users.rs")),
         ("log.rs", include_str!("log.rs")),
+        ("views.rs", include_str!("views.rs")),
         ("mod.rs", include_str!("mod.rs")),
     ] {
         for s in RequestState::ALL {

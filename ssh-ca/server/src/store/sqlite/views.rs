@@ -6,6 +6,7 @@ use super::{i, json_vec, u};
 use crate::audit::Record;
 use crate::error::Result;
 use crate::store::views::Elevation;
+use jit_api::wire::RequestState;
 
 /// Approved requests whose newest completed certificate is unrevoked and valid at `now`,
 /// by role, host selectors, user.
@@ -13,12 +14,13 @@ pub fn active_elevations(c: &Connection, now: u64) -> Result<Vec<Elevation>> {
     let mut st = c.prepare_cached(
         "SELECT r.id, r.user, r.role, r.hosts, r.sudo, c.serial, c.valid_after, c.valid_before \
          FROM requests r JOIN certs c ON c.request_id = r.id \
-         WHERE r.state = 'approved' AND c.revoked = 0 AND c.certificate != '' \
+         WHERE r.state = ?2 AND c.revoked = 0 AND c.certificate != '' \
            AND c.valid_after <= ?1 AND c.valid_before > ?1 \
            AND c.serial = (SELECT MAX(serial) FROM certs WHERE request_id = r.id AND certificate != '') \
          ORDER BY r.role, r.hosts, r.user, c.valid_before",
     )?;
-    let rows = st.query_map([i(now)], |r| {
+    let approved = RequestState::Approved.as_str();
+    let rows = st.query_map(rusqlite::params![i(now), approved], |r| {
         let id: String = r.get(0)?;
         let hosts: String = r.get(3)?;
         Ok(Elevation {
@@ -55,4 +57,87 @@ pub fn request_audit(c: &Connection, id: &str, limit: u32) -> Result<Vec<Record>
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{cert, request};
+    use super::*;
+    use crate::store::StoreOps;
+    use crate::store::sqlite::Store;
+
+    #[test]
+    fn elevations_are_approved_requests_with_a_valid_newest_certificate() {
+        let s = Store::open_in_memory().unwrap();
+        let c = s.conn();
+        let approve = |id: &str, user: &str| {
+            let mut r = request(id, user, 1);
+            r.state = RequestState::Approved;
+            r.approved_at = Some(2);
+            c.insert_request(&r).unwrap();
+        };
+        approve("r-live", "alice");
+        c.insert_cert(&cert(1, "r-live", 100)).unwrap();
+        // Extended: the newest certificate counts, not an older one still unrevoked.
+        approve("r-ext", "bob");
+        c.insert_cert(&cert(2, "r-ext", 50)).unwrap();
+        c.insert_cert(&cert(3, "r-ext", 200)).unwrap();
+        // Revoked, expired, a later window, not approved: none is access now.
+        approve("r-revoked", "carol");
+        c.insert_cert(&cert(4, "r-revoked", 100)).unwrap();
+        c.revoke_cert(4).unwrap();
+        approve("r-expired", "dave");
+        c.insert_cert(&cert(5, "r-expired", 9)).unwrap();
+        approve("r-later", "erin");
+        let mut later = cert(6, "r-later", 300);
+        later.valid_after = 20;
+        c.insert_cert(&later).unwrap();
+        c.insert_request(&request("r-pending", "frank", 1)).unwrap();
+        c.insert_cert(&cert(7, "r-pending", 100)).unwrap();
+        let got = c.active_elevations(10).unwrap();
+        let ids: Vec<(&str, u64)> = got
+            .iter()
+            .map(|e| (e.request_id.as_str(), e.valid_before))
+            .collect();
+        assert_eq!(ids, vec![("r-live", 100), ("r-ext", 200)]);
+        assert_eq!(got[1].serial, 3);
+        assert_eq!(got[0].hosts, vec!["db-*".to_string()]);
+        assert!(got[0].sudo);
+        // Later: the window started; at its end, nothing.
+        let later: Vec<String> = c
+            .active_elevations(25)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.request_id)
+            .collect();
+        assert!(later.contains(&"r-later".to_string()), "{later:?}");
+        assert!(c.active_elevations(300).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_requests_audit_records_are_exactly_those_naming_it_in_order() {
+        let s = Store::open_in_memory().unwrap();
+        let c = s.conn();
+        // An event without a notification (those need the request stored).
+        let ev = crate::audit::event::USER_ADD;
+        for (t, details) in [
+            (1, serde_json::json!({"request_id": "r-1"})),
+            (2, serde_json::json!({"request_id": "r-10"})),
+            (3, serde_json::json!({"reason": "mentions r-1 in text"})),
+            (4, serde_json::json!({"request_id": "r-1", "n": 2})),
+            (5, serde_json::json!({"request_id": "r-2"})),
+        ] {
+            c.append_audit(t, "a", ev, &details).unwrap();
+        }
+        let times: Vec<u64> = c
+            .request_audit("r-1", 500)
+            .unwrap()
+            .iter()
+            .map(|r| r.time)
+            .collect();
+        assert_eq!(times, vec![1, 4]);
+        assert_eq!(c.request_audit("r-1", 1).unwrap().len(), 1);
+        assert!(c.request_audit("r-3", 500).unwrap().is_empty());
+        assert!(c.request_audit("", 500).unwrap().is_empty());
+    }
 }

@@ -1,0 +1,1038 @@
+//! The web pages (issue 16) through the real router, in process, with the injected clock:
+//! the login page without a session, the security headers, the cookie, the same-origin and
+//! CSRF checks, escaping, and each page's content and visibility.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use jit_test_kit::harness::*;
+use serde_json::{Value, json};
+
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
+/// The kit's roles, eve as auditor, and a role whose approvals need the key itself.
+fn policy() -> String {
+    format!(
+        "auditors = [\"eve\"]\n{POLICY}
+[roles.keyed]
+hosts = [\"k-*\"]
+max_duration = \"1h\"
+requesters = [\"group:dev\"]
+approvers = [\"group:dba\"]
+require_reason = false
+approve_with_key = true
+"
+    )
+}
+
+fn harness() -> Harness {
+    Harness::with_policy(&policy())
+}
+
+/// A browser: its session cookie (`jit_session=...`) and the CSRF token of its pages.
+#[derive(Debug, Clone)]
+struct Browser {
+    cookie: String,
+    csrf: String,
+    session: String,
+}
+
+struct Page {
+    status: StatusCode,
+    body: String,
+    headers: HeaderMap,
+}
+
+impl Page {
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    }
+    fn location(&self) -> &str {
+        self.headers[header::LOCATION].to_str().unwrap()
+    }
+    /// The `name=value` of a Set-Cookie line for `name`.
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(|c| c.split(';').next().unwrap().to_string())
+    }
+}
+
+async fn send(h: &Harness, req: Request<Body>) -> Page {
+    let (status, body, headers) = h.send(req).await;
+    Page {
+        status,
+        body: String::from_utf8(body).unwrap(),
+        headers,
+    }
+}
+
+async fn get(h: &Harness, path: &str, cookie: Option<&str>) -> Page {
+    let mut b = Request::builder().method("GET").uri(path);
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    send(h, b.body(Body::empty()).unwrap()).await
+}
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A form post with extra headers.
+async fn post(
+    h: &Harness,
+    path: &str,
+    cookie: Option<&str>,
+    form: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> Page {
+    let body = form
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut b = Request::builder()
+        .method("POST")
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    for (k, v) in extra {
+        b = b.header(*k, *v);
+    }
+    send(h, b.body(Body::from(body)).unwrap()).await
+}
+
+/// The one-time login path of `user` (`jit web`).
+async fn login_path(h: &Harness, user: &str) -> String {
+    let (status, v) = h.call(user, "POST", "/v1/web/login", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    v["path"].as_str().unwrap().to_string()
+}
+
+fn token_of(path: &str) -> String {
+    path.strip_prefix("/ui/login?token=").unwrap().to_string()
+}
+
+fn attr(body: &str, before: &str) -> String {
+    let i = body
+        .find(before)
+        .unwrap_or_else(|| panic!("no {before} in {body}"));
+    let rest = &body[i + before.len()..];
+    rest[..rest.find(['"', '<']).unwrap()].to_string()
+}
+
+/// Logs `user` in through the pages (GET the link, POST the form).
+async fn login(h: &Harness, user: &str) -> Browser {
+    let path = login_path(h, user).await;
+    let confirm = get(h, &path, None).await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+    let token = token_of(&path);
+    let p = post(h, "/ui/login", None, &[("token", &token)], &[]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(p.location(), "/ui/pending");
+    let cookie = p.cookie("jit_session").unwrap();
+    let page = get(h, "/ui/pending", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    Browser {
+        csrf: attr(&page.body, "name=\"csrf\" value=\""),
+        session: attr(&page.body, "session <code>"),
+        cookie,
+    }
+}
+
+async fn new_request(h: &Harness, user: &str, role: &str, reason: &str) -> String {
+    let (s, v) = h.request(user, role, 1800, reason).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    v["id"].as_str().unwrap().to_string()
+}
+
+async fn show(h: &Harness, user: &str, id: &str) -> Value {
+    let (s, v) = h
+        .call(user, "GET", &format!("/v1/requests/{id}"), Value::Null)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+fn records(h: &Harness, event: &str) -> Vec<Value> {
+    jit_ca::admin::audit_export(&h.path())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r["event"] == event)
+        .collect()
+}
+
+#[track_caller]
+fn assert_secure_headers(p: &Page, what: &str) {
+    let h = &p.headers;
+    assert_eq!(h["content-security-policy"], CSP, "{what}");
+    assert_eq!(h["referrer-policy"], "no-referrer", "{what}");
+    assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+    assert_eq!(h["x-frame-options"], "DENY", "{what}");
+    assert!(h.contains_key("cache-control"), "{what}");
+}
+
+#[tokio::test]
+async fn every_page_without_a_session_is_the_login_page_and_shows_no_request() {
+    let h = harness();
+    let id = new_request(&h, "alice", "db-admin", "reason-that-must-not-leak").await;
+    let bob = login(&h, "bob").await;
+    for cookie in [
+        None,
+        Some("jit_session=not-a-session".to_string()),
+        Some(format!("{}; jit_session=second", bob.cookie)),
+    ] {
+        for path in [
+            "/ui/".to_string(),
+            "/ui/pending".into(),
+            format!("/ui/requests/{id}"),
+            "/ui/requests/r-unknown".into(),
+            "/ui/access".into(),
+            "/ui/mine".into(),
+        ] {
+            let p = get(&h, &path, cookie.as_deref()).await;
+            assert_eq!(p.status, StatusCode::UNAUTHORIZED, "{path} {cookie:?}");
+            assert!(p.body.contains("<main id=\"login-required\""), "{path}");
+            assert!(p.body.contains("jit web"), "{path}");
+            assert!(!p.body.contains(&id), "{path}: {}", p.body);
+            assert!(!p.body.contains("reason-that-must-not-leak"), "{path}");
+            assert!(!p.body.contains("id=\"whoami\""), "{path}");
+            assert_secure_headers(&p, &path);
+        }
+    }
+    // A cookie that is not a session is cleared.
+    let p = get(&h, "/ui/pending", Some("jit_session=not-a-session")).await;
+    assert!(
+        p.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("jit_session=;") && c.contains("Max-Age=0"))
+    );
+    // GET /ui redirects to /ui/.
+    let p = get(&h, "/ui", None).await;
+    assert_eq!(p.status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(p.location(), "/ui/");
+    // Logged in, /ui/ goes to the pending page.
+    let p = get(&h, "/ui/", Some(&bob.cookie)).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(p.location(), "/ui/pending");
+}
+
+#[tokio::test]
+async fn every_ui_response_carries_the_security_headers() {
+    let h = harness();
+    let id = new_request(&h, "alice", "db-admin", "headers").await;
+    let bob = login(&h, "bob").await;
+    let c = Some(bob.cookie.as_str());
+    let mut pages = vec![
+        ("login page", get(&h, "/ui/pending", None).await),
+        ("redirect", get(&h, "/ui", None).await),
+        ("pending", get(&h, "/ui/pending", c).await),
+        ("request", get(&h, &format!("/ui/requests/{id}"), c).await),
+        ("access", get(&h, "/ui/access", c).await),
+        ("mine", get(&h, "/ui/mine", c).await),
+        ("404", get(&h, "/ui/nothing/here", c).await),
+        ("unknown request", get(&h, "/ui/requests/r-none", c).await),
+        (
+            "405",
+            get(&h, &format!("/ui/requests/{id}/approve"), c).await,
+        ),
+        ("bad link", get(&h, "/ui/login?token=nope", None).await),
+    ];
+    pages.push((
+        "csrf refusal",
+        post(
+            &h,
+            &format!("/ui/requests/{id}/deny"),
+            c,
+            &[("reason", "x")],
+            &[],
+        )
+        .await,
+    ));
+    for (what, p) in &pages {
+        assert_secure_headers(p, what);
+        assert_eq!(p.headers["cache-control"], "no-store", "{what}");
+    }
+    let css = get(&h, "/ui/static/jit.css", None).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert_secure_headers(&css, "css");
+    assert!(
+        css.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    assert!(css.body.contains("font-family"));
+    assert!(!css.body.contains("http"), "no external resources");
+    // No script and no inline style anywhere.
+    for (what, p) in &pages {
+        assert!(!p.body.contains("<script"), "{what}");
+        assert!(!p.body.contains("style="), "{what}");
+        assert!(!p.body.contains("<style"), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn login_sets_a_strict_session_cookie_and_the_link_works_once() {
+    let h = harness();
+    let path = login_path(&h, "bob").await;
+    let token = token_of(&path);
+    // The GET only shows whom it logs in, any number of times.
+    for _ in 0..2 {
+        let p = get(&h, &path, None).await;
+        assert_eq!(p.status, StatusCode::OK);
+        assert!(
+            p.body.contains("Log in as <strong>bob</strong>"),
+            "{}",
+            p.body
+        );
+        assert!(
+            p.body
+                .contains("<form id=\"login-form\" method=\"post\" action=\"/ui/login\">")
+        );
+        assert!(p.body.contains("id=\"login-submit\""));
+        assert!(p.set_cookies().is_empty());
+    }
+    let p = post(&h, "/ui/login", None, &[("token", &token)], &[]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let set = p
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("jit_session="))
+        .unwrap();
+    let max_age = h.ca.config().web.session_max_age_secs;
+    assert!(
+        set.ends_with(&format!(
+            "; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={max_age}"
+        )),
+        "{set}"
+    );
+    assert!(!set.contains("Secure"), "no TLS, no Secure: {set}");
+    assert!(!records(&h, "web_login").is_empty());
+    // Used: refused, as page and as link.
+    let again = post(&h, "/ui/login", None, &[("token", &token)], &[]).await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN);
+    assert!(again.body.contains("<main id=\"error\""));
+    assert!(again.body.contains("jit web again"), "{}", again.body);
+    assert!(again.cookie("jit_session").is_none());
+    let p = get(&h, &path, None).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert!(p.body.contains("<main id=\"error\""));
+    // Expired: refused.
+    let path = login_path(&h, "bob").await;
+    h.clock.advance(61);
+    let p = get(&h, &path, None).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let p = post(&h, "/ui/login", None, &[("token", &token_of(&path))], &[]).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+}
+
+/// A harness with `table` (TOML tables) appended to config.toml.
+fn harness_with_table(table: &str) -> Harness {
+    let (dir, keys) = setup_dir(&policy());
+    let cfg = data_dir(&dir).join("config.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(table);
+    std::fs::remove_file(&cfg).unwrap();
+    std::fs::write(&cfg, text).unwrap();
+    let clock = std::sync::Arc::new(jit_ca::clock::FixedClock::new(T0));
+    let ca =
+        std::sync::Arc::new(jit_ca::service::Ca::open(&data_dir(&dir), clock.clone()).unwrap());
+    let app = jit_ca::api::router(ca.clone());
+    Harness {
+        dir,
+        clock,
+        ca,
+        app,
+        keys,
+    }
+}
+
+#[tokio::test]
+async fn under_tls_cookies_are_secure_and_the_origin_is_https() {
+    // The router only reads whether TLS is configured (the listener, not built here, loads
+    // the files).
+    let h = harness_with_table("\n[tls]\ncert = \"tls/cert.pem\"\nkey = \"tls/key.pem\"\n");
+    let path = login_path(&h, "bob").await;
+    let token = token_of(&path);
+    // The plain-http origin of the same host is another origin.
+    let p = post(
+        &h,
+        "/ui/login",
+        None,
+        &[("token", &token)],
+        &[("host", "ca.example"), ("origin", "http://ca.example")],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let p = post(
+        &h,
+        "/ui/login",
+        None,
+        &[("token", &token)],
+        &[
+            ("host", "ca.example"),
+            ("origin", "https://ca.example"),
+            ("sec-fetch-site", "same-origin"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let set = p.set_cookies();
+    let session = set.iter().find(|c| c.starts_with("jit_session=")).unwrap();
+    assert!(
+        session.contains("; Path=/ui; HttpOnly; SameSite=Strict; Max-Age="),
+        "{session}"
+    );
+    assert!(session.ends_with("; Secure"), "{session}");
+    let cookie = p.cookie("jit_session").unwrap();
+    let page = get(&h, "/ui/pending", Some(&cookie)).await;
+    let csrf = attr(&page.body, "name=\"csrf\" value=\"");
+    let p = post(&h, "/ui/logout", Some(&cookie), &[("csrf", &csrf)], &[]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    for c in p.set_cookies() {
+        assert!(c.ends_with("; Secure"), "{c}");
+    }
+}
+
+#[tokio::test]
+async fn cross_site_and_token_less_posts_are_refused_and_change_nothing() {
+    let h = harness();
+    let id = new_request(&h, "alice", "db-admin", "csrf").await;
+    let bob = login(&h, "bob").await;
+    let carol = login(&h, "carol").await;
+    let digest = show(&h, "alice", &id).await["request_digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/ui/requests/{id}/approve");
+    let host = [("host", "ca.example:8080")];
+    type Fields<'a> = Vec<(&'a str, &'a str)>;
+    let cases: Vec<(&str, Fields, Fields)> = vec![
+        ("no token", vec![("request_digest", &digest)], vec![]),
+        (
+            "wrong token",
+            vec![("csrf", "AAAA"), ("request_digest", &digest)],
+            vec![],
+        ),
+        (
+            "another session's token",
+            vec![("csrf", &carol.csrf), ("request_digest", &digest)],
+            vec![],
+        ),
+        (
+            "foreign origin",
+            vec![("csrf", &bob.csrf), ("request_digest", &digest)],
+            vec![host[0], ("origin", "http://evil.example")],
+        ),
+        (
+            "null origin",
+            vec![("csrf", &bob.csrf), ("request_digest", &digest)],
+            vec![host[0], ("origin", "null")],
+        ),
+        (
+            "cross-site fetch",
+            vec![("csrf", &bob.csrf), ("request_digest", &digest)],
+            vec![host[0], ("sec-fetch-site", "cross-site")],
+        ),
+        (
+            "same-site fetch",
+            vec![("csrf", &bob.csrf), ("request_digest", &digest)],
+            vec![
+                host[0],
+                ("origin", "http://ca.example:8080"),
+                ("sec-fetch-site", "same-site"),
+            ],
+        ),
+    ];
+    let before = records(&h, "web_login_refused").len();
+    for (what, form, extra) in &cases {
+        let p = post(&h, &path, Some(&bob.cookie), form, extra).await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{what}: {}", p.body);
+        assert!(p.body.contains("<main id=\"error\""), "{what}");
+        assert!(p.body.contains("csrf_rejected"), "{what}");
+        assert_secure_headers(&p, what);
+        let v = show(&h, "alice", &id).await;
+        assert_eq!(v["state"], "pending", "{what}");
+        assert_eq!(v["approvals"].as_array().unwrap().len(), 0, "{what}");
+    }
+    let refused = records(&h, "web_login_refused");
+    assert_eq!(refused.len() - before, cases.len());
+    assert!(refused.iter().all(|r| r["details"]["reason"] == "csrf"));
+    // Nothing in the trail carries the cookie secret or the token.
+    let secret = bob.cookie.trim_start_matches("jit_session=");
+    let trail = serde_json::to_string(&jit_ca::admin::audit_export(&h.path()).unwrap()).unwrap();
+    assert!(!trail.contains(secret));
+    // Deny, cancel, drop and logout need the token too.
+    let mine = new_request(&h, "alice", "two-man", "mine").await;
+    let alice = login(&h, "alice").await;
+    for (path, cookie) in [
+        (format!("/ui/requests/{id}/deny"), &bob.cookie),
+        (format!("/ui/requests/{mine}/cancel"), &alice.cookie),
+        (format!("/ui/requests/{mine}/drop"), &alice.cookie),
+        ("/ui/logout".to_string(), &bob.cookie),
+    ] {
+        let p = post(
+            &h,
+            &path,
+            Some(cookie),
+            &[("reason", "x"), ("csrf", "bad")],
+            &[],
+        )
+        .await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(show(&h, "alice", &mine).await["state"], "pending");
+    assert_eq!(show(&h, "alice", &id).await["state"], "pending");
+    // The session still works (logout was refused).
+    assert_eq!(
+        get(&h, "/ui/pending", Some(&bob.cookie)).await.status,
+        StatusCode::OK
+    );
+    // Same origin (Host and Origin agree, Sec-Fetch-Site same-origin): accepted.
+    let p = post(
+        &h,
+        &path,
+        Some(&bob.cookie),
+        &[("csrf", &bob.csrf), ("request_digest", &digest)],
+        &[
+            host[0],
+            ("origin", "http://ca.example:8080"),
+            ("sec-fetch-site", "same-origin"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(show(&h, "alice", &id).await["state"], "approved");
+}
+
+#[tokio::test]
+async fn a_cross_site_login_post_is_refused_and_leaves_the_link_usable() {
+    let h = harness();
+    let path = login_path(&h, "bob").await;
+    let token = token_of(&path);
+    let p = post(
+        &h,
+        "/ui/login",
+        None,
+        &[("token", &token)],
+        &[("host", "ca.example"), ("origin", "http://evil.example")],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert!(p.body.contains("csrf_rejected"));
+    assert!(p.cookie("jit_session").is_none());
+    let p = post(
+        &h,
+        "/ui/login",
+        None,
+        &[("token", &token)],
+        &[("sec-fetch-site", "cross-site")],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let p = post(&h, "/ui/login", None, &[("token", &token)], &[]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn get_never_changes_state() {
+    let h = harness();
+    let id = new_request(&h, "alice", "db-admin", "get").await;
+    let bob = login(&h, "bob").await;
+    for action in ["approve", "deny", "cancel", "drop"] {
+        let p = get(
+            &h,
+            &format!("/ui/requests/{id}/{action}"),
+            Some(&bob.cookie),
+        )
+        .await;
+        assert_eq!(p.status, StatusCode::METHOD_NOT_ALLOWED, "{action}");
+    }
+    assert_eq!(
+        get(&h, "/ui/logout", Some(&bob.cookie)).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    let events = h.audit_events().len();
+    for path in [
+        "/ui/pending",
+        "/ui/mine",
+        "/ui/access",
+        &format!("/ui/requests/{id}"),
+    ] {
+        assert_eq!(
+            get(&h, path, Some(&bob.cookie)).await.status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(h.audit_events().len(), events, "a page view adds no record");
+    let v = show(&h, "alice", &id).await;
+    assert_eq!(v["state"], "pending");
+    assert!(v["approvals"].as_array().unwrap().is_empty());
+    assert_eq!(
+        get(&h, "/ui/pending", Some(&bob.cookie)).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_reason_with_markup_renders_as_text() {
+    let h = harness();
+    let reason = "<script>alert(\"x\")</script> it's <b>urgent</b> & \"quoted\"";
+    let id = new_request(&h, "alice", "db-admin", reason).await;
+    let bob = login(&h, "bob").await;
+    for path in ["/ui/pending".to_string(), format!("/ui/requests/{id}")] {
+        let p = get(&h, &path, Some(&bob.cookie)).await;
+        assert_eq!(p.status, StatusCode::OK);
+        assert!(!p.body.contains("<script"), "{path}: {}", p.body);
+        assert!(!p.body.contains("<b>urgent"), "{path}");
+        assert!(
+            p.body.contains("&#60;script&#62;alert(&#34;x&#34;)"),
+            "{path}: {}",
+            p.body
+        );
+        assert!(p.body.contains("it&#39;s"), "{path}");
+    }
+    let alice = login(&h, "alice").await;
+    let p = get(&h, "/ui/mine", Some(&alice.cookie)).await;
+    assert!(!p.body.contains("<script"));
+}
+
+#[tokio::test]
+async fn pending_shows_only_what_the_user_may_approve() {
+    let h = harness();
+    let db = new_request(&h, "alice", "db-admin", "db work").await;
+    h.clock.advance(1);
+    let two = new_request(&h, "alice", "two-man", "prod work").await;
+    h.clock.advance(1);
+    let own = new_request(&h, "dave", "db-admin", "dave's own").await;
+    let page = |b: Browser| {
+        let h = &h;
+        async move { get(h, "/ui/pending", Some(&b.cookie)).await.body }
+    };
+    let bob = page(login(&h, "bob").await).await;
+    for id in [&db, &two, &own] {
+        assert!(bob.contains(&format!("<tr id=\"req-{id}\">")), "bob {id}");
+    }
+    assert!(bob.contains("<table id=\"pending\">"));
+    assert!(bob.contains(&format!(
+        "<a class=\"request-link\" href=\"/ui/requests/{db}\">"
+    )));
+    assert!(bob.contains("0 of 2"), "two-man needs two");
+    assert!(bob.contains("db work") && bob.contains("prod work"));
+    // Newest first.
+    let at = |id: &str| bob.find(&format!("req-{id}")).unwrap();
+    assert!(at(&own) < at(&two) && at(&two) < at(&db), "newest first");
+    let dave = page(login(&h, "dave").await).await;
+    assert!(dave.contains(&db) && dave.contains(&two));
+    assert!(!dave.contains(&format!("req-{own}")), "not one's own");
+    let alice = page(login(&h, "alice").await).await;
+    for id in [&db, &two] {
+        assert!(!alice.contains(&format!("req-{id}")), "alice's own {id}");
+    }
+    // alice approves two-man (group dev) but it is hers; dave's db-admin is not her role.
+    assert!(!alice.contains(&own));
+    let eve = page(login(&h, "eve").await).await;
+    assert!(
+        !eve.contains("req-r-"),
+        "the auditor approves nothing: {eve}"
+    );
+    // Expired requests are not pending any more.
+    h.clock.advance(86_400 * 3);
+    let bob = page(login(&h, "bob").await).await;
+    assert!(!bob.contains(&db));
+}
+
+#[tokio::test]
+async fn approving_through_the_form_counts_and_records_the_session() {
+    let h = harness();
+    let id = new_request(&h, "alice", "db-admin", "approve me").await;
+    let bob = login(&h, "bob").await;
+    let page = get(&h, &format!("/ui/requests/{id}"), Some(&bob.cookie)).await;
+    assert!(page.body.contains("<span id=\"state\""));
+    assert!(page.body.contains("<form id=\"approve-form\""));
+    assert!(page.body.contains("id=\"approve-submit\""));
+    assert!(page.body.contains("<form id=\"deny-form\""));
+    assert!(
+        !page.body.contains("id=\"cancel-form\""),
+        "not bob's to cancel"
+    );
+    let digest = attr(&page.body, "name=\"request_digest\" value=\"");
+    assert!(digest.starts_with("sha256:"));
+    let p = post(
+        &h,
+        &format!("/ui/requests/{id}/approve"),
+        Some(&bob.cookie),
+        &[
+            ("csrf", &bob.csrf),
+            ("request_digest", &digest),
+            ("reason", "looks fine"),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(p.location(), format!("/ui/requests/{id}"));
+    let v = show(&h, "alice", &id).await;
+    assert_eq!(v["state"], "approved");
+    let rec = records(&h, "approval").pop().unwrap();
+    assert_eq!(rec["actor"], "bob");
+    assert_eq!(rec["details"]["session"], bob.session.as_str());
+    assert_eq!(rec["details"]["evidence"]["via"], "web");
+    // The next page shows the notice once, the state and the certificate.
+    let flash = p.cookie("jit_flash").unwrap();
+    let cookies = format!("{}; {flash}", bob.cookie);
+    let next = get(&h, p.location(), Some(&cookies)).await;
+    assert!(next.body.contains("id=\"notice\""), "{}", next.body);
+    assert!(next.body.contains("approved"));
+    assert!(
+        next.body.contains("<p id=\"certificate\">serial"),
+        "{}",
+        next.body
+    );
+    assert!(next.body.contains("<table id=\"approvals\">"));
+    assert!(next.body.contains("<td>bob</td>"));
+    assert!(next.body.contains("<table id=\"events\">"));
+    let evs: Vec<usize> = ["request", "approval", "issuance"]
+        .iter()
+        .filter_map(|e| next.body.find(&format!("<td>{e}</td>")))
+        .collect();
+    assert!(
+        evs.len() >= 2 && evs.windows(2).all(|w| w[0] < w[1]),
+        "events in order"
+    );
+    assert!(!next.body.contains("id=\"approve-form\""), "decided");
+    assert!(
+        next.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("jit_flash=;"))
+    );
+    // A changed digest is refused with the error on the page.
+    let id2 = new_request(&h, "alice", "db-admin", "second").await;
+    let p = post(
+        &h,
+        &format!("/ui/requests/{id2}/approve"),
+        Some(&bob.cookie),
+        &[("csrf", &bob.csrf), ("request_digest", &digest)],
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let next = get(
+        &h,
+        p.location(),
+        Some(&format!(
+            "{}; {}",
+            bob.cookie,
+            p.cookie("jit_flash").unwrap()
+        )),
+    )
+    .await;
+    assert!(next.body.contains("id=\"error\""), "{}", next.body);
+    assert_eq!(show(&h, "alice", &id2).await["state"], "pending");
+    assert!(!records(&h, "approval_refused").is_empty());
+}
+
+#[tokio::test]
+async fn a_role_that_needs_the_key_shows_the_command() {
+    let h = harness();
+    let id = new_request(&h, "alice", "keyed", "").await;
+    let bob = login(&h, "bob").await;
+    let page = get(&h, &format!("/ui/requests/{id}"), Some(&bob.cookie)).await;
+    assert!(
+        page.body.contains(&format!(
+            "<pre id=\"approve-command\"><code>jit approve {id}</code></pre>"
+        )),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("id=\"approve-form\""));
+    assert!(
+        page.body.contains("id=\"deny-form\""),
+        "deny stays possible"
+    );
+    let pending = get(&h, "/ui/pending", Some(&bob.cookie)).await;
+    assert!(pending.body.contains(&format!("jit approve {id}")));
+    let digest = show(&h, "alice", &id).await["request_digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = post(
+        &h,
+        &format!("/ui/requests/{id}/approve"),
+        Some(&bob.cookie),
+        &[("csrf", &bob.csrf), ("request_digest", &digest)],
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(show(&h, "alice", &id).await["state"], "pending");
+    // Deny from the page, reason required.
+    let p = post(
+        &h,
+        &format!("/ui/requests/{id}/deny"),
+        Some(&bob.cookie),
+        &[("csrf", &bob.csrf), ("reason", "")],
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(show(&h, "alice", &id).await["state"], "pending");
+    let p = post(
+        &h,
+        &format!("/ui/requests/{id}/deny"),
+        Some(&bob.cookie),
+        &[("csrf", &bob.csrf), ("reason", "not now")],
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let v = show(&h, "alice", &id).await;
+    assert_eq!(v["state"], "denied");
+    assert_eq!(
+        records(&h, "denial").pop().unwrap()["details"]["session"],
+        bob.session.as_str()
+    );
+}
+
+#[tokio::test]
+async fn request_pages_404_for_unknown_and_403_for_others() {
+    let h = harness();
+    let id = new_request(&h, "dave", "quick", "").await;
+    let alice = login(&h, "alice").await;
+    let p = get(&h, "/ui/requests/r-0000000000000000", Some(&alice.cookie)).await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert!(p.body.contains("<main id=\"error\""));
+    assert!(p.body.contains("id=\"whoami\""), "the frame stays");
+    // alice neither requested nor approves `quick`.
+    let p = get(&h, &format!("/ui/requests/{id}"), Some(&alice.cookie)).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert!(!p.body.contains("id=\"reason\""));
+    // The auditor sees every request, and may not decide it.
+    let eve = login(&h, "eve").await;
+    let p = get(&h, &format!("/ui/requests/{id}"), Some(&eve.cookie)).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(!p.body.contains("approve-form") && !p.body.contains("deny-form"));
+}
+
+#[tokio::test]
+async fn the_access_page_shows_what_the_viewer_may_see_with_filters() {
+    let h = harness();
+    let id = new_request(&h, "dave", "db-admin", "access").await;
+    let (s, v) = h.approve("bob", &id).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let pending = new_request(&h, "alice", "db-admin", "still pending").await;
+    let access = |b: &Browser, q: &str| {
+        let h = &h;
+        let c = b.cookie.clone();
+        let q = q.to_string();
+        async move { get(h, &format!("/ui/access{q}"), Some(&c)).await }
+    };
+    let row = format!("<tr id=\"access-{id}\">");
+    let eve = login(&h, "eve").await;
+    let p = access(&eve, "").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.body.contains("<table id=\"access\">"));
+    assert!(p.body.contains(&row), "auditor: {}", p.body);
+    assert!(!p.body.contains(&pending), "pending is not access");
+    assert!(p.body.contains("<code>db-*</code>"), "by host selector");
+    for (q, shown) in [
+        ("?role=db-admin", true),
+        ("?role=two-man", false),
+        ("?host=db-7", true),
+        ("?host=db-*", true),
+        ("?host=web-1", false),
+        ("?user=dave", true),
+        ("?user=bob", false),
+        ("?role=&host=&user=", true),
+    ] {
+        assert_eq!(access(&eve, q).await.body.contains(&row), shown, "{q}");
+    }
+    assert_eq!(
+        access(&eve, "?role=a&role=b").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    // Approvers of the role and the requester see it; others do not.
+    let carol = login(&h, "carol").await;
+    assert!(access(&carol, "").await.body.contains(&row));
+    let dave = login(&h, "dave").await;
+    assert!(access(&dave, "").await.body.contains(&row));
+    let alice = login(&h, "alice").await;
+    let p = access(&alice, "").await;
+    assert!(!p.body.contains(&row), "{}", p.body);
+    assert!(!p.body.contains(&id));
+    // A dropped elevation is gone at once.
+    let dropped = new_request(&h, "alice", "two-man", "dropped soon").await;
+    h.approve("bob", &dropped).await;
+    h.approve("dave", &dropped).await;
+    assert!(
+        access(&eve, "")
+            .await
+            .body
+            .contains(&format!("access-{dropped}"))
+    );
+    let (s, v) = h
+        .call(
+            "alice",
+            "POST",
+            &format!("/v1/requests/{dropped}/drop"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(
+        !access(&eve, "")
+            .await
+            .body
+            .contains(&format!("access-{dropped}"))
+    );
+    // Once it ends, it is gone.
+    h.clock.advance(1801);
+    assert!(!access(&eve, "").await.body.contains(&row));
+}
+
+#[tokio::test]
+async fn the_mine_page_lists_cancels_and_drops() {
+    let h = harness();
+    let pending = new_request(&h, "alice", "two-man", "mine pending").await;
+    let approved = new_request(&h, "alice", "db-admin", "mine approved").await;
+    h.approve("bob", &approved).await;
+    let other = new_request(&h, "dave", "db-admin", "not alice's").await;
+    let alice = login(&h, "alice").await;
+    let p = get(&h, "/ui/mine", Some(&alice.cookie)).await;
+    assert!(p.body.contains("<table id=\"mine\">"));
+    assert!(p.body.contains(&format!("<tr id=\"req-{pending}\">")));
+    assert!(p.body.contains(&format!("<tr id=\"req-{approved}\">")));
+    assert!(!p.body.contains(&other));
+    assert!(p.body.contains("to decide"));
+    assert!(p.body.contains("left"));
+    assert!(
+        p.body
+            .contains(&format!("action=\"/ui/requests/{pending}/cancel\""))
+    );
+    assert!(
+        p.body
+            .contains(&format!("action=\"/ui/requests/{approved}/drop\""))
+    );
+    assert!(
+        !p.body
+            .contains(&format!("action=\"/ui/requests/{pending}/drop\""))
+    );
+    // The request page has the ids the browser tests use.
+    let r = get(&h, &format!("/ui/requests/{pending}"), Some(&alice.cookie)).await;
+    assert!(r.body.contains("<form id=\"cancel-form\""));
+    let r = get(&h, &format!("/ui/requests/{approved}"), Some(&alice.cookie)).await;
+    assert!(r.body.contains("<form id=\"drop-form\""));
+    assert!(!r.body.contains("id=\"approve-form\""), "not one's own");
+    // Cancel from the list: back to it, with the notice.
+    let p = post(
+        &h,
+        &format!("/ui/requests/{pending}/cancel"),
+        Some(&alice.cookie),
+        &[("csrf", &alice.csrf), ("return_to", "mine")],
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(p.location(), "/ui/mine");
+    assert_eq!(show(&h, "alice", &pending).await["state"], "cancelled");
+    let c = records(&h, "cancellation").pop().unwrap();
+    assert_eq!(c["details"]["session"], alice.session.as_str());
+    // Drop from the request page.
+    let p = post(
+        &h,
+        &format!("/ui/requests/{approved}/drop"),
+        Some(&alice.cookie),
+        &[("csrf", &alice.csrf)],
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(p.location(), format!("/ui/requests/{approved}"));
+    assert_eq!(show(&h, "alice", &approved).await["state"], "revoked");
+    // Someone else's request: refused, unchanged.
+    let p = post(
+        &h,
+        &format!("/ui/requests/{other}/cancel"),
+        Some(&alice.cookie),
+        &[("csrf", &alice.csrf)],
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert!(p.cookie("jit_flash").unwrap().starts_with("jit_flash=e."));
+    assert_eq!(show(&h, "dave", &other).await["state"], "pending");
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_and_clears_the_cookie() {
+    let h = harness();
+    let bob = login(&h, "bob").await;
+    let p = post(
+        &h,
+        "/ui/logout",
+        Some(&bob.cookie),
+        &[("csrf", &bob.csrf)],
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(p.location(), "/ui/");
+    assert!(
+        p.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("jit_session=;") && c.contains("Max-Age=0"))
+    );
+    let p2 = get(
+        &h,
+        "/ui/",
+        Some(&format!(
+            "{}; {}",
+            bob.cookie,
+            p.cookie("jit_flash").unwrap()
+        )),
+    )
+    .await;
+    assert_eq!(p2.status, StatusCode::UNAUTHORIZED);
+    assert!(p2.body.contains("id=\"login-required\""));
+    let p3 = get(&h, "/ui/", Some(&p.cookie("jit_flash").unwrap())).await;
+    assert!(p3.body.contains("id=\"notice\""), "{}", p3.body);
+    assert_eq!(
+        get(&h, "/ui/pending", Some(&bob.cookie)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(!records(&h, "web_logout").is_empty());
+}
+
+#[tokio::test]
+async fn the_pages_are_404_when_web_is_disabled() {
+    let h = harness_with_table("\n[web]\nenabled = false\n");
+    for path in [
+        "/ui",
+        "/ui/",
+        "/ui/pending",
+        "/ui/login?token=x",
+        "/ui/static/jit.css",
+    ] {
+        let p = get(&h, path, None).await;
+        assert_eq!(p.status, StatusCode::NOT_FOUND, "{path}");
+        assert_secure_headers(&p, path);
+        assert!(p.body.contains("enabled = false"), "{path}");
+    }
+}
