@@ -144,18 +144,6 @@ fn approve_in_the_browser_and_the_requester_gets_the_certificate() {
     );
     shot(&mut b, "access");
 
-    // The audit page (bob is an auditor): the chain verifies, the events are listed.
-    b.goto(&format!("{}/ui/audit", ca.url));
-    assert_eq!(b.status(), Some(200), "{}", b.describe());
-    assert!(
-        b.text("#chain-status").starts_with("intact"),
-        "{}",
-        b.describe()
-    );
-    assert!(b.text("table#audit").contains(&id));
-    assert!(b.exists("a#export-csv") && b.exists("a#export-json"));
-    shot(&mut b, "audit");
-
     // alice's own requests, in her own browser.
     let mut a = Browser::launch();
     login(&ca, &alice, &mut a, false);
@@ -164,4 +152,48 @@ fn approve_in_the_browser_and_the_requester_gets_the_certificate() {
     let mine = a.text("table#mine");
     assert!(mine.contains("db-admin"), "{mine}");
     shot(&mut a, "mine");
+}
+
+#[test]
+fn the_audit_page_shows_the_approval_made_in_the_page() {
+    let (ca, alice, bob) = setup();
+    let r = request(&ca, &alice, "db-admin", "INC-5: audit me");
+    let mut b = Browser::launch();
+    login(&ca, &bob, &mut b, false);
+    let footer = b.text("footer");
+    let session = footer
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .find(|w| w.starts_with("ws-") && w.len() == 19)
+        .unwrap_or_else(|| panic!("the footer names the session: {footer}"))
+        .to_string();
+    b.goto(&format!("{}/ui/requests/{}", ca.url, r.id));
+    b.click_and_wait("#approve-submit");
+    assert!(b.text("#state").to_lowercase().contains("approved"));
+
+    // bob is an auditor: the chain verifies and the approval is there with its session.
+    b.goto(&format!("{}/ui/audit", ca.url));
+    assert_eq!(b.status(), Some(200), "{}", b.describe());
+    assert!(
+        b.text("#chain-status").starts_with("intact"),
+        "{}",
+        b.describe()
+    );
+    assert!(b.exists("#checkpoint"), "{}", b.describe());
+    let audit = b.text("table#audit");
+    assert!(audit.contains(&r.id), "{audit}");
+    assert!(
+        audit.contains("approval") && audit.contains(&session),
+        "the approval names the web session {session}: {audit}"
+    );
+    assert!(audit.contains("web_login"), "{audit}");
+    assert!(b.exists("a#export-csv") && b.exists("a#export-json"));
+    shot(&mut b, "audit");
+
+    // alice is not an auditor: refused, naming the policy key.
+    let mut a = Browser::launch();
+    login(&ca, &alice, &mut a, false);
+    a.goto(&format!("{}/ui/audit", ca.url));
+    assert_eq!(a.status(), Some(403), "{}", a.describe());
+    assert!(a.describe().contains("auditors"), "{}", a.describe());
+    assert!(!a.exists("table#audit"));
 }

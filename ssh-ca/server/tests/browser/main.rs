@@ -7,7 +7,8 @@
 //! * [`flow`]: log in through the one-time URL, see another user's pending request, approve
 //!   it in the page, see it approved with its certificate while the requester's waiting `jit`
 //!   gets the certificate; screenshots of every page (target/web-screenshots/, the copies in
-//!   docs/img/web/ are shown by docs/web.md);
+//!   docs/img/web/ are shown by docs/web.md); the audit page shows that approval with the
+//!   web session that made it (for an auditor; others are refused);
 //! * [`expiry`]: a one-time URL is refused 60 s after `jit web` made it;
 //! * [`refusals`]: a browser without the session sees only the login page; a used one-time
 //!   URL is refused; a cross-site form post is refused; a `<script>` in a reason is
