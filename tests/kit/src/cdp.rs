@@ -40,6 +40,7 @@ pub struct Browser {
     next_id: u64,
     events: VecDeque<Value>,
     status: Option<u16>,
+    headers: Vec<(String, String)>,
     dialogs: Vec<String>,
 }
 
@@ -172,6 +173,7 @@ impl Browser {
             next_id: 10,
             events: VecDeque::new(),
             status: None,
+            headers: Vec::new(),
             dialogs: Vec::new(),
         };
         b.call("Page.enable", json!({}));
@@ -276,10 +278,11 @@ impl Browser {
     ) {
         self.events.clear();
         self.status = None;
+        self.headers.clear();
         action(self);
         let deadline = Instant::now() + LOAD;
         let waiting = format!("the page to load after {what}");
-        let mut statuses: Vec<(String, u16)> = Vec::new();
+        let mut statuses: Vec<(String, u16, Vec<(String, String)>)> = Vec::new();
         let mut arrived = false;
         loop {
             let e = self.next_event(deadline, &waiting);
@@ -287,7 +290,20 @@ impl Browser {
                 "Network.responseReceived" if e["params"]["type"] == "Document" => {
                     let r = &e["params"]["response"];
                     if let (Some(url), Some(s)) = (r["url"].as_str(), r["status"].as_u64()) {
-                        statuses.push((url.to_string(), s as u16));
+                        let headers = r["headers"]
+                            .as_object()
+                            .map(|h| {
+                                h.iter()
+                                    .map(|(k, v)| {
+                                        (
+                                            k.to_ascii_lowercase(),
+                                            v.as_str().unwrap_or("").to_string(),
+                                        )
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        statuses.push((url.to_string(), s as u16, headers));
                     }
                 }
                 "Page.frameNavigated" => {
@@ -296,11 +312,9 @@ impl Browser {
                         let url = f["url"].as_str().unwrap_or("").to_string();
                         arrived = to(&url);
                         if arrived {
-                            self.status = statuses
-                                .iter()
-                                .rev()
-                                .find(|(u, _)| *u == url)
-                                .map(|(_, s)| *s);
+                            let doc = statuses.iter().rev().find(|(u, _, _)| *u == url);
+                            self.status = doc.map(|(_, s, _)| *s);
+                            self.headers = doc.map(|(_, _, h)| h.clone()).unwrap_or_default();
                         }
                     }
                 }
@@ -333,6 +347,33 @@ impl Browser {
     /// about:blank; chromium reports 200 for a data: URL).
     pub fn status(&self) -> Option<u16> {
         self.status
+    }
+
+    /// A response header of that document (name in any case; several values of one header
+    /// arrive joined by newlines, as chromium reports them).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The URL of every child frame of the page, as chromium reports it (a frame whose
+    /// document was refused, by `frame-ancestors` or `X-Frame-Options`, shows chromium's
+    /// error page URL instead of the one asked for).
+    pub fn child_frames(&mut self) -> Vec<String> {
+        let tree = self.call("Page.getFrameTree", json!({}));
+        let mut out = Vec::new();
+        let mut todo: Vec<Value> = tree["frameTree"]["childFrames"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        while let Some(f) = todo.pop() {
+            out.push(f["frame"]["url"].as_str().unwrap_or("").to_string());
+            todo.extend(f["childFrames"].as_array().cloned().unwrap_or_default());
+        }
+        out
     }
 
     /// Evaluates `js` in the page and returns its value as JSON (Null for undefined); panics
@@ -790,7 +831,17 @@ mod tests {
         let missing = serve_html("127.0.0.1", 404, "<p id=m>not here</p>");
         b.goto(&format!("{missing}/x"));
         assert_eq!(b.status(), Some(404));
+        assert_eq!(b.header("Content-Type"), Some("text/html; charset=utf-8"));
+        assert_eq!(b.header("x-absent"), None);
         assert_eq!(b.text("#m"), "not here");
+        // A framed page: its URL is listed.
+        let framed = serve_html(
+            "127.0.0.1",
+            200,
+            &format!("<iframe src='{missing}/inner'></iframe>"),
+        );
+        b.goto(&format!("{framed}/"));
+        assert_eq!(b.child_frames(), vec![format!("{missing}/inner")]);
         b.goto(&data_url("<p id=p>data</p>"));
         assert_eq!(b.text("#p"), "data");
         let thrown = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
