@@ -163,8 +163,29 @@ pub fn assert_login_page(b: &mut Browser, secrets: &[&str]) {
     assert!(!b.exists("table#pending") && !b.exists("#state"));
 }
 
-/// Where the screenshots go: target/web-screenshots/NAME.png (1280x800).
+/// The headers every /ui response carries, as the browser received them.
+pub fn assert_ui_headers(b: &mut Browser) {
+    let want = [
+        (
+            "content-security-policy",
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+        ("referrer-policy", "no-referrer"),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("cache-control", "no-store"),
+    ];
+    for (name, value) in want {
+        let got = b.header(name).map(str::to_string);
+        assert_eq!(got.as_deref(), Some(value), "{name} on {}", b.describe());
+    }
+}
+
+/// Where the screenshots go: target/web-screenshots/NAME.png (1280x800). Every page shot is
+/// also checked for the /ui headers.
 pub fn shot(b: &mut Browser, name: &str) {
+    assert_ui_headers(b);
     let dir: PathBuf = jit_test_kit::bins::profile_dir()
         .parent()
         .expect("target/")

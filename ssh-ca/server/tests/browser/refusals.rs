@@ -130,6 +130,31 @@ fn a_cross_site_form_post_is_refused() {
 }
 
 #[test]
+fn a_page_framed_by_another_site_is_not_shown() {
+    let (ca, alice, bob) = setup();
+    let r = request(&ca, &alice, "db-admin", "INC-3: clickjacking target");
+    let mut b = Browser::launch();
+    login(&ca, &bob, &mut b, false);
+    let page = format!("{}/ui/requests/{}", ca.url, r.id);
+    // Same site (the session cookie would be sent into the frame): only the headers stop it.
+    let frame = serve_html(
+        "127.0.0.1",
+        200,
+        &format!(
+            "<!doctype html><title>win a prize</title><iframe src='{page}' width=1000 height=600></iframe>"
+        ),
+    );
+    b.goto(&format!("{frame}/"));
+    let frames = b.child_frames();
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert!(
+        !frames[0].starts_with(&ca.url),
+        "the CA's page was shown inside another site's frame: {frames:?}"
+    );
+    assert_eq!(show(&ca, &bob, &r.id).state, RequestState::Pending);
+}
+
+#[test]
 fn a_script_in_a_reason_renders_as_text() {
     let (ca, alice, bob) = setup();
     let reason = r#"<script>window.__pwned = 1; alert(1)</script><img src=x onerror="window.__pwned = 2"> & 'quoted'"#;
