@@ -31,6 +31,9 @@ const LOAD: Duration = Duration::from_secs(30);
 pub const WIDTH: u32 = 1280;
 pub const HEIGHT: u32 = 800;
 
+/// Response headers: (lower-case name, value).
+type Headers = Vec<(String, String)>;
+
 /// A headless chromium with one page attached.
 pub struct Browser {
     child: Child,
@@ -40,7 +43,7 @@ pub struct Browser {
     next_id: u64,
     events: VecDeque<Value>,
     status: Option<u16>,
-    headers: Vec<(String, String)>,
+    headers: Headers,
     dialogs: Vec<String>,
 }
 
@@ -282,7 +285,7 @@ impl Browser {
         action(self);
         let deadline = Instant::now() + LOAD;
         let waiting = format!("the page to load after {what}");
-        let mut statuses: Vec<(String, u16, Vec<(String, String)>)> = Vec::new();
+        let mut statuses: Vec<(String, u16, Headers)> = Vec::new();
         let mut arrived = false;
         loop {
             let e = self.next_event(deadline, &waiting);
