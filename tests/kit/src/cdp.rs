@@ -60,26 +60,32 @@ pub struct Cookie {
     pub expires: f64,
 }
 
-/// The chromium binary: `$JIT_CHROMIUM`, else `chromium` on PATH. Panics, saying how to
-/// install it, when there is none.
+/// What a machine without chromium is told (the browser tests fail with it, never skip).
+pub const MISSING: &str = "the browser tests need Debian's chromium and it is not on PATH: \
+     apt-get install chromium fonts-dejavu-core (or run tests/install-deps.sh), \
+     or set JIT_CHROMIUM to the binary";
+
+/// The chromium binary: `$JIT_CHROMIUM`, else `chromium` on PATH. Panics with [`MISSING`]
+/// when there is none.
 pub fn chromium() -> PathBuf {
     if let Some(p) = std::env::var_os("JIT_CHROMIUM") {
-        return PathBuf::from(p);
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "JIT_CHROMIUM={} is not a file; {MISSING}",
+            p.display()
+        );
+        return p;
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        for name in ["chromium", "chromium-browser"] {
-            let p = dir.join(name);
-            if p.is_file() {
-                return p;
-            }
-        }
-    }
-    panic!(
-        "the browser tests need Debian's chromium and it is not on PATH: \
-         apt-get install chromium fonts-dejavu-core (or run tests/install-deps.sh), \
-         or set JIT_CHROMIUM to the binary"
-    )
+    find_chromium(&std::env::var_os("PATH").unwrap_or_default())
+        .unwrap_or_else(|| panic!("{MISSING}"))
+}
+
+/// `chromium` (or `chromium-browser`) in the directories of `path` (a PATH value).
+fn find_chromium(path: &std::ffi::OsStr) -> Option<PathBuf> {
+    std::env::split_paths(path)
+        .flat_map(|dir| ["chromium", "chromium-browser"].map(|n| dir.join(n)))
+        .find(|p| p.is_file())
 }
 
 fn is_root() -> bool {
@@ -907,6 +913,17 @@ mod tests {
         two.set_cookie(&format!("{set}/"), "copied", "x1");
         let names: Vec<String> = two.cookies().into_iter().map(|c| c.name).collect();
         assert!(names.contains(&"copied".to_string()), "{names:?}");
+    }
+
+    #[test]
+    fn a_missing_chromium_says_how_to_install_it() {
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(find_chromium(empty.path().as_os_str()), None);
+        assert!(MISSING.contains("apt-get install chromium"));
+        assert!(MISSING.contains("tests/install-deps.sh"));
+        let fake = empty.path().join("chromium");
+        std::fs::write(&fake, "").unwrap();
+        assert_eq!(find_chromium(empty.path().as_os_str()), Some(fake));
     }
 
     #[test]
