@@ -48,4 +48,8 @@ run mtail
 if grep -q '^apt-get install .*mtail' <<<"$CALLS" && ! grep -qE '^(systemctl|service) ' <<<"$CALLS"; then
   echo "ok: installing only mtail touches no service"
 else echo "FAILED: mtail alone:"; echo "$CALLS"; fail=1; fi
+run chromium fonts-dejavu-core
+if grep -q '^apt-get install .*chromium fonts-dejavu-core' <<<"$CALLS"; then
+  echo "ok: the browser tests' chromium (and a font) is installed from Debian"
+else echo "FAILED: chromium missing, not installed:"; echo "$CALLS"; fail=1; fi
 exit "$fail"

@@ -21,6 +21,7 @@ APT_PACKAGES=(
   tmux                            # a pane left behind in an SSH session (tests/system/43-session-binding.sh)
   prometheus                      # promtool: the alerting rules' tests, the host metrics file's format
   mtail                           # runs packaging/prometheus/pam_jit.mtail (tests/mtail.sh, 30-pam-module)
+  chromium fonts-dejavu-core      # Debian's headless browser for the web page's tests (tests/kit/src/cdp/), a font for its screenshots
 )
 
 missing=()

@@ -41,7 +41,9 @@ if [ "$what" = all ]; then
   # Unused and disallowed dependencies, licences, advisories (cargo machete, cargo deny).
   step "dependencies (tests/deps.sh)" 1800 bash tests/deps.sh
   # --include-ignored: the tests marked #[ignore = "needs root"] run too (this suite runs
-  # as root); a root-only test never passes by returning early.
+  # as root); a root-only test never passes by returning early. The web page's browser
+  # tests are part of it (ssh-ca/server/tests/browser, jit-test-kit's cdp: Debian's headless
+  # chromium from install-deps.sh); their one 62 s wait runs beside the binary's other tests.
   step "cargo test (unit + integration)" 5400 cargo test --workspace --locked -- --include-ignored
   # The shipped alerting rules: valid, and each alert fires and stays quiet as its tests say.
   step "prometheus rules (promtool)" 300 sh -c 'promtool check rules packaging/prometheus/jit.rules.yml && promtool test rules packaging/prometheus/jit.rules.test.yml'

@@ -10,6 +10,8 @@
 //! * [`harness`]: an in-process CA (real data directory, real router, fixed clock).
 //! * [`running`]: a real `jit-ca serve` on 127.0.0.1, users with `ssh-keygen` keys, `jit` as
 //!   one of them, and an `ssh-agent`.
+//! * [`cdp`]: a headless `chromium` driven over the DevTools protocol (the web page's
+//!   browser tests).
 #![forbid(unsafe_code)]
 #![allow(
     clippy::unwrap_used,
@@ -20,6 +22,7 @@
 )]
 
 pub mod bins;
+pub mod cdp;
 pub mod docs;
 pub mod fixtures;
 pub mod harness;

@@ -138,12 +138,15 @@ impl Ca {
             }
             None => Command::new(JIT_CA),
         };
+        // Its stderr (and stdout) go to serve.log beside the data directory: tests read
+        // what the serve wrote ([`Ca::serve_log`]).
+        let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
         let child = cmd
             .args(["serve", "--dir"])
             .arg(&data)
             .args(["--listen", &listen])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
             .spawn()
             .unwrap();
         let ca = Ca {
@@ -174,6 +177,11 @@ impl Ca {
 
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("ca")
+    }
+
+    /// What `jit-ca serve` wrote to stdout and stderr so far.
+    pub fn serve_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }
 
     /// A user with a fresh key, registered with `jit-ca user add NAME --key ... --group G`.

@@ -34,6 +34,21 @@ fn print_url_prints_one_login_url_and_logout_counts_the_sessions() {
     let (_, stdout, _) = out(ca.jit(&bob).args(["web", "--logout", "--json"]));
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v, serde_json::json!({"ended": 0}));
+    // R1-16 F10: neither token is in what the serve wrote, nor in its database (the
+    // WAL included, where fresh rows sit until a checkpoint).
+    let mut stored = Vec::new();
+    for f in ["jit.db", "jit.db-wal"] {
+        if let Ok(b) = std::fs::read(ca.data().join(f)) {
+            stored.extend(b);
+        }
+    }
+    assert!(!stored.is_empty());
+    let stored = String::from_utf8_lossy(&stored);
+    let log = ca.serve_log();
+    for t in [token_of(url), token_of(second.trim())] {
+        assert!(!log.contains(&t), "a token in the serve's output");
+        assert!(!stored.contains(&t), "a token in the database");
+    }
     // --print-url and --logout together: a usage error.
     let (code, _, _) = out(ca.jit(&bob).args(["web", "--print-url", "--logout"]));
     assert_eq!(code, 2);

@@ -306,13 +306,9 @@ pub fn user_remove_key(
         });
     }
     let denied_requests = deny_pending_for_keys(&tx, name, &removed, now)?;
-    // Web sessions established with a removed key end (audited `web_logout`); the pages
-    // check the key on every view as well. Without a readable config.toml, the longest idle
-    // timeout: every session that may still be alive is ended.
-    let idle = crate::config::Config::load(dir)
-        .map_or(crate::config::WebConfig::MAX_IDLE_SECS, |c| {
-            c.web.session_idle_timeout_secs
-        });
+    // Web sessions established with a removed key end, idle ones too (audited
+    // `web_logout`), and its unused login links are withdrawn; the pages check the key on
+    // every view as well.
     let mut web_logouts = Vec::new();
     for k in &removed {
         let why = json!({"reason": "key removed", "removed_key": k.fingerprint});
@@ -321,7 +317,6 @@ pub fn user_remove_key(
             name,
             Some(&k.fingerprint),
             now,
-            idle,
             &actor(),
             why,
         )?);

@@ -278,16 +278,22 @@ where
 }
 
 /// `POST /v1/web/login` (`jit web`): a one-time browser login URL. A refusal is audited
-/// `access_refused` like any signed call's.
+/// `access_refused` like any signed call's. The answer carries a bearer credential (the
+/// token): `Cache-Control: no-store`.
 async fn web_login(State(st): State<AppState>, req: Request) -> Response {
-    call(
+    let mut r = call(
         st,
         req,
         StatusCode::OK,
         event::ACCESS_REFUSED,
         |ca, c, _| ca.web_login_link(c),
     )
-    .await
+    .await;
+    r.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    r
 }
 
 /// `POST /v1/web/logout` (`jit web --logout`): ends the caller's web sessions.

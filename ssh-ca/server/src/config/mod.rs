@@ -154,7 +154,8 @@ require_approval_digest = false
 # `jit web` signs a login request and opens a one-time URL (60 s, single use); the browser
 # then holds a session cookie bound to that user and key. public_url (above), when set, is
 # the base of that URL and of chat links. The defaults are shown; enabled = false turns the
-# pages off (every /ui/ path is 404 and `jit web` is refused).
+# pages off (every /ui/ path is 404 and `jit web` is refused). A session keeps the limits in
+# force at its login: lowering one shortens existing sessions, raising one never extends them.
 # [web]
 # enabled = true
 # session_idle_timeout = "15m"   # a session unused this long ends (1m to 1d)

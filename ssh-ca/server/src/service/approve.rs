@@ -93,6 +93,9 @@ impl Ca {
         let now = self.now();
         let max_grants = self.config.max_active_grants_per_user;
         let (v, records) = self.transact(|tx| {
+            // A session's approval: the session must still be valid now (it may have ended
+            // since the page checked it).
+            self.check_session_in(tx, caller, now)?;
             let mut row = load(tx, id)?;
             // From here on the id as stored.
             let stored = row.id.clone();
@@ -132,11 +135,13 @@ impl Ca {
             }
             let groups = tx.user_groups(&row.user)?;
             lifecycle::still_fits(&row, role, groups.as_deref(), row.duration_secs)?;
-            // A click on a web page is neither a dedicated-key signature nor a touch: its
-            // approval counts only under approval_key = "any", whatever the policy becomes.
+            // A click on a web page is neither a dedicated-key signature nor a touch: it is
+            // stored as KEY_WEB alone, so it counts only under approval_key = "any" and never
+            // for a role whose approvals need the key (approve_with_key), whatever the
+            // policy becomes.
             let flags = match via {
                 Via::Signed { .. } => caller.key.flags(),
-                Via::Web { .. } => 0,
+                Via::Web { .. } => crate::store::KEY_WEB,
             };
             if !tx.add_approval(id, &caller.user, now, flags)? {
                 return Err(refuse(
@@ -168,6 +173,7 @@ impl Ca {
                 cast.push(CastApproval {
                     approval,
                     key: CallerKey::from_flags(flags),
+                    web: flags & crate::store::KEY_WEB != 0,
                     groups,
                 });
             }

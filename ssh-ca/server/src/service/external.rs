@@ -253,12 +253,10 @@ impl Ca {
             };
             let details = serde_json::to_value(&removal).map_err(ApiError::internal)?;
             let mut rec = vec![tx.append_audit(now, actor, event::USER_REMOVE, &details)?];
-            // Their web sessions end with them (the pages check the user on every view too).
-            let idle = self.config.web.session_idle_timeout_secs;
+            // Their web sessions end with them, idle ones too, and their unused login links
+            // are withdrawn (the pages check the user on every view too).
             let why = serde_json::json!({"reason": "user removed"});
-            rec.extend(super::web::end_sessions(
-                tx, name, None, now, idle, actor, why,
-            )?);
+            rec.extend(super::web::end_sessions(tx, name, None, now, actor, why)?);
             bump_generation(tx)?;
             Ok::<_, ApiError>((removal, rec, published))
         })?;

@@ -57,7 +57,7 @@ pub use views::{AccessFilter, Permitted, RequestPage};
 pub use web::{LoginPreview, WebSession, csrf_matches};
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use jit_common::log::Syslog;
@@ -139,6 +139,9 @@ pub struct Stats {
     pub refusals_summarised: AtomicU64,
     /// Signed calls accepted with the legacy scheme v1 (no audience).
     pub legacy_signatures: AtomicU64,
+    /// Transactions run by `Ca::transact` (the rare write paths; not the group commit's
+    /// batches, see `Ca::commit_counts`).
+    pub transactions: AtomicU64,
     /// Alerts raised by this process, by kind (the order of `notify::alerts::KINDS`).
     pub alerts: [AtomicU64; crate::notify::alerts::KINDS.len()],
 }
@@ -331,6 +334,7 @@ impl Ca {
         E: From<CaError>,
     {
         let mut st = lock(&self.store);
+        self.stats.transactions.fetch_add(1, Ordering::Relaxed);
         let tx = st.tx()?;
         let flushed = self.nonces.flush_into(&*tx)?;
         let r = f(&*tx)?;

@@ -164,6 +164,7 @@ impl Ca {
         }
         check_text("denial reason", reason)?;
         let (v, rec) = self.transact(|tx| {
+            self.check_session_in(tx, caller, now)?;
             let mut row = load(tx, id)?;
             let role = self.role_of(&row.role);
             let actor = Actor::Caller(caller);
@@ -191,6 +192,7 @@ impl Ca {
         let reason = reason.trim();
         check_text("cancellation reason", reason)?;
         let (v, rec) = self.transact(|tx| {
+            self.check_session_in(tx, caller, now)?;
             let mut row = load(tx, id)?;
             let role = self.role_of(&row.role);
             lifecycle::cancel(&mut row, caller, role.as_ref(), now)?;
@@ -325,6 +327,9 @@ impl Ca {
         let reason = reason.trim();
         check_text("revocation reason", reason)?;
         let (v, rec, published, certs) = self.transact(|tx| {
+            if let Actor::Caller(caller) = actor {
+                self.check_session_in(tx, caller, now)?;
+            }
             let mut row = load(tx, id)?;
             let role = self.role_of(&row.role);
             match actor {

@@ -12,7 +12,8 @@ use crate::policy::Policy;
 impl Ca {
     /// Expires overdue pending requests and ended windows, reminds active elevations that
     /// end within `expiry_reminder` (once per window end), forgets old nonces, prunes the
-    /// notification outbox (`StoreOps::notify_prune`), and re-signs
+    /// notification outbox (`StoreOps::notify_prune`) and web login links and sessions
+    /// ended a day ago (`StoreOps::web_prune`), and re-signs
     /// the revocation list when `revocation_refresh` has passed. Returns how many requests
     /// expired.
     pub fn sweep(&self) -> Result<usize, CaError> {
@@ -46,6 +47,7 @@ impl Ca {
             }
             tx.expire_nonces(now.saturating_sub(NONCE_KEEP_SECS))?;
             tx.notify_prune(now)?;
+            tx.web_prune(now.saturating_sub(super::web::PRUNE_AFTER_SECS))?;
             Ok::<_, CaError>((due.len(), records))
         })?;
         self.nonces.expire(now.saturating_sub(NONCE_KEEP_SECS));

@@ -8,9 +8,14 @@
 //!   secret is 32 random bytes, base64url, stored as its SHA-256. The CSRF token is derived
 //!   from the secret ([`csrf_token`]) and compared in constant time ([`csrf_matches`]).
 //! * A session is valid while it is not ended, not older than `session_max_age`, not idle
-//!   longer than `session_idle_timeout`, and its user still exists holding the key that
-//!   established it (checked on every page; groups are read fresh each time).
-//! * `last_seen` is written at most once per [`TOUCH_SECS`].
+//!   longer than `session_idle_timeout` (each the shorter of the setting at login, stored
+//!   with the session, and the current one: raising a limit never revives or extends a
+//!   session), and its user still exists holding the key that established it (checked on
+//!   every page and again inside every decision's transaction; groups are read fresh).
+//! * `last_seen` is written at most once per [`touch_interval`] (min(60 s, idle / 4)).
+//! * A refused login link costs a read and a rate-limited refusal record: only a link that
+//!   exists, unused and unexpired, takes the writer. A user has at most
+//!   [`MAX_OUTSTANDING_LINKS`] unused links at a time.
 //!
 //! Neither the token nor the cookie secret ever appears in an audit record or a log line.
 
@@ -18,23 +23,29 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use super::approve::Via;
 use super::{ApiResult, Ca, Caller, CallerKey, check_text, refuse};
 use crate::audit::{Record, event};
-use crate::error::{ApiError, CaError};
+use crate::error::ApiError;
 use crate::policy::Role;
-use crate::store::{StoreOps, WebLoginRow, WebSessionRow};
-use jit_api::wire::{ErrorCode as C, RequestView, WebLoginView, WebLogoutView};
+use crate::store::{WebLoginRow, WebSessionRow};
+use jit_api::wire::{ErrorCode as C, RequestView, WebLoginView};
+
+mod sessions;
+pub use sessions::{end_sessions, touch_interval};
 
 /// How long a login link is valid.
 pub const LINK_TTL_SECS: u64 = 60;
-/// `last_seen` is written at most this often per session.
+/// `last_seen` is written at most this often per session (less for short idle timeouts:
+/// [`touch_interval`]).
 pub const TOUCH_SECS: u64 = 60;
-/// Login links and sessions are deleted this long after their end.
-const PRUNE_AFTER_SECS: u64 = 7 * 24 * 3600;
+/// Login links and sessions are deleted (by the sweep) this long after their end.
+pub const PRUNE_AFTER_SECS: u64 = 24 * 3600;
+/// At most this many unused, unexpired login links per user.
+pub const MAX_OUTSTANDING_LINKS: u64 = 5;
 /// Length of a token or cookie secret: base64url of 32 bytes, no padding.
 const SECRET_LEN: usize = 43;
 /// The prefix of the CSRF token's hash input.
@@ -182,38 +193,18 @@ fn no_session(why: &str) -> ApiError {
 fn link_problem(row: Option<&WebLoginRow>, now: u64) -> (&'static str, &'static str) {
     match row {
         None => ("unknown", "is not known to this CA"),
-        Some(r) if r.used_at.is_some() => ("used", "was already used (each link logs in once)"),
+        Some(r) if r.used_at.is_some() => (
+            "used",
+            "was already used (each link logs in once); if you did not use it, someone else \
+             did: run `jit web --logout` now to end your web sessions",
+        ),
+        Some(r) if now >= r.expires_at && r.expires_at < r.created_at + LINK_TTL_SECS => (
+            "withdrawn",
+            "was withdrawn (its user or key was removed, or `jit web --logout` ran)",
+        ),
         Some(r) if now >= r.expires_at => ("expired", "has expired (a link is valid for 60 s)"),
         Some(_) => ("unknown", "is not valid"),
     }
-}
-
-/// Ends `user`'s live web sessions (only those of the key `key`, when given) in `tx` and
-/// records one `web_logout` naming them and `by`; None when there were none. `idle_secs` is
-/// the idle timeout (sessions idle longer are already over and are not listed).
-pub fn end_sessions(
-    tx: &dyn StoreOps,
-    user: &str,
-    key: Option<&str>,
-    now: u64,
-    idle_secs: u64,
-    by: &str,
-    extra: Value,
-) -> Result<Option<Record>, CaError> {
-    let ended = tx.web_sessions_end(user, key, None, now, idle_secs, by)?;
-    if ended.is_empty() {
-        return Ok(None);
-    }
-    let mut details = json!({"user": user, "sessions": ended, "by": by});
-    if let (Some(d), Value::Object(x)) = (details.as_object_mut(), extra) {
-        d.extend(x);
-    }
-    Ok(Some(tx.append_audit(
-        now,
-        by,
-        event::WEB_LOGOUT,
-        &details,
-    )?))
 }
 
 /// What a consumed link led to (inside the login's transaction).
@@ -232,6 +223,21 @@ impl Ca {
         self.config.web.session_idle_timeout_secs
     }
 
+    fn web_max_age(&self) -> u64 {
+        self.config.web.session_max_age_secs
+    }
+
+    fn too_many_links(&self, caller: &Caller) -> ApiError {
+        refuse(
+            C::InvalidState,
+            format!(
+                "{} already has {MAX_OUTSTANDING_LINKS} unused login links (each is valid for \
+                 {LINK_TTL_SECS} s): open one of them, or wait a minute and run `jit web` again",
+                caller.user
+            ),
+        )
+    }
+
     /// `POST /v1/web/login`: a one-time URL that logs a browser in as the caller. Audited
     /// `web_login_link` with the signed call that asked for it (message, signature, key).
     pub fn web_login_link(&self, caller: &Caller) -> ApiResult<WebLoginView> {
@@ -245,6 +251,11 @@ impl Ca {
             ));
         }
         let now = self.now();
+        // Checked on a read connection first (a flood of calls takes no writer), then
+        // again in the transaction (two calls racing).
+        if self.read_db(|c| c.web_logins_outstanding(&caller.user, now))? >= MAX_OUTSTANDING_LINKS {
+            return Err(self.too_many_links(caller));
+        }
         let token = random_secret();
         let token_hash = sha256_hex(&token);
         let expires_at = now.saturating_add(LINK_TTL_SECS);
@@ -266,7 +277,9 @@ impl Ca {
             },
         });
         let rec = self.transact(|tx| {
-            tx.web_prune(now.saturating_sub(PRUNE_AFTER_SECS))?;
+            if tx.web_logins_outstanding(&caller.user, now)? >= MAX_OUTSTANDING_LINKS {
+                return Err(self.too_many_links(caller));
+            }
             let rec = tx.append_audit(now, &caller.user, event::WEB_LOGIN_LINK, &details)?;
             tx.web_login_insert(&WebLoginRow {
                 token_hash,
@@ -328,9 +341,20 @@ impl Ca {
             return Err(disabled());
         }
         let now = self.now();
-        let (idle, max_age) = (self.web_idle(), self.config.web.session_max_age_secs);
-        let outcome = if well_formed(token) {
+        let (idle, max_age) = (self.web_idle(), self.web_max_age());
+        // Read first: only a link that exists, unused and unexpired, takes the writer; a
+        // flood of made-up, used or expired tokens costs reads and rate-limited refusals.
+        let known = if well_formed(token) {
             let hash = sha256_hex(token);
+            let row = self.read_db(|c| c.web_login_get(&hash))?;
+            match row {
+                Some(r) if r.used_at.is_none() && now < r.expires_at => Ok(hash),
+                other => Err(other),
+            }
+        } else {
+            Err(None)
+        };
+        let outcome = if let Ok(hash) = known {
             let secret = random_secret();
             let secret_hash = sha256_hex(&secret);
             let outcome = self.transact(|tx| {
@@ -366,6 +390,7 @@ impl Ca {
                     created_at: now,
                     last_seen: now,
                     expires_at: now.saturating_add(max_age),
+                    idle_secs: idle,
                     ended_at: None,
                     ended_by: None,
                 };
@@ -383,12 +408,13 @@ impl Ca {
             })?;
             (outcome, Some(secret))
         } else {
-            let (reason, why) = link_problem(None, now);
+            let row = known.err().flatten();
+            let (reason, why) = link_problem(row.as_ref(), now);
             let refused = LoginOutcome::Refused {
                 reason,
                 why: why.to_string(),
-                actor: "unknown".into(),
-                link: None,
+                actor: row.as_ref().map_or("unknown".into(), |r| r.user.clone()),
+                link: row.map(|r| link_id(&r.token_hash)),
             };
             (refused, None)
         };
@@ -399,7 +425,7 @@ impl Ca {
                 let groups = self
                     .read_db(|c| c.user_groups(&row.user))?
                     .unwrap_or_default();
-                let session = self.session_of(&row, groups, &secret);
+                let session = self.session_of(&row, groups, &secret, max_age);
                 Ok((session, secret))
             }
             (
@@ -418,107 +444,6 @@ impl Ca {
             }
             (LoginOutcome::In(..), None) => Err(ApiError::internal("a login without a secret")),
         }
-    }
-
-    fn session_of(&self, row: &WebSessionRow, groups: Vec<String>, secret: &str) -> WebSession {
-        let mut key = CallerKey::from_flags(row.key_flags);
-        key.fingerprint = row.key_fingerprint.clone();
-        key.touched = false;
-        WebSession {
-            id: row.id.clone(),
-            user: row.user.clone(),
-            groups,
-            key,
-            csrf: csrf_token(secret),
-            expires_at: row.expires_at,
-        }
-    }
-
-    /// The session a cookie secret names, if it is valid now (see the module docs); records
-    /// its use (`last_seen`) at most once per [`TOUCH_SECS`].
-    pub fn web_session(&self, secret: &str) -> ApiResult<WebSession> {
-        if !self.config.web.enabled {
-            return Err(disabled());
-        }
-        if !well_formed(secret) {
-            return Err(no_session("no session cookie"));
-        }
-        let now = self.now();
-        let idle = self.web_idle();
-        let hash = sha256_hex(secret);
-        let (row, groups) = self.read_db(|c| {
-            let Some(row) = c.web_session_by_secret(&hash)? else {
-                return Err(no_session("unknown session"));
-            };
-            if row.ended_at.is_some() {
-                return Err(no_session("the session was ended"));
-            }
-            if now >= row.expires_at {
-                return Err(no_session("the session reached its maximum age"));
-            }
-            if now >= row.last_seen.saturating_add(idle) {
-                return Err(no_session("the session was idle too long"));
-            }
-            let Some(groups) = c.user_groups(&row.user)? else {
-                return Err(no_session("its user was removed"));
-            };
-            if !c.web_key_registered(&row.user, &row.key_fingerprint)? {
-                return Err(no_session("the key that established it was removed"));
-            }
-            Ok((row, groups))
-        })?;
-        if now >= row.last_seen.saturating_add(TOUCH_SECS) {
-            let id = row.id.clone();
-            self.write(move |c| Ok(c.web_session_touch(&id, now)?))?;
-        }
-        Ok(self.session_of(&row, groups, secret))
-    }
-
-    /// `POST /ui/logout`: ends this session. Audited `web_logout`.
-    pub fn web_logout(&self, s: &WebSession) -> ApiResult<()> {
-        let now = self.now();
-        let idle = self.web_idle();
-        let rec = self.transact(|tx| {
-            let ended = tx.web_sessions_end(&s.user, None, Some(&s.id), now, idle, &s.user)?;
-            if ended.is_empty() {
-                return Ok::<_, ApiError>(None);
-            }
-            Ok(Some(tx.append_audit(
-                now,
-                &s.user,
-                event::WEB_LOGOUT,
-                &json!({"user": s.user, "sessions": ended, "by": s.user}),
-            )?))
-        })?;
-        self.log(&rec.into_iter().collect::<Vec<_>>());
-        Ok(())
-    }
-
-    /// `POST /v1/web/logout` (`jit web --logout`): ends every live session of the caller.
-    /// Audited `web_logout` when there was one.
-    pub fn web_logout_all(&self, caller: &Caller) -> ApiResult<WebLogoutView> {
-        let now = self.now();
-        let idle = self.web_idle();
-        let rec = self.transact(|tx| {
-            Ok::<_, ApiError>(end_sessions(
-                tx,
-                &caller.user,
-                None,
-                now,
-                idle,
-                &caller.user,
-                json!({}),
-            )?)
-        })?;
-        let ended = rec
-            .as_ref()
-            .and_then(|r| serde_json::from_str::<Value>(&r.details).ok())
-            .and_then(|d| d.get("sessions").and_then(Value::as_array).map(Vec::len))
-            .unwrap_or(0);
-        self.log(&rec.into_iter().collect::<Vec<_>>());
-        Ok(WebLogoutView {
-            ended: ended as u64,
-        })
     }
 
     /// An approval from a web page: the form names the digest of the request it showed

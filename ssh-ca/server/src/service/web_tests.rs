@@ -48,3 +48,42 @@ fn secrets_ids_and_shapes() {
     assert!(constant_time_eq(b"abc", b"abc"));
     assert!(!constant_time_eq(b"abc", b"abd"));
 }
+
+#[test]
+fn the_touch_interval_is_a_quarter_of_a_short_idle_timeout() {
+    assert_eq!(touch_interval(60), 15);
+    assert_eq!(touch_interval(200), 50);
+    assert_eq!(touch_interval(15 * 60), TOUCH_SECS);
+    assert_eq!(touch_interval(86_400), TOUCH_SECS);
+}
+
+#[test]
+fn link_problems_say_what_happened_and_what_to_do() {
+    let row = WebLoginRow {
+        token_hash: "h".into(),
+        user: "bob".into(),
+        key_fingerprint: "SHA256:k".into(),
+        key_flags: 0,
+        created_at: 1000,
+        expires_at: 1060,
+        used_at: None,
+        audit_seq: None,
+    };
+    let used = WebLoginRow {
+        used_at: Some(1001),
+        ..row.clone()
+    };
+    let (reason, why) = link_problem(Some(&used), 1002);
+    assert_eq!(reason, "used");
+    assert!(
+        why.contains("someone else") && why.contains("`jit web --logout`"),
+        "{why}"
+    );
+    assert_eq!(link_problem(Some(&row), 1060).0, "expired");
+    let withdrawn = WebLoginRow {
+        expires_at: 1010,
+        ..row.clone()
+    };
+    assert_eq!(link_problem(Some(&withdrawn), 1010).0, "withdrawn");
+    assert_eq!(link_problem(None, 1000).0, "unknown");
+}

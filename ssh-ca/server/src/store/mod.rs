@@ -173,6 +173,10 @@ pub const KEY_APPROVAL: u32 = 1;
 pub const KEY_SK: u32 = 2;
 /// `approvals.key_flags`: the FIDO signature asserted user presence (a touch).
 pub const KEY_TOUCHED: u32 = 4;
+/// `approvals.key_flags`: a click on a web page (a session's form), not a signed call: it
+/// never counts for a role whose approvals need the key itself
+/// (`Role::needs_key_to_approve`), whenever that became true.
+pub const KEY_WEB: u32 = 8;
 
 /// What `revoke-grant` finds for a serial or grant id this CA issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -565,22 +569,34 @@ pub trait StoreOps {
     fn web_session_by_secret(&self, secret_hash: &str) -> Result<Option<WebSessionRow>>;
     /// Records a session's use at `now` (`last_seen`).
     fn web_session_touch(&self, id: &str, now: u64) -> Result<()>;
-    /// Ends `user`'s sessions not ended yet (only those established with the key
-    /// `key_fingerprint`, when given; only session `id`, when given) and still alive at
-    /// `now` (`idle_secs`: the idle timeout): ended_at = now, ended_by = `by`. Returns their
-    /// ids, oldest first.
+    /// A session by its id (ended or not).
+    fn web_session_by_id(&self, id: &str) -> Result<Option<WebSessionRow>>;
+    /// Ends every one of `user`'s sessions not ended yet, idle or not (only those
+    /// established with the key `key_fingerprint`, when given; only session `id`, when
+    /// given): ended_at = now, ended_by = `by`. Returns the ids of those not past their
+    /// absolute end, oldest first.
     fn web_sessions_end(
         &self,
         user: &str,
         key_fingerprint: Option<&str>,
         id: Option<&str>,
         now: u64,
-        idle_secs: u64,
         by: &str,
     ) -> Result<Vec<String>>;
+    /// Withdraws `user`'s unused, unexpired login links (only those of the key
+    /// `key_fingerprint`, when given): they expire at `now`. Returns how many.
+    fn web_logins_withdraw(
+        &self,
+        user: &str,
+        key_fingerprint: Option<&str>,
+        now: u64,
+    ) -> Result<usize>;
+    /// How many of `user`'s login links are unused and unexpired at `now`.
+    fn web_logins_outstanding(&self, user: &str, now: u64) -> Result<u64>;
     /// Whether `user` exists and still holds a registered key with this fingerprint.
     fn web_key_registered(&self, user: &str, key_fingerprint: &str) -> Result<bool>;
-    /// Deletes login links expired before `cutoff` and sessions ended or expired before
+    /// Deletes login links expired (or used: a used link expired too by now) before
+    /// `cutoff` and sessions ended, expired or idle (by their stored idle timeout) before
     /// `cutoff`; returns how many rows.
     fn web_prune(&self, cutoff: u64) -> Result<usize>;
 

@@ -39,8 +39,10 @@ pub struct WebSessionRow {
     pub created_at: u64,
     /// Last use recorded (written at most once a minute).
     pub last_seen: u64,
-    /// Its absolute end (created_at + session_max_age).
+    /// Its absolute end (created_at + session_max_age as configured at login).
     pub expires_at: u64,
+    /// session_idle_timeout as configured at login (seconds).
+    pub idle_secs: u64,
     /// When it was ended early (logout, user or key removal).
     pub ended_at: Option<u64>,
     /// Who ended it.

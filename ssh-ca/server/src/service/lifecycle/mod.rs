@@ -252,11 +252,15 @@ pub fn check_pending(row: &RequestRow, now: u64) -> Ruling<()> {
 pub struct CastApproval {
     pub approval: ApprovalView,
     pub key: CallerKey,
+    /// Made from a web page (`store::KEY_WEB`): never counts for a role whose approvals
+    /// need the key itself.
+    pub web: bool,
     pub groups: Option<Vec<String>>,
 }
 
 /// The approvals that count: by someone other than the requester who is an approver of the
-/// role now, made with a key the role accepts now.
+/// role now, made with a key the role accepts now (a web approval only while the role does
+/// not need the key itself).
 pub fn counted_approvals(
     row: &RequestRow,
     role: &Role,
@@ -264,6 +268,7 @@ pub fn counted_approvals(
 ) -> Vec<ApprovalView> {
     cast.into_iter()
         .filter(|c| c.approval.user != row.user)
+        .filter(|c| !(c.web && role.needs_key_to_approve()))
         .filter(|c| {
             c.groups.as_ref().is_some_and(|g| {
                 role.may_approve(&c.approval.user, g)

@@ -263,6 +263,7 @@ fn only_approvals_by_current_approvers_count_and_k_of_n_approves() {
             at: NOW,
         },
         key: CallerKey::default(),
+        web: false,
         groups: groups.map(|g| g.iter().map(|s| s.to_string()).collect()),
     };
     let counted = counted_approvals(
@@ -291,6 +292,24 @@ fn only_approvals_by_current_approvers_count_and_k_of_n_approves() {
         row.approval_basis.as_deref(),
         Some(r#"{"approvers":["bob","erin"]}"#)
     );
+}
+
+#[test]
+fn a_web_approval_never_counts_for_a_role_that_needs_the_key() {
+    let row = pending();
+    let mut db = role("db");
+    let web = |user: &str| CastApproval {
+        approval: ApprovalView {
+            user: user.into(),
+            at: NOW,
+        },
+        key: CallerKey::default(),
+        web: true,
+        groups: Some(vec!["dba".to_string()]),
+    };
+    assert_eq!(counted_approvals(&row, &db, vec![web("bob")]).len(), 1);
+    db.approve_with_key = true;
+    assert!(counted_approvals(&row, &db, vec![web("bob")]).is_empty());
 }
 
 #[test]

@@ -171,7 +171,9 @@ ALTER TABLE requests ADD COLUMN reminded_until INTEGER;
     //    web_logins: one row per `jit web` (token valid 60 s, used_at set when consumed:
     //    single use); audit_seq: the `web_login_link` record that keeps the signed call.
     //    web_sessions: id `ws-...` is public (audit records, page footer); ended_at/ended_by
-    //    when logged out or ended by an operator; expires_at = created_at + session_max_age.
+    //    when logged out or ended by an operator; expires_at = created_at + session_max_age
+    //    and idle_timeout_secs = session_idle_timeout, both as configured at login (a session
+    //    is judged by the shorter of these and the current settings).
     r#"
 CREATE TABLE web_logins (
     token_hash      TEXT PRIMARY KEY,
@@ -184,6 +186,7 @@ CREATE TABLE web_logins (
     audit_seq       INTEGER
 );
 CREATE INDEX web_logins_expires ON web_logins(expires_at);
+CREATE INDEX web_logins_user ON web_logins(user, used_at);
 CREATE TABLE web_sessions (
     id              TEXT PRIMARY KEY,
     secret_hash     TEXT UNIQUE NOT NULL,
@@ -193,6 +196,7 @@ CREATE TABLE web_sessions (
     created_at      INTEGER NOT NULL,
     last_seen       INTEGER NOT NULL,
     expires_at      INTEGER NOT NULL,
+    idle_timeout_secs INTEGER NOT NULL,
     ended_at        INTEGER,
     ended_by        TEXT
 );

@@ -392,16 +392,29 @@ impl StoreOps for Connection {
     fn web_session_touch(&self, id: &str, now: u64) -> Result<()> {
         web::session_touch(self, id, now)
     }
+    fn web_session_by_id(&self, id: &str) -> Result<Option<WebSessionRow>> {
+        web::session_by_id(self, id)
+    }
     fn web_sessions_end(
         &self,
         user: &str,
         key_fingerprint: Option<&str>,
         id: Option<&str>,
         now: u64,
-        idle_secs: u64,
         by: &str,
     ) -> Result<Vec<String>> {
-        web::sessions_end(self, user, key_fingerprint, id, now, idle_secs, by)
+        web::sessions_end(self, user, key_fingerprint, id, now, by)
+    }
+    fn web_logins_withdraw(
+        &self,
+        user: &str,
+        key_fingerprint: Option<&str>,
+        now: u64,
+    ) -> Result<usize> {
+        web::logins_withdraw(self, user, key_fingerprint, now)
+    }
+    fn web_logins_outstanding(&self, user: &str, now: u64) -> Result<u64> {
+        web::logins_outstanding(self, user, now)
     }
     fn web_key_registered(&self, user: &str, key_fingerprint: &str) -> Result<bool> {
         web::key_registered(self, user, key_fingerprint)
