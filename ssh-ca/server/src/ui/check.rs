@@ -14,6 +14,10 @@ pub(crate) const FLASH_COOKIE: &str = "jit_flash";
 pub(crate) const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// `Strict-Transport-Security` of every /ui response served over https (one year; not
+/// `includeSubDomains`: other hosts of the domain are not ours to pin).
+pub(crate) const HSTS: &str = "max-age=31536000";
+
 /// Why a state-changing POST is refused before its form is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CrossSite {

@@ -20,17 +20,19 @@ mod pages;
 pub(crate) mod view;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{any, get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::api::AppState;
 use crate::error::ApiError;
@@ -39,6 +41,13 @@ use crate::service::web::WebSession;
 use check::{FLASH_COOKIE, SESSION_COOKIE};
 use jit_api::wire::ErrorCode;
 pub(crate) use view::Chrome;
+
+/// Most page views (GET/HEAD under /ui) worked on at once. Each takes at most two threads of
+/// the blocking pool (session check, then the page's read) for milliseconds (every read is
+/// indexed); the pool has at least 16, so page views can never occupy the threads the API's
+/// signed calls need. A view over the bound gets a 503 page at once (`try_acquire` in the
+/// async guard, before any blocking work), never a wait in the pool's queue.
+const PAGE_VIEWS: usize = 4;
 
 /// Largest form body (a reason is at most a few hundred bytes).
 const FORM_LIMIT: usize = 16 * 1024;
@@ -65,14 +74,39 @@ pub(crate) fn router(st: AppState) -> Router<AppState> {
         .route("/ui/static/jit.css", get(css))
         .route("/ui/{*rest}", any(not_found))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
-        .layer(middleware::from_fn_with_state(st, guard))
+        .layer(middleware::from_fn_with_state(
+            (st, Arc::new(Semaphore::new(PAGE_VIEWS))),
+            guard,
+        ))
 }
 
-/// Every /ui response: 404 when `[web] enabled = false`; the security headers.
-async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let mut resp = if st.ca.config().web.enabled {
-        next.run(req).await
-    } else {
+/// A permit for one page view, or the 503 page (with `Retry-After`) when [`PAGE_VIEWS`] are
+/// being worked on.
+fn admit(gate: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit, Response> {
+    gate.clone().try_acquire_owned().map_err(|_| {
+        let mut resp = error_page(
+            Chrome::anonymous(),
+            &ApiError::new(
+                ErrorCode::Unavailable,
+                "the CA is busy serving other pages: try again in a moment",
+            ),
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        resp
+    })
+}
+
+/// Every /ui response: 404 when `[web] enabled = false`; page views bounded ([`admit`]); the
+/// security headers.
+async fn guard(
+    State((st, gate)): State<(AppState, Arc<Semaphore>)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let view = matches!(*req.method(), Method::GET | Method::HEAD)
+        && req.uri().path() != "/ui/static/jit.css";
+    let mut resp = if !st.ca.config().web.enabled {
         error_page(
             Chrome::anonymous(),
             &ApiError::new(
@@ -80,9 +114,29 @@ async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response
                 "the web pages are turned off on this CA ([web] enabled = false in config.toml)",
             ),
         )
+    } else if view {
+        match admit(&gate) {
+            // Held until the page is rendered (the body is a string: nothing is streamed).
+            Ok(_permit) => next.run(req).await,
+            Err(busy) => busy,
+        }
+    } else {
+        next.run(req).await
     };
-    check::secure_headers(resp.headers_mut());
+    finish(&st, &mut resp);
     resp
+}
+
+/// The headers every /ui response carries ([`check::secure_headers`]), and
+/// `Strict-Transport-Security` when the pages are served over https ([`tls`]).
+fn finish(st: &AppState, resp: &mut Response) {
+    check::secure_headers(resp.headers_mut());
+    if tls(&st.ca) {
+        resp.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(check::HSTS),
+        );
+    }
 }
 
 async fn css() -> Response {
@@ -114,9 +168,16 @@ where
         .map_err(|e| ApiError::internal(format!("worker: {e}")))?
 }
 
-/// Whether the CA serves TLS (the cookies are then `Secure`).
+/// Whether the browser reaches the pages over https: the CA serves TLS itself (`[tls]`), or
+/// `public_url` is https (a TLS-terminating proxy in front). The cookies are then `Secure`,
+/// the own origin's scheme is https, and responses carry `Strict-Transport-Security`.
 pub(crate) fn tls(ca: &Ca) -> bool {
-    ca.config().tls.is_some()
+    let c = ca.config();
+    c.tls.is_some()
+        || c.public_url.as_deref().is_some_and(|u| {
+            u.get(..8)
+                .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+        })
 }
 
 /// The peer's address, when the server recorded it.
@@ -383,6 +444,19 @@ mod tests {
             n += 1;
         }
         assert!(n >= 8, "{n} templates");
+    }
+
+    /// A page view over the bound is a 503 page at once (no wait in the blocking pool), with
+    /// `Retry-After`; a permit given back admits the next.
+    #[test]
+    fn page_views_over_the_bound_get_503_at_once() {
+        let gate = Arc::new(Semaphore::new(PAGE_VIEWS));
+        let held: Vec<_> = (0..PAGE_VIEWS).map(|_| admit(&gate).unwrap()).collect();
+        let busy = admit(&gate).unwrap_err();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "1");
+        drop(held);
+        assert!(admit(&gate).is_ok());
     }
 
     #[test]

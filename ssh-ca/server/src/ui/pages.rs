@@ -114,6 +114,8 @@ pub(super) async fn request(
                 chrome: v.chrome(""),
                 r: RequestFields::of(&p.view, now),
                 events: p.events.iter().map(EventRow::of).collect(),
+                events_total: p.events_total,
+                events_omitted: p.events_total.saturating_sub(p.events.len() as u64),
                 may: p.may,
                 needs_key,
             },

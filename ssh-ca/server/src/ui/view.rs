@@ -255,6 +255,9 @@ pub(crate) struct RequestPage {
     pub chrome: Chrome,
     pub r: RequestFields,
     pub events: Vec<EventRow>,
+    /// How many records name the request in all, and how many of the oldest are not shown.
+    pub events_total: u64,
+    pub events_omitted: u64,
     pub may: Permitted,
     pub needs_key: bool,
 }
