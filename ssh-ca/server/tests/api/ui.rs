@@ -345,9 +345,15 @@ async fn login_sets_a_strict_session_cookie_and_the_link_works_once() {
 
 /// A harness with `table` (TOML tables) appended to config.toml.
 fn harness_with_table(table: &str) -> Harness {
+    harness_with("", table)
+}
+
+/// A harness with `top` (top-level keys) put first in config.toml and `table` (TOML tables)
+/// appended.
+fn harness_with(top: &str, table: &str) -> Harness {
     let (dir, keys) = setup_dir(&policy());
     let cfg = data_dir(&dir).join("config.toml");
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    let mut text = format!("{top}{}", std::fs::read_to_string(&cfg).unwrap());
     text.push_str(table);
     std::fs::remove_file(&cfg).unwrap();
     std::fs::write(&cfg, text).unwrap();
@@ -401,6 +407,7 @@ async fn under_tls_cookies_are_secure_and_the_origin_is_https() {
         "{session}"
     );
     assert!(session.ends_with("; Secure"), "{session}");
+    assert_eq!(p.headers["strict-transport-security"], "max-age=31536000");
     let cookie = p.cookie("jit_session").unwrap();
     let page = get(&h, "/ui/pending", Some(&cookie)).await;
     let csrf = attr(&page.body, "name=\"csrf\" value=\"");
@@ -408,6 +415,50 @@ async fn under_tls_cookies_are_secure_and_the_origin_is_https() {
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     for c in p.set_cookies() {
         assert!(c.ends_with("; Secure"), "{c}");
+    }
+}
+
+/// Behind a TLS-terminating proxy (`public_url` https, no `[tls]`): the browser is on https,
+/// so the cookies are `Secure` and every /ui response pins https (HSTS); a plain-http CA
+/// sends neither.
+#[tokio::test]
+async fn an_https_public_url_makes_cookies_secure_and_sends_hsts() {
+    let h = harness_with_table("");
+    let plain = login(&h, "bob").await;
+    let p = get(&h, "/ui/pending", Some(&plain.cookie)).await;
+    assert!(!p.headers.contains_key("strict-transport-security"));
+    let h = harness_with("public_url = \"https://jit.example.com\"\n", "");
+    let path = login_path(&h, "bob").await;
+    let confirm = get(&h, &path, None).await;
+    assert_eq!(
+        confirm.headers["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let p = post(
+        &h,
+        "/ui/login",
+        None,
+        &[("token", &token_of(&path))],
+        &[
+            ("host", "jit.example.com"),
+            ("origin", "https://jit.example.com"),
+            ("sec-fetch-site", "same-origin"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(p.headers["strict-transport-security"], "max-age=31536000");
+    let set = p.set_cookies();
+    assert!(!set.is_empty());
+    for c in &set {
+        assert!(c.ends_with("; Secure"), "{c}");
+    }
+    for what in ["/ui/", "/ui/nope", "/ui/static/jit.css"] {
+        let p = get(&h, what, None).await;
+        assert_eq!(
+            p.headers["strict-transport-security"], "max-age=31536000",
+            "{what}"
+        );
     }
 }
 
