@@ -6,6 +6,12 @@ use axum::http::{HeaderMap, HeaderValue, header};
 
 /// The session cookie's name.
 pub(crate) const SESSION_COOKIE: &str = "jit_session";
+/// The login form's one-time nonce (set by `GET /ui/login`, compared with the form's `nonce`
+/// by `POST /ui/login`): a login form posted from anywhere but this browser's own confirm
+/// page is refused, whatever `Origin` says (login CSRF).
+pub(crate) const LOGIN_COOKIE: &str = "jit_login";
+/// How long the confirm page's nonce lasts (the token's own lifetime).
+pub(crate) const LOGIN_COOKIE_SECS: u64 = 60;
 /// The one-shot flash message's cookie (set by a POST, shown and cleared by the next page).
 pub(crate) const FLASH_COOKIE: &str = "jit_flash";
 
@@ -86,10 +92,12 @@ pub(crate) fn origin_of_url(url: &str) -> Option<String> {
 /// is then what stands.
 ///
 /// `Origin: null` is what a browser sends for a form posted from a page whose
-/// `Referrer-Policy` is `no-referrer` (ours: every /ui page), and also from a sandboxed frame
-/// or a data: URL. It passes only with `Sec-Fetch-Site: same-origin`, which page scripts
-/// cannot set and which tells the two apart (found by the browser tests: chromium posts our
-/// own login form with `Origin: null`).
+/// `Referrer-Policy` is `no-referrer` (ours: every /ui page, as the issue requires), and also
+/// from a sandboxed frame or a data: URL: it cannot tell them apart. Over plain http on a
+/// non-loopback address the browser sends no `Sec-Fetch-Site` either. So `null` passes this
+/// check unless a `Sec-Fetch-Site` other than `same-origin` is present; what then stands is
+/// the secret every form carries: the session's CSRF token, or on the login form the
+/// nonce of the `jit_login` cookie (which no other site can read or set for this host).
 pub(crate) fn same_origin(headers: &HeaderMap, own: &[String]) -> Result<(), CrossSite> {
     let origins = headers.get_all(header::ORIGIN);
     let mut it = origins.iter();
@@ -98,11 +106,7 @@ pub(crate) fn same_origin(headers: &HeaderMap, own: &[String]) -> Result<(), Cro
         (Some(o), None) => {
             let o = o.to_str().map_err(|_| CrossSite::BadOrigin)?;
             let lower = o.to_ascii_lowercase();
-            let fetch_site = headers.get_all("sec-fetch-site");
-            let mut fs = fetch_site.iter();
-            let vouched = matches!((fs.next(), fs.next()), (Some(v), None) if v == "same-origin");
-            if lower == "null" && vouched {
-                // The Sec-Fetch-Site loop below checks it again.
+            if lower == "null" {
                 return check_fetch_site(headers);
             }
             // Default ports: `Origin` omits them, `Host` may not.
@@ -171,6 +175,14 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 pub(crate) fn set_cookie(name: &str, value: &str, max_age: u64, tls: bool) -> String {
     let secure = if tls { "; Secure" } else { "" };
     format!("{name}={value}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
+}
+
+/// The login nonce's `Set-Cookie` value: only sent back to `/ui/login`, for 60 s (0: cleared).
+pub(crate) fn login_cookie(value: &str, max_age: u64, tls: bool) -> String {
+    let secure = if tls { "; Secure" } else { "" };
+    format!(
+        "{LOGIN_COOKIE}={value}; Path=/ui/login; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    )
 }
 
 /// The `Set-Cookie` value that removes cookie `name`.
@@ -245,7 +257,6 @@ mod tests {
         let own = vec!["http://127.0.0.1:8080".to_string()];
         for o in [
             "http://evil.example",
-            "null",
             "http://127.0.0.1:8081",
             "https://127.0.0.1:8080",
             "http://127.0.0.1:8080.evil.example",
@@ -270,9 +281,12 @@ mod tests {
             );
         }
         // `Origin: null` (a no-referrer page's form, a sandboxed frame, a data: URL) passes
-        // only when the browser vouches same-origin with Sec-Fetch-Site.
+        // with `Sec-Fetch-Site: same-origin` or without Sec-Fetch-Site (plain http on a
+        // non-loopback address sends none): the CSRF token or the login nonce stands then.
         let h = headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]);
         assert_eq!(same_origin(&h, &own), Ok(()));
+        assert_eq!(same_origin(&headers(&[("origin", "null")]), &own), Ok(()));
+        assert_eq!(same_origin(&headers(&[("origin", "NULL")]), &own), Ok(()));
         for s in ["cross-site", "same-site", "none"] {
             let h = headers(&[("origin", "null"), ("sec-fetch-site", s)]);
             assert!(same_origin(&h, &own).is_err(), "null + {s}");
@@ -318,6 +332,10 @@ mod tests {
         );
         assert!(clear_cookie(SESSION_COOKIE, false).contains("jit_session=; Path=/ui;"));
         assert!(clear_cookie(SESSION_COOKIE, false).contains("Max-Age=0"));
+        assert_eq!(
+            login_cookie("n0nce", 60, true),
+            "jit_login=n0nce; Path=/ui/login; HttpOnly; SameSite=Strict; Max-Age=60; Secure"
+        );
     }
 
     #[test]

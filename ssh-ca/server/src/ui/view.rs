@@ -87,10 +87,14 @@ pub(crate) struct LoginRequired {
 #[template(path = "login_confirm.html")]
 pub(crate) struct LoginConfirm {
     pub chrome: Chrome,
+    /// Another user this browser is logged in as now (the link would replace that session).
+    pub current: Option<String>,
     pub user: String,
     pub key_fingerprint: String,
     pub expires: String,
     pub token: String,
+    /// The `jit_login` cookie's nonce.
+    pub nonce: String,
 }
 
 #[derive(Template)]

@@ -137,13 +137,51 @@ fn attr(body: &str, before: &str) -> String {
     rest[..rest.find(['"', '<']).unwrap()].to_string()
 }
 
+/// A login link opened in a browser: the confirm page's `jit_login` nonce cookie and its
+/// form's fields.
+struct Opened {
+    cookie: String,
+    token: String,
+    nonce: String,
+}
+
+impl Opened {
+    fn form(&self) -> [(&str, &str); 2] {
+        [("token", &self.token), ("nonce", &self.nonce)]
+    }
+}
+
+/// GETs the login link `path` (the confirm page) as a browser does.
+async fn open(h: &Harness, path: &str) -> Opened {
+    let confirm = get(h, path, None).await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+    let set = confirm
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("jit_login="))
+        .unwrap();
+    assert!(
+        set.ends_with("; Path=/ui/login; HttpOnly; SameSite=Strict; Max-Age=60")
+            || set.ends_with("; Path=/ui/login; HttpOnly; SameSite=Strict; Max-Age=60; Secure"),
+        "{set}"
+    );
+    let nonce = attr(&confirm.body, "name=\"nonce\" value=\"");
+    assert_eq!(
+        confirm.cookie("jit_login").unwrap(),
+        format!("jit_login={nonce}")
+    );
+    Opened {
+        cookie: format!("jit_login={nonce}"),
+        token: token_of(path),
+        nonce,
+    }
+}
+
 /// Logs `user` in through the pages (GET the link, POST the form).
 async fn login(h: &Harness, user: &str) -> Browser {
     let path = login_path(h, user).await;
-    let confirm = get(h, &path, None).await;
-    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
-    let token = token_of(&path);
-    let p = post(h, "/ui/login", None, &[("token", &token)], &[]).await;
+    let o = open(h, &path).await;
+    let p = post(h, "/ui/login", Some(&o.cookie), &o.form(), &[]).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     assert_eq!(p.location(), "/ui/pending");
     let cookie = p.cookie("jit_session").unwrap();
@@ -307,10 +345,18 @@ async fn login_sets_a_strict_session_cookie_and_the_link_works_once() {
                 .contains("<form id=\"login-form\" method=\"post\" action=\"/ui/login\">")
         );
         assert!(p.body.contains("id=\"login-submit\""));
-        assert!(p.set_cookies().is_empty());
+        // Only the login nonce (no session, nothing consumed).
+        assert!(p.cookie("jit_session").is_none());
     }
-    let p = post(&h, "/ui/login", None, &[("token", &token)], &[]).await;
+    let o = open(&h, &path).await;
+    let p = post(&h, "/ui/login", Some(&o.cookie), &o.form(), &[]).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
+    // The nonce is spent with the token.
+    assert!(
+        p.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("jit_login=;") && c.contains("Max-Age=0"))
+    );
     let set = p
         .set_cookies()
         .into_iter()
@@ -326,7 +372,7 @@ async fn login_sets_a_strict_session_cookie_and_the_link_works_once() {
     assert!(!set.contains("Secure"), "no TLS, no Secure: {set}");
     assert!(!records(&h, "web_login").is_empty());
     // Used: refused, as page and as link.
-    let again = post(&h, "/ui/login", None, &[("token", &token)], &[]).await;
+    let again = post(&h, "/ui/login", Some(&o.cookie), &o.form(), &[]).await;
     assert_eq!(again.status, StatusCode::FORBIDDEN);
     assert!(again.body.contains("<main id=\"error\""));
     assert!(again.body.contains("jit web again"), "{}", again.body);
@@ -339,8 +385,11 @@ async fn login_sets_a_strict_session_cookie_and_the_link_works_once() {
     h.clock.advance(61);
     let p = get(&h, &path, None).await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
-    let p = post(&h, "/ui/login", None, &[("token", &token_of(&path))], &[]).await;
+    let form = [("token", token_of(&path)), ("nonce", o.nonce.clone())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = post(&h, "/ui/login", Some(&o.cookie), &form, &[]).await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let _ = token;
 }
 
 /// A harness with `table` (TOML tables) appended to config.toml.
@@ -376,13 +425,13 @@ async fn under_tls_cookies_are_secure_and_the_origin_is_https() {
     // the files).
     let h = harness_with_table("\n[tls]\ncert = \"tls/cert.pem\"\nkey = \"tls/key.pem\"\n");
     let path = login_path(&h, "bob").await;
-    let token = token_of(&path);
+    let o = open(&h, &path).await;
     // The plain-http origin of the same host is another origin.
     let p = post(
         &h,
         "/ui/login",
-        None,
-        &[("token", &token)],
+        Some(&o.cookie),
+        &o.form(),
         &[("host", "ca.example"), ("origin", "http://ca.example")],
     )
     .await;
@@ -390,8 +439,8 @@ async fn under_tls_cookies_are_secure_and_the_origin_is_https() {
     let p = post(
         &h,
         "/ui/login",
-        None,
-        &[("token", &token)],
+        Some(&o.cookie),
+        &o.form(),
         &[
             ("host", "ca.example"),
             ("origin", "https://ca.example"),
@@ -434,11 +483,12 @@ async fn an_https_public_url_makes_cookies_secure_and_sends_hsts() {
         confirm.headers["strict-transport-security"],
         "max-age=31536000"
     );
+    let o = open(&h, &path).await;
     let p = post(
         &h,
         "/ui/login",
-        None,
-        &[("token", &token_of(&path))],
+        Some(&o.cookie),
+        &o.form(),
         &[
             ("host", "jit.example.com"),
             ("origin", "https://jit.example.com"),
@@ -493,8 +543,17 @@ async fn cross_site_and_token_less_posts_are_refused_and_change_nothing() {
             vec![host[0], ("origin", "http://evil.example")],
         ),
         (
-            "null origin",
+            "null origin from another site",
             vec![("csrf", &bob.csrf), ("request_digest", &digest)],
+            vec![
+                host[0],
+                ("origin", "null"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+        ),
+        (
+            "null origin without the token",
+            vec![("csrf", "AAAA"), ("request_digest", &digest)],
             vec![host[0], ("origin", "null")],
         ),
         (
@@ -577,12 +636,12 @@ async fn cross_site_and_token_less_posts_are_refused_and_change_nothing() {
 async fn a_cross_site_login_post_is_refused_and_leaves_the_link_usable() {
     let h = harness();
     let path = login_path(&h, "bob").await;
-    let token = token_of(&path);
+    let o = open(&h, &path).await;
     let p = post(
         &h,
         "/ui/login",
-        None,
-        &[("token", &token)],
+        Some(&o.cookie),
+        &o.form(),
         &[("host", "ca.example"), ("origin", "http://evil.example")],
     )
     .await;
@@ -592,14 +651,53 @@ async fn a_cross_site_login_post_is_refused_and_leaves_the_link_usable() {
     let p = post(
         &h,
         "/ui/login",
-        None,
-        &[("token", &token)],
+        Some(&o.cookie),
+        &o.form(),
         &[("sec-fetch-site", "cross-site")],
     )
     .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
-    let p = post(&h, "/ui/login", None, &[("token", &token)], &[]).await;
-    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    // Another site posting a token of its own (login CSRF: log the victim in as the
+    // attacker) has no jit_login cookie for this host, whatever Origin its browser sends
+    // (`null` from a no-referrer page): refused, audited, the token left unused.
+    let before = records(&h, "web_login_refused").len();
+    let token = [("token", o.token.as_str())];
+    let wrong = [("token", o.token.as_str()), ("nonce", "guessed")];
+    for (what, cookie, form, extra) in [
+        (
+            "no cookie, no nonce",
+            None,
+            &token[..],
+            &[("origin", "null")][..],
+        ),
+        ("no cookie", None, &o.form()[..], &[("origin", "null")][..]),
+        ("no nonce", Some(o.cookie.as_str()), &token[..], &[][..]),
+        (
+            "another nonce",
+            Some(o.cookie.as_str()),
+            &wrong[..],
+            &[][..],
+        ),
+    ] {
+        let p = post(&h, "/ui/login", cookie, form, extra).await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{what}");
+        assert!(p.body.contains("csrf_rejected"), "{what}");
+        assert!(p.body.contains("jit_login"), "{what}: {}", p.body);
+        assert!(p.cookie("jit_session").is_none(), "{what}");
+    }
+    assert_eq!(records(&h, "web_login_refused").len() - before, 4);
+    // Plain http on a non-loopback address: the browser sends `Origin: null` (our
+    // no-referrer policy) and no Sec-Fetch-Site; with this browser's nonce it logs in.
+    let p = post(
+        &h,
+        "/ui/login",
+        Some(&o.cookie),
+        &o.form(),
+        &[("host", "10.0.0.1:8443"), ("origin", "null")],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert!(p.cookie("jit_session").is_some());
 }
 
 #[tokio::test]
@@ -1086,4 +1184,28 @@ async fn the_pages_are_404_when_web_is_disabled() {
         assert_secure_headers(&p, path);
         assert!(p.body.contains("enabled = false"), "{path}");
     }
+}
+
+/// A login link for another user opened in a browser that is logged in already: the confirm
+/// page says whose session it would replace (a link sent by someone else is easy to miss).
+#[tokio::test]
+async fn a_login_link_for_another_user_warns_whom_it_replaces() {
+    let h = harness();
+    let bob = login(&h, "bob").await;
+    let path = login_path(&h, "alice").await;
+    let p = get(&h, &path, Some(&bob.cookie)).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.body.contains("id=\"login-switch\""), "{}", p.body);
+    assert!(
+        p.body.contains("You are logged in as <strong>bob</strong>"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("logs you in as <strong>alice</strong>"));
+    // Its own link, or no session: no warning.
+    let path = login_path(&h, "bob").await;
+    let p = get(&h, &path, Some(&bob.cookie)).await;
+    assert!(!p.body.contains("login-switch"));
+    let p = get(&h, &path, None).await;
+    assert!(!p.body.contains("login-switch"));
 }
