@@ -171,6 +171,17 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     found.filter(|v| !v.is_empty())
 }
 
+/// How many cookies named `name` the request carries.
+pub(crate) fn cookie_count(headers: &HeaderMap, name: &str) -> usize {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(';'))
+        .filter(|pair| pair.split_once('=').is_some_and(|(k, _)| k.trim() == name))
+        .count()
+}
+
 /// A `Set-Cookie` value scoped to /ui: HttpOnly, SameSite=Strict, `Secure` under TLS.
 pub(crate) fn set_cookie(name: &str, value: &str, max_age: u64, tls: bool) -> String {
     let secure = if tls { "; Secure" } else { "" };
@@ -318,6 +329,12 @@ mod tests {
         assert_eq!(cookie(&h, SESSION_COOKIE), None);
         let h = headers(&[("cookie", "xjit_session=a")]);
         assert_eq!(cookie(&h, SESSION_COOKIE), None);
+        assert_eq!(cookie_count(&h, SESSION_COOKIE), 0);
+        let h = headers(&[
+            ("cookie", "jit_session=x"),
+            ("cookie", "a=1; jit_session=y"),
+        ]);
+        assert_eq!(cookie_count(&h, SESSION_COOKIE), 2);
     }
 
     #[test]

@@ -12,9 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::actions::{WithCsrf, cross_site, guarded, read_form, refuse_csrf};
 use super::check::{self, FLASH_COOKIE, LOGIN_COOKIE, SESSION_COOKIE};
 use super::view::{self, when};
-use super::{
-    Chrome, blocking, error_page, html, login_required, see_other, set_cookie, source_of, tls,
-};
+use super::{Chrome, blocking, error_page, html, login_required, set_cookie, source_of, tls};
 use crate::api::AppState;
 use crate::error::ApiError;
 use crate::service::web::{constant_time_eq, random_secret};
@@ -163,7 +161,12 @@ pub(super) async fn logout(State(st): State<AppState>, req: Request) -> Response
     let s = c.s;
     match blocking(move || ca.web_logout(&s)).await {
         Ok(()) => {
-            let mut resp = see_other("/ui/", true, "You are logged out.", tls);
+            // No session is left to bind a message to: a fixed word, a fixed text.
+            let mut resp = Redirect::to("/ui/").into_response();
+            set_cookie(
+                &mut resp,
+                &check::set_cookie(FLASH_COOKIE, super::FLASH_LOGGED_OUT, 60, tls),
+            );
             set_cookie(&mut resp, &check::clear_cookie(SESSION_COOKIE, tls));
             resp
         }

