@@ -124,6 +124,12 @@ pub(crate) struct PendingRow {
     pub digest: String,
     pub needs_key: bool,
     pub approved_by_me: bool,
+    /// A later start (`jit request --start`): when the certificate's window opens.
+    pub start: Option<String>,
+    /// The fingerprint of the key the certificate would be for.
+    pub key_fingerprint: String,
+    pub principals: Vec<String>,
+    pub sudo: bool,
 }
 
 #[derive(Template)]

@@ -1277,3 +1277,50 @@ async fn planted_cookies_neither_clear_the_session_nor_show_a_flash() {
     let other = get(&h, &format!("/ui/requests/{id}"), Some(&c)).await;
     assert!(!other.body.contains("class=\"flash"), "{}", other.body);
 }
+
+/// The pending list's one-click approve covers every field the approval's digest covers: a
+/// later start and the certificate's key are on the row, not only on the request page.
+#[tokio::test]
+async fn pending_rows_show_a_later_start_and_the_key() {
+    let h = harness();
+    let pk = h.key("alice").public_key().to_openssh().unwrap();
+    let start = T0 + 7 * 86400;
+    let (s, v) = h
+        .call(
+            "alice",
+            "POST",
+            "/v1/requests",
+            json!({"role": "db-admin", "duration_secs": 3600, "reason": "saturday",
+                   "public_key": pk, "start": start}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let later = v["id"].as_str().unwrap().to_string();
+    let now = new_request(&h, "alice", "two-man", "now").await;
+    let fp = show(&h, "alice", &later).await["key_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bob = login(&h, "bob").await;
+    let p = get(&h, "/ui/pending", Some(&bob.cookie)).await;
+    assert_eq!(p.status, StatusCode::OK);
+    let row = |id: &str| {
+        let i = p.body.find(&format!("<tr id=\"req-{id}\"")).unwrap();
+        let rest = &p.body[i..];
+        rest[..rest.find("</tr>").unwrap()].to_string()
+    };
+    let r = row(&later);
+    assert!(r.contains("<th>Starts</th>") || p.body.contains("<th>Starts</th>"));
+    assert!(r.contains("<td class=\"start\"><strong>"), "{r}");
+    assert!(
+        r.contains(&format!("<code class=\"key\">{fp}</code>")),
+        "{r}"
+    );
+    assert!(r.contains("with sudo") || r.contains("without sudo"), "{r}");
+    let r = row(&now);
+    assert!(r.contains("when issued"), "{r}");
+    assert!(
+        r.contains(&format!("<code class=\"key\">{fp}</code>")),
+        "{r}"
+    );
+}
