@@ -1324,3 +1324,52 @@ async fn pending_rows_show_a_later_start_and_the_key() {
         "{r}"
     );
 }
+
+/// A request with more audit records than the page shows: the NEWEST are shown (a late
+/// revocation or extension is never the one left out) and the page says how many are not.
+#[tokio::test]
+async fn a_long_request_history_shows_the_newest_and_says_what_is_left_out() {
+    let h = harness();
+    let id = new_request(&h, "alice", "db-admin", "long").await;
+    let mut st = jit_ca::store::Store::open(&h.path().join("jit.db")).unwrap();
+    let tx = st.tx().unwrap();
+    for k in 0..520 {
+        jit_ca::store::append_audit(
+            &tx,
+            h.now(),
+            "system",
+            jit_ca::audit::event::USER_ADD,
+            &json!({"request_id": id, "filler": k}),
+        )
+        .unwrap();
+    }
+    jit_ca::store::append_audit(
+        &tx,
+        h.now(),
+        "system",
+        jit_ca::audit::event::USER_ADD,
+        &json!({"request_id": id, "marker": "the-newest-record"}),
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    drop(st);
+    let alice = login(&h, "alice").await;
+    let p = get(&h, &format!("/ui/requests/{id}"), Some(&alice.cookie)).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(
+        p.body.contains("the-newest-record"),
+        "the newest record is shown"
+    );
+    // 1 `request` record + 521 appended = 522; 500 shown.
+    assert!(
+        p.body
+            .contains("Showing the newest 500 of 522 audit records of this request: the 22 oldest"),
+        "{}",
+        &p.body[p.body.find("Audit events").unwrap()..][..600]
+    );
+    assert!(p.body.contains("id=\"events-omitted\""));
+    // A short history: no such line.
+    let short = new_request(&h, "alice", "two-man", "short").await;
+    let p = get(&h, &format!("/ui/requests/{short}"), Some(&alice.cookie)).await;
+    assert!(!p.body.contains("events-omitted"));
+}
