@@ -52,10 +52,14 @@ impl CrossSite {
     }
 }
 
-/// The origins this CA's own pages have: `scheme://Host` as the browser addressed it (scheme
-/// `https` when `tls`), and the origin of `public_url` when set (a reverse proxy may pass
-/// another `Host`).
+/// The origins this CA's own pages have. When `public_url` is set, its origin only: the
+/// login links and chat links point there, a reverse proxy may pass another `Host`, and a
+/// `Host` the client chose (DNS rebinding) is then never trusted. Unset: `scheme://Host` as
+/// the browser addressed it (scheme `https` when `tls`).
 pub(crate) fn own_origins(headers: &HeaderMap, tls: bool, public_url: Option<&str>) -> Vec<String> {
+    if let Some(u) = public_url {
+        return origin_of_url(u).into_iter().collect();
+    }
     let mut out = Vec::new();
     let scheme = if tls { "https" } else { "http" };
     let hosts = headers.get_all(header::HOST);
@@ -65,9 +69,6 @@ pub(crate) fn own_origins(headers: &HeaderMap, tls: bool, public_url: Option<&st
         && !h.is_empty()
     {
         out.push(format!("{scheme}://{}", h.to_ascii_lowercase()));
-    }
-    if let Some(u) = public_url.and_then(origin_of_url) {
-        out.push(u);
     }
     out
 }
@@ -237,10 +238,12 @@ mod tests {
     #[test]
     fn own_origins_come_from_host_and_public_url() {
         let h = headers(&[("host", "CA.example:8443")]);
+        // public_url set: its origin only (a Host the client chose is not trusted then).
         assert_eq!(
             own_origins(&h, true, Some("https://jit.example.com/base/")),
-            vec!["https://ca.example:8443", "https://jit.example.com"]
+            vec!["https://jit.example.com"]
         );
+        assert_eq!(own_origins(&h, true, None), vec!["https://ca.example:8443"]);
         assert_eq!(own_origins(&h, false, None), vec!["http://ca.example:8443"]);
         // Two Host headers: neither is trusted.
         let h = headers(&[("host", "a"), ("host", "b")]);

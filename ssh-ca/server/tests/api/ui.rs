@@ -1373,3 +1373,34 @@ async fn a_long_request_history_shows_the_newest_and_says_what_is_left_out() {
     let p = get(&h, &format!("/ui/requests/{short}"), Some(&alice.cookie)).await;
     assert!(!p.body.contains("events-omitted"));
 }
+
+/// With `public_url` set, only its origin may post: a page reached under another name (DNS
+/// rebinding, a direct address) is refused even when Host and Origin agree.
+#[tokio::test]
+async fn with_public_url_only_its_origin_may_post() {
+    let h = harness_with("public_url = \"https://jit.example.com\"\n", "");
+    let path = login_path(&h, "bob").await;
+    let o = open(&h, &path).await;
+    let p = post(
+        &h,
+        "/ui/login",
+        Some(&o.cookie),
+        &o.form(),
+        &[("host", "rebound.evil"), ("origin", "https://rebound.evil")],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.body);
+    assert!(p.body.contains("csrf_rejected"));
+    let p = post(
+        &h,
+        "/ui/login",
+        Some(&o.cookie),
+        &o.form(),
+        &[
+            ("host", "10.0.0.1:8443"),
+            ("origin", "https://jit.example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+}
