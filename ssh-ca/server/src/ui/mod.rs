@@ -80,10 +80,14 @@ pub(crate) fn router(st: AppState) -> Router<AppState> {
         ))
 }
 
-/// A permit for one page view, or the 503 page (with `Retry-After`) when [`PAGE_VIEWS`] are
-/// being worked on.
-fn admit(gate: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit, Response> {
-    gate.clone().try_acquire_owned().map_err(|_| {
+/// A permit for one page view; None when [`PAGE_VIEWS`] are being worked on (then [`busy`]).
+fn admit(gate: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+    gate.clone().try_acquire_owned().ok()
+}
+
+/// The 503 page (with `Retry-After`) of a page view over the bound.
+fn busy() -> Response {
+    {
         let mut resp = error_page(
             Chrome::anonymous(),
             &ApiError::new(
@@ -94,7 +98,7 @@ fn admit(gate: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit, Response> {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         resp
-    })
+    }
 }
 
 /// Every /ui response: 404 when `[web] enabled = false`; page views bounded ([`admit`]); the
@@ -117,8 +121,8 @@ async fn guard(
     } else if view {
         match admit(&gate) {
             // Held until the page is rendered (the body is a string: nothing is streamed).
-            Ok(_permit) => next.run(req).await,
-            Err(busy) => busy,
+            Some(_permit) => next.run(req).await,
+            None => busy(),
         }
     } else {
         next.run(req).await
@@ -529,11 +533,12 @@ mod tests {
     fn page_views_over_the_bound_get_503_at_once() {
         let gate = Arc::new(Semaphore::new(PAGE_VIEWS));
         let held: Vec<_> = (0..PAGE_VIEWS).map(|_| admit(&gate).unwrap()).collect();
-        let busy = admit(&gate).unwrap_err();
-        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(busy.headers()[header::RETRY_AFTER], "1");
+        assert!(admit(&gate).is_none());
+        let b = busy();
+        assert_eq!(b.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(b.headers()[header::RETRY_AFTER], "1");
         drop(held);
-        assert!(admit(&gate).is_ok());
+        assert!(admit(&gate).is_some());
     }
 
     #[test]
