@@ -87,18 +87,16 @@ fn admit(gate: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
 
 /// The 503 page (with `Retry-After`) of a page view over the bound.
 fn busy() -> Response {
-    {
-        let mut resp = error_page(
-            Chrome::anonymous(),
-            &ApiError::new(
-                ErrorCode::Unavailable,
-                "the CA is busy serving other pages: try again in a moment",
-            ),
-        );
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        resp
-    }
+    let mut resp = error_page(
+        Chrome::anonymous(),
+        &ApiError::new(
+            ErrorCode::Unavailable,
+            "the CA is busy serving other pages: try again in a moment",
+        ),
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
 }
 
 /// Every /ui response: 404 when `[web] enabled = false`; page views bounded ([`admit`]); the

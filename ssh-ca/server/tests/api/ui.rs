@@ -1404,3 +1404,55 @@ async fn with_public_url_only_its_origin_may_post() {
     .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
 }
+
+/// Our pages' own forms post `Origin: null` (Referrer-Policy: no-referrer): over https or
+/// loopback with `Sec-Fetch-Site: same-origin`, over plain http off loopback with no
+/// Sec-Fetch-Site at all. Both are accepted with the session's token; `null` from another
+/// site (`cross-site`) is not.
+#[tokio::test]
+async fn our_own_forms_posting_origin_null_are_accepted_with_the_token() {
+    let h = harness();
+    let id = new_request(&h, "alice", "db-admin", "null").await;
+    let other = new_request(&h, "dave", "db-admin", "null 2").await;
+    let bob = login(&h, "bob").await;
+    let digest = |v: Value| v["request_digest"].as_str().unwrap().to_string();
+    let d = digest(show(&h, "alice", &id).await);
+    let p = post(
+        &h,
+        &format!("/ui/requests/{id}/approve"),
+        Some(&bob.cookie),
+        &[("csrf", &bob.csrf), ("request_digest", &d)],
+        &[
+            ("host", "10.0.0.1:8443"),
+            ("origin", "null"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert_eq!(show(&h, "alice", &id).await["state"], "pending");
+    let p = post(
+        &h,
+        &format!("/ui/requests/{id}/approve"),
+        Some(&bob.cookie),
+        &[("csrf", &bob.csrf), ("request_digest", &d)],
+        &[
+            ("host", "127.0.0.1:8443"),
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(show(&h, "alice", &id).await["state"], "approved");
+    let p = post(
+        &h,
+        &format!("/ui/requests/{other}/deny"),
+        Some(&bob.cookie),
+        &[("csrf", &bob.csrf), ("reason", "no")],
+        &[("host", "10.0.0.1:8443"), ("origin", "null")],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(show(&h, "dave", &other).await["state"], "denied");
+}
