@@ -135,7 +135,8 @@ require_approval_digest = false
 # format = "slack"
 
 # Optional TLS. Without it the service speaks plain HTTP: put it behind a TLS proxy or
-# keep it on a trusted network.
+# keep it on a trusted network. Behind a TLS proxy set public_url to the https URL: the web
+# pages then send Secure cookies and HSTS, and accept forms from that origin only.
 # [tls]
 # cert = "tls/cert.pem"    # PEM chain, leaf first
 # key = "tls/key.pem"      # PEM private key (PKCS#8, PKCS#1 or SEC1)

@@ -118,7 +118,7 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     use rand_core::RngCore as _;
     let mut b = [0u8; 32];
     rand_core::OsRng.fill_bytes(&mut b);

@@ -603,6 +603,6 @@ pub trait StoreOps {
     // web pages (issue 16)
     /// Elevations in force at `now` (approved, newest certificate unrevoked and valid).
     fn active_elevations(&self, now: u64) -> Result<Vec<views::Elevation>>;
-    /// The audit records naming request `id`, in chain order, at most `limit`.
-    fn request_audit(&self, id: &str, limit: u32) -> Result<Vec<Record>>;
+    /// The newest `limit` audit records naming request `id`, in chain order, and their total.
+    fn request_audit(&self, id: &str, limit: u32) -> Result<views::RequestAudit>;
 }

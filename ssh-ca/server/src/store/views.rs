@@ -15,5 +15,15 @@ pub struct Elevation {
     pub valid_before: u64,
 }
 
-/// Most audit records shown for one request.
+/// One request's audit records as its page shows them.
+#[derive(Debug, Clone, Default)]
+pub struct RequestAudit {
+    /// The newest records naming the request, in chain order.
+    pub records: Vec<crate::audit::Record>,
+    /// How many records name the request in all (more than `records.len()` when some of the
+    /// oldest were left out).
+    pub total: u64,
+}
+
+/// Most audit records shown for one request (the newest; the page says when more exist).
 pub const REQUEST_AUDIT_LIMIT: u32 = 500;

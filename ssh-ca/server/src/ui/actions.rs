@@ -149,6 +149,7 @@ where
     let Checked {
         s, source, path, ..
     } = c;
+    let csrf = s.csrf.clone();
     let r = blocking(move || match op(&ca, &s, &id) {
         Err(e) if !e.code.is_server_fault() => {
             let details = json!({"method": "POST", "path": path, "session": s.id});
@@ -158,9 +159,9 @@ where
     })
     .await;
     match r {
-        Ok(()) => see_other(&to, true, &done, tls),
+        Ok(()) => see_other(&to, true, &done, &csrf, tls),
         Err(e) if e.code.is_server_fault() => error_page(Chrome::anonymous(), &e),
-        Err(e) => see_other(&to, false, &e.message, tls),
+        Err(e) => see_other(&to, false, &e.message, &csrf, tls),
     }
 }
 

@@ -6,6 +6,12 @@ use axum::http::{HeaderMap, HeaderValue, header};
 
 /// The session cookie's name.
 pub(crate) const SESSION_COOKIE: &str = "jit_session";
+/// The login form's one-time nonce (set by `GET /ui/login`, compared with the form's `nonce`
+/// by `POST /ui/login`): a login form posted from anywhere but this browser's own confirm
+/// page is refused, whatever `Origin` says (login CSRF).
+pub(crate) const LOGIN_COOKIE: &str = "jit_login";
+/// How long the confirm page's nonce lasts (the token's own lifetime).
+pub(crate) const LOGIN_COOKIE_SECS: u64 = 60;
 /// The one-shot flash message's cookie (set by a POST, shown and cleared by the next page).
 pub(crate) const FLASH_COOKIE: &str = "jit_flash";
 
@@ -13,6 +19,10 @@ pub(crate) const FLASH_COOKIE: &str = "jit_flash";
 /// /ui/static, forms only to this origin, never framed.
 pub(crate) const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// `Strict-Transport-Security` of every /ui response served over https (one year; not
+/// `includeSubDomains`: other hosts of the domain are not ours to pin).
+pub(crate) const HSTS: &str = "max-age=31536000";
 
 /// Why a state-changing POST is refused before its form is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,10 +52,14 @@ impl CrossSite {
     }
 }
 
-/// The origins this CA's own pages have: `scheme://Host` as the browser addressed it (scheme
-/// `https` when `tls`), and the origin of `public_url` when set (a reverse proxy may pass
-/// another `Host`).
+/// The origins this CA's own pages have. When `public_url` is set, its origin only: the
+/// login links and chat links point there, a reverse proxy may pass another `Host`, and a
+/// `Host` the client chose (DNS rebinding) is then never trusted. Unset: `scheme://Host` as
+/// the browser addressed it (scheme `https` when `tls`).
 pub(crate) fn own_origins(headers: &HeaderMap, tls: bool, public_url: Option<&str>) -> Vec<String> {
+    if let Some(u) = public_url {
+        return origin_of_url(u).into_iter().collect();
+    }
     let mut out = Vec::new();
     let scheme = if tls { "https" } else { "http" };
     let hosts = headers.get_all(header::HOST);
@@ -55,9 +69,6 @@ pub(crate) fn own_origins(headers: &HeaderMap, tls: bool, public_url: Option<&st
         && !h.is_empty()
     {
         out.push(format!("{scheme}://{}", h.to_ascii_lowercase()));
-    }
-    if let Some(u) = public_url.and_then(origin_of_url) {
-        out.push(u);
     }
     out
 }
@@ -82,10 +93,12 @@ pub(crate) fn origin_of_url(url: &str) -> Option<String> {
 /// is then what stands.
 ///
 /// `Origin: null` is what a browser sends for a form posted from a page whose
-/// `Referrer-Policy` is `no-referrer` (ours: every /ui page), and also from a sandboxed frame
-/// or a data: URL. It passes only with `Sec-Fetch-Site: same-origin`, which page scripts
-/// cannot set and which tells the two apart (found by the browser tests: chromium posts our
-/// own login form with `Origin: null`).
+/// `Referrer-Policy` is `no-referrer` (ours: every /ui page, as the issue requires), and also
+/// from a sandboxed frame or a data: URL: it cannot tell them apart. Over plain http on a
+/// non-loopback address the browser sends no `Sec-Fetch-Site` either. So `null` passes this
+/// check unless a `Sec-Fetch-Site` other than `same-origin` is present; what then stands is
+/// the secret every form carries: the session's CSRF token, or on the login form the
+/// nonce of the `jit_login` cookie (which no other site can read or set for this host).
 pub(crate) fn same_origin(headers: &HeaderMap, own: &[String]) -> Result<(), CrossSite> {
     let origins = headers.get_all(header::ORIGIN);
     let mut it = origins.iter();
@@ -94,11 +107,7 @@ pub(crate) fn same_origin(headers: &HeaderMap, own: &[String]) -> Result<(), Cro
         (Some(o), None) => {
             let o = o.to_str().map_err(|_| CrossSite::BadOrigin)?;
             let lower = o.to_ascii_lowercase();
-            let fetch_site = headers.get_all("sec-fetch-site");
-            let mut fs = fetch_site.iter();
-            let vouched = matches!((fs.next(), fs.next()), (Some(v), None) if v == "same-origin");
-            if lower == "null" && vouched {
-                // The Sec-Fetch-Site loop below checks it again.
+            if lower == "null" {
                 return check_fetch_site(headers);
             }
             // Default ports: `Origin` omits them, `Host` may not.
@@ -163,10 +172,29 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     found.filter(|v| !v.is_empty())
 }
 
+/// How many cookies named `name` the request carries.
+pub(crate) fn cookie_count(headers: &HeaderMap, name: &str) -> usize {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(';'))
+        .filter(|pair| pair.split_once('=').is_some_and(|(k, _)| k.trim() == name))
+        .count()
+}
+
 /// A `Set-Cookie` value scoped to /ui: HttpOnly, SameSite=Strict, `Secure` under TLS.
 pub(crate) fn set_cookie(name: &str, value: &str, max_age: u64, tls: bool) -> String {
     let secure = if tls { "; Secure" } else { "" };
     format!("{name}={value}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
+}
+
+/// The login nonce's `Set-Cookie` value: only sent back to `/ui/login`, for 60 s (0: cleared).
+pub(crate) fn login_cookie(value: &str, max_age: u64, tls: bool) -> String {
+    let secure = if tls { "; Secure" } else { "" };
+    format!(
+        "{LOGIN_COOKIE}={value}; Path=/ui/login; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    )
 }
 
 /// The `Set-Cookie` value that removes cookie `name`.
@@ -210,10 +238,12 @@ mod tests {
     #[test]
     fn own_origins_come_from_host_and_public_url() {
         let h = headers(&[("host", "CA.example:8443")]);
+        // public_url set: its origin only (a Host the client chose is not trusted then).
         assert_eq!(
             own_origins(&h, true, Some("https://jit.example.com/base/")),
-            vec!["https://ca.example:8443", "https://jit.example.com"]
+            vec!["https://jit.example.com"]
         );
+        assert_eq!(own_origins(&h, true, None), vec!["https://ca.example:8443"]);
         assert_eq!(own_origins(&h, false, None), vec!["http://ca.example:8443"]);
         // Two Host headers: neither is trusted.
         let h = headers(&[("host", "a"), ("host", "b")]);
@@ -241,7 +271,6 @@ mod tests {
         let own = vec!["http://127.0.0.1:8080".to_string()];
         for o in [
             "http://evil.example",
-            "null",
             "http://127.0.0.1:8081",
             "https://127.0.0.1:8080",
             "http://127.0.0.1:8080.evil.example",
@@ -266,9 +295,12 @@ mod tests {
             );
         }
         // `Origin: null` (a no-referrer page's form, a sandboxed frame, a data: URL) passes
-        // only when the browser vouches same-origin with Sec-Fetch-Site.
+        // with `Sec-Fetch-Site: same-origin` or without Sec-Fetch-Site (plain http on a
+        // non-loopback address sends none): the CSRF token or the login nonce stands then.
         let h = headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]);
         assert_eq!(same_origin(&h, &own), Ok(()));
+        assert_eq!(same_origin(&headers(&[("origin", "null")]), &own), Ok(()));
+        assert_eq!(same_origin(&headers(&[("origin", "NULL")]), &own), Ok(()));
         for s in ["cross-site", "same-site", "none"] {
             let h = headers(&[("origin", "null"), ("sec-fetch-site", s)]);
             assert!(same_origin(&h, &own).is_err(), "null + {s}");
@@ -300,6 +332,12 @@ mod tests {
         assert_eq!(cookie(&h, SESSION_COOKIE), None);
         let h = headers(&[("cookie", "xjit_session=a")]);
         assert_eq!(cookie(&h, SESSION_COOKIE), None);
+        assert_eq!(cookie_count(&h, SESSION_COOKIE), 0);
+        let h = headers(&[
+            ("cookie", "jit_session=x"),
+            ("cookie", "a=1; jit_session=y"),
+        ]);
+        assert_eq!(cookie_count(&h, SESSION_COOKIE), 2);
     }
 
     #[test]
@@ -314,6 +352,10 @@ mod tests {
         );
         assert!(clear_cookie(SESSION_COOKIE, false).contains("jit_session=; Path=/ui;"));
         assert!(clear_cookie(SESSION_COOKIE, false).contains("Max-Age=0"));
+        assert_eq!(
+            login_cookie("n0nce", 60, true),
+            "jit_login=n0nce; Path=/ui/login; HttpOnly; SameSite=Strict; Max-Age=60; Secure"
+        );
     }
 
     #[test]

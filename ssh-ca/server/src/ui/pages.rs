@@ -12,7 +12,8 @@ use super::view::{
     self, AccessRow, EventRow, MineRow, PendingRow, RequestFields, group_by, span, until, when,
 };
 use super::{
-    Viewer, blocking, error_page, login_required, page, read_flash, session_of, set_cookie, tls,
+    Viewer, blocking, error_page, logged_out_flash, login_required, page, session_of, set_cookie,
+    tls,
 };
 use crate::api::AppState;
 use crate::error::ApiError;
@@ -23,15 +24,12 @@ pub(super) async fn home(State(st): State<AppState>, headers: HeaderMap) -> Resp
     match session_of(&st.ca, &headers).await {
         Ok(_) => Redirect::to("/ui/pending").into_response(),
         // After logout: the login page with its notice.
-        Err(resp) if resp.status() == StatusCode::UNAUTHORIZED => match read_flash(&headers) {
-            (Some(n), _) => {
-                let tls = tls(&st.ca);
-                let mut resp = login_required(None, Some(n), false, tls);
-                set_cookie(&mut resp, &check::clear_cookie(FLASH_COOKIE, tls));
-                resp
-            }
-            _ => resp,
-        },
+        Err(resp) if resp.status() == StatusCode::UNAUTHORIZED && logged_out_flash(&headers) => {
+            let tls = tls(&st.ca);
+            let mut resp = login_required(None, Some("You are logged out.".into()), false, tls);
+            set_cookie(&mut resp, &check::clear_cookie(FLASH_COOKIE, tls));
+            resp
+        }
         Err(resp) => resp,
     }
 }
@@ -65,6 +63,10 @@ pub(super) async fn pending(State(st): State<AppState>, v: Viewer) -> Response {
                 expires_in: until(now, r.pending_expires_at),
                 created: when(r.created_at),
                 digest: r.request_digest.unwrap_or_default(),
+                start: r.start.map(when),
+                key_fingerprint: r.key_fingerprint.unwrap_or_default(),
+                principals: r.principals,
+                sudo: r.sudo,
                 id: r.id,
                 user: r.user,
                 role: r.role,
@@ -114,6 +116,8 @@ pub(super) async fn request(
                 chrome: v.chrome(""),
                 r: RequestFields::of(&p.view, now),
                 events: p.events.iter().map(EventRow::of).collect(),
+                events_total: p.events_total,
+                events_omitted: p.events_total.saturating_sub(p.events.len() as u64),
                 may: p.may,
                 needs_key,
             },

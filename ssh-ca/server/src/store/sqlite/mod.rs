@@ -427,7 +427,7 @@ impl StoreOps for Connection {
     fn active_elevations(&self, now: u64) -> Result<Vec<crate::store::views::Elevation>> {
         views::active_elevations(self, now)
     }
-    fn request_audit(&self, id: &str, limit: u32) -> Result<Vec<Record>> {
+    fn request_audit(&self, id: &str, limit: u32) -> Result<crate::store::views::RequestAudit> {
         views::request_audit(self, id, limit)
     }
 }

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use super::{i, json_vec, u};
 use crate::audit::Record;
 use crate::error::Result;
-use crate::store::views::Elevation;
+use crate::store::views::{Elevation, RequestAudit};
 use jit_api::wire::RequestState;
 
 /// Approved requests whose newest completed certificate is unrevoked and valid at `now`,
@@ -37,14 +37,20 @@ pub fn active_elevations(c: &Connection, now: u64) -> Result<Vec<Elevation>> {
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// The audit records naming request `id` (`details.request_id`), in chain order, at most
-/// `limit`. The substring test first keeps the JSON parse to the few records that can match.
-pub fn request_audit(c: &Connection, id: &str, limit: u32) -> Result<Vec<Record>> {
-    let mut st = c.prepare_cached(
+/// The audit records naming request `id` (`details.request_id`): the newest `limit` of them
+/// in chain order, and how many there are in all. Both queries use the expression index
+/// `audit_request` (migration 8): the SQL must spell [`REQUEST_ID`] exactly as the index
+/// does, or SQLite scans the whole trail.
+pub fn request_audit(c: &Connection, id: &str, limit: u32) -> Result<RequestAudit> {
+    let total: i64 = c
+        .prepare_cached(&format!(
+            "SELECT COUNT(*) FROM audit WHERE {REQUEST_ID} = ?1"
+        ))?
+        .query_row([id], |r| r.get(0))?;
+    let mut st = c.prepare_cached(&format!(
         "SELECT seq, time, actor, event, details, prev_hash, hash FROM audit \
-         WHERE instr(details, ?1) > 0 AND json_extract(details, '$.request_id') = ?1 \
-         ORDER BY seq LIMIT ?2",
-    )?;
+         WHERE {REQUEST_ID} = ?1 ORDER BY seq DESC LIMIT ?2"
+    ))?;
     let rows = st.query_map(rusqlite::params![id, i64::from(limit)], |r| {
         Ok(Record {
             seq: u(r.get(0)?),
@@ -56,8 +62,16 @@ pub fn request_audit(c: &Connection, id: &str, limit: u32) -> Result<Vec<Record>
             hash: r.get(6)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    let mut records = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    records.reverse();
+    Ok(RequestAudit {
+        records,
+        total: u(total),
+    })
 }
+
+/// The indexed expression (migration 8's `audit_request`), spelled once.
+pub(crate) const REQUEST_ID: &str = "json_extract(details, '$.request_id')";
 
 #[cfg(test)]
 mod tests {
@@ -129,15 +143,67 @@ mod tests {
         ] {
             c.append_audit(t, "a", ev, &details).unwrap();
         }
-        let times: Vec<u64> = c
-            .request_audit("r-1", 500)
-            .unwrap()
-            .iter()
-            .map(|r| r.time)
-            .collect();
-        assert_eq!(times, vec![1, 4]);
-        assert_eq!(c.request_audit("r-1", 1).unwrap().len(), 1);
-        assert!(c.request_audit("r-3", 500).unwrap().is_empty());
-        assert!(c.request_audit("", 500).unwrap().is_empty());
+        let a = c.request_audit("r-1", 500).unwrap();
+        let times: Vec<u64> = a.records.iter().map(|r| r.time).collect();
+        assert_eq!((times, a.total), (vec![1, 4], 2));
+        // Over the limit: the NEWEST records (a revocation is never the one left out), and
+        // the total says how many there are.
+        let a = c.request_audit("r-1", 1).unwrap();
+        assert_eq!((a.records.len(), a.records[0].time, a.total), (1, 4, 2));
+        assert!(c.request_audit("r-3", 500).unwrap().records.is_empty());
+        assert!(c.request_audit("", 500).unwrap().records.is_empty());
+    }
+
+    /// Migration 8 on a version-7 trail: the records are kept and found through the index.
+    #[test]
+    fn migration_8_indexes_an_existing_trail() {
+        use super::super::migrations::MIGRATIONS;
+        let c = Connection::open_in_memory().unwrap();
+        for m in &MIGRATIONS[..7] {
+            c.execute_batch(m).unwrap();
+        }
+        c.pragma_update(None, "user_version", 7).unwrap();
+        c.execute(
+            "INSERT INTO audit (seq, time, actor, event, details, prev_hash, hash) \
+             VALUES (1, 5, 'a', 'request', '{\"request_id\":\"r-old\"}', 'p', 'h')",
+            [],
+        )
+        .unwrap();
+        let s = Store::init(c).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let a = s.conn().request_audit("r-old", 10).unwrap();
+        assert_eq!((a.records.len(), a.total), (1, 1));
+    }
+
+    /// The page's queries use the expression index: no scan of the audit trail per view.
+    #[test]
+    fn request_audit_queries_use_the_index_not_a_scan() {
+        let s = Store::open_in_memory().unwrap();
+        let c = s.conn();
+        for q in [
+            format!("SELECT COUNT(*) FROM audit WHERE {REQUEST_ID} = ?1 AND ?2 > 0"),
+            format!(
+                "SELECT seq, time, actor, event, details, prev_hash, hash FROM audit \
+                 WHERE {REQUEST_ID} = ?1 ORDER BY seq DESC LIMIT ?2"
+            ),
+        ] {
+            let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {q}")).unwrap();
+            let plan: Vec<String> = st
+                .query_map(rusqlite::params!["r-1", 5], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            let plan = plan.join(" | ");
+            assert!(
+                plan.contains("USING INDEX audit_request")
+                    || plan.contains("USING COVERING INDEX audit_request"),
+                "{q}: {plan}"
+            );
+            assert!(!plan.contains("SCAN audit"), "{q}: {plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{q}: {plan}");
+        }
+        // The source spells the expression as the migration does.
+        let m = crate::store::sqlite::migrations::MIGRATIONS[7];
+        assert!(m.contains(&format!("ON audit({REQUEST_ID}, seq)")), "{m}");
     }
 }
