@@ -7,7 +7,7 @@ use super::lifecycle::{self, Action, Actor};
 use super::requests::view;
 use super::{ApiResult, Ca, Caller, refuse};
 use crate::audit::Record;
-use crate::store::views::{Elevation, REQUEST_AUDIT_LIMIT};
+use crate::store::views::{ACCESS_PAGE_SIZE, AccessPage, AccessQuery, REQUEST_AUDIT_LIMIT};
 use jit_api::wire::{ErrorCode as C, RequestState, RequestView};
 
 /// A request as its page shows it.
@@ -38,24 +38,14 @@ pub struct Permitted {
     pub drop: bool,
 }
 
-/// Filters of the access page (exact role, host name or selector, exact user).
+/// Filters of the access page (exact role, host name or selector, exact user) and the page
+/// (0-based).
 #[derive(Debug, Clone, Default)]
 pub struct AccessFilter {
     pub role: Option<String>,
     pub host: Option<String>,
     pub user: Option<String>,
-}
-
-impl AccessFilter {
-    fn keeps(&self, e: &Elevation) -> bool {
-        self.role.as_ref().is_none_or(|r| *r == e.role)
-            && self.user.as_ref().is_none_or(|u| *u == e.user)
-            && self.host.as_ref().is_none_or(|h| {
-                e.hosts
-                    .iter()
-                    .any(|s| s == h || jit_common::host::matches(s, h))
-            })
-    }
+    pub page: u64,
 }
 
 impl Ca {
@@ -98,23 +88,36 @@ impl Ca {
         })
     }
 
-    /// The elevations in force now that `caller` may see (all for an auditor), filtered.
-    pub fn access_now(&self, caller: &Caller, filter: &AccessFilter) -> ApiResult<Vec<Elevation>> {
+    /// One page ([`ACCESS_PAGE_SIZE`] rows) of the elevations in force now that `caller` may
+    /// see (all for an auditor), filtered, and how many match in all. Visibility, filters
+    /// and paging are done in SQL; the roles the caller approves come from the policy through
+    /// [`Role::may_approve`](crate::policy::Role::may_approve), the call
+    /// `lifecycle::authorize(See)` makes (one rule; `tests/api/ui.rs` checks they agree).
+    pub fn access_now(&self, caller: &Caller, filter: &AccessFilter) -> ApiResult<AccessPage> {
         let now = self.now();
         let policy = self.policy();
-        let auditor = self.is_auditor(&caller.user, &caller.groups);
-        let all = self.read_db(|c| c.active_elevations(now))?;
-        Ok(all
-            .into_iter()
-            .filter(|e| {
-                // The `See` rule of `lifecycle::authorize`: one's own, or a role one approves.
-                auditor
-                    || e.user == caller.user
-                    || policy
-                        .role(&e.role)
-                        .is_some_and(|r| r.may_approve(&caller.user, &caller.groups))
-            })
-            .filter(|e| filter.keeps(e))
-            .collect())
+        let see_all = self.is_auditor(&caller.user, &caller.groups);
+        let approves = if see_all {
+            Vec::new()
+        } else {
+            policy
+                .roles
+                .iter()
+                .filter(|(_, r)| r.may_approve(&caller.user, &caller.groups))
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        let q = AccessQuery {
+            now,
+            see_all,
+            me: caller.user.clone(),
+            approves,
+            role: filter.role.clone(),
+            host: filter.host.clone(),
+            user: filter.user.clone(),
+            offset: filter.page.saturating_mul(u64::from(ACCESS_PAGE_SIZE)),
+            limit: ACCESS_PAGE_SIZE,
+        };
+        Ok(self.read_db(|c| c.access_page(&q))?)
     }
 }

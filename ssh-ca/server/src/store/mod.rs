@@ -603,6 +603,10 @@ pub trait StoreOps {
     // web pages (issue 16)
     /// Elevations in force at `now` (approved, newest certificate unrevoked and valid).
     fn active_elevations(&self, now: u64) -> Result<Vec<views::Elevation>>;
+    /// One page of the elevations in force that `q`'s viewer may see, filtered in SQL, in the
+    /// order of [`StoreOps::active_elevations`], with the number matching in all (one read
+    /// snapshot).
+    fn access_page(&self, q: &views::AccessQuery) -> Result<views::AccessPage>;
     /// The newest `limit` audit records naming request `id`, in chain order, and their total.
     fn request_audit(&self, id: &str, limit: u32) -> Result<views::RequestAudit>;
 }

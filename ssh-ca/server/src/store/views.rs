@@ -15,6 +15,38 @@ pub struct Elevation {
     pub valid_before: u64,
 }
 
+/// What the access page asks for: who looks (the visibility rule of
+/// `lifecycle::authorize(See)`, widened for auditors), the filters, and which page.
+#[derive(Debug, Clone, Default)]
+pub struct AccessQuery {
+    pub now: u64,
+    /// An auditor: every elevation.
+    pub see_all: bool,
+    /// The viewer: their own elevations.
+    pub me: String,
+    /// The roles the viewer may approve: every elevation of these.
+    pub approves: Vec<String>,
+    /// Exact role.
+    pub role: Option<String>,
+    /// A host name or selector: an elevation one of whose selectors equals it or matches it.
+    pub host: Option<String>,
+    /// Exact user.
+    pub user: Option<String>,
+    /// Rows to skip (page * limit) and the page size.
+    pub offset: u64,
+    pub limit: u32,
+}
+
+/// One page of the access list and how many rows match in all.
+#[derive(Debug, Clone, Default)]
+pub struct AccessPage {
+    pub rows: Vec<Elevation>,
+    pub total: u64,
+}
+
+/// Rows of one access page.
+pub const ACCESS_PAGE_SIZE: u32 = 200;
+
 /// One request's audit records as its page shows them.
 #[derive(Debug, Clone, Default)]
 pub struct RequestAudit {

@@ -18,6 +18,7 @@ use super::{
 use crate::api::AppState;
 use crate::error::ApiError;
 use crate::service::AccessFilter;
+use crate::store::views::ACCESS_PAGE_SIZE;
 
 /// `GET /ui/`: the pending page when logged in, else the login page.
 pub(super) async fn home(State(st): State<AppState>, headers: HeaderMap) -> Response {
@@ -134,13 +135,16 @@ pub(super) struct AccessQuery {
     host: Option<String>,
     #[serde(default)]
     user: Option<String>,
+    /// 1-based page number (absent: the first).
+    #[serde(default)]
+    page: Option<u64>,
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-/// `GET /ui/access?role=&host=&user=`: elevations in force now.
+/// `GET /ui/access?role=&host=&user=&page=`: elevations in force now, a page at a time.
 pub(super) async fn access(
     State(st): State<AppState>,
     q: Result<Query<AccessQuery>, QueryRejection>,
@@ -155,24 +159,63 @@ pub(super) async fn access(
             );
         }
     };
+    let page_no = match q.page {
+        None => 1,
+        Some(n) if (1..=1_000_000).contains(&n) => n,
+        Some(_) => {
+            return error_page(
+                v.chrome("access"),
+                &ApiError::new(
+                    ErrorCode::InvalidInput,
+                    "page must be a number from 1 (the first page) to 1000000",
+                ),
+            );
+        }
+    };
     let filter = AccessFilter {
         role: non_empty(q.role),
         host: non_empty(q.host),
         user: non_empty(q.user),
+        page: page_no - 1,
     };
     let ca = st.ca.clone();
     let caller = v.s.caller();
     let f = filter.clone();
     let r = blocking(move || {
         let now = ca.now();
-        let rows = ca.access_now(&caller, &f)?;
+        let found = ca.access_now(&caller, &f)?;
         let auditor = ca.is_auditor(&caller.user, &caller.groups);
-        Ok((rows, auditor, now))
+        Ok((found, auditor, now))
     })
     .await;
     match r {
-        Ok((rows, auditor, now)) => {
-            let rows: Vec<AccessRow> = rows.iter().map(|e| AccessRow::of(e, now)).collect();
+        Ok((found, auditor, now)) => {
+            let rows: Vec<AccessRow> = found.rows.iter().map(|e| AccessRow::of(e, now)).collect();
+            let size = u64::from(ACCESS_PAGE_SIZE);
+            let first = (page_no - 1) * size;
+            let shown = rows.len() as u64;
+            let link = |n: u64| {
+                let mut q: Vec<String> = [
+                    ("role", &filter.role),
+                    ("host", &filter.host),
+                    ("user", &filter.user),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", enc(v))))
+                .collect();
+                q.push(format!("page={n}"));
+                format!("/ui/access?{}", q.join("&"))
+            };
+            let count = if shown == 0 {
+                format!("Showing 0 of {}.", found.total)
+            } else {
+                format!(
+                    "Showing {}-{} of {}.",
+                    first + 1,
+                    first + shown,
+                    found.total
+                )
+            };
             page(
                 &v,
                 &view::Access {
@@ -182,11 +225,14 @@ pub(super) async fn access(
                     filtered: filter.role.is_some()
                         || filter.host.is_some()
                         || filter.user.is_some(),
-                    role: filter.role.unwrap_or_default(),
-                    host: filter.host.unwrap_or_default(),
-                    user: filter.user.unwrap_or_default(),
+                    role: filter.role.clone().unwrap_or_default(),
+                    host: filter.host.clone().unwrap_or_default(),
+                    user: filter.user.clone().unwrap_or_default(),
                     by_role: group_by(&rows, |r| vec![r.role.clone()]),
                     by_host: group_by(&rows, |r| r.hosts.clone()),
+                    count,
+                    prev: (page_no > 1).then(|| link(page_no - 1)),
+                    next: (first + shown < found.total && shown > 0).then(|| link(page_no + 1)),
                 },
             )
         }
@@ -240,4 +286,17 @@ pub(super) async fn mine(State(st): State<AppState>, v: Viewer) -> Response {
         ),
         Err(e) => error_page(v.chrome("mine"), &e),
     }
+}
+
+/// `s` percent-encoded for a query string value.
+fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -332,6 +332,11 @@ pub(crate) struct Access {
     pub filtered: bool,
     pub by_role: Vec<Group>,
     pub by_host: Vec<Group>,
+    /// "Showing A-B of N." (`#access-count`).
+    pub count: String,
+    /// Links to the previous and next pages, filters kept.
+    pub prev: Option<String>,
+    pub next: Option<String>,
 }
 
 /// A row of the user's own requests.

@@ -1456,3 +1456,221 @@ async fn our_own_forms_posting_origin_null_are_accepted_with_the_token() {
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     assert_eq!(show(&h, "dave", &other).await["state"], "denied");
 }
+
+/// The `access-ID` row ids of an access page, in page order.
+fn access_ids(body: &str) -> Vec<String> {
+    body.split("<tr id=\"access-")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_string())
+        .collect()
+}
+
+/// The text of `#access-count`.
+fn access_count(body: &str) -> String {
+    let s = &body[body.find("<p id=\"access-count\">").expect("#access-count") + 21..];
+    s[..s.find("</p>").unwrap()].to_string()
+}
+
+/// The `href` of `<a id="ID"`, unescaped (`&amp;`), if there is one.
+fn link_of(body: &str, id: &str) -> Option<String> {
+    let at = body.find(&format!("<a id=\"{id}\" href=\""))?;
+    let s = &body[at + id.len() + 15..];
+    Some(
+        s[..s.find('"').unwrap()]
+            .replace("&amp;", "&")
+            .replace("&#38;", "&"),
+    )
+}
+
+/// Every row of the access list for `b` with `query`, following the next-page links, and the
+/// count line of each page.
+async fn access_all(h: &Harness, b: &Browser, query: &str) -> (Vec<String>, Vec<String>) {
+    let (mut ids, mut counts) = (Vec::new(), Vec::new());
+    let mut path = format!("/ui/access{query}");
+    for _ in 0..20 {
+        let p = get(h, &path, Some(&b.cookie)).await;
+        assert_eq!(p.status, StatusCode::OK, "{path}: {}", p.body);
+        ids.extend(access_ids(&p.body));
+        counts.push(access_count(&p.body));
+        match link_of(&p.body, "access-next") {
+            Some(next) => path = next,
+            None => return (ids, counts),
+        }
+    }
+    panic!("more than 20 pages");
+}
+
+/// A harness where alice holds 230 auto-approved `quick` elevations, dave one `db-admin`
+/// (approved by bob) and one `two-man` (approved by bob and carol); returns the two last ids.
+async fn many_elevations() -> (Harness, String, String) {
+    let h = Harness::with_policy_and_config(&policy(), &[("max_active_grants_per_user", "1000")]);
+    for n in 0..230 {
+        let (s, v) = h.request("alice", "quick", 900, &format!("q{n}")).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert_eq!(v["state"], "approved", "{v}");
+    }
+    let db = new_request(&h, "dave", "db-admin", "db").await;
+    assert_eq!(h.approve("bob", &db).await.0, StatusCode::OK);
+    let two = new_request(&h, "dave", "two-man", "two").await;
+    assert_eq!(h.approve("bob", &two).await.0, StatusCode::OK);
+    assert_eq!(h.approve("carol", &two).await.0, StatusCode::OK);
+    (h, db, two)
+}
+
+#[tokio::test]
+async fn the_access_page_is_paged_with_a_count_and_groups_within_the_page() {
+    let (h, db, two) = many_elevations().await;
+    let eve = login(&h, "eve").await;
+    let first = get(&h, "/ui/access", Some(&eve.cookie)).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(access_ids(&first.body).len(), 200, "a page holds 200 rows");
+    assert_eq!(access_count(&first.body), "Showing 1-200 of 232.");
+    assert!(link_of(&first.body, "access-prev").is_none());
+    assert_eq!(
+        link_of(&first.body, "access-next").as_deref(),
+        Some("/ui/access?page=2")
+    );
+    // Grouping still holds within the page: one heading per role with the page's rows
+    // (by role: db-admin, quick, two-man), and per host selector.
+    let heading = |role: &str, n: usize| format!("{role} <span class=\"muted\">({n})</span>");
+    assert!(
+        first.body.contains(&heading("db-admin", 1)),
+        "{}",
+        first.body
+    );
+    assert!(first.body.contains(&heading("quick", 199)));
+    assert!(!first.body.contains("two-man <span"));
+    assert!(first.body.contains("<table id=\"access-hosts\">"));
+    assert!(first.body.contains("<code>web-*</code></th>"));
+    let (ids, counts) = access_all(&h, &eve, "").await;
+    assert_eq!(counts, ["Showing 1-200 of 232.", "Showing 201-232 of 232."]);
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(
+        (ids.len(), unique.len()),
+        (232, 232),
+        "no row repeated or skipped"
+    );
+    assert!(ids.contains(&db) && ids.contains(&two));
+    let last = get(&h, "/ui/access?page=2", Some(&eve.cookie)).await;
+    assert_eq!(
+        link_of(&last.body, "access-prev").as_deref(),
+        Some("/ui/access?page=1")
+    );
+    assert!(link_of(&last.body, "access-next").is_none());
+    assert!(last.body.contains(&heading("quick", 31)));
+    assert!(last.body.contains(&heading("two-man", 1)));
+    assert!(!last.body.contains("db-admin <span"));
+    // Past the end: an empty page that says so and links back.
+    let past = get(&h, "/ui/access?page=9", Some(&eve.cookie)).await;
+    assert_eq!(past.status, StatusCode::OK);
+    assert!(access_ids(&past.body).is_empty());
+    assert_eq!(access_count(&past.body), "Showing 0 of 232.");
+    // Bad page numbers are refused with a line naming the parameter.
+    for bad in ["0", "-1", "x", "1000001"] {
+        let p = get(&h, &format!("/ui/access?page={bad}"), Some(&eve.cookie)).await;
+        assert_eq!(p.status, StatusCode::BAD_REQUEST, "page={bad}");
+        assert!(!p.body.contains("<tr id=\"access-"), "page={bad}");
+    }
+}
+
+#[tokio::test]
+async fn the_access_pages_filters_are_in_sql_and_kept_across_pages() {
+    let (h, db, two) = many_elevations().await;
+    let eve = login(&h, "eve").await;
+    // A filter that still needs two pages: the next link keeps it.
+    let p = get(&h, "/ui/access?role=quick&host=web-1", Some(&eve.cookie)).await;
+    assert_eq!(access_count(&p.body), "Showing 1-200 of 230.");
+    assert_eq!(
+        link_of(&p.body, "access-next").as_deref(),
+        Some("/ui/access?role=quick&host=web-1&page=2")
+    );
+    let (ids, counts) = access_all(&h, &eve, "?role=quick&host=web-1").await;
+    assert_eq!(counts, ["Showing 1-200 of 230.", "Showing 201-230 of 230."]);
+    assert!(!ids.contains(&db) && !ids.contains(&two));
+    // Host: a name a selector matches, the selector itself, a glob-looking name that is not
+    // one; user; role; combined.
+    for (q, want) in [
+        ("?host=db-7", vec![db.clone()]),
+        ("?host=db-*", vec![db.clone()]),
+        ("?host=DB-7", vec![db.clone()]),
+        ("?host=prod-1", vec![two.clone()]),
+        ("?host=*", vec![]),
+        ("?host=zzz", vec![]),
+        ("?user=dave", vec![db.clone(), two.clone()]),
+        ("?user=dave&role=two-man", vec![two.clone()]),
+        ("?user=dave&host=web-1", vec![]),
+        ("?role=db-admin", vec![db.clone()]),
+    ] {
+        let (mut ids, counts) = access_all(&h, &eve, q).await;
+        ids.sort();
+        let mut want = want;
+        want.sort();
+        assert_eq!(ids, want, "{q}");
+        let n = want.len();
+        let line = if n == 0 {
+            "Showing 0 of 0.".to_string()
+        } else {
+            format!("Showing 1-{n} of {n}.")
+        };
+        assert_eq!(counts, [line], "{q}");
+    }
+    // Filter values are carried encoded in the links.
+    let p = get(&h, "/ui/access?user=a%26b%20c&page=2", Some(&eve.cookie)).await;
+    assert_eq!(
+        link_of(&p.body, "access-prev").as_deref(),
+        Some("/ui/access?user=a%26b%20c&page=1")
+    );
+}
+
+/// The access page's SQL visibility rule and `lifecycle::authorize(See)` (what
+/// `GET /v1/requests/ID` applies) agree for every user on every elevation: own, approver of
+/// the role, neither, auditor.
+#[tokio::test]
+async fn access_visibility_in_sql_agrees_with_authorize_see() {
+    let (h, db, two) = many_elevations().await;
+    let eve = login(&h, "eve").await;
+    let (all, _) = access_all(&h, &eve, "").await;
+    assert_eq!(all.len(), 232);
+    // A sample of alice's plus dave's two: every kind of case for every user.
+    let mut sample: Vec<String> = all
+        .iter()
+        .filter(|id| **id != db && **id != two)
+        .step_by(40)
+        .cloned()
+        .collect();
+    sample.extend([db.clone(), two.clone()]);
+    let mut seen_some_refused = false;
+    for (user, _) in USERS {
+        let b = login(&h, user).await;
+        let (visible, counts) = access_all(&h, &b, "").await;
+        let visible: std::collections::BTreeSet<String> = visible.into_iter().collect();
+        let total = visible.len();
+        let last = counts.last().unwrap();
+        assert!(
+            last.ends_with(&format!("of {total}.")),
+            "{user}: {last} vs {total} rows"
+        );
+        for id in &sample {
+            let (s, _) = h
+                .call(user, "GET", &format!("/v1/requests/{id}"), Value::Null)
+                .await;
+            let authorized = s == StatusCode::OK;
+            let auditor = *user == "eve";
+            seen_some_refused |= !authorized && !auditor;
+            assert_eq!(
+                visible.contains(id),
+                authorized || auditor,
+                "{user} on {id}: API status {s}"
+            );
+        }
+    }
+    assert!(seen_some_refused, "the sample has refused cases");
+    // Spelled out: alice sees her own and two-man's (she approves it), not db-admin's.
+    let alice = login(&h, "alice").await;
+    let (ids, _) = access_all(&h, &alice, "").await;
+    assert_eq!(ids.len(), 231);
+    assert!(ids.contains(&two) && !ids.contains(&db));
+    // bob approves every role but requested nothing.
+    let bob = login(&h, "bob").await;
+    assert_eq!(access_all(&h, &bob, "").await.0.len(), 232);
+}

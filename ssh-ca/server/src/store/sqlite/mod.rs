@@ -113,6 +113,7 @@ impl Store {
         // journal; in memory it is not a temporary file created and unlinked per commit.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.set_prepared_statement_cache_capacity(64);
+        views::register_functions(&conn)?;
         let mut store = Self { conn, path: None };
         store.migrate()?;
         Ok(store)
@@ -171,6 +172,7 @@ pub fn open_reader(path: &Path) -> Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "query_only", "ON")?;
     conn.set_prepared_statement_cache_capacity(64);
+    views::register_functions(&conn)?;
     Ok(conn)
 }
 
@@ -426,6 +428,12 @@ impl StoreOps for Connection {
     // web pages (issue 16)
     fn active_elevations(&self, now: u64) -> Result<Vec<crate::store::views::Elevation>> {
         views::active_elevations(self, now)
+    }
+    fn access_page(
+        &self,
+        q: &crate::store::views::AccessQuery,
+    ) -> Result<crate::store::views::AccessPage> {
+        views::access_page(self, q)
     }
     fn request_audit(&self, id: &str, limit: u32) -> Result<crate::store::views::RequestAudit> {
         views::request_audit(self, id, limit)

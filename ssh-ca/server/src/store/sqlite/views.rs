@@ -5,36 +5,125 @@ use rusqlite::Connection;
 use super::{i, json_vec, u};
 use crate::audit::Record;
 use crate::error::Result;
-use crate::store::views::{Elevation, RequestAudit};
+use crate::store::views::{AccessPage, AccessQuery, Elevation, RequestAudit};
 use jit_api::wire::RequestState;
+
+/// The SQL function `jit_host_match(selector, host)`: whether the host filter `host` equals
+/// the selector or is a name it matches ([`jit_common::host::matches`], the hosts' own rule).
+/// Registered on every connection (writer and readers).
+pub fn register_functions(c: &Connection) -> Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    c.create_scalar_function(
+        "jit_host_match",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let sel: String = ctx.get(0)?;
+            let host: String = ctx.get(1)?;
+            Ok(sel == host || jit_common::host::matches(&sel, &host))
+        },
+    )?;
+    Ok(())
+}
+
+/// The elevations in force at `?1` (`?2`: the approved state), spelled once for the list, the
+/// page and its count.
+const IN_FORCE: &str = "FROM requests r JOIN certs c ON c.request_id = r.id \
+     WHERE r.state = ?2 AND c.revoked = 0 AND c.certificate != '' \
+       AND c.valid_after <= ?1 AND c.valid_before > ?1 \
+       AND c.serial = (SELECT MAX(serial) FROM certs WHERE request_id = r.id AND certificate != '')";
+
+/// The order of the lists (the request id last: a total order, so pages neither repeat nor
+/// skip a row).
+const ORDER: &str = "ORDER BY r.role, r.hosts, r.user, c.valid_before, r.id";
+
+const COLUMNS: &str =
+    "r.id, r.user, r.role, r.hosts, r.sudo, c.serial, c.valid_after, c.valid_before";
+
+fn elevation(r: &rusqlite::Row<'_>) -> rusqlite::Result<Elevation> {
+    let id: String = r.get(0)?;
+    let hosts: String = r.get(3)?;
+    Ok(Elevation {
+        hosts: json_vec(3, "requests.hosts", &format!("request {id}"), &hosts)?,
+        request_id: id,
+        user: r.get(1)?,
+        role: r.get(2)?,
+        sudo: r.get::<_, i64>(4)? != 0,
+        serial: u(r.get(5)?),
+        valid_after: u(r.get(6)?),
+        valid_before: u(r.get(7)?),
+    })
+}
 
 /// Approved requests whose newest completed certificate is unrevoked and valid at `now`,
 /// by role, host selectors, user.
 pub fn active_elevations(c: &Connection, now: u64) -> Result<Vec<Elevation>> {
-    let mut st = c.prepare_cached(
-        "SELECT r.id, r.user, r.role, r.hosts, r.sudo, c.serial, c.valid_after, c.valid_before \
-         FROM requests r JOIN certs c ON c.request_id = r.id \
-         WHERE r.state = ?2 AND c.revoked = 0 AND c.certificate != '' \
-           AND c.valid_after <= ?1 AND c.valid_before > ?1 \
-           AND c.serial = (SELECT MAX(serial) FROM certs WHERE request_id = r.id AND certificate != '') \
-         ORDER BY r.role, r.hosts, r.user, c.valid_before",
-    )?;
+    let mut st = c.prepare_cached(&format!("SELECT {COLUMNS} {IN_FORCE} {ORDER}"))?;
     let approved = RequestState::Approved.as_str();
-    let rows = st.query_map(rusqlite::params![i(now), approved], |r| {
-        let id: String = r.get(0)?;
-        let hosts: String = r.get(3)?;
-        Ok(Elevation {
-            hosts: json_vec(3, "requests.hosts", &format!("request {id}"), &hosts)?,
-            request_id: id,
-            user: r.get(1)?,
-            role: r.get(2)?,
-            sudo: r.get::<_, i64>(4)? != 0,
-            serial: u(r.get(5)?),
-            valid_after: u(r.get(6)?),
-            valid_before: u(r.get(7)?),
-        })
-    })?;
+    let rows = st.query_map(rusqlite::params![i(now), approved], elevation)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// The visibility rule and the filters of [`access_page`] (parameters ?3..?8). Visibility is
+/// `lifecycle::authorize(See)`'s: an auditor sees all; others their own (`r.user = me`) and
+/// those of the roles they may approve (the caller computes that list from the policy with
+/// `Role::may_approve`, the same call `authorize` makes).
+const VISIBLE_AND_FILTERED: &str = "AND (?3 = 1 OR r.user = ?4 \
+       OR r.role IN (SELECT value FROM json_each(?5))) \
+     AND (?6 IS NULL OR r.role = ?6) \
+     AND (?7 IS NULL OR EXISTS (SELECT 1 FROM json_each(r.hosts) h \
+                                WHERE jit_host_match(h.value, ?7))) \
+     AND (?8 IS NULL OR r.user = ?8)";
+
+/// One page of the elevations in force that `q`'s viewer may see, with the filters, and how
+/// many match in all; both read in one transaction (one snapshot).
+pub fn access_page(c: &Connection, q: &AccessQuery) -> Result<AccessPage> {
+    let tx = c.unchecked_transaction()?;
+    let approves = serde_json::Value::from(q.approves.clone()).to_string();
+    let approved = RequestState::Approved.as_str();
+    let total: i64 = tx
+        .prepare_cached(&format!(
+            "SELECT COUNT(*) {IN_FORCE} {VISIBLE_AND_FILTERED}"
+        ))?
+        .query_row(
+            rusqlite::params![
+                i(q.now),
+                approved,
+                q.see_all,
+                q.me,
+                approves,
+                q.role,
+                q.host,
+                q.user
+            ],
+            |r| r.get(0),
+        )?;
+    let rows = {
+        let mut st = tx.prepare_cached(&format!(
+            "SELECT {COLUMNS} {IN_FORCE} {VISIBLE_AND_FILTERED} {ORDER} LIMIT ?9 OFFSET ?10"
+        ))?;
+        let rows = st.query_map(
+            rusqlite::params![
+                i(q.now),
+                approved,
+                q.see_all,
+                q.me,
+                approves,
+                q.role,
+                q.host,
+                q.user,
+                i64::from(q.limit),
+                i(q.offset)
+            ],
+            elevation,
+        )?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    tx.commit()?;
+    Ok(AccessPage {
+        rows,
+        total: u(total),
+    })
 }
 
 /// The audit records naming request `id` (`details.request_id`): the newest `limit` of them
