@@ -2,7 +2,6 @@
 //! directory, users with real `ssh-keygen` keys, and a helper to run `jit` as one of them.
 
 pub use crate::bins::{JIT, JIT_CA, JIT_HOST};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -72,14 +71,6 @@ impl User {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 pub fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap();
     assert!(
@@ -128,8 +119,9 @@ impl Ca {
             text.push_str(&extra);
             std::fs::write(&cfg, text).unwrap();
         }
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
+        // Port 0: the serve binds a free port itself and announces it ("jit-ca listening on
+        // URL"), so no other process can take the port between choosing and binding it (a
+        // port picked here and passed on would race with every other test's binds).
         let mut cmd = match wrapper.split_first() {
             Some((prog, args)) => {
                 let mut c = Command::new(prog);
@@ -140,21 +132,43 @@ impl Ca {
         };
         // Its stderr (and stdout) go to serve.log beside the data directory: tests read
         // what the serve wrote ([`Ca::serve_log`]).
-        let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-        let child = cmd
+        let log_path = dir.path().join("serve.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut child = cmd
             .args(["serve", "--dir"])
             .arg(&data)
-            .args(["--listen", &listen])
+            .args(["--listen", "127.0.0.1:0"])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .unwrap();
-        let ca = Ca {
-            dir,
-            url: format!("{}://{listen}", if tls { "https" } else { "http" }),
-            child,
-        };
         let deadline = Instant::now() + Duration::from_secs(30);
+        let announced = "jit-ca listening on ";
+        let url = loop {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if let Some(line) = text.lines().find_map(|l| l.strip_prefix(announced)) {
+                break line.split(' ').next().unwrap_or_default().to_string();
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("jit-ca serve exited ({status}) before listening:\n{text}");
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("jit-ca serve did not announce its address within 30 s:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let listen = url
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .to_string();
+        assert_eq!(
+            url,
+            format!("{}://{listen}", if tls { "https" } else { "http" }),
+            "the announced URL"
+        );
+        let mut ca = Ca { dir, url, child };
         loop {
             let up = if tls {
                 std::net::TcpStream::connect(&listen).is_ok()
@@ -166,9 +180,13 @@ impl Ca {
             if up {
                 break;
             }
+            if let Ok(Some(status)) = ca.child.try_wait() {
+                panic!("jit-ca serve exited ({status}):\n{}", ca.serve_log());
+            }
             assert!(
                 Instant::now() < deadline,
-                "jit-ca did not start on {listen}"
+                "jit-ca did not start on {listen}:\n{}",
+                ca.serve_log()
             );
             std::thread::sleep(Duration::from_millis(100));
         }

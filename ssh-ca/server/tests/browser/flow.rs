@@ -16,23 +16,22 @@ fn approve_in_the_browser_and_the_requester_gets_the_certificate() {
 
     // alice asks and waits (the real client, polling until decided).
     let reason = "INC-4711: replica lag on db-1, need to restart the replication";
-    let requester = ca
-        .jit(&alice)
-        .args([
-            "request",
-            "db-admin",
-            "--duration",
-            "30m",
-            "--reason",
-            reason,
-            "--host",
-            "db-1",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let requester = Waiting::spawn(
+        ca.jit(&alice)
+            .args([
+                "request",
+                "db-admin",
+                "--duration",
+                "30m",
+                "--reason",
+                reason,
+                "--host",
+                "db-1",
+                "--json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     let id = wait_for_pending(&ca, &bob);
 
     // bob logs in with the one-time URL and sees it on the pending page.
@@ -93,7 +92,7 @@ fn approve_in_the_browser_and_the_requester_gets_the_certificate() {
     assert!(b.text("table#approvals").contains("bob"));
 
     // alice's waiting `jit request` gets the certificate.
-    let o = requester.wait_with_output().unwrap();
+    let o = requester.wait(Duration::from_secs(60));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "jit request: {stderr}");
     let rep: LoginReport = serde_json::from_slice(&o.stdout).unwrap();
@@ -196,4 +195,44 @@ fn the_audit_page_shows_the_approval_made_in_the_page() {
     assert_eq!(a.status(), Some(403), "{}", a.describe());
     assert!(a.describe().contains("auditors"), "{}", a.describe());
     assert!(!a.exists("table#audit"));
+}
+
+/// A running `jit` (the requester waiting for its decision), killed if the test ends before
+/// it does (a failed assertion): std's `Child` does not kill on drop.
+struct Waiting(Option<std::process::Child>);
+
+impl Waiting {
+    fn spawn(cmd: &mut std::process::Command) -> Waiting {
+        Waiting(Some(cmd.spawn().unwrap()))
+    }
+
+    /// Its output once it exits; fails (killing it) if it has not within `limit`. Its
+    /// output is a few lines, well within the pipes' buffers, so it never blocks on them.
+    fn wait(mut self, limit: Duration) -> std::process::Output {
+        let deadline = Instant::now() + limit;
+        let mut child = self.0.take().unwrap();
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return child.wait_with_output().unwrap();
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let o = child.wait_with_output().unwrap();
+                panic!(
+                    "jit request did not finish within {limit:?}: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }

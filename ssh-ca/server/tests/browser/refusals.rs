@@ -7,10 +7,12 @@ use jit_test_kit::cdp::serve_html;
 #[test]
 fn a_used_one_time_url_is_refused() {
     let (ca, _alice, bob) = setup();
-    let url = login_url(&ca, &bob);
-    // Two browsers hold the confirmation page of the same URL.
+    // The browsers first, then the link: their start must not eat its 60 s.
     let mut one = Browser::launch();
     let mut two = Browser::launch();
+    let mut three = Browser::launch();
+    let url = login_url(&ca, &bob);
+    // Two browsers hold the confirmation page of the same URL.
     for b in [&mut one, &mut two] {
         b.goto(&url);
         assert_eq!(b.status(), Some(200), "{}", b.describe());
@@ -30,7 +32,6 @@ fn a_used_one_time_url_is_refused() {
     assert!(two.exists("main#error"), "{}", two.describe());
     assert!(two.cookies().iter().all(|c| c.name != COOKIE));
     // Opening the used URL again: refused, in a fresh browser and in the logged-in one.
-    let mut three = Browser::launch();
     three.goto(&url);
     assert_eq!(three.status(), Some(403), "{}", three.describe());
     assert!(three.exists("main#error"));
@@ -102,25 +103,77 @@ fn a_cross_site_form_post_is_refused() {
     );
     // Same site, another origin (another port): the SameSite=Strict cookie IS sent, so the
     // Origin / Sec-Fetch-Site checks are what refuse it.
-    let same_site = serve_html("127.0.0.1", 200, &attack);
     let ca_url = ca.url.clone();
-    b.navigate_to(&format!("{same_site}/"), |u| u.starts_with(&ca_url));
-    assert_eq!(b.url(), format!("{page}/approve"), "{}", b.describe());
-    assert_eq!(b.status(), Some(403), "{}", b.describe());
-    assert!(b.exists("main#error"), "{}", b.describe());
-    let v = show(&ca, &bob, &r.id);
-    assert_eq!(v.state, RequestState::Pending, "{v:?}");
-    assert!(v.approvals.is_empty(), "{v:?}");
+    let attack_from = |b: &mut Browser, ip: &str, html: &str, what: &str| {
+        let site = serve_html(ip, 200, html);
+        b.navigate_to(&format!("{site}/"), |u| u.starts_with(&ca_url));
+        assert_eq!(
+            b.url(),
+            format!("{page}/approve"),
+            "{what}: {}",
+            b.describe()
+        );
+        assert_eq!(b.status(), Some(403), "{what}: {}", b.describe());
+        assert!(b.exists("main#error"), "{what}: {}", b.describe());
+        let error = b.text("main#error");
+        assert!(error.contains("csrf_rejected"), "{what}: {error}");
+        let v = show(&ca, &bob, &r.id);
+        assert_eq!(v.state, RequestState::Pending, "{what}: {v:?}");
+        assert!(v.approvals.is_empty(), "{what}: {v:?}");
+        error
+    };
+    attack_from(&mut b, "127.0.0.1", &attack, "same site, leaked token");
 
-    // Another site (127.0.0.2): the cookie is not even sent.
-    let cross_site = serve_html("127.0.0.2", 200, &attack);
-    b.navigate_to(&format!("{cross_site}/"), |u| u.starts_with(&ca_url));
-    assert_eq!(b.url(), format!("{page}/approve"), "{}", b.describe());
-    assert_eq!(b.status(), Some(403), "{}", b.describe());
-    assert!(b.exists("main#error"), "{}", b.describe());
-    let v = show(&ca, &bob, &r.id);
-    assert_eq!(v.state, RequestState::Pending, "{v:?}");
-    assert!(v.approvals.is_empty(), "{v:?}");
+    // Another site (127.0.0.2): the cookie is not even sent (SameSite=Strict; the origin
+    // check refuses before the session is looked at, so the page cannot show it).
+    attack_from(&mut b, "127.0.0.2", &attack, "cross site, leaked token");
+
+    // Without the token, and with a wrong one: refused the same way.
+    let without = attack.replace(&format!("<input type=hidden name=csrf value='{csrf}'>"), "");
+    assert!(!without.contains(&csrf));
+    let wrong = attack.replace(&csrf, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert!(!wrong.contains(&csrf));
+    for (ip, html, what) in [
+        ("127.0.0.1", &without, "same site, no token"),
+        ("127.0.0.2", &without, "cross site, no token"),
+        ("127.0.0.1", &wrong, "same site, wrong token"),
+        ("127.0.0.2", &wrong, "cross site, wrong token"),
+    ] {
+        attack_from(&mut b, ip, html, what);
+    }
+
+    // The token check on its own, end to end: bob's own page (same origin, so the origin
+    // checks pass and his cookie is sent) with the form's token taken out or changed.
+    for (tamper, what) in [
+        (
+            "document.querySelector('form#approve-form input[name=csrf]').remove()",
+            "no token",
+        ),
+        (
+            "document.querySelector('form#approve-form input[name=csrf]').value = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'",
+            "wrong token",
+        ),
+    ] {
+        b.goto(&page);
+        assert_eq!(b.status(), Some(200), "{}", b.describe());
+        b.eval(tamper);
+        b.click_and_wait("#approve-submit");
+        assert_eq!(
+            b.url(),
+            format!("{page}/approve"),
+            "{what}: {}",
+            b.describe()
+        );
+        assert_eq!(b.status(), Some(403), "{what}: {}", b.describe());
+        let error = b.text("main#error");
+        assert!(
+            error.contains("csrf_rejected") && error.contains("CSRF token"),
+            "{what}: refused by the token check: {error}"
+        );
+        let v = show(&ca, &bob, &r.id);
+        assert_eq!(v.state, RequestState::Pending, "{what}: {v:?}");
+        assert!(v.approvals.is_empty(), "{what}: {v:?}");
+    }
 
     // bob's session is still there and the request still approvable from the page.
     b.goto(&page);
@@ -171,6 +224,12 @@ fn a_script_in_a_reason_renders_as_text() {
     assert_inert(&mut b);
     b.goto(&format!("{}/ui/audit", ca.url));
     assert_eq!(b.status(), Some(200), "{}", b.describe());
+    // The reason is there, as text (so "inert" is not just "left out").
+    let audit = b.text("table#audit");
+    assert!(
+        audit.contains("<script>window.__pwned = 1; alert(1)</script>"),
+        "the audit page shows the reason as text: {audit}"
+    );
     assert_inert(&mut b);
 }
 

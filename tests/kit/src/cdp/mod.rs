@@ -37,6 +37,8 @@ type Headers = Vec<(String, String)>;
 /// A headless chromium with one page attached.
 pub struct Browser {
     child: Child,
+    /// Kills the browser's group if this process dies without dropping it (see [`Watchdog`]).
+    _watchdog: Watchdog,
     dir: tempfile::TempDir,
     ws: WebSocket<TcpStream>,
     session: String,
@@ -142,6 +144,7 @@ impl Browser {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let watchdog = Watchdog::start(child.id());
         let mut launched = Launching {
             child: Some(child),
             dir: Some(dir),
@@ -176,6 +179,7 @@ impl Browser {
             .to_string();
         let mut b = Browser {
             child,
+            _watchdog: watchdog,
             dir,
             ws,
             session,
@@ -615,6 +619,47 @@ fn kill_group(child: &mut Child) {
         .status();
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// A shell that kills the browser's process group once this test process is gone.
+///
+/// [`Browser`]'s `Drop` kills the group on every normal end, a failed assertion included
+/// (the panic unwinds). What `Drop` cannot cover is this process dying without unwinding: a
+/// SIGKILL (a CI timeout), or a SIGINT (^C) to the foreground group, which chromium, in its
+/// own group, does not receive. The watchdog, in a group of its own too, polls this
+/// process every second and then kills the browser's group. Residual case: if the watchdog
+/// is killed as well (say, `kill -9` of every process of the session or container), a
+/// headless chromium is left running until its machine or container goes.
+struct Watchdog(Option<Child>);
+
+impl Watchdog {
+    fn start(browser: u32) -> Watchdog {
+        let me = std::process::id().to_string();
+        let child = Command::new("sh")
+            .args([
+                "-c",
+                "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; kill -KILL -- \"-$2\" 2>/dev/null",
+                "jit-browser-watchdog",
+                &me,
+                &browser.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .ok();
+        Watchdog(child)
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        // The browser is gone (or going) by our own hand: the watchdog and its `sleep` go.
+        if let Some(c) = self.0.as_mut() {
+            kill_group(c);
+        }
+    }
 }
 
 /// The browser while it starts: killed if the start fails.
