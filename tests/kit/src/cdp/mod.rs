@@ -638,7 +638,7 @@ impl Watchdog {
         let child = Command::new("sh")
             .args([
                 "-c",
-                "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; kill -KILL -- \"-$2\" 2>/dev/null",
+                "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; kill -9 \"-$2\" 2>/dev/null",
                 "jit-browser-watchdog",
                 &me,
                 &browser.to_string(),
