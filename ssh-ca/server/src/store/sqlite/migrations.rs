@@ -204,8 +204,10 @@ CREATE INDEX web_sessions_user ON web_sessions(user, ended_at);
 "#,
     // 8: a request's audit records by index (issue 16, the request page): the expression is
     //    spelled exactly as `views::REQUEST_ID` so SQLite uses it (no scan of the trail per
-    //    page view; `request_audit_queries_use_the_index_not_a_scan`).
+    //    page view; `request_audit_queries_use_the_index_not_a_scan`). Guarded by
+    //    json_valid: a record whose details are not JSON (only a hand-edited database) must
+    //    neither fail this migration nor any later insert.
     r#"
-CREATE INDEX audit_request ON audit(json_extract(details, '$.request_id'), seq);
+CREATE INDEX audit_request ON audit((CASE WHEN json_valid(details) THEN json_extract(details, '$.request_id') END), seq);
 "#,
 ];

@@ -160,7 +160,8 @@ pub fn request_audit(c: &Connection, id: &str, limit: u32) -> Result<RequestAudi
 }
 
 /// The indexed expression (migration 8's `audit_request`), spelled once.
-pub(crate) const REQUEST_ID: &str = "json_extract(details, '$.request_id')";
+pub(crate) const REQUEST_ID: &str =
+    "(CASE WHEN json_valid(details) THEN json_extract(details, '$.request_id') END)";
 
 #[cfg(test)]
 mod tests {
@@ -255,6 +256,14 @@ mod tests {
         c.execute(
             "INSERT INTO audit (seq, time, actor, event, details, prev_hash, hash) \
              VALUES (1, 5, 'a', 'request', '{\"request_id\":\"r-old\"}', 'p', 'h')",
+            [],
+        )
+        .unwrap();
+        // A record whose details are not JSON (a hand-edited database) neither stops the
+        // migration nor is found.
+        c.execute(
+            "INSERT INTO audit (seq, time, actor, event, details, prev_hash, hash) \
+             VALUES (2, 6, 'a', 'request', 'not json', 'h', 'h2')",
             [],
         )
         .unwrap();
