@@ -47,8 +47,8 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Allowed only to auditors (`who`: user, groups, session id); a refusal names the policy
 /// key and is audited (`access_refused`, through the refusal rate limit).
-fn auditor_only(ca: &Ca, who: &(String, Vec<String>, String), path: &str) -> Result<(), ApiError> {
-    let (user, groups, session) = who;
+fn auditor_only(ca: &Ca, who: &Who, path: &str) -> Result<(), ApiError> {
+    let (user, groups, session, source) = who;
     if ca.is_auditor(user, groups) {
         return Ok(());
     }
@@ -56,7 +56,8 @@ fn auditor_only(ca: &Ca, who: &(String, Vec<String>, String), path: &str) -> Res
         ErrorCode::Forbidden,
         "the audit page and its exports are for auditors: policy.toml's top-level `auditors` list names neither you nor a group of yours",
     );
-    Err(ca.record_refusal(
+    Err(ca.record_refusal_from(
+        *source,
         user,
         event::ACCESS_REFUSED,
         json!({"path": path, "session": session}),
@@ -64,9 +65,11 @@ fn auditor_only(ca: &Ca, who: &(String, Vec<String>, String), path: &str) -> Res
     ))
 }
 
-/// Who is asking: (user, groups, session id), to move into a blocking task.
-fn who(v: &Viewer) -> (String, Vec<String>, String) {
-    (v.s.user.clone(), v.s.groups.clone(), v.s.id.clone())
+/// Who is asking: (user, groups, session id, peer address), to move into a blocking task.
+type Who = (String, Vec<String>, String, Option<std::net::IpAddr>);
+
+fn who(v: &Viewer) -> Who {
+    (v.s.user.clone(), v.s.groups.clone(), v.s.id.clone(), v.source)
 }
 
 /// `s` percent-encoded for a query string value.

@@ -286,6 +286,10 @@ pub(crate) struct Viewer {
     pub error: Option<String>,
     pub flash_shown: bool,
     pub tls: bool,
+    /// Whether the user is an auditor (policy `auditors`): the "Audit" entry is shown.
+    pub auditor: bool,
+    /// The peer's address (refusals record it).
+    pub source: Option<IpAddr>,
 }
 
 impl Viewer {
@@ -296,6 +300,7 @@ impl Viewer {
             session: Some(self.s.id.clone()),
             csrf: self.s.csrf.clone(),
             active,
+            auditor: self.auditor,
             notice: self.notice.clone(),
             error: self.error.clone(),
             version: env!("CARGO_PKG_VERSION"),
@@ -345,7 +350,13 @@ impl FromRequestParts<AppState> for Viewer {
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
         let s = session_of(&st.ca, &parts.headers).await?;
         let (notice, error) = read_flash(&parts.headers, &s.csrf);
+        let source = parts
+            .extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|ConnectInfo(a)| a.ip());
         Ok(Self {
+            auditor: st.ca.is_auditor(&s.user, &s.groups),
+            source,
             s,
             flash_shown: notice.is_some() || error.is_some(),
             notice,

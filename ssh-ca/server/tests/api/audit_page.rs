@@ -394,8 +394,24 @@ async fn the_audit_page_is_for_auditors_only_and_refusals_are_audited() {
     let h = auditor_harness();
     trail(&h).await;
     let bob = cookie(&h, "bob").await;
+    // A non-auditor's navigation does not offer the audit page.
+    let (s, body, _) = get_as(&h, &bob, "/ui/pending").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(!body.contains("href=\"/ui/audit\""), "{body}");
     for path in ["/ui/audit", "/ui/audit.csv", "/ui/audit.json?user=alice"] {
-        let (s, body, _) = get_as(&h, &bob, path).await;
+        let mut req = axum::http::Request::builder()
+            .method("GET")
+            .uri(path)
+            .header("cookie", format!("jit_session={bob}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                [192, 0, 2, 9],
+                40000,
+            ))));
+        let (s, body, _) = h.send(req).await;
+        let (s, body) = (s.as_u16(), String::from_utf8(body).unwrap());
         assert_eq!(s, 403, "{path}: {body}");
         assert!(body.contains("`auditors`"), "{path}: {body}");
         assert!(
@@ -411,6 +427,11 @@ async fn the_audit_page_is_for_auditors_only_and_refusals_are_audited() {
     assert_eq!(refused.len(), 3, "{refused:?}");
     assert_eq!(refused[0]["details"]["path"], "/ui/audit");
     assert_eq!(refused[0]["details"]["code"], "forbidden");
+    // Where the probe came from, as for every other web refusal.
+    assert!(
+        refused.iter().all(|r| r["details"]["source"] == "192.0.2.9"),
+        "{refused:?}"
+    );
     // Without a session: the login page, nothing else.
     let (s, body, _) = h.get("/ui/audit.csv", None).await;
     assert_eq!(s.as_u16(), 401);
@@ -425,6 +446,8 @@ async fn the_audit_page_is_for_auditors_only_and_refusals_are_audited() {
     );
     assert!(body.contains("id=\"checkpoint\""));
     assert!(body.contains("<table id=\"audit\">"));
+    // An auditor's navigation offers it.
+    assert!(body.contains("href=\"/ui/audit\""), "{body}");
     assert!(
         body.contains("id=\"export-csv\" href=\"/ui/audit.csv\""),
         "{body}"
