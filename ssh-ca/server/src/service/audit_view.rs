@@ -80,8 +80,19 @@ fn text_filter(what: &str, v: &Option<String>) -> ApiResult<Option<String>> {
 }
 
 /// A time as the audit filters take it: Unix seconds, or RFC 3339 (`2026-11-23T13:21:32Z`,
-/// an offset instead of `Z` also works).
+/// an offset instead of `Z` also works; fractional seconds are cut to the whole second).
 pub fn parse_time(what: &str, s: &str) -> ApiResult<u64> {
+    parse_instant(what, s).map(|(t, _)| t)
+}
+
+/// `since` as a bound on whole-second record times: a fractional `since` starts at the next
+/// whole second (records of the second it falls in are before it).
+fn parse_since(s: &str) -> ApiResult<u64> {
+    parse_instant("since", s).map(|(t, frac)| t.saturating_add(u64::from(frac)))
+}
+
+/// A time: (whole seconds, whether a fraction of a second was cut).
+fn parse_instant(what: &str, s: &str) -> ApiResult<(u64, bool)> {
     let s = s.trim();
     let bad = |why: &str| {
         refuse(
@@ -92,12 +103,16 @@ pub fn parse_time(what: &str, s: &str) -> ApiResult<u64> {
         )
     };
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse::<u64>().map_err(|_| bad("too large"));
+        return s
+            .parse::<u64>()
+            .map(|t| (t, false))
+            .map_err(|_| bad("too large"));
     }
     let t = s
         .parse::<jiff::Timestamp>()
         .map_err(|_| bad("not a time"))?;
-    u64::try_from(t.as_second()).map_err(|_| bad("before 1970"))
+    let secs = u64::try_from(t.as_second()).map_err(|_| bad("before 1970"))?;
+    Ok((secs, t.subsec_nanosecond() != 0))
 }
 
 impl AuditQuery {
@@ -121,9 +136,7 @@ impl AuditQuery {
                 }
             },
         };
-        let since = given(&p.since)
-            .map(|s| parse_time("since", s))
-            .transpose()?;
+        let since = given(&p.since).map(parse_since).transpose()?;
         let until = given(&p.until)
             .map(|s| parse_time("until", s))
             .transpose()?;
@@ -453,6 +466,17 @@ mod tests {
             let e = parse_time("since", bad).unwrap_err();
             assert!(e.message.contains("RFC 3339"), "{bad}: {}", e.message);
         }
+        // Records carry whole seconds: a fractional `since` starts at the next whole second,
+        // a fractional `until` ends at the whole second before it.
+        let q = AuditQuery::parse(&p(|p| {
+            p.since = Some("2026-11-23T12:00:00.5Z".into());
+            p.until = Some("2026-11-23T12:00:09.999Z".into());
+        }))
+        .unwrap();
+        assert_eq!(q.filter.since, Some(1_795_435_201));
+        assert_eq!(q.filter.until, Some(1_795_435_209));
+        let q = AuditQuery::parse(&p(|p| p.since = Some("2026-11-23T12:00:00.000Z".into())));
+        assert_eq!(q.unwrap().filter.since, Some(1_795_435_200));
         assert!(
             parse_time("until", "99999999999999999999999")
                 .unwrap_err()

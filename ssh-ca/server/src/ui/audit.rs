@@ -69,7 +69,12 @@ fn auditor_only(ca: &Ca, who: &Who, path: &str) -> Result<(), ApiError> {
 type Who = (String, Vec<String>, String, Option<std::net::IpAddr>);
 
 fn who(v: &Viewer) -> Who {
-    (v.s.user.clone(), v.s.groups.clone(), v.s.id.clone(), v.source)
+    (
+        v.s.user.clone(),
+        v.s.groups.clone(),
+        v.s.id.clone(),
+        v.source,
+    )
 }
 
 /// `s` percent-encoded for a query string value.

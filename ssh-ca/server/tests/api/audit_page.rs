@@ -429,7 +429,9 @@ async fn the_audit_page_is_for_auditors_only_and_refusals_are_audited() {
     assert_eq!(refused[0]["details"]["code"], "forbidden");
     // Where the probe came from, as for every other web refusal.
     assert!(
-        refused.iter().all(|r| r["details"]["source"] == "192.0.2.9"),
+        refused
+            .iter()
+            .all(|r| r["details"]["source"] == "192.0.2.9"),
         "{refused:?}"
     );
     // Without a session: the login page, nothing else.
