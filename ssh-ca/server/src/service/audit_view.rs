@@ -13,8 +13,10 @@
 //! records appended since the last verified (seq, hash), after checking that this record is
 //! still stored with that hash (a cut or rewritten tail shows at once). The whole chain is
 //! verified again at most every [`FULL_REVERIFY_SECS`]; the latest signed checkpoint's record
-//! is checked on every view. A broken chain names its first bad record and stays broken in
-//! the cache until the next full verification.
+//! is checked on every view, and so is the highest record ever verified (kept across full
+//! verifications: a cut tail is found even after a checkpoint was signed over the shortened
+//! head). A broken chain names its first bad record and stays broken until the process
+//! restarts; its first detection appends an `alert` (kind `checkpoint_failure`).
 
 use serde::{Deserialize, Serialize};
 
@@ -221,7 +223,11 @@ pub struct ChainStatus {
 pub(super) struct ChainCache {
     /// The last verified record (seq, hash).
     verified: Option<(u64, String)>,
-    /// The first problem found (its record, what), kept until the next full verification.
+    /// The highest record ever verified (seq, hash), kept across full verifications: it must
+    /// stay stored with that hash (a cut or rewritten tail is found even after a new
+    /// checkpoint was signed over the shortened head).
+    mark: Option<(u64, String)>,
+    /// The first problem found (its record, what), kept until the process restarts.
     broken: Option<(Option<u64>, String)>,
     /// When the chain was last verified from record 1.
     full_at: Option<u64>,
@@ -306,16 +312,32 @@ impl Ca {
     /// view (see the module docs).
     pub fn audit_chain_status(&self) -> ApiResult<ChainStatus> {
         let now = self.now();
+        let (status, found) = self.chain_status_at(now)?;
+        // The first detection is an alert (recorded, notified; outlives the process), raised
+        // after the cache's lock is released. The trail may itself be the broken thing:
+        // appending to it is still right (the record is chained after whatever is stored).
+        if let Some(problem) = found {
+            self.alert_chain_broken(now, &problem);
+        }
+        Ok(status)
+    }
+
+    /// [`Ca::audit_chain_status`] at `now`, and the problem when this view found it first.
+    fn chain_status_at(&self, now: u64) -> ApiResult<(ChainStatus, Option<String>)> {
         let mut cache = lock(&self.audit_chain);
-        if cache
-            .full_at
-            .is_none_or(|t| now.saturating_sub(t) >= FULL_REVERIFY_SECS || now < t)
+        // A broken chain stays broken (until a restart): never verified again, never reset.
+        if cache.broken.is_none()
+            && cache
+                .full_at
+                .is_none_or(|t| now.saturating_sub(t) >= FULL_REVERIFY_SECS || now < t)
         {
             *cache = ChainCache {
                 full_at: Some(now),
+                mark: cache.mark.take(),
                 ..ChainCache::default()
             };
         }
+        let was_broken = cache.broken.is_some();
         // A problem names its record and stays; a failed read (no record named) is an
         // error of this view only, never cached as a broken chain.
         let keep = |r: Result<(), (Option<u64>, String)>, cache: &mut ChainCache| match r {
@@ -336,9 +358,20 @@ impl Ca {
             let r = self.check_checkpoint(&cp.1);
             keep(r, &mut cache)?;
         }
+        if cache.broken.is_none() {
+            let r = self.check_mark(&mut cache);
+            keep(r, &mut cache)?;
+        }
         let full_check_at = cache.full_at.unwrap_or(now);
         let verified = cache.verified.as_ref().map_or(0, |v| v.0);
-        Ok(match &cache.broken {
+        let found = match &cache.broken {
+            Some((bad, problem)) if !was_broken => Some(match bad {
+                Some(b) => format!("first bad record {b}: {problem}"),
+                None => problem.clone(),
+            }),
+            _ => None,
+        };
+        let status = match &cache.broken {
             None => ChainStatus {
                 intact: true,
                 verified,
@@ -355,7 +388,43 @@ impl Ca {
                 problem: Some(problem.clone()),
                 full_check_at,
             },
-        })
+        };
+        Ok((status, found))
+    }
+
+    /// The highest record ever verified must still be stored with its hash; a verification
+    /// that reached past it moves the mark up.
+    fn check_mark(&self, cache: &mut ChainCache) -> Result<(), (Option<u64>, String)> {
+        if let Some((seq, hash)) = cache.mark.clone()
+            && cache.verified.as_ref() != cache.mark.as_ref()
+        {
+            let stored = self
+                .read_db(|c| c.audit_record(seq))
+                .map_err(|e| (None, format!("the trail could not be read: {e}")))?;
+            match stored {
+                None => {
+                    return Err((
+                        Some(seq),
+                        format!(
+                            "record {seq}, verified earlier, is missing: records were deleted or the trail truncated"
+                        ),
+                    ));
+                }
+                Some(r) if r.hash != hash => {
+                    return Err((
+                        Some(seq),
+                        format!(
+                            "record {seq} changed since it was verified: the trail was rewritten"
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if cache.verified.as_ref().map(|v| v.0) >= cache.mark.as_ref().map(|m| m.0) {
+            cache.mark = cache.verified.clone();
+        }
+        Ok(())
     }
 
     /// Verifies the records after the cached head; Err names the first bad record.

@@ -265,6 +265,70 @@ async fn a_rewritten_or_cut_tail_and_old_edits_are_found() {
     assert_eq!((s.intact, s.bad_record), (false, Some(2)), "{s:?}");
 }
 
+/// The `alert` records of kind `checkpoint_failure`.
+fn chain_alerts(h: &Harness) -> Vec<Value> {
+    jit_ca::admin::audit_export(&h.path())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r["event"] == "alert" && r["details"]["kind"] == "checkpoint_failure")
+        .collect()
+}
+
+#[tokio::test]
+async fn a_cut_tail_stays_broken_after_a_new_checkpoint_and_the_hourly_check_and_alerts_once() {
+    let h = Harness::new();
+    trail(&h).await;
+    let n = h.ca.audit_chain_status().unwrap().verified;
+    assert!(n > 2);
+    // Someone with write access deletes the newest record; the CA then signs a checkpoint
+    // over the shortened head (it was quiet for a tick).
+    tamper(&h, &format!("DELETE FROM audit WHERE seq = {n}"));
+    h.clock.advance(10);
+    h.ca.refresh_checkpoint().unwrap();
+    h.clock.advance(10);
+    h.ca.refresh_checkpoint().unwrap();
+    assert_eq!(h.ca.audit_checkpoint().unwrap().seq, n - 1);
+    // The first view after the hourly full verification: records 1..n-1 verify, and the
+    // checkpoint names n-1; record n was verified earlier and is gone.
+    h.clock.advance(FULL_REVERIFY_SECS);
+    let s = h.ca.audit_chain_status().unwrap();
+    assert_eq!((s.intact, s.bad_record), (false, Some(n)), "{s:?}");
+    // The finding is recorded and notified once: an alert of kind checkpoint_failure.
+    let a = chain_alerts(&h);
+    assert_eq!(a.len(), 1, "{a:?}");
+    let summary = a[0]["details"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("broken") && summary.contains(&format!("record {n}")),
+        "{summary}"
+    );
+    // It stays broken: more views, another hour, another checkpoint; no second alert.
+    for _ in 0..2 {
+        h.clock.advance(FULL_REVERIFY_SECS);
+        h.ca.refresh_checkpoint().unwrap();
+        h.clock.advance(10);
+        h.ca.refresh_checkpoint().unwrap();
+        let s = h.ca.audit_chain_status().unwrap();
+        assert_eq!((s.intact, s.bad_record), (false, Some(n)), "{s:?}");
+    }
+    assert_eq!(chain_alerts(&h).len(), 1);
+}
+
+#[tokio::test]
+async fn a_break_found_at_once_also_alerts_once_and_stays() {
+    let h = Harness::new();
+    trail(&h).await;
+    assert!(h.ca.audit_chain_status().unwrap().intact);
+    tamper(&h, "UPDATE audit SET details = '{}' WHERE seq = 2");
+    h.clock.advance(FULL_REVERIFY_SECS);
+    let s = h.ca.audit_chain_status().unwrap();
+    assert_eq!((s.intact, s.bad_record), (false, Some(2)), "{s:?}");
+    assert_eq!(chain_alerts(&h).len(), 1);
+    h.clock.advance(FULL_REVERIFY_SECS * 3);
+    let s = h.ca.audit_chain_status().unwrap();
+    assert_eq!((s.intact, s.bad_record), (false, Some(2)), "{s:?}");
+    assert_eq!(chain_alerts(&h).len(), 1);
+}
+
 #[tokio::test]
 async fn a_signed_checkpoint_is_shown_and_checked_against_the_trail() {
     let h = Harness::new();
