@@ -243,7 +243,7 @@ fn bad_seq(b: &Broken) -> u64 {
 impl Ca {
     /// One page of the audit search, newest first (see the module docs for the window).
     pub fn audit_search(&self, q: &AuditQuery) -> ApiResult<AuditPage> {
-        let head = self.read_db(|c| c.audit_head())?.map_or(0, |h| h.0);
+        let head = self.read_audit(|c| c.audit_head())?.map_or(0, |h| h.0);
         let top = q.before.map_or(head + 1, |b| b.min(head + 1));
         if top <= 1 {
             return Ok(AuditPage {
@@ -258,7 +258,7 @@ impl Ca {
             floor,
             limit: q.limit,
         };
-        let records = self.read_db(|c| c.audit_search(&q.filter, &window))?;
+        let records = self.read_audit(|c| c.audit_search(&q.filter, &window))?;
         let full = records.len() >= q.limit as usize;
         let (searched, next_before) = match records.last() {
             // A full page: the next starts below its last record (not all of the window
@@ -399,7 +399,7 @@ impl Ca {
             && cache.verified.as_ref() != cache.mark.as_ref()
         {
             let stored = self
-                .read_db(|c| c.audit_record(seq))
+                .read_audit(|c| c.audit_record(seq))
                 .map_err(|e| (None, format!("the trail could not be read: {e}")))?;
             match stored {
                 None => {
@@ -432,7 +432,7 @@ impl Ca {
         let internal = |e: ApiError| (None, format!("the trail could not be read: {e}"));
         if let Some((seq, hash)) = cache.verified.clone() {
             let stored = self
-                .read_db(|c| c.audit_record(seq))
+                .read_audit(|c| c.audit_record(seq))
                 .map_err(|e| internal(e.into()))?;
             match stored {
                 None => {
@@ -460,7 +460,7 @@ impl Ca {
                 .clone()
                 .unwrap_or_else(|| (0, GENESIS.to_string()));
             let batch = self
-                .read_db(|c| c.audit_after(seq, VERIFY_BATCH))
+                .read_audit(|c| c.audit_after(seq, VERIFY_BATCH))
                 .map_err(|e| internal(e.into()))?;
             if batch.is_empty() {
                 return Ok(());
@@ -475,7 +475,7 @@ impl Ca {
     /// The record a signed checkpoint names must be stored with its hash.
     fn check_checkpoint(&self, cp: &Checkpoint) -> Result<(), (Option<u64>, String)> {
         let stored = self
-            .read_db(|c| c.audit_record(cp.seq))
+            .read_audit(|c| c.audit_record(cp.seq))
             .map_err(|e| (None, format!("the trail could not be read: {e}")))?;
         let signed = jit_common::time::format_utc(cp.time);
         match stored {

@@ -120,7 +120,8 @@ async fn guard(
         )
     } else if view {
         match admit(&gate) {
-            // Held until the page is rendered (the body is a string: nothing is streamed).
+            // Held until the handler returns: a page's body is a rendered string. The audit
+            // exports stream after that, under their own bound (`audit::EXPORTS`).
             Some(_permit) => next.run(req).await,
             None => busy(),
         }

@@ -700,3 +700,96 @@ async fn the_page_shows_a_tampered_chain_as_broken_naming_the_record() {
     );
     assert!(status.contains("altered"), "{status}");
 }
+
+/// Appends `n` records of about 20 KiB each straight into the file (their chain is not
+/// valid: only the exports read them here).
+fn bulk(h: &Harness, n: u64) {
+    let c = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
+    let head: u64 = c
+        .query_row("SELECT MAX(seq) FROM audit", [], |r| r.get(0))
+        .unwrap();
+    let details = serde_json::json!({"reason": "x".repeat(20_000)}).to_string();
+    for seq in head + 1..=head + n {
+        c.execute(
+            "INSERT INTO audit (seq, time, actor, event, details, prev_hash, hash) VALUES (?1, 1795435200, 'admin:0', 'user_add', ?2, 'p', 'h')",
+            rusqlite::params![seq, details],
+        )
+        .unwrap();
+    }
+}
+
+async fn open_export(h: &Harness, secret: &str) -> axum::response::Response {
+    use tower::ServiceExt as _;
+    let req = axum::http::Request::builder()
+        .method("GET")
+        .uri("/ui/audit.csv")
+        .header("cookie", format!("jit_session={secret}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    h.app.clone().oneshot(req).await.unwrap()
+}
+
+#[tokio::test]
+async fn at_most_two_exports_run_at_once_and_a_third_is_told_to_retry() {
+    let h = auditor_harness();
+    trail(&h).await;
+    // Far more than the chunks in flight: an unread export keeps its reader busy.
+    bulk(&h, 60);
+    let carol = cookie(&h, "carol").await;
+    let a = open_export(&h, &carol).await;
+    let b = open_export(&h, &carol).await;
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    let c = open_export(&h, &carol).await;
+    assert_eq!(c.status().as_u16(), 503);
+    assert_eq!(c.headers()["retry-after"], "5");
+    let body = axum::body::to_bytes(c.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&body).contains("export"),
+        "{body:?}"
+    );
+    // Pages are not held up by the exports.
+    let (s, body, _) = get_as(&h, &carol, "/ui/audit").await;
+    assert_eq!(s, 200, "{body}");
+    // A client that goes away frees its slot.
+    drop(a);
+    let mut ok = false;
+    for _ in 0..100 {
+        let r = open_export(&h, &carol).await;
+        if r.status() == 200 {
+            let all = axum::body::to_bytes(r.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            assert!(all.len() > 60 * 20_000);
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ok, "the slot of a dropped export was not freed");
+    drop(b);
+}
+
+#[test]
+fn audit_scans_and_verification_use_their_own_read_connection() {
+    let h = Harness::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(trail(&h));
+    let ca = h.ca.clone();
+    // With every general read connection busy (signed calls authenticate on them), the audit
+    // page's reads still run, and do not queue behind them.
+    let (tx, rx) = std::sync::mpsc::channel();
+    h.ca.hold_read_connections_for_test(|| {
+        std::thread::spawn(move || {
+            let s = ca.audit_chain_status().map(|s| s.intact);
+            let n = ca.audit_search(&query(|_| {})).map(|p| p.records.len());
+            let _ = tx.send((s, n));
+        });
+        let (s, n) = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the audit page waited for the general read connections");
+        assert!(s.unwrap());
+        assert!(n.unwrap() > 0);
+    });
+}
