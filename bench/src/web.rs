@@ -1,5 +1,5 @@
-//! The web pages' load (issue 16): logged-in sessions fetching `/ui/pending` and
-//! `/ui/access` in turn, next to the issuance load, to measure what the pages cost issuance.
+//! The web pages' load (issue 16): logged-in sessions fetching `/ui/pending`, `/ui/access`
+//! and a request's page (`/ui/requests/{id}`, the last one a page linked to) in turn, next to the issuance load, to measure what the pages cost issuance.
 //! Loopback only, bounded in time and in pages.
 
 use std::sync::Arc;
@@ -25,8 +25,18 @@ pub(crate) struct WebSpec {
     pub(crate) ids: Vec<Arc<Identity>>,
 }
 
-/// The pages each session loads, in turn.
-const PAGES: [&str; 2] = ["/ui/pending", "/ui/access"];
+/// The pages each session loads, in turn; [`REQUEST_PAGE`] stands for the page of the last
+/// request a page linked to (skipped until one did).
+const PAGES: [&str; 3] = ["/ui/pending", "/ui/access", REQUEST_PAGE];
+const REQUEST_PAGE: &str = "/ui/requests/{id}";
+
+/// The last `/ui/requests/ID` link of a page's HTML.
+fn last_request_link(html: &str) -> Option<String> {
+    let at = html.rfind("href=\"/ui/requests/")?;
+    let rest = &html[at + "href=\"".len()..];
+    let end = rest.find('"')?;
+    Some(rest[..end].to_string())
+}
 
 fn loopback(addr: &str) -> bool {
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
@@ -78,7 +88,7 @@ async fn log_in(conn: &mut Conn, target: &Target, id: &Identity) -> Result<Strin
     }
 }
 
-async fn page(conn: &mut Conn, target: &Target, cookie: &str, path: &str) -> Result<usize> {
+async fn page(conn: &mut Conn, target: &Target, cookie: &str, path: &str) -> Result<Bytes> {
     let req = hyper::Request::builder()
         .method("GET")
         .uri(path)
@@ -92,7 +102,7 @@ async fn page(conn: &mut Conn, target: &Target, cookie: &str, path: &str) -> Res
     if status != 200 {
         bail!("GET {path}: HTTP {status}");
     }
-    Ok(body.len())
+    Ok(body)
 }
 
 pub(crate) async fn web_load(spec: WebSpec) -> Result<serde_json::Value> {
@@ -118,6 +128,7 @@ pub(crate) async fn web_load(spec: WebSpec) -> Result<serde_json::Value> {
             let (mut lat, mut bytes, mut errors) = (Vec::new(), 0usize, 0u64);
             let mut first_error = None;
             let start = Instant::now();
+            let mut request: Option<String> = None;
             for i in 0u64.. {
                 let now = Instant::now();
                 if now >= deadline || pages.fetch_add(1, Ordering::Relaxed) >= max {
@@ -129,10 +140,21 @@ pub(crate) async fn web_load(spec: WebSpec) -> Result<serde_json::Value> {
                         tokio::time::sleep(at - now).await;
                     }
                 }
+                let mut path = PAGES[i as usize % PAGES.len()];
+                if path == REQUEST_PAGE {
+                    match request.as_deref() {
+                        Some(r) => path = r,
+                        None => path = PAGES[0],
+                    }
+                }
+                let path = path.to_string();
                 let t = Instant::now();
-                match page(&mut conn, &target, &cookie, PAGES[i as usize % PAGES.len()]).await {
-                    Ok(n) => {
-                        bytes += n;
+                match page(&mut conn, &target, &cookie, &path).await {
+                    Ok(body) => {
+                        bytes += body.len();
+                        if let Some(r) = last_request_link(&String::from_utf8_lossy(&body)) {
+                            request = Some(r);
+                        }
                         lat.push(t.elapsed().as_micros() as u64);
                     }
                     Err(e) => {
@@ -176,6 +198,14 @@ pub(crate) async fn web_load(spec: WebSpec) -> Result<serde_json::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_request_page_comes_from_a_link() {
+        let html = "<a class=\"request-link\" href=\"/ui/requests/r-1\">r-1</a> \
+                    <a href=\"/ui/requests/r-2\">r-2</a>";
+        assert_eq!(last_request_link(html).as_deref(), Some("/ui/requests/r-2"));
+        assert_eq!(last_request_link("<p>none</p>"), None);
+    }
 
     #[test]
     fn only_loopback() {
