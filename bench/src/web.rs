@@ -58,15 +58,41 @@ async fn log_in(conn: &mut Conn, target: &Target, id: &Identity) -> Result<Strin
         .path
         .strip_prefix("/ui/login?token=")
         .ok_or_else(|| anyhow!("unexpected login path {}", view.path))?;
+    // The confirm page, as a browser opens it: it sets the one-time `jit_login` nonce cookie
+    // that the form post must carry (and repeat in the form).
+    let req = hyper::Request::builder()
+        .method("GET")
+        .uri(&view.path)
+        .header(hyper::header::HOST, &target.host_header)
+        .body(Full::new(Bytes::new()))?;
+    conn.ready().await?;
+    let resp = conn.send_request(req).await?;
+    let nonce = resp
+        .headers()
+        .get_all(hyper::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.split(';')
+                .next()
+                .and_then(|kv| kv.strip_prefix("jit_login="))
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+        })
+        .ok_or_else(|| anyhow!("GET /ui/login: no jit_login cookie"))?;
+    let _ = resp.into_body().collect().await?;
     let req = hyper::Request::builder()
         .method("POST")
         .uri("/ui/login")
         .header(hyper::header::HOST, &target.host_header)
+        .header(hyper::header::COOKIE, format!("jit_login={nonce}"))
         .header(
             hyper::header::CONTENT_TYPE,
             "application/x-www-form-urlencoded",
         )
-        .body(Full::new(Bytes::from(format!("token={token}"))))?;
+        .body(Full::new(Bytes::from(format!(
+            "token={token}&nonce={nonce}"
+        ))))?;
     conn.ready().await?;
     let resp = conn.send_request(req).await?;
     let status = resp.status().as_u16();
