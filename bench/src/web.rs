@@ -60,13 +60,24 @@ async fn log_in(conn: &mut Conn, target: &Target, id: &Identity) -> Result<Strin
         .ok_or_else(|| anyhow!("unexpected login path {}", view.path))?;
     // The confirm page, as a browser opens it: it sets the one-time `jit_login` nonce cookie
     // that the form post must carry (and repeat in the form).
-    let req = hyper::Request::builder()
-        .method("GET")
-        .uri(&view.path)
-        .header(hyper::header::HOST, &target.host_header)
-        .body(Full::new(Bytes::new()))?;
-    conn.ready().await?;
-    let resp = conn.send_request(req).await?;
+    // Page views over the CA's bound are 503 (`Retry-After`): under the flood, try again.
+    let mut tries = 0;
+    let resp = loop {
+        let req = hyper::Request::builder()
+            .method("GET")
+            .uri(&view.path)
+            .header(hyper::header::HOST, &target.host_header)
+            .body(Full::new(Bytes::new()))?;
+        conn.ready().await?;
+        let resp = conn.send_request(req).await?;
+        tries += 1;
+        if resp.status() != 503 || tries >= 200 {
+            break resp;
+        }
+        let _ = resp.into_body().collect().await?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let status = resp.status().as_u16();
     let nonce = resp
         .headers()
         .get_all(hyper::header::SET_COOKIE)
@@ -79,7 +90,7 @@ async fn log_in(conn: &mut Conn, target: &Target, id: &Identity) -> Result<Strin
                 .filter(|n| !n.is_empty())
                 .map(str::to_string)
         })
-        .ok_or_else(|| anyhow!("GET /ui/login: no jit_login cookie"))?;
+        .ok_or_else(|| anyhow!("GET /ui/login: no jit_login cookie (HTTP {status})"))?;
     let _ = resp.into_body().collect().await?;
     let req = hyper::Request::builder()
         .method("POST")
