@@ -4,7 +4,8 @@
 # the requester's signed GET .../certificate: p50/p99 from the scheduled start, open loop)
 # against a real `jit-ca serve` on loopback, in three conditions taken in turn:
 #   without  no web session;
-#   paced    SESSIONS logged-in sessions each loading /ui/pending and /ui/access in turn at
+#   paced    SESSIONS logged-in sessions each loading /ui/pending, /ui/access and a request
+#            page (/ui/requests/ID) in turn at
 #            PAGE_RATE pages/s (busy people: 8 x 2 pages/s by default);
 #   flood    the same sessions loading pages as fast as they are answered (the worst case:
 #            the pages then compete with issuance for the CPU).

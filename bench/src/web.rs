@@ -1,5 +1,5 @@
-//! The web pages' load (issue 16): logged-in sessions fetching `/ui/pending` and
-//! `/ui/access` in turn, next to the issuance load, to measure what the pages cost issuance.
+//! The web pages' load (issue 16): logged-in sessions fetching `/ui/pending`, `/ui/access`
+//! and a request's page (`/ui/requests/{id}`, the last one a page linked to) in turn, next to the issuance load, to measure what the pages cost issuance.
 //! Loopback only, bounded in time and in pages.
 
 use std::sync::Arc;
@@ -25,8 +25,18 @@ pub(crate) struct WebSpec {
     pub(crate) ids: Vec<Arc<Identity>>,
 }
 
-/// The pages each session loads, in turn.
-const PAGES: [&str; 2] = ["/ui/pending", "/ui/access"];
+/// The pages each session loads, in turn; [`REQUEST_PAGE`] stands for the page of the last
+/// request a page linked to (skipped until one did).
+const PAGES: [&str; 3] = ["/ui/pending", "/ui/access", REQUEST_PAGE];
+const REQUEST_PAGE: &str = "/ui/requests/{id}";
+
+/// The last `/ui/requests/ID` link of a page's HTML.
+fn last_request_link(html: &str) -> Option<String> {
+    let at = html.rfind("href=\"/ui/requests/")?;
+    let rest = &html[at + "href=\"".len()..];
+    let end = rest.find('"')?;
+    Some(rest[..end].to_string())
+}
 
 fn loopback(addr: &str) -> bool {
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
@@ -48,15 +58,52 @@ async fn log_in(conn: &mut Conn, target: &Target, id: &Identity) -> Result<Strin
         .path
         .strip_prefix("/ui/login?token=")
         .ok_or_else(|| anyhow!("unexpected login path {}", view.path))?;
+    // The confirm page, as a browser opens it: it sets the one-time `jit_login` nonce cookie
+    // that the form post must carry (and repeat in the form).
+    // Page views over the CA's bound are 503 (`Retry-After`): under the flood, try again.
+    let mut tries = 0;
+    let resp = loop {
+        let req = hyper::Request::builder()
+            .method("GET")
+            .uri(&view.path)
+            .header(hyper::header::HOST, &target.host_header)
+            .body(Full::new(Bytes::new()))?;
+        conn.ready().await?;
+        let resp = conn.send_request(req).await?;
+        tries += 1;
+        if resp.status() != 503 || tries >= 200 {
+            break resp;
+        }
+        let _ = resp.into_body().collect().await?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let status = resp.status().as_u16();
+    let nonce = resp
+        .headers()
+        .get_all(hyper::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.split(';')
+                .next()
+                .and_then(|kv| kv.strip_prefix("jit_login="))
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+        })
+        .ok_or_else(|| anyhow!("GET /ui/login: no jit_login cookie (HTTP {status})"))?;
+    let _ = resp.into_body().collect().await?;
     let req = hyper::Request::builder()
         .method("POST")
         .uri("/ui/login")
         .header(hyper::header::HOST, &target.host_header)
+        .header(hyper::header::COOKIE, format!("jit_login={nonce}"))
         .header(
             hyper::header::CONTENT_TYPE,
             "application/x-www-form-urlencoded",
         )
-        .body(Full::new(Bytes::from(format!("token={token}"))))?;
+        .body(Full::new(Bytes::from(format!(
+            "token={token}&nonce={nonce}"
+        ))))?;
     conn.ready().await?;
     let resp = conn.send_request(req).await?;
     let status = resp.status().as_u16();
@@ -78,7 +125,7 @@ async fn log_in(conn: &mut Conn, target: &Target, id: &Identity) -> Result<Strin
     }
 }
 
-async fn page(conn: &mut Conn, target: &Target, cookie: &str, path: &str) -> Result<usize> {
+async fn page(conn: &mut Conn, target: &Target, cookie: &str, path: &str) -> Result<Bytes> {
     let req = hyper::Request::builder()
         .method("GET")
         .uri(path)
@@ -92,7 +139,7 @@ async fn page(conn: &mut Conn, target: &Target, cookie: &str, path: &str) -> Res
     if status != 200 {
         bail!("GET {path}: HTTP {status}");
     }
-    Ok(body.len())
+    Ok(body)
 }
 
 pub(crate) async fn web_load(spec: WebSpec) -> Result<serde_json::Value> {
@@ -118,6 +165,7 @@ pub(crate) async fn web_load(spec: WebSpec) -> Result<serde_json::Value> {
             let (mut lat, mut bytes, mut errors) = (Vec::new(), 0usize, 0u64);
             let mut first_error = None;
             let start = Instant::now();
+            let mut request: Option<String> = None;
             for i in 0u64.. {
                 let now = Instant::now();
                 if now >= deadline || pages.fetch_add(1, Ordering::Relaxed) >= max {
@@ -129,10 +177,21 @@ pub(crate) async fn web_load(spec: WebSpec) -> Result<serde_json::Value> {
                         tokio::time::sleep(at - now).await;
                     }
                 }
+                let mut path = PAGES[i as usize % PAGES.len()];
+                if path == REQUEST_PAGE {
+                    match request.as_deref() {
+                        Some(r) => path = r,
+                        None => path = PAGES[0],
+                    }
+                }
+                let path = path.to_string();
                 let t = Instant::now();
-                match page(&mut conn, &target, &cookie, PAGES[i as usize % PAGES.len()]).await {
-                    Ok(n) => {
-                        bytes += n;
+                match page(&mut conn, &target, &cookie, &path).await {
+                    Ok(body) => {
+                        bytes += body.len();
+                        if let Some(r) = last_request_link(&String::from_utf8_lossy(&body)) {
+                            request = Some(r);
+                        }
                         lat.push(t.elapsed().as_micros() as u64);
                     }
                     Err(e) => {
@@ -176,6 +235,14 @@ pub(crate) async fn web_load(spec: WebSpec) -> Result<serde_json::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_request_page_comes_from_a_link() {
+        let html = "<a class=\"request-link\" href=\"/ui/requests/r-1\">r-1</a> \
+                    <a href=\"/ui/requests/r-2\">r-2</a>";
+        assert_eq!(last_request_link(html).as_deref(), Some("/ui/requests/r-2"));
+        assert_eq!(last_request_link("<p>none</p>"), None);
+    }
 
     #[test]
     fn only_loopback() {

@@ -27,11 +27,14 @@ pub fn json_line(r: &Record) -> String {
 }
 
 /// One CSV cell: a cell a spreadsheet would read as a formula (first character `=`, `+`,
-/// `-`, `@`, tab or CR) gets a `'` in front; a cell with a comma, a double quote, CR or LF
-/// is quoted, its quotes doubled (RFC 4180).
+/// `-`, `@`, tab or CR, or first non-whitespace character `=`, `+`, `-`, `@`: an import
+/// that trims blanks would run it) gets a `'` in front; a cell with a comma, a double quote,
+/// CR or LF is quoted, its quotes doubled (RFC 4180).
 pub fn csv_cell(text: &str) -> String {
     let defused;
-    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    let formula =
+        text.starts_with(['\t', '\r']) || text.trim_start().starts_with(['=', '+', '-', '@']);
+    let text = if formula {
         defused = format!("'{text}");
         defused.as_str()
     } else {
@@ -102,8 +105,23 @@ mod tests {
         }
         assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_cell("=1,2"), "\"'=1,2\"");
-        // Only the first character counts.
+        // Leading blanks do not hide a formula (spreadsheets may trim them on import).
+        for bad in [
+            " =1+1",
+            "  +1",
+            "\n=HYPERLINK(\"x\")",
+            "\t @A1",
+            "\r\n-2",
+            "\u{a0}=1",
+        ] {
+            let cell = csv_cell(bad);
+            let inner = cell.trim_start_matches('"');
+            assert!(inner.starts_with('\''), "{bad:?} -> {cell:?}");
+        }
+        // Only the first non-blank character counts.
         assert_eq!(csv_cell("a=b"), "a=b");
+        assert_eq!(csv_cell(" a=b"), " a=b");
+        assert_eq!(csv_cell("   "), "   ");
     }
 
     #[test]

@@ -44,7 +44,8 @@ pub const TEMPLATE: &str = r#"# jit-ca service configuration. Policy (roles, app
 listen = "127.0.0.1:8443"
 
 # The URL engineers and hosts use to reach this service; `jit-ca host-config` writes it into
-# host.toml. Defaults to http(s)://<listen>.
+# host.toml. Defaults to http(s)://<listen>. An origin only (scheme://host[:port]): no path,
+# query or user; the web pages are at /ui/ of it.
 # public_url = "https://ca.example.com:8443"
 
 # User-CA private keys (OpenSSH format, mode 0600). The FIRST signs new certificates; all are
@@ -301,13 +302,14 @@ impl Config {
                 ([127, 0, 0, 1], 8443).into()
             }
         };
-        if let Some(u) = &raw.public_url
-            && !(u.starts_with("http://") || u.starts_with("https://"))
-        {
-            errs.push(format!(
-                "public_url {u:?} must start with http:// or https://"
-            ));
-        }
+        let public_url = match raw.public_url.as_deref().map(web::public_url) {
+            None => None,
+            Some(Ok(u)) => Some(u),
+            Some(Err(e)) => {
+                errs.push(e);
+                None
+            }
+        };
         let paths = |name: &str, v: Option<Vec<String>>, default: &str, errs: &mut Vec<String>| {
             let v = v.unwrap_or_else(|| vec![default.to_string()]);
             if v.is_empty() {
@@ -428,7 +430,7 @@ impl Config {
         Ok(Self {
             dir: dir.to_path_buf(),
             listen,
-            public_url: raw.public_url,
+            public_url,
             user_ca_keys,
             grant_keys,
             pending_expiry_secs,

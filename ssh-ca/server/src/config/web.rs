@@ -103,6 +103,63 @@ pub(super) fn validate(raw: Option<RawWeb>, errs: &mut Vec<String>) -> WebConfig
     }
 }
 
+/// `public_url` checked and normalised: `scheme://host[:port]` (http or https), a trailing
+/// `/` dropped. The pages are served under `/ui/` of that origin, and login links, chat links
+/// and the CSRF origin check are all built from it, so a path, query, fragment or userinfo
+/// (which would make them point elsewhere or break them) is refused.
+pub(super) fn public_url(u: &str) -> Result<String, String> {
+    let refuse = |why: &str| {
+        format!(
+            "public_url {u:?}: {why}; give the origin only, e.g. \"https://ca.example.com:8443\" (the web pages are served under /ui/ of it)"
+        )
+    };
+    if u.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(refuse("a space or control character is not allowed"));
+    }
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+        .ok_or_else(|| refuse("must start with http:// or https://"))?;
+    if rest.contains('?') {
+        return Err(refuse("a query (?...) is not allowed"));
+    }
+    if rest.contains('#') {
+        return Err(refuse("a fragment (#...) is not allowed"));
+    }
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if authority.contains('@') {
+        return Err(refuse("user information (user@) is not allowed"));
+    }
+    if !path.is_empty() && path != "/" {
+        return Err(refuse(&format!(
+            "a path ({path}) is not allowed: the CA must be served at the root of its origin"
+        )));
+    }
+    // host, [v6], with an optional :port.
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            // After `]`: nothing, or `:port` (anything else is a bad port).
+            Some((h, p)) => (h, (!p.is_empty()).then(|| p.strip_prefix(':').unwrap_or(p))),
+            None => ("", None),
+        },
+        None => match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
+        return Err(refuse("the host is missing"));
+    }
+    if let Some(p) = port
+        && (!p.bytes().all(|b| b.is_ascii_digit()) || !matches!(p.parse::<u16>(), Ok(1..)))
+    {
+        return Err(refuse(&format!(
+            "the port {p:?} is not a number from 1 to 65535"
+        )));
+    }
+    Ok(u.trim_end_matches('/').to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -178,5 +235,47 @@ mod tests {
         assert_eq!(c.web.session_idle_timeout_secs, 60);
         let c = parse("[web]\nsession_idle_timeout = \"1d\"\nsession_max_age = \"7d\"").unwrap();
         assert_eq!(c.web.session_max_age_secs, 7 * 24 * 3600);
+    }
+
+    #[test]
+    fn public_url_is_an_origin_only() {
+        let url = |u: &str| parse(&format!("public_url = {u:?}\n"));
+        // A trailing slash is normalised away; every link is built from the origin.
+        for (given, kept) in [
+            ("https://ca.example.com", "https://ca.example.com"),
+            ("https://ca.example.com/", "https://ca.example.com"),
+            ("http://10.0.0.5:8443/", "http://10.0.0.5:8443"),
+            ("https://[2001:db8::1]:8443", "https://[2001:db8::1]:8443"),
+        ] {
+            let c = url(given).unwrap();
+            assert_eq!(c.public_url.as_deref(), Some(kept), "{given}");
+            assert_eq!(c.url(), kept);
+        }
+        for (bad, why) in [
+            ("https://ca.example.com/?x=1", "query"),
+            ("https://ca.example.com?x=1", "query"),
+            ("https://ca.example.com/#top", "fragment"),
+            ("https://u@ca.example.com", "user"),
+            ("https://u:pw@ca.example.com/", "user"),
+            ("https://ca.example.com/jit", "path"),
+            ("https://ca.example.com/jit/", "path"),
+            ("https://ca.example.com//", "path"),
+            ("https:// ca.example.com", "space"),
+            ("https://", "host"),
+            ("https://ca.example.com:x", "port"),
+            ("https://ca.example.com:99999", "port"),
+            ("https://ca.example.com:0", "port"),
+            ("https://ca.example.com:", "port"),
+            ("https://[::1]x", "port"),
+            ("ftp://ca.example.com", "http"),
+        ] {
+            let e = url(bad).unwrap_err();
+            assert_eq!(e.len(), 1, "{bad}: {e:?}");
+            let e = &e[0];
+            assert!(e.starts_with("public_url "), "{bad}: {e}");
+            assert!(e.contains(why), "{bad}: {e}");
+            assert!(e.contains("https://ca.example.com:8443"), "{bad}: {e}");
+            assert!(!e.contains('\n'), "{bad}: {e}");
+        }
     }
 }

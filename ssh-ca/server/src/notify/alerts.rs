@@ -527,6 +527,26 @@ pub fn checkpoint_failure(detail: &str) -> (Kind, AlertFacts) {
     )
 }
 
+/// What an `alert.checkpoint_failure` says when the audit page found the hash chain broken;
+/// `detail` names the first bad record.
+pub fn chain_broken(detail: &str) -> (Kind, AlertFacts) {
+    (
+        Kind::AlertCheckpointFailure,
+        AlertFacts {
+            summary: format!("the audit hash chain is broken: {detail}"),
+            check: "the trail with jit-ca audit verify (--checkpoint FILE with a checkpoint kept \
+                    elsewhere); the audit page shows the chain broken until jit-ca restarts"
+                .into(),
+            source: None,
+            user: None,
+            key: None,
+            count: None,
+            window_secs: None,
+            users: Vec::new(),
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,10 @@
 //! - a new connection must complete a request's line and headers within
 //!   `header_read_timeout` of being opened; later requests on a kept-alive connection within
 //!   `header_read_timeout` of their first byte;
-//! - a kept-alive connection with no request in progress is closed after `idle_timeout`;
+//! - a kept-alive connection with no request in progress is closed after `idle_timeout`; a
+//!   request is in progress until its response body is fully written (a streamed export is
+//!   neither cut nor evicted), but a body the client stops taking is cut after
+//!   `idle_timeout` without progress;
 //! - a request body must arrive within `body_read_timeout` (enforced where the body is read,
 //!   [`crate::api`], which answers 408 and closes the connection);
 //! - a TLS handshake must finish within [`HANDSHAKE_TIMEOUT`];
@@ -65,6 +68,12 @@ struct ConnState {
     first_byte: AtomicU64,
     /// A request has been answered on it (it is kept alive, not new).
     served: AtomicBool,
+    /// A response body is being written ([`Sending`]).
+    sending: AtomicBool,
+    /// That body waits for its producer (not for the client to read).
+    producing: AtomicBool,
+    /// Milliseconds of that body's last frame handed to the connection.
+    progress: AtomicU64,
     /// Asked to close by the registry (evicted to admit another).
     evict: Notify,
 }
@@ -140,6 +149,9 @@ impl Registry {
             boundary: AtomicU64::new(now),
             first_byte: AtomicU64::new(NONE),
             served: AtomicBool::new(false),
+            sending: AtomicBool::new(false),
+            producing: AtomicBool::new(false),
+            progress: AtomicU64::new(now),
             evict: Notify::new(),
         });
         conns.insert(id, state.clone());
@@ -152,10 +164,20 @@ impl Registry {
 
     /// When the connection should be closed unless something changes.
     fn deadline(&self, c: &ConnState) -> Option<u64> {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(NONE / 4);
         if c.in_flight.load(Ordering::Acquire) > 0 {
+            // A response body the client does not take (no frame handed over while the
+            // body had one ready) is cut after `idle`; one waiting for its producer (an
+            // export reading the trail) or a request being handled has no deadline here.
+            if c.sending.load(Ordering::Acquire) && !c.producing.load(Ordering::Acquire) {
+                return Some(
+                    c.progress
+                        .load(Ordering::Acquire)
+                        .saturating_add(ms(self.limits.idle)),
+                );
+            }
             return None;
         }
-        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(NONE / 4);
         let first = c.first_byte.load(Ordering::Acquire);
         Some(if first != NONE {
             first.saturating_add(ms(self.limits.header))
@@ -205,6 +227,81 @@ impl Drop for InFlight {
         self.state.first_byte.store(NONE, Ordering::Release);
         self.state.served.store(true, Ordering::Release);
         self.state.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body being written: its request stays in flight (no idle timeout, never
+/// evicted) until the body ends or is dropped, so a streamed export or host body is not cut
+/// after its headers. A client that stops reading is still cut: [`Registry::deadline`].
+struct Sending {
+    guard: Option<InFlight>,
+}
+
+impl Sending {
+    fn start(guard: InFlight) -> Self {
+        let st = &guard.state;
+        st.progress
+            .store(guard.registry.now_ms(), Ordering::Release);
+        st.producing.store(false, Ordering::Release);
+        st.sending.store(true, Ordering::Release);
+        Self { guard: Some(guard) }
+    }
+
+    /// The body was polled: `producing` when it had no frame ready yet.
+    fn progress(&self, producing: bool) {
+        if let Some(g) = &self.guard {
+            g.state
+                .progress
+                .store(g.registry.now_ms(), Ordering::Release);
+            g.state.producing.store(producing, Ordering::Release);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(g) = self.guard.take() {
+            g.state.sending.store(false, Ordering::Release);
+            g.state.producing.store(false, Ordering::Release);
+            drop(g);
+        }
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// A response body that keeps its request in flight while it is sent ([`Sending`]).
+struct SendingBody {
+    inner: axum::body::Body,
+    sending: Sending,
+}
+
+impl hyper::body::Body for SendingBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_frame(cx);
+        match &r {
+            Poll::Pending => this.sending.progress(true),
+            Poll::Ready(Some(Ok(_))) => this.sending.progress(false),
+            Poll::Ready(_) => this.sending.finish(),
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -384,9 +481,17 @@ async fn serve_io<S>(
         req.extensions_mut().insert(ConnectInfo(addr));
         let app = app.clone();
         async move {
-            let resp = app.oneshot(req.map(axum::body::Body::new)).await;
-            drop(guard);
-            resp.map_err(|e: Infallible| match e {})
+            let resp = app
+                .oneshot(req.map(axum::body::Body::new))
+                .await
+                .map_err(|e: Infallible| match e {})?;
+            // In flight until the body is written, not only until the handler returned.
+            Ok::<_, Infallible>(resp.map(|inner| {
+                axum::body::Body::new(SendingBody {
+                    inner,
+                    sending: Sending::start(guard),
+                })
+            }))
         }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -476,5 +581,94 @@ mod tests {
         // A request started: the header timeout from its first byte.
         a.state.first_byte.store(5, Ordering::Release);
         assert_eq!(r.deadline(&a.state), Some(10_005));
+    }
+
+    /// A streamed body: `n` chunks, one every `every`.
+    fn slow_body(n: usize, every: Duration) -> axum::body::Body {
+        let (tx, rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(1);
+        tokio::spawn(async move {
+            for i in 0..n {
+                tokio::time::sleep(every).await;
+                if tx.send(format!("chunk {i}\n").into()).await.is_err() {
+                    return;
+                }
+            }
+        });
+        axum::body::Body::new(Chunks(rx))
+    }
+
+    struct Chunks(tokio::sync::mpsc::Receiver<axum::body::Bytes>);
+
+    impl hyper::body::Body for Chunks {
+        type Data = axum::body::Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Infallible>>> {
+            self.0
+                .poll_recv(cx)
+                .map(|c| c.map(|b| Ok(hyper::body::Frame::data(b))))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_response_still_sending_is_not_cut_by_the_idle_timeout() {
+        // idle 300 ms; the body takes about 1.2 s, a chunk every 150 ms. (The header timeout
+        // is short too: the watchdog first wakes at it.)
+        let r = Arc::new(Registry::new(Limits {
+            header: Duration::from_millis(300),
+            idle: Duration::from_millis(300),
+            max_connections: 4,
+        }));
+        let app = Router::new().route(
+            "/slow",
+            axum::routing::get(|| async { slow_body(8, Duration::from_millis(150)) }),
+        );
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (_stop_tx, stop) = watch::channel(false);
+        let reg = r.clone();
+        let server = tokio::spawn(async move {
+            let (s, peer) = l.accept().await.unwrap();
+            let conn = reg.admit().unwrap();
+            serve_io(s, peer, app, conn, stop).await;
+        });
+        let got = tokio::task::spawn_blocking(move || {
+            use std::io::{Read as _, Write as _};
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            c.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let mut got = Vec::new();
+            let _ = c.read_to_end(&mut got);
+            got
+        })
+        .await
+        .unwrap();
+        let got = String::from_utf8_lossy(&got);
+        assert!(got.contains("chunk 7"), "cut: {got}");
+        assert!(got.ends_with("0\r\n\r\n"), "not ended: {got}");
+        server.await.unwrap();
+    }
+
+    #[test]
+    fn a_body_waiting_on_its_reader_times_out_one_waiting_on_its_producer_does_not() {
+        let r = Arc::new(Registry::new(limits(10)));
+        let a = r.admit().unwrap();
+        let g = InFlight::enter(r.clone(), a.state.clone());
+        let sending = Sending::start(g);
+        // The body was just handed a frame to write: a stalled reader is cut after `idle`.
+        sending.progress(false);
+        let at = r.deadline(&a.state).unwrap();
+        assert!((60_000..61_000).contains(&at), "{at}");
+        // The body waits for its producer (the export's reader): no deadline.
+        sending.progress(true);
+        assert!(r.deadline(&a.state).is_none());
+        // The body ended: idle from then on, the connection free to evict.
+        drop(sending);
+        assert_eq!(a.state.in_flight.load(Ordering::Acquire), 0);
+        assert!(r.deadline(&a.state).unwrap() >= 60_000);
     }
 }

@@ -500,6 +500,14 @@ impl Ca {
         true
     }
 
+    /// The audit page found the hash chain broken (`detail` names the first bad record): an
+    /// `alert` of kind `checkpoint_failure`, raised once per finding (the page keeps showing
+    /// it broken until a restart).
+    pub(super) fn alert_chain_broken(&self, now: u64, detail: &str) {
+        let detail = jit_common::log::sanitize(detail, 300);
+        self.raise(now, alerts::chain_broken(&detail), None);
+    }
+
     /// Reports a failed audit checkpoint (what the server's housekeeping does when
     /// [`Ca::refresh_checkpoint`] fails): alerts as [`Ca::refresh_checkpoint`] does.
     /// Returns whether an alert was raised.

@@ -13,8 +13,10 @@
 //! records appended since the last verified (seq, hash), after checking that this record is
 //! still stored with that hash (a cut or rewritten tail shows at once). The whole chain is
 //! verified again at most every [`FULL_REVERIFY_SECS`]; the latest signed checkpoint's record
-//! is checked on every view. A broken chain names its first bad record and stays broken in
-//! the cache until the next full verification.
+//! is checked on every view, and so is the highest record ever verified (kept across full
+//! verifications: a cut tail is found even after a checkpoint was signed over the shortened
+//! head). A broken chain names its first bad record and stays broken until the process
+//! restarts; its first detection appends an `alert` (kind `checkpoint_failure`).
 
 use serde::{Deserialize, Serialize};
 
@@ -80,8 +82,19 @@ fn text_filter(what: &str, v: &Option<String>) -> ApiResult<Option<String>> {
 }
 
 /// A time as the audit filters take it: Unix seconds, or RFC 3339 (`2026-11-23T13:21:32Z`,
-/// an offset instead of `Z` also works).
+/// an offset instead of `Z` also works; fractional seconds are cut to the whole second).
 pub fn parse_time(what: &str, s: &str) -> ApiResult<u64> {
+    parse_instant(what, s).map(|(t, _)| t)
+}
+
+/// `since` as a bound on whole-second record times: a fractional `since` starts at the next
+/// whole second (records of the second it falls in are before it).
+fn parse_since(s: &str) -> ApiResult<u64> {
+    parse_instant("since", s).map(|(t, frac)| t.saturating_add(u64::from(frac)))
+}
+
+/// A time: (whole seconds, whether a fraction of a second was cut).
+fn parse_instant(what: &str, s: &str) -> ApiResult<(u64, bool)> {
     let s = s.trim();
     let bad = |why: &str| {
         refuse(
@@ -92,12 +105,16 @@ pub fn parse_time(what: &str, s: &str) -> ApiResult<u64> {
         )
     };
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse::<u64>().map_err(|_| bad("too large"));
+        return s
+            .parse::<u64>()
+            .map(|t| (t, false))
+            .map_err(|_| bad("too large"));
     }
     let t = s
         .parse::<jiff::Timestamp>()
         .map_err(|_| bad("not a time"))?;
-    u64::try_from(t.as_second()).map_err(|_| bad("before 1970"))
+    let secs = u64::try_from(t.as_second()).map_err(|_| bad("before 1970"))?;
+    Ok((secs, t.subsec_nanosecond() != 0))
 }
 
 impl AuditQuery {
@@ -121,9 +138,7 @@ impl AuditQuery {
                 }
             },
         };
-        let since = given(&p.since)
-            .map(|s| parse_time("since", s))
-            .transpose()?;
+        let since = given(&p.since).map(parse_since).transpose()?;
         let until = given(&p.until)
             .map(|s| parse_time("until", s))
             .transpose()?;
@@ -208,7 +223,11 @@ pub struct ChainStatus {
 pub(super) struct ChainCache {
     /// The last verified record (seq, hash).
     verified: Option<(u64, String)>,
-    /// The first problem found (its record, what), kept until the next full verification.
+    /// The highest record ever verified (seq, hash), kept across full verifications: it must
+    /// stay stored with that hash (a cut or rewritten tail is found even after a new
+    /// checkpoint was signed over the shortened head).
+    mark: Option<(u64, String)>,
+    /// The first problem found (its record, what), kept until the process restarts.
     broken: Option<(Option<u64>, String)>,
     /// When the chain was last verified from record 1.
     full_at: Option<u64>,
@@ -224,7 +243,7 @@ fn bad_seq(b: &Broken) -> u64 {
 impl Ca {
     /// One page of the audit search, newest first (see the module docs for the window).
     pub fn audit_search(&self, q: &AuditQuery) -> ApiResult<AuditPage> {
-        let head = self.read_db(|c| c.audit_head())?.map_or(0, |h| h.0);
+        let head = self.read_audit(|c| c.audit_head())?.map_or(0, |h| h.0);
         let top = q.before.map_or(head + 1, |b| b.min(head + 1));
         if top <= 1 {
             return Ok(AuditPage {
@@ -239,7 +258,7 @@ impl Ca {
             floor,
             limit: q.limit,
         };
-        let records = self.read_db(|c| c.audit_search(&q.filter, &window))?;
+        let records = self.read_audit(|c| c.audit_search(&q.filter, &window))?;
         let full = records.len() >= q.limit as usize;
         let (searched, next_before) = match records.last() {
             // A full page: the next starts below its last record (not all of the window
@@ -293,16 +312,32 @@ impl Ca {
     /// view (see the module docs).
     pub fn audit_chain_status(&self) -> ApiResult<ChainStatus> {
         let now = self.now();
+        let (status, found) = self.chain_status_at(now)?;
+        // The first detection is an alert (recorded, notified; outlives the process), raised
+        // after the cache's lock is released. The trail may itself be the broken thing:
+        // appending to it is still right (the record is chained after whatever is stored).
+        if let Some(problem) = found {
+            self.alert_chain_broken(now, &problem);
+        }
+        Ok(status)
+    }
+
+    /// [`Ca::audit_chain_status`] at `now`, and the problem when this view found it first.
+    fn chain_status_at(&self, now: u64) -> ApiResult<(ChainStatus, Option<String>)> {
         let mut cache = lock(&self.audit_chain);
-        if cache
-            .full_at
-            .is_none_or(|t| now.saturating_sub(t) >= FULL_REVERIFY_SECS || now < t)
+        // A broken chain stays broken (until a restart): never verified again, never reset.
+        if cache.broken.is_none()
+            && cache
+                .full_at
+                .is_none_or(|t| now.saturating_sub(t) >= FULL_REVERIFY_SECS || now < t)
         {
             *cache = ChainCache {
                 full_at: Some(now),
+                mark: cache.mark.take(),
                 ..ChainCache::default()
             };
         }
+        let was_broken = cache.broken.is_some();
         // A problem names its record and stays; a failed read (no record named) is an
         // error of this view only, never cached as a broken chain.
         let keep = |r: Result<(), (Option<u64>, String)>, cache: &mut ChainCache| match r {
@@ -323,9 +358,20 @@ impl Ca {
             let r = self.check_checkpoint(&cp.1);
             keep(r, &mut cache)?;
         }
+        if cache.broken.is_none() {
+            let r = self.check_mark(&mut cache);
+            keep(r, &mut cache)?;
+        }
         let full_check_at = cache.full_at.unwrap_or(now);
         let verified = cache.verified.as_ref().map_or(0, |v| v.0);
-        Ok(match &cache.broken {
+        let found = match &cache.broken {
+            Some((bad, problem)) if !was_broken => Some(match bad {
+                Some(b) => format!("first bad record {b}: {problem}"),
+                None => problem.clone(),
+            }),
+            _ => None,
+        };
+        let status = match &cache.broken {
             None => ChainStatus {
                 intact: true,
                 verified,
@@ -342,7 +388,43 @@ impl Ca {
                 problem: Some(problem.clone()),
                 full_check_at,
             },
-        })
+        };
+        Ok((status, found))
+    }
+
+    /// The highest record ever verified must still be stored with its hash; a verification
+    /// that reached past it moves the mark up.
+    fn check_mark(&self, cache: &mut ChainCache) -> Result<(), (Option<u64>, String)> {
+        if let Some((seq, hash)) = cache.mark.clone()
+            && cache.verified.as_ref() != cache.mark.as_ref()
+        {
+            let stored = self
+                .read_audit(|c| c.audit_record(seq))
+                .map_err(|e| (None, format!("the trail could not be read: {e}")))?;
+            match stored {
+                None => {
+                    return Err((
+                        Some(seq),
+                        format!(
+                            "record {seq}, verified earlier, is missing: records were deleted or the trail truncated"
+                        ),
+                    ));
+                }
+                Some(r) if r.hash != hash => {
+                    return Err((
+                        Some(seq),
+                        format!(
+                            "record {seq} changed since it was verified: the trail was rewritten"
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if cache.verified.as_ref().map(|v| v.0) >= cache.mark.as_ref().map(|m| m.0) {
+            cache.mark = cache.verified.clone();
+        }
+        Ok(())
     }
 
     /// Verifies the records after the cached head; Err names the first bad record.
@@ -350,7 +432,7 @@ impl Ca {
         let internal = |e: ApiError| (None, format!("the trail could not be read: {e}"));
         if let Some((seq, hash)) = cache.verified.clone() {
             let stored = self
-                .read_db(|c| c.audit_record(seq))
+                .read_audit(|c| c.audit_record(seq))
                 .map_err(|e| internal(e.into()))?;
             match stored {
                 None => {
@@ -378,7 +460,7 @@ impl Ca {
                 .clone()
                 .unwrap_or_else(|| (0, GENESIS.to_string()));
             let batch = self
-                .read_db(|c| c.audit_after(seq, VERIFY_BATCH))
+                .read_audit(|c| c.audit_after(seq, VERIFY_BATCH))
                 .map_err(|e| internal(e.into()))?;
             if batch.is_empty() {
                 return Ok(());
@@ -393,7 +475,7 @@ impl Ca {
     /// The record a signed checkpoint names must be stored with its hash.
     fn check_checkpoint(&self, cp: &Checkpoint) -> Result<(), (Option<u64>, String)> {
         let stored = self
-            .read_db(|c| c.audit_record(cp.seq))
+            .read_audit(|c| c.audit_record(cp.seq))
             .map_err(|e| (None, format!("the trail could not be read: {e}")))?;
         let signed = jit_common::time::format_utc(cp.time);
         match stored {
@@ -453,6 +535,17 @@ mod tests {
             let e = parse_time("since", bad).unwrap_err();
             assert!(e.message.contains("RFC 3339"), "{bad}: {}", e.message);
         }
+        // Records carry whole seconds: a fractional `since` starts at the next whole second,
+        // a fractional `until` ends at the whole second before it.
+        let q = AuditQuery::parse(&p(|p| {
+            p.since = Some("2026-11-23T12:00:00.5Z".into());
+            p.until = Some("2026-11-23T12:00:09.999Z".into());
+        }))
+        .unwrap();
+        assert_eq!(q.filter.since, Some(1_795_435_201));
+        assert_eq!(q.filter.until, Some(1_795_435_209));
+        let q = AuditQuery::parse(&p(|p| p.since = Some("2026-11-23T12:00:00.000Z".into())));
+        assert_eq!(q.unwrap().filter.since, Some(1_795_435_200));
         assert!(
             parse_time("until", "99999999999999999999999")
                 .unwrap_err()

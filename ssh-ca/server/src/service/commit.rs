@@ -400,6 +400,14 @@ impl Readers {
         })
     }
 
+    /// Runs `f` while every read connection is held (tests: what must not wait on them).
+    pub(super) fn hold_all<R>(&self, f: impl FnOnce() -> R) -> R {
+        let held: Vec<_> = self.conns.iter().map(lock).collect();
+        let r = f();
+        drop(held);
+        r
+    }
+
     /// Runs `f` on a free read connection, or on the writer's when there are none.
     pub(super) fn with<R>(&self, store: &Mutex<Store>, f: impl FnOnce(&Connection) -> R) -> R {
         if self.conns.is_empty() {

@@ -75,8 +75,11 @@ type ApiResult<T> = std::result::Result<T, ApiError>;
 
 /// Serials reserved per block by the issuance fast path.
 const SERIAL_BLOCK: u64 = 1024;
-/// Read connections to the database.
+/// Read connections to the database (signed calls authenticate on them).
 const READERS: usize = 4;
+/// Read connections of the audit page and its exports only (window scans, chain
+/// verification), so those never hold the ones signed calls need.
+const AUDIT_READERS: usize = 2;
 /// Nonces older than this many seconds can no longer pass the timestamp check.
 const NONCE_KEEP_SECS: u64 = 2 * auth::MAX_SKEW_SECS + 60;
 
@@ -106,6 +109,8 @@ pub struct Ca {
     nonces: Arc<commit::Nonces>,
     /// Read connections.
     readers: commit::Readers,
+    /// The audit page's own read connections ([`AUDIT_READERS`]).
+    audit_readers: commit::Readers,
     /// Copies the WAL into the database file in the background (file databases).
     _checkpointer: Option<commit::Checkpointer>,
     /// Serials reserved for the issuance fast path: next, end (exclusive).
@@ -211,6 +216,7 @@ impl Ca {
             now.saturating_sub(NONCE_KEEP_SECS),
         )?);
         let readers = commit::Readers::open(store.path(), READERS)?;
+        let audit_readers = commit::Readers::open(store.path(), AUDIT_READERS)?;
         let checkpointer = match store.path() {
             Some(p) => {
                 let c = commit::Checkpointer::start(p)?;
@@ -245,6 +251,7 @@ impl Ca {
             writer,
             nonces,
             readers,
+            audit_readers,
             _checkpointer: checkpointer,
             serials: Mutex::new((0, 0)),
             external: external::Watch::default(),
@@ -355,6 +362,18 @@ impl Ca {
     /// Runs a read on a read connection.
     fn read_db<R>(&self, f: impl FnOnce(&dyn StoreOps) -> R) -> R {
         self.readers.with(&self.store, |c| f(c))
+    }
+
+    /// A read on the audit page's own connections (never one signed calls need).
+    fn read_audit<R>(&self, f: impl FnOnce(&dyn StoreOps) -> R) -> R {
+        self.audit_readers.with(&self.store, |c| f(c))
+    }
+
+    /// Runs `f` while every general read connection is held: for tests of what must not
+    /// wait on them (the audit page).
+    #[doc(hidden)]
+    pub fn hold_read_connections_for_test<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.readers.hold_all(f)
     }
 
     /// Writes accepted nonces that no write has carried yet (the server calls this every

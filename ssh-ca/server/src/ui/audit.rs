@@ -9,19 +9,20 @@
 //! defused (`audit::export`).
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use askama::Template;
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use hyper::body::Frame;
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 use super::{Chrome, Viewer, blocking, error_page, html, page};
 use crate::api::AppState;
@@ -34,11 +35,24 @@ use jit_api::wire::ErrorCode;
 
 /// The audit routes (merged into `ui::router`).
 pub(super) fn routes() -> Router<AppState> {
+    let exports = Exports(Arc::new(Semaphore::new(EXPORTS)));
     Router::new()
         .route("/ui/audit", get(audit_page))
         .route("/ui/audit.csv", get(audit_csv))
         .route("/ui/audit.json", get(audit_json))
+        .layer(Extension(exports))
 }
+
+/// Most exports running at once. Each holds one thread of the blocking pool (its reader,
+/// waiting while the client reads) from the start to the end of its body, reading on the
+/// audit page's own connections; one over the bound gets 503 with `Retry-After` at once
+/// (`try_acquire`, before any blocking work). Exports do not count against the page-view
+/// bound (`ui::PAGE_VIEWS`), nor it against them.
+const EXPORTS: usize = 2;
+
+/// The exports' permits.
+#[derive(Clone)]
+struct Exports(Arc<Semaphore>);
 
 /// Bytes gathered before an export chunk is sent.
 const CHUNK: usize = 64 * 1024;
@@ -47,8 +61,8 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Allowed only to auditors (`who`: user, groups, session id); a refusal names the policy
 /// key and is audited (`access_refused`, through the refusal rate limit).
-fn auditor_only(ca: &Ca, who: &(String, Vec<String>, String), path: &str) -> Result<(), ApiError> {
-    let (user, groups, session) = who;
+fn auditor_only(ca: &Ca, who: &Who, path: &str) -> Result<(), ApiError> {
+    let (user, groups, session, source) = who;
     if ca.is_auditor(user, groups) {
         return Ok(());
     }
@@ -56,7 +70,8 @@ fn auditor_only(ca: &Ca, who: &(String, Vec<String>, String), path: &str) -> Res
         ErrorCode::Forbidden,
         "the audit page and its exports are for auditors: policy.toml's top-level `auditors` list names neither you nor a group of yours",
     );
-    Err(ca.record_refusal(
+    Err(ca.record_refusal_from(
+        *source,
         user,
         event::ACCESS_REFUSED,
         json!({"path": path, "session": session}),
@@ -64,9 +79,16 @@ fn auditor_only(ca: &Ca, who: &(String, Vec<String>, String), path: &str) -> Res
     ))
 }
 
-/// Who is asking: (user, groups, session id), to move into a blocking task.
-fn who(v: &Viewer) -> (String, Vec<String>, String) {
-    (v.s.user.clone(), v.s.groups.clone(), v.s.id.clone())
+/// Who is asking: (user, groups, session id, peer address), to move into a blocking task.
+type Who = (String, Vec<String>, String, Option<std::net::IpAddr>);
+
+fn who(v: &Viewer) -> Who {
+    (
+        v.s.user.clone(),
+        v.s.groups.clone(),
+        v.s.id.clone(),
+        v.source,
+    )
 }
 
 /// `s` percent-encoded for a query string value.
@@ -349,23 +371,26 @@ enum Format {
 /// `GET /ui/audit.csv?...`: RFC 4180, the header line first.
 async fn audit_csv(
     State(st): State<AppState>,
+    Extension(gate): Extension<Exports>,
     q: Result<Query<AuditParams>, QueryRejection>,
     v: Viewer,
 ) -> Response {
-    export_response(st, q, v, Format::Csv).await
+    export_response(st, gate, q, v, Format::Csv).await
 }
 
 /// `GET /ui/audit.json?...`: JSON lines.
 async fn audit_json(
     State(st): State<AppState>,
+    Extension(gate): Extension<Exports>,
     q: Result<Query<AuditParams>, QueryRejection>,
     v: Viewer,
 ) -> Response {
-    export_response(st, q, v, Format::JsonLines).await
+    export_response(st, gate, q, v, Format::JsonLines).await
 }
 
 async fn export_response(
     st: AppState,
+    gate: Exports,
     q: Result<Query<AuditParams>, QueryRejection>,
     v: Viewer,
     format: Format,
@@ -393,11 +418,27 @@ async fn export_response(
         Ok(q) => q,
         Err(e) => return error_page(v.chrome("audit"), &e),
     };
+    let Ok(permit) = gate.0.try_acquire_owned() else {
+        let mut resp = error_page(
+            v.chrome("audit"),
+            &ApiError::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "{EXPORTS} audit exports are running already (at most {EXPORTS} at once): try again when one has finished"
+                ),
+            ),
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return resp;
+    };
     let (tx, rx) = mpsc::channel::<Result<Bytes, ExportFailed>>(CHUNKS_IN_FLIGHT);
     let now = ca.now();
     // The reader: one window at a time on a read connection, chunks handed over as the
     // connection takes them (bounded memory); a client that goes away stops it.
     tokio::task::spawn_blocking(move || {
+        // Held until the reader ends (the body is sent, or the client went away).
+        let _permit = permit;
         let mut buf = String::with_capacity(CHUNK + 4096);
         if matches!(format, Format::Csv) {
             buf.push_str(export::CSV_HEADER);

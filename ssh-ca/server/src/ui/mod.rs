@@ -120,7 +120,8 @@ async fn guard(
         )
     } else if view {
         match admit(&gate) {
-            // Held until the page is rendered (the body is a string: nothing is streamed).
+            // Held until the handler returns: a page's body is a rendered string. The audit
+            // exports stream after that, under their own bound (`audit::EXPORTS`).
             Some(_permit) => next.run(req).await,
             None => busy(),
         }
@@ -286,6 +287,10 @@ pub(crate) struct Viewer {
     pub error: Option<String>,
     pub flash_shown: bool,
     pub tls: bool,
+    /// Whether the user is an auditor (policy `auditors`): the "Audit" entry is shown.
+    pub auditor: bool,
+    /// The peer's address (refusals record it).
+    pub source: Option<IpAddr>,
 }
 
 impl Viewer {
@@ -296,6 +301,7 @@ impl Viewer {
             session: Some(self.s.id.clone()),
             csrf: self.s.csrf.clone(),
             active,
+            auditor: self.auditor,
             notice: self.notice.clone(),
             error: self.error.clone(),
             version: env!("CARGO_PKG_VERSION"),
@@ -345,7 +351,13 @@ impl FromRequestParts<AppState> for Viewer {
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
         let s = session_of(&st.ca, &parts.headers).await?;
         let (notice, error) = read_flash(&parts.headers, &s.csrf);
+        let source = parts
+            .extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|ConnectInfo(a)| a.ip());
         Ok(Self {
+            auditor: st.ca.is_auditor(&s.user, &s.groups),
+            source,
             s,
             flash_shown: notice.is_some() || error.is_some(),
             notice,

@@ -20,6 +20,8 @@ pub(crate) struct Chrome {
     pub csrf: String,
     /// The navigation entry of this page: `pending`, `mine`, `access`, `audit` or empty.
     pub active: &'static str,
+    /// Whether the "Audit" entry is shown (the user is an auditor).
+    pub auditor: bool,
     /// A flash notice (`#notice`) or error (`#error`) from the POST before.
     pub notice: Option<String>,
     pub error: Option<String>,

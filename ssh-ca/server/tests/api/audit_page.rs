@@ -265,6 +265,70 @@ async fn a_rewritten_or_cut_tail_and_old_edits_are_found() {
     assert_eq!((s.intact, s.bad_record), (false, Some(2)), "{s:?}");
 }
 
+/// The `alert` records of kind `checkpoint_failure`.
+fn chain_alerts(h: &Harness) -> Vec<Value> {
+    jit_ca::admin::audit_export(&h.path())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r["event"] == "alert" && r["details"]["kind"] == "checkpoint_failure")
+        .collect()
+}
+
+#[tokio::test]
+async fn a_cut_tail_stays_broken_after_a_new_checkpoint_and_the_hourly_check_and_alerts_once() {
+    let h = Harness::new();
+    trail(&h).await;
+    let n = h.ca.audit_chain_status().unwrap().verified;
+    assert!(n > 2);
+    // Someone with write access deletes the newest record; the CA then signs a checkpoint
+    // over the shortened head (it was quiet for a tick).
+    tamper(&h, &format!("DELETE FROM audit WHERE seq = {n}"));
+    h.clock.advance(10);
+    h.ca.refresh_checkpoint().unwrap();
+    h.clock.advance(10);
+    h.ca.refresh_checkpoint().unwrap();
+    assert_eq!(h.ca.audit_checkpoint().unwrap().seq, n - 1);
+    // The first view after the hourly full verification: records 1..n-1 verify, and the
+    // checkpoint names n-1; record n was verified earlier and is gone.
+    h.clock.advance(FULL_REVERIFY_SECS);
+    let s = h.ca.audit_chain_status().unwrap();
+    assert_eq!((s.intact, s.bad_record), (false, Some(n)), "{s:?}");
+    // The finding is recorded and notified once: an alert of kind checkpoint_failure.
+    let a = chain_alerts(&h);
+    assert_eq!(a.len(), 1, "{a:?}");
+    let summary = a[0]["details"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("broken") && summary.contains(&format!("record {n}")),
+        "{summary}"
+    );
+    // It stays broken: more views, another hour, another checkpoint; no second alert.
+    for _ in 0..2 {
+        h.clock.advance(FULL_REVERIFY_SECS);
+        h.ca.refresh_checkpoint().unwrap();
+        h.clock.advance(10);
+        h.ca.refresh_checkpoint().unwrap();
+        let s = h.ca.audit_chain_status().unwrap();
+        assert_eq!((s.intact, s.bad_record), (false, Some(n)), "{s:?}");
+    }
+    assert_eq!(chain_alerts(&h).len(), 1);
+}
+
+#[tokio::test]
+async fn a_break_found_at_once_also_alerts_once_and_stays() {
+    let h = Harness::new();
+    trail(&h).await;
+    assert!(h.ca.audit_chain_status().unwrap().intact);
+    tamper(&h, "UPDATE audit SET details = '{}' WHERE seq = 2");
+    h.clock.advance(FULL_REVERIFY_SECS);
+    let s = h.ca.audit_chain_status().unwrap();
+    assert_eq!((s.intact, s.bad_record), (false, Some(2)), "{s:?}");
+    assert_eq!(chain_alerts(&h).len(), 1);
+    h.clock.advance(FULL_REVERIFY_SECS * 3);
+    let s = h.ca.audit_chain_status().unwrap();
+    assert_eq!((s.intact, s.bad_record), (false, Some(2)), "{s:?}");
+    assert_eq!(chain_alerts(&h).len(), 1);
+}
+
 #[tokio::test]
 async fn a_signed_checkpoint_is_shown_and_checked_against_the_trail() {
     let h = Harness::new();
@@ -394,8 +458,24 @@ async fn the_audit_page_is_for_auditors_only_and_refusals_are_audited() {
     let h = auditor_harness();
     trail(&h).await;
     let bob = cookie(&h, "bob").await;
+    // A non-auditor's navigation does not offer the audit page.
+    let (s, body, _) = get_as(&h, &bob, "/ui/pending").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(!body.contains("href=\"/ui/audit\""), "{body}");
     for path in ["/ui/audit", "/ui/audit.csv", "/ui/audit.json?user=alice"] {
-        let (s, body, _) = get_as(&h, &bob, path).await;
+        let mut req = axum::http::Request::builder()
+            .method("GET")
+            .uri(path)
+            .header("cookie", format!("jit_session={bob}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                [192, 0, 2, 9],
+                40000,
+            ))));
+        let (s, body, _) = h.send(req).await;
+        let (s, body) = (s.as_u16(), String::from_utf8(body).unwrap());
         assert_eq!(s, 403, "{path}: {body}");
         assert!(body.contains("`auditors`"), "{path}: {body}");
         assert!(
@@ -411,6 +491,13 @@ async fn the_audit_page_is_for_auditors_only_and_refusals_are_audited() {
     assert_eq!(refused.len(), 3, "{refused:?}");
     assert_eq!(refused[0]["details"]["path"], "/ui/audit");
     assert_eq!(refused[0]["details"]["code"], "forbidden");
+    // Where the probe came from, as for every other web refusal.
+    assert!(
+        refused
+            .iter()
+            .all(|r| r["details"]["source"] == "192.0.2.9"),
+        "{refused:?}"
+    );
     // Without a session: the login page, nothing else.
     let (s, body, _) = h.get("/ui/audit.csv", None).await;
     assert_eq!(s.as_u16(), 401);
@@ -425,6 +512,8 @@ async fn the_audit_page_is_for_auditors_only_and_refusals_are_audited() {
     );
     assert!(body.contains("id=\"checkpoint\""));
     assert!(body.contains("<table id=\"audit\">"));
+    // An auditor's navigation offers it.
+    assert!(body.contains("href=\"/ui/audit\""), "{body}");
     assert!(
         body.contains("id=\"export-csv\" href=\"/ui/audit.csv\""),
         "{body}"
@@ -610,4 +699,97 @@ async fn the_page_shows_a_tampered_chain_as_broken_naming_the_record() {
         "{status}"
     );
     assert!(status.contains("altered"), "{status}");
+}
+
+/// Appends `n` records of about 20 KiB each straight into the file (their chain is not
+/// valid: only the exports read them here).
+fn bulk(h: &Harness, n: u64) {
+    let c = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
+    let head: u64 = c
+        .query_row("SELECT MAX(seq) FROM audit", [], |r| r.get(0))
+        .unwrap();
+    let details = serde_json::json!({"reason": "x".repeat(20_000)}).to_string();
+    for seq in head + 1..=head + n {
+        c.execute(
+            "INSERT INTO audit (seq, time, actor, event, details, prev_hash, hash) VALUES (?1, 1795435200, 'admin:0', 'user_add', ?2, 'p', 'h')",
+            rusqlite::params![seq, details],
+        )
+        .unwrap();
+    }
+}
+
+async fn open_export(h: &Harness, secret: &str) -> axum::response::Response {
+    use tower::ServiceExt as _;
+    let req = axum::http::Request::builder()
+        .method("GET")
+        .uri("/ui/audit.csv")
+        .header("cookie", format!("jit_session={secret}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    h.app.clone().oneshot(req).await.unwrap()
+}
+
+#[tokio::test]
+async fn at_most_two_exports_run_at_once_and_a_third_is_told_to_retry() {
+    let h = auditor_harness();
+    trail(&h).await;
+    // Far more than the chunks in flight: an unread export keeps its reader busy.
+    bulk(&h, 60);
+    let carol = cookie(&h, "carol").await;
+    let a = open_export(&h, &carol).await;
+    let b = open_export(&h, &carol).await;
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    let c = open_export(&h, &carol).await;
+    assert_eq!(c.status().as_u16(), 503);
+    assert_eq!(c.headers()["retry-after"], "5");
+    let body = axum::body::to_bytes(c.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&body).contains("export"),
+        "{body:?}"
+    );
+    // Pages are not held up by the exports.
+    let (s, body, _) = get_as(&h, &carol, "/ui/audit").await;
+    assert_eq!(s, 200, "{body}");
+    // A client that goes away frees its slot.
+    drop(a);
+    let mut ok = false;
+    for _ in 0..100 {
+        let r = open_export(&h, &carol).await;
+        if r.status() == 200 {
+            let all = axum::body::to_bytes(r.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            assert!(all.len() > 60 * 20_000);
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ok, "the slot of a dropped export was not freed");
+    drop(b);
+}
+
+#[test]
+fn audit_scans_and_verification_use_their_own_read_connection() {
+    let h = Harness::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(trail(&h));
+    let ca = h.ca.clone();
+    // With every general read connection busy (signed calls authenticate on them), the audit
+    // page's reads still run, and do not queue behind them.
+    let (tx, rx) = std::sync::mpsc::channel();
+    h.ca.hold_read_connections_for_test(|| {
+        std::thread::spawn(move || {
+            let s = ca.audit_chain_status().map(|s| s.intact);
+            let n = ca.audit_search(&query(|_| {})).map(|p| p.records.len());
+            let _ = tx.send((s, n));
+        });
+        let (s, n) = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the audit page waited for the general read connections");
+        assert!(s.unwrap());
+        assert!(n.unwrap() > 0);
+    });
 }
