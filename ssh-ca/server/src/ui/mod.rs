@@ -43,12 +43,15 @@ use check::{FLASH_COOKIE, SESSION_COOKIE};
 use jit_api::wire::ErrorCode;
 pub(crate) use view::Chrome;
 
-/// Most page views (GET/HEAD under /ui) worked on at once. Each takes at most two threads of
-/// the blocking pool (session check, then the page's read) for milliseconds (every read is
-/// indexed); the pool has at least 16, so page views can never occupy the threads the API's
-/// signed calls need. A view over the bound gets a 503 page at once (`try_acquire` in the
-/// async guard, before any blocking work), never a wait in the pool's queue.
-const PAGE_VIEWS: usize = 4;
+/// Most page views (GET/HEAD under /ui) worked on at once: one. A page takes one thread of
+/// the blocking pool at a time (session check, then the page's read; every read is indexed
+/// and bounded), so page views together use at most one core, and the API's signed calls
+/// (issuance) always keep the others. A view waits for its turn in the async guard (no pool
+/// thread is held while waiting) for at most [`PAGE_WAIT`]; past that it gets a 503 page.
+const PAGE_VIEWS: usize = 1;
+
+/// How long a page view waits for its turn before the 503 page.
+const PAGE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Largest form body (a reason is at most a few hundred bytes).
 const FORM_LIMIT: usize = 16 * 1024;
@@ -87,6 +90,21 @@ fn admit(gate: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
     gate.clone().try_acquire_owned().ok()
 }
 
+/// A permit for one page view: at once when one is free, else after waiting (asynchronously)
+/// at most `wait` for one; None after that (then [`busy`]).
+async fn admit_within(
+    gate: &Arc<Semaphore>,
+    wait: std::time::Duration,
+) -> Option<OwnedSemaphorePermit> {
+    if let Some(p) = admit(gate) {
+        return Some(p);
+    }
+    tokio::time::timeout(wait, gate.clone().acquire_owned())
+        .await
+        .ok()
+        .and_then(Result::ok)
+}
+
 /// The 503 page (with `Retry-After`) of a page view over the bound.
 fn busy() -> Response {
     let mut resp = error_page(
@@ -119,7 +137,7 @@ async fn guard(
             ),
         )
     } else if view {
-        match admit(&gate) {
+        match admit_within(&gate, PAGE_WAIT).await {
             // Held until the handler returns: a page's body is a rendered string. The audit
             // exports stream after that, under their own bound (`audit::EXPORTS`).
             Some(_permit) => next.run(req).await,
@@ -551,6 +569,23 @@ mod tests {
         assert_eq!(b.headers()[header::RETRY_AFTER], "1");
         drop(held);
         assert!(admit(&gate).is_some());
+    }
+
+    /// A view over the bound waits for a permit given back within the wait, and gets none
+    /// (the 503 page) when none is given back in time.
+    #[tokio::test]
+    async fn a_page_view_waits_for_its_turn_then_is_told_to_retry() {
+        let gate = Arc::new(Semaphore::new(PAGE_VIEWS));
+        let held: Vec<_> = (0..PAGE_VIEWS).map(|_| admit(&gate).unwrap()).collect();
+        let short = std::time::Duration::from_millis(50);
+        assert!(admit_within(&gate, short).await.is_none());
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { admit_within(&gate, std::time::Duration::from_secs(30)).await.is_some() }
+        });
+        tokio::time::sleep(short).await;
+        drop(held);
+        assert!(waiting.await.unwrap(), "a permit given back admits the waiting view");
     }
 
     #[test]
