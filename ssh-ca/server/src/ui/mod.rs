@@ -581,11 +581,18 @@ mod tests {
         assert!(admit_within(&gate, short).await.is_none());
         let waiting = tokio::spawn({
             let gate = gate.clone();
-            async move { admit_within(&gate, std::time::Duration::from_secs(30)).await.is_some() }
+            async move {
+                admit_within(&gate, std::time::Duration::from_secs(30))
+                    .await
+                    .is_some()
+            }
         });
         tokio::time::sleep(short).await;
         drop(held);
-        assert!(waiting.await.unwrap(), "a permit given back admits the waiting view");
+        assert!(
+            waiting.await.unwrap(),
+            "a permit given back admits the waiting view"
+        );
     }
 
     #[test]
