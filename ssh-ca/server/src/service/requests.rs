@@ -101,10 +101,14 @@ fn auto_views(role: &Role, caller: &Caller) -> Vec<AutoApprovalView> {
         .collect()
 }
 
-/// A decision's record details, with `"session": ID` when it was made from a web session.
+/// A decision's record details, with `"session": ID` and `"key": FINGERPRINT` (the key that
+/// established the session) when it was made from a web session.
 fn with_session(mut details: serde_json::Value, caller: &Caller) -> serde_json::Value {
     if let Some(s) = &caller.session {
-        add_details(&mut details, json!({"session": s}));
+        add_details(
+            &mut details,
+            json!({"session": s, "key": caller.key.fingerprint}),
+        );
     }
     details
 }

@@ -80,9 +80,24 @@ pub(crate) fn router(st: AppState) -> Router<AppState> {
         .route("/ui/{*rest}", any(not_found))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(middleware::from_fn_with_state(
-            (st, Arc::new(Semaphore::new(PAGE_VIEWS))),
+            (
+                st,
+                Gates {
+                    pages: Arc::new(Semaphore::new(PAGE_VIEWS)),
+                    audit: Arc::new(Semaphore::new(PAGE_VIEWS)),
+                },
+            ),
             guard,
         ))
+}
+
+/// The page-view bounds: the audit page (whose first view after a start verifies the whole
+/// chain, on its own read connections) has its own, so a long verification never makes the
+/// other pages wait.
+#[derive(Debug, Clone)]
+struct Gates {
+    pages: Arc<Semaphore>,
+    audit: Arc<Semaphore>,
 }
 
 /// A permit for one page view; None when [`PAGE_VIEWS`] are being worked on (then [`busy`]).
@@ -121,11 +136,7 @@ fn busy() -> Response {
 
 /// Every /ui response: 404 when `[web] enabled = false`; page views bounded ([`admit`]); the
 /// security headers.
-async fn guard(
-    State((st, gate)): State<(AppState, Arc<Semaphore>)>,
-    req: Request,
-    next: Next,
-) -> Response {
+async fn guard(State((st, gates)): State<(AppState, Gates)>, req: Request, next: Next) -> Response {
     let view = matches!(*req.method(), Method::GET | Method::HEAD)
         && req.uri().path() != "/ui/static/jit.css";
     let mut resp = if !st.ca.config().web.enabled {
@@ -137,10 +148,32 @@ async fn guard(
             ),
         )
     } else if view {
-        match admit_within(&gate, PAGE_WAIT).await {
-            // Held until the handler returns: a page's body is a rendered string. The audit
-            // exports stream after that, under their own bound (`audit::EXPORTS`).
-            Some(_permit) => next.run(req).await,
+        let gate = if req.uri().path().starts_with("/ui/audit") {
+            &gates.audit
+        } else {
+            &gates.pages
+        };
+        match admit_within(gate, PAGE_WAIT).await {
+            // The view runs in a task of its own that holds the permit until the handler
+            // returns (a page's body is a rendered string; the audit exports stream after
+            // that, under their own bound, `audit::EXPORTS`). A client that closes the
+            // connection drops this future, not the task: its blocking work, which cannot be
+            // cancelled, keeps the permit until it ends, so disconnecting in a loop cannot
+            // start more views than the bound.
+            Some(permit) => {
+                let view = tokio::spawn(async move {
+                    let resp = next.run(req).await;
+                    drop(permit);
+                    resp
+                });
+                match view.await {
+                    Ok(resp) => resp,
+                    Err(e) => error_page(
+                        Chrome::anonymous(),
+                        &ApiError::internal(format!("page view: {e}")),
+                    ),
+                }
+            }
             None => busy(),
         }
     } else {

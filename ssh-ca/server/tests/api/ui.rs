@@ -1674,3 +1674,112 @@ async fn access_visibility_in_sql_agrees_with_authorize_see() {
     let bob = login(&h, "bob").await;
     assert_eq!(access_all(&h, &bob, "").await.0.len(), 232);
 }
+
+/// A page view whose client leaves (its future dropped, as hyper does on a closed
+/// connection) keeps its turn until its blocking work, which cannot be cancelled, ends: a
+/// client disconnecting in a loop cannot start more page views than the bound. Here the
+/// first view's work waits on the read connections (held); the next view is told to retry
+/// (503) instead of being started beside it; once the work ends, views are admitted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_view_whose_client_left_keeps_its_turn_until_its_work_ends() {
+    use std::time::Duration;
+    let h = harness();
+    let b = login(&h, "bob").await;
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let ca = h.ca.clone();
+    let holder = std::thread::spawn(move || {
+        ca.hold_read_connections_for_test(|| {
+            held_tx.send(()).unwrap();
+            let _ = release_rx.recv_timeout(Duration::from_secs(60));
+        })
+    });
+    held_rx.recv().unwrap();
+    let first = tokio::time::timeout(
+        Duration::from_millis(1000),
+        get(&h, "/ui/pending", Some(&b.cookie)),
+    )
+    .await;
+    assert!(
+        first.is_err(),
+        "the first view waited on the held connections"
+    );
+    // The first view's client is gone; its work is not.
+    let second = tokio::time::timeout(
+        Duration::from_secs(10),
+        get(&h, "/ui/mine", Some(&b.cookie)),
+    )
+    .await
+    .expect("the second view was started beside the first one's work (it waited on the held connections)");
+    assert_eq!(
+        second.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        second.body
+    );
+    assert!(second.headers.contains_key(header::RETRY_AFTER));
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    let mut third = get(&h, "/ui/mine", Some(&b.cookie)).await;
+    for _ in 0..50 {
+        if third.status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        third = get(&h, "/ui/mine", Some(&b.cookie)).await;
+    }
+    assert_eq!(third.status, StatusCode::OK, "{}", third.body);
+}
+
+/// The audit page has its own turn: a view of it (whose first load verifies the whole
+/// chain) never makes the other pages wait, and the other pages never make it wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_page_has_its_own_turn() {
+    use std::time::Duration;
+    let h = harness();
+    let b = login(&h, "bob").await;
+    let eve = login(&h, "eve").await;
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let ca = h.ca.clone();
+    let holder = std::thread::spawn(move || {
+        ca.hold_read_connections_for_test(|| {
+            held_tx.send(()).unwrap();
+            let _ = release_rx.recv_timeout(Duration::from_secs(60));
+        })
+    });
+    held_rx.recv().unwrap();
+    // A page view holds the pages' turn (its work waits on the held connections)...
+    let app = h.app.clone();
+    let cookie = b.cookie.clone();
+    let stuck = tokio::spawn(async move {
+        let req = Request::builder()
+            .method("GET")
+            .uri("/ui/pending")
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .unwrap();
+        tower::ServiceExt::oneshot(app, req).await.unwrap().status()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!stuck.is_finished());
+    // ... and the audit page is not behind it: its session check waits on the same held
+    // connections too, so it is not answered either, but it is not refused for the turn.
+    let audit = tokio::time::timeout(
+        Duration::from_millis(2_500),
+        get(&h, "/ui/audit", Some(&eve.cookie)),
+    )
+    .await;
+    assert!(
+        audit.is_err(),
+        "the audit view got an answer ({:?}) while the connections were held: it was refused for the pages' turn",
+        audit.map(|p| p.status)
+    );
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(stuck.await.unwrap(), StatusCode::OK);
+    assert_eq!(
+        get(&h, "/ui/audit", Some(&eve.cookie)).await.status,
+        StatusCode::OK
+    );
+}

@@ -901,3 +901,28 @@ async fn the_sweep_prunes_links_and_sessions_a_day_after_their_end() {
     assert_eq!((count("web_logins"), count("web_sessions")), (0, 1));
     let _ = live;
 }
+
+/// Denials, cancellations and drops made from a session name the key that established it
+/// (the issue: "audited as the user, with the session id and the key fingerprint"), as web
+/// approvals do.
+#[tokio::test]
+async fn decisions_from_a_session_name_its_key() {
+    let h = harness();
+    let (s, _) = login(&h, "alice").await;
+    let (bob, _) = login(&h, "bob").await;
+    assert!(!s.key.fingerprint.is_empty());
+    let (id, _) = pending(&h, "alice", "db-admin").await;
+    h.ca.deny(&bob.caller(), &id, "not now").unwrap();
+    let (id, _) = pending(&h, "alice", "db-admin").await;
+    h.ca.cancel(&s.caller(), &id, "no longer needed").unwrap();
+    let (id, _) = pending(&h, "alice", "db-admin").await;
+    assert_eq!(h.approve("bob", &id).await.0.as_u16(), 200);
+    h.ca.drop_own(&s.caller(), &id).unwrap();
+    let d = &records(&h, "denial")[0]["details"];
+    assert_eq!(d["session"], bob.id.as_str());
+    assert_eq!(d["key"], bob.key.fingerprint.as_str());
+    let c = &records(&h, "cancellation")[0]["details"];
+    assert_eq!(c["key"], s.key.fingerprint.as_str());
+    let r = &records(&h, "revocation")[0]["details"];
+    assert_eq!(r["key"], s.key.fingerprint.as_str());
+}
