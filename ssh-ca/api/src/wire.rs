@@ -707,6 +707,8 @@ mod tests {
         "approval_key_required",
         "approval_key_not_for_requests",
         "request_digest_mismatch",
+        "login_link_invalid",
+        "csrf_rejected",
         "grant_not_acceptable",
         "host_grants_full",
         "internal",
