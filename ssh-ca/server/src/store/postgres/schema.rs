@@ -126,13 +126,13 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
     FOR EACH STATEMENT EXECUTE FUNCTION jit_audit_append_only();
 -- A JSON object's text field (json_extract's role): NULL for text that is not JSON (only a
 -- hand-edited row), never an error. Indexed for the request page (SQLite migration 8).
-CREATE FUNCTION jit_json_text(d TEXT, k TEXT) RETURNS TEXT COLLATE "C"
+CREATE FUNCTION jit_json_text(d TEXT, k TEXT) RETURNS TEXT
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $f$
 BEGIN
     IF left(ltrim(d), 1) <> '{' THEN
         RETURN NULL;
     END IF;
-    RETURN d::json ->> k;
+    RETURN (d::json ->> k) COLLATE "C";
 EXCEPTION WHEN others THEN
     RETURN NULL;
 END
