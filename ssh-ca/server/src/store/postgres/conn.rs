@@ -97,7 +97,7 @@ pub(crate) fn is_unavailable(e: &tokio_postgres::Error) -> bool {
 impl From<tokio_postgres::Error> for CaError {
     fn from(e: tokio_postgres::Error) -> Self {
         if is_unavailable(&e) {
-            return Self::Unavailable(format!("the CA's database is unreachable: {e}"));
+            return Self::Unavailable(e.to_string());
         }
         match e.code().map(|c| c.code()) {
             // lock_timeout, statement_timeout, serialization failure, deadlock.

@@ -37,20 +37,7 @@ use conn::{PgConn, Slot, Target};
 use tx::PgTx;
 
 use crate::error::{CaError, Result};
-use seam_tmp::BatchRunner;
-/// TEMP(B) until A's seam lands.
-pub(crate) mod seam_tmp {
-    use crate::error::Result;
-    use crate::store::StoreOps;
-    pub(crate) trait Entry: Send {
-        fn run(&mut self, c: &dyn StoreOps) -> bool;
-        #[allow(dead_code)]
-        fn finish(self: Box<Self>, commit_error: Option<&crate::error::CaError>);
-    }
-    pub(crate) trait BatchRunner: Send {
-        fn run(&mut self, jobs: &mut [Box<dyn Entry>]) -> Result<()>;
-    }
-}
+use crate::service::BatchRunner;
 use crate::store::StoreOps;
 
 pub use replica::{Leader, Listener};
@@ -270,7 +257,7 @@ impl PgStore {
     }
 
     /// A group-commit runner on its own connection (every batch: the audit lock first).
-    pub fn batch_runner(&self) -> Result<Box<dyn BatchRunner>> {
+    pub(crate) fn batch_runner(&self) -> Result<Box<dyn BatchRunner>> {
         Ok(Box::new(runner::PgRunner::new(self.inner.clone())))
     }
 

@@ -8,7 +8,7 @@ use super::conn::Slot;
 use super::tx::{Changes, PgTx};
 use super::{Inner, begin_write, commit_write};
 use crate::error::Result;
-use super::seam_tmp::{BatchRunner, Entry};
+use crate::service::{BatchRunner, Entry};
 
 pub(crate) struct PgRunner {
     inner: Arc<Inner>,

@@ -37,9 +37,6 @@ impl Changes {
             .filter(|c| self.0 & Self::bit(*c) != 0)
             .collect()
     }
-    pub(crate) fn union(self, o: Self) -> Self {
-        Self(self.0 | o.0)
-    }
 }
 
 /// One transaction (or read snapshot) on a connection.
@@ -63,27 +60,29 @@ impl<'a> PgTx<'a> {
         }
         self.changed.set(c);
     }
+}
 
-    // The admin operations (StoreOps methods once the seam has them).
-    pub(crate) fn add_user(&self, name: &str, groups: &[String], keys: &[String], now: u64) -> Result<()> {
+impl StoreOps for PgTx<'_> {
+    // ---- admin operations ----
+    fn add_user(&self, name: &str, groups: &[String], keys: &[String], now: u64) -> Result<()> {
         ops_users::add_user(self.conn, name, groups, keys, now)
     }
-    pub(crate) fn add_user_key(&self, name: &str, key: &str, purpose: KeyPurpose) -> Result<()> {
+    fn add_user_key(&self, name: &str, key: &str, purpose: KeyPurpose) -> Result<()> {
         ops_users::add_user_key(self.conn, name, key, purpose)
     }
-    pub(crate) fn remove_user_key(&self, name: &str, key: &str) -> Result<bool> {
+    fn remove_user_key(&self, name: &str, key: &str) -> Result<bool> {
         ops_users::remove_user_key(self.conn, name, key)
     }
-    pub(crate) fn set_contact(&self, name: &str, contact: Option<&str>) -> Result<bool> {
+    fn set_contact(&self, name: &str, contact: Option<&str>) -> Result<bool> {
         ops_users::set_contact(self.conn, name, contact)
     }
-    pub(crate) fn list_users(&self) -> Result<Vec<crate::store::User>> {
+    fn list_users(&self) -> Result<Vec<crate::store::User>> {
         ops_users::list_users(self.conn)
     }
-    pub(crate) fn user_keys(&self, name: &str) -> Result<Vec<(String, KeyPurpose)>> {
+    fn user_keys(&self, name: &str) -> Result<Vec<(String, KeyPurpose)>> {
         ops_users::user_keys(self.conn, name)
     }
-    pub(crate) fn requests_with_live_certs_for_key(
+    fn requests_with_live_certs_for_key(
         &self,
         name: &str,
         key: &str,
@@ -91,15 +90,12 @@ impl<'a> PgTx<'a> {
     ) -> Result<Vec<String>> {
         ops_users::requests_with_live_certs_for_key(self.conn, name, key, now)
     }
-    pub(crate) fn audit_records(&self) -> Result<Vec<Record>> {
+    fn audit_records(&self) -> Result<Vec<Record>> {
         ops_log::audit_records(self.conn)
     }
-    pub(crate) fn claim_nonce(&self, nonce: &str, now: u64) -> Result<bool> {
+    fn claim_nonce(&self, nonce: &str, now: u64) -> Result<bool> {
         ops_log::claim_nonce(self.conn, nonce, now)
     }
-}
-
-impl StoreOps for PgTx<'_> {
     fn user_by_key(&self, key: &str) -> Result<Option<(String, Vec<String>, KeyPurpose)>> {
         ops_users::user_by_key(self.conn, key)
     }
