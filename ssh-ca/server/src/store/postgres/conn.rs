@@ -116,6 +116,8 @@ pub(crate) struct Target {
     password: Option<Zeroizing<String>>,
     tls: MakeRustlsConnect,
     replica: String,
+    /// Every host is a Unix socket: no TLS (as libpq).
+    unix_only: bool,
     /// Whether the last round trip of any connection reached the database.
     pub(crate) health: Arc<AtomicBool>,
 }
@@ -139,12 +141,21 @@ impl Target {
             .conninfo
             .replace("sslmode=verify-full", "sslmode=require")
             .replace("sslmode=verify-ca", "sslmode=require");
-        let config: Config = conninfo.parse().map_err(|e| {
+        let mut config: Config = conninfo.parse().map_err(|e| {
             CaError::Input(format!(
                 "database: not a PostgreSQL connection string ({e}); write \
                  \"postgres://USER@HOST:PORT/DB?sslmode=require\" or \"host=... dbname=... user=...\""
             ))
         })?;
+        // A Unix socket never speaks TLS (as libpq): the peer is the local server.
+        let unix_only = !config.get_hosts().is_empty()
+            && config
+                .get_hosts()
+                .iter()
+                .all(|h| matches!(h, tokio_postgres::config::Host::Unix(_)));
+        if unix_only {
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        }
         if config.get_password().is_some() {
             return Err(CaError::Input(
                 "database: the connection string carries a password; put it in the file named by \
@@ -177,6 +188,7 @@ impl Target {
             password,
             tls,
             replica: s.replica.clone(),
+            unix_only,
             health: Arc::new(AtomicBool::new(true)),
         })
     }
@@ -217,27 +229,12 @@ impl Target {
             .keepalives_retries(3)
             .tcp_user_timeout(Duration::from_secs(30));
         let rt = runtime()?;
-        let tls = self.tls.clone();
         let closed = Arc::new(AtomicBool::new(false));
-        let closed_by_task = closed.clone();
-        let handle = rt.spawn(async move {
-            let (client, mut connection) = config.connect(tls).await?;
-            tokio::spawn(async move {
-                loop {
-                    match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                        Some(Ok(AsyncMessage::Notification(n))) => {
-                            if let Some(tx) = &notices {
-                                let _ = tx.send(n.payload().to_string());
-                            }
-                        }
-                        Some(Ok(_)) => {}
-                        Some(Err(_)) | None => break,
-                    }
-                }
-                closed_by_task.store(true, Ordering::Relaxed);
-            });
-            Ok::<_, tokio_postgres::Error>(client)
-        });
+        let handle = if self.unix_only {
+            rt.spawn(open(config, tokio_postgres::NoTls, notices, closed.clone()))
+        } else {
+            rt.spawn(open(config, self.tls.clone(), notices, closed.clone()))
+        };
         // Dropped with the config clone: the password copy inside `Config` is not ours to
         // zeroize (tokio-postgres keeps a Vec); it lives only for this connect.
         let client = block_on(handle)
@@ -257,6 +254,38 @@ impl Target {
         }
         Ok(conn)
     }
+}
+
+/// Connects and spawns the task that drives the connection (forwarding notifications to
+/// `notices`; `closed` is set when it ends).
+async fn open<T>(
+    config: Config,
+    tls: T,
+    notices: Option<mpsc::Sender<String>>,
+    closed: Arc<AtomicBool>,
+) -> std::result::Result<Client, tokio_postgres::Error>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + Send + 'static,
+    T::Stream: Send + 'static,
+    T::TlsConnect: Send,
+    <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
+{
+    let (client, mut connection) = config.connect(tls).await?;
+    tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(n))) => {
+                    if let Some(tx) = &notices {
+                        let _ = tx.send(n.payload().to_string());
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            }
+        }
+        closed.store(true, Ordering::Relaxed);
+    });
+    Ok(client)
 }
 
 /// The TLS client configuration: the roots in `ca` (`database_ca`), else the system's.

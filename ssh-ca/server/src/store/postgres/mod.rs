@@ -28,6 +28,11 @@ mod runner;
 pub(crate) mod schema;
 mod tx;
 
+#[cfg(test)]
+pub(crate) mod testdb;
+#[cfg(test)]
+mod tests;
+
 
 use std::path::PathBuf;
 use std::sync::Arc;
