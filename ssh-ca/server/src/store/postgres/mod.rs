@@ -31,6 +31,8 @@ mod tx;
 #[cfg(test)]
 pub(crate) mod testdb;
 #[cfg(test)]
+mod conformance;
+#[cfg(test)]
 mod tests;
 
 
