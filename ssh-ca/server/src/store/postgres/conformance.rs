@@ -289,7 +289,10 @@ fn serials_and_certificates(db: &Db) {
     let b2 = db.w(|c| c.reserve_serial_block(1024));
     assert!(b2 >= b1 + 1024, "blocks never overlap: {b1} {b2}");
     let s1 = db.w(|c| c.reserve_serial("r-1", "alice", 5));
-    assert!(s1 >= b2 + 1024, "a single serial is above every block: {s1}");
+    assert!(
+        s1 >= b2 + 1024,
+        "a single serial is above every block: {s1}"
+    );
     // A reserved serial is not a certificate yet.
     assert_eq!(db.r(|c| c.latest_serial("r-1")), None);
     assert_eq!(db.r(|c| c.latest_cert("r-1")), None);
@@ -318,13 +321,18 @@ fn serials_and_certificates(db: &Db) {
     let found = db.r(|c| c.find_cert(&CertKey::Grant(format!("r-2.{b1}"))));
     assert_eq!(found.unwrap().serial, b1);
     assert_eq!(
-        db.r(|c| c.find_cert(&CertKey::Serial(s1))).unwrap().request_id,
+        db.r(|c| c.find_cert(&CertKey::Serial(s1)))
+            .unwrap()
+            .request_id,
         "r-1"
     );
     assert_eq!(db.r(|c| c.find_cert(&CertKey::Serial(1 << 40))), None);
     // Revocations.
     let live = db.w(|c| c.revoke_live_certs("r-2"));
-    assert_eq!(live.iter().map(|c| c.serial).collect::<Vec<_>>(), [b1, b1 + 1]);
+    assert_eq!(
+        live.iter().map(|c| c.serial).collect::<Vec<_>>(),
+        [b1, b1 + 1]
+    );
     assert!(db.w(|c| c.revoke_live_certs("r-2")).is_empty());
     let revoked: Vec<u64> = db
         .r(|c| c.revoked_certs(60))
@@ -472,7 +480,9 @@ fn outbox_and_deliveries(db: &Db) {
     assert_eq!((st.dead_total, st.dead.len()), (1, 1));
     let id3 = st.dead[0].id.clone();
     assert_eq!(db.r(|c| c.notify_event_seq(&id3)), Some(3));
-    let e = db.tx(|c| c.notify_retry("evt_nope", None, 300)).unwrap_err();
+    let e = db
+        .tx(|c| c.notify_retry("evt_nope", None, 300))
+        .unwrap_err();
     assert!(matches!(e, CaError::UnknownEvent { .. }), "{e:?}");
     assert_eq!(
         db.w(|c| c.notify_retry_seq(3, &id3, None, 300)),
@@ -521,17 +531,26 @@ fn web_logins_and_sessions(db: &Db) {
     );
     assert_eq!(db.w(|c| c.web_login_consume("a", 1059)), None, "once");
     assert_eq!(db.r(|c| c.web_logins_outstanding("alice", 1000)), 1);
-    assert_eq!(db.w(|c| c.web_logins_withdraw("alice", Some("SHA256:k"), 1001)), 1);
+    assert_eq!(
+        db.w(|c| c.web_logins_withdraw("alice", Some("SHA256:k"), 1001)),
+        1
+    );
     assert_eq!(db.r(|c| c.web_logins_outstanding("alice", 1001)), 0);
     db.w(|c| {
         c.web_session_insert(&session("ws-1", "SHA256:a", 1000))?;
         c.web_session_insert(&session("ws-2", "SHA256:b", 1001))?;
         c.web_session_insert(&session("ws-3", "SHA256:a", 1002))
     });
-    assert_eq!(db.r(|c| c.web_session_by_secret("h-ws-2")).unwrap().id, "ws-2");
+    assert_eq!(
+        db.r(|c| c.web_session_by_secret("h-ws-2")).unwrap().id,
+        "ws-2"
+    );
     db.w(|c| c.web_session_touch("ws-2", 1500));
     db.w(|c| c.web_session_touch("ws-2", 1400));
-    assert_eq!(db.r(|c| c.web_session_by_id("ws-2")).unwrap().last_seen, 1500);
+    assert_eq!(
+        db.r(|c| c.web_session_by_id("ws-2")).unwrap().last_seen,
+        1500
+    );
     assert_eq!(
         db.w(|c| c.web_sessions_end("alice", Some("SHA256:a"), None, 1903, "bob")),
         vec!["ws-1".to_string(), "ws-3".to_string()]
@@ -567,7 +586,10 @@ fn elevations_and_the_access_page(db: &Db) {
         c.revoke_cert(4)
     });
     let el = db.r(|c| c.active_elevations(10));
-    let got: Vec<(&str, u64)> = el.iter().map(|e| (e.request_id.as_str(), e.serial)).collect();
+    let got: Vec<(&str, u64)> = el
+        .iter()
+        .map(|e| (e.request_id.as_str(), e.serial))
+        .collect();
     assert_eq!(got, [("r-1", 1), ("r-2", 3)]);
     let q = views::AccessQuery {
         now: 10,
@@ -620,7 +642,10 @@ fn expiry_and_reminders(db: &Db) {
     both.sort();
     assert_eq!(both, ["r-a", "r-p"]);
     assert!(db.r(|c| c.due_for_reminder(800, 100)).is_empty());
-    assert_eq!(db.r(|c| c.due_for_reminder(900, 100)), vec![("r-a".into(), 1000)]);
+    assert_eq!(
+        db.r(|c| c.due_for_reminder(900, 100)),
+        vec![("r-a".into(), 1000)]
+    );
     db.w(|c| c.set_reminded("r-a", 1000));
     assert!(db.r(|c| c.due_for_reminder(950, 100)).is_empty(), "once");
 }

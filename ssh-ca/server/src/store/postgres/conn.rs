@@ -103,7 +103,11 @@ impl From<tokio_postgres::Error> for CaError {
             // lock_timeout, statement_timeout, serialization failure, deadlock.
             Some("55P03" | "57014" | "40001" | "40P01") => Self::Busy(e.to_string()),
             _ => match e.as_db_error() {
-                Some(db) => Self::Db(format!("PostgreSQL: {}: {}", db.code().code(), db.message())),
+                Some(db) => Self::Db(format!(
+                    "PostgreSQL: {}: {}",
+                    db.code().code(),
+                    db.message()
+                )),
                 None => Self::Db(e.to_string()),
             },
         }
@@ -491,7 +495,9 @@ pub(crate) type SlotGuard<'a> = std::sync::MutexGuard<'a, Option<PgConn>>;
 impl Slot {
     /// Locks the slot (waits).
     pub(crate) fn lock(&self) -> SlotGuard<'_> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Tries to lock without waiting.
@@ -511,8 +517,7 @@ impl Slot {
         target: &Target,
         role: &str,
     ) -> Result<&'g PgConn> {
-        if g
-            .as_ref()
+        if g.as_ref()
             .is_none_or(|c| c.is_closed() || c.in_tx.load(Ordering::Relaxed))
         {
             **g = None;

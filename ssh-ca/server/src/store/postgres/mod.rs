@@ -29,12 +29,11 @@ pub(crate) mod schema;
 mod tx;
 
 #[cfg(test)]
-pub(crate) mod testdb;
-#[cfg(test)]
 mod conformance;
 #[cfg(test)]
+pub(crate) mod testdb;
+#[cfg(test)]
 mod tests;
-
 
 use std::path::PathBuf;
 use std::sync::Arc;
