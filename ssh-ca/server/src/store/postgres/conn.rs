@@ -94,10 +94,25 @@ pub(crate) fn is_unavailable(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// An error with its causes ("error performing TLS handshake: invalid peer certificate: ...").
+fn chain(e: &tokio_postgres::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(c) = src {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        src = c.source();
+    }
+    s
+}
+
 impl From<tokio_postgres::Error> for CaError {
     fn from(e: tokio_postgres::Error) -> Self {
         if is_unavailable(&e) {
-            return Self::Unavailable(e.to_string());
+            return Self::Unavailable(chain(&e));
         }
         match e.code().map(|c| c.code()) {
             // lock_timeout, statement_timeout, serialization failure, deadlock.
@@ -108,7 +123,7 @@ impl From<tokio_postgres::Error> for CaError {
                     db.code().code(),
                     db.message()
                 )),
-                None => Self::Db(e.to_string()),
+                None => Self::Db(chain(&e)),
             },
         }
     }
