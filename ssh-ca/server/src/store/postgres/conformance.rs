@@ -342,7 +342,7 @@ fn serials_and_certificates(db: &Db) {
     assert_eq!(revoked, [b1 + 1]);
     let by_user = db.w(|c| c.revoke_user_certs("alice", 60));
     assert_eq!(by_user.iter().map(|c| c.serial).collect::<Vec<_>>(), [s1]);
-    assert!(by_user[0].revoked == false, "as it was before");
+    assert!(!by_user[0].revoked, "as it was before");
     let all = db.w(|c| c.revoke_certs("r-1"));
     assert!(all.iter().all(|c| c.revoked));
     db.w(|c| c.revoke_cert(b1));

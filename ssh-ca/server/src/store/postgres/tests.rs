@@ -251,11 +251,8 @@ mod pg {
         .unwrap();
         let mut got = HashSet::new();
         for _ in 0..20 {
-            match l.recv_timeout(Duration::from_millis(200)) {
-                Ok(Some(c)) => {
-                    got.insert(c);
-                }
-                Ok(None) | Err(_) => {}
+            if let Ok(Some(c)) = l.recv_timeout(Duration::from_millis(200)) {
+                got.insert(c);
             }
             if got.len() == 3 {
                 break;
@@ -294,7 +291,7 @@ mod pg {
         // first (reconnected) no longer holds it.
         assert!(lb.holds(Job::Sweep), "the lock moved");
         assert!(!la.holds(Job::Sweep), "a lost connection holds nothing");
-        assert!(la.holds(Job::Notify) == false && lb.holds(Job::Notify));
+        assert!(!la.holds(Job::Notify) && lb.holds(Job::Notify));
     }
 
     #[test]
