@@ -525,6 +525,28 @@ impl Slot {
         *self.lock() = Some(c);
     }
 
+    /// The slot's connection with a transaction begun (`sql`). A kept connection that turns
+    /// out dead on BEGIN (the server restarted since its last use) is replaced once:
+    /// nothing was done on it, so trying again is safe.
+    pub(crate) fn begin<'g>(
+        g: &'g mut SlotGuard<'_>,
+        target: &Target,
+        role: &str,
+        sql: &str,
+    ) -> Result<&'g PgConn> {
+        let reused = g.as_ref().is_some_and(|c| !c.is_closed());
+        match Self::ensure(&mut *g, target, role)?.begin(sql) {
+            Ok(()) => {}
+            Err(CaError::Unavailable(_)) if reused => {
+                **g = None;
+                Self::ensure(&mut *g, target, role)?.begin(sql)?;
+            }
+            Err(e) => return Err(e),
+        }
+        g.as_ref()
+            .ok_or_else(|| CaError::Db("PostgreSQL: no connection".into()))
+    }
+
     /// The slot's connection: made now when there is none, it is closed, or a transaction
     /// of its was left open (a panic mid-way).
     pub(crate) fn ensure<'g>(
