@@ -101,13 +101,13 @@ async fn an_unknown_state_in_the_database_is_an_internal_error_not_pending() {
     let h = Harness::new();
     let (_, r) = h.request("alice", "db-admin", 600, "incident").await;
     let rid = id(&r);
-    let db = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
-    db.execute(
-        "UPDATE requests SET state = 'paused' WHERE id = ?1",
-        [rid.as_str()],
-    )
-    .unwrap();
-    drop(db);
+    assert_eq!(
+        h.db().exec(
+            "UPDATE requests SET state = 'paused' WHERE id = ?1",
+            jit_test_kit::sql_params![rid.as_str()],
+        ),
+        1
+    );
     let got = h
         .call("alice", "GET", &format!("/v1/requests/{rid}"), Value::Null)
         .await;
