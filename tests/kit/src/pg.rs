@@ -515,6 +515,71 @@ mod tests {
         );
     }
 
+    /// The kit on a real cluster: a fresh database, statements translated (parameters, the
+    /// column `user`), counts of changed rows (also of a `WITH RECURSIVE .. INSERT`), errors,
+    /// a copied data directory's own database.
+    #[test]
+    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+    fn statements_run_on_postgres() {
+        let conninfo = fresh_database().expect("JIT_TEST_POSTGRES is not set");
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("config.toml"), "listen = \"127.0.0.1:1\"\n").unwrap();
+        let cfg = d.path().join("config.toml");
+        let mut text = std::fs::read_to_string(&cfg).unwrap();
+        text.push_str(&config_line(&conninfo));
+        std::fs::write(&cfg, text).unwrap();
+        let db = Sql::of_dir(d.path());
+        assert!(db.is_postgres());
+        db.batch(
+            "CREATE TABLE t (user TEXT, n BIGINT); \
+             CREATE TABLE audit (seq BIGINT PRIMARY KEY, actor TEXT); \
+             CREATE FUNCTION no_change() RETURNS trigger LANGUAGE plpgsql AS \
+               $$ BEGIN RAISE EXCEPTION 'audit is append-only'; END $$; \
+             CREATE TRIGGER audit_guard BEFORE UPDATE OR DELETE ON audit \
+               FOR EACH ROW EXECUTE FUNCTION no_change()",
+        );
+        assert_eq!(
+            db.exec(
+                "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 5) \
+                 INSERT INTO t (user, n) SELECT 'u-' || n, n FROM seq",
+                &[],
+            ),
+            5
+        );
+        assert_eq!(
+            db.exec(
+                "UPDATE t SET user = ?1 WHERE n > ?2",
+                crate::sql_params!["it's", 3u64]
+            ),
+            2
+        );
+        assert_eq!(
+            db.one::<i64>(
+                "SELECT COUNT(*) FROM t WHERE user = ?1",
+                crate::sql_params!["it's"]
+            ),
+            2
+        );
+        assert_eq!(db.opt("SELECT user FROM t WHERE n = 99", &[]), None);
+        assert_eq!(
+            db.run("SELECT NULL, 'a|b'", &[]),
+            vec![vec![None, Some("a|b".to_string())]]
+        );
+        db.run("INSERT INTO audit VALUES (1, 'x')", &[]);
+        let e = db.try_run("UPDATE audit SET actor = 'y'", &[]).unwrap_err();
+        assert!(e.contains("append-only"), "{e}");
+        assert!(db.everything_stored().contains("u-1"));
+        // A copy of the directory gets its own database, with the same rows.
+        let copy = tempfile::tempdir().unwrap();
+        std::fs::copy(&cfg, copy.path().join("config.toml")).unwrap();
+        copy_database_of(copy.path());
+        let c = Sql::of_dir(copy.path());
+        c.unguard_audit();
+        c.exec("UPDATE audit SET actor = 'mallory'", &[]);
+        assert_eq!(c.opt("SELECT actor FROM audit", &[]).unwrap(), "mallory");
+        assert_eq!(db.opt("SELECT actor FROM audit", &[]).unwrap(), "x");
+    }
+
     #[test]
     fn a_sqlite_only_reason_must_be_listed() {
         let r = std::panic::catch_unwind(|| sqlite_only("not listed"));
