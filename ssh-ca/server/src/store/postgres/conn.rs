@@ -23,10 +23,6 @@ use zeroize::Zeroizing;
 use super::PgSettings;
 use crate::error::{CaError, Result};
 
-/// What a caller is told when the connection was lost during COMMIT.
-pub(crate) const COMMIT_UNKNOWN: &str =
-    "the change may or may not be stored; check with `jit list` before retrying";
-
 /// Parameters of a statement.
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -462,6 +458,13 @@ impl PgConn {
     /// Commits a write transaction. A connection lost while COMMIT was on its way means
     /// the outcome is unknown: said so (never success, never "unavailable").
     pub(crate) fn commit(&self) -> Result<()> {
+        if self.is_closed() {
+            // Known gone before COMMIT was sent: the server rolled the transaction back.
+            self.health.store(false, Ordering::Relaxed);
+            return Err(CaError::Unavailable(
+                "the connection to the database was lost before COMMIT".into(),
+            ));
+        }
         let r = block_on(self.client.batch_execute("COMMIT"));
         match r {
             Ok(()) => {
@@ -471,9 +474,7 @@ impl PgConn {
             }
             Err(e) if is_unavailable(&e) => {
                 self.health.store(false, Ordering::Relaxed);
-                Err(CaError::Db(format!(
-                    "{COMMIT_UNKNOWN} (the connection to the database was lost while committing: {e})"
-                )))
+                Err(CaError::CommitUnknown(chain(&e)))
             }
             Err(e) => {
                 self.health.store(true, Ordering::Relaxed);

@@ -22,6 +22,24 @@ fn change_kinds_round_trip() {
     assert_eq!(Change::parse("other"), None);
 }
 
+#[test]
+fn a_lost_commit_is_answered_as_unknown_never_as_unavailable() {
+    use crate::error::{ApiError, CaError};
+    use jit_api::wire::ErrorCode;
+    let a: ApiError = CaError::CommitUnknown("connection reset".into()).into();
+    assert_eq!((a.status, a.code), (500, ErrorCode::Internal));
+    assert!(
+        a.message.contains("may or may not be stored"),
+        "{}",
+        a.message
+    );
+    assert!(a.message.contains("jit list"), "{}", a.message);
+    assert!(
+        !a.message.contains("connection reset"),
+        "details stay in the log"
+    );
+}
+
 #[cfg(test)]
 mod pg {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -563,6 +581,26 @@ mod pg_private {
         assert!(pg.transact(|t| t.meta_set("k", "4")).is_err());
         c.up();
         pg.transact(|t| t.meta_set("k", "5")).unwrap();
+    }
+
+    #[test]
+    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+    fn a_server_lost_before_commit_is_never_success() {
+        let c = Cluster::start("", |_, _| {});
+        let pg = PgStore::connect(&c.socket("postgres"), "test").unwrap();
+        let e = pg
+            .transact(|t| {
+                t.meta_set("k", "1")?;
+                c.down("immediate");
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(
+            matches!(e, CaError::CommitUnknown(_) | CaError::Unavailable(_)),
+            "{e:?}"
+        );
+        c.up();
+        assert_eq!(pg.read(|t| t.meta_get("k")).unwrap().unwrap(), None);
     }
 
     #[test]
