@@ -400,326 +400,330 @@ mod pg {
 /// Tests on a private cluster of their own (stopped and started, TLS): root only, like
 /// tests/lib/pg.sh (initdb and the server run as `nobody`).
 #[cfg(test)]
-mod pg_private {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod cluster {
+    #[cfg(test)]
+    mod pg {
+        #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-    use std::os::unix::fs::PermissionsExt as _;
-    use std::path::{Path, PathBuf};
-    use std::process::Command;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::os::unix::fs::PermissionsExt as _;
+        use std::path::{Path, PathBuf};
+        use std::process::Command;
+        use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use super::super::testdb::settings_of;
-    use super::super::*;
+        use super::super::super::testdb::settings_of;
+        use super::super::super::*;
 
-    struct Cluster {
-        dir: PathBuf,
-        bin: PathBuf,
-        port: u16,
-        opts: String,
-    }
+        struct Cluster {
+            dir: PathBuf,
+            bin: PathBuf,
+            port: u16,
+            opts: String,
+        }
 
-    fn nobody() -> (u32, u32) {
-        let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-        let line = passwd
-            .lines()
-            .find(|l| l.starts_with("nobody:"))
-            .expect("no user nobody");
-        let f: Vec<&str> = line.split(':').collect();
-        (f[2].parse().unwrap(), f[3].parse().unwrap())
-    }
+        fn nobody() -> (u32, u32) {
+            let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+            let line = passwd
+                .lines()
+                .find(|l| l.starts_with("nobody:"))
+                .expect("no user nobody");
+            let f: Vec<&str> = line.split(':').collect();
+            (f[2].parse().unwrap(), f[3].parse().unwrap())
+        }
 
-    fn run(cmd: &mut Command) {
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{cmd:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    impl Cluster {
-        /// initdb and start on a free port, with `-c` options `opts`; `prepare` runs on the
-        /// directory before the first start (certificates, pg_hba.conf).
-        fn start(opts: &str, prepare: impl FnOnce(&Path, &Path)) -> Self {
-            let _ = super::super::testdb::base();
-            assert_eq!(
-                crate::files::euid(),
-                0,
-                "this test starts its own PostgreSQL as nobody: run it as root (tests/pg-tests.sh)"
+        fn run(cmd: &mut Command) {
+            let out = cmd.output().unwrap();
+            assert!(
+                out.status.success(),
+                "{cmd:?}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
             );
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let mut bins: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-                .unwrap()
-                .map(|e| e.unwrap().path().join("bin"))
-                .filter(|p| p.join("initdb").exists())
-                .collect();
-            bins.sort();
-            let bin = bins.pop().expect("no PostgreSQL server installed");
-            let dir = std::env::temp_dir().join(format!(
-                "jit-pg-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir(&dir).unwrap();
-            let (uid, gid) = nobody();
-            std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-            let data = dir.join("data");
-            run(Command::new("runuser")
-                .args(["-u", "nobody", "--"])
-                .arg(bin.join("initdb"))
-                .arg("-D")
-                .arg(&data)
-                .args([
-                    "-U",
-                    "jit",
-                    "-A",
-                    "trust",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                ]));
-            prepare(&dir, &data);
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let c = Self {
-                dir,
-                bin,
-                port,
-                opts: opts.into(),
-            };
-            c.up();
-            c
         }
 
-        fn up(&self) {
-            run(Command::new("runuser")
-                .args(["-u", "nobody", "--"])
-                .arg(self.bin.join("pg_ctl"))
-                .arg("-D")
-                .arg(self.dir.join("data"))
-                .arg("-l")
-                .arg(self.dir.join("log"))
-                .args(["-w", "-t", "30", "-o"])
-                .arg(format!(
-                    "-k {} -c listen_addresses=127.0.0.1 -p {} -c fsync=off {}",
-                    self.dir.display(),
-                    self.port,
-                    self.opts
-                ))
-                .arg("start"));
-        }
-
-        fn down(&self, mode: &str) {
-            run(Command::new("runuser")
-                .args(["-u", "nobody", "--"])
-                .arg(self.bin.join("pg_ctl"))
-                .arg("-D")
-                .arg(self.dir.join("data"))
-                .args(["-m", mode, "-w", "stop"]));
-        }
-
-        /// Over its socket, as the superuser.
-        fn socket(&self, db: &str) -> PgSettings {
-            settings_of(
-                format!(
-                    "host={} port={} user=jit dbname={db}",
-                    self.dir.display(),
-                    self.port
-                ),
-                "private",
-            )
-        }
-    }
-
-    impl Drop for Cluster {
-        fn drop(&mut self) {
-            let _ = Command::new("runuser")
-                .args(["-u", "nobody", "--"])
-                .arg(self.bin.join("pg_ctl"))
-                .arg("-D")
-                .arg(self.dir.join("data"))
-                .args(["-m", "immediate", "-w", "stop"])
-                .output();
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-
-    #[test]
-    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
-    fn a_stopped_server_is_unavailable_and_a_restarted_one_is_used_again() {
-        let c = Cluster::start("", |_, _| {});
-        let pg = PgStore::connect(&c.socket("postgres"), "test").unwrap();
-        pg.transact(|t| t.meta_set("k", "1")).unwrap();
-        let mut leader = pg.leader().unwrap();
-        assert!(leader.holds(Job::Sweep));
-        c.down("fast");
-        let e = pg.transact(|t| t.meta_set("k", "2")).unwrap_err();
-        assert!(matches!(e, CaError::Unavailable(_)), "{e:?}");
-        let e = pg.read(|t| t.meta_get("k")).unwrap_err();
-        assert!(matches!(e, CaError::Unavailable(_)), "{e:?}");
-        let e = pg.claim_nonce("n", 1).unwrap_err();
-        assert!(matches!(e, CaError::Unavailable(_)), "{e:?}");
-        assert!(!pg.healthy());
-        assert!(!leader.holds(Job::Sweep), "no database, no leadership");
-        c.up();
-        pg.transact(|t| t.meta_set("k", "3")).unwrap();
-        assert!(pg.healthy());
-        assert_eq!(
-            pg.read(|t| t.meta_get("k")).unwrap().unwrap(),
-            Some("3".into())
-        );
-        assert!(leader.holds(Job::Sweep));
-        // A crash (immediate stop) too.
-        c.down("immediate");
-        assert!(pg.transact(|t| t.meta_set("k", "4")).is_err());
-        c.up();
-        pg.transact(|t| t.meta_set("k", "5")).unwrap();
-    }
-
-    #[test]
-    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
-    fn a_server_lost_before_commit_is_never_success() {
-        let c = Cluster::start("", |_, _| {});
-        let pg = PgStore::connect(&c.socket("postgres"), "test").unwrap();
-        let e = pg
-            .transact(|t| {
-                t.meta_set("k", "1")?;
-                c.down("immediate");
-                Ok(())
-            })
-            .unwrap_err();
-        assert!(
-            matches!(e, CaError::CommitUnknown(_) | CaError::Unavailable(_)),
-            "{e:?}"
-        );
-        c.up();
-        assert_eq!(pg.read(|t| t.meta_get("k")).unwrap().unwrap(), None);
-    }
-
-    #[test]
-    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
-    fn tls_with_a_scram_password_from_a_file() {
-        let work = tempfile::tempdir().unwrap();
-        let (cert, key) = (work.path().join("cert.pem"), work.path().join("key.pem"));
-        // A CA and a server certificate it signed (a self-signed CA certificate is not
-        // accepted as the server's own).
-        let w = |n: &str| work.path().join(n);
-        let ossl = |args: &[&str]| {
-            run(Command::new("openssl").current_dir(work.path()).args(args));
-        };
-        ossl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=jit test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ]);
-        ossl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "leaf.csr",
-        ]);
-        std::fs::write(
-            w("ext"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-        )
-        .unwrap();
-        ossl(&[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "ext",
-            "-out",
-            "cert.pem",
-        ]);
-        let ca = w("ca.pem");
-        let c = Cluster::start(
-            "-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key",
-            |_, data| {
+        impl Cluster {
+            /// initdb and start on a free port, with `-c` options `opts`; `prepare` runs on the
+            /// directory before the first start (certificates, pg_hba.conf).
+            fn start(opts: &str, prepare: impl FnOnce(&Path, &Path)) -> Self {
+                let _ = super::super::super::testdb::base();
+                assert_eq!(
+                    crate::files::euid(),
+                    0,
+                    "this test starts its own PostgreSQL as nobody: run it as root (tests/pg-tests.sh)"
+                );
+                static N: AtomicUsize = AtomicUsize::new(0);
+                let mut bins: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+                    .unwrap()
+                    .map(|e| e.unwrap().path().join("bin"))
+                    .filter(|p| p.join("initdb").exists())
+                    .collect();
+                bins.sort();
+                let bin = bins.pop().expect("no PostgreSQL server installed");
+                let dir = std::env::temp_dir().join(format!(
+                    "jit-pg-{}-{}",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::Relaxed)
+                ));
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir(&dir).unwrap();
                 let (uid, gid) = nobody();
-                for (from, to) in [(&cert, "server.crt"), (&key, "server.key")] {
-                    let p = data.join(to);
-                    std::fs::copy(from, &p).unwrap();
-                    std::os::unix::fs::chown(&p, Some(uid), Some(gid)).unwrap();
-                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-                }
-                let hba = data.join("pg_hba.conf");
-                std::fs::write(
-                    &hba,
-                    "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+                std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+                let data = dir.join("data");
+                run(Command::new("runuser")
+                    .args(["-u", "nobody", "--"])
+                    .arg(bin.join("initdb"))
+                    .arg("-D")
+                    .arg(&data)
+                    .args([
+                        "-U",
+                        "jit",
+                        "-A",
+                        "trust",
+                        "-E",
+                        "UTF8",
+                        "--locale=C",
+                        "--no-sync",
+                    ]));
+                prepare(&dir, &data);
+                let port = std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port();
+                let c = Self {
+                    dir,
+                    bin,
+                    port,
+                    opts: opts.into(),
+                };
+                c.up();
+                c
+            }
+
+            fn up(&self) {
+                run(Command::new("runuser")
+                    .args(["-u", "nobody", "--"])
+                    .arg(self.bin.join("pg_ctl"))
+                    .arg("-D")
+                    .arg(self.dir.join("data"))
+                    .arg("-l")
+                    .arg(self.dir.join("log"))
+                    .args(["-w", "-t", "30", "-o"])
+                    .arg(format!(
+                        "-k {} -c listen_addresses=127.0.0.1 -p {} -c fsync=off {}",
+                        self.dir.display(),
+                        self.port,
+                        self.opts
+                    ))
+                    .arg("start"));
+            }
+
+            fn down(&self, mode: &str) {
+                run(Command::new("runuser")
+                    .args(["-u", "nobody", "--"])
+                    .arg(self.bin.join("pg_ctl"))
+                    .arg("-D")
+                    .arg(self.dir.join("data"))
+                    .args(["-m", mode, "-w", "stop"]));
+            }
+
+            /// Over its socket, as the superuser.
+            fn socket(&self, db: &str) -> PgSettings {
+                settings_of(
+                    format!(
+                        "host={} port={} user=jit dbname={db}",
+                        self.dir.display(),
+                        self.port
+                    ),
+                    "private",
                 )
-                .unwrap();
-            },
-        );
-        let admin = conn::Target::new(&c.socket("postgres")).unwrap();
-        let ac = admin.connect("admin", None).unwrap();
-        ac.batch("CREATE ROLE app LOGIN PASSWORD 'correct horse'")
+            }
+        }
+
+        impl Drop for Cluster {
+            fn drop(&mut self) {
+                let _ = Command::new("runuser")
+                    .args(["-u", "nobody", "--"])
+                    .arg(self.bin.join("pg_ctl"))
+                    .arg("-D")
+                    .arg(self.dir.join("data"))
+                    .args(["-m", "immediate", "-w", "stop"])
+                    .output();
+                let _ = std::fs::remove_dir_all(&self.dir);
+            }
+        }
+
+        #[test]
+        #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+        fn a_stopped_server_is_unavailable_and_a_restarted_one_is_used_again() {
+            let c = Cluster::start("", |_, _| {});
+            let pg = PgStore::connect(&c.socket("postgres"), "test").unwrap();
+            pg.transact(|t| t.meta_set("k", "1")).unwrap();
+            let mut leader = pg.leader().unwrap();
+            assert!(leader.holds(Job::Sweep));
+            c.down("fast");
+            let e = pg.transact(|t| t.meta_set("k", "2")).unwrap_err();
+            assert!(matches!(e, CaError::Unavailable(_)), "{e:?}");
+            let e = pg.read(|t| t.meta_get("k")).unwrap_err();
+            assert!(matches!(e, CaError::Unavailable(_)), "{e:?}");
+            let e = pg.claim_nonce("n", 1).unwrap_err();
+            assert!(matches!(e, CaError::Unavailable(_)), "{e:?}");
+            assert!(!pg.healthy());
+            assert!(!leader.holds(Job::Sweep), "no database, no leadership");
+            c.up();
+            pg.transact(|t| t.meta_set("k", "3")).unwrap();
+            assert!(pg.healthy());
+            assert_eq!(
+                pg.read(|t| t.meta_get("k")).unwrap().unwrap(),
+                Some("3".into())
+            );
+            assert!(leader.holds(Job::Sweep));
+            // A crash (immediate stop) too.
+            c.down("immediate");
+            assert!(pg.transact(|t| t.meta_set("k", "4")).is_err());
+            c.up();
+            pg.transact(|t| t.meta_set("k", "5")).unwrap();
+        }
+
+        #[test]
+        #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+        fn a_server_lost_before_commit_is_never_success() {
+            let c = Cluster::start("", |_, _| {});
+            let pg = PgStore::connect(&c.socket("postgres"), "test").unwrap();
+            let e = pg
+                .transact(|t| {
+                    t.meta_set("k", "1")?;
+                    c.down("immediate");
+                    Ok(())
+                })
+                .unwrap_err();
+            assert!(
+                matches!(e, CaError::CommitUnknown(_) | CaError::Unavailable(_)),
+                "{e:?}"
+            );
+            c.up();
+            assert_eq!(pg.read(|t| t.meta_get("k")).unwrap().unwrap(), None);
+        }
+
+        #[test]
+        #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+        fn tls_with_a_scram_password_from_a_file() {
+            let work = tempfile::tempdir().unwrap();
+            let (cert, key) = (work.path().join("cert.pem"), work.path().join("key.pem"));
+            // A CA and a server certificate it signed (a self-signed CA certificate is not
+            // accepted as the server's own).
+            let w = |n: &str| work.path().join(n);
+            let ossl = |args: &[&str]| {
+                run(Command::new("openssl").current_dir(work.path()).args(args));
+            };
+            ossl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=jit test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ]);
+            ossl(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "leaf.csr",
+            ]);
+            std::fs::write(
+                w("ext"),
+                "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+            )
             .unwrap();
-        ac.batch("CREATE DATABASE app OWNER app").unwrap();
-        let pw = work.path().join("db.password");
-        std::fs::write(&pw, "correct horse\n").unwrap();
-        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let tcp = |ssl: &str, password: Option<&Path>, ca: Option<&Path>| PgSettings {
-            conninfo: format!("postgres://app@127.0.0.1:{}/app?sslmode={ssl}", c.port),
-            password_file: password.map(Path::to_path_buf),
-            ca_file: ca.map(Path::to_path_buf),
-            replica: "tls".into(),
-        };
-        let pg = PgStore::connect(&tcp("require", Some(&pw), Some(&ca)), "test").unwrap();
-        pg.transact(|t| t.meta_set("k", "v")).unwrap();
-        assert_eq!(pg.schema_version().unwrap(), schema::known());
-        // Not the server's CA: refused (never unverified).
-        let e = PgStore::connect(&tcp("require", Some(&pw), None), "test").unwrap_err();
-        assert!(matches!(e, CaError::Unavailable(_)), "{e:?}");
-        // A wrong password: refused.
-        let bad = work.path().join("bad.password");
-        std::fs::write(&bad, "wrong").unwrap();
-        std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let e = PgStore::connect(&tcp("require", Some(&bad), Some(&ca)), "test").unwrap_err();
-        assert!(e.to_string().contains("password"), "{e}");
-        assert!(
-            !e.to_string().contains("wrong"),
-            "the password is never shown: {e}"
-        );
-        // A password file others may read: refused.
-        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = PgStore::connect(&tcp("require", Some(&pw), Some(&ca)), "test").unwrap_err();
-        assert!(e.to_string().contains("chmod 600"), "{e}");
-        // A password in the connection string: refused, naming the key to use.
-        let mut inline = tcp("require", None, Some(&ca));
-        inline.conninfo = format!("postgres://app:secret@127.0.0.1:{}/app", c.port);
-        let e = PgStore::connect(&inline, "test").unwrap_err();
-        assert!(e.to_string().contains("database_password_file"), "{e}");
+            ossl(&[
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                "ext",
+                "-out",
+                "cert.pem",
+            ]);
+            let ca = w("ca.pem");
+            let c = Cluster::start(
+                "-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key",
+                |_, data| {
+                    let (uid, gid) = nobody();
+                    for (from, to) in [(&cert, "server.crt"), (&key, "server.key")] {
+                        let p = data.join(to);
+                        std::fs::copy(from, &p).unwrap();
+                        std::os::unix::fs::chown(&p, Some(uid), Some(gid)).unwrap();
+                        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                            .unwrap();
+                    }
+                    let hba = data.join("pg_hba.conf");
+                    std::fs::write(
+                        &hba,
+                        "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+                    )
+                    .unwrap();
+                },
+            );
+            let admin = conn::Target::new(&c.socket("postgres")).unwrap();
+            let ac = admin.connect("admin", None).unwrap();
+            ac.batch("CREATE ROLE app LOGIN PASSWORD 'correct horse'")
+                .unwrap();
+            ac.batch("CREATE DATABASE app OWNER app").unwrap();
+            let pw = work.path().join("db.password");
+            std::fs::write(&pw, "correct horse\n").unwrap();
+            std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let tcp = |ssl: &str, password: Option<&Path>, ca: Option<&Path>| PgSettings {
+                conninfo: format!("postgres://app@127.0.0.1:{}/app?sslmode={ssl}", c.port),
+                password_file: password.map(Path::to_path_buf),
+                ca_file: ca.map(Path::to_path_buf),
+                replica: "tls".into(),
+            };
+            let pg = PgStore::connect(&tcp("require", Some(&pw), Some(&ca)), "test").unwrap();
+            pg.transact(|t| t.meta_set("k", "v")).unwrap();
+            assert_eq!(pg.schema_version().unwrap(), schema::known());
+            // Not the server's CA: refused (never unverified).
+            let e = PgStore::connect(&tcp("require", Some(&pw), None), "test").unwrap_err();
+            assert!(matches!(e, CaError::Unavailable(_)), "{e:?}");
+            // A wrong password: refused.
+            let bad = work.path().join("bad.password");
+            std::fs::write(&bad, "wrong").unwrap();
+            std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let e = PgStore::connect(&tcp("require", Some(&bad), Some(&ca)), "test").unwrap_err();
+            assert!(e.to_string().contains("password"), "{e}");
+            assert!(
+                !e.to_string().contains("wrong"),
+                "the password is never shown: {e}"
+            );
+            // A password file others may read: refused.
+            std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let e = PgStore::connect(&tcp("require", Some(&pw), Some(&ca)), "test").unwrap_err();
+            assert!(e.to_string().contains("chmod 600"), "{e}");
+            // A password in the connection string: refused, naming the key to use.
+            let mut inline = tcp("require", None, Some(&ca));
+            inline.conninfo = format!("postgres://app:secret@127.0.0.1:{}/app", c.port);
+            let e = PgStore::connect(&inline, "test").unwrap_err();
+            assert!(e.to_string().contains("database_password_file"), "{e}");
+        }
     }
 }
