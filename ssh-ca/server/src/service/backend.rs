@@ -154,7 +154,7 @@ impl Backend {
     pub(super) fn hold_read_connections<R>(&self, f: impl FnOnce() -> R) -> R {
         match self {
             Self::Sqlite { readers, .. } => readers.hold_all(f),
-            Self::Postgres { .. } => f(),
+            Self::Postgres { pg, .. } => pg.hold_read_connections(f),
         }
     }
 

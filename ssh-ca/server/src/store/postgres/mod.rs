@@ -316,6 +316,12 @@ impl PgStore {
         schema::version(c)
     }
 
+    /// Runs `f` while every pooled reader is held (tests: reads wait meanwhile).
+    pub fn hold_read_connections<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _held: Vec<_> = self.inner.readers.iter().map(Slot::lock).collect();
+        f()
+    }
+
     /// Whether the last round trip to the database (of any connection) succeeded.
     pub fn healthy(&self) -> bool {
         self.inner.target.health.load(Ordering::Relaxed)
