@@ -3,8 +3,7 @@
 # loopback port, fsync off), exports JIT_TEST_POSTGRES so the kit's harness gives every test a
 # fresh database, and runs jit-ca's lib, api and cli tests with the ignored ones included (the
 # PostgreSQL-only tests, in modules named `pg`, among them), then the test kit's own. The
-# cluster is stopped and
-# removed whatever happens. Root (initdb and the server run as nobody).
+# cluster is stopped and removed whatever happens. Root (initdb and the server run as nobody).
 #
 #   tests/pg-tests.sh [extra cargo test arguments after --]
 set -uo pipefail
