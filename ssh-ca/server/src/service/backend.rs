@@ -146,7 +146,7 @@ impl Backend {
                 audit_readers,
                 ..
             } => audit_readers.with(store, |c| f(c)),
-            Self::Postgres { pg, .. } => pg.read(f)?,
+            Self::Postgres { pg, .. } => pg.read_audit(f)?,
         }
     }
 
