@@ -26,7 +26,7 @@ pg_start "$work/pg" "$port" || { echo "pg-tests.sh: PostgreSQL did not start" >&
 export JIT_TEST_POSTGRES="$PG_URL"
 echo "pg-tests.sh: PostgreSQL on port $port ($JIT_TEST_POSTGRES)"
 rc=0
-cargo test -p jit-ca --locked --lib --test api --test cli -- --include-ignored "$@" || rc=1
+cargo test -p jit-ca --locked --no-fail-fast --lib --test api --test cli -- --include-ignored "$@" || rc=1
 # The kit's own PostgreSQL tests (its module pg: skipped by the plain run's --skip pg::).
-cargo test -p jit-test-kit --locked --lib -- --include-ignored "$@" || rc=1
+cargo test -p jit-test-kit --locked --no-fail-fast --lib -- --include-ignored "$@" || rc=1
 exit "$rc"
