@@ -198,9 +198,11 @@ pub fn backup(dir: &Path, out: &Path) -> Result<u64> {
     if fs::symlink_metadata(out).is_ok() {
         return Err(CaError::Exists(out.to_path_buf()));
     }
+    // SQLite's file only (on PostgreSQL: pg_dump), checked before anything is created.
+    let mut db = open_store(dir)?;
+    let st = db.sqlite("jit-ca backup")?;
     // Create it first so it is 0600 from the start (VACUUM INTO writes into an empty file).
     files::create_new(out, b"", 0o600)?;
-    let st = open_store(dir)?;
     let target = out
         .to_str()
         .ok_or_else(|| CaError::Input("the output path must be UTF-8".into()))?;

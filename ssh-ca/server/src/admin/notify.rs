@@ -55,7 +55,8 @@ pub struct NotifyReport {
 /// `jit-ca notify status`: reads the data directory only.
 pub fn notify_status(dir: &Path, now: u64) -> Result<NotifyReport> {
     let cfg = Config::load(dir)?;
-    let st = open_store(dir)?;
+    let mut db = open_store(dir)?;
+    let st = db.sqlite("this command")?;
     let status = st.conn().notify_status(now)?;
     let mut sinks: Vec<SinkView> = cfg
         .notify
@@ -215,7 +216,8 @@ pub fn notify_retry(dir: &Path, id: &str, sink: Option<&str>, now: u64) -> Resul
             names(&cfg)
         )));
     }
-    let mut st = open_store(dir)?;
+    let mut db = open_store(dir)?;
+    let st = db.sqlite("this command")?;
     // The id is found with a scan of the outbox: on a read, before the write lock is taken
     // (a long scan under it would stall every writer of the running service).
     let Some(seq) = st.conn().notify_event_seq(id)? else {

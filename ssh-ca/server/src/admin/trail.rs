@@ -51,7 +51,8 @@ pub fn parse_anchor(s: &str) -> std::result::Result<(u64, String), String> {
 /// anchor, which detects truncation of the newest records when the anchors were kept
 /// outside the database (syslog carries every record's seq and hash).
 pub fn audit_verify_anchored(dir: &Path, anchors: &[(u64, String)]) -> Result<VerifyReport> {
-    let st = open_store(dir)?;
+    let mut db = open_store(dir)?;
+    let st = db.sqlite("this command")?;
     let records = store::audit_records(st.conn())?;
     let head = records.last().map(|r| r.hash.clone());
     let total = records.len() as u64;
@@ -155,7 +156,8 @@ pub fn audit_verify_checkpoint(
         });
     }
     let ring = checkpoint_keys(dir)?;
-    let st = open_store(dir)?;
+    let mut db = open_store(dir)?;
+    let st = db.sqlite("this command")?;
     let records = store::audit_records(st.conn())?;
     let head = records.last().map(|r| r.hash.clone());
     let total = records.len() as u64;
@@ -193,13 +195,14 @@ pub fn audit_verify_checkpoint(
         }
         Some(_) => {}
     }
-    drop(st);
+    drop(db);
     audit_verify_anchored(dir, anchors)
 }
 
 /// `jit-ca audit export`: every record, details as JSON.
 pub fn audit_export(dir: &Path) -> Result<Vec<serde_json::Value>> {
-    let st = open_store(dir)?;
+    let mut db = open_store(dir)?;
+    let st = db.sqlite("this command")?;
     // One shape for the CLI and the audit page's JSON export (audit::export).
     Ok(store::audit_records(st.conn())?
         .iter()

@@ -14,7 +14,7 @@ use crate::config::{self, Config};
 use crate::error::{CaError, Result};
 use crate::policy::{self, Policy};
 use crate::signer::Signer;
-use crate::store::{self, Store};
+use crate::store;
 
 /// Parses the keys in an OpenSSH public key file (one per line; comments and blanks skipped).
 pub fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>> {
@@ -105,7 +105,8 @@ pub fn user_add_with_contact(
     groups.sort();
     groups.dedup();
     let (lines, fps) = key_lines(key_file)?;
-    let mut st = open_store(dir)?;
+    let mut db = open_store(dir)?;
+    let st = db.sqlite("this command")?;
     let tx = st.tx()?;
     store::add_user(&tx, name, &groups, &lines, now)?;
     let mut details = json!({"user": name, "groups": groups, "keys": fps});
@@ -128,7 +129,8 @@ pub fn user_set_contact(
     now: u64,
 ) -> Result<Option<String>> {
     let contact = contact.map(check_contact).transpose()?;
-    let mut st = open_store(dir)?;
+    let mut db = open_store(dir)?;
+    let st = db.sqlite("this command")?;
     let tx = st.tx()?;
     if !store::set_contact(&tx, name, contact.as_deref())? {
         return Err(CaError::Input(format!(
@@ -179,7 +181,8 @@ pub fn user_add_key(
     } else {
         store::KeyPurpose::Login
     };
-    let mut st = open_store(dir)?;
+    let mut db = open_store(dir)?;
+    let st = db.sqlite("this command")?;
     let tx = st.tx()?;
     for l in &lines {
         store::add_user_key(&tx, name, l, purpose)?;
@@ -241,7 +244,8 @@ pub fn user_remove_key(
     } else {
         KeyRef::Lines(key_lines(Path::new(key))?.0)
     };
-    let mut st = open_store(dir)?;
+    let mut db = open_store(dir)?;
+    let st = db.sqlite("this command")?;
     let tx = st.tx()?;
     if !store::user_exists(&tx, name)? {
         return Err(CaError::Input(format!(
@@ -415,11 +419,11 @@ fn operator_ca(dir: &Path, now: u64) -> Result<crate::service::Ca> {
         })?,
     };
     let signer = Signer::load(&config.user_ca_keys, &config.grant_keys)?;
-    let store = Store::open(&config.db_path())?;
+    let db = crate::store::Db::open(&config)?;
     let clock = std::sync::Arc::new(crate::clock::FixedClock::new(now));
     // Not `Ca::new`: the grant snapshot for host documents is not needed to revoke, and a
     // damaged grant's hosts must not stop the revocation of it.
-    crate::service::Ca::for_revocation(config, policy, signer, store, clock)
+    crate::service::Ca::for_revocation(config, policy, signer, db, clock)
 }
 
 /// `jit-ca user remove NAME`: ends the user's access in one audited transaction (pending
@@ -461,7 +465,8 @@ pub struct UserView {
 
 /// `jit-ca user list`.
 pub fn user_list(dir: &Path) -> Result<Vec<UserView>> {
-    let st = open_store(dir)?;
+    let mut db = open_store(dir)?;
+    let st = db.sqlite("this command")?;
     Ok(store::list_users(st.conn())?
         .into_iter()
         .map(|u| UserView {
