@@ -27,6 +27,7 @@ pub mod docs;
 pub mod fixtures;
 pub mod harness;
 pub mod keys;
+pub mod replicas;
 pub mod request;
 pub mod running;
 

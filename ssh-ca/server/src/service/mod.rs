@@ -41,6 +41,7 @@ pub(crate) mod lifecycle;
 mod notify;
 mod publish;
 mod refusals;
+mod replica;
 mod requests;
 mod sweep;
 mod trail;
@@ -48,6 +49,7 @@ mod views;
 pub mod web;
 
 pub use crate::store::operator::OperatorRevocations;
+pub use replica::ReplicaThreads;
 pub use authn::{AuthHeaders, CallProof, Caller, CallerKey};
 /// The group commit's seam: a backend's batch runner runs queued [`Entry`]s.
 #[allow(unused_imports)] // Entry: for the PostgreSQL runner (store::postgres)

@@ -60,6 +60,48 @@ fn pg_text(e: &CaError) -> String {
     e.to_string()
 }
 
+/// `--to`, `--password-file`, `--ca` checked as config.toml's `database` keys are (no
+/// password in the URL, TLS towards a remote host).
+fn target_settings(
+    dir: &Path,
+    to: &str,
+    password_file: Option<&Path>,
+    ca: Option<&Path>,
+) -> Result<PgSettings> {
+    use crate::config::database::{RawDatabase, validate};
+    let abs = |p: &Path| {
+        std::path::absolute(p)
+            .unwrap_or_else(|_| p.to_path_buf())
+            .display()
+            .to_string()
+    };
+    let raw = RawDatabase {
+        database: Some(to.to_string()),
+        password_file: password_file.map(abs),
+        ca: ca.map(abs),
+        replica_name: Some("db-copy".into()),
+    };
+    let mut errs = Vec::new();
+    let settings = validate(dir, raw, 0, &mut errs);
+    let flags = |e: &str| {
+        e.replace("database_password_file", "--password-file")
+            .replace("database_ca", "--ca")
+            .replacen("database:", "--to:", 1)
+    };
+    match settings {
+        Some(s) if errs.is_empty() => Ok(s),
+        Some(_) => Err(CaError::Input(
+            errs.iter().map(|e| flags(e)).collect::<Vec<_>>().join("; "),
+        )),
+        None if errs.is_empty() => Err(CaError::Input(format!(
+            "--to {to:?}: name a PostgreSQL database (postgres://USER@HOST/DB?sslmode=verify-full or \"host=... dbname=... user=...\")"
+        ))),
+        None => Err(CaError::Input(
+            errs.iter().map(|e| flags(e)).collect::<Vec<_>>().join("; "),
+        )),
+    }
+}
+
 /// `jit-ca db copy`.
 pub fn db_copy(
     dir: &Path,
@@ -78,7 +120,7 @@ pub fn db_copy(
             dir.display()
         )));
     }
-    let settings = crate::config::pg_settings_for_copy(dir, to, password_file, ca)?;
+    let settings = target_settings(dir, to, password_file, ca)?;
     // No service may write while the copy runs (and none may start).
     let _lock = crate::server::lock_data_dir(dir)?;
     let mut st = Store::open(&cfg.db_path())?;
