@@ -42,7 +42,7 @@ pub fn pair(policy: &str) -> Pair {
 /// the data directory, contents; mode 0600) written before the directory is copied.
 pub fn pair_with(policy: &str, config_extra: &str, files: &[(&str, &str)]) -> Pair {
     require_postgres();
-    let database = crate::pg::fresh_database();
+    let database = fresh_database();
     let tmp_a = tempfile::tempdir().unwrap();
     let tmp_b = tempfile::tempdir().unwrap();
     let (dir_a, dir_b) = (data_dir(&tmp_a), data_dir(&tmp_b));
@@ -124,6 +124,30 @@ impl Pair {
     pub fn cas(&self) -> [&Arc<Ca>; 2] {
         [&self.a.ca, &self.b.ca]
     }
+}
+
+/// A new, empty database on the test cluster (its conninfo). Uses `psql`.
+pub fn fresh_database() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let base = require_postgres();
+    let name = format!(
+        "jit_r{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    let admin = format!("{base} dbname=postgres");
+    let out = std::process::Command::new("psql")
+        .args([admin.as_str(), "-qAtc", &format!("DROP DATABASE IF EXISTS {name}; ")])
+        .output()
+        .expect("psql must be installed (tests/install-deps.sh)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("psql")
+        .args([admin.as_str(), "-qAtc", &format!("CREATE DATABASE {name}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "CREATE DATABASE {name}: {}", String::from_utf8_lossy(&out.stderr));
+    format!("{base} dbname={name}")
 }
 
 fn toml_string(s: &str) -> String {

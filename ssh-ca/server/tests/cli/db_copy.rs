@@ -192,7 +192,7 @@ async fn db_copy_moves_a_busy_store_into_postgresql_verified() {
     drop(app);
     drop(ca);
 
-    let database = jit_test_kit::pg::fresh_database();
+    let database = jit_test_kit::replicas::fresh_database();
     let d = dir.to_str().unwrap();
     let out = jit_ca(&["db", "copy", "--dir", d, "--to", &database, "--json"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -281,7 +281,7 @@ fn db_copy_refuses_while_serve_runs_and_a_postgres_directory() {
     let dir: PathBuf = tmp.path().join("ca");
     let d = dir.to_str().unwrap();
     assert!(jit_ca(&["init", "--dir", d]).status.success());
-    let database = jit_test_kit::pg::fresh_database();
+    let database = jit_test_kit::replicas::fresh_database();
     // While serve holds the directory's lock.
     let lock = std::fs::OpenOptions::new()
         .create(true)

@@ -56,6 +56,7 @@ pub(crate) const TABLES: &[Table] = &[
 ];
 
 /// Tables only PostgreSQL has (not copied): its schema version and the replicas' heartbeats.
+#[cfg(test)]
 pub(crate) const PG_ONLY: &[&str] = &["jit_schema", "replicas"];
 /// Columns only PostgreSQL has (generated there).
 pub(crate) const PG_ONLY_COLUMNS: &[(&str, &str)] = &[("approvals", "ord")];
@@ -118,6 +119,7 @@ pub(crate) fn sqlite_columns(c: &rusqlite::Connection, table: &str) -> Result<Ve
 }
 
 /// The tables of a SQLite database (its own bookkeeping excluded).
+#[cfg(test)]
 pub(crate) fn sqlite_tables(c: &rusqlite::Connection) -> Result<Vec<String>> {
     let mut st = c.prepare(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
@@ -225,6 +227,39 @@ mod tests {
             let cols = sqlite_columns(st.conn(), t.name).unwrap();
             sqlite_rows(st.conn(), t, &cols, |_| Ok(())).unwrap();
         }
+    }
+
+    #[test]
+    fn the_table_list_is_postgresql_schema_exactly() {
+        use crate::store::postgres::schema::{BASELINE, LATER};
+        let mut created: Vec<String> = Vec::new();
+        for sql in std::iter::once(BASELINE.1).chain(LATER.iter().copied()) {
+            for line in sql.lines() {
+                let l = line.trim();
+                if let Some(rest) = l.strip_prefix("CREATE TABLE ") {
+                    let name = rest
+                        .trim_start_matches("IF NOT EXISTS ")
+                        .split(|c: char| c == ' ' || c == '(')
+                        .next()
+                        .unwrap()
+                        .to_string();
+                    created.push(name);
+                }
+                if let Some(rest) = l.strip_prefix("DROP TABLE ") {
+                    let name = rest.trim_end_matches(';').trim();
+                    created.retain(|t| t != name);
+                }
+            }
+        }
+        created.retain(|t| !PG_ONLY.contains(&t.as_str()));
+        created.sort();
+        let mut listed: Vec<String> = TABLES.iter().map(|t| t.name.to_string()).collect();
+        listed.sort();
+        assert_eq!(
+            created, listed,
+            "the PostgreSQL schema (store/postgres/schema.rs) and db copy's TABLES disagree: add \
+             the table to TABLES, or to PG_ONLY if SQLite has no such table"
+        );
     }
 
     #[test]
