@@ -54,18 +54,18 @@ pub fn pair_with(policy: &str, config_extra: &str, files: &[(&str, &str)]) -> Pa
     }
     let cfg = dir_a.join("config.toml");
     let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text.push_str(&format!(
-        "\ndatabase = {}\n{config_extra}\n",
-        toml_string(&database)
-    ));
+    text = format!("database = {}\n{text}\n{config_extra}\n", toml_string(&database));
     std::fs::remove_file(&cfg).unwrap();
     std::fs::write(&cfg, &text).unwrap();
     // B: what docs/ha.md says to distribute (keys, config, policy).
     copy_dir(&dir_a, &dir_b);
     for (dir, name) in [(&dir_a, "a"), (&dir_b, "b")] {
         let cfg = dir.join("config.toml");
-        let mut t = std::fs::read_to_string(&cfg).unwrap();
-        t.push_str(&format!("replica_name = \"{name}\"\n"));
+        // First, so a table (`[[notify]]`) in config_extra does not take it.
+        let t = format!(
+            "replica_name = \"{name}\"\n{}",
+            std::fs::read_to_string(&cfg).unwrap()
+        );
         std::fs::remove_file(&cfg).unwrap();
         std::fs::write(&cfg, t).unwrap();
     }
