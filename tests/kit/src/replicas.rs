@@ -126,28 +126,10 @@ impl Pair {
     }
 }
 
-/// A new, empty database on the test cluster (its conninfo). Uses `psql`.
+/// A new, empty database on the test cluster (its conninfo); panics without one.
 pub fn fresh_database() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let base = require_postgres();
-    let name = format!(
-        "jit_r{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    );
-    let admin = format!("{base} dbname=postgres");
-    let out = std::process::Command::new("psql")
-        .args([admin.as_str(), "-qAtc", &format!("DROP DATABASE IF EXISTS {name}; ")])
-        .output()
-        .expect("psql must be installed (tests/install-deps.sh)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = std::process::Command::new("psql")
-        .args([admin.as_str(), "-qAtc", &format!("CREATE DATABASE {name}")])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "CREATE DATABASE {name}: {}", String::from_utf8_lossy(&out.stderr));
-    format!("{base} dbname={name}")
+    require_postgres();
+    crate::pg::fresh_database().expect("JIT_TEST_POSTGRES names a cluster")
 }
 
 fn toml_string(s: &str) -> String {
