@@ -248,8 +248,8 @@ async fn a_revocation_on_one_replica_is_served_by_the_other_within_two_seconds()
 async fn the_expiry_sweep_runs_once_with_two_replicas() {
     let p = pair(POLICY);
     let mut ids = Vec::new();
-    for i in 0..3 {
-        let (s, v) = p.a.request("alice", "db-admin", 600, &format!("pending {i}")).await;
+    for (user, role) in [("alice", "db-admin"), ("dave", "db-admin"), ("alice", "two-man"), ("dave", "two-man")] {
+        let (s, v) = p.a.request(user, role, 600, "pending").await;
         assert_eq!(s, 201, "{v}");
         ids.push(v["id"].as_str().unwrap().to_string());
     }
