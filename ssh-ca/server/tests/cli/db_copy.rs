@@ -41,26 +41,52 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// Sets top-level `key = value` lines (replacing the template's) and appends `tables`.
 fn set_config(dir: &Path, lines: &str) {
+    set_config_tables(dir, lines, "");
+}
+
+fn set_config_tables(dir: &Path, lines: &str, tables: &str) {
     let cfg = dir.join("config.toml");
-    let mut t = std::fs::read_to_string(&cfg).unwrap();
-    t.push('\n');
-    t.push_str(lines);
+    let old = std::fs::read_to_string(&cfg).unwrap();
+    let keys: Vec<String> = lines
+        .lines()
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| format!("{k} = ")))
+        .collect();
+    let kept: Vec<&str> = old
+        .lines()
+        .filter(|l| !keys.iter().any(|k| l.starts_with(k.as_str())))
+        .collect();
+    // Top-level keys first: the template ends with tables ([tls] examples are comments).
+    let mut t = format!("{lines}\n{}\n", kept.join("\n"));
+    t.push_str(tables);
     t.push('\n');
     std::fs::remove_file(&cfg).unwrap();
-    std::fs::write(&cfg, t).unwrap();
+    jit_test_kit::fixtures::write_mode(&cfg, t.as_bytes(), 0o600);
 }
+
+/// An auto-approved role whose windows can be extended (up to 4 h without approvals).
+const SELF_SERVE: &str = r#"
+[roles.self-serve]
+hosts = ["dev-*"]
+sudo = true
+max_duration = "4h"
+requesters = ["group:dev"]
+approvers = ["group:dba"]
+auto_approve = true
+require_reason = false
+"#;
 
 /// A SQLite data directory (whatever JIT_TEST_POSTGRES says: this is the copy's source).
 fn sqlite_harness(tmp: tempfile::TempDir) -> Harness {
     let dir = data_dir(&tmp);
     jit_ca::admin::init(&dir).unwrap();
     std::fs::remove_file(dir.join("policy.toml")).unwrap();
-    std::fs::write(dir.join("policy.toml"), POLICY).unwrap();
-    set_config(
+    std::fs::write(dir.join("policy.toml"), format!("{POLICY}{SELF_SERVE}")).unwrap();
+    set_config_tables(
         &dir,
-        "max_active_grants_per_user = 100000\nmax_pending_requests_per_user = 100000\n\
-         [[notify]]\nname = \"ops\"\nurl = \"http://127.0.0.1:9/hook\"\nformat = \"slack\"",
+        "max_active_grants_per_user = 10000\nmax_pending_requests_per_user = 100",
+        "[[notify]]\nname = \"ops\"\nurl = \"http://127.0.0.1:9/hook\"\nformat = \"slack\"",
     );
     let mut users = HashMap::new();
     for (name, groups) in USERS {
@@ -122,7 +148,7 @@ async fn fill(h: &Harness, n: usize) -> (usize, usize) {
             }
             // Auto-approved, some revoked, some extended.
             _ => {
-                let (s, v) = h.request("alice", "quick", 600, "").await;
+                let (s, v) = h.request("alice", "self-serve", 600, "").await;
                 assert_eq!(s, 201, "{v}");
                 assert_eq!(v["state"], "approved", "{v}");
                 let id = v["id"].as_str().unwrap();
@@ -295,10 +321,10 @@ fn db_copy_refuses_while_serve_runs_and_a_postgres_directory() {
     assert!(text(&out).contains("serve"), "{}", text(&out));
     drop(lock);
     // A URL with a password is refused, naming the option to use.
-    let out = jit_ca(&["db", "copy", "--dir", d, "--to", "postgres://u:secret@db.example.com/jit?sslmode=require"]);
+    let out = jit_ca(&["db", "copy", "--dir", d, "--to", "postgres://u:hunter2pw@db.example.com/jit?sslmode=require"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("password"), "{}", text(&out));
-    assert!(!text(&out).contains("secret"), "the password is never printed: {}", text(&out));
+    assert!(!text(&out).contains("hunter2pw"), "the password is never printed: {}", text(&out));
     // An empty store copies (and verifies) too.
     let out = jit_ca(&["db", "copy", "--dir", d, "--to", &database]);
     assert!(out.status.success(), "{}", text(&out));
