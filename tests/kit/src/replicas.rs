@@ -54,7 +54,10 @@ pub fn pair_with(policy: &str, config_extra: &str, files: &[(&str, &str)]) -> Pa
     }
     let cfg = dir_a.join("config.toml");
     let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text = format!("database = {}\n{text}\n{config_extra}\n", toml_string(&database));
+    text = format!(
+        "database = {}\n{text}\n{config_extra}\n",
+        toml_string(&database)
+    );
     std::fs::remove_file(&cfg).unwrap();
     std::fs::write(&cfg, &text).unwrap();
     // B: what docs/ha.md says to distribute (keys, config, policy).
@@ -102,8 +105,10 @@ pub fn pair_with(policy: &str, config_extra: &str, files: &[(&str, &str)]) -> Pa
 impl Pair {
     /// Starts both replicas' threads (change listener, poll, heartbeat), as `serve` does.
     pub fn start_threads(&mut self) {
-        self.threads.push(ReplicaThreads::start(&self.a.ca).unwrap());
-        self.threads.push(ReplicaThreads::start(&self.b.ca).unwrap());
+        self.threads
+            .push(ReplicaThreads::start(&self.a.ca).unwrap());
+        self.threads
+            .push(ReplicaThreads::start(&self.b.ca).unwrap());
     }
 
     /// Runs SQL on the shared database with `psql` (returns its unaligned output).

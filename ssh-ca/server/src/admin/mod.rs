@@ -26,8 +26,8 @@ use dir::open_store;
 
 pub use check::{CheckReport, policy_check};
 pub use db::{
-    CopyReport, DbStatus, ReplicaStatus, TableCheck, db_copy, db_status, render_copy as render_db_copy,
-    render_status as render_db_status,
+    CopyReport, DbStatus, ReplicaStatus, TableCheck, db_copy, db_status,
+    render_copy as render_db_copy, render_status as render_db_status,
 };
 pub use notify::{
     NotifyReport, Retried, SinkView, notify_retry, notify_status,

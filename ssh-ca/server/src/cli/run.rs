@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use super::args::{
-    AuditCommand, BreakGlassCommand, Cli, Command, DbCommand, NotifyCommand, PolicyCommand, UserCommand,
-    UserKeyCommand,
+    AuditCommand, BreakGlassCommand, Cli, Command, DbCommand, NotifyCommand, PolicyCommand,
+    UserCommand, UserKeyCommand,
 };
 use crate::admin;
 use crate::error::CaError;

@@ -49,7 +49,6 @@ mod views;
 pub mod web;
 
 pub use crate::store::operator::OperatorRevocations;
-pub use replica::ReplicaThreads;
 pub use authn::{AuthHeaders, CallProof, Caller, CallerKey};
 /// The group commit's seam: a backend's batch runner runs queued [`Entry`]s.
 #[allow(unused_imports)] // Entry: for the PostgreSQL runner (store::postgres)
@@ -58,6 +57,7 @@ pub use doc::Doc;
 pub use external::{GrantRevocation, RequestProblem, UserRemoval};
 pub use host_docs::{CacheStats, HostDoc, MAX_HOST_DOCUMENT};
 pub use publish::Published;
+pub use replica::ReplicaThreads;
 pub use sweep::load_policy;
 pub use views::{AccessFilter, Permitted, RequestPage};
 pub use web::{LoginPreview, WebSession, csrf_matches};

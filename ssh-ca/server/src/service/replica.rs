@@ -262,13 +262,17 @@ impl ReplicaThreads {
         };
         {
             let (ca, stop) = (ca.clone(), me.stop.clone());
-            me.threads
-                .push(spawn("jit-ca-listen", Box::new(move || listen_loop(&ca, &stop)))?);
+            me.threads.push(spawn(
+                "jit-ca-listen",
+                Box::new(move || listen_loop(&ca, &stop)),
+            )?);
         }
         {
             let (ca, stop) = (ca.clone(), me.stop.clone());
-            me.threads
-                .push(spawn("jit-ca-replica", Box::new(move || poll_loop(&ca, &stop)))?);
+            me.threads.push(spawn(
+                "jit-ca-replica",
+                Box::new(move || poll_loop(&ca, &stop)),
+            )?);
         }
         Ok(me)
     }

@@ -4,11 +4,11 @@
 use serde_json::json;
 
 use super::{Ca, NONCE_KEEP_SECS, lifecycle, write};
-use crate::store::postgres::Job;
 use crate::audit::event;
 use crate::config::Config;
 use crate::error::CaError;
 use crate::policy::Policy;
+use crate::store::postgres::Job;
 
 impl Ca {
     /// Expires overdue pending requests and ended windows, reminds active elevations that
@@ -24,8 +24,13 @@ impl Ca {
     pub fn sweep(&self) -> Result<usize, CaError> {
         let now = self.now();
         let leader = self.leads(Job::Sweep);
-        let n = if leader { self.sweep_as_leader(now)? } else { 0 };
-        self.backend.expire_nonces(now.saturating_sub(NONCE_KEEP_SECS));
+        let n = if leader {
+            self.sweep_as_leader(now)?
+        } else {
+            0
+        };
+        self.backend
+            .expire_nonces(now.saturating_sub(NONCE_KEEP_SECS));
         if n > 0 {
             self.after_issuance();
         }

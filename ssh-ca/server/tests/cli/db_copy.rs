@@ -132,7 +132,9 @@ async fn fill(h: &Harness, n: usize) -> (usize, usize) {
         match i % 8 {
             // Denied: dave asks, bob refuses.
             0 | 1 => {
-                let (s, v) = h.request("dave", "db-admin", 600, &format!("deny {i}")).await;
+                let (s, v) = h
+                    .request("dave", "db-admin", 600, &format!("deny {i}"))
+                    .await;
                 assert_eq!(s, 201, "{v}");
                 let id = v["id"].as_str().unwrap();
                 let (s, v) = h
@@ -186,156 +188,6 @@ fn revocation_sequence(body: &[u8]) -> u64 {
         .sequence
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
-async fn db_copy_moves_a_busy_store_into_postgresql_verified() {
-    jit_test_kit::replicas::require_postgres();
-    let h = sqlite_harness(tempfile::tempdir().unwrap());
-    let (approved, denied) = fill(&h, 2400).await;
-    // Pending ones (one per requester and role) and their approvals in progress.
-    let (_, p1) = h.request("alice", "two-man", 600, "pending").await;
-    let pending_id = p1["id"].as_str().unwrap().to_string();
-    assert_eq!(h.approve("bob", &pending_id).await.0, 200);
-    let (_, _) = h.request("dave", "db-admin", 600, "still pending").await;
-    h.ca.notify_fan_out().unwrap();
-    // A call made before the copy (its nonce is in the store once flushed).
-    let now = h.now();
-    let nonce = auth::new_nonce();
-    let before = h.signed_request(h.key("alice"), "GET", "/v1/whoami", b"", now, &nonce);
-    assert_eq!(h.send(before).await.0, 200);
-    h.ca.flush_nonces().unwrap();
-    let (_, served, _) = h.get("/v1/revocations", None).await;
-    let sequence_before = revocation_sequence(&served);
-    let dir = h.path();
-    let db = dir.join("jit.db");
-    let max_serial: i64 = rusqlite::Connection::open(&db)
-        .unwrap()
-        .query_row("SELECT MAX(serial) FROM certs", [], |r| r.get(0))
-        .unwrap();
-    let clock = h.clock.clone();
-    let keys = h.keys.clone();
-    let Harness { ca, app, dir: tmp, .. } = h;
-    drop(app);
-    drop(ca);
-
-    let database = jit_test_kit::replicas::fresh_database();
-    let d = dir.to_str().unwrap();
-    let out = jit_ca(&["db", "copy", "--dir", d, "--to", &database, "--json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["ok"], true, "{report}");
-    let tables = report["tables"].as_array().unwrap();
-    assert_eq!(tables.len(), 12, "{report}");
-    for t in tables {
-        assert_eq!(t["same"], true, "{t}");
-        assert_eq!(t["sqlite_rows"], t["postgres_rows"], "{t}");
-    }
-    let rows = |name: &str| {
-        tables.iter().find(|t| t["table"] == name).unwrap()["postgres_rows"]
-            .as_u64()
-            .unwrap()
-    };
-    assert_eq!(rows("requests") as usize, approved + denied + 2);
-    assert!(rows("certs") as usize >= approved, "{report}");
-    assert!(rows("approvals") > 0 && rows("notify_outbox") > 0 && rows("notify_delivery") > 0);
-    assert!(rows("nonce_log") > 0 && rows("audit") > 1000, "{report}");
-    assert_eq!(report["audit_sqlite"]["records"], report["audit_postgres"]["records"]);
-    assert_eq!(report["audit_sqlite"]["head"], report["audit_postgres"]["head"]);
-    assert!(report["serials_above"].as_i64().unwrap() >= max_serial);
-
-    // The text report, and the second copy refused: the target is not empty.
-    let again = jit_ca(&["db", "copy", "--dir", d, "--to", &database]);
-    assert!(!again.status.success());
-    assert!(text(&again).contains("not empty"), "{}", text(&again));
-
-    // Both sides verify, with the same number of records.
-    let pg_tmp = tempfile::tempdir().unwrap();
-    let pg_dir = pg_tmp.path().join("ca");
-    postgres_dir(&dir, &pg_dir, &database);
-    let verify = |dir: &Path| -> Value {
-        let o = jit_ca(&["audit", "verify", "--dir", dir.to_str().unwrap(), "--json"]);
-        assert!(o.status.success(), "{}", text(&o));
-        serde_json::from_slice(&o.stdout).unwrap()
-    };
-    let (vs, vp) = (verify(&dir), verify(&pg_dir));
-    assert_eq!(vs["records"], vp["records"], "{vs} {vp}");
-    let status = jit_ca(&["db", "status", "--dir", pg_dir.to_str().unwrap(), "--json"]);
-    assert!(status.status.success(), "{}", text(&status));
-    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(status["backend"], "postgresql");
-    assert_eq!(status["revocation_sequence"].as_u64().unwrap(), sequence_before);
-
-    // A CA on PostgreSQL continues where SQLite stopped.
-    let ca = Arc::new(Ca::open(&pg_dir, clock.clone()).unwrap());
-    let pg = Harness {
-        app: jit_ca::api::router(ca.clone()),
-        ca,
-        clock,
-        keys,
-        dir: pg_tmp,
-    };
-    let replay = pg.signed_request(pg.key("alice"), "GET", "/v1/whoami", b"", now, &nonce);
-    let (s, body, _) = pg.send(replay).await;
-    let v: Value = serde_json::from_slice(&body).unwrap();
-    assert_error(&(s, v), 401, "replayed_nonce");
-    let (s, v) = pg.request("alice", "quick", 600, "").await;
-    assert_eq!(s, 201, "{v}");
-    let id = v["id"].as_str().unwrap().to_string();
-    let (_, cert) = pg
-        .call("alice", "GET", &format!("/v1/requests/{id}/certificate"), Value::Null)
-        .await;
-    let serial = cert["serial"].as_i64().unwrap();
-    assert!(serial > max_serial, "serial {serial} after the copy, max before {max_serial}");
-    let (s, v) = pg
-        .call("alice", "POST", &format!("/v1/requests/{id}/revoke"), json!({"reason": "x"}))
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let (_, served, _) = pg.get("/v1/revocations", None).await;
-    assert!(revocation_sequence(&served) > sequence_before);
-    // The pending two-man request keeps bob's approval: carol's completes it.
-    let (s, v) = pg.approve("carol", &pending_id).await;
-    assert_eq!(s, 200, "{v}");
-    assert_eq!(v["state"], "approved", "{v}");
-    drop(tmp);
-}
-
-#[test]
-#[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
-fn db_copy_refuses_while_serve_runs_and_a_postgres_directory() {
-    jit_test_kit::replicas::require_postgres();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir: PathBuf = tmp.path().join("ca");
-    let d = dir.to_str().unwrap();
-    assert!(jit_ca(&["init", "--dir", d]).status.success());
-    let database = jit_test_kit::replicas::fresh_database();
-    // While serve holds the directory's lock.
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("serve.lock"))
-        .unwrap();
-    lock.try_lock().unwrap();
-    let out = jit_ca(&["db", "copy", "--dir", d, "--to", &database]);
-    assert!(!out.status.success());
-    assert!(text(&out).contains("serve"), "{}", text(&out));
-    drop(lock);
-    // A URL with a password is refused, naming the option to use.
-    let out = jit_ca(&["db", "copy", "--dir", d, "--to", "postgres://u:hunter2pw@db.example.com/jit?sslmode=require"]);
-    assert!(!out.status.success());
-    assert!(text(&out).contains("password"), "{}", text(&out));
-    assert!(!text(&out).contains("hunter2pw"), "the password is never printed: {}", text(&out));
-    // An empty store copies (and verifies) too.
-    let out = jit_ca(&["db", "copy", "--dir", d, "--to", &database]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("ok: both sides are the same"), "{}", text(&out));
-    // A directory already on PostgreSQL is not a source.
-    set_config(&dir, &format!("database = {database:?}"));
-    let out = jit_ca(&["db", "copy", "--dir", d, "--to", &database]);
-    assert!(!out.status.success());
-    assert!(text(&out).contains("already names a PostgreSQL database"), "{}", text(&out));
-}
-
 #[test]
 fn db_status_of_a_sqlite_directory_and_check() {
     let tmp = tempfile::tempdir().unwrap();
@@ -351,4 +203,202 @@ fn db_status_of_a_sqlite_directory_and_check() {
     assert_eq!(v["backend"], "sqlite");
     assert_eq!(v["schema_version"], v["binary_schema_version"]);
     assert!(v["sqlite"]["path"].as_str().unwrap().ends_with("jit.db"));
+}
+
+/// PostgreSQL only: `--skip pg::` leaves them to tests/pg-tests.sh.
+mod pg {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+    async fn db_copy_moves_a_busy_store_into_postgresql_verified() {
+        jit_test_kit::replicas::require_postgres();
+        let h = sqlite_harness(tempfile::tempdir().unwrap());
+        let (approved, denied) = fill(&h, 2400).await;
+        // Pending ones (one per requester and role) and their approvals in progress.
+        let (_, p1) = h.request("alice", "two-man", 600, "pending").await;
+        let pending_id = p1["id"].as_str().unwrap().to_string();
+        assert_eq!(h.approve("bob", &pending_id).await.0, 200);
+        let (_, _) = h.request("dave", "db-admin", 600, "still pending").await;
+        h.ca.notify_fan_out().unwrap();
+        // A call made before the copy (its nonce is in the store once flushed).
+        let now = h.now();
+        let nonce = auth::new_nonce();
+        let before = h.signed_request(h.key("alice"), "GET", "/v1/whoami", b"", now, &nonce);
+        assert_eq!(h.send(before).await.0, 200);
+        h.ca.flush_nonces().unwrap();
+        let (_, served, _) = h.get("/v1/revocations", None).await;
+        let sequence_before = revocation_sequence(&served);
+        let dir = h.path();
+        let db = dir.join("jit.db");
+        let max_serial: i64 = rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT MAX(serial) FROM certs", [], |r| r.get(0))
+            .unwrap();
+        let clock = h.clock.clone();
+        let keys = h.keys.clone();
+        let Harness {
+            ca, app, dir: tmp, ..
+        } = h;
+        drop(app);
+        drop(ca);
+
+        let database = jit_test_kit::replicas::fresh_database();
+        let d = dir.to_str().unwrap();
+        let out = jit_ca(&["db", "copy", "--dir", d, "--to", &database, "--json"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["ok"], true, "{report}");
+        let tables = report["tables"].as_array().unwrap();
+        assert_eq!(tables.len(), 12, "{report}");
+        for t in tables {
+            assert_eq!(t["same"], true, "{t}");
+            assert_eq!(t["sqlite_rows"], t["postgres_rows"], "{t}");
+        }
+        let rows = |name: &str| {
+            tables.iter().find(|t| t["table"] == name).unwrap()["postgres_rows"]
+                .as_u64()
+                .unwrap()
+        };
+        assert_eq!(rows("requests") as usize, approved + denied + 2);
+        assert!(rows("certs") as usize >= approved, "{report}");
+        assert!(rows("approvals") > 0 && rows("notify_outbox") > 0 && rows("notify_delivery") > 0);
+        assert!(rows("nonce_log") > 0 && rows("audit") > 1000, "{report}");
+        assert_eq!(
+            report["audit_sqlite"]["records"],
+            report["audit_postgres"]["records"]
+        );
+        assert_eq!(
+            report["audit_sqlite"]["head"],
+            report["audit_postgres"]["head"]
+        );
+        assert!(report["serials_above"].as_i64().unwrap() >= max_serial);
+
+        // The text report, and the second copy refused: the target is not empty.
+        let again = jit_ca(&["db", "copy", "--dir", d, "--to", &database]);
+        assert!(!again.status.success());
+        assert!(text(&again).contains("not empty"), "{}", text(&again));
+
+        // Both sides verify, with the same number of records.
+        let pg_tmp = tempfile::tempdir().unwrap();
+        let pg_dir = pg_tmp.path().join("ca");
+        postgres_dir(&dir, &pg_dir, &database);
+        let verify = |dir: &Path| -> Value {
+            let o = jit_ca(&["audit", "verify", "--dir", dir.to_str().unwrap(), "--json"]);
+            assert!(o.status.success(), "{}", text(&o));
+            serde_json::from_slice(&o.stdout).unwrap()
+        };
+        let (vs, vp) = (verify(&dir), verify(&pg_dir));
+        assert_eq!(vs["records"], vp["records"], "{vs} {vp}");
+        let status = jit_ca(&["db", "status", "--dir", pg_dir.to_str().unwrap(), "--json"]);
+        assert!(status.status.success(), "{}", text(&status));
+        let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+        assert_eq!(status["backend"], "postgresql");
+        assert_eq!(
+            status["revocation_sequence"].as_u64().unwrap(),
+            sequence_before
+        );
+
+        // A CA on PostgreSQL continues where SQLite stopped.
+        let ca = Arc::new(Ca::open(&pg_dir, clock.clone()).unwrap());
+        let pg = Harness {
+            app: jit_ca::api::router(ca.clone()),
+            ca,
+            clock,
+            keys,
+            dir: pg_tmp,
+        };
+        let replay = pg.signed_request(pg.key("alice"), "GET", "/v1/whoami", b"", now, &nonce);
+        let (s, body, _) = pg.send(replay).await;
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_error(&(s, v), 401, "replayed_nonce");
+        let (s, v) = pg.request("alice", "quick", 600, "").await;
+        assert_eq!(s, 201, "{v}");
+        let id = v["id"].as_str().unwrap().to_string();
+        let (_, cert) = pg
+            .call(
+                "alice",
+                "GET",
+                &format!("/v1/requests/{id}/certificate"),
+                Value::Null,
+            )
+            .await;
+        let serial = cert["serial"].as_i64().unwrap();
+        assert!(
+            serial > max_serial,
+            "serial {serial} after the copy, max before {max_serial}"
+        );
+        let (s, v) = pg
+            .call(
+                "alice",
+                "POST",
+                &format!("/v1/requests/{id}/revoke"),
+                json!({"reason": "x"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let (_, served, _) = pg.get("/v1/revocations", None).await;
+        assert!(revocation_sequence(&served) > sequence_before);
+        // The pending two-man request keeps bob's approval: carol's completes it.
+        let (s, v) = pg.approve("carol", &pending_id).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["state"], "approved", "{v}");
+        drop(tmp);
+    }
+
+    #[test]
+    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+    fn db_copy_refuses_while_serve_runs_and_a_postgres_directory() {
+        jit_test_kit::replicas::require_postgres();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir: PathBuf = tmp.path().join("ca");
+        let d = dir.to_str().unwrap();
+        assert!(jit_ca(&["init", "--dir", d]).status.success());
+        let database = jit_test_kit::replicas::fresh_database();
+        // While serve holds the directory's lock.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("serve.lock"))
+            .unwrap();
+        lock.try_lock().unwrap();
+        let out = jit_ca(&["db", "copy", "--dir", d, "--to", &database]);
+        assert!(!out.status.success());
+        assert!(text(&out).contains("serve"), "{}", text(&out));
+        drop(lock);
+        // A URL with a password is refused, naming the option to use.
+        let out = jit_ca(&[
+            "db",
+            "copy",
+            "--dir",
+            d,
+            "--to",
+            "postgres://u:hunter2pw@db.example.com/jit?sslmode=require",
+        ]);
+        assert!(!out.status.success());
+        assert!(text(&out).contains("password"), "{}", text(&out));
+        assert!(
+            !text(&out).contains("hunter2pw"),
+            "the password is never printed: {}",
+            text(&out)
+        );
+        // An empty store copies (and verifies) too.
+        let out = jit_ca(&["db", "copy", "--dir", d, "--to", &database]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(
+            text(&out).contains("ok: both sides are the same"),
+            "{}",
+            text(&out)
+        );
+        // A directory already on PostgreSQL is not a source.
+        set_config(&dir, &format!("database = {database:?}"));
+        let out = jit_ca(&["db", "copy", "--dir", d, "--to", &database]);
+        assert!(!out.status.success());
+        assert!(
+            text(&out).contains("already names a PostgreSQL database"),
+            "{}",
+            text(&out)
+        );
+    }
 }

@@ -293,7 +293,8 @@ fn copy_in_tx(sqlite: &rusqlite::Connection, raw: &PgConn) -> Result<(u64, u64)>
         let v: Option<i64> = sqlite.query_row(sql, [], |r| r.get(0))?;
         Ok(v.unwrap_or(0))
     };
-    let serial = max("SELECT MAX(serial) FROM certs")?.max(tables::sqlite_sequence(sqlite, "certs")?);
+    let serial =
+        max("SELECT MAX(serial) FROM certs")?.max(tables::sqlite_sequence(sqlite, "certs")?);
     let outbox = max("SELECT MAX(seq) FROM notify_outbox")?
         .max(tables::sqlite_sequence(sqlite, "notify_outbox")?);
     if serial > 0 {
@@ -400,7 +401,11 @@ pub fn render_copy(r: &CopyReport) -> String {
         r.dir.display(),
         r.schema_version
     );
-    let _ = writeln!(out, "  {:<16} {:>9} {:>9}  digest", "table", "sqlite", "postgres");
+    let _ = writeln!(
+        out,
+        "  {:<16} {:>9} {:>9}  digest",
+        "table", "sqlite", "postgres"
+    );
     for t in &r.tables {
         let _ = writeln!(
             out,

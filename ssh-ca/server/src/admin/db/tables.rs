@@ -106,7 +106,9 @@ impl RowDigest {
 
 /// The column names of a SQLite table, in table order.
 pub(crate) fn sqlite_columns(c: &rusqlite::Connection, table: &str) -> Result<Vec<String>> {
-    let mut st = c.prepare(&format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"))?;
+    let mut st = c.prepare(&format!(
+        "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
+    ))?;
     let cols = st
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<std::result::Result<Vec<_>, _>>()?;
@@ -299,6 +301,9 @@ mod tests {
         let t = TABLES.iter().find(|t| t.name == "meta").unwrap();
         let cols = sqlite_columns(st.conn(), "meta").unwrap();
         let e = sqlite_rows(st.conn(), t, &cols, |_| Ok(())).unwrap_err();
-        assert!(e.to_string().contains("table meta") && e.to_string().contains("NUL"), "{e}");
+        assert!(
+            e.to_string().contains("table meta") && e.to_string().contains("NUL"),
+            "{e}"
+        );
     }
 }
