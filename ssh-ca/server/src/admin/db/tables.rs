@@ -241,7 +241,7 @@ mod tests {
                 if let Some(rest) = l.strip_prefix("CREATE TABLE ") {
                     let name = rest
                         .trim_start_matches("IF NOT EXISTS ")
-                        .split(|c: char| c == ' ' || c == '(')
+                        .split([' ', '('])
                         .next()
                         .unwrap()
                         .to_string();
