@@ -43,8 +43,10 @@ trap cleanup EXIT
 
 pg_start "$W/pg" 25601 -c fsync=off || sys_die "PostgreSQL did not start"
 psql "$PG_URL dbname=postgres" -qAtc "CREATE DATABASE jit" || sys_die "CREATE DATABASE failed"
-DB="$PG_URL dbname=jit"
-sql() { psql "$DB" -qAtc "$1"; }
+# The replicas reach PostgreSQL over TCP on loopback (as replicas on other machines would,
+# there with TLS); psql uses the socket.
+DB="host=127.0.0.1 port=25601 user=jit dbname=jit"
+sql() { psql "$PG_URL dbname=jit" -qAtc "$1"; }
 
 A=$W/a B=$W/b
 sys_ca_dir "$A" '

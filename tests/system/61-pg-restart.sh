@@ -37,8 +37,10 @@ trap cleanup EXIT
 PGPORT=25602
 pg_start "$W/pg" "$PGPORT" -c fsync=off || sys_die "PostgreSQL did not start"
 psql "$PG_URL dbname=postgres" -qAtc "CREATE DATABASE jit" || sys_die "CREATE DATABASE failed"
-DB="$PG_URL dbname=jit"
-sql() { psql "$DB" -qAtc "$1"; }
+# The replicas reach PostgreSQL over TCP on loopback (as replicas on other machines would,
+# there with TLS); psql uses the socket.
+DB="host=127.0.0.1 port=$PGPORT user=jit dbname=jit"
+sql() { psql "$PG_URL dbname=jit" -qAtc "$1"; }
 pg_ctl_() { runuser -u nobody -- "$PG_BIN/pg_ctl" -D "$W/pg/data" -l "$W/pg/log" -w -t 30 "$@" >/dev/null; }
 
 A=$W/a B=$W/b
@@ -115,7 +117,7 @@ ha=$(health "$PA") hb=$(health "$PB")
 [ "$ha" = 503 ] && [ "$hb" = 503 ] && t_ok "/v1/health answers 503 on both replicas while PostgreSQL is down" \
   || t_bad "/v1/health while PostgreSQL is down: a=$ha b=$hb (want 503)"
 T3=$(date +%s.%N)
-pg_ctl_ start || sys_die "PostgreSQL did not start again"
+pg_start "$W/pg" "$PGPORT" || sys_die "PostgreSQL did not start again" # same options (pg_ctl start alone would not keep them)
 recovered_after "$(date +%s.%N)" 30 && t_ok "after the crash and restart every client succeeds again" \
   || t_bad "clients did not recover within 30 s of PostgreSQL's return"
 for _ in $(seq 50); do [ "$(health "$PA")" = 200 ] && [ "$(health "$PB")" = 200 ] && break; sleep 0.1; done
