@@ -35,6 +35,10 @@ pub enum CaError {
     /// change was sent, or the backend is not built): nothing was stored, the call may be
     /// sent again (to this replica or another). Answered as 503 `unavailable`.
     Unavailable(String),
+    /// The connection to the database was lost while COMMIT was on its way (PostgreSQL):
+    /// the change may or may not be stored. Answered as 500 `internal` saying so, never as
+    /// success and never as `unavailable` (which promises nothing was stored).
+    CommitUnknown(String),
     /// Bad input to an admin command.
     Input(String),
     /// Another `jit-ca serve` holds the data directory's service lock.
@@ -133,6 +137,11 @@ impl fmt::Display for CaError {
                 f,
                 "database busy: {d} (another writer holds the lock; retry)"
             ),
+            Self::CommitUnknown(d) => write!(
+                f,
+                "the database connection was lost while committing: {d}; the change may or may \
+                 not be stored (check before retrying)"
+            ),
             Self::Unavailable(d) => write!(
                 f,
                 "the CA's database is unreachable: {d} (nothing was stored; retry)"
@@ -193,6 +202,7 @@ impl CaError {
             Self::Db(_) => "database",
             Self::Busy(_) => "busy",
             Self::Unavailable(_) => "unavailable",
+            Self::CommitUnknown(_) => "commit_unknown",
             Self::Input(_) => "invalid_input",
             Self::ServiceRunning { .. } => "service_running",
             Self::Runtime(_) | Self::Thread { .. } => "runtime",
@@ -288,6 +298,20 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// The connection was lost during COMMIT: 500 `internal`, and the client is told the
+    /// change may or may not be stored (so it checks instead of sending it again).
+    pub fn commit_unknown(detail: impl fmt::Display) -> Self {
+        let reference = error_reference();
+        jit_common::errln!("jit-ca: internal error {reference}: commit outcome unknown: {detail}");
+        Self::new(
+            ErrorCode::Internal,
+            format!(
+                "the change may or may not be stored; check with `jit list` before retrying \
+                 (reference {reference})"
+            ),
+        )
+    }
+
     /// The CA's database cannot be reached: 503 `unavailable`, nothing stored, safe to send
     /// again (also a POST). The detail goes to the service's log only.
     pub fn unavailable(detail: impl fmt::Display) -> Self {
@@ -317,6 +341,7 @@ impl From<CaError> for ApiError {
                 "the CA's database is busy; retry in a moment",
             ),
             CaError::Unavailable(detail) => Self::unavailable(&detail),
+            CaError::CommitUnknown(detail) => Self::commit_unknown(&detail),
             other => Self::internal(other),
         }
     }

@@ -176,6 +176,13 @@ impl Harness {
         crate::pg::Sql::of_dir(&self.path())
     }
 
+    /// The data directory's store, opened as an operator command opens it (another process
+    /// writing the data directory).
+    pub fn store(&self) -> jit_ca::store::Db {
+        let cfg = jit_ca::config::Config::load(&self.path()).unwrap();
+        jit_ca::store::Db::open(&cfg).unwrap()
+    }
+
     /// Runs one raw statement on whichever database this CA uses (`?N` parameters, see
     /// [`crate::pg::Sql`]); its rows as text.
     pub fn sql(&self, stmt: &str, params: &[crate::pg::Val]) -> Vec<Vec<Option<String>>> {

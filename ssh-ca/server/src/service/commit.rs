@@ -92,6 +92,7 @@ fn answer(e: &CaError) -> ApiError {
             "the CA's database is busy; retry in a moment",
         ),
         CaError::Unavailable(detail) => ApiError::unavailable(detail),
+        CaError::CommitUnknown(detail) => ApiError::commit_unknown(detail),
         other => ApiError::internal(other),
     }
 }

@@ -38,11 +38,9 @@ use jit_api::wire::{ApprovalView, RequestState};
 pub use db::Db;
 pub use web::{WebLoginRow, WebSessionRow};
 
-pub use sqlite::{
-    Store, add_user, add_user_key, append_audit, audit_records, list_users, open_checkpointer,
-    open_reader, remove_user_key, requests_with_live_certs_for_key, set_contact, user_exists,
-    user_keys,
-};
+// SQLite's store and its runners' connections. What operator commands do with users, keys
+// and the audit trail are `StoreOps` methods (on either database, through `Db`).
+pub use sqlite::{Store, open_checkpointer, open_reader};
 
 /// A registered user.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -453,14 +453,12 @@ async fn a_real_checkpoint_failure_alerts_through_refresh_checkpoint() {
     h.ca.refresh_checkpoint().unwrap();
     // A head record whose hash is not a record hash: the checkpoint cannot be signed (the
     // chain itself still takes records after it).
-    let db = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
-    db.execute(
+    h.sql(
         "INSERT INTO audit (seq, time, actor, event, details, prev_hash, hash) \
          SELECT seq + 1, time, 'x', 'service_start', '{}', hash, 'not-a-hash' FROM audit \
          ORDER BY seq DESC LIMIT 1",
-        [],
-    )
-    .unwrap();
+        &[],
+    );
     h.clock.advance(10);
     let err = h.ca.refresh_checkpoint().unwrap_err().to_string();
     assert!(err.contains("not a record hash"), "{err}");
@@ -528,20 +526,17 @@ fn the_alert_event_is_logged_at_alert_priority() {
 async fn each_alert_is_one_outbox_row_of_its_kind() {
     let h = Harness::new();
     let rows = || -> Vec<(String, Value)> {
-        let db = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
-        let mut st = db
-            .prepare(
-                "SELECT type, payload FROM notify_outbox WHERE type LIKE 'alert.%' ORDER BY seq",
-            )
-            .unwrap();
-        st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .unwrap()
-            .map(|r| {
-                let (t, p) = r.unwrap();
-                let e = jit_ca::notify::event::Event::from_payload(p.as_bytes()).unwrap();
-                (t, serde_json::to_value(e.data.alert.unwrap()).unwrap())
-            })
-            .collect()
+        h.sql(
+            "SELECT type, payload FROM notify_outbox WHERE type LIKE 'alert.%' ORDER BY seq",
+            &[],
+        )
+        .into_iter()
+        .map(|r| {
+            let (t, p) = (r[0].clone().unwrap(), r[1].clone().unwrap());
+            let e = jit_ca::notify::event::Event::from_payload(p.as_bytes()).unwrap();
+            (t, serde_json::to_value(e.data.alert.unwrap()).unwrap())
+        })
+        .collect()
     };
     let (_, v) = h.request("alice", "quick", 60, "").await;
     let serial = v["issued"]["serial"].as_u64().unwrap();

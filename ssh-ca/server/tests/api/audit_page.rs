@@ -22,12 +22,9 @@ fn events(records: &[Record]) -> Vec<(String, String)> {
 /// The data directory's database with its append-only triggers dropped, as someone with
 /// the file could.
 fn tamper(h: &Harness, sql: &str) {
-    let c = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
-    c.execute_batch(
-        "DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete;",
-    )
-    .unwrap();
-    c.execute_batch(sql).unwrap();
+    let db = h.db();
+    db.unguard_audit();
+    db.batch(sql);
 }
 
 /// alice asks for db-admin, bob approves (request, approval, issuance); dave asks for
@@ -341,18 +338,25 @@ async fn a_signed_checkpoint_is_shown_and_checked_against_the_trail() {
     assert_eq!(cp.seq, s.verified);
     // A re-chained rewrite passes the chain but not the checkpoint: recompute the chain
     // from record 1 with an edited actor.
-    let c = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
-    c.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
-        .unwrap();
+    let c = h.db();
+    c.unguard_audit();
     let rows: Vec<(u64, u64, String, String, String)> = c
-        .prepare("SELECT seq, time, actor, event, details FROM audit ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        .run(
+            "SELECT seq, time, actor, event, details FROM audit ORDER BY seq",
+            &[],
+        )
+        .into_iter()
+        .map(|r| {
+            let r: Vec<String> = r.into_iter().map(Option::unwrap).collect();
+            (
+                r[0].parse().unwrap(),
+                r[1].parse().unwrap(),
+                r[2].clone(),
+                r[3].clone(),
+                r[4].clone(),
+            )
         })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .collect();
     let mut prev = jit_ca::audit::GENESIS.to_string();
     for (seq, time, actor, event, details) in rows {
         let actor = if seq == 1 {
@@ -361,11 +365,10 @@ async fn a_signed_checkpoint_is_shown_and_checked_against_the_trail() {
             actor
         };
         let hash = jit_ca::audit::hash(&prev, seq, time, &actor, &event, &details);
-        c.execute(
+        c.run(
             "UPDATE audit SET actor = ?1, prev_hash = ?2, hash = ?3 WHERE seq = ?4",
-            rusqlite::params![actor, prev, hash, seq],
-        )
-        .unwrap();
+            jit_test_kit::sql_params![actor, &prev, &hash, seq],
+        );
         prev = hash;
     }
     // A fresh view (a restarted service would verify from record 1): the chain verifies,
@@ -704,17 +707,14 @@ async fn the_page_shows_a_tampered_chain_as_broken_naming_the_record() {
 /// Appends `n` records of about 20 KiB each straight into the file (their chain is not
 /// valid: only the exports read them here).
 fn bulk(h: &Harness, n: u64) {
-    let c = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
-    let head: u64 = c
-        .query_row("SELECT MAX(seq) FROM audit", [], |r| r.get(0))
-        .unwrap();
+    let c = h.db();
+    let head: u64 = c.one("SELECT MAX(seq) FROM audit", &[]);
     let details = serde_json::json!({"reason": "x".repeat(20_000)}).to_string();
     for seq in head + 1..=head + n {
-        c.execute(
+        c.run(
             "INSERT INTO audit (seq, time, actor, event, details, prev_hash, hash) VALUES (?1, 1795435200, 'admin:0', 'user_add', ?2, 'p', 'h')",
-            rusqlite::params![seq, details],
-        )
-        .unwrap();
+            jit_test_kit::sql_params![seq, &details],
+        );
     }
 }
 

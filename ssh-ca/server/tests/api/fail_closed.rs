@@ -4,14 +4,17 @@
 //! request row would otherwise hide.
 
 use jit_test_kit::harness::*;
+use jit_test_kit::pg::{Sql, Val};
+use jit_test_kit::sql_params;
 use serde_json::Value;
 
-fn db(h: &Harness) -> rusqlite::Connection {
-    rusqlite::Connection::open(h.path().join("jit.db")).unwrap()
+/// The data directory's database (SQLite's jit.db, or PostgreSQL with JIT_TEST_POSTGRES).
+fn db(h: &Harness) -> Sql {
+    h.db()
 }
 
 fn sql(h: &Harness, statement: &str, arg: &str) {
-    db(h).execute(statement, [arg]).unwrap();
+    db(h).run(statement, sql_params![arg]);
 }
 
 /// An approved request of alice's and its certificate's serial.
@@ -21,25 +24,18 @@ async fn approved(h: &Harness) -> (String, u64) {
     let id = r["id"].as_str().unwrap().to_string();
     let (s, a) = h.approve("bob", &id).await;
     assert_eq!(s.as_u16(), 200, "{a}");
-    let serial: i64 = db(h)
-        .query_row(
-            "SELECT serial FROM certs WHERE request_id = ?1 AND certificate != ''",
-            [id.as_str()],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let serial: i64 = db(h).one(
+        "SELECT serial FROM certs WHERE request_id = ?1 AND certificate != ''",
+        sql_params![id.as_str()],
+    );
     (id, serial as u64)
 }
 
 fn cert_revoked(h: &Harness, serial: u64) -> bool {
-    db(h)
-        .query_row(
-            "SELECT revoked FROM certs WHERE serial = ?1",
-            [serial as i64],
-            |r| r.get::<_, i64>(0),
-        )
-        .unwrap()
-        != 0
+    db(h).one::<i64>(
+        "SELECT revoked FROM certs WHERE serial = ?1",
+        sql_params![serial],
+    ) != 0
 }
 
 #[tokio::test]
@@ -73,13 +69,16 @@ async fn stored_lists_and_counts_that_do_not_parse_are_errors() {
         ("approvals_required", "-1"),
         ("approvals_required", "0"),
     ] {
-        let good: String = db(&h)
-            .query_row(
-                &format!("SELECT quote({column}) FROM requests WHERE id = ?1"),
-                [id.as_str()],
-                |r| r.get(0),
+        // The value as stored (an integer stays one), to put back.
+        let stored = db(&h)
+            .opt(
+                &format!("SELECT {column} FROM requests WHERE id = ?1"),
+                sql_params![id.as_str()],
             )
             .unwrap();
+        let good = stored
+            .parse::<i64>()
+            .map_or_else(|_| Val::from(stored.as_str()), Val::from);
         sql(
             &h,
             &format!("UPDATE requests SET {column} = {bad} WHERE id = ?1"),
@@ -87,10 +86,9 @@ async fn stored_lists_and_counts_that_do_not_parse_are_errors() {
         );
         let got = h.call("alice", "GET", &path, Value::Null).await;
         assert_error(&got, 500, "internal");
-        sql(
-            &h,
-            &format!("UPDATE requests SET {column} = {good} WHERE id = ?1"),
-            &id,
+        db(&h).run(
+            &format!("UPDATE requests SET {column} = ?2 WHERE id = ?1"),
+            &[Val::from(&id), good],
         );
         let got = h.call("alice", "GET", &path, Value::Null).await;
         assert_eq!(got.0.as_u16(), 200, "{column} restored: {}", got.1);
@@ -128,14 +126,10 @@ async fn operator_revocations_that_do_not_decode_stop_publication_and_are_kept()
         h.ca.remove_user("op", "eve")
             .expect_err("publication fails");
     assert_eq!(err.code.as_str(), "internal", "{err}");
-    let (kept, eve): (String, i64) = db(&h)
-        .query_row(
-            "SELECT (SELECT v FROM meta WHERE k = 'operator_revocations'), \
-             (SELECT COUNT(*) FROM users WHERE name = 'eve')",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+    let kept = db(&h)
+        .opt("SELECT v FROM meta WHERE k = 'operator_revocations'", &[])
         .unwrap();
+    let eve: i64 = db(&h).one("SELECT COUNT(*) FROM users WHERE name = 'eve'", &[]);
     assert_eq!(kept, stored, "nothing was overwritten");
     assert_eq!(eve, 1, "the failed removal changed nothing");
 }
@@ -215,11 +209,7 @@ async fn user_remove_goes_through_damaged_request_rows_and_names_them() {
             let events = h.audit_events();
             let last = events.last().unwrap();
             assert_eq!(last.0, "user_remove", "{events:?}");
-            let n: i64 = db(&h)
-                .query_row("SELECT COUNT(*) FROM users WHERE name = 'alice'", [], |r| {
-                    r.get(0)
-                })
-                .unwrap();
+            let n: i64 = db(&h).one("SELECT COUNT(*) FROM users WHERE name = 'alice'", &[]);
             assert_eq!(n, 0, "alice is removed ({column}, approved={approve})");
         }
     }
@@ -249,12 +239,10 @@ async fn revocation_does_not_read_grant_hosts() {
     let (_, target) = approved(&h).await;
     let (_, other) = approved(&h).await;
     for serial in [target, other] {
-        db(&h)
-            .execute(
-                "UPDATE certs SET grant_hosts = 'not json' WHERE serial = ?1",
-                [serial as i64],
-            )
-            .unwrap();
+        db(&h).run(
+            "UPDATE certs SET grant_hosts = 'not json' WHERE serial = ?1",
+            sql_params![serial],
+        );
     }
     let clock = std::sync::Arc::new(jit_ca::clock::FixedClock::new(h.now()));
     assert!(
@@ -279,14 +267,16 @@ async fn stored_counters_that_do_not_parse_are_errors() {
     let h = Harness::new();
     sql(
         &h,
-        "INSERT OR REPLACE INTO meta (k, v) VALUES ('external_generation', ?1)",
+        "INSERT INTO meta (k, v) VALUES ('external_generation', ?1) \
+         ON CONFLICT (k) DO UPDATE SET v = excluded.v",
         "many",
     );
     let err = h.ca.pick_up_external_changes().expect_err("generation");
     assert!(err.to_string().contains("external_generation"), "{err}");
     sql(
         &h,
-        "INSERT OR REPLACE INTO meta (k, v) VALUES ('revocation_sequence', ?1)",
+        "INSERT INTO meta (k, v) VALUES ('revocation_sequence', ?1) \
+         ON CONFLICT (k) DO UPDATE SET v = excluded.v",
         "12x",
     );
     let err = h.ca.sweep().expect_err("sweep reads the sequence");
@@ -326,18 +316,14 @@ async fn damaged_value_errors_name_the_row() {
     let removal = h.ca.remove_user("op", "alice").unwrap();
     let p = &removal.request_problems[0].problem;
     assert!(p.contains(&id) && p.contains("hosts"), "{p}");
-    db(&h)
-        .execute(
-            "UPDATE certs SET grant_hosts = 'not json' WHERE serial = ?1",
-            [serial as i64],
-        )
-        .unwrap();
-    db(&h)
-        .execute(
-            "UPDATE certs SET revoked = 0 WHERE serial = ?1",
-            [serial as i64],
-        )
-        .unwrap();
+    db(&h).run(
+        "UPDATE certs SET grant_hosts = 'not json' WHERE serial = ?1",
+        sql_params![serial],
+    );
+    db(&h).run(
+        "UPDATE certs SET revoked = 0 WHERE serial = ?1",
+        sql_params![serial],
+    );
     let clock = std::sync::Arc::new(jit_ca::clock::FixedClock::new(h.now()));
     let Err(err) = jit_ca::service::Ca::open(&h.path(), clock) else {
         panic!("a damaged active grant must stop Ca::open");

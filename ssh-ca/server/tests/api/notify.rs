@@ -570,20 +570,20 @@ async fn status_names_sinks_no_longer_configured() {
 /// Appends `n` `alert` records (kind `request_burst`) in one transaction, as another process
 /// writing the data directory would (the CA's own head moves only with them).
 fn append_alerts(h: &Harness, n: usize) {
-    let mut st = jit_ca::store::Store::open(&h.path().join("jit.db")).unwrap();
-    let tx = st.tx().unwrap();
-    for k in 0..n {
-        jit_ca::store::append_audit(
-            &tx,
-            h.now(),
-            "system",
-            jit_ca::audit::event::ALERT,
-            &serde_json::json!({"kind": "request_burst", "summary": format!("burst {k}"),
-                "check": "who", "user": "alice", "count": 10}),
-        )
+    h.store()
+        .with_tx(|tx| {
+            for k in 0..n {
+                tx.append_audit(
+                    h.now(),
+                    "system",
+                    jit_ca::audit::event::ALERT,
+                    &serde_json::json!({"kind": "request_burst", "summary": format!("burst {k}"),
+                        "check": "who", "user": "alice", "count": 10}),
+                )?;
+            }
+            Ok::<_, jit_ca::error::CaError>(())
+        })
         .unwrap();
-    }
-    tx.commit().unwrap();
 }
 
 /// R1 D1: more rows than one fan-out batch are all fanned out, with no later commit needed.
@@ -752,14 +752,9 @@ async fn a_retry_skips_sinks_no_longer_configured() {
         .await;
     assert_eq!(s, 201);
     assert_eq!(h.ca.notify_fan_out().unwrap(), 1);
-    let st = jit_ca::store::Store::open(&h.path().join("jit.db")).unwrap();
-    st.conn()
-        .execute("UPDATE notify_delivery SET state = 'dead'", [])
-        .unwrap();
-    let id: String = st
-        .conn()
-        .query_row("SELECT id FROM notify_outbox", [], |r| r.get(0))
-        .unwrap();
+    let st = h.db();
+    st.exec("UPDATE notify_delivery SET state = 'dead'", &[]);
+    let id: String = st.one("SELECT id FROM notify_outbox", &[]);
     let cfg = h.path().join("config.toml");
     let text = std::fs::read_to_string(&cfg)
         .unwrap()
@@ -771,10 +766,7 @@ async fn a_retry_skips_sinks_no_longer_configured() {
             .contains("only dead letters to sinks config.toml names"),
         "{e}"
     );
-    let dead: String = st
-        .conn()
-        .query_row("SELECT state FROM notify_delivery", [], |r| r.get(0))
-        .unwrap();
+    let dead: String = st.one("SELECT state FROM notify_delivery", &[]);
     assert_eq!(dead, "dead");
 }
 
@@ -917,13 +909,11 @@ async fn an_unknown_type_dead_at_fan_out_is_counted_and_audited() {
         .request("alice", "db-admin", 1800, "INC-42 disk full")
         .await;
     assert_eq!(s, 201, "{v}");
-    let db = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
     assert_eq!(
-        db.execute("UPDATE notify_outbox SET type = 'request.nope'", [])
-            .unwrap(),
+        h.db()
+            .exec("UPDATE notify_outbox SET type = 'request.nope'", &[]),
         1
     );
-    drop(db);
     h.ca.notify_fan_out().unwrap();
     let m = metrics(&h).await;
     assert!(

@@ -4,37 +4,41 @@
 
 use jit_ca::notify::event::{Event, Kind};
 use jit_ca::notify::filter::Filter;
-use jit_ca::store::{Store, StoreOps as _};
 use jit_test_kit::harness::*;
 use serde_json::json;
 
 /// The events written since the last call, in order (fanned out to one sink that takes
 /// everything and read back as that sink would receive them, each marked delivered).
 fn events(h: &Harness) -> Vec<Event> {
-    let s = Store::open(&h.path().join("jit.db")).unwrap();
-    let c = s.conn();
-    c.notify_fan_out(&[("all", &Filter::all())], 0).unwrap();
-    let mut out = Vec::new();
-    // One per request at a time (ordering): mark each delivered to see the next.
-    loop {
-        let due = c.notify_due("all", u64::MAX / 2, 1000).unwrap();
-        if due.is_empty() {
-            break;
-        }
-        let outcomes: Vec<_> = due
-            .iter()
-            .map(|d| jit_ca::store::Outcome {
-                seq: d.seq,
-                attempts: 1,
-                state: jit_ca::store::DeliveryState::Delivered,
-                at: 0,
-                status: Some(200),
-                error: None,
-            })
-            .collect();
-        c.notify_record("all", &outcomes).unwrap();
-        out.extend(due);
-    }
+    // One write transaction, as an operator command would (either database).
+    let mut out = h
+        .store()
+        .with_tx(|c| {
+            c.notify_fan_out(&[("all", &Filter::all())], 0)?;
+            let mut out = Vec::new();
+            // One per request at a time (ordering): mark each delivered to see the next.
+            loop {
+                let due = c.notify_due("all", u64::MAX / 2, 1000)?;
+                if due.is_empty() {
+                    break;
+                }
+                let outcomes: Vec<_> = due
+                    .iter()
+                    .map(|d| jit_ca::store::Outcome {
+                        seq: d.seq,
+                        attempts: 1,
+                        state: jit_ca::store::DeliveryState::Delivered,
+                        at: 0,
+                        status: Some(200),
+                        error: None,
+                    })
+                    .collect();
+                c.notify_record("all", &outcomes)?;
+                out.extend(due);
+            }
+            Ok::<_, jit_ca::error::CaError>(out)
+        })
+        .unwrap();
     out.sort_by_key(|d| d.seq);
     out.iter()
         .map(|d| {

@@ -15,6 +15,10 @@ use ssh_key::{Algorithm, PrivateKey};
 
 /// Every table except the audit trail and the nonce log, as text, in a stable order.
 fn dump(h: &Harness) -> Vec<String> {
+    let db = h.db();
+    if db.is_postgres() {
+        return dump_postgres(&db);
+    }
     let config = jit_ca::config::Config::load(&h.path()).unwrap();
     let db = rusqlite::Connection::open_with_flags(
         config.db_path(),
@@ -55,6 +59,34 @@ fn dump(h: &Harness) -> Vec<String> {
             .unwrap();
         for row in rows {
             out.push(format!("{t}: {}", row.unwrap()));
+        }
+    }
+    out
+}
+
+/// [`dump`] on PostgreSQL: the same tables (values as PostgreSQL prints them).
+fn dump_postgres(db: &jit_test_kit::pg::Sql) -> Vec<String> {
+    let mut tables: Vec<String> = db
+        .run(
+            "SELECT table_name FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
+             ORDER BY table_name COLLATE \"C\"",
+            &[],
+        )
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect();
+    // As on SQLite; `replicas` is the replicas' heartbeat rows (not written by a call).
+    tables.retain(|t| t != "audit" && t != "nonce_log" && t != "notify_outbox" && t != "replicas");
+    assert!(
+        tables.iter().any(|t| t == "requests"),
+        "schema changed: {tables:?}"
+    );
+    let mut out = Vec::new();
+    for t in tables {
+        for row in db.run(&format!("SELECT * FROM \"{t}\" ORDER BY 1"), &[]) {
+            let cols: Vec<String> = row.iter().map(|v| format!("{v:?}")).collect();
+            out.push(format!("{t}: {}", cols.join("|")));
         }
     }
     out
@@ -159,12 +191,9 @@ fn from_own_source(mut req: Request<Body>) -> Request<Body> {
 
 /// The types of the notification outbox's rows, in order.
 fn outbox_types(h: &Harness) -> Vec<String> {
-    let db = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
-    db.prepare("SELECT type FROM notify_outbox ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(Result::unwrap)
+    h.sql("SELECT type FROM notify_outbox ORDER BY seq", &[])
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
         .collect()
 }
 

@@ -29,20 +29,16 @@ async fn another_roles_flood_does_not_push_a_request_out_of_an_approvers_list() 
     let id = req["id"].as_str().unwrap().to_string();
     // 600 newer pending requests (more than the 500 a list returns) for a role bob may not
     // approve, written straight into the database as a flood of many users would leave it.
-    let conn = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
-    let n = conn
-        .execute(
-            "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 600) \
+    let n = h.db().exec(
+        "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 600) \
              INSERT INTO requests (id, user, role, reason, duration_secs, hosts, principals, \
                sudo, public_key, created_at, pending_expires_at, approvals_required, state) \
              SELECT 'flood-' || n, 'carol', 'other', 'x', 600, '[\"other-1\"]', '[\"carol\"]', 0, \
                public_key, created_at + n, pending_expires_at + n, 1, 'pending' \
              FROM requests, seq WHERE id = ?1",
-            [&id],
-        )
-        .unwrap();
+        jit_test_kit::sql_params![&id],
+    );
     assert_eq!(n, 600);
-    drop(conn);
 
     for filter in ["pending", "all"] {
         let (s, v) = h

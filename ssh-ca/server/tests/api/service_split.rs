@@ -2,7 +2,8 @@
 //! * a list of several requests shows each request's own approvals and certificate (they
 //!   are loaded for the whole page at once, not per row);
 //! * a request state the service does not know, read from the database, is an internal
-//!   error, never shown as `pending`.
+//!   error, never shown as `pending`;
+//! * the host grants document's rebuild (a database read) never runs on an async worker.
 
 use jit_test_kit::harness::*;
 use serde_json::Value;
@@ -101,13 +102,13 @@ async fn an_unknown_state_in_the_database_is_an_internal_error_not_pending() {
     let h = Harness::new();
     let (_, r) = h.request("alice", "db-admin", 600, "incident").await;
     let rid = id(&r);
-    let db = rusqlite::Connection::open(h.path().join("jit.db")).unwrap();
-    db.execute(
-        "UPDATE requests SET state = 'paused' WHERE id = ?1",
-        [rid.as_str()],
-    )
-    .unwrap();
-    drop(db);
+    assert_eq!(
+        h.db().exec(
+            "UPDATE requests SET state = 'paused' WHERE id = ?1",
+            jit_test_kit::sql_params![rid.as_str()],
+        ),
+        1
+    );
     let got = h
         .call("alice", "GET", &format!("/v1/requests/{rid}"), Value::Null)
         .await;
@@ -123,4 +124,60 @@ async fn an_unknown_state_in_the_database_is_an_internal_error_not_pending() {
         "never shown as pending: {}",
         got.1
     );
+}
+
+/// A host's grants document may be rebuilt from the database (after any issuance): that read
+/// runs on the blocking pool, never on an async worker. On a single-threaded runtime, with
+/// every read connection held, a health check is answered while the grants request waits
+/// for a connection (a read on the worker would stall the runtime until the connections are
+/// released).
+#[tokio::test(flavor = "current_thread")]
+async fn a_host_grants_rebuild_does_not_block_the_async_worker() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, mpsc};
+    use tower::ServiceExt as _;
+    let h = Harness::new();
+    let (s, r) = h.request("alice", "db-admin", 1800, "incident").await;
+    assert_eq!(s, 201, "{r}");
+    let (s, a) = h.approve("bob", &id(&r)).await;
+    assert_eq!(s, 200, "{a}");
+    // Hold every read connection until told (or 20 s, so a regression fails, not hangs).
+    let (held_tx, held) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let holder = {
+        let ca = h.ca.clone();
+        let timed_out = timed_out.clone();
+        std::thread::spawn(move || {
+            ca.hold_read_connections_for_test(|| {
+                held_tx.send(()).unwrap();
+                if released
+                    .recv_timeout(std::time::Duration::from_secs(20))
+                    .is_err()
+                {
+                    timed_out.store(true, Ordering::SeqCst);
+                }
+            });
+        })
+    };
+    held.recv().unwrap();
+    let app = h.app.clone();
+    let grants = tokio::spawn(async move {
+        let req = axum::http::Request::builder()
+            .uri("/v1/hosts/db-1/grants")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        app.oneshot(req).await.unwrap().status()
+    });
+    // Let the grants request start (and wait for a read connection).
+    tokio::task::yield_now().await;
+    let (s, _, _) = h.get("/v1/health", None).await;
+    assert_eq!(s, 200);
+    assert!(
+        !timed_out.load(Ordering::SeqCst),
+        "the health check waited for the read connections: the grants rebuild blocked the worker"
+    );
+    release.send(()).unwrap();
+    assert_eq!(grants.await.unwrap(), 200);
+    holder.join().unwrap();
 }

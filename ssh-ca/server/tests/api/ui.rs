@@ -1331,28 +1331,25 @@ async fn pending_rows_show_a_later_start_and_the_key() {
 async fn a_long_request_history_shows_the_newest_and_says_what_is_left_out() {
     let h = harness();
     let id = new_request(&h, "alice", "db-admin", "long").await;
-    let mut st = jit_ca::store::Store::open(&h.path().join("jit.db")).unwrap();
-    let tx = st.tx().unwrap();
-    for k in 0..520 {
-        jit_ca::store::append_audit(
-            &tx,
-            h.now(),
-            "system",
-            jit_ca::audit::event::USER_ADD,
-            &json!({"request_id": id, "filler": k}),
-        )
+    h.store()
+        .with_tx(|tx| {
+            for k in 0..520 {
+                tx.append_audit(
+                    h.now(),
+                    "system",
+                    jit_ca::audit::event::USER_ADD,
+                    &json!({"request_id": id, "filler": k}),
+                )?;
+            }
+            tx.append_audit(
+                h.now(),
+                "system",
+                jit_ca::audit::event::USER_ADD,
+                &json!({"request_id": id, "marker": "the-newest-record"}),
+            )?;
+            Ok::<_, jit_ca::error::CaError>(())
+        })
         .unwrap();
-    }
-    jit_ca::store::append_audit(
-        &tx,
-        h.now(),
-        "system",
-        jit_ca::audit::event::USER_ADD,
-        &json!({"request_id": id, "marker": "the-newest-record"}),
-    )
-    .unwrap();
-    tx.commit().unwrap();
-    drop(st);
     let alice = login(&h, "alice").await;
     let p = get(&h, &format!("/ui/requests/{id}"), Some(&alice.cookie)).await;
     assert_eq!(p.status, StatusCode::OK);

@@ -384,37 +384,42 @@ fn checkpoint_now(dir: &Path) -> Vec<u8> {
 
 /// Rewrites record `seq`'s details, re-chains every later record and drops the newest: what
 /// someone with write access to jit.db can do without any key.
-fn rewrite_rechain_truncate(db: &Path, seq: u64) {
-    let c = rusqlite::Connection::open(db).unwrap();
-    c.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
-        .unwrap();
-    c.execute(
+fn rewrite_rechain_truncate(dir: &Path, seq: u64) {
+    let c = jit_test_kit::pg::Sql::of_dir(dir);
+    c.unguard_audit();
+    c.run(
         "UPDATE audit SET details = replace(details, 'dba', 'dev') WHERE seq = ?1",
-        [seq as i64],
-    )
-    .unwrap();
-    let max: i64 = c
-        .query_row("SELECT max(seq) FROM audit", [], |r| r.get(0))
-        .unwrap();
-    c.execute("DELETE FROM audit WHERE seq = ?1", [max])
-        .unwrap();
+        jit_test_kit::sql_params![seq],
+    );
+    let max: i64 = c.one("SELECT max(seq) FROM audit", &[]);
+    c.run(
+        "DELETE FROM audit WHERE seq = ?1",
+        jit_test_kit::sql_params![max],
+    );
     let rows: Vec<(i64, i64, String, String, String)> = c
-        .prepare("SELECT seq, time, actor, event, details FROM audit ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        .run(
+            "SELECT seq, time, actor, event, details FROM audit ORDER BY seq",
+            &[],
+        )
+        .into_iter()
+        .map(|r| {
+            let r: Vec<String> = r.into_iter().map(Option::unwrap).collect();
+            (
+                r[0].parse().unwrap(),
+                r[1].parse().unwrap(),
+                r[2].clone(),
+                r[3].clone(),
+                r[4].clone(),
+            )
         })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .collect();
     let mut prev = jit_ca::audit::GENESIS.to_string();
     for (s, t, a, e, d) in rows {
         let h = jit_ca::audit::hash(&prev, s as u64, t as u64, &a, &e, &d);
-        c.execute(
+        c.run(
             "UPDATE audit SET prev_hash = ?1, hash = ?2 WHERE seq = ?3",
-            rusqlite::params![prev, h, s],
-        )
-        .unwrap();
+            jit_test_kit::sql_params![&prev, &h, s],
+        );
         prev = h;
     }
 }
@@ -453,7 +458,8 @@ fn a_signed_checkpoint_catches_rewrite_rechain_and_truncation() {
         .unwrap();
     assert!(o.status.success());
     let copy = copy.join("ca");
-    rewrite_rechain_truncate(&copy.join("jit.db"), 2);
+    jit_test_kit::pg::copy_database_of(&copy);
+    rewrite_rechain_truncate(&copy, 2);
     let o = jit_ca(&["audit", "verify", "--dir", copy.to_str().unwrap()]);
     assert!(
         o.status.success(),
@@ -477,6 +483,7 @@ fn a_signed_checkpoint_catches_rewrite_rechain_and_truncation() {
             .success()
     );
     let copy2 = copy2.join("ca");
+    jit_test_kit::pg::copy_database_of(&copy2);
     {
         // Add a record so truncation of one leaves the checkpointed record in place.
         let zed = PrivateKey::random(&mut rand_core::OsRng, ssh_key::Algorithm::Ed25519).unwrap();
@@ -487,7 +494,7 @@ fn a_signed_checkpoint_catches_rewrite_rechain_and_truncation() {
         );
         jit_ca::admin::user_add(&copy2, "zed", &zed_pub, &[], T0).unwrap();
     }
-    rewrite_rechain_truncate(&copy2.join("jit.db"), 2);
+    rewrite_rechain_truncate(&copy2, 2);
     let o = verify_with(&copy2, &cp);
     assert!(!o.status.success(), "rewrite not detected: {}", text(&o));
     assert!(text(&o).contains("rewritten"), "{}", text(&o));

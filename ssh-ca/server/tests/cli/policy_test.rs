@@ -53,12 +53,21 @@ fn test(dir: &str, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// What the data directory's database holds: jit.db's bytes (SQLite), every row
+/// (PostgreSQL).
+fn stored(dir: &std::path::Path) -> Vec<u8> {
+    match jit_test_kit::pg::Sql::of_dir(dir) {
+        jit_test_kit::pg::Sql::Sqlite(path) => std::fs::read(path).unwrap(),
+        pg => pg.everything_stored().into_bytes(),
+    }
+}
+
 #[test]
 fn policy_test_says_what_would_happen_and_why() {
     let (tmp, _) = setup_dir(POLICY_CONDITIONS);
     let dir = data_dir(&tmp);
     let d = dir.to_str().unwrap();
-    let db = std::fs::read(dir.join("jit.db")).unwrap();
+    let db = stored(&dir);
 
     // Monday 21:00 in Berlin: the on-call rule approves.
     let night = [
@@ -283,7 +292,7 @@ fn policy_test_says_what_would_happen_and_why() {
     assert!(err.contains("--duration"), "{err}");
 
     // Read only: the database is byte for byte what it was (no audit record, no migration).
-    assert_eq!(std::fs::read(dir.join("jit.db")).unwrap(), db);
+    assert_eq!(stored(&dir), db);
 }
 
 #[test]

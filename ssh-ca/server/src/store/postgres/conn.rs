@@ -23,10 +23,6 @@ use zeroize::Zeroizing;
 use super::PgSettings;
 use crate::error::{CaError, Result};
 
-/// What a caller is told when the connection was lost during COMMIT.
-pub(crate) const COMMIT_UNKNOWN: &str =
-    "the change may or may not be stored; check with `jit list` before retrying";
-
 /// Parameters of a statement.
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -94,17 +90,36 @@ pub(crate) fn is_unavailable(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// An error with its causes ("error performing TLS handshake: invalid peer certificate: ...").
+fn chain(e: &tokio_postgres::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(c) = src {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        src = c.source();
+    }
+    s
+}
+
 impl From<tokio_postgres::Error> for CaError {
     fn from(e: tokio_postgres::Error) -> Self {
         if is_unavailable(&e) {
-            return Self::Unavailable(e.to_string());
+            return Self::Unavailable(chain(&e));
         }
         match e.code().map(|c| c.code()) {
             // lock_timeout, statement_timeout, serialization failure, deadlock.
             Some("55P03" | "57014" | "40001" | "40P01") => Self::Busy(e.to_string()),
             _ => match e.as_db_error() {
-                Some(db) => Self::Db(format!("PostgreSQL: {}: {}", db.code().code(), db.message())),
-                None => Self::Db(e.to_string()),
+                Some(db) => Self::Db(format!(
+                    "PostgreSQL: {}: {}",
+                    db.code().code(),
+                    db.message()
+                )),
+                None => Self::Db(chain(&e)),
             },
         }
     }
@@ -116,6 +131,8 @@ pub(crate) struct Target {
     password: Option<Zeroizing<String>>,
     tls: MakeRustlsConnect,
     replica: String,
+    /// Every host is a Unix socket: no TLS (as libpq).
+    unix_only: bool,
     /// Whether the last round trip of any connection reached the database.
     pub(crate) health: Arc<AtomicBool>,
 }
@@ -139,12 +156,21 @@ impl Target {
             .conninfo
             .replace("sslmode=verify-full", "sslmode=require")
             .replace("sslmode=verify-ca", "sslmode=require");
-        let config: Config = conninfo.parse().map_err(|e| {
+        let mut config: Config = conninfo.parse().map_err(|e| {
             CaError::Input(format!(
                 "database: not a PostgreSQL connection string ({e}); write \
                  \"postgres://USER@HOST:PORT/DB?sslmode=require\" or \"host=... dbname=... user=...\""
             ))
         })?;
+        // A Unix socket never speaks TLS (as libpq): the peer is the local server.
+        let unix_only = !config.get_hosts().is_empty()
+            && config
+                .get_hosts()
+                .iter()
+                .all(|h| matches!(h, tokio_postgres::config::Host::Unix(_)));
+        if unix_only {
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        }
         if config.get_password().is_some() {
             return Err(CaError::Input(
                 "database: the connection string carries a password; put it in the file named by \
@@ -177,6 +203,7 @@ impl Target {
             password,
             tls,
             replica: s.replica.clone(),
+            unix_only,
             health: Arc::new(AtomicBool::new(true)),
         })
     }
@@ -217,27 +244,12 @@ impl Target {
             .keepalives_retries(3)
             .tcp_user_timeout(Duration::from_secs(30));
         let rt = runtime()?;
-        let tls = self.tls.clone();
         let closed = Arc::new(AtomicBool::new(false));
-        let closed_by_task = closed.clone();
-        let handle = rt.spawn(async move {
-            let (client, mut connection) = config.connect(tls).await?;
-            tokio::spawn(async move {
-                loop {
-                    match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                        Some(Ok(AsyncMessage::Notification(n))) => {
-                            if let Some(tx) = &notices {
-                                let _ = tx.send(n.payload().to_string());
-                            }
-                        }
-                        Some(Ok(_)) => {}
-                        Some(Err(_)) | None => break,
-                    }
-                }
-                closed_by_task.store(true, Ordering::Relaxed);
-            });
-            Ok::<_, tokio_postgres::Error>(client)
-        });
+        let handle = if self.unix_only {
+            rt.spawn(open(config, tokio_postgres::NoTls, notices, closed.clone()))
+        } else {
+            rt.spawn(open(config, self.tls.clone(), notices, closed.clone()))
+        };
         // Dropped with the config clone: the password copy inside `Config` is not ours to
         // zeroize (tokio-postgres keeps a Vec); it lives only for this connect.
         let client = block_on(handle)
@@ -257,6 +269,38 @@ impl Target {
         }
         Ok(conn)
     }
+}
+
+/// Connects and spawns the task that drives the connection (forwarding notifications to
+/// `notices`; `closed` is set when it ends).
+async fn open<T>(
+    config: Config,
+    tls: T,
+    notices: Option<mpsc::Sender<String>>,
+    closed: Arc<AtomicBool>,
+) -> std::result::Result<Client, tokio_postgres::Error>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + Send + 'static,
+    T::Stream: Send + 'static,
+    T::TlsConnect: Send,
+    <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
+{
+    let (client, mut connection) = config.connect(tls).await?;
+    tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(n))) => {
+                    if let Some(tx) = &notices {
+                        let _ = tx.send(n.payload().to_string());
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            }
+        }
+        closed.store(true, Ordering::Relaxed);
+    });
+    Ok(client)
 }
 
 /// The TLS client configuration: the roots in `ca` (`database_ca`), else the system's.
@@ -414,6 +458,13 @@ impl PgConn {
     /// Commits a write transaction. A connection lost while COMMIT was on its way means
     /// the outcome is unknown: said so (never success, never "unavailable").
     pub(crate) fn commit(&self) -> Result<()> {
+        if self.is_closed() {
+            // Known gone before COMMIT was sent: the server rolled the transaction back.
+            self.health.store(false, Ordering::Relaxed);
+            return Err(CaError::Unavailable(
+                "the connection to the database was lost before COMMIT".into(),
+            ));
+        }
         let r = block_on(self.client.batch_execute("COMMIT"));
         match r {
             Ok(()) => {
@@ -423,9 +474,7 @@ impl PgConn {
             }
             Err(e) if is_unavailable(&e) => {
                 self.health.store(false, Ordering::Relaxed);
-                Err(CaError::Db(format!(
-                    "{COMMIT_UNKNOWN} (the connection to the database was lost while committing: {e})"
-                )))
+                Err(CaError::CommitUnknown(chain(&e)))
             }
             Err(e) => {
                 self.health.store(true, Ordering::Relaxed);
@@ -462,7 +511,9 @@ pub(crate) type SlotGuard<'a> = std::sync::MutexGuard<'a, Option<PgConn>>;
 impl Slot {
     /// Locks the slot (waits).
     pub(crate) fn lock(&self) -> SlotGuard<'_> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Tries to lock without waiting.
@@ -475,6 +526,28 @@ impl Slot {
         *self.lock() = Some(c);
     }
 
+    /// The slot's connection with a transaction begun (`sql`). A kept connection that turns
+    /// out dead on BEGIN (the server restarted since its last use) is replaced once:
+    /// nothing was done on it, so trying again is safe.
+    pub(crate) fn begin<'g>(
+        g: &'g mut SlotGuard<'_>,
+        target: &Target,
+        role: &str,
+        sql: &str,
+    ) -> Result<&'g PgConn> {
+        let reused = g.as_ref().is_some_and(|c| !c.is_closed());
+        match Self::ensure(&mut *g, target, role)?.begin(sql) {
+            Ok(()) => {}
+            Err(CaError::Unavailable(_)) if reused => {
+                **g = None;
+                Self::ensure(&mut *g, target, role)?.begin(sql)?;
+            }
+            Err(e) => return Err(e),
+        }
+        g.as_ref()
+            .ok_or_else(|| CaError::Db("PostgreSQL: no connection".into()))
+    }
+
     /// The slot's connection: made now when there is none, it is closed, or a transaction
     /// of its was left open (a panic mid-way).
     pub(crate) fn ensure<'g>(
@@ -482,8 +555,7 @@ impl Slot {
         target: &Target,
         role: &str,
     ) -> Result<&'g PgConn> {
-        if g
-            .as_ref()
+        if g.as_ref()
             .is_none_or(|c| c.is_closed() || c.in_tx.load(Ordering::Relaxed))
         {
             **g = None;

@@ -17,6 +17,7 @@
 //! [`CaError::Busy`]. The connections reconnect on their next use.
 
 pub(crate) mod conn;
+mod nonces;
 mod ops_certs;
 mod ops_log;
 mod ops_outbox;
@@ -28,6 +29,12 @@ mod runner;
 pub(crate) mod schema;
 mod tx;
 
+#[cfg(test)]
+mod conformance;
+#[cfg(test)]
+pub(crate) mod testdb;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -123,6 +130,7 @@ pub(crate) struct Inner {
     role: &'static str,
     transact: Slot,
     nonces: Slot,
+    claims: nonces::Claims,
     readers: Vec<Slot>,
     next_reader: AtomicUsize,
 }
@@ -169,11 +177,9 @@ pub(crate) fn json_vec(what: &'static str, row: &str, s: &str) -> Result<Vec<Str
     })
 }
 
-/// BEGIN a write transaction: the audit lock first (one round trip).
-fn begin_write(c: &PgConn) -> Result<()> {
-    c.begin(&format!(
-        "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({AUDIT_LOCK})"
-    ))
+/// BEGIN of a write transaction: the audit lock first (one round trip).
+fn begin_write_sql() -> String {
+    format!("BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({AUDIT_LOCK})")
 }
 
 /// Sends the notifications of `changes` and commits. A connection lost during COMMIT is an
@@ -204,6 +210,7 @@ impl PgStore {
                 role,
                 transact,
                 nonces: Slot::default(),
+                claims: nonces::Claims::default(),
                 readers: (0..READERS).map(|_| Slot::default()).collect(),
                 next_reader: AtomicUsize::new(0),
             }),
@@ -218,8 +225,12 @@ impl PgStore {
     ) -> std::result::Result<R, E> {
         let inner = &*self.inner;
         let mut g = inner.transact.lock();
-        let c = Slot::ensure(&mut g, &inner.target, &inner.name("transact"))?;
-        begin_write(c)?;
+        let c = Slot::begin(
+            &mut g,
+            &inner.target,
+            &inner.name("transact"),
+            &begin_write_sql(),
+        )?;
         let tx = PgTx::new(c);
         match f(&tx) {
             Ok(v) => {
@@ -249,8 +260,12 @@ impl PgStore {
             Some(g) => g,
             None => inner.readers[start % n].lock(),
         };
-        let c = Slot::ensure(&mut g, &inner.target, &inner.name("read"))?;
-        c.begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        let c = Slot::begin(
+            &mut g,
+            &inner.target,
+            &inner.name("read"),
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )?;
         let r = f(&PgTx::new(c));
         c.end_read()?;
         Ok(r)
@@ -261,13 +276,10 @@ impl PgStore {
         Ok(Box::new(runner::PgRunner::new(self.inner.clone())))
     }
 
-    /// Claims a nonce durably (its own committed INSERT .. ON CONFLICT DO NOTHING): false
-    /// when some replica claimed it before (a replay).
+    /// Claims a nonce durably (committed INSERT .. ON CONFLICT DO NOTHING, concurrent
+    /// claims in one batch): false when some replica claimed it before (a replay).
     pub fn claim_nonce(&self, nonce: &str, now: u64) -> Result<bool> {
-        let inner = &*self.inner;
-        let mut g = inner.nonces.lock();
-        let c = Slot::ensure(&mut g, &inner.target, &inner.name("nonces"))?;
-        ops_log::claim_nonce(c, nonce, now)
+        self.inner.claims.claim(&self.inner, nonce, now)
     }
 
     /// A listener of other replicas' changes (its own connection).

@@ -110,10 +110,13 @@ pub(crate) fn record(r: &tokio_postgres::Row) -> Result<Record> {
 
 /// Every audit record in chain order.
 pub(crate) fn audit_records(c: &PgConn) -> Result<Vec<Record>> {
-    c.rows(&format!("SELECT {RECORD_COLS} FROM audit ORDER BY seq"), &[])?
-        .iter()
-        .map(record)
-        .collect()
+    c.rows(
+        &format!("SELECT {RECORD_COLS} FROM audit ORDER BY seq"),
+        &[],
+    )?
+    .iter()
+    .map(record)
+    .collect()
 }
 
 pub(crate) fn audit_head(c: &PgConn) -> Result<Option<(u64, String)>> {

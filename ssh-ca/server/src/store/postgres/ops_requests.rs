@@ -22,18 +22,18 @@ fn opt_u(r: &Row, col: usize) -> Result<Option<u64>> {
 pub(crate) fn request_from_row(r: &Row) -> Result<RequestRow> {
     let id: String = get(r, 0)?;
     let state_text: String = get(r, 12)?;
-    let state = state_text
-        .parse::<RequestState>()
-        .map_err(|source| CaError::UnknownRequestState {
+    let state =
+        state_text
+            .parse::<RequestState>()
+            .map_err(|source| CaError::UnknownRequestState {
+                request: id.clone(),
+                source,
+            })?;
+    let public_key =
+        PublicKey::from_openssh(&get::<String>(r, 8)?).map_err(|source| CaError::RequestKey {
             request: id.clone(),
             source,
         })?;
-    let public_key = PublicKey::from_openssh(&get::<String>(r, 8)?).map_err(|source| {
-        CaError::RequestKey {
-            request: id.clone(),
-            source,
-        }
-    })?;
     let required: i64 = get(r, 11)?;
     let approvals_required = match u32::try_from(required) {
         Ok(n) if n >= 1 => n,
@@ -323,7 +323,10 @@ pub(crate) fn add_approval(
     )? == 1)
 }
 
-pub(crate) fn approvals_with_keys(c: &PgConn, request_id: &str) -> Result<Vec<(ApprovalView, u32)>> {
+pub(crate) fn approvals_with_keys(
+    c: &PgConn,
+    request_id: &str,
+) -> Result<Vec<(ApprovalView, u32)>> {
     c.rows(
         "SELECT \"user\", at, key_flags FROM approvals WHERE request_id = $1 ORDER BY at, ord",
         &[&request_id],
@@ -361,10 +364,7 @@ pub(crate) fn approvals(c: &PgConn, request_id: &str) -> Result<Vec<ApprovalView
     .collect()
 }
 
-pub(crate) fn approvals_of(
-    c: &PgConn,
-    ids: &[&str],
-) -> Result<HashMap<String, Vec<ApprovalView>>> {
+pub(crate) fn approvals_of(c: &PgConn, ids: &[&str]) -> Result<HashMap<String, Vec<ApprovalView>>> {
     let mut out: HashMap<String, Vec<ApprovalView>> = HashMap::new();
     if ids.is_empty() {
         return Ok(out);

@@ -91,7 +91,11 @@ pub(crate) fn user_by_key(
         return Ok(None);
     };
     let name: String = get(&r, 0)?;
-    let groups = json_vec("user groups", &format!("user {name:?}"), &get::<String>(&r, 1)?)?;
+    let groups = json_vec(
+        "user groups",
+        &format!("user {name:?}"),
+        &get::<String>(&r, 1)?,
+    )?;
     let purpose = KeyPurpose::parse(&get::<String>(&r, 2)?, &name)?;
     Ok(Some((name, groups, purpose)))
 }
@@ -107,7 +111,10 @@ pub(crate) fn add_user_key(c: &PgConn, name: &str, key: &str, purpose: KeyPurpos
         &[&key, &name, &purpose.as_str()],
     )?;
     if n == 0 {
-        let r = c.one("SELECT \"user\", purpose FROM user_keys WHERE key = $1", &[&key])?;
+        let r = c.one(
+            "SELECT \"user\", purpose FROM user_keys WHERE key = $1",
+            &[&key],
+        )?;
         let (o, p): (String, String) = (get(&r, 0)?, get(&r, 1)?);
         return Err(CaError::Input(format!(
             "this key is already registered to user {o:?} as a {p} key; an approval key must be a \

@@ -9,7 +9,8 @@ use crate::store::views::{AccessPage, AccessQuery, Elevation, RequestAudit};
 use crate::store::{WebLoginRow, WebSessionRow};
 use jit_api::wire::RequestState;
 
-const LOGIN_COLS: &str = "token_hash, \"user\", key_fingerprint, key_flags, created_at, expires_at, used_at, audit_seq";
+const LOGIN_COLS: &str =
+    "token_hash, \"user\", key_fingerprint, key_flags, created_at, expires_at, used_at, audit_seq";
 const SESSION_COLS: &str = "id, secret_hash, \"user\", key_fingerprint, key_flags, created_at, \
                             last_seen, expires_at, ended_at, ended_by, idle_timeout_secs";
 
@@ -221,7 +222,11 @@ const COLUMNS: &str =
 fn elevation(r: &Row) -> Result<Elevation> {
     let id: String = get(r, 0)?;
     Ok(Elevation {
-        hosts: json_vec("requests.hosts", &format!("request {id}"), &get::<String>(r, 3)?)?,
+        hosts: json_vec(
+            "requests.hosts",
+            &format!("request {id}"),
+            &get::<String>(r, 3)?,
+        )?,
         request_id: id,
         user: get(r, 1)?,
         role: get(r, 2)?,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::conn::Slot;
 use super::tx::{Changes, PgTx};
-use super::{Inner, begin_write, commit_write};
+use super::{Inner, begin_write_sql, commit_write};
 use crate::error::Result;
 use crate::service::{BatchRunner, Entry};
 
@@ -27,8 +27,12 @@ impl PgRunner {
 impl BatchRunner for PgRunner {
     fn run(&mut self, jobs: &mut [Box<dyn Entry>]) -> Result<()> {
         let mut g = self.conn.lock();
-        let c = Slot::ensure(&mut g, &self.inner.target, &self.inner.name("writer"))?;
-        begin_write(c)?;
+        let c = Slot::begin(
+            &mut g,
+            &self.inner.target,
+            &self.inner.name("writer"),
+            &begin_write_sql(),
+        )?;
         let tx = PgTx::new(c);
         let r = (|| {
             for j in jobs.iter_mut() {
