@@ -362,7 +362,13 @@ mod pg {
         loop {
             let s = jit_ca::admin::db_status(&p.a.path(), p.a.now()).unwrap();
             let names: Vec<&str> = s.replicas.iter().map(|r| r.name.as_str()).collect();
-            if names.contains(&"a") && names.contains(&"b") {
+            let leaders = s
+                .replicas
+                .iter()
+                .filter(|r| r.jobs.iter().any(|j| j == "sweep"))
+                .count();
+            // The heartbeat after the leads() above names the job (every 5 s).
+            if names.contains(&"a") && names.contains(&"b") && leaders > 0 {
                 assert_eq!(s.backend, "postgresql");
                 assert_eq!(s.schema_version, s.binary_schema_version);
                 assert!(s.replicas.iter().all(|r| !r.mismatch), "{s:?}");
