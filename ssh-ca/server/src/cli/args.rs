@@ -158,9 +158,11 @@ pub enum Command {
         #[command(subcommand)]
         command: NotifyCommand,
     },
-    /// The database behind the CA: copy an embedded (SQLite) store into PostgreSQL for
-    /// replicas (copy), or show the schema version, the audit head and the replicas seen
-    /// recently with their lag (status). docs/ha.md is the runbook.
+    /// The database: move an embedded store to PostgreSQL, or show its status and replicas.
+    ///
+    /// `copy` copies an embedded (SQLite) store into PostgreSQL for replicas; `status` shows
+    /// the schema version, the audit head and the replicas seen recently with their lag.
+    /// docs/ha.md is the runbook.
     #[command(
         after_help = "Examples:\n  jit-ca db status --dir ./ca\n  jit-ca db status --dir ./ca --check\n  jit-ca db copy --dir ./ca --to 'postgres://jit-ca@db1/jit?sslmode=verify-full' --password-file /etc/jit-ca/db.password"
     )]
@@ -498,9 +500,12 @@ pub enum AuditCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
-    /// Copy DIR's embedded store (users, keys, requests, approvals, certificates, nonces, the
-    /// whole audit chain, notifications, web sessions) into an empty PostgreSQL database, in
-    /// one transaction, then verify both sides (audit chain: same count and head; every
+    /// Copy DIR's embedded store into an empty PostgreSQL database, verified.
+    ///
+    /// Copies users, keys, requests, approvals, certificates, nonces, the whole audit chain,
+    /// notifications and web sessions into an empty PostgreSQL database, in one transaction
+    /// (serial and outbox sequences set above everything DIR ever handed out), then verifies
+    /// both sides (audit chain: same count and head; every
     /// table: row count and a digest of its rows). Refuses while `jit-ca serve` runs on DIR
     /// and unless the target is empty; exits 1 on any difference. DIR is not changed: to
     /// switch, set `database` in config.toml afterwards.
@@ -526,13 +531,15 @@ pub enum DbCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show the database: schema version, audit head, replicas and their lag.
+    ///
     /// The backend, the schema version (database and this program), the audit head and the
     /// stored revocation sequence; on PostgreSQL every replica seen in the last 5 minutes:
     /// version, last seen, lag (stored minus served revocation sequence, audit head minus
     /// what it loaded), policy or key digests that differ from the others, and the background
     /// jobs it leads; on SQLite the file and its size. Reads only.
     #[command(
-        after_help = "Examples:\n  jit-ca db status --dir ./ca\n  jit-ca db status --dir ./ca --json | jq '.replicas[].lag'\n  jit-ca db status --dir ./ca --check || page-oncall"
+        after_help = "Examples:\n  jit-ca db status --dir ./ca\n  jit-ca db status --dir ./ca --json | jq '.replicas[] | {name, revocation_lag}'\n  jit-ca db status --dir ./ca --check || page-oncall"
     )]
     Status {
         #[command(flatten)]
@@ -540,8 +547,8 @@ pub enum DbCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
-        /// Exit 1 when a replica lags by more than 2 (revocation sequence or audit records)
-        /// or its policy or keys differ from the others (for monitoring).
+        /// Exit 1 when a replica serves a revocation list more than 2 behind the stored one,
+        /// or runs with a policy or keys that differ from the others' (for monitoring).
         #[arg(long)]
         check: bool,
     },
