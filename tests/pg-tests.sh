@@ -2,8 +2,8 @@
 # jit-ca's tests on PostgreSQL: starts a private cluster (tests/lib/pg.sh: as nobody, on a free
 # loopback port, fsync off), exports JIT_TEST_POSTGRES so the kit's harness gives every test a
 # fresh database, and runs jit-ca's lib, api and cli tests with the ignored ones included (the
-# PostgreSQL-only tests, in modules named `pg`, among them). The cluster is stopped and
-# removed whatever happens. Root (initdb and the server run as nobody).
+# PostgreSQL-only tests, in modules named `pg`, among them), then the test kit's own. The
+# cluster is stopped and removed whatever happens. Root (initdb and the server run as nobody).
 #
 #   tests/pg-tests.sh [extra cargo test arguments after --]
 set -uo pipefail
@@ -25,4 +25,8 @@ port=$(pg_free_port 25400 25999) || { echo "pg-tests.sh: no free port in 25400-2
 pg_start "$work/pg" "$port" || { echo "pg-tests.sh: PostgreSQL did not start" >&2; exit 1; }
 export JIT_TEST_POSTGRES="$PG_URL"
 echo "pg-tests.sh: PostgreSQL on port $port ($JIT_TEST_POSTGRES)"
-cargo test -p jit-ca --locked --lib --test api --test cli -- --include-ignored "$@"
+rc=0
+cargo test -p jit-ca --locked --no-fail-fast --lib --test api --test cli -- --include-ignored "$@" || rc=1
+# The kit's own PostgreSQL tests (its module pg: skipped by the plain run's --skip pg::).
+cargo test -p jit-test-kit --locked --no-fail-fast --lib -- --include-ignored "$@" || rc=1
+exit "$rc"

@@ -146,7 +146,7 @@ impl Backend {
                 audit_readers,
                 ..
             } => audit_readers.with(store, |c| f(c)),
-            Self::Postgres { pg, .. } => pg.read(f)?,
+            Self::Postgres { pg, .. } => pg.read_audit(f)?,
         }
     }
 
@@ -154,7 +154,7 @@ impl Backend {
     pub(super) fn hold_read_connections<R>(&self, f: impl FnOnce() -> R) -> R {
         match self {
             Self::Sqlite { readers, .. } => readers.hold_all(f),
-            Self::Postgres { .. } => f(),
+            Self::Postgres { pg, .. } => pg.hold_read_connections(f),
         }
     }
 

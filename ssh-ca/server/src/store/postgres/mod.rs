@@ -124,6 +124,8 @@ pub struct ReplicaRow {
 
 /// Readers in the pool.
 const READERS: usize = 4;
+/// Readers of the audit page and its exports only (long scans never hold up the others).
+const AUDIT_READERS: usize = 2;
 
 pub(crate) struct Inner {
     target: Target,
@@ -132,6 +134,7 @@ pub(crate) struct Inner {
     nonces: Slot,
     claims: nonces::Claims,
     readers: Vec<Slot>,
+    audit_readers: Vec<Slot>,
     next_reader: AtomicUsize,
 }
 
@@ -212,6 +215,7 @@ impl PgStore {
                 nonces: Slot::default(),
                 claims: nonces::Claims::default(),
                 readers: (0..READERS).map(|_| Slot::default()).collect(),
+                audit_readers: (0..AUDIT_READERS).map(|_| Slot::default()).collect(),
                 next_reader: AtomicUsize::new(0),
             }),
         })
@@ -246,24 +250,39 @@ impl PgStore {
 
     /// Runs `f` on a pooled reader in one REPEATABLE READ READ ONLY snapshot.
     pub fn read<R>(&self, f: impl FnOnce(&dyn StoreOps) -> R) -> Result<R> {
+        self.read_on(&self.inner.readers, "read", f)
+    }
+
+    /// [`PgStore::read`] on the audit page's own readers (its scans and verification never
+    /// wait for, nor hold, the general ones).
+    pub fn read_audit<R>(&self, f: impl FnOnce(&dyn StoreOps) -> R) -> Result<R> {
+        self.read_on(&self.inner.audit_readers, "audit", f)
+    }
+
+    fn read_on<R>(
+        &self,
+        pool: &[Slot],
+        role: &str,
+        f: impl FnOnce(&dyn StoreOps) -> R,
+    ) -> Result<R> {
         let inner = &*self.inner;
-        let n = inner.readers.len();
+        let n = pool.len();
         let start = inner.next_reader.fetch_add(1, Ordering::Relaxed);
         let mut guard = None;
         for k in 0..n {
-            if let Some(g) = inner.readers[(start + k) % n].try_lock() {
+            if let Some(g) = pool[(start + k) % n].try_lock() {
                 guard = Some(g);
                 break;
             }
         }
         let mut g = match guard {
             Some(g) => g,
-            None => inner.readers[start % n].lock(),
+            None => pool[start % n].lock(),
         };
         let c = Slot::begin(
             &mut g,
             &inner.target,
-            &inner.name("read"),
+            &inner.name(role),
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
         )?;
         let r = f(&PgTx::new(c));
@@ -314,6 +333,12 @@ impl PgStore {
         let mut g = inner.nonces.lock();
         let c = Slot::ensure(&mut g, &inner.target, &inner.name("nonces"))?;
         schema::version(c)
+    }
+
+    /// Runs `f` while every pooled reader is held (tests: reads wait meanwhile).
+    pub fn hold_read_connections<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _held: Vec<_> = self.inner.readers.iter().map(Slot::lock).collect();
+        f()
     }
 
     /// Whether the last round trip to the database (of any connection) succeeded.
