@@ -30,6 +30,7 @@ pub mod fixtures;
 pub mod harness;
 pub mod keys;
 pub mod pg;
+pub mod replicas;
 pub mod request;
 pub mod running;
 

@@ -4,6 +4,7 @@
 
 pub mod break_glass;
 mod check;
+mod db;
 mod dir;
 mod notify;
 mod policy_test;
@@ -24,6 +25,10 @@ use crate::signer::{self, Signer};
 use dir::open_store;
 
 pub use check::{CheckReport, policy_check};
+pub use db::{
+    CopyReport, DbStatus, ReplicaStatus, TableCheck, db_copy, db_status,
+    render_copy as render_db_copy, render_status as render_db_status,
+};
 pub use notify::{
     NotifyReport, Retried, SinkView, notify_retry, notify_status,
     render_status as render_notify_status,

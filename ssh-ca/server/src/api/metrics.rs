@@ -57,6 +57,8 @@ pub struct StoreGauges {
     pub commits: (u64, u64),
     /// Nonces remembered.
     pub nonces: usize,
+    /// Stored minus served revocation sequence (replicas on PostgreSQL; 0 on SQLite).
+    pub revocation_lag: u64,
     /// The host-document cache.
     pub host_cache: crate::service::CacheStats,
     /// Notification deliveries.
@@ -203,6 +205,12 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE jit_ca_revocation_sequence gauge");
         let _ = writeln!(out, "jit_ca_revocation_sequence {revocation_sequence}");
+        let _ = writeln!(
+            out,
+            "# HELP jit_ca_revocation_lag Stored minus served revocation sequence (another replica's revocation not yet served here; 0 on SQLite)."
+        );
+        let _ = writeln!(out, "# TYPE jit_ca_revocation_lag gauge");
+        let _ = writeln!(out, "jit_ca_revocation_lag {}", store.revocation_lag);
         let (batches, changes) = store.commits;
         let _ = writeln!(
             out,

@@ -73,8 +73,18 @@ fn serve_host_doc(headers: &HeaderMap, doc: &crate::service::HostDoc) -> Respons
         .into_response()
 }
 
-pub(super) async fn health() -> Response {
-    Json(serde_json::json!({"status": "ok"})).into_response()
+/// 200 while this replica reaches its database; 503 `unavailable` after a round trip to
+/// PostgreSQL failed and none has succeeded since (load balancers take it out of rotation).
+pub(super) async fn health(State(st): State<AppState>) -> Response {
+    if st.ca.database_healthy() {
+        Json(serde_json::json!({"status": "ok"})).into_response()
+    } else {
+        crate::error::ApiError::new(
+            jit_api::wire::ErrorCode::Unavailable,
+            "the CA's database is unreachable; retry (or another replica)",
+        )
+        .into_response()
+    }
 }
 
 pub(super) async fn keys(State(st): State<AppState>, headers: HeaderMap) -> Response {
@@ -151,6 +161,7 @@ pub(super) async fn metrics_text(State(st): State<AppState>) -> Response {
             metrics::StoreGauges {
                 commits: st.ca.commit_counts(),
                 nonces: st.ca.nonces_remembered(),
+                revocation_lag: st.ca.revocation_lag(),
                 host_cache: st.ca.host_cache_stats(),
                 notify,
             },

@@ -158,6 +158,18 @@ pub enum Command {
         #[command(subcommand)]
         command: NotifyCommand,
     },
+    /// The database: move an embedded store to PostgreSQL, or show its status and replicas.
+    ///
+    /// `copy` copies an embedded (SQLite) store into PostgreSQL for replicas; `status` shows
+    /// the schema version, the audit head and the replicas seen recently with their lag.
+    /// docs/ha.md is the runbook.
+    #[command(
+        after_help = "Examples:\n  jit-ca db status --dir ./ca\n  jit-ca db status --dir ./ca --check\n  jit-ca db copy --dir ./ca --to 'postgres://jit-ca@db1/jit?sslmode=verify-full' --password-file /etc/jit-ca/db.password"
+    )]
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Write man pages and shell completions (for packaging).
     #[command(hide = true)]
     GenerateDocs {
@@ -483,5 +495,61 @@ pub enum AuditCommand {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy DIR's embedded store into an empty PostgreSQL database, verified.
+    ///
+    /// Copies users, keys, requests, approvals, certificates, nonces, the whole audit chain,
+    /// notifications and web sessions into an empty PostgreSQL database, in one transaction
+    /// (serial and outbox sequences set above everything DIR ever handed out), then verifies
+    /// both sides (audit chain: same count and head; every
+    /// table: row count and a digest of its rows). Refuses while `jit-ca serve` runs on DIR
+    /// and unless the target is empty; exits 1 on any difference. DIR is not changed: to
+    /// switch, set `database` in config.toml afterwards.
+    #[command(
+        after_help = "Examples:\n  jit-ca db copy --dir /var/lib/jit-ca --to 'postgres://jit-ca@db1.example.com/jit?sslmode=verify-full' --password-file /etc/jit-ca/db.password --ca /etc/jit-ca/db-ca.pem\n  jit-ca db copy --dir ./ca --to 'host=/run/postgresql dbname=jit user=jit-ca' --json"
+    )]
+    Copy {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The PostgreSQL database: a URL (postgres://USER@HOST:PORT/DB?sslmode=require) or a
+        /// libpq key=value string; never with a password in it.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// A file holding the database password (mode 0600 or stricter, like
+        /// database_password_file in config.toml).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// The TLS roots (PEM) that signed the database server's certificate (like
+        /// database_ca in config.toml).
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the database: schema version, audit head, replicas and their lag.
+    ///
+    /// The backend, the schema version (database and this program), the audit head and the
+    /// stored revocation sequence; on PostgreSQL every replica seen in the last 5 minutes:
+    /// version, last seen, lag (stored minus served revocation sequence, audit head minus
+    /// what it loaded), policy or key digests that differ from the others, and the background
+    /// jobs it leads; on SQLite the file and its size. Reads only.
+    #[command(
+        after_help = "Examples:\n  jit-ca db status --dir ./ca\n  jit-ca db status --dir ./ca --json | jq '.replicas[] | {name, revocation_lag}'\n  jit-ca db status --dir ./ca --check || page-oncall"
+    )]
+    Status {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 when a replica serves a revocation list more than 2 behind the stored one,
+        /// or runs with a policy or keys that differ from the others' (for monitoring).
+        #[arg(long)]
+        check: bool,
     },
 }

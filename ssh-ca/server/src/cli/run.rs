@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use super::args::{
-    AuditCommand, BreakGlassCommand, Cli, Command, NotifyCommand, PolicyCommand, UserCommand,
-    UserKeyCommand,
+    AuditCommand, BreakGlassCommand, Cli, Command, DbCommand, NotifyCommand, PolicyCommand,
+    UserCommand, UserKeyCommand,
 };
 use crate::admin;
 use crate::error::CaError;
@@ -543,6 +543,36 @@ pub fn run(cli: Cli) -> Result<ExitCode, CaError> {
                         r.id,
                         r.sinks.join(", ")
                     );
+                }
+            }
+        },
+        Command::Db { command } => match command {
+            DbCommand::Status { dir, json, check } => {
+                let s = admin::db_status(&dir.dir, now)?;
+                if json {
+                    print_json(&s)?;
+                } else {
+                    jit_common::out!("{}", admin::render_db_status(&s));
+                }
+                if check && !s.problems.is_empty() {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            DbCommand::Copy {
+                dir,
+                to,
+                password_file,
+                ca,
+                json,
+            } => {
+                let r = admin::db_copy(&dir.dir, &to, password_file.as_deref(), ca.as_deref())?;
+                if json {
+                    print_json(&r)?;
+                } else {
+                    jit_common::out!("{}", admin::render_db_copy(&r));
+                }
+                if !r.ok {
+                    return Ok(ExitCode::FAILURE);
                 }
             }
         },

@@ -8,18 +8,18 @@ use crate::store::postgres::PgSettings;
 
 /// The raw keys, as read from config.toml.
 #[derive(Debug, Default)]
-pub(super) struct RawDatabase {
-    pub(super) database: Option<String>,
-    pub(super) password_file: Option<String>,
-    pub(super) ca: Option<String>,
-    pub(super) replica_name: Option<String>,
+pub(crate) struct RawDatabase {
+    pub(crate) database: Option<String>,
+    pub(crate) password_file: Option<String>,
+    pub(crate) ca: Option<String>,
+    pub(crate) replica_name: Option<String>,
 }
 
 /// Longest `replica_name` (PostgreSQL's `application_name` keeps 63 bytes).
 const MAX_REPLICA_NAME: usize = 63;
 
 /// Validates the database keys; None = SQLite. Problems go to `errs`.
-pub(super) fn validate(
+pub(crate) fn validate(
     dir: &Path,
     raw: RawDatabase,
     listen_port: u16,

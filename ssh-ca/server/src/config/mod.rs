@@ -560,7 +560,7 @@ impl Config {
     }
 }
 
-mod database;
+pub(crate) mod database;
 #[cfg(test)]
 mod notify_tests;
 mod toml_error;

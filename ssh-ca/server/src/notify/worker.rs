@@ -410,6 +410,11 @@ fn fan_out_loop(ca: &crate::service::Ca, stop: &AtomicBool) {
     let hub = ca.notify_hub();
     let mut seen = hub.fresh.current();
     while !stop.load(Ordering::SeqCst) {
+        // With several replicas, one fans out (the others' events are in the same outbox).
+        if !ca.leads(crate::store::postgres::Job::Notify) {
+            hub.fresh.wait(&mut seen, TICK);
+            continue;
+        }
         match ca.notify_fan_out() {
             Ok(_) => {}
             Err(e) => {
@@ -426,6 +431,11 @@ fn sink_loop(ca: &crate::service::Ca, stop: &AtomicBool, sink: &str) {
     let hub = ca.notify_hub();
     let mut seen = hub.due.current();
     while !stop.load(Ordering::SeqCst) {
+        // With several replicas, the notify leader delivers (each delivery once, in order).
+        if !ca.leads(crate::store::postgres::Job::Notify) {
+            hub.due.wait(&mut seen, TICK);
+            continue;
+        }
         match ca.notify_tick(sink) {
             // Delivered (or expired) something and no call failed: more may be due at once
             // (the next event of a request waits for the previous one).

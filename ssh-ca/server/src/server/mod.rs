@@ -1,7 +1,10 @@
 //! `jit-ca serve`: binds, optionally wraps connections in TLS, serves the router, reloads
 //! the policy (and the notification sinks' secrets) on SIGHUP, expires requests
 //! periodically, delivers notifications (`notify::worker`), and shuts down gracefully on
-//! SIGTERM/SIGINT (in-flight requests finish; SQLite commits are never cut mid-way).
+//! SIGTERM/SIGINT (in-flight requests finish; SQLite commits are never cut mid-way). On
+//! PostgreSQL it also runs the replica threads (`service::ReplicaThreads`: other replicas'
+//! changes, the fallback poll, the heartbeat); the sweep and the notification worker run
+//! on the replica leading them.
 //! Slow and idle connections are closed ([`conn`]).
 
 /// A line on stdout that a running service does not die for: nobody reading its startup
@@ -34,7 +37,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(15);
 const NONCE_FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// Takes the data directory's service lock (released when the process ends, however it ends).
-fn lock_data_dir(dir: &Path) -> Result<std::fs::File> {
+/// `jit-ca db copy` takes it too: no service may write the store it copies.
+pub(crate) fn lock_data_dir(dir: &Path) -> Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let path = dir.join("serve.lock");
     let file = std::fs::OpenOptions::new()
@@ -130,6 +134,18 @@ async fn run(ca: Arc<Ca>, listen: SocketAddr, created: bool) -> Result<()> {
         max_connections: conn::effective_max_connections(ca.config().max_connections),
     };
     let background = tokio::spawn(housekeeping(ca.clone()));
+    // Several replicas on PostgreSQL: other replicas' changes, the fallback poll, the
+    // heartbeat (no thread on SQLite).
+    let replica = crate::service::ReplicaThreads::start(&ca)?;
+    if ca.backend_kind() == "postgresql" {
+        say!(
+            "Database: PostgreSQL, replica {} (`jit-ca db status --dir {dir}` lists the replicas).",
+            ca.config()
+                .database
+                .as_ref()
+                .map_or("?", |d| d.replica.as_str())
+        );
+    }
     // Notification delivery on threads of its own (one per sink): a receiver that hangs
     // never holds the runtime's blocking pool, which storage and the authorizing webhook use.
     let notify = crate::notify::worker::start(ca.clone())?;
@@ -148,6 +164,7 @@ async fn run(ca: Arc<Ca>, listen: SocketAddr, created: bool) -> Result<()> {
     conn::serve(tcp, acceptor, app, limits, shutdown_signal()).await;
     background.abort();
     notify.stop();
+    drop(replica);
     say!("jit-ca stopped");
     Ok(())
 }

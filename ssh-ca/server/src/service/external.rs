@@ -47,6 +47,8 @@ pub(super) struct Watch {
     observed: Mutex<Option<(u64, String)>>,
     /// The latest signed checkpoint and its claims.
     checkpoint: RwLock<Option<Arc<(Doc, Checkpoint)>>>,
+    /// Other replicas on the same database (see `replica`).
+    pub(super) replica: super::replica::State,
 }
 
 /// Increments the operator-change counter inside `c`'s transaction.

@@ -8,6 +8,7 @@ use crate::audit::event;
 use crate::config::Config;
 use crate::error::CaError;
 use crate::policy::Policy;
+use crate::store::postgres::Job;
 
 impl Ca {
     /// Expires overdue pending requests and ended windows, reminds active elevations that
@@ -16,8 +17,44 @@ impl Ca {
     /// ended a day ago (`StoreOps::web_prune`), and re-signs
     /// the revocation list when `revocation_refresh` has passed. Returns how many requests
     /// expired.
+    ///
+    /// With several replicas on PostgreSQL the transaction and the periodic re-sign run on
+    /// the sweep's leader only ([`Ca::leads`]); every replica keeps its own caches current
+    /// (nonces in memory, the grant snapshot, a revocation list stored by another).
     pub fn sweep(&self) -> Result<usize, CaError> {
         let now = self.now();
+        let leader = self.leads(Job::Sweep);
+        let n = if leader {
+            self.sweep_as_leader(now)?
+        } else {
+            0
+        };
+        self.backend
+            .expire_nonces(now.saturating_sub(NONCE_KEEP_SECS));
+        if n > 0 {
+            self.after_issuance();
+        }
+        // Keeps the host-document budget close to the database (revoked and ended grants
+        // stop counting) even when no host fetches its document.
+        let _ = self.refresh_grants_if_dirty(now);
+        let p = self.published();
+        let stored_sequence =
+            self.read_db(|c| crate::store::meta_counter(c, "revocation_sequence"))?;
+        if stored_sequence > p.revocation_sequence {
+            // Revoked by an operator on the data directory (`jit-ca revoke`), or by another
+            // replica.
+            self.republish(now, false)?;
+            self.refresh_grants(now)?;
+        } else if leader
+            && now.saturating_sub(p.revocation_issued_at) >= self.config.revocation_refresh_secs
+        {
+            self.republish(now, true)?;
+        }
+        Ok(n)
+    }
+
+    /// The sweep's transaction: expiry, reminders, pruning. Returns how many expired.
+    fn sweep_as_leader(&self, now: u64) -> Result<usize, CaError> {
         let reminder = self.config.expiry_reminder_secs;
         let (n, records) = self.transact(|tx| {
             let due = tx.due_for_expiry(now)?;
@@ -50,26 +87,7 @@ impl Ca {
             tx.web_prune(now.saturating_sub(super::web::PRUNE_AFTER_SECS))?;
             Ok::<_, CaError>((due.len(), records))
         })?;
-        self.backend
-            .expire_nonces(now.saturating_sub(NONCE_KEEP_SECS));
         self.log(&records);
-        if n > 0 {
-            self.after_issuance();
-        }
-        // Keeps the host-document budget close to the database (revoked and ended grants
-        // stop counting) even when no host fetches its document.
-        let _ = self.refresh_grants_if_dirty(now);
-        let p = self.published();
-        let stored_sequence =
-            self.read_db(|c| crate::store::meta_counter(c, "revocation_sequence"))?;
-        if stored_sequence > p.revocation_sequence {
-            // Revoked by an operator on the data directory (`jit-ca revoke`).
-            self.republish(now, false)?;
-            self.refresh_grants(now)?;
-        } else if now.saturating_sub(p.revocation_issued_at) >= self.config.revocation_refresh_secs
-        {
-            self.republish(now, true)?;
-        }
         Ok(n)
     }
 
@@ -81,6 +99,7 @@ impl Ca {
                 let roles: Vec<&String> = p.roles.keys().collect();
                 let details = json!({"ok": true, "roles": roles});
                 write(&self.policy, p);
+                self.note_policy_loaded();
                 self.audit_at(now, "system", event::POLICY_RELOAD, details)?;
                 Ok(())
             }

@@ -18,6 +18,7 @@ mod policy_conditions;
 mod receiver;
 mod reliability_ca_bad_inputs;
 mod reliability_regressions;
+mod replicas;
 mod requester;
 mod scope;
 mod service_split;

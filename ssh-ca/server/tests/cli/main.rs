@@ -10,6 +10,7 @@ mod ca_connections;
 mod ca_contract;
 mod ca_operator;
 mod contacts;
+mod db_copy;
 mod dev_docs;
 mod notify;
 mod policy_test;

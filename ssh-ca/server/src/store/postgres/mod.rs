@@ -16,7 +16,7 @@
 //! and the error says so (never success, never "unavailable"). `lock_timeout` (5 s) is
 //! [`CaError::Busy`]. The connections reconnect on their next use.
 
-mod conn;
+pub(crate) mod conn;
 mod nonces;
 mod ops_certs;
 mod ops_log;
