@@ -233,8 +233,8 @@ pub fn retry_policy(method: Method, outcome: Outcome<'_>) -> Next {
 /// The message for a change whose answer was lost (the same words in every client).
 pub fn answer_lost_message(server: &str, detail: &str) -> String {
     format!(
-        "the CA at {server} did not answer ({detail}); it may have stored the request: run `jit \
-         list` (or `jit show ID`) before trying again"
+        "the CA at {server} did not answer; it may have stored the request: run `jit list` \
+         before trying again ({detail})"
     )
 }
 

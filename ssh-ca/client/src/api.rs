@@ -13,6 +13,7 @@ use super::config::{Settings, home_dir};
 use super::error::{Error, Result};
 use super::identity::{self, KeyFile, Signer};
 use jit_api::auth;
+use jit_api::servers::{self, Method, Next, Outcome};
 use jit_api::wire::{
     ApproveRequest, CancelRequest, CreateRequest, DenyRequest, ErrorBody, ErrorCode, ExtendRequest,
     IssuedView, KeysView, ReceivedCode, RequestList, RequestView, RevokeRequest, RolesView,
@@ -40,10 +41,16 @@ impl ListFilter {
     }
 }
 
-/// A signed API session.
+/// A signed API session with one CA, reached at one or several replica URLs.
+///
+/// Calls go to the server that answered last; a call that fails in a way that
+/// [`jit_api::servers::retry_policy`] says is safe to repeat goes to the next server,
+/// signed anew (fresh timestamp and nonce, same audience: the replicas share the CA keys).
 #[derive(Debug)]
 pub struct Api {
-    server: String,
+    servers: Vec<String>,
+    /// Index into `servers` of the server that answered last.
+    current: usize,
     http: ureq::Agent,
     signer: Signer,
     /// The audience signed calls name: pinned, or fetched once from `GET /v1/ca.pub`.
@@ -114,12 +121,110 @@ fn tls_config(path: &Path) -> Result<rustls::ClientConfig> {
 
 /// Unauthenticated GET returning text (`/v1/keys`, `/v1/ca.pub`).
 pub fn get_public(http: &ureq::Agent, server: &str, path: &str) -> Result<String> {
+    match get_public_once(http, server, path) {
+        Ok(text) => Ok(text),
+        Err((_, e)) => Err(e),
+    }
+}
+
+/// One unauthenticated GET, with how it ended when it failed.
+fn get_public_once(
+    http: &ureq::Agent,
+    server: &str,
+    path: &str,
+) -> std::result::Result<String, (Failed, Error)> {
     let url = format!("{server}{path}");
     match http.get(&url).call() {
-        Ok(resp) => resp
-            .into_string()
-            .map_err(|e| Error::Protocol(format!("reading the answer from {url}: {e}"))),
-        Err(e) => Err(map_ureq_error(server, &url, e)),
+        Ok(resp) => resp.into_string().map_err(|e| {
+            (
+                Failed::AnswerLost,
+                Error::Protocol(format!("reading the answer from {url}: {e}")),
+            )
+        }),
+        Err(e) => Err(classify(server, &url, e)),
+    }
+}
+
+/// How a failed attempt ended, for [`servers::retry_policy`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Failed {
+    /// Nothing was sent: the call could not be signed here (the same on every server).
+    Local,
+    NotConnected,
+    AnswerLost,
+    Status(u16, Option<String>),
+}
+
+impl Failed {
+    fn outcome(&self) -> Outcome<'_> {
+        match self {
+            Self::Local | Self::NotConnected => Outcome::NotConnected,
+            Self::AnswerLost => Outcome::AnswerLost,
+            Self::Status(status, code) => Outcome::Status {
+                status: *status,
+                jit_code: code.as_deref(),
+            },
+        }
+    }
+}
+
+/// The error of a failed attempt and how it ended: DNS, connect and the TLS handshake
+/// (which ureq completes while connecting) sent nothing; every other transport failure
+/// happened after the request may have gone out.
+fn classify(server: &str, url: &str, e: ureq::Error) -> (Failed, Error) {
+    let failed = match &e {
+        ureq::Error::Status(status, _) => Failed::Status(*status, None),
+        ureq::Error::Transport(t) => match t.kind() {
+            ureq::ErrorKind::Dns
+            | ureq::ErrorKind::ConnectionFailed
+            | ureq::ErrorKind::InvalidUrl
+            | ureq::ErrorKind::UnknownScheme
+            | ureq::ErrorKind::InvalidProxyUrl
+            | ureq::ErrorKind::ProxyConnect
+            | ureq::ErrorKind::ProxyUnauthorized
+            | ureq::ErrorKind::InsecureRequestHttpsOnly => Failed::NotConnected,
+            _ => Failed::AnswerLost,
+        },
+    };
+    let error = map_ureq_error(server, url, e);
+    let failed = match (failed, &error) {
+        (Failed::Status(status, _), Error::Api { code, .. }) => {
+            Failed::Status(status, Some(code.as_str().to_string()))
+        }
+        (f, _) => f,
+    };
+    (failed, error)
+}
+
+/// The error when every server failed: with one server, its own error; with several, each
+/// server's failure named. All of them refusing alike (e.g. 503 `unavailable`) keeps the
+/// refusal (code and exit status), naming the others.
+fn all_failed(failures: Vec<(String, Error)>) -> Error {
+    if failures.len() <= 1 {
+        return failures
+            .into_iter()
+            .next()
+            .map(|(_, e)| e)
+            .unwrap_or_else(|| Error::Usage("no CA server configured".to_string()));
+    }
+    let servers: Vec<&str> = failures.iter().map(|(s, _)| s.as_str()).collect();
+    let servers = servers.join(", ");
+    let each = failures
+        .iter()
+        .map(|(s, e)| format!("{s}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let all_refused = failures.iter().all(|(_, e)| matches!(e, Error::Api { .. }));
+    match failures.into_iter().next_back() {
+        Some((_, Error::Api { status, code, .. })) if all_refused => Error::Api {
+            status,
+            code,
+            message: format!("every server failed: {each}"),
+        },
+        _ => Error::Transport {
+            server: servers,
+            detail: format!("every server failed: {each}"),
+        },
     }
 }
 
@@ -156,10 +261,12 @@ fn map_ureq_error(server: &str, url: &str, e: ureq::Error) -> Error {
 }
 
 impl Api {
-    /// A session signing with `signer`, over `http`.
-    pub fn new(server: &str, http: ureq::Agent, signer: Signer) -> Self {
+    /// A session signing with `signer`, over `http`, with the CA at `servers` (tried in
+    /// order; at least one).
+    pub fn new(servers: &[String], http: ureq::Agent, signer: Signer) -> Self {
         Self {
-            server: server.to_string(),
+            servers: servers.to_vec(),
+            current: 0,
             http,
             signer,
             audience: None,
@@ -179,20 +286,57 @@ impl Api {
         if let Some(a) = &self.audience {
             return Ok(a.clone());
         }
-        let text = get_public(&self.http, &self.server, "/v1/ca.pub")?;
+        let text = self.get_text("/v1/ca.pub")?;
+        let server = self.server();
         let a = auth::audience_from_ca_pub(&text).ok_or_else(|| {
             Error::Protocol(format!(
-                "{}/v1/ca.pub holds no SSH public key; is {} a jit-ca?",
-                self.server, self.server
+                "{server}/v1/ca.pub holds no SSH public key; is {server} a jit-ca?"
             ))
         })?;
         self.audience = Some(a.clone());
         Ok(a)
     }
 
-    /// The server base URL.
+    /// The base URL of the server that answered last (the first one before any call).
     pub fn server(&self) -> &str {
-        &self.server
+        self.servers
+            .get(self.current)
+            .or_else(|| self.servers.first())
+            .map_or("", String::as_str)
+    }
+
+    /// Every configured server, in the order they are tried.
+    pub fn servers(&self) -> &[String] {
+        &self.servers
+    }
+
+    /// The servers in the order the next call tries them: the one that answered last,
+    /// then the others in their configured order after it.
+    fn order(&self) -> Vec<usize> {
+        let n = self.servers.len();
+        (0..n).map(|i| (self.current + i) % n).collect()
+    }
+
+    /// An unauthenticated GET, failing over like every read.
+    fn get_text(&mut self, path: &str) -> Result<String> {
+        let mut failures = Vec::new();
+        for i in self.order() {
+            let server = self.servers[i].clone();
+            match get_public_once(&self.http, &server, path) {
+                Ok(text) => {
+                    self.current = i;
+                    return Ok(text);
+                }
+                Err((failed, e)) => {
+                    if servers::retry_policy(Method::Get, failed.outcome()) != Next::Retry {
+                        self.current = i;
+                        return Err(e);
+                    }
+                    failures.push((server, e));
+                }
+            }
+        }
+        Err(all_failed(failures))
     }
 
     /// The signing identity.
@@ -200,6 +344,8 @@ impl Api {
         &self.signer
     }
 
+    /// A signed call, failing over between the servers as [`servers::retry_policy`] allows:
+    /// each attempt is signed anew. A change whose answer was lost is not resent.
     fn call<T: DeserializeOwned>(
         &mut self,
         method: &str,
@@ -208,19 +354,74 @@ impl Api {
     ) -> Result<T> {
         let body = body.unwrap_or_default();
         let audience = self.audience()?;
+        let kind = Method::from_name(method);
+        let mut failures = Vec::new();
+        for i in self.order() {
+            let server = self.servers[i].clone();
+            let (failed, e) = match self.attempt(&server, &audience, method, path_and_query, &body)
+            {
+                Ok(text) => {
+                    self.current = i;
+                    let url = format!("{server}{path_and_query}");
+                    return serde_json::from_str(&text).map_err(|e| {
+                        Error::Protocol(format!(
+                            "unexpected answer from {url}: {e} ({}); are jit and jit-ca the same version?",
+                            jit_common::log::sanitize(text.trim(), 200)
+                        ))
+                    });
+                }
+                Err(failed) => failed,
+            };
+            if failed == Failed::Local {
+                return Err(e);
+            }
+            match servers::retry_policy(kind, failed.outcome()) {
+                Next::Retry => failures.push((server, e)),
+                Next::Stop => {
+                    self.current = i;
+                    return Err(e);
+                }
+                Next::Unknown => {
+                    let detail = match e {
+                        Error::Transport { detail, .. } => detail,
+                        e => e.to_string(),
+                    };
+                    return Err(Error::Unsure(servers::answer_lost_message(
+                        &server, &detail,
+                    )));
+                }
+            }
+        }
+        Err(all_failed(failures))
+    }
+
+    /// One signed attempt against `server`: the answer's text, or how it failed.
+    fn attempt(
+        &mut self,
+        server: &str,
+        audience: &str,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+    ) -> std::result::Result<String, (Failed, Error)> {
+        let not_signed = |e: Error| (Failed::Local, e);
         let timestamp = jit_common::now().as_secs();
         let nonce = auth::new_nonce();
-        let msg = auth::message(&audience, method, path_and_query, &body, timestamp, &nonce);
-        let sig = self.signer.sign(&msg)?;
-        let sig = auth::encode_signature(&sig)
-            .map_err(|e| Error::Identity(format!("cannot encode the signature: {e}")))?;
-        let key = auth::key_header(self.signer.public_key())
-            .map_err(|e| Error::Identity(format!("cannot encode the public key: {e}")))?;
-        let url = format!("{}{path_and_query}", self.server);
+        let msg = auth::message(audience, method, path_and_query, body, timestamp, &nonce);
+        let sig = self.signer.sign(&msg).map_err(not_signed)?;
+        let sig = auth::encode_signature(&sig).map_err(|e| {
+            not_signed(Error::Identity(format!("cannot encode the signature: {e}")))
+        })?;
+        let key = auth::key_header(self.signer.public_key()).map_err(|e| {
+            not_signed(Error::Identity(format!(
+                "cannot encode the public key: {e}"
+            )))
+        })?;
+        let url = format!("{server}{path_and_query}");
         let mut req = self
             .http
             .request(method, &url)
-            .set(auth::HDR_AUDIENCE, &audience)
+            .set(auth::HDR_AUDIENCE, audience)
             .set(auth::HDR_KEY, &key)
             .set(auth::HDR_TIMESTAMP, &timestamp.to_string())
             .set(auth::HDR_NONCE, &nonce)
@@ -230,17 +431,14 @@ impl Api {
             req.call()
         } else {
             req = req.set("content-type", "application/json");
-            req.send_bytes(&body)
+            req.send_bytes(body)
         };
-        let resp = result.map_err(|e| map_ureq_error(&self.server, &url, e))?;
-        let text = resp
-            .into_string()
-            .map_err(|e| Error::Protocol(format!("reading the answer from {url}: {e}")))?;
-        serde_json::from_str(&text).map_err(|e| {
-            Error::Protocol(format!(
-                "unexpected answer from {url}: {e} ({}); are jit and jit-ca the same version?",
-                jit_common::log::sanitize(text.trim(), 200)
-            ))
+        let resp = result.map_err(|e| classify(server, &url, e))?;
+        resp.into_string().map_err(|e| {
+            (
+                Failed::AnswerLost,
+                Error::Protocol(format!("reading the answer from {url}: {e}")),
+            )
         })
     }
 
@@ -271,8 +469,8 @@ impl Api {
     }
 
     /// `GET /v1/keys` (unauthenticated).
-    pub fn keys(&self) -> Result<KeysView> {
-        let text = get_public(&self.http, &self.server, "/v1/keys")?;
+    pub fn keys(&mut self) -> Result<KeysView> {
+        let text = self.get_text("/v1/keys")?;
         serde_json::from_str(&text)
             .map_err(|e| Error::Protocol(format!("unexpected answer from /v1/keys: {e}")))
     }
@@ -376,7 +574,7 @@ pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
     let mut pinned = settings.ca_fingerprint.clone();
     if let Some(path) = &settings.identity {
         let signer = identity::from_key_file(path)?;
-        return Ok(Api::new(&settings.server, http, signer).with_audience(pinned));
+        return Ok(Api::new(&settings.servers, http, signer).with_audience(pinned));
     }
     let home = home_dir();
     let defaults = home
@@ -394,6 +592,8 @@ pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
             }
         };
         let mut fallback = None;
+        // The server that answered the previous key's whoami: asked first for the next.
+        let mut current = 0;
         for key in &keys {
             // The certificate goes next to a default key file holding this key, if any.
             let path = defaults.iter().find(|f| {
@@ -410,8 +610,11 @@ pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
                 path: path.cloned(),
             };
             let mut api =
-                Api::new(&settings.server, http.clone(), signer).with_audience(pinned.clone());
-            match api.whoami() {
+                Api::new(&settings.servers, http.clone(), signer).with_audience(pinned.clone());
+            api.current = current;
+            let answered = api.whoami();
+            current = api.current;
+            match answered {
                 Ok(w) if w.approval_key == for_approval => return Ok(api),
                 // A login key may approve too (unless the role says otherwise): keep the first
                 // as a fallback while looking for an approval key.
@@ -457,7 +660,7 @@ pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
     for f in &defaults {
         if f.exists() {
             let signer = identity::from_key_file(f)?;
-            return Ok(Api::new(&settings.server, http, signer).with_audience(pinned));
+            return Ok(Api::new(&settings.servers, http, signer).with_audience(pinned));
         }
     }
     Err(Error::Identity(format!(

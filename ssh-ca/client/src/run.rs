@@ -34,7 +34,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let env_server = std::env::var(ENV_SERVER).ok();
     let env_identity = std::env::var(ENV_IDENTITY).ok();
     let settings = config::resolve(
-        cli.server.as_deref(),
+        &cli.server,
         env_server.as_deref(),
         cli.identity.as_deref(),
         env_identity.as_deref(),
