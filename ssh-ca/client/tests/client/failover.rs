@@ -87,25 +87,20 @@ impl Fake {
                 std::thread::spawn(move || {
                     let mut writer = conn.try_clone().unwrap();
                     let mut reader = BufReader::new(conn);
-                    while let Some(s) = read_request(&mut reader) {
-                        log.lock().unwrap().push(s);
-                        match behaviour {
-                            Behaviour::HangUp => {
-                                let _ = writer.shutdown(Shutdown::Both);
-                                return;
-                            }
-                            Behaviour::Reply(status, body) => {
-                                let _ = write!(
-                                    writer,
-                                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
-                                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                                    body.len()
-                                );
-                                let _ = writer.shutdown(Shutdown::Both);
-                                return;
-                            }
-                        }
+                    let Some(s) = read_request(&mut reader) else {
+                        return;
+                    };
+                    log.lock().unwrap().push(s);
+                    if let Behaviour::Reply(status, body) = behaviour {
+                        let _ = write!(
+                            writer,
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
                     }
+                    // Answered or not (HangUp): the connection ends here.
+                    let _ = writer.shutdown(Shutdown::Both);
                 });
             }
         });
