@@ -1,9 +1,5 @@
 //! The signed HTTP client for the `jit-ca` API ([`jit_api::wire`], [`jit_api::auth`]).
 
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
-
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ssh_key::HashAlg;
@@ -12,10 +8,12 @@ use super::agent::{self, Agent};
 use super::config::{Settings, home_dir};
 use super::error::{Error, Result};
 use super::identity::{self, KeyFile, Signer};
+use super::transport::{Failed, all_failed, classify, get_public_once};
+pub use super::transport::{get_public, http_agent, http_agent_unpooled};
 use jit_api::auth;
-use jit_api::servers::{self, Method, Next, Outcome};
+use jit_api::servers::{self, Method, Next};
 use jit_api::wire::{
-    ApproveRequest, CancelRequest, CreateRequest, DenyRequest, ErrorBody, ErrorCode, ExtendRequest,
+    ApproveRequest, CancelRequest, CreateRequest, DenyRequest, ErrorCode, ExtendRequest,
     IssuedView, KeysView, ReceivedCode, RequestList, RequestView, RevokeRequest, RolesView,
     WebLoginView, WebLogoutView, WhoamiView,
 };
@@ -75,195 +73,15 @@ pub fn approval_digest(shown: &RequestView) -> Result<Option<String>> {
     }
 }
 
-/// The HTTP agent: web PKI roots, or only the roots in `ca_cert` (a PEM bundle) when set.
-pub fn http_agent(ca_cert: Option<&Path>) -> Result<ureq::Agent> {
-    let mut b = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60))
-        .user_agent(concat!("jit/", env!("CARGO_PKG_VERSION")))
-        .redirects(0);
-    if let Some(path) = ca_cert {
-        b = b.tls_config(Arc::new(tls_config(path)?));
-    }
-    Ok(b.build())
-}
-
-fn tls_config(path: &Path) -> Result<rustls::ClientConfig> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject as _;
-    let bad = |e: &dyn std::fmt::Display| {
-        Error::Usage(format!(
-            "{}: not a PEM certificate bundle: {e} (JIT_CA_CERT / ca_cert name the CA that signed \
-             the server's TLS certificate)",
-            path.display()
-        ))
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    let mut n = 0;
-    for cert in CertificateDer::pem_file_iter(path).map_err(|e| match e {
-        rustls::pki_types::pem::Error::Io(io) => Error::file(path, io),
-        e => bad(&e),
-    })? {
-        let cert = cert.map_err(|e| bad(&e))?;
-        roots.add(cert).map_err(|e| bad(&e))?;
-        n += 1;
-    }
-    if n == 0 {
-        return Err(bad(&"no certificates in it"));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Usage(format!("TLS setup failed: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
-/// Unauthenticated GET returning text (`/v1/keys`, `/v1/ca.pub`).
-pub fn get_public(http: &ureq::Agent, server: &str, path: &str) -> Result<String> {
-    match get_public_once(http, server, path) {
-        Ok(text) => Ok(text),
-        Err((_, e)) => Err(e),
-    }
-}
-
-/// One unauthenticated GET, with how it ended when it failed.
-fn get_public_once(
-    http: &ureq::Agent,
-    server: &str,
-    path: &str,
-) -> std::result::Result<String, (Failed, Error)> {
-    let url = format!("{server}{path}");
-    match http.get(&url).call() {
-        Ok(resp) => resp.into_string().map_err(|e| {
-            (
-                Failed::AnswerLost,
-                Error::Protocol(format!("reading the answer from {url}: {e}")),
-            )
-        }),
-        Err(e) => Err(classify(server, &url, e)),
-    }
-}
-
-/// How a failed attempt ended, for [`servers::retry_policy`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Failed {
-    /// Nothing was sent: the call could not be signed here (the same on every server).
-    Local,
-    NotConnected,
-    AnswerLost,
-    Status(u16, Option<String>),
-}
-
-impl Failed {
-    fn outcome(&self) -> Outcome<'_> {
-        match self {
-            Self::Local | Self::NotConnected => Outcome::NotConnected,
-            Self::AnswerLost => Outcome::AnswerLost,
-            Self::Status(status, code) => Outcome::Status {
-                status: *status,
-                jit_code: code.as_deref(),
-            },
-        }
-    }
-}
-
-/// The error of a failed attempt and how it ended: DNS, connect and the TLS handshake
-/// (which ureq completes while connecting) sent nothing; every other transport failure
-/// happened after the request may have gone out.
-fn classify(server: &str, url: &str, e: ureq::Error) -> (Failed, Error) {
-    let failed = match &e {
-        ureq::Error::Status(status, _) => Failed::Status(*status, None),
-        ureq::Error::Transport(t) => match t.kind() {
-            ureq::ErrorKind::Dns
-            | ureq::ErrorKind::ConnectionFailed
-            | ureq::ErrorKind::InvalidUrl
-            | ureq::ErrorKind::UnknownScheme
-            | ureq::ErrorKind::InvalidProxyUrl
-            | ureq::ErrorKind::ProxyConnect
-            | ureq::ErrorKind::ProxyUnauthorized
-            | ureq::ErrorKind::InsecureRequestHttpsOnly => Failed::NotConnected,
-            _ => Failed::AnswerLost,
-        },
-    };
-    let error = map_ureq_error(server, url, e);
-    let failed = match (failed, &error) {
-        (Failed::Status(status, _), Error::Api { code, .. }) => {
-            Failed::Status(status, Some(code.as_str().to_string()))
-        }
-        (f, _) => f,
-    };
-    (failed, error)
-}
-
-/// The error when every server failed: with one server, its own error; with several, each
-/// server's failure named. All of them refusing alike (e.g. 503 `unavailable`) keeps the
-/// refusal (code and exit status), naming the others.
-fn all_failed(failures: Vec<(String, Error)>) -> Error {
-    if failures.len() <= 1 {
-        return failures
-            .into_iter()
-            .next()
-            .map(|(_, e)| e)
-            .unwrap_or_else(|| Error::Usage("no CA server configured".to_string()));
-    }
-    let servers: Vec<&str> = failures.iter().map(|(s, _)| s.as_str()).collect();
-    let servers = servers.join(", ");
-    let each = failures
-        .iter()
-        .map(|(s, e)| format!("{s}: {e}"))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let all_refused = failures.iter().all(|(_, e)| matches!(e, Error::Api { .. }));
-    match failures.into_iter().next_back() {
-        Some((_, Error::Api { status, code, .. })) if all_refused => Error::Api {
-            status,
-            code,
-            message: format!("every server failed: {each}"),
-        },
-        _ => Error::Transport {
-            server: servers,
-            detail: format!("every server failed: {each}"),
-        },
-    }
-}
-
-fn map_ureq_error(server: &str, url: &str, e: ureq::Error) -> Error {
-    match e {
-        ureq::Error::Status(status, resp) => {
-            let body = resp.into_string().unwrap_or_default();
-            match serde_json::from_str::<ErrorBody>(&body) {
-                Ok(b) => Error::Api {
-                    status,
-                    code: b.error.received_code(),
-                    message: b.error.message,
-                },
-                Err(_) => Error::Protocol(format!(
-                    "HTTP {status} from {url} without a jit error body ({}); is {server} a jit-ca?",
-                    jit_common::log::sanitize(body.trim(), 200)
-                )),
-            }
-        }
-        ureq::Error::Transport(t) => {
-            let mut detail = t.to_string();
-            if detail.contains("certificate") || detail.contains("UnknownIssuer") {
-                detail.push_str(
-                    "; if the CA's TLS certificate comes from a private CA, set JIT_CA_CERT=FILE \
-                     or ca_cert = \"FILE\" in the config file",
-                );
-            }
-            Error::Transport {
-                server: server.to_string(),
-                detail,
-            }
-        }
-    }
-}
-
 impl Api {
-    /// A session signing with `signer`, over `http`, with the CA at `servers` (tried in
-    /// order; at least one).
-    pub fn new(servers: &[String], http: ureq::Agent, signer: Signer) -> Self {
+    /// A session signing with `signer`, over `http`, with the CA at `server`.
+    pub fn new(server: &str, http: ureq::Agent, signer: Signer) -> Self {
+        Self::with_servers(&[server.to_string()], http, signer)
+    }
+
+    /// A session signing with `signer`, over `http`, with the CA at `servers` (its
+    /// replicas, tried in order; at least one).
+    pub fn with_servers(servers: &[String], http: ureq::Agent, signer: Signer) -> Self {
         Self {
             servers: servers.to_vec(),
             current: 0,
@@ -570,11 +388,19 @@ fn request_path(id: &str, suffix: &str) -> Result<String> {
 /// preferred (a role may require one); for every other command approval keys are skipped
 /// (they cannot request).
 pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
-    let http = http_agent(settings.ca_cert.as_deref())?;
+    // Several replicas: every call on a fresh connection, so that a replica that died since
+    // the last call shows as "not connected" (the call goes to the next one) rather than as
+    // a kept-alive connection breaking under a change, whose outcome would then be unknown
+    // (and not resent).
+    let http = if settings.servers.len() > 1 {
+        http_agent_unpooled(settings.ca_cert.as_deref())?
+    } else {
+        http_agent(settings.ca_cert.as_deref())?
+    };
     let mut pinned = settings.ca_fingerprint.clone();
     if let Some(path) = &settings.identity {
         let signer = identity::from_key_file(path)?;
-        return Ok(Api::new(&settings.servers, http, signer).with_audience(pinned));
+        return Ok(Api::with_servers(&settings.servers, http, signer).with_audience(pinned));
     }
     let home = home_dir();
     let defaults = home
@@ -609,8 +435,8 @@ pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
                 public: key.clone(),
                 path: path.cloned(),
             };
-            let mut api =
-                Api::new(&settings.servers, http.clone(), signer).with_audience(pinned.clone());
+            let mut api = Api::with_servers(&settings.servers, http.clone(), signer)
+                .with_audience(pinned.clone());
             api.current = current;
             let answered = api.whoami();
             current = api.current;
@@ -660,7 +486,7 @@ pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
     for f in &defaults {
         if f.exists() {
             let signer = identity::from_key_file(f)?;
-            return Ok(Api::new(&settings.servers, http, signer).with_audience(pinned));
+            return Ok(Api::with_servers(&settings.servers, http, signer).with_audience(pinned));
         }
     }
     Err(Error::Identity(format!(
