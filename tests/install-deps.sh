@@ -22,6 +22,7 @@ APT_PACKAGES=(
   prometheus                      # promtool: the alerting rules' tests, the host metrics file's format
   mtail                           # runs packaging/prometheus/pam_jit.mtail (tests/mtail.sh, 30-pam-module)
   chromium fonts-dejavu-core      # Debian's headless browser for the web page's tests (tests/kit/src/cdp/), a font for its screenshots
+  postgresql-15 postgresql-client-15  # PostgreSQL replica tests (tests/lib/pg.sh: initdb/pg_ctl as nobody), psql
 )
 
 missing=()
@@ -38,6 +39,15 @@ if ((${#missing[@]})); then
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"; created_policy=1
   fi
+  # PostgreSQL: no default cluster (the tests start their own, tests/lib/pg.sh). Only when
+  # this run installs the server, so a machine's own configuration is never touched.
+  pg_conf=/etc/postgresql-common/createcluster.d/jit-tests.conf
+  for p in "${missing[@]}"; do
+    if [ "$p" = postgresql-15 ] && [ ! -e "$pg_conf" ]; then
+      mkdir -p "$(dirname "$pg_conf")"
+      echo 'create_main_cluster = false' > "$pg_conf"
+    fi
+  done
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi
 fi
@@ -61,6 +71,8 @@ if installed_now prometheus; then
 fi
 # mtail's service runs only once /etc/default/mtail sets LOGS (ExecCondition), which the
 # package leaves unset: nothing to stop.
+ls -d /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
+  { echo "install-deps: PostgreSQL's initdb missing after installing postgresql-15" >&2; exit 1; }
 for tool in promtool mtail; do
   command -v "$tool" >/dev/null || { echo "install-deps: $tool missing after installing its package" >&2; exit 1; }
 done

@@ -44,7 +44,10 @@ if [ "$what" = all ]; then
   # as root); a root-only test never passes by returning early. The web page's browser
   # tests are part of it (ssh-ca/server/tests/browser, jit-test-kit's cdp: Debian's headless
   # chromium from install-deps.sh); their one 62 s wait runs beside the binary's other tests.
-  step "cargo test (unit + integration)" 5400 cargo test --workspace --locked -- --include-ignored
+  # Tests that need PostgreSQL live in modules named `pg` (`--skip pg::`): they run in the
+  # next step, against a private cluster, with the api/cli tests again on PostgreSQL.
+  step "cargo test (unit + integration)" 5400 cargo test --workspace --locked -- --include-ignored --skip pg::
+  step "cargo test on PostgreSQL (tests/pg-tests.sh)" 3600 bash tests/pg-tests.sh
   # The shipped alerting rules: valid, and each alert fires and stays quiet as its tests say.
   step "prometheus rules (promtool)" 300 sh -c 'promtool check rules packaging/prometheus/jit.rules.yml && promtool test rules packaging/prometheus/jit.rules.test.yml'
   # pam_jit.mtail (the log metrics behind JitSudoDenialBurst, JitBreakGlassUsed) run by the

@@ -31,6 +31,10 @@ pub enum CaError {
     Db(String),
     /// The database stayed locked by another writer past the busy timeout.
     Busy(String),
+    /// The database cannot be reached (PostgreSQL: connection refused or lost before the
+    /// change was sent, or the backend is not built): nothing was stored, the call may be
+    /// sent again (to this replica or another). Answered as 503 `unavailable`.
+    Unavailable(String),
     /// Bad input to an admin command.
     Input(String),
     /// Another `jit-ca serve` holds the data directory's service lock.
@@ -129,6 +133,10 @@ impl fmt::Display for CaError {
                 f,
                 "database busy: {d} (another writer holds the lock; retry)"
             ),
+            Self::Unavailable(d) => write!(
+                f,
+                "the CA's database is unreachable: {d} (nothing was stored; retry)"
+            ),
             Self::Input(d) => write!(f, "{d}"),
             Self::ServiceRunning { dir, lock } => write!(
                 f,
@@ -184,6 +192,7 @@ impl CaError {
             Self::Key { .. } | Self::NoUserCaKey => "key",
             Self::Db(_) => "database",
             Self::Busy(_) => "busy",
+            Self::Unavailable(_) => "unavailable",
             Self::Input(_) => "invalid_input",
             Self::ServiceRunning { .. } => "service_running",
             Self::Runtime(_) | Self::Thread { .. } => "runtime",
@@ -278,6 +287,18 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The CA's database cannot be reached: 503 `unavailable`, nothing stored, safe to send
+    /// again (also a POST). The detail goes to the service's log only.
+    pub fn unavailable(detail: impl fmt::Display) -> Self {
+        jit_common::errln!("jit-ca: database unreachable: {detail}");
+        Self::new(
+            ErrorCode::Unavailable,
+            "the CA's database is unreachable; retry",
+        )
+    }
+}
+
 /// A fresh reference for an internal error: `e-` and 20 random hex digits (the shape of a
 /// request id, so operators grep for it the same way). Made here, not by the service, so that
 /// this module depends on nothing of the crate's.
@@ -295,6 +316,7 @@ impl From<CaError> for ApiError {
                 ErrorCode::Unavailable,
                 "the CA's database is busy; retry in a moment",
             ),
+            CaError::Unavailable(detail) => Self::unavailable(&detail),
             other => Self::internal(other),
         }
     }
@@ -463,6 +485,18 @@ mod tests {
             missing.is_empty(),
             "docs/api.md's error table lacks these rows (code and status): {missing:?}"
         );
+    }
+
+    /// An unreachable database is 503 `unavailable` (nothing stored: safe to send again),
+    /// never an internal error, and its detail stays in the log.
+    #[test]
+    fn an_unreachable_database_is_503_unavailable() {
+        let e = CaError::Unavailable("connection refused to db.internal:5432".into());
+        assert_eq!(e.code(), "unavailable");
+        assert!(e.to_string().contains("unreachable"), "{e}");
+        let a = ApiError::from(e);
+        assert_eq!((a.status, a.code), (503, ErrorCode::Unavailable));
+        assert_eq!(a.message, "the CA's database is unreachable; retry");
     }
 
     #[test]

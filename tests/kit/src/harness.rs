@@ -1,6 +1,7 @@
 //! Test harness for `jit-ca`: a real data directory (keys from `jit-ca init`, SQLite on
-//! disk), the real router driven with `tower::ServiceExt::oneshot`, a fixed clock, and API
-//! calls signed exactly as the client signs them.
+//! disk, or a fresh PostgreSQL database with `JIT_TEST_POSTGRES`, see [`crate::pg`]), the
+//! real router driven with `tower::ServiceExt::oneshot`, a fixed clock, and API calls
+//! signed exactly as the client signs them.
 
 pub use crate::bins::{JIT, JIT_CA, JIT_HOST};
 use std::collections::HashMap;
@@ -95,6 +96,8 @@ pub fn setup_dir_in(
     let tmp = tempfile::tempdir_in(parent).unwrap();
     let dir = data_dir(&tmp);
     jit_ca::admin::init(&dir).unwrap();
+    // On PostgreSQL (JIT_TEST_POSTGRES), a fresh database, before anything opens the store.
+    crate::pg::use_fresh_database(&dir);
     std::fs::remove_file(dir.join("policy.toml")).unwrap();
     std::fs::write(dir.join("policy.toml"), policy).unwrap();
     let mut users = HashMap::new();
@@ -165,6 +168,18 @@ impl Harness {
 
     pub fn path(&self) -> PathBuf {
         data_dir(&self.dir)
+    }
+
+    /// The data directory's database, for raw statements (SQLite's jit.db or the
+    /// PostgreSQL database config.toml names).
+    pub fn db(&self) -> crate::pg::Sql {
+        crate::pg::Sql::of_dir(&self.path())
+    }
+
+    /// Runs one raw statement on whichever database this CA uses (`?N` parameters, see
+    /// [`crate::pg::Sql`]); its rows as text.
+    pub fn sql(&self, stmt: &str, params: &[crate::pg::Val]) -> Vec<Vec<Option<String>>> {
+        self.db().run(stmt, params)
     }
 
     pub fn now(&self) -> u64 {

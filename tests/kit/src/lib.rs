@@ -10,6 +10,8 @@
 //! * [`harness`]: an in-process CA (real data directory, real router, fixed clock).
 //! * [`running`]: a real `jit-ca serve` on 127.0.0.1, users with `ssh-keygen` keys, `jit` as
 //!   one of them, and an `ssh-agent`.
+//! * [`pg`]: the tests on PostgreSQL (`JIT_TEST_POSTGRES`: a fresh database per data
+//!   directory), raw SQL on either database, and the one list of SQLite-only tests.
 //! * [`cdp`]: a headless `chromium` driven over the DevTools protocol (the web page's
 //!   browser tests).
 #![forbid(unsafe_code)]
@@ -27,6 +29,7 @@ pub mod docs;
 pub mod fixtures;
 pub mod harness;
 pub mod keys;
+pub mod pg;
 pub mod request;
 pub mod running;
 

@@ -111,6 +111,8 @@ impl Ca {
         let data = dir.path().join("ca");
         run_ok(Command::new(JIT_CA).args(["init", "--dir"]).arg(&data));
         std::fs::write(data.join("policy.toml"), POLICY).unwrap();
+        // On PostgreSQL (JIT_TEST_POSTGRES), a fresh database before the serve opens it.
+        crate::pg::use_fresh_database(&data);
         let extra = extra(&data);
         let tls = extra.contains("[tls]");
         if !extra.is_empty() {

@@ -10,7 +10,7 @@ use crate::error::CaError;
 use crate::files;
 use crate::policy::{self, Policy};
 use crate::signer::Signer;
-use crate::store::{self, Store};
+use crate::store::Db;
 
 /// Result of `policy check`.
 #[derive(Debug, Serialize)]
@@ -85,8 +85,8 @@ pub fn policy_check(dir: &Path) -> CheckReport {
                     ));
                 }
                 if let Some(cfg) = &cfg
-                    && let Ok(st) = Store::open(&cfg.db_path())
-                    && let Ok(users) = store::list_users(st.conn())
+                    && let Ok(db) = Db::open(cfg)
+                    && let Ok(Ok(users)) = db.read(|c| c.list_users())
                 {
                     let names: Vec<String> = users.iter().map(|u| u.name.clone()).collect();
                     let mut groups: Vec<String> =

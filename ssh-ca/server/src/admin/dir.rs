@@ -9,20 +9,20 @@ use crate::audit;
 use crate::config::{self, Config};
 use crate::error::{CaError, Result};
 use crate::files;
-use crate::store::Store;
+use crate::store::Db;
 
 /// The actor of an operator command in the audit trail.
 pub(super) fn actor() -> String {
     format!("admin:uid={}", files::euid())
 }
 
-/// The store of an initialised data directory.
-pub(super) fn open_store(dir: &Path) -> Result<Store> {
+/// The database of an initialised data directory (the one its config.toml names).
+pub(super) fn open_store(dir: &Path) -> Result<Db> {
     let cfg = Config::load(dir)?;
     if !dir.join(config::CONFIG_FILE).exists() {
         return Err(CaError::NotFound(dir.join(config::CONFIG_FILE)));
     }
-    Store::open(&cfg.db_path())
+    Db::open(&cfg)
 }
 
 /// Sends the syslog lines of committed audit records.

@@ -193,9 +193,19 @@ pub fn backup(dir: &Path, out: &Path) -> Result<u64> {
     if fs::symlink_metadata(out).is_ok() {
         return Err(CaError::Exists(out.to_path_buf()));
     }
+    // SQLite's file only (on PostgreSQL: pg_dump), checked before anything is created or
+    // connected to.
+    if Config::load(dir)?.database.is_some() {
+        return Err(CaError::Input(
+            "jit-ca backup copies SQLite's jit.db, but this data directory's config.toml names a \
+             PostgreSQL database (database = ...): back that up with pg_dump (docs/ha.md)"
+                .into(),
+        ));
+    }
+    let mut db = open_store(dir)?;
+    let st = db.sqlite("jit-ca backup")?;
     // Create it first so it is 0600 from the start (VACUUM INTO writes into an empty file).
     files::create_new(out, b"", 0o600)?;
-    let st = open_store(dir)?;
     let target = out
         .to_str()
         .ok_or_else(|| CaError::Input("the output path must be UTF-8".into()))?;
@@ -218,4 +228,25 @@ pub fn loose_dir_warning(dir: &Path) -> Option<String> {
         ));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `jit-ca backup` is SQLite's VACUUM INTO: on a PostgreSQL data directory it refuses,
+    /// naming pg_dump, before creating the output file or connecting.
+    #[test]
+    fn backup_on_postgres_names_pg_dump_and_creates_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(
+            d.path().join(config::CONFIG_FILE),
+            "database = \"host=/nonexistent dbname=jit user=jit\"\n",
+        )
+        .unwrap();
+        let out = d.path().join("copy.db");
+        let e = backup(d.path(), &out).unwrap_err();
+        assert!(e.to_string().contains("pg_dump"), "{e}");
+        assert!(!out.exists());
+    }
 }

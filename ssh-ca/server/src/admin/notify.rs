@@ -11,7 +11,7 @@ use super::dir::{actor, log, open_store};
 use crate::audit::event;
 use crate::config::Config;
 use crate::error::{CaError, Result};
-use crate::store::{DeadLetter, LastError, StoreOps as _};
+use crate::store::{DeadLetter, LastError};
 
 /// One sink as `notify status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,8 +55,7 @@ pub struct NotifyReport {
 /// `jit-ca notify status`: reads the data directory only.
 pub fn notify_status(dir: &Path, now: u64) -> Result<NotifyReport> {
     let cfg = Config::load(dir)?;
-    let st = open_store(dir)?;
-    let status = st.conn().notify_status(now)?;
+    let status = open_store(dir)?.read(|c| c.notify_status(now))??;
     let mut sinks: Vec<SinkView> = cfg
         .notify
         .iter()
@@ -215,10 +214,10 @@ pub fn notify_retry(dir: &Path, id: &str, sink: Option<&str>, now: u64) -> Resul
             names(&cfg)
         )));
     }
-    let mut st = open_store(dir)?;
+    let mut db = open_store(dir)?;
     // The id is found with a scan of the outbox: on a read, before the write lock is taken
     // (a long scan under it would stall every writer of the running service).
-    let Some(seq) = st.conn().notify_event_seq(id)? else {
+    let Some(seq) = db.read(|c| c.notify_event_seq(id))?? else {
         return Err(CaError::UnknownEvent { id: id.to_string() });
     };
     // Only the sinks config.toml names: nothing would send a delivery to another.
@@ -226,30 +225,30 @@ pub fn notify_retry(dir: &Path, id: &str, sink: Option<&str>, now: u64) -> Resul
         Some(s) => vec![s],
         None => cfg.notify.iter().map(|s| s.name.as_str()).collect(),
     };
-    let tx = st.tx()?;
-    let mut sinks = Vec::new();
-    for t in targets {
-        sinks.extend(
-            tx.notify_retry_seq(seq, id, Some(t), now)?
-                .into_iter()
-                .map(|(_, s)| s),
-        );
-    }
-    if sinks.is_empty() {
-        return Err(CaError::Input(format!(
-            "{id} has no dead delivery{}; only dead letters to sinks config.toml names are sent \
-             again (jit-ca notify status lists them; a pending one is still being retried)",
-            sink.map_or_else(String::new, |s| format!(" to sink {s:?}"))
-        )));
-    }
-    let rec = crate::store::append_audit(
-        &tx,
-        now,
-        &actor(),
-        event::NOTIFY_RETRY,
-        &json!({"id": id, "sinks": sinks}),
-    )?;
-    tx.commit()?;
+    let (sinks, rec) = db.with_tx(|tx| {
+        let mut sinks = Vec::new();
+        for t in targets {
+            sinks.extend(
+                tx.notify_retry_seq(seq, id, Some(t), now)?
+                    .into_iter()
+                    .map(|(_, s)| s),
+            );
+        }
+        if sinks.is_empty() {
+            return Err(CaError::Input(format!(
+                "{id} has no dead delivery{}; only dead letters to sinks config.toml names are \
+                 sent again (jit-ca notify status lists them; a pending one is still being retried)",
+                sink.map_or_else(String::new, |s| format!(" to sink {s:?}"))
+            )));
+        }
+        let rec = tx.append_audit(
+            now,
+            &actor(),
+            event::NOTIFY_RETRY,
+            &json!({"id": id, "sinks": sinks}),
+        )?;
+        Ok((sinks, rec))
+    })?;
     log(&[rec]);
     Ok(Retried {
         id: id.to_string(),

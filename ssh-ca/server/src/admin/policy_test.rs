@@ -19,7 +19,8 @@ use crate::config::Config;
 use crate::error::{CaError, Result};
 use crate::policy::{Role, Subject};
 use crate::service::lifecycle::{self, Asking, Refusal};
-use crate::store::sqlite::{list_users, open_reader};
+use crate::store::StoreOps as _;
+use crate::store::sqlite::open_reader;
 use jit_common::time::{format_duration, format_utc};
 
 /// What `policy test` is asked.
@@ -96,8 +97,11 @@ pub struct PolicyTestReport {
 pub fn policy_test(dir: &Path, input: &PolicyTestInput) -> Result<PolicyTestReport> {
     let cfg = Config::load(dir)?;
     let policy = crate::service::load_policy(&cfg)?;
-    let conn = open_reader(&cfg.db_path())?;
-    let users = list_users(&conn)?;
+    let users = match &cfg.database {
+        // A read-only connection: never creates or migrates jit.db.
+        None => open_reader(&cfg.db_path())?.list_users()?,
+        Some(_) => crate::store::Db::open(&cfg)?.read(|c| c.list_users())??,
+    };
     let Some(me) = users.iter().find(|u| u.name == input.user) else {
         return Err(CaError::Input(format!(
             "no user {:?} in {} (jit-ca user list --dir {} shows who is registered)",

@@ -13,7 +13,6 @@ use crate::config::Config;
 use crate::error::{CaError, Result};
 use crate::files;
 use crate::signer::Signer;
-use crate::store;
 
 /// Result of `audit verify`.
 #[derive(Debug, Serialize)]
@@ -51,8 +50,7 @@ pub fn parse_anchor(s: &str) -> std::result::Result<(u64, String), String> {
 /// anchor, which detects truncation of the newest records when the anchors were kept
 /// outside the database (syslog carries every record's seq and hash).
 pub fn audit_verify_anchored(dir: &Path, anchors: &[(u64, String)]) -> Result<VerifyReport> {
-    let st = open_store(dir)?;
-    let records = store::audit_records(st.conn())?;
+    let records = open_store(dir)?.read(|c| c.audit_records())??;
     let head = records.last().map(|r| r.hash.clone());
     let total = records.len() as u64;
     for (seq, hash) in anchors {
@@ -155,8 +153,7 @@ pub fn audit_verify_checkpoint(
         });
     }
     let ring = checkpoint_keys(dir)?;
-    let st = open_store(dir)?;
-    let records = store::audit_records(st.conn())?;
+    let records = open_store(dir)?.read(|c| c.audit_records())??;
     let head = records.last().map(|r| r.hash.clone());
     let total = records.len() as u64;
     let fail = |problem: String, bad: Option<u64>| VerifyReport {
@@ -193,15 +190,14 @@ pub fn audit_verify_checkpoint(
         }
         Some(_) => {}
     }
-    drop(st);
     audit_verify_anchored(dir, anchors)
 }
 
 /// `jit-ca audit export`: every record, details as JSON.
 pub fn audit_export(dir: &Path) -> Result<Vec<serde_json::Value>> {
-    let st = open_store(dir)?;
     // One shape for the CLI and the audit page's JSON export (audit::export).
-    Ok(store::audit_records(st.conn())?
+    Ok(open_store(dir)?
+        .read(|c| c.audit_records())??
         .iter()
         .map(audit::export::json_value)
         .collect())

@@ -9,12 +9,12 @@ use serde_json::json;
 use ssh_key::{HashAlg, PublicKey};
 
 use super::dir::{actor, log, open_store};
-use crate::audit::event;
+use crate::audit::{self, event};
 use crate::config::{self, Config};
 use crate::error::{CaError, Result};
 use crate::policy::{self, Policy};
 use crate::signer::Signer;
-use crate::store::{self, Store};
+use crate::store::{self, StoreOps};
 
 /// Parses the keys in an OpenSSH public key file (one per line; comments and blanks skipped).
 pub fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>> {
@@ -105,16 +105,15 @@ pub fn user_add_with_contact(
     groups.sort();
     groups.dedup();
     let (lines, fps) = key_lines(key_file)?;
-    let mut st = open_store(dir)?;
-    let tx = st.tx()?;
-    store::add_user(&tx, name, &groups, &lines, now)?;
-    let mut details = json!({"user": name, "groups": groups, "keys": fps});
-    if let Some(h) = &contact {
-        store::set_contact(&tx, name, Some(h))?;
-        details["contact"] = json!(h);
-    }
-    let rec = store::append_audit(&tx, now, &actor(), event::USER_ADD, &details)?;
-    tx.commit()?;
+    let rec = open_store(dir)?.with_tx(|tx| {
+        tx.add_user(name, &groups, &lines, now)?;
+        let mut details = json!({"user": name, "groups": groups, "keys": fps});
+        if let Some(h) = &contact {
+            tx.set_contact(name, Some(h))?;
+            details["contact"] = json!(h);
+        }
+        tx.append_audit(now, &actor(), event::USER_ADD, &details)
+    })?;
     log(&[rec]);
     Ok(fps)
 }
@@ -128,21 +127,19 @@ pub fn user_set_contact(
     now: u64,
 ) -> Result<Option<String>> {
     let contact = contact.map(check_contact).transpose()?;
-    let mut st = open_store(dir)?;
-    let tx = st.tx()?;
-    if !store::set_contact(&tx, name, contact.as_deref())? {
-        return Err(CaError::Input(format!(
-            "there is no user {name:?} (jit-ca user list shows them)"
-        )));
-    }
-    let rec = store::append_audit(
-        &tx,
-        now,
-        &actor(),
-        event::USER_CONTACT,
-        &json!({"user": name, "contact": contact}),
-    )?;
-    tx.commit()?;
+    let rec = open_store(dir)?.with_tx(|tx| {
+        if !tx.set_contact(name, contact.as_deref())? {
+            return Err(CaError::Input(format!(
+                "there is no user {name:?} (jit-ca user list shows them)"
+            )));
+        }
+        tx.append_audit(
+            now,
+            &actor(),
+            event::USER_CONTACT,
+            &json!({"user": name, "contact": contact}),
+        )
+    })?;
     log(&[rec]);
     Ok(contact)
 }
@@ -179,19 +176,17 @@ pub fn user_add_key(
     } else {
         store::KeyPurpose::Login
     };
-    let mut st = open_store(dir)?;
-    let tx = st.tx()?;
-    for l in &lines {
-        store::add_user_key(&tx, name, l, purpose)?;
-    }
-    let rec = store::append_audit(
-        &tx,
-        now,
-        &actor(),
-        event::USER_ADD_KEY,
-        &json!({"user": name, "keys": fps, "purpose": purpose.as_str()}),
-    )?;
-    tx.commit()?;
+    let rec = open_store(dir)?.with_tx(|tx| {
+        for l in &lines {
+            tx.add_user_key(name, l, purpose)?;
+        }
+        tx.append_audit(
+            now,
+            &actor(),
+            event::USER_ADD_KEY,
+            &json!({"user": name, "keys": fps, "purpose": purpose.as_str()}),
+        )
+    })?;
     log(&[rec]);
     Ok(fps)
 }
@@ -241,18 +236,33 @@ pub fn user_remove_key(
     } else {
         KeyRef::Lines(key_lines(Path::new(key))?.0)
     };
-    let mut st = open_store(dir)?;
-    let tx = st.tx()?;
-    if !store::user_exists(&tx, name)? {
+    let (removal, rec, web_logouts) =
+        open_store(dir)?.with_tx(|tx| remove_keys(tx, name, &wanted, allow_no_login_key, now))?;
+    log(&[rec]);
+    log(&web_logouts);
+    Ok(removal)
+}
+
+/// [`user_remove_key`]'s transaction: the removal, its record, and the `web_logout` records
+/// of the sessions it ended.
+fn remove_keys(
+    tx: &dyn StoreOps,
+    name: &str,
+    wanted: &KeyRef,
+    allow_no_login_key: bool,
+    now: u64,
+) -> Result<(KeyRemoval, audit::Record, Vec<audit::Record>)> {
+    if !tx.user_exists(name)? {
         return Err(CaError::Input(format!(
             "there is no user {name:?} (jit-ca user list shows the users)"
         )));
     }
-    let registered: Vec<(String, String, store::KeyPurpose)> = store::user_keys(&tx, name)?
+    let registered: Vec<(String, String, store::KeyPurpose)> = tx
+        .user_keys(name)?
         .into_iter()
         .map(|(line, purpose)| (fingerprint_of(&line), line, purpose))
         .collect();
-    let targets: Vec<&(String, String, store::KeyPurpose)> = match &wanted {
+    let targets: Vec<&(String, String, store::KeyPurpose)> = match wanted {
         KeyRef::Fingerprints(fps) => fps
             .iter()
             .map(|fp| find_key(&registered, name, fp, |k| &k.0 == fp))
@@ -294,8 +304,8 @@ pub fn user_remove_key(
         if removed.iter().any(|r: &RemovedKey| r.fingerprint == t.0) {
             continue;
         }
-        store::remove_user_key(&tx, name, &t.1)?;
-        for id in store::requests_with_live_certs_for_key(&tx, name, &t.1, now)? {
+        tx.remove_user_key(name, &t.1)?;
+        for id in tx.requests_with_live_certs_for_key(name, &t.1, now)? {
             if !live_requests.contains(&id) {
                 live_requests.push(id);
             }
@@ -305,7 +315,7 @@ pub fn user_remove_key(
             purpose: t.2.as_str(),
         });
     }
-    let denied_requests = deny_pending_for_keys(&tx, name, &removed, now)?;
+    let denied_requests = deny_pending_for_keys(tx, name, &removed, now)?;
     // Web sessions established with a removed key end, idle ones too (audited
     // `web_logout`), and its unused login links are withdrawn; the pages check the key on
     // every view as well.
@@ -313,7 +323,7 @@ pub fn user_remove_key(
     for k in &removed {
         let why = json!({"reason": "key removed", "removed_key": k.fingerprint});
         web_logouts.extend(crate::service::web::end_sessions(
-            &*tx,
+            tx,
             name,
             Some(&k.fingerprint),
             now,
@@ -321,8 +331,7 @@ pub fn user_remove_key(
             why,
         )?);
     }
-    let rec = store::append_audit(
-        &tx,
+    let rec = tx.append_audit(
         now,
         &actor(),
         event::USER_REMOVE_KEY,
@@ -330,30 +339,27 @@ pub fn user_remove_key(
             "approval_keys_left": approval_left, "live_requests": live_requests,
             "denied_requests": denied_requests}),
     )?;
-    tx.commit()?;
-    log(&[rec]);
-    log(&web_logouts);
-    Ok(KeyRemoval {
+    let removal = KeyRemoval {
         user: name.to_string(),
         removed,
         login_keys_left: login_left,
         approval_keys_left: approval_left,
         live_requests,
         denied_requests,
-    })
+    };
+    Ok((removal, rec, web_logouts))
 }
 
 /// Denies `name`'s pending requests whose key to certify is one of `removed` (compared by
 /// fingerprint); returns their ids. A row that does not load is left alone: `approve` cannot
 /// load it either.
 fn deny_pending_for_keys(
-    tx: &rusqlite::Connection,
+    tx: &dyn StoreOps,
     name: &str,
     removed: &[RemovedKey],
     now: u64,
 ) -> Result<Vec<String>> {
     use crate::service::lifecycle;
-    use crate::store::StoreOps as _;
     let by = actor();
     let mut denied = Vec::new();
     for id in tx.request_ids_of(name, &[jit_api::wire::RequestState::Pending])? {
@@ -415,11 +421,11 @@ fn operator_ca(dir: &Path, now: u64) -> Result<crate::service::Ca> {
         })?,
     };
     let signer = Signer::load(&config.user_ca_keys, &config.grant_keys)?;
-    let store = Store::open(&config.db_path())?;
+    let db = crate::store::Db::open(&config)?;
     let clock = std::sync::Arc::new(crate::clock::FixedClock::new(now));
     // Not `Ca::new`: the grant snapshot for host documents is not needed to revoke, and a
     // damaged grant's hosts must not stop the revocation of it.
-    crate::service::Ca::for_revocation(config, policy, signer, store, clock)
+    crate::service::Ca::for_revocation(config, policy, signer, db, clock)
 }
 
 /// `jit-ca user remove NAME`: ends the user's access in one audited transaction (pending
@@ -461,8 +467,8 @@ pub struct UserView {
 
 /// `jit-ca user list`.
 pub fn user_list(dir: &Path) -> Result<Vec<UserView>> {
-    let st = open_store(dir)?;
-    Ok(store::list_users(st.conn())?
+    Ok(open_store(dir)?
+        .read(|c| c.list_users())??
         .into_iter()
         .map(|u| UserView {
             fingerprints: u

@@ -91,7 +91,7 @@ async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such endpoint; see docs/api.md")
 }
 
-async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+pub(super) async fn blocking<T, F>(f: F) -> Result<T, ApiError>
 where
     F: FnOnce() -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,

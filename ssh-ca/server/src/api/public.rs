@@ -118,7 +118,10 @@ pub(super) async fn host_grants(
         Ok(h) => h,
         Err(e) => return e.into_response(),
     };
-    match st.ca.host_grants(&host) {
+    // It may rebuild the grant snapshot from the database (after any issuance or
+    // revocation): a blocking read, so on the blocking pool, never on an async worker.
+    let ca = st.ca.clone();
+    match super::blocking(move || ca.host_grants(&host)).await {
         Ok(doc) => serve_host_doc(&headers, &doc),
         Err(e) => e.into_response(),
     }

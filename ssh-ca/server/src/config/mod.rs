@@ -135,6 +135,21 @@ require_approval_digest = false
 # url = "https://hooks.slack.com/services/T000/B000/XXXX"
 # format = "slack"
 
+# The database (docs/ha.md). Absent or "sqlite": the SQLite file jit.db in this directory,
+# for one `jit-ca serve`. Several replicas share one PostgreSQL database instead: a URL
+# postgres://USER@HOST:PORT/DB?sslmode=verify-full or libpq settings such as
+# "host=/run/postgresql dbname=jit user=jit-ca". Never put the password here: it is read
+# from database_password_file (mode 0600, owned by the service's user or root). Over the
+# network TLS is required (sslmode=require, verify-ca or verify-full; disable, allow or
+# prefer are refused for a host that is not a Unix socket or loopback); database_ca names the
+# PEM roots the server's certificate is checked against (default: the system's). replica_name
+# names this replica in `jit-ca db status`, the metrics and PostgreSQL's application_name
+# (default: <hostname>:<listen port>).
+# database = "sqlite"
+# database_password_file = "db.password"
+# database_ca = "/etc/jit-ca/db-ca.pem"
+# replica_name = "ca1"
+
 # Optional TLS. Without it the service speaks plain HTTP: put it behind a TLS proxy or
 # keep it on a trusted network. Behind a TLS proxy set public_url to the https URL: the web
 # pages then send Secure cookies and HSTS, and accept forms from that origin only.
@@ -215,6 +230,15 @@ struct RawConfig {
     /// `[web]`: validated by [`web::validate`].
     #[serde(default)]
     web: Option<web::RawWeb>,
+    /// The database keys: validated by [`database::validate`].
+    #[serde(default)]
+    database: Option<String>,
+    #[serde(default)]
+    database_password_file: Option<String>,
+    #[serde(default)]
+    database_ca: Option<String>,
+    #[serde(default)]
+    replica_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -286,6 +310,9 @@ pub struct Config {
     pub notify_max_age_secs: u64,
     /// The web pages (`[web]`).
     pub web: WebConfig,
+    /// The PostgreSQL database (`database` and its keys); None: the data directory's
+    /// SQLite `jit.db`.
+    pub database: Option<crate::store::postgres::PgSettings>,
 }
 
 impl Config {
@@ -293,7 +320,7 @@ impl Config {
     pub fn parse(dir: &Path, text: &str) -> std::result::Result<Self, Vec<String>> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| vec![toml_error(text, &e)])?;
         let mut errs = Vec::new();
-        let listen = match raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN).parse() {
+        let listen: SocketAddr = match raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN).parse() {
             Ok(a) => a,
             Err(e) => {
                 errs.push(format!(
@@ -424,6 +451,17 @@ impl Config {
             ));
         }
         let web = web::validate(raw.web, &mut errs);
+        let database = database::validate(
+            dir,
+            database::RawDatabase {
+                database: raw.database,
+                password_file: raw.database_password_file,
+                ca: raw.database_ca,
+                replica_name: raw.replica_name,
+            },
+            listen.port(),
+            &mut errs,
+        );
         if !errs.is_empty() {
             return Err(errs);
         }
@@ -452,6 +490,7 @@ impl Config {
             notify,
             notify_max_age_secs,
             web,
+            database,
         })
     }
 
@@ -521,6 +560,7 @@ impl Config {
     }
 }
 
+mod database;
 #[cfg(test)]
 mod notify_tests;
 mod toml_error;

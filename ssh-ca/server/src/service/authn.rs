@@ -305,7 +305,10 @@ impl Ca {
             Some(_) => {}
             None => self.note_legacy(&user, &fp, now),
         }
-        let fresh = self.nonces.use_nonce(nonce, now);
+        let fresh = self
+            .backend
+            .use_nonce(nonce, now)
+            .map_err(|e| (actor.clone(), ApiError::from(e)))?;
         if !fresh {
             return Err((
                 actor,

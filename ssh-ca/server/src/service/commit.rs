@@ -39,9 +39,9 @@ use crate::error::{ApiError, CaError, Result};
 use crate::store::{self, Store, StoreOps};
 
 /// A queued change: runs inside the batch's transaction; answers once the batch is over.
-trait Entry: Send {
+pub(crate) trait Entry: Send {
     /// Runs the job; false when it failed (its savepoint is then rolled back).
-    fn run(&mut self, c: &Connection) -> bool;
+    fn run(&mut self, c: &dyn StoreOps) -> bool;
     /// The batch is over: hand the answer to the caller (`Some(e)`: it did not commit).
     fn finish(self: Box<Self>, commit_error: Option<&CaError>);
 }
@@ -58,9 +58,9 @@ struct Job<R, F> {
 impl<R, F> Entry for Job<R, F>
 where
     R: Send,
-    F: FnOnce(&Connection) -> ApiResult<R> + Send,
+    F: FnOnce(&dyn StoreOps) -> ApiResult<R> + Send,
 {
-    fn run(&mut self, c: &Connection) -> bool {
+    fn run(&mut self, c: &dyn StoreOps) -> bool {
         let Some(f) = self.f.take() else {
             return false;
         };
@@ -91,7 +91,29 @@ fn answer(e: &CaError) -> ApiError {
             jit_api::wire::ErrorCode::Unavailable,
             "the CA's database is busy; retry in a moment",
         ),
+        CaError::Unavailable(detail) => ApiError::unavailable(detail),
         other => ApiError::internal(other),
+    }
+}
+
+/// Runs one batch of the group commit: every job in ONE transaction, each inside `SAVEPOINT
+/// job` (`ROLLBACK TO job` when it failed, then `RELEASE job`), one commit. `Err`: nothing
+/// of the batch was committed (every job answers that error).
+pub(crate) trait BatchRunner: Send {
+    /// Runs `jobs` in one transaction.
+    fn run(&mut self, jobs: &mut [Box<dyn Entry>]) -> Result<()>;
+}
+
+/// SQLite's batch: the writer's connection, and the accepted nonces written into each
+/// batch's transaction.
+pub(super) struct SqliteRunner {
+    pub(super) store: Arc<Mutex<Store>>,
+    pub(super) nonces: Arc<Nonces>,
+}
+
+impl BatchRunner for SqliteRunner {
+    fn run(&mut self, jobs: &mut [Box<dyn Entry>]) -> Result<()> {
+        run_batch(&mut lock(&self.store), &self.nonces, jobs)
     }
 }
 
@@ -120,7 +142,7 @@ impl std::fmt::Debug for Writer {
 
 impl Writer {
     /// Starts the writer thread. It ends when the `Writer` is dropped (the queue closes).
-    pub(super) fn start(store: Arc<Mutex<Store>>, nonces: Arc<Nonces>) -> Result<Self> {
+    pub(crate) fn start(mut runner: Box<dyn BatchRunner>) -> Result<Self> {
         let (tx, rx) = mpsc::channel::<Box<dyn Entry>>();
         let counts = Arc::new(Counts::default());
         let c = counts.clone();
@@ -136,7 +158,7 @@ impl Writer {
                         }
                     }
                     let n = jobs.len() as u64;
-                    let result = run_batch(&mut lock(&store), &nonces, &mut jobs);
+                    let result = runner.run(&mut jobs);
                     if result.is_ok() {
                         c.batches.fetch_add(1, Ordering::Relaxed);
                         c.jobs.fetch_add(n, Ordering::Relaxed);
@@ -158,7 +180,7 @@ impl Writer {
     pub(super) fn write<R, F>(&self, job: F) -> ApiResult<R>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> ApiResult<R> + Send + 'static,
+        F: FnOnce(&dyn StoreOps) -> ApiResult<R> + Send + 'static,
     {
         let slot: Slot<R> = Arc::new((Mutex::new(None), Condvar::new()));
         let sent = self.queue.send(Box::new(Job {
@@ -196,7 +218,7 @@ fn run_batch(st: &mut Store, nonces: &Nonces, jobs: &mut [Box<dyn Entry>]) -> Re
     let flushed = nonces.flush_into(&*tx)?;
     for j in jobs.iter_mut() {
         tx.prepare_cached("SAVEPOINT job")?.execute([])?;
-        if !j.run(&tx) {
+        if !j.run(&*tx) {
             tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
         }
         tx.prepare_cached("RELEASE job")?.execute([])?;
@@ -257,6 +279,20 @@ impl Nonces {
         }
         s.seen.insert(n, now);
         s.pending.push((n, now));
+        true
+    }
+
+    /// Records a nonce in the set only, never to be written by a batch (PostgreSQL, where
+    /// each nonce is claimed durably by its own statement); false if it was seen before.
+    pub(super) fn remember(&self, hex_nonce: &str, now: u64) -> bool {
+        let Some(n) = parse_nonce(hex_nonce) else {
+            return false;
+        };
+        let mut s = lock(&self.inner);
+        if s.seen.contains_key(&n) {
+            return false;
+        }
+        s.seen.insert(n, now);
         true
     }
 
@@ -428,10 +464,17 @@ mod tests {
     use super::*;
     use jit_api::wire::ErrorCode;
 
+    fn sqlite(store: &Arc<Mutex<Store>>, nonces: &Arc<Nonces>) -> Box<dyn BatchRunner> {
+        Box::new(SqliteRunner {
+            store: store.clone(),
+            nonces: nonces.clone(),
+        })
+    }
+
     fn writer() -> (Writer, Arc<Mutex<Store>>) {
         let store = Arc::new(Mutex::new(Store::open_in_memory().unwrap()));
         let nonces = Arc::new(Nonces::default());
-        (Writer::start(store.clone(), nonces).unwrap(), store)
+        (Writer::start(sqlite(&store, &nonces)).unwrap(), store)
     }
 
     #[test]
@@ -478,7 +521,7 @@ mod tests {
     fn nonces_are_unique_and_written_with_the_next_batch() {
         let store = Arc::new(Mutex::new(Store::open_in_memory().unwrap()));
         let nonces = Arc::new(Nonces::default());
-        let w = Writer::start(store.clone(), nonces.clone()).unwrap();
+        let w = Writer::start(sqlite(&store, &nonces)).unwrap();
         let n = "0123456789abcdef0123456789abcdef";
         assert!(nonces.use_nonce(n, 100));
         assert!(!nonces.use_nonce(n, 101), "a nonce is accepted once");

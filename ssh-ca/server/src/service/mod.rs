@@ -28,6 +28,7 @@ mod alerting;
 mod approve;
 pub mod audit_view;
 mod authn;
+mod backend;
 mod commit;
 mod create;
 mod doc;
@@ -48,6 +49,9 @@ pub mod web;
 
 pub use crate::store::operator::OperatorRevocations;
 pub use authn::{AuthHeaders, CallProof, Caller, CallerKey};
+/// The group commit's seam: a backend's batch runner runs queued [`Entry`]s.
+#[allow(unused_imports)] // Entry: for the PostgreSQL runner (store::postgres)
+pub(crate) use commit::{BatchRunner, Entry};
 pub use doc::Doc;
 pub use external::{GrantRevocation, RequestProblem, UserRemoval};
 pub use host_docs::{CacheStats, HostDoc, MAX_HOST_DOCUMENT};
@@ -67,7 +71,7 @@ use crate::config::Config;
 use crate::error::{ApiError, CaError};
 use crate::policy::Policy;
 use crate::signer::Signer;
-use crate::store::{Store, StoreOps};
+use crate::store::{Db, StoreOps};
 use jit_api::auth;
 use jit_api::wire::ErrorCode as C;
 
@@ -75,11 +79,6 @@ type ApiResult<T> = std::result::Result<T, ApiError>;
 
 /// Serials reserved per block by the issuance fast path.
 const SERIAL_BLOCK: u64 = 1024;
-/// Read connections to the database (signed calls authenticate on them).
-const READERS: usize = 4;
-/// Read connections of the audit page and its exports only (window scans, chain
-/// verification), so those never hold the ones signed calls need.
-const AUDIT_READERS: usize = 2;
 /// Nonces older than this many seconds can no longer pass the timestamp check.
 const NONCE_KEEP_SECS: u64 = 2 * auth::MAX_SKEW_SECS + 60;
 
@@ -89,7 +88,8 @@ pub struct Ca {
     config: Config,
     policy: RwLock<Arc<Policy>>,
     signer: Signer,
-    store: Arc<Mutex<Store>>,
+    /// The database and how operations run on it (see `backend`).
+    backend: backend::Backend,
     clock: Arc<dyn Clock>,
     syslog: Mutex<Syslog>,
     published: RwLock<Arc<Published>>,
@@ -103,16 +103,6 @@ pub struct Ca {
     /// Encoded sizes of active grants by host selectors: bounds every host's document.
     budget: Mutex<host_docs::Budget>,
     stats: Stats,
-    /// Group commit of the hot write paths (see `commit`).
-    writer: commit::Writer,
-    /// Nonces of signed calls within the replay window.
-    nonces: Arc<commit::Nonces>,
-    /// Read connections.
-    readers: commit::Readers,
-    /// The audit page's own read connections ([`AUDIT_READERS`]).
-    audit_readers: commit::Readers,
-    /// Copies the WAL into the database file in the background (file databases).
-    _checkpointer: Option<commit::Checkpointer>,
     /// Serials reserved for the issuance fast path: next, end (exclusive).
     serials: Mutex<(u64, u64)>,
     /// Operator changes picked up and the latest audit checkpoint (see `external`).
@@ -192,11 +182,11 @@ impl Ca {
         config: Config,
         policy: Policy,
         signer: Signer,
-        store: Store,
+        db: Db,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CaError> {
         let now = clock.now();
-        let ca = Self::unpublished(config, policy, signer, store, clock)?;
+        let ca = Self::unpublished(config, policy, signer, db, clock)?;
         ca.republish(now, false)?;
         ca.refresh_grants(now)?;
         Ok(ca)
@@ -207,26 +197,11 @@ impl Ca {
         config: Config,
         policy: Policy,
         signer: Signer,
-        store: Store,
+        db: Db,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CaError> {
         let now = clock.now();
-        let nonces = Arc::new(commit::Nonces::load(
-            store.conn(),
-            now.saturating_sub(NONCE_KEEP_SECS),
-        )?);
-        let readers = commit::Readers::open(store.path(), READERS)?;
-        let audit_readers = commit::Readers::open(store.path(), AUDIT_READERS)?;
-        let checkpointer = match store.path() {
-            Some(p) => {
-                let c = commit::Checkpointer::start(p)?;
-                store.disable_auto_checkpoint()?;
-                Some(c)
-            }
-            None => None,
-        };
-        let store = Arc::new(Mutex::new(store));
-        let writer = commit::Writer::start(store.clone(), nonces.clone())?;
+        let backend = backend::Backend::start(db, now.saturating_sub(NONCE_KEEP_SECS))?;
         let audience = signer
             .ca_public_keys()
             .first()
@@ -239,7 +214,7 @@ impl Ca {
             config,
             policy: RwLock::new(Arc::new(policy)),
             signer,
-            store,
+            backend,
             clock,
             syslog: Mutex::new(Syslog::new("jit-ca")),
             published: RwLock::new(Arc::new(Published::empty())),
@@ -248,11 +223,6 @@ impl Ca {
             host_cache: Mutex::new(host_docs::HostCache::default()),
             budget: Mutex::new(host_docs::Budget::default()),
             stats: Stats::default(),
-            writer,
-            nonces,
-            readers,
-            audit_readers,
-            _checkpointer: checkpointer,
             serials: Mutex::new((0, 0)),
             external: external::Watch::default(),
             audience,
@@ -274,11 +244,11 @@ impl Ca {
         config: Config,
         policy: Policy,
         signer: Signer,
-        store: Store,
+        db: Db,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CaError> {
         let now = clock.now();
-        let ca = Self::unpublished(config, policy, signer, store, clock)?;
+        let ca = Self::unpublished(config, policy, signer, db, clock)?;
         ca.republish(now, false)?;
         Ok(ca)
     }
@@ -289,8 +259,8 @@ impl Ca {
         config.load_notify_files()?;
         let policy = load_policy(&config)?;
         let signer = Signer::load(&config.user_ca_keys, &config.grant_keys)?;
-        let store = Store::open(&config.db_path())?;
-        Self::new(config, policy, signer, store, clock)
+        let db = Db::open_as(&config, "serve")?;
+        Self::new(config, policy, signer, db, clock)
     }
 
     /// The configuration.
@@ -332,22 +302,17 @@ impl Ca {
     // ---- running storage operations ----
 
     /// The one transaction helper of the rare write paths (approvals, decisions,
-    /// revocations, the sweeper, publication, operator commands): takes the writer's
-    /// connection, opens an IMMEDIATE transaction, writes the accepted nonces into it, runs
-    /// `f`, and commits; the nonces count as written only once the commit succeeded. When
-    /// `f` fails nothing is committed and the nonces stay pending.
+    /// revocations, the sweeper, publication, operator commands). SQLite: takes the
+    /// writer's connection, opens an IMMEDIATE transaction, writes the accepted nonces into
+    /// it, runs `f`, and commits; the nonces count as written only once the commit
+    /// succeeded. When `f` fails nothing is committed and the nonces stay pending.
+    /// PostgreSQL: `PgStore::transact` (the audit lock first).
     fn transact<R, E>(&self, f: impl FnOnce(&dyn StoreOps) -> Result<R, E>) -> Result<R, E>
     where
         E: From<CaError>,
     {
-        let mut st = lock(&self.store);
         self.stats.transactions.fetch_add(1, Ordering::Relaxed);
-        let tx = st.tx()?;
-        let flushed = self.nonces.flush_into(&*tx)?;
-        let r = f(&*tx)?;
-        tx.commit().map_err(CaError::from)?;
-        flushed.done();
-        Ok(r)
+        self.backend.transact(f)
     }
 
     /// Runs a change through the group commit (see `commit`): durable when this returns.
@@ -356,30 +321,36 @@ impl Ca {
         R: Send + 'static,
         F: FnOnce(&dyn StoreOps) -> ApiResult<R> + Send + 'static,
     {
-        self.writer.write(move |c| job(c))
+        self.backend.write(job)
     }
 
     /// Runs a read on a read connection.
-    fn read_db<R>(&self, f: impl FnOnce(&dyn StoreOps) -> R) -> R {
-        self.readers.with(&self.store, |c| f(c))
+    fn read_db<R, E>(&self, f: impl FnOnce(&dyn StoreOps) -> Result<R, E>) -> Result<R, E>
+    where
+        E: From<CaError>,
+    {
+        self.backend.read(f)
     }
 
     /// A read on the audit page's own connections (never one signed calls need).
-    fn read_audit<R>(&self, f: impl FnOnce(&dyn StoreOps) -> R) -> R {
-        self.audit_readers.with(&self.store, |c| f(c))
+    fn read_audit<R, E>(&self, f: impl FnOnce(&dyn StoreOps) -> Result<R, E>) -> Result<R, E>
+    where
+        E: From<CaError>,
+    {
+        self.backend.read_audit(f)
     }
 
     /// Runs `f` while every general read connection is held: for tests of what must not
     /// wait on them (the audit page).
     #[doc(hidden)]
     pub fn hold_read_connections_for_test<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.readers.hold_all(f)
+        self.backend.hold_read_connections(f)
     }
 
     /// Writes accepted nonces that no write has carried yet (the server calls this every
     /// second; a no-op when there are none).
     pub fn flush_nonces(&self) -> Result<(), CaError> {
-        if self.nonces.has_pending() {
+        if self.backend.nonces_pending() {
             self.write(|_| Ok(()))
                 .map_err(|source| CaError::NotWritten {
                     what: "nonces",
@@ -391,12 +362,22 @@ impl Ca {
 
     /// Nonces remembered for the replay window, for the metrics.
     pub fn nonces_remembered(&self) -> usize {
-        self.nonces.len()
+        self.backend.nonces_remembered()
     }
 
     /// (group-commit batches, changes committed in them), for the metrics.
     pub fn commit_counts(&self) -> (u64, u64) {
-        self.writer.counts()
+        self.backend.commit_counts()
+    }
+
+    /// Which database this CA runs on: "sqlite" or "postgresql".
+    pub fn backend_kind(&self) -> &'static str {
+        self.backend.kind()
+    }
+
+    /// The PostgreSQL store, when this CA runs on one (replica jobs, health).
+    pub fn postgres(&self) -> Option<&crate::store::postgres::PgStore> {
+        self.backend.postgres()
     }
 }
 

@@ -213,7 +213,7 @@ impl Ca {
         let Some(role) = policy.role(&r.role) else {
             return Vec::new();
         };
-        let users = self.readers.with(&self.store, crate::store::list_users);
+        let users = self.read_db(|c| c.list_users());
         let Ok(users) = users else {
             return Vec::new();
         };

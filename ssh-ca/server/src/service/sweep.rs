@@ -50,7 +50,8 @@ impl Ca {
             tx.web_prune(now.saturating_sub(super::web::PRUNE_AFTER_SECS))?;
             Ok::<_, CaError>((due.len(), records))
         })?;
-        self.nonces.expire(now.saturating_sub(NONCE_KEEP_SECS));
+        self.backend
+            .expire_nonces(now.saturating_sub(NONCE_KEEP_SECS));
         self.log(&records);
         if n > 0 {
             self.after_issuance();

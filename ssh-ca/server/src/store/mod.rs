@@ -5,9 +5,10 @@
 //! operations one transaction (or one read snapshot) offers. The request lifecycle
 //! (`service::lifecycle`) never sees the store at all; the service's orchestration code
 //! calls `StoreOps` methods. SQLite ([`sqlite`]) implements it on `rusqlite::Connection`
-//! (a transaction derefs to one); a second backend (PostgreSQL) implements the same trait
-//! and its own transaction runner (today `service::commit` and `Ca::transact`, which are
-//! SQLite's).
+//! (a transaction derefs to one); PostgreSQL ([`postgres`]) implements the same trait and
+//! its own transaction runners (`PgStore::transact`, `PgStore::batch_runner`). [`Db`] is
+//! the database a data directory's config.toml names (operator commands open it);
+//! `service::backend` runs the service on either.
 //!
 //! **Parse at the boundary.** A row read from storage comes back typed or as an error: a
 //! request's state is a [`RequestState`] (an unknown spelling is
@@ -19,7 +20,9 @@
 //! Every function here is blocking: the HTTP layer calls the service from `spawn_blocking`.
 
 pub mod audit;
+mod db;
 pub mod operator;
+pub mod postgres;
 pub mod sqlite;
 pub mod views;
 mod web;
@@ -32,6 +35,7 @@ use crate::audit::Record;
 use crate::error::{CaError, Result};
 use jit_api::wire::{ApprovalView, RequestState};
 
+pub use db::Db;
 pub use web::{WebLoginRow, WebSessionRow};
 
 pub use sqlite::{
@@ -383,6 +387,26 @@ pub trait StoreOps {
     fn user_exists(&self, name: &str) -> Result<bool>;
     /// Removes a user and their keys; false if there was none.
     fn remove_user(&self, name: &str) -> Result<bool>;
+    /// Adds a user with keys. Errors if the name or a key is taken.
+    fn add_user(&self, name: &str, groups: &[String], keys: &[String], now: u64) -> Result<()>;
+    /// Adds a key (login or approval-only) to an existing user; errors if the key is taken.
+    fn add_user_key(&self, name: &str, key: &str, purpose: KeyPurpose) -> Result<()>;
+    /// Removes one key of a user; false if the user had no such key.
+    fn remove_user_key(&self, name: &str, key: &str) -> Result<bool>;
+    /// Sets (or clears) a user's contact handle; false if there is no such user.
+    fn set_contact(&self, name: &str, contact: Option<&str>) -> Result<bool>;
+    /// Every user with groups and keys, by name.
+    fn list_users(&self) -> Result<Vec<User>>;
+    /// A user's keys with their purposes, by key.
+    fn user_keys(&self, name: &str) -> Result<Vec<(String, KeyPurpose)>>;
+    /// The user's requests with a certificate for `key` (a stored key line) that is neither
+    /// revoked nor expired at `now`, by id: what a removed key can still be used for.
+    fn requests_with_live_certs_for_key(
+        &self,
+        name: &str,
+        key: &str,
+        now: u64,
+    ) -> Result<Vec<String>>;
 
     // ---- requests ----
     /// Inserts a new request.
@@ -476,6 +500,12 @@ pub trait StoreOps {
     ) -> Result<Record>;
     /// The newest audit record's (seq, hash).
     fn audit_head(&self) -> Result<Option<(u64, String)>>;
+    /// Every audit record, in chain order (`jit-ca audit verify`, exports).
+    fn audit_records(&self) -> Result<Vec<Record>>;
+    /// Claims a nonce durably, across replicas: false when it was claimed before (a
+    /// replay). PostgreSQL only (its own committed statement); SQLite logs it and answers
+    /// true (never called there: SQLite's nonces travel with the next write).
+    fn claim_nonce(&self, nonce: &str, now: u64) -> Result<bool>;
 
     // audit search (issue 16)
     /// The records of one window matching the filters, newest first (the audit page).

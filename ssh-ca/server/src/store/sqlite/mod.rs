@@ -199,6 +199,32 @@ impl StoreOps for Connection {
     fn remove_user(&self, name: &str) -> Result<bool> {
         users::remove_user(self, name)
     }
+    fn add_user(&self, name: &str, groups: &[String], keys: &[String], now: u64) -> Result<()> {
+        users::add_user(self, name, groups, keys, now)
+    }
+    fn add_user_key(&self, name: &str, key: &str, purpose: KeyPurpose) -> Result<()> {
+        users::add_user_key(self, name, key, purpose)
+    }
+    fn remove_user_key(&self, name: &str, key: &str) -> Result<bool> {
+        users::remove_user_key(self, name, key)
+    }
+    fn set_contact(&self, name: &str, contact: Option<&str>) -> Result<bool> {
+        users::set_contact(self, name, contact)
+    }
+    fn list_users(&self) -> Result<Vec<super::User>> {
+        users::list_users(self)
+    }
+    fn user_keys(&self, name: &str) -> Result<Vec<(String, KeyPurpose)>> {
+        users::user_keys(self, name)
+    }
+    fn requests_with_live_certs_for_key(
+        &self,
+        name: &str,
+        key: &str,
+        now: u64,
+    ) -> Result<Vec<String>> {
+        users::requests_with_live_certs_for_key(self, name, key, now)
+    }
     fn insert_request(&self, r: &RequestRow) -> Result<()> {
         requests::insert_request(self, r)
     }
@@ -318,6 +344,13 @@ impl StoreOps for Connection {
     }
     fn audit_head(&self) -> Result<Option<(u64, String)>> {
         log::audit_head(self)
+    }
+    fn audit_records(&self) -> Result<Vec<Record>> {
+        log::audit_records(self)
+    }
+    fn claim_nonce(&self, nonce: &str, now: u64) -> Result<bool> {
+        log::log_nonce(self, nonce, now)?;
+        Ok(true)
     }
     // audit search (issue 16)
     fn audit_search(
