@@ -405,6 +405,10 @@ impl Proxy {
         Proxy { url, cut, open }
     }
 
+    fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+
     fn cut(&self) {
         self.cut.store(true, Ordering::SeqCst);
         for s in self.open.lock().unwrap().drain(..) {
@@ -468,4 +472,61 @@ fn waiting_for_a_decision_fails_over_and_installs_the_certificate() {
     assert!(status.success(), "{err}");
     assert!(alice.cert().exists(), "certificate installed: {err}");
     assert!(!err.contains("cannot reach"), "failover is silent: {err}");
+}
+
+#[test]
+fn waiting_outlasts_a_short_database_outage() {
+    let ca = Ca::start();
+    let alice = ca.user("alice", &["dev"]);
+    let bob = ca.user("bob", &["dba"]);
+    // One server, whose database goes away for a few seconds (503 `unavailable`).
+    let proxy = Proxy::start(&ca.url);
+    let mut child = ca
+        .jit(&alice)
+        .env("JIT_SERVER", &proxy.url)
+        .args([
+            "request",
+            "db-admin",
+            "--duration",
+            "5m",
+            "--reason",
+            "INC-10",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let id = loop {
+        if let Some(r) = requests_on(&ca, &alice).first() {
+            break r.id.clone();
+        }
+        assert!(Instant::now() < deadline, "the request never arrived");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    proxy.cut();
+    // Two polls (2 s apart) answered 503 `unavailable`.
+    std::thread::sleep(Duration::from_millis(4500));
+    let _: RequestView = json(ca.jit(&bob).args(["approve", &id, "--json"]));
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("jit request did not finish after the outage");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    assert!(alice.cert().exists(), "certificate installed: {err}");
 }
