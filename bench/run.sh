@@ -365,6 +365,20 @@ if [ "$PG_BENCH" != 0 ]; then
   log "issuance on PostgreSQL, 2 replicas, $PG_TOP concurrent clients"
   PG_ISSUE[2-$PG_TOP]=$(pg_issue "issue-pg2-$PG_TOP" "$PG1 $PG2" --role load --spread-hosts load- --clients "$PG_TOP" --seconds "$SECS" --warmup "$WARM")
   "$BIN/jit-ca" audit verify --dir "$PGCA" >/dev/null || die "jit-ca audit verify failed on PostgreSQL after the load"
+  # Fleet sync on a PostgreSQL replica: 304s are answered from the replica's memory, so
+  # PostgreSQL should spend (next to) nothing while wrk runs.
+  log "fleet sync on a PostgreSQL replica: 304 to If-None-Match"
+  PG_ETAG=$(curl -fsS -D - -o /dev/null "$PG1/v1/revocations" |
+    awk 'tolower($1) == "etag:" { sub(/\r$/, ""); $1 = ""; sub(/^ /, ""); print }')
+  [ -n "$PG_ETAG" ] || die "$PG1/v1/revocations sent no ETag"
+  p0=$(pg_cpu)
+  PG_WRK=$(wrk -t2 -c64 -d"${WRK_SECS}s" -H "If-None-Match: $PG_ETAG" "$PG1/v1/revocations")
+  p1=$(pg_cpu)
+  PG_SYNC_RPS=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$PG_WRK")
+  PG_SYNC_BAD=$(awk '/Non-2xx or 3xx/ { print $5 }' <<<"$PG_WRK")
+  [ "${PG_SYNC_BAD:-0}" = 0 ] || die "wrk saw $PG_SYNC_BAD answers from the PostgreSQL replica that were not 2xx/3xx"
+  PG_SYNC_CPU=$(awk -v a="$p0" -v b="$p1" 'BEGIN { print b - a }')
+  record sync-pg "{\"rps\":${PG_SYNC_RPS:-0},\"pg_cpu_s\":$PG_SYNC_CPU}"
   for p in "${PG_CA_PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   PG_CA_PIDS=()
   pg_stop "$PG_DIR" fast || true
@@ -442,8 +456,9 @@ if [ "$PG_BENCH" != 0 ]; then
     pg_row "1b. issuance on PostgreSQL, 1 replica, $c clients" "${PG_ISSUE[1-$c]}"
   done
   pg_row "1c. issuance on PostgreSQL, 2 replicas, ${PG_CLIENTS[-1]} cl." "${PG_ISSUE[2-${PG_CLIENTS[-1]}]}"
+  row "6b. fleet sync 304s on a PostgreSQL replica" "$(r0 "${PG_SYNC_RPS:-0}")/s, PostgreSQL CPU $(r2 "$PG_SYNC_CPU") s" "-" ""
 else
-  row "1b/1c. issuance on PostgreSQL" "not run (JIT_BENCH_PG=0)" "-" ""
+  row "1b/1c/6b. PostgreSQL rows" "not run (JIT_BENCH_PG=0)" "-" ""
 fi
 row "2. baseline ssh-keygen -s, 1 process per cert" "$KEYGEN_RATE/s ($(r2 "$KEYGEN_MS") ms each)" "-" ""
 st=1; ge "$RATIO" 25 && st=0
