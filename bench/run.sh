@@ -8,9 +8,12 @@
 #
 # Environment: CARGO_TARGET_DIR (default: target/), JIT_BENCH_WORK (default: a fresh
 # directory under /var/tmp, on disk so SQLite's fsyncs are real), JIT_BENCH_KEEP=1 keeps it,
-# JIT_BENCH_JSON=FILE also writes every raw result as JSON lines.
+# JIT_BENCH_JSON=FILE also writes every raw result as JSON lines, JIT_BENCH_SECS=N measured
+# seconds per issuance run (default 6; e.g. 2 for a quick full run), JIT_BENCH_PG=0 skips
+# the PostgreSQL rows (1b, 1c), JIT_BENCH_PG_PORTS=FROM-TO where its private cluster may
+# listen (default 25400-25999).
 # Needs: root (pam_jit trusts root-owned files only), pamtester, libpam-wrapper, wrk,
-# openssh-client, jq, curl (tests/install-deps.sh installs them).
+# openssh-client, jq, curl, postgresql-15 (tests/install-deps.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -19,10 +22,11 @@ export PATH="$HOME/.cargo/bin:$PATH"
 SMOKE=0
 [ "${1:-}" = "--smoke" ] && SMOKE=1
 if ((SMOKE)); then
-  SECS=1 WARM=0.3 RUNS=15 KEYGEN_RUNS=10 WRK_SECS=1 OTHERS=200 MINE=50 USERS=8 CLIENTS=(1 8)
+  SECS=1 WARM=0.3 RUNS=15 KEYGEN_RUNS=10 WRK_SECS=1 OTHERS=200 MINE=50 USERS=8 CLIENTS=(1 8) PG_CLIENTS=(8)
 else
-  SECS=${JIT_BENCH_SECS:-6} WARM=1 RUNS=300 KEYGEN_RUNS=150 WRK_SECS=5 OTHERS=10000 MINE=50 USERS=64 CLIENTS=(1 8 64)
+  SECS=${JIT_BENCH_SECS:-6} WARM=1 RUNS=300 KEYGEN_RUNS=150 WRK_SECS=5 OTHERS=10000 MINE=50 USERS=64 CLIENTS=(1 8 64) PG_CLIENTS=(8 64)
 fi
+PG_BENCH=${JIT_BENCH_PG:-1}
 
 die() { echo "bench: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (pam_jit.so and jit-host trust only root-owned files)"
@@ -44,8 +48,12 @@ done
 WORK=${JIT_BENCH_WORK:-$(mktemp -d /var/tmp/jit-bench.XXXXXX)}
 mkdir -p "$WORK"; chmod 0755 "$WORK"
 CA_PID=
+PG_CA_PIDS=()
+PG_DIR=
 cleanup() {
   if [ -n "$CA_PID" ]; then kill "$CA_PID" 2>/dev/null || true; wait "$CA_PID" 2>/dev/null || true; fi
+  for p in "${PG_CA_PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  if [ -n "$PG_DIR" ]; then pg_stop "$PG_DIR" fast 2>/dev/null || true; fi
   if [ "${JIT_BENCH_KEEP:-0}" != 1 ] && [ -z "${JIT_BENCH_WORK:-}" ]; then rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -271,6 +279,113 @@ record sync "{\"rps\":${SYNC_RPS:-0},\"requests\":${SYNC_REQS:-0},\"bad\":${SYNC
 kill "$CA_PID"; wait "$CA_PID" 2>/dev/null || true; CA_PID=
 
 # ---------------------------------------------------------------------------------------
+# 1b, 1c. Issuance on PostgreSQL (issue 17): one, then two replicas of one CA on one
+# database, in the same run as the SQLite rows, with the same users, policy and load. The
+# cluster is private (tests/lib/pg.sh: initdb as nobody under $WORK, on the same disk), with
+# fsync and synchronous_commit on: a commit waits for its WAL flush, as the CA's "nothing is
+# answered before it is durable" needs. CPU per certificate is split: the replicas'
+# utime+stime, and PostgreSQL's (the postmaster, its live backends, and the backends it
+# reaped: cutime+cstime).
+declare -A PG_ISSUE
+if [ "$PG_BENCH" != 0 ]; then
+  # shellcheck source=../tests/lib/pg.sh
+  . "$ROOT/tests/lib/pg.sh"
+  PG_PORTS=${JIT_BENCH_PG_PORTS:-25400-25999}
+  PG_PORT=$(pg_free_port "${PG_PORTS%-*}" "${PG_PORTS#*-}") || die "no free port in $PG_PORTS for PostgreSQL"
+  log "PostgreSQL: a private cluster on 127.0.0.1:$PG_PORT, fsync on (JIT_BENCH_PG=0 skips these rows)"
+  PG_DIR=$WORK/pg
+  pg_start "$PG_DIR" "$PG_PORT" -c fsync=on -c synchronous_commit=on ||
+    die "PostgreSQL did not start (apt-get install postgresql-15, or JIT_BENCH_PG=0 to skip)"
+  psql "$PG_URL dbname=postgres" -qAtc "CREATE DATABASE jit_bench" >/dev/null
+  PGCA=$WORK/ca-pg
+  "$BIN/jit-ca" init --dir "$PGCA" >/dev/null
+  sed -i 's/^max_active_grants_per_user = .*/max_active_grants_per_user = 100000/' "$PGCA/config.toml"
+  printf '\ndatabase = "%s dbname=jit_bench"\n' "$PG_URL" >> "$PGCA/config.toml"
+  cp "$CA/policy.toml" "$PGCA/policy.toml"
+  for ((i = 0; i < USERS; i++)); do
+    n=$(printf 'bench%02d' "$i")
+    "$BIN/jit-ca" user add "$n" --key "$WORK/ids/$n.pub" --group bench --dir "$PGCA" >/dev/null
+  done
+  # The second replica: the same keys, config.toml and policy.toml in its own directory.
+  PGCA2=$WORK/ca-pg2
+  mkdir -p "$PGCA2"; chmod --reference="$PGCA" "$PGCA2"
+  cp -a "$PGCA/keys" "$PGCA/config.toml" "$PGCA/policy.toml" "$PGCA2/"
+  pg_serve() { # DIR -> URL on stdout; the PID joins PG_CA_PIDS (in this shell: not in $(...))
+    local dir=$1 port
+    port=$((PORT + 1)); while ! port_free "$port"; do port=$((port + 1)); done
+    "$BIN/jit-ca" serve --dir "$dir" --listen "127.0.0.1:$port" >"$dir.log" 2>&1 &
+    PG_CA_PIDS+=($!)
+    for _ in $(seq 100); do
+      curl -fsS "http://127.0.0.1:$port/v1/health" >/dev/null 2>&1 && break
+      kill -0 "$!" 2>/dev/null || { cat "$dir.log" >&2; die "jit-ca serve on PostgreSQL exited"; }
+      sleep 0.1
+    done
+    curl -fsS "http://127.0.0.1:$port/v1/health" >/dev/null || die "jit-ca on PostgreSQL did not answer"
+    PG_SERVE_URL=http://127.0.0.1:$port
+  }
+  pid_cpu() { # PID...: utime+stime in seconds
+    local p; for p in "$@"; do cat "/proc/$p/stat"; done 2>/dev/null |
+      awk '{ sub(/.*\) /, ""); t += $12 + $13 } END { print t / 100 }'
+  }
+  pg_cpu() { # the postmaster (with what it reaped) and its live children
+    local pm; pm=$(head -1 "$PG_DIR/data/postmaster.pid")
+    { awk '{ sub(/.*\) /, ""); print ($12 + $13 + $14 + $15) / 100 }' "/proc/$pm/stat"
+      pid_cpu $(ps -o pid= --ppid "$pm"); } | awk '{ t += $1 } END { print t }'
+  }
+  pg_commits() { # URL...: "batches changes" summed over the replicas
+    local u; for u in "$@"; do curl -fsS "$u/metrics"; done | awk '
+      $1 == "jit_ca_commit_batches_total" { b += $2 } $1 == "jit_ca_commit_changes_total" { c += $2 }
+      END { print b + 0, c + 0 }'
+  }
+  pg_issue() { # name "URL..." args...
+    local name=$1 urls=$2; shift 2
+    local c0 c1 p0 p1 m0 m1 out u args=()
+    for u in $urls; do args+=(--server "$u"); done
+    c0=$(pid_cpu "${PG_CA_PIDS[@]}"); p0=$(pg_cpu); m0=$(pg_commits $urls)
+    out=$("$BIN/jit-bench" issue "${args[@]}" --key-dir "$WORK/ids" --users "$USERS" "$@")
+    c1=$(pid_cpu "${PG_CA_PIDS[@]}"); p1=$(pg_cpu); m1=$(pg_commits $urls)
+    out=$(jq -c --argjson cpu "$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')" \
+      --argjson pg "$(awk -v a="$p0" -v b="$p1" 'BEGIN { print b - a }')" \
+      --argjson batch "$(awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        db = y[1] - x[1]; printf "%.1f", (db > 0 ? (y[2] - x[2]) / db : 0) }')" \
+      '. + {server_cpu_s: $cpu, server_cpu_us_per_cert: ($cpu * 1e6 / (.all_ok + 0.000001)),
+            pg_cpu_s: $pg, pg_cpu_us_per_cert: ($pg * 1e6 / (.all_ok + 0.000001)),
+            mean_commit_batch: $batch}' <<<"$out")
+    [ "$(jq -r '.ok // 0' <<<"$out")" -gt 0 ] || die "issuance run $name issued no certificate: $out"
+    record "$name" "$out"
+    echo "$out"
+  }
+  pg_serve "$PGCA"; PG1=$PG_SERVE_URL
+  for c in "${PG_CLIENTS[@]}"; do
+    log "issuance on PostgreSQL, 1 replica, $c concurrent clients"
+    PG_ISSUE[1-$c]=$(pg_issue "issue-pg1-$c" "$PG1" --role load --spread-hosts load- --clients "$c" --seconds "$SECS" --warmup "$WARM")
+  done
+  pg_serve "$PGCA2"; PG2=$PG_SERVE_URL
+  PG_TOP=${PG_CLIENTS[-1]}
+  log "issuance on PostgreSQL, 2 replicas, $PG_TOP concurrent clients"
+  PG_ISSUE[2-$PG_TOP]=$(pg_issue "issue-pg2-$PG_TOP" "$PG1 $PG2" --role load --spread-hosts load- --clients "$PG_TOP" --seconds "$SECS" --warmup "$WARM")
+  "$BIN/jit-ca" audit verify --dir "$PGCA" >/dev/null || die "jit-ca audit verify failed on PostgreSQL after the load"
+  # Fleet sync on a PostgreSQL replica: 304s are answered from the replica's memory, so
+  # PostgreSQL should spend (next to) nothing while wrk runs.
+  log "fleet sync on a PostgreSQL replica: 304 to If-None-Match"
+  PG_ETAG=$(curl -fsS -D - -o /dev/null "$PG1/v1/revocations" |
+    awk 'tolower($1) == "etag:" { sub(/\r$/, ""); $1 = ""; sub(/^ /, ""); print }')
+  [ -n "$PG_ETAG" ] || die "$PG1/v1/revocations sent no ETag"
+  p0=$(pg_cpu)
+  PG_WRK=$(wrk -t2 -c64 -d"${WRK_SECS}s" -H "If-None-Match: $PG_ETAG" "$PG1/v1/revocations")
+  p1=$(pg_cpu)
+  PG_SYNC_RPS=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$PG_WRK")
+  PG_SYNC_BAD=$(awk '/Non-2xx or 3xx/ { print $5 }' <<<"$PG_WRK")
+  [ "${PG_SYNC_BAD:-0}" = 0 ] || die "wrk saw $PG_SYNC_BAD answers from the PostgreSQL replica that were not 2xx/3xx"
+  PG_SYNC_CPU=$(awk -v a="$p0" -v b="$p1" 'BEGIN { print b - a }')
+  record sync-pg "{\"rps\":${PG_SYNC_RPS:-0},\"pg_cpu_s\":$PG_SYNC_CPU}"
+  for p in "${PG_CA_PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  PG_CA_PIDS=()
+  pg_stop "$PG_DIR" fast || true
+  PG_DIR=
+fi
+
+# ---------------------------------------------------------------------------------------
 # 6. Micro benchmarks (criterion); in smoke mode each runs once (--test).
 log "micro benchmarks (criterion)"
 export CRITERION_HOME=$WORK/criterion
@@ -332,6 +447,19 @@ done
 row "1. issuance, $TOP clients, POST + GET" "$(r0 "$(j '.certs_per_s' "$FETCH")")/s p50 $(r2 "$(j '.latency.p50_ms' "$FETCH")") p99 $(r2 "$(j '.latency.p99_ms' "$FETCH")") ms" "-" ""
 st=1; awk -v p="$OPEN_P99" 'BEGIN { exit !(p <= 5) }' && [ "$(j '.late' "$OPEN")" = 0 ] && st=0
 row "1. issuance at $(j '.rate_target' "$OPEN")/s open loop (latency)" "p50 $(r1 "$OPEN_P50") p99 $(r1 "$OPEN_P99") ms, $(j '.late' "$OPEN") late" "p99 <= 5 ms" "$(verdict $st)"
+if [ "$PG_BENCH" != 0 ]; then
+  pg_row() { # label result-json
+    row "$1" "$(r0 "$(j '.certs_per_s' "$2")")/s p50 $(r2 "$(j '.latency.p50_ms' "$2")") p99 $(r2 "$(j '.latency.p99_ms' "$2")") ms" "-" ""
+    row "   CPU per cert CA / PostgreSQL, errors, batch" "$(r0 "$(j '.server_cpu_us_per_cert' "$2")") / $(r0 "$(j '.pg_cpu_us_per_cert' "$2")") us, $(j '.errors' "$2") errors, $(j '.mean_commit_batch' "$2")" "" ""
+  }
+  for c in "${PG_CLIENTS[@]}"; do
+    pg_row "1b. issuance on PostgreSQL, 1 replica, $c clients" "${PG_ISSUE[1-$c]}"
+  done
+  pg_row "1c. issuance on PostgreSQL, 2 replicas, ${PG_CLIENTS[-1]} cl." "${PG_ISSUE[2-${PG_CLIENTS[-1]}]}"
+  row "6b. fleet sync 304s on a PostgreSQL replica" "$(r0 "${PG_SYNC_RPS:-0}")/s, PostgreSQL CPU $(r2 "$PG_SYNC_CPU") s" "-" ""
+else
+  row "1b/1c/6b. PostgreSQL rows" "not run (JIT_BENCH_PG=0)" "-" ""
+fi
 row "2. baseline ssh-keygen -s, 1 process per cert" "$KEYGEN_RATE/s ($(r2 "$KEYGEN_MS") ms each)" "-" ""
 st=1; ge "$RATIO" 25 && st=0
 row "2. ratio issuance@$TOP / ssh-keygen" "${RATIO}x" ">= 25x" "$(verdict $st)"

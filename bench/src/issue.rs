@@ -21,7 +21,8 @@ use crate::stats::{self_cpu_secs, summary};
 
 #[derive(Debug)]
 pub(crate) struct IssueSpec {
-    pub(crate) server: String,
+    /// One server, or the replicas of one CA (clients spread round-robin over them).
+    pub(crate) servers: Vec<String>,
     pub(crate) role: String,
     pub(crate) duration_secs: u64,
     pub(crate) clients: usize,
@@ -286,9 +287,52 @@ fn save(spec: &IssueSpec, tally: &Mutex<Tally>, issued: &IssuedView) {
     }
 }
 
+/// The targets of `--server` (one or several replicas of one CA), each with its audience;
+/// every replica must sign for the same CA.
+async fn targets(servers: &[String]) -> Result<Arc<Vec<Target>>> {
+    if servers.is_empty() {
+        bail!("--server: name at least one server");
+    }
+    let mut out: Vec<Target> = Vec::with_capacity(servers.len());
+    for s in servers {
+        let mut t = Target::parse(s)?;
+        t.fetch_audience().await?;
+        if let Some(first) = out.first()
+            && first.audience != t.audience
+        {
+            bail!(
+                "--server {s} signs for {} but {} for {}: not replicas of one CA",
+                t.audience,
+                first.addr,
+                first.audience
+            );
+        }
+        out.push(t);
+    }
+    Ok(Arc::new(out))
+}
+
+/// A connection to `targets[first]`, else to the next target that answers (a replica
+/// that died): returns which one. Keeps trying (100 ms apart) until `deadline`.
+async fn connect_any(targets: &[Target], first: usize, deadline: Instant) -> Result<(usize, Conn)> {
+    loop {
+        let mut last = None;
+        for k in 0..targets.len() {
+            let i = (first + k) % targets.len();
+            match targets[i].connect().await {
+                Ok(c) => return Ok((i, c)),
+                Err(e) => last = Some(e),
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(last.unwrap_or_else(|| anyhow!("no server")));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub(crate) async fn issue(spec: IssueSpec, ids: Vec<Arc<Identity>>) -> Result<serde_json::Value> {
-    let mut target = Target::parse(&spec.server)?;
-    target.fetch_audience().await?;
+    let targets = targets(&spec.servers).await?;
     let spec = Arc::new(spec);
     let tally = Arc::new(Mutex::new(Tally::default()));
     let cpu0 = self_cpu_secs();
@@ -299,10 +343,11 @@ pub(crate) async fn issue(spec: IssueSpec, ids: Vec<Arc<Identity>>) -> Result<se
         None => {
             let mut tasks = Vec::new();
             for c in 0..spec.clients.max(1) {
-                let (spec, target, tally) = (spec.clone(), target.clone(), tally.clone());
+                let (spec, targets, tally) = (spec.clone(), targets.clone(), tally.clone());
                 let id = ids[c % ids.len()].clone();
+                let first = c % targets.len();
                 tasks.push(tokio::spawn(async move {
-                    closed_loop(&spec, &target, &id, &tally, measure_from, deadline).await
+                    closed_loop(&spec, &targets, first, &id, &tally, measure_from, deadline).await
                 }));
             }
             for t in tasks {
@@ -311,7 +356,7 @@ pub(crate) async fn issue(spec: IssueSpec, ids: Vec<Arc<Identity>>) -> Result<se
             (deadline.min(Instant::now()) - measure_from, "closed")
         }
         Some(rate) => {
-            open_loop(&spec, &target, &ids, &tally, rate, measure_from, deadline).await?;
+            open_loop(&spec, &targets, &ids, &tally, rate, measure_from, deadline).await?;
             (deadline - measure_from, "open")
         }
     };
@@ -327,6 +372,7 @@ pub(crate) async fn issue(spec: IssueSpec, ids: Vec<Arc<Identity>>) -> Result<se
     }
     Ok(json!({
         "mode": mode,
+        "servers": spec.servers.len(),
         "clients": spec.clients,
         "rate_target": spec.rate,
         "seconds": secs,
@@ -343,13 +389,14 @@ pub(crate) async fn issue(spec: IssueSpec, ids: Vec<Arc<Identity>>) -> Result<se
 
 async fn closed_loop(
     spec: &IssueSpec,
-    target: &Target,
+    targets: &[Target],
+    first: usize,
     id: &Identity,
     tally: &Mutex<Tally>,
     measure_from: Instant,
     deadline: Instant,
 ) -> Result<()> {
-    let mut conn = target.connect().await?;
+    let (mut at, mut conn) = connect_any(targets, first, deadline).await?;
     let mut local = Vec::new();
     let (mut ok, mut all_ok, mut errs) = (0u64, 0u64, Vec::new());
     loop {
@@ -362,7 +409,7 @@ async fn closed_loop(
         {
             break;
         }
-        match issue_one(&mut conn, target, id, spec).await {
+        match issue_one(&mut conn, &targets[at], id, spec).await {
             Ok(issued) => {
                 all_ok += 1;
                 let end = Instant::now();
@@ -376,7 +423,12 @@ async fn closed_loop(
                 if start >= measure_from {
                     errs.push(e);
                 }
-                conn = target.connect().await?;
+                // The same server again if it answers, else the next one.
+                (at, conn) = match connect_any(targets, at, deadline).await {
+                    Ok(c) => c,
+                    Err(_) if Instant::now() >= deadline => break,
+                    Err(e) => return Err(e),
+                };
             }
         }
     }
@@ -395,7 +447,7 @@ const MAX_IN_FLIGHT: usize = 512;
 
 async fn open_loop(
     spec: &Arc<IssueSpec>,
-    target: &Target,
+    targets: &Arc<Vec<Target>>,
     ids: &[Arc<Identity>],
     tally: &Arc<Mutex<Tally>>,
     rate: f64,
@@ -405,7 +457,9 @@ async fn open_loop(
     if rate.is_nan() || rate <= 0.0 {
         bail!("--rate must be positive");
     }
-    let pool: Arc<Mutex<Vec<Conn>>> = Arc::new(Mutex::new(Vec::new()));
+    // One pool of idle connections per server.
+    let pools: Arc<Vec<Mutex<Vec<Conn>>>> =
+        Arc::new(targets.iter().map(|_| Mutex::new(Vec::new())).collect());
     let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     // The schedule is kept by a plain thread: tokio's timer has a 1 ms granularity, which
     // would start requests up to 1 ms late and count that lateness as server latency.
@@ -436,25 +490,26 @@ async fn open_loop(
             continue;
         }
         in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (spec, target, tally, pool, in_flight) = (
+        let (spec, targets, tally, pools, in_flight) = (
             spec.clone(),
-            target.clone(),
+            targets.clone(),
             tally.clone(),
-            pool.clone(),
+            pools.clone(),
             in_flight.clone(),
         );
         let id = ids[i as usize % ids.len()].clone();
+        let first = i as usize % targets.len();
         tasks.push(tokio::spawn(async move {
-            let pooled = pool.lock().ok().and_then(|mut p| p.pop());
+            let pooled = pools[first].lock().ok().and_then(|mut p| p.pop());
             let conn = match pooled {
-                Some(c) => Ok(c),
-                None => target.connect().await,
+                Some(c) => Ok((first, c)),
+                None => connect_any(&targets, first, Instant::now()).await,
             };
             let res = match conn {
-                Ok(mut c) => {
-                    let r = issue_one(&mut c, &target, &id, &spec).await;
+                Ok((at, mut c)) => {
+                    let r = issue_one(&mut c, &targets[at], &id, &spec).await;
                     if r.is_ok()
-                        && let Ok(mut p) = pool.lock()
+                        && let Ok(mut p) = pools[at].lock()
                     {
                         p.push(c);
                     }

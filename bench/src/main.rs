@@ -3,7 +3,7 @@
 //! ```text
 //! jit-bench keys    --out DIR --count N                 ed25519 identities DIR/benchNN{,.pub}
 //! jit-bench grants  --key FILE --state-dir DIR ...       a grant store for the sudo-gate benchmark
-//! jit-bench issue   --server URL --key-dir DIR ...       signed request -> certificate, closed or open loop
+//! jit-bench issue   --server URL... --key-dir DIR ...    signed request -> certificate, closed or open loop
 //! jit-bench exec    --runs N --cmd "A" --cmd "B"         per-call wall time of programs, interleaved
 //! jit-bench fsync   --dir DIR                            fdatasync latency of the disk under DIR
 //! jit-bench web-load --server URL --key-dir DIR ...      logged-in sessions loading /ui pages
@@ -73,9 +73,11 @@ enum Cmd {
     /// request's answer carries the certificate. `--fetch` adds the signed
     /// `GET /v1/requests/{id}/certificate` (two calls per certificate).
     Issue {
-        /// `http://HOST:PORT` of jit-ca.
-        #[arg(long)]
-        server: String,
+        /// `http://HOST:PORT` of jit-ca; repeat it for the replicas of one CA: client N
+        /// talks to server N mod count (open loop: issuance N), and a client whose server
+        /// stops answering moves to the next one.
+        #[arg(long, required = true)]
+        server: Vec<String>,
         /// Directory of identities made by `keys` (registered as users of the same names).
         #[arg(long)]
         key_dir: PathBuf,
@@ -223,7 +225,7 @@ fn main() {
             };
             let spec = IssueSpec {
                 approvers,
-                server,
+                servers: server,
                 role,
                 duration_secs,
                 clients,

@@ -57,8 +57,8 @@ impl fmt::Display for Mode {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    /// CA URL for `jit-host sync`.
-    pub server: Option<String>,
+    /// CA URL for `jit-host sync`, or an array of them (the CA's replicas, tried in order).
+    pub server: Option<RawServers>,
     /// Enforce or audit.
     #[serde(default)]
     pub mode: Mode,
@@ -96,8 +96,9 @@ pub struct RawConfig {
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// CA URL for `jit-host sync`, if set.
-    pub server: Option<String>,
+    /// CA URLs for `jit-host sync` (its replicas, in the order tried; no trailing `/`);
+    /// empty when host.toml sets none.
+    pub servers: Vec<String>,
     /// Enforce or audit.
     pub mode: Mode,
     /// PAM services gated; every other service gets `PAM_IGNORE`.
@@ -212,6 +213,84 @@ impl Config {
     }
 }
 
+/// `server` as written: one URL or an array of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawServers {
+    /// `server = "https://ca.example.com:8443"`.
+    One(String),
+    /// `server = ["https://ca1:8443", "https://ca2:8443"]`.
+    Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for RawServers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawServers;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "server = \"https://ca.example.com:8443\" or an array of such URLs (the CA's replicas)",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawServers, E> {
+                Ok(RawServers::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawServers, A::Error> {
+                let mut urls = Vec::new();
+                while let Some(u) = seq.next_element::<String>()? {
+                    urls.push(u);
+                }
+                Ok(RawServers::Many(urls))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// At most this many CA URLs (more replicas belong behind a load balancer).
+pub const MAX_SERVERS: usize = 16;
+
+/// Checks a list of CA URLs (`server` in host.toml, or `jit-host sync --server`): at least
+/// one, at most [`MAX_SERVERS`], each `http://` or `https://` without spaces or control
+/// characters, none twice; a trailing `/` is dropped.
+pub fn check_servers(items: &[String]) -> Result<Vec<String>, String> {
+    if items.is_empty() {
+        return Err(
+            "the list is empty: name at least one CA URL (e.g. \"https://ca.example.com:8443\") or remove the line"
+                .to_string(),
+        );
+    }
+    if items.len() > MAX_SERVERS {
+        return Err(format!(
+            "{} URLs listed; at most {MAX_SERVERS} (put more replicas behind a load balancer)",
+            items.len()
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let url = item.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == ',')
+        {
+            return Err(format!(
+                "{:?} must be an http:// or https:// URL (several: an array, server = [\"URL1\", \"URL2\"])",
+                url.chars().take(200).collect::<String>()
+            ));
+        }
+        let url = url.trim_end_matches('/').to_string();
+        if out.contains(&url) {
+            return Err(format!("{url} is listed twice: name each replica once"));
+        }
+        out.push(url);
+    }
+    Ok(out)
+}
+
 /// Whether a path has a `.` or `..` component (`/a/./b`, `/a/../b`, `/a/.`).
 fn has_dot_component(path: &str) -> bool {
     path.split('/').any(|c| c == "." || c == "..")
@@ -220,15 +299,12 @@ fn has_dot_component(path: &str) -> bool {
 impl RawConfig {
     /// Checks every value and builds the [`Config`].
     pub fn validate(self) -> Result<Config, ConfigError> {
-        if let Some(server) = &self.server
-            && (!(server.starts_with("http://") || server.starts_with("https://"))
-                || server.chars().any(|c| c.is_whitespace() || c.is_control()))
-        {
-            return Err(invalid(
-                "server",
-                format!("{server:?} must be an http:// or https:// URL"),
-            ));
+        let servers = match &self.server {
+            None => Ok(Vec::new()),
+            Some(RawServers::One(one)) => check_servers(std::slice::from_ref(one)),
+            Some(RawServers::Many(many)) => check_servers(many),
         }
+        .map_err(|e| invalid("server", e))?;
         let services = match self.services {
             Some(s) => s,
             None => DEFAULT_SERVICES.iter().map(|s| (*s).to_string()).collect(),
@@ -370,7 +446,7 @@ impl RawConfig {
             ));
         }
         Ok(Config {
-            server: self.server,
+            servers,
             mode: self.mode,
             services,
             clock_skew_secs,
@@ -534,6 +610,32 @@ mod tests {
     }
 
     #[test]
+    fn server_is_one_url_or_an_array_of_them() {
+        let c = Config::parse(&toml_with("server = \"https://ca.example.com:8443/\"")).unwrap();
+        assert_eq!(c.servers, vec!["https://ca.example.com:8443"]);
+        let c = Config::parse(&toml_with(
+            "server = [\"https://ca1:8443\", \"http://ca2:8443/\"]",
+        ))
+        .unwrap();
+        assert_eq!(c.servers, vec!["https://ca1:8443", "http://ca2:8443"]);
+        let c = Config::parse(&toml_with("")).unwrap();
+        assert!(c.servers.is_empty());
+        let e = Config::parse(&toml_with("server = [\"https://a\", \"https://a/\"]"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "host.toml: server: https://a is listed twice: name each replica once"
+        );
+        let e = check_servers(&[]).unwrap_err();
+        assert!(e.starts_with("the list is empty"), "{e}");
+        let many: Vec<String> = (0..=MAX_SERVERS)
+            .map(|i| format!("https://ca{i}"))
+            .collect();
+        assert!(check_servers(&many).is_err());
+    }
+
+    #[test]
     fn the_brief_example_parses() {
         let text = format!(
             r#"
@@ -578,6 +680,11 @@ break_glass_keys = []
             ("state_dir = \"/var/lib/./jit\"", "state_dir"),
             ("clock_skew_secs = 99999", "clock_skew_secs"),
             ("server = \"ftp://x\"", "server"),
+            ("server = []", "server"),
+            ("server = [\"https://a\", \"https://a/\"]", "server"),
+            ("server = [\"https://a\", \"ftp://b\"]", "server"),
+            ("server = \"https://a,https://b\"", "server"),
+            ("server = 8443", "server"),
             ("hostnames = [\"db-*\"]", "hostnames"),
             ("services = [\"sudo i\"]", "services"),
             ("grant_writer = \"Root!\"", "grant_writer"),

@@ -132,12 +132,13 @@ pub enum Command {
     },
     /// Pull this host's grants, the revocation list and the KRL from the CA, atomically.
     #[command(
-        after_help = "Examples:\n  jit-host sync\n  jit-host sync --server https://ca.example.com:8443"
+        after_help = "Examples:\n  jit-host sync\n  jit-host sync --server https://ca.example.com:8443\n  jit-host sync --server https://ca1:8443 --server https://ca2:8443"
     )]
     Sync {
-        /// CA URL (default: `server` in host.toml).
+        /// CA URL (default: `server` in host.toml); repeat it (or separate URLs with commas)
+        /// to list the CA's replicas, tried in order until one serves the whole sync.
         #[arg(long, value_name = "URL")]
-        server: Option<String>,
+        server: Vec<String>,
     },
     /// Prepare this host: PAM line for sudo and sudo-i, sshd drop-in and PAM session line,
     /// state directories.
@@ -192,7 +193,7 @@ pub fn run(cli: &Cli) -> ExitCode {
         Command::Install { file } => grants::install(&cli.config, file),
         Command::List { user, json } => grants::list(&cli.config, user.as_deref(), *json),
         Command::Gc { dry_run } => grants::gc(&cli.config, *dry_run),
-        Command::Sync { server } => sync::run(&cli.config, server.as_deref()),
+        Command::Sync { server } => sync::run(&cli.config, server),
         Command::Setup {
             sudo,
             sshd,

@@ -19,11 +19,12 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use jit_api::wire::HostGrantsView;
+use jit_api::servers::{self, Method, Next, Outcome};
+use jit_api::wire::{ErrorBody, HostGrantsView};
 use jit_common::envelope::MAX_REVOCATION_LIST_SIZE;
 use jit_common::secure_file::{self, Policy};
 use jit_common::{UnverifiedGrant, UnverifiedRevocationList};
-use pam_jit_core::config::Config;
+use pam_jit_core::config::{Config, check_servers};
 use pam_jit_core::store::{RevocationFile, read_revocations};
 use serde::{Deserialize, Serialize};
 
@@ -39,12 +40,26 @@ pub use jit_api::wire::{KRL_MAGIC, MAX_GRANTS_RESPONSE, MAX_KRL};
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SyncState {
-    /// URL -> ETag of the last response applied.
+    /// API path (`/v1/krl`, ...) -> ETag of the last response applied. Keyed by path, not
+    /// URL: the replicas of one CA serve byte-identical documents under the same ETags, so
+    /// a sync that fails over to another replica still gets its 304s.
     #[serde(default)]
     etags: BTreeMap<String, String>,
     /// Highest revocation-list sequence ever installed.
     #[serde(default)]
     revocation_sequence: u64,
+}
+
+impl SyncState {
+    fn load(path: &Path) -> Self {
+        let mut state: SyncState = match secure_file::read(path, &Policy::root_only(1 << 20)) {
+            Ok(b) => serde_json::from_slice(&b).unwrap_or_default(),
+            Err(_) => SyncState::default(),
+        };
+        // Written by an older jit-host (keyed by full URL): dropped once (one full fetch).
+        state.etags.retain(|k, _| k.starts_with('/'));
+        state
+    }
 }
 
 enum Fetched {
@@ -55,25 +70,72 @@ enum Fetched {
     },
 }
 
-fn fetch(agent: &ureq::Agent, url: &str, etag: Option<&String>, max: usize) -> Result<Fetched> {
+/// A failed fetch: the message, and whether another replica may serve it
+/// ([`jit_api::servers::retry_policy`] for a GET: no connection, a lost answer, a gateway's
+/// 502/503/504, 503 `unavailable`).
+struct FetchError {
+    message: String,
+    other_server_may_help: bool,
+}
+
+impl From<FetchError> for Failure {
+    fn from(e: FetchError) -> Self {
+        Failure::new(e.message)
+    }
+}
+
+impl FetchError {
+    fn fatal(message: String) -> Self {
+        Self {
+            message,
+            other_server_may_help: false,
+        }
+    }
+}
+
+fn fetch(
+    agent: &ureq::Agent,
+    url: &str,
+    etag: Option<&String>,
+    max: usize,
+) -> std::result::Result<Fetched, FetchError> {
     let mut req = agent.get(url);
     if let Some(e) = etag {
         req = req.set("If-None-Match", e);
     }
+    let lost = |message: String| FetchError {
+        message,
+        other_server_may_help: servers::retry_policy(Method::Get, Outcome::AnswerLost)
+            == Next::Retry,
+    };
     let resp = match req.call() {
         Ok(r) => r,
         Err(ureq::Error::Status(code, r)) => {
             let mut body = String::new();
             let _ = r.into_reader().take(4096).read_to_string(&mut body);
-            return Err(Failure::new(format!(
-                "GET {url}: HTTP {code}: {}",
-                body.trim()
-            )));
+            let jit_code = serde_json::from_str::<ErrorBody>(&body)
+                .ok()
+                .map(|b| b.error.code);
+            let outcome = Outcome::Status {
+                status: code,
+                jit_code: jit_code.as_deref(),
+            };
+            return Err(FetchError {
+                message: format!("GET {url}: HTTP {code}: {}", body.trim()),
+                other_server_may_help: servers::retry_policy(Method::Get, outcome) == Next::Retry,
+            });
         }
         Err(e) => {
-            return Err(Failure::new(format!(
-                "GET {url}: {e} (is the CA reachable? check `server` in host.toml)"
-            )));
+            let outcome = match e.kind() {
+                ureq::ErrorKind::Dns | ureq::ErrorKind::ConnectionFailed => Outcome::NotConnected,
+                _ => Outcome::AnswerLost,
+            };
+            return Err(FetchError {
+                message: format!(
+                    "GET {url}: {e} (is the CA reachable? check `server` in host.toml)"
+                ),
+                other_server_may_help: servers::retry_policy(Method::Get, outcome) == Next::Retry,
+            });
         }
     };
     if resp.status() == 304 {
@@ -84,9 +146,9 @@ fn fetch(agent: &ureq::Agent, url: &str, etag: Option<&String>, max: usize) -> R
     resp.into_reader()
         .take(max as u64 + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| Failure::new(format!("GET {url}: reading the body: {e}")))?;
+        .map_err(|e| lost(format!("GET {url}: reading the body: {e}")))?;
     if bytes.len() > max {
-        return Err(Failure::new(format!(
+        return Err(FetchError::fatal(format!(
             "GET {url}: response larger than {max} bytes; refusing it"
         )));
     }
@@ -99,10 +161,10 @@ fn fetch(agent: &ureq::Agent, url: &str, etag: Option<&String>, max: usize) -> R
 /// file ([`crate::textfile::after_sync`]: the sync's outcome and what is installed), whether
 /// or not the sync succeeded; a failure to write it fails the command after the sync's own
 /// report.
-pub fn run(config_path: &Path, server: Option<&str>) -> Result<ExitCode> {
+pub fn run(config_path: &Path, servers: &[String]) -> Result<ExitCode> {
     let config = load_config(config_path)?;
     let now = jit_common::now().as_secs();
-    let synced = fetch_and_store(&config, server);
+    let synced = fetch_and_store(&config, servers);
     let indexed = index::index_store(&config);
     let success = matches!(&synced, Ok(c) if *c == ExitCode::SUCCESS);
     let exported = crate::textfile::after_sync(&config, success, now);
@@ -131,128 +193,99 @@ pub fn run(config_path: &Path, server: Option<&str>) -> Result<ExitCode> {
     Ok(code)
 }
 
-pub(crate) fn fetch_and_store(config: &Config, server: Option<&str>) -> Result<ExitCode> {
-    let config = config.clone();
-    let server = server
-        .map(str::to_string)
-        .or_else(|| config.server.clone())
-        .ok_or_else(|| {
-            Failure::config("no CA URL: pass --server URL or set `server` in host.toml")
-        })?;
-    if !(server.starts_with("http://") || server.starts_with("https://")) {
-        return Err(Failure::config(format!(
-            "--server {server:?} must be an http:// or https:// URL"
-        )));
+/// The servers to sync from: `--server` (repeatable, each possibly a comma list), else
+/// `server` in host.toml.
+fn servers_to_use(config: &Config, flags: &[String]) -> Result<Vec<String>> {
+    let flags: Vec<String> = flags
+        .iter()
+        .flat_map(|f| f.split(','))
+        .map(|f| f.trim().to_string())
+        .collect();
+    if !flags.is_empty() {
+        return check_servers(&flags).map_err(|e| Failure::config(format!("--server: {e}")));
     }
-    let base = server.trim_end_matches('/');
-    ensure_state_dirs(&config, false)?;
+    if config.servers.is_empty() {
+        return Err(Failure::config(
+            "no CA URL: pass --server URL or set `server` in host.toml",
+        ));
+    }
+    Ok(config.servers.clone())
+}
+
+/// What one server's sync did (it ran to the end, perhaps with failures).
+#[derive(Default)]
+struct Done {
+    report: Vec<String>,
+    failures: Vec<String>,
+    added: usize,
+    skipped: Vec<String>,
+}
+
+/// Why a sync left a server for the next one (a retryable failure, or a lagging replica).
+struct MoveOn(String);
+
+/// What every server's sync shares.
+struct Ctx<'a> {
+    config: &'a Config,
+    agent: ureq::Agent,
+    names: Vec<String>,
+    now: u64,
+    state_path: std::path::PathBuf,
+}
+
+/// Syncs from the first server that serves the whole sync: revocations, the KRL, then the
+/// grants, all from one base. On a failure another replica may not have (no connection, a
+/// gateway error, 503 `unavailable`) or a revocation list or KRL older than the installed
+/// one (a replica lagging behind), the next server is asked for the whole sync again;
+/// what was installed meanwhile stays (it was verified). The last server's sync runs to the
+/// end as a single server's does, its failures reported with why each earlier one was left.
+pub(crate) fn fetch_and_store(config: &Config, flags: &[String]) -> Result<ExitCode> {
+    let servers = servers_to_use(config, flags)?;
+    ensure_state_dirs(config, false)?;
     let state_path = config.state_dir.join("sync-state.json");
-    let mut state: SyncState = match secure_file::read(&state_path, &Policy::root_only(1 << 20)) {
-        Ok(b) => serde_json::from_slice(&b).unwrap_or_default(),
-        Err(_) => SyncState::default(),
-    };
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60))
-        .build();
-    let now = jit_common::now().as_secs();
-    let names = host_names(&config);
+    let mut state = SyncState::load(&state_path);
+    let names = host_names(config);
     if names.is_empty() {
         return Err(Failure::new(
             "cannot tell this host's name (gethostname failed and host.toml has no hostnames)",
         ));
     }
-
-    // Revocations first, on their own: the revocation list and the KRL are fetched,
-    // verified and installed before the grants are even asked for, so that no grants
-    // document (oversized, invalid, failing to download; a requester can inflate one) can
-    // keep a revocation from reaching this host. Each failure is reported; any failure makes
-    // the command exit non-zero.
-    let mut report = Vec::new();
-    let mut failures = Vec::new();
-    let rev_url = format!("{base}/v1/revocations");
-    match fetch_revocations(&config, &agent, &rev_url, &state) {
-        Ok(None) => {}
-        Ok(Some((bytes, etag, seq, changed))) => {
-            let installed = if changed {
-                write(&config.revocations_path(), &bytes).map(|()| {
-                    report.push(format!("revocation list #{seq} installed"));
-                })
-            } else {
-                Ok(())
-            };
-            match installed {
-                Ok(()) => {
-                    state.revocation_sequence = state.revocation_sequence.max(seq);
-                    if let Some(e) = etag {
-                        state.etags.insert(rev_url.clone(), e);
-                    }
-                }
-                Err(f) => failures.push(f.message),
+    let ctx = Ctx {
+        config,
+        agent: ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .build(),
+        names,
+        now: jit_common::now().as_secs(),
+        state_path,
+    };
+    let mut left = Vec::new();
+    let mut done = Done::default();
+    for (i, base) in servers.iter().enumerate() {
+        let last = i + 1 == servers.len();
+        match sync_from(&ctx, base, &mut state, last) {
+            Ok(d) => {
+                done = d;
+                break;
+            }
+            Err(MoveOn(why)) => {
+                jit_common::errln!("jit-host: {base}: {why}; trying the next server");
+                left.push(format!("{base}: {why}"));
             }
         }
-        Err(f) => failures.push(f.message),
     }
-    let krl_url = format!("{base}/v1/krl");
-    match fetch_krl(&agent, &krl_url, &state) {
-        Ok(None) => {}
-        Ok(Some((bytes, etag))) => match write(&config.state_dir.join("krl"), &bytes) {
-            Ok(()) => {
-                report.push(format!("KRL updated ({} bytes)", bytes.len()));
-                if let Some(e) = etag {
-                    state.etags.insert(krl_url.clone(), e);
-                }
-            }
-            Err(f) => failures.push(f.message),
-        },
-        Err(f) => failures.push(f.message),
+    for s in &done.skipped {
+        jit_common::errln!("jit-host: skipped a grant from the CA: {s}");
     }
-    save_state(&state_path, &state)?;
-
-    // Then the grants, one host name at a time; a failing document is reported and skipped.
-    let mut added = 0;
-    let mut skipped = Vec::new();
-    for name in &names {
-        let url = format!("{base}/v1/hosts/{name}/grants");
-        let (bytes, etag) = match fetch(&agent, &url, state.etags.get(&url), MAX_GRANTS_RESPONSE) {
-            Ok(Fetched::NotModified) => continue,
-            Ok(Fetched::Body { bytes, etag }) => (bytes, etag),
-            Err(f) => {
-                failures.push(f.message);
-                continue;
-            }
-        };
-        let view: HostGrantsView = match serde_json::from_slice(&bytes) {
-            Ok(v) => v,
-            Err(e) => {
-                failures.push(format!("{url}: not a grants list: {e}"));
-                continue;
-            }
-        };
-        let mut stored_all = true;
-        for doc in view.grants {
-            match check_grant(&config, &names, doc.as_bytes(), now) {
-                Ok((user, id)) => match store_grant(&config, &user, &id, doc.as_bytes()) {
-                    Ok((_, Stored::Written)) => added += 1,
-                    Ok((_, Stored::Unchanged)) => {}
-                    Err(f) => {
-                        stored_all = false;
-                        failures.push(f.message);
-                    }
-                },
-                Err(why) => skipped.push(why),
-            }
-        }
-        if stored_all && let Some(e) = etag {
-            state.etags.insert(url, e);
-        }
-    }
+    let Done {
+        mut report,
+        failures,
+        added,
+        ..
+    } = done;
     if added > 0 {
         report.push(format!("{added} grant(s) stored"));
-    }
-    save_state(&state_path, &state)?;
-    for s in &skipped {
-        jit_common::errln!("jit-host: skipped a grant from the CA: {s}");
     }
     if report.is_empty() && !failures.is_empty() {
         jit_common::outln!("sync: nothing new installed");
@@ -262,32 +295,160 @@ pub(crate) fn fetch_and_store(config: &Config, server: Option<&str>) -> Result<E
         jit_common::outln!("sync: {}", report.join("; "));
     }
     if failures.is_empty() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        Err(Failure::new(format!(
-            "sync incomplete ({} failure(s); everything else above was installed):\n  {}",
-            failures.len(),
-            failures.join("\n  ")
-        )))
+        return Ok(ExitCode::SUCCESS);
     }
+    let mut all = left;
+    all.extend(failures);
+    Err(Failure::new(format!(
+        "sync incomplete ({} failure(s); everything else above was installed):\n  {}",
+        all.len(),
+        all.join("\n  ")
+    )))
 }
+
+/// One server's sync; `Err` when the next server should be asked instead (never for the
+/// last one, whose failures are reported like a single server's).
+fn sync_from(
+    ctx: &Ctx<'_>,
+    base: &str,
+    state: &mut SyncState,
+    last: bool,
+) -> std::result::Result<Done, MoveOn> {
+    let config = ctx.config;
+    let mut done = Done::default();
+    // A failure that another replica may not have: move on, unless this is the last one.
+    let fail = |done: &mut Done, message: String, move_on: bool| {
+        if move_on && !last {
+            Err(MoveOn(message))
+        } else {
+            done.failures.push(message);
+            Ok(())
+        }
+    };
+
+    // Revocations first, on their own: the revocation list and the KRL are fetched,
+    // verified and installed before the grants are even asked for, so that no grants
+    // document (oversized, invalid, failing to download; a requester can inflate one) can
+    // keep a revocation from reaching this host. Each failure is reported; any failure makes
+    // the command exit non-zero.
+    match fetch_revocations(config, &ctx.agent, base, state) {
+        Ok(None) => {}
+        Ok(Some((bytes, etag, seq, changed))) => {
+            let installed = if changed {
+                write(&config.revocations_path(), &bytes).map(|()| {
+                    done.report
+                        .push(format!("revocation list #{seq} installed"));
+                })
+            } else {
+                Ok(())
+            };
+            match installed {
+                Ok(()) => {
+                    state.revocation_sequence = state.revocation_sequence.max(seq);
+                    if let Some(e) = etag {
+                        state.etags.insert(REVOCATIONS.to_string(), e);
+                    }
+                }
+                Err(f) => done.failures.push(f.message),
+            }
+        }
+        Err(e) => fail(&mut done, e.message, e.other_server_may_help)?,
+    }
+    match fetch_krl(config, &ctx.agent, base, state) {
+        Ok(None) => {}
+        Ok(Some((bytes, etag))) => match write(&config.state_dir.join("krl"), &bytes) {
+            Ok(()) => {
+                done.report
+                    .push(format!("KRL updated ({} bytes)", bytes.len()));
+                if let Some(e) = etag {
+                    state.etags.insert(KRL.to_string(), e);
+                }
+            }
+            Err(f) => done.failures.push(f.message),
+        },
+        Err(e) => {
+            let _ = save_state(&ctx.state_path, state);
+            fail(&mut done, e.message, e.other_server_may_help)?;
+        }
+    }
+    if let Err(f) = save_state(&ctx.state_path, state) {
+        done.failures.push(f.message);
+        return Ok(done);
+    }
+
+    // Then the grants, one host name at a time; a failing document is reported and skipped.
+    for name in &ctx.names {
+        let path = format!("/v1/hosts/{name}/grants");
+        let url = format!("{base}{path}");
+        let (bytes, etag) = match fetch(
+            &ctx.agent,
+            &url,
+            state.etags.get(&path),
+            MAX_GRANTS_RESPONSE,
+        ) {
+            Ok(Fetched::NotModified) => continue,
+            Ok(Fetched::Body { bytes, etag }) => (bytes, etag),
+            Err(e) => {
+                if e.other_server_may_help && !last {
+                    let _ = save_state(&ctx.state_path, state);
+                }
+                fail(&mut done, e.message, e.other_server_may_help)?;
+                continue;
+            }
+        };
+        let view: HostGrantsView = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                done.failures.push(format!("{url}: not a grants list: {e}"));
+                continue;
+            }
+        };
+        let mut stored_all = true;
+        for doc in view.grants {
+            match check_grant(config, &ctx.names, doc.as_bytes(), ctx.now) {
+                Ok((user, id)) => match store_grant(config, &user, &id, doc.as_bytes()) {
+                    Ok((_, Stored::Written)) => done.added += 1,
+                    Ok((_, Stored::Unchanged)) => {}
+                    Err(f) => {
+                        stored_all = false;
+                        done.failures.push(f.message);
+                    }
+                },
+                Err(why) => done.skipped.push(why),
+            }
+        }
+        if stored_all && let Some(e) = etag {
+            state.etags.insert(path, e);
+        }
+    }
+    if let Err(f) = save_state(&ctx.state_path, state) {
+        done.failures.push(f.message);
+    }
+    Ok(done)
+}
+
+/// The API paths sync fetches besides the per-host grants.
+const REVOCATIONS: &str = "/v1/revocations";
+const KRL: &str = "/v1/krl";
 
 type NewRevocations = Option<(Vec<u8>, Option<String>, u64, bool)>;
 
-/// Fetches and verifies the revocation list: `None` when unchanged (304); otherwise the
-/// bytes, ETag, sequence and whether it differs from the installed one. Refuses a list that
-/// does not verify, a lower sequence than ever installed, and a different list under the
-/// installed sequence.
+/// Fetches and verifies the revocation list from `base`: `None` when unchanged (304);
+/// otherwise the bytes, ETag, sequence and whether it differs from the installed one.
+/// Refuses a list that does not verify, a lower sequence than ever installed (a replay, a
+/// CA that lost its state, or a replica lagging behind: another replica may help), and a
+/// different list under the installed sequence.
 fn fetch_revocations(
     config: &Config,
     agent: &ureq::Agent,
-    rev_url: &str,
+    base: &str,
     state: &SyncState,
-) -> Result<NewRevocations> {
+) -> std::result::Result<NewRevocations, FetchError> {
+    let rev_url = format!("{base}{REVOCATIONS}");
     let (bytes, etag) = match fetch(
         agent,
-        rev_url,
-        state.etags.get(rev_url),
+        &rev_url,
+        state.etags.get(REVOCATIONS),
         MAX_REVOCATION_LIST_SIZE,
     )? {
         Fetched::NotModified => return Ok(None),
@@ -295,7 +456,7 @@ fn fetch_revocations(
     };
     let list = UnverifiedRevocationList::parse(&bytes)
         .and_then(|l| l.verify(&config.grant_keys))
-        .map_err(|e| Failure::new(format!("{rev_url}: revocation list refused: {e}")))?;
+        .map_err(|e| FetchError::fatal(format!("{rev_url}: revocation list refused: {e}")))?;
     let installed = match read_revocations(&config.state_dir) {
         RevocationFile::Present(b) => UnverifiedRevocationList::parse(&b)
             .and_then(|l| l.verify(&config.grant_keys))
@@ -308,32 +469,63 @@ fn fetch_revocations(
         .revocation_sequence
         .max(installed.as_ref().map_or(0, |(s, _)| *s));
     if seq < high {
-        return Err(Failure::new(format!(
-            "refusing revocation list #{seq}: #{high} was already installed (a replay, or the CA lost its state)"
-        )));
+        return Err(FetchError {
+            message: format!(
+                "refusing revocation list #{seq}: #{high} was already installed (a replay, the CA lost its state, or a replica lagging behind)"
+            ),
+            other_server_may_help: true,
+        });
     }
     match installed {
         Some((s, b)) if s == seq && b == bytes => Ok(Some((bytes, etag, seq, false))),
-        Some((s, _)) if s == seq => Err(Failure::new(format!(
+        Some((s, _)) if s == seq => Err(FetchError::fatal(format!(
             "refusing revocation list #{seq}: it differs from the installed list with the same sequence"
         ))),
         _ => Ok(Some((bytes, etag, seq, true))),
     }
 }
 
-/// Fetches the KRL: `None` when unchanged; refused unless it has the OpenSSH KRL magic.
+/// A fetched KRL: its bytes and ETag.
+type NewKrl = (Vec<u8>, Option<String>);
+
+/// The version of an OpenSSH KRL (the CA writes its revocation sequence there): the
+/// big-endian u64 after the magic and the 4-byte format version.
+fn krl_version(krl: &[u8]) -> Option<u64> {
+    let v: [u8; 8] = krl.get(12..20)?.try_into().ok()?;
+    Some(u64::from_be_bytes(v))
+}
+
+/// Fetches the KRL from `base`: `None` when unchanged; refused unless it has the OpenSSH
+/// KRL magic, and when its version is below the installed KRL's (a replica lagging behind:
+/// another replica may help).
 fn fetch_krl(
+    config: &Config,
     agent: &ureq::Agent,
-    krl_url: &str,
+    base: &str,
     state: &SyncState,
-) -> Result<Option<(Vec<u8>, Option<String>)>> {
-    match fetch(agent, krl_url, state.etags.get(krl_url), MAX_KRL)? {
+) -> std::result::Result<Option<NewKrl>, FetchError> {
+    let krl_url = format!("{base}{KRL}");
+    match fetch(agent, &krl_url, state.etags.get(KRL), MAX_KRL)? {
         Fetched::NotModified => Ok(None),
         Fetched::Body { bytes, etag } => {
             if !bytes.starts_with(KRL_MAGIC) {
-                return Err(Failure::new(format!(
+                return Err(FetchError::fatal(format!(
                     "{krl_url}: not an OpenSSH KRL (bad magic); refusing it"
                 )));
+            }
+            let installed = std::fs::read(config.state_dir.join("krl"))
+                .ok()
+                .filter(|b| b.starts_with(KRL_MAGIC))
+                .and_then(|b| krl_version(&b));
+            if let (Some(new), Some(old)) = (krl_version(&bytes), installed)
+                && new < old
+            {
+                return Err(FetchError {
+                    message: format!(
+                        "{krl_url}: refusing KRL version {new}: version {old} is installed (a replica lagging behind, or the CA lost its state)"
+                    ),
+                    other_server_may_help: true,
+                });
             }
             Ok(Some((bytes, etag)))
         }

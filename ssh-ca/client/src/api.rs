@@ -1,9 +1,5 @@
 //! The signed HTTP client for the `jit-ca` API ([`jit_api::wire`], [`jit_api::auth`]).
 
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
-
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ssh_key::HashAlg;
@@ -12,9 +8,12 @@ use super::agent::{self, Agent};
 use super::config::{Settings, home_dir};
 use super::error::{Error, Result};
 use super::identity::{self, KeyFile, Signer};
+use super::transport::{Failed, all_failed, classify, get_public_once};
+pub use super::transport::{get_public, http_agent, http_agent_unpooled};
 use jit_api::auth;
+use jit_api::servers::{self, Method, Next};
 use jit_api::wire::{
-    ApproveRequest, CancelRequest, CreateRequest, DenyRequest, ErrorBody, ErrorCode, ExtendRequest,
+    ApproveRequest, CancelRequest, CreateRequest, DenyRequest, ErrorCode, ExtendRequest,
     IssuedView, KeysView, ReceivedCode, RequestList, RequestView, RevokeRequest, RolesView,
     WebLoginView, WebLogoutView, WhoamiView,
 };
@@ -40,10 +39,16 @@ impl ListFilter {
     }
 }
 
-/// A signed API session.
+/// A signed API session with one CA, reached at one or several replica URLs.
+///
+/// Calls go to the server that answered last; a call that fails in a way that
+/// [`jit_api::servers::retry_policy`] says is safe to repeat goes to the next server,
+/// signed anew (fresh timestamp and nonce, same audience: the replicas share the CA keys).
 #[derive(Debug)]
 pub struct Api {
-    server: String,
+    servers: Vec<String>,
+    /// Index into `servers` of the server that answered last.
+    current: usize,
     http: ureq::Agent,
     signer: Signer,
     /// The audience signed calls name: pinned, or fetched once from `GET /v1/ca.pub`.
@@ -68,98 +73,18 @@ pub fn approval_digest(shown: &RequestView) -> Result<Option<String>> {
     }
 }
 
-/// The HTTP agent: web PKI roots, or only the roots in `ca_cert` (a PEM bundle) when set.
-pub fn http_agent(ca_cert: Option<&Path>) -> Result<ureq::Agent> {
-    let mut b = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60))
-        .user_agent(concat!("jit/", env!("CARGO_PKG_VERSION")))
-        .redirects(0);
-    if let Some(path) = ca_cert {
-        b = b.tls_config(Arc::new(tls_config(path)?));
-    }
-    Ok(b.build())
-}
-
-fn tls_config(path: &Path) -> Result<rustls::ClientConfig> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject as _;
-    let bad = |e: &dyn std::fmt::Display| {
-        Error::Usage(format!(
-            "{}: not a PEM certificate bundle: {e} (JIT_CA_CERT / ca_cert name the CA that signed \
-             the server's TLS certificate)",
-            path.display()
-        ))
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    let mut n = 0;
-    for cert in CertificateDer::pem_file_iter(path).map_err(|e| match e {
-        rustls::pki_types::pem::Error::Io(io) => Error::file(path, io),
-        e => bad(&e),
-    })? {
-        let cert = cert.map_err(|e| bad(&e))?;
-        roots.add(cert).map_err(|e| bad(&e))?;
-        n += 1;
-    }
-    if n == 0 {
-        return Err(bad(&"no certificates in it"));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Usage(format!("TLS setup failed: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
-/// Unauthenticated GET returning text (`/v1/keys`, `/v1/ca.pub`).
-pub fn get_public(http: &ureq::Agent, server: &str, path: &str) -> Result<String> {
-    let url = format!("{server}{path}");
-    match http.get(&url).call() {
-        Ok(resp) => resp
-            .into_string()
-            .map_err(|e| Error::Protocol(format!("reading the answer from {url}: {e}"))),
-        Err(e) => Err(map_ureq_error(server, &url, e)),
-    }
-}
-
-fn map_ureq_error(server: &str, url: &str, e: ureq::Error) -> Error {
-    match e {
-        ureq::Error::Status(status, resp) => {
-            let body = resp.into_string().unwrap_or_default();
-            match serde_json::from_str::<ErrorBody>(&body) {
-                Ok(b) => Error::Api {
-                    status,
-                    code: b.error.received_code(),
-                    message: b.error.message,
-                },
-                Err(_) => Error::Protocol(format!(
-                    "HTTP {status} from {url} without a jit error body ({}); is {server} a jit-ca?",
-                    jit_common::log::sanitize(body.trim(), 200)
-                )),
-            }
-        }
-        ureq::Error::Transport(t) => {
-            let mut detail = t.to_string();
-            if detail.contains("certificate") || detail.contains("UnknownIssuer") {
-                detail.push_str(
-                    "; if the CA's TLS certificate comes from a private CA, set JIT_CA_CERT=FILE \
-                     or ca_cert = \"FILE\" in the config file",
-                );
-            }
-            Error::Transport {
-                server: server.to_string(),
-                detail,
-            }
-        }
-    }
-}
-
 impl Api {
-    /// A session signing with `signer`, over `http`.
+    /// A session signing with `signer`, over `http`, with the CA at `server`.
     pub fn new(server: &str, http: ureq::Agent, signer: Signer) -> Self {
+        Self::with_servers(&[server.to_string()], http, signer)
+    }
+
+    /// A session signing with `signer`, over `http`, with the CA at `servers` (its
+    /// replicas, tried in order; at least one).
+    pub fn with_servers(servers: &[String], http: ureq::Agent, signer: Signer) -> Self {
         Self {
-            server: server.to_string(),
+            servers: servers.to_vec(),
+            current: 0,
             http,
             signer,
             audience: None,
@@ -179,20 +104,57 @@ impl Api {
         if let Some(a) = &self.audience {
             return Ok(a.clone());
         }
-        let text = get_public(&self.http, &self.server, "/v1/ca.pub")?;
+        let text = self.get_text("/v1/ca.pub")?;
+        let server = self.server();
         let a = auth::audience_from_ca_pub(&text).ok_or_else(|| {
             Error::Protocol(format!(
-                "{}/v1/ca.pub holds no SSH public key; is {} a jit-ca?",
-                self.server, self.server
+                "{server}/v1/ca.pub holds no SSH public key; is {server} a jit-ca?"
             ))
         })?;
         self.audience = Some(a.clone());
         Ok(a)
     }
 
-    /// The server base URL.
+    /// The base URL of the server that answered last (the first one before any call).
     pub fn server(&self) -> &str {
-        &self.server
+        self.servers
+            .get(self.current)
+            .or_else(|| self.servers.first())
+            .map_or("", String::as_str)
+    }
+
+    /// Every configured server, in the order they are tried.
+    pub fn servers(&self) -> &[String] {
+        &self.servers
+    }
+
+    /// The servers in the order the next call tries them: the one that answered last,
+    /// then the others in their configured order after it.
+    fn order(&self) -> Vec<usize> {
+        let n = self.servers.len();
+        (0..n).map(|i| (self.current + i) % n).collect()
+    }
+
+    /// An unauthenticated GET, failing over like every read.
+    fn get_text(&mut self, path: &str) -> Result<String> {
+        let mut failures = Vec::new();
+        for i in self.order() {
+            let server = self.servers[i].clone();
+            match get_public_once(&self.http, &server, path) {
+                Ok(text) => {
+                    self.current = i;
+                    return Ok(text);
+                }
+                Err((failed, e)) => {
+                    if servers::retry_policy(Method::Get, failed.outcome()) != Next::Retry {
+                        self.current = i;
+                        return Err(e);
+                    }
+                    failures.push((server, e));
+                }
+            }
+        }
+        Err(all_failed(failures))
     }
 
     /// The signing identity.
@@ -200,6 +162,8 @@ impl Api {
         &self.signer
     }
 
+    /// A signed call, failing over between the servers as [`servers::retry_policy`] allows:
+    /// each attempt is signed anew. A change whose answer was lost is not resent.
     fn call<T: DeserializeOwned>(
         &mut self,
         method: &str,
@@ -208,19 +172,74 @@ impl Api {
     ) -> Result<T> {
         let body = body.unwrap_or_default();
         let audience = self.audience()?;
+        let kind = Method::from_name(method);
+        let mut failures = Vec::new();
+        for i in self.order() {
+            let server = self.servers[i].clone();
+            let (failed, e) = match self.attempt(&server, &audience, method, path_and_query, &body)
+            {
+                Ok(text) => {
+                    self.current = i;
+                    let url = format!("{server}{path_and_query}");
+                    return serde_json::from_str(&text).map_err(|e| {
+                        Error::Protocol(format!(
+                            "unexpected answer from {url}: {e} ({}); are jit and jit-ca the same version?",
+                            jit_common::log::sanitize(text.trim(), 200)
+                        ))
+                    });
+                }
+                Err(failed) => failed,
+            };
+            if failed == Failed::Local {
+                return Err(e);
+            }
+            match servers::retry_policy(kind, failed.outcome()) {
+                Next::Retry => failures.push((server, e)),
+                Next::Stop => {
+                    self.current = i;
+                    return Err(e);
+                }
+                Next::Unknown => {
+                    let detail = match e {
+                        Error::Transport { detail, .. } => detail,
+                        e => e.to_string(),
+                    };
+                    return Err(Error::Unsure(servers::answer_lost_message(
+                        &server, &detail,
+                    )));
+                }
+            }
+        }
+        Err(all_failed(failures))
+    }
+
+    /// One signed attempt against `server`: the answer's text, or how it failed.
+    fn attempt(
+        &mut self,
+        server: &str,
+        audience: &str,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+    ) -> std::result::Result<String, (Failed, Error)> {
+        let not_signed = |e: Error| (Failed::Local, e);
         let timestamp = jit_common::now().as_secs();
         let nonce = auth::new_nonce();
-        let msg = auth::message(&audience, method, path_and_query, &body, timestamp, &nonce);
-        let sig = self.signer.sign(&msg)?;
-        let sig = auth::encode_signature(&sig)
-            .map_err(|e| Error::Identity(format!("cannot encode the signature: {e}")))?;
-        let key = auth::key_header(self.signer.public_key())
-            .map_err(|e| Error::Identity(format!("cannot encode the public key: {e}")))?;
-        let url = format!("{}{path_and_query}", self.server);
+        let msg = auth::message(audience, method, path_and_query, body, timestamp, &nonce);
+        let sig = self.signer.sign(&msg).map_err(not_signed)?;
+        let sig = auth::encode_signature(&sig).map_err(|e| {
+            not_signed(Error::Identity(format!("cannot encode the signature: {e}")))
+        })?;
+        let key = auth::key_header(self.signer.public_key()).map_err(|e| {
+            not_signed(Error::Identity(format!(
+                "cannot encode the public key: {e}"
+            )))
+        })?;
+        let url = format!("{server}{path_and_query}");
         let mut req = self
             .http
             .request(method, &url)
-            .set(auth::HDR_AUDIENCE, &audience)
+            .set(auth::HDR_AUDIENCE, audience)
             .set(auth::HDR_KEY, &key)
             .set(auth::HDR_TIMESTAMP, &timestamp.to_string())
             .set(auth::HDR_NONCE, &nonce)
@@ -230,17 +249,14 @@ impl Api {
             req.call()
         } else {
             req = req.set("content-type", "application/json");
-            req.send_bytes(&body)
+            req.send_bytes(body)
         };
-        let resp = result.map_err(|e| map_ureq_error(&self.server, &url, e))?;
-        let text = resp
-            .into_string()
-            .map_err(|e| Error::Protocol(format!("reading the answer from {url}: {e}")))?;
-        serde_json::from_str(&text).map_err(|e| {
-            Error::Protocol(format!(
-                "unexpected answer from {url}: {e} ({}); are jit and jit-ca the same version?",
-                jit_common::log::sanitize(text.trim(), 200)
-            ))
+        let resp = result.map_err(|e| classify(server, &url, e))?;
+        resp.into_string().map_err(|e| {
+            (
+                Failed::AnswerLost,
+                Error::Protocol(format!("reading the answer from {url}: {e}")),
+            )
         })
     }
 
@@ -271,8 +287,8 @@ impl Api {
     }
 
     /// `GET /v1/keys` (unauthenticated).
-    pub fn keys(&self) -> Result<KeysView> {
-        let text = get_public(&self.http, &self.server, "/v1/keys")?;
+    pub fn keys(&mut self) -> Result<KeysView> {
+        let text = self.get_text("/v1/keys")?;
         serde_json::from_str(&text)
             .map_err(|e| Error::Protocol(format!("unexpected answer from /v1/keys: {e}")))
     }
@@ -372,11 +388,19 @@ fn request_path(id: &str, suffix: &str) -> Result<String> {
 /// preferred (a role may require one); for every other command approval keys are skipped
 /// (they cannot request).
 pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
-    let http = http_agent(settings.ca_cert.as_deref())?;
+    // Several replicas: every call on a fresh connection, so that a replica that died since
+    // the last call shows as "not connected" (the call goes to the next one) rather than as
+    // a kept-alive connection breaking under a change, whose outcome would then be unknown
+    // (and not resent).
+    let http = if settings.servers.len() > 1 {
+        http_agent_unpooled(settings.ca_cert.as_deref())?
+    } else {
+        http_agent(settings.ca_cert.as_deref())?
+    };
     let mut pinned = settings.ca_fingerprint.clone();
     if let Some(path) = &settings.identity {
         let signer = identity::from_key_file(path)?;
-        return Ok(Api::new(&settings.server, http, signer).with_audience(pinned));
+        return Ok(Api::with_servers(&settings.servers, http, signer).with_audience(pinned));
     }
     let home = home_dir();
     let defaults = home
@@ -394,6 +418,8 @@ pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
             }
         };
         let mut fallback = None;
+        // The server that answered the previous key's whoami: asked first for the next.
+        let mut current = 0;
         for key in &keys {
             // The certificate goes next to a default key file holding this key, if any.
             let path = defaults.iter().find(|f| {
@@ -409,9 +435,12 @@ pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
                 public: key.clone(),
                 path: path.cloned(),
             };
-            let mut api =
-                Api::new(&settings.server, http.clone(), signer).with_audience(pinned.clone());
-            match api.whoami() {
+            let mut api = Api::with_servers(&settings.servers, http.clone(), signer)
+                .with_audience(pinned.clone());
+            api.current = current;
+            let answered = api.whoami();
+            current = api.current;
+            match answered {
                 Ok(w) if w.approval_key == for_approval => return Ok(api),
                 // A login key may approve too (unless the role says otherwise): keep the first
                 // as a fallback while looking for an approval key.
@@ -457,7 +486,7 @@ pub fn connect(settings: &Settings, for_approval: bool) -> Result<Api> {
     for f in &defaults {
         if f.exists() {
             let signer = identity::from_key_file(f)?;
-            return Ok(Api::new(&settings.server, http, signer).with_audience(pinned));
+            return Ok(Api::with_servers(&settings.servers, http, signer).with_audience(pinned));
         }
     }
     Err(Error::Identity(format!(

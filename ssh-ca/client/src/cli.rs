@@ -23,7 +23,9 @@ fn duration(s: &str) -> Result<u64, String> {
     long_about = "Just-in-time access: request a role, get it approved, log in with a short-lived \
 OpenSSH certificate.\n\n\
 The CA server comes from --server, the JIT_SERVER environment variable, or `server = \"...\"` in \
-~/.config/jit/config.toml. Every call is signed with your registered SSH key: --identity KEYFILE \
+~/.config/jit/config.toml. Several replicas of one CA may be listed (--server repeated, \
+JIT_SERVER=URL1,URL2, server = [\"URL1\", \"URL2\"]): they are tried in order; a read goes to \
+the next when one cannot be reached, a change only when it certainly was not received. Every call is signed with your registered SSH key: --identity KEYFILE \
 (JIT_IDENTITY, `identity = \"...\"`), else the key in your ssh-agent that the CA knows, else \
 ~/.ssh/id_ed25519.\n\n\
 Exit codes: 0 ok, 1 error, 2 usage or configuration error, 3 the request was denied, expired or \
@@ -32,9 +34,10 @@ revoked while waiting.",
 jit list --pending\n  jit approve r-42\n  jit login r-42 && ssh db-1\n  jit cancel r-42\n  jit drop r-42\n  jit revoke r-42"
 )]
 pub struct Cli {
-    /// CA server URL, e.g. https://ca.example.com:8443 [env: JIT_SERVER]
+    /// CA server URL, e.g. https://ca.example.com:8443; repeat it (or separate URLs with
+    /// commas) to list the replicas of one CA, tried in order [env: JIT_SERVER]
     #[arg(long, global = true, value_name = "URL")]
-    pub server: Option<String>,
+    pub server: Vec<String>,
     /// OpenSSH key file to sign with (private key, or a .pub whose key is in the ssh-agent) [env: JIT_IDENTITY]
     #[arg(long, global = true, value_name = "KEYFILE")]
     pub identity: Option<PathBuf>,

@@ -2,7 +2,8 @@
 //! then `~/.config/jit/config.toml` (or `$XDG_CONFIG_HOME/jit/config.toml`).
 //!
 //! ```toml
-//! server = "https://ca.example.com:8443"
+//! server = "https://ca.example.com:8443"   # or several replicas of one CA, tried in order:
+//!                                          # server = ["https://ca1:8443", "https://ca2:8443"]
 //! identity = "~/.ssh/id_ed25519"     # optional; default: the ssh-agent, then ~/.ssh/id_ed25519
 //! ca_cert = "/etc/ssl/jit-ca.pem"    # optional; trust only this CA for the server's TLS
 //! ca_fingerprint = "SHA256:..."      # optional; the CA that signed calls are for (pinned)
@@ -10,11 +11,12 @@
 
 use std::path::{Path, PathBuf};
 
+use jit_api::servers::{self, ServerSetting};
 use serde::Deserialize;
 
 use super::error::{Error, Result};
 
-/// Environment variable naming the server URL.
+/// Environment variable naming the server URL (or several, comma-separated).
 pub const ENV_SERVER: &str = "JIT_SERVER";
 /// Environment variable naming the identity key file.
 pub const ENV_IDENTITY: &str = "JIT_IDENTITY";
@@ -27,8 +29,8 @@ pub const ENV_CA_FINGERPRINT: &str = "JIT_CA_FINGERPRINT";
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
-    /// CA base URL.
-    pub server: Option<String>,
+    /// CA base URL, or an array of them (the replicas of one CA, tried in order).
+    pub server: Option<ServerSetting>,
     /// Key file (private key, or public key whose private half is in the ssh-agent).
     pub identity: Option<String>,
     /// PEM bundle of the CA(s) that sign the server's TLS certificate.
@@ -52,9 +54,10 @@ pub enum Source {
 /// The resolved settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Normalised server base URL (`scheme://host[:port]`, no trailing slash).
-    pub server: String,
-    /// Where the server URL came from.
+    /// Normalised server base URLs (`scheme://host[:port]`, no trailing slash): one, or
+    /// the replicas of one CA in the order they are tried. Never empty.
+    pub servers: Vec<String>,
+    /// Where the server URLs came from.
     pub server_source: Source,
     /// An explicit identity key file, if any.
     pub identity: Option<PathBuf>,
@@ -91,7 +94,7 @@ pub fn read_config(path: &Path) -> Result<ConfigFile> {
     };
     toml::from_str(&text).map_err(|e| {
         Error::Usage(format!(
-            "{}: {} (allowed keys: server = \"https://ca.example.com:8443\", identity = \"~/.ssh/id_ed25519\", \
+            "{}: {} (allowed keys: server = \"https://ca.example.com:8443\" or [\"URL\", ...], identity = \"~/.ssh/id_ed25519\", \
              ca_cert = \"/path/ca.pem\", ca_fingerprint = \"SHA256:...\")",
             path.display(),
             e.message()
@@ -111,28 +114,7 @@ pub fn expand_tilde(p: &str) -> PathBuf {
 
 /// Checks and normalises a server URL: `http(s)://host[:port]`, no path, query or user info.
 pub fn normalize_server(url: &str) -> Result<String> {
-    let url = url.trim();
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "server URL {url:?} must start with https:// or http:// (example: https://ca.example.com:8443)"
-            ))
-        })?;
-    let authority = rest.trim_end_matches('/');
-    if authority.is_empty()
-        || authority.contains(['/', '?', '#', '@'])
-        || authority
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(Error::Usage(format!(
-            "server URL {url:?} must be scheme://host[:port] with no path (example: https://ca.example.com:8443)"
-        )));
-    }
-    let scheme_len = url.len() - rest.len();
-    Ok(format!("{}{}", &url[..scheme_len], authority))
+    servers::normalize(url).map_err(|e| Error::Usage(e.0))
 }
 
 /// Resolves server and identity: flag, then environment, then the config file.
@@ -140,7 +122,7 @@ pub fn normalize_server(url: &str) -> Result<String> {
 /// `flag_*` are the command-line values; `env_*` the environment values (passed in so that
 /// tests and callers decide what the environment is).
 pub fn resolve(
-    flag_server: Option<&str>,
+    flag_server: &[String],
     env_server: Option<&str>,
     flag_identity: Option<&Path>,
     env_identity: Option<&str>,
@@ -151,33 +133,40 @@ pub fn resolve(
         None => ConfigFile::default(),
     };
     let non_empty = |s: Option<&str>| s.filter(|v| !v.trim().is_empty()).map(str::to_string);
-    let (server, server_source) = if let Some(s) = non_empty(flag_server) {
-        (s, Source::Flag)
-    } else if let Some(s) = non_empty(env_server) {
-        (s, Source::Env)
-    } else if let Some(s) = non_empty(file.server.as_deref()) {
-        (s, Source::File)
-    } else {
-        let where_ = config_path
+    let file_path = || {
+        config_path
             .as_deref()
             .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "~/.config/jit/config.toml".to_string());
+            .unwrap_or_else(|| "~/.config/jit/config.toml".to_string())
+    };
+    let flags: Vec<&String> = flag_server
+        .iter()
+        .filter(|v| !v.trim().is_empty())
+        .collect();
+    let (servers, server_source) = if !flags.is_empty() {
+        let list =
+            servers::parse_flags(&flags).map_err(|e| Error::Usage(format!("--server: {e}")))?;
+        (list, Source::Flag)
+    } else if let Some(s) = non_empty(env_server) {
+        let list = servers::parse_comma_list(&s)
+            .map_err(|e| Error::Usage(format!("{ENV_SERVER}: {e}")))?;
+        (list, Source::Env)
+    } else if let Some(setting) = file
+        .server
+        .as_ref()
+        .filter(|s| !matches!(s, ServerSetting::One(one) if one.trim().is_empty()))
+    {
+        let list = setting
+            .to_list()
+            .map_err(|e| Error::Usage(format!("{}: server: {e}", file_path())))?;
+        (list, Source::File)
+    } else {
         return Err(Error::Usage(format!(
             "no CA server configured: pass --server URL, set {ENV_SERVER}=URL, or put \
-             server = \"https://ca.example.com:8443\" in {where_}"
+             server = \"https://ca.example.com:8443\" in {}",
+            file_path()
         )));
     };
-    let server = normalize_server(&server).map_err(|e| match server_source {
-        Source::Flag => e,
-        Source::Env => Error::Usage(format!("{ENV_SERVER}: {e}")),
-        Source::File => Error::Usage(format!(
-            "{}: {e}",
-            config_path
-                .as_deref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        )),
-    })?;
     let identity = if let Some(p) = flag_identity.filter(|p| !p.as_os_str().is_empty()) {
         Some(p.to_path_buf())
     } else if let Some(p) = non_empty(env_identity) {
@@ -201,7 +190,7 @@ pub fn resolve(
         )));
     }
     Ok(Settings {
-        server,
+        servers,
         server_source,
         identity,
         ca_cert,
@@ -235,14 +224,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("config.toml");
         std::fs::write(&cfg, "server = \"http://file:1\"\nidentity = \"/k/file\"\n").unwrap();
-        let s = resolve(None, None, None, None, Some(cfg.clone())).unwrap();
+        let s = resolve(&[], None, None, None, Some(cfg.clone())).unwrap();
         assert_eq!(
-            (s.server.as_str(), s.server_source),
+            (s.servers[0].as_str(), s.server_source),
             ("http://file:1", Source::File)
         );
         assert_eq!(s.identity.unwrap(), PathBuf::from("/k/file"));
         let s = resolve(
-            None,
+            &[],
             Some("http://env:1"),
             None,
             Some("/k/env"),
@@ -250,12 +239,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (s.server.as_str(), s.server_source),
+            (s.servers[0].as_str(), s.server_source),
             ("http://env:1", Source::Env)
         );
         assert_eq!(s.identity.unwrap(), PathBuf::from("/k/env"));
         let s = resolve(
-            Some("http://flag:1"),
+            &["http://flag:1".to_string()],
             Some("http://env:1"),
             Some(Path::new("/k/flag")),
             Some("/k/env"),
@@ -263,7 +252,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (s.server.as_str(), s.server_source),
+            (s.servers[0].as_str(), s.server_source),
             ("http://flag:1", Source::Flag)
         );
         assert_eq!(s.identity.unwrap(), PathBuf::from("/k/flag"));
@@ -272,7 +261,7 @@ mod tests {
     #[test]
     fn missing_server_names_all_three_places() {
         let dir = tempfile::tempdir().unwrap();
-        let e = resolve(None, None, None, None, Some(dir.path().join("none.toml")))
+        let e = resolve(&[], None, None, None, Some(dir.path().join("none.toml")))
             .unwrap_err()
             .to_string();
         assert!(
@@ -286,9 +275,77 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("config.toml");
         std::fs::write(&cfg, "sever = \"http://x\"\n").unwrap();
-        let e = resolve(None, None, None, None, Some(cfg))
+        let e = resolve(&[], None, None, None, Some(cfg))
             .unwrap_err()
             .to_string();
         assert!(e.contains("sever"), "{e}");
+    }
+
+    #[test]
+    fn several_servers_from_each_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config.toml");
+        std::fs::write(&cfg, "server = [\"http://f1:1\", \"http://f2:1/\"]\n").unwrap();
+        let s = resolve(&[], None, None, None, Some(cfg.clone())).unwrap();
+        assert_eq!(s.servers, vec!["http://f1:1", "http://f2:1"]);
+        assert_eq!(s.server_source, Source::File);
+        let s = resolve(
+            &[],
+            Some("http://e1:1, http://e2:1"),
+            None,
+            None,
+            Some(cfg.clone()),
+        )
+        .unwrap();
+        assert_eq!(s.servers, vec!["http://e1:1", "http://e2:1"]);
+        assert_eq!(s.server_source, Source::Env);
+        // Repeated flags, each possibly a comma list; the whole list beats the others.
+        let flags = [
+            "http://a:1".to_string(),
+            "http://b:1,http://c:1".to_string(),
+        ];
+        let s = resolve(&flags, Some("http://e1:1"), None, None, Some(cfg)).unwrap();
+        assert_eq!(s.servers, vec!["http://a:1", "http://b:1", "http://c:1"]);
+        assert_eq!(s.server_source, Source::Flag);
+    }
+
+    #[test]
+    fn bad_server_lists_name_where_they_came_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config.toml");
+        std::fs::write(&cfg, "server = []\n").unwrap();
+        let e = resolve(&[], None, None, None, Some(cfg.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("config.toml: server: the server list is empty"),
+            "{e}"
+        );
+        std::fs::write(&cfg, "server = [\"http://a:1\", \"http://a:1/\"]\n").unwrap();
+        let e = resolve(&[], None, None, None, Some(cfg.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("http://a:1 is listed twice"), "{e}");
+        let e = resolve(
+            &[],
+            Some("http://a:1,,http://b:1"),
+            None,
+            None,
+            Some(cfg.clone()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("JIT_SERVER: the server list has an empty entry"),
+            "{e}"
+        );
+        let flags = ["http://a:1".to_string(), "http://a:1".to_string()];
+        let e = resolve(&flags, None, None, None, Some(cfg)).unwrap_err();
+        assert!(matches!(e, Error::Usage(_)));
+        assert!(
+            e.to_string()
+                .starts_with("--server: server http://a:1 is listed twice"),
+            "{e}"
+        );
     }
 }

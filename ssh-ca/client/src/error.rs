@@ -44,6 +44,9 @@ pub enum Error {
         /// What the HTTP library said.
         detail: String,
     },
+    /// A change was sent but its answer was lost: the CA may or may not have stored it
+    /// (not resent, not even to another replica).
+    Unsure(String),
     /// A local file could not be read or written.
     File {
         /// The file.
@@ -89,6 +92,7 @@ impl Error {
             Self::Api { code, .. } => code.as_str(),
             Self::Protocol(_) => "protocol",
             Self::Transport { .. } => "unreachable",
+            Self::Unsure(_) => "outcome_unknown",
             Self::File { .. } => "file",
             Self::Agent(_) => "agent",
             Self::State(_) => "invalid_state",
@@ -112,6 +116,7 @@ impl fmt::Display for Error {
             | Self::Identity(m)
             | Self::Protocol(m)
             | Self::State(m)
+            | Self::Unsure(m)
             | Self::NotGranted(m)
             | Self::Interrupted(m) => f.write_str(m),
             Self::Api {

@@ -4,7 +4,8 @@
 //! * [`cli`]: the command line; [`run`]: what each command does and prints.
 //! * [`config`]: server and identity from flags, environment, `~/.config/jit/config.toml`.
 //! * [`identity`]: key file or ssh-agent signer; [`agent`]: the ssh-agent protocol bits.
-//! * [`api`]: the signed HTTP client ([`jit_api::wire`], [`jit_api::auth`]).
+//! * [`api`]: the signed HTTP client ([`jit_api::wire`], [`jit_api::auth`]), failing over
+//!   between a CA's replicas; [`transport`]: its HTTP agent and how an attempt ended.
 //! * [`show`]: how requests, tables and certificates are printed for people.
 //! * [`login`]: writing `KEYFILE-cert.pub`, the grant, and loading the agent.
 //! * [`web`]: `jit web`: the one-time browser login URL and opening it.
@@ -26,6 +27,7 @@ pub mod login;
 pub mod roles;
 pub mod run;
 pub mod show;
+pub mod transport;
 pub mod web;
 pub mod when;
 

@@ -14,7 +14,9 @@ use super::config::{self, ENV_IDENTITY, ENV_SERVER};
 use super::error::{Error, Result};
 use super::login::{self, LoginReport};
 use super::show;
-use jit_api::wire::{CreateRequest, RequestState, RequestView, WhoamiView};
+use jit_api::wire::{
+    CreateRequest, ErrorCode, ReceivedCode, RequestState, RequestView, WhoamiView,
+};
 use jit_common::time::{format_duration, format_utc};
 
 /// How often a waiting `request` polls the CA.
@@ -34,7 +36,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let env_server = std::env::var(ENV_SERVER).ok();
     let env_identity = std::env::var(ENV_IDENTITY).ok();
     let settings = config::resolve(
-        cli.server.as_deref(),
+        &cli.server,
         env_server.as_deref(),
         cli.identity.as_deref(),
         env_identity.as_deref(),
@@ -393,7 +395,12 @@ fn poll(api: &mut Api, mut current: RequestView, stop: &AtomicBool) -> Result<Re
                 failures = 0;
                 current = r;
             }
-            Err(e @ Error::Transport { .. }) => {
+            // Unreachable, or every server's database unreachable (503 `unavailable`, which
+            // stores nothing): the request is still there; keep waiting a while.
+            Err(e)
+                if matches!(e, Error::Transport { .. })
+                    || e.api_code() == Some(&ReceivedCode::Known(ErrorCode::Unavailable)) =>
+            {
                 failures += 1;
                 if failures >= MAX_WAIT_FAILURES {
                     break Err(e);

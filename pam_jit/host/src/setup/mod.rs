@@ -159,11 +159,13 @@ pub fn run(config_path: &Path, o: &Options) -> Result<ExitCode> {
             && (o.sudo || o.sshd)
             && let Some(c) = &config
         {
-            match &c.server {
-                Some(server) => jit_common::outln!("would sync from {server} (the first sync)"),
-                None => jit_common::outln!(
+            match c.servers.as_slice() {
+                [] => jit_common::outln!(
                     "would refuse: host.toml has no `server`, so setup cannot run the first sync"
                 ),
+                servers => {
+                    jit_common::outln!("would sync from {} (the first sync)", servers.join(" or "))
+                }
             }
         }
         if changed.is_empty() {
@@ -265,17 +267,17 @@ fn session_change(
 /// `jit-host principals` every certificate, so in enforce mode setup refuses to change
 /// anything and says what to do (in audit mode it warns).
 fn first_sync(config: &Config) -> Result<()> {
-    match &config.server {
-        Some(server) => {
-            jit_common::outln!("first sync from {server}");
-            if let Err(f) = crate::sync::fetch_and_store(config, None) {
+    match config.servers.as_slice() {
+        [] => jit_common::errln!("jit-host: host.toml has no `server`: no first sync"),
+        servers => {
+            jit_common::outln!("first sync from {}", servers.join(" or "));
+            if let Err(f) = crate::sync::fetch_and_store(config, &[]) {
                 jit_common::errln!("jit-host: first sync: {}", f.message);
             }
             if let Err(f) = crate::index::index_store(config) {
                 jit_common::errln!("jit-host: first sync: {}", f.message);
             }
         }
-        None => jit_common::errln!("jit-host: host.toml has no `server`: no first sync"),
     }
     let revs = revocation_state(
         config,
@@ -285,7 +287,7 @@ fn first_sync(config: &Config) -> Result<()> {
     let Some(problem) = revs.problem else {
         return Ok(());
     };
-    let fix = if config.server.is_some() {
+    let fix = if !config.servers.is_empty() {
         "fix the sync error above (jit-host sync shows it) and run setup again"
     } else {
         "set `server` in host.toml (jit-ca host-config writes it) and run setup again"

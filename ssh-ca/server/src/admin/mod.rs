@@ -143,7 +143,7 @@ pub fn host_config(dir: &Path) -> Result<String> {
         r#"# /etc/jit/host.toml, written by `jit-ca host-config` for {url}
 # Read by pam_jit.so and jit-host. Install root-owned, mode 0644.
 
-server = {server}   # used by `jit-host sync`
+server = {server}   # used by `jit-host sync`; replicas of one CA: ["https://ca1:8443", "https://ca2:8443"]
 mode = "enforce"                        # "enforce" | "audit"
 services = ["sudo", "sudo-i"]           # PAM services gated; others get PAM_IGNORE
 clock_skew_secs = 60                    # allowed clock difference for grant windows
