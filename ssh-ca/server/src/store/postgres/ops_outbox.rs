@@ -136,8 +136,8 @@ fn request_facts(c: &PgConn, id: &str) -> Result<Option<RequestFacts>> {
          (SELECT COALESCE(json_agg(a.\"user\" ORDER BY a.at, a.ord), '[]'::json)::text \
              FROM approvals a WHERE a.request_id = r.id), \
          c.valid_after, c.valid_before \
-         FROM requests r LEFT JOIN certs c ON c.serial = (SELECT MAX(serial) FROM certs x \
-             WHERE x.request_id = r.id AND x.valid_before > 0) \
+         FROM requests r LEFT JOIN LATERAL (SELECT x.valid_after, x.valid_before FROM certs x \
+             WHERE x.request_id = r.id AND x.valid_before > 0 ORDER BY x.serial DESC LIMIT 1) c ON TRUE \
          WHERE r.id = $1",
         &[&id],
     )?

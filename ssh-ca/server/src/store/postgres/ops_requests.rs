@@ -283,8 +283,9 @@ pub(crate) fn due_for_expiry(c: &PgConn, now: u64) -> Result<Vec<RequestRow>> {
 
 pub(crate) fn due_for_reminder(c: &PgConn, now: u64, within: u64) -> Result<Vec<(String, u64)>> {
     c.rows(
-        "SELECT r.id, c.valid_before FROM requests r JOIN certs c ON c.serial = \
-             (SELECT MAX(serial) FROM certs x WHERE x.request_id = r.id AND x.valid_before > 0) \
+        "SELECT r.id, c.valid_before FROM requests r JOIN LATERAL \
+             (SELECT x.revoked, x.valid_after, x.valid_before, x.issued_at FROM certs x \
+              WHERE x.request_id = r.id AND x.valid_before > 0 ORDER BY x.serial DESC LIMIT 1) c ON TRUE \
          WHERE r.state = $1 AND c.revoked = 0 AND c.valid_after <= $2 AND c.valid_before > $2 \
          AND c.valid_before <= $3 AND c.valid_before - $4::bigint > c.issued_at \
          AND (r.reminded_until IS NULL OR r.reminded_until != c.valid_before) \
