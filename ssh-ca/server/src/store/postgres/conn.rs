@@ -30,9 +30,14 @@ pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Session settings of every connection (sent in the startup packet: no extra round trip).
 /// `lock_timeout` plays SQLite's busy timeout (→ `CaError::Busy`); a stopped replica cannot
-/// hold the audit lock for ever (`idle_in_transaction_session_timeout`).
-const SESSION_OPTIONS: &str = "-c lock_timeout=5s -c statement_timeout=30s \
-     -c idle_in_transaction_session_timeout=15s";
+/// hold the audit lock for ever (`idle_in_transaction_session_timeout`). The server side of a
+/// TCP session probes its peer after 10 s of silence and gives up within about a minute
+/// (keepalives 10 + 3 × 5 s; `tcp_user_timeout` 30 s for unacknowledged data), so a dead or
+/// partitioned replica's session, and with it its session advisory locks (job leadership),
+/// ends within about a minute, not after the kernel's 2 h default. Ignored on Unix sockets.
+pub(crate) const SESSION_OPTIONS: &str = "-c lock_timeout=5s -c statement_timeout=30s \
+     -c idle_in_transaction_session_timeout=15s -c tcp_keepalives_idle=10 \
+     -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c tcp_user_timeout=30000";
 
 struct ThreadWaker(std::thread::Thread);
 

@@ -395,6 +395,55 @@ mod pg {
         assert!(pg.claim_nonce("x", 1).unwrap());
         assert!(pg.healthy());
     }
+
+    /// `base()` with its host replaced by the loopback TCP address (the test cluster of
+    /// tests/lib/pg.sh listens on 127.0.0.1 too).
+    fn over_tcp(base: &str) -> String {
+        base.split_whitespace()
+            .map(|kv| {
+                if kv.starts_with("host=") {
+                    "host=127.0.0.1".to_string()
+                } else {
+                    kv.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+    fn tcp_sessions_end_within_a_minute_of_a_silent_peer() {
+        // A dead or partitioned replica's session (and its job leadership) must not live
+        // for the kernel's 2 h keepalive default on the server.
+        let s = fresh();
+        let tcp = settings_of(
+            format!(
+                "{} {}",
+                over_tcp(&base()),
+                s.conninfo.split_whitespace().last().unwrap()
+            ),
+            "test",
+        );
+        // Every pooled, listener and leader connection comes from Target::connect.
+        let c = super::super::conn::Target::new(&tcp)
+            .unwrap()
+            .connect("read", None)
+            .unwrap();
+        for (k, v) in [
+            ("tcp_keepalives_idle", "10"),
+            ("tcp_keepalives_interval", "5"),
+            ("tcp_keepalives_count", "3"),
+            ("tcp_user_timeout", "30000"),
+        ] {
+            let row = c.one(&format!("SHOW {k}"), &[]).unwrap();
+            assert_eq!(
+                super::super::conn::get::<String>(&row, 0).unwrap(),
+                v,
+                "{k}"
+            );
+        }
+    }
 }
 
 /// Tests on a private cluster of their own (stopped and started, TLS): root only, like
