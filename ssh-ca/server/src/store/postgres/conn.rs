@@ -26,6 +26,11 @@ use crate::error::{CaError, Result};
 /// Parameters of a statement.
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
+/// The end of a write transaction. No statement timeout on COMMIT: cancelling one that waits
+/// for a synchronous standby makes PostgreSQL answer success with a WARNING although the
+/// standby may not have it (lock waits before it are bounded by `lock_timeout`).
+pub(crate) const COMMIT_SQL: &str = "SET LOCAL statement_timeout = 0; COMMIT";
+
 /// The time a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Session settings of every connection (sent in the startup packet: no extra round trip).
@@ -250,10 +255,23 @@ impl Target {
             .tcp_user_timeout(Duration::from_secs(30));
         let rt = runtime()?;
         let closed = Arc::new(AtomicBool::new(false));
+        let warned = Arc::new(AtomicBool::new(false));
         let handle = if self.unix_only {
-            rt.spawn(open(config, tokio_postgres::NoTls, notices, closed.clone()))
+            rt.spawn(open(
+                config,
+                tokio_postgres::NoTls,
+                notices,
+                closed.clone(),
+                warned.clone(),
+            ))
         } else {
-            rt.spawn(open(config, self.tls.clone(), notices, closed.clone()))
+            rt.spawn(open(
+                config,
+                self.tls.clone(),
+                notices,
+                closed.clone(),
+                warned.clone(),
+            ))
         };
         // Dropped with the config clone: the password copy inside `Config` is not ours to
         // zeroize (tokio-postgres keeps a Vec); it lives only for this connect.
@@ -264,6 +282,7 @@ impl Target {
             stmts: Mutex::new(HashMap::new()),
             health: self.health.clone(),
             closed,
+            warned,
             in_tx: AtomicBool::new(false),
         };
         // synchronous_commit = on unless the server is set to something stronger.
@@ -277,12 +296,13 @@ impl Target {
 }
 
 /// Connects and spawns the task that drives the connection (forwarding notifications to
-/// `notices`; `closed` is set when it ends).
+/// `notices`; `closed` is set when it ends, `warned` when the server sends a WARNING).
 async fn open<T>(
     config: Config,
     tls: T,
     notices: Option<mpsc::Sender<String>>,
     closed: Arc<AtomicBool>,
+    warned: Arc<AtomicBool>,
 ) -> std::result::Result<Client, tokio_postgres::Error>
 where
     T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + Send + 'static,
@@ -298,6 +318,12 @@ where
                     if let Some(tx) = &notices {
                         let _ = tx.send(n.payload().to_string());
                     }
+                }
+                // Read before the answer it precedes is handed to the client.
+                Some(Ok(AsyncMessage::Notice(n)))
+                    if n.parsed_severity() == Some(tokio_postgres::error::Severity::Warning) =>
+                {
+                    warned.store(true, Ordering::Relaxed);
                 }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => break,
@@ -370,6 +396,8 @@ pub(crate) struct PgConn {
     stmts: Mutex<HashMap<String, Statement>>,
     health: Arc<AtomicBool>,
     closed: Arc<AtomicBool>,
+    /// The server sent a WARNING (cleared before COMMIT).
+    warned: Arc<AtomicBool>,
     /// A transaction was begun and not ended yet.
     pub(crate) in_tx: AtomicBool,
 }
@@ -470,8 +498,19 @@ impl PgConn {
                 "the connection to the database was lost before COMMIT".into(),
             ));
         }
-        let r = block_on(self.client.batch_execute("COMMIT"));
+        self.warned.store(false, Ordering::Relaxed);
+        let r = block_on(self.client.batch_execute(COMMIT_SQL));
         match r {
+            Ok(()) if self.warned.load(Ordering::Relaxed) => {
+                // "canceling wait for synchronous replication ...: committed locally, but
+                // might not have been replicated": a COMMIT with a WARNING is not a success.
+                self.in_tx.store(false, Ordering::Relaxed);
+                Err(CaError::CommitUnknown(
+                    "COMMIT answered with a warning (a wait for a synchronous standby was \
+                     cancelled?)"
+                        .into(),
+                ))
+            }
             Ok(()) => {
                 self.health.store(true, Ordering::Relaxed);
                 self.in_tx.store(false, Ordering::Relaxed);
@@ -483,8 +522,9 @@ impl PgConn {
             }
             Err(e) => {
                 self.health.store(true, Ordering::Relaxed);
-                // A failed COMMIT rolled the transaction back.
-                self.in_tx.store(false, Ordering::Relaxed);
+                // A failed COMMIT rolled the transaction back (a failed SET LOCAL left it
+                // aborted: end it).
+                self.rollback();
                 Err(e.into())
             }
         }

@@ -14,6 +14,14 @@ fn the_pg_schema_version_follows_sqlites_migrations() {
 }
 
 #[test]
+fn commit_turns_the_statement_timeout_off_first() {
+    let sql = super::conn::COMMIT_SQL;
+    let off = sql.find("SET LOCAL statement_timeout = 0").expect(sql);
+    assert!(off < sql.find("COMMIT").unwrap(), "{sql}");
+    assert!(sql.trim_end().ends_with("COMMIT"), "{sql}");
+}
+
+#[test]
 fn change_kinds_round_trip() {
     use super::Change;
     for c in [Change::Revocation, Change::Grants, Change::External] {
@@ -632,6 +640,53 @@ mod cluster {
             assert!(pg.transact(|t| t.meta_set("k", "4")).is_err());
             c.up();
             pg.transact(|t| t.meta_set("k", "5")).unwrap();
+        }
+
+        #[test]
+        #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+        fn a_commit_cancelled_while_waiting_for_a_synchronous_standby_is_never_success() {
+            use std::time::Duration;
+            let c = Cluster::start("", |_, _| {});
+            let pg = PgStore::connect(&c.socket("postgres"), "test").unwrap();
+            pg.transact(|t| t.meta_set("k", "1")).unwrap();
+            // A synchronous standby that never answers: every COMMIT waits for it.
+            let admin = conn::Target::new(&c.socket("postgres"))
+                .unwrap()
+                .connect("admin", None)
+                .unwrap();
+            admin
+                .batch("ALTER SYSTEM SET synchronous_standby_names = 'absent'")
+                .unwrap();
+            admin.batch("SELECT pg_reload_conf()").unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            let waiting = std::thread::spawn(move || pg.transact(|t| t.meta_set("k", "2")));
+            let pid = loop {
+                let rows = admin
+                    .rows(
+                        "SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep' \
+                         AND application_name LIKE 'jit-ca/%/transact'",
+                        &[],
+                    )
+                    .unwrap();
+                if let Some(r) = rows.first() {
+                    break conn::get::<i32>(r, 0).unwrap();
+                }
+                assert!(!waiting.is_finished(), "COMMIT returned without a standby");
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            // The statement timeout is off while COMMIT waits.
+            let row = admin
+                .one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'SyncRep'",
+                    &[&pid],
+                )
+                .unwrap();
+            assert_eq!(conn::get::<i64>(&row, 0).unwrap(), 1);
+            // An operator (or statement_timeout on the old code) cancels the wait: PostgreSQL
+            // answers success with a WARNING ("might not have been replicated").
+            admin.one("SELECT pg_cancel_backend($1)", &[&pid]).unwrap();
+            let e = waiting.join().unwrap().unwrap_err();
+            assert!(matches!(e, CaError::CommitUnknown(_)), "{e:?}");
         }
 
         #[test]
