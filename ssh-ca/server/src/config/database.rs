@@ -81,12 +81,28 @@ pub(crate) fn validate(
         ok = false;
     }
     let hosts: Vec<&str> = get("host")
-        .or(get("hostaddr"))
         .unwrap_or("")
         .split(',')
         .map(str::trim)
         .collect();
-    let remote: Vec<&str> = hosts
+    // A `hostaddr` entry is where the connection really goes (over TCP, whatever `host`
+    // says: `host` then only names the server for TLS); an empty entry falls back to `host`.
+    let targets: Vec<&str> = match get("hostaddr") {
+        Some(addrs) => addrs
+            .split(',')
+            .map(str::trim)
+            .enumerate()
+            .map(|(i, a)| {
+                if a.is_empty() {
+                    hosts.get(i).copied().unwrap_or("")
+                } else {
+                    a
+                }
+            })
+            .collect(),
+        None => hosts,
+    };
+    let remote: Vec<&str> = targets
         .iter()
         .copied()
         .filter(|h| !is_local_host(h))
@@ -415,6 +431,12 @@ mod tests {
             "postgres://jit@db.example.com/jit?sslmode=prefer",
             "host=10.0.0.5 dbname=jit sslmode=disable",
             "host=/run/postgresql,db.example.com sslmode=allow",
+            // hostaddr is where the connection goes, over TCP, whatever host says.
+            "host=/run/postgresql hostaddr=10.0.0.5 dbname=jit",
+            "host=localhost hostaddr=10.0.0.5 sslmode=disable",
+            "hostaddr=10.0.0.5 dbname=jit",
+            "postgres://jit@localhost/jit?hostaddr=10.0.0.5&sslmode=disable",
+            "postgres://jit@%2Frun%2Fpostgresql/jit?hostaddr=10.0.0.5",
         ] {
             let errs = parse(&format!("database = \"{db}\"")).unwrap_err();
             assert_eq!(errs.len(), 1, "{db}: {errs:?}");
@@ -426,6 +448,8 @@ mod tests {
             "host=127.0.0.1 dbname=jit",
             "host=db.example.com sslmode=require",
             "host='db.example.com' sslmode = verify-ca",
+            "host=localhost hostaddr=127.0.0.1 sslmode=disable",
+            "host=db.example.com hostaddr=10.0.0.5 sslmode=verify-full",
         ] {
             assert!(parse(&format!("database = \"{ok}\"")).is_ok(), "{ok}");
         }

@@ -172,8 +172,10 @@ impl Target {
                  \"postgres://USER@HOST:PORT/DB?sslmode=require\" or \"host=... dbname=... user=...\""
             ))
         })?;
-        // A Unix socket never speaks TLS (as libpq): the peer is the local server.
-        let unix_only = !config.get_hosts().is_empty()
+        // A Unix socket never speaks TLS (as libpq): the peer is the local server. A
+        // `hostaddr` means TCP to that address, whatever `host` says.
+        let unix_only = config.get_hostaddrs().is_empty()
+            && !config.get_hosts().is_empty()
             && config
                 .get_hosts()
                 .iter()
@@ -216,6 +218,12 @@ impl Target {
             unix_only,
             health: Arc::new(AtomicBool::new(true)),
         })
+    }
+
+    /// Whether every connection goes to a Unix socket (plain text).
+    #[cfg(test)]
+    pub(crate) fn unix_only(&self) -> bool {
+        self.unix_only
     }
 
     /// A new connection for `role` (its `application_name` is `jit-ca/<replica>/<role>`);

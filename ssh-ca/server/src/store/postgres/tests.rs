@@ -22,6 +22,19 @@ fn commit_turns_the_statement_timeout_off_first() {
 }
 
 #[test]
+fn a_hostaddr_is_reached_over_tcp_so_tls_is_never_skipped() {
+    use super::testdb::settings_of;
+    let t = |c: &str| super::conn::Target::new(&settings_of(c.into(), "t")).unwrap();
+    assert!(t("host=/run/postgresql dbname=jit").unix_only());
+    for c in [
+        "host=/run/postgresql hostaddr=10.0.0.5 dbname=jit",
+        "postgres://jit@%2Frun%2Fpostgresql/jit?hostaddr=10.0.0.5",
+    ] {
+        assert!(!t(c).unix_only(), "{c}");
+    }
+}
+
+#[test]
 fn change_kinds_round_trip() {
     use super::Change;
     for c in [Change::Revocation, Change::Grants, Change::External] {
