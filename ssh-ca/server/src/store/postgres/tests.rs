@@ -417,6 +417,39 @@ mod pg {
         assert!(pg.healthy());
     }
 
+    #[test]
+    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+    fn operator_commands_never_migrate_an_older_schema_and_status_reads_any() {
+        let s = fresh();
+        let known = schema::known();
+        // An empty database: an operator command creates the schema (no replica uses it).
+        let pg = PgStore::connect_admin(&s, "admin").unwrap();
+        assert_eq!(pg.schema_version().unwrap(), known);
+        drop(pg);
+        // An older schema (a rolling upgrade: old replicas still serve it).
+        sql(
+            &s,
+            &format!("UPDATE jit_schema SET version = {}", known - 1),
+        )
+        .unwrap();
+        let e = PgStore::connect_admin(&s, "admin").unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("jit-ca serve") && m.contains("db copy"), "{m}");
+        assert!(m.contains(&format!("{}", known - 1)), "{m}");
+        let st = PgStore::connect_unchecked(&s, "admin").unwrap();
+        assert_eq!(st.schema_version().unwrap(), known - 1, "not migrated");
+        // A newer schema: refused by the commands, still reported by status.
+        sql(
+            &s,
+            &format!("UPDATE jit_schema SET version = {}", known + 1),
+        )
+        .unwrap();
+        let e = PgStore::connect_admin(&s, "admin").unwrap_err();
+        assert!(e.to_string().contains("upgrade jit-ca"), "{e}");
+        let st = PgStore::connect_unchecked(&s, "admin").unwrap();
+        assert_eq!(st.schema_version().unwrap(), known + 1);
+    }
+
     /// `base()` with its host replaced by the loopback TCP address (the test cluster of
     /// tests/lib/pg.sh listens on 127.0.0.1 too).
     fn over_tcp(base: &str) -> String {
