@@ -450,6 +450,25 @@ mod pg {
         assert_eq!(st.schema_version().unwrap(), known + 1);
     }
 
+    #[test]
+    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+    fn a_nonce_claim_that_times_out_on_a_lock_is_busy_not_a_database_error() {
+        let (pg, s) = store();
+        // Another session inserted the same nonce and has not committed: the claim waits
+        // for it until lock_timeout (5 s).
+        let other = super::super::conn::Target::new(&s)
+            .unwrap()
+            .connect("other", None)
+            .unwrap();
+        other
+            .batch("BEGIN; INSERT INTO nonce_log (nonce, seen_at) VALUES ('held', 1)")
+            .unwrap();
+        let e = pg.claim_nonce("held", 2).unwrap_err();
+        assert!(matches!(e, crate::error::CaError::Busy(_)), "{e:?}");
+        other.rollback();
+        assert!(pg.claim_nonce("held", 3).unwrap());
+    }
+
     /// `base()` with its host replaced by the loopback TCP address (the test cluster of
     /// tests/lib/pg.sh listens on 127.0.0.1 too).
     fn over_tcp(base: &str) -> String {
