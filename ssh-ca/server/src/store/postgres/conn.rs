@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::task::{Context, Poll, Wake, Waker};
@@ -209,7 +208,7 @@ impl Target {
             }
             None => None,
         };
-        let tls = MakeRustlsConnect::new(tls_config(s.ca_file.as_deref())?);
+        let tls = MakeRustlsConnect::new(super::tls::tls_config(s.ca_file.as_deref())?);
         Ok(Self {
             config,
             password,
@@ -340,56 +339,6 @@ where
         closed.store(true, Ordering::Relaxed);
     });
     Ok(client)
-}
-
-/// The TLS client configuration: the roots in `ca` (`database_ca`), else the system's.
-fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject as _;
-    let mut roots = rustls::RootCertStore::empty();
-    let bad = |path: &Path, detail: String| CaError::File {
-        path: path.to_path_buf(),
-        detail,
-    };
-    match ca {
-        Some(path) => {
-            let pem = crate::files::read_trusted(path, 1024 * 1024)?;
-            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                let cert =
-                    cert.map_err(|e| bad(path, format!("database_ca: not a PEM bundle: {e}")))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| bad(path, format!("database_ca: unusable certificate: {e}")))?;
-            }
-            if roots.is_empty() {
-                return Err(bad(path, "database_ca: no certificate in it".into()));
-            }
-        }
-        None => {
-            // The system bundle (Debian, then RHEL); missing: TLS fails to verify (never
-            // unverified).
-            for p in [
-                "/etc/ssl/certs/ca-certificates.crt",
-                "/etc/pki/tls/certs/ca-bundle.crt",
-            ] {
-                if let Ok(pem) = std::fs::read(p) {
-                    for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
-                        let _ = roots.add(cert);
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|source| CaError::Tls {
-            what: "the database connection",
-            source,
-        })?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 /// One column of a row, typed (a type mismatch is an error, never a panic).

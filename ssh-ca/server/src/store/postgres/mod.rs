@@ -27,6 +27,7 @@ mod ops_web;
 mod replica;
 mod runner;
 pub(crate) mod schema;
+mod tls;
 mod tx;
 
 #[cfg(test)]
