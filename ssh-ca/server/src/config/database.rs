@@ -81,12 +81,28 @@ pub(crate) fn validate(
         ok = false;
     }
     let hosts: Vec<&str> = get("host")
-        .or(get("hostaddr"))
         .unwrap_or("")
         .split(',')
         .map(str::trim)
         .collect();
-    let remote: Vec<&str> = hosts
+    // A `hostaddr` entry is where the connection really goes (over TCP, whatever `host`
+    // says: `host` then only names the server for TLS); an empty entry falls back to `host`.
+    let targets: Vec<&str> = match get("hostaddr") {
+        Some(addrs) => addrs
+            .split(',')
+            .map(str::trim)
+            .enumerate()
+            .map(|(i, a)| {
+                if a.is_empty() {
+                    hosts.get(i).copied().unwrap_or("")
+                } else {
+                    a
+                }
+            })
+            .collect(),
+        None => hosts,
+    };
+    let remote: Vec<&str> = targets
         .iter()
         .copied()
         .filter(|h| !is_local_host(h))
@@ -223,6 +239,20 @@ fn percent_decode(s: &str) -> Result<String, String> {
 
 /// `[user[:password]@][host[:port][,host[:port]...]][/dbname][?k=v&...]`.
 fn parse_url(rest: &str) -> Result<Vec<(String, String)>, String> {
+    // `user:password@`, the password possibly holding `/`, `?` or `#` unencoded (which would
+    // otherwise split it into host, path or query, and echo a piece of it in an error):
+    // refused before any splitting, never echoed.
+    if rest
+        .rsplit_once('@')
+        .is_some_and(|(before, _)| before.contains(':'))
+    {
+        return Err(
+            "the URL carries a password after its user name; remove it and put the \
+                    password in a file named by database_password_file (mode 0600), so \
+                    config.toml holds no secret"
+                .into(),
+        );
+    }
     let mut out = Vec::new();
     let (main, query) = match rest.split_once('?') {
         Some((m, q)) => (m, Some(q)),
@@ -252,7 +282,7 @@ fn parse_url(rest: &str) -> Result<Vec<(String, String)>, String> {
             let (h, p) = if let Some(v6) = hp.strip_prefix('[') {
                 let (h, after) = v6
                     .split_once(']')
-                    .ok_or_else(|| format!("unclosed [ in the host {hp:?}"))?;
+                    .ok_or_else(|| "an IPv6 host in the URL has no closing ]".to_string())?;
                 (h.to_string(), after.strip_prefix(':').unwrap_or(""))
             } else {
                 match hp.rsplit_once(':') {
@@ -261,7 +291,11 @@ fn parse_url(rest: &str) -> Result<Vec<(String, String)>, String> {
                 }
             };
             if !p.is_empty() && p.parse::<u16>().is_err() {
-                return Err(format!("the port {p:?} of {hp:?} is not a number"));
+                return Err(
+                    "a port in the URL is not a number (write HOST:PORT, the port in \
+                            digits)"
+                        .into(),
+                );
             }
             hosts.push(percent_decode(&h)?);
             ports.push(p.to_string());
@@ -397,6 +431,11 @@ mod tests {
             "postgres://jit:s3cret@db.example.com/jit?sslmode=require",
             "host=db.example.com sslmode=require password=s3cret",
             "postgres://jit@db.example.com/jit?sslmode=require&password=s3cret",
+            // Unencoded /, ? or # in the password must not split it into host or query.
+            "postgres://jit:s3cret?x@db/jit",
+            "postgres://jit:s3cret/x@db/jit",
+            "postgres://jit:s3cret#x@db/jit",
+            "postgres://jit:s3cret:1@db/jit",
         ] {
             let errs = parse(&format!("database = \"{db}\"")).unwrap_err();
             assert_eq!(errs.len(), 1, "{errs:?}");
@@ -409,12 +448,47 @@ mod tests {
     }
 
     #[test]
+    fn a_password_with_url_delimiters_is_never_echoed() {
+        for (db, frags) in [
+            // ("pa" itself is in "password": its quoted or delimited forms are looked for.)
+            (
+                "postgres://jit:pa?ss@db/jit",
+                vec!["\"pa", ":pa", "pa?", "ss@", "\"ss"],
+            ),
+            (
+                "postgres://jit:p/w@db/jit",
+                vec!["p/w", "\"p\"", ":p", "\"w"],
+            ),
+            ("postgres://jit:zq#x@db/jit", vec!["zq"]),
+            ("postgres://jit:zq@x@db/jit", vec!["zq"]),
+        ] {
+            let errs = parse(&format!("database = \"{db}\"")).unwrap_err();
+            assert_eq!(errs.len(), 1, "{errs:?}");
+            assert!(errs[0].contains("database_password_file"), "{errs:?}");
+            for f in frags {
+                assert!(!errs[0].contains(f), "{db}: {f} echoed: {errs:?}");
+            }
+            assert!(!errs[0].contains("jit:"), "{errs:?}");
+        }
+        // A bad port never echoes the host spec it came with.
+        let errs = parse("database = \"postgres://jit@secrethost:12ab/jit\"").unwrap_err();
+        assert!(errs[0].contains("not a number"), "{errs:?}");
+        assert!(!errs[0].contains("secrethost"), "{errs:?}");
+    }
+
+    #[test]
     fn plain_text_to_a_network_host_is_refused() {
         for db in [
             "postgres://jit@db.example.com/jit",
             "postgres://jit@db.example.com/jit?sslmode=prefer",
             "host=10.0.0.5 dbname=jit sslmode=disable",
             "host=/run/postgresql,db.example.com sslmode=allow",
+            // hostaddr is where the connection goes, over TCP, whatever host says.
+            "host=/run/postgresql hostaddr=10.0.0.5 dbname=jit",
+            "host=localhost hostaddr=10.0.0.5 sslmode=disable",
+            "hostaddr=10.0.0.5 dbname=jit",
+            "postgres://jit@localhost/jit?hostaddr=10.0.0.5&sslmode=disable",
+            "postgres://jit@%2Frun%2Fpostgresql/jit?hostaddr=10.0.0.5",
         ] {
             let errs = parse(&format!("database = \"{db}\"")).unwrap_err();
             assert_eq!(errs.len(), 1, "{db}: {errs:?}");
@@ -426,6 +500,8 @@ mod tests {
             "host=127.0.0.1 dbname=jit",
             "host=db.example.com sslmode=require",
             "host='db.example.com' sslmode = verify-ca",
+            "host=localhost hostaddr=127.0.0.1 sslmode=disable",
+            "host=db.example.com hostaddr=10.0.0.5 sslmode=verify-full",
         ] {
             assert!(parse(&format!("database = \"{ok}\"")).is_ok(), "{ok}");
         }

@@ -181,6 +181,12 @@ impl Backend {
         }
     }
 
+    /// The cutoff before which the sweep deletes stored nonces at `now` (PostgreSQL: with
+    /// the replica clock margin, as `seen_at` is another replica's clock).
+    pub(super) fn stored_nonce_cutoff(&self, now: u64) -> u64 {
+        stored_nonce_cutoff(now, matches!(self, Self::Postgres { .. }))
+    }
+
     /// Forgets nonces seen before `cutoff` from memory.
     pub(super) fn expire_nonces(&self, cutoff: u64) {
         match self {
@@ -218,5 +224,35 @@ impl Backend {
             Self::Sqlite { .. } => "sqlite",
             Self::Postgres { .. } => "postgresql",
         }
+    }
+}
+
+/// [`Backend::stored_nonce_cutoff`] (SQLite: exactly as before).
+fn stored_nonce_cutoff(now: u64, postgres: bool) -> u64 {
+    let keep = super::NONCE_KEEP_SECS;
+    if postgres {
+        now.saturating_sub(keep + super::REPLICA_CLOCK_MARGIN_SECS)
+    } else {
+        now.saturating_sub(keep)
+    }
+}
+
+#[cfg(test)]
+mod nonce_tests {
+    use super::super::{NONCE_KEEP_SECS, REPLICA_CLOCK_MARGIN_SECS};
+    use super::stored_nonce_cutoff;
+
+    #[test]
+    fn stored_nonces_outlive_replica_clock_differences_on_postgres_only() {
+        let now = 1_000_000;
+        assert_eq!(stored_nonce_cutoff(now, false), now - NONCE_KEEP_SECS);
+        assert_eq!(
+            stored_nonce_cutoff(now, true),
+            now - NONCE_KEEP_SECS - REPLICA_CLOCK_MARGIN_SECS
+        );
+        // A nonce stored by a replica 5 minutes behind the sweep leader survives until every
+        // replica's timestamp check would refuse its call.
+        let seen_behind = now - NONCE_KEEP_SECS - 300;
+        assert!(seen_behind >= stored_nonce_cutoff(now, true));
     }
 }

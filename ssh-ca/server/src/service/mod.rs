@@ -83,6 +83,10 @@ type ApiResult<T> = std::result::Result<T, ApiError>;
 const SERIAL_BLOCK: u64 = 1024;
 /// Nonces older than this many seconds can no longer pass the timestamp check.
 const NONCE_KEEP_SECS: u64 = 2 * auth::MAX_SKEW_SECS + 60;
+/// On PostgreSQL a stored nonce's `seen_at` is the claiming replica's clock and the sweep
+/// leader's clock deletes it: stored nonces are kept this much longer, so replicas whose
+/// clocks agree within it (NTP; docs/ha.md) still catch every replay.
+const REPLICA_CLOCK_MARGIN_SECS: u64 = 600;
 
 /// The certificate authority.
 #[derive(Debug)]

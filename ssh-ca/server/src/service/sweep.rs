@@ -82,7 +82,7 @@ impl Ca {
                     )?);
                 }
             }
-            tx.expire_nonces(now.saturating_sub(NONCE_KEEP_SECS))?;
+            tx.expire_nonces(self.backend.stored_nonce_cutoff(now))?;
             tx.notify_prune(now)?;
             tx.web_prune(now.saturating_sub(super::web::PRUNE_AFTER_SECS))?;
             Ok::<_, CaError>((due.len(), records))

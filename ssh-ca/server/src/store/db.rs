@@ -23,11 +23,23 @@ impl Db {
     }
 
     /// [`Db::open`], naming what opens it (`serve`, `admin`: PostgreSQL's
-    /// `application_name`).
+    /// `application_name`). On PostgreSQL only `serve` migrates an older schema; the
+    /// operator commands create an empty database's schema but refuse an older one (a newer
+    /// build's command must not migrate under older replicas during a rolling upgrade).
     pub fn open_as(config: &Config, role: &'static str) -> Result<Self> {
         match &config.database {
             None => Ok(Self::Sqlite(Store::open(&config.db_path())?)),
-            Some(s) => Ok(Self::Postgres(PgStore::connect(s, role)?)),
+            Some(s) if role == "serve" => Ok(Self::Postgres(PgStore::connect(s, role)?)),
+            Some(s) => Ok(Self::Postgres(PgStore::connect_admin(s, role)?)),
+        }
+    }
+
+    /// Opens for `db status`: PostgreSQL's schema is neither migrated nor checked (the
+    /// status reports the database's and this build's versions).
+    pub fn open_for_status(config: &Config) -> Result<Self> {
+        match &config.database {
+            None => Ok(Self::Sqlite(Store::open(&config.db_path())?)),
+            Some(s) => Ok(Self::Postgres(PgStore::connect_unchecked(s, "admin")?)),
         }
     }
 

@@ -95,15 +95,22 @@ pub fn db_status(dir: &Path, now: u64) -> Result<DbStatus> {
     if !dir.join(crate::config::CONFIG_FILE).exists() {
         return Err(CaError::NotFound(dir.join(crate::config::CONFIG_FILE)));
     }
-    let db = Db::open(&cfg)?;
-    let (head, sequence) = db.read(|c| {
+    let db = Db::open_for_status(&cfg)?;
+    let schema_version = db.schema_version()?;
+    let binary_schema_version = binary_schema_version()?;
+    let read = db.read(|c| {
         Ok::<_, CaError>((
             c.audit_head()?,
             crate::store::meta_counter(c, "revocation_sequence")?,
         ))
-    })??;
-    let schema_version = db.schema_version()?;
-    let binary_schema_version = binary_schema_version()?;
+    });
+    // A schema of another version may not have what this build reads: the versions are
+    // still reported (with the mismatch as a problem).
+    let (head, sequence) = match read {
+        Ok(Ok(v)) => v,
+        _ if schema_version != binary_schema_version => (None, 0),
+        Ok(Err(e)) | Err(e) => return Err(e),
+    };
     let mut problems = Vec::new();
     if schema_version != binary_schema_version {
         problems.push(format!(
@@ -126,7 +133,11 @@ pub fn db_status(dir: &Path, now: u64) -> Result<DbStatus> {
             (Some(files), Vec::new())
         }
         Db::Postgres(pg) => {
-            let rows = pg.replicas(now.saturating_sub(REPLICAS_WINDOW_SECS))?;
+            let rows = match pg.replicas(now.saturating_sub(REPLICAS_WINDOW_SECS)) {
+                Ok(r) => r,
+                Err(_) if schema_version != binary_schema_version => Vec::new(),
+                Err(e) => return Err(e),
+            };
             (None, replica_statuses(rows, now, sequence, head_seq))
         }
     };

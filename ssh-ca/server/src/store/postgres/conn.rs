@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::task::{Context, Poll, Wake, Waker};
@@ -26,13 +25,23 @@ use crate::error::{CaError, Result};
 /// Parameters of a statement.
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
+/// The end of a write transaction. No statement timeout on COMMIT: cancelling one that waits
+/// for a synchronous standby makes PostgreSQL answer success with a WARNING although the
+/// standby may not have it (lock waits before it are bounded by `lock_timeout`).
+pub(crate) const COMMIT_SQL: &str = "SET LOCAL statement_timeout = 0; COMMIT";
+
 /// The time a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Session settings of every connection (sent in the startup packet: no extra round trip).
 /// `lock_timeout` plays SQLite's busy timeout (→ `CaError::Busy`); a stopped replica cannot
-/// hold the audit lock for ever (`idle_in_transaction_session_timeout`).
-const SESSION_OPTIONS: &str = "-c lock_timeout=5s -c statement_timeout=30s \
-     -c idle_in_transaction_session_timeout=15s";
+/// hold the audit lock for ever (`idle_in_transaction_session_timeout`). The server side of a
+/// TCP session probes its peer after 10 s of silence and gives up within about a minute
+/// (keepalives 10 + 3 × 5 s; `tcp_user_timeout` 30 s for unacknowledged data), so a dead or
+/// partitioned replica's session, and with it its session advisory locks (job leadership),
+/// ends within about a minute, not after the kernel's 2 h default. Ignored on Unix sockets.
+pub(crate) const SESSION_OPTIONS: &str = "-c lock_timeout=5s -c statement_timeout=30s \
+     -c idle_in_transaction_session_timeout=15s -c tcp_keepalives_idle=10 \
+     -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c tcp_user_timeout=30000";
 
 struct ThreadWaker(std::thread::Thread);
 
@@ -162,8 +171,10 @@ impl Target {
                  \"postgres://USER@HOST:PORT/DB?sslmode=require\" or \"host=... dbname=... user=...\""
             ))
         })?;
-        // A Unix socket never speaks TLS (as libpq): the peer is the local server.
-        let unix_only = !config.get_hosts().is_empty()
+        // A Unix socket never speaks TLS (as libpq): the peer is the local server. A
+        // `hostaddr` means TCP to that address, whatever `host` says.
+        let unix_only = config.get_hostaddrs().is_empty()
+            && !config.get_hosts().is_empty()
             && config
                 .get_hosts()
                 .iter()
@@ -197,7 +208,7 @@ impl Target {
             }
             None => None,
         };
-        let tls = MakeRustlsConnect::new(tls_config(s.ca_file.as_deref())?);
+        let tls = MakeRustlsConnect::new(super::tls::tls_config(s.ca_file.as_deref())?);
         Ok(Self {
             config,
             password,
@@ -206,6 +217,12 @@ impl Target {
             unix_only,
             health: Arc::new(AtomicBool::new(true)),
         })
+    }
+
+    /// Whether every connection goes to a Unix socket (plain text).
+    #[cfg(test)]
+    pub(crate) fn unix_only(&self) -> bool {
+        self.unix_only
     }
 
     /// A new connection for `role` (its `application_name` is `jit-ca/<replica>/<role>`);
@@ -245,10 +262,23 @@ impl Target {
             .tcp_user_timeout(Duration::from_secs(30));
         let rt = runtime()?;
         let closed = Arc::new(AtomicBool::new(false));
+        let warned = Arc::new(AtomicBool::new(false));
         let handle = if self.unix_only {
-            rt.spawn(open(config, tokio_postgres::NoTls, notices, closed.clone()))
+            rt.spawn(open(
+                config,
+                tokio_postgres::NoTls,
+                notices,
+                closed.clone(),
+                warned.clone(),
+            ))
         } else {
-            rt.spawn(open(config, self.tls.clone(), notices, closed.clone()))
+            rt.spawn(open(
+                config,
+                self.tls.clone(),
+                notices,
+                closed.clone(),
+                warned.clone(),
+            ))
         };
         // Dropped with the config clone: the password copy inside `Config` is not ours to
         // zeroize (tokio-postgres keeps a Vec); it lives only for this connect.
@@ -259,6 +289,7 @@ impl Target {
             stmts: Mutex::new(HashMap::new()),
             health: self.health.clone(),
             closed,
+            warned,
             in_tx: AtomicBool::new(false),
         };
         // synchronous_commit = on unless the server is set to something stronger.
@@ -272,12 +303,13 @@ impl Target {
 }
 
 /// Connects and spawns the task that drives the connection (forwarding notifications to
-/// `notices`; `closed` is set when it ends).
+/// `notices`; `closed` is set when it ends, `warned` when the server sends a WARNING).
 async fn open<T>(
     config: Config,
     tls: T,
     notices: Option<mpsc::Sender<String>>,
     closed: Arc<AtomicBool>,
+    warned: Arc<AtomicBool>,
 ) -> std::result::Result<Client, tokio_postgres::Error>
 where
     T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + Send + 'static,
@@ -294,6 +326,12 @@ where
                         let _ = tx.send(n.payload().to_string());
                     }
                 }
+                // Read before the answer it precedes is handed to the client.
+                Some(Ok(AsyncMessage::Notice(n)))
+                    if n.parsed_severity() == Some(tokio_postgres::error::Severity::Warning) =>
+                {
+                    warned.store(true, Ordering::Relaxed);
+                }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => break,
             }
@@ -301,56 +339,6 @@ where
         closed.store(true, Ordering::Relaxed);
     });
     Ok(client)
-}
-
-/// The TLS client configuration: the roots in `ca` (`database_ca`), else the system's.
-fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject as _;
-    let mut roots = rustls::RootCertStore::empty();
-    let bad = |path: &Path, detail: String| CaError::File {
-        path: path.to_path_buf(),
-        detail,
-    };
-    match ca {
-        Some(path) => {
-            let pem = crate::files::read_trusted(path, 1024 * 1024)?;
-            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                let cert =
-                    cert.map_err(|e| bad(path, format!("database_ca: not a PEM bundle: {e}")))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| bad(path, format!("database_ca: unusable certificate: {e}")))?;
-            }
-            if roots.is_empty() {
-                return Err(bad(path, "database_ca: no certificate in it".into()));
-            }
-        }
-        None => {
-            // The system bundle (Debian, then RHEL); missing: TLS fails to verify (never
-            // unverified).
-            for p in [
-                "/etc/ssl/certs/ca-certificates.crt",
-                "/etc/pki/tls/certs/ca-bundle.crt",
-            ] {
-                if let Ok(pem) = std::fs::read(p) {
-                    for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
-                        let _ = roots.add(cert);
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|source| CaError::Tls {
-            what: "the database connection",
-            source,
-        })?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 /// One column of a row, typed (a type mismatch is an error, never a panic).
@@ -365,6 +353,8 @@ pub(crate) struct PgConn {
     stmts: Mutex<HashMap<String, Statement>>,
     health: Arc<AtomicBool>,
     closed: Arc<AtomicBool>,
+    /// The server sent a WARNING (cleared before COMMIT).
+    warned: Arc<AtomicBool>,
     /// A transaction was begun and not ended yet.
     pub(crate) in_tx: AtomicBool,
 }
@@ -465,8 +455,19 @@ impl PgConn {
                 "the connection to the database was lost before COMMIT".into(),
             ));
         }
-        let r = block_on(self.client.batch_execute("COMMIT"));
+        self.warned.store(false, Ordering::Relaxed);
+        let r = block_on(self.client.batch_execute(COMMIT_SQL));
         match r {
+            Ok(()) if self.warned.load(Ordering::Relaxed) => {
+                // "canceling wait for synchronous replication ...: committed locally, but
+                // might not have been replicated": a COMMIT with a WARNING is not a success.
+                self.in_tx.store(false, Ordering::Relaxed);
+                Err(CaError::CommitUnknown(
+                    "COMMIT answered with a warning (a wait for a synchronous standby was \
+                     cancelled?)"
+                        .into(),
+                ))
+            }
             Ok(()) => {
                 self.health.store(true, Ordering::Relaxed);
                 self.in_tx.store(false, Ordering::Relaxed);
@@ -478,8 +479,9 @@ impl PgConn {
             }
             Err(e) => {
                 self.health.store(true, Ordering::Relaxed);
-                // A failed COMMIT rolled the transaction back.
-                self.in_tx.store(false, Ordering::Relaxed);
+                // A failed COMMIT rolled the transaction back (a failed SET LOCAL left it
+                // aborted: end it).
+                self.rollback();
                 Err(e.into())
             }
         }

@@ -27,6 +27,7 @@ mod ops_web;
 mod replica;
 mod runner;
 pub(crate) mod schema;
+mod tls;
 mod tx;
 
 #[cfg(test)]
@@ -200,11 +201,34 @@ fn commit_write(c: &PgConn, changes: tx::Changes) -> Result<()> {
 
 impl PgStore {
     /// Connects (`role` names the process in `application_name`: `serve`, `admin`, ...)
-    /// and brings the schema up to date under the migration lock.
+    /// and brings the schema up to date under the migration lock (`serve`, `db copy`).
     pub fn connect(s: &PgSettings, role: &'static str) -> Result<PgStore> {
+        Self::connect_as(s, role, Some(schema::Migrate::Upgrade))
+    }
+
+    /// Connects for an operator command: creates the schema of an empty database, but
+    /// refuses one older (or newer) than this build instead of migrating it under older
+    /// replicas.
+    pub fn connect_admin(s: &PgSettings, role: &'static str) -> Result<PgStore> {
+        Self::connect_as(s, role, Some(schema::Migrate::CreateOnly))
+    }
+
+    /// Connects without touching or checking the schema (`db status`: it reports both
+    /// versions).
+    pub fn connect_unchecked(s: &PgSettings, role: &'static str) -> Result<PgStore> {
+        Self::connect_as(s, role, None)
+    }
+
+    fn connect_as(
+        s: &PgSettings,
+        role: &'static str,
+        how: Option<schema::Migrate>,
+    ) -> Result<PgStore> {
         let target = Target::new(s)?;
         let first = target.connect(&format!("{role}/transact"), None)?;
-        schema::migrate(&first)?;
+        if let Some(how) = how {
+            schema::migrate(&first, how)?;
+        }
         let transact = Slot::default();
         transact.put(first);
         Ok(PgStore {

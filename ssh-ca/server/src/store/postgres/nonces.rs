@@ -18,9 +18,37 @@ struct State {
     /// Claims waiting for the next batch: (ticket, nonce, now).
     queue: Vec<(u64, String, u64)>,
     /// Answers by ticket (Err: the batch failed, as text: CaError is not Clone).
-    done: HashMap<u64, std::result::Result<bool, (bool, String)>>,
+    done: HashMap<u64, std::result::Result<bool, Failed>>,
     next_ticket: u64,
     running: bool,
+}
+
+/// A failed batch, for each of its claims (the kind of error is kept: unavailable → 503,
+/// busy → 503 "busy", anything else → 500).
+#[derive(Clone)]
+enum Failed {
+    Unavailable(String),
+    Busy(String),
+    Other(String),
+}
+
+impl Failed {
+    fn of(e: CaError) -> Self {
+        match e {
+            CaError::Unavailable(s) => Self::Unavailable(s),
+            CaError::Busy(s) => Self::Busy(s),
+            CaError::Db(s) => Self::Other(s),
+            other => Self::Other(other.to_string()),
+        }
+    }
+
+    fn into_error(self) -> CaError {
+        match self {
+            Self::Unavailable(s) => CaError::Unavailable(s),
+            Self::Busy(s) => CaError::Busy(s),
+            Self::Other(s) => CaError::Db(s),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -46,13 +74,7 @@ impl Claims {
         st.queue.push((ticket, nonce.to_string(), now));
         loop {
             if let Some(r) = st.done.remove(&ticket) {
-                return r.map_err(|(unavailable, e)| {
-                    if unavailable {
-                        CaError::Unavailable(e)
-                    } else {
-                        CaError::Db(e)
-                    }
-                });
+                return r.map_err(Failed::into_error);
             }
             if !st.running {
                 // Lead the next batch (it holds this claim or a later batch will).
@@ -66,13 +88,9 @@ impl Claims {
                 match answers {
                     Ok(a) => st.done.extend(a.into_iter().map(|(t, b)| (t, Ok(b)))),
                     Err(e) => {
-                        let unavailable = matches!(e, CaError::Unavailable(_));
-                        let text = match e {
-                            CaError::Unavailable(s) | CaError::Db(s) => s,
-                            other => other.to_string(),
-                        };
+                        let failed = Failed::of(e);
                         for (t, _, _) in &batch {
-                            st.done.insert(*t, Err((unavailable, text.clone())));
+                            st.done.insert(*t, Err(failed.clone()));
                         }
                     }
                 }

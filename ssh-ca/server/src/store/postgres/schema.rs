@@ -228,14 +228,25 @@ pub(crate) fn version(c: &PgConn) -> Result<u32> {
     Ok(v.and_then(|v| u32::try_from(v).ok()).unwrap_or(0))
 }
 
+/// How far [`migrate`] may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Migrate {
+    /// Create the schema or bring an older one up to date (`serve`, `db copy`).
+    Upgrade,
+    /// Create the schema of an empty database (no older replica can be using it), but
+    /// refuse an older schema: an operator command of a newer build must not migrate a
+    /// database older replicas are still serving during a rolling upgrade.
+    CreateOnly,
+}
+
 /// Brings the schema to [`known`] under a session advisory lock (replicas starting together
 /// migrate one after the other; the second finds nothing to do). A database newer than this
-/// build is refused.
-pub(crate) fn migrate(c: &PgConn) -> Result<u32> {
+/// build is refused; so is an older one with [`Migrate::CreateOnly`].
+pub(crate) fn migrate(c: &PgConn, how: Migrate) -> Result<u32> {
     // Another replica's migration may take a while: wait for it longer than lock_timeout.
     c.batch("SET lock_timeout = '120s'")?;
     c.exec("SELECT pg_advisory_lock($1)", &[&MIGRATE_LOCK])?;
-    let r = migrate_locked(c);
+    let r = migrate_locked(c, how);
     let unlocked = c.exec("SELECT pg_advisory_unlock($1)", &[&MIGRATE_LOCK]);
     let reset = c.batch("SET lock_timeout = '5s'");
     let v = r?;
@@ -244,12 +255,19 @@ pub(crate) fn migrate(c: &PgConn) -> Result<u32> {
     Ok(v)
 }
 
-fn migrate_locked(c: &PgConn) -> Result<u32> {
+fn migrate_locked(c: &PgConn, how: Migrate) -> Result<u32> {
     let known = known();
     let mut v = version(c)?;
     if v > known {
         return Err(CaError::Db(format!(
             "the database has schema version {v}, newer than this jit-ca knows ({known}); upgrade jit-ca"
+        )));
+    }
+    if how == Migrate::CreateOnly && v != 0 && v < known {
+        return Err(CaError::Input(format!(
+            "the database has schema version {v}, older than this jit-ca's ({known}); run \
+             `jit-ca serve` (or `jit-ca db copy`) of this version to migrate it (once every \
+             replica is ready for it: docs/ha.md), or use the jit-ca that matches the database"
         )));
     }
     if v == 0 {

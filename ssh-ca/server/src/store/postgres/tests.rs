@@ -14,6 +14,27 @@ fn the_pg_schema_version_follows_sqlites_migrations() {
 }
 
 #[test]
+fn commit_turns_the_statement_timeout_off_first() {
+    let sql = super::conn::COMMIT_SQL;
+    let off = sql.find("SET LOCAL statement_timeout = 0").expect(sql);
+    assert!(off < sql.find("COMMIT").unwrap(), "{sql}");
+    assert!(sql.trim_end().ends_with("COMMIT"), "{sql}");
+}
+
+#[test]
+fn a_hostaddr_is_reached_over_tcp_so_tls_is_never_skipped() {
+    use super::testdb::settings_of;
+    let t = |c: &str| super::conn::Target::new(&settings_of(c.into(), "t")).unwrap();
+    assert!(t("host=/run/postgresql dbname=jit").unix_only());
+    for c in [
+        "host=/run/postgresql hostaddr=10.0.0.5 dbname=jit",
+        "postgres://jit@%2Frun%2Fpostgresql/jit?hostaddr=10.0.0.5",
+    ] {
+        assert!(!t(c).unix_only(), "{c}");
+    }
+}
+
+#[test]
 fn change_kinds_round_trip() {
     use super::Change;
     for c in [Change::Revocation, Change::Grants, Change::External] {
@@ -395,6 +416,107 @@ mod pg {
         assert!(pg.claim_nonce("x", 1).unwrap());
         assert!(pg.healthy());
     }
+
+    #[test]
+    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+    fn operator_commands_never_migrate_an_older_schema_and_status_reads_any() {
+        let s = fresh();
+        let known = schema::known();
+        // An empty database: an operator command creates the schema (no replica uses it).
+        let pg = PgStore::connect_admin(&s, "admin").unwrap();
+        assert_eq!(pg.schema_version().unwrap(), known);
+        drop(pg);
+        // An older schema (a rolling upgrade: old replicas still serve it).
+        sql(
+            &s,
+            &format!("UPDATE jit_schema SET version = {}", known - 1),
+        )
+        .unwrap();
+        let e = PgStore::connect_admin(&s, "admin").unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("jit-ca serve") && m.contains("db copy"), "{m}");
+        assert!(m.contains(&format!("{}", known - 1)), "{m}");
+        let st = PgStore::connect_unchecked(&s, "admin").unwrap();
+        assert_eq!(st.schema_version().unwrap(), known - 1, "not migrated");
+        // A newer schema: refused by the commands, still reported by status.
+        sql(
+            &s,
+            &format!("UPDATE jit_schema SET version = {}", known + 1),
+        )
+        .unwrap();
+        let e = PgStore::connect_admin(&s, "admin").unwrap_err();
+        assert!(e.to_string().contains("upgrade jit-ca"), "{e}");
+        let st = PgStore::connect_unchecked(&s, "admin").unwrap();
+        assert_eq!(st.schema_version().unwrap(), known + 1);
+    }
+
+    #[test]
+    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+    fn a_nonce_claim_that_times_out_on_a_lock_is_busy_not_a_database_error() {
+        let (pg, s) = store();
+        // Another session inserted the same nonce and has not committed: the claim waits
+        // for it until lock_timeout (5 s).
+        let other = super::super::conn::Target::new(&s)
+            .unwrap()
+            .connect("other", None)
+            .unwrap();
+        other
+            .batch("BEGIN; INSERT INTO nonce_log (nonce, seen_at) VALUES ('held', 1)")
+            .unwrap();
+        let e = pg.claim_nonce("held", 2).unwrap_err();
+        assert!(matches!(e, crate::error::CaError::Busy(_)), "{e:?}");
+        other.rollback();
+        assert!(pg.claim_nonce("held", 3).unwrap());
+    }
+
+    /// `base()` with its host replaced by the loopback TCP address (the test cluster of
+    /// tests/lib/pg.sh listens on 127.0.0.1 too).
+    fn over_tcp(base: &str) -> String {
+        base.split_whitespace()
+            .map(|kv| {
+                if kv.starts_with("host=") {
+                    "host=127.0.0.1".to_string()
+                } else {
+                    kv.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+    fn tcp_sessions_end_within_a_minute_of_a_silent_peer() {
+        // A dead or partitioned replica's session (and its job leadership) must not live
+        // for the kernel's 2 h keepalive default on the server.
+        let s = fresh();
+        let tcp = settings_of(
+            format!(
+                "{} {}",
+                over_tcp(&base()),
+                s.conninfo.split_whitespace().last().unwrap()
+            ),
+            "test",
+        );
+        // Every pooled, listener and leader connection comes from Target::connect.
+        let c = super::super::conn::Target::new(&tcp)
+            .unwrap()
+            .connect("read", None)
+            .unwrap();
+        for (k, v) in [
+            ("tcp_keepalives_idle", "10"),
+            ("tcp_keepalives_interval", "5"),
+            ("tcp_keepalives_count", "3"),
+            ("tcp_user_timeout", "30000"),
+        ] {
+            let row = c.one(&format!("SHOW {k}"), &[]).unwrap();
+            assert_eq!(
+                super::super::conn::get::<String>(&row, 0).unwrap(),
+                v,
+                "{k}"
+            );
+        }
+    }
 }
 
 /// Tests on a private cluster of their own (stopped and started, TLS): root only, like
@@ -583,6 +705,53 @@ mod cluster {
             assert!(pg.transact(|t| t.meta_set("k", "4")).is_err());
             c.up();
             pg.transact(|t| t.meta_set("k", "5")).unwrap();
+        }
+
+        #[test]
+        #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+        fn a_commit_cancelled_while_waiting_for_a_synchronous_standby_is_never_success() {
+            use std::time::Duration;
+            let c = Cluster::start("", |_, _| {});
+            let pg = PgStore::connect(&c.socket("postgres"), "test").unwrap();
+            pg.transact(|t| t.meta_set("k", "1")).unwrap();
+            // A synchronous standby that never answers: every COMMIT waits for it.
+            let admin = conn::Target::new(&c.socket("postgres"))
+                .unwrap()
+                .connect("admin", None)
+                .unwrap();
+            admin
+                .batch("ALTER SYSTEM SET synchronous_standby_names = 'absent'")
+                .unwrap();
+            admin.batch("SELECT pg_reload_conf()").unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            let waiting = std::thread::spawn(move || pg.transact(|t| t.meta_set("k", "2")));
+            let pid = loop {
+                let rows = admin
+                    .rows(
+                        "SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep' \
+                         AND application_name LIKE 'jit-ca/%/transact'",
+                        &[],
+                    )
+                    .unwrap();
+                if let Some(r) = rows.first() {
+                    break conn::get::<i32>(r, 0).unwrap();
+                }
+                assert!(!waiting.is_finished(), "COMMIT returned without a standby");
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            // The statement timeout is off while COMMIT waits.
+            let row = admin
+                .one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'SyncRep'",
+                    &[&pid],
+                )
+                .unwrap();
+            assert_eq!(conn::get::<i64>(&row, 0).unwrap(), 1);
+            // An operator (or statement_timeout on the old code) cancels the wait: PostgreSQL
+            // answers success with a WARNING ("might not have been replicated").
+            admin.one("SELECT pg_cancel_backend($1)", &[&pid]).unwrap();
+            let e = waiting.join().unwrap().unwrap_err();
+            assert!(matches!(e, CaError::CommitUnknown(_)), "{e:?}");
         }
 
         #[test]
