@@ -48,6 +48,9 @@ pub(super) struct State {
     audit_seen: AtomicU64,
     /// The stored revocation sequence at the last poll (for the lag metric).
     stored_sequence: AtomicU64,
+    /// The stored revocation sequence last found not to verify with this replica's grant
+    /// keys (alerted once per sequence; the poll does not retry it every second).
+    pub(super) unverified: AtomicU64,
     /// When this replica started (unix seconds; set at the first heartbeat).
     started_at: AtomicU64,
     /// SHA-256 of policy.toml as last loaded (empty: not known yet).
@@ -108,9 +111,12 @@ impl Ca {
 
     /// Reloads what another replica (or an operator command) changed: the published
     /// documents from the stored revocation list (no new sequence) and the grant snapshot.
+    /// A stored list that does not verify with this replica's grant keys is never signed
+    /// anew here (two replicas with different keys would re-sign each other's list without
+    /// end): the one served so far stays, and an alert-level line says so.
     pub fn pick_up_peer_changes(&self) -> Result<(), CaError> {
         let now = self.now();
-        self.republish(now, false)?;
+        self.pick_up_revocations(now)?;
         self.refresh_grants(now)?;
         Ok(())
     }
@@ -138,7 +144,7 @@ impl Ca {
         let state = &self.external.replica;
         state.stored_sequence.store(stored, Ordering::SeqCst);
         let mut picked = false;
-        if stored > self.published().revocation_sequence {
+        if stored > self.published().revocation_sequence && !self.known_unverified(stored) {
             self.pick_up_peer_changes()?;
             picked = true;
         }
