@@ -86,20 +86,22 @@ impl Ca {
         not_after: u64,
         now: u64,
     ) -> ApiResult<()> {
+        let limit = self.host_document_limit();
         lock(&self.budget)
-            .reserve(
+            .reserve_within(
                 grant_id,
                 &row.hosts,
                 host_docs::encoded_len(doc),
                 not_after,
                 now,
+                limit,
             )
             .map_err(|over| {
                 refuse(
                     C::HostGrantsFull,
                     format!(
                         "the grants document of a host matching {} would reach {} bytes, over the \
-                         limit of {MAX_HOST_DOCUMENT} bytes per host (hosts fetch it with jit-host \
+                         limit of {limit} bytes per host (hosts fetch it with jit-host \
                          sync); ask for fewer or narrower hosts, or revoke or let end some \
                          active grants for these hosts first",
                         row.hosts.join(","),
@@ -107,6 +109,15 @@ impl Ca {
                     ),
                 )
             })
+    }
+
+    /// What this replica lets one host's grants document grow to: [`MAX_HOST_DOCUMENT`]
+    /// divided by the replicas seen in the last minute (at least 1; always 1 on SQLite).
+    /// Each replica reserves against its own snapshot, which catches up with the others'
+    /// grants only after a notification or a second: with this share, grants issued at the
+    /// same moment through every replica still stay within [`MAX_HOST_DOCUMENT`] together.
+    pub fn host_document_limit(&self) -> u64 {
+        MAX_HOST_DOCUMENT / self.replicas_seen().max(1)
     }
 
     /// Stops counting grants `ids` in the host-document budget (see [`host_docs::Budget::release`]).

@@ -34,6 +34,9 @@ use crate::store::postgres::{Change, Job, Leader, ReplicaRow};
 
 /// How often the heartbeat row is written.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+/// A replica whose heartbeat is older than this no longer counts in the host-document
+/// budget's share ([`Ca::replicas_seen`]).
+pub const REPLICAS_SEEN_SECS: u64 = 60;
 /// How often the fallback poll runs.
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
 
@@ -48,6 +51,9 @@ pub(super) struct State {
     audit_seen: AtomicU64,
     /// The stored revocation sequence at the last poll (for the lag metric).
     stored_sequence: AtomicU64,
+    /// Replicas (this one included) whose heartbeat was seen in the last minute, at the
+    /// last heartbeat (0 before the first; see `Ca::host_document_limit`).
+    replicas_seen: AtomicU64,
     /// The stored revocation sequence last found not to verify with this replica's grant
     /// keys (alerted once per sequence; the poll does not retry it every second).
     pub(super) unverified: AtomicU64,
@@ -186,7 +192,22 @@ impl Ca {
             keys_digest: self.keys_digest(),
             jobs: jobs.join(","),
         };
-        pg.heartbeat(&row)
+        pg.heartbeat(&row)?;
+        let seen = pg.replicas(now.saturating_sub(REPLICAS_SEEN_SECS))?;
+        state.replicas_seen.store(
+            u64::try_from(seen.len()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
+        Ok(())
+    }
+
+    /// Replicas whose heartbeat was seen in the last minute, this one included, at the last
+    /// heartbeat: 1 on SQLite, 0 on PostgreSQL before the first heartbeat.
+    pub fn replicas_seen(&self) -> u64 {
+        if self.backend.postgres().is_none() {
+            return 1;
+        }
+        self.external.replica.replicas_seen.load(Ordering::SeqCst)
     }
 
     /// Notes the digest of the policy file just loaded (SIGHUP).

@@ -523,4 +523,25 @@ mod pg {
         assert_eq!(a_serves, b_serves, "both serve A's list, byte for byte");
         assert!(String::from_utf8_lossy(&b_serves).contains(&grant));
     }
+
+    /// Each replica admits grants for one host up to its share of the 4 MiB budget (the
+    /// replicas seen in the last minute): N replicas issuing at the same moment, each
+    /// against its own snapshot, stay within 4 MiB together (N × 4 MiB before).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+    async fn each_replica_admits_its_share_of_a_hosts_document_budget() {
+        let p = pair(POLICY);
+        let max = jit_ca::service::MAX_HOST_DOCUMENT;
+        assert_eq!(p.a.ca.host_document_limit(), max, "before any heartbeat");
+        p.a.ca.heartbeat().unwrap();
+        assert_eq!(p.a.ca.host_document_limit(), max, "alone");
+        p.b.ca.heartbeat().unwrap();
+        p.a.ca.heartbeat().unwrap();
+        assert_eq!(p.a.ca.host_document_limit(), max / 2);
+        assert_eq!(p.b.ca.host_document_limit(), max / 2);
+        // B's heartbeat older than a minute: A has the whole budget again.
+        p.a.clock.advance(jit_ca::service::REPLICAS_SEEN_SECS + 1);
+        p.a.ca.heartbeat().unwrap();
+        assert_eq!(p.a.ca.host_document_limit(), max);
+    }
 }
