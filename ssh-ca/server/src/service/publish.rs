@@ -360,12 +360,6 @@ impl Ca {
         }
     }
 
-    /// Whether the stored sequence `stored` is one this replica already found unverifiable
-    /// (and alerted for): not picked up again every second.
-    pub(super) fn known_unverified(&self, stored: u64) -> bool {
-        stored != 0 && stored == self.external.replica.unverified.load(Ordering::SeqCst)
-    }
-
     /// Picks up a revocation list another replica (or an operator command) stored: served
     /// if it verifies with one of this replica's grant keys. If it does not (the replicas'
     /// grant keys differ: a rotation done on one data directory only, or keys copied
@@ -380,13 +374,7 @@ impl Ca {
             None => {
                 let stored =
                     self.read_db(|c| crate::store::meta_counter(c, "revocation_sequence"))?;
-                if self
-                    .external
-                    .replica
-                    .unverified
-                    .swap(stored, Ordering::SeqCst)
-                    != stored
-                {
+                if self.note_unverified(stored) {
                     let line = format!(
                         "the stored revocation list #{stored} does not verify with this \
                          replica's grant keys; still serving #{} (check that every replica's \

@@ -56,7 +56,7 @@ pub(super) struct State {
     replicas_seen: AtomicU64,
     /// The stored revocation sequence last found not to verify with this replica's grant
     /// keys (alerted once per sequence; the poll does not retry it every second).
-    pub(super) unverified: AtomicU64,
+    unverified: AtomicU64,
     /// When this replica started (unix seconds; set at the first heartbeat).
     started_at: AtomicU64,
     /// SHA-256 of policy.toml as last loaded (empty: not known yet).
@@ -199,6 +199,22 @@ impl Ca {
             Ordering::SeqCst,
         );
         Ok(())
+    }
+
+    /// Whether the stored sequence `stored` is one this replica already found unverifiable
+    /// (and alerted for): not picked up again every second.
+    pub(super) fn known_unverified(&self, stored: u64) -> bool {
+        stored != 0 && stored == self.external.replica.unverified.load(Ordering::SeqCst)
+    }
+
+    /// Notes that the stored list `stored` does not verify here; whether it is news (the
+    /// alert is logged once per sequence).
+    pub(super) fn note_unverified(&self, stored: u64) -> bool {
+        self.external
+            .replica
+            .unverified
+            .swap(stored, Ordering::SeqCst)
+            != stored
     }
 
     /// Replicas whose heartbeat was seen in the last minute, this one included, at the last
