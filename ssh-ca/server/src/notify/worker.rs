@@ -256,6 +256,7 @@ pub fn expired(due: &Due, at: u64, max_age: u64) -> Option<Outcome> {
     (at > since.saturating_add(max_age)).then(|| Outcome {
         seq: due.seq,
         attempts: due.attempts,
+        expected_attempts: Some(due.attempts),
         state: DeliveryState::Dead,
         at,
         status: None,
@@ -308,6 +309,7 @@ pub fn attempt(
                 Outcome {
                     seq: due.seq,
                     attempts,
+                    expected_attempts: Some(due.attempts),
                     state: DeliveryState::Delivered,
                     at,
                     status: Some(status),
@@ -329,6 +331,7 @@ pub fn attempt(
         Outcome {
             seq: due.seq,
             attempts,
+            expected_attempts: Some(due.attempts),
             state,
             at,
             status,

@@ -382,7 +382,7 @@ impl Ca {
         if g == self.external.seen.load(Ordering::SeqCst) {
             return Ok(false);
         }
-        self.republish(now, false)?;
+        self.pick_up_stored(now)?;
         self.refresh_grants(now)?;
         self.external.seen.store(g, Ordering::SeqCst);
         lock(&self.syslog).log(

@@ -118,7 +118,7 @@ impl Group {
     }
 }
 
-/// The refusal of [`Budget::reserve`].
+/// The refusal of [`Budget::reserve_within`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OverBudget {
     /// The size the fullest reached document could have.
@@ -142,6 +142,7 @@ impl Budget {
     /// Adds grant `id` (selectors `hosts`, `bytes` as [`encoded_len`], ending `not_after`)
     /// unless a host it reaches could then get a document over [`MAX_HOST_DOCUMENT`]:
     /// counted are every active grant whose selectors may overlap (see [`may_overlap`]).
+    #[cfg(test)]
     pub fn reserve(
         &mut self,
         id: &str,
@@ -149,6 +150,23 @@ impl Budget {
         bytes: u64,
         not_after: u64,
         now: u64,
+    ) -> Result<(), OverBudget> {
+        self.reserve_within(id, hosts, bytes, not_after, now, MAX_HOST_DOCUMENT)
+    }
+
+    /// Adds grant `id` (selectors `hosts`, `bytes` as [`encoded_len`], ending `not_after`)
+    /// unless a host it reaches could then get a document over `limit` bytes (at most
+    /// [`MAX_HOST_DOCUMENT`]; with N replicas each admits up to its share, see
+    /// `Ca::host_document_limit`): counted are every active grant whose selectors may
+    /// overlap (see [`may_overlap`]).
+    pub fn reserve_within(
+        &mut self,
+        id: &str,
+        hosts: &[String],
+        bytes: u64,
+        not_after: u64,
+        now: u64,
+        limit: u64,
     ) -> Result<(), OverBudget> {
         let k = key(hosts);
         let mut total = DOCUMENT_OVERHEAD + bytes;
@@ -158,7 +176,7 @@ impl Budget {
             }
         }
         self.groups.retain(|_, g| !g.entries.is_empty());
-        if total > MAX_HOST_DOCUMENT {
+        if total > limit {
             return Err(OverBudget { would_be: total });
         }
         self.groups.entry(k).or_default().insert(
@@ -413,6 +431,21 @@ mod tests {
         ] {
             assert!(!may_overlap(a, b), "{a} {b}");
         }
+    }
+
+    /// A replica's share of the budget (two replicas: half each) is what it admits.
+    #[test]
+    fn budget_within_a_share() {
+        let mut b = Budget::default();
+        let db = vec!["db-*".to_string()];
+        let half = MAX_HOST_DOCUMENT / 2;
+        let big = MAX_HOST_DOCUMENT / 5;
+        b.reserve_within("a", &db, big, 100, 0, half).unwrap();
+        b.reserve_within("b", &db, big, 100, 0, half).unwrap();
+        let over = b.reserve_within("c", &db, big, 100, 0, half).unwrap_err();
+        assert!(over.would_be > half && over.would_be < MAX_HOST_DOCUMENT);
+        b.reserve_within("c", &db, big, 100, 0, MAX_HOST_DOCUMENT)
+            .unwrap();
     }
 
     #[test]

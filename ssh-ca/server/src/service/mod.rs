@@ -57,7 +57,7 @@ pub use doc::Doc;
 pub use external::{GrantRevocation, RequestProblem, UserRemoval};
 pub use host_docs::{CacheStats, HostDoc, MAX_HOST_DOCUMENT};
 pub use publish::Published;
-pub use replica::ReplicaThreads;
+pub use replica::{REPLICAS_SEEN_SECS, ReplicaThreads};
 pub use sweep::load_policy;
 pub use views::{AccessFilter, Permitted, RequestPage};
 pub use web::{LoginPreview, WebSession, csrf_matches};

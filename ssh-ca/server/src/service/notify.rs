@@ -160,15 +160,18 @@ impl Ca {
                 Counted::Failed => tick.failed += 1,
                 Counted::Dead => {
                     tick.dead += 1;
-                    dead.push(json!({
-                        "id": d.id,
-                        "type": d.kind,
-                        "request_id": d.request_id,
-                        "sink": sink,
-                        "attempts": outcome.attempts,
-                        "last_status": outcome.status,
-                        "last_error": outcome.error,
-                    }));
+                    dead.push((
+                        outcomes.len(),
+                        json!({
+                            "id": d.id,
+                            "type": d.kind,
+                            "request_id": d.request_id,
+                            "sink": sink,
+                            "attempts": outcome.attempts,
+                            "last_status": outcome.status,
+                            "last_error": outcome.error,
+                        }),
+                    ));
                 }
             }
             outcomes.push(outcome);
@@ -179,10 +182,14 @@ impl Ca {
         let name = sink.to_string();
         let records = self
             .write(move |c| {
-                c.notify_record(&name, &outcomes)?;
+                let recorded = c.notify_record(&name, &outcomes)?;
                 let mut records = Vec::with_capacity(dead.len());
-                for details in &dead {
-                    records.push(c.append_audit(now, "system", event::NOTIFY_DEAD, details)?);
+                // Only for a delivery this tick recorded: a replica that led the job a moment
+                // before may have recorded (and audited) the same one first.
+                for (at, details) in &dead {
+                    if recorded.get(*at).copied().unwrap_or(false) {
+                        records.push(c.append_audit(now, "system", event::NOTIFY_DEAD, details)?);
+                    }
                 }
                 Ok(records)
             })

@@ -15,6 +15,17 @@ use crate::error::{ApiError, CaError};
 use crate::store::{RequestRow, StoreOps};
 use jit_api::wire::{ErrorCode as C, KeysView};
 
+/// Whether [`Ca::build_published`] signs a new revocation list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reissue {
+    /// Always (a revocation, the periodic refresh).
+    Bump,
+    /// Only if the stored list does not verify with this replica's grant keys (at start).
+    IfUnverified,
+    /// Never (picking up another replica's list).
+    Never,
+}
+
 /// Revoked certificates stay listed this long after their window ended.
 const REVOCATION_TAIL_SECS: u64 = 24 * 3600;
 
@@ -75,20 +86,22 @@ impl Ca {
         not_after: u64,
         now: u64,
     ) -> ApiResult<()> {
+        let limit = self.host_document_limit();
         lock(&self.budget)
-            .reserve(
+            .reserve_within(
                 grant_id,
                 &row.hosts,
                 host_docs::encoded_len(doc),
                 not_after,
                 now,
+                limit,
             )
             .map_err(|over| {
                 refuse(
                     C::HostGrantsFull,
                     format!(
                         "the grants document of a host matching {} would reach {} bytes, over the \
-                         limit of {MAX_HOST_DOCUMENT} bytes per host (hosts fetch it with jit-host \
+                         limit of {limit} bytes per host (hosts fetch it with jit-host \
                          sync); ask for fewer or narrower hosts, or revoke or let end some \
                          active grants for these hosts first",
                         row.hosts.join(","),
@@ -96,6 +109,15 @@ impl Ca {
                     ),
                 )
             })
+    }
+
+    /// What this replica lets one host's grants document grow to: [`MAX_HOST_DOCUMENT`]
+    /// divided by the replicas seen in the last minute (at least 1; always 1 on SQLite).
+    /// Each replica reserves against its own snapshot, which catches up with the others'
+    /// grants only after a notification or a second: with this share, grants issued at the
+    /// same moment through every replica still stay within [`MAX_HOST_DOCUMENT`] together.
+    pub fn host_document_limit(&self) -> u64 {
+        MAX_HOST_DOCUMENT / self.replicas_seen().max(1)
     }
 
     /// Stops counting grants `ids` in the host-document budget (see [`host_docs::Budget::release`]).
@@ -197,14 +219,40 @@ impl Ca {
         lock(&self.host_cache).stats()
     }
 
-    /// Builds the published documents. With `bump`, the revocation list gets a new sequence
-    /// and is stored; without, the stored list is reused if it is signed by the current key.
+    /// Builds the published documents: with `bump` the revocation list gets a new sequence
+    /// and is stored; without, the stored list is reused if it verifies with one of this
+    /// replica's grant keys, else signed anew (at start, and on SQLite where no other
+    /// process serves). Never used to pick up another replica's list (see
+    /// [`Ca::pick_up_revocations`]).
     pub(super) fn build_published(
         &self,
         c: &dyn StoreOps,
         now: u64,
         bump: bool,
     ) -> Result<Published, CaError> {
+        let mode = if bump {
+            Reissue::Bump
+        } else {
+            Reissue::IfUnverified
+        };
+        self.build(c, now, mode)?
+            .ok_or_else(|| CaError::BadStoredValue {
+                what: "revocation list",
+                detail: "not signed".into(),
+            })
+    }
+
+    /// Builds the published documents. [`Reissue::Bump`]: the revocation list gets a new
+    /// sequence and is stored. Otherwise the stored list is reused if it verifies with any
+    /// of this replica's grant keys (the current one or one being rotated in or out);
+    /// if it does not, [`Reissue::IfUnverified`] signs a new one and [`Reissue::Never`]
+    /// returns `None` (the caller keeps what it serves: see [`Ca::pick_up_revocations`]).
+    fn build(
+        &self,
+        c: &dyn StoreOps,
+        now: u64,
+        mode: Reissue,
+    ) -> Result<Option<Published>, CaError> {
         let ca_keys = self.signer.ca_public_keys();
         let grant_keys = self.signer.grant_public_keys();
         let line = |k: &PublicKey| {
@@ -227,7 +275,9 @@ impl Ca {
         ca_pub.push('\n');
 
         let mut ring = KeyRing::new();
-        ring.push(self.signer.grant_key().public_key().clone());
+        for k in grant_keys {
+            ring.push(k);
+        }
         let stored = c.meta_get("revocations")?;
         let stored_ok = stored.as_ref().and_then(|d| {
             UnverifiedRevocationList::parse(d.as_bytes())
@@ -235,12 +285,16 @@ impl Ca {
                 .verify(&ring)
                 .ok()
         });
-        let (doc, sequence, issued_at) = match (bump, stored_ok, stored) {
-            (false, Some(v), Some(d)) => (
+        let (doc, sequence, issued_at) = match (mode, stored_ok, stored) {
+            (Reissue::IfUnverified | Reissue::Never, Some(v), Some(d)) => (
                 d.into_bytes(),
                 v.list().sequence,
                 v.list().issued_at.as_secs(),
             ),
+            // A stored list this replica cannot verify (another replica's key, or none):
+            // never signed over here, or two replicas with different keys would re-sign
+            // each other's list without end.
+            (Reissue::Never, _, _) => return Ok(None),
             (_, prev, _) => {
                 let last = crate::store::meta_counter(c, "revocation_sequence")?;
                 let sequence = last.max(prev.map_or(0, |v| v.list().sequence)) + 1;
@@ -277,19 +331,61 @@ impl Ca {
             .collect();
         serials.extend(crate::store::operator::load(c)?.serials);
         let krl = crate::krl::encode(&ca_keys, &serials, sequence, issued_at, "jit-ca")?;
-        Ok(Published {
+        Ok(Some(Published {
             keys: Doc::new(keys),
             ca_pub: Doc::new(ca_pub.into_bytes()),
             krl: Doc::new(krl),
             revocations: Doc::new(doc),
             revocation_sequence: sequence,
             revocation_issued_at: issued_at,
-        })
+        }))
     }
 
+    /// Publishes anew (see [`Ca::build_published`]).
     pub(super) fn republish(&self, now: u64, bump: bool) -> Result<(), CaError> {
         let p = self.transact(|tx| self.build_published(tx, now, bump))?;
         write(&self.published, p);
         Ok(())
+    }
+
+    /// Reloads the stored revocation list after someone else stored one: on PostgreSQL as
+    /// [`Ca::pick_up_revocations`] (never signed here); on SQLite, where no other process
+    /// serves, as at start ([`Ca::republish`] without a new sequence).
+    pub(super) fn pick_up_stored(&self, now: u64) -> Result<(), CaError> {
+        if self.backend.postgres().is_some() {
+            self.pick_up_revocations(now)?;
+            Ok(())
+        } else {
+            self.republish(now, false)
+        }
+    }
+
+    /// Picks up a revocation list another replica (or an operator command) stored: served
+    /// if it verifies with one of this replica's grant keys. If it does not (the replicas'
+    /// grant keys differ: a rotation done on one data directory only, or keys copied
+    /// wrongly), nothing is signed here and the list served so far stays; an alert-level
+    /// syslog line says so, once per stored sequence. Returns whether it was picked up.
+    pub(super) fn pick_up_revocations(&self, now: u64) -> Result<bool, CaError> {
+        match self.read_db(|c| self.build(c, now, Reissue::Never))? {
+            Some(p) => {
+                write(&self.published, p);
+                Ok(true)
+            }
+            None => {
+                let stored =
+                    self.read_db(|c| crate::store::meta_counter(c, "revocation_sequence"))?;
+                if self.note_unverified(stored) {
+                    let line = format!(
+                        "the stored revocation list #{stored} does not verify with this \
+                         replica's grant keys; still serving #{} (check that every replica's \
+                         grant_keys list the same keys: jit-ca db status shows their digests)",
+                        self.published().revocation_sequence
+                    );
+                    lock(&self.syslog).log(Severity::Alert, &line);
+                    jit_common::errln!("jit-ca: {line}");
+                }
+                Ok(false)
+            }
+        }
     }
 }

@@ -34,6 +34,9 @@ use crate::store::postgres::{Change, Job, Leader, ReplicaRow};
 
 /// How often the heartbeat row is written.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+/// A replica whose heartbeat is older than this no longer counts in the host-document
+/// budget's share ([`Ca::replicas_seen`]).
+pub const REPLICAS_SEEN_SECS: u64 = 60;
 /// How often the fallback poll runs.
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
 
@@ -48,6 +51,12 @@ pub(super) struct State {
     audit_seen: AtomicU64,
     /// The stored revocation sequence at the last poll (for the lag metric).
     stored_sequence: AtomicU64,
+    /// Replicas (this one included) whose heartbeat was seen in the last minute, at the
+    /// last heartbeat (0 before the first; see `Ca::host_document_limit`).
+    replicas_seen: AtomicU64,
+    /// The stored revocation sequence last found not to verify with this replica's grant
+    /// keys (alerted once per sequence; the poll does not retry it every second).
+    unverified: AtomicU64,
     /// When this replica started (unix seconds; set at the first heartbeat).
     started_at: AtomicU64,
     /// SHA-256 of policy.toml as last loaded (empty: not known yet).
@@ -108,9 +117,12 @@ impl Ca {
 
     /// Reloads what another replica (or an operator command) changed: the published
     /// documents from the stored revocation list (no new sequence) and the grant snapshot.
+    /// A stored list that does not verify with this replica's grant keys is never signed
+    /// anew here (two replicas with different keys would re-sign each other's list without
+    /// end): the one served so far stays, and an alert-level line says so.
     pub fn pick_up_peer_changes(&self) -> Result<(), CaError> {
         let now = self.now();
-        self.republish(now, false)?;
+        self.pick_up_revocations(now)?;
         self.refresh_grants(now)?;
         Ok(())
     }
@@ -138,7 +150,7 @@ impl Ca {
         let state = &self.external.replica;
         state.stored_sequence.store(stored, Ordering::SeqCst);
         let mut picked = false;
-        if stored > self.published().revocation_sequence {
+        if stored > self.published().revocation_sequence && !self.known_unverified(stored) {
             self.pick_up_peer_changes()?;
             picked = true;
         }
@@ -180,7 +192,38 @@ impl Ca {
             keys_digest: self.keys_digest(),
             jobs: jobs.join(","),
         };
-        pg.heartbeat(&row)
+        pg.heartbeat(&row)?;
+        let seen = pg.replicas(now.saturating_sub(REPLICAS_SEEN_SECS))?;
+        state.replicas_seen.store(
+            u64::try_from(seen.len()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
+        Ok(())
+    }
+
+    /// Whether the stored sequence `stored` is one this replica already found unverifiable
+    /// (and alerted for): not picked up again every second.
+    pub(super) fn known_unverified(&self, stored: u64) -> bool {
+        stored != 0 && stored == self.external.replica.unverified.load(Ordering::SeqCst)
+    }
+
+    /// Notes that the stored list `stored` does not verify here; whether it is news (the
+    /// alert is logged once per sequence).
+    pub(super) fn note_unverified(&self, stored: u64) -> bool {
+        self.external
+            .replica
+            .unverified
+            .swap(stored, Ordering::SeqCst)
+            != stored
+    }
+
+    /// Replicas whose heartbeat was seen in the last minute, this one included, at the last
+    /// heartbeat: 1 on SQLite, 0 on PostgreSQL before the first heartbeat.
+    pub fn replicas_seen(&self) -> u64 {
+        if self.backend.postgres().is_none() {
+            return 1;
+        }
+        self.external.replica.replicas_seen.load(Ordering::SeqCst)
     }
 
     /// Notes the digest of the policy file just loaded (SIGHUP).

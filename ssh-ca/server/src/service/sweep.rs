@@ -40,10 +40,10 @@ impl Ca {
         let p = self.published();
         let stored_sequence =
             self.read_db(|c| crate::store::meta_counter(c, "revocation_sequence"))?;
-        if stored_sequence > p.revocation_sequence {
+        if stored_sequence > p.revocation_sequence && !self.known_unverified(stored_sequence) {
             // Revoked by an operator on the data directory (`jit-ca revoke`), or by another
             // replica.
-            self.republish(now, false)?;
+            self.pick_up_stored(now)?;
             self.refresh_grants(now)?;
         } else if leader
             && now.saturating_sub(p.revocation_issued_at) >= self.config.revocation_refresh_secs

@@ -282,6 +282,11 @@ pub struct Outcome {
     pub seq: u64,
     /// Attempts made, this one included.
     pub attempts: u32,
+    /// The delivery's attempts when it was read ([`Due::attempts`]): the outcome is
+    /// recorded only if they are still that (with several replicas, a notify leader that
+    /// lost its lock mid-tick and the new one may attempt the same delivery; only the first
+    /// to record it counts). `None`: recorded whatever they are (tests, tools).
+    pub expected_attempts: Option<u32>,
     /// What the delivery becomes.
     pub state: DeliveryState,
     /// When the attempt was made (Unix seconds).
@@ -551,8 +556,9 @@ pub trait StoreOps {
     /// delivery waits while an earlier delivery of the same request to the same sink is
     /// pending (alerts, which concern no request, are not ordered).
     fn notify_due(&self, sink: &str, now: u64, limit: usize) -> Result<Vec<Due>>;
-    /// Records attempts' outcomes (deliveries still pending only).
-    fn notify_record(&self, sink: &str, outcomes: &[Outcome]) -> Result<()>;
+    /// Records attempts' outcomes (deliveries still pending, with the attempts the outcome
+    /// expects, only); per outcome, whether it was recorded (a row changed).
+    fn notify_record(&self, sink: &str, outcomes: &[Outcome]) -> Result<Vec<bool>>;
     /// Per sink: pending, oldest undelivered, last error; and the dead letters.
     fn notify_status(&self, now: u64) -> Result<NotifyStatus>;
     /// Makes the dead deliveries of event `id` (to `sink`, or to every sink) pending again,

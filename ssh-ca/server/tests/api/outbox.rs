@@ -27,6 +27,7 @@ fn events(h: &Harness) -> Vec<Event> {
                     .map(|d| jit_ca::store::Outcome {
                         seq: d.seq,
                         attempts: 1,
+                        expected_attempts: Some(d.attempts),
                         state: jit_ca::store::DeliveryState::Delivered,
                         at: 0,
                         status: Some(200),

@@ -410,4 +410,138 @@ mod pg {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+
+    /// A new grant key for B (`keys/grant_new`, mode 0600); `grant_keys` names it first,
+    /// followed by `also` (the old key during a rotation, or nothing: keys copied wrongly).
+    fn give_b_a_new_grant_key(p: &mut Pair, also: &[&str]) {
+        let tmp = tempfile::tempdir().unwrap();
+        jit_ca::admin::init(&tmp.path().join("ca")).unwrap();
+        let dir = p.b.path();
+        std::fs::copy(tmp.path().join("ca/keys/grant"), dir.join("keys/grant_new")).unwrap();
+        let cfg = dir.join("config.toml");
+        let mut keys = vec!["\"keys/grant_new\"".to_string()];
+        keys.extend(also.iter().map(|k| format!("\"{k}\"")));
+        let text: String = std::fs::read_to_string(&cfg)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                if l.starts_with("grant_keys") {
+                    format!("grant_keys = [{}]\n", keys.join(", "))
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&cfg, text).unwrap();
+        p.b.restart();
+    }
+
+    fn stored_sequence(p: &Pair) -> u64 {
+        p.psql("SELECT v FROM meta WHERE k = 'revocation_sequence'")
+            .parse()
+            .unwrap()
+    }
+
+    /// Every way a replica picks up its peer's list, on both, several times.
+    fn pick_up_everything(p: &Pair) {
+        for _ in 0..4 {
+            for ca in p.cas() {
+                ca.pick_up_peer_changes().unwrap();
+                ca.poll_peers().unwrap();
+                ca.pick_up_external_changes().unwrap();
+                ca.sweep().unwrap();
+            }
+        }
+    }
+
+    /// Replicas whose grant keys differ (keys copied wrongly): a pick-up never signs the
+    /// other's list anew, so the stored sequence does not climb (it used to, one re-sign
+    /// per pick-up on each side: a NOTIFY ping-pong without end). Each keeps serving a list
+    /// it signed itself.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+    async fn replicas_with_different_grant_keys_do_not_re_sign_each_others_list() {
+        let mut p = pair(POLICY);
+        give_b_a_new_grant_key(&mut p, &[]);
+        let (id, _) = issue_quick(&p).await;
+        let (s, v) =
+            p.a.call(
+                "alice",
+                "POST",
+                &format!("/v1/requests/{id}/revoke"),
+                json!({"reason": "done"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let after_revoke = stored_sequence(&p);
+        let (_, b_before, _) = p.b.get("/v1/revocations", None).await;
+        pick_up_everything(&p);
+        assert_eq!(
+            stored_sequence(&p),
+            after_revoke,
+            "no replica re-signed the list on a pick-up"
+        );
+        let (_, a_serves, _) = p.a.get("/v1/revocations", None).await;
+        assert_eq!(
+            String::from_utf8(a_serves).unwrap().trim_end(),
+            p.psql("SELECT v FROM meta WHERE k = 'revocations'"),
+            "A serves the stored list it signed"
+        );
+        let (_, b_serves, _) = p.b.get("/v1/revocations", None).await;
+        assert_eq!(b_serves, b_before, "B keeps serving the list it had");
+        assert_eq!(
+            p.b.ca.revocation_lag(),
+            after_revoke - p.b.ca.published().revocation_sequence,
+            "B's lag shows it is behind"
+        );
+    }
+
+    /// A grant-key rotation done on B first (new key signs, old key still listed): B serves
+    /// A's list as it is (it verifies with the old key) instead of signing it anew.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+    async fn during_a_grant_key_rotation_replicas_serve_the_same_list() {
+        let mut p = pair(POLICY);
+        let before = stored_sequence(&p);
+        give_b_a_new_grant_key(&mut p, &["keys/grant"]);
+        assert_eq!(stored_sequence(&p), before, "B's start reused A's list");
+        let (id, grant) = issue_quick(&p).await;
+        let (s, v) =
+            p.a.call(
+                "alice",
+                "POST",
+                &format!("/v1/requests/{id}/revoke"),
+                json!({"reason": "done"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let after_revoke = stored_sequence(&p);
+        pick_up_everything(&p);
+        assert_eq!(stored_sequence(&p), after_revoke, "nothing re-signed");
+        let (_, a_serves, _) = p.a.get("/v1/revocations", None).await;
+        let (_, b_serves, _) = p.b.get("/v1/revocations", None).await;
+        assert_eq!(a_serves, b_serves, "both serve A's list, byte for byte");
+        assert!(String::from_utf8_lossy(&b_serves).contains(&grant));
+    }
+
+    /// Each replica admits grants for one host up to its share of the 4 MiB budget (the
+    /// replicas seen in the last minute): N replicas issuing at the same moment, each
+    /// against its own snapshot, stay within 4 MiB together (N × 4 MiB before).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+    async fn each_replica_admits_its_share_of_a_hosts_document_budget() {
+        let p = pair(POLICY);
+        let max = jit_ca::service::MAX_HOST_DOCUMENT;
+        assert_eq!(p.a.ca.host_document_limit(), max, "before any heartbeat");
+        p.a.ca.heartbeat().unwrap();
+        assert_eq!(p.a.ca.host_document_limit(), max, "alone");
+        p.b.ca.heartbeat().unwrap();
+        p.a.ca.heartbeat().unwrap();
+        assert_eq!(p.a.ca.host_document_limit(), max / 2);
+        assert_eq!(p.b.ca.host_document_limit(), max / 2);
+        // B's heartbeat older than a minute: A has the whole budget again.
+        p.a.clock.advance(jit_ca::service::REPLICAS_SEEN_SECS + 1);
+        p.a.ca.heartbeat().unwrap();
+        assert_eq!(p.a.ca.host_document_limit(), max);
+    }
 }

@@ -456,6 +456,7 @@ fn outbox_and_deliveries(db: &Db) {
     let outcome = |seq, state, at| Outcome {
         seq,
         attempts: 1,
+        expected_attempts: Some(0),
         state,
         at,
         status: Some(500),
@@ -708,6 +709,7 @@ fn outbox_of(db: &Db) -> Vec<(u64, String, String, Option<String>, String)> {
             .map(|d| Outcome {
                 seq: d.seq,
                 attempts: 1,
+                expected_attempts: Some(d.attempts),
                 state: DeliveryState::Delivered,
                 at: 200,
                 status: Some(200),
@@ -728,6 +730,51 @@ fn the_same_changes_make_the_same_notifications(db: &Db) {
     let here = outbox_of(db);
     assert_eq!(here.len(), 4, "{here:?}");
     assert_eq!(here, outbox_of(&Db::sqlite()));
+}
+
+/// Two notify leaders in a hand-over (the old one lost its lock mid-tick) read the same due
+/// delivery and both attempt it: only the first record counts (the second finds the attempts
+/// it read changed), so only one of them appends `notify_dead`.
+fn a_delivery_outcome_is_recorded_once(db: &Db) {
+    db.w(|c| {
+        c.append_audit(
+            100,
+            "system",
+            event::ALERT,
+            &json!({"kind": "auth_failures", "summary": "s", "check": "c"}),
+        )
+    });
+    db.w(|c| c.notify_fan_out(&[("a", &Filter::all())], 100));
+    let read_by_old = db.r(|c| c.notify_due("a", 100, 64));
+    let read_by_new = db.r(|c| c.notify_due("a", 100, 64));
+    assert_eq!(read_by_old.len(), 1, "{read_by_old:?}");
+    let outcome = |d: &crate::store::Due, state, at| Outcome {
+        seq: d.seq,
+        attempts: d.attempts + 1,
+        expected_attempts: Some(d.attempts),
+        state,
+        at,
+        status: Some(500),
+        error: Some("status 500".into()),
+    };
+    // A failed attempt each: the first is recorded, the second is not.
+    let pending = DeliveryState::Pending { next_at: 110 };
+    assert_eq!(
+        db.w(|c| c.notify_record("a", &[outcome(&read_by_old[0], pending, 101)])),
+        [true]
+    );
+    assert_eq!(
+        db.w(|c| c.notify_record("a", &[outcome(&read_by_new[0], pending, 102)])),
+        [false]
+    );
+    let again = db.r(|c| c.notify_due("a", 110, 64));
+    assert_eq!(again[0].attempts, 1, "one attempt counted");
+    // Both give it up: one dead letter recorded.
+    let a = db.w(|c| c.notify_record("a", &[outcome(&again[0], DeliveryState::Dead, 111)]));
+    let b = db.w(|c| c.notify_record("a", &[outcome(&again[0], DeliveryState::Dead, 112)]));
+    assert_eq!((a, b), (vec![true], vec![false]));
+    let st = db.r(|c| c.notify_status(200));
+    assert_eq!((st.dead_total, st.dead.len()), (1, 1));
 }
 
 macro_rules! cases {
@@ -764,4 +811,5 @@ cases!(
     expiry_and_reminders,
     an_unknown_state_is_an_error_never_pending,
     the_same_changes_make_the_same_notifications,
+    a_delivery_outcome_is_recorded_once,
 );

@@ -314,15 +314,17 @@ pub(crate) fn due(c: &PgConn, sink: &str, now: u64, limit: usize) -> Result<Vec<
     .collect()
 }
 
-pub(crate) fn record(c: &PgConn, sink: &str, outcomes: &[Outcome]) -> Result<()> {
+pub(crate) fn record(c: &PgConn, sink: &str, outcomes: &[Outcome]) -> Result<Vec<bool>> {
+    let mut changed = Vec::with_capacity(outcomes.len());
     for o in outcomes {
         let next_at = match o.state {
             DeliveryState::Pending { next_at } => next_at,
             DeliveryState::Delivered | DeliveryState::Dead => o.at,
         };
-        c.exec(
+        let n = c.exec(
             "UPDATE notify_delivery SET state = $3, attempts = $4, next_at = $5, last_status = $6, \
-             last_error = $7, done_at = $8 WHERE seq = $1 AND sink = $2 AND state = 'pending'",
+             last_error = $7, done_at = $8 WHERE seq = $1 AND sink = $2 AND state = 'pending' \
+             AND attempts = COALESCE($9, attempts)",
             &[
                 &i(o.seq),
                 &sink,
@@ -332,10 +334,12 @@ pub(crate) fn record(c: &PgConn, sink: &str, outcomes: &[Outcome]) -> Result<()>
                 &o.status.map(i64::from),
                 &o.error,
                 &i(o.at),
+                &o.expected_attempts.map(i64::from),
             ],
         )?;
+        changed.push(n > 0);
     }
-    Ok(())
+    Ok(changed)
 }
 
 pub(crate) fn status(c: &PgConn, now: u64) -> Result<NotifyStatus> {

@@ -267,7 +267,7 @@ impl StoreOps for PgTx<'_> {
     fn notify_due(&self, sink: &str, now: u64, limit: usize) -> Result<Vec<Due>> {
         ops_outbox::due(self.conn, sink, now, limit)
     }
-    fn notify_record(&self, sink: &str, outcomes: &[Outcome]) -> Result<()> {
+    fn notify_record(&self, sink: &str, outcomes: &[Outcome]) -> Result<Vec<bool>> {
         ops_outbox::record(self.conn, sink, outcomes)
     }
     fn notify_status(&self, now: u64) -> Result<NotifyStatus> {

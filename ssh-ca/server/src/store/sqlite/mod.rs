@@ -380,7 +380,7 @@ impl StoreOps for Connection {
     fn notify_due(&self, sink: &str, now: u64, limit: usize) -> Result<Vec<Due>> {
         outbox::due(self, sink, now, limit)
     }
-    fn notify_record(&self, sink: &str, outcomes: &[Outcome]) -> Result<()> {
+    fn notify_record(&self, sink: &str, outcomes: &[Outcome]) -> Result<Vec<bool>> {
         outbox::record(self, sink, outcomes)
     }
     fn notify_status(&self, now: u64) -> Result<NotifyStatus> {

@@ -415,17 +415,19 @@ pub fn due(c: &Connection, sink: &str, now: u64, limit: usize) -> Result<Vec<Due
 }
 
 /// See [`crate::store::StoreOps::notify_record`].
-pub fn record(c: &Connection, sink: &str, outcomes: &[Outcome]) -> Result<()> {
+pub fn record(c: &Connection, sink: &str, outcomes: &[Outcome]) -> Result<Vec<bool>> {
     let mut st = c.prepare_cached(
         "UPDATE notify_delivery SET state = ?3, attempts = ?4, next_at = ?5, last_status = ?6, \
-         last_error = ?7, done_at = ?8 WHERE seq = ?1 AND sink = ?2 AND state = 'pending'",
+         last_error = ?7, done_at = ?8 WHERE seq = ?1 AND sink = ?2 AND state = 'pending' \
+         AND attempts = COALESCE(?9, attempts)",
     )?;
+    let mut changed = Vec::with_capacity(outcomes.len());
     for o in outcomes {
         let next_at = match o.state {
             DeliveryState::Pending { next_at } => next_at,
             DeliveryState::Delivered | DeliveryState::Dead => o.at,
         };
-        st.execute(params![
+        let n = st.execute(params![
             i(o.seq),
             sink,
             o.state.as_str(),
@@ -434,9 +436,11 @@ pub fn record(c: &Connection, sink: &str, outcomes: &[Outcome]) -> Result<()> {
             o.status.map(i64::from),
             o.error,
             i(o.at),
+            o.expected_attempts.map(i64::from),
         ])?;
+        changed.push(n > 0);
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// See [`crate::store::StoreOps::notify_status`].

@@ -487,6 +487,7 @@ fn outcome(seq: u64, attempts: u32, state: DeliveryState, at: u64) -> Outcome {
     Outcome {
         seq,
         attempts,
+        expected_attempts: None,
         state,
         at,
         status: match state {
