@@ -71,7 +71,7 @@ bad=0
 for page in "$T"/pages/*; do
   warn=$(groff -man -Tutf8 -ww -z "$page" 2>&1) || true
   if [ -n "$warn" ]; then t_bad "groff warns on $(basename "$page"): $warn"; bad=1; fi
-  MANWIDTH=80 MAN_KEEP_FORMATTING=0 man -l "$page" 2>/dev/null | grep -q . || { t_bad "man -l $(basename "$page") rendered nothing"; bad=1; }
+  [ -n "$(MANWIDTH=80 MAN_KEEP_FORMATTING=0 man -l "$page" 2>/dev/null)" ] || { t_bad "man -l $(basename "$page") rendered nothing"; bad=1; }
 done
 ((bad)) || t_ok "groff -man -ww: no warnings on any of the $n pages; man -l renders each"
 

@@ -79,7 +79,10 @@ unset SSH_AUTH_SOCK
 # Users go in through replica A's data directory: the database is shared.
 for i in $(seq "$CLIENTS"); do sys_ca_user "$A" "u$i" dev "$W/u$i"; done
 sys_ca_user "$A" carol dev "$W/carol"
-"$JIT_CA" user list --dir "$B" | grep -q u1 || sys_die "replica B's data directory does not see the users added through A"
+# (The list is read whole before grep: `producer | grep -q` under pipefail fails when grep
+# exits at its first match while the producer is still writing, and CI hit exactly that.)
+B_USERS=$("$JIT_CA" user list --dir "$B") || sys_die "jit-ca user list --dir B failed"
+grep -qw u1 <<<"$B_USERS" || sys_die "replica B's data directory does not see the users added through A"
 
 PA=18601 PB=18602
 URL_A=http://127.0.0.1:$PA URL_B=http://127.0.0.1:$PB
