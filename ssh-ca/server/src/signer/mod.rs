@@ -203,8 +203,9 @@ impl Signer {
         self.grant.iter().map(|k| k.public_key().clone()).collect()
     }
 
-    /// Signs a grant with the grant key and reads it back as hosts do: what this returns,
-    /// every host accepts as well-formed. [`jit_common::Error::Signing`] is a key problem;
+    /// Signs a grant with the grant key (`key_id`: its fingerprint, computed once): what this
+    /// returns is what hosts parse from its bytes (`Signed::sign_as`), so every host accepts
+    /// it as well-formed. [`jit_common::Error::Signing`] is a key problem;
     /// any other error means hosts would refuse the grant (too large, a field they reject).
     pub fn sign_grant(&self, grant: Grant) -> jit_common::Result<SignedGrant> {
         let key = self.grant_key();
