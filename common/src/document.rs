@@ -15,7 +15,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use ssh_key::{PublicKey, SigningKey, SshSig};
 
-use crate::envelope::{Envelope, split_body, split_strict};
+use crate::envelope::{
+    Envelope, SIGNATURE_MARKER, find_fast, seal_parts, split_body, split_strict,
+};
 use crate::error::{Error, Result};
 use crate::keys::{KeyRing, fingerprint};
 use crate::record::{KeyringDigest, Kind, TrustedRecord};
@@ -76,11 +78,54 @@ impl<D: Document> Signed<D> {
         })
     }
 
-    /// Signs `claims` with `key` (setting `key_id` to its fingerprint) and reads the result
-    /// back with [`Signed::parse`], the parser hosts use: what this returns, every host
-    /// accepts as well-formed (size cap included).
+    /// Signs `claims` with `key` (setting `key_id` to its fingerprint): the same value
+    /// [`Signed::parse`], the parser hosts use, reads back from the document (size cap
+    /// included), which the property tests check over arbitrary claims.
     pub fn sign<S: SigningKey>(claims: D, key: &S) -> Result<Self> {
-        Self::parse(&seal(claims, key)?)
+        let key_id = fingerprint(&PublicKey::from(key.public_key()));
+        Self::sign_as(claims, key, key_id)
+    }
+
+    /// [`Signed::sign`] for a signer that knows its key's fingerprint already (`key_id`,
+    /// `SHA256:...`; the CA computes it once at startup, not at every grant). A `key_id` that
+    /// does not name `key` makes a document every host refuses (`KeyIdMismatch`).
+    ///
+    /// The document is not parsed back (that cost a PEM decode, a canonical re-encoding and
+    /// a JSON value tree per grant): it is built from the parts just made, which are what
+    /// `parse` would return: the body is the pretty JSON of claims `check` accepted, the
+    /// signature block is the canonical armour of the signature just made, and the size cap
+    /// and the one signature marker are checked here as `parse` checks them.
+    pub fn sign_as<S: SigningKey>(mut claims: D, key: &S, key_id: String) -> Result<Self> {
+        claims.set_key_id(key_id);
+        claims.check()?;
+        let mut body = serde_json::to_vec_pretty(&claims).map_err(|e| Error::Signing {
+            detail: e.to_string(),
+        })?;
+        body.push(b'\n');
+        // Pretty JSON escapes newlines inside strings, so the marker cannot occur in a body;
+        // checked all the same, since `parse` splits at its first occurrence.
+        if find_fast(&body, SIGNATURE_MARKER).is_some() {
+            return Err(Error::Signing {
+                detail: "the body contains a signature marker".into(),
+            });
+        }
+        let body_len = body.len();
+        let (doc, signature) = seal_parts(&body, key, D::NAMESPACE)?;
+        if doc.len() > D::MAX_SIZE {
+            return Err(Error::Oversized {
+                len: doc.len(),
+                max: D::MAX_SIZE,
+            });
+        }
+        let doc = String::from_utf8(doc).map_err(|_| Error::Malformed {
+            detail: "the document is not UTF-8".into(),
+        })?;
+        Ok(Self {
+            doc,
+            body_len,
+            signature,
+            claims,
+        })
     }
 
     /// The claims, unverified. Use only for display and for choosing what to verify.

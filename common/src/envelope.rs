@@ -26,6 +26,8 @@ pub const MAX_REVOCATION_LIST_SIZE: usize = 4 * 1024 * 1024;
 
 const BEGIN: &[u8] = b"-----BEGIN SSH SIGNATURE-----\n";
 const END: &[u8] = b"-----END SSH SIGNATURE-----\n";
+/// Where a document's body ends: the first occurrence splits it ([`split_strict`]).
+pub(crate) const SIGNATURE_MARKER: &[u8] = b"\n-----BEGIN SSH SIGNATURE-----";
 
 /// A document split into its signed body and its (parsed, not yet verified) signature.
 #[derive(Debug, Clone)]
@@ -50,26 +52,35 @@ impl Envelope {
     /// `ssh_key::PrivateKey` or any other [`SigningKey`] (the CA passes a key whose
     /// Ed25519 form was derived once, not at every signature).
     pub fn seal<S: SigningKey>(body: &[u8], key: &S, namespace: &str) -> Result<Vec<u8>> {
-        if !body.ends_with(b"\n") {
-            return Err(Error::Signing {
-                detail: "body must end with a newline".into(),
-            });
-        }
-        let sig =
-            SshSig::sign(key, namespace, HashAlg::Sha512, body).map_err(|e| Error::Signing {
-                detail: e.to_string(),
-            })?;
-        let pem = sig.to_pem(LineEnding::LF).map_err(|e| Error::Signing {
-            detail: e.to_string(),
-        })?;
-        let mut out = Vec::with_capacity(body.len() + pem.len() + 1);
-        out.extend_from_slice(body);
-        out.extend_from_slice(pem.as_bytes());
-        if !out.ends_with(b"\n") {
-            out.push(b'\n');
-        }
-        Ok(out)
+        Ok(seal_parts(body, key, namespace)?.0)
     }
+}
+
+/// [`Envelope::seal`], also returning the signature it made (so that a signer need not parse
+/// its own output back).
+pub(crate) fn seal_parts<S: SigningKey>(
+    body: &[u8],
+    key: &S,
+    namespace: &str,
+) -> Result<(Vec<u8>, SshSig)> {
+    if !body.ends_with(b"\n") {
+        return Err(Error::Signing {
+            detail: "body must end with a newline".into(),
+        });
+    }
+    let sig = SshSig::sign(key, namespace, HashAlg::Sha512, body).map_err(|e| Error::Signing {
+        detail: e.to_string(),
+    })?;
+    let pem = sig.to_pem(LineEnding::LF).map_err(|e| Error::Signing {
+        detail: e.to_string(),
+    })?;
+    let mut out = Vec::with_capacity(body.len() + pem.len() + 1);
+    out.extend_from_slice(body);
+    out.extend_from_slice(pem.as_bytes());
+    if !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    Ok((out, sig))
 }
 
 /// Splits `input` strictly (size cap, exactly one signature block in canonical form, nothing
@@ -86,7 +97,7 @@ pub(crate) fn split_strict(input: &[u8], max: usize) -> Result<(&[u8], SshSig)> 
             detail: "the document is empty",
         });
     }
-    let begin = find(input, b"\n-----BEGIN SSH SIGNATURE-----").ok_or(Error::Truncated {
+    let begin = find(input, SIGNATURE_MARKER).ok_or(Error::Truncated {
         detail: "no SSH signature block",
     })?;
     let body = &input[..=begin];
@@ -139,7 +150,7 @@ pub(crate) fn split_body(input: &[u8], max: usize) -> Result<&[u8]> {
             max,
         });
     }
-    let begin = find_fast(input, b"\n-----BEGIN SSH SIGNATURE-----").ok_or(Error::Truncated {
+    let begin = find_fast(input, SIGNATURE_MARKER).ok_or(Error::Truncated {
         detail: "no SSH signature block",
     })?;
     Ok(&input[..=begin])
@@ -147,7 +158,7 @@ pub(crate) fn split_body(input: &[u8], max: usize) -> Result<&[u8]> {
 
 /// The first occurrence of `needle` (same answer as `find`), skipping to candidate first
 /// bytes instead of comparing a window at every offset.
-fn find_fast(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub(crate) fn find_fast(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let first = *needle.first()?;
     let mut from = 0;
     loop {

@@ -212,7 +212,7 @@ impl Grant {
     }
 
     /// Signs the grant with `key` (setting `key_id` to its fingerprint) and returns the
-    /// document to store or send; [`SignedGrant::sign`] also reads it back as hosts do.
+    /// document to store or send; [`SignedGrant::sign`] also returns what hosts parse from it.
     ///
     /// `key` is an `ssh_key::PrivateKey` or any other [`SigningKey`].
     pub fn sign<S: SigningKey>(self, key: &S) -> Result<Vec<u8>> {

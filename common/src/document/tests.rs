@@ -265,3 +265,137 @@ fn session_bound_is_optional_and_refused_by_a_parser_without_the_field() {
         })
     ));
 }
+
+/// What `parse` reads back from `signed`'s bytes is exactly `signed` (issue 18: `sign` no
+/// longer parses its own output; this is the guarantee that replaced that parse).
+fn assert_parses_back<D: Document + PartialEq + std::fmt::Debug>(signed: &Signed<D>) {
+    let parsed = Signed::<D>::parse(signed.as_bytes()).expect("hosts parse what the CA signs");
+    assert_eq!(parsed.doc(), signed.doc());
+    assert_eq!(parsed.body(), signed.body());
+    assert_eq!(parsed.signature(), signed.signature());
+    assert_eq!(parsed.claims_unverified(), signed.claims_unverified());
+}
+
+mod sign_equals_parse {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn selector() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z][a-z0-9.-]{0,40}",
+            "[a-z]{1,8}-\\*",
+            "\\*\\.[a-z]{1,10}\\.example",
+            "[a-zA-Z0-9*?.-]{1,60}",
+        ]
+    }
+
+    prop_compose! {
+        fn arb_grant()(
+            user in "[a-z_][a-z0-9_-]{0,31}",
+            role in "[a-z][a-z0-9_-]{0,30}",
+            hosts in proptest::collection::vec(selector(), 0..6),
+            sudo in any::<bool>(),
+            start in 0u64..4_000_000_000,
+            len in 0u64..100_000,
+            reason in "\\PC{0,300}",
+            approvers in proptest::collection::vec(("\\PC{0,40}", 0u64..4_000_000_000), 0..4),
+            ticket in proptest::option::of("\\PC{0,80}"),
+            cert_serial in proptest::option::of(any::<u64>()),
+            session_bound in any::<bool>(),
+            serial in 0u64..1_000_000,
+        ) -> Grant {
+            Grant {
+                version: 1,
+                id: format!("r-{serial}.{serial}"),
+                user,
+                role,
+                hosts,
+                sudo,
+                not_before: UnixTime::from_secs(start),
+                not_after: UnixTime::from_secs(start + len),
+                issued_at: UnixTime::from_secs(start),
+                request_id: format!("r-{serial}"),
+                reason,
+                approvers: approvers
+                    .into_iter()
+                    .map(|(user, at)| Approval { user, at: UnixTime::from_secs(at) })
+                    .collect(),
+                ticket,
+                cert_serial,
+                session_bound,
+                key_id: String::new(),
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Over arbitrary grants: a grant `sign` accepts parses back to the same value, and
+        /// one it refuses is one `parse` of the old seal-then-parse path refused too.
+        #[test]
+        fn parse_of_sign_is_sign(g in arb_grant()) {
+            let k = key();
+            match SignedGrant::sign(g.clone(), &k) {
+                Ok(signed) => {
+                    assert_parses_back(&signed);
+                    // The same as the path it replaced (Ed25519 is deterministic).
+                    let old = SignedGrant::parse(&seal(g, &k).unwrap()).unwrap();
+                    prop_assert_eq!(old.doc(), signed.doc());
+                }
+                Err(e) => {
+                    let old = seal(g, &k).and_then(|d| SignedGrant::parse(&d).map(|_| ()));
+                    prop_assert!(old.is_err(), "sign refused ({e}) what parse accepts");
+                }
+            }
+        }
+
+        /// The same for revocation lists.
+        #[test]
+        fn parse_of_sign_is_sign_for_lists(
+            seq in 1u64..1_000_000,
+            grants in proptest::collection::btree_set("[a-z0-9.-]{1,30}", 0..20),
+            serials in proptest::collection::btree_set(any::<u64>(), 0..20),
+        ) {
+            let k = key();
+            let mut l = RevocationList::new(seq, NOW);
+            l.revoked_grants = grants;
+            l.revoked_serials = serials;
+            if let Ok(signed) = Signed::<RevocationList>::sign(l, &k) {
+                assert_parses_back(&signed);
+            }
+        }
+    }
+
+    /// `sign_as` with the fingerprint the signer caches gives the same document as `sign`.
+    #[test]
+    fn sign_as_with_the_keys_fingerprint_is_sign() {
+        let k = key();
+        let a = SignedGrant::sign(grant(), &k).unwrap();
+        let b = SignedGrant::sign_as(grant(), &k, fingerprint(k.public_key())).unwrap();
+        assert_eq!(a.doc(), b.doc());
+        assert_parses_back(&b);
+    }
+
+    /// The size cap is checked without a parse: a grant over it is refused as `parse`
+    /// refuses it, with the length of the document `seal` makes.
+    #[test]
+    fn the_size_cap_holds_without_the_parse() {
+        let k = key();
+        let mut g = grant();
+        g.hosts = (0..crate::grant::MAX_HOSTS)
+            .map(|i| format!("{i:02}{}", "h".repeat(250)))
+            .collect();
+        let doc = seal(g.clone(), &k).unwrap();
+        assert!(doc.len() > crate::envelope::MAX_GRANT_SIZE);
+        assert!(matches!(
+            SignedGrant::parse(&doc),
+            Err(Error::Oversized { .. })
+        ));
+        match SignedGrant::sign(g, &k) {
+            Err(Error::Oversized { len, .. }) => assert_eq!(len, doc.len()),
+            other => panic!("{other:?}"),
+        }
+    }
+}

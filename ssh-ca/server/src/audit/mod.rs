@@ -105,12 +105,20 @@ pub fn hash(
     event: &str,
     details: &str,
 ) -> String {
-    let canonical = serde_json::json!([seq, time, actor, event, details]).to_string();
+    let canonical = canonical(seq, time, actor, event, details);
     let mut h = Sha256::new();
     h.update(prev_hash.as_bytes());
     h.update(b"\n");
     h.update(canonical.as_bytes());
     hex::encode(h.finalize())
+}
+
+/// The hashed form of a record's contents: the compact JSON array `[seq, time, actor,
+/// event, details]`, serialised straight from the fields (the bytes `json!([...])` gives,
+/// without building and cloning into a value tree on the writer thread).
+fn canonical(seq: u64, time: u64, actor: &str, event: &str, details: &str) -> String {
+    serde_json::to_string(&(seq, time, actor, event, details))
+        .unwrap_or_else(|_| serde_json::json!([seq, time, actor, event, details]).to_string())
 }
 
 /// What is wrong with the chain.
@@ -181,6 +189,24 @@ pub fn verify_from<I: IntoIterator<Item = Record>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The hashed form is byte for byte what `json!([...]).to_string()` gave (issue 18
+        /// serialises the tuple directly): every stored chain keeps verifying.
+        #[test]
+        fn canonical_is_the_json_array(
+            seq in proptest::prelude::any::<u64>(),
+            time in proptest::prelude::any::<u64>(),
+            actor in "\\PC{0,40}|[\\x00-\\x7f]{0,40}",
+            event in "[a-z_]{0,20}",
+            details in "\\PC{0,200}|[\\x00-\\x7f]{0,80}|\\{\"k\": \"[\\x00-\\x7f]{0,30}\"\\}",
+        ) {
+            proptest::prop_assert_eq!(
+                canonical(seq, time, &actor, &event, &details),
+                serde_json::json!([seq, time, actor, event, details]).to_string()
+            );
+        }
+    }
 
     #[test]
     fn syslog_line_format_and_priority() {

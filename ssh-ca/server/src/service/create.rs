@@ -91,9 +91,10 @@ impl Ca {
         webhook_record: Option<super::gate::WebhookRecord>,
         now: u64,
     ) -> ApiResult<RequestView> {
+        let key_fp = lifecycle::fingerprint(&row.public_key);
         let mut request_details = json!({"request_id": row.id, "role": row.role, "duration_secs": row.duration_secs,
                 "hosts": row.hosts, "principals": row.principals, "reason": row.reason,
-                "key": lifecycle::fingerprint(&row.public_key)});
+                "key": key_fp});
         if let Some(t) = &row.ticket {
             add_details(&mut request_details, json!({"ticket": t}));
         }
@@ -148,7 +149,7 @@ impl Ca {
             at: now.into(),
         }];
         let (cert, mut issue_details) =
-            self.sign_issue(&row, &role, serial, approvers, now, None)?;
+            self.sign_issue(&row, &role, serial, approvers, now, None, key_fp)?;
         add_details(&mut issue_details, lifecycle::approval_details(&row));
         let issued = IssuedView {
             request_id: row.id.clone(),
@@ -218,14 +219,16 @@ fn check_still_registered(
             ),
         )
     };
-    if !c.user_exists(user)? {
+    // One query: a key's owner is read through a join with `users`, so a key found
+    // registered to `user` means `user` exists too.
+    let registered = match signer {
+        Some(key) => c
+            .user_by_key(key)?
+            .is_some_and(|(owner, _, _)| owner == user),
+        None => c.user_exists(user)?,
+    };
+    if !registered {
         return Err(gone());
-    }
-    if let Some(key) = signer {
-        match c.user_by_key(key)? {
-            Some((owner, _, _)) if owner == user => {}
-            _ => return Err(gone()),
-        }
     }
     Ok(())
 }

@@ -50,7 +50,9 @@ impl Ca {
         // (also a request made before), and a request made bound stays bound (extensions).
         row.session_bound = binds(row, role);
         let serial = tx.reserve_serial(&row.id, &row.user, now)?;
-        let (cert, mut details) = self.sign_issue(row, role, serial, approvers, now, extend_to)?;
+        let key_fp = lifecycle::fingerprint(&row.public_key);
+        let (cert, mut details) =
+            self.sign_issue(row, role, serial, approvers, now, extend_to, key_fp)?;
         add_details(&mut details, lifecycle::approval_details(row));
         add_details(&mut details, extra);
         tx.complete_cert(&cert)?;
@@ -66,7 +68,9 @@ impl Ca {
 
     /// Signs the certificate (and grant) of an approved request under `serial`: the CPU part
     /// of an issuance, with no database access. Returns the row to store and the audit
-    /// details.
+    /// details. `key_fp` is `lifecycle::fingerprint(&row.public_key)` (the caller often has
+    /// it already).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn sign_issue(
         &self,
         row: &RequestRow,
@@ -75,6 +79,7 @@ impl Ca {
         approvers: Vec<Approval>,
         now: u64,
         extend_to: Option<u64>,
+        key_fp: String,
     ) -> ApiResult<(CertRow, serde_json::Value)> {
         let approved_at = row.approved_at.unwrap_or(now);
         let start = lifecycle::window_start(row, approved_at);
@@ -114,8 +119,8 @@ impl Ca {
         let details = json!({"request_id": row.id, "serial": serial, "key_id": key_id, "principals": row.principals,
                 "valid_after": valid_after, "valid_before": valid_before, "grant_id": grant_id,
                 "extensions": role.extensions, "critical_options": role.critical_options,
-                "ca_key": jit_common::keys::fingerprint(self.signer.ca_key().public_key()),
-                "key": lifecycle::fingerprint(&row.public_key)});
+                "ca_key": self.signer.ca_key().fingerprint(),
+                "key": key_fp});
         let mut details = details;
         if let Some(t) = &row.ticket {
             add_details(&mut details, json!({"ticket": t}));

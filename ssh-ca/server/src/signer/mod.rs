@@ -23,6 +23,9 @@ pub struct ReadyKey {
     key: PrivateKey,
     ed25519: Option<ed25519_dalek::SigningKey>,
     public: KeyData,
+    /// `jit_common::keys::fingerprint` of the public half, computed once (grants name it as
+    /// their `key_id`, issuance records as `ca_key`).
+    fingerprint: String,
 }
 
 impl ReadyKey {
@@ -39,16 +42,23 @@ impl ReadyKey {
             None => None,
         };
         let public = key.public_key().key_data().clone();
+        let fingerprint = jit_common::keys::fingerprint(key.public_key());
         Ok(Self {
             key,
             ed25519,
             public,
+            fingerprint,
         })
     }
 
     /// The public half.
     pub fn public_key(&self) -> &PublicKey {
         self.key.public_key()
+    }
+
+    /// The public half's SHA-256 fingerprint (`SHA256:...`), computed once.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 }
 
@@ -193,11 +203,13 @@ impl Signer {
         self.grant.iter().map(|k| k.public_key().clone()).collect()
     }
 
-    /// Signs a grant with the grant key and reads it back as hosts do: what this returns,
-    /// every host accepts as well-formed. [`jit_common::Error::Signing`] is a key problem;
+    /// Signs a grant with the grant key (`key_id`: its fingerprint, computed once): what this
+    /// returns is what hosts parse from its bytes (`Signed::sign_as`), so every host accepts
+    /// it as well-formed. [`jit_common::Error::Signing`] is a key problem;
     /// any other error means hosts would refuse the grant (too large, a field they reject).
     pub fn sign_grant(&self, grant: Grant) -> jit_common::Result<SignedGrant> {
-        SignedGrant::sign(grant, self.grant_key())
+        let key = self.grant_key();
+        SignedGrant::sign_as(grant, key, key.fingerprint.clone())
     }
 
     /// Signs a user certificate; returns the `ssh-ed25519-cert-v01@openssh.com AAAA... key-id` line.
@@ -235,6 +247,29 @@ impl Signer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cached fingerprint is the one `jit_common::keys::fingerprint` computes, and a
+    /// grant signed with it names the grant key as hosts check it.
+    #[test]
+    fn cached_fingerprints_name_the_keys() {
+        let ca = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap();
+        let gk = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap();
+        let signer = Signer::from_keys(vec![ca.clone()], vec![gk.clone()]).unwrap();
+        assert_eq!(
+            signer.ca_key().fingerprint(),
+            jit_common::keys::fingerprint(ca.public_key())
+        );
+        assert_eq!(
+            signer.grant_key().fingerprint(),
+            jit_common::keys::fingerprint(gk.public_key())
+        );
+        let g = signer.sign_grant(grant(3)).unwrap();
+        assert_eq!(
+            g.doc(),
+            SignedGrant::sign(grant(3), &gk).unwrap().doc(),
+            "the same bytes as signing with the key itself"
+        );
+    }
 
     #[test]
     fn ready_keys_sign_exactly_like_ssh_keys_own_signer() {
