@@ -199,7 +199,7 @@ echo 5 > "/proc/$CA_PID/clear_refs" 2>/dev/null || log "cannot reset VmHWM: the 
 if ((FILL > 0)); then
   log "memory: filling to $FILL_GRANTS active grants ($FILL more certificates)"
   # Active for an hour (the role's longest): every grant issued so far is still active.
-  issue memory-fill --role load --spread-hosts load- --clients 8 --requests "$FILL" \
+  issue memory-fill --role load --spread-hosts load- --clients 64 --requests "$FILL" \
     --duration-secs 3600 --warmup 0 --seconds 3600 >/dev/null
 fi
 ACTIVE=$(metric jit_ca_certificates_issued_total)
