@@ -6,6 +6,8 @@
 //! jit-bench issue   --server URL... --key-dir DIR ...    signed request -> certificate, closed or open loop
 //! jit-bench exec    --runs N --cmd "A" --cmd "B"         per-call wall time of programs, interleaved
 //! jit-bench fsync   --dir DIR                            fdatasync latency of the disk under DIR
+//! jit-bench hosts   --server URL --prefix P --count N    GET /v1/hosts/<P><i>/grants for N names
+//! jit-bench receive --listen ADDR                        answers every POST 200 (a notify sink)
 //! jit-bench web-load --server URL --key-dir DIR ...      logged-in sessions loading /ui pages
 //! ```
 //! Every command prints one JSON object on stdout; `bench/run.sh` turns them into the table.
@@ -21,11 +23,12 @@ use clap::{Parser, Subcommand};
 
 mod exec;
 mod fixtures;
+mod hosts;
 mod issue;
 mod stats;
 mod web;
 
-use exec::{exec, fsync};
+use exec::{ExecSpec, exec, fsync};
 use fixtures::{grants, keys};
 use issue::{IssueSpec, issue, load_identities};
 
@@ -171,6 +174,36 @@ enum Cmd {
         /// Each command's stdout must contain this text (checked on the first run).
         #[arg(long)]
         expect_stdout: Option<String>,
+        /// A command line run (unmeasured, must exit 0) before every sample of every --cmd,
+        /// e.g. removing what the measured command stored so that each call stores again.
+        #[arg(long)]
+        before: Option<String>,
+        /// Workers running the one --cmd at once (RUNS split between them; `{w}` in the
+        /// command is replaced by the worker number): reports runs per second of wall time.
+        #[arg(long, default_value_t = 1)]
+        parallel: usize,
+    },
+    /// `GET /v1/hosts/<PREFIX><i>/grants` for i in 0..COUNT (each answer 200 with a JSON
+    /// body), over CONCURRENCY keep-alive connections: a fleet of COUNT distinct host names
+    /// fetching their grants documents.
+    Hosts {
+        #[arg(long)]
+        server: String,
+        #[arg(long, default_value = "load-")]
+        prefix: String,
+        #[arg(long, default_value_t = 20_000)]
+        count: u64,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    /// A notification receiver: answers every HTTP/1.1 request with 200 (an empty body),
+    /// printing the bound address first; runs until killed.
+    Receive {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Rewritten with the number of requests received after each one.
+        #[arg(long)]
+        count_file: Option<PathBuf>,
     },
     /// fdatasync latency: appends 128 bytes and syncs, COUNT times, in a file under DIR.
     Fsync {
@@ -252,7 +285,41 @@ fn main() {
             envs,
             expect,
             expect_stdout,
-        } => exec(runs, &cmds, &envs, expect, expect_stdout.as_deref()),
+            before,
+            parallel,
+        } => exec(&ExecSpec {
+            runs,
+            cmds: &cmds,
+            envs: &envs,
+            expect,
+            expect_stdout: expect_stdout.as_deref(),
+            before: before.as_deref(),
+            parallel: parallel.max(1),
+        }),
+        Cmd::Hosts {
+            server,
+            prefix,
+            count,
+            concurrency,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("starting the tokio runtime")
+            .and_then(|rt| {
+                rt.block_on(hosts::hosts(hosts::HostsSpec {
+                    server,
+                    prefix,
+                    count,
+                    concurrency,
+                }))
+            }),
+        Cmd::Receive { listen, count_file } => {
+            match hosts::receive(&listen, count_file.as_deref()) {
+                Ok(()) => return,
+                Err(e) => Err(e),
+            }
+        }
         Cmd::Fsync { dir, count } => fsync(&dir, count),
         Cmd::WebLoad {
             server,
