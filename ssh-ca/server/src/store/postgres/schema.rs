@@ -205,7 +205,45 @@ CREATE TABLE replicas (
 
 /// The migrations after [`BASELINE`], one per SQLite migration after `BASELINE.0` (never
 /// edit one that has shipped; add one with each SQLite migration).
-pub(crate) const LATER: &[&str] = &[];
+pub(crate) const LATER: &[&str] = &[
+    // 9: `requests.window_end` (the latest `valid_before` of the request's certificates, 0
+    //    for none), kept by triggers on certs, and the indexes that let the expiry sweep find
+    //    what is due in O(due) (SQLite's migration 9).
+    r#"
+ALTER TABLE requests ADD COLUMN window_end BIGINT NOT NULL DEFAULT 0;
+UPDATE requests r SET window_end =
+    COALESCE((SELECT MAX(c.valid_before) FROM certs c WHERE c.request_id = r.id), 0);
+CREATE INDEX requests_window_due ON requests(state, window_end);
+CREATE INDEX requests_pending_due ON requests(state, pending_expires_at);
+CREATE FUNCTION jit_window_end_of(req TEXT) RETURNS void LANGUAGE sql AS $f$
+    UPDATE requests SET window_end =
+        COALESCE((SELECT MAX(c.valid_before) FROM certs c WHERE c.request_id = req), 0)
+     WHERE id = req;
+$f$;
+CREATE FUNCTION jit_certs_window() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE requests SET window_end = NEW.valid_before
+         WHERE id = NEW.request_id AND window_end < NEW.valid_before;
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM jit_window_end_of(NEW.request_id);
+        IF OLD.request_id IS DISTINCT FROM NEW.request_id THEN
+            PERFORM jit_window_end_of(OLD.request_id);
+        END IF;
+    ELSE
+        PERFORM jit_window_end_of(OLD.request_id);
+    END IF;
+    RETURN NULL;
+END;
+$f$;
+CREATE TRIGGER certs_window_insert AFTER INSERT ON certs
+    FOR EACH ROW EXECUTE FUNCTION jit_certs_window();
+CREATE TRIGGER certs_window_update AFTER UPDATE OF valid_before, request_id ON certs
+    FOR EACH ROW EXECUTE FUNCTION jit_certs_window();
+CREATE TRIGGER certs_window_delete AFTER DELETE ON certs
+    FOR EACH ROW EXECUTE FUNCTION jit_certs_window();
+"#,
+];
 
 /// The schema version this build knows.
 pub(crate) fn known() -> u32 {
