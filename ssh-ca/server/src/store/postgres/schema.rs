@@ -336,3 +336,74 @@ fn migrate_locked(c: &PgConn, how: Migrate) -> Result<u32> {
     }
     Ok(v)
 }
+
+#[cfg(test)]
+mod pg {
+    #![allow(clippy::unwrap_used)]
+    use super::super::PgStore;
+    use super::super::testdb::{fresh, sql};
+    use super::*;
+
+    #[test]
+    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+    fn a_version_8_database_gets_window_end_for_the_rows_it_has() {
+        let s = fresh();
+        sql(
+            &s,
+            &format!(
+                "BEGIN; {} CREATE TABLE jit_schema (version BIGINT NOT NULL); \
+                 INSERT INTO jit_schema (version) VALUES ({}); COMMIT;",
+                BASELINE.1, BASELINE.0
+            ),
+        )
+        .unwrap();
+        let cols = "id, \"user\", role, reason, duration_secs, hosts, principals, sudo, \
+                    public_key, created_at, pending_expires_at, approvals_required, state";
+        for (id, state) in [
+            ("r-two", "approved"),
+            ("r-none", "approved"),
+            ("r-pending", "pending"),
+        ] {
+            sql(
+                &s,
+                &format!(
+                    "INSERT INTO requests ({cols}) VALUES ('{id}', 'alice', 'db', 'r', 60, '[]', \
+                     '[]', 1, 'k', 10, 610, 1, '{state}')"
+                ),
+            )
+            .unwrap();
+        }
+        sql(
+            &s,
+            "INSERT INTO certs (serial, request_id, \"user\", valid_after, valid_before, issued_at, \
+             certificate) VALUES (1, 'r-two', 'alice', 1, 800, 1, 'c'), \
+             (2, 'r-two', 'alice', 1, 1300, 1, 'c')",
+        )
+        .unwrap();
+        let pg = PgStore::connect(&s, "test").unwrap();
+        assert_eq!(pg.schema_version().unwrap(), known());
+        let due = |now| -> Vec<String> {
+            pg.read(|c| c.due_ids_for_expiry(now, 10))
+                .unwrap()
+                .unwrap()
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect()
+        };
+        assert_eq!(due(600), ["r-none"], "r-two's window ends at 1300");
+        assert_eq!(due(1299), ["r-pending", "r-none"]);
+        assert_eq!(due(1300), ["r-pending", "r-none", "r-two"]);
+        // The triggers work on the migrated database.
+        sql(
+            &s,
+            "INSERT INTO certs (serial, request_id, \"user\", valid_after, valid_before, issued_at, \
+             certificate) VALUES (3, 'r-none', 'alice', 1, 2000, 1, 'c')",
+        )
+        .unwrap();
+        assert_eq!(due(1300), ["r-pending", "r-two"]);
+        sql(&s, "UPDATE certs SET valid_before = 1250 WHERE serial = 2").unwrap();
+        assert_eq!(due(1299), ["r-pending", "r-two"], "shortened to 1250");
+        sql(&s, "DELETE FROM certs WHERE serial = 3").unwrap();
+        assert_eq!(due(1299), ["r-pending", "r-none", "r-two"]);
+    }
+}
