@@ -27,7 +27,7 @@
 //! separate connections, so they neither wait for a batch's `fsync` nor hold the writer. WAL
 //! mode gives each read a consistent snapshot of the last commit.
 
-use std::collections::HashMap;
+use std::collections::{HashSet, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
@@ -230,17 +230,55 @@ fn run_batch(st: &mut Store, nonces: &Nonces, jobs: &mut [Box<dyn Entry>]) -> Re
 }
 
 /// Nonces seen within the replay window.
+///
+/// Held in buckets of [`NONCE_BUCKET_SECS`] by the time each was first seen, and forgotten
+/// a whole bucket at a time: a bucket's set is freed at once when its last second falls
+/// before the cutoff (a nonce is remembered for the window and at most one bucket longer),
+/// so the memory follows the recent call rate instead of keeping the largest map ever
+/// grown, and no per-nonce time is stored. Bound: calls per second x (window + one bucket)
+/// x about 20 bytes (16 for the nonce, the set's control byte and load factor).
 #[derive(Debug, Default)]
 pub(super) struct Nonces {
     inner: Mutex<NonceState>,
 }
 
+/// Width of a nonce bucket in seconds.
+pub(super) const NONCE_BUCKET_SECS: u64 = 15;
+
 #[derive(Debug, Default)]
 struct NonceState {
-    /// Nonce (128 bits) -> the server time it was first seen.
-    seen: HashMap<u128, u64>,
+    /// (bucket number = first seen / NONCE_BUCKET_SECS, its nonces), ascending by number.
+    buckets: VecDeque<(u64, HashSet<u128>)>,
     /// Accepted but not yet written to SQLite.
     pending: Vec<(u128, u64)>,
+}
+
+impl NonceState {
+    fn contains(&self, n: u128) -> bool {
+        // Newest first: a replay is most likely of a recent call.
+        self.buckets.iter().rev().any(|(_, set)| set.contains(&n))
+    }
+
+    /// Inserts `n` seen at `at` (callers checked [`NonceState::contains`]).
+    fn insert(&mut self, n: u128, at: u64) {
+        let b = at / NONCE_BUCKET_SECS;
+        match self.buckets.back_mut() {
+            Some((last, set)) if *last == b => {
+                set.insert(n);
+            }
+            Some((last, _)) if *last > b => {
+                // Older than the newest bucket (loading, or a clock step back).
+                let i = self.buckets.partition_point(|(k, _)| *k < b);
+                match self.buckets.get_mut(i) {
+                    Some((k, set)) if *k == b => {
+                        set.insert(n);
+                    }
+                    _ => self.buckets.insert(i, (b, HashSet::from([n]))),
+                }
+            }
+            _ => self.buckets.push_back((b, HashSet::from([n]))),
+        }
+    }
 }
 
 fn parse_nonce(hex_nonce: &str) -> Option<u128> {
@@ -254,17 +292,16 @@ fn nonce_text(n: u128) -> String {
 impl Nonces {
     /// Loads the nonces SQLite remembers (seen at or after `since`).
     pub(super) fn load(c: &dyn StoreOps, since: u64) -> Result<Self> {
-        let mut seen = HashMap::new();
+        let mut state = NonceState::default();
         for (n, at) in c.recent_nonces(since)? {
-            if let Some(v) = parse_nonce(&n) {
-                seen.insert(v, at);
+            if let Some(v) = parse_nonce(&n)
+                && !state.contains(v)
+            {
+                state.insert(v, at);
             }
         }
         Ok(Self {
-            inner: Mutex::new(NonceState {
-                seen,
-                ..NonceState::default()
-            }),
+            inner: Mutex::new(state),
         })
     }
 
@@ -275,10 +312,10 @@ impl Nonces {
             return false;
         };
         let mut s = lock(&self.inner);
-        if s.seen.contains_key(&n) {
+        if s.contains(n) {
             return false;
         }
-        s.seen.insert(n, now);
+        s.insert(n, now);
         s.pending.push((n, now));
         true
     }
@@ -290,10 +327,10 @@ impl Nonces {
             return false;
         };
         let mut s = lock(&self.inner);
-        if s.seen.contains_key(&n) {
+        if s.contains(n) {
             return false;
         }
-        s.seen.insert(n, now);
+        s.insert(n, now);
         true
     }
 
@@ -316,14 +353,34 @@ impl Nonces {
         !lock(&self.inner).pending.is_empty()
     }
 
-    /// Forgets nonces seen before `cutoff` (they would fail the timestamp check anyway).
+    /// Forgets the buckets whose every second is before `cutoff` (their nonces would fail
+    /// the timestamp check anyway), freeing each set whole. Nonces of the bucket that holds
+    /// `cutoff` stay until the next call after its end.
     pub(super) fn expire(&self, cutoff: u64) {
-        lock(&self.inner).seen.retain(|_, at| *at >= cutoff);
+        let dropped: Vec<_> = {
+            let mut s = lock(&self.inner);
+            let keep_from = s
+                .buckets
+                .partition_point(|(b, _)| (b + 1).saturating_mul(NONCE_BUCKET_SECS) <= cutoff);
+            s.buckets.drain(..keep_from).collect()
+        };
+        // Freed outside the lock.
+        drop(dropped);
     }
 
     /// How many are remembered.
     pub(super) fn len(&self) -> usize {
-        lock(&self.inner).seen.len()
+        lock(&self.inner)
+            .buckets
+            .iter()
+            .map(|(_, set)| set.len())
+            .sum()
+    }
+
+    /// How many buckets are held (tests: the bound).
+    #[cfg(test)]
+    fn buckets(&self) -> usize {
+        lock(&self.inner).buckets.len()
     }
 }
 
@@ -534,7 +591,95 @@ mod tests {
         // Reloaded (a restart), it is still refused; expired, it is forgotten.
         let again = Nonces::load(lock(&store).conn(), 0).unwrap();
         assert!(!again.use_nonce(n, 102));
+        // Forgotten in whole buckets: the one of second 100 is [90, 105).
         again.expire(101);
+        assert_eq!(again.len(), 1, "kept to the end of its bucket");
+        assert!(!again.use_nonce(n, 103));
+        again.expire(105);
         assert_eq!(again.len(), 0);
+    }
+
+    fn hex(n: u128) -> String {
+        nonce_text(n)
+    }
+
+    #[test]
+    fn a_replay_is_refused_within_the_window_and_across_bucket_edges() {
+        let nonces = Nonces::default();
+        // Seconds 14 and 15 are on either side of the first bucket edge.
+        assert!(nonces.use_nonce(&hex(1), 14));
+        assert!(nonces.use_nonce(&hex(2), 15));
+        assert!(nonces.remember(&hex(3), 29));
+        for at in [14, 15, 16, 29, 30, 200] {
+            for n in 1..=3 {
+                assert!(!nonces.use_nonce(&hex(n), at), "nonce {n} replayed at {at}");
+                assert!(!nonces.remember(&hex(n), at), "nonce {n} replayed at {at}");
+            }
+        }
+        // A cutoff inside a bucket keeps all of it.
+        nonces.expire(14);
+        assert_eq!(nonces.len(), 3);
+        // Bucket [0, 15) ends: nonce 1 is forgotten (its timestamp would be refused by
+        // now), the others stay.
+        nonces.expire(15);
+        assert_eq!(nonces.len(), 2);
+        assert!(!nonces.use_nonce(&hex(2), 300));
+        assert!(!nonces.use_nonce(&hex(3), 300));
+        nonces.expire(29);
+        assert!(!nonces.use_nonce(&hex(2), 300), "[15, 30) is kept until 30");
+        nonces.expire(30);
+        assert_eq!(nonces.len(), 0);
+        // After the window, the same nonce is new again.
+        assert!(nonces.use_nonce(&hex(1), 400));
+        assert!(nonces.use_nonce(&hex(2), 400));
+        assert!(!nonces.use_nonce(&hex(2), 401));
+    }
+
+    #[test]
+    fn nonces_seen_out_of_order_land_in_their_own_bucket() {
+        let nonces = Nonces::default();
+        assert!(nonces.use_nonce(&hex(1), 100));
+        // A clock step back: second 40 is in an older bucket than 100's.
+        assert!(nonces.use_nonce(&hex(2), 40));
+        assert!(nonces.use_nonce(&hex(3), 70));
+        assert!(!nonces.use_nonce(&hex(2), 100));
+        nonces.expire(45);
+        assert_eq!(nonces.len(), 2, "only [30, 45) ended");
+        assert!(nonces.use_nonce(&hex(2), 101));
+        nonces.expire(90);
+        assert_eq!(nonces.len(), 2, "[60, 75) ended; [90, 105) holds 1 and 2");
+        assert!(!nonces.use_nonce(&hex(1), 102));
+        assert!(nonces.use_nonce(&hex(3), 102));
+    }
+
+    #[test]
+    fn the_nonce_set_is_bounded_by_the_window_in_whole_buckets() {
+        let nonces = Nonces::default();
+        let window = 300;
+        // 50 calls a second for 1,000 seconds, expired as the sweep does every 15 s.
+        let mut n = 0u128;
+        for now in 0..1000u64 {
+            for _ in 0..50 {
+                n += 1;
+                assert!(nonces.use_nonce(&hex(n), now));
+            }
+            if now % 15 == 0 {
+                nonces.expire(now.saturating_sub(window));
+            }
+            let max_buckets = (window / NONCE_BUCKET_SECS + 2) as usize;
+            assert!(
+                nonces.buckets() <= max_buckets,
+                "{} at {now}",
+                nonces.buckets()
+            );
+            assert!(
+                nonces.len() <= max_buckets * 15 * 50,
+                "{} at {now}",
+                nonces.len()
+            );
+        }
+        // Idle: everything goes, whole.
+        nonces.expire(1000 + NONCE_BUCKET_SECS);
+        assert_eq!((nonces.len(), nonces.buckets()), (0, 0));
     }
 }

@@ -436,6 +436,14 @@ pub trait StoreOps {
     fn due_for_reminder(&self, now: u64, within: u64) -> Result<Vec<(String, u64)>>;
     /// Records that a request was reminded of the window end `until` (`reminded_until`).
     fn set_reminded(&self, id: &str, until: u64) -> Result<()>;
+    /// At most `limit` requests due for expiry at `now`, as (id, state), by index (the
+    /// sweep's batches): pending ones past their expiry, then approved ones whose window
+    /// ended (`window_end <= now`), each oldest due first.
+    fn due_ids_for_expiry(&self, now: u64, limit: usize) -> Result<Vec<(String, RequestState)>>;
+    /// Sets request `id` to expired if it is still in state `was`; true if it was.
+    fn expire_request(&self, id: &str, was: RequestState) -> Result<bool>;
+    /// [`StoreOps::due_for_reminder`], at most `limit`, by id.
+    fn due_reminders(&self, now: u64, within: u64, limit: usize) -> Result<Vec<(String, u64)>>;
 
     // ---- approvals ----
     /// Records an approval (`key_flags`: KEY_* bits); false if this user already approved.

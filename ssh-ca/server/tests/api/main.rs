@@ -23,6 +23,7 @@ mod requester;
 mod scope;
 mod service_split;
 mod session_bound;
+mod sweep;
 mod ui;
 mod web;
 mod webhook;

@@ -111,8 +111,3 @@ pub fn revoke(
     row.revoked_by = Some(by.to_string());
     Ok(())
 }
-
-/// Expires a request (pending too long, or its window ended); returns the state it had.
-pub fn expire(row: &mut RequestRow) -> RequestState {
-    std::mem::replace(&mut row.state, RequestState::Expired)
-}

@@ -23,7 +23,7 @@ mod who;
 mod window;
 
 pub use admission::{Asking, Checked, check_request};
-pub use close::{DROP_REASON, cancel, deny, drop_own, expire, revoke};
+pub use close::{DROP_REASON, cancel, deny, drop_own, revoke};
 pub use who::{Action, Actor, authorize, check_approval, may_approve, refuse_approval_key};
 pub use window::{check_start, window_start};
 

@@ -651,6 +651,70 @@ fn expiry_and_reminders(db: &Db) {
     assert!(db.r(|c| c.due_for_reminder(950, 100)).is_empty(), "once");
 }
 
+/// The sweep's batches (migration 9): `window_end` kept by the triggers on certs, the due
+/// ids by index, pending ones first, each by the time it became due, at most `limit`.
+fn due_ids_in_batches_by_window_end(db: &Db) {
+    db.w(|c| {
+        for (k, end) in [(0u64, 1500u64), (1, 900), (2, 1200), (3, 5000)] {
+            let id = format!("r-a{k}");
+            let mut a = request(&id, "alice", 0);
+            a.state = RequestState::Approved;
+            c.insert_request(&a)?;
+            c.insert_cert(&cert(10 + k, &id, end))?;
+        }
+        // An extension: a later certificate moves the window's end.
+        c.insert_cert(&cert(20, "r-a1", 1300))?;
+        let mut a = request("r-a9", "alice", 0);
+        a.state = RequestState::Approved;
+        c.insert_request(&a)?;
+        c.insert_cert(&cert(21, "r-a9", 1100))?;
+        // Approved without a certificate: its window is over.
+        let mut a = request("r-none", "alice", 0);
+        a.state = RequestState::Approved;
+        c.insert_request(&a)?;
+        c.insert_request(&request("r-p2", "alice", 2))?; // pending, expires at 602
+        c.insert_request(&request("r-p1", "alice", 1))
+    });
+    let ids =
+        |now, limit| -> Vec<(String, RequestState)> { db.r(|c| c.due_ids_for_expiry(now, limit)) };
+    let names = |v: Vec<(String, RequestState)>| -> Vec<String> {
+        v.into_iter().map(|(id, _)| id).collect()
+    };
+    assert_eq!(names(ids(100, 10)), ["r-none"]);
+    let all = ids(2000, 10);
+    assert_eq!(
+        names(all.clone()),
+        ["r-p1", "r-p2", "r-none", "r-a9", "r-a2", "r-a1", "r-a0"]
+    );
+    assert_eq!(all[0].1, RequestState::Pending);
+    assert_eq!(all[2].1, RequestState::Approved);
+    assert_eq!(names(ids(2000, 3)), ["r-p1", "r-p2", "r-none"]);
+    assert!(ids(2000, 0).is_empty());
+    assert_eq!(
+        names(ids(1299, 10)),
+        ["r-p1", "r-p2", "r-none", "r-a9", "r-a2"]
+    );
+    // The old query agrees.
+    let mut old: Vec<String> = db
+        .r(|c| c.due_for_expiry(1299))
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    old.sort();
+    assert_eq!(old, ["r-a2", "r-a9", "r-none", "r-p1", "r-p2"]);
+    // Expired once, from the state it was found in.
+    assert!(!db.w(|c| c.expire_request("r-a2", RequestState::Pending)));
+    assert!(db.w(|c| c.expire_request("r-a2", RequestState::Approved)));
+    assert!(!db.w(|c| c.expire_request("r-a2", RequestState::Approved)));
+    assert_eq!(
+        db.r(|c| c.get_request("r-a2")).unwrap().state,
+        RequestState::Expired
+    );
+    assert_eq!(names(ids(1299, 10)), ["r-p1", "r-p2", "r-none", "r-a9"]);
+    // Reminders: bounded too.
+    assert!(db.r(|c| c.due_reminders(4500, 1000, 0)).is_empty());
+}
+
 fn an_unknown_state_is_an_error_never_pending(db: &Db) {
     // A request row is only ever written by insert_request; update_request with every
     // state round-trips its spelling.
@@ -809,6 +873,7 @@ cases!(
     web_logins_and_sessions,
     elevations_and_the_access_page,
     expiry_and_reminders,
+    due_ids_in_batches_by_window_end,
     an_unknown_state_is_an_error_never_pending,
     the_same_changes_make_the_same_notifications,
     a_delivery_outcome_is_recorded_once,

@@ -269,9 +269,8 @@ pub(crate) fn due_for_expiry(c: &PgConn, now: u64) -> Result<Vec<RequestRow>> {
     requests(
         c,
         &format!(
-            "SELECT {REQUEST_COLS} FROM requests r WHERE (state = $2 AND pending_expires_at <= $1) \
-             OR (state = $3 AND NOT EXISTS \
-                 (SELECT 1 FROM certs c WHERE c.request_id = r.id AND c.valid_before > $1))"
+            "SELECT {REQUEST_COLS} FROM requests WHERE (state = $2 AND pending_expires_at <= $1) \
+             OR (state = $3 AND window_end <= $1)"
         ),
         &[
             &i(now),
@@ -281,20 +280,68 @@ pub(crate) fn due_for_expiry(c: &PgConn, now: u64) -> Result<Vec<RequestRow>> {
     )
 }
 
+/// SQLite's `DUE_PENDING` / `DUE_APPROVED` (indexes `requests_pending_due`,
+/// `requests_window_due`).
+pub(crate) const DUE_PENDING: &str = "SELECT id FROM requests WHERE state = $1 AND pending_expires_at <= $2 \
+     ORDER BY pending_expires_at LIMIT $3";
+pub(crate) const DUE_APPROVED: &str =
+    "SELECT id FROM requests WHERE state = $1 AND window_end <= $2 ORDER BY window_end LIMIT $3";
+
+pub(crate) fn due_ids_for_expiry(
+    c: &PgConn,
+    now: u64,
+    limit: usize,
+) -> Result<Vec<(String, RequestState)>> {
+    let mut out: Vec<(String, RequestState)> = Vec::new();
+    for (sql, state) in [
+        (DUE_PENDING, RequestState::Pending),
+        (DUE_APPROVED, RequestState::Approved),
+    ] {
+        let left = limit.saturating_sub(out.len());
+        if left == 0 {
+            break;
+        }
+        let left = i64::try_from(left).unwrap_or(i64::MAX);
+        for r in c.rows(sql, &[&state.as_str(), &i(now), &left])? {
+            out.push((get(&r, 0)?, state));
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn expire_request(c: &PgConn, id: &str, was: RequestState) -> Result<bool> {
+    let n = c.exec(
+        "UPDATE requests SET state = $3 WHERE id = $1 AND state = $2",
+        &[&id, &was.as_str(), &RequestState::Expired.as_str()],
+    )?;
+    Ok(n == 1)
+}
+
 pub(crate) fn due_for_reminder(c: &PgConn, now: u64, within: u64) -> Result<Vec<(String, u64)>> {
+    due_reminders(c, now, within, usize::MAX)
+}
+
+pub(crate) fn due_reminders(
+    c: &PgConn,
+    now: u64,
+    within: u64,
+    limit: usize,
+) -> Result<Vec<(String, u64)>> {
     c.rows(
         "SELECT r.id, c.valid_before FROM requests r JOIN LATERAL \
              (SELECT x.revoked, x.valid_after, x.valid_before, x.issued_at FROM certs x \
               WHERE x.request_id = r.id AND x.valid_before > 0 ORDER BY x.serial DESC LIMIT 1) c ON TRUE \
-         WHERE r.state = $1 AND c.revoked = 0 AND c.valid_after <= $2 AND c.valid_before > $2 \
+         WHERE r.state = $1 AND r.window_end > $2 \
+         AND c.revoked = 0 AND c.valid_after <= $2 AND c.valid_before > $2 \
          AND c.valid_before <= $3 AND c.valid_before - $4::bigint > c.issued_at \
          AND (r.reminded_until IS NULL OR r.reminded_until != c.valid_before) \
-         ORDER BY r.id",
+         ORDER BY r.id LIMIT $5",
         &[
             &RequestState::Approved.as_str(),
             &i(now),
             &i(now.saturating_add(within)),
             &i(within),
+            &i64::try_from(limit).unwrap_or(i64::MAX),
         ],
     )?
     .iter()

@@ -205,7 +205,45 @@ CREATE TABLE replicas (
 
 /// The migrations after [`BASELINE`], one per SQLite migration after `BASELINE.0` (never
 /// edit one that has shipped; add one with each SQLite migration).
-pub(crate) const LATER: &[&str] = &[];
+pub(crate) const LATER: &[&str] = &[
+    // 9: `requests.window_end` (the latest `valid_before` of the request's certificates, 0
+    //    for none), kept by triggers on certs, and the indexes that let the expiry sweep find
+    //    what is due in O(due) (SQLite's migration 9).
+    r#"
+ALTER TABLE requests ADD COLUMN window_end BIGINT NOT NULL DEFAULT 0;
+UPDATE requests r SET window_end =
+    COALESCE((SELECT MAX(c.valid_before) FROM certs c WHERE c.request_id = r.id), 0);
+CREATE INDEX requests_window_due ON requests(state, window_end);
+CREATE INDEX requests_pending_due ON requests(state, pending_expires_at);
+CREATE FUNCTION jit_window_end_of(req TEXT) RETURNS void LANGUAGE sql AS $f$
+    UPDATE requests SET window_end =
+        COALESCE((SELECT MAX(c.valid_before) FROM certs c WHERE c.request_id = req), 0)
+     WHERE id = req;
+$f$;
+CREATE FUNCTION jit_certs_window() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE requests SET window_end = NEW.valid_before
+         WHERE id = NEW.request_id AND window_end < NEW.valid_before;
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM jit_window_end_of(NEW.request_id);
+        IF OLD.request_id IS DISTINCT FROM NEW.request_id THEN
+            PERFORM jit_window_end_of(OLD.request_id);
+        END IF;
+    ELSE
+        PERFORM jit_window_end_of(OLD.request_id);
+    END IF;
+    RETURN NULL;
+END;
+$f$;
+CREATE TRIGGER certs_window_insert AFTER INSERT ON certs
+    FOR EACH ROW EXECUTE FUNCTION jit_certs_window();
+CREATE TRIGGER certs_window_update AFTER UPDATE OF valid_before, request_id ON certs
+    FOR EACH ROW EXECUTE FUNCTION jit_certs_window();
+CREATE TRIGGER certs_window_delete AFTER DELETE ON certs
+    FOR EACH ROW EXECUTE FUNCTION jit_certs_window();
+"#,
+];
 
 /// The schema version this build knows.
 pub(crate) fn known() -> u32 {
@@ -297,4 +335,75 @@ fn migrate_locked(c: &PgConn, how: Migrate) -> Result<u32> {
         v = to;
     }
     Ok(v)
+}
+
+#[cfg(test)]
+mod pg {
+    #![allow(clippy::unwrap_used)]
+    use super::super::PgStore;
+    use super::super::testdb::{fresh, sql};
+    use super::*;
+
+    #[test]
+    #[ignore = "needs PostgreSQL (JIT_TEST_POSTGRES)"]
+    fn a_version_8_database_gets_window_end_for_the_rows_it_has() {
+        let s = fresh();
+        sql(
+            &s,
+            &format!(
+                "BEGIN; {} CREATE TABLE jit_schema (version BIGINT NOT NULL); \
+                 INSERT INTO jit_schema (version) VALUES ({}); COMMIT;",
+                BASELINE.1, BASELINE.0
+            ),
+        )
+        .unwrap();
+        let cols = "id, \"user\", role, reason, duration_secs, hosts, principals, sudo, \
+                    public_key, created_at, pending_expires_at, approvals_required, state";
+        for (id, state) in [
+            ("r-two", "approved"),
+            ("r-none", "approved"),
+            ("r-pending", "pending"),
+        ] {
+            sql(
+                &s,
+                &format!(
+                    "INSERT INTO requests ({cols}) VALUES ('{id}', 'alice', 'db', 'r', 60, '[]', \
+                     '[]', 1, 'k', 10, 610, 1, '{state}')"
+                ),
+            )
+            .unwrap();
+        }
+        sql(
+            &s,
+            "INSERT INTO certs (serial, request_id, \"user\", valid_after, valid_before, issued_at, \
+             certificate) VALUES (1, 'r-two', 'alice', 1, 800, 1, 'c'), \
+             (2, 'r-two', 'alice', 1, 1300, 1, 'c')",
+        )
+        .unwrap();
+        let pg = PgStore::connect(&s, "test").unwrap();
+        assert_eq!(pg.schema_version().unwrap(), known());
+        let due = |now| -> Vec<String> {
+            pg.read(|c| c.due_ids_for_expiry(now, 10))
+                .unwrap()
+                .unwrap()
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect()
+        };
+        assert_eq!(due(600), ["r-none"], "r-two's window ends at 1300");
+        assert_eq!(due(1299), ["r-pending", "r-none"]);
+        assert_eq!(due(1300), ["r-pending", "r-none", "r-two"]);
+        // The triggers work on the migrated database.
+        sql(
+            &s,
+            "INSERT INTO certs (serial, request_id, \"user\", valid_after, valid_before, issued_at, \
+             certificate) VALUES (3, 'r-none', 'alice', 1, 2000, 1, 'c')",
+        )
+        .unwrap();
+        assert_eq!(due(1300), ["r-pending", "r-two"]);
+        sql(&s, "UPDATE certs SET valid_before = 1250 WHERE serial = 2").unwrap();
+        assert_eq!(due(1299), ["r-pending", "r-two"], "shortened to 1250");
+        sql(&s, "DELETE FROM certs WHERE serial = 3").unwrap();
+        assert_eq!(due(1299), ["r-pending", "r-none", "r-two"]);
+    }
 }

@@ -142,6 +142,15 @@ impl StoreOps for PgTx<'_> {
     fn set_reminded(&self, id: &str, until: u64) -> Result<()> {
         ops_requests::set_reminded(self.conn, id, until)
     }
+    fn due_ids_for_expiry(&self, now: u64, limit: usize) -> Result<Vec<(String, RequestState)>> {
+        ops_requests::due_ids_for_expiry(self.conn, now, limit)
+    }
+    fn expire_request(&self, id: &str, was: RequestState) -> Result<bool> {
+        ops_requests::expire_request(self.conn, id, was)
+    }
+    fn due_reminders(&self, now: u64, within: u64, limit: usize) -> Result<Vec<(String, u64)>> {
+        ops_requests::due_reminders(self.conn, now, within, limit)
+    }
     fn add_approval(&self, request_id: &str, user: &str, at: u64, key_flags: u32) -> Result<bool> {
         ops_requests::add_approval(self.conn, request_id, user, at, key_flags)
     }

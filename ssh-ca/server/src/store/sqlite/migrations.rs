@@ -210,4 +210,36 @@ CREATE INDEX web_sessions_user ON web_sessions(user, ended_at);
     r#"
 CREATE INDEX audit_request ON audit((CASE WHEN json_valid(details) THEN json_extract(details, '$.request_id') END), seq);
 "#,
+    // 9: the expiry sweep finds what is due by index, in O(due) rather than by a scan of
+    //    every approved request with a probe into certs each (issue 18). `window_end` is the
+    //    latest `valid_before` of any certificate of the request (0: none), kept by triggers
+    //    on certs, so every writer of a certificate (issuance, extension, the reserved-serial
+    //    path, `db copy`, any replica) keeps it without knowing of it (a certificate cannot
+    //    precede its request: certs.request_id is a foreign key). An approved request
+    //    is due when `window_end <= now` (the same as "no certificate valid after now");
+    //    a pending one when `pending_expires_at <= now`.
+    r#"
+ALTER TABLE requests ADD COLUMN window_end INTEGER NOT NULL DEFAULT 0;
+UPDATE requests SET window_end =
+    COALESCE((SELECT MAX(c.valid_before) FROM certs c WHERE c.request_id = requests.id), 0);
+CREATE INDEX requests_window_due ON requests(state, window_end);
+CREATE INDEX requests_pending_due ON requests(state, pending_expires_at);
+CREATE TRIGGER certs_window_insert AFTER INSERT ON certs
+BEGIN
+    UPDATE requests SET window_end = NEW.valid_before
+     WHERE id = NEW.request_id AND window_end < NEW.valid_before;
+END;
+CREATE TRIGGER certs_window_update AFTER UPDATE OF valid_before, request_id ON certs
+BEGIN
+    UPDATE requests SET window_end =
+        COALESCE((SELECT MAX(c.valid_before) FROM certs c WHERE c.request_id = requests.id), 0)
+     WHERE id IN (OLD.request_id, NEW.request_id);
+END;
+CREATE TRIGGER certs_window_delete AFTER DELETE ON certs
+BEGIN
+    UPDATE requests SET window_end =
+        COALESCE((SELECT MAX(c.valid_before) FROM certs c WHERE c.request_id = requests.id), 0)
+     WHERE id = OLD.request_id;
+END;
+"#,
 ];

@@ -258,6 +258,15 @@ impl StoreOps for Connection {
     fn set_reminded(&self, id: &str, until: u64) -> Result<()> {
         requests::set_reminded(self, id, until)
     }
+    fn due_ids_for_expiry(&self, now: u64, limit: usize) -> Result<Vec<(String, RequestState)>> {
+        requests::due_ids_for_expiry(self, now, limit)
+    }
+    fn expire_request(&self, id: &str, was: RequestState) -> Result<bool> {
+        requests::expire_request(self, id, was)
+    }
+    fn due_reminders(&self, now: u64, within: u64, limit: usize) -> Result<Vec<(String, u64)>> {
+        requests::due_reminders(self, now, within, limit)
+    }
     fn add_approval(&self, request_id: &str, user: &str, at: u64, key_flags: u32) -> Result<bool> {
         requests::add_approval(self, request_id, user, at, key_flags)
     }
@@ -473,6 +482,8 @@ impl StoreOps for Connection {
     }
 }
 
+#[cfg(test)]
+mod due_tests;
 #[cfg(test)]
 mod outbox_tests;
 #[cfg(test)]

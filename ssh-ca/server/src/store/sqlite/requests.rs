@@ -280,14 +280,14 @@ pub fn pending_requests_of(c: &Connection, user: &str, now: u64) -> Result<Vec<(
     .collect::<rusqlite::Result<_>>()?)
 }
 
-/// Pending requests whose expiry has passed, and approved ones whose window has ended.
+/// Pending requests whose expiry has passed, and approved ones whose window has ended
+/// (`window_end`, migration 9: no certificate valid after `now`).
 pub fn due_for_expiry(c: &Connection, now: u64) -> Result<Vec<RequestRow>> {
     requests(
         c,
         &format!(
-            "SELECT {REQUEST_COLS} FROM requests r WHERE (state = ?2 AND pending_expires_at <= ?1) \
-             OR (state = ?3 AND NOT EXISTS \
-                 (SELECT 1 FROM certs c WHERE c.request_id = r.id AND c.valid_before > ?1))"
+            "SELECT {REQUEST_COLS} FROM requests WHERE (state = ?2 AND pending_expires_at <= ?1) \
+             OR (state = ?3 AND window_end <= ?1)"
         ),
         params![
             i(now),
@@ -297,27 +297,88 @@ pub fn due_for_expiry(c: &Connection, now: u64) -> Result<Vec<RequestRow>> {
     )
 }
 
+/// Pending requests whose expiry has passed, by that expiry (index `requests_pending_due`).
+pub(crate) const DUE_PENDING: &str = "SELECT id FROM requests WHERE state = ?1 AND pending_expires_at <= ?2 \
+     ORDER BY pending_expires_at LIMIT ?3";
+/// Approved requests whose window has ended, by that end (index `requests_window_due`).
+pub(crate) const DUE_APPROVED: &str =
+    "SELECT id FROM requests WHERE state = ?1 AND window_end <= ?2 ORDER BY window_end LIMIT ?3";
+
+/// At most `limit` requests due for expiry at `now`, as (id, state): pending ones whose
+/// expiry passed (by that expiry), then approved ones whose window ended (by its end). Reads
+/// the ids only, by index: the cost is the due rows', not every approved request's.
+pub fn due_ids_for_expiry(
+    c: &Connection,
+    now: u64,
+    limit: usize,
+) -> Result<Vec<(String, RequestState)>> {
+    let mut out: Vec<(String, RequestState)> = Vec::new();
+    for (sql, state) in [
+        (DUE_PENDING, RequestState::Pending),
+        (DUE_APPROVED, RequestState::Approved),
+    ] {
+        let left = limit.saturating_sub(out.len());
+        if left == 0 {
+            break;
+        }
+        let ids = c
+            .prepare_cached(sql)?
+            .query_map(
+                params![
+                    state.as_str(),
+                    i(now),
+                    i64::try_from(left).unwrap_or(i64::MAX)
+                ],
+                |r| r.get::<_, String>(0),
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        out.extend(ids.into_iter().map(|id| (id, state)));
+    }
+    Ok(out)
+}
+
+/// Expires request `id` if it is still in state `was`; true if it was.
+pub fn expire_request(c: &Connection, id: &str, was: RequestState) -> Result<bool> {
+    let n = c
+        .prepare_cached("UPDATE requests SET state = ?3 WHERE id = ?1 AND state = ?2")?
+        .execute(params![id, was.as_str(), RequestState::Expired.as_str()])?;
+    Ok(n == 1)
+}
+
 /// Approved requests whose current window (their latest issued, unrevoked certificate) has
 /// begun and ends within `within` seconds after `now` (not yet ended), and that were not
 /// reminded of that end yet (`reminded_until`): (id, window end), by id. An end that was
 /// already within `within` when its certificate was issued (a window no longer than the
 /// reminder, an extension by less) is not reminded: the requester has just been told it.
 pub fn due_for_reminder(c: &Connection, now: u64, within: u64) -> Result<Vec<(String, u64)>> {
+    due_reminders(c, now, within, usize::MAX)
+}
+
+/// [`due_for_reminder`], at most `limit` of them. Only approved requests with a window
+/// still open (`window_end > now`, by index) are looked at, not every approved one.
+pub fn due_reminders(
+    c: &Connection,
+    now: u64,
+    within: u64,
+    limit: usize,
+) -> Result<Vec<(String, u64)>> {
     Ok(c
         .prepare_cached(
             "SELECT r.id, c.valid_before FROM requests r JOIN certs c ON c.serial = \
                  (SELECT MAX(serial) FROM certs x WHERE x.request_id = r.id AND x.valid_before > 0) \
-             WHERE r.state = ?1 AND c.revoked = 0 AND c.valid_after <= ?2 AND c.valid_before > ?2 \
+             WHERE r.state = ?1 AND r.window_end > ?2 \
+             AND c.revoked = 0 AND c.valid_after <= ?2 AND c.valid_before > ?2 \
              AND c.valid_before <= ?3 AND c.valid_before - ?4 > c.issued_at \
              AND (r.reminded_until IS NULL OR r.reminded_until != c.valid_before) \
-             ORDER BY r.id",
+             ORDER BY r.id LIMIT ?5",
         )?
         .query_map(
             params![
                 RequestState::Approved.as_str(),
                 i(now),
                 i(now.saturating_add(within)),
-                i(within)
+                i(within),
+                i64::try_from(limit).unwrap_or(i64::MAX)
             ],
             |r| Ok((r.get::<_, String>(0)?, u(r.get(1)?))),
         )?
