@@ -14,7 +14,8 @@
 # the PostgreSQL rows (1b, 1c), JIT_BENCH_PG_PORTS=FROM-TO where its private cluster may
 # listen (default 25400-25999), JIT_BENCH_LONG=0 skips the long-run row (a second CA, about 3
 # minutes), JIT_BENCH_LONG_CERTS=N its certificates (default 40000), JIT_BENCH_RSS_TRACE=1
-# samples the CA's VmRSS every 0.5 s into the JSON lines during the issuance rows.
+# samples the CA's VmRSS every 0.5 s into the JSON lines during the issuance rows,
+# JIT_BENCH_MALLOC_ARENA_MAX=N the CA's malloc arena cap (default 2, as the shipped unit).
 # Needs: root (pam_jit trusts root-owned files only), pamtester, libpam-wrapper, wrk,
 # openssh-client, jq, curl, postgresql-15 (tests/install-deps.sh installs them).
 set -euo pipefail
@@ -116,8 +117,12 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 PORT=$((20000 + $$ % 20000))
 while ! port_free "$PORT"; do PORT=$((PORT + 1)); done
 SERVER=http://127.0.0.1:$PORT
+# The CA runs with the malloc arena cap of the shipped unit (packaging/systemd/jit-ca.service:
+# MALLOC_ARENA_MAX=2), so the memory rows measure what a packaged CA does.
+# JIT_BENCH_MALLOC_ARENA_MAX=N changes it for a comparison (glibc's default is 8 x cores).
+CA_ARENAS=${JIT_BENCH_MALLOC_ARENA_MAX:-2}
 start_ca() { # DIR LOG: jit-ca serve on $PORT as CA_PID (the rows below read /proc/$CA_PID)
-  "$BIN/jit-ca" serve --dir "$1" --listen "127.0.0.1:$PORT" >>"$2" 2>&1 &
+  MALLOC_ARENA_MAX=$CA_ARENAS "$BIN/jit-ca" serve --dir "$1" --listen "127.0.0.1:$PORT" >>"$2" 2>&1 &
   CA_PID=$!
   for _ in $(seq 300); do
     curl -fsS "$SERVER/v1/health" >/dev/null 2>&1 && break
@@ -455,7 +460,7 @@ if [ "$PG_BENCH" != 0 ]; then
   pg_serve() { # DIR -> URL on stdout; the PID joins PG_CA_PIDS (in this shell: not in $(...))
     local dir=$1 port
     port=$((PORT + 1)); while ! port_free "$port"; do port=$((port + 1)); done
-    "$BIN/jit-ca" serve --dir "$dir" --listen "127.0.0.1:$port" >"$dir.log" 2>&1 &
+    MALLOC_ARENA_MAX=$CA_ARENAS "$BIN/jit-ca" serve --dir "$dir" --listen "127.0.0.1:$port" >"$dir.log" 2>&1 &
     PG_CA_PIDS+=($!)
     for _ in $(seq 100); do
       curl -fsS "http://127.0.0.1:$port/v1/health" >/dev/null 2>&1 && break
