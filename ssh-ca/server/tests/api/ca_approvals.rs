@@ -797,7 +797,7 @@ async fn one_live_certificate_per_request() {
         "issued, then extended 3 times"
     );
     let live = h.sql(
-        "SELECT COUNT(*), COUNT(DISTINCT request_id) FROM certs WHERE \"user\" = 'alice' \
+        "SELECT COUNT(*), COUNT(DISTINCT request_id) FROM certs WHERE user = 'alice' \
          AND valid_before > ?1 AND revoked = 0",
         &[now.into()],
     );
