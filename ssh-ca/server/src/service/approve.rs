@@ -194,7 +194,10 @@ impl Ca {
         })?;
         self.log(&records);
         if v.state == RequestState::Approved {
-            self.after_issuance();
+            self.after_issuance(
+                v.serial
+                    .map(|serial| super::publish::ActiveGrantAdded { serial }),
+            );
         }
         Ok(v)
     }

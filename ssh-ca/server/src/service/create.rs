@@ -160,6 +160,7 @@ impl Ca {
             grant: cert.grant_doc.clone(),
         };
         let reserved = cert.grant_id.clone();
+        let added = super::publish::ActiveGrantAdded::of(&cert);
         let written = self.write(move |c| {
             check_still_registered(c, &row.user, signer.as_deref())?;
             check_active_grants(c, &row.user, now, max_grants)?;
@@ -195,7 +196,7 @@ impl Ca {
         })?;
         self.stats.issuances.fetch_add(1, Ordering::Relaxed);
         self.log(&records);
-        self.after_issuance();
+        self.after_issuance(added);
         view.issued = Some(issued);
         Ok(view)
     }

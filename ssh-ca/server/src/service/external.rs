@@ -265,7 +265,7 @@ impl Ca {
         super::write(&self.published, published);
         self.release_in_host_documents(removal.grant_ids.iter().map(String::as_str));
         self.log(&rec);
-        self.after_issuance();
+        self.after_issuance(None);
         Ok(removal)
     }
 
@@ -369,7 +369,7 @@ impl Ca {
         self.release_in_host_documents(result.grant_id.as_deref());
         self.stats.revocations.fetch_add(1, Ordering::Relaxed);
         self.log(&rec);
-        self.after_issuance();
+        self.after_issuance(None);
         Ok(result)
     }
 

@@ -1,9 +1,11 @@
 //! The per-host grants documents (`GET /v1/hosts/{host}/grants`) and their two bounds:
 //!
 //! * **Size of one document** ([`MAX_HOST_DOCUMENT`], well below `jit-host sync`'s 8 MiB
-//!   cap on a grants response): [`Budget`] keeps the encoded size of every active grant by
-//!   its host selectors, and an issuance whose grant would make the document of any host
-//!   it reaches larger than the cap is refused before anything is stored.
+//!   cap on a grants response): the grant index (`grant_index`) keeps the encoded size of
+//!   every active grant by its host selectors, and an issuance whose grant would make the
+//!   document of any host it reaches larger than the cap is refused before anything is
+//!   stored. (The [`Budget`] here is the former scan over every group, kept for tests as
+//!   the reference the index must agree with.)
 //! * **Memory of the cache** under anonymous traffic: documents are cached by the *set* of
 //!   grants they contain (shared by every host name with that set), bounded by count and
 //!   bytes; the name -> set map holds small entries and is bounded by count. A flood of
@@ -12,6 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+#[cfg(test)]
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -23,16 +26,16 @@ pub const MAX_HOST_DOCUMENT: u64 = 4 * 1024 * 1024;
 // The CA never serves a host a document larger than the host accepts.
 const _: () = assert!(MAX_HOST_DOCUMENT <= jit_api::wire::MAX_GRANTS_RESPONSE as u64);
 /// What a document costs besides its grants: `{"host":"<at most 253 bytes>","grants":[]}`.
-const DOCUMENT_OVERHEAD: u64 = 32 + jit_common::host::MAX_LEN as u64;
+pub(super) const DOCUMENT_OVERHEAD: u64 = 32 + jit_common::host::MAX_LEN as u64;
 /// Most host names remembered by the cache (each entry is small: the name and a key).
 pub const MAX_CACHED_NAMES: usize = 20_000;
 /// Most distinct documents (grant sets) cached.
 pub const MAX_CACHED_DOCUMENTS: usize = 1024;
-/// Most bytes of cached documents.
-pub const MAX_CACHED_BYTES: usize = 64 * 1024 * 1024;
-/// A grant reserved by an issuance but not yet seen in the database is kept this long
-/// when the budget is rebuilt (its transaction may still be committing).
-const RESERVATION_GRACE: Duration = Duration::from_secs(120);
+/// Most bytes of cached documents (a document is at most [`MAX_HOST_DOCUMENT`], so at least
+/// four of the largest stay cached; the CA's memory target is 64 MiB in all).
+pub const MAX_CACHED_BYTES: usize = 16 * 1024 * 1024;
+#[cfg(test)]
+use super::grant_index::RESERVATION_GRACE;
 
 /// The bytes a grant document adds to a host's document (a JSON string and a comma).
 pub fn encoded_len(doc: &str) -> u64 {
@@ -50,6 +53,8 @@ pub fn encoded_len(doc: &str) -> u64 {
 
 /// Whether some host name could match both selectors. Sound (never `false` when a name
 /// matches both), not exact: globs are compared by their literal prefix and suffix.
+/// (The grant index uses `grant_index::overlap_lower` on selectors lower-cased once.)
+#[cfg(test)]
 pub fn may_overlap(a: &str, b: &str) -> bool {
     let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
     let is_glob = |s: &str| s.contains(['*', '?', '[', ']', '!']);
@@ -66,6 +71,7 @@ pub fn may_overlap(a: &str, b: &str) -> bool {
     }
 }
 
+#[cfg(test)]
 #[derive(Debug)]
 struct Entry {
     bytes: u64,
@@ -74,6 +80,7 @@ struct Entry {
     reserved: Option<Instant>,
 }
 
+#[cfg(test)]
 #[derive(Debug)]
 struct Group {
     entries: HashMap<String, Entry>,
@@ -83,6 +90,7 @@ struct Group {
     first_end: u64,
 }
 
+#[cfg(test)]
 impl Default for Group {
     fn default() -> Self {
         Self {
@@ -93,6 +101,7 @@ impl Default for Group {
     }
 }
 
+#[cfg(test)]
 impl Group {
     fn insert(&mut self, id: String, e: Entry) {
         self.total += e.bytes;
@@ -125,12 +134,14 @@ pub struct OverBudget {
     pub would_be: u64,
 }
 
+#[cfg(test)]
 /// Encoded sizes of the active grants, grouped by their (lower-cased) host selectors.
 #[derive(Debug, Default)]
 pub struct Budget {
     groups: HashMap<Vec<String>, Group>,
 }
 
+#[cfg(test)]
 fn key(hosts: &[String]) -> Vec<String> {
     let mut k: Vec<String> = hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
     k.sort();
@@ -138,6 +149,7 @@ fn key(hosts: &[String]) -> Vec<String> {
     k
 }
 
+#[cfg(test)]
 impl Budget {
     /// Adds grant `id` (selectors `hosts`, `bytes` as [`encoded_len`], ending `not_after`)
     /// unless a host it reaches could then get a document over [`MAX_HOST_DOCUMENT`]:
@@ -301,11 +313,15 @@ pub struct CacheStats {
     pub names: usize,
 }
 
-/// The cache of host documents for one grant snapshot generation.
+/// The cache of host documents. Documents are keyed by their content (the grant set), so
+/// they stay valid; a host name's entry is dropped when a grant its document would hold is
+/// committed (`forget`, `forget_names`) and is stored only if nothing was dropped since
+/// the read began ([`HostCache::epoch`]).
 #[derive(Debug, Default)]
 pub struct HostCache {
-    generation: u64,
-    names: HashMap<String, NameEntry>,
+    /// Bumped by every `forget`/`forget_names`.
+    epoch: u64,
+    names: HashMap<Box<str>, NameEntry>,
     sets: HashMap<[u8; 32], Arc<SetDoc>>,
     /// Insertion order of `sets`, oldest first (for eviction).
     order: VecDeque<[u8; 32]>,
@@ -313,18 +329,25 @@ pub struct HostCache {
 }
 
 impl HostCache {
-    fn reset_if_stale(&mut self, generation: u64) {
-        if self.generation != generation {
-            *self = Self {
-                generation,
-                ..Self::default()
-            };
-        }
+    /// The current epoch: pass it to [`HostCache::put`] for a document read after this.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
-    /// The cached document of `host` under `generation`, if still fresh at `now`.
-    pub fn get(&mut self, host: &str, generation: u64, now: u64) -> Option<HostDoc> {
-        self.reset_if_stale(generation);
+    /// Drops the name entry of `host` (a grant for it was committed).
+    pub fn forget(&mut self, host: &str) {
+        self.epoch += 1;
+        self.names.remove(host);
+    }
+
+    /// Drops every name entry (a grant for a glob was committed, or the index was rebuilt).
+    pub fn forget_names(&mut self) {
+        self.epoch += 1;
+        self.names = HashMap::new();
+    }
+
+    /// The cached document of `host`, if still fresh at `now`.
+    pub fn get(&mut self, host: &str, now: u64) -> Option<HostDoc> {
         let e = self.names.get(host)?;
         if now >= e.until {
             return None;
@@ -337,15 +360,16 @@ impl HostCache {
     }
 
     /// Caches and returns the document of `host` holding `grants` (in order), stale at
-    /// `until`. A document with the same grants is reused rather than built again.
+    /// `until`. A document with the same grants is reused rather than built again. The name
+    /// is remembered only if the cache's epoch is still `epoch` (no grant committed since
+    /// the grants were read).
     pub fn put(
         &mut self,
         host: &str,
-        generation: u64,
+        epoch: u64,
         grants: &[&str],
         until: u64,
     ) -> serde_json::Result<HostDoc> {
-        self.reset_if_stale(generation);
         let mut h = Sha256::new();
         for g in grants {
             h.update((g.len() as u64).to_le_bytes());
@@ -377,17 +401,19 @@ impl HostCache {
                 s
             }
         };
-        if self.names.len() >= MAX_CACHED_NAMES && !self.names.contains_key(host) {
-            // Names are cheap to recompute and their documents stay cached: start over.
-            self.names.clear();
+        if epoch == self.epoch {
+            if self.names.len() >= MAX_CACHED_NAMES && !self.names.contains_key(host) {
+                // Names are cheap to recompute and their documents stay cached: start over.
+                self.names = HashMap::new();
+            }
+            self.names.insert(
+                host.into(),
+                NameEntry {
+                    set: set_key,
+                    until: until.min(set.until),
+                },
+            );
         }
-        self.names.insert(
-            host.to_string(),
-            NameEntry {
-                set: set_key,
-                until: until.min(set.until),
-            },
-        );
         Ok(HostDoc {
             host: host.to_string(),
             set,
@@ -479,7 +505,7 @@ mod tests {
         let mut c = HostCache::default();
         for i in 0..3 * MAX_CACHED_NAMES {
             let name = format!("h{i}");
-            let d = c.put(&name, 1, &["g1", "g2"], 1000).unwrap();
+            let d = c.put(&name, c.epoch(), &["g1", "g2"], 1000).unwrap();
             assert!(
                 d.to_vec()
                     .starts_with(format!("{{\"host\":\"{name}\"").as_bytes())
@@ -488,6 +514,12 @@ mod tests {
         let s = c.stats();
         assert_eq!(s.documents, 1);
         assert!(s.names <= MAX_CACHED_NAMES);
-        assert!(c.get("h1", 2, 0).is_none(), "a new generation starts empty");
+        assert!(
+            c.get(&format!("h{}", 3 * MAX_CACHED_NAMES - 1), 0)
+                .is_some()
+        );
+        c.forget_names();
+        assert!(c.get("h1", 0).is_none(), "forgotten names start empty");
+        assert_eq!(c.stats().documents, 1, "documents stay cached");
     }
 }

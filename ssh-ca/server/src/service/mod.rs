@@ -35,6 +35,7 @@ mod doc;
 mod evidence;
 mod external;
 mod gate;
+mod grant_index;
 mod host_docs;
 mod issue;
 pub(crate) mod lifecycle;
@@ -99,15 +100,15 @@ pub struct Ca {
     clock: Arc<dyn Clock>,
     syslog: Mutex<Syslog>,
     published: RwLock<Arc<Published>>,
-    grants: RwLock<Arc<publish::GrantSnapshot>>,
-    /// Set after every issuance, extension, revocation or expiry; the grant snapshot is
-    /// rebuilt from storage at the next host read instead of after every certificate (which
-    /// made issuance quadratic in the number of active grants).
+    /// Set after a revocation, extension, expiry, approval, operator or peer change: the
+    /// grant index is rebuilt from storage at the next host read or sweep (an auto-approved
+    /// issuance updates it in place, see `Ca::after_issuance`).
     grants_dirty: AtomicBool,
     /// Host documents, cached by grant set (bounded by count and bytes, see `host_docs`).
     host_cache: Mutex<host_docs::HostCache>,
-    /// Encoded sizes of active grants by host selectors: bounds every host's document.
-    budget: Mutex<host_docs::Budget>,
+    /// The active grants without their documents: bounds every host's document (budget)
+    /// and names each host's grants (see `grant_index`).
+    index: Mutex<grant_index::GrantIndex>,
     stats: Stats,
     /// Serials reserved for the issuance fast path: next, end (exclusive).
     serials: Mutex<(u64, u64)>,
@@ -224,10 +225,9 @@ impl Ca {
             clock,
             syslog: Mutex::new(Syslog::new("jit-ca")),
             published: RwLock::new(Arc::new(Published::empty())),
-            grants: RwLock::new(Arc::new(publish::GrantSnapshot::default())),
             grants_dirty: AtomicBool::new(false),
             host_cache: Mutex::new(host_docs::HostCache::default()),
-            budget: Mutex::new(host_docs::Budget::default()),
+            index: Mutex::new(grant_index::GrantIndex::default()),
             stats: Stats::default(),
             serials: Mutex::new((0, 0)),
             external: external::Watch::default(),

@@ -3,16 +3,18 @@
 //! bounded, see `host_docs`). No HTTP type here: the API layer turns these into responses.
 
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use ssh_key::PublicKey;
 
 use jit_common::log::Severity;
 use jit_common::{KeyRing, RevocationList, UnverifiedRevocationList};
 
+use super::grant_index::{self, GrantIndex};
 use super::host_docs::{self, CacheStats, HostDoc, MAX_HOST_DOCUMENT};
-use super::{ApiResult, Ca, Doc, lock, read, refuse, write};
+use super::{ApiResult, Ca, Doc, lock, refuse, write};
 use crate::error::{ApiError, CaError};
-use crate::store::{RequestRow, StoreOps};
+use crate::store::{LeanGrant, RequestRow, StoreOps};
 use jit_api::wire::{ErrorCode as C, KeysView};
 
 /// Whether [`Ca::build_published`] signs a new revocation list.
@@ -60,20 +62,26 @@ impl Published {
     }
 }
 
-#[derive(Debug, Clone)]
-struct ActiveGrant {
-    id: String,
-    hosts: Vec<String>,
-    doc: String,
-    not_after: u64,
+/// A grant an issuance just committed (see [`Ca::after_issuance`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveGrantAdded {
+    /// Its certificate's serial.
+    pub serial: u64,
 }
 
-/// The active grants behind the host documents, as last read from storage.
-#[derive(Debug, Default)]
-pub(super) struct GrantSnapshot {
-    generation: u64,
-    grants: Vec<ActiveGrant>,
+impl ActiveGrantAdded {
+    /// The grant of `cert`, if it has one.
+    pub fn of(cert: &crate::store::CertRow) -> Option<Self> {
+        cert.grant_id.as_ref().map(|_| Self {
+            serial: cert.serial,
+        })
+    }
 }
+
+/// Lean rows handled per lock of the old index while rebuilding.
+const REBUILD_CHUNK: usize = 1024;
+/// Serials per query when grant documents are read by serial.
+const DOCS_PER_QUERY: usize = 1000;
 
 impl Ca {
     /// Counts the grant in the documents of the hosts it reaches; refuses it with
@@ -87,9 +95,11 @@ impl Ca {
         now: u64,
     ) -> ApiResult<()> {
         let limit = self.host_document_limit();
-        lock(&self.budget)
+        let serial = grant_index::serial_of_grant_id(grant_id)
+            .ok_or_else(|| ApiError::internal(format!("grant id {grant_id:?} without a serial")))?;
+        lock(&self.index)
             .reserve_within(
-                grant_id,
+                serial,
                 &row.hosts,
                 host_docs::encoded_len(doc),
                 not_after,
@@ -113,25 +123,46 @@ impl Ca {
 
     /// What this replica lets one host's grants document grow to: [`MAX_HOST_DOCUMENT`]
     /// divided by the replicas seen in the last minute (at least 1; always 1 on SQLite).
-    /// Each replica reserves against its own snapshot, which catches up with the others'
+    /// Each replica reserves against its own index, which catches up with the others'
     /// grants only after a notification or a second: with this share, grants issued at the
     /// same moment through every replica still stay within [`MAX_HOST_DOCUMENT`] together.
     pub fn host_document_limit(&self) -> u64 {
         MAX_HOST_DOCUMENT / self.replicas_seen().max(1)
     }
 
-    /// Stops counting grants `ids` in the host-document budget (see [`host_docs::Budget::release`]).
+    /// Stops counting grants `ids` in the host-document budget (revoked, superseded by an
+    /// extension, or signed for an issuance that was not stored): without this a recent
+    /// reservation would keep counting for `grant_index::RESERVATION_GRACE` even across a
+    /// rebuild, and a requester revoking or extending in a loop could fill a host's budget
+    /// for everyone.
     pub(super) fn release_in_host_documents<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
-        lock(&self.budget).release(ids);
+        lock(&self.index).release(ids.into_iter().filter_map(grant_index::serial_of_grant_id));
     }
 
-    pub(super) fn after_issuance(&self) {
-        // Called after the change is committed: the next host read rebuilds the snapshot
-        // from SQLite and so sees it.
-        self.grants_dirty.store(true, Ordering::SeqCst);
+    /// Called after a change is committed. `Some`: an issuance's new grant (already
+    /// reserved in the index): the host documents it reaches are dropped from the cache, in
+    /// O(1) for a grant of literal host names. `None` (revocation, extension, expiry,
+    /// approval, operator or peer change): the index is rebuilt from the database at the
+    /// next host read or sweep.
+    pub(super) fn after_issuance(&self, added: Option<ActiveGrantAdded>) {
+        let Some(added) = added else {
+            self.grants_dirty.store(true, Ordering::SeqCst);
+            return;
+        };
+        let mut index = lock(&self.index);
+        match index.committed(added.serial) {
+            Some(grant_index::Reach::Names(names)) => {
+                let mut cache = lock(&self.host_cache);
+                for n in names {
+                    cache.forget(n);
+                }
+            }
+            Some(grant_index::Reach::Any) => lock(&self.host_cache).forget_names(),
+            None => self.grants_dirty.store(true, Ordering::SeqCst),
+        }
     }
 
-    /// Rebuilds the grant snapshot if something changed since it was built.
+    /// Rebuilds the grant index if something changed since it was built.
     pub(super) fn refresh_grants_if_dirty(&self, now: u64) -> Result<(), CaError> {
         if self.grants_dirty.swap(false, Ordering::SeqCst)
             && let Err(e) = self.refresh_grants(now)
@@ -146,39 +177,61 @@ impl Ca {
         Ok(())
     }
 
+    /// Rebuilds the grant index from lean database rows (no certificate or grant texts),
+    /// streamed: sizes come from the current index, and only grants it does not know (a
+    /// peer's, or at start) have their documents read, by serial, to be measured. Grants
+    /// an issuance reserved or committed while the read ran are kept.
     pub(super) fn refresh_grants(&self, now: u64) -> Result<(), CaError> {
-        let read_start = std::time::Instant::now();
-        let rows = self.read_db(|c| c.active_grants(now))?;
-        let generation = read(&self.grants).generation + 1;
-        let grants: Vec<ActiveGrant> = rows
-            .into_iter()
-            .filter_map(|c| {
-                Some(ActiveGrant {
-                    id: c.grant_id?,
-                    hosts: c.grant_hosts,
-                    doc: c.grant_doc?,
-                    not_after: c.valid_before,
-                })
+        let read_start = Instant::now();
+        let mut fresh = lock(&self.index).empty_like();
+        let mut chunk: Vec<LeanGrant> = Vec::with_capacity(REBUILD_CHUNK);
+        let mut unknown: Vec<u64> = Vec::new();
+        let mut add = |chunk: &mut Vec<LeanGrant>, fresh: &mut GrantIndex| {
+            let sizes: Vec<u64> = {
+                let old = lock(&self.index);
+                chunk.iter().map(|g| old.bytes_of(g.serial)).collect()
+            };
+            for (g, bytes) in chunk.drain(..).zip(sizes) {
+                if bytes == 0 {
+                    unknown.push(g.serial);
+                }
+                fresh.insert_loaded(g.serial, &g.grant_hosts, g.valid_before, bytes);
+            }
+        };
+        self.read_db(|c| {
+            c.active_grants_lean(now, &mut |g| {
+                chunk.push(g);
+                if chunk.len() >= REBUILD_CHUNK {
+                    add(&mut chunk, &mut fresh);
+                }
+                Ok(())
             })
-            .collect();
-        lock(&self.budget).rebuild(
-            grants.iter().map(|g| {
-                (
-                    g.id.as_str(),
-                    g.hosts.as_slice(),
-                    g.doc.as_str(),
-                    g.not_after,
-                )
-            }),
-            read_start,
-        );
-        write(&self.grants, GrantSnapshot { generation, grants });
+        })?;
+        add(&mut chunk, &mut fresh);
+        for part in unknown.chunks(DOCS_PER_QUERY) {
+            self.read_db(|c| {
+                c.grant_docs_by_serials(part, now, &mut |serial, _, doc| {
+                    fresh.set_bytes(serial, host_docs::encoded_len(doc));
+                    Ok(())
+                })
+            })?;
+        }
+        fresh.drop_unknown(&unknown);
+        let old = {
+            let mut index = lock(&self.index);
+            fresh.keep_recent(&index, read_start);
+            let old = std::mem::replace(&mut *index, fresh);
+            lock(&self.host_cache).forget_names();
+            old
+        };
+        drop(old);
         Ok(())
     }
 
-    /// `GET /v1/hosts/{host}/grants`: cached by grant set until a grant is issued or
+    /// `GET /v1/hosts/{host}/grants`: cached by grant set until a grant for it is issued or
     /// revoked or an included grant ends. Memory is bounded by distinct grant sets and
-    /// bytes, not by the host names asked for (see `host_docs`).
+    /// bytes, not by the host names asked for (see `host_docs`); on a miss the serials come
+    /// from the grant index and the documents from the database.
     pub fn host_grants(&self, host: &str) -> ApiResult<HostDoc> {
         if host.is_empty()
             || host.len() > jit_common::host::MAX_LEN
@@ -193,24 +246,29 @@ impl Ca {
         let now = self.now();
         let host = host.to_ascii_lowercase();
         self.refresh_grants_if_dirty(now)?;
-        let snap = read(&self.grants);
-        if let Some(doc) = lock(&self.host_cache).get(&host, snap.generation, now) {
-            return Ok(doc);
-        }
-        let mut until = u64::MAX;
-        let mut grants = Vec::new();
-        for g in &snap.grants {
-            if g.not_after > now
-                && g.hosts
-                    .iter()
-                    .any(|sel| jit_common::host::matches(sel, &host))
-            {
-                until = until.min(g.not_after);
-                grants.push(g.doc.as_str());
+        let epoch = {
+            let mut cache = lock(&self.host_cache);
+            if let Some(doc) = cache.get(&host, now) {
+                return Ok(doc);
             }
+            cache.epoch()
+        };
+        let mut serials = Vec::new();
+        lock(&self.index).serials_for(&host, now, &mut serials);
+        let mut until = u64::MAX;
+        let mut docs: Vec<String> = Vec::with_capacity(serials.len());
+        for part in serials.chunks(DOCS_PER_QUERY) {
+            self.read_db(|c| {
+                c.grant_docs_by_serials(part, now, &mut |_, end, doc| {
+                    until = until.min(end);
+                    docs.push(doc.to_string());
+                    Ok(())
+                })
+            })?;
         }
+        let grants: Vec<&str> = docs.iter().map(String::as_str).collect();
         lock(&self.host_cache)
-            .put(&host, snap.generation, &grants, until)
+            .put(&host, epoch, &grants, until)
             .map_err(ApiError::internal)
     }
 

@@ -130,7 +130,7 @@ impl Ca {
     /// Another replica issued, extended or ended grants: the snapshot is rebuilt on the next
     /// host read.
     pub fn note_peer_grants(&self) {
-        self.after_issuance();
+        self.after_issuance(None);
     }
 
     /// The fallback for lost notifications (once a second): picks up a stored revocation
@@ -155,7 +155,7 @@ impl Ca {
             picked = true;
         }
         if state.audit_seen.swap(head, Ordering::SeqCst) != head {
-            self.after_issuance();
+            self.after_issuance(None);
         }
         Ok(picked)
     }

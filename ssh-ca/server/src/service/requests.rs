@@ -367,7 +367,7 @@ impl Ca {
         self.release_in_host_documents(certs.iter().filter_map(|c| c.grant_id.as_deref()));
         self.stats.revocations.fetch_add(1, Ordering::Relaxed);
         self.log(&[rec]);
-        self.after_issuance();
+        self.after_issuance(None);
         Ok(v)
     }
 
@@ -444,7 +444,7 @@ impl Ca {
         write(&self.published, published);
         self.release_in_host_documents(superseded.iter().filter_map(|c| c.grant_id.as_deref()));
         self.log(&rec);
-        self.after_issuance();
+        self.after_issuance(None);
         Ok(v)
     }
 }

@@ -84,7 +84,7 @@ impl Ca {
         self.backend
             .expire_nonces(now.saturating_sub(NONCE_KEEP_SECS));
         if n > 0 {
-            self.after_issuance();
+            self.after_issuance(None);
         }
         // Keeps the host-document budget close to the database (revoked and ended grants
         // stop counting) even when no host fetches its document.

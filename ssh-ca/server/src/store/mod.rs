@@ -136,6 +136,14 @@ pub struct CertRow {
     pub revoked: bool,
 }
 
+/// An active grant without its texts (see [`StoreOps::active_grants_lean`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeanGrant {
+    pub serial: u64,
+    pub grant_hosts: Vec<String>,
+    pub valid_before: u64,
+}
+
 /// What a registered key may be used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyPurpose {
@@ -489,6 +497,24 @@ pub trait StoreOps {
     fn revoked_certs(&self, since: u64) -> Result<Vec<RevokedCert>>;
     /// Unrevoked certificates with a grant whose window has not ended at `now`.
     fn active_grants(&self, now: u64) -> Result<Vec<CertRow>>;
+    /// The same certificates as [`StoreOps::active_grants`] without their certificate and
+    /// grant texts (serial, grant hosts, end), each handed to `each` in serial order as read
+    /// (not collected first on SQLite): what the in-memory grant index is rebuilt from.
+    fn active_grants_lean(
+        &self,
+        now: u64,
+        each: &mut dyn FnMut(LeanGrant) -> Result<()>,
+    ) -> Result<()>;
+    /// The grant documents of the certificates among `serials` that are still active at
+    /// `now` (unrevoked, with a grant, window not ended), in serial order, each handed to
+    /// `each` with its serial and end (`valid_before`). Unknown or inactive serials are
+    /// skipped.
+    fn grant_docs_by_serials(
+        &self,
+        serials: &[u64],
+        now: u64,
+        each: &mut dyn FnMut(u64, u64, &str) -> Result<()>,
+    ) -> Result<()>;
 
     // ---- meta, nonces, audit ----
     /// A meta value.

@@ -761,3 +761,46 @@ async fn policy_check_knows_approval_key() {
         report.warnings
     );
 }
+
+/// Issue 18: the active-grant count is `COUNT(*)` over a user's unrevoked certificates with
+/// a window, which equals the number of requests with one only if a request never has two:
+/// an extension revokes the certificate it supersedes (in its transaction), and an approval
+/// or an auto-approval issues once.
+#[tokio::test]
+async fn one_live_certificate_per_request() {
+    let h = harness();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (s, v) = h.request("alice", "lab", 60, "").await;
+        assert_eq!(s, 201, "{v}");
+        assert_eq!(v["state"], "approved", "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    for secs in [30, 30, 60] {
+        let (s, v) = extend(&h, "alice", &ids[0], secs).await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let now = h.now() as i64;
+    let per_request = h.sql(
+        "SELECT request_id, COUNT(*) FROM certs WHERE revoked = 0 AND valid_before > ?1 \
+         GROUP BY request_id HAVING COUNT(*) > 1",
+        &[now.into()],
+    );
+    assert!(per_request.is_empty(), "{per_request:?}");
+    let certs = h.sql(
+        "SELECT COUNT(*) FROM certs WHERE request_id = ?1",
+        &[ids[0].clone().into()],
+    );
+    assert_eq!(
+        certs[0][0].as_deref(),
+        Some("4"),
+        "issued, then extended 3 times"
+    );
+    let live = h.sql(
+        "SELECT COUNT(*), COUNT(DISTINCT request_id) FROM certs WHERE user = 'alice' \
+         AND valid_before > ?1 AND revoked = 0",
+        &[now.into()],
+    );
+    assert_eq!(live[0][0].as_deref(), Some("2"));
+    assert_eq!(live[0][1].as_deref(), Some("2"));
+}

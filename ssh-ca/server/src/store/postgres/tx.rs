@@ -217,6 +217,21 @@ impl StoreOps for PgTx<'_> {
     fn active_grants(&self, now: u64) -> Result<Vec<CertRow>> {
         ops_certs::active_grants(self.conn, now)
     }
+    fn active_grants_lean(
+        &self,
+        now: u64,
+        each: &mut dyn FnMut(crate::store::LeanGrant) -> Result<()>,
+    ) -> Result<()> {
+        ops_certs::active_grants_lean(self.conn, now, each)
+    }
+    fn grant_docs_by_serials(
+        &self,
+        serials: &[u64],
+        now: u64,
+        each: &mut dyn FnMut(u64, u64, &str) -> Result<()>,
+    ) -> Result<()> {
+        ops_certs::grant_docs_by_serials(self.conn, serials, now, each)
+    }
     fn meta_get(&self, k: &str) -> Result<Option<String>> {
         ops_log::meta_get(self.conn, k)
     }

@@ -327,6 +327,21 @@ impl StoreOps for Connection {
     fn active_grants(&self, now: u64) -> Result<Vec<CertRow>> {
         certs::active_grants(self, now)
     }
+    fn active_grants_lean(
+        &self,
+        now: u64,
+        each: &mut dyn FnMut(crate::store::LeanGrant) -> Result<()>,
+    ) -> Result<()> {
+        certs::active_grants_lean(self, now, each)
+    }
+    fn grant_docs_by_serials(
+        &self,
+        serials: &[u64],
+        now: u64,
+        each: &mut dyn FnMut(u64, u64, &str) -> Result<()>,
+    ) -> Result<()> {
+        certs::grant_docs_by_serials(self, serials, now, each)
+    }
     fn meta_get(&self, k: &str) -> Result<Option<String>> {
         log::meta_get(self, k)
     }

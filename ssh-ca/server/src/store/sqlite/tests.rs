@@ -338,3 +338,26 @@ fn the_ticket_is_stored_with_the_request() {
     c.update_request(&row).unwrap();
     assert_eq!(c.get_request("r-1").unwrap().unwrap(), row);
 }
+
+/// Issue 18: the per-user active-grant count (on the writer, every issuance) reads only
+/// the covering index `certs_user`, with no temporary b-tree (the former
+/// `COUNT(DISTINCT request_id)` built one per call over the user's whole active range).
+#[test]
+fn active_grant_count_is_an_index_range_without_a_temp_btree() {
+    let s = Store::open_in_memory().unwrap();
+    let plan: Vec<String> = s
+        .conn()
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            certs::ACTIVE_GRANT_COUNT_SQL
+        ))
+        .unwrap()
+        .query_map(rusqlite::params!["alice", 5], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("COVERING INDEX certs_user"), "{plan}");
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    assert_eq!(active_grant_count(s.conn(), "alice", 5).unwrap(), 0);
+}
