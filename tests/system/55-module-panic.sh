@@ -40,8 +40,10 @@ command -v sudo >/dev/null || sys_die "sudo is not installed (run tests/install-
 if readelf -d "$JIT_PROBE_SO" | grep -q 'NEEDED.*libgcc_s' || nm -D --undefined-only "$JIT_PROBE_SO" | grep -q '_Unwind_'; then
   sys_die "the probe module is not linked with the static unwinder: $(readelf -d "$JIT_PROBE_SO" | grep NEEDED)"
 fi
-for so in "$PAM_JIT_SO" "$JIT_PROBE_SO"; do
-  readelf -d "$so" | grep -q 'NEEDED.*libgcc_s' && t_bad "$so loads libgcc_s.so.1" || t_ok "$(basename "$so") does not load libgcc_s.so.1"
+for which in shipped probe; do
+  so=$PAM_JIT_SO; [ "$which" = probe ] && so=$JIT_PROBE_SO
+  readelf -d "$so" | grep -q 'NEEDED.*libgcc_s' && t_bad "the $which module ($so) loads libgcc_s.so.1" \
+    || t_ok "the $which module does not load libgcc_s.so.1"
 done
 grep -aq 'pam_jit panic probe' "$JIT_PROBE_SO" || sys_die "$JIT_PROBE_SO carries no panic probe (built without --features panic-probe?)"
 exported=$(nm -D --defined-only "$JIT_PROBE_SO" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | sort | tr '\n' ' ')
