@@ -113,10 +113,11 @@ fn gather_lazy(
     invoker: Invoker<'_>,
     session_id: impl FnOnce() -> Option<u32>,
 ) -> (Evidence, Option<u32>, Vec<bool>) {
-    let writer_uid = sys::user_by_name(&config.grant_writer).map(|p| p.uid);
+    // The grant writer's passwd entry is read only if something in the store is not root's.
+    let writer_uid = || sys::user_by_name(&config.grant_writer).map(|p| p.uid);
     let state: &Path = &config.state_dir;
     let grants =
-        store::read_user_grants(state, invoker.name(), writer_uid).map_err(|e| e.to_string());
+        store::read_user_grants_with(state, invoker.name(), &writer_uid).map_err(|e| e.to_string());
     let peeked = peek_all(config, facts, invoker.name(), &grants);
     let sid = if peeked.maybe_bound {
         session_id()
