@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 use ssh_key::SigningKey;
 
 use crate::document::{self, Document, Signed};
-use crate::envelope::{MAX_GRANT_SIZE, split_body};
+use crate::envelope::MAX_GRANT_SIZE;
+#[cfg(test)]
+use crate::envelope::split_body;
 use crate::error::{Error, Result};
 use crate::host;
 use crate::keys::KeyRing;
@@ -274,7 +276,7 @@ impl Signed<Grant> {
 /// from the JSON body without decoding the signature block, borrowed where possible, other
 /// fields skipped, nothing validated. Unverified: only for choosing which grants are worth
 /// verifying (a document this refuses is simply not pre-selected), never for deciding.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Deserialize)]
 pub struct ClaimsPeek<'a> {
     /// Login name the grant claims to be for.
     #[serde(borrow)]
@@ -286,12 +288,25 @@ pub struct ClaimsPeek<'a> {
     /// Claimed host selectors.
     #[serde(borrow)]
     pub hosts: Vec<std::borrow::Cow<'a, str>>,
+    /// Whether it claims to be session-bound (absent: false, as in [`Grant`]).
+    #[serde(default)]
+    pub session_bound: bool,
 }
 
 /// Peeks at a grant document's claims ([`ClaimsPeek`]); `None` if the body cannot be read so.
+/// One forward scan of the body ([`peek`]), not a serde parse.
 pub fn peek_claims_unverified(input: &[u8]) -> Option<ClaimsPeek<'_>> {
+    peek::peek(input)
+}
+
+/// The serde reading of the claims, which [`peek_claims_unverified`]'s scan is tested
+/// against.
+#[cfg(test)]
+pub(crate) fn peek_claims_serde(input: &[u8]) -> Option<ClaimsPeek<'_>> {
     serde_json::from_slice(split_body(input, MAX_GRANT_SIZE).ok()?).ok()
 }
+
+mod peek;
 
 /// The claims of a grant document, read from its JSON body only: the signature block is
 /// neither decoded nor checked. Strict on the body (same rules as [`UnverifiedGrant::parse`]),

@@ -318,6 +318,37 @@ pub fn read_trusted(dir: &Path, doc: &[u8]) -> std::result::Result<TrustedRecord
     read_with(dir, doc, &Policy::root_only(MAX_RECORD_SIZE))
 }
 
+/// A records directory checked once: it and every directory above it owned by root and not
+/// writable by others ([`secure_file::check_dir`], [`Policy::root_only`]). Records read
+/// through it ([`RecordDir::read_trusted`]) get the same checks as [`read_trusted`] on the
+/// file itself (root-owned regular file, no symlink, not group/world-writable, size cap),
+/// without the ancestors' `lstat`s for every record: only root can change a directory that
+/// passed the check, so within one decision checking them once is as good as each time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordDir {
+    dir: PathBuf,
+}
+
+impl RecordDir {
+    /// Checks `dir` and its ancestors (root-owned, not writable by others).
+    pub fn open(dir: &Path) -> std::result::Result<Self, RecordError> {
+        secure_file::check_dir(dir, &Policy::root_only(MAX_RECORD_SIZE))
+            .map_err(RecordError::File)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// [`read_trusted`] in this checked directory.
+    pub fn read_trusted(&self, doc: &[u8]) -> std::result::Result<TrustedRecord, RecordError> {
+        let policy = Policy {
+            check_ancestors: false,
+            ..Policy::root_only(MAX_RECORD_SIZE)
+        };
+        read_with(&self.dir, doc, &policy)
+    }
+}
+
 fn read_with(
     dir: &Path,
     doc: &[u8],

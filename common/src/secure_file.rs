@@ -138,15 +138,49 @@ pub fn read(path: &Path, policy: &Policy) -> Result<Vec<u8>, FileError> {
             max: policy.max_size,
         });
     }
-    let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(policy.max_size.saturating_add(1))
-        .read_to_end(&mut buf)
-        .map_err(|e| FileError::io(path, e))?;
-    if buf.len() as u64 > policy.max_size {
+    read_sized(file, meta.len(), policy.max_size, path)
+}
+
+/// Reads an opened regular file whose `fstat` said `size` bytes (at most `max`): one `read`
+/// into a buffer of `size + 1` bytes. A shorter read is the end of the file (a regular file
+/// returns less than asked only there; grant files are replaced by `rename`, never rewritten
+/// in place, so the size cannot change under an open descriptor); a full buffer means the
+/// file grew since the `fstat`, and the rest is read up to `max + 1` bytes, so an oversized
+/// file is still refused. Whatever is read is only ever trusted through its signature (or
+/// root's record of its SHA-256): a short read can only make a file fail, never pass.
+pub fn read_sized(
+    mut file: fs::File,
+    size: u64,
+    max: u64,
+    path: &Path,
+) -> Result<Vec<u8>, FileError> {
+    let io_err = |source: io::Error| FileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let want = usize::try_from(size.min(max).saturating_add(1))
+        .map_err(|e| io_err(io::Error::other(e)))?;
+    let mut buf = vec![0u8; want];
+    let got = loop {
+        match file.read(&mut buf) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err(e)),
+        }
+    };
+    buf.truncate(got);
+    if got == want {
+        // The file grew after the fstat: read on, bounded.
+        (&mut file)
+            .take(max.saturating_add(1).saturating_sub(got as u64))
+            .read_to_end(&mut buf)
+            .map_err(io_err)?;
+    }
+    if buf.len() as u64 > max {
         return Err(FileError::TooLarge {
             path: path.to_path_buf(),
             size: buf.len() as u64,
-            max: policy.max_size,
+            max,
         });
     }
     Ok(buf)
@@ -342,6 +376,37 @@ mod tests {
             read(&dir.path().join("none"), &policy()),
             Err(FileError::NotFound { .. })
         ));
+    }
+
+    /// The one-read path: a size that matches is read whole; a file that grew after the
+    /// `fstat` is read on (bounded, an oversized one refused); a file that shrank is read to
+    /// its end.
+    #[test]
+    fn read_sized_reads_whole_files_whatever_fstat_said() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f");
+        let open = || fs::File::open(&p).unwrap();
+        fs::write(&p, b"0123456789").unwrap();
+        assert_eq!(read_sized(open(), 10, 100, &p).unwrap(), b"0123456789");
+        // Grew since the fstat (said 3): still read whole.
+        assert_eq!(read_sized(open(), 3, 100, &p).unwrap(), b"0123456789");
+        assert_eq!(read_sized(open(), 0, 100, &p).unwrap(), b"0123456789");
+        // Shrank (said 50): the end of the file ends the read.
+        assert_eq!(read_sized(open(), 50, 100, &p).unwrap(), b"0123456789");
+        // Larger than the cap, whatever the fstat said: refused.
+        for said in [0, 3, 9, 10] {
+            assert!(matches!(
+                read_sized(open(), said, 9, &p),
+                Err(FileError::TooLarge {
+                    size: 10,
+                    max: 9,
+                    ..
+                })
+            ));
+        }
+        assert_eq!(read_sized(open(), 10, 10, &p).unwrap(), b"0123456789");
+        fs::write(&p, b"").unwrap();
+        assert_eq!(read_sized(open(), 0, 10, &p).unwrap(), b"");
     }
 
     #[test]

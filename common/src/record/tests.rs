@@ -386,6 +386,22 @@ fn claims_only_readers_agree_with_the_full_parse() {
     assert!(peek.sudo);
     assert_eq!(peek.not_after, NOW + 600);
     assert_eq!(peek.hosts, vec!["db-1"]);
+    assert!(!peek.session_bound);
+    // The peek sees session_bound as the full parse does.
+    let mut bound = grant("g-8");
+    bound.session_bound = true;
+    bound.cert_serial = Some(42);
+    let bound_doc = bound.sign(&k).unwrap();
+    assert!(
+        crate::grant::peek_claims_unverified(&bound_doc)
+            .unwrap()
+            .session_bound
+    );
+    assert!(
+        crate::grant::parse_claims_unverified(&bound_doc)
+            .unwrap()
+            .session_bound
+    );
     // Bodies the full parse refuses for their body are refused by the claims reader too.
     let text = String::from_utf8(doc.clone()).unwrap();
     let unknown = text.replacen("{\n", "{\n  \"extra\": 1,\n", 1);
@@ -401,4 +417,54 @@ fn claims_only_readers_agree_with_the_full_parse() {
     ));
     assert!(crate::grant::parse_claims_unverified(b"{}").is_err());
     assert!(crate::grant::peek_claims_unverified(b"no signature").is_none());
+}
+
+/// A [`RecordDir`] (ancestors checked once) trusts exactly what [`read_trusted`] trusts: the
+/// same file checks on every record, and an untrusted directory refuses them all.
+#[test]
+#[ignore = "needs root"]
+fn a_checked_record_dir_trusts_what_read_trusted_trusts() {
+    let s = setup();
+    write_grant_record(&s.dir, &s.doc, &s.grant_keys, &s.none).unwrap();
+    assert!(is_root(), "needs root (run with --include-ignored as root)");
+    let via_dir = || RecordDir::open(&s.dir).and_then(|d| d.read_trusted(&s.doc));
+    assert_eq!(via_dir().unwrap(), read_trusted(&s.dir, &s.doc).unwrap());
+    let path = record_path(&s.dir, &DocDigest::of(&s.doc));
+    let dir = RecordDir::open(&s.dir).unwrap();
+    // The file's own checks still run on each read through an opened directory.
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o664)).unwrap();
+    assert!(matches!(
+        dir.read_trusted(&s.doc),
+        Err(RecordError::File(FileError::BadMode { .. }))
+    ));
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::chown(&path, Some(4242), None).unwrap();
+    assert!(matches!(
+        dir.read_trusted(&s.doc),
+        Err(RecordError::File(FileError::BadOwner { .. }))
+    ));
+    std::os::unix::fs::chown(&path, Some(0), None).unwrap();
+    assert!(dir.read_trusted(&s.doc).is_ok());
+    // Another document's bytes have no record there.
+    assert!(dir.read_trusted(b"other bytes").is_err());
+    // A directory (or an ancestor) that is not root's, or is writable by others: refused.
+    std::os::unix::fs::chown(&s.dir, Some(4242), None).unwrap();
+    assert!(via_dir().is_err());
+    std::os::unix::fs::chown(&s.dir, Some(0), None).unwrap();
+    fs::set_permissions(&s.dir, fs::Permissions::from_mode(0o777)).unwrap();
+    assert!(via_dir().is_err());
+    fs::set_permissions(&s.dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let parent = s.dir.parent().unwrap();
+    std::os::unix::fs::chown(parent, Some(4242), None).unwrap();
+    assert!(via_dir().is_err());
+    assert!(read_trusted(&s.dir, &s.doc).is_err());
+    std::os::unix::fs::chown(parent, Some(0), None).unwrap();
+    // A symlink in place of the directory.
+    let moved = parent.join("moved");
+    fs::rename(&s.dir, &moved).unwrap();
+    symlink(&moved, &s.dir).unwrap();
+    assert!(matches!(
+        via_dir(),
+        Err(RecordError::File(FileError::Symlink { .. }))
+    ));
 }

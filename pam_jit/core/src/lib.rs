@@ -46,7 +46,13 @@ use decide::{BindingEvidence, Decision, Evidence, Facts, Invoker};
 /// name (`gethostname`), then host.toml's `hostnames`. The same for pam_jit.so, `jit-host
 /// check`, `principals` and `sync`.
 pub fn host_names(config: &Config) -> Vec<String> {
-    let mut names: Vec<String> = sys::kernel_hostname().into_iter().collect();
+    host_names_with(sys::kernel_hostname(), config)
+}
+
+/// [`host_names`] with the kernel host name already read (`kernel`), so a caller that needs
+/// it anyway asks the kernel once.
+pub fn host_names_with(kernel: Option<String>, config: &Config) -> Vec<String> {
+    let mut names: Vec<String> = kernel.into_iter().collect();
     for h in &config.hostnames {
         if !names.contains(h) {
             names.push(h.clone());
@@ -59,16 +65,75 @@ pub fn host_names(config: &Config) -> Vec<String> {
 /// sizes), the revocation list, and (only when one of their grants that could allow is
 /// session-bound, [`gather_binding`]) the binding of the caller's session.
 pub fn gather(config: &Config, facts: &Facts<'_>, invoker: Invoker<'_>) -> Evidence {
-    let writer_uid = sys::user_by_name(&config.grant_writer).map(|p| p.uid);
+    gather_lazy(config, facts, invoker, || facts.session_id).0
+}
+
+/// What one pass over the user's grant files found: for each file (in order) whether its
+/// unverified claims could allow ([`decide::claims_could_allow`]), and whether any file may
+/// be session-bound (claims it, or cannot be peeked at).
+struct Peeked {
+    could_allow: Vec<bool>,
+    bound_candidate: bool,
+    maybe_bound: bool,
+}
+
+/// Peeks at every file's claims once (the pre-filter's and [`gather_binding`]'s question
+/// together).
+fn peek_all(
+    config: &Config,
+    facts: &Facts<'_>,
+    user: &str,
+    grants: &Result<store::UserGrants, String>,
+) -> Peeked {
+    let mut out = Peeked {
+        could_allow: Vec::new(),
+        bound_candidate: false,
+        maybe_bound: false,
+    };
+    let Ok(grants) = grants else { return out };
+    for f in &grants.files {
+        let peek = jit_common::grant::peek_claims_unverified(&f.bytes);
+        let could = peek
+            .as_ref()
+            .is_some_and(|g| decide::claims_allow(config, facts, user, g));
+        let bound = peek.as_ref().is_none_or(|g| g.session_bound);
+        out.could_allow.push(could);
+        out.maybe_bound |= bound;
+        out.bound_candidate |= could && bound;
+    }
+    out
+}
+
+/// [`gather`], with the caller's audit session id read (`session_id`) only when one of the
+/// user's grant files may be session-bound; returns the evidence, the session id as read (or
+/// `None` unread) and the pre-filter's answer per file.
+fn gather_lazy(
+    config: &Config,
+    facts: &Facts<'_>,
+    invoker: Invoker<'_>,
+    session_id: impl FnOnce() -> Option<u32>,
+) -> (Evidence, Option<u32>, Vec<bool>) {
+    // The grant writer's passwd entry is read only if something in the store is not root's.
+    let writer_uid = || sys::user_by_name(&config.grant_writer).map(|p| p.uid);
     let state: &Path = &config.state_dir;
     let grants =
-        store::read_user_grants(state, invoker.name(), writer_uid).map_err(|e| e.to_string());
-    let session = gather_binding(config, facts, invoker.name(), &grants);
-    Evidence {
+        store::read_user_grants_with(state, invoker.name(), &writer_uid).map_err(|e| e.to_string());
+    let peeked = peek_all(config, facts, invoker.name(), &grants);
+    let sid = if peeked.maybe_bound {
+        session_id()
+    } else {
+        None
+    };
+    let session = match sid {
+        Some(id) if peeked.bound_candidate => read_binding(config, id),
+        _ => BindingEvidence::NotRead,
+    };
+    let evidence = Evidence {
         grants,
         revocations: store::read_revocations(state),
         session,
-    }
+    };
+    (evidence, sid, peeked.could_allow)
 }
 
 /// The binding of the caller's session (`<session_dir>/<session id>.binding`) and its
@@ -81,16 +146,16 @@ pub fn gather_binding(
     user: &str,
     grants: &Result<store::UserGrants, String>,
 ) -> BindingEvidence {
-    let (Some(id), Ok(grants)) = (facts.session_id, grants) else {
-        return BindingEvidence::NotRead;
-    };
-    let wanted = grants.files.iter().any(|f| {
-        decide::claims_could_allow(config, facts, user, &f.bytes)
-            && jit_common::grant::parse_claims_unverified(&f.bytes).is_ok_and(|g| g.session_bound)
-    });
-    if !wanted {
-        return BindingEvidence::NotRead;
+    match facts.session_id {
+        Some(id) if peek_all(config, facts, user, grants).bound_candidate => {
+            read_binding(config, id)
+        }
+        _ => BindingEvidence::NotRead,
     }
+}
+
+/// Reads the binding of session `id` and its liveness.
+fn read_binding(config: &Config, id: u32) -> BindingEvidence {
     match session::read_binding(&config.session_dir, id) {
         Ok(None) => BindingEvidence::Missing,
         Ok(Some(b)) => {
@@ -106,11 +171,28 @@ pub fn gather_binding(
 /// them ([`gather`]), and decide ([`decide::decide`]) with root's verified-document records
 /// ([`store::RecordLookup`]) as the record source.
 pub fn decide_here(config: &Config, facts: &Facts<'_>) -> Decision {
+    decide_here_lazy(config, facts, || facts.session_id)
+}
+
+/// [`decide_here`] for `pam_jit.so`: the caller's audit session id (`facts.session_id` is
+/// ignored) is read through `session_id` only when one of the caller's grant files may be
+/// session-bound, so the common path does not read `/proc/self/sessionid`. Each grant
+/// file's claims are peeked at once, for the binding and the pre-filter together;
+/// [`decide::decide`] stays pure and sees the session id in its facts as before.
+pub fn decide_here_lazy(
+    config: &Config,
+    facts: &Facts<'_>,
+    session_id: impl FnOnce() -> Option<u32>,
+) -> Decision {
     let invoker = match decide::identify(config, facts) {
         Ok(i) => i,
         Err(early) => return early,
     };
-    let evidence = gather(config, facts, invoker);
+    let (evidence, sid, could_allow) = gather_lazy(config, facts, invoker, session_id);
+    let facts = Facts {
+        session_id: sid,
+        ..*facts
+    };
     let records = store::RecordLookup::in_state_dir(&config.state_dir);
-    decide::decide(config, facts, invoker, &evidence, &records)
+    decide::decide_prefiltered(config, &facts, invoker, &evidence, &records, &could_allow)
 }

@@ -15,6 +15,7 @@
 //! files are refused. Ownership is defence in depth: a grant is trusted only because of its
 //! signature, which [`crate::decide`] checks. This module only reads; `jit-host` writes.
 
+use std::cell::OnceCell;
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -86,30 +87,62 @@ pub fn read_user_grants(
     user: &str,
     writer_uid: Option<u32>,
 ) -> Result<UserGrants, FileError> {
+    read_user_grants_with(state_dir, user, &|| writer_uid)
+}
+
+/// The trusted owners of grant directories and files (root and the grant writer), with the
+/// grant writer's uid looked up (`lookup`, a passwd read) only when something is not
+/// root-owned: at most once, and not at all in a store root wrote.
+struct Owners<'a> {
+    lookup: &'a dyn Fn() -> Option<u32>,
+    writer: OnceCell<Option<u32>>,
+}
+
+impl Owners<'_> {
+    fn allows(&self, uid: u32) -> bool {
+        uid == 0
+            || *self
+                .writer
+                .get_or_init(|| (self.lookup)().filter(|u| *u != 0))
+                == Some(uid)
+    }
+}
+
+/// [`read_user_grants`] with the grant writer's uid from `writer_uid`, called only if a
+/// directory or file is not owned by root (see `Owners`).
+pub fn read_user_grants_with(
+    state_dir: &Path,
+    user: &str,
+    writer_uid: &dyn Fn() -> Option<u32>,
+) -> Result<UserGrants, FileError> {
     if jit_common::grant::check_user("user", user).is_err() {
         return Err(FileError::NotRegular {
             path: user_dir(state_dir, user),
         });
     }
-    let owners = grant_owners(writer_uid);
+    let owners = Owners {
+        lookup: writer_uid,
+        writer: OnceCell::new(),
+    };
+    let owners = |uid: u32| owners.allows(uid);
     // Every step below the root-owned state directory is relative to an opened directory and
     // follows no link: the grant writer owns grants/ and may swap grants/<user> for a symlink
     // at any moment, after a check by path, so nothing is reached by path twice.
     secure_file::check_dir(state_dir, &Policy::root_only(0))?;
     let state_fd = open_dir(CWD, state_dir.as_os_str(), state_dir)?;
-    check_open(&state_fd, state_dir, &[0], None)?;
+    check_stat(&state_fd, state_dir, &|uid| uid == 0, None)?;
     let grants = state_dir.join("grants");
     let grants_fd = match open_dir(&state_fd, "grants", &grants) {
         Err(FileError::NotFound { .. }) => return Ok(UserGrants::default()),
         r => r?,
     };
-    check_open(&grants_fd, &grants, &owners, None)?;
+    check_stat(&grants_fd, &grants, &owners, None)?;
     let dir = grants.join(user);
     let dir_fd = match open_dir(&grants_fd, user, &dir) {
         Err(FileError::NotFound { .. }) => return Ok(UserGrants::default()),
         r => r?,
     };
-    check_open(&dir_fd, &dir, &owners, None)?;
+    check_stat(&dir_fd, &dir, &owners, None)?;
     let io = |source: std::io::Error| FileError::Io {
         path: dir.clone(),
         source,
@@ -226,10 +259,62 @@ pub fn check_open(
     Ok(meta)
 }
 
+/// [`check_open`]'s rules on the descriptor itself (one `fstat`, no duplicate descriptor):
+/// the read path of a sudo decision, which needs only the owner, mode, kind and size.
+fn check_stat(
+    fd: &OwnedFd,
+    path: &Path,
+    owner_ok: &dyn Fn(u32) -> bool,
+    max_size: Option<u64>,
+) -> Result<rustix::fs::Stat, FileError> {
+    let st = rustix::fs::fstat(fd).map_err(|e| FileError::Io {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+    let kind_ok = match max_size {
+        None => kind == rustix::fs::FileType::Directory,
+        Some(_) => kind == rustix::fs::FileType::RegularFile,
+    };
+    if !kind_ok {
+        return Err(FileError::NotRegular {
+            path: path.to_path_buf(),
+        });
+    }
+    if !owner_ok(st.st_uid) {
+        return Err(FileError::BadOwner {
+            path: path.to_path_buf(),
+            uid: st.st_uid,
+        });
+    }
+    if st.st_mode & 0o022 != 0 {
+        return Err(FileError::BadMode {
+            path: path.to_path_buf(),
+            mode: st.st_mode,
+        });
+    }
+    let size = u64::try_from(st.st_size).unwrap_or(0);
+    if let Some(max) = max_size
+        && size > max
+    {
+        return Err(FileError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+            max,
+        });
+    }
+    Ok(st)
+}
+
 /// Reads grant file `name` in the opened directory: not a symlink, a regular file of a
-/// trusted owner, no group/world write, at most `MAX_GRANT_SIZE` bytes.
-fn read_file(dir: &OwnedFd, path: &Path, name: &str, owners: &[u32]) -> Result<Vec<u8>, FileError> {
-    use std::io::Read;
+/// trusted owner, no group/world write, at most `MAX_GRANT_SIZE` bytes. Four system calls
+/// (`openat`, `fstat`, `read`, `close`): see [`secure_file::read_sized`].
+fn read_file(
+    dir: &OwnedFd,
+    path: &Path,
+    name: &str,
+    owners: &dyn Fn(u32) -> bool,
+) -> Result<Vec<u8>, FileError> {
     let fd = rustix::fs::openat(
         dir,
         name,
@@ -249,23 +334,13 @@ fn read_file(dir: &OwnedFd, path: &Path, name: &str, owners: &[u32]) -> Result<V
         },
     })?;
     let max = MAX_GRANT_SIZE as u64;
-    check_open(&fd, path, owners, Some(max))?;
-    let mut buf = Vec::new();
-    fs::File::from(fd)
-        .take(max + 1)
-        .read_to_end(&mut buf)
-        .map_err(|source| FileError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    if buf.len() as u64 > max {
-        return Err(FileError::TooLarge {
-            path: path.to_path_buf(),
-            size: buf.len() as u64,
-            max,
-        });
-    }
-    Ok(buf)
+    let st = check_stat(&fd, path, owners, Some(max))?;
+    secure_file::read_sized(
+        fs::File::from(fd),
+        u64::try_from(st.st_size).unwrap_or(0),
+        max,
+        path,
+    )
 }
 
 /// `<state_dir>/verified`, root's verified-document records.
@@ -275,10 +350,13 @@ pub fn records_dir(state_dir: &Path) -> PathBuf {
 
 /// Root's verified-document records under `<state_dir>/verified` (see
 /// [`jit_common::record`]): the [`RecordSource`] that `pam_jit.so` and `jit-host check` pass
-/// to [`crate::decide::decide`]. Each look-up reads one file.
+/// to [`crate::decide::decide`]. The directory and its ancestors are checked once, at the
+/// first look-up ([`record::RecordDir`]); each look-up then reads one file, with the file's
+/// own checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordLookup {
     dir: PathBuf,
+    checked: OnceCell<Option<record::RecordDir>>,
 }
 
 impl RecordLookup {
@@ -286,6 +364,7 @@ impl RecordLookup {
     pub fn in_state_dir(state_dir: &Path) -> Self {
         Self {
             dir: records_dir(state_dir),
+            checked: OnceCell::new(),
         }
     }
 }
@@ -295,7 +374,11 @@ impl RecordSource for RecordLookup {
     /// (root-owned, not group/world-writable, root-owned ancestors, well-formed). Anything
     /// else is `None`: the signature is then verified as if there were no record.
     fn find(&self, doc: &[u8]) -> Option<TrustedRecord> {
-        record::read_trusted(&self.dir, doc).ok()
+        self.checked
+            .get_or_init(|| record::RecordDir::open(&self.dir).ok())
+            .as_ref()?
+            .read_trusted(doc)
+            .ok()
     }
 }
 
@@ -420,6 +503,50 @@ mod tests {
         assert!(matches!(
             read_user_grants(&s, "alice", None),
             Err(FileError::Symlink { .. })
+        ));
+    }
+
+    /// The grant writer's uid is looked up only when something is not root's, at most once,
+    /// and then trusted exactly as `read_user_grants(.., Some(uid))` trusts it.
+    #[test]
+    #[ignore = "needs root"]
+    fn the_grant_writer_is_looked_up_only_for_what_root_does_not_own() {
+        use std::cell::Cell;
+        let (_t, s) = state();
+        put(&s, "grants/alice/g-1.grant", b"one");
+        put(&s, "grants/alice/g-2.grant", b"two");
+        let calls = Cell::new(0);
+        let lookup = || {
+            calls.set(calls.get() + 1);
+            Some(4242)
+        };
+        let got = read_user_grants_with(&s, "alice", &lookup).unwrap();
+        assert_eq!(got.files.len(), 2);
+        assert_eq!(
+            calls.get(),
+            0,
+            "looked up the grant writer in a root-owned store"
+        );
+        std::os::unix::fs::chown(s.join("grants/alice"), Some(4242), None).unwrap();
+        std::os::unix::fs::chown(s.join("grants/alice/g-1.grant"), Some(4242), None).unwrap();
+        std::os::unix::fs::chown(s.join("grants/alice/g-2.grant"), Some(4343), None).unwrap();
+        let got = read_user_grants_with(&s, "alice", &lookup).unwrap();
+        assert_eq!(calls.get(), 1, "looked up more than once");
+        assert_eq!(got.files.len(), 1);
+        assert_eq!(got.files[0].name, "g-1.grant");
+        assert!(
+            got.problems.iter().any(|p| p.contains("uid 4343")),
+            "{got:?}"
+        );
+        assert_eq!(
+            got,
+            read_user_grants(&s, "alice", Some(4242)).unwrap(),
+            "lazy and eager differ"
+        );
+        // No writer (unknown user): only root's.
+        assert!(matches!(
+            read_user_grants_with(&s, "alice", &|| None),
+            Err(FileError::BadOwner { .. })
         ));
     }
 

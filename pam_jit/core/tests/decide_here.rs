@@ -206,3 +206,93 @@ fn session_bound_grants_need_the_callers_live_binding() {
         "{d:?}"
     );
 }
+
+/// Issue 18: pam_jit.so's path (`decide_here_lazy`) reads the caller's audit session id only
+/// when one of their grant files may be session-bound, and then decides exactly as
+/// `decide_here` with that id in its facts.
+#[test]
+#[ignore = "needs root"]
+fn the_session_id_is_read_only_for_session_bound_grants() {
+    use std::cell::Cell;
+    let key = PrivateKey::random(&mut rand_core::OsRng, Algorithm::Ed25519).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    mode(t.path(), 0o755);
+    let state = t.path().join("state");
+    for d in ["", "grants", "grants/alice"] {
+        fs::create_dir_all(state.join(d)).unwrap();
+        mode(&state.join(d), 0o755);
+    }
+    let sessions = t.path().join("run/jit/sessions");
+    fs::create_dir_all(&sessions).unwrap();
+    mode(&sessions, 0o700);
+    let config = Config::parse(&format!(
+        "state_dir = \"{}\"\nsession_dir = \"{}\"\ngrant_keys = [\"{}\"]\ngrant_writer = \"root\"\n",
+        state.display(),
+        sessions.display(),
+        key.public_key().to_openssh().unwrap()
+    ))
+    .unwrap();
+    put(
+        &state.join("revocations"),
+        &RevocationList::new(1, NOW - 60).sign(&key).unwrap(),
+    );
+    let hosts = vec!["db-1".to_string()];
+    let f = facts("alice", 1000, "sudo", &hosts);
+    let asked = Cell::new(0);
+    let lazy = |id: Option<u32>| {
+        pam_jit_core::decide_here_lazy(&config, &f, || {
+            asked.set(asked.get() + 1);
+            id
+        })
+    };
+    // Plain grants (one covering, one for another host): never asked.
+    put(
+        &state.join("grants/alice/g-1.grant"),
+        &grant("g-1", "alice").sign(&key).unwrap(),
+    );
+    let mut other = grant("g-0", "alice");
+    other.hosts = vec!["web-*".into()];
+    put(
+        &state.join("grants/alice/g-0.grant"),
+        &other.sign(&key).unwrap(),
+    );
+    let d = lazy(Some(7));
+    assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
+    assert_eq!(
+        asked.get(),
+        0,
+        "the session id was read without a session-bound grant"
+    );
+    // No grant at all: not asked either.
+    fs::remove_file(state.join("grants/alice/g-1.grant")).unwrap();
+    fs::remove_file(state.join("grants/alice/g-0.grant")).unwrap();
+    assert_eq!(lazy(Some(7)).verdict, Verdict::Deny);
+    assert_eq!(asked.get(), 0);
+    // A session-bound grant: asked once, and the decision is decide_here's with that id.
+    let mut g = grant("g-2", "alice");
+    g.session_bound = true;
+    g.cert_serial = Some(42);
+    put(
+        &state.join("grants/alice/g-2.grant"),
+        &g.sign(&key).unwrap(),
+    );
+    for id in [Some(7), None] {
+        asked.set(0);
+        let d = lazy(id);
+        assert_eq!(asked.get(), 1);
+        let eager = decide_here(
+            &config,
+            &Facts {
+                session_id: id,
+                ..f
+            },
+        );
+        assert_eq!(d, eager);
+    }
+    // An unreadable (unpeekable) file may be session-bound: asked, conservatively.
+    fs::remove_file(state.join("grants/alice/g-2.grant")).unwrap();
+    put(&state.join("grants/alice/g-3.grant"), b"not a grant");
+    asked.set(0);
+    assert_eq!(lazy(Some(7)).verdict, Verdict::Deny);
+    assert_eq!(asked.get(), 1);
+}

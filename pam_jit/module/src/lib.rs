@@ -18,7 +18,7 @@
 //!   gating there would be bypassed by sudo anyway.
 //!
 //! The hook reads PAM items, the real uid, the passwd entry of `PAM_RUSER`, the kernel
-//! host name and the configuration, then runs [`pam_jit_core::decide_here`] (identify the
+//! host name and the configuration, then runs [`pam_jit_core::decide_here_lazy`] (identify the
 //! caller once, read their grant files, the pure decision). It logs every decision with
 //! `pam_syslog` (constant `"%s"` format, authpriv; break-glass at `LOG_ALERT`) and explains
 //! a denial in one `PAM_ERROR_MSG` line. Its whole body runs under one guard ([`guarded`]):
@@ -38,7 +38,7 @@ use pam::module::{PamHandle, PamHooks};
 
 use pam_jit_core::config::{Config, config_path_from_args};
 use pam_jit_core::decide::{self, Caller, Decision, Facts, Verdict};
-use pam_jit_core::{decide_here, host_names, sys};
+use pam_jit_core::{decide_here_lazy, host_names_with, sys};
 
 #[link(name = "pam")]
 unsafe extern "C" {
@@ -157,12 +157,34 @@ fn panicked() -> Decision {
 
 /// `account`: decide, log, tell the user why on denial, return the PAM code.
 fn gate(pamh: &PamHandle, args: &[&CStr]) -> PamResultCode {
+    #[cfg(feature = "panic-probe")]
+    panic_probe(args);
     let (decision, items) = account(pamh, args);
     log(pamh, priority(&decision), &decision, &items);
     if let Some(msg) = &decision.user_message {
         tell(pamh, msg);
     }
     code(decision.verdict)
+}
+
+/// TEST ONLY (feature `panic-probe`, never in the shipped module): with the module argument
+/// `panic_probe`, panic a few frames below the guard, so that
+/// tests/system/55-module-panic.sh can prove that a panic unwinds through the statically
+/// linked unwinder to [`guarded`] and becomes a denial under real sudo and sudo-rs.
+#[cfg(feature = "panic-probe")]
+#[inline(never)]
+fn panic_probe(args: &[&CStr]) {
+    if args.iter().any(|a| a.to_bytes() == b"panic_probe") {
+        probe_frame(std::hint::black_box(args.len()));
+    }
+}
+
+/// A frame of its own to unwind through (see [`panic_probe`]).
+#[cfg(feature = "panic-probe")]
+#[inline(never)]
+#[allow(clippy::panic, reason = "the test-only probe panics on purpose")]
+fn probe_frame(n: usize) {
+    panic!("pam_jit panic probe: a test-only build panicked on purpose ({n} arguments)");
 }
 
 /// What the module returns for a verdict.
@@ -202,14 +224,15 @@ impl Items {
     }
 }
 
-/// Gathers the facts and decides ([`decide_here`]: identify once, read, decide). Every
+/// Gathers the facts and decides ([`decide_here_lazy`]: identify once, read, decide). Every
 /// failure becomes a denial (or, for ungated services, `PAM_IGNORE`).
 fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Items) {
     let now = jit_common::now();
     let items = Items::of(pamh);
     let ruser = item_str::<RUser>(pamh);
     // For the messages of denials before host.toml is read.
-    let kernel_host = sys::kernel_hostname().unwrap_or_else(|| "this host".into());
+    let kernel_name = sys::kernel_hostname();
+    let kernel_host = kernel_name.clone().unwrap_or_else(|| "this host".into());
     let Some(service) = items.service.clone() else {
         // No service name: the application is broken; fail closed.
         return (
@@ -244,7 +267,8 @@ fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Items) {
             );
         }
     };
-    let host_names = host_names(&config);
+    // The kernel host name read above (one uname per call).
+    let host_names = host_names_with(kernel_name, &config);
     let ruser_uid = ruser
         .as_deref()
         .filter(|u| jit_common::grant::check_user("user", u).is_ok())
@@ -259,9 +283,11 @@ fn account(pamh: &PamHandle, args: &[&CStr]) -> (Decision, Items) {
         service: &service,
         host_names: &host_names,
         now,
-        session_id: pam_jit_core::session::own_session_id(),
+        // Read only if one of the caller's grant files may be session-bound (below).
+        session_id: None,
     };
-    (decide_here(&config, &facts), items)
+    let decision = decide_here_lazy(&config, &facts, pam_jit_core::session::own_session_id);
+    (decision, items)
 }
 
 /// The syslog priority of a decision: break-glass at `LOG_ALERT` (someone used the

@@ -38,9 +38,17 @@ pub(crate) fn claims_could_allow(
     user: &str,
     bytes: &[u8],
 ) -> bool {
-    let Some(g) = jit_common::grant::peek_claims_unverified(bytes) else {
-        return false;
-    };
+    jit_common::grant::peek_claims_unverified(bytes)
+        .is_some_and(|g| claims_allow(config, facts, user, &g))
+}
+
+/// [`claims_could_allow`] on claims already peeked at.
+pub(crate) fn claims_allow(
+    config: &Config,
+    facts: &Facts<'_>,
+    user: &str,
+    g: &jit_common::grant::ClaimsPeek<'_>,
+) -> bool {
     g.user == user
         && g.sudo
         && facts.now < g.not_after.saturating_add(config.clock_skew_secs.into())

@@ -36,8 +36,8 @@ use jit_common::log::sanitize;
 
 use crate::config::{Config, DEFAULT_SERVICES, Mode};
 use crate::store::{RevocationFile, UserGrants};
-pub(crate) use check::claims_could_allow;
 use check::{Checked, Context};
+pub(crate) use check::{claims_allow, claims_could_allow};
 pub use identify::{Invoker, identify};
 use miss::Miss;
 use records::Records;
@@ -222,7 +222,22 @@ pub fn decide(
     evidence: &Evidence,
     records: &dyn RecordSource,
 ) -> Decision {
-    decide_for(config, facts, invoker, evidence, records).audited(config.mode)
+    decide_for(config, facts, invoker, evidence, records, &[]).audited(config.mode)
+}
+
+/// [`decide`], with the pre-filter's answer for each grant file (in order) already known
+/// (`could_allow[i]` for `evidence.grants`' file `i`, as [`crate::decide_here_lazy`] peeked
+/// at each file once); a file without an answer is peeked at here. Only which files are
+/// checked first depends on it, never the decision (see the fast path in `decide_for`).
+pub fn decide_prefiltered(
+    config: &Config,
+    facts: &Facts<'_>,
+    invoker: Invoker<'_>,
+    evidence: &Evidence,
+    records: &dyn RecordSource,
+    could_allow: &[bool],
+) -> Decision {
+    decide_for(config, facts, invoker, evidence, records, could_allow).audited(config.mode)
 }
 
 /// Allowed by a (non-break-glass) grant.
@@ -255,6 +270,7 @@ fn decide_for(
     invoker: Invoker<'_>,
     evidence: &Evidence,
     source: &dyn RecordSource,
+    could_allow: &[bool],
 ) -> Decision {
     let host = host_of(facts);
     let user = invoker.name();
@@ -299,10 +315,15 @@ fn decide_for(
     // without an Ed25519 check per grant for other hosts, users or times. Claims are never
     // trusted here: an allow still comes only from `Context::check` (signature verified now, or
     // by root for these exact bytes under these keys, as a trusted record states).
-    for f in grants
+    let candidate = |i: usize, bytes: &[u8]| match could_allow.get(i) {
+        Some(known) => *known,
+        None => claims_could_allow(config, facts, user, bytes),
+    };
+    for (_, f) in grants
         .files
         .iter()
-        .filter(|f| claims_could_allow(config, facts, user, &f.bytes))
+        .enumerate()
+        .filter(|(i, f)| candidate(*i, &f.bytes))
     {
         if let Checked::Allowed {
             id,
