@@ -141,15 +141,20 @@ pub fn read(path: &Path, policy: &Policy) -> Result<Vec<u8>, FileError> {
     read_sized(file, meta.len(), policy.max_size, path)
 }
 
-/// Reads an opened regular file whose `fstat` said `size` bytes (at most `max`): one `read`
-/// into a buffer of `size + 1` bytes. A shorter read is the end of the file (a regular file
-/// returns less than asked only there; grant files are replaced by `rename`, never rewritten
-/// in place, so the size cannot change under an open descriptor); a full buffer means the
-/// file grew since the `fstat`, and the rest is read up to `max + 1` bytes, so an oversized
-/// file is still refused. Whatever is read is only ever trusted through its signature (or
-/// root's record of its SHA-256): a short read can only make a file fail, never pass.
-pub fn read_sized(
-    mut file: fs::File,
+/// Reads an opened regular file whose `fstat` said `size` bytes (at most `max`): normally one
+/// `read` into a buffer of `size + 1` bytes. A read that returns less than `size` is followed
+/// by more reads until `size` bytes or the end of the file (0), since some filesystems (FUSE,
+/// NFS, 9p) return short reads before the end; a cut file must never parse as a shorter,
+/// different one (host.toml is not signed). A full buffer means the file grew since the
+/// `fstat`, and the rest is read up to `max + 1` bytes, so an oversized file is still
+/// refused. Grant files are replaced by `rename`, never rewritten in place, and whatever is
+/// read is only ever trusted through its signature (or root's record of its SHA-256).
+pub fn read_sized(file: fs::File, size: u64, max: u64, path: &Path) -> Result<Vec<u8>, FileError> {
+    read_sized_from(file, size, max, path)
+}
+
+fn read_sized_from<R: Read>(
+    mut file: R,
     size: u64,
     max: u64,
     path: &Path,
@@ -160,14 +165,26 @@ pub fn read_sized(
     };
     let want = usize::try_from(size.min(max).saturating_add(1))
         .map_err(|e| io_err(io::Error::other(e)))?;
+    // What fstat said: reached before the buffer fills unless the file is over the cap, and
+    // then the buffer fills and the read goes on to prove it.
+    let expected = usize::try_from(size).unwrap_or(usize::MAX);
     let mut buf = vec![0u8; want];
-    let got = loop {
-        match file.read(&mut buf) {
-            Ok(n) => break n,
+    let mut got = 0;
+    while got < want {
+        match file.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                got += n;
+                if got >= expected && got < want {
+                    // What fstat said has arrived (one read on a local filesystem): stop,
+                    // as growth is only told from the end by a read that fills the buffer.
+                    break;
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(io_err(e)),
         }
-    };
+    }
     buf.truncate(got);
     if got == want {
         // The file grew after the fstat: read on, bounded.
@@ -407,6 +424,32 @@ mod tests {
         assert_eq!(read_sized(open(), 10, 10, &p).unwrap(), b"0123456789");
         fs::write(&p, b"").unwrap();
         assert_eq!(read_sized(open(), 0, 10, &p).unwrap(), b"");
+    }
+
+    /// A filesystem that returns short reads (FUSE, NFS, 9p may) must not cut the file:
+    /// host.toml is not signed, and a cut at a line end parses as another config.
+    #[test]
+    fn read_sized_reads_on_after_a_short_read() {
+        struct OneByte<'a>(&'a [u8]);
+        impl Read for OneByte<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = usize::from(!self.0.is_empty() && !buf.is_empty());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let p = Path::new("/x");
+        let data = b"0123456789";
+        assert_eq!(read_sized_from(OneByte(data), 10, 100, p).unwrap(), data);
+        // Shrank since the fstat, read a byte at a time: read to the end.
+        assert_eq!(read_sized_from(OneByte(data), 50, 100, p).unwrap(), data);
+        // (Growth after the fstat is found when a read fills the buffer: the real-file test
+        // above. Under short reads the file is read as large as fstat said.)
+        assert!(matches!(
+            read_sized_from(OneByte(data), 10, 9, p),
+            Err(FileError::TooLarge { max: 9, .. })
+        ));
     }
 
     #[test]

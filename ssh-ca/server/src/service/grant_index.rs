@@ -117,6 +117,15 @@ impl Default for GrantIndex {
     }
 }
 
+/// What an index knows of a grant it holds (see [`GrantIndex::known`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Known {
+    /// Its encoded size; 0 when not known.
+    pub bytes: u64,
+    /// When an issuance last touched it (0: never, loaded from the database).
+    touched: u32,
+}
+
 impl GrantIndex {
     fn with_base(base: Instant) -> Self {
         Self {
@@ -383,9 +392,34 @@ impl GrantIndex {
         self.insert(serial, key_of(hosts), bytes, not_after, 0);
     }
 
+    /// Adds a grant read from the database with what `known` (from the index being
+    /// replaced, [`GrantIndex::known`]) says of it: its size and when an issuance last
+    /// touched it. Carrying the tick matters when two rebuilds overlap: the one that
+    /// finishes last keeps, by [`GrantIndex::keep_recent`], a grant committed during its
+    /// read only if the index it replaces still says the grant was touched.
+    pub fn insert_loaded_known(
+        &mut self,
+        serial: u64,
+        hosts: &[String],
+        not_after: u64,
+        known: Known,
+    ) {
+        self.insert(serial, key_of(hosts), known.bytes, not_after, known.touched);
+    }
+
     /// The size of a grant this index holds (0: unknown).
     pub fn bytes_of(&self, serial: u64) -> u64 {
         self.grants.get(&serial).map_or(0, |e| u64::from(e.bytes))
+    }
+
+    /// The size and issuance tick of a grant this index holds (zeros: not held).
+    pub fn known(&self, serial: u64) -> Known {
+        self.grants
+            .get(&serial)
+            .map_or(Known::default(), |e| Known {
+                bytes: u64::from(e.bytes),
+                touched: e.touched,
+            })
     }
 
     /// Sets the size of a grant loaded with size 0.

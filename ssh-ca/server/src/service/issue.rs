@@ -144,9 +144,11 @@ impl Ca {
         Ok((cert, details))
     }
 
-    /// Signs the grant of `row` for the window `(not_before, not_after)` and checks the
-    /// signed bytes with the parser hosts use: a grant a host would refuse (too large, too
-    /// many host selectors, a field `Grant::validate` rejects) is refused here with
+    /// Signs the grant of `row` for the window `(not_before, not_after)` with the checks the
+    /// hosts' parser makes (`Signed::sign_as`: the claims' `check`, the size cap and the
+    /// signature marker on the signed bytes; a property test ties it to `parse`): a grant a
+    /// host would refuse (too large, too many host selectors, a field `Grant::validate`
+    /// rejects) is refused here with
     /// `grant_not_acceptable` instead of being issued. Returns the grant id and the grant.
     fn sign_grant(
         &self,

@@ -109,6 +109,8 @@ pub struct Ca {
     /// The active grants without their documents: bounds every host's document (budget)
     /// and names each host's grants (see `grant_index`).
     index: Mutex<grant_index::GrantIndex>,
+    /// Held while the grant index is rebuilt (`Ca::refresh_grants`): one rebuild at a time.
+    refreshing: Mutex<()>,
     stats: Stats,
     /// Serials reserved for the issuance fast path: next, end (exclusive).
     serials: Mutex<(u64, u64)>,
@@ -228,6 +230,7 @@ impl Ca {
             grants_dirty: AtomicBool::new(false),
             host_cache: Mutex::new(host_docs::HostCache::default()),
             index: Mutex::new(grant_index::GrantIndex::default()),
+            refreshing: Mutex::new(()),
             stats: Stats::default(),
             serials: Mutex::new((0, 0)),
             external: external::Watch::default(),

@@ -182,20 +182,26 @@ impl Ca {
     /// peer's, or at start) have their documents read, by serial, to be measured. Grants
     /// an issuance reserved or committed while the read ran are kept.
     pub(super) fn refresh_grants(&self, now: u64) -> Result<(), CaError> {
+        // One rebuild at a time (a host read and the sweep may both start one): with two
+        // overlapping, the one finishing last could drop a grant committed during the
+        // other's read (`keep_recent` keeps only what the index it replaces says was
+        // touched). Carrying the tick (`insert_loaded_known`) closes that too; this lock
+        // also saves the second rebuild's work.
+        let _one = lock(&self.refreshing);
         let read_start = Instant::now();
         let mut fresh = lock(&self.index).empty_like();
         let mut chunk: Vec<LeanGrant> = Vec::with_capacity(REBUILD_CHUNK);
         let mut unknown: Vec<u64> = Vec::new();
         let mut add = |chunk: &mut Vec<LeanGrant>, fresh: &mut GrantIndex| {
-            let sizes: Vec<u64> = {
+            let known: Vec<grant_index::Known> = {
                 let old = lock(&self.index);
-                chunk.iter().map(|g| old.bytes_of(g.serial)).collect()
+                chunk.iter().map(|g| old.known(g.serial)).collect()
             };
-            for (g, bytes) in chunk.drain(..).zip(sizes) {
-                if bytes == 0 {
+            for (g, known) in chunk.drain(..).zip(known) {
+                if known.bytes == 0 {
                     unknown.push(g.serial);
                 }
-                fresh.insert_loaded(g.serial, &g.grant_hosts, g.valid_before, bytes);
+                fresh.insert_loaded_known(g.serial, &g.grant_hosts, g.valid_before, known);
             }
         };
         self.read_db(|c| {

@@ -196,3 +196,30 @@ fn committed_reach() {
     assert_eq!(index.committed(2), Some(Reach::Any));
     assert_eq!(index.committed(3), None);
 }
+
+/// Two overlapping rebuilds (a host read's and the sweep's): B read the database after
+/// grant G committed, A before; A finishes last and keeps from B what was touched since
+/// its read. B must carry G's tick from the index it replaced, or A drops an active grant
+/// (found by review: G then vanished from its hosts' documents and from the budget).
+#[test]
+fn overlapping_rebuilds_keep_a_grant_committed_during_the_first_read() {
+    let db = vec!["db-1".to_string()];
+    let a_read_start = Instant::now();
+    let mut live = GrantIndex::default();
+    live.reserve_within(7, &db, 100, 1000, 0, MAX_HOST_DOCUMENT)
+        .unwrap();
+    assert!(live.committed(7).is_some());
+    // B read after the commit: the database returned 7.
+    let mut b = live.empty_like();
+    b.insert_loaded_known(7, &db, 1000, live.known(7));
+    b.keep_recent(&live, Instant::now());
+    // A's read started before the commit: the database did not return 7.
+    let mut a = live.empty_like();
+    a.keep_recent(&b, a_read_start);
+    assert_eq!(
+        a.bytes_of(7),
+        100,
+        "the grant committed during A's read is kept"
+    );
+    assert_eq!(a.len(), 1);
+}
