@@ -388,6 +388,7 @@ impl GrantIndex {
 
     /// Adds a grant read from the database; `bytes` 0 when not known yet (see
     /// [`GrantIndex::set_bytes`]).
+    #[cfg(test)]
     pub fn insert_loaded(&mut self, serial: u64, hosts: &[String], not_after: u64, bytes: u64) {
         self.insert(serial, key_of(hosts), bytes, not_after, 0);
     }
@@ -408,6 +409,7 @@ impl GrantIndex {
     }
 
     /// The size of a grant this index holds (0: unknown).
+    #[cfg(test)]
     pub fn bytes_of(&self, serial: u64) -> u64 {
         self.grants.get(&serial).map_or(0, |e| u64::from(e.bytes))
     }
