@@ -12,21 +12,8 @@ OLD=$1 NEW=$2 CLIENTS=$3 SECS=$4 ROUNDS=$5
 B=${CARGO_TARGET_DIR:-$(cd "$(dirname "$0")/.." && pwd)/target}/release
 W=$(mktemp -d /var/tmp/jit-ab.XXXXXX); chmod 755 "$W"
 trap 'rm -rf "$W"' EXIT
-"$OLD" init --dir $W/ca0 >/dev/null
-sed -i 's/^max_active_grants_per_user = .*/max_active_grants_per_user = 100000/' $W/ca0/config.toml
-cat > $W/ca0/policy.toml <<'P'
-[roles.load]
-principals = []
-hosts = ["load-*"]
-sudo = true
-max_duration = "1h"
-requesters = ["group:bench"]
-auto_approve = true
-require_reason = false
-extensions = ["permit-pty"]
-P
-"$B/jit-bench" keys --out $W/ids --count 64 >/dev/null
-for ((i = 0; i < 64; i++)); do n=$(printf 'bench%02d' $i); "$OLD" user add $n --key $W/ids/$n.pub --group bench --dir $W/ca0 >/dev/null; done
+. "$(dirname "$0")/lib-ca.sh"
+bench_load_ca "$OLD" "$B/jit-bench" "$W/ca0" "$W/ids"
 port=$((27500 + $$ % 1000))
 for r in $(seq $ROUNDS); do
   for v in old new; do

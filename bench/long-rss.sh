@@ -12,21 +12,8 @@ LABEL=$1; shift
 B=${CARGO_TARGET_DIR:-$(cd "$(dirname "$0")/.." && pwd)/target}/release
 W=$(mktemp -d /var/tmp/jit-lr.XXXXXX); chmod 755 "$W"
 trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$W"' EXIT
-"$B/jit-ca" init --dir $W/ca >/dev/null
-sed -i 's/^max_active_grants_per_user = .*/max_active_grants_per_user = 100000/' $W/ca/config.toml
-cat > $W/ca/policy.toml <<'P'
-[roles.load]
-principals = []
-hosts = ["load-*"]
-sudo = true
-max_duration = "1h"
-requesters = ["group:bench"]
-auto_approve = true
-require_reason = false
-extensions = ["permit-pty"]
-P
-"$B/jit-bench" keys --out $W/ids --count 64 >/dev/null
-for ((i = 0; i < 64; i++)); do n=$(printf 'bench%02d' $i); "$B/jit-ca" user add $n --key $W/ids/$n.pub --group bench --dir $W/ca >/dev/null; done
+. "$(dirname "$0")/lib-ca.sh"
+bench_load_ca "$B/jit-ca" "$B/jit-bench" "$W/ca" "$W/ids"
 port=$((28000 + $$ % 1000))
 env "$@" "$B/jit-ca" serve --dir $W/ca --listen 127.0.0.1:$port >$W/ca.log 2>&1 & pid=$!
 for _ in $(seq 100); do curl -fsS http://127.0.0.1:$port/v1/health >/dev/null 2>&1 && break; sleep 0.1; done
