@@ -252,7 +252,10 @@ base.download_packages(pkgs)
 pkg = pkgs[0]
 code, msg = base.package_signature_check(pkg)
 if code == 1:  # key not yet in the installroot's rpm database: import it as dnf install does
-    base._get_key_for_package(pkg, lambda *a: True, lambda *a: True)
+    try:
+        base._get_key_for_package(pkg, lambda *a: True, lambda *a: True)
+    except dnf.exceptions.Error as e:  # the configured key is not the one that signed it
+        sys.exit("signature check: 1 %s" % " ".join(str(e).split()))
     code, msg = base.package_signature_check(pkg)
 print(pkg.localPkg())
 sys.exit(0 if code == 0 else "signature check: %d %s" % (code, msg))
@@ -270,6 +273,15 @@ EOF
       fi
     else
       fail "dnf download of jit-host with its signature check"; indent < "$T/dnf-get.log"
+    fi
+    dnf_run "$T/neg-rpmkey" "$T/dnf-neg-rpmkey-makecache.log" makecache
+    droot=$(cat "$T/dnf.last")
+    if $py "$T/dnf-get.py" "$droot/dnf.conf" > "$T/dnf-neg-rpmkey.log" 2>&1; then
+      fail "dnf accepted a jit-host signed by another key (gpgcheck=1)"; indent < "$T/dnf-neg-rpmkey.log"
+    elif grep -q '^signature check: [1-9]' "$T/dnf-neg-rpmkey.log"; then
+      pass "dnf refuses a jit-host signed by another key, in metadata signed by ours: $(grep -m1 -i 'not correct\|failed\|signature check' "$T/dnf-neg-rpmkey.log" | cut -c1-150)"
+    else
+      fail "dnf failed on a jit-host signed by another key, but not on its signature"; indent < "$T/dnf-neg-rpmkey.log"
     fi
   else
     skip "python3-dnf missing: no download through dnf"
@@ -305,7 +317,7 @@ cleanup() {
   for h in "$T"/k1/gnupg "$T"/k2/gnupg "$T"/k3 "$T"/gnupg-scratch; do
     [ -d "$h" ] && gpgconf --homedir "$h" --kill gpg-agent >/dev/null 2>&1
   done
-  rm -rf "$T"
+  if [ "${JIT_REPO_TEST_KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
 mkdir -p "$T/ovl"
@@ -516,10 +528,21 @@ copy_repo neg-repomd-otherkey
 own "$T/neg-repomd-otherkey/rpm/repodata/repomd.xml.asc"
 gpg --homedir "$T/k2/gnupg" --batch --yes --quiet -u "$FPR2" -a --detach-sign \
   -o "$T/neg-repomd-otherkey/rpm/repodata/repomd.xml.asc" "$T/neg-repomd-otherkey/rpm/repodata/repomd.xml" || ok=0
+# jit-host signed by another key, the metadata (regenerated) signed by ours: dnf's gpgcheck=1
+# must refuse the package even though repo_gpgcheck passes.
+copy_repo neg-rpmkey
+rh=$T/neg-rpmkey/rpm/jit-host-$(cat "$T/want-rpm-jit-host").x86_64.rpm
+own "$rh"
+rpmsign --addsign --define "__gpg $(command -v gpg)" --define "_gpg_name $FPR2" --define "_gpg_path $T/k2/gnupg" \
+  --define "_gpg_digest_algo sha256" "$rh" > "$T/neg-rpmkey.log" 2>&1 || ok=0
+rm -rf "$T/neg-rpmkey/rpm/repodata"
+createrepo_c --quiet --no-database "$T/neg-rpmkey/rpm" >> "$T/neg-rpmkey.log" 2>&1 || ok=0
+gpg --homedir "$T/k1/gnupg" --batch --yes --quiet -u "$FPR1" -a --detach-sign \
+  -o "$T/neg-rpmkey/rpm/repodata/repomd.xml.asc" "$T/neg-rpmkey/rpm/repodata/repomd.xml" >> "$T/neg-rpmkey.log" 2>&1 || ok=0
 check "the original repository is unchanged by the tampered copies" \
   sh -c "gpgv --keyring '$R/jit-archive-keyring.gpg' '$R/$D/InRelease' && gpgv --keyring '$R/jit-archive-keyring.gpg' '$R/rpm/repodata/repomd.xml.asc' '$R/rpm/repodata/repomd.xml' && apt_sum=\$(sed -n 's/^ \([0-9a-f]\{64\}\) .* main\/binary-amd64\/Packages\$/\1/p' '$R/$D/Release') && [ \"\$apt_sum\" = \"\$(sha256sum < '$R/$D/main/binary-amd64/Packages' | cut -d' ' -f1)\" ]"
-if ((ok)); then pass "tampered copies: Packages, Release by another key, unsigned, a .deb, repomd.xml, repomd.xml.asc by another key"
-else fail "making the tampered copies"; fi
+if ((ok)); then pass "tampered copies: Packages, Release by another key, unsigned, a .deb, repomd.xml, repomd.xml.asc by another key, an .rpm by another key"
+else fail "making the tampered copies"; indent < "$T/neg-rpmkey.log"; fi
 
 section "rpm: package signatures (rpmkeys --checksig, scratch database)"
 KEYDB=$T/rpmdb-key NOKEYDB=$T/rpmdb-nokey
