@@ -18,6 +18,50 @@
 #   JIT_RPM_RELEASE    override the .rpm release (default: 1)
 #   JIT_SKIP_BUILD=1   do not run cargo build (the release binaries must exist)
 set -euo pipefail
+
+# --- arguments: --repo (packaging/repo.sh) -------------------------------------------------
+#   packaging/build.sh [--repo DIR (--key-file FILE | --key FPR) [--gnupghome DIR]
+#                      [--suite stable] [--base-url URL]]
+# With --repo the packages then go into signed APT and dnf repositories in DIR (one call of
+# packaging/repo.sh at the end; see there). A throwaway test key: packaging/lib/testkey.sh DIR.
+REPO_OUT="" REPO_ARGS=() REPO_KEYED=0
+build_usage() {
+  echo "usage: packaging/build.sh [--repo DIR (--key-file FILE | --key FINGERPRINT) [--gnupghome DIR] [--suite stable] [--base-url URL]]" >&2
+  exit 2
+}
+while [ $# -gt 0 ]; do
+  case $1 in --*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}" ;; esac
+  case $1 in
+    --repo|--key|--key-file|--gnupghome|--suite|--base-url)
+      [ $# -ge 2 ] && [ -n "$2" ] || { echo "build.sh: $1 needs a value" >&2; build_usage; }
+      case $1 in
+        --repo) REPO_OUT=$(realpath -m -- "$2") ;;
+        --key) REPO_ARGS+=(--key "$2"); REPO_KEYED=1 ;;
+        --key-file) [ -r "$2" ] || { echo "build.sh: --key-file $2 is not readable" >&2; exit 2; }
+                    REPO_ARGS+=(--key-file "$(realpath -- "$2")"); REPO_KEYED=1 ;;
+        --gnupghome) REPO_ARGS+=(--gnupghome "$(realpath -m -- "$2")") ;;
+        *) REPO_ARGS+=("$1" "$2") ;;
+      esac
+      shift 2 ;;
+    -h|--help) build_usage ;;
+    *) echo "build.sh: unknown argument $1" >&2; build_usage ;;
+  esac
+done
+if [ -n "$REPO_OUT" ] && [ "$REPO_KEYED" = 0 ]; then
+  echo "build.sh: --repo needs a signing key: --key FINGERPRINT (the release key, from your GnuPG" \
+       "keyring or --gnupghome) or --key-file FILE (an exported secret key). For a test:" \
+       "packaging/lib/testkey.sh /tmp/k && packaging/build.sh --repo DIR --key-file /tmp/k/key.asc" >&2
+  exit 2
+fi
+if [ -z "$REPO_OUT" ] && ((${#REPO_ARGS[@]})); then
+  echo "build.sh: ${REPO_ARGS[0]} only goes with --repo DIR" >&2; build_usage
+fi
+if [ -n "$REPO_OUT" ]; then # fail now, not after the build
+  for tool in apt-ftparchive:apt-utils createrepo_c:createrepo-c rpmsign:rpm gpg:gnupg gpgv:gpgv; do
+    command -v "${tool%%:*}" >/dev/null || { echo "build.sh: --repo needs ${tool%%:*} (apt-get install ${tool#*:})" >&2; exit 1; }
+  done
+fi
+
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -211,3 +255,9 @@ cargo generate-rpm -p pam_jit/host "${rpm_args[@]}"
 echo
 log "packages in $OUT:"
 ls -l "$OUT"
+
+# --- repository (--repo) --------------------------------------------------------------------
+if [ -n "$REPO_OUT" ]; then
+  log "packaging/repo.sh --out $REPO_OUT"
+  bash "$ROOT/packaging/repo.sh" --out "$REPO_OUT" "${REPO_ARGS[@]}" "$OUT"
+fi

@@ -23,6 +23,7 @@ APT_PACKAGES=(
   mtail                           # runs packaging/prometheus/pam_jit.mtail (tests/mtail.sh, 30-pam-module)
   chromium fonts-dejavu-core      # Debian's headless browser for the web page's tests (tests/kit/src/cdp/), a font for its screenshots
   postgresql-15 postgresql-client-15  # PostgreSQL replica tests (tests/lib/pg.sh: initdb/pg_ctl as nobody), psql
+  apt-utils createrepo-c gnupg gpgv dnf  # signed repositories: apt-ftparchive, createrepo_c, gpg; dnf as a client (packaging/repo.sh, repo-test.sh)
 )
 
 missing=()
