@@ -494,7 +494,20 @@ if bash packaging/repo.sh --out "$T/x6" --key-file "$T/k1/key.asc" "$OUT" "$T/sa
 else
   fail "repo.sh with the same build in two directories"; indent < "$T/x6.log"
 fi
-rm -rf "$T"/x[1-6] "$T/dup" "$T/dup2" "$T/same"
+# Two directories, two versions (release N and N+1): both in one repository.
+mkdir -p "$T/next/x" "$T/next2"
+small_pkg=$(dpkg-deb -f "$small" Package) small_ver=$(dpkg-deb -f "$small" Version)
+dpkg-deb -R "$small" "$T/next/x" && sed -i "s/^Version: .*/Version: $small_ver+repotest1/" "$T/next/x/DEBIAN/control" \
+  && dpkg-deb --root-owner-group -Zgzip -z1 -b "$T/next/x" "$T/next2/${small_pkg}_$small_ver+repotest1_amd64.deb" >/dev/null 2>&1
+if bash packaging/repo.sh --out "$T/x7" --key-file "$T/k1/key.asc" "$OUT" "$T/next2" > "$T/x7.log" 2>&1 \
+   && [ "$(grep -c "^Package: $small_pkg\$" "$T/x7/apt/dists/$SUITE/main/binary-amd64/Packages")" = 2 ] \
+   && grep -qx "Version: $small_ver+repotest1" "$T/x7/apt/dists/$SUITE/main/binary-amd64/Packages" \
+   && grep -qx "Version: $small_ver" "$T/x7/apt/dists/$SUITE/main/binary-amd64/Packages"; then
+  pass "repo.sh with two package directories keeps both versions ($small_pkg $small_ver and $small_ver+repotest1)"
+else
+  fail "repo.sh with two package directories (N and N+1)"; indent < "$T/x7.log"
+fi
+rm -rf "$T"/x[1-7] "$T/dup" "$T/dup2" "$T/same" "$T/next" "$T/next2"
 
 section "tampered copies (for the clients)"
 # Hard-linked copies; a file is copied before it is changed (never through the link).
