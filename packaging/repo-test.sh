@@ -314,7 +314,7 @@ T=$(mktemp -d /tmp/jit-repo-test.XXXXXX)
 chmod 0755 "$T" # apt's _apt sandbox user reads the file:// repositories
 cleanup() {
   local h
-  for h in "$T"/k1/gnupg "$T"/k2/gnupg "$T"/k3 "$T"/gnupg-scratch; do
+  for h in "$T"/k1/gnupg "$T"/k2/gnupg "$T"/k3 "$T"/k4 "$T"/gnupg-scratch; do
     [ -d "$h" ] && gpgconf --homedir "$h" --kill gpg-agent >/dev/null 2>&1
   done
   if [ "${JIT_REPO_TEST_KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
@@ -494,6 +494,27 @@ if bash packaging/repo.sh --out "$T/x6" --key-file "$T/k1/key.asc" "$OUT" "$T/sa
 else
   fail "repo.sh with the same build in two directories"; indent < "$T/x6.log"
 fi
+# The release set-up of docs/packaging.md: primary key offline (certify only), a signing
+# subkey exported with --export-secret-subkeys is all the build host has.
+mkdir -m 0700 "$T/k4"
+k4() { gpg --homedir "$T/k4" --batch --passphrase '' --pinentry-mode loopback "$@"; }
+if k4 --quick-gen-key "jit offline primary test key <offline@jit.invalid>" rsa3072 cert 1d > "$T/k4.log" 2>&1 \
+   && FPR4=$(k4 --with-colons --list-secret-keys 2>/dev/null | awk -F: '$1 == "fpr" { print $10; exit }') \
+   && k4 --quick-add-key "$FPR4" rsa3072 sign 1d >> "$T/k4.log" 2>&1 \
+   && k4 --armor --export-secret-subkeys "$FPR4" > "$T/k4/subkeys.asc" 2>>"$T/k4.log"; then
+  gpgconf --homedir "$T/k4" --kill gpg-agent >/dev/null 2>&1
+  if bash packaging/repo.sh --out "$T/x8" --key-file "$T/k4/subkeys.asc" --key "${FPR4:0:4} ${FPR4:4}" "$OUT" > "$T/x8.log" 2>&1 \
+     && gpgv --keyring "$T/x8/jit-archive-keyring.gpg" "$T/x8/apt/dists/$SUITE/InRelease" >/dev/null 2>&1 \
+     && rpmkeys --dbpath "$T/k4/rpmdb" --import "$T/x8/jit-archive-keyring.asc" \
+     && rpmkeys --dbpath "$T/k4/rpmdb" --checksig "$T"/x8/rpm/*.rpm > "$T/x8-k.log" 2>&1; then
+    pass "repo.sh with only a signing subkey (--export-secret-subkeys, primary offline): gpgv and rpmkeys verify with the published key"
+  else
+    fail "repo.sh with a signing subkey only"; cat "$T/x8.log" "$T/x8-k.log" 2>/dev/null | indent
+  fi
+else
+  fail "gpg: a certify-only primary with a signing subkey"; indent < "$T/k4.log"
+fi
+
 # Two directories, two versions (release N and N+1): both in one repository.
 mkdir -p "$T/next/x" "$T/next2"
 small_pkg=$(dpkg-deb -f "$small" Package) small_ver=$(dpkg-deb -f "$small" Version)
@@ -507,7 +528,7 @@ if bash packaging/repo.sh --out "$T/x7" --key-file "$T/k1/key.asc" "$OUT" "$T/ne
 else
   fail "repo.sh with two package directories (N and N+1)"; indent < "$T/x7.log"
 fi
-rm -rf "$T"/x[1-7] "$T/dup" "$T/dup2" "$T/same" "$T/next" "$T/next2"
+rm -rf "$T"/x[1-8] "$T/dup" "$T/dup2" "$T/same" "$T/next" "$T/next2"
 
 section "tampered copies (for the clients)"
 # Hard-linked copies; a file is copied before it is changed (never through the link).

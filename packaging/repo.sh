@@ -95,6 +95,8 @@ done
   echo "$PROG: a signing key is required: --key FINGERPRINT (release key) or --key-file FILE;" \
        "for a test, make one with packaging/lib/testkey.sh DIR" >&2; usage; }
 ((${#PKG_DIRS[@]})) || { echo "$PROG: no PACKAGES_DIR given" >&2; usage; }
+# A fingerprint as gpg prints it ("F7AD CD4F ..."): spaces dropped.
+[[ $KEY =~ ^[0-9A-Fa-f\ ]+$ ]] && KEY=${KEY// /}
 [[ $SUITE =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "--suite '$SUITE': letters, digits, . _ - only"
 [[ $BASE_URL =~ ^[a-z][a-z0-9+.-]*://[^[:space:]]+$ ]] || die "--base-url '$BASE_URL' is not a URL (scheme://host/path)"
 BASE_URL=${BASE_URL%/}
