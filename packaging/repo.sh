@@ -31,8 +31,9 @@
 # An existing non-empty DIR is only replaced when it is a repository this script wrote.
 #
 # SOURCE_DATE_EPOCH (when set) fixes the Release Date, createrepo_c's revision/timestamps and
-# the files' mtimes: two runs on the same packages give the same Release and repodata (only
-# the OpenPGP signatures, which carry their own creation time, differ).
+# the files' mtimes: two runs on the same packages give the same Packages and Release. What
+# carries an OpenPGP signature differs between runs (a signature records its creation time):
+# InRelease, Release.gpg, the signed .rpm files, and so primary.xml's package checksums.
 #
 # No Valid-Until in Release: the repository is signed once per release with a key kept offline
 # (docs/packaging.md), so an expiry would make apt refuse a perfectly good repository until
