@@ -528,6 +528,17 @@ if bash packaging/repo.sh --out "$T/x7" --key-file "$T/k1/key.asc" "$OUT" "$T/ne
 else
   fail "repo.sh with two package directories (N and N+1)"; indent < "$T/x7.log"
 fi
+# build.sh --repo: its arguments are checked before anything is built.
+if bash packaging/build.sh --repo "$T/x9" > "$T/x9.log" 2>&1; then
+  fail "build.sh --repo without a key went on"
+elif grep -q 'packaging/lib/testkey.sh' "$T/x9.log" && [ ! -e "$T/x9" ]; then
+  pass "build.sh --repo without --key/--key-file: refused at once, says how to make a test key"
+else
+  fail "build.sh --repo without a key: no hint at packaging/lib/testkey.sh"; indent < "$T/x9.log"
+fi
+bash packaging/build.sh --no-such-option > "$T/x9.log" 2>&1
+rc=$?
+check "build.sh refuses an unknown argument (exit 2, usage)" sh -c "[ $rc = 2 ] && grep -q 'usage: packaging/build.sh' '$T/x9.log'"
 rm -rf "$T"/x[1-8] "$T/dup" "$T/dup2" "$T/same" "$T/next" "$T/next2"
 
 section "tampered copies (for the clients)"
