@@ -8,7 +8,9 @@
 #   repo.sh   layout, SHA256-only Release with SOURCE_DATE_EPOCH's Date (the same on a rerun
 #             and with --key instead of --key-file), signatures verify with the published key;
 #             refuses: no key, a public key only, a key that cannot sign, no packages, two
-#             different builds of one version, replacing a directory it did not write
+#             different builds of one version, replacing a directory it did not write; takes
+#             two package directories (N and N+1, both kept) and a signing subkey exported
+#             alone (the primary key offline); build.sh --repo checks its arguments first
 #   apt       in a private mount namespace (overlays over /etc /usr /var, no network): only
 #             our repository (DIR/jit.sources with a file:// URI, the keyring at Signed-By),
 #             apt-get update verifies InRelease, apt-get install jit-ca jit jit-host from it,
