@@ -176,17 +176,15 @@ else
 fi
 rm -rf "$ca_tmp"
 
-# --- stage: SBOMs and licence texts (packaging/sbom.sh; checked by packaging/meta-test.sh) ----
+# --- stage: SBOMs (packaging/sbom.sh; checked by packaging/meta-test.sh) --------------------
 # One CycloneDX SBOM per package, shipped as /usr/share/doc/<pkg>/sbom.cdx.json (the deb and
-# rpm doc trees above) and written beside the packages as <pkg>_<version>.cdx.json. The rpm
-# packages also ship the licence texts as %license files (Cargo.toml: rpm/<pkg>/license).
+# rpm doc trees above) and written beside the packages as <pkg>_<version>.cdx.json.
 bash "$ROOT/packaging/sbom.sh" --out "$STAGE/sbom" || die "packaging/sbom.sh failed: no SBOMs, no packages"
 mkdir -p "$OUT"
 rm -f "$OUT"/*.cdx.json
 for pkg in jit-ca jit jit-host; do
   install -m 0644 "$STAGE/sbom/$pkg.cdx.json" "$STAGE/deb/$pkg/usr/share/doc/$pkg/sbom.cdx.json"
   install -m 0644 "$STAGE/sbom/$pkg.cdx.json" "$STAGE/rpm/$pkg/doc/usr/share/doc/$pkg/sbom.cdx.json"
-  install -m 0644 -D -t "$STAGE/rpm/$pkg/license" LICENSE-APACHE LICENSE-MIT
   v=$(jq -r .metadata.component.version "$STAGE/sbom/$pkg.cdx.json")
   install -m 0644 "$STAGE/sbom/$pkg.cdx.json" "$OUT/${pkg}_$v.cdx.json"
 done
