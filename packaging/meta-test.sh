@@ -21,6 +21,8 @@
 #   - versions and checksums equal Cargo.lock's;
 #   - the SBOM inside the .deb and the .rpm (/usr/share/doc/<pkg>/sbom.cdx.json) equals it;
 #   - every licence in it is one deny.toml allows;
+#   - every crate it lists as linked is in the dependency list cargo auditable embeds in the
+#     package's binaries (when the release build uses cargo auditable: packaging/release-env.sh);
 #   - the .deb's copyright file is DEP-5, says "Apache-2.0 or MIT", points to the Apache-2.0
 #     common licence, carries the MIT text exactly as LICENSE-MIT, and names the SBOM;
 #   - the .rpm's License is Cargo's licence (Apache-2.0 OR MIT) and LICENSE-APACHE and
@@ -46,7 +48,7 @@ check() { # description command... (the command prints why it failed)
   if out=$("$@" 2>&1); then ok "$d"; else ko "$d"; [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/    /' | head -40; fi
 }
 
-for tool in jq cargo dpkg-deb rpm rpm2cpio cpio; do
+for tool in jq cargo dpkg-deb rpm rpm2cpio cpio objcopy python3; do
   command -v "$tool" >/dev/null || { ko "$tool is missing (tests/install-deps.sh installs it)"; }
 done
 ((fail)) && { echo "meta-test: $pass passed, $fail failed"; exit 1; }
@@ -211,6 +213,40 @@ rpm_licence() { # rpm package
   return $rc
 }
 
+# The dependency list cargo auditable embeds (section .dep-v0, zlib-compressed JSON) in a binary
+# of the .deb: "NAME VERSION" of its runtime crates (proc-macros and build deps are "build").
+embedded_deps() { # deb path-inside
+  extract_deb "$1" "$2" > "$work/bin" || return 1
+  objcopy --dump-section .dep-v0="$work/dep.z" "$work/bin" "$work/bin.out" 2>/dev/null || return 2
+  python3 -c 'import sys, zlib; sys.stdout.write(zlib.decompress(open(sys.argv[1], "rb").read()).decode())' "$work/dep.z" \
+    | jq -r '.packages[] | select((.kind // "runtime") == "runtime") | "\(.name) \(.version)"' | sort -u
+}
+sbom_in_binaries() { # sbom package deb
+  # Every crate the SBOM lists as linked (scope required) is in the embedded list of one of the
+  # package's binaries. cargo auditable takes its list from `cargo metadata`, whose features
+  # are unified over the whole workspace, so it may name more crates than are built (pam_jit.so
+  # is built alone): those extras are not an error.
+  local f rc=0 bins
+  case $2 in
+    jit-ca) bins="usr/bin/jit-ca" ;;
+    jit) bins="usr/bin/jit" ;;
+    jit-host) bins="usr/sbin/jit-host $(dpkg-deb -c "$3" | grep -oE 'usr/lib/[^ ]*/security/pam_jit\.so$')" ;;
+  esac
+  : > "$work/embedded-$2.txt"
+  for f in $bins; do
+    if ! embedded_deps "$3" "$f" >> "$work/embedded-$2.txt"; then
+      echo "$f has no embedded dependency list (section .dep-v0: build with cargo auditable, packaging/release-env.sh)"; rc=1
+    fi
+  done
+  ((rc)) && return 1
+  sort -u -o "$work/embedded-$2.txt" "$work/embedded-$2.txt"
+  jq -r '.metadata.component, (.components[] | select(.scope == "required")) | "\(.name) \(.version)"' "$1" | sort -u > "$work/linked-$2.txt"
+  if [ -n "$(comm -23 "$work/linked-$2.txt" "$work/embedded-$2.txt")" ]; then
+    echo "crates the SBOM lists as linked but no binary's embedded list names:"; comm -23 "$work/linked-$2.txt" "$work/embedded-$2.txt"; rc=1
+  fi
+  return $rc
+}
+
 for p in jit-ca jit jit-host; do
   deb=$(deb_of "$p") rpm=$(rpm_of "$p")
   sbom=$PKGS/${p}_$VERSION.cdx.json
@@ -223,6 +259,11 @@ for p in jit-ca jit jit-host; do
     check "$p: every licence in the SBOM is allowed by deny.toml" licences_allowed "$sbom"
     check "$p: the .deb ships the same SBOM (/usr/share/doc/$p/sbom.cdx.json)" same_as "$sbom" extract_deb "$deb" "usr/share/doc/$p/sbom.cdx.json"
     check "$p: the .rpm ships the same SBOM (/usr/share/doc/$p/sbom.cdx.json)" same_as "$sbom" extract_rpm "$rpm" "usr/share/doc/$p/sbom.cdx.json"
+    # The binaries' own list (cargo auditable) exists once the release build uses it
+    # (packaging/release-env.sh); then it is required.
+    if [ -f packaging/release-env.sh ]; then
+      check "$p: every crate the SBOM lists as linked is in the binaries' embedded list (cargo auditable)" sbom_in_binaries "$sbom" "$p" "$deb"
+    fi
   fi
   check "$p: .deb copyright is DEP-5: Apache-2.0 or MIT, MIT text = LICENSE-MIT, names the SBOM" deb_copyright "$deb" "$p"
   rm -f "$work/docflag-$p"
