@@ -26,8 +26,8 @@
 # `license`, old "A/B" syntax normalised to "A OR B"), and for registry crates the SHA-256
 # checksum Cargo.lock records. Workspace crates (jit-common, ...) have no checksum.
 #
-# Reproducible: the timestamp is SOURCE_DATE_EPOCH (packaging/release-env.sh's default, the
-# commit time of HEAD, when unset), the serial number a UUID derived from the SBOM's content,
+# Reproducible: the timestamp is SOURCE_DATE_EPOCH (when unset, packaging/release-env.sh's
+# default: the commit time of HEAD), the serial number a UUID derived from the SBOM's content,
 # components and dependencies sorted. No network: cargo runs with --locked --offline when the
 # sources are already there (they are, after a build).
 #
@@ -62,15 +62,10 @@ GRAPH_jit_ca="ws:jit-ca"
 GRAPH_jit="ws:jit"
 GRAPH_jit_host="ws:jit-host alone:pam_jit"
 
+# build.sh exports it (packaging/release-env.sh); run alone, the same default: HEAD's commit time.
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
-  if [ -f packaging/release-env.sh ]; then
-    # shellcheck source=/dev/null
-    source packaging/release-env.sh
-  fi
-  if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
-    SOURCE_DATE_EPOCH=$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null) \
-      || die "SOURCE_DATE_EPOCH is unset and this is no git checkout: set it (seconds since 1970)"
-  fi
+  SOURCE_DATE_EPOCH=$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null) && [ -n "$SOURCE_DATE_EPOCH" ] \
+    || die "SOURCE_DATE_EPOCH is unset and this is no git checkout: set it (seconds since 1970)"
 fi
 case $SOURCE_DATE_EPOCH in ''|*[!0-9]*) die "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH is not a number of seconds" ;; esac
 TIMESTAMP=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
