@@ -165,7 +165,9 @@ extract_deb() { # deb path-inside
   dpkg-deb --fsys-tarfile "$1" | tar -xOf - "./$2"
 }
 extract_rpm() { # rpm path-inside
-  rpm2cpio "$1" | cpio -i --quiet --to-stdout "./$2" 2>/dev/null
+  # rpm2cpio (rpm 4.18) exits 1 after writing a whole zstd payload: cpio judges the archive,
+  # and a member that is not there gives no output (same_as then fails on the difference).
+  { rpm2cpio "$1" || true; } | cpio -i --quiet --to-stdout "./$2" 2>/dev/null
 }
 same_as() { # file command...: the command's output equals the file
   local f=$1; shift
