@@ -220,6 +220,19 @@ else
 fi
 rm -rf "$ca_tmp"
 
+# --- stage: SBOMs (packaging/sbom.sh; checked by packaging/meta-test.sh) --------------------
+# One CycloneDX SBOM per package, shipped as /usr/share/doc/<pkg>/sbom.cdx.json (the deb and
+# rpm doc trees above) and written beside the packages as <pkg>_<version>.cdx.json.
+bash "$ROOT/packaging/sbom.sh" --out "$STAGE/sbom" || die "packaging/sbom.sh failed: no SBOMs, no packages"
+mkdir -p "$OUT"
+rm -f "$OUT"/*.cdx.json
+for pkg in jit-ca jit jit-host; do
+  install -m 0644 "$STAGE/sbom/$pkg.cdx.json" "$STAGE/deb/$pkg/usr/share/doc/$pkg/sbom.cdx.json"
+  install -m 0644 "$STAGE/sbom/$pkg.cdx.json" "$STAGE/rpm/$pkg/doc/usr/share/doc/$pkg/sbom.cdx.json"
+  v=$(jq -r .metadata.component.version "$STAGE/sbom/$pkg.cdx.json")
+  install -m 0644 "$STAGE/sbom/$pkg.cdx.json" "$OUT/${pkg}_$v.cdx.json"
+done
+
 # --- packages -----------------------------------------------------------------------------
 mkdir -p "$OUT"
 rm -f "$OUT"/*.deb "$OUT"/*.rpm

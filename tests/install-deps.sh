@@ -14,7 +14,8 @@ APT_PACKAGES=(
   lintian rpm rpmlint dpkg-dev fakeroot   # packaging checks
   binutils file cpio adduser              # packaging: strip/nm, file, rpm2cpio extraction, system users
   systemd                         # systemd-analyze security --offline
-  curl jq                         # API smoke checks in shell tests
+  curl jq                         # API smoke checks in shell tests; jq: packaging/sbom.sh, meta-test.sh
+  python3                         # packaging/meta-test.sh: inflates the cargo-auditable list (zlib)
   openssl                         # self-signed certificate for the jit-ca TLS test
   wrk                             # HTTP load for the fleet-sync benchmark (bench/run.sh)
   groff-base man-db               # man pages: groff -man -ww, man -l (tests/system/42-man-pages.sh)
