@@ -65,7 +65,8 @@ for t in tests/system/*.sh; do
   [ -e "$t" ] || continue
   step "system: $(basename "$t" .sh)" 1800 bash "$t"
 done
-for extra in packaging/test.sh bench/smoke.sh fuzz/smoke.sh; do
+for extra in packaging/test.sh bench/smoke.sh fuzz/smoke.sh \
+    packaging/upgrade-test.sh; do
   [ -e "$extra" ] && step "$extra" 3600 bash "$extra"
 done
 
