@@ -406,7 +406,7 @@ gpgcheck=1
 repo_gpgcheck=1
 gpgkey=file://$T/repo/jit-archive-keyring.asc
 EOF
-  DNF=(dnf -y --config "$T/dnf.conf" --installroot "$S" --releasever 9 --disableplugin='*' --setopt=reposdir="$T/yum.repos.d")
+  DNF=(dnf -y --config "$T/dnf.conf" --installroot "$S" --releasever 9 --setopt=reposdir="$T/yum.repos.d")
   # The repository holds only N at this point (regenerated with N+1 by the apt side later).
   if "${DNF[@]}" install jit-ca jit jit-host > "$T/dnf-install.log" 2>&1; then
     pass "dnf --installroot install jit-ca jit jit-host (gpgcheck=1, repo_gpgcheck=1; scriptlets run)"
@@ -423,9 +423,8 @@ EOF
 
 rpm_upgrade() {
   local NV1=$1 S=$RPM_ROOT
-  "${DNF[@]}" clean all >/dev/null 2>&1
-  if "${DNF[@]}" upgrade > "$T/dnf-upgrade.log" 2>&1; then
-    pass "dnf --installroot upgrade -y"
+  if "${DNF[@]}" --refresh upgrade > "$T/dnf-upgrade.log" 2>&1; then
+    pass "dnf --installroot ROOT --refresh upgrade -y"
   else
     fail "dnf upgrade"; tail -30 "$T/dnf-upgrade.log" | sed 's/^/  | /'
   fi
@@ -447,6 +446,15 @@ rpm_upgrade() {
     fi
   else
     fail "dnf downgrade"; tail -20 "$T/dnf-downgrade.log" | sed 's/^/  | /'
+  fi
+  # An unedited %config(noreplace) file takes the new default (no .rpmnew).
+  cp "$ROOT/packaging/examples/jit-ca.default" "$S/etc/sysconfig/jit-ca"
+  rm -f "$S/etc/sysconfig/jit-ca.rpmnew"
+  if "${DNF[@]}" upgrade > "$T/dnf-upgrade2.log" 2>&1; then
+    check "rpm: an unedited /etc/sysconfig/jit-ca takes N+1's default" cmp "$S/etc/sysconfig/jit-ca" "$NEXT_SRC/packaging/examples/jit-ca.default"
+    check "rpm: no .rpmnew for an unedited config file" test ! -e "$S/etc/sysconfig/jit-ca.rpmnew"
+  else
+    fail "dnf upgrade (unedited config file)"; tail -20 "$T/dnf-upgrade2.log" | sed 's/^/  | /'
   fi
   umount -R "$S" 2>/dev/null || umount -l "$S"
 }
