@@ -155,9 +155,11 @@ POLICY
 }
 
 timers_enabled() {
-  test -L /etc/systemd/system/timers.target.wants/jit-host-sync.timer \
-    && deb-systemd-helper --quiet was-enabled jit-host-sync.timer \
-    && test -L /etc/systemd/system/timers.target.wants/jit-host-gc.timer
+  local u
+  for u in jit-host-sync.timer jit-host-gc.timer; do
+    test -L "/etc/systemd/system/timers.target.wants/$u" \
+      && test -f "/var/lib/systemd/deb-systemd-helper-enabled/$u.dsh-also" || return 1
+  done
 }
 
 # sudo -n true as alice every 0.1 s until $1 exists; one line per call: "EPOCH ok|FAIL msg".
@@ -298,8 +300,8 @@ EOF
   if apt_q install -y "jit-host=$NV" > "$T/apt-downgrade.log" 2>&1; then
     fail "apt-get install -y jit-host=$NV must refuse the downgrade without --allow-downgrades"
   else
-    if grep -q 'downgraded' "$T/apt-downgrade.log"; then
-      pass "apt-get install -y jit-host=$NV refused: $(grep -m1 'downgraded' "$T/apt-downgrade.log")"
+    if grep -q '^E: Packages were downgraded and -y was used without --allow-downgrades' "$T/apt-downgrade.log"; then
+      pass "apt-get install -y jit-host=$NV refused: $(grep -m1 '^E: Packages were downgraded' "$T/apt-downgrade.log")"
     else
       fail "apt-get install -y jit-host=$NV failed, but not for the downgrade"; sed 's/^/  | /' "$T/apt-downgrade.log"
     fi
@@ -324,7 +326,9 @@ EOF
     skip "sqlite3 missing or no schema version: cannot test a newer database schema"
   fi
   # --allow-downgrades: allowed by apt; documented, not promised. Same schema here: N serves.
-  if apt_q install -y --allow-downgrades "jit-ca=$NV" "jit=$NV" "jit-host=$NV" > "$T/apt-downgrade2.log" 2>&1; then
+  # The edited conffile would prompt again: the same dpkg options as for the upgrade.
+  if apt_q install -y --allow-downgrades -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+       "jit-ca=$NV" "jit=$NV" "jit-host=$NV" > "$T/apt-downgrade2.log" 2>&1; then
     pass "apt-get install --allow-downgrades to $NV: done (operator's explicit choice)"
     if start_ca; then
       pass "after the downgrade, N's jit-ca serves N+1's data (same schema $known)"
