@@ -346,7 +346,13 @@ EOF
   if apt_q purge -y jit-ca > "$T/purge.log" 2>&1 && apt_q install -y "jit-ca=$NV" > "$T/reinst.log" 2>&1 \
      && check "fresh jit-ca $NV: /etc/default/jit-ca is N's default" cmp /etc/default/jit-ca "$ROOT/packaging/examples/jit-ca.default" \
      && DEBIAN_FRONTEND=noninteractive "${APT_UPGRADE[@]}" > "$T/apt-upgrade2.log" 2>&1; then
-    check "unedited /etc/default/jit-ca replaced by N+1's default" cmp /etc/default/jit-ca "$NEXT_SRC/packaging/examples/jit-ca.default"
+    if cmp -s /etc/default/jit-ca "$NEXT_SRC/packaging/examples/jit-ca.default"; then
+      pass "unedited /etc/default/jit-ca replaced by N+1's default"
+    else
+      fail "unedited /etc/default/jit-ca not replaced by N+1's default (jit-ca $(dpkg-query -W -f='${Version}' jit-ca))"
+      diff /etc/default/jit-ca "$NEXT_SRC/packaging/examples/jit-ca.default" | sed 's/^/  diff| /'
+      grep -E 'jit-ca|^E:|upgraded' "$T/apt-upgrade2.log" | sed 's/^/  apt| /'
+    fi
     check "no .dpkg-dist for an unedited conffile" test ! -e /etc/default/jit-ca.dpkg-dist
   else
     fail "purge, reinstall $NV, upgrade (unedited conffile scenario)"; cat "$T/purge.log" "$T/reinst.log" "$T/apt-upgrade2.log" 2>/dev/null | tail -20 | sed 's/^/  | /'
