@@ -547,9 +547,13 @@ if [ -n "${JIT_NEXT_PACKAGES_DIR:-}" ]; then
   NEXT_SRC=$(cd "$NEXT_OUT/../.." && pwd)
   pass "reusing N+1 packages in $NEXT_OUT"
 else
-  NEXT_SRC=$TARGET_DIR/upgrade-next
+  # One level deeper than target/upgrade-next: cargo-generate-rpm resolves an asset's
+  # relative source ("../../packaging/examples/...") against the current directory first, and
+  # from target/upgrade-next that is this tree's packaging/, which would put release N's files
+  # into N+1's RPMs (found by the .rpmnew check).
+  NEXT_SRC=$TARGET_DIR/upgrade-next/tree
   NEXT_OUT=$NEXT_SRC/target/packages
-  rm -rf "$NEXT_SRC"
+  rm -rf "$TARGET_DIR/upgrade-next"; mkdir -p "$TARGET_DIR/upgrade-next"
   if bash packaging/next-version.sh "$ROOT" "$NEXT_SRC" > "$T/next-version.log" 2>&1; then
     sed 's/^/  /' "$T/next-version.log"
     pass "packaging/next-version.sh: release N+1 in $NEXT_SRC"
