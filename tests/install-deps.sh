@@ -13,6 +13,7 @@ APT_PACKAGES=(
   util-linux iproute2 procps      # unshare, setpriv, script, ip
   lintian rpm rpmlint dpkg-dev fakeroot   # packaging checks
   binutils file cpio adduser              # packaging: strip/nm, file, rpm2cpio extraction, system users
+  dnf sqlite3                             # packaging/upgrade-test.sh: dnf upgrade in an overlay root, a newer-schema database
   systemd                         # systemd-analyze security --offline
   curl jq                         # API smoke checks in shell tests; jq: packaging/sbom.sh, meta-test.sh
   python3                         # packaging/meta-test.sh: inflates the cargo-auditable list (zlib)

@@ -66,7 +66,7 @@ for t in tests/system/*.sh; do
   step "system: $(basename "$t" .sh)" 1800 bash "$t"
 done
 for extra in packaging/test.sh bench/smoke.sh fuzz/smoke.sh \
-    packaging/repo-test.sh packaging/meta-test.sh; do
+    packaging/repo-test.sh packaging/meta-test.sh packaging/upgrade-test.sh; do
   [ -e "$extra" ] && step "$extra" 3600 bash "$extra"
 done
 
