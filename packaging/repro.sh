@@ -112,7 +112,7 @@ for ext in deb rpm; do
     fail ".$ext payload files differ:"
     printf '%s\n' "$diffs" | sed 's/^/  /'
   fi
-  for bin in usr/sbin/jit-host usr/lib/security/pam_jit.so usr/lib64/security/pam_jit.so; do
+  for bin in usr/sbin/jit-host usr/lib/x86_64-linux-gnu/security/pam_jit.so usr/lib64/security/pam_jit.so; do
     [ -f "$WORK/x-$ext-a/$bin" ] || continue
     if cmp -s "$WORK/x-$ext-a/$bin" "$WORK/x-$ext-b/$bin"; then
       pass ".$ext: /$bin byte-identical ($(sha256sum < "$WORK/x-$ext-a/$bin" | cut -c1-16)...)"
@@ -148,7 +148,7 @@ paths=("$WORK" "$cargo_home" "$HOME_B" "$ROOT")
 [ "$cargo_home" != "$HOME/.cargo" ] && paths+=("$HOME/.cargo")
 for f in "$A/target/release/jit-host" "$A/target/release/libpam_jit.so" \
          "$B/target/release/jit-host" "$B/target/release/libpam_jit.so" \
-         "$WORK"/x-deb-a/usr/sbin/jit-host "$WORK"/x-deb-a/usr/lib/security/pam_jit.so; do
+         "$WORK"/x-deb-a/usr/sbin/jit-host "$WORK"/x-deb-a/usr/lib/x86_64-linux-gnu/security/pam_jit.so; do
   [ -f "$f" ] || { fail "${f#"$WORK"/} is missing"; continue; }
   leaked=()
   for p in "${paths[@]}"; do
