@@ -47,8 +47,11 @@ PAM_WRAPPER_LIB=$(ls /usr/lib/*/libpam_wrapper.so 2>/dev/null | head -1 || true)
 [ -n "$PAM_WRAPPER_LIB" ] || die "libpam_wrapper.so is missing: run tests/install-deps.sh"
 
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-echo "bench: building release binaries (cargo build --release)" >&2
-cargo build --release --locked -q -p jit-ca -p jit -p jit-host -p jit-bench >&2
+echo "bench: building release binaries (packaging/release-env.sh: jit_release_build)" >&2
+# The release build of tests/run.sh and packaging/build.sh (same environment, the workspace's
+# feature resolution): the programs measured are the shipped ones, and nothing recompiles.
+(source "$ROOT/packaging/release-env.sh" &&
+  jit_release_build -q --workspace --bin jit-ca --bin jit --bin jit-host --bin jit-bench) >&2
 bash "$ROOT/tests/build-module.sh" -q >&2
 BIN=$TARGET/release
 for b in jit-ca jit-host jit-bench libpam_jit.so; do

@@ -44,8 +44,10 @@ log() { echo "bench/web: $*" >&2; }
 for t in jq curl; do command -v "$t" >/dev/null || die "$t is missing: run tests/install-deps.sh"; done
 
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-log "building release binaries (cargo build --release)"
-cargo build --release --locked -q -p jit-ca -p jit-bench >&2
+log "building release binaries (packaging/release-env.sh: jit_release_build)"
+# The release build of tests/run.sh and packaging/build.sh (see bench/run.sh).
+(source "$ROOT/packaging/release-env.sh" &&
+  jit_release_build -q --workspace --bin jit-ca --bin jit-bench) >&2
 BIN=$TARGET/release
 
 WORK=${JIT_BENCH_WORK:-$(mktemp -d /var/tmp/jit-web-bench.XXXXXX)}

@@ -17,6 +17,11 @@
 #   JIT_DEB_VERSION    override the .deb version (default: Cargo version + "-1")
 #   JIT_RPM_RELEASE    override the .rpm release (default: 1)
 #   JIT_SKIP_BUILD=1   do not run cargo build (the release binaries must exist)
+#   JIT_PACKAGES       the packages to build, space-separated (default: "jit-ca jit jit-host");
+#                      e.g. JIT_PACKAGES=jit-host compiles only jit-host's binary and
+#                      pam_jit.so and packages only jit-host (packaging/repro.sh)
+#   SOURCE_DATE_EPOCH  the packages' timestamps (default: the commit time of HEAD; see
+#                      packaging/release-env.sh, which every release build goes through)
 set -euo pipefail
 
 # --- arguments: --repo (packaging/repo.sh) -------------------------------------------------
@@ -65,6 +70,8 @@ fi
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export PATH="$HOME/.cargo/bin:$PATH"
+# The files staged below get fixed modes whatever the caller's umask.
+umask 022
 
 CARGO_DEB_VERSION=3.8.0
 CARGO_GENERATE_RPM_VERSION=0.21.1
@@ -93,32 +100,62 @@ cargo_tool cargo-deb "$CARGO_DEB_VERSION" deb
 cargo_tool cargo-generate-rpm "$CARGO_GENERATE_RPM_VERSION" generate-rpm
 
 # --- release build ------------------------------------------------------------------------
-# Same commands as tests/run.sh, so it reuses that build instead of compiling again. The
-# module is then built on its own: `--workspace` unifies features, and pam_jit.so must be
-# built with jit-common's features only (no `write`, no `syslog`).
+# packaging/release-env.sh: SOURCE_DATE_EPOCH, the path remapping and `cargo auditable` (the
+# dependency list in every binary), the same environment as tests/run.sh's release build, so
+# this reuses that build instead of compiling again.
+# shellcheck source=packaging/release-env.sh
+source "$ROOT/packaging/release-env.sh"
+JIT_PACKAGES=${JIT_PACKAGES:-jit-ca jit jit-host}
+read -r -a packages <<< "$JIT_PACKAGES"
+((${#packages[@]})) || die "JIT_PACKAGES is empty (give some of: jit-ca jit jit-host)"
+for p in "${packages[@]}"; do
+  case $p in jit-ca|jit|jit-host) ;; *) die "JIT_PACKAGES: unknown package '$p' (jit-ca, jit or jit-host)" ;; esac
+done
+want() { case " ${packages[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
+log "packages: ${packages[*]} (SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH)"
+# The programs are built with the workspace's feature resolution in both modes: all
+# packages = `--workspace` (tests/run.sh's command), some = `--workspace --bin NAME...` (the
+# same resolution, only those targets), so jit-host built alone is byte for byte the
+# jit-host of the full build (packaging/repro.sh checks the alone build; cargo finds the
+# full build's artifacts fresh). `-p jit-host` would resolve features for jit-host only and
+# compile a different binary (cargo unifies features across the selected packages).
 if [ "${JIT_SKIP_BUILD:-0}" != 1 ]; then
-  log "cargo build --workspace --release --locked"
-  cargo build --workspace --release --locked
+  if want jit-ca && want jit && want jit-host; then
+    log "cargo auditable build --release --locked --workspace"
+    jit_release_build --workspace
+  else
+    bins=()
+    for p in "${packages[@]}"; do bins+=(--bin "$p"); done
+    log "cargo auditable build --release --locked --workspace ${bins[*]}"
+    jit_release_build --workspace "${bins[@]}"
+  fi
 fi
-# Always (even with JIT_SKIP_BUILD=1, where another invocation may have left a feature-
-# unified variant in place): the module on its own, relinked.
-log "tests/build-module.sh (pam_jit.so on its own)"
-bash "$ROOT/tests/build-module.sh"
-for f in jit-ca jit jit-host libpam_jit.so; do
+# The module is then built on its own: pam_jit.so must be built with jit-common's features
+# only (no `write`, no `syslog`). Always (even with JIT_SKIP_BUILD=1, where another
+# invocation may have left a feature-unified variant in place), relinked.
+if want jit-host; then
+  log "tests/build-module.sh (pam_jit.so on its own)"
+  bash "$ROOT/tests/build-module.sh"
+fi
+bins=()
+for p in "${packages[@]}"; do bins+=("$p"); done
+want jit-host && bins+=(libpam_jit.so)
+for f in "${bins[@]}"; do
   [ -f "$RELEASE/$f" ] || die "$RELEASE/$f is missing: run cargo build --workspace --release (then -p pam_jit)"
 done
 
 # --- stage: stripped binaries -------------------------------------------------------------
 rm -rf "$STAGE"
 mkdir -p "$STAGE/bin"
-for f in jit-ca jit jit-host; do
+for f in "${packages[@]}"; do
   install -m 0755 "$RELEASE/$f" "$STAGE/bin/$f"
 done
 # Installed as pam_jit.so: pam_syslog takes its log prefix from the file name.
-install -m 0644 "$RELEASE/libpam_jit.so" "$STAGE/bin/pam_jit.so"
-# Like dh_strip: keep the dynamic symbol table (the pam_sm_* exports), drop the rest.
-strip --strip-unneeded --remove-section=.comment --remove-section=.note \
-  "$STAGE"/bin/jit-ca "$STAGE"/bin/jit "$STAGE"/bin/jit-host "$STAGE"/bin/pam_jit.so
+want jit-host && install -m 0644 "$RELEASE/libpam_jit.so" "$STAGE/bin/pam_jit.so"
+# Like dh_strip: keep the dynamic symbol table (the pam_sm_* exports), drop the rest. Keeps
+# the dependency list cargo auditable embeds (.dep-v0, an allocated section): scanners read
+# it from the installed binaries (packaging/auditable-check.sh checks it is there).
+strip --strip-unneeded --remove-section=.comment --remove-section=.note "$STAGE"/bin/*
 
 # --- stage: man pages, completions, docs, examples ------------------------------------------
 # Layout: deb/<pkg>/usr/... ; rpm/<pkg>/doc/usr/... (man pages, README, examples: %doc) and
@@ -178,9 +215,7 @@ stage_docs() { # package binary
   log "$bin: $n man pages, completions:$shells"
   rm -rf "$gen" "$gen.log"
 }
-stage_docs jit-ca jit-ca
-stage_docs jit jit
-stage_docs jit-host jit-host
+for p in "${packages[@]}"; do stage_docs "$p" "$p"; done
 
 # The hand-written pages (packaging/man/): the module and the files the programs read, each
 # in the package of the program that reads it.
@@ -197,28 +232,37 @@ stage_man() { # package page...
   done
   log "$pkg: man pages $*"
 }
-stage_man jit-host pam_jit.8 host.toml.5
-stage_man jit-ca policy.toml.5
+want jit-host && stage_man jit-host pam_jit.8 host.toml.5
+want jit-ca && stage_man jit-ca policy.toml.5
 
-for r in "$STAGE/deb/jit-host" "$STAGE/rpm/jit-host/doc"; do
-  install -m 0644 packaging/examples/host.toml "$r/usr/share/doc/jit-host/examples/host.toml"
-  install -m 0644 packaging/examples/sshd_config.d-jit.conf "$r/usr/share/doc/jit-host/examples/sshd_config.d-jit.conf"
-done
-for r in "$STAGE/deb/jit" "$STAGE/rpm/jit/doc"; do
-  install -m 0644 packaging/examples/jit-client.toml "$r/usr/share/doc/jit/examples/config.toml"
-done
-# jit-ca's config.toml and policy.toml examples: exactly what `jit-ca init` writes.
-ca_tmp=$(mktemp -d)
-if "$STAGE/bin/jit-ca" init --dir "$ca_tmp/ca" >/dev/null 2>&1 && [ -f "$ca_tmp/ca/config.toml" ]; then
-  for r in "$STAGE/deb/jit-ca" "$STAGE/rpm/jit-ca/doc"; do
-    for f in config.toml policy.toml; do
-      [ -f "$ca_tmp/ca/$f" ] && install -m 0644 "$ca_tmp/ca/$f" "$r/usr/share/doc/jit-ca/examples/$f"
-    done
+if want jit-host; then
+  for r in "$STAGE/deb/jit-host" "$STAGE/rpm/jit-host/doc"; do
+    install -m 0644 packaging/examples/host.toml "$r/usr/share/doc/jit-host/examples/host.toml"
+    install -m 0644 packaging/examples/sshd_config.d-jit.conf "$r/usr/share/doc/jit-host/examples/sshd_config.d-jit.conf"
   done
-else
-  die "'jit-ca init --dir DIR' failed: cannot stage the config.toml/policy.toml examples"
 fi
-rm -rf "$ca_tmp"
+if want jit; then
+  for r in "$STAGE/deb/jit" "$STAGE/rpm/jit/doc"; do
+    install -m 0644 packaging/examples/jit-client.toml "$r/usr/share/doc/jit/examples/config.toml"
+  done
+fi
+# jit-ca's config.toml and policy.toml examples: exactly what `jit-ca init` writes.
+if want jit-ca; then
+  ca_tmp=$(mktemp -d)
+  if "$STAGE/bin/jit-ca" init --dir "$ca_tmp/ca" >/dev/null 2>&1 && [ -f "$ca_tmp/ca/config.toml" ]; then
+    for r in "$STAGE/deb/jit-ca" "$STAGE/rpm/jit-ca/doc"; do
+      for f in config.toml policy.toml; do
+        [ -f "$ca_tmp/ca/$f" ] && install -m 0644 "$ca_tmp/ca/$f" "$r/usr/share/doc/jit-ca/examples/$f"
+      done
+    done
+  else
+    die "'jit-ca init --dir DIR' failed: cannot stage the config.toml/policy.toml examples"
+  fi
+  rm -rf "$ca_tmp"
+fi
+# Reproducible packages: every staged file dated SOURCE_DATE_EPOCH (cargo-generate-rpm only
+# clamps newer mtimes to it; the .deb is re-dated below).
+find "$STAGE" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
 # --- stage: SBOMs (packaging/sbom.sh; checked by packaging/meta-test.sh) --------------------
 # One CycloneDX SBOM per package, shipped as /usr/share/doc/<pkg>/sbom.cdx.json (the deb and
@@ -241,13 +285,16 @@ deb_args=(--no-build --no-strip -o "$OUT")
 rpm_args=(-o "$OUT")
 [ -n "${JIT_RPM_RELEASE:-}" ] && rpm_args+=(-s "release = \"$JIT_RPM_RELEASE\"")
 
-log "cargo deb: jit, jit-ca, jit-host"
-cargo deb -p jit "${deb_args[@]}"
-cargo deb -p jit-ca "${deb_args[@]}"
-cargo deb -p jit-host --multiarch=foreign "${deb_args[@]}"
+log "cargo deb: ${packages[*]}"
+want jit && cargo deb -p jit "${deb_args[@]}"
+want jit-ca && cargo deb -p jit-ca "${deb_args[@]}"
+want jit-host && cargo deb -p jit-host --multiarch=foreign "${deb_args[@]}"
 
 # cargo-deb writes no DEBIAN/md5sums; add it so `dpkg --verify` and debsums can check the
-# installed files. Unpacked and rebuilt with dpkg-deb itself (root-owned, xz, same contents).
+# installed files. Unpacked and rebuilt with dpkg-deb itself (root-owned, xz, same contents),
+# reproducibly: every file (the control files too) dated SOURCE_DATE_EPOCH, which dpkg-deb
+# also uses for the ar members; dpkg-deb sorts the tar members by name; xz single-threaded
+# (the multi-threaded encoder writes other bytes, and its use would depend on the CPU count).
 add_md5sums() { # deb
   local deb=$1 dir
   dir=$(mktemp -d)
@@ -255,15 +302,18 @@ add_md5sums() { # deb
   (cd "$dir/pkg" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z \
     | xargs -0 -r md5sum > DEBIAN/md5sums)
   chmod 0644 "$dir/pkg/DEBIAN/md5sums"
-  dpkg-deb --root-owner-group -Zxz -b "$dir/pkg" "$deb" >/dev/null
+  chmod 0755 "$dir/pkg"
+  find "$dir/pkg" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+  dpkg-deb --root-owner-group --threads-max=1 -Zxz -b "$dir/pkg" "$deb" >/dev/null
   rm -rf "$dir"
 }
 for deb in "$OUT"/*.deb; do add_md5sums "$deb"; done
 
-log "cargo generate-rpm: jit, jit-ca, jit-host"
-cargo generate-rpm -p ssh-ca/client "${rpm_args[@]}"
-cargo generate-rpm -p ssh-ca/server "${rpm_args[@]}"
-cargo generate-rpm -p pam_jit/host "${rpm_args[@]}"
+# cargo-generate-rpm takes the build time and the clamp of file mtimes from SOURCE_DATE_EPOCH.
+log "cargo generate-rpm: ${packages[*]}"
+want jit && cargo generate-rpm -p ssh-ca/client "${rpm_args[@]}"
+want jit-ca && cargo generate-rpm -p ssh-ca/server "${rpm_args[@]}"
+want jit-host && cargo generate-rpm -p pam_jit/host "${rpm_args[@]}"
 
 echo
 log "packages in $OUT:"

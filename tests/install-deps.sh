@@ -109,3 +109,9 @@ cargo_subcommand() { # crate version
 }
 cargo_subcommand cargo-deny 0.20.2
 cargo_subcommand cargo-machete 0.9.2
+# Release builds (packaging/release-env.sh: `cargo auditable build`) embed the dependency list.
+# `cargo-auditable --version` names no version: cargo's install list does.
+if ! cargo install --list | grep -qxF 'cargo-auditable v0.7.7:'; then
+  echo "install-deps: cargo install cargo-auditable@0.7.7"
+  cargo install --locked --quiet --force cargo-auditable@0.7.7
+fi

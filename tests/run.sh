@@ -56,7 +56,11 @@ if [ "$what" = all ]; then
   # install-deps.sh never stops or disables a Prometheus server it did not install.
   step "install-deps guard (tests/install-deps-guard.sh)" 300 bash tests/install-deps-guard.sh
 fi
-step "release build" 3600 cargo build --workspace --release --locked
+# Every release build goes through packaging/release-env.sh (cargo auditable, path remapping,
+# SOURCE_DATE_EPOCH): the same command as packaging/build.sh and bench/, so what the system
+# tests run is what ships and nothing is compiled twice with other flags. Debug builds (clippy,
+# cargo test above) keep their own environment.
+step "release build" 3600 bash -c 'source packaging/release-env.sh && jit_release_build --workspace'
 # The shipped pam_jit.so is built on its own: a workspace build unifies features, which
 # would compile jit-common's `write` and `syslog` features into it (01-invariants.sh checks).
 step "release build: pam_jit alone" 1800 bash tests/build-module.sh
@@ -66,7 +70,7 @@ for t in tests/system/*.sh; do
   step "system: $(basename "$t" .sh)" 1800 bash "$t"
 done
 for extra in packaging/test.sh bench/smoke.sh fuzz/smoke.sh \
-    packaging/repo-test.sh packaging/meta-test.sh packaging/upgrade-test.sh; do
+    packaging/repo-test.sh packaging/meta-test.sh packaging/upgrade-test.sh packaging/repro.sh; do
   [ -e "$extra" ] && step "$extra" 3600 bash "$extra"
 done
 

@@ -62,7 +62,9 @@ sys_build() {
   local bin=${JIT_BIN_DIR:-$SYS_ROOT/target/release} b
   for b in jit-ca jit jit-host libpam_jit.so; do
     if [ ! -e "$bin/$b" ]; then
-      (cd "$SYS_ROOT" && cargo build --release --locked -p jit-ca -p jit -p jit-host &&
+      # The release build of packaging/build.sh and tests/run.sh (packaging/release-env.sh).
+      (cd "$SYS_ROOT" && source packaging/release-env.sh &&
+        jit_release_build --workspace --bin jit-ca --bin jit --bin jit-host &&
         bash tests/build-module.sh) >&2 || sys_die "release build failed"
       bin=${CARGO_TARGET_DIR:-$SYS_ROOT/target}/release
       break
