@@ -311,6 +311,12 @@ for deb in "$OUT"/*.deb; do add_md5sums "$deb"; done
 
 # cargo-generate-rpm takes the build time and the clamp of file mtimes from SOURCE_DATE_EPOCH.
 log "cargo generate-rpm: ${packages[*]}"
+# cargo-generate-rpm 0.21.1 resolves an asset's relative source ("../../packaging/...", meant
+# relative to the crate) against the current directory first: from a tree two levels below
+# another checkout it would package that checkout's files without a word. Refuse that layout.
+if [ -e "$ROOT/../../packaging/examples" ]; then
+  die "$ROOT/../../packaging/examples exists: cargo-generate-rpm would take the RPMs' files from there (it resolves ../../packaging/... against the current directory); build from a directory that is not two levels below another jit checkout"
+fi
 want jit && cargo generate-rpm -p ssh-ca/client "${rpm_args[@]}"
 want jit-ca && cargo generate-rpm -p ssh-ca/server "${rpm_args[@]}"
 want jit-host && cargo generate-rpm -p pam_jit/host "${rpm_args[@]}"

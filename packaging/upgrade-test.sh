@@ -561,15 +561,13 @@ else
     fail "packaging/next-version.sh"; sed 's/^/  | /' "$T/next-version.log"; exit 1
   fi
   b0=$(date +%s)
-  # Only the packaged crates (not the benchmark and test kit of the workspace), then
-  # packaging/build.sh on those binaries (it builds pam_jit.so on its own).
+  # Only the packaged programs (not the benchmark and test kit of the workspace), with the
+  # workspace's feature resolution like packaging/build.sh (`--workspace --bin ...`: the
+  # dependencies compiled for release N are reused), then packaging/build.sh on those
+  # binaries (it builds pam_jit.so on its own).
   if (cd "$NEXT_SRC" && unset CARGO_TARGET_DIR JIT_PACKAGES_DIR \
-        && if [ -f packaging/release-env.sh ]; then
-             # shellcheck disable=SC1091
-             . packaging/release-env.sh && jit_release_build -p jit-ca -p jit -p jit-host
-           else
-             cargo build --release --locked -p jit-ca -p jit -p jit-host
-           fi \
+        && . packaging/release-env.sh \
+        && jit_release_build --workspace --bin jit-ca --bin jit --bin jit-host \
         && JIT_SKIP_BUILD=1 bash packaging/build.sh) > "$T/build-next.log" 2>&1; then
     pass "packaging/build.sh in the N+1 tree: $(( $(date +%s) - b0 )) s (recompiles the workspace crates)"
   else
