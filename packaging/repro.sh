@@ -6,7 +6,9 @@
 #   JIT_REPRO_KEEP=1 packaging/repro.sh    keep the work directory for inspection
 #
 # The two builds differ in what must not matter:
-#   A  a clone at WORK/a, target dir WORK/a/target (empty), CARGO_HOME as configured;
+#   A  a clone at WORK/a, target dir WORK/a/target, CARGO_HOME as configured; A starts from a
+#      copy of this checkout's compiled dependencies (only the workspace crates are compiled
+#      at A's path), or from an empty target dir with JIT_REPRO_COLD=1;
 #   B  a clone at WORK/b/deeper/tree (another path and depth), its own empty target dir,
 #      CARGO_HOME=WORK/cargo-home (another path, the same downloaded crates).
 # Each runs `JIT_PACKAGES=jit-host packaging/build.sh` (the shipped jit-host built with the
@@ -74,6 +76,19 @@ build() { # label dir [env...]
     die "the build $label failed (log above)"
   fi
 }
+# A starts from this checkout's compiled dependencies (copied, not linked: nothing A writes
+# can reach this checkout), so only the workspace crates are compiled at A's path: the check
+# stays a few minutes on 2 cores in CI. B always starts from an empty target dir.
+# JIT_REPRO_COLD=1 (a release check) builds A from an empty target dir too.
+if [ "${JIT_REPRO_COLD:-0}" != 1 ] && [ -d "$ROOT/target/release/deps" ]; then
+  mkdir -p "$A/target/release"
+  cp -a "$ROOT/target/release/deps" "$ROOT/target/release/build" "$ROOT/target/release/.fingerprint" \
+    "$A/target/release/" || die "cannot copy $ROOT/target/release into $A/target/release"
+  # The workspace's own crates are compiled again at A's path.
+  (cd "$A/target/release" && rm -rf deps/*jit* deps/*pam_jit* .fingerprint/jit* .fingerprint/pam_jit* \
+    .fingerprint/jit-* build/jit* build/pam_jit*)
+  echo "repro: A reuses the compiled dependencies of $ROOT/target/release (JIT_REPRO_COLD=1: from scratch)"
+fi
 # One after the other: each cargo build already uses both cores, and B runs offline
 # (A fetched anything missing).
 build A "$A"
