@@ -270,9 +270,12 @@ find "$STAGE" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 bash "$ROOT/packaging/sbom.sh" --out "$STAGE/sbom" || die "packaging/sbom.sh failed: no SBOMs, no packages"
 mkdir -p "$OUT"
 rm -f "$OUT"/*.cdx.json
-for pkg in jit-ca jit jit-host; do
+for pkg in "${packages[@]}"; do   # only the packages this run builds (JIT_PACKAGES)
   install -m 0644 "$STAGE/sbom/$pkg.cdx.json" "$STAGE/deb/$pkg/usr/share/doc/$pkg/sbom.cdx.json"
   install -m 0644 "$STAGE/sbom/$pkg.cdx.json" "$STAGE/rpm/$pkg/doc/usr/share/doc/$pkg/sbom.cdx.json"
+  # Dated like the rest of the staging area (the packages are reproducible).
+  touch -h -d "@$SOURCE_DATE_EPOCH" "$STAGE/deb/$pkg/usr/share/doc/$pkg/sbom.cdx.json" \
+    "$STAGE/rpm/$pkg/doc/usr/share/doc/$pkg/sbom.cdx.json"
   v=$(jq -r .metadata.component.version "$STAGE/sbom/$pkg.cdx.json")
   install -m 0644 "$STAGE/sbom/$pkg.cdx.json" "$OUT/${pkg}_$v.cdx.json"
 done
